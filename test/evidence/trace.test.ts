@@ -1,0 +1,176 @@
+import { describe, it } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { TraceError } from "../../lib/errors-evidence";
+import { SecretRegistry } from "../../lib/redact";
+import { GENESIS, Trace, canonicalJson, readTrace, verifyChain } from "../../lib/trace";
+import { PAN_SPACED, tmpDir } from "./fixtures";
+
+const SECRET = "tr4ce-secret-value";
+const reg = new SecretRegistry();
+reg.add(SECRET, "TEST_SECRET");
+
+/** A closed trace of `n` events in a fresh temp dir. */
+function build(n: number): { file: string; head: string } {
+  const file = path.join(tmpDir("trace-"), "s", "trace.jsonl");
+  const t = Trace.open(file, reg);
+  for (let i = 1; i <= n; i++) t.append(i % 2 ? "request" : "response", { i, url: `/orders/ord_${i}` });
+  t.close();
+  return { file, head: t.head };
+}
+const readLines = (f: string) => fs.readFileSync(f, "utf8").split("\n").slice(0, -1);
+const writeLines = (f: string, lines: string[]) => fs.writeFileSync(f, lines.map((l) => `${l}\n`).join(""));
+
+describe("canonicalJson", () => {
+  const rows: Array<[unknown, string]> = [
+    [{ b: 1, a: [2, undefined], c: undefined }, '{"a":[2,null],"b":1}'],
+    [{ z: { y: "x", a: null } }, '{"z":{"a":null,"y":"x"}}'],
+    ["é\n", '"é\\n"'],
+    [Number.NaN, "null"],
+    [new Date(0), '"1970-01-01T00:00:00.000Z"'],
+  ];
+  for (const [v, s] of rows) it(s, () => assert.equal(canonicalJson(v), s));
+});
+
+describe("Trace", () => {
+  it("appends chained, redacted, 1-based lines", () => {
+    const file = path.join(tmpDir("trace-"), "deep", "dir", "trace.jsonl");
+    const t = Trace.open(file, reg);
+    assert.equal(t.head, GENESIS);
+    assert.equal(t.seq, 0);
+    const e1 = t.append("session", { password: SECRET, note: `card ${PAN_SPACED}` });
+    const e2 = t.append("note", { text: `said ${SECRET}` });
+    t.close();
+    assert.equal(e1.seq, 1);
+    assert.equal(e1.prev, GENESIS);
+    assert.equal(e2.prev, e1.hash);
+    assert.match(e1.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(t.head, e2.hash);
+    const text = fs.readFileSync(file, "utf8");
+    assert.ok(!text.includes(SECRET), "secret never reaches the disk");
+    assert.ok(!text.includes(PAN_SPACED));
+    assert.deepEqual(readTrace(file).map((e) => e.payload), [{ note: "card [PAN ****4242]", password: "[REDACTED]" }, { text: "said [REDACTED]" }]);
+  });
+
+  it("open returns the same writer while open", () => {
+    const file = path.join(tmpDir("trace-"), "trace.jsonl");
+    const a = Trace.open(file, reg);
+    assert.equal(Trace.open(file, reg), a);
+    a.close();
+  });
+
+  it("resumes after reopen, continuing seq and prev", () => {
+    const { file, head } = build(3);
+    const t = Trace.open(file, reg);
+    assert.equal(t.seq, 3);
+    assert.equal(t.head, head);
+    const e = t.append("note", { resumed: true });
+    t.close();
+    assert.equal(e.seq, 4);
+    assert.equal(e.prev, head);
+    assert.deepEqual(verifyChain(file), { ok: true, lines: 4, head: e.hash });
+  });
+
+  it("sets a torn final fragment aside on resume and records it", () => {
+    const { file } = build(2);
+    fs.appendFileSync(file, '{"seq":3,"ti');
+    const t = Trace.open(file, reg);
+    t.close();
+    assert.equal(t.seq, 3);
+    assert.equal(readTrace(file)[2].type, "anomaly");
+    assert.equal(fs.readdirSync(path.dirname(file)).filter((f) => f.includes(".torn-")).length, 1);
+    assert.ok(verifyChain(file).ok);
+  });
+
+  it("refuses to resume a broken chain", () => {
+    const { file } = build(3);
+    const lines = readLines(file);
+    writeLines(file, [lines[0], lines[2]]);
+    assert.throws(() => Trace.open(file, reg), (e: unknown) => e instanceof TraceError && e.code === "EVIDENCE_TRACE_BROKEN" && e.line === 2);
+  });
+});
+
+describe("verifyChain", () => {
+  it("passes an untouched trace and matches the expected head", () => {
+    const { file, head } = build(5);
+    assert.deepEqual(verifyChain(file, { lines: 5, head }), { ok: true, lines: 5, head });
+  });
+
+  it("names the line of a one-byte edit", () => {
+    const { file, head } = build(5);
+    const buf = fs.readFileSync(file);
+    const lines = readLines(file);
+    const at = lines[0].length + 1 + lines[1].length + 1 + lines[2].indexOf("ord_3") + 4; // the "3" on line 3
+    buf[at] = "7".charCodeAt(0);
+    fs.writeFileSync(file, buf);
+    const c = verifyChain(file, { lines: 5, head });
+    assert.equal(c.ok, false);
+    assert.equal(c.firstBroken?.line, 3);
+    assert.match(c.firstBroken?.reason ?? "", /hash/);
+  });
+
+  it("names the line of a byte edit that breaks the JSON", () => {
+    const { file } = build(4);
+    const lines = readLines(file);
+    lines[1] = lines[1].replace('"seq":2,', '"seq":2;');
+    writeLines(file, lines);
+    assert.equal(verifyChain(file).firstBroken?.line, 2);
+  });
+
+  it("names a deleted middle line", () => {
+    const { file, head } = build(5);
+    const lines = readLines(file);
+    lines.splice(2, 1);
+    writeLines(file, lines);
+    const c = verifyChain(file, { lines: 5, head });
+    assert.equal(c.firstBroken?.line, 3);
+    assert.match(c.firstBroken?.reason ?? "", /seq is 4, expected 3/);
+  });
+
+  it("names reordered lines", () => {
+    const { file } = build(5);
+    const lines = readLines(file);
+    [lines[1], lines[2]] = [lines[2], lines[1]];
+    writeLines(file, lines);
+    assert.equal(verifyChain(file).firstBroken?.line, 2);
+  });
+
+  it("names a tail cut at a line boundary against the expected count", () => {
+    const { file, head } = build(5);
+    writeLines(file, readLines(file).slice(0, 3));
+    assert.equal(verifyChain(file).ok, true, "a cut tail alone is a valid shorter chain");
+    const c = verifyChain(file, { lines: 5, head });
+    assert.equal(c.ok, false);
+    assert.equal(c.firstBroken?.line, 4);
+    assert.match(c.firstBroken?.reason ?? "", /tail cut/);
+  });
+
+  it("names a tail cut in the middle of a line", () => {
+    const { file, head } = build(5);
+    const text = fs.readFileSync(file, "utf8");
+    fs.writeFileSync(file, text.slice(0, text.length - 20));
+    const c = verifyChain(file, { lines: 5, head });
+    assert.equal(c.firstBroken?.line, 5);
+    assert.match(c.firstBroken?.reason ?? "", /incomplete/);
+  });
+
+  it("catches a chain rewritten from scratch and lines added afterwards", () => {
+    const { file, head } = build(3);
+    const other = build(3).file;
+    fs.copyFileSync(other, file);
+    assert.match(verifyChain(file, { lines: 3, head }).firstBroken?.reason ?? "", /rewritten/);
+    const { file: f2, head: h2 } = build(3);
+    const t = Trace.open(f2, reg);
+    t.append("note", {});
+    t.close();
+    assert.deepEqual(verifyChain(f2, { lines: 3, head: h2 }).firstBroken?.line, 4);
+  });
+
+  it("readTrace throws with the line number", () => {
+    const { file } = build(3);
+    const lines = readLines(file);
+    writeLines(file, [lines[0], lines[2], lines[1]]);
+    assert.throws(() => readTrace(file), (e: unknown) => e instanceof TraceError && e.line === 2);
+  });
+});
