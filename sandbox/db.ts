@@ -1,0 +1,150 @@
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Pool, type PoolClient } from "pg";
+import { startPglite } from "./pglite-server";
+
+export const READONLY_ROLE = "e2e_readonly";
+
+export interface Database {
+  pool: Pool;
+  adminDsn: string;
+  readonlyDsn: string;
+  readonlyPassword: string;
+  backend: "pglite" | "postgres";
+  stop(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  host: string;
+  pgPort: number;
+  databaseUrl?: string;
+}
+
+function makePool(connectionString: string, max: number): Pool {
+  const pool = new Pool({ connectionString, max, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 });
+  // An unhandled 'error' on a pg client kills the process; a dead connection is just
+  // reported through the failing query instead.
+  pool.on("error", () => {});
+  pool.on("connect", (client) => client.on("error", () => {}));
+  return pool;
+}
+
+function dsn(base: URL, user: string, password: string | undefined, database: string): string {
+  const u = new URL(base.toString());
+  u.username = encodeURIComponent(user);
+  u.password = password ? encodeURIComponent(password) : "";
+  u.pathname = "/" + database;
+  return u.toString();
+}
+
+/** Start (PGlite) or create (real PostgreSQL) a fresh database, migrate it and set up the read-only role. */
+export async function startDatabase(opts: DatabaseOptions): Promise<Database> {
+  const readonlyPassword = randomBytes(18).toString("hex");
+  if (!opts.databaseUrl) {
+    const pg = await startPglite(opts.host, opts.pgPort);
+    const base = new URL(`postgres://${opts.host}:${pg.port}/postgres`);
+    const adminDsn = dsn(base, "postgres", undefined, "postgres");
+    const pool = makePool(adminDsn, 8);
+    try {
+      await migrate(pool);
+      await setupReadonlyRole(pool, readonlyPassword, "postgres");
+    } catch (err) {
+      await pool.end().catch(() => {});
+      await pg.stop().catch(() => {});
+      throw err;
+    }
+    return {
+      pool, adminDsn, readonlyPassword, backend: "pglite",
+      readonlyDsn: dsn(base, READONLY_ROLE, readonlyPassword, "postgres"),
+      async stop() {
+        await pool.end().catch(() => {});
+        await pg.stop();
+      },
+    };
+  }
+
+  const server = new URL(opts.databaseUrl);
+  const dbName = `sandbox_${randomBytes(6).toString("hex")}`;
+  const admin = makePool(opts.databaseUrl, 1);
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const adminDsn = dsn(server, decodeURIComponent(server.username), server.password ? decodeURIComponent(server.password) : undefined, dbName);
+  const pool = makePool(adminDsn, 8);
+  const drop = async () => {
+    await pool.end().catch(() => {});
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    await admin.end().catch(() => {});
+  };
+  try {
+    await migrate(pool);
+    await setupReadonlyRole(pool, readonlyPassword, dbName);
+  } catch (err) {
+    await drop();
+    throw err;
+  }
+  return {
+    pool, adminDsn, readonlyPassword, backend: "postgres",
+    readonlyDsn: dsn(server, READONLY_ROLE, readonlyPassword, dbName),
+    stop: drop,
+  };
+}
+
+/** Apply sandbox/migrations/*.sql in name order, each once, recorded in schema_migrations. */
+export async function migrate(pool: Pool): Promise<string[]> {
+  await pool.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+  const dir = join(__dirname, "migrations");
+  const files = readdirSync(dir).filter((f) => f.endsWith(".sql")).sort();
+  const applied: string[] = [];
+  for (const file of files) {
+    const version = file.replace(/\.sql$/, "");
+    await withTx(pool, async (c) => {
+      const done = await c.query("SELECT 1 FROM schema_migrations WHERE version = $1", [version]);
+      if (done.rowCount) return;
+      await c.query(readFileSync(join(dir, file), "utf8"));
+      await c.query("INSERT INTO schema_migrations (version) VALUES ($1)", [version]);
+      applied.push(version);
+    });
+  }
+  return applied;
+}
+
+/**
+ * Roles are cluster-wide on a real server, so the role is created once and its password
+ * reset on every start. It may read seller_transfers and nothing else.
+ */
+async function setupReadonlyRole(pool: Pool, password: string, dbName: string): Promise<void> {
+  // password is hex, so it is safe inside a literal (DDL takes no bind parameters).
+  try {
+    await pool.query(`DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${READONLY_ROLE}') THEN
+        CREATE ROLE ${READONLY_ROLE} LOGIN;
+      END IF; END $$`);
+  } catch (err) {
+    // Two sandboxes starting at once on one server may race on CREATE ROLE.
+    if (!/already exists|duplicate key/.test((err as Error).message)) throw err;
+  }
+  await pool.query(`ALTER ROLE ${READONLY_ROLE} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '${password}'`);
+  await pool.query(`ALTER ROLE ${READONLY_ROLE} SET default_transaction_read_only = on`);
+  await pool.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${READONLY_ROLE}`);
+  await pool.query(`REVOKE TEMPORARY ON DATABASE ${dbName} FROM PUBLIC`);
+  await pool.query(`GRANT CONNECT ON DATABASE ${dbName} TO ${READONLY_ROLE}`);
+  await pool.query(`GRANT USAGE ON SCHEMA public TO ${READONLY_ROLE}`);
+  await pool.query(`GRANT SELECT ON seller_transfers TO ${READONLY_ROLE}`);
+}
+
+/** Run fn in one transaction. Never await HTTP inside: on PGlite an open transaction holds the whole database. */
+export async function withTx<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const result = await fn(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}

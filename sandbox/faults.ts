@@ -1,0 +1,102 @@
+import { z } from "zod";
+
+export interface Faults {
+  completionDelayMs: number;
+  completionJitterMs: number;
+  refundDelayMs: number;
+  refundJitterMs: number;
+  latencyMs: number;
+  latencySpikeMs: number;
+  latencySpikeRate: number;
+  errorRate: number;
+  retryAfterS: number;
+  resetRate: number;
+  stuckProcessing: boolean;
+  webhookDuplicate: boolean;
+  webhookOutOfOrder: boolean;
+  schemaDrift: boolean;
+  statusEnvironment: "staging" | "production";
+  hyperswitchStatus: "enabled" | "degraded" | "disabled";
+  hyperswitchMode: "sandbox" | "live";
+  dbDown: boolean;
+}
+
+export const DEFAULT_FAULTS: Faults = {
+  completionDelayMs: 1500,
+  completionJitterMs: 0,
+  refundDelayMs: 1500,
+  refundJitterMs: 0,
+  latencyMs: 0,
+  latencySpikeMs: 0,
+  latencySpikeRate: 0,
+  errorRate: 0,
+  retryAfterS: 1,
+  resetRate: 0,
+  stuckProcessing: false,
+  webhookDuplicate: false,
+  webhookOutOfOrder: false,
+  schemaDrift: false,
+  statusEnvironment: "staging",
+  hyperswitchStatus: "enabled",
+  hyperswitchMode: "sandbox",
+  dbDown: false,
+};
+
+// Bounded so a typo cannot park a timer for a year or make every request fail forever by accident.
+const ms = z.number().int().min(0).max(600_000);
+const share = z.number().min(0).max(1);
+export const FaultsPatch = z.strictObject({
+  completionDelayMs: ms,
+  completionJitterMs: ms,
+  refundDelayMs: ms,
+  refundJitterMs: ms,
+  latencyMs: ms,
+  latencySpikeMs: ms,
+  latencySpikeRate: share,
+  errorRate: share,
+  retryAfterS: z.number().int().min(0).max(3600),
+  resetRate: share,
+  stuckProcessing: z.boolean(),
+  webhookDuplicate: z.boolean(),
+  webhookOutOfOrder: z.boolean(),
+  schemaDrift: z.boolean(),
+  statusEnvironment: z.enum(["staging", "production"]),
+  hyperswitchStatus: z.enum(["enabled", "degraded", "disabled"]),
+  hyperswitchMode: z.enum(["sandbox", "live"]),
+  dbDown: z.boolean(),
+}).partial();
+
+/** Validate a partial patch; throws a ZodError with a readable message on bad input. */
+export function parseFaultsPatch(input: unknown): Partial<Faults> {
+  return FaultsPatch.parse(input ?? {}) as Partial<Faults>;
+}
+
+/** mulberry32: tiny, seedable, good enough to make fault runs repeatable. */
+export function makeRng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fault knobs plus the seeded random source every fault decision draws from. */
+export class FaultState {
+  private current: Faults;
+  readonly random: () => number;
+  constructor(seed: number, initial: Partial<Faults> = {}) {
+    this.current = { ...DEFAULT_FAULTS, ...parseFaultsPatch(initial) };
+    this.random = makeRng(seed);
+  }
+  get(): Faults { return { ...this.current }; }
+  set(patch: Partial<Faults>): Faults {
+    this.current = { ...this.current, ...parseFaultsPatch(patch) };
+    return this.get();
+  }
+  /** True with probability `rate`; draws from the PRNG only when the knob is on, so unrelated knobs do not shift the sequence. */
+  chance(rate: number): boolean { return rate > 0 && this.random() < rate; }
+  jitter(maxMs: number): number { return maxMs > 0 ? Math.floor(this.random() * (maxMs + 1)) : 0; }
+}

@@ -1,0 +1,120 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { timingSafeEqual } from "node:crypto";
+import { z } from "zod";
+import type { Ctx } from "./context";
+import { SandboxError, toSandboxError } from "./errors";
+import { parseCardForm, renderCheckoutForm, renderError, renderResult } from "./checkout-page";
+import { HsEngine, HsError, paymentView, refundView, type PaymentRow } from "./hs-engine";
+
+export const BODY_LIMIT = 16 * 1024;
+
+const CreatePayment = z.strictObject({
+  amount: z.number().int().positive().max(100_000_000),
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  description: z.string().max(500).optional(),
+  metadata: z.record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean()])).optional(),
+});
+const CreateRefund = z.strictObject({
+  payment_id: z.string().min(1).max(64),
+  amount: z.number().int().positive().max(100_000_000),
+  reason: z.string().max(500).optional(),
+});
+
+function zodMessage(err: z.ZodError): string {
+  const i = err.issues[0];
+  return `${i.path.join(".") || "body"}: ${i.message}`;
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (!r.success) throw new HsError(400, "IR_06", zodMessage(r.error));
+  return r.data;
+}
+
+function sameSecret(a: string, b: unknown): boolean {
+  if (typeof b !== "string" || a.length !== b.length) return false;
+  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+const isCheckout = (url: string) => url.startsWith("/checkout");
+
+export function buildOrchestrator(ctx: Ctx, engine: HsEngine): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, forceCloseConnections: true, return503OnClosing: true });
+
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
+    const out: Record<string, string> = Object.create(null);
+    for (const [k, v] of new URLSearchParams(body as string)) {
+      if (k in out) return done(new HsError(400, "IR_06", `field "${k.slice(0, 40)}" given twice`), undefined);
+      out[k] = v;
+    }
+    done(null, out);
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = err instanceof SandboxError ? err : toSandboxError(err);
+    if (e.status >= 500 && !(err instanceof SandboxError)) ctx.log(`orchestrator error on ${req.method} ${req.routeOptions.url ?? "?"}: ${(err as Error).message}`);
+    if (isCheckout(req.url)) return reply.code(e.status).type("text/html; charset=utf-8").send(renderError(e.status, e.message));
+    const type = e instanceof HsError ? e.type : e.status === 401 ? "invalid_request_error" : e.status >= 500 ? "server_error" : "invalid_request_error";
+    return reply.code(e.status).headers(e.headers).send({ error: { type, code: e.code, message: e.message } });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    if (isCheckout(req.url)) return reply.code(404).type("text/html; charset=utf-8").send(renderError(404, "No such page."));
+    return reply.code(404).send({ error: { type: "invalid_request_error", code: "IR_not_found", message: `no route ${req.method} ${req.url.split("?")[0]}` } });
+  });
+
+  const requireKey = async (req: FastifyRequest) => {
+    if (!sameSecret(ctx.apiKey, req.headers["api-key"])) {
+      throw new HsError(401, "IR_01", "API key not provided or invalid");
+    }
+  };
+
+  app.post("/payments", { preHandler: requireKey }, async (req) => {
+    const body = parse(CreatePayment, req.body);
+    return paymentView(await engine.createPayment(body), true);
+  });
+  app.get<{ Params: { id: string } }>("/payments/:id", { preHandler: requireKey }, async (req) => {
+    const p = await engine.getPayment(req.params.id);
+    if (!p) throw new HsError(404, "HE_02", "payment not found", "object_not_found");
+    return paymentView(p, true);
+  });
+  app.post("/refunds", { preHandler: requireKey }, async (req) => {
+    const body = parse(CreateRefund, req.body);
+    return refundView(await engine.createRefund(body));
+  });
+  app.get<{ Params: { id: string } }>("/refunds/:id", { preHandler: requireKey }, async (req) => {
+    const r = await engine.getRefund(req.params.id);
+    if (!r) throw new HsError(404, "HE_02", "refund not found", "object_not_found");
+    return refundView(r);
+  });
+
+  const loadForCheckout = async (id: string, secret: unknown): Promise<PaymentRow> => {
+    const p = await engine.getPayment(id);
+    if (!p) throw new HsError(404, "HE_02", "No such payment.");
+    if (!sameSecret(p.client_secret, secret)) throw new HsError(403, "IR_client_secret", "The client secret is missing or does not match this payment.");
+    return p;
+  };
+  const html = (reply: FastifyReply, status: number, body: string) =>
+    reply.code(status).type("text/html; charset=utf-8").header("cache-control", "no-store").send(body);
+
+  app.get<{ Params: { payment_id: string }; Querystring: { client_secret?: string } }>("/checkout/:payment_id", async (req, reply) => {
+    const p = await loadForCheckout(req.params.payment_id, req.query.client_secret);
+    if (p.status === "requires_payment_method") return html(reply, 200, renderCheckoutForm(p, p.client_secret));
+    return html(reply, 200, renderResult(p, p.client_secret));
+  });
+
+  app.post<{ Params: { payment_id: string } }>("/checkout/:payment_id", async (req, reply) => {
+    const form = (req.body ?? {}) as Record<string, string>;
+    if (typeof form !== "object" || Array.isArray(form)) throw new HsError(400, "IR_06", "Expected a form post.");
+    const p = await loadForCheckout(req.params.payment_id, form.client_secret);
+    if (p.status !== "requires_payment_method") {
+      return html(reply, 409, renderError(409, `This payment is already ${p.status}; it cannot be paid again.`));
+    }
+    const card = parseCardForm(form);
+    if ("error" in card) return html(reply, 400, renderCheckoutForm(p, p.client_secret, card.error));
+    const paid = await engine.confirm(p.payment_id, card);
+    if (!paid) return html(reply, 409, renderError(409, "This payment was paid meanwhile; it cannot be paid again."));
+    return html(reply, 200, renderResult(paid, paid.client_secret));
+  });
+
+  return app;
+}
