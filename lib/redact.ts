@@ -78,6 +78,8 @@ export type FindingKind = "secret" | "pan" | "jwt" | "api_key" | "bearer" | "bas
 /** A span of `s` that must be masked, and what to put instead. */
 export interface Finding {
   kind: FindingKind;
+  /** For `secret`: the registry label (e.g. "OPERATOR_PASSWORD"), never the value. */
+  label?: string;
   start: number;
   end: number;
   replacement: string;
@@ -110,7 +112,7 @@ const KEY_VALUE =
 // fractional part of a decimal number (floats in SVG and JSON must not read as card numbers).
 const DIGIT_RUN = /(?<![A-Za-z0-9]|\d\.)\d+(?:[ -]\d+)*(?![A-Za-z0-9]|\.\d)/g;
 
-/** Luhn checksum; spaces and dashes are ignored. Example: luhnValid("4242 4242 4242 4242") === true. */
+/** Luhn checksum; spaces and dashes are ignored. Example: luhnValid("79927398713") === true. */
 export function luhnValid(digits: string): boolean {
   const d = digits.replace(/[ -]/g, "");
   if (!/^\d{2,}$/.test(d)) return false;
@@ -126,7 +128,7 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-/** Masks a card number to its last 4 digits. Example: maskPan("4242424242424242") === "[PAN ****4242]". */
+/** Masks a card number to its last 4 digits. Example: maskPan(<16 digits ending 4242>) === "[PAN ****4242]". */
 export function maskPan(digits: string): string {
   const d = digits.replace(/\D/g, "");
   return `[PAN ****${d.slice(-4)}]`;
@@ -136,7 +138,7 @@ function isPan(digits: string): boolean {
   return digits.length >= 13 && digits.length <= 19 && !/^(\d)\1*$/.test(digits) && luhnValid(digits);
 }
 
-/** Card numbers inside one digit run: the run itself, or a window of its groups (e.g. "4242 4242 4242 4242 12"). */
+/** Card numbers inside one digit run: the run itself, or a window of its groups (a 4-4-4-4 card followed by an expiry month). */
 function panFindings(s: string, out: Finding[]): void {
   for (const m of s.matchAll(DIGIT_RUN)) {
     const run = m[0];
@@ -172,18 +174,20 @@ function regexFindings(s: string, re: RegExp, kind: FindingKind, group: number, 
   }
 }
 
+/** The forms a secret takes once written: raw, URL-encoded, JSON-escaped, HTML-escaped. */
 function secretVariants(value: string): string[] {
-  const v = new Set([value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1)]);
+  const html = value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  const v = new Set([value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1), html]);
   return [...v].filter((x) => x.length >= MIN_SECRET_LENGTH);
 }
 
 /** Every span of `s` that must be masked, sorted by start, overlaps merged. */
 export function detect(s: string, registry: SecretRegistry = secrets, opts: DetectOptions = {}): Finding[] {
   const out: Finding[] = [];
-  for (const { value } of registry.entries()) {
+  for (const { value, label } of registry.entries()) {
     for (const v of secretVariants(value)) {
       for (let i = s.indexOf(v); i >= 0; i = s.indexOf(v, i + v.length)) {
-        out.push({ kind: "secret", start: i, end: i + v.length, replacement: REDACTED });
+        out.push({ kind: "secret", label, start: i, end: i + v.length, replacement: REDACTED });
       }
     }
   }
@@ -224,7 +228,7 @@ function mergeFindings(found: Finding[]): Finding[] {
 
 // ---------------------------------------------------------------- redaction
 
-/** Masks secrets, tokens and card numbers in a string. Example: redactString("Bearer abc123def456ghi") === "Bearer [REDACTED]". */
+/** Masks secrets, tokens and card numbers in a string. Example: redactString(`Bearer ${accessToken}`) === "Bearer [REDACTED]". */
 export function redactString(s: string, registry: SecretRegistry = secrets): string {
   const found = detect(s, registry);
   if (found.length === 0) return s;
@@ -253,7 +257,7 @@ export function redactHeaders(
 
 /**
  * Deep copy with secrets masked; never mutates its input.
- * Example: redact({ password: "hunter22", card: "4242 4242 4242 4242" }) → { password: "[REDACTED]", card: "[PAN ****4242]" }.
+ * Example: redact({ password: "hunter22", card: <Luhn-valid 16 digits ending 4242> }) → { password: "[REDACTED]", card: "[PAN ****4242]" }.
  * Dates stay Dates; Maps, Sets, Errors and class instances come back as plain JSON-like values.
  */
 export function redact<T>(value: T, registry: SecretRegistry = secrets): T {
