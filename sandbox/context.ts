@@ -65,5 +65,6 @@ export function newId(prefix: string): string {
 export const iso = (d: Date | string | null | undefined): string | null =>
   d == null ? null : new Date(d).toISOString();
 
+/** 127.0.0.0/8 and ::1, also in IPv4-mapped form. */
 export const isLoopback = (addr: string | undefined): boolean =>
-  addr === "127.0.0.1" || addr === "::1" || addr === "::ffff:127.0.0.1";
+  !!addr && (addr === "::1" || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(addr));
