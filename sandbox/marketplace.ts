@@ -39,6 +39,7 @@ const Login = z.strictObject({ email: z.string().min(3).max(254), password: z.st
 export function buildMarketplace(ctx: Ctx, admin: AdminHooks): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, forceCloseConnections: true, return503OnClosing: true });
 
+  app.removeContentTypeParser("text/plain"); // the API speaks JSON only: anything else is a 415
   // Keep the raw bytes: the webhook signature is over the body exactly as sent.
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body, done) => {
     const raw = body as Buffer;
