@@ -171,12 +171,34 @@ export class Trace {
   private readonly registry: SecretRegistry;
   private lastHash: string;
   private lastSeq: number;
+  /** File size after our last write: a different size means another writer (or a truncation). */
+  private bytes: number;
 
   private constructor(file: string, registry: SecretRegistry, seq: number, head: string) {
     this.file = file;
     this.registry = registry;
     this.lastSeq = seq;
     this.lastHash = head;
+    this.bytes = fs.statSync(file).size;
+  }
+
+  /** Catches up with lines another process appended (e.g. the pre-flight CLI), or refuses a broken file. */
+  private resync(): void {
+    let size: number;
+    try {
+      size = fs.statSync(this.file).size;
+    } catch (err) {
+      throw new TraceError("EVIDENCE_TRACE_BROKEN", this.file, 0, "trace file vanished while open", { cause: err });
+    }
+    if (size === this.bytes) return;
+    const check = verifyChain(this.file);
+    if (!check.ok || check.lines < this.lastSeq) {
+      const at = check.firstBroken?.line ?? check.lines + 1;
+      throw new TraceError("EVIDENCE_TRACE_BROKEN", this.file, at, `changed by another writer: ${check.firstBroken?.reason ?? "lines removed"}`);
+    }
+    this.lastSeq = check.lines;
+    this.lastHash = check.head;
+    this.bytes = size;
   }
 
   /**
@@ -223,6 +245,7 @@ export class Trace {
 
   /** Redacts the payload, chains and appends one line, fsynced before returning. */
   append(type: TraceEventType, payload: unknown): TraceEvent {
+    this.resync();
     const body = {
       seq: this.lastSeq + 1,
       time: new Date().toISOString(),
@@ -235,15 +258,17 @@ export class Trace {
       prev: this.lastHash,
     };
     const event: TraceEvent = { ...body, hash: eventHash(body) };
+    const line = `${serializeEvent(event)}\n`;
     const fd = fs.openSync(this.file, "a");
     try {
-      fs.writeSync(fd, `${serializeEvent(event)}\n`);
+      fs.writeSync(fd, line);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
     this.lastSeq = event.seq;
     this.lastHash = event.hash;
+    this.bytes += Buffer.byteLength(line);
     return event;
   }
 

@@ -72,6 +72,20 @@ describe("Trace", () => {
     assert.deepEqual(verifyChain(file), { ok: true, lines: 4, head: e.hash });
   });
 
+  it("catches up with lines another writer appended, and refuses a file truncated under it", () => {
+    const { file } = build(2);
+    const a = Trace.open(file, reg);
+    a.close(); // a second, independent writer on the same file (another process in real life)
+    const b = Trace.open(file, reg);
+    b.close();
+    b.append("note", { by: "b" });
+    const e = a.append("note", { by: "a" });
+    assert.equal(e.seq, 4);
+    assert.ok(verifyChain(file).ok);
+    fs.writeFileSync(file, readLines(file).slice(0, 1).map((l) => `${l}\n`).join(""));
+    assert.throws(() => a.append("note", {}), (err: unknown) => err instanceof TraceError && err.code === "EVIDENCE_TRACE_BROKEN");
+  });
+
   it("sets a torn final fragment aside on resume and records it", () => {
     const { file } = build(2);
     fs.appendFileSync(file, '{"seq":3,"ti');
