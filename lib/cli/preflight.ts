@@ -1,0 +1,76 @@
+/**
+ * `npm run preflight -- [--mode staging] [--base-url URL] [--email ADDR]` — the notebook's gate as
+ * a command whose exit code a pipeline can use:
+ *   0 go · 1 refused by a check or guard · 2 bad parameter · 3 backend unreachable or off-contract.
+ * Flags fall back to the environment (BASE_URL or the seed's STAGING_URL, MODE, OPERATOR_EMAIL, …).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { DEFAULTS, toMinor } from "../config";
+import { ConfigError, oneLine } from "../errors";
+import { ApiClient } from "../http";
+import { runPreflight } from "../preflight";
+import { secrets } from "../redact";
+import { Trace } from "../trace";
+import { parseConfig } from "../config";
+
+export const EXIT = { go: 0, refused: 1, config: 2, backend: 3 } as const;
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, out: (s: string) => void = console.log): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        mode: { type: "string" }, "base-url": { type: "string" }, email: { type: "string" }, product: { type: "string" },
+        "max-price": { type: "string" }, "live-confirm": { type: "string" }, "dry-run-override": { type: "string" }, "archive-dir": { type: "string" },
+      },
+    }).values;
+  } catch (err) {
+    out(`preflight: ${oneLine(err)}`);
+    return EXIT.config;
+  }
+  const mode = args.mode ?? env.MODE ?? "staging";
+  let cfg;
+  try {
+    // The gate needs no password and no session: validate the rest with the notebook's own rules.
+    cfg = parseConfig(
+      {
+        MODE: mode, BASE_URL: args["base-url"] ?? env.BASE_URL ?? env.STAGING_URL, OPERATOR_EMAIL: args.email ?? env.OPERATOR_EMAIL,
+        PRODUCT: args.product ?? env.PRODUCT, MAX_PRICE: args["max-price"] ?? env.MAX_PRICE ?? DEFAULTS.maxPrice, SESSION_ID: `19700101T000000Z-${mode}`,
+        LIVE_CONFIRM: args["live-confirm"] ?? env.LIVE_CONFIRM, DRY_RUN_OVERRIDE: args["dry-run-override"] ?? env.DRY_RUN_OVERRIDE, ARCHIVE_DIR: args["archive-dir"],
+      },
+      { ...env, OPERATOR_PASSWORD: env.OPERATOR_PASSWORD || "not-needed-for-preflight" },
+    );
+  } catch (err) {
+    out(`preflight: ${oneLine(err)}`);
+    return err instanceof ConfigError ? EXIT.config : EXIT.refused;
+  }
+  secrets.add(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY");
+  const traceFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "e2e-preflight-")), "trace.jsonl");
+  const api = new ApiClient(cfg.baseUrl, { trace: Trace.open(traceFile), onAnomaly: (a) => out(`  anomaly: ${a.message}`) });
+  try {
+    const rep = await runPreflight({ ...cfg, maxPriceMinor: cfg.maxPriceMinor ?? toMinor(5) }, api);
+    out(`Pre-flight (${cfg.mode}) against ${cfg.baseUrl}`);
+    for (const [k, v] of Object.entries(rep.observed)) out(`  ${k}: ${v}`);
+    for (const w of rep.warnings) out(`  WARNING: ${w}`);
+    for (const r of rep.refusals) out(`  REFUSED: ${r}`);
+    out("");
+    out(rep.reminder);
+    out(`trace: ${traceFile}`);
+    out(rep.ok ? "GO: pre-flight passed" : "NO-GO: pre-flight refused");
+    return rep.ok ? EXIT.go : EXIT.refused;
+  } catch (err) {
+    out(`preflight: backend check failed: ${oneLine(err)}`);
+    out(`trace: ${traceFile}`);
+    return EXIT.backend;
+  } finally {
+    await api.close();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,141 @@
+/**
+ * Parameters of a run: the notebook's `parameters` cell (papermill convention) plus secrets from
+ * the environment. Everything is validated here, before any HTTP call; a bad value gets a one-line
+ * ConfigError naming the variable and the fix.
+ */
+import { z } from "zod";
+import { ConfigError } from "./errors";
+import type { Mode } from "./types";
+
+export const DEFAULTS = {
+  maxPrice: "5.00", // EUR incl. VAT, as in the seed ("use a 5 EUR product")
+  pollDeadlineS: 5 * 60, // 5 min, the seed's acceptance gate for completed and refunded
+  archiveDir: "archive/payment-e2e",
+  card: "success" as const, // sandbox headless payer's test card
+  clockSkewWarnS: 5, // 5 s between us and the server's Date header
+};
+
+/** What the operator sets in the parameters cell (all strings/numbers/booleans, papermill-friendly). */
+export interface Params {
+  MODE?: string;
+  BASE_URL?: string;
+  OPERATOR_EMAIL?: string;
+  PRODUCT?: string; // a product id, or "cheapest" (cheapest under MAX_PRICE)
+  MAX_PRICE?: string | number; // major units incl. VAT
+  REFUND?: boolean | string;
+  SESSION_ID?: string;
+  ARCHIVE_DIR?: string;
+  HYPERSWITCH_URL?: string;
+  POLL_DEADLINE_S?: number | string;
+  REFUND_DEADLINE_S?: number | string;
+  LIVE_CONFIRM?: string; // live only: "charge <amount> <CUR>"
+  DRY_RUN_OVERRIDE?: string; // live only: reason to skip the staging dry-run requirement
+  AUTO_PAY?: string; // headless payer card for local doubles: "success" | "declined" | "insufficient_funds" | "" (off)
+  OPERATOR_NOTES?: string;
+}
+
+const email = z.string().trim().regex(/^[^\s@"'<>]+@[^\s@"'<>]+\.[A-Za-z]{2,}$/);
+const loopback = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+
+export function isLoopback(url: string): boolean {
+  try {
+    return loopback.has(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+const FIELDS = {
+  MODE: [z.enum(["sandbox", "staging", "live"]), 'set MODE to "sandbox", "staging" or "live"'],
+  BASE_URL: [z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol)), "set BASE_URL to the backend origin, e.g. https://staging.example.com"],
+  HYPERSWITCH_URL: [z.union([z.literal(""), z.string().url()]), "set HYPERSWITCH_URL to the orchestrator origin, or leave it empty"],
+  OPERATOR_EMAIL: [email, "set OPERATOR_EMAIL to the buyer account's address, e.g. ops-test@example.com"],
+  OPERATOR_PASSWORD: [z.string().min(1), "export OPERATOR_PASSWORD in the environment before starting Jupyter (never in the notebook)"],
+  PRODUCT: [z.string().trim().regex(/^(cheapest|[A-Za-z0-9_-]{1,64})$/), 'set PRODUCT to a product id or "cheapest"'],
+  MAX_PRICE: [z.coerce.number().positive().max(1000), "set MAX_PRICE to the ceiling in major units incl. VAT, e.g. 5.00"],
+  POLL_DEADLINE_S: [z.coerce.number().int().min(5).max(3600), "set POLL_DEADLINE_S to seconds between 5 and 3600 (default 300)"],
+  REFUND_DEADLINE_S: [z.coerce.number().int().min(5).max(3600), "set REFUND_DEADLINE_S to seconds between 5 and 3600 (default 300)"],
+  SESSION_ID: [z.string().regex(/^\d{8}T\d{6}Z-(sandbox|staging|live)$/), "create a session with `npm run session -- --mode <mode>` and use the SESSION_ID it prints"],
+  DATABASE_URL: [z.union([z.literal(""), z.string().regex(/^postgres(ql)?:\/\/.+/)]), "export DATABASE_URL as a read-only postgres:// DSN, or leave it unset to paste psql output by hand"],
+  HYPERSWITCH_API_KEY: [z.union([z.literal(""), z.string().min(8)]), "export HYPERSWITCH_API_KEY (a read-scoped key), or leave it unset"],
+  AUTO_PAY: [z.enum(["", "success", "declined", "insufficient_funds"]), 'set AUTO_PAY to "success", "declined", "insufficient_funds" or ""'],
+} as const;
+
+export interface Config {
+  mode: Mode;
+  baseUrl: string; // origin, no trailing slash
+  hyperswitchUrl: string | null;
+  operatorEmail: string;
+  operatorPassword: string;
+  product: string;
+  maxPriceMinor: number;
+  refund: boolean;
+  sessionId: string;
+  archiveDir: string;
+  pollDeadlineS: number;
+  refundDeadlineS: number;
+  databaseUrl: string | null;
+  hyperswitchApiKey: string | null;
+  liveConfirm: string;
+  dryRunOverride: string;
+  autoPay: "" | "success" | "declined" | "insufficient_funds";
+  operatorNotes: string;
+}
+
+function field<K extends keyof typeof FIELDS>(name: K, value: unknown): z.infer<(typeof FIELDS)[K][0]> {
+  const [schema, fix] = FIELDS[name];
+  const r = (schema as z.ZodType).safeParse(value);
+  if (!r.success) {
+    const shown = value === undefined || value === "" ? "missing" : name.endsWith("PASSWORD") || name.endsWith("KEY") || name === "DATABASE_URL" ? "invalid" : `invalid value ${JSON.stringify(value)}`;
+    throw new ConfigError(name, `${shown}; ${fix}`);
+  }
+  return r.data as z.infer<(typeof FIELDS)[K][0]>;
+}
+
+function bool(name: string, v: unknown, dflt: boolean): boolean {
+  if (v === undefined || v === "") return dflt;
+  if (typeof v === "boolean") return v;
+  const s = String(v).toLowerCase();
+  if (["y", "yes", "true", "1"].includes(s)) return true;
+  if (["n", "no", "false", "0"].includes(s)) return false;
+  throw new ConfigError(name, `invalid value ${JSON.stringify(v)}; set ${name} to true or false`);
+}
+
+/** Major-unit price string → minor units, without float drift ("5.00" → 500). */
+export function toMinor(major: number): number {
+  return Math.round(major * 100);
+}
+
+/**
+ * Validates parameters and environment. Throws ConfigError on the first bad value.
+ * @example parseConfig({ MODE: "sandbox", BASE_URL: "http://127.0.0.1:8080", … }, process.env)
+ */
+export function parseConfig(params: Params, env: Record<string, string | undefined> = process.env): Config {
+  const mode = field("MODE", params.MODE);
+  const baseUrl = field("BASE_URL", params.BASE_URL).replace(/\/+$/, "");
+  const hs = field("HYPERSWITCH_URL", params.HYPERSWITCH_URL ?? "");
+  const cfg: Config = {
+    mode,
+    baseUrl,
+    hyperswitchUrl: hs ? hs.replace(/\/+$/, "") : null,
+    operatorEmail: field("OPERATOR_EMAIL", params.OPERATOR_EMAIL),
+    operatorPassword: field("OPERATOR_PASSWORD", env.OPERATOR_PASSWORD),
+    product: field("PRODUCT", params.PRODUCT ?? "cheapest"),
+    maxPriceMinor: toMinor(field("MAX_PRICE", params.MAX_PRICE ?? DEFAULTS.maxPrice)),
+    refund: bool("REFUND", params.REFUND, false),
+    sessionId: field("SESSION_ID", params.SESSION_ID),
+    archiveDir: params.ARCHIVE_DIR || DEFAULTS.archiveDir,
+    pollDeadlineS: field("POLL_DEADLINE_S", params.POLL_DEADLINE_S ?? DEFAULTS.pollDeadlineS),
+    refundDeadlineS: field("REFUND_DEADLINE_S", params.REFUND_DEADLINE_S ?? params.POLL_DEADLINE_S ?? DEFAULTS.pollDeadlineS),
+    databaseUrl: field("DATABASE_URL", env.DATABASE_URL ?? "") || null,
+    hyperswitchApiKey: field("HYPERSWITCH_API_KEY", env.HYPERSWITCH_API_KEY ?? "") || null,
+    liveConfirm: (params.LIVE_CONFIRM ?? "").trim(),
+    dryRunOverride: (params.DRY_RUN_OVERRIDE ?? "").trim(),
+    autoPay: field("AUTO_PAY", params.AUTO_PAY ?? ""),
+    operatorNotes: (params.OPERATOR_NOTES ?? "").trim(),
+  };
+  if (!cfg.sessionId.endsWith(`-${cfg.mode}`)) {
+    throw new ConfigError("SESSION_ID", `session ${cfg.sessionId} was created for another mode than ${cfg.mode}; start a fresh session with \`npm run session -- --mode ${cfg.mode}\``);
+  }
+  return cfg;
+}

@@ -1,0 +1,146 @@
+/**
+ * The marketplace and orchestrator HTTP contract as code: paths and zod schemas.
+ * Kept in one place because the real backend may differ; docs/api-contract.md is its prose twin.
+ * Schemas are permissive about extra fields (`.loose()`), strict about the fields the runbook reads.
+ */
+import { z } from "zod";
+
+export const API_PREFIX = "/api/v1";
+
+export const paths = {
+  health: () => `${API_PREFIX}/health`,
+  status: () => `${API_PREFIX}/status`,
+  login: () => `${API_PREFIX}/auth/login`,
+  products: () => `${API_PREFIX}/marketplace/products`,
+  orders: () => `${API_PREFIX}/orders`,
+  order: (id: string) => `${API_PREFIX}/orders/${encodeURIComponent(id)}`,
+  refund: (id: string) => `${API_PREFIX}/orders/${encodeURIComponent(id)}/refund`,
+  licenses: () => `${API_PREFIX}/licenses/mine`,
+  hsPayment: (id: string) => `/payments/${encodeURIComponent(id)}`,
+  hsRefund: (id: string) => `/refunds/${encodeURIComponent(id)}`,
+};
+
+/** The envelope every marketplace response uses. */
+export const envelope = <T extends z.ZodType>(data: T) => z.object({ success: z.literal(true), data }).loose();
+export const errorEnvelope = z.object({ success: z.literal(false), error: z.string(), code: z.string().optional() }).loose();
+
+const iso = z.string().min(10);
+const minor = z.number().int().nonnegative();
+
+export const Health = z.object({ status: z.string() }).loose();
+
+export const Status = z
+  .object({
+    environment: z.enum(["staging", "production"]),
+    version: z.string().optional(),
+    services: z
+      .object({
+        hyperswitch: z.object({ status: z.enum(["enabled", "degraded", "disabled"]), mode: z.enum(["sandbox", "live"]) }).loose(),
+      })
+      .loose(),
+  })
+  .loose();
+
+export const Login = z
+  .object({
+    access_token: z.string().min(8),
+    refresh_token: z.string().min(8).optional(),
+    expires_in: z.number().positive(),
+    user: z.object({ id: z.string(), email: z.string() }).loose(),
+  })
+  .loose();
+
+export const Product = z
+  .object({
+    id: z.string(),
+    title: z.string(),
+    price_cents: minor,
+    currency: z.string().length(3),
+    vat_rate: z.number().min(0).max(1),
+    seller_id: z.string(),
+    license_type: z.string(),
+  })
+  .loose();
+export const Products = z.object({ products: z.array(Product) }).loose();
+
+export const ORDER_STATUSES = ["pending", "processing", "completed", "failed", "refund_pending", "refunded"] as const;
+export const Order = z
+  .object({
+    id: z.string(),
+    status: z.enum(ORDER_STATUSES),
+    product_id: z.string(),
+    total_cents: minor,
+    currency: z.string().length(3),
+    hyperswitch_payment_id: z.string(),
+    payment_url: z.string().url(),
+    refund_id: z.string().nullable().optional(),
+    refund_status: z.string().nullable().optional(),
+    created_at: iso,
+    updated_at: iso.optional(),
+    completed_at: iso.nullable().optional(),
+    refunded_at: iso.nullable().optional(),
+    failure_reason: z.string().nullable().optional(),
+  })
+  .loose();
+
+export const License = z
+  .object({
+    id: z.string(),
+    order_id: z.string(),
+    product_id: z.string(),
+    license_type: z.string(),
+    rights: z.record(z.string(), z.unknown()),
+    granted_at: iso,
+  })
+  .loose();
+export const Licenses = z.object({ licenses: z.array(License) }).loose();
+
+export const Refund = z
+  .object({ refund_id: z.string(), order_id: z.string(), status: z.enum(["pending", "succeeded", "failed"]), amount_cents: minor.optional() })
+  .loose();
+
+export const HsPayment = z
+  .object({
+    payment_id: z.string(),
+    status: z.string(),
+    amount: minor,
+    currency: z.string(),
+    connector: z.string().nullable().optional(),
+    payment_method_data: z.object({ card: z.object({ last4: z.string().length(4) }).loose() }).loose().nullable().optional(),
+  })
+  .loose();
+export const HsRefund = z.object({ refund_id: z.string(), payment_id: z.string(), status: z.string(), amount: minor }).loose();
+
+export const SellerTransfer = z.object({
+  id: z.string(),
+  order_id: z.string(),
+  seller_id: z.string(),
+  amount: z.coerce.number().int(),
+  currency: z.string(),
+  stripe_transfer_id: z.string().nullable(),
+  status: z.string(),
+  created_at: z.union([z.string(), z.date()]).transform((v) => (v instanceof Date ? v.toISOString() : v)),
+  reversed_at: z
+    .union([z.string(), z.date(), z.null()])
+    .transform((v) => (v instanceof Date ? v.toISOString() : v)),
+});
+
+export const SELLER_TRANSFER_SQL =
+  "SELECT id, order_id, seller_id, amount, currency, stripe_transfer_id, status, created_at, reversed_at FROM seller_transfers WHERE order_id = $1";
+
+export type StatusT = z.infer<typeof Status>;
+export type ProductT = z.infer<typeof Product>;
+export type OrderT = z.infer<typeof Order>;
+export type LicenseT = z.infer<typeof License>;
+export type RefundT = z.infer<typeof Refund>;
+export type HsPaymentT = z.infer<typeof HsPayment>;
+export type SellerTransferT = z.infer<typeof SellerTransfer>;
+
+/** Price incl. VAT in minor units, as the contract computes it. */
+export function priceInclVat(p: Pick<ProductT, "price_cents" | "vat_rate">): number {
+  return p.price_cents + Math.round(p.price_cents * p.vat_rate);
+}
+
+export function formatMoney(minorUnits: number, currency: string): string {
+  return `${(minorUnits / 100).toFixed(2)} ${currency}`;
+}

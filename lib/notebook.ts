@@ -1,0 +1,116 @@
+/**
+ * The notebook's side of the runbook: cells call one of these and nothing else, so each cell
+ * stays one line. Every output is Markdown or PNG first (readable untrusted), HTML/SVG second.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ConfigError, oneLine } from "./errors";
+import { TABLE_HEAD, banner, pollLine, stepMarkdown, stepRow, type Sink } from "./display";
+import { renderPollPlot } from "./plot";
+import { redactString } from "./redact";
+import { Runbook } from "./runbook";
+import type { Params } from "./config";
+import type { StepResult } from "./types";
+
+/** What the notebook passes in: tslab's module (only importable inside the kernel). */
+export interface TslabLike {
+  display: Sink;
+  newDisplay(): Sink;
+}
+
+export class NotebookUi {
+  readonly rb: Runbook;
+  private readonly tslab: TslabLike;
+  private payLink: Sink | null = null;
+
+  constructor(rb: Runbook, tslab: TslabLike) {
+    this.rb = rb;
+    this.tslab = tslab;
+    let line: Sink | null = null;
+    let lastStep = 0;
+    rb.hooks.onPoll = (s, elapsed, deadline) => {
+      if (!line || s.step !== lastStep) line = tslab.newDisplay();
+      lastStep = s.step;
+      line.markdown(pollLine(s, elapsed, deadline));
+    };
+  }
+
+  /** Shows a step result; a FAIL gets a loud banner so it is seen even in a long notebook. */
+  show(r: StepResult): void {
+    const d = this.tslab.display;
+    d.markdown(stepMarkdown(r));
+    if (r.status === "FAIL") d.markdown(banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [redactString(r.reason ?? "")]));
+    if (r.status !== "PASS" && r.step >= 4 && r.step < 8 && this.rb.moneyMoved) {
+      d.markdown(banner("💶 Money has moved", ["The payment was confirmed. The refund step (8) stays available: run it to give the money back, then escalate what failed."]));
+    }
+  }
+
+  showPreflight(r: StepResult): void {
+    this.show(r);
+    const rep = this.rb.preflightReport;
+    if (!rep) return;
+    const d = this.tslab.display;
+    if (rep.refusals.length) d.markdown(banner("🛑 Pre-flight refused — nothing was sent", rep.refusals.map((x) => `- ${x}`)));
+    if (rep.warnings.length) d.markdown(banner("⚠️ Warnings", rep.warnings.map((x) => `- ${x}`)));
+    d.markdown(banner(this.rb.cfg.mode === "live" ? "💳 A REAL CARD WILL BE CHARGED" : "Reminder", [rep.reminder]));
+  }
+
+  /** Step 4, first half: amount and a clickable payment link (or the headless payer's result). */
+  async pay(): Promise<void> {
+    const p = await this.rb.pay();
+    const lines = [`**Amount:** ${p.amount}`, ""];
+    if (p.auto) lines.push(`Headless payer (${p.auto.via}): **${p.auto.status}** · card •••• ${p.auto.last4} · ${p.auto.connector ?? "?"}${p.auto.errorCode ? ` · ${p.auto.errorCode}` : ""}`);
+    else if (!this.rb.journal.last("payment_confirmed")) {
+      // The link carries the checkout's client secret: shown once in an updatable output,
+      // and overwritten with a redacted copy by the paid cell, so it never stays in the notebook.
+      this.payLink = this.tslab.newDisplay();
+      this.payLink.markdown(`[**Pay ${p.amount} on the hosted checkout →**](${p.paymentUrl})\n\nThen fill in the paid cell below (last 4 digits and processor only) and run it.`);
+    }
+    lines.push("", p.note);
+    this.tslab.display.markdown(lines.join("\n"));
+  }
+
+  /** Step 4, second half ("paid" cell). */
+  async paid(seen: { last4?: string; processor?: string }): Promise<void> {
+    const r = await this.rb.confirmPaid(seen);
+    this.payLink?.markdown(`~~payment link~~ (redacted after confirmation at ${r.endedAt})`);
+    this.show(r);
+  }
+
+  /** Final cell: the filled session block, as Markdown (untrusted-readable) and HTML, and the chain head. */
+  async report(): Promise<void> {
+    const rows = [...this.rb.results.values()].sort((a, b) => a.step - b.step);
+    this.tslab.display.markdown([TABLE_HEAD, ...rows.map(stepRow)].join("\n"));
+    this.tslab.display.markdown(`**Trace chain head:** \`${this.rb.trace.head}\` (${this.rb.trace.seq} lines) — anchor it in the ticket or commit message.`);
+  }
+
+  /** Poll latency plot: PNG (renders untrusted) plus SVG, both saved in the session folder. */
+  plot(): void {
+    const samples = this.rb.samples.length ? this.rb.samples : [];
+    const out = renderPollPlot(samples);
+    fs.writeFileSync(path.join(this.rb.dir, "poll-latency.svg"), out.svg);
+    fs.writeFileSync(path.join(this.rb.dir, "poll-latency.png"), out.png);
+    this.tslab.display.png(out.png);
+    this.tslab.display.svg(out.svg);
+  }
+}
+
+/**
+ * Opens the session named by the parameters and binds it to the notebook.
+ * A bad parameter is shown as one line naming the variable and the fix, then rethrown.
+ */
+export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
+  let rb: Runbook;
+  try {
+    rb = Runbook.open(params);
+  } catch (err) {
+    tslab.display.markdown(banner("🛑 Cannot start", [oneLine(err), "", "Nothing was sent and no money moved."]));
+    throw err instanceof ConfigError ? err : err;
+  }
+  const ui = new NotebookUi(rb, tslab);
+  const lines = [`**Session** \`${rb.cfg.sessionId}\` · mode **${rb.cfg.mode}** · ${rb.cfg.baseUrl} · folder \`${rb.dir}\``];
+  const resumed = rb.resumeSummary();
+  if (resumed.length) lines.push("", "**Resuming this session** (nothing will be created twice):", ...resumed.map((s) => `- ${s}`));
+  tslab.display.markdown(lines.join("\n"));
+  return ui;
+}
