@@ -1,0 +1,117 @@
+// Database: migrations, the read-only role, isolation per start, and PGlite's shared session under concurrency.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Pool } from "pg";
+import { startSandbox } from "../../sandbox/index";
+import { Api, backends, completedOrder, sql, useSandbox } from "./helpers";
+
+const RUNBOOK_READ = `SELECT id, order_id, seller_id, amount, currency, stripe_transfer_id, status, created_at, reversed_at
+  FROM seller_transfers WHERE order_id = $1`;
+
+for (const backend of backends()) {
+  describe(`database [${backend.name}]`, () => {
+    const sandbox = useSandbox(backend);
+
+    test("migrations are recorded in schema_migrations; all tables exist", async () => {
+      const sb = sandbox();
+      const versions = (await sql(sb.adminDsn, "SELECT version FROM schema_migrations ORDER BY version")).map((r) => r.version);
+      assert.deepEqual(versions, ["001_marketplace", "002_orchestrator"]);
+      const tables = (await sql(sb.adminDsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")).map((r) => r.table_name);
+      for (const t of ["users", "products", "orders", "licenses", "seller_transfers", "refunds", "idempotency_keys", "login_attempts", "webhook_events", "hs_payments", "hs_refunds"]) {
+        assert.ok(tables.includes(t), t);
+      }
+      const roles = await sql(sb.adminDsn, "SELECT rolname FROM pg_roles WHERE rolname = 'e2e_readonly'");
+      assert.equal(roles.length, 1);
+      assert.match(sb.readonlyDsn, /^postgres:\/\/e2e_readonly:[0-9a-f]+@127\.0\.0\.1:\d+\/\w+$/);
+    });
+
+    test("the runbook's read-only query works through readonlyDsn", async () => {
+      const sb = sandbox();
+      const api = await new Api(sb).login();
+      const order = await completedOrder(api);
+      const pool = new Pool({ connectionString: sb.readonlyDsn, max: 1 });
+      pool.on("error", () => {});
+      const c = await pool.connect();
+      try {
+        await c.query("BEGIN READ ONLY");
+        await c.query("SET LOCAL statement_timeout = '5s'");
+        const r = await c.query(RUNBOOK_READ, [order.id]);
+        await c.query("COMMIT");
+        assert.equal(r.rows.length, 1);
+        assert.equal(r.rows[0].status, "paid");
+      } finally {
+        c.release();
+        await pool.end();
+      }
+    });
+
+    test("the read-only role cannot write or read other tables", {
+      skip: backend.name === "pglite" ? "PGlite is one superuser session underneath: roles are not enforced there (checked on real PostgreSQL)" : false,
+    }, async () => {
+      const sb = sandbox();
+      const api = await new Api(sb).login();
+      const order = await completedOrder(api);
+      const who = await sql(sb.readonlyDsn, "SELECT current_user AS u");
+      assert.equal(who[0].u, "e2e_readonly");
+      const denied = async (q: string, params: unknown[] = []) => {
+        await assert.rejects(sql(sb.readonlyDsn, q, params), (err: any) => {
+          assert.ok(["42501", "25006"].includes(err.code), `${q}: ${err.code} ${err.message}`);
+          return true;
+        });
+      };
+      await denied("UPDATE seller_transfers SET status = 'reversed' WHERE order_id = $1", [order.id]);
+      await denied("DELETE FROM seller_transfers");
+      await denied("INSERT INTO seller_transfers (id, order_id, seller_id, amount, currency, status, created_at) VALUES ('x','y','z',1,'EUR','paid',now())");
+      await denied("SELECT * FROM orders");
+      await denied("SELECT * FROM users");
+      await denied("CREATE TABLE evil (id int)");
+      // Even with read-only switched off for the session, privileges still refuse the write.
+      await denied("SET default_transaction_read_only = off; UPDATE seller_transfers SET amount = 0");
+      const [tr] = await sql(sb.adminDsn, "SELECT status, amount FROM seller_transfers WHERE order_id = $1", [order.id]);
+      assert.deepEqual(tr, { status: "paid", amount: 375 });
+      await assert.rejects(sql(sb.readonlyDsn.replace(/:[0-9a-f]+@/, ":wrongpassword@"), "SELECT 1"));
+    });
+
+    test("concurrent clients get their own results (PGlite queue fix) while the sandbox writes", async () => {
+      const sb = sandbox();
+      const api = await new Api(sb).login();
+      const admin = new Pool({ connectionString: sb.adminDsn, max: 4 });
+      const ro = new Pool({ connectionString: sb.readonlyDsn, max: 2 });
+      admin.on("error", () => {});
+      ro.on("error", () => {});
+      try {
+        const jobs: Promise<unknown>[] = [];
+        for (let i = 0; i < 60; i++) {
+          jobs.push(admin.query("SELECT $1::int AS v, $2::text AS s", [i, `a${i}`]).then((r) => assert.deepEqual(r.rows[0], { v: i, s: `a${i}` })));
+          jobs.push(ro.query("SELECT $1::int AS v FROM seller_transfers RIGHT JOIN (SELECT 1) x ON false", [i]).then((r) => assert.equal(r.rows[0].v, i)));
+          if (i % 15 === 0) jobs.push(api.order());
+        }
+        await Promise.all(jobs);
+      } finally {
+        await admin.end();
+        await ro.end();
+      }
+    });
+  });
+}
+
+if (process.env.TEST_PG_URL) {
+  describe("real PostgreSQL isolation", () => {
+    test("each start gets a fresh database, dropped on stop", async () => {
+      const url = process.env.TEST_PG_URL!;
+      const a = await startSandbox({ databaseUrl: url, quiet: true });
+      const b = await startSandbox({ databaseUrl: url, quiet: true });
+      const nameA = new URL(a.adminDsn).pathname.slice(1);
+      const nameB = new URL(b.adminDsn).pathname.slice(1);
+      try {
+        assert.match(nameA, /^sandbox_[0-9a-f]+$/);
+        assert.notEqual(nameA, nameB);
+      } finally {
+        await a.stop();
+        await b.stop();
+      }
+      const left = await sql(url, "SELECT datname FROM pg_database WHERE datname = ANY($1)", [[nameA, nameB]]);
+      assert.deepEqual(left, []);
+    });
+  });
+}
