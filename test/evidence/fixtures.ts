@@ -26,3 +26,5 @@ export const OPAQUE_TOKEN = "tok" + "9f8e7d6c5b4a39281706f5e4";
 export function tmpDir(prefix = "evidence-"): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
+/** Shaped like the sandbox's access tokens ("sat_" + 32 random bytes, base64url). */
+export const ACCESS_TOKEN = "sat" + "_" + "Qm9vYmFyYmF6cXV4MTIzNDU2Nzg5LWFiY2RlZmdo";

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { ScanPathError, SecretLeakError } from "../../lib/errors-evidence";
 import { SecretRegistry, redactString } from "../../lib/redact";
 import { ALLOW_PRAGMA, assertNoLeaks, formatHit, scanPaths, scanText } from "../../lib/scan";
-import { JWT, NOT_LUHN, PAN, PAN_SPACED, SANDBOX_KEY, tmpDir } from "./fixtures";
+import { ACCESS_TOKEN, JWT, NOT_LUHN, PAN, PAN_SPACED, SANDBOX_KEY, tmpDir } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CLI = path.join(ROOT, "lib/cli/scan.ts");
@@ -31,21 +31,21 @@ describe("scanText", () => {
   });
 
   it("finds JWTs, key shapes, bearer tokens and known secrets, never echoing them", () => {
-    const text = [`{"text": "${JWT}"}`, `key ${SANDBOX_KEY}`, `Authorization: Bearer ${"9f8e7d6c5b4a3921"}`, `pw was ${ENV_SECRET}!`].join("\n");
+    const text = [`{"text": "${JWT}"}`, `key ${SANDBOX_KEY}`, `Authorization: Bearer ${ACCESS_TOKEN}`, `pw was ${ENV_SECRET}!`].join("\n");
     const hits = scanText(text, "n.ipynb", reg);
     assert.deepEqual(hits.map((h) => [h.line, h.kind]), [[1, "jwt"], [2, "api_key"], [3, "bearer"], [4, "secret"]]);
     assert.equal(hits[3].label, "OPERATOR_PASSWORD");
     const out = hits.map(formatHit).join("\n");
-    for (const s of [JWT, SANDBOX_KEY, ENV_SECRET, "9f8e7d6c5b4a3921", PAN]) assert.ok(!out.includes(s));
+    for (const s of [JWT, SANDBOX_KEY, ENV_SECRET, ACCESS_TOKEN, PAN]) assert.ok(!out.includes(s));
   });
 
   it("reports nothing in redacted output, ids, timestamps, hashes, floats or non-Luhn numbers", () => {
-    const raw = `card ${PAN} token ${JWT} key ${SANDBOX_KEY} pw ${ENV_SECRET} Bearer ${"9f8e7d6c5b4a3921"}`;
+    const raw = `card ${PAN} token ${JWT} key ${SANDBOX_KEY} pw ${ENV_SECRET} Bearer ${ACCESS_TOKEN}`;
     const clean = [
       redactString(raw, reg),
       `ord_01HZX9 pay_123 tr_9 2026-11-26T15:44:00.123Z total 1200 n ${NOT_LUHN} x=0.${PAN}`,
       `"hash":"${"ab".repeat(8)}${PAN}${"cd".repeat(8)}"`,
-      "password: string; const token = process.env.TOKEN; Bearer <access_token>; Bearer [REDACTED]",
+      "password: string; const token = process.env.TOKEN; Bearer <access_token>; Bearer [REDACTED]; Bearer not-a-real-token-123",
       "postgres://user:PASS@host/db",
     ].join("\n");
     assert.deepEqual(scanText(clean, "clean.md", reg), []);
