@@ -1,0 +1,70 @@
+/**
+ * Sealing a session folder for the auditor: HTML export (nbconvert), the session report block,
+ * the plots, a secret/card scan that refuses to finish on a hit, and manifest.json (hashes, chain
+ * head, version, commit, retention date). Idempotent: archiving twice gives the same manifest.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { RunbookError } from "./errors";
+import { exportHtml } from "./jupyter";
+import { Journal, TRACE_FILE } from "./journal";
+import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "./manifest";
+import { SESSION_NOTEBOOK } from "./nbfile";
+import { SecretRegistry, secrets } from "./redact";
+import { formatHit, scanPaths } from "./scan";
+import { Trace } from "./trace";
+
+export interface ArchiveResult {
+  dir: string;
+  manifest: Manifest;
+  manifestSha256: string;
+  html: string | null;
+  scannedFiles: number;
+}
+
+export class ArchiveRefused extends RunbookError {
+  readonly hits: string[];
+  constructor(dir: string, hits: string[]) {
+    super("E2E_ARCHIVE_LEAK", `archive of ${dir} refused: ${hits.length} secret or card-number hit(s), first ${hits[0]} — redact the source, re-run, then archive again`);
+    this.hits = hits;
+  }
+}
+
+export function toolVersion(): string {
+  try {
+    return String(JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")).version);
+  } catch {
+    return "unknown";
+  }
+}
+
+export interface ArchiveOptions {
+  /** Secret values of this run that the scan must not find (tokens, passwords, keys). */
+  extraSecrets?: Array<string | undefined>;
+  /** Skip the nbconvert HTML export (tests of the archive logic alone). */
+  html?: boolean;
+  /** Writes the session report block; injected so the archive does not depend on how it is rendered. */
+  writeReport?: (dir: string) => void;
+}
+
+export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Promise<ArchiveResult> {
+  const journal = Journal.open(dir);
+  const created = journal.all()[0];
+  const sessionId = String(created.data.sessionId);
+  const mode = String(created.data.mode);
+  const nb = path.join(dir, SESSION_NOTEBOOK);
+  let html: string | null = null;
+  if (opts.html !== false && fs.existsSync(nb)) html = (await exportHtml(nb)).html;
+  opts.writeReport?.(dir);
+
+  const registry = new SecretRegistry();
+  for (const e of secrets.entries()) registry.add(e.value, e.label);
+  for (const s of opts.extraSecrets ?? []) registry.add(s, "run secret");
+  let scanned = 0;
+  const hits = scanPaths([dir], { registry, extensions: "all", onFile: () => scanned++ });
+  if (hits.length) throw new ArchiveRefused(dir, hits.map(formatHit));
+
+  const trace = Trace.open(path.join(dir, TRACE_FILE));
+  const manifest = writeManifest(dir, { sessionId, mode, chainHead: trace.head, traceLines: trace.seq, toolVersion: toolVersion(), gitCommit: currentGitCommit(path.join(__dirname, "..")) });
+  return { dir, manifest, manifestSha256: manifestHash(dir), html, scannedFiles: scanned };
+}

@@ -1,0 +1,47 @@
+/**
+ * `npm run demo -- [--stuck] [--deadline-s N] [--fault name=value …]`
+ * The README's main job on the embedded default: starts the sandbox (PGlite on 127.0.0.1),
+ * executes the runbook notebook headless with real Jupyter, exports HTML, archives the session,
+ * stops the sandbox. Exit 0 only when pre-flight and all 9 steps passed; the executed notebook is
+ * kept either way.
+ */
+import { parseArgs } from "node:util";
+import { rehearse } from "./rehearse";
+import type { Faults } from "../sandbox/index";
+
+function parseFault(kv: string): [string, unknown] {
+  const [k, v] = kv.split("=");
+  if (!k || v === undefined) throw new Error(`--fault ${kv}: use name=value, e.g. --fault errorRate=0.3`);
+  return [k, v === "true" ? true : v === "false" ? false : Number.isFinite(Number(v)) ? Number(v) : v];
+}
+
+async function main(): Promise<number> {
+  const { values: a } = parseArgs({ options: { stuck: { type: "boolean" }, "deadline-s": { type: "string" }, fault: { type: "string", multiple: true } } });
+  const faults: Partial<Faults> = { completionDelayMs: 1500, refundDelayMs: 1500 };
+  for (const kv of a.fault ?? []) Object.assign(faults, Object.fromEntries([parseFault(kv)]));
+  if (a.stuck) faults.stuckProcessing = true;
+  const deadline = Number(a["deadline-s"] ?? (a.stuck ? 20 : 300));
+  console.log(`demo: sandbox rehearsal${a.stuck ? " with the stuck-order fault" : ""} (poll deadline ${deadline} s)`);
+  const r = await rehearse({ faults, params: { POLL_DEADLINE_S: deadline, REFUND_DEADLINE_S: deadline }, log: (l) => console.log(`demo: ${l}`) });
+  console.log("");
+  for (let n = 0; n <= 9; n++) console.log(`  step ${n}: ${r.statuses.get(n) ?? "not run"}`);
+  console.log("");
+  console.log(`  notebook: ${r.notebook}`);
+  if (r.archive) {
+    console.log(`  html:     ${r.archive.html}`);
+    console.log(`  manifest: ${r.dir}/manifest.json (sha256 ${r.archive.manifestSha256})`);
+    console.log(`  chain head: ${r.archive.manifest.chain_head} (${r.archive.manifest.trace_lines} lines)`);
+  } else console.log(`  archive FAILED: ${r.archiveError}`);
+  console.log(`  timings (ms): ${JSON.stringify(r.timings)}`);
+  const ok = r.allPassed && r.archive !== null;
+  console.log(ok ? "\nPASS: every step passed" : "\nFAIL: see the executed notebook and its report");
+  return ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`demo: ${(err as Error).message}`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,92 @@
+/**
+ * A full headless rehearsal: start the sandbox (or use a running one), prepare a session,
+ * execute the runbook notebook with real Jupyter, export HTML, archive. Shared by `npm run demo`,
+ * the end-to-end tests, the fault suite and the benchmarks. Lives outside lib/ because it starts
+ * the sandbox, which the runbook itself must never import.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { startSandbox, type Faults, type Sandbox } from "../sandbox/index";
+import { archiveSession, type ArchiveResult } from "../lib/archive";
+import { latestStepStatuses } from "../lib/guards";
+import { executeNotebook, type RunResult } from "../lib/jupyter";
+import { Journal } from "../lib/journal";
+import { prepareSession } from "../lib/prepare";
+import type { Mode } from "../lib/types";
+
+export interface RehearsalOptions {
+  mode?: Mode;
+  archiveDir?: string;
+  faults?: Partial<Faults>;
+  /** Reuse a running sandbox (tests share one); otherwise one is started on PGlite and stopped. */
+  sandbox?: Sandbox;
+  databaseUrl?: string;
+  params?: Record<string, string | number | boolean>;
+  log?: (line: string) => void;
+}
+
+export interface Rehearsal {
+  sessionId: string;
+  dir: string;
+  notebook: string;
+  statuses: Map<number, string>;
+  allPassed: boolean;
+  execute: RunResult;
+  archive: ArchiveResult | null;
+  archiveError: string | null;
+  timings: Record<string, number>;
+}
+
+export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
+  const log = o.log ?? (() => undefined);
+  const timings: Record<string, number> = {};
+  const t = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      timings[name] = Math.round(performance.now() - t0);
+    }
+  };
+  const own = !o.sandbox;
+  const sb = o.sandbox ?? (await t("sandbox_start", () => startSandbox({ quiet: true, faults: o.faults, databaseUrl: o.databaseUrl })));
+  if (!own && o.faults) sb.setFaults(o.faults);
+  try {
+    const mode = o.mode ?? "sandbox";
+    const archiveDir = o.archiveDir ?? "archive/payment-e2e";
+    const prep = prepareSession(mode, {
+      BASE_URL: sb.marketplaceUrl,
+      HYPERSWITCH_URL: sb.hyperswitchUrl,
+      OPERATOR_EMAIL: sb.operator.email,
+      REFUND: true,
+      AUTO_PAY: "success",
+      ...o.params,
+    }, { archiveDir });
+    log(`session ${prep.sessionId} → ${prep.dir}`);
+    const env = { OPERATOR_PASSWORD: sb.operator.password, DATABASE_URL: sb.readonlyDsn, HYPERSWITCH_API_KEY: sb.apiKey };
+    const execute = await t("execute", () => executeNotebook(prep.notebook, env));
+    log(`notebook executed in ${execute.ms} ms (nbconvert exit ${execute.code})`);
+    let archive: ArchiveResult | null = null;
+    let archiveError: string | null = null;
+    try {
+      archive = await t("archive", () => archiveSession(prep.dir, { extraSecrets: [sb.operator.password, sb.apiKey, sb.webhookSecret, dsnPass(sb.readonlyDsn)] }));
+    } catch (err) {
+      archiveError = (err as Error).message;
+    }
+    const statuses = latestStepStatuses(Journal.open(prep.dir).all());
+    const allPassed = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].every((n) => statuses.get(n) === "PASS");
+    return { sessionId: prep.sessionId, dir: prep.dir, notebook: prep.notebook, statuses, allPassed, execute, archive, archiveError, timings };
+  } finally {
+    if (own) await sb.stop();
+  }
+}
+
+function dsnPass(dsn: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(dsn).password) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+
