@@ -1,0 +1,58 @@
+import { describe, it } from "node:test";
+import * as assert from "node:assert/strict";
+import { ReportError, TemplateError } from "../../lib/evidence";
+import { RunbookError } from "../../lib/errors";
+import { fillTemplate, parseTemplate, renderTemplate } from "../../lib/template";
+
+describe("renderTemplate", () => {
+  const rows: Array<[string, string, object, string]> = [
+    ["variable", "Hello {{name}}!", { name: "Ada" }, "Hello Ada!"],
+    ["number and boolean", "{{n}} {{b}}", { n: 3, b: false }, "3 false"],
+    ["null renders empty", "[{{x}}]", { x: null }, "[]"],
+    ["dotted path", "{{a.b.c}}", { a: { b: { c: "deep" } } }, "deep"],
+    ["spaces inside tags", "{{ name }}", { name: "x" }, "x"],
+    ["list", "{{#xs}}<{{.}}>{{/xs}}", { xs: [1, 2, 3] }, "<1><2><3>"],
+    ["list of objects", "{{#xs}}{{k}};{{/xs}}", { xs: [{ k: "a" }, { k: "b" }] }, "a;b;"],
+    ["outer context from inside a list", "{{#xs}}{{k}}{{sep}}{{/xs}}", { sep: ",", xs: [{ k: "a" }, { k: "b" }] }, "a,b,"],
+    ["empty list skips", "a{{#xs}}x{{/xs}}b", { xs: [] }, "ab"],
+    ["false skips", "a{{#f}}x{{/f}}b", { f: false }, "ab"],
+    ["true renders once", "a{{#t}}x{{/t}}b", { t: true }, "axb"],
+    ["string section pushes the value", "{{#s}}({{.}}){{/s}}", { s: "v" }, "(v)"],
+    ["object section pushes context", "{{#o}}{{k}}{{/o}}", { o: { k: 1 } }, "1"],
+    ["inverted on empty list", "{{^xs}}none{{/xs}}", { xs: [] }, "none"],
+    ["inverted on null", "{{^x}}none{{/x}}", { x: null }, "none"],
+    ["inverted on non-empty", "{{^xs}}none{{/xs}}", { xs: [1] }, ""],
+    ["comment dropped", "a{{! why }}b", {}, "ab"],
+    ["standalone section lines vanish", "top\n{{#xs}}\n- {{.}}\n{{/xs}}\nend\n", { xs: ["a", "b"] }, "top\n- a\n- b\nend\n"],
+    ["standalone comment line vanishes", "{{! header }}\nbody\n", {}, "body\n"],
+    ["inline section keeps its line", "x {{#t}}y{{/t}} z\n", { t: true }, "x y z\n"],
+    ["no HTML escaping (Markdown)", "{{v}}", { v: "<b>&</b>" }, "<b>&</b>"],
+  ];
+  for (const [name, src, view, want] of rows) it(name, () => assert.equal(renderTemplate(src, view), want));
+});
+
+describe("TemplateError", () => {
+  const bad: Array<[string, string, object, RegExp]> = [
+    ["unknown variable", "a\n{{nope}}", {}, /^Template t:2: unknown variable \{\{nope\}\}$/],
+    ["unknown nested key", "{{a.b}}", { a: {} }, /unknown variable \{\{a\.b\}\} \(no `b`\)/],
+    ["unclosed section", "{{#xs}}x", { xs: [] }, /\{\{#xs\}\} is never closed/],
+    ["mismatched close", "{{#a}}{{/b}}", { a: 1 }, /\{\{\/b\}\} closes \{\{#a\}\} opened on line 1/],
+    ["close without open", "{{/a}}", {}, /closes nothing/],
+    ["invalid tag", "{{a b}}", {}, /invalid tag/],
+    ["object as a value", "{{o}}", { o: {} }, /not a scalar/],
+  ];
+  for (const [name, src, view, msg] of bad) {
+    it(name, () => {
+      assert.throws(() => renderTemplate(src, view, "t"), (e: unknown) => {
+        assert.ok(e instanceof TemplateError && e instanceof ReportError && e instanceof RunbookError);
+        assert.equal(e.code, "E2E_REPORT_TEMPLATE");
+        assert.equal(e.name, "TemplateError");
+        assert.equal(e.template, "t");
+        assert.match(e.message, msg);
+        return true;
+      });
+    });
+  }
+  it("parses without rendering (balance check)", () => assert.equal(parseTemplate("{{#a}}{{/a}}").length, 1));
+  it("a missing template file names it", () => assert.throws(() => fillTemplate("no-such.md", {}), /Template templates\/no-such\.md: cannot read the template; restore it from git/));
+});
