@@ -1,0 +1,129 @@
+/**
+ * One full headless notebook run against the sandbox, through real Jupyter (nbconvert + tslab),
+ * then what an auditor gets: every step PASS, the artefacts in the session folder, a verified
+ * chain and manifest, no secret in anything written, every result readable untrusted (Markdown or
+ * PNG), and the HTML export showing the plot in headless Chromium. Plus the stuck-order replay.
+ */
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { startSandbox, type Sandbox } from "../../sandbox/index";
+import { rehearse, type Rehearsal } from "../../scripts/rehearse";
+import { readNotebook, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/nbfile";
+import { verifySession } from "../../lib/verify";
+import { scanPaths } from "../../lib/scan";
+import { SecretRegistry } from "../../lib/redact";
+import { findChromium, CHROMIUM_ARGS } from "../../lib/payer";
+
+const root = path.resolve(__dirname, "../..");
+
+describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 }, () => {
+  let sb: Sandbox;
+  let run: Rehearsal;
+  let archiveDir: string;
+
+  before(async () => {
+    archiveDir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-archive-"));
+    sb = await startSandbox({ quiet: true, faults: { completionDelayMs: 300, refundDelayMs: 300 } });
+    run = await rehearse({ sandbox: sb, archiveDir });
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  test("pre-flight and all 9 steps PASS; nbconvert saved the executed notebook", () => {
+    assert.equal(run.execute.code, 0, run.execute.stderr.slice(-2000));
+    for (let n = 0; n <= 9; n++) assert.equal(run.statuses.get(n), "PASS", `step ${n}`);
+    assert.ok(run.allPassed);
+  });
+
+  test("the session folder holds the notebook, HTML, trace, journal, plots, report and manifest", () => {
+    assert.equal(run.archiveError, null);
+    for (const f of ["payment-e2e.ipynb", "payment-e2e.html", "trace.jsonl", "state.jsonl", "poll-latency.svg", "poll-latency.png", "manifest.json"]) {
+      assert.ok(fs.statSync(path.join(run.dir, f)).size > 0, `${f} present and not empty`);
+    }
+  });
+
+  test("verify passes on the untouched session", () => {
+    const v = verifySession(run.dir);
+    assert.ok(v.ok, JSON.stringify(v.findings));
+  });
+
+  test("nothing written contains the run's secrets or a card number", async () => {
+    const reg = new SecretRegistry();
+    for (const s of [sb.operator.password, sb.apiKey, sb.webhookSecret, new URL(sb.readonlyDsn).password]) reg.add(s, "run secret");
+    const hits = scanPaths([run.dir], { registry: reg, extensions: "all", env: {} });
+    assert.deepEqual(hits, []);
+    // And the sandbox's full test card never reached the notebook, trace or HTML.
+    for (const f of ["payment-e2e.ipynb", "payment-e2e.html", "trace.jsonl"]) {
+      const text = fs.readFileSync(path.join(run.dir, f), "utf8");
+      assert.ok(!/4242\s?4242\s?4242\s?4242/.test(text), `${f} holds no full test PAN`);
+    }
+  });
+
+  test("every result cell renders untrusted: each carries Markdown or PNG", () => {
+    const nb = readNotebook(run.notebook);
+    const code = nb.cells.filter((c) => c.cell_type === "code" && !c.metadata.tags?.some((t) => t.includes("parameters")));
+    assert.ok(code.length >= 14);
+    for (const c of code) {
+      const kinds = (c.outputs ?? []).flatMap((o) => Object.keys(o.data ?? {}));
+      assert.ok(kinds.includes("text/markdown") || kinds.includes("image/png"), `cell \`${sourceOf(c).split("\n").pop()}\` has only ${kinds.join(", ") || "no outputs"}`);
+      const errors = (c.outputs ?? []).filter((o) => o.output_type === "stream" && o.name === "stderr");
+      assert.equal(errors.length, 0, `cell \`${sourceOf(c).slice(0, 60)}\` wrote to stderr`);
+    }
+  });
+
+  test("the HTML archive shows the plot in headless Chromium", { skip: findChromium() ? false : "no Chromium installed" }, async () => {
+    const { chromium } = await import("playwright-core");
+    const browser = await chromium.launch({ executablePath: findChromium()!, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      await page.goto("file://" + path.resolve(run.dir, "payment-e2e.html"));
+      const img = await page.waitForSelector("img[src^='data:image/png']", { timeout: 10000 });
+      const size = await img.evaluate((el: { naturalWidth: number; naturalHeight: number }) => [el.naturalWidth, el.naturalHeight]);
+      assert.ok(size[0] > 300 && size[1] > 200, `plot PNG rendered at ${size}`);
+      await img.scrollIntoViewIfNeeded();
+      const shot = path.join(run.dir, "..", "html-plot.png");
+      await page.screenshot({ path: shot });
+      assert.ok(fs.statSync(shot).size > 10000);
+      assert.ok((await page.content()).includes("License revoked + funds returned"));
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test("re-running the whole notebook on the same session resumes: no second order or refund", async () => {
+    const before = await sb.counts();
+    const { executeNotebook } = await import("../../lib/jupyter");
+    const r = await executeNotebook(run.notebook, { OPERATOR_PASSWORD: sb.operator.password, DATABASE_URL: sb.readonlyDsn, HYPERSWITCH_API_KEY: sb.apiKey });
+    assert.equal(r.code, 0);
+    const afterCounts = await sb.counts();
+    assert.equal(afterCounts.orders, before.orders);
+    assert.equal(afterCounts.payments, before.payments);
+    assert.equal(afterCounts.refunds, before.refunds);
+    const text = JSON.stringify(readNotebook(run.notebook));
+    assert.match(text, /resumed order ord_\w+ created at \d{4}-/);
+    assert.match(text, /resumed refund ref_\w+ created at \d{4}-/);
+  });
+});
+
+test("the runbook template is committed clean: no outputs, counts or volatile metadata", () => {
+  assert.deepEqual(hygieneProblems(readNotebook(path.join(root, TEMPLATE))), []);
+});
+
+test("npm run demo -- --stuck: exit 1, step 5 FAIL at its deadline, 6–7 SKIPPED, notebook saved", { timeout: 5 * 60 * 1000 }, () => {
+  const archive = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-stuck-"));
+  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(root, "scripts/demo.ts"), "--stuck", "--deadline-s", "6", "--archive-dir", archive], { cwd: root, encoding: "utf8", timeout: 5 * 60 * 1000 });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /step 5: FAIL/);
+  assert.match(r.stdout, /step 6: SKIPPED/);
+  assert.match(r.stdout, /step 7: SKIPPED/);
+  const [session] = fs.readdirSync(archive).filter((d) => d.endsWith("-sandbox"));
+  const nb = readNotebook(path.join(archive, session, "payment-e2e.ipynb"));
+  const text = JSON.stringify(nb);
+  assert.match(text, /order completed not reached within 6 s/);
+  assert.match(text, /SKIPPED.*step 5 failed at/);
+});
