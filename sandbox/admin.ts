@@ -28,7 +28,10 @@ export function registerAdmin(app: FastifyInstance, ctx: Ctx, hooks: AdminHooks)
   app.get("/__admin/faults", async (_req, reply) => ok(reply, ctx.faults.get()));
   app.put("/__admin/faults", async (req, reply) => {
     try {
-      return ok(reply, hooks.setFaults((req.body ?? {}) as Partial<Faults>));
+      if (typeof req.body !== "object" || req.body === null || Array.isArray(req.body)) {
+        throw new BadRequestError("body must be a JSON object of fault knobs", "INVALID_FAULTS");
+      }
+      return ok(reply, hooks.setFaults(req.body as Partial<Faults>));
     } catch (err) {
       if (err instanceof ZodError) {
         const i = err.issues[0];

@@ -57,6 +57,8 @@ export function toSandboxError(err: unknown): SandboxError {
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH": return new BadRequestError("invalid Content-Length", "BAD_REQUEST");
   }
   if (isDbUnavailable(err)) return new ServiceUnavailableError("database unavailable", 1, "DB_UNAVAILABLE");
+  // Postgres "data exception" (e.g. a NUL byte, an out-of-range number) means the input was bad.
+  if (typeof e?.code === "string" && /^22[0-9A-Z]{3}$/.test(e.code)) return new BadRequestError("invalid value in request", "INVALID_VALUE");
   const status = e?.statusCode;
   if (typeof status === "number" && status >= 400 && status < 500) {
     return new SandboxError(status, "BAD_REQUEST", oneLine(e.message ?? "bad request"));

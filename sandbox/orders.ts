@@ -9,7 +9,7 @@ import { BadRequestError, ConflictError, NotFoundError, UnprocessableError } fro
 import { createPayment, createRefund } from "./hs-client";
 import { ok, parseBody } from "./marketplace";
 
-const CreateOrder = z.strictObject({ product_id: z.string().min(1).max(64) });
+const CreateOrder = z.strictObject({ product_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a product id") });
 const RefundBody = z.strictObject({ reason: z.string().min(1).max(500).optional() });
 
 /* eslint-disable @typescript-eslint/no-explicit-any */

@@ -48,7 +48,7 @@ export class WebhookSender {
     const prev = this.chains.get(resourceKey) ?? Promise.resolve();
     const next = prev.then(async () => {
       for (let i = 0; i < copies; i++) await this.deliver(event);
-    });
+    }).catch((err) => this.ctx.log(`webhook delivery failed: ${(err as Error).message}`));
     this.chains.set(resourceKey, next);
     void next.finally(() => { if (this.chains.get(resourceKey) === next) this.chains.delete(resourceKey); });
   }

@@ -33,7 +33,7 @@ export class Api {
 
   async req(method: string, path: string, opts: { body?: unknown; raw?: string; headers?: Record<string, string>; auth?: boolean } = {}): Promise<Res> {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-    if (opts.auth !== false && this.token) headers.authorization = `Bearer ${this.token}`;
+    if (opts.auth !== false && this.token && !headers.authorization) headers.authorization = `Bearer ${this.token}`;
     let body: string | undefined = opts.raw;
     if (opts.body !== undefined) { body = JSON.stringify(opts.body); headers["content-type"] ??= "application/json"; }
     if (opts.raw !== undefined) headers["content-type"] ??= "application/json";
