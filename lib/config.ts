@@ -47,8 +47,8 @@ export function isLoopback(url: string): boolean {
 
 const FIELDS = {
   MODE: [z.enum(["sandbox", "staging", "live"]), 'set MODE to "sandbox", "staging" or "live"'],
-  BASE_URL: [z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol)), "set BASE_URL to the backend origin, e.g. https://staging.example.com"],
-  HYPERSWITCH_URL: [z.union([z.literal(""), z.string().url()]), "set HYPERSWITCH_URL to the orchestrator origin, or leave it empty"],
+  BASE_URL: [z.url({ protocol: /^https?$/ }), "set BASE_URL to the backend origin, e.g. https://staging.example.com"],
+  HYPERSWITCH_URL: [z.union([z.literal(""), z.url({ protocol: /^https?$/ })]), "set HYPERSWITCH_URL to the orchestrator origin, or leave it empty"],
   OPERATOR_EMAIL: [email, "set OPERATOR_EMAIL to the buyer account's address, e.g. ops-test@example.com"],
   OPERATOR_PASSWORD: [z.string().min(1), "export OPERATOR_PASSWORD in the environment before starting Jupyter (never in the notebook)"],
   PRODUCT: [z.string().trim().regex(/^(cheapest|[A-Za-z0-9_-]{1,64})$/), 'set PRODUCT to a product id or "cheapest"'],
