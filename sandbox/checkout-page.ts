@@ -1,6 +1,7 @@
 // The hosted checkout: HTML rendering and card-form validation. The element ids
 // (#card_number, #expiry, #cvc, #holder, button#pay, #result[data-status], #last4,
 // #connector, #error_code) are relied on by the runbook's headless payer: keep them.
+import { CARD_DECLINED, CARD_INSUFFICIENT_FUNDS } from "./test-cards";
 
 export interface CheckoutPayment {
   payment_id: string;
@@ -20,11 +21,6 @@ export type CardOutcome =
 
 export interface ParsedCard { last4: string; network: string; outcome: CardOutcome }
 
-export const TEST_CARDS = [
-  { number: "4242 4242 4242 4242", result: "succeeds" },
-  { number: "4000 0000 0000 0002", result: "declined (card_declined)" },
-  { number: "4000 0000 0000 9995", result: "fails (insufficient_funds)" },
-];
 
 const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -69,8 +65,8 @@ export function parseCardForm(form: Record<string, string>, now = new Date()): P
   const holder = (form.holder ?? "").trim();
   if (!holder || holder.length > 100 || /[\u0000-\u001f\u007f]/.test(holder)) return { error: "Cardholder name is required (up to 100 characters)." };
   let outcome: CardOutcome = { kind: "success" };
-  if (digits === "4000000000000002") outcome = { kind: "failure", code: "card_declined", message: "Your card was declined." };
-  if (digits === "4000000000009995") outcome = { kind: "failure", code: "insufficient_funds", message: "Your card has insufficient funds." };
+  if (digits === CARD_DECLINED) outcome = { kind: "failure", code: "card_declined", message: "Your card was declined." };
+  if (digits === CARD_INSUFFICIENT_FUNDS) outcome = { kind: "failure", code: "insufficient_funds", message: "Your card has insufficient funds." };
   return { last4: digits.slice(-4), network: network(digits), outcome };
 }
 
@@ -100,7 +96,7 @@ ${error ? `<p class="error" id="form_error" role="alert">${esc(error)}</p>` : ""
 <form id="checkout" method="post" action="/checkout/${encodeURIComponent(p.payment_id)}" autocomplete="off">
   <input type="hidden" name="client_secret" value="${esc(clientSecret)}">
   <label for="card_number">Card number</label>
-  <input id="card_number" name="card_number" inputmode="numeric" placeholder="4242 4242 4242 4242" required>
+  <input id="card_number" name="card_number" inputmode="numeric" placeholder="card number" required>
   <label for="expiry">Expiry (MM/YY)</label>
   <input id="expiry" name="expiry" placeholder="12/30" required>
   <label for="cvc">CVC</label>
@@ -109,8 +105,8 @@ ${error ? `<p class="error" id="form_error" role="alert">${esc(error)}</p>` : ""
   <input id="holder" name="holder" placeholder="Ada Lovelace" required>
   <button id="pay" type="submit">Pay ${esc(formatAmount(p.amount, p.currency))}</button>
 </form>
-<p class="muted">Test cards: 4242 4242 4242 4242 succeeds, 4000 0000 0000 0002 is declined,
-4000 0000 0000 9995 has insufficient funds. Any future expiry, any CVC.</p>`);
+<p class="muted">Test cards (full numbers in the sandbox's start-up output): the one ending 4242 succeeds,
+0002 is declined, 9995 has insufficient funds. Any future expiry, any CVC.</p>`);
 }
 
 export function renderResult(p: CheckoutPayment, clientSecret: string): string {

@@ -1,6 +1,6 @@
 // `npm run sandbox`: the whole stack on 127.0.0.1 until Ctrl-C.
 import { parseArgs } from "node:util";
-import { TEST_CARDS } from "./checkout-page";
+import { TEST_CARDS } from "./test-cards";
 import { DEFAULT_FAULTS, type Faults } from "./faults";
 import { startSandbox } from "./index";
 

@@ -11,7 +11,7 @@ import { OPERATOR_EMAIL, seed } from "./seed";
 
 export type { Faults } from "./faults";
 export { DEFAULT_FAULTS } from "./faults";
-export { TEST_CARDS } from "./checkout-page";
+export { TEST_CARDS, CARD_SUCCESS, CARD_DECLINED, CARD_INSUFFICIENT_FUNDS } from "./test-cards";
 
 export interface SandboxOptions {
   host?: string;

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { chromium, type BrowserContext } from "playwright-core";
-import { Api, backends, sql, useSandbox } from "./helpers";
+import { Api, backends, CARD_DECLINED, CARD_OK, CARD_SUCCESS, sql, useSandbox } from "./helpers";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -37,7 +37,7 @@ for (const backend of backends()) {
       try {
         await page.goto(order.payment_url);
         assert.match(await page.locator("#amount").innerText(), /5\.00 EUR/);
-        await page.fill("#card_number", "4242 4242 4242 4242");
+        await page.fill("#card_number", CARD_OK);
         await page.fill("#expiry", "12/39");
         await page.fill("#cvc", "123");
         await page.fill("#holder", "Ada Lovelace");
@@ -47,7 +47,7 @@ for (const backend of backends()) {
         assert.equal(await page.locator("#last4").innerText(), "4242");
         assert.equal(await page.locator("#connector").innerText(), "sandbox_card");
         const html = await page.content();
-        assert.doesNotMatch(html, /4242 ?4242 ?4242 ?4242/, "full card number must not be echoed");
+        assert.ok(!html.replace(/\s/g, "").includes(CARD_SUCCESS), "full card number must not be echoed");
         await api.waitFor(order.id, "completed");
         // The refresh link shows the settled status.
         await page.click("#refresh");
@@ -56,7 +56,7 @@ for (const backend of backends()) {
         await page.close();
       }
       const rows = await sql(sb.adminDsn, "SELECT row_to_json(p)::text AS j FROM hs_payments p WHERE payment_id = $1", [order.hyperswitch_payment_id]);
-      assert.doesNotMatch(rows[0].j, /4242424242424242/, "full card number must not be stored");
+      assert.ok(!rows[0].j.includes(CARD_SUCCESS), "full card number must not be stored");
     });
 
     test("a declined card shows failed with error_code card_declined", async () => {
@@ -66,7 +66,7 @@ for (const backend of backends()) {
       const page = await browser.newPage();
       try {
         await page.goto(order.payment_url);
-        await page.fill("#card_number", "4000 0000 0000 0002");
+        await page.fill("#card_number", CARD_DECLINED);
         await page.fill("#expiry", "01/38");
         await page.fill("#cvc", "999");
         await page.fill("#holder", "Declined Payer");

@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseCli } from "../../sandbox/cli";
+import { TEST_CARDS } from "../../sandbox/test-cards";
 
 describe("sandbox CLI", () => {
   test("flags and SANDBOX_* env become options; flags win; SANDBOX_DATABASE_URL, never DATABASE_URL", () => {
@@ -42,7 +43,7 @@ describe("sandbox CLI", () => {
       assert.match(out, /Operator account\s+operator@sandbox\.test \/ \S+/);
       assert.match(out, /Read-only DSN\s+postgres:\/\/e2e_readonly:/);
       assert.match(out, /Orchestrator key\s+snd_/);
-      for (const card of ["4242 4242 4242 4242", "4000 0000 0000 0002", "4000 0000 0000 9995"]) assert.ok(out.includes(card), card);
+      for (const card of TEST_CARDS) assert.ok(out.includes(card.number), card.last4);
       const health = await fetch(`${url}/api/v1/health`);
       assert.equal(health.status, 200);
       const faults = (await (await fetch(`${url}/__admin/faults`)).json()) as { data: { completionDelayMs: number } };

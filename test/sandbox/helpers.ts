@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { after, before } from "node:test";
 import { Client as PgClient } from "pg";
 import { startSandbox, type Faults, type Sandbox } from "../../sandbox/index";
+import { CARD_DECLINED as DECLINED, CARD_INSUFFICIENT_FUNDS, CARD_SUCCESS, TEST_CARDS } from "../../sandbox/test-cards";
 
 export interface Backend { name: "pglite" | "postgres"; databaseUrl?: string }
 
@@ -75,9 +76,10 @@ export class Api {
   }
 }
 
-export const CARD_OK = "4242 4242 4242 4242";
-export const CARD_DECLINED = "4000000000000002";
-export const CARD_NO_FUNDS = "4000000000009995";
+export const CARD_OK = TEST_CARDS[0].number; // spaced, as a person types it
+export const CARD_DECLINED = DECLINED;
+export const CARD_NO_FUNDS = CARD_INSUFFICIENT_FUNDS;
+export { CARD_SUCCESS };
 
 export interface PayResult { status: number; html: string; dataStatus?: string }
 

@@ -1,7 +1,7 @@
 // Orchestrator double: api-key routes, payment and refund objects, the hosted checkout's validation.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Api, backends, CARD_NO_FUNDS, completedOrder, hs, pay, sql, useSandbox } from "./helpers";
+import { Api, backends, CARD_NO_FUNDS, CARD_OK, completedOrder, hs, pay, sql, useSandbox } from "./helpers";
 
 for (const backend of backends()) {
   describe(`orchestrator [${backend.name}]`, () => {
@@ -68,10 +68,10 @@ for (const backend of backends()) {
       assert.equal((await fetch(`${u.origin}${u.pathname}?client_secret=nope`)).status, 403);
       assert.equal((await fetch(`${u.origin}${u.pathname}`)).status, 403);
       assert.equal((await fetch(`${u.origin}/checkout/pay_missing?client_secret=x`)).status, 404);
-      assert.equal((await pay(order.payment_url, "4242 4242 4242 4242", { client_secret: "wrong" })).status, 403);
+      assert.equal((await pay(order.payment_url, CARD_OK, { client_secret: "wrong" })).status, 403);
       const before = await sb.counts();
       const bad: Array<[Record<string, string>, RegExp]> = [
-        [{ card_number: "4242 4242 4242 4241" }, /not valid/],
+        [{ card_number: CARD_OK.slice(0, -1) + "1" }, /not valid/],
         [{ card_number: "4242" }, /12 to 19 digits/],
         [{ expiry: "01/20" }, /expired/],
         [{ expiry: "13/39" }, /01 to 12/],
@@ -81,7 +81,7 @@ for (const backend of backends()) {
         [{ surprise: "1" }, /unexpected field/],
       ];
       for (const [fields, msg] of bad) {
-        const r = await pay(order.payment_url, fields.card_number ?? "4242 4242 4242 4242", fields);
+        const r = await pay(order.payment_url, fields.card_number ?? CARD_OK, fields);
         assert.equal(r.status, 400, JSON.stringify(fields));
         assert.match(r.html, msg);
         assert.match(r.html, /id="card_number"/, "the form is shown again");

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { makeRng } from "../../sandbox/faults";
 import { sign } from "../../sandbox/webhooks";
-import { Api, backends, pay, useSandbox } from "./helpers";
+import { Api, backends, CARD_SUCCESS, pay, useSandbox } from "./helpers";
 
 const NASTY_VALUES: unknown[] = [
   null, true, 0, -1, 1e308, "", " ", "\u0000", "prd_\u0000", "é✓😀", "x".repeat(5000), [], {}, [1, 2], { a: { b: { c: {} } } },
@@ -83,10 +83,10 @@ for (const backend of backends()) {
       }
       const odd: Array<Record<string, string>> = [{ holder: "A\u0000B" }, { card_number: "4".repeat(5000) }, { expiry: "\u0000" }, { cvc: "１２３" }];
       for (const extra of odd) {
-        const r = await pay(order.payment_url, extra.card_number ?? "4242424242424242", extra);
+        const r = await pay(order.payment_url, extra.card_number ?? CARD_SUCCESS, extra);
         assert.ok(r.status >= 400 && r.status < 500, `${JSON.stringify(extra).slice(0, 40)} -> ${r.status}`);
       }
-      const big = await pay(order.payment_url, "4242424242424242", { holder: "x".repeat(20_000) });
+      const big = await pay(order.payment_url, CARD_SUCCESS, { holder: "x".repeat(20_000) });
       assert.equal(big.status, 413);
       assert.deepEqual(await sb.counts(), before);
       assert.equal((await api.getOrder(order.id)).status, "pending");
