@@ -1,0 +1,174 @@
+import { describe, it } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ReportError, loadEvidence } from "../../lib/evidence";
+import { confirmBank } from "../../lib/paperwork";
+import { DOCS_MARKERS, appendToReport, publishReport, renderBlockHtml, renderReportSkeleton, renderSessionBlock, writeSessionReport } from "../../lib/report";
+import { day, makeSession, seal, tmpArchive } from "./fixtures";
+import { assertGolden, sanitise } from "./sanitise";
+
+const STAGING_AT = new Date(Date.UTC(2026, 10, 19, 10, 0, 0));
+const LIVE_AT = new Date(Date.UTC(2026, 10, 20, 14, 2, 11));
+
+/** An archive with a passed staging dry run, and a docs folder holding a fresh checklist. */
+function workspace() {
+  const archive = tmpArchive();
+  const docs = path.join(path.dirname(path.dirname(archive)), "docs");
+  fs.mkdirSync(docs);
+  fs.copyFileSync(path.join(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md"), path.join(docs, "GO_NO_GO_CHECKLIST.md"));
+  return { archive, docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"), checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md") };
+}
+
+describe("session block (golden files)", () => {
+  it("staging dry run that passed, with a poll 5xx and a recorded note", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging", at: STAGING_AT, poll5xx: true, operatorNotes: "checkout page slow to load" });
+    assertGolden("staging-pass.md", sanitise(renderSessionBlock(loadEvidence(dir))));
+  });
+
+  it("live run with the bank confirmed and the dry-run comparison", () => {
+    const archive = tmpArchive();
+    makeSession(archive, { mode: "staging", at: STAGING_AT, poll5xx: true });
+    const live = makeSession(archive, { mode: "live", at: LIVE_AT });
+    confirmBank(live, { date: day(), note: "refund line on the statement" });
+    const r = writeSessionReport(live);
+    assert.equal(r.outcome, "PASS");
+    assert.ok(r.comparison);
+    for (const ext of ["md", "svg", "png"]) assert.ok(fs.statSync(path.join(live, `comparison.${ext}`)).size > 0, ext);
+    assertGolden("live-pass-bank.md", sanitise(r.markdown));
+    assertGolden("live-pass-bank.html", sanitise(renderBlockHtml(r.markdown)));
+  });
+
+  it("live run stuck at step 5: FAIL, refund now, later steps SKIPPED", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live", at: LIVE_AT, scenario: "stuck" });
+    const md = renderSessionBlock(loadEvidence(dir));
+    assert.match(md, /\*\*❌ FAIL\*\* — money moved but nothing was verified/);
+    assertGolden("live-stuck.md", sanitise(md));
+  });
+
+  it("says 'pending archive' before the manifest, then its hash", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging" });
+    assert.match(renderSessionBlock(loadEvidence(dir)), /- Manifest : pending archive/);
+    seal(dir);
+    assert.match(renderSessionBlock(loadEvidence(dir)), /- Manifest : `[0-9a-f]{64}` \(SHA-256 of manifest\.json\), retention until \d{4}-\d\d-\d\d\n/);
+  });
+
+  it("never prints an absolute machine path", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging" });
+    const md = renderSessionBlock(loadEvidence(dir));
+    assert.ok(!md.includes(path.dirname(dir)), "temp folder leaked");
+    assert.match(md, /`…\/payment-e2e\/\d{8}T\d{6}Z-staging\/`/);
+  });
+});
+
+describe("renderBlockHtml", () => {
+  it("renders the table, drops the markers and shows raw HTML from values as text", () => {
+    const html = renderBlockHtml("<!-- session:x -->\n<a id=\"session-x\"></a>\n\n| a | b |\n| --- | --- |\n| <img src=x onerror=alert(1)> | 2 |\n\n<sub>small</sub>\n<!-- /session:x -->\n");
+    assert.ok(!html.includes("<!--"));
+    assert.ok(html.includes('<a id="session-x"></a>'));
+    assert.ok(html.includes("<table>"));
+    assert.ok(html.includes("&lt;img src=x onerror=alert(1)&gt;"));
+    assert.ok(html.includes("<sub>small</sub>"));
+  });
+});
+
+describe("docs report: append, never overwrite", () => {
+  it("creates the report from the template, then appends blocks keeping earlier ones byte for byte", () => {
+    const { archive, docsReport } = workspace();
+    const first = loadEvidence(makeSession(archive, { mode: "staging", at: STAGING_AT }));
+    assert.equal(appendToReport(docsReport, first).action, "created");
+    const afterFirst = fs.readFileSync(docsReport, "utf8");
+    assert.ok(afterFirst.startsWith(renderReportSkeleton().slice(0, renderReportSkeleton().indexOf(DOCS_MARKERS.end))));
+    const end = afterFirst.indexOf(DOCS_MARKERS.end);
+    const second = loadEvidence(makeSession(archive, { mode: "live", at: LIVE_AT }));
+    assert.equal(appendToReport(docsReport, second).action, "appended");
+    const afterSecond = fs.readFileSync(docsReport, "utf8");
+    assert.equal(afterSecond.slice(0, end), afterFirst.slice(0, end), "everything before the end marker is preserved byte for byte");
+    assert.equal(afterSecond.slice(afterSecond.indexOf(DOCS_MARKERS.end)), afterFirst.slice(end), "the tail after the marker too");
+    assert.ok(afterSecond.indexOf(`<!-- session:${first.sessionId} -->`) < afterSecond.indexOf(`<!-- session:${second.sessionId} -->`));
+  });
+
+  it("writing the same session twice replaces only its block and keeps the operator's notes", () => {
+    const { archive, docsReport } = workspace();
+    const s1 = makeSession(archive, { mode: "staging", at: STAGING_AT });
+    const s2 = makeSession(archive, { mode: "live", at: LIVE_AT });
+    const s3 = makeSession(archive, { mode: "live", at: new Date(Date.UTC(2026, 10, 21)), scenario: "no-refund" });
+    for (const d of [s1, s2, s3]) appendToReport(docsReport, loadEvidence(d));
+    const id2 = path.basename(s2);
+    // The operator types judgement into the notes region of block 2.
+    const typed = fs.readFileSync(docsReport, "utf8").replace(new RegExp(`(<!-- notes:${id2} -->\\n)[^<]*`), "$1Checkout showed the VAT line twice.\n");
+    fs.writeFileSync(docsReport, typed);
+    const open = typed.indexOf(`<!-- session:${id2} -->`);
+    const close = typed.indexOf(`<!-- /session:${id2} -->`) + `<!-- /session:${id2} -->\n`.length;
+    confirmBank(s2, { date: day() });
+    assert.equal(appendToReport(docsReport, loadEvidence(s2)).action, "replaced");
+    const after = fs.readFileSync(docsReport, "utf8");
+    assert.equal(after.slice(0, open), typed.slice(0, open), "blocks before are untouched");
+    assert.equal(after.slice(after.indexOf(`<!-- /session:${id2} -->`) + `<!-- /session:${id2} -->\n`.length), typed.slice(close), "blocks after are untouched");
+    assert.equal(after.split(`<!-- session:${id2} -->`).length, 2, "one block per session");
+    const block = after.slice(open, after.indexOf(`<!-- /session:${id2} -->`));
+    assert.match(block, /- \[x\] Funds returned to the operator's card/);
+    assert.match(block, /Checkout showed the VAT line twice\./);
+  });
+
+  it("refuses a report whose end marker or block closer was removed", () => {
+    const { archive, docsReport } = workspace();
+    const ev = loadEvidence(makeSession(archive, { mode: "staging" }));
+    fs.writeFileSync(docsReport, "# Report\n");
+    assert.throws(() => appendToReport(docsReport, ev), (e: unknown) => e instanceof ReportError && e.code === "E2E_REPORT_MARKERS" && /has no <!-- sessions:end --> marker; restore it/.test(e.message));
+    fs.writeFileSync(docsReport, `# Report\n<!-- session:${ev.sessionId} -->\nhalf a block\n<!-- sessions:end -->\n`);
+    assert.throws(() => appendToReport(docsReport, ev), /without <!-- \/session:.*restore the closing marker/);
+  });
+});
+
+describe("publishReport", () => {
+  it("sandbox rehearsals stay in their folder unless asked, staging and live go to docs", () => {
+    const { archive, docsReport, checklist } = workspace();
+    const sandbox = makeSession(archive, { mode: "sandbox" });
+    const p = publishReport(sandbox, { docsReport, checklist });
+    assert.equal(p.docs, null);
+    assert.ok(!fs.existsSync(docsReport));
+    assert.ok(fs.existsSync(path.join(sandbox, "report.md")));
+    assert.equal(publishReport(sandbox, { docsReport, checklist, toDocs: true }).docs?.action, "created");
+    assert.equal(publishReport(sandbox, { docsReport, checklist }).docs?.action, "replaced", "once there, it is kept up to date");
+    const staging = makeSession(archive, { mode: "staging", at: STAGING_AT });
+    assert.equal(publishReport(staging, { docsReport, checklist }).docs?.action, "appended");
+  });
+
+  it("leaves an archived report.md as sealed, rewrites it once evidence is added", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live" });
+    const first = writeSessionReport(dir);
+    assert.ok(first.written);
+    seal(dir);
+    const sealed = fs.readFileSync(first.path, "utf8");
+    assert.equal(writeSessionReport(dir).written, false);
+    assert.equal(fs.readFileSync(first.path, "utf8"), sealed);
+    confirmBank(dir, { date: day() });
+    const again = writeSessionReport(dir);
+    assert.ok(again.written);
+    assert.match(again.markdown, /stale: evidence was added after archiving; re-run the archive step/);
+  });
+
+  it("two sandbox sessions (staging, then live with a fake bank confirmation): both blocks, outcome, boxes, comparison, GO", () => {
+    const { archive, docsReport, checklist } = workspace();
+    const staging = makeSession(archive, { mode: "staging", at: STAGING_AT });
+    const live = makeSession(archive, { mode: "live", at: LIVE_AT });
+    publishReport(staging, { docsReport, checklist });
+    const withStaging = fs.readFileSync(docsReport, "utf8");
+    const stagingBlock = withStaging.slice(withStaging.indexOf(`<!-- session:${path.basename(staging)} -->`), withStaging.indexOf(DOCS_MARKERS.end));
+    const pending = publishReport(live, { docsReport, checklist });
+    assert.equal(pending.session.outcome, "PARTIAL");
+    assert.equal(pending.goNoGo?.status, "🟡 PENDING");
+    assert.match(fs.readFileSync(checklist, "utf8"), /\| 🟡 PENDING \| latest live session .*box 9 open/);
+    confirmBank(live, { date: day() });
+    const done = publishReport(live, { docsReport, checklist });
+    assert.equal(done.session.outcome, "PASS");
+    assert.equal(done.goNoGo?.status, "✅ GO");
+    const text = fs.readFileSync(docsReport, "utf8");
+    assert.ok(text.includes(stagingBlock), "the staging block is preserved byte for byte");
+    assert.match(text, /### Session — 2026-11-20T14:02Z — prod live run/);
+    assert.match(text, /\*\*Dry run vs live\*\* \(staging `\d{8}T\d{6}Z-staging` → live `\d{8}T\d{6}Z-live`\)/);
+    assert.equal((text.match(/- \[x\] /g) ?? []).length, 8 + 9);
+    assert.match(fs.readFileSync(checklist, "utf8"), new RegExp(`\\| ✅ GO \\| live session ${path.basename(live)}: all 9 boxes ticked, bank statement \\d{4}-\\d\\d-\\d\\d — \\[session block\\]\\(PAYMENT_E2E_LIVE_REPORT\\.md#session-${path.basename(live)}\\) \\|`));
+  });
+});
