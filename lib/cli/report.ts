@@ -1,0 +1,51 @@
+/**
+ * `npm run report -- <session-dir-or-id> [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]`
+ * Re-renders a session's block from its evidence: report.md in the session folder, the docs report
+ * (staging and live always; a sandbox rehearsal only with --to-docs), and the GO/NO-GO row.
+ * Exit 0 when written (whatever the outcome), 2 on a usage or evidence error.
+ */
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { oneLine } from "../errors";
+import { resolveSessionDir } from "../evidence";
+import { REPORT_DEFAULTS, publishReport, type Published } from "../report";
+
+export const USAGE = "usage: npm run report -- <session-dir-or-id> [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]";
+
+/** Shared by the report and confirm-bank commands: what was written and what is left to do. */
+export function summary(p: Published): string[] {
+  const rel = (f: string) => path.relative(process.cwd(), f) || f;
+  const s = p.session;
+  return [
+    `${s.evidence.sessionId}: ${s.outcome} — ${s.reason}`,
+    s.written ? `wrote ${rel(s.path)}` : `kept ${rel(s.path)} as archived (manifest.json covers it)`,
+    p.docs ? `${p.docs.action} block in ${rel(p.docs.path)}` : "docs report untouched (sandbox rehearsal; pass --to-docs to add it)",
+    ...(s.comparison ? [`comparison with ${s.comparison.stagingId}: ${s.comparison.plot}.{md,svg,png}`] : []),
+    ...(p.goNoGo ? [`GO/NO-GO: ${p.goNoGo.status} — ${p.goNoGo.reason}`] : []),
+    ...p.housekeeping.map((h) => `reminder: ${h}`),
+  ];
+}
+
+export function main(argv: string[], log = (s: string) => console.log(s), err = (s: string) => console.error(s)): number {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { "to-docs": { type: "boolean" }, archive: { type: "string" }, docs: { type: "string" }, checklist: { type: "string" } },
+    });
+    if (positionals.length !== 1) {
+      err(USAGE);
+      return 2;
+    }
+    const dir = resolveSessionDir(positionals[0], values.archive ?? REPORT_DEFAULTS.archiveDir);
+    const p = publishReport(dir, { toDocs: values["to-docs"], docsReport: values.docs, checklist: values.checklist });
+    for (const line of summary(p)) log(line);
+    return 0;
+  } catch (e) {
+    err(`report: ${oneLine(e)}`);
+    if (e instanceof TypeError) err(USAGE); // parseArgs: unknown or malformed option
+    return 2;
+  }
+}
+
+if (require.main === module) process.exitCode = main(process.argv.slice(2));
