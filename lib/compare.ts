@@ -107,12 +107,12 @@ export function latestStagingDir(archiveDir: string): string | null {
   return all.length ? path.join(archiveDir, all[all.length - 1]) : null;
 }
 
-/** For a live session's report: compare with the archive's latest staging run and write the plot. */
-export function comparisonForLive(live: Evidence): Comparison | null {
+/** For a live session's report: compare with the archive's latest staging run and write the plot (unless told not to: a sealed folder). */
+export function comparisonForLive(live: Evidence, o: { write?: boolean } = {}): Comparison | null {
   const stagingDir = latestStagingDir(path.dirname(path.resolve(live.dir)));
   if (!stagingDir) return null;
   const c = compareSessions(loadEvidence(stagingDir), live);
-  writeComparisonFiles(c, live.dir);
+  if (o.write !== false) writeComparisonFiles(c, live.dir);
   return c;
 }
 

@@ -179,7 +179,7 @@ export interface SessionReport {
   outcome: Outcome;
   reason: string;
   path: string;
-  /** False when an archived (manifest-covered) report.md was left as archived. */
+  /** False when the session folder is sealed by a fresh manifest and was left untouched. */
   written: boolean;
   comparison: Comparison | null;
   evidence: Evidence;
@@ -192,15 +192,16 @@ export interface SessionReport {
  */
 export function writeSessionReport(sessionDir: string): SessionReport {
   const ev = loadEvidence(sessionDir);
-  const comparison = ev.mode === "live" ? comparisonForLive(ev) : null;
+  // A sealed folder (fresh manifest) is left byte for byte as archived; evidence added since
+  // (a bank confirmation) makes the manifest stale, and the archive step must run again anyway.
+  const sealed = Boolean(ev.manifest && !ev.manifest.stale);
+  const comparison = ev.mode === "live" ? comparisonForLive(ev, { write: !sealed }) : null;
   const file = path.join(sessionDir, SESSION_REPORT_FILE);
   const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : null;
   const markdown = keepNotes(old ?? "", renderSessionBlock(ev, { comparison }), ev.sessionId);
-  // Archived evidence is not rewritten unless evidence was added since (then the manifest is stale anyway).
-  const written = !(old !== null && ev.manifest && !ev.manifest.stale);
-  if (written) writeAtomic(file, markdown);
+  if (!sealed) writeAtomic(file, markdown);
   const v = deriveOutcome(ev);
-  return { markdown, outcome: v.outcome, reason: v.reason, path: file, written, comparison, evidence: ev };
+  return { markdown, outcome: v.outcome, reason: v.reason, path: file, written: !sealed, comparison, evidence: ev };
 }
 
 export interface Published {

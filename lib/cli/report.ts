@@ -18,7 +18,7 @@ export function summary(p: Published): string[] {
   const s = p.session;
   return [
     `${s.evidence.sessionId}: ${s.outcome} — ${s.reason}`,
-    s.written ? `wrote ${rel(s.path)}` : `kept ${rel(s.path)} as archived (manifest.json covers it)`,
+    s.written ? `wrote ${rel(s.path)}` : `left the sealed session folder untouched (manifest.json is current); the docs block carries this render`,
     p.docs ? `${p.docs.action} block in ${rel(p.docs.path)}` : "docs report untouched (sandbox rehearsal; pass --to-docs to add it)",
     ...(s.comparison ? [`comparison with ${s.comparison.stagingId}: ${s.comparison.plot}.{md,svg,png}`] : []),
     ...(p.goNoGo ? [`GO/NO-GO: ${p.goNoGo.status} — ${p.goNoGo.reason}`] : []),

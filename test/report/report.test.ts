@@ -149,6 +149,15 @@ describe("publishReport", () => {
     assert.match(again.markdown, /stale: evidence was added after archiving; re-run the archive step/);
   });
 
+  it("adds no file to a folder sealed without a report (verify would flag an extra file)", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging" });
+    seal(dir);
+    const r = writeSessionReport(dir);
+    assert.equal(r.written, false);
+    assert.ok(!fs.existsSync(r.path));
+    assert.match(r.markdown, /- Manifest : `[0-9a-f]{64}`/);
+  });
+
   it("two sandbox sessions (staging, then live with a fake bank confirmation): both blocks, outcome, boxes, comparison, GO", () => {
     const { archive, docsReport, checklist } = workspace();
     const staging = makeSession(archive, { mode: "staging", at: STAGING_AT });
