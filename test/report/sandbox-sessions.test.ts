@@ -1,0 +1,88 @@
+/**
+ * Issue 6 "Done when", against the real runbook and the sandbox: a session labelled staging, then
+ * one labelled live (the sandbox told to report production + live processors) with a fake bank
+ * confirmation. The docs report holds both blocks, the first preserved byte for byte, with derived
+ * outcomes, computed boxes and the comparison; the GO/NO-GO row flips only at the end.
+ */
+import { after, before, describe, it } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { startSandbox, type Sandbox } from "../../sandbox/index";
+import { main as confirmBankCli } from "../../lib/cli/confirm-bank";
+import { verifyChain } from "../../lib/trace";
+import { publishReport } from "../../lib/report";
+import { Runbook } from "../../lib/runbook";
+import { Session } from "../../lib/session";
+import { tmpArchive } from "./fixtures";
+
+async function runSession(sb: Sandbox, mode: "staging" | "live", archiveDir: string): Promise<string> {
+  const id = Session.create(mode, archiveDir);
+  const rb = Runbook.open(
+    { MODE: mode, BASE_URL: sb.marketplaceUrl, OPERATOR_EMAIL: sb.operator.email, SESSION_ID: id, ARCHIVE_DIR: archiveDir, REFUND: true, AUTO_PAY: "success", LIVE_CONFIRM: mode === "live" ? "charge 5.00 EUR" : "" },
+    { OPERATOR_PASSWORD: sb.operator.password, DATABASE_URL: sb.readonlyDsn },
+  );
+  try {
+    for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct(), () => rb.createOrder()]) assert.equal((await step()).status, "PASS");
+    await rb.pay();
+    for (const step of [() => rb.confirmPaid(), () => rb.pollCompleted(), () => rb.checkLicense(), () => rb.checkTransfer(), () => rb.refund(), () => rb.pollRefunded()]) {
+      const r = await step();
+      assert.equal(r.status, "PASS", `${mode} step ${r.step}: ${r.reason}`);
+    }
+  } finally {
+    await rb.close();
+    rb.trace.close();
+  }
+  return rb.dir;
+}
+
+describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 1000 }, () => {
+  let sb: Sandbox;
+  before(async () => {
+    sb = await startSandbox({ quiet: true, faults: { completionDelayMs: 300, refundDelayMs: 300 } });
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  it("staging block preserved, live block PARTIAL then PASS after confirm-bank, GO only at the end", async () => {
+    const archiveDir = tmpArchive();
+    const docs = path.join(path.dirname(path.dirname(archiveDir)), "docs");
+    fs.mkdirSync(docs);
+    const checklist = path.join(docs, "GO_NO_GO_CHECKLIST.md");
+    fs.copyFileSync(path.join(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md"), checklist);
+    const docsReport = path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md");
+
+    const staging = await runSession(sb, "staging", archiveDir);
+    const s = publishReport(staging, { docsReport, checklist });
+    assert.equal(s.session.outcome, "PASS");
+    const afterStaging = fs.readFileSync(docsReport, "utf8");
+    const stagingBlock = afterStaging.slice(afterStaging.indexOf(`<!-- session:${path.basename(staging)} -->`), afterStaging.indexOf("<!-- sessions:end -->"));
+    assert.match(stagingBlock, /### Session — \d{4}-\d\d-\d\dT\d\d:\d\dZ — staging dry-run/);
+
+    await new Promise((r) => setTimeout(r, 1100)); // session ids have 1 s resolution
+    sb.setFaults({ statusEnvironment: "production", hyperswitchMode: "live" });
+    const live = await runSession(sb, "live", archiveDir);
+    const pending = publishReport(live, { docsReport, checklist });
+    assert.equal(pending.session.outcome, "PARTIAL");
+    assert.equal(pending.goNoGo?.go, false);
+    assert.match(fs.readFileSync(checklist, "utf8"), /🟡 PENDING \| latest live session \S+: box 9 open \(pending: confirm by/);
+    for (const f of ["comparison.md", "comparison.svg", "comparison.png"]) assert.ok(fs.existsSync(path.join(live, f)), f);
+
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = confirmBankCli([live, "--date", new Date().toISOString().slice(0, 10), "--note", "fake bank confirmation (sandbox rehearsal)", "--docs", docsReport, "--checklist", checklist], (l) => out.push(l), (l) => err.push(l));
+    assert.equal(code, 0, err.join("\n"));
+    assert.ok(verifyChain(path.join(live, "trace.jsonl")).ok);
+
+    const text = fs.readFileSync(docsReport, "utf8");
+    assert.ok(text.includes(stagingBlock), "the staging block is byte-for-byte preserved");
+    const liveBlock = text.slice(text.indexOf(`<!-- session:${path.basename(live)} -->`), text.indexOf(`<!-- /session:${path.basename(live)} -->`));
+    assert.match(liveBlock, /### Session — \d{4}-\d\d-\d\dT\d\d:\d\dZ — prod live run/);
+    assert.match(liveBlock, /\*\*✅ PASS\*\* — every box ticked; the bank statement confirmed the refund/);
+    assert.equal((liveBlock.match(/- \[x\] /g) ?? []).length, 9);
+    assert.match(liveBlock, /\*\*Dry run vs live\*\* \(staging `\S+-staging` → live `\S+-live`\)/);
+    assert.match(liveBlock, /\| order \| `ord_\w+` \|/);
+    assert.match(fs.readFileSync(checklist, "utf8"), /\| ✅ GO \| live session \S+-live: all 9 boxes ticked/);
+  });
+});
