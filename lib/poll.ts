@@ -72,14 +72,19 @@ export async function pollUntil(o: PollOptions): Promise<PollOutcome> {
     const at = new Date().toISOString();
     const t = (performance.now() - m0) / 1000;
     let p: Probe;
+    let fatal: unknown = null;
     try {
       p = await o.probe();
     } catch (err) {
-      p = { status: null, httpStatus: null, latencyMs: (performance.now() - m0) / 1000 - t, error: oneLine(err) };
+      // A probe returns transport failures as samples; one that throws (a schema mismatch) cannot
+      // get better by waiting, so the poll stops with that error instead of running to the deadline.
+      fatal = err;
+      p = { status: null, httpStatus: null, latencyMs: performance.now() - m0 - t * 1000, error: oneLine(err) };
     }
     const sample: PollSample = { step: o.step, attempt, at, t: round3(t), latencyMs: Math.round(p.latencyMs * 10) / 10, httpStatus: p.httpStatus, orderStatus: p.status, ...(p.error ? { error: p.error } : {}) };
     samples.push(sample);
     o.trace.append("poll_attempt", sample);
+    if (fatal) throw fatal;
     if (p.httpStatus !== null && p.httpStatus >= 500) http5xx++;
     errors = p.status === null ? errors + 1 : 0;
     if (p.status !== null) last = p.status;
