@@ -231,7 +231,9 @@ export class Runbook extends Session {
       if (!out.reached) {
         const hs = await this.crossCheckPayment(obs);
         if (hs === "succeeded") {
-          const msg = `money moved but the order never completed: the orchestrator says the payment succeeded while the order is ${out.lastStatus} — refund (step 8) and escalate to the marketplace squad`;
+          // No poll may have got an answer at all: never print "the order is null".
+          const order = out.lastStatus === null ? "could not be read (no poll got an answer)" : `is ${out.lastStatus}`;
+          const msg = `money moved but the order never completed: the orchestrator says the payment succeeded while the order ${order} — refund (step 8) and escalate to the marketplace squad`;
           this.anomaly({ step: 5, kind: "warning", message: msg });
           return { status: "FAIL", reason: `${out.failure}; ${msg}` };
         }
