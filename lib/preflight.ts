@@ -79,7 +79,7 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
       guards.push({ refusals: [err], warnings: [] });
     }
   }
-  if (!z.email().safeParse(input.operatorEmail).success) guards.push({ refusals: [new GuardError("email", "OPERATOR_EMAIL is not a well-formed address")], warnings: [] });
+  if (!z.email().safeParse(input.operatorEmail).success) guards.push({ refusals: [new GuardError("email", `OPERATOR_EMAIL ${JSON.stringify(input.operatorEmail)} is not a well-formed address — set OPERATOR_EMAIL to the buyer account's address, e.g. ops-test@example.com`)], warnings: [] });
   observed.operator = input.operatorEmail;
   guards.push(clockSkew(api.counters.maxClockSkewMs));
   observed["clock skew"] = `${(api.counters.maxClockSkewMs / 1000).toFixed(1)} s`;
