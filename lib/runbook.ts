@@ -129,6 +129,9 @@ export class Runbook extends Session {
       const o = res.data;
       this.journal.append("order_created", { order_id: o.id, payment_id: o.hyperswitch_payment_id, payment_url: o.payment_url, total_cents: o.total_cents, currency: o.currency, created_at: o.created_at, http_status: res.status });
       this.observeOrder(obs, o);
+      // 200, not 201: the backend already had this session's order (a lost response, or a kernel
+      // that died with the POST in flight). Say so, as for any resumed order (issue 4 §1).
+      if (res.status === 200) obs.resumed = `resumed order ${o.id} created at ${o.created_at} (returned by the backend for this session's Idempotency-Key)`;
       if (o.total_cents !== total) this.anomaly({ step: 3, kind: "warning", message: `order total ${formatMoney(o.total_cents, o.currency)} differs from the listed price incl. VAT ${formatMoney(total, p.currency)}` });
     });
   }
