@@ -11,6 +11,7 @@ import { Journal, TRACE_FILE } from "./journal";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "./manifest";
 import { SESSION_NOTEBOOK } from "./nbfile";
 import { SecretRegistry, secrets } from "./redact";
+import { publishReport, writeSessionReport } from "./report";
 import { formatHit, scanPaths } from "./scan";
 import { Trace } from "./trace";
 
@@ -20,6 +21,8 @@ export interface ArchiveResult {
   manifestSha256: string;
   html: string | null;
   scannedFiles: number;
+  outcome: string;
+  docsReport: string | null;
 }
 
 export class ArchiveRefused extends RunbookError {
@@ -43,8 +46,8 @@ export interface ArchiveOptions {
   extraSecrets?: Array<string | undefined>;
   /** Skip the nbconvert HTML export (tests of the archive logic alone). */
   html?: boolean;
-  /** Writes the session report block; injected so the archive does not depend on how it is rendered. */
-  writeReport?: (dir: string) => void;
+  /** Where the living report and the GO/NO-GO checklist live (default `docs`). */
+  docsDir?: string;
 }
 
 export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Promise<ArchiveResult> {
@@ -55,7 +58,8 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   const nb = path.join(dir, SESSION_NOTEBOOK);
   let html: string | null = null;
   if (opts.html !== false && fs.existsSync(nb)) html = (await exportHtml(nb)).html;
-  opts.writeReport?.(dir);
+  // The session's own block goes in before the seal, so the manifest covers it.
+  writeSessionReport(dir);
 
   const registry = new SecretRegistry();
   for (const e of secrets.entries()) registry.add(e.value, e.label);
@@ -66,5 +70,9 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
 
   const trace = Trace.open(path.join(dir, TRACE_FILE));
   const manifest = writeManifest(dir, { sessionId, mode, chainHead: trace.head, traceLines: trace.seq, toolVersion: toolVersion(), gitCommit: currentGitCommit(path.join(__dirname, "..")) });
-  return { dir, manifest, manifestSha256: manifestHash(dir), html, scannedFiles: scanned };
+  // After the seal: the docs report's block now names the manifest hash (staging and live only,
+  // or a sandbox session already published there); the sealed folder itself is left untouched.
+  const docs = opts.docsDir ?? "docs";
+  const published = publishReport(dir, { docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"), checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md") });
+  return { dir, manifest, manifestSha256: manifestHash(dir), html, scannedFiles: scanned, outcome: published.session.outcome, docsReport: published.docs?.path ?? null };
 }

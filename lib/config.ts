@@ -32,6 +32,7 @@ export interface Params {
   DRY_RUN_OVERRIDE?: string; // live only: reason to skip the staging dry-run requirement
   AUTO_PAY?: string; // headless payer card for local doubles: "success" | "declined" | "insufficient_funds" | "" (off)
   OPERATOR_NOTES?: string;
+  DOCS_DIR?: string; // where the living report and the GO/NO-GO checklist live (tests use a temp dir)
 }
 
 const email = z.string().trim().regex(/^[^\s@"'<>]+@[^\s@"'<>]+\.[A-Za-z]{2,}$/);
@@ -80,6 +81,7 @@ export interface Config {
   dryRunOverride: string;
   autoPay: "" | "success" | "declined" | "insufficient_funds";
   operatorNotes: string;
+  docsDir: string;
 }
 
 function field<K extends keyof typeof FIELDS>(name: K, value: unknown): z.infer<(typeof FIELDS)[K][0]> {
@@ -133,6 +135,7 @@ export function parseConfig(params: Params, env: Record<string, string | undefin
     dryRunOverride: (params.DRY_RUN_OVERRIDE ?? "").trim(),
     autoPay: field("AUTO_PAY", params.AUTO_PAY ?? ""),
     operatorNotes: (params.OPERATOR_NOTES ?? "").trim(),
+    docsDir: params.DOCS_DIR || "docs",
   };
   if (!cfg.sessionId.endsWith(`-${cfg.mode}`)) {
     throw new ConfigError("SESSION_ID", `session ${cfg.sessionId} was created for another mode than ${cfg.mode}; start a fresh session with \`npm run session -- --mode ${cfg.mode}\``);

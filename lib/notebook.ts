@@ -5,7 +5,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, oneLine } from "./errors";
-import { TABLE_HEAD, banner, pollLine, stepMarkdown, stepRow, type Sink } from "./display";
+import { banner, pollLine, stepMarkdown, type Sink } from "./display";
+import { publishReport, renderBlockHtml } from "./report";
 import { renderPollPlot } from "./plot";
 import { redactString } from "./redact";
 import { Runbook } from "./runbook";
@@ -77,11 +78,19 @@ export class NotebookUi {
     this.show(r);
   }
 
-  /** Final cell: the filled session block, as Markdown (untrusted-readable) and HTML, and the chain head. */
+  /**
+   * Final cell: the session block computed from the evidence (journal and trace), written to the
+   * session folder, shown as Markdown (readable untrusted) and through marked as HTML, then the
+   * housekeeping reminders and the chain head to anchor elsewhere.
+   */
   async report(): Promise<void> {
-    const rows = [...this.rb.results.values()].sort((a, b) => a.step - b.step);
-    this.tslab.display.markdown([TABLE_HEAD, ...rows.map(stepRow)].join("\n"));
-    this.tslab.display.markdown(`**Trace chain head:** \`${this.rb.trace.head}\` (${this.rb.trace.seq} lines) — anchor it in the ticket or commit message.`);
+    const d = this.tslab.display;
+    const docs = this.rb.cfg.docsDir;
+    const p = publishReport(this.rb.dir, { docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"), checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md") });
+    d.markdown(p.session.markdown);
+    d.html(renderBlockHtml(p.session.markdown));
+    if (p.housekeeping.length) d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${h}`)].join("\n"));
+    d.markdown(`**Outcome: ${p.session.outcome}**${p.session.reason ? ` — ${p.session.reason}` : ""}\n\n**Trace chain head:** \`${this.rb.trace.head}\` (${this.rb.trace.seq} lines) — anchor it in the ticket or the commit message.`);
   }
 
   /** Poll latency plot: PNG (renders untrusted) plus SVG, both saved in the session folder. */

@@ -10,7 +10,7 @@ import { ApiClient } from "./http";
 import { Journal, TRACE_FILE, newSessionId, nowIso, sessionDir } from "./journal";
 import { secrets } from "./redact";
 import { blockedBy, stepDef } from "./steps";
-import { Trace } from "./trace";
+import { Trace, readTrace } from "./trace";
 import type { Anomaly, Mode, PollSample, StepResult, StepStatus } from "./types";
 
 export type Observed = StepResult["observed"];
@@ -52,6 +52,10 @@ export class Session {
     this.api = new ApiClient(cfg.baseUrl, { trace: this.trace, onAnomaly });
     this.hs = cfg.hyperswitchUrl && cfg.hyperswitchApiKey ? new ApiClient(cfg.hyperswitchUrl, { trace: this.trace, onAnomaly }) : null;
     this.trace.append("session", { event: this.resumed ? "resumed" : "opened", session_id: cfg.sessionId, mode: cfg.mode, base_url: cfg.baseUrl, pid: process.pid });
+    // The operator's free text goes into the report's anomalies section; recorded once per change.
+    if (cfg.operatorNotes && !readTrace(this.trace.file).some((e) => e.type === "note" && (e.payload as { text?: string })?.text === cfg.operatorNotes)) {
+      this.trace.append("note", { source: "operator", text: cfg.operatorNotes });
+    }
   }
 
   /** Creates the folder and journal of a fresh session. Explicit by design: opening never creates. */
@@ -80,6 +84,11 @@ export class Session {
    */
   async runStep(n: number, body: (observed: Observed) => Promise<StepOutcome | void>, opts: { skip?: string } = {}): Promise<StepResult> {
     const def = stepDef(n);
+    const prior = this.results.get(n);
+    if (def.finalOnPass && prior?.status === "PASS") {
+      this.trace.append("note", { step: n, event: `step ${n} already passed at ${prior.endedAt}; kept as recorded (trace L${prior.trace?.from}–L${prior.trace?.to})` });
+      return { ...prior, observed: { ...prior.observed, resumed: `passed at ${prior.endedAt}, kept as recorded` } };
+    }
     const startedAt = nowIso();
     const m0 = performance.now();
     const from = this.trace.seq + 1;

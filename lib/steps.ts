@@ -12,6 +12,12 @@ export interface StepDef {
   observed: string;
   /** Steps that must have PASSed before this one may act. */
   requires: number[];
+  /**
+   * A PASS is final: re-running the cell keeps the recorded result instead of measuring again,
+   * because the world has moved on (after the refund the licence is gone by design, and a second
+   * poll would report a meaningless seconds-to-completed).
+   */
+  finalOnPass?: boolean;
 }
 
 export const STEPS: readonly StepDef[] = [
@@ -20,12 +26,12 @@ export const STEPS: readonly StepDef[] = [
   { n: 2, name: "List marketplace products", observed: "product_id, price", requires: [1] },
   { n: 3, name: "POST /orders (create)", observed: "order_id, hyperswitch_payment_id, payment_url received", requires: [2] },
   { n: 4, name: "Pay via Hyperswitch checkout", observed: "card last 4, transaction time, processor used", requires: [3] },
-  { n: 5, name: "Poll /orders/:id until completed", observed: "seconds-to-completed, max 5xx during the window", requires: [4] },
-  { n: 6, name: "License attribution (GET /licenses/mine)", observed: "license_id, type, rights JSON", requires: [5] },
-  { n: 7, name: "seller_transfers row (DB)", observed: "amount, stripe_transfer_id, status", requires: [5] },
+  { n: 5, finalOnPass: true, name: "Poll /orders/:id until completed", observed: "seconds-to-completed, max 5xx during the window", requires: [4] },
+  { n: 6, finalOnPass: true, name: "License attribution (GET /licenses/mine)", observed: "license_id, type, rights JSON", requires: [5] },
+  { n: 7, finalOnPass: true, name: "seller_transfers row (DB)", observed: "amount, stripe_transfer_id, status", requires: [5] },
   // Money moved at step 4: the refund stays available even when verification failed (issue 4).
   { n: 8, name: "Refund (POST /orders/:id/refund)", observed: "refund_id, status", requires: [4] },
-  { n: 9, name: "License revoked + funds returned", observed: "seconds-to-refunded, license disappeared from /mine", requires: [8] },
+  { n: 9, finalOnPass: true, name: "License revoked + funds returned", observed: "seconds-to-refunded, license disappeared from /mine", requires: [8] },
 ];
 
 export function stepDef(n: number): StepDef {

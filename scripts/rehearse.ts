@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { startSandbox, type Faults, type Sandbox } from "../sandbox/index";
 import { archiveSession, type ArchiveResult } from "../lib/archive";
+import { renderReportSkeleton } from "../lib/report";
 import { latestStepStatuses } from "../lib/guards";
 import { executeNotebook, type RunResult } from "../lib/jupyter";
 import { Journal } from "../lib/journal";
@@ -21,6 +22,8 @@ export interface RehearsalOptions {
   /** Reuse a running sandbox (tests share one); otherwise one is started on PGlite and stopped. */
   sandbox?: Sandbox;
   databaseUrl?: string;
+  /** Living report + GO/NO-GO checklist; default: the repo's docs/ for the default archive, else a docs/ beside the archive. */
+  docsDir?: string;
   params?: Record<string, string | number | boolean>;
   log?: (line: string) => void;
 }
@@ -54,12 +57,14 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
   try {
     const mode = o.mode ?? "sandbox";
     const archiveDir = o.archiveDir ?? "archive/payment-e2e";
+    const docsDir = o.docsDir ?? (o.archiveDir ? scratchDocs(path.join(archiveDir, "docs")) : "docs");
     const prep = prepareSession(mode, {
       BASE_URL: sb.marketplaceUrl,
       HYPERSWITCH_URL: sb.hyperswitchUrl,
       OPERATOR_EMAIL: sb.operator.email,
       REFUND: true,
       AUTO_PAY: "success",
+      DOCS_DIR: docsDir,
       ...o.params,
     }, { archiveDir });
     log(`session ${prep.sessionId} → ${prep.dir}`);
@@ -69,7 +74,7 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
     let archive: ArchiveResult | null = null;
     let archiveError: string | null = null;
     try {
-      archive = await t("archive", () => archiveSession(prep.dir, { extraSecrets: [sb.operator.password, sb.apiKey, sb.webhookSecret, dsnPass(sb.readonlyDsn)] }));
+      archive = await t("archive", () => archiveSession(prep.dir, { docsDir, extraSecrets: [sb.operator.password, sb.apiKey, sb.webhookSecret, dsnPass(sb.readonlyDsn)] }));
     } catch (err) {
       archiveError = (err as Error).message;
     }
@@ -79,6 +84,16 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
   } finally {
     if (own) await sb.stop();
   }
+}
+
+/** A docs folder for rehearsals outside the repo's archive: a fresh report and a copy of the checklist. */
+export function scratchDocs(dir: string): string {
+  if (!fs.existsSync(dir)) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "PAYMENT_E2E_LIVE_REPORT.md"), renderReportSkeleton());
+    fs.copyFileSync(path.join(__dirname, "..", "docs", "GO_NO_GO_CHECKLIST.md"), path.join(dir, "GO_NO_GO_CHECKLIST.md"));
+  }
+  return dir;
 }
 
 function dsnPass(dsn: string): string | undefined {

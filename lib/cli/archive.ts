@@ -1,0 +1,34 @@
+/**
+ * `npm run archive -- <session-dir> [--docs-dir docs]` — seal a session after the operator saved the
+ * notebook: HTML export, the session report block, a secret/card scan that refuses on a hit, the
+ * manifest, and the session's block in the living report. Safe to run again (idempotent).
+ */
+import * as fs from "node:fs";
+import { parseArgs } from "node:util";
+import { ArchiveRefused, archiveSession } from "../archive";
+import { oneLine } from "../errors";
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { "docs-dir": { type: "string" } } });
+  const dir = positionals[0];
+  if (!dir || !fs.existsSync(dir)) {
+    console.error("archive: name a session folder, e.g. npm run archive -- archive/payment-e2e/20261126T154400Z-staging");
+    return 2;
+  }
+  try {
+    const r = await archiveSession(dir, { docsDir: values["docs-dir"] });
+    console.log(`archived ${dir}: ${r.manifest.files.length} files, ${r.scannedFiles} scanned, 0 hits`);
+    console.log(`  outcome: ${r.outcome}`);
+    console.log(`  manifest sha256: ${r.manifestSha256}`);
+    console.log(`  chain head: ${r.manifest.chain_head} (${r.manifest.trace_lines} lines) — anchor it in the ticket or commit message`);
+    console.log(`  retention until: ${r.manifest.retention_until}`);
+    if (r.docsReport) console.log(`  report block: ${r.docsReport}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ArchiveRefused) for (const h of err.hits) console.error(`  ${h}`);
+    console.error(`archive: ${oneLine(err)}`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code));
