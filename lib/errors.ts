@@ -96,6 +96,110 @@ export class SessionError extends RunbookError {
   }
 }
 
+// ------------------------------------------------------------------------------ evidence layer
+// Redaction, trace, scan, manifest, verify.
+
+export type EvidenceErrorCode =
+  | "EVIDENCE_TRACE_PARSE"
+  | "EVIDENCE_TRACE_BROKEN"
+  | "EVIDENCE_MANIFEST_MISSING"
+  | "EVIDENCE_MANIFEST_INVALID"
+  | "EVIDENCE_SCAN_PATH"
+  | "EVIDENCE_SECRET_LEAK";
+
+export class EvidenceError extends RunbookError {
+  declare readonly code: EvidenceErrorCode;
+  constructor(code: EvidenceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = "EvidenceError";
+  }
+}
+
+/** A trace file cannot be read or extended: `line` is 1-based, 0 when it is about the whole file. */
+export class TraceError extends EvidenceError {
+  readonly file: string;
+  readonly line: number;
+  constructor(
+    code: "EVIDENCE_TRACE_PARSE" | "EVIDENCE_TRACE_BROKEN",
+    file: string,
+    line: number,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, `Trace ${file}${line > 0 ? `:${line}` : ""}: ${reason}`, options);
+    this.name = "TraceError";
+    this.file = file;
+    this.line = line;
+  }
+}
+
+export class ManifestError extends EvidenceError {
+  readonly file: string;
+  constructor(
+    code: "EVIDENCE_MANIFEST_MISSING" | "EVIDENCE_MANIFEST_INVALID",
+    file: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, `Manifest ${file}: ${reason}`, options);
+    this.name = "ManifestError";
+    this.file = file;
+  }
+}
+
+/** A path given to the scanner does not exist or cannot be read. */
+export class ScanPathError extends EvidenceError {
+  readonly path: string;
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super("EVIDENCE_SCAN_PATH", `Scan ${path}: ${reason}`, options);
+    this.name = "ScanPathError";
+    this.path = path;
+  }
+}
+
+/** The scanner found secret- or card-shaped material; `hits` are already masked. */
+export class SecretLeakError extends EvidenceError {
+  readonly hits: ReadonlyArray<string>;
+  constructor(hits: ReadonlyArray<string>) {
+    super(
+      "EVIDENCE_SECRET_LEAK",
+      `Secret scan: ${hits.length} hit(s), first: ${hits[0] ?? "none"}`,
+    );
+    this.name = "SecretLeakError";
+    this.hits = hits;
+  }
+}
+
+// ------------------------------------------------------------------------------ report layer
+
+export type ReportErrorCode = "E2E_REPORT_SESSION" | "E2E_REPORT_TEMPLATE" | "E2E_REPORT_MARKERS" | "E2E_BANK_DATE" | "E2E_BANK_NO_REFUND" | "E2E_COMPARE" | "E2E_CHECKLIST";
+
+export class ReportError extends RunbookError {
+  constructor(code: ReportErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A template is malformed or names a value the view lacks; `line` is 1-based (0 = whole file). */
+export class TemplateError extends ReportError {
+  readonly template: string;
+  readonly line: number;
+  constructor(template: string, line: number, reason: string, options?: { cause?: unknown }) {
+    super("E2E_REPORT_TEMPLATE", `Template ${template}${line > 0 ? `:${line}` : ""}: ${reason}`, options);
+    this.template = template;
+    this.line = line;
+  }
+}
+
+/** `npm run confirm-bank` refused a date or a session. */
+export class BankConfirmError extends ReportError {
+  readonly session: string;
+  constructor(code: "E2E_BANK_DATE" | "E2E_BANK_NO_REFUND", session: string, message: string) {
+    super(code, `confirm-bank ${session}: ${message}`);
+    this.session = session;
+  }
+}
+
 /** One line for display: the message, without stack. */
 export function oneLine(err: unknown): string {
   if (err instanceof Error) return err.message.split("\n")[0];

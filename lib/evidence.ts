@@ -6,43 +6,13 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { RunbookError } from "./errors";
+import { ReportError } from "./errors";
+export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "./errors";
 import { CLOCK_SKEW_WARN_MS } from "./guards";
 import { JOURNAL_FILE, TRACE_FILE, type JournalEntry } from "./journal";
 import { MANIFEST_FILE, manifestHash, readManifest } from "./manifest";
 import { verifyChain, type ChainCheck, type TraceEvent } from "./trace";
 import type { Anomaly, Mode, PollSample, StepResult } from "./types";
-
-// ------------------------------------------------------------------------------------ errors
-// Errors of the report layer; stable codes. To be merged into lib/errors.ts.
-
-export type ReportErrorCode = "E2E_REPORT_SESSION" | "E2E_REPORT_TEMPLATE" | "E2E_REPORT_MARKERS" | "E2E_BANK_DATE" | "E2E_BANK_NO_REFUND" | "E2E_COMPARE" | "E2E_CHECKLIST";
-
-export class ReportError extends RunbookError {
-  constructor(code: ReportErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
-
-/** A template is malformed or names a value the view lacks; `line` is 1-based (0 = whole file). */
-export class TemplateError extends ReportError {
-  readonly template: string;
-  readonly line: number;
-  constructor(template: string, line: number, reason: string, options?: { cause?: unknown }) {
-    super("E2E_REPORT_TEMPLATE", `Template ${template}${line > 0 ? `:${line}` : ""}: ${reason}`, options);
-    this.template = template;
-    this.line = line;
-  }
-}
-
-/** `npm run confirm-bank` refused a date or a session. */
-export class BankConfirmError extends ReportError {
-  readonly session: string;
-  constructor(code: "E2E_BANK_DATE" | "E2E_BANK_NO_REFUND", session: string, message: string) {
-    super(code, `confirm-bank ${session}: ${message}`);
-    this.session = session;
-  }
-}
 
 // ------------------------------------------------------------------------------------ model
 

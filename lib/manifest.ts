@@ -8,7 +8,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
-import { ManifestError } from "./errors-evidence";
+import { ManifestError } from "./errors";
 import { verifyChain } from "./trace";
 
 export const MANIFEST_FILE = "manifest.json";

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ScanPathError, SecretLeakError } from "./errors-evidence";
+import { ScanPathError, SecretLeakError } from "./errors";
 import { type FindingKind, SecretRegistry, detect, envSecrets } from "./redact";
 
 export const DEFAULT_SCAN_PATHS = ["archive", "docs", "notebooks"];

@@ -8,7 +8,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
-import { TraceError } from "./errors-evidence";
+import { TraceError } from "./errors";
 import { SecretRegistry, redact, secrets } from "./redact";
 
 export type TraceEventType =

@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EvidenceError } from "./errors-evidence";
+import { EvidenceError } from "./errors";
 import { type Manifest, listSessionFiles, readManifest, sha256File } from "./manifest";
 import { type ChainCheck, verifyChain } from "./trace";
 

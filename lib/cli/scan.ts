@@ -3,7 +3,7 @@
  * Default paths are archive/, docs/ and notebooks/ (those that exist).
  */
 import * as fs from "node:fs";
-import { EvidenceError } from "../errors-evidence";
+import { EvidenceError } from "../errors";
 import { DEFAULT_SCAN_PATHS, SCANNED_EXTENSIONS, formatHit, scanPaths } from "../scan";
 
 const USAGE = `usage: scan [--all-files] [paths…]

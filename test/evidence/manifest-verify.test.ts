@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ManifestError } from "../../lib/errors-evidence";
+import { ManifestError } from "../../lib/errors";
 import { SecretRegistry } from "../../lib/redact";
 import { MANIFEST_FILE, manifestHash, readManifest, retentionDate, writeManifest } from "../../lib/manifest";
 import { Trace } from "../../lib/trace";

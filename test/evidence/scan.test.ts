@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ScanPathError, SecretLeakError } from "../../lib/errors-evidence";
+import { ScanPathError, SecretLeakError } from "../../lib/errors";
 import { SecretRegistry, redactString } from "../../lib/redact";
 import { ALLOW_PRAGMA, assertNoLeaks, formatHit, scanPaths, scanText } from "../../lib/scan";
 import { ACCESS_TOKEN, JWT, NOT_LUHN, PAN, PAN_SPACED, SANDBOX_KEY, tmpDir } from "./fixtures";

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { TraceError } from "../../lib/errors-evidence";
+import { TraceError } from "../../lib/errors";
 import { SecretRegistry } from "../../lib/redact";
 import { GENESIS, Trace, canonicalJson, readTrace, verifyChain } from "../../lib/trace";
 import { PAN_SPACED, tmpDir } from "./fixtures";
