@@ -59,7 +59,7 @@ export const stuckNotebook: Scenario = {
     const outcome = want.map((s, n) => `${n} ${s}`).join(" · ").replace(/0 PASS · 1 PASS · 2 PASS · 3 PASS · 4 PASS/, "0-4 PASS").replace("6 SKIPPED · 7 SKIPPED", "6-7 SKIPPED");
     return {
       outcome: `${outcome} (nbconvert exit 0)`,
-      notes: `executed notebook saved with FAIL + money-moved banners; trace chain ok; archive: ${r.archive ? "sealed" : `not sealed (${r.archiveError})`}; ${Math.round((r.timings.execute ?? 0) / 1000)} s in Jupyter`,
+      notes: `executed notebook saved with FAIL + money-moved banners; trace chain ok; archive: ${r.archive ? "sealed" : `not sealed (${r.archiveError})`}`,
     };
   },
 };
