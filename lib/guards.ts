@@ -72,7 +72,7 @@ export function liveConfirmed(mode: Mode, confirm: string, totalMinor: number, c
 export function priceUnderCap(totalMinor: number, currency: string, maxMinor: number): GuardReport {
   const r = empty();
   if (totalMinor > maxMinor) {
-    r.refusals.push(new GuardError("price", `product costs ${formatMoney(totalMinor, currency)} incl. VAT, above MAX_PRICE ${formatMoney(maxMinor, currency)} — pick the ~5 EUR test product (bigger amounts trigger risk reviews)`));
+    r.refusals.push(new GuardError("price", `product costs ${formatMoney(totalMinor, currency)} incl. VAT, above MAX_PRICE ${formatMoney(maxMinor, currency)} — pick a cheaper product (the seed's ~5 EUR test product), or raise MAX_PRICE only if you mean to pay more`));
   }
   return r;
 }

@@ -172,7 +172,9 @@ export class ApiClient {
         headers: pick(resHeaders, ["date", "retry-after", "content-type", "x-request-id"]),
         body: json !== undefined ? json : text.slice(0, HTTP_DEFAULTS.maxBodyLogChars),
       });
-      if (RETRYABLE_STATUS.has(status) && canRetry && attempt < HTTP_DEFAULTS.maxAttempts) {
+      // The first request with this key is still running on the server: waiting is safe.
+      const inProgress = status === 409 && Boolean(o.idempotencyKey) && (json as { code?: string } | undefined)?.code === "IDEMPOTENCY_IN_PROGRESS";
+      if ((RETRYABLE_STATUS.has(status) || inProgress) && canRetry && attempt < HTTP_DEFAULTS.maxAttempts) {
         await this.retryPause(o, attempt, retryAfterMs(resHeaders["retry-after"]), `HTTP ${status}`);
         continue;
       }

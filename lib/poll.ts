@@ -84,12 +84,12 @@ export async function pollUntil(o: PollOptions): Promise<PollOutcome> {
     const sample: PollSample = { step: o.step, attempt, at, t: round3(t), latencyMs: Math.round(p.latencyMs * 10) / 10, httpStatus: p.httpStatus, orderStatus: p.status, ...(p.error ? { error: p.error } : {}) };
     samples.push(sample);
     o.trace.append("poll_attempt", sample);
+    const elapsedS = (performance.now() - m0) / 1000;
+    o.onSample?.(sample, elapsedS);
     if (fatal) throw fatal;
     if (p.httpStatus !== null && p.httpStatus >= 500) http5xx++;
     errors = p.status === null ? errors + 1 : 0;
     if (p.status !== null) last = p.status;
-    const elapsedS = (performance.now() - m0) / 1000;
-    o.onSample?.(sample, elapsedS);
     if (p.status !== null && o.done(p.status)) {
       return { samples, reached: true, reachedAt: at, elapsedS: t, lastStatus: last, http5xx };
     }

@@ -236,7 +236,7 @@ export class Runbook extends Session {
         if (hs === "succeeded") {
           // No poll may have got an answer at all: never print "the order is null".
           const order = out.lastStatus === null ? "could not be read (no poll got an answer)" : `is ${out.lastStatus}`;
-          const msg = `money moved but the order never completed: the orchestrator says the payment succeeded while the order ${order} — refund (step 8) and escalate to the marketplace squad`;
+          const msg = `money moved but the order never completed: the orchestrator says the payment succeeded while the order ${order} — the marketplace refunds only completed orders, so refund it at the orchestrator (Hyperswitch dashboard), record it in OPERATOR_NOTES, and escalate to the marketplace squad`;
           this.anomaly({ step: 5, kind: "warning", message: msg });
           return { status: "FAIL", reason: `${out.failure}; ${msg}` };
         }
@@ -258,13 +258,15 @@ export class Runbook extends Session {
   }
 
   private async poll(step: 5 | 9, what: string, deadlineS: number, probe: () => Promise<Probe>, done: (s: string) => boolean, hopeless?: (s: string) => string | null) {
-    const out = await pollUntil({ step, what, deadlineS, probe, done, hopeless, trace: this.trace, onSample: (s, e) => this.hooks.onPoll?.(s, e, deadlineS) });
-    this.samples.push(...out.samples);
-    for (const s of out.samples) {
+    // Samples and their anomalies are kept as they arrive, so a poll stopped by an error
+    // (schema drift) still shows its attempts in the plot and the report.
+    const onSample = (s: PollSample, elapsed: number) => {
+      this.samples.push(s);
       if (s.httpStatus !== null && s.httpStatus >= 500) this.anomaly({ at: s.at, step, kind: "http_5xx", message: `poll attempt ${s.attempt}: HTTP ${s.httpStatus}` });
       else if (s.httpStatus === null) this.anomaly({ at: s.at, step, kind: "network", message: `poll attempt ${s.attempt}: ${s.error ?? "network error"}` });
-    }
-    return out;
+      this.hooks.onPoll?.(s, elapsed, deadlineS);
+    };
+    return pollUntil({ step, what, deadlineS, probe, done, hopeless, trace: this.trace, onSample });
   }
 
   // Step 6 ------------------------------------------------------------------------------------

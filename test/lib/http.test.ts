@@ -101,3 +101,14 @@ test("the trace holds request and response, with Authorization and obtained toke
   const types = readTrace(trace.file).map((e) => e.type);
   assert.deepEqual(types, ["request", "response", "request", "response"]);
 });
+
+test("a keyed POST that meets 409 IDEMPOTENCY_IN_PROGRESS waits and retries with the same key", async () => {
+  const { api, anomalies } = client();
+  plan = [(res) => res.writeHead(409, { "retry-after": "1" }).end('{"success":false,"error":"in progress","code":"IDEMPOTENCY_IN_PROGRESS"}'), (res) => res.writeHead(200).end('{"success":true,"data":{"status":"pending"}}')];
+  const r = await api.call({ method: "POST", path: "/h", endpoint: "POST /h", schema: S, body: {}, idempotencyKey: "sess:order" });
+  assert.equal(r.attempts, 2);
+  assert.match(anomalies[0].message, /HTTP 409/);
+  // Without a key, a 409 is an answer, not a reason to retry.
+  plan = [(res) => res.writeHead(409).end('{"success":false,"error":"in progress","code":"IDEMPOTENCY_IN_PROGRESS"}')];
+  await assert.rejects(api.call({ method: "POST", path: "/i", endpoint: "POST /i", schema: S, body: {} }), (e: unknown) => e instanceof HttpStatusError && e.status === 409);
+});
