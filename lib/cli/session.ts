@@ -20,7 +20,7 @@ export function jupyterUi(): { cmd: string; args: string[]; name: string } | nul
 async function main(argv: string[]): Promise<number> {
   const { values: a } = parseArgs({
     args: argv,
-    options: { mode: { type: "string" }, "base-url": { type: "string" }, email: { type: "string" }, refund: { type: "boolean" }, "no-jupyter": { type: "boolean" }, "hyperswitch-url": { type: "string" }, port: { type: "string" } },
+    options: { mode: { type: "string" }, "base-url": { type: "string" }, email: { type: "string" }, refund: { type: "boolean" }, "no-jupyter": { type: "boolean" }, "hyperswitch-url": { type: "string" }, port: { type: "string" }, "archive-dir": { type: "string" } },
   });
   const mode = a.mode as Mode | undefined;
   if (!mode || !["sandbox", "staging", "live"].includes(mode)) {
@@ -31,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
   if (a["base-url"]) params.BASE_URL = a["base-url"];
   if (a.email) params.OPERATOR_EMAIL = a.email;
   if (a["hyperswitch-url"]) params.HYPERSWITCH_URL = a["hyperswitch-url"];
+  if (a["archive-dir"]) params.ARCHIVE_DIR = a["archive-dir"];
   const prep = prepareSession(mode, params);
   console.log(`Session ${prep.sessionId} prepared.`);
   console.log(`  notebook: ${prep.notebook}`);

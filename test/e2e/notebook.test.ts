@@ -13,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { rehearse, type Rehearsal } from "../../scripts/rehearse";
 import { readNotebook, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/nbfile";
-import { verifySession } from "../../lib/verify";
+import { formatVerify, verifySession } from "../../lib/verify";
 import { scanPaths } from "../../lib/scan";
 import { SecretRegistry } from "../../lib/redact";
 import { findChromium, CHROMIUM_ARGS } from "../../lib/payer";
@@ -50,6 +50,20 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
   test("verify passes on the untouched session", () => {
     const v = verifySession(run.dir);
     assert.ok(v.ok, JSON.stringify(v.findings));
+  });
+
+  test("verify names the exact line after a one-byte edit, a deleted middle line, or a cut tail", () => {
+    const tamper = (name: string, edit: (lines: string[]) => string[]) => {
+      const copy = fs.mkdtempSync(path.join(os.tmpdir(), `tamper-${name}-`));
+      fs.cpSync(run.dir, copy, { recursive: true });
+      const f = path.join(copy, "trace.jsonl");
+      fs.writeFileSync(f, edit(fs.readFileSync(f, "utf8").split("\n").filter(Boolean)).join("\n") + "\n");
+      return formatVerify(verifySession(copy)).join("\n");
+    };
+    assert.match(tamper("byte", (l) => { l[9] = l[9].replace(/"seq":10/, '"seq":10 '); return l; }), /trace\.jsonl:10\b/);
+    assert.match(tamper("middle", (l) => l.filter((_, i) => i !== 20)), /trace\.jsonl:21\b/);
+    const lines = fs.readFileSync(path.join(run.dir, "trace.jsonl"), "utf8").split("\n").filter(Boolean).length;
+    assert.match(tamper("tail", (l) => l.slice(0, -3)), new RegExp(`trace\\.jsonl.*(${lines - 2}|cut|tail|${lines})`));
   });
 
   test("nothing written contains the run's secrets or a card number", async () => {
