@@ -1,0 +1,169 @@
+/**
+ * P1, runbook overhead (issue 7): full headless runs (pre-flight, 9 steps, plot, report, HTML
+ * export, archive) with every artificial sandbox delay at 0, on one shared sandbox so its start
+ * is not counted. Each run is split into kernel start, each cell, kernel shutdown and archive,
+ * and set against the sandbox's own service time for the same run. Variants (e.g. lib
+ * precompiled) run interleaved with today's notebook, round by round, so load hits both alike.
+ */
+import * as path from "node:path";
+import { exportHtml } from "../lib/jupyter";
+import { TRACE_FILE } from "../lib/journal";
+import { SESSION_NOTEBOOK } from "../lib/nbfile";
+import { rehearse } from "../scripts/rehearse";
+import type { Faults, Sandbox } from "../sandbox/index";
+import { cellTimings, hitWatchRace, type CellTiming } from "./nbtiming";
+import { median, sum } from "./stats";
+
+/** All artificial delays off: what is left is the runbook's own time plus the sandbox's service time. */
+export const ZERO_DELAYS: Partial<Faults> = {
+  completionDelayMs: 0,
+  completionJitterMs: 0,
+  refundDelayMs: 0,
+  refundJitterMs: 0,
+  latencyMs: 0,
+  latencySpikeMs: 0,
+  latencySpikeRate: 0,
+  errorRate: 0,
+  resetRate: 0,
+};
+
+const P1_DEFAULTS = {
+  extraAttempts: 3, // a run spoiled by tslab's file-watch race is discarded and re-run, at most this many times
+  pollDeadlineS: 60, // the delays are 0: a poll that needs a minute is a failure, not a slow run
+};
+
+export interface P1Variant {
+  name: string;
+  /** Edits the prepared session notebook before nbconvert runs it. */
+  patch?: (notebook: string) => void;
+}
+
+export interface P1Run {
+  n: number;
+  variant: string;
+  sessionId: string;
+  dir: string;
+  notebook: string;
+  allPassed: boolean;
+  /** rehearse() call to return: prepare + nbconvert execute + archive (HTML export, scan, manifest). */
+  totalMs: number;
+  executeMs: number;
+  archiveMs: number;
+  /** nbconvert start (Python) + tslab kernel start, up to the first cell going busy. */
+  kernelStartMs: number;
+  cells: CellTiming[];
+  /** Between cells: nbclient's own bookkeeping. */
+  gapsMs: number;
+  /** Last cell idle → nbconvert exit: writing the notebook, kernel shutdown. */
+  shutdownMs: number;
+  /** The sandbox's own time for this run's requests (sb.stats().serviceMs delta) and their count. */
+  serviceMs: number;
+  requests: number;
+  failure: string | null;
+}
+
+export interface P1Result {
+  /** Today's notebook first, then the what-if variants. */
+  variants: Array<{ name: string; runs: P1Run[] }>;
+  discarded: string[];
+  /** One extra `nbconvert --to html` of the last good notebook: the export's share of the archive. */
+  htmlExportMs: number | null;
+}
+
+/** Passing runs of variant i (0 = today's notebook); empty when the variant did not run. */
+export function passing(p1: P1Result, i: number): P1Run[] {
+  return p1.variants[i]?.runs.filter((x) => x.allPassed) ?? [];
+}
+
+/** Median of each cell's timings across the good runs, keyed by label, in notebook order. */
+export function cellMedians(runs: readonly P1Run[]): Array<{ label: string; kind: string; ms: number; httpMs: number; overheadMs: number }> {
+  const good = runs.filter((r) => r.allPassed);
+  if (!good.length) return [];
+  return good[0].cells.map((c) => {
+    const same = good.map((r) => r.cells.find((x) => x.label === c.label)).filter((x): x is CellTiming => !!x);
+    return { label: c.label, kind: c.kind, ms: median(same.map((x) => x.ms)), httpMs: median(same.map((x) => x.httpMs)), overheadMs: median(same.map((x) => x.overheadMs)) };
+  });
+}
+
+/** Per run: the median over its step cells of (cell wall − HTTP round trips). */
+export const stepOverheadMedian = (r: P1Run) => median(r.cells.filter((c) => c.kind === "step").map((c) => c.overheadMs));
+
+export async function runP1(o: { runs: number; variants: P1Variant[]; sandbox: Sandbox; archiveDir: string; log: (l: string) => void }): Promise<P1Result> {
+  const result: P1Result = { variants: o.variants.map((v) => ({ name: v.name, runs: [] })), discarded: [], htmlExportMs: null };
+  for (let round = 1; round <= o.runs; round++) {
+    for (const [i, v] of o.variants.entries()) {
+      for (let attempt = 0; attempt <= P1_DEFAULTS.extraAttempts; attempt++) {
+        const run = await oneRun(o.sandbox, v, round, o.archiveDir);
+        if (run === "race") {
+          result.discarded.push(`${v.name}, round ${round}: tslab "Unexpected pending rebuildTimer" (a lib file changed mid-run)`);
+          o.log(`P1 ${v.name} run discarded (tslab file-watch race), retrying`);
+          continue;
+        }
+        result.variants[i].runs.push(run);
+        o.log(`P1 ${v.name} run ${round}/${o.runs}: ${Math.round(run.totalMs)} ms total, kernel start ${Math.round(run.kernelStartMs)} ms, ${run.allPassed ? "all steps PASS" : `FAILED (${run.failure})`}`);
+        break;
+      }
+    }
+  }
+  const lastGood = [...result.variants[0].runs].reverse().find((r) => r.allPassed);
+  if (lastGood) {
+    const t0 = performance.now();
+    await exportHtml(lastGood.notebook);
+    result.htmlExportMs = performance.now() - t0;
+  }
+  return result;
+}
+
+async function oneRun(sb: Sandbox, v: P1Variant, n: number, archiveDir: string): Promise<P1Run | "race"> {
+  const before = sb.stats();
+  let execStart = NaN;
+  let execEnd = NaN;
+  const t0 = performance.now();
+  const r = await rehearse({
+    sandbox: sb,
+    faults: ZERO_DELAYS,
+    archiveDir,
+    params: { POLL_DEADLINE_S: P1_DEFAULTS.pollDeadlineS, REFUND_DEADLINE_S: P1_DEFAULTS.pollDeadlineS },
+    // rehearse() logs "session <id> → <dir>" after writing the session notebook and right before
+    // nbconvert starts, and "notebook executed…" right after it exits: the seam where a variant
+    // patches the notebook, and the wall-clock bounds the kernel's cell times are set against.
+    log: (l) => {
+      if (l.startsWith("session ")) {
+        v.patch?.(path.join(l.split(" → ")[1], SESSION_NOTEBOOK));
+        execStart = Date.now();
+      } else if (l.startsWith("notebook executed")) execEnd = Date.now();
+    },
+  });
+  const totalMs = performance.now() - t0;
+  await sb.drainWebhooks();
+  const after = sb.stats();
+  if (hitWatchRace(r.notebook)) return "race";
+  const cells = cellTimings(r.notebook, path.join(r.dir, TRACE_FILE));
+  const first = cells[0];
+  const last = cells[cells.length - 1];
+  let gapsMs = 0;
+  for (let i = 1; i < cells.length; i++) gapsMs += cells[i].busy - cells[i - 1].idle;
+  const failed = [...r.statuses].filter(([, s]) => s !== "PASS").map(([k, s]) => `step ${k} ${s}`);
+  const failure = r.allPassed && !r.archiveError ? null : [...failed, r.archiveError ? `archive: ${r.archiveError}` : "", r.execute.code ? `nbconvert exit ${r.execute.code}` : ""].filter(Boolean).join("; ") || "not every step passed";
+  return {
+    n,
+    variant: v.name,
+    sessionId: r.sessionId,
+    dir: r.dir,
+    notebook: r.notebook,
+    allPassed: r.allPassed && !r.archiveError,
+    totalMs,
+    executeMs: r.timings.execute ?? r.execute.ms,
+    archiveMs: r.timings.archive ?? NaN,
+    kernelStartMs: first ? first.busy - execStart : NaN,
+    cells,
+    gapsMs,
+    shutdownMs: last ? execEnd - last.idle : NaN,
+    serviceMs: after.serviceMs - before.serviceMs,
+    requests: after.requests - before.requests,
+    failure,
+  };
+}
+
+/** Sum of every cell's wall time in a run. */
+export const cellsMs = (r: P1Run) => sum(r.cells.map((c) => c.ms));

@@ -1,0 +1,260 @@
+/**
+ * bench/RESULTS.md: the four figures side by side with their targets, the machine, date and
+ * commit, and for every missed target a one-line reason and the next step (issue 7).
+ * No absolute paths: the file is committed.
+ */
+import { execFileSync } from "node:child_process";
+import * as os from "node:os";
+import type { Anatomy } from "./anatomy";
+import { cellMedians, cellsMs, passing, stepOverheadMedian, type P1Result, type P1Run } from "./p1-overhead";
+import { P2_DEFAULTS, lagSummary, type P2Result } from "./p2-lag";
+import type { P3Result } from "./p3-evidence";
+import type { P4Result } from "./p4-size";
+import type { Build } from "./prebuilt";
+import { bytes, fmt, median, ratio, sec, table, verdict } from "./stats";
+
+export const TARGETS = {
+  p1TotalMs: 12 * 1000, // ≤ 12 s for a full run on 2 cores
+  p1StepOverheadMs: 300, // median step-cell overhead
+  p2MedianMs: 250,
+  p2P95Ms: 600,
+  p2ReqPerS: 4,
+  p3DiffP50Ms: 1,
+};
+
+export interface Machine {
+  date: string;
+  commit: string;
+  cores: number;
+  cpu: string;
+  memoryGb: number;
+  node: string;
+  os: string;
+  loadStart: number[];
+  loadEnd: number[];
+}
+
+export function machineInfo(root: string): Omit<Machine, "loadEnd"> {
+  const git = (args: string[]) => {
+    try {
+      return execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    } catch {
+      return "";
+    }
+  };
+  const dirty = git(["status", "--porcelain", "--untracked-files=no"]) !== "";
+  return {
+    date: new Date().toISOString(),
+    commit: `${git(["rev-parse", "--short", "HEAD"]) || "unknown"}${dirty ? " (with uncommitted changes)" : ""}`,
+    cores: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    memoryGb: os.totalmem() / 1e9,
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    loadStart: os.loadavg(),
+  };
+}
+
+export interface AllResults {
+  mode: "full" | "smoke";
+  machine: Machine;
+  sandboxStartMs: number;
+  sandboxBackend: string;
+  p1: P1Result | null;
+  build: Build | null;
+  anatomy: Anatomy | null;
+  p2: P2Result | null;
+  p3: P3Result | null;
+  p4: P4Result | null;
+  durationMs: number;
+}
+
+interface Row {
+  measure: string;
+  result: string;
+  target: string;
+  ok: boolean | null;
+  /** One line each: why it missed, and the next step (only read when ok is false). */
+  why?: string;
+  next?: string;
+}
+
+const ms = (n: number) => `${fmt(n)} ms`;
+const loads = (l: number[]) => l.map((x) => fmt(x, 2)).join(" / ");
+
+function summaryRows(r: AllResults): Row[] {
+  const rows: Row[] = [];
+  if (r.p1) {
+    const good = passing(r.p1, 0);
+    const total = median(good.map((x) => x.totalMs));
+    const kernel = median(good.map((x) => x.kernelStartMs));
+    const cells = cellMedians(good);
+    const open = cells.find((c) => c.label.startsWith("open session"));
+    const pay = cells.find((c) => c.label.startsWith("step 4 pay"));
+    const archive = median(good.map((x) => x.archiveMs));
+    const whatIf = passing(r.p1, 1);
+    const totalIf = median(whatIf.map((x) => x.totalMs));
+    const openIf = cellMedians(whatIf).find((c) => c.label.startsWith("open session"));
+    rows.push({
+      measure: `P1 full headless run, median of ${good.length}`,
+      result: sec(total),
+      target: "≤ 12 s",
+      ok: good.length ? total <= TARGETS.p1TotalMs : null,
+      why: `fixed costs before step 0 dominate: kernel start ${sec(kernel)} + the session cell's tslab compile of lib ${sec(open?.ms ?? NaN)}; then the rehearsal's headless Chromium payer ${sec(pay?.ms ?? NaN)} and archive ${sec(archive)} (HTML export ${sec(r.p1.htmlExportMs ?? NaN)}).`,
+      next: whatIf.length
+        ? `import lib precompiled to JS + .d.ts (measured in this run: session cell ${sec(open?.ms ?? NaN)} → ${sec(openIf?.ms ?? NaN)}, run ${sec(total)} → ${sec(totalIf)}), see "Proposed lib changes" 1.`
+        : `import lib precompiled to JS + .d.ts (see "Proposed lib changes" 1); the full bench measures the gain.`,
+    });
+    if (whatIf.length) {
+      rows.push({
+        measure: `P1 what-if, same runs with lib precompiled (proposal 1), median of ${whatIf.length}`,
+        result: sec(totalIf),
+        target: "≤ 12 s",
+        ok: totalIf <= TARGETS.p1TotalMs,
+        why: `what remains: kernel start ${sec(median(whatIf.map((x) => x.kernelStartMs)))}, the Chromium payer and the archive's second Python start.`,
+        next: `"Proposed lib changes" 3 (one Python process), and read it without the rehearsal-only payer (item 4).`,
+      });
+    }
+    const over = median(good.map(stepOverheadMedian));
+    rows.push({
+      measure: "P1 step-cell overhead (cell wall − HTTP round trips), median",
+      result: ms(over),
+      target: "≤ 300 ms",
+      ok: good.length ? over <= TARGETS.p1StepOverheadMs : null,
+      why: `slowest step cells: ${cells.filter((c) => c.kind === "step").sort((a, b) => b.overheadMs - a.overheadMs).slice(0, 3).map((c) => `${c.label} ${ms(c.overheadMs)}`).join(", ")}.`,
+      next: "profile those cells' lib calls (trace mono_ms gaps between events show where).",
+    });
+  }
+  if (r.p2) {
+    const rb = lagSummary(r.p2.samples, "runbook");
+    rows.push({ measure: `P2 detection lag, runbook poller, median (${rb.n} flips)`, result: ms(rb.median), target: "≤ 250 ms", ok: rb.n ? rb.median <= TARGETS.p2MedianMs : null, why: `poll period 250 ms + round trip + evidence append; the machine's load (${loads(r.machine.loadStart)}) stretches each.`, next: "re-run on a quiet machine; if it persists, time each probe's parts from the trace (mono_ms)." });
+    rows.push({ measure: "P2 detection lag, runbook poller, p95", result: ms(rb.p95), target: "≤ 600 ms", ok: rb.n ? rb.p95 <= TARGETS.p2P95Ms : null, why: "slow probes under load (see max lag).", next: "as above." });
+    rows.push({ measure: "P2 runbook poller request rate (steady · peak in any 1 s)", result: `${fmt(rb.steadyRate, 2)} req/s · ${rb.peak}`, target: "≤ 4 req/s", ok: rb.n ? rb.steadyRate <= TARGETS.p2ReqPerS && rb.peak <= TARGETS.p2ReqPerS : null, why: "the schedule's 250 ms pause starts after each response, so only a ~0 ms round trip reaches 4/s.", next: "no change needed unless the peak exceeds 4." });
+  }
+  if (r.p3) {
+    const d = r.p3.traced.p50 - r.p3.raw.p50;
+    const fsync = r.p3.parts.find((p) => p.part.startsWith("open + write + fsync"));
+    rows.push({ measure: `P3 evidence cost per call, p50 difference (${r.p3.calls} calls each)`, result: `${fmt(d, 2)} ms`, target: "≤ 1 ms", ok: d <= TARGETS.p3DiffP50Ms, why: `two fsynced appends per call: fsync ${fmt(fsync?.p50 ?? NaN, 2)} ms p50 for the two lines on this disk.`, next: "batch the trace's fsync (write every line, sync at step boundaries), see \"Proposed lib changes\" 2." });
+  }
+  if (r.p4) {
+    for (const f of r.p4.files.filter((x) => x.target !== null)) {
+      const top = r.p4.notebookByMime[0];
+      rows.push({ measure: `P4 ${f.name}`, result: bytes(f.bytes), target: `≤ ${bytes(f.target!)}`, ok: f.bytes <= f.target!, why: `largest output type: ${top ? `${top.mime} ${bytes(top.bytes)}` : "n/a"}.`, next: "drop the duplicate SVG output next to the PNG, or downscale the PNG." });
+    }
+    for (const f of r.p4.files.filter((x) => x.name === "trace.jsonl" || x.name === "manifest.json")) {
+      rows.push({ measure: `P4 ${f.name}`, result: bytes(f.bytes), target: "(reported)", ok: null });
+    }
+  }
+  return rows;
+}
+
+function p1Section(r: AllResults): string[] {
+  const p1 = r.p1!;
+  const n = p1.variants[0].runs.length;
+  const out = ["## P1 — runbook overhead", ""];
+  out.push(`${n} full headless runs (real \`jupyter nbconvert --execute\`, tslab kernel, pre-flight + 9 steps + plot + report, then archive: HTML export, secret scan, manifest), all sandbox delays 0, one sandbox reused (its start, ${sec(r.sandboxStartMs)} on ${r.sandboxBackend}, is not counted). Cell times are the kernel's busy → idle messages that nbclient records in \`metadata.execution\` (tslab sends no execute_input, so there is no \`shell.execute_reply.started\`); HTTP is the sum of the client-side round trips the session trace records inside each cell.`, "");
+  if (p1.variants.length > 1) out.push(`What-if, interleaved round by round with today's runs: the same rehearsal with the session notebook's \`import … from "./lib/notebook"\` pointed at lib compiled to CommonJS + .d.ts (built by \`tsc -p tsconfig.tslab.json\` into bench/.work in ${sec(r.build?.ms ?? NaN)}; lib/ and the template untouched).`, "");
+  const rows: Array<Array<string | number>> = [];
+  for (const [i, v] of p1.variants.entries()) {
+    for (const x of v.runs) {
+      rows.push([v.name, x.n, sec(x.totalMs), sec(x.kernelStartMs), sec(cellsMs(x)), ms(x.gapsMs), ms(x.shutdownMs), sec(x.archiveMs), ms(x.serviceMs), x.requests, ms(stepOverheadMedian(x)), x.allPassed ? "PASS" : `FAIL: ${x.failure}`]);
+    }
+    const good = passing(p1, i);
+    const med = (f: (x: P1Run) => number) => median(good.map(f));
+    rows.push([`**${v.name}**`, "**median**", sec(med((x) => x.totalMs)), sec(med((x) => x.kernelStartMs)), sec(med(cellsMs)), ms(med((x) => x.gapsMs)), ms(med((x) => x.shutdownMs)), sec(med((x) => x.archiveMs)), ms(med((x) => x.serviceMs)), med((x) => x.requests), ms(med(stepOverheadMedian)), `${good.length}/${v.runs.length} passed`]);
+  }
+  out.push(table(["variant", "run", "total", "kernel start", "cells", "between cells", "write + shutdown", "archive (HTML export, scan, manifest)", "sandbox service time", "requests", "median step-cell overhead", "steps"], rows), "");
+  const good = passing(p1, 0);
+  const total = median(good.map((x) => x.totalMs));
+  const service = median(good.map((x) => x.serviceMs));
+  out.push(`Runbook time against the backend's own: a median run takes ${sec(total)} for ${ms(service)} of sandbox service time (${ratio(total, service)}). The sandbox's \`serviceMs\` covers its marketplace routes (webhooks included), not the orchestrator double's.`, "");
+  if (p1.htmlExportMs !== null) out.push(`HTML export alone (one more \`nbconvert --to html\` of the last notebook): ${sec(p1.htmlExportMs)} of the archive stage.`, "");
+  if (p1.discarded.length) out.push(`Discarded and re-run: ${p1.discarded.join("; ")}.`, "");
+  out.push("Per cell, median over the passing runs:", "");
+  const whatIf = passing(p1, 1);
+  const alt = new Map(cellMedians(whatIf).map((c) => [c.label, c]));
+  out.push(table(["cell", "wall", "HTTP round trips", "overhead (wall − HTTP)", ...(whatIf.length ? ["wall, lib precompiled"] : [])], cellMedians(good).map((c) => [c.label, ms(c.ms), ms(c.httpMs), ms(c.overheadMs), ...(whatIf.length ? [ms(alt.get(c.label)?.ms ?? NaN)] : [])])), "");
+  const a = r.anatomy;
+  if (a) {
+    out.push("### Where the fixed time goes (each part timed alone)", "", `Outside any notebook, ${a.rounds} rounds, medians.`, "");
+    out.push(table(["part", "time", "what it is"], [
+      ["Python imports nbconvert + nbclient + jupyter_client", ms(a.pythonImportMs), "paid twice per run: execute, then HTML export"],
+      ["tslab process, whole (node start → converter ready)", ms(a.tslab.processMs), "kernel start, before the kernel answers"],
+      ["… loading tslab's TypeScript 5.0.4", ms(a.tslab.typescriptRequireMs), ""],
+      ["… createConverter (compiler host over lib.es2020 + @types/node)", ms(a.tslab.createConverterMs), ""],
+      ["Node alone requiring the compiled lib (no type-check)", ms(a.runtimeRequireMs), "the session cell's floor: undici, zod, Plot, linkedom, pg…"],
+      ["tsc build of lib to JS + .d.ts", ms(r.build?.ms ?? NaN), "the proposed build step, once per change of lib"],
+    ]), "");
+  }
+  return out;
+}
+
+function p2Section(r: AllResults): string[] {
+  const p2 = r.p2!;
+  const rb = lagSummary(p2.samples, "runbook");
+  const bl = lagSummary(p2.samples, "baseline");
+  const out = ["## P2 — detection lag", ""];
+  out.push(`${p2.orders} orders, ${p2.flips} flips (each order flips to \`completed\` after payment and to \`refunded\` after the refund request) at ${P2_DEFAULTS.flipDelayMs} ms + a seeded random 0–${P2_DEFAULTS.flipJitterMs} ms (sandbox seed ${p2.seed ?? "default"}; the window is as wide as the baseline's period, so every flip lands at a random phase of both loops). Both watchers poll the same order at the same time: the runbook's poller (\`pollUntil\` + traced \`ApiClient\`, lib driven directly) and the baseline, ${p2.baseline === "curl" ? "`bench/curl-loop.sh` (curl, then `sleep 5`)" : "a fetch + 5 s sleep loop (curl is not installed here)"}. Lag = the first response showing the new state − the flip time the sandbox recorded (same machine clock; the runbook side uses performance.now() in the sandbox's own process).`, "");
+  const row = (name: string, s: typeof rb) => [name, s.n, ms(s.median), ms(s.p95), ms(s.min), ms(s.max), s.requests, fmt(s.steadyRate, 2), s.peak];
+  out.push(table(["watcher", "flips seen", "median lag", "p95 lag", "min", "max", "requests", "steady req/s", "peak requests in any 1 s"], [row("runbook poller", rb), row(`fixed 5 s ${p2.baseline} loop`, bl)]), "");
+  out.push(`Ratio, fixed loop ÷ runbook: median lag ${ratio(bl.median, rb.median)}, p95 ${ratio(bl.p95, rb.p95)}; the runbook sends ${ratio(rb.steadyRate, bl.steadyRate)} the requests per second. Sandbox-side count of \`GET /orders/:id\` during P2: ${p2.serverOrderGets} (watchers' own count: ${rb.requests + bl.requests}).`, "");
+  if (p2.missing.length) out.push(`Not measured: ${p2.missing.join("; ")}.`, "");
+  out.push("A negative lag of a few ms is possible: the sandbox records a flip just after its transaction commits, so a GET can see the new state first.", "");
+  return out;
+}
+
+function p3Section(r: AllResults): string[] {
+  const p3 = r.p3!;
+  const out = ["## P3 — evidence cost", ""];
+  out.push(`${p3.calls} calls each to the sandbox's \`GET /api/v1/status\` (no database work), interleaved pairwise (the order alternates), after ${50} warm-up calls each. Raw = undici \`request\` + JSON parse on its own keep-alive agent; traced = \`ApiClient.call\` (request and response redacted, hash-chained and appended to a trace file with fsync, envelope checked with zod). Trace bytes per call: ${bytes(p3.traceBytesPerCall)}.`, "");
+  const d2 = (d: { n: number; p50: number; p95: number }) => [d.n, `${fmt(d.p50, 2)} ms`, `${fmt(d.p95, 2)} ms`];
+  out.push(table(["client", "calls", "p50", "p95"], [
+    ["raw undici", ...d2(p3.raw)],
+    ["traced ApiClient", ...d2(p3.traced)],
+    ["… of which inside Trace.append (2 events)", ...d2(p3.appendInCall)],
+    ["… the rest (undici + headers + JSON + zod + Date skew check)", ...d2(p3.tracedWithoutAppend)],
+  ]), "");
+  out.push(`p50 difference: **${fmt(p3.traced.p50 - p3.raw.p50, 2)} ms** (median of the per-pair differences: ${fmt(p3.pairedDiffP50, 2)} ms; ratio of p50s ${ratio(p3.traced.p50, p3.raw.p50)}).`, "");
+  out.push("The traced call's parts, each timed alone (per call: one request and one response event):", "");
+  out.push(table(["part", "p50", "p95"], p3.parts.map((p) => [p.part, `${fmt(p.p50, 3)} ms`, `${fmt(p.p95, 3)} ms`])), "");
+  return out;
+}
+
+function p4Section(r: AllResults): string[] {
+  const p4 = r.p4!;
+  const out = ["## P4 — artefact size", ""];
+  out.push(`One full session folder (\`${p4.sessionId}\`, the last passing P1 run):`, "");
+  out.push(table(["file", "bytes", "", "target"], p4.files.map((f) => [f.name, f.bytes, bytes(f.bytes), f.target ? `≤ ${bytes(f.target)} ${verdict(f.bytes <= f.target)}` : ""])), "");
+  out.push("The notebook's outputs by type (JSON-encoded bytes):", "");
+  out.push(table(["output type", "bytes"], p4.notebookByMime.map((m) => [m.mime, bytes(m.bytes)])), "");
+  return out;
+}
+
+export function renderResults(r: AllResults, findings: string[]): string {
+  const m = r.machine;
+  const rows = summaryRows(r);
+  const out = [
+    "# Benchmarks (issue 7)",
+    "",
+    `Written by \`npm run bench${r.mode === "smoke" ? " -- --smoke" : ""}\` (${r.mode}) on ${m.date} at commit ${m.commit}, in ${sec(r.durationMs)}.`,
+    `Machine: ${m.os}, ${m.cores} cores (${m.cpu}), ${fmt(m.memoryGb, 1)} GB memory, Node ${m.node}. Load average (1/5/15 min) at start ${loads(m.loadStart)}, at end ${loads(m.loadEnd)}: a shared machine, so read ratios measured in the same run rather than absolute times. Timings are reported, never asserted: the bench fails only when it cannot measure.`,
+    "",
+    "## Summary",
+    "",
+    table(["measure", "result", "target", ""], rows.map((x) => [x.measure, x.result, x.target, verdict(x.ok)])),
+    "",
+  ];
+  const missed = rows.filter((x) => x.ok === false);
+  if (missed.length) {
+    out.push("### Missed targets: reason and next step", "");
+    for (const x of missed) out.push(`- **${x.measure}** (${x.result}, target ${x.target}). Why: ${x.why} Next: ${x.next}`);
+    out.push("");
+  }
+  if (findings.length) out.push("## Proposed lib changes", "", ...findings, "");
+  if (r.p1) out.push(...p1Section(r));
+  if (r.p2) out.push(...p2Section(r));
+  if (r.p3) out.push(...p3Section(r));
+  if (r.p4) out.push(...p4Section(r));
+  out.push("## Reproduce", "", "```", "npm run bench              # full: 5 notebook runs, 16 orders / 32 flips, 1000 + 1000 calls, anatomy (~5–8 min)", "npm run bench -- --smoke   # CI: 1 run, 2 orders, 200 calls, no anatomy, written to bench/.work/", "```", "");
+  return out.join("\n");
+}
