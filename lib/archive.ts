@@ -14,6 +14,7 @@ import { SecretRegistry, secrets } from "./redact";
 import { publishReport, writeSessionReport } from "./report";
 import { formatHit, scanPaths } from "./scan";
 import { Trace } from "./trace";
+import { inRepo, repoRoot } from "./paths";
 
 export interface ArchiveResult {
   dir: string;
@@ -35,7 +36,7 @@ export class ArchiveRefused extends RunbookError {
 
 export function toolVersion(): string {
   try {
-    return String(JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")).version);
+    return String(JSON.parse(fs.readFileSync(inRepo("package.json"), "utf8")).version);
   } catch {
     return "unknown";
   }
@@ -69,7 +70,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   if (hits.length) throw new ArchiveRefused(dir, hits.map(formatHit));
 
   const trace = Trace.open(path.join(dir, TRACE_FILE));
-  const manifest = writeManifest(dir, { sessionId, mode, chainHead: trace.head, traceLines: trace.seq, toolVersion: toolVersion(), gitCommit: currentGitCommit(path.join(__dirname, "..")) });
+  const manifest = writeManifest(dir, { sessionId, mode, chainHead: trace.head, traceLines: trace.seq, toolVersion: toolVersion(), gitCommit: currentGitCommit(repoRoot()) });
   // After the seal: the docs report's block now names the manifest hash (staging and live only,
   // or a sandbox session already published there); the sealed folder itself is left untouched.
   const docs = opts.docsDir ?? "docs";

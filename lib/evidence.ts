@@ -13,6 +13,7 @@ import { JOURNAL_FILE, TRACE_FILE, type JournalEntry } from "./journal";
 import { MANIFEST_FILE, manifestHash, readManifest } from "./manifest";
 import { verifyChain, type ChainCheck, type TraceEvent } from "./trace";
 import type { Anomaly, Mode, PollSample, StepResult } from "./types";
+import { repoRoot } from "./paths";
 
 // ------------------------------------------------------------------------------------ model
 
@@ -98,7 +99,7 @@ export function listSessions(archiveDir: string, mode?: Mode): string[] {
 
 /** A folder as shown in reports: relative to the repo when inside it, never an absolute path. */
 export function displayDir(dir: string): string {
-  const rel = path.relative(path.resolve(__dirname, ".."), path.resolve(dir));
+  const rel = path.relative(repoRoot(), path.resolve(dir));
   const inside = rel && !rel.startsWith("..") && !path.isAbsolute(rel);
   return (inside ? rel : path.join("…", path.basename(path.dirname(dir)), path.basename(dir))).split(path.sep).join("/");
 }

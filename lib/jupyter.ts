@@ -8,8 +8,9 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RunbookError } from "./errors";
+import { repoRoot } from "./paths";
 
-export const REPO_ROOT = path.resolve(__dirname, "..");
+export const REPO_ROOT = repoRoot();
 
 export function jupyterCommand(): string {
   // Debian's Jupyter: the python3 on PATH may be another Python without it (PLATFORM.md).

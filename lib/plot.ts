@@ -11,6 +11,7 @@ import { parseHTML } from "linkedom";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { PollSample } from "./types";
+import { inRepo } from "./paths";
 
 export interface Rendered {
   svg: string;
@@ -397,9 +398,7 @@ let fonts: { loadSystemFonts: boolean; fontFiles: string[]; defaultFontFamily?: 
 
 function fontOptions() {
   if (fonts) return fonts;
-  // tslab loads lib/ through a notebooks/lib symlink, so resolve __dirname before going up.
-  const here = typeof __dirname === "string" ? safeRealpath(__dirname) : process.cwd();
-  const candidates = [...SYSTEM_DEJAVU, path.resolve(here, "..", BUNDLED_FONT), path.resolve(process.cwd(), BUNDLED_FONT), path.resolve(process.cwd(), "..", BUNDLED_FONT)];
+  const candidates = [...SYSTEM_DEJAVU, inRepo(BUNDLED_FONT), path.resolve(process.cwd(), BUNDLED_FONT), path.resolve(process.cwd(), "..", BUNDLED_FONT)];
   const file = candidates.find((f) => fs.existsSync(f));
   // Without any file resvg still renders, with whatever system font it finds (or no text).
   fonts = file
@@ -408,10 +407,3 @@ function fontOptions() {
   return fonts;
 }
 
-function safeRealpath(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return p;
-  }
-}

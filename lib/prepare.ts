@@ -3,6 +3,7 @@
  * template copied in with the parameters injected. Used by `npm run session` and the demo.
  */
 import * as path from "node:path";
+import { ensureBuilt } from "./build";
 import { DEFAULTS } from "./config";
 import { injectParameters, readNotebook, writeNotebook, SESSION_NOTEBOOK, TEMPLATE } from "./nbfile";
 import { REPO_ROOT } from "./jupyter";
@@ -20,6 +21,8 @@ export interface Prepared {
  * @example prepareSession("staging", { BASE_URL: "https://staging.example.com", OPERATOR_EMAIL: "ops@example.com" })
  */
 export function prepareSession(mode: Mode, params: Record<string, string | number | boolean>, opts: { archiveDir?: string; at?: Date } = {}): Prepared {
+  // The notebook imports build/lib: make sure it is this source tree's, before anything runs.
+  ensureBuilt();
   const archiveDir = opts.archiveDir ?? String(params.ARCHIVE_DIR ?? DEFAULTS.archiveDir);
   const sessionId = Session.create(mode, archiveDir, { base_url: params.BASE_URL ?? null }, opts.at);
   const dir = sessionDir(archiveDir, sessionId);

@@ -16,6 +16,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { TemplateError } from "./evidence";
+import { inRepo } from "./paths";
 
 type Node =
   | { t: "text"; s: string }
@@ -130,7 +131,7 @@ export function renderTemplate(src: string, view: object, name = "template"): st
 
 /** The repo's `templates/` folder: next to lib/ when run from source, else under the working directory. */
 export function templatesDir(): string {
-  const nextToLib = path.resolve(__dirname, "..", "templates");
+  const nextToLib = inRepo("templates");
   return fs.existsSync(nextToLib) ? nextToLib : path.resolve(process.cwd(), "templates");
 }
 

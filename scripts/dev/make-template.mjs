@@ -34,7 +34,7 @@ let ARCHIVE_DIR = "archive/payment-e2e";
 let OPERATOR_NOTES = "";        // free text for the report's anomalies section
 let DOCS_DIR = "docs";          // the living report and the GO/NO-GO checklist`, ["parameters"]),
 code(`import * as tslab from "tslab";
-import { openNotebook } from "./lib/notebook";
+import { openNotebook } from "./build/lib/notebook"; // lib/ precompiled by npm run build (kept fresh automatically)
 // Explicit keys: tslab mis-compiles shorthand properties that refer to an earlier cell's variables.
 const nb = openNotebook({
   SESSION_ID: SESSION_ID,

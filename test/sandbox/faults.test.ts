@@ -5,11 +5,6 @@ import { DEFAULT_FAULTS, FaultState, makeRng } from "../../sandbox/faults";
 import { isLoopback } from "../../sandbox/context";
 import { Api, backends, FAST, completedOrder, hs, pay, sql, sleep, useSandbox } from "./helpers";
 
-const gap = (flips: Array<{ order_id: string; to: string; mono_ms: number }>, id: string, a: string, b: string) => {
-  const fa = flips.find((f) => f.order_id === id && f.to === a)!;
-  const fb = flips.find((f) => f.order_id === id && f.to === b)!;
-  return fb.mono_ms - fa.mono_ms;
-};
 
 describe("fault plumbing (no server)", () => {
   test("the PRNG is seeded: same seed, same sequence", () => {
@@ -63,13 +58,17 @@ for (const backend of backends()) {
       const api = await new Api(sb).login();
       sb.setFaults({ completionDelayMs: 300 });
       const o = await api.order();
+      const paidFrom = Date.now();
       await pay(o.payment_url);
       await api.waitFor(o.id, "completed");
-      // Server-side flip times only: lower bounds hold on any machine, upper bounds would be timing tests.
-      assert.ok(gap(sb.flips(), o.id, "processing", "completed") >= 250);
+      // Only a lower bound that holds on any machine: the completion timer starts after the card
+      // was submitted, so "completed" lands ≥ 300 ms after we started paying. (Webhook arrival of
+      // "processing" can lag under load, so the processing→completed gap itself is not bounded.)
+      const done = sb.flips().find((f) => f.order_id === o.id && f.to === "completed")!;
+      assert.ok(Date.parse(done.at) - paidFrom >= 295, `completed ${Date.parse(done.at) - paidFrom} ms after paying`);
       sb.setFaults({ completionDelayMs: 0, completionJitterMs: 150 });
       const o2 = await completedOrder(api);
-      assert.ok(gap(sb.flips(), o2.id, "processing", "completed") >= 0);
+      assert.ok(sb.flips().some((f) => f.order_id === o2.id && f.to === "completed"));
     });
 
     test("refundDelayMs and refundJitterMs", async () => {
@@ -77,11 +76,13 @@ for (const backend of backends()) {
       const api = await new Api(sb).login();
       const o = await completedOrder(api);
       sb.setFaults({ refundDelayMs: 300, refundJitterMs: 50 });
+      const asked = Date.now();
       await api.req("POST", `/orders/${o.id}/refund`, { body: {} });
       assert.ok(["refund_pending", "refunded"].includes((await api.getOrder(o.id)).status));
       await api.waitFor(o.id, "refunded");
-      const g = gap(sb.flips(), o.id, "refund_pending", "refunded");
-      assert.ok(g >= 250, `refund settled after ${g} ms`);
+      // Lower bound from before the request: holds however slow the machine is.
+      const done = sb.flips().find((f) => f.order_id === o.id && f.to === "refunded")!;
+      assert.ok(Date.parse(done.at) - asked >= 295, `refund settled ${Date.parse(done.at) - asked} ms after asking`);
     });
 
     test("latencyMs and latency spikes; stats count service time", async () => {
