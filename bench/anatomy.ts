@@ -8,16 +8,14 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { REPO_ROOT } from "../lib/jupyter";
-import type { Build } from "./prebuilt";
 import { median } from "./stats";
 
 export interface Anatomy {
   rounds: number;
   pythonImportMs: number;
   tslab: { processMs: number; typescriptRequireMs: number; createConverterMs: number };
-  /** Node alone requiring the compiled lib's notebook module; NaN without a build. */
+  /** Node alone requiring the compiled lib's notebook module; NaN without one. */
   runtimeRequireMs: number;
 }
 
@@ -44,7 +42,7 @@ const TSLAB_PROBE = [
 ].join(" ");
 
 /** Each part `rounds` times, medians (a busy machine doubles a single sample now and then). */
-export function runAnatomy(o: { rounds: number; build: Build | null; log: (l: string) => void }): Anatomy {
+export function runAnatomy(o: { rounds: number; compiledEntry: string | null; log: (l: string) => void }): Anatomy {
   const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   const py: number[] = [];
   const proc: number[] = [];
@@ -57,8 +55,8 @@ export function runAnatomy(o: { rounds: number; build: Build | null; log: (l: st
     proc.push(t.ms);
     ts.push(t.json?.ts ?? NaN);
     conv.push(t.json?.conv ?? NaN);
-    if (o.build?.ok) {
-      const entry = JSON.stringify(path.join(o.build.dir, "notebook.js"));
+    if (o.compiledEntry && fs.existsSync(o.compiledEntry)) {
+      const entry = JSON.stringify(o.compiledEntry);
       req.push(timed<number>(process.execPath, ["-e", `const t = performance.now(); require(${entry}); console.log(performance.now() - t);`]).json ?? NaN);
     }
   }

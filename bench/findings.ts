@@ -3,7 +3,7 @@
  * lib/: it measures, and these paragraphs say what to change and what it should buy.
  */
 import { cellMedians, passing } from "./p1-overhead";
-import type { AllResults } from "./results";
+import { TARGETS, type AllResults } from "./results";
 import { fmt, median, sec } from "./stats";
 
 const ms = (n: number, d = 0) => `${fmt(n, d)} ms`;
@@ -11,29 +11,45 @@ const ms = (n: number, d = 0) => `${fmt(n, d)} ms`;
 export function findings(r: AllResults): string[] {
   const out: string[] = [];
   const good = r.p1 ? passing(r.p1, 0) : [];
-  const whatIf = r.p1 ? passing(r.p1, 1) : [];
+  const other = r.p1 ? passing(r.p1, 1) : [];
+  const todayPrecompiled = r.p1?.variants[0].precompiled ?? false;
   const a = r.anatomy;
   const total = median(good.map((x) => x.totalMs));
+  const totalOther = median(other.map((x) => x.totalMs));
   if (good.length) {
     const open = cellMedians(good).find((c) => c.label.startsWith("open session"));
-    const openIf = cellMedians(whatIf).find((c) => c.label.startsWith("open session"));
-    out.push(
-      `1. **Import lib precompiled in the notebook (P1; the biggest cost).** The session cell's \`import { openNotebook } from "./lib/notebook"\` makes tslab's TypeScript 5.0.4 type-check and emit every lib file it reaches, inside the kernel, on every run: ${sec(open?.ms ?? NaN)} of a ${sec(total)} run. ` +
-        (whatIf.length
-          ? `Measured in this run, interleaved with today's runs: with the import pointed at lib compiled to JS + .d.ts, that cell takes ${sec(openIf?.ms ?? NaN)} and the whole run ${sec(median(whatIf.map((x) => x.totalMs)))} (all steps passing${a ? `; Node's own loading of the compiled modules is ~${ms(a.runtimeRequireMs)} of the cell` : ""}). `
-          : "The full bench measures the gain (what-if runs). ") +
-        `Change: a \`build:lib\` script (\`tsc -p tsconfig.tslab.json --noEmit false --module commonjs --declaration --outDir <build dir>\`, ${r.build ? sec(r.build.ms) : "a few seconds"} here) run by \`npm run setup\`; the template's open cell imports \`<build dir>/notebook\`; \`REPO_ROOT\` (lib/jupyter.ts), \`toolVersion\` and the git-commit lookup (lib/archive.ts), \`displayDir\` (lib/evidence.ts) and \`templatesDir\` (lib/template.ts) find the repo by walking up to package.json instead of \`__dirname/..\` (today the kernel side only works from a build because templates and fonts fall back to the working directory); \`prepareSession\` refuses (or rebuilds) when a lib/*.ts is newer than the build, because stale kernel code is worse than slow code. Side effect: the kernel stops watching lib/*.ts, so editing lib during a run no longer trips tslab's "Unexpected pending rebuildTimer".`,
-    );
+    const openOther = cellMedians(other).find((c) => c.label.startsWith("open session"));
+    const floor = a ? `; Node's own loading of the compiled modules is ~${ms(a.runtimeRequireMs)}` : "";
+    if (todayPrecompiled) {
+      out.push(
+        `1. **Applied: the notebook imports lib precompiled (\`npm run build\`).** ` +
+          (other.length
+            ? `Measured in this run against the same notebook importing lib's sources, interleaved: the session cell takes ${sec(open?.ms ?? NaN)} instead of ${sec(openOther?.ms ?? NaN)}, the whole run ${sec(total)} instead of ${sec(totalOther)}${floor}. `
+            : `The session cell takes ${sec(open?.ms ?? NaN)}${floor}. `) +
+          `Keep it: any lib edit is rebuilt before a session notebook runs, and the kernel no longer watches lib/*.ts.`,
+      );
+    } else {
+      out.push(
+        `1. **Import lib precompiled in the notebook (P1; the biggest cost).** The session cell's \`import { openNotebook } from "./lib/notebook"\` makes tslab's TypeScript 5.0.4 type-check and emit every lib file it reaches, inside the kernel, on every run: ${sec(open?.ms ?? NaN)} of a ${sec(total)} run. ` +
+          (other.length
+            ? `Measured in this run, interleaved: with the import pointed at lib compiled to JS + .d.ts, that cell takes ${sec(openOther?.ms ?? NaN)} and the whole run ${sec(totalOther)}${floor}. `
+            : "The full bench measures the gain. ") +
+          `Change: a build script (\`tsc -p tsconfig.tslab.json --noEmit false --module commonjs --declaration --outDir <build dir>\`${r.build ? `, ${sec(r.build.ms)} here` : ""}); the template's open cell imports \`<build dir>/notebook\`; code that finds the repo through \`__dirname/..\` walks up to package.json instead; sessions refuse (or rebuild) a build older than lib's sources, because stale kernel code is worse than slow code. Side effect: the kernel stops watching lib/*.ts, so editing lib during a run no longer trips tslab's "Unexpected pending rebuildTimer".`,
+      );
+    }
   }
   if (r.p3) {
     const fsync = r.p3.parts.find((p) => p.part.startsWith("open + write + fsync"));
     const noSync = r.p3.parts.find((p) => p.part.startsWith("open + write + close, no fsync"));
     const diff = r.p3.traced.p50 - r.p3.raw.p50;
-    const projected = fsync && noSync ? r.p3.tracedWithoutAppend.p50 - r.p3.raw.p50 + (r.p3.appendInCall.p50 - (fsync.p50 - noSync.p50)) : NaN;
-    out.push(
-      `2. **Take the trace's fsync off the per-call path (P3).** Each traced call appends two lines (request, response), each opened, written, fsynced and closed: inside real calls \`Trace.append\` took ${ms(r.p3.appendInCall.p50, 2)} p50 (${ms(r.p3.appendInCall.p95, 2)} p95) of the ${ms(diff, 2)} p50 difference; two fsynced appends alone, sampled between the same calls, ${ms(fsync?.p50 ?? NaN, 2)} p50 / ${ms(fsync?.p95 ?? NaN, 2)} p95, against ${ms(noSync?.p50 ?? NaN, 3)} without fsync. ` +
-        `The journal (state.jsonl) already fsyncs every intent before money can move, so the trace can batch its durability: write each line synchronously as today (a killed kernel loses nothing, the bytes are in the page cache), keep one fd open per trace, and fdatasync on step_start, step_end, operator_ack and anomaly events, on close, and at most every 250 ms otherwise. Projected p50 difference ≈ ${ms(projected, 2)} (today's minus the fsync share). Poll attempts gain the most: each writes three lines (poll_attempt, request, response).`,
-    );
+    const share = `inside real calls \`Trace.append\` took ${ms(r.p3.appendInCall.p50, 2)} p50 (${ms(r.p3.appendInCall.p95, 2)} p95) of the ${ms(diff, 2)} p50 difference; two appends with fsync, sampled between the same calls, take ${ms(fsync?.p50 ?? NaN, 2)} p50 / ${ms(fsync?.p95 ?? NaN, 2)} p95, without fsync ${ms(noSync?.p50 ?? NaN, 3)}`;
+    if (diff <= TARGETS.p3DiffP50Ms) {
+      out.push(`2. **Evidence cost is within target (P3):** ${share}. What is left of the difference is the client itself (headers, JSON, zod, the clock-skew check): ${ms(r.p3.tracedWithoutAppend.p50 - r.p3.raw.p50, 2)}. If it creeps up, the disk's sync latency is the first suspect.`);
+    } else {
+      out.push(
+        `2. **Take the trace's fsync off the per-call path (P3).** ${share}. The journal (state.jsonl) already fsyncs every intent before money can move, so the trace can batch its durability: write each line synchronously (a killed kernel loses nothing, the bytes are in the page cache) and sync at step boundaries, operator acknowledgements and anomalies, on close, and at most every 250 ms otherwise. If that is already so, the disk's sync latency was high during this run: compare the fsync row with a quiet machine.`,
+      );
+    }
   }
   if (r.p1 && r.p1.htmlExportMs !== null) {
     out.push(
@@ -43,7 +59,7 @@ export function findings(r: AllResults): string[] {
   const pay = good.length ? cellMedians(good).find((c) => c.label.startsWith("step 4 pay")) : undefined;
   if (pay) {
     out.push(
-      `4. **No change, but read P1 with it in mind:** the rehearsal's step 4 cell launches headless Chromium to pay the sandbox checkout (${sec(pay.ms)}); in a live run a person pays, so that time is not runbook overhead. Without it the median run is ${sec(total - pay.ms)}${whatIf.length ? `, and ${sec(median(whatIf.map((x) => x.totalMs)) - pay.ms)} with lib precompiled` : ""}. Keeping the browser keeps the proof that the checkout works in a real browser.`,
+      `4. **No change, but read P1 with it in mind:** the rehearsal's step 4 cell launches headless Chromium to pay the sandbox checkout (${sec(pay.ms)}); in a live run a person pays, so that time is not runbook overhead. Without it the median run is ${sec(total - pay.ms)}. Keeping the browser keeps the proof that the checkout works in a real browser.`,
     );
   }
   if (a) {

@@ -34,6 +34,8 @@ const P1_DEFAULTS = {
 
 export interface P1Variant {
   name: string;
+  /** Whether the open cell imports lib precompiled (JS + .d.ts) rather than its sources. */
+  precompiled: boolean;
   /** Edits the prepared session notebook before nbconvert runs it. */
   patch?: (notebook: string) => void;
 }
@@ -47,6 +49,8 @@ export interface P1Run {
   allPassed: boolean;
   /** rehearse() call to return: prepare + nbconvert execute + archive (HTML export, scan, manifest). */
   totalMs: number;
+  /** Session folder + notebook (and, since the build step, a lib rebuild when the sources changed). */
+  prepareMs: number;
   executeMs: number;
   archiveMs: number;
   /** nbconvert start (Python) + tslab kernel start, up to the first cell going busy. */
@@ -63,8 +67,8 @@ export interface P1Run {
 }
 
 export interface P1Result {
-  /** Today's notebook first, then the what-if variants. */
-  variants: Array<{ name: string; runs: P1Run[] }>;
+  /** Today's notebook first, then the other import (see prebuilt.ts). */
+  variants: Array<{ name: string; precompiled: boolean; runs: P1Run[] }>;
   discarded: string[];
   /** One extra `nbconvert --to html` of the last good notebook: the export's share of the archive. */
   htmlExportMs: number | null;
@@ -89,7 +93,7 @@ export function cellMedians(runs: readonly P1Run[]): Array<{ label: string; kind
 export const stepOverheadMedian = (r: P1Run) => median(r.cells.filter((c) => c.kind === "step").map((c) => c.overheadMs));
 
 export async function runP1(o: { runs: number; variants: P1Variant[]; sandbox: Sandbox; archiveDir: string; log: (l: string) => void }): Promise<P1Result> {
-  const result: P1Result = { variants: o.variants.map((v) => ({ name: v.name, runs: [] })), discarded: [], htmlExportMs: null };
+  const result: P1Result = { variants: o.variants.map((v) => ({ name: v.name, precompiled: v.precompiled, runs: [] })), discarded: [], htmlExportMs: null };
   for (let round = 1; round <= o.runs; round++) {
     for (const [i, v] of o.variants.entries()) {
       for (let attempt = 0; attempt <= P1_DEFAULTS.extraAttempts; attempt++) {
@@ -119,6 +123,7 @@ async function oneRun(sb: Sandbox, v: P1Variant, n: number, archiveDir: string):
   let execStart = NaN;
   let execEnd = NaN;
   const t0 = performance.now();
+  const wallStart = Date.now();
   const r = await rehearse({
     sandbox: sb,
     faults: ZERO_DELAYS,
@@ -153,6 +158,7 @@ async function oneRun(sb: Sandbox, v: P1Variant, n: number, archiveDir: string):
     notebook: r.notebook,
     allPassed: r.allPassed && !r.archiveError,
     totalMs,
+    prepareMs: execStart - wallStart,
     executeMs: r.timings.execute ?? r.execute.ms,
     archiveMs: r.timings.archive ?? NaN,
     kernelStartMs: first ? first.busy - execStart : NaN,

@@ -92,26 +92,31 @@ function summaryRows(r: AllResults): Row[] {
     const open = cells.find((c) => c.label.startsWith("open session"));
     const pay = cells.find((c) => c.label.startsWith("step 4 pay"));
     const archive = median(good.map((x) => x.archiveMs));
-    const whatIf = passing(r.p1, 1);
-    const totalIf = median(whatIf.map((x) => x.totalMs));
-    const openIf = cellMedians(whatIf).find((c) => c.label.startsWith("open session"));
+    const today = r.p1.variants[0];
+    const other = r.p1.variants[1];
+    const otherRuns = passing(r.p1, 1);
+    const totalOther = median(otherRuns.map((x) => x.totalMs));
+    const openOther = cellMedians(otherRuns).find((c) => c.label.startsWith("open session"));
+    const fixed = `kernel start ${sec(kernel)} + the session cell (lib import${today.precompiled ? ", precompiled" : ", compiled by tslab"}) ${sec(open?.ms ?? NaN)}; then the rehearsal's headless Chromium payer ${sec(pay?.ms ?? NaN)} and archive ${sec(archive)} (HTML export ${sec(r.p1.htmlExportMs ?? NaN)}).`;
     rows.push({
-      measure: `P1 full headless run, median of ${good.length}`,
+      measure: `P1 full headless run, ${today.name}, median of ${good.length}`,
       result: sec(total),
       target: "≤ 12 s",
       ok: good.length ? total <= TARGETS.p1TotalMs : null,
-      why: `fixed costs before step 0 dominate: kernel start ${sec(kernel)} + the session cell's tslab compile of lib ${sec(open?.ms ?? NaN)}; then the rehearsal's headless Chromium payer ${sec(pay?.ms ?? NaN)} and archive ${sec(archive)} (HTML export ${sec(r.p1.htmlExportMs ?? NaN)}).`,
-      next: whatIf.length
-        ? `import lib precompiled to JS + .d.ts (measured in this run: session cell ${sec(open?.ms ?? NaN)} → ${sec(openIf?.ms ?? NaN)}, run ${sec(total)} → ${sec(totalIf)}), see "Proposed lib changes" 1.`
-        : `import lib precompiled to JS + .d.ts (see "Proposed lib changes" 1); the full bench measures the gain.`,
+      why: `fixed costs before step 0 dominate: ${fixed}`,
+      next: today.precompiled
+        ? `one Python process for execute + HTML export ("Proposed lib changes" 3); read it without the rehearsal-only payer (item 4).`
+        : otherRuns.length
+          ? `import lib precompiled to JS + .d.ts (measured in this run: session cell ${sec(open?.ms ?? NaN)} → ${sec(openOther?.ms ?? NaN)}, run ${sec(total)} → ${sec(totalOther)}), see "Proposed lib changes" 1.`
+          : `import lib precompiled to JS + .d.ts (see "Proposed lib changes" 1); the full bench measures the gain.`,
     });
-    if (whatIf.length) {
+    if (other && otherRuns.length) {
       rows.push({
-        measure: `P1 what-if, same runs with lib precompiled (proposal 1), median of ${whatIf.length}`,
-        result: sec(totalIf),
-        target: "≤ 12 s",
-        ok: totalIf <= TARGETS.p1TotalMs,
-        why: `what remains: kernel start ${sec(median(whatIf.map((x) => x.kernelStartMs)))}, the Chromium payer and the archive's second Python start.`,
+        measure: `P1 same runs, ${other.name}, median of ${otherRuns.length}`,
+        result: `${sec(totalOther)} (session cell ${sec(openOther?.ms ?? NaN)})`,
+        target: other.precompiled ? "≤ 12 s" : "reference",
+        ok: other.precompiled ? totalOther <= TARGETS.p1TotalMs : null,
+        why: `what remains: kernel start ${sec(median(otherRuns.map((x) => x.kernelStartMs)))}, the Chromium payer and the archive's second Python start.`,
         next: `"Proposed lib changes" 3 (one Python process), and read it without the rehearsal-only payer (item 4).`,
       });
     }
@@ -129,12 +134,14 @@ function summaryRows(r: AllResults): Row[] {
     const rb = lagSummary(r.p2.samples, "runbook");
     rows.push({ measure: `P2 detection lag, runbook poller, median (${rb.n} flips)`, result: ms(rb.median), target: "≤ 250 ms", ok: rb.n ? rb.median <= TARGETS.p2MedianMs : null, why: `poll period 250 ms + round trip + evidence append; the machine's load (${loads(r.machine.loadStart)}) stretches each.`, next: "re-run on a quiet machine; if it persists, time each probe's parts from the trace (mono_ms)." });
     rows.push({ measure: "P2 detection lag, runbook poller, p95", result: ms(rb.p95), target: "≤ 600 ms", ok: rb.n ? rb.p95 <= TARGETS.p2P95Ms : null, why: "slow probes under load (see max lag).", next: "as above." });
+    const bl = lagSummary(r.p2.samples, "baseline");
+    rows.push({ measure: `P2 baseline, fixed 5 s ${r.p2.baseline} loop: median · p95 lag (× the runbook's), rate`, result: `${ms(bl.median)} · ${ms(bl.p95)} (${ratio(bl.median, rb.median)} · ${ratio(bl.p95, rb.p95)}), ${fmt(bl.steadyRate, 2)} req/s`, target: "reference", ok: null });
     rows.push({ measure: "P2 runbook poller request rate (steady · peak in any 1 s)", result: `${fmt(rb.steadyRate, 2)} req/s · ${rb.peak}`, target: "≤ 4 req/s", ok: rb.n ? rb.steadyRate <= TARGETS.p2ReqPerS && rb.peak <= TARGETS.p2ReqPerS : null, why: "the schedule's 250 ms pause starts after each response, so only a ~0 ms round trip reaches 4/s.", next: "no change needed unless the peak exceeds 4." });
   }
   if (r.p3) {
     const d = r.p3.traced.p50 - r.p3.raw.p50;
     const fsync = r.p3.parts.find((p) => p.part.startsWith("open + write + fsync"));
-    rows.push({ measure: `P3 evidence cost per call, p50 difference (${r.p3.calls} calls each)`, result: `${fmt(d, 2)} ms`, target: "≤ 1 ms", ok: d <= TARGETS.p3DiffP50Ms, why: `two fsynced appends per call: fsync ${fmt(fsync?.p50 ?? NaN, 2)} ms p50 for the two lines on this disk.`, next: "batch the trace's fsync (write every line, sync at step boundaries), see \"Proposed lib changes\" 2." });
+    rows.push({ measure: `P3 evidence cost per call, p50 difference (${r.p3.calls} calls each)`, result: `${fmt(d, 2)} ms`, target: "≤ 1 ms", ok: d <= TARGETS.p3DiffP50Ms, why: `Trace.append inside the calls took ${fmt(r.p3.appendInCall.p50, 2)} ms p50; two appends with fsync alone ${fmt(fsync?.p50 ?? NaN, 2)} ms on this disk at the same time.`, next: "sync the trace at step boundaries rather than per line, see \"Proposed lib changes\" 2." });
   }
   if (r.p4) {
     for (const f of r.p4.files.filter((x) => x.target !== null)) {
@@ -153,17 +160,17 @@ function p1Section(r: AllResults): string[] {
   const n = p1.variants[0].runs.length;
   const out = ["## P1 — runbook overhead", ""];
   out.push(`${n} full headless runs (real \`jupyter nbconvert --execute\`, tslab kernel, pre-flight + 9 steps + plot + report, then archive: HTML export, secret scan, manifest), all sandbox delays 0, one sandbox reused (its start, ${sec(r.sandboxStartMs)} on ${r.sandboxBackend}, is not counted). Cell times are the kernel's busy → idle messages that nbclient records in \`metadata.execution\` (tslab sends no execute_input, so there is no \`shell.execute_reply.started\`); HTTP is the sum of the client-side round trips the session trace records inside each cell.`, "");
-  if (p1.variants.length > 1) out.push(`What-if, interleaved round by round with today's runs: the same rehearsal with the session notebook's \`import … from "./lib/notebook"\` pointed at lib compiled to CommonJS + .d.ts (built by \`tsc -p tsconfig.tslab.json\` into bench/.work in ${sec(r.build?.ms ?? NaN)}; lib/ and the template untouched).`, "");
+  if (p1.variants.length > 1) out.push(`Two variants, interleaved round by round so that load hits both alike, differing only in where the session cell imports lib from: its sources (\`./lib/notebook\`, which tslab type-checks and compiles in the kernel) or lib precompiled to CommonJS + .d.ts (${r.build ? `built by \`tsc -p tsconfig.tslab.json\` into bench/.work in ${sec(r.build.ms)}` : "\`npm run build\`, build/lib"}). Only the session copies are patched; lib/ and the template are untouched.`, "");
   const rows: Array<Array<string | number>> = [];
   for (const [i, v] of p1.variants.entries()) {
     for (const x of v.runs) {
-      rows.push([v.name, x.n, sec(x.totalMs), sec(x.kernelStartMs), sec(cellsMs(x)), ms(x.gapsMs), ms(x.shutdownMs), sec(x.archiveMs), ms(x.serviceMs), x.requests, ms(stepOverheadMedian(x)), x.allPassed ? "PASS" : `FAIL: ${x.failure}`]);
+      rows.push([v.name, x.n, sec(x.totalMs), ms(x.prepareMs), sec(x.kernelStartMs), sec(cellsMs(x)), ms(x.gapsMs), ms(x.shutdownMs), sec(x.archiveMs), ms(x.serviceMs), x.requests, ms(stepOverheadMedian(x)), x.allPassed ? "PASS" : `FAIL: ${x.failure}`]);
     }
     const good = passing(p1, i);
     const med = (f: (x: P1Run) => number) => median(good.map(f));
-    rows.push([`**${v.name}**`, "**median**", sec(med((x) => x.totalMs)), sec(med((x) => x.kernelStartMs)), sec(med(cellsMs)), ms(med((x) => x.gapsMs)), ms(med((x) => x.shutdownMs)), sec(med((x) => x.archiveMs)), ms(med((x) => x.serviceMs)), med((x) => x.requests), ms(med(stepOverheadMedian)), `${good.length}/${v.runs.length} passed`]);
+    rows.push([`**${v.name}**`, "**median**", sec(med((x) => x.totalMs)), ms(med((x) => x.prepareMs)), sec(med((x) => x.kernelStartMs)), sec(med(cellsMs)), ms(med((x) => x.gapsMs)), ms(med((x) => x.shutdownMs)), sec(med((x) => x.archiveMs)), ms(med((x) => x.serviceMs)), med((x) => x.requests), ms(med(stepOverheadMedian)), `${good.length}/${v.runs.length} passed`]);
   }
-  out.push(table(["variant", "run", "total", "kernel start", "cells", "between cells", "write + shutdown", "archive (HTML export, scan, manifest)", "sandbox service time", "requests", "median step-cell overhead", "steps"], rows), "");
+  out.push(table(["variant", "run", "total", "prepare", "kernel start", "cells", "between cells", "write + shutdown", "archive (HTML export, scan, manifest)", "sandbox service time", "requests", "median step-cell overhead", "steps"], rows), "");
   const good = passing(p1, 0);
   const total = median(good.map((x) => x.totalMs));
   const service = median(good.map((x) => x.serviceMs));
@@ -171,9 +178,9 @@ function p1Section(r: AllResults): string[] {
   if (p1.htmlExportMs !== null) out.push(`HTML export alone (one more \`nbconvert --to html\` of the last notebook): ${sec(p1.htmlExportMs)} of the archive stage.`, "");
   if (p1.discarded.length) out.push(`Discarded and re-run: ${p1.discarded.join("; ")}.`, "");
   out.push("Per cell, median over the passing runs:", "");
-  const whatIf = passing(p1, 1);
-  const alt = new Map(cellMedians(whatIf).map((c) => [c.label, c]));
-  out.push(table(["cell", "wall", "HTTP round trips", "overhead (wall − HTTP)", ...(whatIf.length ? ["wall, lib precompiled"] : [])], cellMedians(good).map((c) => [c.label, ms(c.ms), ms(c.httpMs), ms(c.overheadMs), ...(whatIf.length ? [ms(alt.get(c.label)?.ms ?? NaN)] : [])])), "");
+  const otherRuns = passing(p1, 1);
+  const alt = new Map(cellMedians(otherRuns).map((c) => [c.label, c]));
+  out.push(table(["cell", "wall", "HTTP round trips", "overhead (wall − HTTP)", ...(otherRuns.length ? [`wall, ${p1.variants[1].name}`] : [])], cellMedians(good).map((c) => [c.label, ms(c.ms), ms(c.httpMs), ms(c.overheadMs), ...(otherRuns.length ? [ms(alt.get(c.label)?.ms ?? NaN)] : [])])), "");
   const a = r.anatomy;
   if (a) {
     out.push("### Where the fixed time goes (each part timed alone)", "", `Outside any notebook, ${a.rounds} rounds, medians.`, "");
@@ -183,7 +190,7 @@ function p1Section(r: AllResults): string[] {
       ["… loading tslab's TypeScript 5.0.4", ms(a.tslab.typescriptRequireMs), ""],
       ["… createConverter (compiler host over lib.es2020 + @types/node)", ms(a.tslab.createConverterMs), ""],
       ["Node alone requiring the compiled lib (no type-check)", ms(a.runtimeRequireMs), "the session cell's floor: undici, zod, Plot, linkedom, pg…"],
-      ["tsc build of lib to JS + .d.ts", ms(r.build?.ms ?? NaN), "the proposed build step, once per change of lib"],
+      ...(r.build ? [["tsc build of lib to JS + .d.ts", ms(r.build.ms), "the build step, once per change of lib"]] : []),
     ]), "");
   }
   return out;
@@ -255,6 +262,6 @@ export function renderResults(r: AllResults, findings: string[]): string {
   if (r.p2) out.push(...p2Section(r));
   if (r.p3) out.push(...p3Section(r));
   if (r.p4) out.push(...p4Section(r));
-  out.push("## Reproduce", "", "```", "npm run bench              # full: 5 notebook runs, 16 orders / 32 flips, 1000 + 1000 calls, anatomy (~5–8 min)", "npm run bench -- --smoke   # CI: 1 run, 2 orders, 200 calls, no anatomy, written to bench/.work/", "```", "");
+  out.push("## Reproduce", "", "```", "npm run bench              # full: 2 × 5 notebook runs, 16 orders / 32 flips, 1000 + 1000 calls, anatomy (~6 min)", "npm run bench -- --smoke   # CI: 1 notebook run, 2 orders / 4 flips, 200 + 200 calls (~40 s), written to bench/.work/", "npm run bench -- --only p2,p3   # a subset (p4 needs p1)", "```", "");
   return out.join("\n");
 }

@@ -12,15 +12,15 @@ import { REPO_ROOT } from "../lib/jupyter";
 import { startSandbox } from "../sandbox/index";
 import { runAnatomy, type Anatomy } from "./anatomy";
 import { findings } from "./findings";
-import { ZERO_DELAYS, runP1, type P1Result, type P1Variant } from "./p1-overhead";
+import { ZERO_DELAYS, runP1, type P1Result } from "./p1-overhead";
 import { runP2, type P2Result } from "./p2-lag";
 import { runP3, type P3Result } from "./p3-evidence";
 import { runP4, type P4Result } from "./p4-size";
-import { buildLib, importFromBuild, type Build } from "./prebuilt";
+import { importAB, projectBuild, type ImportAB } from "./prebuilt";
 import { machineInfo, renderResults, type AllResults } from "./results";
 
 const MODES = {
-  // whatIf: also run the notebook with lib precompiled (the main P1 finding), interleaved.
+  // whatIf: also run the notebook with the other lib import (sources vs precompiled), interleaved.
   full: { p1Runs: 5, whatIf: true, p2Orders: 16, p2Concurrency: 4, p3Calls: 1000, anatomyRounds: 3, out: "bench/RESULTS.md", budgetMs: 15 * 60 * 1000 },
   smoke: { p1Runs: 1, whatIf: false, p2Orders: 2, p2Concurrency: 2, p3Calls: 200, anatomyRounds: 0, out: "bench/.work/RESULTS.smoke.md", budgetMs: 5 * 60 * 1000 },
 };
@@ -45,13 +45,10 @@ async function main(): Promise<number> {
   const machine = machineInfo(REPO_ROOT);
   log(`${mode} run on ${machine.cores} cores, Node ${machine.node}, commit ${machine.commit}`);
 
-  let build: Build | null = null;
-  const variants: P1Variant[] = [{ name: "today" }];
-  if (cfg.whatIf && only.has("p1")) {
-    build = buildLib(path.join(WORK_DIR, "lib-js"));
-    log(`lib built to JS + .d.ts in ${Math.round(build.ms)} ms${build.ok ? "" : ` — FAILED (${build.error}), no what-if runs`}`);
-    if (build.ok) variants.push({ name: "lib precompiled", patch: importFromBuild(build) });
-  }
+  // Today's notebook, plus (full mode) the other lib import, interleaved: see prebuilt.ts.
+  const pb = projectBuild();
+  log(`npm run build --if-present: exit ${pb.code} in ${Math.round(pb.ms)} ms (before timing anything)`);
+  const ab: ImportAB = importAB(WORK_DIR, cfg.whatIf && only.has("p1"), log);
 
   const s0 = performance.now();
   const sb = await startSandbox({ quiet: true, seed: SEED, faults: ZERO_DELAYS });
@@ -66,7 +63,7 @@ async function main(): Promise<number> {
   const problems: string[] = [];
   try {
     if (only.has("p1") || only.has("p4")) {
-      p1 = await runP1({ runs: cfg.p1Runs, variants, sandbox: sb, archiveDir: path.join(WORK_DIR, "p1", "archive"), log });
+      p1 = await runP1({ runs: cfg.p1Runs, variants: ab.variants, sandbox: sb, archiveDir: path.join(WORK_DIR, "p1", "archive"), log });
       if (!p1.variants[0].runs.some((r) => r.allPassed)) problems.push("P1: no run passed every step");
     }
     if (only.has("p2")) {
@@ -80,12 +77,14 @@ async function main(): Promise<number> {
     await sb.stop();
   }
   // After the sandbox is gone, so its PGlite does not compete with what it measures.
-  if (cfg.anatomyRounds > 0 && only.has("p1")) anatomy = runAnatomy({ rounds: cfg.anatomyRounds, build, log });
+  if (cfg.anatomyRounds > 0 && only.has("p1")) anatomy = runAnatomy({ rounds: cfg.anatomyRounds, compiledEntry: ab.compiledEntry, log });
 
-  const all: AllResults = { mode, machine: { ...machine, loadEnd: os.loadavg() }, sandboxStartMs, sandboxBackend: sb.backend, p1, build, anatomy, p2, p3, p4, durationMs: performance.now() - t0 };
+  const all: AllResults = { mode, machine: { ...machine, loadEnd: os.loadavg() }, sandboxStartMs, sandboxBackend: sb.backend, p1, build: ab.build, anatomy, p2, p3, p4, durationMs: performance.now() - t0 };
   const out = path.resolve(REPO_ROOT, a.out ?? cfg.out);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, renderResults(all, findings(all)));
+  // The raw numbers too, for a second look without re-measuring (git-ignored).
+  fs.writeFileSync(path.join(WORK_DIR, `results-${mode}.json`), JSON.stringify(all, null, 1));
   log(`results written to ${path.relative(REPO_ROOT, out)} in ${Math.round(all.durationMs / 1000)} s`);
   for (const p of problems) console.error(`bench: ${p}`);
   return problems.length ? 1 : 0;
