@@ -1,6 +1,6 @@
 /**
- * "Proposed lib changes" in RESULTS.md, written from this run's numbers. The bench never edits
- * lib/: it measures, and these paragraphs say what to change and what it should buy.
+ * "Findings and proposed lib changes" in RESULTS.md, written from this run's numbers. The bench
+ * never edits lib/: it measures, and these paragraphs say what to change and what it should buy.
  */
 import { cellMedians, passing } from "./p1-overhead";
 import { TARGETS, type AllResults } from "./results";
@@ -65,6 +65,13 @@ export function findings(r: AllResults): string[] {
   if (a) {
     out.push(
       `5. **Kernel start is tslab's own (no lib change):** before it answers, the tslab process loads TypeScript (${ms(a.tslab.typescriptRequireMs)}) and builds its compiler host over lib.es2020 and @types/node (${ms(a.tslab.createConverterMs)}); Python's imports add ${ms(a.pythonImportMs)}. Nothing in lib/ shortens that; an operator running cells interactively pays it once per kernel.`,
+    );
+  }
+  const plotPkgs = a?.packages.filter((p) => /observablehq\/plot|linkedom|resvg/.test(p.name)) ?? [];
+  if (a && plotPkgs.length) {
+    const plotMs = plotPkgs.reduce((x, p) => x + p.ms, 0);
+    out.push(
+      `6. **Optional, small (P1, imports):** of the ${ms(a.runtimeRequireMs)} Node spends loading the compiled lib, ${ms(plotMs)} is ${plotPkgs.map((p) => `\`${p.name}\` (${ms(p.ms)})`).join(", ")}, loaded only for lib/plot.ts. A lazy \`require\` inside lib/plot.ts's render functions would move that from the session cell to the first plot: the same total, but step 0 starts sooner. Worth it only if the session cell's wait bothers operators.`,
     );
   }
   return out;

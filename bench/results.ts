@@ -105,10 +105,10 @@ function summaryRows(r: AllResults): Row[] {
       ok: good.length ? total <= TARGETS.p1TotalMs : null,
       why: `fixed costs before step 0 dominate: ${fixed}`,
       next: today.precompiled
-        ? `one Python process for execute + HTML export ("Proposed lib changes" 3); read it without the rehearsal-only payer (item 4).`
+        ? `one Python process for execute + HTML export ("Findings and proposed lib changes" 3); read it without the rehearsal-only payer (item 4).`
         : otherRuns.length
-          ? `import lib precompiled to JS + .d.ts (measured in this run: session cell ${sec(open?.ms ?? NaN)} → ${sec(openOther?.ms ?? NaN)}, run ${sec(total)} → ${sec(totalOther)}), see "Proposed lib changes" 1.`
-          : `import lib precompiled to JS + .d.ts (see "Proposed lib changes" 1); the full bench measures the gain.`,
+          ? `import lib precompiled to JS + .d.ts (measured in this run: session cell ${sec(open?.ms ?? NaN)} → ${sec(openOther?.ms ?? NaN)}, run ${sec(total)} → ${sec(totalOther)}), see "Findings and proposed lib changes" 1.`
+          : `import lib precompiled to JS + .d.ts (see "Findings and proposed lib changes" 1); the full bench measures the gain.`,
     });
     if (other && otherRuns.length) {
       rows.push({
@@ -117,7 +117,7 @@ function summaryRows(r: AllResults): Row[] {
         target: other.precompiled ? "≤ 12 s" : "reference",
         ok: other.precompiled ? totalOther <= TARGETS.p1TotalMs : null,
         why: `what remains: kernel start ${sec(median(otherRuns.map((x) => x.kernelStartMs)))}, the Chromium payer and the archive's second Python start.`,
-        next: `"Proposed lib changes" 3 (one Python process), and read it without the rehearsal-only payer (item 4).`,
+        next: `"Findings and proposed lib changes" 3 (one Python process), and read it without the rehearsal-only payer (item 4).`,
       });
     }
     const over = median(good.map(stepOverheadMedian));
@@ -141,7 +141,7 @@ function summaryRows(r: AllResults): Row[] {
   if (r.p3) {
     const d = r.p3.traced.p50 - r.p3.raw.p50;
     const fsync = r.p3.parts.find((p) => p.part.startsWith("open + write + fsync"));
-    rows.push({ measure: `P3 evidence cost per call, p50 difference (${r.p3.calls} calls each)`, result: `${fmt(d, 2)} ms`, target: "≤ 1 ms", ok: d <= TARGETS.p3DiffP50Ms, why: `Trace.append inside the calls took ${fmt(r.p3.appendInCall.p50, 2)} ms p50; two appends with fsync alone ${fmt(fsync?.p50 ?? NaN, 2)} ms on this disk at the same time.`, next: "sync the trace at step boundaries rather than per line, see \"Proposed lib changes\" 2." });
+    rows.push({ measure: `P3 evidence cost per call, p50 difference (${r.p3.calls} calls each)`, result: `${fmt(d, 2)} ms`, target: "≤ 1 ms", ok: d <= TARGETS.p3DiffP50Ms, why: `Trace.append inside the calls took ${fmt(r.p3.appendInCall.p50, 2)} ms p50; two appends with fsync alone ${fmt(fsync?.p50 ?? NaN, 2)} ms on this disk at the same time.`, next: "sync the trace at step boundaries rather than per line, see \"Findings and proposed lib changes\" 2." });
   }
   if (r.p4) {
     for (const f of r.p4.files.filter((x) => x.target !== null)) {
@@ -189,7 +189,8 @@ function p1Section(r: AllResults): string[] {
       ["tslab process, whole (node start → converter ready)", ms(a.tslab.processMs), "kernel start, before the kernel answers"],
       ["… loading tslab's TypeScript 5.0.4", ms(a.tslab.typescriptRequireMs), ""],
       ["… createConverter (compiler host over lib.es2020 + @types/node)", ms(a.tslab.createConverterMs), ""],
-      ["Node alone requiring the compiled lib (no type-check)", ms(a.runtimeRequireMs), "the session cell's floor: undici, zod, Plot, linkedom, pg…"],
+      ["Node alone requiring the compiled lib (no type-check)", ms(a.runtimeRequireMs), "the session cell's floor"],
+      ...a.packages.slice(0, 6).map((p) => [`… \`${p.name}\` (first load, its dependencies included)`, ms(p.ms), ""]),
       ...(r.build ? [["tsc build of lib to JS + .d.ts", ms(r.build.ms), "the build step, once per change of lib"]] : []),
     ]), "");
   }
@@ -257,11 +258,11 @@ export function renderResults(r: AllResults, findings: string[]): string {
     for (const x of missed) out.push(`- **${x.measure}** (${x.result}, target ${x.target}). Why: ${x.why} Next: ${x.next}`);
     out.push("");
   }
-  if (findings.length) out.push("## Proposed lib changes", "", ...findings, "");
+  if (findings.length) out.push("## Findings and proposed lib changes", "", ...findings, "");
   if (r.p1) out.push(...p1Section(r));
   if (r.p2) out.push(...p2Section(r));
   if (r.p3) out.push(...p3Section(r));
   if (r.p4) out.push(...p4Section(r));
-  out.push("## Reproduce", "", "```", "npm run bench              # full: 2 × 5 notebook runs, 16 orders / 32 flips, 1000 + 1000 calls, anatomy (~6 min)", "npm run bench -- --smoke   # CI: 1 notebook run, 2 orders / 4 flips, 200 + 200 calls (~40 s), written to bench/.work/", "npm run bench -- --only p2,p3   # a subset (p4 needs p1)", "```", "");
+  out.push("## Reproduce", "", "```", "npm run bench              # full: 2 × 5 notebook runs, 16 orders / 32 flips, 1000 + 1000 calls, anatomy (~3–6 min)", "npm run bench -- --smoke   # CI: 1 notebook run, 2 orders / 4 flips, 200 + 200 calls (~40 s), written to bench/.work/", "npm run bench -- --only p2,p3   # a subset (p4 needs p1)", "```", "");
   return out.join("\n");
 }
