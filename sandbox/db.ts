@@ -43,7 +43,8 @@ export async function startDatabase(opts: DatabaseOptions): Promise<Database> {
   const readonlyPassword = randomBytes(18).toString("hex");
   if (!opts.databaseUrl) {
     const pg = await startPglite(opts.host, opts.pgPort);
-    const base = new URL(`postgres://${opts.host}:${pg.port}/postgres`);
+    // sslmode=disable: PGlite's socket server never answers an SSL probe, and psql (sslmode=prefer) would hang on it.
+    const base = new URL(`postgres://${opts.host}:${pg.port}/postgres?sslmode=disable`);
     const adminDsn = dsn(base, "postgres", undefined, "postgres");
     const pool = makePool(adminDsn, 8);
     try {

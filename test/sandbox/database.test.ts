@@ -22,7 +22,7 @@ for (const backend of backends()) {
       }
       const roles = await sql(sb.adminDsn, "SELECT rolname FROM pg_roles WHERE rolname = 'e2e_readonly'");
       assert.equal(roles.length, 1);
-      assert.match(sb.readonlyDsn, /^postgres:\/\/e2e_readonly:[0-9a-f]+@127\.0\.0\.1:\d+\/\w+$/);
+      assert.match(sb.readonlyDsn, /^postgres:\/\/e2e_readonly:[0-9a-f]+@127\.0\.0\.1:\d+\/\w+(\?sslmode=disable)?$/);
     });
 
     test("the runbook's read-only query works through readonlyDsn", async () => {
