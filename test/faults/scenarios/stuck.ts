@@ -84,7 +84,7 @@ export const lostWebhook: Scenario = {
       await w.sql("UPDATE orders SET payment_updated = '2999-01-01T00:00:00Z' WHERE id = $1", [orderId]);
       assert.equal((await payAndConfirm(rb)).status, "PASS");
       const { s5, waited } = await afterStuckPayment(w, rb, "pending");
-      assert.match(s5.reason ?? "", /money moved but the order never completed: the orchestrator says the payment succeeded while the order is pending — refund \(step 8\) and escalate/);
+      assert.match(s5.reason ?? "", /money moved but the order never completed: the orchestrator says the payment succeeded while the order is pending — the marketplace refunds only completed orders, so refund it at the orchestrator \(Hyperswitch dashboard\)/);
       assert.match(String(s5.observed.orchestrator), /^succeeded •••• 4242/);
       assert.ok(rb.anomalies.some((a) => a.step === 5 && a.kind === "warning" && /payment succeeded while the order is pending/.test(a.message)));
       const [hs] = await w.sql<{ status: string }>("SELECT p.status FROM hs_payments p JOIN orders o ON o.hyperswitch_payment_id = p.payment_id WHERE o.id = $1", [orderId]);
@@ -93,7 +93,7 @@ export const lostWebhook: Scenario = {
       assert.ok(stale[0].n >= 1, "the marketplace never saw the payment webhook at all");
       const d = await delta();
       assert.deepEqual([d.orders, d.payments, d.refunds, d.licenses_active], [1, 1, 0, 0]);
-      return { outcome: statusLine(rb), notes: `step 5 gave up after ${waited.toFixed(0)} s; cross-check: orchestrator says succeeded → "money moved but the order never completed" reported + anomaly; step 8: 409 (escalate)` };
+      return { outcome: statusLine(rb), notes: `step 5 gave up after ${waited.toFixed(0)} s; cross-check: orchestrator says succeeded → "money moved but the order never completed" reported + anomaly; step 8: 409 → refund at the orchestrator, escalate` };
     } finally {
       await rb.close();
     }
