@@ -13,6 +13,7 @@ import { latestStepStatuses } from "../lib/guards";
 import { executeNotebook, type RunResult } from "../lib/jupyter";
 import { Journal } from "../lib/journal";
 import { prepareSession } from "../lib/prepare";
+import { dsnPassword } from "../lib/session";
 import type { Mode } from "../lib/types";
 
 export interface RehearsalOptions {
@@ -74,7 +75,7 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
     let archive: ArchiveResult | null = null;
     let archiveError: string | null = null;
     try {
-      archive = await t("archive", () => archiveSession(prep.dir, { docsDir, extraSecrets: [sb.operator.password, sb.apiKey, sb.webhookSecret, dsnPass(sb.readonlyDsn)] }));
+      archive = await t("archive", () => archiveSession(prep.dir, { docsDir, extraSecrets: [sb.operator.password, sb.apiKey, sb.webhookSecret, dsnPassword(sb.readonlyDsn)] }));
     } catch (err) {
       archiveError = (err as Error).message;
     }
@@ -96,12 +97,5 @@ export function scratchDocs(dir: string): string {
   return dir;
 }
 
-function dsnPass(dsn: string): string | undefined {
-  try {
-    return decodeURIComponent(new URL(dsn).password) || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 
