@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ConfigError, oneLine } from "./errors";
+import { oneLine } from "./errors";
 import { banner, pollLine, stepMarkdown, type Sink } from "./display";
 import { publishReport, renderBlockHtml } from "./report";
 import { renderPollPlot } from "./plot";
@@ -114,7 +114,7 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
     rb = Runbook.open(params);
   } catch (err) {
     tslab.display.markdown(banner("🛑 Cannot start", [oneLine(err), "", "Nothing was sent and no money moved."]));
-    throw err instanceof ConfigError ? err : err;
+    throw err;
   }
   const ui = new NotebookUi(rb, tslab);
   const lines = [`**Session** \`${rb.cfg.sessionId}\` · mode **${rb.cfg.mode}** · ${rb.cfg.baseUrl} · folder \`${rb.dir}\``];

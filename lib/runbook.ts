@@ -4,17 +4,16 @@
  * before they are acted on, so re-running a cell or the whole notebook resumes instead of
  * charging or refunding twice.
  */
-import { parseConfig, type Config, type Params } from "./config";
+import { isLoopback, parseConfig, type Config, type Params } from "./config";
 import { HsPayment, HsRefund, Licenses, Login, Order, Products, Refund, Status, formatMoney, paths, priceInclVat, type LicenseT, type OrderT, type ProductT } from "./contract";
 import { readSellerTransfers, parsePastedTransfer, transferSqlFor } from "./db";
-import { ConfigError, GuardError, HttpStatusError, RunbookError, oneLine } from "./errors";
+import { ConfigError, HttpStatusError, RunbookError, oneLine } from "./errors";
 import { keyMatchesMode, liveConfirmed, mergeGuards, modeMatchesEnvironment, priceUnderCap, transportIsSafe } from "./guards";
 import { pollUntil, type Probe } from "./poll";
 import { chooseProduct, runPreflight, type PreflightReport } from "./preflight";
 import { payHeadless, type PayResult } from "./payer";
 import { Session, type Observed } from "./session";
 import type { PollSample, StepResult } from "./types";
-import { isLoopback } from "./config";
 
 export interface RunbookHooks {
   /** Called after every poll attempt; the notebook updates one line in place. */
@@ -373,4 +372,3 @@ function checkoutSecrets(o: { payment_url?: string }): Array<string | undefined>
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
-export { GuardError };
