@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { isLoopback } from "./config";
 import { formatMoney, type StatusT } from "./contract";
 import { GuardError } from "./errors";
-import { JOURNAL_FILE, type JournalEntry } from "./journal";
+import { Journal, type JournalEntry } from "./journal";
 import type { Mode } from "./types";
 
 export interface GuardReport {
@@ -105,19 +105,12 @@ export function passedDryRuns(archiveDir: string): DryRun[] {
   const out: DryRun[] = [];
   for (const name of fs.readdirSync(archiveDir).sort().reverse()) {
     if (!name.endsWith("-staging")) continue;
-    const file = path.join(archiveDir, name, JOURNAL_FILE);
-    if (!fs.existsSync(file)) continue;
-    const entries = fs
-      .readFileSync(file, "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as JournalEntry];
-        } catch {
-          return [];
-        }
-      });
+    let entries: readonly JournalEntry[];
+    try {
+      entries = Journal.open(path.join(archiveDir, name)).all();
+    } catch {
+      continue; // no journal, or a corrupt one: not evidence of a passed dry run
+    }
     const st = latestStepStatuses(entries);
     if ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].every((n) => st.get(n) === "PASS")) out.push({ sessionId: name, dir: path.join(archiveDir, name) });
   }

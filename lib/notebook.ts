@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { oneLine } from "./errors";
 import { banner, pollLine, stepMarkdown, type Sink } from "./display";
+import { loadEvidence } from "./evidence";
 import { publishReport, renderBlockHtml } from "./report";
 import { renderPollPlot } from "./plot";
 import { redactString } from "./redact";
@@ -95,8 +96,8 @@ export class NotebookUi {
 
   /** Poll latency plot: PNG (renders untrusted) plus SVG, both saved in the session folder. */
   plot(): void {
-    const samples = this.rb.samples.length ? this.rb.samples : [];
-    const out = renderPollPlot(samples);
+    // From the trace, like the report: after a kernel restart the polls of the earlier kernel count too.
+    const out = renderPollPlot(loadEvidence(this.rb.dir).samples);
     fs.writeFileSync(path.join(this.rb.dir, "poll-latency.svg"), out.svg);
     fs.writeFileSync(path.join(this.rb.dir, "poll-latency.png"), out.png);
     this.tslab.display.png(out.png);
