@@ -8,7 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import { REPO_ROOT } from "../lib/jupyter";
+import { REPO_ROOT } from "../lib/notebook/jupyter";
 import { median } from "./stats";
 
 export interface Anatomy {
@@ -74,7 +74,10 @@ export function runAnatomy(o: { rounds: number; compiledEntry: string | null; lo
     ts.push(t.json?.ts ?? NaN);
     conv.push(t.json?.conv ?? NaN);
     if (o.compiledEntry && fs.existsSync(o.compiledEntry)) {
-      const r = timed<{ total: number; pk: Record<string, number> }>(process.execPath, ["-e", requireProbe(o.compiledEntry)]).json;
+      const r = timed<{ total: number; pk: Record<string, number> }>(process.execPath, [
+        "-e",
+        requireProbe(o.compiledEntry),
+      ]).json;
       req.push(r?.total ?? NaN);
       for (const [name, ms] of Object.entries(r?.pk ?? {})) pkgs.set(name, [...(pkgs.get(name) ?? []), ms]);
     }
@@ -86,6 +89,8 @@ export function runAnatomy(o: { rounds: number; compiledEntry: string | null; lo
     runtimeRequireMs: req.length ? median(req) : NaN,
     packages: [...pkgs].map(([name, xs]) => ({ name, ms: median(xs) })).sort((x, y) => y.ms - x.ms),
   };
-  o.log(`anatomy: python imports ${Math.round(a.pythonImportMs)} ms, tslab process ${Math.round(a.tslab.processMs)} ms, compiled lib require ${Math.round(a.runtimeRequireMs)} ms`);
+  o.log(
+    `anatomy: python imports ${Math.round(a.pythonImportMs)} ms, tslab process ${Math.round(a.tslab.processMs)} ms, compiled lib require ${Math.round(a.runtimeRequireMs)} ms`,
+  );
   return a;
 }

@@ -44,7 +44,9 @@ export function findings(r: AllResults): string[] {
     const diff = r.p3.traced.p50 - r.p3.raw.p50;
     const share = `inside real calls \`Trace.append\` took ${ms(r.p3.appendInCall.p50, 2)} p50 (${ms(r.p3.appendInCall.p95, 2)} p95) of the ${ms(diff, 2)} p50 difference; two appends with fsync, sampled between the same calls, take ${ms(fsync?.p50 ?? NaN, 2)} p50 / ${ms(fsync?.p95 ?? NaN, 2)} p95, without fsync ${ms(noSync?.p50 ?? NaN, 3)}`;
     if (diff <= TARGETS.p3DiffP50Ms) {
-      out.push(`2. **Evidence cost is within target (P3):** ${share}. What is left of the difference is the client itself (headers, JSON, zod, the clock-skew check): ${ms(r.p3.tracedWithoutAppend.p50 - r.p3.raw.p50, 2)}. If it creeps up, the disk's sync latency is the first suspect.`);
+      out.push(
+        `2. **Evidence cost is within target (P3):** ${share}. What is left of the difference is the client itself (headers, JSON, zod, the clock-skew check): ${ms(r.p3.tracedWithoutAppend.p50 - r.p3.raw.p50, 2)}. If it creeps up, the disk's sync latency is the first suspect.`,
+      );
     } else {
       out.push(
         `2. **Take the trace's fsync off the per-call path (P3).** ${share}. The journal (state.jsonl) already fsyncs every intent before money can move, so the trace can batch its durability: write each line synchronously (a killed kernel loses nothing, the bytes are in the page cache) and sync at step boundaries, operator acknowledgements and anomalies, on close, and at most every 250 ms otherwise. If that is already so, the disk's sync latency was high during this run: compare the fsync row with a quiet machine.`,

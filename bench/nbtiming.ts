@@ -5,8 +5,8 @@
  * and the cell's wall time is busy → idle.
  */
 import * as fs from "node:fs";
-import { readNotebook, sourceOf, type NbCell } from "../lib/nbfile";
-import type { TraceEvent } from "../lib/trace";
+import { readNotebook, sourceOf, type NbCell } from "../lib/notebook/nbfile";
+import type { TraceEvent } from "../lib/evidence/trace";
 
 export type CellKind = "setup" | "step" | "plot" | "report";
 
@@ -55,7 +55,7 @@ function errorOf(c: NbCell): string | null {
   for (const o of c.outputs ?? []) {
     if (o.output_type === "error") return "error output";
     if (o.output_type === "stream" && o.name === "stderr") {
-      const text = Array.isArray(o.text) ? o.text.join("") : o.text ?? "";
+      const text = Array.isArray(o.text) ? o.text.join("") : (o.text ?? "");
       return text.split("\n")[0].slice(0, 200);
     }
   }
@@ -89,7 +89,16 @@ export function cellTimings(notebook: string, traceFile: string): CellTiming[] {
     const { label, kind } = labelOf(c, i);
     // Kernel message times have ms resolution: allow 1 ms either side.
     const httpMs = responses.filter((r) => r.at >= busy - 1 && r.at <= idle + 1).reduce((a, r) => a + r.ms, 0);
-    out.push({ label, kind, busy, idle, ms: idle - busy, httpMs, overheadMs: Math.max(0, idle - busy - httpMs), error: errorOf(c) });
+    out.push({
+      label,
+      kind,
+      busy,
+      idle,
+      ms: idle - busy,
+      httpMs,
+      overheadMs: Math.max(0, idle - busy - httpMs),
+      error: errorOf(c),
+    });
   });
   return out;
 }

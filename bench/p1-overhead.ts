@@ -6,9 +6,9 @@
  * precompiled) run interleaved with today's notebook, round by round, so load hits both alike.
  */
 import * as path from "node:path";
-import { exportHtml } from "../lib/jupyter";
-import { TRACE_FILE } from "../lib/journal";
-import { SESSION_NOTEBOOK } from "../lib/nbfile";
+import { exportHtml } from "../lib/notebook/jupyter";
+import { TRACE_FILE } from "../lib/evidence/journal";
+import { SESSION_NOTEBOOK } from "../lib/notebook/nbfile";
 import { rehearse } from "../scripts/rehearse";
 import type { Faults, Sandbox } from "../sandbox/index";
 import { cellTimings, hitWatchRace, type CellTiming } from "./nbtiming";
@@ -80,31 +80,54 @@ export function passing(p1: P1Result, i: number): P1Run[] {
 }
 
 /** Median of each cell's timings across the good runs, keyed by label, in notebook order. */
-export function cellMedians(runs: readonly P1Run[]): Array<{ label: string; kind: string; ms: number; httpMs: number; overheadMs: number }> {
+export function cellMedians(
+  runs: readonly P1Run[],
+): Array<{ label: string; kind: string; ms: number; httpMs: number; overheadMs: number }> {
   const good = runs.filter((r) => r.allPassed);
   if (!good.length) return [];
   return good[0].cells.map((c) => {
     const same = good.map((r) => r.cells.find((x) => x.label === c.label)).filter((x): x is CellTiming => !!x);
-    return { label: c.label, kind: c.kind, ms: median(same.map((x) => x.ms)), httpMs: median(same.map((x) => x.httpMs)), overheadMs: median(same.map((x) => x.overheadMs)) };
+    return {
+      label: c.label,
+      kind: c.kind,
+      ms: median(same.map((x) => x.ms)),
+      httpMs: median(same.map((x) => x.httpMs)),
+      overheadMs: median(same.map((x) => x.overheadMs)),
+    };
   });
 }
 
 /** Per run: the median over its step cells of (cell wall − HTTP round trips). */
-export const stepOverheadMedian = (r: P1Run) => median(r.cells.filter((c) => c.kind === "step").map((c) => c.overheadMs));
+export const stepOverheadMedian = (r: P1Run) =>
+  median(r.cells.filter((c) => c.kind === "step").map((c) => c.overheadMs));
 
-export async function runP1(o: { runs: number; variants: P1Variant[]; sandbox: Sandbox; archiveDir: string; log: (l: string) => void }): Promise<P1Result> {
-  const result: P1Result = { variants: o.variants.map((v) => ({ name: v.name, precompiled: v.precompiled, runs: [] })), discarded: [], htmlExportMs: null };
+export async function runP1(o: {
+  runs: number;
+  variants: P1Variant[];
+  sandbox: Sandbox;
+  archiveDir: string;
+  log: (l: string) => void;
+}): Promise<P1Result> {
+  const result: P1Result = {
+    variants: o.variants.map((v) => ({ name: v.name, precompiled: v.precompiled, runs: [] })),
+    discarded: [],
+    htmlExportMs: null,
+  };
   for (let round = 1; round <= o.runs; round++) {
     for (const [i, v] of o.variants.entries()) {
       for (let attempt = 0; attempt <= P1_DEFAULTS.extraAttempts; attempt++) {
         const run = await oneRun(o.sandbox, v, round, o.archiveDir);
         if (run === "race") {
-          result.discarded.push(`${v.name}, round ${round}: tslab "Unexpected pending rebuildTimer" (a lib file changed mid-run)`);
+          result.discarded.push(
+            `${v.name}, round ${round}: tslab "Unexpected pending rebuildTimer" (a lib file changed mid-run)`,
+          );
           o.log(`P1 ${v.name} run discarded (tslab file-watch race), retrying`);
           continue;
         }
         result.variants[i].runs.push(run);
-        o.log(`P1 ${v.name} run ${round}/${o.runs}: ${Math.round(run.totalMs)} ms total, kernel start ${Math.round(run.kernelStartMs)} ms, ${run.allPassed ? "all steps PASS" : `FAILED (${run.failure})`}`);
+        o.log(
+          `P1 ${v.name} run ${round}/${o.runs}: ${Math.round(run.totalMs)} ms total, kernel start ${Math.round(run.kernelStartMs)} ms, ${run.allPassed ? "all steps PASS" : `FAILED (${run.failure})`}`,
+        );
         break;
       }
     }
@@ -149,7 +172,16 @@ async function oneRun(sb: Sandbox, v: P1Variant, n: number, archiveDir: string):
   let gapsMs = 0;
   for (let i = 1; i < cells.length; i++) gapsMs += cells[i].busy - cells[i - 1].idle;
   const failed = [...r.statuses].filter(([, s]) => s !== "PASS").map(([k, s]) => `step ${k} ${s}`);
-  const failure = r.allPassed && !r.archiveError ? null : [...failed, r.archiveError ? `archive: ${r.archiveError}` : "", r.execute.code ? `nbconvert exit ${r.execute.code}` : ""].filter(Boolean).join("; ") || "not every step passed";
+  const failure =
+    r.allPassed && !r.archiveError
+      ? null
+      : [
+          ...failed,
+          r.archiveError ? `archive: ${r.archiveError}` : "",
+          r.execute.code ? `nbconvert exit ${r.execute.code}` : "",
+        ]
+          .filter(Boolean)
+          .join("; ") || "not every step passed";
   return {
     n,
     variant: v.name,

@@ -9,10 +9,10 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { Login, Order, Products, Refund, paths } from "../lib/contract";
-import { ApiClient, sleep } from "../lib/http";
-import { payHeadless } from "../lib/payer";
-import { pollUntil, type Probe } from "../lib/poll";
-import { Trace } from "../lib/trace";
+import { ApiClient, sleep } from "../lib/clients/http";
+import { payHeadless } from "../lib/clients/payer";
+import { pollUntil, type Probe } from "../lib/run/poll";
+import { Trace } from "../lib/evidence/trace";
 import type { Sandbox } from "../sandbox/index";
 import type { Flip } from "../sandbox/context";
 import { ZERO_DELAYS } from "./p1-overhead";
@@ -62,14 +62,27 @@ interface WatchOutcome {
 const hasCurl = () => spawnSync("sh", ["-c", "command -v curl"], { stdio: "ignore" }).status === 0;
 
 /** The runbook's side: pollUntil with the same probe shape as Runbook.probeOrder (no retries, the poller paces). */
-async function watchRunbook(api: ApiClient, trace: Trace, orderId: string, target: string, step: 5 | 9): Promise<WatchOutcome> {
+async function watchRunbook(
+  api: ApiClient,
+  trace: Trace,
+  orderId: string,
+  target: string,
+  step: 5 | 9,
+): Promise<WatchOutcome> {
   let seenAt = NaN;
   const sendTimes: number[] = [];
   const probe = async (): Promise<Probe> => {
     const m0 = performance.now();
     sendTimes.push(m0);
     try {
-      const r = await api.call({ method: "GET", path: paths.order(orderId), endpoint: "GET /orders/:id", schema: Order, auth: true, retry: false });
+      const r = await api.call({
+        method: "GET",
+        path: paths.order(orderId),
+        endpoint: "GET /orders/:id",
+        schema: Order,
+        auth: true,
+        retry: false,
+      });
       const at = performance.now();
       if (Number.isNaN(seenAt) && r.data.status === target) seenAt = at;
       return { status: r.data.status, httpStatus: r.status, latencyMs: at - m0 };
@@ -77,7 +90,14 @@ async function watchRunbook(api: ApiClient, trace: Trace, orderId: string, targe
       return { status: null, httpStatus: null, latencyMs: performance.now() - m0, error: (err as Error).message };
     }
   };
-  const out = await pollUntil({ step, what: `order ${target}`, deadlineS: P2_DEFAULTS.pollDeadlineS, probe, done: (s) => s === target, trace });
+  const out = await pollUntil({
+    step,
+    what: `order ${target}`,
+    deadlineS: P2_DEFAULTS.pollDeadlineS,
+    probe,
+    done: (s) => s === target,
+    trace,
+  });
   return { seen: out.reached, seenAt, sendTimes };
 }
 
@@ -88,7 +108,10 @@ async function watchBaseline(url: string, token: string, target: string, useCurl
   if (useCurl) {
     const script = path.join(__dirname, "curl-loop.sh");
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn("bash", [script, url, target, String(every), String(max)], { env: { ...process.env, BENCH_TOKEN: token }, stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn("bash", [script, url, target, String(every), String(max)], {
+        env: { ...process.env, BENCH_TOKEN: token },
+        stdio: ["ignore", "pipe", "inherit"],
+      });
       let text = "";
       child.stdout.on("data", (b: Buffer) => (text += b.toString()));
       child.on("error", reject);
@@ -100,7 +123,9 @@ async function watchBaseline(url: string, token: string, target: string, useCurl
     }
   } else {
     for (let i = 1; i <= max; i++) {
-      const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: "application/json" } }).catch(() => null);
+      const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: "application/json" } }).catch(
+        () => null,
+      );
       const body = res ? ((await res.json().catch(() => null)) as { data?: { status?: string } } | null) : null;
       const status = body?.data?.status ?? "?";
       lines.push({ at: Date.now(), status });
@@ -114,9 +139,22 @@ async function watchBaseline(url: string, token: string, target: string, useCurl
   return { seen: !!hit, seenAt: hit ? hit.at : NaN, sendTimes: lines.map((l) => l.at) };
 }
 
-export async function runP2(o: { sandbox: Sandbox; orders: number; concurrency: number; workDir: string; seed: number | null; log: (l: string) => void }): Promise<P2Result> {
+export async function runP2(o: {
+  sandbox: Sandbox;
+  orders: number;
+  concurrency: number;
+  workDir: string;
+  seed: number | null;
+  log: (l: string) => void;
+}): Promise<P2Result> {
   const sb = o.sandbox;
-  sb.setFaults({ ...ZERO_DELAYS, completionDelayMs: P2_DEFAULTS.flipDelayMs, completionJitterMs: P2_DEFAULTS.flipJitterMs, refundDelayMs: P2_DEFAULTS.flipDelayMs, refundJitterMs: P2_DEFAULTS.flipJitterMs });
+  sb.setFaults({
+    ...ZERO_DELAYS,
+    completionDelayMs: P2_DEFAULTS.flipDelayMs,
+    completionJitterMs: P2_DEFAULTS.flipJitterMs,
+    refundDelayMs: P2_DEFAULTS.flipDelayMs,
+    refundJitterMs: P2_DEFAULTS.flipJitterMs,
+  });
   const useCurl = hasCurl();
   const trace = Trace.open(path.join(o.workDir, "p2", `trace-${Date.now()}.jsonl`));
   const api = new ApiClient(sb.marketplaceUrl, { trace, onAnomaly: () => undefined });
@@ -124,23 +162,56 @@ export async function runP2(o: { sandbox: Sandbox; orders: number; concurrency: 
   const samples: LagSample[] = [];
   const missing: string[] = [];
   try {
-    const login = await api.call({ method: "POST", path: paths.login(), endpoint: "POST /auth/login", schema: Login, body: { email: sb.operator.email, password: sb.operator.password }, secretsOf: (d) => [d.access_token, d.refresh_token] });
+    const login = await api.call({
+      method: "POST",
+      path: paths.login(),
+      endpoint: "POST /auth/login",
+      schema: Login,
+      body: { email: sb.operator.email, password: sb.operator.password },
+      secretsOf: (d) => [d.access_token, d.refresh_token],
+    });
     const token = login.data.access_token;
     api.token = token;
-    const products = (await api.call({ method: "GET", path: paths.products(), endpoint: "GET /marketplace/products", schema: Products })).data.products;
+    const products = (
+      await api.call({ method: "GET", path: paths.products(), endpoint: "GET /marketplace/products", schema: Products })
+    ).data.products;
     const productId = products[0].id;
     const runTag = Date.now().toString(36);
     const seenBy = new Map<string, { runbook: WatchOutcome; baseline: WatchOutcome }>();
 
     const one = async (i: number) => {
-      const order = (await api.call({ method: "POST", path: paths.orders(), endpoint: "POST /orders", schema: Order, auth: true, body: { product_id: productId }, idempotencyKey: `bench-p2-${runTag}-${i}` })).data;
+      const order = (
+        await api.call({
+          method: "POST",
+          path: paths.orders(),
+          endpoint: "POST /orders",
+          schema: Order,
+          auth: true,
+          body: { product_id: productId },
+          idempotencyKey: `bench-p2-${runTag}-${i}`,
+        })
+      ).data;
       const url = sb.marketplaceUrl + paths.order(order.id);
       await payHeadless(order.payment_url, "success", { browser: false });
-      const [rc, bc] = await Promise.all([watchRunbook(api, trace, order.id, "completed", 5), watchBaseline(url, token, "completed", useCurl)]);
+      const [rc, bc] = await Promise.all([
+        watchRunbook(api, trace, order.id, "completed", 5),
+        watchBaseline(url, token, "completed", useCurl),
+      ]);
       seenBy.set(`${order.id}:completed`, { runbook: rc, baseline: bc });
       if (!rc.seen) return; // no refund of an order that never completed
-      await api.call({ method: "POST", path: paths.refund(order.id), endpoint: "POST /orders/:id/refund", schema: Refund, auth: true, body: { reason: "bench P2" }, idempotencyKey: `bench-p2-${runTag}-${i}-refund` });
-      const [rr, br] = await Promise.all([watchRunbook(api, trace, order.id, "refunded", 9), watchBaseline(url, token, "refunded", useCurl)]);
+      await api.call({
+        method: "POST",
+        path: paths.refund(order.id),
+        endpoint: "POST /orders/:id/refund",
+        schema: Refund,
+        auth: true,
+        body: { reason: "bench P2" },
+        idempotencyKey: `bench-p2-${runTag}-${i}-refund`,
+      });
+      const [rr, br] = await Promise.all([
+        watchRunbook(api, trace, order.id, "refunded", 9),
+        watchBaseline(url, token, "refunded", useCurl),
+      ]);
       seenBy.set(`${order.id}:refunded`, { runbook: rr, baseline: br });
       o.log(`P2 order ${i + 1}/${o.orders} done`);
     };
@@ -157,7 +228,8 @@ export async function runP2(o: { sandbox: Sandbox; orders: number; concurrency: 
     await sb.drainWebhooks();
 
     const flips = sb.flips();
-    const flipOf = (order: string, to: string): Flip | undefined => flips.find((f) => f.order_id === order && f.to === to);
+    const flipOf = (order: string, to: string): Flip | undefined =>
+      flips.find((f) => f.order_id === order && f.to === to);
     for (const [key, w] of seenBy) {
       const [order, to] = key.split(":") as [string, "completed" | "refunded"];
       const f = flipOf(order, to);
@@ -183,7 +255,15 @@ export async function runP2(o: { sandbox: Sandbox; orders: number; concurrency: 
     sb.setFaults(ZERO_DELAYS);
   }
   const after = sb.stats().byRoute[P2_DEFAULTS.orderRoute] ?? 0;
-  return { samples, orders: o.orders, flips: samples.filter((s) => s.watcher === "runbook").length, baseline: useCurl ? "curl" : "node-fetch", serverOrderGets: after - before, seed: o.seed, missing };
+  return {
+    samples,
+    orders: o.orders,
+    flips: samples.filter((s) => s.watcher === "runbook").length,
+    baseline: useCurl ? "curl" : "node-fetch",
+    serverOrderGets: after - before,
+    seed: o.seed,
+    missing,
+  };
 }
 
 /** Steady request rate of one watcher: (requests − 1) / (last send − first send), over all its windows. */
@@ -225,4 +305,3 @@ export function lagSummary(samples: readonly LagSample[], watcher: Watcher) {
     peak: peakPerSecond(mine),
   };
 }
-

@@ -9,9 +9,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Agent, request } from "undici";
 import { Status, envelope, paths } from "../lib/contract";
-import { ApiClient } from "../lib/http";
-import { redact } from "../lib/redact";
-import { Trace, canonicalJson, eventHash, type TraceEvent } from "../lib/trace";
+import { ApiClient } from "../lib/clients/http";
+import { redact } from "../lib/evidence/redact";
+import { Trace, canonicalJson, eventHash, type TraceEvent } from "../lib/evidence/trace";
 import type { Sandbox } from "../sandbox/index";
 import { median, pct } from "./stats";
 
@@ -43,7 +43,12 @@ export interface P3Result {
 
 const dist = (xs: number[]): Dist => ({ n: xs.length, p50: median(xs), p95: pct(xs, 95) });
 
-export async function runP3(o: { sandbox: Sandbox; calls: number; workDir: string; log: (l: string) => void }): Promise<P3Result> {
+export async function runP3(o: {
+  sandbox: Sandbox;
+  calls: number;
+  workDir: string;
+  log: (l: string) => void;
+}): Promise<P3Result> {
   const dir = path.join(o.workDir, "p3");
   const traceFile = path.join(dir, `trace-${Date.now()}.jsonl`);
   const trace = Trace.open(traceFile);
@@ -84,7 +89,15 @@ export async function runP3(o: { sandbox: Sandbox; calls: number; workDir: strin
       await traced();
     }
     appendMs.length = 0;
-    parts = makeParts(fs.readFileSync(traceFile, "utf8").split("\n").filter(Boolean).slice(-2).map((l) => JSON.parse(l) as TraceEvent), dir);
+    parts = makeParts(
+      fs
+        .readFileSync(traceFile, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .slice(-2)
+        .map((l) => JSON.parse(l) as TraceEvent),
+      dir,
+    );
     const rawMs: number[] = [];
     const tracedMs: number[] = [];
     const diffs: number[] = [];
@@ -112,7 +125,9 @@ export async function runP3(o: { sandbox: Sandbox; calls: number; workDir: strin
     }
     const lines = fs.readFileSync(traceFile, "utf8").split("\n").filter(Boolean);
     const traceBytesPerCall = (fs.statSync(traceFile).size / lines.length) * 2;
-    o.log(`P3 ${o.calls} interleaved calls: raw p50 ${median(rawMs).toFixed(2)} ms, traced p50 ${median(tracedMs).toFixed(2)} ms`);
+    o.log(
+      `P3 ${o.calls} interleaved calls: raw p50 ${median(rawMs).toFixed(2)} ms, traced p50 ${median(tracedMs).toFixed(2)} ms`,
+    );
     return {
       calls: o.calls,
       raw: dist(rawMs),
@@ -155,10 +170,16 @@ function makeParts(events: TraceEvent[], dir: string): Parts {
   return {
     rows: [
       ["redact (2 payloads)", () => payloads.forEach((p) => redact(p))],
-      ["canonical JSON + SHA-256 (2 events)", () => events.forEach((e) => eventHash({ ...e, payload: JSON.parse(canonicalJson(e.payload)) }))],
+      [
+        "canonical JSON + SHA-256 (2 events)",
+        () => events.forEach((e) => eventHash({ ...e, payload: JSON.parse(canonicalJson(e.payload)) })),
+      ],
       ["open + write + fsync + close (2 lines)", () => appendPair(true)],
       ["open + write + close, no fsync (2 lines)", () => appendPair(false)],
-      ["Trace.append, all of it (2 events, own file)", () => events.forEach((e) => scratchTrace.append(e.type, e.payload))],
+      [
+        "Trace.append, all of it (2 events, own file)",
+        () => events.forEach((e) => scratchTrace.append(e.type, e.payload)),
+      ],
       ["zod envelope(Status).safeParse", () => void schema.safeParse(body)],
     ],
     close: () => scratchTrace.close(),

@@ -5,8 +5,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { TRACE_FILE } from "../lib/journal";
-import { SESSION_NOTEBOOK, readNotebook } from "../lib/nbfile";
+import { TRACE_FILE } from "../lib/evidence/journal";
+import { SESSION_NOTEBOOK, readNotebook } from "../lib/notebook/nbfile";
 
 export const P4_TARGETS = {
   notebook: 1_000_000, // ≤ 1 MB
@@ -36,7 +36,9 @@ export function runP4(dir: string, sessionId: string): P4Result {
   const byMime = new Map<string, number>();
   for (const c of readNotebook(path.join(dir, SESSION_NOTEBOOK)).cells) {
     for (const o of c.outputs ?? []) {
-      const entries = o.data ? Object.entries(o.data) : [[`stream/${o.name ?? "?"}`, o.text ?? ""] as [string, unknown]];
+      const entries = o.data
+        ? Object.entries(o.data)
+        : [[`stream/${o.name ?? "?"}`, o.text ?? ""] as [string, unknown]];
       for (const [mime, v] of entries) byMime.set(mime, (byMime.get(mime) ?? 0) + JSON.stringify(v).length);
     }
   }

@@ -8,8 +8,8 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { REPO_ROOT } from "../lib/jupyter";
-import { TEMPLATE, readNotebook, sourceOf, writeNotebook } from "../lib/nbfile";
+import { REPO_ROOT } from "../lib/notebook/jupyter";
+import { TEMPLATE, readNotebook, sourceOf, writeNotebook } from "../lib/notebook/nbfile";
 import type { P1Variant } from "./p1-overhead";
 
 /**
@@ -18,7 +18,11 @@ import type { P1Variant } from "./p1-overhead";
  */
 export function projectBuild(): { ms: number; code: number } {
   const t0 = performance.now();
-  const r = spawnSync("npm", ["run", "--silent", "build", "--if-present"], { cwd: REPO_ROOT, stdio: "ignore", timeout: 5 * 60 * 1000 });
+  const r = spawnSync("npm", ["run", "--silent", "build", "--if-present"], {
+    cwd: REPO_ROOT,
+    stdio: "ignore",
+    timeout: 5 * 60 * 1000,
+  });
   return { ms: performance.now() - t0, code: r.status ?? 1 };
 }
 
@@ -46,7 +50,11 @@ export function buildLib(dir: string): Build {
   fs.rmSync(dir, { recursive: true, force: true });
   const tsc = path.join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.tslab.json", "--noEmit", "false", "--module", "commonjs", "--declaration", "--outDir", dir], { cwd: REPO_ROOT, encoding: "utf8", timeout: 5 * 60 * 1000 });
+  const r = spawnSync(
+    process.execPath,
+    [tsc, "-p", "tsconfig.tslab.json", "--noEmit", "false", "--module", "commonjs", "--declaration", "--outDir", dir],
+    { cwd: REPO_ROOT, encoding: "utf8", timeout: 5 * 60 * 1000 },
+  );
   const ms = performance.now() - t0;
   // Type errors still emit (noEmitOnError is off); what matters is that the entry point exists.
   const ok = fs.existsSync(path.join(dir, "notebook.js")) && fs.existsSync(path.join(dir, "notebook.d.ts"));
@@ -83,15 +91,26 @@ export function importAB(workDir: string, compare: boolean, log: (l: string) => 
     return {
       variants: [
         { name: "precompiled lib (today)", precompiled: true },
-        ...(compare ? [{ name: "lib from sources (before npm run build)", precompiled: false, patch: retarget(spec, SOURCE_SPEC) }] : []),
+        ...(compare
+          ? [
+              {
+                name: "lib from sources (before npm run build)",
+                precompiled: false,
+                patch: retarget(spec, SOURCE_SPEC),
+              },
+            ]
+          : []),
       ],
       build: null,
       compiledEntry: path.join(REPO_ROOT, `${spec}.js`),
     };
   }
-  if (!compare) return { variants: [{ name: "lib from sources (today)", precompiled: false }], build: null, compiledEntry: null };
+  if (!compare)
+    return { variants: [{ name: "lib from sources (today)", precompiled: false }], build: null, compiledEntry: null };
   const build = buildLib(path.join(workDir, "lib-js"));
-  log(`lib built to JS + .d.ts in ${Math.round(build.ms)} ms${build.ok ? "" : ` — FAILED (${build.error}), no what-if runs`}`);
+  log(
+    `lib built to JS + .d.ts in ${Math.round(build.ms)} ms${build.ok ? "" : ` — FAILED (${build.error}), no what-if runs`}`,
+  );
   const variants: P1Variant[] = [{ name: "lib from sources (today)", precompiled: false }];
   const to = `./${path.relative(REPO_ROOT, path.join(build.dir, "notebook")).split(path.sep).join("/")}`;
   if (build.ok) variants.push({ name: "precompiled lib (what-if)", precompiled: true, patch: retarget(spec, to) });

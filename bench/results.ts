@@ -126,27 +126,72 @@ function summaryRows(r: AllResults): Row[] {
       result: ms(over),
       target: "≤ 300 ms",
       ok: good.length ? over <= TARGETS.p1StepOverheadMs : null,
-      why: `slowest step cells: ${cells.filter((c) => c.kind === "step").sort((a, b) => b.overheadMs - a.overheadMs).slice(0, 3).map((c) => `${c.label} ${ms(c.overheadMs)}`).join(", ")}.`,
+      why: `slowest step cells: ${cells
+        .filter((c) => c.kind === "step")
+        .sort((a, b) => b.overheadMs - a.overheadMs)
+        .slice(0, 3)
+        .map((c) => `${c.label} ${ms(c.overheadMs)}`)
+        .join(", ")}.`,
       next: "profile those cells' lib calls (trace mono_ms gaps between events show where).",
     });
   }
   if (r.p2) {
     const rb = lagSummary(r.p2.samples, "runbook");
-    rows.push({ measure: `P2 detection lag, runbook poller, median (${rb.n} flips)`, result: ms(rb.median), target: "≤ 250 ms", ok: rb.n ? rb.median <= TARGETS.p2MedianMs : null, why: `poll period 250 ms + round trip + evidence append; the machine's load (${loads(r.machine.loadStart)}) stretches each.`, next: "re-run on a quiet machine; if it persists, time each probe's parts from the trace (mono_ms)." });
-    rows.push({ measure: "P2 detection lag, runbook poller, p95", result: ms(rb.p95), target: "≤ 600 ms", ok: rb.n ? rb.p95 <= TARGETS.p2P95Ms : null, why: "slow probes under load (see max lag).", next: "as above." });
+    rows.push({
+      measure: `P2 detection lag, runbook poller, median (${rb.n} flips)`,
+      result: ms(rb.median),
+      target: "≤ 250 ms",
+      ok: rb.n ? rb.median <= TARGETS.p2MedianMs : null,
+      why: `poll period 250 ms + round trip + evidence append; the machine's load (${loads(r.machine.loadStart)}) stretches each.`,
+      next: "re-run on a quiet machine; if it persists, time each probe's parts from the trace (mono_ms).",
+    });
+    rows.push({
+      measure: "P2 detection lag, runbook poller, p95",
+      result: ms(rb.p95),
+      target: "≤ 600 ms",
+      ok: rb.n ? rb.p95 <= TARGETS.p2P95Ms : null,
+      why: "slow probes under load (see max lag).",
+      next: "as above.",
+    });
     const bl = lagSummary(r.p2.samples, "baseline");
-    rows.push({ measure: `P2 baseline, fixed 5 s ${r.p2.baseline} loop: median · p95 lag (× the runbook's), rate`, result: `${ms(bl.median)} · ${ms(bl.p95)} (${ratio(bl.median, rb.median)} · ${ratio(bl.p95, rb.p95)}), ${fmt(bl.steadyRate, 2)} req/s`, target: "reference", ok: null });
-    rows.push({ measure: "P2 runbook poller request rate (steady · peak in any 1 s)", result: `${fmt(rb.steadyRate, 2)} req/s · ${rb.peak}`, target: "≤ 4 req/s", ok: rb.n ? rb.steadyRate <= TARGETS.p2ReqPerS && rb.peak <= TARGETS.p2ReqPerS : null, why: "the schedule's 250 ms pause starts after each response, so only a ~0 ms round trip reaches 4/s.", next: "no change needed unless the peak exceeds 4." });
+    rows.push({
+      measure: `P2 baseline, fixed 5 s ${r.p2.baseline} loop: median · p95 lag (× the runbook's), rate`,
+      result: `${ms(bl.median)} · ${ms(bl.p95)} (${ratio(bl.median, rb.median)} · ${ratio(bl.p95, rb.p95)}), ${fmt(bl.steadyRate, 2)} req/s`,
+      target: "reference",
+      ok: null,
+    });
+    rows.push({
+      measure: "P2 runbook poller request rate (steady · peak in any 1 s)",
+      result: `${fmt(rb.steadyRate, 2)} req/s · ${rb.peak}`,
+      target: "≤ 4 req/s",
+      ok: rb.n ? rb.steadyRate <= TARGETS.p2ReqPerS && rb.peak <= TARGETS.p2ReqPerS : null,
+      why: "the schedule's 250 ms pause starts after each response, so only a ~0 ms round trip reaches 4/s.",
+      next: "no change needed unless the peak exceeds 4.",
+    });
   }
   if (r.p3) {
     const d = r.p3.traced.p50 - r.p3.raw.p50;
     const fsync = r.p3.parts.find((p) => p.part.startsWith("open + write + fsync"));
-    rows.push({ measure: `P3 evidence cost per call, p50 difference (${r.p3.calls} calls each)`, result: `${fmt(d, 2)} ms`, target: "≤ 1 ms", ok: d <= TARGETS.p3DiffP50Ms, why: `Trace.append inside the calls took ${fmt(r.p3.appendInCall.p50, 2)} ms p50; two appends with fsync alone ${fmt(fsync?.p50 ?? NaN, 2)} ms on this disk at the same time.`, next: "sync the trace at step boundaries rather than per line, see \"Findings and proposed lib changes\" 2." });
+    rows.push({
+      measure: `P3 evidence cost per call, p50 difference (${r.p3.calls} calls each)`,
+      result: `${fmt(d, 2)} ms`,
+      target: "≤ 1 ms",
+      ok: d <= TARGETS.p3DiffP50Ms,
+      why: `Trace.append inside the calls took ${fmt(r.p3.appendInCall.p50, 2)} ms p50; two appends with fsync alone ${fmt(fsync?.p50 ?? NaN, 2)} ms on this disk at the same time.`,
+      next: 'sync the trace at step boundaries rather than per line, see "Findings and proposed lib changes" 2.',
+    });
   }
   if (r.p4) {
     for (const f of r.p4.files.filter((x) => x.target !== null)) {
       const top = r.p4.notebookByMime[0];
-      rows.push({ measure: `P4 ${f.name}`, result: bytes(f.bytes), target: `≤ ${bytes(f.target!)}`, ok: f.bytes <= f.target!, why: `largest output type: ${top ? `${top.mime} ${bytes(top.bytes)}` : "n/a"}.`, next: "drop the duplicate SVG output next to the PNG, or downscale the PNG." });
+      rows.push({
+        measure: `P4 ${f.name}`,
+        result: bytes(f.bytes),
+        target: `≤ ${bytes(f.target!)}`,
+        ok: f.bytes <= f.target!,
+        why: `largest output type: ${top ? `${top.mime} ${bytes(top.bytes)}` : "n/a"}.`,
+        next: "drop the duplicate SVG output next to the PNG, or downscale the PNG.",
+      });
     }
     for (const f of r.p4.files.filter((x) => x.name === "trace.jsonl" || x.name === "manifest.json")) {
       rows.push({ measure: `P4 ${f.name}`, result: bytes(f.bytes), target: "(reported)", ok: null });
@@ -159,40 +204,143 @@ function p1Section(r: AllResults): string[] {
   const p1 = r.p1!;
   const n = p1.variants[0].runs.length;
   const out = ["## P1 — runbook overhead", ""];
-  out.push(`${n} full headless runs (real \`jupyter nbconvert --execute\`, tslab kernel, pre-flight + 9 steps + plot + report, then archive: HTML export, secret scan, manifest), all sandbox delays 0, one sandbox reused (its start, ${sec(r.sandboxStartMs)} on ${r.sandboxBackend}, is not counted). Cell times are the kernel's busy → idle messages that nbclient records in \`metadata.execution\` (tslab sends no execute_input, so there is no \`shell.execute_reply.started\`); HTTP is the sum of the client-side round trips the session trace records inside each cell.`, "");
-  if (p1.variants.length > 1) out.push(`Two variants, interleaved round by round so that load hits both alike, differing only in where the session cell imports lib from: its sources (\`./lib/notebook\`, which tslab type-checks and compiles in the kernel) or lib precompiled to CommonJS + .d.ts (${r.build ? `built by \`tsc -p tsconfig.tslab.json\` into bench/.work in ${sec(r.build.ms)}` : "\`npm run build\`, build/lib"}). Only the session copies are patched; lib/ and the template are untouched.`, "");
+  out.push(
+    `${n} full headless runs (real \`jupyter nbconvert --execute\`, tslab kernel, pre-flight + 9 steps + plot + report, then archive: HTML export, secret scan, manifest), all sandbox delays 0, one sandbox reused (its start, ${sec(r.sandboxStartMs)} on ${r.sandboxBackend}, is not counted). Cell times are the kernel's busy → idle messages that nbclient records in \`metadata.execution\` (tslab sends no execute_input, so there is no \`shell.execute_reply.started\`); HTTP is the sum of the client-side round trips the session trace records inside each cell.`,
+    "",
+  );
+  if (p1.variants.length > 1)
+    out.push(
+      `Two variants, interleaved round by round so that load hits both alike, differing only in where the session cell imports lib from: its sources (\`./lib/notebook\`, which tslab type-checks and compiles in the kernel) or lib precompiled to CommonJS + .d.ts (${r.build ? `built by \`tsc -p tsconfig.tslab.json\` into bench/.work in ${sec(r.build.ms)}` : "`npm run build`, build/lib"}). Only the session copies are patched; lib/ and the template are untouched.`,
+      "",
+    );
   const rows: Array<Array<string | number>> = [];
   for (const [i, v] of p1.variants.entries()) {
     for (const x of v.runs) {
-      rows.push([v.name, x.n, sec(x.totalMs), ms(x.prepareMs), sec(x.kernelStartMs), sec(cellsMs(x)), ms(x.gapsMs), ms(x.shutdownMs), sec(x.archiveMs), ms(x.serviceMs), x.requests, ms(stepOverheadMedian(x)), x.allPassed ? "PASS" : `FAIL: ${x.failure}`]);
+      rows.push([
+        v.name,
+        x.n,
+        sec(x.totalMs),
+        ms(x.prepareMs),
+        sec(x.kernelStartMs),
+        sec(cellsMs(x)),
+        ms(x.gapsMs),
+        ms(x.shutdownMs),
+        sec(x.archiveMs),
+        ms(x.serviceMs),
+        x.requests,
+        ms(stepOverheadMedian(x)),
+        x.allPassed ? "PASS" : `FAIL: ${x.failure}`,
+      ]);
     }
     const good = passing(p1, i);
     const med = (f: (x: P1Run) => number) => median(good.map(f));
-    rows.push([`**${v.name}**`, "**median**", sec(med((x) => x.totalMs)), ms(med((x) => x.prepareMs)), sec(med((x) => x.kernelStartMs)), sec(med(cellsMs)), ms(med((x) => x.gapsMs)), ms(med((x) => x.shutdownMs)), sec(med((x) => x.archiveMs)), ms(med((x) => x.serviceMs)), med((x) => x.requests), ms(med(stepOverheadMedian)), `${good.length}/${v.runs.length} passed`]);
+    rows.push([
+      `**${v.name}**`,
+      "**median**",
+      sec(med((x) => x.totalMs)),
+      ms(med((x) => x.prepareMs)),
+      sec(med((x) => x.kernelStartMs)),
+      sec(med(cellsMs)),
+      ms(med((x) => x.gapsMs)),
+      ms(med((x) => x.shutdownMs)),
+      sec(med((x) => x.archiveMs)),
+      ms(med((x) => x.serviceMs)),
+      med((x) => x.requests),
+      ms(med(stepOverheadMedian)),
+      `${good.length}/${v.runs.length} passed`,
+    ]);
   }
-  out.push(table(["variant", "run", "total", "prepare", "kernel start", "cells", "between cells", "write + shutdown", "archive (HTML export, scan, manifest)", "sandbox service time", "requests", "median step-cell overhead", "steps"], rows), "");
+  out.push(
+    table(
+      [
+        "variant",
+        "run",
+        "total",
+        "prepare",
+        "kernel start",
+        "cells",
+        "between cells",
+        "write + shutdown",
+        "archive (HTML export, scan, manifest)",
+        "sandbox service time",
+        "requests",
+        "median step-cell overhead",
+        "steps",
+      ],
+      rows,
+    ),
+    "",
+  );
   const good = passing(p1, 0);
   const total = median(good.map((x) => x.totalMs));
   const service = median(good.map((x) => x.serviceMs));
-  out.push(`Runbook time against the backend's own: a median run takes ${sec(total)} for ${ms(service)} of sandbox service time (${ratio(total, service)}). The sandbox's \`serviceMs\` covers its marketplace routes (webhooks included), not the orchestrator double's.`, "");
-  if (p1.htmlExportMs !== null) out.push(`HTML export alone (one more \`nbconvert --to html\` of the last notebook): ${sec(p1.htmlExportMs)} of the archive stage.`, "");
+  out.push(
+    `Runbook time against the backend's own: a median run takes ${sec(total)} for ${ms(service)} of sandbox service time (${ratio(total, service)}). The sandbox's \`serviceMs\` covers its marketplace routes (webhooks included), not the orchestrator double's.`,
+    "",
+  );
+  if (p1.htmlExportMs !== null)
+    out.push(
+      `HTML export alone (one more \`nbconvert --to html\` of the last notebook): ${sec(p1.htmlExportMs)} of the archive stage.`,
+      "",
+    );
   if (p1.discarded.length) out.push(`Discarded and re-run: ${p1.discarded.join("; ")}.`, "");
   out.push("Per cell, median over the passing runs:", "");
   const otherRuns = passing(p1, 1);
   const alt = new Map(cellMedians(otherRuns).map((c) => [c.label, c]));
-  out.push(table(["cell", "wall", "HTTP round trips", "overhead (wall − HTTP)", ...(otherRuns.length ? [`wall, ${p1.variants[1].name}`] : [])], cellMedians(good).map((c) => [c.label, ms(c.ms), ms(c.httpMs), ms(c.overheadMs), ...(otherRuns.length ? [ms(alt.get(c.label)?.ms ?? NaN)] : [])])), "");
+  out.push(
+    table(
+      [
+        "cell",
+        "wall",
+        "HTTP round trips",
+        "overhead (wall − HTTP)",
+        ...(otherRuns.length ? [`wall, ${p1.variants[1].name}`] : []),
+      ],
+      cellMedians(good).map((c) => [
+        c.label,
+        ms(c.ms),
+        ms(c.httpMs),
+        ms(c.overheadMs),
+        ...(otherRuns.length ? [ms(alt.get(c.label)?.ms ?? NaN)] : []),
+      ]),
+    ),
+    "",
+  );
   const a = r.anatomy;
   if (a) {
-    out.push("### Where the fixed time goes (each part timed alone)", "", `Outside any notebook, ${a.rounds} rounds, medians.`, "");
-    out.push(table(["part", "time", "what it is"], [
-      ["Python imports nbconvert + nbclient + jupyter_client", ms(a.pythonImportMs), "paid twice per run: execute, then HTML export"],
-      ["tslab process, whole (node start → converter ready)", ms(a.tslab.processMs), "kernel start, before the kernel answers"],
-      ["… loading tslab's TypeScript 5.0.4", ms(a.tslab.typescriptRequireMs), ""],
-      ["… createConverter (compiler host over lib.es2020 + @types/node)", ms(a.tslab.createConverterMs), ""],
-      ["Node alone requiring the compiled lib (no type-check)", ms(a.runtimeRequireMs), "the session cell's floor"],
-      ...a.packages.slice(0, 6).map((p) => [`… \`${p.name}\` (first load, its dependencies included)`, ms(p.ms), ""]),
-      ...(r.build ? [["tsc build of lib to JS + .d.ts", ms(r.build.ms), "the build step, once per change of lib"]] : []),
-    ]), "");
+    out.push(
+      "### Where the fixed time goes (each part timed alone)",
+      "",
+      `Outside any notebook, ${a.rounds} rounds, medians.`,
+      "",
+    );
+    out.push(
+      table(
+        ["part", "time", "what it is"],
+        [
+          [
+            "Python imports nbconvert + nbclient + jupyter_client",
+            ms(a.pythonImportMs),
+            "paid twice per run: execute, then HTML export",
+          ],
+          [
+            "tslab process, whole (node start → converter ready)",
+            ms(a.tslab.processMs),
+            "kernel start, before the kernel answers",
+          ],
+          ["… loading tslab's TypeScript 5.0.4", ms(a.tslab.typescriptRequireMs), ""],
+          ["… createConverter (compiler host over lib.es2020 + @types/node)", ms(a.tslab.createConverterMs), ""],
+          ["Node alone requiring the compiled lib (no type-check)", ms(a.runtimeRequireMs), "the session cell's floor"],
+          ...a.packages
+            .slice(0, 6)
+            .map((p) => [`… \`${p.name}\` (first load, its dependencies included)`, ms(p.ms), ""]),
+          ...(r.build
+            ? [["tsc build of lib to JS + .d.ts", ms(r.build.ms), "the build step, once per change of lib"]]
+            : []),
+        ],
+      ),
+      "",
+    );
   }
   return out;
 }
@@ -202,29 +350,82 @@ function p2Section(r: AllResults): string[] {
   const rb = lagSummary(p2.samples, "runbook");
   const bl = lagSummary(p2.samples, "baseline");
   const out = ["## P2 — detection lag", ""];
-  out.push(`${p2.orders} orders, ${p2.flips} flips (each order flips to \`completed\` after payment and to \`refunded\` after the refund request) at ${P2_DEFAULTS.flipDelayMs} ms + a seeded random 0–${P2_DEFAULTS.flipJitterMs} ms (sandbox seed ${p2.seed ?? "default"}; the window is as wide as the baseline's period, so every flip lands at a random phase of both loops). Both watchers poll the same order at the same time: the runbook's poller (\`pollUntil\` + traced \`ApiClient\`, lib driven directly) and the baseline, ${p2.baseline === "curl" ? "`bench/curl-loop.sh` (curl, then `sleep 5`)" : "a fetch + 5 s sleep loop (curl is not installed here)"}. Lag = the first response showing the new state − the flip time the sandbox recorded (same machine clock; the runbook side uses performance.now() in the sandbox's own process).`, "");
-  const row = (name: string, s: typeof rb) => [name, s.n, ms(s.median), ms(s.p95), ms(s.min), ms(s.max), s.requests, fmt(s.steadyRate, 2), s.peak];
-  out.push(table(["watcher", "flips seen", "median lag", "p95 lag", "min", "max", "requests", "steady req/s", "peak requests in any 1 s"], [row("runbook poller", rb), row(`fixed 5 s ${p2.baseline} loop`, bl)]), "");
-  out.push(`Ratio, fixed loop ÷ runbook: median lag ${ratio(bl.median, rb.median)}, p95 ${ratio(bl.p95, rb.p95)}; the runbook sends ${ratio(rb.steadyRate, bl.steadyRate)} the requests per second. Sandbox-side count of \`GET /orders/:id\` during P2: ${p2.serverOrderGets} (watchers' own count: ${rb.requests + bl.requests}).`, "");
+  out.push(
+    `${p2.orders} orders, ${p2.flips} flips (each order flips to \`completed\` after payment and to \`refunded\` after the refund request) at ${P2_DEFAULTS.flipDelayMs} ms + a seeded random 0–${P2_DEFAULTS.flipJitterMs} ms (sandbox seed ${p2.seed ?? "default"}; the window is as wide as the baseline's period, so every flip lands at a random phase of both loops). Both watchers poll the same order at the same time: the runbook's poller (\`pollUntil\` + traced \`ApiClient\`, lib driven directly) and the baseline, ${p2.baseline === "curl" ? "`bench/curl-loop.sh` (curl, then `sleep 5`)" : "a fetch + 5 s sleep loop (curl is not installed here)"}. Lag = the first response showing the new state − the flip time the sandbox recorded (same machine clock; the runbook side uses performance.now() in the sandbox's own process).`,
+    "",
+  );
+  const row = (name: string, s: typeof rb) => [
+    name,
+    s.n,
+    ms(s.median),
+    ms(s.p95),
+    ms(s.min),
+    ms(s.max),
+    s.requests,
+    fmt(s.steadyRate, 2),
+    s.peak,
+  ];
+  out.push(
+    table(
+      [
+        "watcher",
+        "flips seen",
+        "median lag",
+        "p95 lag",
+        "min",
+        "max",
+        "requests",
+        "steady req/s",
+        "peak requests in any 1 s",
+      ],
+      [row("runbook poller", rb), row(`fixed 5 s ${p2.baseline} loop`, bl)],
+    ),
+    "",
+  );
+  out.push(
+    `Ratio, fixed loop ÷ runbook: median lag ${ratio(bl.median, rb.median)}, p95 ${ratio(bl.p95, rb.p95)}; the runbook sends ${ratio(rb.steadyRate, bl.steadyRate)} the requests per second. Sandbox-side count of \`GET /orders/:id\` during P2: ${p2.serverOrderGets} (watchers' own count: ${rb.requests + bl.requests}).`,
+    "",
+  );
   if (p2.missing.length) out.push(`Not measured: ${p2.missing.join("; ")}.`, "");
-  out.push("A negative lag of a few ms is possible: the sandbox records a flip just after its transaction commits, so a GET can see the new state first.", "");
+  out.push(
+    "A negative lag of a few ms is possible: the sandbox records a flip just after its transaction commits, so a GET can see the new state first.",
+    "",
+  );
   return out;
 }
 
 function p3Section(r: AllResults): string[] {
   const p3 = r.p3!;
   const out = ["## P3 — evidence cost", ""];
-  out.push(`${p3.calls} calls each to the sandbox's \`GET /api/v1/status\` (no database work), interleaved pairwise (the order alternates), after ${50} warm-up calls each. Raw = undici \`request\` + JSON parse on its own keep-alive agent; traced = \`ApiClient.call\` (request and response redacted, hash-chained and appended to a trace file with fsync, envelope checked with zod). Trace bytes per call: ${bytes(p3.traceBytesPerCall)}.`, "");
+  out.push(
+    `${p3.calls} calls each to the sandbox's \`GET /api/v1/status\` (no database work), interleaved pairwise (the order alternates), after ${50} warm-up calls each. Raw = undici \`request\` + JSON parse on its own keep-alive agent; traced = \`ApiClient.call\` (request and response redacted, hash-chained and appended to a trace file with fsync, envelope checked with zod). Trace bytes per call: ${bytes(p3.traceBytesPerCall)}.`,
+    "",
+  );
   const d2 = (d: { n: number; p50: number; p95: number }) => [d.n, `${fmt(d.p50, 2)} ms`, `${fmt(d.p95, 2)} ms`];
-  out.push(table(["client", "calls", "p50", "p95"], [
-    ["raw undici", ...d2(p3.raw)],
-    ["traced ApiClient", ...d2(p3.traced)],
-    ["… of which inside Trace.append (2 events)", ...d2(p3.appendInCall)],
-    ["… the rest (undici + headers + JSON + zod + Date skew check)", ...d2(p3.tracedWithoutAppend)],
-  ]), "");
-  out.push(`p50 difference: **${fmt(p3.traced.p50 - p3.raw.p50, 2)} ms** (median of the per-pair differences: ${fmt(p3.pairedDiffP50, 2)} ms; ratio of p50s ${ratio(p3.traced.p50, p3.raw.p50)}).`, "");
+  out.push(
+    table(
+      ["client", "calls", "p50", "p95"],
+      [
+        ["raw undici", ...d2(p3.raw)],
+        ["traced ApiClient", ...d2(p3.traced)],
+        ["… of which inside Trace.append (2 events)", ...d2(p3.appendInCall)],
+        ["… the rest (undici + headers + JSON + zod + Date skew check)", ...d2(p3.tracedWithoutAppend)],
+      ],
+    ),
+    "",
+  );
+  out.push(
+    `p50 difference: **${fmt(p3.traced.p50 - p3.raw.p50, 2)} ms** (median of the per-pair differences: ${fmt(p3.pairedDiffP50, 2)} ms; ratio of p50s ${ratio(p3.traced.p50, p3.raw.p50)}).`,
+    "",
+  );
   out.push("The traced call's parts, each timed alone (per call: one request and one response event):", "");
-  out.push(table(["part", "p50", "p95"], p3.parts.map((p) => [p.part, `${fmt(p.p50, 3)} ms`, `${fmt(p.p95, 3)} ms`])), "");
+  out.push(
+    table(
+      ["part", "p50", "p95"],
+      p3.parts.map((p) => [p.part, `${fmt(p.p50, 3)} ms`, `${fmt(p.p95, 3)} ms`]),
+    ),
+    "",
+  );
   return out;
 }
 
@@ -232,9 +433,26 @@ function p4Section(r: AllResults): string[] {
   const p4 = r.p4!;
   const out = ["## P4 — artefact size", ""];
   out.push(`One full session folder (\`${p4.sessionId}\`, the last passing P1 run):`, "");
-  out.push(table(["file", "bytes", "", "target"], p4.files.map((f) => [f.name, f.bytes, bytes(f.bytes), f.target ? `≤ ${bytes(f.target)} ${verdict(f.bytes <= f.target)}` : ""])), "");
+  out.push(
+    table(
+      ["file", "bytes", "", "target"],
+      p4.files.map((f) => [
+        f.name,
+        f.bytes,
+        bytes(f.bytes),
+        f.target ? `≤ ${bytes(f.target)} ${verdict(f.bytes <= f.target)}` : "",
+      ]),
+    ),
+    "",
+  );
   out.push("The notebook's outputs by type (JSON-encoded bytes):", "");
-  out.push(table(["output type", "bytes"], p4.notebookByMime.map((m) => [m.mime, bytes(m.bytes)])), "");
+  out.push(
+    table(
+      ["output type", "bytes"],
+      p4.notebookByMime.map((m) => [m.mime, bytes(m.bytes)]),
+    ),
+    "",
+  );
   return out;
 }
 
@@ -249,13 +467,17 @@ export function renderResults(r: AllResults, findings: string[]): string {
     "",
     "## Summary",
     "",
-    table(["measure", "result", "target", ""], rows.map((x) => [x.measure, x.result, x.target, verdict(x.ok)])),
+    table(
+      ["measure", "result", "target", ""],
+      rows.map((x) => [x.measure, x.result, x.target, verdict(x.ok)]),
+    ),
     "",
   ];
   const missed = rows.filter((x) => x.ok === false);
   if (missed.length) {
     out.push("### Missed targets: reason and next step", "");
-    for (const x of missed) out.push(`- **${x.measure}** (${x.result}, target ${x.target}). Why: ${x.why} Next: ${x.next}`);
+    for (const x of missed)
+      out.push(`- **${x.measure}** (${x.result}, target ${x.target}). Why: ${x.why} Next: ${x.next}`);
     out.push("");
   }
   if (findings.length) out.push("## Findings and proposed lib changes", "", ...findings, "");
@@ -263,6 +485,15 @@ export function renderResults(r: AllResults, findings: string[]): string {
   if (r.p2) out.push(...p2Section(r));
   if (r.p3) out.push(...p3Section(r));
   if (r.p4) out.push(...p4Section(r));
-  out.push("## Reproduce", "", "```", "npm run bench              # full: 2 × 5 notebook runs, 16 orders / 32 flips, 1000 + 1000 calls, anatomy (~3–6 min)", "npm run bench -- --smoke   # CI: 1 notebook run, 2 orders / 4 flips, 200 + 200 calls (~40 s), written to bench/.work/", "npm run bench -- --only p2,p3   # a subset (p4 needs p1)", "```", "");
+  out.push(
+    "## Reproduce",
+    "",
+    "```",
+    "npm run bench              # full: 2 × 5 notebook runs, 16 orders / 32 flips, 1000 + 1000 calls, anatomy (~3–6 min)",
+    "npm run bench -- --smoke   # CI: 1 notebook run, 2 orders / 4 flips, 200 + 200 calls (~40 s), written to bench/.work/",
+    "npm run bench -- --only p2,p3   # a subset (p4 needs p1)",
+    "```",
+    "",
+  );
   return out.join("\n");
 }

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "../lib/jupyter";
+import { REPO_ROOT } from "../lib/notebook/jupyter";
 import { startSandbox } from "../sandbox/index";
 import { runAnatomy, type Anatomy } from "./anatomy";
 import { findings } from "./findings";
@@ -21,14 +21,34 @@ import { machineInfo, renderResults, type AllResults } from "./results";
 
 const MODES = {
   // whatIf: also run the notebook with the other lib import (sources vs precompiled), interleaved.
-  full: { p1Runs: 5, whatIf: true, p2Orders: 16, p2Concurrency: 4, p3Calls: 1000, anatomyRounds: 3, out: "bench/RESULTS.md", budgetMs: 15 * 60 * 1000 },
-  smoke: { p1Runs: 1, whatIf: false, p2Orders: 2, p2Concurrency: 2, p3Calls: 200, anatomyRounds: 0, out: "bench/.work/RESULTS.smoke.md", budgetMs: 5 * 60 * 1000 },
+  full: {
+    p1Runs: 5,
+    whatIf: true,
+    p2Orders: 16,
+    p2Concurrency: 4,
+    p3Calls: 1000,
+    anatomyRounds: 3,
+    out: "bench/RESULTS.md",
+    budgetMs: 15 * 60 * 1000,
+  },
+  smoke: {
+    p1Runs: 1,
+    whatIf: false,
+    p2Orders: 2,
+    p2Concurrency: 2,
+    p3Calls: 200,
+    anatomyRounds: 0,
+    out: "bench/.work/RESULTS.smoke.md",
+    budgetMs: 5 * 60 * 1000,
+  },
 };
 const SEED = 7; // the sandbox PRNG that draws P2's flip instants
 const WORK_DIR = path.join(REPO_ROOT, "bench", ".work"); // git-ignored
 
 async function main(): Promise<number> {
-  const { values: a } = parseArgs({ options: { smoke: { type: "boolean" }, only: { type: "string" }, out: { type: "string" } } });
+  const { values: a } = parseArgs({
+    options: { smoke: { type: "boolean" }, only: { type: "string" }, out: { type: "string" } },
+  });
   const mode = a.smoke ? "smoke" : "full";
   const cfg = MODES[mode];
   const only = new Set((a.only ?? "p1,p2,p3,p4").split(",").map((s) => s.trim().toLowerCase()));
@@ -63,11 +83,24 @@ async function main(): Promise<number> {
   const problems: string[] = [];
   try {
     if (only.has("p1") || only.has("p4")) {
-      p1 = await runP1({ runs: cfg.p1Runs, variants: ab.variants, sandbox: sb, archiveDir: path.join(WORK_DIR, "p1", "archive"), log });
+      p1 = await runP1({
+        runs: cfg.p1Runs,
+        variants: ab.variants,
+        sandbox: sb,
+        archiveDir: path.join(WORK_DIR, "p1", "archive"),
+        log,
+      });
       if (!p1.variants[0].runs.some((r) => r.allPassed)) problems.push("P1: no run passed every step");
     }
     if (only.has("p2")) {
-      p2 = await runP2({ sandbox: sb, orders: cfg.p2Orders, concurrency: cfg.p2Concurrency, workDir: WORK_DIR, seed: SEED, log });
+      p2 = await runP2({
+        sandbox: sb,
+        orders: cfg.p2Orders,
+        concurrency: cfg.p2Concurrency,
+        workDir: WORK_DIR,
+        seed: SEED,
+        log,
+      });
       if (!p2.samples.length) problems.push("P2: no flip was seen");
     }
     if (only.has("p3")) p3 = await runP3({ sandbox: sb, calls: cfg.p3Calls, workDir: WORK_DIR, log });
@@ -77,9 +110,22 @@ async function main(): Promise<number> {
     await sb.stop();
   }
   // After the sandbox is gone, so its PGlite does not compete with what it measures.
-  if (cfg.anatomyRounds > 0 && only.has("p1")) anatomy = runAnatomy({ rounds: cfg.anatomyRounds, compiledEntry: ab.compiledEntry, log });
+  if (cfg.anatomyRounds > 0 && only.has("p1"))
+    anatomy = runAnatomy({ rounds: cfg.anatomyRounds, compiledEntry: ab.compiledEntry, log });
 
-  const all: AllResults = { mode, machine: { ...machine, loadEnd: os.loadavg() }, sandboxStartMs, sandboxBackend: sb.backend, p1, build: ab.build, anatomy, p2, p3, p4, durationMs: performance.now() - t0 };
+  const all: AllResults = {
+    mode,
+    machine: { ...machine, loadEnd: os.loadavg() },
+    sandboxStartMs,
+    sandboxBackend: sb.backend,
+    p1,
+    build: ab.build,
+    anatomy,
+    p2,
+    p3,
+    p4,
+    durationMs: performance.now() - t0,
+  };
   const out = path.resolve(REPO_ROOT, a.out ?? cfg.out);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, renderResults(all, findings(all)));

@@ -35,7 +35,10 @@ export interface Params {
   DOCS_DIR?: string; // where the living report and the GO/NO-GO checklist live (tests use a temp dir)
 }
 
-const email = z.string().trim().regex(/^[^\s@"'<>]+@[^\s@"'<>]+\.[A-Za-z]{2,}$/);
+const email = z
+  .string()
+  .trim()
+  .regex(/^[^\s@"'<>]+@[^\s@"'<>]+\.[A-Za-z]{2,}$/);
 const loopback = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 
 export function isLoopback(url: string): boolean {
@@ -49,17 +52,50 @@ export function isLoopback(url: string): boolean {
 const FIELDS = {
   MODE: [z.enum(["sandbox", "staging", "live"]), 'set MODE to "sandbox", "staging" or "live"'],
   BASE_URL: [z.url({ protocol: /^https?$/ }), "set BASE_URL to the backend origin, e.g. https://staging.example.com"],
-  HYPERSWITCH_URL: [z.union([z.literal(""), z.url({ protocol: /^https?$/ })]), "set HYPERSWITCH_URL to the orchestrator origin, or leave it empty"],
+  HYPERSWITCH_URL: [
+    z.union([z.literal(""), z.url({ protocol: /^https?$/ })]),
+    "set HYPERSWITCH_URL to the orchestrator origin, or leave it empty",
+  ],
   OPERATOR_EMAIL: [email, "set OPERATOR_EMAIL to the buyer account's address, e.g. ops-test@example.com"],
-  OPERATOR_PASSWORD: [z.string().min(1), "export OPERATOR_PASSWORD in the environment before starting Jupyter (never in the notebook)"],
-  PRODUCT: [z.string().trim().regex(/^(cheapest|[A-Za-z0-9_-]{1,64})$/), 'set PRODUCT to a product id or "cheapest"'],
-  MAX_PRICE: [z.coerce.number().positive().max(1000), "set MAX_PRICE to the ceiling in major units incl. VAT, e.g. 5.00"],
-  POLL_DEADLINE_S: [z.coerce.number().int().min(5).max(3600), "set POLL_DEADLINE_S to seconds between 5 and 3600 (default 300)"],
-  REFUND_DEADLINE_S: [z.coerce.number().int().min(5).max(3600), "set REFUND_DEADLINE_S to seconds between 5 and 3600 (default 300)"],
-  SESSION_ID: [z.string().regex(/^\d{8}T\d{6}Z-(sandbox|staging|live)$/), "create a session with `npm run session -- --mode <mode>` and use the SESSION_ID it prints"],
-  DATABASE_URL: [z.union([z.literal(""), z.string().regex(/^postgres(ql)?:\/\/.+/)]), "export DATABASE_URL as a read-only postgres:// DSN, or leave it unset to paste psql output by hand"],
-  HYPERSWITCH_API_KEY: [z.union([z.literal(""), z.string().min(8)]), "export HYPERSWITCH_API_KEY (a read-scoped key), or leave it unset"],
-  AUTO_PAY: [z.enum(["", "success", "declined", "insufficient_funds"]), 'set AUTO_PAY to "success", "declined", "insufficient_funds" or ""'],
+  OPERATOR_PASSWORD: [
+    z.string().min(1),
+    "export OPERATOR_PASSWORD in the environment before starting Jupyter (never in the notebook)",
+  ],
+  PRODUCT: [
+    z
+      .string()
+      .trim()
+      .regex(/^(cheapest|[A-Za-z0-9_-]{1,64})$/),
+    'set PRODUCT to a product id or "cheapest"',
+  ],
+  MAX_PRICE: [
+    z.coerce.number().positive().max(1000),
+    "set MAX_PRICE to the ceiling in major units incl. VAT, e.g. 5.00",
+  ],
+  POLL_DEADLINE_S: [
+    z.coerce.number().int().min(5).max(3600),
+    "set POLL_DEADLINE_S to seconds between 5 and 3600 (default 300)",
+  ],
+  REFUND_DEADLINE_S: [
+    z.coerce.number().int().min(5).max(3600),
+    "set REFUND_DEADLINE_S to seconds between 5 and 3600 (default 300)",
+  ],
+  SESSION_ID: [
+    z.string().regex(/^\d{8}T\d{6}Z-(sandbox|staging|live)$/),
+    "create a session with `npm run session -- --mode <mode>` and use the SESSION_ID it prints",
+  ],
+  DATABASE_URL: [
+    z.union([z.literal(""), z.string().regex(/^postgres(ql)?:\/\/.+/)]),
+    "export DATABASE_URL as a read-only postgres:// DSN, or leave it unset to paste psql output by hand",
+  ],
+  HYPERSWITCH_API_KEY: [
+    z.union([z.literal(""), z.string().min(8)]),
+    "export HYPERSWITCH_API_KEY (a read-scoped key), or leave it unset",
+  ],
+  AUTO_PAY: [
+    z.enum(["", "success", "declined", "insufficient_funds"]),
+    'set AUTO_PAY to "success", "declined", "insufficient_funds" or ""',
+  ],
 } as const;
 
 export interface Config {
@@ -88,7 +124,12 @@ function field<K extends keyof typeof FIELDS>(name: K, value: unknown): z.infer<
   const [schema, fix] = FIELDS[name];
   const r = (schema as z.ZodType).safeParse(value);
   if (!r.success) {
-    const shown = value === undefined || value === "" ? "missing" : name.endsWith("PASSWORD") || name.endsWith("KEY") || name === "DATABASE_URL" ? "invalid" : `invalid value ${JSON.stringify(value)}`;
+    const shown =
+      value === undefined || value === ""
+        ? "missing"
+        : name.endsWith("PASSWORD") || name.endsWith("KEY") || name === "DATABASE_URL"
+          ? "invalid"
+          : `invalid value ${JSON.stringify(value)}`;
     throw new ConfigError(name, `${shown}; ${fix}`);
   }
   return r.data as z.infer<(typeof FIELDS)[K][0]>;
@@ -128,7 +169,10 @@ export function parseConfig(params: Params, env: Record<string, string | undefin
     sessionId: field("SESSION_ID", params.SESSION_ID),
     archiveDir: params.ARCHIVE_DIR || DEFAULTS.archiveDir,
     pollDeadlineS: field("POLL_DEADLINE_S", params.POLL_DEADLINE_S ?? DEFAULTS.pollDeadlineS),
-    refundDeadlineS: field("REFUND_DEADLINE_S", params.REFUND_DEADLINE_S ?? params.POLL_DEADLINE_S ?? DEFAULTS.pollDeadlineS),
+    refundDeadlineS: field(
+      "REFUND_DEADLINE_S",
+      params.REFUND_DEADLINE_S ?? params.POLL_DEADLINE_S ?? DEFAULTS.pollDeadlineS,
+    ),
     databaseUrl: field("DATABASE_URL", env.DATABASE_URL ?? "") || null,
     hyperswitchApiKey: field("HYPERSWITCH_API_KEY", env.HYPERSWITCH_API_KEY ?? "") || null,
     liveConfirm: (params.LIVE_CONFIRM ?? "").trim(),
@@ -138,7 +182,10 @@ export function parseConfig(params: Params, env: Record<string, string | undefin
     docsDir: params.DOCS_DIR || "docs",
   };
   if (!cfg.sessionId.endsWith(`-${cfg.mode}`)) {
-    throw new ConfigError("SESSION_ID", `session ${cfg.sessionId} was created for another mode than ${cfg.mode}; start a fresh session with \`npm run session -- --mode ${cfg.mode}\``);
+    throw new ConfigError(
+      "SESSION_ID",
+      `session ${cfg.sessionId} was created for another mode than ${cfg.mode}; start a fresh session with \`npm run session -- --mode ${cfg.mode}\``,
+    );
   }
   return cfg;
 }

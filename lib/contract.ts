@@ -22,7 +22,9 @@ export const paths = {
 
 /** The envelope every marketplace response uses. */
 export const envelope = <T extends z.ZodType>(data: T) => z.object({ success: z.literal(true), data }).loose();
-export const errorEnvelope = z.object({ success: z.literal(false), error: z.string(), code: z.string().optional() }).loose();
+export const errorEnvelope = z
+  .object({ success: z.literal(false), error: z.string(), code: z.string().optional() })
+  .loose();
 
 const iso = z.string().min(10);
 const minor = z.number().int().nonnegative();
@@ -35,7 +37,9 @@ export const Status = z
     version: z.string().optional(),
     services: z
       .object({
-        hyperswitch: z.object({ status: z.enum(["enabled", "degraded", "disabled"]), mode: z.enum(["sandbox", "live"]) }).loose(),
+        hyperswitch: z
+          .object({ status: z.enum(["enabled", "degraded", "disabled"]), mode: z.enum(["sandbox", "live"]) })
+          .loose(),
       })
       .loose(),
   })
@@ -96,7 +100,12 @@ export const License = z
 export const Licenses = z.object({ licenses: z.array(License) }).loose();
 
 export const Refund = z
-  .object({ refund_id: z.string(), order_id: z.string(), status: z.enum(["pending", "succeeded", "failed"]), amount_cents: minor.optional() })
+  .object({
+    refund_id: z.string(),
+    order_id: z.string(),
+    status: z.enum(["pending", "succeeded", "failed"]),
+    amount_cents: minor.optional(),
+  })
   .loose();
 
 export const HsPayment = z
@@ -106,10 +115,16 @@ export const HsPayment = z
     amount: minor,
     currency: z.string(),
     connector: z.string().nullable().optional(),
-    payment_method_data: z.object({ card: z.object({ last4: z.string().length(4) }).loose() }).loose().nullable().optional(),
+    payment_method_data: z
+      .object({ card: z.object({ last4: z.string().length(4) }).loose() })
+      .loose()
+      .nullable()
+      .optional(),
   })
   .loose();
-export const HsRefund = z.object({ refund_id: z.string(), payment_id: z.string(), status: z.string(), amount: minor }).loose();
+export const HsRefund = z
+  .object({ refund_id: z.string(), payment_id: z.string(), status: z.string(), amount: minor })
+  .loose();
 
 export const SellerTransfer = z.object({
   id: z.string(),
@@ -120,9 +135,7 @@ export const SellerTransfer = z.object({
   stripe_transfer_id: z.string().nullable(),
   status: z.string(),
   created_at: z.union([z.string(), z.date()]).transform((v) => (v instanceof Date ? v.toISOString() : v)),
-  reversed_at: z
-    .union([z.string(), z.date(), z.null()])
-    .transform((v) => (v instanceof Date ? v.toISOString() : v)),
+  reversed_at: z.union([z.string(), z.date(), z.null()]).transform((v) => (v instanceof Date ? v.toISOString() : v)),
 });
 
 export const SELLER_TRANSFER_SQL =

@@ -35,7 +35,8 @@ export class NetworkError extends RunbookError {
   readonly method: string;
   readonly url: string;
   constructor(method: string, url: string, cause: unknown) {
-    const detail = cause instanceof Error ? (cause as Error & { code?: string }).code ?? cause.message : String(cause);
+    const detail =
+      cause instanceof Error ? ((cause as Error & { code?: string }).code ?? cause.message) : String(cause);
     super("E2E_NETWORK", `Request failed: ${method} ${url} (${detail})`, { cause });
     this.method = method;
     this.url = url;
@@ -161,10 +162,7 @@ export class ScanPathError extends EvidenceError {
 export class SecretLeakError extends EvidenceError {
   readonly hits: ReadonlyArray<string>;
   constructor(hits: ReadonlyArray<string>) {
-    super(
-      "EVIDENCE_SECRET_LEAK",
-      `Secret scan: ${hits.length} hit(s), first: ${hits[0] ?? "none"}`,
-    );
+    super("EVIDENCE_SECRET_LEAK", `Secret scan: ${hits.length} hit(s), first: ${hits[0] ?? "none"}`);
     this.name = "SecretLeakError";
     this.hits = hits;
   }
@@ -172,7 +170,14 @@ export class SecretLeakError extends EvidenceError {
 
 // ------------------------------------------------------------------------------ report layer
 
-export type ReportErrorCode = "E2E_REPORT_SESSION" | "E2E_REPORT_TEMPLATE" | "E2E_REPORT_MARKERS" | "E2E_BANK_DATE" | "E2E_BANK_NO_REFUND" | "E2E_COMPARE" | "E2E_CHECKLIST";
+export type ReportErrorCode =
+  | "E2E_REPORT_SESSION"
+  | "E2E_REPORT_TEMPLATE"
+  | "E2E_REPORT_MARKERS"
+  | "E2E_BANK_DATE"
+  | "E2E_BANK_NO_REFUND"
+  | "E2E_COMPARE"
+  | "E2E_CHECKLIST";
 
 export class ReportError extends RunbookError {
   constructor(code: ReportErrorCode, message: string, options?: { cause?: unknown }) {

@@ -4,34 +4,40 @@
  */
 
 // Running a session
-export { Runbook, type RunbookHooks } from "./runbook";
+export { Runbook, type RunbookHooks } from "./run/runbook";
 export { NotebookUi, openNotebook, type TslabLike } from "./notebook";
-export { Session, type StepOutcome, type Observed } from "./session";
-export { prepareSession, type Prepared } from "./prepare";
+export { Session, type StepOutcome, type Observed } from "./run/session";
+export { prepareSession, type Prepared } from "./notebook/prepare";
 export { parseConfig, DEFAULTS, type Config, type Params } from "./config";
-export { runPreflight, chooseProduct, type PreflightReport } from "./preflight";
-export { STEPS, stepDef, blockedBy, type StepDef } from "./steps";
-export { pollUntil, nextDelayMs, type PollOutcome } from "./poll";
-export { ApiClient, type CallOptions, type CallResult } from "./http";
-export { readSellerTransfers, transferSqlFor, parsePastedTransfer } from "./db";
-export { payHeadless, type PayResult, type TestCard } from "./payer";
-export * as guards from "./guards";
+export { runPreflight, chooseProduct, type PreflightReport } from "./run/preflight";
+export { STEPS, stepDef, blockedBy, type StepDef } from "./run/steps";
+export { pollUntil, nextDelayMs, type PollOutcome } from "./run/poll";
+export { ApiClient, type CallOptions, type CallResult } from "./clients/http";
+export { readSellerTransfers, transferSqlFor, parsePastedTransfer } from "./clients/db";
+export { payHeadless, type PayResult, type TestCard } from "./clients/payer";
+export * as guards from "./run/guards";
 export * as contract from "./contract";
 
 // Evidence
-export { redact, redactString, secrets, SecretRegistry } from "./redact";
-export { Trace, verifyChain, readTrace, canonicalJson, type TraceEvent } from "./trace";
-export { Journal, newSessionId, type JournalEntry } from "./journal";
-export { scanPaths, formatHit, type Hit } from "./scan";
-export { writeManifest, readManifest, manifestHash, type Manifest } from "./manifest";
-export { verifySession, formatVerify, type VerifyResult } from "./verify";
-export { archiveSession, type ArchiveResult } from "./archive";
+export { redact, redactString, secrets, SecretRegistry } from "./evidence/redact";
+export { Trace, verifyChain, readTrace, canonicalJson, type TraceEvent } from "./evidence/trace";
+export { Journal, newSessionId, type JournalEntry } from "./evidence/journal";
+export { scanPaths, formatHit, type Hit } from "./evidence/scan";
+export { writeManifest, readManifest, manifestHash, type Manifest } from "./evidence/manifest";
+export { verifySession, formatVerify, type VerifyResult } from "./evidence/verify";
+export { archiveSession, type ArchiveResult } from "./notebook/archive";
 
 // Report and paperwork
-export { loadEvidence, type Evidence } from "./evidence";
-export { publishReport, writeSessionReport, renderSessionBlock, renderBlockHtml, appendToReport } from "./report";
-export { acceptance, deriveOutcome, actionItems, goNoGo, confirmBank, pastRetention } from "./paperwork";
-export { compareSessions, runCompare } from "./compare";
+export { loadEvidence, type Evidence } from "./report/evidence";
+export {
+  publishReport,
+  writeSessionReport,
+  renderSessionBlock,
+  renderBlockHtml,
+  appendToReport,
+} from "./report/report";
+export { acceptance, deriveOutcome, actionItems, goNoGo, confirmBank, pastRetention } from "./report/paperwork";
+export { compareSessions, runCompare } from "./report/compare";
 export { renderPollPlot, renderComparisonPlot, svgToPng } from "./plot";
 
 // Errors and shared types

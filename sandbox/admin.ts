@@ -7,7 +7,12 @@ import type { Faults } from "./faults";
 import { ok } from "./marketplace";
 
 export interface Counts {
-  orders: number; payments: number; refunds: number; licenses_active: number; seller_transfers: number; webhook_events: number;
+  orders: number;
+  payments: number;
+  refunds: number;
+  licenses_active: number;
+  seller_transfers: number;
+  webhook_events: number;
 }
 
 export async function counts(pool: Pool): Promise<Counts> {
@@ -21,7 +26,9 @@ export async function counts(pool: Pool): Promise<Counts> {
   return r.rows[0];
 }
 
-export interface AdminHooks { setFaults(f: Partial<Faults>): Faults }
+export interface AdminHooks {
+  setFaults(f: Partial<Faults>): Faults;
+}
 
 /** Loopback-only run-time knobs (the loopback check is in the marketplace's onRequest hook). */
 export function registerAdmin(app: FastifyInstance, ctx: Ctx, hooks: AdminHooks): void {

@@ -31,8 +31,8 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** Opaque random tokens; only their sha256 is stored, with an expiry. */
 export async function issueTokens(pool: Pool, userId: string) {
-  const access = "sat_" + randomBytes(32).toString("base64url");
-  const refresh = "srt_" + randomBytes(32).toString("base64url");
+  const access = `sat_${randomBytes(32).toString("base64url")}`;
+  const refresh = `srt_${randomBytes(32).toString("base64url")}`;
   await pool.query(
     `INSERT INTO access_tokens (token_hash, user_id, kind, expires_at) VALUES
      ($1, $3, 'access', now() + make_interval(secs => $4)), ($2, $3, 'refresh', now() + make_interval(secs => $5))`,
@@ -41,10 +41,14 @@ export async function issueTokens(pool: Pool, userId: string) {
   return { access_token: access, refresh_token: refresh, token_type: "Bearer" as const, expires_in: ACCESS_TTL_S };
 }
 
-export interface AuthUser { id: string; email: string; role: string }
+export interface AuthUser {
+  id: string;
+  email: string;
+  role: string;
+}
 
 export async function authenticate(pool: Pool, header: string | undefined): Promise<AuthUser> {
-  const m = /^Bearer ([A-Za-z0-9_\-]{8,200})$/.exec(header ?? "");
+  const m = /^Bearer ([A-Za-z0-9_-]{8,200})$/.exec(header ?? "");
   if (!m) throw new UnauthorizedError("missing or malformed Authorization: Bearer token");
   const r = await pool.query(
     `SELECT u.id, u.email, u.role FROM access_tokens t JOIN users u ON u.id = t.user_id

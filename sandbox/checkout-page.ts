@@ -19,8 +19,11 @@ export type CardOutcome =
   | { kind: "success" }
   | { kind: "failure"; code: "card_declined" | "insufficient_funds"; message: string };
 
-export interface ParsedCard { last4: string; network: string; outcome: CardOutcome }
-
+export interface ParsedCard {
+  last4: string;
+  network: string;
+  outcome: CardOutcome;
+}
 
 const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -33,7 +36,10 @@ function luhn(digits: string): boolean {
   let sum = 0;
   for (let i = 0; i < digits.length; i++) {
     let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) { d *= 2; if (d > 9) d -= 9; }
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
     sum += d;
   }
   return sum % 10 === 0;
@@ -63,10 +69,13 @@ export function parseCardForm(form: Record<string, string>, now = new Date()): P
   if (year * 12 + month < now.getUTCFullYear() * 12 + now.getUTCMonth() + 1) return { error: "Card has expired." };
   if (!/^\d{3,4}$/.test(form.cvc ?? "")) return { error: "CVC must be 3 or 4 digits." };
   const holder = (form.holder ?? "").trim();
-  if (!holder || holder.length > 100 || /[\u0000-\u001f\u007f]/.test(holder)) return { error: "Cardholder name is required (up to 100 characters)." };
+  if (!holder || holder.length > 100 || /[\u0000-\u001f\u007f]/.test(holder))
+    return { error: "Cardholder name is required (up to 100 characters)." };
   let outcome: CardOutcome = { kind: "success" };
-  if (digits === CARD_DECLINED) outcome = { kind: "failure", code: "card_declined", message: "Your card was declined." };
-  if (digits === CARD_INSUFFICIENT_FUNDS) outcome = { kind: "failure", code: "insufficient_funds", message: "Your card has insufficient funds." };
+  if (digits === CARD_DECLINED)
+    outcome = { kind: "failure", code: "card_declined", message: "Your card was declined." };
+  if (digits === CARD_INSUFFICIENT_FUNDS)
+    outcome = { kind: "failure", code: "insufficient_funds", message: "Your card has insufficient funds." };
   return { last4: digits.slice(-4), network: network(digits), outcome };
 }
 
@@ -88,7 +97,9 @@ ${body}
 }
 
 export function renderCheckoutForm(p: CheckoutPayment, clientSecret: string, error?: string): string {
-  return page("Pay " + formatAmount(p.amount, p.currency), `
+  return page(
+    `Pay ${formatAmount(p.amount, p.currency)}`,
+    `
 <h1>Checkout</h1>
 <p class="amount" id="amount" data-amount="${p.amount}" data-currency="${esc(p.currency)}">${esc(formatAmount(p.amount, p.currency))}</p>
 <p class="muted">Payment <span id="payment_id">${esc(p.payment_id)}</span></p>
@@ -106,13 +117,16 @@ ${error ? `<p class="error" id="form_error" role="alert">${esc(error)}</p>` : ""
   <button id="pay" type="submit">Pay ${esc(formatAmount(p.amount, p.currency))}</button>
 </form>
 <p class="muted">Test cards (full numbers in the sandbox's start-up output): the one ending 4242 succeeds,
-0002 is declined, 9995 has insufficient funds. Any future expiry, any CVC.</p>`);
+0002 is declined, 9995 has insufficient funds. Any future expiry, any CVC.</p>`,
+  );
 }
 
 export function renderResult(p: CheckoutPayment, clientSecret: string): string {
   const failed = p.status === "failed";
   const heading = failed ? "Payment failed" : p.status === "succeeded" ? "Payment succeeded" : "Payment processing";
-  return page(heading, `
+  return page(
+    heading,
+    `
 <h1>${esc(heading)}</h1>
 <div id="result" data-status="${esc(p.status)}" data-payment-id="${esc(p.payment_id)}">
   <p class="amount" id="amount" data-amount="${p.amount}" data-currency="${esc(p.currency)}">${esc(formatAmount(p.amount, p.currency))}</p>
@@ -121,11 +135,15 @@ export function renderResult(p: CheckoutPayment, clientSecret: string): string {
   <p>Connector: <span id="connector">${esc(p.connector)}</span></p>
   ${failed ? `<p class="error">Error: <span id="error_code">${esc(p.error_code ?? "")}</span>: <span id="error_message">${esc(p.error_message ?? "")}</span></p>` : ""}
 </div>
-<p><a id="refresh" href="/checkout/${encodeURIComponent(p.payment_id)}?client_secret=${encodeURIComponent(clientSecret)}">Refresh status</a></p>`);
+<p><a id="refresh" href="/checkout/${encodeURIComponent(p.payment_id)}?client_secret=${encodeURIComponent(clientSecret)}">Refresh status</a></p>`,
+  );
 }
 
 export function renderError(status: number, message: string): string {
-  return page(`Checkout error ${status}`, `
+  return page(
+    `Checkout error ${status}`,
+    `
 <h1>Checkout error</h1>
-<div id="result" data-status="error" data-http-status="${status}"><p class="error" id="error_message" role="alert">${esc(message)}</p></div>`);
+<div id="result" data-status="error" data-http-status="${status}"><p class="error" id="error_message" role="alert">${esc(message)}</p></div>`,
+  );
 }

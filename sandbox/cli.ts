@@ -28,17 +28,25 @@ const FAULT_FLAGS: Record<string, [keyof Faults, Kind]> = {
 };
 const PORT_FLAGS = { port: 8080, "hyperswitch-port": 8081, "pg-port": 55432, seed: 42 } as const;
 
-const envName = (flag: string) => "SANDBOX_" + flag.toUpperCase().replace(/-/g, "_");
+const envName = (flag: string) => `SANDBOX_${flag.toUpperCase().replace(/-/g, "_")}`;
 
 function usage(): string {
   const lines = ["Usage: npm run sandbox -- [options]", "", "Ports and seed:"];
-  for (const [f, d] of Object.entries(PORT_FLAGS)) lines.push(`  --${f} <n>`.padEnd(32) + `default ${d}   (env ${envName(f)})`);
+  for (const [f, d] of Object.entries(PORT_FLAGS))
+    lines.push(`${`  --${f} <n>`.padEnd(32)}default ${d}   (env ${envName(f)})`);
   lines.push("", "Faults (also settable later: PUT /__admin/faults on the marketplace port):");
   for (const [f, [k, kind]] of Object.entries(FAULT_FLAGS)) {
-    lines.push(`  --${f}${kind === "bool" ? "" : " <v>"}`.padEnd(32) + `default ${String(DEFAULT_FAULTS[k])}   (env ${envName(f)})`);
+    lines.push(
+      `  --${f}${kind === "bool" ? "" : " <v>"}`.padEnd(32) +
+        `default ${String(DEFAULT_FAULTS[k])}   (env ${envName(f)})`,
+    );
   }
-  lines.push("", "  --quiet                       no background log lines", "",
-    "Env SANDBOX_DATABASE_URL=<admin DSN> uses that PostgreSQL server (a fresh database per start) instead of PGlite.");
+  lines.push(
+    "",
+    "  --quiet                       no background log lines",
+    "",
+    "Env SANDBOX_DATABASE_URL=<admin DSN> uses that PostgreSQL server (a fresh database per start) instead of PGlite.",
+  );
   return lines.join("\n");
 }
 
@@ -54,21 +62,32 @@ function convert(flag: string, kind: Kind, raw: string | boolean): unknown {
 }
 
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv) {
-  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" }, quiet: { type: "boolean" } };
+  const options: Record<string, { type: "string" | "boolean" }> = {
+    help: { type: "boolean" },
+    quiet: { type: "boolean" },
+  };
   for (const f of Object.keys(PORT_FLAGS)) options[f] = { type: "string" };
-  for (const [f, [, kind]] of Object.entries(FAULT_FLAGS)) options[f] = { type: kind === "bool" ? "boolean" : "string" };
+  for (const [f, [, kind]] of Object.entries(FAULT_FLAGS))
+    options[f] = { type: kind === "bool" ? "boolean" : "string" };
   const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
-  const pick = (f: string): string | boolean | undefined => (values as Record<string, string | boolean | undefined>)[f] ?? env[envName(f)];
+  const pick = (f: string): string | boolean | undefined =>
+    (values as Record<string, string | boolean | undefined>)[f] ?? env[envName(f)];
   const faults: Partial<Faults> = {};
   for (const [f, [key, kind]] of Object.entries(FAULT_FLAGS)) {
     const raw = pick(f);
     if (raw !== undefined) (faults as Record<string, unknown>)[key] = convert(f, kind, raw);
   }
-  const num = (f: keyof typeof PORT_FLAGS) => { const raw = pick(f); return raw === undefined ? PORT_FLAGS[f] : (convert(f, "int", raw) as number); };
+  const num = (f: keyof typeof PORT_FLAGS) => {
+    const raw = pick(f);
+    return raw === undefined ? PORT_FLAGS[f] : (convert(f, "int", raw) as number);
+  };
   return {
     help: values.help === true,
     quiet: values.quiet === true || env.SANDBOX_QUIET === "1",
-    marketplacePort: num("port"), hyperswitchPort: num("hyperswitch-port"), pgPort: num("pg-port"), seed: num("seed"),
+    marketplacePort: num("port"),
+    hyperswitchPort: num("hyperswitch-port"),
+    pgPort: num("pg-port"),
+    seed: num("seed"),
     databaseUrl: env.SANDBOX_DATABASE_URL || undefined,
     faults,
   };
@@ -82,39 +101,62 @@ async function main(): Promise<void> {
     console.error(`sandbox: ${(err as Error).message}\n\n${usage()}`);
     process.exit(2);
   }
-  if (cfg.help) { console.log(usage()); return; }
-  console.log(`Starting the sandbox on 127.0.0.1 (${cfg.databaseUrl ? "PostgreSQL from SANDBOX_DATABASE_URL" : "embedded PGlite"})…`);
+  if (cfg.help) {
+    console.log(usage());
+    return;
+  }
+  console.log(
+    `Starting the sandbox on 127.0.0.1 (${cfg.databaseUrl ? "PostgreSQL from SANDBOX_DATABASE_URL" : "embedded PGlite"})…`,
+  );
   const sb = await startSandbox({ ...cfg, host: "127.0.0.1" });
-  const changed = Object.entries(cfg.faults).map(([k, v]) => `${k}=${v}`).join(", ");
-  console.log([
-    "",
-    "Sandbox is up.",
-    `  Marketplace API   ${sb.marketplaceUrl}/api/v1   (health: ${sb.marketplaceUrl}/api/v1/health)`,
-    `  Orchestrator      ${sb.hyperswitchUrl}          (hosted checkout under /checkout/…)`,
-    `  Admin (loopback)  ${sb.marketplaceUrl}/__admin/faults | counts | flips | stats`,
-    `  Operator account  ${sb.operator.email} / ${sb.operator.password}`,
-    `  Read-only DSN     ${sb.readonlyDsn}`,
-    `  Orchestrator key  ${sb.apiKey}`,
-    `  Database          ${sb.backend}`,
-    `  Seed              ${cfg.seed}${changed ? `; faults: ${changed}` : ""}`,
-    "  Test cards (any future expiry MM/YY, any CVC):",
-    ...TEST_CARDS.map((c) => `    ${c.number}  ${c.result}`),
-    "",
-    "Press Ctrl-C to stop.",
-  ].join("\n"));
+  const changed = Object.entries(cfg.faults)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(", ");
+  console.log(
+    [
+      "",
+      "Sandbox is up.",
+      `  Marketplace API   ${sb.marketplaceUrl}/api/v1   (health: ${sb.marketplaceUrl}/api/v1/health)`,
+      `  Orchestrator      ${sb.hyperswitchUrl}          (hosted checkout under /checkout/…)`,
+      `  Admin (loopback)  ${sb.marketplaceUrl}/__admin/faults | counts | flips | stats`,
+      `  Operator account  ${sb.operator.email} / ${sb.operator.password}`,
+      `  Read-only DSN     ${sb.readonlyDsn}`,
+      `  Orchestrator key  ${sb.apiKey}`,
+      `  Database          ${sb.backend}`,
+      `  Seed              ${cfg.seed}${changed ? `; faults: ${changed}` : ""}`,
+      "  Test cards (any future expiry MM/YY, any CVC):",
+      ...TEST_CARDS.map((c) => `    ${c.number}  ${c.result}`),
+      "",
+      "Press Ctrl-C to stop.",
+    ].join("\n"),
+  );
 
   let stopping = false;
   const shutdown = (sig: string) => {
-    if (stopping) { console.error("sandbox: forced exit"); process.exit(1); }
+    if (stopping) {
+      console.error("sandbox: forced exit");
+      process.exit(1);
+    }
     stopping = true;
     console.log(`\n${sig}: stopping the sandbox…`);
-    sb.stop().then(() => { console.log("Sandbox stopped."); process.exit(0); },
-      (err) => { console.error(`sandbox: stop failed: ${(err as Error).message}`); process.exit(1); });
+    sb.stop().then(
+      () => {
+        console.log("Sandbox stopped.");
+        process.exit(0);
+      },
+      (err) => {
+        console.error(`sandbox: stop failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
 }
 
 if (require.main === module) {
-  main().catch((err) => { console.error(`sandbox: failed to start: ${(err as Error).message}`); process.exit(1); });
+  main().catch((err) => {
+    console.error(`sandbox: failed to start: ${(err as Error).message}`);
+    process.exit(1);
+  });
 }

@@ -4,8 +4,18 @@ import type { Pool } from "pg";
 import type { Agent } from "undici";
 import type { FaultState } from "./faults";
 
-export interface Flip { order_id: string; from: string; to: string; at: string; mono_ms: number }
-export interface Stats { requests: number; serviceMs: number; byRoute: Record<string, number> }
+export interface Flip {
+  order_id: string;
+  from: string;
+  to: string;
+  at: string;
+  mono_ms: number;
+}
+export interface Stats {
+  requests: number;
+  serviceMs: number;
+  byRoute: Record<string, number>;
+}
 
 /** Timers and sleeps that stop() can cancel, so a stopped sandbox leaves nothing behind. */
 export class Timers {
@@ -25,13 +35,19 @@ export class Timers {
   sleep(ms: number): Promise<void> {
     if (this.stopped || ms <= 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const t = setTimeout(() => { this.pending.delete(t); resolve(); }, ms);
+      const t = setTimeout(() => {
+        this.pending.delete(t);
+        resolve();
+      }, ms);
       this.pending.set(t, resolve);
     });
   }
   clear(): void {
     this.stopped = true;
-    for (const [t, wake] of this.pending) { clearTimeout(t); wake(); }
+    for (const [t, wake] of this.pending) {
+      clearTimeout(t);
+      wake();
+    }
     this.pending.clear();
   }
 }

@@ -34,7 +34,7 @@ function dsn(base: URL, user: string, password: string | undefined, database: st
   const u = new URL(base.toString());
   u.username = encodeURIComponent(user);
   u.password = password ? encodeURIComponent(password) : "";
-  u.pathname = "/" + database;
+  u.pathname = `/${database}`;
   return u.toString();
 }
 
@@ -56,7 +56,10 @@ export async function startDatabase(opts: DatabaseOptions): Promise<Database> {
       throw err;
     }
     return {
-      pool, adminDsn, readonlyPassword, backend: "pglite",
+      pool,
+      adminDsn,
+      readonlyPassword,
+      backend: "pglite",
       readonlyDsn: dsn(base, READONLY_ROLE, readonlyPassword, "postgres"),
       async stop() {
         await pool.end().catch(() => {});
@@ -69,7 +72,12 @@ export async function startDatabase(opts: DatabaseOptions): Promise<Database> {
   const dbName = `sandbox_${randomBytes(6).toString("hex")}`;
   const admin = makePool(opts.databaseUrl, 1);
   await admin.query(`CREATE DATABASE ${dbName}`);
-  const adminDsn = dsn(server, decodeURIComponent(server.username), server.password ? decodeURIComponent(server.password) : undefined, dbName);
+  const adminDsn = dsn(
+    server,
+    decodeURIComponent(server.username),
+    server.password ? decodeURIComponent(server.password) : undefined,
+    dbName,
+  );
   const pool = makePool(adminDsn, 8);
   const drop = async () => {
     await pool.end().catch(() => {});
@@ -84,7 +92,10 @@ export async function startDatabase(opts: DatabaseOptions): Promise<Database> {
     throw err;
   }
   return {
-    pool, adminDsn, readonlyPassword, backend: "postgres",
+    pool,
+    adminDsn,
+    readonlyPassword,
+    backend: "postgres",
     readonlyDsn: dsn(server, READONLY_ROLE, readonlyPassword, dbName),
     stop: drop,
   };
@@ -95,7 +106,9 @@ export async function migrate(pool: Pool): Promise<string[]> {
   await pool.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
   const dir = join(__dirname, "migrations");
-  const files = readdirSync(dir).filter((f) => f.endsWith(".sql")).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
   const applied: string[] = [];
   for (const file of files) {
     const version = file.replace(/\.sql$/, "");
@@ -125,7 +138,9 @@ async function setupReadonlyRole(pool: Pool, password: string, dbName: string): 
     // Two sandboxes starting at once on one server may race on CREATE ROLE.
     if (!/already exists|duplicate key/.test((err as Error).message)) throw err;
   }
-  await pool.query(`ALTER ROLE ${READONLY_ROLE} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '${password}'`);
+  await pool.query(
+    `ALTER ROLE ${READONLY_ROLE} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '${password}'`,
+  );
   await pool.query(`ALTER ROLE ${READONLY_ROLE} SET default_transaction_read_only = on`);
   await pool.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${READONLY_ROLE}`);
   await pool.query(`REVOKE TEMPORARY ON DATABASE ${dbName} FROM PUBLIC`);

@@ -45,26 +45,28 @@ export const DEFAULT_FAULTS: Faults = {
 // Bounded so a typo cannot park a timer for a year or make every request fail forever by accident.
 const ms = z.number().int().min(0).max(600_000);
 const share = z.number().min(0).max(1);
-export const FaultsPatch = z.strictObject({
-  completionDelayMs: ms,
-  completionJitterMs: ms,
-  refundDelayMs: ms,
-  refundJitterMs: ms,
-  latencyMs: ms,
-  latencySpikeMs: ms,
-  latencySpikeRate: share,
-  errorRate: share,
-  retryAfterS: z.number().int().min(0).max(3600),
-  resetRate: share,
-  stuckProcessing: z.boolean(),
-  webhookDuplicate: z.boolean(),
-  webhookOutOfOrder: z.boolean(),
-  schemaDrift: z.boolean(),
-  statusEnvironment: z.enum(["staging", "production"]),
-  hyperswitchStatus: z.enum(["enabled", "degraded", "disabled"]),
-  hyperswitchMode: z.enum(["sandbox", "live"]),
-  dbDown: z.boolean(),
-}).partial();
+export const FaultsPatch = z
+  .strictObject({
+    completionDelayMs: ms,
+    completionJitterMs: ms,
+    refundDelayMs: ms,
+    refundJitterMs: ms,
+    latencyMs: ms,
+    latencySpikeMs: ms,
+    latencySpikeRate: share,
+    errorRate: share,
+    retryAfterS: z.number().int().min(0).max(3600),
+    resetRate: share,
+    stuckProcessing: z.boolean(),
+    webhookDuplicate: z.boolean(),
+    webhookOutOfOrder: z.boolean(),
+    schemaDrift: z.boolean(),
+    statusEnvironment: z.enum(["staging", "production"]),
+    hyperswitchStatus: z.enum(["enabled", "degraded", "disabled"]),
+    hyperswitchMode: z.enum(["sandbox", "live"]),
+    dbDown: z.boolean(),
+  })
+  .partial();
 
 /** Validate a partial patch; throws a ZodError with a readable message on bad input. */
 export function parseFaultsPatch(input: unknown): Partial<Faults> {
@@ -91,12 +93,18 @@ export class FaultState {
     this.current = { ...DEFAULT_FAULTS, ...parseFaultsPatch(initial) };
     this.random = makeRng(seed);
   }
-  get(): Faults { return { ...this.current }; }
+  get(): Faults {
+    return { ...this.current };
+  }
   set(patch: Partial<Faults>): Faults {
     this.current = { ...this.current, ...parseFaultsPatch(patch) };
     return this.get();
   }
   /** True with probability `rate`; draws from the PRNG only when the knob is on, so unrelated knobs do not shift the sequence. */
-  chance(rate: number): boolean { return rate > 0 && this.random() < rate; }
-  jitter(maxMs: number): number { return maxMs > 0 ? Math.floor(this.random() * (maxMs + 1)) : 0; }
+  chance(rate: number): boolean {
+    return rate > 0 && this.random() < rate;
+  }
+  jitter(maxMs: number): number {
+    return maxMs > 0 ? Math.floor(this.random() * (maxMs + 1)) : 0;
+  }
 }

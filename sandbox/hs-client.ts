@@ -10,7 +10,11 @@ async function call<T>(ctx: Ctx, method: "POST" | "GET", path: string, body?: un
     res = await request(`${ctx.hyperswitchUrl}${path}`, {
       method,
       dispatcher: ctx.agent,
-      headers: { "api-key": ctx.apiKey, accept: "application/json", ...(body ? { "content-type": "application/json" } : {}) },
+      headers: {
+        "api-key": ctx.apiKey,
+        accept: "application/json",
+        ...(body ? { "content-type": "application/json" } : {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
       headersTimeout: 10_000,
       bodyTimeout: 10_000,
@@ -20,7 +24,11 @@ async function call<T>(ctx: Ctx, method: "POST" | "GET", path: string, body?: un
   }
   const text = await res.body.text().catch(() => "");
   let json: unknown;
-  try { json = JSON.parse(text); } catch { json = undefined; }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
   if (res.statusCode >= 300 || !json || typeof json !== "object") {
     const msg = (json as { error?: { message?: string } } | undefined)?.error?.message ?? `HTTP ${res.statusCode}`;
     throw new UpstreamError(`payment orchestrator refused ${method} ${path.split("/")[1]}: ${msg}`);
@@ -28,10 +36,26 @@ async function call<T>(ctx: Ctx, method: "POST" | "GET", path: string, body?: un
   return json as T;
 }
 
-export interface HsPayment { payment_id: string; client_secret: string; status: string; amount: number; currency: string }
-export interface HsRefund { refund_id: string; payment_id: string; status: string; amount: number; currency: string; created: string }
+export interface HsPayment {
+  payment_id: string;
+  client_secret: string;
+  status: string;
+  amount: number;
+  currency: string;
+}
+export interface HsRefund {
+  refund_id: string;
+  payment_id: string;
+  status: string;
+  amount: number;
+  currency: string;
+  created: string;
+}
 
-export function createPayment(ctx: Ctx, input: { amount: number; currency: string; description: string; metadata: Record<string, string> }) {
+export function createPayment(
+  ctx: Ctx,
+  input: { amount: number; currency: string; description: string; metadata: Record<string, string> },
+) {
   return call<HsPayment>(ctx, "POST", "/payments", input);
 }
 

@@ -14,19 +14,40 @@ const NOW = "date_trunc('milliseconds', clock_timestamp())";
 const BUMP = `greatest(${NOW}, updated + interval '1 millisecond')`;
 
 export interface PaymentRow {
-  payment_id: string; client_secret: string; status: string; amount: number; currency: string;
-  connector: string; error_code: string | null; error_message: string | null;
-  card_last4: string | null; card_network: string | null; created: Date; updated: Date;
-  description: string | null; metadata: Record<string, unknown>;
+  payment_id: string;
+  client_secret: string;
+  status: string;
+  amount: number;
+  currency: string;
+  connector: string;
+  error_code: string | null;
+  error_message: string | null;
+  card_last4: string | null;
+  card_network: string | null;
+  created: Date;
+  updated: Date;
+  description: string | null;
+  metadata: Record<string, unknown>;
 }
 export interface RefundRow {
-  refund_id: string; payment_id: string; status: string; amount: number; currency: string;
-  reason: string | null; created: Date; updated: Date;
+  refund_id: string;
+  payment_id: string;
+  status: string;
+  amount: number;
+  currency: string;
+  reason: string | null;
+  created: Date;
+  updated: Date;
 }
 
 /** The orchestrator's error body: {"error": {type, code, message}}. */
 export class HsError extends SandboxError {
-  constructor(status: number, code: string, message: string, readonly type = "invalid_request_error") {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    readonly type = "invalid_request_error",
+  ) {
     super(status, code, message);
   }
 }
@@ -51,8 +72,14 @@ export function paymentView(r: PaymentRow, withSecret = false) {
 
 export function refundView(r: RefundRow) {
   return {
-    refund_id: r.refund_id, payment_id: r.payment_id, status: r.status, amount: r.amount,
-    currency: r.currency, reason: r.reason, created: iso(r.created), updated: iso(r.updated),
+    refund_id: r.refund_id,
+    payment_id: r.payment_id,
+    status: r.status,
+    amount: r.amount,
+    currency: r.currency,
+    reason: r.reason,
+    created: iso(r.created),
+    updated: iso(r.updated),
   };
 }
 
@@ -64,13 +91,26 @@ export class HsEngine {
     this.webhooks = new WebhookSender(ctx);
   }
 
-  async createPayment(input: { amount: number; currency: string; description?: string; metadata?: Record<string, unknown> }): Promise<PaymentRow> {
+  async createPayment(input: {
+    amount: number;
+    currency: string;
+    description?: string;
+    metadata?: Record<string, unknown>;
+  }): Promise<PaymentRow> {
     const id = newId("pay");
     const secret = `${id}_secret_${randomBytes(16).toString("hex")}`;
     const r = await this.ctx.pool.query(
       `INSERT INTO hs_payments (payment_id, client_secret, status, amount, currency, description, metadata, connector, created, updated)
        VALUES ($1,$2,'requires_payment_method',$3,$4,$5,$6,$7,${NOW},${NOW}) RETURNING *`,
-      [id, secret, input.amount, input.currency, input.description ?? null, JSON.stringify(input.metadata ?? {}), CONNECTOR],
+      [
+        id,
+        secret,
+        input.amount,
+        input.currency,
+        input.description ?? null,
+        JSON.stringify(input.metadata ?? {}),
+        CONNECTOR,
+      ],
     );
     return r.rows[0];
   }
@@ -91,8 +131,14 @@ export class HsEngine {
     const r = await this.ctx.pool.query(
       `UPDATE hs_payments SET status = $2, error_code = $3, error_message = $4, card_last4 = $5, card_network = $6, updated = ${BUMP}
        WHERE payment_id = $1 AND status = 'requires_payment_method' RETURNING *`,
-      [paymentId, o.kind === "success" ? "processing" : "failed", o.kind === "failure" ? o.code : null,
-        o.kind === "failure" ? o.message : null, card.last4, card.network],
+      [
+        paymentId,
+        o.kind === "success" ? "processing" : "failed",
+        o.kind === "failure" ? o.code : null,
+        o.kind === "failure" ? o.message : null,
+        card.last4,
+        card.network,
+      ],
     );
     const p: PaymentRow | undefined = r.rows[0];
     if (!p) return null;
@@ -105,7 +151,9 @@ export class HsEngine {
     if (f.webhookOutOfOrder && !f.stuckProcessing) this.held.set(p.payment_id, event);
     else this.emit(p.payment_id, event);
     if (!f.stuckProcessing) {
-      this.ctx.timers.after(f.completionDelayMs + this.ctx.faults.jitter(f.completionJitterMs), () => this.complete(p.payment_id));
+      this.ctx.timers.after(f.completionDelayMs + this.ctx.faults.jitter(f.completionJitterMs), () =>
+        this.complete(p.payment_id),
+      );
     }
     return p;
   }
@@ -129,7 +177,12 @@ export class HsEngine {
   async createRefund(input: { payment_id: string; amount: number; reason?: string }): Promise<RefundRow> {
     const p = await this.getPayment(input.payment_id);
     if (!p) throw new HsError(404, "HE_02", "payment not found", "object_not_found");
-    if (p.status !== "succeeded") throw new HsError(400, "IR_refund_not_allowed", `payment is ${p.status}, only succeeded payments can be refunded`);
+    if (p.status !== "succeeded")
+      throw new HsError(
+        400,
+        "IR_refund_not_allowed",
+        `payment is ${p.status}, only succeeded payments can be refunded`,
+      );
     const done = await this.ctx.pool.query(
       "SELECT coalesce(sum(amount), 0)::int AS n FROM hs_refunds WHERE payment_id = $1 AND status <> 'failed'",
       [p.payment_id],
@@ -144,7 +197,9 @@ export class HsEngine {
     );
     const refund: RefundRow = r.rows[0];
     const f = this.ctx.faults.get();
-    this.ctx.timers.after(f.refundDelayMs + this.ctx.faults.jitter(f.refundJitterMs), () => this.settleRefund(refund.refund_id));
+    this.ctx.timers.after(f.refundDelayMs + this.ctx.faults.jitter(f.refundJitterMs), () =>
+      this.settleRefund(refund.refund_id),
+    );
     return refund;
   }
 

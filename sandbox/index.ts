@@ -51,24 +51,31 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const agent = new Agent({ keepAliveTimeout: 4_000, connections: 32 });
   const timers = new Timers((err) => log(`background task failed: ${(err as Error).message}`));
   const ctx: Ctx = {
-    pool: db.pool, faults, agent, timers, log,
-    apiKey: "snd_" + randomBytes(24).toString("hex"),
-    webhookSecret: "whsec_" + randomBytes(24).toString("hex"),
-    marketplaceUrl: "", hyperswitchUrl: "",
-    flips: [], stats: { requests: 0, serviceMs: 0, byRoute: {} },
+    pool: db.pool,
+    faults,
+    agent,
+    timers,
+    log,
+    apiKey: `snd_${randomBytes(24).toString("hex")}`,
+    webhookSecret: `whsec_${randomBytes(24).toString("hex")}`,
+    marketplaceUrl: "",
+    hyperswitchUrl: "",
+    flips: [],
+    stats: { requests: 0, serviceMs: 0, byRoute: {} },
   };
   const engine = new HsEngine(ctx);
   const orchestrator = buildOrchestrator(ctx, engine);
   const marketplace = buildMarketplace(ctx, { setFaults: (f) => faults.set(f) });
 
   let stopped: Promise<void> | null = null;
-  const stop = () => (stopped ??= (async () => {
-    timers.clear();
-    await Promise.allSettled([marketplace.close(), orchestrator.close()]);
-    await engine.webhooks.drain().catch(() => {});
-    await agent.close().catch(() => {});
-    await db.stop().catch((err) => log(`database stop failed: ${(err as Error).message}`));
-  })());
+  const stop = () =>
+    (stopped ??= (async () => {
+      timers.clear();
+      await Promise.allSettled([marketplace.close(), orchestrator.close()]);
+      await engine.webhooks.drain().catch(() => {});
+      await agent.close().catch(() => {});
+      await db.stop().catch((err) => log(`database stop failed: ${(err as Error).message}`));
+    })());
 
   let password: string;
   try {
@@ -91,7 +98,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     apiKey: ctx.apiKey,
     webhookSecret: ctx.webhookSecret,
     backend: db.backend,
-    setFaults: (f) => { faults.set(f); },
+    setFaults: (f) => {
+      faults.set(f);
+    },
     faults: () => faults.get(),
     counts: () => counts(db.pool),
     flips: () => ctx.flips.map((f) => ({ ...f })),
@@ -101,7 +110,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   };
 }
 
-async function listen(app: { listen(o: { host: string; port: number }): Promise<string>; server: { address(): unknown } }, host: string, port: number): Promise<number> {
+async function listen(
+  app: { listen(o: { host: string; port: number }): Promise<string>; server: { address(): unknown } },
+  host: string,
+  port: number,
+): Promise<number> {
   await app.listen({ host, port });
   const addr = app.server.address() as { port: number };
   return addr.port;

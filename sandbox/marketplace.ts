@@ -5,8 +5,13 @@ import { authenticate, issueTokens, verifyPassword } from "./auth";
 import type { Ctx } from "./context";
 import { isLoopback } from "./context";
 import {
-  BadRequestError, ForbiddenError, SandboxError, ServiceUnavailableError,
-  TooManyRequestsError, UnauthorizedError, toSandboxError,
+  BadRequestError,
+  ForbiddenError,
+  SandboxError,
+  ServiceUnavailableError,
+  TooManyRequestsError,
+  UnauthorizedError,
+  toSandboxError,
 } from "./errors";
 import { registerOrders } from "./orders";
 import { registerWebhook } from "./webhook-apply";
@@ -18,7 +23,10 @@ const LOGIN_WINDOW_S = 15 * 60;
 const LOGIN_MAX_FAILURES = 5;
 
 declare module "fastify" {
-  interface FastifyRequest { rawBody?: Buffer; startedAt?: number }
+  interface FastifyRequest {
+    rawBody?: Buffer;
+    startedAt?: number;
+  }
 }
 
 export const ok = (reply: FastifyReply, data: unknown, status = 200) =>
@@ -56,7 +64,8 @@ export function buildMarketplace(ctx: Ctx, admin: AdminHooks): FastifyInstance {
     req.startedAt = performance.now();
     const url = req.url;
     if (url.startsWith("/__admin")) {
-      if (!isLoopback(req.socket.remoteAddress)) throw new ForbiddenError("admin endpoint is loopback-only", "ADMIN_LOOPBACK_ONLY");
+      if (!isLoopback(req.socket.remoteAddress))
+        throw new ForbiddenError("admin endpoint is loopback-only", "ADMIN_LOOPBACK_ONLY");
       return;
     }
     if (!url.startsWith("/api/v1/") || url.startsWith("/api/v1/webhooks/")) return;
@@ -88,10 +97,14 @@ export function buildMarketplace(ctx: Ctx, admin: AdminHooks): FastifyInstance {
     return reply.code(e.status).headers(e.headers).send({ success: false, error: e.message, code: e.code });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ success: false, error: `no route ${req.method} ${req.url.split("?")[0]}`, code: "ROUTE_NOT_FOUND" }));
+    reply
+      .code(404)
+      .send({ success: false, error: `no route ${req.method} ${req.url.split("?")[0]}`, code: "ROUTE_NOT_FOUND" }),
+  );
 
   app.get("/api/v1/health", async (_req, reply) => {
-    if (ctx.faults.get().dbDown) throw new ServiceUnavailableError("database unreachable", ctx.faults.get().retryAfterS, "DB_UNAVAILABLE");
+    if (ctx.faults.get().dbDown)
+      throw new ServiceUnavailableError("database unreachable", ctx.faults.get().retryAfterS, "DB_UNAVAILABLE");
     try {
       await ctx.pool.query("SELECT 1");
     } catch {
@@ -118,9 +131,16 @@ export function buildMarketplace(ctx: Ctx, admin: AdminHooks): FastifyInstance {
       [email, LOGIN_WINDOW_S],
     );
     if (recent.rows[0].n >= LOGIN_MAX_FAILURES) {
-      throw new TooManyRequestsError("too many failed logins for this account, retry later", recent.rows[0].wait, "TOO_MANY_LOGIN_ATTEMPTS");
+      throw new TooManyRequestsError(
+        "too many failed logins for this account, retry later",
+        recent.rows[0].wait,
+        "TOO_MANY_LOGIN_ATTEMPTS",
+      );
     }
-    const u = await ctx.pool.query("SELECT id, email, role, password_hash FROM users WHERE email = $1 AND role <> 'seller'", [email]);
+    const u = await ctx.pool.query(
+      "SELECT id, email, role, password_hash FROM users WHERE email = $1 AND role <> 'seller'",
+      [email],
+    );
     const user = u.rows[0];
     if (!(await verifyPassword(body.password, user?.password_hash ?? null))) {
       await ctx.pool.query("INSERT INTO login_attempts (email) VALUES ($1)", [email]);
@@ -133,7 +153,8 @@ export function buildMarketplace(ctx: Ctx, admin: AdminHooks): FastifyInstance {
 
   app.get("/api/v1/marketplace/products", async (_req, reply) => {
     const r = await ctx.pool.query(
-      "SELECT id, title, description, price_cents, currency, vat_rate, seller_id, license_type FROM products ORDER BY price_cents, id");
+      "SELECT id, title, description, price_cents, currency, vat_rate, seller_id, license_type FROM products ORDER BY price_cents, id",
+    );
     return ok(reply, { products: r.rows.map((p) => ({ ...p, vat_rate: Number(p.vat_rate) })) });
   });
 
@@ -148,4 +169,3 @@ function countRequest(ctx: Ctx, key: string, startedAt: number | undefined): voi
   ctx.stats.serviceMs += startedAt === undefined ? 0 : performance.now() - startedAt;
   ctx.stats.byRoute[key] = (ctx.stats.byRoute[key] ?? 0) + 1;
 }
-

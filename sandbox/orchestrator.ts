@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { Ctx } from "./context";
 import { SandboxError, toSandboxError } from "./errors";
 import { parseCardForm, renderCheckoutForm, renderError, renderResult } from "./checkout-page";
-import { HsEngine, HsError, paymentView, refundView, type PaymentRow } from "./hs-engine";
+import { type HsEngine, HsError, paymentView, refundView, type PaymentRow } from "./hs-engine";
 
 export const BODY_LIMIT = 16 * 1024;
 
@@ -53,14 +53,33 @@ export function buildOrchestrator(ctx: Ctx, engine: HsEngine): FastifyInstance {
 
   app.setErrorHandler((err, req, reply) => {
     const e = err instanceof SandboxError ? err : toSandboxError(err);
-    if (e.status >= 500 && !(err instanceof SandboxError)) ctx.log(`orchestrator error on ${req.method} ${req.routeOptions.url ?? "?"}: ${(err as Error).message}`);
-    if (isCheckout(req.url)) return reply.code(e.status).type("text/html; charset=utf-8").send(renderError(e.status, e.message));
-    const type = e instanceof HsError ? e.type : e.status === 401 ? "invalid_request_error" : e.status >= 500 ? "server_error" : "invalid_request_error";
-    return reply.code(e.status).headers(e.headers).send({ error: { type, code: e.code, message: e.message } });
+    if (e.status >= 500 && !(err instanceof SandboxError))
+      ctx.log(`orchestrator error on ${req.method} ${req.routeOptions.url ?? "?"}: ${(err as Error).message}`);
+    if (isCheckout(req.url))
+      return reply.code(e.status).type("text/html; charset=utf-8").send(renderError(e.status, e.message));
+    const type =
+      e instanceof HsError
+        ? e.type
+        : e.status === 401
+          ? "invalid_request_error"
+          : e.status >= 500
+            ? "server_error"
+            : "invalid_request_error";
+    return reply
+      .code(e.status)
+      .headers(e.headers)
+      .send({ error: { type, code: e.code, message: e.message } });
   });
   app.setNotFoundHandler((req, reply) => {
-    if (isCheckout(req.url)) return reply.code(404).type("text/html; charset=utf-8").send(renderError(404, "No such page."));
-    return reply.code(404).send({ error: { type: "invalid_request_error", code: "IR_not_found", message: `no route ${req.method} ${req.url.split("?")[0]}` } });
+    if (isCheckout(req.url))
+      return reply.code(404).type("text/html; charset=utf-8").send(renderError(404, "No such page."));
+    return reply.code(404).send({
+      error: {
+        type: "invalid_request_error",
+        code: "IR_not_found",
+        message: `no route ${req.method} ${req.url.split("?")[0]}`,
+      },
+    });
   });
 
   const requireKey = async (req: FastifyRequest) => {
@@ -91,17 +110,21 @@ export function buildOrchestrator(ctx: Ctx, engine: HsEngine): FastifyInstance {
   const loadForCheckout = async (id: string, secret: unknown): Promise<PaymentRow> => {
     const p = await engine.getPayment(id);
     if (!p) throw new HsError(404, "HE_02", "No such payment.");
-    if (!sameSecret(p.client_secret, secret)) throw new HsError(403, "IR_client_secret", "The client secret is missing or does not match this payment.");
+    if (!sameSecret(p.client_secret, secret))
+      throw new HsError(403, "IR_client_secret", "The client secret is missing or does not match this payment.");
     return p;
   };
   const html = (reply: FastifyReply, status: number, body: string) =>
     reply.code(status).type("text/html; charset=utf-8").header("cache-control", "no-store").send(body);
 
-  app.get<{ Params: { payment_id: string }; Querystring: { client_secret?: string } }>("/checkout/:payment_id", async (req, reply) => {
-    const p = await loadForCheckout(req.params.payment_id, req.query.client_secret);
-    if (p.status === "requires_payment_method") return html(reply, 200, renderCheckoutForm(p, p.client_secret));
-    return html(reply, 200, renderResult(p, p.client_secret));
-  });
+  app.get<{ Params: { payment_id: string }; Querystring: { client_secret?: string } }>(
+    "/checkout/:payment_id",
+    async (req, reply) => {
+      const p = await loadForCheckout(req.params.payment_id, req.query.client_secret);
+      if (p.status === "requires_payment_method") return html(reply, 200, renderCheckoutForm(p, p.client_secret));
+      return html(reply, 200, renderResult(p, p.client_secret));
+    },
+  );
 
   app.post<{ Params: { payment_id: string } }>("/checkout/:payment_id", async (req, reply) => {
     const form = (req.body ?? {}) as Record<string, string>;

@@ -15,12 +15,25 @@ const RefundBody = z.strictObject({ reason: z.string().min(1).max(500).optional(
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export function orderView(r: any, drift = false) {
   const v: Record<string, unknown> = {
-    id: r.id, status: r.status, buyer_id: r.buyer_id, product_id: r.product_id, seller_id: r.seller_id,
-    subtotal_cents: r.subtotal_cents, vat_rate: Number(r.vat_rate), vat_cents: r.vat_cents, total_cents: r.total_cents,
-    currency: r.currency, hyperswitch_payment_id: r.hyperswitch_payment_id, payment_url: r.payment_url,
-    refund_id: r.refund_id, refund_status: r.refund_status,
-    created_at: iso(r.created_at), updated_at: iso(r.updated_at), completed_at: iso(r.completed_at),
-    refunded_at: iso(r.refunded_at), failure_reason: r.failure_reason,
+    id: r.id,
+    status: r.status,
+    buyer_id: r.buyer_id,
+    product_id: r.product_id,
+    seller_id: r.seller_id,
+    subtotal_cents: r.subtotal_cents,
+    vat_rate: Number(r.vat_rate),
+    vat_cents: r.vat_cents,
+    total_cents: r.total_cents,
+    currency: r.currency,
+    hyperswitch_payment_id: r.hyperswitch_payment_id,
+    payment_url: r.payment_url,
+    refund_id: r.refund_id,
+    refund_status: r.refund_status,
+    created_at: iso(r.created_at),
+    updated_at: iso(r.updated_at),
+    completed_at: iso(r.completed_at),
+    refunded_at: iso(r.refunded_at),
+    failure_reason: r.failure_reason,
   };
   if (!drift) return v;
   // The schema-drift fault: same object, `status` renamed to `state`, in the same position.
@@ -28,7 +41,14 @@ export function orderView(r: any, drift = false) {
 }
 
 export function refundView(r: any) {
-  return { refund_id: r.id, order_id: r.order_id, status: r.status, amount_cents: r.amount_cents, currency: r.currency, created_at: iso(r.created_at) };
+  return {
+    refund_id: r.id,
+    order_id: r.order_id,
+    status: r.status,
+    amount_cents: r.amount_cents,
+    currency: r.currency,
+    created_at: iso(r.created_at),
+  };
 }
 
 function idempotencyKey(req: FastifyRequest): string | null {
@@ -46,19 +66,40 @@ const hashBody = (v: unknown) => createHash("sha256").update(JSON.stringify(v)).
 async function claimKey(ctx: Ctx, userId: string, scope: string, key: string, hash: string) {
   const ins = await ctx.pool.query(
     `INSERT INTO idempotency_keys (user_id, scope, key, request_hash) VALUES ($1,$2,$3,$4)
-     ON CONFLICT DO NOTHING RETURNING key`, [userId, scope, key, hash]);
+     ON CONFLICT DO NOTHING RETURNING key`,
+    [userId, scope, key, hash],
+  );
   if (ins.rowCount) return null;
-  const prev = await ctx.pool.query("SELECT request_hash, resource_id FROM idempotency_keys WHERE user_id=$1 AND scope=$2 AND key=$3", [userId, scope, key]);
+  const prev = await ctx.pool.query(
+    "SELECT request_hash, resource_id FROM idempotency_keys WHERE user_id=$1 AND scope=$2 AND key=$3",
+    [userId, scope, key],
+  );
   const row = prev.rows[0] ?? { request_hash: hash, resource_id: null };
-  if (row.request_hash !== hash) throw new UnprocessableError("Idempotency-Key was already used with a different request body");
-  if (!row.resource_id) throw new ConflictError("a request with this Idempotency-Key is still in progress", "IDEMPOTENCY_IN_PROGRESS", { "retry-after": "1" });
+  if (row.request_hash !== hash)
+    throw new UnprocessableError("Idempotency-Key was already used with a different request body");
+  if (!row.resource_id)
+    throw new ConflictError("a request with this Idempotency-Key is still in progress", "IDEMPOTENCY_IN_PROGRESS", {
+      "retry-after": "1",
+    });
   return row as { request_hash: string; resource_id: string };
 }
 
 const releaseKey = (ctx: Ctx, userId: string, scope: string, key: string | null) =>
-  key ? ctx.pool.query("DELETE FROM idempotency_keys WHERE user_id=$1 AND scope=$2 AND key=$3 AND resource_id IS NULL", [userId, scope, key]).catch(() => {}) : undefined;
+  key
+    ? ctx.pool
+        .query("DELETE FROM idempotency_keys WHERE user_id=$1 AND scope=$2 AND key=$3 AND resource_id IS NULL", [
+          userId,
+          scope,
+          key,
+        ])
+        .catch(() => {})
+    : undefined;
 
-export function registerOrders(app: FastifyInstance, ctx: Ctx, auth: (h: string | undefined) => Promise<AuthUser>): void {
+export function registerOrders(
+  app: FastifyInstance,
+  ctx: Ctx,
+  auth: (h: string | undefined) => Promise<AuthUser>,
+): void {
   const ownOrder = async (id: string, user: AuthUser) => {
     const r = await ctx.pool.query("SELECT * FROM orders WHERE id = $1 AND buyer_id = $2", [id, user.id]);
     if (!r.rows[0]) throw new NotFoundError("order not found", "ORDER_NOT_FOUND");
@@ -83,7 +124,12 @@ export function registerOrders(app: FastifyInstance, ctx: Ctx, auth: (h: string 
     let payment;
     try {
       // No transaction is open across this call: on PGlite it would hold the whole database.
-      payment = await createPayment(ctx, { amount: total, currency: product.currency, description: product.title, metadata: { order_id: id } });
+      payment = await createPayment(ctx, {
+        amount: total,
+        currency: product.currency,
+        description: product.title,
+        metadata: { order_id: id },
+      });
     } catch (err) {
       await releaseKey(ctx, user.id, "orders", key);
       throw err;
@@ -95,8 +141,27 @@ export function registerOrders(app: FastifyInstance, ctx: Ctx, auth: (h: string 
            hyperswitch_payment_id, payment_url, created_at, updated_at)
          VALUES ($1,'pending',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11, date_trunc('milliseconds', clock_timestamp()), date_trunc('milliseconds', clock_timestamp()))
          RETURNING *`,
-        [id, user.id, product.id, product.seller_id, product.price_cents, product.vat_rate, vat, total, product.currency, payment.payment_id, paymentUrl]);
-      if (key) await c.query("UPDATE idempotency_keys SET resource_id=$4 WHERE user_id=$1 AND scope=$2 AND key=$3", [user.id, "orders", key, id]);
+        [
+          id,
+          user.id,
+          product.id,
+          product.seller_id,
+          product.price_cents,
+          product.vat_rate,
+          vat,
+          total,
+          product.currency,
+          payment.payment_id,
+          paymentUrl,
+        ],
+      );
+      if (key)
+        await c.query("UPDATE idempotency_keys SET resource_id=$4 WHERE user_id=$1 AND scope=$2 AND key=$3", [
+          user.id,
+          "orders",
+          key,
+          id,
+        ]);
       return r.rows[0];
     });
     recordFlip(ctx, id, "none", "pending");
@@ -112,7 +177,9 @@ export function registerOrders(app: FastifyInstance, ctx: Ctx, auth: (h: string 
     const user = await auth(req.headers.authorization);
     const r = await ctx.pool.query(
       `SELECT id, order_id, product_id, license_type, rights, granted_at FROM licenses
-       WHERE buyer_id = $1 AND revoked_at IS NULL ORDER BY granted_at, id`, [user.id]);
+       WHERE buyer_id = $1 AND revoked_at IS NULL ORDER BY granted_at, id`,
+      [user.id],
+    );
     return ok(reply, { licenses: r.rows.map((l) => ({ ...l, granted_at: iso(l.granted_at) })) });
   });
 
@@ -131,21 +198,30 @@ export function registerOrders(app: FastifyInstance, ctx: Ctx, auth: (h: string 
     }
     const moved = await ctx.pool.query(
       `UPDATE orders SET status='refund_pending', refund_status='pending', updated_at=date_trunc('milliseconds', clock_timestamp())
-       WHERE id=$1 AND status='completed' RETURNING id`, [order.id]);
+       WHERE id=$1 AND status='completed' RETURNING id`,
+      [order.id],
+    );
     if (!moved.rowCount) {
       await releaseKey(ctx, user.id, scope, key);
       const now = await ownOrder(order.id, user);
-      if (now.status === "refund_pending" || now.status === "refunded") throw new ConflictError(`order is already ${now.status}`, "ALREADY_REFUNDED");
+      if (now.status === "refund_pending" || now.status === "refunded")
+        throw new ConflictError(`order is already ${now.status}`, "ALREADY_REFUNDED");
       throw new ConflictError(`order is ${now.status}; only completed orders can be refunded`, "ORDER_NOT_REFUNDABLE");
     }
     recordFlip(ctx, order.id, "completed", "refund_pending");
     let hs;
     try {
-      hs = await createRefund(ctx, { payment_id: order.hyperswitch_payment_id, amount: order.total_cents, reason: body.reason });
+      hs = await createRefund(ctx, {
+        payment_id: order.hyperswitch_payment_id,
+        amount: order.total_cents,
+        reason: body.reason,
+      });
     } catch (err) {
       const back = await ctx.pool.query(
         `UPDATE orders SET status='completed', refund_status='failed', updated_at=date_trunc('milliseconds', clock_timestamp())
-         WHERE id=$1 AND status='refund_pending' RETURNING id`, [order.id]);
+         WHERE id=$1 AND status='refund_pending' RETURNING id`,
+        [order.id],
+      );
       if (back.rowCount) recordFlip(ctx, order.id, "refund_pending", "completed");
       await releaseKey(ctx, user.id, scope, key);
       throw err;
@@ -155,9 +231,16 @@ export function registerOrders(app: FastifyInstance, ctx: Ctx, auth: (h: string 
       await c.query(
         `INSERT INTO refunds (id, order_id, status, amount_cents, currency, reason, created_at, updated_at)
          VALUES ($1,$2,'pending',$3,$4,$5,$6::timestamptz,$6::timestamptz) ON CONFLICT (id) DO NOTHING`,
-        [hs.refund_id, order.id, hs.amount, hs.currency, body.reason ?? null, hs.created]);
+        [hs.refund_id, order.id, hs.amount, hs.currency, body.reason ?? null, hs.created],
+      );
       await c.query("UPDATE orders SET refund_id = $2 WHERE id = $1", [order.id, hs.refund_id]);
-      if (key) await c.query("UPDATE idempotency_keys SET resource_id=$4 WHERE user_id=$1 AND scope=$2 AND key=$3", [user.id, scope, key, hs.refund_id]);
+      if (key)
+        await c.query("UPDATE idempotency_keys SET resource_id=$4 WHERE user_id=$1 AND scope=$2 AND key=$3", [
+          user.id,
+          scope,
+          key,
+          hs.refund_id,
+        ]);
       return (await c.query("SELECT * FROM refunds WHERE id = $1", [hs.refund_id])).rows[0];
     });
     return ok(reply, refundView(refund), 202);

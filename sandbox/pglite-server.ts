@@ -60,7 +60,10 @@ function patchQueue(server: PGLiteSocketServer): void {
         try {
           await this.db.runExclusive(() =>
             this.db.execProtocolRawStream(current.message, {
-              onRawData: (data: Uint8Array) => { size += data.length; current.onData(data); },
+              onRawData: (data: Uint8Array) => {
+                size += data.length;
+                current.onData(data);
+              },
             }),
           );
         } catch (err) {

@@ -8,25 +8,48 @@ import { UnauthorizedError } from "./errors";
 import { ok, parseBody } from "./marketplace";
 import { SIGNATURE_HEADER, verifySignature } from "./webhooks";
 
-const PLATFORM_FEE = 0.10; // the seller receives the subtotal minus 10 %
+const PLATFORM_FEE = 0.1; // the seller receives the subtotal minus 10 %
 
 const isoString = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO-8601 time");
 const PaymentObject = z.looseObject({
-  payment_id: z.string().min(1).max(64), status: z.string(), amount: z.number().int(), currency: z.string(),
-  error_code: z.string().nullable().optional(), error_message: z.string().nullable().optional(), updated: isoString,
+  payment_id: z.string().min(1).max(64),
+  status: z.string(),
+  amount: z.number().int(),
+  currency: z.string(),
+  error_code: z.string().nullable().optional(),
+  error_message: z.string().nullable().optional(),
+  updated: isoString,
 });
 const RefundObject = z.looseObject({
-  refund_id: z.string().min(1).max(64), payment_id: z.string().min(1).max(64), status: z.string(),
-  amount: z.number().int(), currency: z.string(), created: isoString, updated: isoString,
+  refund_id: z.string().min(1).max(64),
+  payment_id: z.string().min(1).max(64),
+  status: z.string(),
+  amount: z.number().int(),
+  currency: z.string(),
+  created: isoString,
+  updated: isoString,
 });
 const Event = z.strictObject({
   event_id: z.string().regex(/^evt_[A-Za-z0-9_]{1,100}$/),
-  event_type: z.enum(["payment_processing", "payment_succeeded", "payment_failed", "refund_succeeded", "refund_failed"]),
+  event_type: z.enum([
+    "payment_processing",
+    "payment_succeeded",
+    "payment_failed",
+    "refund_succeeded",
+    "refund_failed",
+  ]),
   created: isoString,
-  content: z.strictObject({ type: z.enum(["payment_details", "refund_details"]), object: z.record(z.string(), z.unknown()) }),
+  content: z.strictObject({
+    type: z.enum(["payment_details", "refund_details"]),
+    object: z.record(z.string(), z.unknown()),
+  }),
 });
 type Event = z.infer<typeof Event>;
-interface Outcome { applied: boolean; reason?: string; flip?: { order_id: string; from: string; to: string } }
+interface Outcome {
+  applied: boolean;
+  reason?: string;
+  flip?: { order_id: string; from: string; to: string };
+}
 
 const NOW = "date_trunc('milliseconds', clock_timestamp())";
 const PAYMENT_RULES: Record<string, { from: string[]; to: string }> = {
@@ -40,7 +63,8 @@ async function applyPayment(c: PoolClient, ev: Event): Promise<Outcome> {
   const r = await c.query("SELECT * FROM orders WHERE hyperswitch_payment_id = $1 FOR UPDATE", [obj.payment_id]);
   const o = r.rows[0];
   if (!o) return { applied: false, reason: "unknown_payment" };
-  if (o.payment_updated && Date.parse(obj.updated) < new Date(o.payment_updated).getTime()) return { applied: false, reason: "stale_event" };
+  if (o.payment_updated && Date.parse(obj.updated) < new Date(o.payment_updated).getTime())
+    return { applied: false, reason: "stale_event" };
   if (obj.amount !== o.total_cents || obj.currency !== o.currency) return { applied: false, reason: "amount_mismatch" };
   const rule = PAYMENT_RULES[ev.event_type];
   if (!rule.from.includes(o.status)) return { applied: false, reason: `invalid_transition_from_${o.status}` };
@@ -48,16 +72,28 @@ async function applyPayment(c: PoolClient, ev: Event): Promise<Outcome> {
     `UPDATE orders SET status=$2, payment_updated=$3::timestamptz, updated_at=${NOW},
        completed_at = CASE WHEN $2 = 'completed' THEN ${NOW} ELSE completed_at END,
        failure_reason = CASE WHEN $2 = 'failed' THEN $4 ELSE failure_reason END
-     WHERE id=$1`, [o.id, rule.to, obj.updated, obj.error_code ?? "payment_failed"]);
+     WHERE id=$1`,
+    [o.id, rule.to, obj.updated, obj.error_code ?? "payment_failed"],
+  );
   if (rule.to === "completed") {
     await c.query(
       `INSERT INTO licenses (id, order_id, buyer_id, product_id, license_type, rights, granted_at)
        SELECT $1, $2, $3, p.id, p.license_type, p.rights, ${NOW} FROM products p WHERE p.id = $4
-       ON CONFLICT (order_id) DO NOTHING`, [newId("lic"), o.id, o.buyer_id, o.product_id]);
+       ON CONFLICT (order_id) DO NOTHING`,
+      [newId("lic"), o.id, o.buyer_id, o.product_id],
+    );
     await c.query(
       `INSERT INTO seller_transfers (id, order_id, seller_id, amount, currency, stripe_transfer_id, status, created_at)
        VALUES ($1,$2,$3,$4,$5,$6,'paid',${NOW}) ON CONFLICT (order_id) DO NOTHING`,
-      [newId("st"), o.id, o.seller_id, o.subtotal_cents - Math.round(o.subtotal_cents * PLATFORM_FEE), o.currency, newId("tr")]);
+      [
+        newId("st"),
+        o.id,
+        o.seller_id,
+        o.subtotal_cents - Math.round(o.subtotal_cents * PLATFORM_FEE),
+        o.currency,
+        newId("tr"),
+      ],
+    );
   }
   return { applied: true, flip: { order_id: o.id, from: o.status, to: rule.to } };
 }
@@ -67,7 +103,8 @@ async function applyRefund(c: PoolClient, ev: Event): Promise<Outcome> {
   const r = await c.query("SELECT * FROM orders WHERE hyperswitch_payment_id = $1 FOR UPDATE", [obj.payment_id]);
   const o = r.rows[0];
   if (!o) return { applied: false, reason: "unknown_payment" };
-  if (o.refund_updated && Date.parse(obj.updated) < new Date(o.refund_updated).getTime()) return { applied: false, reason: "stale_event" };
+  if (o.refund_updated && Date.parse(obj.updated) < new Date(o.refund_updated).getTime())
+    return { applied: false, reason: "stale_event" };
   if (o.refund_id && o.refund_id !== obj.refund_id) return { applied: false, reason: "unknown_refund" };
   if (o.status !== "refund_pending") return { applied: false, reason: `invalid_transition_from_${o.status}` };
   const ok = ev.event_type === "refund_succeeded";
@@ -76,14 +113,19 @@ async function applyRefund(c: PoolClient, ev: Event): Promise<Outcome> {
     `INSERT INTO refunds (id, order_id, status, amount_cents, currency, created_at, updated_at)
      VALUES ($1,$2,$3,$4,$5,$6::timestamptz,${NOW})
      ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at`,
-    [obj.refund_id, o.id, ok ? "succeeded" : "failed", obj.amount, obj.currency, obj.created]);
+    [obj.refund_id, o.id, ok ? "succeeded" : "failed", obj.amount, obj.currency, obj.created],
+  );
   await c.query(
     `UPDATE orders SET status=$2, refund_id=$3, refund_status=$4, refund_updated=$5::timestamptz, updated_at=${NOW},
        refunded_at = CASE WHEN $2 = 'refunded' THEN ${NOW} ELSE refunded_at END WHERE id=$1`,
-    [o.id, to, obj.refund_id, ok ? "succeeded" : "failed", obj.updated]);
+    [o.id, to, obj.refund_id, ok ? "succeeded" : "failed", obj.updated],
+  );
   if (ok) {
     await c.query(`UPDATE licenses SET revoked_at=${NOW} WHERE order_id=$1 AND revoked_at IS NULL`, [o.id]);
-    await c.query(`UPDATE seller_transfers SET status='reversed', reversed_at=${NOW} WHERE order_id=$1 AND status <> 'reversed'`, [o.id]);
+    await c.query(
+      `UPDATE seller_transfers SET status='reversed', reversed_at=${NOW} WHERE order_id=$1 AND status <> 'reversed'`,
+      [o.id],
+    );
   }
   return { applied: true, flip: { order_id: o.id, from: o.status, to } };
 }
@@ -98,13 +140,23 @@ export function registerWebhook(app: FastifyInstance, ctx: Ctx): void {
       const resource = String(ev.content.object.refund_id ?? ev.content.object.payment_id ?? "");
       const ins = await c.query(
         `INSERT INTO webhook_events (event_id, event_type, resource_id, applied) VALUES ($1,$2,$3,false)
-         ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, [ev.event_id, ev.event_type, resource.slice(0, 64)]);
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+        [ev.event_id, ev.event_type, resource.slice(0, 64)],
+      );
       if (!ins.rowCount) return { applied: false, reason: "duplicate_event" } as Outcome;
       const out = ev.event_type.startsWith("refund") ? await applyRefund(c, ev) : await applyPayment(c, ev);
-      await c.query("UPDATE webhook_events SET applied=$2, reason=$3 WHERE event_id=$1", [ev.event_id, out.applied, out.reason ?? null]);
+      await c.query("UPDATE webhook_events SET applied=$2, reason=$3 WHERE event_id=$1", [
+        ev.event_id,
+        out.applied,
+        out.reason ?? null,
+      ]);
       return out;
     });
     if (outcome.flip) recordFlip(ctx, outcome.flip.order_id, outcome.flip.from, outcome.flip.to);
-    return ok(reply, { received: true, applied: outcome.applied, ...(outcome.reason ? { reason: outcome.reason } : {}) });
+    return ok(reply, {
+      received: true,
+      applied: outcome.applied,
+      ...(outcome.reason ? { reason: outcome.reason } : {}),
+    });
   });
 }

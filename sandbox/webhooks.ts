@@ -5,7 +5,12 @@ import { newId } from "./context";
 
 export const SIGNATURE_HEADER = "x-webhook-signature-512";
 
-export type EventType = "payment_processing" | "payment_succeeded" | "payment_failed" | "refund_succeeded" | "refund_failed";
+export type EventType =
+  | "payment_processing"
+  | "payment_succeeded"
+  | "payment_failed"
+  | "refund_succeeded"
+  | "refund_failed";
 
 export interface WebhookEvent {
   event_id: string;
@@ -46,11 +51,15 @@ export class WebhookSender {
   send(resourceKey: string, event: WebhookEvent): void {
     const copies = this.ctx.faults.get().webhookDuplicate ? 2 : 1;
     const prev = this.chains.get(resourceKey) ?? Promise.resolve();
-    const next = prev.then(async () => {
-      for (let i = 0; i < copies; i++) await this.deliver(event);
-    }).catch((err) => this.ctx.log(`webhook delivery failed: ${(err as Error).message}`));
+    const next = prev
+      .then(async () => {
+        for (let i = 0; i < copies; i++) await this.deliver(event);
+      })
+      .catch((err) => this.ctx.log(`webhook delivery failed: ${(err as Error).message}`));
     this.chains.set(resourceKey, next);
-    void next.finally(() => { if (this.chains.get(resourceKey) === next) this.chains.delete(resourceKey); });
+    void next.finally(() => {
+      if (this.chains.get(resourceKey) === next) this.chains.delete(resourceKey);
+    });
   }
 
   /** Resolves when every queued delivery has finished (used by tests and stop()). */

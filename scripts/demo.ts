@@ -16,13 +16,25 @@ function parseFault(kv: string): [string, unknown] {
 }
 
 async function main(): Promise<number> {
-  const { values: a } = parseArgs({ options: { stuck: { type: "boolean" }, "deadline-s": { type: "string" }, fault: { type: "string", multiple: true }, "archive-dir": { type: "string" } } });
+  const { values: a } = parseArgs({
+    options: {
+      stuck: { type: "boolean" },
+      "deadline-s": { type: "string" },
+      fault: { type: "string", multiple: true },
+      "archive-dir": { type: "string" },
+    },
+  });
   const faults: Partial<Faults> = { completionDelayMs: 1500, refundDelayMs: 1500 };
   for (const kv of a.fault ?? []) Object.assign(faults, Object.fromEntries([parseFault(kv)]));
   if (a.stuck) faults.stuckProcessing = true;
   const deadline = Number(a["deadline-s"] ?? (a.stuck ? 20 : 300));
   console.log(`demo: sandbox rehearsal${a.stuck ? " with the stuck-order fault" : ""} (poll deadline ${deadline} s)`);
-  const r = await rehearse({ faults, archiveDir: a["archive-dir"], params: { POLL_DEADLINE_S: deadline, REFUND_DEADLINE_S: deadline }, log: (l) => console.log(`demo: ${l}`) });
+  const r = await rehearse({
+    faults,
+    archiveDir: a["archive-dir"],
+    params: { POLL_DEADLINE_S: deadline, REFUND_DEADLINE_S: deadline },
+    log: (l) => console.log(`demo: ${l}`),
+  });
   console.log("");
   for (let n = 0; n <= 9; n++) console.log(`  step ${n}: ${r.statuses.get(n) ?? "not run"}`);
   console.log("");

@@ -7,13 +7,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { startSandbox, type Faults, type Sandbox } from "../sandbox/index";
-import { archiveSession, type ArchiveResult } from "../lib/archive";
-import { renderReportSkeleton } from "../lib/report";
-import { latestStepStatuses } from "../lib/guards";
-import { executeNotebook, type RunResult } from "../lib/jupyter";
-import { Journal } from "../lib/journal";
-import { prepareSession } from "../lib/prepare";
-import { dsnPassword } from "../lib/session";
+import { archiveSession, type ArchiveResult } from "../lib/notebook/archive";
+import { renderReportSkeleton } from "../lib/report/report";
+import { latestStepStatuses } from "../lib/run/guards";
+import { executeNotebook, type RunResult } from "../lib/notebook/jupyter";
+import { Journal } from "../lib/evidence/journal";
+import { prepareSession } from "../lib/notebook/prepare";
+import { dsnPassword } from "../lib/run/session";
 import type { Mode } from "../lib/types";
 
 export interface RehearsalOptions {
@@ -53,35 +53,60 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
     }
   };
   const own = !o.sandbox;
-  const sb = o.sandbox ?? (await t("sandbox_start", () => startSandbox({ quiet: true, faults: o.faults, databaseUrl: o.databaseUrl })));
+  const sb =
+    o.sandbox ??
+    (await t("sandbox_start", () => startSandbox({ quiet: true, faults: o.faults, databaseUrl: o.databaseUrl })));
   if (!own && o.faults) sb.setFaults(o.faults);
   try {
     const mode = o.mode ?? "sandbox";
     const archiveDir = o.archiveDir ?? "archive/payment-e2e";
     const docsDir = o.docsDir ?? (o.archiveDir ? scratchDocs(path.join(archiveDir, "docs")) : "docs");
-    const prep = prepareSession(mode, {
-      BASE_URL: sb.marketplaceUrl,
-      HYPERSWITCH_URL: sb.hyperswitchUrl,
-      OPERATOR_EMAIL: sb.operator.email,
-      REFUND: true,
-      AUTO_PAY: "success",
-      DOCS_DIR: docsDir,
-      ...o.params,
-    }, { archiveDir });
+    const prep = prepareSession(
+      mode,
+      {
+        BASE_URL: sb.marketplaceUrl,
+        HYPERSWITCH_URL: sb.hyperswitchUrl,
+        OPERATOR_EMAIL: sb.operator.email,
+        REFUND: true,
+        AUTO_PAY: "success",
+        DOCS_DIR: docsDir,
+        ...o.params,
+      },
+      { archiveDir },
+    );
     log(`session ${prep.sessionId} → ${prep.dir}`);
-    const env = { OPERATOR_PASSWORD: sb.operator.password, DATABASE_URL: sb.readonlyDsn, HYPERSWITCH_API_KEY: sb.apiKey };
+    const env = {
+      OPERATOR_PASSWORD: sb.operator.password,
+      DATABASE_URL: sb.readonlyDsn,
+      HYPERSWITCH_API_KEY: sb.apiKey,
+    };
     const execute = await t("execute", () => executeNotebook(prep.notebook, env));
     log(`notebook executed in ${execute.ms} ms (nbconvert exit ${execute.code})`);
     let archive: ArchiveResult | null = null;
     let archiveError: string | null = null;
     try {
-      archive = await t("archive", () => archiveSession(prep.dir, { docsDir, extraSecrets: [sb.operator.password, sb.apiKey, sb.webhookSecret, dsnPassword(sb.readonlyDsn)] }));
+      archive = await t("archive", () =>
+        archiveSession(prep.dir, {
+          docsDir,
+          extraSecrets: [sb.operator.password, sb.apiKey, sb.webhookSecret, dsnPassword(sb.readonlyDsn)],
+        }),
+      );
     } catch (err) {
       archiveError = (err as Error).message;
     }
     const statuses = latestStepStatuses(Journal.open(prep.dir).all());
     const allPassed = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].every((n) => statuses.get(n) === "PASS");
-    return { sessionId: prep.sessionId, dir: prep.dir, notebook: prep.notebook, statuses, allPassed, execute, archive, archiveError, timings };
+    return {
+      sessionId: prep.sessionId,
+      dir: prep.dir,
+      notebook: prep.notebook,
+      statuses,
+      allPassed,
+      execute,
+      archive,
+      archiveError,
+      timings,
+    };
   } finally {
     if (own) await sb.stop();
   }
@@ -92,10 +117,10 @@ export function scratchDocs(dir: string): string {
   if (!fs.existsSync(dir)) {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, "PAYMENT_E2E_LIVE_REPORT.md"), renderReportSkeleton());
-    fs.copyFileSync(path.join(__dirname, "..", "docs", "GO_NO_GO_CHECKLIST.md"), path.join(dir, "GO_NO_GO_CHECKLIST.md"));
+    fs.copyFileSync(
+      path.join(__dirname, "..", "docs", "GO_NO_GO_CHECKLIST.md"),
+      path.join(dir, "GO_NO_GO_CHECKLIST.md"),
+    );
   }
   return dir;
 }
-
-
-

@@ -5,14 +5,20 @@
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
-import { ArchiveRefused, archiveSession } from "../archive";
+import { ArchiveRefused, archiveSession } from "../notebook/archive";
 import { oneLine } from "../errors";
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { "docs-dir": { type: "string" } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { "docs-dir": { type: "string" } },
+  });
   const dir = positionals[0];
   if (!dir || !fs.existsSync(dir)) {
-    console.error("archive: name a session folder, e.g. npm run archive -- archive/payment-e2e/20261126T154400Z-staging");
+    console.error(
+      "archive: name a session folder, e.g. npm run archive -- archive/payment-e2e/20261126T154400Z-staging",
+    );
     return 2;
   }
   try {
@@ -20,7 +26,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(`archived ${dir}: ${r.manifest.files.length} files, ${r.scannedFiles} scanned, 0 hits`);
     console.log(`  outcome: ${r.outcome}`);
     console.log(`  manifest sha256: ${r.manifestSha256}`);
-    console.log(`  chain head: ${r.manifest.chain_head} (${r.manifest.trace_lines} lines) — anchor it in the ticket or commit message`);
+    console.log(
+      `  chain head: ${r.manifest.chain_head} (${r.manifest.trace_lines} lines) — anchor it in the ticket or commit message`,
+    );
     console.log(`  retention until: ${r.manifest.retention_until}`);
     if (r.docsReport) console.log(`  report block: ${r.docsReport}`);
     return 0;

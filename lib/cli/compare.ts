@@ -5,16 +5,27 @@
  */
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { runCompare } from "../compare";
+import { runCompare } from "../report/compare";
 import { oneLine } from "../errors";
-import { REPORT_DEFAULTS } from "../report";
+import { REPORT_DEFAULTS } from "../report/report";
 
 export const USAGE = "usage: npm run compare -- [--staging <session-id>] [--live <session-id>] [--archive <dir>]";
 
-export function main(argv: string[], log = (s: string) => console.log(s), err = (s: string) => console.error(s)): number {
+export function main(
+  argv: string[],
+  log = (s: string) => console.log(s),
+  err = (s: string) => console.error(s),
+): number {
   try {
-    const { values } = parseArgs({ args: argv, options: { staging: { type: "string" }, live: { type: "string" }, archive: { type: "string" } } });
-    const { comparison, files } = runCompare({ archiveDir: values.archive ?? REPORT_DEFAULTS.archiveDir, staging: values.staging, live: values.live });
+    const { values } = parseArgs({
+      args: argv,
+      options: { staging: { type: "string" }, live: { type: "string" }, archive: { type: "string" } },
+    });
+    const { comparison, files } = runCompare({
+      archiveDir: values.archive ?? REPORT_DEFAULTS.archiveDir,
+      staging: values.staging,
+      live: values.live,
+    });
     const rel = (f: string) => path.relative(process.cwd(), f) || f;
     log(`staging ${comparison.stagingId} → live ${comparison.liveId}\n\n${comparison.table}\n`);
     log(`wrote ${rel(files.md)}, ${rel(files.svg)}, ${rel(files.png)}`);

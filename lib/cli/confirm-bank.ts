@@ -6,14 +6,20 @@
  */
 import { parseArgs } from "node:util";
 import { oneLine } from "../errors";
-import { resolveSessionDir } from "../evidence";
-import { confirmBank } from "../paperwork";
-import { REPORT_DEFAULTS, publishReport } from "../report";
+import { resolveSessionDir } from "../report/evidence";
+import { confirmBank } from "../report/paperwork";
+import { REPORT_DEFAULTS, publishReport } from "../report/report";
 import { summary } from "./report";
 
-export const USAGE = 'usage: npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]';
+export const USAGE =
+  'usage: npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]';
 
-export function main(argv: string[], log = (s: string) => console.log(s), err = (s: string) => console.error(s), today?: Date): number {
+export function main(
+  argv: string[],
+  log = (s: string) => console.log(s),
+  err = (s: string) => console.error(s),
+  today?: Date,
+): number {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -28,13 +34,22 @@ export function main(argv: string[], log = (s: string) => console.log(s), err = 
       },
     });
     if (positionals.length !== 1 || !values.date) {
-      err(positionals.length !== 1 ? USAGE : "confirm-bank: --date is required: pass --date YYYY-MM-DD, the day the refund shows on the bank statement");
+      err(
+        positionals.length !== 1
+          ? USAGE
+          : "confirm-bank: --date is required: pass --date YYYY-MM-DD, the day the refund shows on the bank statement",
+      );
       return 2;
     }
     const dir = resolveSessionDir(positionals[0], values.archive ?? REPORT_DEFAULTS.archiveDir);
     const c = confirmBank(dir, { date: values.date, note: values.note, today });
     log(`recorded bank confirmation ${c.date} for ${c.sessionId} (trace line ${c.traceLine})`);
-    const p = publishReport(dir, { toDocs: values["to-docs"], docsReport: values.docs, checklist: values.checklist, today });
+    const p = publishReport(dir, {
+      toDocs: values["to-docs"],
+      docsReport: values.docs,
+      checklist: values.checklist,
+      today,
+    });
     for (const line of summary(p)) log(line);
     return 0;
   } catch (e) {

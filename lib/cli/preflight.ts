@@ -10,22 +10,32 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULTS, toMinor } from "../config";
 import { ConfigError, oneLine } from "../errors";
-import { ApiClient } from "../http";
-import { runPreflight } from "../preflight";
-import { secrets } from "../redact";
-import { Trace } from "../trace";
+import { ApiClient } from "../clients/http";
+import { runPreflight } from "../run/preflight";
+import { secrets } from "../evidence/redact";
+import { Trace } from "../evidence/trace";
 import { parseConfig } from "../config";
 
 export const EXIT = { go: 0, refused: 1, config: 2, backend: 3 } as const;
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, out: (s: string) => void = console.log): Promise<number> {
+export async function main(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  out: (s: string) => void = console.log,
+): Promise<number> {
   let args;
   try {
     args = parseArgs({
       args: argv,
       options: {
-        mode: { type: "string" }, "base-url": { type: "string" }, email: { type: "string" }, product: { type: "string" },
-        "max-price": { type: "string" }, "live-confirm": { type: "string" }, "dry-run-override": { type: "string" }, "archive-dir": { type: "string" },
+        mode: { type: "string" },
+        "base-url": { type: "string" },
+        email: { type: "string" },
+        product: { type: "string" },
+        "max-price": { type: "string" },
+        "live-confirm": { type: "string" },
+        "dry-run-override": { type: "string" },
+        "archive-dir": { type: "string" },
       },
     }).values;
   } catch (err) {
@@ -38,9 +48,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     // The gate needs no password and no session: validate the rest with the notebook's own rules.
     cfg = parseConfig(
       {
-        MODE: mode, BASE_URL: args["base-url"] ?? env.BASE_URL ?? env.STAGING_URL, OPERATOR_EMAIL: args.email ?? env.OPERATOR_EMAIL,
-        PRODUCT: args.product ?? env.PRODUCT, MAX_PRICE: args["max-price"] ?? env.MAX_PRICE ?? DEFAULTS.maxPrice, SESSION_ID: `19700101T000000Z-${mode}`,
-        LIVE_CONFIRM: args["live-confirm"] ?? env.LIVE_CONFIRM, DRY_RUN_OVERRIDE: args["dry-run-override"] ?? env.DRY_RUN_OVERRIDE, ARCHIVE_DIR: args["archive-dir"],
+        MODE: mode,
+        BASE_URL: args["base-url"] ?? env.BASE_URL ?? env.STAGING_URL,
+        OPERATOR_EMAIL: args.email ?? env.OPERATOR_EMAIL,
+        PRODUCT: args.product ?? env.PRODUCT,
+        MAX_PRICE: args["max-price"] ?? env.MAX_PRICE ?? DEFAULTS.maxPrice,
+        SESSION_ID: `19700101T000000Z-${mode}`,
+        LIVE_CONFIRM: args["live-confirm"] ?? env.LIVE_CONFIRM,
+        DRY_RUN_OVERRIDE: args["dry-run-override"] ?? env.DRY_RUN_OVERRIDE,
+        ARCHIVE_DIR: args["archive-dir"],
       },
       { ...env, OPERATOR_PASSWORD: env.OPERATOR_PASSWORD || "not-needed-for-preflight" },
     );
@@ -50,7 +66,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
   }
   secrets.add(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY");
   const traceFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "e2e-preflight-")), "trace.jsonl");
-  const api = new ApiClient(cfg.baseUrl, { trace: Trace.open(traceFile), onAnomaly: (a) => out(`  anomaly: ${a.message}`) });
+  const api = new ApiClient(cfg.baseUrl, {
+    trace: Trace.open(traceFile),
+    onAnomaly: (a) => out(`  anomaly: ${a.message}`),
+  });
   try {
     const rep = await runPreflight({ ...cfg, maxPriceMinor: cfg.maxPriceMinor ?? toMinor(5) }, api);
     out(`Pre-flight (${cfg.mode}) against ${cfg.baseUrl}`);

@@ -7,10 +7,11 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { oneLine } from "../errors";
-import { resolveSessionDir } from "../evidence";
-import { REPORT_DEFAULTS, publishReport, type Published } from "../report";
+import { resolveSessionDir } from "../report/evidence";
+import { REPORT_DEFAULTS, publishReport, type Published } from "../report/report";
 
-export const USAGE = "usage: npm run report -- <session-dir-or-id> [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]";
+export const USAGE =
+  "usage: npm run report -- <session-dir-or-id> [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]";
 
 /** Shared by the report and confirm-bank commands: what was written and what is left to do. */
 export function summary(p: Published): string[] {
@@ -18,20 +19,33 @@ export function summary(p: Published): string[] {
   const s = p.session;
   return [
     `${s.evidence.sessionId}: ${s.outcome} — ${s.reason}`,
-    s.written ? `wrote ${rel(s.path)}` : `left the sealed session folder untouched (manifest.json is current); the docs block carries this render`,
-    p.docs ? `${p.docs.action} block in ${rel(p.docs.path)}` : "docs report untouched (sandbox rehearsal; pass --to-docs to add it)",
+    s.written
+      ? `wrote ${rel(s.path)}`
+      : `left the sealed session folder untouched (manifest.json is current); the docs block carries this render`,
+    p.docs
+      ? `${p.docs.action} block in ${rel(p.docs.path)}`
+      : "docs report untouched (sandbox rehearsal; pass --to-docs to add it)",
     ...(s.comparison ? [`comparison with ${s.comparison.stagingId}: ${s.comparison.plot}.{md,svg,png}`] : []),
     ...(p.goNoGo ? [`GO/NO-GO: ${p.goNoGo.status} — ${p.goNoGo.reason}`] : []),
     ...p.housekeeping.map((h) => `reminder: ${h}`),
   ];
 }
 
-export function main(argv: string[], log = (s: string) => console.log(s), err = (s: string) => console.error(s)): number {
+export function main(
+  argv: string[],
+  log = (s: string) => console.log(s),
+  err = (s: string) => console.error(s),
+): number {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { "to-docs": { type: "boolean" }, archive: { type: "string" }, docs: { type: "string" }, checklist: { type: "string" } },
+      options: {
+        "to-docs": { type: "boolean" },
+        archive: { type: "string" },
+        docs: { type: "string" },
+        checklist: { type: "string" },
+      },
     });
     if (positionals.length !== 1) {
       err(USAGE);

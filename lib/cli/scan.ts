@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import { EvidenceError } from "../errors";
-import { DEFAULT_SCAN_PATHS, SCANNED_EXTENSIONS, formatHit, scanPaths } from "../scan";
+import { DEFAULT_SCAN_PATHS, SCANNED_EXTENSIONS, formatHit, scanPaths } from "../evidence/scan";
 
 const USAGE = `usage: scan [--all-files] [paths…]
   default paths: archive docs notebooks; directories are walked for ${SCANNED_EXTENSIONS.join(" ")}

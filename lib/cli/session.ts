@@ -6,25 +6,37 @@
 import { spawn, spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { oneLine } from "../errors";
-import { jupyterCommand, jupyterEnv } from "../jupyter";
-import { prepareSession } from "../prepare";
+import { jupyterCommand, jupyterEnv } from "../notebook/jupyter";
+import { prepareSession } from "../notebook/prepare";
 import type { Mode } from "../types";
 
 export function jupyterUi(): { cmd: string; args: string[]; name: string } | null {
   const has = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
   if (has("jupyter-lab", ["--version"])) return { cmd: "jupyter-lab", args: [], name: "JupyterLab" };
-  if (has(jupyterCommand(), ["notebook", "--version"])) return { cmd: jupyterCommand(), args: ["notebook"], name: "classic Notebook" };
+  if (has(jupyterCommand(), ["notebook", "--version"]))
+    return { cmd: jupyterCommand(), args: ["notebook"], name: "classic Notebook" };
   return null;
 }
 
 async function main(argv: string[]): Promise<number> {
   const { values: a } = parseArgs({
     args: argv,
-    options: { mode: { type: "string" }, "base-url": { type: "string" }, email: { type: "string" }, refund: { type: "boolean" }, "no-jupyter": { type: "boolean" }, "hyperswitch-url": { type: "string" }, port: { type: "string" }, "archive-dir": { type: "string" } },
+    options: {
+      mode: { type: "string" },
+      "base-url": { type: "string" },
+      email: { type: "string" },
+      refund: { type: "boolean" },
+      "no-jupyter": { type: "boolean" },
+      "hyperswitch-url": { type: "string" },
+      port: { type: "string" },
+      "archive-dir": { type: "string" },
+    },
   });
   const mode = a.mode as Mode | undefined;
   if (!mode || !["sandbox", "staging", "live"].includes(mode)) {
-    console.error("session: --mode is required; use --mode staging for the dry run or --mode live for the real-money run");
+    console.error(
+      "session: --mode is required; use --mode staging for the dry run or --mode live for the real-money run",
+    );
     return 2;
   }
   const params: Record<string, string | boolean> = { REFUND: a.refund ?? mode === "live" };
@@ -36,15 +48,23 @@ async function main(argv: string[]): Promise<number> {
   console.log(`Session ${prep.sessionId} prepared.`);
   console.log(`  notebook: ${prep.notebook}`);
   console.log(`  SESSION_ID = "${prep.sessionId}" (already injected into the notebook)`);
-  if (!process.env.OPERATOR_PASSWORD) console.log("  note: OPERATOR_PASSWORD is not exported; step 1 will refuse until it is (read -s OPERATOR_PASSWORD; export OPERATOR_PASSWORD)");
+  if (!process.env.OPERATOR_PASSWORD)
+    console.log(
+      "  note: OPERATOR_PASSWORD is not exported; step 1 will refuse until it is (read -s OPERATOR_PASSWORD; export OPERATOR_PASSWORD)",
+    );
   if (a["no-jupyter"]) return 0;
   const ui = jupyterUi();
   if (!ui) {
-    console.error("session: no Jupyter UI found; `pip install jupyterlab` on your workstation, or apt-get install jupyter-notebook");
+    console.error(
+      "session: no Jupyter UI found; `pip install jupyterlab` on your workstation, or apt-get install jupyter-notebook",
+    );
     return 3;
   }
   console.log(`Starting ${ui.name} on 127.0.0.1 …`);
-  const child = spawn(ui.cmd, [...ui.args, "--ip=127.0.0.1", ...(a.port ? [`--port=${a.port}`] : []), prep.notebook], { env: jupyterEnv(), stdio: "inherit" });
+  const child = spawn(ui.cmd, [...ui.args, "--ip=127.0.0.1", ...(a.port ? [`--port=${a.port}`] : []), prep.notebook], {
+    env: jupyterEnv(),
+    stdio: "inherit",
+  });
   return new Promise((resolve) => child.on("close", (code) => resolve(code ?? 0)));
 }
 

@@ -2,7 +2,7 @@
  * `npm run verify -- <session-dir>`: exit 0 intact, 1 failed, 2 usage error.
  */
 import * as fs from "node:fs";
-import { formatVerify, verifySession } from "../verify";
+import { formatVerify, verifySession } from "../evidence/verify";
 
 const USAGE = "usage: verify <session-dir>   (e.g. archive/payment-e2e/<session-id>)";
 

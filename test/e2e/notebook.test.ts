@@ -12,11 +12,11 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { rehearse, type Rehearsal } from "../../scripts/rehearse";
-import { readNotebook, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/nbfile";
-import { formatVerify, verifySession } from "../../lib/verify";
-import { scanPaths } from "../../lib/scan";
-import { SecretRegistry } from "../../lib/redact";
-import { findChromium, CHROMIUM_ARGS } from "../../lib/payer";
+import { readNotebook, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/notebook/nbfile";
+import { formatVerify, verifySession } from "../../lib/evidence/verify";
+import { scanPaths } from "../../lib/evidence/scan";
+import { SecretRegistry } from "../../lib/evidence/redact";
+import { findChromium, CHROMIUM_ARGS } from "../../lib/clients/payer";
 
 const root = path.resolve(__dirname, "../..");
 
@@ -42,7 +42,15 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
 
   test("the session folder holds the notebook, HTML, trace, journal, plots, report and manifest", () => {
     assert.equal(run.archiveError, null);
-    for (const f of ["payment-e2e.ipynb", "payment-e2e.html", "trace.jsonl", "state.jsonl", "poll-latency.svg", "poll-latency.png", "manifest.json"]) {
+    for (const f of [
+      "payment-e2e.ipynb",
+      "payment-e2e.html",
+      "trace.jsonl",
+      "state.jsonl",
+      "poll-latency.svg",
+      "poll-latency.png",
+      "manifest.json",
+    ]) {
       assert.ok(fs.statSync(path.join(run.dir, f)).size > 0, `${f} present and not empty`);
     }
   });
@@ -57,18 +65,31 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
       const copy = fs.mkdtempSync(path.join(os.tmpdir(), `tamper-${name}-`));
       fs.cpSync(run.dir, copy, { recursive: true });
       const f = path.join(copy, "trace.jsonl");
-      fs.writeFileSync(f, edit(fs.readFileSync(f, "utf8").split("\n").filter(Boolean)).join("\n") + "\n");
+      fs.writeFileSync(f, `${edit(fs.readFileSync(f, "utf8").split("\n").filter(Boolean)).join("\n")}\n`);
       return formatVerify(verifySession(copy)).join("\n");
     };
-    assert.match(tamper("byte", (l) => { l[9] = l[9].replace(/"seq":10/, '"seq":10 '); return l; }), /trace\.jsonl:10\b/);
-    assert.match(tamper("middle", (l) => l.filter((_, i) => i !== 20)), /trace\.jsonl:21\b/);
+    assert.match(
+      tamper("byte", (l) => {
+        l[9] = l[9].replace(/"seq":10/, '"seq":10 ');
+        return l;
+      }),
+      /trace\.jsonl:10\b/,
+    );
+    assert.match(
+      tamper("middle", (l) => l.filter((_, i) => i !== 20)),
+      /trace\.jsonl:21\b/,
+    );
     const lines = fs.readFileSync(path.join(run.dir, "trace.jsonl"), "utf8").split("\n").filter(Boolean).length;
-    assert.match(tamper("tail", (l) => l.slice(0, -3)), new RegExp(`trace\\.jsonl.*(${lines - 2}|cut|tail|${lines})`));
+    assert.match(
+      tamper("tail", (l) => l.slice(0, -3)),
+      new RegExp(`trace\\.jsonl.*(${lines - 2}|cut|tail|${lines})`),
+    );
   });
 
   test("nothing written contains the run's secrets or a card number", async () => {
     const reg = new SecretRegistry();
-    for (const s of [sb.operator.password, sb.apiKey, sb.webhookSecret, new URL(sb.readonlyDsn).password]) reg.add(s, "run secret");
+    for (const s of [sb.operator.password, sb.apiKey, sb.webhookSecret, new URL(sb.readonlyDsn).password])
+      reg.add(s, "run secret");
     const hits = scanPaths([run.dir], { registry: reg, extensions: "all", env: {} });
     assert.deepEqual(hits, []);
     // And the sandbox's full test card never reached the notebook, trace or HTML.
@@ -80,24 +101,34 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
 
   test("every result cell renders untrusted: each carries Markdown or PNG", () => {
     const nb = readNotebook(run.notebook);
-    const code = nb.cells.filter((c) => c.cell_type === "code" && !c.metadata.tags?.some((t) => t.includes("parameters")));
+    const code = nb.cells.filter(
+      (c) => c.cell_type === "code" && !c.metadata.tags?.some((t) => t.includes("parameters")),
+    );
     assert.ok(code.length >= 14);
     for (const c of code) {
       const kinds = (c.outputs ?? []).flatMap((o) => Object.keys(o.data ?? {}));
-      assert.ok(kinds.includes("text/markdown") || kinds.includes("image/png"), `cell \`${sourceOf(c).split("\n").pop()}\` has only ${kinds.join(", ") || "no outputs"}`);
+      assert.ok(
+        kinds.includes("text/markdown") || kinds.includes("image/png"),
+        `cell \`${sourceOf(c).split("\n").pop()}\` has only ${kinds.join(", ") || "no outputs"}`,
+      );
       const errors = (c.outputs ?? []).filter((o) => o.output_type === "stream" && o.name === "stderr");
       assert.equal(errors.length, 0, `cell \`${sourceOf(c).slice(0, 60)}\` wrote to stderr`);
     }
   });
 
-  test("the HTML archive shows the plot in headless Chromium", { skip: findChromium() ? false : "no Chromium installed" }, async () => {
+  test("the HTML archive shows the plot in headless Chromium", {
+    skip: findChromium() ? false : "no Chromium installed",
+  }, async () => {
     const { chromium } = await import("playwright-core");
     const browser = await chromium.launch({ executablePath: findChromium()!, args: CHROMIUM_ARGS });
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-      await page.goto("file://" + path.resolve(run.dir, "payment-e2e.html"));
+      await page.goto(`file://${path.resolve(run.dir, "payment-e2e.html")}`);
       const img = await page.waitForSelector("img[src^='data:image/png']", { timeout: 10000 });
-      const size = await img.evaluate((el: { naturalWidth: number; naturalHeight: number }) => [el.naturalWidth, el.naturalHeight]);
+      const size = await img.evaluate((el: { naturalWidth: number; naturalHeight: number }) => [
+        el.naturalWidth,
+        el.naturalHeight,
+      ]);
       assert.ok(size[0] > 300 && size[1] > 200, `plot PNG rendered at ${size}`);
       await img.scrollIntoViewIfNeeded();
       const shot = path.join(run.dir, "..", "html-plot.png");
@@ -111,8 +142,12 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
 
   test("re-running the whole notebook on the same session resumes: no second order or refund", async () => {
     const before = await sb.counts();
-    const { executeNotebook } = await import("../../lib/jupyter");
-    const r = await executeNotebook(run.notebook, { OPERATOR_PASSWORD: sb.operator.password, DATABASE_URL: sb.readonlyDsn, HYPERSWITCH_API_KEY: sb.apiKey });
+    const { executeNotebook } = await import("../../lib/notebook/jupyter");
+    const r = await executeNotebook(run.notebook, {
+      OPERATOR_PASSWORD: sb.operator.password,
+      DATABASE_URL: sb.readonlyDsn,
+      HYPERSWITCH_API_KEY: sb.apiKey,
+    });
     assert.equal(r.code, 0);
     const afterCounts = await sb.counts();
     assert.equal(afterCounts.orders, before.orders);
@@ -128,9 +163,15 @@ test("the runbook template is committed clean: no outputs, counts or volatile me
   assert.deepEqual(hygieneProblems(readNotebook(path.join(root, TEMPLATE))), []);
 });
 
-test("npm run demo -- --stuck: exit 1, step 5 FAIL at its deadline, 6–7 SKIPPED, notebook saved", { timeout: 5 * 60 * 1000 }, () => {
+test("npm run demo -- --stuck: exit 1, step 5 FAIL at its deadline, 6–7 SKIPPED, notebook saved", {
+  timeout: 5 * 60 * 1000,
+}, () => {
   const archive = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-stuck-"));
-  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(root, "scripts/demo.ts"), "--stuck", "--deadline-s", "6", "--archive-dir", archive], { cwd: root, encoding: "utf8", timeout: 5 * 60 * 1000 });
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", path.join(root, "scripts/demo.ts"), "--stuck", "--deadline-s", "6", "--archive-dir", archive],
+    { cwd: root, encoding: "utf8", timeout: 5 * 60 * 1000 },
+  );
   assert.equal(r.status, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /step 5: FAIL/);
   assert.match(r.stdout, /step 6: SKIPPED/);

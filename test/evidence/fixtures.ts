@@ -15,10 +15,14 @@ export const PAN_DASHED = g4("4242").join("-");
 /** Amex test card (15 digits, 4-6-5 groups). */
 export const AMEX_SPACED = ["3782", "822463", "10005"].join(" ");
 /** 16 digits that fail Luhn: not a card number. */
-export const NOT_LUHN = g4("4242").join("").slice(0, 15) + "1";
+export const NOT_LUHN = `${g4("4242").join("").slice(0, 15)}1`;
 
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
-export const JWT = [b64({ alg: "HS256", typ: "JWT" }), b64({ sub: "usr_1", exp: 1 }), "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"].join(".");
+export const JWT = [
+  b64({ alg: "HS256", typ: "JWT" }),
+  b64({ sub: "usr_1", exp: 1 }),
+  "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5",
+].join(".");
 export const SANDBOX_KEY = "snd" + "_" + "c691ade6995743bd88c166ba509ff5da";
 export const LIVE_KEY = "sk" + "_live_" + "4eC39HqLyjWDarjtT1zdp7dc";
 export const OPAQUE_TOKEN = "tok" + "9f8e7d6c5b4a39281706f5e4";

@@ -4,10 +4,10 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ManifestError } from "../../lib/errors";
-import { SecretRegistry } from "../../lib/redact";
-import { MANIFEST_FILE, manifestHash, readManifest, retentionDate, writeManifest } from "../../lib/manifest";
-import { Trace } from "../../lib/trace";
-import { verifySession } from "../../lib/verify";
+import { SecretRegistry } from "../../lib/evidence/redact";
+import { MANIFEST_FILE, manifestHash, readManifest, retentionDate, writeManifest } from "../../lib/evidence/manifest";
+import { Trace } from "../../lib/evidence/trace";
+import { verifySession } from "../../lib/evidence/verify";
 import { tmpDir } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -27,19 +27,31 @@ function fakeSession(): string {
   fs.mkdirSync(path.join(dir, "plots"));
   fs.writeFileSync(path.join(dir, "plots", "poll.svg"), "<svg/>\n");
   fs.writeFileSync(path.join(dir, "plots", "poll.png"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]));
-  writeManifest(dir, { sessionId: path.basename(dir), mode: "staging", chainHead: t.head, traceLines: t.seq, toolVersion: "0.1.0", gitCommit: null });
+  writeManifest(dir, {
+    sessionId: path.basename(dir),
+    mode: "staging",
+    chainHead: t.head,
+    traceLines: t.seq,
+    toolVersion: "0.1.0",
+    gitCommit: null,
+  });
   return dir;
 }
 
-const runCli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, encoding: "utf8" });
+const runCli = (...args: string[]) =>
+  spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, encoding: "utf8" });
 const traceLines = (dir: string) => fs.readFileSync(path.join(dir, "trace.jsonl"), "utf8").split("\n").slice(0, -1);
-const setTrace = (dir: string, lines: string[]) => fs.writeFileSync(path.join(dir, "trace.jsonl"), lines.map((l) => `${l}\n`).join(""));
+const setTrace = (dir: string, lines: string[]) =>
+  fs.writeFileSync(path.join(dir, "trace.jsonl"), lines.map((l) => `${l}\n`).join(""));
 
 describe("manifest", () => {
   it("lists every file but itself, sorted, with sha256 and size", () => {
     const dir = fakeSession();
     const m = readManifest(dir);
-    assert.deepEqual(m.files.map((f) => f.path), ["payment-e2e.ipynb", "plots/poll.png", "plots/poll.svg", "report.md", "state.jsonl", "trace.jsonl"]);
+    assert.deepEqual(
+      m.files.map((f) => f.path),
+      ["payment-e2e.ipynb", "plots/poll.png", "plots/poll.svg", "report.md", "state.jsonl", "trace.jsonl"],
+    );
     assert.equal(m.files[1].bytes, 7);
     assert.match(m.files[0].sha256, /^[0-9a-f]{64}$/);
     assert.equal(m.trace_lines, TRACE_LINES);
@@ -52,7 +64,8 @@ describe("manifest", () => {
     ["2028-02-29T00:00:00.000Z", "2029-03-01"],
     ["2026-12-31T23:59:59.999Z", "2027-12-31"],
   ];
-  for (const [created, until] of retention) it(`retention ${created} -> ${until}`, () => assert.equal(retentionDate(created), until));
+  for (const [created, until] of retention)
+    it(`retention ${created} -> ${until}`, () => assert.equal(retentionDate(created), until));
 
   it("is idempotent: same bytes for unchanged files, original created_at kept after changes", async () => {
     const dir = fakeSession();
@@ -60,7 +73,14 @@ describe("manifest", () => {
     const h1 = manifestHash(dir);
     const bytes1 = fs.readFileSync(path.join(dir, MANIFEST_FILE));
     await new Promise((r) => setTimeout(r, 5)); // a later clock must not leak into the manifest
-    const info = { sessionId: m1.session_id, mode: m1.mode, chainHead: m1.chain_head, traceLines: m1.trace_lines, toolVersion: "0.1.0", gitCommit: null };
+    const info = {
+      sessionId: m1.session_id,
+      mode: m1.mode,
+      chainHead: m1.chain_head,
+      traceLines: m1.trace_lines,
+      toolVersion: "0.1.0",
+      gitCommit: null,
+    };
     writeManifest(dir, info);
     assert.deepEqual(fs.readFileSync(path.join(dir, MANIFEST_FILE)), bytes1);
     assert.equal(manifestHash(dir), h1);
@@ -73,32 +93,82 @@ describe("manifest", () => {
   it("refuses to seal a trace that does not end at the given head", () => {
     const dir = fakeSession();
     const m = readManifest(dir);
-    const info = { sessionId: "s", mode: "staging", chainHead: m.chain_head, traceLines: TRACE_LINES + 1, toolVersion: "0.1.0", gitCommit: null };
-    assert.throws(() => writeManifest(dir, info), (e: unknown) => e instanceof ManifestError && e.code === "EVIDENCE_MANIFEST_INVALID");
+    const info = {
+      sessionId: "s",
+      mode: "staging",
+      chainHead: m.chain_head,
+      traceLines: TRACE_LINES + 1,
+      toolVersion: "0.1.0",
+      gitCommit: null,
+    };
+    assert.throws(
+      () => writeManifest(dir, info),
+      (e: unknown) => e instanceof ManifestError && e.code === "EVIDENCE_MANIFEST_INVALID",
+    );
   });
 
   it("rejects a missing or malformed manifest with stable codes", () => {
     const dir = tmpDir("nomanifest-");
-    assert.throws(() => readManifest(dir), (e: unknown) => e instanceof ManifestError && e.code === "EVIDENCE_MANIFEST_MISSING");
+    assert.throws(
+      () => readManifest(dir),
+      (e: unknown) => e instanceof ManifestError && e.code === "EVIDENCE_MANIFEST_MISSING",
+    );
     fs.writeFileSync(path.join(dir, MANIFEST_FILE), '{"schema": "payment-e2e/manifest@1", "files": []}');
-    assert.throws(() => readManifest(dir), (e: unknown) => e instanceof ManifestError && e.code === "EVIDENCE_MANIFEST_INVALID");
+    assert.throws(
+      () => readManifest(dir),
+      (e: unknown) => e instanceof ManifestError && e.code === "EVIDENCE_MANIFEST_INVALID",
+    );
   });
 });
 
 describe("verifySession", () => {
   const rows: Array<[string, (dir: string) => void, RegExp, boolean]> = [
     ["untouched", () => {}, /^verify: OK/m, true],
-    ["one-byte edit in the trace", (d) => {
-      const lines = traceLines(d);
-      lines[3] = lines[3].replace("step 3", "step 8");
-      setTrace(d, lines);
-    }, /^ERROR trace\.jsonl:4: hash does not match/m, false],
-    ["deleted middle line", (d) => setTrace(d, traceLines(d).filter((_, i) => i !== 2)), /^ERROR trace\.jsonl:3: seq is 4, expected 3/m, false],
-    ["cut tail", (d) => setTrace(d, traceLines(d).slice(0, 4)), /^ERROR trace\.jsonl:5: missing: trace ends at line 4, manifest expects 6/m, false],
+    [
+      "one-byte edit in the trace",
+      (d) => {
+        const lines = traceLines(d);
+        lines[3] = lines[3].replace("step 3", "step 8");
+        setTrace(d, lines);
+      },
+      /^ERROR trace\.jsonl:4: hash does not match/m,
+      false,
+    ],
+    [
+      "deleted middle line",
+      (d) =>
+        setTrace(
+          d,
+          traceLines(d).filter((_, i) => i !== 2),
+        ),
+      /^ERROR trace\.jsonl:3: seq is 4, expected 3/m,
+      false,
+    ],
+    [
+      "cut tail",
+      (d) => setTrace(d, traceLines(d).slice(0, 4)),
+      /^ERROR trace\.jsonl:5: missing: trace ends at line 4, manifest expects 6/m,
+      false,
+    ],
     ["missing file", (d) => fs.rmSync(path.join(d, "plots", "poll.png")), /^ERROR plots\/poll\.png: missing/m, false],
-    ["changed file", (d) => fs.appendFileSync(path.join(d, "report.md"), "x"), /^ERROR report\.md: changed \(sha256 differs from the manifest, 14 -> 15 bytes\)/m, false],
-    ["extra file is a warning only", (d) => fs.writeFileSync(path.join(d, "notes.txt"), "later"), /^WARN  notes\.txt: extra file/m, true],
-    ["missing manifest", (d) => fs.rmSync(path.join(d, MANIFEST_FILE)), /^ERROR manifest\.json: Manifest .*cannot read/m, false],
+    [
+      "changed file",
+      (d) => fs.appendFileSync(path.join(d, "report.md"), "x"),
+      /^ERROR report\.md: changed \(sha256 differs from the manifest, 14 -> 15 bytes\)/m,
+      false,
+    ],
+    [
+      "extra file is a warning only",
+      (d) => fs.writeFileSync(path.join(d, "notes.txt"), "later"),
+      /^WARN {2}notes\.txt: extra file/m,
+      true,
+    ],
+    [
+      "missing manifest",
+      (d) => fs.rmSync(path.join(d, MANIFEST_FILE)),
+      /^ERROR manifest\.json: Manifest .*cannot read/m,
+      false,
+    ],
   ];
   for (const [name, tamper, expected, ok] of rows) {
     it(`CLI: ${name}`, () => {
@@ -118,7 +188,10 @@ describe("verifySession", () => {
     setTrace(dir, lines);
     const r = verifySession(dir);
     assert.equal(r.ok, false);
-    assert.deepEqual(r.findings.filter((f) => f.level === "error").map((f) => f.subject), ["trace.jsonl", "trace.jsonl:2"]);
+    assert.deepEqual(
+      r.findings.filter((f) => f.level === "error").map((f) => f.subject),
+      ["trace.jsonl", "trace.jsonl:2"],
+    );
   });
 
   it("CLI usage errors exit 2", () => {

@@ -9,8 +9,18 @@ import {
   redact,
   redactHeaders,
   redactString,
-} from "../../lib/redact";
-import { AMEX_SPACED, JWT, LIVE_KEY, NOT_LUHN, OPAQUE_TOKEN, PAN, PAN_DASHED, PAN_SPACED, SANDBOX_KEY } from "./fixtures";
+} from "../../lib/evidence/redact";
+import {
+  AMEX_SPACED,
+  JWT,
+  LIVE_KEY,
+  NOT_LUHN,
+  OPAQUE_TOKEN,
+  PAN,
+  PAN_DASHED,
+  PAN_SPACED,
+  SANDBOX_KEY,
+} from "./fixtures";
 
 const reg = new SecretRegistry();
 const OPERATOR_PW = "Op3rator-pass!";
@@ -24,8 +34,16 @@ describe("redactString", () => {
     ["secret inside a sentence", `login with ${OPERATOR_PW} failed`, `login with ${REDACTED} failed`],
     ["secret glued inside a longer word", `xx${OPERATOR_PW}yy`, `xx${REDACTED}yy`],
     ["secret URL-encoded in a query", `/login?p=${encodeURIComponent(OPERATOR_PW)}&x=1`, `/login?p=${REDACTED}&x=1`],
-    ["token in a URL query", `https://h/checkout/pay_1?client_secret=${OPAQUE_TOKEN}`, `https://h/checkout/pay_1?client_secret=${REDACTED}`],
-    ["unknown client_secret in a query", "https://h/checkout/pay_1?client_secret=pay_1_secret_zz9", `https://h/checkout/pay_1?client_secret=${REDACTED}`],
+    [
+      "token in a URL query",
+      `https://h/checkout/pay_1?client_secret=${OPAQUE_TOKEN}`,
+      `https://h/checkout/pay_1?client_secret=${REDACTED}`,
+    ],
+    [
+      "unknown client_secret in a query",
+      "https://h/checkout/pay_1?client_secret=pay_1_secret_zz9",
+      `https://h/checkout/pay_1?client_secret=${REDACTED}`,
+    ],
     ["bearer token", `Authorization: Bearer ${"a1b2c3d4e5f6g7h8"}`, `Authorization: Bearer ${REDACTED}`],
     ["bearer JWT", `Bearer ${JWT}`, `Bearer ${REDACTED}`],
     ["bare JWT in text", `token was ${JWT}.`, `token was ${REDACTED}.`],
@@ -40,11 +58,15 @@ describe("redactString", () => {
     ["Amex 4-6-5", AMEX_SPACED, "[PAN ****0005]"],
     ["PAN followed by expiry", `${PAN_SPACED} 12 34`, "[PAN ****4242] 12 34"],
     ["non-Luhn 16 digits left alone", `n ${NOT_LUHN}`, `n ${NOT_LUHN}`],
-    ["ordinary ids left alone", "ord_01HZX9 pay_7781 tr_9 prd_2b3c4d5e6f7a8b9c0d1e", "ord_01HZX9 pay_7781 tr_9 prd_2b3c4d5e6f7a8b9c0d1e"],
+    [
+      "ordinary ids left alone",
+      "ord_01HZX9 pay_7781 tr_9 prd_2b3c4d5e6f7a8b9c0d1e",
+      "ord_01HZX9 pay_7781 tr_9 prd_2b3c4d5e6f7a8b9c0d1e",
+    ],
     ["ISO timestamp left alone", "2026-11-26T15:44:00.123Z", "2026-11-26T15:44:00.123Z"],
     ["amounts left alone", "total_cents 1200 EUR, 12.00", "total_cents 1200 EUR, 12.00"],
     ["float digits are not a PAN", `x=0.${PAN}`, `x=0.${PAN}`],
-    ["hex hash left alone", "a".repeat(10) + PAN + "b", "a".repeat(10) + PAN + "b"],
+    ["hex hash left alone", `${"a".repeat(10) + PAN}b`, `${"a".repeat(10) + PAN}b`],
     ["token_type Bearer kept", '"token_type":"Bearer"', '"token_type":"Bearer"'],
     ["redaction markers are stable", `Bearer ${REDACTED} [PAN ****4242]`, `Bearer ${REDACTED} [PAN ****4242]`],
     ["short value not registered", "abc abc", "abc abc"],
@@ -104,15 +126,32 @@ describe("redact (deep)", () => {
 describe("redactHeaders", () => {
   it("flattens arrays, drops undefined and masks sensitive names", () => {
     assert.deepEqual(
-      redactHeaders({ "Set-Cookie": ["a=1", "b=2"], "api-key": SANDBOX_KEY, date: "Thu", x: undefined, location: `/p?token=${OPAQUE_TOKEN}` }, reg),
+      redactHeaders(
+        {
+          "Set-Cookie": ["a=1", "b=2"],
+          "api-key": SANDBOX_KEY,
+          date: "Thu",
+          x: undefined,
+          location: `/p?token=${OPAQUE_TOKEN}`,
+        },
+        reg,
+      ),
       { "Set-Cookie": REDACTED, "api-key": REDACTED, date: "Thu", location: `/p?token=${REDACTED}` },
     );
   });
 });
 
 describe("card helpers", () => {
-  const rows: Array<[string, boolean]> = [[PAN, true], [PAN_SPACED, true], [AMEX_SPACED, true], [NOT_LUHN, false], ["", false], ["12a4", false]];
-  for (const [digits, ok] of rows) it(`luhnValid(${digits.length} chars) = ${ok}`, () => assert.equal(luhnValid(digits), ok));
+  const rows: Array<[string, boolean]> = [
+    [PAN, true],
+    [PAN_SPACED, true],
+    [AMEX_SPACED, true],
+    [NOT_LUHN, false],
+    ["", false],
+    ["12a4", false],
+  ];
+  for (const [digits, ok] of rows)
+    it(`luhnValid(${digits.length} chars) = ${ok}`, () => assert.equal(luhnValid(digits), ok));
   it("maskPan keeps last 4 only", () => assert.equal(maskPan(PAN_SPACED), "[PAN ****4242]"));
 });
 

@@ -4,8 +4,8 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ScanPathError, SecretLeakError } from "../../lib/errors";
-import { SecretRegistry, redactString } from "../../lib/redact";
-import { ALLOW_PRAGMA, assertNoLeaks, formatHit, scanPaths, scanText } from "../../lib/scan";
+import { SecretRegistry, redactString } from "../../lib/evidence/redact";
+import { ALLOW_PRAGMA, assertNoLeaks, formatHit, scanPaths, scanText } from "../../lib/evidence/scan";
 import { ACCESS_TOKEN, JWT, NOT_LUHN, PAN, PAN_SPACED, SANDBOX_KEY, tmpDir } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -26,14 +26,30 @@ describe("scanText", () => {
   it("finds a planted PAN with its line and masks the excerpt", () => {
     const hits = scanText(`a\nb\npaid with ${PAN_SPACED} today\n`, "x.md", reg);
     assert.equal(hits.length, 1);
-    assert.deepEqual({ ...hits[0], excerpt: undefined }, { path: "x.md", line: 3, column: 11, kind: "pan", label: undefined, excerpt: undefined });
+    assert.deepEqual(
+      { ...hits[0], excerpt: undefined },
+      { path: "x.md", line: 3, column: 11, kind: "pan", label: undefined, excerpt: undefined },
+    );
     assert.equal(formatHit(hits[0]), "x.md:3: pan (paid with [PAN ****4242] today)");
   });
 
   it("finds JWTs, key shapes, bearer tokens and known secrets, never echoing them", () => {
-    const text = [`{"text": "${JWT}"}`, `key ${SANDBOX_KEY}`, `Authorization: Bearer ${ACCESS_TOKEN}`, `pw was ${ENV_SECRET}!`].join("\n");
+    const text = [
+      `{"text": "${JWT}"}`,
+      `key ${SANDBOX_KEY}`,
+      `Authorization: Bearer ${ACCESS_TOKEN}`,
+      `pw was ${ENV_SECRET}!`,
+    ].join("\n");
     const hits = scanText(text, "n.ipynb", reg);
-    assert.deepEqual(hits.map((h) => [h.line, h.kind]), [[1, "jwt"], [2, "api_key"], [3, "bearer"], [4, "secret"]]);
+    assert.deepEqual(
+      hits.map((h) => [h.line, h.kind]),
+      [
+        [1, "jwt"],
+        [2, "api_key"],
+        [3, "bearer"],
+        [4, "secret"],
+      ],
+    );
     assert.equal(hits[3].label, "OPERATOR_PASSWORD");
     const out = hits.map(formatHit).join("\n");
     for (const s of [JWT, SANDBOX_KEY, ENV_SECRET, ACCESS_TOKEN, PAN]) assert.ok(!out.includes(s));
@@ -69,8 +85,15 @@ describe("scanPaths", () => {
     const other = write(dir, "other.cfg", `x=${ENV_SECRET}\n`);
     const hits = scanPaths([path.join(dir, "s"), other], { env: ENV });
     const rel = (p: string) => path.relative(dir, p).split(path.sep).join("/");
-    assert.deepEqual(hits.map((h) => `${rel(h.path)}:${h.line}:${h.kind}`), ["s/notebook.ipynb:2:jwt", "s/trace.jsonl:2:pan", "other.cfg:1:secret"]);
-    assert.equal(scanPaths([path.join(dir, "s")], { env: ENV, extensions: "all" }).length, 3, "code.ts counted when walking all files");
+    assert.deepEqual(
+      hits.map((h) => `${rel(h.path)}:${h.line}:${h.kind}`),
+      ["s/notebook.ipynb:2:jwt", "s/trace.jsonl:2:pan", "other.cfg:1:secret"],
+    );
+    assert.equal(
+      scanPaths([path.join(dir, "s")], { env: ENV, extensions: "all" }).length,
+      3,
+      "code.ts counted when walking all files",
+    );
   });
 
   it("looks for extra run secrets given in a registry", () => {
@@ -84,17 +107,24 @@ describe("scanPaths", () => {
   });
 
   it("throws ScanPathError for a missing path and SecretLeakError from assertNoLeaks", () => {
-    assert.throws(() => scanPaths(["/nonexistent-" + Date.now()]), ScanPathError);
+    assert.throws(() => scanPaths([`/nonexistent-${Date.now()}`]), ScanPathError);
     const dir = tmpDir("scan-");
     write(dir, "x.md", `${PAN_SPACED}\n`);
-    assert.throws(() => assertNoLeaks([dir], { env: {} }), (e: unknown) => e instanceof SecretLeakError && e.hits.length === 1 && !e.message.includes(PAN_SPACED));
+    assert.throws(
+      () => assertNoLeaks([dir], { env: {} }),
+      (e: unknown) => e instanceof SecretLeakError && e.hits.length === 1 && !e.message.includes(PAN_SPACED),
+    );
     assert.doesNotThrow(() => assertNoLeaks([path.join(dir, "none.md")].filter(fs.existsSync), { env: {} }));
   });
 });
 
 describe("scan CLI", () => {
   const run = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...env } });
+    spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, ...env },
+    });
 
   it("exits 1 naming file and line, without printing the secret", () => {
     const dir = tmpDir("scan-cli-");
@@ -121,7 +151,11 @@ describe("pre-commit hook", () => {
   it("refuses a commit whose staged content leaks, and accepts a clean one", () => {
     const repo = tmpDir("hook-");
     const git = (...args: string[]) =>
-      spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.invalid", ...args], { cwd: repo, encoding: "utf8", env: { ...process.env, ...ENV } });
+      spawnSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.invalid", ...args], {
+        cwd: repo,
+        encoding: "utf8",
+        env: { ...process.env, ...ENV },
+      });
     git("init", "-q");
     fs.mkdirSync(path.join(repo, "hooks"));
     fs.copyFileSync(path.join(ROOT, "hooks/pre-commit"), path.join(repo, "hooks/pre-commit"));

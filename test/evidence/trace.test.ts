@@ -3,8 +3,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { TraceError } from "../../lib/errors";
-import { SecretRegistry } from "../../lib/redact";
-import { GENESIS, Trace, canonicalJson, readTrace, verifyChain } from "../../lib/trace";
+import { SecretRegistry } from "../../lib/evidence/redact";
+import { GENESIS, Trace, canonicalJson, readTrace, verifyChain } from "../../lib/evidence/trace";
 import { PAN_SPACED, tmpDir } from "./fixtures";
 
 const SECRET = "tr4ce-secret-value";
@@ -50,7 +50,10 @@ describe("Trace", () => {
     const text = fs.readFileSync(file, "utf8");
     assert.ok(!text.includes(SECRET), "secret never reaches the disk");
     assert.ok(!text.includes(PAN_SPACED));
-    assert.deepEqual(readTrace(file).map((e) => e.payload), [{ note: "card [PAN ****4242]", password: "[REDACTED]" }, { text: "said [REDACTED]" }]);
+    assert.deepEqual(
+      readTrace(file).map((e) => e.payload),
+      [{ note: "card [PAN ****4242]", password: "[REDACTED]" }, { text: "said [REDACTED]" }],
+    );
   });
 
   it("open returns the same writer while open", () => {
@@ -82,8 +85,17 @@ describe("Trace", () => {
     const e = a.append("note", { by: "a" });
     assert.equal(e.seq, 4);
     assert.ok(verifyChain(file).ok);
-    fs.writeFileSync(file, readLines(file).slice(0, 1).map((l) => `${l}\n`).join(""));
-    assert.throws(() => a.append("note", {}), (err: unknown) => err instanceof TraceError && err.code === "EVIDENCE_TRACE_BROKEN");
+    fs.writeFileSync(
+      file,
+      readLines(file)
+        .slice(0, 1)
+        .map((l) => `${l}\n`)
+        .join(""),
+    );
+    assert.throws(
+      () => a.append("note", {}),
+      (err: unknown) => err instanceof TraceError && err.code === "EVIDENCE_TRACE_BROKEN",
+    );
   });
 
   it("sets a torn final fragment aside on resume and records it", () => {
@@ -101,7 +113,10 @@ describe("Trace", () => {
     const { file } = build(3);
     const lines = readLines(file);
     writeLines(file, [lines[0], lines[2]]);
-    assert.throws(() => Trace.open(file, reg), (e: unknown) => e instanceof TraceError && e.code === "EVIDENCE_TRACE_BROKEN" && e.line === 2);
+    assert.throws(
+      () => Trace.open(file, reg),
+      (e: unknown) => e instanceof TraceError && e.code === "EVIDENCE_TRACE_BROKEN" && e.line === 2,
+    );
   });
 });
 
@@ -185,6 +200,9 @@ describe("verifyChain", () => {
     const { file } = build(3);
     const lines = readLines(file);
     writeLines(file, [lines[0], lines[2], lines[1]]);
-    assert.throws(() => readTrace(file), (e: unknown) => e instanceof TraceError && e.line === 2);
+    assert.throws(
+      () => readTrace(file),
+      (e: unknown) => e instanceof TraceError && e.line === 2,
+    );
   });
 });

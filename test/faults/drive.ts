@@ -2,9 +2,9 @@
 // kill scenario's child process can use it without loading the sandbox.
 import assert from "node:assert/strict";
 import type { Params } from "../../lib/config";
-import type { JournalKind } from "../../lib/journal";
-import { payHeadless } from "../../lib/payer";
-import { Runbook } from "../../lib/runbook";
+import type { JournalKind } from "../../lib/evidence/journal";
+import { payHeadless } from "../../lib/clients/payer";
+import { Runbook } from "../../lib/run/runbook";
 import type { StepResult } from "../../lib/types";
 
 export interface Secrets {
@@ -43,9 +43,18 @@ export async function payAndConfirm(rb: Runbook, browser = false): Promise<StepR
 }
 
 /** Pre-flight to step 4, each asserted PASS (a scenario's faults start after these). */
-export async function upToPaid(rb: Runbook, opts: { browser?: boolean; log?: (r: StepResult) => void } = {}): Promise<StepResult[]> {
+export async function upToPaid(
+  rb: Runbook,
+  opts: { browser?: boolean; log?: (r: StepResult) => void } = {},
+): Promise<StepResult[]> {
   const out: StepResult[] = [];
-  for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct(), () => rb.createOrder(), () => payAndConfirm(rb, opts.browser)]) {
+  for (const step of [
+    () => rb.preflight(),
+    () => rb.login(),
+    () => rb.pickProduct(),
+    () => rb.createOrder(),
+    () => payAndConfirm(rb, opts.browser),
+  ]) {
     const r = await step();
     opts.log?.(r);
     assert.equal(r.status, "PASS", `step ${r.step} (${r.name}) ${r.status}: ${r.reason ?? ""}`);
@@ -56,7 +65,13 @@ export async function upToPaid(rb: Runbook, opts: { browser?: boolean; log?: (r:
 
 /** Steps 5–9 in notebook order, whatever their status. */
 export async function verifyAndRefund(rb: Runbook): Promise<StepResult[]> {
-  return [await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer(), await rb.refund(), await rb.pollRefunded()];
+  return [
+    await rb.pollCompleted(),
+    await rb.checkLicense(),
+    await rb.checkTransfer(),
+    await rb.refund(),
+    await rb.pollRefunded(),
+  ];
 }
 
 export function assertPass(results: StepResult[]): void {
@@ -82,6 +97,10 @@ export function journalCount(rb: Runbook, kind: JournalKind): number {
 /** No step result anywhere says "undefined" (issue 4 §6: drift never surfaces three cells later). */
 export function assertNoUndefined(rb: Runbook): void {
   for (const r of rb.results.values()) {
-    assert.doesNotMatch(`${r.reason ?? ""} ${JSON.stringify(r.observed)}`, /undefined|NaN/, `step ${r.step} shows undefined/NaN`);
+    assert.doesNotMatch(
+      `${r.reason ?? ""} ${JSON.stringify(r.observed)}`,
+      /undefined|NaN/,
+      `step ${r.step} shows undefined/NaN`,
+    );
   }
 }

@@ -16,7 +16,21 @@ import { refundTwice } from "./scenarios/refund-twice";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
 import { webhookDuplicate, webhookOutOfOrder } from "./scenarios/webhooks";
 
-export const SCENARIOS: Scenario[] = [flaky, stuckProcessing, stuckNotebook, lostWebhook, unreadableOrder, killDuringPoll, refundTwice, webhookDuplicate, webhookOutOfOrder, schemaDrift, ...guardScenarios, lostResponse, killedMidPost];
+export const SCENARIOS: Scenario[] = [
+  flaky,
+  stuckProcessing,
+  stuckNotebook,
+  lostWebhook,
+  unreadableOrder,
+  killDuringPoll,
+  refundTwice,
+  webhookDuplicate,
+  webhookOutOfOrder,
+  schemaDrift,
+  ...guardScenarios,
+  lostResponse,
+  killedMidPost,
+];
 
 const list = backends();
 /** FAULTS_ONLY=3,2a runs a subset while working on one scenario (RESULTS.md is then left alone). */
@@ -39,10 +53,22 @@ for (const backend of list) {
         const world = w;
         world.sb.setFaults(BASE_FAULTS);
         let mark = await world.mark();
-        const row: Row = { n: s.n, scenario: s.title, backend: backend.name, outcome: "did not finish", notes: "", delta: null, ok: false };
+        const row: Row = {
+          n: s.n,
+          scenario: s.title,
+          backend: backend.name,
+          outcome: "did not finish",
+          notes: "",
+          delta: null,
+          ok: false,
+        };
         rows.push(row);
         try {
-          const out = await s.run({ w: world, delta: () => world.since(mark), restart: async () => void (mark = await world.mark()) });
+          const out = await s.run({
+            w: world,
+            delta: () => world.since(mark),
+            restart: async () => void (mark = await world.mark()),
+          });
           row.outcome = out.outcome;
           row.notes = out.notes ?? "";
           row.ok = true;

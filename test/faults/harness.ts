@@ -10,11 +10,11 @@ import * as readline from "node:readline";
 import { Client as PgClient } from "pg";
 import { request } from "undici";
 import type { Params } from "../../lib/config";
-import { Session } from "../../lib/session";
+import { Session } from "../../lib/run/session";
 import type { Mode } from "../../lib/types";
 import { DEFAULT_FAULTS, startSandbox, type Faults, type Sandbox } from "../../sandbox/index";
 import { open, type OpenSpec, type Secrets } from "./drive";
-import type { Runbook } from "../../lib/runbook";
+import type { Runbook } from "../../lib/run/runbook";
 
 /** Fixed, so a fault run draws the same sequence of 503s, resets and spikes every time. */
 export const SEED = 4242;
@@ -106,7 +106,12 @@ export class World {
   }
 
   secrets(extra: Secrets = {}): Secrets {
-    return { OPERATOR_PASSWORD: this.sb.operator.password, DATABASE_URL: this.sb.readonlyDsn, HYPERSWITCH_API_KEY: this.sb.apiKey, ...extra };
+    return {
+      OPERATOR_PASSWORD: this.sb.operator.password,
+      DATABASE_URL: this.sb.readonlyDsn,
+      HYPERSWITCH_API_KEY: this.sb.apiKey,
+      ...extra,
+    };
   }
 
   spec(sessionId: string, extra: Params = {}, secrets: Secrets = {}): OpenSpec {
@@ -127,7 +132,8 @@ export class World {
     await this.sb.drainWebhooks();
     const now = await this.sb.counts();
     const routes: Record<string, number> = {};
-    for (const [k, v] of Object.entries(this.sb.stats().byRoute)) if (v - (m.routes[k] ?? 0) > 0) routes[k] = v - (m.routes[k] ?? 0);
+    for (const [k, v] of Object.entries(this.sb.stats().byRoute))
+      if (v - (m.routes[k] ?? 0) > 0) routes[k] = v - (m.routes[k] ?? 0);
     const d = { routes } as Delta;
     for (const k of Object.keys(now) as Array<keyof Counts>) d[k] = now[k] - m.counts[k];
     return d;
@@ -167,7 +173,11 @@ export async function faultyProxy(target: string, decide: (method: string, url: 
       const headers = { ...req.headers };
       delete headers.host;
       delete headers.connection;
-      request(target + req.url, { method: req.method as "GET", headers, body: chunks.length ? Buffer.concat(chunks) : undefined })
+      request(target + req.url, {
+        method: req.method as "GET",
+        headers,
+        body: chunks.length ? Buffer.concat(chunks) : undefined,
+      })
         .then(async (up) => {
           const body = Buffer.from(await up.body.arrayBuffer());
           const action = decide(req.method ?? "", req.url ?? "");
@@ -175,7 +185,8 @@ export async function faultyProxy(target: string, decide: (method: string, url: 
           if (action === "drop") return void req.socket.destroy();
           if (action === "hold") return heldOne();
           const out: Record<string, string | string[]> = {};
-          for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !["connection", "keep-alive", "transfer-encoding"].includes(k)) out[k] = v;
+          for (const [k, v] of Object.entries(up.headers))
+            if (v !== undefined && !["connection", "keep-alive", "transfer-encoding"].includes(k)) out[k] = v;
           res.writeHead(up.statusCode, out).end(body);
         })
         .catch(() => req.socket.destroy());
@@ -189,10 +200,11 @@ export async function faultyProxy(target: string, decide: (method: string, url: 
     acted,
     /** Resolves once a response has been held back. */
     held,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -211,9 +223,17 @@ export interface Killed {
  * Runs test/faults/kernel.ts (a stand-in Jupyter kernel: its own process) on a session and
  * SIGKILLs it when it prints `when.line` or when `when.promise` settles; bounded by `timeoutMs`.
  */
-export function runKernelAndKill(spec: OpenSpec, when: { line?: string; promise?: Promise<unknown> }, timeoutMs = 45_000): Promise<Killed> {
+export function runKernelAndKill(
+  spec: OpenSpec,
+  when: { line?: string; promise?: Promise<unknown> },
+  timeoutMs = 45_000,
+): Promise<Killed> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", KERNEL], { cwd: REPO, env: { ...process.env, FAULTS_KERNEL: JSON.stringify(spec) }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", KERNEL], {
+      cwd: REPO,
+      env: { ...process.env, FAULTS_KERNEL: JSON.stringify(spec) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const kill = () => child.kill("SIGKILL");
     const lines: string[] = [];
     let stderr = "";

@@ -22,7 +22,8 @@ export const rows: Row[] = [];
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 export function renderTable(list: Row[]): string {
-  const head = "| # | scenario | backend | outcome | orders | payments | refunds | POST /orders | notes | test |\n|---|---|---|---|---:|---:|---:|---:|---|---|";
+  const head =
+    "| # | scenario | backend | outcome | orders | payments | refunds | POST /orders | notes | test |\n|---|---|---|---|---:|---:|---:|---:|---|---|";
   const body = list.map((r) => {
     const d = r.delta;
     const num = (v: number | undefined) => (d ? String(v ?? 0) : "?");
@@ -54,5 +55,8 @@ export function resultsMarkdown(list: Row[]): string {
 export function report(list: Row[], expected: number): void {
   console.log(`\n${renderTable(list)}\n`);
   if (list.length === expected) fs.writeFileSync(RESULTS_FILE, resultsMarkdown(list));
-  else console.log(`fault suite: ${list.length} of ${expected} scenarios ran; ${path.basename(RESULTS_FILE)} left as it was`);
+  else
+    console.log(
+      `fault suite: ${list.length} of ${expected} scenarios ran; ${path.basename(RESULTS_FILE)} left as it was`,
+    );
 }

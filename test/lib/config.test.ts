@@ -3,7 +3,12 @@ import { test } from "node:test";
 import { ConfigError } from "../../lib/errors";
 import { parseConfig, type Params } from "../../lib/config";
 
-const good: Params = { MODE: "staging", BASE_URL: "https://staging.example.com/", OPERATOR_EMAIL: "ops@example.com", SESSION_ID: "20261126T154400Z-staging" };
+const good: Params = {
+  MODE: "staging",
+  BASE_URL: "https://staging.example.com/",
+  OPERATOR_EMAIL: "ops@example.com",
+  SESSION_ID: "20261126T154400Z-staging",
+};
 const env = { OPERATOR_PASSWORD: "pw-123456" };
 
 test("a good configuration parses with the seed's defaults", () => {
@@ -21,31 +26,54 @@ const cases: Array<[string, Params, Record<string, string>, RegExp]> = [
   ["MODE", { ...good, MODE: "prod" }, env, /^MODE: invalid value "prod"; set MODE to "sandbox", "staging" or "live"$/],
   ["BASE_URL", { ...good, BASE_URL: "staging.example.com" }, env, /^BASE_URL: .*set BASE_URL to the backend origin/],
   ["BASE_URL", { ...good, BASE_URL: "ftp://x.example.com" }, env, /^BASE_URL: /],
-  ["OPERATOR_EMAIL", { ...good, OPERATOR_EMAIL: "ops@" }, env, /^OPERATOR_EMAIL: invalid value "ops@"; set OPERATOR_EMAIL/],
+  [
+    "OPERATOR_EMAIL",
+    { ...good, OPERATOR_EMAIL: "ops@" },
+    env,
+    /^OPERATOR_EMAIL: invalid value "ops@"; set OPERATOR_EMAIL/,
+  ],
   ["OPERATOR_EMAIL", { ...good, OPERATOR_EMAIL: undefined }, env, /^OPERATOR_EMAIL: missing; /],
   ["OPERATOR_PASSWORD", good, {}, /^OPERATOR_PASSWORD: missing; export OPERATOR_PASSWORD in the environment/],
   ["MAX_PRICE", { ...good, MAX_PRICE: "five" }, env, /^MAX_PRICE: invalid value "five"; set MAX_PRICE/],
   ["MAX_PRICE", { ...good, MAX_PRICE: -1 }, env, /^MAX_PRICE: /],
   ["POLL_DEADLINE_S", { ...good, POLL_DEADLINE_S: 1 }, env, /^POLL_DEADLINE_S: .*between 5 and 3600/],
-  ["SESSION_ID", { ...good, SESSION_ID: "" }, env, /^SESSION_ID: missing; create a session with `npm run session -- --mode <mode>`/],
-  ["SESSION_ID", { ...good, SESSION_ID: "20261126T154400Z-live" }, env, /^SESSION_ID: session .* was created for another mode than staging/],
+  [
+    "SESSION_ID",
+    { ...good, SESSION_ID: "" },
+    env,
+    /^SESSION_ID: missing; create a session with `npm run session -- --mode <mode>`/,
+  ],
+  [
+    "SESSION_ID",
+    { ...good, SESSION_ID: "20261126T154400Z-live" },
+    env,
+    /^SESSION_ID: session .* was created for another mode than staging/,
+  ],
   ["PRODUCT", { ...good, PRODUCT: "x y" }, env, /^PRODUCT: /],
   ["REFUND", { ...good, REFUND: "maybe" }, env, /^REFUND: invalid value "maybe"; set REFUND to true or false$/],
   ["AUTO_PAY", { ...good, AUTO_PAY: "4242" }, env, /^AUTO_PAY: /],
-  ["DATABASE_URL", good, { ...env, DATABASE_URL: "mysql://u:secretpw@h/db" }, /^DATABASE_URL: invalid; export DATABASE_URL as a read-only postgres:\/\/ DSN/],
+  [
+    "DATABASE_URL",
+    good,
+    { ...env, DATABASE_URL: "mysql://u:secretpw@h/db" },
+    /^DATABASE_URL: invalid; export DATABASE_URL as a read-only postgres:\/\/ DSN/,
+  ],
   ["HYPERSWITCH_API_KEY", good, { ...env, HYPERSWITCH_API_KEY: "short" }, /^HYPERSWITCH_API_KEY: invalid; /],
 ];
 
 for (const [variable, params, e, message] of cases) {
   test(`bad ${variable} → ConfigError naming it (${message.source.slice(0, 40)}…)`, () => {
-    assert.throws(() => parseConfig(params, e), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.equal(err.code, "E2E_CONFIG");
-      assert.equal(err.variable, variable);
-      assert.match(err.message, message);
-      assert.ok(!err.message.includes("\n"), "one line");
-      assert.ok(!err.message.includes("secretpw"), "secret not echoed");
-      return true;
-    });
+    assert.throws(
+      () => parseConfig(params, e),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.code, "E2E_CONFIG");
+        assert.equal(err.variable, variable);
+        assert.match(err.message, message);
+        assert.ok(!err.message.includes("\n"), "one line");
+        assert.ok(!err.message.includes("secretpw"), "secret not echoed");
+        return true;
+      },
+    );
   });
 }

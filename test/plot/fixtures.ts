@@ -23,8 +23,16 @@ export interface PollScenario {
 
 const STATUSES: Record<5 | 9, Array<[number, string]>> = {
   // [fraction of the window after which the status holds, status]
-  5: [[0, "pending"], [0.25, "processing"], [0.6, "completed"]],
-  9: [[0, "completed"], [0.1, "refund_pending"], [0.7, "refunded"]],
+  5: [
+    [0, "pending"],
+    [0.25, "processing"],
+    [0.6, "completed"],
+  ],
+  9: [
+    [0, "completed"],
+    [0.1, "refund_pending"],
+    [0.7, "refunded"],
+  ],
 };
 
 export function pollSamples(s: PollScenario): PollSample[] {
@@ -66,5 +74,13 @@ export const COMPARISON: ComparisonRow[] = [
 
 /** One sample of the given shape, for table-driven tests. */
 export function sample(p: Partial<PollSample> & Pick<PollSample, "t">): PollSample {
-  return { step: 5, attempt: 1, at: new Date(T0 + p.t * 1000).toISOString(), latencyMs: 50, httpStatus: 200, orderStatus: "pending", ...p };
+  return {
+    step: 5,
+    attempt: 1,
+    at: new Date(T0 + p.t * 1000).toISOString(),
+    latencyMs: 50,
+    httpStatus: 200,
+    orderStatus: "pending",
+    ...p,
+  };
 }

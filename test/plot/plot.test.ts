@@ -18,7 +18,8 @@ function pngSize(png: Buffer): { width: number; height: number } {
 function inkPixels(png: Buffer): number {
   const { width, height } = pngSize(png);
   const wrapper = `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}"><image width="${width}" height="${height}" xlink:href="data:image/png;base64,${png.toString("base64")}"/></svg>`;
-  const px = new Resvg(wrapper, { background: "white", font: { loadSystemFonts: false }, logLevel: "off" }).render().pixels;
+  const px = new Resvg(wrapper, { background: "white", font: { loadSystemFonts: false }, logLevel: "off" }).render()
+    .pixels;
   let ink = 0;
   for (let i = 0; i < px.length; i += 4) if (px[i] < 200 || px[i + 1] < 200 || px[i + 2] < 200) ink++;
   return ink;
@@ -28,7 +29,7 @@ const withoutText = (svg: string) => svg.replace(/<text\b[^>]*>[^<]*<\/text>/g, 
 const count = (svg: string, text: string) => svg.split(`>${text}<`).length - 1;
 
 // Plot reports problems (e.g. a channel of NaN) through console.warn: none is expected.
-let warnings: unknown[][] = [];
+const warnings: unknown[][] = [];
 const originalWarn = console.warn;
 before(() => {
   console.warn = (...args: unknown[]) => void warnings.push(args);
@@ -41,15 +42,26 @@ after(() => {
 describe("renderPollPlot snapshots", () => {
   const rows: Array<[string, () => Rendered]> = [
     ["poll-typical", () => renderPollPlot(pollSamples({ perStep: 30, every5xx: 7 }))],
-    ["poll-timeouts-log-scale", () => renderPollPlot(pollSamples({ perStep: 40, every5xx: 9, everyNetworkError: 13, timeoutMs: 5000, seed: 3 }))],
+    [
+      "poll-timeouts-log-scale",
+      () => renderPollPlot(pollSamples({ perStep: 40, every5xx: 9, everyNetworkError: 13, timeoutMs: 5000, seed: 3 })),
+    ],
     ["poll-step5-only", () => renderPollPlot(pollSamples({ perStep: 12 }).filter((s) => s.step === 5))],
     ["poll-single-sample", () => renderPollPlot([sample({ t: 0.04, latencyMs: 61 })])],
     ["poll-empty", () => renderPollPlot([])],
-    ["poll-close-changes", () =>
-      renderPollPlot(
-        ["pending", "processing", "completed", "completed"].map((orderStatus, i) => sample({ attempt: i + 1, t: i * 0.3, orderStatus })).concat([sample({ step: 9, t: 0.2, orderStatus: "refund_pending" }), sample({ step: 9, attempt: 2, t: 9, orderStatus: "refunded" })]),
-        { width: 480, height: 320, title: "Close status changes <&>" },
-      )],
+    [
+      "poll-close-changes",
+      () =>
+        renderPollPlot(
+          ["pending", "processing", "completed", "completed"]
+            .map((orderStatus, i) => sample({ attempt: i + 1, t: i * 0.3, orderStatus }))
+            .concat([
+              sample({ step: 9, t: 0.2, orderStatus: "refund_pending" }),
+              sample({ step: 9, attempt: 2, t: 9, orderStatus: "refunded" }),
+            ]),
+          { width: 480, height: 320, title: "Close status changes <&>" },
+        ),
+    ],
   ];
   for (const [name, render] of rows) it(name, () => assertSnapshot(name, render().svg));
 });
@@ -58,11 +70,19 @@ describe("renderComparisonPlot snapshots", () => {
   const rows: Array<[string, () => Rendered]> = [
     ["comparison-two-sessions", () => renderComparisonPlot(COMPARISON)],
     ["comparison-empty", () => renderComparisonPlot([])],
-    ["comparison-six-metrics", () =>
-      renderComparisonPlot(
-        [...COMPARISON, { metric: "retries", session: "staging dry run", value: 14 }, { metric: "retries", session: "live run", value: 2 }, { metric: "p95 poll latency (ms)", session: "live run", value: 840 }],
-        { title: "Six metrics wrap onto two rows" },
-      )],
+    [
+      "comparison-six-metrics",
+      () =>
+        renderComparisonPlot(
+          [
+            ...COMPARISON,
+            { metric: "retries", session: "staging dry run", value: 14 },
+            { metric: "retries", session: "live run", value: 2 },
+            { metric: "p95 poll latency (ms)", session: "live run", value: 840 },
+          ],
+          { title: "Six metrics wrap onto two rows" },
+        ),
+    ],
   ];
   for (const [name, render] of rows) it(name, () => assertSnapshot(name, render().svg));
 });
@@ -143,7 +163,12 @@ describe("standalone SVG", () => {
   ];
   for (const [name, r] of rendered) {
     it(`${name}: one root <svg> with the SVG namespace and its size, no HTML`, () => {
-      assert.match(r.svg, new RegExp(`^<svg xmlns="http://www.w3.org/2000/svg" width="${r.width}" height="${r.height}" viewBox="0 0 ${r.width} ${r.height}"`));
+      assert.match(
+        r.svg,
+        new RegExp(
+          `^<svg xmlns="http://www.w3.org/2000/svg" width="${r.width}" height="${r.height}" viewBox="0 0 ${r.width} ${r.height}"`,
+        ),
+      );
       assert.ok(r.svg.endsWith("</svg>"));
       assert.doesNotMatch(r.svg, /<(figure|div|h2|span|style)\b/);
       assert.doesNotMatch(r.svg, /\bclass="plot-/, "no generated class names left");
@@ -180,8 +205,14 @@ describe("standalone SVG", () => {
   ];
   for (const [name, opts, message] of badOptions) {
     it(`rejects ${name}`, () => {
-      assert.throws(() => renderPollPlot([], opts), (e: Error) => e instanceof RangeError && message.test(e.message));
-      assert.throws(() => renderComparisonPlot([], opts), (e: Error) => e instanceof RangeError && message.test(e.message));
+      assert.throws(
+        () => renderPollPlot([], opts),
+        (e: Error) => e instanceof RangeError && message.test(e.message),
+      );
+      assert.throws(
+        () => renderComparisonPlot([], opts),
+        (e: Error) => e instanceof RangeError && message.test(e.message),
+      );
     });
   }
 });
@@ -231,7 +262,11 @@ describe("PNG", () => {
   it("the bundled font alone renders text (machines without DejaVu Sans)", () => {
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40"><text x="10" y="28" font-family="system-ui, sans-serif" font-size="20">Poll → ok</text></svg>`;
     const ink = (fontFiles: string[]) => {
-      const px = new Resvg(svg, { background: "white", font: { loadSystemFonts: false, fontFiles, defaultFontFamily: "DejaVu Sans", sansSerifFamily: "DejaVu Sans" }, logLevel: "off" }).render().pixels;
+      const px = new Resvg(svg, {
+        background: "white",
+        font: { loadSystemFonts: false, fontFiles, defaultFontFamily: "DejaVu Sans", sansSerifFamily: "DejaVu Sans" },
+        logLevel: "off",
+      }).render().pixels;
       let n = 0;
       for (let i = 0; i < px.length; i += 4) if (px[i] < 128) n++;
       return n;
@@ -276,8 +311,16 @@ describe("sanitizeSvg", () => {
   const rows: Array<[string, string, string]> = [
     ["rounds decimals", `<path d="M0,334.99999999999994L1.005,2"/>`, `<path d="M0,335L1,2"/>\n`],
     ["keeps integers", `<text x="40">100</text>`, `<text x="40">100</text>\n`],
-    ["renumbers Plot's class ids", `<svg class="plot-d6a7b5"><g class="plot-0a1b2c"/><g class="plot-d6a7b5"/></svg>`, `<svg class="plot-1">\n<g class="plot-2"/>\n<g class="plot-1"/>\n</svg>\n`],
-    ["renumbers clip ids", `<clipPath id="plot-clip-17"/><g clip-path="url(#plot-clip-17)"/>`, `<clipPath id="plot-clip-1"/>\n<g clip-path="url(#plot-clip-1)"/>\n`],
+    [
+      "renumbers Plot's class ids",
+      `<svg class="plot-d6a7b5"><g class="plot-0a1b2c"/><g class="plot-d6a7b5"/></svg>`,
+      `<svg class="plot-1">\n<g class="plot-2"/>\n<g class="plot-1"/>\n</svg>\n`,
+    ],
+    [
+      "renumbers clip ids",
+      `<clipPath id="plot-clip-17"/><g clip-path="url(#plot-clip-17)"/>`,
+      `<clipPath id="plot-clip-1"/>\n<g clip-path="url(#plot-clip-1)"/>\n`,
+    ],
   ];
   for (const [name, input, expected] of rows) it(name, () => assert.equal(sanitizeSvg(input), expected));
 });

@@ -38,12 +38,16 @@ export function assertSnapshot(name: string, svg: string): void {
   }
   if (!fs.existsSync(golden)) {
     fs.writeFileSync(changed, actual);
-    assert.fail(`snapshot ${name}: no golden file; review ${path.relative(process.cwd(), changed)} and rerun with UPDATE_SNAPSHOTS=1`);
+    assert.fail(
+      `snapshot ${name}: no golden file; review ${path.relative(process.cwd(), changed)} and rerun with UPDATE_SNAPSHOTS=1`,
+    );
   }
   if (fs.readFileSync(golden, "utf8") === actual) {
     fs.rmSync(changed, { force: true });
     return;
   }
   fs.writeFileSync(changed, actual);
-  assert.fail(`snapshot ${name} differs: compare ${path.relative(process.cwd(), golden)} with ${path.relative(process.cwd(), changed)}, or rerun with UPDATE_SNAPSHOTS=1`);
+  assert.fail(
+    `snapshot ${name} differs: compare ${path.relative(process.cwd(), golden)} with ${path.relative(process.cwd(), changed)}, or rerun with UPDATE_SNAPSHOTS=1`,
+  );
 }

@@ -10,7 +10,11 @@ import { day, makeSession, tmpArchive } from "./fixtures";
 function run(main: (argv: string[], log: (s: string) => void, err: (s: string) => void) => number, argv: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = main(argv, (s) => out.push(s), (s) => err.push(s));
+  const code = main(
+    argv,
+    (s) => out.push(s),
+    (s) => err.push(s),
+  );
   return { code, out: out.join("\n"), err };
 }
 
@@ -18,8 +22,18 @@ function workspace() {
   const archive = tmpArchive();
   const docs = path.join(path.dirname(path.dirname(archive)), "docs");
   fs.mkdirSync(docs);
-  fs.copyFileSync(path.join(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md"), path.join(docs, "GO_NO_GO_CHECKLIST.md"));
-  const flags = ["--archive", archive, "--docs", path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"), "--checklist", path.join(docs, "GO_NO_GO_CHECKLIST.md")];
+  fs.copyFileSync(
+    path.join(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md"),
+    path.join(docs, "GO_NO_GO_CHECKLIST.md"),
+  );
+  const flags = [
+    "--archive",
+    archive,
+    "--docs",
+    path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
+    "--checklist",
+    path.join(docs, "GO_NO_GO_CHECKLIST.md"),
+  ];
   return { archive, docs, flags };
 }
 
@@ -36,7 +50,9 @@ describe("npm run report", () => {
     assert.ok(fs.existsSync(path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md")));
   });
   it("exits 2 with one line on usage errors", () => {
-    assert.deepEqual(run(report, []).err, ["usage: npm run report -- <session-dir-or-id> [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]"]);
+    assert.deepEqual(run(report, []).err, [
+      "usage: npm run report -- <session-dir-or-id> [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]",
+    ]);
     const r = run(report, ["x", "--bogus"]);
     assert.equal(r.code, 2);
     assert.match(r.err[0], /^report: Unknown option '--bogus'/);
@@ -59,7 +75,10 @@ describe("npm run confirm-bank", () => {
     assert.match(r.out, /PASS — every box ticked/);
     assert.match(r.out, /replaced block in/);
     assert.match(fs.readFileSync(path.join(dir, "report.md"), "utf8"), /- \[x\] Funds returned/);
-    assert.match(fs.readFileSync(path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"), "utf8"), /Bank confirmation : statement dated \d{4}-\d\d-\d\d — statement line seen/);
+    assert.match(
+      fs.readFileSync(path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"), "utf8"),
+      /Bank confirmation : statement dated \d{4}-\d\d-\d\d — statement line seen/,
+    );
     assert.match(fs.readFileSync(path.join(docs, "GO_NO_GO_CHECKLIST.md"), "utf8"), /\| ✅ GO \|/);
   });
   it("refuses bad input with one line naming the fix", () => {
@@ -67,7 +86,10 @@ describe("npm run confirm-bank", () => {
     const id = path.basename(makeSession(archive, { mode: "live" }));
     const rows: Array<[string[], RegExp]> = [
       [[id, ...flags], /^confirm-bank: --date is required: pass --date YYYY-MM-DD/],
-      [[id, "--date", "12/01/2026", ...flags], new RegExp(`^confirm-bank ${id}: invalid date "12/01/2026"; pass --date YYYY-MM-DD`)],
+      [
+        [id, "--date", "12/01/2026", ...flags],
+        new RegExp(`^confirm-bank ${id}: invalid date "12/01/2026"; pass --date YYYY-MM-DD`),
+      ],
       [[id, "--date", day(2), ...flags], /is in the future/],
       [[id, "--date", "2020-01-01", ...flags], /is before the refund/],
     ];

@@ -2,9 +2,9 @@ import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { NOT_VISIBLE, ReportError, listSessions, loadEvidence, resolveSessionDir } from "../../lib/evidence";
-import { TRACE_FILE } from "../../lib/journal";
-import { Trace } from "../../lib/trace";
+import { NOT_VISIBLE, ReportError, listSessions, loadEvidence, resolveSessionDir } from "../../lib/report/evidence";
+import { TRACE_FILE } from "../../lib/evidence/journal";
+import { Trace } from "../../lib/evidence/trace";
 import { IDS, makeSession, seal, tmpArchive } from "./fixtures";
 
 /** Appends raw events to a closed session's trace, as a later writer would. */
@@ -21,10 +21,18 @@ describe("loadEvidence", () => {
     assert.match(ev.sessionId, /^\d{8}T\d{6}Z-live$/);
     assert.equal(ev.mode, "live");
     assert.equal(ev.startedAt, "2026-11-20T14:02:11.000Z");
-    assert.deepEqual(ev.steps.map((s) => s?.status), Array(10).fill("PASS"));
+    assert.deepEqual(
+      ev.steps.map((s) => s?.status),
+      Array(10).fill("PASS"),
+    );
     assert.equal(ev.steps[5]?.observed["seconds-to-completed"], 3.2);
     assert.deepEqual(Object.fromEntries(ev.trail.map((t) => [t.link, t.id])), {
-      order: IDS.order, payment: IDS.payment, refund: IDS.refund, licence: IDS.licence, seller_transfer: IDS.transfer, "webhook events": null,
+      order: IDS.order,
+      payment: IDS.payment,
+      refund: IDS.refund,
+      licence: IDS.licence,
+      seller_transfer: IDS.transfer,
+      "webhook events": null,
     });
     assert.match(ev.trail[5].source, new RegExp(NOT_VISIBLE));
     assert.ok(ev.chain.ok);
@@ -42,13 +50,24 @@ describe("loadEvidence", () => {
     const dir = makeSession(tmpArchive(), { mode: "staging", scenario: "transfer-null" });
     const lines = fs.readFileSync(path.join(dir, "state.jsonl"), "utf8").trimEnd().split("\n");
     const failed = lines.map((l) => JSON.parse(l)).find((e) => e.kind === "step_result" && e.data.step === 7);
-    fs.appendFileSync(path.join(dir, "state.jsonl"), JSON.stringify({ seq: lines.length + 1, at: failed.at, kind: "step_result", data: { ...failed.data, status: "PASS", observed: { stripe_transfer_id: IDS.transfer } } }) + "\n");
+    fs.appendFileSync(
+      path.join(dir, "state.jsonl"),
+      `${JSON.stringify({
+        seq: lines.length + 1,
+        at: failed.at,
+        kind: "step_result",
+        data: { ...failed.data, status: "PASS", observed: { stripe_transfer_id: IDS.transfer } },
+      })}\n`,
+    );
     assert.equal(loadEvidence(dir).steps[7]?.status, "PASS");
   });
 
   it("records the dry-run override and the operator's trace notes", () => {
     const dir = makeSession(tmpArchive(), { mode: "live", dryRunOverride: "staging down for maintenance this week" });
-    addTrace(dir, [["note", { source: "operator", text: "VAT line looked right" }], ["note", { event: "headless payer started" }]]);
+    addTrace(dir, [
+      ["note", { source: "operator", text: "VAT line looked right" }],
+      ["note", { event: "headless payer started" }],
+    ]);
     const ev = loadEvidence(dir);
     assert.equal(ev.dryRun.override, "staging down for maintenance this week");
     assert.equal(ev.dryRun.reference, null);
@@ -57,7 +76,12 @@ describe("loadEvidence", () => {
 
   it("shows webhook event ids only when a response carried them", () => {
     const dir = makeSession(tmpArchive(), { mode: "staging" });
-    addTrace(dir, [["response", { endpoint: "GET /orders/:id", attempt: 1, status: 200, body: { data: { last_event_id: "evt_9aZ" } } }]]);
+    addTrace(dir, [
+      [
+        "response",
+        { endpoint: "GET /orders/:id", attempt: 1, status: 200, body: { data: { last_event_id: "evt_9aZ" } } },
+      ],
+    ]);
     const row = loadEvidence(dir).trail.find((t) => t.link === "webhook events")!;
     assert.equal(row.id, "evt_9aZ");
     assert.match(row.source, /^response bodies, trace L\d+$/);
@@ -82,9 +106,32 @@ describe("anomalies", () => {
   });
 
   const derived: Array<[string, Array<[Parameters<Trace["append"]>[0], unknown]>, RegExp]> = [
-    ["a 5xx outside the poll windows", [["response", { endpoint: "POST /orders", attempt: 1, status: 502, latency_ms: 20 }]], /^http_5xx: POST \/orders answered 502 \(attempt 1\)$/],
-    ["a slow round trip", [["response", { endpoint: "GET /health", attempt: 1, status: 200, latency_ms: 12_500 }]], /^slow_step: GET \/health took 12\.5 s \(> 10 s for one round trip\)$/],
-    ["clock skew from Date headers", [["response", { endpoint: "GET /status", attempt: 1, status: 200, latency_ms: 5, headers: { date: new Date(Date.now() + 42_000).toUTCString() } }]], /^clock_skew: clock skew up to 4\d\.\d s between the trace times and the server's Date headers$/],
+    [
+      "a 5xx outside the poll windows",
+      [["response", { endpoint: "POST /orders", attempt: 1, status: 502, latency_ms: 20 }]],
+      /^http_5xx: POST \/orders answered 502 \(attempt 1\)$/,
+    ],
+    [
+      "a slow round trip",
+      [["response", { endpoint: "GET /health", attempt: 1, status: 200, latency_ms: 12_500 }]],
+      /^slow_step: GET \/health took 12\.5 s \(> 10 s for one round trip\)$/,
+    ],
+    [
+      "clock skew from Date headers",
+      [
+        [
+          "response",
+          {
+            endpoint: "GET /status",
+            attempt: 1,
+            status: 200,
+            latency_ms: 5,
+            headers: { date: new Date(Date.now() + 42_000).toUTCString() },
+          },
+        ],
+      ],
+      /^clock_skew: clock skew up to 4\d\.\d s between the trace times and the server's Date headers$/,
+    ],
     ["no anomaly for a counted retry", [["request", { endpoint: "GET /health", attempt: 2 }]], /^$/],
   ];
   for (const [name, events, want] of derived) {
@@ -100,7 +147,11 @@ describe("anomalies", () => {
 
   it("derives a slow step (not the polls) from its duration", () => {
     const stuck = loadEvidence(makeSession(tmpArchive(), { mode: "staging", scenario: "stuck" }));
-    assert.equal(stuck.anomalies.filter((a) => a.kind === "slow_step").length, 0, "step 5's 300 s poll window is expected");
+    assert.equal(
+      stuck.anomalies.filter((a) => a.kind === "slow_step").length,
+      0,
+      "step 5's 300 s poll window is expected",
+    );
     const dir = makeSession(tmpArchive(), { mode: "staging" });
     const file = path.join(dir, "state.jsonl");
     fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/("step":3,[^\n]*"durationMs":)250/, "$161000"));
@@ -141,9 +192,18 @@ describe("session lookup", () => {
     assert.equal(resolveSessionDir(dir, "elsewhere"), dir);
     assert.deepEqual(listSessions(archive, "staging"), [path.basename(dir)]);
     assert.equal(listSessions(archive).length, 2);
-    assert.throws(() => resolveSessionDir("20990101T000000Z-live", archive), (e: unknown) => e instanceof ReportError && e.code === "E2E_REPORT_SESSION" && /pass a session folder or an id listed in/.test(e.message));
+    assert.throws(
+      () => resolveSessionDir("20990101T000000Z-live", archive),
+      (e: unknown) =>
+        e instanceof ReportError &&
+        e.code === "E2E_REPORT_SESSION" &&
+        /pass a session folder or an id listed in/.test(e.message),
+    );
   });
   it("refuses a folder without a journal", () => {
-    assert.throws(() => loadEvidence(tmpArchive()), (e: unknown) => e instanceof ReportError && e.code === "E2E_REPORT_SESSION");
+    assert.throws(
+      () => loadEvidence(tmpArchive()),
+      (e: unknown) => e instanceof ReportError && e.code === "E2E_REPORT_SESSION",
+    );
   });
 });

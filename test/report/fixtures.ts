@@ -1,15 +1,15 @@
 /**
  * Session folders built programmatically with the runbook's own writers (Journal, Trace), shaped
- * like what lib/runbook.ts records: step_start/step_end brackets, request/response pairs, poll
+ * like what lib/run/runbook.ts records: step_start/step_end brackets, request/response pairs, poll
  * attempts, anomalies, and the journal's state entries before each state change.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Journal, TRACE_FILE, newSessionId } from "../../lib/journal";
-import { STEPS } from "../../lib/steps";
-import { writeManifest } from "../../lib/manifest";
-import { Trace, verifyChain } from "../../lib/trace";
+import { Journal, TRACE_FILE, newSessionId } from "../../lib/evidence/journal";
+import { STEPS } from "../../lib/run/steps";
+import { writeManifest } from "../../lib/evidence/manifest";
+import { Trace, verifyChain } from "../../lib/evidence/trace";
 import type { Mode, StepResult, StepStatus } from "../../lib/types";
 
 export type Scenario =
@@ -40,7 +40,13 @@ export function tmpArchive(): string {
   return dir;
 }
 
-export const IDS = { order: "ord_9Qx7Lm2Kp4", payment: "pay_3Hs8Vd1Zc6", refund: "ref_5Tb2Nw8Ya1", licence: "lic_7Rk4Pj9Ue3", transfer: "tr_1Fg6Mc3Xs8" };
+export const IDS = {
+  order: "ord_9Qx7Lm2Kp4",
+  payment: "pay_3Hs8Vd1Zc6",
+  refund: "ref_5Tb2Nw8Ya1",
+  licence: "lic_7Rk4Pj9Ue3",
+  transfer: "tr_1Fg6Mc3Xs8",
+};
 
 /** Writes a whole session folder; returns its path. The trace writer is closed, as after a kernel exit. */
 export function makeSession(archiveDir: string, o: FixtureOptions): string {
@@ -54,53 +60,164 @@ function build(archiveDir: string, o: FixtureOptions): string {
   const at = o.at ?? new Date(Date.UTC(2026, 10, 20, 14, 2, 11));
   const sessionId = newSessionId(o.mode, at);
   const dir = path.join(archiveDir, sessionId);
-  const j = Journal.create(dir, { sessionId, mode: o.mode, created_at: at.toISOString(), ...(o.operatorNotes ? { operator_notes: o.operatorNotes } : {}) });
+  const j = Journal.create(dir, {
+    sessionId,
+    mode: o.mode,
+    created_at: at.toISOString(),
+    ...(o.operatorNotes ? { operator_notes: o.operatorNotes } : {}),
+  });
   const t = Trace.open(path.join(dir, TRACE_FILE));
   t.append("session", { event: "opened", session_id: sessionId, mode: o.mode, base_url: "http://127.0.0.1:8080" });
   let order = "pending";
   const call = (endpoint: string, status: number, body: unknown, attempt = 1) => {
-    t.append("request", { endpoint, method: endpoint.split(" ")[0], url: `http://127.0.0.1:8080/api/v1${endpoint.split(" ")[1]}`, attempt, headers: { accept: "application/json" }, body: null });
-    t.append("response", { endpoint, attempt, status, latency_ms: 12.5, headers: { "content-type": "application/json" }, body });
+    t.append("request", {
+      endpoint,
+      method: endpoint.split(" ")[0],
+      url: `http://127.0.0.1:8080/api/v1${endpoint.split(" ")[1]}`,
+      attempt,
+      headers: { accept: "application/json" },
+      body: null,
+    });
+    t.append("response", {
+      endpoint,
+      attempt,
+      status,
+      latency_ms: 12.5,
+      headers: { "content-type": "application/json" },
+      body,
+    });
   };
-  const step = (n: number, status: StepStatus, observed: StepResult["observed"], reason: string | undefined, body: () => void = () => undefined, durationMs = 250) => {
+  const step = (
+    n: number,
+    status: StepStatus,
+    observed: StepResult["observed"],
+    reason: string | undefined,
+    body: () => void = () => undefined,
+    durationMs = 250,
+  ) => {
     const from = t.seq + 1;
     t.append("step_start", { step: n, name: STEPS[n].name });
     if (status !== "SKIPPED") body();
     t.append("step_end", { step: n, status, reason: reason ?? null, observed });
     const now = new Date().toISOString();
-    const r: StepResult = { step: n, name: STEPS[n].name, status, observed, reason, trace: { from, to: t.seq }, startedAt: now, endedAt: now, durationMs };
+    const r: StepResult = {
+      step: n,
+      name: STEPS[n].name,
+      status,
+      observed,
+      reason,
+      trace: { from, to: t.seq },
+      startedAt: now,
+      endedAt: now,
+      durationMs,
+    };
     j.append("step_result", r as unknown as Record<string, unknown>);
   };
   const skip = (n: number, why: string) => step(n, "SKIPPED", {}, why);
   const poll = (stepN: 5 | 9, statuses: string[]) =>
     statuses.forEach((s, i) => {
       const http = s === "503" ? 503 : 200;
-      call("GET /orders/:id", http, http === 200 ? { success: true, data: { id: IDS.order, status: s } } : { success: false, error: "overloaded" });
-      t.append("poll_attempt", { step: stepN, attempt: i + 1, at: new Date().toISOString(), t: i * 0.5, latencyMs: 12.5, httpStatus: http, orderStatus: http === 200 ? s : null });
-      if (http === 503) t.append("anomaly", { at: new Date().toISOString(), step: stepN, kind: "http_5xx", message: `poll attempt ${i + 1}: HTTP 503` });
+      call(
+        "GET /orders/:id",
+        http,
+        http === 200 ? { success: true, data: { id: IDS.order, status: s } } : { success: false, error: "overloaded" },
+      );
+      t.append("poll_attempt", {
+        step: stepN,
+        attempt: i + 1,
+        at: new Date().toISOString(),
+        t: i * 0.5,
+        latencyMs: 12.5,
+        httpStatus: http,
+        orderStatus: http === 200 ? s : null,
+      });
+      if (http === 503)
+        t.append("anomaly", {
+          at: new Date().toISOString(),
+          step: stepN,
+          kind: "http_5xx",
+          message: `poll attempt ${i + 1}: HTTP 503`,
+        });
     });
 
   // Step 0 — pre-flight
   const refused = scenario === "preflight-refused";
-  const pfObserved = { "dry run": o.mode === "live" ? (o.dryRunOverride ? `overridden: ${o.dryRunOverride}` : "20261119T100000Z-staging") : "n/a", health: "200 ok", environment: o.mode === "live" ? "production" : "staging", hyperswitch: `enabled (${o.mode === "live" ? "live" : "sandbox"})`, products: 3, product: "prd_e2e_test_licence (E2E test licence)", amount: "5.00 EUR incl. VAT 20 %", operator: "operator@sandbox.test", "clock skew": "0.0 s" };
-  step(0, refused ? "FAIL" : "PASS", pfObserved, refused ? "refused (environment): MODE=live but the backend says environment=staging" : undefined, () => {
-    call("GET /health", 200, { success: true, data: { status: "ok" } });
-    call("GET /status", 200, { success: true, data: { environment: pfObserved.environment } });
-    call("GET /marketplace/products", 200, { success: true, data: { products: [] } });
-    j.append("preflight", { ok: !refused, refusals: refused ? ["refused (environment): MODE=live but the backend says environment=staging"] : [], warnings: [], observed: pfObserved });
-  });
+  const pfObserved = {
+    "dry run":
+      o.mode === "live" ? (o.dryRunOverride ? `overridden: ${o.dryRunOverride}` : "20261119T100000Z-staging") : "n/a",
+    health: "200 ok",
+    environment: o.mode === "live" ? "production" : "staging",
+    hyperswitch: `enabled (${o.mode === "live" ? "live" : "sandbox"})`,
+    products: 3,
+    product: "prd_e2e_test_licence (E2E test licence)",
+    amount: "5.00 EUR incl. VAT 20 %",
+    operator: "operator@sandbox.test",
+    "clock skew": "0.0 s",
+  };
+  step(
+    0,
+    refused ? "FAIL" : "PASS",
+    pfObserved,
+    refused ? "refused (environment): MODE=live but the backend says environment=staging" : undefined,
+    () => {
+      call("GET /health", 200, { success: true, data: { status: "ok" } });
+      call("GET /status", 200, { success: true, data: { environment: pfObserved.environment } });
+      call("GET /marketplace/products", 200, { success: true, data: { products: [] } });
+      j.append("preflight", {
+        ok: !refused,
+        refusals: refused ? ["refused (environment): MODE=live but the backend says environment=staging"] : [],
+        warnings: [],
+        observed: pfObserved,
+      });
+    },
+  );
   if (refused) return dir;
 
-  step(1, "PASS", { access_token: "captured ✓", expires_in_s: 900, user: "usr_operator" }, undefined, () => call("POST /auth/login", 200, { success: true, data: { token_type: "Bearer" } }));
-  step(2, "PASS", { product_id: "prd_e2e_test_licence", title: "E2E test licence", price: "5.00 EUR incl. VAT (4.17 EUR + 20 %)" }, undefined, () => {
-    call("GET /marketplace/products", 200, { success: true, data: { products: [] } });
-    j.append("product_selected", { product: { id: "prd_e2e_test_licence" }, total_minor: 500 });
-  });
-  step(3, "PASS", { order_id: IDS.order, hyperswitch_payment_id: IDS.payment, payment_url: "received ✓", total: "5.00 EUR", status: "pending" }, undefined, () => {
-    j.append("order_intent", { idempotency_key: `${sessionId}:order`, product_id: "prd_e2e_test_licence", total_minor: 500 });
-    call("POST /orders", 201, { success: true, data: { id: IDS.order, hyperswitch_payment_id: IDS.payment, status: order } });
-    j.append("order_created", { order_id: IDS.order, payment_id: IDS.payment, payment_url: "http://127.0.0.1:8081/checkout/x", total_cents: 500, currency: "EUR", created_at: at.toISOString(), http_status: 201 });
-  });
+  step(1, "PASS", { access_token: "captured ✓", expires_in_s: 900, user: "usr_operator" }, undefined, () =>
+    call("POST /auth/login", 200, { success: true, data: { token_type: "Bearer" } }),
+  );
+  step(
+    2,
+    "PASS",
+    { product_id: "prd_e2e_test_licence", title: "E2E test licence", price: "5.00 EUR incl. VAT (4.17 EUR + 20 %)" },
+    undefined,
+    () => {
+      call("GET /marketplace/products", 200, { success: true, data: { products: [] } });
+      j.append("product_selected", { product: { id: "prd_e2e_test_licence" }, total_minor: 500 });
+    },
+  );
+  step(
+    3,
+    "PASS",
+    {
+      order_id: IDS.order,
+      hyperswitch_payment_id: IDS.payment,
+      payment_url: "received ✓",
+      total: "5.00 EUR",
+      status: "pending",
+    },
+    undefined,
+    () => {
+      j.append("order_intent", {
+        idempotency_key: `${sessionId}:order`,
+        product_id: "prd_e2e_test_licence",
+        total_minor: 500,
+      });
+      call("POST /orders", 201, {
+        success: true,
+        data: { id: IDS.order, hyperswitch_payment_id: IDS.payment, status: order },
+      });
+      j.append("order_created", {
+        order_id: IDS.order,
+        payment_id: IDS.payment,
+        payment_url: "http://127.0.0.1:8081/checkout/x",
+        total_cents: 500,
+        currency: "EUR",
+        created_at: at.toISOString(),
+        http_status: 201,
+      });
+    },
+  );
 
   if (scenario === "declined") {
     step(4, "FAIL", { card_last4: "0002", processor: "stripe" }, "the checkout refused the payment (card_declined)");
@@ -109,30 +226,91 @@ function build(archiveDir: string, o: FixtureOptions): string {
     skip(9, "step 8 was skipped (step 4 failed at 14:03:00Z)");
     return dir;
   }
-  step(4, "PASS", { card_last4: "4242", transaction_time: "2026-11-20T14:03:00.000Z", processor: "stripe" }, undefined, () => {
-    j.append("payment_confirmed", { at: new Date().toISOString(), last4: "4242", processor: "stripe", via: "operator" });
-    t.append("operator_ack", { event: "payment confirmed", last4: "4242", processor: "stripe" });
-  });
+  step(
+    4,
+    "PASS",
+    { card_last4: "4242", transaction_time: "2026-11-20T14:03:00.000Z", processor: "stripe" },
+    undefined,
+    () => {
+      j.append("payment_confirmed", {
+        at: new Date().toISOString(),
+        last4: "4242",
+        processor: "stripe",
+        via: "operator",
+      });
+      t.append("operator_ack", { event: "payment confirmed", last4: "4242", processor: "stripe" });
+    },
+  );
 
   if (scenario === "stuck") {
-    step(5, "FAIL", { "seconds-to-completed": null, "max 5xx during the window": 0, attempts: 3, last_status: "processing" }, "order completed not reached within 300 s (last status: processing)", () => poll(5, ["processing", "processing", "processing"]), 300_000);
+    step(
+      5,
+      "FAIL",
+      { "seconds-to-completed": null, "max 5xx during the window": 0, attempts: 3, last_status: "processing" },
+      "order completed not reached within 300 s (last status: processing)",
+      () => poll(5, ["processing", "processing", "processing"]),
+      300_000,
+    );
     skip(6, "step 5 failed at 14:08:00Z");
     skip(7, "step 5 failed at 14:08:00Z");
-    step(8, "FAIL", {}, "POST http://127.0.0.1:8080/api/v1/orders/x/refund answered 409: order is not completed", () => {
-      j.append("refund_intent", { idempotency_key: `${sessionId}:refund`, order_id: IDS.order });
-      call("POST /orders/:id/refund", 409, { success: false, error: "order is not completed", code: "ORDER_NOT_REFUNDABLE" });
-    });
+    step(
+      8,
+      "FAIL",
+      {},
+      "POST http://127.0.0.1:8080/api/v1/orders/x/refund answered 409: order is not completed",
+      () => {
+        j.append("refund_intent", { idempotency_key: `${sessionId}:refund`, order_id: IDS.order });
+        call("POST /orders/:id/refund", 409, {
+          success: false,
+          error: "order is not completed",
+          code: "ORDER_NOT_REFUNDABLE",
+        });
+      },
+    );
     skip(9, "step 8 failed at 14:08:30Z");
     return dir;
   }
   const completedS = scenario === "slow" ? 412 : 3.2;
-  step(5, "PASS", { "seconds-to-completed": completedS, "max 5xx during the window": o.poll5xx ? 1 : 0, attempts: o.poll5xx ? 3 : 2, last_status: "completed" }, undefined, () => poll(5, o.poll5xx ? ["processing", "503", "completed"] : ["processing", "completed"]), completedS * 1000);
+  step(
+    5,
+    "PASS",
+    {
+      "seconds-to-completed": completedS,
+      "max 5xx during the window": o.poll5xx ? 1 : 0,
+      attempts: o.poll5xx ? 3 : 2,
+      last_status: "completed",
+    },
+    undefined,
+    () => poll(5, o.poll5xx ? ["processing", "503", "completed"] : ["processing", "completed"]),
+    completedS * 1000,
+  );
   order = "completed";
-  step(6, "PASS", { license_id: IDS.licence, type: "personal", rights: '{"commercial_use":false}' }, undefined, () => call("GET /licenses/mine", 200, { success: true, data: { licenses: [{ id: IDS.licence, order_id: IDS.order }] } }));
+  step(6, "PASS", { license_id: IDS.licence, type: "personal", rights: '{"commercial_use":false}' }, undefined, () =>
+    call("GET /licenses/mine", 200, { success: true, data: { licenses: [{ id: IDS.licence, order_id: IDS.order }] } }),
+  );
   if (scenario === "transfer-null") {
-    step(7, "FAIL", { amount: "500 EUR", stripe_transfer_id: null, status: "pending" }, "seller_transfers row has a NULL stripe_transfer_id", () => t.append("db_query", { sql: "SELECT …", params: [IDS.order], read_only: true, rows: [{ stripe_transfer_id: null }] }));
+    step(
+      7,
+      "FAIL",
+      { amount: "500 EUR", stripe_transfer_id: null, status: "pending" },
+      "seller_transfers row has a NULL stripe_transfer_id",
+      () =>
+        t.append("db_query", {
+          sql: "SELECT …",
+          params: [IDS.order],
+          read_only: true,
+          rows: [{ stripe_transfer_id: null }],
+        }),
+    );
   } else {
-    step(7, "PASS", { amount: "500 EUR", stripe_transfer_id: IDS.transfer, status: "paid" }, undefined, () => t.append("db_query", { sql: "SELECT …", params: [IDS.order], read_only: true, rows: [{ stripe_transfer_id: IDS.transfer }] }));
+    step(7, "PASS", { amount: "500 EUR", stripe_transfer_id: IDS.transfer, status: "paid" }, undefined, () =>
+      t.append("db_query", {
+        sql: "SELECT …",
+        params: [IDS.order],
+        read_only: true,
+        rows: [{ stripe_transfer_id: IDS.transfer }],
+      }),
+    );
   }
   if (scenario === "no-refund") {
     skip(8, "REFUND is off (opt-in): set REFUND = true in the parameters cell to validate the full cycle");
@@ -145,17 +323,48 @@ function build(archiveDir: string, o: FixtureOptions): string {
     j.append("refund_created", { refund_id: IDS.refund, status: "pending", http_status: 202 });
   });
   if (scenario === "refund-stuck") {
-    step(9, "FAIL", { "seconds-to-refunded": null, "license disappeared from /mine": "no", "max 5xx during the window": 0, "funds returned": "pending bank statement (5–7 business days): `npm run confirm-bank`" }, "order refunded and licence revoked not reached within 300 s (last status: refund_pending)", () => poll(9, ["refund_pending", "refund_pending"]), 300_000);
+    step(
+      9,
+      "FAIL",
+      {
+        "seconds-to-refunded": null,
+        "license disappeared from /mine": "no",
+        "max 5xx during the window": 0,
+        "funds returned": "pending bank statement (5–7 business days): `npm run confirm-bank`",
+      },
+      "order refunded and licence revoked not reached within 300 s (last status: refund_pending)",
+      () => poll(9, ["refund_pending", "refund_pending"]),
+      300_000,
+    );
     return dir;
   }
-  step(9, "PASS", { "seconds-to-refunded": 4.1, "license disappeared from /mine": "yes ✓", "max 5xx during the window": 0, "funds returned": "pending bank statement (5–7 business days): `npm run confirm-bank`" }, undefined, () => poll(9, ["refund_pending", "refunded + licence gone"]), 4100);
+  step(
+    9,
+    "PASS",
+    {
+      "seconds-to-refunded": 4.1,
+      "license disappeared from /mine": "yes ✓",
+      "max 5xx during the window": 0,
+      "funds returned": "pending bank statement (5–7 business days): `npm run confirm-bank`",
+    },
+    undefined,
+    () => poll(9, ["refund_pending", "refunded + licence gone"]),
+    4100,
+  );
   return dir;
 }
 
 /** Seals the folder as the archive step does (lib/manifest.ts), over the current chain. */
 export function seal(dir: string): void {
   const c = verifyChain(path.join(dir, TRACE_FILE));
-  writeManifest(dir, { sessionId: path.basename(dir), mode: path.basename(dir).split("-").pop()!, chainHead: c.head, traceLines: c.lines, toolVersion: "test", gitCommit: null });
+  writeManifest(dir, {
+    sessionId: path.basename(dir),
+    mode: path.basename(dir).split("-").pop()!,
+    chainHead: c.head,
+    traceLines: c.lines,
+    toolVersion: "test",
+    gitCommit: null,
+  });
 }
 
 /** Today as YYYY-MM-DD (UTC), and n days from it. */

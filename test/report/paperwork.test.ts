@@ -2,10 +2,22 @@ import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BankConfirmError, ReportError, loadEvidence } from "../../lib/evidence";
-import { Journal, TRACE_FILE } from "../../lib/journal";
-import { GO_NO_GO_ROW, acceptance, actionItems, addBusinessDays, confirmBank, deriveOutcome, goNoGo, housekeeping, pastRetention, updateGoNoGo, validateBankDate } from "../../lib/paperwork";
-import { readTrace, verifyChain } from "../../lib/trace";
+import { BankConfirmError, ReportError, loadEvidence } from "../../lib/report/evidence";
+import { Journal, TRACE_FILE } from "../../lib/evidence/journal";
+import {
+  GO_NO_GO_ROW,
+  acceptance,
+  actionItems,
+  addBusinessDays,
+  confirmBank,
+  deriveOutcome,
+  goNoGo,
+  housekeeping,
+  pastRetention,
+  updateGoNoGo,
+  validateBankDate,
+} from "../../lib/report/paperwork";
+import { readTrace, verifyChain } from "../../lib/evidence/trace";
 import type { Mode, Outcome } from "../../lib/types";
 import { day, makeSession, seal, tmpArchive, type Scenario } from "./fixtures";
 
@@ -19,15 +31,57 @@ describe("deriveOutcome", () => {
   const table: Array<[Scenario, Mode, boolean, Outcome, RegExp]> = [
     ["pass", "staging", false, "PASS", /^every box ticked: pre-flight and steps 1–9 PASS within the limits$/],
     ["pass", "sandbox", false, "PASS", /^every box ticked/],
-    ["pass", "live", false, "PARTIAL", /^money moved; open: bank statement — pending: confirm by \d{4}-\d\d-\d\d with `npm run confirm-bank -- \S+ --date YYYY-MM-DD`$/],
+    [
+      "pass",
+      "live",
+      false,
+      "PARTIAL",
+      /^money moved; open: bank statement — pending: confirm by \d{4}-\d\d-\d\d with `npm run confirm-bank -- \S+ --date YYYY-MM-DD`$/,
+    ],
     ["pass", "live", true, "PASS", /^every box ticked; the bank statement confirmed the refund on \d{4}-\d\d-\d\d$/],
     ["preflight-refused", "live", false, "FAIL", /^step 0 FAIL \(refused \(environment\): .*\) before money moved$/],
-    ["declined", "staging", false, "FAIL", /^step 4 FAIL \(the checkout refused the payment \(card_declined\)\) before money moved$/],
-    ["stuck", "live", false, "FAIL", /^money moved but nothing was verified; open: end-to-end, completed ≤ 5 min, licence visible, transfer id, refund 2xx, refunded ≤ 5 min, licence gone, bank statement — step 5 FAIL: order completed not reached/],
-    ["no-refund", "staging", false, "PARTIAL", /^money moved; open: end-to-end, refund 2xx, refunded ≤ 5 min, licence gone — step 8 SKIPPED: REFUND is off/],
-    ["transfer-null", "staging", false, "PARTIAL", /^money moved; open: end-to-end, transfer id — step 7 FAIL: seller_transfers row has a NULL stripe_transfer_id$/],
-    ["slow", "staging", false, "PARTIAL", /^money moved; open: completed ≤ 5 min — seconds-to-completed 412 s > 300 s; step 5 PASS/],
-    ["refund-stuck", "live", false, "PARTIAL", /^money moved; open: end-to-end, refunded ≤ 5 min, licence gone, bank statement — step 9 FAIL/],
+    [
+      "declined",
+      "staging",
+      false,
+      "FAIL",
+      /^step 4 FAIL \(the checkout refused the payment \(card_declined\)\) before money moved$/,
+    ],
+    [
+      "stuck",
+      "live",
+      false,
+      "FAIL",
+      /^money moved but nothing was verified; open: end-to-end, completed ≤ 5 min, licence visible, transfer id, refund 2xx, refunded ≤ 5 min, licence gone, bank statement — step 5 FAIL: order completed not reached/,
+    ],
+    [
+      "no-refund",
+      "staging",
+      false,
+      "PARTIAL",
+      /^money moved; open: end-to-end, refund 2xx, refunded ≤ 5 min, licence gone — step 8 SKIPPED: REFUND is off/,
+    ],
+    [
+      "transfer-null",
+      "staging",
+      false,
+      "PARTIAL",
+      /^money moved; open: end-to-end, transfer id — step 7 FAIL: seller_transfers row has a NULL stripe_transfer_id$/,
+    ],
+    [
+      "slow",
+      "staging",
+      false,
+      "PARTIAL",
+      /^money moved; open: completed ≤ 5 min — seconds-to-completed 412 s > 300 s; step 5 PASS/,
+    ],
+    [
+      "refund-stuck",
+      "live",
+      false,
+      "PARTIAL",
+      /^money moved; open: end-to-end, refunded ≤ 5 min, licence gone, bank statement — step 9 FAIL/,
+    ],
   ];
   for (const [scenario, mode, bank, outcome, reason] of table) {
     it(`${scenario} · ${mode}${bank ? " · bank confirmed" : ""} → ${outcome}`, () => {
@@ -39,7 +93,10 @@ describe("deriveOutcome", () => {
   it("nothing ran → FAIL", () => {
     const dir = path.join(tmpArchive(), "20261120T140211Z-staging");
     Journal.create(dir, { sessionId: "20261120T140211Z-staging", mode: "staging" });
-    assert.deepEqual(deriveOutcome(loadEvidence(dir)), { outcome: "FAIL", reason: "nothing ran: no step result in the journal" });
+    assert.deepEqual(deriveOutcome(loadEvidence(dir)), {
+      outcome: "FAIL",
+      reason: "nothing ran: no step result in the journal",
+    });
   });
 });
 
@@ -59,7 +116,10 @@ describe("acceptance boxes, each from evidence", () => {
     it(`${scenario}${bank ? " + bank" : ""} → ${bits}`, () => {
       const boxes = acceptance(session(mode, scenario, { bank }));
       assert.equal(boxes.map((b) => (b.ok ? "1" : "0")).join(""), bits);
-      assert.deepEqual(boxes.map((b) => b.n), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      assert.deepEqual(
+        boxes.map((b) => b.n),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9],
+      );
     });
   }
   it("says why a box is open", () => {
@@ -76,12 +136,36 @@ describe("acceptance boxes, each from evidence", () => {
 describe("actionItems", () => {
   const table: Array<[Scenario, Mode, string | undefined, RegExp[]]> = [
     ["pass", "staging", undefined, []],
-    ["pass", "live", undefined, [/^Confirm the bank statement by \d{4}-\d\d-\d\d: `npm run confirm-bank -- \S+-live --date YYYY-MM-DD`\.$/]],
-    ["pass", "live", "staging was down all week", [/^Confirm the bank/, /overridden \("staging was down all week"\): justify it at the GO\/NO-GO review/]],
-    ["stuck", "staging", undefined, [/^Step 5 \(Poll \/orders\/:id until completed\) failed: .* — file an issue for the marketplace squad\.$/, /^Step 8 \(Refund/, /^\*\*Refund now\*\*: money moved and was not refunded — .* ord_\w+ from the Hyperswitch dashboard\.$/]],
+    [
+      "pass",
+      "live",
+      undefined,
+      [/^Confirm the bank statement by \d{4}-\d\d-\d\d: `npm run confirm-bank -- \S+-live --date YYYY-MM-DD`\.$/],
+    ],
+    [
+      "pass",
+      "live",
+      "staging was down all week",
+      [/^Confirm the bank/, /overridden \("staging was down all week"\): justify it at the GO\/NO-GO review/],
+    ],
+    [
+      "stuck",
+      "staging",
+      undefined,
+      [
+        /^Step 5 \(Poll \/orders\/:id until completed\) failed: .* — file an issue for the marketplace squad\.$/,
+        /^Step 8 \(Refund/,
+        /^\*\*Refund now\*\*: money moved and was not refunded — .* ord_\w+ from the Hyperswitch dashboard\.$/,
+      ],
+    ],
     ["no-refund", "staging", undefined, [/^\*\*Refund now\*\*/]],
     ["refund-stuck", "staging", undefined, [/^Step 9 .* file an issue/, /^Refund not confirmed for ord_\w+/]],
-    ["preflight-refused", "live", undefined, [/^Fix the pre-flight refusal, then start a fresh session: refused \(environment\)/]],
+    [
+      "preflight-refused",
+      "live",
+      undefined,
+      [/^Fix the pre-flight refusal, then start a fresh session: refused \(environment\)/],
+    ],
   ];
   for (const [scenario, mode, override, want] of table) {
     it(`${scenario} · ${mode}${override ? " · override" : ""}`, () => {
@@ -104,7 +188,12 @@ describe("addBusinessDays", () => {
 
 describe("GO/NO-GO", () => {
   it("is PENDING without a live session, or with one whose bank is pending, and GO only when fully confirmed", () => {
-    assert.deepEqual(goNoGo([]), { go: false, status: "🟡 PENDING", reason: "no live session yet: run a staging dry run, then the live run", sessionId: null });
+    assert.deepEqual(goNoGo([]), {
+      go: false,
+      status: "🟡 PENDING",
+      reason: "no live session yet: run a staging dry run, then the live run",
+      sessionId: null,
+    });
     assert.equal(goNoGo([session("staging", "pass")]).go, false, "a staging pass never flips the row");
     assert.equal(goNoGo([session("sandbox", "pass", { bank: true })]).go, false);
     const pending = goNoGo([session("live", "pass")]);
@@ -136,42 +225,83 @@ describe("GO/NO-GO", () => {
     assert.equal(r.changed, true);
     const after = fs.readFileSync(file, "utf8");
     const changed = after.split("\n").filter((l, i) => l !== before.split("\n")[i]);
-    assert.deepEqual(changed, [`| 6.1 | ${GO_NO_GO_ROW} | ✅ GO | live session ${full.sessionId}: all 9 boxes ticked, bank statement ${day()} — [session block](PAYMENT_E2E_LIVE_REPORT.md#session-${full.sessionId}) |`]);
+    assert.deepEqual(changed, [
+      `| 6.1 | ${GO_NO_GO_ROW} | ✅ GO | live session ${full.sessionId}: all 9 boxes ticked, bank statement ${day()} — [session block](PAYMENT_E2E_LIVE_REPORT.md#session-${full.sessionId}) |`,
+    ]);
     assert.equal(updateGoNoGo(file, goNoGo([full]), "PAYMENT_E2E_LIVE_REPORT.md").changed, false);
     updateGoNoGo(file, goNoGo([session("live", "pass")]), "PAYMENT_E2E_LIVE_REPORT.md");
-    assert.match(fs.readFileSync(file, "utf8"), /\| 6\.1 \| Flux paiement E2E avec vrais fonds \| 🟡 PENDING \| latest live session .* — \[report\]\(PAYMENT_E2E_LIVE_REPORT\.md\) \|/);
+    assert.match(
+      fs.readFileSync(file, "utf8"),
+      /\| 6\.1 \| Flux paiement E2E avec vrais fonds \| 🟡 PENDING \| latest live session .* — \[report\]\(PAYMENT_E2E_LIVE_REPORT\.md\) \|/,
+    );
   });
 
   it("names the fix when the checklist or its row is missing", () => {
     const dir = tmpArchive();
-    assert.throws(() => updateGoNoGo(path.join(dir, "none.md"), goNoGo([]), "r.md"), (e: unknown) => e instanceof ReportError && e.code === "E2E_CHECKLIST" && /restore docs\/GO_NO_GO_CHECKLIST\.md from git/.test(e.message));
+    assert.throws(
+      () => updateGoNoGo(path.join(dir, "none.md"), goNoGo([]), "r.md"),
+      (e: unknown) =>
+        e instanceof ReportError &&
+        e.code === "E2E_CHECKLIST" &&
+        /restore docs\/GO_NO_GO_CHECKLIST\.md from git/.test(e.message),
+    );
     fs.writeFileSync(path.join(dir, "c.md"), "| a | b |\n");
-    assert.throws(() => updateGoNoGo(path.join(dir, "c.md"), goNoGo([]), "r.md"), /has no table row "Flux paiement E2E avec vrais fonds"; add it back/);
+    assert.throws(
+      () => updateGoNoGo(path.join(dir, "c.md"), goNoGo([]), "r.md"),
+      /has no table row "Flux paiement E2E avec vrais fonds"; add it back/,
+    );
   });
 });
 
 describe("confirm-bank validation", () => {
   const bad: Array<[string, Scenario, () => string, string, RegExp]> = [
-    ["not a date", "pass", () => "yesterday", "E2E_BANK_DATE", /: invalid date "yesterday"; pass --date YYYY-MM-DD, the day the refund shows on the bank statement$/],
+    [
+      "not a date",
+      "pass",
+      () => "yesterday",
+      "E2E_BANK_DATE",
+      /: invalid date "yesterday"; pass --date YYYY-MM-DD, the day the refund shows on the bank statement$/,
+    ],
     ["no such day", "pass", () => "2026-02-30", "E2E_BANK_DATE", /invalid date "2026-02-30"/],
     ["compact form", "pass", () => "20261201", "E2E_BANK_DATE", /invalid date "20261201"/],
-    ["in the future", "pass", () => day(1), "E2E_BANK_DATE", /is in the future \(today is \d{4}-\d\d-\d\d UTC\); pass the statement date once the refund has appeared$/],
-    ["before the refund", "pass", () => day(-1), "E2E_BANK_DATE", /is before the refund \(created \d{4}-\d\d-\d\d\); pass a statement date on or after \d{4}-\d\d-\d\d$/],
-    ["no refund", "no-refund", () => day(), "E2E_BANK_NO_REFUND", /no refund recorded in this session, so there is nothing for the bank to confirm; run step 8 \(refund\) first$/],
+    [
+      "in the future",
+      "pass",
+      () => day(1),
+      "E2E_BANK_DATE",
+      /is in the future \(today is \d{4}-\d\d-\d\d UTC\); pass the statement date once the refund has appeared$/,
+    ],
+    [
+      "before the refund",
+      "pass",
+      () => day(-1),
+      "E2E_BANK_DATE",
+      /is before the refund \(created \d{4}-\d\d-\d\d\); pass a statement date on or after \d{4}-\d\d-\d\d$/,
+    ],
+    [
+      "no refund",
+      "no-refund",
+      () => day(),
+      "E2E_BANK_NO_REFUND",
+      /no refund recorded in this session, so there is nothing for the bank to confirm; run step 8 \(refund\) first$/,
+    ],
   ];
   for (const [name, scenario, date, code, msg] of bad) {
     it(`refuses ${name}`, () => {
       const ev = session("live", scenario);
-      assert.throws(() => validateBankDate(ev, date()), (e: unknown) => {
-        assert.ok(e instanceof BankConfirmError && e instanceof ReportError);
-        assert.equal(e.code, code);
-        assert.equal(e.name, "BankConfirmError");
-        assert.equal(e.session, ev.sessionId);
-        assert.match(e.message, new RegExp(`^confirm-bank ${ev.sessionId}: `));
-        assert.match(e.message, msg);
-        assert.ok(!e.message.includes("\n"));
-        return true;
-      });
+      assert.throws(
+        () => validateBankDate(ev, date()),
+        (e: unknown) => {
+          assert.ok(e instanceof BankConfirmError && e instanceof ReportError);
+          assert.equal(e.code, code);
+          assert.equal(e.name, "BankConfirmError");
+          assert.equal(e.session, ev.sessionId);
+          assert.match(e.message, new RegExp(`^confirm-bank ${ev.sessionId}: `));
+          assert.match(e.message, msg);
+          assert.ok(!e.message.includes("\n"));
+          return true;
+        },
+      );
     });
   }
 
@@ -185,7 +315,12 @@ describe("confirm-bank validation", () => {
     assert.equal(chain.lines, lines + 1);
     const last = readTrace(path.join(dir, TRACE_FILE)).at(-1)!;
     assert.equal(last.type, "operator_ack");
-    assert.deepEqual(last.payload, { date: day(), event: "bank statement confirmed the refund", note: "seen on the statement", refund_id: "ref_5Tb2Nw8Ya1" });
+    assert.deepEqual(last.payload, {
+      date: day(),
+      event: "bank statement confirmed the refund",
+      note: "seen on the statement",
+      refund_id: "ref_5Tb2Nw8Ya1",
+    });
     const entry = Journal.open(dir).last("bank_confirmed")!;
     assert.equal(entry.data.date, day());
     assert.deepEqual(loadEvidence(dir).bank, { date: day(), note: "seen on the statement", recordedAt: entry.at });
@@ -193,9 +328,13 @@ describe("confirm-bank validation", () => {
 
   it("nothing is written when the date is refused", () => {
     const dir = makeSession(tmpArchive(), { mode: "live" });
-    const before = fs.readFileSync(path.join(dir, "state.jsonl"), "utf8") + fs.readFileSync(path.join(dir, TRACE_FILE), "utf8");
+    const before =
+      fs.readFileSync(path.join(dir, "state.jsonl"), "utf8") + fs.readFileSync(path.join(dir, TRACE_FILE), "utf8");
     assert.throws(() => confirmBank(dir, { date: day(3) }), BankConfirmError);
-    assert.equal(fs.readFileSync(path.join(dir, "state.jsonl"), "utf8") + fs.readFileSync(path.join(dir, TRACE_FILE), "utf8"), before);
+    assert.equal(
+      fs.readFileSync(path.join(dir, "state.jsonl"), "utf8") + fs.readFileSync(path.join(dir, TRACE_FILE), "utf8"),
+      before,
+    );
   });
 });
 
@@ -207,11 +346,20 @@ describe("housekeeping", () => {
     seal(old);
     seal(recent);
     const m = path.join(old, "manifest.json");
-    fs.writeFileSync(m, fs.readFileSync(m, "utf8").replace(/"retention_until": "[^"]+"/, '"retention_until": "2025-01-05"'));
+    fs.writeFileSync(
+      m,
+      fs.readFileSync(m, "utf8").replace(/"retention_until": "[^"]+"/, '"retention_until": "2025-01-05"'),
+    );
     assert.deepEqual(pastRetention(archive), [{ sessionId: path.basename(old), retentionUntil: "2025-01-05" }]);
     const reminders = housekeeping(loadEvidence(recent), { archiveDir: archive });
     assert.ok(reminders.some((r) => r.includes("history -d <line>")));
-    assert.ok(reminders.some((r) => r.startsWith(`\`${path.basename(old)}\` is past its retention date (2025-01-05)`) && r.endsWith("this tool lists, it never deletes.")));
+    assert.ok(
+      reminders.some(
+        (r) =>
+          r.startsWith(`\`${path.basename(old)}\` is past its retention date (2025-01-05)`) &&
+          r.endsWith("this tool lists, it never deletes."),
+      ),
+    );
     assert.ok(fs.existsSync(old));
   });
   it("skips the password reminder for a sandbox rehearsal", () => {

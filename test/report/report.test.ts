@@ -2,9 +2,17 @@ import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ReportError, loadEvidence } from "../../lib/evidence";
-import { confirmBank } from "../../lib/paperwork";
-import { DOCS_MARKERS, appendToReport, publishReport, renderBlockHtml, renderReportSkeleton, renderSessionBlock, writeSessionReport } from "../../lib/report";
+import { ReportError, loadEvidence } from "../../lib/report/evidence";
+import { confirmBank } from "../../lib/report/paperwork";
+import {
+  DOCS_MARKERS,
+  appendToReport,
+  publishReport,
+  renderBlockHtml,
+  renderReportSkeleton,
+  renderSessionBlock,
+  writeSessionReport,
+} from "../../lib/report/report";
 import { day, makeSession, seal, tmpArchive } from "./fixtures";
 import { assertGolden, sanitise } from "./sanitise";
 
@@ -16,13 +24,25 @@ function workspace() {
   const archive = tmpArchive();
   const docs = path.join(path.dirname(path.dirname(archive)), "docs");
   fs.mkdirSync(docs);
-  fs.copyFileSync(path.join(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md"), path.join(docs, "GO_NO_GO_CHECKLIST.md"));
-  return { archive, docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"), checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md") };
+  fs.copyFileSync(
+    path.join(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md"),
+    path.join(docs, "GO_NO_GO_CHECKLIST.md"),
+  );
+  return {
+    archive,
+    docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
+    checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
+  };
 }
 
 describe("session block (golden files)", () => {
   it("staging dry run that passed, with a poll 5xx and a recorded note", () => {
-    const dir = makeSession(tmpArchive(), { mode: "staging", at: STAGING_AT, poll5xx: true, operatorNotes: "checkout page slow to load" });
+    const dir = makeSession(tmpArchive(), {
+      mode: "staging",
+      at: STAGING_AT,
+      poll5xx: true,
+      operatorNotes: "checkout page slow to load",
+    });
     assertGolden("staging-pass.md", sanitise(renderSessionBlock(loadEvidence(dir))));
   });
 
@@ -50,7 +70,10 @@ describe("session block (golden files)", () => {
     const dir = makeSession(tmpArchive(), { mode: "staging" });
     assert.match(renderSessionBlock(loadEvidence(dir)), /- Manifest : pending archive/);
     seal(dir);
-    assert.match(renderSessionBlock(loadEvidence(dir)), /- Manifest : `[0-9a-f]{64}` \(SHA-256 of manifest\.json\), retention until \d{4}-\d\d-\d\d\n/);
+    assert.match(
+      renderSessionBlock(loadEvidence(dir)),
+      /- Manifest : `[0-9a-f]{64}` \(SHA-256 of manifest\.json\), retention until \d{4}-\d\d-\d\d\n/,
+    );
   });
 
   it("never prints an absolute machine path", () => {
@@ -63,7 +86,9 @@ describe("session block (golden files)", () => {
 
 describe("renderBlockHtml", () => {
   it("renders the table, drops the markers and shows raw HTML from values as text", () => {
-    const html = renderBlockHtml("<!-- session:x -->\n<a id=\"session-x\"></a>\n\n| a | b |\n| --- | --- |\n| <img src=x onerror=alert(1)> | 2 |\n\n<sub>small</sub>\n<!-- /session:x -->\n");
+    const html = renderBlockHtml(
+      '<!-- session:x -->\n<a id="session-x"></a>\n\n| a | b |\n| --- | --- |\n| <img src=x onerror=alert(1)> | 2 |\n\n<sub>small</sub>\n<!-- /session:x -->\n',
+    );
     assert.ok(!html.includes("<!--"));
     assert.ok(html.includes('<a id="session-x"></a>'));
     assert.ok(html.includes("<table>"));
@@ -83,9 +108,20 @@ describe("docs report: append, never overwrite", () => {
     const second = loadEvidence(makeSession(archive, { mode: "live", at: LIVE_AT }));
     assert.equal(appendToReport(docsReport, second).action, "appended");
     const afterSecond = fs.readFileSync(docsReport, "utf8");
-    assert.equal(afterSecond.slice(0, end), afterFirst.slice(0, end), "everything before the end marker is preserved byte for byte");
-    assert.equal(afterSecond.slice(afterSecond.indexOf(DOCS_MARKERS.end)), afterFirst.slice(end), "the tail after the marker too");
-    assert.ok(afterSecond.indexOf(`<!-- session:${first.sessionId} -->`) < afterSecond.indexOf(`<!-- session:${second.sessionId} -->`));
+    assert.equal(
+      afterSecond.slice(0, end),
+      afterFirst.slice(0, end),
+      "everything before the end marker is preserved byte for byte",
+    );
+    assert.equal(
+      afterSecond.slice(afterSecond.indexOf(DOCS_MARKERS.end)),
+      afterFirst.slice(end),
+      "the tail after the marker too",
+    );
+    assert.ok(
+      afterSecond.indexOf(`<!-- session:${first.sessionId} -->`) <
+        afterSecond.indexOf(`<!-- session:${second.sessionId} -->`),
+    );
   });
 
   it("writing the same session twice replaces only its block and keeps the operator's notes", () => {
@@ -96,7 +132,9 @@ describe("docs report: append, never overwrite", () => {
     for (const d of [s1, s2, s3]) appendToReport(docsReport, loadEvidence(d));
     const id2 = path.basename(s2);
     // The operator types judgement into the notes region of block 2.
-    const typed = fs.readFileSync(docsReport, "utf8").replace(new RegExp(`(<!-- notes:${id2} -->\\n)[^<]*`), "$1Checkout showed the VAT line twice.\n");
+    const typed = fs
+      .readFileSync(docsReport, "utf8")
+      .replace(new RegExp(`(<!-- notes:${id2} -->\\n)[^<]*`), "$1Checkout showed the VAT line twice.\n");
     fs.writeFileSync(docsReport, typed);
     const open = typed.indexOf(`<!-- session:${id2} -->`);
     const close = typed.indexOf(`<!-- /session:${id2} -->`) + `<!-- /session:${id2} -->\n`.length;
@@ -104,7 +142,11 @@ describe("docs report: append, never overwrite", () => {
     assert.equal(appendToReport(docsReport, loadEvidence(s2)).action, "replaced");
     const after = fs.readFileSync(docsReport, "utf8");
     assert.equal(after.slice(0, open), typed.slice(0, open), "blocks before are untouched");
-    assert.equal(after.slice(after.indexOf(`<!-- /session:${id2} -->`) + `<!-- /session:${id2} -->\n`.length), typed.slice(close), "blocks after are untouched");
+    assert.equal(
+      after.slice(after.indexOf(`<!-- /session:${id2} -->`) + `<!-- /session:${id2} -->\n`.length),
+      typed.slice(close),
+      "blocks after are untouched",
+    );
     assert.equal(after.split(`<!-- session:${id2} -->`).length, 2, "one block per session");
     const block = after.slice(open, after.indexOf(`<!-- /session:${id2} -->`));
     assert.match(block, /- \[x\] Funds returned to the operator's card/);
@@ -115,7 +157,13 @@ describe("docs report: append, never overwrite", () => {
     const { archive, docsReport } = workspace();
     const ev = loadEvidence(makeSession(archive, { mode: "staging" }));
     fs.writeFileSync(docsReport, "# Report\n");
-    assert.throws(() => appendToReport(docsReport, ev), (e: unknown) => e instanceof ReportError && e.code === "E2E_REPORT_MARKERS" && /has no <!-- sessions:end --> marker; restore it/.test(e.message));
+    assert.throws(
+      () => appendToReport(docsReport, ev),
+      (e: unknown) =>
+        e instanceof ReportError &&
+        e.code === "E2E_REPORT_MARKERS" &&
+        /has no <!-- sessions:end --> marker; restore it/.test(e.message),
+    );
     fs.writeFileSync(docsReport, `# Report\n<!-- session:${ev.sessionId} -->\nhalf a block\n<!-- sessions:end -->\n`);
     assert.throws(() => appendToReport(docsReport, ev), /without <!-- \/session:.*restore the closing marker/);
   });
@@ -130,7 +178,11 @@ describe("publishReport", () => {
     assert.ok(!fs.existsSync(docsReport));
     assert.ok(fs.existsSync(path.join(sandbox, "report.md")));
     assert.equal(publishReport(sandbox, { docsReport, checklist, toDocs: true }).docs?.action, "created");
-    assert.equal(publishReport(sandbox, { docsReport, checklist }).docs?.action, "replaced", "once there, it is kept up to date");
+    assert.equal(
+      publishReport(sandbox, { docsReport, checklist }).docs?.action,
+      "replaced",
+      "once there, it is kept up to date",
+    );
     const staging = makeSession(archive, { mode: "staging", at: STAGING_AT });
     assert.equal(publishReport(staging, { docsReport, checklist }).docs?.action, "appended");
   });
@@ -164,7 +216,10 @@ describe("publishReport", () => {
     const live = makeSession(archive, { mode: "live", at: LIVE_AT });
     publishReport(staging, { docsReport, checklist });
     const withStaging = fs.readFileSync(docsReport, "utf8");
-    const stagingBlock = withStaging.slice(withStaging.indexOf(`<!-- session:${path.basename(staging)} -->`), withStaging.indexOf(DOCS_MARKERS.end));
+    const stagingBlock = withStaging.slice(
+      withStaging.indexOf(`<!-- session:${path.basename(staging)} -->`),
+      withStaging.indexOf(DOCS_MARKERS.end),
+    );
     const pending = publishReport(live, { docsReport, checklist });
     assert.equal(pending.session.outcome, "PARTIAL");
     assert.equal(pending.goNoGo?.status, "🟡 PENDING");
@@ -178,6 +233,11 @@ describe("publishReport", () => {
     assert.match(text, /### Session — 2026-11-20T14:02Z — prod live run/);
     assert.match(text, /\*\*Dry run vs live\*\* \(staging `\d{8}T\d{6}Z-staging` → live `\d{8}T\d{6}Z-live`\)/);
     assert.equal((text.match(/- \[x\] /g) ?? []).length, 8 + 9);
-    assert.match(fs.readFileSync(checklist, "utf8"), new RegExp(`\\| ✅ GO \\| live session ${path.basename(live)}: all 9 boxes ticked, bank statement \\d{4}-\\d\\d-\\d\\d — \\[session block\\]\\(PAYMENT_E2E_LIVE_REPORT\\.md#session-${path.basename(live)}\\) \\|`));
+    assert.match(
+      fs.readFileSync(checklist, "utf8"),
+      new RegExp(
+        `\\| ✅ GO \\| live session ${path.basename(live)}: all 9 boxes ticked, bank statement \\d{4}-\\d\\d-\\d\\d — \\[session block\\]\\(PAYMENT_E2E_LIVE_REPORT\\.md#session-${path.basename(live)}\\) \\|`,
+      ),
+    );
   });
 });

@@ -10,22 +10,39 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { main as confirmBankCli } from "../../lib/cli/confirm-bank";
-import { verifyChain } from "../../lib/trace";
-import { publishReport } from "../../lib/report";
-import { Runbook } from "../../lib/runbook";
-import { Session } from "../../lib/session";
+import { verifyChain } from "../../lib/evidence/trace";
+import { publishReport } from "../../lib/report/report";
+import { Runbook } from "../../lib/run/runbook";
+import { Session } from "../../lib/run/session";
 import { tmpArchive } from "./fixtures";
 
 async function runSession(sb: Sandbox, mode: "staging" | "live", archiveDir: string): Promise<string> {
   const id = Session.create(mode, archiveDir);
   const rb = Runbook.open(
-    { MODE: mode, BASE_URL: sb.marketplaceUrl, OPERATOR_EMAIL: sb.operator.email, SESSION_ID: id, ARCHIVE_DIR: archiveDir, REFUND: true, AUTO_PAY: "success", LIVE_CONFIRM: mode === "live" ? "charge 5.00 EUR" : "" },
+    {
+      MODE: mode,
+      BASE_URL: sb.marketplaceUrl,
+      OPERATOR_EMAIL: sb.operator.email,
+      SESSION_ID: id,
+      ARCHIVE_DIR: archiveDir,
+      REFUND: true,
+      AUTO_PAY: "success",
+      LIVE_CONFIRM: mode === "live" ? "charge 5.00 EUR" : "",
+    },
     { OPERATOR_PASSWORD: sb.operator.password, DATABASE_URL: sb.readonlyDsn },
   );
   try {
-    for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct(), () => rb.createOrder()]) assert.equal((await step()).status, "PASS");
+    for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct(), () => rb.createOrder()])
+      assert.equal((await step()).status, "PASS");
     await rb.pay();
-    for (const step of [() => rb.confirmPaid(), () => rb.pollCompleted(), () => rb.checkLicense(), () => rb.checkTransfer(), () => rb.refund(), () => rb.pollRefunded()]) {
+    for (const step of [
+      () => rb.confirmPaid(),
+      () => rb.pollCompleted(),
+      () => rb.checkLicense(),
+      () => rb.checkTransfer(),
+      () => rb.refund(),
+      () => rb.pollRefunded(),
+    ]) {
       const r = await step();
       assert.equal(r.status, "PASS", `${mode} step ${r.step}: ${r.reason}`);
     }
@@ -57,7 +74,10 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
     const s = publishReport(staging, { docsReport, checklist });
     assert.equal(s.session.outcome, "PASS");
     const afterStaging = fs.readFileSync(docsReport, "utf8");
-    const stagingBlock = afterStaging.slice(afterStaging.indexOf(`<!-- session:${path.basename(staging)} -->`), afterStaging.indexOf("<!-- sessions:end -->"));
+    const stagingBlock = afterStaging.slice(
+      afterStaging.indexOf(`<!-- session:${path.basename(staging)} -->`),
+      afterStaging.indexOf("<!-- sessions:end -->"),
+    );
     assert.match(stagingBlock, /### Session — \d{4}-\d\d-\d\dT\d\d:\d\dZ — staging dry-run/);
 
     await new Promise((r) => setTimeout(r, 1100)); // session ids have 1 s resolution
@@ -66,18 +86,39 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
     const pending = publishReport(live, { docsReport, checklist });
     assert.equal(pending.session.outcome, "PARTIAL");
     assert.equal(pending.goNoGo?.go, false);
-    assert.match(fs.readFileSync(checklist, "utf8"), /🟡 PENDING \| latest live session \S+: box 9 open \(pending: confirm by/);
-    for (const f of ["comparison.md", "comparison.svg", "comparison.png"]) assert.ok(fs.existsSync(path.join(live, f)), f);
+    assert.match(
+      fs.readFileSync(checklist, "utf8"),
+      /🟡 PENDING \| latest live session \S+: box 9 open \(pending: confirm by/,
+    );
+    for (const f of ["comparison.md", "comparison.svg", "comparison.png"])
+      assert.ok(fs.existsSync(path.join(live, f)), f);
 
     const out: string[] = [];
     const err: string[] = [];
-    const code = confirmBankCli([live, "--date", new Date().toISOString().slice(0, 10), "--note", "fake bank confirmation (sandbox rehearsal)", "--docs", docsReport, "--checklist", checklist], (l) => out.push(l), (l) => err.push(l));
+    const code = confirmBankCli(
+      [
+        live,
+        "--date",
+        new Date().toISOString().slice(0, 10),
+        "--note",
+        "fake bank confirmation (sandbox rehearsal)",
+        "--docs",
+        docsReport,
+        "--checklist",
+        checklist,
+      ],
+      (l) => out.push(l),
+      (l) => err.push(l),
+    );
     assert.equal(code, 0, err.join("\n"));
     assert.ok(verifyChain(path.join(live, "trace.jsonl")).ok);
 
     const text = fs.readFileSync(docsReport, "utf8");
     assert.ok(text.includes(stagingBlock), "the staging block is byte-for-byte preserved");
-    const liveBlock = text.slice(text.indexOf(`<!-- session:${path.basename(live)} -->`), text.indexOf(`<!-- /session:${path.basename(live)} -->`));
+    const liveBlock = text.slice(
+      text.indexOf(`<!-- session:${path.basename(live)} -->`),
+      text.indexOf(`<!-- /session:${path.basename(live)} -->`),
+    );
     assert.match(liveBlock, /### Session — \d{4}-\d\d-\d\dT\d\d:\d\dZ — prod live run/);
     assert.match(liveBlock, /\*\*✅ PASS\*\* — every box ticked; the bank statement confirmed the refund/);
     assert.equal((liveBlock.match(/- \[x\] /g) ?? []).length, 9);

@@ -44,7 +44,9 @@ export function assertGolden(name: string, actual: string): void {
   const expected = fs.readFileSync(file, "utf8");
   if (expected !== actual) {
     fs.writeFileSync(changed, actual);
-    assert.fail(`${name} differs from its golden file; review ${path.basename(changed)} and rerun with UPDATE_GOLDEN=1 if intended`);
+    assert.fail(
+      `${name} differs from its golden file; review ${path.basename(changed)} and rerun with UPDATE_GOLDEN=1 if intended`,
+    );
   }
   if (fs.existsSync(changed)) fs.rmSync(changed);
 }

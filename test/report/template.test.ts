@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
-import { ReportError, TemplateError } from "../../lib/evidence";
+import { ReportError, TemplateError } from "../../lib/report/evidence";
 import { RunbookError } from "../../lib/errors";
-import { fillTemplate, parseTemplate, renderTemplate } from "../../lib/template";
+import { fillTemplate, parseTemplate, renderTemplate } from "../../lib/report/template";
 
 describe("renderTemplate", () => {
   const rows: Array<[string, string, object, string]> = [
@@ -13,7 +13,12 @@ describe("renderTemplate", () => {
     ["spaces inside tags", "{{ name }}", { name: "x" }, "x"],
     ["list", "{{#xs}}<{{.}}>{{/xs}}", { xs: [1, 2, 3] }, "<1><2><3>"],
     ["list of objects", "{{#xs}}{{k}};{{/xs}}", { xs: [{ k: "a" }, { k: "b" }] }, "a;b;"],
-    ["outer context from inside a list", "{{#xs}}{{k}}{{sep}}{{/xs}}", { sep: ",", xs: [{ k: "a" }, { k: "b" }] }, "a,b,"],
+    [
+      "outer context from inside a list",
+      "{{#xs}}{{k}}{{sep}}{{/xs}}",
+      { sep: ",", xs: [{ k: "a" }, { k: "b" }] },
+      "a,b,",
+    ],
     ["empty list skips", "a{{#xs}}x{{/xs}}b", { xs: [] }, "ab"],
     ["false skips", "a{{#f}}x{{/f}}b", { f: false }, "ab"],
     ["true renders once", "a{{#t}}x{{/t}}b", { t: true }, "axb"],
@@ -23,7 +28,12 @@ describe("renderTemplate", () => {
     ["inverted on null", "{{^x}}none{{/x}}", { x: null }, "none"],
     ["inverted on non-empty", "{{^xs}}none{{/xs}}", { xs: [1] }, ""],
     ["comment dropped", "a{{! why }}b", {}, "ab"],
-    ["standalone section lines vanish", "top\n{{#xs}}\n- {{.}}\n{{/xs}}\nend\n", { xs: ["a", "b"] }, "top\n- a\n- b\nend\n"],
+    [
+      "standalone section lines vanish",
+      "top\n{{#xs}}\n- {{.}}\n{{/xs}}\nend\n",
+      { xs: ["a", "b"] },
+      "top\n- a\n- b\nend\n",
+    ],
     ["standalone comment line vanishes", "{{! header }}\nbody\n", {}, "body\n"],
     ["inline section keeps its line", "x {{#t}}y{{/t}} z\n", { t: true }, "x y z\n"],
     ["no HTML escaping (Markdown)", "{{v}}", { v: "<b>&</b>" }, "<b>&</b>"],
@@ -43,16 +53,23 @@ describe("TemplateError", () => {
   ];
   for (const [name, src, view, msg] of bad) {
     it(name, () => {
-      assert.throws(() => renderTemplate(src, view, "t"), (e: unknown) => {
-        assert.ok(e instanceof TemplateError && e instanceof ReportError && e instanceof RunbookError);
-        assert.equal(e.code, "E2E_REPORT_TEMPLATE");
-        assert.equal(e.name, "TemplateError");
-        assert.equal(e.template, "t");
-        assert.match(e.message, msg);
-        return true;
-      });
+      assert.throws(
+        () => renderTemplate(src, view, "t"),
+        (e: unknown) => {
+          assert.ok(e instanceof TemplateError && e instanceof ReportError && e instanceof RunbookError);
+          assert.equal(e.code, "E2E_REPORT_TEMPLATE");
+          assert.equal(e.name, "TemplateError");
+          assert.equal(e.template, "t");
+          assert.match(e.message, msg);
+          return true;
+        },
+      );
     });
   }
   it("parses without rendering (balance check)", () => assert.equal(parseTemplate("{{#a}}{{/a}}").length, 1));
-  it("a missing template file names it", () => assert.throws(() => fillTemplate("no-such.md", {}), /Template templates\/no-such\.md: cannot read the template; restore it from git/));
+  it("a missing template file names it", () =>
+    assert.throws(
+      () => fillTemplate("no-such.md", {}),
+      /Template templates\/no-such\.md: cannot read the template; restore it from git/,
+    ));
 });

@@ -8,8 +8,15 @@ import { chromium, type BrowserContext } from "playwright-core";
 import { Api, backends, CARD_DECLINED, CARD_OK, CARD_SUCCESS, sql, useSandbox } from "./helpers";
 
 const CHROMIUM = "/usr/bin/chromium";
-const ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--disable-quic"];
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-quic",
+];
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
 
 // One browser (fresh profile) for every backend: launching it is the slow part.
@@ -55,7 +62,9 @@ for (const backend of backends()) {
       } finally {
         await page.close();
       }
-      const rows = await sql(sb.adminDsn, "SELECT row_to_json(p)::text AS j FROM hs_payments p WHERE payment_id = $1", [order.hyperswitch_payment_id]);
+      const rows = await sql(sb.adminDsn, "SELECT row_to_json(p)::text AS j FROM hs_payments p WHERE payment_id = $1", [
+        order.hyperswitch_payment_id,
+      ]);
       assert.ok(!rows[0].j.includes(CARD_SUCCESS), "full card number must not be stored");
     });
 

@@ -9,8 +9,26 @@ import { TEST_CARDS } from "../../sandbox/test-cards";
 describe("sandbox CLI", () => {
   test("flags and SANDBOX_* env become options; flags win; SANDBOX_DATABASE_URL, never DATABASE_URL", () => {
     const cfg = parseCli(
-      ["--completion-delay-ms", "0", "--error-rate", "0.3", "--stuck-processing", "--environment", "production", "--seed", "7", "--port", "9090"],
-      { SANDBOX_REFUND_DELAY_MS: "250", SANDBOX_ERROR_RATE: "0.9", SANDBOX_WEBHOOK_DUPLICATE: "1", DATABASE_URL: "postgres://not-for-us", SANDBOX_DATABASE_URL: "postgres://x@127.0.0.1/db" },
+      [
+        "--completion-delay-ms",
+        "0",
+        "--error-rate",
+        "0.3",
+        "--stuck-processing",
+        "--environment",
+        "production",
+        "--seed",
+        "7",
+        "--port",
+        "9090",
+      ],
+      {
+        SANDBOX_REFUND_DELAY_MS: "250",
+        SANDBOX_ERROR_RATE: "0.9",
+        SANDBOX_WEBHOOK_DUPLICATE: "1",
+        DATABASE_URL: "postgres://not-for-us",
+        SANDBOX_DATABASE_URL: "postgres://x@127.0.0.1/db",
+      },
     );
     assert.equal(cfg.marketplacePort, 9090);
     assert.equal(cfg.hyperswitchPort, 8081);
@@ -18,25 +36,56 @@ describe("sandbox CLI", () => {
     assert.equal(cfg.seed, 7);
     assert.equal(cfg.databaseUrl, "postgres://x@127.0.0.1/db");
     assert.deepEqual(cfg.faults, {
-      completionDelayMs: 0, refundDelayMs: 250, errorRate: 0.3, stuckProcessing: true, webhookDuplicate: true, statusEnvironment: "production",
+      completionDelayMs: 0,
+      refundDelayMs: 250,
+      errorRate: 0.3,
+      stuckProcessing: true,
+      webhookDuplicate: true,
+      statusEnvironment: "production",
     });
     assert.equal(parseCli([], { DATABASE_URL: "postgres://not-for-us" }).databaseUrl, undefined);
     assert.throws(() => parseCli(["--latency-ms", "abc"], {}), /integer/);
     assert.throws(() => parseCli(["--no-such-flag"], {}));
   });
 
-  test("starts on 127.0.0.1, prints what an operator needs, stops cleanly on SIGTERM", { timeout: 60_000 }, async () => {
+  test("starts on 127.0.0.1, prints what an operator needs, stops cleanly on SIGTERM", {
+    timeout: 60_000,
+  }, async () => {
     const root = join(__dirname, "..", "..");
-    const child = spawn(process.execPath, ["--import", "tsx", "sandbox/cli.ts", "--port", "0", "--hyperswitch-port", "0", "--pg-port", "0", "--completion-delay-ms", "0", "--quiet"], {
-      cwd: root, env: { ...process.env, SANDBOX_DATABASE_URL: "" }, stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "sandbox/cli.ts",
+        "--port",
+        "0",
+        "--hyperswitch-port",
+        "0",
+        "--pg-port",
+        "0",
+        "--completion-delay-ms",
+        "0",
+        "--quiet",
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, SANDBOX_DATABASE_URL: "" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let out = "";
-    child.stdout.on("data", (d) => { out += d; });
-    child.stderr.on("data", (d) => { out += d; });
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      out += d;
+    });
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
       const deadline = Date.now() + 45_000;
-      while (!out.includes("Press Ctrl-C") && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      while (!out.includes("Press Ctrl-C") && Date.now() < deadline && child.exitCode === null)
+        await new Promise((r) => setTimeout(r, 100));
       assert.match(out, /Press Ctrl-C/, out);
       const url = /Marketplace API\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/v1/.exec(out)?.[1];
       assert.ok(url, out);

@@ -21,7 +21,16 @@ for (const backend of backends()) {
       const p = await api.req("GET", "/marketplace/products");
       assert.equal(p.body.data.products.length, 3);
       for (const prod of p.body.data.products) {
-        assert.deepEqual(Object.keys(prod).sort(), ["currency", "description", "id", "license_type", "price_cents", "seller_id", "title", "vat_rate"]);
+        assert.deepEqual(Object.keys(prod).sort(), [
+          "currency",
+          "description",
+          "id",
+          "license_type",
+          "price_cents",
+          "seller_id",
+          "title",
+          "vat_rate",
+        ]);
         assert.match(prod.id, /^prd_/);
         assert.match(prod.seller_id, /^usr_/);
       }
@@ -44,22 +53,30 @@ for (const backend of backends()) {
       const bad = await api.req("POST", "/auth/login", { body: { email: sb.operator.email, password: "wrong" } });
       assert.deepEqual([bad.status, bad.body.code, bad.body.success], [401, "INVALID_CREDENTIALS", false]);
       for (const [raw, status] of [
-        ['{"email":"a@b.c"}', 400], ['{"email":"a@b.c","password":"x","admin":true}', 400], ['{"email":1,"password":"x"}', 400],
-        ['{"email":"a@b.c",', 400], ["[]", 400], ["", 400],
+        ['{"email":"a@b.c"}', 400],
+        ['{"email":"a@b.c","password":"x","admin":true}', 400],
+        ['{"email":1,"password":"x"}', 400],
+        ['{"email":"a@b.c",', 400],
+        ["[]", 400],
+        ["", 400],
       ] as const) {
         const r = await api.req("POST", "/auth/login", { raw });
         assert.equal(r.status, status, `${raw} -> ${r.text}`);
         assert.equal(r.body.success, false);
         assert.equal(typeof r.body.code, "string");
       }
-      const textPlain = await api.req("POST", "/auth/login", { raw: "hello", headers: { "content-type": "text/plain" } });
+      const textPlain = await api.req("POST", "/auth/login", {
+        raw: "hello",
+        headers: { "content-type": "text/plain" },
+      });
       assert.equal(textPlain.status, 415);
     });
 
     test("login: 429 with Retry-After after 5 failures in 15 minutes for one email", async () => {
       const api = new Api(sandbox());
       const email = `locked-${backend.name}@sandbox.test`;
-      for (let i = 0; i < 5; i++) assert.equal((await api.req("POST", "/auth/login", { body: { email, password: "x" } })).status, 401);
+      for (let i = 0; i < 5; i++)
+        assert.equal((await api.req("POST", "/auth/login", { body: { email, password: "x" } })).status, 401);
       const r = await api.req("POST", "/auth/login", { body: { email, password: "x" } });
       assert.equal(r.status, 429);
       assert.equal(r.body.code, "TOO_MANY_LOGIN_ATTEMPTS");
@@ -72,7 +89,10 @@ for (const backend of backends()) {
       const api = new Api(sb);
       for (const path of ["/licenses/mine", "/orders/ord_x"]) {
         assert.equal((await api.req("GET", path)).status, 401);
-        assert.equal((await api.req("GET", path, { headers: { authorization: "Bearer not-a-real-token-123" } })).status, 401);
+        assert.equal(
+          (await api.req("GET", path, { headers: { authorization: "Bearer not-a-real-token-123" } })).status,
+          401,
+        );
         assert.equal((await api.req("GET", path, { headers: { authorization: "Basic abc" } })).status, 401);
       }
       const before = await sb.counts();
@@ -89,7 +109,9 @@ for (const backend of backends()) {
       const sb = sandbox();
       const api = await new Api(sb).login();
       const before = await sb.counts();
-      const cases: Array<[string, { raw?: string; body?: unknown; headers?: Record<string, string> }, number, string?]> = [
+      const cases: Array<
+        [string, { raw?: string; body?: unknown; headers?: Record<string, string> }, number, string?]
+      > = [
         ["unknown product", { body: { product_id: "prd_nope" } }, 404, "PRODUCT_NOT_FOUND"],
         ["missing field", { body: {} }, 400, "VALIDATION_ERROR"],
         ["extra field", { body: { product_id: "prd_e2e_test_licence", quantity: 2 } }, 400, "VALIDATION_ERROR"],
@@ -98,8 +120,17 @@ for (const backend of backends()) {
         ["no body", { raw: "" }, 400],
         ["array", { raw: "[1]" }, 400],
         ["oversized", { raw: JSON.stringify({ product_id: "x".repeat(17 * 1024) }) }, 413, "PAYLOAD_TOO_LARGE"],
-        ["short idempotency key", { body: { product_id: "prd_e2e_test_licence" }, headers: { "idempotency-key": "short" } }, 400, "INVALID_IDEMPOTENCY_KEY"],
-        ["form content type", { raw: "product_id=x", headers: { "content-type": "application/x-www-form-urlencoded" } }, 415],
+        [
+          "short idempotency key",
+          { body: { product_id: "prd_e2e_test_licence" }, headers: { "idempotency-key": "short" } },
+          400,
+          "INVALID_IDEMPOTENCY_KEY",
+        ],
+        [
+          "form content type",
+          { raw: "product_id=x", headers: { "content-type": "application/x-www-form-urlencoded" } },
+          415,
+        ],
       ];
       for (const [name, opts, status, code] of cases) {
         const r = await api.req("POST", "/orders", opts);
@@ -118,11 +149,17 @@ for (const backend of backends()) {
       const key = `order-key-${backend.name}-0001`;
       const first = await api.order("prd_sample_pack", key);
       assert.equal(first.total_cents, 2400);
-      const again = await api.req("POST", "/orders", { body: { product_id: "prd_sample_pack" }, headers: { "idempotency-key": key } });
+      const again = await api.req("POST", "/orders", {
+        body: { product_id: "prd_sample_pack" },
+        headers: { "idempotency-key": key },
+      });
       assert.equal(again.status, 200);
       assert.equal(again.body.data.id, first.id);
       assert.equal(again.body.data.hyperswitch_payment_id, first.hyperswitch_payment_id);
-      const other = await api.req("POST", "/orders", { body: { product_id: "prd_studio_licence" }, headers: { "idempotency-key": key } });
+      const other = await api.req("POST", "/orders", {
+        body: { product_id: "prd_studio_licence" },
+        headers: { "idempotency-key": key },
+      });
       assert.deepEqual([other.status, other.body.code], [422, "IDEMPOTENCY_KEY_REUSED"]);
       const after = await sb.counts();
       assert.equal(after.orders, before.orders + 1);
@@ -140,8 +177,11 @@ for (const backend of backends()) {
       assert.equal((await api.getOrder(mine.id)).id, mine.id);
       assert.equal((await api.req("GET", "/orders/ord_doesnotexist")).status, 404);
       const email = `second-${backend.name}@sandbox.test`;
-      await sql(sb.adminDsn, "INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, 'buyer') ON CONFLICT DO NOTHING",
-        [`usr_second_${backend.name}`, email, await hashPassword("second-password")]);
+      await sql(
+        sb.adminDsn,
+        "INSERT INTO users (id, email, password_hash, role) VALUES ($1, $2, $3, 'buyer') ON CONFLICT DO NOTHING",
+        [`usr_second_${backend.name}`, email, await hashPassword("second-password")],
+      );
       const other = await new Api(sb).login(email, "second-password");
       const r = await other.req("GET", `/orders/${mine.id}`);
       assert.deepEqual([r.status, r.body.code], [404, "ORDER_NOT_FOUND"]);
@@ -171,14 +211,27 @@ for (const backend of backends()) {
         const key = { "idempotency-key": `refund-key-${backend.name}-1` };
         const r1 = await api.req("POST", `/orders/${order.id}/refund`, { body: { reason: "test" }, headers: key });
         assert.equal(r1.status, 202, r1.text);
-        assert.deepEqual(Object.keys(r1.body.data).sort(), ["amount_cents", "created_at", "currency", "order_id", "refund_id", "status"]);
+        assert.deepEqual(Object.keys(r1.body.data).sort(), [
+          "amount_cents",
+          "created_at",
+          "currency",
+          "order_id",
+          "refund_id",
+          "status",
+        ]);
         assert.equal(r1.body.data.status, "pending");
         const o = await api.getOrder(order.id);
-        assert.deepEqual([o.status, o.refund_status, o.refund_id], ["refund_pending", "pending", r1.body.data.refund_id]);
+        assert.deepEqual(
+          [o.status, o.refund_status, o.refund_id],
+          ["refund_pending", "pending", r1.body.data.refund_id],
+        );
         const r2 = await api.req("POST", `/orders/${order.id}/refund`, { body: { reason: "test" }, headers: key });
         assert.equal(r2.status, 200);
         assert.equal(r2.body.data.refund_id, r1.body.data.refund_id);
-        const other = await api.req("POST", `/orders/${order.id}/refund`, { body: { reason: "test" }, headers: { "idempotency-key": "another-key-123" } });
+        const other = await api.req("POST", `/orders/${order.id}/refund`, {
+          body: { reason: "test" },
+          headers: { "idempotency-key": "another-key-123" },
+        });
         assert.deepEqual([other.status, other.body.code], [409, "ALREADY_REFUNDED"]);
         const reused = await api.req("POST", `/orders/${order.id}/refund`, { body: { reason: "other" }, headers: key });
         assert.equal(reused.status, 422);

@@ -14,10 +14,26 @@ for (const backend of backends()) {
 
     test("migrations are recorded in schema_migrations; all tables exist", async () => {
       const sb = sandbox();
-      const versions = (await sql(sb.adminDsn, "SELECT version FROM schema_migrations ORDER BY version")).map((r) => r.version);
+      const versions = (await sql(sb.adminDsn, "SELECT version FROM schema_migrations ORDER BY version")).map(
+        (r) => r.version,
+      );
       assert.deepEqual(versions, ["001_marketplace", "002_orchestrator"]);
-      const tables = (await sql(sb.adminDsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")).map((r) => r.table_name);
-      for (const t of ["users", "products", "orders", "licenses", "seller_transfers", "refunds", "idempotency_keys", "login_attempts", "webhook_events", "hs_payments", "hs_refunds"]) {
+      const tables = (
+        await sql(sb.adminDsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+      ).map((r) => r.table_name);
+      for (const t of [
+        "users",
+        "products",
+        "orders",
+        "licenses",
+        "seller_transfers",
+        "refunds",
+        "idempotency_keys",
+        "login_attempts",
+        "webhook_events",
+        "hs_payments",
+        "hs_refunds",
+      ]) {
         assert.ok(tables.includes(t), t);
       }
       const roles = await sql(sb.adminDsn, "SELECT rolname FROM pg_roles WHERE rolname = 'e2e_readonly'");
@@ -46,7 +62,10 @@ for (const backend of backends()) {
     });
 
     test("the read-only role cannot write or read other tables", {
-      skip: backend.name === "pglite" ? "PGlite is one superuser session underneath: roles are not enforced there (checked on real PostgreSQL)" : false,
+      skip:
+        backend.name === "pglite"
+          ? "PGlite is one superuser session underneath: roles are not enforced there (checked on real PostgreSQL)"
+          : false,
     }, async () => {
       const sb = sandbox();
       const api = await new Api(sb).login();
@@ -61,13 +80,17 @@ for (const backend of backends()) {
       };
       await denied("UPDATE seller_transfers SET status = 'reversed' WHERE order_id = $1", [order.id]);
       await denied("DELETE FROM seller_transfers");
-      await denied("INSERT INTO seller_transfers (id, order_id, seller_id, amount, currency, status, created_at) VALUES ('x','y','z',1,'EUR','paid',now())");
+      await denied(
+        "INSERT INTO seller_transfers (id, order_id, seller_id, amount, currency, status, created_at) VALUES ('x','y','z',1,'EUR','paid',now())",
+      );
       await denied("SELECT * FROM orders");
       await denied("SELECT * FROM users");
       await denied("CREATE TABLE evil (id int)");
       // Even with read-only switched off for the session, privileges still refuse the write.
       await denied("SET default_transaction_read_only = off; UPDATE seller_transfers SET amount = 0");
-      const [tr] = await sql(sb.adminDsn, "SELECT status, amount FROM seller_transfers WHERE order_id = $1", [order.id]);
+      const [tr] = await sql(sb.adminDsn, "SELECT status, amount FROM seller_transfers WHERE order_id = $1", [
+        order.id,
+      ]);
       assert.deepEqual(tr, { status: "paid", amount: 375 });
       await assert.rejects(sql(sb.readonlyDsn.replace(/:[0-9a-f]+@/, ":wrongpassword@"), "SELECT 1"));
     });
@@ -82,8 +105,16 @@ for (const backend of backends()) {
       try {
         const jobs: Promise<unknown>[] = [];
         for (let i = 0; i < 60; i++) {
-          jobs.push(admin.query("SELECT $1::int AS v, $2::text AS s", [i, `a${i}`]).then((r) => assert.deepEqual(r.rows[0], { v: i, s: `a${i}` })));
-          jobs.push(ro.query("SELECT $1::int AS v FROM seller_transfers RIGHT JOIN (SELECT 1) x ON false", [i]).then((r) => assert.equal(r.rows[0].v, i)));
+          jobs.push(
+            admin
+              .query("SELECT $1::int AS v, $2::text AS s", [i, `a${i}`])
+              .then((r) => assert.deepEqual(r.rows[0], { v: i, s: `a${i}` })),
+          );
+          jobs.push(
+            ro
+              .query("SELECT $1::int AS v FROM seller_transfers RIGHT JOIN (SELECT 1) x ON false", [i])
+              .then((r) => assert.equal(r.rows[0].v, i)),
+          );
           if (i % 15 === 0) jobs.push(api.order());
         }
         await Promise.all(jobs);

@@ -5,15 +5,22 @@ import { DEFAULT_FAULTS, FaultState, makeRng } from "../../sandbox/faults";
 import { isLoopback } from "../../sandbox/context";
 import { Api, backends, FAST, completedOrder, hs, pay, sql, sleep, useSandbox } from "./helpers";
 
-
 describe("fault plumbing (no server)", () => {
   test("the PRNG is seeded: same seed, same sequence", () => {
-    const a = makeRng(7), b = makeRng(7), c = makeRng(8);
-    const sa = Array.from({ length: 5 }, a), sb = Array.from({ length: 5 }, b), sc = Array.from({ length: 5 }, c);
+    const a = makeRng(7),
+      b = makeRng(7),
+      c = makeRng(8);
+    const sa = Array.from({ length: 5 }, a),
+      sb = Array.from({ length: 5 }, b),
+      sc = Array.from({ length: 5 }, c);
     assert.deepEqual(sa, sb);
     assert.notDeepEqual(sa, sc);
-    const f1 = new FaultState(3, { errorRate: 0.5 }), f2 = new FaultState(3, { errorRate: 0.5 });
-    assert.deepEqual(Array.from({ length: 20 }, () => f1.chance(0.5)), Array.from({ length: 20 }, () => f2.chance(0.5)));
+    const f1 = new FaultState(3, { errorRate: 0.5 }),
+      f2 = new FaultState(3, { errorRate: 0.5 });
+    assert.deepEqual(
+      Array.from({ length: 20 }, () => f1.chance(0.5)),
+      Array.from({ length: 20 }, () => f2.chance(0.5)),
+    );
   });
   test("patches are validated", () => {
     const f = new FaultState(1);
@@ -24,7 +31,8 @@ describe("fault plumbing (no server)", () => {
   });
   test("admin loopback check", () => {
     for (const a of ["127.0.0.1", "::1", "::ffff:127.0.0.1", "127.0.0.2"]) assert.ok(isLoopback(a), a);
-    for (const a of ["10.0.0.1", "192.168.1.5", "::ffff:10.0.0.1", "fe80::1", undefined, "1127.0.0.1"]) assert.ok(!isLoopback(a), String(a));
+    for (const a of ["10.0.0.1", "192.168.1.5", "::ffff:10.0.0.1", "fe80::1", undefined, "1127.0.0.1"])
+      assert.ok(!isLoopback(a), String(a));
   });
 });
 
@@ -122,7 +130,8 @@ for (const backend of backends()) {
       sb.setFaults({ errorRate: 1 });
       await pay(o.payment_url);
       // Watch the server's own flips (clients only see 503s now); bounded wait, no fixed sleep.
-      for (let i = 0; i < 100 && !sb.flips().some((f) => f.order_id === o.id && f.to === "completed"); i++) await sleep(100);
+      for (let i = 0; i < 100 && !sb.flips().some((f) => f.order_id === o.id && f.to === "completed"); i++)
+        await sleep(100);
       sb.setFaults({ errorRate: 0 });
       assert.equal((await api.getOrder(o.id)).status, "completed");
     });
@@ -158,7 +167,13 @@ for (const backend of backends()) {
       await sb.drainWebhooks();
       assert.equal((sb.stats().byRoute["POST /api/v1/webhooks/hyperswitch"] ?? 0) - s0, 4);
       assert.equal((await sb.counts()).webhook_events - c0.webhook_events, 2);
-      assert.deepEqual(sb.flips().filter((f) => f.order_id === o.id).map((f) => f.to), ["pending", "processing", "completed"]);
+      assert.deepEqual(
+        sb
+          .flips()
+          .filter((f) => f.order_id === o.id)
+          .map((f) => f.to),
+        ["pending", "processing", "completed"],
+      );
     });
 
     test("webhookOutOfOrder: processing arrives after succeeded and is ignored as stale", async () => {
@@ -168,7 +183,11 @@ for (const backend of backends()) {
       const o = await completedOrder(api);
       await sb.drainWebhooks();
       assert.equal((await api.getOrder(o.id)).status, "completed");
-      const rows = await sql(sb.adminDsn, "SELECT event_type, applied, reason FROM webhook_events WHERE resource_id = $1 ORDER BY received_at", [o.hyperswitch_payment_id]);
+      const rows = await sql(
+        sb.adminDsn,
+        "SELECT event_type, applied, reason FROM webhook_events WHERE resource_id = $1 ORDER BY received_at",
+        [o.hyperswitch_payment_id],
+      );
       assert.deepEqual(rows, [
         { event_type: "payment_succeeded", applied: true, reason: null },
         { event_type: "payment_processing", applied: false, reason: "stale_event" },

@@ -5,7 +5,10 @@ import { Client as PgClient } from "pg";
 import { startSandbox, type Faults, type Sandbox } from "../../sandbox/index";
 import { CARD_DECLINED as DECLINED, CARD_INSUFFICIENT_FUNDS, CARD_SUCCESS, TEST_CARDS } from "../../sandbox/test-cards";
 
-export interface Backend { name: "pglite" | "postgres"; databaseUrl?: string }
+export interface Backend {
+  name: "pglite" | "postgres";
+  databaseUrl?: string;
+}
 
 /** PGlite always; real PostgreSQL too when TEST_PG_URL (an admin DSN) is set. */
 export function backends(): Backend[] {
@@ -20,28 +23,58 @@ export const FAST: Partial<Faults> = { completionDelayMs: 30, refundDelayMs: 30 
 export function useSandbox(backend: Backend, faults: Partial<Faults> = {}): () => Sandbox {
   let sb: Sandbox | undefined;
   before(async () => {
-    sb = await startSandbox({ databaseUrl: backend.databaseUrl, quiet: true, seed: 42, faults: { ...FAST, ...faults } });
+    sb = await startSandbox({
+      databaseUrl: backend.databaseUrl,
+      quiet: true,
+      seed: 42,
+      faults: { ...FAST, ...faults },
+    });
   });
-  after(async () => { await sb?.stop(); });
-  return () => { assert.ok(sb, "sandbox not started"); return sb; };
+  after(async () => {
+    await sb?.stop();
+  });
+  return () => {
+    assert.ok(sb, "sandbox not started");
+    return sb;
+  };
 }
 
-export interface Res { status: number; headers: Headers; body: any; text: string }
+export interface Res {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
 
 export class Api {
   token = "";
   constructor(readonly sb: Sandbox) {}
 
-  async req(method: string, path: string, opts: { body?: unknown; raw?: string; headers?: Record<string, string>; auth?: boolean } = {}): Promise<Res> {
+  async req(
+    method: string,
+    path: string,
+    opts: { body?: unknown; raw?: string; headers?: Record<string, string>; auth?: boolean } = {},
+  ): Promise<Res> {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (opts.auth !== false && this.token && !headers.authorization) headers.authorization = `Bearer ${this.token}`;
     let body: string | undefined = opts.raw;
-    if (opts.body !== undefined) { body = JSON.stringify(opts.body); headers["content-type"] ??= "application/json"; }
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers["content-type"] ??= "application/json";
+    }
     if (opts.raw !== undefined) headers["content-type"] ??= "application/json";
-    const r = await fetch(`${this.sb.marketplaceUrl}${path.startsWith("/__") ? "" : "/api/v1"}${path}`, { method, headers, body });
+    const r = await fetch(`${this.sb.marketplaceUrl}${path.startsWith("/__") ? "" : "/api/v1"}${path}`, {
+      method,
+      headers,
+      body,
+    });
     const text = await r.text();
     let json: any;
-    try { json = JSON.parse(text); } catch { json = undefined; }
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
     return { status: r.status, headers: r.headers, body: json, text };
   }
 
@@ -53,7 +86,10 @@ export class Api {
   }
 
   async order(productId = "prd_e2e_test_licence", key?: string): Promise<any> {
-    const r = await this.req("POST", "/orders", { body: { product_id: productId }, headers: key ? { "idempotency-key": key } : {} });
+    const r = await this.req("POST", "/orders", {
+      body: { product_id: productId },
+      headers: key ? { "idempotency-key": key } : {},
+    });
     assert.equal(r.status, 201, r.text);
     return r.body.data;
   }
@@ -81,27 +117,54 @@ export const CARD_DECLINED = DECLINED;
 export const CARD_NO_FUNDS = CARD_INSUFFICIENT_FUNDS;
 export { CARD_SUCCESS };
 
-export interface PayResult { status: number; html: string; dataStatus?: string }
+export interface PayResult {
+  status: number;
+  html: string;
+  dataStatus?: string;
+}
 
 /** Pay on the hosted checkout by posting its form over plain HTTP. */
 export async function pay(paymentUrl: string, card = CARD_OK, extra: Record<string, string> = {}): Promise<PayResult> {
   const u = new URL(paymentUrl);
-  const form = { card_number: card, expiry: "12/39", cvc: "123", holder: "Test Operator", client_secret: u.searchParams.get("client_secret") ?? "", ...extra };
+  const form = {
+    card_number: card,
+    expiry: "12/39",
+    cvc: "123",
+    holder: "Test Operator",
+    client_secret: u.searchParams.get("client_secret") ?? "",
+    ...extra,
+  };
   const r = await fetch(`${u.origin}${u.pathname}`, {
-    method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form),
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(form),
   });
   const html = await r.text();
   return { status: r.status, html, dataStatus: /id="result" data-status="([a-z_]+)"/.exec(html)?.[1] };
 }
 
-export async function hs(sb: Sandbox, method: string, path: string, body?: unknown, key: string | null = sb.apiKey): Promise<Res> {
+export async function hs(
+  sb: Sandbox,
+  method: string,
+  path: string,
+  body?: unknown,
+  key: string | null = sb.apiKey,
+): Promise<Res> {
   const headers: Record<string, string> = {};
   if (key !== null) headers["api-key"] = key;
   if (body !== undefined) headers["content-type"] = "application/json";
-  const r = await fetch(`${sb.hyperswitchUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(`${sb.hyperswitchUrl}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await r.text();
   let json: any;
-  try { json = JSON.parse(text); } catch { json = undefined; }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
   return { status: r.status, headers: r.headers, body: json, text };
 }
 
@@ -109,7 +172,11 @@ export async function sql<T = any>(dsn: string, text: string, params: unknown[] 
   const c = new PgClient({ connectionString: dsn });
   c.on("error", () => {});
   await c.connect();
-  try { return (await c.query(text, params)).rows as T[]; } finally { await c.end(); }
+  try {
+    return (await c.query(text, params)).rows as T[];
+  } finally {
+    await c.end();
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -14,14 +14,22 @@ for (const backend of backends()) {
       const products = (await api.req("GET", "/marketplace/products")).body.data.products;
       const product = products.find((p: any) => p.title === "E2E test licence");
       assert.deepEqual(
-        { price_cents: product.price_cents, vat_rate: product.vat_rate, currency: product.currency, license_type: product.license_type },
-        { price_cents: 417, vat_rate: 0.2, currency: "EUR", license_type: "personal" });
+        {
+          price_cents: product.price_cents,
+          vat_rate: product.vat_rate,
+          currency: product.currency,
+          license_type: product.license_type,
+        },
+        { price_cents: 417, vat_rate: 0.2, currency: "EUR", license_type: "personal" },
+      );
 
       const order = await api.order(product.id, "lifecycle-order-1");
       assert.equal(order.status, "pending");
       assert.equal(order.total_cents, 500);
       assert.match(order.hyperswitch_payment_id, /^pay_/);
-      assert.ok(order.payment_url.startsWith(`${sb.hyperswitchUrl}/checkout/${order.hyperswitch_payment_id}?client_secret=`));
+      assert.ok(
+        order.payment_url.startsWith(`${sb.hyperswitchUrl}/checkout/${order.hyperswitch_payment_id}?client_secret=`),
+      );
 
       const form = await fetch(order.payment_url);
       assert.equal(form.status, 200);
@@ -35,7 +43,9 @@ for (const backend of backends()) {
 
       const done = await api.waitFor(order.id, "completed");
       assert.ok(done.completed_at);
-      const lic = (await api.req("GET", "/licenses/mine")).body.data.licenses.filter((l: any) => l.order_id === order.id);
+      const lic = (await api.req("GET", "/licenses/mine")).body.data.licenses.filter(
+        (l: any) => l.order_id === order.id,
+      );
       assert.equal(lic.length, 1);
       assert.match(lic[0].id, /^lic_/);
       assert.equal(lic[0].license_type, "personal");
@@ -49,7 +59,10 @@ for (const backend of backends()) {
       assert.equal(tr.seller_id, product.seller_id);
       assert.equal(tr.reversed_at, null);
 
-      const refund = await api.req("POST", `/orders/${order.id}/refund`, { body: { reason: "e2e check" }, headers: { "idempotency-key": "lifecycle-refund-1" } });
+      const refund = await api.req("POST", `/orders/${order.id}/refund`, {
+        body: { reason: "e2e check" },
+        headers: { "idempotency-key": "lifecycle-refund-1" },
+      });
       assert.equal(refund.status, 202, refund.text);
       assert.match(refund.body.data.refund_id, /^ref_/);
       assert.equal(refund.body.data.amount_cents, 500);
@@ -58,14 +71,25 @@ for (const backend of backends()) {
       assert.equal(refunded.refund_status, "succeeded");
       assert.equal(refunded.refund_id, refund.body.data.refund_id);
       assert.ok(refunded.refunded_at);
-      const after = (await api.req("GET", "/licenses/mine")).body.data.licenses.filter((l: any) => l.order_id === order.id);
+      const after = (await api.req("GET", "/licenses/mine")).body.data.licenses.filter(
+        (l: any) => l.order_id === order.id,
+      );
       assert.equal(after.length, 0);
       const [rev] = await sql(sb.readonlyDsn, read, [order.id]);
       assert.equal(rev.status, "reversed");
       assert.ok(rev.reversed_at instanceof Date);
 
-      const flips = sb.flips().filter((f) => f.order_id === order.id).map((f) => `${f.from}>${f.to}`);
-      assert.deepEqual(flips, ["none>pending", "pending>processing", "processing>completed", "completed>refund_pending", "refund_pending>refunded"]);
+      const flips = sb
+        .flips()
+        .filter((f) => f.order_id === order.id)
+        .map((f) => `${f.from}>${f.to}`);
+      assert.deepEqual(flips, [
+        "none>pending",
+        "pending>processing",
+        "processing>completed",
+        "completed>refund_pending",
+        "refund_pending>refunded",
+      ]);
       for (const f of sb.flips()) assert.match(f.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     });
   });

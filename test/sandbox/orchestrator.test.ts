@@ -21,7 +21,11 @@ for (const backend of backends()) {
 
     test("payments: create, read, bad input; refunds only for succeeded payments", async () => {
       const sb = sandbox();
-      const created = await hs(sb, "POST", "/payments", { amount: 1234, currency: "EUR", metadata: { order_id: "ord_x" } });
+      const created = await hs(sb, "POST", "/payments", {
+        amount: 1234,
+        currency: "EUR",
+        metadata: { order_id: "ord_x" },
+      });
       assert.equal(created.status, 200);
       const p = created.body;
       assert.equal(p.status, "requires_payment_method");
@@ -32,7 +36,12 @@ for (const backend of backends()) {
       const got = await hs(sb, "GET", `/payments/${p.payment_id}`);
       assert.equal(got.body.amount, 1234);
       assert.equal((await hs(sb, "GET", "/payments/pay_missing")).status, 404);
-      for (const body of [{ amount: -1, currency: "EUR" }, { amount: 1, currency: "euro" }, { amount: 1, currency: "EUR", x: 1 }, {}]) {
+      for (const body of [
+        { amount: -1, currency: "EUR" },
+        { amount: 1, currency: "euro" },
+        { amount: 1, currency: "EUR", x: 1 },
+        {},
+      ]) {
         assert.equal((await hs(sb, "POST", "/payments", body)).status, 400, JSON.stringify(body));
       }
       const early = await hs(sb, "POST", "/refunds", { payment_id: p.payment_id, amount: 1234 });
@@ -71,7 +80,7 @@ for (const backend of backends()) {
       assert.equal((await pay(order.payment_url, CARD_OK, { client_secret: "wrong" })).status, 403);
       const before = await sb.counts();
       const bad: Array<[Record<string, string>, RegExp]> = [
-        [{ card_number: CARD_OK.slice(0, -1) + "1" }, /not valid/],
+        [{ card_number: `${CARD_OK.slice(0, -1)}1` }, /not valid/],
         [{ card_number: "4242" }, /12 to 19 digits/],
         [{ expiry: "01/20" }, /expired/],
         [{ expiry: "13/39" }, /01 to 12/],
@@ -89,8 +98,15 @@ for (const backend of backends()) {
         assert.doesNotMatch(r.html, /value="[\d ]{8,}"/, "no card digits are prefilled");
       }
       assert.deepEqual(await sb.counts(), before);
-      assert.equal((await hs(sb, "GET", `/payments/${order.hyperswitch_payment_id}`)).body.status, "requires_payment_method");
-      const notForm = await fetch(`${u.origin}${u.pathname}`, { method: "POST", headers: { "content-type": "text/plain" }, body: "x" });
+      assert.equal(
+        (await hs(sb, "GET", `/payments/${order.hyperswitch_payment_id}`)).body.status,
+        "requires_payment_method",
+      );
+      const notForm = await fetch(`${u.origin}${u.pathname}`, {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: "x",
+      });
       assert.equal(notForm.status, 415);
 
       const ok = await pay(order.payment_url, CARD_NO_FUNDS);
@@ -103,7 +119,9 @@ for (const backend of backends()) {
       assert.equal(failed.failure_reason, "insufficient_funds");
       const page = await (await fetch(order.payment_url)).text();
       assert.match(page, /data-status="failed"/);
-      const rows = await sql(sb.adminDsn, "SELECT card_last4, card_network FROM hs_payments WHERE payment_id = $1", [order.hyperswitch_payment_id]);
+      const rows = await sql(sb.adminDsn, "SELECT card_last4, card_network FROM hs_payments WHERE payment_id = $1", [
+        order.hyperswitch_payment_id,
+      ]);
       assert.deepEqual(rows[0], { card_last4: "9995", card_network: "Visa" });
     });
   });

@@ -10,17 +10,36 @@ const evtId = () => `evt_test${Date.now()}${seq++}`;
 
 function paymentEvent(type: string, order: any, updated: string, extra: Record<string, unknown> = {}) {
   return {
-    event_id: evtId(), event_type: type, created: new Date().toISOString(),
-    content: { type: "payment_details", object: {
-      payment_id: order.hyperswitch_payment_id, status: type.replace("payment_", ""), amount: order.total_cents, currency: order.currency,
-      connector: "sandbox_card", error_code: null, error_message: null, payment_method_data: null, created: updated, updated, ...extra } },
+    event_id: evtId(),
+    event_type: type,
+    created: new Date().toISOString(),
+    content: {
+      type: "payment_details",
+      object: {
+        payment_id: order.hyperswitch_payment_id,
+        status: type.replace("payment_", ""),
+        amount: order.total_cents,
+        currency: order.currency,
+        connector: "sandbox_card",
+        error_code: null,
+        error_message: null,
+        payment_method_data: null,
+        created: updated,
+        updated,
+        ...extra,
+      },
+    },
   };
 }
 
 async function post(api: Api, event: unknown, secret: string, tamper?: (s: string) => string) {
   const raw = JSON.stringify(event);
   const sig = sign(secret, raw);
-  return api.req("POST", PATH, { raw: tamper ? tamper(raw) : raw, headers: { "x-webhook-signature-512": sig }, auth: false });
+  return api.req("POST", PATH, {
+    raw: tamper ? tamper(raw) : raw,
+    headers: { "x-webhook-signature-512": sig },
+    auth: false,
+  });
 }
 
 for (const backend of backends()) {
@@ -37,13 +56,20 @@ for (const backend of backends()) {
       assert.deepEqual([noSig.status, noSig.body.code], [401, "INVALID_SIGNATURE"]);
       assert.equal((await post(api, ev, "whsec_wrong")).status, 401);
       assert.equal((await post(api, ev, sb.webhookSecret, (s) => s.replace('"amount":500', '"amount":1'))).status, 401);
-      assert.equal((await api.req("POST", PATH, { body: ev, headers: { "x-webhook-signature-512": "zz" }, auth: false })).status, 401);
+      assert.equal(
+        (await api.req("POST", PATH, { body: ev, headers: { "x-webhook-signature-512": "zz" }, auth: false })).status,
+        401,
+      );
       assert.deepEqual(await sb.counts(), before);
       assert.equal((await api.getOrder(order.id)).status, "pending");
       // Signed but malformed: 400, nothing recorded.
       const bad = await post(api, { event_id: "evt_x", event_type: "payment_succeeded" }, sb.webhookSecret);
       assert.equal(bad.status, 400);
-      const badObj = await post(api, { ...ev, content: { type: "payment_details", object: { payment_id: 1 } } }, sb.webhookSecret);
+      const badObj = await post(
+        api,
+        { ...ev, content: { type: "payment_details", object: { payment_id: 1 } } },
+        sb.webhookSecret,
+      );
       assert.equal(badObj.status, 400);
       assert.deepEqual(await sb.counts(), before);
     });
@@ -63,24 +89,48 @@ for (const backend of backends()) {
       assert.deepEqual(stale.body.data, { received: true, applied: false, reason: "stale_event" });
       const o = await api.getOrder(order.id);
       assert.equal(o.status, "completed");
-      const rows = await sql(sb.adminDsn, "SELECT applied, reason FROM webhook_events WHERE resource_id = $1 ORDER BY received_at", [order.hyperswitch_payment_id]);
-      assert.deepEqual(rows, [{ applied: true, reason: null }, { applied: false, reason: "stale_event" }]);
-      const lic = (await api.req("GET", "/licenses/mine")).body.data.licenses.filter((l: any) => l.order_id === order.id);
+      const rows = await sql(
+        sb.adminDsn,
+        "SELECT applied, reason FROM webhook_events WHERE resource_id = $1 ORDER BY received_at",
+        [order.hyperswitch_payment_id],
+      );
+      assert.deepEqual(rows, [
+        { applied: true, reason: null },
+        { applied: false, reason: "stale_event" },
+      ]);
+      const lic = (await api.req("GET", "/licenses/mine")).body.data.licenses.filter(
+        (l: any) => l.order_id === order.id,
+      );
       assert.equal(lic.length, 1, "the licence is granted once");
       // A later event that does not fit the state machine is ignored, not applied.
-      const late = await post(api, paymentEvent("payment_failed", order, new Date(Date.now() + 1000).toISOString()), sb.webhookSecret);
+      const late = await post(
+        api,
+        paymentEvent("payment_failed", order, new Date(Date.now() + 1000).toISOString()),
+        sb.webhookSecret,
+      );
       assert.deepEqual(late.body.data, { received: true, applied: false, reason: "invalid_transition_from_completed" });
-      const unknown = await post(api, paymentEvent("payment_succeeded", { ...order, hyperswitch_payment_id: "pay_unknown" }, t2), sb.webhookSecret);
+      const unknown = await post(
+        api,
+        paymentEvent("payment_succeeded", { ...order, hyperswitch_payment_id: "pay_unknown" }, t2),
+        sb.webhookSecret,
+      );
       assert.deepEqual(unknown.body.data, { received: true, applied: false, reason: "unknown_payment" });
       const mismatch = await api.order();
-      const wrongAmount = await post(api, paymentEvent("payment_succeeded", { ...mismatch, total_cents: 1 }, t2), sb.webhookSecret);
+      const wrongAmount = await post(
+        api,
+        paymentEvent("payment_succeeded", { ...mismatch, total_cents: 1 }, t2),
+        sb.webhookSecret,
+      );
       assert.equal(wrongAmount.body.data.reason, "amount_mismatch");
     });
 
     test("declined and insufficient funds: pending → failed, no licence, no transfer", async () => {
       const sb = sandbox();
       const api = await new Api(sb).login();
-      for (const [card, code] of [[CARD_DECLINED, "card_declined"], [CARD_NO_FUNDS, "insufficient_funds"]]) {
+      for (const [card, code] of [
+        [CARD_DECLINED, "card_declined"],
+        [CARD_NO_FUNDS, "insufficient_funds"],
+      ]) {
         const order = await api.order();
         const before = await sb.counts();
         const r = await pay(order.payment_url, card);
@@ -93,7 +143,13 @@ for (const backend of backends()) {
         const after = await sb.counts();
         assert.equal(after.seller_transfers, before.seller_transfers);
         assert.equal(after.licenses_active, before.licenses_active);
-        assert.deepEqual(sb.flips().filter((f) => f.order_id === order.id).map((f) => f.to), ["pending", "failed"]);
+        assert.deepEqual(
+          sb
+            .flips()
+            .filter((f) => f.order_id === order.id)
+            .map((f) => f.to),
+          ["pending", "failed"],
+        );
         const refund = await api.req("POST", `/orders/${order.id}/refund`, { body: {} });
         assert.equal(refund.body.code, "ORDER_NOT_REFUNDABLE");
       }
@@ -108,19 +164,40 @@ for (const backend of backends()) {
         const r = await api.req("POST", `/orders/${order.id}/refund`, { body: {} });
         assert.equal(r.status, 202);
         const ev = {
-          event_id: evtId(), event_type: "refund_failed", created: new Date().toISOString(),
-          content: { type: "refund_details", object: { refund_id: r.body.data.refund_id, payment_id: order.hyperswitch_payment_id,
-            status: "failed", amount: 500, currency: "EUR", created: r.body.data.created_at, updated: new Date(Date.now() + 5).toISOString() } },
+          event_id: evtId(),
+          event_type: "refund_failed",
+          created: new Date().toISOString(),
+          content: {
+            type: "refund_details",
+            object: {
+              refund_id: r.body.data.refund_id,
+              payment_id: order.hyperswitch_payment_id,
+              status: "failed",
+              amount: 500,
+              currency: "EUR",
+              created: r.body.data.created_at,
+              updated: new Date(Date.now() + 5).toISOString(),
+            },
+          },
         };
         const res = await post(api, ev, sb.webhookSecret);
         assert.deepEqual(res.body.data, { received: true, applied: true });
         const o = await api.getOrder(order.id);
         assert.deepEqual([o.status, o.refund_status, o.refunded_at], ["completed", "failed", null]);
-        const lic = (await api.req("GET", "/licenses/mine")).body.data.licenses.filter((l: any) => l.order_id === order.id);
+        const lic = (await api.req("GET", "/licenses/mine")).body.data.licenses.filter(
+          (l: any) => l.order_id === order.id,
+        );
         assert.equal(lic.length, 1, "the licence stays");
         const [tr] = await sql(sb.readonlyDsn, "SELECT status FROM seller_transfers WHERE order_id = $1", [order.id]);
         assert.equal(tr.status, "paid");
-        assert.deepEqual(sb.flips().filter((f) => f.order_id === order.id).map((f) => f.to).slice(-2), ["refund_pending", "completed"]);
+        assert.deepEqual(
+          sb
+            .flips()
+            .filter((f) => f.order_id === order.id)
+            .map((f) => f.to)
+            .slice(-2),
+          ["refund_pending", "completed"],
+        );
       } finally {
         sb.setFaults({ refundDelayMs: 30 });
       }

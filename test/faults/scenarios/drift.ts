@@ -4,8 +4,8 @@
 // fixed, re-running step 5 resumes and the run completes on the same order.
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { TRACE_FILE } from "../../../lib/journal";
-import { readTrace } from "../../../lib/trace";
+import { TRACE_FILE } from "../../../lib/evidence/journal";
+import { readTrace } from "../../../lib/evidence/trace";
 import { assertNoUndefined, assertPass, statusLine, upToPaid, verifyAndRefund } from "../drive";
 import { ROUTE, type Scenario } from "../harness";
 
@@ -26,8 +26,14 @@ export const schemaDrift: Scenario = {
       assert.match(s5.reason ?? "", /expected one of "pending"\|"processing"/, "the error says what was expected");
       assert.ok(seconds < 5, `a schema mismatch is not worth waiting for the deadline (took ${seconds.toFixed(1)} s)`);
       const schema = rb.anomalies.filter((a) => a.kind === "schema");
-      assert.ok(schema.length >= 1 && schema.every((a) => a.step === 5 && /GET \/orders\/:id/.test(a.message) && /status/.test(a.message)), JSON.stringify(rb.anomalies));
-      const traced = readTrace(path.join(rb.dir, TRACE_FILE)).filter((e) => e.type === "anomaly" && (e.payload as { kind?: string }).kind === "schema");
+      assert.ok(
+        schema.length >= 1 &&
+          schema.every((a) => a.step === 5 && /GET \/orders\/:id/.test(a.message) && /status/.test(a.message)),
+        JSON.stringify(rb.anomalies),
+      );
+      const traced = readTrace(path.join(rb.dir, TRACE_FILE)).filter(
+        (e) => e.type === "anomaly" && (e.payload as { kind?: string }).kind === "schema",
+      );
       assert.equal(traced.length, schema.length);
 
       const [s6, s7] = [await rb.checkLicense(), await rb.checkTransfer()];

@@ -3,8 +3,8 @@
 // POST without an Idempotency-Key, which by design (§3) is never retried.
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { TRACE_FILE } from "../../../lib/journal";
-import { readTrace } from "../../../lib/trace";
+import { TRACE_FILE } from "../../../lib/evidence/journal";
+import { readTrace } from "../../../lib/evidence/trace";
 import { assertPass, statusLine, upToPaid, verifyAndRefund } from "../drive";
 import { ROUTE, type Scenario } from "../harness";
 
@@ -27,15 +27,22 @@ export const flaky: Scenario = {
 
       const by = (k: string) => rb.anomalies.filter((a) => a.kind === k).length;
       assert.ok(by("http_5xx") + by("network") + by("retry") > 0, "a 30 % error rate left no anomaly");
-      for (const a of rb.anomalies) assert.ok(a.step !== null && a.step >= 5, `anomaly outside the faulted steps: ${JSON.stringify(a)}`);
+      for (const a of rb.anomalies)
+        assert.ok(a.step !== null && a.step >= 5, `anomaly outside the faulted steps: ${JSON.stringify(a)}`);
       // Every anomaly is evidence: the same list is in the hash-chained trace.
       const trace = readTrace(path.join(rb.dir, TRACE_FILE));
       const traced = trace.filter((e) => e.type === "anomaly");
-      const spikes = trace.filter((e) => e.type === "response" && Number((e.payload as { latency_ms?: number }).latency_ms) >= 1900).length;
+      const spikes = trace.filter(
+        (e) => e.type === "response" && Number((e.payload as { latency_ms?: number }).latency_ms) >= 1900,
+      ).length;
       assert.equal(traced.length, rb.anomalies.length);
-      for (const a of rb.anomalies) assert.equal((traced.find((e) => e.seq === a.traceLine)?.payload as { message?: string })?.message, a.message);
+      for (const a of rb.anomalies)
+        assert.equal((traced.find((e) => e.seq === a.traceLine)?.payload as { message?: string })?.message, a.message);
       const s5 = rb.results.get(5)!;
-      assert.equal(s5.observed["max 5xx during the window"], rb.samples.filter((s) => s.step === 5 && (s.httpStatus ?? 0) >= 500).length);
+      assert.equal(
+        s5.observed["max 5xx during the window"],
+        rb.samples.filter((s) => s.step === 5 && (s.httpStatus ?? 0) >= 500).length,
+      );
 
       const d = await delta();
       assert.deepEqual([d.orders, d.payments, d.refunds, d.licenses_active, d.seller_transfers], [1, 1, 1, 0, 1]);

@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import type { Params } from "../../../lib/config";
 import { ConfigError } from "../../../lib/errors";
-import { liveConfirmPhrase } from "../../../lib/guards";
-import { TRACE_FILE } from "../../../lib/journal";
-import type { Runbook } from "../../../lib/runbook";
-import { readTrace } from "../../../lib/trace";
+import { liveConfirmPhrase } from "../../../lib/run/guards";
+import { TRACE_FILE } from "../../../lib/evidence/journal";
+import type { Runbook } from "../../../lib/run/runbook";
+import { readTrace } from "../../../lib/evidence/trace";
 import type { Mode } from "../../../lib/types";
 import type { Faults } from "../../../sandbox/index";
 import type { Secrets } from "../drive";
@@ -24,7 +24,12 @@ function nothingPosted(d: Delta): void {
 }
 
 /** Pre-flight refuses; steps 1–3 then say SKIPPED and send nothing. Returns the refusals. */
-async function refusedAtPreflight(ctx: ScenarioCtx, mode: Mode, params: Params, opts: { faults?: Partial<Faults>; secrets?: Secrets } = {}): Promise<{ rb: Runbook; refusals: string[]; d: Delta }> {
+async function refusedAtPreflight(
+  ctx: ScenarioCtx,
+  mode: Mode,
+  params: Params,
+  opts: { faults?: Partial<Faults>; secrets?: Secrets } = {},
+): Promise<{ rb: Runbook; refusals: string[]; d: Delta }> {
   if (opts.faults) ctx.w.sb.setFaults(opts.faults);
   const rb = ctx.w.open(ctx.w.newSession(mode), params, opts.secrets);
   try {
@@ -50,7 +55,13 @@ async function refusedAtPreflight(ctx: ScenarioCtx, mode: Mode, params: Params, 
 }
 
 /** Runbook.open itself refuses (bad parameter or environment): no HTTP request of any kind. */
-async function refusedAtOpen(ctx: ScenarioCtx, params: Params, secrets: Secrets, variable: string, fix: RegExp): Promise<string> {
+async function refusedAtOpen(
+  ctx: ScenarioCtx,
+  params: Params,
+  secrets: Secrets,
+  variable: string,
+  fix: RegExp,
+): Promise<string> {
   const id = ctx.w.newSession();
   let err: unknown = null;
   try {
@@ -81,8 +92,16 @@ export const guardScenarios: Scenario[] = [
     n: "7a",
     title: "MODE=sandbox, /status says production",
     async run(ctx) {
-      const { refusals } = await refusedAtPreflight(ctx, "sandbox", {}, { faults: { statusEnvironment: "production" } });
-      assert.match(envRefusal(refusals), /^refused \(environment\): MODE=sandbox but the backend says environment=production: real money would move — use MODE=live with its confirmations, or point BASE_URL at staging$/);
+      const { refusals } = await refusedAtPreflight(
+        ctx,
+        "sandbox",
+        {},
+        { faults: { statusEnvironment: "production" } },
+      );
+      assert.match(
+        envRefusal(refusals),
+        /^refused \(environment\): MODE=sandbox but the backend says environment=production: real money would move — use MODE=live with its confirmations, or point BASE_URL at staging$/,
+      );
       return { outcome: "pre-flight FAIL · 1-3 SKIPPED", notes: short(envRefusal(refusals)) };
     },
   },
@@ -90,8 +109,16 @@ export const guardScenarios: Scenario[] = [
     n: "7b",
     title: "MODE=staging, /status says production",
     async run(ctx) {
-      const { refusals } = await refusedAtPreflight(ctx, "staging", {}, { faults: { statusEnvironment: "production" } });
-      assert.match(envRefusal(refusals), /^refused \(environment\): MODE=staging but the backend says environment=production/);
+      const { refusals } = await refusedAtPreflight(
+        ctx,
+        "staging",
+        {},
+        { faults: { statusEnvironment: "production" } },
+      );
+      assert.match(
+        envRefusal(refusals),
+        /^refused \(environment\): MODE=staging but the backend says environment=production/,
+      );
       return { outcome: "pre-flight FAIL · 1-3 SKIPPED", notes: short(envRefusal(refusals)) };
     },
   },
@@ -100,10 +127,19 @@ export const guardScenarios: Scenario[] = [
     title: "MODE=live against staging (confirmation, dry-run override given)",
     async run(ctx) {
       // Every other live requirement is met, so the environment is the one thing refused.
-      const params = { LIVE_CONFIRM: liveConfirmPhrase(500, "EUR"), DRY_RUN_OVERRIDE: "fault suite: no dry run needed to test a refusal" };
+      const params = {
+        LIVE_CONFIRM: liveConfirmPhrase(500, "EUR"),
+        DRY_RUN_OVERRIDE: "fault suite: no dry run needed to test a refusal",
+      };
       const { refusals } = await refusedAtPreflight(ctx, "live", params, { secrets: { HYPERSWITCH_API_KEY: "" } });
-      assert.deepEqual(refusals.map((r) => r.replace(/:.*/, "")), ["refused (environment)"]);
-      assert.match(refusals[0], /MODE=live but the backend says environment=staging: a live run against staging charges nothing real/);
+      assert.deepEqual(
+        refusals.map((r) => r.replace(/:.*/, "")),
+        ["refused (environment)"],
+      );
+      assert.match(
+        refusals[0],
+        /MODE=live but the backend says environment=staging: a live run against staging charges nothing real/,
+      );
       return { outcome: "pre-flight FAIL · 1-3 SKIPPED", notes: short(refusals[0]) };
     },
   },
@@ -113,18 +149,28 @@ export const guardScenarios: Scenario[] = [
     async run(ctx) {
       const rb = ctx.w.open(ctx.w.newSession());
       try {
-        for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()]) assert.equal((await step()).status, "PASS");
+        for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()])
+          assert.equal((await step()).status, "PASS");
         ctx.w.sb.setFaults({ statusEnvironment: "production" });
         const s3 = await rb.createOrder();
         assert.equal(s3.status, "FAIL");
         oneLine(s3.reason ?? "");
-        assert.match(s3.reason ?? "", /^refused \(environment\): MODE=sandbox but the backend says environment=production/);
+        assert.match(
+          s3.reason ?? "",
+          /^refused \(environment\): MODE=sandbox but the backend says environment=production/,
+        );
         assert.equal(rb.journal.last("order_intent"), undefined, "nothing journaled as intended");
         const d = await ctx.delta();
         assert.deepEqual([d.orders, d.payments], [0, 0]);
         assert.equal(d.routes[ROUTE.orders], undefined);
-        assert.deepEqual(Object.keys(d.routes).filter((r) => r.startsWith("POST ")), [ROUTE.login]);
-        return { outcome: "0-2 PASS · 3 FAIL (guards re-checked at step 3)", notes: "only POST was the login; no POST /orders" };
+        assert.deepEqual(
+          Object.keys(d.routes).filter((r) => r.startsWith("POST ")),
+          [ROUTE.login],
+        );
+        return {
+          outcome: "0-2 PASS · 3 FAIL (guards re-checked at step 3)",
+          notes: "only POST was the login; no POST /orders",
+        };
       } finally {
         await rb.close();
       }
@@ -136,7 +182,10 @@ export const guardScenarios: Scenario[] = [
     async run(ctx) {
       // example.invalid never resolves: the guard must refuse before even trying.
       const { rb, refusals, d } = await refusedAtPreflight(ctx, "live", { BASE_URL: "http://example.invalid" });
-      assert.match(refusals[0], /^refused \(https\): MODE=live requires an https BASE_URL \(got http:\/\/example\.invalid\) — use the https origin of production$/);
+      assert.match(
+        refusals[0],
+        /^refused \(https\): MODE=live requires an https BASE_URL \(got http:\/\/example\.invalid\) — use the https origin of production$/,
+      );
       assert.equal(rb.api.counters.requests, 0, "the client sent a request");
       assert.equal(readTrace(path.join(rb.dir, TRACE_FILE)).filter((e) => e.type === "request").length, 0);
       assert.deepEqual(d.routes, {});
@@ -150,19 +199,39 @@ export const guardScenarios: Scenario[] = [
       const cheapest = await refusedAtPreflight(ctx, "sandbox", { MAX_PRICE: "1.00" });
       assert.match(cheapest.refusals[0], /^refused \(price\): no product costs ≤ 1\.00 EUR incl\. VAT/);
       const named = await refusedAtPreflight(ctx, "sandbox", { MAX_PRICE: "1.00", PRODUCT: "prd_e2e_test_licence" });
-      assert.match(named.refusals[0], /^refused \(price\): product costs 5\.00 EUR incl\. VAT, above MAX_PRICE 1\.00 EUR/);
-      return { outcome: "pre-flight FAIL · 1-3 SKIPPED (by cap and by named product)", notes: short(named.refusals[0]) };
+      assert.match(
+        named.refusals[0],
+        /^refused \(price\): product costs 5\.00 EUR incl\. VAT, above MAX_PRICE 1\.00 EUR/,
+      );
+      return {
+        outcome: "pre-flight FAIL · 1-3 SKIPPED (by cap and by named product)",
+        notes: short(named.refusals[0]),
+      };
     },
   },
   {
     n: "7g",
     title: "malformed OPERATOR_EMAIL",
     async run(ctx) {
-      const msg = await refusedAtOpen(ctx, { OPERATOR_EMAIL: "ops@" }, {}, "OPERATOR_EMAIL", /^OPERATOR_EMAIL: invalid value "ops@"; set OPERATOR_EMAIL to the buyer account's address/);
-      await refusedAtOpen(ctx, { OPERATOR_EMAIL: "ops test@example.com" }, {}, "OPERATOR_EMAIL", /^OPERATOR_EMAIL: invalid value/);
+      const msg = await refusedAtOpen(
+        ctx,
+        { OPERATOR_EMAIL: "ops@" },
+        {},
+        "OPERATOR_EMAIL",
+        /^OPERATOR_EMAIL: invalid value "ops@"; set OPERATOR_EMAIL to the buyer account's address/,
+      );
+      await refusedAtOpen(
+        ctx,
+        { OPERATOR_EMAIL: "ops test@example.com" },
+        {},
+        "OPERATOR_EMAIL",
+        /^OPERATOR_EMAIL: invalid value/,
+      );
       // Shaped like an address, so it gets past the parameters cell: pre-flight's stricter check refuses it.
       const { refusals } = await refusedAtPreflight(ctx, "sandbox", { OPERATOR_EMAIL: "ops..test@example.com" });
-      assert.deepEqual(refusals, ['refused (email): OPERATOR_EMAIL "ops..test@example.com" is not a well-formed address — set OPERATOR_EMAIL to the buyer account\'s address, e.g. ops-test@example.com']);
+      assert.deepEqual(refusals, [
+        'refused (email): OPERATOR_EMAIL "ops..test@example.com" is not a well-formed address — set OPERATOR_EMAIL to the buyer account\'s address, e.g. ops-test@example.com',
+      ]);
       return { outcome: "refused when the session opens (ConfigError), or at pre-flight; 0 POSTs", notes: short(msg) };
     },
   },
@@ -170,7 +239,13 @@ export const guardScenarios: Scenario[] = [
     n: "7h",
     title: "OPERATOR_PASSWORD missing",
     async run(ctx) {
-      const msg = await refusedAtOpen(ctx, {}, { OPERATOR_PASSWORD: undefined }, "OPERATOR_PASSWORD", /^OPERATOR_PASSWORD: missing; export OPERATOR_PASSWORD in the environment before starting Jupyter/);
+      const msg = await refusedAtOpen(
+        ctx,
+        {},
+        { OPERATOR_PASSWORD: undefined },
+        "OPERATOR_PASSWORD",
+        /^OPERATOR_PASSWORD: missing; export OPERATOR_PASSWORD in the environment before starting Jupyter/,
+      );
       await refusedAtOpen(ctx, {}, { OPERATOR_PASSWORD: "" }, "OPERATOR_PASSWORD", /^OPERATOR_PASSWORD: missing/);
       return { outcome: "refused when the session opens (ConfigError); 0 requests", notes: short(msg) };
     },

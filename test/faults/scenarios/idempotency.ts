@@ -8,7 +8,7 @@
 // Either way: one order and one payment in the DB, though the backend saw two POST /orders.
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { Journal } from "../../../lib/journal";
+import { Journal } from "../../../lib/evidence/journal";
 import { assertPass, journalCount, statusLine, upToPaid, verifyAndRefund } from "../drive";
 import { ROUTE, faultyProxy, runKernelAndKill, type Scenario } from "../harness";
 
@@ -26,18 +26,37 @@ export const lostResponse: Scenario = {
     });
     const rb = w.open(w.newSession(), { BASE_URL: proxy.url });
     try {
-      for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()]) assert.equal((await step()).status, "PASS");
+      for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()])
+        assert.equal((await step()).status, "PASS");
       const s3 = await rb.createOrder();
       assert.equal(s3.status, "PASS", s3.reason);
-      assert.deepEqual(proxy.acted.filter((a) => a !== "pass"), ["drop"]);
+      assert.deepEqual(
+        proxy.acted.filter((a) => a !== "pass"),
+        ["drop"],
+      );
       const retry = rb.anomalies.find((a) => a.kind === "retry");
-      assert.match(retry?.message ?? "", /^POST \/orders: network error: .+; retry 1\/4 in \d+ ms with the same Idempotency-Key$/);
-      assert.equal(rb.journal.last("order_created")?.data.http_status, 200, "the retry got the existing order back (200), not a new one (201)");
-      assert.match(String(s3.observed.resumed), new RegExp(`^resumed order ${s3.observed.order_id} created at .+ \\(returned by the backend for this session's Idempotency-Key\\)$`));
+      assert.match(
+        retry?.message ?? "",
+        /^POST \/orders: network error: .+; retry 1\/4 in \d+ ms with the same Idempotency-Key$/,
+      );
+      assert.equal(
+        rb.journal.last("order_created")?.data.http_status,
+        200,
+        "the retry got the existing order back (200), not a new one (201)",
+      );
+      assert.match(
+        String(s3.observed.resumed),
+        new RegExp(
+          `^resumed order ${s3.observed.order_id} created at .+ \\(returned by the backend for this session's Idempotency-Key\\)$`,
+        ),
+      );
       assert.equal(journalCount(rb, "order_created"), 1);
       const d = await delta();
       assert.deepEqual([d.orders, d.payments, d.routes[ROUTE.orders]], [1, 1, 2]);
-      return { outcome: `0-3 PASS (1 retry); order not paid`, notes: "1st response cut after the backend acted; retry with the same key → 200, the same order" };
+      return {
+        outcome: `0-3 PASS (1 retry); order not paid`,
+        notes: "1st response cut after the backend acted; retry with the same key → 200, the same order",
+      };
     } finally {
       await rb.close();
       await proxy.close();
@@ -56,8 +75,15 @@ export const killedMidPost: Scenario = {
     const spec = w.spec(id, { BASE_URL: proxy.url });
     try {
       const killed = await runKernelAndKill(spec, { promise: proxy.held });
-      assert.equal(killed.signal, "SIGKILL", `the kernel was not killed mid-POST (exit ${killed.code}): ${killed.lines.join(" / ")} ${killed.stderr}`);
-      assert.ok(killed.lines.includes("step 2 PASS") && !killed.lines.some((l) => l.startsWith("step 3")), killed.lines.join(" / "));
+      assert.equal(
+        killed.signal,
+        "SIGKILL",
+        `the kernel was not killed mid-POST (exit ${killed.code}): ${killed.lines.join(" / ")} ${killed.stderr}`,
+      );
+      assert.ok(
+        killed.lines.includes("step 2 PASS") && !killed.lines.some((l) => l.startsWith("step 3")),
+        killed.lines.join(" / "),
+      );
       const left = Journal.open(path.join(w.archive, id));
       assert.ok(left.last("order_intent"), "the intent was journaled before the POST");
       assert.equal(left.last("order_created"), undefined, "the kernel died before it heard back");
@@ -70,11 +96,19 @@ export const killedMidPost: Scenario = {
         await upToPaid(rb);
         const s3 = rb.results.get(3)!;
         assert.equal(s3.observed.order_id, orphan.id, "the re-run adopted the order the dead kernel created");
-        assert.match(String(s3.observed.resumed), new RegExp(`^resumed order ${orphan.id} created at .+ \\(returned by the backend for this session's Idempotency-Key\\)$`));
+        assert.match(
+          String(s3.observed.resumed),
+          new RegExp(
+            `^resumed order ${orphan.id} created at .+ \\(returned by the backend for this session's Idempotency-Key\\)$`,
+          ),
+        );
         assertPass(await verifyAndRefund(rb));
         const d = await delta();
         assert.deepEqual([d.orders, d.payments, d.refunds, d.routes[ROUTE.orders]], [1, 1, 1, 2]);
-        return { outcome: `killed in step 3; re-run: ${statusLine(rb)}`, notes: "re-sent POST with the same key → 200, the orphaned order; paid and refunded once" };
+        return {
+          outcome: `killed in step 3; re-run: ${statusLine(rb)}`,
+          notes: "re-sent POST with the same key → 200, the orphaned order; paid and refunded once",
+        };
       } finally {
         await rb.close();
       }

@@ -4,9 +4,9 @@
 // process (a fresh kernel): it must resume the same order, say so, and send no second POST.
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/journal";
-import { Journal } from "../../../lib/journal";
-import { verifyChain } from "../../../lib/trace";
+import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/evidence/journal";
+import { Journal } from "../../../lib/evidence/journal";
+import { verifyChain } from "../../../lib/evidence/trace";
 import { assertPass, journalCount, statusLine, verifyAndRefund } from "../drive";
 import { ROUTE, runKernelAndKill, type Scenario } from "../harness";
 
@@ -22,7 +22,11 @@ export const killDuringPoll: Scenario = {
     const id = w.newSession();
     const spec = w.spec(id, { POLL_DEADLINE_S: 60 });
     const killed = await runKernelAndKill(spec, { line: `poll ${KILL_AFTER_POLLS} processing` });
-    assert.equal(killed.signal, "SIGKILL", `the kernel was not killed mid-poll (exit ${killed.code}): ${killed.lines.join(" / ")} ${killed.stderr}`);
+    assert.equal(
+      killed.signal,
+      "SIGKILL",
+      `the kernel was not killed mid-poll (exit ${killed.code}): ${killed.lines.join(" / ")} ${killed.stderr}`,
+    );
     assert.ok(killed.lines.includes(`poll ${KILL_AFTER_POLLS} processing`), killed.lines.join(" / "));
     const orderId = killed.lines.find((l) => l.startsWith("order "))?.slice(6);
     assert.match(orderId ?? "", /^ord_/);
@@ -32,7 +36,10 @@ export const killDuringPoll: Scenario = {
     const left = Journal.open(dir);
     assert.equal(left.last("order_created")?.data.order_id, orderId);
     assert.ok(left.last("payment_confirmed"));
-    assert.ok(!left.all().some((e) => e.kind === "step_result" && e.data.step === 5), "step 5 finished before the kill");
+    assert.ok(
+      !left.all().some((e) => e.kind === "step_result" && e.data.step === 5),
+      "step 5 finished before the kill",
+    );
     const before = await delta();
     assert.deepEqual([before.orders, before.payments, before.routes[ROUTE.orders]], [1, 1, 1]);
 
@@ -40,12 +47,19 @@ export const killDuringPoll: Scenario = {
     const rb = w.open(id, { POLL_DEADLINE_S: 60 });
     try {
       assert.ok(rb.resumed);
-      assert.match(rb.resumeSummary()[0] ?? "", new RegExp(`^resumed order ${orderId} created at \\d{4}-\\d\\d-\\d\\dT`));
-      for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()]) assert.equal((await step()).status, "PASS");
+      assert.match(
+        rb.resumeSummary()[0] ?? "",
+        new RegExp(`^resumed order ${orderId} created at \\d{4}-\\d\\d-\\d\\dT`),
+      );
+      for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()])
+        assert.equal((await step()).status, "PASS");
       const s3 = await rb.createOrder();
       assert.equal(s3.status, "PASS", s3.reason);
       assert.equal(s3.observed.order_id, orderId);
-      assert.match(String(s3.observed.resumed), new RegExp(`^resumed order ${orderId} created at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z$`));
+      assert.match(
+        String(s3.observed.resumed),
+        new RegExp(`^resumed order ${orderId} created at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z$`),
+      );
       const pay = await rb.pay();
       assert.match(pay.note, /already paid and confirmed/);
       const s4 = await rb.confirmPaid();
@@ -62,7 +76,10 @@ export const killDuringPoll: Scenario = {
       // 0 extra orders or payments: everything in the DB is the dead kernel's one order.
       assert.deepEqual([d.orders, d.payments, d.refunds, d.routes[ROUTE.orders]], [1, 1, 1, 1]);
       const polls = killed.lines.filter((l) => l.startsWith("poll ")).length;
-      return { outcome: `killed after ${polls} polls; re-run: ${statusLine(rb)}`, notes: `"resumed order … created at …"; 0 extra POST /orders after the kill; trace chain ok; ${JOURNAL_FILE} kept one order_created` };
+      return {
+        outcome: `killed after ${polls} polls; re-run: ${statusLine(rb)}`,
+        notes: `"resumed order … created at …"; 0 extra POST /orders after the kill; trace chain ok; ${JOURNAL_FILE} kept one order_created`,
+      };
     } finally {
       await rb.close();
     }

@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { TRACE_FILE } from "../../../lib/journal";
-import { sourceOf, type Notebook } from "../../../lib/nbfile";
-import { verifyChain } from "../../../lib/trace";
+import { TRACE_FILE } from "../../../lib/evidence/journal";
+import { sourceOf, type Notebook } from "../../../lib/notebook/nbfile";
+import { verifyChain } from "../../../lib/evidence/trace";
 import { rehearse, type Rehearsal } from "../../../scripts/rehearse";
 import { ROUTE, type Scenario } from "../harness";
 
@@ -18,8 +18,11 @@ const KERNEL_FLAKE = /Unexpected pending rebuildTimer/;
 
 /** All text a cell shows (Markdown, plain text, streams). */
 function shown(cell: Notebook["cells"][number]): string {
-  const outs = (cell as { outputs?: Array<{ text?: string | string[]; data?: Record<string, string | string[]> }> }).outputs ?? [];
-  return outs.map((o) => [o.text, o.data?.["text/markdown"], o.data?.["text/plain"]].flat().filter(Boolean).join("")).join("\n");
+  const outs =
+    (cell as { outputs?: Array<{ text?: string | string[]; data?: Record<string, string | string[]> }> }).outputs ?? [];
+  return outs
+    .map((o) => [o.text, o.data?.["text/markdown"], o.data?.["text/plain"]].flat().filter(Boolean).join(""))
+    .join("\n");
 }
 
 export const stuckNotebook: Scenario = {
@@ -30,7 +33,12 @@ export const stuckNotebook: Scenario = {
     let r: Rehearsal | null = null;
     for (let attempt = 1; attempt <= 2; attempt++) {
       await w.freeSecond(); // the notebook's session id is made from the clock
-      r = await rehearse({ sandbox: w.sb, archiveDir: w.archive, faults: { stuckProcessing: true }, params: { POLL_DEADLINE_S: DEADLINE_S, REFUND_DEADLINE_S: DEADLINE_S } });
+      r = await rehearse({
+        sandbox: w.sb,
+        archiveDir: w.archive,
+        faults: { stuckProcessing: true },
+        params: { POLL_DEADLINE_S: DEADLINE_S, REFUND_DEADLINE_S: DEADLINE_S },
+      });
       if (!KERNEL_FLAKE.test(r.execute.stderr)) break;
       console.log(`fault suite: tslab rebuilt under the notebook (lib edited meanwhile); running it again`);
       await restart();
@@ -38,7 +46,10 @@ export const stuckNotebook: Scenario = {
     assert.ok(r);
     assert.equal(r.execute.code, 0, `nbconvert failed: ${r.execute.stderr.split("\n").slice(-5).join(" / ")}`);
     const want = ["PASS", "PASS", "PASS", "PASS", "PASS", "FAIL", "SKIPPED", "SKIPPED", "FAIL", "SKIPPED"];
-    assert.deepEqual([...Array(10).keys()].map((n) => r!.statuses.get(n) ?? "not run"), want);
+    assert.deepEqual(
+      [...Array(10).keys()].map((n) => r!.statuses.get(n) ?? "not run"),
+      want,
+    );
 
     // The executed notebook is saved, with what the operator saw in each cell.
     assert.ok(fs.existsSync(r.notebook));
@@ -49,14 +60,21 @@ export const stuckNotebook: Scenario = {
     assert.match(s5, /Step 5 FAILED/);
     assert.match(s5, /Money has moved/);
     assert.match(shown(cellOf("rb.checkLicense()")!), /⏭️ SKIPPED:\*\* step 5 failed at/);
-    assert.match(shown(cellOf("rb.refund()")!), /answered 409: order is processing; only completed orders can be refunded/);
+    assert.match(
+      shown(cellOf("rb.refund()")!),
+      /answered 409: order is processing; only completed orders can be refunded/,
+    );
     assert.ok(fs.existsSync(path.join(r.dir, "state.jsonl")));
     const chain = verifyChain(path.join(r.dir, TRACE_FILE));
     assert.ok(chain.ok, `trace chain broken: ${JSON.stringify(chain.firstBroken)}`);
 
     const d = await delta();
     assert.deepEqual([d.orders, d.payments, d.refunds, d.routes[ROUTE.orders]], [1, 1, 0, 1]);
-    const outcome = want.map((s, n) => `${n} ${s}`).join(" · ").replace(/0 PASS · 1 PASS · 2 PASS · 3 PASS · 4 PASS/, "0-4 PASS").replace("6 SKIPPED · 7 SKIPPED", "6-7 SKIPPED");
+    const outcome = want
+      .map((s, n) => `${n} ${s}`)
+      .join(" · ")
+      .replace(/0 PASS · 1 PASS · 2 PASS · 3 PASS · 4 PASS/, "0-4 PASS")
+      .replace("6 SKIPPED · 7 SKIPPED", "6-7 SKIPPED");
     return {
       outcome: `${outcome} (nbconvert exit 0)`,
       notes: `executed notebook saved with FAIL + money-moved banners; trace chain ok; archive: ${r.archive ? "sealed" : `not sealed (${r.archiveError})`}`,

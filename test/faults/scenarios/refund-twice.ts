@@ -34,7 +34,15 @@ export const refundTwice: Scenario = {
 
       // The server side of the guarantee: the same request with the same key is answered with the
       // same refund, never a second one (what a retry after a network error relies on).
-      const replay = await rb.api.call({ method: "POST", path: paths.refund(rb.order!.id), endpoint: "POST /orders/:id/refund", schema: Refund, auth: true, body: { reason: `payment E2E ${id}` }, idempotencyKey: rb.refundKey });
+      const replay = await rb.api.call({
+        method: "POST",
+        path: paths.refund(rb.order!.id),
+        endpoint: "POST /orders/:id/refund",
+        schema: Refund,
+        auth: true,
+        body: { reason: `payment E2E ${id}` },
+        idempotencyKey: rb.refundKey,
+      });
       assert.equal(replay.status, 200);
       assert.equal(replay.data.refund_id, refundId);
 
@@ -44,9 +52,15 @@ export const refundTwice: Scenario = {
       const d = await delta();
       assert.deepEqual([d.orders, d.payments, d.refunds, d.licenses_active], [1, 1, 1, 0]);
       assert.equal(d.routes[ROUTE.refund], 2, "the runbook sent one refund request; the test replayed it once");
-      const [row] = await w.sql<{ n: number }>("SELECT count(*)::int AS n FROM refunds WHERE order_id = $1", [rb.order!.id]);
+      const [row] = await w.sql<{ n: number }>("SELECT count(*)::int AS n FROM refunds WHERE order_id = $1", [
+        rb.order!.id,
+      ]);
       assert.equal(row.n, 1);
-      return { outcome: `${statusLine(rb)}; step 8 run 3× (same kernel ×2, restarted kernel ×1)`, notes: "runs 2 and 3: \"resumed refund … created at …\", no request; a replayed POST with the session's key → 200, same refund_id; 1 refund_created in the journal" };
+      return {
+        outcome: `${statusLine(rb)}; step 8 run 3× (same kernel ×2, restarted kernel ×1)`,
+        notes:
+          'runs 2 and 3: "resumed refund … created at …", no request; a replayed POST with the session\'s key → 200, same refund_id; 1 refund_created in the journal',
+      };
     } finally {
       await rb.close();
     }

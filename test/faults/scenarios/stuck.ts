@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/journal";
-import type { Runbook } from "../../../lib/runbook";
-import { readTrace, verifyChain } from "../../../lib/trace";
+import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/evidence/journal";
+import type { Runbook } from "../../../lib/run/runbook";
+import { readTrace, verifyChain } from "../../../lib/evidence/trace";
 import { assertNoUndefined, payAndConfirm, statusLine, upToPaid } from "../drive";
 import { ROUTE, type Scenario, type World } from "../harness";
 
@@ -23,8 +23,14 @@ async function afterStuckPayment(w: World, rb: Runbook, lastStatus: string) {
   const s5 = await rb.pollCompleted();
   const waited = (performance.now() - t0) / 1000;
   assert.equal(s5.status, "FAIL");
-  assert.match(s5.reason ?? "", new RegExp(`^order completed not reached within ${DEADLINE_S} s \\(last status: ${lastStatus}\\)`));
-  assert.ok(waited >= DEADLINE_S - 1.5 && waited <= DEADLINE_S + 4, `step 5 gave up after ${waited.toFixed(1)} s, deadline ${DEADLINE_S} s`);
+  assert.match(
+    s5.reason ?? "",
+    new RegExp(`^order completed not reached within ${DEADLINE_S} s \\(last status: ${lastStatus}\\)`),
+  );
+  assert.ok(
+    waited >= DEADLINE_S - 1.5 && waited <= DEADLINE_S + 4,
+    `step 5 gave up after ${waited.toFixed(1)} s, deadline ${DEADLINE_S} s`,
+  );
   assert.ok(rb.moneyMoved, "the payment was confirmed: money moved");
 
   for (const r of [await rb.checkLicense(), await rb.checkTransfer()]) {
@@ -35,7 +41,10 @@ async function afterStuckPayment(w: World, rb: Runbook, lastStatus: string) {
   // so here it answers 409 and the runbook reports exactly that (escalation, not silence).
   const s8 = await rb.refund();
   assert.equal(s8.status, "FAIL");
-  assert.match(s8.reason ?? "", new RegExp(`answered 409: order is ${lastStatus}; only completed orders can be refunded`));
+  assert.match(
+    s8.reason ?? "",
+    new RegExp(`answered 409: order is ${lastStatus}; only completed orders can be refunded`),
+  );
   const s9 = await rb.pollRefunded();
   assert.equal(s9.status, "SKIPPED");
   assert.match(s9.reason ?? "", /^step 8 failed at /);
@@ -44,7 +53,9 @@ async function afterStuckPayment(w: World, rb: Runbook, lastStatus: string) {
   assert.ok(fs.existsSync(path.join(rb.dir, JOURNAL_FILE)));
   const chain = verifyChain(path.join(rb.dir, TRACE_FILE));
   assert.ok(chain.ok, `trace chain broken: ${JSON.stringify(chain.firstBroken)}`);
-  const ends = readTrace(path.join(rb.dir, TRACE_FILE)).filter((e) => e.type === "step_end").map((e) => e.payload as { step: number; status: string });
+  const ends = readTrace(path.join(rb.dir, TRACE_FILE))
+    .filter((e) => e.type === "step_end")
+    .map((e) => e.payload as { step: number; status: string });
   assert.deepEqual(ends.find((e) => e.step === 5)?.status, "FAIL");
   assert.ok(rb.journal.all().some((e) => e.kind === "step_result" && e.data.step === 5 && e.data.status === "FAIL"));
   return { s5, waited };
@@ -66,7 +77,10 @@ export const stuckProcessing: Scenario = {
       const d = await delta();
       assert.deepEqual([d.orders, d.payments, d.refunds, d.licenses_active, d.seller_transfers], [1, 1, 0, 0, 0]);
       assert.equal(d.routes[ROUTE.refund], 1);
-      return { outcome: statusLine(rb), notes: `step 5 gave up after ${waited.toFixed(0)} s (deadline ${DEADLINE_S} s); orchestrator: processing; step 8: 409 not refundable; trace chain ok` };
+      return {
+        outcome: statusLine(rb),
+        notes: `step 5 gave up after ${waited.toFixed(0)} s (deadline ${DEADLINE_S} s); orchestrator: processing; step 8: 409 not refundable; trace chain ok`,
+      };
     } finally {
       await rb.close();
     }
@@ -79,21 +93,38 @@ export const lostWebhook: Scenario = {
   async run({ w, delta }) {
     const rb = w.open(w.newSession(), { POLL_DEADLINE_S: DEADLINE_S });
     try {
-      for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct(), () => rb.createOrder()]) assert.equal((await step()).status, "PASS");
+      for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct(), () => rb.createOrder()])
+        assert.equal((await step()).status, "PASS");
       const orderId = rb.order!.id;
       await w.sql("UPDATE orders SET payment_updated = '2999-01-01T00:00:00Z' WHERE id = $1", [orderId]);
       assert.equal((await payAndConfirm(rb)).status, "PASS");
       const { s5, waited } = await afterStuckPayment(w, rb, "pending");
-      assert.match(s5.reason ?? "", /money moved but the order never completed: the orchestrator says the payment succeeded while the order is pending — the marketplace refunds only completed orders, so refund it at the orchestrator \(Hyperswitch dashboard\)/);
+      assert.match(
+        s5.reason ?? "",
+        /money moved but the order never completed: the orchestrator says the payment succeeded while the order is pending — the marketplace refunds only completed orders, so refund it at the orchestrator \(Hyperswitch dashboard\)/,
+      );
       assert.match(String(s5.observed.orchestrator), /^succeeded •••• 4242/);
-      assert.ok(rb.anomalies.some((a) => a.step === 5 && a.kind === "warning" && /payment succeeded while the order is pending/.test(a.message)));
-      const [hs] = await w.sql<{ status: string }>("SELECT p.status FROM hs_payments p JOIN orders o ON o.hyperswitch_payment_id = p.payment_id WHERE o.id = $1", [orderId]);
+      assert.ok(
+        rb.anomalies.some(
+          (a) => a.step === 5 && a.kind === "warning" && /payment succeeded while the order is pending/.test(a.message),
+        ),
+      );
+      const [hs] = await w.sql<{ status: string }>(
+        "SELECT p.status FROM hs_payments p JOIN orders o ON o.hyperswitch_payment_id = p.payment_id WHERE o.id = $1",
+        [orderId],
+      );
       assert.equal(hs.status, "succeeded");
-      const stale = await w.sql<{ n: number }>("SELECT count(*)::int AS n FROM webhook_events e JOIN orders o ON e.resource_id = o.hyperswitch_payment_id WHERE o.id = $1 AND e.reason = 'stale_event'", [orderId]);
+      const stale = await w.sql<{ n: number }>(
+        "SELECT count(*)::int AS n FROM webhook_events e JOIN orders o ON e.resource_id = o.hyperswitch_payment_id WHERE o.id = $1 AND e.reason = 'stale_event'",
+        [orderId],
+      );
       assert.ok(stale[0].n >= 1, "the marketplace never saw the payment webhook at all");
       const d = await delta();
       assert.deepEqual([d.orders, d.payments, d.refunds, d.licenses_active], [1, 1, 0, 0]);
-      return { outcome: statusLine(rb), notes: `step 5 gave up after ${waited.toFixed(0)} s; cross-check: orchestrator says succeeded → "money moved but the order never completed" reported + anomaly; step 8: 409 → refund at the orchestrator, escalate` };
+      return {
+        outcome: statusLine(rb),
+        notes: `step 5 gave up after ${waited.toFixed(0)} s; cross-check: orchestrator says succeeded → "money moved but the order never completed" reported + anomaly; step 8: 409 → refund at the orchestrator, escalate`,
+      };
     } finally {
       await rb.close();
     }
@@ -110,7 +141,12 @@ export const unreadableOrder: Scenario = {
       w.sb.setFaults({ errorRate: 1, retryAfterS: 1 });
       const s5 = await rb.pollCompleted();
       assert.equal(s5.status, "FAIL");
-      assert.match(s5.reason ?? "", new RegExp(`^order completed not reached within ${DEADLINE_S} s \\(last status: none\\); money moved but the order never completed: the orchestrator says the payment succeeded while the order could not be read`));
+      assert.match(
+        s5.reason ?? "",
+        new RegExp(
+          `^order completed not reached within ${DEADLINE_S} s \\(last status: none\\); money moved but the order never completed: the orchestrator says the payment succeeded while the order could not be read`,
+        ),
+      );
       assert.ok(rb.anomalies.filter((a) => a.step === 5 && a.kind === "http_5xx").length >= 3);
       for (const r of [await rb.checkLicense(), await rb.checkTransfer()]) assert.equal(r.status, "SKIPPED");
       assertNoUndefined(rb);
@@ -121,7 +157,10 @@ export const unreadableOrder: Scenario = {
       const d = await delta();
       assert.deepEqual([d.orders, d.payments, d.refunds, d.licenses_active], [1, 1, 1, 0]);
       const polls = rb.samples.filter((s) => s.step === 5).length;
-      return { outcome: statusLine(rb), notes: `${polls} polls, all 503 (Retry-After honoured); "order could not be read" (not "null"); refund after recovery` };
+      return {
+        outcome: statusLine(rb),
+        notes: `${polls} polls, all 503 (Retry-After honoured); "order could not be read" (not "null"); refund after recovery`,
+      };
     } finally {
       await rb.close();
     }

@@ -20,17 +20,41 @@ async function fullRunWith(w: World, faults: Partial<Faults>) {
     assertPass(await verifyAndRefund(rb));
     await w.sb.drainWebhooks();
     const id = rb.order!.id;
-    const [order] = await w.sql<{ status: string; refund_status: string; hyperswitch_payment_id: string; refund_id: string }>("SELECT status, refund_status, hyperswitch_payment_id, refund_id FROM orders WHERE id = $1", [id]);
+    const [order] = await w.sql<{
+      status: string;
+      refund_status: string;
+      hyperswitch_payment_id: string;
+      refund_id: string;
+    }>("SELECT status, refund_status, hyperswitch_payment_id, refund_id FROM orders WHERE id = $1", [id]);
     assert.deepEqual([order.status, order.refund_status], ["refunded", "succeeded"]);
-    const lic = await w.sql<{ revoked: boolean }>("SELECT revoked_at IS NOT NULL AS revoked FROM licenses WHERE order_id = $1", [id]);
+    const lic = await w.sql<{ revoked: boolean }>(
+      "SELECT revoked_at IS NOT NULL AS revoked FROM licenses WHERE order_id = $1",
+      [id],
+    );
     assert.deepEqual(lic, [{ revoked: true }], "exactly one licence, revoked");
-    const st = await w.sql<{ status: string; reversed: boolean }>("SELECT status, reversed_at IS NOT NULL AS reversed FROM seller_transfers WHERE order_id = $1", [id]);
+    const st = await w.sql<{ status: string; reversed: boolean }>(
+      "SELECT status, reversed_at IS NOT NULL AS reversed FROM seller_transfers WHERE order_id = $1",
+      [id],
+    );
     assert.deepEqual(st, [{ status: "reversed", reversed: true }], "exactly one seller transfer, reversed");
-    const events = await w.sql<EventRow>("SELECT event_type, applied, reason FROM webhook_events WHERE resource_id IN ($1, $2) ORDER BY received_at, event_id", [order.hyperswitch_payment_id, order.refund_id]);
+    const events = await w.sql<EventRow>(
+      "SELECT event_type, applied, reason FROM webhook_events WHERE resource_id IN ($1, $2) ORDER BY received_at, event_id",
+      [order.hyperswitch_payment_id, order.refund_id],
+    );
     // The order never went backwards, whatever arrived late.
-    const flips = w.sb.flips().filter((f) => f.order_id === id).map((f) => f.to);
-    assert.deepEqual(flips.filter((s) => s !== "processing"), ["pending", "completed", "refund_pending", "refunded"]);
-    assert.equal(flips.lastIndexOf("processing") < flips.indexOf("completed") || !flips.includes("processing"), true, `order went back to processing: ${flips.join(" → ")}`);
+    const flips = w.sb
+      .flips()
+      .filter((f) => f.order_id === id)
+      .map((f) => f.to);
+    assert.deepEqual(
+      flips.filter((s) => s !== "processing"),
+      ["pending", "completed", "refund_pending", "refunded"],
+    );
+    assert.equal(
+      flips.lastIndexOf("processing") < flips.indexOf("completed") || !flips.includes("processing"),
+      true,
+      `order went back to processing: ${flips.join(" → ")}`,
+    );
     return { rb, events, flips };
   } finally {
     await rb.close();
@@ -50,9 +74,15 @@ export const webhookDuplicate: Scenario = {
     assert.deepEqual(applied(events), ["payment_processing", "payment_succeeded", "refund_succeeded"]);
     assert.deepEqual(skipped(events), []);
     const d = await delta();
-    assert.deepEqual([d.orders, d.payments, d.refunds, d.licenses_active, d.seller_transfers, d.webhook_events], [1, 1, 1, 0, 1, 3]);
+    assert.deepEqual(
+      [d.orders, d.payments, d.refunds, d.licenses_active, d.seller_transfers, d.webhook_events],
+      [1, 1, 1, 0, 1, 3],
+    );
     assert.equal(d.routes[WEBHOOK_ROUTE], 6, "every event was delivered twice");
-    return { outcome: `${statusLine(rb)}; order refunded, 1 licence revoked, 1 transfer reversed`, notes: "6 deliveries of 3 events: each applied once, copies acknowledged as duplicates" };
+    return {
+      outcome: `${statusLine(rb)}; order refunded, 1 licence revoked, 1 transfer reversed`,
+      notes: "6 deliveries of 3 events: each applied once, copies acknowledged as duplicates",
+    };
   },
 };
 
@@ -66,8 +96,14 @@ export const webhookOutOfOrder: Scenario = {
     assert.equal(late.length, 1, late.join("; "));
     assert.match(late[0], /^payment_processing: (stale_event|invalid_transition_from_completed)$/);
     const d = await delta();
-    assert.deepEqual([d.orders, d.payments, d.refunds, d.licenses_active, d.seller_transfers, d.webhook_events], [1, 1, 1, 0, 1, 3]);
+    assert.deepEqual(
+      [d.orders, d.payments, d.refunds, d.licenses_active, d.seller_transfers, d.webhook_events],
+      [1, 1, 1, 0, 1, 3],
+    );
     assert.equal(d.routes[WEBHOOK_ROUTE], 3);
-    return { outcome: `${statusLine(rb)}; order refunded, 1 licence revoked, 1 transfer reversed`, notes: `late ${late[0]} (not applied); the order never went back to processing` };
+    return {
+      outcome: `${statusLine(rb)}; order refunded, 1 licence revoked, 1 transfer reversed`,
+      notes: `late ${late[0]} (not applied); the order never went back to processing`,
+    };
   },
 };

@@ -1,0 +1,79 @@
+/**
+ * Step 7's database read: the seller_transfers row of the order, through a read-only DSN, inside a
+ * READ ONLY transaction with a statement timeout, so the runbook can never write to the backend's
+ * database even if the DSN's role could.
+ */
+import { Client } from "pg";
+import { SELLER_TRANSFER_SQL, SellerTransfer, type SellerTransferT } from "../contract";
+import { RunbookError, oneLine } from "../errors";
+
+export const DB_DEFAULTS = {
+  statementTimeoutMs: 5 * 1000, // 5 s
+  connectTimeoutMs: 10 * 1000, // 10 s
+};
+
+export class DatabaseError extends RunbookError {
+  constructor(message: string, cause?: unknown) {
+    super("E2E_DB", message, { cause });
+  }
+}
+
+export interface TransferRead {
+  rows: SellerTransferT[];
+  sql: string;
+  readOnly: true;
+}
+
+export async function readSellerTransfers(dsn: string, orderId: string): Promise<TransferRead> {
+  const client = new Client({
+    connectionString: dsn,
+    connectionTimeoutMillis: DB_DEFAULTS.connectTimeoutMs,
+    application_name: "payment-e2e-runbook",
+  });
+  // An unhandled 'error' event on the socket would kill the kernel (tslab #15).
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new DatabaseError(
+      `cannot connect with DATABASE_URL (${oneLine(err)}); check the read-only DSN or paste the psql output instead`,
+      err,
+    );
+  }
+  try {
+    await client.query("BEGIN READ ONLY");
+    await client.query(`SET LOCAL statement_timeout = ${DB_DEFAULTS.statementTimeoutMs}`);
+    const res = await client.query(SELLER_TRANSFER_SQL, [orderId]);
+    await client.query("COMMIT");
+    return { rows: res.rows.map((r) => SellerTransfer.parse(r)), sql: SELLER_TRANSFER_SQL, readOnly: true };
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw new DatabaseError(`seller_transfers query failed: ${oneLine(err)}`, err);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The SQL an operator runs by hand when no DSN is given (psql -c). */
+export function transferSqlFor(orderId: string): string {
+  return `BEGIN READ ONLY; ${SELLER_TRANSFER_SQL.replace("$1", `'${orderId.replace(/'/g, "''")}'`)}; COMMIT;`;
+}
+
+/**
+ * Reads a pasted psql result (aligned or expanded output) into the facts step 7 needs.
+ * @example parsePastedTransfer("… | tr_1AbC | paid | …") → { stripe_transfer_id: "tr_1AbC", status: "paid", … }
+ */
+export function parsePastedTransfer(text: string): {
+  stripe_transfer_id: string | null;
+  status: string | null;
+  amount: number | null;
+} {
+  const tr = /\btr_[A-Za-z0-9]+\b/.exec(text);
+  const status = /\b(paid|pending|reversed|failed)\b/.exec(text);
+  const amount = /(?:^|\|)\s*(\d{1,9})\s*\|\s*[A-Z]{3}\s*(?:\||$)/m.exec(text);
+  return {
+    stripe_transfer_id: tr ? tr[0] : null,
+    status: status ? status[1] : null,
+    amount: amount ? Number(amount[1]) : null,
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * The session's durable, append-only state journal (`state.jsonl`). Every state change is written
+ * (and fsync'd) BEFORE it is acted on, so a killed kernel or a re-run cell resumes instead of
+ * creating a second order or refund. Values are redacted before they are written.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { SessionError } from "../errors";
+import { redact } from "./redact";
+import type { Mode } from "../types";
+
+export type JournalKind =
+  | "session_created"
+  | "preflight"
+  | "product_selected"
+  | "order_intent"
+  | "order_created"
+  | "payment_confirmed"
+  | "transfer_pasted"
+  | "refund_intent"
+  | "refund_created"
+  | "step_result"
+  | "archived"
+  | "bank_confirmed";
+
+export interface JournalEntry {
+  seq: number;
+  at: string;
+  kind: JournalKind;
+  data: Record<string, unknown>;
+}
+
+export const JOURNAL_FILE = "state.jsonl";
+export const TRACE_FILE = "trace.jsonl";
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}
+
+/** `20261126T154400Z-live`: sortable, filesystem-safe, and names the mode. */
+export function newSessionId(mode: Mode, at: Date = new Date()): string {
+  return `${at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}-${mode}`;
+}
+
+export function sessionDir(archiveDir: string, sessionId: string): string {
+  return path.join(archiveDir, sessionId);
+}
+
+export class Journal {
+  readonly file: string;
+  private entries: JournalEntry[];
+
+  private constructor(file: string, entries: JournalEntry[]) {
+    this.file = file;
+    this.entries = entries;
+  }
+
+  /** Opens an existing session's journal. Refuses a folder that was never created by `create`. */
+  static open(dir: string): Journal {
+    const file = path.join(dir, JOURNAL_FILE);
+    if (!fs.existsSync(file)) {
+      throw new SessionError(
+        `no session journal at ${file}; create the session with \`npm run session -- --mode <mode>\` first`,
+      );
+    }
+    const entries: JournalEntry[] = [];
+    const lines = fs.readFileSync(file, "utf8").split("\n");
+    lines.forEach((line, i) => {
+      if (!line.trim()) return;
+      try {
+        entries.push(JSON.parse(line) as JournalEntry);
+      } catch {
+        // A torn last line (killed mid-write) is tolerated; anything earlier is corruption.
+        if (i < lines.length - 2)
+          throw new SessionError(`journal ${file} line ${i + 1} is corrupt; do not edit evidence by hand`);
+      }
+    });
+    return new Journal(file, entries);
+  }
+
+  /** Creates a fresh session folder and journal. Starting a fresh session is always explicit. */
+  static create(dir: string, data: { sessionId: string; mode: Mode; [k: string]: unknown }): Journal {
+    if (fs.existsSync(path.join(dir, JOURNAL_FILE))) {
+      throw new SessionError(`session ${data.sessionId} already exists; re-use it (resume) or create a new one`);
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    const j = new Journal(path.join(dir, JOURNAL_FILE), []);
+    j.append("session_created", data);
+    return j;
+  }
+
+  append(kind: JournalKind, data: Record<string, unknown>): JournalEntry {
+    const entry: JournalEntry = { seq: this.entries.length + 1, at: nowIso(), kind, data: redact(data) };
+    const fd = fs.openSync(this.file, "a");
+    try {
+      fs.writeSync(fd, `${JSON.stringify(entry)}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.entries.push(entry);
+    return entry;
+  }
+
+  /** The latest entry of a kind (optionally matching a predicate). */
+  last(kind: JournalKind, where?: (e: JournalEntry) => boolean): JournalEntry | undefined {
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const e = this.entries[i];
+      if (e.kind === kind && (!where || where(e))) return e;
+    }
+    return undefined;
+  }
+
+  all(): readonly JournalEntry[] {
+    return this.entries;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Real Jupyter, driven headless: nbconvert executes a session notebook with the project-local
+ * tslab kernelspec (JUPYTER_PATH=<repo>/jupyter, no global install) and exports HTML.
+ * `--allow-errors` keeps the executed notebook even when a cell fails; the guard that stops
+ * later steps lives in the lib (SKIPPED), not in the executor.
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { RunbookError } from "../errors";
+import { repoRoot } from "../paths";
+
+export const REPO_ROOT = repoRoot();
+
+export function jupyterCommand(): string {
+  // Debian's Jupyter: the python3 on PATH may be another Python without it (PLATFORM.md).
+  return fs.existsSync("/usr/bin/jupyter") ? "/usr/bin/jupyter" : "jupyter";
+}
+
+export function jupyterEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, JUPYTER_PATH: path.join(REPO_ROOT, "jupyter"), ...extra };
+}
+
+export interface RunResult {
+  code: number;
+  ms: number;
+  stderr: string;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(jupyterCommand(), args, { env, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-20000)));
+    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(
+        new RunbookError(
+          "E2E_JUPYTER",
+          `cannot start ${jupyterCommand()} (${err.message}); install Debian's jupyter-nbconvert`,
+          { cause: err },
+        ),
+      );
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, ms: Math.round(performance.now() - t0), stderr });
+    });
+  });
+}
+
+/** Executes the notebook in place. Secrets travel in `env`, never in the notebook. */
+export async function executeNotebook(
+  file: string,
+  env: Record<string, string | undefined>,
+  opts: { cellTimeoutS?: number; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const args = [
+    "nbconvert",
+    "--to",
+    "notebook",
+    "--execute",
+    "--inplace",
+    "--allow-errors",
+    "--ExecutePreprocessor.kernel_name=tslab",
+    `--ExecutePreprocessor.timeout=${opts.cellTimeoutS ?? 900}`,
+    file,
+  ];
+  return run(args, jupyterEnv(env), opts.timeoutMs ?? 30 * 60 * 1000);
+}
+
+/** Writes `<name>.html` next to the notebook. */
+export async function exportHtml(file: string): Promise<RunResult & { html: string }> {
+  const r = await run(
+    ["nbconvert", "--to", "html", "--output-dir", path.dirname(file), file],
+    jupyterEnv(),
+    5 * 60 * 1000,
+  );
+  const html = file.replace(/\.ipynb$/, ".html");
+  if (r.code !== 0 || !fs.existsSync(html))
+    throw new RunbookError(
+      "E2E_JUPYTER",
+      `HTML export failed for ${file}: ${r.stderr.split("\n").filter(Boolean).slice(-1)[0] ?? "no output"}`,
+    );
+  return { ...r, html };
+}

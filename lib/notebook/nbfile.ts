@@ -1,0 +1,90 @@
+/**
+ * Notebook files: parameter injection (papermill's convention: a cell tagged
+ * `injected-parameters` right after the cell tagged `parameters`), the template-hygiene check,
+ * and reading outputs back for tests and the archive.
+ */
+import * as fs from "node:fs";
+import { RunbookError } from "../errors";
+
+export interface NbCell {
+  cell_type: "code" | "markdown" | "raw";
+  id?: string;
+  metadata: { tags?: string[]; [k: string]: unknown };
+  source: string | string[];
+  outputs?: Array<{
+    output_type: string;
+    data?: Record<string, unknown>;
+    text?: string | string[];
+    name?: string;
+    metadata?: unknown;
+  }>;
+  execution_count?: number | null;
+}
+
+export interface Notebook {
+  cells: NbCell[];
+  metadata: Record<string, unknown>;
+  nbformat: number;
+  nbformat_minor: number;
+}
+
+export const TEMPLATE = "notebooks/payment-e2e.ipynb";
+export const SESSION_NOTEBOOK = "payment-e2e.ipynb";
+
+export function readNotebook(file: string): Notebook {
+  return JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
+}
+
+export function writeNotebook(file: string, nb: Notebook): void {
+  fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+}
+
+export const sourceOf = (c: NbCell) => (Array.isArray(c.source) ? c.source.join("") : c.source);
+
+/** A TypeScript literal for a parameter value (strings, numbers, booleans only). */
+function literal(name: string, v: unknown): string {
+  if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return JSON.stringify(v);
+  throw new RunbookError("E2E_PARAMS", `parameter ${name} must be a string, number or boolean`);
+}
+
+/**
+ * Returns a copy of the notebook with an `injected-parameters` cell after the `parameters` cell.
+ * Secrets are refused here: they travel in the environment, never in a notebook.
+ */
+export function injectParameters(nb: Notebook, params: Record<string, unknown>): Notebook {
+  const idx = nb.cells.findIndex((c) => c.metadata.tags?.includes("parameters"));
+  if (idx < 0) throw new RunbookError("E2E_PARAMS", "the notebook has no cell tagged `parameters`");
+  for (const k of Object.keys(params)) {
+    if (/PASSWORD|API_KEY|SECRET|TOKEN|DATABASE_URL/i.test(k))
+      throw new RunbookError(
+        "E2E_PARAMS",
+        `${k} is a secret: pass it in the environment, never as a notebook parameter`,
+      );
+  }
+  const lines = ["// Injected parameters", ...Object.entries(params).map(([k, v]) => `${k} = ${literal(k, v)};`)];
+  const cell: NbCell = {
+    cell_type: "code",
+    id: "injected-parameters",
+    metadata: { tags: ["injected-parameters"] },
+    source: lines.join("\n"),
+    outputs: [],
+    execution_count: null,
+  };
+  const cells = nb.cells.filter((c) => !c.metadata.tags?.includes("injected-parameters"));
+  const at = cells.findIndex((c) => c.metadata.tags?.includes("parameters"));
+  cells.splice(at + 1, 0, cell);
+  return { ...nb, cells };
+}
+
+/** Why a template is not clean (outputs, execution counts, volatile metadata), or [] when it is. */
+export function hygieneProblems(nb: Notebook): string[] {
+  const out: string[] = [];
+  nb.cells.forEach((c, i) => {
+    if (c.outputs?.length) out.push(`cell ${i} has ${c.outputs.length} output(s)`);
+    if (c.execution_count != null) out.push(`cell ${i} has an execution count`);
+    for (const k of Object.keys(c.metadata)) if (k !== "tags") out.push(`cell ${i} has volatile metadata \`${k}\``);
+  });
+  for (const k of Object.keys(nb.metadata))
+    if (!["kernelspec", "language_info"].includes(k)) out.push(`notebook metadata \`${k}\` is volatile`);
+  return out;
+}

@@ -1,0 +1,42 @@
+/**
+ * Preparing a session: a fresh, explicit session folder with its journal, and the runbook
+ * template copied in with the parameters injected. Used by `npm run session` and the demo.
+ */
+import * as path from "node:path";
+import { ensureBuilt } from "./build";
+import { DEFAULTS } from "../config";
+import { injectParameters, readNotebook, writeNotebook, SESSION_NOTEBOOK, TEMPLATE } from "./nbfile";
+import { REPO_ROOT } from "./jupyter";
+import { Session } from "../run/session";
+import { sessionDir } from "../evidence/journal";
+import type { Mode } from "../types";
+
+export interface Prepared {
+  sessionId: string;
+  dir: string;
+  notebook: string;
+}
+
+/**
+ * @example prepareSession("staging", { BASE_URL: "https://staging.example.com", OPERATOR_EMAIL: "ops@example.com" })
+ */
+export function prepareSession(
+  mode: Mode,
+  params: Record<string, string | number | boolean>,
+  opts: { archiveDir?: string; at?: Date } = {},
+): Prepared {
+  // The notebook imports build/lib: make sure it is this source tree's, before anything runs.
+  ensureBuilt();
+  const archiveDir = opts.archiveDir ?? String(params.ARCHIVE_DIR ?? DEFAULTS.archiveDir);
+  const sessionId = Session.create(mode, archiveDir, { base_url: params.BASE_URL ?? null }, opts.at);
+  const dir = sessionDir(archiveDir, sessionId);
+  const nb = injectParameters(readNotebook(path.join(REPO_ROOT, TEMPLATE)), {
+    SESSION_ID: sessionId,
+    MODE: mode,
+    ARCHIVE_DIR: archiveDir,
+    ...params,
+  });
+  const notebook = path.join(dir, SESSION_NOTEBOOK);
+  writeNotebook(notebook, nb);
+  return { sessionId, dir, notebook };
+}

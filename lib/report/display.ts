@@ -1,0 +1,66 @@
+/**
+ * Everything the notebook shows, as Markdown first: an executed notebook opens *untrusted* in
+ * JupyterLab and in git forges, where HTML and SVG are sanitised away but Markdown and PNG render.
+ * Values pass through the redactor before they are displayed.
+ */
+import { redact } from "../evidence/redact";
+import { stepDef } from "../run/steps";
+import type { PollSample, StepResult } from "../types";
+
+/** The subset of tslab's Display the runbook uses (tslab is only importable inside the kernel). */
+export interface Sink {
+  markdown(s: string): void;
+  html(s: string): void;
+  svg(s: string): void;
+  png(b: Uint8Array): void;
+  text(s: string): void;
+}
+
+export const ICON: Record<StepResult["status"], string> = { PASS: "✅", FAIL: "❌", SKIPPED: "⏭️" };
+
+/** Escapes a value for a Markdown table cell. */
+export function cell(v: unknown): string {
+  const s = v === null || v === undefined ? "—" : typeof v === "string" ? v : JSON.stringify(v);
+  return s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+}
+
+export function observedText(o: StepResult["observed"]): string {
+  const parts = Object.entries(redact(o)).map(
+    ([k, v]) => `${k}: ${v === null ? "—" : typeof v === "string" ? v : JSON.stringify(v)}`,
+  );
+  return parts.join(", ") || "—";
+}
+
+export function traceText(t: StepResult["trace"]): string {
+  return t ? `trace L${t.from}–L${t.to}` : "—";
+}
+
+export const TABLE_HEAD = "| Step | Status | Observed | Trace |\n| --- | --- | --- | --- |";
+
+export function stepRow(r: StepResult): string {
+  const label = r.step === 0 ? stepDef(0).name : `${r.step}. ${r.name}`;
+  return `| ${cell(label)} | ${ICON[r.status]} ${r.status} | ${cell(observedText(r.observed))} | ${cell(traceText(r.trace))} |`;
+}
+
+/** One step's result as a Markdown block: a table row plus the reason and the UTC window. */
+export function stepMarkdown(r: StepResult): string {
+  const lines = [TABLE_HEAD, stepRow(r), ""];
+  if (r.reason)
+    lines.push(
+      `${r.status === "FAIL" ? "**❌ FAIL:**" : r.status === "SKIPPED" ? "**⏭️ SKIPPED:**" : "**Note:**"} ${cell(r.reason)}`,
+      "",
+    );
+  lines.push(`<sub>started ${r.startedAt} · ended ${r.endedAt} · ${r.durationMs} ms</sub>`);
+  return lines.join("\n");
+}
+
+/** A loud banner (Markdown blockquote) for warnings and the real-charge reminder. */
+export function banner(title: string, lines: string[]): string {
+  return [`> ### ${title}`, ...lines.map((l) => `> ${l}`)].join("\n");
+}
+
+/** The in-place progress line of a poll. */
+export function pollLine(s: PollSample, elapsedS: number, deadlineS: number): string {
+  const status = s.orderStatus ?? (s.httpStatus ? `HTTP ${s.httpStatus}` : "network error");
+  return `⏳ step ${s.step} · attempt ${s.attempt} · ${s.at} · ${elapsedS.toFixed(1)} s / ${deadlineS} s · ${s.latencyMs} ms · **${status}**`;
+}

@@ -1,0 +1,293 @@
+/**
+ * The session block (issue 6 §2–4, §7): verdict computed from evidence, filled into
+ * `templates/session-block.md`, written to the session folder and spliced into the docs report
+ * between invisible markers. Earlier blocks are never touched; the same session replaces only its
+ * own block, keeping whatever the operator typed in its notes region.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Marked } from "marked";
+import { comparisonForLive, type Comparison } from "./compare";
+import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
+import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
+import {
+  GO_NO_GO_ROW,
+  acceptance,
+  actionItems,
+  bankDueDate,
+  deriveOutcome,
+  goNoGoForArchive,
+  housekeeping,
+  updateGoNoGo,
+  type GoNoGo,
+} from "./paperwork";
+import { STEPS, clock } from "../run/steps";
+import { fillTemplate } from "./template";
+import type { Mode, Outcome, StepResult } from "../types";
+
+export const MODE_LABEL: Record<Mode, string> = {
+  staging: "staging dry-run",
+  live: "prod live run",
+  sandbox: "sandbox rehearsal",
+};
+const OUTCOME_ICON: Record<Outcome, string> = { PASS: "✅", FAIL: "❌", PARTIAL: "🟡" };
+export const SESSION_REPORT_FILE = "report.md";
+
+// ------------------------------------------------------------------------------------ rendering
+
+function notRunRow(n: number): string {
+  return `| ${cell(`${n}. ${STEPS[n].name}`)} | ⬜ NOT RUN | — | — |`;
+}
+
+/** Step 9's row says what the bank confirmed, not what was pending when the step ran. */
+function shown(ev: Evidence, r: StepResult): StepResult {
+  if (r.step !== 9 || !ev.bank) return r;
+  return { ...r, observed: { ...r.observed, "funds returned": `bank statement ${ev.bank.date} ✓` } };
+}
+
+function sessionView(ev: Evidence, comparison: Comparison | null): object {
+  const v = deriveOutcome(ev);
+  const pf = ev.steps[0];
+  const env = pf
+    ? [pf.observed.environment, pf.observed.hyperswitch && `Hyperswitch ${pf.observed.hyperswitch}`]
+        .filter(Boolean)
+        .join(", ")
+    : "";
+  const c = ev.counters;
+  const reasons = ev.steps
+    .filter((r): r is StepResult => Boolean(r && r.step > 0 && r.reason))
+    .map((r) => `**Step ${r.step} ${ICON[r.status]} ${r.status}** : ${r.reason}`);
+  return {
+    sessionId: ev.sessionId,
+    anchor: `session-${ev.sessionId}`,
+    heading: `${ev.startedAt.slice(0, 16)}Z`,
+    label: MODE_LABEL[ev.mode],
+    mode: ev.mode,
+    outcome: v.outcome,
+    outcomeIcon: OUTCOME_ICON[v.outcome],
+    outcomeReason: v.reason,
+    operator: ev.operator ?? "—",
+    environment: env || "not recorded (pre-flight did not run)",
+    evidenceDir: displayDir(ev.dir),
+    preflight: {
+      status: pf ? `${ICON[pf.status]} ${pf.status}` : "⬜ NOT RUN",
+      observed: pf ? observedText(pf.observed) : "—",
+      trace: pf ? traceText(pf.trace) : "no trace",
+      refusals: ev.preflight?.refusals ?? [],
+      warnings: ev.preflight?.warnings ?? [],
+    },
+    dryRun: ev.dryRun.override
+      ? `requirement overridden by the operator: "${ev.dryRun.override}"`
+      : ev.dryRun.reference
+        ? `passed staging dry run \`${ev.dryRun.reference}\``
+        : null,
+    tableHead: TABLE_HEAD,
+    rows: STEPS.slice(1).map((d) => ({ row: ev.steps[d.n] ? stepRow(shown(ev, ev.steps[d.n]!)) : notRunRow(d.n) })),
+    hasReasons: reasons.length > 0,
+    reasons,
+    trail: ev.trail.map((t) => ({ link: cell(t.link), id: t.id ? cell(`\`${t.id}\``) : "—", source: cell(t.source) })),
+    anomalies: ev.anomalies.map(
+      (a) =>
+        `\`${a.at ? clock(a.at) : "—"}\` · ${a.step === null ? "session" : `step ${a.step}`} · ${a.kind} · ${a.message}${a.traceLine ? ` (trace L${a.traceLine})` : ""}`,
+    ),
+    counters: `requests ${c.requests} · retries ${c.retries} · HTTP 5xx ${c.http5xx} · network errors ${c.networkErrors} · schema warnings ${c.schema} · max clock skew ${c.maxClockSkewS === null ? "n/a" : `${c.maxClockSkewS.toFixed(1)} s`} · poll attempts ${ev.samples.length}`,
+    recordedNotes: ev.notes,
+    actions: actionItems(ev),
+    boxes: acceptance(ev).map((b) => ({ mark: b.ok ? "x" : " ", label: b.label, evidence: b.evidence })),
+    comparison,
+    chain: {
+      head: ev.chain.head,
+      status: ev.chain.ok
+        ? `${ev.chain.lines} lines, chain verified ✓ (anchor this hash in the ticket)`
+        : `BROKEN at line ${ev.chain.firstBroken?.line}: ${ev.chain.firstBroken?.reason} (${ev.chain.lines} valid lines)`,
+    },
+    manifest: !ev.manifest
+      ? "pending archive (manifest.json is written when the session is archived)"
+      : `\`${ev.manifest.sha256}\` (SHA-256 of manifest.json)${ev.manifest.invalid ? " — not valid JSON: run verify" : ev.manifest.stale ? " — stale: evidence was added after archiving; re-run the archive step" : ""}${ev.manifest.retentionUntil ? `, retention until ${ev.manifest.retentionUntil}` : ""}`,
+    bank: ev.bank
+      ? `statement dated ${ev.bank.date}${ev.bank.note ? ` — ${ev.bank.note}` : ""}`
+      : ev.mode === "live" && ev.refund
+        ? `pending (due by ${bankDueDate(ev)})`
+        : "none",
+  };
+}
+
+/**
+ * The session block (Markdown) from evidence; for a live run, pass the dry-run comparison.
+ * @example renderSessionBlock(loadEvidence(dir))
+ */
+export function renderSessionBlock(ev: Evidence, opts: { comparison?: Comparison | null } = {}): string {
+  return fillTemplate("session-block.md", sessionView(ev, opts.comparison ?? null));
+}
+
+// The only HTML the block itself writes: the anchor (split by marked into open and close) and <sub>.
+const ALLOWED_HTML = /^(<sub>|<\/sub>|<a id="[\w-]+">|<\/a>|<a id="[\w-]+"><\/a>)\s*$/;
+const escapeHtml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const htmlMarked = new Marked({
+  gfm: true,
+  // Values come from a remote backend: raw HTML is shown as text, markers are dropped.
+  renderer: {
+    html: ({ text }) => (text.trim().startsWith("<!--") ? "" : ALLOWED_HTML.test(text) ? text : escapeHtml(text)),
+  },
+});
+
+/** The block as HTML for the notebook's rich view (the Markdown stays the untrusted-viewer form). */
+export function renderBlockHtml(md: string): string {
+  return htmlMarked.parse(md, { async: false }) as string;
+}
+
+// ------------------------------------------------------------------------------------ files
+
+/** Where the notebook and the CLIs write by default, relative to the repo root (the working directory). */
+export const REPORT_DEFAULTS = {
+  docsReport: "docs/PAYMENT_E2E_LIVE_REPORT.md",
+  checklist: "docs/GO_NO_GO_CHECKLIST.md",
+  archiveDir: "archive/payment-e2e",
+};
+
+/** The docs report's session region; blocks go just before `end`, in the order sessions are written. */
+export const DOCS_MARKERS = { start: "<!-- sessions:start -->", end: "<!-- sessions:end -->" };
+const openMarker = (id: string) => `<!-- session:${id} -->`;
+const closeMarker = (id: string) => `<!-- /session:${id} -->`;
+const escRe = (s: string) => s.replace(/[^\w-]/g, "\\$&");
+const notesRe = (id: string) => new RegExp(`(<!-- notes:${escRe(id)} -->\n)([\\s\\S]*?)(<!-- /notes:${escRe(id)} -->)`);
+
+/** [start, end) of a session's block including its markers and trailing newline, or null. */
+function blockSpan(text: string, id: string, file: string): [number, number] | null {
+  const s = text.indexOf(openMarker(id));
+  if (s < 0) return null;
+  const e = text.indexOf(closeMarker(id), s);
+  if (e < 0)
+    throw new ReportError(
+      "E2E_REPORT_MARKERS",
+      `${file} has ${openMarker(id)} without ${closeMarker(id)}; restore the closing marker from git before writing`,
+    );
+  const end = e + closeMarker(id).length;
+  return [s, text[end] === "\n" ? end + 1 : end];
+}
+
+/** Carries what the operator typed in the old block's notes region into the new block. */
+function keepNotes(oldBlock: string, block: string, id: string): string {
+  const old = notesRe(id).exec(oldBlock);
+  return old ? block.replace(notesRe(id), (_m, a: string, _b: string, c: string) => a + old[2] + c) : block;
+}
+
+/** Write-then-rename, so a crash never leaves a half-written report. */
+function writeAtomic(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
+export function docsHasSession(docsReportPath: string, sessionId: string): boolean {
+  return fs.existsSync(docsReportPath) && fs.readFileSync(docsReportPath, "utf8").includes(openMarker(sessionId));
+}
+
+/** The initial docs report, from `templates/report.md`. */
+export function renderReportSkeleton(): string {
+  return fillTemplate("report.md", {
+    markers: DOCS_MARKERS,
+    archiveDir: REPORT_DEFAULTS.archiveDir,
+    goNoGoRow: GO_NO_GO_ROW,
+  });
+}
+
+/**
+ * Adds (or replaces) one session's block in the docs report, creating the report from the template
+ * when missing. Bytes outside the session's own block are never changed.
+ * @example appendToReport("docs/PAYMENT_E2E_LIVE_REPORT.md", loadEvidence(dir))
+ */
+export function appendToReport(
+  docsReportPath: string,
+  ev: Evidence,
+  opts: { comparison?: Comparison | null } = {},
+): { path: string; action: "created" | "appended" | "replaced" } {
+  const block = renderSessionBlock(ev, opts);
+  const exists = fs.existsSync(docsReportPath);
+  let text = exists ? fs.readFileSync(docsReportPath, "utf8") : renderReportSkeleton();
+  const span = blockSpan(text, ev.sessionId, docsReportPath);
+  let action: "created" | "appended" | "replaced";
+  if (span) {
+    text = text.slice(0, span[0]) + keepNotes(text.slice(span[0], span[1]), block, ev.sessionId) + text.slice(span[1]);
+    action = "replaced";
+  } else {
+    const at = text.lastIndexOf(DOCS_MARKERS.end);
+    if (at < 0)
+      throw new ReportError(
+        "E2E_REPORT_MARKERS",
+        `${docsReportPath} has no ${DOCS_MARKERS.end} marker; restore it (after the last session block) from git`,
+      );
+    text = `${text.slice(0, at)}${block}\n${text.slice(at)}`;
+    action = exists ? "appended" : "created";
+  }
+  writeAtomic(docsReportPath, text);
+  return { path: docsReportPath, action };
+}
+
+export interface SessionReport {
+  markdown: string;
+  outcome: Outcome;
+  reason: string;
+  path: string;
+  /** False when the session folder is sealed by a fresh manifest and was left untouched. */
+  written: boolean;
+  comparison: Comparison | null;
+  evidence: Evidence;
+}
+
+/**
+ * Renders the session's block from its folder and writes `<session>/report.md`. A live session
+ * gets the comparison with the latest staging dry run of the same archive (plot files beside it).
+ * @example const { markdown, outcome } = writeSessionReport("archive/payment-e2e/20261126T154400Z-live");
+ */
+export function writeSessionReport(sessionDir: string): SessionReport {
+  const ev = loadEvidence(sessionDir);
+  // A sealed folder (fresh manifest) is left byte for byte as archived; evidence added since
+  // (a bank confirmation) makes the manifest stale, and the archive step must run again anyway.
+  const sealed = Boolean(ev.manifest && !ev.manifest.stale);
+  const comparison = ev.mode === "live" ? comparisonForLive(ev, { write: !sealed }) : null;
+  const file = path.join(sessionDir, SESSION_REPORT_FILE);
+  const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : null;
+  const markdown = keepNotes(old ?? "", renderSessionBlock(ev, { comparison }), ev.sessionId);
+  if (!sealed) writeAtomic(file, markdown);
+  const v = deriveOutcome(ev);
+  return { markdown, outcome: v.outcome, reason: v.reason, path: file, written: !sealed, comparison, evidence: ev };
+}
+
+export interface Published {
+  session: SessionReport;
+  docs: { path: string; action: "created" | "appended" | "replaced" } | null;
+  goNoGo: GoNoGo | null;
+  housekeeping: string[];
+}
+
+/**
+ * The notebook's last cell and `npm run report`: session report.md, the docs block (staging and
+ * live always; sandbox only with `toDocs` or when already there), the GO/NO-GO row, reminders.
+ */
+export function publishReport(
+  sessionDir: string,
+  o: { docsReport?: string; checklist?: string | null; toDocs?: boolean; today?: Date } = {},
+): Published {
+  const docsReport = o.docsReport ?? REPORT_DEFAULTS.docsReport;
+  const session = writeSessionReport(sessionDir);
+  const ev = session.evidence;
+  const archiveDir = path.dirname(path.resolve(sessionDir));
+  const toDocs = ev.mode !== "sandbox" || Boolean(o.toDocs) || docsHasSession(docsReport, ev.sessionId);
+  const docs = toDocs ? appendToReport(docsReport, ev, { comparison: session.comparison }) : null;
+  const checklist = o.checklist === undefined ? REPORT_DEFAULTS.checklist : o.checklist;
+  let decision: GoNoGo | null = null;
+  if (docs && checklist) {
+    decision = goNoGoForArchive(archiveDir);
+    updateGoNoGo(checklist, decision, path.relative(path.dirname(checklist), docsReport).split(path.sep).join("/"));
+  }
+  return {
+    session,
+    docs,
+    goNoGo: decision,
+    housekeeping: housekeeping(ev, { archiveDir, today: o.today, goNoGo: decision ?? undefined }),
+  };
+}
+
+export { loadEvidence };

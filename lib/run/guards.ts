@@ -1,0 +1,205 @@
+/**
+ * Guards before money moves (issue 4). Pure functions: each returns the refusals and warnings it
+ * finds; pre-flight and step 3 both run them, and nothing is sent when one refuses.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { isLoopback } from "../config";
+import { formatMoney, type StatusT } from "../contract";
+import { GuardError } from "../errors";
+import { Journal, type JournalEntry } from "../evidence/journal";
+import type { Mode } from "../types";
+
+export interface GuardReport {
+  refusals: GuardError[];
+  warnings: string[];
+}
+
+const empty = (): GuardReport => ({ refusals: [], warnings: [] });
+
+function merge(...reports: GuardReport[]): GuardReport {
+  return { refusals: reports.flatMap((r) => r.refusals), warnings: reports.flatMap((r) => r.warnings) };
+}
+
+/** live ⇒ production with Hyperswitch live; staging/sandbox ⇒ never production. */
+export function modeMatchesEnvironment(mode: Mode, status: StatusT): GuardReport {
+  const r = empty();
+  const env = status.environment;
+  const hs = status.services.hyperswitch;
+  if (hs.status === "disabled")
+    r.refusals.push(
+      new GuardError(
+        "hyperswitch",
+        "the backend reports Hyperswitch disabled; no payment can be taken — fix the backend first",
+      ),
+    );
+  if (hs.status === "degraded") r.warnings.push("Hyperswitch reports `degraded`: expect slow or failed payments");
+  if (mode === "live") {
+    if (env !== "production") {
+      r.refusals.push(
+        new GuardError(
+          "environment",
+          `MODE=live but the backend says environment=${env}: a live run against staging charges nothing real and the report would claim it did — point BASE_URL at production or use MODE=staging`,
+        ),
+      );
+    } else if (hs.mode !== "live") {
+      r.refusals.push(
+        new GuardError(
+          "environment",
+          `MODE=live but Hyperswitch is in ${hs.mode} mode: no real charge would happen — switch the backend to live processors or use MODE=staging`,
+        ),
+      );
+    }
+  } else {
+    if (env === "production") {
+      r.refusals.push(
+        new GuardError(
+          "environment",
+          `MODE=${mode} but the backend says environment=production: real money would move — use MODE=live with its confirmations, or point BASE_URL at staging`,
+        ),
+      );
+    }
+    if (hs.mode === "live") {
+      r.refusals.push(
+        new GuardError(
+          "environment",
+          `MODE=${mode} but Hyperswitch is in live mode: a real card would be charged — use MODE=live or a sandbox backend`,
+        ),
+      );
+    }
+  }
+  return r;
+}
+
+/** Live runs send a real password and a real charge: https only, except on loopback. */
+export function transportIsSafe(mode: Mode, baseUrl: string): GuardReport {
+  const r = empty();
+  if (mode === "live" && new URL(baseUrl).protocol !== "https:" && !isLoopback(baseUrl)) {
+    r.refusals.push(
+      new GuardError(
+        "https",
+        `MODE=live requires an https BASE_URL (got ${new URL(baseUrl).origin}) — use the https origin of production`,
+      ),
+    );
+  }
+  return r;
+}
+
+/** The confirmation phrase a live run must carry, naming the amount. */
+export function liveConfirmPhrase(totalMinor: number, currency: string): string {
+  return `charge ${formatMoney(totalMinor, currency)}`;
+}
+
+export function liveConfirmed(mode: Mode, confirm: string, totalMinor: number, currency: string): GuardReport {
+  const r = empty();
+  if (mode !== "live") return r;
+  const want = liveConfirmPhrase(totalMinor, currency);
+  if (confirm.trim().toLowerCase() !== want.toLowerCase()) {
+    r.refusals.push(
+      new GuardError(
+        "live-confirm",
+        `MODE=live needs LIVE_CONFIRM = "${want}" in the parameters cell, naming the amount your card will be charged`,
+      ),
+    );
+  }
+  return r;
+}
+
+export function priceUnderCap(totalMinor: number, currency: string, maxMinor: number): GuardReport {
+  const r = empty();
+  if (totalMinor > maxMinor) {
+    r.refusals.push(
+      new GuardError(
+        "price",
+        `product costs ${formatMoney(totalMinor, currency)} incl. VAT, above MAX_PRICE ${formatMoney(maxMinor, currency)} — pick a cheaper product (the seed's ~5 EUR test product), or raise MAX_PRICE only if you mean to pay more`,
+      ),
+    );
+  }
+  return r;
+}
+
+/** Sandbox keys start with `snd_`; anything else is taken as a live key. */
+export function keyMatchesMode(mode: Mode, apiKey: string | null): GuardReport {
+  const r = empty();
+  if (!apiKey) return r;
+  const sandboxKey = apiKey.startsWith("snd_");
+  if (mode === "live" && sandboxKey)
+    r.refusals.push(
+      new GuardError(
+        "key-mode",
+        "MODE=live but HYPERSWITCH_API_KEY is a sandbox key (snd_…) — export the live read-scoped key",
+      ),
+    );
+  if (mode !== "live" && !sandboxKey)
+    r.refusals.push(
+      new GuardError(
+        "key-mode",
+        `MODE=${mode} but HYPERSWITCH_API_KEY is not a sandbox key (snd_…) — export the sandbox key`,
+      ),
+    );
+  return r;
+}
+
+export interface DryRun {
+  sessionId: string;
+  dir: string;
+}
+
+/** Latest status per step from a session journal. */
+export function latestStepStatuses(entries: readonly JournalEntry[]): Map<number, string> {
+  const m = new Map<number, string>();
+  for (const e of entries) if (e.kind === "step_result") m.set(Number(e.data.step), String(e.data.status));
+  return m;
+}
+
+/** Earlier staging sessions in the archive whose pre-flight and 9 steps all passed, newest first. */
+export function passedDryRuns(archiveDir: string): DryRun[] {
+  if (!fs.existsSync(archiveDir)) return [];
+  const out: DryRun[] = [];
+  for (const name of fs.readdirSync(archiveDir).sort().reverse()) {
+    if (!name.endsWith("-staging")) continue;
+    let entries: readonly JournalEntry[];
+    try {
+      entries = Journal.open(path.join(archiveDir, name)).all();
+    } catch {
+      continue; // no journal, or a corrupt one: not evidence of a passed dry run
+    }
+    const st = latestStepStatuses(entries);
+    if ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].every((n) => st.get(n) === "PASS"))
+      out.push({ sessionId: name, dir: path.join(archiveDir, name) });
+  }
+  return out;
+}
+
+/** The seed requires ≥ 1 staging dry run before the live run; overriding needs a written reason. */
+export function dryRunDone(mode: Mode, archiveDir: string, override: string): GuardReport & { dryRun: DryRun | null } {
+  const r = { ...empty(), dryRun: null as DryRun | null };
+  if (mode !== "live") return r;
+  const runs = passedDryRuns(archiveDir);
+  r.dryRun = runs[0] ?? null;
+  if (!r.dryRun) {
+    if (override.length >= 10)
+      r.warnings.push(`no passed staging dry run in ${archiveDir}; overridden by operator: "${override}"`);
+    else
+      r.refusals.push(
+        new GuardError(
+          "dry-run",
+          `no passed staging dry run in ${archiveDir} — run MODE=staging first, or set DRY_RUN_OVERRIDE to a written reason (≥ 10 chars) that goes into the report`,
+        ),
+      );
+  }
+  return r;
+}
+
+export const CLOCK_SKEW_WARN_MS = 5 * 1000; // 5 s
+
+export function clockSkew(skewMs: number): GuardReport {
+  const r = empty();
+  if (Math.abs(skewMs) > CLOCK_SKEW_WARN_MS)
+    r.warnings.push(
+      `clock skew ${(skewMs / 1000).toFixed(1)} s against the server's Date header: trace times and server times disagree`,
+    );
+  return r;
+}
+
+export { merge as mergeGuards };

@@ -1,0 +1,155 @@
+/**
+ * Pre-flight gate (the seed's checks, then issue 4's guards). Used by the notebook's first cell and
+ * by `npm run preflight`. Refuses before any POST; its verdict is a typed result.
+ */
+import { z } from "zod";
+import { Health, Products, Status, formatMoney, paths, priceInclVat, type ProductT, type StatusT } from "../contract";
+import { GuardError } from "../errors";
+import type { ApiClient } from "../clients/http";
+import {
+  clockSkew,
+  dryRunDone,
+  keyMatchesMode,
+  liveConfirmed,
+  mergeGuards,
+  modeMatchesEnvironment,
+  priceUnderCap,
+  transportIsSafe,
+  type GuardReport,
+} from "./guards";
+import type { Mode } from "../types";
+
+export interface PreflightInput {
+  mode: Mode;
+  baseUrl: string;
+  operatorEmail: string;
+  product: string;
+  maxPriceMinor: number;
+  archiveDir: string;
+  hyperswitchApiKey: string | null;
+  liveConfirm: string;
+  dryRunOverride: string;
+}
+
+export interface PreflightReport {
+  ok: boolean;
+  refusals: string[];
+  warnings: string[];
+  observed: Record<string, string | number | boolean | null>;
+  product: ProductT | null;
+  totalMinor: number | null;
+  status: StatusT | null;
+  /** The loud reminder of the real charge. */
+  reminder: string;
+}
+
+/** Picks the product a run will buy: by id, or the cheapest whose price incl. VAT fits the cap. */
+export function chooseProduct(products: ProductT[], wanted: string, maxMinor: number): ProductT {
+  if (wanted !== "cheapest") {
+    const p = products.find((x) => x.id === wanted);
+    if (!p)
+      throw new GuardError(
+        "product",
+        `no product ${wanted} in the marketplace — set PRODUCT to one of: ${products.map((x) => x.id).join(", ") || "(none)"}`,
+      );
+    return p;
+  }
+  const fitting = products.filter((p) => priceInclVat(p) <= maxMinor).sort((a, b) => priceInclVat(a) - priceInclVat(b));
+  if (!fitting.length)
+    throw new GuardError(
+      "price",
+      `no product costs ≤ ${formatMoney(maxMinor, products[0]?.currency ?? "EUR")} incl. VAT — create the ~5 EUR test product first`,
+    );
+  // The seed wants the ~5 EUR product: the one closest to the cap, not a 0.01 EUR oddity.
+  return fitting[fitting.length - 1];
+}
+
+export async function runPreflight(input: PreflightInput, api: ApiClient): Promise<PreflightReport> {
+  const observed: PreflightReport["observed"] = {};
+  const guards: GuardReport[] = [
+    transportIsSafe(input.mode, input.baseUrl),
+    keyMatchesMode(input.mode, input.hyperswitchApiKey),
+  ];
+  const dry = dryRunDone(input.mode, input.archiveDir, input.dryRunOverride);
+  guards.push(dry);
+  observed["dry run"] =
+    input.mode === "live"
+      ? (dry.dryRun?.sessionId ?? (input.dryRunOverride ? `overridden: ${input.dryRunOverride}` : "none"))
+      : "n/a";
+  // Refuse an unsafe URL before talking to it at all.
+  if (guards[0].refusals.length) return finish(input, observed, mergeGuards(...guards), null, null, null);
+
+  const health = await api.call({ method: "GET", path: paths.health(), endpoint: "GET /health", schema: Health });
+  observed.health = `${health.status} ${health.data.status}`;
+  const status = (await api.call({ method: "GET", path: paths.status(), endpoint: "GET /status", schema: Status }))
+    .data;
+  observed.environment = status.environment;
+  observed.hyperswitch = `${status.services.hyperswitch.status} (${status.services.hyperswitch.mode})`;
+  if (status.version) observed.version = status.version;
+  guards.push(modeMatchesEnvironment(input.mode, status));
+  const products = (
+    await api.call({ method: "GET", path: paths.products(), endpoint: "GET /marketplace/products", schema: Products })
+  ).data.products;
+  observed.products = products.length;
+  let product: ProductT | null = null;
+  let total: number | null = null;
+  if (!products.length)
+    guards.push({
+      refusals: [new GuardError("products", "the marketplace lists no product — seed the ~5 EUR test product first")],
+      warnings: [],
+    });
+  else {
+    try {
+      product = chooseProduct(products, input.product, input.maxPriceMinor);
+      total = priceInclVat(product);
+      observed.product = `${product.id} (${product.title})`;
+      observed.amount = `${formatMoney(total, product.currency)} incl. VAT ${Math.round(product.vat_rate * 100)} %`;
+      guards.push(
+        priceUnderCap(total, product.currency, input.maxPriceMinor),
+        liveConfirmed(input.mode, input.liveConfirm, total, product.currency),
+      );
+    } catch (err) {
+      if (!(err instanceof GuardError)) throw err;
+      guards.push({ refusals: [err], warnings: [] });
+    }
+  }
+  if (!z.email().safeParse(input.operatorEmail).success)
+    guards.push({
+      refusals: [
+        new GuardError(
+          "email",
+          `OPERATOR_EMAIL ${JSON.stringify(input.operatorEmail)} is not a well-formed address — set OPERATOR_EMAIL to the buyer account's address, e.g. ops-test@example.com`,
+        ),
+      ],
+      warnings: [],
+    });
+  observed.operator = input.operatorEmail;
+  guards.push(clockSkew(api.counters.maxClockSkewMs));
+  observed["clock skew"] = `${(api.counters.maxClockSkewMs / 1000).toFixed(1)} s`;
+  return finish(input, observed, mergeGuards(...guards), status, product, total);
+}
+
+function finish(
+  input: PreflightInput,
+  observed: PreflightReport["observed"],
+  g: GuardReport,
+  status: StatusT | null,
+  product: ProductT | null,
+  total: number | null,
+): PreflightReport {
+  const amount = product && total !== null ? formatMoney(total, product.currency) : "~5 EUR";
+  const real = input.mode === "live";
+  const reminder = real
+    ? `⚠️ REAL MONEY: continuing will charge ${amount} to YOUR OWN CARD on production. Use a personal card you can check on a bank statement; the refund takes 5–7 business days to show.`
+    : `ℹ️ ${input.mode} run: the processors are in sandbox mode, no real card is charged (amount ${amount}). The live run will charge a real card.`;
+  return {
+    ok: g.refusals.length === 0,
+    refusals: g.refusals.map((e) => e.message),
+    warnings: g.warnings,
+    observed,
+    product,
+    totalMinor: total,
+    status,
+    reminder,
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * A runbook session: its folder under archive/, state journal, hash-chained trace, HTTP clients,
+ * and the machinery that turns a step body into a typed StepResult (prerequisites, trace range,
+ * UTC times, journal entry). Opening an existing session resumes it.
+ */
+import * as path from "node:path";
+import type { Config } from "../config";
+import { oneLine } from "../errors";
+import { ApiClient } from "../clients/http";
+import { Journal, TRACE_FILE, newSessionId, nowIso, sessionDir } from "../evidence/journal";
+import { secrets } from "../evidence/redact";
+import { blockedBy, stepDef } from "./steps";
+import { Trace, readTrace } from "../evidence/trace";
+import type { Anomaly, Mode, PollSample, StepResult, StepStatus } from "../types";
+
+export type Observed = StepResult["observed"];
+
+/** What a step body returns; throwing means FAIL with the error's one-line message. */
+export interface StepOutcome {
+  status?: StepStatus;
+  reason?: string;
+}
+
+export class Session {
+  readonly cfg: Config;
+  readonly dir: string;
+  readonly journal: Journal;
+  readonly trace: Trace;
+  readonly api: ApiClient;
+  /** Orchestrator client, only when HYPERSWITCH_URL and HYPERSWITCH_API_KEY are both set. */
+  readonly hs: ApiClient | null;
+  readonly results = new Map<number, StepResult>();
+  readonly anomalies: Anomaly[] = [];
+  readonly samples: PollSample[] = [];
+  /** Set while a step runs, so anomalies raised by the client are attributed to it. */
+  currentStep: number | null = null;
+  /** True when this kernel found earlier work in the journal. */
+  readonly resumed: boolean;
+
+  constructor(cfg: Config) {
+    this.cfg = cfg;
+    this.dir = sessionDir(cfg.archiveDir, cfg.sessionId);
+    // Secrets are registered before anything is written, so the first line is already redacted.
+    secrets.add(cfg.operatorPassword, "OPERATOR_PASSWORD");
+    secrets.add(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY");
+    if (cfg.databaseUrl) secrets.add(dsnPassword(cfg.databaseUrl), "DATABASE_URL password");
+    this.journal = Journal.open(this.dir);
+    this.trace = Trace.open(path.join(this.dir, TRACE_FILE));
+    this.resumed = this.journal.all().length > 1;
+    for (const e of this.journal.all())
+      if (e.kind === "step_result") this.results.set(Number(e.data.step), e.data as unknown as StepResult);
+    const onAnomaly = (a: Omit<Anomaly, "at">) => this.anomaly({ ...a, step: a.step ?? this.currentStep });
+    this.api = new ApiClient(cfg.baseUrl, { trace: this.trace, onAnomaly });
+    this.hs =
+      cfg.hyperswitchUrl && cfg.hyperswitchApiKey
+        ? new ApiClient(cfg.hyperswitchUrl, { trace: this.trace, onAnomaly })
+        : null;
+    this.trace.append("session", {
+      event: this.resumed ? "resumed" : "opened",
+      session_id: cfg.sessionId,
+      mode: cfg.mode,
+      base_url: cfg.baseUrl,
+      pid: process.pid,
+    });
+    // The operator's free text goes into the report's anomalies section; recorded once per change.
+    if (
+      cfg.operatorNotes &&
+      !readTrace(this.trace.file).some(
+        (e) => e.type === "note" && (e.payload as { text?: string })?.text === cfg.operatorNotes,
+      )
+    ) {
+      this.trace.append("note", { source: "operator", text: cfg.operatorNotes });
+    }
+  }
+
+  /** Creates the folder and journal of a fresh session. Explicit by design: opening never creates. */
+  static create(mode: Mode, archiveDir: string, extra: Record<string, unknown> = {}, at = new Date()): string {
+    const sessionId = newSessionId(mode, at);
+    Journal.create(sessionDir(archiveDir, sessionId), { sessionId, mode, created_at: at.toISOString(), ...extra });
+    return sessionId;
+  }
+
+  /** Records an anomaly in memory and, as evidence, in the trace (the report reads it from there). */
+  anomaly(a: Omit<Anomaly, "at"> & { at?: string }): void {
+    const full: Anomaly = { ...a, at: a.at ?? nowIso() };
+    this.trace.append("anomaly", full);
+    full.traceLine = this.trace.seq;
+    this.anomalies.push(full);
+  }
+
+  /** Money left the operator's card (payment confirmed) and has not come back (no refund yet). */
+  get moneyMoved(): boolean {
+    return Boolean(this.journal.last("payment_confirmed")) && !this.journal.last("refund_created");
+  }
+
+  /**
+   * Runs one step: checks prerequisites (SKIPPED with the reason when one did not pass), brackets
+   * the work with step_start/step_end trace events, and journals the result before returning it.
+   */
+  async runStep(
+    n: number,
+    body: (observed: Observed) => Promise<StepOutcome | void>,
+    opts: { skip?: string } = {},
+  ): Promise<StepResult> {
+    const def = stepDef(n);
+    const prior = this.results.get(n);
+    if (def.finalOnPass && prior?.status === "PASS") {
+      this.trace.append("note", {
+        step: n,
+        event: `step ${n} already passed at ${prior.endedAt}; kept as recorded (trace L${prior.trace?.from}–L${prior.trace?.to})`,
+      });
+      return { ...prior, observed: { ...prior.observed, resumed: `passed at ${prior.endedAt}, kept as recorded` } };
+    }
+    const startedAt = nowIso();
+    const m0 = performance.now();
+    const from = this.trace.seq + 1;
+    this.trace.append("step_start", { step: n, name: def.name });
+    const observed: Observed = {};
+    let status: StepStatus = "PASS";
+    let reason: string | undefined;
+    const blocked = opts.skip ?? blockedBy(n, this.results);
+    this.currentStep = n;
+    try {
+      if (blocked) {
+        status = "SKIPPED";
+        reason = blocked;
+      } else {
+        const out: StepOutcome = (await body(observed)) || {};
+        status = out.status ?? "PASS";
+        reason = out.reason;
+      }
+    } catch (err) {
+      status = "FAIL";
+      reason = oneLine(err);
+    } finally {
+      this.currentStep = null;
+    }
+    const endedAt = nowIso();
+    const result: StepResult = {
+      step: n,
+      name: def.name,
+      status,
+      observed,
+      reason,
+      trace: null,
+      startedAt,
+      endedAt,
+      durationMs: Math.round(performance.now() - m0),
+    };
+    this.trace.append("step_end", { step: n, status, reason: reason ?? null, observed });
+    result.trace = { from, to: this.trace.seq };
+    this.results.set(n, result);
+    this.journal.append("step_result", result as unknown as Record<string, unknown>);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.api.close();
+    await this.hs?.close();
+  }
+}
+
+/** The password part of a postgres:// DSN, to register as a secret. */
+export function dsnPassword(dsn: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(dsn).password) || undefined;
+  } catch {
+    return undefined;
+  }
+}

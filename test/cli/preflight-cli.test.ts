@@ -1,0 +1,84 @@
+/** `npm run preflight` exit codes against the real sandbox: a pipeline can gate on them. */
+import { strict as assert } from "node:assert";
+import { after, before, test } from "node:test";
+import { startSandbox, type Sandbox } from "../../sandbox";
+import { main, EXIT } from "../../lib/cli/preflight";
+
+let sb: Sandbox;
+before(async () => {
+  sb = await startSandbox({ quiet: true });
+});
+after(async () => {
+  await sb?.stop();
+});
+
+async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const lines: string[] = [];
+  const code = await main(args, env, (s) => lines.push(s));
+  return { code, out: lines.join("\n") };
+}
+
+test("staging gate passes on the sandbox and prints the reminder with the amount", async () => {
+  const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
+  assert.equal(r.code, EXIT.go, r.out);
+  assert.match(r.out, /environment: staging/);
+  assert.match(r.out, /amount: 5.00 EUR incl. VAT 20 %/);
+  assert.match(r.out, /GO: pre-flight passed/);
+});
+
+test("a live run against a staging backend is refused with the seed's warning (exit 1)", async () => {
+  const r = await run([
+    "--mode",
+    "live",
+    "--base-url",
+    sb.marketplaceUrl,
+    "--email",
+    sb.operator.email,
+    "--live-confirm",
+    "charge 5.00 EUR",
+    "--dry-run-override",
+    "testing the gate itself",
+  ]);
+  assert.equal(r.code, EXIT.refused, r.out);
+  assert.match(r.out, /REFUSED: refused \(environment\): MODE=live but the backend says environment=staging/);
+});
+
+test("Hyperswitch disabled, or a production backend for a dry run, refuses (exit 1)", async () => {
+  sb.setFaults({ hyperswitchStatus: "disabled" });
+  try {
+    const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
+    assert.equal(r.code, EXIT.refused);
+    assert.match(r.out, /Hyperswitch disabled/);
+  } finally {
+    sb.setFaults({ hyperswitchStatus: "enabled" });
+  }
+  sb.setFaults({ statusEnvironment: "production" });
+  try {
+    const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
+    assert.equal(r.code, EXIT.refused);
+    assert.match(r.out, /real money would move/);
+  } finally {
+    sb.setFaults({ statusEnvironment: "staging" });
+  }
+});
+
+test("unhealthy backend → exit 3; bad email → exit 2; nothing else sent", async () => {
+  sb.setFaults({ dbDown: true });
+  try {
+    const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
+    assert.equal(r.code, EXIT.backend, r.out);
+    assert.match(r.out, /GET \/health|answered 503/);
+  } finally {
+    sb.setFaults({ dbDown: false });
+  }
+  const before = sb.stats().requests;
+  const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", "not-an-email"]);
+  assert.equal(r.code, EXIT.config);
+  assert.match(r.out, /^preflight: OPERATOR_EMAIL: invalid value "not-an-email"; set OPERATOR_EMAIL/);
+  assert.equal(sb.stats().requests, before, "a bad parameter sends nothing");
+});
+
+test("the seed's STAGING_URL and OPERATOR_EMAIL environment variables work as in the bash script", async () => {
+  const r = await run([], { STAGING_URL: sb.marketplaceUrl, OPERATOR_EMAIL: sb.operator.email });
+  assert.equal(r.code, EXIT.go, r.out);
+});

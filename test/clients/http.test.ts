@@ -1,0 +1,187 @@
+/** The traced client against a real local server on port 0, counting requests server-side. */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { z } from "zod";
+import { HttpStatusError, NetworkError, SchemaError } from "../../lib/errors";
+import { ApiClient } from "../../lib/clients/http";
+import { SecretRegistry } from "../../lib/evidence/redact";
+import { Trace, readTrace } from "../../lib/evidence/trace";
+import type { Anomaly } from "../../lib/types";
+
+let server: http.Server;
+let origin: string;
+const hits: Record<string, number> = {};
+let plan: Array<(res: http.ServerResponse, req: http.IncomingMessage) => void> = [];
+
+before(async () => {
+  server = http.createServer((req, res) => {
+    const key = `${req.method} ${req.url}`;
+    hits[key] = (hits[key] ?? 0) + 1;
+    req.resume();
+    const step = plan.shift();
+    if (step) return step(res, req);
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ success: true, data: { status: "ok" } }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+after(() => new Promise<void>((r) => server.close(() => r())));
+
+function client() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "http-"));
+  const anomalies: Array<Omit<Anomaly, "at">> = [];
+  const reg = new SecretRegistry();
+  const trace = Trace.open(path.join(dir, "trace.jsonl"), reg);
+  const api = new ApiClient(origin, {
+    trace,
+    onAnomaly: (a) => anomalies.push(a),
+    registry: reg,
+    sleep: async () => undefined,
+    random: () => 0.5,
+  });
+  return { api, trace, anomalies, reg };
+}
+const unavailable = (res: http.ServerResponse) =>
+  res
+    .writeHead(503, { "retry-after": "1", "content-type": "application/json" })
+    .end('{"success":false,"error":"overloaded"}');
+const S = z.object({ status: z.string() });
+
+test("GET retries 503 with Retry-After, each retry an anomaly, then succeeds", async () => {
+  const { api, anomalies } = client();
+  plan = [unavailable, unavailable];
+  const r = await api.call({ method: "GET", path: "/a", endpoint: "GET /a", schema: S });
+  assert.equal(r.attempts, 3);
+  assert.equal(hits["GET /a"], 3);
+  assert.equal(anomalies.filter((a) => a.kind === "retry").length, 2);
+  assert.match(anomalies[0].message, /GET \/a: HTTP 503; retry 1\/4 in 1000 ms \(Retry-After honoured\)/);
+  assert.equal(api.counters.http5xx, 2);
+});
+
+test("a POST without an Idempotency-Key is never retried", async () => {
+  const { api } = client();
+  plan = [unavailable];
+  await assert.rejects(
+    api.call({ method: "POST", path: "/b", endpoint: "POST /b", schema: S, body: {} }),
+    (e: unknown) => e instanceof HttpStatusError && e.status === 503,
+  );
+  assert.equal(hits["POST /b"], 1);
+});
+
+test("a POST with an Idempotency-Key is retried with the same key", async () => {
+  const { api } = client();
+  const keys: string[] = [];
+  plan = [
+    (res, req) => {
+      keys.push(String(req.headers["idempotency-key"]));
+      unavailable(res);
+    },
+    (res, req) => {
+      keys.push(String(req.headers["idempotency-key"]));
+      res.writeHead(201).end('{"success":true,"data":{"status":"pending"}}');
+    },
+  ];
+  const r = await api.call({
+    method: "POST",
+    path: "/c",
+    endpoint: "POST /c",
+    schema: S,
+    body: {},
+    idempotencyKey: "sess:order",
+  });
+  assert.equal(r.status, 201);
+  assert.deepEqual(keys, ["sess:order", "sess:order"]);
+});
+
+test("connection reset on GET is retried; gives NetworkError when it persists", async () => {
+  const { api } = client();
+  plan = Array.from({ length: 5 }, () => (res: http.ServerResponse) => res.socket?.destroy());
+  await assert.rejects(
+    api.call({ method: "GET", path: "/d", endpoint: "GET /d", schema: S }),
+    (e: unknown) =>
+      e instanceof NetworkError && /Request failed: GET http:\/\/127\.0\.0\.1:\d+\/d/.test((e as Error).message),
+  );
+  assert.equal(hits["GET /d"], 5);
+  assert.equal(api.counters.networkErrors, 5);
+});
+
+test("a schema mismatch names the endpoint, the field and what was expected", async () => {
+  const { api, anomalies } = client();
+  plan = [(res) => res.writeHead(200).end('{"success":true,"data":{"state":"completed"}}')];
+  await assert.rejects(
+    api.call({ method: "GET", path: "/e", endpoint: "GET /orders/:id", schema: S }),
+    (e: unknown) => {
+      assert.ok(e instanceof SchemaError);
+      assert.equal(e.code, "E2E_SCHEMA");
+      assert.match(
+        e.message,
+        /^Response of GET \/orders\/:id does not match the contract: field `status`: .*expected string/,
+      );
+      return true;
+    },
+  );
+  assert.equal(anomalies[0].kind, "schema");
+});
+
+test("the trace holds request and response, with Authorization and obtained tokens redacted", async () => {
+  const { api, trace, reg } = client();
+  plan = [
+    (res) =>
+      res
+        .writeHead(200)
+        .end(JSON.stringify({ success: true, data: { status: "ok", access_token: "tok_Zx81kQ9aLm2Pq7Rt5Vw3" } })),
+  ];
+  await api.call({
+    method: "GET",
+    path: "/f",
+    endpoint: "GET /f",
+    schema: S.loose(),
+    secretsOf: (d) => [String(d.access_token)],
+  });
+  assert.ok(reg.has("tok_Zx81kQ9aLm2Pq7Rt5Vw3"));
+  api.token = "tok_Zx81kQ9aLm2Pq7Rt5Vw3";
+  await api.call({
+    method: "GET",
+    path: "/g?echo=tok_Zx81kQ9aLm2Pq7Rt5Vw3",
+    endpoint: "GET /g",
+    schema: S,
+    auth: true,
+  });
+  const text = fs.readFileSync(trace.file, "utf8");
+  assert.ok(!text.includes("tok_Zx81kQ9aLm2Pq7Rt5Vw3"), "token masked everywhere, even inside a URL");
+  const types = readTrace(trace.file).map((e) => e.type);
+  assert.deepEqual(types, ["request", "response", "request", "response"]);
+});
+
+test("a keyed POST that meets 409 IDEMPOTENCY_IN_PROGRESS waits and retries with the same key", async () => {
+  const { api, anomalies } = client();
+  plan = [
+    (res) =>
+      res
+        .writeHead(409, { "retry-after": "1" })
+        .end('{"success":false,"error":"in progress","code":"IDEMPOTENCY_IN_PROGRESS"}'),
+    (res) => res.writeHead(200).end('{"success":true,"data":{"status":"pending"}}'),
+  ];
+  const r = await api.call({
+    method: "POST",
+    path: "/h",
+    endpoint: "POST /h",
+    schema: S,
+    body: {},
+    idempotencyKey: "sess:order",
+  });
+  assert.equal(r.attempts, 2);
+  assert.match(anomalies[0].message, /HTTP 409/);
+  // Without a key, a 409 is an answer, not a reason to retry.
+  plan = [(res) => res.writeHead(409).end('{"success":false,"error":"in progress","code":"IDEMPOTENCY_IN_PROGRESS"}')];
+  await assert.rejects(
+    api.call({ method: "POST", path: "/i", endpoint: "POST /i", schema: S, body: {} }),
+    (e: unknown) => e instanceof HttpStatusError && e.status === 409,
+  );
+});
