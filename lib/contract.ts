@@ -154,6 +154,4 @@ export function priceInclVat(p: Pick<ProductT, "price_cents" | "vat_rate">): num
   return p.price_cents + Math.round(p.price_cents * p.vat_rate);
 }
 
-export function formatMoney(minorUnits: number, currency: string): string {
-  return `${(minorUnits / 100).toFixed(2)} ${currency}`;
-}
+export { formatMoney } from "./money";

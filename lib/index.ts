@@ -36,7 +36,8 @@ export {
   renderBlockHtml,
   appendToReport,
 } from "./report/report";
-export { acceptance, deriveOutcome, actionItems, goNoGo, confirmBank, pastRetention } from "./report/paperwork";
+export { acceptance, deriveOutcome, actionItems } from "./report/verdict";
+export { goNoGo, confirmBank, pastRetention } from "./report/paperwork";
 export { compareSessions, runCompare } from "./report/compare";
 export { renderPollPlot, renderComparisonPlot, svgToPng } from "./plot";
 

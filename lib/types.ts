@@ -3,7 +3,14 @@
  * boundaries (steps, poller, plots, report, archive).
  */
 
+import type { Money } from "./money";
+
 export type Mode = "sandbox" | "staging" | "live";
+
+/** One observed fact: data, never display text (lib/report/display.ts renders it). */
+export type FactValue = string | number | boolean | null | Money;
+/** A step's facts, keyed as declared in the step table (lib/run/steps.ts). */
+export type Facts = Record<string, FactValue>;
 
 /** Outcome of one step. SKIPPED always carries a reason. */
 export type StepStatus = "PASS" | "FAIL" | "SKIPPED";
@@ -20,10 +27,13 @@ export interface TraceRange {
 export interface StepResult {
   /** 0 = pre-flight, 1..9 = the seed's steps. */
   step: number;
+  /** The step's id in the step table. */
+  id: string;
+  /** The seed's row label. */
   name: string;
   status: StepStatus;
-  /** The seed's "Observed" facts, in display order. Values are already redacted. */
-  observed: Record<string, string | number | boolean | null>;
+  /** The facts the step recorded, typed as declared in the step table. Values are already redacted. */
+  observed: Facts;
   /** Why it failed or was skipped; one line. */
   reason?: string;
   trace: TraceRange | null;
@@ -33,9 +43,9 @@ export interface StepResult {
   durationMs: number;
 }
 
-/** One poll attempt (steps 5 and 9). */
+/** One poll attempt (the step table's poll steps). */
 export interface PollSample {
-  step: 5 | 9;
+  step: number;
   attempt: number;
   at: string; // UTC ISO time the request was sent
   /** Seconds since the poll window opened (monotonic). */

@@ -9,9 +9,9 @@ import * as path from "node:path";
 import { startSandbox, type Faults, type Sandbox } from "../sandbox/index";
 import { archiveSession, type ArchiveResult } from "../lib/notebook/archive";
 import { renderReportSkeleton } from "../lib/report/report";
-import { latestStepStatuses } from "../lib/run/guards";
+import { STEPS } from "../lib/run/steps";
 import { executeNotebook, type RunResult } from "../lib/notebook/jupyter";
-import { Journal } from "../lib/evidence/journal";
+import { Journal, latestStepResults } from "../lib/evidence/journal";
 import { prepareSession } from "../lib/notebook/prepare";
 import { dsnPassword } from "../lib/run/session";
 import type { Mode } from "../lib/types";
@@ -94,8 +94,9 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
     } catch (err) {
       archiveError = (err as Error).message;
     }
-    const statuses = latestStepStatuses(Journal.open(prep.dir).all());
-    const allPassed = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].every((n) => statuses.get(n) === "PASS");
+    const results = latestStepResults(Journal.open(prep.dir).all());
+    const statuses = new Map([...results].map(([n, r]) => [n, r.status as string]));
+    const allPassed = STEPS.every((d) => statuses.get(d.n) === "PASS");
     return {
       sessionId: prep.sessionId,
       dir: prep.dir,

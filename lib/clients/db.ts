@@ -67,13 +67,15 @@ export function parsePastedTransfer(text: string): {
   stripe_transfer_id: string | null;
   status: string | null;
   amount: number | null;
+  currency: string | null;
 } {
   const tr = /\btr_[A-Za-z0-9]+\b/.exec(text);
   const status = /\b(paid|pending|reversed|failed)\b/.exec(text);
-  const amount = /(?:^|\|)\s*(\d{1,9})\s*\|\s*[A-Z]{3}\s*(?:\||$)/m.exec(text);
+  const amount = /(?:^|\|)\s*(\d{1,9})\s*\|\s*([A-Z]{3})\s*(?:\||$)/m.exec(text);
   return {
     stripe_transfer_id: tr ? tr[0] : null,
     status: status ? status[1] : null,
     amount: amount ? Number(amount[1]) : null,
+    currency: amount ? amount[2] : null,
   };
 }

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { SessionError } from "../errors";
 import { redact } from "./redact";
-import type { Mode } from "../types";
+import type { Mode, StepResult } from "../types";
 
 export type JournalKind =
   | "session_created"
@@ -117,4 +117,25 @@ export class Journal {
   all(): readonly JournalEntry[] {
     return this.entries;
   }
+}
+
+// ------------------------------------------------------------------------------------ readings
+// The one place each of these is read from a journal: the runbook, the guards and the report
+// all call them, so they cannot disagree.
+
+/** The latest result of each step, by step number (a re-run replaces the earlier result). */
+export function latestStepResults(entries: readonly JournalEntry[]): Map<number, StepResult> {
+  const m = new Map<number, StepResult>();
+  for (const e of entries) if (e.kind === "step_result") m.set(Number(e.data.step), e.data as unknown as StepResult);
+  return m;
+}
+
+/** Money left the operator's card: the payment was confirmed (journaled before step 4 passes). */
+export function moneyMoved(entries: readonly JournalEntry[]): boolean {
+  return entries.some((e) => e.kind === "payment_confirmed");
+}
+
+/** A refund was created for this session's order. */
+export function refundRequested(entries: readonly JournalEntry[]): boolean {
+  return entries.some((e) => e.kind === "refund_created");
 }

@@ -40,17 +40,21 @@ export class NotebookUi {
   /** Shows a step result; a FAIL gets a loud banner so it is seen even in a long notebook. */
   show(r: StepResult): void {
     const d = this.tslab.display;
-    d.markdown(stepMarkdown(r));
+    const table = this.rb.table;
+    d.markdown(stepMarkdown(r, table));
     if (r.status === "FAIL")
       d.markdown(
         banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [
           redactString(r.reason ?? ""),
         ]),
       );
-    if (r.status !== "PASS" && r.step >= 4 && r.step < 8 && this.rb.moneyMoved) {
+    // From the payment step up to the refund step, a step that did not pass leaves money out.
+    const pay = table.find((x) => x.movesMoney);
+    const refund = table.find((x) => x.returnsMoney);
+    if (r.status !== "PASS" && pay && refund && r.step >= pay.n && r.step < refund.n && this.rb.moneyOutstanding) {
       d.markdown(
         banner("💶 Money has moved", [
-          "The payment was confirmed. The refund step (8) stays available: run it to give the money back, then escalate what failed.",
+          `The payment was confirmed. The refund step (${refund.n}) stays available: run it to give the money back, then escalate what failed.`,
         ]),
       );
     }

@@ -9,7 +9,7 @@ import { cell } from "./display";
 import { ReportError, displayDir, listSessions, loadEvidence, resolveSessionDir, type Evidence } from "./evidence";
 import { passedDryRuns } from "../run/guards";
 import { renderComparisonPlot, type ComparisonRow } from "../plot";
-import { STEPS } from "../run/steps";
+import { factNumber, pollSteps } from "../run/steps";
 import { fillTemplate } from "./template";
 
 export const COMPARISON_FILE = "comparison"; // .md, .svg, .png in the live session folder
@@ -33,15 +33,18 @@ export interface Comparison {
   plot: string;
 }
 
-const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const fmt = (v: number | null) => (v === null ? "n/a" : String(Math.round(v * 10) / 10));
 const pair = (a: string, b: string) => `${a} → ${b}`;
 const delta = (d: number) => (Math.round(d * 10) === 0 ? "0" : `${d > 0 ? "+" : ""}${fmt(d)}`);
 
 function metricsOf(ev: Evidence): Record<string, number | null> {
+  // One metric per poll step of the table: its seconds fact, under the fact's seed label.
+  const polls = pollSteps(ev.table).map((d) => [
+    d.facts[d.poll!.secondsFact]?.label ?? d.poll!.secondsFact,
+    factNumber(ev.steps[d.n]?.observed, d.poll!.secondsFact),
+  ]);
   return {
-    "seconds-to-completed": num(ev.steps[5]?.observed["seconds-to-completed"]),
-    "seconds-to-refunded": num(ev.steps[9]?.observed["seconds-to-refunded"]),
+    ...Object.fromEntries(polls),
     "HTTP 5xx": ev.counters.http5xx,
     anomalies: ev.anomalies.length,
     "poll attempts": ev.samples.length,
@@ -62,7 +65,7 @@ export function compareSessions(staging: Evidence, live: Evidence): Comparison {
       anomalies: String(ev.anomalies.filter((a) => a.step === n).length),
     };
   };
-  const steps = STEPS.map((d) => {
+  const steps = live.table.map((d) => {
     const s = side(staging, d.n);
     const l = side(live, d.n);
     return {

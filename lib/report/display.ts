@@ -4,8 +4,9 @@
  * Values pass through the redactor before they are displayed.
  */
 import { redact } from "../evidence/redact";
-import { stepDef } from "../run/steps";
-import type { PollSample, StepResult } from "../types";
+import { formatAmount, type Money } from "../money";
+import { STEPS, type FactDef, type StepTable } from "../run/steps";
+import type { FactValue, PollSample, StepResult } from "../types";
 
 /** The subset of tslab's Display the runbook uses (tslab is only importable inside the kernel). */
 export interface Sink {
@@ -24,11 +25,27 @@ export function cell(v: unknown): string {
   return s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
 }
 
-export function observedText(o: StepResult["observed"]): string {
-  const parts = Object.entries(redact(o)).map(
-    ([k, v]) => `${k}: ${v === null ? "—" : typeof v === "string" ? v : JSON.stringify(v)}`,
-  );
-  return parts.join(", ") || "—";
+/** One fact as text, by its declared kind: the only place facts become display text. */
+export function factText(def: FactDef | undefined, v: FactValue | undefined): string {
+  if (v === null || v === undefined) return "—";
+  switch (def?.kind) {
+    case "money":
+      return formatAmount(v as Money);
+    case "bool":
+      return v ? (def.yes ?? "yes") : (def.no ?? "no");
+    case "percent":
+      return `${v} %`;
+    default:
+      return typeof v === "string" ? v : JSON.stringify(v);
+  }
+}
+
+/** A step's facts as "label: value, …" in the table's order (redacted). */
+export function observedText(r: Pick<StepResult, "step" | "observed">, table: StepTable = STEPS): string {
+  const facts = table[r.step]?.facts ?? {};
+  const o = redact(r.observed);
+  const keys = [...Object.keys(facts).filter((k) => k in o), ...Object.keys(o).filter((k) => !(k in facts))];
+  return keys.map((k) => `${facts[k]?.label ?? k}: ${factText(facts[k], o[k])}`).join(", ") || "—";
 }
 
 export function traceText(t: StepResult["trace"]): string {
@@ -37,14 +54,15 @@ export function traceText(t: StepResult["trace"]): string {
 
 export const TABLE_HEAD = "| Step | Status | Observed | Trace |\n| --- | --- | --- | --- |";
 
-export function stepRow(r: StepResult): string {
-  const label = r.step === 0 ? stepDef(0).name : `${r.step}. ${r.name}`;
-  return `| ${cell(label)} | ${ICON[r.status]} ${r.status} | ${cell(observedText(r.observed))} | ${cell(traceText(r.trace))} |`;
+export function stepRow(r: StepResult, table: StepTable = STEPS): string {
+  const name = table[r.step]?.name ?? r.name;
+  const label = r.step === 0 ? name : `${r.step}. ${name}`;
+  return `| ${cell(label)} | ${ICON[r.status]} ${r.status} | ${cell(observedText(r, table))} | ${cell(traceText(r.trace))} |`;
 }
 
 /** One step's result as a Markdown block: a table row plus the reason and the UTC window. */
-export function stepMarkdown(r: StepResult): string {
-  const lines = [TABLE_HEAD, stepRow(r), ""];
+export function stepMarkdown(r: StepResult, table: StepTable = STEPS): string {
+  const lines = [TABLE_HEAD, stepRow(r, table), ""];
   if (r.reason)
     lines.push(
       `${r.status === "FAIL" ? "**❌ FAIL:**" : r.status === "SKIPPED" ? "**⏭️ SKIPPED:**" : "**Note:**"} ${cell(r.reason)}`,

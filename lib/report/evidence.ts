@@ -6,23 +6,31 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ReportError } from "../errors";
+import { ReportError, SessionError } from "../errors";
 export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "../errors";
 import { CLOCK_SKEW_WARN_MS } from "../run/guards";
-import { JOURNAL_FILE, TRACE_FILE, type JournalEntry } from "../evidence/journal";
+import { clockSkewMs, skewSeconds } from "../evidence/clock";
+import {
+  JOURNAL_FILE,
+  Journal,
+  TRACE_FILE,
+  latestStepResults,
+  moneyMoved,
+  type JournalEntry,
+} from "../evidence/journal";
 import { MANIFEST_FILE, manifestHash, readManifest } from "../evidence/manifest";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/trace";
+import { STEPS, factsSchema, pollSteps, stepById, stepDef, type StepDef, type StepTable } from "../run/steps";
 import type { Anomaly, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
 
 // ------------------------------------------------------------------------------------ model
 
 export const EVIDENCE_RULES = {
-  // A step with neither a human wait nor a poll window (all but 5 and 9) should take seconds.
+  // A step with neither a human wait nor a poll window (the table's poll steps) should take seconds.
   slowStepMs: 60 * 1000, // 60 s
   slowRequestMs: 10 * 1000, // 10 s for one HTTP round trip
   clockSkewMs: CLOCK_SKEW_WARN_MS, // 5 s between our clock and the server's Date header
-  pollSteps: [5, 9],
 };
 
 export const NOT_VISIBLE = "not visible to the runbook";
@@ -51,8 +59,12 @@ export interface Evidence {
   dir: string;
   startedAt: string;
   operator: string | null;
-  /** Latest StepResult per step, index 0 (pre-flight) to 9; null = never ran. */
+  /** The step table the session is read against (STEPS unless a test hands a copy). */
+  table: StepTable;
+  /** Latest StepResult per step, indexed by step number; null = never ran. Facts validated. */
   steps: Array<StepResult | null>;
+  /** Money left the operator's card (lib/evidence/journal.ts moneyMoved, the one predicate). */
+  moneyMoved: boolean;
   preflight: { ok: boolean; refusals: string[]; warnings: string[] } | null;
   dryRun: { reference: string | null; override: string | null };
   payment: { at: string; last4: string | null; processor: string | null } | null;
@@ -69,6 +81,31 @@ export interface Evidence {
 }
 
 // ------------------------------------------------------------------------------------ reading
+
+/**
+ * The journal through its one reader (lib/evidence/journal.ts): a torn last line is tolerated,
+ * an unreadable earlier line is refused rather than silently dropped.
+ */
+function readJournal(sessionDir: string): readonly JournalEntry[] {
+  if (!fs.existsSync(path.join(sessionDir, JOURNAL_FILE))) return [];
+  try {
+    return Journal.open(sessionDir).all();
+  } catch (err) {
+    if (err instanceof SessionError) throw new ReportError("E2E_REPORT_SESSION", err.message);
+    throw err;
+  }
+}
+
+/** A journaled step result whose facts match the step table, or a one-line refusal naming the field. */
+function checkedResult(sessionDir: string, def: StepDef, r: StepResult): StepResult {
+  const parsed = factsSchema(def).safeParse(r.observed ?? {});
+  if (parsed.success) return { ...r, id: def.id, observed: parsed.data };
+  const i = parsed.error.issues[0];
+  throw new ReportError(
+    "E2E_REPORT_SESSION",
+    `${path.join(sessionDir, JOURNAL_FILE)}: step ${def.n} (${def.id}) fact \`${i.path.join(".") || "(facts)"}\` is not what the step table declares (${i.message}); do not edit evidence by hand`,
+  );
+}
 
 function readJsonLines<T>(file: string): T[] {
   if (!fs.existsSync(file)) return [];
@@ -119,8 +156,9 @@ export function displayDir(dir: string): string {
  * Reads a session folder into the report's model.
  * @example const ev = loadEvidence("archive/payment-e2e/20261126T154400Z-live"); ev.steps[5]?.status
  */
-export function loadEvidence(sessionDir: string): Evidence {
-  const journal = readJsonLines<JournalEntry>(path.join(sessionDir, JOURNAL_FILE));
+export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {}): Evidence {
+  const table = opts.table ?? STEPS;
+  const journal = readJournal(sessionDir);
   const created = journal.find((e) => e.kind === "session_created");
   if (!created)
     throw new ReportError(
@@ -131,11 +169,15 @@ export function loadEvidence(sessionDir: string): Evidence {
   const sessionId = str(created.data.sessionId) ?? path.basename(sessionDir);
   const mode = (str(created.data.mode) ?? sessionId.split("-").pop()) as Mode;
 
-  const steps: Array<StepResult | null> = Array.from({ length: 10 }, () => null);
-  for (const e of journal) if (e.kind === "step_result") steps[Number(e.data.step)] = e.data as unknown as StepResult;
+  const steps: Array<StepResult | null> = table.map(() => null);
+  for (const r of latestStepResults(journal).values()) {
+    const def = table.find((d) => d.id === r.id) ?? (table[r.step]?.id === r.id ? table[r.step] : undefined);
+    if (!def) continue; // a step this table does not declare (an older or a test table)
+    steps[def.n] = checkedResult(sessionDir, def, r);
+  }
 
   const pf = last("preflight");
-  const dryObserved = str((pf?.data.observed as Record<string, unknown> | undefined)?.["dry run"]);
+  const dryObserved = str((pf?.data.observed as Record<string, unknown> | undefined)?.dry_run);
   const override =
     str(created.data.dry_run_override) ??
     (dryObserved?.startsWith("overridden: ") ? dryObserved.slice("overridden: ".length) : null);
@@ -147,14 +189,16 @@ export function loadEvidence(sessionDir: string): Evidence {
   const events = readJsonLines<TraceEvent>(traceFile);
   const chain = verifyChain(traceFile);
   const manifest = readManifestInfo(sessionDir, chain);
-  const counters = count(events, steps);
+  const counters = count(events, steps, table);
   return {
     sessionId,
     mode,
     dir: sessionDir,
     startedAt: str(created.data.created_at) ?? created.at,
     operator: str((pf?.data.observed as Record<string, unknown> | undefined)?.operator) ?? str(created.data.operator),
+    table,
     steps,
+    moneyMoved: moneyMoved(journal),
     preflight: pf
       ? {
           ok: pf.data.ok === true,
@@ -179,9 +223,9 @@ export function loadEvidence(sessionDir: string): Evidence {
       : null,
     bank: bank ? { date: String(bank.data.date), note: str(bank.data.note), recordedAt: bank.at } : null,
     samples: events.filter((e) => e.type === "poll_attempt").map((e) => e.payload as PollSample),
-    anomalies: anomalies(events, steps, chain, counters),
+    anomalies: anomalies(events, steps, chain, counters, table),
     counters,
-    trail: trail(journal, steps, events),
+    trail: trail(journal, steps, events, table),
     notes: [
       str(created.data.operator_notes),
       ...events
@@ -212,7 +256,7 @@ function stepAt(line: number, steps: Array<StepResult | null>): number | null {
   return s ? s.step : null;
 }
 
-function count(events: TraceEvent[], steps: Array<StepResult | null>): Counters {
+function count(events: TraceEvent[], steps: Array<StepResult | null>, table: StepTable): Counters {
   const c: Counters = {
     requests: 0,
     retries: 0,
@@ -220,7 +264,7 @@ function count(events: TraceEvent[], steps: Array<StepResult | null>): Counters 
     networkErrors: 0,
     schema: 0,
     maxClockSkewS: null,
-    http5xxByStep: Array.from({ length: 10 }, () => 0),
+    http5xxByStep: table.map(() => 0),
   };
   for (const e of events) {
     const p = (e.payload ?? {}) as Record<string, unknown>;
@@ -234,10 +278,9 @@ function count(events: TraceEvent[], steps: Array<StepResult | null>): Counters 
         const s = stepAt(e.seq, steps);
         if (s !== null) c.http5xxByStep[s]++;
       }
-      const date = Date.parse(String((p.headers as Record<string, unknown> | undefined)?.date ?? ""));
-      // Date has 1 s resolution: +500 ms centres the truncation.
-      if (Number.isFinite(date)) {
-        const skew = Math.round((date + 500 - Date.parse(e.time)) / 100) / 10;
+      const ms = clockSkewMs((p.headers as Record<string, string> | undefined)?.date, Date.parse(e.time));
+      if (ms !== null) {
+        const skew = skewSeconds(ms);
         if (c.maxClockSkewS === null || Math.abs(skew) > Math.abs(c.maxClockSkewS)) c.maxClockSkewS = skew;
       }
     } else if (e.type === "anomaly" && (p as Partial<Anomaly>).kind === "schema") c.schema++;
@@ -245,8 +288,15 @@ function count(events: TraceEvent[], steps: Array<StepResult | null>): Counters 
   return c;
 }
 
-function anomalies(events: TraceEvent[], steps: Array<StepResult | null>, chain: ChainCheck, c: Counters): Anomaly[] {
+function anomalies(
+  events: TraceEvent[],
+  steps: Array<StepResult | null>,
+  chain: ChainCheck,
+  c: Counters,
+  table: StepTable,
+): Anomaly[] {
   const out: Anomaly[] = [];
+  const isPoll = (n: number | null) => n !== null && Boolean(table[n]?.poll);
   for (const e of events) {
     const p = (e.payload ?? {}) as Record<string, unknown>;
     if (e.type === "anomaly") {
@@ -259,7 +309,7 @@ function anomalies(events: TraceEvent[], steps: Array<StepResult | null>, chain:
       });
     } else if (e.type === "response") {
       const step = stepAt(e.seq, steps);
-      const poll = step !== null && EVIDENCE_RULES.pollSteps.includes(step);
+      const poll = isPoll(step);
       // Poll 5xx are recorded per attempt by the runbook; elsewhere they are derived here.
       if (Number(p.status) >= 500 && !poll)
         out.push({
@@ -280,7 +330,7 @@ function anomalies(events: TraceEvent[], steps: Array<StepResult | null>, chain:
     }
   }
   for (const r of steps) {
-    if (r && !EVIDENCE_RULES.pollSteps.includes(r.step) && r.durationMs > EVIDENCE_RULES.slowStepMs) {
+    if (r && !isPoll(r.step) && r.durationMs > EVIDENCE_RULES.slowStepMs) {
       out.push({
         at: r.endedAt,
         step: r.step,
@@ -314,15 +364,25 @@ function anomalies(events: TraceEvent[], steps: Array<StepResult | null>, chain:
   return out.sort((a, b) => (a.traceLine ?? Infinity) - (b.traceLine ?? Infinity));
 }
 
-function trail(journal: JournalEntry[], steps: Array<StepResult | null>, events: TraceEvent[]): CrossId[] {
+function trail(
+  journal: readonly JournalEntry[],
+  steps: Array<StepResult | null>,
+  events: TraceEvent[],
+  table: StepTable,
+): CrossId[] {
   const order = [...journal].reverse().find((e) => e.kind === "order_created")?.data ?? {};
   const refund = [...journal].reverse().find((e) => e.kind === "refund_created")?.data ?? {};
   const obs = (n: number, k: string) => str(steps[n]?.observed[k]);
-  const from = (n: number, k: string, fallback: unknown, fbSource: string): [string | null, string] => {
-    const v = obs(n, k);
-    if (v) return [v, `step ${n} observed \`${k}\``];
+  // Which step records which cross-id is declared in the step table (FactDef.link).
+  const from = (link: CrossId["link"], fallback: unknown, fbSource: string): [string | null, string] => {
+    const def = table.find((d) => Object.values(d.facts).some((f) => f.link === link));
+    const k = def ? Object.keys(def.facts).find((key) => def.facts[key].link === link)! : "";
+    const v = def ? obs(def.n, k) : null;
+    if (def && v) return [v, `step ${def.n} observed \`${k}\``];
     const f = str(fallback);
-    return f ? [f, fbSource] : [null, `not recorded: step ${n} ${steps[n] ? steps[n]!.status : "did not run"}`];
+    if (f) return [f, fbSource];
+    if (!def) return [null, "not recorded: no step records it"];
+    return [null, `not recorded: step ${def.n} ${steps[def.n] ? steps[def.n]!.status : "did not run"}`];
   };
   const row = (link: CrossId["link"], [id, source]: [string | null, string]): CrossId => ({ link, id, source });
   // Webhooks go from the orchestrator to the backend; only a response that echoes them shows ids.
@@ -332,11 +392,11 @@ function trail(journal: JournalEntry[], steps: Array<StepResult | null>, events:
       for (const m of JSON.stringify(e.payload).matchAll(/\bevt_[A-Za-z0-9_]+/g))
         if (!evt.has(m[0])) evt.set(m[0], e.seq);
   return [
-    row("order", from(3, "order_id", order.order_id, "journal `order_created`")),
-    row("payment", from(3, "hyperswitch_payment_id", order.payment_id, "journal `order_created`")),
-    row("refund", from(8, "refund_id", refund.refund_id, "journal `refund_created`")),
-    row("licence", from(6, "license_id", null, "")),
-    row("seller_transfer", from(7, "stripe_transfer_id", null, "")),
+    row("order", from("order", order.order_id, "journal `order_created`")),
+    row("payment", from("payment", order.payment_id, "journal `order_created`")),
+    row("refund", from("refund", refund.refund_id, "journal `refund_created`")),
+    row("licence", from("licence", null, "")),
+    row("seller_transfer", from("seller_transfer", null, "")),
     evt.size
       ? {
           link: "webhook events",

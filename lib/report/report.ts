@@ -10,18 +10,9 @@ import { Marked } from "marked";
 import { comparisonForLive, type Comparison } from "./compare";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
-import {
-  GO_NO_GO_ROW,
-  acceptance,
-  actionItems,
-  bankDueDate,
-  deriveOutcome,
-  goNoGoForArchive,
-  housekeeping,
-  updateGoNoGo,
-  type GoNoGo,
-} from "./paperwork";
-import { STEPS, clock } from "../run/steps";
+import { acceptance, actionItems, bankDueDate, deriveOutcome } from "./verdict";
+import { GO_NO_GO_ROW, goNoGoForArchive, housekeeping, updateGoNoGo, type GoNoGo } from "./paperwork";
+import { clock, type StepTable } from "../run/steps";
 import { fillTemplate } from "./template";
 import type { Mode, Outcome, StepResult } from "../types";
 
@@ -35,14 +26,14 @@ export const SESSION_REPORT_FILE = "report.md";
 
 // ------------------------------------------------------------------------------------ rendering
 
-function notRunRow(n: number): string {
-  return `| ${cell(`${n}. ${STEPS[n].name}`)} | ⬜ NOT RUN | — | — |`;
+function notRunRow(n: number, table: StepTable): string {
+  return `| ${cell(`${n}. ${table[n].name}`)} | ⬜ NOT RUN | — | — |`;
 }
 
-/** Step 9's row says what the bank confirmed, not what was pending when the step ran. */
+/** The refund-confirming step's row says what the bank confirmed, not what was pending when it ran. */
 function shown(ev: Evidence, r: StepResult): StepResult {
-  if (r.step !== 9 || !ev.bank) return r;
-  return { ...r, observed: { ...r.observed, "funds returned": `bank statement ${ev.bank.date} ✓` } };
+  if (!ev.bank || !("funds_returned" in (ev.table[r.step]?.facts ?? {}))) return r;
+  return { ...r, observed: { ...r.observed, funds_returned: `bank statement ${ev.bank.date} ✓` } };
 }
 
 function sessionView(ev: Evidence, comparison: Comparison | null): object {
@@ -71,7 +62,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
     evidenceDir: displayDir(ev.dir),
     preflight: {
       status: pf ? `${ICON[pf.status]} ${pf.status}` : "⬜ NOT RUN",
-      observed: pf ? observedText(pf.observed) : "—",
+      observed: pf ? observedText(pf, ev.table) : "—",
       trace: pf ? traceText(pf.trace) : "no trace",
       refusals: ev.preflight?.refusals ?? [],
       warnings: ev.preflight?.warnings ?? [],
@@ -82,7 +73,9 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
         ? `passed staging dry run \`${ev.dryRun.reference}\``
         : null,
     tableHead: TABLE_HEAD,
-    rows: STEPS.slice(1).map((d) => ({ row: ev.steps[d.n] ? stepRow(shown(ev, ev.steps[d.n]!)) : notRunRow(d.n) })),
+    rows: ev.table.slice(1).map((d) => ({
+      row: ev.steps[d.n] ? stepRow(shown(ev, ev.steps[d.n]!), ev.table) : notRunRow(d.n, ev.table),
+    })),
     hasReasons: reasons.length > 0,
     reasons,
     trail: ev.trail.map((t) => ({ link: cell(t.link), id: t.id ? cell(`\`${t.id}\``) : "—", source: cell(t.source) })),

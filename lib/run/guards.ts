@@ -7,7 +7,8 @@ import * as path from "node:path";
 import { isLoopback } from "../config";
 import { formatMoney, type StatusT } from "../contract";
 import { GuardError } from "../errors";
-import { Journal, type JournalEntry } from "../evidence/journal";
+import { Journal, latestStepResults, type JournalEntry } from "../evidence/journal";
+import { STEPS } from "./steps";
 import type { Mode } from "../types";
 
 export interface GuardReport {
@@ -145,13 +146,6 @@ export interface DryRun {
   dir: string;
 }
 
-/** Latest status per step from a session journal. */
-export function latestStepStatuses(entries: readonly JournalEntry[]): Map<number, string> {
-  const m = new Map<number, string>();
-  for (const e of entries) if (e.kind === "step_result") m.set(Number(e.data.step), String(e.data.status));
-  return m;
-}
-
 /** Earlier staging sessions in the archive whose pre-flight and 9 steps all passed, newest first. */
 export function passedDryRuns(archiveDir: string): DryRun[] {
   if (!fs.existsSync(archiveDir)) return [];
@@ -164,8 +158,8 @@ export function passedDryRuns(archiveDir: string): DryRun[] {
     } catch {
       continue; // no journal, or a corrupt one: not evidence of a passed dry run
     }
-    const st = latestStepStatuses(entries);
-    if ([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].every((n) => st.get(n) === "PASS"))
+    const st = latestStepResults(entries);
+    if (STEPS.every((d) => st.get(d.n)?.status === "PASS"))
       out.push({ sessionId: name, dir: path.join(archiveDir, name) });
   }
   return out;

@@ -38,7 +38,7 @@ export interface Probe {
 }
 
 export interface PollOptions {
-  step: 5 | 9;
+  step: number;
   what: string; // "order completed"
   deadlineS: number;
   probe: () => Promise<Probe>;

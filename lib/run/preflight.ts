@@ -17,7 +17,8 @@ import {
   transportIsSafe,
   type GuardReport,
 } from "./guards";
-import type { Mode } from "../types";
+import { money } from "../money";
+import type { Facts, Mode } from "../types";
 
 export interface PreflightInput {
   mode: Mode;
@@ -35,7 +36,7 @@ export interface PreflightReport {
   ok: boolean;
   refusals: string[];
   warnings: string[];
-  observed: Record<string, string | number | boolean | null>;
+  observed: Facts;
   product: ProductT | null;
   totalMinor: number | null;
   status: StatusT | null;
@@ -72,7 +73,7 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
   ];
   const dry = dryRunDone(input.mode, input.archiveDir, input.dryRunOverride);
   guards.push(dry);
-  observed["dry run"] =
+  observed.dry_run =
     input.mode === "live"
       ? (dry.dryRun?.sessionId ?? (input.dryRunOverride ? `overridden: ${input.dryRunOverride}` : "none"))
       : "n/a";
@@ -103,7 +104,8 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
       product = chooseProduct(products, input.product, input.maxPriceMinor);
       total = priceInclVat(product);
       observed.product = `${product.id} (${product.title})`;
-      observed.amount = `${formatMoney(total, product.currency)} incl. VAT ${Math.round(product.vat_rate * 100)} %`;
+      observed.amount = money(total, product.currency);
+      observed.vat = Math.round(product.vat_rate * 100);
       guards.push(
         priceUnderCap(total, product.currency, input.maxPriceMinor),
         liveConfirmed(input.mode, input.liveConfirm, total, product.currency),
@@ -125,7 +127,6 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
     });
   observed.operator = input.operatorEmail;
   guards.push(clockSkew(api.counters.maxClockSkewMs));
-  observed["clock skew"] = `${(api.counters.maxClockSkewMs / 1000).toFixed(1)} s`;
   return finish(input, observed, mergeGuards(...guards), status, product, total);
 }
 

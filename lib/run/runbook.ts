@@ -34,6 +34,7 @@ import {
 import { pollUntil, type Probe } from "./poll";
 import { chooseProduct, runPreflight, type PreflightReport } from "./preflight";
 import { payHeadless, type PayResult } from "../clients/payer";
+import { money } from "../money";
 import { Session, type Observed } from "./session";
 import type { PollSample, StepResult } from "../types";
 
@@ -73,12 +74,16 @@ export class Runbook extends Session {
 
   // Step 0 ------------------------------------------------------------------------------------
   async preflight(): Promise<StepResult> {
-    return this.runStep(0, async (obs) => {
+    return this.runStep("preflight", async (obs) => {
       const rep = await runPreflight({ ...this.cfg }, this.api);
       this.preflightReport = rep;
       Object.assign(obs, rep.observed);
       for (const w of rep.warnings)
-        this.anomaly({ step: 0, kind: w.startsWith("clock skew") ? "clock_skew" : "warning", message: w });
+        this.anomaly({
+          step: this.currentStep,
+          kind: w.startsWith("clock skew") ? "clock_skew" : "warning",
+          message: w,
+        });
       this.journal.append("preflight", {
         ok: rep.ok,
         refusals: rep.refusals,
@@ -91,7 +96,7 @@ export class Runbook extends Session {
 
   // Step 1 ------------------------------------------------------------------------------------
   async login(): Promise<StepResult> {
-    return this.runStep(1, async (obs) => {
+    return this.runStep("login", async (obs) => {
       try {
         const res = await this.api.call({
           method: "POST",
@@ -102,11 +107,12 @@ export class Runbook extends Session {
           secretsOf: (d) => [d.access_token, d.refresh_token],
         });
         this.api.token = res.data.access_token;
-        obs.login = "access_token captured ✓";
+        obs.token_captured = true;
         obs.expires_in_s = res.data.expires_in;
         obs.user = res.data.user.id;
       } catch (err) {
-        obs.login = err instanceof HttpStatusError ? String(err.status) : "other";
+        obs.token_captured = false;
+        obs.http_status = err instanceof HttpStatusError ? err.status : null;
         throw err;
       }
     });
@@ -114,7 +120,7 @@ export class Runbook extends Session {
 
   // Step 2 ------------------------------------------------------------------------------------
   async pickProduct(): Promise<StepResult> {
-    return this.runStep(2, async (obs) => {
+    return this.runStep("product", async (obs) => {
       const products = (
         await this.api.call({
           method: "GET",
@@ -127,7 +133,9 @@ export class Runbook extends Session {
       const total = priceInclVat(p);
       obs.product_id = p.id;
       obs.title = p.title;
-      obs.price = `${formatMoney(total, p.currency)} incl. VAT (${formatMoney(p.price_cents, p.currency)} + ${Math.round(p.vat_rate * 100)} %)`;
+      obs.price = money(total, p.currency);
+      obs.net_price = money(p.price_cents, p.currency);
+      obs.vat = Math.round(p.vat_rate * 100);
       const g = priceUnderCap(total, p.currency, this.cfg.maxPriceMinor);
       if (g.refusals.length) throw g.refusals[0];
       this.product = p;
@@ -146,7 +154,7 @@ export class Runbook extends Session {
   }
 
   async createOrder(): Promise<StepResult> {
-    return this.runStep(3, async (obs) => {
+    return this.runStep("order", async (obs) => {
       const existing = this.journal.last("order_created");
       if (existing) {
         const o = await this.getOrder(String(existing.data.order_id));
@@ -197,7 +205,7 @@ export class Runbook extends Session {
         obs.resumed = `resumed order ${o.id} created at ${o.created_at} (returned by the backend for this session's Idempotency-Key)`;
       if (o.total_cents !== total)
         this.anomaly({
-          step: 3,
+          step: this.currentStep,
           kind: "warning",
           message: `order total ${formatMoney(o.total_cents, o.currency)} differs from the listed price incl. VAT ${formatMoney(total, p.currency)}`,
         });
@@ -207,8 +215,8 @@ export class Runbook extends Session {
   private observeOrder(obs: Observed, o: OrderT): void {
     obs.order_id = o.id;
     obs.hyperswitch_payment_id = o.hyperswitch_payment_id;
-    obs.payment_url = "received ✓";
-    obs.total = formatMoney(o.total_cents, o.currency);
+    obs.payment_url_received = Boolean(o.payment_url);
+    obs.total = money(o.total_cents, o.currency);
     obs.status = o.status;
   }
 
@@ -279,7 +287,7 @@ export class Runbook extends Session {
 
   /** Step 4, second half: the operator confirms what they saw. Only the last 4 digits, ever. */
   async confirmPaid(seen: { last4?: string; processor?: string } = {}): Promise<StepResult> {
-    return this.runStep(4, async (obs) => {
+    return this.runStep("pay", async (obs) => {
       const prior = this.journal.last("payment_confirmed");
       if (prior) {
         Object.assign(obs, {
@@ -346,19 +354,18 @@ export class Runbook extends Session {
 
   // Step 5 ------------------------------------------------------------------------------------
   async pollCompleted(): Promise<StepResult> {
-    return this.runStep(5, async (obs) => {
+    return this.runStep("completed", async (obs) => {
       const o = this.order!;
       const confirmedAt = Date.parse(String(this.journal.last("payment_confirmed")!.data.at));
       const out = await this.poll(
-        5,
         "order completed",
         this.cfg.pollDeadlineS,
         () => this.probeOrder(o.id),
         (s) => s === "completed" || s === "refund_pending" || s === "refunded",
         (s) => (s === "failed" ? "the order failed" : null),
       );
-      obs["seconds-to-completed"] = out.reached ? round1((Date.parse(out.reachedAt!) - confirmedAt) / 1000) : null;
-      obs["max 5xx during the window"] = out.http5xx;
+      obs.seconds_to_completed = out.reached ? round1((Date.parse(out.reachedAt!) - confirmedAt) / 1000) : null;
+      obs.max_5xx = out.http5xx;
       obs.attempts = out.samples.length;
       obs.last_status = out.lastStatus;
       if (!out.reached) {
@@ -367,7 +374,7 @@ export class Runbook extends Session {
           // No poll may have got an answer at all: never print "the order is null".
           const order = out.lastStatus === null ? "could not be read (no poll got an answer)" : `is ${out.lastStatus}`;
           const msg = `money moved but the order never completed: the orchestrator says the payment succeeded while the order ${order} — the marketplace refunds only completed orders, so refund it at the orchestrator (Hyperswitch dashboard), record it in OPERATOR_NOTES, and escalate to the marketplace squad`;
-          this.anomaly({ step: 5, kind: "warning", message: msg });
+          this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
           return { status: "FAIL", reason: `${out.failure}; ${msg}` };
         }
         return { status: "FAIL", reason: out.failure };
@@ -395,7 +402,6 @@ export class Runbook extends Session {
   }
 
   private async poll(
-    step: 5 | 9,
     what: string,
     deadlineS: number,
     probe: () => Promise<Probe>,
@@ -404,6 +410,7 @@ export class Runbook extends Session {
   ) {
     // Samples and their anomalies are kept as they arrive, so a poll stopped by an error
     // (schema drift) still shows its attempts in the plot and the report.
+    const step = this.currentStep!;
     const onSample = (s: PollSample, elapsed: number) => {
       this.samples.push(s);
       if (s.httpStatus !== null && s.httpStatus >= 500)
@@ -434,7 +441,7 @@ export class Runbook extends Session {
   }
 
   async checkLicense(): Promise<StepResult> {
-    return this.runStep(6, async (obs) => {
+    return this.runStep("licence", async (obs) => {
       const o = this.order!;
       const lic = (await this.licenses()).find((l) => l.order_id === o.id);
       if (!lic) throw new RunbookError("E2E_NO_LICENSE", `no licence for order ${o.id} in /licenses/mine`);
@@ -449,12 +456,12 @@ export class Runbook extends Session {
     const o = this.order;
     if (!this.cfg.databaseUrl) {
       const sql = o ? transferSqlFor(o.id) : "(no order yet)";
-      return this.runStep(7, async () => ({
+      return this.runStep("transfer", async () => ({
         status: "SKIPPED",
         reason: `no DATABASE_URL: run \`psql -c "${sql}"\` and record its output with rb.pasteTransfer(\`…\`)`,
       }));
     }
-    return this.runStep(7, async (obs) => {
+    return this.runStep("transfer", async (obs) => {
       const read = await readSellerTransfers(this.cfg.databaseUrl!, o!.id);
       this.trace.append("db_query", { sql: read.sql, params: [o!.id], read_only: true, rows: read.rows });
       this.observeTransfer(obs, read.rows[0] ?? null, read.rows.length);
@@ -463,14 +470,19 @@ export class Runbook extends Session {
 
   /** Step 7 by hand: the operator pastes the psql output; it is recorded verbatim (redacted). */
   async pasteTransfer(psqlOutput: string): Promise<StepResult> {
-    return this.runStep(7, async (obs) => {
+    return this.runStep("transfer", async (obs) => {
       this.journal.append("transfer_pasted", { text: psqlOutput });
       this.trace.append("operator_ack", { event: "psql output pasted", text: psqlOutput });
       const t = parsePastedTransfer(psqlOutput);
       this.observeTransfer(
         obs,
         t.stripe_transfer_id || t.status
-          ? { amount: t.amount, stripe_transfer_id: t.stripe_transfer_id, status: t.status ?? "?", currency: "" }
+          ? {
+              amount: t.amount,
+              stripe_transfer_id: t.stripe_transfer_id,
+              status: t.status ?? "?",
+              currency: t.currency ?? this.order?.currency ?? null,
+            }
           : null,
         t.stripe_transfer_id ? 1 : 0,
       );
@@ -479,14 +491,26 @@ export class Runbook extends Session {
 
   private observeTransfer(
     obs: Observed,
-    row: { amount?: number | null; stripe_transfer_id?: string | null; status?: string; currency?: string } | null,
+    row: {
+      amount?: number | null;
+      stripe_transfer_id?: string | null;
+      status?: string;
+      currency?: string | null;
+    } | null,
     count: number,
   ): void {
     if (!row) throw new RunbookError("E2E_NO_TRANSFER", `no seller_transfers row for order ${this.order?.id}`);
-    obs.amount = row.amount == null ? null : `${row.amount}${row.currency ? ` ${row.currency}` : ""}`;
+    // seller_transfers.amount is in minor units, like every amount of the contract.
+    const currency = row.currency || this.order?.currency || null;
+    obs.amount = row.amount == null || !currency ? null : money(row.amount, currency);
     obs.stripe_transfer_id = row.stripe_transfer_id ?? null;
     obs.status = row.status ?? null;
-    if (count > 1) this.anomaly({ step: 7, kind: "warning", message: `${count} seller_transfers rows for one order` });
+    if (count > 1)
+      this.anomaly({
+        step: this.currentStep,
+        kind: "warning",
+        message: `${count} seller_transfers rows for one order`,
+      });
     if (!row.stripe_transfer_id)
       throw new RunbookError("E2E_TRANSFER_NULL", "seller_transfers row has a NULL stripe_transfer_id");
   }
@@ -497,7 +521,7 @@ export class Runbook extends Session {
       ? undefined
       : "REFUND is off (opt-in): set REFUND = true in the parameters cell to validate the full cycle";
     return this.runStep(
-      8,
+      "refund",
       async (obs) => {
         const o = this.order!;
         const existing = this.journal.last("refund_created");
@@ -532,7 +556,7 @@ export class Runbook extends Session {
 
   // Step 9 ------------------------------------------------------------------------------------
   async pollRefunded(): Promise<StepResult> {
-    return this.runStep(9, async (obs) => {
+    return this.runStep("refunded", async (obs) => {
       const o = this.order!;
       const refundAt = Date.parse(this.journal.last("refund_created")!.at);
       const probe = async (): Promise<Probe> => {
@@ -547,16 +571,15 @@ export class Runbook extends Session {
         };
       };
       const out = await this.poll(
-        9,
         "order refunded and licence revoked",
         this.cfg.refundDeadlineS,
         probe,
         (s) => s === "refunded + licence gone",
       );
-      obs["seconds-to-refunded"] = out.reached ? round1((Date.parse(out.reachedAt!) - refundAt) / 1000) : null;
-      obs["license disappeared from /mine"] = out.reached ? "yes ✓" : "no";
-      obs["max 5xx during the window"] = out.http5xx;
-      obs["funds returned"] = "pending bank statement (5–7 business days): `npm run confirm-bank`";
+      obs.seconds_to_refunded = out.reached ? round1((Date.parse(out.reachedAt!) - refundAt) / 1000) : null;
+      obs.licence_gone = out.reached;
+      obs.max_5xx = out.http5xx;
+      obs.funds_returned = "pending bank statement (5–7 business days): `npm run confirm-bank`";
       if (this.hs && this.cfg.hyperswitchApiKey) {
         const refundId = String(this.journal.last("refund_created")!.data.refund_id);
         const r = await this.hs

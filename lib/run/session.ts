@@ -7,9 +7,18 @@ import * as path from "node:path";
 import type { Config } from "../config";
 import { oneLine } from "../errors";
 import { ApiClient } from "../clients/http";
-import { Journal, TRACE_FILE, newSessionId, nowIso, sessionDir } from "../evidence/journal";
+import {
+  Journal,
+  TRACE_FILE,
+  latestStepResults,
+  moneyMoved,
+  newSessionId,
+  nowIso,
+  refundRequested,
+  sessionDir,
+} from "../evidence/journal";
 import { secrets } from "../evidence/redact";
-import { blockedBy, stepDef } from "./steps";
+import { STEPS, blockedBy, factsSchema, stepById, stepDef, type StepTable } from "./steps";
 import { Trace, readTrace } from "../evidence/trace";
 import type { Anomaly, Mode, PollSample, StepResult, StepStatus } from "../types";
 
@@ -29,6 +38,8 @@ export class Session {
   readonly api: ApiClient;
   /** Orchestrator client, only when HYPERSWITCH_URL and HYPERSWITCH_API_KEY are both set. */
   readonly hs: ApiClient | null;
+  /** The step table this session runs (the one declaration of the steps). */
+  readonly table: StepTable = STEPS;
   readonly results = new Map<number, StepResult>();
   readonly anomalies: Anomaly[] = [];
   readonly samples: PollSample[] = [];
@@ -47,8 +58,7 @@ export class Session {
     this.journal = Journal.open(this.dir);
     this.trace = Trace.open(path.join(this.dir, TRACE_FILE));
     this.resumed = this.journal.all().length > 1;
-    for (const e of this.journal.all())
-      if (e.kind === "step_result") this.results.set(Number(e.data.step), e.data as unknown as StepResult);
+    for (const [n, r] of latestStepResults(this.journal.all())) this.results.set(n, r);
     const onAnomaly = (a: Omit<Anomaly, "at">) => this.anomaly({ ...a, step: a.step ?? this.currentStep });
     this.api = new ApiClient(cfg.baseUrl, { trace: this.trace, onAnomaly });
     this.hs =
@@ -88,9 +98,14 @@ export class Session {
     this.anomalies.push(full);
   }
 
-  /** Money left the operator's card (payment confirmed) and has not come back (no refund yet). */
+  /** Money left the operator's card (the journal's one predicate, shared with the report). */
   get moneyMoved(): boolean {
-    return Boolean(this.journal.last("payment_confirmed")) && !this.journal.last("refund_created");
+    return moneyMoved(this.journal.all());
+  }
+
+  /** Money moved and no refund was requested yet: the refund step must stay in sight. */
+  get moneyOutstanding(): boolean {
+    return this.moneyMoved && !refundRequested(this.journal.all());
   }
 
   /**
@@ -98,11 +113,12 @@ export class Session {
    * the work with step_start/step_end trace events, and journals the result before returning it.
    */
   async runStep(
-    n: number,
+    step: string | number,
     body: (observed: Observed) => Promise<StepOutcome | void>,
     opts: { skip?: string } = {},
   ): Promise<StepResult> {
-    const def = stepDef(n);
+    const def = typeof step === "number" ? stepDef(step, this.table) : stepById(step, this.table);
+    const n = def.n;
     const prior = this.results.get(n);
     if (def.finalOnPass && prior?.status === "PASS") {
       this.trace.append("note", {
@@ -118,7 +134,7 @@ export class Session {
     const observed: Observed = {};
     let status: StepStatus = "PASS";
     let reason: string | undefined;
-    const blocked = opts.skip ?? blockedBy(n, this.results);
+    const blocked = opts.skip ?? blockedBy(n, this.results, this.table);
     this.currentStep = n;
     try {
       if (blocked) {
@@ -135,9 +151,19 @@ export class Session {
     } finally {
       this.currentStep = null;
     }
+    // Facts are data of the declared shape: a step that recorded anything else has a bug and
+    // must not PASS on it (the report validates the same schema when it reads the journal back).
+    const checked = factsSchema(def).safeParse(observed);
+    if (!checked.success) {
+      const i = checked.error.issues[0];
+      status = "FAIL";
+      reason = `step ${n} recorded a fact outside the step table (${i.path.join(".") || "(facts)"}: ${i.message}); this is a runbook bug — report it${reason ? `; ${reason}` : ""}`;
+      for (const k of Object.keys(observed)) if (!(k in def.facts)) delete observed[k];
+    }
     const endedAt = nowIso();
     const result: StepResult = {
       step: n,
+      id: def.id,
       name: def.name,
       status,
       observed,

@@ -1,78 +1,364 @@
 /**
- * The step table: one source of truth for step numbers, the seed's names and "Observed" columns,
- * and which steps each one needs. Used by the notebook, the report and the CLI.
+ * The step table: the one place that declares the runbook's steps. Each step has an id, a title,
+ * the seed's row label, its prerequisites, the facts it records (typed, with their display labels),
+ * the acceptance boxes it decides and, for the poll steps, its plot series. The notebook template,
+ * the report rows, the acceptance boxes, the plot, the comparison and the anomalies all read it;
+ * functions that take a `table` default to `STEPS`, so a test can hand them a copy.
  */
-import type { StepResult } from "../types";
+import { z } from "zod";
+import { MoneySchema } from "../money";
+import type { Facts, StepResult } from "../types";
+
+/** What a fact is, and so how it is validated and shown. */
+export type FactKind = "id" | "text" | "int" | "seconds" | "percent" | "time" | "money" | "bool" | "json";
+
+export interface FactDef {
+  /** The label the seed's "Observed" column uses. */
+  label: string;
+  kind: FactKind;
+  /** A cross-id of the report's trail (order ↔ payment ↔ refund ↔ licence ↔ seller_transfer). */
+  link?: "order" | "payment" | "refund" | "licence" | "seller_transfer";
+  /** How a boolean reads (defaults "yes" / "no"). */
+  yes?: string;
+  no?: string;
+}
+
+/** How an acceptance box is decided from the step's recorded facts. */
+export type BoxCheck =
+  | { type: "passed" }
+  | { type: "within"; fact: string; limitS: number }
+  | { type: "present"; fact: string; prefix?: string }
+  | { type: "http2xx"; fact: string }
+  | { type: "true"; fact: string };
+
+export interface BoxDef {
+  /** Short name for reasons: "completed ≤ 5 min". */
+  short: string;
+  /** The seed's checkbox text; `{mode}` is replaced by the session's mode. */
+  label: string;
+  check: BoxCheck;
+}
 
 export interface StepDef {
+  /** 0 = pre-flight, 1..9 = the seed's steps; the position in the table. */
   n: number;
+  /** Stable id, used by code and in the journal. */
+  id: string;
+  /** Heading of the step in the notebook. */
+  title: string;
   /** The seed's row label. */
   name: string;
   /** The seed's "Observed" column, as a hint of what the row records. */
   observed: string;
-  /** Steps that must have PASSed before this one may act. */
-  requires: number[];
+  /** Ids of the steps that must have PASSed before this one may act. */
+  requires: string[];
+  /** The facts the step records, in display order. */
+  facts: Record<string, FactDef>;
   /**
    * A PASS is final: re-running the cell keeps the recorded result instead of measuring again,
    * because the world has moved on (after the refund the licence is gone by design, and a second
    * poll would report a meaningless seconds-to-completed).
    */
   finalOnPass?: boolean;
+  /** A poll step: its plot facet title and the seconds fact its window measures. */
+  poll?: { title: string; secondsFact: string };
+  /** The acceptance boxes this step decides, in the seed's order. */
+  boxes?: BoxDef[];
+  /** Heading prose under the step's title in the notebook (Markdown). */
+  intro?: string;
+  /** The notebook cells that run the step (`nb` is the NotebookUi). */
+  cells: string[];
+  /** Money may have moved once this step passed (the payment step). */
+  movesMoney?: boolean;
+  /** The step that gives the money back: available whenever money moved. */
+  returnsMoney?: boolean;
 }
 
-export const STEPS: readonly StepDef[] = [
-  { n: 0, name: "Pre-flight", observed: "health, environment, hyperswitch, products, amount", requires: [] },
-  { n: 1, name: "Login as buyer", observed: "access_token captured ✓ / 401 / other", requires: [0] },
-  { n: 2, name: "List marketplace products", observed: "product_id, price", requires: [1] },
+export type StepTable = readonly StepDef[];
+
+/** Every step may say it resumed earlier work; a note, not a measurement. */
+const COMMON_FACTS: Record<string, FactDef> = { resumed: { label: "resumed", kind: "text" } };
+
+const WITHIN_S = 5 * 60; // the seed's "within 5 minutes" for completed and refunded
+
+/** Numbers the steps by position, so a copy with a step added or removed stays consistent. */
+export function defineSteps(defs: ReadonlyArray<Omit<StepDef, "n">>): StepTable {
+  const ids = new Set<string>();
+  const out = defs.map((d, n) => {
+    if (ids.has(d.id)) throw new RangeError(`step id ${d.id} is declared twice`);
+    ids.add(d.id);
+    return Object.freeze({ ...d, n, facts: { ...d.facts, ...COMMON_FACTS } });
+  });
+  for (const d of out)
+    for (const r of d.requires) if (!ids.has(r)) throw new RangeError(`step ${d.id} requires unknown step ${r}`);
+  return Object.freeze(out);
+}
+
+export const STEPS: StepTable = defineSteps([
   {
-    n: 3,
+    id: "preflight",
+    title: "Pre-flight gate",
+    intro:
+      "Refuses to go on unless the backend is healthy, `/status` matches MODE (live ⇒ production with Hyperswitch live), Hyperswitch is not disabled, there is ≥ 1 product, the operator email is well-formed, and the money guards pass. Same gate as `npm run preflight`.",
+    name: "Pre-flight",
+    observed: "health, environment, hyperswitch, products, amount",
+    requires: [],
+    cells: ["nb.showPreflight(await nb.rb.preflight());"],
+    facts: {
+      dry_run: { label: "dry run", kind: "text" },
+      health: { label: "health", kind: "text" },
+      environment: { label: "environment", kind: "text" },
+      hyperswitch: { label: "hyperswitch", kind: "text" },
+      version: { label: "version", kind: "text" },
+      products: { label: "products", kind: "int" },
+      product: { label: "product", kind: "text" },
+      amount: { label: "amount incl. VAT", kind: "money" },
+      vat: { label: "VAT", kind: "percent" },
+      operator: { label: "operator", kind: "text" },
+    },
+    boxes: [
+      { short: "pre-flight", label: "Pre-flight returns 0 against the {mode} target.", check: { type: "passed" } },
+    ],
+  },
+  {
+    id: "login",
+    title: "Log in as the buyer",
+    name: "Login as buyer",
+    observed: "access_token captured ✓ / 401 / other",
+    requires: ["preflight"],
+    cells: ["nb.show(await nb.rb.login());"],
+    facts: {
+      token_captured: { label: "login", kind: "bool", yes: "access_token captured ✓", no: "no token" },
+      http_status: { label: "HTTP", kind: "int" },
+      expires_in_s: { label: "expires_in_s", kind: "int" },
+      user: { label: "user", kind: "id" },
+    },
+  },
+  {
+    id: "product",
+    title: "List marketplace products and pick the ~5 EUR test product",
+    name: "List marketplace products",
+    observed: "product_id, price",
+    requires: ["login"],
+    cells: ["nb.show(await nb.rb.pickProduct());"],
+    facts: {
+      product_id: { label: "product_id", kind: "id" },
+      title: { label: "title", kind: "text" },
+      price: { label: "price incl. VAT", kind: "money" },
+      net_price: { label: "net", kind: "money" },
+      vat: { label: "VAT", kind: "percent" },
+    },
+  },
+  {
+    id: "order",
+    title: "Create the order (POST /orders)",
+    intro: "Sent with an Idempotency-Key derived from the session: re-running this cell resumes the same order.",
     name: "POST /orders (create)",
     observed: "order_id, hyperswitch_payment_id, payment_url received",
-    requires: [2],
+    requires: ["product"],
+    cells: ["nb.show(await nb.rb.createOrder());"],
+    facts: {
+      order_id: { label: "order_id", kind: "id", link: "order" },
+      hyperswitch_payment_id: { label: "hyperswitch_payment_id", kind: "id", link: "payment" },
+      payment_url_received: { label: "payment_url", kind: "bool", yes: "received ✓", no: "missing" },
+      total: { label: "total", kind: "money" },
+      status: { label: "status", kind: "text" },
+    },
   },
   {
-    n: 4,
+    id: "pay",
+    title: "Pay on the hosted Hyperswitch checkout",
+    intro:
+      "Open the link, pay with **your own personal card**, then fill in the **paid** cell below with what you saw (last 4 digits and processor, nothing more) and run it.",
     name: "Pay via Hyperswitch checkout",
     observed: "card last 4, transaction time, processor used",
-    requires: [3],
+    requires: ["order"],
+    cells: [
+      "await nb.pay();",
+      '// Paid cell: fill in after paying (leave empty when the headless payer paid a local double).\nawait nb.paid({ last4: "", processor: "" });',
+    ],
+    movesMoney: true,
+    facts: {
+      card_last4: { label: "card_last4", kind: "text" },
+      transaction_time: { label: "transaction_time", kind: "time" },
+      processor: { label: "processor", kind: "text" },
+      orchestrator: { label: "orchestrator", kind: "text" },
+    },
   },
   {
-    n: 5,
-    finalOnPass: true,
+    id: "completed",
+    title: "Poll the order until `completed`",
     name: "Poll /orders/:id until completed",
     observed: "seconds-to-completed, max 5xx during the window",
-    requires: [4],
+    requires: ["pay"],
+    cells: ["nb.show(await nb.rb.pollCompleted());"],
+    finalOnPass: true,
+    poll: { title: "poll order until completed", secondsFact: "seconds_to_completed" },
+    facts: {
+      seconds_to_completed: { label: "seconds-to-completed", kind: "seconds" },
+      max_5xx: { label: "max 5xx during the window", kind: "int" },
+      attempts: { label: "attempts", kind: "int" },
+      last_status: { label: "last_status", kind: "text" },
+      orchestrator: { label: "orchestrator", kind: "text" },
+    },
+    boxes: [
+      {
+        short: "completed ≤ 5 min",
+        label: "Order reaches `status=completed` within 5 minutes.",
+        check: { type: "within", fact: "seconds_to_completed", limitS: WITHIN_S },
+      },
+    ],
   },
   {
-    n: 6,
-    finalOnPass: true,
+    id: "licence",
+    title: "Licence attribution (GET /licenses/mine)",
     name: "License attribution (GET /licenses/mine)",
     observed: "license_id, type, rights JSON",
-    requires: [5],
+    requires: ["completed"],
+    cells: ["nb.show(await nb.rb.checkLicense());"],
+    finalOnPass: true,
+    facts: {
+      license_id: { label: "license_id", kind: "id", link: "licence" },
+      type: { label: "type", kind: "text" },
+      rights: { label: "rights", kind: "json" },
+    },
+    boxes: [
+      {
+        short: "licence visible",
+        label: "License is attributed AND visible in `/licenses/mine`.",
+        check: { type: "present", fact: "license_id", prefix: "licence " },
+      },
+    ],
   },
   {
-    n: 7,
-    finalOnPass: true,
+    id: "transfer",
+    title: "`seller_transfers` row (read-only DB)",
+    intro:
+      "With `DATABASE_URL` set this reads the row in a READ ONLY transaction. Without it, the cell shows the SQL to run; paste psql's output with `nb.show(await nb.rb.pasteTransfer(\\`…\\`))`.",
     name: "seller_transfers row (DB)",
     observed: "amount, stripe_transfer_id, status",
-    requires: [5],
-  },
-  // Money moved at step 4: the refund stays available even when verification failed (issue 4).
-  { n: 8, name: "Refund (POST /orders/:id/refund)", observed: "refund_id, status", requires: [4] },
-  {
-    n: 9,
+    requires: ["completed"],
+    cells: ["nb.show(await nb.rb.checkTransfer());"],
     finalOnPass: true,
+    facts: {
+      amount: { label: "amount", kind: "money" },
+      stripe_transfer_id: { label: "stripe_transfer_id", kind: "id", link: "seller_transfer" },
+      status: { label: "status", kind: "text" },
+    },
+    boxes: [
+      {
+        short: "transfer id",
+        label: "`seller_transfers` row exists with non-NULL `stripe_transfer_id`.",
+        check: { type: "present", fact: "stripe_transfer_id" },
+      },
+    ],
+  },
+  {
+    id: "refund",
+    title: "Refund (opt-in)",
+    intro: "Stays available whenever the payment went through, even if a verification step failed.",
+    name: "Refund (POST /orders/:id/refund)",
+    observed: "refund_id, status",
+    // Money moved at the payment step: the refund stays available even when verification failed (issue 4).
+    requires: ["pay"],
+    cells: ["nb.show(await nb.rb.refund());"],
+    returnsMoney: true,
+    facts: {
+      refund_id: { label: "refund_id", kind: "id", link: "refund" },
+      status: { label: "status", kind: "text" },
+      http: { label: "http", kind: "int" },
+    },
+    boxes: [{ short: "refund 2xx", label: "Refund POST returns 2xx.", check: { type: "http2xx", fact: "http" } }],
+  },
+  {
+    id: "refunded",
+    title: "Poll until refunded and the licence is gone",
     name: "License revoked + funds returned",
     observed: "seconds-to-refunded, license disappeared from /mine",
-    requires: [8],
+    requires: ["refund"],
+    cells: ["nb.show(await nb.rb.pollRefunded());"],
+    finalOnPass: true,
+    poll: { title: "poll order until refunded", secondsFact: "seconds_to_refunded" },
+    facts: {
+      seconds_to_refunded: { label: "seconds-to-refunded", kind: "seconds" },
+      licence_gone: { label: "license disappeared from /mine", kind: "bool", yes: "yes ✓", no: "no" },
+      max_5xx: { label: "max 5xx during the window", kind: "int" },
+      funds_returned: { label: "funds returned", kind: "text" },
+      orchestrator: { label: "orchestrator", kind: "text" },
+    },
+    boxes: [
+      {
+        short: "refunded ≤ 5 min",
+        label: "Order reaches `status=refunded` within 5 minutes.",
+        check: { type: "within", fact: "seconds_to_refunded", limitS: WITHIN_S },
+      },
+      {
+        short: "licence gone",
+        label: "License disappears from `/licenses/mine` after refund.",
+        check: { type: "true", fact: "licence_gone" },
+      },
+    ],
   },
-];
+]);
 
-export function stepDef(n: number): StepDef {
-  const d = STEPS[n];
-  if (!d || d.n !== n) throw new RangeError(`unknown step ${n}; steps are 0 (pre-flight) to 9`);
+/** The step numbered `n` in a table. */
+export function stepDef(n: number, table: StepTable = STEPS): StepDef {
+  const d = table[n];
+  if (!d || d.n !== n) throw new RangeError(`unknown step ${n}; steps are 0 (pre-flight) to ${table.length - 1}`);
   return d;
 }
+
+/** The step with this id in a table. */
+export function stepById(id: string, table: StepTable = STEPS): StepDef {
+  const d = table.find((s) => s.id === id);
+  if (!d) throw new RangeError(`unknown step id ${id}; ids are ${table.map((s) => s.id).join(", ")}`);
+  return d;
+}
+
+/** The poll steps, in order (the plot's facets and the report's poll windows). */
+export const pollSteps = (table: StepTable = STEPS): StepDef[] => table.filter((s) => s.poll);
+
+// ------------------------------------------------------------------------------------ facts
+
+const FACT_SCHEMA: Record<FactKind, z.ZodType> = {
+  id: z.string(),
+  text: z.string(),
+  int: z.number().int(),
+  seconds: z.number().finite(),
+  percent: z.number().finite(),
+  time: z.string().datetime({ offset: false }),
+  money: MoneySchema,
+  bool: z.boolean(),
+  json: z.string(),
+};
+
+const schemas = new WeakMap<StepDef, z.ZodType<Facts>>();
+
+/** The zod schema of a step's facts: every fact optional (a FAIL records what it saw), no others. */
+export function factsSchema(def: StepDef): z.ZodType<Facts> {
+  let s = schemas.get(def);
+  if (!s) {
+    const shape: Record<string, z.ZodType> = {};
+    for (const [k, f] of Object.entries(def.facts)) shape[k] = FACT_SCHEMA[f.kind].nullable().optional();
+    s = z.object(shape).strict() as unknown as z.ZodType<Facts>;
+    schemas.set(def, s);
+  }
+  return s;
+}
+
+/** A fact read back as a number, or null (absent, null or not a number). */
+export function factNumber(facts: Facts | undefined, key: string): number | null {
+  const v = facts?.[key];
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/** A fact read back as an id or text, or null. */
+export function factText(facts: Facts | undefined, key: string): string | null {
+  const v = facts?.[key];
+  return typeof v === "string" && v !== "" ? v : null;
+}
+
+// ------------------------------------------------------------------------------------ order
 
 /** `14:02:11Z` from an ISO time, for one-line reasons. */
 export function clock(iso: string): string {
@@ -83,12 +369,17 @@ export function clock(iso: string): string {
  * Why step `n` may not act yet, or null when every prerequisite passed.
  * @example blockedBy(6, results) // "step 5 failed at 14:02:11Z"
  */
-export function blockedBy(n: number, results: ReadonlyMap<number, StepResult>): string | null {
-  for (const req of stepDef(n).requires) {
-    const r = results.get(req);
-    if (!r) return `step ${req} (${stepDef(req).name}) has not run yet`;
-    if (r.status === "FAIL") return `step ${req} failed at ${clock(r.endedAt)}`;
-    if (r.status === "SKIPPED") return `step ${req} was skipped (${r.reason ?? "no reason"})`;
+export function blockedBy(
+  n: number,
+  results: ReadonlyMap<number, StepResult>,
+  table: StepTable = STEPS,
+): string | null {
+  for (const id of stepDef(n, table).requires) {
+    const req = stepById(id, table);
+    const r = results.get(req.n);
+    if (!r) return `step ${req.n} (${req.name}) has not run yet`;
+    if (r.status === "FAIL") return `step ${req.n} failed at ${clock(r.endedAt)}`;
+    if (r.status === "SKIPPED") return `step ${req.n} was skipped (${r.reason ?? "no reason"})`;
   }
   return null;
 }

@@ -11,6 +11,7 @@ import type { StepResult } from "../../lib/types";
 
 const result = (step: number, status: StepResult["status"], reason?: string): StepResult => ({
   step,
+  id: STEPS[step].id,
   name: STEPS[step].name,
   status,
   reason,
@@ -112,8 +113,18 @@ test("pasted psql output gives transfer id, status and amount", () => {
 ----+----------+-----------+--------+----------+--------------------+--------
  st_1 | ord_9 | sel_1 | 375 | EUR | tr_1AbC | paid
 (1 row)`;
-  assert.deepEqual(parsePastedTransfer(pasted), { stripe_transfer_id: "tr_1AbC", status: "paid", amount: 375 });
-  assert.deepEqual(parsePastedTransfer("(0 rows)"), { stripe_transfer_id: null, status: null, amount: null });
+  assert.deepEqual(parsePastedTransfer(pasted), {
+    stripe_transfer_id: "tr_1AbC",
+    status: "paid",
+    amount: 375,
+    currency: "EUR",
+  });
+  assert.deepEqual(parsePastedTransfer("(0 rows)"), {
+    stripe_transfer_id: null,
+    status: null,
+    amount: null,
+    currency: null,
+  });
   assert.match(transferSqlFor("ord_1'x"), /WHERE order_id = 'ord_1''x'/);
 });
 

@@ -25,7 +25,7 @@ describe("loadEvidence", () => {
       ev.steps.map((s) => s?.status),
       Array(10).fill("PASS"),
     );
-    assert.equal(ev.steps[5]?.observed["seconds-to-completed"], 3.2);
+    assert.equal(ev.steps[5]?.observed.seconds_to_completed, 3.2);
     assert.deepEqual(Object.fromEntries(ev.trail.map((t) => [t.link, t.id])), {
       order: IDS.order,
       payment: IDS.payment,

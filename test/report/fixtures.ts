@@ -102,6 +102,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
     const now = new Date().toISOString();
     const r: StepResult = {
       step: n,
+      id: STEPS[n].id,
       name: STEPS[n].name,
       status,
       observed,
@@ -143,16 +144,16 @@ function build(archiveDir: string, o: FixtureOptions): string {
   // Step 0 — pre-flight
   const refused = scenario === "preflight-refused";
   const pfObserved = {
-    "dry run":
+    dry_run:
       o.mode === "live" ? (o.dryRunOverride ? `overridden: ${o.dryRunOverride}` : "20261119T100000Z-staging") : "n/a",
     health: "200 ok",
     environment: o.mode === "live" ? "production" : "staging",
     hyperswitch: `enabled (${o.mode === "live" ? "live" : "sandbox"})`,
     products: 3,
     product: "prd_e2e_test_licence (E2E test licence)",
-    amount: "5.00 EUR incl. VAT 20 %",
+    amount: { minor: 500, currency: "EUR" },
+    vat: 20,
     operator: "operator@sandbox.test",
-    "clock skew": "0.0 s",
   };
   step(
     0,
@@ -173,13 +174,19 @@ function build(archiveDir: string, o: FixtureOptions): string {
   );
   if (refused) return dir;
 
-  step(1, "PASS", { access_token: "captured ✓", expires_in_s: 900, user: "usr_operator" }, undefined, () =>
+  step(1, "PASS", { token_captured: true, expires_in_s: 900, user: "usr_operator" }, undefined, () =>
     call("POST /auth/login", 200, { success: true, data: { token_type: "Bearer" } }),
   );
   step(
     2,
     "PASS",
-    { product_id: "prd_e2e_test_licence", title: "E2E test licence", price: "5.00 EUR incl. VAT (4.17 EUR + 20 %)" },
+    {
+      product_id: "prd_e2e_test_licence",
+      title: "E2E test licence",
+      price: { minor: 500, currency: "EUR" },
+      net_price: { minor: 417, currency: "EUR" },
+      vat: 20,
+    },
     undefined,
     () => {
       call("GET /marketplace/products", 200, { success: true, data: { products: [] } });
@@ -192,8 +199,8 @@ function build(archiveDir: string, o: FixtureOptions): string {
     {
       order_id: IDS.order,
       hyperswitch_payment_id: IDS.payment,
-      payment_url: "received ✓",
-      total: "5.00 EUR",
+      payment_url_received: true,
+      total: { minor: 500, currency: "EUR" },
       status: "pending",
     },
     undefined,
@@ -246,7 +253,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
     step(
       5,
       "FAIL",
-      { "seconds-to-completed": null, "max 5xx during the window": 0, attempts: 3, last_status: "processing" },
+      { seconds_to_completed: null, max_5xx: 0, attempts: 3, last_status: "processing" },
       "order completed not reached within 300 s (last status: processing)",
       () => poll(5, ["processing", "processing", "processing"]),
       300_000,
@@ -275,8 +282,8 @@ function build(archiveDir: string, o: FixtureOptions): string {
     5,
     "PASS",
     {
-      "seconds-to-completed": completedS,
-      "max 5xx during the window": o.poll5xx ? 1 : 0,
+      seconds_to_completed: completedS,
+      max_5xx: o.poll5xx ? 1 : 0,
       attempts: o.poll5xx ? 3 : 2,
       last_status: "completed",
     },
@@ -292,7 +299,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
     step(
       7,
       "FAIL",
-      { amount: "500 EUR", stripe_transfer_id: null, status: "pending" },
+      { amount: { minor: 375, currency: "EUR" }, stripe_transfer_id: null, status: "pending" },
       "seller_transfers row has a NULL stripe_transfer_id",
       () =>
         t.append("db_query", {
@@ -303,13 +310,18 @@ function build(archiveDir: string, o: FixtureOptions): string {
         }),
     );
   } else {
-    step(7, "PASS", { amount: "500 EUR", stripe_transfer_id: IDS.transfer, status: "paid" }, undefined, () =>
-      t.append("db_query", {
-        sql: "SELECT …",
-        params: [IDS.order],
-        read_only: true,
-        rows: [{ stripe_transfer_id: IDS.transfer }],
-      }),
+    step(
+      7,
+      "PASS",
+      { amount: { minor: 375, currency: "EUR" }, stripe_transfer_id: IDS.transfer, status: "paid" },
+      undefined,
+      () =>
+        t.append("db_query", {
+          sql: "SELECT …",
+          params: [IDS.order],
+          read_only: true,
+          rows: [{ stripe_transfer_id: IDS.transfer }],
+        }),
     );
   }
   if (scenario === "no-refund") {
@@ -327,10 +339,10 @@ function build(archiveDir: string, o: FixtureOptions): string {
       9,
       "FAIL",
       {
-        "seconds-to-refunded": null,
-        "license disappeared from /mine": "no",
-        "max 5xx during the window": 0,
-        "funds returned": "pending bank statement (5–7 business days): `npm run confirm-bank`",
+        seconds_to_refunded: null,
+        licence_gone: false,
+        max_5xx: 0,
+        funds_returned: "pending bank statement (5–7 business days): `npm run confirm-bank`",
       },
       "order refunded and licence revoked not reached within 300 s (last status: refund_pending)",
       () => poll(9, ["refund_pending", "refund_pending"]),
@@ -342,10 +354,10 @@ function build(archiveDir: string, o: FixtureOptions): string {
     9,
     "PASS",
     {
-      "seconds-to-refunded": 4.1,
-      "license disappeared from /mine": "yes ✓",
-      "max 5xx during the window": 0,
-      "funds returned": "pending bank statement (5–7 business days): `npm run confirm-bank`",
+      seconds_to_refunded: 4.1,
+      licence_gone: true,
+      max_5xx: 0,
+      funds_returned: "pending bank statement (5–7 business days): `npm run confirm-bank`",
     },
     undefined,
     () => poll(9, ["refund_pending", "refunded + licence gone"]),

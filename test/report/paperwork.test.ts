@@ -4,13 +4,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { BankConfirmError, ReportError, loadEvidence } from "../../lib/report/evidence";
 import { Journal, TRACE_FILE } from "../../lib/evidence/journal";
+import { acceptance, actionItems, addBusinessDays, deriveOutcome } from "../../lib/report/verdict";
 import {
   GO_NO_GO_ROW,
-  acceptance,
-  actionItems,
-  addBusinessDays,
   confirmBank,
-  deriveOutcome,
   goNoGo,
   housekeeping,
   pastRetention,

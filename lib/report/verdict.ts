@@ -1,0 +1,225 @@
+/**
+ * The seed's acceptance gate and the session's derived outcome (issue 6 §4): boxes ticked only from
+ * recorded evidence, PASS/FAIL/PARTIAL derived from the boxes, and the action items that follow.
+ * The per-step boxes are declared in the step table (lib/run/steps.ts); the two session-wide
+ * boxes (end-to-end, bank statement) are here. Nothing is typed by hand, and no display text is
+ * parsed: every check reads typed facts.
+ */
+import { traceText } from "./display";
+import type { Evidence } from "./evidence";
+import { factNumber, factText, type BoxDef, type StepDef } from "../run/steps";
+import type { Outcome } from "../types";
+
+export const GATE = {
+  withinS: 5 * 60, // the seed's "within 5 minutes" for completed and refunded
+  bankBusinessDays: 7, // the seed's "5-7 business days" for the bank statement
+};
+
+export interface Box {
+  n: number;
+  /** Short name for reasons: "completed ≤ 5 min". */
+  short: string;
+  label: string;
+  ok: boolean;
+  evidence: string;
+}
+
+export interface Verdict {
+  outcome: Outcome;
+  reason: string;
+}
+
+const END_TO_END = "end-to-end";
+
+const passed = (ev: Evidence, n: number) => ev.steps[n]?.status === "PASS";
+
+/** "step 5 PASS (trace L3–L9)", "step 5 FAIL: deadline…", "step 5 did not run". */
+function stepNote(ev: Evidence, n: number): string {
+  const r = ev.steps[n];
+  if (!r) return `step ${n} did not run`;
+  return r.status === "PASS"
+    ? `step ${n} PASS (${traceText(r.trace)})`
+    : `step ${n} ${r.status}: ${r.reason ?? "no reason recorded"}`;
+}
+
+/** `YYYY-MM-DD` plus n business days (Mon–Fri), UTC. */
+export function addBusinessDays(isoDate: string, n: number): string {
+  const d = new Date(`${isoDate.slice(0, 10)}T00:00:00Z`);
+  for (let left = n; left > 0; ) {
+    d.setUTCDate(d.getUTCDate() + 1);
+    if (d.getUTCDay() !== 0 && d.getUTCDay() !== 6) left--;
+  }
+  return d.toISOString().slice(0, 10);
+}
+
+export function bankDueDate(ev: Evidence): string | null {
+  return ev.refund ? addBusinessDays(ev.refund.at, GATE.bankBusinessDays) : null;
+}
+
+/** One declared box of a step, decided from that step's typed facts. */
+function stepBox(ev: Evidence, def: StepDef, box: BoxDef): Omit<Box, "n"> {
+  const facts = ev.steps[def.n]?.observed;
+  const ok0 = passed(ev, def.n);
+  const note = stepNote(ev, def.n);
+  const label = box.label.replace("{mode}", ev.mode);
+  const c = box.check;
+  switch (c.type) {
+    case "passed":
+      return { short: box.short, label, ok: ok0 && (def.n !== 0 || ev.preflight?.ok !== false), evidence: note };
+    case "within": {
+      const s = factNumber(facts, c.fact);
+      const key = def.facts[c.fact]?.label ?? c.fact;
+      return {
+        short: box.short,
+        label,
+        ok: ok0 && s !== null && s <= c.limitS,
+        evidence: s === null ? note : `${key} ${s} s ${s <= c.limitS ? "≤" : ">"} ${c.limitS} s; ${note}`,
+      };
+    }
+    case "present": {
+      const v = factText(facts, c.fact);
+      return { short: box.short, label, ok: ok0 && v !== null, evidence: v ? `${c.prefix ?? ""}${v}; ${note}` : note };
+    }
+    case "http2xx": {
+      const http = factNumber(facts, c.fact) ?? ev.refund?.httpStatus ?? null;
+      return {
+        short: box.short,
+        label,
+        ok: ok0 && http !== null && http >= 200 && http < 300,
+        evidence: http !== null ? `HTTP ${http}; ${note}` : note,
+      };
+    }
+    case "true":
+      return { short: box.short, label, ok: ok0 && facts?.[c.fact] === true, evidence: note };
+  }
+}
+
+/** The seed's acceptance checkboxes, each ticked only from recorded evidence. */
+export function acceptance(ev: Evidence): Box[] {
+  const table = ev.table;
+  const last = table.length - 1;
+  const notPassed = table.slice(1).filter((d) => !passed(ev, d.n));
+  const endToEnd: Omit<Box, "n"> = {
+    short: END_TO_END,
+    label: "Walkthrough runs end-to-end with the operator's own card.",
+    ok: notPassed.length === 0,
+    evidence: notPassed.length
+      ? `not PASS: ${notPassed.map((d) => `step ${d.n} ${ev.steps[d.n]?.status ?? "did not run"}`).join(", ")}`
+      : `steps 1–${last} PASS`,
+  };
+  const due = bankDueDate(ev);
+  const bank: Omit<Box, "n"> = {
+    short: "bank statement",
+    label: "Funds returned to the operator's card (verify on the bank statement within 5-7 business days).",
+    ok: ev.bank !== null,
+    evidence: ev.bank
+      ? `bank statement dated ${ev.bank.date}, recorded ${ev.bank.recordedAt.slice(0, 10)} by \`npm run confirm-bank\``
+      : !ev.refund
+        ? "open: no refund recorded"
+        : ev.mode !== "live"
+          ? `open: a ${ev.mode} run moves no real money`
+          : `pending: confirm by ${due} with \`npm run confirm-bank -- ${ev.sessionId} --date YYYY-MM-DD\``,
+  };
+  const boxes: Array<Omit<Box, "n">> = [];
+  for (const def of table) {
+    for (const b of def.boxes ?? []) boxes.push(stepBox(ev, def, b));
+    if (def.n === 0) boxes.push(endToEnd);
+  }
+  boxes.push(bank);
+  return boxes.map((b, i) => ({ n: i + 1, ...b }));
+}
+
+/** The steps that verify the payment: after the step that moves money, before the one that returns it. */
+function paymentChecks(ev: Evidence): StepDef[] {
+  const pay = ev.table.find((d) => d.movesMoney)?.n ?? 0;
+  const back = ev.table.find((d) => d.returnsMoney)?.n ?? ev.table.length;
+  return ev.table.filter((d) => d.n > pay && d.n < back);
+}
+
+/**
+ * The session's outcome, derived from the acceptance boxes (docs/PAYMENT_E2E_LIVE_REPORT.md,
+ * "How the outcome is derived"). Every box is required but the bank statement, which a live run
+ * requires too.
+ * PASS    every required box is ticked;
+ * FAIL    nothing ran; or a step did not pass before money moved (no payment confirmed); or money
+ *         moved but none of the payment checks (the steps between paying and refunding) passed;
+ * PARTIAL money moved and at least one payment check passed, but a required box is open (failed or
+ *         skipped step, too slow, no refund, refund unconfirmed, bank statement pending).
+ */
+export function deriveOutcome(ev: Evidence): Verdict {
+  if (!ev.steps.some((r) => r !== null))
+    return { outcome: "FAIL", reason: "nothing ran: no step result in the journal" };
+  if (!ev.moneyMoved) {
+    const first = ev.table.find((d) => !passed(ev, d.n)) ?? ev.table[0];
+    const r = ev.steps[first.n];
+    return {
+      outcome: "FAIL",
+      reason: `step ${first.n} ${r ? r.status : "did not run"}${r?.reason ? ` (${r.reason})` : ""} before money moved`,
+    };
+  }
+  const boxes = acceptance(ev);
+  const open = boxes.filter((b) => !b.ok && (ev.mode === "live" || b.n < boxes.length));
+  if (!open.length)
+    return {
+      outcome: "PASS",
+      reason: ev.bank
+        ? `every box ticked; the bank statement confirmed the refund on ${ev.bank.date}`
+        : `every box ticked: pre-flight and steps 1–${ev.table.length - 1} PASS within the limits`,
+    };
+  // Names every open box, then the evidence of the first specific one (end-to-end only lists steps).
+  const first = open.find((b) => b.short !== END_TO_END) ?? open[0];
+  const list = `${open.map((b) => b.short).join(", ")} — ${first.evidence}`;
+  if (!paymentChecks(ev).some((d) => passed(ev, d.n)))
+    return { outcome: "FAIL", reason: `money moved but nothing was verified; open: ${list}` };
+  return { outcome: "PARTIAL", reason: `money moved; open: ${list}` };
+}
+
+/** What the operator must do next, derived from the evidence (empty when nothing is open). */
+export function actionItems(ev: Evidence): string[] {
+  const out: string[] = [];
+  for (const r of ev.steps) {
+    if (r?.status !== "FAIL") continue;
+    out.push(
+      r.step === 0
+        ? `Fix the pre-flight refusal, then start a fresh session: ${r.reason ?? "see the pre-flight row"}`
+        : `Step ${r.step} (${r.name}) failed: ${r.reason ?? "no reason"} — file an issue for the marketplace squad.`,
+    );
+  }
+  const order = ev.trail.find((t) => t.link === "order")?.id ?? "the order";
+  const refundStep = ev.table.find((d) => d.returnsMoney);
+  const confirmStep = ev.table[ev.table.length - 1];
+  if (ev.moneyMoved && !ev.refund)
+    out.push(
+      `**Refund now**: money moved and was not refunded — run step ${refundStep?.n ?? "8"} with REFUND = true (it resumes), or refund ${order} from the Hyperswitch dashboard.`,
+    );
+  if (ev.refund && !passed(ev, confirmStep.n))
+    out.push(
+      `Refund not confirmed for ${order}: re-run step ${confirmStep.n} (it resumes) and check the refund at the orchestrator; escalate to the marketplace squad if it stays unrefunded.`,
+    );
+  const refundSteps = ev.table.filter((d) => refundStep && d.n >= refundStep.n);
+  const late = refundSteps
+    .flatMap((d) => (d.poll ? [factNumber(ev.steps[d.n]?.observed, d.poll.secondsFact)] : []))
+    .some((s) => s !== null && s > GATE.withinS);
+  const oddities = ev.anomalies.filter((a) => refundSteps.some((d) => d.n === a.step)).length + (late ? 1 : 0);
+  if (ev.refund && oddities)
+    out.push(
+      `The refund flow surfaced ${oddities} oddit${oddities === 1 ? "y" : "ies"} (delay, retry, error): file an issue and assign it to the marketplace squad.`,
+    );
+  if (ev.mode === "live" && ev.refund && !ev.bank)
+    out.push(
+      `Confirm the bank statement by ${bankDueDate(ev)}: \`npm run confirm-bank -- ${ev.sessionId} --date YYYY-MM-DD\`.`,
+    );
+  if (!ev.chain.ok)
+    out.push(
+      `Trace chain broken at line ${ev.chain.firstBroken?.line}: do not sign off on this session; investigate with \`npm run verify -- ${ev.sessionId}\`.`,
+    );
+  if (ev.manifest?.stale)
+    out.push(
+      "Evidence was added after archiving (e.g. the bank confirmation): re-run the archive step so manifest.json covers it.",
+    );
+  if (ev.mode === "live" && ev.dryRun.override)
+    out.push(
+      `The staging dry-run requirement was overridden ("${ev.dryRun.override}"): justify it at the GO/NO-GO review.`,
+    );
+  return out;
+}
