@@ -12,7 +12,7 @@ import { DEFAULTS, toMinor } from "../config";
 import { ConfigError, oneLine } from "../errors";
 import { ApiClient } from "../clients/http";
 import { runPreflight } from "../run/preflight";
-import { secrets } from "../evidence/redact";
+import { secrets } from "../evidence/secrets";
 import { Trace } from "../evidence/trace";
 import { parseConfig } from "../config";
 

@@ -11,7 +11,7 @@ export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } fr
 import { CLOCK_SKEW_WARN_MS } from "../run/guards";
 import { JOURNAL_FILE, TRACE_FILE, type JournalEntry } from "../evidence/journal";
 import { MANIFEST_FILE, manifestHash, readManifest } from "../evidence/manifest";
-import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/trace";
+import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import type { Anomaly, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
 

@@ -8,9 +8,10 @@ import type { Config } from "../config";
 import { oneLine } from "../errors";
 import { ApiClient } from "../clients/http";
 import { Journal, TRACE_FILE, newSessionId, nowIso, sessionDir } from "../evidence/journal";
-import { secrets } from "../evidence/redact";
+import { secrets } from "../evidence/secrets";
 import { blockedBy, stepDef } from "./steps";
-import { Trace, readTrace } from "../evidence/trace";
+import { Trace } from "../evidence/trace";
+import { readTrace } from "../evidence/chain";
 import type { Anomaly, Mode, PollSample, StepResult, StepStatus } from "../types";
 
 export type Observed = StepResult["observed"];
