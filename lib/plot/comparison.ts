@@ -2,18 +2,8 @@
  * A staging dry run against a live run: grouped bars per metric, one bar per session.
  */
 import * as Plot from "@observablehq/plot";
-import {
-  CHART,
-  type PlotOptions,
-  type Rendered,
-  type SvgNode,
-  checkOptions,
-  clean,
-  compose,
-  emptyPanel,
-  legendStrip,
-  newDocument,
-} from "./document";
+import type { PlotOptions, Rendered, SvgNode } from "./document";
+import { CHART, checkOptions, clean, compose, emptyPanel, legendStrip, newDocument } from "./document";
 
 export interface ComparisonRow {
   metric: string;

@@ -4,19 +4,8 @@
  */
 import * as Plot from "@observablehq/plot";
 import type { PollSample } from "../types";
-import {
-  CHART,
-  type PlotOptions,
-  type Rendered,
-  type SvgNode,
-  checkOptions,
-  clean,
-  compose,
-  emptyPanel,
-  legendStrip,
-  newDocument,
-  textWidth,
-} from "./document";
+import type { PlotOptions, Rendered, SvgNode } from "./document";
+import { CHART, checkOptions, clean, compose, emptyPanel, legendStrip, newDocument, textWidth } from "./document";
 
 const DEFAULTS = {
   height: 440, // px, two facets
