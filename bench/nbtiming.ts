@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import { readNotebook, sourceOf, type NbCell } from "../lib/notebook/nbfile";
-import type { TraceEvent } from "../lib/evidence/trace";
+import type { TraceEvent } from "../lib/evidence/chain";
 
 export type CellKind = "setup" | "step" | "plot" | "report";
 

@@ -11,7 +11,9 @@ import { Agent, request } from "undici";
 import { Status, envelope, paths } from "../lib/contract";
 import { ApiClient } from "../lib/clients/http";
 import { redact } from "../lib/evidence/redact";
-import { Trace, canonicalJson, eventHash, type TraceEvent } from "../lib/evidence/trace";
+import { canonicalJson } from "../lib/evidence/canonical";
+import { type TraceEvent, eventHash } from "../lib/evidence/chain";
+import { Trace } from "../lib/evidence/trace";
 import type { Sandbox } from "../sandbox/index";
 import { median, pct } from "./stats";
 

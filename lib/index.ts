@@ -19,8 +19,11 @@ export * as guards from "./run/guards";
 export * as contract from "./contract";
 
 // Evidence
-export { redact, redactString, secrets, SecretRegistry } from "./evidence/redact";
-export { Trace, verifyChain, readTrace, canonicalJson, type TraceEvent } from "./evidence/trace";
+export { redact, redactString } from "./evidence/redact";
+export { secrets, SecretRegistry } from "./evidence/secrets";
+export { Trace } from "./evidence/trace";
+export { verifyChain, readTrace, type TraceEvent } from "./evidence/chain";
+export { canonicalJson } from "./evidence/canonical";
 export { Journal, newSessionId, type JournalEntry } from "./evidence/journal";
 export { scanPaths, formatHit, type Hit } from "./evidence/scan";
 export { writeManifest, readManifest, manifestHash, type Manifest } from "./evidence/manifest";

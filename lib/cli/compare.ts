@@ -6,17 +6,13 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { runCompare } from "../report/compare";
-import { oneLine } from "../errors";
 import { REPORT_DEFAULTS } from "../report/report";
+import { exitOnError, stderr, stdout } from "./args";
 
 export const USAGE = "usage: npm run compare -- [--staging <session-id>] [--live <session-id>] [--archive <dir>]";
 
-export function main(
-  argv: string[],
-  log = (s: string) => console.log(s),
-  err = (s: string) => console.error(s),
-): number {
-  try {
+export function main(argv: string[], log = stdout, err = stderr): number {
+  return exitOnError({ name: "compare", usage: USAGE, err }, () => {
     const { values } = parseArgs({
       args: argv,
       options: { staging: { type: "string" }, live: { type: "string" }, archive: { type: "string" } },
@@ -30,11 +26,7 @@ export function main(
     log(`staging ${comparison.stagingId} → live ${comparison.liveId}\n\n${comparison.table}\n`);
     log(`wrote ${rel(files.md)}, ${rel(files.svg)}, ${rel(files.png)}`);
     return 0;
-  } catch (e) {
-    err(`compare: ${oneLine(e)}`);
-    if (e instanceof TypeError) err(USAGE);
-    return 2;
-  }
+  });
 }
 
 if (require.main === module) process.exitCode = main(process.argv.slice(2));

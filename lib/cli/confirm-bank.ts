@@ -5,33 +5,22 @@
  * Exit 0 when recorded, 2 on a refused date or a usage error (one line naming the fix).
  */
 import { parseArgs } from "node:util";
-import { oneLine } from "../errors";
 import { resolveSessionDir } from "../report/evidence";
 import { confirmBank } from "../report/paperwork";
 import { REPORT_DEFAULTS, publishReport } from "../report/report";
+import { PUBLISH_FLAGS, exitOnError, stderr, stdout } from "./args";
 import { summary } from "./report";
 
 export const USAGE =
   'usage: npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]';
 
-export function main(
-  argv: string[],
-  log = (s: string) => console.log(s),
-  err = (s: string) => console.error(s),
-  today?: Date,
-): number {
-  try {
+export function main(argv: string[], log = stdout, err = stderr, today?: Date): number {
+  // BankConfirmError messages already start with "confirm-bank <session>:".
+  return exitOnError({ name: "confirm-bank", usage: USAGE, err, selfNamed: true }, () => {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        date: { type: "string" },
-        note: { type: "string" },
-        "to-docs": { type: "boolean" },
-        archive: { type: "string" },
-        docs: { type: "string" },
-        checklist: { type: "string" },
-      },
+      options: { ...PUBLISH_FLAGS, date: { type: "string" }, note: { type: "string" } },
     });
     if (positionals.length !== 1 || !values.date) {
       err(
@@ -52,11 +41,7 @@ export function main(
     });
     for (const line of summary(p)) log(line);
     return 0;
-  } catch (e) {
-    err(oneLine(e).startsWith("confirm-bank") ? oneLine(e) : `confirm-bank: ${oneLine(e)}`);
-    if (e instanceof TypeError) err(USAGE);
-    return 2;
-  }
+  });
 }
 
 if (require.main === module) process.exitCode = main(process.argv.slice(2));

@@ -8,42 +8,43 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULTS, toMinor } from "../config";
+import { type Config, DEFAULTS, parseConfig, toMinor } from "../config";
 import { ConfigError, oneLine } from "../errors";
 import { ApiClient } from "../clients/http";
 import { runPreflight } from "../run/preflight";
-import { secrets } from "../evidence/redact";
+import { secrets } from "../evidence/secrets";
 import { Trace } from "../evidence/trace";
-import { parseConfig } from "../config";
+import { SESSION_FLAGS } from "./args";
 
 export const EXIT = { go: 0, refused: 1, config: 2, backend: 3 } as const;
+
+/** Each flag falls back to the environment variable of the same name (see `main`). */
+const FLAGS = {
+  ...SESSION_FLAGS,
+  product: { type: "string" },
+  "max-price": { type: "string" },
+  "live-confirm": { type: "string" },
+  "dry-run-override": { type: "string" },
+} as const;
+
+function parseFlags(argv: string[]) {
+  return parseArgs({ args: argv, options: FLAGS }).values;
+}
 
 export async function main(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
   out: (s: string) => void = console.log,
 ): Promise<number> {
-  let args;
+  let args: ReturnType<typeof parseFlags>;
   try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        mode: { type: "string" },
-        "base-url": { type: "string" },
-        email: { type: "string" },
-        product: { type: "string" },
-        "max-price": { type: "string" },
-        "live-confirm": { type: "string" },
-        "dry-run-override": { type: "string" },
-        "archive-dir": { type: "string" },
-      },
-    }).values;
+    args = parseFlags(argv);
   } catch (err) {
     out(`preflight: ${oneLine(err)}`);
     return EXIT.config;
   }
   const mode = args.mode ?? env.MODE ?? "staging";
-  let cfg;
+  let cfg: Config;
   try {
     // The gate needs no password and no session: validate the rest with the notebook's own rules.
     cfg = parseConfig(

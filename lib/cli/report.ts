@@ -6,9 +6,9 @@
  */
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { oneLine } from "../errors";
 import { resolveSessionDir } from "../report/evidence";
 import { REPORT_DEFAULTS, publishReport, type Published } from "../report/report";
+import { PUBLISH_FLAGS, exitOnError, stderr, stdout } from "./args";
 
 export const USAGE =
   "usage: npm run report -- <session-dir-or-id> [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]";
@@ -31,22 +31,9 @@ export function summary(p: Published): string[] {
   ];
 }
 
-export function main(
-  argv: string[],
-  log = (s: string) => console.log(s),
-  err = (s: string) => console.error(s),
-): number {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        "to-docs": { type: "boolean" },
-        archive: { type: "string" },
-        docs: { type: "string" },
-        checklist: { type: "string" },
-      },
-    });
+export function main(argv: string[], log = stdout, err = stderr): number {
+  return exitOnError({ name: "report", usage: USAGE, err }, () => {
+    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: PUBLISH_FLAGS });
     if (positionals.length !== 1) {
       err(USAGE);
       return 2;
@@ -55,11 +42,7 @@ export function main(
     const p = publishReport(dir, { toDocs: values["to-docs"], docsReport: values.docs, checklist: values.checklist });
     for (const line of summary(p)) log(line);
     return 0;
-  } catch (e) {
-    err(`report: ${oneLine(e)}`);
-    if (e instanceof TypeError) err(USAGE); // parseArgs: unknown or malformed option
-    return 2;
-  }
+  });
 }
 
 if (require.main === module) process.exitCode = main(process.argv.slice(2));

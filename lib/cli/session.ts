@@ -9,6 +9,7 @@ import { oneLine } from "../errors";
 import { jupyterCommand, jupyterEnv } from "../notebook/jupyter";
 import { prepareSession } from "../notebook/prepare";
 import type { Mode } from "../types";
+import { SESSION_FLAGS } from "./args";
 
 export function jupyterUi(): { cmd: string; args: string[]; name: string } | null {
   const has = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
@@ -22,14 +23,11 @@ async function main(argv: string[]): Promise<number> {
   const { values: a } = parseArgs({
     args: argv,
     options: {
-      mode: { type: "string" },
-      "base-url": { type: "string" },
-      email: { type: "string" },
+      ...SESSION_FLAGS,
       refund: { type: "boolean" },
       "no-jupyter": { type: "boolean" },
       "hyperswitch-url": { type: "string" },
       port: { type: "string" },
-      "archive-dir": { type: "string" },
     },
   });
   const mode = a.mode as Mode | undefined;

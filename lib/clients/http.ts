@@ -11,7 +11,7 @@ import { Agent, request } from "undici";
 import type { z } from "zod";
 import { envelope, errorEnvelope } from "../contract";
 import { HttpStatusError, NetworkError, SchemaError, oneLine, type SchemaIssue } from "../errors";
-import { secrets, type SecretRegistry } from "../evidence/redact";
+import { secrets, type SecretRegistry } from "../evidence/secrets";
 import type { Trace } from "../evidence/trace";
 import type { Anomaly, TraceRange } from "../types";
 

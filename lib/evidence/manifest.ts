@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { ManifestError } from "../errors";
-import { verifyChain } from "./trace";
+import { verifyChain } from "./chain";
 
 export const MANIFEST_FILE = "manifest.json";
 export const TRACE_FILE = "trace.jsonl";

@@ -7,7 +7,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ScanPathError, SecretLeakError } from "../errors";
-import { type FindingKind, SecretRegistry, detect, envSecrets } from "./redact";
+import { type FindingKind, detect } from "./detect";
+import { SecretRegistry, envSecrets } from "./secrets";
 
 export const DEFAULT_SCAN_PATHS = ["archive", "docs", "notebooks"];
 

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { EvidenceError } from "../errors";
 import { type Manifest, listSessionFiles, readManifest, sha256File } from "./manifest";
-import { type ChainCheck, verifyChain } from "./trace";
+import { type ChainCheck, verifyChain } from "./chain";
 
 export type FindingLevel = "ok" | "warning" | "error";
 

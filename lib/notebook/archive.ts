@@ -10,7 +10,7 @@ import { exportHtml } from "./jupyter";
 import { Journal, TRACE_FILE } from "../evidence/journal";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
 import { SESSION_NOTEBOOK } from "./nbfile";
-import { SecretRegistry, secrets } from "../evidence/redact";
+import { SecretRegistry, secrets } from "../evidence/secrets";
 import { publishReport, writeSessionReport } from "../report/report";
 import { formatHit, scanPaths } from "../evidence/scan";
 import { Trace } from "../evidence/trace";

@@ -19,8 +19,8 @@ import {
   type JournalEntry,
 } from "../evidence/journal";
 import { MANIFEST_FILE, manifestHash, readManifest } from "../evidence/manifest";
-import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/trace";
-import { STEPS, factsSchema, pollSteps, stepById, stepDef, type StepDef, type StepTable } from "../run/steps";
+import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
+import { STEPS, factsSchema, type StepDef, type StepTable } from "../run/steps";
 import type { Anomaly, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
 

@@ -17,9 +17,10 @@ import {
   refundRequested,
   sessionDir,
 } from "../evidence/journal";
-import { secrets } from "../evidence/redact";
+import { secrets } from "../evidence/secrets";
 import { STEPS, blockedBy, factsSchema, stepById, stepDef, type StepTable } from "./steps";
-import { Trace, readTrace } from "../evidence/trace";
+import { Trace } from "../evidence/trace";
+import { readTrace } from "../evidence/chain";
 import type { Anomaly, Mode, PollSample, StepResult, StepStatus } from "../types";
 
 export type Observed = StepResult["observed"];

@@ -8,8 +8,9 @@ import { after, before, test } from "node:test";
 import { z } from "zod";
 import { HttpStatusError, NetworkError, SchemaError } from "../../lib/errors";
 import { ApiClient } from "../../lib/clients/http";
-import { SecretRegistry } from "../../lib/evidence/redact";
-import { Trace, readTrace } from "../../lib/evidence/trace";
+import { SecretRegistry } from "../../lib/evidence/secrets";
+import { readTrace } from "../../lib/evidence/chain";
+import { Trace } from "../../lib/evidence/trace";
 import type { Anomaly } from "../../lib/types";
 
 let server: http.Server;

@@ -15,7 +15,7 @@ import { rehearse, type Rehearsal } from "../../scripts/rehearse";
 import { readNotebook, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/notebook/nbfile";
 import { formatVerify, verifySession } from "../../lib/evidence/verify";
 import { scanPaths } from "../../lib/evidence/scan";
-import { SecretRegistry } from "../../lib/evidence/redact";
+import { SecretRegistry } from "../../lib/evidence/secrets";
 import { findChromium, CHROMIUM_ARGS } from "../../lib/clients/payer";
 
 const root = path.resolve(__dirname, "../..");

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ManifestError } from "../../lib/errors";
-import { SecretRegistry } from "../../lib/evidence/redact";
+import { SecretRegistry } from "../../lib/evidence/secrets";
 import { MANIFEST_FILE, manifestHash, readManifest, retentionDate, writeManifest } from "../../lib/evidence/manifest";
 import { Trace } from "../../lib/evidence/trace";
 import { verifySession } from "../../lib/evidence/verify";

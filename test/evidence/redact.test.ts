@@ -1,15 +1,8 @@
 import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
-import {
-  REDACTED,
-  SecretRegistry,
-  envSecrets,
-  luhnValid,
-  maskPan,
-  redact,
-  redactHeaders,
-  redactString,
-} from "../../lib/evidence/redact";
+import { REDACTED, luhnValid, maskPan } from "../../lib/evidence/detect";
+import { redact, redactHeaders, redactString } from "../../lib/evidence/redact";
+import { SecretRegistry, envSecrets } from "../../lib/evidence/secrets";
 import {
   AMEX_SPACED,
   JWT,

@@ -4,7 +4,8 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ScanPathError, SecretLeakError } from "../../lib/errors";
-import { SecretRegistry, redactString } from "../../lib/evidence/redact";
+import { redactString } from "../../lib/evidence/redact";
+import { SecretRegistry } from "../../lib/evidence/secrets";
 import { ALLOW_PRAGMA, assertNoLeaks, formatHit, scanPaths, scanText } from "../../lib/evidence/scan";
 import { ACCESS_TOKEN, JWT, NOT_LUHN, PAN, PAN_SPACED, SANDBOX_KEY, tmpDir } from "./fixtures";
 

@@ -3,8 +3,10 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { TraceError } from "../../lib/errors";
-import { SecretRegistry } from "../../lib/evidence/redact";
-import { GENESIS, Trace, canonicalJson, readTrace, verifyChain } from "../../lib/evidence/trace";
+import { canonicalJson } from "../../lib/evidence/canonical";
+import { GENESIS, readTrace, verifyChain } from "../../lib/evidence/chain";
+import { SecretRegistry } from "../../lib/evidence/secrets";
+import { Trace } from "../../lib/evidence/trace";
 import { PAN_SPACED, tmpDir } from "./fixtures";
 
 const SECRET = "tr4ce-secret-value";

@@ -9,7 +9,8 @@ import * as path from "node:path";
 import { Journal, TRACE_FILE, newSessionId } from "../../lib/evidence/journal";
 import { STEPS } from "../../lib/run/steps";
 import { writeManifest } from "../../lib/evidence/manifest";
-import { Trace, verifyChain } from "../../lib/evidence/trace";
+import { verifyChain } from "../../lib/evidence/chain";
+import { Trace } from "../../lib/evidence/trace";
 import type { Mode, StepResult, StepStatus } from "../../lib/types";
 
 export type Scenario =

@@ -14,7 +14,7 @@ import {
   updateGoNoGo,
   validateBankDate,
 } from "../../lib/report/paperwork";
-import { readTrace, verifyChain } from "../../lib/evidence/trace";
+import { readTrace, verifyChain } from "../../lib/evidence/chain";
 import type { Mode, Outcome } from "../../lib/types";
 import { day, makeSession, seal, tmpArchive, type Scenario } from "./fixtures";
 

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { main as confirmBankCli } from "../../lib/cli/confirm-bank";
-import { verifyChain } from "../../lib/evidence/trace";
+import { verifyChain } from "../../lib/evidence/chain";
 import { publishReport } from "../../lib/report/report";
 import { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { TRACE_FILE } from "../../../lib/evidence/journal";
-import { readTrace } from "../../../lib/evidence/trace";
+import { readTrace } from "../../../lib/evidence/chain";
 import { assertNoUndefined, assertPass, statusLine, upToPaid, verifyAndRefund } from "../drive";
 import { ROUTE, type Scenario } from "../harness";
 

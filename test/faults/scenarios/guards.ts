@@ -8,7 +8,7 @@ import { ConfigError } from "../../../lib/errors";
 import { liveConfirmPhrase } from "../../../lib/run/guards";
 import { TRACE_FILE } from "../../../lib/evidence/journal";
 import type { Runbook } from "../../../lib/run/runbook";
-import { readTrace } from "../../../lib/evidence/trace";
+import { readTrace } from "../../../lib/evidence/chain";
 import type { Mode } from "../../../lib/types";
 import type { Faults } from "../../../sandbox/index";
 import type { Secrets } from "../drive";

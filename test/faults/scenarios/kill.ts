@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/evidence/journal";
 import { Journal } from "../../../lib/evidence/journal";
-import { verifyChain } from "../../../lib/evidence/trace";
+import { verifyChain } from "../../../lib/evidence/chain";
 import { assertPass, journalCount, statusLine, verifyAndRefund } from "../drive";
 import { ROUTE, runKernelAndKill, type Scenario } from "../harness";
 

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { TRACE_FILE } from "../../../lib/evidence/journal";
 import { sourceOf, type Notebook } from "../../../lib/notebook/nbfile";
-import { verifyChain } from "../../../lib/evidence/trace";
+import { verifyChain } from "../../../lib/evidence/chain";
 import { rehearse, type Rehearsal } from "../../../scripts/rehearse";
 import { ROUTE, type Scenario } from "../harness";
 

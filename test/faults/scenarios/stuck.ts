@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/evidence/journal";
 import type { Runbook } from "../../../lib/run/runbook";
-import { readTrace, verifyChain } from "../../../lib/evidence/trace";
+import { readTrace, verifyChain } from "../../../lib/evidence/chain";
 import { assertNoUndefined, payAndConfirm, statusLine, upToPaid } from "../drive";
 import { ROUTE, type Scenario, type World } from "../harness";
 

@@ -1,0 +1,52 @@
+/**
+ * What the commands share: the flags several of them take, where they print, and the one-line
+ * exit of the report commands on a bad flag or a failed step.
+ */
+import { oneLine } from "../errors";
+
+/** Which session and backend: `npm run preflight` and `npm run session`. */
+export const SESSION_FLAGS = {
+  mode: { type: "string" },
+  "base-url": { type: "string" },
+  email: { type: "string" },
+  "archive-dir": { type: "string" },
+} as const;
+
+/** Where a session's report is published: `npm run report` and `npm run confirm-bank`. */
+export const PUBLISH_FLAGS = {
+  "to-docs": { type: "boolean" },
+  archive: { type: "string" },
+  docs: { type: "string" },
+  checklist: { type: "string" },
+} as const;
+
+export type Print = (s: string) => void;
+/** Default outputs of a command's `main`; tests pass their own to collect the lines. */
+export const stdout: Print = (s) => console.log(s);
+export const stderr: Print = (s) => console.error(s);
+
+export interface Command {
+  /** Prefixes every failure line, e.g. "report". */
+  name: string;
+  usage: string;
+  err: Print;
+  /** Print a message that already starts with `name` as it is (confirm-bank's own errors). */
+  selfNamed?: boolean;
+}
+
+/**
+ * Runs a command body; any failure becomes exit code 2 and one line `<name>: <message>`, followed
+ * by the usage when a flag was malformed (parseArgs throws a TypeError).
+ * @example
+ * return exitOnError({ name: "report", usage: USAGE, err }, () => { …; return 0; });
+ */
+export function exitOnError(cmd: Command, body: () => number): number {
+  try {
+    return body();
+  } catch (e) {
+    const message = oneLine(e);
+    cmd.err(cmd.selfNamed && message.startsWith(cmd.name) ? message : `${cmd.name}: ${message}`);
+    if (e instanceof TypeError) cmd.err(cmd.usage);
+    return 2;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * What a leak looks like (issue 5 §2): known secret values in their written forms, bearer tokens,
+ * JWTs, API-key shapes, credentials in URLs and key=value pairs, sensitive key names, and
+ * Luhn-valid card numbers (last 4 kept at most, PCI DSS 3.4). Shared by the redactor
+ * (lib/evidence/redact.ts) and the scanner (lib/evidence/scan.ts) so both agree on what a leak is.
+ */
+import { MIN_SECRET_LENGTH, type SecretRegistry, secrets } from "./secrets";
+
+export const REDACTED = "[REDACTED]";
+
+export type FindingKind = "secret" | "pan" | "jwt" | "api_key" | "bearer" | "basic" | "url_password" | "key_value";
+
+/** A span of `s` that must be masked, and what to put instead. */
+export interface Finding {
+  kind: FindingKind;
+  /** For `secret`: the registry label (e.g. "OPERATOR_PASSWORD"), never the value. */
+  label?: string;
+  start: number;
+  end: number;
+  replacement: string;
+}
+
+/** Scanner profile: only value-shaped findings (no `password=` in code, no example DSNs in docs). */
+export interface DetectOptions {
+  valueShapesOnly?: boolean;
+}
+
+const SENSITIVE_KEY =
+  /authorization|api[-_]?key|cookie|passw(?:or)?d|secret|token|credential|private[-_]?key|cvc|cvv|card[-_]?number/i;
+/** Keys that match the pattern above but hold no secret. */
+const HARMLESS_KEYS = new Set(["token_type", "tokentype"]);
+
+export function isSensitiveKey(key: string): boolean {
+  return SENSITIVE_KEY.test(key) && !HARMLESS_KEYS.has(key.toLowerCase());
+}
+
+const JWT = /\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g;
+// Key shapes of the payment orchestrator and common vendors. No bare `prd_`: that prefixes product ids.
+// The body must hold a digit, so words like "dev_dependencies_list" pass; random keys practically always do.
+const API_KEY =
+  /\b(?:(?:sk|pk|rk)_(?:live|test|snd|dev|prd)_|snd_|dev_|sk_|pk_|whsec_|ghp_|github_pat_|xox[abp]-)(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{16,}|\bAKIA[0-9A-Z]{16}\b/g;
+const BEARER = /\bBearer\s+((?=[A-Za-z0-9._~+/-]*\d)[A-Za-z0-9._~+/-]{12,}=*)/gi;
+const BASIC = /\bBasic\s+((?=[A-Za-z0-9+/]*\d)[A-Za-z0-9+/]{8,}={0,2})/g;
+const URL_CREDENTIALS = /\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@'"]*:([^\s@/'"]+)@/gi;
+const KEY_VALUE =
+  /(["']?)([A-Za-z0-9_.-]*(?:authorization|api[-_]?key|cookie|passw(?:or)?d|secret|token|credential|cvc|cvv)[A-Za-z0-9_.-]*)\1(\s*[:=]\s*)(["']?)([^"'&\s,;}[<][^"'&\s,;}<]*)/gi;
+// A run of digits with single spaces or dashes between groups; not glued to letters, and not the
+// fractional part of a decimal number (floats in SVG and JSON must not read as card numbers).
+const DIGIT_RUN = /(?<![A-Za-z0-9]|\d\.)\d+(?:[ -]\d+)*(?![A-Za-z0-9]|\.\d)/g;
+
+/** Luhn checksum; spaces and dashes are ignored. Example: luhnValid("79927398713") === true. */
+export function luhnValid(digits: string): boolean {
+  const d = digits.replace(/[ -]/g, "");
+  if (!/^\d{2,}$/.test(d)) return false;
+  let sum = 0;
+  for (let i = 0; i < d.length; i++) {
+    let n = d.charCodeAt(d.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      n *= 2;
+      if (n > 9) n -= 9;
+    }
+    sum += n;
+  }
+  return sum % 10 === 0;
+}
+
+/** Masks a card number to its last 4 digits. Example: maskPan(<16 digits ending 4242>) === "[PAN ****4242]". */
+export function maskPan(digits: string): string {
+  const d = digits.replace(/\D/g, "");
+  return `[PAN ****${d.slice(-4)}]`;
+}
+
+export function isPan(digits: string): boolean {
+  return digits.length >= 13 && digits.length <= 19 && !/^(\d)\1*$/.test(digits) && luhnValid(digits);
+}
+
+/** Card numbers inside one digit run: the run itself, or a window of its groups (a 4-4-4-4 card followed by an expiry month). */
+function panFindings(s: string, out: Finding[]): void {
+  for (const m of s.matchAll(DIGIT_RUN)) {
+    const run = m[0];
+    const base = m.index ?? 0;
+    const groups: Array<{ start: number; end: number }> = [];
+    const re = /\d+/g;
+    for (let g = re.exec(run); g; g = re.exec(run)) groups.push({ start: g.index, end: g.index + g[0].length });
+    for (let i = 0; i < groups.length; i++) {
+      let best = -1;
+      let digits = "";
+      for (let j = i; j < groups.length; j++) {
+        const len = groups[j].end - groups[j].start;
+        // Card groups are 3+ digits (4-4-4-4, 4-6-5); shorter groups (dates, versions) end a window.
+        if (groups.length > 1 && len < 3) break;
+        digits += run.slice(groups[j].start, groups[j].end);
+        if (digits.length > 19) break;
+        if (isPan(digits)) best = j;
+      }
+      if (best >= 0) {
+        const text = run.slice(groups[i].start, groups[best].end);
+        out.push({
+          kind: "pan",
+          start: base + groups[i].start,
+          end: base + groups[best].end,
+          replacement: maskPan(text),
+        });
+        i = best;
+      }
+    }
+  }
+}
+
+function regexFindings(s: string, re: RegExp, kind: FindingKind, group: number, out: Finding[]): void {
+  for (const m of s.matchAll(re)) {
+    const whole = m.index ?? 0;
+    const start = group === 0 ? whole : whole + m[0].lastIndexOf(m[group]);
+    out.push({ kind, start, end: start + m[group].length, replacement: REDACTED });
+  }
+}
+
+/** Random-looking token: 20+ chars mixing upper, lower and digits, or 32+ hex digits. */
+function looksRandom(t: string): boolean {
+  if (/^(?:[0-9a-f]{32,}|[0-9A-F]{32,})$/.test(t)) return true;
+  return t.length >= 20 && /[a-z]/.test(t) && /[A-Z]/.test(t) && /\d/.test(t);
+}
+
+/** The forms a secret takes once written: raw, URL-encoded, JSON-escaped, HTML-escaped. */
+function secretVariants(value: string): string[] {
+  const html = value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  const v = new Set([value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1), html]);
+  return [...v].filter((x) => x.length >= MIN_SECRET_LENGTH);
+}
+
+/** Every span of `s` that must be masked, sorted by start, overlaps merged. */
+export function detect(s: string, registry: SecretRegistry = secrets, opts: DetectOptions = {}): Finding[] {
+  const out: Finding[] = [];
+  for (const { value, label } of registry.entries()) {
+    for (const v of secretVariants(value)) {
+      for (let i = s.indexOf(v); i >= 0; i = s.indexOf(v, i + v.length)) {
+        out.push({ kind: "secret", label, start: i, end: i + v.length, replacement: REDACTED });
+      }
+    }
+  }
+  regexFindings(s, JWT, "jwt", 0, out);
+  regexFindings(s, API_KEY, "api_key", 0, out);
+  const bearers: Finding[] = [];
+  regexFindings(s, BEARER, "bearer", 1, bearers);
+  // The scanner only reports bearer tokens with real token material, so a test's "Bearer wrong-token-1" passes.
+  out.push(...(opts.valueShapesOnly ? bearers.filter((f) => looksRandom(s.slice(f.start, f.end))) : bearers));
+  panFindings(s, out);
+  if (!opts.valueShapesOnly) {
+    regexFindings(s, BASIC, "basic", 1, out);
+    regexFindings(s, URL_CREDENTIALS, "url_password", 1, out);
+    for (const m of s.matchAll(KEY_VALUE)) {
+      const value = m[5];
+      if (/^(Bearer|Basic)$/i.test(value) || HARMLESS_KEYS.has(m[2].toLowerCase())) continue;
+      const start = (m.index ?? 0) + m[0].length - value.length;
+      out.push({ kind: "key_value", start, end: start + value.length, replacement: REDACTED });
+    }
+  }
+  return mergeFindings(out);
+}
+
+/** Overlapping spans become one; a partial overlap is masked whole so no fragment survives. */
+function mergeFindings(found: Finding[]): Finding[] {
+  found.sort((a, b) => a.start - b.start || b.end - a.end);
+  const merged: Finding[] = [];
+  for (const f of found) {
+    const last = merged[merged.length - 1];
+    if (last && f.start < last.end) {
+      if (f.end > last.end) {
+        last.end = f.end;
+        last.replacement = REDACTED;
+      }
+      continue;
+    }
+    merged.push({ ...f });
+  }
+  return merged;
+}
