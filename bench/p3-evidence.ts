@@ -171,16 +171,25 @@ function makeParts(events: TraceEvent[], dir: string): Parts {
   };
   return {
     rows: [
-      ["redact (2 payloads)", () => payloads.forEach((p) => redact(p))],
+      [
+        "redact (2 payloads)",
+        () => {
+          for (const p of payloads) redact(p);
+        },
+      ],
       [
         "canonical JSON + SHA-256 (2 events)",
-        () => events.forEach((e) => eventHash({ ...e, payload: JSON.parse(canonicalJson(e.payload)) })),
+        () => {
+          for (const e of events) eventHash({ ...e, payload: JSON.parse(canonicalJson(e.payload)) });
+        },
       ],
       ["open + write + fsync + close (2 lines)", () => appendPair(true)],
       ["open + write + close, no fsync (2 lines)", () => appendPair(false)],
       [
         "Trace.append, all of it (2 events, own file)",
-        () => events.forEach((e) => scratchTrace.append(e.type, e.payload)),
+        () => {
+          for (const e of events) scratchTrace.append(e.type, e.payload);
+        },
       ],
       ["zod envelope(Status).safeParse", () => void schema.safeParse(body)],
     ],

@@ -94,7 +94,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv) {
 }
 
 async function main(): Promise<void> {
-  let cfg;
+  let cfg: ReturnType<typeof parseCli>;
   try {
     cfg = parseCli(process.argv.slice(2), process.env);
   } catch (err) {

@@ -1,11 +1,11 @@
-import { request } from "undici";
+import { type Dispatcher, request } from "undici";
 import type { Ctx } from "./context";
 import { UpstreamError } from "./errors";
 
 // The marketplace is a real HTTP client of the orchestrator, as in production.
 
 async function call<T>(ctx: Ctx, method: "POST" | "GET", path: string, body?: unknown): Promise<T> {
-  let res;
+  let res: Dispatcher.ResponseData;
   try {
     res = await request(`${ctx.hyperswitchUrl}${path}`, {
       method,

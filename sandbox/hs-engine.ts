@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Ctx } from "./context";
 import { iso, newId } from "./context";
 import { SandboxError } from "./errors";
-import type { ParsedCard } from "./checkout-page";
+import type { CheckoutPayment, ParsedCard } from "./checkout-page";
 import { makeEvent, WebhookSender, type WebhookEvent } from "./webhooks";
 
 // Payment and refund state machines of the orchestrator double. All state is in
@@ -13,17 +13,9 @@ const NOW = "date_trunc('milliseconds', clock_timestamp())";
 // Strictly increasing per row, so the marketplace can order events by object.updated.
 const BUMP = `greatest(${NOW}, updated + interval '1 millisecond')`;
 
-export interface PaymentRow {
-  payment_id: string;
+/** An hs_payments row: what the checkout page shows, plus the secret, times and order details. */
+export interface PaymentRow extends CheckoutPayment {
   client_secret: string;
-  status: string;
-  amount: number;
-  currency: string;
-  connector: string;
-  error_code: string | null;
-  error_message: string | null;
-  card_last4: string | null;
-  card_network: string | null;
   created: Date;
   updated: Date;
   description: string | null;

@@ -6,7 +6,7 @@ import type { Ctx } from "./context";
 import { iso, newId, recordFlip } from "./context";
 import { withTx } from "./db";
 import { BadRequestError, ConflictError, NotFoundError, UnprocessableError } from "./errors";
-import { createPayment, createRefund } from "./hs-client";
+import { createPayment, createRefund, type HsPayment, type HsRefund } from "./hs-client";
 import { ok, parseBody } from "./marketplace";
 
 const CreateOrder = z.strictObject({ product_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a product id") });
@@ -121,7 +121,7 @@ export function registerOrders(
     const vatRate = Number(product.vat_rate);
     const vat = Math.round(product.price_cents * vatRate);
     const total = product.price_cents + vat;
-    let payment;
+    let payment: HsPayment;
     try {
       // No transaction is open across this call: on PGlite it would hold the whole database.
       payment = await createPayment(ctx, {
@@ -209,7 +209,7 @@ export function registerOrders(
       throw new ConflictError(`order is ${now.status}; only completed orders can be refunded`, "ORDER_NOT_REFUNDABLE");
     }
     recordFlip(ctx, order.id, "completed", "refund_pending");
-    let hs;
+    let hs: HsRefund;
     try {
       hs = await createRefund(ctx, {
         payment_id: order.hyperswitch_payment_id,

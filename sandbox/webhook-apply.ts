@@ -58,13 +58,46 @@ const PAYMENT_RULES: Record<string, { from: string[]; to: string }> = {
   payment_failed: { from: ["pending", "processing"], to: "failed" },
 };
 
+/** The columns of an orders row that applying a webhook reads. */
+interface OrderRow {
+  id: string;
+  status: string;
+  buyer_id: string;
+  product_id: string;
+  seller_id: string;
+  subtotal_cents: number;
+  total_cents: number;
+  currency: string;
+  refund_id: string | null;
+  payment_updated: Date | null;
+  refund_updated: Date | null;
+}
+
+/**
+ * Locks the order that an event's object belongs to, or says why the event does not apply: no such
+ * order, or the object is older than the last one applied on that side (`lastApplied`).
+ */
+async function lockOrder(
+  c: PoolClient,
+  obj: { payment_id: string; updated: string },
+  lastApplied: "payment_updated" | "refund_updated",
+): Promise<{ order: OrderRow } | { skip: Outcome }> {
+  const r = await c.query<OrderRow>("SELECT * FROM orders WHERE hyperswitch_payment_id = $1 FOR UPDATE", [
+    obj.payment_id,
+  ]);
+  const o = r.rows[0];
+  if (!o) return { skip: { applied: false, reason: "unknown_payment" } };
+  const seen = o[lastApplied];
+  if (seen && Date.parse(obj.updated) < new Date(seen).getTime())
+    return { skip: { applied: false, reason: "stale_event" } };
+  return { order: o };
+}
+
 async function applyPayment(c: PoolClient, ev: Event): Promise<Outcome> {
   const obj = parseBody(PaymentObject, ev.content.object);
-  const r = await c.query("SELECT * FROM orders WHERE hyperswitch_payment_id = $1 FOR UPDATE", [obj.payment_id]);
-  const o = r.rows[0];
-  if (!o) return { applied: false, reason: "unknown_payment" };
-  if (o.payment_updated && Date.parse(obj.updated) < new Date(o.payment_updated).getTime())
-    return { applied: false, reason: "stale_event" };
+  const locked = await lockOrder(c, obj, "payment_updated");
+  if ("skip" in locked) return locked.skip;
+  const o = locked.order;
   if (obj.amount !== o.total_cents || obj.currency !== o.currency) return { applied: false, reason: "amount_mismatch" };
   const rule = PAYMENT_RULES[ev.event_type];
   if (!rule.from.includes(o.status)) return { applied: false, reason: `invalid_transition_from_${o.status}` };
@@ -100,11 +133,9 @@ async function applyPayment(c: PoolClient, ev: Event): Promise<Outcome> {
 
 async function applyRefund(c: PoolClient, ev: Event): Promise<Outcome> {
   const obj = parseBody(RefundObject, ev.content.object);
-  const r = await c.query("SELECT * FROM orders WHERE hyperswitch_payment_id = $1 FOR UPDATE", [obj.payment_id]);
-  const o = r.rows[0];
-  if (!o) return { applied: false, reason: "unknown_payment" };
-  if (o.refund_updated && Date.parse(obj.updated) < new Date(o.refund_updated).getTime())
-    return { applied: false, reason: "stale_event" };
+  const locked = await lockOrder(c, obj, "refund_updated");
+  if ("skip" in locked) return locked.skip;
+  const o = locked.order;
   if (o.refund_id && o.refund_id !== obj.refund_id) return { applied: false, reason: "unknown_refund" };
   if (o.status !== "refund_pending") return { applied: false, reason: `invalid_transition_from_${o.status}` };
   const ok = ev.event_type === "refund_succeeded";

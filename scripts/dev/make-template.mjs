@@ -3,7 +3,6 @@
 // Edit cells here rather than by hand, so the template stays clean and reviewable.
 import fs from "node:fs";
 const md = (s) => ({ cell_type: "markdown", metadata: {}, source: s });
-const n = 0;
 const code = (s, tags) => ({
   cell_type: "code",
   execution_count: null,

@@ -67,7 +67,9 @@ for (const backend of list) {
           const out = await s.run({
             w: world,
             delta: () => world.since(mark),
-            restart: async () => void (mark = await world.mark()),
+            restart: async () => {
+              mark = await world.mark();
+            },
           });
           row.outcome = out.outcome;
           row.notes = out.notes ?? "";

@@ -7,7 +7,10 @@ const T0 = Date.UTC(2026, 10, 26, 15, 44, 0);
 /** A small linear congruential generator: the same seed gives the same samples. */
 function lcg(seed: number): () => number {
   let x = seed >>> 0;
-  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  return () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 2 ** 32;
+  };
 }
 
 export interface PollScenario {

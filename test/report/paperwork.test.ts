@@ -168,7 +168,7 @@ describe("actionItems", () => {
     it(`${scenario} · ${mode}${override ? " · override" : ""}`, () => {
       const items = actionItems(session(mode, scenario, { override }));
       assert.equal(items.length, want.length, items.join("\n"));
-      want.forEach((re, i) => assert.match(items[i], re));
+      for (const [i, re] of want.entries()) assert.match(items[i], re);
     });
   }
 });

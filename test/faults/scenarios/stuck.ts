@@ -13,12 +13,12 @@ import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/evidence/journal";
 import type { Runbook } from "../../../lib/run/runbook";
 import { readTrace, verifyChain } from "../../../lib/evidence/chain";
 import { assertNoUndefined, payAndConfirm, statusLine, upToPaid } from "../drive";
-import { ROUTE, type Scenario, type World } from "../harness";
+import { ROUTE, type Scenario } from "../harness";
 
 const DEADLINE_S = 6;
 
 /** Steps 5–9 after a payment whose order will not complete; asserts what every variant shares. */
-async function afterStuckPayment(w: World, rb: Runbook, lastStatus: string) {
+async function afterStuckPayment(rb: Runbook, lastStatus: string) {
   const t0 = performance.now();
   const s5 = await rb.pollCompleted();
   const waited = (performance.now() - t0) / 1000;
@@ -69,7 +69,7 @@ export const stuckProcessing: Scenario = {
     const rb = w.open(w.newSession(), { POLL_DEADLINE_S: DEADLINE_S });
     try {
       await upToPaid(rb);
-      const { s5, waited } = await afterStuckPayment(w, rb, "processing");
+      const { s5, waited } = await afterStuckPayment(rb, "processing");
       // What the sandbox models: the orchestrator's payment is processing too, so the cross-check
       // must not claim "payment succeeded while the order never completed".
       assert.match(String(s5.observed.orchestrator), /^processing •••• 4242/);
@@ -98,7 +98,7 @@ export const lostWebhook: Scenario = {
       const orderId = rb.order!.id;
       await w.sql("UPDATE orders SET payment_updated = '2999-01-01T00:00:00Z' WHERE id = $1", [orderId]);
       assert.equal((await payAndConfirm(rb)).status, "PASS");
-      const { s5, waited } = await afterStuckPayment(w, rb, "pending");
+      const { s5, waited } = await afterStuckPayment(rb, "pending");
       assert.match(
         s5.reason ?? "",
         /money moved but the order never completed: the orchestrator says the payment succeeded while the order is pending — the marketplace refunds only completed orders, so refund it at the orchestrator \(Hyperswitch dashboard\)/,

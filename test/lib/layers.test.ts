@@ -1,0 +1,125 @@
+/**
+ * lib/ is layered: a folder imports only from folders at or below it, so that, for example, the
+ * evidence layer never depends on how a run is driven. lib/index.ts is the public surface and is exempt.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { test } from "node:test";
+import ts from "typescript";
+
+const LIB = path.resolve(__dirname, "../../lib");
+
+/** Bottom to top; "" is the root files (lib/*.ts), which may import only each other. */
+const ORDER = ["", "evidence", "clients", "run", "plot", "report", "notebook", "cli"];
+
+/**
+ * Known violations, left for lib/'s owners to remove (issue 10). An entry that no longer occurs
+ * fails the test, so the list only ever shrinks.
+ */
+const KNOWN: string[] = [];
+
+function libFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return libFiles(p);
+    return e.name.endsWith(".ts") && !e.name.endsWith(".d.ts") ? [p] : [];
+  });
+}
+
+/** The module specifiers of a file's `import … from` and `export … from` statements. */
+function specifiers(file: string): string[] {
+  const src = ts.createSourceFile(file, fs.readFileSync(file, "utf8"), ts.ScriptTarget.Latest);
+  return src.statements.flatMap((s) =>
+    (ts.isImportDeclaration(s) || ts.isExportDeclaration(s)) &&
+    s.moduleSpecifier &&
+    ts.isStringLiteral(s.moduleSpecifier)
+      ? [s.moduleSpecifier.text]
+      : [],
+  );
+}
+
+/** The lib file a relative specifier names, or null when it points outside lib/ or is a package. */
+function resolve(lib: string, from: string, spec: string): string | null {
+  if (!spec.startsWith(".")) return null;
+  const base = path.resolve(path.dirname(from), spec);
+  const hit = [`${base}.ts`, path.join(base, "index.ts"), base].find(
+    (p) => fs.existsSync(p) && fs.statSync(p).isFile(),
+  );
+  const target = hit ?? `${base}.ts`;
+  return path.relative(lib, target).startsWith("..") ? null : target;
+}
+
+/** "" for lib/*.ts, else the first folder under lib/. */
+function folderOf(lib: string, file: string): string {
+  const parts = path.relative(lib, file).split(path.sep);
+  return parts.length === 1 ? "" : parts[0];
+}
+
+const show = (lib: string, file: string) => `lib/${path.relative(lib, file).split(path.sep).join("/")}`;
+const name = (folder: string) => folder || "root";
+
+/** Every import of a folder above the importer's, as "lib/x/a.ts imports lib/y/b.ts (y is above x)". */
+function violations(lib: string): string[] {
+  const out: string[] = [];
+  for (const file of libFiles(lib)) {
+    if (path.relative(lib, file) === "index.ts") continue;
+    const from = folderOf(lib, file);
+    for (const spec of specifiers(file)) {
+      const target = resolve(lib, file, spec);
+      if (!target) continue;
+      const to = folderOf(lib, target);
+      if (ORDER.indexOf(to) > ORDER.indexOf(from)) {
+        out.push(`${show(lib, file)} imports ${show(lib, target)} (${name(to)} is above ${name(from)})`);
+      }
+    }
+  }
+  return out.sort();
+}
+
+test("every lib folder has a place in the layer order", () => {
+  const folders = fs
+    .readdirSync(LIB, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+  assert.deepEqual(
+    folders.filter((f) => !ORDER.includes(f)),
+    [],
+    "add the new folder to ORDER here and to docs/architecture.md",
+  );
+  assert.ok(libFiles(LIB).length > 20, "the walk found lib's files");
+});
+
+test("the check finds upward imports and nothing else", () => {
+  const lib = fs.mkdtempSync(path.join(os.tmpdir(), "layers-"));
+  const files: Record<string, string> = {
+    "index.ts": 'export * from "./cli/main";', // the public surface may reach anything
+    "types.ts": 'import type { Trace } from "./evidence/trace";\nexport type T = Trace;',
+    "evidence/trace.ts": 'import { z } from "zod";\nimport type { T } from "../types";\nexport type Trace = 1;',
+    "run/steps.ts": 'export { poll } from "../run/poll";\nimport { Trace } from "../evidence/trace";',
+    "run/poll.ts": `import { render } from "../report";\nconst s = \`import x from "../cli/main"\`;`,
+    "report/index.ts": "export const render = 1;",
+    "cli/main.ts": 'import { render } from "../report";',
+  };
+  for (const [rel, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(lib, rel)), { recursive: true });
+    fs.writeFileSync(path.join(lib, rel), text);
+  }
+  try {
+    assert.deepEqual(violations(lib), [
+      "lib/run/poll.ts imports lib/report/index.ts (report is above run)",
+      "lib/types.ts imports lib/evidence/trace.ts (evidence is above root)",
+    ]);
+  } finally {
+    fs.rmSync(lib, { recursive: true, force: true });
+  }
+});
+
+test("lib folders import only from folders at or below them", () => {
+  const found = violations(LIB);
+  const unexpected = found.filter((v) => !KNOWN.includes(v));
+  const fixed = KNOWN.filter((v) => !found.includes(v));
+  assert.deepEqual(unexpected, [], `layering violations:\n${unexpected.join("\n")}`);
+  assert.deepEqual(fixed, [], `no longer violations, remove them from KNOWN:\n${fixed.join("\n")}`);
+});

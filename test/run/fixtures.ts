@@ -1,0 +1,17 @@
+/** Step results built the same way for the run and report tests. */
+import { STEPS } from "../../lib/run/steps";
+import type { StepResult } from "../../lib/types";
+
+/** A step result with fixed times (14:02:00Z to 14:02:11Z) and trace lines 1–2. */
+export const stepResult = (step: number, status: StepResult["status"], reason?: string): StepResult => ({
+  step,
+  id: STEPS[step].id,
+  name: STEPS[step].name,
+  status,
+  reason,
+  observed: {},
+  trace: { from: 1, to: 2 },
+  startedAt: "2026-11-26T14:02:00.000Z",
+  endedAt: "2026-11-26T14:02:11.000Z",
+  durationMs: 11000,
+});
