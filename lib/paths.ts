@@ -10,20 +10,21 @@ export const PACKAGE_NAME = "payment-e2e-runbook";
 let cached: string | null = null;
 
 export function repoRoot(): string {
-  if (cached) return cached;
-  let dir = fs.realpathSync(__dirname);
-  for (;;) {
+  cached ??= findRoot(fs.realpathSync(__dirname));
+  return cached;
+}
+
+function findRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
     const pkg = path.join(dir, "package.json");
     if (fs.existsSync(pkg)) {
       try {
-        if (JSON.parse(fs.readFileSync(pkg, "utf8")).name === PACKAGE_NAME) return (cached = dir);
+        if (JSON.parse(fs.readFileSync(pkg, "utf8")).name === PACKAGE_NAME) return dir;
       } catch {
         // an unreadable package.json is not ours; keep walking
       }
     }
-    const up = path.dirname(dir);
-    if (up === dir) return (cached = process.cwd());
-    dir = up;
+    if (path.dirname(dir) === dir) return process.cwd();
   }
 }
 

@@ -115,6 +115,7 @@ export class Session {
    */
   async runStep(
     step: string | number,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a step body returns an outcome, or nothing for PASS
     body: (observed: Observed) => Promise<StepOutcome | void>,
     opts: { skip?: string } = {},
   ): Promise<StepResult> {
