@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { RunbookError } from "../errors";
+import { ArchiveRefused } from "../errors";
 import { exportHtml } from "./jupyter";
 import { Journal, TRACE_FILE } from "../evidence/journal";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
@@ -24,17 +24,6 @@ export interface ArchiveResult {
   scannedFiles: number;
   outcome: string;
   docsReport: string | null;
-}
-
-export class ArchiveRefused extends RunbookError {
-  readonly hits: string[];
-  constructor(dir: string, hits: string[]) {
-    super(
-      "E2E_ARCHIVE_LEAK",
-      `archive of ${dir} refused: ${hits.length} secret or card-number hit(s), first ${hits[0]} — redact the source, re-run, then archive again`,
-    );
-    this.hits = hits;
-  }
 }
 
 export function toolVersion(): string {
