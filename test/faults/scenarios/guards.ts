@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { Params } from "../../../lib/config";
 import { ConfigError } from "../../../lib/errors";
 import { liveConfirmPhrase } from "../../../lib/run/guards";
-import { TRACE_FILE } from "../../../lib/evidence/journal";
+import { TRACE_FILE } from "../../../lib/evidence/files";
 import type { Runbook } from "../../../lib/run/runbook";
 import { readTrace } from "../../../lib/evidence/trace";
 import type { Mode } from "../../../lib/types";
