@@ -7,8 +7,7 @@
  */
 import * as path from "node:path";
 import { exportHtml } from "../lib/notebook/jupyter";
-import { TRACE_FILE } from "../lib/evidence/journal";
-import { SESSION_NOTEBOOK } from "../lib/notebook/nbfile";
+import { SESSION_NOTEBOOK, TRACE_FILE } from "../lib/evidence/files";
 import { rehearse } from "../scripts/rehearse";
 import type { Faults, Sandbox } from "../sandbox/index";
 import { cellTimings, hitWatchRace, type CellTiming } from "./nbtiming";

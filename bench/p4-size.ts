@@ -5,8 +5,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { TRACE_FILE } from "../lib/evidence/journal";
-import { SESSION_NOTEBOOK, readNotebook } from "../lib/notebook/nbfile";
+import { MANIFEST_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../lib/evidence/files";
+import { readNotebook } from "../lib/notebook/nbfile";
 
 export const P4_TARGETS = {
   notebook: 1_000_000, // ≤ 1 MB
@@ -22,12 +22,11 @@ export interface P4Result {
 
 export function runP4(dir: string, sessionId: string): P4Result {
   const size = (f: string) => (fs.existsSync(path.join(dir, f)) ? fs.statSync(path.join(dir, f)).size : NaN);
-  const html = SESSION_NOTEBOOK.replace(/\.ipynb$/, ".html");
   const named: Array<[string, number | null]> = [
     [SESSION_NOTEBOOK, P4_TARGETS.notebook],
-    [html, P4_TARGETS.html],
+    [SESSION_HTML, P4_TARGETS.html],
     [TRACE_FILE, null],
-    ["manifest.json", null],
+    [MANIFEST_FILE, null],
   ];
   const files = named.map(([name, target]) => ({ name, bytes: size(name), target }));
   for (const f of fs.readdirSync(dir).sort()) {

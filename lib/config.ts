@@ -35,10 +35,17 @@ export interface Params {
   DOCS_DIR?: string; // where the living report and the GO/NO-GO checklist live (tests use a temp dir)
 }
 
-const email = z
-  .string()
-  .trim()
-  .regex(/^[^\s@"'<>]+@[^\s@"'<>]+\.[A-Za-z]{2,}$/);
+/**
+ * The one rule for OPERATOR_EMAIL (issue 10): trimmed, then zod's `z.email()`. The parameters
+ * cell and pre-flight both use it, so an address the session accepts is never refused later.
+ * @example isOperatorEmail("ops-test@example.com") // true; "ops..test@example.com" → false
+ */
+const operatorEmail = z.string().trim().pipe(z.email());
+
+export function isOperatorEmail(value: unknown): boolean {
+  return operatorEmail.safeParse(value).success;
+}
+
 const loopback = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 
 export function isLoopback(url: string): boolean {
@@ -56,7 +63,7 @@ const FIELDS = {
     z.union([z.literal(""), z.url({ protocol: /^https?$/ })]),
     "set HYPERSWITCH_URL to the orchestrator origin, or leave it empty",
   ],
-  OPERATOR_EMAIL: [email, "set OPERATOR_EMAIL to the buyer account's address, e.g. ops-test@example.com"],
+  OPERATOR_EMAIL: [operatorEmail, "set OPERATOR_EMAIL to the buyer account's address, e.g. ops-test@example.com"],
   OPERATOR_PASSWORD: [
     z.string().min(1),
     "export OPERATOR_PASSWORD in the environment before starting Jupyter (never in the notebook)",

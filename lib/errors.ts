@@ -3,9 +3,61 @@
  * Each has a stable `code`, structured fields and a one-line message that names the fix.
  */
 
+// ------------------------------------------------------------------------------ codes
+// Every code is a literal of one family, so a typo in a code is a compile error (issue 10).
+// The strings are stable: operators, tests and the fault tables match on them.
+
+/** Raised before or around a run: bad parameters, a refusing guard, an unusable session. */
+export type RunErrorCode = "E2E_CONFIG" | "E2E_GUARD" | "E2E_SESSION";
+
+/** Talking to the backend, the orchestrator or the database failed. */
+export type TransportErrorCode = "E2E_NETWORK" | "E2E_HTTP_STATUS" | "E2E_SCHEMA" | "E2E_DEADLINE" | "E2E_DB";
+
+/** A step's check failed: the backend answered, but not what the step needs. */
+export type StepErrorCode =
+  | "E2E_PAYER"
+  | "E2E_PAYMENT_FAILED"
+  | "E2E_NO_LICENSE"
+  | "E2E_NO_TRANSFER"
+  | "E2E_TRANSFER_NULL";
+
+/** A step ran before the step it depends on left its result in the session. */
+export type StateErrorCode = "E2E_STATE";
+
+/** The notebook tooling: parameters, nbconvert, the lib build, the archive seal. */
+export type ToolErrorCode = "E2E_PARAMS" | "E2E_JUPYTER" | "E2E_BUILD" | "E2E_ARCHIVE_LEAK";
+
+export type EvidenceErrorCode =
+  | "EVIDENCE_TRACE_PARSE"
+  | "EVIDENCE_TRACE_BROKEN"
+  | "EVIDENCE_MANIFEST_MISSING"
+  | "EVIDENCE_MANIFEST_INVALID"
+  | "EVIDENCE_SCAN_PATH"
+  | "EVIDENCE_SECRET_LEAK";
+
+export type ReportErrorCode =
+  | "E2E_REPORT_SESSION"
+  | "E2E_REPORT_TEMPLATE"
+  | "E2E_REPORT_MARKERS"
+  | "E2E_BANK_DATE"
+  | "E2E_BANK_NO_REFUND"
+  | "E2E_COMPARE"
+  | "E2E_CHECKLIST";
+
+export type ErrorCode =
+  | RunErrorCode
+  | TransportErrorCode
+  | StepErrorCode
+  | StateErrorCode
+  | ToolErrorCode
+  | EvidenceErrorCode
+  | ReportErrorCode;
+
+// ------------------------------------------------------------------------------ run layer
+
 export class RunbookError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options as ErrorOptions);
     this.name = new.target.name;
     this.code = code;
@@ -14,6 +66,7 @@ export class RunbookError extends Error {
 
 /** A parameter or environment variable is missing or invalid. Raised before any HTTP call. */
 export class ConfigError extends RunbookError {
+  declare readonly code: "E2E_CONFIG";
   readonly variable: string;
   constructor(variable: string, message: string) {
     super("E2E_CONFIG", `${variable}: ${message}`);
@@ -23,6 +76,7 @@ export class ConfigError extends RunbookError {
 
 /** A safety guard refused to let money move. Nothing was sent. */
 export class GuardError extends RunbookError {
+  declare readonly code: "E2E_GUARD";
   readonly guard: string;
   constructor(guard: string, message: string) {
     super("E2E_GUARD", `refused (${guard}): ${message}`);
@@ -32,6 +86,7 @@ export class GuardError extends RunbookError {
 
 /** Transport failure: connection refused/reset, timeout. */
 export class NetworkError extends RunbookError {
+  declare readonly code: "E2E_NETWORK";
   readonly method: string;
   readonly url: string;
   constructor(method: string, url: string, cause: unknown) {
@@ -45,6 +100,7 @@ export class NetworkError extends RunbookError {
 
 /** The server answered with a non-2xx status. */
 export class HttpStatusError extends RunbookError {
+  declare readonly code: "E2E_HTTP_STATUS";
   readonly method: string;
   readonly url: string;
   readonly status: number;
@@ -68,6 +124,7 @@ export interface SchemaIssue {
 
 /** A response did not match the contract (lib/contract.ts). Kept apart from HTTP errors, as ky does. */
 export class SchemaError extends RunbookError {
+  declare readonly code: "E2E_SCHEMA";
   readonly endpoint: string;
   readonly issues: SchemaIssue[];
   constructor(endpoint: string, issues: SchemaIssue[]) {
@@ -81,6 +138,7 @@ export class SchemaError extends RunbookError {
 
 /** A poll did not reach its target before the deadline. */
 export class DeadlineError extends RunbookError {
+  declare readonly code: "E2E_DEADLINE";
   readonly lastStatus: string | null;
   readonly waitedS: number;
   constructor(what: string, waitedS: number, lastStatus: string | null) {
@@ -92,21 +150,22 @@ export class DeadlineError extends RunbookError {
 
 /** The session journal or folder is in a state the runbook cannot continue from. */
 export class SessionError extends RunbookError {
+  declare readonly code: "E2E_SESSION";
   constructor(message: string) {
     super("E2E_SESSION", message);
   }
 }
 
+/** Step 7's read-only database read failed (connect or query). */
+export class DatabaseError extends RunbookError {
+  declare readonly code: "E2E_DB";
+  constructor(message: string, cause?: unknown) {
+    super("E2E_DB", message, { cause });
+  }
+}
+
 // ------------------------------------------------------------------------------ evidence layer
 // Redaction, trace, scan, manifest, verify.
-
-export type EvidenceErrorCode =
-  | "EVIDENCE_TRACE_PARSE"
-  | "EVIDENCE_TRACE_BROKEN"
-  | "EVIDENCE_MANIFEST_MISSING"
-  | "EVIDENCE_MANIFEST_INVALID"
-  | "EVIDENCE_SCAN_PATH"
-  | "EVIDENCE_SECRET_LEAK";
 
 export class EvidenceError extends RunbookError {
   declare readonly code: EvidenceErrorCode;
@@ -170,16 +229,8 @@ export class SecretLeakError extends EvidenceError {
 
 // ------------------------------------------------------------------------------ report layer
 
-export type ReportErrorCode =
-  | "E2E_REPORT_SESSION"
-  | "E2E_REPORT_TEMPLATE"
-  | "E2E_REPORT_MARKERS"
-  | "E2E_BANK_DATE"
-  | "E2E_BANK_NO_REFUND"
-  | "E2E_COMPARE"
-  | "E2E_CHECKLIST";
-
 export class ReportError extends RunbookError {
+  declare readonly code: ReportErrorCode;
   constructor(code: ReportErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
@@ -202,6 +253,21 @@ export class BankConfirmError extends ReportError {
   constructor(code: "E2E_BANK_DATE" | "E2E_BANK_NO_REFUND", session: string, message: string) {
     super(code, `confirm-bank ${session}: ${message}`);
     this.session = session;
+  }
+}
+
+// ------------------------------------------------------------------------------ notebook layer
+
+/** The archive's secret/card scan found something: the folder is not sealed. `hits` are masked. */
+export class ArchiveRefused extends RunbookError {
+  declare readonly code: "E2E_ARCHIVE_LEAK";
+  readonly hits: string[];
+  constructor(dir: string, hits: string[]) {
+    super(
+      "E2E_ARCHIVE_LEAK",
+      `archive of ${dir} refused: ${hits.length} secret or card-number hit(s), first ${hits[0]} — redact the source, re-run, then archive again`,
+    );
+    this.hits = hits;
   }
 }
 

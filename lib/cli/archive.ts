@@ -5,8 +5,8 @@
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
-import { ArchiveRefused, archiveSession } from "../notebook/archive";
-import { oneLine } from "../errors";
+import { archiveSession } from "../notebook/archive";
+import { ArchiveRefused, oneLine } from "../errors";
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

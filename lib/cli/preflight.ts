@@ -13,6 +13,7 @@ import { ConfigError, oneLine } from "../errors";
 import { ApiClient } from "../clients/http";
 import { runPreflight } from "../run/preflight";
 import { secrets } from "../evidence/secrets";
+import { TRACE_FILE } from "../evidence/files";
 import { Trace } from "../evidence/trace";
 import { SESSION_FLAGS } from "./args";
 
@@ -66,7 +67,7 @@ export async function main(
     return err instanceof ConfigError ? EXIT.config : EXIT.refused;
   }
   secrets.add(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY");
-  const traceFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "e2e-preflight-")), "trace.jsonl");
+  const traceFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "e2e-preflight-")), TRACE_FILE);
   const api = new ApiClient(cfg.baseUrl, {
     trace: Trace.open(traceFile),
     onAnomaly: (a) => out(`  anomaly: ${a.message}`),

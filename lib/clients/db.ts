@@ -5,18 +5,12 @@
  */
 import { Client } from "pg";
 import { SELLER_TRANSFER_SQL, SellerTransfer, type SellerTransferT } from "../contract";
-import { RunbookError, oneLine } from "../errors";
+import { DatabaseError, oneLine } from "../errors";
 
 export const DB_DEFAULTS = {
   statementTimeoutMs: 5 * 1000, // 5 s
   connectTimeoutMs: 10 * 1000, // 10 s
 };
-
-export class DatabaseError extends RunbookError {
-  constructor(message: string, cause?: unknown) {
-    super("E2E_DB", message, { cause });
-  }
-}
 
 export interface TransferRead {
   rows: SellerTransferT[];

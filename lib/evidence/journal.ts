@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SessionError } from "../errors";
+import { JOURNAL_FILE } from "./files";
 import { redact } from "./redact";
 import type { Mode, StepResult } from "../types";
 
@@ -29,9 +30,6 @@ export interface JournalEntry {
   kind: JournalKind;
   data: Record<string, unknown>;
 }
-
-export const JOURNAL_FILE = "state.jsonl";
-export const TRACE_FILE = "trace.jsonl";
 
 export function nowIso(): string {
   return new Date().toISOString();

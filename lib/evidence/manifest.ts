@@ -9,10 +9,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { ManifestError } from "../errors";
+import { MANIFEST_FILE, TRACE_FILE } from "./files";
 import { verifyChain } from "./chain";
 
-export const MANIFEST_FILE = "manifest.json";
-export const TRACE_FILE = "trace.jsonl";
 export const MANIFEST_SCHEMA = "payment-e2e/manifest@1";
 const RETENTION_YEARS = 1; // PCI DSS 10.5.1: audit logs kept at least 12 months
 

@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { EvidenceError } from "../errors";
+import { MANIFEST_FILE } from "./files";
 import { type Manifest, listSessionFiles, readManifest, sha256File } from "./manifest";
 import { type ChainCheck, verifyChain } from "./chain";
 
@@ -37,7 +38,7 @@ export function verifySession(sessionDir: string): VerifyResult {
     manifest = readManifest(sessionDir);
   } catch (err) {
     const message = err instanceof EvidenceError ? err.message : String(err);
-    findings.push({ level: "error", subject: "manifest.json", message });
+    findings.push({ level: "error", subject: MANIFEST_FILE, message });
     return result;
   }
   result.manifest = manifest;

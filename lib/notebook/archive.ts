@@ -5,11 +5,11 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { RunbookError } from "../errors";
+import { ArchiveRefused } from "../errors";
 import { exportHtml } from "./jupyter";
-import { Journal, TRACE_FILE } from "../evidence/journal";
+import { Journal } from "../evidence/journal";
+import { SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
-import { SESSION_NOTEBOOK } from "./nbfile";
 import { SecretRegistry, secrets } from "../evidence/secrets";
 import { publishReport, writeSessionReport } from "../report/report";
 import { formatHit, scanPaths } from "../evidence/scan";
@@ -24,17 +24,6 @@ export interface ArchiveResult {
   scannedFiles: number;
   outcome: string;
   docsReport: string | null;
-}
-
-export class ArchiveRefused extends RunbookError {
-  readonly hits: string[];
-  constructor(dir: string, hits: string[]) {
-    super(
-      "E2E_ARCHIVE_LEAK",
-      `archive of ${dir} refused: ${hits.length} secret or card-number hit(s), first ${hits[0]} — redact the source, re-run, then archive again`,
-    );
-    this.hits = hits;
-  }
 }
 
 export function toolVersion(): string {

@@ -9,6 +9,7 @@ import { banner, pollLine, stepMarkdown, type Sink } from "../report/display";
 import { loadEvidence } from "../report/evidence";
 import { publishReport, renderBlockHtml } from "../report/report";
 import { renderPollPlot } from "../plot";
+import { POLL_PLOT } from "../evidence/files";
 import { redactString } from "../evidence/redact";
 import { Runbook } from "../run/runbook";
 import type { Params } from "../config";
@@ -133,8 +134,8 @@ export class NotebookUi {
   plot(): void {
     // From the trace, like the report: after a kernel restart the polls of the earlier kernel count too.
     const out = renderPollPlot(loadEvidence(this.rb.dir).samples);
-    fs.writeFileSync(path.join(this.rb.dir, "poll-latency.svg"), out.svg);
-    fs.writeFileSync(path.join(this.rb.dir, "poll-latency.png"), out.png);
+    fs.writeFileSync(path.join(this.rb.dir, `${POLL_PLOT}.svg`), out.svg);
+    fs.writeFileSync(path.join(this.rb.dir, `${POLL_PLOT}.png`), out.png);
     this.tslab.display.png(out.png);
     this.tslab.display.svg(out.svg);
   }

@@ -29,7 +29,6 @@ export interface Notebook {
 }
 
 export const TEMPLATE = "notebooks/payment-e2e.ipynb";
-export const SESSION_NOTEBOOK = "payment-e2e.ipynb";
 
 export function readNotebook(file: string): Notebook {
   return JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;

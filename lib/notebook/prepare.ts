@@ -5,7 +5,8 @@
 import * as path from "node:path";
 import { ensureBuilt } from "./build";
 import { DEFAULTS } from "../config";
-import { injectParameters, readNotebook, writeNotebook, SESSION_NOTEBOOK, TEMPLATE } from "./nbfile";
+import { injectParameters, readNotebook, writeNotebook, TEMPLATE } from "./nbfile";
+import { SESSION_NOTEBOOK } from "../evidence/files";
 import { REPO_ROOT } from "./jupyter";
 import { Session } from "../run/session";
 import { sessionDir } from "../evidence/journal";

@@ -6,13 +6,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { cell } from "./display";
+import { COMPARISON_FILE } from "../evidence/files";
 import { ReportError, displayDir, listSessions, loadEvidence, resolveSessionDir, type Evidence } from "./evidence";
 import { passedDryRuns } from "../run/guards";
 import { renderComparisonPlot, type ComparisonRow } from "../plot";
 import { factNumber, pollSteps } from "../run/steps";
 import { fillTemplate } from "./template";
 
-export const COMPARISON_FILE = "comparison"; // .md, .svg, .png in the live session folder
 const SERIES = { staging: "staging dry run", live: "live run" };
 
 export interface Metric {

@@ -10,15 +10,9 @@ import { ReportError, SessionError } from "../errors";
 export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "../errors";
 import { CLOCK_SKEW_WARN_MS } from "../run/guards";
 import { clockSkewMs, skewSeconds } from "../evidence/clock";
-import {
-  JOURNAL_FILE,
-  Journal,
-  TRACE_FILE,
-  latestStepResults,
-  moneyMoved,
-  type JournalEntry,
-} from "../evidence/journal";
-import { MANIFEST_FILE, manifestHash, readManifest } from "../evidence/manifest";
+import { Journal, latestStepResults, moneyMoved, type JournalEntry } from "../evidence/journal";
+import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
+import { manifestHash, readManifest } from "../evidence/manifest";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import { STEPS, factsSchema, type StepDef, type StepTable } from "../run/steps";
 import type { Anomaly, Mode, PollSample, StepResult } from "../types";

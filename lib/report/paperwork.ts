@@ -8,8 +8,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { cell, traceText } from "./display";
 import { BankConfirmError, ReportError, listSessions, loadEvidence, type Evidence } from "./evidence";
-import { MANIFEST_FILE, readManifest } from "../evidence/manifest";
-import { Journal, TRACE_FILE } from "../evidence/journal";
+import { readManifest } from "../evidence/manifest";
+import { Journal } from "../evidence/journal";
+import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { Trace } from "../evidence/trace";
 import { GATE, acceptance, bankDueDate } from "./verdict";
 

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Marked } from "marked";
 import { comparisonForLive, type Comparison } from "./compare";
+import { REPORT_FILE } from "../evidence/files";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
 import { acceptance, actionItems, bankDueDate, deriveOutcome } from "./verdict";
@@ -22,7 +23,6 @@ export const MODE_LABEL: Record<Mode, string> = {
   sandbox: "sandbox rehearsal",
 };
 const OUTCOME_ICON: Record<Outcome, string> = { PASS: "✅", FAIL: "❌", PARTIAL: "🟡" };
-export const SESSION_REPORT_FILE = "report.md";
 
 // ------------------------------------------------------------------------------------ rendering
 
@@ -240,7 +240,7 @@ export function writeSessionReport(sessionDir: string): SessionReport {
   // (a bank confirmation) makes the manifest stale, and the archive step must run again anyway.
   const sealed = Boolean(ev.manifest && !ev.manifest.stale);
   const comparison = ev.mode === "live" ? comparisonForLive(ev, { write: !sealed }) : null;
-  const file = path.join(sessionDir, SESSION_REPORT_FILE);
+  const file = path.join(sessionDir, REPORT_FILE);
   const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : null;
   const markdown = keepNotes(old ?? "", renderSessionBlock(ev, { comparison }), ev.sessionId);
   if (!sealed) writeAtomic(file, markdown);

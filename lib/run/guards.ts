@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isLoopback } from "../config";
+import { isLoopback, isOperatorEmail } from "../config";
 import { formatMoney, type StatusT } from "../contract";
 import { GuardError } from "../errors";
 import { Journal, latestStepResults, type JournalEntry } from "../evidence/journal";
@@ -20,6 +20,19 @@ const empty = (): GuardReport => ({ refusals: [], warnings: [] });
 
 function merge(...reports: GuardReport[]): GuardReport {
   return { refusals: reports.flatMap((r) => r.refusals), warnings: reports.flatMap((r) => r.warnings) };
+}
+
+/** The buyer account's address, by the same rule as the parameters cell (lib/config.ts). */
+export function operatorEmailIsWellFormed(email: string): GuardReport {
+  const r = empty();
+  if (!isOperatorEmail(email))
+    r.refusals.push(
+      new GuardError(
+        "email",
+        `OPERATOR_EMAIL ${JSON.stringify(email)} is not a well-formed address — set OPERATOR_EMAIL to the buyer account's address, e.g. ops-test@example.com`,
+      ),
+    );
+  return r;
 }
 
 /** live ⇒ production with Hyperswitch live; staging/sandbox ⇒ never production. */

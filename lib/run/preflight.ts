@@ -2,7 +2,6 @@
  * Pre-flight gate (the seed's checks, then issue 4's guards). Used by the notebook's first cell and
  * by `npm run preflight`. Refuses before any POST; its verdict is a typed result.
  */
-import { z } from "zod";
 import { Health, Products, Status, formatMoney, paths, priceInclVat, type ProductT, type StatusT } from "../contract";
 import { GuardError } from "../errors";
 import type { ApiClient } from "../clients/http";
@@ -13,6 +12,7 @@ import {
   liveConfirmed,
   mergeGuards,
   modeMatchesEnvironment,
+  operatorEmailIsWellFormed,
   priceUnderCap,
   transportIsSafe,
   type GuardReport,
@@ -115,16 +115,7 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
       guards.push({ refusals: [err], warnings: [] });
     }
   }
-  if (!z.email().safeParse(input.operatorEmail).success)
-    guards.push({
-      refusals: [
-        new GuardError(
-          "email",
-          `OPERATOR_EMAIL ${JSON.stringify(input.operatorEmail)} is not a well-formed address — set OPERATOR_EMAIL to the buyer account's address, e.g. ops-test@example.com`,
-        ),
-      ],
-      warnings: [],
-    });
+  guards.push(operatorEmailIsWellFormed(input.operatorEmail));
   observed.operator = input.operatorEmail;
   guards.push(clockSkew(api.counters.maxClockSkewMs));
   return finish(input, observed, mergeGuards(...guards), status, product, total);

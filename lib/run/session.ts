@@ -9,7 +9,6 @@ import { oneLine } from "../errors";
 import { ApiClient } from "../clients/http";
 import {
   Journal,
-  TRACE_FILE,
   latestStepResults,
   moneyMoved,
   newSessionId,
@@ -17,6 +16,7 @@ import {
   refundRequested,
   sessionDir,
 } from "../evidence/journal";
+import { TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
 import { STEPS, blockedBy, factsSchema, stepById, stepDef, type StepTable } from "./steps";
 import { Trace } from "../evidence/trace";

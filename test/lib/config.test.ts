@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import { ConfigError } from "../../lib/errors";
-import { parseConfig, type Params } from "../../lib/config";
+import { isOperatorEmail, parseConfig, type Params } from "../../lib/config";
 
 const good: Params = {
   MODE: "staging",
@@ -31,6 +31,12 @@ const cases: Array<[string, Params, Record<string, string>, RegExp]> = [
     { ...good, OPERATOR_EMAIL: "ops@" },
     env,
     /^OPERATOR_EMAIL: invalid value "ops@"; set OPERATOR_EMAIL/,
+  ],
+  [
+    "OPERATOR_EMAIL",
+    { ...good, OPERATOR_EMAIL: "ops..test@example.com" },
+    env,
+    /^OPERATOR_EMAIL: invalid value "ops\.\.test@example\.com"; set OPERATOR_EMAIL to the buyer account's address, e\.g\. ops-test@example\.com$/,
   ],
   ["OPERATOR_EMAIL", { ...good, OPERATOR_EMAIL: undefined }, env, /^OPERATOR_EMAIL: missing; /],
   ["OPERATOR_PASSWORD", good, {}, /^OPERATOR_PASSWORD: missing; export OPERATOR_PASSWORD in the environment/],
@@ -75,5 +81,31 @@ for (const [variable, params, e, message] of cases) {
         return true;
       },
     );
+  });
+}
+
+// One rule for the operator's address, shared with pre-flight (issue 10): what the parameters
+// cell accepts, pre-flight never refuses.
+const emails: Array<[unknown, boolean]> = [
+  ["ops@example.com", true],
+  ["ops-test@example.com", true],
+  ["a+b@sub.example.co.uk", true],
+  ["operator@sandbox.test", true],
+  [" ops@example.com ", true], // trimmed, as the parameters cell stores it
+  ["ops@", false],
+  ["ops test@example.com", false],
+  ["ops..test@example.com", false],
+  [".ops@example.com", false],
+  ["ops@localhost", false],
+  ['"ops"@example.com', false],
+  ["", false],
+  [undefined, false],
+];
+for (const [value, ok] of emails) {
+  test(`isOperatorEmail(${JSON.stringify(value)}) is ${ok}`, () => {
+    assert.equal(isOperatorEmail(value), ok);
+    const parse = () => parseConfig({ ...good, OPERATOR_EMAIL: value as string }, env);
+    if (ok) assert.equal(parse().operatorEmail, String(value).trim());
+    else assert.throws(parse, ConfigError);
   });
 }

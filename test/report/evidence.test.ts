@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { NOT_VISIBLE, ReportError, listSessions, loadEvidence, resolveSessionDir } from "../../lib/report/evidence";
-import { TRACE_FILE } from "../../lib/evidence/journal";
+import { TRACE_FILE } from "../../lib/evidence/files";
 import { Trace } from "../../lib/evidence/trace";
 import { IDS, makeSession, seal, tmpArchive } from "./fixtures";
 

@@ -6,7 +6,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Journal, TRACE_FILE, newSessionId } from "../../lib/evidence/journal";
+import { Journal, newSessionId } from "../../lib/evidence/journal";
+import { TRACE_FILE } from "../../lib/evidence/files";
 import { STEPS } from "../../lib/run/steps";
 import { writeManifest } from "../../lib/evidence/manifest";
 import { verifyChain } from "../../lib/evidence/chain";

@@ -3,7 +3,8 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BankConfirmError, ReportError, loadEvidence } from "../../lib/report/evidence";
-import { Journal, TRACE_FILE } from "../../lib/evidence/journal";
+import { Journal } from "../../lib/evidence/journal";
+import { JOURNAL_FILE, TRACE_FILE } from "../../lib/evidence/files";
 import { acceptance, actionItems, addBusinessDays, deriveOutcome } from "../../lib/report/verdict";
 import {
   GO_NO_GO_ROW,
@@ -326,10 +327,10 @@ describe("confirm-bank validation", () => {
   it("nothing is written when the date is refused", () => {
     const dir = makeSession(tmpArchive(), { mode: "live" });
     const before =
-      fs.readFileSync(path.join(dir, "state.jsonl"), "utf8") + fs.readFileSync(path.join(dir, TRACE_FILE), "utf8");
+      fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8") + fs.readFileSync(path.join(dir, TRACE_FILE), "utf8");
     assert.throws(() => confirmBank(dir, { date: day(3) }), BankConfirmError);
     assert.equal(
-      fs.readFileSync(path.join(dir, "state.jsonl"), "utf8") + fs.readFileSync(path.join(dir, TRACE_FILE), "utf8"),
+      fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8") + fs.readFileSync(path.join(dir, TRACE_FILE), "utf8"),
       before,
     );
   });

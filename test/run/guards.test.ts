@@ -10,6 +10,7 @@ import {
   liveConfirmPhrase,
   liveConfirmed,
   modeMatchesEnvironment,
+  operatorEmailIsWellFormed,
   priceUnderCap,
   transportIsSafe,
 } from "../../lib/run/guards";
@@ -113,3 +114,26 @@ test("clock skew above 5 s is a warning", () => {
   assert.equal(clockSkew(4000).warnings.length, 0);
   assert.match(clockSkew(-7200).warnings[0], /clock skew -7.2 s/);
 });
+
+// Pre-flight's refusal keeps its wording; the rule is the parameters cell's (lib/config.ts).
+const emailCases: Array<[string, string | null]> = [
+  ["ops-test@example.com", null],
+  [
+    "ops..test@example.com",
+    'refused (email): OPERATOR_EMAIL "ops..test@example.com" is not a well-formed address — set OPERATOR_EMAIL to the buyer account\'s address, e.g. ops-test@example.com',
+  ],
+  [
+    "ops@",
+    'refused (email): OPERATOR_EMAIL "ops@" is not a well-formed address — set OPERATOR_EMAIL to the buyer account\'s address, e.g. ops-test@example.com',
+  ],
+];
+for (const [email, refusal] of emailCases) {
+  test(`operator email guard: ${email}`, () => {
+    const r = operatorEmailIsWellFormed(email);
+    assert.deepEqual(
+      r.refusals.map((e) => e.message),
+      refusal ? [refusal] : [],
+    );
+    for (const e of r.refusals) assert.equal(e.code, "E2E_GUARD");
+  });
+}

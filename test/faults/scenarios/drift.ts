@@ -4,7 +4,7 @@
 // fixed, re-running step 5 resumes and the run completes on the same order.
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { TRACE_FILE } from "../../../lib/evidence/journal";
+import { TRACE_FILE } from "../../../lib/evidence/files";
 import { readTrace } from "../../../lib/evidence/chain";
 import { assertNoUndefined, assertPass, statusLine, upToPaid, verifyAndRefund } from "../drive";
 import { ROUTE, type Scenario } from "../harness";

@@ -3,7 +3,7 @@
 // POST without an Idempotency-Key, which by design (§3) is never retried.
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { TRACE_FILE } from "../../../lib/evidence/journal";
+import { TRACE_FILE } from "../../../lib/evidence/files";
 import { readTrace } from "../../../lib/evidence/chain";
 import { assertPass, statusLine, upToPaid, verifyAndRefund } from "../drive";
 import { ROUTE, type Scenario } from "../harness";

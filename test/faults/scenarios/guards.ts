@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { Params } from "../../../lib/config";
 import { ConfigError } from "../../../lib/errors";
 import { liveConfirmPhrase } from "../../../lib/run/guards";
-import { TRACE_FILE } from "../../../lib/evidence/journal";
+import { TRACE_FILE } from "../../../lib/evidence/files";
 import type { Runbook } from "../../../lib/run/runbook";
 import { readTrace } from "../../../lib/evidence/chain";
 import type { Mode } from "../../../lib/types";
@@ -227,12 +227,16 @@ export const guardScenarios: Scenario[] = [
         "OPERATOR_EMAIL",
         /^OPERATOR_EMAIL: invalid value/,
       );
-      // Shaped like an address, so it gets past the parameters cell: pre-flight's stricter check refuses it.
-      const { refusals } = await refusedAtPreflight(ctx, "sandbox", { OPERATOR_EMAIL: "ops..test@example.com" });
-      assert.deepEqual(refusals, [
-        'refused (email): OPERATOR_EMAIL "ops..test@example.com" is not a well-formed address — set OPERATOR_EMAIL to the buyer account\'s address, e.g. ops-test@example.com',
-      ]);
-      return { outcome: "refused when the session opens (ConfigError), or at pre-flight; 0 POSTs", notes: short(msg) };
+      // Shaped like an address: one rule (lib/config.ts) refuses it already when the session opens,
+      // where pre-flight used to be the first to notice (issue 10).
+      await refusedAtOpen(
+        ctx,
+        { OPERATOR_EMAIL: "ops..test@example.com" },
+        {},
+        "OPERATOR_EMAIL",
+        /^OPERATOR_EMAIL: invalid value "ops\.\.test@example\.com"; set OPERATOR_EMAIL to the buyer account's address, e\.g\. ops-test@example\.com$/,
+      );
+      return { outcome: "refused when the session opens (ConfigError); 0 POSTs", notes: short(msg) };
     },
   },
   {

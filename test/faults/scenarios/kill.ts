@@ -4,7 +4,7 @@
 // process (a fresh kernel): it must resume the same order, say so, and send no second POST.
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/evidence/journal";
+import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/evidence/files";
 import { Journal } from "../../../lib/evidence/journal";
 import { verifyChain } from "../../../lib/evidence/chain";
 import { assertPass, journalCount, statusLine, verifyAndRefund } from "../drive";

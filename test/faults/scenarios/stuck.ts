@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/evidence/journal";
+import { JOURNAL_FILE, TRACE_FILE } from "../../../lib/evidence/files";
 import type { Runbook } from "../../../lib/run/runbook";
 import { readTrace, verifyChain } from "../../../lib/evidence/chain";
 import { assertNoUndefined, payAndConfirm, statusLine, upToPaid } from "../drive";
