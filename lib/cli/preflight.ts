@@ -4,6 +4,7 @@
  *   0 go · 1 refused by a check or guard · 2 bad parameter · 3 backend unreachable or off-contract.
  * Flags fall back to the environment (BASE_URL or the seed's STAGING_URL, MODE, OPERATOR_EMAIL, …).
  */
+import { factLines } from "../report/display";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -75,7 +76,7 @@ export async function main(
   try {
     const rep = await runPreflight({ ...cfg, maxPriceMinor: cfg.maxPriceMinor ?? toMinor(5) }, api);
     out(`Pre-flight (${cfg.mode}) against ${cfg.baseUrl}`);
-    for (const [k, v] of Object.entries(rep.observed)) out(`  ${k}: ${v}`);
+    for (const line of factLines({ step: 0, observed: rep.observed })) out(`  ${line}`);
     for (const w of rep.warnings) out(`  WARNING: ${w}`);
     for (const r of rep.refusals) out(`  REFUSED: ${r}`);
     out("");

@@ -133,7 +133,7 @@ export class NotebookUi {
   /** Poll latency plot: PNG (renders untrusted) plus SVG, both saved in the session folder. */
   plot(): void {
     // From the trace, like the report: after a kernel restart the polls of the earlier kernel count too.
-    const out = renderPollPlot(loadEvidence(this.rb.dir).samples);
+    const out = renderPollPlot(loadEvidence(this.rb.dir, { table: this.rb.table }).samples, { table: this.rb.table });
     fs.writeFileSync(path.join(this.rb.dir, `${POLL_PLOT}.svg`), out.svg);
     fs.writeFileSync(path.join(this.rb.dir, `${POLL_PLOT}.png`), out.png);
     this.tslab.display.png(out.png);

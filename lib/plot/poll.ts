@@ -1,15 +1,15 @@
 /**
- * The poll latency chart of the runbook's polling steps (5 and 9), with the order status changes
+ * The poll latency chart of the runbook's polling steps (the step table's `poll` steps), with the order status changes
  * laid out as labels that do not overlap.
  */
 import * as Plot from "@observablehq/plot";
+import { STEPS, pollSteps, type StepTable } from "../run/steps";
 import type { PollSample } from "../types";
 import type { PlotOptions, Rendered, SvgNode } from "./document";
 import { CHART, checkOptions, clean, compose, emptyPanel, legendStrip, newDocument, textWidth } from "./document";
 
 const DEFAULTS = {
   height: 440, // px, two facets
-  title: "Poll latency — steps 5 and 9",
   logRatio: 50, // max/min latency above which the y scale turns logarithmic
 };
 
@@ -18,20 +18,27 @@ const OUTCOMES: Outcome[] = ["ok", "http 4xx", "http 5xx", "network error"];
 // Shape as well as colour, so the outcome survives greyscale printing.
 const OUTCOME_COLORS = ["#3ca951", "#efb118", "#e4572e", "#6b3fa0"];
 const OUTCOME_SYMBOLS = ["circle", "diamond", "triangle", "square"];
-const STEP_TITLES: Record<number, string> = {
-  5: "Step 5 — poll order until completed",
-  9: "Step 9 — poll order until refunded",
-};
+
+/** "Poll latency — steps 5 and 9", from the table's poll steps. */
+export function pollTitle(table: StepTable = STEPS): string {
+  const ns = pollSteps(table).map((d) => d.n);
+  return `Poll latency — step${ns.length === 1 ? "" : "s"} ${ns.slice(0, -1).join(", ")}${ns.length > 1 ? " and " : ""}${ns[ns.length - 1] ?? ""}`;
+}
 
 /**
- * Poll latency of steps 5 and 9, one facet per step, dots by outcome and a dashed rule
+ * Poll latency of the poll steps (5 and 9 in STEPS), one facet per step, dots by outcome and a dashed rule
  * wherever the order status changed.
  * @example
  * const { svg, png } = renderPollPlot(samples);
  * tslab.display.png(png);
  */
-export function renderPollPlot(samples: PollSample[], opts: PlotOptions = {}): Rendered {
-  const { width, height, title } = checkOptions(opts, DEFAULTS.height, DEFAULTS.title);
+export function renderPollPlot(samples: PollSample[], opts: PlotOptions & { table?: StepTable } = {}): Rendered {
+  const table = opts.table ?? STEPS;
+  const { width, height, title } = checkOptions(opts, DEFAULTS.height, pollTitle(table));
+  const facetTitle = (n: number) => {
+    const d = table[n];
+    return d?.poll ? `Step ${n} — ${d.poll.title}` : `Step ${n}`;
+  };
   const doc = newDocument();
   const body = height - CHART.header;
   const rows = [...samples]
@@ -87,7 +94,7 @@ export function renderPollPlot(samples: PollSample[], opts: PlotOptions = {}): R
       Plot.frame({ stroke: "#ccc" }),
       Plot.text(steps, {
         fy: (d: number) => d,
-        text: (d: number) => STEP_TITLES[d] ?? `Step ${d}`,
+        text: (d: number) => facetTitle(d),
         frameAnchor: "top-left",
         dy: -12,
         fontWeight: "bold",

@@ -40,12 +40,17 @@ export function factText(def: FactDef | undefined, v: FactValue | undefined): st
   }
 }
 
-/** A step's facts as "label: value, …" in the table's order (redacted). */
-export function observedText(r: Pick<StepResult, "step" | "observed">, table: StepTable = STEPS): string {
+/** A step's facts as "label: value" lines in the table's order (redacted). */
+export function factLines(r: Pick<StepResult, "step" | "observed">, table: StepTable = STEPS): string[] {
   const facts = table[r.step]?.facts ?? {};
   const o = redact(r.observed);
   const keys = [...Object.keys(facts).filter((k) => k in o), ...Object.keys(o).filter((k) => !(k in facts))];
-  return keys.map((k) => `${facts[k]?.label ?? k}: ${factText(facts[k], o[k])}`).join(", ") || "—";
+  return keys.map((k) => `${facts[k]?.label ?? k}: ${factText(facts[k], o[k])}`);
+}
+
+/** A step's facts as "label: value, …" (the report's Observed column). */
+export function observedText(r: Pick<StepResult, "step" | "observed">, table: StepTable = STEPS): string {
+  return factLines(r, table).join(", ") || "—";
 }
 
 export function traceText(t: StepResult["trace"]): string {

@@ -93,7 +93,7 @@ function readJournal(sessionDir: string): readonly JournalEntry[] {
 /** A journaled step result whose facts match the step table, or a one-line refusal naming the field. */
 function checkedResult(sessionDir: string, def: StepDef, r: StepResult): StepResult {
   const parsed = factsSchema(def).safeParse(r.observed ?? {});
-  if (parsed.success) return { ...r, id: def.id, observed: parsed.data };
+  if (parsed.success) return { ...r, step: def.n, id: def.id, observed: parsed.data };
   const i = parsed.error.issues[0];
   throw new ReportError(
     "E2E_REPORT_SESSION",

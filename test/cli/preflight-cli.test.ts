@@ -22,7 +22,7 @@ test("staging gate passes on the sandbox and prints the reminder with the amount
   const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
   assert.equal(r.code, EXIT.go, r.out);
   assert.match(r.out, /environment: staging/);
-  assert.match(r.out, /amount: 5.00 EUR incl. VAT 20 %/);
+  assert.match(r.out, /amount incl\. VAT: 5\.00 EUR\n {2}VAT: 20 %/);
   assert.match(r.out, /GO: pre-flight passed/);
 });
 

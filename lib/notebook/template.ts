@@ -1,16 +1,18 @@
-// Regenerates notebooks/payment-e2e.ipynb (the committed template, without outputs) from this source:
-//   node scripts/dev/make-template.mjs notebooks/payment-e2e.ipynb
-// Edit cells here rather than by hand, so the template stays clean and reviewable.
-import fs from "node:fs";
-const md = (s) => ({ cell_type: "markdown", metadata: {}, source: s });
-const code = (s, tags) => ({
-  cell_type: "code",
-  execution_count: null,
-  metadata: tags ? { tags } : {},
-  outputs: [],
-  source: s,
-});
-const cells = [
+/**
+ * The runbook template (notebooks/payment-e2e.ipynb) generated from the step table, so the
+ * notebook's step cells can never drift from the steps the lib declares. Regenerate with
+ * `npm run template`; a test checks that the committed notebook is exactly this output.
+ */
+import { STEPS, type StepTable } from "../run/steps";
+import type { Notebook } from "./nbfile";
+
+type Cell = Notebook["cells"][number];
+const md = (s: string): Cell => ({ cell_type: "markdown", metadata: {}, source: s }) as Cell;
+const code = (s: string, tags?: string[]): Cell =>
+  ({ cell_type: "code", execution_count: null, metadata: tags ? { tags } : {}, outputs: [], source: s }) as Cell;
+
+/** The cells before the steps: the title and how to run it, the parameters, the session. */
+const head = (): Cell[] => [
   md(`# Payment E2E — real-money runbook
 
 Proves, with real money, that the marketplace's payment path works end to end: log in, buy the ~5 EUR test product, pay on the hosted Hyperswitch checkout, watch the order complete, see the licence and the seller transfer, refund, and watch the order refunded with the licence revoked.
@@ -62,50 +64,41 @@ const nb = openNotebook({
   OPERATOR_NOTES: OPERATOR_NOTES,
   DOCS_DIR: DOCS_DIR,
 }, tslab);`),
-  md(`## 0. Pre-flight gate
-Refuses to go on unless the backend is healthy, \`/status\` matches MODE (live ⇒ production with Hyperswitch live), Hyperswitch is not disabled, there is ≥ 1 product, the operator email is well-formed, and the money guards pass. Same gate as \`npm run preflight\`.`),
-  code(`nb.showPreflight(await nb.rb.preflight());`),
-  md(`## 1. Log in as the buyer`),
-  code(`nb.show(await nb.rb.login());`),
-  md(`## 2. List marketplace products and pick the ~5 EUR test product`),
-  code(`nb.show(await nb.rb.pickProduct());`),
-  md(`## 3. Create the order (POST /orders)
-Sent with an Idempotency-Key derived from the session: re-running this cell resumes the same order.`),
-  code(`nb.show(await nb.rb.createOrder());`),
-  md(`## 4. Pay on the hosted Hyperswitch checkout
-Open the link, pay with **your own personal card**, then fill in the **paid** cell below with what you saw (last 4 digits and processor, nothing more) and run it.`),
-  code(`await nb.pay();`),
-  code(`// Paid cell: fill in after paying (leave empty when the headless payer paid a local double).
-await nb.paid({ last4: "", processor: "" });`),
-  md(`## 5. Poll the order until \`completed\``),
-  code(`nb.show(await nb.rb.pollCompleted());`),
-  md(`## 6. Licence attribution (GET /licenses/mine)`),
-  code(`nb.show(await nb.rb.checkLicense());`),
-  md(`## 7. \`seller_transfers\` row (read-only DB)
-With \`DATABASE_URL\` set this reads the row in a READ ONLY transaction. Without it, the cell shows the SQL to run; paste psql's output with \`nb.show(await nb.rb.pasteTransfer(\\\`…\\\`))\`.`),
-  code(`nb.show(await nb.rb.checkTransfer());`),
-  md(`## 8. Refund (opt-in)
-Stays available whenever the payment went through, even if a verification step failed.`),
-  code(`nb.show(await nb.rb.refund());`),
-  md(`## 9. Poll until refunded and the licence is gone`),
-  code(`nb.show(await nb.rb.pollRefunded());`),
+];
+
+/** The cells after the steps: the latency plot and the report. */
+const tail = (): Cell[] => [
   md(`## Poll latency`),
   code(`nb.plot();`),
   md(`## Session report
 The filled session block, computed from the evidence (journal and trace). The outcome and the acceptance boxes are derived, never typed.`),
   code(`await nb.report();`),
 ];
-const nb = {
-  cells,
-  metadata: {
-    kernelspec: { display_name: "TypeScript (tslab, runbook)", language: "typescript", name: "tslab" },
-    language_info: { name: "typescript" },
-  },
-  nbformat: 4,
-  nbformat_minor: 5,
-};
-cells.forEach((c, i) => {
-  c.id = `cell-${String(i).padStart(2, "0")}`;
-  c.source = c.source.split(/(?<=\n)/);
-});
-fs.writeFileSync(process.argv[2], `${JSON.stringify(nb, null, 1)}\n`);
+
+/**
+ * The template notebook for a step table: head, one heading and the declared cells per step, tail.
+ * @example fs.writeFileSync(TEMPLATE, serializeNotebook(templateNotebook()))
+ */
+export function templateNotebook(table: StepTable = STEPS): Notebook {
+  const steps = table.flatMap((d) => [
+    md(`## ${d.n}. ${d.title}${d.intro ? `\n${d.intro}` : ""}`),
+    ...d.cells.map((c) => code(c)),
+  ]);
+  const cells = [...head(), ...steps, ...tail()].map((c, i) => ({
+    ...c,
+    id: `cell-${String(i).padStart(2, "0")}`,
+    source: (c.source as string).split(/(?<=\n)/),
+  }));
+  return {
+    cells,
+    metadata: {
+      kernelspec: { display_name: "TypeScript (tslab, runbook)", language: "typescript", name: "tslab" },
+      language_info: { name: "typescript" },
+    },
+    nbformat: 4,
+    nbformat_minor: 5,
+  } as Notebook;
+}
+
+/** The file's bytes, as committed (one-space JSON and a final newline). */
+export const serializeNotebook = (nb: Notebook): string => `${JSON.stringify(nb, null, 1)}\n`;

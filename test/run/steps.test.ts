@@ -1,0 +1,173 @@
+/**
+ * The step table is the one declaration of the steps (issue 10 §2): rename a label and add a
+ * dummy step in a copy of the table, and the report rows, the acceptance boxes, the plot series,
+ * the comparison, the anomaly counters, the prerequisites and the notebook template all follow.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { TEMPLATE, readNotebook, sourceOf } from "../../lib/notebook/nbfile";
+import { serializeNotebook, templateNotebook } from "../../lib/notebook/template";
+import { pollTitle, renderPollPlot } from "../../lib/plot/poll";
+import { compareSessions } from "../../lib/report/compare";
+import { observedText } from "../../lib/report/display";
+import { loadEvidence } from "../../lib/report/evidence";
+import { renderSessionBlock } from "../../lib/report/report";
+import { acceptance, deriveOutcome } from "../../lib/report/verdict";
+import { STEPS, blockedBy, defineSteps, factsSchema, stepById, type StepDef } from "../../lib/run/steps";
+import type { StepResult } from "../../lib/types";
+import { makeSession, tmpArchive } from "../report/fixtures";
+
+const RENAMED_ROW = "Order completed (renamed row)";
+const RENAMED_FACT = "secs until completed (renamed)";
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** A copy of STEPS with step 5 relabelled and a dummy check inserted after the licence step. */
+function copyTable() {
+  const defs: Array<Omit<StepDef, "n">> = [];
+  for (const d of STEPS) {
+    if (d.id === "completed") {
+      defs.push({
+        ...d,
+        name: RENAMED_ROW,
+        title: "Wait for completion (renamed title)",
+        facts: { ...d.facts, seconds_to_completed: { label: RENAMED_FACT, kind: "seconds" } },
+        poll: { title: "renamed poll series", secondsFact: "seconds_to_completed" },
+      });
+    } else defs.push(d);
+    if (d.id === "licence")
+      defs.push({
+        id: "dummy",
+        title: "Dummy check",
+        name: "Dummy row",
+        observed: "dummy ok",
+        requires: ["completed"],
+        cells: ["nb.show(await nb.rb.dummy());"],
+        facts: { dummy_ok: { label: "dummy ok", kind: "bool" } },
+        boxes: [{ short: "dummy", label: "Dummy box ticked.", check: { type: "true", fact: "dummy_ok" } }],
+      });
+  }
+  return defineSteps(defs);
+}
+
+describe("one step table", () => {
+  const table = copyTable();
+  const dummy = stepById("dummy", table);
+  const refunded = stepById("refunded", table);
+  const dir = makeSession(tmpArchive(), { mode: "staging", scenario: "pass" });
+  const ev = loadEvidence(dir, { table });
+
+  test("numbers follow the position: the dummy is 7, the last step 10", () => {
+    assert.equal(dummy.n, 7);
+    assert.equal(refunded.n, 10);
+    assert.equal(stepById("refunded").n, 9, "the real table is untouched");
+  });
+
+  test("report rows: the renamed label, the dummy NOT RUN, the later steps renumbered", () => {
+    const md = renderSessionBlock(ev);
+    assert.match(md, new RegExp(`\\| 5\\. ${esc(RENAMED_ROW)} \\| ✅ PASS \\| ${esc(RENAMED_FACT)}: `));
+    assert.match(md, /\| 7\. Dummy row \| ⬜ NOT RUN \| — \| — \|/);
+    assert.match(md, /\| 10\. License revoked \+ funds returned \| ✅ PASS \|/);
+    assert.doesNotMatch(md, /seconds-to-completed/);
+  });
+
+  test("acceptance boxes: the dummy's box is open, end-to-end names it, the outcome is not PASS", () => {
+    const boxes = acceptance(ev);
+    const box = boxes.find((b) => b.label === "Dummy box ticked.");
+    assert.ok(box && !box.ok, "the dummy's box is declared and open");
+    assert.match(boxes.find((b) => b.short === "end-to-end")!.evidence, /step 7 did not run/);
+    assert.match(
+      boxes.find((b) => b.short === "completed ≤ 5 min")!.evidence,
+      new RegExp(esc(RENAMED_FACT)),
+    );
+    assert.equal(boxes.length, 10, "9 seed boxes plus the dummy's");
+    assert.notEqual(deriveOutcome(ev).outcome, "PASS");
+    // The same session against the real table passes every box: the copy alone made the difference.
+    assert.equal(deriveOutcome(loadEvidence(dir)).outcome, "PASS");
+  });
+
+  test("plot series: facet titles and the chart title come from the table", () => {
+    assert.equal(pollTitle(table), "Poll latency — steps 5 and 10");
+    assert.equal(pollTitle(), "Poll latency — steps 5 and 9");
+    const samples = ev.samples.map((s) => (s.step === 9 ? { ...s, step: 10 } : s));
+    const { svg } = renderPollPlot(samples, { table });
+    assert.match(svg, /Step 5 — renamed poll series/);
+    assert.match(svg, /Step 10 — poll order until refunded/);
+  });
+
+  test("comparison: a row per step of the table and the renamed metric", () => {
+    const c = compareSessions(ev, ev);
+    assert.match(c.table, /7\. Dummy row/);
+    assert.match(c.table, /10\. License revoked/);
+    assert.ok(c.metrics.some((m) => m.metric === RENAMED_FACT));
+  });
+
+  test("anomaly counters and the trail are sized and keyed by the table", () => {
+    assert.equal(ev.counters.http5xxByStep.length, table.length);
+    assert.equal(ev.trail.find((t) => t.link === "seller_transfer")?.source, "step 8 observed `stripe_transfer_id`");
+  });
+
+  test("prerequisites follow ids, whatever the numbers", () => {
+    const results = new Map<number, StepResult>();
+    assert.match(blockedBy(dummy.n, results, table)!, /^step 5 \(Order completed \(renamed row\)\) has not run yet$/);
+  });
+
+  test("notebook template: a heading and the declared cell for the dummy, the renamed title", () => {
+    const nb = templateNotebook(table);
+    const sources = nb.cells.map(sourceOf);
+    const i = sources.indexOf("## 7. Dummy check");
+    assert.ok(i > 0, "heading of the dummy step");
+    assert.equal(sources[i + 1], "nb.show(await nb.rb.dummy());");
+    assert.ok(sources.includes("## 5. Wait for completion (renamed title)"));
+    assert.ok(sources.some((s) => s.startsWith("## 10. Poll until refunded")));
+  });
+});
+
+describe("the committed template is generated from STEPS", () => {
+  test("notebooks/payment-e2e.ipynb is byte for byte templateNotebook() (regenerate with npm run template)", () => {
+    const file = path.join(__dirname, "..", "..", TEMPLATE);
+    assert.equal(fs.readFileSync(file, "utf8"), serializeNotebook(templateNotebook()));
+    assert.equal(
+      readNotebook(file).cells.filter((c) => c.cell_type === "code").length,
+      4 + STEPS.reduce((n, d) => n + d.cells.length, 0),
+    );
+  });
+});
+
+describe("facts are typed data", () => {
+  test("the schema refuses display text where data is declared, and undeclared keys", () => {
+    const gone = factsSchema(stepById("refunded"));
+    assert.equal(gone.safeParse({ licence_gone: true }).success, true);
+    assert.equal(gone.safeParse({ licence_gone: "yes ✓" }).success, false);
+    const transfer = factsSchema(stepById("transfer"));
+    assert.equal(transfer.safeParse({ amount: { minor: 375, currency: "EUR" } }).success, true);
+    assert.equal(transfer.safeParse({ amount: "375 EUR" }).success, false);
+    assert.equal(
+      transfer.safeParse({ amount: { minor: 3.75, currency: "EUR" } }).success,
+      false,
+      "minor units are integers",
+    );
+    assert.equal(transfer.safeParse({ surprise: 1 }).success, false);
+  });
+
+  test("a journal whose fact was edited into display text is refused, naming the step and field", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging", scenario: "pass" });
+    const file = path.join(dir, "state.jsonl");
+    const text = fs.readFileSync(file, "utf8").replace('"licence_gone":true', '"licence_gone":"yes ✓"');
+    fs.writeFileSync(file, text);
+    assert.throws(
+      () => loadEvidence(dir),
+      /step 9 \(refunded\) fact `licence_gone` is not what the step table declares/,
+    );
+  });
+
+  test("money renders with the currency's exponent in the report's Observed column", () => {
+    const transfer = stepById("transfer");
+    const row = (amount: { minor: number; currency: string }) =>
+      observedText({ step: transfer.n, observed: { amount, stripe_transfer_id: "tr_1", status: "paid" } });
+    assert.equal(row({ minor: 375, currency: "EUR" }), "amount: 3.75 EUR, stripe_transfer_id: tr_1, status: paid");
+    assert.equal(row({ minor: 500, currency: "JPY" }), "amount: 500 JPY, stripe_transfer_id: tr_1, status: paid");
+    assert.equal(row({ minor: 1234, currency: "BHD" }), "amount: 1.234 BHD, stripe_transfer_id: tr_1, status: paid");
+  });
+});
