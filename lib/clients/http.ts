@@ -4,27 +4,24 @@
  *
  * Retries: GETs retry on network errors, 429, 502, 503 and 504 with capped exponential backoff and
  * jitter, honouring Retry-After; POSTs retry only when they carry an Idempotency-Key, so a retry
- * can never create a second order or refund. Each retry is recorded as an anomaly. The loop is
- * hand-written rather than undici's retry interceptor because each attempt must land in the trace.
+ * can never create a second order or refund. Each retry is recorded as an anomaly. Both are undici
+ * interceptors composed onto the client's Agent (tracing.ts, retrying.ts; the policy is in policy.ts):
+ * retrying outside, tracing inside, so each attempt lands in the trace.
  */
-import { Agent, request } from "undici";
+import { Agent, type Dispatcher, request } from "undici";
 import type { z } from "zod";
 import { envelope, errorEnvelope } from "../contract";
-import { HttpStatusError, NetworkError, SchemaError, oneLine, type SchemaIssue } from "../errors";
+import { HttpStatusError, NetworkError, SchemaError, type SchemaIssue } from "../errors";
 import { secrets, type SecretRegistry } from "../evidence/secrets";
 import type { Trace } from "../evidence/trace";
 import type { Anomaly, TraceRange } from "../types";
+import type { CallContext, ClientCounters } from "./call";
+import { retrying } from "./retrying";
+import { tracing } from "./tracing";
+import { HTTP_DEFAULTS, parseJson, retryAfterMs, sleep } from "./policy";
 
-export const HTTP_DEFAULTS = {
-  timeoutMs: 15 * 1000, // 15 s per attempt
-  maxAttempts: 5,
-  backoffBaseMs: 250,
-  backoffCapMs: 8 * 1000, // 8 s
-  retryAfterCapS: 60, // never sleep longer than 60 s on a server's say-so
-  maxBodyLogChars: 20 * 1000,
-};
-
-const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+export { HTTP_DEFAULTS, backoffMs, retryAfterMs, sleep } from "./policy";
+export type { ClientCounters } from "./call";
 
 export interface CallOptions<T extends z.ZodType> {
   method: "GET" | "POST";
@@ -55,15 +52,6 @@ export interface CallResult<T> {
   trace: TraceRange;
 }
 
-export interface ClientCounters {
-  requests: number;
-  retries: number;
-  http5xx: number;
-  networkErrors: number;
-  /** Largest absolute clock skew seen against a server Date header, in ms. */
-  maxClockSkewMs: number;
-}
-
 export interface ClientDeps {
   trace: Trace;
   onAnomaly: (a: Omit<Anomaly, "at">) => void;
@@ -71,24 +59,6 @@ export interface ClientDeps {
   /** Random source for jitter (seedable in tests). */
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Retry-After as seconds or HTTP date → ms (capped); null when absent or unreadable. */
-export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | null {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (!v) return null;
-  const secs = Number(v);
-  const ms = Number.isFinite(secs) ? secs * 1000 : Date.parse(v) - now;
-  if (!Number.isFinite(ms)) return null;
-  return Math.max(0, Math.min(ms, HTTP_DEFAULTS.retryAfterCapS * 1000));
-}
-
-/** Capped exponential backoff with full jitter. */
-export function backoffMs(attempt: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(HTTP_DEFAULTS.backoffCapMs, HTTP_DEFAULTS.backoffBaseMs * 2 ** (attempt - 1));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
 export function zodIssues(err: z.ZodError): SchemaIssue[] {
@@ -105,6 +75,7 @@ export class ApiClient {
   token: string | null = null;
   private readonly deps: Required<Omit<ClientDeps, "registry">> & { registry: SecretRegistry };
   private readonly agent: Agent;
+  private readonly dispatcher: Dispatcher;
 
   constructor(origin: string, deps: ClientDeps) {
     this.origin = origin.replace(/\/+$/, "");
@@ -115,13 +86,18 @@ export class ApiClient {
       bodyTimeout: HTTP_DEFAULTS.timeoutMs,
       keepAliveTimeout: 4 * 1000, // 4 s
     });
+    const { trace, registry, onAnomaly, random, sleep: pause } = this.deps;
+    // The last interceptor is the outermost: retrying wraps tracing, which wraps the Agent.
+    this.dispatcher = this.agent.compose(
+      tracing({ trace, registry, counters: this.counters }),
+      retrying({ counters: this.counters, onAnomaly, random, sleep: pause }),
+    );
   }
 
   /** Sends one logical call (with safe retries). Throws NetworkError, HttpStatusError or SchemaError. */
   async call<T extends z.ZodType>(o: CallOptions<T>): Promise<CallResult<z.infer<T>>> {
     const trace = this.deps.trace;
     const from = trace.seq + 1;
-    const canRetry = o.retry !== false && (o.method === "GET" || Boolean(o.idempotencyKey));
     const url = (o.origin ?? this.origin) + o.path;
     const headers: Record<string, string> = { accept: "application/json", ...(o.headers ?? {}) };
     if (o.body !== undefined) headers["content-type"] = "application/json";
@@ -131,142 +107,65 @@ export class ApiClient {
         throw new HttpStatusError(o.method, url, 401, "no access token in this kernel: run step 1 (login) first", null);
       headers.authorization = `Bearer ${this.token}`;
     }
+    const call: CallContext = {
+      endpoint: o.endpoint,
+      method: o.method,
+      url,
+      headers,
+      body: o.body ?? null,
+      idempotencyKey: o.idempotencyKey,
+      canRetry: o.retry !== false && (o.method === "GET" || Boolean(o.idempotencyKey)),
+      enveloped: o.enveloped !== false,
+      secretsOf: o.secretsOf as CallContext["secretsOf"],
+      attempt: 1,
+      latencyMs: 0,
+    };
     const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
-
-    for (let attempt = 1; ; attempt++) {
-      this.counters.requests++;
-      trace.append("request", { endpoint: o.endpoint, method: o.method, url, attempt, headers, body: o.body ?? null });
-      const t0 = Date.now();
-      const m0 = performance.now();
-      let status = 0;
-      let resHeaders: Record<string, string | string[] | undefined> = {};
-      let text = "";
-      try {
-        const res = await request(url, { method: o.method, headers, body: payload, dispatcher: this.agent });
-        status = res.statusCode;
-        resHeaders = res.headers;
-        text = await res.body.text();
-      } catch (err) {
-        const latencyMs = performance.now() - m0;
-        this.counters.networkErrors++;
-        trace.append("response", { endpoint: o.endpoint, attempt, error: oneLine(err), latency_ms: round(latencyMs) });
-        if (canRetry && attempt < HTTP_DEFAULTS.maxAttempts) {
-          await this.retryPause(o, attempt, null, `network error: ${oneLine(err)}`);
-          continue;
-        }
-        throw new NetworkError(o.method, url, err);
-      }
-      const latencyMs = performance.now() - m0;
-      this.noteClock(resHeaders.date, t0, Date.now());
-      if (status >= 500) this.counters.http5xx++;
-      const json = parseJson(text);
-      if (json !== undefined && status < 300 && o.secretsOf) {
-        // Register tokens before the response reaches the trace, so they are masked by value too.
-        const parsed = (o.enveloped === false ? json : (json as { data?: unknown })?.data) as z.infer<T>;
-        for (const s of safe(() => o.secretsOf!(parsed)) ?? []) this.deps.registry.add(s, `${o.endpoint} secret`);
-      }
-      trace.append("response", {
-        endpoint: o.endpoint,
-        attempt,
-        status,
-        latency_ms: round(latencyMs),
-        headers: pick(resHeaders, ["date", "retry-after", "content-type", "x-request-id"]),
-        body: json !== undefined ? json : text.slice(0, HTTP_DEFAULTS.maxBodyLogChars),
-      });
-      // The first request with this key is still running on the server: waiting is safe.
-      const inProgress =
-        status === 409 &&
-        Boolean(o.idempotencyKey) &&
-        (json as { code?: string } | undefined)?.code === "IDEMPOTENCY_IN_PROGRESS";
-      if ((RETRYABLE_STATUS.has(status) || inProgress) && canRetry && attempt < HTTP_DEFAULTS.maxAttempts) {
-        await this.retryPause(o, attempt, retryAfterMs(resHeaders["retry-after"]), `HTTP ${status}`);
-        continue;
-      }
-      const range = { from, to: trace.seq };
-      if (status < 200 || status >= 300) {
-        const err = errorEnvelope.safeParse(json);
-        const e = new HttpStatusError(
-          o.method,
-          url,
-          status,
-          err.success ? err.data.error : text.slice(0, 200) || null,
-          err.success ? (err.data.code ?? null) : null,
-        );
-        throw Object.assign(e, { trace: range, retryAfterMs: retryAfterMs(resHeaders["retry-after"]) });
-      }
-      const schema = o.enveloped === false ? o.schema : envelope(o.schema);
-      const parsed = schema.safeParse(json);
-      if (!parsed.success) {
-        const issues = zodIssues(parsed.error).map((i) => ({
-          ...i,
-          path: o.enveloped === false ? i.path : i.path.replace(/^data\.?/, ""),
-        }));
-        const e = new SchemaError(o.endpoint, issues);
-        this.deps.onAnomaly({
-          step: null,
-          kind: "schema",
-          message: `${e.message} [${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}]`,
-        });
-        throw Object.assign(e, { trace: { from, to: trace.seq } });
-      }
-      const data = (o.enveloped === false ? parsed.data : (parsed.data as { data: unknown }).data) as z.infer<T>;
-      return { data, status, latencyMs, attempts: attempt, trace: range };
+    const options = { method: o.method, headers, body: payload, dispatcher: this.dispatcher, call };
+    let res: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      res = await request(url, options);
+      text = await res.body.text();
+    } catch (err) {
+      if (call.fault) throw call.fault.error;
+      throw new NetworkError(o.method, url, err);
     }
+    const status = res.statusCode;
+    const json = parseJson(text);
+    const range = { from, to: trace.seq };
+    if (status < 200 || status >= 300) {
+      const err = errorEnvelope.safeParse(json);
+      const e = new HttpStatusError(
+        o.method,
+        url,
+        status,
+        err.success ? err.data.error : text.slice(0, 200) || null,
+        err.success ? (err.data.code ?? null) : null,
+      );
+      throw Object.assign(e, { trace: range, retryAfterMs: retryAfterMs(res.headers["retry-after"]) });
+    }
+    const schema = o.enveloped === false ? o.schema : envelope(o.schema);
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const issues = zodIssues(parsed.error).map((i) => ({
+        ...i,
+        path: o.enveloped === false ? i.path : i.path.replace(/^data\.?/, ""),
+      }));
+      const e = new SchemaError(o.endpoint, issues);
+      this.deps.onAnomaly({
+        step: null,
+        kind: "schema",
+        message: `${e.message} [${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}]`,
+      });
+      throw Object.assign(e, { trace: { from, to: trace.seq } });
+    }
+    const data = (o.enveloped === false ? parsed.data : (parsed.data as { data: unknown }).data) as z.infer<T>;
+    return { data, status, latencyMs: call.latencyMs, attempts: call.attempt, trace: range };
   }
 
   /** Closes pooled sockets. Safe to call twice. */
   async close(): Promise<void> {
     await this.agent.close().catch(() => undefined);
   }
-
-  private async retryPause(
-    o: CallOptions<z.ZodType>,
-    attempt: number,
-    serverMs: number | null,
-    why: string,
-  ): Promise<void> {
-    const wait = Math.max(serverMs ?? 0, backoffMs(attempt, this.deps.random));
-    this.counters.retries++;
-    const message = `${o.endpoint}: ${why}; retry ${attempt}/${HTTP_DEFAULTS.maxAttempts - 1} in ${wait} ms${serverMs !== null ? " (Retry-After honoured)" : ""}${o.idempotencyKey ? " with the same Idempotency-Key" : ""}`;
-    this.deps.onAnomaly({ step: null, kind: "retry", message });
-    await this.deps.sleep(wait);
-  }
-
-  private noteClock(date: string | string[] | undefined, t0: number, t1: number): void {
-    const d = Array.isArray(date) ? date[0] : date;
-    const server = d ? Date.parse(d) : NaN;
-    if (!Number.isFinite(server)) return;
-    // Date has 1 s resolution: compare against the middle of the round trip, allow the truncation.
-    const local = (t0 + t1) / 2;
-    const skew = server + 500 - local;
-    if (Math.abs(skew) > Math.abs(this.counters.maxClockSkewMs)) this.counters.maxClockSkewMs = Math.round(skew);
-  }
 }
-
-function parseJson(text: string): unknown {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function pick(h: Record<string, string | string[] | undefined>, keys: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of keys) {
-    const v = h[k];
-    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
-  }
-  return out;
-}
-
-function safe<T>(f: () => T): T | undefined {
-  try {
-    return f();
-  } catch {
-    return undefined;
-  }
-}
-
-const round = (n: number) => Math.round(n * 10) / 10;

@@ -5,9 +5,12 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
+import { Agent, request } from "undici";
 import { z } from "zod";
 import { HttpStatusError, NetworkError, SchemaError } from "../../lib/errors";
 import { ApiClient } from "../../lib/clients/http";
+import { retrying } from "../../lib/clients/retrying";
+import { tracing } from "../../lib/clients/tracing";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { readTrace } from "../../lib/evidence/chain";
 import { Trace } from "../../lib/evidence/trace";
@@ -185,4 +188,84 @@ test("a keyed POST that meets 409 IDEMPOTENCY_IN_PROGRESS waits and retries with
     api.call({ method: "POST", path: "/i", endpoint: "POST /i", schema: S, body: {} }),
     (e: unknown) => e instanceof HttpStatusError && e.status === 409,
   );
+});
+
+test("every attempt lands in the trace with its number, request before response, one anomaly per retry", async () => {
+  const { api, trace, anomalies } = client();
+  plan = [unavailable, (res) => res.socket?.destroy()];
+  await api.call({ method: "GET", path: "/j", endpoint: "GET /j", schema: S });
+  const events = readTrace(trace.file).map((e) => {
+    const p = e.payload as { attempt: number; status?: number; error?: string };
+    return `${e.type} ${p.attempt} ${p.status ?? (p.error ? "error" : "")}`.trim();
+  });
+  assert.deepEqual(events, [
+    "request 1",
+    "response 1 503",
+    "request 2",
+    "response 2 error",
+    "request 3",
+    "response 3 200",
+  ]);
+  assert.deepEqual(
+    anomalies.map((a) => a.message.replace(/ in \d+ ms/, "")),
+    ["GET /j: HTTP 503; retry 1/4 (Retry-After honoured)", "GET /j: network error: other side closed; retry 2/4"],
+  );
+  const { requests, retries, http5xx, networkErrors } = api.counters;
+  assert.deepEqual(
+    { requests, retries, http5xx, networkErrors },
+    { requests: 3, retries: 2, http5xx: 1, networkErrors: 1 },
+  );
+});
+
+test("a GET whose body is cut off is retried; the caller only sees the complete answer", async () => {
+  const { api } = client();
+  plan = [
+    (res) => {
+      res.writeHead(200, { "content-length": "100" });
+      res.write('{"success":true,');
+      setTimeout(() => res.socket?.destroy(), 10);
+    },
+  ];
+  const r = await api.call({ method: "GET", path: "/k", endpoint: "GET /k", schema: S });
+  assert.equal(r.attempts, 2);
+  assert.equal(hits["GET /k"], 2);
+});
+
+test("a failure of our own (the anomaly sink) is thrown as is, not as a NetworkError, and stops the retries", async () => {
+  const { api } = client();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "http-"));
+  const sinkDown = new Error("anomaly sink down");
+  const broken = new ApiClient(origin, {
+    trace: Trace.open(path.join(dir, "trace.jsonl"), new SecretRegistry()),
+    onAnomaly: () => {
+      throw sinkDown;
+    },
+    sleep: async () => undefined,
+  });
+  plan = [unavailable];
+  await assert.rejects(
+    broken.call({ method: "GET", path: "/l", endpoint: "GET /l", schema: S }),
+    (e) => e === sinkDown,
+  );
+  assert.equal(hits["GET /l"], 1);
+  await Promise.all([broken.close(), api.close()]);
+});
+
+test("the interceptors leave a dispatch without a call context alone", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "http-"));
+  const trace = Trace.open(path.join(dir, "trace.jsonl"), new SecretRegistry());
+  const counters = { requests: 0, retries: 0, http5xx: 0, networkErrors: 0, maxClockSkewMs: 0 };
+  const agent = new Agent();
+  const dispatcher = agent.compose(
+    tracing({ trace, registry: new SecretRegistry(), counters }),
+    retrying({ counters, onAnomaly: () => undefined, random: () => 0.5, sleep: async () => undefined }),
+  );
+  plan = [unavailable];
+  const res = await request(`${origin}/plain`, { dispatcher });
+  assert.equal(res.statusCode, 503);
+  await res.body.text();
+  assert.equal(hits["GET /plain"], 1);
+  assert.equal(trace.seq, 0);
+  assert.equal(counters.requests, 0);
+  await agent.close();
 });

@@ -77,10 +77,7 @@ describe("one step table", () => {
     const box = boxes.find((b) => b.label === "Dummy box ticked.");
     assert.ok(box && !box.ok, "the dummy's box is declared and open");
     assert.match(boxes.find((b) => b.short === "end-to-end")!.evidence, /step 7 did not run/);
-    assert.match(
-      boxes.find((b) => b.short === "completed ≤ 5 min")!.evidence,
-      new RegExp(esc(RENAMED_FACT)),
-    );
+    assert.match(boxes.find((b) => b.short === "completed ≤ 5 min")!.evidence, new RegExp(esc(RENAMED_FACT)));
     assert.equal(boxes.length, 10, "9 seed boxes plus the dummy's");
     assert.notEqual(deriveOutcome(ev).outcome, "PASS");
     // The same session against the real table passes every box: the copy alone made the difference.

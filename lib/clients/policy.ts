@@ -1,0 +1,64 @@
+/**
+ * The traced client's limits and retry policy, shared by the client and its interceptors: which
+ * answers are worth another attempt, how long to wait (capped exponential backoff with full jitter,
+ * or the server's Retry-After when that is longer), and when to stop.
+ */
+
+export const HTTP_DEFAULTS = {
+  timeoutMs: 15 * 1000, // 15 s per attempt
+  maxAttempts: 5,
+  backoffBaseMs: 250,
+  backoffCapMs: 8 * 1000, // 8 s
+  retryAfterCapS: 60, // never sleep longer than 60 s on a server's say-so
+  maxBodyLogChars: 20 * 1000,
+};
+
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Retry-After as seconds or HTTP date → ms (capped); null when absent or unreadable. */
+export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | null {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return null;
+  const secs = Number(v);
+  const ms = Number.isFinite(secs) ? secs * 1000 : Date.parse(v) - now;
+  if (!Number.isFinite(ms)) return null;
+  return Math.max(0, Math.min(ms, HTTP_DEFAULTS.retryAfterCapS * 1000));
+}
+
+/** Capped exponential backoff with full jitter. */
+export function backoffMs(attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(HTTP_DEFAULTS.backoffCapMs, HTTP_DEFAULTS.backoffBaseMs * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+/**
+ * Whether an answer (of a call that may be retried at all) is worth another attempt: 429 and the
+ * gateway 5xx, or a 409 IDEMPOTENCY_IN_PROGRESS to a keyed request (the first request with this key
+ * is still running on the server: waiting is safe). `json` is only read for a 409.
+ */
+export function retryableAnswer(status: number, json: unknown, idempotencyKey: string | undefined): boolean {
+  if (RETRYABLE_STATUS.has(status)) return true;
+  return (
+    status === 409 &&
+    Boolean(idempotencyKey) &&
+    (json as { code?: string } | undefined)?.code === "IDEMPOTENCY_IN_PROGRESS"
+  );
+}
+
+/** A response body as undici's `body.text()` reads it: UTF-8, a leading BOM skipped. */
+export function decodeBody(chunks: Buffer[]): string {
+  const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  const start = buf.length > 2 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  return buf.toString("utf8", start);
+}
+
+export function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

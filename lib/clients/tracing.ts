@@ -1,0 +1,138 @@
+/**
+ * Tracing as an undici interceptor (STYLE habit 11): each attempt's request is appended to the
+ * session trace before it is sent, and its response (or transport error) as soon as it is complete,
+ * before the layer above sees it end. Tokens the response carries (CallContext.secretsOf) are
+ * registered first, so they are masked by value. It also keeps the client's counters of requests,
+ * 5xx answers, network errors and clock skew. A dispatch without a CallContext passes through.
+ */
+import type { Dispatcher } from "undici";
+import { oneLine } from "../errors";
+import type { SecretRegistry } from "../evidence/secrets";
+import { clockSkewMs } from "../evidence/clock";
+import type { Trace } from "../evidence/trace";
+import { type CallContext, type CallDispatchOptions, type ClientCounters, type HeaderMap, guard } from "./call";
+import { HTTP_DEFAULTS, decodeBody, parseJson } from "./policy";
+
+type Handler = Dispatcher.DispatchHandler;
+type Controller = Dispatcher.DispatchController;
+
+export interface TracingDeps {
+  trace: Trace;
+  registry: SecretRegistry;
+  counters: ClientCounters;
+}
+
+/** Appends each attempt's request, then its response (or transport error), to the trace as it happens. */
+export function tracing(deps: TracingDeps): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) => (opts, handler) => {
+    const ctx = (opts as CallDispatchOptions).call;
+    if (!ctx) return dispatch(opts, handler);
+    const { endpoint, method, url, attempt, headers, body } = ctx;
+    const fault = guard(ctx, () => {
+      deps.counters.requests++;
+      deps.trace.append("request", { endpoint, method, url, attempt, headers, body });
+    });
+    if (fault) throw fault.error;
+    return dispatch(opts, new TracingHandler(deps, ctx, handler));
+  };
+}
+
+class TracingHandler implements Handler {
+  private status = 0;
+  private headers: HeaderMap = {};
+  private readonly chunks: Buffer[] = [];
+  private readonly t0 = Date.now();
+  private readonly m0 = performance.now();
+
+  constructor(
+    private readonly deps: TracingDeps,
+    private readonly ctx: CallContext,
+    private readonly next: Handler,
+  ) {}
+
+  onRequestStart(controller: Controller, context: unknown): void {
+    this.next.onRequestStart?.(controller, context);
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: HeaderMap, statusMessage?: string): void {
+    this.status = statusCode;
+    this.headers = headers;
+    this.next.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.next.onResponseData?.(controller, chunk);
+  }
+
+  /** The response is traced (its secrets registered first) before the layer above sees it end. */
+  onResponseEnd(controller: Controller, trailers: HeaderMap): void {
+    const fault = guard(this.ctx, () => this.record());
+    if (fault) this.next.onResponseError?.(controller, fault.error as Error);
+    else this.next.onResponseEnd?.(controller, trailers);
+  }
+
+  onResponseError(controller: Controller, err: Error): void {
+    const { ctx, deps } = this;
+    const fault = guard(ctx, () => {
+      const latencyMs = performance.now() - this.m0;
+      deps.counters.networkErrors++;
+      deps.trace.append("response", {
+        endpoint: ctx.endpoint,
+        attempt: ctx.attempt,
+        error: oneLine(err),
+        latency_ms: round(latencyMs),
+      });
+    });
+    this.next.onResponseError?.(controller, fault ? (fault.error as Error) : err);
+  }
+
+  private record(): void {
+    const { ctx, deps, status, headers } = this;
+    const latencyMs = performance.now() - this.m0;
+    ctx.latencyMs = latencyMs;
+    noteClock(deps.counters, headers.date, Date.now());
+    if (status >= 500) deps.counters.http5xx++;
+    const text = decodeBody(this.chunks);
+    const json = parseJson(text);
+    if (json !== undefined && status < 300 && ctx.secretsOf) {
+      // Register tokens before the response reaches the trace, so they are masked by value too.
+      const data = ctx.enveloped ? (json as { data?: unknown })?.data : json;
+      const secretsOf = ctx.secretsOf;
+      for (const s of safe(() => secretsOf(data)) ?? []) deps.registry.add(s, `${ctx.endpoint} secret`);
+    }
+    deps.trace.append("response", {
+      endpoint: ctx.endpoint,
+      attempt: ctx.attempt,
+      status,
+      latency_ms: round(latencyMs),
+      headers: pick(headers, ["date", "retry-after", "content-type", "x-request-id"]),
+      body: json !== undefined ? json : text.slice(0, HTTP_DEFAULTS.maxBodyLogChars),
+    });
+  }
+}
+
+/** The same skew the report reads back from the trace: Date header against the response's time. */
+function noteClock(counters: ClientCounters, date: string | string[] | undefined, at: number): void {
+  const skew = clockSkewMs(date, at);
+  if (skew !== null && Math.abs(skew) > Math.abs(counters.maxClockSkewMs)) counters.maxClockSkewMs = skew;
+}
+
+function pick(h: HeaderMap, keys: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) {
+    const v = h[k];
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  return out;
+}
+
+function safe<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
