@@ -41,7 +41,6 @@ class TracingHandler implements Handler {
   private status = 0;
   private headers: HeaderMap = {};
   private readonly chunks: Buffer[] = [];
-  private readonly t0 = Date.now();
   private readonly m0 = performance.now();
 
   constructor(

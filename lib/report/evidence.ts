@@ -8,8 +8,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ReportError, SessionError } from "../errors";
 export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "../errors";
-import { CLOCK_SKEW_WARN_MS } from "../run/guards";
-import { clockSkewMs, skewSeconds } from "../evidence/clock";
 import { Journal, latestStepResults, moneyMoved, type JournalEntry } from "../evidence/journal";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { manifestHash, readManifest } from "../evidence/manifest";
@@ -17,35 +15,10 @@ import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain
 import { STEPS, factsSchema, type StepDef, type StepTable } from "../run/steps";
 import type { Anomaly, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
+import { anomalies, count, trail, type Counters, type CrossId } from "./derived";
+export { EVIDENCE_RULES, NOT_VISIBLE, type Counters, type CrossId } from "./derived";
 
 // ------------------------------------------------------------------------------------ model
-
-export const EVIDENCE_RULES = {
-  // A step with neither a human wait nor a poll window (the table's poll steps) should take seconds.
-  slowStepMs: 60 * 1000, // 60 s
-  slowRequestMs: 10 * 1000, // 10 s for one HTTP round trip
-  clockSkewMs: CLOCK_SKEW_WARN_MS, // 5 s between our clock and the server's Date header
-};
-
-export const NOT_VISIBLE = "not visible to the runbook";
-
-export interface CrossId {
-  link: "order" | "payment" | "refund" | "licence" | "seller_transfer" | "webhook events";
-  id: string | null;
-  source: string;
-}
-
-export interface Counters {
-  requests: number;
-  retries: number;
-  http5xx: number;
-  networkErrors: number;
-  schema: number;
-  /** Largest |server Date − trace time| seen, seconds; null without Date headers. */
-  maxClockSkewS: number | null;
-  /** HTTP 5xx responses inside each step's trace range, index = step. */
-  http5xxByStep: number[];
-}
 
 export interface Evidence {
   sessionId: string;
@@ -243,164 +216,4 @@ function readManifestInfo(dir: string, chain: ChainCheck): Evidence["manifest"] 
   } catch {
     return { sha256, retentionUntil: null, stale: true, invalid: true };
   }
-}
-
-function stepAt(line: number, steps: Array<StepResult | null>): number | null {
-  const s = steps.find((r) => r?.trace && line >= r.trace.from && line <= r.trace.to);
-  return s ? s.step : null;
-}
-
-function count(events: TraceEvent[], steps: Array<StepResult | null>, table: StepTable): Counters {
-  const c: Counters = {
-    requests: 0,
-    retries: 0,
-    http5xx: 0,
-    networkErrors: 0,
-    schema: 0,
-    maxClockSkewS: null,
-    http5xxByStep: table.map(() => 0),
-  };
-  for (const e of events) {
-    const p = (e.payload ?? {}) as Record<string, unknown>;
-    if (e.type === "request") {
-      c.requests++;
-      if (Number(p.attempt) > 1) c.retries++;
-    } else if (e.type === "response") {
-      if (typeof p.error === "string") c.networkErrors++;
-      if (Number(p.status) >= 500) {
-        c.http5xx++;
-        const s = stepAt(e.seq, steps);
-        if (s !== null) c.http5xxByStep[s]++;
-      }
-      const ms = clockSkewMs((p.headers as Record<string, string> | undefined)?.date, Date.parse(e.time));
-      if (ms !== null) {
-        const skew = skewSeconds(ms);
-        if (c.maxClockSkewS === null || Math.abs(skew) > Math.abs(c.maxClockSkewS)) c.maxClockSkewS = skew;
-      }
-    } else if (e.type === "anomaly" && (p as Partial<Anomaly>).kind === "schema") c.schema++;
-  }
-  return c;
-}
-
-function anomalies(
-  events: TraceEvent[],
-  steps: Array<StepResult | null>,
-  chain: ChainCheck,
-  c: Counters,
-  table: StepTable,
-): Anomaly[] {
-  const out: Anomaly[] = [];
-  const isPoll = (n: number | null) => n !== null && Boolean(table[n]?.poll);
-  for (const e of events) {
-    const p = (e.payload ?? {}) as Record<string, unknown>;
-    if (e.type === "anomaly") {
-      out.push({
-        at: str(p.at) ?? e.time,
-        step: num(p.step),
-        kind: (str(p.kind) ?? "warning") as Anomaly["kind"],
-        message: String(p.message ?? ""),
-        traceLine: e.seq,
-      });
-    } else if (e.type === "response") {
-      const step = stepAt(e.seq, steps);
-      const poll = isPoll(step);
-      // Poll 5xx are recorded per attempt by the runbook; elsewhere they are derived here.
-      if (Number(p.status) >= 500 && !poll)
-        out.push({
-          at: e.time,
-          step,
-          kind: "http_5xx",
-          message: `${p.endpoint} answered ${p.status} (attempt ${p.attempt})`,
-          traceLine: e.seq,
-        });
-      if (Number(p.latency_ms) > EVIDENCE_RULES.slowRequestMs)
-        out.push({
-          at: e.time,
-          step,
-          kind: "slow_step",
-          message: `${p.endpoint} took ${(Number(p.latency_ms) / 1000).toFixed(1)} s (> ${EVIDENCE_RULES.slowRequestMs / 1000} s for one round trip)`,
-          traceLine: e.seq,
-        });
-    }
-  }
-  for (const r of steps) {
-    if (r && !isPoll(r.step) && r.durationMs > EVIDENCE_RULES.slowStepMs) {
-      out.push({
-        at: r.endedAt,
-        step: r.step,
-        kind: "slow_step",
-        message: `step ${r.step} took ${(r.durationMs / 1000).toFixed(1)} s (> ${EVIDENCE_RULES.slowStepMs / 1000} s for a step without a poll window)`,
-        traceLine: r.trace?.to,
-      });
-    }
-  }
-  if (
-    c.maxClockSkewS !== null &&
-    Math.abs(c.maxClockSkewS) * 1000 > EVIDENCE_RULES.clockSkewMs &&
-    !out.some((a) => a.kind === "clock_skew")
-  ) {
-    out.push({
-      at: events[events.length - 1]?.time ?? "",
-      step: null,
-      kind: "clock_skew",
-      message: `clock skew up to ${c.maxClockSkewS.toFixed(1)} s between the trace times and the server's Date headers`,
-    });
-  }
-  if (!chain.ok && chain.firstBroken) {
-    out.push({
-      at: events[events.length - 1]?.time ?? "",
-      step: null,
-      kind: "warning",
-      message: `trace chain broken at line ${chain.firstBroken.line}: ${chain.firstBroken.reason}`,
-      traceLine: chain.firstBroken.line,
-    });
-  }
-  return out.sort((a, b) => (a.traceLine ?? Infinity) - (b.traceLine ?? Infinity));
-}
-
-function trail(
-  journal: readonly JournalEntry[],
-  steps: Array<StepResult | null>,
-  events: TraceEvent[],
-  table: StepTable,
-): CrossId[] {
-  const order = [...journal].reverse().find((e) => e.kind === "order_created")?.data ?? {};
-  const refund = [...journal].reverse().find((e) => e.kind === "refund_created")?.data ?? {};
-  const obs = (n: number, k: string) => str(steps[n]?.observed[k]);
-  // Which step records which cross-id is declared in the step table (FactDef.link).
-  const from = (link: CrossId["link"], fallback: unknown, fbSource: string): [string | null, string] => {
-    const def = table.find((d) => Object.values(d.facts).some((f) => f.link === link));
-    const k = def ? Object.keys(def.facts).find((key) => def.facts[key].link === link)! : "";
-    const v = def ? obs(def.n, k) : null;
-    if (def && v) return [v, `step ${def.n} observed \`${k}\``];
-    const f = str(fallback);
-    if (f) return [f, fbSource];
-    if (!def) return [null, "not recorded: no step records it"];
-    return [null, `not recorded: step ${def.n} ${steps[def.n] ? steps[def.n]!.status : "did not run"}`];
-  };
-  const row = (link: CrossId["link"], [id, source]: [string | null, string]): CrossId => ({ link, id, source });
-  // Webhooks go from the orchestrator to the backend; only a response that echoes them shows ids.
-  const evt = new Map<string, number>();
-  for (const e of events)
-    if (e.type === "response")
-      for (const m of JSON.stringify(e.payload).matchAll(/\bevt_[A-Za-z0-9_]+/g))
-        if (!evt.has(m[0])) evt.set(m[0], e.seq);
-  return [
-    row("order", from("order", order.order_id, "journal `order_created`")),
-    row("payment", from("payment", order.payment_id, "journal `order_created`")),
-    row("refund", from("refund", refund.refund_id, "journal `refund_created`")),
-    row("licence", from("licence", null, "")),
-    row("seller_transfer", from("seller_transfer", null, "")),
-    evt.size
-      ? {
-          link: "webhook events",
-          id: [...evt.keys()].join(", "),
-          source: `response bodies, trace ${[...evt.values()].map((l) => `L${l}`).join(", ")}`,
-        }
-      : {
-          link: "webhook events",
-          id: null,
-          source: `${NOT_VISIBLE} (the orchestrator posts them to the backend directly)`,
-        },
-  ];
 }

@@ -6,13 +6,13 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { cell, traceText } from "./display";
+import { cell } from "./display";
 import { BankConfirmError, ReportError, listSessions, loadEvidence, type Evidence } from "./evidence";
 import { readManifest } from "../evidence/manifest";
 import { Journal } from "../evidence/journal";
 import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { Trace } from "../evidence/trace";
-import { GATE, acceptance, bankDueDate } from "./verdict";
+import { acceptance } from "./verdict";
 
 // ------------------------------------------------------------------------------------ GO/NO-GO
 

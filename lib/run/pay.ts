@@ -1,0 +1,196 @@
+/**
+ * The runbook, second group: the money moves (4 pay on the hosted checkout and confirm) and the
+ * order is polled until completed (5), with the orchestrator's own view as a cross-check.
+ */
+import { isLoopback, type Config } from "../config";
+import { HsPayment, formatMoney, paths } from "../contract";
+import { ConfigError, HttpStatusError, RunbookError, oneLine } from "../errors";
+import { pollUntil, type Probe } from "./poll";
+import { payHeadless, type PayResult } from "../clients/payer";
+import type { Observed } from "./session";
+import type { PollSample, StepResult } from "../types";
+
+import { BuySteps, round1 } from "./buy";
+
+export class PaySteps extends BuySteps {
+  protected payResult: PayResult | null = null;
+
+  // Step 4 ------------------------------------------------------------------------------------
+  /** Auto-pay only ever runs against a local double (loopback), never a real checkout. */
+  get autoPayAllowed(): boolean {
+    const o = this.order;
+    return this.cfg.autoPay !== "" && isLoopback(this.cfg.baseUrl) && o !== null && isLoopback(o.paymentUrl);
+  }
+
+  /**
+   * Step 4, first half: what to pay and where. In a local rehearsal with AUTO_PAY set, the headless
+   * payer fills the checkout; otherwise the operator pays in their browser, then runs the paid cell.
+   */
+  async pay(): Promise<{ amount: string; paymentUrl: string; auto: PayResult | null; note: string }> {
+    const o = this.order;
+    if (!o) throw new RunbookError("E2E_STATE", "no order in this session: step 3 must pass first");
+    const amount = formatMoney(o.totalMinor, o.currency);
+    if (this.journal.last("payment_confirmed"))
+      return {
+        amount,
+        paymentUrl: o.paymentUrl,
+        auto: null,
+        note: "already paid and confirmed in this session; nothing to do",
+      };
+    // The journal keeps the link with its client secret masked: ask the backend for the live one.
+    const paymentUrl = (await this.getOrder(o.id)).payment_url;
+    if (!this.autoPayAllowed)
+      return { amount, paymentUrl, auto: null, note: "pay in your browser, then fill in and run the paid cell" };
+    this.trace.append("note", { event: "headless payer started", card: this.cfg.autoPay });
+    this.payResult = await payHeadless(paymentUrl, this.cfg.autoPay as Exclude<Config["autoPay"], "">);
+    this.trace.append("operator_ack", { event: "headless payer finished", ...this.payResult });
+    return {
+      amount,
+      paymentUrl: o.paymentUrl,
+      auto: this.payResult,
+      note: `paid headless via ${this.payResult.via}: ${this.payResult.status}`,
+    };
+  }
+
+  /** Step 4, second half: the operator confirms what they saw. Only the last 4 digits, ever. */
+  async confirmPaid(seen: { last4?: string; processor?: string } = {}): Promise<StepResult> {
+    return this.runStep("pay", async (obs) => {
+      const prior = this.journal.last("payment_confirmed");
+      if (prior) {
+        Object.assign(obs, {
+          card_last4: prior.data.last4,
+          transaction_time: prior.data.at,
+          processor: prior.data.processor,
+          resumed: `confirmed earlier at ${prior.at}`,
+        });
+        return;
+      }
+      const auto = this.payResult;
+      const last4 = (seen.last4 || auto?.last4 || "").trim();
+      const processor = (seen.processor || auto?.connector || "").trim();
+      if (!/^\d{4}$/.test(last4))
+        throw new ConfigError("CARD_LAST4", "enter exactly the last 4 digits of the card you paid with (never more)");
+      if (!processor) throw new ConfigError("PROCESSOR", "enter the processor shown on the checkout (e.g. stripe)");
+      if (auto && auto.status === "failed") {
+        obs.card_last4 = last4;
+        obs.processor = processor;
+        throw new RunbookError(
+          "E2E_PAYMENT_FAILED",
+          `the checkout refused the payment (${auto.errorCode ?? "failed"})`,
+        );
+      }
+      const at = new Date().toISOString();
+      this.journal.append("payment_confirmed", {
+        at,
+        last4,
+        processor,
+        via: auto ? `headless ${auto.via}` : "operator",
+      });
+      this.trace.append("operator_ack", { event: "payment confirmed", at, last4, processor });
+      Object.assign(obs, { card_last4: last4, transaction_time: at, processor });
+      await this.crossCheckPayment(obs);
+    });
+  }
+
+  /** Optional: the orchestrator's own view of the payment (HYPERSWITCH_URL + HYPERSWITCH_API_KEY). */
+  protected async crossCheckPayment(obs: Observed): Promise<string | null> {
+    const o = this.order;
+    if (!this.hs || !o || !this.cfg.hyperswitchApiKey) return null;
+    try {
+      const p = (
+        await this.hs.call({
+          method: "GET",
+          path: paths.hsPayment(o.paymentId),
+          endpoint: "GET /payments/:id",
+          schema: HsPayment,
+          enveloped: false,
+          headers: { "api-key": this.cfg.hyperswitchApiKey },
+        })
+      ).data;
+      obs.orchestrator = `${p.status}${p.payment_method_data?.card ? ` •••• ${p.payment_method_data.card.last4}` : ""}${p.connector ? ` via ${p.connector}` : ""}`;
+      return p.status;
+    } catch (err) {
+      this.anomaly({
+        step: this.currentStep,
+        kind: "warning",
+        message: `orchestrator cross-check failed: ${oneLine(err)}`,
+      });
+      return null;
+    }
+  }
+
+  // Step 5 ------------------------------------------------------------------------------------
+  async pollCompleted(): Promise<StepResult> {
+    return this.runStep("completed", async (obs) => {
+      const o = this.order!;
+      const confirmedAt = Date.parse(String(this.journal.last("payment_confirmed")!.data.at));
+      const out = await this.poll(
+        "order completed",
+        this.cfg.pollDeadlineS,
+        () => this.probeOrder(o.id),
+        (s) => s === "completed" || s === "refund_pending" || s === "refunded",
+        (s) => (s === "failed" ? "the order failed" : null),
+      );
+      obs.seconds_to_completed = out.reached ? round1((Date.parse(out.reachedAt!) - confirmedAt) / 1000) : null;
+      obs.max_5xx = out.http5xx;
+      obs.attempts = out.samples.length;
+      obs.last_status = out.lastStatus;
+      if (!out.reached) {
+        const hs = await this.crossCheckPayment(obs);
+        if (hs === "succeeded") {
+          // No poll may have got an answer at all: never print "the order is null".
+          const order = out.lastStatus === null ? "could not be read (no poll got an answer)" : `is ${out.lastStatus}`;
+          const msg = `money moved but the order never completed: the orchestrator says the payment succeeded while the order ${order} — the marketplace refunds only completed orders, so refund it at the orchestrator (Hyperswitch dashboard), record it in OPERATOR_NOTES, and escalate to the marketplace squad`;
+          this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
+          return { status: "FAIL", reason: `${out.failure}; ${msg}` };
+        }
+        return { status: "FAIL", reason: out.failure };
+      }
+    });
+  }
+
+  protected async probeOrder(id: string): Promise<Probe> {
+    const m0 = performance.now();
+    try {
+      const o = await this.getOrder(id, false);
+      return { status: o.status, httpStatus: 200, latencyMs: performance.now() - m0 };
+    } catch (err) {
+      if (err instanceof HttpStatusError)
+        return {
+          status: null,
+          httpStatus: err.status,
+          latencyMs: performance.now() - m0,
+          retryAfterMs: (err as HttpStatusError & { retryAfterMs?: number | null }).retryAfterMs ?? null,
+          error: oneLine(err),
+        };
+      if (err instanceof RunbookError && err.code === "E2E_SCHEMA") throw err; // drift never becomes "undefined" later
+      return { status: null, httpStatus: null, latencyMs: performance.now() - m0, error: oneLine(err) };
+    }
+  }
+
+  protected async poll(
+    what: string,
+    deadlineS: number,
+    probe: () => Promise<Probe>,
+    done: (s: string) => boolean,
+    hopeless?: (s: string) => string | null,
+  ) {
+    // Samples and their anomalies are kept as they arrive, so a poll stopped by an error
+    // (schema drift) still shows its attempts in the plot and the report.
+    const step = this.currentStep!;
+    const onSample = (s: PollSample, elapsed: number) => {
+      this.samples.push(s);
+      if (s.httpStatus !== null && s.httpStatus >= 500)
+        this.anomaly({ at: s.at, step, kind: "http_5xx", message: `poll attempt ${s.attempt}: HTTP ${s.httpStatus}` });
+      else if (s.httpStatus === null)
+        this.anomaly({
+          at: s.at,
+          step,
+          kind: "network",
+          message: `poll attempt ${s.attempt}: ${s.error ?? "network error"}`,
+        });
+      this.hooks.onPoll?.(s, elapsed, deadlineS);
+    };
+    return pollUntil({ step, what, deadlineS, probe, done, hopeless, trace: this.trace, onSample });
+  }
+}
