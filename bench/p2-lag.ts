@@ -8,8 +8,8 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { Login, Order, Products, Refund, paths } from "../lib/contract";
-import { ApiClient, sleep } from "../lib/clients/http";
+import { Order, Products, Refund, paths } from "../lib/contract";
+import { ApiClient, logIn, sleep } from "../lib/clients/http";
 import { payHeadless } from "../lib/clients/payer";
 import { pollUntil, type Probe } from "../lib/run/poll";
 import { Trace } from "../lib/evidence/trace";
@@ -162,16 +162,7 @@ export async function runP2(o: {
   const samples: LagSample[] = [];
   const missing: string[] = [];
   try {
-    const login = await api.call({
-      method: "POST",
-      path: paths.login(),
-      endpoint: "POST /auth/login",
-      schema: Login,
-      body: { email: sb.operator.email, password: sb.operator.password },
-      secretsOf: (d) => [d.access_token, d.refresh_token],
-    });
-    const token = login.data.access_token;
-    api.token = token;
+    const token = (await logIn(api, { email: sb.operator.email, password: sb.operator.password })).access_token;
     const products = (
       await api.call({ method: "GET", path: paths.products(), endpoint: "GET /marketplace/products", schema: Products })
     ).data.products;

@@ -1,5 +1,5 @@
 /**
- * P3, evidence cost (issue 7): the traced client (lib/http.ts ApiClient: redact + hash-chain +
+ * P3, evidence cost (issue 7): the traced client (lib/clients/http.ts ApiClient: redact + hash-chain +
  * fsynced append of the request and the response, plus the zod envelope check) against a raw
  * undici request (plus JSON.parse) to the same sandbox endpoint, interleaved call by call so
  * that machine noise hits both alike. Then the traced call's parts, timed alone, to show where

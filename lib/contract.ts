@@ -142,6 +142,7 @@ export const SELLER_TRANSFER_SQL =
   "SELECT id, order_id, seller_id, amount, currency, stripe_transfer_id, status, created_at, reversed_at FROM seller_transfers WHERE order_id = $1";
 
 export type StatusT = z.infer<typeof Status>;
+export type LoginT = z.infer<typeof Login>;
 export type ProductT = z.infer<typeof Product>;
 export type OrderT = z.infer<typeof Order>;
 export type LicenseT = z.infer<typeof License>;
@@ -153,5 +154,3 @@ export type SellerTransferT = z.infer<typeof SellerTransfer>;
 export function priceInclVat(p: Pick<ProductT, "price_cents" | "vat_rate">): number {
   return p.price_cents + Math.round(p.price_cents * p.vat_rate);
 }
-
-export { formatMoney } from "./money";

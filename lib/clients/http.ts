@@ -10,7 +10,7 @@
  */
 import { Agent, type Dispatcher, request } from "undici";
 import type { z } from "zod";
-import { envelope, errorEnvelope } from "../contract";
+import { Login, envelope, errorEnvelope, paths, type LoginT } from "../contract";
 import { HttpStatusError, NetworkError, SchemaError, type SchemaIssue } from "../errors";
 import { secrets, type SecretRegistry } from "../evidence/secrets";
 import type { Trace } from "../evidence/trace";
@@ -168,4 +168,22 @@ export class ApiClient {
   async close(): Promise<void> {
     await this.agent.close().catch(() => undefined);
   }
+}
+
+/**
+ * POST /auth/login with the operator's credentials: the tokens are registered as secrets before
+ * the response is traced, and the access token is kept on the client for later calls.
+ * @example const me = await logIn(api, { email, password }); me.user.id
+ */
+export async function logIn(api: ApiClient, credentials: { email: string; password: string }): Promise<LoginT> {
+  const res = await api.call({
+    method: "POST",
+    path: paths.login(),
+    endpoint: "POST /auth/login",
+    schema: Login,
+    body: credentials,
+    secretsOf: (d) => [d.access_token, d.refresh_token],
+  });
+  api.token = res.data.access_token;
+  return res.data;
 }

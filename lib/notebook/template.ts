@@ -3,7 +3,8 @@
  * notebook's step cells can never drift from the steps the lib declares. Regenerate with
  * `npm run template`; a test checks that the committed notebook is exactly this output.
  */
-import { STEPS, type StepTable } from "../run/steps";
+import { STEPS } from "../run/steps";
+import type { StepTable } from "../run/step-model";
 import type { Notebook } from "./nbfile";
 
 type Cell = Notebook["cells"][number];

@@ -3,7 +3,8 @@
  * laid out as labels that do not overlap.
  */
 import * as Plot from "@observablehq/plot";
-import { STEPS, pollSteps, type StepTable } from "../run/steps";
+import { STEPS, pollSteps } from "../run/steps";
+import type { StepTable } from "../run/step-model";
 import type { PollSample } from "../types";
 import type { PlotOptions, Rendered, SvgNode } from "./document";
 import { CHART, checkOptions, clean, compose, emptyPanel, legendStrip, newDocument, textWidth } from "./document";

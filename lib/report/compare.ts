@@ -10,7 +10,8 @@ import { COMPARISON_FILE } from "../evidence/files";
 import { ReportError, displayDir, listSessions, loadEvidence, resolveSessionDir, type Evidence } from "./evidence";
 import { passedDryRuns } from "../run/guards";
 import { renderComparisonPlot, type ComparisonRow } from "../plot";
-import { factNumber, pollSteps } from "../run/steps";
+import { pollSteps } from "../run/steps";
+import { factNumber } from "../run/step-model";
 import { fillTemplate } from "./template";
 
 const SERIES = { staging: "staging dry run", live: "live run" };

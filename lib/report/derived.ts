@@ -8,7 +8,7 @@ import { clockSkewMs, skewSeconds } from "../evidence/clock";
 import type { JournalEntry } from "../evidence/journal";
 import type { ChainCheck, TraceEvent } from "../evidence/chain";
 import { CLOCK_SKEW_WARN_MS } from "../run/guards";
-import type { StepTable } from "../run/steps";
+import type { StepTable } from "../run/step-model";
 import type { Anomaly, StepResult } from "../types";
 
 export const EVIDENCE_RULES = {

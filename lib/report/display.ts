@@ -5,7 +5,8 @@
  */
 import { redact } from "../evidence/redact";
 import { formatAmount, type Money } from "../money";
-import { STEPS, type FactDef, type StepTable } from "../run/steps";
+import { STEPS } from "../run/steps";
+import type { FactDef, StepTable } from "../run/step-model";
 import type { FactValue, PollSample, StepResult } from "../types";
 
 /** The subset of tslab's Display the runbook uses (tslab is only importable inside the kernel). */

@@ -12,7 +12,8 @@ import { Journal, latestStepResults, moneyMoved, type JournalEntry } from "../ev
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { manifestHash, readManifest } from "../evidence/manifest";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
-import { STEPS, factsSchema, type StepDef, type StepTable } from "../run/steps";
+import { STEPS } from "../run/steps";
+import { factsSchema, type StepDef, type StepTable } from "../run/step-model";
 import type { Anomaly, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
 import { anomalies, count, trail, type Counters, type CrossId } from "./derived";
@@ -138,8 +139,13 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
 
   const steps: Array<StepResult | null> = table.map(() => null);
   for (const r of latestStepResults(journal).values()) {
-    const def = table.find((d) => d.id === r.id) ?? (table[r.step]?.id === r.id ? table[r.step] : undefined);
-    if (!def) continue; // a step this table does not declare (an older or a test table)
+    const def = table.find((d) => d.id === r.id);
+    // A result the table cannot place is refused, never dropped: the report would otherwise omit it.
+    if (!def)
+      throw new ReportError(
+        "E2E_REPORT_SESSION",
+        `${path.join(sessionDir, JOURNAL_FILE)}: step ${r.step} result has id ${JSON.stringify(r.id)}, which the step table does not declare; do not edit evidence by hand`,
+      );
     steps[def.n] = checkedResult(sessionDir, def, r);
   }
 

@@ -13,7 +13,8 @@ import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./disp
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
 import { acceptance, actionItems, bankDueDate, deriveOutcome } from "./verdict";
 import { GO_NO_GO_ROW, goNoGoForArchive, housekeeping, updateGoNoGo, type GoNoGo } from "./paperwork";
-import { clock, type StepTable } from "../run/steps";
+import { clock } from "../run/steps";
+import type { StepTable } from "../run/step-model";
 import { fillTemplate } from "./template";
 import type { Mode, Outcome, StepResult } from "../types";
 

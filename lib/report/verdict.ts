@@ -7,7 +7,7 @@
  */
 import { traceText } from "./display";
 import type { Evidence } from "./evidence";
-import { factNumber, factText, type BoxDef, type StepDef } from "../run/steps";
+import { factNumber, factText, type BoxDef, type StepDef } from "../run/step-model";
 import type { Outcome } from "../types";
 
 export const GATE = {

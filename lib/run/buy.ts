@@ -4,17 +4,8 @@
  * journaled before it is acted on, so re-running a cell resumes instead of creating twice.
  */
 import type { Config } from "../config";
-import {
-  Login,
-  Order,
-  Products,
-  Status,
-  formatMoney,
-  paths,
-  priceInclVat,
-  type OrderT,
-  type ProductT,
-} from "../contract";
+import { Order, Products, Status, paths, priceInclVat, type OrderT, type ProductT } from "../contract";
+import { logIn } from "../clients/http";
 import { HttpStatusError, RunbookError } from "../errors";
 import {
   keyMatchesMode,
@@ -25,7 +16,7 @@ import {
   transportIsSafe,
 } from "./guards";
 import { chooseProduct, runPreflight, type PreflightReport } from "./preflight";
-import { money } from "../money";
+import { formatMoney, money } from "../money";
 import { Session, type Observed } from "./session";
 import type { PollSample, StepResult } from "../types";
 
@@ -83,18 +74,10 @@ export class BuySteps extends Session {
   async login(): Promise<StepResult> {
     return this.runStep("login", async (obs) => {
       try {
-        const res = await this.api.call({
-          method: "POST",
-          path: paths.login(),
-          endpoint: "POST /auth/login",
-          schema: Login,
-          body: { email: this.cfg.operatorEmail, password: this.cfg.operatorPassword },
-          secretsOf: (d) => [d.access_token, d.refresh_token],
-        });
-        this.api.token = res.data.access_token;
+        const me = await logIn(this.api, { email: this.cfg.operatorEmail, password: this.cfg.operatorPassword });
         obs.token_captured = true;
-        obs.expires_in_s = res.data.expires_in;
-        obs.user = res.data.user.id;
+        obs.expires_in_s = me.expires_in;
+        obs.user = me.user.id;
       } catch (err) {
         obs.token_captured = false;
         obs.http_status = err instanceof HttpStatusError ? err.status : null;

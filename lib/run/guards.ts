@@ -5,7 +5,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { isLoopback, isOperatorEmail } from "../config";
-import { formatMoney, type StatusT } from "../contract";
+import type { StatusT } from "../contract";
+import { formatMoney } from "../money";
 import { GuardError } from "../errors";
 import { Journal, latestStepResults, type JournalEntry } from "../evidence/journal";
 import { STEPS } from "./steps";

@@ -3,7 +3,8 @@
  * order is polled until completed (5), with the orchestrator's own view as a cross-check.
  */
 import { isLoopback, type Config } from "../config";
-import { HsPayment, formatMoney, paths } from "../contract";
+import { HsPayment, paths } from "../contract";
+import { formatMoney } from "../money";
 import { ConfigError, HttpStatusError, RunbookError, oneLine } from "../errors";
 import { pollUntil, type Probe } from "./poll";
 import { payHeadless, type PayResult } from "../clients/payer";

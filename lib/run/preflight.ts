@@ -2,7 +2,8 @@
  * Pre-flight gate (the seed's checks, then issue 4's guards). Used by the notebook's first cell and
  * by `npm run preflight`. Refuses before any POST; its verdict is a typed result.
  */
-import { Health, Products, Status, formatMoney, paths, priceInclVat, type ProductT, type StatusT } from "../contract";
+import { Health, Products, Status, paths, priceInclVat, type ProductT, type StatusT } from "../contract";
+import { formatMoney, money } from "../money";
 import { GuardError } from "../errors";
 import type { ApiClient } from "../clients/http";
 import {
@@ -17,7 +18,6 @@ import {
   transportIsSafe,
   type GuardReport,
 } from "./guards";
-import { money } from "../money";
 import type { Facts, Mode } from "../types";
 
 export interface PreflightInput {

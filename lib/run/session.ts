@@ -18,7 +18,8 @@ import {
 } from "../evidence/journal";
 import { TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
-import { STEPS, blockedBy, factsSchema, stepById, stepDef, type StepTable } from "./steps";
+import { STEPS, blockedBy, stepById, stepDef } from "./steps";
+import { factsSchema, type StepTable } from "./step-model";
 import { Trace } from "../evidence/trace";
 import { readTrace } from "../evidence/chain";
 import type { Anomaly, Mode, PollSample, StepResult, StepStatus } from "../types";
@@ -160,6 +161,8 @@ export class Session {
       const i = checked.error.issues[0];
       status = "FAIL";
       reason = `step ${n} recorded a fact outside the step table (${i.path.join(".") || "(facts)"}: ${i.message}); this is a runbook bug — report it${reason ? `; ${reason}` : ""}`;
+      // Only facts of the declared shape are journaled, so the report can always read this session.
+      for (const issue of checked.error.issues) delete observed[String(issue.path[0])];
       for (const k of Object.keys(observed)) if (!(k in def.facts)) delete observed[k];
     }
     const endedAt = nowIso();

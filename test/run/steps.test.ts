@@ -15,8 +15,11 @@ import { observedText } from "../../lib/report/display";
 import { loadEvidence } from "../../lib/report/evidence";
 import { renderSessionBlock } from "../../lib/report/report";
 import { acceptance, deriveOutcome } from "../../lib/report/verdict";
-import { STEPS, blockedBy, defineSteps, factsSchema, stepById, type StepDef } from "../../lib/run/steps";
+import { STEPS, blockedBy, stepById } from "../../lib/run/steps";
+import { defineSteps, factsSchema, type StepDef } from "../../lib/run/step-model";
 import type { StepResult } from "../../lib/types";
+import { parseConfig } from "../../lib/config";
+import { Session } from "../../lib/run/session";
 import { makeSession, tmpArchive } from "../report/fixtures";
 
 const RENAMED_ROW = "Order completed (renamed row)";
@@ -166,5 +169,44 @@ describe("facts are typed data", () => {
     assert.equal(row({ minor: 375, currency: "EUR" }), "amount: 3.75 EUR, stripe_transfer_id: tr_1, status: paid");
     assert.equal(row({ minor: 500, currency: "JPY" }), "amount: 500 JPY, stripe_transfer_id: tr_1, status: paid");
     assert.equal(row({ minor: 1234, currency: "BHD" }), "amount: 1.234 BHD, stripe_transfer_id: tr_1, status: paid");
+  });
+
+  test("a step that records an ill-typed or undeclared fact FAILs, and its journal stays readable", async () => {
+    const archive = tmpArchive();
+    const id = Session.create("sandbox", archive);
+    const rb = new Session(
+      // Nothing is sent: the body below records facts without calling the backend.
+      parseConfig(
+        {
+          SESSION_ID: id,
+          MODE: "sandbox",
+          BASE_URL: "http://127.0.0.1:9",
+          OPERATOR_EMAIL: "ops@sandbox.test",
+          ARCHIVE_DIR: archive,
+        },
+        { OPERATOR_PASSWORD: "pw-not-used" },
+      ),
+    );
+    try {
+      const r = await rb.runStep("preflight", async (obs) => {
+        obs.products = "three"; // an int is declared
+        obs.surprise = "x"; // not declared at all
+        obs.health = "200 ok";
+      });
+      assert.equal(r.status, "FAIL");
+      assert.match(r.reason ?? "", /recorded a fact outside the step table \(products: .*\); this is a runbook bug/);
+      assert.deepEqual(r.observed, { health: "200 ok" });
+      const ev = loadEvidence(rb.dir);
+      assert.equal(ev.steps[0]?.status, "FAIL", "the report reads the FAIL, not a refusal");
+    } finally {
+      await rb.close();
+    }
+  });
+
+  test("a journaled result whose step id the table does not declare is refused, not dropped", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging", scenario: "pass" });
+    const file = path.join(dir, "state.jsonl");
+    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace('"id":"refund"', '"id":"bogus"'));
+    assert.throws(() => loadEvidence(dir), /step 8 result has id "bogus", which the step table does not declare/);
   });
 });

@@ -5,18 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { chromium, type BrowserContext } from "playwright-core";
+import { CHROMIUM_ARGS, CHROMIUM_PATHS } from "../../lib/clients/payer";
 import { Api, backends, CARD_DECLINED, CARD_OK, CARD_SUCCESS, sql, useSandbox } from "./helpers";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-quic",
-];
+const CHROMIUM = CHROMIUM_PATHS[0];
+const ARGS = CHROMIUM_ARGS;
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
 
 // One browser (fresh profile) for every backend: launching it is the slow part.
