@@ -1,13 +1,13 @@
 /**
  * The notebook's side of the runbook: cells call one of these and nothing else, so each cell
- * stays one line. Every output is Markdown or PNG first (readable untrusted), HTML/SVG second.
+ * stays one line. Every output is Markdown or PNG (readable untrusted), and each is shown once.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { oneLine } from "../errors";
 import { banner, pollLine, stepMarkdown, type Sink } from "../report/display";
 import { loadEvidence } from "../report/evidence";
-import { publishReport, renderBlockHtml } from "../report/report";
+import { publishReport } from "../report/report";
 import { renderPollPlot } from "../plot";
 import { POLL_PLOT } from "../evidence/files";
 import { redactString } from "../evidence/redact";
@@ -122,22 +122,22 @@ export class NotebookUi {
       docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
       checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
     });
+    // Once, as Markdown: every front end renders it (JupyterLab trusted or not, a forge's viewer);
+    // the archive adds the escaped HTML rendering beside it for nbconvert (lib/notebook/archive.ts).
     d.markdown(p.session.markdown);
-    d.html(renderBlockHtml(p.session.markdown));
     if (p.housekeeping.length) d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${h}`)].join("\n"));
     d.markdown(
       `**Outcome: ${p.session.outcome}**${p.session.reason ? ` — ${p.session.reason}` : ""}\n\n**Trace chain head:** \`${this.rb.trace.head}\` (${this.rb.trace.seq} lines) — anchor it in the ticket or the commit message.`,
     );
   }
 
-  /** Poll latency plot: PNG (renders untrusted) plus SVG, both saved in the session folder. */
+  /** Poll latency plot, shown once as PNG (renders untrusted); PNG and SVG are saved in the session folder. */
   plot(): void {
     // From the trace, like the report: after a kernel restart the polls of the earlier kernel count too.
     const out = renderPollPlot(loadEvidence(this.rb.dir, { table: this.rb.table }).samples, { table: this.rb.table });
     fs.writeFileSync(path.join(this.rb.dir, `${POLL_PLOT}.svg`), out.svg);
     fs.writeFileSync(path.join(this.rb.dir, `${POLL_PLOT}.png`), out.png);
     this.tslab.display.png(out.png);
-    this.tslab.display.svg(out.svg);
   }
 }
 
