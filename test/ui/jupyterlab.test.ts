@@ -81,7 +81,7 @@ interface Seen {
     clickedAt: number;
   };
   rerun: { output: string; startedAt: string };
-  restart: { dialog: string; statuses: Record<string, string> };
+  restart: { dialog: string; at: string; statuses: Record<string, string> };
 }
 
 async function query<T>(dsn: string, text: string): Promise<T[]> {
@@ -257,6 +257,29 @@ describe("the operator path in real JupyterLab", { skip, timeout: 12 * 60 * 1000
       assert.ok(isPass(text), `${name}: ${text}`);
   });
 
+  test("after the restart step 1 logged in again (a fresh result, not a resumed one)", () => {
+    const login = stepResults(seen.dir, 1).at(-1);
+    assert.ok(login, "no step-1 result in the journal");
+    assert.equal(login!.data.status, "PASS");
+    assert.ok(
+      login!.data.startedAt >= seen.restart.at,
+      `latest login started ${login!.data.startedAt}, before the restart`,
+    );
+    assert.ok(!("resumed" in (login!.data.observed ?? {})), JSON.stringify(login!.data.observed));
+  });
+
+  test("the saved notebook holds none of the run's secrets", () => {
+    const text = fs.readFileSync(seen.notebook, "utf8");
+    const secrets = {
+      OPERATOR_PASSWORD: sb!.operator.password,
+      HYPERSWITCH_API_KEY: sb!.apiKey,
+      "webhook secret": sb!.webhookSecret,
+      "DATABASE_URL password": decodeURIComponent(new URL(sb!.readonlyDsn).password),
+    };
+    for (const [name, value] of Object.entries(secrets))
+      if (value) assert.ok(!text.includes(value), `${name} is in the saved notebook`);
+  });
+
   test("the saved notebook ends with the report and every step cell has an output", () => {
     const nb = readNotebook(seen.notebook);
     const code = nb.cells.filter((c) => c.cell_type === "code");
@@ -265,8 +288,11 @@ describe("the operator path in real JupyterLab", { skip, timeout: 12 * 60 * 1000
       assert.ok(c, `cell ${name} in the saved notebook`);
       assert.ok((c!.outputs ?? []).length > 0, `cell ${name} has no output in the saved notebook`);
     }
-    const last = code[code.length - 1];
-    assert.ok(sourceOf(last).includes(CELL.report), "the last code cell is the report");
+    const last = nb.cells[nb.cells.length - 1];
+    assert.ok(
+      last.cell_type === "code" && sourceOf(last).includes(CELL.report),
+      "the notebook's last cell is the report",
+    );
     assert.match(JSON.stringify(last.outputs), /Outcome: /);
   });
 
@@ -433,7 +459,7 @@ async function drive(nb: LabNotebook, ctx: BrowserContext, sb: Sandbox, lab: Lab
   const n = await cells.count();
   const lastBefore = await nb.prompt(cells.nth(n - 1));
   await nb.kernelMenu(/^Restart Kernel and Run All Cells/);
-  seen.restart = { dialog: await nb.acceptDialog(), statuses: {} };
+  seen.restart = { at: new Date().toISOString(), dialog: await nb.acceptDialog(), statuses: {} };
   await until(
     "Run All finished (every cell numbered, report cell re-run, kernel idle)",
     5 * 60_000,
