@@ -162,7 +162,10 @@ export function toMinor(major: number): number {
  */
 export function parseConfig(params: Params, env: Record<string, string | undefined> = process.env): Config {
   const mode = field("MODE", params.MODE);
-  const baseUrl = field("BASE_URL", params.BASE_URL).replace(/\/+$/, "");
+  // The origin, with or without the API prefix the sandbox and the docs print (`…/api/v1`).
+  const baseUrl = field("BASE_URL", params.BASE_URL)
+    .replace(/\/+$/, "")
+    .replace(/\/api\/v1$/, "");
   const hs = field("HYPERSWITCH_URL", params.HYPERSWITCH_URL ?? "");
   const cfg: Config = {
     mode,

@@ -115,6 +115,9 @@ export const HsPayment = z
     amount: minor,
     currency: z.string(),
     connector: z.string().nullable().optional(),
+    /** When the payment last changed (Hyperswitch `updated`; `modified_at` in some versions). */
+    updated: iso.nullable().optional(),
+    modified_at: iso.nullable().optional(),
     payment_method_data: z
       .object({ card: z.object({ last4: z.string().length(4) }).loose() })
       .loose()

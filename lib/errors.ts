@@ -22,7 +22,7 @@ export type StepErrorCode =
   | "E2E_TRANSFER_NULL";
 
 /** A step ran before the step it depends on left its result in the session. */
-export type StateErrorCode = "E2E_STATE";
+export type StateErrorCode = "E2E_STATE" | "E2E_INTERRUPTED" | "E2E_NOT_PAID";
 
 /** The notebook tooling: parameters, nbconvert, the lib build, the archive seal. */
 export type ToolErrorCode = "E2E_PARAMS" | "E2E_JUPYTER" | "E2E_BUILD" | "E2E_ARCHIVE_LEAK";
@@ -61,6 +61,17 @@ export class RunbookError extends Error {
     super(message, options as ErrorOptions);
     this.name = new.target.name;
     this.code = code;
+  }
+}
+
+/**
+ * The running step was stopped: the operator pressed Kernel ■ (SIGINT), or another step started in
+ * the same session (one active step per session). The step records INTERRUPTED, never PASS or FAIL.
+ */
+export class InterruptedError extends RunbookError {
+  declare readonly code: "E2E_INTERRUPTED";
+  constructor(reason: string) {
+    super("E2E_INTERRUPTED", reason);
   }
 }
 

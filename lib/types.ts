@@ -13,7 +13,8 @@ export type FactValue = string | number | boolean | null | Money;
 export type Facts = Record<string, FactValue>;
 
 /** Outcome of one step. SKIPPED always carries a reason. */
-export type StepStatus = "PASS" | "FAIL" | "SKIPPED";
+/** INTERRUPTED: stopped by the operator (Kernel ■) or by another step starting; neither PASS nor FAIL. */
+export type StepStatus = "PASS" | "FAIL" | "SKIPPED" | "INTERRUPTED";
 
 /** Overall session outcome, derived from the step results (never typed by hand). */
 export type Outcome = "PASS" | "FAIL" | "PARTIAL";
@@ -55,6 +56,8 @@ export interface PollSample {
   /** Order status seen, or null when the attempt failed. */
   orderStatus: string | null;
   error?: string;
+  /** Which run of the step took it (1, 2, … in trace order), set when the evidence is read back. */
+  run?: number;
 }
 
 /** Something the operator and the auditor should know about, collected from the evidence. */

@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     [
       "",
       "Sandbox is up.",
-      `  Marketplace API   ${sb.marketplaceUrl}/api/v1   (health: ${sb.marketplaceUrl}/api/v1/health)`,
+      `  Marketplace       ${sb.marketplaceUrl}   (BASE_URL / --base-url; API under /api/v1, health: ${sb.marketplaceUrl}/api/v1/health)`,
       `  Orchestrator      ${sb.hyperswitchUrl}          (hosted checkout under /checkout/…)`,
       `  Admin (loopback)  ${sb.marketplaceUrl}/__admin/faults | counts | flips | stats`,
       `  Operator account  ${sb.operator.email} / ${sb.operator.password}`,

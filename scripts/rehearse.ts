@@ -35,7 +35,7 @@ export interface Rehearsal {
   notebook: string;
   statuses: Map<number, string>;
   allPassed: boolean;
-  execute: RunResult;
+  execute: RunResult & { silent: string[] };
   archive: ArchiveResult | null;
   archiveError: string | null;
   timings: Record<string, number>;
@@ -82,6 +82,10 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
     };
     const execute = await t("execute", () => executeNotebook(prep.notebook, env));
     log(`notebook executed in ${execute.ms} ms (nbconvert exit ${execute.code})`);
+    if (execute.silent.length)
+      log(
+        `HEADLESS RUN INCOMPLETE: ${execute.silent.length} cell(s) produced no output (${execute.silent.join(", ")}) — the kernel skipped them; see the executed notebook`,
+      );
     let archive: ArchiveResult | null = null;
     let archiveError: string | null = null;
     try {
@@ -96,7 +100,7 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
     }
     const results = latestStepResults(Journal.open(prep.dir).all());
     const statuses = new Map([...results].map(([n, r]) => [n, r.status as string]));
-    const allPassed = STEPS.every((d) => statuses.get(d.n) === "PASS");
+    const allPassed = STEPS.every((d) => statuses.get(d.n) === "PASS") && execute.silent.length === 0;
     return {
       sessionId: prep.sessionId,
       dir: prep.dir,

@@ -30,6 +30,8 @@ export interface CallContext {
   /** Marketplace envelope (secrets are read below `data`) or a bare body. */
   enveloped: boolean;
   secretsOf?: (data: unknown) => Array<string | undefined>;
+  /** The step's signal: a retry pause ends, and no further attempt starts, once it aborts. */
+  signal?: AbortSignal;
   /** The attempt under way, from 1; retrying advances it. */
   attempt: number;
   /** Latency of the last answered attempt in ms, body included (set by tracing). */

@@ -18,7 +18,12 @@ export interface TransferRead {
   readOnly: true;
 }
 
-export async function readSellerTransfers(dsn: string, orderId: string): Promise<TransferRead> {
+/**
+ * Reads the order's seller_transfers rows. `signal` (the step's) ends the connection at once and
+ * rejects with its reason, so an interrupted step never waits on the database.
+ */
+export async function readSellerTransfers(dsn: string, orderId: string, signal?: AbortSignal): Promise<TransferRead> {
+  signal?.throwIfAborted();
   const client = new Client({
     connectionString: dsn,
     connectionTimeoutMillis: DB_DEFAULTS.connectTimeoutMs,
@@ -26,9 +31,13 @@ export async function readSellerTransfers(dsn: string, orderId: string): Promise
   });
   // An unhandled 'error' event on the socket would kill the kernel (tslab #15).
   client.on("error", () => undefined);
+  const onAbort = () => void client.end().catch(() => undefined);
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await client.connect();
   } catch (err) {
+    signal?.removeEventListener("abort", onAbort);
+    if (signal?.aborted) throw signal.reason;
     throw new DatabaseError(
       `cannot connect with DATABASE_URL (${oneLine(err)}); check the read-only DSN or paste the psql output instead`,
       err,
@@ -41,9 +50,11 @@ export async function readSellerTransfers(dsn: string, orderId: string): Promise
     await client.query("COMMIT");
     return { rows: res.rows.map((r) => SellerTransfer.parse(r)), sql: SELLER_TRANSFER_SQL, readOnly: true };
   } catch (err) {
+    if (signal?.aborted) throw signal.reason;
     await client.query("ROLLBACK").catch(() => undefined);
     throw new DatabaseError(`seller_transfers query failed: ${oneLine(err)}`, err);
   } finally {
+    signal?.removeEventListener("abort", onAbort);
     await client.end().catch(() => undefined);
   }
 }

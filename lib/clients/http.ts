@@ -42,6 +42,8 @@ export interface CallOptions<T extends z.ZodType> {
   /** Values in the parsed data to register as secrets before the response is traced. */
   secretsOf?: (data: z.infer<T>) => Array<string | undefined>;
   origin?: string;
+  /** Cancels the call (and any retry pause); defaults to the client's current signal (the step's). */
+  signal?: AbortSignal;
 }
 
 export interface CallResult<T> {
@@ -58,7 +60,14 @@ export interface ClientDeps {
   registry?: SecretRegistry;
   /** Random source for jitter (seedable in tests). */
   random?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** The running step's signal: every call of the client is cancelled with it. */
+  signal?: () => AbortSignal | undefined;
+  /**
+   * Logs in again when a call needs a token this client lacks (a kernel restart lost it) or the
+   * server answers 401: at most once per call, traced like any call. Returns false when it cannot.
+   */
+  reauth?: () => Promise<boolean>;
 }
 
 export function zodIssues(err: z.ZodError): SchemaIssue[] {
@@ -73,7 +82,8 @@ export class ApiClient {
   readonly origin: string;
   readonly counters: ClientCounters = { requests: 0, retries: 0, http5xx: 0, networkErrors: 0, maxClockSkewMs: 0 };
   token: string | null = null;
-  private readonly deps: Required<Omit<ClientDeps, "registry">> & { registry: SecretRegistry };
+  private readonly deps: Required<Omit<ClientDeps, "registry" | "signal" | "reauth">> &
+    Pick<ClientDeps, "signal" | "reauth"> & { registry: SecretRegistry };
   private readonly agent: Agent;
   private readonly dispatcher: Dispatcher;
 
@@ -94,9 +104,28 @@ export class ApiClient {
     );
   }
 
-  /** Sends one logical call (with safe retries). Throws NetworkError, HttpStatusError or SchemaError. */
+  /**
+   * Sends one logical call (with safe retries). Throws NetworkError, HttpStatusError, SchemaError, or
+   * the signal's reason (InterruptedError) when the step is stopped.
+   */
   async call<T extends z.ZodType>(o: CallOptions<T>): Promise<CallResult<z.infer<T>>> {
+    if (!o.auth || !this.deps.reauth) return this.send(o);
+    // No token in this kernel (restarted after step 1 passed): log in again first, once.
+    if (!this.token) await this.deps.reauth();
+    try {
+      return await this.send(o);
+    } catch (err) {
+      // A token the server no longer accepts (expired while the operator paid): once more, freshly.
+      if (!(err instanceof HttpStatusError) || err.status !== 401 || !this.token) throw err;
+      if (!(await this.deps.reauth())) throw err;
+      return this.send(o);
+    }
+  }
+
+  private async send<T extends z.ZodType>(o: CallOptions<T>): Promise<CallResult<z.infer<T>>> {
     const trace = this.deps.trace;
+    const signal = o.signal ?? this.deps.signal?.();
+    signal?.throwIfAborted();
     const from = trace.seq + 1;
     const url = (o.origin ?? this.origin) + o.path;
     const headers: Record<string, string> = { accept: "application/json", ...(o.headers ?? {}) };
@@ -104,7 +133,13 @@ export class ApiClient {
     if (o.idempotencyKey) headers["idempotency-key"] = o.idempotencyKey;
     if (o.auth) {
       if (!this.token)
-        throw new HttpStatusError(o.method, url, 401, "no access token in this kernel: run step 1 (login) first", null);
+        throw new HttpStatusError(
+          o.method,
+          url,
+          401,
+          "no access token in this kernel and none could be obtained (nothing was sent): run step 1 (login)",
+          null,
+        );
       headers.authorization = `Bearer ${this.token}`;
     }
     const call: CallContext = {
@@ -117,17 +152,19 @@ export class ApiClient {
       canRetry: o.retry !== false && (o.method === "GET" || Boolean(o.idempotencyKey)),
       enveloped: o.enveloped !== false,
       secretsOf: o.secretsOf as CallContext["secretsOf"],
+      signal,
       attempt: 1,
       latencyMs: 0,
     };
     const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
-    const options = { method: o.method, headers, body: payload, dispatcher: this.dispatcher, call };
+    const options = { method: o.method, headers, body: payload, dispatcher: this.dispatcher, call, signal };
     let res: Dispatcher.ResponseData;
     let text: string;
     try {
       res = await request(url, options);
       text = await res.body.text();
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       if (call.fault) throw call.fault.error;
       throw new NetworkError(o.method, url, err);
     }

@@ -15,7 +15,22 @@ export const HTTP_DEFAULTS = {
 
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Resolves after `ms`; rejects with the signal's reason as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) return new Promise<void>((r) => setTimeout(r, ms));
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
 
 /** Retry-After as seconds or HTTP date → ms (capped); null when absent or unreadable. */
 export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | null {

@@ -23,7 +23,7 @@ export interface RetryingDeps {
   counters: ClientCounters;
   onAnomaly: (a: Omit<Anomaly, "at">) => void;
   random: () => number;
-  sleep: (ms: number) => Promise<void>;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -121,12 +121,17 @@ class RetryingHandler implements Handler {
       return;
     }
     deps
-      .sleep(wait)
+      .sleep(wait, ctx.signal)
       .then(() => {
+        ctx.signal?.throwIfAborted();
         ctx.attempt++;
         this.start();
       })
       .catch((error: unknown) => {
+        if (ctx.signal?.aborted) {
+          this.next.onResponseError?.(controller, ctx.signal.reason as Error);
+          return;
+        }
         ctx.fault = ctx.fault ?? { error };
         this.next.onResponseError?.(controller, ctx.fault.error as Error);
       });

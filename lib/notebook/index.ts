@@ -1,6 +1,11 @@
 /**
  * The notebook's side of the runbook: cells call one of these and nothing else, so each cell
  * stays one line. Every output is Markdown or PNG (readable untrusted), and each is shown once.
+ *
+ * No method ever throws into tslab: a cell that throws makes tslab drop its queue, and in a
+ * headless run every later cell then "runs" with no output (PLATFORM.md). Each method renders its
+ * own FAIL, SKIPPED or INTERRUPTED result instead. Kernel ■ (SIGINT) stops the running step through
+ * its AbortSignal; the cell shows one line, not tslab's stack trace.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -12,8 +17,11 @@ import { renderPollPlot } from "../plot";
 import { POLL_PLOT } from "../evidence/files";
 import { redactString } from "../evidence/redact";
 import { Runbook } from "../run/runbook";
+import { interruptAll } from "../run/session";
+import { stepById } from "../run/steps";
+import type { StepDef } from "../run/step-model";
 import type { Params } from "../config";
-import type { StepResult } from "../types";
+import type { Outcome, StepResult } from "../types";
 
 /** What the notebook passes in: tslab's module (only importable inside the kernel). */
 export interface TslabLike {
@@ -21,27 +29,110 @@ export interface TslabLike {
   newDisplay(): Sink;
 }
 
-export class NotebookUi {
-  readonly rb: Runbook;
-  private readonly tslab: TslabLike;
-  private payLink: Sink | null = null;
+/** The step cells: `await nb.run(id)` runs the step with this id. */
+const RUNNERS: Record<string, (rb: Runbook) => Promise<StepResult>> = {
+  preflight: (rb) => rb.preflight(),
+  login: (rb) => rb.login(),
+  product: (rb) => rb.pickProduct(),
+  order: (rb) => rb.createOrder(),
+  pay: (rb) => rb.confirmPaid({}),
+  completed: (rb) => rb.pollCompleted(),
+  licence: (rb) => rb.checkLicense(),
+  transfer: (rb) => rb.checkTransfer(),
+  refund: (rb) => rb.refund(),
+  refunded: (rb) => rb.pollRefunded(),
+};
+export const STEP_RUNNERS: readonly string[] = Object.keys(RUNNERS);
 
-  constructor(rb: Runbook, tslab: TslabLike) {
+const OUTCOME_ICON: Record<Outcome, string> = { PASS: "✅", FAIL: "❌", PARTIAL: "⚠️" };
+
+/** The id JupyterLab and nbconvert give a Markdown heading (`## 5. Poll …` → `5.-Poll-…`). */
+export function headingAnchor(d: StepDef): string {
+  return `${d.n}. ${d.title}`.replace(/`/g, "").trim().replace(/ /g, "-");
+}
+
+let processHooked = false;
+/**
+ * Once per kernel: Kernel ■ (SIGINT) stops the running step, and tslab's "Interrupted
+ * asynchronously" stack trace becomes one line saying what happened and what to do.
+ */
+function hookKernel(): void {
+  if (processHooked) return;
+  processHooked = true;
+  let stopped: number[] = [];
+  process.prependListener("SIGINT", () => {
+    stopped = interruptAll("interrupted by the operator (Kernel ■)");
+  });
+  const error = console.error.bind(console);
+  console.error = (...args: unknown[]) => {
+    const e = args[0];
+    if (e instanceof Error && e.message === "Interrupted asynchronously") {
+      const which = stopped.length
+        ? `step ${stopped.join(", ")} stopped and recorded INTERRUPTED`
+        : "no step was running";
+      error(`■ Interrupted: ${which}; nothing more is recorded for it. Run the cell again to resume.`);
+      return;
+    }
+    error(...args);
+  };
+}
+
+export class NotebookUi {
+  readonly rb: Runbook | null;
+  private readonly tslab: TslabLike;
+  private readonly refusal: string | null;
+  private readonly outcome: Sink;
+  private payLink: Sink | null = null;
+  private progress: Sink | null = null;
+
+  constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null) {
     this.rb = rb;
     this.tslab = tslab;
-    let line: Sink | null = null;
-    let lastStep = 0;
+    this.refusal = refusal;
+    // papermill's habit: the outcome at the top, updated as steps end and by the report cell.
+    this.outcome = tslab.newDisplay();
+    this.outcome.markdown(
+      refusal
+        ? banner("🛑 Outcome: not started", [refusal])
+        : "**Outcome:** ⏳ in progress — the report cell at the end sets it.",
+    );
+    if (!rb) return;
+    hookKernel();
     rb.hooks.onPoll = (s, elapsed, deadline) => {
-      if (!line || s.step !== lastStep) line = tslab.newDisplay();
-      lastStep = s.step;
-      line.markdown(pollLine(s, elapsed, deadline));
+      // A fresh progress line for every run of a poll step (attempt 1), even of the same step.
+      if (!this.progress || s.attempt === 1) this.progress = tslab.newDisplay();
+      this.progress.markdown(pollLine(s, elapsed, deadline));
     };
+  }
+
+  /**
+   * Runs the step with this id and shows its result; never throws. Returns nothing, because
+   * tslab prints a cell's last value (the result is in the output and the journal).
+   */
+  async run(id: string): Promise<void> {
+    await this.guard(id, async (rb) => {
+      const runner = RUNNERS[id];
+      if (!runner) throw new RangeError(`no step "${id}"; steps are ${STEP_RUNNERS.join(", ")}`);
+      const r = await runner(rb);
+      if (id === "preflight") this.showPreflight(r);
+      else this.show(r);
+      return null;
+    });
   }
 
   /** Shows a step result; a FAIL gets a loud banner so it is seen even in a long notebook. */
   show(r: StepResult): void {
+    const rb = this.rb;
+    if (!rb) return;
     const d = this.tslab.display;
-    const table = this.rb.table;
+    const table = rb.table;
+    if (r.status === "INTERRUPTED") {
+      // Its cell was abandoned (Kernel ■) and shows tslab's one line; a display now would land in
+      // whichever cell runs next. The progress line, if any, is updated in place instead.
+      this.progress?.markdown(`⏹️ step ${r.step} interrupted at ${r.endedAt} — run the cell again to resume`);
+      this.progress = null;
+      return;
+    }
     d.markdown(stepMarkdown(r, table));
     if (r.status === "FAIL")
       d.markdown(
@@ -52,19 +143,22 @@ export class NotebookUi {
     // From the payment step up to the refund step, a step that did not pass leaves money out.
     const pay = table.find((x) => x.movesMoney);
     const refund = table.find((x) => x.returnsMoney);
-    if (r.status !== "PASS" && pay && refund && r.step >= pay.n && r.step < refund.n && this.rb.moneyOutstanding) {
+    if (r.status !== "PASS" && pay && refund && r.step >= pay.n && r.step < refund.n && rb.moneyOutstanding) {
       d.markdown(
         banner("💶 Money has moved", [
           `The payment was confirmed. The refund step (${refund.n}) stays available: run it to give the money back, then escalate what failed.`,
         ]),
       );
     }
+    this.outcome.markdown(
+      `**Outcome:** ⏳ in progress — last: step ${r.step} ${r.status} at ${r.endedAt}. The report cell at the end sets it.`,
+    );
   }
 
   showPreflight(r: StepResult): void {
     this.show(r);
-    const rep = this.rb.preflightReport;
-    if (!rep) return;
+    const rep = this.rb?.preflightReport;
+    if (!rep || !this.rb) return;
     const d = this.tslab.display;
     if (rep.refusals.length)
       d.markdown(
@@ -85,73 +179,144 @@ export class NotebookUi {
 
   /** Step 4, first half: amount and a clickable payment link (or the headless payer's result). */
   async pay(): Promise<void> {
-    const p = await this.rb.pay();
-    const lines = [`**Amount:** ${p.amount}`, ""];
-    if (p.auto)
-      lines.push(
-        `Headless payer (${p.auto.via}): **${p.auto.status}** · card •••• ${p.auto.last4} · ${p.auto.connector ?? "?"}${p.auto.errorCode ? ` · ${p.auto.errorCode}` : ""}`,
-      );
-    else if (!this.rb.journal.last("payment_confirmed")) {
-      // The link carries the checkout's client secret: shown once in an updatable output,
-      // and overwritten with a redacted copy by the paid cell, so it never stays in the notebook.
-      this.payLink = this.tslab.newDisplay();
-      this.payLink.markdown(
-        `[**Pay ${p.amount} on the hosted checkout →**](${p.paymentUrl})\n\nThen fill in the paid cell below (last 4 digits and processor only) and run it.`,
-      );
-    }
-    lines.push("", p.note);
-    this.tslab.display.markdown(lines.join("\n"));
+    await this.guard("pay", async (rb) => {
+      const p = await rb.pay();
+      const lines = [`**Amount:** ${p.amount}`];
+      if (p.auto)
+        lines.push(
+          "",
+          `Headless payer (${p.auto.via}): **${p.auto.status}** · card •••• ${p.auto.last4} · ${p.auto.connector ?? "?"}${p.auto.errorCode ? ` · ${p.auto.errorCode}` : ""}`,
+          "",
+          p.note,
+        );
+      else if (!rb.journal.last("payment_confirmed")) {
+        // The link carries the checkout's client secret: shown in an updatable output, and
+        // overwritten with a redacted copy once the paid cell confirms the payment.
+        this.payLink = this.tslab.newDisplay();
+        this.payLink.markdown(
+          `[**Pay ${p.amount} on the hosted checkout →**](${p.paymentUrl})\n\nThen fill in the paid cell below (last 4 digits and the connector shown on the checkout, nothing more) and run it.`,
+        );
+      } else lines.push("", p.note);
+      this.tslab.display.markdown(lines.join("\n"));
+      return null;
+    });
   }
 
-  /** Step 4, second half ("paid" cell). */
+  /** Step 4, second half ("paid" cell): PASS only on evidence that the payment happened. */
   async paid(seen: { last4?: string; processor?: string }): Promise<void> {
-    const r = await this.rb.confirmPaid(seen);
-    this.payLink?.markdown(`~~payment link~~ (redacted after confirmation at ${r.endedAt})`);
-    this.show(r);
+    await this.guard("pay", async (rb) => {
+      const r = await rb.confirmPaid(seen);
+      if (r.status === "PASS") this.payLink?.markdown(`~~payment link~~ (redacted after confirmation at ${r.endedAt})`);
+      this.show(r);
+      return null;
+    });
+  }
+
+  /** Step 7 by hand: psql's output pasted by the operator (no DATABASE_URL). */
+  async pasteTransfer(psqlOutput: string): Promise<void> {
+    await this.guard("transfer", async (rb) => {
+      this.show(await rb.pasteTransfer(psqlOutput));
+      return null;
+    });
   }
 
   /**
    * Final cell: the session block computed from the evidence (journal and trace), written to the
-   * session folder, shown as Markdown (readable untrusted) and through marked as HTML, then the
-   * housekeeping reminders and the chain head to anchor elsewhere.
+   * session folder and shown once as Markdown, then the housekeeping reminders and the chain head
+   * to anchor elsewhere. The outcome banner at the top is set from the same verdict.
    */
   async report(): Promise<void> {
-    const d = this.tslab.display;
-    const docs = this.rb.cfg.docsDir;
-    const p = publishReport(this.rb.dir, {
-      docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
-      checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
+    await this.guard("report", async (rb) => {
+      const d = this.tslab.display;
+      const docs = rb.cfg.docsDir;
+      const p = publishReport(rb.dir, {
+        docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
+        checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
+      });
+      // Once, as Markdown: every front end renders it (JupyterLab trusted or not, a forge's viewer);
+      // the archive adds the escaped HTML rendering beside it for nbconvert (lib/notebook/archive.ts).
+      d.markdown(p.session.markdown);
+      if (p.housekeeping.length) d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${h}`)].join("\n"));
+      const outcome = p.session.outcome;
+      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${redactString(p.session.reason)}` : ""}`;
+      d.markdown(
+        `${line}\n\n**Trace chain head:** \`${rb.trace.head}\` (${rb.trace.seq} lines) — anchor it in the ticket or the commit message.`,
+      );
+      const first = p.session.evidence.steps.findIndex((r) => r?.status !== "PASS");
+      const def = first >= 0 ? rb.table[first] : undefined;
+      const link =
+        outcome !== "PASS" && def
+          ? `\n\nFirst step not passed: [step ${def.n} — ${def.title.replace(/`/g, "")}](#${headingAnchor(def)})`
+          : "";
+      this.outcome.markdown(
+        banner(`${OUTCOME_ICON[outcome]} Outcome: ${outcome}`, [
+          redactString(p.session.reason ?? ""),
+          `${link ? link.trim() : ""}`,
+          "Computed by the report cell at the end of this notebook from the journal and the trace.",
+        ]),
+      );
+      return null;
     });
-    // Once, as Markdown: every front end renders it (JupyterLab trusted or not, a forge's viewer);
-    // the archive adds the escaped HTML rendering beside it for nbconvert (lib/notebook/archive.ts).
-    d.markdown(p.session.markdown);
-    if (p.housekeeping.length) d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${h}`)].join("\n"));
-    d.markdown(
-      `**Outcome: ${p.session.outcome}**${p.session.reason ? ` — ${p.session.reason}` : ""}\n\n**Trace chain head:** \`${this.rb.trace.head}\` (${this.rb.trace.seq} lines) — anchor it in the ticket or the commit message.`,
-    );
   }
 
   /** Poll latency plot, shown once as PNG (renders untrusted); PNG and SVG are saved in the session folder. */
-  plot(): void {
-    // From the trace, like the report: after a kernel restart the polls of the earlier kernel count too.
-    const out = renderPollPlot(loadEvidence(this.rb.dir, { table: this.rb.table }).samples, { table: this.rb.table });
-    fs.writeFileSync(path.join(this.rb.dir, `${POLL_PLOT}.svg`), out.svg);
-    fs.writeFileSync(path.join(this.rb.dir, `${POLL_PLOT}.png`), out.png);
-    this.tslab.display.png(out.png);
+  async plot(): Promise<void> {
+    await this.guard("plot", async (rb) => {
+      // From the trace, like the report: after a kernel restart the polls of the earlier kernel count too.
+      const out = renderPollPlot(loadEvidence(rb.dir, { table: rb.table }).samples, { table: rb.table });
+      fs.writeFileSync(path.join(rb.dir, `${POLL_PLOT}.svg`), out.svg);
+      fs.writeFileSync(path.join(rb.dir, `${POLL_PLOT}.png`), out.png);
+      this.tslab.display.png(out.png);
+      return null;
+    });
+  }
+
+  /**
+   * Runs `f` with the runbook; anything it throws is shown as one redacted line and swallowed, so
+   * the cell ends normally and the next cell runs (tslab drops its queue on a throwing cell).
+   */
+  private async guard<T>(what: string, f: (rb: Runbook) => Promise<T | null>): Promise<T | null> {
+    const d = this.tslab.display;
+    if (!this.rb) {
+      d.markdown(banner("⏭️ Not started", [this.refusal ?? "the session did not open", "Fix it and run from the top."]));
+      return null;
+    }
+    try {
+      return await f(this.rb);
+    } catch (err) {
+      const label = (() => {
+        try {
+          const def = stepById(what, this.rb.table);
+          return `Step ${def.n} (${def.name})`;
+        } catch {
+          return `The ${what} cell`;
+        }
+      })();
+      d.markdown(
+        banner(`❌ ${label} could not run`, [
+          redactString(oneLine(err)),
+          "",
+          "Nothing else was done by this cell. The next cells still run; a step that needs this one is SKIPPED.",
+        ]),
+      );
+      return null;
+    }
   }
 }
 
 /**
- * Opens the session named by the parameters and binds it to the notebook.
- * A bad parameter is shown as one line naming the variable and the fix, then rethrown.
+ * Opens the session named by the parameters and binds it to the notebook. A bad parameter is
+ * shown as one line naming the variable and the fix; every later cell then says "not started"
+ * instead of throwing (nothing is sent, no money moves).
  */
 export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
   let rb: Runbook;
   try {
     rb = Runbook.open(params);
   } catch (err) {
-    tslab.display.markdown(banner("🛑 Cannot start", [oneLine(err), "", "Nothing was sent and no money moved."]));
-    throw err;
+    const reason = redactString(oneLine(err));
+    tslab.display.markdown(banner("🛑 Cannot start", [reason, "", "Nothing was sent and no money moved."]));
+    return new NotebookUi(null, tslab, reason);
   }
   const ui = new NotebookUi(rb, tslab);
   const lines = [

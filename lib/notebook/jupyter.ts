@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { RunbookError } from "../errors";
 import { repoRoot } from "../paths";
+import { readNotebook, silentCells } from "./nbfile";
 
 export const REPO_ROOT = repoRoot();
 
@@ -51,12 +52,16 @@ function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise
   });
 }
 
-/** Executes the notebook in place. Secrets travel in `env`, never in the notebook. */
+/**
+ * Executes the notebook in place. Secrets travel in `env`, never in the notebook. `silent` lists
+ * the code cells that produced no output (the kernel skipped them): a run with any is incomplete,
+ * whatever nbconvert's exit code says.
+ */
 export async function executeNotebook(
   file: string,
   env: Record<string, string | undefined>,
   opts: { cellTimeoutS?: number; timeoutMs?: number } = {},
-): Promise<RunResult> {
+): Promise<RunResult & { silent: string[] }> {
   const args = [
     "nbconvert",
     "--to",
@@ -68,7 +73,14 @@ export async function executeNotebook(
     `--ExecutePreprocessor.timeout=${opts.cellTimeoutS ?? 900}`,
     file,
   ];
-  return run(args, jupyterEnv(env), opts.timeoutMs ?? 30 * 60 * 1000);
+  const r = await run(args, jupyterEnv(env), opts.timeoutMs ?? 30 * 60 * 1000);
+  let silent: string[];
+  try {
+    silent = silentCells(readNotebook(file));
+  } catch {
+    silent = ["(the executed notebook is unreadable)"];
+  }
+  return { ...r, silent };
 }
 
 /** Writes `<name>.html` next to the notebook. */

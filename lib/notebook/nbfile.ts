@@ -40,6 +40,26 @@ export function writeNotebook(file: string, nb: Notebook): void {
 
 export const sourceOf = (c: NbCell) => (Array.isArray(c.source) ? c.source.join("") : c.source);
 
+/**
+ * Code cells of an executed notebook that produced no output at all, by id (or index). Every
+ * runbook cell shows something; a silent one means the kernel skipped it — tslab drops its queue
+ * after a throwing cell and nbconvert still exits 0 (PLATFORM.md). The parameter cells are exempt.
+ */
+export function silentCells(nb: Notebook): string[] {
+  return nb.cells.flatMap((c, i) => {
+    if (c.cell_type !== "code") return [];
+    const tags = c.metadata.tags ?? [];
+    if (tags.includes("parameters") || tags.includes("injected-parameters")) return [];
+    if (
+      !sourceOf(c)
+        .replace(/\/\/.*$/gm, "")
+        .trim()
+    )
+      return [];
+    return (c.outputs ?? []).length ? [] : [c.id ?? `#${i}`];
+  });
+}
+
 /** A TypeScript literal for a parameter value (strings, numbers, booleans only). */
 function literal(name: string, v: unknown): string {
   if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return JSON.stringify(v);
@@ -60,7 +80,12 @@ export function injectParameters(nb: Notebook, params: Record<string, unknown>):
         `${k} is a secret: pass it in the environment, never as a notebook parameter`,
       );
   }
-  const lines = ["// Injected parameters", ...Object.entries(params).map(([k, v]) => `${k} = ${literal(k, v)};`)];
+  const lines = [
+    "// Injected parameters",
+    ...Object.entries(params).map(([k, v]) => `${k} = ${literal(k, v)};`),
+    // tslab prints a cell's last expression: end on one without a value, so nothing stray shows.
+    "void 0;",
+  ];
   const cell: NbCell = {
     cell_type: "code",
     id: "injected-parameters",

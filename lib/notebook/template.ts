@@ -70,7 +70,7 @@ const nb = openNotebook({
 /** The cells after the steps: the latency plot and the report. */
 const tail = (): Cell[] => [
   md(`## Poll latency`),
-  code(`nb.plot();`),
+  code(`await nb.plot();`),
   md(`## Session report
 The filled session block, computed from the evidence (journal and trace). The outcome and the acceptance boxes are derived, never typed.`),
   code(`await nb.report();`),

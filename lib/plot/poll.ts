@@ -42,7 +42,12 @@ export function renderPollPlot(samples: PollSample[], opts: PlotOptions & { tabl
   };
   const doc = newDocument();
   const body = height - CHART.header;
-  const rows = [...samples]
+  // One poll window per step: its latest run (an interrupted run's window restarts at t = 0 and would
+  // draw over it). The attempts of earlier runs stay in the trace and the report's counters.
+  const latestRun = new Map<number, number>();
+  for (const s of samples) latestRun.set(s.step, Math.max(latestRun.get(s.step) ?? 1, s.run ?? 1));
+  const plotted = samples.filter((s) => (s.run ?? 1) === latestRun.get(s.step));
+  const rows = [...plotted]
     .sort((a, b) => a.step - b.step || a.t - b.t || a.attempt - b.attempt)
     .map((s) => ({ step: s.step, t: s.t, latencyMs: s.latencyMs, outcome: outcomeOf(s) }));
 
@@ -62,7 +67,7 @@ export function renderPollPlot(samples: PollSample[], opts: PlotOptions & { tabl
   const xScale = Plot.scale({
     x: { domain: [0, Math.max(1, maxT)], nice: true, range: [marginLeft, width - marginRight] },
   });
-  const changes = statusChanges(samples, (t) => xScale.apply(t), width - marginRight);
+  const changes = statusChanges(plotted, (t) => xScale.apply(t), width - marginRight);
   // A time-out of seconds next to polls of tens of ms flattens a linear axis: go logarithmic.
   const positive = rows.map((r) => r.latencyMs).filter((v) => v > 0);
   const [lo, hi] = [Math.max(1, Math.min(...positive)), Math.max(...positive)];

@@ -18,7 +18,12 @@ export interface Sink {
   text(s: string): void;
 }
 
-export const ICON: Record<StepResult["status"], string> = { PASS: "✅", FAIL: "❌", SKIPPED: "⏭️" };
+export const ICON: Record<StepResult["status"], string> = {
+  PASS: "✅",
+  FAIL: "❌",
+  SKIPPED: "⏭️",
+  INTERRUPTED: "⏹️",
+};
 
 /** Escapes a value for a Markdown table cell. */
 export function cell(v: unknown): string {
@@ -70,10 +75,7 @@ export function stepRow(r: StepResult, table: StepTable = STEPS): string {
 export function stepMarkdown(r: StepResult, table: StepTable = STEPS): string {
   const lines = [TABLE_HEAD, stepRow(r, table), ""];
   if (r.reason)
-    lines.push(
-      `${r.status === "FAIL" ? "**❌ FAIL:**" : r.status === "SKIPPED" ? "**⏭️ SKIPPED:**" : "**Note:**"} ${cell(r.reason)}`,
-      "",
-    );
+    lines.push(`${r.status === "PASS" ? "**Note:**" : `**${ICON[r.status]} ${r.status}:**`} ${cell(r.reason)}`, "");
   lines.push(`<sub>started ${r.startedAt} · ended ${r.endedAt} · ${r.durationMs} ms</sub>`);
   return lines.join("\n");
 }

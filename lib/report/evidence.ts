@@ -195,7 +195,7 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
         }
       : null,
     bank: bank ? { date: String(bank.data.date), note: str(bank.data.note), recordedAt: bank.at } : null,
-    samples: events.filter((e) => e.type === "poll_attempt").map((e) => e.payload as PollSample),
+    samples: samplesByRun(events),
     anomalies: anomalies(events, steps, chain, counters, table),
     counters,
     trail: trail(journal, steps, events, table),
@@ -222,4 +222,22 @@ function readManifestInfo(dir: string, chain: ChainCheck): Evidence["manifest"] 
   } catch {
     return { sha256, retentionUntil: null, stale: true, invalid: true };
   }
+}
+
+/**
+ * The poll attempts in trace order, each tagged with the run of its step it belongs to (a step run
+ * again after Kernel ■, or in a restarted kernel, starts a new poll window at t = 0).
+ */
+function samplesByRun(events: readonly TraceEvent[]): PollSample[] {
+  const runs = new Map<number, number>();
+  const out: PollSample[] = [];
+  for (const e of events) {
+    const p = e.payload as { step?: number } | null;
+    if (e.type === "step_start" && typeof p?.step === "number") runs.set(p.step, (runs.get(p.step) ?? 0) + 1);
+    if (e.type === "poll_attempt") {
+      const s = e.payload as PollSample;
+      out.push({ ...s, run: runs.get(s.step) ?? 1 });
+    }
+  }
+  return out;
 }

@@ -178,6 +178,8 @@ export function deriveOutcome(ev: Evidence): Verdict {
 export function actionItems(ev: Evidence): string[] {
   const out: string[] = [];
   for (const r of ev.steps) {
+    if (r?.status === "INTERRUPTED")
+      out.push(`Step ${r.step} (${r.name}) was interrupted (${r.reason ?? "no reason"}): re-run its cell; it resumes.`);
     if (r?.status !== "FAIL") continue;
     out.push(
       r.step === 0

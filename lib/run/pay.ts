@@ -3,15 +3,41 @@
  * order is polled until completed (5), with the orchestrator's own view as a cross-check.
  */
 import { isLoopback, type Config } from "../config";
-import { HsPayment, paths } from "../contract";
+import { HsPayment, paths, type HsPaymentT } from "../contract";
 import { formatMoney } from "../money";
-import { ConfigError, HttpStatusError, RunbookError, oneLine } from "../errors";
+import { ConfigError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../errors";
+import { sleep } from "../clients/policy";
 import { pollUntil, type Probe } from "./poll";
 import { payHeadless, type PayResult } from "../clients/payer";
 import type { Observed } from "./session";
 import type { PollSample, StepResult } from "../types";
 
 import { BuySteps, round1 } from "./buy";
+
+/**
+ * Orchestrator statuses (Hyperswitch's IntentStatus) that prove the operator paid: money moved, is
+ * held on the card, or is on its way. `processing` counts, so that a payment stuck there is treated
+ * as money that may have moved (the refund stays in sight), never as "nothing happened".
+ */
+const PAID_STATUSES = new Set([
+  "succeeded",
+  "processing",
+  "requires_capture",
+  "partially_captured",
+  "partially_captured_and_capturable",
+  "partially_authorized_and_requires_capture",
+]);
+/** Orchestrator statuses that mean it did not, and never will for this payment. */
+const FAILED_STATUSES = new Set(["failed", "cancelled", "expired"]);
+/** How long the paid cell keeps asking while a payment is under way. */
+const PAID_WAIT_MS = 20 * 1000; // 20 s
+const PAID_POLL_MS = 500;
+
+/** "succeeded •••• 4242 via stripe" */
+export function describeHsPayment(p: HsPaymentT): string {
+  const last4 = p.payment_method_data?.card?.last4;
+  return `${p.status}${last4 ? ` •••• ${last4}` : ""}${p.connector ? ` via ${p.connector}` : ""}`;
+}
 
 export class PaySteps extends BuySteps {
   protected payResult: PayResult | null = null;
@@ -53,52 +79,144 @@ export class PaySteps extends BuySteps {
     };
   }
 
-  /** Step 4, second half: the operator confirms what they saw. Only the last 4 digits, ever. */
+  /**
+   * Step 4, second half: the operator confirms what they saw (only the last 4 digits, ever). It
+   * passes only on evidence that the payment happened: the orchestrator's status when
+   * HYPERSWITCH_URL is set, else the order having left `pending`. Without it the step records
+   * SKIPPED ("not paid yet") and the pay link stays usable; nothing is confirmed.
+   */
   async confirmPaid(seen: { last4?: string; processor?: string } = {}): Promise<StepResult> {
     return this.runStep("pay", async (obs) => {
       const prior = this.journal.last("payment_confirmed");
       if (prior) {
         Object.assign(obs, {
           card_last4: prior.data.last4,
-          transaction_time: prior.data.at,
+          transaction_time: prior.data.paid_at ?? prior.data.at,
           processor: prior.data.processor,
           resumed: `confirmed earlier at ${prior.at}`,
         });
+        if (prior.data.paid_at_source) obs.time_source = String(prior.data.paid_at_source);
         return;
       }
       const auto = this.payResult;
-      const last4 = (seen.last4 || auto?.last4 || "").trim();
-      const processor = (seen.processor || auto?.connector || "").trim();
-      if (!/^\d{4}$/.test(last4))
-        throw new ConfigError("CARD_LAST4", "enter exactly the last 4 digits of the card you paid with (never more)");
-      if (!processor) throw new ConfigError("PROCESSOR", "enter the processor shown on the checkout (e.g. stripe)");
       if (auto && auto.status === "failed") {
-        obs.card_last4 = last4;
-        obs.processor = processor;
+        obs.card_last4 = auto.last4;
         throw new RunbookError(
           "E2E_PAYMENT_FAILED",
           `the checkout refused the payment (${auto.errorCode ?? "failed"})`,
         );
       }
+      // More than 4 digits is refused before anything else (and never written), paid or not.
+      if (seen.last4?.trim() && !/^\d{4}$/.test(seen.last4.trim()))
+        throw new ConfigError("CARD_LAST4", "enter exactly the last 4 digits of the card you paid with (never more)");
+      const evidence = await this.paymentEvidence(Boolean(auto));
+      if (evidence.orchestrator) obs.orchestrator = evidence.orchestrator;
+      if (evidence.failed) throw new RunbookError("E2E_PAYMENT_FAILED", evidence.failed);
+      if (!evidence.paidAt)
+        return {
+          status: "SKIPPED",
+          reason: `not paid yet (${evidence.seen}): pay at the link above, then run this cell again; if you just paid, give it a few seconds`,
+        };
+      const last4 = (seen.last4 || auto?.last4 || "").trim();
+      const processor = (seen.processor || auto?.connector || "").trim();
+      if (!/^\d{4}$/.test(last4))
+        throw new ConfigError("CARD_LAST4", "enter exactly the last 4 digits of the card you paid with (never more)");
+      if (!processor)
+        throw new ConfigError(
+          "PROCESSOR",
+          "enter the connector shown on the checkout (the processor that took the payment, e.g. stripe)",
+        );
       const at = new Date().toISOString();
       this.journal.append("payment_confirmed", {
         at,
+        paid_at: evidence.paidAt,
+        paid_at_source: evidence.source,
         last4,
         processor,
         via: auto ? `headless ${auto.via}` : "operator",
       });
-      this.trace.append("operator_ack", { event: "payment confirmed", at, last4, processor });
-      Object.assign(obs, { card_last4: last4, transaction_time: at, processor });
-      await this.crossCheckPayment(obs);
+      this.trace.append("operator_ack", {
+        event: "payment confirmed",
+        at,
+        paid_at: evidence.paidAt,
+        paid_at_source: evidence.source,
+        last4,
+        processor,
+      });
+      Object.assign(obs, {
+        card_last4: last4,
+        transaction_time: evidence.paidAt,
+        time_source: evidence.source,
+        processor,
+      });
     });
   }
 
-  /** Optional: the orchestrator's own view of the payment (HYPERSWITCH_URL + HYPERSWITCH_API_KEY). */
-  protected async crossCheckPayment(obs: Observed): Promise<string | null> {
+  /**
+   * Did the payment happen, and when? The orchestrator's word when HYPERSWITCH_URL is set (its own
+   * timestamp), else the marketplace order having left `pending` (the time this check saw it).
+   * When a headless payer just paid it asks again for a few seconds (the orchestrator or the
+   * webhook may lag); a payment nobody attempted is answered at once.
+   */
+  protected async paymentEvidence(justPaid: boolean): Promise<{
+    paidAt: string | null;
+    source: string;
+    seen: string;
+    orchestrator?: string;
+    failed?: string;
+  }> {
+    const o = this.order!;
+    const deadline = performance.now() + PAID_WAIT_MS;
+    for (;;) {
+      const hs = await this.orchestratorPayment();
+      if (hs) {
+        const orchestrator = describeHsPayment(hs);
+        if (PAID_STATUSES.has(hs.status)) {
+          const ts = hs.updated ?? hs.modified_at ?? null;
+          return {
+            paidAt: ts ? new Date(ts).toISOString() : new Date().toISOString(),
+            source: ts ? "the orchestrator's payment time" : "the time the orchestrator was seen to say paid",
+            seen: `orchestrator: ${hs.status}`,
+            orchestrator,
+          };
+        }
+        if (FAILED_STATUSES.has(hs.status))
+          return {
+            paidAt: null,
+            source: "",
+            seen: `orchestrator: ${hs.status}`,
+            orchestrator,
+            failed: `the orchestrator says the payment is ${hs.status}: no money moved; start a fresh session to try again`,
+          };
+        if (!justPaid || performance.now() > deadline)
+          return { paidAt: null, source: "", seen: `orchestrator: ${hs.status}`, orchestrator };
+      } else {
+        const order = await this.getOrder(o.id);
+        if (order.status === "failed")
+          return {
+            paidAt: null,
+            source: "",
+            seen: "order failed",
+            failed: `the order failed${order.failure_reason ? ` (${order.failure_reason})` : ""}: no money moved`,
+          };
+        if (order.status !== "pending")
+          return {
+            paidAt: new Date().toISOString(),
+            source: `the first poll that saw the order paid (order ${order.status})`,
+            seen: `order ${order.status}`,
+          };
+        if (!justPaid || performance.now() > deadline) return { paidAt: null, source: "", seen: "order pending" };
+      }
+      await sleep(PAID_POLL_MS, this.signal);
+    }
+  }
+
+  /** The orchestrator's view of the payment, or null without HYPERSWITCH_URL (or when it cannot be read). */
+  protected async orchestratorPayment(): Promise<HsPaymentT | null> {
     const o = this.order;
     if (!this.hs || !o || !this.cfg.hyperswitchApiKey) return null;
     try {
-      const p = (
+      return (
         await this.hs.call({
           method: "GET",
           path: paths.hsPayment(o.paymentId),
@@ -108,9 +226,8 @@ export class PaySteps extends BuySteps {
           headers: { "api-key": this.cfg.hyperswitchApiKey },
         })
       ).data;
-      obs.orchestrator = `${p.status}${p.payment_method_data?.card ? ` •••• ${p.payment_method_data.card.last4}` : ""}${p.connector ? ` via ${p.connector}` : ""}`;
-      return p.status;
     } catch (err) {
+      if (err instanceof InterruptedError) throw err;
       this.anomaly({
         step: this.currentStep,
         kind: "warning",
@@ -120,11 +237,23 @@ export class PaySteps extends BuySteps {
     }
   }
 
+  /** Optional: the orchestrator's own view of the payment (HYPERSWITCH_URL + HYPERSWITCH_API_KEY). */
+  protected async crossCheckPayment(obs: Observed): Promise<string | null> {
+    const p = await this.orchestratorPayment();
+    if (!p) return null;
+    obs.orchestrator = describeHsPayment(p);
+    return p.status;
+  }
+
   // Step 5 ------------------------------------------------------------------------------------
   async pollCompleted(): Promise<StepResult> {
     return this.runStep("completed", async (obs) => {
       const o = this.order!;
-      const confirmedAt = Date.parse(String(this.journal.last("payment_confirmed")!.data.at));
+      // Counted from the payment's own time (step 4 recorded it and where it came from), never
+      // from when the operator got round to the paid cell.
+      const paid = this.journal.last("payment_confirmed")!.data;
+      const paidAt = Date.parse(String(paid.paid_at ?? paid.at));
+      obs.counted_from = String(paid.paid_at_source ?? "the operator's confirmation (session older than this rule)");
       const out = await this.poll(
         "order completed",
         this.cfg.pollDeadlineS,
@@ -132,7 +261,7 @@ export class PaySteps extends BuySteps {
         (s) => s === "completed" || s === "refund_pending" || s === "refunded",
         (s) => (s === "failed" ? "the order failed" : null),
       );
-      obs.seconds_to_completed = out.reached ? round1((Date.parse(out.reachedAt!) - confirmedAt) / 1000) : null;
+      obs.seconds_to_completed = out.reached ? round1(Math.max(0, Date.parse(out.reachedAt!) - paidAt) / 1000) : null;
       obs.max_5xx = out.http5xx;
       obs.attempts = out.samples.length;
       obs.last_status = out.lastStatus;
@@ -156,6 +285,7 @@ export class PaySteps extends BuySteps {
       const o = await this.getOrder(id, false);
       return { status: o.status, httpStatus: 200, latencyMs: performance.now() - m0 };
     } catch (err) {
+      if (err instanceof InterruptedError) throw err;
       if (err instanceof HttpStatusError)
         return {
           status: null,
@@ -192,6 +322,16 @@ export class PaySteps extends BuySteps {
         });
       this.hooks.onPoll?.(s, elapsed, deadlineS);
     };
-    return pollUntil({ step, what, deadlineS, probe, done, hopeless, trace: this.trace, onSample });
+    return pollUntil({
+      step,
+      what,
+      deadlineS,
+      probe,
+      done,
+      hopeless,
+      trace: this.trace,
+      onSample,
+      signal: this.signal,
+    });
   }
 }

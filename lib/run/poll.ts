@@ -2,7 +2,8 @@
  * Polling with a deadline (steps 5 and 9). The interval adapts: quick while a change is likely
  * (the first 20 s), then gentler on the backend; Retry-After is honoured and errors back off.
  * Every attempt becomes a PollSample and a `poll_attempt` trace event; a progress callback lets
- * the notebook update one line in place.
+ * the notebook update one line in place. The step's AbortSignal stops it between or during attempts:
+ * an attempt answered after the abort is not recorded, so nothing is written for a stopped step.
  */
 import { DeadlineError, oneLine } from "../errors";
 import { sleep } from "../clients/http";
@@ -48,7 +49,9 @@ export interface PollOptions {
   hopeless?: (status: string) => string | null;
   trace: Trace;
   onSample?: (s: PollSample, elapsedS: number) => void;
-  pause?: (ms: number) => Promise<void>;
+  pause?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** The step's signal: the poll throws its reason (InterruptedError) as soon as it aborts. */
+  signal?: AbortSignal;
 }
 
 export interface PollOutcome {
@@ -70,6 +73,7 @@ export async function pollUntil(o: PollOptions): Promise<PollOutcome> {
   let http5xx = 0;
   let last: string | null = null;
   for (let attempt = 1; ; attempt++) {
+    o.signal?.throwIfAborted();
     const at = new Date().toISOString();
     const t = (performance.now() - m0) / 1000;
     let p: Probe;
@@ -82,6 +86,8 @@ export async function pollUntil(o: PollOptions): Promise<PollOutcome> {
       fatal = err;
       p = { status: null, httpStatus: null, latencyMs: performance.now() - m0 - t * 1000, error: oneLine(err) };
     }
+    // Stopped while the attempt was under way: its answer belongs to no step any more.
+    o.signal?.throwIfAborted();
     const sample: PollSample = {
       step: o.step,
       attempt,
@@ -111,7 +117,7 @@ export async function pollUntil(o: PollOptions): Promise<PollOutcome> {
       const e = new DeadlineError(o.what, o.deadlineS, last);
       return { samples, reached: false, reachedAt: null, elapsedS, lastStatus: last, http5xx, failure: e.message };
     }
-    await pause(wait);
+    await pause(wait, o.signal);
   }
 }
 

@@ -56,11 +56,11 @@ export class Runbook extends PaySteps {
       const sql = o ? transferSqlFor(o.id) : "(no order yet)";
       return this.runStep("transfer", async () => ({
         status: "SKIPPED",
-        reason: `no DATABASE_URL: run \`psql -c "${sql}"\` and record its output with rb.pasteTransfer(\`…\`)`,
+        reason: `no DATABASE_URL: run \`psql -c "${sql}"\`, then paste its output into a new cell as \`await nb.pasteTransfer(String.raw\`…\`);\` and run it`,
       }));
     }
     return this.runStep("transfer", async (obs) => {
-      const read = await readSellerTransfers(this.cfg.databaseUrl!, o!.id);
+      const read = await readSellerTransfers(this.cfg.databaseUrl!, o!.id, this.signal);
       this.trace.append("db_query", { sql: read.sql, params: [o!.id], read_only: true, rows: read.rows });
       this.observeTransfer(obs, read.rows[0] ?? null, read.rows.length);
     });

@@ -5,8 +5,8 @@
  */
 import * as path from "node:path";
 import type { Config } from "../config";
-import { oneLine } from "../errors";
-import { ApiClient } from "../clients/http";
+import { InterruptedError, oneLine } from "../errors";
+import { ApiClient, logIn } from "../clients/http";
 import {
   Journal,
   latestStepResults,
@@ -18,13 +18,37 @@ import {
 } from "../evidence/journal";
 import { TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
-import { STEPS, blockedBy, stepById, stepDef } from "./steps";
-import { factsSchema, type StepTable } from "./step-model";
+import { STEPS, blockedBy, clock, stepById, stepDef } from "./steps";
+import { factsSchema, type StepDef, type StepTable } from "./step-model";
 import { Trace } from "../evidence/trace";
 import { readTrace } from "../evidence/chain";
 import type { Anomaly, Mode, PollSample, StepResult, StepStatus } from "../types";
 
 export type Observed = StepResult["observed"];
+
+/** The step running in a session folder: one per session, across every Runbook of this process. */
+interface ActiveStep {
+  n: number;
+  controller: AbortController;
+  settled: Promise<void>;
+}
+const ACTIVE = new Map<string, ActiveStep>();
+/** How long a stopped step may take to unwind before the next one starts anyway. */
+const UNWIND_MS = 5 * 1000;
+
+/**
+ * Stops every running step of this process (the kernel's SIGINT: Kernel ■ in Jupyter). Each one
+ * records INTERRUPTED with `reason` and writes nothing after that. Returns the steps stopped.
+ */
+export function interruptAll(reason: string): number[] {
+  const stopped: number[] = [];
+  for (const a of ACTIVE.values()) {
+    if (a.controller.signal.aborted) continue;
+    a.controller.abort(new InterruptedError(reason));
+    stopped.push(a.n);
+  }
+  return stopped;
+}
 
 /** What a step body returns; throwing means FAIL with the error's one-line message. */
 export interface StepOutcome {
@@ -47,6 +71,8 @@ export class Session {
   readonly samples: PollSample[] = [];
   /** Set while a step runs, so anomalies raised by the client are attributed to it. */
   currentStep: number | null = null;
+  /** The running step's signal: the clients, the poller and the database read are cancelled with it. */
+  private stepSignal: AbortSignal | undefined;
   /** True when this kernel found earlier work in the journal. */
   readonly resumed: boolean;
 
@@ -62,10 +88,11 @@ export class Session {
     this.resumed = this.journal.all().length > 1;
     for (const [n, r] of latestStepResults(this.journal.all())) this.results.set(n, r);
     const onAnomaly = (a: Omit<Anomaly, "at">) => this.anomaly({ ...a, step: a.step ?? this.currentStep });
-    this.api = new ApiClient(cfg.baseUrl, { trace: this.trace, onAnomaly });
+    const signal = () => this.stepSignal;
+    this.api = new ApiClient(cfg.baseUrl, { trace: this.trace, onAnomaly, signal, reauth: () => this.reauth() });
     this.hs =
       cfg.hyperswitchUrl && cfg.hyperswitchApiKey
-        ? new ApiClient(cfg.hyperswitchUrl, { trace: this.trace, onAnomaly })
+        ? new ApiClient(cfg.hyperswitchUrl, { trace: this.trace, onAnomaly, signal })
         : null;
     this.trace.append("session", {
       event: this.resumed ? "resumed" : "opened",
@@ -100,6 +127,44 @@ export class Session {
     this.anomalies.push(full);
   }
 
+  /** The running step's signal (undefined between steps). */
+  get signal(): AbortSignal | undefined {
+    return this.stepSignal;
+  }
+
+  /** Stops this session's running step, if any (it records INTERRUPTED). True when one was running. */
+  interrupt(reason: string): boolean {
+    const a = ACTIVE.get(this.dir);
+    if (!a || a.controller.signal.aborted) return false;
+    a.controller.abort(new InterruptedError(reason));
+    return true;
+  }
+
+  /**
+   * A call needs a token this kernel does not hold (restarted after step 1 passed) or the server
+   * refused the one it had: log in again, traced like step 1's call. Only once step 1 has passed in
+   * this session; never in place of it.
+   */
+  protected async reauth(): Promise<boolean> {
+    const login = this.results.get(stepById("login", this.table).n);
+    if (login?.status !== "PASS" || !this.cfg.operatorPassword) return false;
+    this.trace.append("note", {
+      step: this.currentStep,
+      event: this.api.token
+        ? "the server refused the access token: logging in again once"
+        : `no access token in this kernel (step 1 passed at ${login.endedAt}, before a kernel restart): logging in again once`,
+    });
+    this.api.token = null;
+    try {
+      await logIn(this.api, { email: this.cfg.operatorEmail, password: this.cfg.operatorPassword });
+      return true;
+    } catch (err) {
+      if (err instanceof InterruptedError) throw err;
+      this.anomaly({ step: this.currentStep, kind: "warning", message: `logging in again failed: ${oneLine(err)}` });
+      return false;
+    }
+  }
+
   /** Money left the operator's card (the journal's one predicate, shared with the report). */
   get moneyMoved(): boolean {
     return moneyMoved(this.journal.all());
@@ -113,6 +178,9 @@ export class Session {
   /**
    * Runs one step: checks prerequisites (SKIPPED with the reason when one did not pass), brackets
    * the work with step_start/step_end trace events, and journals the result before returning it.
+   * One step runs at a time per session: starting a step stops the one still running (an
+   * interrupted cell's work continues in the kernel otherwise) and waits for it to record
+   * INTERRUPTED. A stopped step records INTERRUPTED, never PASS or FAIL.
    */
   async runStep(
     step: string | number,
@@ -121,6 +189,32 @@ export class Session {
     opts: { skip?: string } = {},
   ): Promise<StepResult> {
     const def = typeof step === "number" ? stepDef(step, this.table) : stepById(step, this.table);
+    const n = def.n;
+    const previous = ACTIVE.get(this.dir);
+    if (previous) {
+      if (!previous.controller.signal.aborted)
+        previous.controller.abort(new InterruptedError(`superseded: step ${n} was started while it ran`));
+      await Promise.race([previous.settled, new Promise((r) => setTimeout(r, UNWIND_MS).unref?.())]);
+    }
+    const controller = new AbortController();
+    let settle = () => {};
+    const mine: ActiveStep = { n, controller, settled: new Promise<void>((r) => (settle = r)) };
+    ACTIVE.set(this.dir, mine);
+    try {
+      return await this.runActive(def, body, controller.signal, opts);
+    } finally {
+      if (ACTIVE.get(this.dir) === mine) ACTIVE.delete(this.dir);
+      settle();
+    }
+  }
+
+  private async runActive(
+    def: StepDef,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a step body returns an outcome, or nothing for PASS
+    body: (observed: Observed) => Promise<StepOutcome | void>,
+    signal: AbortSignal,
+    opts: { skip?: string },
+  ): Promise<StepResult> {
     const n = def.n;
     const prior = this.results.get(n);
     if (def.finalOnPass && prior?.status === "PASS") {
@@ -139,6 +233,7 @@ export class Session {
     let reason: string | undefined;
     const blocked = opts.skip ?? blockedBy(n, this.results, this.table);
     this.currentStep = n;
+    this.stepSignal = signal;
     try {
       if (blocked) {
         status = "SKIPPED";
@@ -153,6 +248,12 @@ export class Session {
       reason = oneLine(err);
     } finally {
       this.currentStep = null;
+      this.stepSignal = undefined;
+    }
+    // Stopped (Kernel ■, or another step started): whatever the body got to, this is no verdict.
+    if (signal.aborted && !blocked) {
+      status = "INTERRUPTED";
+      reason = `${oneLine(signal.reason)} at ${clock(nowIso())}; nothing more is recorded for this run — run the cell again to resume`;
     }
     // Facts are data of the declared shape: a step that recorded anything else has a bug and
     // must not PASS on it (the report validates the same schema when it reads the journal back).

@@ -64,6 +64,8 @@ export interface StepDef {
   boxes?: BoxDef[];
   /** Heading prose under the step's title in the notebook (Markdown). */
   intro?: string;
+  /** What the operator does to run the step, for "has not run yet" reasons (default: run its cell). */
+  runHint?: string;
   /** The notebook cells that run the step (`nb` is the NotebookUi). */
   cells: string[];
   /** Money may have moved once this step passed (the payment step). */

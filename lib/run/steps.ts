@@ -19,7 +19,7 @@ export const STEPS: StepTable = defineSteps([
     name: "Pre-flight",
     observed: "health, environment, hyperswitch, products, amount",
     requires: [],
-    cells: ["nb.showPreflight(await nb.rb.preflight());"],
+    cells: ['await nb.run("preflight");'],
     facts: {
       dry_run: fact.text("dry run"),
       health: fact.text("health"),
@@ -42,7 +42,7 @@ export const STEPS: StepTable = defineSteps([
     name: "Login as buyer",
     observed: "access_token captured ✓ / 401 / other",
     requires: ["preflight"],
-    cells: ["nb.show(await nb.rb.login());"],
+    cells: ['await nb.run("login");'],
     facts: {
       token_captured: { label: "login", kind: "bool", yes: "access_token captured ✓", no: "no token" },
       http_status: fact.int("HTTP"),
@@ -56,7 +56,7 @@ export const STEPS: StepTable = defineSteps([
     name: "List marketplace products",
     observed: "product_id, price",
     requires: ["login"],
-    cells: ["nb.show(await nb.rb.pickProduct());"],
+    cells: ['await nb.run("product");'],
     facts: {
       product_id: fact.id("product_id"),
       title: fact.text("title"),
@@ -72,7 +72,7 @@ export const STEPS: StepTable = defineSteps([
     name: "POST /orders (create)",
     observed: "order_id, hyperswitch_payment_id, payment_url received",
     requires: ["product"],
-    cells: ["nb.show(await nb.rb.createOrder());"],
+    cells: ['await nb.run("order");'],
     facts: {
       order_id: fact.id("order_id", "order"),
       hyperswitch_payment_id: fact.id("hyperswitch_payment_id", "payment"),
@@ -89,14 +89,16 @@ export const STEPS: StepTable = defineSteps([
     name: "Pay via Hyperswitch checkout",
     observed: "card last 4, transaction time, processor used",
     requires: ["order"],
+    runHint: "pay at the link in step 4, then run the paid cell",
     cells: [
       "await nb.pay();",
-      '// Paid cell: fill in after paying (leave empty when the headless payer paid a local double).\nawait nb.paid({ last4: "", processor: "" });',
+      '// Paid cell: after paying, fill in the last 4 digits and the connector the checkout showed\n// (leave both empty when the headless payer paid a local double), then run it.\nawait nb.paid({ last4: "", processor: "" });',
     ],
     movesMoney: true,
     facts: {
       card_last4: fact.text("card_last4"),
       transaction_time: fact.time("transaction_time"),
+      time_source: fact.text("time from"),
       processor: fact.text("processor"),
       orchestrator: fact.text("orchestrator"),
     },
@@ -107,11 +109,12 @@ export const STEPS: StepTable = defineSteps([
     name: "Poll /orders/:id until completed",
     observed: "seconds-to-completed, max 5xx during the window",
     requires: ["pay"],
-    cells: ["nb.show(await nb.rb.pollCompleted());"],
+    cells: ['await nb.run("completed");'],
     finalOnPass: true,
     poll: { title: "poll order until completed", secondsFact: "seconds_to_completed" },
     facts: {
       seconds_to_completed: fact.seconds("seconds-to-completed"),
+      counted_from: fact.text("counted from"),
       max_5xx: fact.int("max 5xx during the window"),
       attempts: fact.int("attempts"),
       last_status: fact.text("last_status"),
@@ -125,7 +128,7 @@ export const STEPS: StepTable = defineSteps([
     name: "License attribution (GET /licenses/mine)",
     observed: "license_id, type, rights JSON",
     requires: ["completed"],
-    cells: ["nb.show(await nb.rb.checkLicense());"],
+    cells: ['await nb.run("licence");'],
     finalOnPass: true,
     facts: {
       license_id: fact.id("license_id", "licence"),
@@ -144,11 +147,11 @@ export const STEPS: StepTable = defineSteps([
     id: "transfer",
     title: "`seller_transfers` row (read-only DB)",
     intro:
-      "With `DATABASE_URL` set this reads the row in a READ ONLY transaction. Without it, the cell shows the SQL to run; paste psql's output with `nb.show(await nb.rb.pasteTransfer(\\`…\\`))`.",
+      "With `DATABASE_URL` set this reads the row in a READ ONLY transaction. Without it, the cell shows the SQL to run; paste psql's output into a new cell as `` await nb.pasteTransfer(`…`); `` and run it.",
     name: "seller_transfers row (DB)",
     observed: "amount, stripe_transfer_id, status",
     requires: ["completed"],
-    cells: ["nb.show(await nb.rb.checkTransfer());"],
+    cells: ['await nb.run("transfer");'],
     finalOnPass: true,
     facts: {
       amount: fact.money("amount"),
@@ -171,7 +174,7 @@ export const STEPS: StepTable = defineSteps([
     observed: "refund_id, status",
     // Money moved at the payment step: the refund stays available even when verification failed (issue 4).
     requires: ["pay"],
-    cells: ["nb.show(await nb.rb.refund());"],
+    cells: ['await nb.run("refund");'],
     returnsMoney: true,
     facts: {
       refund_id: fact.id("refund_id", "refund"),
@@ -186,7 +189,7 @@ export const STEPS: StepTable = defineSteps([
     name: "License revoked + funds returned",
     observed: "seconds-to-refunded, license disappeared from /mine",
     requires: ["refund"],
-    cells: ["nb.show(await nb.rb.pollRefunded());"],
+    cells: ['await nb.run("refunded");'],
     finalOnPass: true,
     poll: { title: "poll order until refunded", secondsFact: "seconds_to_refunded" },
     facts: {
@@ -243,8 +246,10 @@ export function blockedBy(
   for (const id of stepDef(n, table).requires) {
     const req = stepById(id, table);
     const r = results.get(req.n);
-    if (!r) return `step ${req.n} (${req.name}) has not run yet`;
+    if (!r) return `step ${req.n} (${req.name}) has not run yet — ${req.runHint ?? "run its cell first"}`;
     if (r.status === "FAIL") return `step ${req.n} failed at ${clock(r.endedAt)}`;
+    if (r.status === "INTERRUPTED")
+      return `step ${req.n} was interrupted at ${clock(r.endedAt)} — run its cell again first`;
     if (r.status === "SKIPPED") return `step ${req.n} was skipped (${r.reason ?? "no reason"})`;
   }
   return null;

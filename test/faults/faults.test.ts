@@ -12,6 +12,7 @@ import { guardScenarios } from "./scenarios/guards";
 import { killedMidPost, lostResponse } from "./scenarios/idempotency";
 import { killDuringPoll } from "./scenarios/kill";
 import { stuckNotebook } from "./scenarios/notebook";
+import { operatorScenarios } from "./scenarios/operator";
 import { refundTwice } from "./scenarios/refund-twice";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
 import { webhookDuplicate, webhookOutOfOrder } from "./scenarios/webhooks";
@@ -30,6 +31,7 @@ export const SCENARIOS: Scenario[] = [
   ...guardScenarios,
   lostResponse,
   killedMidPost,
+  ...operatorScenarios,
 ];
 
 const list = backends();

@@ -7,6 +7,7 @@ import {
   ConfigError,
   DatabaseError,
   DeadlineError,
+  InterruptedError,
   EvidenceError,
   type ErrorCode,
   GuardError,
@@ -111,6 +112,14 @@ const rows: Array<[string, () => RunbookError, ErrorClass, string, ErrorCode, st
     "DeadlineError",
     "E2E_DEADLINE",
     "order completed not reached within 300 s (last status: pending)",
+  ],
+  [
+    "InterruptedError",
+    () => new InterruptedError("interrupted by the operator (Kernel ■)"),
+    InterruptedError,
+    "InterruptedError",
+    "E2E_INTERRUPTED",
+    "interrupted by the operator (Kernel ■)",
   ],
   [
     "SessionError",

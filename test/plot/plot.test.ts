@@ -114,6 +114,15 @@ describe("renderPollPlot content", () => {
     assert.equal(renderPollPlot([...samples].reverse()).svg, renderPollPlot(samples).svg);
   });
 
+  it("draws only a step's latest run: an interrupted run's window would restart at t = 0 over it", () => {
+    const earlier = [1, 2, 3].map((t) => sample({ t, step: 5, run: 1, httpStatus: 503, orderStatus: null }));
+    const latest = [0, 1].map((t) => sample({ t, step: 5, run: 2 }));
+    const svg = renderPollPlot([...earlier, ...latest]).svg;
+    assert.equal(count(svg, "ok (2)"), 1);
+    assert.equal(count(svg, "http 5xx (0)"), 1, "the earlier run is not drawn");
+    assert.equal(svg, renderPollPlot(latest).svg);
+  });
+
   const outcomes: Array<[string, Partial<Parameters<typeof sample>[0]>, string]> = [
     ["200 is ok", { httpStatus: 200 }, "ok (1)"],
     ["304 is ok", { httpStatus: 304 }, "ok (1)"],

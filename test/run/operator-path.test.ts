@@ -57,6 +57,9 @@ test("a full card number typed into the paid cell is refused and never written",
   assert.match(r.reason!, /CARD_LAST4: enter exactly the last 4 digits of the card you paid with \(never more\)/);
   for (const f of ["trace.jsonl", "state.jsonl"])
     assert.ok(!fs.readFileSync(path.join(rb.dir, f), "utf8").includes(pan), `${f} holds no PAN`);
+  // The paid cell passes on evidence only: here (no HYPERSWITCH_URL) the order having left pending.
+  for (let i = 0; i < 50 && (await rb.getOrder(rb.order!.id)).status === "pending"; i++)
+    await new Promise((r) => setTimeout(r, 100));
   const ok = await rb.confirmPaid({ last4: paid.last4, processor: paid.connector ?? "sandbox_card" });
   assert.equal(ok.status, "PASS", ok.reason);
   assert.equal(ok.observed.card_last4, "4242");

@@ -87,7 +87,7 @@ describe("sandbox CLI", () => {
       while (!out.includes("Press Ctrl-C") && Date.now() < deadline && child.exitCode === null)
         await new Promise((r) => setTimeout(r, 100));
       assert.match(out, /Press Ctrl-C/, out);
-      const url = /Marketplace API\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/v1/.exec(out)?.[1];
+      const url = /Marketplace\s+(http:\/\/127\.0\.0\.1:\d+)\s/.exec(out)?.[1];
       assert.ok(url, out);
       assert.match(out, /Operator account\s+operator@sandbox\.test \/ \S+/);
       assert.match(out, /Read-only DSN\s+postgres:\/\/e2e_readonly:/);

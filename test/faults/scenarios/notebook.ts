@@ -55,13 +55,13 @@ export const stuckNotebook: Scenario = {
     assert.ok(fs.existsSync(r.notebook));
     const nb = JSON.parse(fs.readFileSync(r.notebook, "utf8")) as Notebook;
     const cellOf = (call: string) => nb.cells.find((c) => c.cell_type === "code" && sourceOf(c).includes(call));
-    const s5 = shown(cellOf("rb.pollCompleted()")!);
+    const s5 = shown(cellOf('nb.run("completed")')!);
     assert.match(s5, /❌ FAIL:\*\* order completed not reached within 6 s \(last status: processing\)/);
     assert.match(s5, /Step 5 FAILED/);
     assert.match(s5, /Money has moved/);
-    assert.match(shown(cellOf("rb.checkLicense()")!), /⏭️ SKIPPED:\*\* step 5 failed at/);
+    assert.match(shown(cellOf('nb.run("licence")')!), /⏭️ SKIPPED:\*\* step 5 failed at/);
     assert.match(
-      shown(cellOf("rb.refund()")!),
+      shown(cellOf('nb.run("refund")')!),
       /answered 409: order is processing; only completed orders can be refunded/,
     );
     assert.ok(fs.existsSync(path.join(r.dir, "state.jsonl")));
