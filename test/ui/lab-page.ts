@@ -79,15 +79,16 @@ export class LabNotebook {
     return (await cell.locator(".jp-OutputArea-output").allInnerTexts()).join("\n").trim();
   }
 
-  /** MIME types of the cell's outputs as rendered (e.g. text/markdown, application/vnd.jupyter.stderr). */
-  async outputMimes(cell: Locator): Promise<string[]> {
-    return cell
-      .locator(".jp-OutputArea-output")
-      .evaluateAll((els) =>
-        els.map(
-          (e) => (e as unknown as { getAttribute(n: string): string | null }).getAttribute("data-mime-type") ?? "?",
-        ),
-      );
+  /** The cell's outputs one by one: the rendered MIME type (e.g. text/markdown, application/vnd.jupyter.stderr) and text. */
+  async outputs(cell: Locator): Promise<{ mime: string; text: string }[]> {
+    const area = cell.locator(".jp-OutputArea-output");
+    const texts = await area.allInnerTexts();
+    const mimes = await area.evaluateAll((els) =>
+      els.map(
+        (e) => (e as unknown as { getAttribute(n: string): string | null }).getAttribute("data-mime-type") ?? "?",
+      ),
+    );
+    return texts.map((text, i) => ({ mime: mimes[i] ?? "?", text: text.trim() }));
   }
 
   /** The notebook toolbar's kernel-status indicator: idle, busy, starting, restarting, connecting, … */
