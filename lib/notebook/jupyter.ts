@@ -4,7 +4,7 @@
  * `--allow-errors` keeps the executed notebook even when a cell fails; the guard that stops
  * later steps lives in the lib (SKIPPED), not in the executor.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RunbookError } from "../errors";
@@ -13,9 +13,40 @@ import { readNotebook, silentCells } from "./nbfile";
 
 export const REPO_ROOT = repoRoot();
 
+/** Debian's Jupyter (jupyter-nbconvert, jupyter-notebook): nbconvert 6 and the classic Notebook 6.4. */
+export const DEBIAN_JUPYTER = "/usr/bin/jupyter";
+
+/** A binary of the project-local venv that `scripts/setup.sh` fills from jupyter/requirements.txt. */
+export function venvBin(name: string): string {
+  return path.join(REPO_ROOT, ".venv", "bin", name);
+}
+
+/**
+ * The `jupyter` that executes and exports: the project venv's (pinned nbconvert 7), then Debian's
+ * (`/usr/bin/jupyter`: the python3 on PATH may be another Python without Jupyter, PLATFORM.md),
+ * then whatever `jupyter` is on PATH.
+ */
 export function jupyterCommand(): string {
-  // Debian's Jupyter: the python3 on PATH may be another Python without it (PLATFORM.md).
-  return fs.existsSync("/usr/bin/jupyter") ? "/usr/bin/jupyter" : "jupyter";
+  const venv = venvBin("jupyter");
+  if (fs.existsSync(venv)) return venv;
+  return fs.existsSync(DEBIAN_JUPYTER) ? DEBIAN_JUPYTER : "jupyter";
+}
+
+/** JupyterLab's launcher: the project venv's, else a `jupyter-lab` on PATH that answers; null when neither. */
+export function jupyterLabCommand(): string | null {
+  const venv = venvBin("jupyter-lab");
+  if (fs.existsSync(venv)) return venv;
+  return spawnSync("jupyter-lab", ["--version"], { stdio: "ignore", timeout: 30_000 }).status === 0
+    ? "jupyter-lab"
+    : null;
+}
+
+/** Debian's classic Notebook server (`/usr/bin/jupyter notebook`), the fallback UI; null when not installed. */
+export function classicNotebookCommand(): string | null {
+  if (!fs.existsSync(DEBIAN_JUPYTER)) return null;
+  return spawnSync(DEBIAN_JUPYTER, ["notebook", "--version"], { stdio: "ignore", timeout: 30_000 }).status === 0
+    ? DEBIAN_JUPYTER
+    : null;
 }
 
 export function jupyterEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {

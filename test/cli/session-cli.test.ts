@@ -1,30 +1,36 @@
-/** `npm run session -- --mode … --no-jupyter`: an explicit fresh session with parameters injected. */
+/**
+ * `npm run session`: an explicit fresh session with parameters injected, then a real Jupyter
+ * serving it on 127.0.0.1 — JupyterLab from the project venv, Debian's classic Notebook as the
+ * fallback — stopped with its kernel on SIGTERM; and a UI that cannot start leaves no stray folder.
+ */
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
+import { removeIfUnused } from "../../lib/cli/session";
+import { Journal } from "../../lib/evidence/journal";
+import { classicNotebookCommand, jupyterLabCommand } from "../../lib/notebook/jupyter";
 import { readNotebook, sourceOf } from "../../lib/notebook/nbfile";
 
 const root = path.resolve(__dirname, "../..");
+const SESSION = ["--import", "tsx", "lib/cli/session.ts"];
+/** JupyterLab takes ~6 s to serve on 2 idle cores; the parallel suite can make that much longer. */
+const START_MS = 150_000;
 
 test("session --mode staging prepares a fresh folder, journal and notebook, and refuses a missing mode", () => {
   const archive = fs.mkdtempSync(path.join(root, "archive", ".test-"));
   try {
     const env = { ...process.env, OPERATOR_PASSWORD: "" };
-    const bad = spawnSync(process.execPath, ["--import", "tsx", "lib/cli/session.ts", "--no-jupyter"], {
-      cwd: root,
-      encoding: "utf8",
-      env,
-    });
+    const bad = spawnSync(process.execPath, [...SESSION, "--no-jupyter"], { cwd: root, encoding: "utf8", env });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--mode is required; use --mode staging for the dry run/);
     const r = spawnSync(
       process.execPath,
       [
-        "--import",
-        "tsx",
-        "lib/cli/session.ts",
+        ...SESSION,
         "--mode",
         "staging",
         "--base-url",
@@ -47,6 +53,283 @@ test("session --mode staging prepares a fresh folder, journal and notebook, and 
     assert.match(sourceOf(injected!), new RegExp(`SESSION_ID = "${id}";`));
     assert.match(sourceOf(injected!), /BASE_URL = "https:\/\/staging.example.com";/);
     assert.ok(fs.existsSync(path.join(archive, id!, "state.jsonl")));
+  } finally {
+    fs.rmSync(archive, { recursive: true, force: true });
+  }
+});
+
+test("session --help names the --base-url form; a bad --port or RUNBOOK_JUPYTER_UI is refused before any folder", () => {
+  const help = spawnSync(process.execPath, [...SESSION, "--help"], { cwd: root, encoding: "utf8" });
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /--base-url\s+the marketplace's origin, e\.g\. https:\/\/staging\.example\.com/);
+  assert.match(help.stdout, /<origin>\/api\/v1\//);
+  const archive = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-session-"));
+  try {
+    const port = spawnSync(
+      process.execPath,
+      [...SESSION, "--mode", "sandbox", "--archive-dir", archive, "--port", "x"],
+      {
+        cwd: root,
+        encoding: "utf8",
+      },
+    );
+    assert.equal(port.status, 2);
+    assert.match(port.stderr, /^session: --port: is "x"; give a number 1–65535\n$/);
+    const ui = spawnSync(process.execPath, [...SESSION, "--mode", "sandbox", "--archive-dir", archive], {
+      cwd: root,
+      encoding: "utf8",
+      env: { ...process.env, RUNBOOK_JUPYTER_UI: "voila" },
+    });
+    assert.equal(ui.status, 2);
+    assert.match(ui.stderr, /^session: RUNBOOK_JUPYTER_UI: is "voila"; use lab, notebook/);
+    assert.deepEqual(fs.readdirSync(archive), []);
+  } finally {
+    fs.rmSync(archive, { recursive: true, force: true });
+  }
+});
+
+// ------------------------------------------------------------------------------ a real Jupyter
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().on("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `p`'s value, or "still running" after `ms` (the timer does not keep the test process alive). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | "still running"> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"still running">((r) => {
+    timer = setTimeout(() => r("still running"), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `check` every 250 ms until it holds or `ms` passed; returns whether it held. */
+async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(250)) if (await check()) return true;
+  return check();
+}
+
+/** Processes whose command line contains `needle` (Linux /proc). */
+function processesWith(needle: string): number[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/cmdline`, "utf8").includes(needle)) pids.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Cleanup after a failed assertion only: what the session should have stopped itself. */
+function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+interface Started {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exit: Promise<number | null>;
+}
+
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Started {
+  // No display in the tests: no browser is opened either way; OPERATOR_PASSWORD is not needed here.
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: { ...process.env, DISPLAY: "", WAYLAND_DISPLAY: "", OPERATOR_PASSWORD: "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (b: Buffer) => (out += b.toString()));
+  child.stderr?.on("data", (b: Buffer) => (err += b.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  return { child, out: () => out, err: () => err, exit };
+}
+
+async function urlOf(s: Started): Promise<URL> {
+  let done = false;
+  void s.exit.then(() => (done = true));
+  const found = await until(() => done || /\?token=[0-9a-f]+/.test(s.out()), START_MS);
+  const url = /(http:\/\/127\.0\.0\.1:\d+\/\S+\?token=[0-9a-f]+)/.exec(s.out())?.[1];
+  assert.ok(found && url, `no URL printed:\n${s.out()}\n${s.err().slice(-2000)}`);
+  return new URL(url!);
+}
+
+/** The notebook behind a printed URL, read through the server's contents API with the URL's token. */
+async function servedNotebook(url: URL, prefix: string): Promise<{ rel: string; nb: Record<string, unknown> }> {
+  const token = url.searchParams.get("token") ?? "";
+  assert.ok(url.pathname.startsWith(`/${prefix}/`), url.pathname);
+  const rel = url.pathname.slice(prefix.length + 2);
+  const page = await fetch(url, { redirect: "manual" });
+  assert.equal(page.status, 200, `GET ${url.pathname} answered ${page.status}`);
+  await page.body?.cancel();
+  const denied = await fetch(`${url.origin}${url.pathname}`, { redirect: "manual" });
+  assert.notEqual(denied.status, 200, "served without the token");
+  await denied.body?.cancel();
+  const r = await fetch(`${url.origin}/api/contents/${rel}?token=${token}`);
+  assert.equal(r.status, 200, `GET /api/contents/${rel} answered ${r.status}`);
+  const body = (await r.json()) as { type: string; content: Record<string, unknown> };
+  assert.equal(body.type, "notebook");
+  return { rel, nb: body.content };
+}
+
+test("npm run session starts JupyterLab on the session notebook; SIGTERM to npm stops it and its kernel", {
+  timeout: START_MS + 60_000,
+}, async () => {
+  assert.ok(jupyterLabCommand(), "JupyterLab is missing: run `bash scripts/setup.sh` (it fills .venv)");
+  // Inside the repository (the usual layout: served from the repo root), not under a hidden folder.
+  const archive = fs.mkdtempSync(path.join(root, "archive", "tmp-session-test-"));
+  const port = await freePort();
+  const s = start("npm", [
+    "run",
+    "session",
+    "--",
+    "--mode",
+    "sandbox",
+    "--archive-dir",
+    path.relative(root, archive),
+    "--port",
+    String(port),
+  ]);
+  let kernel = "";
+  try {
+    const url = await urlOf(s);
+    assert.equal(url.host, `127.0.0.1:${port}`);
+    assert.match(url.searchParams.get("token") ?? "", /^[0-9a-f]{48}$/);
+    const id = /Session (\S+) prepared/.exec(s.out())?.[1];
+    const { rel, nb } = await servedNotebook(url, "lab/tree");
+    assert.equal(rel, `${path.relative(root, archive)}/${id}/payment-e2e.ipynb`);
+    assert.equal((nb.metadata as { kernelspec: { name: string } }).kernelspec.name, "tslab");
+    assert.match(JSON.stringify(nb.cells), new RegExp(`SESSION_ID = \\\\"${id}\\\\";`));
+
+    // A kernel, as when the operator runs a cell: it must not outlive the session either.
+    const token = url.searchParams.get("token");
+    const k = await fetch(`${url.origin}/api/kernels?token=${token}`, { method: "POST", body: '{"name":"tslab"}' });
+    assert.equal(k.status, 201);
+    kernel = `kernel-${((await k.json()) as { id: string }).id}.json`;
+    assert.ok(await until(() => processesWith(kernel).length > 0, 30_000), "the tslab kernel did not start");
+
+    s.child.kill("SIGTERM");
+    const code = await within(s.exit, 30_000);
+    assert.notEqual(code, "still running", "npm did not exit within 30 s of SIGTERM");
+    assert.ok(await until(() => portIsFree(port), 30_000), `port ${port} still taken after SIGTERM`);
+    assert.ok(
+      await until(() => processesWith(kernel).length === 0 && processesWith(`--port=${port}`).length === 0, 30_000),
+      "a Jupyter server or kernel outlived the session",
+    );
+  } finally {
+    s.child.kill("SIGKILL");
+    for (const pid of [...(kernel ? processesWith(kernel) : []), ...processesWith(`--port=${port}`)]) kill(pid);
+    fs.rmSync(archive, { recursive: true, force: true });
+  }
+});
+
+test("RUNBOOK_JUPYTER_UI=notebook falls back to Debian's classic Notebook; SIGTERM to the tsx entry stops it", {
+  timeout: START_MS + 60_000,
+}, async () => {
+  assert.ok(classicNotebookCommand(), "Debian's classic Notebook is missing: apt-get install jupyter-notebook");
+  // Outside the repository: the server root is then the archive folder.
+  const archive = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-session-"));
+  const port = await freePort();
+  const s = start(
+    process.execPath,
+    [...SESSION, "--mode", "sandbox", "--archive-dir", archive, "--port", String(port), "--no-browser"],
+    { RUNBOOK_JUPYTER_UI: "notebook" },
+  );
+  try {
+    const url = await urlOf(s);
+    assert.match(s.out(), /Starting classic Notebook on/);
+    const id = /Session (\S+) prepared/.exec(s.out())?.[1];
+    const { rel } = await servedNotebook(url, "notebooks");
+    assert.equal(rel, `${id}/payment-e2e.ipynb`);
+    s.child.kill("SIGTERM");
+    const code = await within(s.exit, 30_000);
+    assert.equal(code, 0, `exit ${code}: ${s.err().slice(-1000)}`);
+    assert.ok(await until(() => portIsFree(port), 30_000), `port ${port} still taken after SIGTERM`);
+    assert.deepEqual(processesWith(`--port=${port}`), []);
+    assert.ok(fs.existsSync(path.join(archive, id!, "payment-e2e.ipynb")), "a served session folder is kept");
+  } finally {
+    s.child.kill("SIGKILL");
+    for (const pid of processesWith(`--port=${port}`)) kill(pid);
+    fs.rmSync(archive, { recursive: true, force: true });
+  }
+});
+
+test("a UI that cannot start: one line naming cause and fix, non-zero exit, the unused folder removed", {
+  timeout: START_MS,
+}, async () => {
+  const archive = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-session-"));
+  const port = await freePort();
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(port, "127.0.0.1", resolve));
+  try {
+    const s = start(process.execPath, [
+      ...SESSION,
+      "--mode",
+      "sandbox",
+      "--archive-dir",
+      archive,
+      "--port",
+      String(port),
+    ]);
+    const code = await within(s.exit, START_MS - 10_000);
+    assert.notEqual(code, "still running");
+    assert.notEqual(code, 0);
+    assert.match(s.out(), /Session \S+ prepared/);
+    const lines = s.err().trim().split("\n");
+    assert.equal(lines.length, 1, s.err());
+    assert.match(
+      lines[0],
+      new RegExp(
+        `^session: (JupyterLab|classic Notebook) did not start: port ${port} is already in use — pick another --port, or leave --port out to get a free one; the unused session folder \\S+ was removed$`,
+      ),
+    );
+    assert.deepEqual(fs.readdirSync(archive), []);
+  } finally {
+    squatter.close();
+    fs.rmSync(archive, { recursive: true, force: true });
+  }
+});
+
+test("removeIfUnused keeps a session folder something ran in", () => {
+  const archive = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-session-"));
+  try {
+    const used = path.join(archive, "used");
+    Journal.create(used, { sessionId: "used", mode: "sandbox" }).append("preflight", { ok: true });
+    assert.equal(removeIfUnused(used), false);
+    assert.ok(fs.existsSync(used));
+    const extra = path.join(archive, "extra");
+    Journal.create(extra, { sessionId: "extra", mode: "sandbox" });
+    fs.writeFileSync(path.join(extra, "trace.jsonl"), "");
+    assert.equal(removeIfUnused(extra), false);
+    const unused = path.join(archive, "unused");
+    Journal.create(unused, { sessionId: "unused", mode: "sandbox" });
+    fs.writeFileSync(path.join(unused, "payment-e2e.ipynb"), "{}");
+    assert.equal(removeIfUnused(unused), true);
+    assert.ok(!fs.existsSync(unused));
   } finally {
     fs.rmSync(archive, { recursive: true, force: true });
   }
