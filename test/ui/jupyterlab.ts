@@ -9,9 +9,11 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
+import { REPO_ROOT, venvBin } from "../../lib/notebook/jupyter";
 
-export const REPO = path.resolve(__dirname, "../..");
-export const JUPYTER_BIN = path.join(REPO, ".venv", "bin", "jupyter");
+export const REPO = REPO_ROOT;
+/** The project venv's Jupyter (scripts/setup.sh); the test runs JupyterLab from it and nothing else. */
+export const JUPYTER_BIN = venvBin("jupyter");
 
 export interface Lab {
   /** http://127.0.0.1:<port> */
