@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { ManifestError } from "../errors";
-import { MANIFEST_FILE, TRACE_FILE } from "./files";
+import { MANIFEST_FILE, TRACE_FILE, isIgnoredFile } from "./files";
 import { verifyChain } from "./chain";
 
 export const MANIFEST_SCHEMA = "payment-e2e/manifest@1";
@@ -78,12 +78,16 @@ export function sha256File(file: string): string {
   return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
 
-/** Files a manifest covers: every regular file under `dir` except the manifest (and its temp file), sorted. */
+/**
+ * Files a manifest covers: every regular file under `dir`, sorted, except the manifest (and its temp
+ * file) and editor, Jupyter and OS leftovers (`isIgnoredFile`: `.ipynb_checkpoints/`, `*~`, `.*.swp`, …).
+ */
 export function listSessionFiles(dir: string): string[] {
   const out: string[] = [];
   const walk = (rel: string): void => {
     for (const ent of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
       const r = rel ? `${rel}/${ent.name}` : ent.name;
+      if (isIgnoredFile(r)) continue;
       if (ent.isDirectory()) walk(r);
       else if (
         ent.isFile() &&

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ManifestError } from "../../lib/errors";
 import { SecretRegistry } from "../../lib/evidence/secrets";
-import { MANIFEST_FILE } from "../../lib/evidence/files";
+import { MANIFEST_FILE, isIgnoredFile } from "../../lib/evidence/files";
 import { manifestHash, readManifest, retentionDate, writeManifest } from "../../lib/evidence/manifest";
 import { Trace } from "../../lib/evidence/trace";
 import { verifySession } from "../../lib/evidence/verify";
@@ -89,6 +89,40 @@ describe("manifest", () => {
     const m2 = writeManifest(dir, info);
     assert.equal(m2.created_at, m1.created_at);
     assert.notEqual(manifestHash(dir), h1);
+  });
+
+  it("never hashes editor, checkpoint or OS files (one rule: isIgnoredFile)", () => {
+    const dir = fakeSession();
+    for (const rel of [
+      ".ipynb_checkpoints/payment-e2e-checkpoint.ipynb",
+      "plots/.ipynb_checkpoints/x.svg",
+      ".report.md.swp",
+      ".report.md.swo",
+      "report.md~",
+      ".#report.md",
+      "#report.md#",
+      ".DS_Store",
+      "__pycache__/x.cpython-311.pyc",
+      ".virtual_documents/payment-e2e.ipynb.ts",
+    ]) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), "not evidence");
+      assert.equal(isIgnoredFile(rel), true, rel);
+    }
+    const m = writeManifest(dir, {
+      sessionId: "s",
+      mode: "staging",
+      chainHead: readManifest(dir).chain_head,
+      traceLines: TRACE_LINES,
+      toolVersion: "0.1.0",
+      gitCommit: null,
+    });
+    assert.deepEqual(
+      m.files.map((f) => f.path),
+      ["payment-e2e.ipynb", "plots/poll.png", "plots/poll.svg", "report.md", "state.jsonl", "trace.jsonl"],
+    );
+    for (const rel of ["payment-e2e.ipynb", "report.md", "notes.swp", "a~b.md", "plots/poll.png", "checkpoints.md"])
+      assert.equal(isIgnoredFile(rel), false, rel);
   });
 
   it("refuses to seal a trace that does not end at the given head", () => {
