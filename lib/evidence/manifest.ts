@@ -44,6 +44,8 @@ export interface ManifestInfo {
   traceLines: number;
   toolVersion: string;
   gitCommit: string | null;
+  /** The seal's date; default: kept from an existing manifest, else now. A deliberate re-seal passes now. */
+  createdAt?: string;
 }
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
@@ -128,7 +130,8 @@ function serialize(m: Manifest): string {
 
 /**
  * Writes `<sessionDir>/manifest.json` and returns it. Refuses to seal a trace whose chain does not
- * end at `chainHead` after `traceLines` lines. Keeps the created_at of an existing manifest.
+ * end at `chainHead` after `traceLines` lines. Keeps the created_at of an existing manifest
+ * unless `info.createdAt` is given (a deliberate re-seal).
  * Example: writeManifest(dir, { sessionId, mode: "staging", chainHead: trace.head, traceLines: trace.seq, toolVersion: "0.1.0", gitCommit: currentGitCommit() })
  */
 export function writeManifest(sessionDir: string, info: ManifestInfo): Manifest {
@@ -148,8 +151,8 @@ export function writeManifest(sessionDir: string, info: ManifestInfo): Manifest 
       );
     }
   }
-  let createdAt = new Date().toISOString();
-  if (fs.existsSync(file)) {
+  let createdAt = info.createdAt ?? new Date().toISOString();
+  if (!info.createdAt && fs.existsSync(file)) {
     try {
       createdAt = readManifest(sessionDir).created_at;
     } catch {
