@@ -147,6 +147,8 @@ export function sealFix(sessionDir: string, changes: SealChange[], brokenChain =
   const deleted = changes.filter((c) => c.kind === "deleted").map((c) => c.path);
   if (deleted.length)
     return `restore ${deleted.join(", ")} (${restore}); a sealed file that is gone cannot be re-sealed`;
+  if (changes.every((c) => c.kind === "added"))
+    return `move ${changes.map((c) => c.path).join(", ")} out of the session folder, or re-seal to cover it: ${reseal}`;
   if (changes.every((c) => c.kind === "appended" && (c.path === TRACE_FILE || c.path === JOURNAL_FILE)))
     return `evidence added on purpose (e.g. by npm run confirm-bank) is covered by re-sealing: ${reseal}`;
   const notebook = changes.some((c) => c.path === SESSION_NOTEBOOK);

@@ -8,7 +8,7 @@ import { SecretRegistry } from "../../lib/evidence/secrets";
 import { MANIFEST_FILE, isIgnoredFile } from "../../lib/evidence/files";
 import { manifestHash, readManifest, retentionDate, writeManifest } from "../../lib/evidence/manifest";
 import { Trace } from "../../lib/evidence/trace";
-import { formatVerify, verifySession } from "../../lib/evidence/verify";
+import { formatVerify, sealFix, verifySession } from "../../lib/evidence/verify";
 import { tmpDir } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -275,6 +275,10 @@ describe("verifySession", () => {
     const r = verifySession(dir);
     assert.equal(r.brokenChain, true);
     assert.match(r.fix ?? "", /^restore trace\.jsonl .*cannot be re-sealed$/);
+    assert.match(
+      sealFix("s", [{ path: "notes.txt", kind: "added", words: "extra file" }]) ?? "",
+      /^move notes\.txt out of the session folder, or re-seal to cover it: npm run archive -- s --reseal$/,
+    );
     const gone = fakeSession();
     fs.rmSync(path.join(gone, "report.md"));
     assert.match(
