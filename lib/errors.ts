@@ -25,7 +25,7 @@ export type StepErrorCode =
 export type StateErrorCode = "E2E_STATE" | "E2E_INTERRUPTED" | "E2E_NOT_PAID";
 
 /** The notebook tooling: parameters, nbconvert, the lib build, the archive seal. */
-export type ToolErrorCode = "E2E_PARAMS" | "E2E_JUPYTER" | "E2E_BUILD" | "E2E_ARCHIVE_LEAK";
+export type ToolErrorCode = "E2E_PARAMS" | "E2E_JUPYTER" | "E2E_BUILD" | "E2E_ARCHIVE_LEAK" | "E2E_ARCHIVE_SEALED";
 
 export type EvidenceErrorCode =
   | "EVIDENCE_TRACE_PARSE"
@@ -279,6 +279,26 @@ export class ArchiveRefused extends RunbookError {
       `archive of ${dir} refused: ${hits.length} secret or card-number hit(s), first ${hits[0]} — redact the source, re-run, then archive again`,
     );
     this.hits = hits;
+  }
+}
+
+/**
+ * The folder is already sealed and changed since: archiving again would silently re-seal it.
+ * `what` says what changed ("payment-e2e.ipynb: the notebook was saved after sealing: …"), `fix` what to do.
+ */
+export class ArchiveSealed extends RunbookError {
+  declare readonly code: "E2E_ARCHIVE_SEALED";
+  readonly sealedAt: string | null;
+  readonly what: string;
+  readonly fix: string;
+  constructor(dir: string, sealedAt: string | null, what: string, fix: string) {
+    super(
+      "E2E_ARCHIVE_SEALED",
+      `${dir} was sealed${sealedAt ? ` at ${sealedAt}` : ""} and has changed since: ${what} — ${fix}`,
+    );
+    this.sealedAt = sealedAt;
+    this.what = what;
+    this.fix = fix;
   }
 }
 

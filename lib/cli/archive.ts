@@ -1,7 +1,10 @@
 /**
- * `npm run archive -- <session-dir> [--docs-dir docs]` — seal a session after the operator saved the
- * notebook: HTML export, the session report block, a secret/card scan that refuses on a hit, the
- * manifest, and the session's block in the living report. Safe to run again (idempotent).
+ * `npm run archive -- <session-dir> [--docs-dir docs] [--reseal]` — seal a session after the operator
+ * saved and closed the notebook: HTML export, the session report block, a secret/card scan that
+ * refuses on a hit, the manifest, and the session's block in the living report.
+ * Exit 0 sealed, or already sealed and intact (nothing written); 1 refused: a secret or card number,
+ * or a sealed folder that changed since (the one line says what changed and the fix); 2 usage error.
+ * `--reseal` seals a changed folder again on purpose; the trace records it.
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -12,7 +15,7 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { "docs-dir": { type: "string" } },
+    options: { "docs-dir": { type: "string" }, reseal: { type: "boolean" } },
   });
   const dir = positionals[0];
   if (!dir || !fs.existsSync(dir)) {
@@ -22,8 +25,16 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const r = await archiveSession(dir, { docsDir: values["docs-dir"] });
-    console.log(`archived ${dir}: ${r.manifest.files.length} files, ${r.scannedFiles} scanned, 0 hits`);
+    const r = await archiveSession(dir, { docsDir: values["docs-dir"], reseal: values.reseal });
+    if (r.status === "already-sealed") {
+      console.log(
+        `archive: ${dir} already sealed at ${r.sealedAt}; nothing to do (manifest sha256 ${r.manifestSha256})`,
+      );
+      return 0;
+    }
+    console.log(
+      `${r.status === "resealed" ? "re-sealed (recorded in the trace)" : "archived"} ${dir}: ${r.manifest.files.length} files, ${r.scannedFiles} scanned, 0 hits`,
+    );
     console.log(`  outcome: ${r.outcome}`);
     console.log(`  manifest sha256: ${r.manifestSha256}`);
     console.log(

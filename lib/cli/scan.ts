@@ -8,7 +8,7 @@ import { DEFAULT_SCAN_PATHS, SCANNED_EXTENSIONS, formatHit, scanPaths } from "..
 
 const USAGE = `usage: scan [--all-files] [paths…]
   default paths: archive docs notebooks; directories are walked for ${SCANNED_EXTENSIONS.join(" ")}
-  --all-files  walk every file in directories (used by the pre-commit hook)`;
+  --all-files  walk every file in directories, editor and checkpoint files included (the pre-commit hook)`;
 
 function main(argv: string[]): number {
   const allFiles = argv.includes("--all-files");
@@ -25,7 +25,11 @@ function main(argv: string[]): number {
   const paths = args.length > 0 ? args : DEFAULT_SCAN_PATHS.filter((p) => fs.existsSync(p));
   let files = 0;
   try {
-    const hits = scanPaths(paths, { extensions: allFiles ? "all" : undefined, onFile: () => files++ });
+    const hits = scanPaths(paths, {
+      extensions: allFiles ? "all" : undefined,
+      leftovers: allFiles,
+      onFile: () => files++,
+    });
     for (const h of hits) console.log(formatHit(h));
     console.log(`scan: ${files} file(s), ${hits.length} hit(s)${hits.length ? " - secret or card number found" : ""}`);
     return hits.length > 0 ? 1 : 0;

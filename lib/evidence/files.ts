@@ -19,3 +19,47 @@ export const SESSION_HTML = "payment-e2e.html";
 export const POLL_PLOT = "poll-latency";
 /** The dry run vs live comparison, in the live session folder: `.md`, `.svg` and `.png`. */
 export const COMPARISON_FILE = "comparison";
+
+// ------------------------------------------------------------------------------ not evidence
+
+/** Folders that editors, Jupyter and Python leave behind: never evidence, wherever they appear. */
+export const IGNORED_DIRS: ReadonlySet<string> = new Set([
+  ".ipynb_checkpoints", // Jupyter's copy of the notebook at each save
+  ".virtual_documents", // JupyterLab's language-server shadow files
+  "__pycache__",
+  ".pytest_cache",
+  ".mypy_cache",
+  ".idea",
+  ".vscode",
+  ".Trash-0",
+]);
+
+/** File names that editors and operating systems leave behind (tested on the base name). */
+const IGNORED_NAMES: ReadonlyArray<RegExp> = [
+  /~$/, // Emacs, gedit, nano backups: report.md~
+  /^\.#/, // Emacs lock files: .#report.md
+  /^#.*#$/, // Emacs auto-save: #report.md#
+  /^\..*\.sw[a-p]$/, // Vim swap files: .report.md.swp, .swo, …
+  /^\.~lock\..*#$/, // LibreOffice locks
+  /^\.DS_Store$/,
+  /^\._/, // macOS resource forks on foreign file systems
+  /^Thumbs\.db$/i,
+  /^desktop\.ini$/i,
+  /\.py[co]$/,
+];
+
+/**
+ * True for a path (relative, `/` or the OS separator) that is an editor, Jupyter or OS leftover:
+ * inside `.ipynb_checkpoints/`, `__pycache__/` and the other IGNORED_DIRS, or named like a backup,
+ * swap, lock or OS metadata file (`*~`, `.*.swp`, `.#*`, `.DS_Store`, …). The manifest never hashes
+ * such a file, verify never reports it, and the archive's scan skips it, so saving a notebook in
+ * Jupyter (which writes a checkpoint) after sealing changes nothing that was sealed. .gitignore keeps
+ * them out of commits; the pre-commit hook still scans anything staged.
+ * @example isIgnoredFile(".ipynb_checkpoints/payment-e2e-checkpoint.ipynb") // true
+ */
+export function isIgnoredFile(rel: string): boolean {
+  const parts = rel.split(/[\\/]/).filter(Boolean);
+  if (parts.slice(0, -1).some((d) => IGNORED_DIRS.has(d))) return true;
+  const name = parts[parts.length - 1] ?? "";
+  return IGNORED_DIRS.has(name) || IGNORED_NAMES.some((re) => re.test(name));
+}

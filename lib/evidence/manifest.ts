@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { ManifestError } from "../errors";
-import { MANIFEST_FILE, TRACE_FILE } from "./files";
+import { MANIFEST_FILE, TRACE_FILE, isIgnoredFile } from "./files";
 import { verifyChain } from "./chain";
 
 export const MANIFEST_SCHEMA = "payment-e2e/manifest@1";
@@ -44,6 +44,8 @@ export interface ManifestInfo {
   traceLines: number;
   toolVersion: string;
   gitCommit: string | null;
+  /** The seal's date; default: kept from an existing manifest, else now. A deliberate re-seal passes now. */
+  createdAt?: string;
 }
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
@@ -78,12 +80,16 @@ export function sha256File(file: string): string {
   return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
 
-/** Files a manifest covers: every regular file under `dir` except the manifest (and its temp file), sorted. */
+/**
+ * Files a manifest covers: every regular file under `dir`, sorted, except the manifest (and its temp
+ * file) and editor, Jupyter and OS leftovers (`isIgnoredFile`: `.ipynb_checkpoints/`, `*~`, `.*.swp`, …).
+ */
 export function listSessionFiles(dir: string): string[] {
   const out: string[] = [];
   const walk = (rel: string): void => {
     for (const ent of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
       const r = rel ? `${rel}/${ent.name}` : ent.name;
+      if (isIgnoredFile(r)) continue;
       if (ent.isDirectory()) walk(r);
       else if (
         ent.isFile() &&
@@ -124,7 +130,8 @@ function serialize(m: Manifest): string {
 
 /**
  * Writes `<sessionDir>/manifest.json` and returns it. Refuses to seal a trace whose chain does not
- * end at `chainHead` after `traceLines` lines. Keeps the created_at of an existing manifest.
+ * end at `chainHead` after `traceLines` lines. Keeps the created_at of an existing manifest
+ * unless `info.createdAt` is given (a deliberate re-seal).
  * Example: writeManifest(dir, { sessionId, mode: "staging", chainHead: trace.head, traceLines: trace.seq, toolVersion: "0.1.0", gitCommit: currentGitCommit() })
  */
 export function writeManifest(sessionDir: string, info: ManifestInfo): Manifest {
@@ -144,8 +151,8 @@ export function writeManifest(sessionDir: string, info: ManifestInfo): Manifest 
       );
     }
   }
-  let createdAt = new Date().toISOString();
-  if (fs.existsSync(file)) {
+  let createdAt = info.createdAt ?? new Date().toISOString();
+  if (!info.createdAt && fs.existsSync(file)) {
     try {
       createdAt = readManifest(sessionDir).created_at;
     } catch {

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ScanPathError, SecretLeakError } from "../errors";
 import { type FindingKind, detect } from "./detect";
+import { isIgnoredFile } from "./files";
 import { SecretRegistry, envSecrets } from "./secrets";
 
 export const DEFAULT_SCAN_PATHS = ["archive", "docs", "notebooks"];
@@ -46,6 +47,11 @@ export interface ScanOptions {
   registry?: SecretRegistry;
   /** Extensions walked in directories (default SCANNED_EXTENSIONS); "all" walks every file. */
   extensions?: string[] | "all";
+  /**
+   * Also walk editor, Jupyter and OS leftovers (`.ipynb_checkpoints/`, swap files, …), which evidence
+   * scans skip like the manifest does. The pre-commit hook sets it: whatever is staged is scanned.
+   */
+  leftovers?: boolean;
   /** Called once per scanned file (for counting). */
   onFile?: (file: string) => void;
 }
@@ -96,11 +102,12 @@ function isBinary(buf: Buffer): boolean {
   return buf.subarray(0, 8192).includes(0);
 }
 
-function walk(dir: string, exts: Set<string> | null, out: string[]): void {
+function walk(dir: string, exts: Set<string> | null, leftovers: boolean, out: string[]): void {
   for (const ent of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const p = path.join(dir, ent.name);
+    if (!leftovers && isIgnoredFile(ent.name)) continue;
     if (ent.isDirectory()) {
-      if (!SKIPPED_DIRS.has(ent.name)) walk(p, exts, out);
+      if (!SKIPPED_DIRS.has(ent.name)) walk(p, exts, leftovers, out);
     } else if (ent.isFile() && (!exts || exts.has(path.extname(ent.name).toLowerCase()))) {
       out.push(p);
     }
@@ -108,10 +115,15 @@ function walk(dir: string, exts: Set<string> | null, out: string[]): void {
 }
 
 /**
- * Lists the files a scan of `paths` covers: directories are walked (symlinks not followed),
+ * Lists the files a scan of `paths` covers: directories are walked (symlinks not followed), skipping
+ * editor, Jupyter and OS leftovers (`isIgnoredFile`, as the manifest does) unless `leftovers` is set;
  * files are taken as given. Throws ScanPathError for a path that does not exist.
  */
-export function listScanFiles(paths: string[], extensions: string[] | "all" = SCANNED_EXTENSIONS): string[] {
+export function listScanFiles(
+  paths: string[],
+  extensions: string[] | "all" = SCANNED_EXTENSIONS,
+  leftovers = false,
+): string[] {
   const exts = extensions === "all" ? null : new Set(extensions.map((e) => e.toLowerCase()));
   const out: string[] = [];
   for (const p of paths) {
@@ -121,7 +133,7 @@ export function listScanFiles(paths: string[], extensions: string[] | "all" = SC
     } catch (err) {
       throw new ScanPathError(p, "no such file or directory", { cause: err });
     }
-    if (st.isDirectory()) walk(p, exts, out);
+    if (st.isDirectory()) walk(p, exts, leftovers, out);
     else if (st.isFile()) out.push(p);
   }
   return out;
@@ -134,7 +146,7 @@ export function listScanFiles(paths: string[], extensions: string[] | "all" = SC
 export function scanPaths(paths: string[], opts: ScanOptions = {}): Hit[] {
   const registry = scanRegistry(opts);
   const hits: Hit[] = [];
-  for (const file of listScanFiles(paths, opts.extensions)) {
+  for (const file of listScanFiles(paths, opts.extensions, opts.leftovers)) {
     const buf = fs.readFileSync(file);
     if (isBinary(buf)) continue;
     opts.onFile?.(file);

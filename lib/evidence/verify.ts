@@ -1,12 +1,25 @@
 /**
  * Rechecks an archived session against its manifest (issue 5 §4): every file's SHA-256 and size,
  * files missing or added, and the whole trace chain against the recorded head and line count.
+ * A mismatch is said in words (issue 11): "the notebook was saved after sealing", "evidence was
+ * appended to the trace after sealing", with the fix. `sealState` is what the archive step asks
+ * before sealing again.
  */
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { EvidenceError } from "../errors";
-import { MANIFEST_FILE } from "./files";
-import { type Manifest, listSessionFiles, readManifest, sha256File } from "./manifest";
+import {
+  JOURNAL_FILE,
+  MANIFEST_FILE,
+  POLL_PLOT,
+  REPORT_FILE,
+  SESSION_HTML,
+  SESSION_NOTEBOOK,
+  TRACE_FILE,
+  isIgnoredFile,
+} from "./files";
+import { type Manifest, listSessionFiles, manifestHash, readManifest, sha256File } from "./manifest";
 import { type ChainCheck, verifyChain } from "./chain";
 
 export type FindingLevel = "ok" | "warning" | "error";
@@ -24,7 +37,177 @@ export interface VerifyResult {
   manifest: Manifest | null;
   chain: ChainCheck | null;
   findings: VerifyFinding[];
+  /** What changed since the seal, in words (empty when nothing did). */
+  changes: SealChange[];
+  /** The one thing to do about a failed check, or null. */
+  fix: string | null;
+  /** The trace's sealed lines no longer verify (edited, cut, rewritten): restore, never re-seal. */
+  brokenChain: boolean;
 }
+
+// ------------------------------------------------------------------------------ changes in words
+
+export interface SealChange {
+  /** Relative to the session dir. */
+  path: string;
+  /** edited: rewritten · appended: the sealed bytes are intact and more follow · deleted · added: not in the manifest. */
+  kind: "edited" | "appended" | "deleted" | "added";
+  /** E.g. "the notebook was saved after sealing: sha256 differs from the manifest (…)". */
+  words: string;
+}
+
+/** What a change to each session file means, in the auditor's words (the path is said beside it). */
+function changeWords(rel: string, kind: SealChange["kind"]): string {
+  if (kind === "appended")
+    return rel === TRACE_FILE
+      ? "evidence was appended to the trace after sealing"
+      : rel === JOURNAL_FILE
+        ? "evidence was appended to the journal after sealing"
+        : "appended to after sealing";
+  const named: Record<string, string> = {
+    [SESSION_NOTEBOOK]: "the notebook was saved after sealing",
+    [SESSION_HTML]: "the HTML export was rewritten after sealing",
+    [REPORT_FILE]: "the report block was rewritten after sealing",
+    [TRACE_FILE]: "the trace was edited after sealing",
+    [JOURNAL_FILE]: "the journal was edited after sealing",
+    [`${POLL_PLOT}.png`]: "the plot was redrawn after sealing",
+    [`${POLL_PLOT}.svg`]: "the plot was redrawn after sealing",
+  };
+  return named[rel] ?? "changed after sealing";
+}
+
+const lineCount = (b: Buffer) => b.toString("utf8").split("\n").filter(Boolean).length;
+
+/** Whether the first `bytes` bytes of `file` still hash to `sha256` (the file only grew). */
+function sealedPrefixIntact(file: string, bytes: number, sha256: string): boolean {
+  const buf = fs.readFileSync(file);
+  return buf.length > bytes && crypto.createHash("sha256").update(buf.subarray(0, bytes)).digest("hex") === sha256;
+}
+
+/**
+ * Every difference between a sealed folder and its manifest, in words: listed files changed,
+ * appended to or deleted, and files added since (editor and checkpoint files never count).
+ * Example: changesSinceSeal(dir, readManifest(dir))[0]?.words // "the notebook was saved after sealing: …"
+ */
+export function changesSinceSeal(sessionDir: string, manifest: Manifest): SealChange[] {
+  const out: SealChange[] = [];
+  const listed = new Set<string>();
+  const sealed = manifest.created_at;
+  for (const f of manifest.files) {
+    if (listed.has(f.path) || isIgnoredFile(f.path)) continue;
+    listed.add(f.path);
+    const abs = path.join(sessionDir, ...f.path.split("/"));
+    if (!fs.existsSync(abs) || !fs.statSync(abs).isFile()) {
+      out.push({
+        path: f.path,
+        kind: "deleted",
+        words: `missing (listed in the manifest): deleted or moved after the seal of ${sealed}`,
+      });
+      continue;
+    }
+    const st = fs.statSync(abs);
+    if (st.size === f.bytes && sha256File(abs) === f.sha256) continue;
+    const modified = `modified ${st.mtime.toISOString()}, sealed ${sealed}`;
+    // Only the append-only logs are read as appended to; any other file grew because it was rewritten.
+    if (f.path.endsWith(".jsonl") && sealedPrefixIntact(abs, f.bytes, f.sha256)) {
+      const added = fs.readFileSync(abs).subarray(f.bytes);
+      const what = `${lineCount(added)} line(s)`;
+      out.push({
+        path: f.path,
+        kind: "appended",
+        words: `${changeWords(f.path, "appended")}: ${what} added after the sealed ${f.bytes} bytes, which are intact (${modified})`,
+      });
+    } else {
+      out.push({
+        path: f.path,
+        kind: "edited",
+        words: `${changeWords(f.path, "edited")}: sha256 differs from the manifest (${f.bytes} -> ${st.size} bytes; ${modified})`,
+      });
+    }
+  }
+  for (const rel of listSessionFiles(sessionDir))
+    if (!listed.has(rel) && !manifest.files.some((f) => f.path === rel))
+      out.push({
+        path: rel,
+        kind: "added",
+        words: `extra file, not in the manifest: added after the seal of ${sealed}`,
+      });
+  return out;
+}
+
+/**
+ * The one fix for what changed, e.g. restore the sealed files, or re-seal on purpose.
+ * `brokenChain`: the trace's sealed lines no longer verify, which no re-seal can repair.
+ */
+export function sealFix(sessionDir: string, changes: SealChange[], brokenChain = false): string | null {
+  const reseal = `npm run archive -- ${sessionDir} --reseal`;
+  const restore = `git checkout -- ${sessionDir} for a committed session, or from the copy you sealed`;
+  if (brokenChain) return `restore ${TRACE_FILE} (${restore}); a trace whose sealed lines changed cannot be re-sealed`;
+  if (changes.length === 0) return null;
+  const deleted = changes.filter((c) => c.kind === "deleted").map((c) => c.path);
+  if (deleted.length)
+    return `restore ${deleted.join(", ")} (${restore}); a sealed file that is gone cannot be re-sealed`;
+  if (changes.every((c) => c.kind === "added"))
+    return `move ${changes.map((c) => c.path).join(", ")} out of the session folder, or re-seal to cover it: ${reseal}`;
+  if (changes.every((c) => c.kind === "appended" && (c.path === TRACE_FILE || c.path === JOURNAL_FILE)))
+    return `evidence added on purpose (e.g. by npm run confirm-bank) is covered by re-sealing: ${reseal}`;
+  const notebook = changes.some((c) => c.path === SESSION_NOTEBOOK);
+  return `${notebook ? "close the notebook in Jupyter (it saves on its own), then " : ""}restore the sealed files (${restore}); if the change was on purpose, re-seal: ${reseal}`;
+}
+
+/** Whether a folder is sealed, and if so whether the seal still holds. */
+export type SealState =
+  | { state: "unsealed" }
+  | { state: "intact"; manifest: Manifest; manifestSha256: string }
+  | {
+      state: "changed";
+      manifest: Manifest | null;
+      manifestSha256: string | null;
+      /** The first line of `npm run verify`'s explanation, e.g. "the notebook was saved after sealing: …". */
+      what: string;
+      changes: SealChange[];
+      fix: string;
+      /** False when the sealed trace lines no longer verify or a sealed file is gone: re-sealing would launder it. */
+      resealable: boolean;
+    };
+
+/**
+ * Asked by `npm run archive` before it writes anything: unsealed (no manifest.json), sealed and
+ * intact (verify passes and no file was added), or sealed and changed since (what, and the fix).
+ */
+export function sealState(sessionDir: string): SealState {
+  if (!fs.existsSync(path.join(sessionDir, MANIFEST_FILE))) return { state: "unsealed" };
+  const v = verifySession(sessionDir);
+  const sha = (() => {
+    try {
+      return manifestHash(sessionDir);
+    } catch {
+      return null;
+    }
+  })();
+  if (v.ok && v.manifest && v.changes.length === 0)
+    return { state: "intact", manifest: v.manifest, manifestSha256: sha ?? "" };
+  const firstError = v.findings.find((f) => f.level === "error");
+  const what =
+    v.changes[0] !== undefined
+      ? `${v.changes[0].path}: ${v.changes[0].words}${v.changes.length > 1 ? ` (and ${v.changes.length - 1} more change(s))` : ""}`
+      : firstError
+        ? `${firstError.subject}: ${firstError.message}`
+        : "the folder differs from its manifest";
+  return {
+    state: "changed",
+    manifest: v.manifest,
+    manifestSha256: sha,
+    what,
+    changes: v.changes,
+    resealable: v.manifest !== null && !v.brokenChain && !v.changes.some((c) => c.kind === "deleted"),
+    fix:
+      v.fix ??
+      `run npm run verify -- ${sessionDir}, restore what it names, or re-seal: npm run archive -- ${sessionDir} --reseal`,
+  };
+}
+
+// ------------------------------------------------------------------------------ verify
 
 /**
  * Verifies a session folder; never throws for evidence problems, they become findings.
@@ -32,13 +215,25 @@ export interface VerifyResult {
  */
 export function verifySession(sessionDir: string): VerifyResult {
   const findings: VerifyFinding[] = [];
-  const result: VerifyResult = { ok: false, sessionDir, manifest: null, chain: null, findings };
+  const result: VerifyResult = {
+    ok: false,
+    sessionDir,
+    manifest: null,
+    chain: null,
+    findings,
+    changes: [],
+    fix: null,
+    brokenChain: false,
+  };
   let manifest: Manifest;
   try {
     manifest = readManifest(sessionDir);
   } catch (err) {
     const message = err instanceof EvidenceError ? err.message : String(err);
     findings.push({ level: "error", subject: MANIFEST_FILE, message });
+    result.fix = fs.existsSync(path.join(sessionDir, MANIFEST_FILE))
+      ? `restore ${MANIFEST_FILE} (git checkout -- ${sessionDir} for a committed session, or from the copy you sealed); without it the seal cannot be checked`
+      : `the folder is not sealed: npm run archive -- ${sessionDir}`;
     return result;
   }
   result.manifest = manifest;
@@ -51,23 +246,27 @@ export function verifySession(sessionDir: string): VerifyResult {
       continue;
     }
     listed.add(f.path);
+    if (isIgnoredFile(f.path)) {
+      // Sealed by an older tool that hashed checkpoints and editor files: not evidence, not checked.
+      findings.push({
+        level: "warning",
+        subject: f.path,
+        message: "an editor or checkpoint file (never evidence): not checked",
+      });
+      continue;
+    }
     const abs = path.join(sessionDir, ...f.path.split("/"));
-    if (!fs.existsSync(abs) || !fs.statSync(abs).isFile()) {
-      findings.push({ level: "error", subject: f.path, message: "missing (listed in the manifest)" });
-      continue;
-    }
-    const bytes = fs.statSync(abs).size;
-    const sha = sha256File(abs);
-    if (sha !== f.sha256 || bytes !== f.bytes) {
-      const size = bytes !== f.bytes ? `, ${f.bytes} -> ${bytes} bytes` : "";
-      findings.push({ level: "error", subject: f.path, message: `changed (sha256 differs from the manifest${size})` });
-      continue;
-    }
-    matched++;
+    if (
+      fs.existsSync(abs) &&
+      fs.statSync(abs).isFile() &&
+      fs.statSync(abs).size === f.bytes &&
+      sha256File(abs) === f.sha256
+    )
+      matched++;
   }
-  for (const rel of listSessionFiles(sessionDir)) {
-    if (!listed.has(rel)) findings.push({ level: "warning", subject: rel, message: "extra file, not in the manifest" });
-  }
+  result.changes = changesSinceSeal(sessionDir, manifest);
+  for (const c of result.changes)
+    findings.push({ level: c.kind === "added" ? "warning" : "error", subject: c.path, message: c.words });
   findings.push({ level: "ok", subject: "files", message: `${matched} of ${manifest.files.length} hash(es) match` });
 
   const traceFile = path.join(sessionDir, ...manifest.trace_file.split("/"));
@@ -83,9 +282,12 @@ export function verifySession(sessionDir: string): VerifyResult {
     } else if (chain.firstBroken) {
       const at = chain.firstBroken.line > 0 ? `:${chain.firstBroken.line}` : "";
       findings.push({ level: "error", subject: `${manifest.trace_file}${at}`, message: chain.firstBroken.reason });
+      // Lines added after the sealed ones leave the seal's chain intact; anything else broke it.
+      result.brokenChain = !chain.firstBroken.reason.startsWith("extra:");
     }
   } else if (manifest.trace_lines > 0) {
     // Its absence is already an error if listed; say what it means for the chain.
+    result.brokenChain = true;
     findings.push({
       level: "error",
       subject: manifest.trace_file,
@@ -93,6 +295,10 @@ export function verifySession(sessionDir: string): VerifyResult {
     });
   }
   result.ok = !findings.some((f) => f.level === "error");
+  if (!result.ok)
+    result.fix =
+      sealFix(sessionDir, result.changes, result.brokenChain) ??
+      `restore the files named above from the committed copy (git checkout -- ${sessionDir})`;
   return result;
 }
 
@@ -107,6 +313,7 @@ export function formatVerify(r: VerifyResult): string[] {
   const what = m
     ? `session ${m.session_id} (${m.mode}), ${m.files.length} file(s), trace ${m.trace_lines} line(s)`
     : r.sessionDir;
+  if (!r.ok && r.fix) lines.push(`fix: ${r.fix}`);
   lines.push(
     r.ok
       ? `verify: OK - ${what}${warnings ? `, ${warnings} warning(s)` : ""}`

@@ -1,23 +1,33 @@
 /**
  * Sealing a session folder for the auditor: HTML export (nbconvert), the session report block,
  * the plots, a secret/card scan that refuses to finish on a hit, and manifest.json (hashes, chain
- * head, version, commit, retention date). Idempotent: archiving twice gives the same manifest.
+ * head, version, commit, retention date).
+ * A folder is sealed once. Archiving a sealed folder whose seal still verifies writes nothing
+ * ("already sealed"); one that changed since is refused with what changed and the fix, unless the
+ * operator re-seals on purpose (`reseal`), which the trace records before the new seal covers it.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ArchiveRefused } from "../errors";
+import { ArchiveRefused, ArchiveSealed } from "../errors";
 import { exportHtml } from "./jupyter";
 import { Journal } from "../evidence/journal";
-import { SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
+import { SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
 import { SecretRegistry, secrets } from "../evidence/secrets";
+import { loadEvidence } from "../report/evidence";
 import { publishReport, writeSessionReport } from "../report/report";
+import { deriveOutcome } from "../report/verdict";
 import { formatHit, scanPaths } from "../evidence/scan";
 import { Trace } from "../evidence/trace";
+import { sealState } from "../evidence/verify";
 import { inRepo, repoRoot } from "../paths";
 
 export interface ArchiveResult {
   dir: string;
+  /** sealed: first seal · resealed: sealed again on purpose, recorded in the trace · already-sealed: nothing written. */
+  status: "sealed" | "resealed" | "already-sealed";
+  /** When the seal in force was made (manifest.json's created_at). */
+  sealedAt: string;
   manifest: Manifest;
   manifestSha256: string;
   html: string | null;
@@ -41,9 +51,43 @@ export interface ArchiveOptions {
   html?: boolean;
   /** Where the living report and the GO/NO-GO checklist live (default `docs`). */
   docsDir?: string;
+  /**
+   * Seal again a folder that changed since it was sealed (evidence added by confirm-bank, a notebook
+   * re-run on purpose). Refused when the trace's sealed lines changed or a sealed file is gone.
+   */
+  reseal?: boolean;
 }
 
 export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Promise<ArchiveResult> {
+  const seal = sealState(dir);
+  if (seal.state === "intact") {
+    const html = path.join(dir, SESSION_HTML);
+    return {
+      dir,
+      status: "already-sealed",
+      sealedAt: seal.manifest.created_at,
+      manifest: seal.manifest,
+      manifestSha256: seal.manifestSha256,
+      html: fs.existsSync(html) ? html : null,
+      scannedFiles: 0,
+      outcome: deriveOutcome(loadEvidence(dir)).outcome,
+      docsReport: null,
+    };
+  }
+  if (seal.state === "changed" && (!opts.reseal || !seal.resealable))
+    throw new ArchiveSealed(dir, seal.manifest?.created_at ?? null, seal.what, seal.fix);
+  if (seal.state === "changed") {
+    // A deliberate re-seal is evidence too: the trace says when, over which seal, and why.
+    const t = Trace.open(path.join(dir, TRACE_FILE));
+    t.append("note", {
+      event: "re-sealed by npm run archive --reseal",
+      previous_manifest_sha256: seal.manifestSha256,
+      previous_sealed_at: seal.manifest?.created_at ?? null,
+      changes: seal.changes.map((c) => `${c.path}: ${c.words}`),
+    });
+    t.close();
+  }
+
   const journal = Journal.open(dir);
   const created = journal.all()[0];
   const sessionId = String(created.data.sessionId);
@@ -69,6 +113,8 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     traceLines: trace.seq,
     toolVersion: toolVersion(),
     gitCommit: currentGitCommit(repoRoot()),
+    // Dated now, a re-seal too (the trace records the seal it replaced).
+    createdAt: new Date().toISOString(),
   });
   // After the seal: the docs report's block now names the manifest hash (staging and live only,
   // or a sandbox session already published there); the sealed folder itself is left untouched.
@@ -79,6 +125,8 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   });
   return {
     dir,
+    status: seal.state === "changed" ? "resealed" : "sealed",
+    sealedAt: manifest.created_at,
     manifest,
     manifestSha256: manifestHash(dir),
     html,

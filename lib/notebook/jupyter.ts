@@ -1,15 +1,18 @@
 /**
  * Real Jupyter, driven headless: nbconvert executes a session notebook with the project-local
- * tslab kernelspec (JUPYTER_PATH=<repo>/jupyter, no global install) and exports HTML.
+ * tslab kernelspec (JUPYTER_PATH=<repo>/jupyter, no global install) and exports the audit HTML
+ * (lib/notebook/html.ts, templates/nbconvert/audit).
  * `--allow-errors` keeps the executed notebook even when a cell fails; the guard that stops
  * later steps lives in the lib (SKIPPED), not in the executor.
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { RunbookError } from "../errors";
 import { repoRoot } from "../paths";
-import { readNotebook, silentCells } from "./nbfile";
+import { AUDIT_NOTE, auditCopy, selfContainedProblems } from "./html";
+import { readNotebook, silentCells, writeNotebook } from "./nbfile";
 
 export const REPO_ROOT = repoRoot();
 
@@ -59,10 +62,15 @@ export interface RunResult {
   stderr: string;
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
+function run(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  command = jupyterCommand(),
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(jupyterCommand(), args, { env, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(command, args, { env, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-20000)));
     const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
@@ -71,7 +79,7 @@ function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise
       reject(
         new RunbookError(
           "E2E_JUPYTER",
-          `cannot start ${jupyterCommand()} (${err.message}); install Debian's jupyter-nbconvert`,
+          `cannot start ${command} (${err.message}); run `bash scripts/setup.sh` (it installs Jupyter into .venv)`,
           { cause: err },
         ),
       );
@@ -114,18 +122,64 @@ export async function executeNotebook(
   return { ...r, silent };
 }
 
-/** Writes `<name>.html` next to the notebook. */
-export async function exportHtml(file: string): Promise<RunResult & { html: string }> {
-  const r = await run(
-    ["nbconvert", "--to", "html", "--output-dir", path.dirname(file), file],
-    jupyterEnv(),
-    5 * 60 * 1000,
-  );
+/** The nbconvert template of the audit export (`templates/nbconvert/audit`), found through this base dir. */
+export const AUDIT_TEMPLATE_DIR = path.join(REPO_ROOT, "templates", "nbconvert");
+
+/**
+ * Writes `<name>.html` next to the notebook: the page an auditor reads (lib/notebook/html.ts).
+ * nbconvert exports a rendered copy of the notebook (the notebook itself is not touched) with the
+ * audit template, in a scratch folder; the page must be self-contained, or nothing is written.
+ * `jupyter` picks the Jupyter to run (tests export with each installed one).
+ */
+export async function exportHtml(file: string, opts: { jupyter?: string } = {}): Promise<RunResult & { html: string }> {
   const html = file.replace(/\.ipynb$/, ".html");
-  if (r.code !== 0 || !fs.existsSync(html))
-    throw new RunbookError(
-      "E2E_JUPYTER",
-      `HTML export failed for ${file}: ${r.stderr.split("\n").filter(Boolean).slice(-1)[0] ?? "no output"}`,
+  const name = path.basename(file);
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "audit-html-"));
+  try {
+    const copy = path.join(scratch, name);
+    writeNotebook(
+      copy,
+      auditCopy(readNotebook(file), {
+        title: `${name} — session ${path.basename(path.dirname(path.resolve(file)))}`,
+        note: AUDIT_NOTE,
+      }),
     );
-  return { ...r, html };
+    const r = await run(
+      [
+        "nbconvert",
+        "--to",
+        "html",
+        "--template",
+        "audit",
+        `--TemplateExporter.extra_template_basedirs=${AUDIT_TEMPLATE_DIR}`,
+        "--no-prompt",
+        "--output-dir",
+        scratch,
+        copy,
+      ],
+      jupyterEnv(),
+      5 * 60 * 1000,
+      opts.jupyter,
+    );
+    const out = copy.replace(/\.ipynb$/, ".html");
+    if (r.code !== 0 || !fs.existsSync(out))
+      throw new RunbookError(
+        "E2E_JUPYTER",
+        `HTML export failed for ${file}: ${r.stderr.split("\n").filter(Boolean).slice(-1)[0] ?? "no output"}`,
+      );
+    const page = fs.readFileSync(out, "utf8");
+    const problems = selfContainedProblems(page);
+    if (problems.length)
+      throw new RunbookError(
+        "E2E_JUPYTER",
+        `HTML export of ${file} is not self-contained (${problems[0]}${problems.length > 1 ? `, and ${problems.length - 1} more` : ""}); nothing written — check templates/nbconvert/audit against this nbconvert`,
+      );
+    // Write then rename: a failed export never leaves half a page beside the notebook.
+    const tmp = `${html}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, page);
+    fs.renameSync(tmp, html);
+    return { ...r, html };
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
 }

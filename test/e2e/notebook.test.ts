@@ -17,6 +17,8 @@ import { formatVerify, verifySession } from "../../lib/evidence/verify";
 import { scanPaths } from "../../lib/evidence/scan";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { findChromium, CHROMIUM_ARGS } from "../../lib/clients/payer";
+import { selfContainedProblems } from "../../lib/notebook/html";
+import { ARTIFACTS, chromiumMissing, openAuditPage } from "../notebook/audit-page";
 
 const root = path.resolve(__dirname, "../..");
 
@@ -114,6 +116,41 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
       const errors = (c.outputs ?? []).filter((o) => o.output_type === "stream" && o.name === "stderr");
       assert.equal(errors.length, 0, `cell \`${sourceOf(c).slice(0, 60)}\` wrote to stderr`);
     }
+  });
+
+  test("the HTML archive is self-contained: the report once, rendered, nothing loads or runs", () => {
+    const html = fs.readFileSync(path.join(run.dir, "payment-e2e.html"), "utf8");
+    assert.deepEqual(selfContainedProblems(html), []);
+    assert.equal(html.match(/<h3>Session — /g)?.length, 1, "the report's heading, once");
+    assert.doesNotMatch(html, /<script|<link|@import/i);
+    assert.doesNotMatch(html, /(?:src|href)\s*=\s*["']?(?:file:|\/)/i);
+    assert.doesNotMatch(html, /\|\s*---\s*\|/, "no raw Markdown table left");
+    assert.equal(html.match(/<img[^>]*src="data:image\/png/g)?.length, 1, "the plot once, embedded");
+  });
+
+  test("the HTML archive in headless Chromium: no request, every Trace column within 1000 px", {
+    skip: chromiumMissing(),
+  }, async () => {
+    const p = await openAuditPage(path.join(run.dir, "payment-e2e.html"), {
+      width: 1000,
+      screenshot: path.join(ARTIFACTS, "audit-e2e.png"),
+    });
+    assert.deepEqual(p.requests, []);
+    assert.deepEqual(p.cspViolations, []);
+    assert.deepEqual(p.dialogs, []);
+    assert.equal(p.title, `payment-e2e.ipynb — session ${run.sessionId}`);
+    assert.ok(p.traceColumnRights.length >= 10, "each step row and the report");
+    for (const right of p.traceColumnRights) assert.ok(right <= p.innerWidth, `Trace column ends at ${right} px`);
+    assert.ok(p.scrollWidth <= p.innerWidth, `no horizontal scroll (${p.scrollWidth} px)`);
+    assert.equal(p.pngs.length, 1);
+  });
+
+  test("archiving the sealed session again writes nothing: already sealed", async () => {
+    const { archiveSession } = await import("../../lib/notebook/archive");
+    const before = fs.readFileSync(path.join(run.dir, "manifest.json"));
+    const r = await archiveSession(run.dir, { docsDir: path.join(archiveDir, "docs") });
+    assert.equal(r.status, "already-sealed");
+    assert.ok(before.equals(fs.readFileSync(path.join(run.dir, "manifest.json"))));
   });
 
   test("the HTML archive shows the plot in headless Chromium", {

@@ -5,10 +5,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ManifestError } from "../../lib/errors";
 import { SecretRegistry } from "../../lib/evidence/secrets";
-import { MANIFEST_FILE } from "../../lib/evidence/files";
+import { MANIFEST_FILE, isIgnoredFile } from "../../lib/evidence/files";
 import { manifestHash, readManifest, retentionDate, writeManifest } from "../../lib/evidence/manifest";
 import { Trace } from "../../lib/evidence/trace";
-import { verifySession } from "../../lib/evidence/verify";
+import { formatVerify, sealFix, verifySession } from "../../lib/evidence/verify";
 import { tmpDir } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -91,6 +91,54 @@ describe("manifest", () => {
     assert.notEqual(manifestHash(dir), h1);
   });
 
+  it("never hashes editor, checkpoint or OS files (one rule: isIgnoredFile)", () => {
+    const dir = fakeSession();
+    for (const rel of [
+      ".ipynb_checkpoints/payment-e2e-checkpoint.ipynb",
+      "plots/.ipynb_checkpoints/x.svg",
+      ".report.md.swp",
+      ".report.md.swo",
+      "report.md~",
+      ".#report.md",
+      "#report.md#",
+      ".DS_Store",
+      "__pycache__/x.cpython-311.pyc",
+      ".virtual_documents/payment-e2e.ipynb.ts",
+    ]) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), "not evidence");
+      assert.equal(isIgnoredFile(rel), true, rel);
+    }
+    const m = writeManifest(dir, {
+      sessionId: "s",
+      mode: "staging",
+      chainHead: readManifest(dir).chain_head,
+      traceLines: TRACE_LINES,
+      toolVersion: "0.1.0",
+      gitCommit: null,
+    });
+    assert.deepEqual(
+      m.files.map((f) => f.path),
+      ["payment-e2e.ipynb", "plots/poll.png", "plots/poll.svg", "report.md", "state.jsonl", "trace.jsonl"],
+    );
+    for (const rel of ["payment-e2e.ipynb", "report.md", "notes.swp", "a~b.md", "plots/poll.png", "checkpoints.md"])
+      assert.equal(isIgnoredFile(rel), false, rel);
+  });
+
+  it("a manifest sealed by an older tool with a checkpoint in it still verifies after a save", () => {
+    const dir = fakeSession();
+    const file = path.join(dir, MANIFEST_FILE);
+    const m = JSON.parse(fs.readFileSync(file, "utf8"));
+    m.files.unshift({ path: ".ipynb_checkpoints/payment-e2e-checkpoint.ipynb", sha256: "0".repeat(64), bytes: 2 });
+    fs.writeFileSync(file, `${JSON.stringify(m, null, 2)}\n`);
+    const r = verifySession(dir);
+    assert.ok(r.ok, formatVerify(r).join("\n"));
+    assert.match(
+      formatVerify(r).join("\n"),
+      /^WARN {2}\.ipynb_checkpoints\/payment-e2e-checkpoint\.ipynb: an editor or checkpoint file/m,
+    );
+  });
+
   it("refuses to seal a trace that does not end at the given head", () => {
     const dir = fakeSession();
     const m = readManifest(dir);
@@ -155,8 +203,26 @@ describe("verifySession", () => {
     [
       "changed file",
       (d) => fs.appendFileSync(path.join(d, "report.md"), "x"),
-      /^ERROR report\.md: changed \(sha256 differs from the manifest, 14 -> 15 bytes\)/m,
+      /^ERROR report\.md: the report block was rewritten after sealing: sha256 differs from the manifest \(14 -> 15 bytes; modified /m,
       false,
+    ],
+    [
+      "notebook saved after sealing",
+      (d) => fs.writeFileSync(path.join(d, "payment-e2e.ipynb"), '{"cells": [], "metadata": {}}\n'),
+      /^ERROR payment-e2e\.ipynb: the notebook was saved after sealing: sha256 differs[^\n]*\nok {4}files[\s\S]*^fix: close the notebook in Jupyter \(it saves on its own\), then restore the sealed files .*re-seal: npm run archive -- .* --reseal$/m,
+      false,
+    ],
+    [
+      "checkpoint and editor files saved after sealing",
+      (d) => {
+        fs.mkdirSync(path.join(d, ".ipynb_checkpoints"));
+        fs.writeFileSync(path.join(d, ".ipynb_checkpoints", "payment-e2e-checkpoint.ipynb"), "{}\n");
+        fs.writeFileSync(path.join(d, ".report.md.swp"), "swap");
+        fs.writeFileSync(path.join(d, "report.md~"), "backup");
+        fs.writeFileSync(path.join(d, ".DS_Store"), "");
+      },
+      /^verify: OK - session \S+ \(staging\), 6 file\(s\), trace 6 line\(s\)$/m,
+      true,
     ],
     [
       "extra file is a warning only",
@@ -181,6 +247,45 @@ describe("verifySession", () => {
       assert.match(r.stdout.trim().split("\n").pop() ?? "", ok ? /^verify: OK/ : /^verify: FAILED/);
     });
   }
+
+  it("says evidence appended after sealing is intact and covered by re-sealing", () => {
+    const dir = fakeSession();
+    const t = Trace.open(path.join(dir, "trace.jsonl"), new SecretRegistry());
+    t.append("operator_ack", { event: "bank statement confirmed the refund" });
+    t.close();
+    fs.appendFileSync(path.join(dir, "state.jsonl"), '{"step":2}\n');
+    const out = formatVerify(verifySession(dir)).join("\n");
+    assert.match(
+      out,
+      /^ERROR state\.jsonl: evidence was appended to the journal after sealing: 1 line\(s\) added after the sealed 11 bytes, which are intact/m,
+    );
+    assert.match(out, /^ERROR trace\.jsonl: evidence was appended to the trace after sealing: 1 line\(s\)/m);
+    assert.match(out, /^ERROR trace\.jsonl:7: extra: 1 line\(s\) after the manifest's last line 6$/m);
+    assert.match(
+      out,
+      /^fix: evidence added on purpose \(e\.g\. by npm run confirm-bank\) is covered by re-sealing: npm run archive -- \S+ --reseal$/m,
+    );
+  });
+
+  it("a trace edited after sealing cannot be re-sealed; a sealed file that is gone neither", () => {
+    const dir = fakeSession();
+    const lines = traceLines(dir);
+    lines[2] = lines[2].replace("step 2", "step 7");
+    setTrace(dir, lines);
+    const r = verifySession(dir);
+    assert.equal(r.brokenChain, true);
+    assert.match(r.fix ?? "", /^restore trace\.jsonl .*cannot be re-sealed$/);
+    assert.match(
+      sealFix("s", [{ path: "notes.txt", kind: "added", words: "extra file" }]) ?? "",
+      /^move notes\.txt out of the session folder, or re-seal to cover it: npm run archive -- s --reseal$/,
+    );
+    const gone = fakeSession();
+    fs.rmSync(path.join(gone, "report.md"));
+    assert.match(
+      verifySession(gone).fix ?? "",
+      /^restore report\.md .*a sealed file that is gone cannot be re-sealed$/,
+    );
+  });
 
   it("names the trace break and the changed trace file together", () => {
     const dir = fakeSession();

@@ -178,5 +178,31 @@ describe("pre-commit hook", () => {
     git("add", "notes/run.md", ".gitignore", "hooks/pre-commit");
     const ok = git("commit", "-qm", "clean");
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+
+    // Evidence scans skip editor and checkpoint files; whatever is staged is scanned all the same.
+    write(repo, "notes/.ipynb_checkpoints/run-checkpoint.ipynb", `card ${PAN_SPACED}\n`);
+    git("add", "-f", "notes/.ipynb_checkpoints/run-checkpoint.ipynb");
+    const forced = git("commit", "-qm", "checkpoint");
+    assert.notEqual(forced.status, 0);
+    assert.match(forced.stderr, /run-checkpoint\.ipynb:1: pan/);
+  });
+});
+
+describe("editor and checkpoint files", () => {
+  it("are skipped by evidence scans and scanned with leftovers (the pre-commit hook)", () => {
+    const dir = tmpDir("leftovers-");
+    write(dir, "report.md", "clean\n");
+    write(dir, ".ipynb_checkpoints/payment-e2e-checkpoint.ipynb", `card ${PAN_SPACED}\n`);
+    write(dir, ".report.md.swp", `card ${PAN_SPACED}\n`);
+    write(dir, "report.md~", `card ${PAN_SPACED}\n`);
+    assert.deepEqual(scanPaths([dir], { extensions: "all", env: {} }), []);
+    const all = scanPaths([dir], { extensions: "all", env: {}, leftovers: true });
+    assert.deepEqual(all.map((h) => path.basename(h.path)).sort(), [
+      ".report.md.swp",
+      "payment-e2e-checkpoint.ipynb",
+      "report.md~",
+    ]);
+    // A file named explicitly is scanned whatever its name.
+    assert.equal(scanPaths([path.join(dir, "report.md~")], { env: {} }).length, 1);
   });
 });

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import * as errors from "../../lib/errors";
 import {
   ArchiveRefused,
+  ArchiveSealed,
   BankConfirmError,
   ConfigError,
   DatabaseError,
@@ -216,6 +217,20 @@ const rows: Array<[string, () => RunbookError, ErrorClass, string, ErrorCode, st
     "ArchiveRefused",
     "E2E_ARCHIVE_LEAK",
     "archive of archive/s refused: 1 secret or card-number hit(s), first trace.jsonl:3 token sk_… — redact the source, re-run, then archive again",
+  ],
+  [
+    "ArchiveSealed",
+    () =>
+      new ArchiveSealed(
+        "archive/s",
+        "2026-11-26T16:02:11.000Z",
+        "payment-e2e.ipynb: the notebook was saved after sealing",
+        "restore it, or re-seal: npm run archive -- archive/s --reseal",
+      ),
+    ArchiveSealed,
+    "ArchiveSealed",
+    "E2E_ARCHIVE_SEALED",
+    "archive/s was sealed at 2026-11-26T16:02:11.000Z and has changed since: payment-e2e.ipynb: the notebook was saved after sealing — restore it, or re-seal: npm run archive -- archive/s --reseal",
   ],
 ];
 

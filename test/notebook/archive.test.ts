@@ -1,0 +1,154 @@
+/**
+ * Sealing (issue 11): `npm run archive` seals a folder once. On a sealed folder it writes nothing
+ * when the seal still verifies, refuses in one line naming what changed and the fix when it does not,
+ * and re-seals only on purpose (`--reseal`), recording that in the trace.
+ */
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { ArchiveSealed } from "../../lib/errors";
+import { MANIFEST_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
+import { readTrace } from "../../lib/evidence/chain";
+import { manifestHash, readManifest } from "../../lib/evidence/manifest";
+import { verifySession } from "../../lib/evidence/verify";
+import { archiveSession } from "../../lib/notebook/archive";
+import { confirmBank } from "../../lib/report/paperwork";
+import { day, makeSession, tmpArchive } from "../report/fixtures";
+
+const root = path.resolve(__dirname, "../..");
+
+/** A finished sandbox session with its (output-free) notebook, not yet sealed. */
+function session(): { dir: string; docs: string } {
+  const archive = tmpArchive();
+  const dir = makeSession(archive, { mode: "sandbox" });
+  fs.writeFileSync(
+    path.join(dir, SESSION_NOTEBOOK),
+    '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n',
+  );
+  return { dir, docs: path.join(archive, "..", "..", "docs") };
+}
+
+/** Every file's bytes and modification time, editor files included. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const ent of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!ent.isFile()) continue;
+    const abs = path.join(ent.parentPath, ent.name);
+    out[path.relative(dir, abs)] = `${fs.statSync(abs).mtimeMs} ${fs.readFileSync(abs).toString("base64")}`;
+  }
+  return out;
+}
+
+const sealedOnce = async () => {
+  const s = session();
+  const first = await archiveSession(s.dir, { html: false, docsDir: s.docs });
+  assert.equal(first.status, "sealed");
+  return { ...s, first };
+};
+
+describe("archive on a sealed folder", () => {
+  test("a second archive finds the seal intact and writes nothing", async () => {
+    const { dir, docs, first } = await sealedOnce();
+    const before = snapshot(dir);
+    await new Promise((r) => setTimeout(r, 20));
+    const again = await archiveSession(dir, { html: false, docsDir: docs });
+    assert.equal(again.status, "already-sealed");
+    assert.equal(again.sealedAt, first.manifest.created_at);
+    assert.equal(again.manifestSha256, first.manifestSha256);
+    assert.deepEqual(snapshot(dir), before, "no byte and no modification time changed");
+  });
+
+  test("a checkpoint or swap file saved after sealing changes nothing: still sealed", async () => {
+    const { dir, docs } = await sealedOnce();
+    fs.mkdirSync(path.join(dir, ".ipynb_checkpoints"));
+    fs.writeFileSync(path.join(dir, ".ipynb_checkpoints", "payment-e2e-checkpoint.ipynb"), "{}\n");
+    fs.writeFileSync(path.join(dir, ".report.md.swp"), "swap");
+    assert.ok(verifySession(dir).ok);
+    assert.equal((await archiveSession(dir, { html: false, docsDir: docs })).status, "already-sealed");
+  });
+
+  test("a notebook saved after sealing is refused in one line naming it and the fix; nothing written", async () => {
+    const { dir, docs } = await sealedOnce();
+    fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), '{"cells": [], "metadata": {"saved": 1}}\n');
+    const before = snapshot(dir);
+    await assert.rejects(archiveSession(dir, { html: false, docsDir: docs }), (e: unknown) => {
+      assert.ok(e instanceof ArchiveSealed);
+      assert.equal(e.code, "E2E_ARCHIVE_SEALED");
+      assert.doesNotMatch(e.message, /\n/);
+      assert.match(
+        e.message,
+        /was sealed at \S+ and has changed since: payment-e2e\.ipynb: the notebook was saved after sealing: .* — close the notebook in Jupyter .* re-seal: npm run archive -- \S+ --reseal$/,
+      );
+      return true;
+    });
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  test("--reseal on purpose: recorded in the trace, then sealed again and verified", async () => {
+    const { dir, docs, first } = await sealedOnce();
+    fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), '{"cells": [], "metadata": {"rerun": 1}}\n');
+    const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: true });
+    assert.equal(r.status, "resealed");
+    assert.ok(r.sealedAt > first.sealedAt);
+    const last = readTrace(path.join(dir, TRACE_FILE)).pop();
+    assert.equal(last?.type, "note");
+    const p = last?.payload as { event: string; previous_manifest_sha256: string; changes: string[] };
+    assert.match(p.event, /re-sealed/);
+    assert.equal(p.previous_manifest_sha256, first.manifestSha256);
+    assert.match(p.changes[0], /^payment-e2e\.ipynb: the notebook was saved after sealing/);
+    assert.ok(verifySession(dir).ok);
+    assert.equal(readManifest(dir).trace_lines, first.manifest.trace_lines + 1);
+    assert.equal((await archiveSession(dir, { html: false, docsDir: docs })).status, "already-sealed");
+  });
+
+  test("evidence appended by confirm-bank: refused without --reseal, re-sealed with it", async () => {
+    const { dir, docs } = await sealedOnce();
+    confirmBank(dir, { date: day(0) });
+    await assert.rejects(
+      archiveSession(dir, { html: false, docsDir: docs }),
+      /evidence was appended to (?:the journal|the trace) after sealing: 1 line\(s\) .*covered by re-sealing: npm run archive -- \S+ --reseal$/,
+    );
+    const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: true });
+    assert.equal(r.status, "resealed");
+    assert.ok(verifySession(dir).ok);
+  });
+
+  test("a trace edited after sealing is refused, --reseal or not: re-sealing would launder it", async () => {
+    const { dir, docs } = await sealedOnce();
+    const file = path.join(dir, TRACE_FILE);
+    const lines = fs.readFileSync(file, "utf8").split("\n");
+    lines[2] = lines[2].replace('"attempt":1', '"attempt":2');
+    fs.writeFileSync(file, lines.join("\n"));
+    const sha = manifestHash(dir);
+    for (const reseal of [false, true])
+      await assert.rejects(
+        archiveSession(dir, { html: false, docsDir: docs, reseal }),
+        /the trace was edited after sealing: .* — restore trace\.jsonl .*cannot be re-sealed$/,
+      );
+    assert.equal(manifestHash(dir), sha);
+  });
+
+  test("CLI: exit 0 'already sealed at <time>; nothing to do', exit 1 with one line when changed", async () => {
+    const { dir, docs, first } = await sealedOnce();
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, ["--import", "tsx", path.join(root, "lib/cli/archive.ts"), ...args], {
+        cwd: root,
+        encoding: "utf8",
+      });
+    const ok = cli(dir, "--docs-dir", docs);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(
+      ok.stdout,
+      `archive: ${dir} already sealed at ${first.manifest.created_at}; nothing to do (manifest sha256 ${first.manifestSha256})\n`,
+    );
+    fs.appendFileSync(path.join(dir, "report.md"), "edited by hand\n");
+    const refused = cli(dir, "--docs-dir", docs);
+    assert.equal(refused.status, 1);
+    assert.equal(refused.stdout, "");
+    assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+    assert.match(refused.stderr, /^archive: .* report\.md: the report block was rewritten after sealing: .*--reseal$/m);
+    assert.ok(fs.existsSync(path.join(dir, MANIFEST_FILE)));
+  });
+});

@@ -1,0 +1,289 @@
+/**
+ * The HTML an auditor reads (issue 11): a fixture notebook with outputs like the kernel's (step rows
+ * with a table, a banner, the report as Markdown with headings, quotes and a long Trace column, one
+ * PNG) and hostile backend text, exported by the real nbconvert — each installed one, the project
+ * venv's 7.x and Debian's 6.x — then opened in headless Chromium with every request recorded.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { Resvg } from "@resvg/resvg-js";
+import { TABLE_HEAD, banner } from "../../lib/report/display";
+import { AUDIT_CSP, auditCopy, renderMarkdownSafe, safeHref, selfContainedProblems } from "../../lib/notebook/html";
+import { exportHtml, jupyterCommand } from "../../lib/notebook/jupyter";
+import { writeNotebook, type NbCell, type Notebook } from "../../lib/notebook/nbfile";
+import { ARTIFACTS, chromiumMissing, openAuditPage } from "./audit-page";
+
+const root = path.resolve(__dirname, "../..");
+
+const SCRIPT = "<script>document.title='pwned'</script>";
+const IMG = `<img src=x onerror="document.title='pwned'">`;
+const JS_LINK = "[x](javascript:alert(1))";
+const REPORT_HEADING = "Session — fixture report";
+const LONG_TRACE = "trace L10–L13 · L14–L17 · L18–L23 · L28–L32 · L33–L49 · L50–L53";
+
+// ------------------------------------------------------------------------------ the fixture
+
+const lines = (s: string) => s.split(/(?<=\n)/);
+const md = (text: string) => ({ output_type: "display_data", data: { "text/markdown": lines(text) }, metadata: {} });
+const code = (source: string, outputs: NbCell["outputs"]): NbCell => ({
+  cell_type: "code",
+  metadata: {},
+  source: lines(source),
+  outputs,
+  execution_count: null,
+});
+const markdownCell = (source: string): NbCell => ({ cell_type: "markdown", metadata: {}, source: lines(source) });
+
+function plotPng(): string {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="240"><rect width="640" height="240" fill="#fff"/><polyline points="20,200 120,150 220,170 320,60 420,90 620,40" fill="none" stroke="#1f77b4" stroke-width="4"/></svg>`;
+  return new Resvg(svg, { background: "white" }).render().asPng().toString("base64");
+}
+
+function stepRow(n: number, title: string): string {
+  return `| ${n}. Step number ${n} | ✅ PASS | product_id: prd_e2e_test_licence, title: ${title}, rights: {"territory":"worldwide","license_type":"personal","max_projects":1,"commercial_use":false,"attribution_required":true} | ${LONG_TRACE} |`;
+}
+
+function reportMarkdown(): string {
+  return [
+    "<!-- session:fixture -->",
+    '<a id="session-fixture"></a>',
+    "",
+    `### ${REPORT_HEADING}`,
+    "",
+    "> **Outcome** : **✅ PASS** — every box ticked _(derived from the evidence, never typed)_",
+    `> **Operator** : ops@example.com · **Product title** : ${IMG}`,
+    "",
+    TABLE_HEAD,
+    ...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => stepRow(n, n === 2 ? IMG : "E2E test licence")),
+    "",
+    `**Notes** : ${SCRIPT} and a link ${JS_LINK}`,
+    "",
+    `**Chain head** : \`${"ab12".repeat(16)}\``,
+    "",
+    "<sub>requests 25 · retries 0</sub>",
+    "",
+    "<!-- /session:fixture -->",
+  ].join("\n");
+}
+
+export function fixtureNotebook(): Notebook {
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {
+      kernelspec: { name: "tslab", display_name: "TypeScript (tslab)", language: "typescript" },
+      language_info: { name: "typescript" },
+    },
+    cells: [
+      markdownCell(`# Fixture runbook\n\nWhat ran, step by step. ${SCRIPT}`),
+      code('// </script><script>document.title="pwned"</script>\nnb.show(await nb.rb.login());', [
+        md(
+          `${TABLE_HEAD}\n${stepRow(2, IMG)}\n\n<sub>started 2026-11-29T00:40:22.468Z · ended 2026-11-29T00:40:22.610Z · 141 ms</sub>`,
+        ),
+      ]),
+      code("nb.show(await nb.rb.pollCompleted());", [
+        md(`${TABLE_HEAD}\n| 5. Poll until completed | ❌ FAIL | last_status: pending | trace L33–L49 |`),
+        md(banner("❌ Step 5 FAILED — later steps that depend on it will be SKIPPED", [`reason: ${SCRIPT}`])),
+      ]),
+      code("nb.plot();", [{ output_type: "display_data", data: { "image/png": plotPng() }, metadata: {} }]),
+      code("await nb.report();", [md(reportMarkdown()), md("**Outcome: PASS**")]),
+      code("kernelHtml();", [
+        { output_type: "stream", name: "stdout", text: [`stdout says ${SCRIPT}\n`] },
+        {
+          output_type: "execute_result",
+          execution_count: null,
+          data: { "text/html": [IMG], "application/javascript": ["document.title='pwned'"] },
+          metadata: {},
+        } as NonNullable<NbCell["outputs"]>[number],
+      ]),
+    ],
+  };
+}
+
+/** The Jupyter installations to export with: the project venv's, Debian's, and the default if it is another. */
+function jupyters(): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const [label, cmd] of [
+    ["venv", path.join(root, ".venv", "bin", "jupyter")],
+    ["debian", "/usr/bin/jupyter"],
+    ["default", jupyterCommand()],
+  ] as const) {
+    const resolved = fs.existsSync(cmd) ? fs.realpathSync(cmd) : null;
+    if (resolved && !out.some(([, c]) => fs.realpathSync(c) === resolved)) out.push([label, cmd]);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------ units
+
+describe("renderMarkdownSafe", () => {
+  test("raw HTML from the Markdown is shown as text, never as markup", () => {
+    const html = renderMarkdownSafe(
+      `${SCRIPT}\n\n| a | b |\n| - | - |\n| ${IMG} | ok |\n\ninline ${SCRIPT} and ${IMG}`,
+    );
+    assert.doesNotMatch(html, /<script|<img/i);
+    assert.match(html, /&lt;script&gt;document\.title=&#39;pwned&#39;&lt;\/script&gt;/);
+    assert.match(html, /&lt;img src=x onerror=&quot;document\.title=&#39;pwned&#39;&quot;&gt;/);
+    assert.match(html, /<table>/);
+  });
+
+  test("links go only to http(s) or #anchors; images only from data: URLs", () => {
+    const html = renderMarkdownSafe(
+      `${JS_LINK} [d](data:text/html,x) [f](file:///etc/passwd) [ok](https://example.org/a?b=1&c=2) [in](#session-x) ops@example.com ![p](http://example.org/p.png) ![d](data:image/png;base64,iVBORw0KGgo=)`,
+    );
+    assert.doesNotMatch(html, /href="(?:javascript|data|file)/i);
+    assert.match(html, /x <span class="neutralised">\(link not followed: javascript:alert\(1\)\)<\/span>/);
+    assert.match(html, /<a href="https:\/\/example\.org\/a\?b=1&amp;c=2" rel="noopener noreferrer nofollow">ok<\/a>/);
+    assert.match(html, /<a href="#session-x"/);
+    assert.doesNotMatch(html, /mailto/, "an address stays text");
+    assert.match(html, /\[image not loaded: p — http:\/\/example\.org\/p\.png\]/);
+    assert.match(html, /<img src="data:image\/png;base64,iVBORw0KGgo=" alt="d">/);
+    assert.equal(safeHref(" javascript:alert(1)"), null);
+    assert.equal(safeHref("jav&#x61;script:alert(1)"), null);
+    assert.equal(safeHref("https://example.org/a b"), "https://example.org/a%20b");
+  });
+
+  test("the runbook's own anchor, markers and <sub> survive; any other comment is shown", () => {
+    const html = renderMarkdownSafe(
+      '<!-- session:s1 -->\n<a id="session-s1"></a>\n\n### T\n\n<sub>small</sub>\n\n<!-- hide the next line -->\n',
+    );
+    assert.match(html, /<a id="session-s1"><\/a>/);
+    assert.doesNotMatch(html, /session:s1/);
+    assert.match(html, /<sub>small<\/sub>/);
+    assert.match(html, /&lt;!-- hide the next line --&gt;/);
+  });
+
+  test("long runs (hashes, JSON) may break anywhere; words and ids keep their width", () => {
+    const html = renderMarkdownSafe(
+      `id ord_96d29430857018f44318 and \`${"ab".repeat(32)}\` {"a":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}`,
+    );
+    assert.match(html, /id ord_96d29430857018f44318 and/);
+    assert.match(html, /<code class="brk">(ab){32}<\/code>/);
+    assert.match(html, /<span class="brk">\{&quot;a&quot;:&quot;b+&quot;\}<\/span>/);
+  });
+});
+
+describe("auditCopy", () => {
+  test("one HTML rendering per output, Markdown cells rendered, the notebook itself untouched", () => {
+    const nb = fixtureNotebook();
+    const before = JSON.stringify(nb);
+    const copy = auditCopy(nb, { title: "t" });
+    assert.equal(JSON.stringify(nb), before);
+    for (const c of copy.cells) {
+      if (c.cell_type === "markdown") assert.equal(c.metadata.payment_e2e_audit, true);
+      for (const o of c.outputs ?? [])
+        if (o.output_type === "display_data" || o.output_type === "execute_result") {
+          assert.deepEqual(Object.keys(o.data ?? {}), ["text/html"]);
+          assert.deepEqual(o.metadata, { payment_e2e_audit: true });
+        }
+    }
+    const kernelHtml = copy.cells[5].outputs?.[1].data?.["text/html"] as string;
+    assert.match(kernelHtml, /shown as source/);
+    assert.doesNotMatch(kernelHtml, /<img/);
+  });
+});
+
+describe("selfContainedProblems", () => {
+  const page = (body: string, head = "") =>
+    `<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${AUDIT_CSP}">${head}</head><body>${body}</body></html>`;
+  test("a page of text, tables and data: images passes", () => {
+    assert.deepEqual(
+      selfContainedProblems(
+        page(
+          `<p>&lt;script&gt; text</p><img alt="a" src="data:image/png;base64,AAAA"><a href="https://example.org">x</a>`,
+        ),
+      ),
+      [],
+    );
+  });
+  const bad: Array<[string, string, RegExp]> = [
+    ["a script file", page('<script src="file:///usr/share/javascript/x.js"></script>'), /<script> element/],
+    ["an inline script", page("<script>1</script>"), /<script> element/],
+    ["a stylesheet link", page("", '<link rel="stylesheet" href="https://cdn.example.org/x.css">'), /<link> element/],
+    ["a CSS import", page("", "<style>@import 'x.css';</style>"), /@import/],
+    ["a CSS url()", page('<div style="background:url(/abs/bg.png)">x</div>'), /CSS url\(\/abs\/bg\.png/],
+    ["an image file", page('<img src="/home/op/plot.png">'), /loads a file or the network/],
+    ["a network image", page("<img src='https://example.org/p.png'>"), /loads a file or the network/],
+    ["an event handler", page('<img src="data:image/png;base64,AA" onerror="x()">'), /event handler onerror=/],
+    ["a javascript: link", page('<a href="javascript:alert(1)">x</a>'), /<a href="javascript/],
+    ["no CSP", "<html><head></head><body>x</body></html>", /Content-Security-Policy/],
+  ];
+  for (const [name, html, problem] of bad)
+    test(`names ${name}`, () => assert.match(selfContainedProblems(html).join("\n"), problem));
+});
+
+// ------------------------------------------------------------------------------ nbconvert + Chromium
+
+for (const [label, jupyter] of jupyters()) {
+  describe(`audit HTML exported by nbconvert (${label} Jupyter)`, { timeout: 5 * 60 * 1000 }, () => {
+    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), `audit-html-${label}-`)), "fixture-session");
+    const nbFile = path.join(dir, "fixture.ipynb");
+    let html = "";
+    let exported: Promise<string> | null = null;
+    const exportOnce = () => {
+      exported ??= (async () => {
+        fs.mkdirSync(dir, { recursive: true });
+        writeNotebook(nbFile, fixtureNotebook());
+        const r = await exportHtml(nbFile, { jupyter });
+        html = fs.readFileSync(r.html, "utf8");
+        return r.html;
+      })();
+      return exported;
+    };
+
+    test("the page is self-contained, shows the report once and leaves the notebook as it was", async () => {
+      await exportOnce();
+      const written = path.join(os.tmpdir(), `fixture-${process.pid}-${label}.ipynb`);
+      writeNotebook(written, fixtureNotebook());
+      assert.ok(fs.readFileSync(written).equals(fs.readFileSync(nbFile)), "the notebook's bytes are unchanged");
+      assert.deepEqual(fs.readdirSync(dir).sort(), ["fixture.html", "fixture.ipynb"], "no scratch file left");
+      assert.deepEqual(selfContainedProblems(html), []);
+      assert.equal(html.split(REPORT_HEADING).length - 1, 1, "the report heading occurs once");
+      assert.equal((html.match(/<img[^>]*src="data:image\/png/g) ?? []).length, 1, "the plot once");
+      assert.doesNotMatch(html, /<script/i);
+      assert.doesNotMatch(html, /(?:src|href)\s*=\s*["']?(?:file:|\/)/i, "no file or absolute-path resource");
+      assert.doesNotMatch(html, /(?:src|srcset)\s*=\s*["']?https?:/i, "no network resource");
+      assert.doesNotMatch(html, /url\(\s*['"]?(?!data:)/i);
+      assert.doesNotMatch(html, /mathjax|require\.js|requirejs/i);
+      assert.ok(html.includes(`content="${AUDIT_CSP}"`), "CSP meta in place");
+      // Rendered, not raw: no Markdown table rule or heading marks left in the page.
+      assert.doesNotMatch(html, /\|\s*---\s*\|/);
+      assert.doesNotMatch(html, /^\s*#{1,3} /m);
+      // Code inputs still show (highlighted: split into spans).
+      const text = html.replace(/<[^>]+>/g, "");
+      assert.ok(text.includes("nb.show(await nb.rb.login());"));
+      assert.ok(text.includes("await nb.report();"));
+    });
+
+    test("headless Chromium: nothing loads or runs, hostile text shows as text, Trace fits 1000 px", {
+      skip: chromiumMissing(),
+    }, async () => {
+      const file = await exportOnce();
+      const shot = path.join(ARTIFACTS, `audit-fixture-${label}.png`);
+      const p = await openAuditPage(file, { width: 1000, screenshot: shot });
+      assert.deepEqual(p.requests, [], "no request but the page itself and data: URLs");
+      assert.deepEqual(p.cspViolations, [], "nothing even tried to load or run");
+      assert.deepEqual(p.dialogs, []);
+      assert.deepEqual(p.pageErrors, []);
+      assert.equal(p.title, "fixture.ipynb — session fixture-session");
+      assert.equal(p.scripts, 0);
+      assert.equal(p.javascriptLinks, 0);
+      assert.equal(p.foreignImages, 0);
+      assert.ok(p.text.includes(SCRIPT), "the script tag shows as text");
+      assert.ok(p.text.includes(IMG), "the img tag shows as text");
+      assert.ok(p.text.includes("(link not followed: javascript:alert(1))"));
+      assert.ok(p.text.includes("await nb.report();"), "the code that ran shows");
+      assert.equal(p.text.split(REPORT_HEADING).length - 1, 1);
+      assert.equal(p.pngs.length, 1);
+      assert.ok(p.pngs[0][0] >= 640 && p.pngs[0][1] >= 240, `plot decoded at ${p.pngs[0]}`);
+      assert.ok(p.traceColumnRights.length >= 3, "the step rows' and the report's tables");
+      for (const right of p.traceColumnRights)
+        assert.ok(right <= p.innerWidth, `Trace column ends at ${right} px, viewport ${p.innerWidth}`);
+      assert.ok(p.scrollWidth <= p.innerWidth, `no horizontal scroll (${p.scrollWidth} > ${p.innerWidth})`);
+      assert.ok(fs.statSync(shot).size > 10000);
+    });
+  });
+}
