@@ -79,7 +79,7 @@ function run(
       reject(
         new RunbookError(
           "E2E_JUPYTER",
-          `cannot start ${command} (${err.message}); run `bash scripts/setup.sh` (it installs Jupyter into .venv)`,
+          `cannot start ${command} (${err.message}); run bash scripts/setup.sh, which installs Jupyter into .venv`,
           { cause: err },
         ),
       );
