@@ -97,7 +97,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
     },
     manifest: !ev.manifest
       ? "pending archive (manifest.json is written when the session is archived)"
-      : `\`${ev.manifest.sha256}\` (SHA-256 of manifest.json)${ev.manifest.invalid ? " — not valid JSON: run verify" : ev.manifest.stale ? " — stale: evidence was added after archiving; re-run the archive step" : ""}${ev.manifest.retentionUntil ? `, retention until ${ev.manifest.retentionUntil}` : ""}`,
+      : `\`${ev.manifest.sha256}\` (SHA-256 of manifest.json)${ev.manifest.invalid ? " — not valid JSON: run verify" : ev.manifest.stale ? " — stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal`" : ""}${ev.manifest.retentionUntil ? `, retention until ${ev.manifest.retentionUntil}` : ""}`,
     bank: ev.bank
       ? `statement dated ${ev.bank.date}${ev.bank.note ? ` — ${ev.bank.note}` : ""}`
       : ev.mode === "live" && ev.refund
