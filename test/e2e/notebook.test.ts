@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { rehearse, type Rehearsal } from "../../scripts/rehearse";
-import { readNotebook, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/notebook/nbfile";
+import { readNotebook, silentCells, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/notebook/nbfile";
 import { formatVerify, verifySession } from "../../lib/evidence/verify";
 import { scanPaths } from "../../lib/evidence/scan";
 import { SecretRegistry } from "../../lib/evidence/secrets";
@@ -115,7 +115,25 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
       );
       const errors = (c.outputs ?? []).filter((o) => o.output_type === "stream" && o.name === "stderr");
       assert.equal(errors.length, 0, `cell \`${sourceOf(c).slice(0, 60)}\` wrote to stderr`);
+      // Each result once: no second rendering of the same thing (HTML/SVG beside Markdown/PNG), and
+      // no stray value printed by tslab (a cell's last expression).
+      assert.ok(!kinds.includes("text/html") && !kinds.includes("image/svg+xml"), `${kinds.join(", ")}`);
+      assert.ok(!(c.outputs ?? []).some((o) => o.output_type === "execute_result" || o.name === "stdout"));
     }
+    const params = nb.cells.filter((c) => c.metadata.tags?.some((t) => t.includes("parameters")));
+    assert.equal(params.length, 2);
+    for (const c of params) assert.deepEqual(c.outputs, [], "the parameter cells print nothing");
+    assert.deepEqual(silentCells(nb), [], "no cell was skipped by the kernel");
+  });
+
+  test("the notebook starts with the outcome banner and ends with the report", () => {
+    const nb = readNotebook(run.notebook);
+    const code = nb.cells.filter((c) => c.cell_type === "code" && (c.outputs ?? []).length);
+    const md = (c: (typeof code)[number]) =>
+      (c.outputs ?? []).map((o) => [o.data?.["text/markdown"] ?? ""].flat().join("")).join("\n");
+    assert.match(md(code[0]), /^> ### ✅ Outcome: PASS/);
+    assert.match(md(code.at(-1)!), /### Session — .* — sandbox rehearsal/);
+    assert.match(md(code.at(-1)!), /\*\*Outcome: ✅ PASS\*\*/);
   });
 
   test("the HTML archive is self-contained: the report once, rendered, nothing loads or runs", () => {

@@ -198,7 +198,10 @@ describe("publishReport", () => {
     confirmBank(dir, { date: day() });
     const again = writeSessionReport(dir);
     assert.ok(again.written);
-    assert.match(again.markdown, /stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal`/);
+    assert.match(
+      again.markdown,
+      /stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal`/,
+    );
   });
 
   it("adds no file to a folder sealed without a report (verify would flag an extra file)", () => {

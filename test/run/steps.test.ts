@@ -213,3 +213,16 @@ describe("facts are typed data", () => {
     assert.throws(() => loadEvidence(dir), /step 8 result has id "bogus", which the step table does not declare/);
   });
 });
+
+test("every step's Markdown renders whole: each code span is complete (balanced brackets, no stray backtick)", async () => {
+  const { marked } = await import("marked");
+  const depth = (t: string) =>
+    [...t].reduce((n, ch) => n + (ch === "(" || ch === "[" ? 1 : ch === ")" || ch === "]" ? -1 : 0), 0);
+  for (const d of STEPS) {
+    const html = String(await marked.parse(`## ${d.n}. ${d.title}${d.intro ? `\n${d.intro}` : ""}`));
+    for (const [, code] of html.matchAll(/<code>([^<]*)<\/code>/g))
+      assert.equal(depth(code), 0, `step ${d.n}: code span \`${code}\` is cut short`);
+    const text = html.replace(/<code>[^<]*<\/code>/g, "").replace(/<[^>]+>/g, "");
+    assert.ok(!text.includes("`"), `step ${d.n}: ${text}`);
+  }
+});
