@@ -25,6 +25,10 @@ const FAULT_FLAGS: Record<string, [keyof Faults, Kind]> = {
   "hyperswitch-status": ["hyperswitchStatus", "string"],
   "hyperswitch-mode": ["hyperswitchMode", "string"],
   "db-down": ["dbDown", "bool"],
+  "payment-outcome": ["paymentOutcome", "string"],
+  "refund-outcome": ["refundOutcome", "string"],
+  "webhook-time-scale": ["webhookTimeScale", "float"],
+  "webhook-fail-count": ["webhookFailCount", "int"],
 };
 const PORT_FLAGS = { port: 8080, "hyperswitch-port": 8081, "pg-port": 55432, seed: 42 } as const;
 

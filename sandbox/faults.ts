@@ -1,5 +1,17 @@
 import { z } from "zod";
 
+/** Where a paid payment ends up, instead of `succeeded` (Hyperswitch IntentStatus values). */
+export const PAYMENT_OUTCOMES = [
+  "succeeded",
+  "requires_capture",
+  "partially_captured",
+  "cancelled",
+  "expired",
+  "requires_customer_action",
+] as const;
+/** Where a refund ends up: `review` is Hyperswitch's manual review, which raises no webhook. */
+export const REFUND_OUTCOMES = ["succeeded", "failed", "review"] as const;
+
 export interface Faults {
   completionDelayMs: number;
   completionJitterMs: number;
@@ -19,6 +31,10 @@ export interface Faults {
   hyperswitchStatus: "enabled" | "degraded" | "disabled";
   hyperswitchMode: "sandbox" | "live";
   dbDown: boolean;
+  paymentOutcome: (typeof PAYMENT_OUTCOMES)[number];
+  refundOutcome: (typeof REFUND_OUTCOMES)[number];
+  webhookTimeScale: number;
+  webhookFailCount: number;
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -40,6 +56,11 @@ export const DEFAULT_FAULTS: Faults = {
   hyperswitchStatus: "enabled",
   hyperswitchMode: "sandbox",
   dbDown: false,
+  paymentOutcome: "succeeded",
+  refundOutcome: "succeeded",
+  // Hyperswitch's retry schedule (60 s, then 5 min, 10 min, 1 h, 6 h) times this: 60 s -> 6 ms.
+  webhookTimeScale: 0.0001,
+  webhookFailCount: 0,
 };
 
 // Bounded so a typo cannot park a timer for a year or make every request fail forever by accident.
@@ -65,6 +86,10 @@ export const FaultsPatch = z
     hyperswitchStatus: z.enum(["enabled", "degraded", "disabled"]),
     hyperswitchMode: z.enum(["sandbox", "live"]),
     dbDown: z.boolean(),
+    paymentOutcome: z.enum(PAYMENT_OUTCOMES),
+    refundOutcome: z.enum(REFUND_OUTCOMES),
+    webhookTimeScale: z.number().min(0).max(1),
+    webhookFailCount: z.number().int().min(0).max(100),
   })
   .partial();
 
@@ -95,6 +120,12 @@ export class FaultState {
   }
   get(): Faults {
     return { ...this.current };
+  }
+  /** Counts one webhook delivery against `webhookFailCount`; true when this one is to be refused. */
+  takeWebhookFailure(): boolean {
+    if (this.current.webhookFailCount <= 0) return false;
+    this.current = { ...this.current, webhookFailCount: this.current.webhookFailCount - 1 };
+    return true;
   }
   set(patch: Partial<Faults>): Faults {
     this.current = { ...this.current, ...parseFaultsPatch(patch) };

@@ -49,7 +49,7 @@ export interface HsRefund {
   status: string;
   amount: number;
   currency: string;
-  created: string;
+  created_at: string | null;
 }
 
 export function createPayment(

@@ -8,9 +8,11 @@ import { HsEngine } from "./hs-engine";
 import { buildMarketplace } from "./marketplace";
 import { buildOrchestrator } from "./orchestrator";
 import { OPERATOR_EMAIL, seed } from "./seed";
+import type { SentWebhook } from "./webhooks";
 
 export type { Faults } from "./faults";
-export { DEFAULT_FAULTS } from "./faults";
+export { DEFAULT_FAULTS, PAYMENT_OUTCOMES, REFUND_OUTCOMES } from "./faults";
+export type { SentWebhook } from "./webhooks";
 export { TEST_CARDS, CARD_SUCCESS, CARD_DECLINED, CARD_INSUFFICIENT_FUNDS } from "./test-cards";
 
 export interface SandboxOptions {
@@ -38,8 +40,10 @@ export interface Sandbox {
   counts(): Promise<Counts>;
   flips(): Flip[];
   stats(): Stats;
-  /** Wait until every queued webhook delivery has finished (tests use it to settle). */
+  /** Wait until every queued webhook delivery and scheduled retry has finished (tests use it to settle). */
   drainWebhooks(): Promise<void>;
+  /** Every webhook delivery attempt (exact body, receiver's status, retry number), oldest first. */
+  sentWebhooks(): SentWebhook[];
   stop(): Promise<void>;
 }
 
@@ -106,6 +110,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     flips: () => ctx.flips.map((f) => ({ ...f })),
     stats: () => ({ ...ctx.stats, byRoute: { ...ctx.stats.byRoute } }),
     drainWebhooks: () => engine.webhooks.drain(),
+    sentWebhooks: () => engine.webhooks.sent(),
     stop,
   };
 }

@@ -4,20 +4,57 @@ import { z } from "zod";
 import type { Ctx } from "./context";
 import { SandboxError, toSandboxError } from "./errors";
 import { parseCardForm, renderCheckoutForm, renderError, renderResult } from "./checkout-page";
-import { type HsEngine, HsError, paymentView, refundView, type PaymentRow } from "./hs-engine";
+import {
+  type HsEngine,
+  HsError,
+  paymentNotFound,
+  paymentView,
+  refundNotFound,
+  refundView,
+  type PaymentRow,
+} from "./hs-engine";
 
 export const BODY_LIMIT = 16 * 1024;
 
+// Request bodies as Hyperswitch's PaymentsCreateRequest / RefundRequest name them (both refuse unknown
+// fields, as the spec's additionalProperties:false does). Fields the double has no use for are accepted
+// and ignored; `confirm: true` needs card data the double only takes on its hosted checkout.
+const metadata = z
+  .record(z.string().max(40), z.union([z.string().max(500), z.number(), z.boolean(), z.null()]))
+  .refine((m) => Object.keys(m).length <= 50, "at most 50 keys");
 const CreatePayment = z.strictObject({
   amount: z.number().int().positive().max(100_000_000),
   currency: z.string().regex(/^[A-Z]{3}$/),
+  payment_id: z
+    .string()
+    .regex(/^pay_[A-Za-z0-9_]{26}$/, "must be pay_ plus 26 letters, digits or _")
+    .optional(),
   description: z.string().max(500).optional(),
-  metadata: z.record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean()])).optional(),
+  metadata: metadata.optional(),
+  confirm: z.boolean().optional(),
+  capture_method: z.enum(["automatic", "manual", "manual_multiple", "scheduled", "sequential_automatic"]).optional(),
+  return_url: z.url().max(2048).optional(),
+  customer_id: z.string().min(1).max(64).optional(),
+  profile_id: z.string().max(64).optional(),
+  authentication_type: z.enum(["three_ds", "no_three_ds"]).optional(),
+  amount_to_capture: z.number().int().positive().optional(),
+  statement_descriptor_name: z.string().max(255).optional(),
+  statement_descriptor_suffix: z.string().max(255).optional(),
+  merchant_order_reference_id: z.string().max(255).optional(),
+  setup_future_usage: z.enum(["off_session", "on_session"]).optional(),
+  payment_method: z.enum(["card"]).optional(),
 });
 const CreateRefund = z.strictObject({
   payment_id: z.string().min(1).max(64),
-  amount: z.number().int().positive().max(100_000_000),
-  reason: z.string().max(500).optional(),
+  refund_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 letters, digits, _ or -")
+    .optional(),
+  merchant_id: z.string().max(255).optional(),
+  amount: z.number().int().positive().max(100_000_000).optional(),
+  reason: z.string().max(255).optional(),
+  refund_type: z.enum(["scheduled", "instant"]).optional(),
+  metadata: metadata.optional(),
 });
 
 function zodMessage(err: z.ZodError): string {
@@ -27,7 +64,7 @@ function zodMessage(err: z.ZodError): string {
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
-  if (!r.success) throw new HsError(400, "IR_06", zodMessage(r.error));
+  if (!r.success) throw new HsError(400, "IR_06", `Json deserialize error: ${zodMessage(r.error)}`);
   return r.data;
 }
 
@@ -57,44 +94,45 @@ export function buildOrchestrator(ctx: Ctx, engine: HsEngine): FastifyInstance {
       ctx.log(`orchestrator error on ${req.method} ${req.routeOptions.url ?? "?"}: ${(err as Error).message}`);
     if (isCheckout(req.url))
       return reply.code(e.status).type("text/html; charset=utf-8").send(renderError(e.status, e.message));
-    const type =
+    // Hyperswitch's codes: IR_xx for a bad request, HE_00 ("Something went wrong", type api) for ours.
+    const hs =
       e instanceof HsError
-        ? e.type
-        : e.status === 401
-          ? "invalid_request_error"
-          : e.status >= 500
-            ? "server_error"
-            : "invalid_request_error";
+        ? e
+        : e.status >= 500
+          ? new HsError(e.status, "HE_00", "Something went wrong", "api")
+          : new HsError(e.status, "IR_06", e.message);
     return reply
       .code(e.status)
       .headers(e.headers)
-      .send({ error: { type, code: e.code, message: e.message } });
+      .send({ error: { type: hs.type, code: hs.code, message: hs.message } });
   });
   app.setNotFoundHandler((req, reply) => {
     if (isCheckout(req.url))
       return reply.code(404).type("text/html; charset=utf-8").send(renderError(404, "No such page."));
     return reply.code(404).send({
-      error: {
-        type: "invalid_request_error",
-        code: "IR_not_found",
-        message: `no route ${req.method} ${req.url.split("?")[0]}`,
-      },
+      error: { type: "invalid_request", code: "IR_02", message: "Unrecognized request URL" },
     });
   });
 
   const requireKey = async (req: FastifyRequest) => {
     if (!sameSecret(ctx.apiKey, req.headers["api-key"])) {
-      throw new HsError(401, "IR_01", "API key not provided or invalid");
+      throw new HsError(401, "IR_01", "API key not provided or invalid API key used");
     }
   };
 
   app.post("/payments", { preHandler: requireKey }, async (req) => {
     const body = parse(CreatePayment, req.body);
+    if (body.confirm)
+      throw new HsError(
+        400,
+        "IR_04",
+        "Missing required param: payment_method_data (the sandbox takes cards on its hosted checkout only; create with confirm: false)",
+      );
     return paymentView(await engine.createPayment(body), true);
   });
   app.get<{ Params: { id: string } }>("/payments/:id", { preHandler: requireKey }, async (req) => {
     const p = await engine.getPayment(req.params.id);
-    if (!p) throw new HsError(404, "HE_02", "payment not found", "object_not_found");
+    if (!p) throw paymentNotFound();
     return paymentView(p, true);
   });
   app.post("/refunds", { preHandler: requireKey }, async (req) => {
@@ -103,7 +141,7 @@ export function buildOrchestrator(ctx: Ctx, engine: HsEngine): FastifyInstance {
   });
   app.get<{ Params: { id: string } }>("/refunds/:id", { preHandler: requireKey }, async (req) => {
     const r = await engine.getRefund(req.params.id);
-    if (!r) throw new HsError(404, "HE_02", "refund not found", "object_not_found");
+    if (!r) throw refundNotFound();
     return refundView(r);
   });
 
@@ -111,7 +149,7 @@ export function buildOrchestrator(ctx: Ctx, engine: HsEngine): FastifyInstance {
     const p = await engine.getPayment(id);
     if (!p) throw new HsError(404, "HE_02", "No such payment.");
     if (!sameSecret(p.client_secret, secret))
-      throw new HsError(403, "IR_client_secret", "The client secret is missing or does not match this payment.");
+      throw new HsError(403, "IR_09", "The client secret is missing or does not match this payment.");
     return p;
   };
   const html = (reply: FastifyReply, status: number, body: string) =>

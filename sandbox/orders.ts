@@ -231,7 +231,14 @@ export function registerOrders(
       await c.query(
         `INSERT INTO refunds (id, order_id, status, amount_cents, currency, reason, created_at, updated_at)
          VALUES ($1,$2,'pending',$3,$4,$5,$6::timestamptz,$6::timestamptz) ON CONFLICT (id) DO NOTHING`,
-        [hs.refund_id, order.id, hs.amount, hs.currency, body.reason ?? null, hs.created],
+        [
+          hs.refund_id,
+          order.id,
+          hs.amount,
+          hs.currency,
+          body.reason ?? null,
+          hs.created_at ?? new Date().toISOString(),
+        ],
       );
       await c.query("UPDATE orders SET refund_id = $2 WHERE id = $1", [order.id, hs.refund_id]);
       if (key)

@@ -4,45 +4,50 @@ import { z } from "zod";
 import type { Ctx } from "./context";
 import { newId, recordFlip } from "./context";
 import { withTx } from "./db";
-import { UnauthorizedError } from "./errors";
+import { ServiceUnavailableError, UnauthorizedError } from "./errors";
 import { ok, parseBody } from "./marketplace";
 import { SIGNATURE_HEADER, verifySignature } from "./webhooks";
 
 const PLATFORM_FEE = 0.1; // the seller receives the subtotal minus 10 %
 
 const isoString = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO-8601 time");
-const PaymentObject = z.looseObject({
-  payment_id: z.string().min(1).max(64),
-  status: z.string(),
-  amount: z.number().int(),
-  currency: z.string(),
-  error_code: z.string().nullable().optional(),
-  error_message: z.string().nullable().optional(),
-  updated: isoString,
-});
-const RefundObject = z.looseObject({
-  refund_id: z.string().min(1).max(64),
-  payment_id: z.string().min(1).max(64),
-  status: z.string(),
-  amount: z.number().int(),
-  currency: z.string(),
-  created: isoString,
-  updated: isoString,
-});
-const Event = z.strictObject({
+// Hyperswitch's PaymentsResponse carries its last-change time as `modified_at` and `updated`.
+const PaymentObject = z
+  .looseObject({
+    payment_id: z.string().min(1).max(64),
+    status: z.string(),
+    amount: z.number().int(),
+    currency: z.string(),
+    error_code: z.string().nullable().optional(),
+    error_message: z.string().nullable().optional(),
+    updated: isoString.nullable().optional(),
+    modified_at: isoString.nullable().optional(),
+  })
+  .refine((p) => p.updated || p.modified_at, "needs updated or modified_at")
+  .transform((p) => ({ ...p, updated: (p.updated ?? p.modified_at) as string }));
+// RefundResponse: `created_at` / `updated_at`, both nullable in the spec.
+const RefundObject = z
+  .looseObject({
+    refund_id: z.string().min(1).max(64),
+    payment_id: z.string().min(1).max(64),
+    status: z.string(),
+    amount: z.number().int(),
+    currency: z.string(),
+    created_at: isoString.nullable().optional(),
+    updated_at: isoString.nullable().optional(),
+  })
+  .transform((r) => ({ ...r, updated: r.updated_at ?? null }));
+/** Hyperswitch's OutgoingWebhook envelope. Extra fields are tolerated: Hyperswitch adds fields over time. */
+const Event = z.looseObject({
+  merchant_id: z.string().min(1).max(255),
   event_id: z.string().regex(/^evt_[A-Za-z0-9_]{1,100}$/),
-  event_type: z.enum([
-    "payment_processing",
-    "payment_succeeded",
-    "payment_failed",
-    "refund_succeeded",
-    "refund_failed",
-  ]),
-  created: isoString,
-  content: z.strictObject({
-    type: z.enum(["payment_details", "refund_details"]),
+  event_type: z.string().regex(/^[a-z_]{1,64}$/),
+  content: z.looseObject({
+    type: z.string().max(64),
     object: z.record(z.string(), z.unknown()),
   }),
+  timestamp: isoString.optional(),
+  processor_merchant_id: z.string().max(255).nullable().optional(),
 });
 type Event = z.infer<typeof Event>;
 interface Outcome {
@@ -52,11 +57,19 @@ interface Outcome {
 }
 
 const NOW = "date_trunc('milliseconds', clock_timestamp())";
+// Payment events the marketplace acts on. Authorized-not-captured, partly captured and "customer must
+// act" payments are still under way for the order (processing); cancelled and expired ones failed it.
 const PAYMENT_RULES: Record<string, { from: string[]; to: string }> = {
   payment_processing: { from: ["pending"], to: "processing" },
+  payment_authorized: { from: ["pending"], to: "processing" },
+  payment_captured: { from: ["pending"], to: "processing" },
+  action_required: { from: ["pending"], to: "processing" },
   payment_succeeded: { from: ["pending", "processing"], to: "completed" },
   payment_failed: { from: ["pending", "processing"], to: "failed" },
+  payment_cancelled: { from: ["pending", "processing"], to: "failed" },
+  payment_expired: { from: ["pending", "processing"], to: "failed" },
 };
+const REFUND_EVENTS = new Set(["refund_succeeded", "refund_failed"]);
 
 /** The columns of an orders row that applying a webhook reads. */
 interface OrderRow {
@@ -79,7 +92,7 @@ interface OrderRow {
  */
 async function lockOrder(
   c: PoolClient,
-  obj: { payment_id: string; updated: string },
+  obj: { payment_id: string; updated: string | null },
   lastApplied: "payment_updated" | "refund_updated",
 ): Promise<{ order: OrderRow } | { skip: Outcome }> {
   const r = await c.query<OrderRow>("SELECT * FROM orders WHERE hyperswitch_payment_id = $1 FOR UPDATE", [
@@ -88,7 +101,7 @@ async function lockOrder(
   const o = r.rows[0];
   if (!o) return { skip: { applied: false, reason: "unknown_payment" } };
   const seen = o[lastApplied];
-  if (seen && Date.parse(obj.updated) < new Date(seen).getTime())
+  if (seen && obj.updated && Date.parse(obj.updated) < new Date(seen).getTime())
     return { skip: { applied: false, reason: "stale_event" } };
   return { order: o };
 }
@@ -106,7 +119,7 @@ async function applyPayment(c: PoolClient, ev: Event): Promise<Outcome> {
        completed_at = CASE WHEN $2 = 'completed' THEN ${NOW} ELSE completed_at END,
        failure_reason = CASE WHEN $2 = 'failed' THEN $4 ELSE failure_reason END
      WHERE id=$1`,
-    [o.id, rule.to, obj.updated, obj.error_code ?? "payment_failed"],
+    [o.id, rule.to, obj.updated, obj.error_code ?? ev.event_type],
   );
   if (rule.to === "completed") {
     await c.query(
@@ -144,12 +157,19 @@ async function applyRefund(c: PoolClient, ev: Event): Promise<Outcome> {
     `INSERT INTO refunds (id, order_id, status, amount_cents, currency, created_at, updated_at)
      VALUES ($1,$2,$3,$4,$5,$6::timestamptz,${NOW})
      ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at`,
-    [obj.refund_id, o.id, ok ? "succeeded" : "failed", obj.amount, obj.currency, obj.created],
+    [
+      obj.refund_id,
+      o.id,
+      ok ? "succeeded" : "failed",
+      obj.amount,
+      obj.currency,
+      obj.created_at ?? new Date().toISOString(),
+    ],
   );
   await c.query(
     `UPDATE orders SET status=$2, refund_id=$3, refund_status=$4, refund_updated=$5::timestamptz, updated_at=${NOW},
        refunded_at = CASE WHEN $2 = 'refunded' THEN ${NOW} ELSE refunded_at END WHERE id=$1`,
-    [o.id, to, obj.refund_id, ok ? "succeeded" : "failed", obj.updated],
+    [o.id, to, obj.refund_id, ok ? "succeeded" : "failed", obj.updated ?? new Date().toISOString()],
   );
   if (ok) {
     await c.query(`UPDATE licenses SET revoked_at=${NOW} WHERE order_id=$1 AND revoked_at IS NULL`, [o.id]);
@@ -161,8 +181,19 @@ async function applyRefund(c: PoolClient, ev: Event): Promise<Outcome> {
   return { applied: true, flip: { order_id: o.id, from: o.status, to } };
 }
 
+const IGNORED: Outcome = { applied: false, reason: "unsupported_event_type" };
+
+function eventKind(ev: Event): "payment" | "refund" | null {
+  if (ev.content.type === "payment_details" && ev.event_type in PAYMENT_RULES) return "payment";
+  if (ev.content.type === "refund_details" && REFUND_EVENTS.has(ev.event_type)) return "refund";
+  return null;
+}
+
 export function registerWebhook(app: FastifyInstance, ctx: Ctx): void {
   app.post("/api/v1/webhooks/hyperswitch", async (req, reply) => {
+    // The receiver-outage fault: answer 503 to this delivery, so the orchestrator retries it.
+    if (ctx.faults.takeWebhookFailure())
+      throw new ServiceUnavailableError("webhook receiver unavailable (fault webhookFailCount)", 0, "OVERLOADED");
     if (!verifySignature(ctx.webhookSecret, req.rawBody, req.headers[SIGNATURE_HEADER])) {
       throw new UnauthorizedError(`missing or invalid ${SIGNATURE_HEADER}`, "INVALID_SIGNATURE");
     }
@@ -175,7 +206,11 @@ export function registerWebhook(app: FastifyInstance, ctx: Ctx): void {
         [ev.event_id, ev.event_type, resource.slice(0, 64)],
       );
       if (!ins.rowCount) return { applied: false, reason: "duplicate_event" } as Outcome;
-      const out = ev.event_type.startsWith("refund") ? await applyRefund(c, ev) : await applyPayment(c, ev);
+      const kind = eventKind(ev);
+      // An event type the marketplace does not act on is acknowledged (2xx, so it is not retried),
+      // recorded and counted in webhook_events with this reason.
+      const out =
+        kind === "refund" ? await applyRefund(c, ev) : kind === "payment" ? await applyPayment(c, ev) : IGNORED;
       await c.query("UPDATE webhook_events SET applied=$2, reason=$3 WHERE event_id=$1", [
         ev.event_id,
         out.applied,

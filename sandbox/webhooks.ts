@@ -1,22 +1,33 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { request } from "undici";
 import type { Ctx } from "./context";
-import { newId } from "./context";
+import { eventId, type WebhookEvent } from "./hs-wire";
+
+export type { EventType, WebhookEvent } from "./hs-wire";
+export { makeEvent } from "./hs-wire";
 
 export const SIGNATURE_HEADER = "x-webhook-signature-512";
 
-export type EventType =
-  | "payment_processing"
-  | "payment_succeeded"
-  | "payment_failed"
-  | "refund_succeeded"
-  | "refund_failed";
+/**
+ * Hyperswitch's default outgoing-webhook retry schedule, in seconds after the previous attempt:
+ * the first retry after 1 minute, then 2 at 5 minutes, 5 at 10 minutes, 5 at 1 hour, 3 at 6 hours
+ * (16 retries, 17 attempts in all). The sandbox multiplies it by the `webhookTimeScale` fault knob.
+ */
+export const RETRY_SCHEDULE_S: readonly number[] = [
+  60,
+  ...Array(2).fill(5 * 60),
+  ...Array(5).fill(10 * 60),
+  ...Array(5).fill(60 * 60),
+  ...Array(3).fill(6 * 60 * 60),
+];
 
-export interface WebhookEvent {
-  event_id: string;
-  event_type: EventType;
-  created: string;
-  content: { type: "payment_details" | "refund_details"; object: Record<string, unknown> };
+const SENT_LOG_MAX = 1000;
+
+/** One delivery attempt as the sandbox made it: the exact body and the receiver's status (null = no answer). */
+export interface SentWebhook {
+  body: string;
+  status: number | null;
+  retry: number;
 }
 
 export function sign(secret: string, raw: string | Buffer): string {
@@ -29,31 +40,32 @@ export function verifySignature(secret: string, raw: Buffer | undefined, signatu
   return timingSafeEqual(expected, Buffer.from(signature, "hex"));
 }
 
-export function makeEvent(type: EventType, object: Record<string, unknown>): WebhookEvent {
-  return {
-    event_id: newId("evt"),
-    event_type: type,
-    created: new Date().toISOString(),
-    content: { type: type.startsWith("refund") ? "refund_details" : "payment_details", object },
-  };
-}
-
-const RETRY_DELAYS_MS = [100, 400, 1500]; // small and bounded: 4 attempts in all
+/** Is the event's object still in the state that raised it? Retries of stale events are dropped. */
+export type StillCurrent = (event: WebhookEvent) => Promise<boolean>;
 
 /**
- * Delivers events one after another per resource (payment), so ordering is what the
- * orchestrator decided (including the deliberate out-of-order fault), with a small retry.
+ * Delivers events one after another per resource (payment), so the first attempts arrive in the
+ * order the orchestrator decided (including the deliberate out-of-order fault). A delivery that gets
+ * no 2xx is retried on Hyperswitch's schedule, outside that order, each retry with a new event_id, and
+ * only while the object is still in the state that raised the event.
  */
 export class WebhookSender {
   private chains = new Map<string, Promise<void>>();
-  constructor(private readonly ctx: Ctx) {}
+  private retries = new Set<Promise<void>>();
+  private log: SentWebhook[] = [];
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly stillCurrent: StillCurrent,
+  ) {}
 
   send(resourceKey: string, event: WebhookEvent): void {
     const copies = this.ctx.faults.get().webhookDuplicate ? 2 : 1;
     const prev = this.chains.get(resourceKey) ?? Promise.resolve();
     const next = prev
       .then(async () => {
-        for (let i = 0; i < copies; i++) await this.deliver(event);
+        let delivered = false;
+        for (let i = 0; i < copies; i++) delivered = (await this.attempt(event, 0)) || delivered;
+        if (!delivered) this.scheduleRetry(event, 0);
       })
       .catch((err) => this.ctx.log(`webhook delivery failed: ${(err as Error).message}`));
     this.chains.set(resourceKey, next);
@@ -62,37 +74,64 @@ export class WebhookSender {
     });
   }
 
-  /** Resolves when every queued delivery has finished (used by tests and stop()). */
-  async drain(): Promise<void> {
-    while (this.chains.size) await Promise.allSettled([...this.chains.values()]);
+  /** Every attempt made so far (the newest SENT_LOG_MAX), oldest first. */
+  sent(): SentWebhook[] {
+    return this.log.map((s) => ({ ...s }));
   }
 
-  private async deliver(event: WebhookEvent): Promise<void> {
-    const body = JSON.stringify(event);
-    const signature = sign(this.ctx.webhookSecret, body);
-    for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length; attempt++) {
-      if (this.ctx.timers.stopped) return;
-      try {
-        const res = await request(`${this.ctx.marketplaceUrl}/api/v1/webhooks/hyperswitch`, {
-          method: "POST",
-          dispatcher: this.ctx.agent,
-          headers: { "content-type": "application/json", [SIGNATURE_HEADER]: signature },
-          body,
-          headersTimeout: 10_000,
-          bodyTimeout: 10_000,
-        });
-        await res.body.text().catch(() => "");
-        if (res.statusCode < 300) return;
-        // A 4xx other than 429 will not get better by retrying.
-        if (res.statusCode < 500 && res.statusCode !== 429) {
-          this.ctx.log(`webhook ${event.event_type} ${event.event_id} rejected with ${res.statusCode}`);
-          return;
-        }
-      } catch {
-        // network error: retry below
-      }
-      if (attempt < RETRY_DELAYS_MS.length) await this.ctx.timers.sleep(RETRY_DELAYS_MS[attempt]);
-    }
-    this.ctx.log(`webhook ${event.event_type} ${event.event_id} gave up after ${RETRY_DELAYS_MS.length + 1} attempts`);
+  /** Resolves when every queued delivery and every scheduled retry has finished (tests and stop()). */
+  async drain(): Promise<void> {
+    while (this.chains.size || this.retries.size) await Promise.allSettled([...this.chains.values(), ...this.retries]);
   }
+
+  private scheduleRetry(event: WebhookEvent, n: number): void {
+    if (n >= RETRY_SCHEDULE_S.length) {
+      this.ctx.log(`webhook ${event.event_type} for ${objectId(event)} gave up after ${n + 1} attempts`);
+      return;
+    }
+    const task = (async () => {
+      const scale = this.ctx.faults.get().webhookTimeScale;
+      await this.ctx.timers.sleep(Math.round(RETRY_SCHEDULE_S[n] * 1000 * scale));
+      if (this.ctx.timers.stopped) return;
+      if (!(await this.stillCurrent(event))) {
+        this.ctx.log(`webhook ${event.event_type} for ${objectId(event)} not retried: the object's status changed`);
+        return;
+      }
+      const retry: WebhookEvent = { ...event, event_id: eventId(), timestamp: new Date().toISOString() };
+      if (!(await this.attempt(retry, n + 1))) this.scheduleRetry(retry, n + 1);
+    })().catch((err) => this.ctx.log(`webhook retry failed: ${(err as Error).message}`));
+    this.retries.add(task);
+    void task.finally(() => this.retries.delete(task));
+  }
+
+  /** One POST; true on a 2xx. Any other answer, or none, counts as a failure to be retried. */
+  private async attempt(event: WebhookEvent, retry: number): Promise<boolean> {
+    if (this.ctx.timers.stopped) return true;
+    const body = JSON.stringify(event);
+    let status: number | null = null;
+    try {
+      const res = await request(`${this.ctx.marketplaceUrl}/api/v1/webhooks/hyperswitch`, {
+        method: "POST",
+        dispatcher: this.ctx.agent,
+        headers: { "content-type": "application/json", [SIGNATURE_HEADER]: sign(this.ctx.webhookSecret, body) },
+        body,
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      });
+      await res.body.text().catch(() => "");
+      status = res.statusCode;
+    } catch {
+      // no answer: retried like a non-2xx
+    }
+    this.log.push({ body, status, retry });
+    if (this.log.length > SENT_LOG_MAX) this.log.splice(0, this.log.length - SENT_LOG_MAX);
+    const ok = status !== null && status >= 200 && status < 300;
+    if (!ok) this.ctx.log(`webhook ${event.event_type} ${event.event_id} got ${status ?? "no answer"}`);
+    return ok;
+  }
+}
+
+function objectId(event: WebhookEvent): string {
+  const o = event.content.object;
+  return String(o.refund_id ?? o.payment_id ?? "?");
 }

@@ -56,7 +56,11 @@ for (const backend of backends()) {
       const order = await completedOrder(api);
       const pm = (await hs(sb, "GET", `/payments/${order.hyperswitch_payment_id}`)).body;
       assert.equal(pm.status, "succeeded");
-      assert.deepEqual(pm.payment_method_data, { card: { last4: "4242", card_network: "Visa" } });
+      assert.deepEqual(
+        [pm.payment_method, pm.payment_method_data.card.last4, pm.payment_method_data.card.card_network],
+        ["card", "4242", "Visa"],
+      );
+      assert.deepEqual([pm.amount_received, pm.amount_capturable, pm.connector], [500, 0, "sandbox_card"]);
       const refund = await api.req("POST", `/orders/${order.id}/refund`, { body: {} });
       assert.equal(refund.status, 202);
       const hr = (await hs(sb, "GET", `/refunds/${refund.body.data.refund_id}`)).body;

@@ -132,10 +132,12 @@ for (const backend of backends()) {
         },
       ]) {
         const raw = JSON.stringify({
+          merchant_id: "merchant_sandbox",
           event_id: "evt_odd1",
           event_type: "payment_succeeded",
-          created: new Date().toISOString(),
           content: { type: "payment_details", object: obj },
+          timestamp: new Date().toISOString(),
+          processor_merchant_id: null,
         });
         const r = await api.req("POST", "/webhooks/hyperswitch", {
           raw,

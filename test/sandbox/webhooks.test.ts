@@ -8,28 +8,36 @@ const PATH = "/webhooks/hyperswitch";
 let seq = 0;
 const evtId = () => `evt_test${Date.now()}${seq++}`;
 
-function paymentEvent(type: string, order: any, updated: string, extra: Record<string, unknown> = {}) {
+// Hyperswitch's OutgoingWebhook envelope.
+function envelope(type: string, content: { type: string; object: Record<string, unknown> }) {
   return {
+    merchant_id: "merchant_sandbox",
     event_id: evtId(),
     event_type: type,
-    created: new Date().toISOString(),
-    content: {
-      type: "payment_details",
-      object: {
-        payment_id: order.hyperswitch_payment_id,
-        status: type.replace("payment_", ""),
-        amount: order.total_cents,
-        currency: order.currency,
-        connector: "sandbox_card",
-        error_code: null,
-        error_message: null,
-        payment_method_data: null,
-        created: updated,
-        updated,
-        ...extra,
-      },
-    },
+    content,
+    timestamp: new Date().toISOString(),
+    processor_merchant_id: "merchant_sandbox",
   };
+}
+
+function paymentEvent(type: string, order: any, updated: string, extra: Record<string, unknown> = {}) {
+  return envelope(type, {
+    type: "payment_details",
+    object: {
+      payment_id: order.hyperswitch_payment_id,
+      status: type.replace("payment_", ""),
+      amount: order.total_cents,
+      currency: order.currency,
+      connector: "sandbox_card",
+      error_code: null,
+      error_message: null,
+      payment_method_data: null,
+      created: updated,
+      modified_at: updated,
+      updated,
+      ...extra,
+    },
+  });
 }
 
 async function post(api: Api, event: unknown, secret: string, tamper?: (s: string) => string) {
@@ -163,23 +171,19 @@ for (const backend of backends()) {
       try {
         const r = await api.req("POST", `/orders/${order.id}/refund`, { body: {} });
         assert.equal(r.status, 202);
-        const ev = {
-          event_id: evtId(),
-          event_type: "refund_failed",
-          created: new Date().toISOString(),
-          content: {
-            type: "refund_details",
-            object: {
-              refund_id: r.body.data.refund_id,
-              payment_id: order.hyperswitch_payment_id,
-              status: "failed",
-              amount: 500,
-              currency: "EUR",
-              created: r.body.data.created_at,
-              updated: new Date(Date.now() + 5).toISOString(),
-            },
+        const ev = envelope("refund_failed", {
+          type: "refund_details",
+          object: {
+            refund_id: r.body.data.refund_id,
+            payment_id: order.hyperswitch_payment_id,
+            status: "failed",
+            amount: 500,
+            currency: "EUR",
+            connector: "sandbox_card",
+            created_at: r.body.data.created_at,
+            updated_at: new Date(Date.now() + 5).toISOString(),
           },
-        };
+        });
         const res = await post(api, ev, sb.webhookSecret);
         assert.deepEqual(res.body.data, { received: true, applied: true });
         const o = await api.getOrder(order.id);
