@@ -97,7 +97,7 @@ const FIELDS = {
   ],
   HYPERSWITCH_API_KEY: [
     z.union([z.literal(""), z.string().min(8)]),
-    "export HYPERSWITCH_API_KEY (a read-scoped key), or leave it unset",
+    "export HYPERSWITCH_API_KEY (prd_… on production, snd_…/dev_…/integ_… elsewhere), or leave it unset",
   ],
   AUTO_PAY: [
     z.enum(["", "success", "declined", "insufficient_funds"]),

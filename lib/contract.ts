@@ -18,6 +18,9 @@ export const paths = {
   licenses: () => `${API_PREFIX}/licenses/mine`,
   hsPayment: (id: string) => `/payments/${encodeURIComponent(id)}`,
   hsRefund: (id: string) => `/refunds/${encodeURIComponent(id)}`,
+  /** The cross-check reads: `force_sync=true` asks the orchestrator to sync with the processor first. */
+  hsPaymentSynced: (id: string) => `/payments/${encodeURIComponent(id)}?force_sync=true`,
+  hsRefundSynced: (id: string) => `/refunds/${encodeURIComponent(id)}?force_sync=true`,
 };
 
 /** The envelope every marketplace response uses. */
@@ -103,8 +106,10 @@ export const Refund = z
   .object({
     refund_id: z.string(),
     order_id: z.string(),
-    status: z.enum(["pending", "succeeded", "failed"]),
+    /** pending | succeeded | failed | review; an unknown value is read, and treated as needing an operator. */
+    status: z.string().min(1),
     amount_cents: minor.optional(),
+    failure_reason: z.string().nullable().optional(),
   })
   .loose();
 
@@ -118,16 +123,40 @@ export const HsPayment = z
     /** When the payment last changed (Hyperswitch `updated`; `modified_at` in some versions). */
     updated: iso.nullable().optional(),
     modified_at: iso.nullable().optional(),
-    payment_method_data: z
-      .object({ card: z.object({ last4: z.string().length(4) }).loose() })
-      .loose()
-      .nullable()
-      .optional(),
+    /**
+     * Read leniently (issue 12 §1): a card payment has `card` (its `last4` may be null), a wallet
+     * payment has `wallet`, others neither. Any shape is accepted, so the cross-check never drops
+     * out because of how the card is described; `hsCardLast4` picks the digits when there are some.
+     */
+    payment_method_data: z.unknown().optional(),
   })
   .loose();
 export const HsRefund = z
-  .object({ refund_id: z.string(), payment_id: z.string(), status: z.string(), amount: minor })
+  .object({
+    refund_id: z.string(),
+    payment_id: z.string(),
+    status: z.string(),
+    amount: minor,
+    error_message: z.string().nullable().optional(),
+    error_code: z.string().nullable().optional(),
+  })
   .loose();
+export type HsRefundT = z.infer<typeof HsRefund>;
+
+/** The card's last 4 digits from a payment's `payment_method_data`, when it names a card with them. */
+export function hsCardLast4(p: { payment_method_data?: unknown }): string | null {
+  const card = (p.payment_method_data as { card?: { last4?: unknown } | null } | null | undefined)?.card;
+  const last4 = card?.last4;
+  return typeof last4 === "string" && /^\d{4}$/.test(last4) ? last4 : null;
+}
+
+/** The kind of payment method (`card`, `wallet`, …) the payment's `payment_method_data` names, if any. */
+export function hsMethodKind(p: { payment_method_data?: unknown }): string | null {
+  const d = p.payment_method_data;
+  if (!d || typeof d !== "object" || Array.isArray(d)) return null;
+  const keys = Object.keys(d).filter((k) => k !== "billing" && (d as Record<string, unknown>)[k] != null);
+  return keys[0] ?? null;
+}
 
 export const SellerTransfer = z.object({
   id: z.string(),

@@ -131,6 +131,8 @@ export interface SchemaIssue {
   path: string;
   expected: string;
   message: string;
+  /** What the response held there, in a few redacted words ("\"authorized\"", "an object with keys a, b"). */
+  received?: string;
 }
 
 /** A response did not match the contract (lib/contract.ts). Kept apart from HTTP errors, as ky does. */
@@ -140,7 +142,9 @@ export class SchemaError extends RunbookError {
   readonly issues: SchemaIssue[];
   constructor(endpoint: string, issues: SchemaIssue[]) {
     const first = issues[0];
-    const where = first ? `field \`${first.path || "(root)"}\`: ${first.message}` : "unknown mismatch";
+    const where = first
+      ? `field \`${first.path || "(root)"}\`: ${first.received ? `got ${first.received}, ` : ""}${first.message}`
+      : "unknown mismatch";
     super("E2E_SCHEMA", `Response of ${endpoint} does not match the contract: ${where} (see docs/api-contract.md)`);
     this.endpoint = endpoint;
     this.issues = issues;

@@ -56,6 +56,8 @@ export interface PollSample {
   /** Order status seen, or null when the attempt failed. */
   orderStatus: string | null;
   error?: string;
+  /** Why the attempt got no status: `schema` (the answer did not match the contract), else transport. */
+  errorKind?: "schema";
   /** Which run of the step took it (1, 2, … in trace order), set when the evidence is read back. */
   run?: number;
 }

@@ -12,6 +12,7 @@ import { Agent, type Dispatcher, request } from "undici";
 import type { z } from "zod";
 import { Login, envelope, errorEnvelope, paths, type LoginT } from "../contract";
 import { HttpStatusError, NetworkError, SchemaError, type SchemaIssue } from "../errors";
+import { redactString } from "../evidence/redact";
 import { secrets, type SecretRegistry } from "../evidence/secrets";
 import type { Trace } from "../evidence/trace";
 import type { Anomaly, TraceRange } from "../types";
@@ -70,12 +71,52 @@ export interface ClientDeps {
   reauth?: () => Promise<boolean>;
 }
 
-export function zodIssues(err: z.ZodError): SchemaIssue[] {
-  return err.issues.map((i) => ({
-    path: i.path.map(String).join("."),
-    expected: "expected" in i ? String((i as { expected?: unknown }).expected) : i.code,
-    message: i.message,
-  }));
+/** The value found at a path of the parsed body, for "got …" in a schema error. */
+function valueAt(input: unknown, path: readonly PropertyKey[]): { found: boolean; value: unknown } {
+  let v: unknown = input;
+  for (const k of path) {
+    if (v === null || typeof v !== "object" || !Object.hasOwn(v, k as string))
+      return { found: false, value: undefined };
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return { found: true, value: v };
+}
+
+const RECEIVED_MAX = 60;
+
+/**
+ * What was received, in a few words: a value (quoted, truncated, redacted), the keys of an object,
+ * the length of an array, or "nothing" when the field is missing.
+ * @example describeReceived("authorized") // "\"authorized\""
+ */
+export function describeReceived(found: boolean, v: unknown, registry: SecretRegistry = secrets): string {
+  if (!found || v === undefined) return "nothing (the field is missing)";
+  if (v === null) return "null";
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (typeof v === "object") {
+    const keys = Object.keys(v);
+    const list = keys.slice(0, 8).join(", ");
+    return keys.length
+      ? `an object with keys ${redactString(list, registry)}${keys.length > 8 ? ", …" : ""}`
+      : "an empty object";
+  }
+  const text = typeof v === "string" ? JSON.stringify(v) : String(v);
+  const cut = text.length > RECEIVED_MAX ? `${text.slice(0, RECEIVED_MAX)}…` : text;
+  return redactString(cut, registry);
+}
+
+/** Zod's issues, each with what was received at its path (`input` is the parsed body). */
+export function zodIssues(err: z.ZodError, input?: unknown, registry: SecretRegistry = secrets): SchemaIssue[] {
+  return err.issues.map((i) => {
+    const at = valueAt(input, i.path);
+    return {
+      path: i.path.map(String).join("."),
+      expected: "expected" in i ? String((i as { expected?: unknown }).expected) : i.code,
+      // "Invalid option: expected one of …" → "expected one of …": the received value is said separately.
+      message: i.message.replace(/^Invalid (?:option|input|type|value)?:?\s*(?=expected)/i, ""),
+      received: input === undefined ? undefined : describeReceived(at.found, at.value, registry),
+    };
+  });
 }
 
 export class ApiClient {
@@ -185,7 +226,7 @@ export class ApiClient {
     const schema = o.enveloped === false ? o.schema : envelope(o.schema);
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
-      const issues = zodIssues(parsed.error).map((i) => ({
+      const issues = zodIssues(parsed.error, json, this.deps.registry).map((i) => ({
         ...i,
         path: o.enveloped === false ? i.path : i.path.replace(/^data\.?/, ""),
       }));
@@ -193,7 +234,7 @@ export class ApiClient {
       this.deps.onAnomaly({
         step: null,
         kind: "schema",
-        message: `${e.message} [${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}]`,
+        message: `${e.message} [${issues.map((i) => `${i.path}: ${i.received ? `got ${i.received}, ` : ""}${i.message}`).join("; ")}]`,
       });
       throw Object.assign(e, { trace: { from, to: trace.seq } });
     }

@@ -152,10 +152,13 @@ export class NotebookUi {
     // From the payment step up to the refund step, a step that did not pass leaves money out.
     const pay = table.find((x) => x.movesMoney);
     const refund = table.find((x) => x.returnsMoney);
-    if (r.status !== "PASS" && pay && refund && r.step >= pay.n && r.step < refund.n && rb.moneyOutstanding) {
+    // It stays until a refund has SUCCEEDED (journal evidence), not merely been requested.
+    if (r.status !== "PASS" && pay && refund && r.step >= pay.n && rb.moneyOutstanding) {
       d.markdown(
         banner("💶 Money has moved", [
-          `The payment was confirmed. The refund step (${refund.n}) stays available: run it to give the money back, then escalate what failed.`,
+          r.step < refund.n
+            ? `The payment was confirmed. The refund step (${refund.n}) stays available: run it to give the money back, then escalate what failed.`
+            : `The payment was confirmed and no refund has succeeded yet. Follow the reason above (re-run step ${refund.n} after a failed refund, escalate a refund in review), or refund at the orchestrator.`,
         ]),
       );
     }

@@ -14,11 +14,13 @@ const DEFAULTS = {
   logRatio: 50, // max/min latency above which the y scale turns logarithmic
 };
 
-type Outcome = "ok" | "http 4xx" | "http 5xx" | "network error";
-const OUTCOMES: Outcome[] = ["ok", "http 4xx", "http 5xx", "network error"];
+type Outcome = "ok" | "http 4xx" | "http 5xx" | "network error" | "schema mismatch";
+const OUTCOMES: Outcome[] = ["ok", "http 4xx", "http 5xx", "network error", "schema mismatch"];
 // Shape as well as colour, so the outcome survives greyscale printing.
-const OUTCOME_COLORS = ["#3ca951", "#efb118", "#e4572e", "#6b3fa0"];
-const OUTCOME_SYMBOLS = ["circle", "diamond", "triangle", "square"];
+const OUTCOME_COLORS = ["#3ca951", "#efb118", "#e4572e", "#6b3fa0", "#1f77b4"];
+const OUTCOME_SYMBOLS = ["circle", "diamond", "triangle", "square", "cross"];
+/** Listed in the legend only when some attempt had it (a contract mismatch is rare, and stops the poll). */
+const RARE: ReadonlySet<Outcome> = new Set(["schema mismatch"]);
 
 /** "Poll latency — steps 5 and 9", from the table's poll steps. */
 export function pollTitle(table: StepTable = STEPS): string {
@@ -54,7 +56,11 @@ export function renderPollPlot(samples: PollSample[], opts: PlotOptions & { tabl
   const counts = OUTCOMES.map((o) => rows.filter((r) => r.outcome === o).length);
   const legend = legendStrip(
     doc,
-    OUTCOMES.map((o, i) => ({ label: `${o} (${counts[i]})`, color: OUTCOME_COLORS[i], symbol: OUTCOME_SYMBOLS[i] })),
+    OUTCOMES.flatMap((o, i) =>
+      RARE.has(o) && !counts[i]
+        ? []
+        : [{ label: `${o} (${counts[i]})`, color: OUTCOME_COLORS[i], symbol: OUTCOME_SYMBOLS[i] }],
+    ),
   );
   if (rows.length === 0)
     return compose(width, height, title, legend, [[emptyPanel(doc, width, body, "no poll samples"), 0, 0]]);
@@ -195,6 +201,7 @@ function logTicks(lo: number, hi: number): number[] {
 }
 
 function outcomeOf(s: PollSample): Outcome {
+  if (s.errorKind === "schema") return "schema mismatch";
   if (s.httpStatus === null) return "network error";
   if (s.httpStatus >= 500) return "http 5xx";
   if (s.httpStatus >= 400) return "http 4xx";

@@ -87,6 +87,8 @@ export function banner(title: string, lines: string[]): string {
 
 /** The in-place progress line of a poll. */
 export function pollLine(s: PollSample, elapsedS: number, deadlineS: number): string {
-  const status = s.orderStatus ?? (s.httpStatus ? `HTTP ${s.httpStatus}` : "network error");
+  const status =
+    s.orderStatus ??
+    (s.errorKind === "schema" ? "schema mismatch" : s.httpStatus ? `HTTP ${s.httpStatus}` : "network error");
   return `⏳ step ${s.step} · attempt ${s.attempt} · ${s.at} · ${elapsedS.toFixed(1)} s / ${deadlineS} s · ${s.latencyMs} ms · **${status}**`;
 }

@@ -8,7 +8,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ReportError, SessionError } from "../errors";
 export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "../errors";
-import { Journal, latestStepResults, moneyMoved, type JournalEntry } from "../evidence/journal";
+import {
+  Journal,
+  latestStepResults,
+  moneyMoved,
+  moneyOutstanding,
+  refundAttempts,
+  type JournalEntry,
+} from "../evidence/journal";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { manifestHash, readManifest } from "../evidence/manifest";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
@@ -33,10 +40,19 @@ export interface Evidence {
   steps: Array<StepResult | null>;
   /** Money left the operator's card (lib/evidence/journal.ts moneyMoved, the one predicate). */
   moneyMoved: boolean;
+  /** Money moved and no refund has SUCCEEDED (journal.ts moneyOutstanding, the same predicate as the notebook's banner). */
+  moneyOutstanding: boolean;
   preflight: { ok: boolean; refusals: string[]; warnings: string[] } | null;
   dryRun: { reference: string | null; override: string | null };
   payment: { at: string; last4: string | null; processor: string | null } | null;
-  refund: { at: string; refundId: string | null; status: string | null; httpStatus: number | null } | null;
+  /** The latest refund attempt: its latest known status, and which attempt it is (2 after a failed refund). */
+  refund: {
+    at: string;
+    refundId: string | null;
+    status: string | null;
+    httpStatus: number | null;
+    attempt: number;
+  } | null;
   bank: { date: string; note: string | null; recordedAt: string } | null;
   samples: PollSample[];
   /** Recorded (trace `anomaly` events) and derived (see EVIDENCE_RULES), in trace order. */
@@ -172,6 +188,7 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     table,
     steps,
     moneyMoved: moneyMoved(journal),
+    moneyOutstanding: moneyOutstanding(journal),
     preflight: pf
       ? {
           ok: pf.data.ok === true,
@@ -190,8 +207,10 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
       ? {
           at: ref.at,
           refundId: str(ref.data.refund_id),
-          status: str(ref.data.status),
+          status:
+            refundAttempts(journal).find((a) => a.refundId === str(ref.data.refund_id))?.status ?? str(ref.data.status),
           httpStatus: num(ref.data.http_status),
+          attempt: typeof ref.data.attempt === "number" ? ref.data.attempt : 1,
         }
       : null,
     bank: bank ? { date: String(bank.data.date), note: str(bank.data.note), recordedAt: bank.at } : null,

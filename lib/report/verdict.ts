@@ -190,11 +190,19 @@ export function actionItems(ev: Evidence): string[] {
   const order = ev.trail.find((t) => t.link === "order")?.id ?? "the order";
   const refundStep = ev.table.find((d) => d.returnsMoney);
   const confirmStep = ev.table[ev.table.length - 1];
-  if (ev.moneyMoved && !ev.refund)
+  if (ev.moneyOutstanding && !ev.refund)
     out.push(
       `**Refund now**: money moved and was not refunded — run step ${refundStep?.n ?? "8"} with REFUND = true (it resumes), or refund ${order} from the Hyperswitch dashboard.`,
     );
-  if (ev.refund && !passed(ev, confirmStep.n))
+  if (ev.moneyOutstanding && ev.refund?.status === "failed")
+    out.push(
+      `**Refund failed**: refund ${ev.refund.refundId ?? "?"} (attempt ${ev.refund.attempt}) returned no money — run step ${refundStep?.n ?? "8"} again (it creates attempt ${ev.refund.attempt + 1} with a new Idempotency-Key), or refund ${order} from the Hyperswitch dashboard.`,
+    );
+  else if (ev.moneyOutstanding && ev.refund?.status === "review")
+    out.push(
+      `**Escalate**: the orchestrator holds refund ${ev.refund.refundId ?? "?"} for review — escalate to the marketplace squad with that reference; do not create a second refund.`,
+    );
+  else if (ev.refund && !passed(ev, confirmStep.n))
     out.push(
       `Refund not confirmed for ${order}: re-run step ${confirmStep.n} (it resumes) and check the refund at the orchestrator; escalate to the marketplace squad if it stays unrefunded.`,
     );

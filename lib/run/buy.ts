@@ -6,12 +6,13 @@
 import type { Config } from "../config";
 import { Order, Products, Status, paths, priceInclVat, type OrderT, type ProductT } from "../contract";
 import { logIn } from "../clients/http";
-import { HttpStatusError, RunbookError } from "../errors";
+import { type GuardError, HttpStatusError, RunbookError } from "../errors";
 import {
   keyMatchesMode,
   liveConfirmed,
   mergeGuards,
   modeMatchesEnvironment,
+  orderMatchesCharge,
   priceUnderCap,
   transportIsSafe,
 } from "./guards";
@@ -128,6 +129,7 @@ export class BuySteps extends Session {
         const o = await this.getOrder(String(existing.data.order_id));
         this.observeOrder(obs, o);
         obs.resumed = `resumed order ${o.id} created at ${existing.at}`;
+        this.checkCharge(o);
         return;
       }
       const p = this.product;
@@ -177,7 +179,24 @@ export class BuySteps extends Session {
           kind: "warning",
           message: `order total ${formatMoney(o.total_cents, o.currency)} differs from the listed price incl. VAT ${formatMoney(total, p.currency)}`,
         });
+      this.checkCharge(o);
     });
+  }
+
+  /** The amount charged is the amount checked: the created order against MAX_PRICE and LIVE_CONFIRM. */
+  protected chargeRefusal(o: { totalMinor: number; currency: string }): GuardError | null {
+    return (
+      orderMatchesCharge(this.cfg.mode, o, {
+        currency: this.product?.currency ?? null,
+        maxMinor: this.cfg.maxPriceMinor,
+        liveConfirm: this.cfg.liveConfirm,
+      }).refusals[0] ?? null
+    );
+  }
+
+  protected checkCharge(o: OrderT): void {
+    const refusal = this.chargeRefusal({ totalMinor: o.total_cents, currency: o.currency });
+    if (refusal) throw refusal;
   }
 
   protected observeOrder(obs: Observed, o: OrderT): void {

@@ -133,25 +133,80 @@ export function priceUnderCap(totalMinor: number, currency: string, maxMinor: nu
   return r;
 }
 
-/** Sandbox keys start with `snd_`; anything else is taken as a live key. */
+/** Hyperswitch's API key prefixes: `prd_` is a production (live) key; the others are not. */
+export const LIVE_KEY_PREFIXES = ["prd_"] as const;
+export const TEST_KEY_PREFIXES = ["snd_", "dev_", "integ_"] as const;
+
+/** The key's environment from its prefix: live, test (sandbox/dev/integ), or unknown. */
+export function keyKind(apiKey: string): "live" | "test" | "unknown" {
+  if (LIVE_KEY_PREFIXES.some((p) => apiKey.startsWith(p))) return "live";
+  if (TEST_KEY_PREFIXES.some((p) => apiKey.startsWith(p))) return "test";
+  return "unknown";
+}
+
+/** MODE=live needs a `prd_` key; sandbox and staging need `snd_`, `dev_` or `integ_`; anything else is refused. */
 export function keyMatchesMode(mode: Mode, apiKey: string | null): GuardReport {
   const r = empty();
   if (!apiKey) return r;
-  const sandboxKey = apiKey.startsWith("snd_");
-  if (mode === "live" && sandboxKey)
+  const kind = keyKind(apiKey);
+  if (kind === "unknown")
     r.refusals.push(
       new GuardError(
         "key-mode",
-        "MODE=live but HYPERSWITCH_API_KEY is a sandbox key (snd_…) — export the live read-scoped key",
+        "HYPERSWITCH_API_KEY has no Hyperswitch prefix (prd_, snd_, dev_, integ_) — export the API key from the Hyperswitch dashboard of the environment you run against",
       ),
     );
-  if (mode !== "live" && !sandboxKey)
+  else if (mode === "live" && kind !== "live")
     r.refusals.push(
       new GuardError(
         "key-mode",
-        `MODE=${mode} but HYPERSWITCH_API_KEY is not a sandbox key (snd_…) — export the sandbox key`,
+        `MODE=live but HYPERSWITCH_API_KEY is not a production key (${apiKey.slice(0, apiKey.indexOf("_") + 1)}…) — export the production key (prd_…)`,
       ),
     );
+  else if (mode !== "live" && kind === "live")
+    r.refusals.push(
+      new GuardError(
+        "key-mode",
+        `MODE=${mode} but HYPERSWITCH_API_KEY is a production key (prd_…) — export the sandbox key (snd_…)`,
+      ),
+    );
+  return r;
+}
+
+/**
+ * The order the backend created is what the operator agreed to pay (issue 12 §4): its total under
+ * MAX_PRICE, in the product's currency, and, live, the amount LIVE_CONFIRM names.
+ */
+export function orderMatchesCharge(
+  mode: Mode,
+  order: { totalMinor: number; currency: string },
+  expected: { currency: string | null; maxMinor: number; liveConfirm: string },
+): GuardReport {
+  const r = empty();
+  if (expected.currency && order.currency !== expected.currency)
+    r.refusals.push(
+      new GuardError(
+        "order-amount",
+        `the order was created in ${order.currency}, not the product's ${expected.currency} — do not pay; escalate to the marketplace squad`,
+      ),
+    );
+  if (order.totalMinor > expected.maxMinor)
+    r.refusals.push(
+      new GuardError(
+        "order-amount",
+        `the order's total ${formatMoney(order.totalMinor, order.currency)} is above MAX_PRICE ${formatMoney(expected.maxMinor, order.currency)} — do not pay; escalate to the marketplace squad`,
+      ),
+    );
+  if (mode === "live") {
+    const want = liveConfirmPhrase(order.totalMinor, order.currency);
+    if (expected.liveConfirm.trim().toLowerCase() !== want.toLowerCase())
+      r.refusals.push(
+        new GuardError(
+          "order-amount",
+          `the order's total is ${formatMoney(order.totalMinor, order.currency)}, not what LIVE_CONFIRM "${expected.liveConfirm}" names — do not pay; check the order and start a fresh session`,
+        ),
+      );
+  }
   return r;
 }
 

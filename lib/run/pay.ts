@@ -3,7 +3,8 @@
  * order is polled until completed (5), with the orchestrator's own view as a cross-check.
  */
 import { isLoopback, type Config } from "../config";
-import { HsPayment, paths, type HsPaymentT } from "../contract";
+import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT, type OrderT } from "../contract";
+import { paymentAdvice, paymentClass } from "./hs-status";
 import { formatMoney } from "../money";
 import { ConfigError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../errors";
 import { sleep } from "../clients/policy";
@@ -14,29 +15,18 @@ import type { PollSample, StepResult } from "../types";
 
 import { BuySteps, round1 } from "./buy";
 
-/**
- * Orchestrator statuses (Hyperswitch's IntentStatus) that prove the operator paid: money moved, is
- * held on the card, or is on its way. `processing` counts, so that a payment stuck there is treated
- * as money that may have moved (the refund stays in sight), never as "nothing happened".
- */
-const PAID_STATUSES = new Set([
-  "succeeded",
-  "processing",
-  "requires_capture",
-  "partially_captured",
-  "partially_captured_and_capturable",
-  "partially_authorized_and_requires_capture",
-]);
-/** Orchestrator statuses that mean it did not, and never will for this payment. */
-const FAILED_STATUSES = new Set(["failed", "cancelled", "expired"]);
 /** How long the paid cell keeps asking while a payment is under way. */
 const PAID_WAIT_MS = 20 * 1000; // 20 s
 const PAID_POLL_MS = 500;
+/** How often step 5 asks the orchestrator whether the payment became final without money moving. */
+const HS_CHECK_EVERY_MS = 2 * 1000; // 2 s
 
-/** "succeeded •••• 4242 via stripe" */
+/** "succeeded •••• 4242 via stripe", "succeeded (wallet) via adyen" */
 export function describeHsPayment(p: HsPaymentT): string {
-  const last4 = p.payment_method_data?.card?.last4;
-  return `${p.status}${last4 ? ` •••• ${last4}` : ""}${p.connector ? ` via ${p.connector}` : ""}`;
+  const last4 = hsCardLast4(p);
+  const kind = hsMethodKind(p);
+  const method = last4 ? ` •••• ${last4}` : kind && kind !== "card" ? ` (${kind})` : "";
+  return `${p.status}${method}${p.connector ? ` via ${p.connector}` : ""}`;
 }
 
 export class PaySteps extends BuySteps {
@@ -56,6 +46,9 @@ export class PaySteps extends BuySteps {
   async pay(): Promise<{ amount: string; paymentUrl: string; auto: PayResult | null; note: string }> {
     const o = this.order;
     if (!o) throw new RunbookError("E2E_STATE", "no order in this session: step 3 must pass first");
+    // The created order must be what the guards allowed (step 3 says why when it is not): no link.
+    const refusal = this.chargeRefusal(o);
+    if (refusal) throw refusal;
     const amount = formatMoney(o.totalMinor, o.currency);
     if (this.journal.last("payment_confirmed"))
       return {
@@ -149,6 +142,10 @@ export class PaySteps extends BuySteps {
         time_source: evidence.source,
         processor,
       });
+      if (evidence.note) {
+        this.anomaly({ step: this.currentStep, kind: "warning", message: evidence.note });
+        return { status: "PASS", reason: evidence.note };
+      }
     });
   }
 
@@ -164,6 +161,8 @@ export class PaySteps extends BuySteps {
     seen: string;
     orchestrator?: string;
     failed?: string;
+    /** Passed, but the operator must know this (funds held). */
+    note?: string;
   }> {
     const o = this.order!;
     const deadline = performance.now() + PAID_WAIT_MS;
@@ -171,25 +170,35 @@ export class PaySteps extends BuySteps {
       const hs = await this.orchestratorPayment();
       if (hs) {
         const orchestrator = describeHsPayment(hs);
-        if (PAID_STATUSES.has(hs.status)) {
+        const c = paymentClass(hs.status);
+        const seen = `orchestrator: ${hs.status}`;
+        const paid = () => {
           const ts = hs.updated ?? hs.modified_at ?? null;
           return {
             paidAt: ts ? new Date(ts).toISOString() : new Date().toISOString(),
             source: ts ? "the orchestrator's payment time" : "the time the orchestrator was seen to say paid",
-            seen: `orchestrator: ${hs.status}`,
+            seen,
             orchestrator,
           };
-        }
-        if (FAILED_STATUSES.has(hs.status))
+        };
+        // Money moved, or is on its way (`processing`): paid, and the refund stays in sight.
+        if (c.class === "money_moved" || (c.class === "in_flight" && !c.awaitingCustomer)) return paid();
+        if (c.class === "funds_held")
+          return {
+            ...paid(),
+            note: `funds held (${hs.status}): void the hold at the orchestrator (payment ${o.paymentId}) if the order does not complete`,
+          };
+        if (c.class === "no_money")
           return {
             paidAt: null,
             source: "",
-            seen: `orchestrator: ${hs.status}`,
+            seen,
             orchestrator,
-            failed: `the orchestrator says the payment is ${hs.status}: no money moved; start a fresh session to try again`,
+            failed: `the orchestrator says the payment ${o.paymentId} is ${hs.status}: no money moved; pay again in a fresh session`,
           };
-        if (!justPaid || performance.now() > deadline)
-          return { paidAt: null, source: "", seen: `orchestrator: ${hs.status}`, orchestrator };
+        if (c.class === "needs_action")
+          return { paidAt: null, source: "", seen, orchestrator, failed: paymentAdvice(c, o.paymentId) };
+        if (!justPaid || performance.now() > deadline) return { paidAt: null, source: "", seen, orchestrator };
       } else {
         const order = await this.getOrder(o.id);
         if (order.status === "failed")
@@ -197,7 +206,7 @@ export class PaySteps extends BuySteps {
             paidAt: null,
             source: "",
             seen: "order failed",
-            failed: `the order failed${order.failure_reason ? ` (${order.failure_reason})` : ""}: no money moved`,
+            failed: `the order failed${order.failure_reason ? ` (${order.failure_reason})` : ""}: no money moved; pay again in a fresh session`,
           };
         if (order.status !== "pending")
           return {
@@ -219,7 +228,7 @@ export class PaySteps extends BuySteps {
       return (
         await this.hs.call({
           method: "GET",
-          path: paths.hsPayment(o.paymentId),
+          path: paths.hsPaymentSynced(o.paymentId),
           endpoint: "GET /payments/:id",
           schema: HsPayment,
           enveloped: false,
@@ -254,24 +263,44 @@ export class PaySteps extends BuySteps {
       const paid = this.journal.last("payment_confirmed")!.data;
       const paidAt = Date.parse(String(paid.paid_at ?? paid.at));
       obs.counted_from = String(paid.paid_at_source ?? "the operator's confirmation (session older than this rule)");
+      // The orchestrator is asked every few seconds too: a payment it calls final with no money
+      // moved (failed, cancelled, expired) will never complete the order, so the poll stops there.
+      let lastHsCheck = -Infinity;
+      let finalNoMoney: string | null = null;
+      const stop = async (): Promise<string | null> => {
+        if (!this.hs || performance.now() - lastHsCheck < HS_CHECK_EVERY_MS) return null;
+        lastHsCheck = performance.now();
+        const hs = await this.orchestratorPayment();
+        if (!hs || paymentClass(hs.status).class !== "no_money") return null;
+        obs.orchestrator = describeHsPayment(hs);
+        finalNoMoney = paymentAdvice(paymentClass(hs.status), o.paymentId);
+        return `the order will not complete: ${finalNoMoney}`;
+      };
       const out = await this.poll(
         "order completed",
         this.cfg.pollDeadlineS,
         () => this.probeOrder(o.id),
         (s) => s === "completed" || s === "refund_pending" || s === "refunded",
         (s) => (s === "failed" ? "the order failed" : null),
+        stop,
       );
       obs.seconds_to_completed = out.reached ? round1(Math.max(0, Date.parse(out.reachedAt!) - paidAt) / 1000) : null;
       obs.max_5xx = out.http5xx;
       obs.attempts = out.samples.length;
       obs.last_status = out.lastStatus;
       if (!out.reached) {
+        if (finalNoMoney) return { status: "FAIL", reason: out.failure };
         const hs = await this.crossCheckPayment(obs);
-        if (hs === "succeeded") {
+        if (hs !== null) {
           // No poll may have got an answer at all: never print "the order is null".
           const order = out.lastStatus === null ? "could not be read (no poll got an answer)" : `is ${out.lastStatus}`;
-          const msg = `money moved but the order never completed: the orchestrator says the payment succeeded while the order ${order} — the marketplace refunds only completed orders, so refund it at the orchestrator (Hyperswitch dashboard), record it in OPERATOR_NOTES, and escalate to the marketplace squad`;
-          this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
+          const c = paymentClass(hs);
+          const advice = paymentAdvice(c, o.paymentId);
+          const msg =
+            c.class === "money_moved"
+              ? `money moved but the order never completed: the orchestrator says the payment ${hs === "succeeded" ? "succeeded" : `is ${hs}`} while the order ${order} — the marketplace refunds only completed orders, so ${advice.replace(/^.*?money moved — /, "")}`
+              : `the order ${order}; ${advice}`;
+          if (c.class !== "no_money") this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
           return { status: "FAIL", reason: `${out.failure}; ${msg}` };
         }
         return { status: "FAIL", reason: out.failure };
@@ -279,10 +308,11 @@ export class PaySteps extends BuySteps {
     });
   }
 
-  protected async probeOrder(id: string): Promise<Probe> {
+  protected async probeOrder(id: string, onOrder?: (o: OrderT) => void): Promise<Probe> {
     const m0 = performance.now();
     try {
       const o = await this.getOrder(id, false);
+      onOrder?.(o);
       return { status: o.status, httpStatus: 200, latencyMs: performance.now() - m0 };
     } catch (err) {
       if (err instanceof InterruptedError) throw err;
@@ -305,6 +335,7 @@ export class PaySteps extends BuySteps {
     probe: () => Promise<Probe>,
     done: (s: string) => boolean,
     hopeless?: (s: string) => string | null,
+    stop?: () => Promise<string | null>,
   ) {
     // Samples and their anomalies are kept as they arrive, so a poll stopped by an error
     // (schema drift) still shows its attempts in the plot and the report.
@@ -313,7 +344,8 @@ export class PaySteps extends BuySteps {
       this.samples.push(s);
       if (s.httpStatus !== null && s.httpStatus >= 500)
         this.anomaly({ at: s.at, step, kind: "http_5xx", message: `poll attempt ${s.attempt}: HTTP ${s.httpStatus}` });
-      else if (s.httpStatus === null)
+      // A schema mismatch is recorded once, as `schema`, by the client: never again as `network`.
+      else if (s.httpStatus === null && s.errorKind !== "schema")
         this.anomaly({
           at: s.at,
           step,
@@ -329,6 +361,7 @@ export class PaySteps extends BuySteps {
       probe,
       done,
       hopeless,
+      stop,
       trace: this.trace,
       onSample,
       signal: this.signal,

@@ -5,7 +5,7 @@
  * the notebook update one line in place. The step's AbortSignal stops it between or during attempts:
  * an attempt answered after the abort is not recorded, so nothing is written for a stopped step.
  */
-import { DeadlineError, oneLine } from "../errors";
+import { DeadlineError, SchemaError, oneLine } from "../errors";
 import { sleep } from "../clients/http";
 import type { Trace } from "../evidence/trace";
 import type { PollSample } from "../types";
@@ -47,6 +47,8 @@ export interface PollOptions {
   done: (status: string) => boolean;
   /** A terminal state that can never reach the target (e.g. `failed`): returns the reason. */
   hopeless?: (status: string) => string | null;
+  /** Asked after every attempt: a reason to stop now (another source says the target is unreachable). */
+  stop?: () => Promise<string | null> | string | null;
   trace: Trace;
   onSample?: (s: PollSample, elapsedS: number) => void;
   pause?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -97,6 +99,7 @@ export async function pollUntil(o: PollOptions): Promise<PollOutcome> {
       httpStatus: p.httpStatus,
       orderStatus: p.status,
       ...(p.error ? { error: p.error } : {}),
+      ...(fatal instanceof SchemaError ? { errorKind: "schema" as const } : {}),
     };
     samples.push(sample);
     o.trace.append("poll_attempt", sample);
@@ -110,8 +113,9 @@ export async function pollUntil(o: PollOptions): Promise<PollOutcome> {
       return { samples, reached: true, reachedAt: at, elapsedS: t, lastStatus: last, http5xx };
     }
     const hopeless = p.status !== null ? (o.hopeless?.(p.status) ?? null) : null;
-    if (hopeless)
-      return { samples, reached: false, reachedAt: null, elapsedS, lastStatus: last, http5xx, failure: hopeless };
+    const stopped = hopeless ?? (o.stop ? await o.stop() : null);
+    if (stopped)
+      return { samples, reached: false, reachedAt: null, elapsedS, lastStatus: last, http5xx, failure: stopped };
     const wait = nextDelayMs(elapsedS, errors, p.retryAfterMs ?? null);
     if (elapsedS + wait / 1000 > o.deadlineS) {
       const e = new DeadlineError(o.what, o.deadlineS, last);

@@ -130,9 +130,11 @@ function finish(
   total: number | null,
 ): PreflightReport {
   const amount = product && total !== null ? formatMoney(total, product.currency) : "~5 EUR";
-  const real = input.mode === "live";
+  // What /status said counts, not only MODE: a production backend or live processors charge a real card.
+  const real =
+    input.mode === "live" || status?.environment === "production" || status?.services.hyperswitch.mode === "live";
   const reminder = real
-    ? `⚠️ REAL MONEY: continuing will charge ${amount} to YOUR OWN CARD on production. Use a personal card you can check on a bank statement; the refund takes 5–7 business days to show.`
+    ? `⚠️ REAL MONEY: a real card will be charged — continuing will charge ${amount} to YOUR OWN CARD on production. Use a personal card you can check on a bank statement; the refund takes 5–7 business days to show.`
     : `ℹ️ ${input.mode} run: the processors are in sandbox mode, no real card is charged (amount ${amount}). The live run will charge a real card.`;
   return {
     ok: g.refusals.length === 0,

@@ -5,9 +5,11 @@
  * charging or refunding twice.
  */
 import { parseConfig, type Params } from "../config";
-import { HsRefund, Licenses, Refund, paths, type LicenseT } from "../contract";
+import { HsRefund, Licenses, Refund, paths, type HsRefundT, type LicenseT, type OrderT } from "../contract";
 import { readSellerTransfers, parsePastedTransfer, transferSqlFor } from "../clients/db";
-import { RunbookError } from "../errors";
+import { InterruptedError, RunbookError, oneLine } from "../errors";
+import { refundAttempts, type RefundAttempt } from "../evidence/journal";
+import { refundAdvice, refundClass } from "./hs-status";
 import type { Probe } from "./poll";
 import { money } from "../money";
 import type { Observed } from "./session";
@@ -114,6 +116,46 @@ export class Runbook extends PaySteps {
   }
 
   // Step 8 ------------------------------------------------------------------------------------
+  /** The Idempotency-Key of refund attempt n: `<session>:refund`, then `<session>:refund:2`, … */
+  refundKeyOf(attempt: number): string {
+    return attempt === 1 ? this.refundKey : `${this.refundKey}:${attempt}`;
+  }
+
+  /** The orchestrator's word on a refund (force_sync), journaled when it changed; null without it. */
+  protected async orchestratorRefund(a: RefundAttempt): Promise<HsRefundT | null> {
+    if (!this.hs || !this.cfg.hyperswitchApiKey || !a.refundId) return null;
+    try {
+      const r = (
+        await this.hs.call({
+          method: "GET",
+          path: paths.hsRefundSynced(a.refundId),
+          endpoint: "GET /refunds/:id",
+          schema: HsRefund,
+          enveloped: false,
+          headers: { "api-key": this.cfg.hyperswitchApiKey },
+        })
+      ).data;
+      this.noteRefundStatus(a, r.status, "orchestrator");
+      return r;
+    } catch (err) {
+      if (err instanceof InterruptedError) throw err;
+      this.anomaly({
+        step: this.currentStep,
+        kind: "warning",
+        message: `orchestrator refund cross-check failed: ${oneLine(err)}`,
+      });
+      return null;
+    }
+  }
+
+  /** Journals a refund's new status (the evidence `moneyOutstanding` and step 8's next attempt read). */
+  protected noteRefundStatus(a: RefundAttempt, status: string, source: string): void {
+    if (a.status === status) return;
+    this.journal.append("refund_status", { refund_id: a.refundId, attempt: a.attempt, status, source });
+    a.status = status;
+    a.source = source;
+  }
+
   async refund(): Promise<StepResult> {
     const skip = this.cfg.refund
       ? undefined
@@ -122,16 +164,25 @@ export class Runbook extends PaySteps {
       "refund",
       async (obs) => {
         const o = this.order!;
-        const existing = this.journal.last("refund_created");
-        if (existing) {
-          Object.assign(obs, {
-            refund_id: existing.data.refund_id,
-            status: existing.data.status,
-            resumed: `resumed refund ${existing.data.refund_id} created at ${existing.at}`,
-          });
-          return;
+        const attempts = refundAttempts(this.journal.all());
+        const last = attempts[attempts.length - 1];
+        if (last?.refundId) {
+          // Fresh word first: a refund that failed since is not resumed, it is replaced.
+          await this.orchestratorRefund(last);
+          if (refundClass(last.status ?? "pending").class !== "no_money") {
+            Object.assign(obs, {
+              refund_id: last.refundId,
+              status: last.status,
+              resumed: `resumed refund ${last.refundId} created at ${last.createdAt}`,
+            });
+            if (last.attempt > 1) obs.attempt = last.attempt;
+            return;
+          }
         }
-        this.journal.append("refund_intent", { idempotency_key: this.refundKey, order_id: o.id });
+        // A new attempt after a failed refund; the same one again when its POST never answered.
+        const attempt = !last ? 1 : last.refundId ? last.attempt + 1 : last.attempt;
+        const key = this.refundKeyOf(attempt);
+        this.journal.append("refund_intent", { idempotency_key: key, order_id: o.id, attempt });
         const res = await this.api.call({
           method: "POST",
           path: paths.refund(o.id),
@@ -139,14 +190,34 @@ export class Runbook extends PaySteps {
           schema: Refund,
           auth: true,
           body: { reason: `payment E2E ${this.cfg.sessionId}` },
-          idempotencyKey: this.refundKey,
+          idempotencyKey: key,
         });
         this.journal.append("refund_created", {
           refund_id: res.data.refund_id,
           status: res.data.status,
           http_status: res.status,
+          attempt,
         });
         Object.assign(obs, { refund_id: res.data.refund_id, status: res.data.status, http: res.status });
+        if (attempt > 1) obs.attempt = attempt;
+        const a = refundAttempts(this.journal.all()).find((x) => x.attempt === attempt)!;
+        let why = res.data.failure_reason ?? null;
+        if (refundClass(res.data.status).class !== "no_money") {
+          const hs = await this.orchestratorRefund(a);
+          if (hs) obs.orchestrator = `refund ${hs.status}`;
+          why = hs?.error_message ?? why;
+        }
+        const c = refundClass(a.status ?? res.data.status);
+        if (c.class === "no_money")
+          return {
+            status: "FAIL",
+            reason: `${a.source === "orchestrator" ? "the orchestrator says " : ""}${refundAdvice(c, a.refundId!, attempt + 1).replace(" failed:", ` failed${why ? ` (${why})` : ""}:`)}`,
+          };
+        if (c.class === "needs_action") {
+          const msg = refundAdvice(c, a.refundId!, attempt + 1);
+          this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
+          return { status: "PASS", reason: msg };
+        }
       },
       { skip },
     );
@@ -156,9 +227,15 @@ export class Runbook extends PaySteps {
   async pollRefunded(): Promise<StepResult> {
     return this.runStep("refunded", async (obs) => {
       const o = this.order!;
-      const refundAt = Date.parse(this.journal.last("refund_created")!.at);
+      const attempts = refundAttempts(this.journal.all());
+      const a = attempts[attempts.length - 1];
+      const refundId = a.refundId!;
+      const refundAt = Date.parse(a.createdAt!);
+      let order: OrderT | null = null;
       const probe = async (): Promise<Probe> => {
-        const p = await this.probeOrder(o.id);
+        const p = await this.probeOrder(o.id, (x) => {
+          order = x;
+        });
         if (p.status !== "refunded") return p;
         // Refunded is not enough: the licence must be gone too (seed row 9).
         const lic = await this.licenses().catch(() => null);
@@ -168,31 +245,42 @@ export class Runbook extends PaySteps {
           status: lic.some((l) => l.order_id === o.id) ? "refunded (licence still listed)" : "refunded + licence gone",
         };
       };
+      // A refund that failed or is held for review will not turn into `refunded` by waiting: stop
+      // at once, with the next action and the refund reference.
+      let lastHsCheck = -Infinity;
+      const stop = async (): Promise<string | null> => {
+        const fromOrder = (order as OrderT | null)?.refund_status;
+        if (fromOrder && ["failed", "review"].includes(fromOrder)) this.noteRefundStatus(a, fromOrder, "marketplace");
+        else if (this.hs && performance.now() - lastHsCheck >= REFUND_CHECK_EVERY_MS) {
+          lastHsCheck = performance.now();
+          const hs = await this.orchestratorRefund(a);
+          if (hs) obs.orchestrator = `refund ${hs.status}`;
+        }
+        const c = refundClass(a.status ?? "pending");
+        if (c.class === "no_money") return refundAdvice(c, refundId, a.attempt + 1);
+        if (c.class === "needs_action") return `escalate: ${refundAdvice(c, refundId, a.attempt + 1)}`;
+        return null;
+      };
       const out = await this.poll(
         "order refunded and licence revoked",
         this.cfg.refundDeadlineS,
         probe,
         (s) => s === "refunded + licence gone",
+        undefined,
+        stop,
       );
       obs.seconds_to_refunded = out.reached ? round1((Date.parse(out.reachedAt!) - refundAt) / 1000) : null;
       obs.licence_gone = out.reached;
       obs.max_5xx = out.http5xx;
       obs.funds_returned = "pending bank statement (5–7 business days): `npm run confirm-bank`";
-      if (this.hs && this.cfg.hyperswitchApiKey) {
-        const refundId = String(this.journal.last("refund_created")!.data.refund_id);
-        const r = await this.hs
-          .call({
-            method: "GET",
-            path: paths.hsRefund(refundId),
-            endpoint: "GET /refunds/:id",
-            schema: HsRefund,
-            enveloped: false,
-            headers: { "api-key": this.cfg.hyperswitchApiKey },
-          })
-          .catch(() => null);
-        if (r) obs.orchestrator = `refund ${r.data.status}`;
+      if (out.reached && !obs.orchestrator) {
+        const hs = await this.orchestratorRefund(a);
+        if (hs) obs.orchestrator = `refund ${hs.status}`;
       }
       if (!out.reached) return { status: "FAIL", reason: out.failure };
     });
   }
 }
+
+/** How often step 9 asks the orchestrator about the refund while polling the order. */
+const REFUND_CHECK_EVERY_MS = 2 * 1000; // 2 s

@@ -11,9 +11,9 @@ import {
   Journal,
   latestStepResults,
   moneyMoved,
+  moneyOutstanding,
   newSessionId,
   nowIso,
-  refundRequested,
   sessionDir,
 } from "../evidence/journal";
 import { TRACE_FILE } from "../evidence/files";
@@ -170,9 +170,9 @@ export class Session {
     return moneyMoved(this.journal.all());
   }
 
-  /** Money moved and no refund was requested yet: the refund step must stay in sight. */
+  /** Money moved and no refund has succeeded yet (requested is not enough): the refund stays in sight. */
   get moneyOutstanding(): boolean {
-    return this.moneyMoved && !refundRequested(this.journal.all());
+    return moneyOutstanding(this.journal.all());
   }
 
   /**

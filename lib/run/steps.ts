@@ -180,6 +180,8 @@ export const STEPS: StepTable = defineSteps([
       refund_id: fact.id("refund_id", "refund"),
       status: fact.text("status"),
       http: fact.int("http"),
+      attempt: fact.int("attempt"),
+      orchestrator: fact.text("orchestrator"),
     },
     boxes: [{ short: "refund 2xx", label: "Refund POST returns 2xx.", check: { type: "http2xx", fact: "http" } }],
   },

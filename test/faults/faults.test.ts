@@ -9,6 +9,7 @@ import { report, rows, type Row } from "./results";
 import { flaky } from "./scenarios/flaky";
 import { schemaDrift } from "./scenarios/drift";
 import { guardScenarios } from "./scenarios/guards";
+import { hsStatusInFlight, hsStatusNoMoney } from "./scenarios/hs-status";
 import { killedMidPost, lostResponse } from "./scenarios/idempotency";
 import { killDuringPoll } from "./scenarios/kill";
 import { stuckNotebook } from "./scenarios/notebook";
@@ -32,6 +33,8 @@ export const SCENARIOS: Scenario[] = [
   lostResponse,
   killedMidPost,
   ...operatorScenarios,
+  hsStatusNoMoney,
+  hsStatusInFlight,
 ];
 
 const list = backends();

@@ -79,11 +79,26 @@ test("price cap incl. VAT", () => {
   assert.match(priceUnderCap(49900, "EUR", 500).refusals[0].message, /499.00 EUR incl. VAT, above MAX_PRICE 5.00 EUR/);
 });
 
-test("key mode matches run mode", () => {
-  assert.equal(keyMatchesMode("live", "snd_abcdefgh").refusals.length, 1);
-  assert.equal(keyMatchesMode("staging", "snd_abcdefgh").refusals.length, 0);
-  assert.equal(keyMatchesMode("staging", "prod_live_key_123").refusals.length, 1);
-  assert.equal(keyMatchesMode("live", "prod_live_key_123").refusals.length, 0);
+test("key mode matches run mode by Hyperswitch's prefixes: prd_ is live; snd_, dev_, integ_ are not", () => {
+  for (const k of ["snd_abcdefgh", "dev_abcdefgh", "integ_abcdefgh"]) {
+    assert.match(keyMatchesMode("live", k).refusals[0]?.message ?? "", /MODE=live but .* not a production key/, k);
+    assert.equal(keyMatchesMode("staging", k).refusals.length, 0, k);
+    assert.equal(keyMatchesMode("sandbox", k).refusals.length, 0, k);
+  }
+  assert.equal(keyMatchesMode("live", "prd_abcdefgh").refusals.length, 0);
+  assert.match(keyMatchesMode("staging", "prd_abcdefgh").refusals[0]?.message ?? "", /is a production key \(prd_…\)/);
+  // Anything else is refused in every mode, with one line (the old "anything not snd_ is live" rule is gone).
+  for (const mode of ["live", "staging", "sandbox"] as const)
+    for (const k of ["prod_live_key_123", "sk_live_abc", "abcdef"]) {
+      const r = keyMatchesMode(mode, k).refusals;
+      assert.equal(r.length, 1, `${mode} ${k}`);
+      assert.match(
+        r[0].message,
+        /^refused \(key-mode\): HYPERSWITCH_API_KEY has no Hyperswitch prefix \(prd_, snd_, dev_, integ_\)/,
+      );
+      assert.doesNotMatch(r[0].message, /\n/);
+      assert.ok(!r[0].message.includes(k), "the key itself is never echoed");
+    }
   assert.equal(keyMatchesMode("live", null).refusals.length, 0);
 });
 

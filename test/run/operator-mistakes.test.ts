@@ -243,7 +243,10 @@ describe("with the orchestrator (HYPERSWITCH_URL)", () => {
       await payHeadless(p.paymentUrl, "declined", { browser: false });
       const r = await rb.confirmPaid({ last4: "0002", processor: "sandbox_card" });
       assert.equal(r.status, "FAIL");
-      assert.match(r.reason!, /the orchestrator says the payment is failed: no money moved/);
+      assert.match(
+        r.reason!,
+        /the orchestrator says the payment \S+ is failed: no money moved; pay again in a fresh session/,
+      );
       assert.equal(rb.moneyMoved, false);
     } finally {
       await rb.close();

@@ -1,0 +1,131 @@
+/**
+ * What Hyperswitch's status values mean for the operator's money (issue 12 §1). Every value of the
+ * payment (intent) status and of the refund status in Hyperswitch's v1 API reference maps to one
+ * class; a value this table does not know is "needs operator action", never "fine". Steps 4, 5, 8
+ * and 9 act on the class, and the advice they print names the payment or refund reference.
+ */
+
+/** Hyperswitch's IntentStatus, as its v1 OpenAPI spec lists it. */
+export const INTENT_STATUSES = [
+  "succeeded",
+  "failed",
+  "cancelled",
+  "cancelled_post_capture",
+  "processing",
+  "requires_customer_action",
+  "requires_merchant_action",
+  "requires_payment_method",
+  "requires_confirmation",
+  "requires_capture",
+  "partially_captured",
+  "partially_captured_and_capturable",
+  "partially_authorized_and_requires_capture",
+  "partially_captured_and_processing",
+  "conflicted",
+  "expired",
+] as const;
+
+/** Hyperswitch's RefundStatus, as its v1 OpenAPI spec lists it. */
+export const REFUND_STATUSES = ["succeeded", "failed", "pending", "review"] as const;
+
+export type IntentStatus = (typeof INTENT_STATUSES)[number];
+export type RefundStatus = (typeof REFUND_STATUSES)[number];
+
+/**
+ * money_moved     the card was charged (or the refund paid out);
+ * funds_held      authorised, not captured: the amount is held on the card;
+ * no_money        final, and nothing moved (failed, cancelled, expired);
+ * needs_action    the orchestrator cannot settle it alone, or the value is unknown: an operator acts;
+ * in_flight       not final yet.
+ */
+export type MoneyClass = "money_moved" | "funds_held" | "no_money" | "needs_action" | "in_flight";
+
+export interface StatusClass {
+  status: string;
+  class: MoneyClass;
+  /** in_flight only: the customer has not paid yet (pay link still good), vs. money on its way. */
+  awaitingCustomer: boolean;
+  /** The value is one the spec lists. */
+  known: boolean;
+}
+
+const PAYMENT: Record<IntentStatus, [MoneyClass, boolean]> = {
+  succeeded: ["money_moved", false],
+  partially_captured: ["money_moved", false],
+  partially_captured_and_capturable: ["money_moved", false],
+  requires_capture: ["funds_held", false],
+  partially_authorized_and_requires_capture: ["funds_held", false],
+  failed: ["no_money", false],
+  cancelled: ["no_money", false],
+  expired: ["no_money", false],
+  processing: ["in_flight", false],
+  partially_captured_and_processing: ["in_flight", false],
+  requires_customer_action: ["in_flight", true],
+  requires_payment_method: ["in_flight", true],
+  requires_confirmation: ["in_flight", true],
+  requires_merchant_action: ["needs_action", false],
+  conflicted: ["needs_action", false],
+  cancelled_post_capture: ["needs_action", false],
+};
+
+const REFUND: Record<RefundStatus, MoneyClass> = {
+  succeeded: "money_moved",
+  failed: "no_money",
+  pending: "in_flight",
+  review: "needs_action",
+};
+
+const own = (o: object, k: string) => Object.hasOwn(o, k);
+
+/** The class of a payment (intent) status; unknown values need an operator. */
+export function paymentClass(status: string): StatusClass {
+  if (!own(PAYMENT, status)) return { status, class: "needs_action", awaitingCustomer: false, known: false };
+  const [cls, awaitingCustomer] = PAYMENT[status as IntentStatus];
+  return { status, class: cls, awaitingCustomer, known: true };
+}
+
+/** The class of a refund status; unknown values need an operator. */
+export function refundClass(status: string): StatusClass {
+  if (!own(REFUND, status)) return { status, class: "needs_action", awaitingCustomer: false, known: false };
+  return { status, class: REFUND[status as RefundStatus], awaitingCustomer: false, known: true };
+}
+
+/** The value as shown in a reason: unknown ones say so. */
+const shown = (c: StatusClass) =>
+  c.known ? c.status : `${JSON.stringify(c.status)} (a status the runbook does not know)`;
+
+/**
+ * What the operator does about a payment whose order did not complete (step 5), or that step 4
+ * cannot accept, by the orchestrator's class. `ref` is the Hyperswitch payment id.
+ */
+export function paymentAdvice(c: StatusClass, ref: string): string {
+  switch (c.class) {
+    case "money_moved":
+      return `the orchestrator says the payment ${ref} is ${c.status}: money moved — refund it at the orchestrator (Hyperswitch dashboard), record it in OPERATOR_NOTES, and escalate to the marketplace squad`;
+    case "funds_held":
+      return `the orchestrator says the payment ${ref} is ${c.status}: the amount is held on the card — void the hold at the orchestrator (Hyperswitch dashboard: cancel the payment), record it in OPERATOR_NOTES`;
+    case "no_money":
+      return `the orchestrator says the payment ${ref} is ${c.status}: no money moved — pay again in a fresh session`;
+    case "in_flight":
+      return c.awaitingCustomer
+        ? `the orchestrator says the payment ${ref} is ${c.status}: not paid yet`
+        : `the orchestrator still says the payment ${ref} is ${c.status}: money may have moved — escalate to the marketplace squad with payment ${ref}, and check it in the Hyperswitch dashboard before refunding or voiding`;
+    case "needs_action":
+      return `the orchestrator says the payment ${ref} is ${shown(c)}: it needs an operator — escalate to the marketplace squad with payment ${ref} and settle it in the Hyperswitch dashboard (money may have moved)`;
+  }
+}
+
+/** What the operator does about a refund the orchestrator (or the marketplace) reports. */
+export function refundAdvice(c: StatusClass, ref: string, nextAttempt: number): string {
+  switch (c.class) {
+    case "money_moved":
+      return `refund ${ref} succeeded`;
+    case "no_money":
+      return `refund ${ref} failed: no money was returned — run step 8 again to create a new refund (attempt ${nextAttempt}), or refund at the orchestrator (Hyperswitch dashboard)`;
+    case "in_flight":
+      return `refund ${ref} is still ${c.status}`;
+    case "funds_held":
+    case "needs_action":
+      return `refund ${ref} is ${shown(c)}: escalate to the marketplace squad with refund ${ref} — the orchestrator holds it for review; do not create a second refund`;
+  }
+}
