@@ -17,6 +17,7 @@ export type JournalKind =
   | "order_intent"
   | "order_created"
   | "payment_confirmed"
+  | "payment_uncertain"
   | "transfer_pasted"
   | "refund_intent"
   | "refund_created"
@@ -129,9 +130,13 @@ export function latestStepResults(entries: readonly JournalEntry[]): Map<number,
   return m;
 }
 
-/** Money left the operator's card: the payment was confirmed (journaled before step 4 passes). */
+/**
+ * Money left the operator's card, or may have: the payment was confirmed (journaled before step 4
+ * passes), or the orchestrator put it in a state only an operator can settle (`payment_uncertain`,
+ * e.g. `conflicted`): the record must never say no money moved when it may have.
+ */
 export function moneyMoved(entries: readonly JournalEntry[]): boolean {
-  return entries.some((e) => e.kind === "payment_confirmed");
+  return entries.some((e) => e.kind === "payment_confirmed" || e.kind === "payment_uncertain");
 }
 
 /** A refund was created for this session's order. */

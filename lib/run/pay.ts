@@ -104,6 +104,14 @@ export class PaySteps extends BuySteps {
         throw new ConfigError("CARD_LAST4", "enter exactly the last 4 digits of the card you paid with (never more)");
       const evidence = await this.paymentEvidence(Boolean(auto));
       if (evidence.orchestrator) obs.orchestrator = evidence.orchestrator;
+      if (evidence.failed && evidence.uncertain && !this.journal.last("payment_uncertain"))
+        // Not a confirmation (a re-run must not resume it as PASS), but money may have moved: the
+        // banner, the refund advice and the report's money-moved verdict all follow this entry.
+        this.journal.append("payment_uncertain", {
+          at: new Date().toISOString(),
+          payment_id: this.order?.paymentId ?? null,
+          seen: evidence.seen,
+        });
       if (evidence.failed) throw new RunbookError("E2E_PAYMENT_FAILED", evidence.failed);
       if (!evidence.paidAt)
         return {
@@ -161,6 +169,8 @@ export class PaySteps extends BuySteps {
     seen: string;
     orchestrator?: string;
     failed?: string;
+    /** The failure leaves money possibly moved (needs an operator): recorded as such. */
+    uncertain?: boolean;
     /** Passed, but the operator must know this (funds held). */
     note?: string;
   }> {
@@ -197,7 +207,14 @@ export class PaySteps extends BuySteps {
             failed: `the orchestrator says the payment ${o.paymentId} is ${hs.status}: no money moved; pay again in a fresh session`,
           };
         if (c.class === "needs_action")
-          return { paidAt: null, source: "", seen, orchestrator, failed: paymentAdvice(c, o.paymentId) };
+          return {
+            paidAt: null,
+            source: "",
+            seen,
+            orchestrator,
+            failed: paymentAdvice(c, o.paymentId),
+            uncertain: true,
+          };
         if (!justPaid || performance.now() > deadline) return { paidAt: null, source: "", seen, orchestrator };
       } else {
         const order = await this.getOrder(o.id);
@@ -298,7 +315,7 @@ export class PaySteps extends BuySteps {
           const advice = paymentAdvice(c, o.paymentId);
           const msg =
             c.class === "money_moved"
-              ? `money moved but the order never completed: the orchestrator says the payment ${hs === "succeeded" ? "succeeded" : `is ${hs}`} while the order ${order} — the marketplace refunds only completed orders, so ${advice.replace(/^.*?money moved — /, "")}`
+              ? `money moved but the order never completed: the orchestrator says the payment ${o.paymentId} ${hs === "succeeded" ? "succeeded" : `is ${hs}`} while the order ${order} — the marketplace refunds only completed orders, so ${advice.replace(/^.*?money moved — /, "")}`
               : `the order ${order}; ${advice}`;
           if (c.class !== "no_money") this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
           return { status: "FAIL", reason: `${out.failure}; ${msg}` };

@@ -9,7 +9,13 @@ import { report, rows, type Row } from "./results";
 import { flaky } from "./scenarios/flaky";
 import { schemaDrift } from "./scenarios/drift";
 import { guardScenarios } from "./scenarios/guards";
-import { hsStatusInFlight, hsStatusNoMoney } from "./scenarios/hs-status";
+import {
+  hsPaymentOutcomes,
+  hsRefundFailed,
+  hsRefundReview,
+  hsStatusInFlight,
+  hsStatusNoMoney,
+} from "./scenarios/hs-status";
 import { killedMidPost, lostResponse } from "./scenarios/idempotency";
 import { killDuringPoll } from "./scenarios/kill";
 import { stuckNotebook } from "./scenarios/notebook";
@@ -35,6 +41,9 @@ export const SCENARIOS: Scenario[] = [
   ...operatorScenarios,
   hsStatusNoMoney,
   hsStatusInFlight,
+  ...hsPaymentOutcomes,
+  hsRefundFailed,
+  hsRefundReview,
 ];
 
 const list = backends();

@@ -1,7 +1,8 @@
 /** Markdown rendering of step results for the notebook display. */
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { cell, stepMarkdown } from "../../lib/report/display";
+import { cell, pollLine, stepMarkdown } from "../../lib/report/display";
+import { renderPollPlot } from "../../lib/plot";
 import { stepResult } from "../run/fixtures";
 
 test("Markdown cells escape pipes and newlines", () => {
@@ -13,4 +14,23 @@ test("Markdown cells escape pipes and newlines", () => {
   });
   assert.match(md, /\| 5\. Poll \/orders\/:id until completed \| ❌ FAIL \| seconds-to-completed: — \| trace L1–L2 \|/);
   assert.match(md, /\*\*❌ FAIL:\*\* order completed not reached within 6 s/);
+});
+
+test("a sample the contract refused is a schema mismatch in the progress line and the plot, never a network error", () => {
+  const s = {
+    step: 5,
+    attempt: 3,
+    at: "2026-11-26T14:02:03.000Z",
+    t: 2,
+    latencyMs: 12,
+    httpStatus: 200,
+    orderStatus: null,
+    error: 'field `status`: got "authorized", expected one of …',
+    errorKind: "schema" as const,
+  };
+  assert.match(pollLine(s, 2, 300), /\*\*schema mismatch\*\*$/);
+  assert.doesNotMatch(pollLine(s, 2, 300), /network error|HTTP 200/);
+  const svg = renderPollPlot([s]).svg;
+  assert.match(svg, />schema mismatch \(1\)</);
+  assert.doesNotMatch(svg, />network error \(1\)</);
 });

@@ -223,6 +223,10 @@ describe("step 4 acts on the orchestrator's class", () => {
       const r = await rb.confirmPaid(seen);
       assert.equal(r.status, "FAIL", status);
       assert.match(r.reason ?? "", /escalate to the marketplace squad with payment pay_ref_1/, status);
+      // Money may have moved: the record says so (banner, report), and a re-run never turns it into a PASS.
+      assert.equal(rb.moneyMoved, true, `${status}: money may have moved`);
+      assert.equal(rb.journal.last("payment_confirmed"), undefined);
+      assert.equal((await rb.confirmPaid(seen)).status, "FAIL", `${status}: re-run`);
       await rb.close();
     }
   });

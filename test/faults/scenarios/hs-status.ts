@@ -7,7 +7,7 @@
 //       payment reference (never "refund" and never "fine").
 import assert from "node:assert/strict";
 import { payHeadless } from "../../../lib/clients/payer";
-import { statusLine } from "../drive";
+import { statusLine, upToPaid } from "../drive";
 import { ROUTE, type Scenario } from "../harness";
 
 export const hsStatusNoMoney: Scenario = {
@@ -58,6 +58,124 @@ export const hsStatusInFlight: Scenario = {
       assert.doesNotMatch(s5.reason ?? "", /refund it at the orchestrator/);
       assert.ok(rb.moneyOutstanding, "money may have moved: the refund stays in sight");
       return { outcome: statusLine(rb), notes: "step 5: escalate with the payment reference" };
+    } finally {
+      await rb.close();
+    }
+  },
+};
+
+/** Steps 0–4 (paid by the test over HTTP; the orchestrator says `processing`), then step 5. */
+async function payThenPoll(w: Parameters<Scenario["run"]>[0]["w"], outcome: string, deadlineS = 6) {
+  w.sb.setFaults({ paymentOutcome: outcome as never });
+  const rb = w.open(w.newSession(), { HYPERSWITCH_URL: w.sb.hyperswitchUrl, POLL_DEADLINE_S: deadlineS });
+  await upToPaid(rb);
+  const m0 = performance.now();
+  const s5 = await rb.pollCompleted();
+  return { rb, s5, waited: (performance.now() - m0) / 1000 };
+}
+
+/** One scenario per payment outcome knob: step 5's advice follows the orchestrator's class. */
+function paymentOutcome(n: string, outcome: string, title: string, advice: RegExp, early: boolean): Scenario {
+  return {
+    n,
+    title: `paymentOutcome=${outcome}: ${title}`,
+    timeoutMs: 60_000,
+    async run({ w, delta }) {
+      const { rb, s5, waited } = await payThenPoll(w, outcome);
+      try {
+        assert.equal(s5.status, "FAIL", s5.reason);
+        assert.match(s5.reason ?? "", advice);
+        assert.match(s5.reason ?? "", new RegExp(rb.order!.paymentId), "the advice names the payment");
+        if (early) assert.ok(waited < 5, `stopped early (${waited.toFixed(1)} s), not at the deadline`);
+        const d = await delta();
+        assert.deepEqual([d.orders, d.payments, d.refunds, d.routes[ROUTE.orders]], [1, 1, 0, 1]);
+        return {
+          outcome: statusLine(rb),
+          notes: `step 5 after ${waited.toFixed(1)} s: "${(s5.reason ?? "").replace(/^.*?(the orchestrator)/, "$1").slice(0, 110)}…"`,
+        };
+      } finally {
+        await rb.close();
+      }
+    },
+  };
+}
+
+export const hsPaymentOutcomes: Scenario[] = [
+  paymentOutcome("12c", "requires_capture", "funds held → void the hold", /void the hold at the orchestrator/, false),
+  paymentOutcome(
+    "12d",
+    "partially_captured",
+    "money moved → refund at the orchestrator",
+    /money moved but the order never completed: .* so refund it at the orchestrator/,
+    false,
+  ),
+  paymentOutcome("12e", "cancelled", "no money moved, stops early", /is cancelled: no money moved/, true),
+  paymentOutcome("12f", "expired", "no money moved, stops early", /is expired: no money moved/, true),
+  paymentOutcome("12g", "requires_customer_action", "3DS abandoned → not paid", /requires_customer_action/, false),
+];
+
+export const hsRefundFailed: Scenario = {
+  n: "12h",
+  title: "refundOutcome=failed: step 8/9 FAIL at once; step 8 again makes attempt 2 with a new key",
+  timeoutMs: 90_000,
+  async run({ w, delta }) {
+    w.sb.setFaults({ refundOutcome: "failed" });
+    const rb = w.open(w.newSession(), { HYPERSWITCH_URL: w.sb.hyperswitchUrl, REFUND_DEADLINE_S: 20 });
+    try {
+      await upToPaid(rb);
+      const checks = [await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer()];
+      for (const r of checks) assert.equal(r.status, "PASS", r.reason);
+      const s8 = await rb.refund();
+      const s9 = await rb.pollRefunded();
+      const failed = [s8, s9].find((r) => r.status === "FAIL");
+      assert.ok(failed, `step 8 or 9 FAILs on the failed refund (8 ${s8.status}, 9 ${s9.status})`);
+      assert.match(failed.reason ?? "", /failed/);
+      assert.ok(rb.moneyOutstanding, "the money-moved banner stays: no refund succeeded");
+      w.sb.setFaults({ refundOutcome: "succeeded" });
+      const again = await rb.refund();
+      assert.equal(again.status, "PASS", again.reason);
+      assert.equal(again.observed.attempt, 2);
+      const done = await rb.pollRefunded();
+      assert.equal(done.status, "PASS", done.reason);
+      assert.equal(rb.moneyOutstanding, false);
+      const d = await delta();
+      assert.deepEqual([d.orders, d.payments, d.refunds, d.routes[ROUTE.refund]], [1, 1, 2, 2]);
+      return {
+        outcome: `attempt 1 failed → attempt 2 PASS; ${statusLine(rb)}`,
+        notes: `"${(failed.reason ?? "").slice(0, 100)}…"`,
+      };
+    } finally {
+      await rb.close();
+    }
+  },
+};
+
+export const hsRefundReview: Scenario = {
+  n: "12i",
+  title: "refundOutcome=review: step 9 stops early, escalate with the refund reference; no second refund",
+  timeoutMs: 90_000,
+  async run({ w, delta }) {
+    w.sb.setFaults({ refundOutcome: "review" });
+    const rb = w.open(w.newSession(), { HYPERSWITCH_URL: w.sb.hyperswitchUrl, REFUND_DEADLINE_S: 30 });
+    try {
+      await upToPaid(rb);
+      for (const r of [await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer(), await rb.refund()])
+        assert.equal(r.status, "PASS", r.reason);
+      const m0 = performance.now();
+      const s9 = await rb.pollRefunded();
+      const waited = (performance.now() - m0) / 1000;
+      assert.equal(s9.status, "FAIL");
+      assert.match(s9.reason ?? "", /escalate/);
+      assert.ok(waited < 20, `stopped early (${waited.toFixed(1)} s)`);
+      const again = await rb.refund();
+      assert.notEqual(again.observed.attempt, 2, "a refund in review is never duplicated");
+      assert.ok(rb.moneyOutstanding);
+      const d = await delta();
+      assert.deepEqual([d.orders, d.payments, d.refunds, d.routes[ROUTE.refund]], [1, 1, 1, 1]);
+      return {
+        outcome: statusLine(rb),
+        notes: `step 9 after ${waited.toFixed(1)} s: "${(s9.reason ?? "").slice(0, 100)}…"`,
+      };
     } finally {
       await rb.close();
     }
