@@ -194,7 +194,8 @@ describe("with the orchestrator (HYPERSWITCH_URL)", () => {
   after(async () => sb?.stop());
 
   test("paid cell before paying: not paid yet (orchestrator: requires_payment_method); after paying PASS with the orchestrator's time", async () => {
-    const rb = open(sb, archive, Session.create("staging", archive), { HYPERSWITCH_URL: sb.hyperswitchUrl });
+    const dir = fs.mkdtempSync(path.join(archive, "t-")); // session ids have 1 s resolution
+    const rb = open(sb, dir, Session.create("staging", dir), { HYPERSWITCH_URL: sb.hyperswitchUrl });
     try {
       for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
         assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
@@ -235,7 +236,8 @@ describe("with the orchestrator (HYPERSWITCH_URL)", () => {
   });
 
   test("a declined card: the paid cell FAILs with no money moved", async () => {
-    const rb = open(sb, archive, Session.create("staging", archive), { HYPERSWITCH_URL: sb.hyperswitchUrl });
+    const dir = fs.mkdtempSync(path.join(archive, "t-")); // session ids have 1 s resolution
+    const rb = open(sb, dir, Session.create("staging", dir), { HYPERSWITCH_URL: sb.hyperswitchUrl });
     try {
       for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
         assert.equal(r.status, "PASS");
