@@ -7,6 +7,10 @@
  * (`scripts/setup.sh`), otherwise Debian's classic Notebook. It prints the URL only once the
  * server serves the notebook, and stops Jupyter (and with it its kernels) on Ctrl-C or SIGTERM.
  * `RUNBOOK_JUPYTER_UI=lab|notebook` picks one of the two UIs instead of trying both in turn.
+ *
+ * Kept in one file (~450 lines) on purpose: it is one process's lifecycle — prepare, start, wait
+ * until served, forward signals, watch the parent, clean up an unused folder — and every part
+ * reads the same child and session state; its test (test/cli/session-cli.test.ts) drives it whole.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";

@@ -8,9 +8,9 @@ import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import { HsPayment, HsRefund } from "../../lib/contract";
 import { describeHsPayment } from "../../lib/run/pay";
-import { paymentClass, refundClass } from "../../lib/run/hs-status";
+import { INTENT_STATUSES, REFUND_STATUSES, paymentClass, refundClass } from "../../lib/run/hs-status";
 import { PAYMENT_SAMPLES, REFUND_SAMPLES, WEBHOOK_SAMPLES } from "./samples";
-import { OutgoingWebhook, PaymentsResponse, RefundResponse } from "./hyperswitch";
+import { IntentStatus, OutgoingWebhook, PaymentsResponse, RefundResponse, RefundStatus } from "./hyperswitch";
 
 for (const [name, sample] of Object.entries(PAYMENT_SAMPLES)) {
   test(`payment sample ${name}: valid per the reference, parsed and described by the runbook`, () => {
@@ -45,3 +45,8 @@ for (const [name, sample] of Object.entries(WEBHOOK_SAMPLES)) {
     assert.ok(OutgoingWebhook.safeParse(sample).success);
   });
 }
+
+test("the runbook's status table covers exactly the statuses of the reference (kept apart on purpose, checked here)", () => {
+  assert.deepEqual([...INTENT_STATUSES].sort(), [...IntentStatus.options].sort());
+  assert.deepEqual([...REFUND_STATUSES].sort(), [...RefundStatus.options].sort());
+});
