@@ -142,6 +142,28 @@ function field<K extends keyof typeof FIELDS>(name: K, value: unknown): z.infer<
   return r.data as z.infer<(typeof FIELDS)[K][0]>;
 }
 
+/**
+ * A URL the runbook talks to is an origin: no user name or password (undici drops them silently,
+ * and the banner would print them), no query, no fragment, and a path only where `path` allows it
+ * (BASE_URL may end in the API prefix `/api/v1`). The value is never echoed: it may hold a password.
+ * @example originOnly("BASE_URL", "https://ops:pw@shop.example.com", /^\/?$/) // throws ConfigError
+ */
+function originOnly(name: "BASE_URL" | "HYPERSWITCH_URL", value: string, path: RegExp): string {
+  const u = new URL(value);
+  const origin = `${u.protocol}//${u.host}`;
+  const fix = `set ${name} to the origin alone, e.g. ${origin}`;
+  if (u.username || u.password)
+    throw new ConfigError(
+      name,
+      `carries a user name or password before the host (never sent, and it would be printed); remove it and ${fix}`,
+    );
+  if (u.search) throw new ConfigError(name, `has a query string (${u.search.length} characters); ${fix}`);
+  if (u.hash) throw new ConfigError(name, `has a fragment (#…); ${fix}`);
+  if (!path.test(u.pathname))
+    throw new ConfigError(name, `has a path ${JSON.stringify(u.pathname)}, which the runbook would not use; ${fix}`);
+  return value;
+}
+
 function bool(name: string, v: unknown, dflt: boolean): boolean {
   if (v === undefined || v === "") return dflt;
   if (typeof v === "boolean") return v;
@@ -163,10 +185,11 @@ export function toMinor(major: number): number {
 export function parseConfig(params: Params, env: Record<string, string | undefined> = process.env): Config {
   const mode = field("MODE", params.MODE);
   // The origin, with or without the API prefix the sandbox and the docs print (`…/api/v1`).
-  const baseUrl = field("BASE_URL", params.BASE_URL)
+  const baseUrl = originOnly("BASE_URL", field("BASE_URL", params.BASE_URL), /^\/(api\/v1\/?)?$/)
     .replace(/\/+$/, "")
     .replace(/\/api\/v1$/, "");
-  const hs = field("HYPERSWITCH_URL", params.HYPERSWITCH_URL ?? "");
+  const hsRaw = field("HYPERSWITCH_URL", params.HYPERSWITCH_URL ?? "");
+  const hs = hsRaw ? originOnly("HYPERSWITCH_URL", hsRaw, /^\/?$/) : "";
   const cfg: Config = {
     mode,
     baseUrl,

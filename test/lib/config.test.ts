@@ -26,6 +26,28 @@ const cases: Array<[string, Params, Record<string, string>, RegExp]> = [
   ["MODE", { ...good, MODE: "prod" }, env, /^MODE: invalid value "prod"; set MODE to "sandbox", "staging" or "live"$/],
   ["BASE_URL", { ...good, BASE_URL: "staging.example.com" }, env, /^BASE_URL: .*set BASE_URL to the backend origin/],
   ["BASE_URL", { ...good, BASE_URL: "ftp://x.example.com" }, env, /^BASE_URL: /],
+  // Issue 14: only an origin (plus the API prefix); userinfo is refused without echoing it.
+  [
+    "BASE_URL",
+    { ...good, BASE_URL: "https://ops:secretpw@staging.example.com" },
+    env,
+    /^BASE_URL: carries a user name or password before the host .*; remove it and set BASE_URL to the origin alone, e\.g\. https:\/\/staging\.example\.com$/,
+  ],
+  [
+    "BASE_URL",
+    { ...good, BASE_URL: "https://staging.example.com/shop" },
+    env,
+    /^BASE_URL: has a path "\/shop", which the runbook would not use; set BASE_URL to the origin alone/,
+  ],
+  ["BASE_URL", { ...good, BASE_URL: "https://staging.example.com/?a=1" }, env, /^BASE_URL: has a query string/],
+  ["BASE_URL", { ...good, BASE_URL: "https://staging.example.com/#x" }, env, /^BASE_URL: has a fragment/],
+  [
+    "HYPERSWITCH_URL",
+    { ...good, HYPERSWITCH_URL: "https://u:secretpw@hs.example.com" },
+    env,
+    /^HYPERSWITCH_URL: carries a user name or password/,
+  ],
+  ["HYPERSWITCH_URL", { ...good, HYPERSWITCH_URL: "https://hs.example.com/v1" }, env, /^HYPERSWITCH_URL: has a path/],
   [
     "OPERATOR_EMAIL",
     { ...good, OPERATOR_EMAIL: "ops@" },
@@ -109,3 +131,12 @@ for (const [value, ok] of emails) {
     else assert.throws(parse, ConfigError);
   });
 }
+
+test("BASE_URL may carry the API prefix the sandbox and the docs print; it is stripped to the origin", () => {
+  for (const u of [
+    "https://staging.example.com/api/v1",
+    "https://staging.example.com/api/v1/",
+    "https://staging.example.com",
+  ])
+    assert.equal(parseConfig({ ...good, BASE_URL: u }, env).baseUrl, "https://staging.example.com");
+});
