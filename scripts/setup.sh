@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(jupyter-nbconvert jupyter-notebook python3-venv chromium fonts-dejavu-core postgresql)
+APT_PACKAGES=(jupyter-nbconvert jupyter-notebook python3-venv chromium fonts-dejavu-core postgresql openssl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -36,6 +36,8 @@ export interface CallContext {
   attempt: number;
   /** Latency of the last answered attempt in ms, body included (set by tracing). */
   latencyMs: number;
+  /** The current attempt's status line and headers arrived (set by retrying): a later stall is the body's. */
+  answered?: boolean;
   /** Set when our own code (a trace write, the anomaly sink) threw: the call rethrows it unwrapped. */
   fault?: { error: unknown };
 }

@@ -19,7 +19,7 @@ import type { Anomaly, TraceRange } from "../types";
 import type { CallContext, ClientCounters } from "./call";
 import { retrying } from "./retrying";
 import { tracing } from "./tracing";
-import { HTTP_DEFAULTS, parseJson, retryAfterMs, sleep } from "./policy";
+import { HTTP_DEFAULTS, certificateError, parseJson, retryAfterMs, sleep } from "./policy";
 
 export { HTTP_DEFAULTS, backoffMs, retryAfterMs, sleep } from "./policy";
 export type { ClientCounters } from "./call";
@@ -45,6 +45,11 @@ export interface CallOptions<T extends z.ZodType> {
   origin?: string;
   /** Cancels the call (and any retry pause); defaults to the client's current signal (the step's). */
   signal?: AbortSignal;
+  /**
+   * The whole call, retries included, must end within this many ms: headers and the complete body
+   * (a body that drips one byte at a time never ends otherwise). Default HTTP_DEFAULTS.deadlineMs.
+   */
+  deadlineMs?: number;
 }
 
 export interface CallResult<T> {
@@ -165,8 +170,11 @@ export class ApiClient {
 
   private async send<T extends z.ZodType>(o: CallOptions<T>): Promise<CallResult<z.infer<T>>> {
     const trace = this.deps.trace;
-    const signal = o.signal ?? this.deps.signal?.();
-    signal?.throwIfAborted();
+    const stopped = o.signal ?? this.deps.signal?.();
+    stopped?.throwIfAborted();
+    const deadlineMs = o.deadlineMs ?? HTTP_DEFAULTS.deadlineMs;
+    const deadline = AbortSignal.timeout(deadlineMs);
+    const signal = stopped ? AbortSignal.any([stopped, deadline]) : deadline;
     const from = trace.seq + 1;
     const url = (o.origin ?? this.origin) + o.path;
     const headers: Record<string, string> = { accept: "application/json", ...(o.headers ?? {}) };
@@ -199,19 +207,48 @@ export class ApiClient {
     };
     const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
     const options = { method: o.method, headers, body: payload, dispatcher: this.dispatcher, call, signal };
-    let res: Dispatcher.ResponseData;
+    let res: Dispatcher.ResponseData | undefined;
     let text: string;
     try {
       res = await request(url, options);
       text = await res.body.text();
     } catch (err) {
-      if (signal?.aborted) throw signal.reason;
+      if (stopped?.aborted) throw stopped.reason;
       if (call.fault) throw call.fault.error;
+      if (deadline.aborted)
+        throw new NetworkError(
+          o.method,
+          url,
+          new Error(
+            `${res || call.answered ? "body not finished" : "no answer"} after ${Math.round(deadlineMs / 1000)} s: the server is slow or stuck; the call was abandoned`,
+          ),
+        );
+      const cert = certificateError(err);
+      if (cert)
+        throw new NetworkError(
+          o.method,
+          url,
+          new Error(
+            `TLS certificate of ${new URL(url).host} refused: ${cert.code} (${cert.message}); check the URL's host, or trust its CA with NODE_EXTRA_CA_CERTS — never turn verification off`,
+          ),
+        );
       throw new NetworkError(o.method, url, err);
     }
     const status = res.statusCode;
     const json = parseJson(text);
     const range = { from, to: trace.seq };
+    if (status >= 300 && status < 400) {
+      const location = res.headers.location;
+      const where = Array.isArray(location) ? location[0] : location;
+      const e = new HttpStatusError(
+        o.method,
+        url,
+        status,
+        `redirected to ${where ? redactString(where.slice(0, 300), this.deps.registry) : "(no Location header)"}; redirects are not followed: point the runbook at the origin that answers directly`,
+        null,
+      );
+      throw Object.assign(e, { trace: range, retryAfterMs: null });
+    }
     if (status < 200 || status >= 300) {
       const err = errorEnvelope.safeParse(json);
       const e = new HttpStatusError(
@@ -226,10 +263,21 @@ export class ApiClient {
     const schema = o.enveloped === false ? o.schema : envelope(o.schema);
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
-      const issues = zodIssues(parsed.error, json, this.deps.registry).map((i) => ({
-        ...i,
-        path: o.enveloped === false ? i.path : i.path.replace(/^data\.?/, ""),
-      }));
+      const contentType = [res.headers["content-type"]].flat()[0] ?? "missing";
+      // A body that is not JSON at all (an HTML error page, a proxy's login form) says so.
+      const issues: SchemaIssue[] =
+        json === undefined
+          ? [
+              {
+                path: "",
+                expected: "JSON",
+                message: `not JSON (content-type ${redactString(contentType.slice(0, 100), this.deps.registry)}, ${Buffer.byteLength(text)} bytes)`,
+              },
+            ]
+          : zodIssues(parsed.error, json, this.deps.registry).map((i) => ({
+              ...i,
+              path: o.enveloped === false ? i.path : i.path.replace(/^data\.?/, ""),
+            }));
       const e = new SchemaError(o.endpoint, issues);
       this.deps.onAnomaly({
         step: null,

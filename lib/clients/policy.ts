@@ -5,7 +5,8 @@
  */
 
 export const HTTP_DEFAULTS = {
-  timeoutMs: 15 * 1000, // 15 s per attempt
+  timeoutMs: 15 * 1000, // 15 s per attempt without a byte (connect, headers, body gaps)
+  deadlineMs: 60 * 1000, // 60 s for a whole call, retries included: headers and the complete body
   maxAttempts: 5,
   backoffBaseMs: 250,
   backoffCapMs: 8 * 1000, // 8 s
@@ -60,6 +61,35 @@ export function retryableAnswer(status: number, json: unknown, idempotencyKey: s
     Boolean(idempotencyKey) &&
     (json as { code?: string } | undefined)?.code === "IDEMPOTENCY_IN_PROGRESS"
   );
+}
+
+/**
+ * Node's codes for a certificate the TLS handshake refused. Retrying cannot help (the same
+ * certificate comes back), and the fix is the operator's: the right origin, or the CA installed.
+ */
+const CERT_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_REVOKED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "CERT_SIGNATURE_FAILURE",
+  "HOSTNAME_MISMATCH",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/** The certificate error in `err` or its causes (undici wraps the socket's), or null. */
+export function certificateError(err: unknown): (Error & { code: string }) | null {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && CERT_CODES.has(code)) return e as Error & { code: string };
+  }
+  return null;
 }
 
 /** A response body as undici's `body.text()` reads it: UTF-8, a leading BOM skipped. */

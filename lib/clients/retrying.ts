@@ -14,7 +14,15 @@ import type { Dispatcher } from "undici";
 import { oneLine } from "../errors";
 import type { Anomaly } from "../types";
 import { type CallContext, type CallDispatchOptions, type ClientCounters, type HeaderMap, guard } from "./call";
-import { HTTP_DEFAULTS, backoffMs, decodeBody, parseJson, retryAfterMs, retryableAnswer } from "./policy";
+import {
+  HTTP_DEFAULTS,
+  backoffMs,
+  certificateError,
+  decodeBody,
+  parseJson,
+  retryAfterMs,
+  retryableAnswer,
+} from "./policy";
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
@@ -55,6 +63,7 @@ class RetryingHandler implements Handler {
 
   /** Dispatches the attempt `ctx.attempt`; holds its answer back if another attempt could follow. */
   start(): boolean {
+    this.ctx.answered = false;
     this.holding = this.ctx.canRetry && this.ctx.attempt < HTTP_DEFAULTS.maxAttempts;
     this.chunks = [];
     return this.send(this);
@@ -66,6 +75,7 @@ class RetryingHandler implements Handler {
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: HeaderMap, statusMessage?: string): void {
+    this.ctx.answered = true;
     if (!this.holding) {
       this.next.onResponseStart?.(controller, statusCode, headers, statusMessage);
       return;
@@ -102,7 +112,10 @@ class RetryingHandler implements Handler {
   }
 
   onResponseError(controller: Controller, err: Error): void {
-    if (this.holding && !this.ctx.fault) this.retry(controller, () => null, `network error: ${oneLine(err)}`);
+    // Not worth another attempt: the call was stopped (step interrupted, call deadline passed),
+    // or the server's certificate was refused (the same certificate would come back).
+    const final = this.ctx.signal?.aborted || certificateError(err) !== null;
+    if (this.holding && !this.ctx.fault && !final) this.retry(controller, () => null, `network error: ${oneLine(err)}`);
     else this.next.onResponseError?.(controller, err);
   }
 

@@ -269,3 +269,114 @@ test("the interceptors leave a dispatch without a call context alone", async () 
   assert.equal(counters.requests, 0);
   await agent.close();
 });
+
+// ------------------------------------------------------------------ hostile servers (issue 14)
+
+test("a body that drips one byte at a time fails the call at its deadline: 'body not finished after N s'", async () => {
+  const { api, trace } = client();
+  let timer: NodeJS.Timeout | undefined;
+  plan = [
+    (res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"success":true,"data":{"status":"');
+      timer = setInterval(() => res.write("o"), 100);
+      res.on("close", () => clearInterval(timer));
+    },
+  ];
+  const t0 = performance.now();
+  await assert.rejects(
+    api.call({ method: "GET", path: "/drip", endpoint: "GET /drip", schema: S, deadlineMs: 1000 }),
+    (e: unknown) => {
+      assert.ok(e instanceof NetworkError, String(e));
+      assert.match(e.message, /^Request failed: GET http:\/\/127\.0\.0\.1:\d+\/drip \(body not finished after 1 s: /);
+      return true;
+    },
+  );
+  const ms = performance.now() - t0;
+  assert.ok(ms < 3000, `the deadline held (${Math.round(ms)} ms)`);
+  clearInterval(timer);
+  assert.equal(hits["GET /drip"], 1, "no retry after the call's deadline");
+  assert.ok(readTrace(trace.file).some((e) => e.type === "response" && JSON.stringify(e.payload).includes("error")));
+});
+
+test("a server that never answers fails at the deadline: 'no answer after N s'", async () => {
+  const { api } = client();
+  plan = [() => undefined];
+  await assert.rejects(
+    api.call({ method: "POST", path: "/mute", endpoint: "POST /mute", schema: S, body: {}, deadlineMs: 800 }),
+    /\(no answer after 1 s: the server is slow or stuck; the call was abandoned\)$/,
+  );
+});
+
+test("a 200 that is not JSON says so, with its content type", async () => {
+  const { api } = client();
+  plan = [(res) => res.writeHead(200, { "content-type": "text/html" }).end("<html><body>Sign in</body></html>")];
+  await assert.rejects(api.call({ method: "GET", path: "/html", endpoint: "GET /status", schema: S }), (e: unknown) => {
+    assert.ok(e instanceof SchemaError);
+    assert.match(
+      e.message,
+      /^Response of GET \/status does not match the contract: field `\(root\)`: not JSON \(content-type text\/html, 33 bytes\)/,
+    );
+    return true;
+  });
+});
+
+test("a redirect is not followed and names its Location", async () => {
+  const { api } = client();
+  plan = [(res) => res.writeHead(302, { location: "https://login.example.com/sso?next=%2F" }).end()];
+  await assert.rejects(api.call({ method: "GET", path: "/moved", endpoint: "GET /moved", schema: S }), (e: unknown) => {
+    assert.ok(e instanceof HttpStatusError);
+    assert.equal(e.status, 302);
+    assert.match(
+      e.message,
+      /answered 302: redirected to https:\/\/login\.example\.com\/sso\?next=%2F; redirects are not followed/,
+    );
+    return true;
+  });
+  assert.equal(hits["GET /moved"], 1);
+});
+
+test("a self-signed certificate is refused once, not retried, and the error names the host and the reason", async (t) => {
+  const { execFileSync } = await import("node:child_process");
+  const https = await import("node:https");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tls-"));
+  try {
+    execFileSync("openssl", ["version"], { stdio: "ignore" });
+  } catch {
+    assert.fail("openssl is needed to make a throwaway certificate: apt-get install openssl (scripts/setup.sh does)");
+  }
+  execFileSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"].concat([
+      "-keyout",
+      path.join(dir, "k.pem"),
+      "-out",
+      path.join(dir, "c.pem"),
+    ]),
+    { stdio: "ignore" },
+  );
+  let handshakes = 0;
+  const tls = https.createServer(
+    { key: fs.readFileSync(path.join(dir, "k.pem")), cert: fs.readFileSync(path.join(dir, "c.pem")) },
+    (_req, res) => res.end("{}"),
+  );
+  tls.on("connection", () => handshakes++);
+  await new Promise<void>((r) => tls.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    tls.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const { api, anomalies } = client();
+  const port = (tls.address() as { port: number }).port;
+  await assert.rejects(
+    api.call({ method: "GET", origin: `https://127.0.0.1:${port}`, path: "/x", endpoint: "GET /x", schema: S }),
+    (e: unknown) => {
+      assert.ok(e instanceof NetworkError);
+      assert.match(e.message, /TLS certificate of 127\.0\.0\.1:\d+ refused: DEPTH_ZERO_SELF_SIGNED_CERT \(/);
+      assert.match(e.message, /never turn verification off/);
+      return true;
+    },
+  );
+  assert.equal(anomalies.filter((a) => a.kind === "retry").length, 0, "not retried");
+  assert.equal(handshakes, 1);
+});
