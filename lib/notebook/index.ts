@@ -18,6 +18,7 @@ import { POLL_PLOT } from "../evidence/files";
 import { redactString } from "../evidence/redact";
 import { Runbook } from "../run/runbook";
 import { hookKernel } from "./kernel";
+import { type GuardedSink, guardSink } from "./sink";
 import { stepById } from "../run/steps";
 import type { StepDef } from "../run/step-model";
 import type { Params } from "../config";
@@ -27,6 +28,16 @@ import type { Outcome, StepResult } from "../types";
 export interface TslabLike {
   display: Sink;
   newDisplay(): Sink;
+}
+
+/** tslab behind the one door (sink.ts): every output redacted, raw HTML escaped, links checked. */
+interface GuardedTslab {
+  display: GuardedSink;
+  newDisplay(): GuardedSink;
+}
+
+function guardTslab(t: TslabLike): GuardedTslab {
+  return { display: guardSink(t.display), newDisplay: () => guardSink(t.newDisplay()) };
 }
 
 /** The step cells: `await nb.run(id)` runs the step with this id. */
@@ -53,7 +64,7 @@ export function headingAnchor(d: StepDef): string {
 
 export class NotebookUi {
   readonly rb: Runbook | null;
-  private readonly tslab: TslabLike;
+  private readonly tslab: GuardedTslab;
   private readonly refusal: string | null;
   private readonly outcome: Sink;
   private payLink: Sink | null = null;
@@ -61,10 +72,10 @@ export class NotebookUi {
 
   constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null) {
     this.rb = rb;
-    this.tslab = tslab;
+    this.tslab = guardTslab(tslab);
     this.refusal = refusal;
     // papermill's habit: the outcome at the top, updated as steps end and by the report cell.
-    this.outcome = tslab.newDisplay();
+    this.outcome = this.tslab.newDisplay();
     this.outcome.markdown(
       refusal
         ? banner("🛑 Outcome: not started", [refusal])
@@ -74,7 +85,7 @@ export class NotebookUi {
     hookKernel();
     rb.hooks.onPoll = (s, elapsed, deadline) => {
       // A fresh progress line for every run of a poll step (attempt 1), even of the same step.
-      if (!this.progress || s.attempt === 1) this.progress = tslab.newDisplay();
+      if (!this.progress || s.attempt === 1) this.progress = this.tslab.newDisplay();
       this.progress.markdown(pollLine(s, elapsed, deadline));
     };
   }
@@ -109,11 +120,7 @@ export class NotebookUi {
     }
     d.markdown(stepMarkdown(r, table));
     if (r.status === "FAIL")
-      d.markdown(
-        banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [
-          redactString(r.reason ?? ""),
-        ]),
-      );
+      d.markdown(banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [r.reason ?? ""]));
     // From the payment step up to the refund step, a step that did not pass leaves money out.
     const pay = table.find((x) => x.movesMoney);
     const refund = table.find((x) => x.returnsMoney);
@@ -169,9 +176,12 @@ export class NotebookUi {
       else if (!rb.journal.last("payment_confirmed")) {
         // The link carries the checkout's client secret: shown in an updatable output, and
         // overwritten with a redacted copy once the paid cell confirms the payment.
-        this.payLink = this.tslab.newDisplay();
-        this.payLink.markdown(
-          `[**Pay ${p.amount} on the hosted checkout →**](${p.paymentUrl})\n\nThen fill in the paid cell below (last 4 digits and the connector shown on the checkout, nothing more) and run it.`,
+        const link = this.tslab.newDisplay();
+        this.payLink = link;
+        link.link(
+          `**Pay ${p.amount} on the hosted checkout →**`,
+          p.paymentUrl,
+          "\n\nThen fill in the paid cell below (last 4 digits and the connector shown on the checkout, nothing more) and run it.",
         );
       } else lines.push("", p.note);
       this.tslab.display.markdown(lines.join("\n"));
@@ -215,7 +225,7 @@ export class NotebookUi {
       d.markdown(p.session.markdown);
       if (p.housekeeping.length) d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${h}`)].join("\n"));
       const outcome = p.session.outcome;
-      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${redactString(p.session.reason)}` : ""}`;
+      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${p.session.reason}` : ""}`;
       d.markdown(
         `${line}\n\n**Trace chain head:** \`${rb.trace.head}\` (${rb.trace.seq} lines) — anchor it in the ticket or the commit message.`,
       );
@@ -227,7 +237,7 @@ export class NotebookUi {
           : "";
       this.outcome.markdown(
         banner(`${OUTCOME_ICON[outcome]} Outcome: ${outcome}`, [
-          redactString(p.session.reason ?? ""),
+          p.session.reason ?? "",
           `${link ? link.trim() : ""}`,
           "Computed by the report cell at the end of this notebook from the journal and the trace.",
         ]),
@@ -271,7 +281,7 @@ export class NotebookUi {
       })();
       d.markdown(
         banner(`❌ ${label} could not run`, [
-          redactString(oneLine(err)),
+          oneLine(err),
           "",
           "Nothing else was done by this cell. The next cells still run; a step that needs this one is SKIPPED.",
         ]),
@@ -292,7 +302,7 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
     rb = Runbook.open(params);
   } catch (err) {
     const reason = redactString(oneLine(err));
-    tslab.display.markdown(banner("🛑 Cannot start", [reason, "", "Nothing was sent and no money moved."]));
+    guardSink(tslab.display).markdown(banner("🛑 Cannot start", [reason, "", "Nothing was sent and no money moved."]));
     return new NotebookUi(null, tslab, reason);
   }
   const ui = new NotebookUi(rb, tslab);
@@ -302,6 +312,6 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
   const resumed = rb.resumeSummary();
   if (resumed.length)
     lines.push("", "**Resuming this session** (nothing will be created twice):", ...resumed.map((s) => `- ${s}`));
-  tslab.display.markdown(lines.join("\n"));
+  guardSink(tslab.display).markdown(lines.join("\n"));
   return ui;
 }

@@ -25,10 +25,17 @@ export const ICON: Record<StepResult["status"], string> = {
   INTERRUPTED: "⏹️",
 };
 
-/** Escapes a value for a Markdown table cell. */
+/**
+ * Escapes a value (backend or operator text) for a Markdown table cell or line: `|` and newlines
+ * cannot break the table, and `[`, `]`, `<`, `>` are shown literally, so a product title can be
+ * neither a link nor HTML (the notebook's sink escapes raw HTML again; report.md relies on this).
+ */
 export function cell(v: unknown): string {
   const s = v === null || v === undefined ? "—" : typeof v === "string" ? v : JSON.stringify(v);
-  return s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+  return s
+    .replace(/\\/g, "\\\\")
+    .replace(/[|[\]<>]/g, "\\$&")
+    .replace(/\r?\n/g, " ");
 }
 
 /** One fact as text, by its declared kind: the only place facts become display text. */
