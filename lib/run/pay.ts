@@ -103,9 +103,16 @@ export class PaySteps extends BuySteps {
           `the checkout refused the payment (${auto.errorCode ?? "failed"})`,
         );
       }
-      // More than 4 digits is refused before anything else (and never written), paid or not.
-      if (seen.last4?.trim() && !/^\d{4}$/.test(seen.last4.trim()))
-        throw new ConfigError("CARD_LAST4", "enter exactly the last 4 digits of the card you paid with (never more)");
+      // More than 4 digits is refused before anything else is written, paid or not; but the
+      // payment may have gone through already, and then the record must say money moved.
+      if (seen.last4?.trim() && !/^\d{4}$/.test(seen.last4.trim())) {
+        const paid = await this.paymentEvidence(false).catch(() => null);
+        this.refusedAfterPaying(paid, "more than 4 digits were entered (not stored)");
+        throw new ConfigError(
+          "CARD_LAST4",
+          `enter exactly the last 4 digits of the card you paid with (never more)${paid?.paidAt ? moneyMovedNote(paid.seen) : ""}`,
+        );
+      }
       const evidence = await this.paymentEvidence(Boolean(auto));
       if (evidence.orchestrator) obs.orchestrator = evidence.orchestrator;
       if (evidence.failed && evidence.uncertain && !this.journal.last("payment_uncertain"))
@@ -124,13 +131,20 @@ export class PaySteps extends BuySteps {
         };
       const last4 = (seen.last4 || auto?.last4 || "").trim();
       const processor = (seen.processor || auto?.connector || "").trim();
-      if (!/^\d{4}$/.test(last4))
-        throw new ConfigError("CARD_LAST4", "enter exactly the last 4 digits of the card you paid with (never more)");
-      if (!processor)
+      if (!/^\d{4}$/.test(last4)) {
+        this.refusedAfterPaying(evidence, "the last 4 digits were not entered");
+        throw new ConfigError(
+          "CARD_LAST4",
+          `enter exactly the last 4 digits of the card you paid with (never more)${moneyMovedNote(evidence.seen)}`,
+        );
+      }
+      if (!processor) {
+        this.refusedAfterPaying(evidence, "the connector was not entered");
         throw new ConfigError(
           "PROCESSOR",
-          "enter the connector shown on the checkout (the processor that took the payment, e.g. stripe)",
+          `enter the connector shown on the checkout (the processor that took the payment, e.g. stripe)${moneyMovedNote(evidence.seen)}`,
         );
+      }
       const at = new Date().toISOString();
       this.journal.append("payment_confirmed", {
         at,
@@ -158,6 +172,21 @@ export class PaySteps extends BuySteps {
         this.anomaly({ step: this.currentStep, kind: "warning", message: evidence.note });
         return { status: "PASS", reason: evidence.note };
       }
+    });
+  }
+
+  /**
+   * The operator's confirmation was refused, but the payment went through: journaled as
+   * `payment_uncertain` (not a confirmation, so a re-run does not resume it as PASS), which the
+   * money-moved banner, the refund step and the report all follow (issue 14 §8).
+   */
+  private refusedAfterPaying(evidence: { paidAt: string | null; seen: string } | null, why: string): void {
+    if (!evidence?.paidAt || this.journal.last("payment_uncertain")) return;
+    this.journal.append("payment_uncertain", {
+      at: new Date().toISOString(),
+      payment_id: this.order?.paymentId ?? null,
+      seen: evidence.seen,
+      why: `paid, but the confirmation was refused: ${why}`,
     });
   }
 
@@ -388,4 +417,9 @@ export class PaySteps extends BuySteps {
       signal: this.signal,
     });
   }
+}
+
+/** Said after a refused confirmation when the payment itself went through. */
+function moneyMovedNote(seen: string): string {
+  return ` — the payment itself went through (${seen}): money moved; run this cell again with the last 4 digits, and the refund step stays available`;
 }

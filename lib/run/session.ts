@@ -231,7 +231,7 @@ export class Session {
     const observed: Observed = {};
     let status: StepStatus = "PASS";
     let reason: string | undefined;
-    const blocked = opts.skip ?? blockedBy(n, this.results, this.table);
+    const blocked = opts.skip ?? blockedBy(n, this.results, this.table, { moved: this.moneyMoved });
     this.currentStep = n;
     this.stepSignal = signal;
     try {

@@ -244,9 +244,13 @@ export function blockedBy(
   n: number,
   results: ReadonlyMap<number, StepResult>,
   table: StepTable = STEPS,
+  money: { moved: boolean } = { moved: false },
 ): string | null {
-  for (const id of stepDef(n, table).requires) {
+  const def = stepDef(n, table);
+  for (const id of def.requires) {
     const req = stepById(id, table);
+    // Once money moved, the step that gives it back never waits on the step that moved it.
+    if (money.moved && def.returnsMoney && req.movesMoney) continue;
     const r = results.get(req.n);
     if (!r) return `step ${req.n} (${req.name}) has not run yet — ${req.runHint ?? "run its cell first"}`;
     if (r.status === "FAIL") return `step ${req.n} failed at ${clock(r.endedAt)}`;
