@@ -41,9 +41,16 @@ const API_KEY =
   /\b(?:(?:sk|pk|rk)_(?:live|test|snd|dev|prd)_|snd_|dev_|sk_|pk_|whsec_|ghp_|github_pat_|xox[abp]-)(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{16,}|\bAKIA[0-9A-Z]{16}\b/g;
 const BEARER = /\bBearer\s+((?=[A-Za-z0-9._~+/-]*\d)[A-Za-z0-9._~+/-]{12,}=*)/gi;
 const BASIC = /\bBasic\s+((?=[A-Za-z0-9+/]*\d)[A-Za-z0-9+/]{8,}={0,2})/g;
-const URL_CREDENTIALS = /\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@'"]*:([^\s@/'"]+)@/gi;
-const KEY_VALUE =
-  /(["']?)([A-Za-z0-9_.-]*(?:authorization|api[-_]?key|cookie|passw(?:or)?d|secret|token|credential|cvc|cvv)[A-Za-z0-9_.-]*)\1(\s*[:=]\s*)(["']?)([^"'&\s,;}[<][^"'&\s,;}<]*)/gi;
+// Key/value pairs and URL credentials are found by a linear scan (keyValueFindings,
+// urlCredentialFindings), not by one regular expression: `[A-Za-z0-9_.-]*keyword` backtracks
+// quadratically over a long run of letters (80 KB took 40 s to redact, issue 14).
+const KEY_WORD = /authorization|api[-_]?key|cookie|passw(?:or)?d|secret|token|credential|cvc|cvv/i;
+/** A maximal run of key characters; each character is consumed once. */
+const KEY_RUN = /[A-Za-z0-9_.-]+/g;
+/** After a key: `:` or `=`, an optional quote, then the value (sticky, at the key's end). */
+const AFTER_KEY = /\s*[:=]\s*(["']?)([^"'&\s,;}[<][^"'&\s,;}<]*)/y;
+/** A URL's userinfo after `://`: user, `:`, password, `@` (sticky, bounded by the classes). */
+const USERINFO = /[^\s:/@'"]*:([^\s@/'"]+)@/y;
 // A run of digits with single spaces or dashes between groups; not glued to letters, and not the
 // fractional part of a decimal number (floats in SVG and JSON must not read as card numbers).
 const DIGIT_RUN = /(?<![A-Za-z0-9]|\d\.)\d+(?:[ -]\d+)*(?![A-Za-z0-9]|\.\d)/g;
@@ -107,6 +114,37 @@ function panFindings(s: string, out: Finding[]): void {
   }
 }
 
+/** `key: value`, `"key": "value"`, `key=value` where the key names a secret. Linear in `s`. */
+function keyValueFindings(s: string, out: Finding[]): void {
+  for (const m of s.matchAll(KEY_RUN)) {
+    const key = m[0];
+    if (!KEY_WORD.test(key) || HARMLESS_KEYS.has(key.toLowerCase())) continue;
+    let at = (m.index ?? 0) + key.length;
+    // A quoted key ends with the quote it opened with.
+    const open = s[(m.index ?? 0) - 1];
+    if ((open === '"' || open === "'") && s[at] === open) at++;
+    AFTER_KEY.lastIndex = at;
+    const v = AFTER_KEY.exec(s);
+    if (!v || /^(Bearer|Basic)$/i.test(v[2])) continue;
+    const start = AFTER_KEY.lastIndex - v[2].length;
+    out.push({ kind: "key_value", start, end: AFTER_KEY.lastIndex, replacement: REDACTED });
+  }
+}
+
+/** `scheme://user:password@`: from each `://`, a scheme before it and userinfo after. Linear in `s`. */
+function urlCredentialFindings(s: string, out: Finding[]): void {
+  for (let i = s.indexOf("://"); i >= 0; i = s.indexOf("://", i + 3)) {
+    let b = i;
+    while (b > 0 && i - b < 40 && /[a-z0-9+.-]/i.test(s[b - 1])) b--;
+    if (b === i || !/[a-z]/i.test(s[b])) continue;
+    USERINFO.lastIndex = i + 3;
+    const m = USERINFO.exec(s);
+    if (!m) continue;
+    const end = USERINFO.lastIndex - 1; // before the "@"
+    out.push({ kind: "url_password", start: end - m[1].length, end, replacement: REDACTED });
+  }
+}
+
 function regexFindings(s: string, re: RegExp, kind: FindingKind, group: number, out: Finding[]): void {
   for (const m of s.matchAll(re)) {
     const whole = m.index ?? 0;
@@ -147,13 +185,8 @@ export function detect(s: string, registry: SecretRegistry = secrets, opts: Dete
   panFindings(s, out);
   if (!opts.valueShapesOnly) {
     regexFindings(s, BASIC, "basic", 1, out);
-    regexFindings(s, URL_CREDENTIALS, "url_password", 1, out);
-    for (const m of s.matchAll(KEY_VALUE)) {
-      const value = m[5];
-      if (/^(Bearer|Basic)$/i.test(value) || HARMLESS_KEYS.has(m[2].toLowerCase())) continue;
-      const start = (m.index ?? 0) + m[0].length - value.length;
-      out.push({ kind: "key_value", start, end: start + value.length, replacement: REDACTED });
-    }
+    urlCredentialFindings(s, out);
+    keyValueFindings(s, out);
   }
   return mergeFindings(out);
 }
