@@ -39,7 +39,8 @@ function parse(stdout: string, status: number | null): Run {
   const findings: Finding[] = [];
   for (const l of stdout.split("\n")) {
     const m = FINDING.exec(l);
-    if (m) findings.push({ level: m[1] as Finding["level"], file: m[2], line: m[3] ? Number(m[3]) : null, message: m[4] });
+    if (m)
+      findings.push({ level: m[1] as Finding["level"], file: m[2], line: m[3] ? Number(m[3]) : null, message: m[4] });
   }
   return { code: status, findings, out: stdout };
 }
@@ -93,9 +94,12 @@ const isChained = (file: string) => lines(file).every((l) => typeof JSON.parse(l
 const oneByte = (l: string) => l.replace(/(\d)Z"/, (_, d: string) => `${(Number(d) + 1) % 10}Z"`);
 const EDITED = 5;
 /** The journal line of the failed step (step 7, "transfer-null"), the one an attacker would flip. */
-const failLine = (c: Ctx) => lines(at(c, JOURNAL)).findIndex((l) => /"kind":"step_result"/.test(l) && /"status":"FAIL"/.test(l)) + 1;
+const failLine = (c: Ctx) =>
+  lines(at(c, JOURNAL)).findIndex((l) => /"kind":"step_result"/.test(l) && /"status":"FAIL"/.test(l)) + 1;
 const fabricatePass = (c: Ctx) =>
-  editLines(at(c, JOURNAL), (ls) => ls.map((l, i) => (i + 1 === failLine(c) ? l.replace('"status":"FAIL"', '"status":"PASS"') : l)));
+  editLines(at(c, JOURNAL), (ls) =>
+    ls.map((l, i) => (i + 1 === failLine(c) ? l.replace('"status":"FAIL"', '"status":"PASS"') : l)),
+  );
 
 const ROWS: Row[] = [
   {
