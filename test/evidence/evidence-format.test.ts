@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { canonicalJson, sha256 } from "../../lib/evidence/canonical";
 import { type TraceEvent, eventHash, serializeEvent } from "../../lib/evidence/chain";
-import { FIELDS, GENESIS, hashInput, reseal, serializeLine } from "./format-v2";
+import { FIELDS, GENESIS, hashInput, rechain, reseal, serializeLine } from "./format-v2";
 
 const ROOT = path.resolve(__dirname, "../..");
 const DOC = path.join(ROOT, "docs", "evidence-format.md");
@@ -99,42 +99,94 @@ print(json.dumps(res, ensure_ascii=False))`,
   });
 
   test("the example, sealed as a folder, passes the Python verifier", () => {
-    const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "format-")), "20261120T140211Z-sandbox");
-    fs.mkdirSync(dir);
-    for (const f of CHAINS)
-      fs.writeFileSync(
-        path.join(dir, f),
-        example(f)
-          .map((l) => `${l}\n`)
-          .join(""),
-      );
-    const manifest = {
-      schema: "payment-e2e/manifest@2",
-      session_id: "20261120T140211Z-sandbox",
-      mode: "sandbox",
-      created_at: "2026-11-20T14:10:00.000Z",
-      retention_until: "2027-11-20",
-      tool_version: "0.1.0",
-      git_commit: null,
-      trace_file: "trace.jsonl",
-      chain_head: "",
-      trace_lines: 0,
-      journal_file: "state.jsonl",
-      journal_head: "",
-      journal_lines: 0,
-      files: [],
-    };
-    fs.writeFileSync(path.join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-    reseal(dir);
-    const m = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"));
-    assert.equal(m.chain_head, example("trace.jsonl:sha256")[1]);
-    assert.equal(m.journal_head, example("state.jsonl:sha256")[1]);
+    const dir = exampleFolder();
     const r = spawnSync(PYTHON, [path.join(VERIFIER_DIR, "verify_session.py"), dir], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^verify: OK - session 20261120T140211Z-sandbox \(sandbox\), 2 file\(s\)/m);
     fs.rmSync(path.dirname(dir), { recursive: true, force: true });
   });
+
+  test("a journal repaired after a torn write verifies; a repair without its quarantine record warns", () => {
+    const dir = exampleFolder();
+    const fragment = '{"seq":3,"at":"2026-11-20T14:02:14.000Z","kind":"order_int';
+    const sha = crypto.createHash("sha256").update(fragment).digest("hex");
+    const journal = path.join(dir, "state.jsonl");
+    const data = { bytes: Buffer.byteLength(fragment), sha256: sha, quarantine_file: "state.quarantine.jsonl" };
+    fs.appendFileSync(
+      journal,
+      `${JSON.stringify({ seq: 3, at: "2026-11-20T14:05:00.000Z", kind: "journal_repaired", data })}\n`,
+    );
+    rechain(journal, "state.jsonl");
+    const record = { at: "2026-11-20T14:05:00.000Z", bytes: data.bytes, sha256: sha, fragment };
+    const quarantine = path.join(dir, "state.quarantine.jsonl");
+    fs.writeFileSync(quarantine, `${JSON.stringify(record)}\n`);
+    reseal(dir);
+    const run = () => spawnSync(PYTHON, [path.join(VERIFIER_DIR, "verify_session.py"), dir], { encoding: "utf8" });
+    let r = run();
+    assert.equal(r.status, 0, r.stdout);
+    assert.match(r.stdout, /^ok +state\.jsonl:3: torn tail repaired, fragment kept in state\.quarantine\.jsonl$/m);
+    fs.writeFileSync(quarantine, `${JSON.stringify({ ...record, sha256: "0".repeat(64) })}\n`);
+    reseal(dir);
+    r = run();
+    assert.match(r.stdout, /^WARN +state\.jsonl:3: journal_repaired: no record of the torn fragment/m);
+    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  });
+
+  test("usage: exit 2 for a missing folder or report; a report without the session's block warns", () => {
+    const dir = exampleFolder();
+    const py = (...args: string[]) =>
+      spawnSync(PYTHON, [path.join(VERIFIER_DIR, "verify_session.py"), ...args], { encoding: "utf8" });
+    assert.equal(py(path.join(dir, "nope")).status, 2);
+    assert.equal(py(dir, "--report", path.join(dir, "nope.md")).status, 2);
+    assert.equal(py().status, 2);
+    const report = path.join(path.dirname(dir), "report.md");
+    fs.writeFileSync(
+      report,
+      "# report\n\n<!-- session:20261120T140211Z-sandbox -->\nno anchor here\n<!-- /session:20261120T140211Z-sandbox -->\n",
+    );
+    const r = py(dir, "--report", report);
+    assert.equal(r.status, 0, r.stdout);
+    assert.match(r.stdout, /^WARN +\S*report\.md:3: session block has no Anchor: line/m);
+    fs.writeFileSync(report, "# report\n");
+    assert.match(py(dir, "--report", report).stdout, /^WARN +\S*report\.md: no block for session/m);
+    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+  });
 });
+
+/** The worked example as a sealed @2 folder (manifest written by the document's rules). */
+function exampleFolder(): string {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "format-")), "20261120T140211Z-sandbox");
+  fs.mkdirSync(dir);
+  for (const f of CHAINS)
+    fs.writeFileSync(
+      path.join(dir, f),
+      example(f)
+        .map((l) => `${l}\n`)
+        .join(""),
+    );
+  const manifest = {
+    schema: "payment-e2e/manifest@2",
+    session_id: "20261120T140211Z-sandbox",
+    mode: "sandbox",
+    created_at: "2026-11-20T14:10:00.000Z",
+    retention_until: "2027-11-20",
+    tool_version: "0.1.0",
+    git_commit: null,
+    trace_file: "trace.jsonl",
+    chain_head: "",
+    trace_lines: 0,
+    journal_file: "state.jsonl",
+    journal_head: "",
+    journal_lines: 0,
+    files: [],
+  };
+  fs.writeFileSync(path.join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  reseal(dir);
+  const m = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"));
+  assert.equal(m.chain_head, example("trace.jsonl:sha256")[1]);
+  assert.equal(m.journal_head, example("state.jsonl:sha256")[1]);
+  return dir;
+}
 
 describe("the Python verifier's RFC 8785 canonical JSON", () => {
   test("RFC 8785 §3.2.2 / appendix B number examples (IEEE 754 bit patterns)", () => {
