@@ -1,0 +1,555 @@
+#!/usr/bin/env python3
+"""Independent verifier of a payment-e2e session folder (docs/evidence-format.md).
+
+Written apart from the TypeScript tool, from the format document alone, so that an auditor can
+re-check a session without trusting our code: Python 3.9+, standard library only, one file.
+
+    python3 verifier/verify_session.py <session-dir> [--report docs/PAYMENT_E2E_LIVE_REPORT.md]
+
+It recomputes the trace chain (and that every line's bytes are the canonical serialisation), the
+journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
+and line counts, the session-identity checks and, with --report, the anchor in the session's block.
+Prints one line per finding, `ok|WARN|ERROR <file>[:<line>]: <message>`, then `verify: OK|FAILED`;
+exits 0 (intact), 1 (failed) or 2 (usage). Over the ~300-line guideline on purpose: an auditor gets
+one file to read and run.
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+
+GENESIS = "0" * 64
+SCHEMA_V2 = "payment-e2e/manifest@2"
+SCHEMA_V1 = "payment-e2e/manifest@1"
+MANIFEST_FILE = "manifest.json"
+TRACE_FILE = "trace.jsonl"
+JOURNAL_FILE = "state.jsonl"
+QUARANTINE_FILE = "state.quarantine.jsonl"
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+# ------------------------------------------------------------------------------ RFC 8785 (JCS)
+
+
+class NotCanonicalizable(ValueError):
+    """A value that has no canonical JSON form (NaN, Infinity, a number too large for a double)."""
+
+
+def es_number(x):
+    """ECMAScript Number::toString of a double: the number form of RFC 8785 (3.2.2.3).
+
+    Python's repr gives the same shortest round-trip digits but formats them differently
+    (`1e-07` vs `1e-7`, `1e+16` vs `10000000000000000`), so only its digits are used.
+    """
+    if isinstance(x, bool):
+        raise NotCanonicalizable("a boolean is not a number")
+    try:
+        x = float(x)
+    except OverflowError:
+        raise NotCanonicalizable("integer too large for an IEEE 754 double")
+    if x != x or x in (float("inf"), float("-inf")):
+        raise NotCanonicalizable("NaN and Infinity are not allowed in evidence")
+    if x == 0:
+        return "0"  # -0 too
+    if x < 0:
+        return "-" + es_number(-x)
+    m = re.match(r"^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$", repr(x))
+    if not m:  # pragma: no cover - repr of a finite positive float always matches
+        raise NotCanonicalizable("unexpected float repr %r" % repr(x))
+    int_part, frac_part, exp = m.group(1), m.group(2) or "", int(m.group(3) or 0)
+    # value = 0.D x 10^n with D the digits without leading zeros (each one stripped lowers n)
+    all_digits = int_part + frac_part
+    stripped = all_digits.lstrip("0")
+    n = len(int_part) + exp - (len(all_digits) - len(stripped))
+    digits = stripped.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * (-n) + digits
+    e = n - 1
+    sign = "+" if e >= 0 else "-"
+    mant = digits if k == 1 else digits[0] + "." + digits[1:]
+    return "%se%s%d" % (mant, sign, abs(e))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def jcs_string(s):
+    """A string as ECMAScript JSON.stringify writes it: `"` `\\` and U+0000-U+001F escaped only."""
+    out = json.dumps(s, ensure_ascii=False)
+    # json.loads joins escaped surrogate pairs; a surrogate left in a str is lone, and JavaScript's
+    # well-formed JSON.stringify writes it as a lowercase \\u escape.
+    return _LONE_SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group(0)), out)
+
+
+def _utf16_key(s):
+    return s.encode("utf-16-be", "surrogatepass")
+
+
+def jcs(v):
+    """RFC 8785 canonical JSON of a value parsed by `parse_json` (dict, list, str, int, float, bool, None)."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, (int, float)):
+        return es_number(v)
+    if isinstance(v, str):
+        return jcs_string(v)
+    if isinstance(v, list):
+        return "[" + ",".join(jcs(x) for x in v) + "]"
+    if isinstance(v, dict):
+        keys = sorted(v.keys(), key=_utf16_key)
+        return "{" + ",".join(jcs_string(k) + ":" + jcs(v[k]) for k in keys) + "}"
+    raise NotCanonicalizable("not a JSON value: %r" % type(v).__name__)
+
+
+def _no_constant(name):
+    raise NotCanonicalizable("%s is not allowed in evidence" % name)
+
+
+def parse_json(text):
+    """json.loads without NaN/Infinity; numbers are kept as Python int/float and read as doubles by jcs."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
+def sha256_hex(data):
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------ chains
+
+# Field order of a line as written (readable), and the fields hashed (sorted by JCS).
+CHAINS = {
+    TRACE_FILE: ("trace", ["seq", "time", "mono_ms", "type", "payload", "prev", "hash"]),
+    JOURNAL_FILE: ("journal", ["seq", "at", "kind", "data", "prev", "hash"]),
+}
+
+
+def hash_input(entry, fields):
+    """The canonical JSON that a line's hash covers: every field but `hash`, JCS-sorted."""
+    return jcs({f: entry[f] for f in fields if f != "hash"})
+
+
+def serialize_line(entry, fields):
+    """The exact bytes of one line (without newline): fixed field order, canonical values."""
+    return "{" + ",".join(jcs_string(f) + ":" + jcs(entry[f]) for f in fields) + "}"
+
+
+def check_line(raw, line, prev, fields):
+    """Returns (entry or None, reason or None) for one line, as the TypeScript chain check does."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "not valid UTF-8 (edited or truncated)"
+    try:
+        e = parse_json(text)
+    except (ValueError, NotCanonicalizable):
+        return None, "not valid JSON (edited or truncated)"
+    if not isinstance(e, dict) or not isinstance(e.get("hash"), str) or not isinstance(e.get("prev"), str):
+        return None, "not a chained entry (no prev/hash)"
+    if any(f not in e for f in fields) or len(e) != len(fields):
+        return e, "fields differ from the format (edited)"
+    try:
+        if serialize_line(e, fields) != text:
+            return e, "bytes differ from the canonical form (edited)"
+        if e["seq"] != line or isinstance(e["seq"], bool):
+            return e, "seq is %s, expected %d (line deleted, inserted or reordered)" % (jcs(e["seq"]), line)
+        if e["prev"] != prev:
+            return e, "prev does not match the hash of the line before"
+        if sha256_hex(hash_input(e, fields)) != e["hash"]:
+            return e, "hash does not match the content (edited)"
+    except NotCanonicalizable as err:
+        return e, "no canonical form: %s" % err
+    return e, None
+
+
+def read_lines(path):
+    """(complete lines as bytes, torn last fragment or None); raises OSError."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        return [], None
+    parts = data.split(b"\n")
+    torn = parts.pop()  # b"" after a final newline
+    return parts, (torn if torn else None)
+
+
+def verify_chain(path, fields, expected_lines=None, expected_head=None):
+    """Rechecks a chain. Returns dict(ok, lines, head, entries, heads, broken=(line, reason) or None)."""
+    res = {"ok": False, "lines": 0, "head": GENESIS, "entries": [], "heads": [GENESIS], "broken": None}
+    try:
+        lines, torn = read_lines(path)
+    except OSError as err:
+        res["broken"] = (0, "cannot read: %s" % err.strerror)
+        return res
+    head = GENESIS
+    for i, raw in enumerate(lines):
+        n = i + 1
+        e, reason = check_line(raw, n, head, fields)
+        if reason:
+            res["broken"] = (n, reason)
+            return res
+        head = e["hash"]
+        res["entries"].append(e)
+        res["heads"].append(head)
+        res["lines"], res["head"] = n, head
+    if torn is not None:
+        res["broken"] = (len(lines) + 1, "incomplete last line (no newline: cut or torn write)")
+        return res
+    want = expected_lines
+    if want is not None and len(lines) < want:
+        res["broken"] = (len(lines) + 1, "missing: file ends at line %d, manifest expects %d (tail cut)" % (len(lines), want))
+    elif expected_head is not None:
+        at = want if want is not None else len(lines)
+        if res["heads"][at] != expected_head:
+            res["broken"] = (at, "hash of line %d differs from the recorded chain head (chain rewritten)" % at)
+    if res["broken"] is None and want is not None and len(lines) > want:
+        res["broken"] = (want + 1, "extra: %d line(s) after the manifest's last line %d" % (len(lines) - want, want))
+    res["ok"] = res["broken"] is None
+    return res
+
+
+# ------------------------------------------------------------------------------ files
+
+IGNORED_DIRS = {".ipynb_checkpoints", ".virtual_documents", "__pycache__", ".pytest_cache", ".mypy_cache", ".idea",
+                ".vscode", ".Trash-0"}
+IGNORED_NAMES = [re.compile(p, f) for p, f in [
+    (r"~$", 0), (r"^\.#", 0), (r"^#.*#$", 0), (r"^\..*\.sw[a-p]$", 0), (r"^\.~lock\..*#$", 0), (r"^\.DS_Store$", 0),
+    (r"^\._", 0), (r"^Thumbs\.db$", re.I), (r"^desktop\.ini$", re.I), (r"\.py[co]$", 0)]]
+
+
+def is_ignored(rel):
+    """Editor, Jupyter and OS leftovers: never evidence (the same rule as the tool's isIgnoredFile)."""
+    parts = [p for p in re.split(r"[\\/]", rel) if p]
+    if any(d in IGNORED_DIRS for d in parts[:-1]):
+        return True
+    name = parts[-1] if parts else ""
+    return name in IGNORED_DIRS or any(r.search(name) for r in IGNORED_NAMES)
+
+
+def list_files(root):
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        rel_dir = "" if rel_dir == "." else rel_dir + "/"
+        dirnames[:] = [d for d in dirnames if not is_ignored(rel_dir + d)]
+        for name in filenames:
+            rel = rel_dir + name
+            if is_ignored(rel) or (rel_dir == "" and (name == MANIFEST_FILE or name.startswith(MANIFEST_FILE + ".tmp"))):
+                continue
+            full = os.path.join(dirpath, name)
+            if os.path.isfile(full) and not os.path.islink(full):
+                out.append(rel)
+    return sorted(out, key=_utf16_key)
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------ verify
+
+
+class Findings:
+    def __init__(self):
+        self.items = []
+
+    def add(self, level, subject, message):
+        self.items.append((level, subject, message))
+
+    def count(self, level):
+        return sum(1 for f in self.items if f[0] == level)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def check_manifest_fields(m, out):
+    """Types of the manifest's fields; returns the schema version (1 or 2), or None when unusable."""
+    if not isinstance(m, dict):
+        out.add("ERROR", MANIFEST_FILE, "not a JSON object")
+        return None
+    if m.get("schema") == SCHEMA_V1:
+        version = 1
+        out.add("WARN", MANIFEST_FILE, "sealed by an older tool (%s): journal not chained" % SCHEMA_V1)
+    elif m.get("schema") == SCHEMA_V2:
+        version = 2
+    else:
+        out.add("ERROR", MANIFEST_FILE, "schema is %s, expected %s" % (json.dumps(m.get("schema")), SCHEMA_V2))
+        return None
+    need = {"session_id": str, "mode": str, "created_at": str, "retention_until": str, "tool_version": str,
+            "trace_file": str, "chain_head": str, "trace_lines": int, "files": list}
+    if version == 2:
+        need.update({"journal_file": str, "journal_head": str, "journal_lines": int})
+    bad = [k for k, t in need.items() if not isinstance(m.get(k), t) or isinstance(m.get(k), bool)]
+    if "git_commit" not in m or not (m["git_commit"] is None or isinstance(m["git_commit"], str)):
+        bad.append("git_commit")
+    for k in ("chain_head", "journal_head"):
+        if k in need and isinstance(m.get(k), str) and not HEX64.match(m[k]):
+            bad.append(k)
+    for k in ("trace_lines", "journal_lines"):
+        if k in need and isinstance(m.get(k), int) and not _is_int(m[k]):
+            bad.append(k)
+    if bad:
+        out.add("ERROR", MANIFEST_FILE, "missing or malformed field(s): %s" % ", ".join(sorted(set(bad))))
+        return None
+    if m["trace_file"] != TRACE_FILE or (version == 2 and m["journal_file"] != JOURNAL_FILE):
+        out.add("ERROR", MANIFEST_FILE, "trace_file/journal_file must be %s and %s" % (TRACE_FILE, JOURNAL_FILE))
+        return None
+    return version
+
+
+def check_files(session_dir, m, out):
+    listed, matched = set(), 0
+    entries = m["files"]
+    paths = [f.get("path") if isinstance(f, dict) else None for f in entries]
+    if all(isinstance(p, str) for p in paths) and paths != sorted(paths, key=_utf16_key):
+        out.add("WARN", MANIFEST_FILE, "files are not sorted by path")
+    for f in entries:
+        p = f.get("path") if isinstance(f, dict) else None
+        if not (isinstance(p, str) and p and not p.startswith("/") and ".." not in p.split("/") and "\\" not in p
+                and isinstance(f.get("sha256"), str) and HEX64.match(f["sha256"]) and _is_int(f.get("bytes"))):
+            out.add("ERROR", MANIFEST_FILE, "malformed files entry %s" % json.dumps(f, sort_keys=True)[:120])
+            continue
+        if p in listed:
+            out.add("ERROR", p, "listed twice in the manifest")
+            continue
+        listed.add(p)
+        if is_ignored(p):
+            out.add("WARN", p, "an editor or checkpoint file (never evidence): not checked")
+            continue
+        abs_path = os.path.join(session_dir, *p.split("/"))
+        if not os.path.isfile(abs_path):
+            out.add("ERROR", p, "missing (listed in the manifest): deleted or moved after the seal of %s" % m["created_at"])
+            continue
+        size = os.path.getsize(abs_path)
+        if size == f["bytes"] and file_sha256(abs_path) == f["sha256"]:
+            matched += 1
+            continue
+        grown = False
+        if p.endswith(".jsonl") and size > f["bytes"]:
+            with open(abs_path, "rb") as fh:
+                grown = hashlib.sha256(fh.read(f["bytes"])).hexdigest() == f["sha256"]
+        out.add("ERROR", p, ("appended to after sealing: the sealed %d bytes are intact, %d byte(s) follow"
+                             % (f["bytes"], size - f["bytes"])) if grown else
+                ("edited after sealing: sha256 differs from the manifest (%d -> %d bytes)" % (f["bytes"], size)))
+    for rel in list_files(session_dir):
+        if rel not in listed:
+            out.add("WARN", rel, "extra file, not in the manifest: added after the seal of %s" % m["created_at"])
+    out.add("ok", "files", "%d of %d hash(es) match" % (matched, len(entries)))
+
+
+def report_chain(name, chain, out, what):
+    if chain["ok"]:
+        out.add("ok", name, "%s chain intact, %d line(s), head %s" % (what, chain["lines"], chain["head"]))
+        return
+    line, reason = chain["broken"]
+    out.add("ERROR", "%s:%d" % (name, line) if line > 0 else name, reason)
+
+
+def check_identity(session_dir, m, trace, journal_entries, out):
+    """Folder name == manifest == journal == every trace session event; modes agree; id ends with -<mode>."""
+    sid, mode = m["session_id"], m["mode"]
+    errors_before = out.count("ERROR")
+    folder = os.path.basename(os.path.normpath(os.path.abspath(session_dir)))
+    if folder != sid:
+        out.add("ERROR", MANIFEST_FILE, "session_id %s differs from the folder name %s (session relabelled or swapped)"
+                % (sid, folder))
+    if not sid.endswith("-" + mode):
+        out.add("ERROR", MANIFEST_FILE, "session_id %s does not end with -%s (the manifest's mode)" % (sid, mode))
+    first = journal_entries[0] if journal_entries else None
+    if first is None:
+        out.add("ERROR", JOURNAL_FILE, "no journal entries: the session_created entry is missing")
+    else:
+        data = first.get("data") if isinstance(first.get("data"), dict) else {}
+        if first.get("kind") != "session_created":
+            out.add("ERROR", JOURNAL_FILE + ":1", "first entry is %s, expected session_created" % json.dumps(first.get("kind")))
+        elif data.get("sessionId") != sid:
+            out.add("ERROR", JOURNAL_FILE + ":1", "sessionId %s differs from the manifest's %s (files swapped)"
+                    % (json.dumps(data.get("sessionId")), sid))
+        elif data.get("mode") != mode:
+            out.add("ERROR", JOURNAL_FILE + ":1", "mode %s differs from the manifest's %s" % (json.dumps(data.get("mode")), mode))
+    sessions = 0
+    for e in trace:
+        if e.get("type") != "session":
+            continue
+        sessions += 1
+        p = e.get("payload") if isinstance(e.get("payload"), dict) else {}
+        where = "%s:%d" % (TRACE_FILE, e["seq"])
+        if p.get("session_id") != sid:
+            out.add("ERROR", where, "session event for %s, manifest says %s (files swapped)" % (json.dumps(p.get("session_id")), sid))
+        elif p.get("mode") != mode:
+            out.add("ERROR", where, "session event in mode %s, manifest says %s" % (json.dumps(p.get("mode")), mode))
+    if trace and sessions == 0:
+        out.add("ERROR", TRACE_FILE, "no session event: the trace does not say which session it belongs to")
+    if out.count("ERROR") == errors_before:
+        out.add("ok", "session", "%s: folder, manifest, journal and %d trace session event(s) agree (mode %s)"
+                % (sid, sessions, mode))
+
+
+def check_quarantine(session_dir, journal_entries, out):
+    repairs = [e for e in journal_entries if e.get("kind") == "journal_repaired"]
+    if not repairs:
+        return
+    qpath = os.path.join(session_dir, QUARANTINE_FILE)
+    records = []
+    try:
+        lines, _ = read_lines(qpath)
+        records = [parse_json(r.decode("utf-8")) for r in lines if r.strip()]
+    except (OSError, ValueError, NotCanonicalizable):
+        pass
+    for e in repairs:
+        d = e.get("data") if isinstance(e.get("data"), dict) else {}
+        if not any(isinstance(r, dict) and r.get("sha256") == d.get("sha256") and r.get("bytes") == d.get("bytes")
+                   for r in records):
+            out.add("WARN", "%s:%d" % (JOURNAL_FILE, e["seq"]),
+                    "journal_repaired: no record of the torn fragment (sha256 %s) in %s" % (d.get("sha256"), QUARANTINE_FILE))
+        else:
+            out.add("ok", "%s:%d" % (JOURNAL_FILE, e["seq"]), "torn tail repaired, fragment kept in %s" % QUARANTINE_FILE)
+
+
+ANCHOR_RE = re.compile(r"Anchor:.*?manifest sha256\s*`([0-9a-f]{64})`.*?trace head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\)"
+                       r"(?:.*?journal head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\))?")
+
+
+def check_anchor(report, sid, manifest_sha, m, trace_chain, journal_chain, out):
+    """Compares the folder with the anchor in the session's block of the living report."""
+    name = report.replace(os.sep, "/")
+    try:
+        with open(report, "r", encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except OSError as err:
+        out.add("ERROR", name, "cannot read the report: %s" % err.strerror)
+        return
+    start, end = "<!-- session:%s -->" % sid, "<!-- /session:%s -->" % sid
+    begin = next((i for i, l in enumerate(lines) if l.strip() == start), None)
+    if begin is None:
+        out.add("WARN", name, "no block for session %s: its anchor cannot be checked" % sid)
+        return
+    anchor = None
+    for i in range(begin + 1, len(lines)):
+        if lines[i].strip() == end:
+            break
+        mm = ANCHOR_RE.search(lines[i])
+        if mm:
+            anchor = (i + 1, mm)
+    if anchor is None:
+        out.add("WARN", "%s:%d" % (name, begin + 1), "session block has no Anchor: line; the folder is not anchored")
+        return
+    at, mm = anchor
+    where = "%s:%d" % (name, at)
+    ok = True
+    if mm.group(1) != manifest_sha:
+        ok = False
+        out.add("ERROR", MANIFEST_FILE, "sha256 %s differs from the anchor %s in %s (manifest rewritten after anchoring)"
+                % (manifest_sha, mm.group(1), where))
+    checks = [(TRACE_FILE, trace_chain, mm.group(2), int(mm.group(3)))]
+    if mm.group(4):
+        checks.append((JOURNAL_FILE, journal_chain, mm.group(4), int(mm.group(5))))
+    for fname, chain, head, n in checks:
+        if chain is None:
+            continue
+        have = chain["heads"][n] if n < len(chain["heads"]) else None
+        if chain["lines"] < n:
+            ok = False
+            out.add("ERROR", "%s:%d" % (fname, chain["lines"] + 1),
+                    "the anchor in %s records %d line(s); only %d verify" % (where, n, chain["lines"]))
+        elif have != head:
+            ok = False
+            out.add("ERROR", "%s:%d" % (fname, n), "hash of line %d differs from the chain head anchored in %s "
+                    "(chain rewritten after anchoring)" % (n, where))
+        elif chain["lines"] != n:
+            ok = False
+            out.add("ERROR", "%s:%d" % (fname, n + 1), "%d line(s) after the anchored line %d" % (chain["lines"] - n, n))
+    if ok:
+        out.add("ok", where, "anchor matches: manifest sha256, trace head%s" % (" and journal head" if mm.group(4) else ""))
+
+
+def verify(session_dir, report=None):
+    out = Findings()
+    mpath = os.path.join(session_dir, MANIFEST_FILE)
+    try:
+        with open(mpath, "rb") as f:
+            mbytes = f.read()
+    except OSError:
+        out.add("ERROR", MANIFEST_FILE, "missing: the folder is not sealed")
+        return out, None
+    manifest_sha = hashlib.sha256(mbytes).hexdigest()
+    try:
+        m = parse_json(mbytes.decode("utf-8"))
+    except (ValueError, NotCanonicalizable):
+        out.add("ERROR", MANIFEST_FILE, "not valid JSON")
+        return out, None
+    version = check_manifest_fields(m, out)
+    if version is None:
+        return out, None
+    out.add("ok", MANIFEST_FILE, "sha256 %s (%s)" % (manifest_sha, m["schema"]))
+    check_files(session_dir, m, out)
+
+    trace = verify_chain(os.path.join(session_dir, TRACE_FILE), CHAINS[TRACE_FILE][1], m["trace_lines"], m["chain_head"])
+    report_chain(TRACE_FILE, trace, out, "trace")
+    jpath = os.path.join(session_dir, JOURNAL_FILE)
+    journal = None
+    if version == 2:
+        journal = verify_chain(jpath, CHAINS[JOURNAL_FILE][1], m["journal_lines"], m["journal_head"])
+        report_chain(JOURNAL_FILE, journal, out, "journal")
+        journal_entries = journal["entries"]
+    else:
+        journal_entries = []
+        try:
+            lines, _ = read_lines(jpath)
+            for raw in lines[:1]:
+                journal_entries.append(parse_json(raw.decode("utf-8")))
+        except (OSError, ValueError, NotCanonicalizable):
+            pass
+    check_identity(session_dir, m, trace["entries"], journal_entries, out)
+    check_quarantine(session_dir, journal_entries, out)
+    if report:
+        check_anchor(report, m["session_id"], manifest_sha, m, trace, journal, out)
+    summary = "session %s (%s), %d file(s), trace %d line(s)" % (m["session_id"], m["mode"], len(m["files"]), m["trace_lines"])
+    if version == 2:
+        summary += ", journal %d line(s)" % m["journal_lines"]
+    return out, summary
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="verify_session.py", description="Independent verifier of a payment-e2e session folder.")
+    ap.add_argument("session_dir", help="e.g. archive/payment-e2e/<session-id>")
+    ap.add_argument("--report", help="the living report whose session block holds the anchor, e.g. docs/PAYMENT_E2E_LIVE_REPORT.md")
+    args = ap.parse_args(argv)
+    if not os.path.isdir(args.session_dir):
+        sys.stderr.write("verify: %s: no such directory\n" % args.session_dir)
+        return 2
+    if args.report and not os.path.isfile(args.report):
+        sys.stderr.write("verify: %s: no such file\n" % args.report)
+        return 2
+    out, summary = verify(args.session_dir, args.report)
+    tag = {"ok": "ok   ", "WARN": "WARN ", "ERROR": "ERROR"}
+    for level, subject, message in out.items:
+        print("%s %s: %s" % (tag[level], subject, message))
+    errors, warnings = out.count("ERROR"), out.count("WARN")
+    what = summary or args.session_dir
+    if errors:
+        print("verify: FAILED - %s: %d error(s), %d warning(s)" % (what, errors, warnings))
+        return 1
+    print("verify: OK - %s%s" % (what, ", %d warning(s)" % warnings if warnings else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
