@@ -3,13 +3,32 @@
  * profile: card numbers (Luhn), JWTs, API-key shapes, bearer tokens with real token material, and
  * the known secret values of the environment. Reports `path:line: kind (masked excerpt)`; the
  * secret itself is never printed.
+ *
+ * Secrets learned in another process (the kernel's tokens and client secrets) are found through
+ * the session's salted hashes (SECRET_HASHES_FILE, issue 13 §7): every such file among the scanned
+ * paths is loaded, and each line is cut into candidates — a window of token characters
+ * (`isTokenChar`) that starts at a run's start, after a non-alphanumeric character, or right after an
+ * escape (`\n`, `\uXXXX`, `%XX`: a token in a JSON string or a URL-encoded query), and ends at the
+ * run's end or next to a non-alphanumeric character — whose length is one of the registered
+ * lengths. Each candidate's HMAC with the session's salt is compared with the registered ones. Work is
+ * linear in (boundary positions × distinct lengths), HMACs only where both ends are boundaries.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ScanPathError, SecretLeakError } from "../errors";
-import { type FindingKind, detect } from "./detect";
-import { isIgnoredFile } from "./files";
-import { SecretRegistry, envSecrets } from "./secrets";
+import { type Finding, type FindingKind, REDACTED, detect } from "./detect";
+import { SECRET_HASHES_FILE, isIgnoredFile } from "./files";
+import {
+  ALNUM,
+  CHAR_CLASS,
+  HEX,
+  type SecretHashes,
+  SecretRegistry,
+  TOKEN_CHAR,
+  envSecrets,
+  readSecretHashes,
+  secretHmac,
+} from "./secrets";
 
 export const DEFAULT_SCAN_PATHS = ["archive", "docs", "notebooks"];
 
@@ -54,6 +73,127 @@ export interface ScanOptions {
   leftovers?: boolean;
   /** Called once per scanned file (for counting). */
   onFile?: (file: string) => void;
+  /**
+   * Salted hashes of secrets learned elsewhere, besides those of every SECRET_HASHES_FILE among the
+   * scanned paths (always loaded), e.g. the hook's `--hashes-from archive`.
+   */
+  hashes?: SecretHashes[];
+}
+
+// ------------------------------------------------------------------ salted-hash matching
+
+/** The registered hashes, by length, ready for the scanner. */
+export interface HashIndex {
+  sets: Array<{ salt: Buffer; byLength: Map<number, Map<string, string>> }>;
+  /** Distinct registered lengths, ascending. */
+  lengths: number[];
+  /** candidate → label or "" (no match), per set; bounded, cleared when full. */
+  cache: Map<string, string>;
+}
+
+const CACHE_MAX = 200_000;
+
+export function hashIndex(all: SecretHashes[]): HashIndex {
+  const lengths = new Set<number>();
+  const sets = all.map((h) => {
+    const byLength = new Map<number, Map<string, string>>();
+    for (const e of h.entries) {
+      if (!byLength.has(e.length)) byLength.set(e.length, new Map());
+      byLength.get(e.length)?.set(e.hmac, e.label);
+      lengths.add(e.length);
+    }
+    return { salt: h.salt, byLength };
+  });
+  return { sets, lengths: [...lengths].sort((a, b) => a - b), cache: new Map() };
+}
+
+const BACKSLASH = 92;
+const PERCENT = 37;
+const LETTER_U = 117;
+// Local copies: an imported binding read in the hot loop costs a getter call once compiled to CommonJS.
+const CLASS = CHAR_CLASS;
+const T_TOKEN = TOKEN_CHAR;
+const T_ALNUM = ALNUM;
+const T_HEX = HEX;
+const hmacOf = secretHmac;
+
+/** Occurrences of registered secrets in one line, found by their salted hashes (see the module comment). */
+export function hashFindings(s: string, index: HashIndex): Finding[] {
+  const out: Finding[] = [];
+  const { lengths, sets, cache } = index;
+  if (lengths.length === 0 || s.length < lengths[0]) return out;
+  const min = lengths[0];
+  const n = s.length;
+  // One pass of character classes: the hot loop then reads bytes only.
+  const cls = new Uint8Array(n + 1);
+  for (let p = 0; p < n; p++) {
+    const c = s.charCodeAt(p);
+    cls[p] = c < 128 ? CLASS[c] : 0;
+  }
+  let i = 0;
+  while (i < n) {
+    while (i < n && !(cls[i] & T_TOKEN)) i++;
+    const from = i;
+    while (i < n && cls[i] & T_TOKEN) i++;
+    const to = i;
+    if (to - from < min) continue;
+    for (let p = from; p + min <= to; p++) {
+      // A start: the run's start, after a non-alphanumeric, or after an escape (\n, %3D, \u003d).
+      const starts =
+        p === from ||
+        !(cls[p - 1] & T_ALNUM) ||
+        (p - 2 >= from && s.charCodeAt(p - 2) === BACKSLASH) ||
+        (p - 3 >= from && s.charCodeAt(p - 3) === PERCENT && cls[p - 2] & T_HEX) ||
+        (p - 6 >= from && s.charCodeAt(p - 6) === BACKSLASH && s.charCodeAt(p - 5) === LETTER_U);
+      if (!starts) continue;
+      for (const len of lengths) {
+        const e = p + len;
+        if (e > to) break;
+        // An end: the run's end, or next to a non-alphanumeric character.
+        if (e !== to && cls[e] & T_ALNUM && cls[e - 1] & T_ALNUM) continue;
+        const candidate = s.slice(p, e);
+        for (let k = 0; k < sets.length; k++) {
+          const want = sets[k].byLength.get(len);
+          if (!want) continue;
+          const key = `${k}\u0000${candidate}`;
+          let label = cache.get(key);
+          if (label === undefined) {
+            label = want.get(hmacOf(sets[k].salt, candidate)) ?? "";
+            if (cache.size >= CACHE_MAX) cache.clear();
+            cache.set(key, label);
+          }
+          if (label) out.push({ kind: "secret", label, start: p, end: e, replacement: REDACTED });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Findings of both kinds, sorted; a span overlapping an earlier one is dropped (it is masked already). */
+function mergeSpans(a: Finding[], b: Finding[]): Finding[] {
+  if (b.length === 0) return a;
+  // Hash findings first: on the same span (a bearer token that is also a learned one) the label wins.
+  const all = [...b, ...a].sort((x, y) => x.start - y.start || y.end - x.end);
+  const out: Finding[] = [];
+  for (const f of all) {
+    const last = out[out.length - 1];
+    if (last && f.start < last.end) {
+      if (f.end > last.end) last.end = f.end;
+      continue;
+    }
+    out.push({ ...f });
+  }
+  return out;
+}
+
+/**
+ * Every SECRET_HASHES_FILE under `paths` (directories walked, leftovers skipped), read. A file that
+ * cannot be read or has no valid header throws ScanPathError: a scan never silently looks for less.
+ */
+export function findSecretHashes(paths: string[]): SecretHashes[] {
+  const files = listScanFiles(paths, "all").filter((f) => path.basename(f) === SECRET_HASHES_FILE);
+  return files.map((f) => readSecretHashes(f));
 }
 
 /** Builds the registry of secret values to look for: the environment's plus any extra. */
@@ -65,13 +205,22 @@ export function scanRegistry(opts: ScanOptions = {}): SecretRegistry {
 }
 
 /** Scans one text; `displayPath` is only used in the hits. */
-export function scanText(text: string, displayPath: string, registry: SecretRegistry, allowPragma = false): Hit[] {
+export function scanText(
+  text: string,
+  displayPath: string,
+  registry: SecretRegistry,
+  allowPragma = false,
+  hashes?: HashIndex,
+): Hit[] {
   const hits: Hit[] = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     if (allowPragma && line.includes(ALLOW_PRAGMA)) continue;
-    const found = detect(line, registry, { valueShapesOnly: true });
+    const found = mergeSpans(
+      detect(line, registry, { valueShapesOnly: true }),
+      hashes ? hashFindings(line, hashes) : [],
+    );
     if (found.length === 0) continue;
     // Mask the whole line once, remembering where each finding lands, then cut excerpts from it:
     // slicing the raw line could leave half a secret in the context.
@@ -145,13 +294,16 @@ export function listScanFiles(
  */
 export function scanPaths(paths: string[], opts: ScanOptions = {}): Hit[] {
   const registry = scanRegistry(opts);
+  const byFile = new Map<string, SecretHashes>();
+  for (const h of [...(opts.hashes ?? []), ...findSecretHashes(paths)]) byFile.set(path.resolve(h.file), h);
+  const hashes = hashIndex([...byFile.values()]);
   const hits: Hit[] = [];
   for (const file of listScanFiles(paths, opts.extensions, opts.leftovers)) {
     const buf = fs.readFileSync(file);
     if (isBinary(buf)) continue;
     opts.onFile?.(file);
     const allow = PRAGMA_EXTENSIONS.has(path.extname(file).toLowerCase());
-    hits.push(...scanText(buf.toString("utf8"), file.split(path.sep).join("/"), registry, allow));
+    hits.push(...scanText(buf.toString("utf8"), file.split(path.sep).join("/"), registry, allow, hashes));
   }
   return hits;
 }
