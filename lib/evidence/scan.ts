@@ -5,35 +5,22 @@
  * secret itself is never printed.
  *
  * Secrets learned in another process (the kernel's tokens and client secrets) are found through
- * the session's salted hashes (SECRET_HASHES_FILE, issue 13 §7): every such file among the scanned
- * paths is loaded, and each line is cut into candidates — a window of token characters
- * (`isTokenChar`) that starts at a run's start, after a non-alphanumeric character, or right after an
- * escape (`\n`, `\uXXXX`, `%XX`: a token in a JSON string or a URL-encoded query), and ends at the
- * run's end or next to a non-alphanumeric character — whose length is one of the registered
- * lengths. Each candidate's HMAC with the session's salt is compared with the registered ones. Work is
- * linear in (boundary positions × distinct lengths), HMACs only where both ends are boundaries.
+ * the session's salted hashes (SECRET_HASHES_FILE, issue 13 §7; lib/evidence/secret-hashes.ts): every
+ * such file among the scanned paths is loaded, plus any given (`ScanOptions.hashes`).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import { ScanPathError, SecretLeakError } from "../errors";
 import { type Finding, type FindingKind, REDACTED, detect } from "./detect";
 import { SECRET_HASHES_FILE, isIgnoredFile } from "./files";
-import {
-  ALNUM,
-  CHAR_CLASS,
-  HEX,
-  type SecretHashes,
-  SecretRegistry,
-  TOKEN_CHAR,
-  envSecrets,
-  readSecretHashes,
-  secretHmac,
-} from "./secrets";
+import { type HashIndex, type SecretHashes, hashIndex, hashMatches, readSecretHashes } from "./secret-hashes";
+import { SecretRegistry, envSecrets } from "./secrets";
 
 export const DEFAULT_SCAN_PATHS = ["archive", "docs", "notebooks"];
 
 /** Extensions walked inside directories; a file named explicitly is scanned whatever its extension. */
-export const SCANNED_EXTENSIONS = [".ipynb", ".html", ".jsonl", ".log", ".md", ".json", ".txt", ".svg"];
+export const SCANNED_EXTENSIONS = [".ipynb", ".html", ".jsonl", ".log", ".md", ".json", ".txt", ".svg", ".png"];
 
 /** Never descended into while walking. */
 const SKIPPED_DIRS = new Set([".git", "node_modules"]);
@@ -78,96 +65,6 @@ export interface ScanOptions {
    * scanned paths (always loaded), e.g. the hook's `--hashes-from archive`.
    */
   hashes?: SecretHashes[];
-}
-
-// ------------------------------------------------------------------ salted-hash matching
-
-/** The registered hashes, by length, ready for the scanner. */
-export interface HashIndex {
-  sets: Array<{ salt: Buffer; byLength: Map<number, Map<string, string>> }>;
-  /** Distinct registered lengths, ascending. */
-  lengths: number[];
-  /** candidate → label or "" (no match), per set; bounded, cleared when full. */
-  cache: Map<string, string>;
-}
-
-const CACHE_MAX = 200_000;
-
-export function hashIndex(all: SecretHashes[]): HashIndex {
-  const lengths = new Set<number>();
-  const sets = all.map((h) => {
-    const byLength = new Map<number, Map<string, string>>();
-    for (const e of h.entries) {
-      if (!byLength.has(e.length)) byLength.set(e.length, new Map());
-      byLength.get(e.length)?.set(e.hmac, e.label);
-      lengths.add(e.length);
-    }
-    return { salt: h.salt, byLength };
-  });
-  return { sets, lengths: [...lengths].sort((a, b) => a - b), cache: new Map() };
-}
-
-const BACKSLASH = 92;
-const PERCENT = 37;
-const LETTER_U = 117;
-// Local copies: an imported binding read in the hot loop costs a getter call once compiled to CommonJS.
-const CLASS = CHAR_CLASS;
-const T_TOKEN = TOKEN_CHAR;
-const T_ALNUM = ALNUM;
-const T_HEX = HEX;
-const hmacOf = secretHmac;
-
-/** Occurrences of registered secrets in one line, found by their salted hashes (see the module comment). */
-export function hashFindings(s: string, index: HashIndex): Finding[] {
-  const out: Finding[] = [];
-  const { lengths, sets, cache } = index;
-  if (lengths.length === 0 || s.length < lengths[0]) return out;
-  const min = lengths[0];
-  const n = s.length;
-  // One pass of character classes: the hot loop then reads bytes only.
-  const cls = new Uint8Array(n + 1);
-  for (let p = 0; p < n; p++) {
-    const c = s.charCodeAt(p);
-    cls[p] = c < 128 ? CLASS[c] : 0;
-  }
-  let i = 0;
-  while (i < n) {
-    while (i < n && !(cls[i] & T_TOKEN)) i++;
-    const from = i;
-    while (i < n && cls[i] & T_TOKEN) i++;
-    const to = i;
-    if (to - from < min) continue;
-    for (let p = from; p + min <= to; p++) {
-      // A start: the run's start, after a non-alphanumeric, or after an escape (\n, %3D, \u003d).
-      const starts =
-        p === from ||
-        !(cls[p - 1] & T_ALNUM) ||
-        (p - 2 >= from && s.charCodeAt(p - 2) === BACKSLASH) ||
-        (p - 3 >= from && s.charCodeAt(p - 3) === PERCENT && cls[p - 2] & T_HEX) ||
-        (p - 6 >= from && s.charCodeAt(p - 6) === BACKSLASH && s.charCodeAt(p - 5) === LETTER_U);
-      if (!starts) continue;
-      for (const len of lengths) {
-        const e = p + len;
-        if (e > to) break;
-        // An end: the run's end, or next to a non-alphanumeric character.
-        if (e !== to && cls[e] & T_ALNUM && cls[e - 1] & T_ALNUM) continue;
-        const candidate = s.slice(p, e);
-        for (let k = 0; k < sets.length; k++) {
-          const want = sets[k].byLength.get(len);
-          if (!want) continue;
-          const key = `${k}\u0000${candidate}`;
-          let label = cache.get(key);
-          if (label === undefined) {
-            label = want.get(hmacOf(sets[k].salt, candidate)) ?? "";
-            if (cache.size >= CACHE_MAX) cache.clear();
-            cache.set(key, label);
-          }
-          if (label) out.push({ kind: "secret", label, start: p, end: e, replacement: REDACTED });
-        }
-      }
-    }
-  }
-  return out;
 }
 
 /** Findings of both kinds, sorted; a span overlapping an earlier one is dropped (it is masked already). */
@@ -219,7 +116,7 @@ export function scanText(
     if (allowPragma && line.includes(ALLOW_PRAGMA)) continue;
     const found = mergeSpans(
       detect(line, registry, { valueShapesOnly: true }),
-      hashes ? hashFindings(line, hashes) : [],
+      hashes ? hashMatches(line, hashes).map((m) => ({ kind: "secret" as const, ...m, replacement: REDACTED })) : [],
     );
     if (found.length === 0) continue;
     // Mask the whole line once, remembering where each finding lands, then cut excerpts from it:
@@ -245,6 +142,40 @@ export function scanText(
     });
   }
   return hits;
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
+ * The text chunks of a PNG (tEXt, zTXt, iTXt, compressed or not), one `keyword: text` line each;
+ * null when `buf` is not a PNG. A chunk that cannot be inflated is shown as such, not skipped.
+ */
+export function pngText(buf: Buffer): string | null {
+  if (buf.length < 8 || !buf.subarray(0, 8).equals(PNG_SIGNATURE)) return null;
+  const lines: string[] = [];
+  for (let at = 8; at + 12 <= buf.length; ) {
+    const len = buf.readUInt32BE(at);
+    const type = buf.toString("latin1", at + 4, at + 8);
+    const data = buf.subarray(at + 8, Math.min(buf.length, at + 8 + len));
+    at += 12 + len;
+    if (type !== "tEXt" && type !== "zTXt" && type !== "iTXt") continue;
+    const nul = data.indexOf(0);
+    const keyword = data.toString("latin1", 0, Math.max(0, nul));
+    try {
+      if (type === "tEXt") lines.push(`${keyword}: ${data.toString("latin1", nul + 1)}`);
+      else if (type === "zTXt")
+        lines.push(`${keyword}: ${zlib.inflateSync(data.subarray(nul + 2)).toString("latin1")}`);
+      else {
+        const compressed = data[nul + 1] === 1;
+        const lang = data.indexOf(0, nul + 3);
+        const text = data.subarray(data.indexOf(0, lang + 1) + 1);
+        lines.push(`${keyword}: ${(compressed ? zlib.inflateSync(text) : text).toString("utf8")}`);
+      }
+    } catch {
+      lines.push(`${keyword}: (a ${type} chunk that does not inflate)`);
+    }
+  }
+  return lines.map((l) => l.replace(/[\r\n]+/g, " ")).join("\n");
 }
 
 function isBinary(buf: Buffer): boolean {
@@ -300,10 +231,18 @@ export function scanPaths(paths: string[], opts: ScanOptions = {}): Hit[] {
   const hits: Hit[] = [];
   for (const file of listScanFiles(paths, opts.extensions, opts.leftovers)) {
     const buf = fs.readFileSync(file);
-    if (isBinary(buf)) continue;
+    const display = file.split(path.sep).join("/");
+    if (isBinary(buf)) {
+      // Of a binary file only a PNG's text chunks are read; "line" n is its n-th text chunk.
+      const text = pngText(buf);
+      if (text === null) continue;
+      opts.onFile?.(file);
+      hits.push(...scanText(text, display, registry, false, hashes));
+      continue;
+    }
     opts.onFile?.(file);
     const allow = PRAGMA_EXTENSIONS.has(path.extname(file).toLowerCase());
-    hits.push(...scanText(buf.toString("utf8"), file.split(path.sep).join("/"), registry, allow, hashes));
+    hits.push(...scanText(buf.toString("utf8"), display, registry, allow, hashes));
   }
   return hits;
 }

@@ -13,15 +13,15 @@ import { after, before, describe, test } from "node:test";
 import { ArchiveRefused } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
 import { SECRET_HASHES_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
-import { formatHit, hashIndex, scanPaths, scanText } from "../../lib/evidence/scan";
+import { formatHit, scanPaths, scanText } from "../../lib/evidence/scan";
 import {
   SECRET_HASHES_SCHEMA,
-  SecretRegistry,
+  hashIndex,
   hashedForms,
   readSecretHashes,
   recordSecretHash,
-  secrets,
-} from "../../lib/evidence/secrets";
+} from "../../lib/evidence/secret-hashes";
+import { SecretRegistry, secrets } from "../../lib/evidence/secrets";
 import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/notebook/archive";
 import { makeSession, tmpArchive } from "../report/fixtures";
