@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ArchiveRefused } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
+import { redactString } from "../../lib/evidence/redact";
 import { SECRET_HASHES_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
 import { formatHit, scanPaths, scanText } from "../../lib/evidence/scan";
 import {
@@ -79,6 +80,20 @@ describe("the salted-hash file", () => {
     assert.deepEqual(
       hashedForms(values[2]).map((f) => f.form),
       ["raw", "url", "url2", "json_slash"],
+    );
+  });
+
+  test("learn(): masked in this process at once, hashed into the folder only when it is a random token", () => {
+    const dir = tmpDir("hashes-");
+    const reg = new SecretRegistry();
+    const token = opaqueToken();
+    reg.learn(token, "POST /auth/login secret", dir);
+    reg.learn("Operator-Pass-1", "OPERATOR_PASSWORD", dir);
+    assert.equal(redactString(`a ${token} b Operator-Pass-1`, reg), "a [REDACTED] b [REDACTED]");
+    const h = readSecretHashes(path.join(dir, SECRET_HASHES_FILE));
+    assert.deepEqual(
+      h.entries.map((e) => e.label),
+      ["POST /auth/login secret"],
     );
   });
 
