@@ -3,8 +3,9 @@
  * session trace before it is sent, and its response (or transport error) as soon as it is complete,
  * before the layer above sees it end. Tokens the response carries (CallContext.secretsOf) are
  * registered first, so they are masked by value, and recorded as salted hashes in the session folder
- * (the trace's folder; `SecretRegistry.learn`), so a scan in another process finds them too. It also keeps the client's counters of requests,
- * 5xx answers, network errors and clock skew. A dispatch without a CallContext passes through.
+ * (the trace's folder; `SecretRegistry.learn`), so a scan in another process finds them too. It also
+ * keeps the client's counters of requests, 5xx answers, network errors and clock skew. A dispatch
+ * without a CallContext passes through.
  */
 import * as path from "node:path";
 import type { Dispatcher } from "undici";

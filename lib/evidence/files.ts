@@ -18,7 +18,7 @@ export const SESSION_HTML = "payment-e2e.html";
 /**
  * Salted hashes of the secrets the kernel learned (tokens, the checkout's client secret, API key):
  * a per-session salt, then one `{label, form, length, hmac}` line per written form; never a value.
- * Written by lib/evidence/secrets.ts `SecretHashStore`, read by the scanner (lib/evidence/scan.ts).
+ * Written by `recordSecretHash` (lib/evidence/secret-hashes.ts), read by the scanner (evidence/scan.ts).
  */
 export const SECRET_HASHES_FILE = "secrets.sha256.jsonl";
 /** The poll-latency plot (steps 5 and 9): `.svg` and `.png`. */
