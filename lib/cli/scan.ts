@@ -1,18 +1,31 @@
 /**
  * `npm run scan [-- paths…]`: exit 0 clean, 1 on any hit, 2 on usage error.
- * Default paths are archive/, docs/ and notebooks/ (those that exist).
+ * Default paths are archive/, docs/ and notebooks/ (those that exist). The salted hashes of every
+ * session folder scanned (SECRET_HASHES_FILE) are loaded, so a token the kernel learned is found in
+ * any file; `--hashes-from <dir>` loads those under another directory too (the pre-commit hook scans
+ * a copy of the staged files and takes the hashes from the working tree's archive/).
  */
 import * as fs from "node:fs";
 import { EvidenceError } from "../errors";
-import { DEFAULT_SCAN_PATHS, SCANNED_EXTENSIONS, formatHit, scanPaths } from "../evidence/scan";
+import { DEFAULT_SCAN_PATHS, SCANNED_EXTENSIONS, findSecretHashes, formatHit, scanPaths } from "../evidence/scan";
 
-const USAGE = `usage: scan [--all-files] [paths…]
+const USAGE = `usage: scan [--all-files] [--hashes-from <dir>]… [paths…]
   default paths: archive docs notebooks; directories are walked for ${SCANNED_EXTENSIONS.join(" ")}
-  --all-files  walk every file in directories, editor and checkpoint files included (the pre-commit hook)`;
+  --all-files          walk every file in directories, editor and checkpoint files included (the pre-commit hook)
+  --hashes-from <dir>  also look for the secrets salted in the session folders under <dir> (skipped if absent)`;
 
 function main(argv: string[]): number {
   const allFiles = argv.includes("--all-files");
-  const args = argv.filter((a) => a !== "--" && a !== "--all-files");
+  const hashDirs: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] !== "--hashes-from") rest.push(argv[i]);
+    else if (i + 1 >= argv.length) {
+      console.error(`scan: --hashes-from needs a directory\n${USAGE}`);
+      return 2;
+    } else hashDirs.push(argv[++i]);
+  }
+  const args = rest.filter((a) => a !== "--" && a !== "--all-files");
   if (args.includes("-h") || args.includes("--help")) {
     console.log(USAGE);
     return 0;
@@ -26,6 +39,7 @@ function main(argv: string[]): number {
   let files = 0;
   try {
     const hits = scanPaths(paths, {
+      hashes: findSecretHashes(hashDirs.filter((d) => fs.existsSync(d))),
       extensions: allFiles ? "all" : undefined,
       leftovers: allFiles,
       onFile: () => files++,

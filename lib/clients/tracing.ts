@@ -2,9 +2,12 @@
  * Tracing as an undici interceptor (STYLE habit 11): each attempt's request is appended to the
  * session trace before it is sent, and its response (or transport error) as soon as it is complete,
  * before the layer above sees it end. Tokens the response carries (CallContext.secretsOf) are
- * registered first, so they are masked by value. It also keeps the client's counters of requests,
- * 5xx answers, network errors and clock skew. A dispatch without a CallContext passes through.
+ * registered first, so they are masked by value, and recorded as salted hashes in the session folder
+ * (the trace's folder; `SecretRegistry.learn`), so a scan in another process finds them too. It also
+ * keeps the client's counters of requests, 5xx answers, network errors and clock skew. A dispatch
+ * without a CallContext passes through.
  */
+import * as path from "node:path";
 import type { Dispatcher } from "undici";
 import { oneLine } from "../errors";
 import type { SecretRegistry } from "../evidence/secrets";
@@ -95,10 +98,12 @@ class TracingHandler implements Handler {
     const text = decodeBody(this.chunks);
     const json = parseJson(text);
     if (json !== undefined && status < 300 && ctx.secretsOf) {
-      // Register tokens before the response reaches the trace, so they are masked by value too.
+      // Register tokens before the response reaches the trace, so they are masked by value too, and
+      // hash them into the session folder (fsynced) before anything can write them anywhere.
       const data = ctx.enveloped ? (json as { data?: unknown })?.data : json;
       const secretsOf = ctx.secretsOf;
-      for (const s of safe(() => secretsOf(data)) ?? []) deps.registry.add(s, `${ctx.endpoint} secret`);
+      const dir = path.dirname(deps.trace.file);
+      for (const s of safe(() => secretsOf(data)) ?? []) deps.registry.learn(s, `${ctx.endpoint} secret`, dir);
     }
     deps.trace.append("response", {
       endpoint: ctx.endpoint,

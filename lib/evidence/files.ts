@@ -15,6 +15,12 @@ export const REPORT_FILE = "report.md";
 export const SESSION_NOTEBOOK = "payment-e2e.ipynb";
 /** nbconvert's export of the session notebook, written beside it by the archive. */
 export const SESSION_HTML = "payment-e2e.html";
+/**
+ * Salted hashes of the secrets the kernel learned (tokens, the checkout's client secret, API key):
+ * a per-session salt, then one `{label, form, length, hmac}` line per written form; never a value.
+ * Written by `recordSecretHash` (lib/evidence/secret-hashes.ts), read by the scanner (evidence/scan.ts).
+ */
+export const SECRET_HASHES_FILE = "secrets.sha256.jsonl";
 /** The poll-latency plot (steps 5 and 9): `.svg` and `.png`. */
 export const POLL_PLOT = "poll-latency";
 /** The dry run vs live comparison, in the live session folder: `.md`, `.svg` and `.png`. */

@@ -3,18 +3,24 @@
  * profile: card numbers (Luhn), JWTs, API-key shapes, bearer tokens with real token material, and
  * the known secret values of the environment. Reports `path:line: kind (masked excerpt)`; the
  * secret itself is never printed.
+ *
+ * Secrets learned in another process (the kernel's tokens and client secrets) are found through
+ * the session's salted hashes (SECRET_HASHES_FILE, issue 13 §7; lib/evidence/secret-hashes.ts): every
+ * such file among the scanned paths is loaded, plus any given (`ScanOptions.hashes`).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import { ScanPathError, SecretLeakError } from "../errors";
-import { type FindingKind, detect } from "./detect";
-import { isIgnoredFile } from "./files";
+import { type Finding, type FindingKind, REDACTED, detect } from "./detect";
+import { SECRET_HASHES_FILE, isIgnoredFile } from "./files";
+import { type HashIndex, type SecretHashes, hashIndex, hashMatches, readSecretHashes } from "./secret-hashes";
 import { SecretRegistry, envSecrets } from "./secrets";
 
 export const DEFAULT_SCAN_PATHS = ["archive", "docs", "notebooks"];
 
 /** Extensions walked inside directories; a file named explicitly is scanned whatever its extension. */
-export const SCANNED_EXTENSIONS = [".ipynb", ".html", ".jsonl", ".log", ".md", ".json", ".txt", ".svg"];
+export const SCANNED_EXTENSIONS = [".ipynb", ".html", ".jsonl", ".log", ".md", ".json", ".txt", ".svg", ".png"];
 
 /** Never descended into while walking. */
 const SKIPPED_DIRS = new Set([".git", "node_modules"]);
@@ -54,6 +60,37 @@ export interface ScanOptions {
   leftovers?: boolean;
   /** Called once per scanned file (for counting). */
   onFile?: (file: string) => void;
+  /**
+   * Salted hashes of secrets learned elsewhere, besides those of every SECRET_HASHES_FILE among the
+   * scanned paths (always loaded), e.g. the hook's `--hashes-from archive`.
+   */
+  hashes?: SecretHashes[];
+}
+
+/** Findings of both kinds, sorted; a span overlapping an earlier one is dropped (it is masked already). */
+function mergeSpans(a: Finding[], b: Finding[]): Finding[] {
+  if (b.length === 0) return a;
+  // Hash findings first: on the same span (a bearer token that is also a learned one) the label wins.
+  const all = [...b, ...a].sort((x, y) => x.start - y.start || y.end - x.end);
+  const out: Finding[] = [];
+  for (const f of all) {
+    const last = out[out.length - 1];
+    if (last && f.start < last.end) {
+      if (f.end > last.end) last.end = f.end;
+      continue;
+    }
+    out.push({ ...f });
+  }
+  return out;
+}
+
+/**
+ * Every SECRET_HASHES_FILE under `paths` (directories walked, leftovers skipped), read. A file that
+ * cannot be read or has no valid header throws ScanPathError: a scan never silently looks for less.
+ */
+export function findSecretHashes(paths: string[]): SecretHashes[] {
+  const files = listScanFiles(paths, "all").filter((f) => path.basename(f) === SECRET_HASHES_FILE);
+  return files.map((f) => readSecretHashes(f));
 }
 
 /** Builds the registry of secret values to look for: the environment's plus any extra. */
@@ -65,13 +102,22 @@ export function scanRegistry(opts: ScanOptions = {}): SecretRegistry {
 }
 
 /** Scans one text; `displayPath` is only used in the hits. */
-export function scanText(text: string, displayPath: string, registry: SecretRegistry, allowPragma = false): Hit[] {
+export function scanText(
+  text: string,
+  displayPath: string,
+  registry: SecretRegistry,
+  allowPragma = false,
+  hashes?: HashIndex,
+): Hit[] {
   const hits: Hit[] = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     if (allowPragma && line.includes(ALLOW_PRAGMA)) continue;
-    const found = detect(line, registry, { valueShapesOnly: true });
+    const found = mergeSpans(
+      detect(line, registry, { valueShapesOnly: true }),
+      hashes ? hashMatches(line, hashes).map((m) => ({ kind: "secret" as const, ...m, replacement: REDACTED })) : [],
+    );
     if (found.length === 0) continue;
     // Mask the whole line once, remembering where each finding lands, then cut excerpts from it:
     // slicing the raw line could leave half a secret in the context.
@@ -96,6 +142,40 @@ export function scanText(text: string, displayPath: string, registry: SecretRegi
     });
   }
   return hits;
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
+ * The text chunks of a PNG (tEXt, zTXt, iTXt, compressed or not), one `keyword: text` line each;
+ * null when `buf` is not a PNG. A chunk that cannot be inflated is shown as such, not skipped.
+ */
+export function pngText(buf: Buffer): string | null {
+  if (buf.length < 8 || !buf.subarray(0, 8).equals(PNG_SIGNATURE)) return null;
+  const lines: string[] = [];
+  for (let at = 8; at + 12 <= buf.length; ) {
+    const len = buf.readUInt32BE(at);
+    const type = buf.toString("latin1", at + 4, at + 8);
+    const data = buf.subarray(at + 8, Math.min(buf.length, at + 8 + len));
+    at += 12 + len;
+    if (type !== "tEXt" && type !== "zTXt" && type !== "iTXt") continue;
+    const nul = data.indexOf(0);
+    const keyword = data.toString("latin1", 0, Math.max(0, nul));
+    try {
+      if (type === "tEXt") lines.push(`${keyword}: ${data.toString("latin1", nul + 1)}`);
+      else if (type === "zTXt")
+        lines.push(`${keyword}: ${zlib.inflateSync(data.subarray(nul + 2)).toString("latin1")}`);
+      else {
+        const compressed = data[nul + 1] === 1;
+        const lang = data.indexOf(0, nul + 3);
+        const text = data.subarray(data.indexOf(0, lang + 1) + 1);
+        lines.push(`${keyword}: ${(compressed ? zlib.inflateSync(text) : text).toString("utf8")}`);
+      }
+    } catch {
+      lines.push(`${keyword}: (a ${type} chunk that does not inflate)`);
+    }
+  }
+  return lines.map((l) => l.replace(/[\r\n]+/g, " ")).join("\n");
 }
 
 function isBinary(buf: Buffer): boolean {
@@ -145,13 +225,24 @@ export function listScanFiles(
  */
 export function scanPaths(paths: string[], opts: ScanOptions = {}): Hit[] {
   const registry = scanRegistry(opts);
+  const byFile = new Map<string, SecretHashes>();
+  for (const h of [...(opts.hashes ?? []), ...findSecretHashes(paths)]) byFile.set(path.resolve(h.file), h);
+  const hashes = hashIndex([...byFile.values()]);
   const hits: Hit[] = [];
   for (const file of listScanFiles(paths, opts.extensions, opts.leftovers)) {
     const buf = fs.readFileSync(file);
-    if (isBinary(buf)) continue;
+    const display = file.split(path.sep).join("/");
+    if (isBinary(buf)) {
+      // Of a binary file only a PNG's text chunks are read; "line" n is its n-th text chunk.
+      const text = pngText(buf);
+      if (text === null) continue;
+      opts.onFile?.(file);
+      hits.push(...scanText(text, display, registry, false, hashes));
+      continue;
+    }
     opts.onFile?.(file);
     const allow = PRAGMA_EXTENSIONS.has(path.extname(file).toLowerCase());
-    hits.push(...scanText(buf.toString("utf8"), file.split(path.sep).join("/"), registry, allow));
+    hits.push(...scanText(buf.toString("utf8"), display, registry, allow, hashes));
   }
   return hits;
 }

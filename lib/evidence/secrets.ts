@@ -1,7 +1,13 @@
 /**
  * The secret values to mask wherever they appear (issue 5 §2): those of the environment, and the
  * tokens a run obtains. The redactor and the scanner both look them up here.
+ *
+ * Secrets the kernel learns (login tokens, the checkout's client secret, the orchestrator's API key)
+ * are also recorded in the session folder as salted hashes (`SECRET_HASHES_FILE`, issue 13 §7), so
+ * that a scan in another process (the archive, `npm run scan`, the pre-commit hook) finds them in any
+ * artefact without the value ever being stored (lib/evidence/secret-hashes.ts says what is hashed).
  */
+import { recordSecretHash } from "./secret-hashes";
 
 /** Values shorter than this are not registered: masking "abc" everywhere would garble output. */
 export const MIN_SECRET_LENGTH = 6;
@@ -22,6 +28,17 @@ export class SecretRegistry {
 
   entries(): ReadonlyArray<{ value: string; label: string }> {
     return [...this.byValue].map(([value, label]) => ({ value, label }));
+  }
+
+  /**
+   * A secret this process learned during a session (a token in a response, the checkout's client
+   * secret, the orchestrator's key): masked here like `add`, and recorded as a salted hash in the
+   * session folder `sessionDir` before anything else can write it (`recordSecretHash`), so a scan in
+   * another process finds it too. Throws when the hash cannot be recorded durably (fail closed).
+   */
+  learn(value: string | undefined | null, label: string, sessionDir: string): void {
+    this.add(value, label);
+    if (typeof value === "string") recordSecretHash(sessionDir, value, label);
   }
 
   /** Registers the secrets of an environment (see `envSecrets`). */

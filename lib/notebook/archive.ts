@@ -19,6 +19,7 @@ import { publishReport, writeSessionReport } from "../report/report";
 import { deriveOutcome } from "../report/verdict";
 import { formatHit, scanPaths } from "../evidence/scan";
 import { Trace } from "../evidence/trace";
+import { sha256 } from "../evidence/canonical";
 import { sealState } from "../evidence/verify";
 import { inRepo, repoRoot } from "../paths";
 
@@ -93,11 +94,16 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   const sessionId = String(created.data.sessionId);
   const mode = String(created.data.mode);
   const nb = path.join(dir, SESSION_NOTEBOOK);
+  // Before the HTML is exported from it and before the scan: see maskPayLinks.
+  if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);
   let html: string | null = null;
   if (opts.html !== false && fs.existsSync(nb)) html = (await exportHtml(nb)).html;
   // The session's own block goes in before the seal, so the manifest covers it.
   writeSessionReport(dir);
 
+  // This process's secrets (env, tokens it obtained) and the caller's, by value; the kernel's
+  // (tokens, the checkout's client secret) by the salted hashes it left in the folder, which
+  // scanPaths loads from SECRET_HASHES_FILE: a token learned in another process is found too.
   const registry = new SecretRegistry();
   for (const e of secrets.entries()) registry.add(e.value, e.label);
   for (const s of opts.extraSecrets ?? []) registry.add(s, "run secret");
@@ -134,4 +140,63 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     outcome: published.session.outcome,
     docsReport: published.docs?.path ?? null,
   };
+}
+
+/** `client_secret=…` in a URL, raw or URL-encoded (`client_secret%3D…`); the value up to a separator. */
+const PAY_LINK_SECRET = /(client_secret(?:=|%3D))([^\s"'<>()[\]{},;&|?#\\]+)/gi;
+
+/**
+ * The pay link at seal time (issue 13 §7). Step 4 shows the checkout link, whose `client_secret`
+ * lets anyone holding it open that payment's checkout, in an updatable output that the paid cell
+ * overwrites once the payment is confirmed. If step 4 never passed (abandoned, failed, the kernel
+ * died), the link is still in the notebook. It is masked here, before the HTML is exported and
+ * before the seal, and the trace says so ("pay link masked at seal: step 4 never ran") with the
+ * notebook's SHA-256 before and after, so the change is itself sealed evidence.
+ *
+ * Why mask rather than refuse the seal: refusing would leave the session unsealed with the secret
+ * still in it, and the only ways out are a hand edit of the evidence (unrecorded) or paying an
+ * order the operator may have meant to abandon. Masking removes the secret, keeps everything an
+ * auditor relies on (the journal's order and payment ids, the step result, the link's presence),
+ * and records itself. A sealed folder is never touched: this runs only before a (re-)seal.
+ * A notebook that would not be valid JSON after masking is left alone and the scan then refuses it.
+ */
+export function maskPayLinks(dir: string, nb: string, journal: Journal): number {
+  const before = fs.readFileSync(nb, "utf8");
+  let links = 0;
+  const after = before.replace(PAY_LINK_SECRET, (_m, key: string) => {
+    links++;
+    return `${key}[REDACTED]`;
+  });
+  if (links === 0) return 0;
+  try {
+    JSON.parse(after);
+  } catch {
+    return 0;
+  }
+  const t = Trace.open(path.join(dir, TRACE_FILE));
+  t.append("note", {
+    event: journal.last("payment_confirmed")
+      ? "pay link masked at seal: step 4 passed, but the notebook kept the link"
+      : "pay link masked at seal: step 4 never ran",
+    file: SESSION_NOTEBOOK,
+    links,
+    sha256_before: sha256(before),
+    sha256_after: sha256(after),
+  });
+  t.close();
+  // Atomically: a crash leaves the old notebook or the masked one, never half of either.
+  const tmp = `${nb}.${process.pid}.masking`;
+  try {
+    const fd = fs.openSync(tmp, "w");
+    try {
+      fs.writeSync(fd, after);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, nb);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  return links;
 }

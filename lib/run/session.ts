@@ -85,6 +85,8 @@ export class Session {
     if (cfg.databaseUrl) secrets.add(dsnPassword(cfg.databaseUrl), "DATABASE_URL password");
     this.journal = Journal.open(this.dir);
     this.trace = Trace.open(path.join(this.dir, TRACE_FILE));
+    // The orchestrator's key, as a salted hash in the folder: the archive may run without it in its env.
+    if (cfg.hyperswitchApiKey) secrets.learn(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY", this.dir);
     this.resumed = this.journal.all().length > 1;
     for (const [n, r] of latestStepResults(this.journal.all())) this.results.set(n, r);
     const onAnomaly = (a: Omit<Anomaly, "at">) => this.anomaly({ ...a, step: a.step ?? this.currentStep });

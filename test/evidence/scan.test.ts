@@ -3,6 +3,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import { ScanPathError, SecretLeakError } from "../../lib/errors";
 import { redactString } from "../../lib/evidence/redact";
 import { SecretRegistry } from "../../lib/evidence/secrets";
@@ -204,5 +205,58 @@ describe("editor and checkpoint files", () => {
     ]);
     // A file named explicitly is scanned whatever its name.
     assert.equal(scanPaths([path.join(dir, "report.md~")], { env: {} }).length, 1);
+  });
+});
+
+describe("PNG text chunks", () => {
+  /** A PNG of chunks (CRCs are not checked by the scanner): signature, IHDR, the given chunks, IEND. */
+  const png = (...chunks: Array<[string, Buffer]>) => {
+    const chunk = ([type, data]: [string, Buffer]) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(data.length);
+      return Buffer.concat([len, Buffer.from(type, "latin1"), data, Buffer.alloc(4)]);
+    };
+    const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    return Buffer.concat([
+      sig,
+      ...[["IHDR", Buffer.alloc(13)] as [string, Buffer], ...chunks, ["IEND", Buffer.alloc(0)] as [string, Buffer]].map(
+        chunk,
+      ),
+    ]);
+  };
+
+  it("reads tEXt, zTXt and iTXt (compressed or not) and reports the chunk as the line", () => {
+    const dir = tmpDir("png-");
+    const nul = Buffer.from([0]);
+    write(
+      dir,
+      "poll-latency.png",
+      png(
+        ["tEXt", Buffer.concat([Buffer.from("Software"), nul, Buffer.from("resvg")])],
+        ["zTXt", Buffer.concat([Buffer.from("Comment"), nul, nul, zlib.deflateSync(`card ${PAN_SPACED}`)])],
+        [
+          "iTXt",
+          Buffer.concat([Buffer.from("Title"), nul, Buffer.from([1, 0]), nul, nul, zlib.deflateSync(`jwt ${JWT}`)]),
+        ],
+        [
+          "iTXt",
+          Buffer.concat([Buffer.from("Author"), nul, Buffer.from([0, 0]), nul, nul, Buffer.from(`pw ${ENV_SECRET}`)]),
+        ],
+      ),
+    );
+    const hits = scanPaths([dir], { env: ENV });
+    assert.deepEqual(
+      hits.map((h) => [h.path.endsWith("poll-latency.png"), h.line, h.kind]),
+      [
+        [true, 2, "pan"],
+        [true, 3, "jwt"],
+        [true, 4, "secret"],
+      ],
+    );
+    for (const s of [PAN_SPACED, JWT, ENV_SECRET]) assert.ok(!hits.map(formatHit).join("\n").includes(s));
+    // A PNG without text chunks (the plots resvg writes) is read and clean; other binaries are skipped.
+    write(dir, "poll-latency.png", png());
+    write(dir, "blob.png", Buffer.from([0, 1, 2, 3]));
+    assert.deepEqual(scanPaths([dir], { env: ENV, extensions: "all" }), []);
   });
 });
