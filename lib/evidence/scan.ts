@@ -141,6 +141,29 @@ export function scanText(
       hits.push({ path: displayPath, line: i + 1, column: f.start + 1, kind: f.kind, label: f.label, excerpt });
     });
   }
+  return [...hits, ...splitCards(lines, displayPath, registry, allowPragma)];
+}
+
+/** Characters either side of a line break that a card number split across two lines can span. */
+const JOINT = 40;
+
+/** Card numbers written across a line break (half on each line): each reported once, on its first line. */
+function splitCards(lines: string[], displayPath: string, registry: SecretRegistry, allowPragma: boolean): Hit[] {
+  const hits: Hit[] = [];
+  for (let i = 0; i + 1 < lines.length; i++) {
+    if (allowPragma && (lines[i].includes(ALLOW_PRAGMA) || lines[i + 1].includes(ALLOW_PRAGMA))) continue;
+    const tail = lines[i].slice(-JOINT);
+    const joint = `${tail}\n${lines[i + 1].slice(0, JOINT)}`;
+    for (const f of detect(joint, registry, { valueShapesOnly: true }))
+      if (f.kind === "pan" && f.start < tail.length && f.end > tail.length + 1)
+        hits.push({
+          path: displayPath,
+          line: i + 1,
+          column: lines[i].length - tail.length + f.start + 1,
+          kind: "pan",
+          excerpt: `…${f.replacement} (split across lines ${i + 1}–${i + 2})`,
+        });
+  }
   return hits;
 }
 
