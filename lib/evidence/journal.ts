@@ -67,7 +67,7 @@ const DATA: Partial<Record<JournalKind, z.ZodType>> = {
   session_created: z.looseObject({ sessionId: z.string().min(1), mode: z.string().min(1) }),
   step_result: z.looseObject({
     step: z.number().int().nonnegative(),
-    id: z.string().min(1),
+    id: z.string().min(1).optional(),
     status: z.enum(["PASS", "FAIL", "SKIPPED", "INTERRUPTED"]),
     observed: z.record(z.string(), z.unknown()).optional(),
   }),
@@ -362,7 +362,7 @@ export class Journal {
 
   /** Catches up with entries another process appended (e.g. npm run confirm-bank), or refuses a broken file. */
   private resync(): void {
-    const size = fs.existsSync(this.file) ? fs.statSync(this.file).size : -1;
+    const size = fs.existsSync(this.file) ? fs.statSync(this.file).size : 0;
     if (size === this.bytes) return;
     const read = checked(readJournalFile(this.file));
     if (read.lines < this.entries.length)
