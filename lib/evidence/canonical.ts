@@ -32,7 +32,8 @@ function jcsString(s: string, where: string): string {
 export function canonicalJson(v: unknown, where = "$"): string {
   if (v === null || v === undefined) return "null";
   if (typeof v === "number") {
-    if (!Number.isFinite(v)) throw new CanonicalJsonError(`${where}: ${v} is not a JSON number (not allowed in evidence)`);
+    if (!Number.isFinite(v))
+      throw new CanonicalJsonError(`${where}: ${v} is not a JSON number (not allowed in evidence)`);
     return JSON.stringify(v);
   }
   if (typeof v === "bigint") return JSON.stringify(v.toString());

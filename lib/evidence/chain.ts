@@ -220,7 +220,10 @@ export function readTrace(file: string): TraceEvent[] {
   const check = checkChainText(TRACE_FORMAT, fs.readFileSync(file, "utf8"));
   if (check.firstBroken) {
     const { line, reason } = check.firstBroken;
-    const code = check.torn && line === check.lines + 1 && reason.startsWith("incomplete") ? "EVIDENCE_TRACE_PARSE" : "EVIDENCE_TRACE_BROKEN";
+    const code =
+      check.torn && line === check.lines + 1 && reason.startsWith("incomplete")
+        ? "EVIDENCE_TRACE_PARSE"
+        : "EVIDENCE_TRACE_BROKEN";
     throw new TraceError(code, file, line, code === "EVIDENCE_TRACE_PARSE" ? "incomplete last line" : reason);
   }
   return check.records;

@@ -78,7 +78,9 @@ const DATA: Partial<Record<JournalKind, z.ZodType>> = {
 function entryProblem(json: unknown, chained: boolean): string | null {
   const schema = chained ? EntryBase.extend({ prev: Hex64, hash: Hex64 }).strict() : EntryBase;
   const base = schema.safeParse(json);
-  const issue = base.success ? DATA[(json as JournalEntry).kind]?.safeParse((json as JournalEntry).data).error?.issues[0] : base.error.issues[0];
+  const issue = base.success
+    ? DATA[(json as JournalEntry).kind]?.safeParse((json as JournalEntry).data).error?.issues[0]
+    : base.error.issues[0];
   if (!issue) return null;
   const where = base.success ? ["data", ...issue.path] : issue.path;
   return `not a journal entry: ${where.join(".") || "(entry)"}: ${issue.message}`;
@@ -170,7 +172,10 @@ function readLegacy(file: string, text: string, torn: JournalRead["torn"]): Jour
       json = JSON.parse(lines[i]);
       problem = entryProblem(json, false);
     } catch {
-      problem = torn && n === lines.length ? "incomplete last line (no newline: cut or torn write)" : "not valid JSON (edited or truncated)";
+      problem =
+        torn && n === lines.length
+          ? "incomplete last line (no newline: cut or torn write)"
+          : "not valid JSON (edited or truncated)";
     }
     if (problem) return { ...out, ok: false, firstBroken: { line: n, reason: problem } };
     entries.push(json as JournalEntry);
@@ -366,7 +371,9 @@ export class Journal {
     if (size === this.bytes) return;
     const read = checked(readJournalFile(this.file));
     if (read.lines < this.entries.length)
-      throw new SessionError(`journal ${this.file}: entries removed while open (now ${read.lines} line(s), was ${this.entries.length}); ${restoreHint(this.file)}`);
+      throw new SessionError(
+        `journal ${this.file}: entries removed while open (now ${read.lines} line(s), was ${this.entries.length}); ${restoreHint(this.file)}`,
+      );
     this.read = read;
     this.entries = read.entries;
     this.bytes = size;
@@ -377,7 +384,8 @@ export class Journal {
 function checked(read: JournalRead): JournalRead {
   const b = read.firstBroken;
   const tornOnly = b && read.torn && b.line === read.lines + 1 && b.reason.startsWith("incomplete last line");
-  if (b && !tornOnly) throw new SessionError(`journal ${read.file} line ${b.line}: ${b.reason}; ${restoreHint(read.file)}`);
+  if (b && !tornOnly)
+    throw new SessionError(`journal ${read.file} line ${b.line}: ${b.reason}; ${restoreHint(read.file)}`);
   return read;
 }
 

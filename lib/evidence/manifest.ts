@@ -261,8 +261,15 @@ export function readManifest(sessionDir: string): Manifest {
     );
   }
   const m = parsed.data as Manifest;
-  if (m.schema === MANIFEST_SCHEMA && (m.journal_file === undefined || m.journal_head === undefined || m.journal_lines === undefined))
-    throw new ManifestError("EVIDENCE_MANIFEST_INVALID", file, `${MANIFEST_SCHEMA} without journal_file, journal_head and journal_lines`);
+  if (
+    m.schema === MANIFEST_SCHEMA &&
+    (m.journal_file === undefined || m.journal_head === undefined || m.journal_lines === undefined)
+  )
+    throw new ManifestError(
+      "EVIDENCE_MANIFEST_INVALID",
+      file,
+      `${MANIFEST_SCHEMA} without journal_file, journal_head and journal_lines`,
+    );
   return m;
 }
 

@@ -22,7 +22,14 @@ import {
   TRACE_FILE,
   isIgnoredFile,
 } from "./files";
-import { MANIFEST_SCHEMA_V1, type Manifest, listSessionFiles, manifestHash, readManifest, sha256File } from "./manifest";
+import {
+  MANIFEST_SCHEMA_V1,
+  type Manifest,
+  listSessionFiles,
+  manifestHash,
+  readManifest,
+  sha256File,
+} from "./manifest";
 import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "./chain";
 import { type JournalRead, readJournalFile } from "./journal";
 
@@ -280,7 +287,11 @@ export function verifySession(sessionDir: string): VerifyResult {
   const traceFile = path.join(sessionDir, ...manifest.trace_file.split("/"));
   let events: TraceEvent[] = [];
   if (fs.existsSync(traceFile)) {
-    const { records, torn: _torn, ...chain } = checkChainFile(TRACE_FORMAT, traceFile, {
+    const {
+      records,
+      torn: _torn,
+      ...chain
+    } = checkChainFile(TRACE_FORMAT, traceFile, {
       lines: manifest.trace_lines,
       head: manifest.chain_head,
     });
@@ -365,16 +376,18 @@ export function identityFindings(
   const mode = manifest.mode;
   const folder = path.basename(path.resolve(sessionDir));
   const err = (subject: string, message: string) => out.push({ level: "error", subject, message });
-  if (folder !== id) err(MANIFEST_FILE, `session folder renamed or swapped: folder says ${folder}, manifest says ${id}`);
+  if (folder !== id)
+    err(MANIFEST_FILE, `session folder renamed or swapped: folder says ${folder}, manifest says ${id}`);
   if (!id.endsWith(`-${mode}`))
     err(MANIFEST_FILE, `mode changed: manifest says ${mode}, but session id ${id} names mode ${id.split("-").pop()}`);
   const created = journal?.entries[0];
-  if (journal && (!created || created.kind !== "session_created")) {
+  if (journal && created?.kind !== "session_created") {
     err(`${journalRel}:1`, "the journal does not start with session_created: not a session journal");
   } else if (created) {
     const jId = String(created.data.sessionId);
     const jMode = String(created.data.mode);
-    if (jId !== id) err(`${journalRel}:1`, `journal belongs to another session (swapped?): journal says ${jId}, manifest says ${id}`);
+    if (jId !== id)
+      err(`${journalRel}:1`, `journal belongs to another session (swapped?): journal says ${jId}, manifest says ${id}`);
     if (jMode !== mode) err(`${journalRel}:1`, `mode changed: journal says ${jMode}, manifest says ${mode}`);
   }
   let sessions = 0;
@@ -383,8 +396,12 @@ export function identityFindings(
     sessions++;
     const p = (e.payload ?? {}) as Record<string, unknown>;
     if (p.session_id !== id)
-      err(`${manifest.trace_file}:${e.seq}`, `trace belongs to another session (swapped?): trace says ${String(p.session_id)}, manifest says ${id}`);
-    if (p.mode !== mode) err(`${manifest.trace_file}:${e.seq}`, `mode changed: trace says ${String(p.mode)}, manifest says ${mode}`);
+      err(
+        `${manifest.trace_file}:${e.seq}`,
+        `trace belongs to another session (swapped?): trace says ${String(p.session_id)}, manifest says ${id}`,
+      );
+    if (p.mode !== mode)
+      err(`${manifest.trace_file}:${e.seq}`, `mode changed: trace says ${String(p.mode)}, manifest says ${mode}`);
   }
   if (!out.length)
     out.push({

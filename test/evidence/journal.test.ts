@@ -74,7 +74,10 @@ describe("Journal chain", () => {
 
   it("refuses to write an entry its schema does not allow (a runbook bug), writing nothing", () => {
     const { j, file } = fresh();
-    assert.throws(() => j.append("step_result", { step: 3, status: "PASSED" }), /refusing to write step_result: .*data\.status/);
+    assert.throws(
+      () => j.append("step_result", { step: 3, status: "PASSED" }),
+      /refusing to write step_result: .*data\.status/,
+    );
     assert.throws(() => j.append("nonsense" as never, {}), /refusing to write nonsense: .*kind/);
     assert.equal(lines(file).length, 1);
   });
@@ -115,7 +118,7 @@ describe("Journal: a torn tail (a kernel killed mid-write)", () => {
     assert.equal(q[0].fragment, fragment);
     const anomaly = readTrace(path.join(dir, "trace.jsonl")).find((e) => e.type === "anomaly");
     assert.match(
-      String((anomaly?.payload as { message?: string }).message),
+      String((anomaly?.payload as { message?: string } | undefined)?.message),
       /^journal state\.jsonl ended in a torn write \(\d+ byte\(s\), sha256 [0-9a-f]{64}\): set aside in state\.quarantine\.jsonl, recorded as journal_repaired at line 3/,
     );
   });
@@ -141,14 +144,18 @@ describe("Journal: evidence edited by hand", () => {
   const refused = (dir: string, re: RegExp) =>
     assert.throws(
       () => Journal.open(dir),
-      (e: unknown) => e instanceof SessionError && re.test(e.message) && /do not edit evidence by hand; restore it/.test(e.message),
+      (e: unknown) =>
+        e instanceof SessionError && re.test(e.message) && /do not edit evidence by hand; restore it/.test(e.message),
     );
 
   it("an edited line is named with the file and line", () => {
     const { dir, j, file } = fresh();
     j.append("step_result", { step: 1, id: "health", status: "FAIL" });
     j.append("archived", {});
-    write(file, lines(file).map((l) => l.replace('"status":"FAIL"', '"status":"PASS"')));
+    write(
+      file,
+      lines(file).map((l) => l.replace('"status":"FAIL"', '"status":"PASS"')),
+    );
     refused(dir, /state\.jsonl line 2: hash does not match the content \(edited\)/);
     assert.equal(readJournalFile(file).firstBroken?.line, 2);
   });
@@ -175,7 +182,10 @@ describe("Journal: evidence edited by hand", () => {
   it("an entry of an unknown kind, re-chained so the hashes hold, is still refused by the schema", () => {
     const { dir, j, file } = fresh();
     j.append("order_intent", {});
-    write(file, lines(file).map((l) => l.replace('"kind":"order_intent"', '"kind":"order_paid"')));
+    write(
+      file,
+      lines(file).map((l) => l.replace('"kind":"order_intent"', '"kind":"order_paid"')),
+    );
     rechainJournal(file);
     refused(dir, /line 2: not a journal entry: kind/);
   });
@@ -188,9 +198,17 @@ describe("Journal: written by an older tool (no prev, no hash)", () => {
     const file = path.join(dir, "state.jsonl");
     const old = [
       { seq: 1, at: "2026-11-01T10:00:00.000Z", kind: "session_created", data: { sessionId: ID, mode: "sandbox" } },
-      { seq: 2, at: "2026-11-01T10:01:00.000Z", kind: "step_result", data: { step: 0, id: "preflight", status: "PASS" } },
+      {
+        seq: 2,
+        at: "2026-11-01T10:01:00.000Z",
+        kind: "step_result",
+        data: { step: 0, id: "preflight", status: "PASS" },
+      },
     ];
-    write(file, old.map((e) => JSON.stringify(e)));
+    write(
+      file,
+      old.map((e) => JSON.stringify(e)),
+    );
     const j = Journal.open(dir);
     assert.equal(j.chained, false);
     assert.deepEqual(j.all(), old);

@@ -341,7 +341,10 @@ describe("verifySession: the journal chain and the session's identity (issue 13)
     rechainJournal(path.join(dir, "state.jsonl"));
     const r = verifySession(dir);
     assert.equal(r.brokenChain, true);
-    assert.match(formatVerify(r).join("\n"), /^ERROR state\.jsonl:3: hash of line 3 differs from the recorded chain head \(chain rewritten\)$/m);
+    assert.match(
+      formatVerify(r).join("\n"),
+      /^ERROR state\.jsonl:3: hash of line 3 differs from the recorded chain head \(chain rewritten\)$/m,
+    );
   });
 
   it("a cut journal tail, a deleted line and reordered lines are each named by line", () => {
@@ -349,8 +352,14 @@ describe("verifySession: the journal chain and the session's identity (issue 13)
     setJournal(cut, journalLines(cut).slice(0, 2));
     assert.ok(errors(cut).includes("state.jsonl:3: missing: journal ends at line 2, manifest expects 3 (tail cut)"));
     const deleted = fakeSession();
-    setJournal(deleted, journalLines(deleted).filter((_, i) => i !== 1));
-    assert.ok(errors(deleted).some((e) => e.startsWith("state.jsonl:2: seq is 3, expected 2")), errors(deleted).join("\n"));
+    setJournal(
+      deleted,
+      journalLines(deleted).filter((_, i) => i !== 1),
+    );
+    assert.ok(
+      errors(deleted).some((e) => e.startsWith("state.jsonl:2: seq is 3, expected 2")),
+      errors(deleted).join("\n"),
+    );
     const reordered = fakeSession();
     const l = journalLines(reordered);
     setJournal(reordered, [l[0], l[2], l[1]]);
@@ -412,7 +421,10 @@ describe("verifySession: the journal chain and the session's identity (issue 13)
     assert.equal(readManifest(dir).schema, "payment-e2e/manifest@1");
     const r = verifySession(dir);
     assert.ok(r.ok, formatVerify(r).join("\n"));
-    assert.match(formatVerify(r).join("\n"), /^WARN {2}manifest\.json: sealed by an older tool \(payment-e2e\/manifest@1\): journal not chained/m);
+    assert.match(
+      formatVerify(r).join("\n"),
+      /^WARN {2}manifest\.json: sealed by an older tool \(payment-e2e\/manifest@1\): journal not chained/m,
+    );
     m.schema = "payment-e2e/manifest@2";
     fs.writeFileSync(file, `${JSON.stringify(m, null, 2)}\n`);
     assert.throws(() => readManifest(dir), /manifest@2 without journal_file, journal_head and journal_lines/);
@@ -420,7 +432,10 @@ describe("verifySession: the journal chain and the session's identity (issue 13)
 
   it("refuses to seal a journal whose chain is broken, naming the line", () => {
     const dir = fakeSession();
-    setJournal(dir, journalLines(dir).map((l, i) => (i === 1 ? l.replace('"health"', '"healthy"') : l)));
+    setJournal(
+      dir,
+      journalLines(dir).map((l, i) => (i === 1 ? l.replace('"health"', '"healthy"') : l)),
+    );
     const m = readManifest(dir);
     assert.throws(
       () =>
@@ -434,7 +449,9 @@ describe("verifySession: the journal chain and the session's identity (issue 13)
         }),
       (e: unknown) =>
         e instanceof ManifestError &&
-        /journal chain broken, refusing to seal: state\.jsonl line 2: hash does not match the content \(edited\)/.test(e.message),
+        /journal chain broken, refusing to seal: state\.jsonl line 2: hash does not match the content \(edited\)/.test(
+          e.message,
+        ),
     );
   });
 });
