@@ -46,6 +46,15 @@ describe("Trace", () => {
     );
   });
 
+  it("writes a non-finite number in a payload as null, as it always did (canonicalJson itself refuses it)", () => {
+    const file = path.join(tmpDir("trace-"), "trace.jsonl");
+    const t = Trace.open(file, new SecretRegistry());
+    t.append("poll_attempt", { latency_ms: Number.NaN, ratio: Number.POSITIVE_INFINITY });
+    t.close();
+    assert.match(fs.readFileSync(file, "utf8"), /"payload":\{"latency_ms":null,"ratio":null\}/);
+    assert.equal(verifyChain(file).ok, true);
+  });
+
   it("open returns the same writer while open", () => {
     const file = path.join(tmpDir("trace-"), "trace.jsonl");
     const a = Trace.open(file, reg);
