@@ -62,6 +62,7 @@ const EntryBase = z.object({
   kind: z.enum(JOURNAL_KINDS),
   data: z.record(z.string(), z.unknown()),
 });
+const ChainedEntrySchema = EntryBase.extend({ prev: Hex64, hash: Hex64 }).strict();
 /** What each kind's data must hold, as far as cheaply checked (the report checks step facts). */
 const DATA: Partial<Record<JournalKind, z.ZodType>> = {
   session_created: z.looseObject({ sessionId: z.string().min(1), mode: z.string().min(1) }),
@@ -76,7 +77,7 @@ const DATA: Partial<Record<JournalKind, z.ZodType>> = {
 
 /** Why `json` is not a journal entry (kind, data), or null. `chained`: prev and hash required. */
 function entryProblem(json: unknown, chained: boolean): string | null {
-  const schema = chained ? EntryBase.extend({ prev: Hex64, hash: Hex64 }).strict() : EntryBase;
+  const schema = chained ? ChainedEntrySchema : EntryBase;
   const base = schema.safeParse(json);
   const issue = base.success
     ? DATA[(json as JournalEntry).kind]?.safeParse((json as JournalEntry).data).error?.issues[0]
