@@ -33,7 +33,8 @@ export type EvidenceErrorCode =
   | "EVIDENCE_MANIFEST_MISSING"
   | "EVIDENCE_MANIFEST_INVALID"
   | "EVIDENCE_SCAN_PATH"
-  | "EVIDENCE_SECRET_LEAK";
+  | "EVIDENCE_SECRET_LEAK"
+  | "EVIDENCE_CANONICAL";
 
 export type ReportErrorCode =
   | "E2E_REPORT_SESSION"
@@ -205,6 +206,14 @@ export class TraceError extends EvidenceError {
     this.name = "TraceError";
     this.file = file;
     this.line = line;
+  }
+}
+
+/** A value has no RFC 8785 (JCS) form: a non-finite number or a lone surrogate; `where` is its JSON path. */
+export class CanonicalJsonError extends EvidenceError {
+  constructor(reason: string) {
+    super("EVIDENCE_CANONICAL", `Canonical JSON: ${reason}`);
+    this.name = "CanonicalJsonError";
   }
 }
 

@@ -1,10 +1,36 @@
 /**
- * The trace's line format and its hash chain (issue 5 §1): how an event is hashed and written, and
- * the checks that name the first line that was edited, deleted, reordered, cut or rewritten.
+ * Hash chains (issue 5 §1, issue 13): the one implementation of the mechanics the trace and the
+ * journal share (line splitting, the first broken line, the expected line count and head from the
+ * manifest), and the trace's own line format. A chained file is JSON Lines; each line's `hash` is
+ * the SHA-256 of the RFC 8785 canonical JSON of its other fields, `prev` included, `prev` is the
+ * line before's hash (64 zeros on line 1) and `seq` is the 1-based line number.
  */
 import * as fs from "node:fs";
 import { TraceError } from "../errors";
 import { canonicalJson, sha256 } from "./canonical";
+
+export const GENESIS = "0".repeat(64);
+
+/** What every chained record carries. */
+export interface ChainedRecord {
+  seq: number;
+  prev: string;
+  hash: string;
+}
+
+/** One chained file format: how a parsed line is validated, written and hashed. */
+export interface ChainFormat<E extends ChainedRecord> {
+  /** "trace" or "journal": said in reasons ("trace ends at line 3"). */
+  noun: string;
+  /** The record, or why the parsed JSON is not one (schema). */
+  parse(json: unknown): { record: E } | { error: string };
+  /** The exact bytes of one line, without newline. */
+  serialize(e: E): string;
+  /** SHA-256 over the canonical JSON of every field but `hash`. */
+  hash(e: Omit<E, "hash">): string;
+}
+
+// ------------------------------------------------------------------------------ the trace's format
 
 export type TraceEventType =
   | "session"
@@ -19,17 +45,12 @@ export type TraceEventType =
   | "note"
   | "state";
 
-export interface TraceEvent {
-  seq: number;
+export interface TraceEvent extends ChainedRecord {
   time: string;
   mono_ms: number;
   type: TraceEventType;
   payload: unknown;
-  prev: string;
-  hash: string;
 }
-
-export const GENESIS = "0".repeat(64);
 
 /** The hash of an event: SHA-256 over the canonical JSON of every field but `hash`. */
 export function eventHash(e: Omit<TraceEvent, "hash">): string {
@@ -47,26 +68,21 @@ export function serializeEvent(e: TraceEvent): string {
   );
 }
 
-/** Checks one line against its position and predecessor; returns the reason it is broken, or null. */
-function checkLine(raw: string, line: number, prev: string): { event?: TraceEvent; reason: string | null } {
-  let e: TraceEvent;
-  try {
-    e = JSON.parse(raw) as TraceEvent;
-  } catch {
-    return { reason: "not valid JSON (edited or truncated)" };
-  }
-  if (!e || typeof e !== "object" || typeof e.hash !== "string" || typeof e.prev !== "string") {
-    return { reason: "not a trace event" };
-  }
-  if (serializeEvent(e) !== raw) return { event: e, reason: "bytes differ from the canonical form (edited)" };
-  if (e.seq !== line)
-    return { event: e, reason: `seq is ${e.seq}, expected ${line} (line deleted, inserted or reordered)` };
-  if (e.prev !== prev) return { event: e, reason: "prev does not match the hash of the line before" };
-  if (eventHash(e) !== e.hash) return { event: e, reason: "hash does not match the content (edited)" };
-  return { event: e, reason: null };
-}
+export const TRACE_FORMAT: ChainFormat<TraceEvent> = {
+  noun: "trace",
+  parse(json) {
+    const e = json as TraceEvent;
+    if (!e || typeof e !== "object" || typeof e.hash !== "string" || typeof e.prev !== "string")
+      return { error: "not a trace event" };
+    return { record: e };
+  },
+  serialize: serializeEvent,
+  hash: eventHash,
+};
 
-/** Splits a trace file into lines; a final fragment without newline is kept as an (incomplete) line. */
+// ------------------------------------------------------------------------------ shared mechanics
+
+/** Splits a chained file into lines; a final fragment without newline is kept as an (incomplete) line. */
 export function splitLines(text: string): { lines: string[]; torn: boolean } {
   if (text === "") return { lines: [], torn: false };
   const torn = !text.endsWith("\n");
@@ -75,55 +91,87 @@ export function splitLines(text: string): { lines: string[]; torn: boolean } {
   return { lines, torn };
 }
 
+/** Checks one line against its position and predecessor; returns the reason it is broken, or null. */
+export function checkLine<E extends ChainedRecord>(
+  format: ChainFormat<E>,
+  raw: string,
+  line: number,
+  prev: string,
+): { record?: E; reason: string | null } {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { reason: "not valid JSON (edited or truncated)" };
+  }
+  const parsed = format.parse(json);
+  if ("error" in parsed) return { reason: parsed.error };
+  const e = parsed.record;
+  let bytes: string;
+  try {
+    bytes = format.serialize(e);
+  } catch {
+    return { record: e, reason: "bytes differ from the canonical form (edited)" };
+  }
+  if (bytes !== raw) return { record: e, reason: "bytes differ from the canonical form (edited)" };
+  if (e.seq !== line)
+    return { record: e, reason: `seq is ${e.seq}, expected ${line} (line deleted, inserted or reordered)` };
+  if (e.prev !== prev) return { record: e, reason: "prev does not match the hash of the line before" };
+  if (format.hash(e) !== e.hash) return { record: e, reason: "hash does not match the content (edited)" };
+  return { record: e, reason: null };
+}
+
 export interface ChainCheck {
   ok: boolean;
+  /** Lines that verify, from the first (the records returned by checkChainText). */
   lines: number;
   head: string;
   firstBroken?: { line: number; reason: string };
 }
 
+/** What the manifest recorded: the line count and the hash of the last sealed line. */
+export interface ChainExpectation {
+  lines?: number;
+  head?: string;
+}
+
 /**
- * Rechecks the whole chain; names the first broken line. With `expected` (from the manifest) it also
- * catches a cut tail, lines added afterwards, and a chain rewritten from scratch.
- * Example: verifyChain("trace.jsonl", { lines: 120, head: "ab12…" }).ok
+ * Rechecks a whole chained text; names the first broken line and returns the records before it.
+ * With `expected` (from the manifest) it also catches a cut tail, lines added afterwards, and a
+ * chain rewritten from scratch. `torn` in the result: the text ends in a fragment without newline.
  */
-export function verifyChain(file: string, expected?: { lines?: number; head?: string }): ChainCheck {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    return {
-      ok: false,
-      lines: 0,
-      head: GENESIS,
-      firstBroken: { line: 0, reason: `cannot read: ${(err as Error).message}` },
-    };
-  }
+export function checkChainText<E extends ChainedRecord>(
+  format: ChainFormat<E>,
+  text: string,
+  expected?: ChainExpectation,
+): ChainCheck & { records: E[]; torn: boolean } {
   const { lines, torn } = splitLines(text);
+  const records: E[] = [];
+  const fail = (line: number, reason: string) => ({
+    ok: false,
+    lines: records.length,
+    head,
+    firstBroken: { line, reason },
+    records,
+    torn,
+  });
   let head = GENESIS;
   let headAtExpected: string | null = expected?.lines === 0 ? GENESIS : null;
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
-    if (torn && n === lines.length) {
-      return {
-        ok: false,
-        lines: i,
-        head,
-        firstBroken: { line: n, reason: "incomplete last line (no newline: cut or torn write)" },
-      };
-    }
-    const { event, reason } = checkLine(lines[i], n, head);
-    if (reason || !event)
-      return { ok: false, lines: i, head, firstBroken: { line: n, reason: reason ?? "unreadable" } };
-    head = event.hash;
+    if (torn && n === lines.length) return fail(n, "incomplete last line (no newline: cut or torn write)");
+    const { record, reason } = checkLine(format, lines[i], n, head);
+    if (reason || !record) return fail(n, reason ?? "unreadable");
+    records.push(record);
+    head = record.hash;
     if (expected?.lines === n) headAtExpected = head;
   }
-  const result: ChainCheck = { ok: true, lines: lines.length, head };
+  const result: ChainCheck & { records: E[]; torn: boolean } = { ok: true, lines: lines.length, head, records, torn };
   const want = expected?.lines;
   if (want !== undefined && lines.length < want) {
     result.firstBroken = {
       line: lines.length + 1,
-      reason: `missing: trace ends at line ${lines.length}, manifest expects ${want} (tail cut)`,
+      reason: `missing: ${format.noun} ends at line ${lines.length}, manifest expects ${want} (tail cut)`,
     };
   } else if (expected?.head !== undefined && (want === undefined ? head : headAtExpected) !== expected.head) {
     const at = want ?? lines.length;
@@ -141,19 +189,42 @@ export function verifyChain(file: string, expected?: { lines?: number; head?: st
   return result;
 }
 
+/** checkChainText over a file; an unreadable file is broken at line 0. */
+export function checkChainFile<E extends ChainedRecord>(
+  format: ChainFormat<E>,
+  file: string,
+  expected?: ChainExpectation,
+): ChainCheck & { records: E[]; torn: boolean } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const reason = `cannot read: ${(err as Error).message}`;
+    return { ok: false, lines: 0, head: GENESIS, firstBroken: { line: 0, reason }, records: [], torn: false };
+  }
+  return checkChainText(format, text, expected);
+}
+
+/**
+ * Rechecks a trace's whole chain; names the first broken line. With `expected` (from the manifest)
+ * it also catches a cut tail, lines added afterwards, and a chain rewritten from scratch.
+ * Example: verifyChain("trace.jsonl", { lines: 120, head: "ab12…" }).ok
+ */
+export function verifyChain(file: string, expected?: ChainExpectation): ChainCheck {
+  const { records: _records, torn: _torn, ...check } = checkChainFile(TRACE_FORMAT, file, expected);
+  return check;
+}
+
 /** Reads every event; throws TraceError naming the first broken line. */
 export function readTrace(file: string): TraceEvent[] {
-  const text = fs.readFileSync(file, "utf8");
-  const { lines, torn } = splitLines(text);
-  const out: TraceEvent[] = [];
-  let prev = GENESIS;
-  for (let i = 0; i < lines.length; i++) {
-    if (torn && i === lines.length - 1)
-      throw new TraceError("EVIDENCE_TRACE_PARSE", file, i + 1, "incomplete last line");
-    const { event, reason } = checkLine(lines[i], i + 1, prev);
-    if (reason || !event) throw new TraceError("EVIDENCE_TRACE_BROKEN", file, i + 1, reason ?? "unreadable");
-    out.push(event);
-    prev = event.hash;
+  const check = checkChainText(TRACE_FORMAT, fs.readFileSync(file, "utf8"));
+  if (check.firstBroken) {
+    const { line, reason } = check.firstBroken;
+    const code =
+      check.torn && line === check.lines + 1 && reason.startsWith("incomplete")
+        ? "EVIDENCE_TRACE_PARSE"
+        : "EVIDENCE_TRACE_BROKEN";
+    throw new TraceError(code, file, line, code === "EVIDENCE_TRACE_PARSE" ? "incomplete last line" : reason);
   }
-  return out;
+  return check.records;
 }

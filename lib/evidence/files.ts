@@ -5,6 +5,8 @@
 
 /** The journal: one JSON line per intent and outcome, fsynced before money can move. */
 export const JOURNAL_FILE = "state.jsonl";
+/** Torn journal tails set aside before the next append: one JSON line per repair (issue 13). */
+export const JOURNAL_QUARANTINE_FILE = "state.quarantine.jsonl";
 /** The hash-chained log of every request, response, poll and operator acknowledgement. */
 export const TRACE_FILE = "trace.jsonl";
 /** Hashes and sizes of every file, chain head, versions, retention date; written by the archive. */

@@ -1,36 +1,188 @@
 /**
  * The session's durable, append-only state journal (`state.jsonl`). Every state change is written
  * (and fsync'd) BEFORE it is acted on, so a killed kernel or a re-run cell resumes instead of
- * creating a second order or refund. Values are redacted before they are written.
+ * creating a second order or refund. Values are redacted before they are written, then hashed:
+ * entries are chained like the trace (./chain.ts; issue 13), so the verdict and the "passed dry
+ * run" gate computed from them cannot be edited unseen. One reader (`readJournalFile`, and
+ * `Journal.open` over it); every entry is schema-checked. A torn last line (a kernel killed
+ * mid-write) is moved to `state.quarantine.jsonl` before the next append, and recorded.
+ * Over 300 lines: the journal's format, its reader, its writer and the readings the runbook,
+ * guards and report share belong together; splitting them would give the journal two homes.
  */
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { z } from "zod";
 import { SessionError } from "../errors";
-import { JOURNAL_FILE } from "./files";
-import { redact } from "./redact";
+import { canonicalJson, sha256, toJsonValue } from "./canonical";
+import { type ChainCheck, type ChainExpectation, type ChainFormat, GENESIS, checkChainText } from "./chain";
+import { JOURNAL_FILE, JOURNAL_QUARANTINE_FILE, TRACE_FILE } from "./files";
+import { redact, redactString } from "./redact";
+import { Trace } from "./trace";
 import type { Mode, StepResult } from "../types";
 
-export type JournalKind =
-  | "session_created"
-  | "preflight"
-  | "product_selected"
-  | "order_intent"
-  | "order_created"
-  | "payment_confirmed"
-  | "payment_uncertain"
-  | "transfer_pasted"
-  | "refund_intent"
-  | "refund_created"
-  | "refund_status"
-  | "step_result"
-  | "archived"
-  | "bank_confirmed";
+export const JOURNAL_KINDS = [
+  "session_created",
+  "preflight",
+  "product_selected",
+  "order_intent",
+  "order_created",
+  "payment_confirmed",
+  "payment_uncertain",
+  "transfer_pasted",
+  "refund_intent",
+  "refund_created",
+  "refund_status",
+  "step_result",
+  "archived",
+  "bank_confirmed",
+  "journal_repaired",
+] as const;
+
+export type JournalKind = (typeof JOURNAL_KINDS)[number];
 
 export interface JournalEntry {
   seq: number;
   at: string;
   kind: JournalKind;
   data: Record<string, unknown>;
+  /** Absent only in a journal written before entries were chained (`chained: false`). */
+  prev?: string;
+  hash?: string;
+}
+
+type ChainedEntry = JournalEntry & { prev: string; hash: string };
+
+// ------------------------------------------------------------------------------------ format
+
+const Hex64 = z.string().regex(/^[0-9a-f]{64}$/, "not a lowercase hex SHA-256");
+const EntryBase = z.object({
+  seq: z.number().int().positive(),
+  at: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, "not a UTC ISO time"),
+  kind: z.enum(JOURNAL_KINDS),
+  data: z.record(z.string(), z.unknown()),
+});
+const ChainedEntrySchema = EntryBase.extend({ prev: Hex64, hash: Hex64 }).strict();
+/** What each kind's data must hold, as far as cheaply checked (the report checks step facts). */
+const DATA: Partial<Record<JournalKind, z.ZodType>> = {
+  session_created: z.looseObject({ sessionId: z.string().min(1), mode: z.string().min(1) }),
+  step_result: z.looseObject({
+    step: z.number().int().nonnegative(),
+    id: z.string().min(1).optional(),
+    status: z.enum(["PASS", "FAIL", "SKIPPED", "INTERRUPTED"]),
+    observed: z.record(z.string(), z.unknown()).optional(),
+  }),
+  journal_repaired: z.looseObject({ bytes: z.number().int().positive(), sha256: Hex64, quarantine_file: z.string() }),
+};
+
+/** Why `json` is not a journal entry (kind, data), or null. `chained`: prev and hash required. */
+function entryProblem(json: unknown, chained: boolean): string | null {
+  const schema = chained ? ChainedEntrySchema : EntryBase;
+  const base = schema.safeParse(json);
+  const issue = base.success
+    ? DATA[(json as JournalEntry).kind]?.safeParse((json as JournalEntry).data).error?.issues[0]
+    : base.error.issues[0];
+  if (!issue) return null;
+  const where = base.success ? ["data", ...issue.path] : issue.path;
+  return `not a journal entry: ${where.join(".") || "(entry)"}: ${issue.message}`;
+}
+
+/** The hash of an entry: SHA-256 over the canonical JSON of every field but `hash`. */
+export function entryHash(e: Omit<ChainedEntry, "hash">): string {
+  return sha256(canonicalJson({ seq: e.seq, at: e.at, kind: e.kind, data: e.data, prev: e.prev }));
+}
+
+/** The exact bytes of one line (without newline): fixed field order, canonical data. */
+export function serializeEntry(e: ChainedEntry): string {
+  return (
+    `{"seq":${e.seq},"at":${JSON.stringify(e.at)},"kind":${JSON.stringify(e.kind)},` +
+    `"data":${canonicalJson(e.data)},"prev":${JSON.stringify(e.prev)},"hash":${JSON.stringify(e.hash)}}`
+  );
+}
+
+export const JOURNAL_FORMAT: ChainFormat<ChainedEntry> = {
+  noun: "journal",
+  parse(json) {
+    const problem = entryProblem(json, true);
+    return problem ? { error: problem } : { record: json as ChainedEntry };
+  },
+  serialize: serializeEntry,
+  hash: entryHash,
+};
+
+// ------------------------------------------------------------------------------------ the reader
+
+/** A journal as read: its entries up to the first broken line, and whether the chain holds. */
+export interface JournalRead extends ChainCheck {
+  file: string;
+  entries: JournalEntry[];
+  /** False for a journal written before entries were chained: readable, never appended to or trusted as a dry run. */
+  chained: boolean;
+  /** Bytes after the last newline (a write cut short), or null. firstBroken names its line too. */
+  torn: { bytes: number; sha256: string; text: string } | null;
+}
+
+/**
+ * Reads a journal file without changing it: the one reader behind Journal.open, verify and the
+ * report. With `expected` (the manifest's journal_lines/journal_head) a cut tail, extra lines or a
+ * rewritten chain are named too. Never throws for content; a missing file reads as broken at line 0.
+ * @example readJournalFile("archive/payment-e2e/<id>/state.jsonl").firstBroken // { line: 4, reason: "hash does not match…" }
+ */
+export function readJournalFile(file: string, expected?: ChainExpectation): JournalRead {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (err) {
+    const firstBroken = { line: 0, reason: `cannot read: ${(err as Error).message}` };
+    return { file, ok: false, lines: 0, head: GENESIS, firstBroken, entries: [], chained: true, torn: null };
+  }
+  const cut = buf.lastIndexOf(0x0a) + 1;
+  const fragment = buf.subarray(cut);
+  const torn = fragment.length
+    ? { bytes: fragment.length, sha256: sha256Bytes(fragment), text: fragment.toString("utf8") }
+    : null;
+  const text = buf.toString("utf8");
+  if (isLegacy(text)) return readLegacy(file, text, torn);
+  const { records, ...check } = checkChainText(JOURNAL_FORMAT, text, expected);
+  return { file, ...check, entries: records, chained: true, torn };
+}
+
+const sha256Bytes = (b: Buffer): string => crypto.createHash("sha256").update(b).digest("hex");
+
+/** The first line is an entry without prev and hash: written before the journal was chained. */
+function isLegacy(text: string): boolean {
+  const first = text.slice(0, text.indexOf("\n") + 1 || undefined).trim();
+  try {
+    const j = JSON.parse(first) as Record<string, unknown>;
+    return typeof j === "object" && j !== null && !("hash" in j) && !("prev" in j);
+  } catch {
+    return false;
+  }
+}
+
+function readLegacy(file: string, text: string, torn: JournalRead["torn"]): JournalRead {
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  const entries: JournalEntry[] = [];
+  const out: JournalRead = { file, ok: true, lines: 0, head: GENESIS, entries, chained: false, torn };
+  for (let i = 0; i < lines.length; i++) {
+    const n = i + 1;
+    let json: unknown;
+    let problem: string | null;
+    try {
+      json = JSON.parse(lines[i]);
+      problem = entryProblem(json, false);
+    } catch {
+      problem =
+        torn && n === lines.length
+          ? "incomplete last line (no newline: cut or torn write)"
+          : "not valid JSON (edited or truncated)";
+    }
+    if (problem) return { ...out, ok: false, firstBroken: { line: n, reason: problem } };
+    entries.push(json as JournalEntry);
+    out.lines = n;
+  }
+  return out;
 }
 
 export function nowIso(): string {
@@ -49,16 +201,43 @@ export function sessionDir(archiveDir: string, sessionId: string): string {
   return path.join(archiveDir, sessionId);
 }
 
+/** A torn tail set aside before an append: what `journal_repaired` and the trace anomaly record. */
+export interface JournalRepair {
+  bytes: number;
+  sha256: string;
+  quarantine_file: typeof JOURNAL_QUARANTINE_FILE;
+  /** The journal line of the `journal_repaired` entry. */
+  line: number;
+  /** One sentence for the anomaly. */
+  message: string;
+}
+
+const restoreHint = (file: string) =>
+  `do not edit evidence by hand; restore it (git checkout -- ${path.dirname(file)} for a committed session, or from your copy)`;
+
 export class Journal {
   readonly file: string;
   private entries: JournalEntry[];
+  private read: JournalRead;
+  /** File size after our last read or write: a different size means another writer appended. */
+  private bytes: number;
+  /**
+   * Called with a torn-tail repair, to record the anomaly (the session sets it to its own anomaly
+   * recorder). Unset: the repair is written as an `anomaly` to the folder's trace, if there is one.
+   */
+  onRepair: ((r: JournalRepair) => void) | null = null;
 
-  private constructor(file: string, entries: JournalEntry[]) {
+  private constructor(file: string, read: JournalRead) {
     this.file = file;
-    this.entries = entries;
+    this.read = read;
+    this.entries = read.entries;
+    this.bytes = fs.existsSync(file) ? fs.statSync(file).size : 0;
   }
 
-  /** Opens an existing session's journal. Refuses a folder that was never created by `create`. */
+  /**
+   * Opens an existing session's journal. Refuses a folder that was never created by `create`, and
+   * a journal whose chain is broken anywhere but a torn last line (naming the file and line).
+   */
   static open(dir: string): Journal {
     const file = path.join(dir, JOURNAL_FILE);
     if (!fs.existsSync(file)) {
@@ -66,43 +245,92 @@ export class Journal {
         `no session journal at ${file}; create the session with \`npm run session -- --mode <mode>\` first`,
       );
     }
-    const entries: JournalEntry[] = [];
-    const lines = fs.readFileSync(file, "utf8").split("\n");
-    lines.forEach((line, i) => {
-      if (!line.trim()) return;
-      try {
-        entries.push(JSON.parse(line) as JournalEntry);
-      } catch {
-        // A torn last line (killed mid-write) is tolerated; anything earlier is corruption.
-        if (i < lines.length - 2)
-          throw new SessionError(`journal ${file} line ${i + 1} is corrupt; do not edit evidence by hand`);
-      }
-    });
-    return new Journal(file, entries);
+    return new Journal(file, checked(readJournalFile(file)));
   }
 
   /** Creates a fresh session folder and journal. Starting a fresh session is always explicit. */
   static create(dir: string, data: { sessionId: string; mode: Mode; [k: string]: unknown }): Journal {
-    if (fs.existsSync(path.join(dir, JOURNAL_FILE))) {
+    const file = path.join(dir, JOURNAL_FILE);
+    if (fs.existsSync(file)) {
       throw new SessionError(`session ${data.sessionId} already exists; re-use it (resume) or create a new one`);
     }
     fs.mkdirSync(dir, { recursive: true });
-    const j = new Journal(path.join(dir, JOURNAL_FILE), []);
+    const empty: JournalRead = { file, ok: true, lines: 0, head: GENESIS, entries: [], chained: true, torn: null };
+    const j = new Journal(file, empty);
     j.append("session_created", data);
     return j;
   }
 
+  /** False for a journal written before entries were chained: readable, never appended to. */
+  get chained(): boolean {
+    return this.read.chained;
+  }
+
+  /** Hash of the last entry (GENESIS when empty, or for an unchained journal). */
+  get head(): string {
+    return this.entries.at(-1)?.hash ?? GENESIS;
+  }
+
+  /** Number of entries (== the last seq). */
+  get seq(): number {
+    return this.entries.length;
+  }
+
+  /** Bytes of a torn last line waiting to be repaired by the next append, or null. */
+  get tornTail(): JournalRead["torn"] {
+    return this.read.torn;
+  }
+
+  /** Chains and appends one redacted entry, fsynced before returning; repairs a torn tail first. */
   append(kind: JournalKind, data: Record<string, unknown>): JournalEntry {
-    const entry: JournalEntry = { seq: this.entries.length + 1, at: nowIso(), kind, data: redact(data) };
-    const fd = fs.openSync(this.file, "a");
-    try {
-      fs.writeSync(fd, `${JSON.stringify(entry)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    this.entries.push(entry);
-    return entry;
+    this.resync();
+    if (!this.read.chained)
+      throw new SessionError(
+        `journal ${this.file} was written by an older tool (entries not hash-chained) and is never appended to; start a new session: npm run session -- --mode <mode>`,
+      );
+    if (this.read.torn) this.repairTail();
+    return this.write(kind, data);
+  }
+
+  /**
+   * Sets a torn last line aside: its bytes go to `state.quarantine.jsonl` (size, SHA-256 and
+   * redacted text), the journal is cut back to its last newline, a `journal_repaired` entry is
+   * appended and the anomaly recorded (onRepair, or the folder's trace). Nothing before the tear
+   * is lost. Returns null when there is nothing to repair.
+   */
+  repairTail(): JournalRepair | null {
+    this.resync();
+    const torn = this.read.torn;
+    if (!torn || !this.read.chained) return null;
+    const dir = path.dirname(this.file);
+    const quarantine = path.join(dir, JOURNAL_QUARANTINE_FILE);
+    const record = { at: nowIso(), bytes: torn.bytes, sha256: torn.sha256, fragment: redactString(torn.text) };
+    appendSynced(quarantine, `${canonicalJson(record)}\n`);
+    const keep = this.bytes - torn.bytes;
+    fs.truncateSync(this.file, keep);
+    this.bytes = keep;
+    this.read = { ...this.read, torn: null, firstBroken: undefined, ok: true };
+    const entry = this.write("journal_repaired", {
+      bytes: torn.bytes,
+      sha256: torn.sha256,
+      quarantine_file: JOURNAL_QUARANTINE_FILE,
+    });
+    const repair: JournalRepair = {
+      bytes: torn.bytes,
+      sha256: torn.sha256,
+      quarantine_file: JOURNAL_QUARANTINE_FILE,
+      line: entry.seq,
+      message: `journal ${JOURNAL_FILE} ended in a torn write (${torn.bytes} byte(s), sha256 ${torn.sha256}): set aside in ${JOURNAL_QUARANTINE_FILE}, recorded as journal_repaired at line ${entry.seq}; nothing before it was lost`,
+    };
+    if (this.onRepair) this.onRepair(repair);
+    else if (fs.existsSync(path.join(dir, TRACE_FILE)))
+      Trace.open(path.join(dir, TRACE_FILE)).append("anomaly", {
+        at: nowIso(),
+        step: null,
+        kind: "warning",
+        message: repair.message,
+      });
+    return repair;
   }
 
   /** The latest entry of a kind (optionally matching a predicate). */
@@ -116,6 +344,59 @@ export class Journal {
 
   all(): readonly JournalEntry[] {
     return this.entries;
+  }
+
+  private write(kind: JournalKind, data: Record<string, unknown>): JournalEntry {
+    const body = {
+      seq: this.entries.length + 1,
+      at: nowIso(),
+      kind,
+      // Round-trip through canonical JSON so the hash covers exactly what is written and read back.
+      data: JSON.parse(canonicalJson(toJsonValue(redact(data)))) as Record<string, unknown>,
+      prev: this.head,
+    };
+    const entry: ChainedEntry = { ...body, hash: entryHash(body) };
+    const problem = entryProblem(entry, true);
+    if (problem) throw new SessionError(`journal ${this.file}: refusing to write ${kind}: ${problem} (a runbook bug)`);
+    const line = `${serializeEntry(entry)}\n`;
+    appendSynced(this.file, line);
+    this.bytes += Buffer.byteLength(line);
+    this.entries.push(entry);
+    this.read = { ...this.read, lines: entry.seq, head: entry.hash };
+    return entry;
+  }
+
+  /** Catches up with entries another process appended (e.g. npm run confirm-bank), or refuses a broken file. */
+  private resync(): void {
+    const size = fs.existsSync(this.file) ? fs.statSync(this.file).size : 0;
+    if (size === this.bytes) return;
+    const read = checked(readJournalFile(this.file));
+    if (read.lines < this.entries.length)
+      throw new SessionError(
+        `journal ${this.file}: entries removed while open (now ${read.lines} line(s), was ${this.entries.length}); ${restoreHint(this.file)}`,
+      );
+    this.read = read;
+    this.entries = read.entries;
+    this.bytes = size;
+  }
+}
+
+/** A read journal, or a SessionError naming the first broken line (a torn last line is not broken: it is repaired on append). */
+function checked(read: JournalRead): JournalRead {
+  const b = read.firstBroken;
+  const tornOnly = b && read.torn && b.line === read.lines + 1 && b.reason.startsWith("incomplete last line");
+  if (b && !tornOnly)
+    throw new SessionError(`journal ${read.file} line ${b.line}: ${b.reason}; ${restoreHint(read.file)}`);
+  return read;
+}
+
+function appendSynced(file: string, text: string): void {
+  const fd = fs.openSync(file, "a");
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * The session folder's manifest (issue 5 §4): SHA-256 and size of every file, the trace's chain head
- * and line count, tool version, git commit, mode, and a retention date one year out (PCI DSS 10.5.1).
- * Re-writing it for unchanged files gives the same bytes: archiving is idempotent.
+ * The session folder's manifest (issue 5 §4, issue 13): SHA-256 and size of every file, the trace's
+ * and the journal's chain heads and line counts, tool version, git commit, mode, and a retention
+ * date one year out (PCI DSS 10.5.1). Written as `payment-e2e/manifest@2`; `@1` (no journal chain)
+ * is still read. Re-writing it for unchanged files gives the same bytes: archiving is idempotent.
  */
 import { execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -9,10 +10,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { ManifestError } from "../errors";
-import { MANIFEST_FILE, TRACE_FILE, isIgnoredFile } from "./files";
-import { verifyChain } from "./chain";
+import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE, isIgnoredFile } from "./files";
+import { GENESIS, verifyChain } from "./chain";
+import { readJournalFile } from "./journal";
 
-export const MANIFEST_SCHEMA = "payment-e2e/manifest@1";
+export const MANIFEST_SCHEMA = "payment-e2e/manifest@2";
+/** Sealed by an older tool: no journal chain fields. Read, never written. */
+export const MANIFEST_SCHEMA_V1 = "payment-e2e/manifest@1";
 const RETENTION_YEARS = 1; // PCI DSS 10.5.1: audit logs kept at least 12 months
 
 export interface ManifestFile {
@@ -23,7 +27,7 @@ export interface ManifestFile {
 }
 
 export interface Manifest {
-  schema: typeof MANIFEST_SCHEMA;
+  schema: typeof MANIFEST_SCHEMA | typeof MANIFEST_SCHEMA_V1;
   session_id: string;
   mode: string;
   created_at: string;
@@ -34,6 +38,10 @@ export interface Manifest {
   trace_file: string;
   chain_head: string;
   trace_lines: number;
+  /** @2 only: the journal, its chain head (hash of its last line) and line count. */
+  journal_file?: string;
+  journal_head?: string;
+  journal_lines?: number;
   files: ManifestFile[];
 }
 
@@ -42,6 +50,9 @@ export interface ManifestInfo {
   mode: string;
   chainHead: string;
   traceLines: number;
+  /** The journal's head and line count to seal; default: read from state.jsonl (whose chain must hold). */
+  journalHead?: string;
+  journalLines?: number;
   toolVersion: string;
   gitCommit: string | null;
   /** The seal's date; default: kept from an existing manifest, else now. A deliberate re-seal passes now. */
@@ -50,7 +61,7 @@ export interface ManifestInfo {
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const ManifestSchema = z.object({
-  schema: z.literal(MANIFEST_SCHEMA),
+  schema: z.enum([MANIFEST_SCHEMA, MANIFEST_SCHEMA_V1]),
   session_id: z.string().min(1),
   mode: z.string().min(1),
   created_at: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
@@ -60,6 +71,9 @@ const ManifestSchema = z.object({
   trace_file: z.string().min(1),
   chain_head: Sha256,
   trace_lines: z.number().int().nonnegative(),
+  journal_file: z.string().min(1).optional(),
+  journal_head: Sha256.optional(),
+  journal_lines: z.number().int().nonnegative().optional(),
   files: z.array(
     z.object({
       // Relative and inside the session dir: no absolute paths, no "..".
@@ -123,6 +137,9 @@ function serialize(m: Manifest): string {
     trace_file: m.trace_file,
     chain_head: m.chain_head,
     trace_lines: m.trace_lines,
+    journal_file: m.journal_file,
+    journal_head: m.journal_head,
+    journal_lines: m.journal_lines,
     files: m.files.map((f) => ({ path: f.path, sha256: f.sha256, bytes: f.bytes })),
   };
   return `${JSON.stringify(ordered, null, 2)}\n`;
@@ -151,6 +168,7 @@ export function writeManifest(sessionDir: string, info: ManifestInfo): Manifest 
       );
     }
   }
+  const journal = sealedJournal(sessionDir, file, info);
   let createdAt = info.createdAt ?? new Date().toISOString();
   if (!info.createdAt && fs.existsSync(file)) {
     try {
@@ -170,6 +188,9 @@ export function writeManifest(sessionDir: string, info: ManifestInfo): Manifest 
     trace_file: TRACE_FILE,
     chain_head: info.chainHead,
     trace_lines: info.traceLines,
+    journal_file: JOURNAL_FILE,
+    journal_head: journal.head,
+    journal_lines: journal.lines,
     files: listSessionFiles(sessionDir).map((rel) => {
       const abs = path.join(sessionDir, ...rel.split("/"));
       return { path: rel, sha256: sha256File(abs), bytes: fs.statSync(abs).size };
@@ -184,7 +205,37 @@ export function writeManifest(sessionDir: string, info: ManifestInfo): Manifest 
   return manifest;
 }
 
-/** Reads and validates `<sessionDir>/manifest.json`; throws ManifestError. */
+/**
+ * The journal's head and line count to seal, checked: a chain broken anywhere (a torn last line
+ * included: repair it first with Journal.open(dir).repairTail()) or written by an older tool
+ * (not chained) is refused, naming the line; given values must match the file.
+ */
+function sealedJournal(sessionDir: string, file: string, info: ManifestInfo): { head: string; lines: number } {
+  const journalPath = path.join(sessionDir, JOURNAL_FILE);
+  if (!fs.existsSync(journalPath)) {
+    if (info.journalLines) throw new ManifestError("EVIDENCE_MANIFEST_INVALID", file, `${JOURNAL_FILE} is missing`);
+    return { head: GENESIS, lines: 0 };
+  }
+  const expected = info.journalLines === undefined ? undefined : { lines: info.journalLines, head: info.journalHead };
+  const read = readJournalFile(journalPath, expected);
+  if (!read.chained)
+    throw new ManifestError(
+      "EVIDENCE_MANIFEST_INVALID",
+      file,
+      `${JOURNAL_FILE} was written by an older tool (entries not hash-chained) and cannot be sealed as manifest@2`,
+    );
+  if (!read.ok) {
+    const b = read.firstBroken;
+    throw new ManifestError(
+      "EVIDENCE_MANIFEST_INVALID",
+      file,
+      `journal chain broken, refusing to seal: ${JOURNAL_FILE} line ${b?.line}: ${b?.reason}`,
+    );
+  }
+  return { head: read.head, lines: read.lines };
+}
+
+/** Reads and validates `<sessionDir>/manifest.json` (@2, or @1 from an older tool); throws ManifestError. */
 export function readManifest(sessionDir: string): Manifest {
   const file = path.join(sessionDir, MANIFEST_FILE);
   let raw: string;
@@ -209,7 +260,17 @@ export function readManifest(sessionDir: string): Manifest {
       { cause: parsed.error },
     );
   }
-  return parsed.data as Manifest;
+  const m = parsed.data as Manifest;
+  if (
+    m.schema === MANIFEST_SCHEMA &&
+    (m.journal_file === undefined || m.journal_head === undefined || m.journal_lines === undefined)
+  )
+    throw new ManifestError(
+      "EVIDENCE_MANIFEST_INVALID",
+      file,
+      `${MANIFEST_SCHEMA} without journal_file, journal_head and journal_lines`,
+    );
+  return m;
 }
 
 /** SHA-256 of manifest.json's bytes: one value that anchors the whole session (paste it in the ticket). */

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { TraceError } from "../errors";
-import { canonicalJson, sha256 } from "./canonical";
+import { canonicalJson, sha256, toJsonValue } from "./canonical";
 import { type TraceEvent, type TraceEventType, eventHash, serializeEvent, splitLines, verifyChain } from "./chain";
 import { redact } from "./redact";
 import { type SecretRegistry, secrets } from "./secrets";
@@ -133,7 +133,7 @@ export class Trace {
       mono_ms: Math.round(performance.now() * 1000) / 1000,
       type,
       // Round-trip through canonical JSON so the hash covers exactly what is written and read back.
-      payload: JSON.parse(canonicalJson(redact(payload, this.registry))) as unknown,
+      payload: JSON.parse(canonicalJson(toJsonValue(redact(payload, this.registry)))) as unknown,
       prev: this.lastHash,
     };
     const event: TraceEvent = { ...body, hash: eventHash(body) };

@@ -1,9 +1,12 @@
 /**
- * Rechecks an archived session against its manifest (issue 5 §4): every file's SHA-256 and size,
- * files missing or added, and the whole trace chain against the recorded head and line count.
+ * Rechecks an archived session against its manifest (issue 5 §4, issue 13): every file's SHA-256
+ * and size, files missing or added, the trace's and the journal's chains against the recorded heads
+ * and line counts, and the session's identity (folder name, manifest, journal and trace agree on
+ * the session id and the mode).
  * A mismatch is said in words (issue 11): "the notebook was saved after sealing", "evidence was
  * appended to the trace after sealing", with the fix. `sealState` is what the archive step asks
- * before sealing again.
+ * before sealing again. Over 300 lines: the checks and their words share one findings list and
+ * one fix; split, two modules would each need the other's.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -19,8 +22,16 @@ import {
   TRACE_FILE,
   isIgnoredFile,
 } from "./files";
-import { type Manifest, listSessionFiles, manifestHash, readManifest, sha256File } from "./manifest";
-import { type ChainCheck, verifyChain } from "./chain";
+import {
+  MANIFEST_SCHEMA_V1,
+  type Manifest,
+  listSessionFiles,
+  manifestHash,
+  readManifest,
+  sha256File,
+} from "./manifest";
+import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "./chain";
+import { type JournalRead, readJournalFile } from "./journal";
 
 export type FindingLevel = "ok" | "warning" | "error";
 
@@ -36,12 +47,14 @@ export interface VerifyResult {
   sessionDir: string;
   manifest: Manifest | null;
   chain: ChainCheck | null;
+  /** The journal as read against the manifest's journal head (null when absent). */
+  journal: JournalRead | null;
   findings: VerifyFinding[];
   /** What changed since the seal, in words (empty when nothing did). */
   changes: SealChange[];
   /** The one thing to do about a failed check, or null. */
   fix: string | null;
-  /** The trace's sealed lines no longer verify (edited, cut, rewritten): restore, never re-seal. */
+  /** The trace's or journal's sealed lines no longer verify (edited, cut, rewritten): restore, never re-seal. */
   brokenChain: boolean;
 }
 
@@ -142,7 +155,8 @@ export function changesSinceSeal(sessionDir: string, manifest: Manifest): SealCh
 export function sealFix(sessionDir: string, changes: SealChange[], brokenChain = false): string | null {
   const reseal = `npm run archive -- ${sessionDir} --reseal`;
   const restore = `git checkout -- ${sessionDir} for a committed session, or from the copy you sealed`;
-  if (brokenChain) return `restore ${TRACE_FILE} (${restore}); a trace whose sealed lines changed cannot be re-sealed`;
+  if (brokenChain)
+    return `restore ${TRACE_FILE} and ${JOURNAL_FILE} (${restore}); a chain whose sealed lines changed cannot be re-sealed`;
   if (changes.length === 0) return null;
   const deleted = changes.filter((c) => c.kind === "deleted").map((c) => c.path);
   if (deleted.length)
@@ -220,6 +234,7 @@ export function verifySession(sessionDir: string): VerifyResult {
     sessionDir,
     manifest: null,
     chain: null,
+    journal: null,
     findings,
     changes: [],
     fix: null,
@@ -270,21 +285,19 @@ export function verifySession(sessionDir: string): VerifyResult {
   findings.push({ level: "ok", subject: "files", message: `${matched} of ${manifest.files.length} hash(es) match` });
 
   const traceFile = path.join(sessionDir, ...manifest.trace_file.split("/"));
+  let events: TraceEvent[] = [];
   if (fs.existsSync(traceFile)) {
-    const chain = verifyChain(traceFile, { lines: manifest.trace_lines, head: manifest.chain_head });
+    const {
+      records,
+      torn: _torn,
+      ...chain
+    } = checkChainFile(TRACE_FORMAT, traceFile, {
+      lines: manifest.trace_lines,
+      head: manifest.chain_head,
+    });
+    events = records;
     result.chain = chain;
-    if (chain.ok) {
-      findings.push({
-        level: "ok",
-        subject: manifest.trace_file,
-        message: `chain intact, ${chain.lines} line(s), head ${chain.head}`,
-      });
-    } else if (chain.firstBroken) {
-      const at = chain.firstBroken.line > 0 ? `:${chain.firstBroken.line}` : "";
-      findings.push({ level: "error", subject: `${manifest.trace_file}${at}`, message: chain.firstBroken.reason });
-      // Lines added after the sealed ones leave the seal's chain intact; anything else broke it.
-      result.brokenChain = !chain.firstBroken.reason.startsWith("extra:");
-    }
+    if (chainFinding(findings, manifest.trace_file, chain)) result.brokenChain = true;
   } else if (manifest.trace_lines > 0) {
     // Its absence is already an error if listed; say what it means for the chain.
     result.brokenChain = true;
@@ -294,12 +307,109 @@ export function verifySession(sessionDir: string): VerifyResult {
       message: `trace missing, manifest expects ${manifest.trace_lines} line(s)`,
     });
   }
+
+  const journalRel = manifest.journal_file ?? JOURNAL_FILE;
+  const journalFile = path.join(sessionDir, ...journalRel.split("/"));
+  if (manifest.schema === MANIFEST_SCHEMA_V1) {
+    findings.push({
+      level: "warning",
+      subject: MANIFEST_FILE,
+      message: `sealed by an older tool (${MANIFEST_SCHEMA_V1}): journal not chained; its bytes are checked, its entries cannot be`,
+    });
+    if (fs.existsSync(journalFile)) result.journal = readJournalFile(journalFile);
+  } else if (fs.existsSync(journalFile)) {
+    const journal = readJournalFile(journalFile, { lines: manifest.journal_lines, head: manifest.journal_head });
+    result.journal = journal;
+    if (!journal.chained) {
+      result.brokenChain = true;
+      findings.push({
+        level: "error",
+        subject: `${journalRel}:1`,
+        message: "entries are not hash-chained, but the manifest sealed a chained journal (journal replaced)",
+      });
+    } else if (chainFinding(findings, journalRel, journal)) result.brokenChain = true;
+  } else if ((manifest.journal_lines ?? 0) > 0) {
+    result.brokenChain = true;
+    findings.push({
+      level: "error",
+      subject: journalRel,
+      message: `journal missing, manifest expects ${manifest.journal_lines} line(s)`,
+    });
+  }
+  findings.push(...identityFindings(sessionDir, manifest, result.journal, events, journalRel));
   result.ok = !findings.some((f) => f.level === "error");
   if (!result.ok)
     result.fix =
       sealFix(sessionDir, result.changes, result.brokenChain) ??
       `restore the files named above from the committed copy (git checkout -- ${sessionDir})`;
   return result;
+}
+
+/** A chain's finding (ok, or its first broken line); true when the sealed lines no longer verify. */
+function chainFinding(findings: VerifyFinding[], rel: string, chain: ChainCheck): boolean {
+  if (chain.ok) {
+    findings.push({ level: "ok", subject: rel, message: `chain intact, ${chain.lines} line(s), head ${chain.head}` });
+    return false;
+  }
+  if (!chain.firstBroken) return false;
+  const at = chain.firstBroken.line > 0 ? `:${chain.firstBroken.line}` : "";
+  findings.push({ level: "error", subject: `${rel}${at}`, message: chain.firstBroken.reason });
+  // Lines added after the sealed ones leave the seal's chain intact; anything else broke it.
+  return !chain.firstBroken.reason.startsWith("extra:");
+}
+
+/**
+ * The session's identity, said the same way by every file: the folder's name, manifest.session_id,
+ * the journal's session_created sessionId and every trace `session` event's session_id; and the
+ * mode in the manifest, the journal, the trace and the session id's `-<mode>` suffix. A renamed
+ * folder, a relabelled mode or two sessions' files swapped each give an error naming file and line.
+ */
+export function identityFindings(
+  sessionDir: string,
+  manifest: Manifest,
+  journal: JournalRead | null,
+  events: readonly TraceEvent[],
+  journalRel: string = JOURNAL_FILE,
+): VerifyFinding[] {
+  const out: VerifyFinding[] = [];
+  const id = manifest.session_id;
+  const mode = manifest.mode;
+  const folder = path.basename(path.resolve(sessionDir));
+  const err = (subject: string, message: string) => out.push({ level: "error", subject, message });
+  if (folder !== id)
+    err(MANIFEST_FILE, `session folder renamed or swapped: folder says ${folder}, manifest says ${id}`);
+  if (!id.endsWith(`-${mode}`))
+    err(MANIFEST_FILE, `mode changed: manifest says ${mode}, but session id ${id} names mode ${id.split("-").pop()}`);
+  const created = journal?.entries[0];
+  if (journal && created?.kind !== "session_created") {
+    err(`${journalRel}:1`, "the journal does not start with session_created: not a session journal");
+  } else if (created) {
+    const jId = String(created.data.sessionId);
+    const jMode = String(created.data.mode);
+    if (jId !== id)
+      err(`${journalRel}:1`, `journal belongs to another session (swapped?): journal says ${jId}, manifest says ${id}`);
+    if (jMode !== mode) err(`${journalRel}:1`, `mode changed: journal says ${jMode}, manifest says ${mode}`);
+  }
+  let sessions = 0;
+  for (const e of events) {
+    if (e.type !== "session") continue;
+    sessions++;
+    const p = (e.payload ?? {}) as Record<string, unknown>;
+    if (p.session_id !== id)
+      err(
+        `${manifest.trace_file}:${e.seq}`,
+        `trace belongs to another session (swapped?): trace says ${String(p.session_id)}, manifest says ${id}`,
+      );
+    if (p.mode !== mode)
+      err(`${manifest.trace_file}:${e.seq}`, `mode changed: trace says ${String(p.mode)}, manifest says ${mode}`);
+  }
+  if (!out.length)
+    out.push({
+      level: "ok",
+      subject: "session",
+      message: `${id} (${mode}): folder, manifest, journal and ${sessions} trace session event(s) agree`,
+    });
+  return out;
 }
 
 const LEVEL_TAG: Record<FindingLevel, string> = { ok: "ok   ", warning: "WARN ", error: "ERROR" };

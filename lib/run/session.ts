@@ -103,6 +103,9 @@ export class Session {
       base_url: cfg.baseUrl,
       pid: process.pid,
     });
+    // A journal write cut short by a killed kernel is set aside now, and the anomaly recorded here.
+    this.journal.onRepair = (r) => this.anomaly({ step: null, kind: "warning", message: r.message });
+    this.journal.repairTail();
     // The operator's free text goes into the report's anomalies section; recorded once per change.
     if (
       cfg.operatorNotes &&

@@ -5,6 +5,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { GENESIS } from "../../lib/evidence/chain";
+import { type JournalEntry, entryHash, serializeEntry } from "../../lib/evidence/journal";
 
 const g4 = (s: string) => [s, s, s, s];
 
@@ -32,3 +34,23 @@ export function tmpDir(prefix = "evidence-"): string {
 }
 /** Shaped like the sandbox's access tokens ("sat_" + 32 random bytes, base64url). */
 export const ACCESS_TOKEN = "sat" + "_" + "Qm9vYmFyYmF6cXV4MTIzNDU2Nzg5LWFiY2RlZmdo";
+
+/**
+ * Re-chains a journal edited by a test (seq, prev and hash recomputed for every line), as someone
+ * with write access who knows the format would: the chain alone then holds, and only the manifest,
+ * the anchors and the downstream checks (step facts, step ids) can catch the edit.
+ */
+export function rechainJournal(file: string): void {
+  let prev = GENESIS;
+  const lines = fs
+    .readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l, i) => {
+      const { at, kind, data } = JSON.parse(l) as JournalEntry;
+      const body = { seq: i + 1, at, kind, data, prev };
+      prev = entryHash(body);
+      return serializeEntry({ ...body, hash: prev });
+    });
+  fs.writeFileSync(file, lines.map((l) => `${l}\n`).join(""));
+}

@@ -7,30 +7,38 @@ import { ManifestError } from "../../lib/errors";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { MANIFEST_FILE, isIgnoredFile } from "../../lib/evidence/files";
 import { manifestHash, readManifest, retentionDate, writeManifest } from "../../lib/evidence/manifest";
+import { Journal } from "../../lib/evidence/journal";
 import { Trace } from "../../lib/evidence/trace";
 import { formatVerify, sealFix, verifySession } from "../../lib/evidence/verify";
-import { tmpDir } from "./fixtures";
+import type { Mode } from "../../lib/types";
+import { rechainJournal, tmpDir } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CLI = path.join(ROOT, "lib/cli/verify.ts");
 const TRACE_LINES = 6;
 
+const JOURNAL_LINES = 3;
+
 /** A small archived session: trace, notebook, report, plots (SVG + binary PNG), journal; sealed. */
-function fakeSession(): string {
-  const dir = path.join(tmpDir("session-"), "2026-11-26T15-44-staging");
+function fakeSession(o: { mode?: string; id?: string; parent?: string } = {}): string {
+  const mode = (o.mode ?? "staging") as Mode;
+  const id = o.id ?? `20261126T154400Z-${mode}`;
+  const dir = path.join(o.parent ?? tmpDir("session-"), id);
+  const j = Journal.create(dir, { sessionId: id, mode, created_at: "2026-11-26T15:44:00.000Z" });
+  j.append("step_result", { step: 1, id: "health", status: "PASS" });
+  j.append("step_result", { step: 2, id: "login", status: "FAIL", reason: "401" });
   const t = Trace.open(path.join(dir, "trace.jsonl"), new SecretRegistry());
-  t.append("session", { mode: "staging" });
+  t.append("session", { event: "opened", session_id: id, mode });
   for (let i = 1; i < TRACE_LINES; i++) t.append(i % 2 ? "step_start" : "step_end", { step: i, name: `step ${i}` });
   t.close();
   fs.writeFileSync(path.join(dir, "payment-e2e.ipynb"), '{"cells": []}\n');
   fs.writeFileSync(path.join(dir, "report.md"), "# Report\nPASS\n");
-  fs.writeFileSync(path.join(dir, "state.jsonl"), '{"step":1}\n');
   fs.mkdirSync(path.join(dir, "plots"));
   fs.writeFileSync(path.join(dir, "plots", "poll.svg"), "<svg/>\n");
   fs.writeFileSync(path.join(dir, "plots", "poll.png"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]));
   writeManifest(dir, {
     sessionId: path.basename(dir),
-    mode: "staging",
+    mode,
     chainHead: t.head,
     traceLines: t.seq,
     toolVersion: "0.1.0",
@@ -56,6 +64,10 @@ describe("manifest", () => {
     assert.equal(m.files[1].bytes, 7);
     assert.match(m.files[0].sha256, /^[0-9a-f]{64}$/);
     assert.equal(m.trace_lines, TRACE_LINES);
+    assert.equal(m.schema, "payment-e2e/manifest@2");
+    assert.equal(m.journal_file, "state.jsonl");
+    assert.equal(m.journal_lines, JOURNAL_LINES);
+    assert.equal(m.journal_head, Journal.open(dir).head);
     assert.equal(m.retention_until, retentionDate(m.created_at));
     assert.equal(m.git_commit, null);
   });
@@ -253,12 +265,13 @@ describe("verifySession", () => {
     const t = Trace.open(path.join(dir, "trace.jsonl"), new SecretRegistry());
     t.append("operator_ack", { event: "bank statement confirmed the refund" });
     t.close();
-    fs.appendFileSync(path.join(dir, "state.jsonl"), '{"step":2}\n');
+    Journal.open(dir).append("bank_confirmed", { date: "2026-11-30" });
     const out = formatVerify(verifySession(dir)).join("\n");
     assert.match(
       out,
-      /^ERROR state\.jsonl: evidence was appended to the journal after sealing: 1 line\(s\) added after the sealed 11 bytes, which are intact/m,
+      /^ERROR state\.jsonl: evidence was appended to the journal after sealing: 1 line\(s\) added after the sealed \d+ bytes, which are intact/m,
     );
+    assert.match(out, /^ERROR state\.jsonl:4: extra: 1 line\(s\) after the manifest's last line 3$/m);
     assert.match(out, /^ERROR trace\.jsonl: evidence was appended to the trace after sealing: 1 line\(s\)/m);
     assert.match(out, /^ERROR trace\.jsonl:7: extra: 1 line\(s\) after the manifest's last line 6$/m);
     assert.match(
@@ -274,7 +287,7 @@ describe("verifySession", () => {
     setTrace(dir, lines);
     const r = verifySession(dir);
     assert.equal(r.brokenChain, true);
-    assert.match(r.fix ?? "", /^restore trace\.jsonl .*cannot be re-sealed$/);
+    assert.match(r.fix ?? "", /^restore trace\.jsonl and state\.jsonl .*cannot be re-sealed$/);
     assert.match(
       sealFix("s", [{ path: "notes.txt", kind: "added", words: "extra file" }]) ?? "",
       /^move notes\.txt out of the session folder, or re-seal to cover it: npm run archive -- s --reseal$/,
@@ -304,5 +317,141 @@ describe("verifySession", () => {
     assert.equal(runCli().status, 2);
     assert.equal(runCli(path.join(tmpDir("v-"), "missing")).status, 2);
     assert.equal(runCli("a", "b").status, 2);
+  });
+});
+
+describe("verifySession: the journal chain and the session's identity (issue 13)", () => {
+  const journalLines = (dir: string) => fs.readFileSync(path.join(dir, "state.jsonl"), "utf8").split("\n").slice(0, -1);
+  const setJournal = (dir: string, lines: string[]) =>
+    fs.writeFileSync(path.join(dir, "state.jsonl"), lines.map((l) => `${l}\n`).join(""));
+  const errors = (dir: string) =>
+    verifySession(dir)
+      .findings.filter((f) => f.level === "error")
+      .map((f) => `${f.subject}: ${f.message}`);
+
+  it("a journal line edited to fabricate a PASS is named, and so is the same edit re-chained", () => {
+    const dir = fakeSession();
+    setJournal(
+      dir,
+      journalLines(dir).map((l) => l.replace('"status":"FAIL"', '"status":"PASS"')),
+    );
+    const out = formatVerify(verifySession(dir)).join("\n");
+    assert.match(out, /^ERROR state\.jsonl:3: hash does not match the content \(edited\)$/m);
+    assert.match(out, /^ERROR state\.jsonl: the journal was edited after sealing/m);
+    rechainJournal(path.join(dir, "state.jsonl"));
+    const r = verifySession(dir);
+    assert.equal(r.brokenChain, true);
+    assert.match(
+      formatVerify(r).join("\n"),
+      /^ERROR state\.jsonl:3: hash of line 3 differs from the recorded chain head \(chain rewritten\)$/m,
+    );
+  });
+
+  it("a cut journal tail, a deleted line and reordered lines are each named by line", () => {
+    const cut = fakeSession();
+    setJournal(cut, journalLines(cut).slice(0, 2));
+    assert.ok(errors(cut).includes("state.jsonl:3: missing: journal ends at line 2, manifest expects 3 (tail cut)"));
+    const deleted = fakeSession();
+    setJournal(
+      deleted,
+      journalLines(deleted).filter((_, i) => i !== 1),
+    );
+    assert.ok(
+      errors(deleted).some((e) => e.startsWith("state.jsonl:2: seq is 3, expected 2")),
+      errors(deleted).join("\n"),
+    );
+    const reordered = fakeSession();
+    const l = journalLines(reordered);
+    setJournal(reordered, [l[0], l[2], l[1]]);
+    assert.ok(errors(reordered).some((e) => e.startsWith("state.jsonl:2: seq is 3, expected 2")));
+  });
+
+  it("a renamed session folder is named: folder says X, manifest says Y", () => {
+    const dir = fakeSession();
+    const renamed = path.join(path.dirname(dir), "20261127T090000Z-staging");
+    fs.renameSync(dir, renamed);
+    assert.deepEqual(errors(renamed), [
+      "manifest.json: session folder renamed or swapped: folder says 20261127T090000Z-staging, manifest says 20261126T154400Z-staging",
+    ]);
+  });
+
+  it("a live session relabelled staging in its manifest is named in the manifest, the journal and the trace", () => {
+    const dir = fakeSession({ mode: "live" });
+    const file = path.join(dir, MANIFEST_FILE);
+    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace('"mode": "live"', '"mode": "staging"'));
+    assert.deepEqual(errors(dir), [
+      "manifest.json: mode changed: manifest says staging, but session id 20261126T154400Z-live names mode live",
+      "state.jsonl:1: mode changed: journal says live, manifest says staging",
+      "trace.jsonl:1: mode changed: trace says live, manifest says staging",
+    ]);
+  });
+
+  it("two sessions' journals (and traces) swapped are named as belonging to another session", () => {
+    const parent = tmpDir("swap-");
+    const a = fakeSession({ parent, id: "20261126T154400Z-staging" });
+    const b = fakeSession({ parent, id: "20261127T090000Z-staging" });
+    for (const f of ["state.jsonl", "trace.jsonl"]) {
+      const tmp = path.join(parent, f);
+      fs.renameSync(path.join(a, f), tmp);
+      fs.renameSync(path.join(b, f), path.join(a, f));
+      fs.renameSync(tmp, path.join(b, f));
+    }
+    const e = errors(a);
+    assert.ok(
+      e.includes(
+        "state.jsonl:1: journal belongs to another session (swapped?): journal says 20261127T090000Z-staging, manifest says 20261126T154400Z-staging",
+      ),
+      e.join("\n"),
+    );
+    assert.ok(
+      e.includes(
+        "trace.jsonl:1: trace belongs to another session (swapped?): trace says 20261127T090000Z-staging, manifest says 20261126T154400Z-staging",
+      ),
+    );
+    assert.ok(e.some((x) => x.startsWith("state.jsonl:3: hash of line 3 differs from the recorded chain head")));
+  });
+
+  it("a manifest@1 (sealed by an older tool) still verifies, with a warning", () => {
+    const dir = fakeSession();
+    const file = path.join(dir, MANIFEST_FILE);
+    const m = JSON.parse(fs.readFileSync(file, "utf8"));
+    m.schema = "payment-e2e/manifest@1";
+    for (const k of ["journal_file", "journal_head", "journal_lines"]) delete m[k];
+    fs.writeFileSync(file, `${JSON.stringify(m, null, 2)}\n`);
+    assert.equal(readManifest(dir).schema, "payment-e2e/manifest@1");
+    const r = verifySession(dir);
+    assert.ok(r.ok, formatVerify(r).join("\n"));
+    assert.match(
+      formatVerify(r).join("\n"),
+      /^WARN {2}manifest\.json: sealed by an older tool \(payment-e2e\/manifest@1\): journal not chained/m,
+    );
+    m.schema = "payment-e2e/manifest@2";
+    fs.writeFileSync(file, `${JSON.stringify(m, null, 2)}\n`);
+    assert.throws(() => readManifest(dir), /manifest@2 without journal_file, journal_head and journal_lines/);
+  });
+
+  it("refuses to seal a journal whose chain is broken, naming the line", () => {
+    const dir = fakeSession();
+    setJournal(
+      dir,
+      journalLines(dir).map((l, i) => (i === 1 ? l.replace('"health"', '"healthy"') : l)),
+    );
+    const m = readManifest(dir);
+    assert.throws(
+      () =>
+        writeManifest(dir, {
+          sessionId: m.session_id,
+          mode: m.mode,
+          chainHead: m.chain_head,
+          traceLines: m.trace_lines,
+          toolVersion: "0.1.0",
+          gitCommit: null,
+        }),
+      (e: unknown) =>
+        e instanceof ManifestError &&
+        /journal chain broken, refusing to seal: state\.jsonl line 2: hash does not match the content \(edited\)/.test(
+          e.message,
+        ),
+    );
   });
 });

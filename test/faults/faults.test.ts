@@ -17,6 +17,7 @@ import {
   hsStatusNoMoney,
 } from "./scenarios/hs-status";
 import { killedMidPost, lostResponse } from "./scenarios/idempotency";
+import { journalTorn } from "./scenarios/journal";
 import { killDuringPoll } from "./scenarios/kill";
 import { stuckNotebook } from "./scenarios/notebook";
 import { operatorScenarios } from "./scenarios/operator";
@@ -44,6 +45,7 @@ export const SCENARIOS: Scenario[] = [
   ...hsPaymentOutcomes,
   hsRefundFailed,
   hsRefundReview,
+  journalTorn,
 ];
 
 const list = backends();

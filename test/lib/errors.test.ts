@@ -14,6 +14,7 @@ import {
   GuardError,
   HttpStatusError,
   ManifestError,
+  CanonicalJsonError,
   NetworkError,
   ReportError,
   RunbookError,
@@ -169,6 +170,14 @@ const rows: Array<[string, () => RunbookError, ErrorClass, string, ErrorCode, st
     "ManifestError",
     "EVIDENCE_MANIFEST_MISSING",
     "Manifest s/manifest.json: no manifest",
+  ],
+  [
+    "CanonicalJsonError",
+    () => new CanonicalJsonError("$.a: NaN is not a JSON number (not allowed in evidence)"),
+    CanonicalJsonError,
+    "CanonicalJsonError",
+    "EVIDENCE_CANONICAL",
+    "Canonical JSON: $.a: NaN is not a JSON number (not allowed in evidence)",
   ],
   [
     "ScanPathError",

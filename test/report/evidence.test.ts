@@ -6,6 +6,7 @@ import { NOT_VISIBLE, ReportError, listSessions, loadEvidence, resolveSessionDir
 import { TRACE_FILE } from "../../lib/evidence/files";
 import { Trace } from "../../lib/evidence/trace";
 import { IDS, makeSession, seal, tmpArchive } from "./fixtures";
+import { rechainJournal } from "../evidence/fixtures";
 
 /** Appends raw events to a closed session's trace, as a later writer would. */
 function addTrace(dir: string, events: Array<[Parameters<Trace["append"]>[0], unknown]>): void {
@@ -59,6 +60,7 @@ describe("loadEvidence", () => {
         data: { ...failed.data, status: "PASS", observed: { stripe_transfer_id: IDS.transfer } },
       })}\n`,
     );
+    rechainJournal(path.join(dir, "state.jsonl"));
     assert.equal(loadEvidence(dir).steps[7]?.status, "PASS");
   });
 
@@ -160,7 +162,8 @@ describe("anomalies", () => {
     );
     const dir = makeSession(tmpArchive(), { mode: "staging" });
     const file = path.join(dir, "state.jsonl");
-    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/("step":3,[^\n]*"durationMs":)250/, "$161000"));
+    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/("durationMs":)250(,[^\n]*"step":3,)/, "$161000$2"));
+    rechainJournal(file);
     const a = loadEvidence(dir).anomalies.find((x) => x.kind === "slow_step");
     assert.equal(a?.message, "step 3 took 61.0 s (> 60 s for a step without a poll window)");
   });

@@ -21,6 +21,7 @@ import type { StepResult } from "../../lib/types";
 import { parseConfig } from "../../lib/config";
 import { Session } from "../../lib/run/session";
 import { makeSession, tmpArchive } from "../report/fixtures";
+import { rechainJournal } from "../evidence/fixtures";
 
 const RENAMED_ROW = "Order completed (renamed row)";
 const RENAMED_FACT = "secs until completed (renamed)";
@@ -159,6 +160,7 @@ describe("facts are typed data", () => {
     const file = path.join(dir, "state.jsonl");
     const text = fs.readFileSync(file, "utf8").replace('"licence_gone":true', '"licence_gone":"yes ✓"');
     fs.writeFileSync(file, text);
+    rechainJournal(file);
     assert.throws(
       () => loadEvidence(dir),
       /step 9 \(refunded\) fact `licence_gone` is not what the step table declares/,
@@ -210,6 +212,7 @@ describe("facts are typed data", () => {
     const dir = makeSession(tmpArchive(), { mode: "staging", scenario: "pass" });
     const file = path.join(dir, "state.jsonl");
     fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace('"id":"refund"', '"id":"bogus"'));
+    rechainJournal(file);
     assert.throws(() => loadEvidence(dir), /step 8 result has id "bogus", which the step table does not declare/);
   });
 });
