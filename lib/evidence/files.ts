@@ -17,7 +17,7 @@ export const SESSION_NOTEBOOK = "payment-e2e.ipynb";
 export const SESSION_HTML = "payment-e2e.html";
 /** The poll-latency plot (steps 5 and 9): `.svg` and `.png`. */
 export const POLL_PLOT = "poll-latency";
-/** The dry run vs live comparison, in the live session folder: `.md`, `.svg` and `.png`. */
+/** The dry run vs live comparison, under `<archive>/comparisons/<staging>--<live>/` (never a session folder): `.md`, `.svg` and `.png`. */
 export const COMPARISON_FILE = "comparison";
 
 // ------------------------------------------------------------------------------ not evidence

@@ -89,7 +89,7 @@ describe("archive on a sealed folder", () => {
   test("--reseal on purpose: recorded in the trace, then sealed again and verified", async () => {
     const { dir, docs, first } = await sealedOnce();
     fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), '{"cells": [], "metadata": {"rerun": 1}}\n');
-    const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: true });
+    const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: "the notebook was re-run on purpose" });
     assert.equal(r.status, "resealed");
     assert.ok(r.sealedAt > first.sealedAt);
     const last = readTrace(path.join(dir, TRACE_FILE)).pop();
@@ -110,7 +110,7 @@ describe("archive on a sealed folder", () => {
       archiveSession(dir, { html: false, docsDir: docs }),
       /evidence was appended to (?:the journal|the trace) after sealing: 1 line\(s\) .*covered by re-sealing: npm run archive -- \S+ --reseal$/,
     );
-    const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: true });
+    const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: "the notebook was re-run on purpose" });
     assert.equal(r.status, "resealed");
     assert.ok(verifySession(dir).ok);
   });
@@ -122,7 +122,7 @@ describe("archive on a sealed folder", () => {
     lines[2] = lines[2].replace('"attempt":1', '"attempt":2');
     fs.writeFileSync(file, lines.join("\n"));
     const sha = manifestHash(dir);
-    for (const reseal of [false, true])
+    for (const reseal of [undefined, "trying to launder an edit"])
       await assert.rejects(
         archiveSession(dir, { html: false, docsDir: docs, reseal }),
         /the trace was edited after sealing: .* — restore trace\.jsonl .*cannot be re-sealed$/,
