@@ -79,7 +79,7 @@ describe("archive on a sealed folder", () => {
       assert.doesNotMatch(e.message, /\n/);
       assert.match(
         e.message,
-        /was sealed at \S+ and has changed since: payment-e2e\.ipynb: the notebook was saved after sealing: .* — close the notebook in Jupyter .* re-seal: npm run archive -- \S+ --reseal$/,
+        /was sealed at \S+ and has changed since: payment-e2e\.ipynb: the notebook was saved after sealing: .* — close the notebook in Jupyter .* re-seal: npm run archive -- \S+ --reseal "<reason>"$/,
       );
       return true;
     });
@@ -108,7 +108,7 @@ describe("archive on a sealed folder", () => {
     confirmBank(dir, { date: day(0) });
     await assert.rejects(
       archiveSession(dir, { html: false, docsDir: docs }),
-      /evidence was appended to (?:the journal|the trace) after sealing: 1 line\(s\) .*covered by re-sealing: npm run archive -- \S+ --reseal$/,
+      /evidence was appended to (?:the journal|the trace) after sealing: 1 line\(s\) .*covered by re-sealing: npm run archive -- \S+ --reseal "<reason>"$/,
     );
     const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: "the notebook was re-run on purpose" });
     assert.equal(r.status, "resealed");
@@ -148,7 +148,7 @@ describe("archive on a sealed folder", () => {
     assert.equal(refused.status, 1);
     assert.equal(refused.stdout, "");
     assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
-    assert.match(refused.stderr, /^archive: .* report\.md: the report block was rewritten after sealing: .*--reseal$/m);
+    assert.match(refused.stderr, /^archive: .* report\.md: the report block was rewritten after sealing: .*--reseal "<reason>"$/m);
     assert.ok(fs.existsSync(path.join(dir, MANIFEST_FILE)));
   });
 });
