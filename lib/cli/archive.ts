@@ -23,9 +23,7 @@ async function main(argv: string[]): Promise<number> {
     });
   } catch (err) {
     const dir = argv.find((a) => !a.startsWith("-"));
-    console.error(
-      `archive: ${argv.includes("--reseal") ? resealReasonProblem(undefined, dir) : oneLine(err)}`,
-    );
+    console.error(`archive: ${argv.includes("--reseal") ? resealReasonProblem(undefined, dir) : oneLine(err)}`);
     return 2;
   }
   const { values, positionals } = parsed;

@@ -35,7 +35,9 @@ export async function main(argv: string[], log = stdout, err = stderr, today?: D
       reseal: r.reason,
       docsDir: path.dirname(r.flags.docs ?? REPORT_DEFAULTS.docsReport),
     });
-    log(`re-sealed ${r.dir} (reason and previous seal recorded in the trace): manifest sha256 ${sealed.manifestSha256}`);
+    log(
+      `re-sealed ${r.dir} (reason and previous seal recorded in the trace): manifest sha256 ${sealed.manifestSha256}`,
+    );
     publish(r.dir, r.flags, log, today);
     return 0;
   } catch (e) {

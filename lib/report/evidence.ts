@@ -245,7 +245,13 @@ function readManifestInfo(dir: string, chain: ChainCheck): Evidence["manifest"] 
     const m = readManifest(dir);
     // Evidence added after archiving (bank confirmation) makes the manifest stale: re-archive.
     const stale = m.chain_head !== chain.head || m.trace_lines !== chain.lines;
-    return { sha256, retentionUntil: m.retention_until, stale, invalid: false, anchor: stale ? null : anchorOf(m, sha256) };
+    return {
+      sha256,
+      retentionUntil: m.retention_until,
+      stale,
+      invalid: false,
+      anchor: stale ? null : anchorOf(m, sha256),
+    };
   } catch {
     return { sha256, retentionUntil: null, stale: true, invalid: true, anchor: null };
   }

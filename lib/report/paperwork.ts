@@ -29,7 +29,9 @@ export interface GoNoGo {
 }
 
 const anchorOfEv = (ev: Evidence | undefined): GoNoGo["anchor"] =>
-  ev?.manifest?.anchor ? { manifestSha256: ev.manifest.anchor.manifestSha256, traceHead: ev.manifest.anchor.traceHead } : null;
+  ev?.manifest?.anchor
+    ? { manifestSha256: ev.manifest.anchor.manifestSha256, traceHead: ev.manifest.anchor.traceHead }
+    : null;
 
 /**
  * GO only when a **live** session has all 9 boxes ticked (bank included) and an intact trace chain.
@@ -101,7 +103,9 @@ export function updateGoNoGo(checklistPath: string, d: GoNoGo, reportLink: strin
     );
   const link = d.go ? `[session block](${reportLink}#session-${d.sessionId})` : `[report](${reportLink})`;
   cells[at + 1] = ` ${d.status} `;
-  const seal = d.anchor ? ` — manifest sha256 \`${d.anchor.manifestSha256}\` · trace head \`${d.anchor.traceHead}\`` : "";
+  const seal = d.anchor
+    ? ` — manifest sha256 \`${d.anchor.manifestSha256}\` · trace head \`${d.anchor.traceHead}\``
+    : "";
   cells[at + 2] = ` ${cell(d.reason)}${seal} — ${link} `;
   const row = cells.join("|");
   if (row === lines[i]) return { changed: false, row };

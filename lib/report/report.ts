@@ -98,7 +98,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
     },
     manifest: !ev.manifest
       ? "pending archive (manifest.json is written when the session is archived)"
-      : `\`${ev.manifest.sha256}\` (SHA-256 of manifest.json)${ev.manifest.invalid ? " — not valid JSON: run verify" : ev.manifest.stale ? " — stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal \"<reason>\"`" : ""}${ev.manifest.retentionUntil ? `, retention until ${ev.manifest.retentionUntil}` : ""}`,
+      : `\`${ev.manifest.sha256}\` (SHA-256 of manifest.json)${ev.manifest.invalid ? " — not valid JSON: run verify" : ev.manifest.stale ? ' — stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal "<reason>"`' : ""}${ev.manifest.retentionUntil ? `, retention until ${ev.manifest.retentionUntil}` : ""}`,
     // Only a fresh seal is anchored: the block written into the folder before sealing has none.
     anchorLine: ev.manifest?.anchor ? formatAnchor(ev.manifest.anchor) : null,
     bank: ev.bank

@@ -252,7 +252,7 @@ export function dryRunProblem(dir: string): string | null {
     return `fails verify (${first ? `${first.subject}: ${first.message}` : "see npm run verify"}) — run npm run verify -- ${dir}`;
   }
   const m = v.manifest;
-  if (!m || m.mode !== "staging" || m.session_id !== name)
+  if (m?.mode !== "staging" || m?.session_id !== name)
     return `its manifest seals session ${m?.session_id ?? "none"} in mode ${m?.mode ?? "none"}, not this staging folder — run MODE=staging`;
   // A journal written before entries were chained has no `hash` on its lines: its steps cannot be trusted.
   if (!entries.every((e) => typeof (e as { hash?: unknown }).hash === "string"))

@@ -41,7 +41,12 @@ async function publishedStaging() {
   const report = path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md");
   const run = (...args: string[]) => {
     const out: string[] = [];
-    const code = verify([dir, ...args], (s) => out.push(s), (s) => out.push(s), root);
+    const code = verify(
+      [dir, ...args],
+      (s) => out.push(s),
+      (s) => out.push(s),
+      root,
+    );
     return { code, out: out.join("\n") };
   };
   return { root, dir, docs, report, git, run };
@@ -73,7 +78,10 @@ describe("npm run verify checks the anchors", () => {
     assert.equal(a?.traceHead, readManifest(s.dir).chain_head);
     const r = s.run();
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /ok {4}anchor: matches the anchor committed in docs\/PAYMENT_E2E_LIVE_REPORT\.md at [0-9a-f]{7} \(\d{4}-\d\d-\d\d\)/);
+    assert.match(
+      r.out,
+      /ok {4}anchor: matches the anchor committed in docs\/PAYMENT_E2E_LIVE_REPORT\.md at [0-9a-f]{7} \(\d{4}-\d\d-\d\d\)/,
+    );
     const skipped = s.run("--no-anchor");
     assert.equal(skipped.code, 0);
     assert.match(skipped.out, /anchor: not checked \(--no-anchor\)/);
@@ -97,7 +105,10 @@ describe("npm run verify checks the anchors", () => {
     s.git("commit", "-qam", "report re-rendered");
     r = s.run();
     assert.equal(r.code, 1, r.out);
-    assert.match(r.out, /ERROR trace\.jsonl: manifest\.json differs from the anchor committed .*rewritten after the commit/);
+    assert.match(
+      r.out,
+      /ERROR trace\.jsonl: manifest\.json differs from the anchor committed .*rewritten after the commit/,
+    );
   });
 
   test("a deliberate re-seal is accepted: the trace records the previous manifest hash", async () => {
@@ -111,7 +122,10 @@ describe("npm run verify checks the anchors", () => {
     let r = s.run();
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /anchor: the anchor committed at [0-9a-f]{7} .*replaced by a deliberate re-seal/);
-    assert.match(r.out, /WARN  anchor: matches the anchor in docs\/PAYMENT_E2E_LIVE_REPORT\.md, which is not committed yet/);
+    assert.match(
+      r.out,
+      /WARN {2}anchor: matches the anchor in docs\/PAYMENT_E2E_LIVE_REPORT\.md, which is not committed yet/,
+    );
     s.git("commit", "-qam", "re-sealed");
     r = s.run();
     assert.equal(r.code, 0, r.out);
@@ -126,7 +140,10 @@ describe("npm run verify checks the anchors", () => {
     fs.writeFileSync(s.report, text.replace(`trace head \`${a.traceHead}\``, `trace head \`${"0".repeat(64)}\``));
     const r = s.run();
     assert.equal(r.code, 1, r.out);
-    assert.match(r.out, /ERROR trace\.jsonl: manifest\.json differs from the anchor in docs\/PAYMENT_E2E_LIVE_REPORT\.md/);
+    assert.match(
+      r.out,
+      /ERROR trace\.jsonl: manifest\.json differs from the anchor in docs\/PAYMENT_E2E_LIVE_REPORT\.md/,
+    );
   });
 
   test("a sandbox session has no anchor; a sealed staging one missing from the report warns with the fix; no git warns", async () => {

@@ -78,7 +78,10 @@ describe("runCompare", () => {
     assert.deepEqual(listSessions(archive), [path.basename(staging), path.basename(newer), path.basename(live)]);
     const other = runCompare({ archiveDir: archive, staging: path.basename(newer) });
     assert.equal(other.comparison.stagingId, path.basename(newer));
-    assert.match(other.notice ?? "", /^--staging \S+ replaces the dry run \S+-live's pre-flight recorded \(20261119T100000Z-staging\)$/);
+    assert.match(
+      other.notice ?? "",
+      /^--staging \S+ replaces the dry run \S+-live's pre-flight recorded \(20261119T100000Z-staging\)$/,
+    );
     assert.throws(() => writeComparisonFiles(other.comparison, live), /is a session folder/);
   });
   it("names the missing session and the fix", () => {

@@ -265,7 +265,9 @@ describe("publishReport", () => {
     publishReport(live, { docsReport, checklist });
     assert.match(
       fs.readFileSync(checklist, "utf8"),
-      new RegExp(`bank statement \\S+ — manifest sha256 \`${manifestHash(live)}\` · trace head \`${readManifest(live).chain_head}\` — \\[session block\\]`),
+      new RegExp(
+        `bank statement \\S+ — manifest sha256 \`${manifestHash(live)}\` · trace head \`${readManifest(live).chain_head}\` — \\[session block\\]`,
+      ),
     );
   });
 });

@@ -97,7 +97,8 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
       /🟡 PENDING \| latest live session \S+: box 9 open \(pending: confirm by/,
     );
     const cmp = path.join(archiveDir, "comparisons", `${path.basename(staging)}--${path.basename(live)}`);
-    for (const f of ["comparison.md", "comparison.svg", "comparison.png"]) assert.ok(fs.existsSync(path.join(cmp, f)), f);
+    for (const f of ["comparison.md", "comparison.svg", "comparison.png"])
+      assert.ok(fs.existsSync(path.join(cmp, f)), f);
 
     // The live folder is sealed and committed before the bank statement arrives, days later.
     await archiveSession(live, { html: false, docsDir: docs });

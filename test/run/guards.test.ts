@@ -151,7 +151,10 @@ describe("the live gate accepts only a sealed, verified staging session", () => 
     const reasons = Object.fromEntries(stagingDryRuns(archive).rejected.map((r) => [r.sessionId, r.reason]));
     assert.equal(stagingDryRuns(archive).passed.length, 0);
     assert.equal(reasons[path.basename(unsealed)], `not sealed — run npm run archive -- ${unsealed}`);
-    assert.match(reasons[path.basename(renamed)], /records session \S+-sandbox in mode sandbox, not this staging folder: a renamed or copied session is no dry run/);
+    assert.match(
+      reasons[path.basename(renamed)],
+      /records session \S+-sandbox in mode sandbox, not this staging folder: a renamed or copied session is no dry run/,
+    );
     assert.match(reasons[path.basename(edited)], /^fails verify \(report\.md: .*\) — run npm run verify -- /);
     assert.match(reasons[path.basename(unchained)], /^journal not chained/);
     assert.match(reasons[path.basename(failed)], /^step 5 \(\w+\) FAIL: not every step passed/);
@@ -160,7 +163,9 @@ describe("the live gate accepts only a sealed, verified staging session", () => 
     assert.doesNotMatch(refusal, /\n/);
     assert.match(
       refusal,
-      new RegExp(`no passed staging dry run in \\S+ \\(rejected: ${path.basename(failed)}: step 5 .*; ${path.basename(unchained)}: journal not chained.*; and 2 older staging session\\(s\\)\\) — run MODE=staging first and seal it`),
+      new RegExp(
+        `no passed staging dry run in \\S+ \\(rejected: ${path.basename(failed)}: step 5 .*; ${path.basename(unchained)}: journal not chained.*; and 2 older staging session\\(s\\)\\) — run MODE=staging first and seal it`,
+      ),
     );
     // A sealed, verified one is accepted, and is the dry run the pre-flight records.
     const good = sealedStaging(archive, at(14));
