@@ -1,28 +1,45 @@
 /**
- * `npm run archive -- <session-dir> [--docs-dir docs] [--reseal]` — seal a session after the operator
+ * `npm run archive -- <session-dir> [--docs-dir docs] [--reseal "<reason>"]` — seal a session after the operator
  * saved and closed the notebook: HTML export, the session report block, a secret/card scan that
  * refuses on a hit, the manifest, and the session's block in the living report.
  * Exit 0 sealed, or already sealed and intact (nothing written); 1 refused: a secret or card number,
- * or a sealed folder that changed since (the one line says what changed and the fix); 2 usage error.
- * `--reseal` seals a changed folder again on purpose; the trace records it.
+ * or a sealed folder that changed since (the one line says what changed and the fix); 2 usage error,
+ * a --reseal without a written reason (≥ 10 characters) included.
+ * `--reseal "<reason>"` seals a changed folder again on purpose; the trace records the reason and
+ * the previous manifest hash.
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
-import { archiveSession } from "../notebook/archive";
+import { archiveSession, resealReasonProblem } from "../notebook/archive";
 import { ArchiveRefused, oneLine } from "../errors";
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { "docs-dir": { type: "string" }, reseal: { type: "boolean" } },
-  });
+  let parsed: { values: { "docs-dir"?: string; reseal?: string }; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { "docs-dir": { type: "string" }, reseal: { type: "string" } },
+    });
+  } catch (err) {
+    const dir = argv.find((a) => !a.startsWith("-"));
+    console.error(`archive: ${argv.includes("--reseal") ? resealReasonProblem(undefined, dir) : oneLine(err)}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   const dir = positionals[0];
   if (!dir || !fs.existsSync(dir)) {
     console.error(
       "archive: name a session folder, e.g. npm run archive -- archive/payment-e2e/20261126T154400Z-staging",
     );
     return 2;
+  }
+  if (values.reseal !== undefined) {
+    const problem = resealReasonProblem(values.reseal, dir);
+    if (problem) {
+      console.error(`archive: ${problem}`);
+      return 2;
+    }
   }
   try {
     const r = await archiveSession(dir, { docsDir: values["docs-dir"], reseal: values.reseal });

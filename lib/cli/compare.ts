@@ -1,7 +1,9 @@
 /**
  * `npm run compare -- [--staging <id>] [--live <id>] [--archive <dir>]`
- * The latest staging dry run against the live run, step by step; writes comparison.{md,svg,png}
- * into the live session folder, beside its report and poll latency plot.
+ * The dry run the live session's pre-flight recorded against the live run (the latest live session
+ * unless --live), step by step; writes comparison.{md,svg,png} under
+ * `<archive>/comparisons/<staging-id>--<live-id>/`, never into a session folder. `--staging` picks
+ * another staging session, with a one-line notice.
  */
 import * as path from "node:path";
 import { parseArgs } from "node:util";
@@ -17,12 +19,13 @@ export function main(argv: string[], log = stdout, err = stderr): number {
       args: argv,
       options: { staging: { type: "string" }, live: { type: "string" }, archive: { type: "string" } },
     });
-    const { comparison, files } = runCompare({
+    const { comparison, files, notice } = runCompare({
       archiveDir: values.archive ?? REPORT_DEFAULTS.archiveDir,
       staging: values.staging,
       live: values.live,
     });
     const rel = (f: string) => path.relative(process.cwd(), f) || f;
+    if (notice) err(`compare: notice: ${notice}`);
     log(`staging ${comparison.stagingId} → live ${comparison.liveId}\n\n${comparison.table}\n`);
     log(`wrote ${rel(files.md)}, ${rel(files.svg)}, ${rel(files.png)}`);
     return 0;

@@ -1,26 +1,70 @@
 /**
- * `npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--to-docs]`
+ * `npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--reseal "<reason>"] [--to-docs]`
  * Days after a run, records that the refund shows on the bank statement (journal + trace), then
  * re-renders the session's block (session folder, docs report) and the GO/NO-GO row.
- * Exit 0 when recorded, 2 on a refused date or a usage error (one line naming the fix).
+ * A sealed folder (manifest.json) is never written to silently: the bank confirmation is evidence
+ * added on purpose, so on a sealed folder the command is refused unless `--reseal "<reason>"` is
+ * given, which records the confirmation and re-seals the folder at once (the trace notes the reason
+ * and the previous manifest hash; `npm run archive` does the sealing).
+ * Exit 0 when recorded, 2 on a refused date, a sealed folder without --reseal, or a usage error
+ * (one line naming the fix).
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { MANIFEST_FILE } from "../evidence/files";
+import { archiveSession, resealReasonProblem } from "../notebook/archive";
 import { resolveSessionDir } from "../report/evidence";
 import { confirmBank } from "../report/paperwork";
 import { REPORT_DEFAULTS, publishReport } from "../report/report";
 import { PUBLISH_FLAGS, exitOnError, stderr, stdout } from "./args";
+import { oneLine } from "../errors";
 import { summary } from "./report";
 
 export const USAGE =
-  'usage: npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]';
+  'usage: npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--reseal "<reason>"] [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]';
 
-export function main(argv: string[], log = stdout, err = stderr, today?: Date): number {
+type Flags = { docs?: string; checklist?: string; "to-docs"?: boolean };
+
+/** Exit code; on a sealed folder with --reseal, records, then re-seals through the archive step. */
+export async function main(argv: string[], log = stdout, err = stderr, today?: Date): Promise<number> {
+  const r = record(argv, log, err, today);
+  if (typeof r === "number") return r;
+  try {
+    const sealed = await archiveSession(r.dir, {
+      reseal: r.reason,
+      docsDir: path.dirname(r.flags.docs ?? REPORT_DEFAULTS.docsReport),
+    });
+    log(
+      `re-sealed ${r.dir} (reason and previous seal recorded in the trace): manifest sha256 ${sealed.manifestSha256}`,
+    );
+    publish(r.dir, r.flags, log, today);
+    return 0;
+  } catch (e) {
+    err(`confirm-bank: recorded, but the re-seal was refused: ${oneLine(e)}`);
+    return 1;
+  }
+}
+
+function publish(dir: string, flags: Flags, log: typeof stdout, today?: Date): void {
+  const p = publishReport(dir, { toDocs: flags["to-docs"], docsReport: flags.docs, checklist: flags.checklist, today });
+  for (const line of summary(p)) log(line);
+}
+
+/** Records the confirmation (and publishes when the folder is not sealed): an exit code, or what to re-seal. */
+function record(
+  argv: string[],
+  log: typeof stdout,
+  err: typeof stderr,
+  today: Date | undefined,
+): number | { dir: string; reason: string; flags: Flags } {
+  let out: number | { dir: string; reason: string; flags: Flags } = 2;
   // BankConfirmError messages already start with "confirm-bank <session>:".
-  return exitOnError({ name: "confirm-bank", usage: USAGE, err, selfNamed: true }, () => {
+  const code = exitOnError({ name: "confirm-bank", usage: USAGE, err, selfNamed: true }, () => {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { ...PUBLISH_FLAGS, date: { type: "string" }, note: { type: "string" } },
+      options: { ...PUBLISH_FLAGS, date: { type: "string" }, note: { type: "string" }, reseal: { type: "string" } },
     });
     if (positionals.length !== 1 || !values.date) {
       err(
@@ -31,17 +75,31 @@ export function main(argv: string[], log = stdout, err = stderr, today?: Date): 
       return 2;
     }
     const dir = resolveSessionDir(positionals[0], values.archive ?? REPORT_DEFAULTS.archiveDir);
+    const sealed = fs.existsSync(path.join(dir, MANIFEST_FILE));
+    if (sealed && values.reseal === undefined) {
+      err(
+        `confirm-bank: ${dir} is sealed (manifest.json) and the tool never writes into a sealed folder unasked — record the confirmation and re-seal at once: add --reseal "bank statement confirmed the refund"`,
+      );
+      return 2;
+    }
+    const problem = values.reseal === undefined ? null : resealReasonProblem(values.reseal, dir);
+    if (problem) {
+      err(`confirm-bank: ${problem}`);
+      return 2;
+    }
     const c = confirmBank(dir, { date: values.date, note: values.note, today });
     log(`recorded bank confirmation ${c.date} for ${c.sessionId} (trace line ${c.traceLine})`);
-    const p = publishReport(dir, {
-      toDocs: values["to-docs"],
-      docsReport: values.docs,
-      checklist: values.checklist,
-      today,
-    });
-    for (const line of summary(p)) log(line);
+    if (sealed && values.reseal !== undefined) {
+      out = { dir, reason: values.reseal, flags: values };
+      return 0;
+    }
+    publish(dir, values, log, today);
     return 0;
   });
+  return code === 0 && typeof out === "object" ? out : code;
 }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2));
+if (require.main === module)
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });

@@ -21,7 +21,7 @@ export function summary(p: Published): string[] {
     `${s.evidence.sessionId}: ${s.outcome} — ${s.reason}`,
     s.written
       ? `wrote ${rel(s.path)}`
-      : `left the sealed session folder untouched (manifest.json is current); the docs block carries this render`,
+      : `left the sealed session folder untouched (the tool never writes into a folder with manifest.json); the docs block carries this render`,
     p.docs
       ? `${p.docs.action} block in ${rel(p.docs.path)}`
       : "docs report untouched (sandbox rehearsal; pass --to-docs to add it)",

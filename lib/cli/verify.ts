@@ -1,28 +1,62 @@
 /**
- * `npm run verify -- <session-dir>`: exit 0 intact, 1 failed, 2 usage error.
+ * `npm run verify -- <session-dir> [--report <file>] [--no-anchor]`: the folder against its manifest
+ * (lib/evidence/verify.ts), then against the anchors the living report holds for it, now and in its
+ * git history (lib/evidence/anchor.ts). One line per finding, the one-line fix, a summary.
+ * Exit 0 intact, 1 failed, 2 usage error.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { anchorFix, checkAnchors } from "../evidence/anchor";
 import { formatVerify, verifySession } from "../evidence/verify";
+import { oneLine } from "../errors";
+import { stderr, stdout } from "./args";
 
-const USAGE = "usage: verify <session-dir>   (e.g. archive/payment-e2e/<session-id>)";
+export const DEFAULT_REPORT = "docs/PAYMENT_E2E_LIVE_REPORT.md";
+export const USAGE = `usage: verify <session-dir> [--report <file>] [--no-anchor]   (e.g. archive/payment-e2e/<session-id>)
+  --report <file>  the living report whose anchors are checked (default ${DEFAULT_REPORT})
+  --no-anchor      skip the anchor check (said in the output)`;
 
-function main(argv: string[]): number {
-  const args = argv.filter((a) => a !== "--");
-  if (args.includes("-h") || args.includes("--help")) {
-    console.log(USAGE);
+export function main(argv: string[], log = stdout, err = stderr, repoDir = process.cwd()): number {
+  let parsed: { values: { report?: string; "no-anchor"?: boolean; help?: boolean }; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: argv.filter((a) => a !== "--"),
+      allowPositionals: true,
+      options: { report: { type: "string" }, "no-anchor": { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (e) {
+    err(`verify: ${oneLine(e)}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    log(USAGE);
     return 0;
   }
-  if (args.length !== 1 || args[0].startsWith("-")) {
-    console.error(USAGE);
+  if (positionals.length !== 1) {
+    err(USAGE);
     return 2;
   }
-  if (!fs.existsSync(args[0]) || !fs.statSync(args[0]).isDirectory()) {
-    console.error(`verify: ${args[0]}: no such directory\n${USAGE}`);
+  const dir = positionals[0];
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    err(`verify: ${dir}: no such directory\n${USAGE}`);
     return 2;
   }
-  const result = verifySession(args[0]);
-  for (const line of formatVerify(result)) console.log(line);
+  const result = verifySession(dir);
+  if (values["no-anchor"]) {
+    result.findings.push({ level: "warning", subject: "anchor", message: "not checked (--no-anchor)" });
+  } else {
+    const reportFile = path.resolve(repoDir, values.report ?? DEFAULT_REPORT);
+    const anchors = checkAnchors(dir, { reportFile, repoDir });
+    result.findings.push(...anchors);
+    if (anchors.some((f) => f.level === "error")) {
+      result.ok = false;
+      result.fix ??= anchorFix(anchors, dir, values.report ?? DEFAULT_REPORT);
+    }
+  }
+  for (const line of formatVerify(result)) log(line);
   return result.ok ? 0 : 1;
 }
 
-process.exitCode = main(process.argv.slice(2));
+if (require.main === module) process.exitCode = main(process.argv.slice(2));

@@ -25,7 +25,7 @@ export const SESSION_HTML = "payment-e2e.html";
 export const SECRET_HASHES_FILE = "secrets.sha256.jsonl";
 /** The poll-latency plot (steps 5 and 9): `.svg` and `.png`. */
 export const POLL_PLOT = "poll-latency";
-/** The dry run vs live comparison, in the live session folder: `.md`, `.svg` and `.png`. */
+/** The dry run vs live comparison, under `<archive>/comparisons/<staging>--<live>/` (never a session folder): `.md`, `.svg` and `.png`. */
 export const COMPARISON_FILE = "comparison";
 
 // ------------------------------------------------------------------------------ not evidence

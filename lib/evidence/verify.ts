@@ -153,7 +153,7 @@ export function changesSinceSeal(sessionDir: string, manifest: Manifest): SealCh
  * `brokenChain`: the trace's sealed lines no longer verify, which no re-seal can repair.
  */
 export function sealFix(sessionDir: string, changes: SealChange[], brokenChain = false): string | null {
-  const reseal = `npm run archive -- ${sessionDir} --reseal`;
+  const reseal = `npm run archive -- ${sessionDir} --reseal "<reason>"`;
   const restore = `git checkout -- ${sessionDir} for a committed session, or from the copy you sealed`;
   if (brokenChain)
     return `restore ${TRACE_FILE} and ${JOURNAL_FILE} (${restore}); a chain whose sealed lines changed cannot be re-sealed`;
@@ -217,7 +217,7 @@ export function sealState(sessionDir: string): SealState {
     resealable: v.manifest !== null && !v.brokenChain && !v.changes.some((c) => c.kind === "deleted"),
     fix:
       v.fix ??
-      `run npm run verify -- ${sessionDir}, restore what it names, or re-seal: npm run archive -- ${sessionDir} --reseal`,
+      `run npm run verify -- ${sessionDir}, restore what it names, or re-seal: npm run archive -- ${sessionDir} --reseal "<reason>"`,
   };
 }
 

@@ -53,10 +53,21 @@ export interface ArchiveOptions {
   /** Where the living report and the GO/NO-GO checklist live (default `docs`). */
   docsDir?: string;
   /**
-   * Seal again a folder that changed since it was sealed (evidence added by confirm-bank, a notebook
-   * re-run on purpose). Refused when the trace's sealed lines changed or a sealed file is gone.
+   * Seal again, on purpose, a folder that changed since it was sealed (evidence added by
+   * confirm-bank, a notebook re-run): the written reason (≥ REASON_MIN characters) goes into the
+   * trace note with the previous manifest hash. Refused when the trace's sealed lines changed or a
+   * sealed file is gone.
    */
-  reseal?: boolean;
+  reseal?: string;
+}
+
+/** The shortest re-seal reason accepted: a sentence, not "ok". */
+export const RESEAL_REASON_MIN = 10;
+
+/** Null when the reason will do, else the one-line refusal naming the fix. */
+export function resealReasonProblem(reason: string | undefined, dir = "<session-dir>"): string | null {
+  if (reason !== undefined && reason.trim().length >= RESEAL_REASON_MIN) return null;
+  return `--reseal needs a written reason of at least ${RESEAL_REASON_MIN} characters, recorded in the trace: npm run archive -- ${dir} --reseal "bank statement confirmed the refund"`;
 }
 
 export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Promise<ArchiveResult> {
@@ -75,13 +86,16 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
       docsReport: null,
     };
   }
-  if (seal.state === "changed" && (!opts.reseal || !seal.resealable))
+  if (seal.state === "changed" && (opts.reseal === undefined || !seal.resealable))
     throw new ArchiveSealed(dir, seal.manifest?.created_at ?? null, seal.what, seal.fix);
   if (seal.state === "changed") {
+    const problem = resealReasonProblem(opts.reseal, dir);
+    if (problem) throw new ArchiveSealed(dir, seal.manifest?.created_at ?? null, seal.what, problem);
     // A deliberate re-seal is evidence too: the trace says when, over which seal, and why.
     const t = Trace.open(path.join(dir, TRACE_FILE));
     t.append("note", {
       event: "re-sealed by npm run archive --reseal",
+      reason: opts.reseal?.trim(),
       previous_manifest_sha256: seal.manifestSha256,
       previous_sealed_at: seal.manifest?.created_at ?? null,
       changes: seal.changes.map((c) => `${c.path}: ${c.words}`),
@@ -99,7 +113,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   let html: string | null = null;
   if (opts.html !== false && fs.existsSync(nb)) html = (await exportHtml(nb)).html;
   // The session's own block goes in before the seal, so the manifest covers it.
-  writeSessionReport(dir);
+  writeSessionReport(dir, { sealing: true });
 
   // This process's secrets (env, tokens it obtained) and the caller's, by value; the kernel's
   // (tokens, the checkout's client secret) by the salted hashes it left in the folder, which

@@ -18,6 +18,7 @@ import {
 } from "../evidence/journal";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { manifestHash, readManifest } from "../evidence/manifest";
+import { anchorOf, type Anchor } from "../evidence/anchor";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import { STEPS } from "../run/steps";
 import { factsSchema, type StepDef, type StepTable } from "../run/step-model";
@@ -61,7 +62,14 @@ export interface Evidence {
   trail: CrossId[];
   notes: string[];
   chain: ChainCheck;
-  manifest: { sha256: string; retentionUntil: string | null; stale: boolean; invalid: boolean } | null;
+  manifest: {
+    sha256: string;
+    retentionUntil: string | null;
+    stale: boolean;
+    invalid: boolean;
+    /** What the living report's block states for this seal (null when stale or invalid). */
+    anchor: Anchor | null;
+  } | null;
 }
 
 // ------------------------------------------------------------------------------------ reading
@@ -237,9 +245,15 @@ function readManifestInfo(dir: string, chain: ChainCheck): Evidence["manifest"] 
     const m = readManifest(dir);
     // Evidence added after archiving (bank confirmation) makes the manifest stale: re-archive.
     const stale = m.chain_head !== chain.head || m.trace_lines !== chain.lines;
-    return { sha256, retentionUntil: m.retention_until, stale, invalid: false };
+    return {
+      sha256,
+      retentionUntil: m.retention_until,
+      stale,
+      invalid: false,
+      anchor: stale ? null : anchorOf(m, sha256),
+    };
   } catch {
-    return { sha256, retentionUntil: null, stale: true, invalid: true };
+    return { sha256, retentionUntil: null, stale: true, invalid: true, anchor: null };
   }
 }
 

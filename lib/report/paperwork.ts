@@ -24,7 +24,14 @@ export interface GoNoGo {
   reason: string;
   /** The live session that earned GO, or the latest live session still open. */
   sessionId: string | null;
+  /** That session's seal, as its block's anchor states it (null before it is sealed). */
+  anchor: { manifestSha256: string; traceHead: string } | null;
 }
+
+const anchorOfEv = (ev: Evidence | undefined): GoNoGo["anchor"] =>
+  ev?.manifest?.anchor
+    ? { manifestSha256: ev.manifest.anchor.manifestSha256, traceHead: ev.manifest.anchor.traceHead }
+    : null;
 
 /**
  * GO only when a **live** session has all 9 boxes ticked (bank included) and an intact trace chain.
@@ -40,6 +47,7 @@ export function goNoGo(sessions: Evidence[]): GoNoGo {
       status: "✅ GO",
       reason: `live session ${best.sessionId}: all 9 boxes ticked, bank statement ${best.bank?.date}`,
       sessionId: best.sessionId,
+      anchor: anchorOfEv(best),
     };
   const latest = live[live.length - 1];
   if (!latest)
@@ -48,6 +56,7 @@ export function goNoGo(sessions: Evidence[]): GoNoGo {
       status: "🟡 PENDING",
       reason: "no live session yet: run a staging dry run, then the live run",
       sessionId: null,
+      anchor: null,
     };
   const open = acceptance(latest)
     .filter((b) => !b.ok)
@@ -58,6 +67,7 @@ export function goNoGo(sessions: Evidence[]): GoNoGo {
     status: "🟡 PENDING",
     reason: `latest live session ${latest.sessionId}: ${open.join("; ")}`,
     sessionId: latest.sessionId,
+    anchor: anchorOfEv(latest),
   };
 }
 
@@ -93,7 +103,10 @@ export function updateGoNoGo(checklistPath: string, d: GoNoGo, reportLink: strin
     );
   const link = d.go ? `[session block](${reportLink}#session-${d.sessionId})` : `[report](${reportLink})`;
   cells[at + 1] = ` ${d.status} `;
-  cells[at + 2] = ` ${cell(d.reason)} — ${link} `;
+  const seal = d.anchor
+    ? ` — manifest sha256 \`${d.anchor.manifestSha256}\` · trace head \`${d.anchor.traceHead}\``
+    : "";
+  cells[at + 2] = ` ${cell(d.reason)}${seal} — ${link} `;
   const row = cells.join("|");
   if (row === lines[i]) return { changed: false, row };
   lines[i] = row;

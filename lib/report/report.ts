@@ -8,7 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Marked } from "marked";
 import { comparisonForLive, type Comparison } from "./compare";
-import { REPORT_FILE } from "../evidence/files";
+import { MANIFEST_FILE, REPORT_FILE } from "../evidence/files";
+import { formatAnchor, sessionMarkers } from "../evidence/anchor";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
 import { acceptance, actionItems, bankDueDate, deriveOutcome } from "./verdict";
@@ -97,7 +98,9 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
     },
     manifest: !ev.manifest
       ? "pending archive (manifest.json is written when the session is archived)"
-      : `\`${ev.manifest.sha256}\` (SHA-256 of manifest.json)${ev.manifest.invalid ? " — not valid JSON: run verify" : ev.manifest.stale ? " — stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal`" : ""}${ev.manifest.retentionUntil ? `, retention until ${ev.manifest.retentionUntil}` : ""}`,
+      : `\`${ev.manifest.sha256}\` (SHA-256 of manifest.json)${ev.manifest.invalid ? " — not valid JSON: run verify" : ev.manifest.stale ? ' — stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal "<reason>"`' : ""}${ev.manifest.retentionUntil ? `, retention until ${ev.manifest.retentionUntil}` : ""}`,
+    // Only a fresh seal is anchored: the block written into the folder before sealing has none.
+    anchorLine: ev.manifest?.anchor ? formatAnchor(ev.manifest.anchor) : null,
     bank: ev.bank
       ? `statement dated ${ev.bank.date}${ev.bank.note ? ` — ${ev.bank.note}` : ""}`
       : ev.mode === "live" && ev.refund
@@ -141,8 +144,8 @@ export const REPORT_DEFAULTS = {
 
 /** The docs report's session region; blocks go just before `end`, in the order sessions are written. */
 export const DOCS_MARKERS = { start: "<!-- sessions:start -->", end: "<!-- sessions:end -->" };
-const openMarker = (id: string) => `<!-- session:${id} -->`;
-const closeMarker = (id: string) => `<!-- /session:${id} -->`;
+const openMarker = (id: string) => sessionMarkers(id).open;
+const closeMarker = (id: string) => sessionMarkers(id).close;
 const escRe = (s: string) => s.replace(/[^\w-]/g, "\\$&");
 const notesRe = (id: string) => new RegExp(`(<!-- notes:${escRe(id)} -->\n)([\\s\\S]*?)(<!-- /notes:${escRe(id)} -->)`);
 
@@ -224,27 +227,28 @@ export interface SessionReport {
   outcome: Outcome;
   reason: string;
   path: string;
-  /** False when the session folder is sealed by a fresh manifest and was left untouched. */
+  /** False when the session folder is sealed (manifest.json present): it was left untouched. */
   written: boolean;
   comparison: Comparison | null;
   evidence: Evidence;
 }
 
 /**
- * Renders the session's block from its folder and writes `<session>/report.md`. A live session
- * gets the comparison with the latest staging dry run of the same archive (plot files beside it).
+ * Renders the session's block from its folder and writes `<session>/report.md`, unless the folder
+ * is sealed: a folder with manifest.json is never written to (its block in the docs report carries
+ * the new render; evidence added since is covered by `npm run archive -- <dir> --reseal "<reason>"`,
+ * which passes `sealing` to write the block it is about to seal). A live session gets the comparison
+ * with the dry run its pre-flight recorded (plot files under `<archive>/comparisons/`).
  * @example const { markdown, outcome } = writeSessionReport("archive/payment-e2e/20261126T154400Z-live");
  */
-export function writeSessionReport(sessionDir: string): SessionReport {
+export function writeSessionReport(sessionDir: string, o: { sealing?: boolean } = {}): SessionReport {
   const ev = loadEvidence(sessionDir);
-  // A sealed folder (fresh manifest) is left byte for byte as archived; evidence added since
-  // (a bank confirmation) makes the manifest stale, and the archive step must run again anyway.
-  const sealed = Boolean(ev.manifest && !ev.manifest.stale);
-  const comparison = ev.mode === "live" ? comparisonForLive(ev, { write: !sealed }) : null;
+  const sealed = fs.existsSync(path.join(sessionDir, MANIFEST_FILE)) && !o.sealing;
+  const comparison = ev.mode === "live" ? comparisonForLive(ev) : null;
   const file = path.join(sessionDir, REPORT_FILE);
   const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : null;
   const markdown = keepNotes(old ?? "", renderSessionBlock(ev, { comparison }), ev.sessionId);
-  if (!sealed) writeAtomic(file, markdown);
+  if (!sealed && markdown !== old) writeAtomic(file, markdown);
   const v = deriveOutcome(ev);
   return { markdown, outcome: v.outcome, reason: v.reason, path: file, written: !sealed, comparison, evidence: ev };
 }

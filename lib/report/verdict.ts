@@ -225,7 +225,7 @@ export function actionItems(ev: Evidence): string[] {
     );
   if (ev.manifest?.stale)
     out.push(
-      "Evidence was added after archiving (e.g. the bank confirmation): seal it again with `npm run archive -- <session-dir> --reseal` so manifest.json covers it (the trace notes the previous seal).",
+      'Evidence was added after archiving (e.g. the bank confirmation): seal it again with `npm run archive -- <session-dir> --reseal "<reason>"` so manifest.json covers it (the trace notes the previous seal).',
     );
   if (ev.mode === "live" && ev.dryRun.override)
     out.push(

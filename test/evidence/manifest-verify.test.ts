@@ -221,7 +221,7 @@ describe("verifySession", () => {
     [
       "notebook saved after sealing",
       (d) => fs.writeFileSync(path.join(d, "payment-e2e.ipynb"), '{"cells": [], "metadata": {}}\n'),
-      /^ERROR payment-e2e\.ipynb: the notebook was saved after sealing: sha256 differs[^\n]*\nok {4}files[\s\S]*^fix: close the notebook in Jupyter \(it saves on its own\), then restore the sealed files .*re-seal: npm run archive -- .* --reseal$/m,
+      /^ERROR payment-e2e\.ipynb: the notebook was saved after sealing: sha256 differs[^\n]*\nok {4}files[\s\S]*^fix: close the notebook in Jupyter \(it saves on its own\), then restore the sealed files .*re-seal: npm run archive -- .* --reseal "<reason>"$/m,
       false,
     ],
     [
@@ -233,7 +233,7 @@ describe("verifySession", () => {
         fs.writeFileSync(path.join(d, "report.md~"), "backup");
         fs.writeFileSync(path.join(d, ".DS_Store"), "");
       },
-      /^verify: OK - session \S+ \(staging\), 6 file\(s\), trace 6 line\(s\)$/m,
+      /^verify: OK - session \S+ \(staging\), 6 file\(s\), trace 6 line\(s\)(, 1 warning\(s\))?$/m,
       true,
     ],
     [
@@ -276,7 +276,7 @@ describe("verifySession", () => {
     assert.match(out, /^ERROR trace\.jsonl:7: extra: 1 line\(s\) after the manifest's last line 6$/m);
     assert.match(
       out,
-      /^fix: evidence added on purpose \(e\.g\. by npm run confirm-bank\) is covered by re-sealing: npm run archive -- \S+ --reseal$/m,
+      /^fix: evidence added on purpose \(e\.g\. by npm run confirm-bank\) is covered by re-sealing: npm run archive -- \S+ --reseal "<reason>"$/m,
     );
   });
 
@@ -290,7 +290,7 @@ describe("verifySession", () => {
     assert.match(r.fix ?? "", /^restore trace\.jsonl and state\.jsonl .*cannot be re-sealed$/);
     assert.match(
       sealFix("s", [{ path: "notes.txt", kind: "added", words: "extra file" }]) ?? "",
-      /^move notes\.txt out of the session folder, or re-seal to cover it: npm run archive -- s --reseal$/,
+      /^move notes\.txt out of the session folder, or re-seal to cover it: npm run archive -- s --reseal "<reason>"$/,
     );
     const gone = fakeSession();
     fs.rmSync(path.join(gone, "report.md"));

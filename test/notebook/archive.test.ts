@@ -79,23 +79,71 @@ describe("archive on a sealed folder", () => {
       assert.doesNotMatch(e.message, /\n/);
       assert.match(
         e.message,
-        /was sealed at \S+ and has changed since: payment-e2e\.ipynb: the notebook was saved after sealing: .* — close the notebook in Jupyter .* re-seal: npm run archive -- \S+ --reseal$/,
+        /was sealed at \S+ and has changed since: payment-e2e\.ipynb: the notebook was saved after sealing: .* — close the notebook in Jupyter .* re-seal: npm run archive -- \S+ --reseal "<reason>"$/,
       );
       return true;
     });
     assert.deepEqual(snapshot(dir), before);
   });
 
+  test("an output edited inside the sealed notebook: archive refuses, verify names the notebook", async () => {
+    const s = session();
+    const nb = {
+      cells: [
+        {
+          cell_type: "code",
+          execution_count: 4,
+          id: "pay",
+          metadata: {},
+          outputs: [{ name: "stdout", output_type: "stream", text: ["Step 4 ❌ FAIL: card declined\n"] }],
+          source: ["await nb.run('pay')"],
+        },
+      ],
+      metadata: {},
+      nbformat: 4,
+      nbformat_minor: 5,
+    };
+    fs.writeFileSync(path.join(s.dir, SESSION_NOTEBOOK), `${JSON.stringify(nb, null, 1)}\n`);
+    assert.equal((await archiveSession(s.dir, { html: false, docsDir: s.docs })).status, "sealed");
+    // Someone turns the recorded FAIL into a PASS in the saved notebook.
+    nb.cells[0].outputs[0].text = ["Step 4 ✅ PASS\n"];
+    fs.writeFileSync(path.join(s.dir, SESSION_NOTEBOOK), `${JSON.stringify(nb, null, 1)}\n`);
+    const before = snapshot(s.dir);
+    await assert.rejects(archiveSession(s.dir, { html: false, docsDir: s.docs }), (e: unknown) => {
+      assert.ok(e instanceof ArchiveSealed);
+      assert.match(e.message, /payment-e2e\.ipynb: the notebook was saved after sealing: sha256 differs/);
+      return true;
+    });
+    const v = verifySession(s.dir);
+    assert.equal(v.ok, false);
+    assert.ok(
+      v.findings.some(
+        (f) =>
+          f.level === "error" &&
+          f.subject === SESSION_NOTEBOOK &&
+          /the notebook was saved after sealing/.test(f.message),
+      ),
+    );
+    assert.deepEqual(snapshot(s.dir), before, "the refusal wrote nothing");
+    // A re-seal without a written reason is refused too.
+    await assert.rejects(
+      archiveSession(s.dir, { html: false, docsDir: s.docs, reseal: "short" }),
+      /--reseal needs a written reason of at least 10 characters/,
+    );
+    assert.deepEqual(snapshot(s.dir), before);
+  });
+
   test("--reseal on purpose: recorded in the trace, then sealed again and verified", async () => {
     const { dir, docs, first } = await sealedOnce();
     fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), '{"cells": [], "metadata": {"rerun": 1}}\n');
-    const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: true });
+    const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: "the notebook was re-run on purpose" });
     assert.equal(r.status, "resealed");
     assert.ok(r.sealedAt > first.sealedAt);
     const last = readTrace(path.join(dir, TRACE_FILE)).pop();
     assert.equal(last?.type, "note");
-    const p = last?.payload as { event: string; previous_manifest_sha256: string; changes: string[] };
+    const p = last?.payload as { event: string; reason: string; previous_manifest_sha256: string; changes: string[] };
     assert.match(p.event, /re-sealed/);
+    assert.equal(p.reason, "the notebook was re-run on purpose");
     assert.equal(p.previous_manifest_sha256, first.manifestSha256);
     assert.match(p.changes[0], /^payment-e2e\.ipynb: the notebook was saved after sealing/);
     assert.ok(verifySession(dir).ok);
@@ -108,9 +156,9 @@ describe("archive on a sealed folder", () => {
     confirmBank(dir, { date: day(0) });
     await assert.rejects(
       archiveSession(dir, { html: false, docsDir: docs }),
-      /evidence was appended to (?:the journal|the trace) after sealing: 1 line\(s\) .*covered by re-sealing: npm run archive -- \S+ --reseal$/,
+      /evidence was appended to (?:the journal|the trace) after sealing: 1 line\(s\) .*covered by re-sealing: npm run archive -- \S+ --reseal "<reason>"$/,
     );
-    const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: true });
+    const r = await archiveSession(dir, { html: false, docsDir: docs, reseal: "the notebook was re-run on purpose" });
     assert.equal(r.status, "resealed");
     assert.ok(verifySession(dir).ok);
   });
@@ -122,7 +170,7 @@ describe("archive on a sealed folder", () => {
     lines[2] = lines[2].replace('"attempt":1', '"attempt":2');
     fs.writeFileSync(file, lines.join("\n"));
     const sha = manifestHash(dir);
-    for (const reseal of [false, true])
+    for (const reseal of [undefined, "trying to launder an edit"])
       await assert.rejects(
         archiveSession(dir, { html: false, docsDir: docs, reseal }),
         /the trace was edited after sealing: .* — restore trace\.jsonl .*cannot be re-sealed$/,
@@ -148,7 +196,26 @@ describe("archive on a sealed folder", () => {
     assert.equal(refused.status, 1);
     assert.equal(refused.stdout, "");
     assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
-    assert.match(refused.stderr, /^archive: .* report\.md: the report block was rewritten after sealing: .*--reseal$/m);
+    assert.match(
+      refused.stderr,
+      /^archive: .* report\.md: the report block was rewritten after sealing: .*--reseal "<reason>"$/m,
+    );
     assert.ok(fs.existsSync(path.join(dir, MANIFEST_FILE)));
+    // --reseal without a written reason: exit 2, one line naming the fix; nothing written.
+    const before = snapshot(dir);
+    for (const args of [["--reseal"], ["--reseal", "typo"]]) {
+      const r = cli(dir, "--docs-dir", docs, ...args);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /^archive: --reseal needs a written reason of at least 10 characters, recorded in the trace: npm run archive -- \S+ --reseal "[^"]{10,}"\n$/,
+      );
+    }
+    assert.deepEqual(snapshot(dir), before);
+    const resealed = cli(dir, "--docs-dir", docs, "--reseal", "the report block was corrected on purpose");
+    assert.equal(resealed.status, 0, resealed.stderr);
+    assert.match(resealed.stdout, /^re-sealed \(recorded in the trace\)/);
+    const note = readTrace(path.join(dir, TRACE_FILE)).pop()?.payload as { reason?: string };
+    assert.equal(note.reason, "the report block was corrected on purpose");
   });
 });

@@ -7,10 +7,12 @@ import { main as confirmBank } from "../../lib/cli/confirm-bank";
 import { main as report } from "../../lib/cli/report";
 import { day, makeSession, tmpArchive } from "./fixtures";
 
-function run(main: (argv: string[], log: (s: string) => void, err: (s: string) => void) => number, argv: string[]) {
+type Main = (argv: string[], log: (s: string) => void, err: (s: string) => void) => number | Promise<number>;
+
+async function run(main: Main, argv: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = main(
+  const code = await main(
     argv,
     (s) => out.push(s),
     (s) => err.push(s),
@@ -38,10 +40,10 @@ function workspace() {
 }
 
 describe("npm run report", () => {
-  it("writes the session and docs reports and prints the outcome and reminders", () => {
+  it("writes the session and docs reports and prints the outcome and reminders", async () => {
     const { archive, docs, flags } = workspace();
     const id = path.basename(makeSession(archive, { mode: "live", scenario: "no-refund" }));
-    const r = run(report, [id, ...flags]);
+    const r = await run(report, [id, ...flags]);
     assert.equal(r.code, 0, r.err.join("\n"));
     assert.match(r.out, new RegExp(`^${id}: PARTIAL — money moved; open: `));
     assert.match(r.out, /appended|created/);
@@ -49,14 +51,14 @@ describe("npm run report", () => {
     assert.match(r.out, /reminder: .*history -d <line>/);
     assert.ok(fs.existsSync(path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md")));
   });
-  it("exits 2 with one line on usage errors", () => {
-    assert.deepEqual(run(report, []).err, [
+  it("exits 2 with one line on usage errors", async () => {
+    assert.deepEqual((await run(report, [])).err, [
       "usage: npm run report -- <session-dir-or-id> [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]",
     ]);
-    const r = run(report, ["x", "--bogus"]);
+    const r = await run(report, ["x", "--bogus"]);
     assert.equal(r.code, 2);
     assert.match(r.err[0], /^report: Unknown option '--bogus'/);
-    const missing = run(report, ["20990101T000000Z-live", "--archive", tmpArchive()]);
+    const missing = await run(report, ["20990101T000000Z-live", "--archive", tmpArchive()]);
     assert.equal(missing.code, 2);
     assert.equal(missing.err.length, 1);
     assert.match(missing.err[0], /^report: no session 20990101T000000Z-live/);
@@ -64,12 +66,12 @@ describe("npm run report", () => {
 });
 
 describe("npm run confirm-bank", () => {
-  it("records the date, re-renders both reports and flips GO/NO-GO for a fully ticked live session", () => {
+  it("records the date, re-renders both reports and flips GO/NO-GO for a fully ticked live session", async () => {
     const { archive, docs, flags } = workspace();
     const dir = makeSession(archive, { mode: "live" });
     const id = path.basename(dir);
-    assert.equal(run(report, [id, ...flags]).code, 0);
-    const r = run(confirmBank, [id, "--date", day(), "--note", "statement line seen", ...flags]);
+    assert.equal((await run(report, [id, ...flags])).code, 0);
+    const r = await run(confirmBank, [id, "--date", day(), "--note", "statement line seen", ...flags]);
     assert.equal(r.code, 0, r.err.join("\n"));
     assert.match(r.out, new RegExp(`^recorded bank confirmation ${day()} for ${id} \\(trace line \\d+\\)`));
     assert.match(r.out, /PASS — every box ticked/);
@@ -81,7 +83,7 @@ describe("npm run confirm-bank", () => {
     );
     assert.match(fs.readFileSync(path.join(docs, "GO_NO_GO_CHECKLIST.md"), "utf8"), /\| ✅ GO \|/);
   });
-  it("refuses bad input with one line naming the fix", () => {
+  it("refuses bad input with one line naming the fix", async () => {
     const { archive, flags } = workspace();
     const id = path.basename(makeSession(archive, { mode: "live" }));
     const rows: Array<[string[], RegExp]> = [
@@ -94,7 +96,7 @@ describe("npm run confirm-bank", () => {
       [[id, "--date", "2020-01-01", ...flags], /is before the refund/],
     ];
     for (const [argv, msg] of rows) {
-      const r = run(confirmBank, argv);
+      const r = await run(confirmBank, argv);
       assert.equal(r.code, 2);
       assert.equal(r.err.length, 1, r.err.join("\n"));
       assert.match(r.err[0], msg);
@@ -103,17 +105,17 @@ describe("npm run confirm-bank", () => {
 });
 
 describe("npm run compare", () => {
-  it("prints the table and writes the files", () => {
+  it("prints the table and writes the files", async () => {
     const { archive } = workspace();
-    makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 19)) });
+    makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 19, 10)) });
     makeSession(archive, { mode: "live" });
-    const r = run(compare, ["--archive", archive]);
+    const r = await run(compare, ["--archive", archive]);
     assert.equal(r.code, 0, r.err.join("\n"));
     assert.match(r.out, /^staging \d{8}T\d{6}Z-staging → live \d{8}T\d{6}Z-live/);
     assert.match(r.out, /comparison\.md, .*comparison\.svg, .*comparison\.png$/);
   });
-  it("exits 2 when there is nothing to compare", () => {
-    const r = run(compare, ["--archive", tmpArchive()]);
+  it("exits 2 when there is nothing to compare", async () => {
+    const r = await run(compare, ["--archive", tmpArchive()]);
     assert.equal(r.code, 2);
     assert.match(r.err[0], /^compare: no live session in /);
   });

@@ -2,8 +2,14 @@ import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { compareSessions, latestStagingDir, runCompare } from "../../lib/report/compare";
-import { ReportError, loadEvidence } from "../../lib/report/evidence";
+import {
+  compareSessions,
+  comparisonForLive,
+  recordedDryRunDir,
+  runCompare,
+  writeComparisonFiles,
+} from "../../lib/report/compare";
+import { ReportError, listSessions, loadEvidence } from "../../lib/report/evidence";
 import { makeSession, tmpArchive } from "./fixtures";
 import { assertGolden, sanitise } from "./sanitise";
 
@@ -32,31 +38,51 @@ describe("compareSessions", () => {
   });
 });
 
-describe("latestStagingDir", () => {
-  it("prefers the newest fully passed dry run, else the newest staging session", () => {
+describe("the dry run compared is the one the live pre-flight recorded", () => {
+  it("not the newest staging run; none when the pre-flight recorded an override", () => {
     const archive = tmpArchive();
-    assert.equal(latestStagingDir(archive), null);
-    const failed = makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 18)), scenario: "stuck" });
-    assert.equal(latestStagingDir(archive), failed);
-    const passed = makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 17)) });
-    assert.equal(latestStagingDir(archive), passed);
+    // The fixture's live pre-flight records 20261119T100000Z-staging.
+    const recorded = makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 19, 10)) });
+    makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 20, 9)) });
+    const live = loadEvidence(makeSession(archive, { mode: "live" }));
+    assert.equal(recordedDryRunDir(live), path.join(path.dirname(path.resolve(live.dir)), path.basename(recorded)));
+    assert.equal(comparisonForLive(live, { write: false })?.stagingId, path.basename(recorded));
+    const overridden = loadEvidence(
+      makeSession(tmpArchive(), { mode: "live", dryRunOverride: "staging is down, approved by the CTO" }),
+    );
+    assert.equal(comparisonForLive(overridden), null);
   });
 });
 
 describe("runCompare", () => {
-  it("writes comparison.md, .svg and .png into the live session folder", () => {
+  it("writes comparison.md, .svg and .png under comparisons/, never into a session folder", () => {
     const archive = tmpArchive();
-    makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 19)) });
+    const staging = makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 19, 10)) });
+    const newer = makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 20, 9)) });
     const live = makeSession(archive, { mode: "live" });
-    const { files, comparison } = runCompare({ archiveDir: archive });
+    const { files, comparison, notice } = runCompare({ archiveDir: archive });
     assert.equal(comparison.liveId, path.basename(live));
+    assert.equal(comparison.stagingId, path.basename(staging), "the recorded dry run, not the newest");
+    assert.equal(notice, null);
+    const dir = path.join(archive, "comparisons", `${path.basename(staging)}--${path.basename(live)}`);
     assert.deepEqual(
-      [files.md, files.svg, files.png].map((f) => path.relative(live, f)),
+      [files.md, files.svg, files.png].map((f) => path.relative(dir, f)),
       ["comparison.md", "comparison.svg", "comparison.png"],
     );
+    assert.ok(!fs.readdirSync(live).some((f) => f.startsWith("comparison")), "nothing written into the live folder");
     assert.ok(fs.readFileSync(files.svg, "utf8").startsWith("<svg"));
     assert.deepEqual([...fs.readFileSync(files.png).subarray(1, 4)].map((b) => String.fromCharCode(b)).join(""), "PNG");
     assert.match(fs.readFileSync(files.md, "utf8"), /!\[comparison\]\(comparison\.png\)/);
+    assert.match(comparison.plot, /comparisons\/\S+-staging--\S+-live\/comparison$/);
+    // The comparisons folder is not a session: the listings and the dry-run gate ignore it.
+    assert.deepEqual(listSessions(archive), [path.basename(staging), path.basename(newer), path.basename(live)]);
+    const other = runCompare({ archiveDir: archive, staging: path.basename(newer) });
+    assert.equal(other.comparison.stagingId, path.basename(newer));
+    assert.match(
+      other.notice ?? "",
+      /^--staging \S+ replaces the dry run \S+-live's pre-flight recorded \(20261119T100000Z-staging\)$/,
+    );
+    assert.throws(() => writeComparisonFiles(other.comparison, live), /is a session folder/);
   });
   it("names the missing session and the fix", () => {
     const archive = tmpArchive();
@@ -70,7 +96,7 @@ describe("runCompare", () => {
     makeSession(archive, { mode: "live" });
     assert.throws(
       () => runCompare({ archiveDir: archive }),
-      /no staging session in .*; run a staging dry run first or pass --staging <session-id>$/,
+      /the dry run 20261119T100000Z-staging that \S+-live's pre-flight recorded is not in .*; restore it, or pass --staging <session-id>$/,
     );
   });
 });

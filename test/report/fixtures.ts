@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Journal, newSessionId } from "../../lib/evidence/journal";
-import { TRACE_FILE } from "../../lib/evidence/files";
+import { JOURNAL_FILE, TRACE_FILE } from "../../lib/evidence/files";
+import { canonicalJson, sha256 } from "../../lib/evidence/canonical";
 import { STEPS } from "../../lib/run/steps";
 import { writeManifest } from "../../lib/evidence/manifest";
 import { verifyChain } from "../../lib/evidence/chain";
@@ -384,4 +385,29 @@ export function seal(dir: string): void {
 /** Today as YYYY-MM-DD (UTC), and n days from it. */
 export function day(offset = 0): string {
   return new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * Chains a session's journal in place as the evidence format says (`prev`, `hash` =
+ * sha256(JCS({seq, at, kind, data, prev}))), for journals written before the writer chained them;
+ * a journal whose lines already carry a hash is left as it is. The live gate trusts chained
+ * journals only.
+ */
+export function chainJournal(dir: string): void {
+  const file = path.join(dir, JOURNAL_FILE);
+  const entries = fs
+    .readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  if (entries.every((e) => typeof e.hash === "string")) return;
+  let prev = "0".repeat(64);
+  const lines = entries.map((e) => {
+    const body = { seq: e.seq, at: e.at, kind: e.kind, data: e.data, prev };
+    const hash = sha256(canonicalJson(body));
+    prev = hash;
+    // Field order as the format fixes it: seq, at, kind, data (canonical), prev, hash.
+    return `{"seq":${e.seq},"at":${JSON.stringify(e.at)},"kind":${JSON.stringify(e.kind)},"data":${canonicalJson(e.data)},"prev":"${body.prev}","hash":"${hash}"}\n`;
+  });
+  fs.writeFileSync(file, lines.join(""));
 }

@@ -191,6 +191,7 @@ describe("GO/NO-GO", () => {
       status: "🟡 PENDING",
       reason: "no live session yet: run a staging dry run, then the live run",
       sessionId: null,
+      anchor: null,
     });
     assert.equal(goNoGo([session("staging", "pass")]).go, false, "a staging pass never flips the row");
     assert.equal(goNoGo([session("sandbox", "pass", { bank: true })]).go, false);

@@ -14,6 +14,8 @@ import {
   writeSessionReport,
 } from "../../lib/report/report";
 import { day, makeSession, seal, tmpArchive } from "./fixtures";
+import { parseAnchor } from "../../lib/evidence/anchor";
+import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { assertGolden, sanitise } from "./sanitise";
 
 const STAGING_AT = new Date(Date.UTC(2026, 10, 19, 10, 0, 0));
@@ -54,7 +56,10 @@ describe("session block (golden files)", () => {
     const r = writeSessionReport(live);
     assert.equal(r.outcome, "PASS");
     assert.ok(r.comparison);
-    for (const ext of ["md", "svg", "png"]) assert.ok(fs.statSync(path.join(live, `comparison.${ext}`)).size > 0, ext);
+    // Beside the sessions, never inside the live folder.
+    const cmp = path.join(archive, "comparisons", `${r.comparison.stagingId}--${r.comparison.liveId}`);
+    for (const ext of ["md", "svg", "png"]) assert.ok(fs.statSync(path.join(cmp, `comparison.${ext}`)).size > 0, ext);
+    assert.ok(!fs.existsSync(path.join(live, "comparison.png")));
     assertGolden("live-pass-bank.md", sanitise(r.markdown));
     assertGolden("live-pass-bank.html", sanitise(renderBlockHtml(r.markdown)));
   });
@@ -187,7 +192,7 @@ describe("publishReport", () => {
     assert.equal(publishReport(staging, { docsReport, checklist }).docs?.action, "appended");
   });
 
-  it("leaves an archived report.md as sealed, rewrites it once evidence is added", () => {
+  it("never writes into a sealed folder, even once evidence is added (the re-seal writes it)", () => {
     const dir = makeSession(tmpArchive(), { mode: "live" });
     const first = writeSessionReport(dir);
     assert.ok(first.written);
@@ -197,11 +202,24 @@ describe("publishReport", () => {
     assert.equal(fs.readFileSync(first.path, "utf8"), sealed);
     confirmBank(dir, { date: day() });
     const again = writeSessionReport(dir);
-    assert.ok(again.written);
+    assert.equal(again.written, false);
+    assert.equal(fs.readFileSync(first.path, "utf8"), sealed);
     assert.match(
       again.markdown,
-      /stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal`/,
+      /stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal "<reason>"`/,
     );
+    assert.doesNotMatch(again.markdown, /Anchor :/, "a stale seal is not anchored");
+    assert.ok(writeSessionReport(dir, { sealing: true }).written);
+  });
+
+  it("a sealed staging block carries the anchor line: manifest sha256, trace head and lines", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging" });
+    seal(dir);
+    const md = renderSessionBlock(loadEvidence(dir));
+    const a = parseAnchor(md);
+    assert.equal(a?.manifestSha256, manifestHash(dir));
+    assert.equal(a?.traceHead, readManifest(dir).chain_head);
+    assert.equal(a?.traceLines, readManifest(dir).trace_lines);
   });
 
   it("adds no file to a folder sealed without a report (verify would flag an extra file)", () => {
@@ -240,6 +258,15 @@ describe("publishReport", () => {
       fs.readFileSync(checklist, "utf8"),
       new RegExp(
         `\\| ✅ GO \\| live session ${path.basename(live)}: all 9 boxes ticked, bank statement \\d{4}-\\d\\d-\\d\\d — \\[session block\\]\\(PAYMENT_E2E_LIVE_REPORT\\.md#session-${path.basename(live)}\\) \\|`,
+      ),
+    );
+    // Once sealed, the row carries the seal: the manifest sha256 and the trace chain head.
+    seal(live);
+    publishReport(live, { docsReport, checklist });
+    assert.match(
+      fs.readFileSync(checklist, "utf8"),
+      new RegExp(
+        `bank statement \\S+ — manifest sha256 \`${manifestHash(live)}\` · trace head \`${readManifest(live).chain_head}\` — \\[session block\\]`,
       ),
     );
   });

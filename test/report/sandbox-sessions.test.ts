@@ -14,7 +14,9 @@ import { verifyChain } from "../../lib/evidence/chain";
 import { publishReport } from "../../lib/report/report";
 import { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
-import { tmpArchive } from "./fixtures";
+import { chainJournal, tmpArchive } from "./fixtures";
+import { archiveSession } from "../../lib/notebook/archive";
+import { verifySession } from "../../lib/evidence/verify";
 
 async function runSession(sb: Sandbox, mode: "staging" | "live", archiveDir: string): Promise<string> {
   const id = Session.create(mode, archiveDir);
@@ -71,8 +73,12 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
     const docsReport = path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md");
 
     const staging = await runSession(sb, "staging", archiveDir);
+    // The live gate takes only a sealed, verified staging run with a chained journal.
+    chainJournal(staging); // a no-op once the journal writer chains its entries
+    await archiveSession(staging, { html: false, docsDir: docs });
     const s = publishReport(staging, { docsReport, checklist });
     assert.equal(s.session.outcome, "PASS");
+    assert.equal(s.session.written, false, "the sealed folder is left untouched");
     const afterStaging = fs.readFileSync(docsReport, "utf8");
     const stagingBlock = afterStaging.slice(
       afterStaging.indexOf(`<!-- session:${path.basename(staging)} -->`),
@@ -90,28 +96,39 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
       fs.readFileSync(checklist, "utf8"),
       /🟡 PENDING \| latest live session \S+: box 9 open \(pending: confirm by/,
     );
+    const cmp = path.join(archiveDir, "comparisons", `${path.basename(staging)}--${path.basename(live)}`);
     for (const f of ["comparison.md", "comparison.svg", "comparison.png"])
-      assert.ok(fs.existsSync(path.join(live, f)), f);
+      assert.ok(fs.existsSync(path.join(cmp, f)), f);
 
+    // The live folder is sealed and committed before the bank statement arrives, days later.
+    await archiveSession(live, { html: false, docsDir: docs });
     const out: string[] = [];
     const err: string[] = [];
-    const code = confirmBankCli(
-      [
-        live,
-        "--date",
-        new Date().toISOString().slice(0, 10),
-        "--note",
-        "fake bank confirmation (sandbox rehearsal)",
-        "--docs",
-        docsReport,
-        "--checklist",
-        checklist,
-      ],
-      (l) => out.push(l),
-      (l) => err.push(l),
-    );
+    const bank = (...extra: string[]) =>
+      confirmBankCli(
+        [
+          live,
+          "--date",
+          new Date().toISOString().slice(0, 10),
+          "--note",
+          "fake bank confirmation (sandbox rehearsal)",
+          "--docs",
+          docsReport,
+          "--checklist",
+          checklist,
+          ...extra,
+        ],
+        (l) => out.push(l),
+        (l) => err.push(l),
+      );
+    assert.equal(await bank(), 2, "a sealed folder is not written to unasked");
+    assert.match(err[0], /is sealed .* add --reseal "bank statement confirmed the refund"$/);
+    err.length = 0;
+    const code = await bank("--reseal", "bank statement confirmed the refund");
     assert.equal(code, 0, err.join("\n"));
+    assert.match(out.join("\n"), /re-sealed \S+ \(reason and previous seal recorded in the trace\)/);
     assert.ok(verifyChain(path.join(live, "trace.jsonl")).ok);
+    assert.ok(verifySession(live).ok, "sealed again over the bank confirmation");
 
     const text = fs.readFileSync(docsReport, "utf8");
     assert.ok(text.includes(stagingBlock), "the staging block is byte-for-byte preserved");

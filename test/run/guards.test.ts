@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import {
   clockSkew,
   dryRunDone,
@@ -11,10 +11,12 @@ import {
   liveConfirmed,
   modeMatchesEnvironment,
   operatorEmailIsWellFormed,
+  passedDryRuns,
   priceUnderCap,
+  stagingDryRuns,
   transportIsSafe,
 } from "../../lib/run/guards";
-import { Journal } from "../../lib/evidence/journal";
+import { chainJournal, makeSession, seal, tmpArchive } from "../report/fixtures";
 import type { StatusT } from "../../lib/contract";
 
 const status = (
@@ -108,21 +110,68 @@ test("a live run needs a passed staging dry run, or a written override", () => {
   const ov = dryRunDone("live", dir, "staging is down for maintenance, approved by CTO");
   assert.equal(ov.refusals.length, 0);
   assert.match(ov.warnings[0], /overridden by operator/);
-  // A staging session that failed a step does not count; one that passed does.
-  const failed = Journal.create(path.join(dir, "20261126T100000Z-staging"), {
-    sessionId: "20261126T100000Z-staging",
-    mode: "staging",
+  const archive = tmpArchive();
+  const ok = sealedStaging(archive, new Date(Date.UTC(2026, 10, 26, 11)));
+  const r = dryRunDone("live", archive, "");
+  assert.equal(r.refusals.length, 0, r.refusals[0]?.message);
+  assert.equal(r.dryRun?.sessionId, path.basename(ok));
+});
+
+/** A staging dry run that passed every step, journal chained, sealed as the archive seals. */
+function sealedStaging(archive: string, at: Date, o: { scenario?: "stuck" } = {}): string {
+  const dir = makeSession(archive, { mode: "staging", at, scenario: o.scenario });
+  chainJournal(dir);
+  seal(dir);
+  return dir;
+}
+
+describe("the live gate accepts only a sealed, verified staging session", () => {
+  test("each kind of staging folder that is no dry run is refused, with the reason and the fix", () => {
+    const archive = tmpArchive();
+    const at = (h: number) => new Date(Date.UTC(2026, 10, 26, h));
+    // Unsealed: passed every step, never archived.
+    const unsealed = makeSession(archive, { mode: "staging", at: at(9) });
+    chainJournal(unsealed);
+    // A sandbox rehearsal renamed to look like a staging run.
+    const sandbox = makeSession(tmpArchive(), { mode: "sandbox", at: at(10) });
+    const renamed = path.join(archive, path.basename(sandbox).replace(/-sandbox$/, "-staging"));
+    fs.renameSync(sandbox, renamed);
+    // Sealed, then its report edited: verify fails.
+    const edited = makeSession(archive, { mode: "staging", at: at(11) });
+    fs.writeFileSync(path.join(edited, "report.md"), "# the block as sealed\n");
+    chainJournal(edited);
+    seal(edited);
+    fs.appendFileSync(path.join(edited, "report.md"), "edited after sealing\n");
+    // Sealed with an unchained journal (an older tool).
+    const unchained = makeSession(archive, { mode: "staging", at: at(12) });
+    seal(unchained);
+    // Sealed and chained, but step 5 failed.
+    const failed = sealedStaging(archive, at(13), { scenario: "stuck" });
+
+    const reasons = Object.fromEntries(stagingDryRuns(archive).rejected.map((r) => [r.sessionId, r.reason]));
+    assert.equal(stagingDryRuns(archive).passed.length, 0);
+    assert.equal(reasons[path.basename(unsealed)], `not sealed — run npm run archive -- ${unsealed}`);
+    assert.match(
+      reasons[path.basename(renamed)],
+      /records session \S+-sandbox in mode sandbox, not this staging folder: a renamed or copied session is no dry run/,
+    );
+    assert.match(reasons[path.basename(edited)], /^fails verify \(report\.md: .*\) — run npm run verify -- /);
+    assert.match(reasons[path.basename(unchained)], /^journal not chained/);
+    assert.match(reasons[path.basename(failed)], /^step 5 \(\w+\) FAIL: not every step passed/);
+
+    const refusal = dryRunDone("live", archive, "").refusals[0].message;
+    assert.doesNotMatch(refusal, /\n/);
+    assert.match(
+      refusal,
+      new RegExp(
+        `no passed staging dry run in \\S+ \\(rejected: ${path.basename(failed)}: step 5 .*; ${path.basename(unchained)}: journal not chained.*; and 2 older staging session\\(s\\)\\) — run MODE=staging first and seal it`,
+      ),
+    );
+    // A sealed, verified one is accepted, and is the dry run the pre-flight records.
+    const good = sealedStaging(archive, at(14));
+    assert.deepEqual(passedDryRuns(archive), [{ sessionId: path.basename(good), dir: good }]);
+    assert.equal(dryRunDone("live", archive, "").dryRun?.sessionId, path.basename(good));
   });
-  for (let n = 0; n <= 9; n++) failed.append("step_result", { step: n, status: n === 5 ? "FAIL" : "PASS" });
-  assert.equal(dryRunDone("live", dir, "").refusals.length, 1);
-  const passed = Journal.create(path.join(dir, "20261126T110000Z-staging"), {
-    sessionId: "20261126T110000Z-staging",
-    mode: "staging",
-  });
-  for (let n = 0; n <= 9; n++) passed.append("step_result", { step: n, status: "PASS" });
-  const ok = dryRunDone("live", dir, "");
-  assert.equal(ok.refusals.length, 0);
-  assert.equal(ok.dryRun?.sessionId, "20261126T110000Z-staging");
 });
 
 test("clock skew above 5 s is a warning", () => {

@@ -1,0 +1,183 @@
+/**
+ * Sealed folders are read-only to the tool (issue 13): every `npm run` command that takes a session
+ * or an archive is run, as a real process, against a sealed staging dry run and a sealed live run;
+ * afterwards no byte and no modification time in either folder has changed, and verify still passes.
+ * Commands that would add evidence (confirm-bank, archive --reseal) are refused without a written
+ * reason; comparisons go to `<archive>/comparisons/`, never into a session folder.
+ */
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { before, describe, test } from "node:test";
+import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
+import { verifySession } from "../../lib/evidence/verify";
+import { archiveSession } from "../../lib/notebook/archive";
+import { passedDryRuns } from "../../lib/run/guards";
+import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
+
+const REPO = path.resolve(__dirname, "../..");
+const TSX = pathToFileURL(path.join(REPO, "node_modules", "tsx", "dist", "loader.mjs")).href;
+
+/** A notebook with one executed cell and its output, as Jupyter saves it. */
+const NOTEBOOK = `${JSON.stringify(
+  {
+    cells: [
+      {
+        cell_type: "code",
+        execution_count: 1,
+        id: "step-1",
+        metadata: {},
+        outputs: [{ name: "stdout", output_type: "stream", text: ["Step 1 ✅ PASS\n"] }],
+        source: ["await nb.run('login')"],
+      },
+    ],
+    metadata: {},
+    nbformat: 4,
+    nbformat_minor: 5,
+  },
+  null,
+  1,
+)}\n`;
+
+/** Every file's bytes and modification time, editor files included. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const ent of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!ent.isFile()) continue;
+    const abs = path.join(ent.parentPath, ent.name);
+    out[path.relative(dir, abs)] = `${fs.statSync(abs).mtimeMs} ${fs.readFileSync(abs).toString("base64")}`;
+  }
+  return out;
+}
+
+describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1000 }, () => {
+  let root: string;
+  let archive: string;
+  let staging: string;
+  let live: string;
+  const before_: Record<string, Record<string, string>> = {};
+
+  /** Runs `lib/cli/<name>.ts` as `npm run <name>` would, from the temporary repository root. */
+  const cli = (name: string, ...args: string[]) => {
+    const r = spawnSync(process.execPath, ["--import", TSX, path.join(REPO, "lib", "cli", `${name}.ts`), ...args], {
+      cwd: root,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TZ: "UTC" },
+      timeout: 60_000,
+    });
+    return { code: r.status, out: `${r.stdout}${r.stderr}` };
+  };
+
+  before(async () => {
+    archive = tmpArchive();
+    root = path.dirname(path.dirname(archive));
+    const docs = path.join(root, "docs");
+    fs.mkdirSync(docs);
+    fs.copyFileSync(path.join(REPO, "docs", "GO_NO_GO_CHECKLIST.md"), path.join(docs, "GO_NO_GO_CHECKLIST.md"));
+    // The live run's pre-flight (fixture) records this staging session as its dry run.
+    staging = makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 19, 10)) });
+    live = makeSession(archive, { mode: "live" });
+    for (const dir of [staging, live]) {
+      fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), NOTEBOOK);
+      chainJournal(dir);
+      assert.equal((await archiveSession(dir, { html: false, docsDir: docs })).status, "sealed");
+    }
+    await new Promise((r) => setTimeout(r, 20)); // any later write would show in mtime
+    before_.staging = snapshot(staging);
+    before_.live = snapshot(live);
+  });
+
+  const unchanged = () => {
+    assert.deepEqual(snapshot(staging), before_.staging, "no byte or time changed in the staging folder");
+    assert.deepEqual(snapshot(live), before_.live, "no byte or time changed in the live folder");
+  };
+
+  test("verify: OK, and writes nothing", () => {
+    for (const dir of [staging, live]) {
+      const r = cli("verify", dir);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /anchor: /);
+    }
+    unchanged();
+  });
+
+  test("report: re-renders the docs block, leaves the sealed folders untouched", () => {
+    for (const dir of [staging, live]) {
+      const r = cli("report", dir);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /left the sealed session folder untouched/);
+    }
+    assert.match(
+      fs.readFileSync(path.join(root, "docs", "PAYMENT_E2E_LIVE_REPORT.md"), "utf8"),
+      /Anchor : manifest sha256 `[0-9a-f]{64}` · trace head `[0-9a-f]{64}` \(\d+ lines\)/,
+    );
+    unchanged();
+  });
+
+  test("compare: the recorded dry run, written under comparisons/", () => {
+    const r = cli("compare", "--archive", archive);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /wrote .*comparisons\/\S+-staging--\S+-live\/comparison\.md/);
+    unchanged();
+  });
+
+  test("archive: nothing to do on an intact seal; --reseal without a written reason refused (exit 2)", () => {
+    const again = cli("archive", live);
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.out, /already sealed at \S+; nothing to do/);
+    for (const args of [["--reseal"], ["--reseal", "because"]]) {
+      const r = cli("archive", live, ...args);
+      assert.equal(r.code, 2, r.out);
+      assert.match(
+        r.out,
+        /^archive: --reseal needs a written reason of at least 10 characters, recorded in the trace: npm run archive -- \S+ --reseal "/m,
+      );
+      assert.equal(r.out.trim().split("\n").length, 1);
+    }
+    unchanged();
+  });
+
+  test("scan: reads only", () => {
+    const r = cli("scan", archive);
+    assert.equal(r.code, 0, r.out);
+    unchanged();
+  });
+
+  test("confirm-bank: refused on a sealed folder unless re-sealing with a reason", () => {
+    const r = cli("confirm-bank", live, "--date", day(0));
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, /is sealed \(manifest\.json\).* add --reseal "bank statement confirmed the refund"/);
+    const short = cli("confirm-bank", live, "--date", day(0), "--reseal", "ok");
+    assert.equal(short.code, 2, short.out);
+    unchanged();
+  });
+
+  test("preflight reads the archive (the live gate) and writes nothing there; session --help", () => {
+    const r = cli(
+      "preflight",
+      "--mode",
+      "live",
+      "--base-url",
+      "http://127.0.0.1:9",
+      "--email",
+      "ops-test@example.com",
+      "--archive-dir",
+      archive,
+    );
+    assert.ok(r.code === 1 || r.code === 3, r.out);
+    assert.deepEqual(
+      passedDryRuns(archive).map((d) => d.sessionId),
+      [path.basename(staging)],
+      "the sealed staging run is what the live gate accepts",
+    );
+    assert.equal(cli("session", "--help").code, 0);
+    unchanged();
+  });
+
+  test("at the end: both folders still verify", () => {
+    for (const dir of [staging, live]) assert.ok(verifySession(dir).ok, dir);
+    unchanged();
+  });
+});

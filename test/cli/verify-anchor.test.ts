@@ -1,0 +1,173 @@
+/**
+ * Anchors (issue 13): a staging/live block in the living report states the manifest sha256 and the
+ * trace and journal heads; `npm run verify` compares the sealed folder with that block and with every
+ * anchor the report's git history held. A trace and manifest rewritten together after the commit are
+ * caught; a deliberate re-seal (recorded in the trace) is accepted.
+ */
+import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, test } from "node:test";
+import { main as verify } from "../../lib/cli/verify";
+import { checkAnchors, findAnchor, formatAnchor, parseAnchor, type Anchor } from "../../lib/evidence/anchor";
+import { TRACE_FILE } from "../../lib/evidence/files";
+import { manifestHash, readManifest } from "../../lib/evidence/manifest";
+import { Trace } from "../../lib/evidence/trace";
+import { archiveSession } from "../../lib/notebook/archive";
+import { publishReport } from "../../lib/report/report";
+import { makeSession, seal, tmpArchive } from "../report/fixtures";
+
+const REPO = path.resolve(__dirname, "../..");
+
+/** A repository with docs/ (report + checklist) and a sealed, published staging session, committed. */
+async function publishedStaging() {
+  const archive = tmpArchive();
+  const root = path.dirname(path.dirname(archive));
+  const docs = path.join(root, "docs");
+  fs.mkdirSync(docs);
+  fs.copyFileSync(path.join(REPO, "docs", "GO_NO_GO_CHECKLIST.md"), path.join(docs, "GO_NO_GO_CHECKLIST.md"));
+  const dir = makeSession(archive, { mode: "staging" });
+  await archiveSession(dir, { html: false, docsDir: docs });
+  const git = (...args: string[]) =>
+    execFileSync(
+      "git",
+      ["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false", ...args],
+      { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    );
+  git("init", "-q");
+  git("add", "-A");
+  git("commit", "-qm", "staging dry run sealed and published");
+  const report = path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md");
+  const run = (...args: string[]) => {
+    const out: string[] = [];
+    const code = verify(
+      [dir, ...args],
+      (s) => out.push(s),
+      (s) => out.push(s),
+      root,
+    );
+    return { code, out: out.join("\n") };
+  };
+  return { root, dir, docs, report, git, run };
+}
+
+describe("the anchor line", () => {
+  test("formatAnchor and parseAnchor round-trip, with and without a chained journal", () => {
+    const a: Anchor = {
+      manifestSha256: "a".repeat(64),
+      traceHead: "b".repeat(64),
+      traceLines: 42,
+      journalHead: "c".repeat(64),
+      journalLines: 12,
+    };
+    assert.deepEqual(parseAnchor(`- ${formatAnchor(a)} — checked by verify`), a);
+    const old = { ...a, journalHead: null, journalLines: null };
+    assert.match(formatAnchor(old), /journal not chained$/);
+    assert.deepEqual(parseAnchor(formatAnchor(old)), old);
+    assert.equal(parseAnchor("no anchor here"), null);
+  });
+});
+
+describe("npm run verify checks the anchors", () => {
+  test("a published, committed session: OK against the committed anchor", async () => {
+    const s = await publishedStaging();
+    const id = path.basename(s.dir);
+    const a = findAnchor(fs.readFileSync(s.report, "utf8"), id);
+    assert.equal(a?.manifestSha256, manifestHash(s.dir));
+    assert.equal(a?.traceHead, readManifest(s.dir).chain_head);
+    const r = s.run();
+    assert.equal(r.code, 0, r.out);
+    assert.match(
+      r.out,
+      /ok {4}anchor: matches the anchor committed in docs\/PAYMENT_E2E_LIVE_REPORT\.md at [0-9a-f]{7} \(\d{4}-\d\d-\d\d\)/,
+    );
+    const skipped = s.run("--no-anchor");
+    assert.equal(skipped.code, 0);
+    assert.match(skipped.out, /anchor: not checked \(--no-anchor\)/);
+  });
+
+  test("trace and manifest rewritten after the commit: ERROR naming the file, even once the block is re-rendered", async () => {
+    const s = await publishedStaging();
+    const t = Trace.open(path.join(s.dir, TRACE_FILE));
+    t.append("note", { event: "a line slipped in after the commit" });
+    t.close();
+    seal(s.dir); // a consistent folder: verifySession alone would pass
+    let r = s.run();
+    assert.equal(r.code, 1, r.out);
+    assert.match(
+      r.out,
+      /ERROR trace\.jsonl: manifest\.json differs from the anchor committed in docs\/PAYMENT_E2E_LIVE_REPORT\.md at [0-9a-f]{7} \(\d{4}-\d\d-\d\d\): trace and manifest rewritten after the commit/,
+    );
+    assert.match(r.out, /^fix: restore the session folder from the commit that published its anchor/m);
+    // The block rewritten to match the forged folder: the git history still holds the old anchor.
+    publishReport(s.dir, { docsReport: s.report, checklist: path.join(s.docs, "GO_NO_GO_CHECKLIST.md") });
+    s.git("commit", "-qam", "report re-rendered");
+    r = s.run();
+    assert.equal(r.code, 1, r.out);
+    assert.match(
+      r.out,
+      /ERROR trace\.jsonl: manifest\.json differs from the anchor committed .*rewritten after the commit/,
+    );
+  });
+
+  test("a deliberate re-seal is accepted: the trace records the previous manifest hash", async () => {
+    const s = await publishedStaging();
+    const before = manifestHash(s.dir);
+    const t = Trace.open(path.join(s.dir, TRACE_FILE));
+    t.append("operator_ack", { event: "evidence added on purpose" });
+    t.close();
+    const r1 = await archiveSession(s.dir, { html: false, docsDir: s.docs, reseal: "operator note added on purpose" });
+    assert.equal(r1.status, "resealed");
+    let r = s.run();
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /anchor: the anchor committed at [0-9a-f]{7} .*replaced by a deliberate re-seal/);
+    assert.match(
+      r.out,
+      /WARN {2}anchor: matches the anchor in docs\/PAYMENT_E2E_LIVE_REPORT\.md, which is not committed yet/,
+    );
+    s.git("commit", "-qam", "re-sealed");
+    r = s.run();
+    assert.equal(r.code, 0, r.out);
+    assert.doesNotMatch(r.out, /ERROR/);
+    assert.notEqual(manifestHash(s.dir), before);
+  });
+
+  test("the block changed by hand in the working copy: ERROR", async () => {
+    const s = await publishedStaging();
+    const text = fs.readFileSync(s.report, "utf8");
+    const a = findAnchor(text, path.basename(s.dir))!;
+    fs.writeFileSync(s.report, text.replace(`trace head \`${a.traceHead}\``, `trace head \`${"0".repeat(64)}\``));
+    const r = s.run();
+    assert.equal(r.code, 1, r.out);
+    assert.match(
+      r.out,
+      /ERROR trace\.jsonl: manifest\.json differs from the anchor in docs\/PAYMENT_E2E_LIVE_REPORT\.md/,
+    );
+  });
+
+  test("a sandbox session has no anchor; a sealed staging one missing from the report warns with the fix; no git warns", async () => {
+    const archive = tmpArchive();
+    const sandbox = makeSession(archive, { mode: "sandbox", at: new Date(Date.UTC(2026, 10, 21)) });
+    seal(sandbox);
+    assert.deepEqual(checkAnchors(sandbox, { repoDir: path.dirname(path.dirname(archive)) }), [
+      { level: "ok", subject: "anchor", message: "no anchor (sandbox sessions are not published)" },
+    ]);
+    const staging = makeSession(archive, { mode: "staging" });
+    seal(staging);
+    const f = checkAnchors(staging, { repoDir: path.dirname(path.dirname(archive)) });
+    assert.equal(f[0].level, "warning");
+    assert.match(f[0].message, /is sealed but .*: publish its block with npm run report -- \S+, then commit/);
+    // A report with the block but no repository: compared, and the missing history said.
+    const root = path.dirname(path.dirname(archive));
+    const report = path.join(root, "PAYMENT_E2E_LIVE_REPORT.md");
+    const m = readManifest(staging);
+    fs.writeFileSync(
+      report,
+      `<!-- session:${m.session_id} -->\n- ${formatAnchor({ manifestSha256: manifestHash(staging), traceHead: m.chain_head, traceLines: m.trace_lines, journalHead: null, journalLines: null })}\n<!-- /session:${m.session_id} -->\n`,
+    );
+    const g = checkAnchors(staging, { repoDir: root, reportFile: report });
+    assert.ok(!g.some((x) => x.level === "error"), JSON.stringify(g));
+    assert.ok(g.some((x) => x.level === "warning" && /git history not checked/.test(x.message)));
+  });
+});
