@@ -30,13 +30,12 @@ export const sessionMarkers = (id: string) => ({ open: `<!-- session:${id} -->`,
 
 /** The anchor a sealed manifest stands for (its file hash, its trace and journal heads). */
 export function anchorOf(manifest: Manifest, manifestSha256: string): Anchor {
-  const m = manifest as Manifest & { journal_head?: string; journal_lines?: number };
   return {
     manifestSha256,
     traceHead: manifest.chain_head,
     traceLines: manifest.trace_lines,
-    journalHead: typeof m.journal_head === "string" ? m.journal_head : null,
-    journalLines: typeof m.journal_lines === "number" ? m.journal_lines : null,
+    journalHead: manifest.journal_head ?? null,
+    journalLines: manifest.journal_lines ?? null,
   };
 }
 

@@ -104,6 +104,9 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   }
 
   const journal = Journal.open(dir);
+  // A kernel killed mid-write leaves a torn last line: quarantined and recorded before the seal
+  // reads the chain heads (the manifest refuses a torn journal).
+  journal.repairTail();
   const created = journal.all()[0];
   const sessionId = String(created.data.sessionId);
   const mode = String(created.data.mode);

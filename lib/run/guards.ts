@@ -235,8 +235,11 @@ export interface RejectedDryRun {
 export function dryRunProblem(dir: string): string | null {
   const name = path.basename(dir);
   let entries: readonly JournalEntry[];
+  let chained: boolean;
   try {
-    entries = Journal.open(dir).all();
+    const journal = Journal.open(dir);
+    entries = journal.all();
+    chained = journal.chained;
   } catch (e) {
     return `journal unreadable (${e instanceof Error ? e.message : String(e)})`;
   }
@@ -256,8 +259,8 @@ export function dryRunProblem(dir: string): string | null {
   const m = v.manifest;
   if (m?.mode !== "staging" || m?.session_id !== name)
     return `its manifest seals session ${m?.session_id ?? "none"} in mode ${m?.mode ?? "none"}, not this staging folder — run MODE=staging`;
-  // A journal written before entries were chained has no `hash` on its lines: its steps cannot be trusted.
-  if (!entries.every((e) => typeof (e as { hash?: unknown }).hash === "string"))
+  // A journal written before entries were chained: its steps cannot be trusted.
+  if (!chained)
     return "journal not chained (written by an older tool): its results cannot be trusted — run a new staging dry run";
   return null;
 }

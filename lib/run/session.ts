@@ -3,9 +3,10 @@
  * and the machinery that turns a step body into a typed StepResult (prerequisites, trace range,
  * UTC times, journal entry). Opening an existing session resumes it.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Config } from "../config";
-import { InterruptedError, oneLine } from "../errors";
+import { InterruptedError, SessionError, oneLine } from "../errors";
 import { ApiClient, logIn } from "../clients/http";
 import {
   Journal,
@@ -16,7 +17,7 @@ import {
   nowIso,
   sessionDir,
 } from "../evidence/journal";
-import { TRACE_FILE } from "../evidence/files";
+import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
 import { STEPS, blockedBy, clock, stepById, stepDef } from "./steps";
 import { factsSchema, type StepDef, type StepTable } from "./step-model";
@@ -83,6 +84,11 @@ export class Session {
     secrets.add(cfg.operatorPassword, "OPERATOR_PASSWORD");
     secrets.add(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY");
     if (cfg.databaseUrl) secrets.add(dsnPassword(cfg.databaseUrl), "DATABASE_URL password");
+    // A sealed folder is read-only to the tool: a kernel re-opened on it would append to the trace.
+    if (fs.existsSync(path.join(this.dir, MANIFEST_FILE)))
+      throw new SessionError(
+        `session ${cfg.sessionId} is sealed (manifest.json): nothing is added to a sealed folder — start a new session with \`npm run session -- --mode ${cfg.mode}\`${cfg.mode === "sandbox" ? "" : ", and settle an open refund at the orchestrator"}`,
+      );
     this.journal = Journal.open(this.dir);
     this.trace = Trace.open(path.join(this.dir, TRACE_FILE));
     // The orchestrator's key, as a salted hash in the folder: the archive may run without it in its env.
