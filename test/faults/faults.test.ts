@@ -19,6 +19,7 @@ import {
 import { killedMidPost, lostResponse } from "./scenarios/idempotency";
 import { killDuringPoll } from "./scenarios/kill";
 import { stuckNotebook } from "./scenarios/notebook";
+import { notebookSaveScenarios } from "./scenarios/notebook-save";
 import { operatorScenarios } from "./scenarios/operator";
 import { refundTwice } from "./scenarios/refund-twice";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
@@ -28,6 +29,7 @@ export const SCENARIOS: Scenario[] = [
   flaky,
   stuckProcessing,
   stuckNotebook,
+  ...notebookSaveScenarios,
   lostWebhook,
   unreadableOrder,
   killDuringPoll,
