@@ -124,14 +124,14 @@ class SavingClient(NotebookClient):
             return await super().async_execute_cell(cell, cell_index, *args, **kw)
         self.running = cell_index
         out = await super().async_execute_cell(cell, cell_index, *args, **kw)
-        self.running = None
         previous = self.saved_through
         self.saved_through = cell_index
         try:
             self.save()
         except SaveError:
-            self.saved_through = previous
+            self.saved_through = previous  # `running` still names the cell whose save failed
             raise
+        self.running = None
         return out
 
 

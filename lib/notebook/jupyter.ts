@@ -160,7 +160,9 @@ function executorFailure(code: number, stderr: string, saved: SavedState | null)
     [EXECUTOR_EXIT.stopped]: "stopped (overall timeout)",
     [EXECUTOR_EXIT.usage]: "the notebook could not be read",
   };
-  return `${why[code] ?? `executor exit ${code}`}: ${said ?? "no message"} — ${through}; re-run the notebook on the same session to resume`;
+  // The driver's own line names the cell and what is on disk; without it, say what we know.
+  const what = said ?? `${why[code] ?? `executor exit ${code}`} — ${through}`;
+  return `${what}; re-run the notebook on the same session to resume`;
 }
 
 /**

@@ -4,12 +4,14 @@
 // folder turning read-only. Each asserts that the .ipynb on disk is valid JSON and valid nbformat,
 // holds the outputs up to the last finished cell and says so in its metadata, that journal and
 // trace are intact, and that no second order or refund was created.
-// Full disk and read-only folder need a tmpfs (mount, as root in CI): without it they report SKIP.
+// Full disk and read-only folder (struck while step 8's refund is answered) need a tmpfs (mount, as root in CI): without it they report SKIP.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
+import { request } from "undici";
 import { verifyChain } from "../../../lib/evidence/chain";
 import { TRACE_FILE, JOURNAL_FILE } from "../../../lib/evidence/files";
 import { Journal, latestStepResults } from "../../../lib/evidence/journal";
@@ -164,7 +166,7 @@ export const kernelKilledNotebook: Scenario = {
       await held;
       assert.ok(killed > 0);
       assert.equal(first.code, EXECUTOR_EXIT.dead, `executor exit ${first.code}: ${first.stderr.slice(-400)}`);
-      assert.match(first.failure ?? "", /^the kernel died: the kernel died in cell \d+ \(cell-10\)/);
+      assert.match(first.failure ?? "", /^the kernel died in cell \d+ \(cell-10\)/);
       const nb = JSON.parse(fs.readFileSync(prep.notebook, "utf8")) as Notebook;
       const order = cellIndex(nb, 'nb.run("order")');
       const product = cellIndex(nb, 'nb.run("product")');
@@ -214,30 +216,95 @@ function tmpfs(sizeKb: number): { dir: string; umount(): void } | { skip: string
   };
 }
 
-/** Runs the stuck-order notebook on a tmpfs and strikes (`fault`) while step 5 polls. */
-async function strikeDuringStep5(
+/**
+ * A loopback proxy in front of the marketplace that holds the answer to the first request `match`
+ * accepts (the backend has acted) until `release()`: the fault strikes while that cell waits.
+ */
+async function gateProxy(target: string, match: (method: string, url: string) => boolean) {
+  let reachedOne: () => void = () => undefined;
+  const reached = new Promise<void>((resolve) => (reachedOne = resolve));
+  let releaseAll: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (releaseAll = resolve));
+  let gated = false;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const headers = { ...req.headers };
+      delete headers.host;
+      delete headers.connection;
+      const gate = !gated && match(req.method ?? "", req.url ?? "");
+      if (gate) gated = true;
+      request(target + req.url, {
+        method: req.method as "GET",
+        headers,
+        body: chunks.length ? Buffer.concat(chunks) : undefined,
+      })
+        .then(async (up) => {
+          const body = Buffer.from(await up.body.arrayBuffer());
+          if (gate) {
+            reachedOne();
+            await released;
+          }
+          const out: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(up.headers))
+            if (v !== undefined && !["connection", "keep-alive", "transfer-encoding"].includes(k)) out[k] = v;
+          res.writeHead(up.statusCode, out).end(body);
+        })
+        .catch(() => req.socket.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    reached,
+    release: () => releaseAll(),
+    close: () =>
+      new Promise<void>((resolve) => {
+        releaseAll();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const isRefundPost = (m: string, u: string) => m === "POST" && /^\/api\/v1\/orders\/[^/]+\/refund$/.test(u.split("?")[0]);
+
+/**
+ * Runs the notebook with its session folder on a tmpfs and strikes (`fault`) while step 8's
+ * POST /refund waits for its answer (the refund exists; the cell has not finished): the cell's
+ * journal and trace lines come after the strike, then the executor's save.
+ */
+async function strikeDuringRefund(
   w: World,
   fault: (mount: string) => void,
 ): Promise<
   | { skip: string }
   | { prep: ReturnType<typeof prepareSession>; r: Awaited<ReturnType<typeof executeNotebook>>; nb: Notebook }
 > {
-  const fs_ = tmpfs(8 * 1024);
-  if ("skip" in fs_) return fs_;
+  const disk = tmpfs(8 * 1024);
+  if ("skip" in disk) return disk;
+  const gate = await gateProxy(w.sb.marketplaceUrl, isRefundPost);
   try {
-    w.sb.setFaults({ stuckProcessing: true });
-    const prep = await prepare(w, fs_.dir, { POLL_DEADLINE_S: 8, REFUND_DEADLINE_S: 8 });
+    const prep = await prepare(w, disk.dir, { BASE_URL: gate.url });
     const template = JSON.parse(fs.readFileSync(prep.notebook, "utf8")) as Notebook;
-    const paid = cellIndex(template, "// Paid cell");
     const running = executeNotebook(prep.notebook, env(w));
-    const struck = savedThrough(prep.notebook, paid).then(() => fault(fs_.dir));
+    const struck = gate.reached.then(() => {
+      try {
+        fault(disk.dir);
+      } finally {
+        gate.release();
+      }
+    });
     const r = await running;
     await struck;
-    const nb = assertSavedThrough(prep.notebook, paid, cellIndex(template, 'nb.run("completed")'));
+    const through = cellIndex(template, 'nb.run("transfer")');
+    const nb = assertSavedThrough(prep.notebook, through, cellIndex(template, 'nb.run("refund")'));
     assertEvidenceIntact(prep.dir);
     return { prep, r, nb };
   } finally {
-    fs_.umount();
+    await gate.close();
+    disk.umount();
   }
 }
 
@@ -246,27 +313,27 @@ function assertLoudSave(r: Awaited<ReturnType<typeof executeNotebook>>, errno: s
   assert.match(
     r.failure ?? "",
     new RegExp(
-      `^notebook not saved: notebook not saved after cell \\d+ \\(cell-15\\): .+ \\(${errno}\\) writing .+ \\(the copy on disk is the one after cell ${paid} \\(cell-13\\)\\)`,
+      `^notebook not saved after cell \\d+ \\(cell-21\\): .+ \\(${errno}\\) writing .+ \\(the copy on disk is the one after cell ${paid} \\(cell-19\\)\\)`,
     ),
   );
 }
 
 export const diskFullNotebook: Scenario = {
   n: "2f",
-  title: "real notebook: the disk fills up while step 5 polls",
+  title: "real notebook: the disk fills up while step 8's POST /refund is answered",
   timeoutMs: 300_000,
   async run({ w, delta }) {
-    // Leave room for the journal and trace lines step 5 appends, not for a whole new notebook.
-    const out = await strikeDuringStep5(w, (mount) => {
+    // Room for the journal and trace lines step 8 appends (a page each), not for a whole new notebook.
+    const out = await strikeDuringRefund(w, (mount) => {
       const free = Number(fs.statfsSync(mount).bavail) * Number(fs.statfsSync(mount).bsize);
-      fs.writeFileSync(path.join(mount, "filler"), Buffer.alloc(Math.max(0, free - 48 * 1024)));
+      fs.writeFileSync(path.join(mount, "filler"), Buffer.alloc(Math.max(0, free - 12 * 1024)));
     });
     if ("skip" in out) return { outcome: `SKIP: ${out.skip}`, notes: "not run: needs a tmpfs" };
     assertLoudSave(out.r, "ENOSPC", (out.nb.metadata.payment_e2e as { executed_through: number }).executed_through);
     const d = await delta();
-    assert.deepEqual([d.orders, d.refunds, d.routes[ROUTE.orders]], [1, 0, 1]);
+    assert.deepEqual([d.orders, d.payments, d.refunds, d.routes[ROUTE.orders], d.routes[ROUTE.refund]], [1, 1, 1, 1, 1]);
     return {
-      outcome: `executor exit 3 (ENOSPC after step 5); saved through step 4's cell; execution stopped`,
+      outcome: `executor exit 3 (ENOSPC after step 8); saved through step 7's cell; execution stopped`,
       notes: "earlier copy valid nbformat, no temp file left; trace + journal intact; one order",
     };
   },
@@ -274,11 +341,11 @@ export const diskFullNotebook: Scenario = {
 
 export const readOnlyNotebook: Scenario = {
   n: "2r",
-  title: "real notebook: the session folder turns read-only while step 5 polls",
+  title: "real notebook: the session folder turns read-only while step 8's POST /refund is answered",
   timeoutMs: 300_000,
   async run({ w, delta }) {
     // Root ignores chmod: remount the tmpfs read-only (retried: EBUSY while a write is open).
-    const out = await strikeDuringStep5(w, (mount) => {
+    const out = await strikeDuringRefund(w, (mount) => {
       for (let i = 0; i < 50; i++) {
         if (spawnSync("mount", ["-o", "remount,ro", mount]).status === 0) return;
         spawnSync("sleep", ["0.05"]);
@@ -288,9 +355,9 @@ export const readOnlyNotebook: Scenario = {
     if ("skip" in out) return { outcome: `SKIP: ${out.skip}`, notes: "not run: needs a tmpfs" };
     assertLoudSave(out.r, "EROFS", (out.nb.metadata.payment_e2e as { executed_through: number }).executed_through);
     const d = await delta();
-    assert.deepEqual([d.orders, d.refunds, d.routes[ROUTE.orders]], [1, 0, 1]);
+    assert.deepEqual([d.orders, d.payments, d.refunds, d.routes[ROUTE.orders], d.routes[ROUTE.refund]], [1, 1, 1, 1, 1]);
     return {
-      outcome: `executor exit 3 (EROFS after step 5); saved through step 4's cell; execution stopped`,
+      outcome: `executor exit 3 (EROFS after step 8); saved through step 7's cell; execution stopped`,
       notes: "earlier copy valid nbformat, no temp file left; trace + journal intact; one order",
     };
   },
