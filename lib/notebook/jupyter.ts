@@ -106,10 +106,16 @@ export const EXECUTOR = path.join(REPO_ROOT, "jupyter", "execute.py");
 export const EXECUTOR_EXIT = { ok: 0, usage: 2, save: 3, dead: 4, timeout: 5, error: 6, stopped: 7 } as const;
 
 /**
- * The Python of a `jupyter` launcher (its `#!` line), so the driver imports the same nbclient:
- * the venv's or Debian's. `python3` when the launcher is not a file we can read.
+ * The Python of a `jupyter` launcher (its `#!` line; a bare name is looked up on PATH), so the
+ * driver imports the same nbclient: the venv's or Debian's. `python3` when there is no such file.
  */
 export function pythonFor(jupyter: string = jupyterCommand()): string {
+  if (!path.isAbsolute(jupyter))
+    jupyter =
+      (process.env.PATH ?? "")
+        .split(path.delimiter)
+        .map((d) => path.join(d, jupyter))
+        .find((f) => fs.existsSync(f)) ?? jupyter;
   if (path.isAbsolute(jupyter)) {
     try {
       const first = fs.readFileSync(jupyter, "utf8").slice(0, 300).split("\n")[0];
@@ -172,15 +178,21 @@ function executorFailure(code: number, stderr: string, saved: SavedState | null)
  * argv. `silent` lists the code cells that produced no output (the kernel skipped them): a run with
  * any is incomplete, whatever the exit code says. `failure` is the operator's sentence when the
  * driver did not finish cleanly (`code` says which way: EXECUTOR_EXIT), `saved` how far the file
- * on disk got.
+ * on disk got. `python` picks the interpreter (tests run the venv's nbclient and Debian's).
  */
 export async function executeNotebook(
   file: string,
   env: Record<string, string | undefined>,
-  opts: { cellTimeoutS?: number; timeoutMs?: number; onStart?: (pid: number) => void } = {},
+  opts: { cellTimeoutS?: number; timeoutMs?: number; onStart?: (pid: number) => void; python?: string } = {},
 ): Promise<RunResult & { silent: string[]; saved: SavedState | null; failure: string | null }> {
   const args = [EXECUTOR, file, "--kernel", "tslab", "--timeout", String(opts.cellTimeoutS ?? 900)];
-  const r = await run(args, jupyterEnv(env), opts.timeoutMs ?? 30 * 60 * 1000, pythonFor(), opts.onStart);
+  const r = await run(
+    args,
+    jupyterEnv(env),
+    opts.timeoutMs ?? 30 * 60 * 1000,
+    opts.python ?? pythonFor(),
+    opts.onStart,
+  );
   let silent: string[];
   let saved: SavedState | null = null;
   try {

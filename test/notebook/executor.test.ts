@@ -125,38 +125,46 @@ test("an unreadable notebook: exit 2, named", async () => {
   assert.match(r.failure ?? "", /cannot read .*broken\.ipynb/);
 });
 
-test("tslab run: saved after every cell, marked complete; a dying kernel leaves the last finished cell", {
-  timeout: 120_000,
-}, async () => {
-  const file = path.join(scratch, "tiny.ipynb");
-  tinyNotebook(file, [
-    { cell_type: "markdown", id: "m0", metadata: {}, source: "# tiny" },
-    code("c1", 'console.log("one")'),
-    code("c2", 'console.log("two")'),
-  ]);
-  const ok = await executeNotebook(file, {}, { cellTimeoutS: 60 });
-  assert.equal(ok.code, 0, ok.stderr);
-  assert.equal(ok.failure, null);
-  assert.deepEqual(ok.saved, { executedThrough: 2, complete: true });
-  const nb = readNotebook(file);
-  assert.match(JSON.stringify(nb.cells[2].outputs), /two/);
-  assert.deepEqual(leftovers(scratch), []);
+/** The venv's Python (nbclient 0.11) and Debian's (python3-nbclient 0.7.2), when installed. */
+const DEBIAN_PYTHON = "/usr/bin/python3";
+const PYTHONS = [...new Set([pythonFor(), DEBIAN_PYTHON])].filter(
+  (py) => spawnSync(py, ["-c", "import nbclient"], { stdio: "ignore" }).status === 0,
+);
 
-  // Run again with a cell that kills its own kernel: the earlier run's outputs are cleared, the
-  // notebook holds cell 1's outputs and says where it stopped.
-  nb.cells.push(code("c3", 'console.log("never")'));
-  nb.cells[2] = code("c2", 'console.log("dying"); process.kill(process.pid, "SIGKILL")');
-  writeNotebook(file, nb);
-  const dead = await executeNotebook(file, {}, { cellTimeoutS: 60 });
-  assert.equal(dead.code, EXECUTOR_EXIT.dead, dead.stderr);
-  assert.match(dead.failure ?? "", /^the kernel died in cell 2 \(c2\); the notebook is saved through cell 1 \(c1\)/);
-  const left = readNotebook(file);
-  assert.deepEqual(left.metadata.payment_e2e, {
-    executed_through: 1,
-    complete: false,
-    stopped_in: 2,
-    reason: "the kernel died",
+for (const python of PYTHONS)
+  test(`tslab run (${python}): saved after every cell, marked complete; a dying kernel leaves the last finished cell`, {
+    timeout: 120_000,
+  }, async () => {
+    const nbclient = spawnSync(python, ["-c", "import nbclient; print(nbclient.__version__)"], { encoding: "utf8" });
+    const file = path.join(scratch, `tiny-${nbclient.stdout.trim()}.ipynb`);
+    tinyNotebook(file, [
+      { cell_type: "markdown", id: "m0", metadata: {}, source: "# tiny" },
+      code("c1", 'console.log("one")'),
+      code("c2", 'console.log("two")'),
+    ]);
+    const ok = await executeNotebook(file, {}, { cellTimeoutS: 60, python });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.failure, null);
+    assert.deepEqual(ok.saved, { executedThrough: 2, complete: true });
+    const nb = readNotebook(file);
+    assert.match(JSON.stringify(nb.cells[2].outputs), /two/);
+    assert.deepEqual(leftovers(scratch), []);
+
+    // Run again with a cell that kills its own kernel: the earlier run's outputs are cleared, the
+    // notebook holds cell 1's outputs and says where it stopped.
+    nb.cells.push(code("c3", 'console.log("never")'));
+    nb.cells[2] = code("c2", 'console.log("dying"); process.kill(process.pid, "SIGKILL")');
+    writeNotebook(file, nb);
+    const dead = await executeNotebook(file, {}, { cellTimeoutS: 60, python });
+    assert.equal(dead.code, EXECUTOR_EXIT.dead, dead.stderr);
+    assert.match(dead.failure ?? "", /^the kernel died in cell 2 \(c2\); the notebook is saved through cell 1 \(c1\)/);
+    const left = readNotebook(file);
+    assert.deepEqual(left.metadata.payment_e2e, {
+      executed_through: 1,
+      complete: false,
+      stopped_in: 2,
+      reason: "the kernel died",
+    });
+    assert.match(JSON.stringify(left.cells[1].outputs), /one/);
+    assert.deepEqual(left.cells[3].outputs, []);
   });
-  assert.match(JSON.stringify(left.cells[1].outputs), /one/);
-  assert.deepEqual(left.cells[3].outputs, []);
-});
