@@ -183,10 +183,13 @@ def main(argv):
         return EXIT_OK
     except SaveError as err:
         after = client.running if client.running is not None else client.saved_through
-        say(
-            f"notebook not saved after {describe(nb, after)}: {err.reason} ({err.code}) writing {err.path}"
-            f" (the copy on disk is the one after {describe(nb, client.saved_through)}); execution stopped"
-        )
+        if after is None:
+            say(f"notebook not saved before the first cell: {err.reason} ({err.code}) writing {err.path}; nothing ran")
+        else:
+            say(
+                f"notebook not saved after {describe(nb, after)}: {err.reason} ({err.code}) writing {err.path}"
+                f" (the copy on disk is the one after {describe(nb, client.saved_through)}); execution stopped"
+            )
         return EXIT_SAVE
     except DeadKernelError:
         code, what = EXIT_DEAD, "the kernel died"

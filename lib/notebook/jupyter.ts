@@ -149,12 +149,11 @@ export function savedState(nb: Notebook): SavedState {
 /** The operator's sentence for a driver exit, or null for a clean run. */
 function executorFailure(code: number, stderr: string, saved: SavedState | null): string | null {
   if (code === EXECUTOR_EXIT.ok) return null;
-  const said =
-    stderr
-      .split("\n")
-      .filter((l) => l.startsWith("execute.py: "))
-      .slice(-1)[0]
-      ?.slice("execute.py: ".length) ?? stderr.split("\n").filter(Boolean).slice(-1)[0];
+  const lines = stderr.split("\n").filter(Boolean);
+  const said = lines
+    .filter((l) => l.startsWith("execute.py: "))
+    .slice(-1)[0]
+    ?.slice("execute.py: ".length);
   const through =
     saved?.executedThrough == null
       ? "no cell's outputs are saved"
@@ -167,7 +166,7 @@ function executorFailure(code: number, stderr: string, saved: SavedState | null)
     [EXECUTOR_EXIT.usage]: "the notebook could not be read",
   };
   // The driver's own line names the cell and what is on disk; without it, say what we know.
-  const what = said ?? `${why[code] ?? `executor exit ${code}`} — ${through}`;
+  const what = said ?? `${why[code] ?? `executor exit ${code}`} (${lines.slice(-1)[0] ?? "no message"}) — ${through}`;
   return `${what}; re-run the notebook on the same session to resume`;
 }
 
