@@ -10,7 +10,7 @@ import { startSandbox, type Faults, type Sandbox } from "../sandbox/index";
 import { archiveSession, type ArchiveResult } from "../lib/notebook/archive";
 import { renderReportSkeleton } from "../lib/report/report";
 import { STEPS } from "../lib/run/steps";
-import { executeNotebook, type RunResult } from "../lib/notebook/jupyter";
+import { executeNotebook } from "../lib/notebook/jupyter";
 import { Journal, latestStepResults } from "../lib/evidence/journal";
 import { prepareSession } from "../lib/notebook/prepare";
 import { dsnPassword } from "../lib/run/session";
@@ -35,7 +35,7 @@ export interface Rehearsal {
   notebook: string;
   statuses: Map<number, string>;
   allPassed: boolean;
-  execute: RunResult & { silent: string[] };
+  execute: Awaited<ReturnType<typeof executeNotebook>>;
   archive: ArchiveResult | null;
   archiveError: string | null;
   timings: Record<string, number>;
@@ -81,7 +81,8 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
       HYPERSWITCH_API_KEY: sb.apiKey,
     };
     const execute = await t("execute", () => executeNotebook(prep.notebook, env));
-    log(`notebook executed in ${execute.ms} ms (nbconvert exit ${execute.code})`);
+    log(`notebook executed in ${execute.ms} ms (executor exit ${execute.code})`);
+    if (execute.failure) log(`HEADLESS RUN STOPPED: ${execute.failure}`);
     if (execute.silent.length)
       log(
         `HEADLESS RUN INCOMPLETE: ${execute.silent.length} cell(s) produced no output (${execute.silent.join(", ")}) — the kernel skipped them; see the executed notebook`,
@@ -100,7 +101,8 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
     }
     const results = latestStepResults(Journal.open(prep.dir).all());
     const statuses = new Map([...results].map(([n, r]) => [n, r.status as string]));
-    const allPassed = STEPS.every((d) => statuses.get(d.n) === "PASS") && execute.silent.length === 0;
+    const allPassed =
+      STEPS.every((d) => statuses.get(d.n) === "PASS") && execute.silent.length === 0 && execute.failure === null;
     return {
       sessionId: prep.sessionId,
       dir: prep.dir,

@@ -1,9 +1,9 @@
 /**
- * Real Jupyter, driven headless: nbconvert executes a session notebook with the project-local
- * tslab kernelspec (JUPYTER_PATH=<repo>/jupyter, no global install) and exports the audit HTML
- * (lib/notebook/html.ts, templates/nbconvert/audit).
- * `--allow-errors` keeps the executed notebook even when a cell fails; the guard that stops
- * later steps lives in the lib (SKIPPED), not in the executor.
+ * Real Jupyter, driven headless: our executor (jupyter/execute.py, nbclient) runs a session
+ * notebook with the project-local tslab kernelspec (JUPYTER_PATH=<repo>/jupyter, no global
+ * install), saving it after every cell; nbconvert exports the audit HTML (lib/notebook/html.ts,
+ * templates/nbconvert/audit). Errors are allowed (every cell runs); the guard that stops later
+ * steps lives in the lib (SKIPPED), not in the executor.
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { RunbookError } from "../errors";
 import { repoRoot } from "../paths";
 import { AUDIT_NOTE, auditCopy, selfContainedProblems } from "./html";
-import { readNotebook, silentCells, writeNotebook } from "./nbfile";
+import { readNotebook, silentCells, writeNotebook, type Notebook } from "./nbfile";
 
 export const REPO_ROOT = repoRoot();
 
@@ -67,13 +67,20 @@ function run(
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
   command = jupyterCommand(),
+  onStart?: (pid: number) => void,
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(command, args, { env, stdio: ["ignore", "ignore", "pipe"] });
+    if (child.pid !== undefined) onStart?.(child.pid);
     let stderr = "";
     child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-20000)));
-    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+    // SIGTERM first (the executor then shuts its kernel down and saves), SIGKILL if it lingers.
+    let hard: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      child.kill("SIGTERM");
+      hard = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    }, timeoutMs);
     child.on("error", (err) => {
       clearTimeout(timer);
       reject(
@@ -86,40 +93,115 @@ function run(
     });
     child.on("close", (code) => {
       clearTimeout(timer);
+      clearTimeout(hard);
       resolve({ code: code ?? 1, ms: Math.round(performance.now() - t0), stderr });
     });
   });
 }
 
+/** The headless executor (jupyter/execute.py): nbclient, saving the notebook atomically after every cell. */
+export const EXECUTOR = path.join(REPO_ROOT, "jupyter", "execute.py");
+
+/** The driver's exit codes (jupyter/execute.py's docstring). */
+export const EXECUTOR_EXIT = { ok: 0, usage: 2, save: 3, dead: 4, timeout: 5, error: 6, stopped: 7 } as const;
+
 /**
- * Executes the notebook in place. Secrets travel in `env`, never in the notebook. `silent` lists
- * the code cells that produced no output (the kernel skipped them): a run with any is incomplete,
- * whatever nbconvert's exit code says.
+ * The Python of a `jupyter` launcher (its `#!` line; a bare name is looked up on PATH), so the
+ * driver imports the same nbclient: the venv's or Debian's. `python3` when there is no such file.
+ */
+export function pythonFor(jupyter: string = jupyterCommand()): string {
+  if (!path.isAbsolute(jupyter))
+    jupyter =
+      (process.env.PATH ?? "")
+        .split(path.delimiter)
+        .map((d) => path.join(d, jupyter))
+        .find((f) => fs.existsSync(f)) ?? jupyter;
+  if (path.isAbsolute(jupyter)) {
+    try {
+      const first = fs.readFileSync(jupyter, "utf8").slice(0, 300).split("\n")[0];
+      const m = /^#!\s*(\S*python[\d.]*)\s*$/.exec(first);
+      if (m && fs.existsSync(m[1])) return m[1];
+    } catch {
+      // not readable: fall through
+    }
+    const sibling = path.join(path.dirname(jupyter), "python3");
+    if (fs.existsSync(sibling)) return sibling;
+  }
+  return "python3";
+}
+
+/** How far the executed notebook on disk got (`metadata.payment_e2e`, written by the driver). */
+export interface SavedState {
+  /** Index of the last cell whose outputs are on disk; null when none finished. */
+  executedThrough: number | null;
+  /** True only when every cell ran and the notebook was saved after the last one. */
+  complete: boolean;
+}
+
+export function savedState(nb: Notebook): SavedState {
+  const m = (nb.metadata.payment_e2e ?? {}) as { executed_through?: unknown; complete?: unknown };
+  return {
+    executedThrough: typeof m.executed_through === "number" ? m.executed_through : null,
+    complete: m.complete === true,
+  };
+}
+
+/** The operator's sentence for a driver exit, or null for a clean run. */
+function executorFailure(code: number, stderr: string, saved: SavedState | null): string | null {
+  if (code === EXECUTOR_EXIT.ok) return null;
+  const lines = stderr.split("\n").filter(Boolean);
+  const said = lines
+    .filter((l) => l.startsWith("execute.py: "))
+    .slice(-1)[0]
+    ?.slice("execute.py: ".length);
+  const through =
+    saved?.executedThrough == null
+      ? "no cell's outputs are saved"
+      : `the notebook on disk is saved through cell ${saved.executedThrough}`;
+  const why: Record<number, string> = {
+    [EXECUTOR_EXIT.save]: "notebook not saved",
+    [EXECUTOR_EXIT.dead]: "the kernel died",
+    [EXECUTOR_EXIT.timeout]: "a cell timed out",
+    [EXECUTOR_EXIT.stopped]: "stopped (overall timeout)",
+    [EXECUTOR_EXIT.usage]: "the notebook could not be read",
+  };
+  // The driver's own line names the cell and what is on disk; without it, say what we know.
+  const what = said ?? `${why[code] ?? `executor exit ${code}`} (${lines.slice(-1)[0] ?? "no message"}) — ${through}`;
+  return `${what}; re-run the notebook on the same session to resume`;
+}
+
+/**
+ * Executes the notebook in place with jupyter/execute.py, which saves it atomically after every
+ * cell: a dead kernel, a full disk or a read-only folder leaves the notebook as it was after the
+ * last finished cell, never a truncated file. Secrets travel in `env`, never in the notebook or
+ * argv. `silent` lists the code cells that produced no output (the kernel skipped them): a run with
+ * any is incomplete, whatever the exit code says. `failure` is the operator's sentence when the
+ * driver did not finish cleanly (`code` says which way: EXECUTOR_EXIT), `saved` how far the file
+ * on disk got. `python` picks the interpreter (tests run the venv's nbclient and Debian's).
  */
 export async function executeNotebook(
   file: string,
   env: Record<string, string | undefined>,
-  opts: { cellTimeoutS?: number; timeoutMs?: number } = {},
-): Promise<RunResult & { silent: string[] }> {
-  const args = [
-    "nbconvert",
-    "--to",
-    "notebook",
-    "--execute",
-    "--inplace",
-    "--allow-errors",
-    "--ExecutePreprocessor.kernel_name=tslab",
-    `--ExecutePreprocessor.timeout=${opts.cellTimeoutS ?? 900}`,
-    file,
-  ];
-  const r = await run(args, jupyterEnv(env), opts.timeoutMs ?? 30 * 60 * 1000);
+  opts: { cellTimeoutS?: number; timeoutMs?: number; onStart?: (pid: number) => void; python?: string } = {},
+): Promise<RunResult & { silent: string[]; saved: SavedState | null; failure: string | null }> {
+  const args = [EXECUTOR, file, "--kernel", "tslab", "--timeout", String(opts.cellTimeoutS ?? 900)];
+  const r = await run(
+    args,
+    jupyterEnv(env),
+    opts.timeoutMs ?? 30 * 60 * 1000,
+    opts.python ?? pythonFor(),
+    opts.onStart,
+  );
   let silent: string[];
+  let saved: SavedState | null = null;
   try {
-    silent = silentCells(readNotebook(file));
+    const nb = readNotebook(file);
+    silent = silentCells(nb);
+    saved = savedState(nb);
   } catch {
     silent = ["(the executed notebook is unreadable)"];
   }
-  return { ...r, silent };
+  return { ...r, silent, saved, failure: executorFailure(r.code, r.stderr, saved) };
 }
 
 /** The nbconvert template of the audit export (`templates/nbconvert/audit`), found through this base dir. */

@@ -4,6 +4,7 @@
  * and reading outputs back for tests and the archive.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { RunbookError } from "../errors";
 
 export interface NbCell {
@@ -34,8 +35,37 @@ export function readNotebook(file: string): Notebook {
   return JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
 }
 
+/**
+ * Writes a notebook atomically (as jupyter/execute.py saves one): a temp file in the same folder,
+ * fsynced, renamed over the target, the folder fsynced. A reader sees the old file or the whole
+ * new one; on a failure (ENOSPC, EROFS, …) the temp file is removed, the old file is untouched and
+ * the error is thrown.
+ */
 export function writeNotebook(file: string, nb: Notebook): void {
-  fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.saving~`);
+  try {
+    const fd = fs.openSync(tmp, "w");
+    try {
+      fs.writeFileSync(fd, `${JSON.stringify(nb, null, 1)}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // the original error is the one to report
+    }
+    throw err;
+  }
+  const dir = fs.openSync(path.dirname(file), "r");
+  try {
+    fs.fsyncSync(dir);
+  } finally {
+    fs.closeSync(dir);
+  }
 }
 
 export const sourceOf = (c: NbCell) => (Array.isArray(c.source) ? c.source.join("") : c.source);

@@ -20,6 +20,7 @@ import { killedMidPost, lostResponse } from "./scenarios/idempotency";
 import { journalTorn } from "./scenarios/journal";
 import { killDuringPoll } from "./scenarios/kill";
 import { stuckNotebook } from "./scenarios/notebook";
+import { notebookSaveScenarios } from "./scenarios/notebook-save";
 import { operatorScenarios } from "./scenarios/operator";
 import { refundTwice } from "./scenarios/refund-twice";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
@@ -29,6 +30,7 @@ export const SCENARIOS: Scenario[] = [
   flaky,
   stuckProcessing,
   stuckNotebook,
+  ...notebookSaveScenarios,
   lostWebhook,
   unreadableOrder,
   killDuringPoll,

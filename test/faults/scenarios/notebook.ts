@@ -1,6 +1,6 @@
 // §7.2 again, through the real notebook: the session notebook executed headless by Jupyter
-// (nbconvert + the project's tslab kernel, Chromium paying the checkout) with the stuck-order fault.
-// The lib is what stops later steps (nbconvert runs with --allow-errors), so this checks that the
+// (jupyter/execute.py + the project's tslab kernel, Chromium paying the checkout) with the stuck-order
+// fault. The lib is what stops later steps (the executor allows errors), so this checks that the
 // notebook shows it: step 5's FAIL banner, the money-moved banner, SKIPPED cells, and the executed
 // notebook saved next to the evidence.
 import assert from "node:assert/strict";
@@ -27,7 +27,7 @@ function shown(cell: Notebook["cells"][number]): string {
 
 export const stuckNotebook: Scenario = {
   n: "2n",
-  title: "stuck order through the real notebook (nbconvert + tslab)",
+  title: "stuck order through the real notebook (executor + tslab)",
   timeoutMs: 240_000,
   async run({ w, delta, restart }) {
     let r: Rehearsal | null = null;
@@ -44,7 +44,12 @@ export const stuckNotebook: Scenario = {
       await restart();
     }
     assert.ok(r);
-    assert.equal(r.execute.code, 0, `nbconvert failed: ${r.execute.stderr.split("\n").slice(-5).join(" / ")}`);
+    assert.deepEqual(r.execute.saved?.complete, true, "the notebook is marked complete");
+    assert.equal(
+      r.execute.code,
+      0,
+      `executor failed: ${r.execute.failure} ${r.execute.stderr.split("\n").slice(-5).join(" / ")}`,
+    );
     const want = ["PASS", "PASS", "PASS", "PASS", "PASS", "FAIL", "SKIPPED", "SKIPPED", "FAIL", "SKIPPED"];
     assert.deepEqual(
       [...Array(10).keys()].map((n) => r!.statuses.get(n) ?? "not run"),
@@ -76,7 +81,7 @@ export const stuckNotebook: Scenario = {
       .replace(/0 PASS · 1 PASS · 2 PASS · 3 PASS · 4 PASS/, "0-4 PASS")
       .replace("6 SKIPPED · 7 SKIPPED", "6-7 SKIPPED");
     return {
-      outcome: `${outcome} (nbconvert exit 0)`,
+      outcome: `${outcome} (executor exit 0, notebook complete)`,
       notes: `executed notebook saved with FAIL + money-moved banners; trace chain ok; archive: ${r.archive ? "sealed" : `not sealed (${r.archiveError})`}`,
     };
   },

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Executes a session notebook headless and saves it after every cell (papermill's habit).
+
+    python3 jupyter/execute.py NOTEBOOK [--kernel tslab] [--timeout SECONDS]
+
+Run by lib/notebook/jupyter.ts `executeNotebook` with the Python of the `jupyter` it picked (the
+project .venv's nbclient 0.11, or Debian's python3-nbclient 0.7.2; both work). Each save is
+atomic: the notebook is serialised to a hidden temp file in the same folder, fsynced, renamed
+over the target and the folder fsynced, so the file on disk is always a whole, valid notebook:
+the one after the last finished cell. `metadata.payment_e2e` says how far it got
+(`executed_through`: index of the last finished cell, `complete`: true only after the last one).
+
+stdout stays empty: cell outputs never leave the notebook, and secrets travel in the environment.
+stderr gets one line per problem. Exit codes (EXIT_* below):
+  0 every cell ran and the notebook is saved
+  2 usage, or the notebook is unreadable
+  3 a save failed (ENOSPC, EROFS, EACCES, ...): the earlier copy on disk is intact; execution
+    stopped there, so no later step runs without its record
+  4 the kernel died in a cell
+  5 a cell ran past its timeout
+  6 the kernel could not start, or another execution error
+  7 stopped by SIGTERM or SIGINT (the caller's overall timeout)
+
+Outputs left from an earlier run of the same notebook are cleared first, so no cell shows what an
+earlier run printed as if this run had printed it (papermill does the same).
+"""
+
+import argparse
+import asyncio
+import errno
+import glob
+import os
+import signal
+import sys
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+EXIT_OK, EXIT_USAGE, EXIT_SAVE, EXIT_DEAD, EXIT_TIMEOUT, EXIT_ERROR, EXIT_STOPPED = 0, 2, 3, 4, 5, 6, 7
+META_KEY = "payment_e2e"
+
+
+def say(msg):
+    sys.stderr.write(f"execute.py: {msg}\n")
+    sys.stderr.flush()
+
+
+class SaveError(Exception):
+    def __init__(self, path, err):
+        code = errno.errorcode.get(err.errno, "EIO") if err.errno else "EIO"
+        super().__init__(f"{path}: {err.strerror or err} ({code})")
+        self.path, self.code, self.reason = path, code, err.strerror or str(err)
+
+
+def temp_name(path, pid=None):
+    """Hidden, in the same folder (rename stays on one file system); the trailing `~` marks it as
+    an editor leftover, which the manifest never hashes if a killed driver leaves one behind."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}.{pid or os.getpid()}.saving~")
+
+
+def atomic_write(path, text):
+    """Writes `text` to `path` so that a reader sees either the old file or the whole new one.
+    On any failure the temp file is removed, the old file is untouched, and SaveError is raised."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = temp_name(path)
+    data = text.encode("utf-8")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:  # os.write may write less than asked (a nearly full disk)
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise SaveError(path, err) from err
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as err:  # the rename is done; only its durability is in doubt
+        raise SaveError(folder, err) from err
+
+
+def remove_stale_temps(path):
+    for stale in glob.glob(temp_name(path, "*")):
+        try:
+            os.unlink(stale)
+        except OSError:
+            pass
+
+
+class SavingClient(NotebookClient):
+    """nbclient's client, saving the notebook after every code cell. Overrides the per-cell method
+    (present in nbclient 0.5 to 0.11) rather than a hook, so the save sees the cell's final outputs."""
+
+    def __init__(self, nb, path, **kw):
+        super().__init__(nb, **kw)
+        self.path = path
+        self.saved_through = None  # index of the last cell whose outputs are on disk
+        self.running = None
+
+    def mark(self, complete, **extra):
+        meta = {"executed_through": self.saved_through, "complete": complete}
+        meta.update(extra)
+        self.nb.metadata[META_KEY] = meta
+
+    def save(self, complete=False, **extra):
+        self.mark(complete, **extra)
+        atomic_write(self.path, nbformat.writes(self.nb))
+
+    async def async_execute_cell(self, cell, cell_index, *args, **kw):
+        if cell.cell_type != "code":
+            return await super().async_execute_cell(cell, cell_index, *args, **kw)
+        self.running = cell_index
+        out = await super().async_execute_cell(cell, cell_index, *args, **kw)
+        previous = self.saved_through
+        self.saved_through = cell_index
+        try:
+            self.save()
+        except SaveError:
+            self.saved_through = previous  # `running` still names the cell whose save failed
+            raise
+        self.running = None
+        return out
+
+
+def describe(nb, index):
+    if index is None:
+        return "none"
+    cid = nb.cells[index].get("id")
+    return f"cell {index}" + (f" ({cid})" if cid else "")
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="Execute a notebook, saving it after every cell.")
+    ap.add_argument("notebook")
+    ap.add_argument("--kernel", default="tslab")
+    ap.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
+    a = ap.parse_args(argv)
+
+    path = os.path.abspath(a.notebook)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as err:  # noqa: BLE001 - any unreadable notebook is a usage error
+        say(f"cannot read {path}: {err}")
+        return EXIT_USAGE
+    remove_stale_temps(path)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)  # unwinds through nbclient, which shuts the kernel down
+
+    client = SavingClient(
+        nb,
+        path,
+        kernel_name=a.kernel,
+        timeout=a.timeout,
+        allow_errors=True,
+        resources={"metadata": {"path": os.path.dirname(path)}},
+    )
+    try:
+        # Before the kernel starts: a folder that cannot take the notebook stops the run here,
+        # before any cell can move money without its record.
+        client.save()
+        asyncio.run(client.async_execute())
+        client.save(complete=True)
+        return EXIT_OK
+    except SaveError as err:
+        after = client.running if client.running is not None else client.saved_through
+        if after is None:
+            say(f"notebook not saved before the first cell: {err.reason} ({err.code}) writing {err.path}; nothing ran")
+        else:
+            say(
+                f"notebook not saved after {describe(nb, after)}: {err.reason} ({err.code}) writing {err.path}"
+                f" (the copy on disk is the one after {describe(nb, client.saved_through)}); execution stopped"
+            )
+        return EXIT_SAVE
+    except DeadKernelError:
+        code, what = EXIT_DEAD, "the kernel died"
+    except CellTimeoutError:
+        code, what = EXIT_TIMEOUT, f"timed out after {a.timeout} s"
+    except KeyboardInterrupt as err:
+        code, what = EXIT_STOPPED, f"stopped by {err or 'SIGINT'}"
+    except Exception as err:  # noqa: BLE001 - reported, and the notebook saved as far as it got
+        code, what = EXIT_ERROR, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    where = describe(nb, client.running) if client.running is not None else "before the first cell"
+    say(f"{what} in {where}; the notebook is saved through {describe(nb, client.saved_through)}")
+    try:
+        client.save(stopped_in=client.running, reason=what)
+    except SaveError as err:
+        say(f"notebook not saved after the failure: {err.reason} ({err.code}) writing {err.path}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
