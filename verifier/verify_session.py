@@ -423,7 +423,7 @@ def check_quarantine(session_dir, journal_entries, out):
             out.add("ok", "%s:%d" % (JOURNAL_FILE, e["seq"]), "torn tail repaired, fragment kept in %s" % QUARANTINE_FILE)
 
 
-ANCHOR_RE = re.compile(r"Anchor:.*?manifest sha256\s*`([0-9a-f]{64})`.*?trace head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\)"
+ANCHOR_RE = re.compile(r"Anchor ?:.*?manifest sha256\s*`([0-9a-f]{64})`.*?trace head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\)"
                        r"(?:.*?journal head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\))?")
 
 

@@ -50,7 +50,7 @@ export function formatAnchor(a: Anchor): string {
 }
 
 const ANCHOR_RE =
-  /Anchor : manifest sha256 `([0-9a-f]{64})` · trace head `([0-9a-f]{64})` \((\d+) lines\) · (?:journal head `([0-9a-f]{64})` \((\d+) lines\)|journal not chained)/;
+  /Anchor ?: manifest sha256 `([0-9a-f]{64})` · trace head `([0-9a-f]{64})` \((\d+) lines\) · (?:journal head `([0-9a-f]{64})` \((\d+) lines\)|journal not chained)/;
 
 /** Reads the first anchor line of a text (a session's block), or null. */
 export function parseAnchor(text: string): Anchor | null {
@@ -144,10 +144,14 @@ const sameAnchor = (a: Anchor, b: Anchor) =>
   a.journalLines === b.journalLines;
 
 /** Which file differs between the folder and an anchor, first by importance; null when they agree. */
+/**
+ * The first evidence file that differs from an anchor, with the anchored head's line (the line
+ * whose hash the anchor holds: a consistent rewrite is only visible there).
+ */
 function differingFile(folder: Anchor, a: Anchor): string | null {
-  if (a.traceHead !== folder.traceHead || a.traceLines !== folder.traceLines) return TRACE_FILE;
+  if (a.traceHead !== folder.traceHead || a.traceLines !== folder.traceLines) return `${TRACE_FILE}:${a.traceLines}`;
   if (a.journalHead !== null && (a.journalHead !== folder.journalHead || a.journalLines !== folder.journalLines))
-    return JOURNAL_FILE;
+    return `${JOURNAL_FILE}:${a.journalLines ?? 0}`;
   if (a.manifestSha256 !== folder.manifestSha256) return MANIFEST_FILE;
   return null;
 }

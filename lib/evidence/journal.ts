@@ -11,6 +11,7 @@
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import { appendWhole } from "./append";
 import * as path from "node:path";
 import { z } from "zod";
 import { SessionError } from "../errors";
@@ -393,7 +394,7 @@ function checked(read: JournalRead): JournalRead {
 function appendSynced(file: string, text: string): void {
   const fd = fs.openSync(file, "a");
   try {
-    fs.writeSync(fd, text);
+    appendWhole(fd, text, file);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

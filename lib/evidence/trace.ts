@@ -6,6 +6,7 @@
  * ./chain.ts.
  */
 import * as fs from "node:fs";
+import { appendWhole } from "./append";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { TraceError } from "../errors";
@@ -144,7 +145,7 @@ export class Trace {
       // page cache). Durability against a machine crash is batched: synced at step boundaries and
       // operator acknowledgements, and at least every 250 ms otherwise (bench P3). The journal,
       // which guards money, still fsyncs every entry.
-      fs.writeSync(fd, line);
+      appendWhole(fd, line, this.file);
       const now = performance.now();
       if (SYNC_TYPES.has(type) || now - this.lastSync >= SYNC_EVERY_MS) {
         fs.fdatasyncSync(fd);

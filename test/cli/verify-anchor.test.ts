@@ -97,7 +97,7 @@ describe("npm run verify checks the anchors", () => {
     assert.equal(r.code, 1, r.out);
     assert.match(
       r.out,
-      /ERROR trace\.jsonl: manifest\.json differs from the anchor committed in docs\/PAYMENT_E2E_LIVE_REPORT\.md at [0-9a-f]{7} \(\d{4}-\d\d-\d\d\): trace and manifest rewritten after the commit/,
+      /ERROR trace\.jsonl:\d+: manifest\.json differs from the anchor committed in docs\/PAYMENT_E2E_LIVE_REPORT\.md at [0-9a-f]{7} \(\d{4}-\d\d-\d\d\): trace and manifest rewritten after the commit/,
     );
     assert.match(r.out, /^fix: restore the session folder from the commit that published its anchor/m);
     // The block rewritten to match the forged folder: the git history still holds the old anchor.
@@ -107,7 +107,7 @@ describe("npm run verify checks the anchors", () => {
     assert.equal(r.code, 1, r.out);
     assert.match(
       r.out,
-      /ERROR trace\.jsonl: manifest\.json differs from the anchor committed .*rewritten after the commit/,
+      /ERROR trace\.jsonl:\d+: manifest\.json differs from the anchor committed .*rewritten after the commit/,
     );
   });
 
@@ -142,7 +142,7 @@ describe("npm run verify checks the anchors", () => {
     assert.equal(r.code, 1, r.out);
     assert.match(
       r.out,
-      /ERROR trace\.jsonl: manifest\.json differs from the anchor in docs\/PAYMENT_E2E_LIVE_REPORT\.md/,
+      /ERROR trace\.jsonl:\d+: manifest\.json differs from the anchor in docs\/PAYMENT_E2E_LIVE_REPORT\.md/,
     );
   });
 
