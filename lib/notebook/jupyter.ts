@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { RunbookError } from "../errors";
+import { MANIFEST_FILE } from "../evidence/files";
 import { repoRoot } from "../paths";
 import { AUDIT_NOTE, auditCopy, selfContainedProblems } from "./html";
 import { readNotebook, silentCells, writeNotebook, type Notebook } from "./nbfile";
@@ -184,6 +185,12 @@ export async function executeNotebook(
   env: Record<string, string | undefined>,
   opts: { cellTimeoutS?: number; timeoutMs?: number; onStart?: (pid: number) => void; python?: string } = {},
 ): Promise<RunResult & { silent: string[]; saved: SavedState | null; failure: string | null }> {
+  // A sealed session folder is read-only to the tool: executing would rewrite its notebook.
+  if (fs.existsSync(path.join(path.dirname(file), MANIFEST_FILE)))
+    throw new RunbookError(
+      "E2E_JUPYTER",
+      `${file} is in a sealed session folder (manifest.json): nothing is executed there — start a new session with npm run session`,
+    );
   const args = [EXECUTOR, file, "--kernel", "tslab", "--timeout", String(opts.cellTimeoutS ?? 900)];
   const r = await run(
     args,

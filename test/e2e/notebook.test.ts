@@ -195,22 +195,37 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
     }
   });
 
-  test("re-running the whole notebook on the same session resumes: no second order or refund", async () => {
+  test("a sealed session is never run again: refused before anything is sent or written", async () => {
+    // Resuming an unsealed session (no second order or refund) is fault scenarios 3 and 3j.
     const before = await sb.counts();
+    const files = fs.readdirSync(run.dir).map((f) => [f, fs.readFileSync(path.join(run.dir, f)).toString("base64")]);
     const { executeNotebook } = await import("../../lib/notebook/jupyter");
-    const r = await executeNotebook(run.notebook, {
-      OPERATOR_PASSWORD: sb.operator.password,
-      DATABASE_URL: sb.readonlyDsn,
-      HYPERSWITCH_API_KEY: sb.apiKey,
-    });
-    assert.equal(r.code, 0);
-    const afterCounts = await sb.counts();
-    assert.equal(afterCounts.orders, before.orders);
-    assert.equal(afterCounts.payments, before.payments);
-    assert.equal(afterCounts.refunds, before.refunds);
-    const text = JSON.stringify(readNotebook(run.notebook));
-    assert.match(text, /resumed order ord_\w+ created at \d{4}-/);
-    assert.match(text, /resumed refund ref_\w+ created at \d{4}-/);
+    await assert.rejects(
+      executeNotebook(run.notebook, { OPERATOR_PASSWORD: sb.operator.password }),
+      /is in a sealed session folder \(manifest\.json\): nothing is executed there/,
+    );
+    const { Runbook } = await import("../../lib/run/runbook");
+    assert.throws(
+      () =>
+        Runbook.open(
+          {
+            SESSION_ID: path.basename(run.dir),
+            MODE: "sandbox",
+            BASE_URL: sb.marketplaceUrl,
+            OPERATOR_EMAIL: sb.operator.email,
+            ARCHIVE_DIR: archiveDir,
+          },
+          { OPERATOR_PASSWORD: sb.operator.password },
+        ),
+      /is sealed \(manifest\.json\): nothing is added to a sealed folder/,
+    );
+    assert.deepEqual(await sb.counts(), before);
+    assert.deepEqual(
+      fs.readdirSync(run.dir).map((f) => [f, fs.readFileSync(path.join(run.dir, f)).toString("base64")]),
+      files,
+      "no file of the sealed folder changed",
+    );
+    assert.equal(verifySession(run.dir).ok, true);
   });
 });
 
