@@ -153,19 +153,22 @@ export class World {
 }
 
 /** What the proxy does with the backend's answer to one request. */
-export type ProxyAction = "pass" | "drop" | "hold";
+export type ProxyAction = "pass" | "drop" | "hold" | "gate";
 
 /**
  * A loopback HTTP proxy in front of the marketplace. Every request reaches the backend and is
  * acted on; then `decide` says what the client gets: the answer (`pass`), a cut connection
  * (`drop`: the response is lost after the server acted) or nothing until the proxy closes
- * (`hold`: the kernel can be killed while its POST is in flight). Only an Idempotency-Key makes
- * the next attempt safe in both cases.
+ * (`hold`: the kernel can be killed while its POST is in flight), or the answer once `release()` is
+ * called (`gate`: a fault strikes while the cell waits). Only an Idempotency-Key makes the next
+ * attempt safe after a drop or a hold.
  */
 export async function faultyProxy(target: string, decide: (method: string, url: string) => ProxyAction) {
   const acted: ProxyAction[] = [];
   let heldOne: () => void = () => undefined;
   const held = new Promise<void>((resolve) => (heldOne = resolve));
+  let releaseAll: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (releaseAll = resolve));
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -184,6 +187,10 @@ export async function faultyProxy(target: string, decide: (method: string, url: 
           acted.push(action);
           if (action === "drop") return void req.socket.destroy();
           if (action === "hold") return heldOne();
+          if (action === "gate") {
+            heldOne();
+            await released;
+          }
           const out: Record<string, string | string[]> = {};
           for (const [k, v] of Object.entries(up.headers))
             if (v !== undefined && !["connection", "keep-alive", "transfer-encoding"].includes(k)) out[k] = v;
@@ -200,8 +207,11 @@ export async function faultyProxy(target: string, decide: (method: string, url: 
     acted,
     /** Resolves once a response has been held back. */
     held,
+    /** Lets gated answers through. */
+    release: () => releaseAll(),
     close: () =>
       new Promise<void>((resolve) => {
+        releaseAll();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -8,10 +8,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
-import { request } from "undici";
 import { verifyChain } from "../../../lib/evidence/chain";
 import { TRACE_FILE, JOURNAL_FILE } from "../../../lib/evidence/files";
 import { Journal, latestStepResults } from "../../../lib/evidence/journal";
@@ -202,51 +200,13 @@ function tmpfs(sizeKb: number): { dir: string; umount(): void } | { skip: string
  * accepts (the backend has acted) until `release()`: the fault strikes while that cell waits.
  */
 async function gateProxy(target: string, match: (method: string, url: string) => boolean) {
-  let reachedOne: () => void = () => undefined;
-  const reached = new Promise<void>((resolve) => (reachedOne = resolve));
-  let releaseAll: () => void = () => undefined;
-  const released = new Promise<void>((resolve) => (releaseAll = resolve));
   let gated = false;
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const headers = { ...req.headers };
-      delete headers.host;
-      delete headers.connection;
-      const gate = !gated && match(req.method ?? "", req.url ?? "");
-      if (gate) gated = true;
-      request(target + req.url, {
-        method: req.method as "GET",
-        headers,
-        body: chunks.length ? Buffer.concat(chunks) : undefined,
-      })
-        .then(async (up) => {
-          const body = Buffer.from(await up.body.arrayBuffer());
-          if (gate) {
-            reachedOne();
-            await released;
-          }
-          const out: Record<string, string | string[]> = {};
-          for (const [k, v] of Object.entries(up.headers))
-            if (v !== undefined && !["connection", "keep-alive", "transfer-encoding"].includes(k)) out[k] = v;
-          res.writeHead(up.statusCode, out).end(body);
-        })
-        .catch(() => req.socket.destroy());
-    });
+  const p = await faultyProxy(target, (m, u) => {
+    if (gated || !match(m, u)) return "pass";
+    gated = true;
+    return "gate";
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    reached,
-    release: () => releaseAll(),
-    close: () =>
-      new Promise<void>((resolve) => {
-        releaseAll();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { url: p.url, reached: p.held, release: p.release, close: p.close };
 }
 
 const isRefundPost = (m: string, u: string) =>
