@@ -6,7 +6,9 @@
  * jitter, honouring Retry-After; POSTs retry only when they carry an Idempotency-Key, so a retry
  * can never create a second order or refund. Each retry is recorded as an anomaly. Both are undici
  * interceptors composed onto the client's Agent (tracing.ts, retrying.ts; the policy is in policy.ts):
- * retrying outside, tracing inside, so each attempt lands in the trace.
+ * retrying outside, tracing inside, so each attempt lands in the trace. Every call has an overall
+ * deadline (headers and the whole body). A little over 300 lines: the call and the words of its errors
+ * (schema issues with what was received, redirects, certificates) belong together.
  */
 import { Agent, type Dispatcher, request } from "undici";
 import type { z } from "zod";

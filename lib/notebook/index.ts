@@ -5,7 +5,8 @@
  * No method ever throws into tslab: a cell that throws makes tslab drop its queue, and in a
  * headless run every later cell then "runs" with no output (PLATFORM.md). Each method renders its
  * own FAIL, SKIPPED or INTERRUPTED result instead. Kernel ■ (SIGINT) stops the running step through
- * its AbortSignal; the cell shows one line, not tslab's stack trace.
+ * its AbortSignal; the cell shows one line, not tslab's stack trace. Every output goes through
+ * the one door of ./sink.ts. A little over 300 lines: one method per kind of cell.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -1,7 +1,8 @@
 /**
  * A runbook session: its folder under archive/, state journal, hash-chained trace, HTTP clients,
  * and the machinery that turns a step body into a typed StepResult (prerequisites, trace range,
- * UTC times, journal entry). Opening an existing session resumes it.
+ * UTC times, journal entry). Opening an existing session resumes it; a sealed one is refused.
+ * A little over 300 lines: the step machinery and the one-active-step registry share its state.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
