@@ -127,6 +127,29 @@ export function toV2(dir: string): void {
   reseal(dir);
 }
 
+/**
+ * The opposite: a folder as the tool sealed it before journals were chained (journal lines without
+ * `prev`/`hash`, manifest@1 without journal fields). Verifiers must read it with a warning, and the
+ * live gate must never count it as a dry run.
+ */
+export function toV1(dir: string): void {
+  const journal = path.join(dir, "state.jsonl");
+  fs.writeFileSync(
+    journal,
+    lines(journal)
+      .map((l) => {
+        const { prev: _prev, hash: _hash, ...rest } = JSON.parse(l) as Record<string, unknown>;
+        return `${JSON.stringify(rest)}\n`;
+      })
+      .join(""),
+  );
+  const file = path.join(dir, "manifest.json");
+  const m = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  const { journal_file: _f, journal_head: _h, journal_lines: _l, ...v1 } = m;
+  fs.writeFileSync(file, `${JSON.stringify({ ...v1, schema: "payment-e2e/manifest@1" }, null, 2)}\n`);
+  reseal(dir);
+}
+
 /** The anchor line of a session's block in the living report (the format the report writes). */
 export function anchorLine(dir: string): string {
   const m = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as Record<string, unknown>;

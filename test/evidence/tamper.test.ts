@@ -16,7 +16,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { archiveSession } from "../../lib/notebook/archive";
 import { makeSession, tmpArchive } from "../report/fixtures";
-import { SCHEMA_V2, anchorReport, lines, rechain, reseal, toV2 } from "./format-v2";
+import { SCHEMA_V2, anchorReport, lines, rechain, reseal, toV1, toV2 } from "./format-v2";
 
 const ROOT = path.resolve(__dirname, "../..");
 const VERIFIER = path.join(ROOT, "verifier", "verify_session.py");
@@ -339,11 +339,23 @@ describe("tamper table: both verifiers", () => {
     table.push({ row: "clean copy", ts: "verify: OK", py: "verify: OK" });
   });
 
-  test("the Python verifier reads a folder sealed by an older tool, with a warning", (t) => {
-    if (toolV2) return t.skip("the tool seals @2");
-    const p = runPython(copyOf(ts, "old-py").a, ts.report);
+  test("both verifiers read a folder sealed by an older tool (manifest@1, journal unchained), with a warning", () => {
+    const dir = copyOf(ts, "old").a;
+    toV1(dir);
+    const report = path.join(work, "report-old.md");
+    fs.writeFileSync(report, "# Payment E2E live report\n"); // no block: the anchor is a separate question
+    const p = runPython(dir, report);
     assert.equal(p.code, 0, p.out);
-    assert.ok(p.findings.some((f) => f.level === "WARN" && /journal not chained/.test(f.message)));
+    assert.ok(
+      p.findings.some((f) => f.level === "WARN" && /journal not chained/.test(f.message)),
+      p.out,
+    );
+    const t = runTs(dir, report);
+    assert.equal(t.code, 0, t.out);
+    assert.ok(
+      t.findings.some((f) => f.level === "WARN" && /older tool/.test(f.message)),
+      t.out,
+    );
   });
 
   for (const row of ROWS) {

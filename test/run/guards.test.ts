@@ -1,5 +1,4 @@
 import { strict as assert } from "node:assert";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -18,7 +17,7 @@ import {
   transportIsSafe,
 } from "../../lib/run/guards";
 import { chainJournal, makeSession, seal, tmpArchive } from "../report/fixtures";
-import { verifyChain } from "../../lib/evidence/chain";
+import { toV1 } from "../evidence/format-v2";
 import type { StatusT } from "../../lib/contract";
 
 const status = (
@@ -119,44 +118,6 @@ test("a live run needs a passed staging dry run, or a written override", () => {
   assert.equal(r.dryRun?.sessionId, path.basename(ok));
 });
 
-/** Sealed as the tool did before journals were chained: entries without prev/hash, manifest@1. */
-function sealLegacy(dir: string): void {
-  const file = path.join(dir, "state.jsonl");
-  const lines = fs.readFileSync(file, "utf8").split("\n").filter(Boolean);
-  fs.writeFileSync(
-    file,
-    lines
-      .map((l) => {
-        const { prev: _p, hash: _h, ...rest } = JSON.parse(l) as Record<string, unknown>;
-        return `${JSON.stringify(rest)}\n`;
-      })
-      .join(""),
-  );
-  const c = verifyChain(path.join(dir, "trace.jsonl"));
-  const files = fs
-    .readdirSync(dir)
-    .filter((f) => f !== "manifest.json")
-    .sort()
-    .map((f) => {
-      const b = fs.readFileSync(path.join(dir, f));
-      return { path: f, sha256: crypto.createHash("sha256").update(b).digest("hex"), bytes: b.length };
-    });
-  const manifest = {
-    schema: "payment-e2e/manifest@1",
-    session_id: path.basename(dir),
-    mode: "staging",
-    created_at: "2026-11-26T12:00:00.000Z",
-    retention_until: "2027-11-26",
-    tool_version: "older",
-    git_commit: null,
-    trace_file: "trace.jsonl",
-    chain_head: c.head,
-    trace_lines: c.lines,
-    files,
-  };
-  fs.writeFileSync(path.join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-}
-
 /** A staging dry run that passed every step, journal chained, sealed as the archive seals. */
 function sealedStaging(archive: string, at: Date, o: { scenario?: "stuck" } = {}): string {
   const dir = makeSession(archive, { mode: "staging", at, scenario: o.scenario });
@@ -184,7 +145,8 @@ describe("the live gate accepts only a sealed, verified staging session", () => 
     fs.appendFileSync(path.join(edited, "report.md"), "edited after sealing\n");
     // Sealed by an older tool: journal without prev/hash, manifest@1.
     const unchained = makeSession(archive, { mode: "staging", at: at(12) });
-    sealLegacy(unchained);
+    seal(unchained);
+    toV1(unchained);
     // Sealed and chained, but step 5 failed.
     const failed = sealedStaging(archive, at(13), { scenario: "stuck" });
 
