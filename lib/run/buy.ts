@@ -141,7 +141,7 @@ export class BuySteps extends Session {
       const total = priceInclVat(p);
       const g = mergeGuards(
         modeMatchesEnvironment(this.cfg.mode, status),
-        transportIsSafe(this.cfg.mode, this.cfg.baseUrl),
+        transportIsSafe(this.cfg.mode, this.cfg.baseUrl, this.cfg),
         priceUnderCap(total, p.currency, this.cfg.maxPriceMinor),
         liveConfirmed(this.cfg.mode, this.cfg.liveConfirm, total, p.currency),
         keyMatchesMode(this.cfg.mode, this.cfg.hyperswitchApiKey),

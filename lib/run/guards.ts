@@ -90,16 +90,57 @@ export function modeMatchesEnvironment(mode: Mode, status: StatusT): GuardReport
   return r;
 }
 
-/** Live runs send a real password and a real charge: https only, except on loopback. */
-export function transportIsSafe(mode: Mode, baseUrl: string): GuardReport {
+/**
+ * Live runs send a real password, an api-key and a database password: every connection encrypted
+ * and verified, except on loopback. BASE_URL and HYPERSWITCH_URL must be https; DATABASE_URL must ask
+ * for a verified certificate (`sslmode=verify-full`, or `verify-ca`; `require` passes with a warning).
+ * The DSN is never echoed (it holds the read-only password).
+ */
+export function transportIsSafe(
+  mode: Mode,
+  baseUrl: string,
+  more: { hyperswitchUrl?: string | null; databaseUrl?: string | null } = {},
+): GuardReport {
   const r = empty();
-  if (mode === "live" && new URL(baseUrl).protocol !== "https:" && !isLoopback(baseUrl)) {
+  if (mode !== "live") return r;
+  if (new URL(baseUrl).protocol !== "https:" && !isLoopback(baseUrl))
     r.refusals.push(
       new GuardError(
         "https",
         `MODE=live requires an https BASE_URL (got ${new URL(baseUrl).origin}) — use the https origin of production`,
       ),
     );
+  const hs = more.hyperswitchUrl;
+  if (hs && new URL(hs).protocol !== "https:" && !isLoopback(hs))
+    r.refusals.push(
+      new GuardError(
+        "https",
+        `MODE=live requires an https HYPERSWITCH_URL (got ${new URL(hs).origin}): the api-key would travel in clear — use the orchestrator's https origin`,
+      ),
+    );
+  const dsn = more.databaseUrl;
+  if (dsn) {
+    let host = "";
+    let sslmode = "";
+    try {
+      const u = new URL(dsn);
+      host = u.hostname;
+      sslmode = (u.searchParams.get("sslmode") ?? "").toLowerCase();
+    } catch {
+      host = "";
+    }
+    const local = host === "" || isLoopback(`postgres://${host.includes(":") ? `[${host}]` : host}`);
+    if (!local && sslmode === "require")
+      r.warnings.push(
+        "DATABASE_URL has sslmode=require: write sslmode=verify-full so the database's certificate is checked whatever the client library's default",
+      );
+    else if (!local && sslmode !== "verify-full" && sslmode !== "verify-ca")
+      r.refusals.push(
+        new GuardError(
+          "https",
+          `MODE=live requires DATABASE_URL with sslmode=verify-full (got ${sslmode ? `sslmode=${sslmode}` : "no sslmode"}): the read-only password and the query would travel unverified — add ?sslmode=verify-full`,
+        ),
+      );
   }
   return r;
 }

@@ -30,6 +30,9 @@ export interface PreflightInput {
   hyperswitchApiKey: string | null;
   liveConfirm: string;
   dryRunOverride: string;
+  /** Checked for TLS in live mode (never echoed). */
+  hyperswitchUrl?: string | null;
+  databaseUrl?: string | null;
 }
 
 export interface PreflightReport {
@@ -68,7 +71,7 @@ export function chooseProduct(products: ProductT[], wanted: string, maxMinor: nu
 export async function runPreflight(input: PreflightInput, api: ApiClient): Promise<PreflightReport> {
   const observed: PreflightReport["observed"] = {};
   const guards: GuardReport[] = [
-    transportIsSafe(input.mode, input.baseUrl),
+    transportIsSafe(input.mode, input.baseUrl, input),
     keyMatchesMode(input.mode, input.hyperswitchApiKey),
   ];
   const dry = dryRunDone(input.mode, input.archiveDir, input.dryRunOverride);

@@ -69,6 +69,35 @@ test("live requires https except on loopback", () => {
   assert.equal(transportIsSafe("staging", "http://staging.example.com").refusals.length, 0);
 });
 
+test("live requires TLS on every connection: an https HYPERSWITCH_URL and a verified DATABASE_URL", () => {
+  const base = "https://shop.example.com";
+  const pg = (q: string) => `postgres://reader:${"s3cr3t"}-pw@db.example.com:5432/app${q}`;
+  const hs = transportIsSafe("live", base, { hyperswitchUrl: "http://hs.example.com" }).refusals;
+  assert.equal(hs.length, 1);
+  assert.match(
+    hs[0].message,
+    /^refused \(https\): MODE=live requires an https HYPERSWITCH_URL .*the api-key would travel in clear/,
+  );
+  for (const q of ["", "?sslmode=disable", "?sslmode=prefer", "?sslmode=no-verify"]) {
+    const r = transportIsSafe("live", base, { databaseUrl: pg(q) }).refusals;
+    assert.equal(r.length, 1, q);
+    assert.match(r[0].message, /requires DATABASE_URL with sslmode=verify-full .*add \?sslmode=verify-full$/);
+    assert.ok(!r[0].message.includes("s3cr3t"), "the DSN is never echoed");
+  }
+  const req = transportIsSafe("live", base, { databaseUrl: pg("?sslmode=require") });
+  assert.equal(req.refusals.length, 0);
+  assert.match(req.warnings[0], /sslmode=require: write sslmode=verify-full/);
+  for (const ok of [pg("?sslmode=verify-full"), pg("?sslmode=verify-ca"), "postgres://r:PASSWORD@127.0.0.1:5432/app"])
+    assert.deepEqual(transportIsSafe("live", base, { databaseUrl: ok, hyperswitchUrl: "https://hs.example.com" }), {
+      refusals: [],
+      warnings: [],
+    });
+  assert.equal(
+    transportIsSafe("staging", base, { databaseUrl: pg(""), hyperswitchUrl: "http://hs" }).refusals.length,
+    0,
+  );
+});
+
 test("live confirmation must name the amount", () => {
   assert.equal(liveConfirmPhrase(500, "EUR"), "charge 5.00 EUR");
   assert.equal(liveConfirmed("live", "charge 5.00 EUR", 500, "EUR").refusals.length, 0);
