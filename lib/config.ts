@@ -146,7 +146,7 @@ function field<K extends keyof typeof FIELDS>(name: K, value: unknown): z.infer<
  * A URL the runbook talks to is an origin: no user name or password (undici drops them silently,
  * and the banner would print them), no query, no fragment, and a path only where `path` allows it
  * (BASE_URL may end in the API prefix `/api/v1`). The value is never echoed: it may hold a password.
- * @example originOnly("BASE_URL", "https://ops:pw@shop.example.com", /^\/?$/) // throws ConfigError
+ * @example originOnly("BASE_URL", "https://ops:PASSWORD@shop.example.com", /^\/?$/) // throws ConfigError
  */
 function originOnly(name: "BASE_URL" | "HYPERSWITCH_URL", value: string, path: RegExp): string {
   const u = new URL(value);

@@ -42,7 +42,7 @@ describe("redactString", () => {
     ["bare JWT in text", `token was ${JWT}.`, `token was ${REDACTED}.`],
     ["sandbox API key", `api-key ${SANDBOX_KEY} used`, `api-key ${REDACTED} used`],
     ["live API key", `key=${LIVE_KEY}`, `key=${REDACTED}`],
-    ["DSN password", "postgres://runbook:s3cr3tPW@db:5432/app", `postgres://runbook:${REDACTED}@db:5432/app`],
+    ["DSN password", "postgres://runbook:s3cr3tPW@db:5432/app", `postgres://runbook:${REDACTED}@db:5432/app`], // evidence-scan: allow (a test of the detector)
     ["key=value password", "password=hunter22&email=a@b.c", `password=${REDACTED}&email=a@b.c`],
     ["JSON text password", '{"email":"a@b.c","password":"hunter22"}', `{"email":"a@b.c","password":"${REDACTED}"}`],
     ["PAN plain", `card ${PAN} ok`, "card [PAN ****4242] ok"],
@@ -161,7 +161,7 @@ describe("SecretRegistry and envSecrets", () => {
     const found = envSecrets({
       OPERATOR_PASSWORD: OPERATOR_PW,
       HYPERSWITCH_API_KEY: SANDBOX_KEY,
-      DATABASE_URL: "postgres://ro:p%40ssw0rd@db/app",
+      DATABASE_URL: "postgres://ro:p%40ssw0rd@db/app", // evidence-scan: allow (a test of the detector)
       BASE_URL: "https://staging.example",
       TOKEN_FILE: "/var/run/token",
       HOME: "/home/someone",

@@ -29,7 +29,7 @@ const cases: Array<[string, Params, Record<string, string>, RegExp]> = [
   // Issue 14: only an origin (plus the API prefix); userinfo is refused without echoing it.
   [
     "BASE_URL",
-    { ...good, BASE_URL: "https://ops:secretpw@staging.example.com" },
+    { ...good, BASE_URL: "https://ops:secretpw@staging.example.com" }, // evidence-scan: allow (a test of the detector)
     env,
     /^BASE_URL: carries a user name or password before the host .*; remove it and set BASE_URL to the origin alone, e\.g\. https:\/\/staging\.example\.com$/,
   ],
@@ -43,7 +43,7 @@ const cases: Array<[string, Params, Record<string, string>, RegExp]> = [
   ["BASE_URL", { ...good, BASE_URL: "https://staging.example.com/#x" }, env, /^BASE_URL: has a fragment/],
   [
     "HYPERSWITCH_URL",
-    { ...good, HYPERSWITCH_URL: "https://u:secretpw@hs.example.com" },
+    { ...good, HYPERSWITCH_URL: "https://u:secretpw@hs.example.com" }, // evidence-scan: allow (a test of the detector)
     env,
     /^HYPERSWITCH_URL: carries a user name or password/,
   ],
@@ -83,7 +83,7 @@ const cases: Array<[string, Params, Record<string, string>, RegExp]> = [
   [
     "DATABASE_URL",
     good,
-    { ...env, DATABASE_URL: "mysql://u:secretpw@h/db" },
+    { ...env, DATABASE_URL: "mysql://u:secretpw@h/db" }, // evidence-scan: allow (a test of the detector)
     /^DATABASE_URL: invalid; export DATABASE_URL as a read-only postgres:\/\/ DSN/,
   ],
   ["HYPERSWITCH_API_KEY", good, { ...env, HYPERSWITCH_API_KEY: "short" }, /^HYPERSWITCH_API_KEY: invalid; /],
