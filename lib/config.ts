@@ -88,7 +88,8 @@ const FIELDS = {
     "set REFUND_DEADLINE_S to seconds between 5 and 3600 (default 300)",
   ],
   SESSION_ID: [
-    z.string().regex(/^\d{8}T\d{6}Z-(sandbox|staging|live)$/),
+    // The UTC second, a 4-hex suffix when two sessions were created in the same second, the mode.
+    z.string().regex(/^\d{8}T\d{6}Z(?:-[0-9a-f]{4})?-(sandbox|staging|live)$/),
     "create a session with `npm run session -- --mode <mode>` and use the SESSION_ID it prints",
   ],
   DATABASE_URL: [

@@ -23,6 +23,11 @@ export const SESSION_HTML = "payment-e2e.html";
  * Written by `recordSecretHash` (lib/evidence/secret-hashes.ts), read by the scanner (evidence/scan.ts).
  */
 export const SECRET_HASHES_FILE = "secrets.sha256.jsonl";
+/**
+ * The lock of the kernel that has the session open (`{pid, host, since}`): one kernel per session.
+ * Named like an editor lock (`.#…`), so the manifest, both verifiers and git ignore it: never evidence.
+ */
+export const SESSION_LOCK_FILE = ".#session.lock";
 /** The poll-latency plot (steps 5 and 9): `.svg` and `.png`. */
 export const POLL_PLOT = "poll-latency";
 /** The dry run vs live comparison, under `<archive>/comparisons/<staging>--<live>/` (never a session folder): `.md`, `.svg` and `.png`. */

@@ -191,11 +191,11 @@ export function nowIso(): string {
 }
 
 /** `20261126T154400Z-live`: sortable, filesystem-safe, and names the mode. */
-export function newSessionId(mode: Mode, at: Date = new Date()): string {
+export function newSessionId(mode: Mode, at: Date = new Date(), suffix = ""): string {
   return `${at
     .toISOString()
     .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z")}-${mode}`;
+    .replace(/\.\d+Z$/, "Z")}${suffix ? `-${suffix}` : ""}-${mode}`;
 }
 
 export function sessionDir(archiveDir: string, sessionId: string): string {

@@ -8,7 +8,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ArchiveRefused, ArchiveSealed } from "../errors";
+import { ArchiveRefused, ArchiveSealed, SessionError } from "../errors";
+import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
 import { Journal } from "../evidence/journal";
 import { SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
@@ -71,6 +72,12 @@ export function resealReasonProblem(reason: string | undefined, dir = "<session-
 }
 
 export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Promise<ArchiveResult> {
+  // Sealed while a kernel still writes to it, the folder would change under its seal.
+  const holder = lockHolder(dir);
+  if (heldByOther(holder))
+    throw new SessionError(
+      `${dir} is still open in a kernel (${describeHolder(holder)}): save and close the notebook and shut its kernel down, then archive`,
+    );
   const seal = sealState(dir);
   if (seal.state === "intact") {
     const html = path.join(dir, SESSION_HTML);

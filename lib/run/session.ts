@@ -4,6 +4,7 @@
  * UTC times, journal entry). Opening an existing session resumes it; a sealed one is refused.
  * A little over 300 lines: the step machinery and the one-active-step registry share its state.
  */
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Config } from "../config";
@@ -20,6 +21,7 @@ import {
 } from "../evidence/journal";
 import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
+import { acquireSessionLock, releaseSessionLock } from "./lock";
 import { STEPS, blockedBy, clock, stepById, stepDef } from "./steps";
 import { factsSchema, type StepDef, type StepTable } from "./step-model";
 import { Trace } from "../evidence/trace";
@@ -90,8 +92,15 @@ export class Session {
       throw new SessionError(
         `session ${cfg.sessionId} is sealed (manifest.json): nothing is added to a sealed folder — start a new session with \`npm run session -- --mode ${cfg.mode}\`${cfg.mode === "sandbox" ? "" : ", and settle an open refund at the orchestrator"}`,
       );
+    const stale = acquireSessionLock(this.dir, cfg.sessionId);
     this.journal = Journal.open(this.dir);
     this.trace = Trace.open(path.join(this.dir, TRACE_FILE));
+    if (stale)
+      this.trace.append("note", {
+        event: "session lock taken over",
+        previous_holder: stale,
+        why: "its kernel is gone (killed or crashed)",
+      });
     // The orchestrator's key, as a salted hash in the folder: the archive may run without it in its env.
     if (cfg.hyperswitchApiKey) secrets.learn(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY", this.dir);
     this.resumed = this.journal.all().length > 1;
@@ -126,9 +135,21 @@ export class Session {
 
   /** Creates the folder and journal of a fresh session. Explicit by design: opening never creates. */
   static create(mode: Mode, archiveDir: string, extra: Record<string, unknown> = {}, at = new Date()): string {
-    const sessionId = newSessionId(mode, at);
-    Journal.create(sessionDir(archiveDir, sessionId), { sessionId, mode, created_at: at.toISOString(), ...extra });
-    return sessionId;
+    fs.mkdirSync(archiveDir, { recursive: true });
+    // The folder is claimed atomically (mkdir fails if it exists): two sessions created in the same
+    // second, by one process or two, get distinct ids instead of one journal.
+    for (let attempt = 0; ; attempt++) {
+      const sessionId = newSessionId(mode, at, attempt === 0 ? "" : crypto.randomBytes(2).toString("hex"));
+      const dir = sessionDir(archiveDir, sessionId);
+      try {
+        fs.mkdirSync(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST" && attempt < 8) continue;
+        throw err;
+      }
+      Journal.create(dir, { sessionId, mode, created_at: at.toISOString(), ...extra });
+      return sessionId;
+    }
   }
 
   /** Records an anomaly in memory and, as evidence, in the trace (the report reads it from there). */
@@ -299,6 +320,7 @@ export class Session {
   }
 
   async close(): Promise<void> {
+    releaseSessionLock(this.dir);
     await this.api.close();
     await this.hs?.close();
   }
