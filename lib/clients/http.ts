@@ -14,7 +14,7 @@ import { Agent, type Dispatcher, request } from "undici";
 import type { z } from "zod";
 import { Login, envelope, errorEnvelope, paths, type LoginT } from "../contract";
 import { HttpStatusError, NetworkError, SchemaError, type SchemaIssue } from "../errors";
-import { redactString } from "../evidence/redact";
+import { redactString, redactedPrefix } from "../evidence/redact";
 import { secrets, type SecretRegistry } from "../evidence/secrets";
 import type { Trace } from "../evidence/trace";
 import type { Anomaly, TraceRange } from "../types";
@@ -108,8 +108,7 @@ export function describeReceived(found: boolean, v: unknown, registry: SecretReg
       : "an empty object";
   }
   const text = typeof v === "string" ? JSON.stringify(v) : String(v);
-  const cut = text.length > RECEIVED_MAX ? `${text.slice(0, RECEIVED_MAX)}…` : text;
-  return redactString(cut, registry);
+  return redactedPrefix(text, RECEIVED_MAX, registry).text;
 }
 
 /** Zod's issues, each with what was received at its path (`input` is the parsed body). */
@@ -143,6 +142,7 @@ export class ApiClient {
       headersTimeout: HTTP_DEFAULTS.timeoutMs,
       bodyTimeout: HTTP_DEFAULTS.timeoutMs,
       keepAliveTimeout: 4 * 1000, // 4 s
+      maxResponseSize: HTTP_DEFAULTS.maxResponseBytes,
     });
     const { trace, registry, onAnomaly, random, sleep: pause } = this.deps;
     // The last interceptor is the outermost: retrying wraps tracing, which wraps the Agent.
@@ -257,7 +257,7 @@ export class ApiClient {
         o.method,
         url,
         status,
-        err.success ? err.data.error : text.slice(0, 200) || null,
+        redactedPrefix(err.success ? err.data.error : text, 200, this.deps.registry).text || null,
         err.success ? (err.data.code ?? null) : null,
       );
       throw Object.assign(e, { trace: range, retryAfterMs: retryAfterMs(res.headers["retry-after"]) });

@@ -11,7 +11,8 @@ export const HTTP_DEFAULTS = {
   backoffBaseMs: 250,
   backoffCapMs: 8 * 1000, // 8 s
   retryAfterCapS: 60, // never sleep longer than 60 s on a server's say-so
-  maxBodyLogChars: 20 * 1000,
+  maxBodyLogChars: 20 * 1000, // characters of a body the trace keeps; longer ones are cut after redaction
+  maxResponseBytes: 16 * 1024 * 1024, // 16 MB: a larger answer is refused, not buffered
 };
 
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);

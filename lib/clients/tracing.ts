@@ -12,6 +12,7 @@ import type { Dispatcher } from "undici";
 import { oneLine } from "../errors";
 import type { SecretRegistry } from "../evidence/secrets";
 import { clockSkewMs } from "../evidence/clock";
+import { redactedPrefix } from "../evidence/redact";
 import type { Trace } from "../evidence/trace";
 import { type CallContext, type CallDispatchOptions, type ClientCounters, type HeaderMap, guard } from "./call";
 import { HTTP_DEFAULTS, decodeBody, parseJson } from "./policy";
@@ -111,9 +112,21 @@ class TracingHandler implements Handler {
       status,
       latency_ms: round(latencyMs),
       headers: pick(headers, ["date", "retry-after", "content-type", "x-request-id"]),
-      body: json !== undefined ? json : text.slice(0, HTTP_DEFAULTS.maxBodyLogChars),
+      ...evidenceBody(text, json, deps.registry),
     });
   }
+}
+
+/**
+ * What of a body the trace keeps: the parsed JSON, or the text, up to HTTP_DEFAULTS.maxBodyLogChars;
+ * a longer body is kept as its redacted first characters with `truncated_from` (its length), so a
+ * huge answer neither bloats the evidence nor leaves part of a secret at the cut.
+ */
+function evidenceBody(text: string, json: unknown, registry: SecretRegistry): Record<string, unknown> {
+  const max = HTTP_DEFAULTS.maxBodyLogChars;
+  if (text.length <= max) return { body: json !== undefined ? json : text };
+  const kept = redactedPrefix(text, max, registry);
+  return { body: kept.text, truncated_from: kept.truncatedFrom };
 }
 
 /** The same skew the report reads back from the trace: Date header against the response's time. */

@@ -20,6 +20,22 @@ export function redactString(s: string, registry: SecretRegistry = secrets): str
   return out + s.slice(at);
 }
 
+/**
+ * The first `max` characters of `s` as evidence may keep them: redacted first, then cut (never the
+ * reverse: a secret straddling the cut would survive in part, issue 14). Only a window a little
+ * longer than `max` is redacted, so a 10 MB body costs no more than its kept prefix.
+ * @example redactedPrefix(body, 200).text // "[REDACTED] has expired…"
+ */
+export function redactedPrefix(
+  s: string,
+  max: number,
+  registry: SecretRegistry = secrets,
+): { text: string; truncatedFrom: number | null } {
+  if (s.length <= max) return { text: redactString(s, registry), truncatedFrom: null };
+  const window = redactString(s.slice(0, max * 2 + 4096), registry);
+  return { text: `${window.slice(0, max)}…`, truncatedFrom: s.length };
+}
+
 /** Flattens and masks HTTP headers: sensitive names lose their value, the others are pattern-checked. */
 export function redactHeaders(
   h: Record<string, string | string[] | number | undefined>,

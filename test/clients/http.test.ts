@@ -380,3 +380,53 @@ test("a self-signed certificate is refused once, not retried, and the error name
   assert.equal(anomalies.filter((a) => a.kind === "retry").length, 0, "not retried");
   assert.equal(handshakes, 1);
 });
+
+test("a secret straddling the cut of an error message or of a traced body leaves no part of itself", async () => {
+  const { api, trace, reg } = client();
+  const secret = "Pw-straddle-0123456789abcdef";
+  reg.add(secret, "OPERATOR_PASSWORD");
+  const around = (at: number) => `${"x".repeat(at)}${secret}${"y".repeat(30)}`;
+  plan = [
+    (res) => res.writeHead(401, { "content-type": "text/plain" }).end(around(190)),
+    (res) =>
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ success: true, data: { status: around(19_990) } })),
+  ];
+  const err = await api
+    .call({ method: "POST", path: "/cut", endpoint: "POST /cut", schema: S, body: {} })
+    .catch((e: unknown) => e);
+  assert.ok(err instanceof HttpStatusError);
+  await api.call({ method: "GET", path: "/cut2", endpoint: "GET /cut2", schema: S });
+  const fragments = (t: string) =>
+    [...Array(secret.length - 5).keys()].filter((i) => t.includes(secret.slice(i, i + 6)));
+  assert.deepEqual(fragments(err.message), [], err.message);
+  const text = fs.readFileSync(trace.file, "utf8");
+  assert.deepEqual(fragments(text), [], "the trace keeps no fragment of the secret");
+  const big = readTrace(trace.file).find(
+    (e) => e.type === "response" && (e.payload as { truncated_from?: number }).truncated_from,
+  );
+  assert.ok(big, "the long body is kept cut, with its length");
+  assert.equal(
+    (big.payload as { truncated_from: number }).truncated_from,
+    JSON.stringify({ success: true, data: { status: around(19_990) } }).length,
+  );
+});
+
+test("a 300 KB JSON string is answered and traced without hanging: kept as its first characters", async () => {
+  const { api, trace } = client();
+  const huge = "a".repeat(300 * 1024);
+  plan = [
+    (res) =>
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ success: true, data: { status: huge } })),
+  ];
+  const r = await api.call({ method: "GET", path: "/huge", endpoint: "GET /huge", schema: S });
+  assert.equal(r.data.status.length, huge.length);
+  const line = fs
+    .readFileSync(trace.file, "utf8")
+    .split("\n")
+    .find((l) => l.includes('"truncated_from"'));
+  assert.ok(line && line.length < 25_000, "the trace line is capped");
+});
