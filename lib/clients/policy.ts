@@ -6,7 +6,7 @@
 
 export const HTTP_DEFAULTS = {
   timeoutMs: 15 * 1000, // 15 s per attempt without a byte (connect, headers, body gaps)
-  deadlineMs: 60 * 1000, // 60 s for a whole call, retries included: headers and the complete body
+  deadlineMs: 30 * 1000, // 30 s for a whole call, retries included: headers and the complete body
   maxAttempts: 5,
   backoffBaseMs: 250,
   backoffCapMs: 8 * 1000, // 8 s

@@ -1,0 +1,57 @@
+/**
+ * Issue 14's bound: against a backend that answers a 300 KB JSON string, a body that never
+ * finishes, or a 200 text/html page, `npm run preflight` ends within 60 s with a one-line error and
+ * a non-zero exit. The servers are real, on 127.0.0.1; the drip stops when the client goes.
+ */
+import { strict as assert } from "node:assert";
+import * as http from "node:http";
+import { after, test } from "node:test";
+import { EXIT, main } from "../../lib/cli/preflight";
+
+const servers: http.Server[] = [];
+after(() => {
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
+});
+
+async function serve(handler: http.RequestListener): Promise<string> {
+  const s = http.createServer(handler);
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  return `http://127.0.0.1:${(s.address() as { port: number }).port}`;
+}
+
+const HOSTILE: Record<string, http.RequestListener> = {
+  "a 300 KB JSON string": (_req, res) =>
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ success: true, data: { status: "x".repeat(300 * 1024) } })),
+  "a body that never finishes": (_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.write('{"success":true,"data":{"status":"');
+    const drip = setInterval(() => res.write("o"), 1000);
+    res.on("close", () => clearInterval(drip));
+  },
+  "a 200 text/html page": (_req, res) =>
+    res.writeHead(200, { "content-type": "text/html" }).end("<html><body><script>alert(1)</script></body></html>"),
+};
+
+for (const [name, handler] of Object.entries(HOSTILE))
+  test(`${name}: pre-flight ends within 60 s, one line, non-zero exit`, async () => {
+    const base = await serve(handler);
+    const lines: string[] = [];
+    const t0 = performance.now();
+    const code = await main(["--mode", "staging", "--base-url", base, "--email", "ops@example.com"], {}, (s) =>
+      lines.push(s),
+    );
+    const s = (performance.now() - t0) / 1000;
+    assert.ok(s < 60, `ended after ${s.toFixed(1)} s`);
+    assert.equal(code, EXIT.backend, lines.join("\n"));
+    const failure = lines.find((l) => l.startsWith("preflight: backend check failed: "));
+    assert.ok(failure, lines.join("\n"));
+    assert.doesNotMatch(failure, /\n/);
+    assert.ok(failure.length < 600, `one readable line (${failure.length} characters)`);
+    assert.doesNotMatch(failure, /<script>/);
+  });
