@@ -23,7 +23,7 @@ export type StepErrorCode =
   | "E2E_TRANSFER_NULL";
 
 /** A step ran before the step it depends on left its result in the session. */
-export type StateErrorCode = "E2E_STATE" | "E2E_INTERRUPTED" | "E2E_NOT_PAID";
+export type StateErrorCode = "E2E_STATE" | "E2E_INTERRUPTED" | "E2E_NOT_PAID" | "E2E_STEP_DEADLINE";
 
 /** The notebook tooling: parameters, nbconvert, the lib build, the archive seal. */
 export type ToolErrorCode = "E2E_PARAMS" | "E2E_JUPYTER" | "E2E_BUILD" | "E2E_ARCHIVE_LEAK" | "E2E_ARCHIVE_SEALED";
@@ -74,6 +74,24 @@ export class InterruptedError extends RunbookError {
   declare readonly code: "E2E_INTERRUPTED";
   constructor(reason: string) {
     super("E2E_INTERRUPTED", reason);
+  }
+}
+
+/**
+ * A step ran past its wall-clock deadline (issue 14): whatever it waited on (a body that never
+ * finished, a database that never answered) is cancelled, and the step records FAIL, never PASS.
+ */
+export class StepDeadlineError extends RunbookError {
+  declare readonly code: "E2E_STEP_DEADLINE";
+  readonly step: number;
+  readonly limitS: number;
+  constructor(step: number, limitS: number) {
+    super(
+      "E2E_STEP_DEADLINE",
+      `step ${step} did not finish within its ${limitS} s wall-clock deadline: what it waited on was cancelled; run the cell again to resume`,
+    );
+    this.step = step;
+    this.limitS = limitS;
   }
 }
 

@@ -76,6 +76,8 @@ export interface ClientDeps {
    * server answers 401: at most once per call, traced like any call. Returns false when it cannot.
    */
   reauth?: () => Promise<boolean>;
+  /** Time left (ms) before the running wait must end (a poll's deadline): a call never runs past it. */
+  callBudgetMs?: () => number | undefined;
 }
 
 /** The value found at a path of the parsed body, for "got …" in a schema error. */
@@ -129,8 +131,8 @@ export class ApiClient {
   readonly origin: string;
   readonly counters: ClientCounters = { requests: 0, retries: 0, http5xx: 0, networkErrors: 0, maxClockSkewMs: 0 };
   token: string | null = null;
-  private readonly deps: Required<Omit<ClientDeps, "registry" | "signal" | "reauth">> &
-    Pick<ClientDeps, "signal" | "reauth"> & { registry: SecretRegistry };
+  private readonly deps: Required<Omit<ClientDeps, "registry" | "signal" | "reauth" | "callBudgetMs">> &
+    Pick<ClientDeps, "signal" | "reauth" | "callBudgetMs"> & { registry: SecretRegistry };
   private readonly agent: Agent;
   private readonly dispatcher: Dispatcher;
 
@@ -174,7 +176,10 @@ export class ApiClient {
     const trace = this.deps.trace;
     const stopped = o.signal ?? this.deps.signal?.();
     stopped?.throwIfAborted();
-    const deadlineMs = o.deadlineMs ?? HTTP_DEFAULTS.deadlineMs;
+    // An integer number of ms: AbortSignal.timeout refuses anything else.
+    const deadlineMs = Math.round(
+      Math.min(o.deadlineMs ?? HTTP_DEFAULTS.deadlineMs, this.deps.callBudgetMs?.() ?? Infinity),
+    );
     const deadline = AbortSignal.timeout(deadlineMs);
     const signal = stopped ? AbortSignal.any([stopped, deadline]) : deadline;
     const from = trace.seq + 1;

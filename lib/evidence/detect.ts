@@ -128,7 +128,12 @@ function cardShaped(run: string, groups: Array<{ start: number; end: number }>, 
   const kinds = new Set(seps.map(sepKind));
   if (kinds.size !== 1 || kinds.has("mixed")) return false;
   const lens = groups.slice(i, j + 1).map((g) => g.end - g.start);
-  return lens.slice(0, -1).every((n) => n === 4 || n === 8) || lens.join("-") === "4-6-5";
+  if (lens.join("-") === "4-6-5") return true;
+  const last = lens[lens.length - 1];
+  // Line breaks may split a card in halves (8 + 8); `.`, `/`, `_` only ever separate groups of 4,
+  // so a decimal number (4 digits, a dot, 13 decimals) is never read as a card.
+  const inner = kinds.has("space") ? [4, 8] : [4];
+  return lens.slice(0, -1).every((n) => inner.includes(n)) && last <= (kinds.has("space") ? 8 : 4);
 }
 
 /**

@@ -404,18 +404,24 @@ export class PaySteps extends BuySteps {
         });
       this.hooks.onPoll?.(s, elapsed, deadlineS);
     };
-    return pollUntil({
-      step,
-      what,
-      deadlineS,
-      probe,
-      done,
-      hopeless,
-      stop,
-      trace: this.trace,
-      onSample,
-      signal: this.signal,
-    });
+    // A probe's call ends with the poll's deadline (plus a second for the last answer to land).
+    this.pollEndsAt = performance.now() + deadlineS * 1000 + 1000;
+    try {
+      return await pollUntil({
+        step,
+        what,
+        deadlineS,
+        probe,
+        done,
+        hopeless,
+        stop,
+        trace: this.trace,
+        onSample,
+        signal: this.signal,
+      });
+    } finally {
+      this.pollEndsAt = null;
+    }
   }
 }
 

@@ -8,7 +8,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Config } from "../config";
-import { InterruptedError, SessionError, oneLine } from "../errors";
+import { InterruptedError, SessionError, StepDeadlineError, oneLine } from "../errors";
 import { ApiClient, logIn } from "../clients/http";
 import {
   Journal,
@@ -39,6 +39,8 @@ interface ActiveStep {
 const ACTIVE = new Map<string, ActiveStep>();
 /** How long a stopped step may take to unwind before the next one starts anyway. */
 const UNWIND_MS = 5 * 1000;
+/** The wall-clock deadline of a step that does not poll (a poll step has its own deadline plus 60 s). */
+export const STEP_DEADLINE_S = 5 * 60;
 
 /**
  * Stops every running step of this process (the kernel's SIGINT: Kernel ■ in Jupyter). Each one
@@ -77,6 +79,8 @@ export class Session {
   currentStep: number | null = null;
   /** The running step's signal: the clients, the poller and the database read are cancelled with it. */
   private stepSignal: AbortSignal | undefined;
+  /** When the running poll must end (performance.now() ms), or null outside a poll. */
+  protected pollEndsAt: number | null = null;
   /** True when this kernel found earlier work in the journal. */
   readonly resumed: boolean;
 
@@ -107,10 +111,19 @@ export class Session {
     for (const [n, r] of latestStepResults(this.journal.all())) this.results.set(n, r);
     const onAnomaly = (a: Omit<Anomaly, "at">) => this.anomaly({ ...a, step: a.step ?? this.currentStep });
     const signal = () => this.stepSignal;
-    this.api = new ApiClient(cfg.baseUrl, { trace: this.trace, onAnomaly, signal, reauth: () => this.reauth() });
+    // During a poll no call outlives the poll's deadline (a body that drips would otherwise hold it).
+    const callBudgetMs = () =>
+      this.pollEndsAt === null ? undefined : Math.max(1000, this.pollEndsAt - performance.now());
+    this.api = new ApiClient(cfg.baseUrl, {
+      trace: this.trace,
+      onAnomaly,
+      signal,
+      reauth: () => this.reauth(),
+      callBudgetMs,
+    });
     this.hs =
       cfg.hyperswitchUrl && cfg.hyperswitchApiKey
-        ? new ApiClient(cfg.hyperswitchUrl, { trace: this.trace, onAnomaly, signal })
+        ? new ApiClient(cfg.hyperswitchUrl, { trace: this.trace, onAnomaly, signal, callBudgetMs })
         : null;
     this.trace.append("session", {
       event: this.resumed ? "resumed" : "opened",
@@ -233,12 +246,26 @@ export class Session {
     let settle = () => {};
     const mine: ActiveStep = { n, controller, settled: new Promise<void>((r) => (settle = r)) };
     ACTIVE.set(this.dir, mine);
+    // Nothing outlives the step's wall-clock deadline: its calls, pauses and reads are cancelled.
+    const limitS = this.stepDeadlineS(def);
+    const deadline = setTimeout(() => controller.abort(new StepDeadlineError(n, limitS)), limitS * 1000);
+    deadline.unref?.();
     try {
       return await this.runActive(def, body, controller.signal, opts);
     } finally {
+      clearTimeout(deadline);
       if (ACTIVE.get(this.dir) === mine) ACTIVE.delete(this.dir);
       settle();
     }
+  }
+
+  /**
+   * A step's wall-clock deadline in seconds: a poll step's own deadline plus a minute for its last
+   * attempt and cross-checks; any other step STEP_DEADLINE_S (a person may be paying in step 4's
+   * browser, but the cell itself only checks).
+   */
+  private stepDeadlineS(def: StepDef): number {
+    return def.poll ? Math.max(this.cfg.pollDeadlineS, this.cfg.refundDeadlineS) + 60 : STEP_DEADLINE_S;
   }
 
   private async runActive(
@@ -283,8 +310,13 @@ export class Session {
       this.currentStep = null;
       this.stepSignal = undefined;
     }
+    // Past its wall-clock deadline: a verdict (FAIL), whatever the body got to.
+    if (signal.aborted && !blocked && signal.reason instanceof StepDeadlineError) {
+      status = "FAIL";
+      reason = `${signal.reason.message}${reason && !reason.includes(signal.reason.message) ? ` (${reason})` : ""}`;
+    }
     // Stopped (Kernel ■, or another step started): whatever the body got to, this is no verdict.
-    if (signal.aborted && !blocked) {
+    else if (signal.aborted && !blocked) {
       status = "INTERRUPTED";
       reason = `${oneLine(signal.reason)} at ${clock(nowIso())}; nothing more is recorded for this run — run the cell again to resume`;
     }

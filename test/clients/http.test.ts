@@ -430,3 +430,21 @@ test("a 300 KB JSON string is answered and traced without hanging: kept as its f
     .find((l) => l.includes('"truncated_from"'));
   assert.ok(line && line.length < 25_000, "the trace line is capped");
 });
+
+test("a call never outlives the running wait's budget (a fraction of a millisecond included)", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "http-"));
+  const reg = new SecretRegistry();
+  const api = new ApiClient(origin, {
+    trace: Trace.open(path.join(dir, "trace.jsonl"), reg),
+    onAnomaly: () => undefined,
+    registry: reg,
+    callBudgetMs: () => 1200.5,
+  });
+  plan = [() => undefined];
+  const t0 = performance.now();
+  await assert.rejects(
+    api.call({ method: "GET", path: "/budget", endpoint: "GET /budget", schema: S, retry: false }),
+    /no answer after 1 s/,
+  );
+  assert.ok(performance.now() - t0 < 5000);
+});

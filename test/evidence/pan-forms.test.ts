@@ -62,6 +62,7 @@ describe("card number forms", () => {
     ["a UUID", `id 0d4e${PAN.slice(0, 4)}-${PAN.slice(4, 8)}-4242-8242-${PAN.slice(0, 12)}`],
     ["SVG coordinates", `M${G.join(".")}5 L1.5 2.25 12.345 678.901 234.567 890.123`],
     ["decimal numbers", "x=0.4242424242424242 y=4242.42"],
+    ["a float with many decimals", "Received 6493.0000000000001 and 4242.424242424242"],
     ["dates and times", "2026-11-26T15:44:00.123Z 2026/11/26 15:44"],
     ["versions", "v1.2.3 node 24.11.1 chromium 131.0.6778.85"],
     ["a non-Luhn number in groups of four", "1234 5678 9012 3456"],

@@ -21,6 +21,7 @@ import { journalTorn } from "./scenarios/journal";
 import { killDuringPoll } from "./scenarios/kill";
 import { stuckNotebook } from "./scenarios/notebook";
 import { notebookSaveScenarios } from "./scenarios/notebook-save";
+import { slowDripPoll } from "./scenarios/slow-drip";
 import { operatorScenarios } from "./scenarios/operator";
 import { refundTwice } from "./scenarios/refund-twice";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
@@ -48,6 +49,7 @@ export const SCENARIOS: Scenario[] = [
   hsRefundFailed,
   hsRefundReview,
   journalTorn,
+  slowDripPoll,
 ];
 
 const list = backends();

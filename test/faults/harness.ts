@@ -153,14 +153,15 @@ export class World {
 }
 
 /** What the proxy does with the backend's answer to one request. */
-export type ProxyAction = "pass" | "drop" | "hold" | "gate";
+export type ProxyAction = "pass" | "drop" | "hold" | "gate" | "drip";
 
 /**
  * A loopback HTTP proxy in front of the marketplace. Every request reaches the backend and is
  * acted on; then `decide` says what the client gets: the answer (`pass`), a cut connection
  * (`drop`: the response is lost after the server acted) or nothing until the proxy closes
  * (`hold`: the kernel can be killed while its POST is in flight), or the answer once `release()` is
- * called (`gate`: a fault strikes while the cell waits). Only an Idempotency-Key makes the next
+ * called (`gate`: a fault strikes while the cell waits), or its headers then a body that drips one
+ * byte a second and never ends (`drip`). Only an Idempotency-Key makes the next
  * attempt safe after a drop or a hold.
  */
 export async function faultyProxy(target: string, decide: (method: string, url: string) => ProxyAction) {
@@ -190,6 +191,14 @@ export async function faultyProxy(target: string, decide: (method: string, url: 
           if (action === "gate") {
             heldOne();
             await released;
+          }
+          if (action === "drip") {
+            // Headers and the start of the body at once, then one byte a second, never the end.
+            res.writeHead(up.statusCode, { "content-type": "application/json" });
+            res.write(body.subarray(0, Math.min(16, body.length)));
+            const drip = setInterval(() => res.write(" "), 1000);
+            res.on("close", () => clearInterval(drip));
+            return;
           }
           const out: Record<string, string | string[]> = {};
           for (const [k, v] of Object.entries(up.headers))

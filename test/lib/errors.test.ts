@@ -9,6 +9,7 @@ import {
   DatabaseError,
   DeadlineError,
   InterruptedError,
+  StepDeadlineError,
   EvidenceError,
   type ErrorCode,
   GuardError,
@@ -114,6 +115,14 @@ const rows: Array<[string, () => RunbookError, ErrorClass, string, ErrorCode, st
     "DeadlineError",
     "E2E_DEADLINE",
     "order completed not reached within 300 s (last status: pending)",
+  ],
+  [
+    "StepDeadlineError",
+    () => new StepDeadlineError(5, 360),
+    StepDeadlineError,
+    "StepDeadlineError",
+    "E2E_STEP_DEADLINE",
+    "step 5 did not finish within its 360 s wall-clock deadline: what it waited on was cancelled; run the cell again to resume",
   ],
   [
     "InterruptedError",
