@@ -12,19 +12,10 @@
  */
 import { redactString } from "../evidence/redact";
 import { type SecretRegistry, secrets } from "../evidence/secrets";
-import type { Sink } from "../report/display";
+import { safeHref, type Sink } from "../report/display";
 
 /** The runbook's own tags, kept as they are; any other `<` is shown literally. */
 const OWN_TAG = /^<(?:sub>|\/sub>|a id="[A-Za-z0-9_-]{1,80}"><\/a>|a id="[A-Za-z0-9_-]{1,80}">|\/a>)/;
-
-/** Where a link or image may point: the web, an anchor in the page, or a file beside it. */
-export function safeHref(href: string): boolean {
-  const h = href.trim();
-  if (/^https?:\/\//i.test(h)) return true;
-  if (h.startsWith("#")) return true;
-  // Relative file names (poll-latency.png): no scheme before the first slash, no protocol-relative //.
-  return !h.startsWith("//") && !/^[^/?#]*:/.test(h);
-}
 
 /**
  * Splits Markdown into code spans (kept verbatim: nothing in them is HTML) and the text around

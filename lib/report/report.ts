@@ -10,7 +10,7 @@ import { Marked } from "marked";
 import { comparisonForLive, type Comparison } from "./compare";
 import { MANIFEST_FILE, REPORT_FILE } from "../evidence/files";
 import { formatAnchor, sessionMarkers } from "../evidence/anchor";
-import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
+import { ICON, TABLE_HEAD, cell, observedText, safeHref, stepRow, traceText } from "./display";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
 import { acceptance, actionItems, bankDueDate, deriveOutcome } from "./verdict";
 import { GO_NO_GO_ROW, goNoGoForArchive, housekeeping, updateGoNoGo, type GoNoGo } from "./paperwork";
@@ -125,6 +125,18 @@ const htmlMarked = new Marked({
   // Values come from a remote backend: raw HTML is shown as text, markers are dropped.
   renderer: {
     html: ({ text }) => (text.trim().startsWith("<!--") ? "" : ALLOWED_HTML.test(text) ? text : escapeHtml(text)),
+    // Links only to the web, anchors and files; images never load from elsewhere (issue 14).
+    link({ href, text, tokens }) {
+      const shown = this.parser.parseInline(tokens);
+      if (safeHref(href))
+        return `<a href="${escapeHtml(href).replace(/"/g, "&quot;")}" rel="noopener noreferrer nofollow">${shown}</a>`;
+      // An address GFM linked by itself (an e-mail) is shown as text; a written link says it was removed.
+      return href.endsWith(`:${text}`) ? shown : `${shown} (link removed: not a web address)`;
+    },
+    image: ({ href, text }) =>
+      safeHref(href) && !/^https?:/i.test(href)
+        ? `<img src="${escapeHtml(href).replace(/"/g, "&quot;")}" alt="${escapeHtml(text)}">`
+        : `[image not loaded: ${escapeHtml(text || "no description")}]`,
   },
 });
 

@@ -12,8 +12,8 @@ import { describe, test } from "node:test";
 import { Marked } from "marked";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { NotebookUi } from "../../lib/notebook/index";
-import { guardSink, safeHref, safeMarkdown } from "../../lib/notebook/sink";
-import { banner, stepMarkdown, type Sink } from "../../lib/report/display";
+import { guardSink, safeMarkdown } from "../../lib/notebook/sink";
+import { banner, safeHref, stepMarkdown, type Sink } from "../../lib/report/display";
 import type { StepResult } from "../../lib/types";
 import { chromiumMissing, openAuditPage } from "./audit-page";
 

@@ -100,6 +100,19 @@ describe("renderBlockHtml", () => {
     assert.ok(html.includes("&lt;img src=x onerror=alert(1)&gt;"));
     assert.ok(html.includes("<sub>small</sub>"));
   });
+
+  it("links only to the web, anchors and files; images never load from elsewhere", () => {
+    const html = renderBlockHtml(
+      "[ok](https://example.com/a) [step](#step-5) [plot](poll-latency.png) [bad](javascript:alert(1)) [data](data:text/html,x) ![t](https://tracker.example/p.png) ![p](poll-latency.png)\n",
+    );
+    assert.match(html, /<a href="https:\/\/example\.com\/a" rel="noopener noreferrer nofollow">ok<\/a>/);
+    assert.match(html, /<a href="#step-5"/);
+    assert.match(html, /<a href="poll-latency\.png"/);
+    assert.doesNotMatch(html, /javascript:|data:text/);
+    assert.match(html, /bad \(link removed: not a web address\)/);
+    assert.match(html, /\[image not loaded: t\]/);
+    assert.match(html, /<img src="poll-latency\.png" alt="p">/);
+  });
 });
 
 describe("docs report: append, never overwrite", () => {
