@@ -1,8 +1,9 @@
 /**
  * Guards before money moves (issue 4). Pure functions: each returns the refusals and warnings it
  * finds; pre-flight and step 3 both run them, and nothing is sent when one refuses.
- * A little over 300 lines on purpose: every guard, the live gate's dry-run check included, in one
- * list that the pre-flight, step 3 and their tests read. The dry-run check reads the archive.
+ * Over 300 lines on purpose: every guard, the live gate's dry-run check (sealed, verified, chained)
+ * and the TLS check of every live connection included, in one list that the pre-flight, step 3 and
+ * their tests read. The dry-run check reads the archive; it is the one candidate to move out.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
