@@ -1,6 +1,30 @@
-/** Step results built the same way for the run and report tests. */
+/** Step results built the same way for the run and report tests; a staging runbook on the sandbox. */
+import type { Sandbox } from "../../sandbox";
+import { Runbook } from "../../lib/run/runbook";
 import { STEPS } from "../../lib/run/steps";
 import type { StepResult } from "../../lib/types";
+
+/** A staging runbook on the sandbox's marketplace, refunds on, as an operator opens it. */
+export function openStaging(
+  sb: Sandbox,
+  archive: string,
+  id: string,
+  extra: Record<string, unknown> = {},
+  env: Record<string, string> = {},
+): Runbook {
+  return Runbook.open(
+    {
+      SESSION_ID: id,
+      MODE: "staging",
+      BASE_URL: sb.marketplaceUrl,
+      OPERATOR_EMAIL: sb.operator.email,
+      REFUND: true,
+      ARCHIVE_DIR: archive,
+      ...extra,
+    },
+    { OPERATOR_PASSWORD: sb.operator.password, ...env },
+  );
+}
 
 /** A step result with fixed times (14:02:00Z to 14:02:11Z) and trace lines 1–2. */
 export const stepResult = (step: number, status: StepResult["status"], reason?: string): StepResult => ({

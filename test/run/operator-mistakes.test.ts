@@ -11,7 +11,8 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox";
 import { payHeadless } from "../../lib/clients/payer";
-import { Runbook } from "../../lib/run/runbook";
+import type { Runbook } from "../../lib/run/runbook";
+import { openStaging } from "./fixtures";
 import { Session, interruptAll } from "../../lib/run/session";
 import { Journal, latestStepResults } from "../../lib/evidence/journal";
 import { readTrace } from "../../lib/evidence/chain";
@@ -55,21 +56,8 @@ const stepResults = (dir: string, n: number): StepResult[] =>
     .filter((e) => e.kind === "step_result" && (e.data as unknown as StepResult).step === n)
     .map((e) => e.data as unknown as StepResult);
 
-function open(sb: Sandbox, archive: string, id: string, extra: Record<string, unknown> = {}): Runbook {
-  return Runbook.open(
-    {
-      SESSION_ID: id,
-      MODE: "staging",
-      BASE_URL: sb.marketplaceUrl,
-      OPERATOR_EMAIL: sb.operator.email,
-      REFUND: true,
-      ARCHIVE_DIR: archive,
-      POLL_DEADLINE_S: 60,
-      ...extra,
-    },
-    { OPERATOR_PASSWORD: sb.operator.password, HYPERSWITCH_API_KEY: sb.apiKey },
-  );
-}
+const open = (sb: Sandbox, archive: string, id: string, extra: Record<string, unknown> = {}): Runbook =>
+  openStaging(sb, archive, id, { POLL_DEADLINE_S: 60, ...extra }, { HYPERSWITCH_API_KEY: sb.apiKey });
 
 async function untilOrderLeftPending(rb: Runbook): Promise<void> {
   for (let i = 0; i < 50; i++) {

@@ -11,7 +11,8 @@ import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox";
 import { payHeadless } from "../../lib/clients/payer";
-import { Runbook } from "../../lib/run/runbook";
+import type { Runbook } from "../../lib/run/runbook";
+import { openStaging } from "./fixtures";
 import { Session } from "../../lib/run/session";
 
 let sb: Sandbox;
@@ -22,17 +23,7 @@ before(async () => {
   sb = await startSandbox({ quiet: true, faults: { completionDelayMs: 100, refundDelayMs: 100 } });
   archive = fs.mkdtempSync(path.join(os.tmpdir(), "operator-"));
   const id = Session.create("staging", archive);
-  rb = Runbook.open(
-    {
-      SESSION_ID: id,
-      MODE: "staging",
-      BASE_URL: sb.marketplaceUrl,
-      OPERATOR_EMAIL: sb.operator.email,
-      REFUND: true,
-      ARCHIVE_DIR: archive,
-    },
-    { OPERATOR_PASSWORD: sb.operator.password },
-  );
+  rb = openStaging(sb, archive, id);
 });
 after(async () => {
   await rb?.close();
