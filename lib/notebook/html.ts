@@ -58,7 +58,7 @@ function rawHtml(text: string, block: boolean): string {
 }
 
 /** An http(s) URL (normalised, so it carries no quote or space) or an in-page `#anchor`; else null. */
-export function safeHref(href: string): string | null {
+export function normalisedHref(href: string): string | null {
   const h = href.trim();
   if (/^#[\w.:-]*$/.test(h)) return h;
   try {
@@ -103,7 +103,7 @@ const marked = new Marked({
       text.length >= 30 ? `<code class="brk">${escapeText(text)}</code>` : `<code>${escapeText(text)}</code>`,
     link(this: Inline, { href, tokens, text, autolink }: Tokens.Link) {
       const shown = autolink ? breakable(escapeText(text)) : this.parser.parseInline(tokens);
-      const safe = safeHref(href);
+      const safe = normalisedHref(href);
       if (safe) return `<a href="${escapeHtml(safe)}" rel="noopener noreferrer nofollow">${shown}</a>`;
       // An address written as text (autolinked `mailto:`) stays text; a written link says where it pointed.
       return autolink ? shown : `${shown} <span class="neutralised">(link not followed: ${escapeHtml(href)})</span>`;
@@ -246,7 +246,7 @@ export function selfContainedProblems(html: string): string[] {
       else if (name === "style") out.push(...cssProblems(value, `${at} <${tag} style>`));
       else if (LOADING_ATTRS.has(name) && !/^data:/i.test(value))
         out.push(`${at}: <${tag} ${name}="${value.slice(0, 60)}"> loads a file or the network`);
-      else if ((name === "href" || name === "xlink:href") && !(tag === "a" && safeHref(value) !== null))
+      else if ((name === "href" || name === "xlink:href") && !(tag === "a" && normalisedHref(value) !== null))
         out.push(`${at}: <${tag} ${name}="${value.slice(0, 60)}">`);
     }
   }

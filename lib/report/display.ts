@@ -25,15 +25,6 @@ export const ICON: Record<StepResult["status"], string> = {
   INTERRUPTED: "⏹️",
 };
 
-/** Where a link or image may point: the web, an anchor in the page, or a file beside it. */
-export function safeHref(href: string): boolean {
-  const h = href.trim();
-  if (/^https?:\/\//i.test(h)) return true;
-  if (h.startsWith("#")) return true;
-  // Relative file names (poll-latency.png): no scheme before the first slash, no protocol-relative //.
-  return !h.startsWith("//") && !/^[^/?#]*:/.test(h);
-}
-
 /**
  * Escapes a value (backend or operator text) for a Markdown table cell or line: `|` and newlines
  * cannot break the table, and `[`, `]`, `<`, `>` are shown literally, so a product title can be

@@ -3,29 +3,33 @@
  * `templates/`, lib code builds a view object and fills them; no string concatenation in cells.
  *
  * Supported tags:
- * - `{{name}}` / `{{a.b}}` / `{{.}}`: a value (string, number or boolean; null renders empty);
+ * - `{{name}}` / `{{a.b}}` / `{{.}}`: a value (string, number or boolean; null renders empty), made
+ *   inert (`inertMarkdown`: raw HTML shown literally, links only to the web, anchors and files), since
+ *   values carry backend and operator text into files an auditor opens;
+ * - `{{{name}}}`: a value written as is, only for the runbook's own markup (the report's markers);
  * - `{{#name}}…{{/name}}`: a section, repeated per item of an array, rendered once for any other
  *   truthy value (pushed as context, so `{{.}}` is the value; `true` pushes nothing), skipped when
  *   falsy or empty;
  * - `{{^name}}…{{/name}}`: rendered only when `name` is falsy or an empty array;
  * - `{{! comment }}`: dropped.
  * A section, close or comment tag alone on its line removes the whole line (mustache "standalone"
- * rule), so templates stay readable Markdown. Nothing is HTML-escaped: the output is Markdown and
- * callers escape table cells with display.cell(). Unknown names throw: a typo must not render empty.
+ * rule), so templates stay readable Markdown. Callers still escape table cells with display.cell()
+ * (`|` and newlines). Unknown names throw: a typo must not render empty.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { TemplateError } from "./evidence";
 import { inRepo } from "../paths";
+import { inertMarkdown } from "./inert";
 
 type Node =
   | { t: "text"; s: string }
-  | { t: "var"; name: string; line: number }
+  | { t: "var"; name: string; line: number; raw: boolean }
   | { t: "section"; name: string; inverted: boolean; children: Node[]; line: number };
 
 type Section = Extract<Node, { t: "section" }>;
 
-const TAG = /\{\{\s*([#^/!]?)\s*([\s\S]*?)\s*\}\}/g;
+const TAG = /\{\{(\{?)\s*([#^/!]?)\s*([\s\S]*?)\s*\}\}(\}?)/g;
 const NAME = /^(\.|[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*)$/;
 
 const lineOf = (src: string, at: number) => src.slice(0, at).split("\n").length;
@@ -38,8 +42,11 @@ export function parseTemplate(src: string, name = "template"): Node[] {
   let pos = 0;
   const re = new RegExp(TAG.source, "g");
   for (let m = re.exec(src); m; m = re.exec(src)) {
-    const [whole, sigil, tagName] = m;
+    const [whole, open3, sigil, tagName, close3] = m;
     const line = lineOf(src, m.index);
+    const raw = open3 === "{";
+    if (raw !== (close3 === "}") || (raw && sigil))
+      throw new TemplateError(name, line, `malformed tag ${whole}: a raw value is {{{name}}}`);
     let start = m.index;
     let end = m.index + whole.length;
     if (sigil) {
@@ -77,7 +84,7 @@ export function parseTemplate(src: string, name = "template"): Node[] {
         );
       out = top.parent;
     } else {
-      out.push({ t: "var", name: tagName, line });
+      out.push({ t: "var", name: tagName, line, raw });
     }
   }
   if (pos < src.length) out.push({ t: "text", s: src.slice(pos) });
@@ -121,7 +128,7 @@ function renderNodes(nodes: Node[], ctx: unknown[], tpl: string): string {
       if (v === null || v === undefined) continue;
       if (typeof v === "object" || typeof v === "function")
         throw new TemplateError(tpl, n.line, `{{${n.name}}} is not a scalar (use a section)`);
-      s += String(v);
+      s += n.raw ? String(v) : inertMarkdown(String(v));
     } else {
       const v = lookup(ctx, n.name, tpl, n.line);
       if (n.inverted) {

@@ -37,10 +37,31 @@ interface ActiveStep {
   settled: Promise<void>;
 }
 const ACTIVE = new Map<string, ActiveStep>();
-/** How long a stopped step may take to unwind before the next one starts anyway. */
-const UNWIND_MS = 5 * 1000;
-/** The wall-clock deadline of a step that does not poll (a poll step has its own deadline plus 60 s). */
-export const STEP_DEADLINE_S = 5 * 60;
+/**
+ * Step wall-clock limits. `otherS`: a step that does not poll (a poll step gets its own deadline plus
+ * `pollExtraS`). `unwindMs`: how long a stopped step may take to unwind, before the next one starts
+ * anyway, and before a stopped step (past its deadline, or interrupted) is recorded without waiting
+ * for its body any longer (a body that ignores its signal cannot hold the cell).
+ */
+export const STEP_LIMITS = { otherS: 5 * 60, pollExtraS: 60, unwindMs: 5 * 1000 };
+
+/**
+ * The body's outcome, or the abort's reason once the step is stopped (past its deadline, Kernel ■, or
+ * superseded) and the body has had `unwindMs` to stop on its own: a well-behaved body ends sooner,
+ * with its own reason; one that ignores its signal is abandoned, and the step records its verdict.
+ */
+function withinDeadline<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const abandon = new Promise<never>((_resolve, reject) => {
+    const onAbort = () => {
+      timer = setTimeout(() => reject(signal.reason), STEP_LIMITS.unwindMs);
+      timer.unref?.();
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([work, abandon]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Stops every running step of this process (the kernel's SIGINT: Kernel ■ in Jupyter). Each one
@@ -240,7 +261,7 @@ export class Session {
     if (previous) {
       if (!previous.controller.signal.aborted)
         previous.controller.abort(new InterruptedError(`superseded: step ${n} was started while it ran`));
-      await Promise.race([previous.settled, new Promise((r) => setTimeout(r, UNWIND_MS).unref?.())]);
+      await Promise.race([previous.settled, new Promise((r) => setTimeout(r, STEP_LIMITS.unwindMs).unref?.())]);
     }
     const controller = new AbortController();
     let settle = () => {};
@@ -261,11 +282,13 @@ export class Session {
 
   /**
    * A step's wall-clock deadline in seconds: a poll step's own deadline plus a minute for its last
-   * attempt and cross-checks; any other step STEP_DEADLINE_S (a person may be paying in step 4's
+   * attempt and cross-checks; any other step STEP_LIMITS.otherS (a person may be paying in step 4's
    * browser, but the cell itself only checks).
    */
   private stepDeadlineS(def: StepDef): number {
-    return def.poll ? Math.max(this.cfg.pollDeadlineS, this.cfg.refundDeadlineS) + 60 : STEP_DEADLINE_S;
+    return def.poll
+      ? Math.max(this.cfg.pollDeadlineS, this.cfg.refundDeadlineS) + STEP_LIMITS.pollExtraS
+      : STEP_LIMITS.otherS;
   }
 
   private async runActive(
@@ -299,7 +322,7 @@ export class Session {
         status = "SKIPPED";
         reason = blocked;
       } else {
-        const out: StepOutcome = (await body(observed)) || {};
+        const out: StepOutcome = (await withinDeadline(body(observed), signal)) || {};
         status = out.status ?? "PASS";
         reason = out.reason;
       }

@@ -153,7 +153,7 @@ export class World {
 }
 
 /** What the proxy does with the backend's answer to one request. */
-export type ProxyAction = "pass" | "drop" | "hold" | "gate" | "drip";
+export type ProxyAction = "pass" | "drop" | "hold" | "gate" | "drip" | { answer: number; json: unknown };
 
 /**
  * A loopback HTTP proxy in front of the marketplace. Every request reaches the backend and is
@@ -161,8 +161,9 @@ export type ProxyAction = "pass" | "drop" | "hold" | "gate" | "drip";
  * (`drop`: the response is lost after the server acted) or nothing until the proxy closes
  * (`hold`: the kernel can be killed while its POST is in flight), or the answer once `release()` is
  * called (`gate`: a fault strikes while the cell waits), or its headers then a body that drips one
- * byte a second and never ends (`drip`). Only an Idempotency-Key makes the next
- * attempt safe after a drop or a hold.
+ * byte a second and never ends (`drip`), or an answer of the test's own (`{answer, json}`: a
+ * hostile backend's status and body). Only an Idempotency-Key makes the next attempt safe after a
+ * drop or a hold.
  */
 export async function faultyProxy(target: string, decide: (method: string, url: string) => ProxyAction) {
   const acted: ProxyAction[] = [];
@@ -186,6 +187,10 @@ export async function faultyProxy(target: string, decide: (method: string, url: 
           const body = Buffer.from(await up.body.arrayBuffer());
           const action = decide(req.method ?? "", req.url ?? "");
           acted.push(action);
+          if (typeof action === "object") {
+            res.writeHead(action.answer, { "content-type": "application/json" }).end(JSON.stringify(action.json));
+            return;
+          }
           if (action === "drop") return void req.socket.destroy();
           if (action === "hold") return heldOne();
           if (action === "gate") {

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { Resvg } from "@resvg/resvg-js";
 import { TABLE_HEAD, banner } from "../../lib/report/display";
-import { AUDIT_CSP, auditCopy, renderMarkdownSafe, safeHref, selfContainedProblems } from "../../lib/notebook/html";
+import { AUDIT_CSP, auditCopy, renderMarkdownSafe, normalisedHref, selfContainedProblems } from "../../lib/notebook/html";
 import { exportHtml, jupyterCommand } from "../../lib/notebook/jupyter";
 import { writeNotebook, type NbCell, type Notebook } from "../../lib/notebook/nbfile";
 import { ARTIFACTS, chromiumMissing, openAuditPage } from "./audit-page";
@@ -141,9 +141,9 @@ describe("renderMarkdownSafe", () => {
     assert.doesNotMatch(html, /mailto/, "an address stays text");
     assert.match(html, /\[image not loaded: p — http:\/\/example\.org\/p\.png\]/);
     assert.match(html, /<img src="data:image\/png;base64,iVBORw0KGgo=" alt="d">/);
-    assert.equal(safeHref(" javascript:alert(1)"), null);
-    assert.equal(safeHref("jav&#x61;script:alert(1)"), null);
-    assert.equal(safeHref("https://example.org/a b"), "https://example.org/a%20b");
+    assert.equal(normalisedHref(" javascript:alert(1)"), null);
+    assert.equal(normalisedHref("jav&#x61;script:alert(1)"), null);
+    assert.equal(normalisedHref("https://example.org/a b"), "https://example.org/a%20b");
   });
 
   test("the runbook's own anchor, markers and <sub> survive; any other comment is shown", () => {

@@ -13,7 +13,8 @@ import { Marked } from "marked";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { NotebookUi } from "../../lib/notebook/index";
 import { guardSink, safeMarkdown } from "../../lib/notebook/sink";
-import { banner, safeHref, stepMarkdown, type Sink } from "../../lib/report/display";
+import { banner, stepMarkdown, type Sink } from "../../lib/report/display";
+import { safeHref } from "../../lib/report/inert";
 import type { StepResult } from "../../lib/types";
 import { chromiumMissing, openAuditPage } from "./audit-page";
 

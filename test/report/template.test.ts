@@ -36,7 +36,12 @@ describe("renderTemplate", () => {
     ],
     ["standalone comment line vanishes", "{{! header }}\nbody\n", {}, "body\n"],
     ["inline section keeps its line", "x {{#t}}y{{/t}} z\n", { t: true }, "x y z\n"],
-    ["no HTML escaping (Markdown)", "{{v}}", { v: "<b>&</b>" }, "<b>&</b>"],
+    ["a value is inert: raw HTML shown literally", "{{v}}", { v: "<b>&</b>" }, "&lt;b>&&lt;/b>"],
+    ["a value's javascript: link loses its target", "{{v}}", { v: "[x](javascript:alert(1))" }, "x (link removed: not a web address)"],
+    ["an entity cannot spell the scheme", "{{v}}", { v: "[x](javascript&colon;alert(1))" }, "x (link removed: not a web address)"],
+    ["a value's code span is kept verbatim", "{{v}}", { v: "`<b>`" }, "`<b>`"],
+    ["the runbook's own anchor and <sub> are kept", "{{v}}", { v: '<a id="s-1"></a><sub>x</sub>' }, '<a id="s-1"></a><sub>x</sub>'],
+    ["{{{raw}}} is written as is (the report's markers)", "{{{v}}}", { v: "<!-- m -->" }, "<!-- m -->"],
   ];
   for (const [name, src, view, want] of rows) it(name, () => assert.equal(renderTemplate(src, view), want));
 });
@@ -44,6 +49,8 @@ describe("renderTemplate", () => {
 describe("TemplateError", () => {
   const bad: Array<[string, string, object, RegExp]> = [
     ["unknown variable", "a\n{{nope}}", {}, /^Template t:2: unknown variable \{\{nope\}\}$/],
+    ["unbalanced raw braces", "{{{v}}", { v: "x" }, /malformed tag \{\{\{v\}\}: a raw value is \{\{\{name\}\}\}/],
+    ["a raw section", "{{{#v}}}{{/v}}", { v: "x" }, /malformed tag/],
     ["unknown nested key", "{{a.b}}", { a: {} }, /unknown variable \{\{a\.b\}\} \(no `b`\)/],
     ["unclosed section", "{{#xs}}x", { xs: [] }, /\{\{#xs\}\} is never closed/],
     ["mismatched close", "{{#a}}{{/b}}", { a: 1 }, /\{\{\/b\}\} closes \{\{#a\}\} opened on line 1/],
