@@ -37,10 +37,25 @@ describe("renderTemplate", () => {
     ["standalone comment line vanishes", "{{! header }}\nbody\n", {}, "body\n"],
     ["inline section keeps its line", "x {{#t}}y{{/t}} z\n", { t: true }, "x y z\n"],
     ["a value is inert: raw HTML shown literally", "{{v}}", { v: "<b>&</b>" }, "&lt;b>&&lt;/b>"],
-    ["a value's javascript: link loses its target", "{{v}}", { v: "[x](javascript:alert(1))" }, "x (link removed: not a web address)"],
-    ["an entity cannot spell the scheme", "{{v}}", { v: "[x](javascript&colon;alert(1))" }, "x (link removed: not a web address)"],
+    [
+      "a value's javascript: link loses its target",
+      "{{v}}",
+      { v: "[x](javascript:alert(1))" },
+      "x (link removed: not a web address)",
+    ],
+    [
+      "an entity cannot spell the scheme",
+      "{{v}}",
+      { v: "[x](javascript&colon;alert(1))" },
+      "x (link removed: not a web address)",
+    ],
     ["a value's code span is kept verbatim", "{{v}}", { v: "`<b>`" }, "`<b>`"],
-    ["the runbook's own anchor and <sub> are kept", "{{v}}", { v: '<a id="s-1"></a><sub>x</sub>' }, '<a id="s-1"></a><sub>x</sub>'],
+    [
+      "the runbook's own anchor and <sub> are kept",
+      "{{v}}",
+      { v: '<a id="s-1"></a><sub>x</sub>' },
+      '<a id="s-1"></a><sub>x</sub>',
+    ],
     ["{{{raw}}} is written as is (the report's markers)", "{{{v}}}", { v: "<!-- m -->" }, "<!-- m -->"],
   ];
   for (const [name, src, view, want] of rows) it(name, () => assert.equal(renderTemplate(src, view), want));
