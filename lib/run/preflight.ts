@@ -8,7 +8,6 @@ import { GuardError } from "../errors";
 import type { ApiClient } from "../clients/http";
 import {
   clockSkew,
-  dryRunDone,
   keyMatchesMode,
   liveConfirmed,
   mergeGuards,
@@ -18,6 +17,7 @@ import {
   transportIsSafe,
   type GuardReport,
 } from "./guards";
+import { dryRunDone } from "./dry-run";
 import type { Facts, Mode } from "../types";
 
 export interface PreflightInput {

@@ -14,7 +14,7 @@ import { before, describe, test } from "node:test";
 import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/notebook/archive";
-import { passedDryRuns } from "../../lib/run/guards";
+import { passedDryRuns } from "../../lib/run/dry-run";
 import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
 
 const REPO = path.resolve(__dirname, "../..");

@@ -5,17 +5,15 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import {
   clockSkew,
-  dryRunDone,
   keyMatchesMode,
   liveConfirmPhrase,
   liveConfirmed,
   modeMatchesEnvironment,
   operatorEmailIsWellFormed,
-  passedDryRuns,
   priceUnderCap,
-  stagingDryRuns,
   transportIsSafe,
 } from "../../lib/run/guards";
+import { dryRunDone, passedDryRuns, stagingDryRuns } from "../../lib/run/dry-run";
 import { chainJournal, makeSession, seal, tmpArchive } from "../report/fixtures";
 import { toV1 } from "../evidence/format-v2";
 import type { StatusT } from "../../lib/contract";

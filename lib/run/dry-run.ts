@@ -1,0 +1,113 @@
+/**
+ * The live gate's dry-run check (issue 13): the seed requires a staging dry run before the live run.
+ * Only a sealed, verified, chained staging session whose steps all passed counts; every other staging
+ * folder is named with why it was rejected. Pre-flight runs `dryRunDone` with the other guards.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { GuardError } from "../errors";
+import { Journal, latestStepResults, type JournalEntry } from "../evidence/journal";
+import { MANIFEST_FILE } from "../evidence/files";
+import { verifySession } from "../evidence/verify";
+import type { GuardReport } from "./guards";
+import { STEPS } from "./steps";
+import type { Mode } from "../types";
+
+export interface DryRun {
+  sessionId: string;
+  dir: string;
+}
+
+export interface RejectedDryRun {
+  sessionId: string;
+  dir: string;
+  /** One clause with the fix, e.g. "not sealed — run npm run archive -- <dir>". */
+  reason: string;
+}
+
+/**
+ * Whether a staging folder is a dry run the live gate may rely on; the reason when not. Only a
+ * sealed, verified staging session counts: manifest.json present, `verifySession` OK, manifest and
+ * journal naming this folder and mode staging, the journal chained, and every step PASS. A renamed
+ * sandbox journal, an unsealed run or an edited folder is refused, never silently skipped.
+ */
+export function dryRunProblem(dir: string): string | null {
+  const name = path.basename(dir);
+  let entries: readonly JournalEntry[];
+  let chained: boolean;
+  try {
+    const journal = Journal.open(dir);
+    entries = journal.all();
+    chained = journal.chained;
+  } catch (e) {
+    return `journal unreadable (${e instanceof Error ? e.message : String(e)})`;
+  }
+  const created = entries.find((e) => e.kind === "session_created");
+  if (!created || created.data.sessionId !== name || created.data.mode !== "staging")
+    return `its journal records session ${String(created?.data.sessionId ?? "none")} in mode ${String(created?.data.mode ?? "none")}, not this staging folder: a renamed or copied session is no dry run — run MODE=staging`;
+  const st = latestStepResults(entries);
+  const open = STEPS.find((d) => st.get(d.n)?.status !== "PASS");
+  if (open)
+    return `step ${open.n} (${open.id}) ${st.get(open.n)?.status ?? "never ran"}: not every step passed — run a new staging dry run with --refund`;
+  if (!fs.existsSync(path.join(dir, MANIFEST_FILE))) return `not sealed — run npm run archive -- ${dir}`;
+  const v = verifySession(dir);
+  if (!v.ok) {
+    const first = v.findings.find((f) => f.level === "error");
+    return `fails verify (${first ? `${first.subject}: ${first.message}` : "see npm run verify"}) — run npm run verify -- ${dir}`;
+  }
+  const m = v.manifest;
+  if (m?.mode !== "staging" || m?.session_id !== name)
+    return `its manifest seals session ${m?.session_id ?? "none"} in mode ${m?.mode ?? "none"}, not this staging folder — run MODE=staging`;
+  // A journal written before entries were chained: its steps cannot be trusted.
+  if (!chained)
+    return "journal not chained (written by an older tool): its results cannot be trusted — run a new staging dry run";
+  return null;
+}
+
+/** Staging folders of an archive, newest first: the passed dry runs, and the others with why. */
+export function stagingDryRuns(archiveDir: string): { passed: DryRun[]; rejected: RejectedDryRun[] } {
+  const out = { passed: [] as DryRun[], rejected: [] as RejectedDryRun[] };
+  if (!fs.existsSync(archiveDir)) return out;
+  for (const name of fs.readdirSync(archiveDir).sort().reverse()) {
+    const dir = path.join(archiveDir, name);
+    if (!name.endsWith("-staging") || !fs.statSync(dir).isDirectory()) continue;
+    const reason = dryRunProblem(dir);
+    if (reason) out.rejected.push({ sessionId: name, dir, reason });
+    else out.passed.push({ sessionId: name, dir });
+  }
+  return out;
+}
+
+/** Earlier staging sessions that the live gate accepts (sealed, verified, all steps PASS), newest first. */
+export function passedDryRuns(archiveDir: string): DryRun[] {
+  return stagingDryRuns(archiveDir).passed;
+}
+
+/** The rejected staging sessions in one clause: "<id>: <reason>; …" (the newest three). */
+function rejectedText(rejected: RejectedDryRun[]): string {
+  if (!rejected.length) return "";
+  const shown = rejected.slice(0, 3).map((r) => `${r.sessionId}: ${r.reason}`);
+  const more = rejected.length > 3 ? `; and ${rejected.length - 3} older staging session(s)` : "";
+  return ` (rejected: ${shown.join("; ")}${more})`;
+}
+
+/** The seed requires ≥ 1 staging dry run before the live run; overriding needs a written reason. */
+export function dryRunDone(mode: Mode, archiveDir: string, override: string): GuardReport & { dryRun: DryRun | null } {
+  const r: GuardReport & { dryRun: DryRun | null } = { refusals: [], warnings: [], dryRun: null };
+  if (mode !== "live") return r;
+  const runs = stagingDryRuns(archiveDir);
+  r.dryRun = runs.passed[0] ?? null;
+  if (!r.dryRun) {
+    const why = rejectedText(runs.rejected);
+    if (override.length >= 10)
+      r.warnings.push(`no passed staging dry run in ${archiveDir}${why}; overridden by operator: "${override}"`);
+    else
+      r.refusals.push(
+        new GuardError(
+          "dry-run",
+          `no passed staging dry run in ${archiveDir}${why} — run MODE=staging first and seal it (npm run archive), or set DRY_RUN_OVERRIDE to a written reason (≥ 10 chars) that goes into the report`,
+        ),
+      );
+  }
+  return r;
+}
