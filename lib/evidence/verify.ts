@@ -5,8 +5,8 @@
  * the session id and the mode).
  * A mismatch is said in words (issue 11): "the notebook was saved after sealing", "evidence was
  * appended to the trace after sealing", with the fix. `sealState` is what the archive step asks
- * before sealing again. Over 300 lines: the checks and their words share one findings list and
- * one fix; split, two modules would each need the other's.
+ * before sealing again. The identity check is ./identity.ts. Over 300 lines: the seal checks and
+ * their words share one findings list and one fix.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -32,6 +32,7 @@ import {
 } from "./manifest";
 import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "./chain";
 import { type JournalRead, readJournalFile } from "./journal";
+import { identityFindings } from "./identity";
 
 export type FindingLevel = "ok" | "warning" | "error";
 
@@ -356,60 +357,6 @@ function chainFinding(findings: VerifyFinding[], rel: string, chain: ChainCheck)
   findings.push({ level: "error", subject: `${rel}${at}`, message: chain.firstBroken.reason });
   // Lines added after the sealed ones leave the seal's chain intact; anything else broke it.
   return !chain.firstBroken.reason.startsWith("extra:");
-}
-
-/**
- * The session's identity, said the same way by every file: the folder's name, manifest.session_id,
- * the journal's session_created sessionId and every trace `session` event's session_id; and the
- * mode in the manifest, the journal, the trace and the session id's `-<mode>` suffix. A renamed
- * folder, a relabelled mode or two sessions' files swapped each give an error naming file and line.
- */
-export function identityFindings(
-  sessionDir: string,
-  manifest: Manifest,
-  journal: JournalRead | null,
-  events: readonly TraceEvent[],
-  journalRel: string = JOURNAL_FILE,
-): VerifyFinding[] {
-  const out: VerifyFinding[] = [];
-  const id = manifest.session_id;
-  const mode = manifest.mode;
-  const folder = path.basename(path.resolve(sessionDir));
-  const err = (subject: string, message: string) => out.push({ level: "error", subject, message });
-  if (folder !== id)
-    err(MANIFEST_FILE, `session folder renamed or swapped: folder says ${folder}, manifest says ${id}`);
-  if (!id.endsWith(`-${mode}`))
-    err(MANIFEST_FILE, `mode changed: manifest says ${mode}, but session id ${id} names mode ${id.split("-").pop()}`);
-  const created = journal?.entries[0];
-  if (journal && created?.kind !== "session_created") {
-    err(`${journalRel}:1`, "the journal does not start with session_created: not a session journal");
-  } else if (created) {
-    const jId = String(created.data.sessionId);
-    const jMode = String(created.data.mode);
-    if (jId !== id)
-      err(`${journalRel}:1`, `journal belongs to another session (swapped?): journal says ${jId}, manifest says ${id}`);
-    if (jMode !== mode) err(`${journalRel}:1`, `mode changed: journal says ${jMode}, manifest says ${mode}`);
-  }
-  let sessions = 0;
-  for (const e of events) {
-    if (e.type !== "session") continue;
-    sessions++;
-    const p = (e.payload ?? {}) as Record<string, unknown>;
-    if (p.session_id !== id)
-      err(
-        `${manifest.trace_file}:${e.seq}`,
-        `trace belongs to another session (swapped?): trace says ${String(p.session_id)}, manifest says ${id}`,
-      );
-    if (p.mode !== mode)
-      err(`${manifest.trace_file}:${e.seq}`, `mode changed: trace says ${String(p.mode)}, manifest says ${mode}`);
-  }
-  if (!out.length)
-    out.push({
-      level: "ok",
-      subject: "session",
-      message: `${id} (${mode}): folder, manifest, journal and ${sessions} trace session event(s) agree`,
-    });
-  return out;
 }
 
 const LEVEL_TAG: Record<FindingLevel, string> = { ok: "ok   ", warning: "WARN ", error: "ERROR" };

@@ -1,0 +1,64 @@
+/**
+ * The session's identity check of `npm run verify` (issue 13): folder name, manifest, journal and
+ * trace must name one session and one mode, or the folder was renamed, swapped or relabelled.
+ */
+import * as path from "node:path";
+import { JOURNAL_FILE, MANIFEST_FILE } from "./files";
+import type { Manifest } from "./manifest";
+import type { TraceEvent } from "./chain";
+import type { JournalRead } from "./journal";
+import type { VerifyFinding } from "./verify";
+
+/**
+ * The session's identity, said the same way by every file: the folder's name, manifest.session_id,
+ * the journal's session_created sessionId and every trace `session` event's session_id; and the
+ * mode in the manifest, the journal, the trace and the session id's `-<mode>` suffix. A renamed
+ * folder, a relabelled mode or two sessions' files swapped each give an error naming file and line.
+ */
+export function identityFindings(
+  sessionDir: string,
+  manifest: Manifest,
+  journal: JournalRead | null,
+  events: readonly TraceEvent[],
+  journalRel: string = JOURNAL_FILE,
+): VerifyFinding[] {
+  const out: VerifyFinding[] = [];
+  const id = manifest.session_id;
+  const mode = manifest.mode;
+  const folder = path.basename(path.resolve(sessionDir));
+  const err = (subject: string, message: string) => out.push({ level: "error", subject, message });
+  if (folder !== id)
+    err(MANIFEST_FILE, `session folder renamed or swapped: folder says ${folder}, manifest says ${id}`);
+  if (!id.endsWith(`-${mode}`))
+    err(MANIFEST_FILE, `mode changed: manifest says ${mode}, but session id ${id} names mode ${id.split("-").pop()}`);
+  const created = journal?.entries[0];
+  if (journal && created?.kind !== "session_created") {
+    err(`${journalRel}:1`, "the journal does not start with session_created: not a session journal");
+  } else if (created) {
+    const jId = String(created.data.sessionId);
+    const jMode = String(created.data.mode);
+    if (jId !== id)
+      err(`${journalRel}:1`, `journal belongs to another session (swapped?): journal says ${jId}, manifest says ${id}`);
+    if (jMode !== mode) err(`${journalRel}:1`, `mode changed: journal says ${jMode}, manifest says ${mode}`);
+  }
+  let sessions = 0;
+  for (const e of events) {
+    if (e.type !== "session") continue;
+    sessions++;
+    const p = (e.payload ?? {}) as Record<string, unknown>;
+    if (p.session_id !== id)
+      err(
+        `${manifest.trace_file}:${e.seq}`,
+        `trace belongs to another session (swapped?): trace says ${String(p.session_id)}, manifest says ${id}`,
+      );
+    if (p.mode !== mode)
+      err(`${manifest.trace_file}:${e.seq}`, `mode changed: trace says ${String(p.mode)}, manifest says ${mode}`);
+  }
+  if (!out.length)
+    out.push({
+      level: "ok",
+      subject: "session",
+      message: `${id} (${mode}): folder, manifest, journal and ${sessions} trace session event(s) agree`,
+    });
+  return out;
+}
