@@ -30,6 +30,7 @@ export const JOURNAL_KINDS = [
   "order_created",
   "payment_confirmed",
   "payment_uncertain",
+  "payment_checked",
   "transfer_pasted",
   "refund_intent",
   "refund_created",

@@ -217,6 +217,10 @@ export class NotebookUi {
     await this.guard("report", async (rb) => {
       const d = this.tslab.display;
       const docs = rb.cfg.docsDir;
+      // An order with no payment recorded is looked at once more: the verdict must not say no money
+      // moved when it was paid after step 4's last check.
+      const seen = await rb.lastLook();
+      if (seen) d.markdown(`**Last look** at order \`${rb.order?.id}\` before the verdict: ${seen}.`);
       const p = publishReport(rb.dir, {
         docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
         checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),

@@ -43,6 +43,12 @@ export interface Evidence {
   moneyMoved: boolean;
   /** Money moved and no refund has SUCCEEDED (journal.ts moneyOutstanding, the same predicate as the notebook's banner). */
   moneyOutstanding: boolean;
+  /**
+   * An order was created and no payment is recorded: its pay link was shown, so "no money moved" is
+   * claimed only on the report's last look at it (`payment_checked`); null when money moved or there
+   * is no order.
+   */
+  unpaidOrder: { orderId: string; check: { at: string; seen: string | null; error: string | null } | null } | null;
   preflight: { ok: boolean; refusals: string[]; warnings: string[] } | null;
   dryRun: { reference: string | null; override: string | null };
   payment: { at: string; last4: string | null; processor: string | null } | null;
@@ -97,6 +103,17 @@ function checkedResult(sessionDir: string, def: StepDef, r: StepResult): StepRes
     "E2E_REPORT_SESSION",
     `${path.join(sessionDir, JOURNAL_FILE)}: step ${def.n} (${def.id}) fact \`${i.path.join(".") || "(facts)"}\` is not what the step table declares (${i.message}); do not edit evidence by hand`,
   );
+}
+
+function unpaidOrder(journal: readonly JournalEntry[]): Evidence["unpaidOrder"] {
+  const order = [...journal].reverse().find((e) => e.kind === "order_created");
+  if (!order || moneyMoved(journal)) return null;
+  const orderId = String(order.data.order_id);
+  const c = [...journal].reverse().find((e) => e.kind === "payment_checked" && e.data.order_id === orderId);
+  return {
+    orderId,
+    check: c ? { at: str(c.data.at) ?? c.at, seen: str(c.data.seen), error: str(c.data.error) } : null,
+  };
 }
 
 function readJsonLines<T>(file: string): T[] {
@@ -197,6 +214,7 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     steps,
     moneyMoved: moneyMoved(journal),
     moneyOutstanding: moneyOutstanding(journal),
+    unpaidOrder: unpaidOrder(journal),
     preflight: pf
       ? {
           ok: pf.data.ok === true,

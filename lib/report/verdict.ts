@@ -152,10 +152,8 @@ export function deriveOutcome(ev: Evidence): Verdict {
   if (!ev.moneyMoved) {
     const first = ev.table.find((d) => !passed(ev, d.n)) ?? ev.table[0];
     const r = ev.steps[first.n];
-    return {
-      outcome: "FAIL",
-      reason: `step ${first.n} ${r ? r.status : "did not run"}${r?.reason ? ` (${r.reason})` : ""} before money moved`,
-    };
+    const what = `step ${first.n} ${r ? r.status : "did not run"}${r?.reason ? ` (${r.reason})` : ""}`;
+    return { outcome: "FAIL", reason: `${what}${unpaidWords(ev)}` };
   }
   const boxes = acceptance(ev);
   const open = boxes.filter((b) => !b.ok && (ev.mode === "live" || b.n < boxes.length));
@@ -174,6 +172,20 @@ export function deriveOutcome(ev: Evidence): Verdict {
   return { outcome: "PARTIAL", reason: `money moved; open: ${list}` };
 }
 
+/**
+ * "before money moved" only when it is known: no order was created, or the last look at the order
+ * (`payment_checked`) saw it unpaid. An order whose pay link was shown and whose payment was never
+ * checked again may have been paid since: the record says so instead.
+ */
+function unpaidWords(ev: Evidence): string {
+  const u = ev.unpaidOrder;
+  if (!u) return " before money moved";
+  if (u.check?.seen)
+    return ` before money moved (order ${u.orderId} unpaid at the last look, ${u.check.at}: ${u.check.seen})`;
+  const why = u.check ? `the last look failed (${u.check.error})` : "it was not checked again";
+  return `; no payment is recorded for order ${u.orderId}, but its pay link was shown and ${why}: if it was paid, money moved — check it at the orchestrator (Hyperswitch dashboard) and refund it`;
+}
+
 /** What the operator must do next, derived from the evidence (empty when nothing is open). */
 export function actionItems(ev: Evidence): string[] {
   const out: string[] = [];
@@ -188,6 +200,10 @@ export function actionItems(ev: Evidence): string[] {
     );
   }
   const order = ev.trail.find((t) => t.link === "order")?.id ?? "the order";
+  if (ev.unpaidOrder && !ev.unpaidOrder.check?.seen)
+    out.push(
+      `**Check the payment**: order ${ev.unpaidOrder.orderId} has no payment recorded and was not seen unpaid at the end — look it up at the orchestrator (Hyperswitch dashboard); if it was paid, refund it there and record it in OPERATOR_NOTES.`,
+    );
   const refundStep = ev.table.find((d) => d.returnsMoney);
   const confirmStep = ev.table[ev.table.length - 1];
   if (ev.moneyOutstanding && !ev.refund)

@@ -423,6 +423,37 @@ export class PaySteps extends BuySteps {
       this.pollEndsAt = null;
     }
   }
+
+  /**
+   * The report's last look, so the record never says no money moved when it did: an order exists but
+   * no payment is recorded (paid after step 4's last check and the cell never re-run, or the kernel
+   * restarted), so the payment is checked once more before the verdict, and what was seen is
+   * journaled (`payment_checked`). Paid, or in a state only an operator can settle, also journals
+   * `payment_uncertain`: the verdict says money moved and the refund step stays available. A check
+   * that fails is journaled with its error; the verdict then says no payment is recorded, not that
+   * none moved. Returns what was seen, or null when there was nothing to check.
+   */
+  async lastLook(): Promise<string | null> {
+    if (!this.order || this.moneyMoved) return null;
+    const at = new Date().toISOString();
+    const order_id = this.order.id;
+    try {
+      const ev = await this.paymentEvidence(false);
+      const paid = Boolean(ev.paidAt) || Boolean(ev.uncertain);
+      this.journal.append("payment_checked", { at, order_id, seen: ev.seen, paid, by: "the report's last look" });
+      if (paid)
+        this.journal.append("payment_uncertain", {
+          at,
+          payment_id: this.order.paymentId ?? null,
+          seen: ev.seen,
+          why: "the report's last look saw it paid; step 4 never confirmed it",
+        });
+      return ev.seen;
+    } catch (err) {
+      this.journal.append("payment_checked", { at, order_id, seen: null, paid: null, error: oneLine(err) });
+      return null;
+    }
+  }
 }
 
 /** Said after a refused confirmation when the payment itself went through. */

@@ -43,7 +43,7 @@ describe("deriveOutcome", () => {
       "staging",
       false,
       "FAIL",
-      /^step 4 FAIL \(the checkout refused the payment \(card_declined\)\) before money moved$/,
+      /^step 4 FAIL \(the checkout refused the payment \(card_declined\)\) before money moved \(order \S+ unpaid at the last look, 2026-11-20T14:03:30.000Z: order failed\)$/,
     ],
     [
       "stuck",
