@@ -16,7 +16,10 @@ const pkg = JSON.parse(read("package.json")) as {
   optionalDependencies?: Record<string, string>;
 };
 const lock = JSON.parse(read("package-lock.json")) as {
-  packages: Record<string, { version?: string; engines?: { node?: string }; optionalDependencies?: Record<string, string> }>;
+  packages: Record<
+    string,
+    { version?: string; engines?: { node?: string }; optionalDependencies?: Record<string, string> }
+  >;
 };
 
 type V = [number, number, number];
@@ -30,7 +33,11 @@ const cmp = (a: V, b: V) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
 /** Whether version `v` satisfies an engines range (the forms npm packages use: >=, >, <, <=, ^, ~, x, ||). */
 function satisfies(v: V, range: string): boolean {
   return range.split("||").some((alt) => {
-    const comps = alt.trim().replace(/([<>]=?|[\^~])\s+/g, "$1").split(/\s+/).filter(Boolean);
+    const comps = alt
+      .trim()
+      .replace(/([<>]=?|[\^~])\s+/g, "$1")
+      .split(/\s+/)
+      .filter(Boolean);
     return comps.every((c) => {
       if (c === "*" || c === "x") return true;
       const m = /^(>=|<=|>|<|\^|~|=)?(.+)$/.exec(c);
@@ -108,7 +115,9 @@ test("every locked package admits both the floor and the pinned Node (no EBADENG
   const bad = Object.entries(lock.packages).flatMap(([name, p]) => {
     const range = p.engines?.node;
     if (!name || !range) return [];
-    return [floor, parse(pin)].filter((v) => !satisfies(v, range)).map((v) => `${name}: ${range} refuses ${v.join(".")}`);
+    return [floor, parse(pin)]
+      .filter((v) => !satisfies(v, range))
+      .map((v) => `${name}: ${range} refuses ${v.join(".")}`);
   });
   assert.deepEqual(bad, []);
 });
