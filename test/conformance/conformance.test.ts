@@ -25,6 +25,21 @@ function conforms<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   return r.data;
 }
 
+/**
+ * The orchestrator's object at `path` once the double's timer set `status` (polled, 10 s at most):
+ * a fixed pause is outrun on a loaded machine.
+ */
+async function settled(sb: Parameters<typeof hs>[0], path: string, status: string): Promise<unknown> {
+  let body: unknown;
+  for (const until = Date.now() + 10_000; Date.now() < until; await sleep(25)) {
+    body = (await hs(sb, "GET", path)).body;
+    if ((body as { status?: string }).status === status) break;
+  }
+  return body;
+}
+const settledPayment = async (sb: Parameters<typeof hs>[0], id: string, status: string) =>
+  conforms(PaymentsResponse, await settled(sb, `/payments/${id}`, status), `payment ${id} (waiting for ${status})`);
+
 describe("conformance samples", () => {
   for (const [name, p] of Object.entries(PAYMENT_SAMPLES))
     test(`payment sample ${name} is a PaymentsResponse`, () => {
@@ -175,13 +190,10 @@ describe(`the orchestrator double conforms [${backend.name}]`, () => {
         sb.setFaults({ paymentOutcome: outcome as never });
         const o = await api.order();
         assert.equal((await pay(o.payment_url)).status, 200);
-        await sleep(80);
+        // The outcome lands on the double's completion timer: wait for it (not a fixed pause, which a
+        // loaded machine outruns), then for every webhook it queued.
+        const p = await settledPayment(sb, o.hyperswitch_payment_id, outcome);
         await sb.drainWebhooks();
-        const p = conforms(
-          PaymentsResponse,
-          (await hs(sb, "GET", `/payments/${o.hyperswitch_payment_id}`)).body,
-          outcome,
-        );
         assert.equal(p.status, outcome);
         const types = sentFor(o.hyperswitch_payment_id).map((s) => s.event.event_type);
         assert.deepEqual(types, ["payment_processing", eventType], outcome);
@@ -204,8 +216,7 @@ describe(`the orchestrator double conforms [${backend.name}]`, () => {
     assert.equal(created.status, 200, created.text);
     const url = `${sb.hyperswitchUrl}/checkout/${created.body.payment_id}?client_secret=${encodeURIComponent(created.body.client_secret)}`;
     assert.equal((await pay(url)).status, 200);
-    await sleep(80);
-    const p = conforms(PaymentsResponse, (await hs(sb, "GET", `/payments/${created.body.payment_id}`)).body, "manual");
+    const p = await settledPayment(sb, created.body.payment_id, "requires_capture");
     assert.deepEqual(
       [p.status, p.capture_method, p.amount_capturable, p.return_url],
       ["requires_capture", "manual", 700, "https://shop.example/return"],
@@ -220,9 +231,8 @@ describe(`the orchestrator double conforms [${backend.name}]`, () => {
     try {
       const r = await api.req("POST", `/orders/${order.id}/refund`, { body: {} });
       assert.equal(r.status, 202);
-      await sleep(80);
+      const hr = conforms(RefundResponse, await settled(sb, `/refunds/${r.body.data.refund_id}`, "failed"), "failed");
       await sb.drainWebhooks();
-      const hr = conforms(RefundResponse, (await hs(sb, "GET", `/refunds/${r.body.data.refund_id}`)).body, "failed");
       assert.equal(hr.status, "failed");
       assert.ok(hr.error_code && hr.error_message);
       assert.equal(sentFor(order.hyperswitch_payment_id).at(-1)?.event.event_type, "refund_failed");
