@@ -193,20 +193,24 @@ describe("with the orchestrator (HYPERSWITCH_URL)", () => {
       assert.match(String(early.observed.orchestrator), /^requires_payment_method/);
       const p = await rb.pay();
       await payHeadless(p.paymentUrl, "success", { browser: false });
-      await sleep(100);
+      const hsPayment = async () =>
+        (
+          await rb.hs!.call({
+            method: "GET",
+            path: `/payments/${rb.order!.paymentId}`,
+            endpoint: "GET /payments/:id",
+            schema: (await import("../../lib/contract")).HsPayment,
+            enveloped: false,
+            headers: { "api-key": sb.apiKey },
+          })
+        ).data;
+      // Settled first: `updated` moves again when processing becomes succeeded, and a loaded machine
+      // could otherwise confirm on the processing time and compare it with the later one.
+      for (let i = 0; i < 200 && (await hsPayment()).status !== "succeeded"; i++) await sleep(25);
       const r = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
       assert.equal(r.status, "PASS", r.reason);
       assert.equal(r.observed.time_source, "the orchestrator's payment time");
-      const hs = (
-        await rb.hs!.call({
-          method: "GET",
-          path: `/payments/${rb.order!.paymentId}`,
-          endpoint: "GET /payments/:id",
-          schema: (await import("../../lib/contract")).HsPayment,
-          enveloped: false,
-          headers: { "api-key": sb.apiKey },
-        })
-      ).data;
+      const hs = await hsPayment();
       assert.equal(
         r.observed.transaction_time,
         new Date(hs.updated!).toISOString(),
