@@ -14,9 +14,13 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { retryAfterMs } from "../../lib/clients/http";
 import { Trace } from "../../lib/evidence/trace";
+import { NotebookUi } from "../../lib/notebook/index";
 import { pollLine } from "../../lib/report/display";
 import { POLL_DEFAULTS, nextDelayMs, plannedPauseMs, pollUntil, type Probe } from "../../lib/run/poll";
+import type { Runbook } from "../../lib/run/runbook";
+import { STEPS } from "../../lib/run/steps";
 import type { PollSample } from "../../lib/types";
+import { stepResult } from "./fixtures";
 
 const EPOCH = Date.parse("2026-11-26T14:00:00.000Z");
 const noTrace = { append: () => undefined } as unknown as Trace;
@@ -276,4 +280,38 @@ test("each poll_attempt in the trace records the planned pause and the next atte
   const later = pollLine({ ...events[0].payload, nextAt: "2026-11-26T14:02:07.400Z", pauseMs: 5400 }, 120, 300);
   assert.match(later, /next check 14:02:07Z \(in 5 s\)$/);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("the notebook's progress line drops a planned check when the step ends without it (a poll stopped early)", () => {
+  const displays: string[][] = []; // [0] the outcome banner, [1] the progress line
+  const shown: string[] = [];
+  const sink = (out: string[]) => ({
+    markdown: (s: string) => void out.push(s),
+    html: () => undefined,
+    svg: () => undefined,
+    png: () => undefined,
+    text: () => undefined,
+  });
+  const rb = { hooks: {}, table: STEPS, moneyOutstanding: false } as unknown as Runbook;
+  const ui = new NotebookUi(rb, {
+    display: sink(shown),
+    newDisplay: () => sink(displays[displays.push([]) - 1]),
+  });
+  const s: PollSample = {
+    step: 5,
+    attempt: 1,
+    at: "2026-11-26T14:00:00.000Z",
+    t: 0,
+    latencyMs: 3,
+    httpStatus: 200,
+    orderStatus: "processing",
+    pauseMs: 250,
+    nextAt: "2026-11-26T14:00:00.253Z",
+  };
+  rb.hooks.onPoll!(s, 0.003, 300);
+  const progress = displays[1];
+  assert.match(progress.at(-1)!, /next check 14:00:00Z \(in 0\.3 s\)/);
+  ui.show(stepResult(5, "FAIL", "the order will not complete: the payment failed"));
+  assert.match(progress.at(-1)!, /⏳ step 5 · attempt 1 .*\*\*processing\*\*$/);
+  assert.doesNotMatch(progress.at(-1)!, /next check/);
 });
