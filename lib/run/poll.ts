@@ -165,7 +165,8 @@ export async function pollUntil(o: PollOptions): Promise<PollOutcome> {
       const e = new DeadlineError(o.what, o.deadlineS, last);
       return { samples, reached: false, reachedAt: null, elapsedS, lastStatus: last, http5xx, failure: e.message };
     }
-    await pause(waitMs, o.signal);
+    // The next attempt keeps to the recorded time: the time `stop` took comes out of the pause.
+    await pause(Math.max(0, Math.round(m0 + elapsedS * 1000 + waitMs - mono())), o.signal);
   }
 }
 
