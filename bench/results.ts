@@ -1,6 +1,6 @@
 /**
- * bench/RESULTS.md: the four figures side by side with their targets, the machine, date and
- * commit, and for every missed target a one-line reason and the next step (issue 7).
+ * bench/RESULTS.md: the figures (P1–P5) side by side with their targets, the machine, date and
+ * commit, and for every missed target a one-line reason and the next step (issues 7, 15).
  * No absolute paths: the file is committed.
  */
 import { execFileSync } from "node:child_process";
