@@ -1,10 +1,11 @@
 /**
  * P2, detection lag (issue 7). The sandbox flips each order to `completed` (after payment) and
  * later to `refunded` (after the refund request) at a random instant; two watchers poll the same
- * order at the same time: the runbook's poller (lib/poll.ts pollUntil through the traced
+ * order at the same time: the runbook's poller (lib/run/poll.ts pollUntil through the traced
  * ApiClient, as steps 5 and 9 do) and the fixed-interval baseline (bench/curl-loop.sh, a curl
  * every 5 s). Lag = first response that shows the new state − the sandbox's recorded flip time.
  * The lib is driven directly, not through the notebook, to get many flips in bounded time.
+ * P2's flips at set times after payment (1 s … 120 s) run beside these, in bench/p5-windows.ts.
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
@@ -52,7 +53,7 @@ export interface P2Result {
   missing: string[];
 }
 
-interface WatchOutcome {
+export interface WatchOutcome {
   seen: boolean;
   /** Runbook: performance.now() of the detecting response; baseline: epoch ms. */
   seenAt: number;
@@ -62,12 +63,13 @@ interface WatchOutcome {
 const hasCurl = () => spawnSync("sh", ["-c", "command -v curl"], { stdio: "ignore" }).status === 0;
 
 /** The runbook's side: pollUntil with the same probe shape as Runbook.probeOrder (no retries, the poller paces). */
-async function watchRunbook(
+export async function watchRunbook(
   api: ApiClient,
   trace: Trace,
   orderId: string,
   target: string,
   step: 5 | 9,
+  deadlineS: number = P2_DEFAULTS.pollDeadlineS,
 ): Promise<WatchOutcome> {
   let seenAt = NaN;
   const sendTimes: number[] = [];
@@ -93,7 +95,7 @@ async function watchRunbook(
   const out = await pollUntil({
     step,
     what: `order ${target}`,
-    deadlineS: P2_DEFAULTS.pollDeadlineS,
+    deadlineS,
     probe,
     done: (s) => s === target,
     trace,

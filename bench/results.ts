@@ -1,6 +1,6 @@
 /**
- * bench/RESULTS.md: the four figures side by side with their targets, the machine, date and
- * commit, and for every missed target a one-line reason and the next step (issue 7).
+ * bench/RESULTS.md: the figures (P1–P5) side by side with their targets, the machine, date and
+ * commit, and for every missed target a one-line reason and the next step (issues 7, 15).
  * No absolute paths: the file is committed.
  */
 import { execFileSync } from "node:child_process";
@@ -10,6 +10,7 @@ import { cellMedians, cellsMs, passing, stepOverheadMedian, type P1Result, type 
 import { P2_DEFAULTS, lagSummary, type P2Result } from "./p2-lag";
 import type { P3Result } from "./p3-evidence";
 import type { P4Result } from "./p4-size";
+import { WINDOWS_DEFAULTS, flipSummary, windowsSection, type WindowsResult } from "./p5-windows";
 import type { Build } from "./prebuilt";
 import { bytes, fmt, median, ratio, sec, table, verdict } from "./stats";
 
@@ -20,6 +21,9 @@ export const TARGETS = {
   p2P95Ms: 600,
   p2ReqPerS: 4,
   p3DiffP50Ms: 1,
+  p2EarlyMedianMs: 250, // flips in the first 10 s after payment: median lag
+  p2LatePct: 10, // later flips: median lag as % of the time elapsed since payment
+  p5Requests: 150, // requests per stuck 5-minute window
 };
 
 export interface Machine {
@@ -66,6 +70,8 @@ export interface AllResults {
   p2: P2Result | null;
   p3: P3Result | null;
   p4: P4Result | null;
+  /** P2's timed flips and P5's stuck window (bench/p5-windows.ts). */
+  windows: WindowsResult | null;
   durationMs: number;
 }
 
@@ -169,6 +175,7 @@ function summaryRows(r: AllResults): Row[] {
       next: "no change needed unless the peak exceeds 4.",
     });
   }
+  if (r.windows) rows.push(...windowRows(r.windows, r.mode));
   if (r.p3) {
     const d = r.p3.traced.p50 - r.p3.raw.p50;
     const fsync = r.p3.parts.find((p) => p.part.startsWith("open + write + fsync"));
@@ -345,6 +352,45 @@ function p1Section(r: AllResults): string[] {
   return out;
 }
 
+/** P2's timed flips, one row per flip time, and P5's "N requests" row. */
+function windowRows(w: WindowsResult, mode: AllResults["mode"]): Row[] {
+  const rows: Row[] = [];
+  const sums = flipSummary(w);
+  for (const atS of w.flipsAtS.length ? WINDOWS_DEFAULTS.flipsAtS : []) {
+    const f = sums.find((x) => x.atS === atS);
+    const early = atS < 10;
+    const measure = `P2 flip ${atS} s after payment, median lag${f ? ` (${f.n} flips)` : ""}`;
+    const target = early ? `≤ ${TARGETS.p2EarlyMedianMs} ms` : `≤ ${TARGETS.p2LatePct} % of elapsed`;
+    if (!f?.n) {
+      rows.push({ measure, result: f ? "not seen" : `not in ${mode} (full bench only)`, target, ok: f ? false : null });
+      continue;
+    }
+    rows.push({
+      measure,
+      result: `${ms(f.medianLagMs)} (${fmt(f.medianPct, 1)} % of elapsed)`,
+      target,
+      ok: early ? f.medianLagMs <= TARGETS.p2EarlyMedianMs : f.medianPct <= TARGETS.p2LatePct,
+      why: `the poll interval in force at ${atS} s (${early ? "250 ms" : atS < 60 ? "~1 s" : "~5 s"}, + 0–20 % jitter) plus the round trip, on a loaded machine.`,
+      next: "compare the poll_attempt events' planned pauses in bench/.work/p5 with the observed gaps.",
+    });
+  }
+  const p5 = w.p5;
+  if (p5) {
+    const x = p5.extrapolated;
+    rows.push({
+      measure: x
+        ? `P5 stuck 5-minute window, extrapolated from the schedule (a ${p5.windowS} s window against the sandbox sent ${p5.requests}; the real poller over ${x.windowS} s on a simulated clock, median of 5 draws, shortest draws ${x.requestsShortestDraws})`
+        : `P5 stuck ${p5.windowS / 60}-minute window, real poller against the sandbox`,
+      result: `${x ? x.requests : p5.requests} requests`,
+      target: `≤ ${TARGETS.p5Requests}`,
+      ok: (x ? Math.max(x.requests, x.requestsShortestDraws) : p5.requests) <= TARGETS.p5Requests,
+      why: "the schedule in lib/run/poll.ts POLL_DEFAULTS allows at most 40 + 50 + 48 requests (+ the one at the deadline).",
+      next: "check that every pause in the P5 trace is ≥ the schedule's interval.",
+    });
+  }
+  return rows;
+}
+
 function p2Section(r: AllResults): string[] {
   const p2 = r.p2!;
   const rb = lagSummary(p2.samples, "runbook");
@@ -383,7 +429,7 @@ function p2Section(r: AllResults): string[] {
     "",
   );
   out.push(
-    `Ratio, fixed loop ÷ runbook: median lag ${ratio(bl.median, rb.median)}, p95 ${ratio(bl.p95, rb.p95)}; the runbook sends ${ratio(rb.steadyRate, bl.steadyRate)} the requests per second. Sandbox-side count of \`GET /orders/:id\` during P2: ${p2.serverOrderGets} (watchers' own count: ${rb.requests + bl.requests}).`,
+    `Ratio, fixed loop ÷ runbook: median lag ${ratio(bl.median, rb.median)}, p95 ${ratio(bl.p95, rb.p95)}; the runbook sends ${ratio(rb.steadyRate, bl.steadyRate)} the requests per second. Sandbox-side count of \`GET /orders/:id\` during P2: ${p2.serverOrderGets} (watchers' own count: ${rb.requests + bl.requests}${r.windows ? "; the timed flips and P5 poll beside P2, so the sandbox's count includes theirs" : ""}).`,
     "",
   );
   if (p2.missing.length) out.push(`Not measured: ${p2.missing.join("; ")}.`, "");
@@ -483,15 +529,16 @@ export function renderResults(r: AllResults, findings: string[]): string {
   if (findings.length) out.push("## Findings and proposed lib changes", "", ...findings, "");
   if (r.p1) out.push(...p1Section(r));
   if (r.p2) out.push(...p2Section(r));
+  if (r.windows) out.push(...windowsSection(r.windows));
   if (r.p3) out.push(...p3Section(r));
   if (r.p4) out.push(...p4Section(r));
   out.push(
     "## Reproduce",
     "",
     "```",
-    "npm run bench              # full: 2 × 5 notebook runs, 16 orders / 32 flips, 1000 + 1000 calls, anatomy (~3–6 min)",
-    "npm run bench -- --smoke   # CI: 1 notebook run, 2 orders / 4 flips, 200 + 200 calls (~40 s), written to bench/.work/",
-    "npm run bench -- --only p2,p3   # a subset (p4 needs p1)",
+    "npm run bench              # full: 2 × 5 notebook runs, 16 orders / 32 flips + 16 timed flips, a 5-minute P5 window beside P2 and P3, 1000 + 1000 calls, anatomy (~8–11 min)",
+    "npm run bench -- --smoke   # CI: 1 notebook run, 2 orders / 4 flips + 4 timed flips, a 20 s P5 window, 200 + 200 calls (~1 min), written to bench/.work/",
+    "npm run bench -- --only p2,p5   # a subset (p4 needs p1)",
     "```",
     "",
   );

@@ -1,7 +1,9 @@
 /**
- * `npm run bench [-- --smoke] [-- --only p1,p2,p3,p4]` (issue 7): P1 runbook overhead, P2
- * detection lag against a fixed 5 s curl loop, P3 evidence cost, P4 artefact size — all in one
- * run against one local sandbox, written to bench/RESULTS.md (smoke: bench/.work/).
+ * `npm run bench [-- --smoke] [-- --only p1,p2,p3,p4,p5]` (issues 7, 15): P1 runbook overhead, P2
+ * detection lag against a fixed 5 s curl loop and for flips at set times after payment, P3 evidence
+ * cost, P4 artefact size, P5 requests over a stuck 5-minute window — all in one run against one
+ * local sandbox, written to bench/RESULTS.md (smoke: bench/.work/). P2's timed flips and P5 poll in
+ * the background from the end of P1 until after P3, so their long windows add little to the run.
  * Timings are never asserted; the exit code is 1 only when something could not be measured.
  */
 import * as fs from "node:fs";
@@ -16,6 +18,7 @@ import { ZERO_DELAYS, runP1, type P1Result } from "./p1-overhead";
 import { runP2, type P2Result } from "./p2-lag";
 import { runP3, type P3Result } from "./p3-evidence";
 import { runP4, type P4Result } from "./p4-size";
+import { openWindows, type WindowsResult } from "./p5-windows";
 import { importAB, projectBuild, type ImportAB } from "./prebuilt";
 import { machineInfo, renderResults, type AllResults } from "./results";
 
@@ -26,6 +29,7 @@ const MODES = {
     whatIf: true,
     p2Orders: 16,
     p2Concurrency: 4,
+    p2FlipsPerTime: 4, // timed flips per delay (1, 5, 30, 120 s)
     p3Calls: 1000,
     anatomyRounds: 3,
     out: "bench/RESULTS.md",
@@ -36,6 +40,7 @@ const MODES = {
     whatIf: false,
     p2Orders: 2,
     p2Concurrency: 2,
+    p2FlipsPerTime: 2, // 1 and 5 s only
     p3Calls: 200,
     anatomyRounds: 0,
     out: "bench/.work/RESULTS.smoke.md",
@@ -51,7 +56,7 @@ async function main(): Promise<number> {
   });
   const mode = a.smoke ? "smoke" : "full";
   const cfg = MODES[mode];
-  const only = new Set((a.only ?? "p1,p2,p3,p4").split(",").map((s) => s.trim().toLowerCase()));
+  const only = new Set((a.only ?? "p1,p2,p3,p4,p5").split(",").map((s) => s.trim().toLowerCase()));
   const log = (l: string) => console.log(`bench: ${l}`);
   // Bounded in time whatever happens: a hung kernel or loop must not hold CI.
   setTimeout(() => {
@@ -59,7 +64,8 @@ async function main(): Promise<number> {
     process.exit(1);
   }, cfg.budgetMs).unref();
 
-  for (const d of ["p1", "p2", "p3", "lib-js"]) fs.rmSync(path.join(WORK_DIR, d), { recursive: true, force: true });
+  for (const d of ["p1", "p2", "p3", "p5", "lib-js"])
+    fs.rmSync(path.join(WORK_DIR, d), { recursive: true, force: true });
   fs.mkdirSync(WORK_DIR, { recursive: true });
   const t0 = performance.now();
   const machine = machineInfo(REPO_ROOT);
@@ -79,6 +85,7 @@ async function main(): Promise<number> {
   let p2: P2Result | null = null;
   let p3: P3Result | null = null;
   let p4: P4Result | null = null;
+  let windows: WindowsResult | null = null;
   let anatomy: Anatomy | null = null;
   const problems: string[] = [];
   try {
@@ -92,6 +99,19 @@ async function main(): Promise<number> {
       });
       if (!p1.variants[0].runs.some((r) => r.allPassed)) problems.push("P1: no run passed every step");
     }
+    // Opened after P1 (whose timings they would disturb), closed after P3.
+    const opened =
+      only.has("p2") || only.has("p5")
+        ? await openWindows({
+            sandbox: sb,
+            flips: only.has("p2"),
+            stuck: only.has("p5"),
+            smoke: mode === "smoke",
+            perFlip: cfg.p2FlipsPerTime,
+            workDir: WORK_DIR,
+            log,
+          })
+        : null;
     if (only.has("p2")) {
       p2 = await runP2({
         sandbox: sb,
@@ -104,6 +124,12 @@ async function main(): Promise<number> {
       if (!p2.samples.length) problems.push("P2: no flip was seen");
     }
     if (only.has("p3")) p3 = await runP3({ sandbox: sb, calls: cfg.p3Calls, workDir: WORK_DIR, log });
+    if (opened) {
+      windows = await opened.finish();
+      if (only.has("p2") && !windows.flips.length) problems.push("P2: no timed flip was seen");
+      if (only.has("p5") && !windows.p5) problems.push("P5: the stuck window was not measured");
+      for (const m of windows.missing) problems.push(`P2/P5: ${m}`);
+    }
     const last = p1 ? [...p1.variants[0].runs].reverse().find((r) => r.allPassed) : undefined;
     if (only.has("p4") && last) p4 = runP4(last.dir, last.sessionId);
   } finally {
@@ -124,6 +150,7 @@ async function main(): Promise<number> {
     p2,
     p3,
     p4,
+    windows,
     durationMs: performance.now() - t0,
   };
   const out = path.resolve(REPO_ROOT, a.out ?? cfg.out);

@@ -58,6 +58,10 @@ export interface PollSample {
   error?: string;
   /** Why the attempt got no status: `schema` (the answer did not match the contract), else transport. */
   errorKind?: "schema";
+  /** The pause the poller planned after this attempt (ms, jitter included) and when the next attempt is
+   * due (UTC ISO); absent on an attempt that was planned to be the last (target, deadline, hopeless). */
+  pauseMs?: number;
+  nextAt?: string;
   /** Which run of the step took it (1, 2, … in trace order), set when the evidence is read back. */
   run?: number;
 }

@@ -70,6 +70,8 @@ export class NotebookUi {
   private readonly outcome: Sink;
   private payLink: Sink | null = null;
   private progress: Sink | null = null;
+  /** The poll line last shown, so the step's end can drop a next check that will not happen. */
+  private lastPoll: Parameters<typeof pollLine> | null = null;
 
   constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null) {
     this.rb = rb;
@@ -87,6 +89,7 @@ export class NotebookUi {
     rb.hooks.onPoll = (s, elapsed, deadline) => {
       // A fresh progress line for every run of a poll step (attempt 1), even of the same step.
       if (!this.progress || s.attempt === 1) this.progress = this.tslab.newDisplay();
+      this.lastPoll = [s, elapsed, deadline];
       this.progress.markdown(pollLine(s, elapsed, deadline));
     };
   }
@@ -117,8 +120,16 @@ export class NotebookUi {
       // whichever cell runs next. The progress line, if any, is updated in place instead.
       this.progress?.markdown(`⏹️ step ${r.step} interrupted at ${r.endedAt} — run the cell again to resume`);
       this.progress = null;
+      this.lastPoll = null;
       return;
     }
+    // A poll stopped early (another source said the target is unreachable) had planned one more check.
+    const lp = this.lastPoll;
+    if (lp && lp[0].step === r.step && lp[0].nextAt) {
+      const { pauseMs: _p, nextAt: _n, ...s } = lp[0];
+      this.progress?.markdown(pollLine(s, lp[1], lp[2]));
+    }
+    this.lastPoll = null;
     d.markdown(stepMarkdown(r, table));
     if (r.status === "FAIL")
       d.markdown(banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [r.reason ?? ""]));

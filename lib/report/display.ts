@@ -92,10 +92,14 @@ export function banner(title: string, lines: string[]): string {
   return [`> ### ${title}`, ...lines.map((l) => `> ${l}`)].join("\n");
 }
 
-/** The in-place progress line of a poll. */
+/** The in-place progress line of a poll, with the next attempt's time (UTC) while one is planned. */
 export function pollLine(s: PollSample, elapsedS: number, deadlineS: number): string {
   const status =
     s.orderStatus ??
     (s.errorKind === "schema" ? "schema mismatch" : s.httpStatus ? `HTTP ${s.httpStatus}` : "network error");
-  return `⏳ step ${s.step} · attempt ${s.attempt} · ${s.at} · ${elapsedS.toFixed(1)} s / ${deadlineS} s · ${s.latencyMs} ms · **${status}**`;
+  const next =
+    s.nextAt && s.pauseMs !== undefined
+      ? ` · next check ${s.nextAt.slice(11, 19)}Z (in ${s.pauseMs < 1000 ? (s.pauseMs / 1000).toFixed(1) : Math.round(s.pauseMs / 1000)} s)`
+      : "";
+  return `⏳ step ${s.step} · attempt ${s.attempt} · ${s.at} · ${elapsedS.toFixed(1)} s / ${deadlineS} s · ${s.latencyMs} ms · **${status}**${next}`;
 }

@@ -1,7 +1,6 @@
-/** Pure parts of lib/run: the step table and its prerequisites, poll pacing, product choice. */
+/** Pure parts of lib/run: the step table and its prerequisites, product choice (poll pacing: poll.test.ts). */
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { nextDelayMs } from "../../lib/run/poll";
 import { chooseProduct } from "../../lib/run/preflight";
 import { STEPS, blockedBy } from "../../lib/run/steps";
 import type { StepResult } from "../../lib/types";
@@ -26,16 +25,6 @@ test("blockedBy names the failed prerequisite and its time", () => {
   assert.match(blockedBy(9, m)!, /step 8 .* has not run yet/);
   m.set(8, stepResult(8, "SKIPPED", "REFUND is off"));
   assert.match(blockedBy(9, m)!, /step 8 was skipped \(REFUND is off\)/);
-});
-
-test("poll pacing: ≤ 4 req/s early, gentler later, Retry-After and errors back off", () => {
-  assert.equal(nextDelayMs(0, 0, null), 250);
-  assert.equal(nextDelayMs(30, 0, null), 500);
-  assert.equal(nextDelayMs(90, 0, null), 1000);
-  assert.equal(nextDelayMs(200, 0, null), 2000);
-  assert.equal(nextDelayMs(0, 2, null), 1000);
-  assert.equal(nextDelayMs(0, 10, null), 10000);
-  assert.equal(nextDelayMs(0, 0, 3000), 3000);
 });
 
 test("product choice: by id, or the one closest under the cap", () => {
