@@ -1,7 +1,9 @@
 /**
- * `npm run bench [-- --smoke] [-- --only p1,p2,p3,p4]` (issue 7): P1 runbook overhead, P2
- * detection lag against a fixed 5 s curl loop, P3 evidence cost, P4 artefact size — all in one
- * run against one local sandbox, written to bench/RESULTS.md (smoke: bench/.work/).
+ * `npm run bench [-- --smoke] [-- --only p1,p2,p3,p4,p6,redaction]` (issues 7, 14, 15): P1 runbook
+ * overhead, P2 detection lag against a fixed 5 s curl loop, P3 evidence cost, P4 artefact size,
+ * P6 JupyterLab open → pre-flight, redaction time on 10 KB / 1 MB / 10 MB bodies — all in one
+ * run against one local sandbox, written to bench/RESULTS.md (smoke: bench/.work/). Smoke leaves
+ * P6 out unless `--only` names it (it needs JupyterLab and Chromium, ~1 min a run).
  * Timings are never asserted; the exit code is 1 only when something could not be measured.
  */
 import * as fs from "node:fs";
@@ -16,6 +18,8 @@ import { ZERO_DELAYS, runP1, type P1Result } from "./p1-overhead";
 import { runP2, type P2Result } from "./p2-lag";
 import { runP3, type P3Result } from "./p3-evidence";
 import { runP4, type P4Result } from "./p4-size";
+import { p6Unavailable, runP6, type P6Result } from "./p6-lab";
+import { runRedaction, type RedactionResult } from "./redaction";
 import { importAB, projectBuild, type ImportAB } from "./prebuilt";
 import { machineInfo, renderResults, type AllResults } from "./results";
 
@@ -28,6 +32,9 @@ const MODES = {
     p2Concurrency: 4,
     p3Calls: 1000,
     anatomyRounds: 3,
+    p6Runs: 3,
+    redactionRuns: 5,
+    only: "p1,p2,p3,p4,p6,redaction",
     out: "bench/RESULTS.md",
     budgetMs: 15 * 60 * 1000,
   },
@@ -38,6 +45,9 @@ const MODES = {
     p2Concurrency: 2,
     p3Calls: 200,
     anatomyRounds: 0,
+    p6Runs: 1,
+    redactionRuns: 1,
+    only: "p1,p2,p3,p4,redaction",
     out: "bench/.work/RESULTS.smoke.md",
     budgetMs: 5 * 60 * 1000,
   },
@@ -51,7 +61,7 @@ async function main(): Promise<number> {
   });
   const mode = a.smoke ? "smoke" : "full";
   const cfg = MODES[mode];
-  const only = new Set((a.only ?? "p1,p2,p3,p4").split(",").map((s) => s.trim().toLowerCase()));
+  const only = new Set((a.only ?? cfg.only).split(",").map((s) => s.trim().toLowerCase()));
   const log = (l: string) => console.log(`bench: ${l}`);
   // Bounded in time whatever happens: a hung kernel or loop must not hold CI.
   setTimeout(() => {
@@ -59,7 +69,8 @@ async function main(): Promise<number> {
     process.exit(1);
   }, cfg.budgetMs).unref();
 
-  for (const d of ["p1", "p2", "p3", "lib-js"]) fs.rmSync(path.join(WORK_DIR, d), { recursive: true, force: true });
+  for (const d of ["p1", "p2", "p3", "p6", "lib-js"])
+    fs.rmSync(path.join(WORK_DIR, d), { recursive: true, force: true });
   fs.mkdirSync(WORK_DIR, { recursive: true });
   const t0 = performance.now();
   const machine = machineInfo(REPO_ROOT);
@@ -80,6 +91,8 @@ async function main(): Promise<number> {
   let p3: P3Result | null = null;
   let p4: P4Result | null = null;
   let anatomy: Anatomy | null = null;
+  let p6: P6Result | null = null;
+  let redaction: RedactionResult | null = null;
   const problems: string[] = [];
   try {
     if (only.has("p1") || only.has("p4")) {
@@ -106,12 +119,26 @@ async function main(): Promise<number> {
     if (only.has("p3")) p3 = await runP3({ sandbox: sb, calls: cfg.p3Calls, workDir: WORK_DIR, log });
     const last = p1 ? [...p1.variants[0].runs].reverse().find((r) => r.allPassed) : undefined;
     if (only.has("p4") && last) p4 = runP4(last.dir, last.sessionId);
+    if (only.has("p6")) {
+      const why = p6Unavailable();
+      if (why) problems.push(`P6: cannot measure, ${why}`);
+      else {
+        p6 = await runP6({ runs: cfg.p6Runs, sandbox: sb, workDir: WORK_DIR, log });
+        if (!p6.runs.some((r) => r.passed)) problems.push("P6: no run showed a passing pre-flight");
+      }
+    }
   } finally {
     await sb.stop();
   }
   // After the sandbox is gone, so its PGlite does not compete with what it measures.
   if (cfg.anatomyRounds > 0 && only.has("p1"))
     anatomy = runAnatomy({ rounds: cfg.anatomyRounds, compiledEntry: ab.compiledEntry, log });
+  if (only.has("redaction")) {
+    redaction = runRedaction({ runs: cfg.redactionRuns });
+    for (const x of redaction.rows)
+      log(`redaction ${x.label}: ${Math.round(x.fullMs)} ms whole text, ${Math.round(x.tracedMs)} ms as traced`);
+    problems.push(...redaction.problems);
+  }
 
   const all: AllResults = {
     mode,
@@ -124,6 +151,8 @@ async function main(): Promise<number> {
     p2,
     p3,
     p4,
+    p6,
+    redaction,
     durationMs: performance.now() - t0,
   };
   const out = path.resolve(REPO_ROOT, a.out ?? cfg.out);
