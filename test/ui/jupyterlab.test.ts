@@ -332,7 +332,6 @@ describe("the operator path in real JupyterLab", { skip, timeout: 12 * 60 * 1000
 /** The operator's session, start to end. Throws only when the driving itself fails. */
 async function drive(nb: LabNotebook, ctx: BrowserContext, sb: Sandbox, lab: Lab, seen: Seen): Promise<void> {
   const page = nb.page;
-  const rel = path.relative(REPO, seen.notebook);
   const trace = path.join(seen.dir, TRACE_FILE);
 
   // Open → pre-flight (P6, recorded for the bench in test/.artifacts/ui/p6.json) -------------------
