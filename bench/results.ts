@@ -88,6 +88,15 @@ interface Row {
 const ms = (n: number) => `${fmt(n)} ms`;
 const loads = (l: number[]) => l.map((x) => fmt(x, 2)).join(" / ");
 
+/** Index of the what-if that imports lib the other way (sources vs precompiled), or -1. */
+export function importVariant(p1: P1Result): number {
+  return p1.variants.findIndex((v, i) => i > 0 && v.precompiled !== p1.variants[0].precompiled);
+}
+
+/** Indexes of the what-ifs that undo one of issue 15's findings ("… (before)"). */
+export const beforeVariants = (p1: P1Result): number[] =>
+  p1.variants.flatMap((v, i) => (i > 0 && v.name.endsWith("(before)") ? [i] : []));
+
 function summaryRows(r: AllResults): Row[] {
   const rows: Row[] = [];
   if (r.p1) {
@@ -99,11 +108,11 @@ function summaryRows(r: AllResults): Row[] {
     const pay = cells.find((c) => c.label.startsWith("step 4 pay"));
     const archive = median(good.map((x) => x.archiveMs));
     const today = r.p1.variants[0];
-    const other = r.p1.variants[1];
-    const otherRuns = passing(r.p1, 1);
+    const other = r.p1.variants[importVariant(r.p1)];
+    const otherRuns = passing(r.p1, importVariant(r.p1));
     const totalOther = median(otherRuns.map((x) => x.totalMs));
     const openOther = cellMedians(otherRuns).find((c) => c.label.startsWith("open session"));
-    const fixed = `kernel start ${sec(kernel)} + the session cell (lib import${today.precompiled ? ", precompiled" : ", compiled by tslab"}) ${sec(open?.ms ?? NaN)}; then the rehearsal's headless Chromium payer ${sec(pay?.ms ?? NaN)} and archive ${sec(archive)} (HTML export ${sec(r.p1.htmlExportMs ?? NaN)}).`;
+    const fixed = `kernel start ${sec(kernel)} + the session cell (lib import${today.precompiled ? ", precompiled" : ", compiled by tslab"}) ${sec(open?.ms ?? NaN)}; then the rehearsal's headless Chromium payer ${sec(pay?.ms ?? NaN)} and archive ${sec(archive)} (HTML export by the executor, one Python process; nbconvert's command line alone takes ${sec(r.p1.htmlExportMs ?? NaN)}).`;
     rows.push({
       measure: `P1 full headless run, ${today.name}, median of ${good.length}`,
       result: sec(total),
@@ -111,7 +120,7 @@ function summaryRows(r: AllResults): Row[] {
       ok: good.length ? total <= TARGETS.p1TotalMs : null,
       why: `fixed costs before step 0 dominate: ${fixed}`,
       next: today.precompiled
-        ? `one Python process for execute + HTML export ("Findings and proposed lib changes" 3); read it without the rehearsal-only payer (item 4).`
+        ? `the kernel start is tslab's own ("Findings and proposed lib changes" 5); read the run without the rehearsal-only payer (item 4).`
         : otherRuns.length
           ? `import lib precompiled to JS + .d.ts (measured in this run: session cell ${sec(open?.ms ?? NaN)} → ${sec(openOther?.ms ?? NaN)}, run ${sec(total)} → ${sec(totalOther)}), see "Findings and proposed lib changes" 1.`
           : `import lib precompiled to JS + .d.ts (see "Findings and proposed lib changes" 1); the full bench measures the gain.`,
@@ -122,8 +131,19 @@ function summaryRows(r: AllResults): Row[] {
         result: `${sec(totalOther)} (session cell ${sec(openOther?.ms ?? NaN)})`,
         target: other.precompiled ? `≤ ${sec(TARGETS.p1TotalMs)}` : "reference",
         ok: other.precompiled ? totalOther <= TARGETS.p1TotalMs : null,
-        why: `what remains: kernel start ${sec(median(otherRuns.map((x) => x.kernelStartMs)))}, the Chromium payer and the archive's second Python start.`,
-        next: `"Findings and proposed lib changes" 3 (one Python process), and read it without the rehearsal-only payer (item 4).`,
+        why: `what remains: kernel start ${sec(median(otherRuns.map((x) => x.kernelStartMs)))}, the Chromium payer and the archive.`,
+        next: `"Findings and proposed lib changes" 5 (kernel start), and read it without the rehearsal-only payer (item 4).`,
+      });
+    }
+    for (const i of beforeVariants(r.p1)) {
+      const runs = passing(r.p1, i);
+      const cellsB = cellMedians(runs);
+      const cell = (cs: typeof cells, l: string) => cs.find((c) => c.label.startsWith(l))?.ms ?? NaN;
+      rows.push({
+        measure: `P1 same runs, ${r.p1.variants[i].name}, median of ${runs.length}`,
+        result: `${sec(median(runs.map((x) => x.totalMs)))} (archive ${sec(median(runs.map((x) => x.archiveMs)))}, session cell ${sec(cell(cellsB, "open session"))}, plot cell ${sec(cell(cellsB, "plot"))}; today: ${sec(archive)}, ${sec(open?.ms ?? NaN)}, ${sec(cell(cells, "plot"))})`,
+        target: "reference",
+        ok: null,
       });
     }
     const over = median(good.map(stepOverheadMedian));
@@ -241,12 +261,21 @@ function p1Section(r: AllResults): string[] {
   const n = p1.variants[0].runs.length;
   const out = ["## P1 — runbook overhead", ""];
   out.push(
-    `${n} full headless runs (real \`jupyter nbconvert --execute\`, tslab kernel, pre-flight + 9 steps + plot + report, then archive: HTML export, secret scan, manifest), all sandbox delays 0, one sandbox reused (its start, ${sec(r.sandboxStartMs)} on ${r.sandboxBackend}, is not counted). Cell times are the kernel's busy → idle messages that nbclient records in \`metadata.execution\` (tslab sends no execute_input, so there is no \`shell.execute_reply.started\`); HTTP is the sum of the client-side round trips the session trace records inside each cell.`,
+    `${n} full headless runs (real Jupyter: jupyter/execute.py with nbclient, tslab kernel, pre-flight + 9 steps + plot + report, then archive: HTML export, secret scan, manifest), all sandbox delays 0, one sandbox reused (its start, ${sec(r.sandboxStartMs)} on ${r.sandboxBackend}, is not counted). Cell times are the kernel's busy → idle messages that nbclient records in \`metadata.execution\` (tslab sends no execute_input, so there is no \`shell.execute_reply.started\`); HTTP is the sum of the client-side round trips the session trace records inside each cell.`,
     "",
   );
-  if (p1.variants.length > 1)
+  if (importVariant(p1) > 0)
     out.push(
-      `Two variants, interleaved round by round so that load hits both alike, differing only in where the session cell imports lib from: its sources (\`./lib/notebook\`, which tslab type-checks and compiles in the kernel) or lib precompiled to CommonJS + .d.ts (${r.build ? `built by \`tsc -p tsconfig.tslab.json\` into bench/.work in ${sec(r.build.ms)}` : "`npm run build`, build/lib"}). Only the session copies are patched; lib/ and the template are untouched.`,
+      `What-if "${p1.variants[importVariant(p1)].name}", interleaved round by round with today's runs so that load hits both alike, differing only in where the session cell imports lib from: its sources (\`./lib/notebook\`, which tslab type-checks and compiles in the kernel) or lib precompiled to CommonJS + .d.ts (${r.build ? `built by \`tsc -p tsconfig.tslab.json\` into bench/.work in ${sec(r.build.ms)}` : "`npm run build`, build/lib"}). Only the session copies are patched; lib/ and the template are untouched.`,
+      "",
+    );
+  if (beforeVariants(p1).length)
+    out.push(
+      `Issue 15's findings, each undone in one what-if, interleaved the same way: ${beforeVariants(p1)
+        .map((i) => `"${p1.variants[i].name}"`)
+        .join(
+          ", ",
+        )} (the HTML export by nbconvert's command line in a second Python, as before; the session cell importing @observablehq/plot, linkedom and @resvg/resvg-js right after lib, as lib/plot's static imports did).`,
       "",
     );
   const rows: Array<Array<string | number>> = [];
@@ -321,23 +350,18 @@ function p1Section(r: AllResults): string[] {
     );
   if (p1.discarded.length) out.push(`Discarded and re-run: ${p1.discarded.join("; ")}.`, "");
   out.push("Per cell, median over the passing runs:", "");
-  const otherRuns = passing(p1, 1);
-  const alt = new Map(cellMedians(otherRuns).map((c) => [c.label, c]));
+  const others = p1.variants
+    .map((v, i) => ({ name: v.name, cells: new Map(cellMedians(passing(p1, i)).map((c) => [c.label, c])) }))
+    .filter((o, i) => i > 0 && o.cells.size > 0);
   out.push(
     table(
-      [
-        "cell",
-        "wall",
-        "HTTP round trips",
-        "overhead (wall − HTTP)",
-        ...(otherRuns.length ? [`wall, ${p1.variants[1].name}`] : []),
-      ],
+      ["cell", "wall", "HTTP round trips", "overhead (wall − HTTP)", ...others.map((o) => `wall, ${o.name}`)],
       cellMedians(good).map((c) => [
         c.label,
         ms(c.ms),
         ms(c.httpMs),
         ms(c.overheadMs),
-        ...(otherRuns.length ? [ms(alt.get(c.label)?.ms ?? NaN)] : []),
+        ...others.map((o) => ms(o.cells.get(c.label)?.ms ?? NaN)),
       ]),
     ),
     "",

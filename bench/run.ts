@@ -14,7 +14,7 @@ import { REPO_ROOT } from "../lib/notebook/jupyter";
 import { startSandbox } from "../sandbox/index";
 import { runAnatomy, type Anatomy } from "./anatomy";
 import { findings } from "./findings";
-import { ZERO_DELAYS, runP1, type P1Result } from "./p1-overhead";
+import { ZERO_DELAYS, eagerPlotImports, runP1, type P1Result, type P1Variant } from "./p1-overhead";
 import { runP2, type P2Result } from "./p2-lag";
 import { runP3, type P3Result } from "./p3-evidence";
 import { runP4, type P4Result } from "./p4-size";
@@ -96,9 +96,27 @@ async function main(): Promise<number> {
   const problems: string[] = [];
   try {
     if (only.has("p1") || only.has("p4")) {
+      // Issue 15's cheap findings, each undone in one what-if, interleaved with today's runs.
+      const today = ab.variants[0];
+      const before: P1Variant[] = [
+        {
+          name: "HTML export by a second Python (before)",
+          precompiled: today.precompiled,
+          patch: today.patch,
+          oneProcessExport: false,
+        },
+        {
+          name: "plot packages loaded with lib (before)",
+          precompiled: today.precompiled,
+          patch: (nb) => {
+            today.patch?.(nb);
+            eagerPlotImports(nb);
+          },
+        },
+      ];
       p1 = await runP1({
         runs: cfg.p1Runs,
-        variants: ab.variants,
+        variants: [...ab.variants, ...before],
         sandbox: sb,
         archiveDir: path.join(WORK_DIR, "p1", "archive"),
         log,
