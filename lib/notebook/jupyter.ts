@@ -106,7 +106,7 @@ function run(
 }
 
 /** The executor's line saying execution ended, when it stays for the export (execute.py `executed`). */
-const EXECUTED_LINE = /^execute\.py-executed: (\d+)$/m;
+const EXECUTED_LINE = /^execute\.py-executed: (\d+)\n/m; // whole lines only: a chunk may end mid-number
 
 /** An executor that stayed for its notebook's HTML export (jupyter/execute.py --serve-export). */
 interface ExportWorker {
@@ -161,7 +161,7 @@ function runServing(
       stderr = (stderr + b.toString()).slice(-20000);
       const m = EXECUTED_LINE.exec(stderr);
       if (!m || done) return;
-      stderr = stderr.replace(EXECUTED_LINE, "").replace(/\n\n/g, "\n");
+      stderr = stderr.replace(EXECUTED_LINE, "");
       holdNodeOpen(child, false);
       finish(Number(m[1]), worker);
     });
