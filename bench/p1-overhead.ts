@@ -7,6 +7,7 @@
  */
 import * as path from "node:path";
 import { exportHtml } from "../lib/notebook/jupyter";
+import { readNotebook, sourceOf, writeNotebook } from "../lib/notebook/nbfile";
 import { SESSION_NOTEBOOK, TRACE_FILE } from "../lib/evidence/files";
 import { rehearse } from "../scripts/rehearse";
 import type { Faults, Sandbox } from "../sandbox/index";
@@ -37,6 +38,26 @@ export interface P1Variant {
   precompiled: boolean;
   /** Edits the prepared session notebook before nbconvert runs it. */
   patch?: (notebook: string) => void;
+  /** false: the HTML export runs a second Python (nbconvert's command line), as before issue 15. */
+  oneProcessExport?: boolean;
+}
+
+/** The packages lib/plot loads on the first chart since issue 15, and at lib's import before. */
+export const PLOT_PACKAGES = ["@observablehq/plot", "linkedom", "@resvg/resvg-js"];
+
+/**
+ * A patch for the what-if "plot packages loaded with lib": the session cell imports them for their
+ * side effect right after lib, as lib/plot's static imports did before they became lazy.
+ */
+export function eagerPlotImports(notebook: string): void {
+  const nb = readNotebook(notebook);
+  const cell = nb.cells.find((c) => c.cell_type === "code" && /import \{ openNotebook \}/.test(sourceOf(c)));
+  if (!cell) throw new Error(`${notebook}: no session cell importing openNotebook to patch`);
+  cell.source = sourceOf(cell).replace(
+    /^(import \{ openNotebook \}[^\n]*\n)/m,
+    `$1${PLOT_PACKAGES.map((p) => `import "${p}";`).join(" ")}\n`,
+  );
+  writeNotebook(notebook, nb);
 }
 
 export interface P1Run {
@@ -52,6 +73,8 @@ export interface P1Run {
   prepareMs: number;
   executeMs: number;
   archiveMs: number;
+  /** Who wrote the audit HTML: the executor (one Python process) or nbconvert's command line. */
+  htmlVia: string | null;
   /** nbconvert start (Python) + tslab kernel start, up to the first cell going busy. */
   kernelStartMs: number;
   cells: CellTiming[];
@@ -151,6 +174,7 @@ async function oneRun(sb: Sandbox, v: P1Variant, n: number, archiveDir: string):
     faults: ZERO_DELAYS,
     archiveDir,
     params: { POLL_DEADLINE_S: P1_DEFAULTS.pollDeadlineS, REFUND_DEADLINE_S: P1_DEFAULTS.pollDeadlineS },
+    oneProcessExport: v.oneProcessExport,
     // rehearse() logs "session <id> → <dir>" after writing the session notebook and right before
     // nbconvert starts, and "notebook executed…" right after it exits: the seam where a variant
     // patches the notebook, and the wall-clock bounds the kernel's cell times are set against.
@@ -192,6 +216,7 @@ async function oneRun(sb: Sandbox, v: P1Variant, n: number, archiveDir: string):
     prepareMs: execStart - wallStart,
     executeMs: r.timings.execute ?? r.execute.ms,
     archiveMs: r.timings.archive ?? NaN,
+    htmlVia: r.archive?.htmlVia ?? null,
     kernelStartMs: first ? first.busy - execStart : NaN,
     cells,
     gapsMs,

@@ -1,9 +1,11 @@
 /**
- * `npm run bench [-- --smoke] [-- --only p1,p2,p3,p4,p5]` (issues 7, 15): P1 runbook overhead, P2
- * detection lag against a fixed 5 s curl loop and for flips at set times after payment, P3 evidence
- * cost, P4 artefact size, P5 requests over a stuck 5-minute window — all in one run against one
- * local sandbox, written to bench/RESULTS.md (smoke: bench/.work/). P2's timed flips and P5 poll in
- * the background from the end of P1 until after P3, so their long windows add little to the run.
+ * `npm run bench [-- --smoke] [-- --only p1,p2,p3,p4,p5,p6,redaction]` (issues 7, 14, 15): P1
+ * runbook overhead, P2 detection lag against a fixed 5 s curl loop and for flips at set times after
+ * payment, P3 evidence cost, P4 artefact size, P5 requests over a stuck 5-minute window, P6
+ * JupyterLab open → pre-flight, redaction time on 10 KB / 1 MB / 10 MB bodies — all in one run
+ * against one local sandbox, written to bench/RESULTS.md (smoke: bench/.work/). P2's timed flips and
+ * P5 poll in the background from the end of P1 until after P3, so their long windows add little to
+ * the run. Smoke leaves P6 out unless `--only` names it (it needs JupyterLab and Chromium).
  * Timings are never asserted; the exit code is 1 only when something could not be measured.
  */
 import * as fs from "node:fs";
@@ -14,11 +16,13 @@ import { REPO_ROOT } from "../lib/notebook/jupyter";
 import { startSandbox } from "../sandbox/index";
 import { runAnatomy, type Anatomy } from "./anatomy";
 import { findings } from "./findings";
-import { ZERO_DELAYS, runP1, type P1Result } from "./p1-overhead";
+import { ZERO_DELAYS, eagerPlotImports, runP1, type P1Result, type P1Variant } from "./p1-overhead";
 import { runP2, type P2Result } from "./p2-lag";
 import { runP3, type P3Result } from "./p3-evidence";
 import { runP4, type P4Result } from "./p4-size";
 import { openWindows, type WindowsResult } from "./p5-windows";
+import { p6Unavailable, runP6, type P6Result } from "./p6-lab";
+import { runRedaction, type RedactionResult } from "./redaction";
 import { importAB, projectBuild, type ImportAB } from "./prebuilt";
 import { machineInfo, renderResults, type AllResults } from "./results";
 
@@ -32,8 +36,11 @@ const MODES = {
     p2FlipsPerTime: 4, // timed flips per delay (1, 5, 30, 120 s)
     p3Calls: 1000,
     anatomyRounds: 3,
+    p6Runs: 3,
+    redactionRuns: 5,
+    only: "p1,p2,p3,p4,p5,p6,redaction",
     out: "bench/RESULTS.md",
-    budgetMs: 15 * 60 * 1000,
+    budgetMs: 25 * 60 * 1000,
   },
   smoke: {
     p1Runs: 1,
@@ -43,8 +50,11 @@ const MODES = {
     p2FlipsPerTime: 2, // 1 and 5 s only
     p3Calls: 200,
     anatomyRounds: 0,
+    p6Runs: 1,
+    redactionRuns: 1,
+    only: "p1,p2,p3,p4,p5,redaction",
     out: "bench/.work/RESULTS.smoke.md",
-    budgetMs: 5 * 60 * 1000,
+    budgetMs: 8 * 60 * 1000,
   },
 };
 const SEED = 7; // the sandbox PRNG that draws P2's flip instants
@@ -56,7 +66,7 @@ async function main(): Promise<number> {
   });
   const mode = a.smoke ? "smoke" : "full";
   const cfg = MODES[mode];
-  const only = new Set((a.only ?? "p1,p2,p3,p4,p5").split(",").map((s) => s.trim().toLowerCase()));
+  const only = new Set((a.only ?? cfg.only).split(",").map((s) => s.trim().toLowerCase()));
   const log = (l: string) => console.log(`bench: ${l}`);
   // Bounded in time whatever happens: a hung kernel or loop must not hold CI.
   setTimeout(() => {
@@ -64,7 +74,7 @@ async function main(): Promise<number> {
     process.exit(1);
   }, cfg.budgetMs).unref();
 
-  for (const d of ["p1", "p2", "p3", "p5", "lib-js"])
+  for (const d of ["p1", "p2", "p3", "p5", "p6", "lib-js"])
     fs.rmSync(path.join(WORK_DIR, d), { recursive: true, force: true });
   fs.mkdirSync(WORK_DIR, { recursive: true });
   const t0 = performance.now();
@@ -87,12 +97,32 @@ async function main(): Promise<number> {
   let p4: P4Result | null = null;
   let windows: WindowsResult | null = null;
   let anatomy: Anatomy | null = null;
+  let p6: P6Result | null = null;
+  let redaction: RedactionResult | null = null;
   const problems: string[] = [];
   try {
     if (only.has("p1") || only.has("p4")) {
+      // Issue 15's cheap findings, each undone in one what-if, interleaved with today's runs.
+      const today = ab.variants[0];
+      const before: P1Variant[] = [
+        {
+          name: "HTML export by a second Python (before)",
+          precompiled: today.precompiled,
+          patch: today.patch,
+          oneProcessExport: false,
+        },
+        {
+          name: "plot packages loaded with lib (before)",
+          precompiled: today.precompiled,
+          patch: (nb) => {
+            today.patch?.(nb);
+            eagerPlotImports(nb);
+          },
+        },
+      ];
       p1 = await runP1({
         runs: cfg.p1Runs,
-        variants: ab.variants,
+        variants: [...ab.variants, ...before],
         sandbox: sb,
         archiveDir: path.join(WORK_DIR, "p1", "archive"),
         log,
@@ -132,12 +162,26 @@ async function main(): Promise<number> {
     }
     const last = p1 ? [...p1.variants[0].runs].reverse().find((r) => r.allPassed) : undefined;
     if (only.has("p4") && last) p4 = runP4(last.dir, last.sessionId);
+    if (only.has("p6")) {
+      const why = p6Unavailable();
+      if (why) problems.push(`P6: cannot measure, ${why}`);
+      else {
+        p6 = await runP6({ runs: cfg.p6Runs, sandbox: sb, workDir: WORK_DIR, log });
+        if (!p6.runs.some((r) => r.passed)) problems.push("P6: no run showed a passing pre-flight");
+      }
+    }
   } finally {
     await sb.stop();
   }
   // After the sandbox is gone, so its PGlite does not compete with what it measures.
   if (cfg.anatomyRounds > 0 && only.has("p1"))
     anatomy = runAnatomy({ rounds: cfg.anatomyRounds, compiledEntry: ab.compiledEntry, log });
+  if (only.has("redaction")) {
+    redaction = runRedaction({ runs: cfg.redactionRuns });
+    for (const x of redaction.rows)
+      log(`redaction ${x.label}: ${Math.round(x.fullMs)} ms whole text, ${Math.round(x.tracedMs)} ms as traced`);
+    problems.push(...redaction.problems);
+  }
 
   const all: AllResults = {
     mode,
@@ -151,6 +195,8 @@ async function main(): Promise<number> {
     p3,
     p4,
     windows,
+    p6,
+    redaction,
     durationMs: performance.now() - t0,
   };
   const out = path.resolve(REPO_ROOT, a.out ?? cfg.out);

@@ -2,6 +2,7 @@
 """Executes a session notebook headless and saves it after every cell (papermill's habit).
 
     python3 jupyter/execute.py NOTEBOOK [--kernel tslab] [--timeout SECONDS]
+                               [--serve-export TEMPLATE_BASEDIR]
 
 Run by lib/notebook/jupyter.ts `executeNotebook` with the Python of the `jupyter` it picked (the
 project .venv's nbclient 0.11, or Debian's python3-nbclient 0.7.2; both work). Each save is
@@ -10,7 +11,8 @@ over the target and the folder fsynced, so the file on disk is always a whole, v
 the one after the last finished cell. `metadata.payment_e2e` says how far it got
 (`executed_through`: index of the last finished cell, `complete`: true only after the last one).
 
-stdout stays empty: cell outputs never leave the notebook, and secrets travel in the environment.
+stdout stays empty (but for --serve-export's answers): cell outputs never leave the notebook, and
+secrets travel in the environment.
 stderr gets one line per problem. Exit codes (EXIT_* below):
   0 every cell ran and the notebook is saved
   2 usage, or the notebook is unreadable
@@ -23,6 +25,17 @@ stderr gets one line per problem. Exit codes (EXIT_* below):
 
 Outputs left from an earlier run of the same notebook are cleared first, so no cell shows what an
 earlier run printed as if this run had printed it (papermill does the same).
+
+--serve-export (one Python process for execute and HTML export, issue 15): while the kernel runs
+the cells, a thread imports nbconvert and loads the audit template (the `audit` template under
+TEMPLATE_BASEDIR, prompts excluded: what `jupyter nbconvert --to html --template audit --no-prompt`
+uses). After the last cell, instead of exiting, the driver writes `execute.py-executed: CODE` on
+stderr (CODE as above; stderr, so that it follows every line said before it), and waits for one
+request on stdin, {"export": COPY, "out": HTML}: it exports COPY (the audit copy lib/notebook/html.ts prepared) to
+HTML and answers {"ok": true} or {"ok": false, "error": "..."}, then exits with CODE. End of
+stdin, or no request within --serve-idle seconds, ends it without exporting. The caller
+(lib/notebook/jupyter.ts exportHtml) applies the same self-containment checks to the page as to
+nbconvert's. stdout carries only the answers, never a cell output.
 """
 
 import argparse
@@ -30,8 +43,11 @@ import asyncio
 import errno
 import glob
 import os
+import json
+import select
 import signal
 import sys
+import threading
 
 import nbformat
 from nbclient import NotebookClient
@@ -135,6 +151,71 @@ class SavingClient(NotebookClient):
         return out
 
 
+class ExportWarmup:
+    """Imports nbconvert and loads the audit template in a thread, while the kernel works."""
+
+    def __init__(self, basedir):
+        self.exporter, self.error = None, None
+        self.thread = threading.Thread(target=self.load, args=(basedir,), daemon=True)
+        self.thread.start()
+
+    def load(self, basedir):
+        try:
+            from nbconvert import HTMLExporter
+            from traitlets.config import Config
+
+            c = Config()
+            c.TemplateExporter.extra_template_basedirs = [basedir]
+            c.TemplateExporter.exclude_input_prompt = True  # --no-prompt
+            c.TemplateExporter.exclude_output_prompt = True
+            exporter = HTMLExporter(config=c, template_name="audit")
+            exporter.from_notebook_node(nbformat.v4.new_notebook())  # compiles the template once
+            self.exporter = exporter
+        except Exception as err:  # noqa: BLE001 - reported on the export request
+            self.error = f"{type(err).__name__}: {err}"
+
+    def export(self, copy, out):
+        self.thread.join()
+        if self.exporter is None:
+            raise RuntimeError(self.error or "the exporter did not load")
+        name = os.path.splitext(os.path.basename(copy))[0]
+        # The resources nbconvert's command line gives a notebook (the page is byte-identical).
+        body, _ = self.exporter.from_filename(copy, resources={"unique_key": name, "output_files_dir": f"{name}_files"})
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(body)
+
+
+def executed(code):
+    sys.stderr.write(f"execute.py-executed: {code}\n")
+    sys.stderr.flush()
+
+
+def reply(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def serve_export(warm, code, idle_s):
+    """Says how execution ended, then serves one export request (or none) and returns `code`."""
+    executed(code)
+    if warm is None:  # nothing ran (an unreadable notebook): nothing to export
+        return code
+    try:
+        ready, _, _ = select.select([sys.stdin], [], [], idle_s)
+        line = sys.stdin.readline() if ready else ""
+    except KeyboardInterrupt:  # SIGTERM while waiting: the execution's code stands
+        return code
+    if not line.strip():
+        return code
+    try:
+        req = json.loads(line)
+        warm.export(req["export"], req["out"])
+        reply({"ok": True})
+    except Exception as err:  # noqa: BLE001 - the caller falls back to nbconvert's command line
+        reply({"ok": False, "error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"})
+    return code
+
+
 def describe(nb, index):
     if index is None:
         return "none"
@@ -147,7 +228,18 @@ def main(argv):
     ap.add_argument("notebook")
     ap.add_argument("--kernel", default="tslab")
     ap.add_argument("--timeout", type=int, default=900, help="per-cell timeout in seconds")
+    ap.add_argument("--serve-export", metavar="TEMPLATE_BASEDIR", help="stay for one audit HTML export (see above)")
+    ap.add_argument("--serve-idle", type=int, default=600, help="seconds to wait for the export request")
     a = ap.parse_args(argv)
+    a.warm = None
+    code = run(a)
+    if a.serve_export is None:
+        return code
+    # The kernel is shut down by now; only the export is left, in this interpreter.
+    return serve_export(a.warm, code, a.serve_idle)
+
+
+def run(a):
 
     path = os.path.abspath(a.notebook)
     try:
@@ -165,6 +257,7 @@ def main(argv):
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, stop)  # unwinds through nbclient, which shuts the kernel down
+    a.warm = ExportWarmup(a.serve_export) if a.serve_export is not None else None
 
     client = SavingClient(
         nb,

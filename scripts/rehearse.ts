@@ -27,6 +27,8 @@ export interface RehearsalOptions {
   docsDir?: string;
   params?: Record<string, string | number | boolean>;
   log?: (line: string) => void;
+  /** false: export the HTML with a second Python (nbconvert's command line), as before issue 15 (the bench compares). */
+  oneProcessExport?: boolean;
 }
 
 export interface Rehearsal {
@@ -80,7 +82,9 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
       DATABASE_URL: sb.readonlyDsn,
       HYPERSWITCH_API_KEY: sb.apiKey,
     };
-    const execute = await t("execute", () => executeNotebook(prep.notebook, env));
+    const execute = await t("execute", () =>
+      executeNotebook(prep.notebook, env, { exportAfter: o.oneProcessExport !== false }),
+    );
     log(`notebook executed in ${execute.ms} ms (executor exit ${execute.code})`);
     if (execute.failure) log(`HEADLESS RUN STOPPED: ${execute.failure}`);
     if (execute.silent.length)

@@ -33,6 +33,8 @@ export interface ArchiveResult {
   manifest: Manifest;
   manifestSha256: string;
   html: string | null;
+  /** Who wrote the HTML: the executor that ran the notebook (one Python process) or nbconvert's command line. */
+  htmlVia: "executor" | "nbconvert" | null;
   scannedFiles: number;
   outcome: string;
   docsReport: string | null;
@@ -88,6 +90,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
       manifest: seal.manifest,
       manifestSha256: seal.manifestSha256,
       html: fs.existsSync(html) ? html : null,
+      htmlVia: null,
       scannedFiles: 0,
       outcome: deriveOutcome(loadEvidence(dir)).outcome,
       docsReport: null,
@@ -121,7 +124,8 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   // Before the HTML is exported from it and before the scan: see maskPayLinks.
   if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);
   let html: string | null = null;
-  if (opts.html !== false && fs.existsSync(nb)) html = (await exportHtml(nb)).html;
+  let htmlVia: ArchiveResult["htmlVia"] = null;
+  if (opts.html !== false && fs.existsSync(nb)) ({ html, via: htmlVia } = await exportHtml(nb));
   // The session's own block goes in before the seal, so the manifest covers it.
   writeSessionReport(dir, { sealing: true });
 
@@ -160,6 +164,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     manifest,
     manifestSha256: manifestHash(dir),
     html,
+    htmlVia,
     scannedFiles: scanned,
     outcome: published.session.outcome,
     docsReport: published.docs?.path ?? null,

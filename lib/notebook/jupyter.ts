@@ -4,8 +4,13 @@
  * install), saving it after every cell; nbconvert exports the audit HTML (lib/notebook/html.ts,
  * templates/nbconvert/audit). Errors are allowed (every cell runs); the guard that stops later
  * steps lives in the lib (SKIPPED), not in the executor.
+ * One Python process for both (issue 15): `executeNotebook(…, { exportAfter: true })` leaves the
+ * executor waiting, nbconvert already loaded, for the one `exportHtml` of that notebook; any other
+ * export runs nbconvert's command line. Over 300 lines because the two ways to export share one
+ * path (the audit copy and the page's checks) and should not drift apart in two files.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import * as readline from "node:readline";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -100,6 +105,119 @@ function run(
   });
 }
 
+/** The executor's line saying execution ended, when it stays for the export (execute.py `executed`). */
+const EXECUTED_LINE = /^execute\.py-executed: (\d+)\n/m; // whole lines only: a chunk may end mid-number
+
+/** An executor that stayed for its notebook's HTML export (jupyter/execute.py --serve-export). */
+interface ExportWorker {
+  /** Asks for the export of `copy` to `out`; resolves with its answer (never rejects). */
+  export(copy: string, out: string, timeoutMs: number): Promise<{ ok: boolean; error: string; ms: number }>;
+  /** Lets the executor go without exporting (it exits on the end of its stdin). */
+  close(): void;
+}
+
+/** Executors waiting to export, by notebook path. */
+const exportWorkers = new Map<string, ExportWorker>();
+
+function takeExportWorker(file: string): ExportWorker | undefined {
+  const key = path.resolve(file);
+  const w = exportWorkers.get(key);
+  exportWorkers.delete(key);
+  return w;
+}
+
+/**
+ * Runs the executor with --serve-export: resolves when it says execution ended (or exits), with a
+ * worker for the export when it is still there. While it waits, nothing of it keeps Node alive;
+ * when Node exits, its stdin closes and it exits too.
+ */
+function runServing(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  command: string,
+  onStart?: (pid: number) => void,
+): Promise<{ r: RunResult; worker: ExportWorker | null }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(command, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+    if (child.pid !== undefined) onStart?.(child.pid);
+    let stderr = "";
+    let done = false;
+    let answer: ((msg: Record<string, unknown> | null) => void) | null = null;
+    let hard: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      child.kill("SIGTERM");
+      hard = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    }, timeoutMs);
+    const finish = (code: number, worker: ExportWorker | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      clearTimeout(hard);
+      resolve({ r: { code, ms: Math.round(performance.now() - t0), stderr }, worker });
+    };
+    child.stderr!.on("data", (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-20000);
+      const m = EXECUTED_LINE.exec(stderr);
+      if (!m || done) return;
+      stderr = stderr.replace(EXECUTED_LINE, "");
+      holdNodeOpen(child, false);
+      finish(Number(m[1]), worker);
+    });
+    readline.createInterface({ input: child.stdout! }).on("line", (l) => {
+      try {
+        answer?.(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        // not an answer
+      }
+    });
+    child.stdin!.on("error", () => undefined); // an executor already gone: the close event says so
+    const worker: ExportWorker = {
+      export: (copy, out, ms) =>
+        new Promise((res) => {
+          const t = performance.now();
+          holdNodeOpen(child, true);
+          const kill = setTimeout(() => child.kill("SIGKILL"), ms);
+          answer = (msg) => {
+            answer = null;
+            clearTimeout(kill);
+            holdNodeOpen(child, false);
+            child.stdin!.end();
+            res({
+              ok: msg?.ok === true,
+              error: msg ? String(msg.error ?? "") : "the executor exited before answering",
+              ms: Math.round(performance.now() - t),
+            });
+          };
+          if (child.exitCode !== null || child.signalCode !== null) answer(null);
+          else child.stdin!.write(`${JSON.stringify({ export: copy, out })}\n`);
+        }),
+      close: () => child.stdin!.end(),
+    };
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(
+        new RunbookError(
+          "E2E_JUPYTER",
+          `cannot start ${command} (${err.message}); run bash scripts/setup.sh, which installs Jupyter into .venv`,
+          { cause: err },
+        ),
+      );
+    });
+    child.on("close", (code) => {
+      answer?.(null);
+      finish(code ?? 1, null);
+    });
+  });
+}
+
+/** Whether a waiting executor keeps Node's event loop alive (only while an export is asked). */
+function holdNodeOpen(child: ChildProcess, hold: boolean): void {
+  for (const h of [child, child.stdin, child.stdout, child.stderr] as Array<{ ref?(): void; unref?(): void } | null>)
+    hold ? h?.ref?.() : h?.unref?.();
+}
+
 /** The headless executor (jupyter/execute.py): nbclient, saving the notebook atomically after every cell. */
 export const EXECUTOR = path.join(REPO_ROOT, "jupyter", "execute.py");
 
@@ -183,7 +301,14 @@ function executorFailure(code: number, stderr: string, saved: SavedState | null)
 export async function executeNotebook(
   file: string,
   env: Record<string, string | undefined>,
-  opts: { cellTimeoutS?: number; timeoutMs?: number; onStart?: (pid: number) => void; python?: string } = {},
+  opts: {
+    cellTimeoutS?: number;
+    timeoutMs?: number;
+    onStart?: (pid: number) => void;
+    python?: string;
+    /** Keep the executor, nbconvert loaded, for this notebook's next `exportHtml` (one Python process). */
+    exportAfter?: boolean;
+  } = {},
 ): Promise<RunResult & { silent: string[]; saved: SavedState | null; failure: string | null }> {
   // A sealed session folder is read-only to the tool: executing would rewrite its notebook.
   if (fs.existsSync(path.join(path.dirname(file), MANIFEST_FILE)))
@@ -192,13 +317,21 @@ export async function executeNotebook(
       `${file} is in a sealed session folder (manifest.json): nothing is executed there — start a new session with npm run session`,
     );
   const args = [EXECUTOR, file, "--kernel", "tslab", "--timeout", String(opts.cellTimeoutS ?? 900)];
-  const r = await run(
-    args,
-    jupyterEnv(env),
-    opts.timeoutMs ?? 30 * 60 * 1000,
-    opts.python ?? pythonFor(),
-    opts.onStart,
-  );
+  const timeoutMs = opts.timeoutMs ?? 30 * 60 * 1000;
+  const python = opts.python ?? pythonFor();
+  let r: RunResult;
+  if (opts.exportAfter) {
+    takeExportWorker(file)?.close();
+    const s = await runServing(
+      [...args, "--serve-export", AUDIT_TEMPLATE_DIR],
+      jupyterEnv(env),
+      timeoutMs,
+      python,
+      opts.onStart,
+    );
+    r = s.r;
+    if (s.worker) exportWorkers.set(path.resolve(file), s.worker);
+  } else r = await run(args, jupyterEnv(env), timeoutMs, python, opts.onStart);
   let silent: string[];
   let saved: SavedState | null = null;
   try {
@@ -220,7 +353,10 @@ export const AUDIT_TEMPLATE_DIR = path.join(REPO_ROOT, "templates", "nbconvert")
  * audit template, in a scratch folder; the page must be self-contained, or nothing is written.
  * `jupyter` picks the Jupyter to run (tests export with each installed one).
  */
-export async function exportHtml(file: string, opts: { jupyter?: string } = {}): Promise<RunResult & { html: string }> {
+export async function exportHtml(
+  file: string,
+  opts: { jupyter?: string } = {},
+): Promise<RunResult & { html: string; via: "executor" | "nbconvert" }> {
   const html = file.replace(/\.ipynb$/, ".html");
   const name = path.basename(file);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "audit-html-"));
@@ -233,24 +369,34 @@ export async function exportHtml(file: string, opts: { jupyter?: string } = {}):
         note: AUDIT_NOTE,
       }),
     );
-    const r = await run(
-      [
-        "nbconvert",
-        "--to",
-        "html",
-        "--template",
-        "audit",
-        `--TemplateExporter.extra_template_basedirs=${AUDIT_TEMPLATE_DIR}`,
-        "--no-prompt",
-        "--output-dir",
-        scratch,
-        copy,
-      ],
-      jupyterEnv(),
-      5 * 60 * 1000,
-      opts.jupyter,
-    );
     const out = copy.replace(/\.ipynb$/, ".html");
+    // The executor that ran this notebook, nbconvert loaded, if it stayed (executeNotebook's
+    // exportAfter); else, or if it cannot, nbconvert's command line. Same copy, same checks below.
+    const waiting = takeExportWorker(file);
+    if (opts.jupyter) waiting?.close(); // a caller naming its Jupyter gets that one's nbconvert
+    const worker = opts.jupyter ? undefined : waiting;
+    const served = worker ? await worker.export(copy, out, 5 * 60 * 1000) : null;
+    const via = served?.ok && fs.existsSync(out) ? ("executor" as const) : ("nbconvert" as const);
+    const r: RunResult =
+      via === "executor"
+        ? { code: 0, ms: served!.ms, stderr: "" }
+        : await run(
+            [
+              "nbconvert",
+              "--to",
+              "html",
+              "--template",
+              "audit",
+              `--TemplateExporter.extra_template_basedirs=${AUDIT_TEMPLATE_DIR}`,
+              "--no-prompt",
+              "--output-dir",
+              scratch,
+              copy,
+            ],
+            jupyterEnv(),
+            5 * 60 * 1000,
+            opts.jupyter,
+          );
     if (r.code !== 0 || !fs.existsSync(out))
       throw new RunbookError(
         "E2E_JUPYTER",
@@ -267,7 +413,7 @@ export async function exportHtml(file: string, opts: { jupyter?: string } = {}):
     const tmp = `${html}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, page);
     fs.renameSync(tmp, html);
-    return { ...r, html };
+    return { ...r, html, via };
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }

@@ -1,9 +1,8 @@
 /**
  * A staging dry run against a live run: grouped bars per metric, one bar per session.
  */
-import * as Plot from "@observablehq/plot";
 import type { PlotOptions, Rendered, SvgNode } from "./document";
-import { CHART, checkOptions, clean, compose, emptyPanel, legendStrip, newDocument } from "./document";
+import { CHART, checkOptions, clean, compose, emptyPanel, legendStrip, newDocument, plotLib } from "./document";
 
 export interface ComparisonRow {
   metric: string;
@@ -26,6 +25,7 @@ const SESSION_COLORS = ["#4269d0", "#ff8ab7", "#97bbf5", "#9c6b4e", "#a463f2", "
  * renderComparisonPlot([{ metric: "seconds-to-completed", session: "staging", value: 12.4 }, …]);
  */
 export function renderComparisonPlot(input: ComparisonRow[], opts: PlotOptions = {}): Rendered {
+  const Plot = plotLib();
   const rows = input.map((r) => ({ metric: clean(r.metric), session: clean(r.session), value: r.value }));
   const metrics = [...new Set(rows.map((r) => r.metric))];
   const sessions = [...new Set(rows.map((r) => r.session))];

@@ -3,9 +3,20 @@
  * (title and a legend drawn in SVG, not in Plot's HTML <figure>) and the Plot panels nested below
  * it, so that the same string works in a browser, in a notebook and in resvg.
  */
-import * as Plot from "@observablehq/plot";
-import { parseHTML } from "linkedom";
+import type * as PlotModule from "@observablehq/plot";
+import type * as LinkedomModule from "linkedom";
 import { svgToPng } from "./png";
+
+// Loaded on the first chart, not when lib is imported: Observable Plot and linkedom take ~200 ms
+// to load that the notebook's session cell (and every CLI that never draws) need not wait for.
+let plotModule: typeof PlotModule | undefined;
+let linkedomModule: typeof LinkedomModule | undefined;
+
+/** Observable Plot, required on first use. */
+export function plotLib(): typeof PlotModule {
+  plotModule ??= require("@observablehq/plot") as typeof PlotModule;
+  return plotModule;
+}
 
 export interface Rendered {
   svg: string;
@@ -50,7 +61,8 @@ export function checkOptions(opts: PlotOptions, defaultHeight: number, defaultTi
 
 // A fresh document per chart: nothing leaks from one render into the next.
 export function newDocument() {
-  return parseHTML("<!DOCTYPE html><html><body></body></html>").document;
+  linkedomModule ??= require("linkedom") as typeof LinkedomModule;
+  return linkedomModule.parseHTML("<!DOCTYPE html><html><body></body></html>").document;
 }
 
 // DejaVu Sans at 10 px averages about 6 px per character.
@@ -64,6 +76,7 @@ export function clean(text: string): string {
 }
 
 export function emptyPanel(doc: unknown, width: number, height: number, message: string): SvgNode {
+  const Plot = plotLib();
   return Plot.plot({
     document: doc as never,
     width,
@@ -92,6 +105,7 @@ export function legendStrip(doc: unknown, entries: LegendEntry[]): SvgNode {
     x += 22 + textWidth(e.label);
     return { ...e, x: at };
   });
+  const Plot = plotLib();
   return Plot.plot({
     document: doc as never,
     width: Math.max(1, Math.ceil(x)),

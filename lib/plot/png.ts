@@ -2,10 +2,12 @@
  * SVG → PNG with resvg, for viewers that sanitise SVG away (an untrusted notebook in JupyterLab).
  * Text must show on any machine, so the fonts are chosen here rather than left to the system.
  */
-import { Resvg } from "@resvg/resvg-js";
+import type * as ResvgModule from "@resvg/resvg-js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { inRepo } from "../paths";
+
+let resvgModule: typeof ResvgModule | undefined;
 
 const DEFAULTS = {
   zoom: 2, // PNG pixels per SVG pixel
@@ -23,7 +25,11 @@ export function svgToPng(svg: string, width?: number): Buffer {
     width === undefined
       ? { mode: "zoom" as const, value: DEFAULTS.zoom }
       : { mode: "width" as const, value: Math.round(width) };
-  return new Resvg(svg, { fitTo, background: "white", font: fontOptions(), logLevel: "error" }).render().asPng();
+  // Required here, on the first PNG, not when lib is imported (see plotLib in document.ts).
+  resvgModule ??= require("@resvg/resvg-js") as typeof ResvgModule;
+  return new resvgModule.Resvg(svg, { fitTo, background: "white", font: fontOptions(), logLevel: "error" })
+    .render()
+    .asPng();
 }
 
 // Fonts: text must show in the PNG on any machine. Prefer the distribution's DejaVu Sans,

@@ -2,12 +2,21 @@
  * The poll latency chart of the runbook's polling steps (the step table's `poll` steps), with the order status changes
  * laid out as labels that do not overlap.
  */
-import * as Plot from "@observablehq/plot";
 import { STEPS, pollSteps } from "../run/steps";
 import type { StepTable } from "../run/step-model";
 import type { PollSample } from "../types";
 import type { PlotOptions, Rendered, SvgNode } from "./document";
-import { CHART, checkOptions, clean, compose, emptyPanel, legendStrip, newDocument, textWidth } from "./document";
+import {
+  CHART,
+  checkOptions,
+  clean,
+  compose,
+  emptyPanel,
+  legendStrip,
+  newDocument,
+  plotLib,
+  textWidth,
+} from "./document";
 
 const DEFAULTS = {
   height: 440, // px, two facets
@@ -36,6 +45,7 @@ export function pollTitle(table: StepTable = STEPS): string {
  * tslab.display.png(png);
  */
 export function renderPollPlot(samples: PollSample[], opts: PlotOptions & { table?: StepTable } = {}): Rendered {
+  const Plot = plotLib();
   const table = opts.table ?? STEPS;
   const { width, height, title } = checkOptions(opts, DEFAULTS.height, pollTitle(table));
   const facetTitle = (n: number) => {

@@ -25,6 +25,7 @@ import { TEST_CARDS } from "../../sandbox/test-cards";
 import { scratchDocs } from "../../scripts/rehearse";
 import { JUPYTER_BIN, type Lab, REPO, startJupyterLab } from "./jupyterlab";
 import { LabNotebook, sleep, until } from "./lab-page";
+import { lapsText, openToPreflight, P6_CELLS, recordP6 } from "./p6";
 
 const ARTIFACTS = path.join(REPO, "test", ".artifacts", "ui");
 const WORK = path.join(ARTIFACTS, "work");
@@ -35,10 +36,7 @@ const POLL_DEADLINE_S = 60;
 
 // The cells, by a piece of their source (the template is generated from the step table).
 const CELL = {
-  params: "let SESSION_ID",
-  injected: "// Injected parameters",
-  open: "openNotebook(",
-  preflight: 'nb.run("preflight")',
+  ...P6_CELLS,
   login: 'nb.run("login")',
   product: 'nb.run("product")',
   order: 'nb.run("order")',
@@ -334,28 +332,15 @@ describe("the operator path in real JupyterLab", { skip, timeout: 12 * 60 * 1000
 /** The operator's session, start to end. Throws only when the driving itself fails. */
 async function drive(nb: LabNotebook, ctx: BrowserContext, sb: Sandbox, lab: Lab, seen: Seen): Promise<void> {
   const page = nb.page;
-  const rel = path.relative(REPO, seen.notebook);
   const trace = path.join(seen.dir, TRACE_FILE);
 
-  // Open → pre-flight (P6) --------------------------------------------------------------------
-  const t0 = performance.now();
-  await page.goto(lab.urlFor(rel), { waitUntil: "domcontentloaded", timeout: 60_000 });
-  const lap: string[] = [];
-  const mark = (what: string) => lap.push(`${what} ${Math.round(performance.now() - t0)} ms`);
-  await nb.loaded(readNotebook(seen.notebook).cells.filter((c) => c.cell_type === "code").length, 60_000);
-  mark("cells shown");
-  await nb.waitKernelIdle(90_000);
-  mark("kernel idle");
-  await nb.screenshot("opened");
-  for (const k of ["params", "injected", "open"] as const) {
-    await nb.run(await nb.cell(CELL[k]), 120_000);
-    mark(k);
-  }
-  const pre = await nb.cell(CELL.preflight);
-  seen.preflight = await nb.run(pre, 120_000);
-  seen.p6Ms = Math.round(performance.now() - t0);
-  seen.p6Laps = lap.join(", ");
-  await nb.screenshotAt(pre, "preflight");
+  // Open → pre-flight (P6, recorded for the bench in test/.artifacts/ui/p6.json) -------------------
+  const p6 = await openToPreflight(nb, lab, seen.notebook, "npm run test:ui");
+  recordP6(p6);
+  seen.preflight = p6.preflight;
+  seen.p6Ms = p6.ms;
+  seen.p6Laps = lapsText(p6.laps);
+  await nb.screenshotAt(await nb.cell(CELL.preflight), "preflight");
 
   // Steps 1–4 (pay shows the link) ---------------------------------------------------------------
   for (const k of ["login", "product", "order"] as const) {

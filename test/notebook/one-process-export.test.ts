@@ -1,0 +1,87 @@
+/**
+ * One Python process for execute and HTML export (issue 15): the executor stays, nbconvert loaded,
+ * for the notebook's one export; the page it writes is byte for byte the one nbconvert's command
+ * line writes from the same audit copy, and passes the same checks. Real tslab kernel, tiny notebook.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, test } from "node:test";
+import { executeNotebook, REPO_ROOT } from "../../lib/notebook/jupyter";
+import { readNotebook, TEMPLATE, writeNotebook, type Notebook } from "../../lib/notebook/nbfile";
+import { exportHtml } from "../../lib/notebook/jupyter";
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "one-process-"));
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+function tinyNotebook(dir: string): string {
+  const template = readNotebook(path.join(REPO_ROOT, TEMPLATE));
+  const nb: Notebook = {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: { kernelspec: template.metadata.kernelspec, language_info: template.metadata.language_info },
+    cells: [
+      { cell_type: "markdown", id: "m1", metadata: {}, source: "# Tiny <script>alert(1)</script>" },
+      {
+        cell_type: "code",
+        id: "c1",
+        metadata: {},
+        source: 'console.log("hello from the kernel")',
+        outputs: [],
+        execution_count: null,
+      },
+      { cell_type: "code", id: "c2", metadata: {}, source: "1 + 1", outputs: [], execution_count: null },
+    ],
+  };
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, "tiny.ipynb");
+  writeNotebook(file, nb);
+  return file;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test("the executor exports the page itself, identical to nbconvert's command line, then exits", {
+  timeout: 180_000,
+}, async () => {
+  const file = tinyNotebook(path.join(scratch, "a"));
+  let pid = 0;
+  const r = await executeNotebook(file, {}, { exportAfter: true, cellTimeoutS: 120, onStart: (p) => (pid = p) });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.failure, null);
+  assert.doesNotMatch(r.stderr, /execute\.py-executed/, "the protocol line is not the operator's");
+  assert.ok(alive(pid), "the executor waits for the export");
+
+  const one = await exportHtml(file);
+  assert.equal(one.via, "executor");
+  const served = fs.readFileSync(one.html, "utf8");
+  assert.match(served, /hello from the kernel/);
+  assert.match(served, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+
+  const two = await exportHtml(file); // the executor is gone: nbconvert's command line
+  assert.equal(two.via, "nbconvert");
+  assert.equal(served, fs.readFileSync(two.html, "utf8"), "the same page either way");
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((res) => setTimeout(res, 100));
+  assert.ok(!alive(pid), "the executor exited after its export");
+});
+
+test("an executor never asked to export lets go when told, and an export naming its Jupyter uses nbconvert", {
+  timeout: 180_000,
+}, async () => {
+  const file = tinyNotebook(path.join(scratch, "b"));
+  let pid = 0;
+  const r = await executeNotebook(file, {}, { exportAfter: true, cellTimeoutS: 120, onStart: (p) => (pid = p) });
+  assert.equal(r.code, 0, r.stderr);
+  const page = await exportHtml(file, { jupyter: path.join(REPO_ROOT, ".venv", "bin", "jupyter") });
+  assert.equal(page.via, "nbconvert");
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((res) => setTimeout(res, 100));
+  assert.ok(!alive(pid), "the waiting executor exited when its stdin closed");
+});
