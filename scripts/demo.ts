@@ -8,6 +8,14 @@
 import { parseArgs } from "node:util";
 import { rehearse } from "./rehearse";
 import type { Faults } from "../sandbox/index";
+import { wantsHelp } from "../lib/cli/args";
+
+const USAGE = `usage: npm run demo -- [--stuck] [--deadline-s N] [--fault name=value …] [--archive-dir DIR]
+  a full headless rehearsal against the local sandbox (127.0.0.1); exit 0 only when pre-flight and all 9 steps passed
+  --stuck              the sandbox's stuck-order fault: step 5 FAILs at its deadline, the refund still runs
+  --deadline-s N       poll deadline of steps 5 and 9 (default 300, 20 with --stuck)
+  --fault name=value   any sandbox fault, e.g. --fault errorRate=0.3 (npm run sandbox -- --help lists them)
+  --archive-dir DIR    where the session folder goes (default archive/payment-e2e)`;
 
 function parseFault(kv: string): [string, unknown] {
   const [k, v] = kv.split("=");
@@ -16,6 +24,10 @@ function parseFault(kv: string): [string, unknown] {
 }
 
 async function main(): Promise<number> {
+  if (wantsHelp(process.argv.slice(2))) {
+    console.log(USAGE);
+    return 0;
+  }
   const { values: a } = parseArgs({
     options: {
       stuck: { type: "boolean" },
