@@ -5,10 +5,12 @@
  * stops the sandbox. Exit 0 only when pre-flight and all 9 steps passed; the executed notebook is
  * kept either way.
  */
+import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { rehearse } from "./rehearse";
 import type { Faults } from "../sandbox/index";
 import { wantsHelp } from "../lib/cli/args";
+import { watchAncestors } from "../lib/cli/session";
 
 const USAGE = `usage: npm run demo -- [--stuck] [--deadline-s N] [--fault name=value …] [--archive-dir DIR]
   a full headless rehearsal against the local sandbox (127.0.0.1); exit 0 only when pre-flight and all 9 steps passed
@@ -23,11 +25,88 @@ function parseFault(kv: string): [string, unknown] {
   return [k, v === "true" ? true : v === "false" ? false : Number.isFinite(Number(v)) ? Number(v) : v];
 }
 
+/** Every process below `pid` (Linux /proc; none where there is no /proc). */
+function descendants(pid: number): number[] {
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+  const children = new Map<number, number[]>();
+  for (const d of entries) {
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  for (let todo = [pid]; todo.length > 0; ) {
+    const next = children.get(todo.pop() as number) ?? [];
+    out.push(...next);
+    todo.push(...next);
+  }
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Ctrl-C, SIGTERM, or the npm process that started the demo gone (its shell dies without passing a
+ * signal on): SIGTERM to the executor, its kernel and the checkout browser (the executor shuts its
+ * kernel down on it), SIGKILL after 15 s, then exit; the in-process sandbox goes with this process.
+ */
+function stopOnSignals(): void {
+  let stopping = false;
+  const stop = (why: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`demo: ${why}; stopping the headless run and the sandbox`);
+    const kids = descendants(process.pid);
+    for (const p of kids) {
+      try {
+        process.kill(p, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+    const deadline = Date.now() + 15_000;
+    const timer = setInterval(() => {
+      const left = kids.filter(alive);
+      if (left.length > 0 && Date.now() < deadline) return;
+      clearInterval(timer);
+      for (const p of left) {
+        try {
+          process.kill(p, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      process.exit(code);
+    }, 200);
+  };
+  process.on("SIGINT", () => stop("SIGINT", 130));
+  process.on("SIGTERM", () => stop("SIGTERM", 143));
+  process.on("SIGHUP", () => stop("SIGHUP", 129));
+  watchAncestors(() => stop("the command that started the demo exited", 143));
+}
+
 async function main(): Promise<number> {
   if (wantsHelp(process.argv.slice(2))) {
     console.log(USAGE);
     return 0;
   }
+  stopOnSignals();
   const { values: a } = parseArgs({
     options: {
       stuck: { type: "boolean" },
