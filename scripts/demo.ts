@@ -72,17 +72,24 @@ function stopOnSignals(): void {
     if (stopping) return;
     stopping = true;
     console.error(`demo: ${why}; stopping the headless run and the sandbox`);
-    const kids = descendants(process.pid);
-    for (const p of kids) {
-      try {
-        process.kill(p, "SIGTERM");
-      } catch {
-        // already gone
+    // Also any child started after the signal (the executor, when it came during the set-up).
+    const kids = new Set<number>();
+    const term = () => {
+      for (const p of descendants(process.pid)) {
+        if (kids.has(p)) continue;
+        kids.add(p);
+        try {
+          process.kill(p, "SIGTERM");
+        } catch {
+          // already gone
+        }
       }
-    }
+    };
+    term();
     const deadline = Date.now() + 15_000;
     const timer = setInterval(() => {
-      const left = kids.filter(alive);
+      term();
+      const left = [...kids].filter(alive);
       if (left.length > 0 && Date.now() < deadline) return;
       clearInterval(timer);
       for (const p of left) {
