@@ -13,6 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { freePort } from "../../lib/cli/session";
+import { refreshProblem } from "../faults/results";
 
 const ROOT = path.resolve(__dirname, "../..");
 const SCRIPTS_JSON = (
@@ -148,6 +149,20 @@ test("npm run faults:refresh refuses without TEST_PG_URL: one line naming it, ex
   const lines = r.out.split("\n").filter((l) => l.startsWith("faults:refresh:"));
   assert.equal(lines.length, 1, r.out);
   assert.match(lines[0], /refused: .*set TEST_PG_URL/);
+});
+
+test("faults:refresh writes the committed table only from a full, green run on both backends", () => {
+  const full = { expected: 76, ran: 76, failed: 0, backends: ["pglite", "postgres"], subset: false };
+  assert.equal(refreshProblem(full, 0), null);
+  assert.match(refreshProblem(null, 0) ?? "", /no run summary/);
+  assert.match(refreshProblem({ ...full, subset: true }, 0) ?? "", /FAULTS_ONLY/);
+  assert.match(
+    refreshProblem({ ...full, backends: ["pglite"], expected: 38, ran: 38 }, 0) ?? "",
+    /no rows from postgres/,
+  );
+  assert.match(refreshProblem({ ...full, ran: 75 }, 1) ?? "", /75 of 76 scenarios ran/);
+  assert.match(refreshProblem({ ...full, failed: 1 }, 1) ?? "", /1 scenario\(s\) failed/);
+  assert.match(refreshProblem(full, 1) ?? "", /test exit 1/);
 });
 
 /** Every process below `pid`, read from /proc. */
