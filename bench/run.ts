@@ -61,6 +61,12 @@ const SEED = 7; // the sandbox PRNG that draws P2's flip instants
 const WORK_DIR = path.join(REPO_ROOT, "bench", ".work"); // git-ignored
 
 async function main(): Promise<number> {
+  if (process.argv.slice(2).some((a) => a === "--help" || a === "-h")) {
+    console.log(
+      "usage: npm run bench -- [--smoke] [--only p1,p2,p3,p4] [--out FILE]   (full run: bench/RESULTS.md; --smoke: bench/.work/)",
+    );
+    return 0;
+  }
   const { values: a } = parseArgs({
     options: { smoke: { type: "boolean" }, only: { type: "string" }, out: { type: "string" } },
   });

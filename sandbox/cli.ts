@@ -156,6 +156,25 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
+  watchParent(() => shutdown("the command that started the sandbox exited"));
+}
+
+/**
+ * Calls `onLost` once this process is orphaned. `npm run sandbox` passes SIGINT/SIGTERM to its shell,
+ * which dies without passing it on; this process (the script is one node process, no tsx parent) is
+ * then re-parented, and stops instead of holding the ports. lib/cli/session.ts watches a deeper chain
+ * through /proc for Jupyter; the sandbox shares no code with lib/ (docs/architecture.md), and one
+ * level is all it needs.
+ */
+function watchParent(onLost: () => void, everyMs = 500): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      onLost();
+    }
+  }, everyMs);
+  timer.unref();
 }
 
 if (require.main === module) {

@@ -5,9 +5,19 @@
  * stops the sandbox. Exit 0 only when pre-flight and all 9 steps passed; the executed notebook is
  * kept either way.
  */
+import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { rehearse } from "./rehearse";
 import type { Faults } from "../sandbox/index";
+import { wantsHelp } from "../lib/cli/args";
+import { watchAncestors } from "../lib/cli/session";
+
+const USAGE = `usage: npm run demo -- [--stuck] [--deadline-s N] [--fault name=value …] [--archive-dir DIR]
+  a full headless rehearsal against the local sandbox (127.0.0.1); exit 0 only when pre-flight and all 9 steps passed
+  --stuck              the sandbox's stuck-order fault: step 5 FAILs at its deadline, the refund still runs
+  --deadline-s N       poll deadline of steps 5 and 9 (default 300, 20 with --stuck)
+  --fault name=value   any sandbox fault, e.g. --fault errorRate=0.3 (npm run sandbox -- --help lists them)
+  --archive-dir DIR    where the session folder goes (default archive/payment-e2e)`;
 
 function parseFault(kv: string): [string, unknown] {
   const [k, v] = kv.split("=");
@@ -15,7 +25,95 @@ function parseFault(kv: string): [string, unknown] {
   return [k, v === "true" ? true : v === "false" ? false : Number.isFinite(Number(v)) ? Number(v) : v];
 }
 
+/** Every process below `pid` (Linux /proc; none where there is no /proc). */
+function descendants(pid: number): number[] {
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+  const children = new Map<number, number[]>();
+  for (const d of entries) {
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  for (let todo = [pid]; todo.length > 0; ) {
+    const next = children.get(todo.pop() as number) ?? [];
+    out.push(...next);
+    todo.push(...next);
+  }
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Ctrl-C, SIGTERM, or the npm process that started the demo gone (its shell dies without passing a
+ * signal on): SIGTERM to the executor, its kernel and the checkout browser (the executor shuts its
+ * kernel down on it), SIGKILL after 15 s, then exit; the in-process sandbox goes with this process.
+ */
+function stopOnSignals(): void {
+  let stopping = false;
+  const stop = (why: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`demo: ${why}; stopping the headless run and the sandbox`);
+    // Also any child started after the signal (the executor, when it came during the set-up).
+    const kids = new Set<number>();
+    const term = () => {
+      for (const p of descendants(process.pid)) {
+        if (kids.has(p)) continue;
+        kids.add(p);
+        try {
+          process.kill(p, "SIGTERM");
+        } catch {
+          // already gone
+        }
+      }
+    };
+    term();
+    const deadline = Date.now() + 15_000;
+    const timer = setInterval(() => {
+      term();
+      const left = [...kids].filter(alive);
+      if (left.length > 0 && Date.now() < deadline) return;
+      clearInterval(timer);
+      for (const p of left) {
+        try {
+          process.kill(p, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      process.exit(code);
+    }, 200);
+  };
+  process.on("SIGINT", () => stop("SIGINT", 130));
+  process.on("SIGTERM", () => stop("SIGTERM", 143));
+  process.on("SIGHUP", () => stop("SIGHUP", 129));
+  watchAncestors(() => stop("the command that started the demo exited", 143));
+}
+
 async function main(): Promise<number> {
+  if (wantsHelp(process.argv.slice(2))) {
+    console.log(USAGE);
+    return 0;
+  }
+  stopOnSignals();
   const { values: a } = parseArgs({
     options: {
       stuck: { type: "boolean" },

@@ -6,6 +6,10 @@
 #   bash scripts/setup.sh --no-demo  # set up only (CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+  echo "usage: bash scripts/setup.sh [--no-demo]   (npm run setup; --no-demo: set up only, as CI does)"
+  exit 0
+fi
 
 APT_PACKAGES=(jupyter-nbconvert jupyter-notebook python3-venv chromium fonts-dejavu-core postgresql openssl)
 missing=()

@@ -12,8 +12,18 @@ import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { archiveSession, resealReasonProblem } from "../notebook/archive";
 import { ArchiveRefused, oneLine } from "../errors";
+import { wantsHelp } from "./args";
+
+export const USAGE = `usage: npm run archive -- <session-dir> [--docs-dir <dir>] [--reseal "<reason>"]
+  --docs-dir <dir>     where the living report is (default docs)
+  --reseal "<reason>"  seal a changed, already sealed folder again; the reason (≥ 10 characters) goes into the trace
+  exit 0 sealed or already sealed and intact · 1 refused (secret, card number, changed seal) · 2 usage`;
 
 async function main(argv: string[]): Promise<number> {
+  if (wantsHelp(argv)) {
+    console.log(USAGE);
+    return 0;
+  }
   let parsed: { values: { "docs-dir"?: string; reseal?: string }; positionals: string[] };
   try {
     parsed = parseArgs({

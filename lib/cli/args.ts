@@ -50,3 +50,13 @@ export function exitOnError(cmd: Command, body: () => number): number {
     return 2;
   }
 }
+
+/**
+ * Whether the command was asked for its usage (`--help` or `-h` before any `--`). Every command
+ * answers it with one usage block on stdout and exit 0, before it reads anything or opens a socket
+ * (test/cli/npm-scripts.test.ts runs each npm script so).
+ */
+export function wantsHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).some((a) => a === "--help" || a === "-h");
+}

@@ -9,11 +9,15 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { runCompare } from "../report/compare";
 import { REPORT_DEFAULTS } from "../report/report";
-import { exitOnError, stderr, stdout } from "./args";
+import { exitOnError, stderr, stdout, wantsHelp } from "./args";
 
 export const USAGE = "usage: npm run compare -- [--staging <session-id>] [--live <session-id>] [--archive <dir>]";
 
 export function main(argv: string[], log = stdout, err = stderr): number {
+  if (wantsHelp(argv)) {
+    log(USAGE);
+    return 0;
+  }
   return exitOnError({ name: "compare", usage: USAGE, err }, () => {
     const { values } = parseArgs({
       args: argv,

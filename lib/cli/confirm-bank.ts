@@ -17,7 +17,7 @@ import { archiveSession, resealReasonProblem } from "../notebook/archive";
 import { resolveSessionDir } from "../report/evidence";
 import { confirmBank } from "../report/paperwork";
 import { REPORT_DEFAULTS, publishReport } from "../report/report";
-import { PUBLISH_FLAGS, exitOnError, stderr, stdout } from "./args";
+import { PUBLISH_FLAGS, exitOnError, stderr, stdout, wantsHelp } from "./args";
 import { oneLine } from "../errors";
 import { summary } from "./report";
 
@@ -28,6 +28,10 @@ type Flags = { docs?: string; checklist?: string; "to-docs"?: boolean };
 
 /** Exit code; on a sealed folder with --reseal, records, then re-seals through the archive step. */
 export async function main(argv: string[], log = stdout, err = stderr, today?: Date): Promise<number> {
+  if (wantsHelp(argv)) {
+    log(USAGE);
+    return 0;
+  }
   const r = record(argv, log, err, today);
   if (typeof r === "number") return r;
   try {

@@ -16,9 +16,14 @@ import { runPreflight } from "../run/preflight";
 import { secrets } from "../evidence/secrets";
 import { TRACE_FILE } from "../evidence/files";
 import { Trace } from "../evidence/trace";
-import { SESSION_FLAGS } from "./args";
+import { SESSION_FLAGS, wantsHelp } from "./args";
 
 export const EXIT = { go: 0, refused: 1, config: 2, backend: 3 } as const;
+
+export const USAGE = `usage: npm run preflight -- [--mode sandbox|staging|live] [--base-url ORIGIN] [--email ADDR] [--archive-dir DIR]
+       [--product NAME] [--max-price AMOUNT] [--live-confirm "charge <amount> <CUR>"] [--dry-run-override "<reason>"]
+  each flag falls back to the environment (MODE, BASE_URL or STAGING_URL, OPERATOR_EMAIL, PRODUCT, MAX_PRICE, …)
+  exit 0 go · 1 refused by a check or guard · 2 bad parameter · 3 backend unreachable or off-contract`;
 
 /** Each flag falls back to the environment variable of the same name (see `main`). */
 const FLAGS = {
@@ -38,6 +43,10 @@ export async function main(
   env: NodeJS.ProcessEnv = process.env,
   out: (s: string) => void = console.log,
 ): Promise<number> {
+  if (wantsHelp(argv)) {
+    out(USAGE);
+    return EXIT.go;
+  }
   let args: ReturnType<typeof parseFlags>;
   try {
     args = parseFlags(argv);

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { resolveSessionDir } from "../report/evidence";
 import { REPORT_DEFAULTS, publishReport, type Published } from "../report/report";
-import { PUBLISH_FLAGS, exitOnError, stderr, stdout } from "./args";
+import { PUBLISH_FLAGS, exitOnError, stderr, stdout, wantsHelp } from "./args";
 
 export const USAGE =
   "usage: npm run report -- <session-dir-or-id> [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]";
@@ -32,6 +32,10 @@ export function summary(p: Published): string[] {
 }
 
 export function main(argv: string[], log = stdout, err = stderr): number {
+  if (wantsHelp(argv)) {
+    log(USAGE);
+    return 0;
+  }
   return exitOnError({ name: "report", usage: USAGE, err }, () => {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: PUBLISH_FLAGS });
     if (positionals.length !== 1) {

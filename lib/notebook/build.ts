@@ -57,6 +57,10 @@ export function ensureBuilt(): boolean {
 }
 
 if (require.main === module) {
+  if (process.argv.slice(2).some((a) => a === "--help" || a === "-h")) {
+    console.log(`usage: npm run build   (compiles lib/ into ${BUILD_DIR} for the kernel when the sources changed)`);
+    process.exit(0);
+  }
   const built = ensureBuilt();
   console.log(built ? `built ${BUILD_DIR}` : `${BUILD_DIR} is up to date`);
 }

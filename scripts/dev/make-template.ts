@@ -6,5 +6,16 @@ import { inRepo } from "../../lib/paths";
 import { TEMPLATE } from "../../lib/notebook/nbfile";
 import { serializeNotebook, templateNotebook } from "../../lib/notebook/template";
 
-fs.writeFileSync(inRepo(TEMPLATE), serializeNotebook(templateNotebook()));
-console.log(`wrote ${TEMPLATE}`);
+const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(
+    `usage: npm run template [-- --check]   (writes ${TEMPLATE}; --check only says whether it is current, exit 1 if not)`,
+  );
+} else if (args.includes("--check")) {
+  const current = fs.readFileSync(inRepo(TEMPLATE), "utf8") === serializeNotebook(templateNotebook());
+  console.log(current ? `${TEMPLATE} is current` : `${TEMPLATE} is stale: run npm run template`);
+  process.exitCode = current ? 0 : 1;
+} else {
+  fs.writeFileSync(inRepo(TEMPLATE), serializeNotebook(templateNotebook()));
+  console.log(`wrote ${TEMPLATE}`);
+}

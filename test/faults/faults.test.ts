@@ -1,6 +1,7 @@
 // Issue 4 §7: the money-safety fault-injection suite. One sandbox per database backend, one test per
 // scenario, each asserting the runbook's outcome and the rows the sandbox's database gained; the
-// scenario table is printed at the end and written to test/faults/RESULTS.md.
+// scenario table is printed at the end and written to test/.artifacts/faults/RESULTS.md (git-ignored;
+// `npm run faults:refresh` refreshes the committed test/faults/RESULTS.md from a full run on both backends).
 // Run: node --import tsx --test --test-concurrency=1 test/faults/*.test.ts
 import { after, before, describe, test } from "node:test";
 import { oneLine } from "../../lib/errors";
@@ -53,7 +54,7 @@ export const SCENARIOS: Scenario[] = [
 ];
 
 const list = backends();
-/** FAULTS_ONLY=3,2a runs a subset while working on one scenario (RESULTS.md is then left alone). */
+/** FAULTS_ONLY=3,2a runs a subset while working on one scenario (faults:refresh then refuses it). */
 const only = process.env.FAULTS_ONLY ? new Set(process.env.FAULTS_ONLY.split(",").map((x) => x.trim())) : null;
 const chosen = SCENARIOS.filter((s) => !only || only.has(s.n));
 
