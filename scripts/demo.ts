@@ -5,12 +5,12 @@
  * stops the sandbox. Exit 0 only when pre-flight and all 9 steps passed; the executed notebook is
  * kept either way.
  */
-import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { rehearse } from "./rehearse";
 import type { Faults } from "../sandbox/index";
 import { wantsHelp } from "../lib/cli/args";
 import { watchAncestors } from "../lib/cli/session";
+import { alive, descendants } from "../lib/procs";
 
 const USAGE = `usage: npm run demo -- [--stuck] [--deadline-s N] [--fault name=value …] [--archive-dir DIR]
   a full headless rehearsal against the local sandbox (127.0.0.1); exit 0 only when pre-flight and all 9 steps passed
@@ -24,42 +24,6 @@ function parseFault(kv: string): [string, unknown] {
   if (!k || v === undefined) throw new Error(`--fault ${kv}: use name=value, e.g. --fault errorRate=0.3`);
   return [k, v === "true" ? true : v === "false" ? false : Number.isFinite(Number(v)) ? Number(v) : v];
 }
-
-/** Every process below `pid` (Linux /proc; none where there is no /proc). */
-function descendants(pid: number): number[] {
-  let entries: string[] = [];
-  try {
-    entries = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d));
-  } catch {
-    return [];
-  }
-  const children = new Map<number, number[]>();
-  for (const d of entries) {
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: number[] = [];
-  for (let todo = [pid]; todo.length > 0; ) {
-    const next = children.get(todo.pop() as number) ?? [];
-    out.push(...next);
-    todo.push(...next);
-  }
-  return out;
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Ctrl-C, SIGTERM, or the npm process that started the demo gone (its shell dies without passing a

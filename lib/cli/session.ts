@@ -26,6 +26,7 @@ import { classicNotebookCommand, jupyterEnv, jupyterLabCommand, REPO_ROOT } from
 import { prepareSession } from "../notebook/prepare";
 import type { Mode } from "../types";
 import { SESSION_FLAGS } from "./args";
+import { alive, parentOf } from "../procs";
 
 const USAGE =
   "usage: npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] (--help for details)";
@@ -242,26 +243,6 @@ export function launcher(ui: JupyterUi, args: string[]): { cmd: string; args: st
   if (process.platform === "linux" && fs.existsSync(SETPRIV))
     return { cmd: SETPRIV, args: ["--pdeathsig", "SIGTERM", "--", ui.cmd, ...args] };
   return { cmd: ui.cmd, args };
-}
-
-/** `pid`'s parent, from /proc (Linux); null when the process is gone or /proc is absent. */
-function parentOf(pid: number): number | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-  } catch {
-    return null;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**

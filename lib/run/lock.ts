@@ -10,21 +10,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SessionError } from "../errors";
 import { SESSION_LOCK_FILE } from "../evidence/files";
+import { alive } from "../procs";
 
 export interface LockHolder {
   pid: number;
   host: string;
   since: string;
-}
-
-/** Whether a process of this host is alive (signal 0 checks without sending anything). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Who holds the session's lock, or null when nobody does (no file, or unreadable: a torn write). */

@@ -14,6 +14,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { freePort } from "../../lib/cli/session";
 import { refreshProblem } from "../faults/results";
+import { alive, descendants } from "../../lib/procs";
 
 const ROOT = path.resolve(__dirname, "../..");
 const SCRIPTS_JSON = (
@@ -78,7 +79,8 @@ const SCRIPTS: Record<string, Entry> = {
     check: globsHaveFiles,
   },
   // FAULTS_ONLY names no scenario: the suite loads every scenario and starts its sandbox, runs none.
-  "test:faults": { args: [], env: { FAULTS_ONLY: "none" }, expect: /^# tests 0$/m },
+  // TAP (`# tests 0`, Node 20) or spec (`ℹ tests 0`, the default on Node 23+ whatever the output).
+  "test:faults": { args: [], env: { FAULTS_ONLY: "none" }, expect: /^(?:#|ℹ) tests 0$/m },
   "faults:refresh": help(/^usage: TEST_PG_URL=postgres:\/\/… npm run faults:refresh/m),
   build: help(/^usage: npm run build/m),
   bench: help(/^usage: npm run bench --/m),
@@ -164,36 +166,6 @@ test("faults:refresh writes the committed table only from a full, green run on b
   assert.match(refreshProblem({ ...full, failed: 1 }, 1) ?? "", /1 scenario\(s\) failed/);
   assert.match(refreshProblem(full, 1) ?? "", /test exit 1/);
 });
-
-/** Every process below `pid`, read from /proc. */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const d of fs.readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: number[] = [];
-  for (let todo = [pid]; todo.length > 0; ) {
-    const next = children.get(todo.pop() as number) ?? [];
-    out.push(...next);
-    todo.push(...next);
-  }
-  return out;
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const portIsFree = (port: number) =>
   new Promise<boolean>((resolve) => {

@@ -11,6 +11,7 @@ import { after, test } from "node:test";
 import { executeNotebook, REPO_ROOT } from "../../lib/notebook/jupyter";
 import { readNotebook, TEMPLATE, writeNotebook, type Notebook } from "../../lib/notebook/nbfile";
 import { exportHtml } from "../../lib/notebook/jupyter";
+import { alive } from "../../lib/procs";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "one-process-"));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -39,15 +40,6 @@ function tinyNotebook(dir: string): string {
   writeNotebook(file, nb);
   return file;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test("the executor exports the page itself, identical to nbconvert's command line, then exits", {
   timeout: 180_000,
