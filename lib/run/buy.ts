@@ -113,13 +113,16 @@ export class BuySteps extends Session {
   }
 
   // Step 3 ------------------------------------------------------------------------------------
-  /** Idempotency key of the order, derived from the session: a retry can never create a second one. */
+  /**
+   * Idempotency key of the order, derived from the session (its id and creation nonce): a retry can
+   * never create a second one, and another session can never be handed this one's order.
+   */
   get orderKey(): string {
-    return `${this.cfg.sessionId}:order`;
+    return `${this.keyPrefix}:order`;
   }
 
   get refundKey(): string {
-    return `${this.cfg.sessionId}:refund`;
+    return `${this.keyPrefix}:refund`;
   }
 
   async createOrder(): Promise<StepResult> {

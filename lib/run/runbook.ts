@@ -116,7 +116,7 @@ export class Runbook extends PaySteps {
   }
 
   // Step 8 ------------------------------------------------------------------------------------
-  /** The Idempotency-Key of refund attempt n: `<session>:refund`, then `<session>:refund:2`, … */
+  /** The Idempotency-Key of refund attempt n: `<session>:<nonce>:refund`, then `…:refund:2`, … */
   refundKeyOf(attempt: number): string {
     return attempt === 1 ? this.refundKey : `${this.refundKey}:${attempt}`;
   }

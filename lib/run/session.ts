@@ -183,9 +183,21 @@ export class Session {
         if ((err as NodeJS.ErrnoException).code === "EEXIST" && attempt < 8) continue;
         throw err;
       }
-      Journal.create(dir, { sessionId, mode, created_at: at.toISOString(), ...extra });
+      // The nonce makes the session's Idempotency-Keys its own: the buyer account is shared, and the
+      // same id can be created in another clone in the same second.
+      const nonce = crypto.randomBytes(8).toString("hex");
+      Journal.create(dir, { sessionId, mode, created_at: at.toISOString(), nonce, ...extra });
       return sessionId;
     }
+  }
+
+  /**
+   * The prefix of this session's Idempotency-Keys: its id and the nonce journaled at creation (a
+   * journal written before the nonce existed keeps its id alone, so a resumed session keeps its keys).
+   */
+  get keyPrefix(): string {
+    const nonce = this.journal.all()[0]?.data.nonce;
+    return typeof nonce === "string" && nonce ? `${this.cfg.sessionId}:${nonce}` : this.cfg.sessionId;
   }
 
   /** Records an anomaly in memory and, as evidence, in the trace (the report reads it from there). */

@@ -295,7 +295,7 @@ describe("refund truth (steps 8 and 9)", () => {
     const again = await rb.refund();
     assert.equal(again.status, "PASS", again.reason);
     assert.equal(again.observed.attempt, 2);
-    assert.deepEqual(keys, [`${rb.cfg.sessionId}:refund`, `${rb.cfg.sessionId}:refund:2`]);
+    assert.deepEqual(keys, [`${rb.keyPrefix}:refund`, `${rb.keyPrefix}:refund:2`]);
     assert.deepEqual(
       refundAttempts(rb.journal.all()).map((a) => [a.attempt, a.refundId, a.status]),
       [

@@ -236,7 +236,7 @@ describe("with the orchestrator (HYPERSWITCH_URL)", () => {
       const p = await rb.pay();
       await payHeadless(p.paymentUrl, "declined", { browser: false });
       const r = await rb.confirmPaid({ last4: "0002", processor: "sandbox_card" });
-      assert.equal(r.status, "FAIL");
+      assert.equal(r.status, "FAIL", JSON.stringify({ reason: r.reason, observed: r.observed, step: r.step }));
       assert.match(
         r.reason!,
         /the orchestrator says the payment \S+ is failed: no money moved; pay again in a fresh session/,
