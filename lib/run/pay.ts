@@ -138,6 +138,15 @@ export class PaySteps extends BuySteps {
           `enter exactly the last 4 digits of the card you paid with (never more)${moneyMovedNote(evidence.seen)}`,
         );
       }
+      // The orchestrator knows which card paid: a different one means this is not the operator's
+      // payment (or not the card they think), and the record must not confirm it.
+      if (evidence.cardLast4 && evidence.cardLast4 !== last4) {
+        this.refusedAfterPaying(evidence, `the orchestrator's card ends ${evidence.cardLast4}, not ${last4}`);
+        throw new ConfigError(
+          "CARD_LAST4",
+          `the orchestrator says payment ${this.order?.paymentId ?? "?"} was made with the card ending ${evidence.cardLast4}, not ${last4}: check which card paid (the checkout's receipt, your bank app) and enter its last 4 digits${moneyMovedNote(evidence.seen)}`,
+        );
+      }
       if (!processor) {
         this.refusedAfterPaying(evidence, "the connector was not entered");
         throw new ConfigError(
@@ -201,6 +210,8 @@ export class PaySteps extends BuySteps {
     source: string;
     seen: string;
     orchestrator?: string;
+    /** The last 4 digits of the card the orchestrator says paid, when it says. */
+    cardLast4?: string | null;
     failed?: string;
     /** The failure leaves money possibly moved (needs an operator): recorded as such. */
     uncertain?: boolean;
@@ -222,6 +233,7 @@ export class PaySteps extends BuySteps {
             source: ts ? "the orchestrator's payment time" : "the time the orchestrator was seen to say paid",
             seen,
             orchestrator,
+            cardLast4: hsCardLast4(hs) ?? null,
           };
         };
         // Money moved, or is on its way (`processing`): paid, and the refund stays in sight.

@@ -227,6 +227,27 @@ describe("with the orchestrator (HYPERSWITCH_URL)", () => {
     }
   });
 
+  test("last 4 digits other than the orchestrator's card: refused, never confirmed, but money moved", async () => {
+    const dir = fs.mkdtempSync(path.join(archive, "t-"));
+    const rb = open(sb, dir, Session.create("staging", dir), { HYPERSWITCH_URL: sb.hyperswitchUrl });
+    try {
+      for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+        assert.equal(r.status, "PASS");
+      const p = await rb.pay();
+      await payHeadless(p.paymentUrl, "success", { browser: false }); // the sandbox's success card ends 4242
+      await untilOrderLeftPending(rb);
+      const r = await rb.confirmPaid({ last4: "1111", processor: "sandbox_card" });
+      assert.equal(r.status, "FAIL");
+      assert.match(r.reason!, /was made with the card ending 4242, not 1111: check which card paid/);
+      assert.equal(Journal.open(rb.dir).last("payment_confirmed"), undefined, "nothing confirmed");
+      assert.equal(rb.moneyMoved, true, "but the record says money moved");
+      const again = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
+      assert.equal(again.status, "PASS", again.reason);
+    } finally {
+      await rb.close();
+    }
+  });
+
   test("a declined card: the paid cell FAILs with no money moved", async () => {
     const dir = fs.mkdtempSync(path.join(archive, "t-")); // session ids have 1 s resolution
     const rb = open(sb, dir, Session.create("staging", dir), { HYPERSWITCH_URL: sb.hyperswitchUrl });
