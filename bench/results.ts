@@ -1,7 +1,9 @@
 /**
- * bench/RESULTS.md: the figures (P1–P5) side by side with their targets, the machine, date and
- * commit, and for every missed target a one-line reason and the next step (issues 7, 15).
- * No absolute paths: the file is committed.
+ * bench/RESULTS.md: the figures (P1–P6, redaction) side by side with their targets, the machine,
+ * date and commit, and for every missed target a one-line reason and the next step (issues 7, 14,
+ * 15). No absolute paths: the file is committed. Over 300 lines: one renderer per section, and the
+ * summary, the missed-target reasons and the findings read the same figures; P2's timed flips and
+ * P5 already render in p5-windows.ts.
  */
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";

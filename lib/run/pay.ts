@@ -2,9 +2,10 @@
  * The runbook, second group: the money moves (4 pay on the hosted checkout and confirm) and the
  * order is polled until completed (5), with the orchestrator's own view as a cross-check.
  *
- * Kept whole (~390 lines) on purpose: steps 4 and 5 share the payment evidence (what the
- * orchestrator or the order says, and its time), and split apart the step that records the payment
- * and the step that times from it could drift. The status classes themselves live in hs-status.ts.
+ * Kept whole (~470 lines) on purpose: steps 4 and 5 and the report's last look share the payment
+ * evidence (what the orchestrator or the order says, its time and its card), and split apart the
+ * step that records the payment, the step that times from it and the look that may record it late
+ * could drift. The status classes themselves live in hs-status.ts.
  */
 import { isLoopback, type Config } from "../config";
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT, type OrderT } from "../contract";
