@@ -20,6 +20,14 @@ import { repoRoot } from "../paths";
 import { AUDIT_NOTE, auditCopy, selfContainedProblems } from "./html";
 import { readNotebook, silentCells, writeNotebook, type Notebook } from "./nbfile";
 
+/** Jupyter's command could not be started at all: the one-line fix is the set-up command. */
+const cannotStart = (command: string, err: Error): RunbookError =>
+  new RunbookError(
+    "E2E_JUPYTER",
+    `cannot start ${command} (${err.message}); run bash scripts/setup.sh, which installs Jupyter into .venv`,
+    { cause: err },
+  );
+
 export const REPO_ROOT = repoRoot();
 
 /** Debian's Jupyter (jupyter-nbconvert, jupyter-notebook): nbconvert 6 and the classic Notebook 6.4. */
@@ -89,13 +97,7 @@ function run(
     }, timeoutMs);
     child.on("error", (err) => {
       clearTimeout(timer);
-      reject(
-        new RunbookError(
-          "E2E_JUPYTER",
-          `cannot start ${command} (${err.message}); run bash scripts/setup.sh, which installs Jupyter into .venv`,
-          { cause: err },
-        ),
-      );
+      reject(cannotStart(command, err));
     });
     child.on("close", (code) => {
       clearTimeout(timer);
@@ -197,13 +199,7 @@ function runServing(
     };
     child.on("error", (err) => {
       clearTimeout(timer);
-      reject(
-        new RunbookError(
-          "E2E_JUPYTER",
-          `cannot start ${command} (${err.message}); run bash scripts/setup.sh, which installs Jupyter into .venv`,
-          { cause: err },
-        ),
-      );
+      reject(cannotStart(command, err));
     });
     child.on("close", (code) => {
       answer?.(null);
