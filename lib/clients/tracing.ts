@@ -124,7 +124,7 @@ class TracingHandler implements Handler {
  * deeper than HTTP_DEFAULTS.maxJsonDepth is kept as its first deepBodyKeepChars characters and a
  * `note` saying why.
  */
-function evidenceBody(text: string, json: unknown, registry: SecretRegistry): Record<string, unknown> {
+export function evidenceBody(text: string, json: unknown, registry: SecretRegistry): Record<string, unknown> {
   const deep = tooDeep(text);
   if (deep) {
     // Never walked (redaction, canonical JSON): kept as its redacted first characters, with a note.
