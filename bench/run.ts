@@ -5,7 +5,8 @@
  * JupyterLab open → pre-flight, redaction time on 10 KB / 1 MB / 10 MB bodies and on a body nested
  * 100 000 levels — all in one run against one local sandbox, written to bench/RESULTS.md (smoke:
  * bench/.work/). P2's timed flips and P5 poll in the background from the end of P1 until after P3,
- * so their long windows add little to the run. Smoke leaves P6 out unless `--only` names it (it needs JupyterLab and Chromium).
+ * so their long windows add little to the run. Smoke leaves P6 out unless `--only` names it (it
+ * needs JupyterLab and Chromium).
  * Timings are never asserted; the exit code is 1 only when something could not be measured.
  */
 import * as fs from "node:fs";
