@@ -7,7 +7,7 @@
  * Normalisation, one pass, linear: percent-encoding (`%20`, `%2D`, `%E2%80%93`), HTML entities
  * (`&nbsp;`, `&#8211;`, `&#x2013;`, `&ndash;`) and JSON escapes (`\n`, `\u2013`) are decoded;
  * format characters (Unicode Cf: zero-width space and joiners, word joiner, soft hyphen, BOM) are
- * dropped; every space (Zs, Zl, Zp, other whitespace) reads as a tab, every dash (Pd, minus sign)
+ * dropped (a word boundary next to a letter); every space (Zs, Zl, Zp, other whitespace) reads as a tab, every dash (Pd, minus sign)
  * as `-`; digits of any script (Nd: Arabic-Indic, Devanagari, mathematical, full-width) read as
  * ASCII, and anything else goes through NFKC. Then digit runs are Luhn-checked and their
  * separators (space, dash, `.`, `/`, `_`, `,`, `:`) judged card-shaped or not.
@@ -80,14 +80,17 @@ const NAMED: Record<string, number> = {
 const ENTITY = /&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z][A-Za-z0-9]{1,15}));/y;
 const HEX2 = /^[0-9a-fA-F]{2}$/;
 
-/** How a non-ASCII code point reads in the digit view: "" dropped, "\t" a space, "-" a dash, a digit, or its NFKC form. */
+/** A format character (Cf), before digitView decides whether it is dropped or a word boundary. */
+const FORMAT = "\u0001";
+
+/** How a non-ASCII code point reads in the digit view: FORMAT, "\t" a space, "-" a dash, a digit, or its NFKC form. */
 const viewCache = new Map<number, string>();
 function view(cp: number): string {
   const hit = viewCache.get(cp);
   if (hit !== undefined) return hit;
   const ch = String.fromCodePoint(cp);
   let v: string;
-  if (/\p{Cf}/u.test(ch)) v = "";
+  if (/\p{Cf}/u.test(ch)) v = FORMAT;
   else if (/[\p{Zs}\p{Zl}\p{Zp}\s]/u.test(ch)) v = "\t";
   else if (/\p{Pd}/u.test(ch) || cp === 0x2212) v = "-";
   else if (/\p{Nd}/u.test(ch)) v = String(digitValue(cp));
@@ -158,16 +161,26 @@ export function digitView(s: string): { text: string; from: (i: number) => numbe
   const parts: string[] = [];
   const from: number[] = [];
   const to: number[] = [];
+  const push = (ch: string, a: number, b: number) => {
+    parts.push(ch);
+    from.push(a);
+    to.push(b);
+  };
+  const letter = (ch: string | undefined) => ch !== undefined && /[A-Za-z]/.test(ch);
+  // Format characters are dropped (4242<ZWSP>4242 is one run), but next to a letter they stay a
+  // boundary: "face<ZWSP>4242…" is a word and a card, not one hexadecimal token.
+  let format: [number, number] | null = null;
   for (let i = 0; i < s.length; ) {
     const c = s.charCodeAt(i);
     const decoded = c === 0x25 ? percentAt(s, i) : c === 0x26 ? entityAt(s, i) : c === 0x5c ? escapeAt(s, i) : null;
     const cp = decoded ? decoded[0] : (s.codePointAt(i) ?? c);
     const len = decoded ? decoded[1] : cp > 0xffff ? 2 : 1;
     const v = cp < 0x80 ? String.fromCharCode(cp) : view(cp);
-    for (let k = 0; k < v.length; k++) {
-      parts.push(v[k]);
-      from.push(i);
-      to.push(i + len);
+    if (v === FORMAT) format = [format?.[0] ?? i, i + len];
+    else if (v.length > 0) {
+      if (format && (letter(parts[parts.length - 1]) || letter(v[0]))) push(FORMAT, format[0], format[1]);
+      format = null;
+      for (let k = 0; k < v.length; k++) push(v[k], i, i + len);
     }
     i += len;
   }

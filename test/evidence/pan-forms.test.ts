@@ -46,6 +46,8 @@ const FORMS: Array<[string, string]> = [
   ["Amex 4-6-5 with dots", `amex ${AMEX.join(".")}`],
   ["glued to letters", `cardnumber${PAN}expires`],
   ["glued to letters both sides, short words", `pan${PAN}x`],
+  ["after a word of hexadecimal letters and a zero-width space", `fee\u200b${PAN}`],
+  ["between zero-width spaces and hexadecimal words", `face\u200b${G.join("\u200b")}\u200bcafe`],
   ["followed by MMYY", `${PAN} 1229`],
   ["followed by MM/YY", `${G.join(" ")} 12/29`],
   ["glued to MMYY", `${PAN}1229`],
