@@ -10,7 +10,7 @@
 import { isLoopback, type Config } from "../config";
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT, type OrderT } from "../contract";
 import { paymentAdvice, paymentClass } from "./hs-status";
-import { backendInterval, noPaidTime, paidTime, reachedTime, type BackendTime } from "./backend-time";
+import { backendInterval, backendTime, noPaidTime, paidTime, reachedTime, type BackendTime } from "./backend-time";
 import { formatMoney } from "../money";
 import { ConfigError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../errors";
 import { sleep } from "../clients/policy";
@@ -91,7 +91,7 @@ export class PaySteps extends BuySteps {
         Object.assign(obs, {
           card_last4: prior.data.last4,
           // A payment confirmed with no backend time stays without one (never the notebook's).
-          transaction_time: prior.data.paid_at !== undefined ? prior.data.paid_at : prior.data.at,
+          transaction_time: prior.data.paid_at ?? null,
           processor: prior.data.processor,
           resumed: `confirmed earlier at ${prior.at}`,
         });
@@ -336,12 +336,11 @@ export class PaySteps extends BuySteps {
       // to the order's own completion time: neither end is a time taken here, so neither a late
       // paid cell nor poll back-off moves them.
       const paid = this.journal.last("payment_confirmed")!.data;
-      const from: BackendTime | null =
-        paid.paid_at === undefined
-          ? { at: String(paid.at), source: "the operator's confirmation (session older than this rule)" }
-          : paid.paid_at
-            ? { at: String(paid.paid_at), source: String(paid.paid_at_source ?? "step 4's payment time") }
-            : null;
+      // (The confirmation's own `at` is the notebook's time: never used, even when nothing else is.)
+      const from: BackendTime | null = backendTime(
+        paid.paid_at,
+        String(paid.paid_at_source ?? "step 4's payment time"),
+      );
       let seen = null as OrderT | null;
       // Refunded (or on its way) before this step looked: the move to completed was not observed,
       // and what came with it (licence, transfer) cannot be checked any more.
@@ -390,7 +389,7 @@ export class PaySteps extends BuySteps {
       if (end) obs.completed_at = end.at;
       const iv = backendInterval(
         from,
-        String(paid.paid_at_source ?? noPaidTime(null)),
+        paid.paid_at_source ? String(paid.paid_at_source) : noPaidTime(null),
         end,
         "the completed order carries no completed_at or updated_at",
       );
