@@ -376,13 +376,18 @@ export class PaySteps extends BuySteps {
       );
       if (already) {
         const when = seen?.completed_at ? `; the order says it completed at ${seen.completed_at}` : "";
-        obs.not_observed = `the order was already ${already} when step 5 first looked${when}`;
+        // Usually at once; a refund sent while this step polled is seen at a later attempt.
+        const looked =
+          out.samples.length === 1
+            ? "when step 5 first looked"
+            : `at step 5's poll attempt ${out.samples.length}, never seen completed before`;
+        obs.not_observed = `the order was already ${already} ${looked}${when}`;
         obs.last_status = out.lastStatus;
         obs.attempts = out.samples.length;
         obs.max_5xx = out.http5xx;
         return {
           status: "FAIL",
-          reason: `not observed: the order was already ${already} when step 5 first looked (the refund ran before it)${when} — the move to completed, its time against the 5-minute limit, and the licence and seller transfer before the refund can no longer be checked in this session; run a fresh session and run step 5 before the refund`,
+          reason: `not observed: the order was already ${already} ${looked} (the refund ran before it)${when} — the move to completed, its time against the 5-minute limit, and the licence and seller transfer before the refund can no longer be checked in this session; run a fresh session and run step 5 before the refund`,
         };
       }
       const end = out.reached ? reachedTime(seen, "completed") : null;
