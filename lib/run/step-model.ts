@@ -24,7 +24,8 @@ export interface FactDef {
 /** How an acceptance box is decided from the step's recorded facts. */
 export type BoxCheck =
   | { type: "passed" }
-  | { type: "within"; fact: string; limitS: number }
+  /** `why`: the fact that says how the seconds were counted, or why they were not (an unticked box says it). */
+  | { type: "within"; fact: string; limitS: number; why?: string }
   | { type: "present"; fact: string; prefix?: string }
   | { type: "http2xx"; fact: string }
   | { type: "true"; fact: string };
@@ -107,10 +108,10 @@ export const fact = {
 };
 
 /** The seed's "Order reaches `status=…` within 5 minutes." box. */
-export const within5min = (status: string, secondsFact: string): BoxDef => ({
+export const within5min = (status: string, secondsFact: string, why?: string): BoxDef => ({
   short: `${status} ≤ 5 min`,
   label: `Order reaches \`status=${status}\` within 5 minutes.`,
-  check: { type: "within", fact: secondsFact, limitS: WITHIN_S },
+  check: { type: "within", fact: secondsFact, limitS: WITHIN_S, ...(why ? { why } : {}) },
 });
 
 // ------------------------------------------------------------------------------------ facts

@@ -115,12 +115,14 @@ export const STEPS: StepTable = defineSteps([
     facts: {
       seconds_to_completed: fact.seconds("seconds-to-completed"),
       counted_from: fact.text("counted from"),
+      completed_at: fact.time("completed at (the order's own time)"),
+      not_observed: fact.text("not observed"),
       max_5xx: fact.int("max 5xx during the window"),
       attempts: fact.int("attempts"),
       last_status: fact.text("last_status"),
       orchestrator: fact.text("orchestrator"),
     },
-    boxes: [within5min("completed", "seconds_to_completed")],
+    boxes: [within5min("completed", "seconds_to_completed", "counted_from")],
   },
   {
     id: "licence",
@@ -196,13 +198,15 @@ export const STEPS: StepTable = defineSteps([
     poll: { title: "poll order until refunded", secondsFact: "seconds_to_refunded" },
     facts: {
       seconds_to_refunded: fact.seconds("seconds-to-refunded"),
+      counted_from: fact.text("counted from"),
+      refunded_at: fact.time("refunded at (the order's own time)"),
       licence_gone: { label: "license disappeared from /mine", kind: "bool", yes: "yes ✓", no: "no" },
       max_5xx: fact.int("max 5xx during the window"),
       funds_returned: fact.text("funds returned"),
       orchestrator: fact.text("orchestrator"),
     },
     boxes: [
-      within5min("refunded", "seconds_to_refunded"),
+      within5min("refunded", "seconds_to_refunded", "counted_from"),
       {
         short: "licence gone",
         label: "License disappears from `/licenses/mine` after refund.",

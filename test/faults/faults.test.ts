@@ -24,6 +24,7 @@ import { stuckNotebook } from "./scenarios/notebook";
 import { notebookSaveScenarios } from "./scenarios/notebook-save";
 import { slowDripPoll } from "./scenarios/slow-drip";
 import { operatorScenarios } from "./scenarios/operator";
+import { latePaidCell } from "./scenarios/late-paid";
 import { refundTwice } from "./scenarios/refund-twice";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
 import { webhookDuplicate, webhookOutOfOrder } from "./scenarios/webhooks";
@@ -44,6 +45,7 @@ export const SCENARIOS: Scenario[] = [
   lostResponse,
   killedMidPost,
   ...operatorScenarios,
+  latePaidCell,
   hsStatusNoMoney,
   hsStatusInFlight,
   ...hsPaymentOutcomes,
