@@ -74,6 +74,8 @@ function resumeAdvice(err: unknown, s: Standing): string {
  * @example notStartedLines("SESSION_ID: missing; …", err, standing) // [reason, "", "Money moved in session …", …]
  */
 export function notStartedLines(reason: string, err: unknown, s: Standing | null): string[] {
+  // Once the session has an order, SESSION_ID's own fix ("create a session …") would abandon it: dropped.
+  if (s?.orderId && err instanceof ConfigError && err.variable === "SESSION_ID") reason = reason.split("; ")[0];
   if (!s)
     return [
       reason,

@@ -2,7 +2,8 @@
  * A runbook session: its folder under archive/, state journal, hash-chained trace, HTTP clients,
  * and the machinery that turns a step body into a typed StepResult (prerequisites, trace range,
  * UTC times, journal entry). Opening an existing session resumes it; a sealed one is refused.
- * A little over 300 lines: the step machinery and the one-active-step registry share its state.
+ * Over 300 lines: the step machinery, the one-active-step registry and the two gates every step
+ * passes (parameters pinned at pre-flight, the checks a refund waits for) share its state.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";

@@ -287,6 +287,7 @@ describe("banners computed from the journal (issue 22 §5)", () => {
     assert.doesNotMatch(text, /no money moved/i);
     assert.match(text, /Money moved in session \S+ and has not been refunded\*\* \(order ord_\w+\)/);
     assert.match(text, /Do not start a fresh session: it would leave this payment unrefunded/);
+    assert.doesNotMatch(text, /create a session with|start a fresh session with/, "no advice towards a fresh session");
   };
 
   test("the parameters cell re-run without the injected cell: re-run the injected cell, never 'no money moved'", async () => {
