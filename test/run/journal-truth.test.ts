@@ -361,6 +361,9 @@ describe("pre-flight NO-GO wording", () => {
     assert.doesNotMatch(text, /nothing was sent/i);
     assert.match(text, /Pre-flight refused \(NO-GO\) — no order was created and nothing was charged/);
     assert.doesNotMatch(text, /continuing will charge/);
+    // The same report's reminder is what `npm run preflight` prints on a NO-GO.
+    assert.doesNotMatch(nb.rb!.preflightReport!.reminder, /continuing will charge/);
+    assert.match(nb.rb!.preflightReport!.reminder, /this NO-GO created no order and charged nothing/);
     await nb.rb!.close();
   });
 });
