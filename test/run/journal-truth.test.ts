@@ -25,6 +25,7 @@ import { openNotebook, type TslabLike } from "../../lib/notebook";
 import { notStartedLines } from "../../lib/notebook/standing";
 import { loadEvidence } from "../../lib/report/evidence";
 import { renderSessionBlock } from "../../lib/report/report";
+import { actionItems } from "../../lib/report/verdict";
 import type { Sink } from "../../lib/report/display";
 import { openStaging } from "./fixtures";
 
@@ -342,6 +343,29 @@ describe("banners computed from the journal (issue 22 §5)", () => {
     const text = notStartedLines("SESSION_ID: missing", new Error("x"), null).join("\n");
     assert.doesNotMatch(text, /no money moved/i);
     assert.match(text, /This cell sent nothing/);
+  });
+});
+
+describe("advice resumes a session with an order (issue 22 §5)", () => {
+  test("pre-flight refused after the order was created: run it again in this session, not a fresh one", async () => {
+    const id = Session.create("staging", archive);
+    const rb = openStaging(sb, archive, id);
+    for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+      assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+    await rb.close();
+    const cheaper = openStaging(sb, archive, id, { MAX_PRICE: "1.00" });
+    assert.equal((await cheaper.preflight()).status, "FAIL");
+    const items = actionItems(loadEvidence(cheaper.dir));
+    assert.ok(
+      items.some((a) =>
+        new RegExp(
+          `^Fix the pre-flight refusal, then run pre-flight again in this session \\(order ${cheaper.order!.id} is recorded here`,
+        ).test(a),
+      ),
+      items.join("\n"),
+    );
+    assert.ok(!items.some((a) => /start a fresh session/.test(a)), items.join("\n"));
+    await cheaper.close();
   });
 });
 
