@@ -20,6 +20,7 @@ import { redactString } from "../evidence/redact";
 import { Runbook } from "../run/runbook";
 import { hookKernel } from "./kernel";
 import { type GuardedSink, guardSink } from "./sink";
+import { notStartedLines, rememberOpened, standingFor } from "./standing";
 import { stepById } from "../run/steps";
 import type { StepDef } from "../run/step-model";
 import type { Params } from "../config";
@@ -41,8 +42,13 @@ function guardTslab(t: TslabLike): GuardedTslab {
   return { display: guardSink(t.display), newDisplay: () => guardSink(t.newDisplay()) };
 }
 
+/** What a step cell may add: the operator's written reason to refund before steps 5–7 passed. */
+export interface RunOptions {
+  reason?: string;
+}
+
 /** The step cells: `await nb.run(id)` runs the step with this id. */
-const RUNNERS: Record<string, (rb: Runbook) => Promise<StepResult>> = {
+const RUNNERS: Record<string, (rb: Runbook, o: RunOptions) => Promise<StepResult>> = {
   preflight: (rb) => rb.preflight(),
   login: (rb) => rb.login(),
   product: (rb) => rb.pickProduct(),
@@ -51,7 +57,7 @@ const RUNNERS: Record<string, (rb: Runbook) => Promise<StepResult>> = {
   completed: (rb) => rb.pollCompleted(),
   licence: (rb) => rb.checkLicense(),
   transfer: (rb) => rb.checkTransfer(),
-  refund: (rb) => rb.refund(),
+  refund: (rb, o) => rb.refund(o),
   refunded: (rb) => rb.pollRefunded(),
 };
 export const STEP_RUNNERS: readonly string[] = Object.keys(RUNNERS);
@@ -66,22 +72,23 @@ export function headingAnchor(d: StepDef): string {
 export class NotebookUi {
   readonly rb: Runbook | null;
   private readonly tslab: GuardedTslab;
-  private readonly refusal: string | null;
+  /** Under a "not started" banner: the refusal, then what the journal says about the money (./standing.ts). */
+  private readonly notStarted: string[];
   private readonly outcome: Sink;
   private payLink: Sink | null = null;
   private progress: Sink | null = null;
   /** The poll line last shown, so the step's end can drop a next check that will not happen. */
   private lastPoll: Parameters<typeof pollLine> | null = null;
 
-  constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null) {
+  constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null, notStarted?: string[]) {
     this.rb = rb;
     this.tslab = guardTslab(tslab);
-    this.refusal = refusal;
+    this.notStarted = notStarted ?? [refusal ?? "the session did not open"];
     // papermill's habit: the outcome at the top, updated as steps end and by the report cell.
     this.outcome = this.tslab.newDisplay();
     this.outcome.markdown(
       refusal
-        ? banner("🛑 Outcome: not started", [refusal])
+        ? banner("🛑 Outcome: not started", this.notStarted)
         : "**Outcome:** ⏳ in progress — the report cell at the end sets it.",
     );
     if (!rb) return;
@@ -98,11 +105,13 @@ export class NotebookUi {
    * Runs the step with this id and shows its result; never throws. Returns nothing, because
    * tslab prints a cell's last value (the result is in the output and the journal).
    */
-  async run(id: string): Promise<void> {
+  async run(id: string, opts: RunOptions = {}): Promise<void> {
     await this.guard(id, async (rb) => {
       const runner = RUNNERS[id];
       if (!runner) throw new RangeError(`no step "${id}"; steps are ${STEP_RUNNERS.join(", ")}`);
-      const r = await runner(rb);
+      if (opts.reason !== undefined && !stepById(id, rb.table).waitsFor)
+        throw new RangeError(`step "${id}" takes no reason; only a step that waits for checks does (the refund)`);
+      const r = await runner(rb, opts);
       if (id === "preflight") this.showPreflight(r);
       else this.show(r);
       return null;
@@ -141,7 +150,7 @@ export class NotebookUi {
       d.markdown(
         banner("💶 Money has moved", [
           r.step < refund.n
-            ? `The payment was confirmed. The refund step (${refund.n}) stays available: run it to give the money back, then escalate what failed.`
+            ? `The payment went through. The refund step (${refund.n}) stays available: it acts once steps ${(refund.waitsFor ?? []).map((id) => stepById(id, table).n).join(", ") || "before it"} have run (a FAILED one is its recorded reason); to refund before, say why in its cell: \`await nb.run("${refund.id}", { reason: "…" });\`. Escalate what failed.`
             : `The payment was confirmed and no refund has succeeded yet. Follow the reason above (re-run step ${refund.n} after a failed refund, escalate a refund in review), or refund at the orchestrator.`,
         ]),
       );
@@ -156,12 +165,14 @@ export class NotebookUi {
     const rep = this.rb?.preflightReport;
     if (!rep || !this.rb) return;
     const d = this.tslab.display;
+    // Pre-flight's GETs were sent: what it can say is that no order was created and nothing charged.
     if (rep.refusals.length)
       d.markdown(
-        banner(
-          "🛑 Pre-flight refused — nothing was sent",
-          rep.refusals.map((x) => `- ${x}`),
-        ),
+        banner("🛑 Pre-flight refused (NO-GO) — no order was created and nothing was charged", [
+          ...rep.refusals.map((x) => `- ${x}`),
+          "",
+          "Fix the refusal and run this cell again; no step will charge before pre-flight passes.",
+        ]),
       );
     if (rep.warnings.length)
       d.markdown(
@@ -170,7 +181,9 @@ export class NotebookUi {
           rep.warnings.map((x) => `- ${x}`),
         ),
       );
-    d.markdown(banner(this.rb.cfg.mode === "live" ? "💳 A REAL CARD WILL BE CHARGED" : "Reminder", [rep.reminder]));
+    // The charge reminder only on a GO: a NO-GO charges nothing.
+    if (!rep.refusals.length)
+      d.markdown(banner(this.rb.cfg.mode === "live" ? "💳 A REAL CARD WILL BE CHARGED" : "Reminder", [rep.reminder]));
   }
 
   /** Step 4, first half: amount and a clickable payment link (or the headless payer's result). */
@@ -281,7 +294,7 @@ export class NotebookUi {
   private async guard<T>(what: string, f: (rb: Runbook) => Promise<T | null>): Promise<T | null> {
     const d = this.tslab.display;
     if (!this.rb) {
-      d.markdown(banner("⏭️ Not started", [this.refusal ?? "the session did not open", "Fix it and run from the top."]));
+      d.markdown(banner("⏭️ Not started", this.notStarted));
       return null;
     }
     try {
@@ -318,9 +331,12 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
     rb = Runbook.open(params);
   } catch (err) {
     const reason = redactString(oneLine(err));
-    guardSink(tslab.display).markdown(banner("🛑 Cannot start", [reason, "", "Nothing was sent and no money moved."]));
-    return new NotebookUi(null, tslab, reason);
+    // What it says about the money comes from the session's journal (issue 22 §5), never from this cell.
+    const lines = notStartedLines(reason, err, standingFor(params)).map((l) => redactString(l));
+    guardSink(tslab.display).markdown(banner("🛑 Cannot start", lines));
+    return new NotebookUi(null, tslab, reason, lines);
   }
+  rememberOpened(rb.dir);
   const ui = new NotebookUi(rb, tslab);
   const lines = [
     `**Session** \`${rb.cfg.sessionId}\` · mode **${rb.cfg.mode}** · ${rb.cfg.baseUrl} · folder \`${rb.dir}\``,

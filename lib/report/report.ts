@@ -16,6 +16,7 @@ import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence
 import { acceptance, actionItems, bankDueDate, deriveOutcome } from "./verdict";
 import { GO_NO_GO_ROW, goNoGoForArchive, housekeeping, updateGoNoGo, type GoNoGo } from "./paperwork";
 import { clock } from "../run/steps";
+import { PINNED_PARAMS } from "../config";
 import type { StepTable } from "../run/step-model";
 import { fillTemplate } from "./template";
 import type { Mode, Outcome, StepResult } from "../types";
@@ -75,6 +76,17 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
       : ev.dryRun.reference
         ? `passed staging dry run \`${ev.dryRun.reference}\``
         : null,
+    parameters: ev.parameters
+      ? `${[
+          ...PINNED_PARAMS,
+          ...Object.keys(ev.parameters.params).filter((k) => !(PINNED_PARAMS as readonly string[]).includes(k)),
+        ]
+          .filter((k) => k in ev.parameters!.params)
+          .map((k) => `${k} \`${cell(ev.parameters!.params[k])}\``)
+          .join(
+            " · ",
+          )} (pinned by the pre-flight of ${clock(ev.parameters.at)}; a change since is refused until pre-flight runs again, and listed under anomalies)`
+      : null,
     tableHead: TABLE_HEAD,
     rows: ev.table.slice(1).map((d) => ({
       row: ev.steps[d.n] ? stepRow(shown(ev, ev.steps[d.n]!), ev.table) : notRunRow(d.n, ev.table),

@@ -194,6 +194,7 @@ function unpaidWords(ev: Evidence): string {
 /** What the operator must do next, derived from the evidence (empty when nothing is open). */
 export function actionItems(ev: Evidence): string[] {
   const out: string[] = [];
+  const orderId = ev.trail.find((t) => t.link === "order")?.id ?? null;
   for (const r of ev.steps) {
     if (r?.status === "INTERRUPTED")
       out.push(`Step ${r.step} (${r.name}) was interrupted (${r.reason ?? "no reason"}): re-run its cell; it resumes.`);
@@ -208,7 +209,10 @@ export function actionItems(ev: Evidence): string[] {
     }
     out.push(
       r.step === 0
-        ? `Fix the pre-flight refusal, then start a fresh session: ${r.reason ?? "see the pre-flight row"}`
+        ? orderId
+          ? // Issue 22 §5: a session with an order is resumed, never abandoned for a fresh one.
+            `Fix the pre-flight refusal, then run pre-flight again in this session (order ${orderId} is recorded here; resume it, never a fresh session): ${r.reason ?? "see the pre-flight row"}`
+          : `Fix the pre-flight refusal, then start a fresh session: ${r.reason ?? "see the pre-flight row"}`
         : `Step ${r.step} (${r.name}) failed: ${r.reason ?? "no reason"} — file an issue for the marketplace squad.`,
     );
   }

@@ -50,6 +50,7 @@ export class PaySteps extends BuySteps {
    * payer fills the checkout; otherwise the operator pays in their browser, then runs the paid cell.
    */
   async pay(): Promise<{ amount: string; paymentUrl: string; auto: PayResult | null; note: string }> {
+    this.checkPinned("the pay cell");
     const o = this.order;
     if (!o) throw new RunbookError("E2E_STATE", "no order in this session: step 3 must pass first");
     // The created order must be what the guards allowed (step 3 says why when it is not): no link.

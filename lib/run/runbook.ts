@@ -156,7 +156,11 @@ export class Runbook extends PaySteps {
     a.source = source;
   }
 
-  async refund(): Promise<StepResult> {
+  /**
+   * Step 8. Once money moved it waits for steps 5–7 (the step table's `waitsFor`): `reason` is the
+   * operator's written reason to refund before they passed, recorded in the step and the report.
+   */
+  async refund(opts: { reason?: string } = {}): Promise<StepResult> {
     const skip = this.cfg.refund
       ? undefined
       : "REFUND is off (opt-in): set REFUND = true in the parameters cell to validate the full cycle";
@@ -221,7 +225,7 @@ export class Runbook extends PaySteps {
           return { status: "PASS", reason: msg };
         }
       },
-      { skip },
+      { skip, reason: opts.reason },
     );
   }
 

@@ -73,6 +73,12 @@ export interface StepDef {
   movesMoney?: boolean;
   /** The step that gives the money back: available whenever money moved. */
   returnsMoney?: boolean;
+  /**
+   * Once money moved, the steps that must have had their chance before this one acts (issue 22 §3):
+   * it acts when all of them PASSed, or one of them FAILED (that failure is recorded as its reason);
+   * otherwise only with the operator's written reason (`await nb.run(id, { reason: "…" })`).
+   */
+  waitsFor?: string[];
 }
 
 export type StepTable = readonly StepDef[];
@@ -91,7 +97,8 @@ export function defineSteps(defs: ReadonlyArray<Omit<StepDef, "n">>): StepTable 
     return Object.freeze({ ...d, n, facts: { ...d.facts, ...COMMON_FACTS } });
   });
   for (const d of out)
-    for (const r of d.requires) if (!ids.has(r)) throw new RangeError(`step ${d.id} requires unknown step ${r}`);
+    for (const r of [...d.requires, ...(d.waitsFor ?? [])])
+      if (!ids.has(r)) throw new RangeError(`step ${d.id} requires unknown step ${r}`);
   return Object.freeze(out);
 }
 

@@ -19,6 +19,7 @@ import {
 } from "./scenarios/hs-status";
 import { killedMidPost, lostResponse } from "./scenarios/idempotency";
 import { journalTorn } from "./scenarios/journal";
+import { journalTruthScenarios } from "./scenarios/journal-truth";
 import { killDuringPoll } from "./scenarios/kill";
 import { stuckNotebook } from "./scenarios/notebook";
 import { notebookSaveScenarios } from "./scenarios/notebook-save";
@@ -53,6 +54,7 @@ export const SCENARIOS: Scenario[] = [
   hsRefundReview,
   journalTorn,
   slowDripPoll,
+  ...journalTruthScenarios,
 ];
 
 const list = backends();
