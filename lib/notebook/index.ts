@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { oneLine } from "../errors";
 import { banner, pollLine, stepMarkdown, type Sink } from "../report/display";
 import { loadEvidence } from "../report/evidence";
+import { inertCode, inertText } from "../report/inert";
 import { publishReport } from "../report/report";
 import { renderPollPlot } from "../plot";
 import { POLL_PLOT } from "../evidence/files";
@@ -81,7 +82,7 @@ export class NotebookUi {
     this.outcome = this.tslab.newDisplay();
     this.outcome.markdown(
       refusal
-        ? banner("🛑 Outcome: not started", [refusal])
+        ? banner("🛑 Outcome: not started", [inertText(refusal)])
         : "**Outcome:** ⏳ in progress — the report cell at the end sets it.",
     );
     if (!rb) return;
@@ -132,7 +133,9 @@ export class NotebookUi {
     this.lastPoll = null;
     d.markdown(stepMarkdown(r, table));
     if (r.status === "FAIL")
-      d.markdown(banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [r.reason ?? ""]));
+      d.markdown(
+        banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [inertText(r.reason ?? "")]),
+      );
     // From the payment step up to the refund step, a step that did not pass leaves money out.
     const pay = table.find((x) => x.movesMoney);
     const refund = table.find((x) => x.returnsMoney);
@@ -160,14 +163,14 @@ export class NotebookUi {
       d.markdown(
         banner(
           "🛑 Pre-flight refused — nothing was sent",
-          rep.refusals.map((x) => `- ${x}`),
+          rep.refusals.map((x) => `- ${inertText(x)}`),
         ),
       );
     if (rep.warnings.length)
       d.markdown(
         banner(
           "⚠️ Warnings",
-          rep.warnings.map((x) => `- ${x}`),
+          rep.warnings.map((x) => `- ${inertText(x)}`),
         ),
       );
     d.markdown(banner(this.rb.cfg.mode === "live" ? "💳 A REAL CARD WILL BE CHARGED" : "Reminder", [rep.reminder]));
@@ -181,9 +184,9 @@ export class NotebookUi {
       if (p.auto)
         lines.push(
           "",
-          `Headless payer (${p.auto.via}): **${p.auto.status}** · card •••• ${p.auto.last4} · ${p.auto.connector ?? "?"}${p.auto.errorCode ? ` · ${p.auto.errorCode}` : ""}`,
+          `Headless payer (${p.auto.via}): **${inertText(p.auto.status)}** · card •••• ${inertText(p.auto.last4)} · ${inertText(p.auto.connector ?? "?")}${p.auto.errorCode ? ` · ${inertText(p.auto.errorCode)}` : ""}`,
           "",
-          p.note,
+          inertText(p.note),
         );
       else if (!rb.journal.last("payment_confirmed")) {
         // The link carries the checkout's client secret: shown in an updatable output, and
@@ -195,7 +198,7 @@ export class NotebookUi {
           p.paymentUrl,
           "\n\nThen fill in the paid cell below (last 4 digits and the connector shown on the checkout, nothing more) and run it.",
         );
-      } else lines.push("", p.note);
+      } else lines.push("", inertText(p.note));
       this.tslab.display.markdown(lines.join("\n"));
       return null;
     });
@@ -231,7 +234,8 @@ export class NotebookUi {
       // An order with no payment recorded is looked at once more: the verdict must not say no money
       // moved when it was paid after step 4's last check.
       const seen = await rb.lastLook();
-      if (seen) d.markdown(`**Last look** at order \`${rb.order?.id}\` before the verdict: ${seen}.`);
+      if (seen)
+        d.markdown(`**Last look** at order ${inertCode(rb.order?.id ?? "?")} before the verdict: ${inertText(seen)}.`);
       const p = publishReport(rb.dir, {
         docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
         checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
@@ -241,7 +245,7 @@ export class NotebookUi {
       d.markdown(p.session.markdown);
       if (p.housekeeping.length) d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${h}`)].join("\n"));
       const outcome = p.session.outcome;
-      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${p.session.reason}` : ""}`;
+      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${inertText(p.session.reason)}` : ""}`;
       d.markdown(
         `${line}\n\n**Trace chain head:** \`${rb.trace.head}\` (${rb.trace.seq} lines) — anchor it in the ticket or the commit message.`,
       );
@@ -253,7 +257,7 @@ export class NotebookUi {
           : "";
       this.outcome.markdown(
         banner(`${OUTCOME_ICON[outcome]} Outcome: ${outcome}`, [
-          p.session.reason ?? "",
+          inertText(p.session.reason ?? ""),
           `${link ? link.trim() : ""}`,
           "Computed by the report cell at the end of this notebook from the journal and the trace.",
         ]),
@@ -281,7 +285,12 @@ export class NotebookUi {
   private async guard<T>(what: string, f: (rb: Runbook) => Promise<T | null>): Promise<T | null> {
     const d = this.tslab.display;
     if (!this.rb) {
-      d.markdown(banner("⏭️ Not started", [this.refusal ?? "the session did not open", "Fix it and run from the top."]));
+      d.markdown(
+        banner("⏭️ Not started", [
+          inertText(this.refusal ?? "the session did not open"),
+          "Fix it and run from the top.",
+        ]),
+      );
       return null;
     }
     try {
@@ -297,7 +306,7 @@ export class NotebookUi {
       })();
       d.markdown(
         banner(`❌ ${label} could not run`, [
-          oneLine(err),
+          inertText(oneLine(err)),
           "",
           "Nothing else was done by this cell. The next cells still run; a step that needs this one is SKIPPED.",
         ]),
@@ -318,16 +327,22 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
     rb = Runbook.open(params);
   } catch (err) {
     const reason = redactString(oneLine(err));
-    guardSink(tslab.display).markdown(banner("🛑 Cannot start", [reason, "", "Nothing was sent and no money moved."]));
+    guardSink(tslab.display).markdown(
+      banner("🛑 Cannot start", [inertText(reason), "", "Nothing was sent and no money moved."]),
+    );
     return new NotebookUi(null, tslab, reason);
   }
   const ui = new NotebookUi(rb, tslab);
   const lines = [
-    `**Session** \`${rb.cfg.sessionId}\` · mode **${rb.cfg.mode}** · ${rb.cfg.baseUrl} · folder \`${rb.dir}\``,
+    `**Session** ${inertCode(rb.cfg.sessionId)} · mode **${rb.cfg.mode}** · ${inertText(rb.cfg.baseUrl)} · folder ${inertCode(rb.dir)}`,
   ];
   const resumed = rb.resumeSummary();
   if (resumed.length)
-    lines.push("", "**Resuming this session** (nothing will be created twice):", ...resumed.map((s) => `- ${s}`));
+    lines.push(
+      "",
+      "**Resuming this session** (nothing will be created twice):",
+      ...resumed.map((s) => `- ${inertText(s)}`),
+    );
   guardSink(tslab.display).markdown(lines.join("\n"));
   return ui;
 }
