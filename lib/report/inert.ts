@@ -97,8 +97,9 @@ export function inertSentence(text: string): string {
   let out = "";
   let at = 0;
   for (const m of String(text).matchAll(/`([^`\n]+)`/g)) {
-    out += inertText(text.slice(at, m.index)) + inertCode(m[1]);
-    at = m.index + m[0].length;
+    const from = m.index ?? 0;
+    out += inertText(text.slice(at, from)) + inertCode(m[1]);
+    at = from + m[0].length;
   }
   return out + inertText(text.slice(at));
 }
