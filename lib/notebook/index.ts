@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { oneLine } from "../errors";
 import { banner, pollLine, stepMarkdown, type Sink } from "../report/display";
 import { loadEvidence } from "../report/evidence";
-import { inertCode, inertText } from "../report/inert";
+import { inertCode, inertSentence, inertText } from "../report/inert";
 import { publishReport } from "../report/report";
 import { renderPollPlot } from "../plot";
 import { POLL_PLOT } from "../evidence/files";
@@ -243,7 +243,8 @@ export class NotebookUi {
       // Once, as Markdown: every front end renders it (JupyterLab trusted or not, a forge's viewer);
       // the archive adds the escaped HTML rendering beside it for nbconvert (lib/notebook/archive.ts).
       d.markdown(p.session.markdown);
-      if (p.housekeeping.length) d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${h}`)].join("\n"));
+      if (p.housekeeping.length)
+        d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${inertSentence(h)}`)].join("\n"));
       const outcome = p.session.outcome;
       const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${inertText(p.session.reason)}` : ""}`;
       d.markdown(

@@ -2,7 +2,8 @@
  * The session block (issue 6 §2–4, §7): verdict computed from evidence, filled into
  * `templates/session-block.md`, written to the session folder and spliced into the docs report
  * between invisible markers. Earlier blocks are never touched; the same session replaces only its
- * own block, keeping whatever the operator typed in its notes region.
+ * own block, keeping whatever the operator typed in its notes region. A little over 300 lines: the
+ * block's view (where evidence text is made inert, lib/report/inert.ts) and the files it goes to.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
