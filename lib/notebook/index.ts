@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { oneLine } from "../errors";
 import { banner, pollLine, stepMarkdown, type Sink } from "../report/display";
 import { loadEvidence } from "../report/evidence";
+import { inertCode, inertSentence, inertText } from "../report/inert";
 import { publishReport } from "../report/report";
 import { renderPollPlot } from "../plot";
 import { POLL_PLOT } from "../evidence/files";
@@ -83,7 +84,7 @@ export class NotebookUi {
   constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null, notStarted?: string[]) {
     this.rb = rb;
     this.tslab = guardTslab(tslab);
-    this.notStarted = notStarted ?? [refusal ?? "the session did not open"];
+    this.notStarted = notStarted ?? [inertText(refusal ?? "the session did not open")];
     // papermill's habit: the outcome at the top, updated as steps end and by the report cell.
     this.outcome = this.tslab.newDisplay();
     this.outcome.markdown(
@@ -141,7 +142,9 @@ export class NotebookUi {
     this.lastPoll = null;
     d.markdown(stepMarkdown(r, table));
     if (r.status === "FAIL")
-      d.markdown(banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [r.reason ?? ""]));
+      d.markdown(
+        banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [inertText(r.reason ?? "")]),
+      );
     // From the payment step up to the refund step, a step that did not pass leaves money out.
     const pay = table.find((x) => x.movesMoney);
     const refund = table.find((x) => x.returnsMoney);
@@ -169,7 +172,7 @@ export class NotebookUi {
     if (rep.refusals.length)
       d.markdown(
         banner("🛑 Pre-flight refused (NO-GO) — no order was created and nothing was charged", [
-          ...rep.refusals.map((x) => `- ${x}`),
+          ...rep.refusals.map((x) => `- ${inertText(x)}`),
           "",
           "Fix the refusal and run this cell again; no step will charge before pre-flight passes.",
         ]),
@@ -178,7 +181,7 @@ export class NotebookUi {
       d.markdown(
         banner(
           "⚠️ Warnings",
-          rep.warnings.map((x) => `- ${x}`),
+          rep.warnings.map((x) => `- ${inertText(x)}`),
         ),
       );
     // The charge reminder only on a GO: a NO-GO charges nothing.
@@ -194,9 +197,9 @@ export class NotebookUi {
       if (p.auto)
         lines.push(
           "",
-          `Headless payer (${p.auto.via}): **${p.auto.status}** · card •••• ${p.auto.last4} · ${p.auto.connector ?? "?"}${p.auto.errorCode ? ` · ${p.auto.errorCode}` : ""}`,
+          `Headless payer (${p.auto.via}): **${inertText(p.auto.status)}** · card •••• ${inertText(p.auto.last4)} · ${inertText(p.auto.connector ?? "?")}${p.auto.errorCode ? ` · ${inertText(p.auto.errorCode)}` : ""}`,
           "",
-          p.note,
+          inertText(p.note),
         );
       else if (!rb.journal.last("payment_confirmed")) {
         // The link carries the checkout's client secret: shown in an updatable output, and
@@ -208,7 +211,7 @@ export class NotebookUi {
           p.paymentUrl,
           "\n\nThen fill in the paid cell below (last 4 digits and the connector shown on the checkout, nothing more) and run it.",
         );
-      } else lines.push("", p.note);
+      } else lines.push("", inertText(p.note));
       this.tslab.display.markdown(lines.join("\n"));
       return null;
     });
@@ -244,7 +247,8 @@ export class NotebookUi {
       // An order with no payment recorded is looked at once more: the verdict must not say no money
       // moved when it was paid after step 4's last check.
       const seen = await rb.lastLook();
-      if (seen) d.markdown(`**Last look** at order \`${rb.order?.id}\` before the verdict: ${seen}.`);
+      if (seen)
+        d.markdown(`**Last look** at order ${inertCode(rb.order?.id ?? "?")} before the verdict: ${inertText(seen)}.`);
       const p = publishReport(rb.dir, {
         docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
         checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
@@ -252,9 +256,10 @@ export class NotebookUi {
       // Once, as Markdown: every front end renders it (JupyterLab trusted or not, a forge's viewer);
       // the archive adds the escaped HTML rendering beside it for nbconvert (lib/notebook/archive.ts).
       d.markdown(p.session.markdown);
-      if (p.housekeeping.length) d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${h}`)].join("\n"));
+      if (p.housekeeping.length)
+        d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${inertSentence(h)}`)].join("\n"));
       const outcome = p.session.outcome;
-      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${p.session.reason}` : ""}`;
+      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${inertText(p.session.reason)}` : ""}`;
       d.markdown(
         `${line}\n\n**Trace chain head:** \`${rb.trace.head}\` (${rb.trace.seq} lines) — anchor it in the ticket or the commit message.`,
       );
@@ -266,7 +271,7 @@ export class NotebookUi {
           : "";
       this.outcome.markdown(
         banner(`${OUTCOME_ICON[outcome]} Outcome: ${outcome}`, [
-          p.session.reason ?? "",
+          inertText(p.session.reason ?? ""),
           `${link ? link.trim() : ""}`,
           "Computed by the report cell at the end of this notebook from the journal and the trace.",
         ]),
@@ -310,7 +315,7 @@ export class NotebookUi {
       })();
       d.markdown(
         banner(`❌ ${label} could not run`, [
-          oneLine(err),
+          inertText(oneLine(err)),
           "",
           "Nothing else was done by this cell. The next cells still run; a step that needs this one is SKIPPED.",
         ]),
@@ -332,18 +337,22 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
   } catch (err) {
     const reason = redactString(oneLine(err));
     // What it says about the money comes from the session's journal (issue 22 §5), never from this cell.
-    const lines = notStartedLines(reason, err, standingFor(params)).map((l) => redactString(l));
+    const lines = notStartedLines(inertText(reason), err, standingFor(params)).map((l) => redactString(l));
     guardSink(tslab.display).markdown(banner("🛑 Cannot start", lines));
     return new NotebookUi(null, tslab, reason, lines);
   }
   rememberOpened(rb.dir);
   const ui = new NotebookUi(rb, tslab);
   const lines = [
-    `**Session** \`${rb.cfg.sessionId}\` · mode **${rb.cfg.mode}** · ${rb.cfg.baseUrl} · folder \`${rb.dir}\``,
+    `**Session** ${inertCode(rb.cfg.sessionId)} · mode **${rb.cfg.mode}** · ${inertText(rb.cfg.baseUrl)} · folder ${inertCode(rb.dir)}`,
   ];
   const resumed = rb.resumeSummary();
   if (resumed.length)
-    lines.push("", "**Resuming this session** (nothing will be created twice):", ...resumed.map((s) => `- ${s}`));
+    lines.push(
+      "",
+      "**Resuming this session** (nothing will be created twice):",
+      ...resumed.map((s) => `- ${inertText(s)}`),
+    );
   guardSink(tslab.display).markdown(lines.join("\n"));
   return ui;
 }
