@@ -33,6 +33,8 @@ export interface PreflightInput {
   /** Checked for TLS in live mode (never echoed). */
   hyperswitchUrl?: string | null;
   databaseUrl?: string | null;
+  /** The environment pg will read for DATABASE_URL (PGHOST, PGSSLMODE…); the process's by default. */
+  env?: Record<string, string | undefined>;
 }
 
 export interface PreflightReport {
