@@ -9,7 +9,8 @@
  * run/guards.ts. Nothing here echoes the DSN: it holds the read-only password.
  */
 import * as net from "node:net";
-import { parse } from "pg-connection-string";
+import type { ClientConfig } from "pg";
+import { parse, toClientConfig } from "pg-connection-string";
 import { ConfigError } from "./errors";
 
 export interface DsnTarget {
@@ -28,6 +29,8 @@ export interface DsnTarget {
   sslmode: string | null;
   /** `uselibpqcompat=true`: pg reads sslmode as libpq does (require does not check the certificate). */
   libpqCompat: boolean;
+  /** pg's `ssl` setting as it will use it (from the DSN, else from PGSSLMODE). */
+  pgSsl: unknown;
 }
 
 const fix = "write postgres://user:password@host:port/database?sslmode=verify-full";
@@ -152,6 +155,23 @@ export function dsnTarget(dsn: string, env: Record<string, string | undefined> =
     tls: tlsOf(ssl),
     sslmode: full.sslmode === undefined ? null : str(full.sslmode).toLowerCase(),
     libpqCompat: str(full.uselibpqcompat) === "true",
+    pgSsl: ssl === "true" ? true : ssl === "no-verify" ? { rejectUnauthorized: false } : ssl,
+  };
+}
+
+/**
+ * The pg client configuration of `dsn` with the host, port and TLS dsnTarget checked written in,
+ * and no connection string left for pg to read again: step 7 connects where the check looked.
+ */
+export function pinnedClientConfig(
+  dsn: string,
+  env: Record<string, string | undefined> = process.env,
+): { target: DsnTarget; config: ClientConfig } {
+  const target = dsnTarget(dsn, env);
+  const config = toClientConfig(parse(dsn) as Parameters<typeof toClientConfig>[0]);
+  return {
+    target,
+    config: { ...config, host: target.host, port: target.port, ssl: target.pgSsl as ClientConfig["ssl"] },
   };
 }
 

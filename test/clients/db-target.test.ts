@@ -7,7 +7,9 @@ import { strict as assert } from "node:assert";
 import * as net from "node:net";
 import { after, before, test } from "node:test";
 import { Client } from "pg";
+import { readSellerTransfers } from "../../lib/clients/db";
 import { dsnTarget } from "../../lib/dsn";
+import { DatabaseError } from "../../lib/errors";
 
 interface Seen {
   address: string;
@@ -88,4 +90,30 @@ test("the issue's DSN: pg goes to host=, not to the host after @ — and dsnTarg
   const got = await pgGoesTo(dsn);
   assert.deepEqual(got, { address: "127.0.0.3", port: ports.b, tls: false });
   assert.throws(() => dsnTarget(dsn, {}), /DATABASE_URL: its host= parameter names "127\.0\.0\.3", not "127\.0\.0\.2"/);
+});
+
+test("step 7's read connects where dsnTarget says, and refuses an ambiguous DSN before any connection", async () => {
+  for (const [name, dsn, env] of cases()) {
+    seen = [];
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    try {
+      await assert.rejects(readSellerTransfers(dsn, "ord_1"), DatabaseError, name);
+      const t = dsnTarget(dsn, env);
+      assert.deepEqual(seen, [{ address: t.host, port: t.port, tls: t.tls !== "off" }], name);
+    } finally {
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+  }
+  seen = [];
+  const issue = `postgres://ro:PASSWORD@127.0.0.2:${ports.a}/db?host=127.0.0.3&port=${ports.b}&sslmode=disable`;
+  await assert.rejects(readSellerTransfers(issue, "ord_1"), (e: Error) => {
+    assert.ok(e instanceof DatabaseError);
+    assert.match(e.message, /its host= parameter .* nothing was sent to the database$/);
+    assert.doesNotMatch(e.message, /PASSWORD|\n/);
+    return true;
+  });
+  assert.deepEqual(seen, [], "no connection was made");
 });
