@@ -188,7 +188,7 @@ describe("pre-commit hook", () => {
     const ok = git("commit", "-qm", "clean");
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
 
-    // Evidence scans skip editor and checkpoint files; whatever is staged is scanned all the same.
+    // A checkpoint staged by force is scanned like any staged file.
     write(repo, "notes/.ipynb_checkpoints/run-checkpoint.ipynb", `card ${PAN_SPACED}\n`);
     git("add", "-f", "notes/.ipynb_checkpoints/run-checkpoint.ipynb");
     const forced = git("commit", "-qm", "checkpoint");
