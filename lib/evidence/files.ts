@@ -65,9 +65,9 @@ const IGNORED_NAMES: ReadonlyArray<RegExp> = [
  * True for a path (relative, `/` or the OS separator) that is an editor, Jupyter or OS leftover:
  * inside `.ipynb_checkpoints/`, `__pycache__/` and the other IGNORED_DIRS, or named like a backup,
  * swap, lock or OS metadata file (`*~`, `.*.swp`, `.#*`, `.DS_Store`, …). The manifest never hashes
- * such a file, verify never reports it, and the archive's scan skips it, so saving a notebook in
- * Jupyter (which writes a checkpoint) after sealing changes nothing that was sealed. .gitignore keeps
- * them out of commits; the pre-commit hook still scans anything staged.
+ * such a file and verify never reports it, so saving a notebook in Jupyter (which writes a
+ * checkpoint) after sealing changes nothing that was sealed. .gitignore keeps them out of commits.
+ * Scans still read them (lib/evidence/scan.ts): a card number in a checkpoint is on disk all the same.
  * @example isIgnoredFile(".ipynb_checkpoints/payment-e2e-checkpoint.ipynb") // true
  */
 export function isIgnoredFile(rel: string): boolean {

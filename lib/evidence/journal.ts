@@ -18,7 +18,7 @@ import { SessionError } from "../errors";
 import { canonicalJson, sha256, toJsonValue } from "./canonical";
 import { type ChainCheck, type ChainExpectation, type ChainFormat, GENESIS, checkChainText } from "./chain";
 import { JOURNAL_FILE, JOURNAL_QUARANTINE_FILE, TRACE_FILE } from "./files";
-import { redact, redactString } from "./redact";
+import { capStrings, redact, redactString } from "./redact";
 import { Trace } from "./trace";
 import type { Mode, StepResult } from "../types";
 
@@ -42,6 +42,13 @@ export const JOURNAL_KINDS = [
 ] as const;
 
 export type JournalKind = (typeof JOURNAL_KINDS)[number];
+
+/**
+ * Characters of one string an entry keeps, as many as the trace keeps of a body
+ * (HTTP_DEFAULTS.maxBodyLogChars): backend text (a product title) is cut after redaction, and the
+ * entry's `truncated_from` names each cut string and its length (issue 25).
+ */
+export const JOURNAL_TEXT_MAX = 20 * 1000;
 
 export interface JournalEntry {
   seq: number;
@@ -349,6 +356,9 @@ export class Journal {
   }
 
   private write(kind: JournalKind, data: Record<string, unknown>): JournalEntry {
+    const cut: Record<string, number> = {};
+    const kept = capStrings(data, JOURNAL_TEXT_MAX, cut) as Record<string, unknown>;
+    if (Object.keys(cut).length) data = { ...kept, truncated_from: cut };
     const body = {
       seq: this.entries.length + 1,
       at: nowIso(),
