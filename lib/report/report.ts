@@ -94,7 +94,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
           ...Object.keys(ev.parameters.params).filter((k) => !(PINNED_PARAMS as readonly string[]).includes(k)),
         ]
           .filter((k) => k in ev.parameters!.params)
-          .map((k) => `${k} \`${cell(ev.parameters!.params[k])}\``)
+          .map((k) => `${k} ${inertCode(ev.parameters!.params[k] ?? "")}`)
           .join(
             " · ",
           )} (pinned by the pre-flight of ${clock(ev.parameters.at)}; a change since is refused until pre-flight runs again, and listed under anomalies)`
