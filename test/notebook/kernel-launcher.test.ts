@@ -14,7 +14,7 @@ const PYTHON = venvBin("python");
 const skip = fs.existsSync(PYTHON) ? false : ".venv/bin/python is missing (scripts/setup.sh)";
 
 /** Runs a cell that waits 3 s; 1 s in, a history_request, then both signals; prints what came back. */
-const DRIVER = String.raw`
+const DRIVER = `
 import json, os, signal, time
 from jupyter_client.manager import start_new_kernel
 km, kc = start_new_kernel(kernel_name="tslab", startup_timeout=120)
