@@ -426,17 +426,27 @@ async function serve(
     child.on("close", (code, signal) => resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 1)));
   });
 
+  // A lost terminal turns writes into EIO/EPIPE errors: they must not end this process before it
+  // has stopped Jupyter (Jupyter's log keeps flowing to stderr until then).
+  for (const out of [process.stdout, process.stderr]) out.on("error", () => undefined);
   let stopping = false;
+  let grace: NodeJS.Timeout | null = null;
   const onSignal = (why: string) => {
-    if (stopping) return stopChild(child);
+    // A second signal stops Jupyter now, unless the kernels' grace is still running (a lost terminal
+    // signals the whole process group, and the watcher then sees npm gone: one stop, not two).
+    if (stopping) return grace ? undefined : stopChild(child);
     stopping = true;
-    console.error(`session: ${why}, stopping ${ui.name} …`);
     // The kernels hear it from the host first, so a running step says who stopped it; Jupyter's
     // own shutdown then interrupts them as Kernel ■ would, which changes nothing already recorded.
     const lost = why === "SIGHUP" || why.startsWith("the command");
     const told = child.pid === undefined ? 0 : tellKernelsHostStops(child.pid, lost ? "terminal lost" : "stopped");
+    console.error(`session: ${why}, stopping ${ui.name} …`);
     if (told === 0) return stopChild(child);
-    setTimeout(() => stopChild(child), HOST_STOP_GRACE_MS).unref();
+    grace = setTimeout(() => {
+      grace = null;
+      stopChild(child);
+    }, HOST_STOP_GRACE_MS);
+    grace.unref();
   };
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const s of signals) process.on(s, onSignal);

@@ -182,7 +182,7 @@ export function notebookUrl(
   workspace: string,
 ): string {
   if (urlPrefix === "notebooks") return `${base}/notebooks/${rel}?token=${token}`;
-  return `${base}/lab/workspaces/${encodeURIComponent(workspace)}/tree/${rel}?reset&token=${token}`;
+  return `${base}/lab/workspaces/${encodeURIComponent(workspace)}/tree/${rel}?token=${token}&reset`;
 }
 
 /** The tslab kernels below a Jupyter server (Linux /proc; none elsewhere). */

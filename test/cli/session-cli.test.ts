@@ -173,7 +173,7 @@ async function urlOf(s: Started): Promise<URL> {
   let done = false;
   void s.exit.then(() => (done = true));
   const found = await until(() => done || /\?token=[0-9a-f]+/.test(s.out()), START_MS);
-  const url = /(http:\/\/127\.0\.0\.1:\d+\/\S+\?token=[0-9a-f]+)/.exec(s.out())?.[1];
+  const url = /(http:\/\/127\.0\.0\.1:\d+\/\S+\?token=[0-9a-f]+\S*)/.exec(s.out())?.[1];
   assert.ok(found && url, `no URL printed:\n${s.out()}\n${s.err().slice(-2000)}`);
   return new URL(url!);
 }
@@ -181,8 +181,10 @@ async function urlOf(s: Started): Promise<URL> {
 /** The notebook behind a printed URL, read through the server's contents API with the URL's token. */
 async function servedNotebook(url: URL, prefix: string): Promise<{ rel: string; nb: Record<string, unknown> }> {
   const token = url.searchParams.get("token") ?? "";
-  assert.ok(url.pathname.startsWith(`/${prefix}/`), url.pathname);
-  const rel = url.pathname.slice(prefix.length + 2);
+  // JupyterLab's URL names the session's own workspace: /lab/workspaces/<session id>/tree/<path>?reset.
+  const pathname = url.pathname.replace(/^\/lab\/workspaces\/\d{8}T\d{6}Z-\w+\/tree\//, "/lab/tree/");
+  assert.ok(pathname.startsWith(`/${prefix}/`), url.pathname);
+  const rel = pathname.slice(prefix.length + 2);
   const page = await fetch(url, { redirect: "manual" });
   assert.equal(page.status, 200, `GET ${url.pathname} answered ${page.status}`);
   await page.body?.cancel();
@@ -220,6 +222,8 @@ test("npm run session starts JupyterLab on the session notebook; SIGTERM to npm 
     assert.equal(url.host, `127.0.0.1:${port}`);
     assert.match(url.searchParams.get("token") ?? "", /^[0-9a-f]{48}$/);
     const id = /Session (\S+) prepared/.exec(s.out())?.[1];
+    assert.match(url.pathname, new RegExp(`^/lab/workspaces/${id}/tree/`), "a workspace of the session's own");
+    assert.ok(url.searchParams.has("reset"), "the session's workspace starts empty (?reset)");
     const { rel, nb } = await servedNotebook(url, "lab/tree");
     assert.equal(rel, `${path.relative(root, archive)}/${id}/payment-e2e.ipynb`);
     assert.equal((nb.metadata as { kernelspec: { name: string } }).kernelspec.name, "tslab");
