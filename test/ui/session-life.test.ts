@@ -317,12 +317,12 @@ describe("a session's life through npm run session, in real JupyterLab", { skip,
   });
 
   test("a new session's JupyterLab opens its own notebook only: an earlier session's does not reopen", () => {
-    assert.match(seen.fresh.url, new RegExp(`/lab/workspaces/${seen.b}/tree/${seen.b}/`));
     assert.equal(
       seen.fresh.tabs,
       1,
       `${seen.fresh.tabs} notebooks open in session ${seen.b}'s JupyterLab (tabs: ${seen.fresh.tabTitles.join(" | ")})`,
     );
+    assert.match(seen.fresh.url, new RegExp(`/lab/workspaces/${seen.b}/tree/${seen.b}/`));
   });
 
   test("a sealed session is refused for running: --resume names the seal and exits 2", () => {
