@@ -12,15 +12,15 @@
  * (jupyter/sealed_contents.py) refuses to write into a sealed folder.
  * `RUNBOOK_JUPYTER_UI=lab|notebook` picks one of the two UIs instead of trying both in turn.
  *
- * Kept in one file (~450 lines) on purpose: it is one process's lifecycle — prepare or resume,
- * start, wait until served, forward signals — and every part reads the same child and session
- * state; its test (test/cli/session-cli.test.ts) drives it whole. The session-level decisions
- * (what to resume, what holds a new session back, the workspace URL) are in lib/notebook/lifecycle.ts.
+ * The command itself: its flags, what to open (a new or a resumed session), serving it and passing
+ * signals on. Which Jupyter and how it is started and stopped: lib/notebook/ui-server.ts; the
+ * session-level decisions (what to resume, what holds a new session back, the workspace URL,
+ * telling kernels the host stops them): lib/notebook/lifecycle.ts. Its tests
+ * (test/cli/session-cli.test.ts, session-resume.test.ts, test/ui/session-life.test.ts) drive it whole.
+ * A little over 300 lines: the help text and main()'s reading of every flag stay in one place.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
@@ -28,7 +28,7 @@ import { DEFAULTS } from "../config";
 import { ConfigError, SessionError, oneLine } from "../errors";
 import { SESSION_NOTEBOOK } from "../evidence/files";
 import { ensureBuilt } from "../notebook/build";
-import { classicNotebookCommand, jupyterEnv, jupyterLabCommand, REPO_ROOT } from "../notebook/jupyter";
+import { jupyterEnv, REPO_ROOT } from "../notebook/jupyter";
 import {
   listSessions,
   notebookUrl,
@@ -40,10 +40,25 @@ import {
   watchAncestors,
 } from "../notebook/lifecycle";
 import { prepareSession } from "../notebook/prepare";
+import {
+  freePort,
+  type JupyterUi,
+  jupyterUi,
+  launcher,
+  notebookRel,
+  serverRoot,
+  START_TIMEOUT_MS,
+  startFailure,
+  stopChild,
+  uiArgs,
+  waitServing,
+} from "../notebook/ui-server";
 import type { Mode } from "../types";
 import { SESSION_FLAGS } from "./args";
 
-export { removeIfUnused, watchAncestors };
+// Named here too for the callers that have imported them from the session command all along.
+export { freePort, jupyterUi, launcher, removeIfUnused, serverRoot, startFailure, uiArgs, watchAncestors };
+export type { JupyterUi };
 
 const USAGE =
   "usage: npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] [--new-anyway] | --resume [<id>] (--help for details)";
@@ -73,64 +88,8 @@ const HELP = `${USAGE.replace(" (--help for details)", "")}
   Jupyter: JupyterLab from .venv (bash scripts/setup.sh), else Debian's classic Notebook;
   RUNBOOK_JUPYTER_UI=lab or =notebook allows only that one.`;
 
-/** How long Jupyter may take to serve the notebook before the session gives up on it. */
-const START_TIMEOUT_MS = 120_000;
 /** How long the kernels get to record a step stopped by the host before Jupyter is stopped. */
 const HOST_STOP_GRACE_MS = 1_500;
-/** How long Jupyter may take to stop (and shut its kernels down) after the signal is passed on. */
-const STOP_GRACE_MS = 15_000;
-
-export interface JupyterUi {
-  name: "JupyterLab" | "classic Notebook";
-  cmd: string;
-  /** The arguments before the options: `notebook` for `/usr/bin/jupyter notebook`. */
-  sub: string[];
-  /** The URL path a notebook opens under: `/lab/tree/<rel>` or `/notebooks/<rel>`. */
-  urlPrefix: "lab/tree" | "notebooks";
-}
-
-/**
- * The UI to start: JupyterLab (project venv, else on PATH), else Debian's classic Notebook.
- * `RUNBOOK_JUPYTER_UI=lab` or `=notebook` allows only that one (tests use it for the fallback).
- */
-export function jupyterUi(env: NodeJS.ProcessEnv = process.env): JupyterUi | null {
-  const want = env.RUNBOOK_JUPYTER_UI || undefined;
-  if (want !== undefined && want !== "lab" && want !== "notebook")
-    throw new ConfigError("RUNBOOK_JUPYTER_UI", `is "${want}"; use lab, notebook, or leave it unset to try both`);
-  if (want !== "notebook") {
-    const lab = jupyterLabCommand();
-    if (lab) return { name: "JupyterLab", cmd: lab, sub: [], urlPrefix: "lab/tree" };
-  }
-  if (want !== "lab") {
-    const classic = classicNotebookCommand();
-    if (classic) return { name: "classic Notebook", cmd: classic, sub: ["notebook"], urlPrefix: "notebooks" };
-  }
-  return null;
-}
-
-/**
- * The folder Jupyter serves: the repository (the layout the kernel sees), unless the notebook lies
- * outside it or under a hidden folder (Jupyter refuses hidden paths): then the session's archive
- * folder. The kernel itself always starts at the repository root (jupyter/kernels/tslab).
- */
-export function serverRoot(notebook: string): string {
-  const rel = path.relative(REPO_ROOT, notebook);
-  const outside = rel.startsWith("..") || path.isAbsolute(rel);
-  const hidden = rel.split(path.sep).some((part) => part.startsWith("."));
-  return outside || hidden ? path.dirname(path.dirname(notebook)) : REPO_ROOT;
-}
-
-/** A port nobody listens on at 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function parsePort(s: string): number {
   const n = Number(s);
@@ -141,121 +100,6 @@ function parsePort(s: string): number {
 /** A desktop to open a browser on: macOS/Windows, or X11/Wayland on Linux. */
 function hasDisplay(env: NodeJS.ProcessEnv): boolean {
   return process.platform !== "linux" || Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
-}
-
-/** The Python module of the contents manager that keeps sealed folders unwritten (in jupyter/). */
-const SEALED_CONTENTS = "sealed_contents";
-
-/** The command line for the UI. The token travels in JUPYTER_TOKEN, not on the command line (`ps`). */
-export function uiArgs(
-  ui: JupyterUi,
-  o: { root: string; port: number; notebook: string; openBrowser: boolean; asRoot: boolean },
-): string[] {
-  const app = ui.name === "JupyterLab" ? "ServerApp" : "NotebookApp";
-  return [
-    ...ui.sub,
-    "--ip=127.0.0.1",
-    `--port=${o.port}`,
-    // A busy port is an error, not a silent move to the next one: the printed URL must be right.
-    `--${app}.port_retries=0`,
-    ui.name === "JupyterLab" ? `--ServerApp.root_dir=${o.root}` : `--notebook-dir=${o.root}`,
-    // Refuses every write into a sealed session folder (jupyter/sealed_contents.py, on PYTHONPATH).
-    `--${app}.contents_manager_class=${SEALED_CONTENTS}.${ui.name === "JupyterLab" ? "SealedFileManager" : "SealedClassicFileManager"}`,
-    ...(o.asRoot ? ["--allow-root"] : []),
-    // Given a file, Jupyter opens the browser on it (the classic Notebook even with --no-browser).
-    ...(o.openBrowser ? [o.notebook] : ["--no-browser"]),
-  ];
-}
-
-/** The notebook's path under the server root, each segment URL-encoded: `archive/payment-e2e/<id>/payment-e2e.ipynb`. */
-export function notebookRel(root: string, notebook: string): string {
-  return path.relative(root, notebook).split(path.sep).map(encodeURIComponent).join("/");
-}
-
-/** Why a Jupyter server that exited early did, and what to do, read from the end of its log. */
-export function startFailure(ui: JupyterUi, log: string, port: number): { cause: string; fix: string } {
-  const setup = "run `bash scripts/setup.sh` (it installs jupyter/requirements.txt into .venv)";
-  if (/port \d+ is not available|port \d+ is already in use|Address already in use/i.test(log))
-    return {
-      cause: `port ${port} is already in use`,
-      fix: "pick another --port, or leave --port out to get a free one",
-    };
-  const missing = /No module named '?([\w.]+)'?/.exec(log);
-  if (missing) return { cause: `Python module ${missing[1]} is missing`, fix: setup };
-  const last = log
-    .split("\n")
-    .map((l) => l.replace(/^\[[A-Z] [^\]]*\]\s*/, "").trim())
-    .filter(Boolean)
-    .pop();
-  const cause = last ? `it said "${last.slice(0, 200)}"` : "it exited without a word";
-  return ui.name === "JupyterLab"
-    ? { cause, fix: `${setup}, or use Debian's classic Notebook with RUNBOOK_JUPYTER_UI=notebook` }
-    : { cause, fix: `${setup}, or use --no-jupyter and open the notebook in your own Jupyter` };
-}
-
-/** Waits until the server serves the notebook (200 on its contents API) or the child exits. */
-async function waitServing(
-  child: ChildProcess,
-  contentsUrl: string,
-  token: string,
-): Promise<"ready" | "exited" | "timeout"> {
-  let exited = child.exitCode !== null || child.signalCode !== null;
-  child.once("exit", () => {
-    exited = true;
-  });
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (exited) return "exited";
-    try {
-      const r = await fetch(`${contentsUrl}?content=0`, {
-        headers: { Authorization: `token ${token}` },
-        signal: AbortSignal.timeout(2000),
-      });
-      await r.body?.cancel();
-      if (r.status === 200) return "ready";
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return exited ? "exited" : "timeout";
-}
-
-/**
- * Stops the server: SIGTERM, which both Jupyters answer by shutting their kernels down (jupyter_server
- * skips that on SIGINT), then SIGKILL of its process group after a grace period.
- */
-function stopChild(child: ChildProcess): void {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const pid = child.pid;
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }, STOP_GRACE_MS);
-  timer.unref();
-  child.once("exit", () => clearTimeout(timer));
-}
-
-/** Linux's setpriv (util-linux, always on Debian): gives Jupyter a parent-death signal. */
-const SETPRIV = "/usr/bin/setpriv";
-
-/**
- * The command that starts the UI. On Linux it goes through `setpriv --pdeathsig SIGTERM`, so that
- * Jupyter stops (and shuts its kernels down) even when this process is killed outright — tsx
- * SIGKILLs its child when a relayed signal is not acknowledged within 30 ms.
- */
-export function launcher(ui: JupyterUi, args: string[]): { cmd: string; args: string[] } {
-  if (process.platform === "linux" && fs.existsSync(SETPRIV))
-    return { cmd: SETPRIV, args: ["--pdeathsig", "SIGTERM", "--", ui.cmd, ...args] };
-  return { cmd: ui.cmd, args };
 }
 
 /** `--resume` with no id (last, or before another flag) reads as `--resume=` for parseArgs. */
