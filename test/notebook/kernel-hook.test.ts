@@ -14,6 +14,9 @@ import { parseConfig } from "../../lib/config";
 import { HOST_STOP, hookKernel } from "../../lib/notebook/kernel";
 import { Session } from "../../lib/run/session";
 
+// The test runner starts its workers with report-on-signal: a SIGUSR2 would leave a diagnostic
+// report file in the working folder. A kernel (launch.sh) runs without it.
+if (process.report) process.report.reportOnSignal = false;
 const archive = fs.mkdtempSync(path.join(os.tmpdir(), "kernel-hook-"));
 after(() => fs.rmSync(archive, { recursive: true, force: true }));
 
