@@ -67,8 +67,9 @@ export class RunbookError extends Error {
 }
 
 /**
- * The running step was stopped: the operator pressed Kernel ■ (SIGINT), or another step started in
- * the same session (one active step per session). The step records INTERRUPTED, never PASS or FAIL.
+ * The running step was stopped: the operator pressed Kernel ■ (SIGINT), the host stopped Jupyter
+ * (`npm run session` on Ctrl-C, SIGTERM or a lost terminal: lib/notebook/kernel.ts), or another step
+ * started in the same session (one active step per session). The step records INTERRUPTED, never PASS or FAIL.
  */
 export class InterruptedError extends RunbookError {
   declare readonly code: "E2E_INTERRUPTED";

@@ -20,7 +20,7 @@ import { POLL_PLOT } from "../evidence/files";
 import { redactString } from "../evidence/redact";
 import { Runbook } from "../run/runbook";
 import { hookKernel } from "./kernel";
-import { type GuardedSink, guardSink } from "./sink";
+import { type GuardedSink, guardSink, hiddenMarkers } from "./sink";
 import { notStartedLines, rememberOpened, standingFor } from "./standing";
 import { stepById } from "../run/steps";
 import type { StepDef } from "../run/step-model";
@@ -255,7 +255,8 @@ export class NotebookUi {
       });
       // Once, as Markdown: every front end renders it (JupyterLab trusted or not, a forge's viewer);
       // the archive adds the escaped HTML rendering beside it for nbconvert (lib/notebook/archive.ts).
-      d.markdown(p.session.markdown);
+      // Its markers (the docs report's `<!-- session:… -->`) stay machine-readable but hidden.
+      d.markdown(hiddenMarkers(p.session.markdown));
       if (p.housekeeping.length)
         d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${inertSentence(h)}`)].join("\n"));
       const outcome = p.session.outcome;

@@ -63,3 +63,18 @@ export function guardSink(inner: Sink, registry: SecretRegistry = secrets): Guar
     },
   };
 }
+
+/** A line that is one of the report's own markers: `<!-- session:<id> -->`, `<!-- /notes:<id> -->`, … */
+const MARKER_LINE = /^<!-- (\/?(?:session|sessions|notes)(?::[\w.:-]+)?) -->$/gm;
+
+/**
+ * The report's markers in a form every Markdown renderer hides and that needs no raw HTML: a link
+ * reference definition, `[//]: # (session:<id>)`. As HTML comments they went through the escaper
+ * (raw HTML is shown literally) and stood as text in JupyterLab and the HTML export. Only whole
+ * lines in the marker shape change: a comment from anywhere else is still shown, never hidden.
+ * @example hiddenMarkers("<!-- session:x -->\n### Session") // "\n[//]: # (session:x)\n### Session"
+ */
+export function hiddenMarkers(md: string): string {
+  // A blank line first: a definition cannot interrupt a paragraph (the comment could).
+  return md.replace(MARKER_LINE, "\n[//]: # ($1)");
+}

@@ -154,7 +154,7 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
     unchanged();
   });
 
-  test("preflight reads the archive (the live gate) and writes nothing there; session --help", () => {
+  test("preflight reads the archive (the live gate) and writes nothing there; session --help and --resume", () => {
     const r = cli(
       "preflight",
       "--mode",
@@ -173,6 +173,12 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
       "the sealed staging run is what the live gate accepts",
     );
     assert.equal(cli("session", "--help").code, 0);
+    // Reopening a sealed session for running is refused, naming the seal (issue 22 item 8).
+    for (const dir of [staging, live]) {
+      const resume = cli("session", "--resume", path.basename(dir), "--archive-dir", archive, "--no-jupyter");
+      assert.equal(resume.code, 2, resume.out);
+      assert.match(resume.out, /is sealed \(manifest\.json\): a sealed session is never run again/);
+    }
     unchanged();
   });
 
