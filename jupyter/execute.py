@@ -9,7 +9,9 @@ project .venv's nbclient 0.11, or Debian's python3-nbclient 0.7.2; both work). E
 atomic: the notebook is serialised to a hidden temp file in the same folder, fsynced, renamed
 over the target and the folder fsynced, so the file on disk is always a whole, valid notebook:
 the one after the last finished cell. `metadata.payment_e2e` says how far it got
-(`executed_through`: index of the last finished cell, `complete`: true only after the last one).
+(`executed_through`: index of the last finished cell, `complete`: true only after the last one,
+and only when no cell threw: a throwing cell makes tslab skip every later cell, so `errored` then
+names the cells that threw and `silent` the code cells that showed nothing).
 
 stdout stays empty (but for --serve-export's answers): cell outputs never leave the notebook, and
 secrets travel in the environment.
@@ -216,6 +218,20 @@ def serve_export(warm, code, idle_s):
     return code
 
 
+def outcome_of_cells(nb):
+    """Cells that threw (an `error` output) and code cells that showed nothing, by id or index."""
+    errored, silent = [], []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        name = cell.get("id") or f"#{i}"
+        if any(o.get("output_type") == "error" for o in cell.outputs):
+            errored.append(name)
+        elif not cell.outputs and "".join(cell.source).strip() and not {"parameters", "injected-parameters"} & set(cell.metadata.get("tags", [])):
+            silent.append(name)
+    return errored, silent
+
+
 def describe(nb, index):
     if index is None:
         return "none"
@@ -272,7 +288,12 @@ def run(a):
         # before any cell can move money without its record.
         client.save()
         asyncio.run(client.async_execute())
-        client.save(complete=True)
+        errored, silent = outcome_of_cells(nb)
+        if errored:
+            say(f"a cell threw: {', '.join(errored)}; the kernel skipped {len(silent)} later cell(s) (metadata complete: false)")
+            client.save(complete=False, errored=errored, silent=silent)
+        else:
+            client.save(complete=True)
         return EXIT_OK
     except SaveError as err:
         after = client.running if client.running is not None else client.saved_through

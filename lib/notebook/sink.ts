@@ -10,6 +10,7 @@
  * paid: `link()` shows it unmasked, after checking it is an http(s) URL, in an output that the paid
  * cell overwrites with a redacted copy (and that the archive checks at seal time).
  */
+import type { KernelCopy, OutputKind } from "../evidence/outputs";
 import { redactString } from "../evidence/redact";
 import { type SecretRegistry, secrets } from "../evidence/secrets";
 import type { Sink } from "../report/display";
@@ -57,6 +58,49 @@ export function guardSink(inner: Sink, registry: SecretRegistry = secrets): Guar
       // Parentheses, spaces and angle brackets would end the Markdown link early: percent-encode them.
       const href = url.replace(/[()\s<>]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
       inner.markdown(`[${safeMarkdown(label, registry).replace(/[[\]]/g, "\\$&")}](${href})${tail}`);
+    },
+  };
+}
+
+/** Which cell run an output belongs to: set by the cell API as each cell starts (lib/notebook/index.ts). */
+export interface CellRun {
+  copy: KernelCopy;
+  cell: string;
+  call: string;
+}
+
+/**
+ * The kernel's own copy (issue 22 item 6): wraps the inner display (tslab's), so that what is
+ * recorded in outputs.jsonl is exactly what is shown, after `guardSink` redacted and escaped it.
+ * A plain display belongs to the cell running when it shows something; an updatable one
+ * (`display`) to the cell that created it, whose later updates replace it.
+ */
+export function recordSink(inner: Sink, run: CellRun, display: string | null = null): Sink {
+  const at = display ? { cell: run.cell, call: run.call } : null;
+  const rec = (kind: OutputKind, data: string) => {
+    const to = at ?? run;
+    run.copy.record(to.cell, to.call, display, kind, data);
+  };
+  return {
+    markdown: (s) => {
+      inner.markdown(s);
+      rec("markdown", s);
+    },
+    text: (s) => {
+      inner.text(s);
+      rec("text", s);
+    },
+    html: (s) => {
+      inner.html(s);
+      rec("text", s);
+    },
+    svg: (s) => {
+      inner.svg(s);
+      rec("text", s);
+    },
+    png: (b) => {
+      inner.png(b);
+      rec("png", Buffer.from(b).toString("base64"));
     },
   };
 }
