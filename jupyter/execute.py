@@ -127,6 +127,12 @@ class SavingClient(NotebookClient):
         self.path = path
         self.saved_through = None  # index of the last cell whose outputs are on disk
         self.running = None
+        self.errored = []  # cells whose execute_reply said "error" (tslab shows the throw on stderr only)
+
+    def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        if exec_reply is not None and exec_reply.get("content", {}).get("status") == "error":
+            self.errored.append(cell.get("id") or f"#{cell_index}")
+        return super()._check_raise_for_error(cell, cell_index, exec_reply)
 
     def mark(self, complete, **extra):
         meta = {"executed_through": self.saved_through, "complete": complete}
@@ -218,14 +224,14 @@ def serve_export(warm, code, idle_s):
     return code
 
 
-def outcome_of_cells(nb):
-    """Cells that threw (an `error` output) and code cells that showed nothing, by id or index."""
+def outcome_of_cells(nb, replied_error=()):
+    """Cells that threw (an error reply or an `error` output) and code cells that showed nothing."""
     errored, silent = [], []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         name = cell.get("id") or f"#{i}"
-        if any(o.get("output_type") == "error" for o in cell.outputs):
+        if name in replied_error or any(o.get("output_type") == "error" for o in cell.outputs):
             errored.append(name)
         elif not cell.outputs and "".join(cell.source).strip() and not {"parameters", "injected-parameters"} & set(cell.metadata.get("tags", [])):
             silent.append(name)
@@ -288,7 +294,7 @@ def run(a):
         # before any cell can move money without its record.
         client.save()
         asyncio.run(client.async_execute())
-        errored, silent = outcome_of_cells(nb)
+        errored, silent = outcome_of_cells(nb, client.errored)
         if errored:
             say(f"a cell threw: {', '.join(errored)}; the kernel skipped {len(silent)} later cell(s) (metadata complete: false)")
             client.save(complete=False, errored=errored, silent=silent)

@@ -117,11 +117,12 @@ export function incompleteReasons(nb: Notebook): string[] {
     );
   }
   const name = (c: NbCell, i: number) => c.id ?? `#${i}`;
-  const threw = nb.cells.flatMap((c, i) =>
-    (c.outputs ?? []).some((o) => o.output_type === "error")
-      ? [`${name(c, i)} (${(c.outputs ?? []).find((o) => o.output_type === "error")?.ename ?? "error"})`]
-      : [],
-  );
+  // An `error` output, or the executor's word (tslab shows a throw on stderr only, its reply says error).
+  const threw = nb.cells.flatMap((c, i) => {
+    const err = (c.outputs ?? []).find((o) => o.output_type === "error");
+    if (err) return [`${name(c, i)} (${err.ename ?? "error"})`];
+    return meta?.errored?.includes(name(c, i)) ? [name(c, i)] : [];
+  });
   if (threw.length) out.push(`a cell threw: ${threw.join(", ")}`);
   const silent = nb.cells.flatMap((c, i) =>
     c.cell_type === "code" && cellKeyOf(sourceOf(c)) && !(c.outputs ?? []).length ? [name(c, i)] : [],

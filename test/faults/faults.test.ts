@@ -25,6 +25,7 @@ import { notebookSaveScenarios } from "./scenarios/notebook-save";
 import { slowDripPoll } from "./scenarios/slow-drip";
 import { operatorScenarios } from "./scenarios/operator";
 import { refundTwice } from "./scenarios/refund-twice";
+import { sealScenarios } from "./scenarios/seal";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
 import { webhookDuplicate, webhookOutOfOrder } from "./scenarios/webhooks";
 
@@ -51,6 +52,7 @@ export const SCENARIOS: Scenario[] = [
   hsRefundReview,
   journalTorn,
   slowDripPoll,
+  ...sealScenarios,
 ];
 
 const list = backends();

@@ -152,6 +152,15 @@ describe("a real headless run, then its notebook loses outputs", { timeout: 10 *
     );
     assert.equal(cli.status, 1, cli.stdout + cli.stderr);
     assert.match(cli.stdout, /ERROR payment-e2e\.ipynb: payment-e2e\.ipynb lacks/);
+    // The standard-library verifier, from docs/evidence-format.md alone, says the same.
+    const py = spawnSync("python3", [path.join(root, "verifier/verify_session.py"), dir], { encoding: "utf8" });
+    assert.equal(py.status, 1, py.stdout + py.stderr);
+    const tsLine = cli.stdout.split("\n").find((l) => l.startsWith("ERROR payment-e2e.ipynb"));
+    assert.ok(tsLine && py.stdout.split("\n").includes(tsLine), `${tsLine}\n---\n${py.stdout}`);
+    // And on the intact session both say OK, with the same agreement line.
+    const ok = spawnSync("python3", [path.join(root, "verifier/verify_session.py"), run.dir], { encoding: "utf8" });
+    assert.equal(ok.status, 0, ok.stdout);
+    assert.match(ok.stdout, /ok {4}payment-e2e\.ipynb: shows every output the kernel displayed/);
   });
 
   test("a notebook showing another outcome than the kernel displayed is refused, naming both", async () => {
