@@ -31,6 +31,7 @@ import { archiveSession } from "../../lib/notebook/archive";
 import { incompleteReasons, type Notebook, readNotebook, sourceOf } from "../../lib/notebook/nbfile";
 import { stepMarkdown } from "../../lib/report/display";
 import { loadEvidence } from "../../lib/report/evidence";
+import { validateBankDate } from "../../lib/report/paperwork";
 import { deriveOutcome } from "../../lib/report/verdict";
 import type { StepResult } from "../../lib/types";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
@@ -248,6 +249,11 @@ describe("seal rules on fixture sessions", () => {
     assert.doesNotMatch(report, /Refund now|it resumes\)/);
     assert.equal(Journal.open(dir).last("seal_exception")?.data.rule, "unrefunded");
     assert.ok(verifySession(dir).ok);
+    // confirm-bank on it asks for nothing a sealed session cannot do either.
+    assert.throws(
+      () => validateBankDate(loadEvidence(dir), new Date().toISOString().slice(0, 10)),
+      /sealed unrefunded \("refunded by hand .*"\): there is nothing for the bank to confirm here/,
+    );
   });
 
   test("an incomplete run (the executor stopped; plot and report never ran): refused; with --incomplete sealed, never as PASS", async () => {
