@@ -520,8 +520,9 @@ def check_outputs(session_dir, journal_entries, out):
         for key, outs in copy.items():
             if not outs:
                 continue
-            cell = next((c for c in code if cell_key(_joined(c.get("source"))) == key), None)
-            have = shown_in_cell(cell) if cell else []
+            cells = [c for c in code if cell_key(_joined(c.get("source"))) == key]
+            cell = cells[0] if cells else None
+            have = [o for c in cells for o in shown_in_cell(c)]
             missing = sum(1 for o in outs if o not in have)
             if missing:
                 missing_all += missing

@@ -250,8 +250,10 @@ export function outputsAgreement(
     let missingAll = 0;
     for (const [key, c] of copy) {
       if (!c.outputs.length) continue;
-      const cell = runbookCells.find((x) => cellKeyOf(src(x)) === key);
-      const have = cell ? shownInCell(cell) : [];
+      // Every cell making that call (an operator may have copied one to run it again).
+      const cells = runbookCells.filter((x) => cellKeyOf(src(x)) === key);
+      const cell = cells[0];
+      const have = cells.flatMap(shownInCell);
       const missing = c.outputs.filter((o) => !have.some((h) => h.kind === o.kind && h.data === o.data)).length;
       if (!missing) continue;
       missingAll += missing;
