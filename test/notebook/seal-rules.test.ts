@@ -23,7 +23,10 @@ import {
   TRACE_FILE,
 } from "../../lib/evidence/files";
 import { Journal, latestStepResults } from "../../lib/evidence/journal";
-import { readKernelCopy } from "../../lib/evidence/outputs";
+import { KernelCopy, readKernelCopy } from "../../lib/evidence/outputs";
+import { SecretRegistry } from "../../lib/evidence/secrets";
+import { guardSink, recordSink } from "../../lib/notebook/sink";
+import type { Sink } from "../../lib/report/display";
 import { currentGitCommit, readManifest, writeManifest } from "../../lib/evidence/manifest";
 import { Trace } from "../../lib/evidence/trace";
 import { verifySession } from "../../lib/evidence/verify";
@@ -305,6 +308,43 @@ describe("seal rules on fixture sessions", () => {
       nbformat_minor: 5,
     } as unknown as Notebook;
     assert.deepEqual(incompleteReasons(nb), ["a cell threw: mine (Error)", "never ran: r8"]);
+  });
+
+  test("the kernel's copy holds what was shown: redacted, the pay link's client secret masked, updates replace", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "seal-copy-"));
+    const registry = new SecretRegistry();
+    const token = `tok_${"q7".repeat(12)}`;
+    registry.add(token, "test token");
+    const shown: string[] = [];
+    const inner: Sink = {
+      markdown: (x) => shown.push(x),
+      text: (x) => shown.push(x),
+      html: () => {},
+      svg: () => {},
+      png: () => {},
+    };
+    const copy = new KernelCopy(dir);
+    const run = { copy, cell: "pay", call: copy.begin("pay") };
+    const link = guardSink(recordSink(inner, run, copy.newDisplay()), registry);
+    const secret = `pay_x_secret_${"z9".repeat(10)}`;
+    link.link("**Pay →**", `https://checkout.example/pay?client_secret=${secret}`);
+    guardSink(recordSink(inner, run), registry).markdown(`token ${token} seen`);
+    assert.ok(shown[0].includes(secret), "the operator sees the link unmasked");
+    const text = fs.readFileSync(path.join(dir, OUTPUTS_FILE), "utf8");
+    assert.ok(
+      !text.includes(secret) && !text.includes(token),
+      "neither the client secret nor the token is in outputs.jsonl",
+    );
+    assert.deepEqual(
+      readKernelCopy(dir)
+        ?.get("pay")
+        ?.outputs.map((o) => o.data),
+      [`[**Pay →**](https://checkout.example/pay?client_secret=[REDACTED])`, shown[1]],
+    );
+    run.call = copy.begin("paid"); // the paid cell overwrites the link in the pay cell's output
+    run.cell = "paid";
+    link.markdown("~~payment link~~");
+    assert.deepEqual(readKernelCopy(dir)?.get("pay")?.outputs[0], { kind: "markdown", data: "~~payment link~~" });
   });
 
   test("a scan refusal leaves no unscanned HTML export behind", { timeout: 120_000 }, async () => {
