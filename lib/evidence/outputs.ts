@@ -67,7 +67,12 @@ export class KernelCopy {
   constructor(dir: string) {
     this.file = path.join(dir, OUTPUTS_FILE);
     this.kernel = `${process.pid}-${Date.now().toString(36)}`;
-    this.seq = fs.existsSync(this.file) ? fs.readFileSync(this.file, "utf8").split("\n").filter(Boolean).length : 0;
+    this.seq = 0;
+    try {
+      if (fs.existsSync(this.file)) this.seq = fs.readFileSync(this.file, "utf8").split("\n").filter(Boolean).length;
+    } catch (err) {
+      this.failed = err instanceof Error ? err.message : String(err);
+    }
   }
 
   /** A new run of the cell named `cell`; returns its call id. */

@@ -15,7 +15,7 @@ import { banner, pollLine, stepMarkdown, type Sink } from "../report/display";
 import { loadEvidence } from "../report/evidence";
 import { publishReport } from "../report/report";
 import { renderPollPlot } from "../plot";
-import { POLL_PLOT } from "../evidence/files";
+import { OUTPUTS_FILE, POLL_PLOT } from "../evidence/files";
 import { redactString } from "../evidence/redact";
 import { Runbook } from "../run/runbook";
 import { hookKernel } from "./kernel";
@@ -83,6 +83,7 @@ export class NotebookUi {
   private lastPoll: Parameters<typeof pollLine> | null = null;
   /** The cell now running, for the kernel's copy of the outputs (null without a session). */
   private readonly cellRun: CellRun | null;
+  private copyWarned = false;
 
   constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null) {
     this.rb = rb;
@@ -301,6 +302,16 @@ export class NotebookUi {
     if (!r) return;
     r.cell = cell;
     r.call = r.copy.begin(cell);
+    // Said once: without its copy, only the saved notebook can show what this kernel displayed.
+    if (r.copy.failed && !this.copyWarned) {
+      this.copyWarned = true;
+      this.tslab.display.markdown(
+        banner("⚠️ The kernel's copy of the outputs could not be written", [
+          `${OUTPUTS_FILE}: ${r.copy.failed}`,
+          "Save the notebook (File › Save) before you close it: the archive cannot restore outputs it has no copy of.",
+        ]),
+      );
+    }
   }
 
   /** The session line of the open cell, through the same door as every other output. */

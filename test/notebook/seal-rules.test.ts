@@ -347,6 +347,15 @@ describe("seal rules on fixture sessions", () => {
     assert.deepEqual(readKernelCopy(dir)?.get("pay")?.outputs[0], { kind: "markdown", data: "~~payment link~~" });
   });
 
+  test("a kernel's copy that cannot be written never throws into the cell; it says why", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "seal-copy-"));
+    fs.mkdirSync(path.join(dir, OUTPUTS_FILE)); // not a file: every append fails
+    const copy = new KernelCopy(dir);
+    const call = copy.begin("open");
+    copy.record("open", call, null, "markdown", "hello");
+    assert.match(copy.failed ?? "", /EISDIR/);
+  });
+
   test("a scan refusal leaves no unscanned HTML export behind", { timeout: 120_000 }, async () => {
     const archive = tmpArchive();
     const dir = makeSession(archive, { mode: "sandbox", scenario: "pass" });
