@@ -145,6 +145,8 @@ function paymentChecks(ev: Evidence): StepDef[] {
  *         moved but none of the payment checks (the steps between paying and refunding) passed;
  * PARTIAL money moved and at least one payment check passed, but a required box is open (failed or
  *         skipped step, too slow, no refund, refund unconfirmed, bank statement pending).
+ * A run sealed as incomplete (journal `seal_exception`, `npm run archive --incomplete`) is never PASS:
+ * PARTIAL instead, its reason naming what did not run.
  */
 export function deriveOutcome(ev: Evidence): Verdict {
   const v = outcomeOfSteps(ev);
