@@ -11,10 +11,17 @@
  *   body up to HTTP_DEFAULTS.maxBodyLogChars is parsed and `redact`ed whole, a longer one keeps
  *   only its redacted prefix (`redactedPrefix`).
  * A body whose card-like number or secret survives redaction is a problem, not a timing.
+ *
+ * One more row (issue 25 item 4): a body nested DEEP_LEVELS levels (arrays, the card-like number
+ * innermost). Whole text as above; as traced is what the tracer does with it: JSON.parse, then its
+ * own evidenceBody (refused unwalked: the redacted first characters and a note); and `walkMs`,
+ * `redact` of the parsed value, which
+ * stops at REDACT_MAX_DEPTH levels with a note instead of overflowing the stack.
  */
 import { HTTP_DEFAULTS } from "../lib/clients/policy";
+import { evidenceBody } from "../lib/clients/tracing";
 import { detect, luhnValid } from "../lib/evidence/detect";
-import { redact, redactString, redactedPrefix } from "../lib/evidence/redact";
+import { REDACT_MAX_DEPTH, redact, redactString, redactedPrefix } from "../lib/evidence/redact";
 import { SecretRegistry } from "../lib/evidence/secrets";
 import { median } from "./stats";
 
@@ -32,8 +39,10 @@ export interface RedactionRow {
   fullMs: number;
   /** What the trace does with the body (whole JSON redact, or the redacted prefix), median ms. */
   tracedMs: number;
-  /** How the trace treats a body of this size. */
-  tracedAs: "whole JSON" | "redacted prefix";
+  /** How the trace treats a body of this size (or this depth). */
+  tracedAs: "whole JSON" | "redacted prefix" | "text with a note, too deep";
+  /** The deep body only: `redact` of the parsed value (cut at REDACT_MAX_DEPTH levels), median ms. */
+  walkMs?: number;
   /** Spans the redactor masks in the whole body (detect's findings). */
   masked: number;
 }
@@ -141,5 +150,46 @@ export function runRedaction(o: {
       masked: detect(body.text, registry).length,
     });
   }
+  rows.push(deepRow(o.runs, problems));
   return { rows, problems: [...new Set(problems)] };
+}
+
+/** Levels of the deeply nested body. */
+export const DEEP_LEVELS = 100_000;
+
+function deepRow(runs: number, problems: string[]): RedactionRow {
+  const card = cardLike(prng(25));
+  const text = `{"success":true,"data":{"x":${"[".repeat(DEEP_LEVELS)}"card ${card}"${"]".repeat(DEEP_LEVELS)}}}`;
+  const label = `nested ${DEEP_LEVELS.toLocaleString("en").replace(/,/g, " ")} levels`;
+  const registry = new SecretRegistry();
+  const full: number[] = [];
+  const traced: number[] = [];
+  const walked: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const f = time(() => redactString(text, registry));
+    full.push(f.ms);
+    if (f.out.includes(card)) problems.push(`redaction ${label}: redactString left the card-like number`);
+    const t = time(() => evidenceBody(text, JSON.parse(text), registry));
+    traced.push(t.ms);
+    if (typeof t.out.body !== "string" || !t.out.note)
+      problems.push(`redaction ${label}: the tracer did not keep it as text with a note`);
+    try {
+      const w = time(() => JSON.stringify(redact(JSON.parse(text), registry)));
+      walked.push(w.ms);
+      if (w.out.includes(card) || !w.out.includes(`nested deeper than ${REDACT_MAX_DEPTH} levels`))
+        problems.push(`redaction ${label}: redact() did not cut it at ${REDACT_MAX_DEPTH} levels`);
+    } catch (err) {
+      problems.push(`redaction ${label}: redact() threw ${(err as Error).message}`);
+    }
+  }
+  return {
+    label,
+    bytes: text.length,
+    runs,
+    fullMs: median(full),
+    tracedMs: median(traced),
+    tracedAs: "text with a note, too deep",
+    walkMs: walked.length ? median(walked) : undefined,
+    masked: detect(text, registry).length,
+  };
 }

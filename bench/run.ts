@@ -2,10 +2,11 @@
  * `npm run bench [-- --smoke] [-- --only p1,p2,p3,p4,p5,p6,redaction]` (issues 7, 14, 15): P1
  * runbook overhead, P2 detection lag against a fixed 5 s curl loop and for flips at set times after
  * payment, P3 evidence cost, P4 artefact size, P5 requests over a stuck 5-minute window, P6
- * JupyterLab open → pre-flight, redaction time on 10 KB / 1 MB / 10 MB bodies — all in one run
- * against one local sandbox, written to bench/RESULTS.md (smoke: bench/.work/). P2's timed flips and
- * P5 poll in the background from the end of P1 until after P3, so their long windows add little to
- * the run. Smoke leaves P6 out unless `--only` names it (it needs JupyterLab and Chromium).
+ * JupyterLab open → pre-flight, redaction time on 10 KB / 1 MB / 10 MB bodies and on a body nested
+ * 100 000 levels — all in one run against one local sandbox, written to bench/RESULTS.md (smoke:
+ * bench/.work/). P2's timed flips and P5 poll in the background from the end of P1 until after P3,
+ * so their long windows add little to the run. Smoke leaves P6 out unless `--only` names it (it
+ * needs JupyterLab and Chromium).
  * Timings are never asserted; the exit code is 1 only when something could not be measured.
  */
 import * as fs from "node:fs";
@@ -185,7 +186,9 @@ async function main(): Promise<number> {
   if (only.has("redaction")) {
     redaction = runRedaction({ runs: cfg.redactionRuns });
     for (const x of redaction.rows)
-      log(`redaction ${x.label}: ${Math.round(x.fullMs)} ms whole text, ${Math.round(x.tracedMs)} ms as traced`);
+      log(
+        `redaction ${x.label}: ${Math.round(x.fullMs)} ms whole text, ${Math.round(x.tracedMs)} ms as traced${x.walkMs !== undefined ? `, ${Math.round(x.walkMs)} ms redact() of the parsed value` : ""}`,
+      );
     problems.push(...redaction.problems);
   }
 

@@ -218,8 +218,35 @@ export function parseConfig(params: Params, env: Record<string, string | undefin
   if (!cfg.sessionId.endsWith(`-${cfg.mode}`)) {
     throw new ConfigError(
       "SESSION_ID",
-      `session ${cfg.sessionId} was created for another mode than ${cfg.mode}; start a fresh session with \`npm run session -- --mode ${cfg.mode}\``,
+      `session ${cfg.sessionId} was created for another mode than ${cfg.mode}; set MODE back to "${cfg.sessionId.split("-").pop()}" to resume it, or, for a new run, start a fresh session with \`npm run session -- --mode ${cfg.mode}\``,
     );
   }
   return cfg;
+}
+
+/**
+ * The parameters pre-flight pins (issue 22 §4), as text: a later cell run with any of them changed is
+ * refused until pre-flight runs again, which records the change as an anomaly.
+ */
+export const PINNED_PARAMS = ["MODE", "BASE_URL", "PRODUCT", "MAX_PRICE", "REFUND"] as const;
+export type PinnedParams = Record<(typeof PINNED_PARAMS)[number], string>;
+
+export function pinnedParams(cfg: Config): PinnedParams {
+  return {
+    MODE: cfg.mode,
+    BASE_URL: cfg.baseUrl,
+    PRODUCT: cfg.product,
+    MAX_PRICE: (cfg.maxPriceMinor / 100).toFixed(2),
+    REFUND: String(cfg.refund),
+  };
+}
+
+/**
+ * What changed between pinned parameters and these, one "NAME old → new" per change.
+ * @example paramChanges({ MAX_PRICE: "5.00" }, { …, MAX_PRICE: "30.00" }) // ["MAX_PRICE 5.00 → 30.00"]
+ */
+export function paramChanges(pinned: Readonly<Record<string, string>>, now: PinnedParams): string[] {
+  return PINNED_PARAMS.filter((k) => pinned[k] !== undefined && pinned[k] !== now[k]).map(
+    (k) => `${k} ${pinned[k]} → ${now[k]}`,
+  );
 }

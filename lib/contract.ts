@@ -84,6 +84,8 @@ export const Order = z
     refund_status: z.string().nullable().optional(),
     created_at: iso,
     updated_at: iso.optional(),
+    /** When it was paid, as the backend recorded it (null while pending); step 5 times from it. */
+    paid_at: iso.nullable().optional(),
     completed_at: iso.nullable().optional(),
     refunded_at: iso.nullable().optional(),
     failure_reason: z.string().nullable().optional(),
@@ -109,6 +111,8 @@ export const Refund = z
     /** pending | succeeded | failed | review; an unknown value is read, and treated as needing an operator. */
     status: z.string().min(1),
     amount_cents: minor.optional(),
+    /** When the backend created the refund: step 9 times from it. */
+    created_at: iso.nullable().optional(),
     failure_reason: z.string().nullable().optional(),
   })
   .loose();
@@ -139,6 +143,8 @@ export const HsRefund = z
     amount: minor,
     error_message: z.string().nullable().optional(),
     error_code: z.string().nullable().optional(),
+    /** When the orchestrator created the refund (RefundResponse `created_at`). */
+    created_at: iso.nullable().optional(),
   })
   .loose();
 export type HsRefundT = z.infer<typeof HsRefund>;

@@ -31,6 +31,7 @@ export function orderView(r: any, drift = false) {
     refund_status: r.refund_status,
     created_at: iso(r.created_at),
     updated_at: iso(r.updated_at),
+    paid_at: iso(r.paid_at),
     completed_at: iso(r.completed_at),
     refunded_at: iso(r.refunded_at),
     failure_reason: r.failure_reason,

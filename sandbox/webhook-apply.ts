@@ -117,6 +117,7 @@ async function applyPayment(c: PoolClient, ev: Event): Promise<Outcome> {
   await c.query(
     `UPDATE orders SET status=$2, payment_updated=$3::timestamptz, updated_at=${NOW},
        completed_at = CASE WHEN $2 = 'completed' THEN ${NOW} ELSE completed_at END,
+       paid_at = CASE WHEN paid_at IS NULL AND $2 IN ('processing', 'completed') THEN $3::timestamptz ELSE paid_at END,
        failure_reason = CASE WHEN $2 = 'failed' THEN $4 ELSE failure_reason END
      WHERE id=$1`,
     [o.id, rule.to, obj.updated, obj.error_code ?? ev.event_type],

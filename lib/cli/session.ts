@@ -1,6 +1,6 @@
 /**
  * `npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund]
- *   [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter]` (`--help` explains each flag)
+ *   [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter]` (`--help` explains each flag)
  *
  * Prepares a fresh session (explicitly: a new id, folder and journal) from the runbook template,
  * then starts Jupyter on 127.0.0.1 with that notebook open: JupyterLab from the project venv
@@ -29,7 +29,7 @@ import { SESSION_FLAGS } from "./args";
 import { alive, parentOf } from "../procs";
 
 const USAGE =
-  "usage: npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] (--help for details)";
+  "usage: npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund] [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] (--help for details)";
 
 const HELP = `${USAGE.replace(" (--help for details)", "")}
 
@@ -39,6 +39,11 @@ const HELP = `${USAGE.replace(" (--help for details)", "")}
   --email          the buyer account's email (OPERATOR_EMAIL); its password comes from the
                    exported OPERATOR_PASSWORD, never from a flag
   --refund         refund at step 8 (always on for --mode live)
+  --hyperswitch-url  the orchestrator's API origin (HYPERSWITCH_URL), with HYPERSWITCH_API_KEY
+                   exported: step 4 then takes the payment's time and card from the orchestrator
+                   and steps 5 and 8-9 cross-check it; use it whenever you have a key. Without it
+                   the clocks come from the order's own times (paid_at, completed_at), and a box
+                   stays unticked when the backend gives none
   --archive-dir    where session folders go (default archive/payment-e2e)
   --port           Jupyter's port on 127.0.0.1 (default: a free one)
   --no-browser     do not open a browser (none is opened anyway without a display)

@@ -21,7 +21,7 @@ import type { Anomaly, TraceRange } from "../types";
 import type { CallContext, ClientCounters } from "./call";
 import { retrying } from "./retrying";
 import { tracing } from "./tracing";
-import { HTTP_DEFAULTS, certificateError, parseJson, retryAfterMs, sleep } from "./policy";
+import { HTTP_DEFAULTS, certificateError, parseJson, retryAfterMs, sleep, tooDeep } from "./policy";
 
 export { HTTP_DEFAULTS, backoffMs, retryAfterMs, sleep } from "./policy";
 export type { ClientCounters } from "./call";
@@ -267,13 +267,22 @@ export class ApiClient {
       );
       throw Object.assign(e, { trace: range, retryAfterMs: retryAfterMs(res.headers["retry-after"]) });
     }
+    // A body nested too deeply is refused before anything walks it (it is traced as text).
+    const deep = tooDeep(text);
     const schema = o.enveloped === false ? o.schema : envelope(o.schema);
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
+    const parsed = deep ? null : schema.safeParse(json);
+    if (!parsed?.success) {
       const contentType = [res.headers["content-type"]].flat()[0] ?? "missing";
       // A body that is not JSON at all (an HTML error page, a proxy's login form) says so.
-      const issues: SchemaIssue[] =
-        json === undefined
+      const issues: SchemaIssue[] = deep
+        ? [
+            {
+              path: "",
+              expected: `JSON nested at most ${HTTP_DEFAULTS.maxJsonDepth} levels`,
+              message: `${deep}; the trace keeps it as text`,
+            },
+          ]
+        : json === undefined || !parsed
           ? [
               {
                 path: "",

@@ -13,6 +13,10 @@ export const HTTP_DEFAULTS = {
   retryAfterCapS: 60, // never sleep longer than 60 s on a server's say-so
   maxBodyLogChars: 20 * 1000, // characters of a body the trace keeps; longer ones are cut after redaction
   maxResponseBytes: 16 * 1024 * 1024, // 16 MB: a larger answer is refused, not buffered
+  // The contract's bodies nest a few levels; a deeper one is refused and traced as text, never
+  // walked (2,000 levels overflowed the stack, issue 25).
+  maxJsonDepth: 100,
+  deepBodyKeepChars: 1000, // characters of a too-deep body the trace keeps (redacted, then cut)
 };
 
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
@@ -107,4 +111,33 @@ export function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * How deeply a JSON text nests (`[` and `{` outside strings), in one pass without parsing; 0 for a
+ * scalar. Example: jsonDepth('{"a":[1,{"b":2}]}') === 3.
+ */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) max = depth;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/** The one-line account of a body nested deeper than HTTP_DEFAULTS.maxJsonDepth, or null. */
+export function tooDeep(text: string): string | null {
+  const depth = jsonDepth(text);
+  const max = HTTP_DEFAULTS.maxJsonDepth;
+  return depth > max ? `JSON nested ${depth} levels deep (the limit is ${max})` : null;
 }

@@ -15,7 +15,7 @@ import { clockSkewMs } from "../evidence/clock";
 import { redactedPrefix } from "../evidence/redact";
 import type { Trace } from "../evidence/trace";
 import { type CallContext, type CallDispatchOptions, type ClientCounters, type HeaderMap, guard } from "./call";
-import { HTTP_DEFAULTS, decodeBody, parseJson } from "./policy";
+import { HTTP_DEFAULTS, decodeBody, parseJson, tooDeep } from "./policy";
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
@@ -120,9 +120,21 @@ class TracingHandler implements Handler {
 /**
  * What of a body the trace keeps: the parsed JSON, or the text, up to HTTP_DEFAULTS.maxBodyLogChars;
  * a longer body is kept as its redacted first characters with `truncated_from` (its length), so a
- * huge answer neither bloats the evidence nor leaves part of a secret at the cut.
+ * huge answer neither bloats the evidence nor leaves part of a secret at the cut. A body nested
+ * deeper than HTTP_DEFAULTS.maxJsonDepth is kept as its first deepBodyKeepChars characters and a
+ * `note` saying why.
  */
-function evidenceBody(text: string, json: unknown, registry: SecretRegistry): Record<string, unknown> {
+export function evidenceBody(text: string, json: unknown, registry: SecretRegistry): Record<string, unknown> {
+  const deep = tooDeep(text);
+  if (deep) {
+    // Never walked (redaction, canonical JSON): kept as its redacted first characters, with a note.
+    const kept = redactedPrefix(text, HTTP_DEFAULTS.deepBodyKeepChars, registry);
+    return {
+      body: kept.text,
+      ...(kept.truncatedFrom !== null ? { truncated_from: kept.truncatedFrom } : {}),
+      note: `${deep}: kept as text, not as JSON`,
+    };
+  }
   const max = HTTP_DEFAULTS.maxBodyLogChars;
   if (text.length <= max) return { body: json !== undefined ? json : text };
   const kept = redactedPrefix(text, max, registry);

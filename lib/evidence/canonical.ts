@@ -30,6 +30,22 @@ function jcsString(s: string, where: string): string {
  * Example: canonicalJson({b:1,a:[2,1e21]}) === '{"a":[2,1e+21],"b":1}'.
  */
 export function canonicalJson(v: unknown, where = "$"): string {
+  return jcs(v, where, 0);
+}
+
+/**
+ * Levels of objects and arrays canonical JSON and toJsonValue walk (issue 25: 2,000 levels
+ * overflowed the stack); deeper throws CanonicalJsonError. Writers redact first, which keeps
+ * REDACT_MAX_DEPTH (200) levels, so only a hand-made or tampered value gets here.
+ */
+export const CANONICAL_MAX_DEPTH = 1000;
+
+function tooDeep(where: string): CanonicalJsonError {
+  const at = where.length > 60 ? `${where.slice(0, 60)}…` : where;
+  return new CanonicalJsonError(`${at}: nested deeper than ${CANONICAL_MAX_DEPTH} levels (not allowed in evidence)`);
+}
+
+function jcs(v: unknown, where: string, depth: number): string {
   if (v === null || v === undefined) return "null";
   if (typeof v === "number") {
     if (!Number.isFinite(v))
@@ -41,32 +57,35 @@ export function canonicalJson(v: unknown, where = "$"): string {
   if (typeof v === "boolean") return JSON.stringify(v);
   if (typeof v === "function" || typeof v === "symbol") return "null";
   const withJson = v as { toJSON?: () => unknown };
-  if (typeof withJson.toJSON === "function") return canonicalJson(withJson.toJSON(), where);
+  if (typeof withJson.toJSON === "function") return jcs(withJson.toJSON(), where, depth);
+  if (depth >= CANONICAL_MAX_DEPTH) throw tooDeep(where);
   if (Array.isArray(v))
-    return `[${v.map((x, i) => (x === undefined ? "null" : canonicalJson(x, `${where}[${i}]`))).join(",")}]`;
+    return `[${v.map((x, i) => (x === undefined ? "null" : jcs(x, `${where}[${i}]`, depth + 1))).join(",")}]`;
   const obj = v as Record<string, unknown>;
   const keys = Object.keys(obj)
     .filter((k) => obj[k] !== undefined && typeof obj[k] !== "function" && typeof obj[k] !== "symbol")
     // Default sort compares UTF-16 code units: exactly JCS's order (RFC 8785 §3.2.3).
     .sort();
-  return `{${keys.map((k) => `${jcsString(k, where)}:${canonicalJson(obj[k], `${where}.${k}`)}`).join(",")}}`;
+  return `{${keys.map((k) => `${jcsString(k, where)}:${jcs(obj[k], `${where}.${k}`, depth + 1)}`).join(",")}}`;
 }
 
 /**
  * A value as JSON.stringify would see it, for writers that take arbitrary values (trace payloads,
  * journal data): non-finite numbers become null (what a JavaScript writer always wrote), so one odd
  * measurement cannot stop the evidence being written, and a lone surrogate (a body cut inside a
- * surrogate pair) becomes U+FFFD; everything else is kept as is for canonicalJson.
+ * surrogate pair) becomes U+FFFD; everything else is kept as is for canonicalJson. Deeper than
+ * CANONICAL_MAX_DEPTH it throws CanonicalJsonError, as canonicalJson does.
  */
-export function toJsonValue(v: unknown): unknown {
+export function toJsonValue(v: unknown, depth = 0): unknown {
   if (typeof v === "number") return Number.isFinite(v) ? v : null;
   if (typeof v === "string") return LONE_SURROGATE.test(v) ? v.replace(LONE_SURROGATE_G, "\ufffd") : v;
   if (v === null || typeof v !== "object") return v;
   const withJson = v as { toJSON?: () => unknown };
-  if (typeof withJson.toJSON === "function") return toJsonValue(withJson.toJSON());
-  if (Array.isArray(v)) return v.map(toJsonValue);
+  if (typeof withJson.toJSON === "function") return toJsonValue(withJson.toJSON(), depth);
+  if (depth >= CANONICAL_MAX_DEPTH) throw tooDeep("$");
+  if (Array.isArray(v)) return v.map((x) => toJsonValue(x, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[toJsonValue(k) as string] = toJsonValue(x);
+  for (const [k, x] of Object.entries(v)) out[toJsonValue(k) as string] = toJsonValue(x, depth + 1);
   return out;
 }
 

@@ -1,10 +1,14 @@
 /**
  * What a leak looks like (issue 5 §2): known secret values in their written forms, bearer tokens,
  * JWTs, API-key shapes, credentials in URLs and key=value pairs, sensitive key names, and
- * Luhn-valid card numbers (last 4 kept at most, PCI DSS 3.4). Shared by the redactor
- * (lib/evidence/redact.ts) and the scanner (lib/evidence/scan.ts) so both agree on what a leak is.
+ * Luhn-valid card numbers in any written form (lib/evidence/pan.ts; last 4 kept at most, PCI DSS
+ * 3.4). Shared by the redactor (lib/evidence/redact.ts) and the scanner (lib/evidence/scan.ts, and
+ * through it the pre-commit hook) so all agree on what a leak is.
  */
+import { panSpans } from "./pan";
 import { MIN_SECRET_LENGTH, type SecretRegistry, secrets } from "./secrets";
+
+export { isPan, luhnValid, maskPan } from "./pan";
 
 export const REDACTED = "[REDACTED]";
 
@@ -51,138 +55,6 @@ const KEY_RUN = /[A-Za-z0-9_.-]+/g;
 const AFTER_KEY = /\s*[:=]\s*(["']?)([^"'&\s,;}[<][^"'&\s,;}<]*)/y;
 /** A URL's userinfo after `://`: user, `:`, password, `@` (sticky, bounded by the classes). */
 const USERINFO = /[^\s:/@'"]*:([^\s@/'"]+)@/y;
-// A run of digit groups: the separators a card number is written or pasted with (any whitespace
-// including NBSP and line breaks, a JSON-escaped line break, `.`, `/`, `_`, `-`), up to 4 between
-// two groups; not the fractional part of a decimal number (SVG and JSON floats). Letters may touch
-// it (a PAN glued to a word); a run inside a hexadecimal token (a hash, a UUID) is not a card.
-const SEP = String.raw`(?:[\s._/-]|\\[nrt]){1,4}`;
-const DIGIT_RUN = new RegExp(String.raw`(?<![0-9]|\d\.)\d+(?:${SEP}\d+)*(?![0-9]|\.\d)`, "g");
-/** Full-width digits (U+FF10–U+FF19) read as ASCII; one code unit each, so offsets are kept. */
-const FULL_WIDTH = /[\uFF10-\uFF19]/g;
-
-/** Luhn checksum; spaces and dashes are ignored. Example: luhnValid("79927398713") === true. */
-export function luhnValid(digits: string): boolean {
-  const d = digits.replace(/[ -]/g, "");
-  if (!/^\d{2,}$/.test(d)) return false;
-  let sum = 0;
-  for (let i = 0; i < d.length; i++) {
-    let n = d.charCodeAt(d.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      n *= 2;
-      if (n > 9) n -= 9;
-    }
-    sum += n;
-  }
-  return sum % 10 === 0;
-}
-
-/** Masks a card number to its last 4 digits. Example: maskPan(<16 digits ending 4242>) === "[PAN ****4242]". */
-export function maskPan(digits: string): string {
-  const d = digits.replace(/\D/g, "");
-  return `[PAN ****${d.slice(-4)}]`;
-}
-
-export function isPan(digits: string): boolean {
-  return digits.length >= 13 && digits.length <= 19 && !/^(\d)\1*$/.test(digits) && luhnValid(digits);
-}
-
-/**
- * Whether the maximal letter-and-digit token around [start, end) is hexadecimal (a hash, an id),
- * not prose. One scanner per string: a token is measured once, however many digit runs it holds
- * (measuring it per run was quadratic on a long alphanumeric string).
- */
-function hexTokenCheck(s: string): (start: number, end: number) => boolean {
-  const word = /[A-Za-z0-9]/;
-  let from = -1;
-  let to = -1;
-  let hex = false;
-  return (start, end) => {
-    if (!word.test(s[start - 1] ?? "") && !word.test(s[end] ?? "")) return false;
-    if (start < from || start >= to) {
-      from = start;
-      to = end;
-      while (from > 0 && word.test(s[from - 1])) from--;
-      while (to < s.length && word.test(s[to])) to++;
-      hex = /^[0-9a-fA-F]+$/.test(s.slice(from, to));
-    }
-    return hex;
-  };
-}
-
-/** The kind of a separator: any mix of whitespace and escaped line breaks is one kind; `.`, `/`, `_`, `-` each another. */
-function sepKind(sep: string): string {
-  return /^(?:\s|\\[nrt])+$/.test(sep) ? "space" : sep.length === 1 ? sep : "mixed";
-}
-
-/**
- * Whether a window of groups is written like a card: one plain space or dash between groups (as
- * before), or else one kind of separator throughout with groups of 4 or 8 digits (a card split in
- * halves across lines) but the last, or 4-6-5. A lone group right after a `.` is a decimal's
- * fractional part, never a card.
- */
-function cardShaped(run: string, groups: Array<{ start: number; end: number }>, i: number, j: number): boolean {
-  const sepBefore = (k: number) => run.slice(groups[k - 1].end, groups[k].start);
-  if (i === j) return i === 0 || sepBefore(i) !== ".";
-  const seps = Array.from({ length: j - i }, (_, k) => sepBefore(i + k + 1));
-  if (seps.every((x) => x === " " || x === "-")) return true;
-  const kinds = new Set(seps.map(sepKind));
-  if (kinds.size !== 1 || kinds.has("mixed")) return false;
-  const lens = groups.slice(i, j + 1).map((g) => g.end - g.start);
-  if (lens.join("-") === "4-6-5") return true;
-  const last = lens[lens.length - 1];
-  // Line breaks may split a card in halves (8 + 8); `.`, `/`, `_` only ever separate groups of 4,
-  // so a decimal number (4 digits, a dot, 13 decimals) is never read as a card.
-  const inner = kinds.has("space") ? [4, 8] : [4];
-  return lens.slice(0, -1).every((n) => inner.includes(n)) && last <= (kinds.has("space") ? 8 : 4);
-}
-
-/**
- * Card numbers inside one digit run: the run itself, a window of its groups (a 4-4-4-4 card
- * followed by an expiry), or a card glued to its expiry (MMYY) in one run of digits.
- */
-function panFindings(text: string, out: Finding[]): void {
-  const s = text.replace(FULL_WIDTH, (c) => String.fromCharCode(c.charCodeAt(0) - 0xff10 + 48));
-  const insideHexToken = hexTokenCheck(s);
-  for (const m of s.matchAll(DIGIT_RUN)) {
-    const run = m[0];
-    const base = m.index ?? 0;
-    if (insideHexToken(base, base + run.length)) continue;
-    const groups: Array<{ start: number; end: number }> = [];
-    const re = /\d+/g;
-    for (let g = re.exec(run); g; g = re.exec(run)) groups.push({ start: g.index, end: g.index + g[0].length });
-    if (groups.length === 1 && run.length >= 17 && run.length <= 23) {
-      // A PAN and its expiry typed without a space: the last four digits a month (01–12) and a year.
-      const pan = run.slice(0, -4);
-      if (/^(0[1-9]|1[0-2])\d\d$/.test(run.slice(-4)) && isPan(pan)) {
-        out.push({ kind: "pan", start: base, end: base + run.length, replacement: maskPan(pan) });
-        continue;
-      }
-    }
-    for (let i = 0; i < groups.length; i++) {
-      let best = -1;
-      let digits = "";
-      for (let j = i; j < groups.length; j++) {
-        const len = groups[j].end - groups[j].start;
-        // Card groups are 3+ digits (4-4-4-4, 4-6-5); shorter groups (dates, versions) end a window.
-        if (groups.length > 1 && len < 3) break;
-        digits += run.slice(groups[j].start, groups[j].end);
-        if (digits.length > 19) break;
-        if (isPan(digits) && cardShaped(run, groups, i, j)) best = j;
-      }
-      if (best >= 0) {
-        const text = run.slice(groups[i].start, groups[best].end);
-        out.push({
-          kind: "pan",
-          start: base + groups[i].start,
-          end: base + groups[best].end,
-          replacement: maskPan(text),
-        });
-        i = best;
-      }
-    }
-  }
-}
-
 /** `key: value`, `"key": "value"`, `key=value` where the key names a secret. Linear in `s`. */
 function keyValueFindings(s: string, out: Finding[]): void {
   for (const m of s.matchAll(KEY_RUN)) {
@@ -256,7 +128,7 @@ export function detect(s: string, registry: SecretRegistry = secrets, opts: Dete
   regexFindings(s, BEARER, "bearer", 1, bearers);
   // The scanner only reports bearer tokens with real token material, so a test's "Bearer wrong-token-1" passes.
   out.push(...(opts.valueShapesOnly ? bearers.filter((f) => looksRandom(s.slice(f.start, f.end))) : bearers));
-  panFindings(s, out);
+  for (const p of panSpans(s)) out.push({ kind: "pan", ...p });
   const urls: Finding[] = [];
   urlCredentialFindings(s, urls);
   // The scanner reports a URL's password unless it is a documentation placeholder (PASSWORD, <pw>, …).

@@ -425,6 +425,26 @@ export function moneyMoved(entries: readonly JournalEntry[]): boolean {
   return entries.some((e) => e.kind === "payment_confirmed" || e.kind === "payment_uncertain");
 }
 
+/**
+ * The run's parameters as the last pre-flight that passed pinned them (issue 22 §4: MODE, BASE_URL,
+ * PRODUCT, MAX_PRICE, REFUND, as text), with its time; null before one passed (or in a journal
+ * written before pre-flight pinned them).
+ */
+export function pinnedParameters(
+  entries: readonly JournalEntry[],
+): { params: Record<string, string>; at: string } | null {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    const p = e.data.params;
+    if (e.kind === "preflight" && e.data.ok === true && p && typeof p === "object")
+      return {
+        params: Object.fromEntries(Object.entries(p as Record<string, unknown>).map(([k, v]) => [k, String(v)])),
+        at: e.at,
+      };
+  }
+  return null;
+}
+
 /** A refund was created for this session's order. */
 export function refundRequested(entries: readonly JournalEntry[]): boolean {
   return entries.some((e) => e.kind === "refund_created");

@@ -56,10 +56,17 @@ export function redactHeaders(
  * Dates stay Dates; Maps, Sets, Errors and class instances come back as plain JSON-like values.
  */
 export function redact<T>(value: T, registry: SecretRegistry = secrets): T {
-  return walk(value, registry, new WeakSet<object>()) as T;
+  return walk(value, registry, new WeakSet<object>(), 0) as T;
 }
 
-function walk(v: unknown, registry: SecretRegistry, seen: WeakSet<object>): unknown {
+/**
+ * Levels of objects and arrays redaction keeps (issue 25: 2,000 levels overflowed the stack); a
+ * value nested deeper is replaced by a note. Well above any body the client accepts (HTTP_DEFAULTS.maxJsonDepth).
+ */
+export const REDACT_MAX_DEPTH = 200;
+const TOO_DEEP = `[nested deeper than ${REDACT_MAX_DEPTH} levels: not kept]`;
+
+function walk(v: unknown, registry: SecretRegistry, seen: WeakSet<object>, depth: number): unknown {
   if (typeof v === "string") return redactString(v, registry);
   if (typeof v === "number") {
     return Number.isInteger(v) && isPan(String(Math.abs(v))) ? maskPan(String(v)) : v;
@@ -68,20 +75,22 @@ function walk(v: unknown, registry: SecretRegistry, seen: WeakSet<object>): unkn
   if (v === null || typeof v !== "object") return v;
   if (v instanceof Date) return new Date(v.getTime());
   if (seen.has(v)) return "[Circular]";
+  if (depth >= REDACT_MAX_DEPTH) return TOO_DEEP;
   seen.add(v);
   try {
-    if (Array.isArray(v)) return v.map((x) => walk(x, registry, seen));
+    if (Array.isArray(v)) return v.map((x) => walk(x, registry, seen, depth + 1));
     if (v instanceof Uint8Array) return redactString(Buffer.from(v).toString("utf8"), registry);
     if (v instanceof Map)
       return walkEntries(
         [...v].map(([k, x]) => [String(k), x]),
         registry,
         seen,
+        depth,
       );
-    if (v instanceof Set) return [...v].map((x) => walk(x, registry, seen));
+    if (v instanceof Set) return [...v].map((x) => walk(x, registry, seen, depth + 1));
     const entries: Array<[string, unknown]> = Object.entries(v);
     if (v instanceof Error) entries.unshift(["name", v.name], ["message", v.message]);
-    return walkEntries(entries, registry, seen);
+    return walkEntries(entries, registry, seen, depth);
   } finally {
     seen.delete(v);
   }
@@ -91,12 +100,15 @@ function walkEntries(
   entries: Array<[string, unknown]>,
   registry: SecretRegistry,
   seen: WeakSet<object>,
+  depth: number,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, x] of entries) {
     // Booleans and nulls under a secret key ("password_set": true) tell nothing; keep them readable.
     out[k] =
-      isSensitiveKey(k) && x !== null && x !== undefined && typeof x !== "boolean" ? REDACTED : walk(x, registry, seen);
+      isSensitiveKey(k) && x !== null && x !== undefined && typeof x !== "boolean"
+        ? REDACTED
+        : walk(x, registry, seen, depth + 1);
   }
   return out;
 }

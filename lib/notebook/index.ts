@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { oneLine } from "../errors";
 import { banner, pollLine, stepMarkdown, type Sink } from "../report/display";
 import { loadEvidence } from "../report/evidence";
+import { inertCode, inertSentence, inertText } from "../report/inert";
 import { publishReport } from "../report/report";
 import { renderPollPlot } from "../plot";
 import { OUTPUTS_FILE, POLL_PLOT } from "../evidence/files";
@@ -21,6 +22,7 @@ import { Runbook } from "../run/runbook";
 import { hookKernel } from "./kernel";
 import { type CellRun, type GuardedSink, guardSink, recordSink } from "./sink";
 import { KernelCopy } from "../evidence/outputs";
+import { notStartedLines, rememberOpened, standingFor } from "./standing";
 import { stepById } from "../run/steps";
 import type { StepDef } from "../run/step-model";
 import type { Params } from "../config";
@@ -50,8 +52,13 @@ function guardTslab(t: TslabLike, run: CellRun | null): GuardedTslab {
 /** The cell name the kernel's copy files a method's outputs under (lib/evidence/outputs.ts cellKeyOf). */
 const CELL_OF: Record<string, string> = { pay: "pay", paid: "paid", paste: "paste", plot: "plot", report: "report" };
 
+/** What a step cell may add: the operator's written reason to refund before steps 5–7 passed. */
+export interface RunOptions {
+  reason?: string;
+}
+
 /** The step cells: `await nb.run(id)` runs the step with this id. */
-const RUNNERS: Record<string, (rb: Runbook) => Promise<StepResult>> = {
+const RUNNERS: Record<string, (rb: Runbook, o: RunOptions) => Promise<StepResult>> = {
   preflight: (rb) => rb.preflight(),
   login: (rb) => rb.login(),
   product: (rb) => rb.pickProduct(),
@@ -60,7 +67,7 @@ const RUNNERS: Record<string, (rb: Runbook) => Promise<StepResult>> = {
   completed: (rb) => rb.pollCompleted(),
   licence: (rb) => rb.checkLicense(),
   transfer: (rb) => rb.checkTransfer(),
-  refund: (rb) => rb.refund(),
+  refund: (rb, o) => rb.refund(o),
   refunded: (rb) => rb.pollRefunded(),
 };
 export const STEP_RUNNERS: readonly string[] = Object.keys(RUNNERS);
@@ -75,7 +82,8 @@ export function headingAnchor(d: StepDef): string {
 export class NotebookUi {
   readonly rb: Runbook | null;
   private readonly tslab: GuardedTslab;
-  private readonly refusal: string | null;
+  /** Under a "not started" banner: the refusal, then what the journal says about the money (./standing.ts). */
+  private readonly notStarted: string[];
   private readonly outcome: Sink;
   private payLink: Sink | null = null;
   private progress: Sink | null = null;
@@ -85,19 +93,19 @@ export class NotebookUi {
   private readonly cellRun: CellRun | null;
   private copyWarned = false;
 
-  constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null) {
+  constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null, notStarted?: string[]) {
     this.rb = rb;
     if (rb) {
       const copy = new KernelCopy(rb.dir);
       this.cellRun = { copy, cell: "open", call: copy.begin("open") };
     } else this.cellRun = null;
     this.tslab = guardTslab(tslab, this.cellRun);
-    this.refusal = refusal;
+    this.notStarted = notStarted ?? [inertText(refusal ?? "the session did not open")];
     // papermill's habit: the outcome at the top, updated as steps end and by the report cell.
     this.outcome = this.tslab.newDisplay();
     this.outcome.markdown(
       refusal
-        ? banner("🛑 Outcome: not started", [refusal])
+        ? banner("🛑 Outcome: not started", this.notStarted)
         : "**Outcome:** ⏳ in progress — the report cell at the end sets it.",
     );
     if (!rb) return;
@@ -114,12 +122,14 @@ export class NotebookUi {
    * Runs the step with this id and shows its result; never throws. Returns nothing, because
    * tslab prints a cell's last value (the result is in the output and the journal).
    */
-  async run(id: string): Promise<void> {
+  async run(id: string, opts: RunOptions = {}): Promise<void> {
     this.begin(`run:${id}`);
     await this.guard(id, async (rb) => {
       const runner = RUNNERS[id];
       if (!runner) throw new RangeError(`no step "${id}"; steps are ${STEP_RUNNERS.join(", ")}`);
-      const r = await runner(rb);
+      if (opts.reason !== undefined && !stepById(id, rb.table).waitsFor)
+        throw new RangeError(`step "${id}" takes no reason; only a step that waits for checks does (the refund)`);
+      const r = await runner(rb, opts);
       if (id === "preflight") this.showPreflight(r);
       else this.show(r);
       return null;
@@ -149,7 +159,9 @@ export class NotebookUi {
     this.lastPoll = null;
     d.markdown(stepMarkdown(r, table));
     if (r.status === "FAIL")
-      d.markdown(banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [r.reason ?? ""]));
+      d.markdown(
+        banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [inertText(r.reason ?? "")]),
+      );
     // From the payment step up to the refund step, a step that did not pass leaves money out.
     const pay = table.find((x) => x.movesMoney);
     const refund = table.find((x) => x.returnsMoney);
@@ -158,7 +170,7 @@ export class NotebookUi {
       d.markdown(
         banner("💶 Money has moved", [
           r.step < refund.n
-            ? `The payment was confirmed. The refund step (${refund.n}) stays available: run it to give the money back, then escalate what failed.`
+            ? `The payment went through. The refund step (${refund.n}) stays available: it acts once steps ${(refund.waitsFor ?? []).map((id) => stepById(id, table).n).join(", ") || "before it"} have run (a FAILED one is its recorded reason); to refund before, say why in its cell: \`await nb.run("${refund.id}", { reason: "…" });\`. Escalate what failed.`
             : `The payment was confirmed and no refund has succeeded yet. Follow the reason above (re-run step ${refund.n} after a failed refund, escalate a refund in review), or refund at the orchestrator.`,
         ]),
       );
@@ -173,21 +185,25 @@ export class NotebookUi {
     const rep = this.rb?.preflightReport;
     if (!rep || !this.rb) return;
     const d = this.tslab.display;
+    // Pre-flight's GETs were sent: what it can say is that no order was created and nothing charged.
     if (rep.refusals.length)
       d.markdown(
-        banner(
-          "🛑 Pre-flight refused — nothing was sent",
-          rep.refusals.map((x) => `- ${x}`),
-        ),
+        banner("🛑 Pre-flight refused (NO-GO) — no order was created and nothing was charged", [
+          ...rep.refusals.map((x) => `- ${inertText(x)}`),
+          "",
+          "Fix the refusal and run this cell again; no step will charge before pre-flight passes.",
+        ]),
       );
     if (rep.warnings.length)
       d.markdown(
         banner(
           "⚠️ Warnings",
-          rep.warnings.map((x) => `- ${x}`),
+          rep.warnings.map((x) => `- ${inertText(x)}`),
         ),
       );
-    d.markdown(banner(this.rb.cfg.mode === "live" ? "💳 A REAL CARD WILL BE CHARGED" : "Reminder", [rep.reminder]));
+    // The charge reminder only on a GO: a NO-GO charges nothing.
+    if (!rep.refusals.length)
+      d.markdown(banner(this.rb.cfg.mode === "live" ? "💳 A REAL CARD WILL BE CHARGED" : "Reminder", [rep.reminder]));
   }
 
   /** Step 4, first half: amount and a clickable payment link (or the headless payer's result). */
@@ -199,9 +215,9 @@ export class NotebookUi {
       if (p.auto)
         lines.push(
           "",
-          `Headless payer (${p.auto.via}): **${p.auto.status}** · card •••• ${p.auto.last4} · ${p.auto.connector ?? "?"}${p.auto.errorCode ? ` · ${p.auto.errorCode}` : ""}`,
+          `Headless payer (${p.auto.via}): **${inertText(p.auto.status)}** · card •••• ${inertText(p.auto.last4)} · ${inertText(p.auto.connector ?? "?")}${p.auto.errorCode ? ` · ${inertText(p.auto.errorCode)}` : ""}`,
           "",
-          p.note,
+          inertText(p.note),
         );
       else if (!rb.journal.last("payment_confirmed")) {
         // The link carries the checkout's client secret: shown in an updatable output, and
@@ -213,7 +229,7 @@ export class NotebookUi {
           p.paymentUrl,
           "\n\nThen fill in the paid cell below (last 4 digits and the connector shown on the checkout, nothing more) and run it.",
         );
-      } else lines.push("", p.note);
+      } else lines.push("", inertText(p.note));
       this.tslab.display.markdown(lines.join("\n"));
       return null;
     });
@@ -252,7 +268,8 @@ export class NotebookUi {
       // An order with no payment recorded is looked at once more: the verdict must not say no money
       // moved when it was paid after step 4's last check.
       const seen = await rb.lastLook();
-      if (seen) d.markdown(`**Last look** at order \`${rb.order?.id}\` before the verdict: ${seen}.`);
+      if (seen)
+        d.markdown(`**Last look** at order ${inertCode(rb.order?.id ?? "?")} before the verdict: ${inertText(seen)}.`);
       const p = publishReport(rb.dir, {
         docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
         checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
@@ -260,9 +277,10 @@ export class NotebookUi {
       // Once, as Markdown: every front end renders it (JupyterLab trusted or not, a forge's viewer);
       // the archive adds the escaped HTML rendering beside it for nbconvert (lib/notebook/archive.ts).
       d.markdown(p.session.markdown);
-      if (p.housekeeping.length) d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${h}`)].join("\n"));
+      if (p.housekeeping.length)
+        d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${inertSentence(h)}`)].join("\n"));
       const outcome = p.session.outcome;
-      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${p.session.reason}` : ""}`;
+      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${inertText(p.session.reason)}` : ""}`;
       d.markdown(
         `${line}\n\n**Trace chain head:** \`${rb.trace.head}\` (${rb.trace.seq} lines) — anchor it in the ticket or the commit message.`,
       );
@@ -274,7 +292,7 @@ export class NotebookUi {
           : "";
       this.outcome.markdown(
         banner(`${OUTCOME_ICON[outcome]} Outcome: ${outcome}`, [
-          p.session.reason ?? "",
+          inertText(p.session.reason ?? ""),
           `${link ? link.trim() : ""}`,
           "Computed by the report cell at the end of this notebook from the journal and the trace.",
         ]),
@@ -326,7 +344,7 @@ export class NotebookUi {
   private async guard<T>(what: string, f: (rb: Runbook) => Promise<T | null>): Promise<T | null> {
     const d = this.tslab.display;
     if (!this.rb) {
-      d.markdown(banner("⏭️ Not started", [this.refusal ?? "the session did not open", "Fix it and run from the top."]));
+      d.markdown(banner("⏭️ Not started", this.notStarted));
       return null;
     }
     try {
@@ -342,7 +360,7 @@ export class NotebookUi {
       })();
       d.markdown(
         banner(`❌ ${label} could not run`, [
-          oneLine(err),
+          inertText(oneLine(err)),
           "",
           "Nothing else was done by this cell. The next cells still run; a step that needs this one is SKIPPED.",
         ]),
@@ -363,16 +381,23 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
     rb = Runbook.open(params);
   } catch (err) {
     const reason = redactString(oneLine(err));
-    guardSink(tslab.display).markdown(banner("🛑 Cannot start", [reason, "", "Nothing was sent and no money moved."]));
-    return new NotebookUi(null, tslab, reason);
+    // What it says about the money comes from the session's journal (issue 22 §5), never from this cell.
+    const lines = notStartedLines(inertText(reason), err, standingFor(params)).map((l) => redactString(l));
+    guardSink(tslab.display).markdown(banner("🛑 Cannot start", lines));
+    return new NotebookUi(null, tslab, reason, lines);
   }
+  rememberOpened(rb.dir);
   const ui = new NotebookUi(rb, tslab);
   const lines = [
-    `**Session** \`${rb.cfg.sessionId}\` · mode **${rb.cfg.mode}** · ${rb.cfg.baseUrl} · folder \`${rb.dir}\``,
+    `**Session** ${inertCode(rb.cfg.sessionId)} · mode **${rb.cfg.mode}** · ${inertText(rb.cfg.baseUrl)} · folder ${inertCode(rb.dir)}`,
   ];
   const resumed = rb.resumeSummary();
   if (resumed.length)
-    lines.push("", "**Resuming this session** (nothing will be created twice):", ...resumed.map((s) => `- ${s}`));
+    lines.push(
+      "",
+      "**Resuming this session** (nothing will be created twice):",
+      ...resumed.map((s) => `- ${inertText(s)}`),
+    );
   ui.showOpened(lines.join("\n"));
   return ui;
 }

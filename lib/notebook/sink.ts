@@ -1,10 +1,12 @@
 /**
  * The one door between the runbook and the notebook's outputs (issue 14 §1–2). Every string the
  * notebook shows passes `safeMarkdown`: it is redacted as a whole (a reason, a banner, a fact, the
- * report: nothing can be shown unmasked by forgetting a call), raw HTML is escaped (outputs made
- * by the running kernel are trusted by JupyterLab, so a product title `<img onerror=…>` would run
- * in the operator's browser), and links and images are limited to http(s), in-page anchors and
- * relative files: `inertMarkdown` (lib/report/inert.ts), the same rule the report files get.
+ * report: nothing can be shown unmasked by forgetting a call), then checked by `inertMarkdown`
+ * (lib/report/inert.ts): outputs made by the running kernel are trusted by JupyterLab, so a product
+ * title `<img onerror=…>` would run in the operator's browser. Backend and operator text is made
+ * inert where it is put into the Markdown (`inertText`); should any raw HTML, or a link or image
+ * leaving the web, anchors and relative files, still be there, the whole output is shown as a
+ * fenced block (plain text) instead.
  *
  * The single exception is the checkout link of step 4, which must carry its client secret to be
  * paid: `link()` shows it unmasked, after checking it is an http(s) URL, in an output that the paid
@@ -17,8 +19,9 @@ import type { Sink } from "../report/display";
 import { inertMarkdown } from "../report/inert";
 
 /**
- * Markdown made safe to show: redacted, raw HTML escaped outside code spans, links checked.
- * @example safeMarkdown('Product <img src=x onerror=alert(1)>') // 'Product &lt;img src=x onerror=alert(1)>'
+ * Markdown made safe to show: redacted, then shown as is when nothing in it can run or load, else as
+ * a fenced block of plain text.
+ * @example safeMarkdown('Product <img src=x onerror=alert(1)>') // "```text\nProduct <img src=x onerror=alert(1)>\n```"
  */
 export function safeMarkdown(md: string, registry: SecretRegistry = secrets): string {
   return inertMarkdown(redactString(md, registry));

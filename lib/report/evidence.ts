@@ -13,6 +13,7 @@ import {
   latestStepResults,
   moneyMoved,
   moneyOutstanding,
+  pinnedParameters,
   refundAttempts,
   type JournalEntry,
 } from "../evidence/journal";
@@ -51,6 +52,8 @@ export interface Evidence {
   unpaidOrder: { orderId: string; check: { at: string; seen: string | null; error: string | null } | null } | null;
   preflight: { ok: boolean; refusals: string[]; warnings: string[] } | null;
   dryRun: { reference: string | null; override: string | null };
+  /** The parameters the last passed pre-flight pinned (issue 22 §4), with its time; null when none did. */
+  parameters: { params: Record<string, string>; at: string } | null;
   payment: { at: string; last4: string | null; processor: string | null } | null;
   /** The latest refund attempt: its latest known status, and which attempt it is (2 after a failed refund). */
   refund: {
@@ -232,6 +235,7 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
       reference: override || !dryObserved || ["none", "n/a"].includes(dryObserved) ? null : dryObserved,
       override,
     },
+    parameters: pinnedParameters(journal),
     payment: pay
       ? { at: str(pay.data.at) ?? pay.at, last4: str(pay.data.last4), processor: str(pay.data.processor) }
       : null,

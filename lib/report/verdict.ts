@@ -73,7 +73,12 @@ function stepBox(ev: Evidence, def: StepDef, box: BoxDef): Omit<Box, "n"> {
         short: box.short,
         label,
         ok: ok0 && s !== null && s <= c.limitS,
-        evidence: s === null ? note : `${key} ${s} s ${s <= c.limitS ? "≤" : ">"} ${c.limitS} s; ${note}`,
+        evidence:
+          s !== null
+            ? `${key} ${s} s ${s <= c.limitS ? "≤" : ">"} ${c.limitS} s; ${note}`
+            : ok0 && c.why && factText(facts, c.why) // passed, not measured: the step says why
+              ? `${key} ${factText(facts, c.why)}; ${note}`
+              : note,
       };
     }
     case "present": {
@@ -202,13 +207,25 @@ function unpaidWords(ev: Evidence): string {
 /** What the operator must do next, derived from the evidence (empty when nothing is open). */
 export function actionItems(ev: Evidence): string[] {
   const out: string[] = [];
+  const orderId = ev.trail.find((t) => t.link === "order")?.id ?? null;
   for (const r of ev.steps) {
     if (r?.status === "INTERRUPTED")
       out.push(`Step ${r.step} (${r.name}) was interrupted (${r.reason ?? "no reason"}): re-run its cell; it resumes.`);
     if (r?.status !== "FAIL") continue;
+    // Not a backend fault: the step could no longer observe what it checks (refund ran first).
+    const notObserved = factText(r.observed, "not_observed");
+    if (notObserved) {
+      out.push(
+        `Step ${r.step} (${r.name}) could not be checked: ${notObserved} — this session cannot prove it; run a fresh session and run the steps in order (the refund last).`,
+      );
+      continue;
+    }
     out.push(
       r.step === 0
-        ? `Fix the pre-flight refusal, then start a fresh session: ${r.reason ?? "see the pre-flight row"}`
+        ? orderId
+          ? // Issue 22 §5: a session with an order is resumed, never abandoned for a fresh one.
+            `Fix the pre-flight refusal, then run pre-flight again in this session (order ${orderId} is recorded here; resume it, never a fresh session): ${r.reason ?? "see the pre-flight row"}`
+          : `Fix the pre-flight refusal, then start a fresh session: ${r.reason ?? "see the pre-flight row"}`
         : `Step ${r.step} (${r.name}) failed: ${r.reason ?? "no reason"} — file an issue for the marketplace squad.`,
     );
   }

@@ -3,7 +3,7 @@
  * product, 3 create the order). Each step is one method returning a typed StepResult; state is
  * journaled before it is acted on, so re-running a cell resumes instead of creating twice.
  */
-import type { Config } from "../config";
+import { type Config, paramChanges, pinnedParams } from "../config";
 import { Order, Products, Status, paths, priceInclVat, type OrderT, type ProductT } from "../contract";
 import { logIn } from "../clients/http";
 import { type GuardError, HttpStatusError, RunbookError } from "../errors";
@@ -19,6 +19,7 @@ import {
 import { chooseProduct, runPreflight, type PreflightReport } from "./preflight";
 import { formatMoney, money } from "../money";
 import { Session, type Observed } from "./session";
+import { clock } from "./steps";
 import type { PollSample, StepResult } from "../types";
 
 export interface RunbookHooks {
@@ -61,12 +62,24 @@ export class BuySteps extends Session {
           kind: w.startsWith("clock skew") ? "clock_skew" : "warning",
           message: w,
         });
+      // Issue 22 §4: a passed pre-flight pins the parameters; a change since the last pin is an anomaly.
+      const params = pinnedParams(this.cfg);
+      const pin = this.pinned;
+      const changes = pin ? paramChanges(pin.params, params) : [];
+      if (rep.ok && pin && changes.length)
+        this.anomaly({
+          step: this.currentStep,
+          kind: "operator",
+          message: `parameters changed since the pre-flight of ${clock(pin.at)}: ${changes.join(", ")} — pinned again by this pre-flight`,
+        });
       this.journal.append("preflight", {
         ok: rep.ok,
         refusals: rep.refusals,
         warnings: rep.warnings,
         observed: rep.observed,
+        ...(rep.ok ? { params } : {}),
       });
+      if (rep.ok) this.trace.append("note", { event: "parameters pinned by pre-flight", params });
       if (!rep.ok) return { status: "FAIL", reason: rep.refusals.join(" · ") };
     });
   }

@@ -2,7 +2,7 @@
  * The runbook, second group: the money moves (4 pay on the hosted checkout and confirm) and the
  * order is polled until completed (5), with the orchestrator's own view as a cross-check.
  *
- * Kept whole (~470 lines) on purpose: steps 4 and 5 and the report's last look share the payment
+ * Kept whole (~530 lines) on purpose: steps 4 and 5 and the report's last look share the payment
  * evidence (what the orchestrator or the order says, its time and its card), and split apart the
  * step that records the payment, the step that times from it and the look that may record it late
  * could drift. The status classes themselves live in hs-status.ts.
@@ -10,6 +10,7 @@
 import { isLoopback, type Config } from "../config";
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT, type OrderT } from "../contract";
 import { paymentAdvice, paymentClass } from "./hs-status";
+import { backendInterval, backendTime, noPaidTime, paidTime, reachedTime, type BackendTime } from "./backend-time";
 import { formatMoney } from "../money";
 import { ConfigError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../errors";
 import { sleep } from "../clients/policy";
@@ -18,7 +19,7 @@ import { payHeadless, type PayResult } from "../clients/payer";
 import type { Observed } from "./session";
 import type { PollSample, StepResult } from "../types";
 
-import { BuySteps, round1 } from "./buy";
+import { BuySteps } from "./buy";
 
 /** How long the paid cell keeps asking while a payment is under way. */
 const PAID_WAIT_MS = 20 * 1000; // 20 s
@@ -49,6 +50,7 @@ export class PaySteps extends BuySteps {
    * payer fills the checkout; otherwise the operator pays in their browser, then runs the paid cell.
    */
   async pay(): Promise<{ amount: string; paymentUrl: string; auto: PayResult | null; note: string }> {
+    this.checkPinned("the pay cell");
     const o = this.order;
     if (!o) throw new RunbookError("E2E_STATE", "no order in this session: step 3 must pass first");
     // The created order must be what the guards allowed (step 3 says why when it is not): no link.
@@ -97,7 +99,8 @@ export class PaySteps extends BuySteps {
       if (prior) {
         Object.assign(obs, {
           card_last4: prior.data.last4,
-          transaction_time: prior.data.paid_at ?? prior.data.at,
+          // A payment confirmed with no backend time stays without one (never the notebook's).
+          transaction_time: prior.data.paid_at ?? null,
           processor: prior.data.processor,
           resumed: `confirmed earlier at ${prior.at}`,
         });
@@ -119,7 +122,7 @@ export class PaySteps extends BuySteps {
         this.refusedAfterPaying(paid, "more than 4 digits were entered (not stored)");
         throw new ConfigError(
           "CARD_LAST4",
-          `enter exactly the last 4 digits of the card you paid with (never more)${paid?.paidAt ? moneyMovedNote(paid.seen) : ""}`,
+          `enter exactly the last 4 digits of the card you paid with (never more)${paid?.paid ? moneyMovedNote(paid.seen) : ""}`,
         );
       }
       const evidence = await this.paymentEvidence(Boolean(auto));
@@ -133,7 +136,7 @@ export class PaySteps extends BuySteps {
           seen: evidence.seen,
         });
       if (evidence.failed) throw new RunbookError("E2E_PAYMENT_FAILED", evidence.failed);
-      if (!evidence.paidAt)
+      if (!evidence.paid)
         return {
           status: "SKIPPED",
           reason: `not paid yet (${evidence.seen}): pay at the link above, then run this cell again; if you just paid, give it a few seconds`,
@@ -198,8 +201,8 @@ export class PaySteps extends BuySteps {
    * `payment_uncertain` (not a confirmation, so a re-run does not resume it as PASS), which the
    * money-moved banner, the refund step and the report all follow (issue 14 §8).
    */
-  private refusedAfterPaying(evidence: { paidAt: string | null; seen: string } | null, why: string): void {
-    if (!evidence?.paidAt || this.journal.last("payment_uncertain")) return;
+  private refusedAfterPaying(evidence: { paid: boolean; seen: string } | null, why: string): void {
+    if (!evidence?.paid || this.journal.last("payment_uncertain")) return;
     this.journal.append("payment_uncertain", {
       at: new Date().toISOString(),
       payment_id: this.order?.paymentId ?? null,
@@ -209,12 +212,17 @@ export class PaySteps extends BuySteps {
   }
 
   /**
-   * Did the payment happen, and when? The orchestrator's word when HYPERSWITCH_URL is set (its own
-   * timestamp), else the marketplace order having left `pending` (the time this check saw it).
+   * Did the payment happen, and when? The orchestrator's word when HYPERSWITCH_URL is set, else the
+   * marketplace order having left `pending`. The time is always the backend's own (`paidTime`):
+   * never when this check ran, so a paid cell run late cannot shorten step 5's interval. Without a
+   * backend time the payment still counts as paid, with `paidAt` null and the source saying why.
    * When a headless payer just paid it asks again for a few seconds (the orchestrator or the
    * webhook may lag); a payment nobody attempted is answered at once.
    */
   protected async paymentEvidence(justPaid: boolean): Promise<{
+    /** Money moved, or is on its way (the payment went through). */
+    paid: boolean;
+    /** The payment's own time from the backend (ISO), or null when no backend time exists. */
     paidAt: string | null;
     source: string;
     seen: string;
@@ -229,17 +237,31 @@ export class PaySteps extends BuySteps {
   }> {
     const o = this.order!;
     const deadline = performance.now() + PAID_WAIT_MS;
+    const unpaid = (seen: string, more: { orchestrator?: string; failed?: string; uncertain?: boolean } = {}) => ({
+      paid: false,
+      paidAt: null,
+      source: "",
+      seen,
+      ...more,
+    });
     for (;;) {
       const hs = await this.orchestratorPayment();
       if (hs) {
         const orchestrator = describeHsPayment(hs);
         const c = paymentClass(hs.status);
         const seen = `orchestrator: ${hs.status}`;
-        const paid = () => {
-          const ts = hs.updated ?? hs.modified_at ?? null;
+        const paid = async () => {
+          // The order's own paid_at too: once the payment settled, the orchestrator's `updated` is
+          // the settling time, later than the payment itself.
+          const order = await this.getOrder(o.id).catch((err) => {
+            if (err instanceof InterruptedError) throw err;
+            return null;
+          });
+          const t = paidTime(hs, order);
           return {
-            paidAt: ts ? new Date(ts).toISOString() : new Date().toISOString(),
-            source: ts ? "the orchestrator's payment time" : "the time the orchestrator was seen to say paid",
+            paid: true,
+            paidAt: t?.at ?? null,
+            source: t?.source ?? noPaidTime(order),
             seen,
             orchestrator,
             cardLast4: hsCardLast4(hs) ?? null,
@@ -249,43 +271,33 @@ export class PaySteps extends BuySteps {
         if (c.class === "money_moved" || (c.class === "in_flight" && !c.awaitingCustomer)) return paid();
         if (c.class === "funds_held")
           return {
-            ...paid(),
+            ...(await paid()),
             note: `funds held (${hs.status}): void the hold at the orchestrator (payment ${o.paymentId}) if the order does not complete`,
           };
         if (c.class === "no_money")
-          return {
-            paidAt: null,
-            source: "",
-            seen,
+          return unpaid(seen, {
             orchestrator,
             failed: `the orchestrator says the payment ${o.paymentId} is ${hs.status}: no money moved; pay again in a fresh session`,
-          };
+          });
         if (c.class === "needs_action")
-          return {
-            paidAt: null,
-            source: "",
-            seen,
-            orchestrator,
-            failed: paymentAdvice(c, o.paymentId),
-            uncertain: true,
-          };
-        if (!justPaid || performance.now() > deadline) return { paidAt: null, source: "", seen, orchestrator };
+          return unpaid(seen, { orchestrator, failed: paymentAdvice(c, o.paymentId), uncertain: true });
+        if (!justPaid || performance.now() > deadline) return unpaid(seen, { orchestrator });
       } else {
         const order = await this.getOrder(o.id);
         if (order.status === "failed")
-          return {
-            paidAt: null,
-            source: "",
-            seen: "order failed",
+          return unpaid("order failed", {
             failed: `the order failed${order.failure_reason ? ` (${order.failure_reason})` : ""}: no money moved; pay again in a fresh session`,
-          };
-        if (order.status !== "pending")
+          });
+        if (order.status !== "pending") {
+          const t = paidTime(null, order);
           return {
-            paidAt: new Date().toISOString(),
-            source: `the first poll that saw the order paid (order ${order.status})`,
+            paid: true,
+            paidAt: t?.at ?? null,
+            source: t?.source ?? noPaidTime(order),
             seen: `order ${order.status}`,
           };
-        if (!justPaid || performance.now() > deadline) return { paidAt: null, source: "", seen: "order pending" };
+        }
+        if (!justPaid || performance.now() > deadline) return unpaid("order pending");
       }
       await sleep(PAID_POLL_MS, this.signal);
     }
@@ -329,11 +341,19 @@ export class PaySteps extends BuySteps {
   async pollCompleted(): Promise<StepResult> {
     return this.runStep("completed", async (obs) => {
       const o = this.order!;
-      // Counted from the payment's own time (step 4 recorded it and where it came from), never
-      // from when the operator got round to the paid cell.
+      // Counted from the payment's own time (step 4 recorded the backend's and where it came from)
+      // to the order's own completion time: neither end is a time taken here, so neither a late
+      // paid cell nor poll back-off moves them.
       const paid = this.journal.last("payment_confirmed")!.data;
-      const paidAt = Date.parse(String(paid.paid_at ?? paid.at));
-      obs.counted_from = String(paid.paid_at_source ?? "the operator's confirmation (session older than this rule)");
+      // (The confirmation's own `at` is the notebook's time: never used, even when nothing else is.)
+      const from: BackendTime | null = backendTime(
+        paid.paid_at,
+        String(paid.paid_at_source ?? "step 4's payment time"),
+      );
+      let seen = null as OrderT | null;
+      // Refunded (or on its way) before this step looked: the move to completed was not observed,
+      // and what came with it (licence, transfer) cannot be checked any more.
+      let already = null as string | null;
       // The orchestrator is asked every few seconds too: a payment it calls final with no money
       // moved (failed, cancelled, expired) will never complete the order, so the poll stops there.
       let lastHsCheck = -Infinity;
@@ -350,12 +370,51 @@ export class PaySteps extends BuySteps {
       const out = await this.poll(
         "order completed",
         this.cfg.pollDeadlineS,
-        () => this.probeOrder(o.id),
-        (s) => s === "completed" || s === "refund_pending" || s === "refunded",
-        (s) => (s === "failed" ? "the order failed" : null),
+        () =>
+          this.probeOrder(o.id, (x) => {
+            seen = x;
+          }),
+        (s) => s === "completed",
+        (s) => {
+          if (s === "failed") return "the order failed";
+          if (s !== "refund_pending" && s !== "refunded") return null;
+          already = s;
+          return `not observed: the order was already ${s} when this step looked`;
+        },
         stop,
       );
-      obs.seconds_to_completed = out.reached ? round1(Math.max(0, Date.parse(out.reachedAt!) - paidAt) / 1000) : null;
+      if (already) {
+        const when = seen?.completed_at ? `; the order says it completed at ${seen.completed_at}` : "";
+        // Usually at once; a refund sent while this step polled is seen at a later attempt.
+        const looked =
+          out.samples.length === 1
+            ? "when step 5 first looked"
+            : `at step 5's poll attempt ${out.samples.length}, never seen completed before`;
+        obs.not_observed = `the order was already ${already} ${looked}${when}`;
+        obs.last_status = out.lastStatus;
+        obs.attempts = out.samples.length;
+        obs.max_5xx = out.http5xx;
+        return {
+          status: "FAIL",
+          reason: `not observed: the order was already ${already} ${looked} (the refund ran before it)${when} — the move to completed, its time against the 5-minute limit, and the licence and seller transfer before the refund can no longer be checked in this session; run a fresh session and run step 5 before the refund`,
+        };
+      }
+      const end = out.reached ? reachedTime(seen, "completed") : null;
+      if (end) obs.completed_at = end.at;
+      const iv = backendInterval(
+        from,
+        paid.paid_at_source ? String(paid.paid_at_source) : noPaidTime(null),
+        end,
+        "the completed order carries no completed_at or updated_at",
+      );
+      obs.seconds_to_completed = out.reached ? iv.seconds : null;
+      obs.counted_from = out.reached ? iv.countedFrom : from ? `${from.source} (${from.at})` : iv.countedFrom;
+      if (out.reached && iv.negative !== undefined)
+        this.anomaly({
+          step: this.currentStep,
+          kind: "clock_skew",
+          message: `the order completed ${-iv.negative} s before the payment's time: the two clocks disagree; recorded as 0 s`,
+        });
       obs.max_5xx = out.http5xx;
       obs.attempts = out.samples.length;
       obs.last_status = out.lastStatus;
@@ -460,7 +519,7 @@ export class PaySteps extends BuySteps {
     const order_id = this.order.id;
     try {
       const ev = await this.paymentEvidence(false);
-      const paid = Boolean(ev.paidAt) || Boolean(ev.uncertain);
+      const paid = ev.paid || Boolean(ev.uncertain);
       this.journal.append("payment_checked", { at, order_id, seen: ev.seen, paid, by: "the report's last look" });
       if (paid)
         this.journal.append("payment_uncertain", {

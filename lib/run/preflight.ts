@@ -136,9 +136,12 @@ function finish(
   // What /status said counts, not only MODE: a production backend or live processors charge a real card.
   const real =
     input.mode === "live" || status?.environment === "production" || status?.services.hyperswitch.mode === "live";
-  const reminder = real
-    ? `⚠️ REAL MONEY: a real card will be charged — continuing will charge ${amount} to YOUR OWN CARD on production. Use a personal card you can check on a bank statement; the refund takes 5–7 business days to show.`
-    : `ℹ️ ${input.mode} run: the processors are in sandbox mode, no real card is charged (amount ${amount}). The live run will charge a real card.`;
+  // A NO-GO charges nothing: its reminder says so instead of "continuing will charge" (issue 22).
+  const reminder = !real
+    ? `ℹ️ ${input.mode} run: the processors are in sandbox mode, no real card is charged (amount ${amount}). The live run will charge a real card.`
+    : g.refusals.length
+      ? `⚠️ REAL MONEY: a real card will be charged (${amount}) once pre-flight passes — this NO-GO created no order and charged nothing.`
+      : `⚠️ REAL MONEY: a real card will be charged — continuing will charge ${amount} to YOUR OWN CARD on production. Use a personal card you can check on a bank statement; the refund takes 5–7 business days to show.`;
   return {
     ok: g.refusals.length === 0,
     refusals: g.refusals.map((e) => e.message),

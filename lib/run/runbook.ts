@@ -15,7 +15,7 @@ import { money } from "../money";
 import type { Observed } from "./session";
 import type { StepResult } from "../types";
 
-import { round1 } from "./buy";
+import { backendInterval, backendTime, reachedTime, refundCreatedTime } from "./backend-time";
 import { PaySteps } from "./pay";
 
 export type { RunbookHooks } from "./buy";
@@ -156,7 +156,11 @@ export class Runbook extends PaySteps {
     a.source = source;
   }
 
-  async refund(): Promise<StepResult> {
+  /**
+   * Step 8. Once money moved it waits for steps 5–7 (the step table's `waitsFor`): `reason` is the
+   * operator's written reason to refund before they passed, recorded in the step and the report.
+   */
+  async refund(opts: { reason?: string } = {}): Promise<StepResult> {
     const skip = this.cfg.refund
       ? undefined
       : "REFUND is off (opt-in): set REFUND = true in the parameters cell to validate the full cycle";
@@ -197,6 +201,8 @@ export class Runbook extends PaySteps {
           status: res.data.status,
           http_status: res.status,
           attempt,
+          // The backend's own time of the refund: step 9 counts from it, never from this cell.
+          created_at: res.data.created_at ?? null,
         });
         Object.assign(obs, { refund_id: res.data.refund_id, status: res.data.status, http: res.status });
         if (attempt > 1) obs.attempt = attempt;
@@ -219,7 +225,7 @@ export class Runbook extends PaySteps {
           return { status: "PASS", reason: msg };
         }
       },
-      { skip },
+      { skip, reason: opts.reason },
     );
   }
 
@@ -230,8 +236,8 @@ export class Runbook extends PaySteps {
       const attempts = refundAttempts(this.journal.all());
       const a = attempts[attempts.length - 1];
       const refundId = a.refundId!;
-      const refundAt = Date.parse(a.createdAt!);
-      let order: OrderT | null = null;
+      let from = refundCreatedTime(this.journal.all(), a.attempt);
+      let order = null as OrderT | null;
       const probe = async (): Promise<Probe> => {
         const p = await this.probeOrder(o.id, (x) => {
           order = x;
@@ -269,7 +275,19 @@ export class Runbook extends PaySteps {
         undefined,
         stop,
       );
-      obs.seconds_to_refunded = out.reached ? round1((Date.parse(out.reachedAt!) - refundAt) / 1000) : null;
+      // From the refund's own creation time to the order's own refund time (issue 22 §1).
+      if (out.reached && !from)
+        from = backendTime((await this.orchestratorRefund(a))?.created_at, "the orchestrator's refund created_at");
+      const end = out.reached ? reachedTime(order, "refunded") : null;
+      if (end) obs.refunded_at = end.at;
+      const iv = backendInterval(
+        from,
+        "no backend time for the refund: its POST answer carried no created_at, nor did the orchestrator",
+        end,
+        "the refunded order carries no refunded_at or updated_at",
+      );
+      obs.seconds_to_refunded = out.reached ? iv.seconds : null;
+      if (out.reached) obs.counted_from = iv.countedFrom;
       obs.licence_gone = out.reached;
       obs.max_5xx = out.http5xx;
       obs.funds_returned = "pending bank statement (5–7 business days): `npm run confirm-bank`";

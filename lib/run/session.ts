@@ -2,13 +2,14 @@
  * A runbook session: its folder under archive/, state journal, hash-chained trace, HTTP clients,
  * and the machinery that turns a step body into a typed StepResult (prerequisites, trace range,
  * UTC times, journal entry). Opening an existing session resumes it; a sealed one is refused.
- * A little over 300 lines: the step machinery and the one-active-step registry share its state.
+ * Over 300 lines: the step machinery, the one-active-step registry and the two gates every step
+ * passes (parameters pinned at pre-flight, the checks a refund waits for) share its state.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Config } from "../config";
-import { InterruptedError, SessionError, StepDeadlineError, oneLine } from "../errors";
+import { type Config, paramChanges, pinnedParams } from "../config";
+import { GuardError, InterruptedError, SessionError, StepDeadlineError, oneLine } from "../errors";
 import { ApiClient, logIn } from "../clients/http";
 import {
   Journal,
@@ -16,13 +17,14 @@ import {
   moneyMoved,
   moneyOutstanding,
   newSessionId,
+  pinnedParameters,
   nowIso,
   sessionDir,
 } from "../evidence/journal";
 import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
 import { acquireSessionLock, releaseSessionLock } from "./lock";
-import { STEPS, blockedBy, clock, stepById, stepDef } from "./steps";
+import { STEPS, awaitedChecks, blockedBy, clock, stepById, stepDef } from "./steps";
 import { factsSchema, type StepDef, type StepTable } from "./step-model";
 import { Trace } from "../evidence/trace";
 import { readTrace } from "../evidence/chain";
@@ -75,6 +77,15 @@ export function interruptAll(reason: string): number[] {
     stopped.push(a.n);
   }
   return stopped;
+}
+
+/** The shortest written reason accepted for acting before the awaited checks (like archive's --reseal). */
+export const MIN_REASON = 10;
+
+/** How a step is run: `skip` SKIPs it with that reason; `reason` is the operator's word for acting early (`waitsFor`). */
+export interface StepOptions {
+  skip?: string;
+  reason?: string;
 }
 
 /** What a step body returns; throwing means FAIL with the error's one-line message. */
@@ -267,10 +278,12 @@ export class Session {
     step: string | number,
     // biome-ignore lint/suspicious/noConfusingVoidType: a step body returns an outcome, or nothing for PASS
     body: (observed: Observed) => Promise<StepOutcome | void>,
-    opts: { skip?: string } = {},
+    opts: StepOptions = {},
   ): Promise<StepResult> {
     const def = typeof step === "number" ? stepDef(step, this.table) : stepById(step, this.table);
     const n = def.n;
+    // Pre-flight (step 0) pins the parameters; every other step runs with them or not at all.
+    if (n !== 0) this.checkPinned(`step ${n}`);
     const previous = ACTIVE.get(this.dir);
     if (previous) {
       if (!previous.controller.signal.aborted)
@@ -310,7 +323,7 @@ export class Session {
     // biome-ignore lint/suspicious/noConfusingVoidType: a step body returns an outcome, or nothing for PASS
     body: (observed: Observed) => Promise<StepOutcome | void>,
     signal: AbortSignal,
-    opts: { skip?: string },
+    opts: StepOptions,
   ): Promise<StepResult> {
     const n = def.n;
     const prior = this.results.get(n);
@@ -328,7 +341,10 @@ export class Session {
     const observed: Observed = {};
     let status: StepStatus = "PASS";
     let reason: string | undefined;
-    const blocked = opts.skip ?? blockedBy(n, this.results, this.table, { moved: this.moneyMoved });
+    const blocked =
+      opts.skip ??
+      blockedBy(n, this.results, this.table, { moved: this.moneyMoved }) ??
+      this.awaiting(def, observed, opts);
     this.currentStep = n;
     this.stepSignal = signal;
     try {
@@ -386,6 +402,63 @@ export class Session {
     this.results.set(n, result);
     this.journal.append("step_result", result as unknown as Record<string, unknown>);
     return result;
+  }
+
+  /** The parameters the last passed pre-flight pinned, and when (null before one passed). */
+  get pinned(): { params: Record<string, string>; at: string } | null {
+    return pinnedParameters(this.journal.all());
+  }
+
+  /**
+   * Issue 22 §4: refuses (GuardError, nothing sent) to run `what` with MODE, BASE_URL, PRODUCT,
+   * MAX_PRICE or REFUND changed since pre-flight pinned them, naming the change; the refusal is
+   * noted in the trace. Running pre-flight again pins the new values (and records the change).
+   */
+  checkPinned(what: string): void {
+    const pin = this.pinned;
+    const changes = pin ? paramChanges(pin.params, pinnedParams(this.cfg)) : [];
+    if (!pin || !changes.length) return;
+    this.trace.append("note", { event: `${what} refused: parameters changed since pre-flight`, changes });
+    throw new GuardError(
+      "parameters",
+      `${changes.join(", ")} since the pre-flight of ${clock(pin.at)} — set ${changes.length > 1 ? "them" : "it"} back in the parameters cell, or run pre-flight again to pin the new value (the change is recorded as an anomaly)`,
+    );
+  }
+
+  /**
+   * Issue 22 §3: once money moved, a step with `waitsFor` (the refund) does not act before those
+   * checks had their chance. Returns why it waits (SKIPPED), or null; when it acts early it records
+   * why in its facts (`before_checks`): the check that FAILED, or the operator's written reason (also
+   * an anomaly, so the report shows it). A step that already acted in this session does not wait again.
+   */
+  private awaiting(def: StepDef, observed: Observed, opts: StepOptions): string | null {
+    if (!def.waitsFor?.length || !this.moneyMoved) return null;
+    const acted = this.journal
+      .all()
+      .some(
+        (e) => e.kind === "step_result" && e.data.step === def.n && ["PASS", "FAIL"].includes(String(e.data.status)),
+      );
+    if (acted) return null;
+    const w = awaitedChecks(def.n, this.results, this.table);
+    if (w.failed) observed.before_checks = `after ${w.failed}`;
+    if (!w.wait) return null;
+    const steps = def.waitsFor.map((id) => stepById(id, this.table).n).join(", ");
+    const why = opts.reason?.trim() ?? "";
+    const how = `say why in this cell: \`await nb.run("${def.id}", { reason: "…" });\``;
+    if (why.length < MIN_REASON)
+      return `${w.wait}: step ${def.n} waits for steps ${steps}, so they are still checked on this payment — run them first (a SKIPPED step says what it needs), or to run it now, ${why ? `give a reason in words (at least ${MIN_REASON} characters, not ${JSON.stringify(why)}): ` : ""}${how}`;
+    observed.before_checks = `operator: ${why} (${w.wait})`;
+    this.trace.append("operator_ack", {
+      step: def.n,
+      event: `step ${def.n} before steps ${steps} passed`,
+      reason: why,
+    });
+    this.anomaly({
+      step: def.n,
+      kind: "operator",
+      message: `step ${def.n} ran before steps ${steps} passed (${w.wait}); the operator's reason: ${why}`,
+    });
+    return null;
   }
 
   async close(): Promise<void> {

@@ -24,7 +24,8 @@ export interface FactDef {
 /** How an acceptance box is decided from the step's recorded facts. */
 export type BoxCheck =
   | { type: "passed" }
-  | { type: "within"; fact: string; limitS: number }
+  /** `why`: the fact that says how the seconds were counted, or why they were not (an unticked box says it). */
+  | { type: "within"; fact: string; limitS: number; why?: string }
   | { type: "present"; fact: string; prefix?: string }
   | { type: "http2xx"; fact: string }
   | { type: "true"; fact: string };
@@ -72,6 +73,12 @@ export interface StepDef {
   movesMoney?: boolean;
   /** The step that gives the money back: available whenever money moved. */
   returnsMoney?: boolean;
+  /**
+   * Once money moved, the steps that must have had their chance before this one acts (issue 22 §3):
+   * it acts when all of them PASSed, or one of them FAILED (that failure is recorded as its reason);
+   * otherwise only with the operator's written reason (`await nb.run(id, { reason: "…" })`).
+   */
+  waitsFor?: string[];
 }
 
 export type StepTable = readonly StepDef[];
@@ -90,7 +97,8 @@ export function defineSteps(defs: ReadonlyArray<Omit<StepDef, "n">>): StepTable 
     return Object.freeze({ ...d, n, facts: { ...d.facts, ...COMMON_FACTS } });
   });
   for (const d of out)
-    for (const r of d.requires) if (!ids.has(r)) throw new RangeError(`step ${d.id} requires unknown step ${r}`);
+    for (const r of [...d.requires, ...(d.waitsFor ?? [])])
+      if (!ids.has(r)) throw new RangeError(`step ${d.id} requires unknown step ${r}`);
   return Object.freeze(out);
 }
 
@@ -107,10 +115,10 @@ export const fact = {
 };
 
 /** The seed's "Order reaches `status=…` within 5 minutes." box. */
-export const within5min = (status: string, secondsFact: string): BoxDef => ({
+export const within5min = (status: string, secondsFact: string, why?: string): BoxDef => ({
   short: `${status} ≤ 5 min`,
   label: `Order reaches \`status=${status}\` within 5 minutes.`,
-  check: { type: "within", fact: secondsFact, limitS: WITHIN_S },
+  check: { type: "within", fact: secondsFact, limitS: WITHIN_S, ...(why ? { why } : {}) },
 });
 
 // ------------------------------------------------------------------------------------ facts

@@ -115,12 +115,14 @@ export const STEPS: StepTable = defineSteps([
     facts: {
       seconds_to_completed: fact.seconds("seconds-to-completed"),
       counted_from: fact.text("counted from"),
+      completed_at: fact.time("completed at (the order's own time)"),
+      not_observed: fact.text("not observed"),
       max_5xx: fact.int("max 5xx during the window"),
       attempts: fact.int("attempts"),
       last_status: fact.text("last_status"),
       orchestrator: fact.text("orchestrator"),
     },
-    boxes: [within5min("completed", "seconds_to_completed")],
+    boxes: [within5min("completed", "seconds_to_completed", "counted_from")],
   },
   {
     id: "licence",
@@ -169,14 +171,18 @@ export const STEPS: StepTable = defineSteps([
   {
     id: "refund",
     title: "Refund (opt-in)",
-    intro: "Stays available whenever the payment went through, even if a verification step failed.",
+    intro:
+      'Waits for steps 5–7: it acts once they passed, or after one of them FAILED (the failure is recorded as the reason). To refund before they ran, say why in this cell: `await nb.run("refund", { reason: "…" });` (recorded in the report).',
     name: "Refund (POST /orders/:id/refund)",
     observed: "refund_id, status",
-    // Money moved at the payment step: the refund stays available even when verification failed (issue 4).
+    // Money moved at the payment step: the refund stays available even when verification failed (issue 4),
+    // but never before the checks had their chance, unless the operator says why (issue 22 §3).
     requires: ["pay"],
+    waitsFor: ["completed", "licence", "transfer"],
     cells: ['await nb.run("refund");'],
     returnsMoney: true,
     facts: {
+      before_checks: fact.text("refunded before the checks passed"),
       refund_id: fact.id("refund_id", "refund"),
       status: fact.text("status"),
       http: fact.int("http"),
@@ -196,13 +202,15 @@ export const STEPS: StepTable = defineSteps([
     poll: { title: "poll order until refunded", secondsFact: "seconds_to_refunded" },
     facts: {
       seconds_to_refunded: fact.seconds("seconds-to-refunded"),
+      counted_from: fact.text("counted from"),
+      refunded_at: fact.time("refunded at (the order's own time)"),
       licence_gone: { label: "license disappeared from /mine", kind: "bool", yes: "yes ✓", no: "no" },
       max_5xx: fact.int("max 5xx during the window"),
       funds_returned: fact.text("funds returned"),
       orchestrator: fact.text("orchestrator"),
     },
     boxes: [
-      within5min("refunded", "seconds_to_refunded"),
+      within5min("refunded", "seconds_to_refunded", "counted_from"),
       {
         short: "licence gone",
         label: "License disappears from `/licenses/mine` after refund.",
@@ -234,6 +242,36 @@ export const pollSteps = (table: StepTable = STEPS): StepDef[] => table.filter((
 /** `14:02:11Z` from an ISO time, for one-line reasons. */
 export function clock(iso: string): string {
   return `${iso.slice(11, 19)}Z`;
+}
+
+/**
+ * Whether step `n`'s awaited checks (`waitsFor`) had their chance: `failed` names the first that
+ * FAILED (a reason to act), `wait` the first that has not passed and did not fail (not run, SKIPPED,
+ * INTERRUPTED), with what to do. Both null when every awaited step passed (or it awaits none).
+ * @example awaitedChecks(8, results) // { failed: null, wait: "step 6 (…) has not run yet" }
+ */
+export function awaitedChecks(
+  n: number,
+  results: ReadonlyMap<number, StepResult>,
+  table: StepTable = STEPS,
+): { failed: string | null; wait: string | null } {
+  let wait: string | null = null;
+  for (const id of stepDef(n, table).waitsFor ?? []) {
+    const req = stepById(id, table);
+    const r = results.get(req.n);
+    if (r?.status === "FAIL")
+      return {
+        failed: `step ${req.n} (${req.name}) FAILED at ${clock(r.endedAt)}: ${r.reason ?? "no reason"}`,
+        wait: null,
+      };
+    if (wait || r?.status === "PASS") continue;
+    wait = !r
+      ? `step ${req.n} (${req.name}) has not run yet`
+      : r.status === "SKIPPED"
+        ? `step ${req.n} (${req.name}) was skipped (${r.reason ?? "no reason"})`
+        : `step ${req.n} (${req.name}) was interrupted at ${clock(r.endedAt)}`;
+  }
+  return { failed: null, wait };
 }
 
 /**

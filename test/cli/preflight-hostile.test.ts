@@ -4,9 +4,12 @@
  * a non-zero exit. The servers are real, on 127.0.0.1; the drip stops when the client goes.
  */
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
 import * as http from "node:http";
 import { after, test } from "node:test";
 import { EXIT, main } from "../../lib/cli/preflight";
+import { verifyChain } from "../../lib/evidence/chain";
+import { HTTP_DEFAULTS } from "../../lib/clients/policy";
 
 const servers: http.Server[] = [];
 after(() => {
@@ -54,4 +57,43 @@ for (const [name, handler] of Object.entries(HOSTILE))
     assert.doesNotMatch(failure, /\n/);
     assert.ok(failure.length < 600, `one readable line (${failure.length} characters)`);
     assert.doesNotMatch(failure, /<script>/);
+  });
+
+// Issue 25 item 4: a body nested 2,000 levels ended the call with "Maximum call stack size
+// exceeded" and left the response out of the trace; at 100,000 the deep field passed unnoticed.
+for (const depth of [2_000, 100_000])
+  test(`a JSON body nested ${depth.toLocaleString("en")} levels: one-line error, the response in the trace as cut text with a note`, async () => {
+    const deep = `${"[".repeat(depth)}${"]".repeat(depth)}`;
+    const base = await serve((_req, res) =>
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(`{"success":true,"data":{"status":"ok","x":${deep}}}`),
+    );
+    const lines: string[] = [];
+    const code = await main(["--mode", "staging", "--base-url", base, "--email", "ops@example.com"], {}, (s) =>
+      lines.push(s),
+    );
+    assert.equal(code, EXIT.backend, lines.join("\n"));
+    const failure = lines.find((l) => l.startsWith("preflight: backend check failed: "));
+    assert.ok(failure, lines.join("\n"));
+    // The body's depth: the deep array plus the envelope and its `data`.
+    assert.match(
+      failure,
+      new RegExp(`nested ${depth + 2} levels deep \\(the limit is ${HTTP_DEFAULTS.maxJsonDepth}\\)`),
+    );
+    assert.doesNotMatch(failure, /\n|call stack/);
+    assert.ok(failure.length < 300, failure);
+    const traceFile = lines.find((l) => l.startsWith("trace: "))?.slice("trace: ".length) ?? "";
+    assert.ok(verifyChain(traceFile).ok, "the trace chain holds");
+    const events = fs
+      .readFileSync(traceFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    const response = events.find((e) => e.type === "response")?.payload;
+    assert.ok(response, "the response is in the trace");
+    assert.equal(typeof response.body, "string");
+    assert.ok(response.body.length <= HTTP_DEFAULTS.deepBodyKeepChars + 1, `${response.body.length} characters kept`);
+    assert.ok(response.truncated_from > HTTP_DEFAULTS.deepBodyKeepChars);
+    assert.match(response.note, new RegExp(`nested ${depth + 2} levels deep`));
   });

@@ -63,6 +63,9 @@ test("session --help names the --base-url form; a bad --port or RUNBOOK_JUPYTER_
   assert.equal(help.status, 0, help.stderr);
   assert.match(help.stdout, /--base-url\s+the marketplace's origin, e\.g\. https:\/\/staging\.example\.com/);
   assert.match(help.stdout, /<origin>\/api\/v1\//);
+  // Issue 22: the orchestrator flag is offered, with when to use it (the payment's own time).
+  assert.match(help.stdout, /^usage: .*\[--hyperswitch-url URL\]/m);
+  assert.match(help.stdout, /--hyperswitch-url\s+the orchestrator's API origin \(HYPERSWITCH_URL\)/);
   const archive = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-session-"));
   try {
     const port = spawnSync(

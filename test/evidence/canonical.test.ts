@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { canonicalJson, sha256, toJsonValue } from "../../lib/evidence/canonical";
+import { CANONICAL_MAX_DEPTH, canonicalJson, sha256, toJsonValue } from "../../lib/evidence/canonical";
 import { CanonicalJsonError, EvidenceError } from "../../lib/errors";
 
 const ieee = (hex: string) => Buffer.from(hex, "hex").readDoubleBE(0);
@@ -119,4 +119,29 @@ describe("toJsonValue (writers' lenient path)", () => {
       '{"d":"1970-01-01T00:00:00.000Z","i":[null],"n":null,"s":"cut\ufffd"}',
     );
   });
+});
+
+describe("nesting depth (issue 25 item 4)", () => {
+  const nested = (depth: number) => {
+    let v: unknown = 1;
+    for (let i = 0; i < depth; i++) v = i % 2 ? { a: v } : [v];
+    return v;
+  };
+  it(`up to ${CANONICAL_MAX_DEPTH} levels are written as JSON.stringify would`, () => {
+    const v = nested(CANONICAL_MAX_DEPTH);
+    assert.equal(canonicalJson(v), JSON.stringify(v));
+    assert.deepEqual(toJsonValue(v), v);
+  });
+  for (const depth of [2_000, 100_000])
+    it(`${depth.toLocaleString("en")} levels: CanonicalJsonError, not a stack overflow`, () => {
+      const v = nested(depth);
+      for (const f of [() => canonicalJson(v), () => toJsonValue(v)])
+        assert.throws(f, (e: unknown) => {
+          assert.ok(e instanceof CanonicalJsonError, String(e));
+          assert.match(e.message, new RegExp(`nested deeper than ${CANONICAL_MAX_DEPTH} levels`));
+          assert.doesNotMatch(e.message, /\n/);
+          assert.ok(e.message.length < 300, e.message);
+          return true;
+        });
+    });
 });

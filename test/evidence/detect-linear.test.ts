@@ -17,6 +17,12 @@ const shapes: Record<string, string> = {
   "a key word then letters": `token${"a".repeat(MB)}`,
   "schemes without credentials": "ab://".repeat(MB / 5),
   "digit groups": "1234 ".repeat(MB / 5),
+  // The card detector's normalisation (issue 25 item 3) decodes and maps these in one pass.
+  "Arabic-Indic digit groups with en dashes": "\u0661\u0662\u0663\u0664\u2013".repeat(MB / 5),
+  "digit groups with entities": "1234&nbsp;".repeat(MB / 10),
+  "percent-encoded digit groups": "1234%E2%80%93".repeat(MB / 13),
+  "zero-width spaces between digits": "4\u200b".repeat(MB / 2),
+  "non-Latin prose": "\u0645\u0631\u062d\u0628\u0627 ".repeat(MB / 6),
 };
 
 for (const [name, s] of Object.entries(shapes))

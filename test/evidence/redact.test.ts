@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import { REDACTED, luhnValid, maskPan } from "../../lib/evidence/detect";
-import { redact, redactHeaders, redactString } from "../../lib/evidence/redact";
+import { REDACT_MAX_DEPTH, redact, redactHeaders, redactString } from "../../lib/evidence/redact";
 import { SecretRegistry, envSecrets } from "../../lib/evidence/secrets";
 import {
   AMEX_SPACED,
@@ -113,6 +113,31 @@ describe("redact (deep)", () => {
     assert.deepEqual(redact(new Error(`bad ${OPERATOR_PW}`), reg), { name: "Error", message: `bad ${REDACTED}` });
     assert.equal(redact(null, reg), null);
     assert.equal(redact(42, reg), 42);
+  });
+});
+
+describe("redact (bounded depth, issue 25 item 4)", () => {
+  /** `{ a: { a: … { a: leaf } } }`, `depth` levels, built without recursion. */
+  const nested = (depth: number, leaf: unknown) => {
+    let v: unknown = leaf;
+    for (let i = 0; i < depth; i++) v = i % 2 ? { a: v } : [v];
+    return v;
+  };
+  for (const depth of [2_000, 100_000])
+    it(`a value nested ${depth.toLocaleString("en")} levels is cut at ${REDACT_MAX_DEPTH} with a note, not a stack overflow`, () => {
+      const out = redact(nested(depth, `card ${PAN_SPACED}`), reg);
+      let v: unknown = out;
+      let levels = 0;
+      while (v !== null && typeof v === "object") {
+        v = Array.isArray(v) ? v[0] : (v as { a: unknown }).a;
+        levels++;
+      }
+      assert.equal(levels, REDACT_MAX_DEPTH);
+      assert.equal(v, `[nested deeper than ${REDACT_MAX_DEPTH} levels: not kept]`);
+    });
+  it("a value within the limit is kept whole, its card masked", () => {
+    const out = JSON.stringify(redact(nested(REDACT_MAX_DEPTH - 1, `card ${PAN_SPACED}`), reg));
+    assert.ok(out.includes("card [PAN ****4242]") && !out.includes("not kept"), out.slice(-80));
   });
 });
 

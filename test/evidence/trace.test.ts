@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { TraceError } from "../../lib/errors";
 import { GENESIS, readTrace, verifyChain } from "../../lib/evidence/chain";
 import { SecretRegistry } from "../../lib/evidence/secrets";
+import { REDACT_MAX_DEPTH } from "../../lib/evidence/redact";
 import { Trace } from "../../lib/evidence/trace";
 import { PAN_SPACED, tmpDir } from "./fixtures";
 
@@ -116,6 +117,37 @@ describe("Trace", () => {
       () => Trace.open(file, reg),
       (e: unknown) => e instanceof TraceError && e.code === "EVIDENCE_TRACE_BROKEN" && e.line === 2,
     );
+  });
+});
+
+describe("deeply nested payloads (issue 25 item 4)", () => {
+  const nested = (depth: number, leaf: unknown) => {
+    let v: unknown = leaf;
+    for (let i = 0; i < depth; i++) v = i % 2 ? { a: v } : [v];
+    return v;
+  };
+  for (const depth of [2_000, 100_000])
+    it(`a payload nested ${depth.toLocaleString("en")} levels is written cut, with its note, and verifies`, () => {
+      const file = path.join(tmpDir("trace-"), "s", "trace.jsonl");
+      const t = Trace.open(file, reg);
+      t.append("response", { body: nested(depth, SECRET) });
+      t.close();
+      const text = fs.readFileSync(file, "utf8");
+      assert.ok(text.includes(`[nested deeper than ${REDACT_MAX_DEPTH} levels: not kept]`));
+      assert.ok(!text.includes(SECRET));
+      assert.equal(verifyChain(file).ok, true);
+    });
+
+  it("a hand-made line nested 100,000 levels is reported broken, not a crash", () => {
+    const { file } = build(2);
+    const lines = readLines(file);
+    const e = JSON.parse(lines[1]);
+    lines[1] = lines[1].replace(/"payload":\{[^}]*\}/, `"payload":${"[".repeat(100_000)}${"]".repeat(100_000)}`);
+    assert.notEqual(lines[1], JSON.stringify(e));
+    writeLines(file, lines);
+    const c = verifyChain(file);
+    assert.equal(c.ok, false);
+    assert.equal(c.firstBroken?.line, 2);
   });
 });
 

@@ -19,11 +19,13 @@ import {
 } from "./scenarios/hs-status";
 import { killedMidPost, lostResponse } from "./scenarios/idempotency";
 import { journalTorn } from "./scenarios/journal";
+import { journalTruthScenarios } from "./scenarios/journal-truth";
 import { killDuringPoll } from "./scenarios/kill";
 import { stuckNotebook } from "./scenarios/notebook";
 import { notebookSaveScenarios } from "./scenarios/notebook-save";
 import { slowDripPoll } from "./scenarios/slow-drip";
 import { operatorScenarios } from "./scenarios/operator";
+import { latePaidCell } from "./scenarios/late-paid";
 import { refundTwice } from "./scenarios/refund-twice";
 import { sealScenarios } from "./scenarios/seal";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
@@ -45,6 +47,7 @@ export const SCENARIOS: Scenario[] = [
   lostResponse,
   killedMidPost,
   ...operatorScenarios,
+  latePaidCell,
   hsStatusNoMoney,
   hsStatusInFlight,
   ...hsPaymentOutcomes,
@@ -52,6 +55,7 @@ export const SCENARIOS: Scenario[] = [
   hsRefundReview,
   journalTorn,
   slowDripPoll,
+  ...journalTruthScenarios,
   ...sealScenarios,
 ];
 

@@ -53,8 +53,11 @@ test("a full card number typed after paying: refused, never written, but money m
   assert.ok(moneyMoved(entries), "the journal says money moved");
   assert.ok(rb.moneyOutstanding, "the money-moved banner follows moneyOutstanding");
 
-  // The refund is not blocked by the refused confirmation.
-  const refund = await rb.refund();
+  // The refund is not blocked by the refused confirmation; steps 5–7 never ran, so it takes a reason (issue 22 §3).
+  const waiting = await rb.refund();
+  assert.equal(waiting.status, "SKIPPED");
+  assert.match(waiting.reason ?? "", /step 8 waits for steps 5, 6, 7, .*reason/);
+  const refund = await rb.refund({ reason: "the confirmation was refused; refunding the payment" });
   assert.equal(refund.status, "PASS", refund.reason);
   const again = await rb.confirmPaid({ last4: pan });
   assert.equal(

@@ -101,15 +101,16 @@ describe("without the orchestrator: interrupts, superseded runs, restarts", () =
     assert.equal((await rb.pollCompleted()).status, "SKIPPED", "step 5 still waits for a real payment");
   });
 
-  test("paying, then the paid cell: PASS, timed from the first poll that saw the order paid", async () => {
+  test("paying, then the paid cell: PASS, timed from the order's own paid_at (not when the cell ran)", async () => {
     const p = await rb.pay();
     const t0 = Date.now();
     await payHeadless(p.paymentUrl, "success", { browser: false });
     await untilOrderLeftPending(rb);
     const r = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
     assert.equal(r.status, "PASS", r.reason);
-    assert.match(String(r.observed.time_source), /^the first poll that saw the order paid \(order processing\)$/);
+    assert.equal(r.observed.time_source, "the order's paid_at");
     assert.ok(Date.parse(String(r.observed.transaction_time)) >= t0);
+    assert.equal(r.observed.transaction_time, (await rb.getOrder(rb.order!.id)).paid_at, "the backend's own time");
   });
 
   test("Kernel ■ during step 5's poll stops it: INTERRUPTED, nothing written after, no PASS", async () => {
@@ -181,7 +182,7 @@ describe("with the orchestrator (HYPERSWITCH_URL)", () => {
   });
   after(async () => sb?.stop());
 
-  test("paid cell before paying: not paid yet (orchestrator: requires_payment_method); after paying PASS with the orchestrator's time", async () => {
+  test("paid cell before paying: not paid yet (orchestrator: requires_payment_method); after paying PASS with the payment's own time", async () => {
     const dir = fs.mkdtempSync(path.join(archive, "t-")); // session ids have 1 s resolution
     const rb = open(sb, dir, Session.create("staging", dir), { HYPERSWITCH_URL: sb.hyperswitchUrl });
     try {
@@ -204,21 +205,19 @@ describe("with the orchestrator (HYPERSWITCH_URL)", () => {
             headers: { "api-key": sb.apiKey },
           })
         ).data;
-      // Settled first: `updated` moves again when processing becomes succeeded, and a loaded machine
-      // could otherwise confirm on the processing time and compare it with the later one.
+      // Settled first: `updated` moves again when processing becomes succeeded, so the orchestrator's
+      // time is now later than the payment; the order's paid_at (the payment event's time) is earlier.
       for (let i = 0; i < 200 && (await hsPayment()).status !== "succeeded"; i++) await sleep(25);
       const r = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
       assert.equal(r.status, "PASS", r.reason);
-      assert.equal(r.observed.time_source, "the orchestrator's payment time");
+      assert.equal(r.observed.time_source, "the order's paid_at");
       const hs = await hsPayment();
-      assert.equal(
-        r.observed.transaction_time,
-        new Date(hs.updated!).toISOString(),
-        "the orchestrator's own timestamp",
-      );
+      const paidAt = (await rb.getOrder(rb.order!.id)).paid_at!;
+      assert.equal(r.observed.transaction_time, paidAt, "the backend's own time of the payment");
+      assert.ok(Date.parse(paidAt) < Date.parse(hs.updated!), "earlier than the settled payment's `updated`");
       const five = await rb.pollCompleted();
       assert.equal(five.status, "PASS", five.reason);
-      assert.equal(five.observed.counted_from, "the orchestrator's payment time");
+      assert.match(String(five.observed.counted_from), /^the order's paid_at \(.+\) to the order's completed_at/);
       const results = latestStepResults(Journal.open(rb.dir).all());
       assert.equal(stepResults(rb.dir, 4).filter((x) => x.status === "PASS").length, 1);
       assert.equal(results.get(4)?.status, "PASS");

@@ -43,6 +43,12 @@ for (const backend of backends()) {
 
       const done = await api.waitFor(order.id, "completed");
       assert.ok(done.completed_at);
+      // The order's own paid_at: the payment's time, before the completion (the runbook times from it).
+      assert.equal(order.paid_at, null, "a pending order is not paid");
+      assert.ok(
+        done.paid_at && Date.parse(done.paid_at) < Date.parse(done.completed_at),
+        "paid_at before completed_at",
+      );
       const lic = (await api.req("GET", "/licenses/mine")).body.data.licenses.filter(
         (l: any) => l.order_id === order.id,
       );
