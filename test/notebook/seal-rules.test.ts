@@ -60,6 +60,8 @@ function blank(dir: string): void {
 }
 
 const files = (dir: string) => fs.readdirSync(dir).sort();
+const pyVerify = (dir: string) =>
+  spawnSync("python3", [path.join(root, "verifier/verify_session.py"), dir], { encoding: "utf8" });
 const docsOf = (dir: string) => path.join(path.dirname(path.dirname(dir)), "docs");
 
 describe("a real headless run, then its notebook loses outputs", { timeout: 10 * 60 * 1000 }, () => {
@@ -117,6 +119,9 @@ describe("a real headless run, then its notebook loses outputs", { timeout: 10 *
     const login = nb.cells.find((c) => sourceOf(c).includes('nb.run("login")'));
     assert.match(JSON.stringify(login?.outputs), /1\. Login as buyer \| ✅ PASS/);
     assert.ok(verifySession(dir).ok);
+    const py = pyVerify(dir);
+    assert.equal(py.status, 0, py.stdout);
+    assert.match(py.stdout, /ok {4}payment-e2e\.ipynb: shows every output the kernel displayed/);
   });
 
   test("a sealed session stripped of its outputs: a re-seal with a reason is refused; a manifest rewritten over it fails verify", async () => {
@@ -252,6 +257,7 @@ describe("seal rules on fixture sessions", () => {
     assert.doesNotMatch(report, /Refund now|it resumes\)/);
     assert.equal(Journal.open(dir).last("seal_exception")?.data.rule, "unrefunded");
     assert.ok(verifySession(dir).ok);
+    assert.equal(pyVerify(dir).status, 0, pyVerify(dir).stdout);
     // confirm-bank on it asks for nothing a sealed session cannot do either.
     assert.throws(
       () => validateBankDate(loadEvidence(dir), new Date().toISOString().slice(0, 10)),
