@@ -26,7 +26,16 @@ export type StepErrorCode =
 export type StateErrorCode = "E2E_STATE" | "E2E_INTERRUPTED" | "E2E_NOT_PAID" | "E2E_STEP_DEADLINE";
 
 /** The notebook tooling: parameters, nbconvert, the lib build, the archive seal. */
-export type ToolErrorCode = "E2E_PARAMS" | "E2E_JUPYTER" | "E2E_BUILD" | "E2E_ARCHIVE_LEAK" | "E2E_ARCHIVE_SEALED";
+export type ToolErrorCode =
+  | "E2E_PARAMS"
+  | "E2E_JUPYTER"
+  | "E2E_BUILD"
+  | "E2E_ARCHIVE_LEAK"
+  | "E2E_ARCHIVE_SEALED"
+  | SealRuleCode;
+
+/** The seal rules (issue 22 items 6–7): what the archive refuses to seal without a written reason or a restore. */
+export type SealRuleCode = "E2E_ARCHIVE_OUTPUTS" | "E2E_ARCHIVE_UNREFUNDED" | "E2E_ARCHIVE_INCOMPLETE";
 
 export type EvidenceErrorCode =
   | "EVIDENCE_TRACE_PARSE"
@@ -330,6 +339,22 @@ export class ArchiveSealed extends RunbookError {
       `${dir} was sealed${sealedAt ? ` at ${sealedAt}` : ""} and has changed since: ${what} — ${fix}`,
     );
     this.sealedAt = sealedAt;
+    this.what = what;
+    this.fix = fix;
+  }
+}
+
+/**
+ * A seal rule refused the archive (issue 22 items 6–7): the notebook disagrees with the kernel's copy
+ * of its outputs or with the journal (E2E_ARCHIVE_OUTPUTS), money moved and no refund succeeded
+ * (E2E_ARCHIVE_UNREFUNDED), or the run is incomplete (E2E_ARCHIVE_INCOMPLETE). Nothing was sealed.
+ */
+export class ArchiveRuleRefused extends RunbookError {
+  declare readonly code: SealRuleCode;
+  readonly what: string;
+  readonly fix: string;
+  constructor(code: SealRuleCode, dir: string, what: string, fix: string) {
+    super(code, `archive of ${dir} refused: ${what} — ${fix}`);
     this.what = what;
     this.fix = fix;
   }

@@ -423,6 +423,138 @@ def check_quarantine(session_dir, journal_entries, out):
             out.add("ok", "%s:%d" % (JOURNAL_FILE, e["seq"]), "torn tail repaired, fragment kept in %s" % QUARANTINE_FILE)
 
 
+OUTPUTS_FILE = "outputs.jsonl"
+NOTEBOOK_FILE = "payment-e2e.ipynb"
+PAY_LINK_SECRET = re.compile(r"(client_secret(?:=|%3D))([^\s\"'<>()\[\]{},;&|?#\\]+)", re.I)
+CELL_CALLS = [("paid", r"\bnb\.paid\("), ("pay", r"\bnb\.pay\("), ("paste", r"\bnb\.pasteTransfer\("),
+              ("plot", r"\bnb\.plot\("), ("report", r"\bnb\.report\("), ("open", r"\bopenNotebook\(")]
+OUTCOME_RE = re.compile(r"Outcome:\**\s*(?:\S+\s+)?(PASS|FAIL|PARTIAL)\b")
+
+
+def _joined(v):
+    return "".join(v) if isinstance(v, list) else (v if isinstance(v, str) else "")
+
+
+def _mask(s):
+    return PAY_LINK_SECRET.sub(lambda m: m.group(1) + "[REDACTED]", s)
+
+
+def cell_key(source):
+    """The runbook cell a source is, by the call it makes (docs/evidence-format.md, outputs.jsonl)."""
+    code = re.sub(r"//.*$", "", source, flags=re.M)
+    m = re.search(r"\bnb\.run\(\s*[\"'`]([\w-]+)[\"'`]", code)
+    if m:
+        return "run:" + m.group(1)
+    for key, pat in CELL_CALLS:
+        if re.search(pat, code):
+            return key
+    return None
+
+
+def shown_in_cell(cell):
+    out = []
+    for o in cell.get("outputs") or []:
+        if o.get("output_type") == "stream":
+            out.append(("text", _mask(_joined(o.get("text")))))
+            continue
+        d = o.get("data") or {}
+        if "text/markdown" in d:
+            out.append(("markdown", _mask(_joined(d["text/markdown"]))))
+        elif "image/png" in d:
+            out.append(("png", re.sub(r"\s", "", _joined(d["image/png"]))))
+        elif "text/plain" in d:
+            out.append(("text", _mask(_joined(d["text/plain"]))))
+    return out
+
+
+def read_kernel_copy(path):
+    """What each cell shows after its latest call: {cell: [(kind, data), ...]} in outputs.jsonl order."""
+    cells, calls, by_display = {}, {}, {}
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    for raw in text.split("\n"):
+        if not raw.strip():
+            continue
+        try:
+            l = json.loads(raw)
+        except ValueError:
+            continue
+        if l.get("event") == "call":
+            cells.pop(l.get("cell"), None)
+            cells[l.get("cell")] = []
+            calls[l.get("cell")] = l.get("call")
+        elif l.get("event") == "output" and calls.get(l.get("cell")) == l.get("call") and l.get("cell") in cells:
+            shown = [l.get("kind"), l.get("data")]
+            if l.get("display") and l["display"] in by_display:
+                by_display[l["display"]][0], by_display[l["display"]][1] = shown
+                continue
+            cells[l["cell"]].append(shown)
+            if l.get("display"):
+                by_display[l["display"]] = shown
+    return {k: [tuple(x) for x in v] for k, v in cells.items()}
+
+
+def _shows_result(text, r):
+    label = ("" if r.get("step") == 0 else "%s. " % r.get("step")) + str(r.get("name") or "")
+    label = re.sub(r"([|\[\]<>\\])", r"\\\1", label)
+    return re.search(r"\| %s \| \S+ %s \|" % (re.escape(label), re.escape(str(r.get("status")))), text) is not None
+
+
+def check_outputs(session_dir, journal_entries, out):
+    """The notebook shows what the kernel displayed (outputs.jsonl), the same outcome, and every step
+    result of the journal (docs/evidence-format.md, "The kernel's copy of the outputs")."""
+    try:
+        with open(os.path.join(session_dir, NOTEBOOK_FILE), "r", encoding="utf-8") as f:
+            nb = json.load(f)
+    except (OSError, ValueError):
+        return
+    copy = read_kernel_copy(os.path.join(session_dir, OUTPUTS_FILE))
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code" and cell_key(_joined(c.get("source")))]
+    problems = []
+    if copy is not None:
+        total = sum(len(v) for v in copy.values())
+        parts, missing_all = [], 0
+        for key, outs in copy.items():
+            if not outs:
+                continue
+            cells = [c for c in code if cell_key(_joined(c.get("source"))) == key]
+            cell = cells[0] if cells else None
+            have = [o for c in cells for o in shown_in_cell(c)]
+            missing = sum(1 for o in outs if o not in have)
+            if missing:
+                missing_all += missing
+                parts.append("%s %d/%d%s" % (key, missing, len(outs), "" if cell else " (no such cell)"))
+        if missing_all:
+            problems.append("%s lacks %d of the %d output(s) the kernel displayed (%s), by cell: %s"
+                            % (NOTEBOOK_FILE, missing_all, total, OUTPUTS_FILE, ", ".join(parts)))
+        k = OUTCOME_RE.findall("\n".join(d for _, d in copy.get("open", [])))
+        open_cell = next((c for c in code if cell_key(_joined(c.get("source"))) == "open"), None)
+        n = OUTCOME_RE.findall("\n".join(d for _, d in shown_in_cell(open_cell))) if open_cell else []
+        if k and n and k[-1] != n[-1]:
+            problems.append("%s shows outcome %s, the kernel displayed %s" % (NOTEBOOK_FILE, n[-1], k[-1]))
+    blank = bool(code) and all(not c.get("outputs") for c in code)
+    if copy is not None or blank:
+        latest = {}
+        for e in journal_entries:
+            d = e.get("data") if isinstance(e.get("data"), dict) else {}
+            if e.get("kind") == "step_result":
+                latest[d.get("step")] = d
+        expected = [r for r in latest.values() if r.get("status") != "INTERRUPTED"]
+        text = "\n".join(d for c in nb.get("cells", []) for _, d in shown_in_cell(c))
+        absent = [r for r in expected if not _shows_result(text, r)]
+        if absent:
+            problems.append("%s shows %d of the journal's %d step result(s); not shown: %s"
+                            % (NOTEBOOK_FILE, len(expected) - len(absent), len(expected),
+                               ", ".join("step %s %s" % (r.get("step"), r.get("status")) for r in absent)))
+    for p in problems:
+        out.add("ERROR", NOTEBOOK_FILE, p)
+    if not problems and copy is not None:
+        out.add("ok", NOTEBOOK_FILE, "shows every output the kernel displayed (%s) and every step result of the journal" % OUTPUTS_FILE)
+
+
 ANCHOR_RE = re.compile(r"Anchor ?:.*?manifest sha256\s*`([0-9a-f]{64})`.*?trace head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\)"
                        r"(?:.*?journal head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\))?")
 
@@ -519,6 +651,7 @@ def verify(session_dir, report=None):
             pass
     check_identity(session_dir, m, trace["entries"], journal_entries, out)
     check_quarantine(session_dir, journal_entries, out)
+    check_outputs(session_dir, journal_entries, out)
     if report:
         check_anchor(report, m["session_id"], manifest_sha, m, trace, journal, out)
     summary = "session %s (%s), %d file(s), trace %d line(s)" % (m["session_id"], m["mode"], len(m["files"]), m["trace_lines"])

@@ -24,6 +24,12 @@ export const SESSION_HTML = "payment-e2e.html";
  */
 export const SECRET_HASHES_FILE = "secrets.sha256.jsonl";
 /**
+ * The kernel's own copy of what it displayed (issue 22 item 6): one JSON line per cell call and per
+ * output (redacted, as shown), written by the notebook's sink (lib/notebook/sink.ts) and hashed into
+ * the manifest. The archive and verify compare the notebook with it; `--restore-outputs` writes it back.
+ */
+export const OUTPUTS_FILE = "outputs.jsonl";
+/**
  * The lock of the kernel that has the session open (`{pid, host, since}`): one kernel per session.
  * Named like an editor lock (`.#…`), so the manifest, both verifiers and git ignore it: never evidence.
  */

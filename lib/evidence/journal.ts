@@ -39,6 +39,7 @@ export const JOURNAL_KINDS = [
   "archived",
   "bank_confirmed",
   "journal_repaired",
+  "seal_exception",
 ] as const;
 
 export type JournalKind = (typeof JOURNAL_KINDS)[number];
@@ -82,6 +83,8 @@ const DATA: Partial<Record<JournalKind, z.ZodType>> = {
     observed: z.record(z.string(), z.unknown()).optional(),
   }),
   journal_repaired: z.looseObject({ bytes: z.number().int().positive(), sha256: Hex64, quarantine_file: z.string() }),
+  // Sealed against a seal rule on purpose (npm run archive --unrefunded / --incomplete "<reason>").
+  seal_exception: z.looseObject({ rule: z.enum(["unrefunded", "incomplete"]), reason: z.string().min(1) }),
 };
 
 /** Why `json` is not a journal entry (kind, data), or null. `chained`: prev and hash required. */

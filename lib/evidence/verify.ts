@@ -15,6 +15,7 @@ import { EvidenceError } from "../errors";
 import {
   JOURNAL_FILE,
   MANIFEST_FILE,
+  OUTPUTS_FILE,
   POLL_PLOT,
   REPORT_FILE,
   SESSION_HTML,
@@ -31,7 +32,8 @@ import {
   sha256File,
 } from "./manifest";
 import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "./chain";
-import { type JournalRead, readJournalFile } from "./journal";
+import { type JournalRead, latestStepResults, readJournalFile } from "./journal";
+import { outputsAgreement } from "./outputs";
 import { identityFindings } from "./identity";
 
 export type FindingLevel = "ok" | "warning" | "error";
@@ -338,12 +340,35 @@ export function verifySession(sessionDir: string): VerifyResult {
     });
   }
   findings.push(...identityFindings(sessionDir, manifest, result.journal, events, journalRel));
+  findings.push(...agreementFindings(sessionDir, result.journal));
   result.ok = !findings.some((f) => f.level === "error");
   if (!result.ok)
     result.fix =
       sealFix(sessionDir, result.changes, result.brokenChain) ??
       `restore the files named above from the committed copy (git checkout -- ${sessionDir})`;
   return result;
+}
+
+/**
+ * The notebook agrees with the kernel's copy of its outputs and with the journal (issue 22 item 6):
+ * what the archive checked before sealing, checked again (a folder sealed by an older tool, or
+ * re-sealed over a stripped notebook, is named here).
+ */
+function agreementFindings(sessionDir: string, journal: JournalRead | null): VerifyFinding[] {
+  if (!fs.existsSync(path.join(sessionDir, SESSION_NOTEBOOK))) return [];
+  const results = [...latestStepResults(journal?.entries ?? []).values()];
+  const { problems } = outputsAgreement(sessionDir, results);
+  if (!problems.length)
+    return fs.existsSync(path.join(sessionDir, OUTPUTS_FILE))
+      ? [
+          {
+            level: "ok",
+            subject: SESSION_NOTEBOOK,
+            message: `shows every output the kernel displayed (${OUTPUTS_FILE}) and every step result of the journal`,
+          },
+        ]
+      : [];
+  return problems.map((message) => ({ level: "error", subject: SESSION_NOTEBOOK, message }));
 }
 
 /** A chain's finding (ok, or its first broken line); true when the sealed lines no longer verify. */

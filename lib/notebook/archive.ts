@@ -8,7 +8,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ArchiveRefused, ArchiveSealed, SessionError } from "../errors";
+import { ArchiveRefused, ArchiveSealed, RunbookError, SessionError } from "../errors";
+import { PAY_LINK_SECRET } from "../evidence/outputs";
+import { applySealRules, exceptionReasonProblem } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
 import { Journal } from "../evidence/journal";
@@ -62,6 +64,12 @@ export interface ArchiveOptions {
    * sealed file is gone.
    */
   reseal?: string;
+  /** Write the kernel's copy of the outputs (outputs.jsonl) back into a notebook that lacks them; recorded in the trace. */
+  restoreOutputs?: boolean;
+  /** Seal a session with money moved and no successful refund, for this written reason (journaled; the report says so). */
+  unrefunded?: string;
+  /** Seal an incomplete run (a cell threw or never ran, the executor stopped), never as PASS, for this written reason. */
+  incomplete?: string;
 }
 
 /** The shortest re-seal reason accepted: a sentence, not "ok". */
@@ -101,16 +109,10 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   if (seal.state === "changed") {
     const problem = resealReasonProblem(opts.reseal, dir);
     if (problem) throw new ArchiveSealed(dir, seal.manifest?.created_at ?? null, seal.what, problem);
-    // A deliberate re-seal is evidence too: the trace says when, over which seal, and why.
-    const t = Trace.open(path.join(dir, TRACE_FILE));
-    t.append("note", {
-      event: "re-sealed by npm run archive --reseal",
-      reason: opts.reseal?.trim(),
-      previous_manifest_sha256: seal.manifestSha256,
-      previous_sealed_at: seal.manifest?.created_at ?? null,
-      changes: seal.changes.map((c) => `${c.path}: ${c.words}`),
-    });
-    t.close();
+  }
+  for (const flag of ["unrefunded", "incomplete"] as const) {
+    const problem = exceptionReasonProblem(flag, opts[flag], dir);
+    if (problem) throw new RunbookError("E2E_PARAMS", problem);
   }
 
   const journal = Journal.open(dir);
@@ -123,6 +125,23 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   const nb = path.join(dir, SESSION_NOTEBOOK);
   // Before the HTML is exported from it and before the scan: see maskPayLinks.
   if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);
+  // Before anything is exported or sealed: the notebook agrees with the kernel's copy and the
+  // journal, the run is complete, no money is left out (or a written reason says why; seal-rules.ts).
+  applySealRules(dir, journal, opts);
+
+  if (seal.state === "changed") {
+    // A deliberate re-seal is evidence too: the trace says when, over which seal, and why.
+    const t = Trace.open(path.join(dir, TRACE_FILE));
+    t.append("note", {
+      event: "re-sealed by npm run archive --reseal",
+      reason: opts.reseal?.trim(),
+      previous_manifest_sha256: seal.manifestSha256,
+      previous_sealed_at: seal.manifest?.created_at ?? null,
+      changes: seal.changes.map((c) => `${c.path}: ${c.words}`),
+    });
+    t.close();
+  }
+
   let html: string | null = null;
   let htmlVia: ArchiveResult["htmlVia"] = null;
   if (opts.html !== false && fs.existsSync(nb)) ({ html, via: htmlVia } = await exportHtml(nb));
@@ -137,7 +156,11 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   for (const s of opts.extraSecrets ?? []) registry.add(s, "run secret");
   let scanned = 0;
   const hits = scanPaths([dir], { registry, extensions: "all", onFile: () => scanned++ });
-  if (hits.length) throw new ArchiveRefused(dir, hits.map(formatHit));
+  if (hits.length) {
+    // Never leave an export that failed the scan behind: it may show what the scan found.
+    if (html) fs.rmSync(html, { force: true });
+    throw new ArchiveRefused(dir, hits.map(formatHit));
+  }
 
   const trace = Trace.open(path.join(dir, TRACE_FILE));
   const manifest = writeManifest(dir, {
@@ -170,9 +193,6 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     docsReport: published.docs?.path ?? null,
   };
 }
-
-/** `client_secret=…` in a URL, raw or URL-encoded (`client_secret%3D…`); the value up to a separator. */
-const PAY_LINK_SECRET = /(client_secret(?:=|%3D))([^\s"'<>()[\]{},;&|?#\\]+)/gi;
 
 /**
  * The pay link at seal time (issue 13 §7). Step 4 shows the checkout link, whose `client_secret`

@@ -6,7 +6,7 @@
  * headless run every later cell then "runs" with no output (PLATFORM.md). Each method renders its
  * own FAIL, SKIPPED or INTERRUPTED result instead. Kernel ■ (SIGINT) stops the running step through
  * its AbortSignal; the cell shows one line, not tslab's stack trace. Every output goes through
- * the one door of ./sink.ts. A little over 300 lines: one method per kind of cell.
+ * the one door of ./sink.ts (which also keeps the kernel's copy, outputs.jsonl). Over 300 lines: one method per kind of cell.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -16,11 +16,12 @@ import { loadEvidence } from "../report/evidence";
 import { inertCode, inertSentence, inertText } from "../report/inert";
 import { publishReport } from "../report/report";
 import { renderPollPlot } from "../plot";
-import { POLL_PLOT } from "../evidence/files";
+import { OUTPUTS_FILE, POLL_PLOT } from "../evidence/files";
 import { redactString } from "../evidence/redact";
 import { Runbook } from "../run/runbook";
 import { hookKernel } from "./kernel";
-import { type GuardedSink, guardSink, hiddenMarkers } from "./sink";
+import { type CellRun, type GuardedSink, guardSink, hiddenMarkers, recordSink } from "./sink";
+import { KernelCopy } from "../evidence/outputs";
 import { notStartedLines, rememberOpened, standingFor } from "./standing";
 import { stepById } from "../run/steps";
 import type { StepDef } from "../run/step-model";
@@ -39,9 +40,17 @@ interface GuardedTslab {
   newDisplay(): GuardedSink;
 }
 
-function guardTslab(t: TslabLike): GuardedTslab {
-  return { display: guardSink(t.display), newDisplay: () => guardSink(t.newDisplay()) };
+/** Also keeps the kernel's own copy of every output (outputs.jsonl) when a session is open. */
+function guardTslab(t: TslabLike, run: CellRun | null): GuardedTslab {
+  if (!run) return { display: guardSink(t.display), newDisplay: () => guardSink(t.newDisplay()) };
+  return {
+    display: guardSink(recordSink(t.display, run)),
+    newDisplay: () => guardSink(recordSink(t.newDisplay(), run, run.copy.newDisplay())),
+  };
 }
+
+/** The cell name the kernel's copy files a method's outputs under (lib/evidence/outputs.ts cellKeyOf). */
+const CELL_OF: Record<string, string> = { pay: "pay", paid: "paid", paste: "paste", plot: "plot", report: "report" };
 
 /** What a step cell may add: the operator's written reason to refund before steps 5–7 passed. */
 export interface RunOptions {
@@ -80,10 +89,17 @@ export class NotebookUi {
   private progress: Sink | null = null;
   /** The poll line last shown, so the step's end can drop a next check that will not happen. */
   private lastPoll: Parameters<typeof pollLine> | null = null;
+  /** The cell now running, for the kernel's copy of the outputs (null without a session). */
+  private readonly cellRun: CellRun | null;
+  private copyWarned = false;
 
   constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null, notStarted?: string[]) {
     this.rb = rb;
-    this.tslab = guardTslab(tslab);
+    if (rb) {
+      const copy = new KernelCopy(rb.dir);
+      this.cellRun = { copy, cell: "open", call: copy.begin("open") };
+    } else this.cellRun = null;
+    this.tslab = guardTslab(tslab, this.cellRun);
     this.notStarted = notStarted ?? [inertText(refusal ?? "the session did not open")];
     // papermill's habit: the outcome at the top, updated as steps end and by the report cell.
     this.outcome = this.tslab.newDisplay();
@@ -107,6 +123,7 @@ export class NotebookUi {
    * tslab prints a cell's last value (the result is in the output and the journal).
    */
   async run(id: string, opts: RunOptions = {}): Promise<void> {
+    this.begin(`run:${id}`);
     await this.guard(id, async (rb) => {
       const runner = RUNNERS[id];
       if (!runner) throw new RangeError(`no step "${id}"; steps are ${STEP_RUNNERS.join(", ")}`);
@@ -191,6 +208,7 @@ export class NotebookUi {
 
   /** Step 4, first half: amount and a clickable payment link (or the headless payer's result). */
   async pay(): Promise<void> {
+    this.begin(CELL_OF.pay);
     await this.guard("pay", async (rb) => {
       const p = await rb.pay();
       const lines = [`**Amount:** ${p.amount}`];
@@ -219,6 +237,7 @@ export class NotebookUi {
 
   /** Step 4, second half ("paid" cell): PASS only on evidence that the payment happened. */
   async paid(seen: { last4?: string; processor?: string }): Promise<void> {
+    this.begin(CELL_OF.paid);
     await this.guard("pay", async (rb) => {
       const r = await rb.confirmPaid(seen);
       if (r.status === "PASS") this.payLink?.markdown(`~~payment link~~ (redacted after confirmation at ${r.endedAt})`);
@@ -229,6 +248,7 @@ export class NotebookUi {
 
   /** Step 7 by hand: psql's output pasted by the operator (no DATABASE_URL). */
   async pasteTransfer(psqlOutput: string): Promise<void> {
+    this.begin(CELL_OF.paste);
     await this.guard("transfer", async (rb) => {
       this.show(await rb.pasteTransfer(psqlOutput));
       return null;
@@ -241,6 +261,7 @@ export class NotebookUi {
    * to anchor elsewhere. The outcome banner at the top is set from the same verdict.
    */
   async report(): Promise<void> {
+    this.begin(CELL_OF.report);
     await this.guard("report", async (rb) => {
       const d = this.tslab.display;
       const docs = rb.cfg.docsDir;
@@ -283,6 +304,7 @@ export class NotebookUi {
 
   /** Poll latency plot, shown once as PNG (renders untrusted); PNG and SVG are saved in the session folder. */
   async plot(): Promise<void> {
+    this.begin(CELL_OF.plot);
     await this.guard("plot", async (rb) => {
       // From the trace, like the report: after a kernel restart the polls of the earlier kernel count too.
       const out = renderPollPlot(loadEvidence(rb.dir, { table: rb.table }).samples, { table: rb.table });
@@ -291,6 +313,29 @@ export class NotebookUi {
       this.tslab.display.png(out.png);
       return null;
     });
+  }
+
+  /** A new run of the cell named `cell`: its outputs are filed under it in the kernel's copy. */
+  private begin(cell: string): void {
+    const r = this.cellRun;
+    if (!r) return;
+    r.cell = cell;
+    r.call = r.copy.begin(cell);
+    // Said once: without its copy, only the saved notebook can show what this kernel displayed.
+    if (r.copy.failed && !this.copyWarned) {
+      this.copyWarned = true;
+      this.tslab.display.markdown(
+        banner("⚠️ The kernel's copy of the outputs could not be written", [
+          `${OUTPUTS_FILE}: ${r.copy.failed}`,
+          "Save the notebook (File › Save) before you close it: the archive cannot restore outputs it has no copy of.",
+        ]),
+      );
+    }
+  }
+
+  /** The session line of the open cell, through the same door as every other output. */
+  showOpened(md: string): void {
+    this.tslab.display.markdown(md);
   }
 
   /**
@@ -354,6 +399,6 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
       "**Resuming this session** (nothing will be created twice):",
       ...resumed.map((s) => `- ${inertText(s)}`),
     );
-  guardSink(tslab.display).markdown(lines.join("\n"));
+  ui.showOpened(lines.join("\n"));
   return ui;
 }

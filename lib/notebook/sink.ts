@@ -12,6 +12,7 @@
  * paid: `link()` shows it unmasked, after checking it is an http(s) URL, in an output that the paid
  * cell overwrites with a redacted copy (and that the archive checks at seal time).
  */
+import type { KernelCopy, OutputKind } from "../evidence/outputs";
 import { redactString } from "../evidence/redact";
 import { type SecretRegistry, secrets } from "../evidence/secrets";
 import type { Sink } from "../report/display";
@@ -77,4 +78,47 @@ const MARKER_LINE = /^<!-- (\/?(?:session|sessions|notes)(?::[\w.:-]+)?) -->$/gm
 export function hiddenMarkers(md: string): string {
   // A blank line first: a definition cannot interrupt a paragraph (the comment could).
   return md.replace(MARKER_LINE, "\n[//]: # ($1)");
+}
+
+/** Which cell run an output belongs to: set by the cell API as each cell starts (lib/notebook/index.ts). */
+export interface CellRun {
+  copy: KernelCopy;
+  cell: string;
+  call: string;
+}
+
+/**
+ * The kernel's own copy (issue 22 item 6): wraps the inner display (tslab's), so that what is
+ * recorded in outputs.jsonl is exactly what is shown, after `guardSink` redacted and escaped it.
+ * A plain display belongs to the cell running when it shows something; an updatable one
+ * (`display`) to the cell that created it, whose later updates replace it.
+ */
+export function recordSink(inner: Sink, run: CellRun, display: string | null = null): Sink {
+  const at = display ? { cell: run.cell, call: run.call } : null;
+  const rec = (kind: OutputKind, data: string) => {
+    const to = at ?? run;
+    run.copy.record(to.cell, to.call, display, kind, data);
+  };
+  return {
+    markdown: (s) => {
+      inner.markdown(s);
+      rec("markdown", s);
+    },
+    text: (s) => {
+      inner.text(s);
+      rec("text", s);
+    },
+    html: (s) => {
+      inner.html(s);
+      rec("text", s);
+    },
+    svg: (s) => {
+      inner.svg(s);
+      rec("text", s);
+    },
+    png: (b) => {
+      inner.png(b);
+      rec("png", Buffer.from(b).toString("base64"));
+    },
+  };
 }

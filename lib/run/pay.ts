@@ -86,6 +86,14 @@ export class PaySteps extends BuySteps {
    * SKIPPED ("not paid yet") and the pay link stays usable; nothing is confirmed.
    */
   async confirmPaid(seen: { last4?: string; processor?: string } = {}): Promise<StepResult> {
+    // After step 4 passed, more than 4 digits is refused before the step runs: a resumed PASS must
+    // not accept a card number, and nothing about it is stored (no result, no journal, no trace).
+    const confirmed = this.journal.last("payment_confirmed");
+    if (confirmed && seen.last4?.trim() && !/^\d{4}$/.test(seen.last4.trim()))
+      throw new ConfigError(
+        "CARD_LAST4",
+        `enter exactly the last 4 digits of the card you paid with (never more): step 4 already passed at ${confirmed.at}, so clear the paid cell's last4 (or leave only the last 4 digits) and run it again; nothing was stored`,
+      );
     return this.runStep("pay", async (obs) => {
       const prior = this.journal.last("payment_confirmed");
       if (prior) {

@@ -55,6 +55,8 @@ describe("hostile backend and operator text through the notebook, the archive an
       sandbox: sb,
       archiveDir,
       params: { BASE_URL: `${proxy.url}/api/v1`, OPERATOR_NOTES: NOTES },
+      // The refund is refused on purpose: sealed under the unrefunded rule (issue 22 item 7).
+      seal: { unrefunded: "the hostile refund answer refuses the refund on purpose" },
     });
     if (!chromiumMissing() && run.archiveError === null)
       page = await openAuditPage(path.join(run.dir, "payment-e2e.html"), {

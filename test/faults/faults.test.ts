@@ -27,6 +27,7 @@ import { slowDripPoll } from "./scenarios/slow-drip";
 import { operatorScenarios } from "./scenarios/operator";
 import { latePaidCell } from "./scenarios/late-paid";
 import { refundTwice } from "./scenarios/refund-twice";
+import { sealScenarios } from "./scenarios/seal";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
 import { webhookDuplicate, webhookOutOfOrder } from "./scenarios/webhooks";
 
@@ -55,6 +56,7 @@ export const SCENARIOS: Scenario[] = [
   journalTorn,
   slowDripPoll,
   ...journalTruthScenarios,
+  ...sealScenarios,
 ];
 
 const list = backends();

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import * as errors from "../../lib/errors";
 import {
   ArchiveRefused,
+  ArchiveRuleRefused,
   ArchiveSealed,
   BankConfirmError,
   ConfigError,
@@ -235,6 +236,20 @@ const rows: Array<[string, () => RunbookError, ErrorClass, string, ErrorCode, st
     "ArchiveRefused",
     "E2E_ARCHIVE_LEAK",
     "archive of archive/s refused: 1 secret or card-number hit(s), first trace.jsonl:3 token sk_… — redact the source, re-run, then archive again",
+  ],
+  [
+    "ArchiveRuleRefused",
+    () =>
+      new ArchiveRuleRefused(
+        "E2E_ARCHIVE_UNREFUNDED",
+        "archive/s",
+        "money moved and no refund succeeded",
+        'refund it, or seal it as it is: npm run archive -- archive/s --unrefunded "<reason>"',
+      ),
+    ArchiveRuleRefused,
+    "ArchiveRuleRefused",
+    "E2E_ARCHIVE_UNREFUNDED",
+    'archive of archive/s refused: money moved and no refund succeeded — refund it, or seal it as it is: npm run archive -- archive/s --unrefunded "<reason>"',
   ],
   [
     "ArchiveSealed",
