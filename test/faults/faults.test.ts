@@ -27,7 +27,7 @@ import { operatorScenarios } from "./scenarios/operator";
 import { latePaidCell } from "./scenarios/late-paid";
 import { refundTwice } from "./scenarios/refund-twice";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
-import { webhookDuplicate, webhookOutOfOrder } from "./scenarios/webhooks";
+import { webhookDuplicate, webhookOutOfOrder, webhookRetrySameEvent } from "./scenarios/webhooks";
 
 export const SCENARIOS: Scenario[] = [
   flaky,
@@ -40,6 +40,7 @@ export const SCENARIOS: Scenario[] = [
   refundTwice,
   webhookDuplicate,
   webhookOutOfOrder,
+  webhookRetrySameEvent,
   schemaDrift,
   ...guardScenarios,
   lostResponse,
