@@ -29,6 +29,17 @@ export const errorEnvelope = z
   .object({ success: z.literal(false), error: z.string(), code: z.string().optional() })
   .loose();
 
+/**
+ * The orchestrator's error body as Hyperswitch sends it: `{"error": {"type", "code", "message"}}`
+ * (codes like `IR_01`, `HE_02`). Its API reference documents a flat `GenericErrorResponseOpenApi`
+ * instead; the code and the double send this nested shape, so the runbook reads this one.
+ */
+export const hsErrorBody = z
+  .object({
+    error: z.object({ type: z.string().max(64), code: z.string().max(64), message: z.string().optional() }).loose(),
+  })
+  .loose();
+
 const iso = z.string().min(10);
 const minor = z.number().int().nonnegative();
 
