@@ -3,6 +3,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { z } from "zod";
+import {
+  OUTGOING_WEBHOOK_REQUIRED,
+  PAYMENTS_RESPONSE_REQUIRED,
+  REFUND_RESPONSE_REQUIRED,
+} from "../../lib/hs-reference";
 import { RETRY_SCHEDULE_S, sign } from "../../sandbox/webhooks";
 import { Api, backends, completedOrder, hs, pay, sleep, sql, useSandbox } from "../sandbox/helpers";
 import {
@@ -75,6 +80,21 @@ describe("conformance samples", () => {
       ErrorBody.safeParse({ error: { type: "invalid_request_error", code: "IR_01", message: "x" } }).success,
       false,
     );
+  });
+
+  test("every field the reference requires (lib/hs-reference.ts) is required by the conformance schemas", () => {
+    const cases: Array<[string, z.ZodType, Record<string, unknown>, readonly string[]]> = [
+      ["PaymentsResponse", PaymentsResponse, PAYMENT_SAMPLES.cardPaymentSucceeded, PAYMENTS_RESPONSE_REQUIRED],
+      ["RefundResponse", RefundResponse, REFUND_SAMPLES.refundSucceeded, REFUND_RESPONSE_REQUIRED],
+      ["OutgoingWebhook", OutgoingWebhook, WEBHOOK_SAMPLES.webhookPaymentSucceeded, OUTGOING_WEBHOOK_REQUIRED],
+    ];
+    for (const [name, schema, sample, required] of cases) {
+      assert.equal(schema.safeParse(sample).success, true, `${name} sample`);
+      for (const field of required) {
+        const { [field]: _gone, ...without } = sample;
+        assert.equal(schema.safeParse(without).success, false, `${name} without ${field} must not conform`);
+      }
+    }
   });
 
   test("the double's retry schedule is Hyperswitch's", () => {
