@@ -4,6 +4,7 @@
  * Schemas are permissive about extra fields (`.loose()`), strict about the fields the runbook reads.
  */
 import { z } from "zod";
+import type { PAYMENTS_RESPONSE_REQUIRED, REFUND_RESPONSE_REQUIRED } from "./hs-reference";
 
 export const API_PREFIX = "/api/v1";
 
@@ -27,6 +28,17 @@ export const paths = {
 export const envelope = <T extends z.ZodType>(data: T) => z.object({ success: z.literal(true), data }).loose();
 export const errorEnvelope = z
   .object({ success: z.literal(false), error: z.string(), code: z.string().optional() })
+  .loose();
+
+/**
+ * The orchestrator's error body as Hyperswitch sends it: `{"error": {"type", "code", "message"}}`
+ * (codes like `IR_01`, `HE_02`). Its API reference documents a flat `GenericErrorResponseOpenApi`
+ * instead; the code and the double send this nested shape, so the runbook reads this one.
+ */
+export const hsErrorBody = z
+  .object({
+    error: z.object({ type: z.string().max(64), code: z.string().max(64), message: z.string().optional() }).loose(),
+  })
   .loose();
 
 const iso = z.string().min(10);
@@ -116,6 +128,25 @@ export const Refund = z
     failure_reason: z.string().nullable().optional(),
   })
   .loose();
+
+/**
+ * The orchestrator fields the runbook cannot do without: each one a field the reference requires
+ * (lib/hs-reference.ts, generated from it; the compiler checks it), so the runbook never refuses a
+ * payment or refund for lacking a field Hyperswitch may leave out. test/conformance/client.test.ts
+ * checks that these are exactly the fields HsPayment and HsRefund require.
+ */
+export const HS_PAYMENT_NEEDS = [
+  "payment_id",
+  "status",
+  "amount",
+  "currency",
+] as const satisfies readonly (typeof PAYMENTS_RESPONSE_REQUIRED)[number][];
+export const HS_REFUND_NEEDS = [
+  "refund_id",
+  "payment_id",
+  "status",
+  "amount",
+] as const satisfies readonly (typeof REFUND_RESPONSE_REQUIRED)[number][];
 
 export const HsPayment = z
   .object({

@@ -147,13 +147,23 @@ export class HttpStatusError extends RunbookError {
   readonly status: number;
   readonly serverMessage: string | null;
   readonly serverCode: string | null;
-  constructor(method: string, url: string, status: number, serverMessage: string | null, serverCode: string | null) {
+  /** The orchestrator's error `type` (Hyperswitch: invalid_request, api, connector, blocked), when it sent one. */
+  readonly serverType: string | null;
+  constructor(
+    method: string,
+    url: string,
+    status: number,
+    serverMessage: string | null,
+    serverCode: string | null,
+    serverType: string | null = null,
+  ) {
     super("E2E_HTTP_STATUS", `${method} ${url} answered ${status}${serverMessage ? `: ${serverMessage}` : ""}`);
     this.method = method;
     this.url = url;
     this.status = status;
     this.serverMessage = serverMessage;
     this.serverCode = serverCode;
+    this.serverType = serverType;
   }
 }
 

@@ -65,9 +65,11 @@ export interface CreateRefundInput {
 export class HsEngine {
   readonly webhooks: WebhookSender;
   private held = new Map<string, WebhookEvent>(); // payment_id -> processing event held back
+  /** The processor's own state where it is ahead of the stored object (payment_id / refund_id -> status). */
+  private processor = new Map<string, string>();
 
   constructor(private readonly ctx: Ctx) {
-    this.webhooks = new WebhookSender(ctx, (ev) => this.stillCurrent(ev));
+    this.webhooks = new WebhookSender(ctx);
   }
 
   async createPayment(input: CreatePaymentInput): Promise<PaymentRow> {
@@ -151,6 +153,12 @@ export class HsEngine {
     const p = await this.getPayment(paymentId);
     const manual = p?.capture_method === "manual" || p?.capture_method === "manual_multiple";
     const to = f.paymentOutcome === "succeeded" && manual ? "requires_capture" : f.paymentOutcome;
+    if (f.processorSilent) {
+      // The processor settled it and told no one: the stored payment stays processing until a force_sync.
+      this.processor.set(paymentId, to);
+      if (held) this.emit(paymentId, held);
+      return;
+    }
     const r = await this.ctx.pool.query(
       `UPDATE hs_payments SET status = $2, updated = ${BUMP} WHERE payment_id = $1 AND status = 'processing' RETURNING *`,
       [paymentId, to],
@@ -204,7 +212,12 @@ export class HsEngine {
 
   /** pending → succeeded, or `failed` (with a connector error) or `review` (no webhook), as `refundOutcome` says. */
   private async settleRefund(refundId: string): Promise<void> {
-    const outcome = this.ctx.faults.get().refundOutcome;
+    const f = this.ctx.faults.get();
+    if (f.processorSilent) this.processor.set(refundId, f.refundOutcome);
+    else await this.settleRefundAs(refundId, f.refundOutcome);
+  }
+
+  private async settleRefundAs(refundId: string, outcome: string): Promise<RefundRow | null> {
     const failed = outcome === "failed";
     const r = await this.ctx.pool.query(
       `UPDATE hs_refunds SET status = $2, error_code = $3, error_message = $4, updated = ${BUMP}
@@ -214,17 +227,34 @@ export class HsEngine {
     const row: RefundRow | undefined = r.rows[0];
     const type = row ? refundEventType(row.status) : null;
     if (row && type) this.emit(row.payment_id, makeEvent(type, refundView(row)));
+    return row ?? null;
   }
 
-  /** A retry goes out only while the object's current status still raises the same event type. */
-  private async stillCurrent(event: WebhookEvent): Promise<boolean> {
-    const o = event.content.object;
-    if (event.content.type === "refund_details") {
-      const r = await this.getRefund(String(o.refund_id));
-      return !!r && refundEventType(r.status) === event.event_type;
-    }
-    const p = await this.getPayment(String(o.payment_id));
-    return !!p && paymentEventType(p.status) === event.event_type;
+  /**
+   * `force_sync`: reads the processor's state and, when it is ahead of the stored payment (the
+   * `processorSilent` fault: the processor settled it but never told the orchestrator), brings the
+   * stored payment up to it and sends the webhook that change raises, as Hyperswitch does on a sync.
+   */
+  async syncPayment(paymentId: string): Promise<PaymentRow | null> {
+    const target = this.processor.get(paymentId);
+    if (target === undefined) return this.getPayment(paymentId);
+    this.processor.delete(paymentId);
+    const r = await this.ctx.pool.query(
+      `UPDATE hs_payments SET status = $2, updated = ${BUMP} WHERE payment_id = $1 AND status = 'processing' RETURNING *`,
+      [paymentId, target],
+    );
+    const row: PaymentRow | undefined = r.rows[0];
+    const type = row ? paymentEventType(row.status) : null;
+    if (row && type) this.emit(paymentId, makeEvent(type, paymentView(row)));
+    return row ?? this.getPayment(paymentId);
+  }
+
+  /** `force_sync` on a refund: the processor's outcome, when it is ahead of the stored refund. */
+  async syncRefund(refundId: string): Promise<RefundRow | null> {
+    const target = this.processor.get(refundId);
+    if (target === undefined) return this.getRefund(refundId);
+    this.processor.delete(refundId);
+    return (await this.settleRefundAs(refundId, target)) ?? this.getRefund(refundId);
   }
 
   private emit(paymentId: string, event: WebhookEvent): void {

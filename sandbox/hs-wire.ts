@@ -1,8 +1,10 @@
 // Hyperswitch's wire format, as the double speaks it: ids, the payment and refund objects, the
 // webhook envelope and event types. Written from Hyperswitch's v1 API reference
-// (api-reference/v1/openapi_spec_v1.json, read 2026-11-29): PaymentsResponse, RefundResponse,
-// OutgoingWebhook, EventType, IntentStatus, RefundStatus. docs/api-contract.md describes it in prose.
+// (api-reference/v1/openapi_spec_v1.json): PaymentsResponse, RefundResponse, OutgoingWebhook; the
+// EventType, IntentStatus and RefundStatus lists are imported from lib/hs-reference.ts, generated from
+// that reference. docs/api-contract.md describes it in prose.
 import { randomBytes } from "node:crypto";
+import type { EventType } from "../lib/hs-reference";
 import { iso } from "./context";
 
 /** The merchant account the sandbox's api-key belongs to. */
@@ -25,61 +27,15 @@ export function hsId(prefix: "pay" | "ref", length = 30): string {
 /** Event ids: `evt_` plus 32 hex digits. */
 export const eventId = () => `evt_${randomBytes(16).toString("hex")}`;
 
-export const INTENT_STATUSES = [
-  "succeeded",
-  "failed",
-  "cancelled",
-  "cancelled_post_capture",
-  "processing",
-  "requires_customer_action",
-  "requires_merchant_action",
-  "requires_payment_method",
-  "requires_confirmation",
-  "requires_capture",
-  "partially_captured",
-  "partially_captured_and_capturable",
-  "partially_authorized_and_requires_capture",
-  "partially_captured_and_processing",
-  "conflicted",
-  "expired",
-] as const;
-export type IntentStatus = (typeof INTENT_STATUSES)[number];
-
-export const REFUND_STATUSES = ["succeeded", "failed", "pending", "review"] as const;
-export type RefundStatus = (typeof REFUND_STATUSES)[number];
-
-export const EVENT_TYPES = [
-  "payment_succeeded",
-  "payment_failed",
-  "payment_processing",
-  "payment_cancelled",
-  "payment_cancelled_post_capture",
-  "payment_authorized",
-  "payment_partially_authorized",
-  "payment_captured",
-  "payment_expired",
-  "action_required",
-  "refund_succeeded",
-  "refund_failed",
-  "dispute_opened",
-  "dispute_expired",
-  "dispute_accepted",
-  "dispute_cancelled",
-  "dispute_challenged",
-  "dispute_won",
-  "dispute_lost",
-  "mandate_active",
-  "mandate_revoked",
-  "payout_success",
-  "payout_failed",
-  "payout_initiated",
-  "payout_processing",
-  "payout_cancelled",
-  "payout_expired",
-  "payout_reversed",
-  "invoice_paid",
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+// The reference's lists, from the one module generated from it (scripts/dev/hs-reference.ts).
+export {
+  EVENT_TYPES,
+  type EventType,
+  INTENT_STATUSES,
+  type IntentStatus,
+  REFUND_STATUSES,
+  type RefundStatus,
+} from "../lib/hs-reference";
 
 /** Which event a payment status raises; null = no webhook (Hyperswitch sends none for these). */
 export function paymentEventType(status: string): EventType | null {

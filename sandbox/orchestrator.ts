@@ -130,20 +130,31 @@ export function buildOrchestrator(ctx: Ctx, engine: HsEngine): FastifyInstance {
       );
     return paymentView(await engine.createPayment(body), true);
   });
-  app.get<{ Params: { id: string } }>("/payments/:id", { preHandler: requireKey }, async (req) => {
-    const p = await engine.getPayment(req.params.id);
-    if (!p) throw paymentNotFound();
-    return paymentView(p, true);
-  });
+  // `force_sync=true` makes the orchestrator ask the processor first (engine.syncPayment).
+  app.get<{ Params: { id: string }; Querystring: { force_sync?: string } }>(
+    "/payments/:id",
+    { preHandler: requireKey },
+    async (req) => {
+      const id = req.params.id;
+      const p = req.query.force_sync === "true" ? await engine.syncPayment(id) : await engine.getPayment(id);
+      if (!p) throw paymentNotFound();
+      return paymentView(p, true);
+    },
+  );
   app.post("/refunds", { preHandler: requireKey }, async (req) => {
     const body = parse(CreateRefund, req.body);
     return refundView(await engine.createRefund(body));
   });
-  app.get<{ Params: { id: string } }>("/refunds/:id", { preHandler: requireKey }, async (req) => {
-    const r = await engine.getRefund(req.params.id);
-    if (!r) throw refundNotFound();
-    return refundView(r);
-  });
+  app.get<{ Params: { id: string }; Querystring: { force_sync?: string } }>(
+    "/refunds/:id",
+    { preHandler: requireKey },
+    async (req) => {
+      const id = req.params.id;
+      const r = req.query.force_sync === "true" ? await engine.syncRefund(id) : await engine.getRefund(id);
+      if (!r) throw refundNotFound();
+      return refundView(r);
+    },
+  );
 
   const loadForCheckout = async (id: string, secret: unknown): Promise<PaymentRow> => {
     const p = await engine.getPayment(id);

@@ -29,7 +29,7 @@ import { latePaidCell } from "./scenarios/late-paid";
 import { refundTwice } from "./scenarios/refund-twice";
 import { sealScenarios } from "./scenarios/seal";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
-import { webhookDuplicate, webhookOutOfOrder } from "./scenarios/webhooks";
+import { webhookDuplicate, webhookOutOfOrder, webhookRetrySameEvent } from "./scenarios/webhooks";
 
 export const SCENARIOS: Scenario[] = [
   flaky,
@@ -42,6 +42,7 @@ export const SCENARIOS: Scenario[] = [
   refundTwice,
   webhookDuplicate,
   webhookOutOfOrder,
+  webhookRetrySameEvent,
   schemaDrift,
   ...guardScenarios,
   lostResponse,
