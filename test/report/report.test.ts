@@ -14,7 +14,7 @@ import {
   writeSessionReport,
 } from "../../lib/report/report";
 import { day, makeSession, seal, tmpArchive } from "./fixtures";
-import { parseAnchor } from "../../lib/evidence/anchor";
+import { blockAnchor } from "../../lib/evidence/anchor";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { assertGolden, sanitise } from "./sanitise";
 
@@ -221,7 +221,7 @@ describe("publishReport", () => {
       again.markdown,
       /stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal "<reason>"`/,
     );
-    assert.doesNotMatch(again.markdown, /Anchor :/, "a stale seal is not anchored");
+    assert.doesNotMatch(again.markdown, /Anchored :|payment-e2e:anchor/, "a stale seal is not anchored");
     assert.ok(writeSessionReport(dir, { sealing: true }).written);
   });
 
@@ -229,7 +229,10 @@ describe("publishReport", () => {
     const dir = makeSession(tmpArchive(), { mode: "staging" });
     seal(dir);
     const md = renderSessionBlock(loadEvidence(dir));
-    const a = parseAnchor(md);
+    const block = blockAnchor(md);
+    assert.equal(block.shaped.length, 1, "exactly one anchor-shaped line: the strict comment");
+    assert.equal(block.problem, null);
+    const a = block.anchor;
     assert.equal(a?.manifestSha256, manifestHash(dir));
     assert.equal(a?.traceHead, readManifest(dir).chain_head);
     assert.equal(a?.traceLines, readManifest(dir).trace_lines);
