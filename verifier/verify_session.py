@@ -4,12 +4,13 @@
 Written apart from the TypeScript tool, from the format document alone, so that an auditor can
 re-check a session without trusting our code: Python 3.9+, standard library only, one file.
 
-    python3 verifier/verify_session.py <session-dir> [--report docs/PAYMENT_E2E_LIVE_REPORT.md]
+    python3 verifier/verify_session.py <session-dir> [--report docs/PAYMENT_E2E_LIVE_REPORT.md] [--tsa-ca tsa-ca.pem]
 
 It recomputes the trace chain (and that every line's bytes are the canonical serialisation), the
 journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
-and line counts, the session-identity checks and, with --report, the anchor in the session's block.
-Prints one line per finding, `ok|WARN|ERROR <file>[:<line>]: <message>`, then `verify: OK|FAILED`;
+and line counts, the session-identity checks and, with --report, the one strict anchor in the session's
+block; with --tsa-ca, the RFC 3161 timestamp beside the manifest (openssl ts -verify, offline).
+Prints one line per finding, `ok|WARN|ERROR <file>[:<line>]: <message>[ [CODE]]`, then `verify: OK|FAILED`;
 exits 0 (intact), 1 (failed) or 2 (usage). Over the ~300-line guideline on purpose: an auditor gets
 one file to read and run.
 """
@@ -18,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 
 GENESIS = "0" * 64
@@ -587,7 +589,36 @@ def check_anchor(report, sid, manifest_sha, m, trace_chain, journal_chain, out):
         out.add("ok", where, "anchor matches: manifest sha256, trace head%s" % (" and journal head" if a_jh is not None else ""))
 
 
-def verify(session_dir, report=None):
+def check_timestamp(session_dir, manifest_sha, ca_file, untrusted, out):
+    """The RFC 3161 token beside the manifest, checked offline with openssl against the authority's CA."""
+    tsr = os.path.join(session_dir, TSR_FILE)
+    if not os.path.isfile(tsr):
+        return
+    if not ca_file:
+        out.add("WARN", TSR_FILE, "an RFC 3161 timestamp is present but not checked: give the authority's CA certificate "
+                "with --tsa-ca <file>", "TIMESTAMP_UNCHECKED")
+        return
+    def run(args):
+        try:
+            return subprocess.run(["openssl"] + args, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as err:
+            return subprocess.CompletedProcess(args, 127, b"", str(err).encode())
+    info = run(["ts", "-reply", "-in", tsr, "-text"])
+    when = re.search(r"^Time stamp: (.+)$", info.stdout.decode("utf-8", "replace"), re.M) if info.returncode == 0 else None
+    args = ["ts", "-verify", "-digest", manifest_sha, "-in", tsr, "-CAfile", ca_file]
+    if untrusted:
+        args += ["-untrusted", untrusted]
+    r = run(args)
+    if info.returncode == 0 and r.returncode == 0:
+        out.add("ok", TSR_FILE, "RFC 3161 timestamp over the manifest's sha256 verifies: %s"
+                % (when.group(1).strip() if when else "time unreadable"))
+        return
+    why = (r.stderr or info.stderr or b"").decode("utf-8", "replace").strip().split("\n")[0]
+    out.add("ERROR", TSR_FILE, "the RFC 3161 timestamp does not verify over this manifest's sha256 with the given CA (%s)"
+            % why, "TIMESTAMP_INVALID")
+
+
+def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None):
     out = Findings()
     mpath = os.path.join(session_dir, MANIFEST_FILE)
     try:
@@ -629,6 +660,7 @@ def verify(session_dir, report=None):
     check_quarantine(session_dir, journal_entries, out)
     if report:
         check_anchor(report, m["session_id"], manifest_sha, m, trace, journal, out)
+    check_timestamp(session_dir, manifest_sha, tsa_ca, tsa_cert, out)
     summary = "session %s (%s), %d file(s), trace %d line(s)" % (m["session_id"], m["mode"], len(m["files"]), m["trace_lines"])
     if version == 2:
         summary += ", journal %d line(s)" % m["journal_lines"]
@@ -639,6 +671,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="verify_session.py", description="Independent verifier of a payment-e2e session folder.")
     ap.add_argument("session_dir", help="e.g. archive/payment-e2e/<session-id>")
     ap.add_argument("--report", help="the living report whose session block holds the anchor, e.g. docs/PAYMENT_E2E_LIVE_REPORT.md")
+    ap.add_argument("--tsa-ca", default=os.environ.get("PAYMENT_E2E_TSA_CA") or None,
+                    help="the time-stamping authority's CA certificate (PEM), to check manifest.json.tsr with openssl")
+    ap.add_argument("--tsa-cert", default=os.environ.get("PAYMENT_E2E_TSA_CERT") or None,
+                    help="the authority's own certificate (PEM), when its tokens do not carry it")
     args = ap.parse_args(argv)
     if not os.path.isdir(args.session_dir):
         sys.stderr.write("verify: %s: no such directory\n" % args.session_dir)
@@ -646,7 +682,10 @@ def main(argv=None):
     if args.report and not os.path.isfile(args.report):
         sys.stderr.write("verify: %s: no such file\n" % args.report)
         return 2
-    out, summary = verify(args.session_dir, args.report)
+    if args.tsa_ca and not os.path.isfile(args.tsa_ca):
+        sys.stderr.write("verify: --tsa-ca %s: no such file\n" % args.tsa_ca)
+        return 2
+    out, summary = verify(args.session_dir, args.report, args.tsa_ca, args.tsa_cert)
     tag = {"ok": "ok   ", "WARN": "WARN ", "ERROR": "ERROR"}
     for level, subject, message in out.items:
         print("%s %s: %s" % (tag[level], subject, message))
