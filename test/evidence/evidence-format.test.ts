@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { canonicalJson, sha256 } from "../../lib/evidence/canonical";
 import { type TraceEvent, eventHash, serializeEvent } from "../../lib/evidence/chain";
+import { formatAnchor, parseAnchor } from "../../lib/evidence/anchor";
 import { FIELDS, GENESIS, hashInput, rechain, reseal, serializeLine } from "./format-v2";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -47,6 +48,17 @@ function python(code: string, input: unknown): unknown {
 const CHAINS = ["trace.jsonl", "state.jsonl"] as const;
 
 describe("docs/evidence-format.md: the worked example recomputes", () => {
+  test("the anchor example is the strict form both verifiers read, for the example's chain heads", () => {
+    const line = example("anchor")[0].replace("<64 hex>", "a".repeat(64));
+    const a = parseAnchor(line);
+    assert.ok(a, `not a strict anchor: ${line}`);
+    assert.equal(formatAnchor(a), line, "the tool writes it byte for byte");
+    assert.equal(a.traceHead, example("trace.jsonl:sha256")[1]);
+    assert.equal(a.journalHead, example("state.jsonl:sha256")[1]);
+    const py = python("print(json.dumps(v.parse_strict_anchor(inp)))", line) as unknown[];
+    assert.deepEqual(py, [a.manifestSha256, a.traceHead, a.traceLines, a.journalHead, a.journalLines]);
+  });
+
   for (const file of CHAINS) {
     test(`${file}: TypeScript gives the documented bytes, hashed JSON and SHA-256`, () => {
       const ls = example(file);
