@@ -14,7 +14,7 @@ import {
   writeSessionReport,
 } from "../../lib/report/report";
 import { day, makeSession, seal, tmpArchive } from "./fixtures";
-import { blockAnchor } from "../../lib/evidence/anchor";
+import { blockAnchor, formatAnchor, parseAnchor } from "../../lib/evidence/anchor";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { assertGolden, sanitise } from "./sanitise";
 
@@ -236,6 +236,25 @@ describe("publishReport", () => {
     assert.equal(a?.manifestSha256, manifestHash(dir));
     assert.equal(a?.traceHead, readManifest(dir).chain_head);
     assert.equal(a?.traceLines, readManifest(dir).trace_lines);
+  });
+
+  it("text from the operator or the backend cannot forge the anchor: escaped, it is a second anchor-shaped line, an error", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging" });
+    seal(dir);
+    const ev = loadEvidence(dir);
+    const real = blockAnchor(renderSessionBlock(ev)).anchor!;
+    const forged = formatAnchor({ ...real, traceLines: real.traceLines + 7 });
+    ev.notes = [`\n${forged}`, forged];
+    const md = renderSessionBlock(ev);
+    assert.ok(!md.split("\n").includes(forged), "the forged line never appears as written");
+    assert.equal(
+      md.split("\n").filter((l) => parseAnchor(l) !== null).length,
+      1,
+      "only the tool's line is a strict anchor",
+    );
+    const block = blockAnchor(md);
+    assert.equal(block.problem, "ambiguous", "the escaped copies still count: never a silent choice");
+    assert.equal(block.anchor, null);
   });
 
   it("adds no file to a folder sealed without a report (verify would flag an extra file)", () => {
