@@ -131,6 +131,39 @@ export const TAMPER_CASES: TamperCase[] = [
     expect: ["INVALID_UTF8"],
   },
   {
+    name: "raw invalid UTF-8 byte in a journal line (a step's reason), hashed as U+FFFD, chain and manifest recomputed",
+    tamper: (c) => {
+      const fffd = Buffer.from("\ufffd", "utf8");
+      const step = (es: Array<Record<string, unknown>>) => es.findIndex((e) => e.kind === "step_result");
+      let at = -1;
+      rewriteChain(
+        path.join(c.dir, JOURNAL),
+        JOURNAL,
+        (es) => {
+          at = step(es);
+          es[at].data = { ...(es[at].data as Record<string, unknown>), reason: "\ufffd" };
+        },
+        (l, n) => {
+          const b = Buffer.from(l, "utf8");
+          if (n !== at + 1) return b;
+          const i = b.indexOf(fffd);
+          return Buffer.concat([b.subarray(0, i), Buffer.from([0xc3]), b.subarray(i + fffd.length)]);
+        },
+      );
+      reseal(c.dir);
+      reanchor(c);
+    },
+    expect: ["INVALID_UTF8"],
+  },
+  {
+    name: "anchor not canonical (a space after the brace): malformed, not read",
+    tamper: (c) => {
+      const text = fs.readFileSync(c.report, "utf8");
+      fs.writeFileSync(c.report, text.replace("payment-e2e:anchor {", "payment-e2e:anchor { "));
+    },
+    expect: ["ANCHOR_MALFORMED"],
+  },
+  {
     name: "two anchors in one block (a second one pasted into the notes after a consistent rewrite)",
     tamper: (c) => {
       const anchored = anchorLine(c.dir);
