@@ -44,7 +44,8 @@ export type EvidenceErrorCode =
   | "EVIDENCE_MANIFEST_INVALID"
   | "EVIDENCE_SCAN_PATH"
   | "EVIDENCE_SECRET_LEAK"
-  | "EVIDENCE_CANONICAL";
+  | "EVIDENCE_CANONICAL"
+  | "EVIDENCE_TIMESTAMP";
 
 export type ReportErrorCode =
   | "E2E_REPORT_SESSION"
@@ -253,6 +254,14 @@ export class CanonicalJsonError extends EvidenceError {
   constructor(reason: string) {
     super("EVIDENCE_CANONICAL", `Canonical JSON: ${reason}`);
     this.name = "CanonicalJsonError";
+  }
+}
+
+/** The time-stamping authority (RFC 3161) could not be reached or gave no usable token; the message names the fix. */
+export class TimestampError extends EvidenceError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super("EVIDENCE_TIMESTAMP", `Timestamp: ${reason}`, options);
+    this.name = "TimestampError";
   }
 }
 

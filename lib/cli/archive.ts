@@ -95,8 +95,9 @@ async function main(argv: string[]): Promise<number> {
     });
     if (r.status === "already-sealed") {
       console.log(
-        `archive: ${dir} already sealed at ${r.sealedAt}; nothing to do (manifest sha256 ${r.manifestSha256})`,
+        `archive: ${dir} already sealed at ${r.sealedAt}; ${r.timestamp ? "timestamped it" : "nothing to do"} (manifest sha256 ${r.manifestSha256})`,
       );
+      if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
       return 0;
     }
     console.log(
@@ -109,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
     );
     console.log(`  retention until: ${r.manifest.retention_until}`);
     if (r.docsReport) console.log(`  report block: ${r.docsReport}`);
+    if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
     return 0;
   } catch (err) {
     if (err instanceof ArchiveRefused) for (const h of err.hits) console.error(`  ${h}`);

@@ -9,21 +9,34 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { anchorFix, checkAnchors } from "../evidence/anchor";
 import { formatVerify, verifySession } from "../evidence/verify";
+import { manifestHash } from "../evidence/manifest";
+import { timestampFindings } from "../evidence/timestamp";
 import { oneLine } from "../errors";
 import { stderr, stdout } from "./args";
 
 export const DEFAULT_REPORT = "docs/PAYMENT_E2E_LIVE_REPORT.md";
-export const USAGE = `usage: verify <session-dir> [--report <file>] [--no-anchor]   (e.g. archive/payment-e2e/<session-id>)
-  --report <file>  the living report whose anchors are checked (default ${DEFAULT_REPORT})
-  --no-anchor      skip the anchor check (said in the output)`;
+export const USAGE = `usage: verify <session-dir> [--report <file>] [--no-anchor] [--tsa-ca <file>]   (e.g. archive/payment-e2e/<session-id>)
+  --report <file>   the living report whose anchors are checked (default ${DEFAULT_REPORT})
+  --no-anchor       skip the anchor check (said in the output)
+  --tsa-ca <file>   the time-stamping authority's CA certificate, to check manifest.json.tsr (default PAYMENT_E2E_TSA_CA)
+  --tsa-cert <file> the authority's own certificate, when its tokens do not carry it (default PAYMENT_E2E_TSA_CERT)`;
 
 export function main(argv: string[], log = stdout, err = stderr, repoDir = process.cwd()): number {
-  let parsed: { values: { report?: string; "no-anchor"?: boolean; help?: boolean }; positionals: string[] };
+  let parsed: {
+    values: { report?: string; "no-anchor"?: boolean; help?: boolean; "tsa-ca"?: string; "tsa-cert"?: string };
+    positionals: string[];
+  };
   try {
     parsed = parseArgs({
       args: argv.filter((a) => a !== "--"),
       allowPositionals: true,
-      options: { report: { type: "string" }, "no-anchor": { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        report: { type: "string" },
+        "no-anchor": { type: "boolean" },
+        "tsa-ca": { type: "string" },
+        "tsa-cert": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (e) {
     err(`verify: ${oneLine(e)}\n${USAGE}`);
@@ -53,6 +66,24 @@ export function main(argv: string[], log = stdout, err = stderr, repoDir = proce
     if (anchors.some((f) => f.level === "error")) {
       result.ok = false;
       result.fix ??= anchorFix(anchors, dir, values.report ?? DEFAULT_REPORT);
+    }
+  }
+  const tsaCa = values["tsa-ca"] ?? (process.env.PAYMENT_E2E_TSA_CA?.trim() || null);
+  if (tsaCa && !fs.existsSync(tsaCa)) {
+    err(`verify: --tsa-ca ${tsaCa}: no such file\n${USAGE}`);
+    return 2;
+  }
+  if (result.manifest) {
+    const stamp = timestampFindings(
+      dir,
+      manifestHash(dir),
+      tsaCa,
+      values["tsa-cert"] ?? (process.env.PAYMENT_E2E_TSA_CERT?.trim() || null),
+    );
+    result.findings.push(...stamp);
+    if (stamp.some((f) => f.level === "error")) {
+      result.ok = false;
+      result.fix ??= `restore manifest.json and manifest.json.tsr from the commit that sealed them (git checkout -- ${dir})`;
     }
   }
   for (const line of formatVerify(result)) log(line);

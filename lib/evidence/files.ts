@@ -11,6 +11,13 @@ export const JOURNAL_QUARANTINE_FILE = "state.quarantine.jsonl";
 export const TRACE_FILE = "trace.jsonl";
 /** Hashes and sizes of every file, chain head, versions, retention date; written by the archive. */
 export const MANIFEST_FILE = "manifest.json";
+/**
+ * The RFC 3161 timestamp token over the manifest's SHA-256 (issue 24 §5), written beside the manifest
+ * when a time-stamping authority is configured. Not listed in the manifest: it is made after it.
+ */
+export const MANIFEST_TSR_FILE = "manifest.json.tsr";
+/** Files written beside the manifest, over it, and so never listed in it (wt-sign adds its signature here). */
+export const SEAL_COMPANION_FILES: readonly string[] = [MANIFEST_TSR_FILE];
 /** The session's own report block (templates/session-block.md, filled). */
 export const REPORT_FILE = "report.md";
 /** The executed runbook, copied from notebooks/ with the parameters injected. */

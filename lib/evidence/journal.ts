@@ -16,7 +16,15 @@ import * as path from "node:path";
 import { z } from "zod";
 import { SessionError } from "../errors";
 import { canonicalJson, sha256, toJsonValue } from "./canonical";
-import { type ChainCheck, type ChainExpectation, type ChainFormat, GENESIS, checkChainText } from "./chain";
+import {
+  type ChainCheck,
+  type ChainExpectation,
+  type ChainFormat,
+  GENESIS,
+  checkChainText,
+  cutAtNonUtf8,
+  firstNonUtf8Line,
+} from "./chain";
 import { JOURNAL_FILE, JOURNAL_QUARANTINE_FILE, TRACE_FILE } from "./files";
 import { capStrings, redact, redactString } from "./redact";
 import { Trace } from "./trace";
@@ -155,7 +163,7 @@ export function readJournalFile(file: string, expected?: ChainExpectation): Jour
     : null;
   const text = buf.toString("utf8");
   if (isLegacy(text)) return readLegacy(file, text, torn);
-  const { records, ...check } = checkChainText(JOURNAL_FORMAT, text, expected);
+  const { records, ...check } = cutAtNonUtf8(checkChainText(JOURNAL_FORMAT, text, expected), firstNonUtf8Line(buf));
   return { file, ...check, entries: records, chained: true, torn };
 }
 

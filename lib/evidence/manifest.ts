@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { ManifestError } from "../errors";
-import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE, isIgnoredFile } from "./files";
+import { JOURNAL_FILE, MANIFEST_FILE, SEAL_COMPANION_FILES, TRACE_FILE, isIgnoredFile } from "./files";
 import { GENESIS, verifyChain } from "./chain";
 import { readJournalFile } from "./journal";
 
@@ -107,7 +107,12 @@ export function listSessionFiles(dir: string): string[] {
       if (ent.isDirectory()) walk(r);
       else if (
         ent.isFile() &&
-        !(rel === "" && (ent.name === MANIFEST_FILE || ent.name.startsWith(`${MANIFEST_FILE}.tmp`)))
+        !(
+          rel === "" &&
+          (ent.name === MANIFEST_FILE ||
+            ent.name.startsWith(`${MANIFEST_FILE}.tmp`) ||
+            SEAL_COMPANION_FILES.includes(ent.name))
+        )
       )
         out.push(r);
     }

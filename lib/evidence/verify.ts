@@ -34,7 +34,8 @@ import {
 import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "./chain";
 import { type JournalRead, latestStepResults, readJournalFile } from "./journal";
 import { outputsAgreement } from "./outputs";
-import { identityFindings } from "./identity";
+import { identityFindings, leftoverIdFindings } from "./identity";
+import { type FindingCode, chainCode } from "./finding-codes";
 
 export type FindingLevel = "ok" | "warning" | "error";
 
@@ -43,6 +44,8 @@ export interface VerifyFinding {
   /** File (relative to the session dir), with `:line` for a trace break. */
   subject: string;
   message: string;
+  /** Stable code both verifiers print (lib/evidence/finding-codes.ts), set on errors and some warnings. */
+  code?: FindingCode;
 }
 
 export interface VerifyResult {
@@ -283,8 +286,14 @@ export function verifySession(sessionDir: string): VerifyResult {
       matched++;
   }
   result.changes = changesSinceSeal(sessionDir, manifest);
+  // An extra file in a sealed folder is an error (issue 24 §6): only the manifest says what the evidence is.
   for (const c of result.changes)
-    findings.push({ level: c.kind === "added" ? "warning" : "error", subject: c.path, message: c.words });
+    findings.push({
+      level: "error",
+      subject: c.path,
+      message: c.words,
+      code: c.kind === "added" ? "EXTRA_FILE" : "FILE_CHANGED",
+    });
   findings.push({ level: "ok", subject: "files", message: `${matched} of ${manifest.files.length} hash(es) match` });
 
   const traceFile = path.join(sessionDir, ...manifest.trace_file.split("/"));
@@ -341,6 +350,7 @@ export function verifySession(sessionDir: string): VerifyResult {
   }
   findings.push(...identityFindings(sessionDir, manifest, result.journal, events, journalRel));
   findings.push(...agreementFindings(sessionDir, result.journal));
+  findings.push(...leftoverIdFindings(sessionDir, manifest.session_id));
   result.ok = !findings.some((f) => f.level === "error");
   if (!result.ok)
     result.fix =
@@ -379,7 +389,12 @@ function chainFinding(findings: VerifyFinding[], rel: string, chain: ChainCheck)
   }
   if (!chain.firstBroken) return false;
   const at = chain.firstBroken.line > 0 ? `:${chain.firstBroken.line}` : "";
-  findings.push({ level: "error", subject: `${rel}${at}`, message: chain.firstBroken.reason });
+  findings.push({
+    level: "error",
+    subject: `${rel}${at}`,
+    message: chain.firstBroken.reason,
+    code: chainCode(chain.firstBroken.reason),
+  });
   // Lines added after the sealed ones leave the seal's chain intact; anything else broke it.
   return !chain.firstBroken.reason.startsWith("extra:");
 }
@@ -388,7 +403,9 @@ const LEVEL_TAG: Record<FindingLevel, string> = { ok: "ok   ", warning: "WARN ",
 
 /** One line per finding, then a summary line. */
 export function formatVerify(r: VerifyResult): string[] {
-  const lines = r.findings.map((f) => `${LEVEL_TAG[f.level]} ${f.subject}: ${f.message}`);
+  const lines = r.findings.map(
+    (f) => `${LEVEL_TAG[f.level]} ${f.subject}: ${f.message}${f.code ? ` [${f.code}]` : ""}`,
+  );
   const errors = r.findings.filter((f) => f.level === "error").length;
   const warnings = r.findings.filter((f) => f.level === "warning").length;
   const m = r.manifest;

@@ -14,7 +14,8 @@ import { applySealRules, exceptionReasonProblem } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
 import { Journal } from "../evidence/journal";
-import { SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
+import { MANIFEST_TSR_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
+import { type TsaConfig, requestTimestamp, tsaFromEnv } from "../evidence/timestamp";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
 import { SecretRegistry, secrets } from "../evidence/secrets";
 import { loadEvidence } from "../report/evidence";
@@ -40,6 +41,8 @@ export interface ArchiveResult {
   scannedFiles: number;
   outcome: string;
   docsReport: string | null;
+  /** The RFC 3161 token written beside the manifest (issue 24 §5), when an authority is configured. */
+  timestamp?: { file: string; time: string | null } | null;
 }
 
 export function toolVersion(): string {
@@ -70,6 +73,8 @@ export interface ArchiveOptions {
   unrefunded?: string;
   /** Seal an incomplete run (a cell threw or never ran, the executor stopped), never as PASS, for this written reason. */
   incomplete?: string;
+  /** The time-stamping authority (default: from PAYMENT_E2E_TSA_URL / _CA / _CERT; null: none). */
+  tsa?: TsaConfig | null;
 }
 
 /** The shortest re-seal reason accepted: a sentence, not "ok". */
@@ -88,10 +93,17 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     throw new SessionError(
       `${dir} is still open in a kernel (${describeHolder(holder)}): save and close the notebook and shut its kernel down, then archive`,
     );
+  const tsa = opts.tsa === undefined ? tsaFromEnv() : opts.tsa;
   const seal = sealState(dir);
   if (seal.state === "intact") {
     const html = path.join(dir, SESSION_HTML);
+    // An intact seal without a token gets one when an authority is configured now.
+    const stamped =
+      tsa && !fs.existsSync(path.join(dir, MANIFEST_TSR_FILE))
+        ? await requestTimestamp(dir, seal.manifestSha256, tsa)
+        : null;
     return {
+      timestamp: stamped,
       dir,
       status: "already-sealed",
       sealedAt: seal.manifest.created_at,
@@ -140,6 +152,10 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
       changes: seal.changes.map((c) => `${c.path}: ${c.words}`),
     });
     t.close();
+    // The old seal's timestamp covers the old manifest: kept, under a name the new seal lists.
+    const tsr = path.join(dir, MANIFEST_TSR_FILE);
+    if (fs.existsSync(tsr) && seal.manifestSha256)
+      fs.renameSync(tsr, path.join(dir, `manifest.previous-${seal.manifestSha256.slice(0, 12)}.tsr`));
   }
 
   let html: string | null = null;
@@ -175,6 +191,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   });
   // After the seal: the docs report's block now names the manifest hash (staging and live only,
   // or a sandbox session already published there); the sealed folder itself is left untouched.
+  const timestamp = tsa ? await requestTimestamp(dir, manifestHash(dir), tsa) : null;
   const docs = opts.docsDir ?? "docs";
   const published = publishReport(dir, {
     docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
@@ -191,6 +208,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     scannedFiles: scanned,
     outcome: published.session.outcome,
     docsReport: published.docs?.path ?? null,
+    timestamp,
   };
 }
 

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { Marked } from "marked";
 import { comparisonForLive, type Comparison } from "./compare";
 import { MANIFEST_FILE, REPORT_FILE } from "../evidence/files";
-import { formatAnchor, sessionMarkers } from "../evidence/anchor";
+import { describeAnchor, formatAnchor, sessionMarkers } from "../evidence/anchor";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
 import { inertCode, inertSentence, inertText, safeHref } from "./inert";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
@@ -135,7 +135,9 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
       ? "pending archive (manifest.json is written when the session is archived)"
       : `${inertCode(ev.manifest.sha256)} (SHA-256 of manifest.json)${ev.manifest.invalid ? " — not valid JSON: run verify" : ev.manifest.stale ? ' — stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal "<reason>"`' : ""}${ev.manifest.retentionUntil ? `, retention until ${inertText(ev.manifest.retentionUntil)}` : ""}`,
     // Only a fresh seal is anchored: the block written into the folder before sealing has none.
-    anchorLine: ev.manifest?.anchor ? formatAnchor(ev.manifest.anchor) : null,
+    anchorLine: ev.manifest?.anchor ? describeAnchor(ev.manifest.anchor) : null,
+    // The one machine-readable anchor (issue 24 §3), written as is: the tool's own markup.
+    anchorComment: ev.manifest?.anchor ? formatAnchor(ev.manifest.anchor) : null,
     bank: ev.bank
       ? `statement dated ${ev.bank.date}${ev.bank.note ? ` — ${ev.bank.note}` : ""}`
       : ev.mode === "live" && ev.refund

@@ -111,7 +111,7 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
     }
     assert.match(
       fs.readFileSync(path.join(root, "docs", "PAYMENT_E2E_LIVE_REPORT.md"), "utf8"),
-      /Anchor : manifest sha256 `[0-9a-f]{64}` · trace head `[0-9a-f]{64}` \(\d+ lines\)/,
+      /^<!-- payment-e2e:anchor \{"journal_head":"[0-9a-f]{64}","journal_lines":\d+,"manifest_sha256":"[0-9a-f]{64}","trace_head":"[0-9a-f]{64}","trace_lines":\d+\} -->$/m,
     );
     unchanged();
   });

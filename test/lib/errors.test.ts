@@ -21,6 +21,7 @@ import {
   ReportError,
   RunbookError,
   ScanPathError,
+  TimestampError,
   SchemaError,
   SecretLeakError,
   SessionError,
@@ -188,6 +189,14 @@ const rows: Array<[string, () => RunbookError, ErrorClass, string, ErrorCode, st
     "CanonicalJsonError",
     "EVIDENCE_CANONICAL",
     "Canonical JSON: $.a: NaN is not a JSON number (not allowed in evidence)",
+  ],
+  [
+    "TimestampError",
+    () => new TimestampError("the authority answered HTTP 500: check PAYMENT_E2E_TSA_URL"),
+    TimestampError,
+    "TimestampError",
+    "EVIDENCE_TIMESTAMP",
+    "Timestamp: the authority answered HTTP 500: check PAYMENT_E2E_TSA_URL",
   ],
   [
     "ScanPathError",
