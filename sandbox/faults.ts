@@ -9,6 +9,8 @@ export const PAYMENT_OUTCOMES = [
   "expired",
   "requires_customer_action",
 ] as const;
+/** What a void (POST /payments/:id/cancel) of a held payment does: Hyperswitch turns a failed void into `failed`. */
+export const VOID_OUTCOMES = ["cancelled", "failed"] as const;
 /** Where a refund ends up: `review` is Hyperswitch's manual review, which raises no webhook. */
 export const REFUND_OUTCOMES = ["succeeded", "failed", "review"] as const;
 
@@ -35,6 +37,11 @@ export interface Faults {
   refundOutcome: (typeof REFUND_OUTCOMES)[number];
   webhookTimeScale: number;
   webhookFailCount: number;
+  /** Added by the orchestrator to the order's amount (`net_amount` = amount + surcharge), and captured. */
+  surchargeMinor: number;
+  /** What `partially_captured` captures (`amount_received`); 0 = half the amount. */
+  partialCaptureMinor: number;
+  voidOutcome: (typeof VOID_OUTCOMES)[number];
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -61,6 +68,9 @@ export const DEFAULT_FAULTS: Faults = {
   // Hyperswitch's retry schedule (60 s, then 5 min, 10 min, 1 h, 6 h) times this: 60 s -> 6 ms.
   webhookTimeScale: 0.0001,
   webhookFailCount: 0,
+  surchargeMinor: 0,
+  partialCaptureMinor: 0,
+  voidOutcome: "cancelled",
 };
 
 // Bounded so a typo cannot park a timer for a year or make every request fail forever by accident.
@@ -90,6 +100,9 @@ export const FaultsPatch = z
     refundOutcome: z.enum(REFUND_OUTCOMES),
     webhookTimeScale: z.number().min(0).max(1),
     webhookFailCount: z.number().int().min(0).max(100),
+    surchargeMinor: z.number().int().min(0).max(100_000),
+    partialCaptureMinor: z.number().int().min(0).max(100_000_000),
+    voidOutcome: z.enum(VOID_OUTCOMES),
   })
   .partial();
 
