@@ -54,7 +54,7 @@ export function checkAmounts(
         amount_check: `against the marketplace only (order total ${total}): no orchestrator view (${opts.noView ?? "HYPERSWITCH_URL not set"}), so the amount charged and captured were not compared`,
       },
       captured: money(order.totalMinor, cur),
-      capturedSource: "the order's total (no orchestrator view)",
+      capturedSource: "the order's total: no orchestrator view",
       mismatch: null,
     };
   const hsCur = hs.currency.toUpperCase();
@@ -95,7 +95,9 @@ export function checkAmounts(
     );
   const captured = received !== null ? money(received, hsCur) : money(order.totalMinor, cur);
   const capturedSource =
-    received !== null ? "the orchestrator's amount_received" : "the order's total (nothing captured reported yet)";
+    received !== null
+      ? "the orchestrator's amount_received"
+      : "the order's total: the orchestrator reported no captured amount yet";
   if (live?.mode === "live" && received !== null) {
     const want = liveConfirmPhrase(received, hsCur);
     if (live.confirm.trim().toLowerCase() !== want.toLowerCase())

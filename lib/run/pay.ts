@@ -13,7 +13,7 @@ import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT, type Orde
 import { paymentAdvice, paymentClass } from "./hs-status";
 import { checkAmounts, classifyPayment, type AmountCheck } from "./amounts";
 import { backendInterval, backendTime, noPaidTime, paidTime, reachedTime, type BackendTime } from "./backend-time";
-import { formatAmount, formatMoney } from "../money";
+import { MoneySchema, formatAmount, formatMoney, type Money } from "../money";
 import { ConfigError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../errors";
 import { sleep } from "../clients/policy";
 import { pollUntil, type Probe } from "./poll";
@@ -220,6 +220,21 @@ export class PaySteps extends BuySteps {
       why: `paid, but the confirmation was refused: ${why}`,
       ...(amounts ? { captured: amounts.captured, captured_source: amounts.capturedSource } : {}),
     });
+  }
+
+  /**
+   * What moved, as the journal recorded it at step 4 (issue 23): the captured amount and its source
+   * ("the orchestrator's amount_received", or the order's total when the orchestrator was not read).
+   * Null when no payment is recorded, or it was recorded before amounts were (then the banner says
+   * only that money moved).
+   */
+  get capturedAmount(): { money: Money; source: string } | null {
+    for (const kind of ["payment_uncertain", "payment_confirmed"] as const) {
+      const e = this.journal.last(kind);
+      const m = MoneySchema.safeParse(e?.data.captured);
+      if (e && m.success) return { money: m.data, source: String(e.data.captured_source ?? "step 4") };
+    }
+    return null;
   }
 
   /** Why the amount check has no orchestrator view (its fact names it). */
