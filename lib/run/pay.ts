@@ -237,6 +237,23 @@ export class PaySteps extends BuySteps {
     return null;
   }
 
+  /**
+   * Step 5 learned what was captured and it is not the order's total: journaled as money that moved
+   * with that amount (`payment_uncertain`, once), so the 💶 banner shows what the orchestrator took,
+   * not the total step 4 recorded before anything was captured.
+   */
+  private recordCaptured(a: AmountCheck, status: string): void {
+    if (this.journal.last("payment_uncertain")) return;
+    this.journal.append("payment_uncertain", {
+      at: new Date().toISOString(),
+      payment_id: this.order?.paymentId ?? null,
+      seen: `orchestrator: ${status}`,
+      why: `the amounts disagree: ${a.mismatch}`,
+      captured: a.captured,
+      captured_source: a.capturedSource,
+    });
+  }
+
   /** Why the amount check has no orchestrator view (its fact names it). */
   protected noOrchestratorView(): string {
     if (!this.hs) return "HYPERSWITCH_URL not set";
@@ -487,6 +504,7 @@ export class PaySteps extends BuySteps {
           const advice = paymentAdvice(c, o.paymentId);
           const a = checkAmounts(o, p);
           obs.amount_check = a.facts.amount_check;
+          if (a.mismatch) this.recordCaptured(a, p.status);
           const captured = p.amount_received != null ? ` (captured ${formatAmount(a.captured)}: amount_received)` : "";
           const msg =
             c.class === "money_moved"
@@ -503,6 +521,7 @@ export class PaySteps extends BuySteps {
       const a = checkAmounts(o, p, { noView: this.noOrchestratorView() });
       obs.amount_check = a.facts.amount_check;
       if (a.mismatch) {
+        if (p) this.recordCaptured(a, p.status);
         const msg = amountMismatchMessage(a, o.paymentId);
         this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
         return { status: "FAIL", reason: msg };
