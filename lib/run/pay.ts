@@ -2,7 +2,7 @@
  * The runbook, second group: the money moves (4 pay on the hosted checkout and confirm) and the
  * order is polled until completed (5), with the orchestrator's own view as a cross-check.
  *
- * Kept whole (~600 lines) on purpose: steps 4 and 5 and the report's last look share the payment
+ * Kept whole (~620 lines) on purpose: steps 4 and 5 and the report's last look share the payment
  * evidence (what the orchestrator or the order says, its time and its card), and split apart the
  * step that records the payment, the step that times from it and the look that may record it late
  * could drift. The status classes themselves live in hs-status.ts, the amount check and the
@@ -11,9 +11,9 @@
 import { isLoopback, type Config } from "../config";
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT, type OrderT } from "../contract";
 import { paymentAdvice, paymentClass } from "./hs-status";
-import { checkAmounts, classifyPayment, type AmountCheck } from "./amounts";
+import { amountMismatchMessage, capturedFromJournal, checkAmounts, classifyPayment, type AmountCheck } from "./amounts";
 import { backendInterval, backendTime, noPaidTime, paidTime, reachedTime, type BackendTime } from "./backend-time";
-import { MoneySchema, formatAmount, formatMoney, type Money } from "../money";
+import { formatAmount, formatMoney, type Money } from "../money";
 import { ConfigError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../errors";
 import { sleep } from "../clients/policy";
 import { pollUntil, type Probe } from "./poll";
@@ -222,19 +222,9 @@ export class PaySteps extends BuySteps {
     });
   }
 
-  /**
-   * What moved, as the journal recorded it at step 4 (issue 23): the captured amount and its source
-   * ("the orchestrator's amount_received", or the order's total when the orchestrator was not read).
-   * Null when no payment is recorded, or it was recorded before amounts were (then the banner says
-   * only that money moved).
-   */
+  /** What moved and its source, as the journal recorded it (issue 23; `capturedFromJournal`). */
   get capturedAmount(): { money: Money; source: string } | null {
-    for (const kind of ["payment_uncertain", "payment_confirmed"] as const) {
-      const e = this.journal.last(kind);
-      const m = MoneySchema.safeParse(e?.data.captured);
-      if (e && m.success) return { money: m.data, source: String(e.data.captured_source ?? "step 4") };
-    }
-    return null;
+    return capturedFromJournal(this.journal.all());
   }
 
   /**
@@ -625,11 +615,6 @@ export class PaySteps extends BuySteps {
       return null;
     }
   }
-}
-
-/** Step 4's refusal when the amounts disagree: both amounts with their sources, and what to do. */
-function amountMismatchMessage(a: AmountCheck, paymentId: string): string {
-  return `the amounts disagree: ${a.mismatch} — money moved (${formatAmount(a.captured)}, per ${a.capturedSource}): do not go on with this session; refund what was captured (step 8 stays available; if the order never completes, refund payment ${paymentId} at the orchestrator, Hyperswitch dashboard) and escalate to the marketplace squad with payment ${paymentId}`;
 }
 
 /** Said after a refused confirmation when the payment itself went through. */
