@@ -19,8 +19,11 @@ export const paths = {
   licenses: () => `${API_PREFIX}/licenses/mine`,
   hsPayment: (id: string) => `/payments/${encodeURIComponent(id)}`,
   hsRefund: (id: string) => `/refunds/${encodeURIComponent(id)}`,
-  /** The cross-check reads: `force_sync=true` asks the orchestrator to sync with the processor first. */
-  hsPaymentSynced: (id: string) => `/payments/${encodeURIComponent(id)}?force_sync=true`,
+  /**
+   * The cross-check reads: `force_sync=true` asks the orchestrator to sync with the processor first;
+   * `expand_attempts=true` lists the attempts (a failed void shows there as `void_failed`).
+   */
+  hsPaymentSynced: (id: string) => `/payments/${encodeURIComponent(id)}?force_sync=true&expand_attempts=true`,
   hsRefundSynced: (id: string) => `/refunds/${encodeURIComponent(id)}?force_sync=true`,
 };
 
@@ -154,6 +157,27 @@ export const HsPayment = z
     status: z.string(),
     amount: minor,
     currency: z.string(),
+    /**
+     * The amounts step 4 compares with the order (issue 23): `net_amount` = amount + surcharge (+ tax,
+     * shipping), `amount_capturable` what can still be captured, `amount_received` what was captured.
+     */
+    net_amount: minor.optional(),
+    amount_capturable: minor.nullable().optional(),
+    amount_received: minor.nullable().optional(),
+    surcharge_details: z
+      .object({ surcharge_amount: z.number().int(), tax_amount: z.number().int().nullable().optional() })
+      .loose()
+      .nullable()
+      .optional(),
+    /** With `expand_attempts=true`: each attempt's status (`void_failed` after a failed void). */
+    attempts: z
+      .array(
+        z
+          .object({ attempt_id: z.string().optional(), status: z.string(), amount: z.number().int().optional() })
+          .loose(),
+      )
+      .nullable()
+      .optional(),
     connector: z.string().nullable().optional(),
     /** When the payment last changed (Hyperswitch `updated`; `modified_at` in some versions). */
     updated: iso.nullable().optional(),

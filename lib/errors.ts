@@ -18,6 +18,7 @@ export type TransportErrorCode = "E2E_NETWORK" | "E2E_HTTP_STATUS" | "E2E_SCHEMA
 export type StepErrorCode =
   | "E2E_PAYER"
   | "E2E_PAYMENT_FAILED"
+  | "E2E_AMOUNT_MISMATCH"
   | "E2E_NO_LICENSE"
   | "E2E_NO_TRANSFER"
   | "E2E_TRANSFER_NULL";

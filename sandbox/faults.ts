@@ -9,6 +9,8 @@ export const PAYMENT_OUTCOMES = [
   "expired",
   "requires_customer_action",
 ] as const;
+/** What a void (POST /payments/:id/cancel) of a held payment does: Hyperswitch turns a failed void into `failed`. */
+export const VOID_OUTCOMES = ["cancelled", "failed"] as const;
 /** Where a refund ends up: `review` is Hyperswitch's manual review, which raises no webhook. */
 export const REFUND_OUTCOMES = ["succeeded", "failed", "review"] as const;
 
@@ -39,6 +41,11 @@ export interface Faults {
   webhookFailAfterApplyCount: number;
   /** The processor settles payments and refunds without telling the orchestrator: only a `force_sync` read syncs them. */
   processorSilent: boolean;
+  /** Added by the orchestrator to the order's amount (`net_amount` = amount + surcharge), and captured. */
+  surchargeMinor: number;
+  /** What `partially_captured` captures (`amount_received`); 0 = half the amount. */
+  partialCaptureMinor: number;
+  voidOutcome: (typeof VOID_OUTCOMES)[number];
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -67,6 +74,9 @@ export const DEFAULT_FAULTS: Faults = {
   webhookFailCount: 0,
   webhookFailAfterApplyCount: 0,
   processorSilent: false,
+  surchargeMinor: 0,
+  partialCaptureMinor: 0,
+  voidOutcome: "cancelled",
 };
 
 // Bounded so a typo cannot park a timer for a year or make every request fail forever by accident.
@@ -98,6 +108,9 @@ export const FaultsPatch = z
     webhookFailCount: z.number().int().min(0).max(100),
     webhookFailAfterApplyCount: z.number().int().min(0).max(100),
     processorSilent: z.boolean(),
+    surchargeMinor: z.number().int().min(0).max(100_000),
+    partialCaptureMinor: z.number().int().min(0).max(100_000_000),
+    voidOutcome: z.enum(VOID_OUTCOMES),
   })
   .partial();
 

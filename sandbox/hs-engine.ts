@@ -6,6 +6,7 @@ import {
   CONNECTOR,
   hsId,
   makeEvent,
+  netAmount,
   type PaymentRow,
   paymentEventType,
   paymentView,
@@ -110,8 +111,11 @@ export class HsEngine {
   /** Confirm a payment with a validated card. Returns null when it is no longer payable. */
   async confirm(paymentId: string, card: ParsedCard): Promise<PaymentRow | null> {
     const o = card.outcome;
+    // The surcharge knob: the orchestrator adds it at confirmation, as Hyperswitch's surcharge does.
+    const surcharge = this.ctx.faults.get().surchargeMinor;
     const r = await this.ctx.pool.query(
-      `UPDATE hs_payments SET status = $2, error_code = $3, error_message = $4, card_last4 = $5, card_network = $6, updated = ${BUMP}
+      `UPDATE hs_payments SET status = $2, error_code = $3, error_message = $4, card_last4 = $5, card_network = $6,
+         surcharge_amount = $7, updated = ${BUMP}
        WHERE payment_id = $1 AND status = 'requires_payment_method' RETURNING *`,
       [
         paymentId,
@@ -120,6 +124,7 @@ export class HsEngine {
         o.kind === "failure" ? o.message : null,
         card.last4,
         card.network,
+        o.kind === "success" ? surcharge : 0,
       ],
     );
     const p: PaymentRow | undefined = r.rows[0];
@@ -159,9 +164,11 @@ export class HsEngine {
       if (held) this.emit(paymentId, held);
       return;
     }
+    const captured = capturedBy(p ?? null, to, f.partialCaptureMinor);
     const r = await this.ctx.pool.query(
-      `UPDATE hs_payments SET status = $2, updated = ${BUMP} WHERE payment_id = $1 AND status = 'processing' RETURNING *`,
-      [paymentId, to],
+      `UPDATE hs_payments SET status = $2, amount_captured = $3, updated = ${BUMP}
+       WHERE payment_id = $1 AND status = 'processing' RETURNING *`,
+      [paymentId, to, captured],
     );
     const row: PaymentRow | undefined = r.rows[0];
     const type = row ? paymentEventType(row.status) : null;
@@ -180,7 +187,7 @@ export class HsEngine {
         "HE_03",
         "The payment has not succeeded yet. Please pass a successful payment to initiate refund",
       );
-    const captured = p.status === "partially_captured" ? Math.floor(p.amount / 2) : p.amount;
+    const captured = p.amount_captured ?? (p.status === "partially_captured" ? Math.floor(p.amount / 2) : netAmount(p));
     const done = await this.ctx.pool.query(
       "SELECT coalesce(sum(amount), 0)::int AS n FROM hs_refunds WHERE payment_id = $1 AND status <> 'failed'",
       [p.payment_id],
@@ -239,9 +246,11 @@ export class HsEngine {
     const target = this.processor.get(paymentId);
     if (target === undefined) return this.getPayment(paymentId);
     this.processor.delete(paymentId);
+    const p = await this.getPayment(paymentId);
+    const captured = capturedBy(p, target, this.ctx.faults.get().partialCaptureMinor);
     const r = await this.ctx.pool.query(
-      `UPDATE hs_payments SET status = $2, updated = ${BUMP} WHERE payment_id = $1 AND status = 'processing' RETURNING *`,
-      [paymentId, target],
+      `UPDATE hs_payments SET status = $2, amount_captured = $3, updated = ${BUMP} WHERE payment_id = $1 AND status = 'processing' RETURNING *`,
+      [paymentId, target, captured],
     );
     const row: PaymentRow | undefined = r.rows[0];
     const type = row ? paymentEventType(row.status) : null;
@@ -257,7 +266,45 @@ export class HsEngine {
     return (await this.settleRefundAs(refundId, target)) ?? this.getRefund(refundId);
   }
 
+  /**
+   * Void a held payment (POST /payments/:id/cancel). `voidOutcome=failed`: the processor declines the
+   * void, and Hyperswitch records the payment `failed` (its attempt `void_failed`) while the
+   * authorisation may still hold the amount on the card.
+   */
+  async cancel(paymentId: string): Promise<PaymentRow> {
+    const p = await this.getPayment(paymentId);
+    if (!p) throw paymentNotFound();
+    const cancellable = ["requires_capture", "requires_payment_method", "requires_customer_action"];
+    if (!cancellable.includes(p.status))
+      throw new HsError(400, "IR_16", `You cannot cancel this payment because it has status ${p.status}`);
+    const failed = this.ctx.faults.get().voidOutcome === "failed";
+    const r = await this.ctx.pool.query(
+      `UPDATE hs_payments SET status = $2, last_attempt_status = $3, error_code = $4, error_message = $5, updated = ${BUMP}
+       WHERE payment_id = $1 AND status = $6 RETURNING *`,
+      [
+        paymentId,
+        failed ? "failed" : "cancelled",
+        failed ? "void_failed" : "voided",
+        failed ? "void_declined" : null,
+        failed ? "The processor declined the void; the authorisation may still be held." : null,
+        p.status,
+      ],
+    );
+    const row: PaymentRow | undefined = r.rows[0];
+    if (!row)
+      throw new HsError(409, "HE_01", "The payment changed while it was being cancelled; retrieve it and try again");
+    const type = paymentEventType(row.status);
+    if (type) this.emit(paymentId, makeEvent(type, paymentView(row)));
+    return row;
+  }
+
   private emit(paymentId: string, event: WebhookEvent): void {
     this.webhooks.send(paymentId, event);
   }
+}
+
+/** What a capture took: everything charged (amount + surcharge), or the partial-capture knob's share (0: half). */
+function capturedBy(p: PaymentRow | null, to: string, partialCaptureMinor: number): number | null {
+  if (!p || (to !== "succeeded" && to !== "partially_captured")) return null;
+  return to === "succeeded" ? netAmount(p) : Math.min(partialCaptureMinor || Math.floor(p.amount / 2), netAmount(p));
 }

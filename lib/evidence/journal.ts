@@ -39,6 +39,7 @@ export const JOURNAL_KINDS = [
   "payment_confirmed",
   "payment_uncertain",
   "payment_checked",
+  "payment_held",
   "transfer_pasted",
   "refund_intent",
   "refund_created",

@@ -11,6 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { oneLine } from "../errors";
+import { formatAmount } from "../money";
 import { banner, pollLine, stepMarkdown, type Sink } from "../report/display";
 import { loadEvidence } from "../report/evidence";
 import { inertCode, inertSentence, inertText } from "../report/inert";
@@ -167,8 +168,11 @@ export class NotebookUi {
     const refund = table.find((x) => x.returnsMoney);
     // It stays until a refund has SUCCEEDED (journal evidence), not merely been requested.
     if (r.status !== "PASS" && pay && refund && r.step >= pay.n && rb.moneyOutstanding) {
+      // The captured amount (issue 23): what the orchestrator took, not what the order says.
+      const captured = rb.capturedAmount;
       d.markdown(
         banner("💶 Money has moved", [
+          ...(captured ? [`Money moved: **${formatAmount(captured.money)}** (${captured.source}).`] : []),
           r.step < refund.n
             ? `The payment went through. The refund step (${refund.n}) stays available: it acts once steps ${(refund.waitsFor ?? []).map((id) => stepById(id, table).n).join(", ") || "before it"} have run (a FAILED one is its recorded reason); to refund before, say why in its cell: \`await nb.run("${refund.id}", { reason: "…" });\`. Escalate what failed.`
             : `The payment was confirmed and no refund has succeeded yet. Follow the reason above (re-run step ${refund.n} after a failed refund, escalate a refund in review), or refund at the orchestrator.`,

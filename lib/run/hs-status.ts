@@ -28,6 +28,12 @@ export interface StatusClass {
   awaitingCustomer: boolean;
   /** The value is one the spec lists. */
   known: boolean;
+  /**
+   * `failed` after a hold (issue 23): why the amount may still be held on the card (the session saw
+   * the hold, an amount is still capturable or received, an attempt's void or capture failed).
+   * Such a payment is `needs_action`, never `no_money`.
+   */
+  hold?: string;
 }
 
 const PAYMENT: Record<IntentStatus, [MoneyClass, boolean]> = {
@@ -80,6 +86,8 @@ const shown = (c: StatusClass) =>
  * cannot accept, by the orchestrator's class. `ref` is the Hyperswitch payment id.
  */
 export function paymentAdvice(c: StatusClass, ref: string): string {
+  if (c.hold)
+    return `the orchestrator says the payment ${ref} is ${c.status} after a hold (${c.hold}): Hyperswitch records a failed void or capture as failed, so the hold may still be on the card — do not pay again yet; check payment ${ref} in the Hyperswitch dashboard and void the hold again (cancel the payment), or confirm with the card's bank that the hold was released; record it in OPERATOR_NOTES and escalate to the marketplace squad with payment ${ref}`;
   switch (c.class) {
     case "money_moved":
       return `the orchestrator says the payment ${ref} is ${c.status}: money moved — refund it at the orchestrator (Hyperswitch dashboard), record it in OPERATOR_NOTES, and escalate to the marketplace squad`;

@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { oneLine } from "../../lib/errors";
 import { BASE_FAULTS, backends, World, type Scenario } from "./harness";
 import { report, rows, type Row } from "./results";
+import { amountScenarios } from "./scenarios/amounts";
 import { flaky } from "./scenarios/flaky";
 import { schemaDrift } from "./scenarios/drift";
 import { guardScenarios } from "./scenarios/guards";
@@ -54,6 +55,7 @@ export const SCENARIOS: Scenario[] = [
   ...hsPaymentOutcomes,
   hsRefundFailed,
   hsRefundReview,
+  ...amountScenarios,
   journalTorn,
   slowDripPoll,
   ...journalTruthScenarios,

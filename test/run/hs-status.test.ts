@@ -193,7 +193,7 @@ describe("step 4 acts on the orchestrator's class", () => {
     );
     assert.ok(rb.moneyMoved);
     assert.ok(
-      hsPaths.every((p) => p.endsWith("?force_sync=true")),
+      hsPaths.every((p) => /\?force_sync=true&expand_attempts=true$/.test(p)),
       hsPaths.join(" "),
     );
     await rb.close();
