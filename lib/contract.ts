@@ -89,6 +89,12 @@ export const Order = z
     completed_at: iso.nullable().optional(),
     refunded_at: iso.nullable().optional(),
     failure_reason: z.string().nullable().optional(),
+    /** The order's split as the marketplace reports it (step 7 reconciles the seller transfer with it). */
+    subtotal_cents: minor.optional(),
+    vat_cents: minor.optional(),
+    platform_fee_cents: minor.nullable().optional(),
+    /** How much of the total has been refunded so far (refunds are by amount: partial ones add up). */
+    refunded_cents: minor.nullable().optional(),
   })
   .loose();
 
@@ -122,6 +128,8 @@ export const HsPayment = z
     payment_id: z.string(),
     status: z.string(),
     amount: minor,
+    /** What was captured (null until captured); the ledger sums refunds against it. */
+    amount_received: minor.nullable().optional(),
     currency: z.string(),
     connector: z.string().nullable().optional(),
     /** When the payment last changed (Hyperswitch `updated`; `modified_at` in some versions). */
@@ -141,6 +149,7 @@ export const HsRefund = z
     payment_id: z.string(),
     status: z.string(),
     amount: minor,
+    currency: z.string().optional(),
     error_message: z.string().nullable().optional(),
     error_code: z.string().nullable().optional(),
     /** When the orchestrator created the refund (RefundResponse `created_at`). */

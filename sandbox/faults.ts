@@ -35,6 +35,14 @@ export interface Faults {
   refundOutcome: (typeof REFUND_OUTCOMES)[number];
   webhookTimeScale: number;
   webhookFailCount: number;
+  /** The next refund refunds only this many minor units, whatever was asked (0: off; used once). */
+  partialRefundCents: number;
+  /** Every refund returns this many minor units more than asked, past the captured amount (a backend bug). */
+  overRefundCents: number;
+  /** The seller_transfers row is written this many minor units off the order's split (a payout bug). */
+  transferDeltaCents: number;
+  /** False: a full refund leaves the seller transfer paid (not reversed). */
+  transferReversal: boolean;
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -61,6 +69,10 @@ export const DEFAULT_FAULTS: Faults = {
   // Hyperswitch's retry schedule (60 s, then 5 min, 10 min, 1 h, 6 h) times this: 60 s -> 6 ms.
   webhookTimeScale: 0.0001,
   webhookFailCount: 0,
+  partialRefundCents: 0,
+  overRefundCents: 0,
+  transferDeltaCents: 0,
+  transferReversal: true,
 };
 
 // Bounded so a typo cannot park a timer for a year or make every request fail forever by accident.
@@ -90,6 +102,10 @@ export const FaultsPatch = z
     refundOutcome: z.enum(REFUND_OUTCOMES),
     webhookTimeScale: z.number().min(0).max(1),
     webhookFailCount: z.number().int().min(0).max(100),
+    partialRefundCents: z.number().int().min(0).max(1_000_000),
+    overRefundCents: z.number().int().min(0).max(1_000_000),
+    transferDeltaCents: z.number().int().min(-1_000_000).max(1_000_000),
+    transferReversal: z.boolean(),
   })
   .partial();
 
@@ -126,6 +142,15 @@ export class FaultState {
     if (this.current.webhookFailCount <= 0) return false;
     this.current = { ...this.current, webhookFailCount: this.current.webhookFailCount - 1 };
     return true;
+  }
+  /** The amount the next refund really refunds, given what was asked: `partialRefundCents` once, then `overRefundCents`. */
+  takeRefundAmount(asked: number): number {
+    const partial = this.current.partialRefundCents;
+    if (partial > 0) {
+      this.current = { ...this.current, partialRefundCents: 0 };
+      return Math.min(partial, asked);
+    }
+    return asked + this.current.overRefundCents;
   }
   set(patch: Partial<Faults>): Faults {
     this.current = { ...this.current, ...parseFaultsPatch(patch) };

@@ -8,14 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ReportError, SessionError } from "../errors";
 export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "../errors";
-import {
-  Journal,
-  latestStepResults,
-  moneyMoved,
-  moneyOutstanding,
-  refundAttempts,
-  type JournalEntry,
-} from "../evidence/journal";
+import { Journal, latestStepResults, type JournalEntry } from "../evidence/journal";
+import { moneyMoved, moneyOutstanding, reconcile, refundAttempts, type Reconciliation } from "../run/ledger";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { manifestHash, readManifest } from "../evidence/manifest";
 import { anchorOf, type Anchor } from "../evidence/anchor";

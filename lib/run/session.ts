@@ -10,15 +10,8 @@ import * as path from "node:path";
 import type { Config } from "../config";
 import { InterruptedError, SessionError, StepDeadlineError, oneLine } from "../errors";
 import { ApiClient, logIn } from "../clients/http";
-import {
-  Journal,
-  latestStepResults,
-  moneyMoved,
-  moneyOutstanding,
-  newSessionId,
-  nowIso,
-  sessionDir,
-} from "../evidence/journal";
+import { Journal, latestStepResults, newSessionId, nowIso, sessionDir } from "../evidence/journal";
+import { moneyMoved, moneyOutstanding } from "./ledger";
 import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
 import { acquireSessionLock, releaseSessionLock } from "./lock";
