@@ -29,6 +29,10 @@ const FAULT_FLAGS: Record<string, [keyof Faults, Kind]> = {
   "refund-outcome": ["refundOutcome", "string"],
   "webhook-time-scale": ["webhookTimeScale", "float"],
   "webhook-fail-count": ["webhookFailCount", "int"],
+  "partial-refund-cents": ["partialRefundCents", "int"],
+  "over-refund-cents": ["overRefundCents", "int"],
+  "transfer-delta-cents": ["transferDeltaCents", "int"],
+  "transfer-not-reversed": ["transferNotReversed", "bool"],
 };
 const PORT_FLAGS = { port: 8080, "hyperswitch-port": 8081, "pg-port": 55432, seed: 42 } as const;
 

@@ -41,8 +41,8 @@ export interface Faults {
   overRefundCents: number;
   /** The seller_transfers row is written this many minor units off the order's split (a payout bug). */
   transferDeltaCents: number;
-  /** False: a full refund leaves the seller transfer paid (not reversed). */
-  transferReversal: boolean;
+  /** A full refund leaves the seller transfer paid (not reversed): a payout bug. */
+  transferNotReversed: boolean;
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -72,7 +72,7 @@ export const DEFAULT_FAULTS: Faults = {
   partialRefundCents: 0,
   overRefundCents: 0,
   transferDeltaCents: 0,
-  transferReversal: true,
+  transferNotReversed: false,
 };
 
 // Bounded so a typo cannot park a timer for a year or make every request fail forever by accident.
@@ -105,7 +105,7 @@ export const FaultsPatch = z
     partialRefundCents: z.number().int().min(0).max(1_000_000),
     overRefundCents: z.number().int().min(0).max(1_000_000),
     transferDeltaCents: z.number().int().min(-1_000_000).max(1_000_000),
-    transferReversal: z.boolean(),
+    transferNotReversed: z.boolean(),
   })
   .partial();
 

@@ -186,7 +186,7 @@ async function applyRefund(c: PoolClient, ev: Event, f: Faults): Promise<Outcome
     await c.query(`UPDATE licenses SET revoked_at=${NOW} WHERE order_id=$1 AND revoked_at IS NULL`, [o.id]);
     // A full refund reverses the seller's whole transfer (a transfer reversal with its own id); a
     // partial refund leaves it paid: the platform absorbs a partial refund (docs/api-contract.md).
-    if (f.transferReversal)
+    if (!f.transferNotReversed)
       await c.query(
         `UPDATE seller_transfers SET status='reversed', reversed_at=${NOW}, reversal_id=$2 WHERE order_id=$1 AND status <> 'reversed'`,
         [o.id, newId("trr")],

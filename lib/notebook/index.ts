@@ -143,6 +143,7 @@ export class NotebookUi {
           r.step < refund.n
             ? `The payment was confirmed. The refund step (${refund.n}) stays available: run it to give the money back, then escalate what failed.`
             : `The payment was confirmed and no refund has succeeded yet. Follow the reason above (re-run step ${refund.n} after a failed refund, escalate a refund in review), or refund at the orchestrator.`,
+          ...(rb.refundedSoFar ? [`So far: ${rb.refundedSoFar} — re-run step ${refund.n} to refund the rest.`] : []),
         ]),
       );
     }

@@ -33,10 +33,12 @@ export interface Evidence {
   table: StepTable;
   /** Latest StepResult per step, indexed by step number; null = never ran. Facts validated. */
   steps: Array<StepResult | null>;
-  /** Money left the operator's card (lib/evidence/journal.ts moneyMoved, the one predicate). */
+  /** Money left the operator's card (lib/run/ledger.ts moneyMoved, the one predicate). */
   moneyMoved: boolean;
-  /** Money moved and no refund has SUCCEEDED (journal.ts moneyOutstanding, the same predicate as the notebook's banner). */
+  /** Money moved and not all of it came back, by amount (run/ledger.ts moneyOutstanding, the same predicate as the notebook's banner). */
   moneyOutstanding: boolean;
+  /** Each amount per source with a verdict (run/ledger.ts reconcile); the GO/NO-GO row needs it balanced. */
+  reconciliation: Reconciliation;
   /**
    * An order was created and no payment is recorded: its pay link was shown, so "no money moved" is
    * claimed only on the report's last look at it (`payment_checked`); null when money moved or there
@@ -208,6 +210,7 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     steps,
     moneyMoved: moneyMoved(journal),
     moneyOutstanding: moneyOutstanding(journal),
+    reconciliation: reconcile(journal),
     unpaidOrder: unpaidOrder(journal),
     preflight: pf
       ? {

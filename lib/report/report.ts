@@ -18,6 +18,7 @@ import { GO_NO_GO_ROW, goNoGoForArchive, housekeeping, updateGoNoGo, type GoNoGo
 import { clock } from "../run/steps";
 import type { StepTable } from "../run/step-model";
 import { fillTemplate } from "./template";
+import { formatMoney } from "../money";
 import type { Mode, Outcome, StepResult } from "../types";
 
 export const MODE_LABEL: Record<Mode, string> = {
@@ -82,6 +83,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
     hasReasons: reasons.length > 0,
     reasons,
     trail: ev.trail.map((t) => ({ link: cell(t.link), id: t.id ? cell(`\`${t.id}\``) : "—", source: cell(t.source) })),
+    reconciliation: reconciliationView(ev),
     anomalies: ev.anomalies.map(
       (a) =>
         `\`${a.at ? clock(a.at) : "—"}\` · ${a.step === null ? "session" : `step ${a.step}`} · ${a.kind} · ${a.message}${a.traceLine ? ` (trace L${a.traceLine})` : ""}`,
@@ -107,6 +109,23 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
       : ev.mode === "live" && ev.refund
         ? `pending (due by ${bankDueDate(ev)})`
         : "none",
+  };
+}
+
+/** The money reconciliation table's rows: each amount per source, and the ledger's verdict. */
+function reconciliationView(ev: Evidence): object {
+  const r = ev.reconciliation;
+  const val = (v: { amount: number; currency: string; ref: string } | null) =>
+    v ? cell(`${formatMoney(v.amount, v.currency)}${v.ref ? ` (${v.ref})` : ""}`) : "—";
+  return {
+    rows: r.rows.map((x) => ({
+      what: x.what,
+      marketplace: val(x.values["marketplace API"]),
+      orchestrator: val(x.values.orchestrator),
+      database: val(x.values.database),
+      verdict: cell(x.ok ? (x.verdict === "balanced" ? "✅ balanced" : x.verdict) : `❌ ${x.verdict}`),
+    })),
+    summary: `${r.balanced ? "✅" : "❌"} ${r.summary}`,
   };
 }
 

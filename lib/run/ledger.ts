@@ -9,6 +9,7 @@
  *
  * The reconciliation table (charged, captured, refunded, outstanding, transfer, reversal, each per
  * source) is built here too, from `money_seen` entries the steps journal as they read each source.
+ * A little over 300 lines: the table reads the same rules, and apart they could disagree.
  */
 import { type JournalEntry, latestStepResults } from "../evidence/journal";
 import { formatMoney } from "../money";
@@ -225,6 +226,8 @@ export interface Reconciliation {
   balanced: boolean;
   /** One line for the acceptance box and the notebook. */
   summary: string;
+  /** Part was refunded and part is still outstanding ("x of y refunded"). */
+  partial: string | null;
 }
 
 /**
@@ -267,10 +270,11 @@ export function reconcile(entries: readonly JournalEntry[]): Reconciliation {
     (v) =>
       l.captured !== null && v > l.captured ? `OVER-REFUND: ${f(v)} refunded of ${f(l.captured)} captured` : null,
   );
+  // Outstanding per source: what it says was taken minus what it says came back (nothing said: 0 back).
   const base = (s: MoneySource, capturedSeen: Seen | null): Seen | null => {
-    const r = mk("refunded", s);
-    if (!capturedSeen || !r) return null;
-    return { amount: capturedSeen.amount - r.amount, currency: capturedSeen.currency, ref: "" };
+    if (!capturedSeen || !l.moved) return null;
+    const back = mk("refunded", s)?.amount ?? 0;
+    return { amount: capturedSeen.amount - back, currency: capturedSeen.currency, ref: "" };
   };
   const refundAsked = refundRequested(entries);
   const outstanding = row(
@@ -280,7 +284,7 @@ export function reconcile(entries: readonly JournalEntry[]): Reconciliation {
       "marketplace API": base("marketplace API", charged.values["marketplace API"]),
       orchestrator: base("orchestrator", mk("captured", "orchestrator") ?? charged.values.orchestrator),
     },
-    (v) => (refundAsked && v !== 0 ? `OPEN: ${f(v)} ${v > 0 ? "not refunded" : "refunded too much"}` : null),
+    (v) => (v !== 0 ? `OPEN: ${f(Math.abs(v))} ${v > 0 ? "not refunded" : "refunded too much"}` : null),
   );
   const transfer = row("transfer", {
     ...none,
@@ -296,16 +300,18 @@ export function reconcile(entries: readonly JournalEntry[]): Reconciliation {
   const reported = rows.some((r) => r.verdict !== "not reported");
   const problems = rows.filter((r) => !r.ok);
   if (l.overRefund > 0 && !problems.includes(refundedRow)) problems.push(refundedRow);
-  const balanced = reported && problems.length === 0 && (!refundAsked || l.settled);
+  // A source that reported nothing is blank, not a failure; what was reported must agree.
+  const balanced = problems.length === 0 && (!l.moved || l.settled);
   const text = refundedText(l);
   const summary = !l.moved
     ? "no money moved"
     : problems.length
       ? `not balanced: ${problems.map((r) => `${r.what} ${r.verdict}`).join("; ")}`
-      : refundAsked && !l.settled
-        ? `not balanced: ${text ?? "refund not settled"}`
+      : !l.settled
+        ? `not balanced: ${refundAsked ? (text ?? "refund not settled") : `nothing refunded${text ? ` (${text})` : ""}`}`
         : !reported
           ? "not reported: no source reported an amount"
           : `balanced${text && refundAsked ? `: ${text}` : ""}`;
-  return { currency: cur, rows, balanced, summary };
+  const partial = l.refunded > 0 && (l.outstanding ?? 0) > 0 ? text : null;
+  return { currency: cur, rows, balanced, summary, partial };
 }

@@ -370,6 +370,8 @@ export class Runbook extends PaySteps {
         const hs = await this.orchestratorRefund(a);
         if (hs) obs.orchestrator = `refund ${hs.status}`;
       }
+      // The order reached `refunded`: the marketplace's word that this refund succeeded (its amount is the POST answer's).
+      if (out.reached && a.status !== "succeeded") this.noteRefundStatus(a, "succeeded", "marketplace");
       await this.seeRefunds(order);
       const l = ledgerOf(this.journal.all());
       obs.refunded = refundedText(l);
@@ -408,7 +410,7 @@ export class Runbook extends PaySteps {
       source: "orchestrator",
       amount: sum,
       currency: o.currency,
-      ref: "refunds amount (succeeded)",
+      ref: "succeeded refunds",
     });
   }
 

@@ -11,7 +11,7 @@ import type { Config } from "../config";
 import { InterruptedError, SessionError, StepDeadlineError, oneLine } from "../errors";
 import { ApiClient, logIn } from "../clients/http";
 import { Journal, latestStepResults, newSessionId, nowIso, sessionDir } from "../evidence/journal";
-import { moneyMoved, moneyOutstanding } from "./ledger";
+import { ledgerOf, moneyMoved, moneyOutstanding, refundedText } from "./ledger";
 import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
 import { acquireSessionLock, releaseSessionLock } from "./lock";
@@ -244,9 +244,15 @@ export class Session {
     return moneyMoved(this.journal.all());
   }
 
-  /** Money moved and no refund has succeeded yet (requested is not enough): the refund stays in sight. */
+  /** Money moved and not all of it came back yet, by amount (requested is not enough): the refund stays in sight. */
   get moneyOutstanding(): boolean {
     return moneyOutstanding(this.journal.all());
+  }
+
+  /** "0.01 EUR of 5.00 EUR refunded (4.99 EUR outstanding)" once any refund succeeded, else null (the ledger's words). */
+  get refundedSoFar(): string | null {
+    const l = ledgerOf(this.journal.all());
+    return l.refunded > 0 ? refundedText(l) : null;
   }
 
   /**

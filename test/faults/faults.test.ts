@@ -26,6 +26,7 @@ import { slowDripPoll } from "./scenarios/slow-drip";
 import { operatorScenarios } from "./scenarios/operator";
 import { latePaidCell } from "./scenarios/late-paid";
 import { refundTwice } from "./scenarios/refund-twice";
+import { ledgerScenarios } from "./scenarios/ledger";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
 import { webhookDuplicate, webhookOutOfOrder } from "./scenarios/webhooks";
 
@@ -53,6 +54,7 @@ export const SCENARIOS: Scenario[] = [
   hsRefundReview,
   journalTorn,
   slowDripPoll,
+  ...ledgerScenarios,
 ];
 
 const list = backends();

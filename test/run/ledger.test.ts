@@ -27,7 +27,13 @@ before(async () => {
 });
 afterEach(async () => {
   while (open.length) await open.pop()!.close();
-  sb.setFaults({ ...BASE, partialRefundCents: 0, overRefundCents: 0, transferDeltaCents: 0, transferReversal: true });
+  sb.setFaults({
+    ...BASE,
+    partialRefundCents: 0,
+    overRefundCents: 0,
+    transferDeltaCents: 0,
+    transferNotReversed: false,
+  });
 });
 after(async () => {
   await sb?.stop();
@@ -137,7 +143,7 @@ test("a transfer amount that does not match the order's split: step 7 FAILs nami
 });
 
 test("a transfer left paid after the refund is recorded, as an anomaly and a fact", async () => {
-  sb.setFaults({ transferReversal: false });
+  sb.setFaults({ transferNotReversed: true });
   const rb = session();
   assert.equal((await upToTransfer(rb)).status, "PASS");
   assert.equal((await rb.refund()).status, "PASS");
