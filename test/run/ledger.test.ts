@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { after, afterEach, before, test } from "node:test";
 import { startSandbox, type Faults, type Sandbox } from "../../sandbox";
 import { Journal } from "../../lib/evidence/journal";
-import { ledgerOf, reconcile, refundAttempts } from "../../lib/run/ledger";
+import { ledgerOf, moneyOutstanding, reconcile, refundAttempts, refundedText } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { payAndConfirm } from "../faults/drive";
@@ -168,3 +168,58 @@ async function sqlCount(orderId: string): Promise<number[]> {
     await c.end();
   }
 }
+
+// ------------------------------------------------------------------------------------ the ledger on journals alone
+
+function journalOf(entries: Array<[string, Record<string, unknown>]>) {
+  const dir = fs.mkdtempSync(path.join(archive, "j-"));
+  const j = Journal.create(path.join(dir, "s"), { sessionId: "s", mode: "staging" });
+  for (const [kind, data] of entries) j.append(kind as never, data);
+  return j.all();
+}
+const PAID: Array<[string, Record<string, unknown>]> = [
+  [
+    "order_created",
+    { order_id: "ord_1", payment_id: "pay_1", payment_url: "http://x/", total_cents: 500, currency: "EUR" },
+  ],
+  ["payment_confirmed", { at: "2026-11-26T14:00:00.000Z", last4: "4242", processor: "stripe" }],
+];
+
+test("ledger: a succeeded 1-cent refund of 5 EUR settles nothing; the rest settles it; more is an over-refund", () => {
+  const partial = journalOf([
+    ...PAID,
+    ["refund_intent", { idempotency_key: "k", attempt: 1 }],
+    ["refund_created", { refund_id: "ref_1", status: "pending", attempt: 1, amount_cents: 1 }],
+    ["refund_status", { refund_id: "ref_1", attempt: 1, status: "succeeded", source: "orchestrator", amount: 1 }],
+  ]);
+  const l = ledgerOf(partial);
+  assert.deepEqual([l.refunded, l.outstanding, l.settled, l.overRefund], [1, 499, false, 0]);
+  assert.equal(refundedText(l), "0.01 EUR of 5.00 EUR refunded (4.99 EUR outstanding)");
+  assert.equal(moneyOutstanding(partial), true, "the banner stays");
+  assert.equal(reconcile(partial).partial, "0.01 EUR of 5.00 EUR refunded (4.99 EUR outstanding)");
+
+  const rest = journalOf([
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "succeeded", attempt: 1, amount_cents: 1 }],
+    ["refund_created", { refund_id: "ref_2", status: "succeeded", attempt: 2, amount_cents: 499 }],
+  ]);
+  assert.equal(ledgerOf(rest).settled, true);
+  assert.equal(moneyOutstanding(rest), false);
+
+  const over = journalOf([
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "succeeded", attempt: 1, amount_cents: 501 }],
+  ]);
+  assert.deepEqual([ledgerOf(over).overRefund, ledgerOf(over).settled], [1, false]);
+  assert.equal(moneyOutstanding(over), true, "an over-refund is never 'settled'");
+});
+
+test("ledger: a journal written before refunds carried amounts reads as before (a succeeded refund settles)", () => {
+  const legacy = journalOf([
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "pending" }],
+    ["refund_status", { refund_id: "ref_1", status: "succeeded", source: "orchestrator" }],
+  ]);
+  assert.equal(ledgerOf(legacy).settled, true);
+  assert.equal(moneyOutstanding(legacy), false);
+});
