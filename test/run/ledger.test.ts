@@ -15,6 +15,8 @@ import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { payAndConfirm } from "../faults/drive";
 import { openStaging } from "./fixtures";
+import { loadEvidence } from "../../lib/report/evidence";
+import { actionItems, deriveOutcome } from "../../lib/report/verdict";
 
 let sb: Sandbox;
 let archive: string;
@@ -155,6 +157,15 @@ test("a transfer left paid after the refund is recorded, as an anomaly and a fac
     reconcile(rb.journal.all()).summary,
     /reversal MISMATCH: .* \(marketplace API .*\) ≠ 0\.00 EUR \(database/,
   );
+  const ev = loadEvidence(rb.dir);
+  const items = actionItems(ev);
+  assert.ok(
+    items.some((i) =>
+      /^\*\*Seller transfer not reversed\*\* for ord_\S+: not reversed: seller_transfers\.status is paid/.test(i),
+    ),
+    items.join("\n"),
+  );
+  assert.notEqual(deriveOutcome(ev).outcome, "PASS", "money that does not reconcile is never a PASS");
 });
 
 async function sqlCount(orderId: string): Promise<number[]> {
