@@ -246,7 +246,9 @@ export class Runbook extends PaySteps {
         const key = this.refundKeyOf(attempt);
         // What is outstanding: said explicitly once part was refunded (the first asks for "the rest").
         const l = ledgerOf(this.journal.all());
-        const amount = l.refunded > 0 && l.outstanding ? l.outstanding : null;
+        // (Also when the orchestrator captured other than the order's total: never ask for more than was captured.)
+        const capturedDiffers = l.captured !== null && l.charged !== null && l.captured !== l.charged;
+        const amount = (l.refunded > 0 || capturedDiffers) && l.outstanding ? l.outstanding : null;
         this.journal.append("refund_intent", {
           idempotency_key: key,
           order_id: o.id,
