@@ -292,7 +292,9 @@ test("the notebook's progress line drops a planned check when the step ends with
     png: () => undefined,
     text: () => undefined,
   });
-  const rb = { hooks: {}, table: STEPS, moneyOutstanding: false } as unknown as Runbook;
+  // The UI keeps its copy of the outputs in the session folder (issue 22 §6): a throwaway one here.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "poll-line-"));
+  const rb = { hooks: {}, table: STEPS, moneyOutstanding: false, dir } as unknown as Runbook;
   const ui = new NotebookUi(rb, {
     display: sink(shown),
     newDisplay: () => sink(displays[displays.push([]) - 1]),
@@ -314,4 +316,5 @@ test("the notebook's progress line drops a planned check when the step ends with
   ui.show(stepResult(5, "FAIL", "the order will not complete: the payment failed"));
   assert.match(progress.at(-1)!, /⏳ step 5 · attempt 1 .*\*\*processing\*\*$/);
   assert.doesNotMatch(progress.at(-1)!, /next check/);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
