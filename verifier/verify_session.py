@@ -5,10 +5,13 @@ Written apart from the TypeScript tool, from the format document alone, so that 
 re-check a session without trusting our code: Python 3.9+, standard library only, one file.
 
     python3 verifier/verify_session.py <session-dir> [--report docs/PAYMENT_E2E_LIVE_REPORT.md]
+                                       [--allowed-signers docs/allowed_signers]
 
 It recomputes the trace chain (and that every line's bytes are the canonical serialisation), the
 journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
-and line counts, the session-identity checks and, with --report, the anchor in the session's block.
+and line counts, the session-identity checks, that every re-seal note's replaced chain heads still
+hold, the seal's SSH signature (manifest.json.sig, checked with `ssh-keygen -Y verify` against the
+allowed signers: required for staging and live) and, with --report, the anchor in the session's block.
 Prints one line per finding, `ok|WARN|ERROR <file>[:<line>]: <message>`, then `verify: OK|FAILED`;
 exits 0 (intact), 1 (failed) or 2 (usage). Over the ~300-line guideline on purpose: an auditor gets
 one file to read and run.
@@ -18,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 
 GENESIS = "0" * 64
@@ -27,6 +31,11 @@ MANIFEST_FILE = "manifest.json"
 TRACE_FILE = "trace.jsonl"
 JOURNAL_FILE = "state.jsonl"
 QUARANTINE_FILE = "state.quarantine.jsonl"
+SIGNATURE_FILE = MANIFEST_FILE + ".sig"
+SEAL_NAMESPACE = "payment-e2e-seal@v1"
+RESEAL_NAMESPACE = "payment-e2e-reseal@v1"
+RESEAL_RE = re.compile(r"^reseal-(\d+)\.json(\.sig)?$")
+DEFAULT_ALLOWED_SIGNERS = "docs/allowed_signers"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 # ------------------------------------------------------------------------------ RFC 8785 (JCS)
@@ -245,7 +254,8 @@ def list_files(root):
         dirnames[:] = [d for d in dirnames if not is_ignored(rel_dir + d)]
         for name in filenames:
             rel = rel_dir + name
-            if is_ignored(rel) or (rel_dir == "" and (name == MANIFEST_FILE or name.startswith(MANIFEST_FILE + ".tmp"))):
+            if is_ignored(rel) or (rel_dir == "" and (name == MANIFEST_FILE or name.startswith(MANIFEST_FILE + ".tmp")
+                                                      or name == SIGNATURE_FILE or RESEAL_RE.match(name))):
                 continue
             full = os.path.join(dirpath, name)
             if os.path.isfile(full) and not os.path.islink(full):
@@ -423,6 +433,97 @@ def check_quarantine(session_dir, journal_entries, out):
             out.add("ok", "%s:%d" % (JOURNAL_FILE, e["seq"]), "torn tail repaired, fragment kept in %s" % QUARANTINE_FILE)
 
 
+# ------------------------------------------------------------------------------ re-seals and signatures
+
+
+def check_reseals(trace_entries, journal_entries, out):
+    """Each re-seal note's replaced seal: its chain heads must still be the hashes at its line counts."""
+    def head_at(entries, n):
+        if n == 0:
+            return GENESIS
+        return entries[n - 1].get("hash") if 0 < n <= len(entries) else None
+
+    for e in trace_entries:
+        p = e.get("payload") if isinstance(e.get("payload"), dict) else {}
+        if e.get("type") != "note" or not isinstance(p.get("previous_manifest_sha256"), str):
+            continue
+        at = "%s:%d" % (TRACE_FILE, e["seq"])
+        old = p["previous_manifest_sha256"][:12]
+        if not isinstance(p.get("previous_trace_head"), str) or not _is_int(p.get("previous_trace_lines")):
+            out.add("ERROR", at, "re-seal note over manifest %s... does not record the replaced seal's chain heads: "
+                    "it cannot prove what it replaced" % old)
+            continue
+        checks = [(TRACE_FILE, trace_entries, p["previous_trace_head"], p["previous_trace_lines"])]
+        if isinstance(p.get("previous_journal_head"), str) and _is_int(p.get("previous_journal_lines")):
+            checks.append((JOURNAL_FILE, journal_entries, p["previous_journal_head"], p["previous_journal_lines"]))
+        ok = True
+        for name, entries, head, n in checks:
+            if head_at(entries, n) != head:
+                ok = False
+                out.add("ERROR", "%s:%d" % (name, n), "hash of line %d differs from the chain head of the seal "
+                        "(manifest %s...) that the re-seal at %s replaced: a sealed line was rewritten" % (n, old, at))
+        if ok:
+            out.add("ok", at, "re-seal over manifest %s...: its sealed lines are intact" % old)
+
+
+def check_signature(path, allowed, namespace):
+    """('unsigned',) | ('good', signer, key) | ('bad', why), with ssh-keygen -Y find-principals / verify."""
+    sig = path + ".sig"
+    if not os.path.isfile(sig):
+        return ("unsigned",)
+    try:
+        with open(allowed, "r", encoding="utf-8") as f:
+            signers = [l for l in f.read().split("\n") if l.strip() and not l.strip().startswith("#")]
+    except OSError:
+        return ("bad", "%s not found: pass --allowed-signers <file>" % allowed)
+    if not signers:
+        return ("bad", "%s lists no signer: add the operator's public key (see the file's header)" % allowed)
+    try:
+        found = subprocess.run(["ssh-keygen", "-Y", "find-principals", "-s", sig, "-f", allowed],
+                               capture_output=True, text=True, timeout=30)
+    except OSError as err:
+        return ("bad", "ssh-keygen not available (%s): OpenSSH >= 8.1" % err)
+    principals = [l.strip() for l in found.stdout.split("\n") if l.strip()] if found.returncode == 0 else []
+    if not principals:
+        return ("bad", "signed by a key not in %s (or not a signature)" % allowed)
+    with open(path, "rb") as f:
+        data = f.read()
+    v = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", allowed, "-I", principals[0], "-n", namespace, "-s", sig],
+                       input=data, capture_output=True, timeout=30)
+    said = (v.stdout + v.stderr).decode("utf-8", "replace")
+    if v.returncode != 0:
+        last = [l for l in said.strip().split("\n") if l][-1:] or [""]
+        return ("bad", "signature by %s does not verify over %s in namespace %s: %s"
+                % (principals[0], os.path.basename(path), namespace, last[0]))
+    m = re.search(r"with (\S+ key \S+)", said)
+    return ("good", principals[0], m.group(1) if m else "key")
+
+
+def check_signatures(session_dir, m, allowed, out):
+    """The seal's signature (required for staging and live) and every re-seal statement's."""
+    strict = m["mode"] != "sandbox"
+    r = check_signature(os.path.join(session_dir, MANIFEST_FILE), allowed, SEAL_NAMESPACE)
+    if r[0] == "good":
+        out.add("ok", SIGNATURE_FILE, "sealed by %s (%s), allowed in %s" % (r[1], r[2], allowed))
+    elif r[0] == "bad":
+        out.add("ERROR", SIGNATURE_FILE, r[1])
+    elif strict:
+        out.add("ERROR", SIGNATURE_FILE, "a %s seal must be signed by an allowed signer and this one is unsigned "
+                "(sealed before signatures, or without a key)" % m["mode"])
+    else:
+        out.add("ok", SIGNATURE_FILE, "unsigned (sandbox seals may be)")
+    names = sorted((n for n in os.listdir(session_dir) if RESEAL_RE.match(n) and not n.endswith(".sig")),
+                   key=lambda n: int(RESEAL_RE.match(n).group(1)))
+    for name in names:
+        r = check_signature(os.path.join(session_dir, name), allowed, RESEAL_NAMESPACE)
+        if r[0] == "good":
+            out.add("ok", name + ".sig", "re-seal signed by %s (%s)" % (r[1], r[2]))
+        elif r[0] == "bad":
+            out.add("ERROR", name + ".sig", r[1])
+        elif strict:
+            out.add("ERROR", name + ".sig", "a %s re-seal must be signed by an allowed signer" % m["mode"])
+
+
 ANCHOR_RE = re.compile(r"Anchor ?:.*?manifest sha256\s*`([0-9a-f]{64})`.*?trace head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\)"
                        r"(?:.*?journal head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\))?")
 
@@ -480,7 +581,7 @@ def check_anchor(report, sid, manifest_sha, m, trace_chain, journal_chain, out):
         out.add("ok", where, "anchor matches: manifest sha256, trace head%s" % (" and journal head" if mm.group(4) else ""))
 
 
-def verify(session_dir, report=None):
+def verify(session_dir, report=None, allowed_signers=DEFAULT_ALLOWED_SIGNERS):
     out = Findings()
     mpath = os.path.join(session_dir, MANIFEST_FILE)
     try:
@@ -519,6 +620,8 @@ def verify(session_dir, report=None):
             pass
     check_identity(session_dir, m, trace["entries"], journal_entries, out)
     check_quarantine(session_dir, journal_entries, out)
+    check_reseals(trace["entries"], journal_entries, out)
+    check_signatures(session_dir, m, allowed_signers, out)
     if report:
         check_anchor(report, m["session_id"], manifest_sha, m, trace, journal, out)
     summary = "session %s (%s), %d file(s), trace %d line(s)" % (m["session_id"], m["mode"], len(m["files"]), m["trace_lines"])
@@ -531,6 +634,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="verify_session.py", description="Independent verifier of a payment-e2e session folder.")
     ap.add_argument("session_dir", help="e.g. archive/payment-e2e/<session-id>")
     ap.add_argument("--report", help="the living report whose session block holds the anchor, e.g. docs/PAYMENT_E2E_LIVE_REPORT.md")
+    ap.add_argument("--allowed-signers", default=DEFAULT_ALLOWED_SIGNERS,
+                    help="who may seal staging and live sessions, ssh-keygen's format (default %(default)s)")
     args = ap.parse_args(argv)
     if not os.path.isdir(args.session_dir):
         sys.stderr.write("verify: %s: no such directory\n" % args.session_dir)
@@ -538,7 +643,7 @@ def main(argv=None):
     if args.report and not os.path.isfile(args.report):
         sys.stderr.write("verify: %s: no such file\n" % args.report)
         return 2
-    out, summary = verify(args.session_dir, args.report)
+    out, summary = verify(args.session_dir, args.report, args.allowed_signers)
     tag = {"ok": "ok   ", "WARN": "WARN ", "ERROR": "ERROR"}
     for level, subject, message in out.items:
         print("%s %s: %s" % (tag[level], subject, message))

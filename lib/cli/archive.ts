@@ -1,12 +1,14 @@
 /**
- * `npm run archive -- <session-dir> [--docs-dir docs] [--reseal "<reason>"]` — seal a session after the operator
+ * `npm run archive -- <session-dir> [--docs-dir docs] [--reseal "<reason>"] [--sign-key <key>]` — seal a session after the operator
  * saved and closed the notebook: HTML export, the session report block, a secret/card scan that
  * refuses on a hit, the manifest, and the session's block in the living report.
  * Exit 0 sealed, or already sealed and intact (nothing written); 1 refused: a secret or card number,
  * or a sealed folder that changed since (the one line says what changed and the fix); 2 usage error,
  * a --reseal without a written reason (≥ 10 characters) included.
  * `--reseal "<reason>"` seals a changed folder again on purpose; the trace records the reason and
- * the previous manifest hash.
+ * the previous manifest hash, and reseal-<k>.json (signed) states old hash, new hash and reason.
+ * `--sign-key <private key>` (or $PAYMENT_E2E_SIGN_KEY, or git's user.signingkey with gpg.format ssh)
+ * signs the manifest into manifest.json.sig (issue 24); on an intact unsigned seal it only signs.
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -14,9 +16,11 @@ import { archiveSession, resealReasonProblem } from "../notebook/archive";
 import { ArchiveRefused, oneLine } from "../errors";
 import { wantsHelp } from "./args";
 
-export const USAGE = `usage: npm run archive -- <session-dir> [--docs-dir <dir>] [--reseal "<reason>"]
+export const USAGE = `usage: npm run archive -- <session-dir> [--docs-dir <dir>] [--reseal "<reason>"] [--sign-key <key>]
   --docs-dir <dir>     where the living report is (default docs)
   --reseal "<reason>"  seal a changed, already sealed folder again; the reason (≥ 10 characters) goes into the trace
+  --sign-key <key>     the SSH private key that signs the seal (default $PAYMENT_E2E_SIGN_KEY, else git's
+                       user.signingkey when gpg.format is ssh); staging and live seals must be signed
   exit 0 sealed or already sealed and intact · 1 refused (secret, card number, changed seal) · 2 usage`;
 
 async function main(argv: string[]): Promise<number> {
@@ -24,12 +28,12 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  let parsed: { values: { "docs-dir"?: string; reseal?: string }; positionals: string[] };
+  let parsed: { values: { "docs-dir"?: string; reseal?: string; "sign-key"?: string }; positionals: string[] };
   try {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { "docs-dir": { type: "string" }, reseal: { type: "string" } },
+      options: { "docs-dir": { type: "string" }, reseal: { type: "string" }, "sign-key": { type: "string" } },
     });
   } catch (err) {
     const dir = argv.find((a) => !a.startsWith("-"));
@@ -52,7 +56,15 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   try {
-    const r = await archiveSession(dir, { docsDir: values["docs-dir"], reseal: values.reseal });
+    const r = await archiveSession(dir, {
+      docsDir: values["docs-dir"],
+      reseal: values.reseal,
+      signKey: values["sign-key"],
+    });
+    if (r.status === "signed") {
+      console.log(`archive: ${dir} was sealed at ${r.sealedAt} unsigned; signed now: ${r.signature}`);
+      return 0;
+    }
     if (r.status === "already-sealed") {
       console.log(
         `archive: ${dir} already sealed at ${r.sealedAt}; nothing to do (manifest sha256 ${r.manifestSha256})`,
@@ -69,6 +81,11 @@ async function main(argv: string[]): Promise<number> {
     );
     console.log(`  retention until: ${r.manifest.retention_until}`);
     if (r.docsReport) console.log(`  report block: ${r.docsReport}`);
+    if (r.signature) console.log(`  signature: ${r.signature}`);
+    else if (r.manifest.mode !== "sandbox")
+      console.error(
+        `archive: WARNING the ${r.manifest.mode} seal is unsigned and npm run verify will fail it: sign it with npm run archive -- ${dir} --sign-key <your SSH private key> (its public key must be in docs/allowed_signers)`,
+      );
     return 0;
   } catch (err) {
     if (err instanceof ArchiveRefused) for (const h of err.hits) console.error(`  ${h}`);

@@ -1,6 +1,7 @@
 /**
- * `npm run verify -- <session-dir> [--report <file>] [--no-anchor]`: the folder against its manifest
- * (lib/evidence/verify.ts), then against the anchors the living report holds for it, now and in its
+ * `npm run verify -- <session-dir> [--report <file>] [--no-anchor] [--allowed-signers <file>]`: the
+ * folder against its manifest (lib/evidence/verify.ts), the seal's signature and re-seal statements
+ * against the allowed signers (lib/evidence/signature.ts, issue 24), then against the anchors the living report holds for it, now and in its
  * git history (lib/evidence/anchor.ts). One line per finding, the one-line fix, a summary.
  * Exit 0 intact, 1 failed, 2 usage error.
  */
@@ -10,20 +11,30 @@ import { parseArgs } from "node:util";
 import { anchorFix, checkAnchors } from "../evidence/anchor";
 import { formatVerify, verifySession } from "../evidence/verify";
 import { oneLine } from "../errors";
+import { DEFAULT_ALLOWED_SIGNERS, signatureFindings } from "../evidence/signature";
 import { stderr, stdout } from "./args";
 
 export const DEFAULT_REPORT = "docs/PAYMENT_E2E_LIVE_REPORT.md";
-export const USAGE = `usage: verify <session-dir> [--report <file>] [--no-anchor]   (e.g. archive/payment-e2e/<session-id>)
+export const USAGE = `usage: verify <session-dir> [--report <file>] [--no-anchor] [--allowed-signers <file>]   (e.g. archive/payment-e2e/<session-id>)
   --report <file>  the living report whose anchors are checked (default ${DEFAULT_REPORT})
+  --allowed-signers <file>  who may seal staging and live sessions (default ${DEFAULT_ALLOWED_SIGNERS})
   --no-anchor      skip the anchor check (said in the output)`;
 
 export function main(argv: string[], log = stdout, err = stderr, repoDir = process.cwd()): number {
-  let parsed: { values: { report?: string; "no-anchor"?: boolean; help?: boolean }; positionals: string[] };
+  let parsed: {
+    values: { report?: string; "no-anchor"?: boolean; help?: boolean; "allowed-signers"?: string };
+    positionals: string[];
+  };
   try {
     parsed = parseArgs({
       args: argv.filter((a) => a !== "--"),
       allowPositionals: true,
-      options: { report: { type: "string" }, "no-anchor": { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        report: { type: "string" },
+        "no-anchor": { type: "boolean" },
+        "allowed-signers": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (e) {
     err(`verify: ${oneLine(e)}\n${USAGE}`);
@@ -53,6 +64,16 @@ export function main(argv: string[], log = stdout, err = stderr, repoDir = proce
     if (anchors.some((f) => f.level === "error")) {
       result.ok = false;
       result.fix ??= anchorFix(anchors, dir, values.report ?? DEFAULT_REPORT);
+    }
+  }
+  // Issue 24: who sealed it. After the anchors, whose fix (restore from the commit) is the more specific one.
+  if (result.manifest) {
+    const allowed = values["allowed-signers"] ?? path.join(path.resolve(repoDir), DEFAULT_ALLOWED_SIGNERS);
+    const sig = signatureFindings(dir, result.manifest, { allowedSigners: allowed });
+    result.findings.push(...sig);
+    if (sig.some((f) => f.level === "error")) {
+      result.ok = false;
+      result.fix ??= `a ${result.manifest.mode} seal counts only when signed by a key in ${values["allowed-signers"] ?? DEFAULT_ALLOWED_SIGNERS}: restore manifest.json and its .sig from the committed copy (git checkout -- ${dir}), or have an allowed signer seal it (npm run archive -- ${dir} --sign-key <key>)`;
     }
   }
   for (const line of formatVerify(result)) log(line);

@@ -13,6 +13,7 @@ import { ManifestError } from "../errors";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE, isIgnoredFile } from "./files";
 import { GENESIS, verifyChain } from "./chain";
 import { readJournalFile } from "./journal";
+import { isSealSideFile } from "./signature";
 
 export const MANIFEST_SCHEMA = "payment-e2e/manifest@2";
 /** Sealed by an older tool: no journal chain fields. Read, never written. */
@@ -96,7 +97,7 @@ export function sha256File(file: string): string {
 
 /**
  * Files a manifest covers: every regular file under `dir`, sorted, except the manifest (and its temp
- * file) and editor, Jupyter and OS leftovers (`isIgnoredFile`: `.ipynb_checkpoints/`, `*~`, `.*.swp`, …).
+ * file), what lies beside it after the seal (its signature, re-seal statements: `isSealSideFile`) and editor, Jupyter and OS leftovers (`isIgnoredFile`: `.ipynb_checkpoints/`, `*~`, `.*.swp`, …).
  */
 export function listSessionFiles(dir: string): string[] {
   const out: string[] = [];
@@ -107,7 +108,10 @@ export function listSessionFiles(dir: string): string[] {
       if (ent.isDirectory()) walk(r);
       else if (
         ent.isFile() &&
-        !(rel === "" && (ent.name === MANIFEST_FILE || ent.name.startsWith(`${MANIFEST_FILE}.tmp`)))
+        !(
+          rel === "" &&
+          (ent.name === MANIFEST_FILE || ent.name.startsWith(`${MANIFEST_FILE}.tmp`) || isSealSideFile(ent.name))
+        )
       )
         out.push(r);
     }

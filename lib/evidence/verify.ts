@@ -33,6 +33,7 @@ import {
 import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "./chain";
 import { type JournalRead, readJournalFile } from "./journal";
 import { identityFindings } from "./identity";
+import { resealFindings } from "./signature";
 
 export type FindingLevel = "ok" | "warning" | "error";
 
@@ -338,6 +339,10 @@ export function verifySession(sessionDir: string): VerifyResult {
     });
   }
   findings.push(...identityFindings(sessionDir, manifest, result.journal, events, journalRel));
+  // Issue 24 §2: a re-seal proves what it replaced, or the sealed lines were rewritten.
+  const reseals = resealFindings(events, result.journal?.entries ?? []);
+  if (reseals.some((f) => f.level === "error")) result.brokenChain = true;
+  findings.push(...reseals);
   result.ok = !findings.some((f) => f.level === "error");
   if (!result.ok)
     result.fix =

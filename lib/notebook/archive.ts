@@ -12,7 +12,7 @@ import { ArchiveRefused, ArchiveSealed, SessionError } from "../errors";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
 import { Journal } from "../evidence/journal";
-import { SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
+import { MANIFEST_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
 import { SecretRegistry, secrets } from "../evidence/secrets";
 import { loadEvidence } from "../report/evidence";
@@ -23,11 +23,24 @@ import { Trace } from "../evidence/trace";
 import { sha256 } from "../evidence/canonical";
 import { sealState } from "../evidence/verify";
 import { inRepo, repoRoot } from "../paths";
+import {
+  RESEAL_SCHEMA,
+  SEAL_NAMESPACE,
+  SIGNATURE_FILE,
+  resolveSignKey,
+  signFile,
+  writeResealStatement,
+} from "../evidence/signature";
 
 export interface ArchiveResult {
   dir: string;
-  /** sealed: first seal · resealed: sealed again on purpose, recorded in the trace · already-sealed: nothing written. */
-  status: "sealed" | "resealed" | "already-sealed";
+  /**
+   * sealed: first seal · resealed: sealed again on purpose, recorded in the trace · already-sealed:
+   * nothing written · signed: already sealed and intact, its unsigned seal now signed (issue 24).
+   */
+  status: "sealed" | "resealed" | "already-sealed" | "signed";
+  /** The signature beside the manifest (manifest.json.sig), or null when sealed unsigned (no key). */
+  signature: string | null;
   /** When the seal in force was made (manifest.json's created_at). */
   sealedAt: string;
   manifest: Manifest;
@@ -62,6 +75,12 @@ export interface ArchiveOptions {
    * sealed file is gone.
    */
   reseal?: string;
+  /**
+   * The operator's SSH private key that signs the seal (issue 24): default $PAYMENT_E2E_SIGN_KEY,
+   * else git's user.signingkey when gpg.format is ssh. Without one the seal is unsigned, which
+   * verify reports as an error for staging and live.
+   */
+  signKey?: string;
 }
 
 /** The shortest re-seal reason accepted: a sentence, not "ok". */
@@ -81,11 +100,17 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
       `${dir} is still open in a kernel (${describeHolder(holder)}): save and close the notebook and shut its kernel down, then archive`,
     );
   const seal = sealState(dir);
+  const signKey = resolveSignKey(opts.signKey, repoRoot());
   if (seal.state === "intact") {
     const html = path.join(dir, SESSION_HTML);
+    const sig = path.join(dir, SIGNATURE_FILE);
+    // An intact seal made without a key (or before signatures) is signed as it stands, on request.
+    const signNow = opts.signKey !== undefined && !fs.existsSync(sig);
+    if (signNow) signFile(path.join(dir, MANIFEST_FILE), opts.signKey as string, SEAL_NAMESPACE);
     return {
       dir,
-      status: "already-sealed",
+      status: signNow ? "signed" : "already-sealed",
+      signature: fs.existsSync(sig) ? sig : null,
       sealedAt: seal.manifest.created_at,
       manifest: seal.manifest,
       manifestSha256: seal.manifestSha256,
@@ -101,13 +126,18 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   if (seal.state === "changed") {
     const problem = resealReasonProblem(opts.reseal, dir);
     if (problem) throw new ArchiveSealed(dir, seal.manifest?.created_at ?? null, seal.what, problem);
-    // A deliberate re-seal is evidence too: the trace says when, over which seal, and why.
+    // A deliberate re-seal is evidence too: the trace says when, over which seal, and why, and the
+    // replaced seal's chain heads, which verify checks are still the chains' hashes (issue 24 §2).
     const t = Trace.open(path.join(dir, TRACE_FILE));
     t.append("note", {
       event: "re-sealed by npm run archive --reseal",
       reason: opts.reseal?.trim(),
       previous_manifest_sha256: seal.manifestSha256,
       previous_sealed_at: seal.manifest?.created_at ?? null,
+      previous_trace_head: seal.manifest?.chain_head ?? null,
+      previous_trace_lines: seal.manifest?.trace_lines ?? null,
+      previous_journal_head: seal.manifest?.journal_head ?? null,
+      previous_journal_lines: seal.manifest?.journal_lines ?? null,
       changes: seal.changes.map((c) => `${c.path}: ${c.words}`),
     });
     t.close();
@@ -150,6 +180,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     // Dated now, a re-seal too (the trace records the seal it replaced).
     createdAt: new Date().toISOString(),
   });
+  const signature = signSeal(dir, manifest, seal, opts.reseal, signKey);
   // After the seal: the docs report's block now names the manifest hash (staging and live only,
   // or a sandbox session already published there); the sealed folder itself is left untouched.
   const docs = opts.docsDir ?? "docs";
@@ -160,6 +191,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   return {
     dir,
     status: seal.state === "changed" ? "resealed" : "sealed",
+    signature,
     sealedAt: manifest.created_at,
     manifest,
     manifestSha256: manifestHash(dir),
@@ -169,6 +201,41 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     outcome: published.session.outcome,
     docsReport: published.docs?.path ?? null,
   };
+}
+
+/**
+ * Signs the new seal with the operator's key (manifest.json.sig) and, for a re-seal, writes the
+ * signed statement over the old manifest hash, the new one and the reason (reseal-<k>.json).
+ * Without a key the seal stays unsigned (sandbox seals may be; verify names the fix for the others).
+ */
+function signSeal(
+  dir: string,
+  manifest: Manifest,
+  seal: ReturnType<typeof sealState>,
+  reason: string | undefined,
+  key: string | null,
+): string | null {
+  const file = path.join(dir, MANIFEST_FILE);
+  fs.rmSync(`${file}.sig`, { force: true }); // a signature over the replaced manifest is no longer true
+  const sig = key ? signFile(file, key, SEAL_NAMESPACE) : null;
+  if (seal.state === "changed" && seal.manifest && seal.manifestSha256)
+    writeResealStatement(
+      dir,
+      {
+        schema: RESEAL_SCHEMA,
+        session_id: manifest.session_id,
+        resealed_at: manifest.created_at,
+        reason: (reason ?? "").trim(),
+        previous_manifest_sha256: seal.manifestSha256,
+        manifest_sha256: manifestHash(dir),
+        previous_trace_head: seal.manifest.chain_head,
+        previous_trace_lines: seal.manifest.trace_lines,
+        previous_journal_head: seal.manifest.journal_head ?? null,
+        previous_journal_lines: seal.manifest.journal_lines ?? null,
+      },
+      key,
+    );
+  return sig;
 }
 
 /** `client_secret=…` in a URL, raw or URL-encoded (`client_secret%3D…`); the value up to a separator. */

@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
+import { makeSigner, writeAllowedSigners } from "../evidence/signing";
 import { main as verify } from "../../lib/cli/verify";
 import { checkAnchors, findAnchor, formatAnchor, parseAnchor, type Anchor } from "../../lib/evidence/anchor";
 import { TRACE_FILE } from "../../lib/evidence/files";
@@ -19,6 +20,7 @@ import { publishReport } from "../../lib/report/report";
 import { makeSession, seal, tmpArchive } from "../report/fixtures";
 
 const REPO = path.resolve(__dirname, "../..");
+const SIGNER = makeSigner("anchor-test@example.com");
 
 /** A repository with docs/ (report + checklist) and a sealed, published staging session, committed. */
 async function publishedStaging() {
@@ -28,7 +30,9 @@ async function publishedStaging() {
   fs.mkdirSync(docs);
   fs.copyFileSync(path.join(REPO, "docs", "GO_NO_GO_CHECKLIST.md"), path.join(docs, "GO_NO_GO_CHECKLIST.md"));
   const dir = makeSession(archive, { mode: "staging" });
-  await archiveSession(dir, { html: false, docsDir: docs });
+  // Signed by a throwaway key the repository's docs/allowed_signers trusts (issue 24).
+  writeAllowedSigners(path.join(docs, "allowed_signers"), [SIGNER]);
+  await archiveSession(dir, { html: false, docsDir: docs, signKey: SIGNER.key });
   const git = (...args: string[]) =>
     execFileSync(
       "git",
@@ -117,7 +121,12 @@ describe("npm run verify checks the anchors", () => {
     const t = Trace.open(path.join(s.dir, TRACE_FILE));
     t.append("operator_ack", { event: "evidence added on purpose" });
     t.close();
-    const r1 = await archiveSession(s.dir, { html: false, docsDir: s.docs, reseal: "operator note added on purpose" });
+    const r1 = await archiveSession(s.dir, {
+      html: false,
+      docsDir: s.docs,
+      reseal: "operator note added on purpose",
+      signKey: SIGNER.key,
+    });
     assert.equal(r1.status, "resealed");
     let r = s.run();
     assert.equal(r.code, 0, r.out);

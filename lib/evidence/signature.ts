@@ -1,0 +1,263 @@
+/**
+ * Signed seals (issue 24 §1–2). The archive signs manifest.json with the operator's SSH key
+ * (`ssh-keygen -Y sign`, namespace SEAL_NAMESPACE) into manifest.json.sig beside it; a re-seal also
+ * writes reseal-<k>.json (old manifest hash, new manifest hash, reason, the replaced seal's chain
+ * heads) signed under RESEAL_NAMESPACE. docs/allowed_signers (ssh-keygen's format) says who may seal
+ * staging and live sessions. Both verifiers check with `ssh-keygen -Y find-principals` then
+ * `ssh-keygen -Y verify` and name the signer. A staging or live seal without a valid signature by an
+ * allowed signer is an error; a sandbox seal may be unsigned (a signature present is still checked).
+ * `resealFindings` checks every re-seal note of the trace against the chains: the replaced seal's
+ * heads must still be the chains' hashes at its line counts, so a rewritten sealed line is caught.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { canonicalJson } from "./canonical";
+import { GENESIS } from "./chain";
+import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "./files";
+import type { Manifest } from "./manifest";
+import type { VerifyFinding } from "./verify";
+
+export const SEAL_NAMESPACE = "payment-e2e-seal@v1";
+export const RESEAL_NAMESPACE = "payment-e2e-reseal@v1";
+export const SIGNATURE_FILE = `${MANIFEST_FILE}.sig`;
+export const RESEAL_SCHEMA = "payment-e2e/reseal@1";
+/** The committed list of who may seal staging and live sessions (relative to the repository). */
+export const DEFAULT_ALLOWED_SIGNERS = "docs/allowed_signers";
+export const SIGN_KEY_ENV = "PAYMENT_E2E_SIGN_KEY";
+const RESEAL_RE = /^reseal-(\d+)\.json$/;
+
+/** Files that lie beside the manifest and are never in it (written after it): the signatures, the re-seal statements. */
+export function isSealSideFile(rel: string): boolean {
+  const name = rel.replace(/\\/g, "/");
+  return name === SIGNATURE_FILE || RESEAL_RE.test(name) || RESEAL_RE.test(name.replace(/\.sig$/, ""));
+}
+
+/**
+ * The operator's signing key: `--sign-key`, else $PAYMENT_E2E_SIGN_KEY, else git's user.signingkey
+ * when gpg.format is ssh (a private key path, or a .pub whose private key lies beside it); or null.
+ */
+export function resolveSignKey(explicit?: string, cwd = process.cwd()): string | null {
+  if (explicit) return explicit;
+  if (process.env[SIGN_KEY_ENV]) return process.env[SIGN_KEY_ENV] as string;
+  const get = (k: string) => {
+    try {
+      return execFileSync("git", ["config", "--get", k], {
+        cwd,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      }).trim();
+    } catch {
+      return "";
+    }
+  };
+  const key = get("user.signingkey");
+  if (!key || get("gpg.format") !== "ssh" || key.startsWith("key::") || key.startsWith("ssh-")) return null;
+  const abs = key.startsWith("~/") ? path.join(os.homedir(), key.slice(2)) : key;
+  return abs.endsWith(".pub") && fs.existsSync(abs.slice(0, -4)) ? abs.slice(0, -4) : abs;
+}
+
+/** Signs `file` into `file.sig` (replacing an old one); throws with ssh-keygen's words on failure. */
+export function signFile(file: string, key: string, namespace: string): string {
+  if (!fs.existsSync(key))
+    throw new Error(`signing key ${key} not found: pass --sign-key <private key> or set ${SIGN_KEY_ENV}`);
+  const sig = `${file}.sig`;
+  fs.rmSync(sig, { force: true });
+  const r = spawnSync("ssh-keygen", ["-Y", "sign", "-f", key, "-n", namespace, file], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: 30_000,
+  });
+  if (r.error || r.status !== 0 || !fs.existsSync(sig))
+    throw new Error(
+      `ssh-keygen -Y sign failed with ${key}: ${(r.stderr || String(r.error ?? "")).trim().split("\n").pop()} (a key with a passphrase needs ssh-agent; OpenSSH ≥ 8.1)`,
+    );
+  return sig;
+}
+
+export type SignatureCheck =
+  | { state: "unsigned" }
+  | { state: "good"; signer: string; key: string }
+  | { state: "bad"; why: string };
+
+/** Checks `file.sig` over `file` against an allowed_signers file: who signed it, or why it does not count. */
+export function checkSignature(file: string, allowedSigners: string, namespace: string): SignatureCheck {
+  const sig = `${file}.sig`;
+  if (!fs.existsSync(sig)) return { state: "unsigned" };
+  if (!fs.existsSync(allowedSigners))
+    return { state: "bad", why: `${allowedSigners} not found: pass --allowed-signers <file>` };
+  const signers = fs
+    .readFileSync(allowedSigners, "utf8")
+    .split("\n")
+    .filter((l) => l.trim() && !l.trim().startsWith("#"));
+  if (!signers.length)
+    return {
+      state: "bad",
+      why: `${allowedSigners} lists no signer: add the operator's public key (see the file's header)`,
+    };
+  const run = (args: string[], input?: Buffer) =>
+    spawnSync("ssh-keygen", args, { input, encoding: "utf8", timeout: 30_000, maxBuffer: 1 << 20 });
+  const found = run(["-Y", "find-principals", "-s", sig, "-f", allowedSigners]);
+  if (found.error) return { state: "bad", why: `ssh-keygen not available (${found.error.message}): OpenSSH ≥ 8.1` };
+  const principal = found.status === 0 ? found.stdout.split("\n").find((l) => l.trim()) : undefined;
+  if (!principal) return { state: "bad", why: `signed by a key not in ${allowedSigners} (or not a signature)` };
+  const v = run(
+    ["-Y", "verify", "-f", allowedSigners, "-I", principal.trim(), "-n", namespace, "-s", sig],
+    fs.readFileSync(file),
+  );
+  if (v.status !== 0)
+    return {
+      state: "bad",
+      why: `signature by ${principal.trim()} does not verify over ${path.basename(file)} in namespace ${namespace}: ${(v.stderr || v.stdout).trim().split("\n").pop()}`,
+    };
+  const key = /with (\S+ key \S+)/.exec(v.stdout + v.stderr)?.[1] ?? "key";
+  return { state: "good", signer: principal.trim(), key };
+}
+
+/** What a re-seal statement says; signed as its canonical JSON under RESEAL_NAMESPACE. */
+export interface ResealStatement {
+  schema: typeof RESEAL_SCHEMA;
+  session_id: string;
+  resealed_at: string;
+  reason: string;
+  previous_manifest_sha256: string;
+  manifest_sha256: string;
+  previous_trace_head: string;
+  previous_trace_lines: number;
+  previous_journal_head: string | null;
+  previous_journal_lines: number | null;
+}
+
+/** The re-seal statements beside a manifest, by number: [k, file]. */
+export function resealStatements(sessionDir: string): Array<[number, string]> {
+  if (!fs.existsSync(sessionDir)) return [];
+  return fs
+    .readdirSync(sessionDir)
+    .map((n) => [Number(RESEAL_RE.exec(n)?.[1] ?? Number.NaN), path.join(sessionDir, n)] as [number, string])
+    .filter(([k]) => Number.isInteger(k))
+    .sort((a, b) => a[0] - b[0]);
+}
+
+/** Writes reseal-<k>.json (the next k) and signs it when a key is given; returns its path. */
+export function writeResealStatement(sessionDir: string, s: ResealStatement, key: string | null): string {
+  const k = (resealStatements(sessionDir).pop()?.[0] ?? 0) + 1;
+  const file = path.join(sessionDir, `reseal-${k}.json`);
+  fs.writeFileSync(file, `${canonicalJson(s)}\n`);
+  if (key) signFile(file, key, RESEAL_NAMESPACE);
+  return file;
+}
+
+/** A re-seal note of the trace (written by `npm run archive --reseal`) and its line. */
+interface ResealNote {
+  line: number;
+  previous_manifest_sha256: string;
+  previous_trace_head?: unknown;
+  previous_trace_lines?: unknown;
+  previous_journal_head?: unknown;
+  previous_journal_lines?: unknown;
+}
+
+/** Hash of a chain at line n (GENESIS at 0), or undefined when fewer lines verify. */
+const headAt = (records: ReadonlyArray<{ hash?: string }>, n: number) => (n === 0 ? GENESIS : records[n - 1]?.hash);
+
+/**
+ * Every re-seal note against the chains as they verify now: the replaced seal's trace and journal
+ * heads must still be the hashes at its line counts (a rewrite of a sealed line breaks this, and no
+ * re-seal can hide it); a note without those heads proves nothing and is an error.
+ */
+export function resealFindings(
+  trace: ReadonlyArray<{ seq: number; type: string; payload: unknown; hash?: string }>,
+  journal: ReadonlyArray<{ hash?: string }>,
+): VerifyFinding[] {
+  const out: VerifyFinding[] = [];
+  const notes: ResealNote[] = [];
+  for (const e of trace) {
+    const p = e.payload as Record<string, unknown> | null;
+    if (e.type === "note" && p && typeof p.previous_manifest_sha256 === "string")
+      notes.push({ ...(p as Omit<ResealNote, "line">), line: e.seq });
+  }
+  for (const n of notes) {
+    const at = `${TRACE_FILE}:${n.line}`;
+    const old = n.previous_manifest_sha256.slice(0, 12);
+    if (typeof n.previous_trace_head !== "string" || !Number.isInteger(n.previous_trace_lines)) {
+      out.push({
+        level: "error",
+        subject: at,
+        message: `re-seal note over manifest ${old}… does not record the replaced seal's chain heads: it cannot prove what it replaced`,
+      });
+      continue;
+    }
+    const checks: Array<[string, ReadonlyArray<{ hash?: string }>, unknown, unknown]> = [
+      [TRACE_FILE, trace, n.previous_trace_head, n.previous_trace_lines],
+    ];
+    if (typeof n.previous_journal_head === "string")
+      checks.push([JOURNAL_FILE, journal, n.previous_journal_head, n.previous_journal_lines]);
+    let ok = true;
+    for (const [file, records, head, lines] of checks) {
+      const count = Number(lines);
+      if (headAt(records, count) === head) continue;
+      ok = false;
+      out.push({
+        level: "error",
+        subject: `${file}:${count}`,
+        message: `hash of line ${count} differs from the chain head of the seal (manifest ${old}…) that the re-seal at ${at} replaced: a sealed line was rewritten`,
+      });
+    }
+    if (ok)
+      out.push({
+        level: "ok",
+        subject: at,
+        message: `re-seal over manifest ${old}…: its sealed lines are intact`,
+      });
+  }
+  return out;
+}
+
+export interface SignatureOptions {
+  /** The allowed_signers file (default docs/allowed_signers under the repository). */
+  allowedSigners: string;
+}
+
+/**
+ * The seal's signature and each re-seal statement's, as findings: who signed, or why it does not
+ * count (an error for staging and live; for sandbox only when a signature is present and bad).
+ */
+export function signatureFindings(sessionDir: string, manifest: Manifest, o: SignatureOptions): VerifyFinding[] {
+  const out: VerifyFinding[] = [];
+  const strict = manifest.mode !== "sandbox";
+  const shown = o.allowedSigners;
+  const seal = checkSignature(path.join(sessionDir, MANIFEST_FILE), o.allowedSigners, SEAL_NAMESPACE);
+  if (seal.state === "good")
+    out.push({
+      level: "ok",
+      subject: SIGNATURE_FILE,
+      message: `sealed by ${seal.signer} (${seal.key}), allowed in ${shown}`,
+    });
+  else if (seal.state === "unsigned")
+    out.push(
+      strict
+        ? {
+            level: "error",
+            subject: SIGNATURE_FILE,
+            message: `a ${manifest.mode} seal must be signed by an allowed signer and this one is unsigned (sealed before signatures, or without a key): after checking it against its committed anchor, sign it with npm run archive -- ${sessionDir} --sign-key <key>`,
+          }
+        : { level: "ok", subject: SIGNATURE_FILE, message: "unsigned (sandbox seals may be)" },
+    );
+  else out.push({ level: "error", subject: SIGNATURE_FILE, message: seal.why });
+
+  for (const [, file] of resealStatements(sessionDir)) {
+    const rel = path.basename(file);
+    const r = checkSignature(file, o.allowedSigners, RESEAL_NAMESPACE);
+    if (r.state === "good")
+      out.push({ level: "ok", subject: `${rel}.sig`, message: `re-seal signed by ${r.signer} (${r.key})` });
+    else if (r.state === "bad") out.push({ level: "error", subject: `${rel}.sig`, message: r.why });
+    else if (strict)
+      out.push({
+        level: "error",
+        subject: `${rel}.sig`,
+        message: `a ${manifest.mode} re-seal must be signed by an allowed signer`,
+      });
+  }
+  return out;
+}
