@@ -256,6 +256,57 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     bothFail("forged re-seal, note without heads", r, dir, "trace.jsonl", ls2.length, /cannot prove what it replaced/);
   });
 
+  test("a forged re-seal whose note carries the forged chain's own heads: the committed anchor catches it (npm run verify, from git history); Python, without history, cannot — the signature closes that for staging/live", async () => {
+    const r = repo();
+    const dir = await sealStaging(r, { mode: "sandbox" });
+    const old = manifestOf(dir);
+    const oldSha = spawnSync("sha256sum", [path.join(dir, "manifest.json")], { encoding: "utf8" }).stdout.slice(0, 64);
+    commitTrust(r.root, [dir], [alice]);
+    const trace = path.join(dir, "trace.jsonl");
+    const ls = lines(trace);
+    const at = ls.findIndex((l) => l.includes('"minor":500'));
+    ls[at] = ls[at].replace('"minor":500', '"minor":50');
+    fs.writeFileSync(trace, ls.map((l) => `${l}\n`).join(""));
+    rechain(trace, "trace.jsonl");
+    const forgedHead = JSON.parse(lines(trace)[old.trace_lines - 1]).hash;
+    const note = {
+      seq: 0,
+      time: new Date().toISOString(),
+      mono_ms: 1,
+      type: "note",
+      payload: {
+        event: "re-sealed by npm run archive --reseal",
+        reason: "corrected a typo in the amount",
+        previous_manifest_sha256: oldSha,
+        previous_trace_head: forgedHead,
+        previous_trace_lines: old.trace_lines,
+        previous_journal_head: old.journal_head,
+        previous_journal_lines: old.journal_lines,
+      },
+      prev: "",
+      hash: "",
+    };
+    fs.appendFileSync(trace, `${JSON.stringify(note)}\n`);
+    rechain(trace, "trace.jsonl");
+    reseal(dir);
+    commitTrust(r.root, [dir], [alice], "re-sealed");
+    const { py, ts } = both(r, dir);
+    assert.equal(ts.code, 1, ts.out);
+    assert.ok(
+      ts.errors.some(
+        (e) => e.file === "trace.jsonl" && e.line === old.trace_lines && /a sealed line was rewritten/.test(e.message),
+      ),
+      ts.out,
+    );
+    assert.equal(py.code, 0, `the documented gap (docs/evidence-format.md, threat model): ${py.out}`);
+    table.push([
+      "forged re-seal, note with forged heads (sandbox)",
+      `trace.jsonl:${old.trace_lines}: committed anchor (git history)`,
+      "OK: no history, no signature (sandbox)",
+      "",
+    ]);
+  });
+
   test("a fabricated staging dry run (FAIL/SKIPPED → PASS, chain + manifest + anchor redone and committed): both FAIL, the gate refuses", async () => {
     const r = repo();
     const dir = await sealStaging(r, { key: alice.key, scenario: "stuck" });
