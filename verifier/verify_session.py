@@ -499,6 +499,38 @@ def check_signature(path, allowed, namespace):
     return ("good", principals[0], m.group(1) if m else "key")
 
 
+def check_statements(session_dir, trace_entries, manifest_sha, out):
+    """Staging/live: re-seal statement k names the manifest that re-seal note k replaced; the newest the current one."""
+    notes = [(e["seq"], e["payload"]["previous_manifest_sha256"]) for e in trace_entries
+             if e.get("type") == "note" and isinstance(e.get("payload"), dict)
+             and isinstance(e["payload"].get("previous_manifest_sha256"), str)]
+    stmts = sorted(((int(RESEAL_RE.match(n).group(1)), n) for n in os.listdir(session_dir)
+                    if RESEAL_RE.match(n) and not n.endswith(".sig")))
+
+    def read(name):
+        try:
+            with open(os.path.join(session_dir, name), "rb") as f:
+                v = parse_json(f.read().decode("utf-8"))
+            return v if isinstance(v, dict) else None
+        except (OSError, ValueError, NotCanonicalizable):
+            return None
+
+    for i, (seq, sha) in enumerate(notes):
+        name = "reseal-%d.json" % (i + 1)
+        st = read(stmts[i][1]) if i < len(stmts) and stmts[i][0] == i + 1 else None
+        if st is None:
+            out.add("ERROR", name, "missing or unreadable: the re-seal at %s:%d has no signed statement" % (TRACE_FILE, seq))
+        elif st.get("previous_manifest_sha256") != sha:
+            out.add("ERROR", name, "names the replaced manifest %s..., the re-seal at %s:%d names %s..."
+                    % (str(st.get("previous_manifest_sha256"))[:12], TRACE_FILE, seq, sha[:12]))
+    if len(stmts) > len(notes):
+        out.add("ERROR", stmts[len(notes)][1], "a re-seal statement with no re-seal note in %s" % TRACE_FILE)
+    newest = read(stmts[-1][1]) if stmts else None
+    if newest is not None and len(stmts) == len(notes) and newest.get("manifest_sha256") != manifest_sha:
+        out.add("ERROR", stmts[-1][1], "names the new manifest %s..., but %s is %s..."
+                % (str(newest.get("manifest_sha256"))[:12], MANIFEST_FILE, manifest_sha[:12]))
+
+
 def check_signatures(session_dir, m, allowed, out):
     """The seal's signature (required for staging and live) and every re-seal statement's."""
     strict = m["mode"] != "sandbox"
@@ -622,6 +654,8 @@ def verify(session_dir, report=None, allowed_signers=DEFAULT_ALLOWED_SIGNERS):
     check_quarantine(session_dir, journal_entries, out)
     check_reseals(trace["entries"], journal_entries, out)
     check_signatures(session_dir, m, allowed_signers, out)
+    if m["mode"] != "sandbox":
+        check_statements(session_dir, trace["entries"], manifest_sha, out)
     if report:
         check_anchor(report, m["session_id"], manifest_sha, m, trace, journal, out)
     summary = "session %s (%s), %d file(s), trace %d line(s)" % (m["session_id"], m["mode"], len(m["files"]), m["trace_lines"])

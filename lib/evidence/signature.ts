@@ -6,27 +6,24 @@
  * staging and live sessions. Both verifiers check with `ssh-keygen -Y find-principals` then
  * `ssh-keygen -Y verify` and name the signer. A staging or live seal without a valid signature by an
  * allowed signer is an error; a sandbox seal may be unsigned (a signature present is still checked).
- * `resealFindings` checks every re-seal note of the trace against the chains: the replaced seal's
- * heads must still be the chains' hashes at its line counts, so a rewritten sealed line is caught.
+ * What a re-seal must prove is ./reseal.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { canonicalJson } from "./canonical";
-import { GENESIS } from "./chain";
-import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "./files";
+import { RESEAL_RE, type ResealStatement, resealStatements, statementFindings } from "./reseal";
+import { MANIFEST_FILE } from "./files";
 import type { Manifest } from "./manifest";
 import type { VerifyFinding } from "./verify";
 
 export const SEAL_NAMESPACE = "payment-e2e-seal@v1";
 export const RESEAL_NAMESPACE = "payment-e2e-reseal@v1";
 export const SIGNATURE_FILE = `${MANIFEST_FILE}.sig`;
-export const RESEAL_SCHEMA = "payment-e2e/reseal@1";
 /** The committed list of who may seal staging and live sessions (relative to the repository). */
 export const DEFAULT_ALLOWED_SIGNERS = "docs/allowed_signers";
 export const SIGN_KEY_ENV = "PAYMENT_E2E_SIGN_KEY";
-const RESEAL_RE = /^reseal-(\d+)\.json$/;
 
 /** Files that lie beside the manifest and are never in it (written after it): the signatures, the re-seal statements. */
 export function isSealSideFile(rel: string): boolean {
@@ -115,30 +112,6 @@ export function checkSignature(file: string, allowedSigners: string, namespace: 
   return { state: "good", signer: principal.trim(), key };
 }
 
-/** What a re-seal statement says; signed as its canonical JSON under RESEAL_NAMESPACE. */
-export interface ResealStatement {
-  schema: typeof RESEAL_SCHEMA;
-  session_id: string;
-  resealed_at: string;
-  reason: string;
-  previous_manifest_sha256: string;
-  manifest_sha256: string;
-  previous_trace_head: string;
-  previous_trace_lines: number;
-  previous_journal_head: string | null;
-  previous_journal_lines: number | null;
-}
-
-/** The re-seal statements beside a manifest, by number: [k, file]. */
-export function resealStatements(sessionDir: string): Array<[number, string]> {
-  if (!fs.existsSync(sessionDir)) return [];
-  return fs
-    .readdirSync(sessionDir)
-    .map((n) => [Number(RESEAL_RE.exec(n)?.[1] ?? Number.NaN), path.join(sessionDir, n)] as [number, string])
-    .filter(([k]) => Number.isInteger(k))
-    .sort((a, b) => a[0] - b[0]);
-}
-
 /** Writes reseal-<k>.json (the next k) and signs it when a key is given; returns its path. */
 export function writeResealStatement(sessionDir: string, s: ResealStatement, key: string | null): string {
   const k = (resealStatements(sessionDir).pop()?.[0] ?? 0) + 1;
@@ -146,72 +119,6 @@ export function writeResealStatement(sessionDir: string, s: ResealStatement, key
   fs.writeFileSync(file, `${canonicalJson(s)}\n`);
   if (key) signFile(file, key, RESEAL_NAMESPACE);
   return file;
-}
-
-/** A re-seal note of the trace (written by `npm run archive --reseal`) and its line. */
-interface ResealNote {
-  line: number;
-  previous_manifest_sha256: string;
-  previous_trace_head?: unknown;
-  previous_trace_lines?: unknown;
-  previous_journal_head?: unknown;
-  previous_journal_lines?: unknown;
-}
-
-/** Hash of a chain at line n (GENESIS at 0), or undefined when fewer lines verify. */
-const headAt = (records: ReadonlyArray<{ hash?: string }>, n: number) => (n === 0 ? GENESIS : records[n - 1]?.hash);
-
-/**
- * Every re-seal note against the chains as they verify now: the replaced seal's trace and journal
- * heads must still be the hashes at its line counts (a rewrite of a sealed line breaks this, and no
- * re-seal can hide it); a note without those heads proves nothing and is an error.
- */
-export function resealFindings(
-  trace: ReadonlyArray<{ seq: number; type: string; payload: unknown; hash?: string }>,
-  journal: ReadonlyArray<{ hash?: string }>,
-): VerifyFinding[] {
-  const out: VerifyFinding[] = [];
-  const notes: ResealNote[] = [];
-  for (const e of trace) {
-    const p = e.payload as Record<string, unknown> | null;
-    if (e.type === "note" && p && typeof p.previous_manifest_sha256 === "string")
-      notes.push({ ...(p as Omit<ResealNote, "line">), line: e.seq });
-  }
-  for (const n of notes) {
-    const at = `${TRACE_FILE}:${n.line}`;
-    const old = n.previous_manifest_sha256.slice(0, 12);
-    if (typeof n.previous_trace_head !== "string" || !Number.isInteger(n.previous_trace_lines)) {
-      out.push({
-        level: "error",
-        subject: at,
-        message: `re-seal note over manifest ${old}… does not record the replaced seal's chain heads: it cannot prove what it replaced`,
-      });
-      continue;
-    }
-    const checks: Array<[string, ReadonlyArray<{ hash?: string }>, unknown, unknown]> = [
-      [TRACE_FILE, trace, n.previous_trace_head, n.previous_trace_lines],
-    ];
-    if (typeof n.previous_journal_head === "string")
-      checks.push([JOURNAL_FILE, journal, n.previous_journal_head, n.previous_journal_lines]);
-    let ok = true;
-    for (const [file, records, head, lines] of checks) {
-      const count = Number(lines);
-      if (headAt(records, count) === head) continue;
-      ok = false;
-      out.push({
-        level: "error",
-        subject: `${file}:${count}`,
-        message: `hash of line ${count} differs from the chain head of the seal (manifest ${old}…) that the re-seal at ${at} replaced: a sealed line was rewritten`,
-      });
-    }
-    if (ok)
-      out.push({
-        level: "ok",
-        subject: at,
-        message: `re-seal over manifest ${old}…: its sealed lines are intact`,
-      });
-  }
-  return out;
 }
 
 export interface SignatureOptions {
@@ -246,6 +153,7 @@ export function signatureFindings(sessionDir: string, manifest: Manifest, o: Sig
     );
   else out.push({ level: "error", subject: SIGNATURE_FILE, message: seal.why });
 
+  out.push(...statementFindings(sessionDir, strict));
   for (const [, file] of resealStatements(sessionDir)) {
     const rel = path.basename(file);
     const r = checkSignature(file, o.allowedSigners, RESEAL_NAMESPACE);

@@ -33,7 +33,7 @@ import {
 import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "./chain";
 import { type JournalRead, readJournalFile } from "./journal";
 import { identityFindings } from "./identity";
-import { resealFindings } from "./signature";
+import { resealFindings } from "./reseal";
 
 export type FindingLevel = "ok" | "warning" | "error";
 

@@ -23,14 +23,8 @@ import { Trace } from "../evidence/trace";
 import { sha256 } from "../evidence/canonical";
 import { sealState } from "../evidence/verify";
 import { inRepo, repoRoot } from "../paths";
-import {
-  RESEAL_SCHEMA,
-  SEAL_NAMESPACE,
-  SIGNATURE_FILE,
-  resolveSignKey,
-  signFile,
-  writeResealStatement,
-} from "../evidence/signature";
+import { RESEAL_SCHEMA } from "../evidence/reseal";
+import { SEAL_NAMESPACE, SIGNATURE_FILE, resolveSignKey, signFile, writeResealStatement } from "../evidence/signature";
 
 export interface ArchiveResult {
   dir: string;

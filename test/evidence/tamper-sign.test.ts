@@ -178,6 +178,43 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     }
   });
 
+  test("a re-seal statement removed from a signed staging folder: ERROR reseal-1.json in both", async () => {
+    const r = repo();
+    const dir = await sealStaging(r, { key: alice.key });
+    const t = Trace.open(path.join(dir, "trace.jsonl"));
+    t.append("operator_ack", { event: "bank statement checked" });
+    t.close();
+    await archiveSession(dir, {
+      html: false,
+      docsDir: r.docs,
+      signKey: alice.key,
+      reseal: "bank statement confirmed it",
+    });
+    for (const f of ["reseal-1.json", "reseal-1.json.sig"]) fs.rmSync(path.join(dir, f));
+    bothFail("re-seal statement removed (staging)", r, dir, "reseal-1.json", null, /has no signed statement/);
+  });
+
+  test("npm run archive --sign-key on an intact unsigned staging seal signs it as it stands (manifest bytes unchanged)", async () => {
+    const r = repo();
+    const dir = await sealStaging(r);
+    const before = fs.readFileSync(path.join(dir, "manifest.json"));
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "lib", "cli", "archive.ts"), dir, ...args], {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: { ...process.env, PAYMENT_E2E_SIGN_KEY: "" },
+      });
+    const unsigned = cli("--docs-dir", r.docs);
+    assert.equal(unsigned.status, 0, unsigned.stderr);
+    assert.match(unsigned.stdout, /already sealed/);
+    const signed = cli("--docs-dir", r.docs, "--sign-key", alice.key);
+    assert.equal(signed.status, 0, signed.stderr);
+    assert.match(signed.stdout, /sealed at \S+ unsigned; signed now: \S+manifest\.json\.sig/);
+    assert.deepEqual(fs.readFileSync(path.join(dir, "manifest.json")), before);
+    const { py, ts } = both(r, dir);
+    for (const x of [py, ts]) assert.equal(x.code, 0, x.out);
+  });
+
   test("an unsigned staging seal: ERROR manifest.json.sig in both; the gate refuses", async () => {
     const r = repo();
     const dir = await sealStaging(r);
