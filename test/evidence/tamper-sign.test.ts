@@ -12,10 +12,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { main as tsVerify } from "../../lib/cli/verify";
+import { main as confirmBank } from "../../lib/cli/confirm-bank";
 import { archiveSession } from "../../lib/notebook/archive";
 import { dryRunProblem, type TrustOptions } from "../../lib/run/dry-run";
 import { Trace } from "../../lib/evidence/trace";
-import { chainJournal, makeSession, tmpArchive } from "../report/fixtures";
+import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
 import { anchorReport, lines, rechain, reseal } from "./format-v2";
 import { type Signer, commitTrust, makeSigner, writeAllowedSigners } from "./signing";
 
@@ -100,7 +101,7 @@ function bothFail(row: string, r: Repo, dir: string, file: string, line: number 
 
 async function sealStaging(
   r: Repo,
-  o: { key?: string; scenario?: "stuck" | "pass"; hour?: number; mode?: "staging" | "sandbox" } = {},
+  o: { key?: string; scenario?: "stuck" | "pass"; hour?: number; mode?: "staging" | "sandbox" | "live" } = {},
 ): Promise<string> {
   const dir = makeSession(r.archive, {
     mode: o.mode ?? "staging",
@@ -213,6 +214,35 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     assert.deepEqual(fs.readFileSync(path.join(dir, "manifest.json")), before);
     const { py, ts } = both(r, dir);
     for (const x of [py, ts]) assert.equal(x.code, 0, x.out);
+  });
+
+  test("confirm-bank --reseal --sign-key on a signed live seal: the re-seal is signed, both verifiers OK", async () => {
+    const r = repo();
+    const dir = await sealStaging(r, { key: alice.key, mode: "live" });
+    const out: string[] = [];
+    const code = await confirmBank(
+      [
+        dir,
+        "--date",
+        day(0),
+        "--reseal",
+        "bank statement confirmed the refund",
+        "--sign-key",
+        alice.key,
+        "--docs",
+        r.report,
+        "--checklist",
+        path.join(r.docs, "GO_NO_GO_CHECKLIST.md"),
+      ],
+      (s) => out.push(s),
+      (s) => out.push(s),
+    );
+    assert.equal(code, 0, out.join("\n"));
+    const { py, ts } = both(r, dir);
+    for (const x of [py, ts]) {
+      assert.equal(x.code, 0, x.out);
+      assert.match(x.out, /ok {4}reseal-1\.json\.sig: re-seal signed by alice@example\.com/);
+    }
   });
 
   test("an unsigned staging seal: ERROR manifest.json.sig in both; the gate refuses", async () => {
