@@ -9,11 +9,13 @@
  * What a re-seal must prove is ./reseal.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { SealSignError } from "../errors";
 import { canonicalJson } from "./canonical";
-import { RESEAL_RE, type ResealStatement, resealStatements, statementFindings } from "./reseal";
+import { RESEAL_RE, RESEAL_SCHEMA, type ResealStatement, resealStatements, statementFindings } from "./reseal";
 import { MANIFEST_FILE } from "./files";
 import type { Manifest } from "./manifest";
 import type { VerifyFinding } from "./verify";
@@ -55,10 +57,17 @@ export function resolveSignKey(explicit?: string, cwd = process.cwd()): string |
   return abs.endsWith(".pub") && fs.existsSync(abs.slice(0, -4)) ? abs.slice(0, -4) : abs;
 }
 
+/** Null when `key` is a readable file, else the one-line problem naming the fix. */
+export function signKeyProblem(key: string): string | null {
+  return fs.existsSync(key) && fs.statSync(key).isFile()
+    ? null
+    : `signing key ${key} not found: pass --sign-key <SSH private key> or set ${SIGN_KEY_ENV}`;
+}
+
 /** Signs `file` into `file.sig` (replacing an old one); throws with ssh-keygen's words on failure. */
 export function signFile(file: string, key: string, namespace: string): string {
-  if (!fs.existsSync(key))
-    throw new Error(`signing key ${key} not found: pass --sign-key <private key> or set ${SIGN_KEY_ENV}`);
+  const problem = signKeyProblem(key);
+  if (problem) throw new SealSignError(problem);
   const sig = `${file}.sig`;
   fs.rmSync(sig, { force: true });
   const r = spawnSync("ssh-keygen", ["-Y", "sign", "-f", key, "-n", namespace, file], {
@@ -67,7 +76,7 @@ export function signFile(file: string, key: string, namespace: string): string {
     timeout: 30_000,
   });
   if (r.error || r.status !== 0 || !fs.existsSync(sig))
-    throw new Error(
+    throw new SealSignError(
       `ssh-keygen -Y sign failed with ${key}: ${(r.stderr || String(r.error ?? "")).trim().split("\n").pop()} (a key with a passphrase needs ssh-agent; OpenSSH ≥ 8.1)`,
     );
   return sig;
@@ -168,4 +177,46 @@ export function signatureFindings(sessionDir: string, manifest: Manifest, o: Sig
       });
   }
   return out;
+}
+
+/**
+ * Signs a new seal with the operator's key (manifest.json.sig) and, for a re-seal, writes the signed
+ * statement over the old manifest hash, the new one and the reason (reseal-<k>.json). Without a key
+ * the seal stays unsigned (sandbox seals may be; verify names the fix for the others). A key that
+ * ssh-keygen refuses leaves the seal written but unsigned, and the error says how to sign it.
+ */
+export function signSeal(
+  dir: string,
+  manifest: Manifest,
+  replaced: { manifest: Manifest; sha256: string; reason: string } | null,
+  key: string | null,
+): string | null {
+  const file = path.join(dir, MANIFEST_FILE);
+  fs.rmSync(`${file}.sig`, { force: true }); // a signature over the replaced manifest is no longer true
+  let sig: string | null = null;
+  try {
+    sig = key ? signFile(file, key, SEAL_NAMESPACE) : null;
+  } catch (e) {
+    throw new SealSignError(
+      `${e instanceof Error ? e.message.replace(/^Seal signature: /, "") : String(e)}; ${dir} is sealed but unsigned — once the key works, sign it as it stands: npm run archive -- ${dir} --sign-key <key>`,
+    );
+  }
+  if (replaced)
+    writeResealStatement(
+      dir,
+      {
+        schema: RESEAL_SCHEMA,
+        session_id: manifest.session_id,
+        resealed_at: manifest.created_at,
+        reason: replaced.reason.trim(),
+        previous_manifest_sha256: replaced.sha256,
+        manifest_sha256: crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex"),
+        previous_trace_head: replaced.manifest.chain_head,
+        previous_trace_lines: replaced.manifest.trace_lines,
+        previous_journal_head: replaced.manifest.journal_head ?? null,
+        previous_journal_lines: replaced.manifest.journal_lines ?? null,
+      },
+      key,
+    );
+  return sig;
 }

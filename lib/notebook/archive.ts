@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ArchiveRefused, ArchiveSealed, SessionError } from "../errors";
+import { ArchiveRefused, ArchiveSealed, SealSignError, SessionError } from "../errors";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
 import { Journal } from "../evidence/journal";
@@ -23,8 +23,14 @@ import { Trace } from "../evidence/trace";
 import { sha256 } from "../evidence/canonical";
 import { sealState } from "../evidence/verify";
 import { inRepo, repoRoot } from "../paths";
-import { RESEAL_SCHEMA } from "../evidence/reseal";
-import { SEAL_NAMESPACE, SIGNATURE_FILE, resolveSignKey, signFile, writeResealStatement } from "../evidence/signature";
+import {
+  SEAL_NAMESPACE,
+  SIGNATURE_FILE,
+  resolveSignKey,
+  signFile,
+  signKeyProblem,
+  signSeal,
+} from "../evidence/signature";
 
 export interface ArchiveResult {
   dir: string;
@@ -95,6 +101,9 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     );
   const seal = sealState(dir);
   const signKey = resolveSignKey(opts.signKey, repoRoot());
+  // A missing key file is refused before anything is written (ssh-keygen itself may still refuse later).
+  const keyProblem = signKey === null ? null : signKeyProblem(signKey);
+  if (keyProblem) throw new SealSignError(keyProblem);
   if (seal.state === "intact") {
     const html = path.join(dir, SESSION_HTML);
     const sig = path.join(dir, SIGNATURE_FILE);
@@ -174,7 +183,11 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     // Dated now, a re-seal too (the trace records the seal it replaced).
     createdAt: new Date().toISOString(),
   });
-  const signature = signSeal(dir, manifest, seal, opts.reseal, signKey);
+  const replaced =
+    seal.state === "changed" && seal.manifest && seal.manifestSha256
+      ? { manifest: seal.manifest, sha256: seal.manifestSha256, reason: opts.reseal ?? "" }
+      : null;
+  const signature = signSeal(dir, manifest, replaced, signKey);
   // After the seal: the docs report's block now names the manifest hash (staging and live only,
   // or a sandbox session already published there); the sealed folder itself is left untouched.
   const docs = opts.docsDir ?? "docs";
@@ -195,41 +208,6 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     outcome: published.session.outcome,
     docsReport: published.docs?.path ?? null,
   };
-}
-
-/**
- * Signs the new seal with the operator's key (manifest.json.sig) and, for a re-seal, writes the
- * signed statement over the old manifest hash, the new one and the reason (reseal-<k>.json).
- * Without a key the seal stays unsigned (sandbox seals may be; verify names the fix for the others).
- */
-function signSeal(
-  dir: string,
-  manifest: Manifest,
-  seal: ReturnType<typeof sealState>,
-  reason: string | undefined,
-  key: string | null,
-): string | null {
-  const file = path.join(dir, MANIFEST_FILE);
-  fs.rmSync(`${file}.sig`, { force: true }); // a signature over the replaced manifest is no longer true
-  const sig = key ? signFile(file, key, SEAL_NAMESPACE) : null;
-  if (seal.state === "changed" && seal.manifest && seal.manifestSha256)
-    writeResealStatement(
-      dir,
-      {
-        schema: RESEAL_SCHEMA,
-        session_id: manifest.session_id,
-        resealed_at: manifest.created_at,
-        reason: (reason ?? "").trim(),
-        previous_manifest_sha256: seal.manifestSha256,
-        manifest_sha256: manifestHash(dir),
-        previous_trace_head: seal.manifest.chain_head,
-        previous_trace_lines: seal.manifest.trace_lines,
-        previous_journal_head: seal.manifest.journal_head ?? null,
-        previous_journal_lines: seal.manifest.journal_lines ?? null,
-      },
-      key,
-    );
-  return sig;
 }
 
 /** `client_secret=…` in a URL, raw or URL-encoded (`client_secret%3D…`); the value up to a separator. */

@@ -245,6 +245,25 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     }
   });
 
+  test("a signing key that does not exist is refused before anything is written (EVIDENCE_SEAL_SIGN)", async () => {
+    const r = repo();
+    const dir = makeSession(r.archive, { mode: "staging" });
+    chainJournal(dir);
+    const missing = path.join(path.dirname(alice.key), "no-such-key");
+    await assert.rejects(
+      archiveSession(dir, { html: false, docsDir: r.docs, signKey: missing }),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, "EVIDENCE_SEAL_SIGN");
+        assert.match(
+          e.message,
+          /^Seal signature: signing key \S+no-such-key not found: pass --sign-key <SSH private key>/,
+        );
+        return true;
+      },
+    );
+    assert.ok(!fs.existsSync(path.join(dir, "manifest.json")), "nothing sealed");
+  });
+
   test("an unsigned staging seal: ERROR manifest.json.sig in both; the gate refuses", async () => {
     const r = repo();
     const dir = await sealStaging(r);
