@@ -4,7 +4,9 @@
  * ssh-keygen), tampered as someone with write access would, then given to both verifiers —
  * `npm run verify` (lib/cli/verify.ts) and verifier/verify_session.py — which must FAIL naming the
  * same file (and line), and, for the fabricated dry runs, to the live gate, which must refuse.
- * Kept beside tamper.test.ts (the issue-13 rows) so that both can grow without colliding.
+ * Kept beside tamper.test.ts (the issue-13 rows) so that both can grow without colliding. Over 300
+ * lines on purpose: each row builds its own signed, committed repository and reads as one attack, and
+ * the rows belong in one table (to be folded into the shared tamper table of issue 24 §6).
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
