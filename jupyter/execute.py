@@ -9,7 +9,9 @@ project .venv's nbclient 0.11, or Debian's python3-nbclient 0.7.2; both work). E
 atomic: the notebook is serialised to a hidden temp file in the same folder, fsynced, renamed
 over the target and the folder fsynced, so the file on disk is always a whole, valid notebook:
 the one after the last finished cell. `metadata.payment_e2e` says how far it got
-(`executed_through`: index of the last finished cell, `complete`: true only after the last one).
+(`executed_through`: index of the last finished cell, `complete`: true only after the last one,
+and only when no cell threw: a throwing cell makes tslab skip every later cell, so `errored` then
+names the cells that threw and `silent` the code cells that showed nothing).
 
 stdout stays empty (but for --serve-export's answers): cell outputs never leave the notebook, and
 secrets travel in the environment.
@@ -125,6 +127,12 @@ class SavingClient(NotebookClient):
         self.path = path
         self.saved_through = None  # index of the last cell whose outputs are on disk
         self.running = None
+        self.errored = []  # cells whose execute_reply said "error" (tslab shows the throw on stderr only)
+
+    def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        if exec_reply is not None and exec_reply.get("content", {}).get("status") == "error":
+            self.errored.append(cell.get("id") or f"#{cell_index}")
+        return super()._check_raise_for_error(cell, cell_index, exec_reply)
 
     def mark(self, complete, **extra):
         meta = {"executed_through": self.saved_through, "complete": complete}
@@ -216,6 +224,20 @@ def serve_export(warm, code, idle_s):
     return code
 
 
+def outcome_of_cells(nb, replied_error=()):
+    """Cells that threw (an error reply or an `error` output) and code cells that showed nothing."""
+    errored, silent = [], []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        name = cell.get("id") or f"#{i}"
+        if name in replied_error or any(o.get("output_type") == "error" for o in cell.outputs):
+            errored.append(name)
+        elif not cell.outputs and "".join(cell.source).strip() and not {"parameters", "injected-parameters"} & set(cell.metadata.get("tags", [])):
+            silent.append(name)
+    return errored, silent
+
+
 def describe(nb, index):
     if index is None:
         return "none"
@@ -272,7 +294,12 @@ def run(a):
         # before any cell can move money without its record.
         client.save()
         asyncio.run(client.async_execute())
-        client.save(complete=True)
+        errored, silent = outcome_of_cells(nb, client.errored)
+        if errored:
+            say(f"a cell threw: {', '.join(errored)}; the kernel skipped {len(silent)} later cell(s) (metadata complete: false)")
+            client.save(complete=False, errored=errored, silent=silent)
+        else:
+            client.save(complete=True)
         return EXIT_OK
     except SaveError as err:
         after = client.running if client.running is not None else client.saved_through

@@ -4,6 +4,7 @@
  * ConfigError naming the variable and the fix.
  */
 import { z } from "zod";
+import { dsnTarget, isLoopbackHost } from "./dsn";
 import { ConfigError } from "./errors";
 import type { Mode } from "./types";
 
@@ -46,11 +47,10 @@ export function isOperatorEmail(value: unknown): boolean {
   return operatorEmail.safeParse(value).success;
 }
 
-const loopback = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
-
+/** The URL's host is loopback (127.0.0.0/8, ::1, localhost): the same rule as DATABASE_URL's (lib/dsn.ts). */
 export function isLoopback(url: string): boolean {
   try {
-    return loopback.has(new URL(url).hostname);
+    return isLoopbackHost(new URL(url).hostname);
   } catch {
     return false;
   }
@@ -174,6 +174,17 @@ function bool(name: string, v: unknown, dflt: boolean): boolean {
   throw new ConfigError(name, `invalid value ${JSON.stringify(v)}; set ${name} to true or false`);
 }
 
+/**
+ * DATABASE_URL, checked the way pg will read it (lib/dsn.ts): a host= or port= other than the one
+ * after `@`, hostaddr=, several hosts or a host that is not plain are refused in every mode.
+ */
+function databaseUrl(env: Record<string, string | undefined>): string | null {
+  const dsn = field("DATABASE_URL", env.DATABASE_URL ?? "");
+  if (!dsn) return null;
+  dsnTarget(dsn, env);
+  return dsn;
+}
+
 /** Major-unit price string → minor units, without float drift ("5.00" → 500). */
 export function toMinor(major: number): number {
   return Math.round(major * 100);
@@ -207,7 +218,7 @@ export function parseConfig(params: Params, env: Record<string, string | undefin
       "REFUND_DEADLINE_S",
       params.REFUND_DEADLINE_S ?? params.POLL_DEADLINE_S ?? DEFAULTS.pollDeadlineS,
     ),
-    databaseUrl: field("DATABASE_URL", env.DATABASE_URL ?? "") || null,
+    databaseUrl: databaseUrl(env),
     hyperswitchApiKey: field("HYPERSWITCH_API_KEY", env.HYPERSWITCH_API_KEY ?? "") || null,
     liveConfirm: (params.LIVE_CONFIRM ?? "").trim(),
     dryRunOverride: (params.DRY_RUN_OVERRIDE ?? "").trim(),

@@ -4,6 +4,7 @@
  * Schemas are permissive about extra fields (`.loose()`), strict about the fields the runbook reads.
  */
 import { z } from "zod";
+import type { PAYMENTS_RESPONSE_REQUIRED, REFUND_RESPONSE_REQUIRED } from "./hs-reference";
 
 export const API_PREFIX = "/api/v1";
 
@@ -18,8 +19,11 @@ export const paths = {
   licenses: () => `${API_PREFIX}/licenses/mine`,
   hsPayment: (id: string) => `/payments/${encodeURIComponent(id)}`,
   hsRefund: (id: string) => `/refunds/${encodeURIComponent(id)}`,
-  /** The cross-check reads: `force_sync=true` asks the orchestrator to sync with the processor first. */
-  hsPaymentSynced: (id: string) => `/payments/${encodeURIComponent(id)}?force_sync=true`,
+  /**
+   * The cross-check reads: `force_sync=true` asks the orchestrator to sync with the processor first;
+   * `expand_attempts=true` lists the attempts (a failed void shows there as `void_failed`).
+   */
+  hsPaymentSynced: (id: string) => `/payments/${encodeURIComponent(id)}?force_sync=true&expand_attempts=true`,
   hsRefundSynced: (id: string) => `/refunds/${encodeURIComponent(id)}?force_sync=true`,
 };
 
@@ -27,6 +31,17 @@ export const paths = {
 export const envelope = <T extends z.ZodType>(data: T) => z.object({ success: z.literal(true), data }).loose();
 export const errorEnvelope = z
   .object({ success: z.literal(false), error: z.string(), code: z.string().optional() })
+  .loose();
+
+/**
+ * The orchestrator's error body as Hyperswitch sends it: `{"error": {"type", "code", "message"}}`
+ * (codes like `IR_01`, `HE_02`). Its API reference documents a flat `GenericErrorResponseOpenApi`
+ * instead; the code and the double send this nested shape, so the runbook reads this one.
+ */
+export const hsErrorBody = z
+  .object({
+    error: z.object({ type: z.string().max(64), code: z.string().max(64), message: z.string().optional() }).loose(),
+  })
   .loose();
 
 const iso = z.string().min(10);
@@ -117,12 +132,52 @@ export const Refund = z
   })
   .loose();
 
+/**
+ * The orchestrator fields the runbook cannot do without: each one a field the reference requires
+ * (lib/hs-reference.ts, generated from it; the compiler checks it), so the runbook never refuses a
+ * payment or refund for lacking a field Hyperswitch may leave out. test/conformance/client.test.ts
+ * checks that these are exactly the fields HsPayment and HsRefund require.
+ */
+export const HS_PAYMENT_NEEDS = [
+  "payment_id",
+  "status",
+  "amount",
+  "currency",
+] as const satisfies readonly (typeof PAYMENTS_RESPONSE_REQUIRED)[number][];
+export const HS_REFUND_NEEDS = [
+  "refund_id",
+  "payment_id",
+  "status",
+  "amount",
+] as const satisfies readonly (typeof REFUND_RESPONSE_REQUIRED)[number][];
+
 export const HsPayment = z
   .object({
     payment_id: z.string(),
     status: z.string(),
     amount: minor,
     currency: z.string(),
+    /**
+     * The amounts step 4 compares with the order (issue 23): `net_amount` = amount + surcharge (+ tax,
+     * shipping), `amount_capturable` what can still be captured, `amount_received` what was captured.
+     */
+    net_amount: minor.optional(),
+    amount_capturable: minor.nullable().optional(),
+    amount_received: minor.nullable().optional(),
+    surcharge_details: z
+      .object({ surcharge_amount: z.number().int(), tax_amount: z.number().int().nullable().optional() })
+      .loose()
+      .nullable()
+      .optional(),
+    /** With `expand_attempts=true`: each attempt's status (`void_failed` after a failed void). */
+    attempts: z
+      .array(
+        z
+          .object({ attempt_id: z.string().optional(), status: z.string(), amount: z.number().int().optional() })
+          .loose(),
+      )
+      .nullable()
+      .optional(),
     connector: z.string().nullable().optional(),
     /** When the payment last changed (Hyperswitch `updated`; `modified_at` in some versions). */
     updated: iso.nullable().optional(),

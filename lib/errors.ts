@@ -18,6 +18,7 @@ export type TransportErrorCode = "E2E_NETWORK" | "E2E_HTTP_STATUS" | "E2E_SCHEMA
 export type StepErrorCode =
   | "E2E_PAYER"
   | "E2E_PAYMENT_FAILED"
+  | "E2E_AMOUNT_MISMATCH"
   | "E2E_NO_LICENSE"
   | "E2E_NO_TRANSFER"
   | "E2E_TRANSFER_NULL";
@@ -26,7 +27,16 @@ export type StepErrorCode =
 export type StateErrorCode = "E2E_STATE" | "E2E_INTERRUPTED" | "E2E_NOT_PAID" | "E2E_STEP_DEADLINE";
 
 /** The notebook tooling: parameters, nbconvert, the lib build, the archive seal. */
-export type ToolErrorCode = "E2E_PARAMS" | "E2E_JUPYTER" | "E2E_BUILD" | "E2E_ARCHIVE_LEAK" | "E2E_ARCHIVE_SEALED";
+export type ToolErrorCode =
+  | "E2E_PARAMS"
+  | "E2E_JUPYTER"
+  | "E2E_BUILD"
+  | "E2E_ARCHIVE_LEAK"
+  | "E2E_ARCHIVE_SEALED"
+  | SealRuleCode;
+
+/** The seal rules (issue 22 items 6–7): what the archive refuses to seal without a written reason or a restore. */
+export type SealRuleCode = "E2E_ARCHIVE_OUTPUTS" | "E2E_ARCHIVE_UNREFUNDED" | "E2E_ARCHIVE_INCOMPLETE";
 
 export type EvidenceErrorCode =
   | "EVIDENCE_TRACE_PARSE"
@@ -36,7 +46,8 @@ export type EvidenceErrorCode =
   | "EVIDENCE_SCAN_PATH"
   | "EVIDENCE_SECRET_LEAK"
   | "EVIDENCE_CANONICAL"
-  | "EVIDENCE_SEAL_SIGN";
+  | "EVIDENCE_SEAL_SIGN"
+  | "EVIDENCE_TIMESTAMP";
 
 export type ReportErrorCode =
   | "E2E_REPORT_SESSION"
@@ -68,8 +79,9 @@ export class RunbookError extends Error {
 }
 
 /**
- * The running step was stopped: the operator pressed Kernel ■ (SIGINT), or another step started in
- * the same session (one active step per session). The step records INTERRUPTED, never PASS or FAIL.
+ * The running step was stopped: the operator pressed Kernel ■ (SIGINT), the host stopped Jupyter
+ * (`npm run session` on Ctrl-C, SIGTERM or a lost terminal: lib/notebook/kernel.ts), or another step
+ * started in the same session (one active step per session). The step records INTERRUPTED, never PASS or FAIL.
  */
 export class InterruptedError extends RunbookError {
   declare readonly code: "E2E_INTERRUPTED";
@@ -138,13 +150,23 @@ export class HttpStatusError extends RunbookError {
   readonly status: number;
   readonly serverMessage: string | null;
   readonly serverCode: string | null;
-  constructor(method: string, url: string, status: number, serverMessage: string | null, serverCode: string | null) {
+  /** The orchestrator's error `type` (Hyperswitch: invalid_request, api, connector, blocked), when it sent one. */
+  readonly serverType: string | null;
+  constructor(
+    method: string,
+    url: string,
+    status: number,
+    serverMessage: string | null,
+    serverCode: string | null,
+    serverType: string | null = null,
+  ) {
     super("E2E_HTTP_STATUS", `${method} ${url} answered ${status}${serverMessage ? `: ${serverMessage}` : ""}`);
     this.method = method;
     this.url = url;
     this.status = status;
     this.serverMessage = serverMessage;
     this.serverCode = serverCode;
+    this.serverType = serverType;
   }
 }
 
@@ -234,6 +256,14 @@ export class CanonicalJsonError extends EvidenceError {
   constructor(reason: string) {
     super("EVIDENCE_CANONICAL", `Canonical JSON: ${reason}`);
     this.name = "CanonicalJsonError";
+  }
+}
+
+/** The time-stamping authority (RFC 3161) could not be reached or gave no usable token; the message names the fix. */
+export class TimestampError extends EvidenceError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super("EVIDENCE_TIMESTAMP", `Timestamp: ${reason}`, options);
+    this.name = "TimestampError";
   }
 }
 
@@ -338,6 +368,22 @@ export class ArchiveSealed extends RunbookError {
       `${dir} was sealed${sealedAt ? ` at ${sealedAt}` : ""} and has changed since: ${what} — ${fix}`,
     );
     this.sealedAt = sealedAt;
+    this.what = what;
+    this.fix = fix;
+  }
+}
+
+/**
+ * A seal rule refused the archive (issue 22 items 6–7): the notebook disagrees with the kernel's copy
+ * of its outputs or with the journal (E2E_ARCHIVE_OUTPUTS), money moved and no refund succeeded
+ * (E2E_ARCHIVE_UNREFUNDED), or the run is incomplete (E2E_ARCHIVE_INCOMPLETE). Nothing was sealed.
+ */
+export class ArchiveRuleRefused extends RunbookError {
+  declare readonly code: SealRuleCode;
+  readonly what: string;
+  readonly fix: string;
+  constructor(code: SealRuleCode, dir: string, what: string, fix: string) {
+    super(code, `archive of ${dir} refused: ${what} — ${fix}`);
     this.what = what;
     this.fix = fix;
   }

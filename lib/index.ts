@@ -31,6 +31,8 @@ export { scanPaths, formatHit, type Hit } from "./evidence/scan";
 export { writeManifest, readManifest, manifestHash, type Manifest } from "./evidence/manifest";
 export { verifySession, formatVerify, type VerifyResult } from "./evidence/verify";
 export { archiveSession, type ArchiveResult } from "./notebook/archive";
+export { applySealRules, type SealRuleOptions } from "./notebook/seal-rules";
+export { outputsAgreement, readKernelCopy, restoreOutputs, type OutputsAgreement } from "./evidence/outputs";
 
 // Report and paperwork
 export { loadEvidence, type Evidence } from "./report/evidence";

@@ -13,7 +13,7 @@ export type FactValue = string | number | boolean | null | Money;
 export type Facts = Record<string, FactValue>;
 
 /** Outcome of one step. SKIPPED always carries a reason. */
-/** INTERRUPTED: stopped by the operator (Kernel ■) or by another step starting; neither PASS nor FAIL. */
+/** INTERRUPTED: stopped by the operator (Kernel ■), by the host (npm run session stopping Jupyter) or by another step starting; neither PASS nor FAIL. */
 export type StepStatus = "PASS" | "FAIL" | "SKIPPED" | "INTERRUPTED";
 
 /** Overall session outcome, derived from the step results (never typed by hand). */

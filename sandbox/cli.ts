@@ -29,6 +29,11 @@ const FAULT_FLAGS: Record<string, [keyof Faults, Kind]> = {
   "refund-outcome": ["refundOutcome", "string"],
   "webhook-time-scale": ["webhookTimeScale", "float"],
   "webhook-fail-count": ["webhookFailCount", "int"],
+  "webhook-fail-after-apply-count": ["webhookFailAfterApplyCount", "int"],
+  "processor-silent": ["processorSilent", "bool"],
+  "surcharge-minor": ["surchargeMinor", "int"],
+  "partial-capture-minor": ["partialCaptureMinor", "int"],
+  "void-outcome": ["voidOutcome", "string"],
 };
 const PORT_FLAGS = { port: 8080, "hyperswitch-port": 8081, "pg-port": 55432, seed: 42 } as const;
 

@@ -9,6 +9,8 @@ export const PAYMENT_OUTCOMES = [
   "expired",
   "requires_customer_action",
 ] as const;
+/** What a void (POST /payments/:id/cancel) of a held payment does: Hyperswitch turns a failed void into `failed`. */
+export const VOID_OUTCOMES = ["cancelled", "failed"] as const;
 /** Where a refund ends up: `review` is Hyperswitch's manual review, which raises no webhook. */
 export const REFUND_OUTCOMES = ["succeeded", "failed", "review"] as const;
 
@@ -35,6 +37,15 @@ export interface Faults {
   refundOutcome: (typeof REFUND_OUTCOMES)[number];
   webhookTimeScale: number;
   webhookFailCount: number;
+  /** The marketplace applies this many deliveries, then answers 503 (its answer "lost"): the retry is a true duplicate. */
+  webhookFailAfterApplyCount: number;
+  /** The processor settles payments and refunds without telling the orchestrator: only a `force_sync` read syncs them. */
+  processorSilent: boolean;
+  /** Added by the orchestrator to the order's amount (`net_amount` = amount + surcharge), and captured. */
+  surchargeMinor: number;
+  /** What `partially_captured` captures (`amount_received`); 0 = half the amount. */
+  partialCaptureMinor: number;
+  voidOutcome: (typeof VOID_OUTCOMES)[number];
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -61,6 +72,11 @@ export const DEFAULT_FAULTS: Faults = {
   // Hyperswitch's retry schedule (60 s, then 5 min, 10 min, 1 h, 6 h) times this: 60 s -> 6 ms.
   webhookTimeScale: 0.0001,
   webhookFailCount: 0,
+  webhookFailAfterApplyCount: 0,
+  processorSilent: false,
+  surchargeMinor: 0,
+  partialCaptureMinor: 0,
+  voidOutcome: "cancelled",
 };
 
 // Bounded so a typo cannot park a timer for a year or make every request fail forever by accident.
@@ -90,6 +106,11 @@ export const FaultsPatch = z
     refundOutcome: z.enum(REFUND_OUTCOMES),
     webhookTimeScale: z.number().min(0).max(1),
     webhookFailCount: z.number().int().min(0).max(100),
+    webhookFailAfterApplyCount: z.number().int().min(0).max(100),
+    processorSilent: z.boolean(),
+    surchargeMinor: z.number().int().min(0).max(100_000),
+    partialCaptureMinor: z.number().int().min(0).max(100_000_000),
+    voidOutcome: z.enum(VOID_OUTCOMES),
   })
   .partial();
 
@@ -125,6 +146,12 @@ export class FaultState {
   takeWebhookFailure(): boolean {
     if (this.current.webhookFailCount <= 0) return false;
     this.current = { ...this.current, webhookFailCount: this.current.webhookFailCount - 1 };
+    return true;
+  }
+  /** Counts one applied delivery against `webhookFailAfterApplyCount`; true when its answer is to be "lost". */
+  takeLostAnswer(): boolean {
+    if (this.current.webhookFailAfterApplyCount <= 0) return false;
+    this.current = { ...this.current, webhookFailAfterApplyCount: this.current.webhookFailAfterApplyCount - 1 };
     return true;
   }
   set(patch: Partial<Faults>): Faults {

@@ -6,6 +6,7 @@ import {
   CONNECTOR,
   hsId,
   makeEvent,
+  netAmount,
   type PaymentRow,
   paymentEventType,
   paymentView,
@@ -65,9 +66,11 @@ export interface CreateRefundInput {
 export class HsEngine {
   readonly webhooks: WebhookSender;
   private held = new Map<string, WebhookEvent>(); // payment_id -> processing event held back
+  /** The processor's own state where it is ahead of the stored object (payment_id / refund_id -> status). */
+  private processor = new Map<string, string>();
 
   constructor(private readonly ctx: Ctx) {
-    this.webhooks = new WebhookSender(ctx, (ev) => this.stillCurrent(ev));
+    this.webhooks = new WebhookSender(ctx);
   }
 
   async createPayment(input: CreatePaymentInput): Promise<PaymentRow> {
@@ -108,8 +111,11 @@ export class HsEngine {
   /** Confirm a payment with a validated card. Returns null when it is no longer payable. */
   async confirm(paymentId: string, card: ParsedCard): Promise<PaymentRow | null> {
     const o = card.outcome;
+    // The surcharge knob: the orchestrator adds it at confirmation, as Hyperswitch's surcharge does.
+    const surcharge = this.ctx.faults.get().surchargeMinor;
     const r = await this.ctx.pool.query(
-      `UPDATE hs_payments SET status = $2, error_code = $3, error_message = $4, card_last4 = $5, card_network = $6, updated = ${BUMP}
+      `UPDATE hs_payments SET status = $2, error_code = $3, error_message = $4, card_last4 = $5, card_network = $6,
+         surcharge_amount = $7, updated = ${BUMP}
        WHERE payment_id = $1 AND status = 'requires_payment_method' RETURNING *`,
       [
         paymentId,
@@ -118,6 +124,7 @@ export class HsEngine {
         o.kind === "failure" ? o.message : null,
         card.last4,
         card.network,
+        o.kind === "success" ? surcharge : 0,
       ],
     );
     const p: PaymentRow | undefined = r.rows[0];
@@ -151,9 +158,17 @@ export class HsEngine {
     const p = await this.getPayment(paymentId);
     const manual = p?.capture_method === "manual" || p?.capture_method === "manual_multiple";
     const to = f.paymentOutcome === "succeeded" && manual ? "requires_capture" : f.paymentOutcome;
+    if (f.processorSilent) {
+      // The processor settled it and told no one: the stored payment stays processing until a force_sync.
+      this.processor.set(paymentId, to);
+      if (held) this.emit(paymentId, held);
+      return;
+    }
+    const captured = capturedBy(p ?? null, to, f.partialCaptureMinor);
     const r = await this.ctx.pool.query(
-      `UPDATE hs_payments SET status = $2, updated = ${BUMP} WHERE payment_id = $1 AND status = 'processing' RETURNING *`,
-      [paymentId, to],
+      `UPDATE hs_payments SET status = $2, amount_captured = $3, updated = ${BUMP}
+       WHERE payment_id = $1 AND status = 'processing' RETURNING *`,
+      [paymentId, to, captured],
     );
     const row: PaymentRow | undefined = r.rows[0];
     const type = row ? paymentEventType(row.status) : null;
@@ -172,7 +187,7 @@ export class HsEngine {
         "HE_03",
         "The payment has not succeeded yet. Please pass a successful payment to initiate refund",
       );
-    const captured = p.status === "partially_captured" ? Math.floor(p.amount / 2) : p.amount;
+    const captured = p.amount_captured ?? (p.status === "partially_captured" ? Math.floor(p.amount / 2) : netAmount(p));
     const done = await this.ctx.pool.query(
       "SELECT coalesce(sum(amount), 0)::int AS n FROM hs_refunds WHERE payment_id = $1 AND status <> 'failed'",
       [p.payment_id],
@@ -204,7 +219,12 @@ export class HsEngine {
 
   /** pending → succeeded, or `failed` (with a connector error) or `review` (no webhook), as `refundOutcome` says. */
   private async settleRefund(refundId: string): Promise<void> {
-    const outcome = this.ctx.faults.get().refundOutcome;
+    const f = this.ctx.faults.get();
+    if (f.processorSilent) this.processor.set(refundId, f.refundOutcome);
+    else await this.settleRefundAs(refundId, f.refundOutcome);
+  }
+
+  private async settleRefundAs(refundId: string, outcome: string): Promise<RefundRow | null> {
     const failed = outcome === "failed";
     const r = await this.ctx.pool.query(
       `UPDATE hs_refunds SET status = $2, error_code = $3, error_message = $4, updated = ${BUMP}
@@ -214,20 +234,77 @@ export class HsEngine {
     const row: RefundRow | undefined = r.rows[0];
     const type = row ? refundEventType(row.status) : null;
     if (row && type) this.emit(row.payment_id, makeEvent(type, refundView(row)));
+    return row ?? null;
   }
 
-  /** A retry goes out only while the object's current status still raises the same event type. */
-  private async stillCurrent(event: WebhookEvent): Promise<boolean> {
-    const o = event.content.object;
-    if (event.content.type === "refund_details") {
-      const r = await this.getRefund(String(o.refund_id));
-      return !!r && refundEventType(r.status) === event.event_type;
-    }
-    const p = await this.getPayment(String(o.payment_id));
-    return !!p && paymentEventType(p.status) === event.event_type;
+  /**
+   * `force_sync`: reads the processor's state and, when it is ahead of the stored payment (the
+   * `processorSilent` fault: the processor settled it but never told the orchestrator), brings the
+   * stored payment up to it and sends the webhook that change raises, as Hyperswitch does on a sync.
+   */
+  async syncPayment(paymentId: string): Promise<PaymentRow | null> {
+    const target = this.processor.get(paymentId);
+    if (target === undefined) return this.getPayment(paymentId);
+    this.processor.delete(paymentId);
+    const p = await this.getPayment(paymentId);
+    const captured = capturedBy(p, target, this.ctx.faults.get().partialCaptureMinor);
+    const r = await this.ctx.pool.query(
+      `UPDATE hs_payments SET status = $2, amount_captured = $3, updated = ${BUMP} WHERE payment_id = $1 AND status = 'processing' RETURNING *`,
+      [paymentId, target, captured],
+    );
+    const row: PaymentRow | undefined = r.rows[0];
+    const type = row ? paymentEventType(row.status) : null;
+    if (row && type) this.emit(paymentId, makeEvent(type, paymentView(row)));
+    return row ?? this.getPayment(paymentId);
+  }
+
+  /** `force_sync` on a refund: the processor's outcome, when it is ahead of the stored refund. */
+  async syncRefund(refundId: string): Promise<RefundRow | null> {
+    const target = this.processor.get(refundId);
+    if (target === undefined) return this.getRefund(refundId);
+    this.processor.delete(refundId);
+    return (await this.settleRefundAs(refundId, target)) ?? this.getRefund(refundId);
+  }
+
+  /**
+   * Void a held payment (POST /payments/:id/cancel). `voidOutcome=failed`: the processor declines the
+   * void, and Hyperswitch records the payment `failed` (its attempt `void_failed`) while the
+   * authorisation may still hold the amount on the card.
+   */
+  async cancel(paymentId: string): Promise<PaymentRow> {
+    const p = await this.getPayment(paymentId);
+    if (!p) throw paymentNotFound();
+    const cancellable = ["requires_capture", "requires_payment_method", "requires_customer_action"];
+    if (!cancellable.includes(p.status))
+      throw new HsError(400, "IR_16", `You cannot cancel this payment because it has status ${p.status}`);
+    const failed = this.ctx.faults.get().voidOutcome === "failed";
+    const r = await this.ctx.pool.query(
+      `UPDATE hs_payments SET status = $2, last_attempt_status = $3, error_code = $4, error_message = $5, updated = ${BUMP}
+       WHERE payment_id = $1 AND status = $6 RETURNING *`,
+      [
+        paymentId,
+        failed ? "failed" : "cancelled",
+        failed ? "void_failed" : "voided",
+        failed ? "void_declined" : null,
+        failed ? "The processor declined the void; the authorisation may still be held." : null,
+        p.status,
+      ],
+    );
+    const row: PaymentRow | undefined = r.rows[0];
+    if (!row)
+      throw new HsError(409, "HE_01", "The payment changed while it was being cancelled; retrieve it and try again");
+    const type = paymentEventType(row.status);
+    if (type) this.emit(paymentId, makeEvent(type, paymentView(row)));
+    return row;
   }
 
   private emit(paymentId: string, event: WebhookEvent): void {
     this.webhooks.send(paymentId, event);
   }
+}
+
+/** What a capture took: everything charged (amount + surcharge), or the partial-capture knob's share (0: half). */
+function capturedBy(p: PaymentRow | null, to: string, partialCaptureMinor: number): number | null {
+  if (!p || (to !== "succeeded" && to !== "partially_captured")) return null;
+  return to === "succeeded" ? netAmount(p) : Math.min(partialCaptureMinor || Math.floor(p.amount / 2), netAmount(p));
 }

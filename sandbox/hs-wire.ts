@@ -1,8 +1,10 @@
 // Hyperswitch's wire format, as the double speaks it: ids, the payment and refund objects, the
 // webhook envelope and event types. Written from Hyperswitch's v1 API reference
-// (api-reference/v1/openapi_spec_v1.json, read 2026-11-29): PaymentsResponse, RefundResponse,
-// OutgoingWebhook, EventType, IntentStatus, RefundStatus. docs/api-contract.md describes it in prose.
+// (api-reference/v1/openapi_spec_v1.json): PaymentsResponse, RefundResponse, OutgoingWebhook; the
+// EventType, IntentStatus and RefundStatus lists are imported from lib/hs-reference.ts, generated from
+// that reference. docs/api-contract.md describes it in prose.
 import { randomBytes } from "node:crypto";
+import type { EventType } from "../lib/hs-reference";
 import { iso } from "./context";
 
 /** The merchant account the sandbox's api-key belongs to. */
@@ -25,61 +27,15 @@ export function hsId(prefix: "pay" | "ref", length = 30): string {
 /** Event ids: `evt_` plus 32 hex digits. */
 export const eventId = () => `evt_${randomBytes(16).toString("hex")}`;
 
-export const INTENT_STATUSES = [
-  "succeeded",
-  "failed",
-  "cancelled",
-  "cancelled_post_capture",
-  "processing",
-  "requires_customer_action",
-  "requires_merchant_action",
-  "requires_payment_method",
-  "requires_confirmation",
-  "requires_capture",
-  "partially_captured",
-  "partially_captured_and_capturable",
-  "partially_authorized_and_requires_capture",
-  "partially_captured_and_processing",
-  "conflicted",
-  "expired",
-] as const;
-export type IntentStatus = (typeof INTENT_STATUSES)[number];
-
-export const REFUND_STATUSES = ["succeeded", "failed", "pending", "review"] as const;
-export type RefundStatus = (typeof REFUND_STATUSES)[number];
-
-export const EVENT_TYPES = [
-  "payment_succeeded",
-  "payment_failed",
-  "payment_processing",
-  "payment_cancelled",
-  "payment_cancelled_post_capture",
-  "payment_authorized",
-  "payment_partially_authorized",
-  "payment_captured",
-  "payment_expired",
-  "action_required",
-  "refund_succeeded",
-  "refund_failed",
-  "dispute_opened",
-  "dispute_expired",
-  "dispute_accepted",
-  "dispute_cancelled",
-  "dispute_challenged",
-  "dispute_won",
-  "dispute_lost",
-  "mandate_active",
-  "mandate_revoked",
-  "payout_success",
-  "payout_failed",
-  "payout_initiated",
-  "payout_processing",
-  "payout_cancelled",
-  "payout_expired",
-  "payout_reversed",
-  "invoice_paid",
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+// The reference's lists, from the one module generated from it (scripts/dev/hs-reference.ts).
+export {
+  EVENT_TYPES,
+  type EventType,
+  INTENT_STATUSES,
+  type IntentStatus,
+  REFUND_STATUSES,
+  type RefundStatus,
+} from "../lib/hs-reference";
 
 /** Which event a payment status raises; null = no webhook (Hyperswitch sends none for these). */
 export function paymentEventType(status: string): EventType | null {
@@ -140,6 +96,12 @@ export interface PaymentRow {
   return_url: string | null;
   customer_id: string | null;
   attempt_count: number;
+  /** Added by the orchestrator on top of `amount` (net_amount = amount + surcharge). */
+  surcharge_amount: number;
+  /** What was captured, once captured (`amount_received`). */
+  amount_captured: number | null;
+  /** The latest attempt's status when it says more than the payment's (`void_failed`, `voided`). */
+  last_attempt_status: string | null;
   created: Date;
   updated: Date;
 }
@@ -159,27 +121,78 @@ export interface RefundRow {
   updated: Date;
 }
 
+/** net_amount: the amount plus the orchestrator's surcharge (the reference: + surcharge + tax …). */
+export const netAmount = (r: Pick<PaymentRow, "amount" | "surcharge_amount">) => r.amount + (r.surcharge_amount ?? 0);
+
+/**
+ * The reference: `amount_capturable` is what can still be captured (0 once captured, or after the
+ * payment failed or was cancelled), `amount_received` the total captured (nullable).
+ */
 function amounts(r: PaymentRow): { amount_capturable: number; amount_received: number | null } {
   switch (r.status) {
     case "succeeded":
-      return { amount_capturable: 0, amount_received: r.amount };
+      return { amount_capturable: 0, amount_received: r.amount_captured ?? netAmount(r) };
     case "partially_captured":
-      return { amount_capturable: 0, amount_received: Math.floor(r.amount / 2) };
+      return { amount_capturable: 0, amount_received: r.amount_captured ?? Math.floor(r.amount / 2) };
     case "requires_capture":
     case "requires_payment_method":
     case "requires_customer_action":
     case "processing":
-      return { amount_capturable: r.amount, amount_received: null };
+      return { amount_capturable: netAmount(r), amount_received: null };
     default:
-      return { amount_capturable: 0, amount_received: null };
+      return { amount_capturable: 0, amount_received: r.amount_captured };
   }
+}
+
+/** The latest attempt's AttemptStatus, as Hyperswitch names them. */
+function attemptStatus(r: PaymentRow): string {
+  if (r.last_attempt_status) return r.last_attempt_status;
+  switch (r.status) {
+    case "succeeded":
+      return "charged";
+    case "partially_captured":
+      return "partial_charged";
+    case "requires_capture":
+      return "authorized";
+    case "cancelled":
+      return "voided";
+    case "processing":
+      return "pending";
+    case "requires_customer_action":
+      return "authentication_pending";
+    case "requires_payment_method":
+      return "started";
+    default:
+      return "failure";
+  }
+}
+
+/** PaymentAttemptResponse, the one attempt the double makes (sent with `expand_attempts=true`). */
+function attemptView(r: PaymentRow) {
+  return {
+    attempt_id: `${r.payment_id}_1`,
+    status: attemptStatus(r),
+    amount: r.amount,
+    order_tax_amount: null,
+    currency: r.currency,
+    connector: r.status === "requires_payment_method" ? null : r.connector,
+    error_message: r.error_message,
+    payment_method: "card",
+    connector_transaction_id: r.status === "requires_payment_method" ? null : `sbx_${r.payment_id.slice(4)}`,
+    capture_method: r.capture_method,
+    authentication_type: "no_three_ds",
+    created_at: iso(r.created),
+    modified_at: iso(r.updated),
+    cancellation_reason: r.status === "cancelled" ? "requested_by_merchant" : null,
+    error_code: r.error_code,
+  };
 }
 
 /**
  * PaymentsResponse. `client_secret` goes to api-key callers only (it is nullable in the spec);
  * webhooks carry null. Both `modified_at` and `updated` are in the spec; they carry the same time.
  */
-export function paymentView(r: PaymentRow, withSecret = false) {
+export function paymentView(r: PaymentRow, withSecret = false, expandAttempts = false) {
   const hasCard = r.card_last4 !== null || r.card_network !== null;
   const network = r.card_network && CARD_NETWORKS.has(r.card_network) ? r.card_network : null;
   const attempted = r.status !== "requires_payment_method";
@@ -189,8 +202,9 @@ export function paymentView(r: PaymentRow, withSecret = false) {
     processor_merchant_id: MERCHANT_ID,
     status: r.status,
     amount: r.amount,
-    net_amount: r.amount,
+    net_amount: netAmount(r),
     ...amounts(r),
+    surcharge_details: r.surcharge_amount ? { surcharge_amount: r.surcharge_amount, tax_amount: 0 } : null,
     currency: r.currency,
     connector: attempted ? r.connector : null,
     client_secret: withSecret ? r.client_secret : null,
@@ -232,6 +246,7 @@ export function paymentView(r: PaymentRow, withSecret = false) {
     attempt_count: r.attempt_count,
     connector_transaction_id: attempted ? `sbx_${r.payment_id.slice(4)}` : null,
     authentication_type: "no_three_ds",
+    ...(expandAttempts ? { attempts: [attemptView(r)] } : {}),
   };
 }
 

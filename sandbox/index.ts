@@ -42,7 +42,7 @@ export interface Sandbox {
   stats(): Stats;
   /** Wait until every queued webhook delivery and scheduled retry has finished (tests use it to settle). */
   drainWebhooks(): Promise<void>;
-  /** Every webhook delivery attempt (exact body, receiver's status, retry number), oldest first. */
+  /** Every webhook delivery attempt (exact body, receiver's status and answer, retry number, time sent), oldest first. */
   sentWebhooks(): SentWebhook[];
   stop(): Promise<void>;
 }

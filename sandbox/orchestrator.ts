@@ -57,6 +57,11 @@ const CreateRefund = z.strictObject({
   metadata: metadata.optional(),
 });
 
+const CancelPayment = z.strictObject({
+  cancellation_reason: z.string().max(255).optional(),
+  merchant_connector_details: z.unknown().optional(),
+});
+
 function zodMessage(err: z.ZodError): string {
   const i = err.issues[0];
   return `${i.path.join(".") || "body"}: ${i.message}`;
@@ -130,20 +135,37 @@ export function buildOrchestrator(ctx: Ctx, engine: HsEngine): FastifyInstance {
       );
     return paymentView(await engine.createPayment(body), true);
   });
-  app.get<{ Params: { id: string } }>("/payments/:id", { preHandler: requireKey }, async (req) => {
-    const p = await engine.getPayment(req.params.id);
-    if (!p) throw paymentNotFound();
-    return paymentView(p, true);
+  // `force_sync=true` makes the orchestrator ask the processor first (engine.syncPayment);
+  // `expand_attempts=true` lists the payment's attempts.
+  app.get<{ Params: { id: string }; Querystring: { force_sync?: string; expand_attempts?: string } }>(
+    "/payments/:id",
+    { preHandler: requireKey },
+    async (req) => {
+      const id = req.params.id;
+      const p = req.query.force_sync === "true" ? await engine.syncPayment(id) : await engine.getPayment(id);
+      if (!p) throw paymentNotFound();
+      return paymentView(p, true, req.query.expand_attempts === "true");
+    },
+  );
+  // Hyperswitch's void (PaymentsCancelRequest): the body may name a cancellation_reason.
+  app.post<{ Params: { id: string } }>("/payments/:id/cancel", { preHandler: requireKey }, async (req) => {
+    parse(CancelPayment, req.body ?? {});
+    return paymentView(await engine.cancel(req.params.id), true);
   });
   app.post("/refunds", { preHandler: requireKey }, async (req) => {
     const body = parse(CreateRefund, req.body);
     return refundView(await engine.createRefund(body));
   });
-  app.get<{ Params: { id: string } }>("/refunds/:id", { preHandler: requireKey }, async (req) => {
-    const r = await engine.getRefund(req.params.id);
-    if (!r) throw refundNotFound();
-    return refundView(r);
-  });
+  app.get<{ Params: { id: string }; Querystring: { force_sync?: string } }>(
+    "/refunds/:id",
+    { preHandler: requireKey },
+    async (req) => {
+      const id = req.params.id;
+      const r = req.query.force_sync === "true" ? await engine.syncRefund(id) : await engine.getRefund(id);
+      if (!r) throw refundNotFound();
+      return refundView(r);
+    },
+  );
 
   const loadForCheckout = async (id: string, secret: unknown): Promise<PaymentRow> => {
     const p = await engine.getPayment(id);

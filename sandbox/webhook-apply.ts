@@ -220,6 +220,13 @@ export function registerWebhook(app: FastifyInstance, ctx: Ctx): void {
       return out;
     });
     if (outcome.flip) recordFlip(ctx, outcome.flip.order_id, outcome.flip.from, outcome.flip.to);
+    // The lost-answer fault: applied and committed, but the orchestrator sees a 503 and retries it.
+    if (ctx.faults.takeLostAnswer())
+      throw new ServiceUnavailableError(
+        "webhook applied, answer lost (fault webhookFailAfterApplyCount)",
+        0,
+        "OVERLOADED",
+      );
     return ok(reply, {
       received: true,
       applied: outcome.applied,

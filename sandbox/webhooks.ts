@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { request } from "undici";
 import type { Ctx } from "./context";
-import { eventId, type WebhookEvent } from "./hs-wire";
+import type { WebhookEvent } from "./hs-wire";
 
 export type { EventType, WebhookEvent } from "./hs-wire";
 export { makeEvent } from "./hs-wire";
@@ -22,12 +22,18 @@ export const RETRY_SCHEDULE_S: readonly number[] = [
 ];
 
 const SENT_LOG_MAX = 1000;
+const ANSWER_MAX = 500;
 
-/** One delivery attempt as the sandbox made it: the exact body and the receiver's status (null = no answer). */
+/**
+ * One delivery attempt as the sandbox made it: the exact body, the receiver's status (null = no
+ * answer) and the first characters of its answer, and when it was sent.
+ */
 export interface SentWebhook {
   body: string;
   status: number | null;
   retry: number;
+  answer: string;
+  at: string;
 }
 
 export function sign(secret: string, raw: string | Buffer): string {
@@ -40,32 +46,29 @@ export function verifySignature(secret: string, raw: Buffer | undefined, signatu
   return timingSafeEqual(expected, Buffer.from(signature, "hex"));
 }
 
-/** Is the event's object still in the state that raised it? Retries of stale events are dropped. */
-export type StillCurrent = (event: WebhookEvent) => Promise<boolean>;
-
 /**
  * Delivers events one after another per resource (payment), so the first attempts arrive in the
  * order the orchestrator decided (including the deliberate out-of-order fault). A delivery that gets
- * no 2xx is retried on Hyperswitch's schedule, outside that order, each retry with a new event_id, and
- * only while the object is still in the state that raised the event.
+ * no 2xx is retried on Hyperswitch's schedule, outside that order, as Hyperswitch does it: the stored
+ * original request is sent again, byte for byte (same `event_id`, same object, same `timestamp`),
+ * even when the object's status has moved on since. The receiver de-duplicates by `event_id`.
  */
 export class WebhookSender {
   private chains = new Map<string, Promise<void>>();
   private retries = new Set<Promise<void>>();
   private log: SentWebhook[] = [];
-  constructor(
-    private readonly ctx: Ctx,
-    private readonly stillCurrent: StillCurrent,
-  ) {}
+  constructor(private readonly ctx: Ctx) {}
 
   send(resourceKey: string, event: WebhookEvent): void {
     const copies = this.ctx.faults.get().webhookDuplicate ? 2 : 1;
+    // The stored request: every attempt, first and retries, sends exactly these bytes.
+    const body = JSON.stringify(event);
     const prev = this.chains.get(resourceKey) ?? Promise.resolve();
     const next = prev
       .then(async () => {
         let delivered = false;
-        for (let i = 0; i < copies; i++) delivered = (await this.attempt(event, 0)) || delivered;
-        if (!delivered) this.scheduleRetry(event, 0);
+        for (let i = 0; i < copies; i++) delivered = (await this.attempt(event, body, 0)) || delivered;
+        if (!delivered) this.scheduleRetry(event, body, 0);
       })
       .catch((err) => this.ctx.log(`webhook delivery failed: ${(err as Error).message}`));
     this.chains.set(resourceKey, next);
@@ -84,7 +87,7 @@ export class WebhookSender {
     while (this.chains.size || this.retries.size) await Promise.allSettled([...this.chains.values(), ...this.retries]);
   }
 
-  private scheduleRetry(event: WebhookEvent, n: number): void {
+  private scheduleRetry(event: WebhookEvent, body: string, n: number): void {
     if (n >= RETRY_SCHEDULE_S.length) {
       this.ctx.log(`webhook ${event.event_type} for ${objectId(event)} gave up after ${n + 1} attempts`);
       return;
@@ -93,22 +96,18 @@ export class WebhookSender {
       const scale = this.ctx.faults.get().webhookTimeScale;
       await this.ctx.timers.sleep(Math.round(RETRY_SCHEDULE_S[n] * 1000 * scale));
       if (this.ctx.timers.stopped) return;
-      if (!(await this.stillCurrent(event))) {
-        this.ctx.log(`webhook ${event.event_type} for ${objectId(event)} not retried: the object's status changed`);
-        return;
-      }
-      const retry: WebhookEvent = { ...event, event_id: eventId(), timestamp: new Date().toISOString() };
-      if (!(await this.attempt(retry, n + 1))) this.scheduleRetry(retry, n + 1);
+      if (!(await this.attempt(event, body, n + 1))) this.scheduleRetry(event, body, n + 1);
     })().catch((err) => this.ctx.log(`webhook retry failed: ${(err as Error).message}`));
     this.retries.add(task);
     void task.finally(() => this.retries.delete(task));
   }
 
   /** One POST; true on a 2xx. Any other answer, or none, counts as a failure to be retried. */
-  private async attempt(event: WebhookEvent, retry: number): Promise<boolean> {
+  private async attempt(event: WebhookEvent, body: string, retry: number): Promise<boolean> {
     if (this.ctx.timers.stopped) return true;
-    const body = JSON.stringify(event);
+    const at = new Date().toISOString();
     let status: number | null = null;
+    let answer = "";
     try {
       const res = await request(`${this.ctx.marketplaceUrl}/api/v1/webhooks/hyperswitch`, {
         method: "POST",
@@ -118,12 +117,12 @@ export class WebhookSender {
         headersTimeout: 10_000,
         bodyTimeout: 10_000,
       });
-      await res.body.text().catch(() => "");
+      answer = (await res.body.text().catch(() => "")).slice(0, ANSWER_MAX);
       status = res.statusCode;
     } catch {
       // no answer: retried like a non-2xx
     }
-    this.log.push({ body, status, retry });
+    this.log.push({ body, status, retry, answer, at });
     if (this.log.length > SENT_LOG_MAX) this.log.splice(0, this.log.length - SENT_LOG_MAX);
     const ok = status !== null && status >= 200 && status < 300;
     if (!ok) this.ctx.log(`webhook ${event.event_type} ${event.event_id} got ${status ?? "no answer"}`);

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { startSandbox, type Faults, type Sandbox } from "../sandbox/index";
-import { archiveSession, type ArchiveResult } from "../lib/notebook/archive";
+import { archiveSession, type ArchiveOptions, type ArchiveResult } from "../lib/notebook/archive";
 import { renderReportSkeleton } from "../lib/report/report";
 import { STEPS } from "../lib/run/steps";
 import { executeNotebook } from "../lib/notebook/jupyter";
@@ -29,6 +29,8 @@ export interface RehearsalOptions {
   log?: (line: string) => void;
   /** false: export the HTML with a second Python (nbconvert's command line), as before issue 15 (the bench compares). */
   oneProcessExport?: boolean;
+  /** Seal-rule exceptions for the archive (a run that leaves money out on purpose): see lib/notebook/seal-rules.ts. */
+  seal?: Pick<ArchiveOptions, "unrefunded" | "incomplete">;
 }
 
 export interface Rehearsal {
@@ -96,6 +98,7 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
     try {
       archive = await t("archive", () =>
         archiveSession(prep.dir, {
+          ...o.seal,
           docsDir,
           extraSecrets: [sb.operator.password, sb.apiKey, sb.webhookSecret, dsnPassword(sb.readonlyDsn)],
         }),

@@ -5,14 +5,16 @@ Written apart from the TypeScript tool, from the format document alone, so that 
 re-check a session without trusting our code: Python 3.9+, standard library only, one file.
 
     python3 verifier/verify_session.py <session-dir> [--report docs/PAYMENT_E2E_LIVE_REPORT.md]
-                                       [--allowed-signers docs/allowed_signers]
+                                       [--allowed-signers docs/allowed_signers] [--tsa-ca tsa-ca.pem]
 
 It recomputes the trace chain (and that every line's bytes are the canonical serialisation), the
 journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
-and line counts, the session-identity checks, that every re-seal note's replaced chain heads still
-hold, the seal's SSH signature (manifest.json.sig, checked with `ssh-keygen -Y verify` against the
-allowed signers: required for staging and live) and, with --report, the anchor in the session's block.
-Prints one line per finding, `ok|WARN|ERROR <file>[:<line>]: <message>`, then `verify: OK|FAILED`;
+and line counts, the session-identity checks, that the notebook agrees with the kernel's copy of its
+outputs and the journal, that every re-seal note's replaced chain heads still hold, the seal's SSH
+signature (manifest.json.sig, checked with `ssh-keygen -Y verify` against the allowed signers: required
+for staging and live), with --report the one strict anchor in the session's block, and with --tsa-ca
+the RFC 3161 timestamp beside the manifest (openssl ts -verify, offline).
+Prints one line per finding, `ok|WARN|ERROR <file>[:<line>]: <message>[ [CODE]]`, then `verify: OK|FAILED`;
 exits 0 (intact), 1 (failed) or 2 (usage). Over the ~300-line guideline on purpose: an auditor gets
 one file to read and run.
 """
@@ -36,6 +38,32 @@ SEAL_NAMESPACE = "payment-e2e-seal@v1"
 RESEAL_NAMESPACE = "payment-e2e-reseal@v1"
 RESEAL_RE = re.compile(r"^reseal-(\d+)\.json(\.sig)?$")
 DEFAULT_ALLOWED_SIGNERS = "docs/allowed_signers"
+TSR_FILE = "manifest.json.tsr"
+# Files written beside the manifest, over it, and so never listed in it: its timestamp, its signature
+# and the re-seal statements (reseal-<k>.json and .sig); see is_seal_companion.
+SEAL_COMPANIONS = {TSR_FILE, SIGNATURE_FILE}
+NOTEBOOK_FILE, HTML_FILE, REPORT_FILE = "payment-e2e.ipynb", "payment-e2e.html", "report.md"
+SESSION_ID_ANY = re.compile(r"\b\d{8}T\d{6}Z(?:-[0-9a-f]{4})?-(?:sandbox|staging|live)\b")
+
+# Finding codes (docs/evidence-format.md, lib/evidence/finding-codes.ts): printed as ` [CODE]` at the
+# end of a finding so that both verifiers can be compared by what they found, not by wording.
+CODES = ("CHAIN_BROKEN", "NOT_CANONICAL", "INVALID_UTF8", "FILE_CHANGED", "EXTRA_FILE", "IDENTITY",
+         "IDENTITY_LEFTOVER", "ANCHOR_MISMATCH", "ANCHOR_AMBIGUOUS", "ANCHOR_MALFORMED", "TIMESTAMP_INVALID",
+         "TIMESTAMP_UNCHECKED", "SIGNATURE_MISSING", "SIGNATURE_INVALID", "SIGNER_NOT_ALLOWED", "RESEAL_BROKEN",
+         "NOTEBOOK_DISAGREES")
+
+
+def is_seal_companion(name):
+    """A top-level file the seal writes beside the manifest, after it: never listed, never an extra file."""
+    return name in SEAL_COMPANIONS or RESEAL_RE.match(name) is not None
+
+
+def chain_code(reason):
+    if reason.startswith("not valid UTF-8"):
+        return "INVALID_UTF8"
+    if reason.startswith("no canonical form") or reason.startswith("bytes differ from the canonical form"):
+        return "NOT_CANONICAL"
+    return "CHAIN_BROKEN"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 # ------------------------------------------------------------------------------ RFC 8785 (JCS)
@@ -90,10 +118,11 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def jcs_string(s):
     """A string as ECMAScript JSON.stringify writes it: `"` `\\` and U+0000-U+001F escaped only."""
-    out = json.dumps(s, ensure_ascii=False)
-    # json.loads joins escaped surrogate pairs; a surrogate left in a str is lone, and JavaScript's
-    # well-formed JSON.stringify writes it as a lowercase \\u escape.
-    return _LONE_SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group(0)), out)
+    # json.loads joins escaped surrogate pairs; a surrogate left in a str is lone. RFC 8785 works on
+    # I-JSON (RFC 7493), which forbids lone surrogates: such a string has no canonical form.
+    if _LONE_SURROGATE.search(s):
+        raise NotCanonicalizable("a lone UTF-16 surrogate is not valid in JCS")
+    return json.dumps(s, ensure_ascii=False)
 
 
 def _utf16_key(s):
@@ -255,7 +284,7 @@ def list_files(root):
         for name in filenames:
             rel = rel_dir + name
             if is_ignored(rel) or (rel_dir == "" and (name == MANIFEST_FILE or name.startswith(MANIFEST_FILE + ".tmp")
-                                                      or name == SIGNATURE_FILE or RESEAL_RE.match(name))):
+                                                     or is_seal_companion(name))):
                 continue
             full = os.path.join(dirpath, name)
             if os.path.isfile(full) and not os.path.islink(full):
@@ -278,8 +307,9 @@ class Findings:
     def __init__(self):
         self.items = []
 
-    def add(self, level, subject, message):
-        self.items.append((level, subject, message))
+    def add(self, level, subject, message, code=None):
+        assert code is None or code in CODES, code
+        self.items.append((level, subject, message + (" [%s]" % code if code else "")))
 
     def count(self, level):
         return sum(1 for f in self.items if f[0] == level)
@@ -345,7 +375,8 @@ def check_files(session_dir, m, out):
             continue
         abs_path = os.path.join(session_dir, *p.split("/"))
         if not os.path.isfile(abs_path):
-            out.add("ERROR", p, "missing (listed in the manifest): deleted or moved after the seal of %s" % m["created_at"])
+            out.add("ERROR", p, "missing (listed in the manifest): deleted or moved after the seal of %s" % m["created_at"],
+                    "FILE_CHANGED")
             continue
         size = os.path.getsize(abs_path)
         if size == f["bytes"] and file_sha256(abs_path) == f["sha256"]:
@@ -357,10 +388,13 @@ def check_files(session_dir, m, out):
                 grown = hashlib.sha256(fh.read(f["bytes"])).hexdigest() == f["sha256"]
         out.add("ERROR", p, ("appended to after sealing: the sealed %d bytes are intact, %d byte(s) follow"
                              % (f["bytes"], size - f["bytes"])) if grown else
-                ("edited after sealing: sha256 differs from the manifest (%d -> %d bytes)" % (f["bytes"], size)))
+                ("edited after sealing: sha256 differs from the manifest (%d -> %d bytes)" % (f["bytes"], size)),
+                "FILE_CHANGED")
     for rel in list_files(session_dir):
         if rel not in listed:
-            out.add("WARN", rel, "extra file, not in the manifest: added after the seal of %s" % m["created_at"])
+            # An error in a sealed folder (issue 24): only the manifest says what the evidence is.
+            out.add("ERROR", rel, "extra file, not in the manifest: added after the seal of %s" % m["created_at"],
+                    "EXTRA_FILE")
     out.add("ok", "files", "%d of %d hash(es) match" % (matched, len(entries)))
 
 
@@ -369,31 +403,35 @@ def report_chain(name, chain, out, what):
         out.add("ok", name, "%s chain intact, %d line(s), head %s" % (what, chain["lines"], chain["head"]))
         return
     line, reason = chain["broken"]
-    out.add("ERROR", "%s:%d" % (name, line) if line > 0 else name, reason)
+    out.add("ERROR", "%s:%d" % (name, line) if line > 0 else name, reason, chain_code(reason))
 
 
 def check_identity(session_dir, m, trace, journal_entries, out):
     """Folder name == manifest == journal == every trace session event; modes agree; id ends with -<mode>."""
     sid, mode = m["session_id"], m["mode"]
     errors_before = out.count("ERROR")
+
+    def err(subject, message):
+        out.add("ERROR", subject, message, "IDENTITY")
+
     folder = os.path.basename(os.path.normpath(os.path.abspath(session_dir)))
     if folder != sid:
-        out.add("ERROR", MANIFEST_FILE, "session_id %s differs from the folder name %s (session relabelled or swapped)"
+        err(MANIFEST_FILE, "session_id %s differs from the folder name %s (session relabelled or swapped)"
                 % (sid, folder))
     if not sid.endswith("-" + mode):
-        out.add("ERROR", MANIFEST_FILE, "session_id %s does not end with -%s (the manifest's mode)" % (sid, mode))
+        err(MANIFEST_FILE, "session_id %s does not end with -%s (the manifest's mode)" % (sid, mode))
     first = journal_entries[0] if journal_entries else None
     if first is None:
-        out.add("ERROR", JOURNAL_FILE, "no journal entries: the session_created entry is missing")
+        err(JOURNAL_FILE, "no journal entries: the session_created entry is missing")
     else:
         data = first.get("data") if isinstance(first.get("data"), dict) else {}
         if first.get("kind") != "session_created":
-            out.add("ERROR", JOURNAL_FILE + ":1", "first entry is %s, expected session_created" % json.dumps(first.get("kind")))
+            err(JOURNAL_FILE + ":1", "first entry is %s, expected session_created" % json.dumps(first.get("kind")))
         elif data.get("sessionId") != sid:
-            out.add("ERROR", JOURNAL_FILE + ":1", "sessionId %s differs from the manifest's %s (files swapped)"
+            err(JOURNAL_FILE + ":1", "sessionId %s differs from the manifest's %s (files swapped)"
                     % (json.dumps(data.get("sessionId")), sid))
         elif data.get("mode") != mode:
-            out.add("ERROR", JOURNAL_FILE + ":1", "mode %s differs from the manifest's %s" % (json.dumps(data.get("mode")), mode))
+            err(JOURNAL_FILE + ":1", "mode %s differs from the manifest's %s" % (json.dumps(data.get("mode")), mode))
     sessions = 0
     for e in trace:
         if e.get("type") != "session":
@@ -402,14 +440,27 @@ def check_identity(session_dir, m, trace, journal_entries, out):
         p = e.get("payload") if isinstance(e.get("payload"), dict) else {}
         where = "%s:%d" % (TRACE_FILE, e["seq"])
         if p.get("session_id") != sid:
-            out.add("ERROR", where, "session event for %s, manifest says %s (files swapped)" % (json.dumps(p.get("session_id")), sid))
+            err(where, "session event for %s, manifest says %s (files swapped)" % (json.dumps(p.get("session_id")), sid))
         elif p.get("mode") != mode:
-            out.add("ERROR", where, "session event in mode %s, manifest says %s" % (json.dumps(p.get("mode")), mode))
+            err(where, "session event in mode %s, manifest says %s" % (json.dumps(p.get("mode")), mode))
     if trace and sessions == 0:
-        out.add("ERROR", TRACE_FILE, "no session event: the trace does not say which session it belongs to")
+        err(TRACE_FILE, "no session event: the trace does not say which session it belongs to")
     if out.count("ERROR") == errors_before:
         out.add("ok", "session", "%s: folder, manifest, journal and %d trace session event(s) agree (mode %s)"
                 % (sid, sessions, mode))
+
+
+def check_leftover_ids(session_dir, sid, out):
+    """The notebook, HTML export and report.md must name this session if they name any (a relabelled copy keeps the old id)."""
+    for rel in (NOTEBOOK_FILE, HTML_FILE, REPORT_FILE):
+        full = os.path.join(session_dir, rel)
+        if not os.path.isfile(full):
+            continue
+        with open(full, "rb") as f:
+            named = set(SESSION_ID_ANY.findall(f.read().decode("utf-8", "replace")))
+        if named and sid not in named:
+            out.add("ERROR", rel, "names session %s, never %s: a copy relabelled from another session"
+                    % (", ".join(sorted(named)), sid), "IDENTITY_LEFTOVER")
 
 
 def check_quarantine(session_dir, journal_entries, out):
@@ -451,7 +502,7 @@ def check_reseals(trace_entries, journal_entries, out):
         old = p["previous_manifest_sha256"][:12]
         if not isinstance(p.get("previous_trace_head"), str) or not _is_int(p.get("previous_trace_lines")):
             out.add("ERROR", at, "re-seal note over manifest %s... does not record the replaced seal's chain heads: "
-                    "it cannot prove what it replaced" % old)
+                    "it cannot prove what it replaced" % old, "RESEAL_BROKEN")
             continue
         checks = [(TRACE_FILE, trace_entries, p["previous_trace_head"], p["previous_trace_lines"])]
         if isinstance(p.get("previous_journal_head"), str) and _is_int(p.get("previous_journal_lines")):
@@ -461,13 +512,14 @@ def check_reseals(trace_entries, journal_entries, out):
             if head_at(entries, n) != head:
                 ok = False
                 out.add("ERROR", "%s:%d" % (name, n), "hash of line %d differs from the chain head of the seal "
-                        "(manifest %s...) that the re-seal at %s replaced: a sealed line was rewritten" % (n, old, at))
+                        "(manifest %s...) that the re-seal at %s replaced: a sealed line was rewritten" % (n, old, at),
+                        "RESEAL_BROKEN")
         if ok:
             out.add("ok", at, "re-seal over manifest %s...: its sealed lines are intact" % old)
 
 
 def check_signature(path, allowed, namespace):
-    """('unsigned',) | ('good', signer, key) | ('bad', why), with ssh-keygen -Y find-principals / verify."""
+    """('unsigned',) | ('good', signer, key) | ('bad', why, code), with ssh-keygen -Y find-principals / verify."""
     sig = path + ".sig"
     if not os.path.isfile(sig):
         return ("unsigned",)
@@ -475,17 +527,18 @@ def check_signature(path, allowed, namespace):
         with open(allowed, "r", encoding="utf-8") as f:
             signers = [l for l in f.read().split("\n") if l.strip() and not l.strip().startswith("#")]
     except OSError:
-        return ("bad", "%s not found: pass --allowed-signers <file>" % allowed)
+        return ("bad", "%s not found: pass --allowed-signers <file>" % allowed, "SIGNER_NOT_ALLOWED")
     if not signers:
-        return ("bad", "%s lists no signer: add the operator's public key (see the file's header)" % allowed)
+        return ("bad", "%s lists no signer: add the operator's public key (see the file's header)" % allowed,
+                "SIGNER_NOT_ALLOWED")
     try:
         found = subprocess.run(["ssh-keygen", "-Y", "find-principals", "-s", sig, "-f", allowed],
                                capture_output=True, text=True, timeout=30)
     except OSError as err:
-        return ("bad", "ssh-keygen not available (%s): OpenSSH >= 8.1" % err)
+        return ("bad", "ssh-keygen not available (%s): OpenSSH >= 8.1" % err, "SIGNATURE_INVALID")
     principals = [l.strip() for l in found.stdout.split("\n") if l.strip()] if found.returncode == 0 else []
     if not principals:
-        return ("bad", "signed by a key not in %s (or not a signature)" % allowed)
+        return ("bad", "signed by a key not in %s (or not a signature)" % allowed, "SIGNER_NOT_ALLOWED")
     with open(path, "rb") as f:
         data = f.read()
     v = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", allowed, "-I", principals[0], "-n", namespace, "-s", sig],
@@ -494,7 +547,7 @@ def check_signature(path, allowed, namespace):
     if v.returncode != 0:
         last = [l for l in said.strip().split("\n") if l][-1:] or [""]
         return ("bad", "signature by %s does not verify over %s in namespace %s: %s"
-                % (principals[0], os.path.basename(path), namespace, last[0]))
+                % (principals[0], os.path.basename(path), namespace, last[0]), "SIGNATURE_INVALID")
     m = re.search(r"with (\S+ key \S+)", said)
     return ("good", principals[0], m.group(1) if m else "key")
 
@@ -519,16 +572,18 @@ def check_statements(session_dir, trace_entries, manifest_sha, out):
         name = "reseal-%d.json" % (i + 1)
         st = read(stmts[i][1]) if i < len(stmts) and stmts[i][0] == i + 1 else None
         if st is None:
-            out.add("ERROR", name, "missing or unreadable: the re-seal at %s:%d has no signed statement" % (TRACE_FILE, seq))
+            out.add("ERROR", name, "missing or unreadable: the re-seal at %s:%d has no signed statement" % (TRACE_FILE, seq),
+                    "RESEAL_BROKEN")
         elif st.get("previous_manifest_sha256") != sha:
             out.add("ERROR", name, "names the replaced manifest %s..., the re-seal at %s:%d names %s..."
-                    % (str(st.get("previous_manifest_sha256"))[:12], TRACE_FILE, seq, sha[:12]))
+                    % (str(st.get("previous_manifest_sha256"))[:12], TRACE_FILE, seq, sha[:12]), "RESEAL_BROKEN")
     if len(stmts) > len(notes):
-        out.add("ERROR", stmts[len(notes)][1], "a re-seal statement with no re-seal note in %s" % TRACE_FILE)
+        out.add("ERROR", stmts[len(notes)][1], "a re-seal statement with no re-seal note in %s" % TRACE_FILE,
+                "RESEAL_BROKEN")
     newest = read(stmts[-1][1]) if stmts else None
     if newest is not None and len(stmts) == len(notes) and newest.get("manifest_sha256") != manifest_sha:
         out.add("ERROR", stmts[-1][1], "names the new manifest %s..., but %s is %s..."
-                % (str(newest.get("manifest_sha256"))[:12], MANIFEST_FILE, manifest_sha[:12]))
+                % (str(newest.get("manifest_sha256"))[:12], MANIFEST_FILE, manifest_sha[:12]), "RESEAL_BROKEN")
 
 
 def check_signatures(session_dir, m, allowed, out):
@@ -538,10 +593,10 @@ def check_signatures(session_dir, m, allowed, out):
     if r[0] == "good":
         out.add("ok", SIGNATURE_FILE, "sealed by %s (%s), allowed in %s" % (r[1], r[2], allowed))
     elif r[0] == "bad":
-        out.add("ERROR", SIGNATURE_FILE, r[1])
+        out.add("ERROR", SIGNATURE_FILE, r[1], r[2])
     elif strict:
         out.add("ERROR", SIGNATURE_FILE, "a %s seal must be signed by an allowed signer and this one is unsigned "
-                "(sealed before signatures, or without a key)" % m["mode"])
+                "(sealed before signatures, or without a key)" % m["mode"], "SIGNATURE_MISSING")
     else:
         out.add("ok", SIGNATURE_FILE, "unsigned (sandbox seals may be)")
     names = sorted((n for n in os.listdir(session_dir) if RESEAL_RE.match(n) and not n.endswith(".sig")),
@@ -551,69 +606,297 @@ def check_signatures(session_dir, m, allowed, out):
         if r[0] == "good":
             out.add("ok", name + ".sig", "re-seal signed by %s (%s)" % (r[1], r[2]))
         elif r[0] == "bad":
-            out.add("ERROR", name + ".sig", r[1])
+            out.add("ERROR", name + ".sig", r[1], r[2])
         elif strict:
-            out.add("ERROR", name + ".sig", "a %s re-seal must be signed by an allowed signer" % m["mode"])
+            out.add("ERROR", name + ".sig", "a %s re-seal must be signed by an allowed signer" % m["mode"],
+                    "SIGNATURE_MISSING")
 
 
 ANCHOR_RE = re.compile(r"Anchor ?:.*?manifest sha256\s*`([0-9a-f]{64})`.*?trace head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\)"
                        r"(?:.*?journal head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\))?")
+OUTPUTS_FILE = "outputs.jsonl"
+NOTEBOOK_FILE = "payment-e2e.ipynb"
+PAY_LINK_SECRET = re.compile(r"(client_secret(?:=|%3D))([^\s\"'<>()\[\]{},;&|?#\\]+)", re.I)
+CELL_CALLS = [("paid", r"\bnb\.paid\("), ("pay", r"\bnb\.pay\("), ("paste", r"\bnb\.pasteTransfer\("),
+              ("plot", r"\bnb\.plot\("), ("report", r"\bnb\.report\("), ("open", r"\bopenNotebook\(")]
+OUTCOME_RE = re.compile(r"Outcome:\**\s*(?:\S+\s+)?(PASS|FAIL|PARTIAL)\b")
+
+
+def _joined(v):
+    return "".join(v) if isinstance(v, list) else (v if isinstance(v, str) else "")
+
+
+def _mask(s):
+    return PAY_LINK_SECRET.sub(lambda m: m.group(1) + "[REDACTED]", s)
+
+
+def cell_key(source):
+    """The runbook cell a source is, by the call it makes (docs/evidence-format.md, outputs.jsonl)."""
+    code = re.sub(r"//.*$", "", source, flags=re.M)
+    m = re.search(r"\bnb\.run\(\s*[\"'`]([\w-]+)[\"'`]", code)
+    if m:
+        return "run:" + m.group(1)
+    for key, pat in CELL_CALLS:
+        if re.search(pat, code):
+            return key
+    return None
+
+
+def shown_in_cell(cell):
+    out = []
+    for o in cell.get("outputs") or []:
+        if o.get("output_type") == "stream":
+            out.append(("text", _mask(_joined(o.get("text")))))
+            continue
+        d = o.get("data") or {}
+        if "text/markdown" in d:
+            out.append(("markdown", _mask(_joined(d["text/markdown"]))))
+        elif "image/png" in d:
+            out.append(("png", re.sub(r"\s", "", _joined(d["image/png"]))))
+        elif "text/plain" in d:
+            out.append(("text", _mask(_joined(d["text/plain"]))))
+    return out
+
+
+def read_kernel_copy(path):
+    """What each cell shows after its latest call: {cell: [(kind, data), ...]} in outputs.jsonl order."""
+    cells, calls, by_display = {}, {}, {}
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    for raw in text.split("\n"):
+        if not raw.strip():
+            continue
+        try:
+            l = json.loads(raw)
+        except ValueError:
+            continue
+        if l.get("event") == "call":
+            cells.pop(l.get("cell"), None)
+            cells[l.get("cell")] = []
+            calls[l.get("cell")] = l.get("call")
+        elif l.get("event") == "output" and calls.get(l.get("cell")) == l.get("call") and l.get("cell") in cells:
+            shown = [l.get("kind"), l.get("data")]
+            if l.get("display") and l["display"] in by_display:
+                by_display[l["display"]][0], by_display[l["display"]][1] = shown
+                continue
+            cells[l["cell"]].append(shown)
+            if l.get("display"):
+                by_display[l["display"]] = shown
+    return {k: [tuple(x) for x in v] for k, v in cells.items()}
+
+
+def _shows_result(text, r):
+    label = ("" if r.get("step") == 0 else "%s. " % r.get("step")) + str(r.get("name") or "")
+    label = re.sub(r"([|\[\]<>\\])", r"\\\1", label)
+    return re.search(r"\| %s \| \S+ %s \|" % (re.escape(label), re.escape(str(r.get("status")))), text) is not None
+
+
+def check_outputs(session_dir, journal_entries, out):
+    """The notebook shows what the kernel displayed (outputs.jsonl), the same outcome, and every step
+    result of the journal (docs/evidence-format.md, "The kernel's copy of the outputs")."""
+    try:
+        with open(os.path.join(session_dir, NOTEBOOK_FILE), "r", encoding="utf-8") as f:
+            nb = json.load(f)
+    except (OSError, ValueError):
+        return
+    copy = read_kernel_copy(os.path.join(session_dir, OUTPUTS_FILE))
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code" and cell_key(_joined(c.get("source")))]
+    problems = []
+    if copy is not None:
+        total = sum(len(v) for v in copy.values())
+        parts, missing_all = [], 0
+        for key, outs in copy.items():
+            if not outs:
+                continue
+            cells = [c for c in code if cell_key(_joined(c.get("source"))) == key]
+            cell = cells[0] if cells else None
+            have = [o for c in cells for o in shown_in_cell(c)]
+            missing = sum(1 for o in outs if o not in have)
+            if missing:
+                missing_all += missing
+                parts.append("%s %d/%d%s" % (key, missing, len(outs), "" if cell else " (no such cell)"))
+        if missing_all:
+            problems.append("%s lacks %d of the %d output(s) the kernel displayed (%s), by cell: %s"
+                            % (NOTEBOOK_FILE, missing_all, total, OUTPUTS_FILE, ", ".join(parts)))
+        k = OUTCOME_RE.findall("\n".join(d for _, d in copy.get("open", [])))
+        open_cell = next((c for c in code if cell_key(_joined(c.get("source"))) == "open"), None)
+        n = OUTCOME_RE.findall("\n".join(d for _, d in shown_in_cell(open_cell))) if open_cell else []
+        if k and n and k[-1] != n[-1]:
+            problems.append("%s shows outcome %s, the kernel displayed %s" % (NOTEBOOK_FILE, n[-1], k[-1]))
+    blank = bool(code) and all(not c.get("outputs") for c in code)
+    if copy is not None or blank:
+        latest = {}
+        for e in journal_entries:
+            d = e.get("data") if isinstance(e.get("data"), dict) else {}
+            if e.get("kind") == "step_result":
+                latest[d.get("step")] = d
+        expected = [r for r in latest.values() if r.get("status") != "INTERRUPTED"]
+        text = "\n".join(d for c in nb.get("cells", []) for _, d in shown_in_cell(c))
+        absent = [r for r in expected if not _shows_result(text, r)]
+        if absent:
+            problems.append("%s shows %d of the journal's %d step result(s); not shown: %s"
+                            % (NOTEBOOK_FILE, len(expected) - len(absent), len(expected),
+                               ", ".join("step %s %s" % (r.get("step"), r.get("status")) for r in absent)))
+    for p in problems:
+        out.add("ERROR", NOTEBOOK_FILE, p, "NOTEBOOK_DISAGREES")
+    if not problems and copy is not None:
+        out.add("ok", NOTEBOOK_FILE, "shows every output the kernel displayed (%s) and every step result of the journal" % OUTPUTS_FILE)
+
+
+ANCHOR_STRICT = re.compile(r"^<!-- payment-e2e:anchor (\{[^\n]*\}) -->$")
+ANCHOR_SHAPED = re.compile(r"payment-e2e:anchor\s*\{|Anchor ?:.*?manifest sha256", re.I)
+ANCHOR_LEGACY = re.compile(r"Anchor ?: manifest sha256 `([0-9a-f]{64})` \u00b7 trace head `([0-9a-f]{64})` \((\d+) lines\) \u00b7 "
+                           r"(?:journal head `([0-9a-f]{64})` \((\d+) lines\)|journal not chained)")
+ANCHOR_KEYS = ["journal_head", "journal_lines", "manifest_sha256", "trace_head", "trace_lines"]
+
+
+def parse_strict_anchor(line):
+    """(manifest_sha, trace_head, trace_lines, journal_head or None, journal_lines or None), or None.
+
+    The line is exactly `<!-- payment-e2e:anchor {JSON} -->`, the JSON canonical (RFC 8785) with
+    exactly the five keys; journal_head/journal_lines are both null for a manifest@1 seal.
+    """
+    mm = ANCHOR_STRICT.match(line)
+    if not mm:
+        return None
+    try:
+        o = parse_json(mm.group(1))
+        if not isinstance(o, dict) or jcs(o) != mm.group(1) or sorted(o.keys()) != ANCHOR_KEYS:
+            return None
+    except (ValueError, NotCanonicalizable):
+        return None
+    sha, th, tl, jh, jl = (o["manifest_sha256"], o["trace_head"], o["trace_lines"], o["journal_head"], o["journal_lines"])
+    if not (isinstance(sha, str) and HEX64.match(sha) and isinstance(th, str) and HEX64.match(th) and _is_int(tl)):
+        return None
+    if isinstance(jh, str) and HEX64.match(jh) and _is_int(jl):
+        return sha, th, tl, jh, jl
+    if jh is None and jl is None:
+        return sha, th, tl, None, None
+    return None
+
+
+def block_anchor(lines, begin, end_marker):
+    """Scans one session block: (anchor tuple or None, [1-based lines of anchor-shaped lines], problem, legacy)."""
+    shaped = []
+    for i in range(begin + 1, len(lines)):
+        if lines[i].strip() == end_marker:
+            break
+        if ANCHOR_SHAPED.search(lines[i]):
+            shaped.append(i + 1)
+    if not shaped:
+        return None, shaped, None, False
+    if len(shaped) > 1:
+        return None, shaped, "ambiguous", False
+    line = lines[shaped[0] - 1]
+    strict = parse_strict_anchor(line)
+    if strict:
+        return strict, shaped, None, False
+    mm = None if "payment-e2e:anchor" in line else ANCHOR_LEGACY.search(line)
+    if mm:
+        return (mm.group(1), mm.group(2), int(mm.group(3)), mm.group(4),
+                int(mm.group(5)) if mm.group(5) else None), shaped, None, True
+    return None, shaped, "malformed", False
 
 
 def check_anchor(report, sid, manifest_sha, m, trace_chain, journal_chain, out):
-    """Compares the folder with the anchor in the session's block of the living report."""
+    """Compares the folder with the one anchor in the session's block of the living report."""
     name = report.replace(os.sep, "/")
     try:
         with open(report, "r", encoding="utf-8") as f:
             lines = f.read().split("\n")
-    except OSError as err:
-        out.add("ERROR", name, "cannot read the report: %s" % err.strerror)
+    except (OSError, UnicodeDecodeError) as err:
+        out.add("ERROR", name, "cannot read the report: %s" % (getattr(err, "strerror", None) or err))
         return
     start, end = "<!-- session:%s -->" % sid, "<!-- /session:%s -->" % sid
     begin = next((i for i, l in enumerate(lines) if l.strip() == start), None)
     if begin is None:
         out.add("WARN", name, "no block for session %s: its anchor cannot be checked" % sid)
         return
-    anchor = None
-    for i in range(begin + 1, len(lines)):
-        if lines[i].strip() == end:
-            break
-        mm = ANCHOR_RE.search(lines[i])
-        if mm:
-            anchor = (i + 1, mm)
-    if anchor is None:
-        out.add("WARN", "%s:%d" % (name, begin + 1), "session block has no Anchor: line; the folder is not anchored")
+    found, shaped, problem, legacy = block_anchor(lines, begin, end)
+    if problem == "ambiguous":
+        out.add("ERROR", "%s:%d" % (name, shaped[1]), "%d anchor-shaped lines in one session block (lines %s): exactly "
+                "one is allowed" % (len(shaped), ", ".join(str(n) for n in shaped)), "ANCHOR_AMBIGUOUS")
         return
-    at, mm = anchor
+    if problem == "malformed":
+        out.add("ERROR", "%s:%d" % (name, shaped[0]), "anchor-shaped line that is not the strict anchor "
+                "(canonical JSON in <!-- payment-e2e:anchor ... -->)", "ANCHOR_MALFORMED")
+        return
+    if found is None:
+        out.add("WARN", "%s:%d" % (name, begin + 1), "session block has no anchor; the folder is not anchored")
+        return
+    if legacy:
+        out.add("WARN", "%s:%d" % (name, shaped[0]), "anchor in the older line form (before the strict anchor)")
+    at = shaped[0]
+    a_sha, a_th, a_tl, a_jh, a_jl = found
     where = "%s:%d" % (name, at)
     ok = True
-    if mm.group(1) != manifest_sha:
+    if a_sha != manifest_sha:
         ok = False
         out.add("ERROR", MANIFEST_FILE, "sha256 %s differs from the anchor %s in %s (manifest rewritten after anchoring)"
-                % (manifest_sha, mm.group(1), where))
-    checks = [(TRACE_FILE, trace_chain, mm.group(2), int(mm.group(3)))]
-    if mm.group(4):
-        checks.append((JOURNAL_FILE, journal_chain, mm.group(4), int(mm.group(5))))
-    for fname, chain, head, n in checks:
+                % (manifest_sha, a_sha, where), "ANCHOR_MISMATCH")
+    checks = [(TRACE_FILE, trace_chain, a_th, a_tl, (m["chain_head"], m["trace_lines"]))]
+    if a_jh is not None:
+        checks.append((JOURNAL_FILE, journal_chain, a_jh, a_jl, (m.get("journal_head"), m.get("journal_lines"))))
+    for fname, chain, head, n, sealed in checks:
         if chain is None:
+            continue
+        if not chain["ok"]:
+            # The chain's own error is already reported: compare the anchor with what the manifest sealed.
+            if (head, n) != sealed:
+                ok = False
+                out.add("ERROR", "%s:%d" % (fname, n), "the head anchored in %s differs from the one %s sealed"
+                        % (where, MANIFEST_FILE), "ANCHOR_MISMATCH")
             continue
         have = chain["heads"][n] if n < len(chain["heads"]) else None
         if chain["lines"] < n:
             ok = False
             out.add("ERROR", "%s:%d" % (fname, chain["lines"] + 1),
-                    "the anchor in %s records %d line(s); only %d verify" % (where, n, chain["lines"]))
+                    "the anchor in %s records %d line(s); only %d verify" % (where, n, chain["lines"]), "ANCHOR_MISMATCH")
         elif have != head:
             ok = False
             out.add("ERROR", "%s:%d" % (fname, n), "hash of line %d differs from the chain head anchored in %s "
-                    "(chain rewritten after anchoring)" % (n, where))
+                    "(chain rewritten after anchoring)" % (n, where), "ANCHOR_MISMATCH")
         elif chain["lines"] != n:
             ok = False
-            out.add("ERROR", "%s:%d" % (fname, n + 1), "%d line(s) after the anchored line %d" % (chain["lines"] - n, n))
+            out.add("ERROR", "%s:%d" % (fname, n + 1), "%d line(s) after the anchored line %d" % (chain["lines"] - n, n),
+                    "ANCHOR_MISMATCH")
     if ok:
-        out.add("ok", where, "anchor matches: manifest sha256, trace head%s" % (" and journal head" if mm.group(4) else ""))
+        out.add("ok", where, "anchor matches: manifest sha256, trace head%s" % (" and journal head" if a_jh is not None else ""))
 
 
-def verify(session_dir, report=None, allowed_signers=DEFAULT_ALLOWED_SIGNERS):
+def check_timestamp(session_dir, manifest_sha, ca_file, untrusted, out):
+    """The RFC 3161 token beside the manifest, checked offline with openssl against the authority's CA."""
+    tsr = os.path.join(session_dir, TSR_FILE)
+    if not os.path.isfile(tsr):
+        return
+    if not ca_file:
+        out.add("WARN", TSR_FILE, "an RFC 3161 timestamp is present but not checked: give the authority's CA certificate "
+                "with --tsa-ca <file>", "TIMESTAMP_UNCHECKED")
+        return
+    def run(args):
+        try:
+            return subprocess.run(["openssl"] + args, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as err:
+            return subprocess.CompletedProcess(args, 127, b"", str(err).encode())
+    info = run(["ts", "-reply", "-in", tsr, "-text"])
+    when = re.search(r"^Time stamp: (.+)$", info.stdout.decode("utf-8", "replace"), re.M) if info.returncode == 0 else None
+    args = ["ts", "-verify", "-digest", manifest_sha, "-in", tsr, "-CAfile", ca_file]
+    if untrusted:
+        args += ["-untrusted", untrusted]
+    r = run(args)
+    if info.returncode == 0 and r.returncode == 0:
+        out.add("ok", TSR_FILE, "RFC 3161 timestamp over the manifest's sha256 verifies: %s"
+                % (when.group(1).strip() if when else "time unreadable"))
+        return
+    why = (r.stderr or info.stderr or b"").decode("utf-8", "replace").strip().split("\n")[0]
+    out.add("ERROR", TSR_FILE, "the RFC 3161 timestamp does not verify over this manifest's sha256 with the given CA (%s)"
+            % why, "TIMESTAMP_INVALID")
+
+
+def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None, allowed_signers=DEFAULT_ALLOWED_SIGNERS):
     out = Findings()
     mpath = os.path.join(session_dir, MANIFEST_FILE)
     try:
@@ -651,13 +934,16 @@ def verify(session_dir, report=None, allowed_signers=DEFAULT_ALLOWED_SIGNERS):
         except (OSError, ValueError, NotCanonicalizable):
             pass
     check_identity(session_dir, m, trace["entries"], journal_entries, out)
+    check_leftover_ids(session_dir, m["session_id"], out)
     check_quarantine(session_dir, journal_entries, out)
+    check_outputs(session_dir, journal_entries, out)
     check_reseals(trace["entries"], journal_entries, out)
     check_signatures(session_dir, m, allowed_signers, out)
     if m["mode"] != "sandbox":
         check_statements(session_dir, trace["entries"], manifest_sha, out)
     if report:
         check_anchor(report, m["session_id"], manifest_sha, m, trace, journal, out)
+    check_timestamp(session_dir, manifest_sha, tsa_ca, tsa_cert, out)
     summary = "session %s (%s), %d file(s), trace %d line(s)" % (m["session_id"], m["mode"], len(m["files"]), m["trace_lines"])
     if version == 2:
         summary += ", journal %d line(s)" % m["journal_lines"]
@@ -670,6 +956,10 @@ def main(argv=None):
     ap.add_argument("--report", help="the living report whose session block holds the anchor, e.g. docs/PAYMENT_E2E_LIVE_REPORT.md")
     ap.add_argument("--allowed-signers", default=DEFAULT_ALLOWED_SIGNERS,
                     help="who may seal staging and live sessions, ssh-keygen's format (default %(default)s)")
+    ap.add_argument("--tsa-ca", default=os.environ.get("PAYMENT_E2E_TSA_CA") or None,
+                    help="the time-stamping authority's CA certificate (PEM), to check manifest.json.tsr with openssl")
+    ap.add_argument("--tsa-cert", default=os.environ.get("PAYMENT_E2E_TSA_CERT") or None,
+                    help="the authority's own certificate (PEM), when its tokens do not carry it")
     args = ap.parse_args(argv)
     if not os.path.isdir(args.session_dir):
         sys.stderr.write("verify: %s: no such directory\n" % args.session_dir)
@@ -677,7 +967,10 @@ def main(argv=None):
     if args.report and not os.path.isfile(args.report):
         sys.stderr.write("verify: %s: no such file\n" % args.report)
         return 2
-    out, summary = verify(args.session_dir, args.report, args.allowed_signers)
+    if args.tsa_ca and not os.path.isfile(args.tsa_ca):
+        sys.stderr.write("verify: --tsa-ca %s: no such file\n" % args.tsa_ca)
+        return 2
+    out, summary = verify(args.session_dir, args.report, args.tsa_ca, args.tsa_cert, args.allowed_signers)
     tag = {"ok": "ok   ", "WARN": "WARN ", "ERROR": "ERROR"}
     for level, subject, message in out.items:
         print("%s %s: %s" % (tag[level], subject, message))

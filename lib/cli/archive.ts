@@ -9,35 +9,64 @@
  * the previous manifest hash, and reseal-<k>.json (signed) states old hash, new hash and reason.
  * `--sign-key <private key>` (or $PAYMENT_E2E_SIGN_KEY, or git's user.signingkey with gpg.format ssh)
  * signs the manifest into manifest.json.sig (issue 24); on an intact unsigned seal it only signs.
+ * The seal rules (lib/notebook/seal-rules.ts) refuse with exit 1 a notebook that disagrees with the
+ * kernel's copy of its outputs or with the journal (`--restore-outputs` writes the copy back), an
+ * incomplete run (`--incomplete "<reason>"`) and money moved with no successful refund
+ * (`--unrefunded "<reason>"`).
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { archiveSession, resealReasonProblem } from "../notebook/archive";
-import { ArchiveRefused, oneLine } from "../errors";
+import { exceptionReasonProblem } from "../notebook/seal-rules";
+import { ArchiveRefused, ArchiveRuleRefused, oneLine } from "../errors";
 import { wantsHelp } from "./args";
 
-export const USAGE = `usage: npm run archive -- <session-dir> [--docs-dir <dir>] [--reseal "<reason>"] [--sign-key <key>]
-  --docs-dir <dir>     where the living report is (default docs)
-  --reseal "<reason>"  seal a changed, already sealed folder again; the reason (≥ 10 characters) goes into the trace
-  --sign-key <key>     the SSH private key that signs the seal (default $PAYMENT_E2E_SIGN_KEY, else git's
-                       user.signingkey when gpg.format is ssh); staging and live seals must be signed
-  exit 0 sealed or already sealed and intact · 1 refused (secret, card number, changed seal) · 2 usage`;
+export const USAGE = `usage: npm run archive -- <session-dir> [--docs-dir <dir>] [--reseal "<reason>"] [--restore-outputs]
+                       [--unrefunded "<reason>"] [--incomplete "<reason>"] [--sign-key <key>]
+  --docs-dir <dir>         where the living report is (default docs)
+  --reseal "<reason>"      seal a changed, already sealed folder again; the reason (≥ 10 characters) goes into the trace
+  --restore-outputs        write the kernel's copy of the outputs (outputs.jsonl) back into a notebook that lacks them (recorded in the trace)
+  --unrefunded "<reason>"  seal although money moved and no refund succeeded; the reason is journaled and the report says so
+  --incomplete "<reason>"  seal an incomplete run (a cell threw or never ran, the executor stopped); never sealed as PASS
+  --sign-key <key>         the SSH private key that signs the seal (default $PAYMENT_E2E_SIGN_KEY, else git's
+                           user.signingkey when gpg.format is ssh); staging and live seals must be signed
+  exit 0 sealed or already sealed and intact · 1 refused (secret, card number, changed seal, a seal rule) · 2 usage`;
 
 async function main(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
     console.log(USAGE);
     return 0;
   }
-  let parsed: { values: { "docs-dir"?: string; reseal?: string; "sign-key"?: string }; positionals: string[] };
+  let parsed: {
+    values: {
+      "docs-dir"?: string;
+      reseal?: string;
+      "restore-outputs"?: boolean;
+      unrefunded?: string;
+      incomplete?: string;
+      "sign-key"?: string;
+    };
+    positionals: string[];
+  };
   try {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { "docs-dir": { type: "string" }, reseal: { type: "string" }, "sign-key": { type: "string" } },
+      options: {
+        "docs-dir": { type: "string" },
+        reseal: { type: "string" },
+        "restore-outputs": { type: "boolean" },
+        unrefunded: { type: "string" },
+        incomplete: { type: "string" },
+        "sign-key": { type: "string" },
+      },
     });
   } catch (err) {
     const dir = argv.find((a) => !a.startsWith("-"));
-    console.error(`archive: ${argv.includes("--reseal") ? resealReasonProblem(undefined, dir) : oneLine(err)}`);
+    const flag = (["unrefunded", "incomplete"] as const).find((f) => argv.at(-1) === `--${f}`);
+    console.error(
+      `archive: ${flag ? exceptionReasonProblem(flag, "", dir) : argv.includes("--reseal") ? resealReasonProblem(undefined, dir) : oneLine(err)}`,
+    );
     return 2;
   }
   const { values, positionals } = parsed;
@@ -55,20 +84,32 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  for (const flag of ["unrefunded", "incomplete"] as const) {
+    const problem = exceptionReasonProblem(flag, values[flag], dir);
+    if (problem) {
+      console.error(`archive: ${problem}`);
+      return 2;
+    }
+  }
   try {
     const r = await archiveSession(dir, {
       docsDir: values["docs-dir"],
       reseal: values.reseal,
+      restoreOutputs: values["restore-outputs"],
+      unrefunded: values.unrefunded,
+      incomplete: values.incomplete,
       signKey: values["sign-key"],
     });
     if (r.status === "signed") {
       console.log(`archive: ${dir} was sealed at ${r.sealedAt} unsigned; signed now: ${r.signature}`);
+      if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
       return 0;
     }
     if (r.status === "already-sealed") {
       console.log(
-        `archive: ${dir} already sealed at ${r.sealedAt}; nothing to do (manifest sha256 ${r.manifestSha256})`,
+        `archive: ${dir} already sealed at ${r.sealedAt}; ${r.timestamp ? "timestamped it" : "nothing to do"} (manifest sha256 ${r.manifestSha256})`,
       );
+      if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
       return 0;
     }
     console.log(
@@ -86,9 +127,11 @@ async function main(argv: string[]): Promise<number> {
       console.error(
         `archive: WARNING the ${r.manifest.mode} seal is unsigned and npm run verify will fail it: sign it with npm run archive -- ${dir} --sign-key <your SSH private key> (its public key must be in docs/allowed_signers)`,
       );
+    if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
     return 0;
   } catch (err) {
     if (err instanceof ArchiveRefused) for (const h of err.hits) console.error(`  ${h}`);
+    if (err instanceof ArchiveRuleRefused) console.error(`  ${err.code}`);
     console.error(`archive: ${oneLine(err)}`);
     return 1;
   }

@@ -23,6 +23,7 @@ export const EXIT = { go: 0, refused: 1, config: 2, backend: 3 } as const;
 export const USAGE = `usage: npm run preflight -- [--mode sandbox|staging|live] [--base-url ORIGIN] [--email ADDR] [--archive-dir DIR]
        [--product NAME] [--max-price AMOUNT] [--live-confirm "charge <amount> <CUR>"] [--dry-run-override "<reason>"]
   each flag falls back to the environment (MODE, BASE_URL or STAGING_URL, OPERATOR_EMAIL, PRODUCT, MAX_PRICE, …)
+  HYPERSWITCH_URL and DATABASE_URL from the environment are checked as the notebook checks them
   exit 0 go · 1 refused by a check or guard · 2 bad parameter · 3 backend unreachable or off-contract`;
 
 /** Each flag falls back to the environment variable of the same name (see `main`). */
@@ -62,6 +63,7 @@ export async function main(
       {
         MODE: mode,
         BASE_URL: args["base-url"] ?? env.BASE_URL ?? env.STAGING_URL,
+        HYPERSWITCH_URL: env.HYPERSWITCH_URL,
         OPERATOR_EMAIL: args.email ?? env.OPERATOR_EMAIL,
         PRODUCT: args.product ?? env.PRODUCT,
         MAX_PRICE: args["max-price"] ?? env.MAX_PRICE ?? DEFAULTS.maxPrice,
@@ -83,7 +85,7 @@ export async function main(
     onAnomaly: (a) => out(`  anomaly: ${a.message}`),
   });
   try {
-    const rep = await runPreflight({ ...cfg, maxPriceMinor: cfg.maxPriceMinor ?? toMinor(5) }, api);
+    const rep = await runPreflight({ ...cfg, maxPriceMinor: cfg.maxPriceMinor ?? toMinor(5), env }, api);
     out(`Pre-flight (${cfg.mode}) against ${cfg.baseUrl}`);
     for (const line of factLines({ step: 0, observed: rep.observed })) out(`  ${line}`);
     for (const w of rep.warnings) out(`  WARNING: ${w}`);

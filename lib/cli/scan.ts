@@ -7,15 +7,15 @@
  */
 import * as fs from "node:fs";
 import { EvidenceError } from "../errors";
-import { DEFAULT_SCAN_PATHS, SCANNED_EXTENSIONS, findSecretHashes, formatHit, scanPaths } from "../evidence/scan";
+import { DEFAULT_SCAN_PATHS, SKIPPED_DIRS, findSecretHashes, formatHit, scanPaths } from "../evidence/scan";
 
-const USAGE = `usage: scan [--all-files] [--hashes-from <dir>]… [paths…]
-  default paths: archive docs notebooks; directories are walked for ${SCANNED_EXTENSIONS.join(" ")}
-  --all-files          walk every file in directories, editor and checkpoint files included (the pre-commit hook)
-  --hashes-from <dir>  also look for the secrets salted in the session folders under <dir> (skipped if absent)`;
+const USAGE = `usage: scan [--hashes-from <dir>]… [paths…]
+  default paths: archive docs notebooks; directories are walked whole: every file, hidden folders,
+  .ipynb_checkpoints and editor files included (${[...SKIPPED_DIRS].join(" and ")} excepted); of a binary file only a PNG's text is read
+  --hashes-from <dir>  also look for the secrets salted in the session folders under <dir> (skipped if absent)
+  --all-files          accepted for older hooks: every file is walked anyway`;
 
 function main(argv: string[]): number {
-  const allFiles = argv.includes("--all-files");
   const hashDirs: string[] = [];
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -40,8 +40,6 @@ function main(argv: string[]): number {
   try {
     const hits = scanPaths(paths, {
       hashes: findSecretHashes(hashDirs.filter((d) => fs.existsSync(d))),
-      extensions: allFiles ? "all" : undefined,
-      leftovers: allFiles,
       onFile: () => files++,
     });
     for (const h of hits) console.log(formatHit(h));

@@ -1,35 +1,67 @@
 /**
  * `npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund]
- *   [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter]` (`--help` explains each flag)
+ *   [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] [--new-anyway]`, or
+ * `npm run session -- --resume [<id>]` (`--help` explains each flag)
  *
  * Prepares a fresh session (explicitly: a new id, folder and journal) from the runbook template,
- * then starts Jupyter on 127.0.0.1 with that notebook open: JupyterLab from the project venv
- * (`scripts/setup.sh`), otherwise Debian's classic Notebook. It prints the URL only once the
- * server serves the notebook, and stops Jupyter (and with it its kernels) on Ctrl-C or SIGTERM.
+ * or reopens an unfinished one (`--resume`; a sealed one never), then starts Jupyter on 127.0.0.1
+ * with that notebook open: JupyterLab from the project venv (`scripts/setup.sh`), in a workspace
+ * of the session's own, otherwise Debian's classic Notebook. It prints the URL only once the
+ * server serves the notebook, and stops Jupyter (and with it its kernels) on Ctrl-C, SIGTERM or
+ * SIGHUP, telling the kernels first that the host stops them. The server's contents manager
+ * (jupyter/sealed_contents.py) refuses to write into a sealed folder.
  * `RUNBOOK_JUPYTER_UI=lab|notebook` picks one of the two UIs instead of trying both in turn.
  *
- * Kept in one file (~450 lines) on purpose: it is one process's lifecycle — prepare, start, wait
- * until served, forward signals, watch the parent, clean up an unused folder — and every part
- * reads the same child and session state; its test (test/cli/session-cli.test.ts) drives it whole.
+ * The command itself: its flags, what to open (a new or a resumed session), serving it and passing
+ * signals on. Which Jupyter and how it is started and stopped: lib/notebook/ui-server.ts; the
+ * session-level decisions (what to resume, what holds a new session back, the workspace URL,
+ * telling kernels the host stops them): lib/notebook/lifecycle.ts. Its tests
+ * (test/cli/session-cli.test.ts, session-resume.test.ts, test/ui/session-life.test.ts) drive it whole.
+ * A little over 300 lines: the help text and main()'s reading of every flag stay in one place.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, oneLine } from "../errors";
-import { JOURNAL_FILE, SESSION_NOTEBOOK } from "../evidence/files";
-import { Journal } from "../evidence/journal";
-import { classicNotebookCommand, jupyterEnv, jupyterLabCommand, REPO_ROOT } from "../notebook/jupyter";
+import { DEFAULTS } from "../config";
+import { ConfigError, SessionError, oneLine } from "../errors";
+import { SESSION_NOTEBOOK } from "../evidence/files";
+import { ensureBuilt } from "../notebook/build";
+import { jupyterEnv, REPO_ROOT } from "../notebook/jupyter";
+import {
+  listSessions,
+  notebookUrl,
+  removeIfUnused,
+  resumeTarget,
+  tellKernelsHostStops,
+  unsettledRefusal,
+  unsettledSessions,
+  watchAncestors,
+} from "../notebook/lifecycle";
 import { prepareSession } from "../notebook/prepare";
+import {
+  freePort,
+  type JupyterUi,
+  jupyterUi,
+  launcher,
+  notebookRel,
+  serverRoot,
+  START_TIMEOUT_MS,
+  startFailure,
+  stopChild,
+  uiArgs,
+  waitServing,
+} from "../notebook/ui-server";
 import type { Mode } from "../types";
 import { SESSION_FLAGS } from "./args";
-import { alive, parentOf } from "../procs";
+
+// Named here too for the callers that have imported them from the session command all along.
+export { freePort, jupyterUi, launcher, removeIfUnused, serverRoot, startFailure, uiArgs, watchAncestors };
+export type { JupyterUi };
 
 const USAGE =
-  "usage: npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund] [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] (--help for details)";
+  "usage: npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund] [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] [--new-anyway] | --resume [<id>] (--help for details)";
 
 const HELP = `${USAGE.replace(" (--help for details)", "")}
 
@@ -47,67 +79,22 @@ const HELP = `${USAGE.replace(" (--help for details)", "")}
   --archive-dir    where session folders go (default archive/payment-e2e)
   --port           Jupyter's port on 127.0.0.1 (default: a free one)
   --no-browser     do not open a browser (none is opened anyway without a display)
-  --no-jupyter     prepare the session folder and notebook only
+  --no-jupyter     prepare the session folder and notebook only (with --resume: check it only)
+  --resume [<id>]  reopen an unfinished session instead of creating one: <id>, or the newest
+                   unsealed one in --archive-dir (of --mode when given); its notebook keeps its
+                   parameters. A sealed session is refused (it is never run again)
+  --new-anyway     create a new session although an earlier one moved money and has no refund
+                   (without it that is refused, naming the session to resume)
 
+  Each session opens in a JupyterLab workspace of its own (/lab/workspaces/<id>/…?reset), so no
+  earlier session's notebook reopens beside it. Jupyter cannot save into a sealed session folder.
+  Ctrl-C, SIGTERM or a closed terminal (SIGHUP) stop Jupyter and its kernel; a running step is
+  recorded INTERRUPTED, stopped by the host.
   Jupyter: JupyterLab from .venv (bash scripts/setup.sh), else Debian's classic Notebook;
   RUNBOOK_JUPYTER_UI=lab or =notebook allows only that one.`;
 
-/** How long Jupyter may take to serve the notebook before the session gives up on it. */
-const START_TIMEOUT_MS = 120_000;
-/** How long Jupyter may take to stop (and shut its kernels down) after the signal is passed on. */
-const STOP_GRACE_MS = 15_000;
-
-export interface JupyterUi {
-  name: "JupyterLab" | "classic Notebook";
-  cmd: string;
-  /** The arguments before the options: `notebook` for `/usr/bin/jupyter notebook`. */
-  sub: string[];
-  /** The URL path a notebook opens under: `/lab/tree/<rel>` or `/notebooks/<rel>`. */
-  urlPrefix: "lab/tree" | "notebooks";
-}
-
-/**
- * The UI to start: JupyterLab (project venv, else on PATH), else Debian's classic Notebook.
- * `RUNBOOK_JUPYTER_UI=lab` or `=notebook` allows only that one (tests use it for the fallback).
- */
-export function jupyterUi(env: NodeJS.ProcessEnv = process.env): JupyterUi | null {
-  const want = env.RUNBOOK_JUPYTER_UI || undefined;
-  if (want !== undefined && want !== "lab" && want !== "notebook")
-    throw new ConfigError("RUNBOOK_JUPYTER_UI", `is "${want}"; use lab, notebook, or leave it unset to try both`);
-  if (want !== "notebook") {
-    const lab = jupyterLabCommand();
-    if (lab) return { name: "JupyterLab", cmd: lab, sub: [], urlPrefix: "lab/tree" };
-  }
-  if (want !== "lab") {
-    const classic = classicNotebookCommand();
-    if (classic) return { name: "classic Notebook", cmd: classic, sub: ["notebook"], urlPrefix: "notebooks" };
-  }
-  return null;
-}
-
-/**
- * The folder Jupyter serves: the repository (the layout the kernel sees), unless the notebook lies
- * outside it or under a hidden folder (Jupyter refuses hidden paths): then the session's archive
- * folder. The kernel itself always starts at the repository root (jupyter/kernels/tslab).
- */
-export function serverRoot(notebook: string): string {
-  const rel = path.relative(REPO_ROOT, notebook);
-  const outside = rel.startsWith("..") || path.isAbsolute(rel);
-  const hidden = rel.split(path.sep).some((part) => part.startsWith("."));
-  return outside || hidden ? path.dirname(path.dirname(notebook)) : REPO_ROOT;
-}
-
-/** A port nobody listens on at 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** How long the kernels get to record a step stopped by the host before Jupyter is stopped. */
+const HOST_STOP_GRACE_MS = 1_500;
 
 function parsePort(s: string): number {
   const n = Number(s);
@@ -120,166 +107,16 @@ function hasDisplay(env: NodeJS.ProcessEnv): boolean {
   return process.platform !== "linux" || Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
 }
 
-/** The command line for the UI. The token travels in JUPYTER_TOKEN, not on the command line (`ps`). */
-export function uiArgs(
-  ui: JupyterUi,
-  o: { root: string; port: number; notebook: string; openBrowser: boolean; asRoot: boolean },
-): string[] {
-  const app = ui.name === "JupyterLab" ? "ServerApp" : "NotebookApp";
-  return [
-    ...ui.sub,
-    "--ip=127.0.0.1",
-    `--port=${o.port}`,
-    // A busy port is an error, not a silent move to the next one: the printed URL must be right.
-    `--${app}.port_retries=0`,
-    ui.name === "JupyterLab" ? `--ServerApp.root_dir=${o.root}` : `--notebook-dir=${o.root}`,
-    ...(o.asRoot ? ["--allow-root"] : []),
-    // Given a file, Jupyter opens the browser on it (the classic Notebook even with --no-browser).
-    ...(o.openBrowser ? [o.notebook] : ["--no-browser"]),
-  ];
-}
-
-/** The notebook's path under the server root, each segment URL-encoded: `archive/payment-e2e/<id>/payment-e2e.ipynb`. */
-export function notebookRel(root: string, notebook: string): string {
-  return path.relative(root, notebook).split(path.sep).map(encodeURIComponent).join("/");
-}
-
-/** Why a Jupyter server that exited early did, and what to do, read from the end of its log. */
-export function startFailure(ui: JupyterUi, log: string, port: number): { cause: string; fix: string } {
-  const setup = "run `bash scripts/setup.sh` (it installs jupyter/requirements.txt into .venv)";
-  if (/port \d+ is not available|port \d+ is already in use|Address already in use/i.test(log))
-    return {
-      cause: `port ${port} is already in use`,
-      fix: "pick another --port, or leave --port out to get a free one",
-    };
-  const missing = /No module named '?([\w.]+)'?/.exec(log);
-  if (missing) return { cause: `Python module ${missing[1]} is missing`, fix: setup };
-  const last = log
-    .split("\n")
-    .map((l) => l.replace(/^\[[A-Z] [^\]]*\]\s*/, "").trim())
-    .filter(Boolean)
-    .pop();
-  const cause = last ? `it said "${last.slice(0, 200)}"` : "it exited without a word";
-  return ui.name === "JupyterLab"
-    ? { cause, fix: `${setup}, or use Debian's classic Notebook with RUNBOOK_JUPYTER_UI=notebook` }
-    : { cause, fix: `${setup}, or use --no-jupyter and open the notebook in your own Jupyter` };
-}
-
-/**
- * Removes a session folder nobody worked in: the journal holds only its header and nothing but
- * the journal and the notebook is there. Returns whether it was removed.
- */
-export function removeIfUnused(dir: string): boolean {
-  try {
-    const entries = Journal.open(dir).all();
-    const files = fs.readdirSync(dir).filter((f) => f !== ".ipynb_checkpoints");
-    const untouched =
-      entries.length === 1 &&
-      entries[0].kind === "session_created" &&
-      files.every((f) => f === JOURNAL_FILE || f === SESSION_NOTEBOOK);
-    if (!untouched) return false;
-    fs.rmSync(dir, { recursive: true, force: true });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Waits until the server serves the notebook (200 on its contents API) or the child exits. */
-async function waitServing(
-  child: ChildProcess,
-  contentsUrl: string,
-  token: string,
-): Promise<"ready" | "exited" | "timeout"> {
-  let exited = child.exitCode !== null || child.signalCode !== null;
-  child.once("exit", () => {
-    exited = true;
-  });
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (exited) return "exited";
-    try {
-      const r = await fetch(`${contentsUrl}?content=0`, {
-        headers: { Authorization: `token ${token}` },
-        signal: AbortSignal.timeout(2000),
-      });
-      await r.body?.cancel();
-      if (r.status === 200) return "ready";
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return exited ? "exited" : "timeout";
-}
-
-/**
- * Stops the server: SIGTERM, which both Jupyters answer by shutting their kernels down (jupyter_server
- * skips that on SIGINT), then SIGKILL of its process group after a grace period.
- */
-function stopChild(child: ChildProcess): void {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const pid = child.pid;
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }, STOP_GRACE_MS);
-  timer.unref();
-  child.once("exit", () => clearTimeout(timer));
-}
-
-/** Linux's setpriv (util-linux, always on Debian): gives Jupyter a parent-death signal. */
-const SETPRIV = "/usr/bin/setpriv";
-
-/**
- * The command that starts the UI. On Linux it goes through `setpriv --pdeathsig SIGTERM`, so that
- * Jupyter stops (and shuts its kernels down) even when this process is killed outright — tsx
- * SIGKILLs its child when a relayed signal is not acknowledged within 30 ms.
- */
-export function launcher(ui: JupyterUi, args: string[]): { cmd: string; args: string[] } {
-  if (process.platform === "linux" && fs.existsSync(SETPRIV))
-    return { cmd: SETPRIV, args: ["--pdeathsig", "SIGTERM", "--", ui.cmd, ...args] };
-  return { cmd: ui.cmd, args };
-}
-
-/**
- * Calls `onLost` once when one of the processes that launched this one exits: `npm run session`
- * passes a SIGTERM to its shell, which dies without passing it on, leaving tsx and this process
- * behind. Watches up to `depth` ancestors (tsx, sh, npm) for a changed parent, read from /proc;
- * where there is no /proc (macOS), only whether the direct parent is still alive.
- */
-export function watchAncestors(onLost: () => void, depth = 4, everyMs = 1000): () => void {
-  const chain: Array<[pid: number, ppid: number | null]> = [];
-  for (let pid = process.ppid; pid > 1 && chain.length < depth; ) {
-    const ppid = parentOf(pid);
-    chain.push([pid, ppid]);
-    if (ppid === null) break;
-    pid = ppid;
-  }
-  const self = parentOf(process.pid);
-  const timer = setInterval(() => {
-    const orphaned = self !== null && parentOf(process.pid) !== self;
-    const lost = chain.some(([pid, ppid]) => (ppid === null ? !alive(pid) : parentOf(pid) !== ppid));
-    if (orphaned || lost) {
-      clearInterval(timer);
-      onLost();
-    }
-  }, everyMs);
-  timer.unref();
-  return () => clearInterval(timer);
+/** `--resume` with no id (last, or before another flag) reads as `--resume=` for parseArgs. */
+function resumeArg(argv: string[]): string[] {
+  return argv.map((arg, i) =>
+    arg === "--resume" && (i === argv.length - 1 || argv[i + 1].startsWith("-")) ? "--resume=" : arg,
+  );
 }
 
 async function main(argv: string[]): Promise<number> {
   const { values: a } = parseArgs({
-    args: argv,
+    args: resumeArg(argv),
     options: {
       ...SESSION_FLAGS,
       refund: { type: "boolean" },
@@ -287,6 +124,8 @@ async function main(argv: string[]): Promise<number> {
       "no-browser": { type: "boolean" },
       "hyperswitch-url": { type: "string" },
       port: { type: "string" },
+      resume: { type: "string" },
+      "new-anyway": { type: "boolean" },
       help: { type: "boolean" },
     },
   });
@@ -295,13 +134,42 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const mode = a.mode as Mode | undefined;
-  if (!mode || !["sandbox", "staging", "live"].includes(mode)) {
+  const resuming = a.resume !== undefined;
+  if (mode !== undefined && !["sandbox", "staging", "live"].includes(mode)) {
     console.error(
-      "session: --mode is required; use --mode staging for the dry run or --mode live for the real-money run",
+      `session: --mode is "${mode}"; use --mode staging for the dry run or --mode live for the real-money run`,
     );
     return 2;
   }
+  if (!mode && !resuming) {
+    console.error(
+      "session: --mode is required; use --mode staging for the dry run or --mode live for the real-money run (or --resume to reopen an unfinished session)",
+    );
+    return 2;
+  }
+  if (resuming) {
+    const fixed = (["base-url", "email", "refund", "hyperswitch-url", "new-anyway"] as const).filter(
+      (k) => a[k] !== undefined,
+    );
+    if (fixed.length) {
+      console.error(
+        `session: --resume reopens a session with the parameters it was created with; leave out --${fixed.join(", --")} (edit its parameters cell instead)`,
+      );
+      return 2;
+    }
+  }
   const port = a.port ? parsePort(a.port) : undefined;
+  const archiveDir = a["archive-dir"] ?? DEFAULTS.archiveDir;
+
+  // Decide what to open before anything is created or started: a refusal leaves no trace.
+  let target: { id: string; dir: string; notebook: string } | null = null;
+  if (resuming) {
+    const s = resumeTarget(archiveDir, a.resume || undefined, mode);
+    target = { id: s.id, dir: s.dir, notebook: path.join(s.dir, SESSION_NOTEBOOK) };
+  } else {
+    const unsettled = unsettledSessions(archiveDir, mode as Mode);
+    if (unsettled.length && !a["new-anyway"]) throw unsettledRefusal(unsettled);
+  }
 
   // Find the UI before creating anything, so a machine without one is not left a stray session.
   let ui: JupyterUi | null = null;
@@ -315,23 +183,46 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const params: Record<string, string | boolean> = { REFUND: a.refund ?? mode === "live" };
-  if (a["base-url"]) params.BASE_URL = a["base-url"];
-  if (a.email) params.OPERATOR_EMAIL = a.email;
-  if (a["hyperswitch-url"]) params.HYPERSWITCH_URL = a["hyperswitch-url"];
-  if (a["archive-dir"]) params.ARCHIVE_DIR = a["archive-dir"];
-  const prep = prepareSession(mode, params);
-  console.log(`Session ${prep.sessionId} prepared.`);
-  console.log(`  notebook: ${prep.notebook}`);
-  console.log(`  SESSION_ID = "${prep.sessionId}" (already injected into the notebook)`);
+  if (target) {
+    // The notebook imports build/lib: make sure it is this source tree's before its kernel starts.
+    ensureBuilt();
+    console.log(`Session ${target.id} resumed (not sealed; its journal and trace go on where they stopped).`);
+    console.log(`  notebook: ${target.notebook}`);
+  } else {
+    const params: Record<string, string | boolean> = { REFUND: a.refund ?? mode === "live" };
+    if (a["base-url"]) params.BASE_URL = a["base-url"];
+    if (a.email) params.OPERATOR_EMAIL = a.email;
+    if (a["hyperswitch-url"]) params.HYPERSWITCH_URL = a["hyperswitch-url"];
+    if (a["archive-dir"]) params.ARCHIVE_DIR = a["archive-dir"];
+    const unsettled = unsettledSessions(archiveDir, mode as Mode).map((s) => s.id);
+    const earlier = listSessions(archiveDir).filter((s) => !s.sealed);
+    // The override is evidence: the new session's journal names the sessions it was started beside.
+    const prep = prepareSession(mode as Mode, params, {
+      extra: unsettled.length ? { new_anyway_beside: unsettled } : {},
+    });
+    target = { id: prep.sessionId, dir: prep.dir, notebook: prep.notebook };
+    console.log(`Session ${prep.sessionId} prepared.`);
+    console.log(`  notebook: ${prep.notebook}`);
+    console.log(`  SESSION_ID = "${prep.sessionId}" (already injected into the notebook)`);
+    if (unsettled.length)
+      console.log(
+        `  note: --new-anyway: ${unsettled.join(", ")} still ${unsettled.length === 1 ? "has" : "have"} money moved and no refund (recorded in this session's journal)`,
+      );
+    else if (earlier.length)
+      console.log(
+        `  note: ${earlier.length} unfinished earlier session${earlier.length === 1 ? "" : "s"} (newest ${earlier[earlier.length - 1].id}); npm run session -- --resume <id> reopens one`,
+      );
+  }
   if (!process.env.OPERATOR_PASSWORD)
     console.log(
       "  note: OPERATOR_PASSWORD is not exported; step 1 will refuse until it is (read -s OPERATOR_PASSWORD; export OPERATOR_PASSWORD)",
     );
   if (!ui) return 0;
-  return serve(ui, path.resolve(prep.notebook), path.resolve(prep.dir), {
+  return serve(ui, path.resolve(target.notebook), path.resolve(target.dir), {
     port: port ?? (await freePort()),
     openBrowser: !a["no-browser"] && hasDisplay(process.env),
+    workspace: target.id,
+    fresh: !resuming,
   });
 }
 
@@ -345,7 +236,7 @@ async function serve(
   ui: JupyterUi,
   notebook: string,
   dir: string,
-  o: { port: number; openBrowser: boolean },
+  o: { port: number; openBrowser: boolean; workspace: string; fresh: boolean },
 ): Promise<number> {
   const root = serverRoot(notebook);
   const rel = notebookRel(root, notebook);
@@ -358,7 +249,10 @@ async function serve(
   );
   const child = spawn(run.cmd, run.args, {
     cwd: root,
-    env: jupyterEnv({ JUPYTER_TOKEN: token }),
+    env: jupyterEnv({
+      JUPYTER_TOKEN: token,
+      PYTHONPATH: [path.join(REPO_ROOT, "jupyter"), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
+    }),
     // Its own process group: a terminal's Ctrl-C reaches Jupyter only through onSignal below.
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
@@ -381,11 +275,27 @@ async function serve(
     child.on("close", (code, signal) => resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 1)));
   });
 
+  // A lost terminal turns writes into EIO/EPIPE errors: they must not end this process before it
+  // has stopped Jupyter (Jupyter's log keeps flowing to stderr until then).
+  for (const out of [process.stdout, process.stderr]) out.on("error", () => undefined);
   let stopping = false;
+  let grace: NodeJS.Timeout | null = null;
   const onSignal = (why: string) => {
-    if (!stopping) console.error(`session: ${why}, stopping ${ui.name} …`);
+    // A second signal stops Jupyter now, unless the kernels' grace is still running (a lost terminal
+    // signals the whole process group, and the watcher then sees npm gone: one stop, not two).
+    if (stopping) return grace ? undefined : stopChild(child);
     stopping = true;
-    stopChild(child);
+    // The kernels hear it from the host first, so a running step says who stopped it; Jupyter's
+    // own shutdown then interrupts them as Kernel ■ would, which changes nothing already recorded.
+    const lost = why === "SIGHUP" || why.startsWith("the command");
+    const told = child.pid === undefined ? 0 : tellKernelsHostStops(child.pid, lost ? "terminal lost" : "stopped");
+    console.error(`session: ${why}, stopping ${ui.name} …`);
+    if (told === 0) return stopChild(child);
+    grace = setTimeout(() => {
+      grace = null;
+      stopChild(child);
+    }, HOST_STOP_GRACE_MS);
+    grace.unref();
   };
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const s of signals) process.on(s, onSignal);
@@ -398,12 +308,13 @@ async function serve(
     if (state === "ready" && !stopping) {
       started = true;
       console.log(`${ui.name} is serving the session notebook (Ctrl-C stops it and its kernel):`);
-      console.log(`  ${base}/${ui.urlPrefix}/${rel}?token=${token}`);
+      console.log(`  ${notebookUrl(base, ui.urlPrefix, rel, token, o.workspace)}`);
       return await exited;
     }
     stopChild(child);
     const code = await exited;
-    const removed = removeIfUnused(dir);
+    // Only a folder this run created; a resumed session is never removed.
+    const removed = o.fresh && removeIfUnused(dir);
     const folder = removed
       ? `the unused session folder ${shown(dir)} was removed`
       : `the session folder ${shown(dir)} was kept`;
@@ -434,7 +345,7 @@ if (require.main === module) {
     (err) => {
       console.error(`session: ${oneLine(err)}`);
       if (err instanceof TypeError) console.error(USAGE);
-      process.exit(err instanceof ConfigError || err instanceof TypeError ? 2 : 1);
+      process.exit(err instanceof ConfigError || err instanceof TypeError || err instanceof SessionError ? 2 : 1);
     },
   );
 }

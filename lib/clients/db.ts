@@ -5,6 +5,7 @@
  */
 import { Client } from "pg";
 import { SELLER_TRANSFER_SQL, SellerTransfer, type SellerTransferT } from "../contract";
+import { pinnedClientConfig } from "../dsn";
 import { DatabaseError, oneLine } from "../errors";
 
 export const DB_DEFAULTS = {
@@ -24,10 +25,17 @@ export interface TransferRead {
  */
 export async function readSellerTransfers(dsn: string, orderId: string, signal?: AbortSignal): Promise<TransferRead> {
   signal?.throwIfAborted();
+  // Where pg connects is the host, port and TLS lib/dsn.ts checked, written in (no DSN left to re-read).
+  let pinned: ReturnType<typeof pinnedClientConfig>;
+  try {
+    pinned = pinnedClientConfig(dsn);
+  } catch (err) {
+    throw new DatabaseError(`${oneLine(err)} — nothing was sent to the database`, err);
+  }
   const client = new Client({
-    connectionString: dsn,
-    connectionTimeoutMillis: DB_DEFAULTS.connectTimeoutMs,
     application_name: "payment-e2e-runbook",
+    ...pinned.config,
+    connectionTimeoutMillis: DB_DEFAULTS.connectTimeoutMs,
   });
   // An unhandled 'error' event on the socket would kill the kernel (tslab #15).
   client.on("error", () => undefined);

@@ -12,7 +12,7 @@
  */
 import { Agent, type Dispatcher, request } from "undici";
 import type { z } from "zod";
-import { Login, envelope, errorEnvelope, paths, type LoginT } from "../contract";
+import { Login, envelope, errorEnvelope, hsErrorBody, paths, type LoginT } from "../contract";
 import { HttpStatusError, NetworkError, SchemaError, type SchemaIssue } from "../errors";
 import { redactString, redactedPrefix } from "../evidence/redact";
 import { secrets, type SecretRegistry } from "../evidence/secrets";
@@ -257,14 +257,7 @@ export class ApiClient {
       throw Object.assign(e, { trace: range, retryAfterMs: null });
     }
     if (status < 200 || status >= 300) {
-      const err = errorEnvelope.safeParse(json);
-      const e = new HttpStatusError(
-        o.method,
-        url,
-        status,
-        redactedPrefix(err.success ? err.data.error : text, 200, this.deps.registry).text || null,
-        err.success ? (err.data.code ?? null) : null,
-      );
+      const e = this.statusError(o, url, status, text, json);
       throw Object.assign(e, { trace: range, retryAfterMs: retryAfterMs(res.headers["retry-after"]) });
     }
     // A body nested too deeply is refused before anything walks it (it is traced as text).
@@ -304,6 +297,38 @@ export class ApiClient {
     }
     const data = (o.enveloped === false ? parsed.data : (parsed.data as { data: unknown }).data) as z.infer<T>;
     return { data, status, latencyMs: call.latencyMs, attempts: call.attempt, trace: range };
+  }
+
+  /**
+   * A non-2xx answer as an error. The marketplace's body is its envelope (`{success:false, error, code}`);
+   * the orchestrator's (`enveloped: false`) is Hyperswitch's `{error:{type, code, message}}`, whose
+   * code and type are kept (`serverCode`, `serverType`) and lead the message: "HE_02 (invalid_request): …".
+   * Anything else is kept as its first 200 characters, redacted.
+   */
+  private statusError(
+    o: { method: string; enveloped?: boolean },
+    url: string,
+    status: number,
+    text: string,
+    json: unknown,
+  ) {
+    const cut = (s: string) => redactedPrefix(s, 200, this.deps.registry).text || null;
+    if (o.enveloped === false) {
+      const hs = hsErrorBody.safeParse(json);
+      if (hs.success) {
+        const { type, code, message } = hs.data.error;
+        const said = cut(`${code} (${type})${message ? `: ${message}` : ""}`);
+        return new HttpStatusError(o.method, url, status, said, cut(code), cut(type));
+      }
+    }
+    const err = errorEnvelope.safeParse(json);
+    return new HttpStatusError(
+      o.method,
+      url,
+      status,
+      cut(err.success ? err.data.error : text),
+      err.success ? (err.data.code ?? null) : null,
+    );
   }
 
   /** Closes pooled sockets. Safe to call twice. */

@@ -11,20 +11,14 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { type Anchor, type BlockAnchor, blockAnchor } from "./anchor-line";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "./files";
 import { type Manifest, manifestHash, readManifest } from "./manifest";
 import { GENESIS, readTrace } from "./chain";
 import { readJournalFile } from "./journal";
 import type { VerifyFinding } from "./verify";
 
-export interface Anchor {
-  manifestSha256: string;
-  traceHead: string;
-  traceLines: number;
-  /** Null for a manifest@1 seal (journal not chained). */
-  journalHead: string | null;
-  journalLines: number | null;
-}
+export { type Anchor, type BlockAnchor, blockAnchor, describeAnchor, formatAnchor, parseAnchor } from "./anchor-line";
 
 /** The docs report's markers around one session's block (lib/report/report.ts writes them). */
 export const sessionMarkers = (id: string) => ({ open: `<!-- session:${id} -->`, close: `<!-- /session:${id} -->` });
@@ -41,38 +35,21 @@ export function anchorOf(manifest: Manifest, manifestSha256: string): Anchor {
 }
 
 /**
- * The anchor line, readable by people and by `parseAnchor`.
- * @example formatAnchor(a) // "Anchor : manifest sha256 `…` · trace head `…` (42 lines) · journal head `…` (12 lines)"
+ * A session's block in the report text and its anchor (lib/evidence/anchor-line.ts): null when
+ * the report has no block for the session. Line numbers count from the report's first line.
  */
-export function formatAnchor(a: Anchor): string {
-  const journal =
-    a.journalHead === null ? "journal not chained" : `journal head \`${a.journalHead}\` (${a.journalLines ?? 0} lines)`;
-  return `Anchor : manifest sha256 \`${a.manifestSha256}\` · trace head \`${a.traceHead}\` (${a.traceLines} lines) · ${journal}`;
-}
-
-const ANCHOR_RE =
-  /Anchor ?: manifest sha256 `([0-9a-f]{64})` · trace head `([0-9a-f]{64})` \((\d+) lines\) · (?:journal head `([0-9a-f]{64})` \((\d+) lines\)|journal not chained)/;
-
-/** Reads the first anchor line of a text (a session's block), or null. */
-export function parseAnchor(text: string): Anchor | null {
-  const m = ANCHOR_RE.exec(text);
-  if (!m) return null;
-  return {
-    manifestSha256: m[1],
-    traceHead: m[2],
-    traceLines: Number(m[3]),
-    journalHead: m[4] ?? null,
-    journalLines: m[5] === undefined ? null : Number(m[5]),
-  };
-}
-
-/** A session's anchor in the report text: inside its block markers; null when absent or block without one. */
-export function findAnchor(reportText: string, sessionId: string): Anchor | null {
+export function readBlock(reportText: string, sessionId: string): BlockAnchor | null {
   const { open, close } = sessionMarkers(sessionId);
   const s = reportText.indexOf(open);
   if (s < 0) return null;
   const e = reportText.indexOf(close, s);
-  return parseAnchor(reportText.slice(s, e < 0 ? undefined : e));
+  const offset = reportText.slice(0, s).split("\n").length - 1;
+  return blockAnchor(reportText.slice(s, e < 0 ? undefined : e), offset);
+}
+
+/** A session's anchor in the report text; null when absent, or when its block's anchor is ambiguous or malformed. */
+export function findAnchor(reportText: string, sessionId: string): Anchor | null {
+  return readBlock(reportText, sessionId)?.anchor ?? null;
 }
 
 export interface CommittedAnchor {
@@ -212,10 +189,12 @@ export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyF
   const folder = anchorOf(manifest, manifestHash(sessionDir));
   const id = manifest.session_id;
   const text = fs.existsSync(reportFile) ? fs.readFileSync(reportFile, "utf8") : null;
-  const current = text === null ? null : findAnchor(text, id);
+  const block = text === null ? null : readBlock(text, id);
+  const current = block?.anchor ?? null;
   const history = committedAnchors(reportFile, id, repoDir);
   const committed = "anchors" in history ? history.anchors : [];
-  if (!current && committed.length === 0) {
+  const blockFindings = block ? blockProblemFindings(block, shown) : [];
+  if (!current && committed.length === 0 && blockFindings.length === 0) {
     if (manifest.mode === "sandbox")
       return [{ level: "ok", subject, message: "no anchor (sandbox sessions are not published)" }];
     return [
@@ -226,7 +205,7 @@ export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyF
       },
     ];
   }
-  const findings: VerifyFinding[] = [];
+  const findings: VerifyFinding[] = [...blockFindings];
   const at = (c: CommittedAnchor) => `${c.commit.slice(0, 7)} (${c.date})`;
   const resealed = resealedOver(sessionDir);
   for (const c of committed) {
@@ -240,6 +219,7 @@ export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyF
           level: "error",
           subject: rewritten,
           message: `the anchor committed in ${shown} at ${at(c)} was replaced by a re-seal, but the chain no longer holds its head at that line: a sealed line was rewritten`,
+          code: "RESEAL_BROKEN",
         });
         continue;
       }
@@ -264,6 +244,7 @@ export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyF
         level: "error",
         subject: file,
         message: `${MANIFEST_FILE} differs from the anchor in ${shown}${inCommit ? ` (committed at ${at(inCommit)})` : ""}: the folder or the report block was changed after publishing`,
+        code: "ANCHOR_MISMATCH",
       });
     else if (inCommit)
       findings.push({ level: "ok", subject, message: `matches the anchor committed in ${shown} at ${at(inCommit)}` });
@@ -273,7 +254,7 @@ export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyF
         subject,
         message: `matches the anchor in ${shown}, which is not committed yet: commit ${shown} (and the session folder)`,
       });
-  } else if (text !== null) {
+  } else if (text !== null && blockFindings.length === 0) {
     findings.push({
       level: "error",
       subject,
@@ -287,6 +268,39 @@ export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyF
       message: `git history not checked (${history.unavailable}): only the working copy's anchor was compared`,
     });
   return findings;
+}
+
+/** Errors for a block whose anchor is ambiguous or malformed; a warning for the older line form. */
+function blockProblemFindings(block: BlockAnchor, shown: string): VerifyFinding[] {
+  const where = (n: number) => `${shown}:${n}`;
+  if (block.problem === "ambiguous")
+    return [
+      {
+        level: "error",
+        subject: where(block.shaped[1]),
+        message: `${block.shaped.length} anchor-shaped lines in one session block (lines ${block.shaped.join(", ")}): exactly one is allowed; remove the ones not written by the tool (e.g. pasted into the operator notes), then npm run report`,
+        code: "ANCHOR_AMBIGUOUS",
+      },
+    ];
+  if (block.problem === "malformed")
+    return [
+      {
+        level: "error",
+        subject: where(block.shaped[0]),
+        message:
+          "anchor-shaped line that is not the strict anchor (canonical JSON in <!-- payment-e2e:anchor … -->): re-render the block with npm run report",
+        code: "ANCHOR_MALFORMED",
+      },
+    ];
+  if (block.legacy)
+    return [
+      {
+        level: "warning",
+        subject: where(block.shaped[0]),
+        message: "anchor in the older line form (before the strict anchor): re-render the block with npm run report",
+      },
+    ];
+  return [];
 }
 
 /** The one-line fix for anchor findings with an error, or null. */

@@ -195,14 +195,59 @@ export function checkChainFile<E extends ChainedRecord>(
   file: string,
   expected?: ChainExpectation,
 ): ChainCheck & { records: E[]; torn: boolean } {
-  let text: string;
+  let buf: Buffer;
   try {
-    text = fs.readFileSync(file, "utf8");
+    buf = fs.readFileSync(file);
   } catch (err) {
     const reason = `cannot read: ${(err as Error).message}`;
     return { ok: false, lines: 0, head: GENESIS, firstBroken: { line: 0, reason }, records: [], torn: false };
   }
-  return checkChainText(format, text, expected);
+  return cutAtNonUtf8(checkChainText(format, buf.toString("utf8"), expected), firstNonUtf8Line(buf));
+}
+
+/**
+ * The first line (1-based) holding bytes that are not UTF-8, or null (issue 24 §6). Decoding
+ * replaces them with U+FFFD, which a rewritten chain could hash over: the bytes are checked first.
+ */
+export function firstNonUtf8Line(buf: Buffer): number | null {
+  const fatal = new TextDecoder("utf-8", { fatal: true });
+  try {
+    fatal.decode(buf);
+    return null;
+  } catch {
+    // find the line below
+  }
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i <= buf.length; i++) {
+    if (i < buf.length && buf[i] !== 0x0a) continue;
+    try {
+      fatal.decode(buf.subarray(start, i));
+    } catch {
+      return line;
+    }
+    line++;
+    start = i + 1;
+  }
+  return null;
+}
+
+/** A chain check cut before the first line that is not UTF-8, unless it already broke before it. */
+export function cutAtNonUtf8<E extends ChainedRecord, C extends ChainCheck & { records: E[] }>(
+  check: C,
+  badLine: number | null,
+): C {
+  if (badLine === null) return check;
+  if (check.firstBroken && check.firstBroken.line > 0 && check.firstBroken.line <= badLine) return check;
+  const records = check.records.slice(0, badLine - 1);
+  return {
+    ...check,
+    ok: false,
+    records,
+    lines: records.length,
+    head: records.at(-1)?.hash ?? GENESIS,
+    firstBroken: { line: badLine, reason: "not valid UTF-8 (edited or truncated)" },
+  };
 }
 
 /**
@@ -217,7 +262,8 @@ export function verifyChain(file: string, expected?: ChainExpectation): ChainChe
 
 /** Reads every event; throws TraceError naming the first broken line. */
 export function readTrace(file: string): TraceEvent[] {
-  const check = checkChainText(TRACE_FORMAT, fs.readFileSync(file, "utf8"));
+  const buf = fs.readFileSync(file);
+  const check = cutAtNonUtf8(checkChainText(TRACE_FORMAT, buf.toString("utf8")), firstNonUtf8Line(buf));
   if (check.firstBroken) {
     const { line, reason } = check.firstBroken;
     const code =

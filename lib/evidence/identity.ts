@@ -2,8 +2,9 @@
  * The session's identity check of `npm run verify` (issue 13): folder name, manifest, journal and
  * trace must name one session and one mode, or the folder was renamed, swapped or relabelled.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
-import { JOURNAL_FILE, MANIFEST_FILE } from "./files";
+import { JOURNAL_FILE, MANIFEST_FILE, REPORT_FILE, SESSION_HTML, SESSION_NOTEBOOK } from "./files";
 import type { Manifest } from "./manifest";
 import type { TraceEvent } from "./chain";
 import type { JournalRead } from "./journal";
@@ -26,7 +27,7 @@ export function identityFindings(
   const id = manifest.session_id;
   const mode = manifest.mode;
   const folder = path.basename(path.resolve(sessionDir));
-  const err = (subject: string, message: string) => out.push({ level: "error", subject, message });
+  const err = (subject: string, message: string) => out.push({ level: "error", subject, message, code: "IDENTITY" });
   if (folder !== id)
     err(MANIFEST_FILE, `session folder renamed or swapped: folder says ${folder}, manifest says ${id}`);
   if (!id.endsWith(`-${mode}`))
@@ -60,5 +61,31 @@ export function identityFindings(
       subject: "session",
       message: `${id} (${mode}): folder, manifest, journal and ${sessions} trace session event(s) agree`,
     });
+  return out;
+}
+
+/** A session id anywhere in a text (lib/config.ts's shape, unanchored). */
+const SESSION_ID_ANY = /\b\d{8}T\d{6}Z(?:-[0-9a-f]{4})?-(?:sandbox|staging|live)\b/g;
+
+/**
+ * The ids the notebook, the HTML export and report.md name (issue 24 §6): a relabelled copy (folder,
+ * manifest, journal and trace rewritten to a new id) keeps the old id in them. A file that names
+ * session ids but never this one is an error; a file naming none says nothing either way.
+ * @example leftoverIdFindings(dir, "20261120T140211Z-staging") // [] when they agree
+ */
+export function leftoverIdFindings(sessionDir: string, id: string): VerifyFinding[] {
+  const out: VerifyFinding[] = [];
+  for (const rel of [SESSION_NOTEBOOK, SESSION_HTML, REPORT_FILE]) {
+    const abs = path.join(sessionDir, rel);
+    if (!fs.existsSync(abs)) continue;
+    const named = new Set(fs.readFileSync(abs, "utf8").match(SESSION_ID_ANY) ?? []);
+    if (named.size === 0 || named.has(id)) continue;
+    out.push({
+      level: "error",
+      subject: rel,
+      message: `names session ${[...named].sort().join(", ")}, never ${id}: a copy relabelled from another session`,
+      code: "IDENTITY_LEFTOVER",
+    });
+  }
   return out;
 }

@@ -16,9 +16,17 @@ import * as path from "node:path";
 import { z } from "zod";
 import { SessionError } from "../errors";
 import { canonicalJson, sha256, toJsonValue } from "./canonical";
-import { type ChainCheck, type ChainExpectation, type ChainFormat, GENESIS, checkChainText } from "./chain";
+import {
+  type ChainCheck,
+  type ChainExpectation,
+  type ChainFormat,
+  GENESIS,
+  checkChainText,
+  cutAtNonUtf8,
+  firstNonUtf8Line,
+} from "./chain";
 import { JOURNAL_FILE, JOURNAL_QUARANTINE_FILE, TRACE_FILE } from "./files";
-import { redact, redactString } from "./redact";
+import { capStrings, redact, redactString } from "./redact";
 import { Trace } from "./trace";
 import type { Mode, StepResult } from "../types";
 
@@ -31,6 +39,7 @@ export const JOURNAL_KINDS = [
   "payment_confirmed",
   "payment_uncertain",
   "payment_checked",
+  "payment_held",
   "transfer_pasted",
   "refund_intent",
   "refund_created",
@@ -39,9 +48,17 @@ export const JOURNAL_KINDS = [
   "archived",
   "bank_confirmed",
   "journal_repaired",
+  "seal_exception",
 ] as const;
 
 export type JournalKind = (typeof JOURNAL_KINDS)[number];
+
+/**
+ * Characters of one string an entry keeps, as many as the trace keeps of a body
+ * (HTTP_DEFAULTS.maxBodyLogChars): backend text (a product title) is cut after redaction, and the
+ * entry's `truncated_from` names each cut string and its length (issue 25).
+ */
+export const JOURNAL_TEXT_MAX = 20 * 1000;
 
 export interface JournalEntry {
   seq: number;
@@ -75,6 +92,8 @@ const DATA: Partial<Record<JournalKind, z.ZodType>> = {
     observed: z.record(z.string(), z.unknown()).optional(),
   }),
   journal_repaired: z.looseObject({ bytes: z.number().int().positive(), sha256: Hex64, quarantine_file: z.string() }),
+  // Sealed against a seal rule on purpose (npm run archive --unrefunded / --incomplete "<reason>").
+  seal_exception: z.looseObject({ rule: z.enum(["unrefunded", "incomplete"]), reason: z.string().min(1) }),
 };
 
 /** Why `json` is not a journal entry (kind, data), or null. `chained`: prev and hash required. */
@@ -145,7 +164,7 @@ export function readJournalFile(file: string, expected?: ChainExpectation): Jour
     : null;
   const text = buf.toString("utf8");
   if (isLegacy(text)) return readLegacy(file, text, torn);
-  const { records, ...check } = checkChainText(JOURNAL_FORMAT, text, expected);
+  const { records, ...check } = cutAtNonUtf8(checkChainText(JOURNAL_FORMAT, text, expected), firstNonUtf8Line(buf));
   return { file, ...check, entries: records, chained: true, torn };
 }
 
@@ -349,6 +368,9 @@ export class Journal {
   }
 
   private write(kind: JournalKind, data: Record<string, unknown>): JournalEntry {
+    const cut: Record<string, number> = {};
+    const kept = capStrings(data, JOURNAL_TEXT_MAX, cut) as Record<string, unknown>;
+    if (Object.keys(cut).length) data = { ...kept, truncated_from: cut };
     const body = {
       seq: this.entries.length + 1,
       at: nowIso(),

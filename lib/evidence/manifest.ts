@@ -10,10 +10,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { ManifestError } from "../errors";
-import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE, isIgnoredFile } from "./files";
+import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE, isIgnoredFile, isSealCompanionFile } from "./files";
 import { GENESIS, verifyChain } from "./chain";
 import { readJournalFile } from "./journal";
-import { isSealSideFile } from "./signature";
 
 export const MANIFEST_SCHEMA = "payment-e2e/manifest@2";
 /** Sealed by an older tool: no journal chain fields. Read, never written. */
@@ -97,7 +96,7 @@ export function sha256File(file: string): string {
 
 /**
  * Files a manifest covers: every regular file under `dir`, sorted, except the manifest (and its temp
- * file), what lies beside it after the seal (its signature, re-seal statements: `isSealSideFile`) and editor, Jupyter and OS leftovers (`isIgnoredFile`: `.ipynb_checkpoints/`, `*~`, `.*.swp`, …).
+ * file), what lies beside it after the seal (its timestamp, signature and re-seal statements: `isSealCompanionFile`) and editor, Jupyter and OS leftovers (`isIgnoredFile`: `.ipynb_checkpoints/`, `*~`, `.*.swp`, …).
  */
 export function listSessionFiles(dir: string): string[] {
   const out: string[] = [];
@@ -110,7 +109,7 @@ export function listSessionFiles(dir: string): string[] {
         ent.isFile() &&
         !(
           rel === "" &&
-          (ent.name === MANIFEST_FILE || ent.name.startsWith(`${MANIFEST_FILE}.tmp`) || isSealSideFile(ent.name))
+          (ent.name === MANIFEST_FILE || ent.name.startsWith(`${MANIFEST_FILE}.tmp`) || isSealCompanionFile(ent.name))
         )
       )
         out.push(r);

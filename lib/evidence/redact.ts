@@ -36,6 +36,31 @@ export function redactedPrefix(
   return { text: `${window.slice(0, max)}…`, truncatedFrom: s.length };
 }
 
+/**
+ * `value` with every string longer than `max` characters cut to its redacted prefix (redactedPrefix),
+ * walking plain objects and arrays; `cut` gets each cut string's path and original length, e.g.
+ * `{ "product.title": 5242880 }`. Other values are left as they are. The journal keeps backend text
+ * so (issue 25: a 5 MB product title made `state.jsonl` 6.45 MB).
+ */
+export function capStrings(
+  value: unknown,
+  max: number,
+  cut: Record<string, number>,
+  at = "",
+  registry: SecretRegistry = secrets,
+): unknown {
+  if (typeof value === "string") {
+    if (value.length <= max) return value;
+    cut[at || "(value)"] = value.length;
+    return redactedPrefix(value, max, registry).text;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => capStrings(v, max, cut, `${at}[${i}]`, registry));
+  if (value === null || typeof value !== "object" || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = capStrings(v, max, cut, at ? `${at}.${k}` : k, registry);
+  return out;
+}
+
 /** Flattens and masks HTTP headers: sensitive names lose their value, the others are pattern-checked. */
 export function redactHeaders(
   h: Record<string, string | string[] | number | undefined>,

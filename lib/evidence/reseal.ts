@@ -5,14 +5,15 @@
  * must still be the chains' hashes at its line counts, so a rewritten sealed line is caught, and a
  * note without them proves nothing. `statementFindings` (staging/live) pairs notes and statements.
  */
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { GENESIS, readTrace } from "./chain";
 import { MANIFEST_FILE, TRACE_FILE, JOURNAL_FILE } from "./files";
+import { sha256File } from "./manifest";
 import type { VerifyFinding } from "./verify";
 
 export const RESEAL_SCHEMA = "payment-e2e/reseal@1";
+/** A statement (not its signature); files.ts RESEAL_STATEMENT_RE names both as seal companions. */
 export const RESEAL_RE = /^reseal-(\d+)\.json$/;
 
 /** What a re-seal statement says; signed as its canonical JSON under RESEAL_NAMESPACE. */
@@ -74,6 +75,7 @@ export function resealFindings(
     if (typeof n.previous_trace_head !== "string" || !Number.isInteger(n.previous_trace_lines)) {
       out.push({
         level: "error",
+        code: "RESEAL_BROKEN",
         subject: at,
         message: `re-seal note over manifest ${old}… does not record the replaced seal's chain heads: it cannot prove what it replaced`,
       });
@@ -91,6 +93,7 @@ export function resealFindings(
       ok = false;
       out.push({
         level: "error",
+        code: "RESEAL_BROKEN",
         subject: `${file}:${count}`,
         message: `hash of line ${count} differs from the chain head of the seal (manifest ${old}…) that the re-seal at ${at} replaced: a sealed line was rewritten`,
       });
@@ -136,12 +139,14 @@ export function statementFindings(sessionDir: string, strict: boolean): VerifyFi
     if (!st)
       out.push({
         level: "error",
+        code: "RESEAL_BROKEN",
         subject: name,
         message: `missing or unreadable: the re-seal at ${TRACE_FILE}:${n.seq} has no signed statement`,
       });
     else if (st.previous_manifest_sha256 !== n.sha)
       out.push({
         level: "error",
+        code: "RESEAL_BROKEN",
         subject: name,
         message: `names the replaced manifest ${String(st.previous_manifest_sha256).slice(0, 12)}…, the re-seal at ${TRACE_FILE}:${n.seq} names ${n.sha.slice(0, 12)}…`,
       });
@@ -149,18 +154,16 @@ export function statementFindings(sessionDir: string, strict: boolean): VerifyFi
   if (stmts.length > notes.length)
     out.push({
       level: "error",
+      code: "RESEAL_BROKEN",
       subject: path.basename(stmts[notes.length][1]),
       message: `a re-seal statement with no re-seal note in ${TRACE_FILE}`,
     });
   const newest = stmts.length ? read(stmts[stmts.length - 1][1]) : null;
-  // Not manifest.ts's sha256File: manifest.ts imports this module (isSealSideFile).
-  const current = crypto
-    .createHash("sha256")
-    .update(fs.readFileSync(path.join(sessionDir, MANIFEST_FILE)))
-    .digest("hex");
+  const current = sha256File(path.join(sessionDir, MANIFEST_FILE));
   if (newest && stmts.length === notes.length && newest.manifest_sha256 !== current)
     out.push({
       level: "error",
+      code: "RESEAL_BROKEN",
       subject: path.basename(stmts[stmts.length - 1][1]),
       message: `names the new manifest ${String(newest.manifest_sha256).slice(0, 12)}…, but ${MANIFEST_FILE} is ${current.slice(0, 12)}…`,
     });

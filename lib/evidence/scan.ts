@@ -19,11 +19,14 @@ import { SecretRegistry, envSecrets } from "./secrets";
 
 export const DEFAULT_SCAN_PATHS = ["archive", "docs", "notebooks"];
 
-/** Extensions walked inside directories; a file named explicitly is scanned whatever its extension. */
+/**
+ * The evidence file types. A scan walks every file of a folder (issue 25: a card number in
+ * `.ipynb_checkpoints/` passed `npm run scan <dir>`); a caller may narrow it to these.
+ */
 export const SCANNED_EXTENSIONS = [".ipynb", ".html", ".jsonl", ".log", ".md", ".json", ".txt", ".svg", ".png"];
 
-/** Never descended into while walking. */
-const SKIPPED_DIRS = new Set([".git", "node_modules"]);
+/** Never descended into while walking: git's object store and installed packages, not evidence or text. */
+export const SKIPPED_DIRS: ReadonlySet<string> = new Set([".git", "node_modules"]);
 
 /**
  * Source files may mark a deliberate fixture with this pragma on the same line (e.g. the sandbox's
@@ -51,11 +54,11 @@ export interface ScanOptions {
   env?: Record<string, string | undefined>;
   /** Extra secrets, e.g. tokens obtained during the run (the shared `secrets` registry). */
   registry?: SecretRegistry;
-  /** Extensions walked in directories (default SCANNED_EXTENSIONS); "all" walks every file. */
+  /** Extensions walked in directories: "all" (the default) walks every file; e.g. SCANNED_EXTENSIONS narrows it. */
   extensions?: string[] | "all";
   /**
-   * Also walk editor, Jupyter and OS leftovers (`.ipynb_checkpoints/`, swap files, …), which evidence
-   * scans skip like the manifest does. The pre-commit hook sets it: whatever is staged is scanned.
+   * Walk editor, Jupyter and OS leftovers too (`.ipynb_checkpoints/`, swap files, …): default true.
+   * The manifest does not hash them, but a card number in one is on disk all the same (issue 25).
    */
   leftovers?: boolean;
   /** Called once per scanned file (for counting). */
@@ -89,7 +92,7 @@ function mergeSpans(a: Finding[], b: Finding[]): Finding[] {
  * cannot be read or has no valid header throws ScanPathError: a scan never silently looks for less.
  */
 export function findSecretHashes(paths: string[]): SecretHashes[] {
-  const files = listScanFiles(paths, "all").filter((f) => path.basename(f) === SECRET_HASHES_FILE);
+  const files = listScanFiles(paths, "all", false).filter((f) => path.basename(f) === SECRET_HASHES_FILE);
   return files.map((f) => readSecretHashes(f));
 }
 
@@ -218,15 +221,12 @@ function walk(dir: string, exts: Set<string> | null, leftovers: boolean, out: st
 }
 
 /**
- * Lists the files a scan of `paths` covers: directories are walked (symlinks not followed), skipping
- * editor, Jupyter and OS leftovers (`isIgnoredFile`, as the manifest does) unless `leftovers` is set;
- * files are taken as given. Throws ScanPathError for a path that does not exist.
+ * Lists the files a scan of `paths` covers: directories are walked whole (symlinks not followed),
+ * hidden folders and editor, Jupyter and OS leftovers included unless `leftovers` is false, `.git`
+ * and `node_modules` excepted; files are taken as given. Throws ScanPathError for a path that does
+ * not exist.
  */
-export function listScanFiles(
-  paths: string[],
-  extensions: string[] | "all" = SCANNED_EXTENSIONS,
-  leftovers = false,
-): string[] {
+export function listScanFiles(paths: string[], extensions: string[] | "all" = "all", leftovers = true): string[] {
   const exts = extensions === "all" ? null : new Set(extensions.map((e) => e.toLowerCase()));
   const out: string[] = [];
   for (const p of paths) {

@@ -51,6 +51,8 @@ const SECRET_ENV_NAME = /PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY/i;
 /** Names that hold locations, not secrets: only a URL's password part is taken from them. */
 const LOCATION_ENV_NAME = /(_FILE|_PATH|_DIR|_HOST|_PORT|_USER|_NAME)$/i;
 const URL_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:([^\s@/]+)@/i;
+/** A DSN's `password=` parameter, which pg sends in place of the one before `@` (issue 25). */
+const QUERY_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^?#\s]*\?(?:[^#\s]*&)?password=([^&#\s]+)/i;
 
 /**
  * Secrets of an environment: OPERATOR_PASSWORD, HYPERSWITCH_API_KEY, the password part of
@@ -60,13 +62,15 @@ export function envSecrets(env: Record<string, string | undefined>): Array<{ val
   const out: Array<{ value: string; label: string }> = [];
   for (const [name, value] of Object.entries(env)) {
     if (typeof value !== "string" || value.length < MIN_SECRET_LENGTH) continue;
+    const qpw = QUERY_PASSWORD.exec(value);
+    if (qpw) out.push({ value: safeDecode(qpw[1].replace(/\+/g, " ")), label: `${name} password` });
     const pw = URL_PASSWORD.exec(value);
     if (pw) {
       out.push({ value: safeDecode(pw[1]), label: `${name} password` });
       if (safeDecode(pw[1]) !== pw[1]) out.push({ value: pw[1], label: `${name} password` });
       continue;
     }
-    if (/_URL$/i.test(name) || LOCATION_ENV_NAME.test(name)) continue;
+    if (qpw || /_URL$/i.test(name) || LOCATION_ENV_NAME.test(name)) continue;
     if (SECRET_ENV_NAME.test(name)) out.push({ value, label: name });
   }
   return out;

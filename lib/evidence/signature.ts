@@ -15,23 +15,19 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SealSignError } from "../errors";
 import { canonicalJson } from "./canonical";
-import { RESEAL_RE, RESEAL_SCHEMA, type ResealStatement, resealStatements, statementFindings } from "./reseal";
-import { MANIFEST_FILE } from "./files";
+import { RESEAL_SCHEMA, type ResealStatement, resealStatements, statementFindings } from "./reseal";
+import { MANIFEST_FILE, MANIFEST_SIG_FILE } from "./files";
 import type { Manifest } from "./manifest";
 import type { VerifyFinding } from "./verify";
+import type { FindingCode } from "./finding-codes";
 
 export const SEAL_NAMESPACE = "payment-e2e-seal@v1";
 export const RESEAL_NAMESPACE = "payment-e2e-reseal@v1";
-export const SIGNATURE_FILE = `${MANIFEST_FILE}.sig`;
+/** manifest.json.sig: a seal companion (lib/evidence/files.ts), never listed in the manifest. */
+export const SIGNATURE_FILE = MANIFEST_SIG_FILE;
 /** The committed list of who may seal staging and live sessions (relative to the repository). */
 export const DEFAULT_ALLOWED_SIGNERS = "docs/allowed_signers";
 export const SIGN_KEY_ENV = "PAYMENT_E2E_SIGN_KEY";
-
-/** Files that lie beside the manifest and are never in it (written after it): the signatures, the re-seal statements. */
-export function isSealSideFile(rel: string): boolean {
-  const name = rel.replace(/\\/g, "/");
-  return name === SIGNATURE_FILE || RESEAL_RE.test(name) || RESEAL_RE.test(name.replace(/\.sig$/, ""));
-}
 
 /**
  * The operator's signing key: `--sign-key`, else $PAYMENT_E2E_SIGN_KEY, else git's user.signingkey
@@ -85,14 +81,18 @@ export function signFile(file: string, key: string, namespace: string): string {
 export type SignatureCheck =
   | { state: "unsigned" }
   | { state: "good"; signer: string; key: string }
-  | { state: "bad"; why: string };
+  | { state: "bad"; why: string; code: FindingCode };
 
 /** Checks `file.sig` over `file` against an allowed_signers file: who signed it, or why it does not count. */
 export function checkSignature(file: string, allowedSigners: string, namespace: string): SignatureCheck {
   const sig = `${file}.sig`;
   if (!fs.existsSync(sig)) return { state: "unsigned" };
   if (!fs.existsSync(allowedSigners))
-    return { state: "bad", why: `${allowedSigners} not found: pass --allowed-signers <file>` };
+    return {
+      state: "bad",
+      why: `${allowedSigners} not found: pass --allowed-signers <file>`,
+      code: "SIGNER_NOT_ALLOWED",
+    };
   const signers = fs
     .readFileSync(allowedSigners, "utf8")
     .split("\n")
@@ -101,13 +101,24 @@ export function checkSignature(file: string, allowedSigners: string, namespace: 
     return {
       state: "bad",
       why: `${allowedSigners} lists no signer: add the operator's public key (see the file's header)`,
+      code: "SIGNER_NOT_ALLOWED",
     };
   const run = (args: string[], input?: Buffer) =>
     spawnSync("ssh-keygen", args, { input, encoding: "utf8", timeout: 30_000, maxBuffer: 1 << 20 });
   const found = run(["-Y", "find-principals", "-s", sig, "-f", allowedSigners]);
-  if (found.error) return { state: "bad", why: `ssh-keygen not available (${found.error.message}): OpenSSH ≥ 8.1` };
+  if (found.error)
+    return {
+      state: "bad",
+      why: `ssh-keygen not available (${found.error.message}): OpenSSH ≥ 8.1`,
+      code: "SIGNATURE_INVALID",
+    };
   const principal = found.status === 0 ? found.stdout.split("\n").find((l) => l.trim()) : undefined;
-  if (!principal) return { state: "bad", why: `signed by a key not in ${allowedSigners} (or not a signature)` };
+  if (!principal)
+    return {
+      state: "bad",
+      why: `signed by a key not in ${allowedSigners} (or not a signature)`,
+      code: "SIGNER_NOT_ALLOWED",
+    };
   const v = run(
     ["-Y", "verify", "-f", allowedSigners, "-I", principal.trim(), "-n", namespace, "-s", sig],
     fs.readFileSync(file),
@@ -116,6 +127,7 @@ export function checkSignature(file: string, allowedSigners: string, namespace: 
     return {
       state: "bad",
       why: `signature by ${principal.trim()} does not verify over ${path.basename(file)} in namespace ${namespace}: ${(v.stderr || v.stdout).trim().split("\n").pop()}`,
+      code: "SIGNATURE_INVALID",
     };
   const key = /with (\S+ key \S+)/.exec(v.stdout + v.stderr)?.[1] ?? "key";
   return { state: "good", signer: principal.trim(), key };
@@ -157,10 +169,11 @@ export function signatureFindings(sessionDir: string, manifest: Manifest, o: Sig
             level: "error",
             subject: SIGNATURE_FILE,
             message: `a ${manifest.mode} seal must be signed by an allowed signer and this one is unsigned (sealed before signatures, or without a key): after checking it against its committed anchor, sign it with npm run archive -- ${sessionDir} --sign-key <key>`,
+            code: "SIGNATURE_MISSING",
           }
         : { level: "ok", subject: SIGNATURE_FILE, message: "unsigned (sandbox seals may be)" },
     );
-  else out.push({ level: "error", subject: SIGNATURE_FILE, message: seal.why });
+  else out.push({ level: "error", subject: SIGNATURE_FILE, message: seal.why, code: seal.code });
 
   out.push(...statementFindings(sessionDir, strict));
   for (const [, file] of resealStatements(sessionDir)) {
@@ -168,12 +181,13 @@ export function signatureFindings(sessionDir: string, manifest: Manifest, o: Sig
     const r = checkSignature(file, o.allowedSigners, RESEAL_NAMESPACE);
     if (r.state === "good")
       out.push({ level: "ok", subject: `${rel}.sig`, message: `re-seal signed by ${r.signer} (${r.key})` });
-    else if (r.state === "bad") out.push({ level: "error", subject: `${rel}.sig`, message: r.why });
+    else if (r.state === "bad") out.push({ level: "error", subject: `${rel}.sig`, message: r.why, code: r.code });
     else if (strict)
       out.push({
         level: "error",
         subject: `${rel}.sig`,
         message: `a ${manifest.mode} re-seal must be signed by an allowed signer`,
+        code: "SIGNATURE_MISSING",
       });
   }
   return out;

@@ -15,6 +15,7 @@ import { EvidenceError } from "../errors";
 import {
   JOURNAL_FILE,
   MANIFEST_FILE,
+  OUTPUTS_FILE,
   POLL_PLOT,
   REPORT_FILE,
   SESSION_HTML,
@@ -31,9 +32,11 @@ import {
   sha256File,
 } from "./manifest";
 import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "./chain";
-import { type JournalRead, readJournalFile } from "./journal";
-import { identityFindings } from "./identity";
+import { type JournalRead, latestStepResults, readJournalFile } from "./journal";
+import { outputsAgreement } from "./outputs";
+import { identityFindings, leftoverIdFindings } from "./identity";
 import { resealFindings } from "./reseal";
+import { type FindingCode, chainCode } from "./finding-codes";
 
 export type FindingLevel = "ok" | "warning" | "error";
 
@@ -42,6 +45,8 @@ export interface VerifyFinding {
   /** File (relative to the session dir), with `:line` for a trace break. */
   subject: string;
   message: string;
+  /** Stable code both verifiers print (lib/evidence/finding-codes.ts), set on errors and some warnings. */
+  code?: FindingCode;
 }
 
 export interface VerifyResult {
@@ -282,8 +287,14 @@ export function verifySession(sessionDir: string): VerifyResult {
       matched++;
   }
   result.changes = changesSinceSeal(sessionDir, manifest);
+  // An extra file in a sealed folder is an error (issue 24 §6): only the manifest says what the evidence is.
   for (const c of result.changes)
-    findings.push({ level: c.kind === "added" ? "warning" : "error", subject: c.path, message: c.words });
+    findings.push({
+      level: "error",
+      subject: c.path,
+      message: c.words,
+      code: c.kind === "added" ? "EXTRA_FILE" : "FILE_CHANGED",
+    });
   findings.push({ level: "ok", subject: "files", message: `${matched} of ${manifest.files.length} hash(es) match` });
 
   const traceFile = path.join(sessionDir, ...manifest.trace_file.split("/"));
@@ -339,6 +350,8 @@ export function verifySession(sessionDir: string): VerifyResult {
     });
   }
   findings.push(...identityFindings(sessionDir, manifest, result.journal, events, journalRel));
+  findings.push(...agreementFindings(sessionDir, result.journal));
+  findings.push(...leftoverIdFindings(sessionDir, manifest.session_id));
   // Issue 24 §2: a re-seal proves what it replaced, or the sealed lines were rewritten.
   const reseals = resealFindings(events, result.journal?.entries ?? []);
   if (reseals.some((f) => f.level === "error")) result.brokenChain = true;
@@ -351,6 +364,33 @@ export function verifySession(sessionDir: string): VerifyResult {
   return result;
 }
 
+/**
+ * The notebook agrees with the kernel's copy of its outputs and with the journal (issue 22 item 6):
+ * what the archive checked before sealing, checked again (a folder sealed by an older tool, or
+ * re-sealed over a stripped notebook, is named here).
+ */
+function agreementFindings(sessionDir: string, journal: JournalRead | null): VerifyFinding[] {
+  if (!fs.existsSync(path.join(sessionDir, SESSION_NOTEBOOK))) return [];
+  const results = [...latestStepResults(journal?.entries ?? []).values()];
+  const { problems } = outputsAgreement(sessionDir, results);
+  if (!problems.length)
+    return fs.existsSync(path.join(sessionDir, OUTPUTS_FILE))
+      ? [
+          {
+            level: "ok",
+            subject: SESSION_NOTEBOOK,
+            message: `shows every output the kernel displayed (${OUTPUTS_FILE}) and every step result of the journal`,
+          },
+        ]
+      : [];
+  return problems.map((message) => ({
+    level: "error",
+    subject: SESSION_NOTEBOOK,
+    message,
+    code: "NOTEBOOK_DISAGREES",
+  }));
+}
+
 /** A chain's finding (ok, or its first broken line); true when the sealed lines no longer verify. */
 function chainFinding(findings: VerifyFinding[], rel: string, chain: ChainCheck): boolean {
   if (chain.ok) {
@@ -359,7 +399,12 @@ function chainFinding(findings: VerifyFinding[], rel: string, chain: ChainCheck)
   }
   if (!chain.firstBroken) return false;
   const at = chain.firstBroken.line > 0 ? `:${chain.firstBroken.line}` : "";
-  findings.push({ level: "error", subject: `${rel}${at}`, message: chain.firstBroken.reason });
+  findings.push({
+    level: "error",
+    subject: `${rel}${at}`,
+    message: chain.firstBroken.reason,
+    code: chainCode(chain.firstBroken.reason),
+  });
   // Lines added after the sealed ones leave the seal's chain intact; anything else broke it.
   return !chain.firstBroken.reason.startsWith("extra:");
 }
@@ -368,7 +413,9 @@ const LEVEL_TAG: Record<FindingLevel, string> = { ok: "ok   ", warning: "WARN ",
 
 /** One line per finding, then a summary line. */
 export function formatVerify(r: VerifyResult): string[] {
-  const lines = r.findings.map((f) => `${LEVEL_TAG[f.level]} ${f.subject}: ${f.message}`);
+  const lines = r.findings.map(
+    (f) => `${LEVEL_TAG[f.level]} ${f.subject}: ${f.message}${f.code ? ` [${f.code}]` : ""}`,
+  );
   const errors = r.findings.filter((f) => f.level === "error").length;
   const warnings = r.findings.filter((f) => f.level === "warning").length;
   const m = r.manifest;

@@ -8,11 +8,14 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ArchiveRefused, ArchiveSealed, SealSignError, SessionError } from "../errors";
+import { ArchiveRefused, ArchiveSealed, RunbookError, SealSignError, SessionError } from "../errors";
+import { PAY_LINK_SECRET } from "../evidence/outputs";
+import { applySealRules, exceptionReasonProblem } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
 import { Journal } from "../evidence/journal";
-import { MANIFEST_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
+import { MANIFEST_FILE, MANIFEST_TSR_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
+import { type TsaConfig, requestTimestamp, tsaFromEnv } from "../evidence/timestamp";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
 import { SecretRegistry, secrets } from "../evidence/secrets";
 import { loadEvidence } from "../report/evidence";
@@ -51,6 +54,8 @@ export interface ArchiveResult {
   scannedFiles: number;
   outcome: string;
   docsReport: string | null;
+  /** The RFC 3161 token written beside the manifest (issue 24 §5), when an authority is configured. */
+  timestamp?: { file: string; time: string | null } | null;
 }
 
 export function toolVersion(): string {
@@ -81,6 +86,14 @@ export interface ArchiveOptions {
    * verify reports as an error for staging and live.
    */
   signKey?: string;
+  /** Write the kernel's copy of the outputs (outputs.jsonl) back into a notebook that lacks them; recorded in the trace. */
+  restoreOutputs?: boolean;
+  /** Seal a session with money moved and no successful refund, for this written reason (journaled; the report says so). */
+  unrefunded?: string;
+  /** Seal an incomplete run (a cell threw or never ran, the executor stopped), never as PASS, for this written reason. */
+  incomplete?: string;
+  /** The time-stamping authority (default: from PAYMENT_E2E_TSA_URL / _CA / _CERT; null: none). */
+  tsa?: TsaConfig | null;
 }
 
 /** The shortest re-seal reason accepted: a sentence, not "ok". */
@@ -99,6 +112,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     throw new SessionError(
       `${dir} is still open in a kernel (${describeHolder(holder)}): save and close the notebook and shut its kernel down, then archive`,
     );
+  const tsa = opts.tsa === undefined ? tsaFromEnv() : opts.tsa;
   const seal = sealState(dir);
   const signKey = resolveSignKey(opts.signKey, repoRoot());
   // A missing key file is refused before anything is written (ssh-keygen itself may still refuse later).
@@ -110,7 +124,13 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     // An intact seal made without a key (or before signatures) is signed as it stands, on request.
     const signNow = opts.signKey !== undefined && !fs.existsSync(sig);
     if (signNow) signFile(path.join(dir, MANIFEST_FILE), opts.signKey as string, SEAL_NAMESPACE);
+    // An intact seal without a token gets one when an authority is configured now.
+    const stamped =
+      tsa && !fs.existsSync(path.join(dir, MANIFEST_TSR_FILE))
+        ? await requestTimestamp(dir, seal.manifestSha256, tsa)
+        : null;
     return {
+      timestamp: stamped,
       dir,
       status: signNow ? "signed" : "already-sealed",
       signature: fs.existsSync(sig) ? sig : null,
@@ -129,6 +149,27 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   if (seal.state === "changed") {
     const problem = resealReasonProblem(opts.reseal, dir);
     if (problem) throw new ArchiveSealed(dir, seal.manifest?.created_at ?? null, seal.what, problem);
+  }
+  for (const flag of ["unrefunded", "incomplete"] as const) {
+    const problem = exceptionReasonProblem(flag, opts[flag], dir);
+    if (problem) throw new RunbookError("E2E_PARAMS", problem);
+  }
+
+  const journal = Journal.open(dir);
+  // A kernel killed mid-write leaves a torn last line: quarantined and recorded before the seal
+  // reads the chain heads (the manifest refuses a torn journal).
+  journal.repairTail();
+  const created = journal.all()[0];
+  const sessionId = String(created.data.sessionId);
+  const mode = String(created.data.mode);
+  const nb = path.join(dir, SESSION_NOTEBOOK);
+  // Before the HTML is exported from it and before the scan: see maskPayLinks.
+  if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);
+  // Before anything is exported or sealed: the notebook agrees with the kernel's copy and the
+  // journal, the run is complete, no money is left out (or a written reason says why; seal-rules.ts).
+  applySealRules(dir, journal, opts);
+
+  if (seal.state === "changed") {
     // A deliberate re-seal is evidence too: the trace says when, over which seal, and why, and the
     // replaced seal's chain heads, which verify checks are still the chains' hashes (issue 24 §2).
     const t = Trace.open(path.join(dir, TRACE_FILE));
@@ -144,18 +185,12 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
       changes: seal.changes.map((c) => `${c.path}: ${c.words}`),
     });
     t.close();
+    // The old seal's timestamp covers the old manifest: kept, under a name the new seal lists.
+    const tsr = path.join(dir, MANIFEST_TSR_FILE);
+    if (fs.existsSync(tsr) && seal.manifestSha256)
+      fs.renameSync(tsr, path.join(dir, `manifest.previous-${seal.manifestSha256.slice(0, 12)}.tsr`));
   }
 
-  const journal = Journal.open(dir);
-  // A kernel killed mid-write leaves a torn last line: quarantined and recorded before the seal
-  // reads the chain heads (the manifest refuses a torn journal).
-  journal.repairTail();
-  const created = journal.all()[0];
-  const sessionId = String(created.data.sessionId);
-  const mode = String(created.data.mode);
-  const nb = path.join(dir, SESSION_NOTEBOOK);
-  // Before the HTML is exported from it and before the scan: see maskPayLinks.
-  if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);
   let html: string | null = null;
   let htmlVia: ArchiveResult["htmlVia"] = null;
   if (opts.html !== false && fs.existsSync(nb)) ({ html, via: htmlVia } = await exportHtml(nb));
@@ -170,7 +205,11 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   for (const s of opts.extraSecrets ?? []) registry.add(s, "run secret");
   let scanned = 0;
   const hits = scanPaths([dir], { registry, extensions: "all", onFile: () => scanned++ });
-  if (hits.length) throw new ArchiveRefused(dir, hits.map(formatHit));
+  if (hits.length) {
+    // Never leave an export that failed the scan behind: it may show what the scan found.
+    if (html) fs.rmSync(html, { force: true });
+    throw new ArchiveRefused(dir, hits.map(formatHit));
+  }
 
   const trace = Trace.open(path.join(dir, TRACE_FILE));
   const manifest = writeManifest(dir, {
@@ -190,6 +229,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   const signature = signSeal(dir, manifest, replaced, signKey);
   // After the seal: the docs report's block now names the manifest hash (staging and live only,
   // or a sandbox session already published there); the sealed folder itself is left untouched.
+  const timestamp = tsa ? await requestTimestamp(dir, manifestHash(dir), tsa) : null;
   const docs = opts.docsDir ?? "docs";
   const published = publishReport(dir, {
     docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
@@ -207,11 +247,9 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     scannedFiles: scanned,
     outcome: published.session.outcome,
     docsReport: published.docs?.path ?? null,
+    timestamp,
   };
 }
-
-/** `client_secret=…` in a URL, raw or URL-encoded (`client_secret%3D…`); the value up to a separator. */
-const PAY_LINK_SECRET = /(client_secret(?:=|%3D))([^\s"'<>()[\]{},;&|?#\\]+)/gi;
 
 /**
  * The pay link at seal time (issue 13 §7). Step 4 shows the checkout link, whose `client_secret`

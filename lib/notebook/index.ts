@@ -6,20 +6,23 @@
  * headless run every later cell then "runs" with no output (PLATFORM.md). Each method renders its
  * own FAIL, SKIPPED or INTERRUPTED result instead. Kernel ■ (SIGINT) stops the running step through
  * its AbortSignal; the cell shows one line, not tslab's stack trace. Every output goes through
- * the one door of ./sink.ts. A little over 300 lines: one method per kind of cell.
+ * the one door of ./sink.ts (which also keeps the kernel's copy, outputs.jsonl). Over 300 lines: one method per kind of cell.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { oneLine } from "../errors";
+import { formatAmount } from "../money";
 import { banner, pollLine, stepMarkdown, type Sink } from "../report/display";
 import { loadEvidence } from "../report/evidence";
+import { inertCode, inertSentence, inertText } from "../report/inert";
 import { publishReport } from "../report/report";
 import { renderPollPlot } from "../plot";
-import { POLL_PLOT } from "../evidence/files";
+import { OUTPUTS_FILE, POLL_PLOT } from "../evidence/files";
 import { redactString } from "../evidence/redact";
 import { Runbook } from "../run/runbook";
 import { hookKernel } from "./kernel";
-import { type GuardedSink, guardSink } from "./sink";
+import { type CellRun, type GuardedSink, guardSink, hiddenMarkers, recordSink } from "./sink";
+import { KernelCopy } from "../evidence/outputs";
 import { notStartedLines, rememberOpened, standingFor } from "./standing";
 import { stepById } from "../run/steps";
 import type { StepDef } from "../run/step-model";
@@ -38,9 +41,17 @@ interface GuardedTslab {
   newDisplay(): GuardedSink;
 }
 
-function guardTslab(t: TslabLike): GuardedTslab {
-  return { display: guardSink(t.display), newDisplay: () => guardSink(t.newDisplay()) };
+/** Also keeps the kernel's own copy of every output (outputs.jsonl) when a session is open. */
+function guardTslab(t: TslabLike, run: CellRun | null): GuardedTslab {
+  if (!run) return { display: guardSink(t.display), newDisplay: () => guardSink(t.newDisplay()) };
+  return {
+    display: guardSink(recordSink(t.display, run)),
+    newDisplay: () => guardSink(recordSink(t.newDisplay(), run, run.copy.newDisplay())),
+  };
 }
+
+/** The cell name the kernel's copy files a method's outputs under (lib/evidence/outputs.ts cellKeyOf). */
+const CELL_OF: Record<string, string> = { pay: "pay", paid: "paid", paste: "paste", plot: "plot", report: "report" };
 
 /** What a step cell may add: the operator's written reason to refund before steps 5–7 passed. */
 export interface RunOptions {
@@ -79,11 +90,18 @@ export class NotebookUi {
   private progress: Sink | null = null;
   /** The poll line last shown, so the step's end can drop a next check that will not happen. */
   private lastPoll: Parameters<typeof pollLine> | null = null;
+  /** The cell now running, for the kernel's copy of the outputs (null without a session). */
+  private readonly cellRun: CellRun | null;
+  private copyWarned = false;
 
   constructor(rb: Runbook | null, tslab: TslabLike, refusal: string | null = null, notStarted?: string[]) {
     this.rb = rb;
-    this.tslab = guardTslab(tslab);
-    this.notStarted = notStarted ?? [refusal ?? "the session did not open"];
+    if (rb) {
+      const copy = new KernelCopy(rb.dir);
+      this.cellRun = { copy, cell: "open", call: copy.begin("open") };
+    } else this.cellRun = null;
+    this.tslab = guardTslab(tslab, this.cellRun);
+    this.notStarted = notStarted ?? [inertText(refusal ?? "the session did not open")];
     // papermill's habit: the outcome at the top, updated as steps end and by the report cell.
     this.outcome = this.tslab.newDisplay();
     this.outcome.markdown(
@@ -106,6 +124,7 @@ export class NotebookUi {
    * tslab prints a cell's last value (the result is in the output and the journal).
    */
   async run(id: string, opts: RunOptions = {}): Promise<void> {
+    this.begin(`run:${id}`);
     await this.guard(id, async (rb) => {
       const runner = RUNNERS[id];
       if (!runner) throw new RangeError(`no step "${id}"; steps are ${STEP_RUNNERS.join(", ")}`);
@@ -141,14 +160,19 @@ export class NotebookUi {
     this.lastPoll = null;
     d.markdown(stepMarkdown(r, table));
     if (r.status === "FAIL")
-      d.markdown(banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [r.reason ?? ""]));
+      d.markdown(
+        banner(`❌ Step ${r.step} FAILED — later steps that depend on it will be SKIPPED`, [inertText(r.reason ?? "")]),
+      );
     // From the payment step up to the refund step, a step that did not pass leaves money out.
     const pay = table.find((x) => x.movesMoney);
     const refund = table.find((x) => x.returnsMoney);
     // It stays until a refund has SUCCEEDED (journal evidence), not merely been requested.
     if (r.status !== "PASS" && pay && refund && r.step >= pay.n && rb.moneyOutstanding) {
+      // The captured amount (issue 23): what the orchestrator took, not what the order says.
+      const captured = rb.capturedAmount;
       d.markdown(
         banner("💶 Money has moved", [
+          ...(captured ? [`Money moved: **${formatAmount(captured.money)}** (${captured.source}).`] : []),
           r.step < refund.n
             ? `The payment went through. The refund step (${refund.n}) stays available: it acts once steps ${(refund.waitsFor ?? []).map((id) => stepById(id, table).n).join(", ") || "before it"} have run (a FAILED one is its recorded reason); to refund before, say why in its cell: \`await nb.run("${refund.id}", { reason: "…" });\`. Escalate what failed.`
             : `The payment was confirmed and no refund has succeeded yet. Follow the reason above (re-run step ${refund.n} after a failed refund, escalate a refund in review), or refund at the orchestrator.`,
@@ -169,7 +193,7 @@ export class NotebookUi {
     if (rep.refusals.length)
       d.markdown(
         banner("🛑 Pre-flight refused (NO-GO) — no order was created and nothing was charged", [
-          ...rep.refusals.map((x) => `- ${x}`),
+          ...rep.refusals.map((x) => `- ${inertText(x)}`),
           "",
           "Fix the refusal and run this cell again; no step will charge before pre-flight passes.",
         ]),
@@ -178,7 +202,7 @@ export class NotebookUi {
       d.markdown(
         banner(
           "⚠️ Warnings",
-          rep.warnings.map((x) => `- ${x}`),
+          rep.warnings.map((x) => `- ${inertText(x)}`),
         ),
       );
     // The charge reminder only on a GO: a NO-GO charges nothing.
@@ -188,15 +212,16 @@ export class NotebookUi {
 
   /** Step 4, first half: amount and a clickable payment link (or the headless payer's result). */
   async pay(): Promise<void> {
+    this.begin(CELL_OF.pay);
     await this.guard("pay", async (rb) => {
       const p = await rb.pay();
       const lines = [`**Amount:** ${p.amount}`];
       if (p.auto)
         lines.push(
           "",
-          `Headless payer (${p.auto.via}): **${p.auto.status}** · card •••• ${p.auto.last4} · ${p.auto.connector ?? "?"}${p.auto.errorCode ? ` · ${p.auto.errorCode}` : ""}`,
+          `Headless payer (${p.auto.via}): **${inertText(p.auto.status)}** · card •••• ${inertText(p.auto.last4)} · ${inertText(p.auto.connector ?? "?")}${p.auto.errorCode ? ` · ${inertText(p.auto.errorCode)}` : ""}`,
           "",
-          p.note,
+          inertText(p.note),
         );
       else if (!rb.journal.last("payment_confirmed")) {
         // The link carries the checkout's client secret: shown in an updatable output, and
@@ -208,7 +233,7 @@ export class NotebookUi {
           p.paymentUrl,
           "\n\nThen fill in the paid cell below (last 4 digits and the connector shown on the checkout, nothing more) and run it.",
         );
-      } else lines.push("", p.note);
+      } else lines.push("", inertText(p.note));
       this.tslab.display.markdown(lines.join("\n"));
       return null;
     });
@@ -216,6 +241,7 @@ export class NotebookUi {
 
   /** Step 4, second half ("paid" cell): PASS only on evidence that the payment happened. */
   async paid(seen: { last4?: string; processor?: string }): Promise<void> {
+    this.begin(CELL_OF.paid);
     await this.guard("pay", async (rb) => {
       const r = await rb.confirmPaid(seen);
       if (r.status === "PASS") this.payLink?.markdown(`~~payment link~~ (redacted after confirmation at ${r.endedAt})`);
@@ -226,6 +252,7 @@ export class NotebookUi {
 
   /** Step 7 by hand: psql's output pasted by the operator (no DATABASE_URL). */
   async pasteTransfer(psqlOutput: string): Promise<void> {
+    this.begin(CELL_OF.paste);
     await this.guard("transfer", async (rb) => {
       this.show(await rb.pasteTransfer(psqlOutput));
       return null;
@@ -238,23 +265,27 @@ export class NotebookUi {
    * to anchor elsewhere. The outcome banner at the top is set from the same verdict.
    */
   async report(): Promise<void> {
+    this.begin(CELL_OF.report);
     await this.guard("report", async (rb) => {
       const d = this.tslab.display;
       const docs = rb.cfg.docsDir;
       // An order with no payment recorded is looked at once more: the verdict must not say no money
       // moved when it was paid after step 4's last check.
       const seen = await rb.lastLook();
-      if (seen) d.markdown(`**Last look** at order \`${rb.order?.id}\` before the verdict: ${seen}.`);
+      if (seen)
+        d.markdown(`**Last look** at order ${inertCode(rb.order?.id ?? "?")} before the verdict: ${inertText(seen)}.`);
       const p = publishReport(rb.dir, {
         docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
         checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
       });
       // Once, as Markdown: every front end renders it (JupyterLab trusted or not, a forge's viewer);
       // the archive adds the escaped HTML rendering beside it for nbconvert (lib/notebook/archive.ts).
-      d.markdown(p.session.markdown);
-      if (p.housekeeping.length) d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${h}`)].join("\n"));
+      // Its markers (the docs report's `<!-- session:… -->`) stay machine-readable but hidden.
+      d.markdown(hiddenMarkers(p.session.markdown));
+      if (p.housekeeping.length)
+        d.markdown(["**Housekeeping**", ...p.housekeeping.map((h) => `- ${inertSentence(h)}`)].join("\n"));
       const outcome = p.session.outcome;
-      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${p.session.reason}` : ""}`;
+      const line = `**Outcome: ${OUTCOME_ICON[outcome]} ${outcome}**${p.session.reason ? ` — ${inertText(p.session.reason)}` : ""}`;
       d.markdown(
         `${line}\n\n**Trace chain head:** \`${rb.trace.head}\` (${rb.trace.seq} lines) — anchor it in the ticket or the commit message.`,
       );
@@ -266,7 +297,7 @@ export class NotebookUi {
           : "";
       this.outcome.markdown(
         banner(`${OUTCOME_ICON[outcome]} Outcome: ${outcome}`, [
-          p.session.reason ?? "",
+          inertText(p.session.reason ?? ""),
           `${link ? link.trim() : ""}`,
           "Computed by the report cell at the end of this notebook from the journal and the trace.",
         ]),
@@ -277,6 +308,7 @@ export class NotebookUi {
 
   /** Poll latency plot, shown once as PNG (renders untrusted); PNG and SVG are saved in the session folder. */
   async plot(): Promise<void> {
+    this.begin(CELL_OF.plot);
     await this.guard("plot", async (rb) => {
       // From the trace, like the report: after a kernel restart the polls of the earlier kernel count too.
       const out = renderPollPlot(loadEvidence(rb.dir, { table: rb.table }).samples, { table: rb.table });
@@ -285,6 +317,29 @@ export class NotebookUi {
       this.tslab.display.png(out.png);
       return null;
     });
+  }
+
+  /** A new run of the cell named `cell`: its outputs are filed under it in the kernel's copy. */
+  private begin(cell: string): void {
+    const r = this.cellRun;
+    if (!r) return;
+    r.cell = cell;
+    r.call = r.copy.begin(cell);
+    // Said once: without its copy, only the saved notebook can show what this kernel displayed.
+    if (r.copy.failed && !this.copyWarned) {
+      this.copyWarned = true;
+      this.tslab.display.markdown(
+        banner("⚠️ The kernel's copy of the outputs could not be written", [
+          `${OUTPUTS_FILE}: ${r.copy.failed}`,
+          "Save the notebook (File › Save) before you close it: the archive cannot restore outputs it has no copy of.",
+        ]),
+      );
+    }
+  }
+
+  /** The session line of the open cell, through the same door as every other output. */
+  showOpened(md: string): void {
+    this.tslab.display.markdown(md);
   }
 
   /**
@@ -310,7 +365,7 @@ export class NotebookUi {
       })();
       d.markdown(
         banner(`❌ ${label} could not run`, [
-          oneLine(err),
+          inertText(oneLine(err)),
           "",
           "Nothing else was done by this cell. The next cells still run; a step that needs this one is SKIPPED.",
         ]),
@@ -332,18 +387,22 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
   } catch (err) {
     const reason = redactString(oneLine(err));
     // What it says about the money comes from the session's journal (issue 22 §5), never from this cell.
-    const lines = notStartedLines(reason, err, standingFor(params)).map((l) => redactString(l));
+    const lines = notStartedLines(inertText(reason), err, standingFor(params)).map((l) => redactString(l));
     guardSink(tslab.display).markdown(banner("🛑 Cannot start", lines));
     return new NotebookUi(null, tslab, reason, lines);
   }
   rememberOpened(rb.dir);
   const ui = new NotebookUi(rb, tslab);
   const lines = [
-    `**Session** \`${rb.cfg.sessionId}\` · mode **${rb.cfg.mode}** · ${rb.cfg.baseUrl} · folder \`${rb.dir}\``,
+    `**Session** ${inertCode(rb.cfg.sessionId)} · mode **${rb.cfg.mode}** · ${inertText(rb.cfg.baseUrl)} · folder ${inertCode(rb.dir)}`,
   ];
   const resumed = rb.resumeSummary();
   if (resumed.length)
-    lines.push("", "**Resuming this session** (nothing will be created twice):", ...resumed.map((s) => `- ${s}`));
-  guardSink(tslab.display).markdown(lines.join("\n"));
+    lines.push(
+      "",
+      "**Resuming this session** (nothing will be created twice):",
+      ...resumed.map((s) => `- ${inertText(s)}`),
+    );
+  ui.showOpened(lines.join("\n"));
   return ui;
 }

@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RunbookError } from "../errors";
+import { cellKeyOf } from "../evidence/outputs";
 
 export interface NbCell {
   cell_type: "code" | "markdown" | "raw";
@@ -17,6 +18,7 @@ export interface NbCell {
     data?: Record<string, unknown>;
     text?: string | string[];
     name?: string;
+    ename?: string;
     metadata?: unknown;
   }>;
   execution_count?: number | null;
@@ -88,6 +90,45 @@ export function silentCells(nb: Notebook): string[] {
       return [];
     return (c.outputs ?? []).length ? [] : [c.id ?? `#${i}`];
   });
+}
+
+/**
+ * Why an executed session notebook is not a complete run, one phrase each, or [] (issue 22 item 7):
+ * the executor stopped (its `metadata.payment_e2e.complete` is false), a cell threw (an `error`
+ * output), or a runbook cell never ran (no output: tslab skips every cell after a throwing one).
+ * Only the runbook's own cells count as "never ran"; any cell that threw counts.
+ */
+export function incompleteReasons(nb: Notebook): string[] {
+  const out: string[] = [];
+  const meta = nb.metadata?.payment_e2e as
+    | {
+        complete?: boolean;
+        executed_through?: number | null;
+        stopped_in?: number | null;
+        reason?: string;
+        errored?: string[];
+      }
+    | undefined;
+  // A run whose cells all ran but one threw says so in `errored`; the cells say the rest.
+  if (meta && meta.complete === false && (meta.stopped_in != null || meta.reason || !("errored" in meta))) {
+    const where = meta.stopped_in != null ? ` in cell ${meta.stopped_in}` : "";
+    out.push(
+      `the executor stopped${meta.reason ? ` (${meta.reason})` : ""}${where}; saved through cell ${meta.executed_through ?? "none"}`,
+    );
+  }
+  const name = (c: NbCell, i: number) => c.id ?? `#${i}`;
+  // An `error` output, or the executor's word (tslab shows a throw on stderr only, its reply says error).
+  const threw = nb.cells.flatMap((c, i) => {
+    const err = (c.outputs ?? []).find((o) => o.output_type === "error");
+    if (err) return [`${name(c, i)} (${err.ename ?? "error"})`];
+    return meta?.errored?.includes(name(c, i)) ? [name(c, i)] : [];
+  });
+  if (threw.length) out.push(`a cell threw: ${threw.join(", ")}`);
+  const silent = nb.cells.flatMap((c, i) =>
+    c.cell_type === "code" && cellKeyOf(sourceOf(c)) && !(c.outputs ?? []).length ? [name(c, i)] : [],
+  );
+  if (silent.length) out.push(`never ran: ${silent.join(", ")}`);
+  return out;
 }
 
 /** A TypeScript literal for a parameter value (strings, numbers, booleans only). */

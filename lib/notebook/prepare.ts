@@ -24,12 +24,13 @@ export interface Prepared {
 export function prepareSession(
   mode: Mode,
   params: Record<string, string | number | boolean>,
-  opts: { archiveDir?: string; at?: Date } = {},
+  /** `extra`: more fields for the journal's first entry (e.g. what `--new-anyway` overrode). */
+  opts: { archiveDir?: string; at?: Date; extra?: Record<string, unknown> } = {},
 ): Prepared {
   // The notebook imports build/lib: make sure it is this source tree's, before anything runs.
   ensureBuilt();
   const archiveDir = opts.archiveDir ?? String(params.ARCHIVE_DIR ?? DEFAULTS.archiveDir);
-  const sessionId = Session.create(mode, archiveDir, { base_url: params.BASE_URL ?? null }, opts.at);
+  const sessionId = Session.create(mode, archiveDir, { base_url: params.BASE_URL ?? null, ...opts.extra }, opts.at);
   const dir = sessionDir(archiveDir, sessionId);
   const nb = injectParameters(readNotebook(path.join(REPO_ROOT, TEMPLATE)), {
     SESSION_ID: sessionId,

@@ -6,6 +6,7 @@
  * it is in (re-run the injected cell, set MODE back, resume in the other kernel, refund), never "start
  * a fresh session".
  */
+import { inertText } from "../report/inert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { DEFAULTS, type Params } from "../config";
@@ -87,20 +88,20 @@ export function notStartedLines(reason: string, err: unknown, s: Standing | null
     return [
       reason,
       "",
-      `**Money moved in session ${s.sessionId} and has not been refunded** (order ${s.orderId ?? "?"}). Resume this session: ${advice}; then run the refund (step 8) from this notebook.`,
+      `**Money moved in session ${s.sessionId} and has not been refunded** (order ${inertText(s.orderId ?? "?")}). Resume this session: ${advice}; then run the refund (step 8) from this notebook.`,
       "Do not start a fresh session: it would leave this payment unrefunded.",
     ];
   if (s.moved)
     return [
       reason,
       "",
-      `Money moved in session ${s.sessionId} (order ${s.orderId ?? "?"}) and a refund succeeded. To finish its record: ${advice}.`,
+      `Money moved in session ${s.sessionId} (order ${inertText(s.orderId ?? "?")}) and a refund succeeded. To finish its record: ${advice}.`,
     ];
   if (s.orderId)
     return [
       reason,
       "",
-      `Session ${s.sessionId} created order ${s.orderId}; no payment is recorded, but its pay link may have been used — if it was paid, money moved. Resume this session to check it: ${advice}.`,
+      `Session ${s.sessionId} created order ${inertText(s.orderId)}; no payment is recorded, but its pay link may have been used — if it was paid, money moved. Resume this session to check it: ${advice}.`,
     ];
   return [reason, "", `Session ${s.sessionId} has no order: nothing was charged. To go on with it: ${advice}.`];
 }

@@ -4,6 +4,7 @@
  * Values pass through the redactor before they are displayed.
  */
 import { redact } from "../evidence/redact";
+import { inertText } from "./inert";
 import { formatAmount, type Money } from "../money";
 import { STEPS } from "../run/steps";
 import type { FactDef, StepTable } from "../run/step-model";
@@ -26,16 +27,12 @@ export const ICON: Record<StepResult["status"], string> = {
 };
 
 /**
- * Escapes a value (backend or operator text) for a Markdown table cell or line: `|` and newlines
- * cannot break the table, and `[`, `]`, `<`, `>` are shown literally, so a product title can be
- * neither a link nor HTML (the notebook's sink escapes raw HTML again; report.md relies on this).
+ * A value (backend or operator text) as a Markdown table cell or mid-line text: `inertText`
+ * (lib/report/inert.ts), so `|` and newlines cannot break the table and nothing in it can form a
+ * link, HTML or any other construct; it renders as the text itself.
  */
 export function cell(v: unknown): string {
-  const s = v === null || v === undefined ? "—" : typeof v === "string" ? v : JSON.stringify(v);
-  return s
-    .replace(/\\/g, "\\\\")
-    .replace(/[|[\]<>]/g, "\\$&")
-    .replace(/\r?\n/g, " ");
+  return inertText(v === null || v === undefined ? "—" : typeof v === "string" ? v : JSON.stringify(v));
 }
 
 /** One fact as text, by its declared kind: the only place facts become display text. */
@@ -101,5 +98,5 @@ export function pollLine(s: PollSample, elapsedS: number, deadlineS: number): st
     s.nextAt && s.pauseMs !== undefined
       ? ` · next check ${s.nextAt.slice(11, 19)}Z (in ${s.pauseMs < 1000 ? (s.pauseMs / 1000).toFixed(1) : Math.round(s.pauseMs / 1000)} s)`
       : "";
-  return `⏳ step ${s.step} · attempt ${s.attempt} · ${s.at} · ${elapsedS.toFixed(1)} s / ${deadlineS} s · ${s.latencyMs} ms · **${status}**${next}`;
+  return `⏳ step ${s.step} · attempt ${s.attempt} · ${s.at} · ${elapsedS.toFixed(1)} s / ${deadlineS} s · ${s.latencyMs} ms · **${inertText(status)}**${next}`;
 }

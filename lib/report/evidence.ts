@@ -64,6 +64,12 @@ export interface Evidence {
     attempt: number;
   } | null;
   bank: { date: string; note: string | null; recordedAt: string } | null;
+  /**
+   * Sealed against a seal rule on purpose (journal `seal_exception`, lib/notebook/seal-rules.ts): money
+   * left out (`--unrefunded`), an incomplete run (`--incomplete`, with what was incomplete). Absent
+   * in evidence built by hand.
+   */
+  sealedAs?: { unrefunded: string | null; incomplete: { reason: string; what: string[] } | null };
   samples: PollSample[];
   /** Recorded (trace `anomaly` events) and derived (see EVIDENCE_RULES), in trace order. */
   anomalies: Anomaly[];
@@ -244,6 +250,7 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
         }
       : null,
     bank: bank ? { date: String(bank.data.date), note: str(bank.data.note), recordedAt: bank.at } : null,
+    sealedAs: sealedAs(journal),
     samples: samplesByRun(events),
     anomalies: anomalies(events, steps, chain, counters, table),
     counters,
@@ -257,6 +264,18 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     ].filter((s): s is string => Boolean(s)),
     chain,
     manifest,
+  };
+}
+
+function sealedAs(journal: readonly JournalEntry[]): NonNullable<Evidence["sealedAs"]> {
+  const rule = (r: string) => [...journal].reverse().find((e) => e.kind === "seal_exception" && e.data.rule === r);
+  const u = rule("unrefunded");
+  const i = rule("incomplete");
+  return {
+    unrefunded: u ? String(u.data.reason) : null,
+    incomplete: i
+      ? { reason: String(i.data.reason), what: Array.isArray(i.data.what) ? i.data.what.map(String) : [] }
+      : null,
   };
 }
 

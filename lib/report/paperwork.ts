@@ -178,7 +178,9 @@ export function validateBankDate(ev: Evidence, date: string, today = new Date())
     throw new BankConfirmError(
       "E2E_BANK_NO_REFUND",
       id,
-      "no refund recorded in this session, so there is nothing for the bank to confirm; run step 8 (refund) first",
+      ev.sealedAs?.unrefunded
+        ? `no refund recorded in this session, which was sealed unrefunded ("${ev.sealedAs.unrefunded}"): there is nothing for the bank to confirm here; keep the orchestrator's refund reference with the report`
+        : "no refund recorded in this session, so there is nothing for the bank to confirm; run step 8 (refund) first",
     );
   const todayDay = today.toISOString().slice(0, 10);
   if (date > todayDay)

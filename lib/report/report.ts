@@ -2,16 +2,17 @@
  * The session block (issue 6 §2–4, §7): verdict computed from evidence, filled into
  * `templates/session-block.md`, written to the session folder and spliced into the docs report
  * between invisible markers. Earlier blocks are never touched; the same session replaces only its
- * own block, keeping whatever the operator typed in its notes region.
+ * own block, keeping whatever the operator typed in its notes region. A little over 300 lines: the
+ * block's view (where evidence text is made inert, lib/report/inert.ts) and the files it goes to.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Marked } from "marked";
 import { comparisonForLive, type Comparison } from "./compare";
 import { MANIFEST_FILE, REPORT_FILE } from "../evidence/files";
-import { formatAnchor, sessionMarkers } from "../evidence/anchor";
+import { describeAnchor, formatAnchor, sessionMarkers } from "../evidence/anchor";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
-import { safeHref } from "./inert";
+import { inertCode, inertSentence, inertText, safeHref } from "./inert";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
 import { acceptance, actionItems, bankDueDate, deriveOutcome } from "./verdict";
 import { GO_NO_GO_ROW, goNoGoForArchive, housekeeping, updateGoNoGo, type GoNoGo } from "./paperwork";
@@ -40,6 +41,15 @@ function shown(ev: Evidence, r: StepResult): StepResult {
   return { ...r, observed: { ...r.observed, funds_returned: `bank statement ${ev.bank.date} ✓` } };
 }
 
+/** A session id as written into markers, anchors and code spans: letters, digits, `_` and `-` only. */
+const plainId = (id: string) => id.replace(/[^\w-]/g, "_");
+
+/** An action item as Markdown: its leading `**Verb**:` is the runbook's own, the rest is text. */
+function actionMarkdown(item: string): string {
+  const m = /^\*\*([\w ]{1,40})\*\*: ([\s\S]*)$/.exec(item);
+  return m ? `**${m[1]}**: ${inertSentence(m[2])}` : inertSentence(item);
+}
+
 function sessionView(ev: Evidence, comparison: Comparison | null): object {
   const v = deriveOutcome(ev);
   const pf = ev.steps[0];
@@ -49,12 +59,14 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
         .join(", ")
     : "";
   const c = ev.counters;
+  // Markdown composed here: every backend, operator or evidence text in it goes through inertText.
   const reasons = ev.steps
     .filter((r): r is StepResult => Boolean(r && r.step > 0 && r.reason))
-    .map((r) => `**Step ${r.step} ${ICON[r.status]} ${r.status}** : ${r.reason}`);
+    .map((r) => `**Step ${r.step} ${ICON[r.status]} ${r.status}** : ${inertText(r.reason ?? "")}`);
+  const id = plainId(ev.sessionId);
   return {
-    sessionId: ev.sessionId,
-    anchor: `session-${ev.sessionId}`,
+    sessionId: id,
+    anchor: `session-${id}`,
     heading: `${ev.startedAt.slice(0, 16)}Z`,
     label: MODE_LABEL[ev.mode],
     mode: ev.mode,
@@ -63,7 +75,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
     outcomeReason: v.reason,
     operator: ev.operator ?? "—",
     environment: env || "not recorded (pre-flight did not run)",
-    evidenceDir: displayDir(ev.dir),
+    evidenceDir: inertCode(`${displayDir(ev.dir)}/`),
     preflight: {
       status: pf ? `${ICON[pf.status]} ${pf.status}` : "⬜ NOT RUN",
       observed: pf ? observedText(pf, ev.table) : "—",
@@ -72,9 +84,9 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
       warnings: ev.preflight?.warnings ?? [],
     },
     dryRun: ev.dryRun.override
-      ? `requirement overridden by the operator: "${ev.dryRun.override}"`
+      ? `requirement overridden by the operator: "${inertText(ev.dryRun.override)}"`
       : ev.dryRun.reference
-        ? `passed staging dry run \`${ev.dryRun.reference}\``
+        ? `passed staging dry run ${inertCode(ev.dryRun.reference)}`
         : null,
     parameters: ev.parameters
       ? `${[
@@ -82,7 +94,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
           ...Object.keys(ev.parameters.params).filter((k) => !(PINNED_PARAMS as readonly string[]).includes(k)),
         ]
           .filter((k) => k in ev.parameters!.params)
-          .map((k) => `${k} \`${cell(ev.parameters!.params[k])}\``)
+          .map((k) => `${k} ${inertCode(ev.parameters!.params[k] ?? "")}`)
           .join(
             " · ",
           )} (pinned by the pre-flight of ${clock(ev.parameters.at)}; a change since is refused until pre-flight runs again, and listed under anomalies)`
@@ -93,16 +105,26 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
     })),
     hasReasons: reasons.length > 0,
     reasons,
-    trail: ev.trail.map((t) => ({ link: cell(t.link), id: t.id ? cell(`\`${t.id}\``) : "—", source: cell(t.source) })),
+    trail: ev.trail.map((t) => ({
+      link: cell(t.link),
+      // A code span in a table cell: GFM splits cells at `|` before code spans are read.
+      id: t.id ? inertCode(t.id).replace(/\|/g, "\\|") : "—",
+      source: t.source, // composed from the step table's fact keys
+    })),
     anomalies: ev.anomalies.map(
       (a) =>
-        `\`${a.at ? clock(a.at) : "—"}\` · ${a.step === null ? "session" : `step ${a.step}`} · ${a.kind} · ${a.message}${a.traceLine ? ` (trace L${a.traceLine})` : ""}`,
+        `${inertCode(a.at ? clock(a.at) : "—")} · ${a.step === null ? "session" : `step ${a.step}`} · ${inertText(a.kind)} · ${inertText(a.message)}${a.traceLine ? ` (trace L${a.traceLine})` : ""}`,
     ),
     counters: `requests ${c.requests} · retries ${c.retries} · HTTP 5xx ${c.http5xx} · network errors ${c.networkErrors} · schema warnings ${c.schema} · max clock skew ${c.maxClockSkewS === null ? "n/a" : `${c.maxClockSkewS.toFixed(1)} s`} · poll attempts ${ev.samples.length}`,
     recordedNotes: ev.notes,
-    actions: actionItems(ev),
-    boxes: acceptance(ev).map((b) => ({ mark: b.ok ? "x" : " ", label: b.label, evidence: b.evidence })),
-    comparison,
+    actions: actionItems(ev).map(actionMarkdown),
+    boxes: acceptance(ev).map((b) => ({ mark: b.ok ? "x" : " ", label: b.label, evidence: inertSentence(b.evidence) })),
+    comparison: comparison && {
+      stagingId: plainId(comparison.stagingId),
+      liveId: plainId(comparison.liveId),
+      table: comparison.table,
+      plot: inertCode(`${comparison.plot}.png`),
+    },
     chain: {
       head: ev.chain.head,
       status: ev.chain.ok
@@ -111,9 +133,11 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
     },
     manifest: !ev.manifest
       ? "pending archive (manifest.json is written when the session is archived)"
-      : `\`${ev.manifest.sha256}\` (SHA-256 of manifest.json)${ev.manifest.invalid ? " — not valid JSON: run verify" : ev.manifest.stale ? ' — stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal "<reason>"`' : ""}${ev.manifest.retentionUntil ? `, retention until ${ev.manifest.retentionUntil}` : ""}`,
+      : `${inertCode(ev.manifest.sha256)} (SHA-256 of manifest.json)${ev.manifest.invalid ? " — not valid JSON: run verify" : ev.manifest.stale ? ' — stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal "<reason>"`' : ""}${ev.manifest.retentionUntil ? `, retention until ${inertText(ev.manifest.retentionUntil)}` : ""}`,
     // Only a fresh seal is anchored: the block written into the folder before sealing has none.
-    anchorLine: ev.manifest?.anchor ? formatAnchor(ev.manifest.anchor) : null,
+    anchorLine: ev.manifest?.anchor ? describeAnchor(ev.manifest.anchor) : null,
+    // The one machine-readable anchor (issue 24 §3), written as is: the tool's own markup.
+    anchorComment: ev.manifest?.anchor ? formatAnchor(ev.manifest.anchor) : null,
     bank: ev.bank
       ? `statement dated ${ev.bank.date}${ev.bank.note ? ` — ${ev.bank.note}` : ""}`
       : ev.mode === "live" && ev.refund

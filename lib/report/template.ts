@@ -3,34 +3,38 @@
  * `templates/`, lib code builds a view object and fills them; no string concatenation in cells.
  *
  * Supported tags:
- * - `{{name}}` / `{{a.b}}` / `{{.}}`: a value (string, number or boolean; null renders empty), made
- *   inert (`inertMarkdown`: raw HTML shown literally, links only to the web, anchors and files), since
- *   values carry backend and operator text into files an auditor opens;
- * - `{{{name}}}`: a value written as is, only for the runbook's own markup (the report's markers);
+ * - `{{name}}` / `{{a.b}}` / `{{.}}`: a value (string, number or boolean; null renders empty) shown
+ *   as text: `inertText`, since values carry backend and operator text into files an auditor opens;
+ *   nothing in it is Markdown or HTML. A value that starts a line's content (`- {{.}}`) keeps its
+ *   lines apart (hard breaks) and cannot open a block; elsewhere line breaks become spaces;
+ * - `{{{name}}}`: a value written as is, only for Markdown the runbook composed itself, whose
+ *   untrusted parts already went through `inertText` / `inertCode` / `cell()` (rows, markers);
  * - `{{#name}}…{{/name}}`: a section, repeated per item of an array, rendered once for any other
  *   truthy value (pushed as context, so `{{.}}` is the value; `true` pushes nothing), skipped when
  *   falsy or empty;
  * - `{{^name}}…{{/name}}`: rendered only when `name` is falsy or an empty array;
  * - `{{! comment }}`: dropped.
  * A section, close or comment tag alone on its line removes the whole line (mustache "standalone"
- * rule), so templates stay readable Markdown. Callers still escape table cells with display.cell()
- * (`|` and newlines). Unknown names throw: a typo must not render empty.
+ * rule), so templates stay readable Markdown. Table cells are built with display.cell() and
+ * written with `{{{…}}}`. Unknown names throw: a typo must not render empty.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { TemplateError } from "./evidence";
 import { inRepo } from "../paths";
-import { inertMarkdown } from "./inert";
+import { inertText } from "./inert";
 
 type Node =
   | { t: "text"; s: string }
-  | { t: "var"; name: string; line: number; raw: boolean }
+  | { t: "var"; name: string; line: number; raw: boolean; startsBlock: boolean }
   | { t: "section"; name: string; inverted: boolean; children: Node[]; line: number };
 
 type Section = Extract<Node, { t: "section" }>;
 
 const TAG = /\{\{(\{?)\s*([#^/!]?)\s*([\s\S]*?)\s*\}\}(\}?)/g;
 const NAME = /^(\.|[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*)$/;
+
+const BLOCK_PREFIX = /^[ \t]*(?:(?:[-*+>]|\d{1,9}[.)])[ \t]+)*$/;
 
 const lineOf = (src: string, at: number) => src.slice(0, at).split("\n").length;
 
@@ -84,7 +88,9 @@ export function parseTemplate(src: string, name = "template"): Node[] {
         );
       out = top.parent;
     } else {
-      out.push({ t: "var", name: tagName, line, raw });
+      // A value that opens a line's content (alone, after `- ` or `> `) is guarded against opening a block.
+      const before = src.slice(src.lastIndexOf("\n", m.index - 1) + 1, m.index);
+      out.push({ t: "var", name: tagName, line, raw, startsBlock: BLOCK_PREFIX.test(before) });
     }
   }
   if (pos < src.length) out.push({ t: "text", s: src.slice(pos) });
@@ -128,7 +134,7 @@ function renderNodes(nodes: Node[], ctx: unknown[], tpl: string): string {
       if (v === null || v === undefined) continue;
       if (typeof v === "object" || typeof v === "function")
         throw new TemplateError(tpl, n.line, `{{${n.name}}} is not a scalar (use a section)`);
-      s += n.raw ? String(v) : inertMarkdown(String(v));
+      s += n.raw ? String(v) : n.startsBlock ? inertText(String(v), { lines: true }) : inertText(String(v));
     } else {
       const v = lookup(ctx, n.name, tpl, n.line);
       if (n.inverted) {

@@ -150,8 +150,21 @@ function paymentChecks(ev: Evidence): StepDef[] {
  *         moved but none of the payment checks (the steps between paying and refunding) passed;
  * PARTIAL money moved and at least one payment check passed, but a required box is open (failed or
  *         skipped step, too slow, no refund, refund unconfirmed, bank statement pending).
+ * A run sealed as incomplete (journal `seal_exception`, `npm run archive --incomplete`) is never PASS:
+ * PARTIAL instead, its reason naming what did not run.
  */
 export function deriveOutcome(ev: Evidence): Verdict {
+  const v = outcomeOfSteps(ev);
+  // Sealed as incomplete (a cell threw or never ran, the executor stopped): never PASS (issue 22 item 7).
+  const inc = ev.sealedAs?.incomplete;
+  if (!inc) return v;
+  const why = `run incomplete (${inc.what.join("; ") || "see the trace"}), sealed with --incomplete: "${inc.reason}"`;
+  return v.outcome === "PASS"
+    ? { outcome: "PARTIAL", reason: why }
+    : { outcome: v.outcome, reason: `${v.reason}; ${why}` };
+}
+
+function outcomeOfSteps(ev: Evidence): Verdict {
   if (!ev.steps.some((r) => r !== null))
     return { outcome: "FAIL", reason: "nothing ran: no step result in the journal" };
   if (!ev.moneyMoved) {
@@ -223,11 +236,17 @@ export function actionItems(ev: Evidence): string[] {
     );
   const refundStep = ev.table.find((d) => d.returnsMoney);
   const confirmStep = ev.table[ev.table.length - 1];
-  if (ev.moneyOutstanding && !ev.refund)
+  // Sealed with money out (--unrefunded): a sealed session cannot run its refund step again.
+  const unrefunded = ev.sealedAs?.unrefunded;
+  if (ev.moneyOutstanding && unrefunded)
+    out.push(
+      `**Not refunded**: money moved and no refund succeeded; the session was sealed so ("${unrefunded}"). Refund ${order} from the Hyperswitch dashboard if that has not been done, and keep its reference with this report.`,
+    );
+  else if (ev.moneyOutstanding && !ev.refund)
     out.push(
       `**Refund now**: money moved and was not refunded — run step ${refundStep?.n ?? "8"} with REFUND = true (it resumes), or refund ${order} from the Hyperswitch dashboard.`,
     );
-  if (ev.moneyOutstanding && ev.refund?.status === "failed")
+  if (ev.moneyOutstanding && !unrefunded && ev.refund?.status === "failed")
     out.push(
       `**Refund failed**: refund ${ev.refund.refundId ?? "?"} (attempt ${ev.refund.attempt}) returned no money — run step ${refundStep?.n ?? "8"} again (it creates attempt ${ev.refund.attempt + 1} with a new Idempotency-Key), or refund ${order} from the Hyperswitch dashboard.`,
     );
@@ -235,7 +254,7 @@ export function actionItems(ev: Evidence): string[] {
     out.push(
       `**Escalate**: the orchestrator holds refund ${ev.refund.refundId ?? "?"} for review — escalate to the marketplace squad with that reference; do not create a second refund.`,
     );
-  else if (ev.refund && !passed(ev, confirmStep.n))
+  else if (ev.refund && !unrefunded && !passed(ev, confirmStep.n))
     out.push(
       `Refund not confirmed for ${order}: re-run step ${confirmStep.n} (it resumes) and check the refund at the orchestrator; escalate to the marketplace squad if it stays unrefunded.`,
     );

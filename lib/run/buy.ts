@@ -16,7 +16,7 @@ import {
   priceUnderCap,
   transportIsSafe,
 } from "./guards";
-import { chooseProduct, runPreflight, type PreflightReport } from "./preflight";
+import { chooseProduct, runPreflight, shownTitle, type PreflightReport } from "./preflight";
 import { formatMoney, money } from "../money";
 import { Session, type Observed } from "./session";
 import { clock } from "./steps";
@@ -114,7 +114,7 @@ export class BuySteps extends Session {
       const p = chooseProduct(products, this.cfg.product, this.cfg.maxPriceMinor);
       const total = priceInclVat(p);
       obs.product_id = p.id;
-      obs.title = p.title;
+      obs.title = shownTitle(p.title);
       obs.price = money(total, p.currency);
       obs.net_price = money(p.price_cents, p.currency);
       obs.vat = Math.round(p.vat_rate * 100);

@@ -6,7 +6,8 @@
 import { isLoopback, isOperatorEmail } from "../config";
 import type { StatusT } from "../contract";
 import { formatMoney } from "../money";
-import { GuardError } from "../errors";
+import { GuardError, oneLine } from "../errors";
+import { type DsnTarget, describeTarget, dsnTarget } from "../dsn";
 import type { Mode } from "../types";
 
 export interface GuardReport {
@@ -85,14 +86,20 @@ export function modeMatchesEnvironment(mode: Mode, status: StatusT): GuardReport
 
 /**
  * Live runs send a real password, an api-key and a database password: every connection encrypted
- * and verified, except on loopback. BASE_URL and HYPERSWITCH_URL must be https; DATABASE_URL must ask
- * for a verified certificate (`sslmode=verify-full`, or `verify-ca`; `require` passes with a warning).
- * The DSN is never echoed (it holds the read-only password).
+ * and verified, except on loopback. BASE_URL and HYPERSWITCH_URL must be https; DATABASE_URL is read
+ * the way pg reads it (lib/dsn.ts: its host= and port= parameters, PGHOST, PGSSLMODE…), and the host
+ * pg will reach, unless loopback or a socket, needs `sslmode=verify-full` (or `verify-ca`; `require`
+ * passes with a warning) and TLS that pg will really verify. The DSN is never echoed.
  */
 export function transportIsSafe(
   mode: Mode,
   baseUrl: string,
-  more: { hyperswitchUrl?: string | null; databaseUrl?: string | null } = {},
+  more: {
+    hyperswitchUrl?: string | null;
+    databaseUrl?: string | null;
+    /** The environment pg will read (PGHOST, PGPORT, PGSSLMODE); the kernel's by default. */
+    env?: Record<string, string | undefined>;
+  } = {},
 ): GuardReport {
   const r = empty();
   if (mode !== "live") return r;
@@ -111,30 +118,41 @@ export function transportIsSafe(
         `MODE=live requires an https HYPERSWITCH_URL (got ${new URL(hs).origin}): the api-key would travel in clear — use the orchestrator's https origin`,
       ),
     );
-  const dsn = more.databaseUrl;
-  if (dsn) {
-    let host = "";
-    let sslmode = "";
-    try {
-      const u = new URL(dsn);
-      host = u.hostname;
-      sslmode = (u.searchParams.get("sslmode") ?? "").toLowerCase();
-    } catch {
-      host = "";
-    }
-    const local = host === "" || isLoopback(`postgres://${host.includes(":") ? `[${host}]` : host}`);
-    if (!local && sslmode === "require")
-      r.warnings.push(
-        "DATABASE_URL has sslmode=require: write sslmode=verify-full so the database's certificate is checked whatever the client library's default",
-      );
-    else if (!local && sslmode !== "verify-full" && sslmode !== "verify-ca")
-      r.refusals.push(
-        new GuardError(
-          "https",
-          `MODE=live requires DATABASE_URL with sslmode=verify-full (got ${sslmode ? `sslmode=${sslmode}` : "no sslmode"}): the read-only password and the query would travel unverified — add ?sslmode=verify-full`,
-        ),
-      );
+  if (!more.databaseUrl) return r;
+  return merge(r, databaseTransport(more.databaseUrl, more.env ?? process.env));
+}
+
+/** The live rule for DATABASE_URL, on the host, port and TLS pg will use (lib/dsn.ts). */
+function databaseTransport(dsn: string, env: Record<string, string | undefined>): GuardReport {
+  const r = empty();
+  let t: DsnTarget;
+  try {
+    t = dsnTarget(dsn, env);
+  } catch (err) {
+    r.refusals.push(new GuardError("https", oneLine(err)));
+    return r;
   }
+  if (t.local) return r;
+  const where = `pg connects to ${describeTarget(t)}`;
+  const asked = t.sslmode === "verify-full" || t.sslmode === "verify-ca" || t.sslmode === "require";
+  if (!asked)
+    r.refusals.push(
+      new GuardError(
+        "https",
+        `MODE=live requires DATABASE_URL with sslmode=verify-full (got ${t.sslmode ? `sslmode=${t.sslmode}` : "no sslmode"}; ${where}): the read-only password and the query would travel unverified — add ?sslmode=verify-full`,
+      ),
+    );
+  else if (t.tls !== "verified")
+    r.refusals.push(
+      new GuardError(
+        "https",
+        `MODE=live requires DATABASE_URL's certificate to be checked, but with sslmode=${t.sslmode}${t.libpqCompat ? " and uselibpqcompat=true" : ""} pg would connect with the certificate ${t.tls === "chain-only" ? "name" : "itself"} not checked (${where}) — write sslmode=verify-full${t.libpqCompat ? " and remove uselibpqcompat" : ""}`,
+      ),
+    );
+  else if (t.sslmode === "require")
+    r.warnings.push(
+      "DATABASE_URL has sslmode=require: write sslmode=verify-full so the database's certificate is checked whatever the client library's default",
+    );
   return r;
 }
 

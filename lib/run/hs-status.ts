@@ -5,31 +5,12 @@
  * and 9 act on the class, and the advice they print names the payment or refund reference.
  */
 
-/** Hyperswitch's IntentStatus, as its v1 OpenAPI spec lists it. */
-export const INTENT_STATUSES = [
-  "succeeded",
-  "failed",
-  "cancelled",
-  "cancelled_post_capture",
-  "processing",
-  "requires_customer_action",
-  "requires_merchant_action",
-  "requires_payment_method",
-  "requires_confirmation",
-  "requires_capture",
-  "partially_captured",
-  "partially_captured_and_capturable",
-  "partially_authorized_and_requires_capture",
-  "partially_captured_and_processing",
-  "conflicted",
-  "expired",
-] as const;
+// Hyperswitch's IntentStatus and RefundStatus come from the one generated module of the reference's
+// lists (lib/hs-reference.ts): a status the reference gains and this table lacks fails the typecheck
+// (the tables below are Records over them) and test/run/hs-status.test.ts.
+import { INTENT_STATUSES, type IntentStatus, REFUND_STATUSES, type RefundStatus } from "../hs-reference";
 
-/** Hyperswitch's RefundStatus, as its v1 OpenAPI spec lists it. */
-export const REFUND_STATUSES = ["succeeded", "failed", "pending", "review"] as const;
-
-export type IntentStatus = (typeof INTENT_STATUSES)[number];
-export type RefundStatus = (typeof REFUND_STATUSES)[number];
+export { INTENT_STATUSES, REFUND_STATUSES, type IntentStatus, type RefundStatus };
 
 /**
  * money_moved     the card was charged (or the refund paid out);
@@ -47,6 +28,12 @@ export interface StatusClass {
   awaitingCustomer: boolean;
   /** The value is one the spec lists. */
   known: boolean;
+  /**
+   * `failed` after a hold (issue 23): why the amount may still be held on the card (the session saw
+   * the hold, an amount is still capturable or received, an attempt's void or capture failed).
+   * Such a payment is `needs_action`, never `no_money`.
+   */
+  hold?: string;
 }
 
 const PAYMENT: Record<IntentStatus, [MoneyClass, boolean]> = {
@@ -99,6 +86,8 @@ const shown = (c: StatusClass) =>
  * cannot accept, by the orchestrator's class. `ref` is the Hyperswitch payment id.
  */
 export function paymentAdvice(c: StatusClass, ref: string): string {
+  if (c.hold)
+    return `the orchestrator says the payment ${ref} is ${c.status} after a hold (${c.hold}): Hyperswitch records a failed void or capture as failed, so the hold may still be on the card — do not pay again yet; check payment ${ref} in the Hyperswitch dashboard and void the hold again (cancel the payment), or confirm with the card's bank that the hold was released; record it in OPERATOR_NOTES and escalate to the marketplace squad with payment ${ref}`;
   switch (c.class) {
     case "money_moved":
       return `the orchestrator says the payment ${ref} is ${c.status}: money moved — refund it at the orchestrator (Hyperswitch dashboard), record it in OPERATOR_NOTES, and escalate to the marketplace squad`;

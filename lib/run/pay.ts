@@ -2,16 +2,18 @@
  * The runbook, second group: the money moves (4 pay on the hosted checkout and confirm) and the
  * order is polled until completed (5), with the orchestrator's own view as a cross-check.
  *
- * Kept whole (~530 lines) on purpose: steps 4 and 5 and the report's last look share the payment
+ * Kept whole (~620 lines) on purpose: steps 4 and 5 and the report's last look share the payment
  * evidence (what the orchestrator or the order says, its time and its card), and split apart the
  * step that records the payment, the step that times from it and the look that may record it late
- * could drift. The status classes themselves live in hs-status.ts.
+ * could drift. The status classes themselves live in hs-status.ts, the amount check and the
+ * reading of a `failed` after a hold in amounts.ts.
  */
 import { isLoopback, type Config } from "../config";
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT, type OrderT } from "../contract";
 import { paymentAdvice, paymentClass } from "./hs-status";
+import { amountMismatchMessage, capturedFromJournal, checkAmounts, classifyPayment, type AmountCheck } from "./amounts";
 import { backendInterval, backendTime, noPaidTime, paidTime, reachedTime, type BackendTime } from "./backend-time";
-import { formatMoney } from "../money";
+import { formatAmount, formatMoney, type Money } from "../money";
 import { ConfigError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../errors";
 import { sleep } from "../clients/policy";
 import { pollUntil, type Probe } from "./poll";
@@ -86,6 +88,14 @@ export class PaySteps extends BuySteps {
    * SKIPPED ("not paid yet") and the pay link stays usable; nothing is confirmed.
    */
   async confirmPaid(seen: { last4?: string; processor?: string } = {}): Promise<StepResult> {
+    // After step 4 passed, more than 4 digits is refused before the step runs: a resumed PASS must
+    // not accept a card number, and nothing about it is stored (no result, no journal, no trace).
+    const confirmed = this.journal.last("payment_confirmed");
+    if (confirmed && seen.last4?.trim() && !/^\d{4}$/.test(seen.last4.trim()))
+      throw new ConfigError(
+        "CARD_LAST4",
+        `enter exactly the last 4 digits of the card you paid with (never more): step 4 already passed at ${confirmed.at}, so clear the paid cell's last4 (or leave only the last 4 digits) and run it again; nothing was stored`,
+      );
     return this.runStep("pay", async (obs) => {
       const prior = this.journal.last("payment_confirmed");
       if (prior) {
@@ -133,6 +143,17 @@ export class PaySteps extends BuySteps {
           status: "SKIPPED",
           reason: `not paid yet (${evidence.seen}): pay at the link above, then run this cell again; if you just paid, give it a few seconds`,
         };
+      // Amounts checked where money moves (issue 23): the order's total, the orchestrator's amount,
+      // net_amount and what it captured; and, live, the confirmation phrase against the captured amount.
+      const amounts = checkAmounts(this.order!, evidence.hs ?? null, {
+        live: { mode: this.cfg.mode, confirm: this.cfg.liveConfirm },
+        noView: this.noOrchestratorView(),
+      });
+      Object.assign(obs, amounts.facts);
+      if (amounts.mismatch) {
+        this.refusedAfterPaying(evidence, `the amounts disagree: ${amounts.mismatch}`, amounts);
+        throw new RunbookError("E2E_AMOUNT_MISMATCH", amountMismatchMessage(amounts, this.order!.paymentId));
+      }
       const last4 = (seen.last4 || auto?.last4 || "").trim();
       const processor = (seen.processor || auto?.connector || "").trim();
       if (!/^\d{4}$/.test(last4)) {
@@ -166,6 +187,8 @@ export class PaySteps extends BuySteps {
         last4,
         processor,
         via: auto ? `headless ${auto.via}` : "operator",
+        captured: amounts.captured,
+        captured_source: amounts.capturedSource,
       });
       this.trace.append("operator_ack", {
         event: "payment confirmed",
@@ -193,14 +216,57 @@ export class PaySteps extends BuySteps {
    * `payment_uncertain` (not a confirmation, so a re-run does not resume it as PASS), which the
    * money-moved banner, the refund step and the report all follow (issue 14 §8).
    */
-  private refusedAfterPaying(evidence: { paid: boolean; seen: string } | null, why: string): void {
+  private refusedAfterPaying(
+    evidence: { paid: boolean; seen: string } | null,
+    why: string,
+    amounts?: AmountCheck,
+  ): void {
     if (!evidence?.paid || this.journal.last("payment_uncertain")) return;
     this.journal.append("payment_uncertain", {
       at: new Date().toISOString(),
       payment_id: this.order?.paymentId ?? null,
       seen: evidence.seen,
       why: `paid, but the confirmation was refused: ${why}`,
+      ...(amounts ? { captured: amounts.captured, captured_source: amounts.capturedSource } : {}),
     });
+  }
+
+  /** What moved and its source, as the journal recorded it (issue 23; `capturedFromJournal`). */
+  get capturedAmount(): { money: Money; source: string } | null {
+    return capturedFromJournal(this.journal.all());
+  }
+
+  /**
+   * Step 5 learned what was captured and it is not the order's total: journaled as money that moved
+   * with that amount (`payment_uncertain`, once), so the 💶 banner shows what the orchestrator took,
+   * not the total step 4 recorded before anything was captured.
+   */
+  private recordCaptured(a: AmountCheck, status: string): void {
+    if (this.journal.last("payment_uncertain")) return;
+    this.journal.append("payment_uncertain", {
+      at: new Date().toISOString(),
+      payment_id: this.order?.paymentId ?? null,
+      seen: `orchestrator: ${status}`,
+      why: `the amounts disagree: ${a.mismatch}`,
+      captured: a.captured,
+      captured_source: a.capturedSource,
+    });
+  }
+
+  /** Why the amount check has no orchestrator view (its fact names it). */
+  protected noOrchestratorView(): string {
+    if (!this.hs) return "HYPERSWITCH_URL not set";
+    if (!this.cfg.hyperswitchApiKey) return "HYPERSWITCH_API_KEY not set";
+    return "the orchestrator could not be read: see the warning";
+  }
+
+  /**
+   * "requires_capture seen at 14:02:11Z in this session" when the journal recorded a hold
+   * (`payment_held`), else null: a later `failed` is then read as a failed void or capture.
+   */
+  protected heldEarlier(): string | null {
+    const h = this.journal.last("payment_held");
+    return h ? `${String(h.data.status)} seen at ${h.at} in this session` : null;
   }
 
   /**
@@ -226,6 +292,8 @@ export class PaySteps extends BuySteps {
     uncertain?: boolean;
     /** Passed, but the operator must know this (funds held). */
     note?: string;
+    /** The orchestrator's payment as read, for the amount check (absent without HYPERSWITCH_URL). */
+    hs?: HsPaymentT;
   }> {
     const o = this.order!;
     const deadline = performance.now() + PAID_WAIT_MS;
@@ -240,7 +308,8 @@ export class PaySteps extends BuySteps {
       const hs = await this.orchestratorPayment();
       if (hs) {
         const orchestrator = describeHsPayment(hs);
-        const c = paymentClass(hs.status);
+        // A `failed` after a hold is not "no money moved" (issue 23): classifyPayment reads the hold.
+        const c = classifyPayment(hs, this.heldEarlier());
         const seen = `orchestrator: ${hs.status}`;
         const paid = async () => {
           // The order's own paid_at too: once the payment settled, the orchestrator's `updated` is
@@ -257,6 +326,7 @@ export class PaySteps extends BuySteps {
             seen,
             orchestrator,
             cardLast4: hsCardLast4(hs) ?? null,
+            hs,
           };
         };
         // Money moved, or is on its way (`processing`): paid, and the refund stays in sight.
@@ -300,7 +370,7 @@ export class PaySteps extends BuySteps {
     const o = this.order;
     if (!this.hs || !o || !this.cfg.hyperswitchApiKey) return null;
     try {
-      return (
+      const p = (
         await this.hs.call({
           method: "GET",
           path: paths.hsPaymentSynced(o.paymentId),
@@ -310,6 +380,17 @@ export class PaySteps extends BuySteps {
           headers: { "api-key": this.cfg.hyperswitchApiKey },
         })
       ).data;
+      // A hold seen is journaled once: a later `failed` (a failed void or capture) is then never
+      // read as "no money moved" (issue 23).
+      if (paymentClass(p.status).class === "funds_held" && !this.journal.last("payment_held"))
+        this.journal.append("payment_held", {
+          at: new Date().toISOString(),
+          payment_id: p.payment_id,
+          status: p.status,
+          amount_capturable: p.amount_capturable ?? null,
+          currency: p.currency,
+        });
+      return p;
     } catch (err) {
       if (err instanceof InterruptedError) throw err;
       this.anomaly({
@@ -322,11 +403,11 @@ export class PaySteps extends BuySteps {
   }
 
   /** Optional: the orchestrator's own view of the payment (HYPERSWITCH_URL + HYPERSWITCH_API_KEY). */
-  protected async crossCheckPayment(obs: Observed): Promise<string | null> {
+  protected async crossCheckPayment(obs: Observed): Promise<HsPaymentT | null> {
     const p = await this.orchestratorPayment();
     if (!p) return null;
     obs.orchestrator = describeHsPayment(p);
-    return p.status;
+    return p;
   }
 
   // Step 5 ------------------------------------------------------------------------------------
@@ -354,9 +435,10 @@ export class PaySteps extends BuySteps {
         if (!this.hs || performance.now() - lastHsCheck < HS_CHECK_EVERY_MS) return null;
         lastHsCheck = performance.now();
         const hs = await this.orchestratorPayment();
-        if (!hs || paymentClass(hs.status).class !== "no_money") return null;
+        const c = hs ? classifyPayment(hs, this.heldEarlier()) : null;
+        if (!hs || !c || c.class !== "no_money") return null;
         obs.orchestrator = describeHsPayment(hs);
-        finalNoMoney = paymentAdvice(paymentClass(hs.status), o.paymentId);
+        finalNoMoney = paymentAdvice(c, o.paymentId);
         return `the order will not complete: ${finalNoMoney}`;
       };
       const out = await this.poll(
@@ -412,20 +494,36 @@ export class PaySteps extends BuySteps {
       obs.last_status = out.lastStatus;
       if (!out.reached) {
         if (finalNoMoney) return { status: "FAIL", reason: out.failure };
-        const hs = await this.crossCheckPayment(obs);
-        if (hs !== null) {
+        const p = await this.crossCheckPayment(obs);
+        if (p !== null) {
+          const hs = p.status;
           // No poll may have got an answer at all: never print "the order is null".
           const order = out.lastStatus === null ? "could not be read (no poll got an answer)" : `is ${out.lastStatus}`;
-          const c = paymentClass(hs);
+          const c = classifyPayment(p, this.heldEarlier());
           const advice = paymentAdvice(c, o.paymentId);
+          const a = checkAmounts(o, p);
+          obs.amount_check = a.facts.amount_check;
+          if (a.mismatch) this.recordCaptured(a, p.status);
+          const captured = p.amount_received != null ? ` (captured ${formatAmount(a.captured)}: amount_received)` : "";
           const msg =
             c.class === "money_moved"
-              ? `money moved but the order never completed: the orchestrator says the payment ${o.paymentId} ${hs === "succeeded" ? "succeeded" : `is ${hs}`} while the order ${order} — the marketplace refunds only completed orders, so ${advice.replace(/^.*?money moved — /, "")}`
+              ? `money moved but the order never completed: the orchestrator says the payment ${o.paymentId} ${hs === "succeeded" ? "succeeded" : `is ${hs}`}${captured} while the order ${order} — the marketplace refunds only completed orders, so ${advice.replace(/^.*?money moved — /, "")}`
               : `the order ${order}; ${advice}`;
           if (c.class !== "no_money") this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
           return { status: "FAIL", reason: `${out.failure}; ${msg}` };
         }
         return { status: "FAIL", reason: out.failure };
+      }
+      // Completed: what the orchestrator captured must still be the order's total (a capture or a
+      // surcharge applied after step 4 looked). Without HYPERSWITCH_URL the fact says it was not compared.
+      const p = this.hs ? await this.crossCheckPayment(obs) : null;
+      const a = checkAmounts(o, p, { noView: this.noOrchestratorView() });
+      obs.amount_check = a.facts.amount_check;
+      if (a.mismatch) {
+        if (p) this.recordCaptured(a, p.status);
+        const msg = amountMismatchMessage(a, o.paymentId);
+        this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
+        return { status: "FAIL", reason: msg };
       }
     });
   }

@@ -18,6 +18,7 @@ import {
   type GuardReport,
 } from "./guards";
 import { dryRunDone } from "./dry-run";
+import { redactedPrefix } from "../evidence/redact";
 import type { Facts, Mode } from "../types";
 
 export interface PreflightInput {
@@ -33,6 +34,8 @@ export interface PreflightInput {
   /** Checked for TLS in live mode (never echoed). */
   hyperswitchUrl?: string | null;
   databaseUrl?: string | null;
+  /** The environment pg will read for DATABASE_URL (PGHOST, PGSSLMODE…); the process's by default. */
+  env?: Record<string, string | undefined>;
 }
 
 export interface PreflightReport {
@@ -45,6 +48,15 @@ export interface PreflightReport {
   status: StatusT | null;
   /** The loud reminder of the real charge. */
   reminder: string;
+}
+
+/** Characters of a product title shown as a fact: the backend's text can be any length (issue 25). */
+export const TITLE_SHOWN = 200;
+
+/** The title as a fact: whole up to TITLE_SHOWN characters, else its redacted prefix and its length. */
+export function shownTitle(title: string): string {
+  const t = redactedPrefix(title, TITLE_SHOWN);
+  return t.truncatedFrom === null ? title : `${t.text} (cut from ${t.truncatedFrom} characters)`;
 }
 
 /** Picks the product a run will buy: by id, or the cheapest whose price incl. VAT fits the cap. */
@@ -106,7 +118,7 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
     try {
       product = chooseProduct(products, input.product, input.maxPriceMinor);
       total = priceInclVat(product);
-      observed.product = `${product.id} (${product.title})`;
+      observed.product = `${product.id} (${shownTitle(product.title)})`;
       observed.amount = money(total, product.currency);
       observed.vat = Math.round(product.vat_rate * 100);
       guards.push(

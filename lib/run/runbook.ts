@@ -9,6 +9,7 @@ import { HsRefund, Licenses, Refund, paths, type HsRefundT, type LicenseT, type 
 import { readSellerTransfers, parsePastedTransfer, transferSqlFor } from "../clients/db";
 import { InterruptedError, RunbookError, oneLine } from "../errors";
 import { refundAttempts, type RefundAttempt } from "../evidence/journal";
+import { transportIsSafe } from "./guards";
 import { refundAdvice, refundClass } from "./hs-status";
 import type { Probe } from "./poll";
 import { money } from "../money";
@@ -62,6 +63,9 @@ export class Runbook extends PaySteps {
       }));
     }
     return this.runStep("transfer", async (obs) => {
+      // The live TLS rule again, on where pg connects now (the kernel's PGHOST… may have changed since pre-flight).
+      const g = transportIsSafe(this.cfg.mode, this.cfg.baseUrl, { databaseUrl: this.cfg.databaseUrl });
+      if (g.refusals.length) throw g.refusals[0];
       const read = await readSellerTransfers(this.cfg.databaseUrl!, o!.id, this.signal);
       this.trace.append("db_query", { sql: read.sql, params: [o!.id], read_only: true, rows: read.rows });
       this.observeTransfer(obs, read.rows[0] ?? null, read.rows.length);

@@ -9,6 +9,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Config, paramChanges, pinnedParams } from "../config";
+import { dsnPasswords } from "../dsn";
 import { GuardError, InterruptedError, SessionError, StepDeadlineError, oneLine } from "../errors";
 import { ApiClient, logIn } from "../clients/http";
 import {
@@ -122,7 +123,7 @@ export class Session {
     // Secrets are registered before anything is written, so the first line is already redacted.
     secrets.add(cfg.operatorPassword, "OPERATOR_PASSWORD");
     secrets.add(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY");
-    if (cfg.databaseUrl) secrets.add(dsnPassword(cfg.databaseUrl), "DATABASE_URL password");
+    for (const pw of cfg.databaseUrl ? dsnPasswords(cfg.databaseUrl) : []) secrets.add(pw, "DATABASE_URL password");
     // A sealed folder is read-only to the tool: a kernel re-opened on it would append to the trace.
     if (fs.existsSync(path.join(this.dir, MANIFEST_FILE)))
       throw new SessionError(

@@ -85,6 +85,7 @@ const SCRIPTS: Record<string, Entry> = {
   build: help(/^usage: npm run build/m),
   bench: help(/^usage: npm run bench --/m),
   template: { args: ["--check"], expect: /^notebooks\/payment-e2e\.ipynb is current$/m },
+  "hs-reference": { args: ["--check"], expect: /^lib\/hs-reference\.ts is current$/m },
 };
 
 interface Ran {

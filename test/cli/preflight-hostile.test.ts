@@ -97,3 +97,55 @@ for (const depth of [2_000, 100_000])
     assert.ok(response.truncated_from > HTTP_DEFAULTS.deepBodyKeepChars);
     assert.match(response.note, new RegExp(`nested ${depth + 2} levels deep`));
   });
+
+// Issue 25: the CLI checks HYPERSWITCH_URL and DATABASE_URL from the environment as the notebook
+// does, before it talks to anything (the backend here is a closed port: reaching it would exit 3).
+const PW = "Ro-pw-91x7q";
+const URL_CASES: Array<[string, string, Record<string, string>, number, RegExp]> = [
+  [
+    "HYPERSWITCH_URL with a password before the host",
+    "staging",
+    { HYPERSWITCH_URL: `https://ops:${PW}@hs.example.com` },
+    EXIT.config,
+    /^preflight: HYPERSWITCH_URL: carries a user name or password/,
+  ],
+  [
+    "HYPERSWITCH_URL in clear on a live run",
+    "live",
+    { HYPERSWITCH_URL: "http://hs.example.com" },
+    EXIT.refused,
+    /^ {2}REFUSED: refused \(https\): MODE=live requires an https HYPERSWITCH_URL/,
+  ],
+  [
+    "the issue's DATABASE_URL (host= another host)",
+    "staging",
+    { DATABASE_URL: `postgres://ro:${PW}@127.0.0.1/postgres?host=192.0.2.2&port=5439&sslmode=disable` },
+    EXIT.config,
+    /^preflight: DATABASE_URL: its host= parameter names "192\.0\.2\.2", not "127\.0\.0\.1".*remove host=/,
+  ],
+  [
+    "DATABASE_URL without a host and PGHOST remote, on a live run",
+    "live",
+    { DATABASE_URL: `postgres://ro:${PW}@/app`, PGHOST: "192.0.2.2" },
+    EXIT.refused,
+    /^ {2}REFUSED: .*sslmode=verify-full.*192\.0\.2\.2:5432 \(from PGHOST\)/,
+  ],
+];
+
+for (const [name, mode, env, exit, line] of URL_CASES)
+  test(`preflight CLI: ${name} → exit ${exit}, one line, nothing sent`, async () => {
+    const closed = http.createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const lines: string[] = [];
+    const code = await main(
+      ["--mode", mode, "--base-url", `http://127.0.0.1:${port}`, "--email", "ops@example.com"],
+      env,
+      (s) => lines.push(s),
+    );
+    assert.equal(code, exit, lines.join("\n"));
+    const hit = lines.find((l) => line.test(l));
+    assert.ok(hit, lines.join("\n"));
+    for (const l of lines) assert.ok(!l.includes(PW), "the password is never echoed");
+  });

@@ -115,7 +115,7 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
     }
     assert.match(
       fs.readFileSync(path.join(root, "docs", "PAYMENT_E2E_LIVE_REPORT.md"), "utf8"),
-      /Anchor : manifest sha256 `[0-9a-f]{64}` · trace head `[0-9a-f]{64}` \(\d+ lines\)/,
+      /^<!-- payment-e2e:anchor \{"journal_head":"[0-9a-f]{64}","journal_lines":\d+,"manifest_sha256":"[0-9a-f]{64}","trace_head":"[0-9a-f]{64}","trace_lines":\d+\} -->$/m,
     );
     unchanged();
   });
@@ -158,7 +158,7 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
     unchanged();
   });
 
-  test("preflight reads the archive (the live gate) and writes nothing there; session --help", () => {
+  test("preflight reads the archive (the live gate) and writes nothing there; session --help and --resume", () => {
     const r = cli(
       "preflight",
       "--mode",
@@ -186,6 +186,12 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
       "the sealed staging run is what the live gate accepts",
     );
     assert.equal(cli("session", "--help").code, 0);
+    // Reopening a sealed session for running is refused, naming the seal (issue 22 item 8).
+    for (const dir of [staging, live]) {
+      const resume = cli("session", "--resume", path.basename(dir), "--archive-dir", archive, "--no-jupyter");
+      assert.equal(resume.code, 2, resume.out);
+      assert.match(resume.out, /is sealed \(manifest\.json\): a sealed session is never run again/);
+    }
     unchanged();
   });
 

@@ -11,9 +11,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { removeIfUnused } from "../../lib/cli/session";
+import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { Journal } from "../../lib/evidence/journal";
 import { classicNotebookCommand, jupyterLabCommand } from "../../lib/notebook/jupyter";
 import { readNotebook, sourceOf } from "../../lib/notebook/nbfile";
+import { makeSession, seal } from "../report/fixtures";
 
 const root = path.resolve(__dirname, "../..");
 const SESSION = ["--import", "tsx", "lib/cli/session.ts"];
@@ -176,7 +178,7 @@ async function urlOf(s: Started): Promise<URL> {
   let done = false;
   void s.exit.then(() => (done = true));
   const found = await until(() => done || /\?token=[0-9a-f]+/.test(s.out()), START_MS);
-  const url = /(http:\/\/127\.0\.0\.1:\d+\/\S+\?token=[0-9a-f]+)/.exec(s.out())?.[1];
+  const url = /(http:\/\/127\.0\.0\.1:\d+\/\S+\?token=[0-9a-f]+\S*)/.exec(s.out())?.[1];
   assert.ok(found && url, `no URL printed:\n${s.out()}\n${s.err().slice(-2000)}`);
   return new URL(url!);
 }
@@ -184,8 +186,10 @@ async function urlOf(s: Started): Promise<URL> {
 /** The notebook behind a printed URL, read through the server's contents API with the URL's token. */
 async function servedNotebook(url: URL, prefix: string): Promise<{ rel: string; nb: Record<string, unknown> }> {
   const token = url.searchParams.get("token") ?? "";
-  assert.ok(url.pathname.startsWith(`/${prefix}/`), url.pathname);
-  const rel = url.pathname.slice(prefix.length + 2);
+  // JupyterLab's URL names the session's own workspace: /lab/workspaces/<session id>/tree/<path>?reset.
+  const pathname = url.pathname.replace(/^\/lab\/workspaces\/\d{8}T\d{6}Z-\w+\/tree\//, "/lab/tree/");
+  assert.ok(pathname.startsWith(`/${prefix}/`), url.pathname);
+  const rel = pathname.slice(prefix.length + 2);
   const page = await fetch(url, { redirect: "manual" });
   assert.equal(page.status, 200, `GET ${url.pathname} answered ${page.status}`);
   await page.body?.cancel();
@@ -199,12 +203,68 @@ async function servedNotebook(url: URL, prefix: string): Promise<{ rel: string; 
   return { rel, nb: body.content };
 }
 
+/** A sealed session folder (fixture, with the runbook notebook) in `archive`; returns its path. */
+function sealedSession(archive: string): string {
+  const dir = makeSession(archive, { mode: "sandbox", at: new Date(Date.UTC(2026, 10, 20, 9)) });
+  fs.copyFileSync(path.join(root, "notebooks", "payment-e2e.ipynb"), path.join(dir, SESSION_NOTEBOOK));
+  seal(dir);
+  return dir;
+}
+
+/** Every file's bytes and modification time. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const ent of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!ent.isFile()) continue;
+    const abs = path.join(ent.parentPath, ent.name);
+    out[path.relative(dir, abs)] = `${fs.statSync(abs).mtimeMs} ${fs.readFileSync(abs).toString("base64")}`;
+  }
+  return out;
+}
+
+/**
+ * Every write the server's contents API offers, aimed at a sealed folder (`rel` under the server
+ * root): the notebook is offered read-only, each write is refused with 403, and not a byte or a
+ * modification time in the folder changes (no .ipynb_checkpoints either).
+ */
+async function sealedWritesRefused(url: URL, rel: string, dir: string): Promise<void> {
+  const before = snapshot(dir);
+  const token = url.searchParams.get("token") ?? "";
+  const api = async (method: string, p: string, body?: unknown) => {
+    const r = await fetch(`${url.origin}/api/contents/${p}?token=${token}`, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: r.status, text: await r.text() };
+  };
+  const nbRel = `${rel}/${SESSION_NOTEBOOK}`;
+  const got = await api("GET", `${nbRel}`);
+  assert.equal(got.status, 200, got.text);
+  const model = JSON.parse(got.text) as { writable: boolean; content: unknown };
+  assert.equal(model.writable, false, "a sealed notebook is offered as writable");
+  const tries: Record<string, { status: number; text: string }> = {
+    save: await api("PUT", nbRel, { type: "notebook", format: "json", content: model.content }),
+    "new file": await api("PUT", `${rel}/extra.txt`, { type: "file", format: "text", content: "x" }),
+    untitled: await api("POST", rel, { type: "file" }),
+    rename: await api("PATCH", nbRel, { path: `${rel}/renamed.ipynb` }),
+    delete: await api("DELETE", `${rel}/state.jsonl`),
+    checkpoint: await api("POST", `${nbRel}/checkpoints`),
+  };
+  for (const [what, r] of Object.entries(tries)) {
+    assert.equal(r.status, 403, `${what} in a sealed folder answered ${r.status}: ${r.text.slice(0, 300)}`);
+    assert.match(r.text, /sealed session folder \(manifest\.json\): it is read-only/, what);
+  }
+  assert.deepEqual(snapshot(dir), before, "a file of the sealed folder changed");
+}
+
 test("npm run session starts JupyterLab on the session notebook; SIGTERM to npm stops it and its kernel", {
   timeout: START_MS + 60_000,
 }, async () => {
   assert.ok(jupyterLabCommand(), "JupyterLab is missing: run `bash scripts/setup.sh` (it fills .venv)");
   // Inside the repository (the usual layout: served from the repo root), not under a hidden folder.
   const archive = fs.mkdtempSync(path.join(root, "archive", "tmp-session-test-"));
+  const sealed = sealedSession(archive);
   const port = await freePort();
   const s = start("npm", [
     "run",
@@ -223,10 +283,13 @@ test("npm run session starts JupyterLab on the session notebook; SIGTERM to npm 
     assert.equal(url.host, `127.0.0.1:${port}`);
     assert.match(url.searchParams.get("token") ?? "", /^[0-9a-f]{48}$/);
     const id = /Session (\S+) prepared/.exec(s.out())?.[1];
+    assert.match(url.pathname, new RegExp(`^/lab/workspaces/${id}/tree/`), "a workspace of the session's own");
+    assert.ok(url.searchParams.has("reset"), "the session's workspace starts empty (?reset)");
     const { rel, nb } = await servedNotebook(url, "lab/tree");
     assert.equal(rel, `${path.relative(root, archive)}/${id}/payment-e2e.ipynb`);
     assert.equal((nb.metadata as { kernelspec: { name: string } }).kernelspec.name, "tslab");
     assert.match(JSON.stringify(nb.cells), new RegExp(`SESSION_ID = \\\\"${id}\\\\";`));
+    await sealedWritesRefused(url, `${path.relative(root, archive)}/${path.basename(sealed)}`, sealed);
 
     // A kernel, as when the operator runs a cell: it must not outlive the session either.
     const token = url.searchParams.get("token");
@@ -256,6 +319,7 @@ test("RUNBOOK_JUPYTER_UI=notebook falls back to Debian's classic Notebook; SIGTE
   assert.ok(classicNotebookCommand(), "Debian's classic Notebook is missing: apt-get install jupyter-notebook");
   // Outside the repository: the server root is then the archive folder.
   const archive = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-session-"));
+  const sealed = sealedSession(archive);
   const port = await freePort();
   const s = start(
     process.execPath,
@@ -268,6 +332,7 @@ test("RUNBOOK_JUPYTER_UI=notebook falls back to Debian's classic Notebook; SIGTE
     const id = /Session (\S+) prepared/.exec(s.out())?.[1];
     const { rel } = await servedNotebook(url, "notebooks");
     assert.equal(rel, `${id}/payment-e2e.ipynb`);
+    await sealedWritesRefused(url, path.basename(sealed), sealed);
     s.child.kill("SIGTERM");
     const code = await within(s.exit, 30_000);
     assert.equal(code, 0, `exit ${code}: ${s.err().slice(-1000)}`);

@@ -11,7 +11,15 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { makeSigner, writeAllowedSigners } from "../evidence/signing";
 import { main as verify } from "../../lib/cli/verify";
-import { checkAnchors, findAnchor, formatAnchor, parseAnchor, type Anchor } from "../../lib/evidence/anchor";
+import {
+  type Anchor,
+  blockAnchor,
+  checkAnchors,
+  describeAnchor,
+  findAnchor,
+  formatAnchor,
+  parseAnchor,
+} from "../../lib/evidence/anchor";
 import { TRACE_FILE } from "../../lib/evidence/files";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { Trace } from "../../lib/evidence/trace";
@@ -65,11 +73,48 @@ describe("the anchor line", () => {
       journalHead: "c".repeat(64),
       journalLines: 12,
     };
-    assert.deepEqual(parseAnchor(`- ${formatAnchor(a)} — checked by verify`), a);
+    assert.equal(
+      formatAnchor(a),
+      `<!-- payment-e2e:anchor {"journal_head":"${"c".repeat(64)}","journal_lines":12,"manifest_sha256":"${"a".repeat(64)}","trace_head":"${"b".repeat(64)}","trace_lines":42} -->`,
+    );
+    assert.deepEqual(parseAnchor(formatAnchor(a)), a);
     const old = { ...a, journalHead: null, journalLines: null };
-    assert.match(formatAnchor(old), /journal not chained$/);
+    assert.match(formatAnchor(old), /"journal_head":null,"journal_lines":null/);
     assert.deepEqual(parseAnchor(formatAnchor(old)), old);
     assert.equal(parseAnchor("no anchor here"), null);
+    // Strict: the whole line, canonical JSON, exactly the five keys.
+    assert.equal(parseAnchor(`- ${formatAnchor(a)}`), null, "not alone on its line");
+    assert.equal(parseAnchor(formatAnchor(a).replace('{"journal_head"', '{ "journal_head"')), null, "not canonical");
+    assert.equal(parseAnchor(formatAnchor(a).replace(',"trace_lines":42', "")), null, "a key missing");
+    assert.equal(parseAnchor(formatAnchor({ ...a, journalHead: null })), null, "head null but lines set");
+  });
+
+  test("a block holds exactly one anchor-shaped line; a second one, escaped text or the older form are told apart", () => {
+    const a: Anchor = {
+      manifestSha256: "a".repeat(64),
+      traceHead: "b".repeat(64),
+      traceLines: 42,
+      journalHead: "c".repeat(64),
+      journalLines: 12,
+    };
+    const forged = formatAnchor({ ...a, traceLines: 43 });
+    const block = (...ls: string[]) => ["<!-- session:x -->", ...ls, "<!-- /session:x -->"].join("\n");
+    assert.deepEqual(blockAnchor(block(formatAnchor(a))), { anchor: a, shaped: [2], problem: null, legacy: false });
+    // The operator notes hold a second anchor (before or after the tool's): an error, never a choice.
+    for (const two of [block(forged, formatAnchor(a)), block(formatAnchor(a), forged)]) {
+      const r = blockAnchor(two);
+      assert.equal(r.problem, "ambiguous");
+      assert.equal(r.anchor, null);
+    }
+    // Text that went through the escaper (a backend string, an operator note) is anchor-shaped: also an error.
+    assert.equal(blockAnchor(block(formatAnchor(a), `- note: \\${forged}`)).problem, "ambiguous");
+    assert.equal(blockAnchor(block(`&lt;${forged.slice(1)}`)).problem, "malformed");
+    // The line form written before the strict anchor is still read alone, and counted as a second anchor.
+    const legacy = `- Anchor : manifest sha256 \`${a.manifestSha256}\` · trace head \`${a.traceHead}\` (42 lines) · journal head \`${a.journalHead}\` (12 lines)`;
+    assert.deepEqual(blockAnchor(block(legacy)), { anchor: a, shaped: [2], problem: null, legacy: true });
+    assert.equal(blockAnchor(block(formatAnchor(a), legacy)).problem, "ambiguous");
+    // The words the report writes for people are not anchor-shaped.
+    assert.equal(blockAnchor(block(formatAnchor(a), `- ${describeAnchor(a)}`)).shaped.length, 1);
   });
 });
 
@@ -142,11 +187,28 @@ describe("npm run verify checks the anchors", () => {
     assert.notEqual(manifestHash(s.dir), before);
   });
 
+  test("a second anchor pasted into the block's operator notes: ERROR ANCHOR_AMBIGUOUS, whichever comes first", async () => {
+    const s = await publishedStaging();
+    const id = path.basename(s.dir);
+    const text = fs.readFileSync(s.report, "utf8");
+    const a = findAnchor(text, id)!;
+    const forged = formatAnchor({ ...a, traceLines: a.traceLines + 1 });
+    const notes = `<!-- notes:${id} -->\n`;
+    assert.ok(text.includes(notes), "the block has an operator notes region");
+    fs.writeFileSync(s.report, text.replace(notes, `${notes}${forged}\n`));
+    const r = s.run();
+    assert.equal(r.code, 1, r.out);
+    assert.match(
+      r.out,
+      /^ERROR docs\/PAYMENT_E2E_LIVE_REPORT\.md:\d+: 2 anchor-shaped lines in one session block .* \[ANCHOR_AMBIGUOUS\]$/m,
+    );
+  });
+
   test("the block changed by hand in the working copy: ERROR", async () => {
     const s = await publishedStaging();
     const text = fs.readFileSync(s.report, "utf8");
     const a = findAnchor(text, path.basename(s.dir))!;
-    fs.writeFileSync(s.report, text.replace(`trace head \`${a.traceHead}\``, `trace head \`${"0".repeat(64)}\``));
+    fs.writeFileSync(s.report, text.replaceAll(a.traceHead, "0".repeat(64)));
     const r = s.run();
     assert.equal(r.code, 1, r.out);
     assert.match(
@@ -173,7 +235,7 @@ describe("npm run verify checks the anchors", () => {
     const m = readManifest(staging);
     fs.writeFileSync(
       report,
-      `<!-- session:${m.session_id} -->\n- ${formatAnchor({ manifestSha256: manifestHash(staging), traceHead: m.chain_head, traceLines: m.trace_lines, journalHead: null, journalLines: null })}\n<!-- /session:${m.session_id} -->\n`,
+      `<!-- session:${m.session_id} -->\n${formatAnchor({ manifestSha256: manifestHash(staging), traceHead: m.chain_head, traceLines: m.trace_lines, journalHead: null, journalLines: null })}\n<!-- /session:${m.session_id} -->\n`,
     );
     const g = checkAnchors(staging, { repoDir: root, reportFile: report });
     assert.ok(!g.some((x) => x.level === "error"), JSON.stringify(g));

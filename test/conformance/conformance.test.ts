@@ -3,8 +3,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { z } from "zod";
+import {
+  OUTGOING_WEBHOOK_REQUIRED,
+  PAYMENTS_RESPONSE_REQUIRED,
+  REFUND_RESPONSE_REQUIRED,
+} from "../../lib/hs-reference";
 import { RETRY_SCHEDULE_S, sign } from "../../sandbox/webhooks";
-import { Api, backends, completedOrder, hs, pay, sleep, useSandbox } from "../sandbox/helpers";
+import { Api, backends, completedOrder, hs, pay, sleep, sql, useSandbox } from "../sandbox/helpers";
 import {
   ErrorBody,
   OutgoingWebhook,
@@ -75,6 +80,21 @@ describe("conformance samples", () => {
       ErrorBody.safeParse({ error: { type: "invalid_request_error", code: "IR_01", message: "x" } }).success,
       false,
     );
+  });
+
+  test("every field the reference requires (lib/hs-reference.ts) is required by the conformance schemas", () => {
+    const cases: Array<[string, z.ZodType, Record<string, unknown>, readonly string[]]> = [
+      ["PaymentsResponse", PaymentsResponse, PAYMENT_SAMPLES.cardPaymentSucceeded, PAYMENTS_RESPONSE_REQUIRED],
+      ["RefundResponse", RefundResponse, REFUND_SAMPLES.refundSucceeded, REFUND_RESPONSE_REQUIRED],
+      ["OutgoingWebhook", OutgoingWebhook, WEBHOOK_SAMPLES.webhookPaymentSucceeded, OUTGOING_WEBHOOK_REQUIRED],
+    ];
+    for (const [name, schema, sample, required] of cases) {
+      assert.equal(schema.safeParse(sample).success, true, `${name} sample`);
+      for (const field of required) {
+        const { [field]: _gone, ...without } = sample;
+        assert.equal(schema.safeParse(without).success, false, `${name} without ${field} must not conform`);
+      }
+    }
   });
 
   test("the double's retry schedule is Hyperswitch's", () => {
@@ -264,7 +284,7 @@ describe(`the orchestrator double conforms [${backend.name}]`, () => {
     }
   });
 
-  test("a non-2xx webhook is retried on the schedule, each retry with a new event_id", async () => {
+  test("a non-2xx webhook is retried on the schedule by re-sending the stored request: same bytes, same event_id", async () => {
     const sb = sandbox();
     const api = await new Api(sb).login();
     const o = await api.order();
@@ -283,27 +303,89 @@ describe(`the orchestrator double conforms [${backend.name}]`, () => {
           [200, 2],
         ],
       );
-      assert.equal(new Set(processing.map((s) => s.event.event_id)).size, 3, "a new event_id per retry");
+      assert.equal(new Set(processing.map((s) => s.body)).size, 1, "every retry is the stored first request");
+      assert.equal(new Set(processing.map((s) => s.event.event_id)).size, 1, "one event_id for all attempts");
       for (const s of processing) conforms(OutgoingWebhook, s.event, "retry");
+      const rows = await sql(sb.adminDsn, "SELECT applied FROM webhook_events WHERE event_id = $1", [
+        processing[0].event.event_id,
+      ]);
+      assert.deepEqual(rows, [{ applied: true }], "stored once, applied once");
     } finally {
       sb.setFaults({ webhookFailCount: 0, completionDelayMs: 30 });
     }
   });
 
-  test("a retry is dropped once the object's status has moved on", async () => {
+  test("a retry still goes out after the object's status moved on, and the marketplace applies it once", async () => {
     const sb = sandbox();
     const api = await new Api(sb).login();
     const o = await api.order();
-    // The processing event is refused; its retry (after 60 s x 0.005 = 300 ms) finds the payment succeeded.
-    sb.setFaults({ webhookFailCount: 1, webhookTimeScale: 0.005, completionDelayMs: 30 });
+    // payment_processing is applied but its answer is "lost" (503): its retry, after 60 s x 0.005 =
+    // 300 ms, finds the payment succeeded and the order completed; it is sent anyway, unchanged.
+    sb.setFaults({ webhookFailAfterApplyCount: 1, webhookTimeScale: 0.005, completionDelayMs: 30 });
     try {
       assert.equal((await pay(o.payment_url)).status, 200);
-      await api.waitFor(o.id, "completed");
+      const done = await api.waitFor(o.id, "completed");
       await sb.drainWebhooks();
-      const types = sentFor(o.hyperswitch_payment_id).map((s) => `${s.event.event_type}:${s.status}`);
-      assert.deepEqual(types, ["payment_processing:503", "payment_succeeded:200"]);
+      const sent = sentFor(o.hyperswitch_payment_id);
+      assert.deepEqual(
+        sent.map((s) => `${s.event.event_type}:${s.status}:${s.retry}`),
+        ["payment_processing:503:0", "payment_succeeded:200:0", "payment_processing:200:1"],
+      );
+      const [first, , retry] = sent;
+      assert.equal(retry.body, first.body, "the stored request, byte for byte");
+      assert.ok(Date.parse(retry.at) > Date.parse(done.completed_at), "sent after the order completed");
+      assert.deepEqual(JSON.parse(retry.answer).data, { received: true, applied: false, reason: "duplicate_event" });
+      const rows = await sql(sb.adminDsn, "SELECT applied FROM webhook_events WHERE event_id = $1", [
+        first.event.event_id,
+      ]);
+      assert.deepEqual(rows, [{ applied: true }], "applied once");
+      const flips = sb
+        .flips()
+        .filter((f) => f.order_id === o.id)
+        .map((f) => f.to);
+      assert.deepEqual(flips, ["pending", "processing", "completed"], "the order never went back");
     } finally {
-      sb.setFaults({ webhookFailCount: 0, webhookTimeScale: 0.0001 });
+      sb.setFaults({ webhookFailAfterApplyCount: 0, webhookTimeScale: 0.0001 });
+    }
+  });
+
+  test("force_sync reads the processor's state: a payment and a refund the processor settled silently", async () => {
+    const sb = sandbox();
+    const api = await new Api(sb).login();
+    const o = await api.order();
+    sb.setFaults({ processorSilent: true, completionDelayMs: 30, refundDelayMs: 30 });
+    try {
+      assert.equal((await pay(o.payment_url)).status, 200);
+      await sleep(300);
+      const id = o.hyperswitch_payment_id;
+      const stored = conforms(PaymentsResponse, (await hs(sb, "GET", `/payments/${id}`)).body, "stored");
+      assert.equal(stored.status, "processing", "without force_sync: the stored payment");
+      assert.equal((await api.getOrder(o.id)).status, "processing");
+      const synced = conforms(
+        PaymentsResponse,
+        (await hs(sb, "GET", `/payments/${id}?force_sync=true`)).body,
+        "force_sync",
+      );
+      assert.equal(synced.status, "succeeded", "force_sync: the processor's state");
+      assert.ok(Date.parse(synced.updated ?? "") > Date.parse(stored.updated ?? ""), "updated moved");
+      await api.waitFor(o.id, "completed"); // the sync raised payment_succeeded
+
+      const r = await api.req("POST", `/orders/${o.id}/refund`, { body: {} });
+      assert.equal(r.status, 202, r.text);
+      const refundId = r.body.data.refund_id;
+      await sleep(300);
+      assert.equal((await hs(sb, "GET", `/refunds/${refundId}`)).body.status, "pending");
+      assert.equal((await api.getOrder(o.id)).status, "refund_pending");
+      const rs = conforms(RefundResponse, (await hs(sb, "GET", `/refunds/${refundId}?force_sync=true`)).body, "sync");
+      assert.equal(rs.status, "succeeded");
+      await api.waitFor(o.id, "refunded");
+      await sb.drainWebhooks();
+      assert.deepEqual(
+        sentFor(id).map((s) => s.event.event_type),
+        ["payment_processing", "payment_succeeded", "refund_succeeded"],
+      );
+    } finally {
+      sb.setFaults({ processorSilent: false });
     }
   });
 

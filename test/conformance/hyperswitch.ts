@@ -1,22 +1,22 @@
 /**
- * Conformance schemas for the Hyperswitch objects the runbook and the marketplace touch, written by
- * hand from Hyperswitch's v1 API reference: juspay/hyperswitch api-reference/v1/openapi_spec_v1.json
- * (info.version 0.1.0, OpenAPI 3.0.3, as stored on 2026-11-29), components PaymentsResponse,
- * RefundResponse, OutgoingWebhook / OutgoingWebhookContent, EventType, IntentStatus, RefundStatus,
- * CaptureMethod; the error body from crates/api_models/src/errors/types.rs; the retry schedule from
- * the scheduler's OutgoingWebhookRetryProcessTrackerMapping default.
+ * Conformance schemas for the Hyperswitch objects the runbook and the marketplace touch, from
+ * Hyperswitch's v1 API reference: juspay/hyperswitch api-reference/v1/openapi_spec_v1.json. The
+ * EventType, IntentStatus and RefundStatus lists and the required fields of PaymentsResponse,
+ * RefundResponse and OutgoingWebhook come from lib/hs-reference.ts, generated from a committed
+ * extract of that reference (its version in HS_REFERENCE); conformance.test.ts checks that every field
+ * the reference requires is required here. The rest (field shapes, CaptureMethod) is written by hand
+ * from the same reference; the error body from crates/api_models/src/errors/types.rs (the reference's
+ * flat GenericErrorResponseOpenApi is not what Hyperswitch sends); the retry schedule from the
+ * scheduler's OutgoingWebhookRetryProcessTrackerMapping default.
  *
  * Rules: every field the spec lists as required is required here; a field the spec marks nullable may
  * be null; enums are closed where the spec closes them; extra fields are allowed (Hyperswitch adds
  * fields over time, and its responses carry many this project never reads).
  */
 import { z } from "zod";
+import { EVENT_TYPES, HS_REFERENCE, INTENT_STATUSES, REFUND_STATUSES } from "../../lib/hs-reference";
 
-export const SPEC = {
-  source: "juspay/hyperswitch api-reference/v1/openapi_spec_v1.json",
-  version: "0.1.0",
-  read: "2026-11-29",
-} as const;
+export const SPEC = HS_REFERENCE;
 
 const dateTime = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), {
   message: "must be an ISO-8601 date-time",
@@ -25,60 +25,13 @@ const minor = z.number().int();
 const currency = z.string().regex(/^[A-Z]{3}$/, "must be an ISO-4217 code such as EUR");
 const nullableString = z.string().nullable().optional();
 
-export const IntentStatus = z.enum([
-  "succeeded",
-  "failed",
-  "cancelled",
-  "cancelled_post_capture",
-  "processing",
-  "requires_customer_action",
-  "requires_merchant_action",
-  "requires_payment_method",
-  "requires_confirmation",
-  "requires_capture",
-  "partially_captured",
-  "partially_captured_and_capturable",
-  "partially_authorized_and_requires_capture",
-  "partially_captured_and_processing",
-  "conflicted",
-  "expired",
-]);
+export const IntentStatus = z.enum(INTENT_STATUSES);
 
-export const RefundStatus = z.enum(["succeeded", "failed", "pending", "review"]);
+export const RefundStatus = z.enum(REFUND_STATUSES);
 
 export const CaptureMethod = z.enum(["automatic", "manual", "manual_multiple", "scheduled", "sequential_automatic"]);
 
-export const EventType = z.enum([
-  "payment_succeeded",
-  "payment_failed",
-  "payment_processing",
-  "payment_cancelled",
-  "payment_cancelled_post_capture",
-  "payment_authorized",
-  "payment_partially_authorized",
-  "payment_captured",
-  "payment_expired",
-  "action_required",
-  "refund_succeeded",
-  "refund_failed",
-  "dispute_opened",
-  "dispute_expired",
-  "dispute_accepted",
-  "dispute_cancelled",
-  "dispute_challenged",
-  "dispute_won",
-  "dispute_lost",
-  "mandate_active",
-  "mandate_revoked",
-  "payout_success",
-  "payout_failed",
-  "payout_initiated",
-  "payout_processing",
-  "payout_cancelled",
-  "payout_expired",
-  "payout_reversed",
-  "invoice_paid",
-]);
+export const EventType = z.enum(EVENT_TYPES);
 
 /** The card part of payment_method_data: every field nullable, `last4` included. */
 export const CardResponse = z

@@ -57,8 +57,9 @@ const refundSessionOk = async (ctx: Ctx, line: string) => {
   });
   // The docs' line, with the archive folder this test uses instead of archive/payment-e2e.
   const doc = fs.readFileSync(path.join(ROOT, "docs/operator-guide.md"), "utf8");
-  const shown =
-    /^(JupyterLab is serving the session notebook.*)\n\s+(http:\/\/127\.0\.0\.1:<port>\/lab\/tree\/\S+)$/m.exec(doc);
+  const shown = /^(JupyterLab is serving the session notebook.*)\n\s+(http:\/\/127\.0\.0\.1:<port>\/lab\/\S+)$/m.exec(
+    doc,
+  );
   assert.ok(shown, "the operator guide no longer shows the session's URL line");
   assert.ok(r.out.includes(shown[1]), `no "${shown[1]}" in:\n${r.out.slice(-1500)}`);
   const url = new RegExp(
@@ -66,7 +67,7 @@ const refundSessionOk = async (ctx: Ctx, line: string) => {
       .replace("archive/payment-e2e", path.relative(ROOT, archive))
       .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
       .replace("<port>", "\\d+")
-      .replace("<id>", "\\d{8}T\\d{6}Z-staging")
+      .replaceAll("<id>", "\\d{8}T\\d{6}Z-staging")
       .replace("<token>", "[0-9a-f]+"),
   );
   assert.match(r.out, url);
@@ -115,6 +116,31 @@ const COMMANDS: Record<string, Entry> = {
   "npm run session -- --mode staging --base-url https://staging.example.com --email ops-test@example.com --refund": {
     note: "started under the git-ignored tmp/ with --no-browser; prints the docs' URL line; the notebook refunds; stopped",
     run: refundSessionOk,
+  },
+  "npm run session -- --resume": {
+    note: "with --archive-dir under the git-ignored tmp/ and --no-jupyter: reopens the newest unsealed session there, creating none",
+    run: async (ctx, line) => {
+      const archive = path.join(SCRATCH, "resume");
+      fs.rmSync(archive, { recursive: true, force: true });
+      const made = await ctx.sh(`npm run session -- --mode staging --archive-dir ${archive} --no-jupyter`);
+      assert.equal(made.code, 0, made.out);
+      const id = /Session (\S+) prepared/.exec(made.out)?.[1];
+      const r = await ctx.sh(`${line} --archive-dir ${archive} --no-jupyter`);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, new RegExp(`^Session ${id} resumed`, "m"));
+      assert.equal(fs.readdirSync(archive).length, 1);
+    },
+  },
+  "npm run session -- --resume 20261126T154400Z-staging": {
+    note: "the example id is not in an empty archive: its one-line refusal, exit 2, nothing created",
+    run: async (ctx, line) => {
+      const empty = path.join(SCRATCH, "no-such-session");
+      fs.mkdirSync(empty, { recursive: true });
+      const r = await ctx.sh(`${line} --archive-dir ${empty} --no-jupyter`);
+      assert.equal(r.code, 2, r.out);
+      assert.match(r.out, /session: no session 20261126T154400Z-staging in .*: check the id/);
+      assert.deepEqual(fs.readdirSync(empty), []);
+    },
   },
   "npm run session -- --mode live --base-url https://www.example.com --email ops-test@example.com": {
     note: "charges: run to its documented refusal, the same gate the session's first cell runs (npm run preflight --mode live): exit 1, dry run first, environment and LIVE_CONFIRM refused",

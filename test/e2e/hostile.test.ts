@@ -16,12 +16,17 @@ import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { rehearse, type Rehearsal } from "../../scripts/rehearse";
 import { readNotebook } from "../../lib/notebook/nbfile";
 import { faultyProxy } from "../faults/harness";
+import { problems } from "../report/hostile-corpus";
 import { ARTIFACTS, chromiumMissing, openAuditPage, type AuditPage } from "../notebook/audit-page";
 
-const TITLE = `<img src=x onerror="document.title='pwned-title'"> E2E <script>document.title='pwned-title-script'</script>`;
-const ERROR = `refund refused <img src=x onerror="document.title='pwned-error'"> [click](javascript:document.title='pwned-link') <script>document.title='pwned-error-script'</script>`;
-const NOTES = `<script>document.title='pwned-notes'</script> [notes link](javascript:document.title='pwned-notes-link') <img src=x onerror="document.title='pwned-notes-img'"> ![i](https://example.invalid/x.png)`;
+// Issue 25 §2 added the forms the first escaper missed: HTML inside a code span, HTML after a blank
+// line inside one, and a javascript: link with parentheses two deep.
+const TITLE = `<img src=x onerror="document.title='pwned-title'"> E2E <script>document.title='pwned-title-script'</script> \`<img src=x onerror="document.title='pwned-title-code'">\` [t](javascript:((document.title='pwned-title-link')))`;
+const ERROR = `refund refused <img src=x onerror="document.title='pwned-error'"> [click](javascript:document.title='pwned-link') <script>document.title='pwned-error-script'</script> \`a\n\n<img src=x onerror="document.title='pwned-error-code'">\``;
+const NOTES = `<script>document.title='pwned-notes'</script> [notes link](javascript:document.title='pwned-notes-link') <img src=x onerror="document.title='pwned-notes-img'"> ![i](https://example.invalid/x.png)\n\n\`x\n\n<img src=x onerror="document.title='pwned-notes-code'">\` [n](javascript:((document.title='pwned-notes-deep')))`;
 const RAW_TAG = /(?<!\\)<(?:script|img src=x)/i;
+/** A link to javascript: that could form: `](javascript:` not behind a backslash escape. */
+const JS_LINK = /(?<!\\)\]\(\s*javascript:/i;
 const isRefund = (m: string, u: string) => m === "POST" && /^\/api\/v1\/orders\/[^/]+\/refund$/.test(u.split("?")[0]);
 
 describe("hostile backend and operator text through the notebook, the archive and Chromium", {
@@ -50,6 +55,8 @@ describe("hostile backend and operator text through the notebook, the archive an
       sandbox: sb,
       archiveDir,
       params: { BASE_URL: `${proxy.url}/api/v1`, OPERATOR_NOTES: NOTES },
+      // The refund is refused on purpose: sealed under the unrefunded rule (issue 22 item 7).
+      seal: { unrefunded: "the hostile refund answer refuses the refund on purpose" },
     });
     if (!chromiumMissing() && run.archiveError === null)
       page = await openAuditPage(path.join(run.dir, "payment-e2e.html"), {
@@ -88,14 +95,20 @@ describe("hostile backend and operator text through the notebook, the archive an
     assert.match(shown, /pwned-notes/, "the operator notes were shown");
     // Escaped is `\<` (a Markdown escape) or `&lt;`; a bare `<` would be a tag.
     assert.doesNotMatch(shown, RAW_TAG);
-    assert.doesNotMatch(shown, /\]\(javascript:/i);
+    assert.doesNotMatch(shown, JS_LINK);
   });
 
   test("report.md carries the texts escaped, never as raw HTML", () => {
     const md = fs.readFileSync(path.join(run.dir, "report.md"), "utf8");
     assert.match(md, /pwned-notes/);
     assert.doesNotMatch(md, RAW_TAG);
-    assert.doesNotMatch(md, /\]\(javascript:/i);
+    assert.doesNotMatch(md, JS_LINK);
+    // Rendered as a trusted viewer renders it: nothing runs or loads, the notes show as written.
+    assert.deepEqual(problems(md, null), []);
+    assert.deepEqual(
+      problems(md, NOTES).filter((p) => p.startsWith("visible")),
+      [],
+    );
   });
 
   test("the archived HTML in Chromium: nothing ran or loaded, the title is unchanged, the texts show literally", {

@@ -134,6 +134,9 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
     assert.match(md(code[0]), /^> ### ✅ Outcome: PASS/);
     assert.match(md(code.at(-1)!), /### Session — .* — sandbox rehearsal/);
     assert.match(md(code.at(-1)!), /\*\*Outcome: ✅ PASS\*\*/);
+    // The report's markers, hidden but readable (they used to be escaped into visible text).
+    assert.doesNotMatch(md(code.at(-1)!), /&lt;!--/);
+    assert.match(md(code.at(-1)!), new RegExp(`^\\[//\\]: # \\(session:${path.basename(run.dir)}\\)$`, "m"));
   });
 
   test("the HTML archive is self-contained: the report once, rendered, nothing loads or runs", () => {
@@ -143,6 +146,7 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
     assert.doesNotMatch(html, /<script|<link|@import/i);
     assert.doesNotMatch(html, /(?:src|href)\s*=\s*["']?(?:file:|\/)/i);
     assert.doesNotMatch(html, /\|\s*---\s*\|/, "no raw Markdown table left");
+    assert.doesNotMatch(html, /(?:&lt;|<)!--\s*\/?(?:session|notes):/, "a report marker shown as text");
     assert.equal(html.match(/<img[^>]*src="data:image\/png/g)?.length, 1, "the plot once, embedded");
   });
 

@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { canonicalJson, sha256 } from "../../lib/evidence/canonical";
 import { type TraceEvent, eventHash, serializeEvent } from "../../lib/evidence/chain";
+import { formatAnchor, parseAnchor } from "../../lib/evidence/anchor";
 import { FIELDS, GENESIS, hashInput, rechain, reseal, serializeLine } from "./format-v2";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -47,6 +48,17 @@ function python(code: string, input: unknown): unknown {
 const CHAINS = ["trace.jsonl", "state.jsonl"] as const;
 
 describe("docs/evidence-format.md: the worked example recomputes", () => {
+  test("the anchor example is the strict form both verifiers read, for the example's chain heads", () => {
+    const line = example("anchor")[0].replace("<64 hex>", "a".repeat(64));
+    const a = parseAnchor(line);
+    assert.ok(a, `not a strict anchor: ${line}`);
+    assert.equal(formatAnchor(a), line, "the tool writes it byte for byte");
+    assert.equal(a.traceHead, example("trace.jsonl:sha256")[1]);
+    assert.equal(a.journalHead, example("state.jsonl:sha256")[1]);
+    const py = python("print(json.dumps(v.parse_strict_anchor(inp)))", line) as unknown[];
+    assert.deepEqual(py, [a.manifestSha256, a.traceHead, a.traceLines, a.journalHead, a.journalLines]);
+  });
+
   for (const file of CHAINS) {
     test(`${file}: TypeScript gives the documented bytes, hashed JSON and SHA-256`, () => {
       const ls = example(file);
@@ -146,7 +158,7 @@ print(json.dumps(res, ensure_ascii=False))`,
     );
     const r = py(dir, "--report", report);
     assert.equal(r.status, 0, r.stdout);
-    assert.match(r.stdout, /^WARN +\S*report\.md:3: session block has no Anchor: line/m);
+    assert.match(r.stdout, /^WARN +\S*report\.md:3: session block has no anchor; the folder is not anchored/m);
     fs.writeFileSync(report, "# report\n");
     assert.match(py(dir, "--report", report).stdout, /^WARN +\S*report\.md: no block for session/m);
     fs.rmSync(path.dirname(dir), { recursive: true, force: true });
@@ -255,7 +267,7 @@ describe("the Python verifier's RFC 8785 canonical JSON", () => {
       b.writeDoubleBE(d);
       return b.toString("hex");
     });
-    const chars = `${[...Array(128).keys()].map((c) => String.fromCharCode(c)).join("")}é€😀\u2028\u2029\ufeff\ud800`;
+    const chars = `${[...Array(128).keys()].map((c) => String.fromCharCode(c)).join("")}é€😀\u2028\u2029\ufeff`;
     const nested = { z: [1, 2.5, { b: null, a: true }], "\u00e9": "x", A: { "😀": 1, "\ufb33": 2 }, "": -0.0001 };
     const out = python(
       `print(json.dumps({"n": [v.es_number(struct.unpack(">d", bytes.fromhex(h))[0]) for h in inp["hex"]], "s": v.jcs(inp["chars"]), "o": v.jcs(inp["nested"])}))`,
@@ -267,7 +279,7 @@ describe("the Python verifier's RFC 8785 canonical JSON", () => {
     assert.equal(out.o, canonicalJson(nested));
   });
 
-  test("refuses NaN and Infinity, and numbers beyond a double", () => {
+  test("refuses NaN and Infinity, numbers beyond a double, and lone surrogates (RFC 8785 needs I-JSON)", () => {
     const out = python(
       `res = []
 for t in inp:
@@ -276,8 +288,9 @@ for t in inp:
     except (ValueError, v.NotCanonicalizable) as e:
         res.append("refused")
 print(json.dumps(res))`,
-      ["[NaN]", "[Infinity]", "[-Infinity]", `[1${"0".repeat(400)}]`, "[1e400]", "[10]"],
+      ["[NaN]", "[Infinity]", "[-Infinity]", `[1${"0".repeat(400)}]`, "[1e400]", '["\\ud800"]', '["\\udc00x"]', "[10]"],
     );
-    assert.deepEqual(out, ["refused", "refused", "refused", "refused", "refused", "[10]"]);
+    assert.deepEqual(out, ["refused", "refused", "refused", "refused", "refused", "refused", "refused", "[10]"]);
+    assert.throws(() => canonicalJson(["\ud800"]), /lone UTF-16 surrogate/, "the tool refuses it too");
   });
 });

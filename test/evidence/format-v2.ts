@@ -150,13 +150,19 @@ export function toV1(dir: string): void {
   reseal(dir);
 }
 
-/** The anchor line of a session's block in the living report (the format the report writes). */
+/** The anchor line of a session's block in the living report: the strict form (canonical JSON in a marked comment). */
 export function anchorLine(dir: string): string {
   const m = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as Record<string, unknown>;
   const sha = sha256(fs.readFileSync(path.join(dir, "manifest.json")));
-  const journal =
-    m.schema === SCHEMA_V2 ? ` · journal head \`${String(m.journal_head)}\` (${Number(m.journal_lines)} lines)` : "";
-  return `- Anchor: manifest sha256 \`${sha}\` · trace head \`${String(m.chain_head)}\` (${Number(m.trace_lines)} lines)${journal}`;
+  const v2 = m.schema === SCHEMA_V2;
+  const json = canonicalJson({
+    manifest_sha256: sha,
+    trace_head: m.chain_head,
+    trace_lines: m.trace_lines,
+    journal_head: v2 ? m.journal_head : null,
+    journal_lines: v2 ? m.journal_lines : null,
+  });
+  return `<!-- payment-e2e:anchor ${json} -->`;
 }
 
 /** A minimal living report holding one block per session, each with its anchor line. */

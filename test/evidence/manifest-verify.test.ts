@@ -237,10 +237,10 @@ describe("verifySession", () => {
       true,
     ],
     [
-      "extra file is a warning only",
+      "extra file is an error in a sealed folder (issue 24)",
       (d) => fs.writeFileSync(path.join(d, "notes.txt"), "later"),
-      /^WARN {2}notes\.txt: extra file/m,
-      true,
+      /^ERROR notes\.txt: extra file, not in the manifest: added after the seal of .* \[EXTRA_FILE\]$/m,
+      false,
     ],
     [
       "missing manifest",
@@ -272,9 +272,9 @@ describe("verifySession", () => {
       out,
       /^ERROR state\.jsonl: evidence was appended to the journal after sealing: 1 line\(s\) added after the sealed \d+ bytes, which are intact/m,
     );
-    assert.match(out, /^ERROR state\.jsonl:4: extra: 1 line\(s\) after the manifest's last line 3$/m);
+    assert.match(out, /^ERROR state\.jsonl:4: extra: 1 line\(s\) after the manifest's last line 3 \[CHAIN_BROKEN\]$/m);
     assert.match(out, /^ERROR trace\.jsonl: evidence was appended to the trace after sealing: 1 line\(s\)/m);
-    assert.match(out, /^ERROR trace\.jsonl:7: extra: 1 line\(s\) after the manifest's last line 6$/m);
+    assert.match(out, /^ERROR trace\.jsonl:7: extra: 1 line\(s\) after the manifest's last line 6 \[CHAIN_BROKEN\]$/m);
     assert.match(
       out,
       /^fix: evidence added on purpose \(e\.g\. by npm run confirm-bank\) is covered by re-sealing: npm run archive -- \S+ --reseal "<reason>"$/m,
@@ -337,14 +337,14 @@ describe("verifySession: the journal chain and the session's identity (issue 13)
       journalLines(dir).map((l) => l.replace('"status":"FAIL"', '"status":"PASS"')),
     );
     const out = formatVerify(verifySession(dir)).join("\n");
-    assert.match(out, /^ERROR state\.jsonl:3: hash does not match the content \(edited\)$/m);
+    assert.match(out, /^ERROR state\.jsonl:3: hash does not match the content \(edited\) \[CHAIN_BROKEN\]$/m);
     assert.match(out, /^ERROR state\.jsonl: the journal was edited after sealing/m);
     rechainJournal(path.join(dir, "state.jsonl"));
     const r = verifySession(dir);
     assert.equal(r.brokenChain, true);
     assert.match(
       formatVerify(r).join("\n"),
-      /^ERROR state\.jsonl:3: hash of line 3 differs from the recorded chain head \(chain rewritten\)$/m,
+      /^ERROR state\.jsonl:3: hash of line 3 differs from the recorded chain head \(chain rewritten\) \[CHAIN_BROKEN\]$/m,
     );
   });
 

@@ -7,7 +7,14 @@ import * as zlib from "node:zlib";
 import { ScanPathError, SecretLeakError } from "../../lib/errors";
 import { redactString } from "../../lib/evidence/redact";
 import { SecretRegistry } from "../../lib/evidence/secrets";
-import { ALLOW_PRAGMA, assertNoLeaks, formatHit, scanPaths, scanText } from "../../lib/evidence/scan";
+import {
+  ALLOW_PRAGMA,
+  SCANNED_EXTENSIONS,
+  assertNoLeaks,
+  formatHit,
+  scanPaths,
+  scanText,
+} from "../../lib/evidence/scan";
 import { ACCESS_TOKEN, JWT, NOT_LUHN, PAN, PAN_SPACED, SANDBOX_KEY, tmpDir } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -77,24 +84,25 @@ describe("scanText", () => {
 });
 
 describe("scanPaths", () => {
-  it("walks directories by extension, scans named files whatever their extension, skips binaries", () => {
+  it("walks every file of a directory, scans named files whatever their extension, skips binaries", () => {
     const dir = tmpDir("scan-");
     write(dir, "s/notebook.ipynb", `{\n "outputs": ["${JWT}"]\n}\n`);
     write(dir, "s/trace.jsonl", `{"ok":1}\n{"card":"${PAN}"}\n`);
     write(dir, "s/code.ts", `const k = "${SANDBOX_KEY}";\n`);
     write(dir, "s/plot.png", Buffer.concat([Buffer.from([0x89, 0, 0]), Buffer.from(PAN)]));
     write(dir, "s/node_modules/x.md", PAN);
+    write(dir, "s/.git/COMMIT_EDITMSG", PAN);
     const other = write(dir, "other.cfg", `x=${ENV_SECRET}\n`);
     const hits = scanPaths([path.join(dir, "s"), other], { env: ENV });
     const rel = (p: string) => path.relative(dir, p).split(path.sep).join("/");
     assert.deepEqual(
       hits.map((h) => `${rel(h.path)}:${h.line}:${h.kind}`),
-      ["s/notebook.ipynb:2:jwt", "s/trace.jsonl:2:pan", "other.cfg:1:secret"],
+      ["s/code.ts:1:api_key", "s/notebook.ipynb:2:jwt", "s/trace.jsonl:2:pan", "other.cfg:1:secret"],
     );
     assert.equal(
-      scanPaths([path.join(dir, "s")], { env: ENV, extensions: "all" }).length,
-      3,
-      "code.ts counted when walking all files",
+      scanPaths([path.join(dir, "s")], { env: ENV, extensions: SCANNED_EXTENSIONS }).length,
+      2,
+      "a caller may narrow the walk to the evidence file types",
     );
   });
 
@@ -180,7 +188,7 @@ describe("pre-commit hook", () => {
     const ok = git("commit", "-qm", "clean");
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
 
-    // Evidence scans skip editor and checkpoint files; whatever is staged is scanned all the same.
+    // A checkpoint staged by force is scanned like any staged file.
     write(repo, "notes/.ipynb_checkpoints/run-checkpoint.ipynb", `card ${PAN_SPACED}\n`);
     git("add", "-f", "notes/.ipynb_checkpoints/run-checkpoint.ipynb");
     const forced = git("commit", "-qm", "checkpoint");
@@ -190,21 +198,45 @@ describe("pre-commit hook", () => {
 });
 
 describe("editor and checkpoint files", () => {
-  it("are skipped by evidence scans and scanned with leftovers (the pre-commit hook)", () => {
+  it("are scanned like any file (issue 25), unless a caller sets leftovers: false", () => {
     const dir = tmpDir("leftovers-");
     write(dir, "report.md", "clean\n");
     write(dir, ".ipynb_checkpoints/payment-e2e-checkpoint.ipynb", `card ${PAN_SPACED}\n`);
     write(dir, ".report.md.swp", `card ${PAN_SPACED}\n`);
     write(dir, "report.md~", `card ${PAN_SPACED}\n`);
-    assert.deepEqual(scanPaths([dir], { extensions: "all", env: {} }), []);
-    const all = scanPaths([dir], { extensions: "all", env: {}, leftovers: true });
+    const all = scanPaths([dir], { env: {} });
     assert.deepEqual(all.map((h) => path.basename(h.path)).sort(), [
       ".report.md.swp",
       "payment-e2e-checkpoint.ipynb",
       "report.md~",
     ]);
+    assert.deepEqual(scanPaths([dir], { env: {}, leftovers: false }), []);
     // A file named explicitly is scanned whatever its name.
-    assert.equal(scanPaths([path.join(dir, "report.md~")], { env: {} }).length, 1);
+    assert.equal(scanPaths([path.join(dir, "report.md~")], { env: {}, leftovers: false }).length, 1);
+  });
+
+  it("npm run scan <dir> sees the whole folder: hidden folders, checkpoints, swap files, any extension", () => {
+    const dir = tmpDir("scan-hidden-");
+    write(dir, "payment-e2e.ipynb", "{}\n");
+    write(dir, ".ipynb_checkpoints/payment-e2e-checkpoint.ipynb", `{"text": "card ${PAN_SPACED}"}\n`);
+    write(dir, ".virtual_documents/payment-e2e.ipynb.ts", `// ${PAN}\n`);
+    write(dir, ".hidden/notes", `pw ${ENV_SECRET}\n`);
+    write(dir, ".payment-e2e.ipynb.swp", `card ${PAN}\n`);
+    const r = spawnSync(process.execPath, ["--import", "tsx", CLI, "--", dir], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, ...ENV },
+    });
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    for (const f of [
+      ".hidden/notes:1: secret OPERATOR_PASSWORD",
+      ".ipynb_checkpoints/payment-e2e-checkpoint.ipynb:1: pan",
+      ".payment-e2e.ipynb.swp:1: pan",
+      ".virtual_documents/payment-e2e.ipynb.ts:1: pan",
+    ])
+      assert.ok(r.stdout.includes(f), `${f} in:\n${r.stdout}`);
+    assert.match(r.stdout, /scan: 5 file\(s\), 4 hit\(s\)/);
+    assert.ok(!r.stdout.includes(PAN) && !r.stdout.includes(ENV_SECRET));
   });
 });
 

@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { oneLine } from "../../lib/errors";
 import { BASE_FAULTS, backends, World, type Scenario } from "./harness";
 import { report, rows, type Row } from "./results";
+import { amountScenarios } from "./scenarios/amounts";
 import { flaky } from "./scenarios/flaky";
 import { schemaDrift } from "./scenarios/drift";
 import { guardScenarios } from "./scenarios/guards";
@@ -27,8 +28,9 @@ import { slowDripPoll } from "./scenarios/slow-drip";
 import { operatorScenarios } from "./scenarios/operator";
 import { latePaidCell } from "./scenarios/late-paid";
 import { refundTwice } from "./scenarios/refund-twice";
+import { sealScenarios } from "./scenarios/seal";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
-import { webhookDuplicate, webhookOutOfOrder } from "./scenarios/webhooks";
+import { webhookDuplicate, webhookOutOfOrder, webhookRetrySameEvent } from "./scenarios/webhooks";
 
 export const SCENARIOS: Scenario[] = [
   flaky,
@@ -41,6 +43,7 @@ export const SCENARIOS: Scenario[] = [
   refundTwice,
   webhookDuplicate,
   webhookOutOfOrder,
+  webhookRetrySameEvent,
   schemaDrift,
   ...guardScenarios,
   lostResponse,
@@ -52,9 +55,11 @@ export const SCENARIOS: Scenario[] = [
   ...hsPaymentOutcomes,
   hsRefundFailed,
   hsRefundReview,
+  ...amountScenarios,
   journalTorn,
   slowDripPoll,
   ...journalTruthScenarios,
+  ...sealScenarios,
 ];
 
 const list = backends();

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import * as errors from "../../lib/errors";
 import {
   ArchiveRefused,
+  ArchiveRuleRefused,
   ArchiveSealed,
   BankConfirmError,
   ConfigError,
@@ -21,6 +22,7 @@ import {
   RunbookError,
   ScanPathError,
   SealSignError,
+  TimestampError,
   SchemaError,
   SecretLeakError,
   SessionError,
@@ -198,6 +200,14 @@ const rows: Array<[string, () => RunbookError, ErrorClass, string, ErrorCode, st
     "Seal signature: signing key k not found: pass --sign-key <private key>",
   ],
   [
+    "TimestampError",
+    () => new TimestampError("the authority answered HTTP 500: check PAYMENT_E2E_TSA_URL"),
+    TimestampError,
+    "TimestampError",
+    "EVIDENCE_TIMESTAMP",
+    "Timestamp: the authority answered HTTP 500: check PAYMENT_E2E_TSA_URL",
+  ],
+  [
     "ScanPathError",
     () => new ScanPathError("nowhere", "no such file or directory"),
     ScanPathError,
@@ -244,6 +254,20 @@ const rows: Array<[string, () => RunbookError, ErrorClass, string, ErrorCode, st
     "ArchiveRefused",
     "E2E_ARCHIVE_LEAK",
     "archive of archive/s refused: 1 secret or card-number hit(s), first trace.jsonl:3 token sk_… — redact the source, re-run, then archive again",
+  ],
+  [
+    "ArchiveRuleRefused",
+    () =>
+      new ArchiveRuleRefused(
+        "E2E_ARCHIVE_UNREFUNDED",
+        "archive/s",
+        "money moved and no refund succeeded",
+        'refund it, or seal it as it is: npm run archive -- archive/s --unrefunded "<reason>"',
+      ),
+    ArchiveRuleRefused,
+    "ArchiveRuleRefused",
+    "E2E_ARCHIVE_UNREFUNDED",
+    'archive of archive/s refused: money moved and no refund succeeded — refund it, or seal it as it is: npm run archive -- archive/s --unrefunded "<reason>"',
   ],
   [
     "ArchiveSealed",

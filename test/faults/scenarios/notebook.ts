@@ -64,6 +64,11 @@ export const stuckNotebook: Scenario = {
     assert.match(s5, /❌ FAIL:\*\* order completed not reached within 6 s \(last status: processing\)/);
     assert.match(s5, /Step 5 FAILED/);
     assert.match(s5, /Money has moved/);
+    // The banner names the amount step 4 recorded, and where it came from (issue 23).
+    assert.match(
+      s5,
+      /Money moved: \*\*\d+\.\d\d EUR\*\* \(the order's total: the orchestrator reported no captured amount yet\)/,
+    );
     assert.match(shown(cellOf('nb.run("licence")')!), /⏭️ SKIPPED:\*\* step 5 failed at/);
     assert.match(
       shown(cellOf('nb.run("refund")')!),

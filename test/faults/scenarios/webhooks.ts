@@ -1,4 +1,5 @@
-// §7.5 Webhooks delivered twice, or out of order (`payment_processing` after `payment_succeeded`):
+// §7.5 Webhooks delivered twice, or out of order (`payment_processing` after `payment_succeeded`), or
+// retried by the orchestrator with the same `event_id` after the status moved on (issue 23 item 6):
 // the full run passes and the final state is right: the order refunded, its one licence revoked,
 // its one seller transfer reversed, and every extra delivery recorded as not applied.
 import assert from "node:assert/strict";
@@ -104,6 +105,55 @@ export const webhookOutOfOrder: Scenario = {
     return {
       outcome: `${statusLine(rb)}; order refunded, 1 licence revoked, 1 transfer reversed`,
       notes: `late ${late[0]} (not applied); the order never went back to processing`,
+    };
+  },
+};
+
+export const webhookRetrySameEvent: Scenario = {
+  n: "5c",
+  title: "a webhook retried with the same event_id after the status moved on",
+  async run({ w, delta }) {
+    // The marketplace applies payment_processing and payment_succeeded but their answers are "lost"
+    // (503): the orchestrator re-sends each stored request 60 s x 0.02 = 1.2 s later, unchanged, by
+    // which time the payment has moved on from processing (and the order completed).
+    const { rb, events } = await fullRunWith(w, { webhookFailAfterApplyCount: 2, webhookTimeScale: 0.02 });
+    assert.deepEqual(applied(events), ["payment_processing", "payment_succeeded", "refund_succeeded"]);
+    assert.deepEqual(skipped(events), []);
+    const id = rb.order!.id;
+    const [order] = await w.sql<{ hyperswitch_payment_id: string; completed_at: Date }>(
+      "SELECT hyperswitch_payment_id, completed_at FROM orders WHERE id = $1",
+      [id],
+    );
+    const sent = w.sb
+      .sentWebhooks()
+      .map((s) => ({ ...s, event: JSON.parse(s.body) as { event_id: string; event_type: string; content: any } }))
+      .filter((s) => s.event.content.object.payment_id === order.hyperswitch_payment_id);
+    const retries = sent.filter((s) => s.retry > 0);
+    assert.deepEqual(
+      retries.map((r) => `${r.event.event_type}:${r.status}`),
+      ["payment_processing:200", "payment_succeeded:200"],
+    );
+    for (const r of retries) {
+      const first = sent.find((s) => s.retry === 0 && s.event.event_id === r.event.event_id);
+      assert.ok(first, `the retry of ${r.event.event_type} re-sends an event_id first sent before`);
+      assert.equal(first.status, 503);
+      assert.equal(r.body, first.body, "the stored request, byte for byte");
+      assert.equal(JSON.parse(r.answer).data.reason, "duplicate_event", "acknowledged, not applied again");
+    }
+    assert.ok(
+      Date.parse(retries[0].at) > new Date(order.completed_at).getTime(),
+      "the processing retry arrived after the order completed",
+    );
+    const d = await delta();
+    assert.deepEqual(
+      [d.orders, d.payments, d.refunds, d.licenses_active, d.seller_transfers, d.webhook_events],
+      [1, 1, 1, 0, 1, 3],
+    );
+    assert.equal(d.routes[WEBHOOK_ROUTE], 5, "3 events, 2 of them sent twice");
+    return {
+      outcome: `${statusLine(rb)}; order refunded, 1 licence revoked, 1 transfer reversed`,
+      notes:
+        "2 answers lost: both retries re-sent the stored body with the same event_id after the payment moved on; each applied once",
     };
   },
 };

@@ -1,0 +1,110 @@
+/**
+ * The seal rules (issue 22 items 6–7), asked by the archive before it exports or writes anything:
+ *
+ * 1. **The notebook says what happened.** It shows every output the kernel displayed (its own copy,
+ *    outputs.jsonl), the same outcome, and every step result of the journal. Otherwise refused
+ *    (E2E_ARCHIVE_OUTPUTS); `--restore-outputs` writes the kernel's copy back into the notebook first
+ *    and records that in the trace.
+ * 2. **A complete run**: no cell threw, every runbook cell ran, the executor did not stop. Otherwise
+ *    refused (E2E_ARCHIVE_INCOMPLETE) unless `--incomplete "<reason>"`; the report is then never PASS.
+ * 3. **No money left out**: money moved and no refund succeeded is refused (E2E_ARCHIVE_UNREFUNDED)
+ *    unless `--unrefunded "<reason>"`; the report then says so, without advice a sealed session
+ *    cannot follow.
+ * A reason given is journaled (`seal_exception`) before the seal, so the report reads it from the journal.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ArchiveRuleRefused } from "../errors";
+import { OUTPUTS_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
+import { type Journal, latestStepResults, moneyOutstanding } from "../evidence/journal";
+import { outputsAgreement, readKernelCopy, restoreOutputs } from "../evidence/outputs";
+import { sha256 } from "../evidence/canonical";
+import { Trace } from "../evidence/trace";
+import { incompleteReasons, readNotebook, writeNotebook } from "./nbfile";
+
+/** The shortest reason accepted for --unrefunded and --incomplete (as for --reseal): a sentence, not "ok". */
+export const EXCEPTION_REASON_MIN = 10;
+
+export interface SealRuleOptions {
+  /** Write the kernel's copy of the outputs back into the notebook when they disagree (recorded in the trace). */
+  restoreOutputs?: boolean;
+  /** Seal a session with money moved and no successful refund, for this written reason. */
+  unrefunded?: string;
+  /** Seal an incomplete run (never as PASS), for this written reason. */
+  incomplete?: string;
+}
+
+/** Null when the reason will do, else the one-line refusal naming the fix. */
+export function exceptionReasonProblem(
+  flag: "unrefunded" | "incomplete",
+  reason: string | undefined,
+  dir = "<session-dir>",
+): string | null {
+  if (reason === undefined || reason.trim().length >= EXCEPTION_REASON_MIN) return null;
+  const example =
+    flag === "unrefunded"
+      ? "refunded from the Hyperswitch dashboard, ticket OPS-123"
+      : "disk filled after step 9; report cell never ran";
+  return `--${flag} needs a written reason of at least ${EXCEPTION_REASON_MIN} characters, recorded in the journal: npm run archive -- ${dir} --${flag} "${example}"`;
+}
+
+/** Applies the three rules in order; throws ArchiveRuleRefused naming the first broken one and its fix. */
+export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions): void {
+  const nbFile = path.join(dir, SESSION_NOTEBOOK);
+  const results = [...latestStepResults(journal.all()).values()];
+  let agree = outputsAgreement(dir, results);
+  const copy = readKernelCopy(dir);
+  if (agree.problems.length && o.restoreOutputs && copy && agree.missing.length && fs.existsSync(nbFile)) {
+    const before = fs.readFileSync(nbFile, "utf8");
+    const { notebook, cells } = restoreOutputs(readNotebook(nbFile), copy);
+    notebook.metadata = {
+      ...notebook.metadata,
+      payment_e2e_restored: { at: new Date().toISOString(), from: OUTPUTS_FILE, cells },
+    };
+    writeNotebook(nbFile, notebook);
+    const t = Trace.open(path.join(dir, TRACE_FILE));
+    t.append("note", {
+      event: "outputs restored by npm run archive --restore-outputs",
+      file: SESSION_NOTEBOOK,
+      from: OUTPUTS_FILE,
+      cells,
+      problems: agree.problems,
+      sha256_before: sha256(before),
+      sha256_after: sha256(fs.readFileSync(nbFile, "utf8")),
+    });
+    t.close();
+    agree = outputsAgreement(dir, results);
+  }
+  if (agree.problems.length) {
+    const restorable = copy !== null && agree.missing.length > 0 && !o.restoreOutputs;
+    throw new ArchiveRuleRefused(
+      "E2E_ARCHIVE_OUTPUTS",
+      dir,
+      agree.problems.join("; "),
+      restorable
+        ? `the notebook was closed without saving or its outputs were removed: put back what the kernel displayed with npm run archive -- ${dir} --restore-outputs (recorded in the trace)`
+        : `the notebook on disk is not the record of this run: restore the saved notebook (git checkout -- ${dir}, or from your copy), or re-run its cells in Jupyter and save it, then archive again`,
+    );
+  }
+  const incomplete = fs.existsSync(nbFile) ? incompleteReasons(readNotebook(nbFile)) : [];
+  if (incomplete.length && !o.incomplete)
+    throw new ArchiveRuleRefused(
+      "E2E_ARCHIVE_INCOMPLETE",
+      dir,
+      `the run is incomplete: ${incomplete.join("; ")}`,
+      `run the cells that did not run in Jupyter (re-run from the first one that threw or never ran; steps resume) and save the notebook, then archive again; or seal it as incomplete, never as PASS: npm run archive -- ${dir} --incomplete "<reason>"`,
+    );
+  const outstanding = moneyOutstanding(journal.all());
+  if (outstanding && !o.unrefunded)
+    throw new ArchiveRuleRefused(
+      "E2E_ARCHIVE_UNREFUNDED",
+      dir,
+      "money moved and no refund has succeeded",
+      `refund it before sealing: run the refund cell (step 8) and the refunded cell (step 9) in the session's notebook and save it, then archive again; if it was refunded outside the runbook or cannot be, seal it with a written reason: npm run archive -- ${dir} --unrefunded "<reason>"`,
+    );
+  // Only what applies is journaled: a reason for a rule the session does not break is not evidence.
+  if (incomplete.length && o.incomplete)
+    journal.append("seal_exception", { rule: "incomplete", reason: o.incomplete.trim(), what: incomplete });
+  if (outstanding && o.unrefunded)
+    journal.append("seal_exception", { rule: "unrefunded", reason: o.unrefunded.trim() });
+}

@@ -1,0 +1,76 @@
+/**
+ * Issue 25: backend text in the journal is capped like the trace's bodies. A 5 MB product title
+ * made `state.jsonl` 6.45 MB; now every string an entry keeps is cut after redaction to
+ * JOURNAL_TEXT_MAX characters and the entry's `truncated_from` says what was cut and how long it
+ * was. Driven through steps 1–2 against the sandbox, whose product gets the 5 MB title in its
+ * database, and directly on a journal for a card number that straddles the cut.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { Client } from "pg";
+import { type Sandbox, startSandbox } from "../../sandbox";
+import { JOURNAL_FILE } from "../../lib/evidence/files";
+import { JOURNAL_TEXT_MAX, Journal, readJournalFile } from "../../lib/evidence/journal";
+import { Session } from "../../lib/run/session";
+import { openStaging } from "../run/fixtures";
+import { PAN } from "./fixtures";
+
+const FIVE_MB = 5 * 1024 * 1024;
+let sb: Sandbox;
+const archive = fs.mkdtempSync(path.join(os.tmpdir(), "journal-cap-"));
+
+before(async () => {
+  sb = await startSandbox({ quiet: true, databaseUrl: process.env.TEST_PG_URL });
+});
+after(async () => {
+  await sb?.stop();
+  fs.rmSync(archive, { recursive: true, force: true });
+});
+
+test("a 5 MB product title leaves the journal small, cut after redaction, the cut recorded", async () => {
+  const db = new Client({ connectionString: sb.adminDsn });
+  await db.connect();
+  try {
+    await db.query("UPDATE products SET title = repeat('T', $1)", [FIVE_MB]);
+  } finally {
+    await db.end();
+  }
+  const id = Session.create("staging", archive);
+  const rb = openStaging(sb, archive, id);
+  try {
+    for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()]) {
+      const r = await step();
+      assert.equal(r.status, "PASS", `${r.name}: ${r.reason}`);
+    }
+  } finally {
+    await rb.close();
+  }
+  const file = path.join(archive, id, JOURNAL_FILE);
+  const size = fs.statSync(file).size;
+  assert.ok(size < 200 * 1000, `state.jsonl is ${(size / 1e6).toFixed(2)} MB`);
+  const read = readJournalFile(file);
+  assert.equal(read.ok, true, read.firstBroken?.reason);
+  const sel = read.entries.find((e) => e.kind === "product_selected");
+  assert.ok(sel);
+  const title = (sel.data.product as { title: string }).title;
+  assert.equal(title, `${"T".repeat(JOURNAL_TEXT_MAX)}…`);
+  assert.deepEqual(sel.data.truncated_from, { "product.title": FIVE_MB });
+  // The step's facts show a short title that says it was cut.
+  const step2 = read.entries.find((e) => e.kind === "step_result" && e.data.step === 2);
+  assert.ok(step2);
+  assert.match(String((step2.data.observed as { title: string }).title), /^T{200}… \(cut from 5242880 characters\)$/);
+});
+
+test("a card number straddling the cut is masked before the cut, never kept in part", () => {
+  const dir = path.join(archive, "direct");
+  const j = Journal.create(dir, { sessionId: "20261126T154400Z-staging", mode: "staging" });
+  const text = `${"a".repeat(JOURNAL_TEXT_MAX - 7)} ${PAN} ${"b".repeat(100_000)}`;
+  const e = j.append("product_selected", { product: { id: "p1", title: text, tags: [text] } });
+  const written = fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8");
+  assert.ok(!written.includes(PAN.slice(0, 6)), "no part of the card number");
+  assert.deepEqual(e.data.truncated_from, { "product.title": text.length, "product.tags[0]": text.length });
+  assert.equal(readJournalFile(path.join(dir, JOURNAL_FILE)).ok, true);
+});
