@@ -103,7 +103,14 @@ function bothFail(row: string, r: Repo, dir: string, file: string, line: number 
 
 async function sealStaging(
   r: Repo,
-  o: { key?: string; scenario?: "stuck" | "pass"; hour?: number; mode?: "staging" | "sandbox" | "live" } = {},
+  o: {
+    key?: string;
+    scenario?: "stuck" | "pass";
+    hour?: number;
+    mode?: "staging" | "sandbox" | "live";
+    /** The seal rules' written reason for money moved and not refunded (a stuck run). */
+    unrefunded?: string;
+  } = {},
 ): Promise<string> {
   const dir = makeSession(r.archive, {
     mode: o.mode ?? "staging",
@@ -111,7 +118,7 @@ async function sealStaging(
     at: new Date(Date.UTC(2026, 10, 26, o.hour ?? 9)),
   });
   chainJournal(dir);
-  const a = await archiveSession(dir, { html: false, docsDir: r.docs, signKey: o.key });
+  const a = await archiveSession(dir, { html: false, docsDir: r.docs, signKey: o.key, unrefunded: o.unrefunded });
   assert.equal(a.status, "sealed");
   return dir;
 }
@@ -397,7 +404,11 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
 
   test("a fabricated staging dry run (FAIL/SKIPPED → PASS, chain + manifest + anchor redone and committed): both FAIL, the gate refuses", async () => {
     const r = repo();
-    const dir = await sealStaging(r, { key: alice.key, scenario: "stuck" });
+    const dir = await sealStaging(r, {
+      key: alice.key,
+      scenario: "stuck",
+      unrefunded: "refund 409 at the orchestrator, refunded from the dashboard",
+    });
     commitTrust(r.root, [dir], [alice]);
     const journal = path.join(dir, "state.jsonl");
     fs.writeFileSync(
@@ -426,6 +437,12 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
       const file = path.join(dir, f);
       fs.writeFileSync(file, fs.readFileSync(file, "utf8").replaceAll(id, staged).replaceAll('"sandbox"', '"staging"'));
       rechain(file, f);
+    }
+    // The relabel is complete (report.md and the notebook name the new id too), so no leftover id
+    // gives it away: only the missing signature does.
+    for (const f of fs.readdirSync(dir).filter((n) => /\.(md|ipynb|html)$/.test(n))) {
+      const file = path.join(dir, f);
+      fs.writeFileSync(file, fs.readFileSync(file, "utf8").replaceAll(id, staged));
     }
     const m = manifestOf(dir);
     fs.writeFileSync(
