@@ -5,8 +5,10 @@
  * `npm run verify` (lib/cli/verify.ts) and verifier/verify_session.py — which must FAIL naming the
  * same file (and line), and, for the fabricated dry runs, to the live gate, which must refuse.
  * Kept beside tamper.test.ts (the issue-13 rows) so that both can grow without colliding. Over 300
- * lines on purpose: each row builds its own signed, committed repository and reads as one attack, and
- * the rows belong in one table (to be folded into the shared tamper table of issue 24 §6).
+ * lines on purpose: each row builds its own signed, committed repository and reads as one attack.
+ * The attacks a sandbox copy can express (wrong signer, a signature that no longer verifies, forged
+ * re-seals) are also rows of the shared table (./tamper-table.ts, by finding code); these stay for
+ * what it cannot: staging/live seals, statements, the live gate, confirm-bank and archive --sign-key.
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
@@ -94,6 +96,10 @@ function bothFail(row: string, r: Repo, dir: string, file: string, line: number 
     assert.ok(h, `${who} must name ${file}${line ? `:${line}` : ""} (${row}):\n${x.out}`);
     assert.match(h.message, words, `${who} (${row}):\n${x.out}`);
   }
+  // Both print the same finding code on that finding (lib/evidence/finding-codes.ts).
+  const codeOf = (x: Run) => / \[([A-Z_]+)\]$/.exec(hit(x)?.message ?? "")?.[1] ?? null;
+  assert.ok(codeOf(ts), `npm run verify must print a finding code (${row}):\n${ts.out}`);
+  assert.equal(codeOf(py), codeOf(ts), `the verifiers print different codes (${row}):\n${ts.out}\n${py.out}`);
   const cell = (x: Run) => {
     const h = hit(x);
     return h ? `${h.file}${h.line ? `:${h.line}` : ""}: ${h.message}` : "";
