@@ -104,6 +104,12 @@ export const Order = z
     completed_at: iso.nullable().optional(),
     refunded_at: iso.nullable().optional(),
     failure_reason: z.string().nullable().optional(),
+    /** The order's split as the marketplace reports it (step 7 reconciles the seller transfer with it). */
+    subtotal_cents: minor.optional(),
+    vat_cents: minor.optional(),
+    platform_fee_cents: minor.nullable().optional(),
+    /** How much of the total has been refunded so far (refunds are by amount: partial ones add up). */
+    refunded_cents: minor.nullable().optional(),
   })
   .loose();
 
@@ -159,7 +165,8 @@ export const HsPayment = z
     currency: z.string(),
     /**
      * The amounts step 4 compares with the order (issue 23): `net_amount` = amount + surcharge (+ tax,
-     * shipping), `amount_capturable` what can still be captured, `amount_received` what was captured.
+     * shipping), `amount_capturable` what can still be captured, `amount_received` what was captured
+     * (null until captured; the ledger sums refunds against it).
      */
     net_amount: minor.optional(),
     amount_capturable: minor.nullable().optional(),
@@ -196,6 +203,7 @@ export const HsRefund = z
     payment_id: z.string(),
     status: z.string(),
     amount: minor,
+    currency: z.string().optional(),
     error_message: z.string().nullable().optional(),
     error_code: z.string().nullable().optional(),
     /** When the orchestrator created the refund (RefundResponse `created_at`). */

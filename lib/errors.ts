@@ -21,7 +21,9 @@ export type StepErrorCode =
   | "E2E_AMOUNT_MISMATCH"
   | "E2E_NO_LICENSE"
   | "E2E_NO_TRANSFER"
-  | "E2E_TRANSFER_NULL";
+  | "E2E_TRANSFER_NULL"
+  | "E2E_TRANSFER_AMOUNT"
+  | "E2E_REFUND_AMOUNT";
 
 /** A step ran before the step it depends on left its result in the session. */
 export type StateErrorCode = "E2E_STATE" | "E2E_INTERRUPTED" | "E2E_NOT_PAID" | "E2E_STEP_DEADLINE";

@@ -34,6 +34,10 @@ const FAULT_FLAGS: Record<string, [keyof Faults, Kind]> = {
   "surcharge-minor": ["surchargeMinor", "int"],
   "partial-capture-minor": ["partialCaptureMinor", "int"],
   "void-outcome": ["voidOutcome", "string"],
+  "partial-refund-cents": ["partialRefundCents", "int"],
+  "over-refund-cents": ["overRefundCents", "int"],
+  "transfer-delta-cents": ["transferDeltaCents", "int"],
+  "transfer-not-reversed": ["transferNotReversed", "bool"],
 };
 const PORT_FLAGS = { port: 8080, "hyperswitch-port": 8081, "pg-port": 55432, seed: 42 } as const;
 

@@ -46,6 +46,14 @@ export interface Faults {
   /** What `partially_captured` captures (`amount_received`); 0 = half the amount. */
   partialCaptureMinor: number;
   voidOutcome: (typeof VOID_OUTCOMES)[number];
+  /** The next refund refunds only this many minor units, whatever was asked (0: off; used once). */
+  partialRefundCents: number;
+  /** Every refund returns this many minor units more than asked, past the captured amount (a backend bug). */
+  overRefundCents: number;
+  /** The seller_transfers row is written this many minor units off the order's split (a payout bug). */
+  transferDeltaCents: number;
+  /** A full refund leaves the seller transfer paid (not reversed): a payout bug. */
+  transferNotReversed: boolean;
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -77,6 +85,10 @@ export const DEFAULT_FAULTS: Faults = {
   surchargeMinor: 0,
   partialCaptureMinor: 0,
   voidOutcome: "cancelled",
+  partialRefundCents: 0,
+  overRefundCents: 0,
+  transferDeltaCents: 0,
+  transferNotReversed: false,
 };
 
 // Bounded so a typo cannot park a timer for a year or make every request fail forever by accident.
@@ -111,6 +123,10 @@ export const FaultsPatch = z
     surchargeMinor: z.number().int().min(0).max(100_000),
     partialCaptureMinor: z.number().int().min(0).max(100_000_000),
     voidOutcome: z.enum(VOID_OUTCOMES),
+    partialRefundCents: z.number().int().min(0).max(1_000_000),
+    overRefundCents: z.number().int().min(0).max(1_000_000),
+    transferDeltaCents: z.number().int().min(-1_000_000).max(1_000_000),
+    transferNotReversed: z.boolean(),
   })
   .partial();
 
@@ -153,6 +169,16 @@ export class FaultState {
     if (this.current.webhookFailAfterApplyCount <= 0) return false;
     this.current = { ...this.current, webhookFailAfterApplyCount: this.current.webhookFailAfterApplyCount - 1 };
     return true;
+  }
+
+  /** The amount the next refund really refunds, given what was asked: `partialRefundCents` once, then `overRefundCents`. */
+  takeRefundAmount(asked: number): number {
+    const partial = this.current.partialRefundCents;
+    if (partial > 0) {
+      this.current = { ...this.current, partialRefundCents: 0 };
+      return Math.min(partial, asked);
+    }
+    return asked + this.current.overRefundCents;
   }
   set(patch: Partial<Faults>): Faults {
     this.current = { ...this.current, ...parseFaultsPatch(patch) };

@@ -10,7 +10,13 @@ import { createPayment, createRefund, type HsPayment, type HsRefund } from "./hs
 import { ok, parseBody } from "./marketplace";
 
 const CreateOrder = z.strictObject({ product_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a product id") });
-const RefundBody = z.strictObject({ reason: z.string().min(1).max(500).optional() });
+const RefundBody = z.strictObject({
+  reason: z.string().min(1).max(500).optional(),
+  /** How much to refund, in minor units; omitted: what is still outstanding (total − refunded). */
+  amount_cents: z.number().int().positive().max(100_000_000).optional(),
+});
+/** What the platform keeps of the subtotal; the seller is paid the rest (docs/api-contract.md). */
+export const PLATFORM_FEE = 0.1;
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export function orderView(r: any, drift = false) {
@@ -35,6 +41,8 @@ export function orderView(r: any, drift = false) {
     completed_at: iso(r.completed_at),
     refunded_at: iso(r.refunded_at),
     failure_reason: r.failure_reason,
+    platform_fee_cents: r.platform_fee_cents ?? null,
+    refunded_cents: r.refunded_cents ?? 0,
   };
   if (!drift) return v;
   // The schema-drift fault: same object, `status` renamed to `state`, in the same position.
@@ -139,8 +147,8 @@ export function registerOrders(
     const order = await withTx(ctx.pool, async (c) => {
       const r = await c.query(
         `INSERT INTO orders (id, status, buyer_id, product_id, seller_id, subtotal_cents, vat_rate, vat_cents, total_cents, currency,
-           hyperswitch_payment_id, payment_url, created_at, updated_at)
-         VALUES ($1,'pending',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11, date_trunc('milliseconds', clock_timestamp()), date_trunc('milliseconds', clock_timestamp()))
+           hyperswitch_payment_id, payment_url, platform_fee_cents, created_at, updated_at)
+         VALUES ($1,'pending',$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12, date_trunc('milliseconds', clock_timestamp()), date_trunc('milliseconds', clock_timestamp()))
          RETURNING *`,
         [
           id,
@@ -154,6 +162,7 @@ export function registerOrders(
           product.currency,
           payment.payment_id,
           paymentUrl,
+          Math.round(product.price_cents * PLATFORM_FEE),
         ],
       );
       if (key)
@@ -197,6 +206,14 @@ export function registerOrders(
         return ok(reply, refundView(r.rows[0]), 200);
       }
     }
+    const outstanding = order.total_cents - (order.refunded_cents ?? 0);
+    if (body.amount_cents !== undefined && body.amount_cents > outstanding) {
+      await releaseKey(ctx, user.id, scope, key);
+      throw new BadRequestError(
+        `amount_cents ${body.amount_cents} exceeds what is outstanding on the order (${outstanding}); refund at most that`,
+        "REFUND_EXCEEDS_OUTSTANDING",
+      );
+    }
     const moved = await ctx.pool.query(
       `UPDATE orders SET status='refund_pending', refund_status='pending', updated_at=date_trunc('milliseconds', clock_timestamp())
        WHERE id=$1 AND status='completed' RETURNING id`,
@@ -214,7 +231,7 @@ export function registerOrders(
     try {
       hs = await createRefund(ctx, {
         payment_id: order.hyperswitch_payment_id,
-        amount: order.total_cents,
+        amount: ctx.faults.takeRefundAmount(body.amount_cents ?? outstanding),
         reason: body.reason,
       });
     } catch (err) {

@@ -2,13 +2,14 @@ import type { FastifyInstance } from "fastify";
 import type { PoolClient } from "pg";
 import { z } from "zod";
 import type { Ctx } from "./context";
+import type { Faults } from "./faults";
 import { newId, recordFlip } from "./context";
 import { withTx } from "./db";
 import { ServiceUnavailableError, UnauthorizedError } from "./errors";
 import { ok, parseBody } from "./marketplace";
 import { SIGNATURE_HEADER, verifySignature } from "./webhooks";
 
-const PLATFORM_FEE = 0.1; // the seller receives the subtotal minus 10 %
+import { PLATFORM_FEE } from "./orders";
 
 const isoString = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO-8601 time");
 // Hyperswitch's PaymentsResponse carries its last-change time as `modified_at` and `updated`.
@@ -82,6 +83,8 @@ interface OrderRow {
   total_cents: number;
   currency: string;
   refund_id: string | null;
+  platform_fee_cents: number | null;
+  refunded_cents: number;
   payment_updated: Date | null;
   refund_updated: Date | null;
 }
@@ -106,7 +109,7 @@ async function lockOrder(
   return { order: o };
 }
 
-async function applyPayment(c: PoolClient, ev: Event): Promise<Outcome> {
+async function applyPayment(c: PoolClient, ev: Event, f: Faults): Promise<Outcome> {
   const obj = parseBody(PaymentObject, ev.content.object);
   const locked = await lockOrder(c, obj, "payment_updated");
   if ("skip" in locked) return locked.skip;
@@ -136,7 +139,8 @@ async function applyPayment(c: PoolClient, ev: Event): Promise<Outcome> {
         newId("st"),
         o.id,
         o.seller_id,
-        o.subtotal_cents - Math.round(o.subtotal_cents * PLATFORM_FEE),
+        // The seller is paid the subtotal minus the platform's fee (the order's split), plus the payout-bug fault.
+        o.subtotal_cents - (o.platform_fee_cents ?? Math.round(o.subtotal_cents * PLATFORM_FEE)) + f.transferDeltaCents,
         o.currency,
         newId("tr"),
       ],
@@ -145,7 +149,7 @@ async function applyPayment(c: PoolClient, ev: Event): Promise<Outcome> {
   return { applied: true, flip: { order_id: o.id, from: o.status, to: rule.to } };
 }
 
-async function applyRefund(c: PoolClient, ev: Event): Promise<Outcome> {
+async function applyRefund(c: PoolClient, ev: Event, f: Faults): Promise<Outcome> {
   const obj = parseBody(RefundObject, ev.content.object);
   const locked = await lockOrder(c, obj, "refund_updated");
   if ("skip" in locked) return locked.skip;
@@ -153,7 +157,13 @@ async function applyRefund(c: PoolClient, ev: Event): Promise<Outcome> {
   if (o.refund_id && o.refund_id !== obj.refund_id) return { applied: false, reason: "unknown_refund" };
   if (o.status !== "refund_pending") return { applied: false, reason: `invalid_transition_from_${o.status}` };
   const ok = ev.event_type === "refund_succeeded";
-  const to = ok ? "refunded" : "completed";
+  // Refunds are by amount: the order is refunded once what succeeded covers its total; a partial
+  // refund puts it back to `completed` (refund_status succeeded, refunded_cents < total).
+  const before = await c.query<{ status: string }>("SELECT status FROM refunds WHERE id = $1", [obj.refund_id]);
+  const counted = before.rows[0]?.status === "succeeded";
+  const refunded = o.refunded_cents + (ok && !counted ? obj.amount : 0);
+  const full = ok && refunded >= o.total_cents;
+  const to = full ? "refunded" : "completed";
   await c.query(
     `INSERT INTO refunds (id, order_id, status, amount_cents, currency, created_at, updated_at)
      VALUES ($1,$2,$3,$4,$5,$6::timestamptz,${NOW})
@@ -169,15 +179,18 @@ async function applyRefund(c: PoolClient, ev: Event): Promise<Outcome> {
   );
   await c.query(
     `UPDATE orders SET status=$2, refund_id=$3, refund_status=$4, refund_updated=$5::timestamptz, updated_at=${NOW},
-       refunded_at = CASE WHEN $2 = 'refunded' THEN ${NOW} ELSE refunded_at END WHERE id=$1`,
-    [o.id, to, obj.refund_id, ok ? "succeeded" : "failed", obj.updated ?? new Date().toISOString()],
+       refunded_cents=$6, refunded_at = CASE WHEN $2 = 'refunded' THEN ${NOW} ELSE refunded_at END WHERE id=$1`,
+    [o.id, to, obj.refund_id, ok ? "succeeded" : "failed", obj.updated ?? new Date().toISOString(), refunded],
   );
-  if (ok) {
+  if (full) {
     await c.query(`UPDATE licenses SET revoked_at=${NOW} WHERE order_id=$1 AND revoked_at IS NULL`, [o.id]);
-    await c.query(
-      `UPDATE seller_transfers SET status='reversed', reversed_at=${NOW} WHERE order_id=$1 AND status <> 'reversed'`,
-      [o.id],
-    );
+    // A full refund reverses the seller's whole transfer (a transfer reversal with its own id); a
+    // partial refund leaves it paid: the platform absorbs a partial refund (docs/api-contract.md).
+    if (!f.transferNotReversed)
+      await c.query(
+        `UPDATE seller_transfers SET status='reversed', reversed_at=${NOW}, reversal_id=$2 WHERE order_id=$1 AND status <> 'reversed'`,
+        [o.id, newId("trr")],
+      );
   }
   return { applied: true, flip: { order_id: o.id, from: o.status, to } };
 }
@@ -211,7 +224,11 @@ export function registerWebhook(app: FastifyInstance, ctx: Ctx): void {
       // An event type the marketplace does not act on is acknowledged (2xx, so it is not retried),
       // recorded and counted in webhook_events with this reason.
       const out =
-        kind === "refund" ? await applyRefund(c, ev) : kind === "payment" ? await applyPayment(c, ev) : IGNORED;
+        kind === "refund"
+          ? await applyRefund(c, ev, ctx.faults.get())
+          : kind === "payment"
+            ? await applyPayment(c, ev, ctx.faults.get())
+            : IGNORED;
       await c.query("UPDATE webhook_events SET applied=$2, reason=$3 WHERE event_id=$1", [
         ev.event_id,
         out.applied,

@@ -23,7 +23,9 @@ export interface Anchor {
 export const ANCHOR_MARKER = "payment-e2e:anchor";
 const STRICT = /^<!-- payment-e2e:anchor (\{[^\n]*\}) -->$/;
 /** Any line that looks like an anchor, strict or not: the marker before a `{`, or the older words. */
-const SHAPED = /payment-e2e:anchor\s*\{|Anchor ?:.*?manifest sha256/i;
+// Backslashes allowed: an escaped copy from operator or backend text (`payment-e2e:anchor \{…`) still
+// counts as anchor-shaped, so a pasted anchor makes the block an error, never a silent choice.
+const SHAPED = /payment-e2e\\?:anchor\s*\\?\{|Anchor ?:.*?manifest sha256/i;
 /** The line form written before issue 24, still read from a block that holds nothing else. */
 const LEGACY =
   /Anchor ?: manifest sha256 `([0-9a-f]{64})` · trace head `([0-9a-f]{64})` \((\d+) lines\) · (?:journal head `([0-9a-f]{64})` \((\d+) lines\)|journal not chained)/;

@@ -49,6 +49,8 @@ export const JOURNAL_KINDS = [
   "bank_confirmed",
   "journal_repaired",
   "seal_exception",
+  // An amount a source reported (marketplace API, orchestrator, database): read by lib/run/ledger.ts.
+  "money_seen",
 ] as const;
 
 export type JournalKind = (typeof JOURNAL_KINDS)[number];
@@ -426,22 +428,13 @@ function appendSynced(file: string, text: string): void {
 
 // ------------------------------------------------------------------------------------ readings
 // The one place each of these is read from a journal: the runbook, the guards and the report
-// all call them, so they cannot disagree.
+// all call them, so they cannot disagree. What they mean for the money is lib/run/ledger.ts.
 
 /** The latest result of each step, by step number (a re-run replaces the earlier result). */
 export function latestStepResults(entries: readonly JournalEntry[]): Map<number, StepResult> {
   const m = new Map<number, StepResult>();
   for (const e of entries) if (e.kind === "step_result") m.set(Number(e.data.step), e.data as unknown as StepResult);
   return m;
-}
-
-/**
- * Money left the operator's card, or may have: the payment was confirmed (journaled before step 4
- * passes), or the orchestrator put it in a state only an operator can settle (`payment_uncertain`,
- * e.g. `conflicted`): the record must never say no money moved when it may have.
- */
-export function moneyMoved(entries: readonly JournalEntry[]): boolean {
-  return entries.some((e) => e.kind === "payment_confirmed" || e.kind === "payment_uncertain");
 }
 
 /**
@@ -464,69 +457,4 @@ export function pinnedParameters(
   return null;
 }
 
-/** A refund was created for this session's order. */
-export function refundRequested(entries: readonly JournalEntry[]): boolean {
-  return entries.some((e) => e.kind === "refund_created");
-}
-
-/** One refund attempt: its intent (key), the refund the backend created, and its latest known status. */
-export interface RefundAttempt {
-  attempt: number;
-  key: string | null;
-  refundId: string | null;
-  /** The latest status recorded for it (POST answer, orchestrator, step 9), or null before the POST answered. */
-  status: string | null;
-  /** Where that status came from ("POST answer", "orchestrator", "step 9"). */
-  source: string | null;
-  createdAt: string | null;
-}
-
-/**
- * The session's refund attempts, oldest first. Attempt 1 is the session's first refund; a failed
- * refund lets step 8 create attempt 2 with a new Idempotency-Key (`<session>:refund:2`). Entries
- * written before attempts were numbered count as attempt 1.
- */
-export function refundAttempts(entries: readonly JournalEntry[]): RefundAttempt[] {
-  const out: RefundAttempt[] = [];
-  const of = (n: number) => {
-    let a = out.find((x) => x.attempt === n);
-    if (!a) {
-      a = { attempt: n, key: null, refundId: null, status: null, source: null, createdAt: null };
-      out.push(a);
-    }
-    return a;
-  };
-  for (const e of entries) {
-    const n = typeof e.data.attempt === "number" ? e.data.attempt : 1;
-    if (e.kind === "refund_intent") of(n).key = e.data.idempotency_key == null ? null : String(e.data.idempotency_key);
-    else if (e.kind === "refund_created") {
-      const a = of(n);
-      a.refundId = String(e.data.refund_id);
-      a.status = e.data.status == null ? null : String(e.data.status);
-      a.source = "POST answer";
-      a.createdAt = e.at;
-    } else if (e.kind === "refund_status") {
-      const a = out.find((x) => x.refundId === String(e.data.refund_id));
-      if (a) {
-        a.status = String(e.data.status);
-        a.source = e.data.source == null ? null : String(e.data.source);
-      }
-    }
-  }
-  return out.sort((a, b) => a.attempt - b.attempt);
-}
-
-/**
- * A refund has SUCCEEDED, on evidence: the orchestrator (or the POST answer) said `succeeded`, or
- * the step that confirms the refund (id `refunded`) passed. Requested is not returned.
- */
-export function refundSucceeded(entries: readonly JournalEntry[]): boolean {
-  if (refundAttempts(entries).some((a) => a.status === "succeeded")) return true;
-  for (const r of latestStepResults(entries).values()) if (r.id === "refunded" && r.status === "PASS") return true;
-  return false;
-}
-
-/** Money left the operator's card and no refund has succeeded yet: the refund must stay in sight. */
-export function moneyOutstanding(entries: readonly JournalEntry[]): boolean {
-  return moneyMoved(entries) && !refundSucceeded(entries);
-}
+// Money rules (moved, outstanding, refund attempts and amounts) live in lib/run/ledger.ts.

@@ -12,7 +12,8 @@ import * as path from "node:path";
 import { DEFAULTS, type Params } from "../config";
 import { ConfigError, SessionError } from "../errors";
 import { JOURNAL_FILE } from "../evidence/files";
-import { moneyMoved, moneyOutstanding, readJournalFile, sessionDir } from "../evidence/journal";
+import { readJournalFile, sessionDir } from "../evidence/journal";
+import { moneyMoved, moneyOutstanding } from "../run/ledger";
 
 /** What a session's journal says about the money. */
 export interface Standing {

@@ -8,15 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ReportError, SessionError } from "../errors";
 export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "../errors";
-import {
-  Journal,
-  latestStepResults,
-  moneyMoved,
-  moneyOutstanding,
-  pinnedParameters,
-  refundAttempts,
-  type JournalEntry,
-} from "../evidence/journal";
+import { Journal, latestStepResults, pinnedParameters, type JournalEntry } from "../evidence/journal";
+import { moneyMoved, moneyOutstanding, reconcile, refundAttempts, type Reconciliation } from "../run/ledger";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { manifestHash, readManifest } from "../evidence/manifest";
 import { anchorOf, type Anchor } from "../evidence/anchor";
@@ -40,10 +33,12 @@ export interface Evidence {
   table: StepTable;
   /** Latest StepResult per step, indexed by step number; null = never ran. Facts validated. */
   steps: Array<StepResult | null>;
-  /** Money left the operator's card (lib/evidence/journal.ts moneyMoved, the one predicate). */
+  /** Money left the operator's card (lib/run/ledger.ts moneyMoved, the one predicate). */
   moneyMoved: boolean;
-  /** Money moved and no refund has SUCCEEDED (journal.ts moneyOutstanding, the same predicate as the notebook's banner). */
+  /** Money moved and not all of it came back, by amount (run/ledger.ts moneyOutstanding, the same predicate as the notebook's banner). */
   moneyOutstanding: boolean;
+  /** Each amount per source with a verdict (run/ledger.ts reconcile); the GO/NO-GO row needs it balanced. */
+  reconciliation: Reconciliation;
   /**
    * An order was created and no payment is recorded: its pay link was shown, so "no money moved" is
    * claimed only on the report's last look at it (`payment_checked`); null when money moved or there
@@ -223,6 +218,7 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     steps,
     moneyMoved: moneyMoved(journal),
     moneyOutstanding: moneyOutstanding(journal),
+    reconciliation: reconcile(journal),
     unpaidOrder: unpaidOrder(journal),
     preflight: pf
       ? {

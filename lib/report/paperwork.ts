@@ -39,7 +39,8 @@ const anchorOfEv = (ev: Evidence | undefined): GoNoGo["anchor"] =>
  */
 export function goNoGo(sessions: Evidence[]): GoNoGo {
   const live = sessions.filter((ev) => ev.mode === "live").sort((a, b) => a.sessionId.localeCompare(b.sessionId));
-  const full = live.filter((ev) => ev.chain.ok && acceptance(ev).every((b) => b.ok));
+  // The money must reconcile too (issue 23): every box ticked over an unbalanced ledger is not a GO.
+  const full = live.filter((ev) => ev.chain.ok && acceptance(ev).every((b) => b.ok) && ev.reconciliation.balanced);
   const best = full[full.length - 1];
   if (best)
     return {
@@ -62,6 +63,7 @@ export function goNoGo(sessions: Evidence[]): GoNoGo {
     .filter((b) => !b.ok)
     .map((b) => `box ${b.n} open (${b.evidence})`);
   if (!latest.chain.ok) open.unshift(`trace chain broken at line ${latest.chain.firstBroken?.line}`);
+  if (!latest.reconciliation.balanced) open.unshift(`money not reconciled (${latest.reconciliation.summary})`);
   return {
     go: false,
     status: "🟡 PENDING",

@@ -20,6 +20,7 @@ import { clock } from "../run/steps";
 import { PINNED_PARAMS } from "../config";
 import type { StepTable } from "../run/step-model";
 import { fillTemplate } from "./template";
+import { formatMoney } from "../money";
 import type { Mode, Outcome, StepResult } from "../types";
 
 export const MODE_LABEL: Record<Mode, string> = {
@@ -111,6 +112,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
       id: t.id ? inertCode(t.id).replace(/\|/g, "\\|") : "—",
       source: t.source, // composed from the step table's fact keys
     })),
+    reconciliation: reconciliationView(ev),
     anomalies: ev.anomalies.map(
       (a) =>
         `${inertCode(a.at ? clock(a.at) : "—")} · ${a.step === null ? "session" : `step ${a.step}`} · ${inertText(a.kind)} · ${inertText(a.message)}${a.traceLine ? ` (trace L${a.traceLine})` : ""}`,
@@ -143,6 +145,23 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
       : ev.mode === "live" && ev.refund
         ? `pending (due by ${bankDueDate(ev)})`
         : "none",
+  };
+}
+
+/** The money reconciliation table's rows: each amount per source, and the ledger's verdict. */
+function reconciliationView(ev: Evidence): object {
+  const r = ev.reconciliation;
+  const val = (v: { amount: number; currency: string; ref: string } | null) =>
+    v ? cell(`${formatMoney(v.amount, v.currency)}${v.ref ? ` (${v.ref})` : ""}`) : "—";
+  return {
+    rows: r.rows.map((x) => ({
+      what: x.what,
+      marketplace: val(x.values["marketplace API"]),
+      orchestrator: val(x.values.orchestrator),
+      database: val(x.values.database),
+      verdict: cell(x.ok ? (x.verdict === "balanced" ? "✅ balanced" : x.verdict) : `❌ ${x.verdict}`),
+    })),
+    summary: `${r.balanced ? "✅" : "❌"} ${r.summary}`,
   };
 }
 

@@ -175,6 +175,10 @@ function outcomeOfSteps(ev: Evidence): Verdict {
   }
   const boxes = acceptance(ev);
   const open = boxes.filter((b) => !b.ok && (ev.mode === "live" || b.n < boxes.length));
+  // Every box ticked, yet the money does not reconcile (a source disagrees, an over-refund, part
+  // still outstanding): never a PASS (issue 23). The reconciliation table names the rows.
+  if (!open.length && !ev.reconciliation.balanced)
+    return { outcome: "PARTIAL", reason: `money moved; open: money reconciliation — ${ev.reconciliation.summary}` };
   if (!open.length)
     return {
       outcome: "PASS",
@@ -258,6 +262,7 @@ export function actionItems(ev: Evidence): string[] {
     out.push(
       `Refund not confirmed for ${order}: re-run step ${confirmStep.n} (it resumes) and check the refund at the orchestrator; escalate to the marketplace squad if it stays unrefunded.`,
     );
+  for (const line of ledgerActions(ev, order)) out.push(line);
   const refundSteps = ev.table.filter((d) => refundStep && d.n >= refundStep.n);
   const late = refundSteps
     .flatMap((d) => (d.poll ? [factNumber(ev.steps[d.n]?.observed, d.poll.secondsFact)] : []))
@@ -282,6 +287,29 @@ export function actionItems(ev: Evidence): string[] {
   if (ev.mode === "live" && ev.dryRun.override)
     out.push(
       `The staging dry-run requirement was overridden ("${ev.dryRun.override}"): justify it at the GO/NO-GO review.`,
+    );
+  return out;
+}
+
+/** What the money reconciliation leaves to do: a row that disagrees, part not refunded, a transfer not reversed. */
+function ledgerActions(ev: Evidence, order: string): string[] {
+  const out: string[] = [];
+  const refundStep = ev.table.find((d) => d.returnsMoney)?.n ?? 8;
+  const last = ev.steps[ev.table.length - 1];
+  const reversal = factText(last?.observed, "transfer_reversal");
+  if (reversal?.startsWith("not reversed"))
+    out.push(
+      `**Seller transfer not reversed** for ${order}: ${reversal} — ask the marketplace squad to reverse it (the seller kept a payout for refunded money) and file an issue.`,
+    );
+  for (const r of ev.reconciliation.rows)
+    if (!r.ok && r.what !== "outstanding" && !(r.what === "reversal" && reversal?.startsWith("not reversed")))
+      out.push(
+        `**Money does not reconcile** (${r.what}): ${r.verdict} — file an issue for the marketplace squad with these amounts.`,
+      );
+  const partial = ev.reconciliation.partial;
+  if (partial && ev.moneyOutstanding)
+    out.push(
+      `**Refund the rest**: ${partial} — run step ${refundStep} again (it refunds what is outstanding), or refund the rest of ${order} from the Hyperswitch dashboard.`,
     );
   return out;
 }

@@ -3,16 +3,21 @@
  * Notebook cells call exactly one of these and display the result. State changes are journaled
  * before they are acted on, so re-running a cell or the whole notebook resumes instead of
  * charging or refunding twice.
+ *
+ * Over 300 lines since issue 23: steps 7–9 read the money (transfer split, refunds by amount,
+ * reversal) and journal what each source said; the rules themselves are ledger.ts and
+ * ledger-checks.ts, but the reading belongs with the steps that do it.
  */
 import { parseConfig, type Params } from "../config";
 import { HsRefund, Licenses, Refund, paths, type HsRefundT, type LicenseT, type OrderT } from "../contract";
 import { readSellerTransfers, parsePastedTransfer, transferSqlFor } from "../clients/db";
 import { InterruptedError, RunbookError, oneLine } from "../errors";
-import { refundAttempts, type RefundAttempt } from "../evidence/journal";
+import { ledgerOf, refundAttempts, refundedText, type RefundAttempt } from "./ledger";
 import { transportIsSafe } from "./guards";
 import { refundAdvice, refundClass } from "./hs-status";
 import type { Probe } from "./poll";
 import { money } from "../money";
+import { orderSplit, paymentSeen, reversalWords, transferMismatch, type MoneySeenData } from "./ledger-checks";
 import type { Observed } from "./session";
 import type { StepResult } from "../types";
 
@@ -69,6 +74,7 @@ export class Runbook extends PaySteps {
       const read = await readSellerTransfers(this.cfg.databaseUrl!, o!.id, this.signal);
       this.trace.append("db_query", { sql: read.sql, params: [o!.id], read_only: true, rows: read.rows });
       this.observeTransfer(obs, read.rows[0] ?? null, read.rows.length);
+      await this.reconcileTransfer(obs, read.rows[0]);
     });
   }
 
@@ -90,7 +96,52 @@ export class Runbook extends PaySteps {
           : null,
         t.stripe_transfer_id ? 1 : 0,
       );
+      if (t.amount != null) await this.reconcileTransfer(obs, { amount: t.amount, currency: t.currency ?? null });
     });
+  }
+
+  /** Journals an amount a source reported, for the ledger (once per change). */
+  protected seeMoney(d: MoneySeenData): void {
+    const prev = this.journal.last("money_seen", (e) => e.data.what === d.what && e.data.source === d.source);
+    if (prev && prev.data.amount === d.amount && prev.data.currency === d.currency) return;
+    this.journal.append("money_seen", d);
+  }
+
+  /**
+   * Step 7's amount check: the transfer against the split the order implies (total − VAT − platform
+   * fee, as the marketplace API reports them). A mismatch FAILs naming both amounts and sources.
+   */
+  protected async reconcileTransfer(obs: Observed, row: { amount: number; currency: string | null }): Promise<void> {
+    const o = await this.getOrder(this.order!.id);
+    const split = orderSplit(o);
+    if ("missing" in split) {
+      obs.split = `not reconciled: ${split.missing}`;
+      this.anomaly({
+        step: this.currentStep,
+        kind: "warning",
+        message: `seller transfer not reconciled: ${split.missing}`,
+      });
+      return;
+    }
+    const currency = row.currency || o.currency;
+    obs.expected_amount = money(split.expected, split.currency);
+    obs.split = split.words;
+    this.seeMoney({
+      what: "transfer",
+      source: "marketplace API",
+      amount: split.expected,
+      currency: split.currency,
+      ref: "order total_cents − vat_cents − platform_fee_cents",
+    });
+    this.seeMoney({
+      what: "transfer",
+      source: "database",
+      amount: row.amount,
+      currency,
+      ref: "seller_transfers.amount",
+    });
+    const bad = transferMismatch({ amount: row.amount, currency }, split);
+    if (bad) throw new RunbookError("E2E_TRANSFER_AMOUNT", bad);
   }
 
   protected observeTransfer(
@@ -139,7 +190,7 @@ export class Runbook extends PaySteps {
           headers: { "api-key": this.cfg.hyperswitchApiKey },
         })
       ).data;
-      this.noteRefundStatus(a, r.status, "orchestrator");
+      this.noteRefundStatus(a, r.status, "orchestrator", r.amount);
       return r;
     } catch (err) {
       if (err instanceof InterruptedError) throw err;
@@ -153,11 +204,19 @@ export class Runbook extends PaySteps {
   }
 
   /** Journals a refund's new status (the evidence `moneyOutstanding` and step 8's next attempt read). */
-  protected noteRefundStatus(a: RefundAttempt, status: string, source: string): void {
-    if (a.status === status) return;
-    this.journal.append("refund_status", { refund_id: a.refundId, attempt: a.attempt, status, source });
+  protected noteRefundStatus(a: RefundAttempt, status: string, source: string, amount?: number): void {
+    if (a.status === status && (amount === undefined || amount === a.amount)) return;
+    const more = amount === undefined ? {} : { amount };
+    this.journal.append("refund_status", { refund_id: a.refundId, attempt: a.attempt, status, source, ...more });
     a.status = status;
     a.source = source;
+    if (amount !== undefined) a.amount = amount;
+  }
+
+  /** The orchestrator's charged and captured amounts, journaled for the ledger (nothing without it). */
+  protected async seePayment(): Promise<void> {
+    const p = await this.orchestratorPayment();
+    if (p) for (const d of paymentSeen(p)) this.seeMoney(d);
   }
 
   /**
@@ -174,10 +233,13 @@ export class Runbook extends PaySteps {
         const o = this.order!;
         const attempts = refundAttempts(this.journal.all());
         const last = attempts[attempts.length - 1];
+        await this.seePayment();
         if (last?.refundId) {
-          // Fresh word first: a refund that failed since is not resumed, it is replaced.
+          // Fresh word first: a refund that failed since is not resumed, it is replaced; one that
+          // succeeded for part of the money is followed by a refund of the rest (the ledger's outstanding).
           await this.orchestratorRefund(last);
-          if (refundClass(last.status ?? "pending").class !== "no_money") {
+          const partial = last.status === "succeeded" && (ledgerOf(this.journal.all()).outstanding ?? 0) > 0;
+          if (refundClass(last.status ?? "pending").class !== "no_money" && !partial) {
             Object.assign(obs, {
               refund_id: last.refundId,
               status: last.status,
@@ -190,14 +252,24 @@ export class Runbook extends PaySteps {
         // A new attempt after a failed refund; the same one again when its POST never answered.
         const attempt = !last ? 1 : last.refundId ? last.attempt + 1 : last.attempt;
         const key = this.refundKeyOf(attempt);
-        this.journal.append("refund_intent", { idempotency_key: key, order_id: o.id, attempt });
+        // What is outstanding: said explicitly once part was refunded (the first asks for "the rest").
+        const l = ledgerOf(this.journal.all());
+        // (Also when the orchestrator captured other than the order's total: never ask for more than was captured.)
+        const capturedDiffers = l.captured !== null && l.charged !== null && l.captured !== l.charged;
+        const amount = (l.refunded > 0 || capturedDiffers) && l.outstanding ? l.outstanding : null;
+        this.journal.append("refund_intent", {
+          idempotency_key: key,
+          order_id: o.id,
+          attempt,
+          ...(amount === null ? {} : { amount_cents: amount }),
+        });
         const res = await this.api.call({
           method: "POST",
           path: paths.refund(o.id),
           endpoint: "POST /orders/:id/refund",
           schema: Refund,
           auth: true,
-          body: { reason: `payment E2E ${this.cfg.sessionId}` },
+          body: { reason: `payment E2E ${this.cfg.sessionId}`, ...(amount === null ? {} : { amount_cents: amount }) },
           idempotencyKey: key,
         });
         this.journal.append("refund_created", {
@@ -207,8 +279,10 @@ export class Runbook extends PaySteps {
           attempt,
           // The backend's own time of the refund: step 9 counts from it, never from this cell.
           created_at: res.data.created_at ?? null,
+          amount_cents: res.data.amount_cents ?? null,
         });
         Object.assign(obs, { refund_id: res.data.refund_id, status: res.data.status, http: res.status });
+        if (res.data.amount_cents != null) obs.amount = money(res.data.amount_cents, o.currency);
         if (attempt > 1) obs.attempt = attempt;
         const a = refundAttempts(this.journal.all()).find((x) => x.attempt === attempt)!;
         let why = res.data.failure_reason ?? null;
@@ -259,14 +333,21 @@ export class Runbook extends PaySteps {
       // at once, with the next action and the refund reference.
       let lastHsCheck = -Infinity;
       const stop = async (): Promise<string | null> => {
-        const fromOrder = (order as OrderT | null)?.refund_status;
+        const now = order as OrderT | null;
+        const fromOrder = now?.refund_status;
         if (fromOrder && ["failed", "review"].includes(fromOrder)) this.noteRefundStatus(a, fromOrder, "marketplace");
+        // Back to completed with the refund succeeded: a partial refund (refunds are by amount).
+        else if (fromOrder === "succeeded" && now?.status === "completed" && now.refund_id === refundId)
+          this.noteRefundStatus(a, "succeeded", "marketplace");
         else if (this.hs && performance.now() - lastHsCheck >= REFUND_CHECK_EVERY_MS) {
           lastHsCheck = performance.now();
           const hs = await this.orchestratorRefund(a);
           if (hs) obs.orchestrator = `refund ${hs.status}`;
         }
         const c = refundClass(a.status ?? "pending");
+        const l = ledgerOf(this.journal.all());
+        if (a.status === "succeeded" && (l.outstanding ?? 0) > 0)
+          return `partial refund: ${refundedText(l)} — run step 8 again to refund what is outstanding (it creates attempt ${a.attempt + 1})`;
         if (c.class === "no_money") return refundAdvice(c, refundId, a.attempt + 1);
         if (c.class === "needs_action") return `escalate: ${refundAdvice(c, refundId, a.attempt + 1)}`;
         return null;
@@ -299,8 +380,87 @@ export class Runbook extends PaySteps {
         const hs = await this.orchestratorRefund(a);
         if (hs) obs.orchestrator = `refund ${hs.status}`;
       }
+      // The order reached `refunded`: the marketplace's word that this refund succeeded (its amount is the POST answer's).
+      if (out.reached && a.status !== "succeeded") this.noteRefundStatus(a, "succeeded", "marketplace");
+      await this.seeRefunds(order);
+      const l = ledgerOf(this.journal.all());
+      obs.refunded = refundedText(l);
+      if (out.reached) await this.checkReversal(obs);
       if (!out.reached) return { status: "FAIL", reason: out.failure };
+      if (l.overRefund > 0) {
+        const msg = `over-refund: ${refundedText(l)}; ask the marketplace squad to recover it and file an issue`;
+        this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
+        throw new RunbookError("E2E_REFUND_AMOUNT", msg);
+      }
     });
+  }
+
+  /** What the marketplace and the orchestrator say was refunded in all, journaled for the ledger. */
+  protected async seeRefunds(order: OrderT | null): Promise<void> {
+    const o = this.order!;
+    if (order && typeof order.refunded_cents === "number")
+      this.seeMoney({
+        what: "refunded",
+        source: "marketplace API",
+        amount: order.refunded_cents,
+        currency: order.currency,
+        ref: "order refunded_cents",
+      });
+    if (!this.hs || !this.cfg.hyperswitchApiKey) return;
+    await this.seePayment();
+    let sum = 0;
+    for (const x of refundAttempts(this.journal.all())) {
+      if (!x.refundId) continue;
+      const r = await this.orchestratorRefund(x);
+      if (!r) return; // unreadable: say nothing rather than a wrong sum
+      if (r.status === "succeeded") sum += r.amount;
+    }
+    this.seeMoney({
+      what: "refunded",
+      source: "orchestrator",
+      amount: sum,
+      currency: o.currency,
+      ref: "succeeded refunds",
+    });
+  }
+
+  /**
+   * Step 9's look at the seller transfer: a full refund must have reversed it. Not reversed is
+   * recorded (fact and anomaly; the report makes it an action item), never a FAIL of the refund.
+   */
+  protected async checkReversal(obs: Observed): Promise<void> {
+    if (!this.cfg.databaseUrl) {
+      obs.transfer_reversal = "not checked: no DATABASE_URL (check seller_transfers.status = 'reversed' by hand)";
+      return;
+    }
+    const o = this.order!;
+    const read = await readSellerTransfers(this.cfg.databaseUrl, o.id, this.signal);
+    this.trace.append("db_query", { sql: read.sql, params: [o.id], read_only: true, rows: read.rows });
+    const row = read.rows[0] ?? null;
+    const r = reversalWords(row);
+    obs.transfer_reversal = r.text;
+    if (row) {
+      const expected = this.journal.last(
+        "money_seen",
+        (e) => e.data.what === "transfer" && e.data.source === "marketplace API",
+      );
+      if (expected)
+        this.seeMoney({
+          what: "reversal",
+          source: "marketplace API",
+          amount: Number(expected.data.amount),
+          currency: String(expected.data.currency),
+          ref: "the whole transfer, on a full refund",
+        });
+      this.seeMoney({
+        what: "reversal",
+        source: "database",
+        amount: r.reversed ? row.amount : 0,
+        currency: row.currency,
+        ref: `seller_transfers.status ${row.status}`,
+      });
+    }
+    if (!r.reversed) this.anomaly({ step: this.currentStep, kind: "warning", message: `seller transfer ${r.text}` });
   }
 }
 

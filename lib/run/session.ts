@@ -12,16 +12,8 @@ import { type Config, paramChanges, pinnedParams } from "../config";
 import { dsnPasswords } from "../dsn";
 import { GuardError, InterruptedError, SessionError, StepDeadlineError, oneLine } from "../errors";
 import { ApiClient, logIn } from "../clients/http";
-import {
-  Journal,
-  latestStepResults,
-  moneyMoved,
-  moneyOutstanding,
-  newSessionId,
-  pinnedParameters,
-  nowIso,
-  sessionDir,
-} from "../evidence/journal";
+import { Journal, latestStepResults, newSessionId, nowIso, pinnedParameters, sessionDir } from "../evidence/journal";
+import { ledgerOf, moneyMoved, moneyOutstanding, refundedText } from "./ledger";
 import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
 import { acquireSessionLock, releaseSessionLock } from "./lock";
@@ -263,9 +255,15 @@ export class Session {
     return moneyMoved(this.journal.all());
   }
 
-  /** Money moved and no refund has succeeded yet (requested is not enough): the refund stays in sight. */
+  /** Money moved and not all of it came back yet, by amount (requested is not enough): the refund stays in sight. */
   get moneyOutstanding(): boolean {
     return moneyOutstanding(this.journal.all());
+  }
+
+  /** "0.01 EUR of 5.00 EUR refunded (4.99 EUR outstanding)" once any refund succeeded, else null (the ledger's words). */
+  get refundedSoFar(): string | null {
+    const l = ledgerOf(this.journal.all());
+    return l.refunded > 0 ? refundedText(l) : null;
   }
 
   /**

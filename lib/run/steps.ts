@@ -165,6 +165,8 @@ export const STEPS: StepTable = defineSteps([
       amount: fact.money("amount"),
       stripe_transfer_id: fact.id("stripe_transfer_id", "seller_transfer"),
       status: fact.text("status"),
+      expected_amount: fact.money("expected from the order's split"),
+      split: fact.text("split (marketplace API)"),
     },
     boxes: [
       {
@@ -193,6 +195,7 @@ export const STEPS: StepTable = defineSteps([
       status: fact.text("status"),
       http: fact.int("http"),
       attempt: fact.int("attempt"),
+      amount: fact.money("amount"),
       orchestrator: fact.text("orchestrator"),
     },
     boxes: [{ short: "refund 2xx", label: "Refund POST returns 2xx.", check: { type: "http2xx", fact: "http" } }],
@@ -214,6 +217,8 @@ export const STEPS: StepTable = defineSteps([
       max_5xx: fact.int("max 5xx during the window"),
       funds_returned: fact.text("funds returned"),
       orchestrator: fact.text("orchestrator"),
+      refunded: fact.text("refunded (ledger)"),
+      transfer_reversal: fact.text("seller transfer after the refund"),
     },
     boxes: [
       within5min("refunded", "seconds_to_refunded", "counted_from"),

@@ -29,6 +29,7 @@ import { operatorScenarios } from "./scenarios/operator";
 import { latePaidCell } from "./scenarios/late-paid";
 import { refundTwice } from "./scenarios/refund-twice";
 import { sealScenarios } from "./scenarios/seal";
+import { ledgerScenarios } from "./scenarios/ledger";
 import { lostWebhook, stuckProcessing, unreadableOrder } from "./scenarios/stuck";
 import { webhookDuplicate, webhookOutOfOrder, webhookRetrySameEvent } from "./scenarios/webhooks";
 
@@ -60,6 +61,7 @@ export const SCENARIOS: Scenario[] = [
   slowDripPoll,
   ...journalTruthScenarios,
   ...sealScenarios,
+  ...ledgerScenarios,
 ];
 
 const list = backends();

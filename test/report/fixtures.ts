@@ -72,6 +72,9 @@ function build(archiveDir: string, o: FixtureOptions): string {
   const t = Trace.open(path.join(dir, TRACE_FILE));
   t.append("session", { event: "opened", session_id: sessionId, mode: o.mode, base_url: "http://127.0.0.1:8080" });
   let order = "pending";
+  /** What a source said about an amount, journaled as the runbook's steps 7–9 do (lib/run/ledger.ts). */
+  const seen = (what: string, source: string, amount: number, ref: string) =>
+    j.append("money_seen", { what, source, amount, currency: "EUR", ref });
   const call = (endpoint: string, status: number, body: unknown, attempt = 1) => {
     t.append("request", {
       endpoint,
@@ -324,15 +327,24 @@ function build(archiveDir: string, o: FixtureOptions): string {
     step(
       7,
       "PASS",
-      { amount: { minor: 375, currency: "EUR" }, stripe_transfer_id: IDS.transfer, status: "paid" },
+      {
+        amount: { minor: 375, currency: "EUR" },
+        stripe_transfer_id: IDS.transfer,
+        status: "paid",
+        expected_amount: { minor: 375, currency: "EUR" },
+        split: `total 5.00 EUR − VAT 0.83 EUR − platform fee 0.42 EUR (marketplace API order ${IDS.order})`,
+      },
       undefined,
-      () =>
+      () => {
         t.append("db_query", {
           sql: "SELECT …",
           params: [IDS.order],
           read_only: true,
           rows: [{ stripe_transfer_id: IDS.transfer }],
-        }),
+        });
+        seen("transfer", "marketplace API", 375, "order total_cents − vat_cents − platform_fee_cents");
+        seen("transfer", "database", 375, "seller_transfers.amount");
+      },
     );
   }
   if (scenario === "no-refund") {
@@ -343,7 +355,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
   step(8, "PASS", { refund_id: IDS.refund, status: "pending", http: 202 }, undefined, () => {
     j.append("refund_intent", { idempotency_key: `${sessionId}:refund`, order_id: IDS.order });
     call("POST /orders/:id/refund", 202, { success: true, data: { refund_id: IDS.refund, status: "pending" } });
-    j.append("refund_created", { refund_id: IDS.refund, status: "pending", http_status: 202 });
+    j.append("refund_created", { refund_id: IDS.refund, status: "pending", http_status: 202, amount_cents: 500 });
   });
   if (scenario === "refund-stuck") {
     step(
@@ -369,9 +381,26 @@ function build(archiveDir: string, o: FixtureOptions): string {
       licence_gone: true,
       max_5xx: 0,
       funds_returned: "pending bank statement (5–7 business days): `npm run confirm-bank`",
+      refunded: "5.00 EUR of 5.00 EUR refunded",
+      transfer_reversal: "reversed",
     },
     undefined,
-    () => poll(9, ["refund_pending", "refunded + licence gone"]),
+    () => {
+      poll(9, ["refund_pending", "refunded + licence gone"]);
+      j.append("refund_status", {
+        refund_id: IDS.refund,
+        attempt: 1,
+        status: "succeeded",
+        source: "orchestrator",
+        amount: 500,
+      });
+      seen("refunded", "marketplace API", 500, "order refunded_cents");
+      seen("charged", "orchestrator", 500, "payment amount");
+      seen("captured", "orchestrator", 500, "payment amount_received");
+      seen("refunded", "orchestrator", 500, "succeeded refunds");
+      seen("reversal", "marketplace API", 375, "the whole transfer, on a full refund");
+      seen("reversal", "database", 375, "seller_transfers.status reversed");
+    },
     4100,
   );
   return dir;

@@ -32,11 +32,21 @@ export function sanitise(text: string): string {
 
 export const GOLDEN_DIR = path.join(__dirname, "golden");
 
-/** Compares with `golden/<name>`; writes it when missing or when UPDATE_GOLDEN=1. */
+/**
+ * Compares with `golden/<name>`; writes it only when UPDATE_GOLDEN=1. A missing golden fails (a
+ * test that writes its own expectation could never fail).
+ */
 export function assertGolden(name: string, actual: string): void {
   const file = path.join(GOLDEN_DIR, name);
   const changed = file.replace(/(\.\w+)$/, "-changed$1");
-  if (!fs.existsSync(file) || process.env.UPDATE_GOLDEN === "1") {
+  if (!fs.existsSync(file) && process.env.UPDATE_GOLDEN !== "1") {
+    fs.mkdirSync(GOLDEN_DIR, { recursive: true });
+    fs.writeFileSync(changed, actual);
+    assert.fail(
+      `${name} has no golden file; review ${path.basename(changed)} and rerun with UPDATE_GOLDEN=1 to write it`,
+    );
+  }
+  if (process.env.UPDATE_GOLDEN === "1") {
     fs.mkdirSync(GOLDEN_DIR, { recursive: true });
     fs.writeFileSync(file, actual);
     return;

@@ -13,7 +13,7 @@ import { z } from "zod";
 import { HsPayment, hsCardLast4 } from "../../lib/contract";
 import { zodIssues } from "../../lib/clients/http";
 import { SchemaError } from "../../lib/errors";
-import { moneyOutstanding, refundAttempts } from "../../lib/evidence/journal";
+import { moneyOutstanding, refundAttempts } from "../../lib/run/ledger";
 import {
   INTENT_STATUSES,
   type IntentStatus,

@@ -17,7 +17,14 @@ for (const backend of backends()) {
       const versions = (await sql(sb.adminDsn, "SELECT version FROM schema_migrations ORDER BY version")).map(
         (r) => r.version,
       );
-      assert.deepEqual(versions, ["001_marketplace", "002_orchestrator", "003_hyperswitch_wire", "004_order_paid_at"]);
+      assert.deepEqual(versions, [
+        "001_marketplace",
+        "002_orchestrator",
+        "003_hyperswitch_wire",
+        "004_order_paid_at",
+        "005_amounts_and_void",
+        "006_ledger",
+      ]);
       const tables = (
         await sql(sb.adminDsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
       ).map((r) => r.table_name);

@@ -1,0 +1,327 @@
+/**
+ * The ledger: the one place that decides what happened to the money, by amount (issue 23). It reads
+ * only the journal, so the notebook's banner, step 8's next refund, step 9 and the report cannot
+ * disagree. Money moved: a payment was confirmed, or may have been. What was captured: the
+ * orchestrator's `amount_received` when it was read, else the order's total. What was refunded: the
+ * sum of the refunds that SUCCEEDED, each by its own amount. Outstanding: captured − refunded; a
+ * partial refund leaves money outstanding ("0.01 EUR of 5.00 EUR refunded"), and more refunded than
+ * captured is an over-refund (an anomaly, never "settled").
+ *
+ * The reconciliation table (charged, captured, refunded, outstanding, transfer, reversal, each per
+ * source) is built here too, from `money_seen` entries the steps journal as they read each source.
+ * A little over 300 lines: the table reads the same rules, and apart they could disagree.
+ */
+import { type JournalEntry, latestStepResults } from "../evidence/journal";
+import { formatMoney } from "../money";
+import { capturedFromJournal } from "./amounts";
+
+/**
+ * Money left the operator's card, or may have: the payment was confirmed (journaled before step 4
+ * passes), or the orchestrator put it in a state only an operator can settle (`payment_uncertain`,
+ * e.g. `conflicted`): the record must never say no money moved when it may have.
+ */
+export function moneyMoved(entries: readonly JournalEntry[]): boolean {
+  return entries.some((e) => e.kind === "payment_confirmed" || e.kind === "payment_uncertain");
+}
+
+/** A refund was created for this session's order. */
+export function refundRequested(entries: readonly JournalEntry[]): boolean {
+  return entries.some((e) => e.kind === "refund_created");
+}
+
+/** One refund attempt: its intent (key), the refund the backend created, its latest status and amount. */
+export interface RefundAttempt {
+  attempt: number;
+  key: string | null;
+  refundId: string | null;
+  /** The latest status recorded for it (POST answer, orchestrator, step 9), or null before the POST answered. */
+  status: string | null;
+  /** Where that status came from ("POST answer", "orchestrator", "step 9"). */
+  source: string | null;
+  createdAt: string | null;
+  /** Its amount in minor units as last reported (POST answer, then the orchestrator), or null when never said. */
+  amount: number | null;
+  /** The amount step 8 asked for (null: "the rest", the contract's default). */
+  asked: number | null;
+}
+
+const numOrNull = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+
+/**
+ * The session's refund attempts, oldest first. Attempt 1 is the session's first refund; a failed
+ * refund, or a partial one that left money outstanding, lets step 8 create the next attempt with a
+ * new Idempotency-Key (`<session>:refund:2`). Entries written before attempts were numbered count as 1.
+ */
+export function refundAttempts(entries: readonly JournalEntry[]): RefundAttempt[] {
+  const out: RefundAttempt[] = [];
+  const of = (n: number) => {
+    let a = out.find((x) => x.attempt === n);
+    if (!a) {
+      a = {
+        attempt: n,
+        key: null,
+        refundId: null,
+        status: null,
+        source: null,
+        createdAt: null,
+        amount: null,
+        asked: null,
+      };
+      out.push(a);
+    }
+    return a;
+  };
+  for (const e of entries) {
+    const n = typeof e.data.attempt === "number" ? e.data.attempt : 1;
+    if (e.kind === "refund_intent") {
+      const a = of(n);
+      a.key = e.data.idempotency_key == null ? null : String(e.data.idempotency_key);
+      a.asked = numOrNull(e.data.amount_cents);
+    } else if (e.kind === "refund_created") {
+      const a = of(n);
+      a.refundId = String(e.data.refund_id);
+      a.status = e.data.status == null ? null : String(e.data.status);
+      a.source = "POST answer";
+      a.createdAt = e.at;
+      a.amount = numOrNull(e.data.amount_cents) ?? a.amount;
+    } else if (e.kind === "refund_status") {
+      const a = out.find((x) => x.refundId === String(e.data.refund_id));
+      if (a) {
+        a.status = String(e.data.status);
+        a.source = e.data.source == null ? null : String(e.data.source);
+        a.amount = numOrNull(e.data.amount) ?? a.amount;
+      }
+    }
+  }
+  return out.sort((a, b) => a.attempt - b.attempt);
+}
+
+/** The money of a session, by amount. */
+export interface Ledger {
+  moved: boolean;
+  currency: string | null;
+  /** What the order charged (marketplace total), in minor units. */
+  charged: number | null;
+  /** What was captured: the orchestrator's amount_received when read, else the order's total. */
+  captured: number | null;
+  capturedSource: string | null;
+  /** Sum of the succeeded refunds' amounts. */
+  refunded: number;
+  /** A succeeded refund whose amount was never reported (a journal from before refunds by amount). */
+  unknownAmount: boolean;
+  /** captured − refunded (never below 0), or null when nothing is known to have been captured. */
+  outstanding: number | null;
+  /** More refunded than captured, in minor units (0 when not). */
+  overRefund: number;
+  /** Money moved and every captured unit is back (by amount), and no over-refund. */
+  settled: boolean;
+}
+
+/** The ledger of a journal: the one reading of the money every other module asks. */
+export function ledgerOf(entries: readonly JournalEntry[]): Ledger {
+  const moved = moneyMoved(entries);
+  const order = lastOf(entries, "order_created");
+  const charged = numOrNull(order?.data.total_cents);
+  const seenCaptured = seen(entries, "captured", "orchestrator");
+  const currency = order ? String(order.data.currency) : (seenCaptured?.currency ?? null);
+  // What step 4/5 recorded as captured (the orchestrator's amount_received, issue 23 item 1) when no
+  // later step saw it: a partial capture or a surcharge must not be read as the order's total.
+  const paid = seenCaptured ? null : capturedFromJournal(entries);
+  const captured = seenCaptured?.amount ?? paid?.money.minor ?? (moved ? charged : null);
+  const capturedSource = seenCaptured
+    ? "orchestrator amount_received"
+    : paid
+      ? paid.source
+      : captured !== null
+        ? "order total"
+        : null;
+  const succeeded = refundAttempts(entries).filter((a) => a.status === "succeeded");
+  const unknownAmount = succeeded.some((a) => a.amount === null);
+  let refunded = succeeded.reduce((s, a) => s + (a.amount ?? 0), 0);
+  // A journal written before refunds carried amounts: a succeeded refund (or step 9's PASS, which
+  // then meant the order was refunded) counts as the whole captured amount, as it was read then.
+  const legacy =
+    unknownAmount ||
+    (succeeded.length === 0 &&
+      refundAttempts(entries).every((a) => a.amount === null) &&
+      [...latestStepResults(entries).values()].some((r) => r.id === "refunded" && r.status === "PASS"));
+  if (legacy && captured !== null) refunded = Math.max(refunded, captured);
+  const outstanding = captured === null ? null : Math.max(0, captured - refunded);
+  const overRefund = captured !== null && refunded > captured ? refunded - captured : 0;
+  const settled = moved && (legacy || (outstanding === 0 && overRefund === 0 && refunded > 0));
+  return {
+    moved,
+    currency,
+    charged,
+    captured,
+    capturedSource,
+    refunded,
+    unknownAmount,
+    outstanding,
+    overRefund,
+    settled,
+  };
+}
+
+/**
+ * A refund has SUCCEEDED for the whole captured amount, on evidence (by amount: a partial refund
+ * does not settle the payment). Requested is not returned.
+ */
+export function refundSucceeded(entries: readonly JournalEntry[]): boolean {
+  return ledgerOf(entries).settled;
+}
+
+/** Money left the operator's card and has not all come back yet: the refund must stay in sight. */
+export function moneyOutstanding(entries: readonly JournalEntry[]): boolean {
+  const l = ledgerOf(entries);
+  return l.moved && !l.settled;
+}
+
+/** "0.01 EUR of 5.00 EUR refunded (4.99 EUR outstanding)", or null before anything was captured. */
+export function refundedText(l: Ledger): string | null {
+  if (l.captured === null || !l.currency) return null;
+  const f = (n: number) => formatMoney(n, l.currency!);
+  const tail =
+    l.overRefund > 0
+      ? ` — ${f(l.overRefund)} MORE than was captured`
+      : l.outstanding
+        ? ` (${f(l.outstanding)} outstanding)`
+        : "";
+  return `${f(l.refunded)} of ${f(l.captured)} refunded${tail}`;
+}
+
+// ------------------------------------------------------------------------------------ reconciliation
+
+/** What a source said about one amount (journaled as `money_seen` by the step that read it). */
+export type MoneyWhat = "charged" | "captured" | "refunded" | "transfer" | "reversal";
+export const SOURCES = ["marketplace API", "orchestrator", "database"] as const;
+export type MoneySource = (typeof SOURCES)[number];
+
+export interface Seen {
+  amount: number;
+  currency: string;
+  /** Where exactly it was read (field, column). */
+  ref: string;
+}
+
+function lastOf(entries: readonly JournalEntry[], kind: JournalEntry["kind"]): JournalEntry | undefined {
+  for (let i = entries.length - 1; i >= 0; i--) if (entries[i].kind === kind) return entries[i];
+  return undefined;
+}
+
+/** The latest amount a source reported for `what`, or null. */
+export function seen(entries: readonly JournalEntry[], what: MoneyWhat, source: MoneySource): Seen | null {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (e.kind !== "money_seen" || e.data.what !== what || e.data.source !== source) continue;
+    const amount = numOrNull(e.data.amount);
+    if (amount === null) return null;
+    return { amount, currency: String(e.data.currency), ref: String(e.data.ref ?? "") };
+  }
+  return null;
+}
+
+export interface ReconRow {
+  what: MoneyWhat | "outstanding";
+  values: Record<MoneySource, Seen | null>;
+  /** "balanced", "MISMATCH: …", "OPEN: …" or "not reported". */
+  verdict: string;
+  ok: boolean;
+}
+
+export interface Reconciliation {
+  currency: string | null;
+  rows: ReconRow[];
+  /** Every reported row agrees, nothing is outstanding after a refund, and no over-refund. */
+  balanced: boolean;
+  /** One line for the acceptance box and the notebook. */
+  summary: string;
+  /** Part was refunded and part is still outstanding ("x of y refunded"). */
+  partial: string | null;
+}
+
+/**
+ * The reconciliation of a session: each amount per source with a verdict. Sources that did not
+ * report an amount are blank; a row with values that differ is a MISMATCH naming them.
+ */
+export function reconcile(entries: readonly JournalEntry[]): Reconciliation {
+  const l = ledgerOf(entries);
+  const cur = l.currency;
+  const f = (n: number) => (cur ? formatMoney(n, cur) : String(n));
+  const order = lastOf(entries, "order_created");
+  const row = (what: ReconRow["what"], values: ReconRow["values"], extra?: (v: number) => string | null): ReconRow => {
+    const got = SOURCES.flatMap((s) => (values[s] ? [[s, values[s]!] as const] : []));
+    if (!got.length) return { what, values, verdict: "not reported", ok: true };
+    const differ = got.some(([, v]) => v.amount !== got[0][1].amount || v.currency !== got[0][1].currency);
+    if (differ)
+      return {
+        what,
+        values,
+        verdict: `MISMATCH: ${got.map(([s, v]) => `${formatMoney(v.amount, v.currency)} (${s}${v.ref ? ` ${v.ref}` : ""})`).join(" ≠ ")}`,
+        ok: false,
+      };
+    const open = extra?.(got[0][1].amount) ?? null;
+    return { what, values, verdict: open ?? "balanced", ok: open === null };
+  };
+  const none = { "marketplace API": null, orchestrator: null, database: null } as ReconRow["values"];
+  const mk = (what: MoneyWhat, src: MoneySource) => seen(entries, what, src);
+  const charged = row("charged", {
+    ...none,
+    "marketplace API":
+      order && l.charged !== null
+        ? { amount: l.charged, currency: String(order.data.currency), ref: "order total_cents" }
+        : null,
+    orchestrator: mk("charged", "orchestrator"),
+  });
+  const captured = row("captured", { ...none, orchestrator: mk("captured", "orchestrator") });
+  const refundedRow = row(
+    "refunded",
+    { ...none, "marketplace API": mk("refunded", "marketplace API"), orchestrator: mk("refunded", "orchestrator") },
+    (v) =>
+      l.captured !== null && v > l.captured ? `OVER-REFUND: ${f(v)} refunded of ${f(l.captured)} captured` : null,
+  );
+  // Outstanding per source: what it says was taken minus what it says came back (nothing said: 0 back).
+  const base = (s: MoneySource, capturedSeen: Seen | null): Seen | null => {
+    if (!capturedSeen || !l.moved) return null;
+    const back = mk("refunded", s)?.amount ?? 0;
+    return { amount: capturedSeen.amount - back, currency: capturedSeen.currency, ref: "" };
+  };
+  const refundAsked = refundRequested(entries);
+  const outstanding = row(
+    "outstanding",
+    {
+      ...none,
+      "marketplace API": base("marketplace API", charged.values["marketplace API"]),
+      orchestrator: base("orchestrator", mk("captured", "orchestrator") ?? charged.values.orchestrator),
+    },
+    (v) => (v !== 0 ? `OPEN: ${f(Math.abs(v))} ${v > 0 ? "not refunded" : "refunded too much"}` : null),
+  );
+  const transfer = row("transfer", {
+    ...none,
+    "marketplace API": mk("transfer", "marketplace API"),
+    database: mk("transfer", "database"),
+  });
+  const reversal = row("reversal", {
+    ...none,
+    "marketplace API": mk("reversal", "marketplace API"),
+    database: mk("reversal", "database"),
+  });
+  const rows = [charged, captured, refundedRow, outstanding, transfer, reversal];
+  const reported = rows.some((r) => r.verdict !== "not reported");
+  const problems = rows.filter((r) => !r.ok);
+  if (l.overRefund > 0 && !problems.includes(refundedRow)) problems.push(refundedRow);
+  // A source that reported nothing is blank, not a failure; what was reported must agree.
+  const balanced = problems.length === 0 && (!l.moved || l.settled);
+  const text = refundedText(l);
+  const summary = !l.moved
+    ? "no money moved"
+    : problems.length
+      ? `not balanced: ${problems.map((r) => `${r.what} ${r.verdict}`).join("; ")}`
+      : !l.settled
+        ? `not balanced: ${refundAsked ? (text ?? "refund not settled") : `nothing refunded${text ? ` (${text})` : ""}`}`
+        : !reported
+          ? "not reported: no source reported an amount"
+          : `balanced${text && refundAsked ? `: ${text}` : ""}`;
+  const partial = l.refunded > 0 && (l.outstanding ?? 0) > 0 ? text : null;
+  return { currency: cur, rows, balanced, summary, partial };
+}

@@ -1,0 +1,236 @@
+/**
+ * Issue 23 items 2 and 4, against the sandbox (PGlite, or PostgreSQL with TEST_PG_URL): refunds by
+ * amount (a partial refund settles nothing; step 8 then refunds the rest; an over-refund is an
+ * anomaly), the seller transfer reconciled with the order's split (step 7) and its reversal (step 9).
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, afterEach, before, test } from "node:test";
+import { startSandbox, type Faults, type Sandbox } from "../../sandbox";
+import { Journal } from "../../lib/evidence/journal";
+import { ledgerOf, moneyOutstanding, reconcile, refundAttempts, refundedText } from "../../lib/run/ledger";
+import type { Runbook } from "../../lib/run/runbook";
+import { Session } from "../../lib/run/session";
+import { payAndConfirm } from "../faults/drive";
+import { openStaging } from "./fixtures";
+import { loadEvidence } from "../../lib/report/evidence";
+import { actionItems, deriveOutcome } from "../../lib/report/verdict";
+
+let sb: Sandbox;
+let archive: string;
+const open: Runbook[] = [];
+const BASE: Partial<Faults> = { completionDelayMs: 100, refundDelayMs: 100 };
+
+before(async () => {
+  sb = await startSandbox({ quiet: true, databaseUrl: process.env.TEST_PG_URL, faults: BASE });
+  archive = fs.mkdtempSync(path.join(os.tmpdir(), "ledger-"));
+});
+afterEach(async () => {
+  while (open.length) await open.pop()!.close();
+  sb.setFaults({
+    ...BASE,
+    partialRefundCents: 0,
+    overRefundCents: 0,
+    transferDeltaCents: 0,
+    transferNotReversed: false,
+  });
+});
+after(async () => {
+  await sb?.stop();
+  fs.rmSync(archive, { recursive: true, force: true });
+});
+
+let last = 0;
+function session(): Runbook {
+  const at = Math.max(Date.now(), last + 1000);
+  last = at;
+  const id = Session.create("staging", archive, {}, new Date(at));
+  const rb = openStaging(
+    sb,
+    archive,
+    id,
+    { HYPERSWITCH_URL: sb.hyperswitchUrl, POLL_DEADLINE_S: 20, REFUND_DEADLINE_S: 20 },
+    { DATABASE_URL: sb.readonlyDsn, HYPERSWITCH_API_KEY: sb.apiKey },
+  );
+  open.push(rb);
+  return rb;
+}
+
+async function upToTransfer(rb: Runbook) {
+  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+    assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+  const paid = await payAndConfirm(rb);
+  assert.equal(paid.status, "PASS", paid.reason);
+  for (const r of [await rb.pollCompleted(), await rb.checkLicense()]) assert.equal(r.status, "PASS", r.reason);
+  return rb.checkTransfer();
+}
+
+test("a partial refund then the rest: two refunds, settled only after the second", async () => {
+  const rb = session();
+  const s7 = await upToTransfer(rb);
+  assert.equal(s7.status, "PASS", s7.reason);
+  sb.setFaults({ partialRefundCents: 1 });
+  const s8 = await rb.refund();
+  assert.equal(s8.status, "PASS", s8.reason);
+  const s9 = await rb.pollRefunded();
+  assert.equal(s9.status, "FAIL", "one cent of the total back is not refunded");
+  const total = rb.order!.totalMinor;
+  assert.match(
+    s9.reason ?? "",
+    /partial refund: 0\.01 EUR of \d+\.\d\d EUR refunded \(\d+\.\d\d EUR outstanding\) — run step 8 again/,
+  );
+  assert.equal(ledgerOf(rb.journal.all()).outstanding, total - 1);
+  assert.ok(rb.moneyOutstanding, "the money-moved banner stays after refunding 1 cent");
+
+  const again = await rb.refund();
+  assert.equal(again.status, "PASS", again.reason);
+  assert.equal(again.observed.attempt, 2);
+  assert.equal(
+    (again.observed.amount as { minor: number }).minor,
+    total - 1,
+    "the second refund asks for what is outstanding",
+  );
+  assert.ok(rb.moneyOutstanding, "not settled before the second refund succeeded");
+  const done = await rb.pollRefunded();
+  assert.equal(done.status, "PASS", done.reason);
+  assert.equal(rb.moneyOutstanding, false);
+  const attempts = refundAttempts(Journal.open(rb.dir).all());
+  assert.deepEqual(
+    attempts.map((a) => [a.attempt, a.status, a.amount]),
+    [
+      [1, "succeeded", 1],
+      [2, "succeeded", total - 1],
+    ],
+  );
+  assert.match(String(done.observed.refunded), /^\d+\.\d\d EUR of \d+\.\d\d EUR refunded$/);
+  assert.match(String(done.observed.transfer_reversal), /^reversed at /);
+  const rec = reconcile(rb.journal.all());
+  assert.ok(rec.balanced, rec.summary);
+  const [n] = await sqlCount(rb.order!.id);
+  assert.equal(n, 2, "two refunds rows for the order");
+});
+
+test("an over-refund is an anomaly and step 9 FAILs naming both amounts", async () => {
+  const rb = session();
+  assert.equal((await upToTransfer(rb)).status, "PASS");
+  sb.setFaults({ overRefundCents: 1 });
+  assert.equal((await rb.refund()).status, "PASS");
+  const s9 = await rb.pollRefunded();
+  assert.equal(s9.status, "FAIL");
+  assert.match(
+    s9.reason ?? "",
+    /^over-refund: (\d+\.\d\d) EUR of \d+\.\d\d EUR refunded — 0\.01 EUR MORE than was captured/,
+  );
+  assert.ok(
+    rb.anomalies.some((a) => /over-refund/.test(a.message)),
+    "recorded as an anomaly",
+  );
+  const rec = reconcile(rb.journal.all());
+  assert.equal(rec.balanced, false);
+  assert.match(rec.summary, /OVER-REFUND/);
+});
+
+test("a transfer amount that does not match the order's split: step 7 FAILs naming both amounts and sources", async () => {
+  sb.setFaults({ transferDeltaCents: 7 });
+  const rb = session();
+  const s7 = await upToTransfer(rb);
+  assert.equal(s7.status, "FAIL");
+  assert.match(
+    s7.reason ?? "",
+    /^seller transfer (\d+\.\d\d) EUR \(database seller_transfers\.amount\) ≠ (\d+\.\d\d) EUR the order implies: total \S+ EUR − VAT \S+ EUR − platform fee \S+ EUR \(marketplace API order ord_/,
+  );
+  assert.match(String(s7.observed.stripe_transfer_id), /^tr_/, "the transfer id is still recorded");
+});
+
+test("a transfer left paid after the refund is recorded, as an anomaly and a fact", async () => {
+  sb.setFaults({ transferNotReversed: true });
+  const rb = session();
+  assert.equal((await upToTransfer(rb)).status, "PASS");
+  assert.equal((await rb.refund()).status, "PASS");
+  const s9 = await rb.pollRefunded();
+  assert.equal(s9.status, "PASS", s9.reason);
+  assert.equal(s9.observed.transfer_reversal, "not reversed: seller_transfers.status is paid after the refund");
+  assert.ok(rb.anomalies.some((a) => /seller transfer not reversed/.test(a.message)));
+  assert.match(
+    reconcile(rb.journal.all()).summary,
+    /reversal MISMATCH: .* \(marketplace API .*\) ≠ 0\.00 EUR \(database/,
+  );
+  const ev = loadEvidence(rb.dir);
+  const items = actionItems(ev);
+  assert.ok(
+    items.some((i) =>
+      /^\*\*Seller transfer not reversed\*\* for ord_\S+: not reversed: seller_transfers\.status is paid/.test(i),
+    ),
+    items.join("\n"),
+  );
+  assert.notEqual(deriveOutcome(ev).outcome, "PASS", "money that does not reconcile is never a PASS");
+});
+
+async function sqlCount(orderId: string): Promise<number[]> {
+  const { Client } = await import("pg");
+  const c = new Client({ connectionString: sb.adminDsn });
+  await c.connect();
+  try {
+    const r = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM refunds WHERE order_id = $1", [orderId]);
+    return [r.rows[0].n];
+  } finally {
+    await c.end();
+  }
+}
+
+// ------------------------------------------------------------------------------------ the ledger on journals alone
+
+function journalOf(entries: Array<[string, Record<string, unknown>]>) {
+  const dir = fs.mkdtempSync(path.join(archive, "j-"));
+  const j = Journal.create(path.join(dir, "s"), { sessionId: "s", mode: "staging" });
+  for (const [kind, data] of entries) j.append(kind as never, data);
+  return j.all();
+}
+const PAID: Array<[string, Record<string, unknown>]> = [
+  [
+    "order_created",
+    { order_id: "ord_1", payment_id: "pay_1", payment_url: "http://x/", total_cents: 500, currency: "EUR" },
+  ],
+  ["payment_confirmed", { at: "2026-11-26T14:00:00.000Z", last4: "4242", processor: "stripe" }],
+];
+
+test("ledger: a succeeded 1-cent refund of 5 EUR settles nothing; the rest settles it; more is an over-refund", () => {
+  const partial = journalOf([
+    ...PAID,
+    ["refund_intent", { idempotency_key: "k", attempt: 1 }],
+    ["refund_created", { refund_id: "ref_1", status: "pending", attempt: 1, amount_cents: 1 }],
+    ["refund_status", { refund_id: "ref_1", attempt: 1, status: "succeeded", source: "orchestrator", amount: 1 }],
+  ]);
+  const l = ledgerOf(partial);
+  assert.deepEqual([l.refunded, l.outstanding, l.settled, l.overRefund], [1, 499, false, 0]);
+  assert.equal(refundedText(l), "0.01 EUR of 5.00 EUR refunded (4.99 EUR outstanding)");
+  assert.equal(moneyOutstanding(partial), true, "the banner stays");
+  assert.equal(reconcile(partial).partial, "0.01 EUR of 5.00 EUR refunded (4.99 EUR outstanding)");
+
+  const rest = journalOf([
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "succeeded", attempt: 1, amount_cents: 1 }],
+    ["refund_created", { refund_id: "ref_2", status: "succeeded", attempt: 2, amount_cents: 499 }],
+  ]);
+  assert.equal(ledgerOf(rest).settled, true);
+  assert.equal(moneyOutstanding(rest), false);
+
+  const over = journalOf([
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "succeeded", attempt: 1, amount_cents: 501 }],
+  ]);
+  assert.deepEqual([ledgerOf(over).overRefund, ledgerOf(over).settled], [1, false]);
+  assert.equal(moneyOutstanding(over), true, "an over-refund is never 'settled'");
+});
+
+test("ledger: a journal written before refunds carried amounts reads as before (a succeeded refund settles)", () => {
+  const legacy = journalOf([
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "pending" }],
+    ["refund_status", { refund_id: "ref_1", status: "succeeded", source: "orchestrator" }],
+  ]);
+  assert.equal(ledgerOf(legacy).settled, true);
+  assert.equal(moneyOutstanding(legacy), false);
+});
