@@ -48,6 +48,7 @@ export type EvidenceErrorCode =
   | "EVIDENCE_SCAN_PATH"
   | "EVIDENCE_SECRET_LEAK"
   | "EVIDENCE_CANONICAL"
+  | "EVIDENCE_SEAL_SIGN"
   | "EVIDENCE_TIMESTAMP";
 
 export type ReportErrorCode =
@@ -279,6 +280,14 @@ export class ManifestError extends EvidenceError {
     super(code, `Manifest ${file}: ${reason}`, options);
     this.name = "ManifestError";
     this.file = file;
+  }
+}
+
+/** A seal could not be signed with the operator's SSH key (issue 24): no key file, or ssh-keygen refused. */
+export class SealSignError extends EvidenceError {
+  constructor(reason: string) {
+    super("EVIDENCE_SEAL_SIGN", `Seal signature: ${reason}`);
+    this.name = "SealSignError";
   }
 }
 

@@ -4,12 +4,16 @@
 Written apart from the TypeScript tool, from the format document alone, so that an auditor can
 re-check a session without trusting our code: Python 3.9+, standard library only, one file.
 
-    python3 verifier/verify_session.py <session-dir> [--report docs/PAYMENT_E2E_LIVE_REPORT.md] [--tsa-ca tsa-ca.pem]
+    python3 verifier/verify_session.py <session-dir> [--report docs/PAYMENT_E2E_LIVE_REPORT.md]
+                                       [--allowed-signers docs/allowed_signers] [--tsa-ca tsa-ca.pem]
 
 It recomputes the trace chain (and that every line's bytes are the canonical serialisation), the
 journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
-and line counts, the session-identity checks and, with --report, the one strict anchor in the session's
-block; with --tsa-ca, the RFC 3161 timestamp beside the manifest (openssl ts -verify, offline).
+and line counts, the session-identity checks, that the notebook agrees with the kernel's copy of its
+outputs and the journal, that every re-seal note's replaced chain heads still hold, the seal's SSH
+signature (manifest.json.sig, checked with `ssh-keygen -Y verify` against the allowed signers: required
+for staging and live), with --report the one strict anchor in the session's block, and with --tsa-ca
+the RFC 3161 timestamp beside the manifest (openssl ts -verify, offline).
 Prints one line per finding, `ok|WARN|ERROR <file>[:<line>]: <message>[ [CODE]]`, then `verify: OK|FAILED`;
 exits 0 (intact), 1 (failed) or 2 (usage). Over the ~300-line guideline on purpose: an auditor gets
 one file to read and run.
@@ -29,9 +33,15 @@ MANIFEST_FILE = "manifest.json"
 TRACE_FILE = "trace.jsonl"
 JOURNAL_FILE = "state.jsonl"
 QUARANTINE_FILE = "state.quarantine.jsonl"
+SIGNATURE_FILE = MANIFEST_FILE + ".sig"
+SEAL_NAMESPACE = "payment-e2e-seal@v1"
+RESEAL_NAMESPACE = "payment-e2e-reseal@v1"
+RESEAL_RE = re.compile(r"^reseal-(\d+)\.json(\.sig)?$")
+DEFAULT_ALLOWED_SIGNERS = "docs/allowed_signers"
 TSR_FILE = "manifest.json.tsr"
-# Files written beside the manifest, over it, and so never listed in it.
-SEAL_COMPANIONS = {TSR_FILE}
+# Files written beside the manifest, over it, and so never listed in it: its timestamp, its signature
+# and the re-seal statements (reseal-<k>.json and .sig); see is_seal_companion.
+SEAL_COMPANIONS = {TSR_FILE, SIGNATURE_FILE}
 NOTEBOOK_FILE, HTML_FILE, REPORT_FILE = "payment-e2e.ipynb", "payment-e2e.html", "report.md"
 SESSION_ID_ANY = re.compile(r"\b\d{8}T\d{6}Z(?:-[0-9a-f]{4})?-(?:sandbox|staging|live)\b")
 
@@ -39,7 +49,13 @@ SESSION_ID_ANY = re.compile(r"\b\d{8}T\d{6}Z(?:-[0-9a-f]{4})?-(?:sandbox|staging
 # end of a finding so that both verifiers can be compared by what they found, not by wording.
 CODES = ("CHAIN_BROKEN", "NOT_CANONICAL", "INVALID_UTF8", "FILE_CHANGED", "EXTRA_FILE", "IDENTITY",
          "IDENTITY_LEFTOVER", "ANCHOR_MISMATCH", "ANCHOR_AMBIGUOUS", "ANCHOR_MALFORMED", "TIMESTAMP_INVALID",
-         "TIMESTAMP_UNCHECKED")
+         "TIMESTAMP_UNCHECKED", "SIGNATURE_MISSING", "SIGNATURE_INVALID", "SIGNER_NOT_ALLOWED", "RESEAL_BROKEN",
+         "NOTEBOOK_DISAGREES")
+
+
+def is_seal_companion(name):
+    """A top-level file the seal writes beside the manifest, after it: never listed, never an extra file."""
+    return name in SEAL_COMPANIONS or RESEAL_RE.match(name) is not None
 
 
 def chain_code(reason):
@@ -268,7 +284,7 @@ def list_files(root):
         for name in filenames:
             rel = rel_dir + name
             if is_ignored(rel) or (rel_dir == "" and (name == MANIFEST_FILE or name.startswith(MANIFEST_FILE + ".tmp")
-                                                     or name in SEAL_COMPANIONS)):
+                                                     or is_seal_companion(name))):
                 continue
             full = os.path.join(dirpath, name)
             if os.path.isfile(full) and not os.path.islink(full):
@@ -468,6 +484,136 @@ def check_quarantine(session_dir, journal_entries, out):
             out.add("ok", "%s:%d" % (JOURNAL_FILE, e["seq"]), "torn tail repaired, fragment kept in %s" % QUARANTINE_FILE)
 
 
+# ------------------------------------------------------------------------------ re-seals and signatures
+
+
+def check_reseals(trace_entries, journal_entries, out):
+    """Each re-seal note's replaced seal: its chain heads must still be the hashes at its line counts."""
+    def head_at(entries, n):
+        if n == 0:
+            return GENESIS
+        return entries[n - 1].get("hash") if 0 < n <= len(entries) else None
+
+    for e in trace_entries:
+        p = e.get("payload") if isinstance(e.get("payload"), dict) else {}
+        if e.get("type") != "note" or not isinstance(p.get("previous_manifest_sha256"), str):
+            continue
+        at = "%s:%d" % (TRACE_FILE, e["seq"])
+        old = p["previous_manifest_sha256"][:12]
+        if not isinstance(p.get("previous_trace_head"), str) or not _is_int(p.get("previous_trace_lines")):
+            out.add("ERROR", at, "re-seal note over manifest %s... does not record the replaced seal's chain heads: "
+                    "it cannot prove what it replaced" % old, "RESEAL_BROKEN")
+            continue
+        checks = [(TRACE_FILE, trace_entries, p["previous_trace_head"], p["previous_trace_lines"])]
+        if isinstance(p.get("previous_journal_head"), str) and _is_int(p.get("previous_journal_lines")):
+            checks.append((JOURNAL_FILE, journal_entries, p["previous_journal_head"], p["previous_journal_lines"]))
+        ok = True
+        for name, entries, head, n in checks:
+            if head_at(entries, n) != head:
+                ok = False
+                out.add("ERROR", "%s:%d" % (name, n), "hash of line %d differs from the chain head of the seal "
+                        "(manifest %s...) that the re-seal at %s replaced: a sealed line was rewritten" % (n, old, at),
+                        "RESEAL_BROKEN")
+        if ok:
+            out.add("ok", at, "re-seal over manifest %s...: its sealed lines are intact" % old)
+
+
+def check_signature(path, allowed, namespace):
+    """('unsigned',) | ('good', signer, key) | ('bad', why, code), with ssh-keygen -Y find-principals / verify."""
+    sig = path + ".sig"
+    if not os.path.isfile(sig):
+        return ("unsigned",)
+    try:
+        with open(allowed, "r", encoding="utf-8") as f:
+            signers = [l for l in f.read().split("\n") if l.strip() and not l.strip().startswith("#")]
+    except OSError:
+        return ("bad", "%s not found: pass --allowed-signers <file>" % allowed, "SIGNER_NOT_ALLOWED")
+    if not signers:
+        return ("bad", "%s lists no signer: add the operator's public key (see the file's header)" % allowed,
+                "SIGNER_NOT_ALLOWED")
+    try:
+        found = subprocess.run(["ssh-keygen", "-Y", "find-principals", "-s", sig, "-f", allowed],
+                               capture_output=True, text=True, timeout=30)
+    except OSError as err:
+        return ("bad", "ssh-keygen not available (%s): OpenSSH >= 8.1" % err, "SIGNATURE_INVALID")
+    principals = [l.strip() for l in found.stdout.split("\n") if l.strip()] if found.returncode == 0 else []
+    if not principals:
+        return ("bad", "signed by a key not in %s (or not a signature)" % allowed, "SIGNER_NOT_ALLOWED")
+    with open(path, "rb") as f:
+        data = f.read()
+    v = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", allowed, "-I", principals[0], "-n", namespace, "-s", sig],
+                       input=data, capture_output=True, timeout=30)
+    said = (v.stdout + v.stderr).decode("utf-8", "replace")
+    if v.returncode != 0:
+        last = [l for l in said.strip().split("\n") if l][-1:] or [""]
+        return ("bad", "signature by %s does not verify over %s in namespace %s: %s"
+                % (principals[0], os.path.basename(path), namespace, last[0]), "SIGNATURE_INVALID")
+    m = re.search(r"with (\S+ key \S+)", said)
+    return ("good", principals[0], m.group(1) if m else "key")
+
+
+def check_statements(session_dir, trace_entries, manifest_sha, out):
+    """Staging/live: re-seal statement k names the manifest that re-seal note k replaced; the newest the current one."""
+    notes = [(e["seq"], e["payload"]["previous_manifest_sha256"]) for e in trace_entries
+             if e.get("type") == "note" and isinstance(e.get("payload"), dict)
+             and isinstance(e["payload"].get("previous_manifest_sha256"), str)]
+    stmts = sorted(((int(RESEAL_RE.match(n).group(1)), n) for n in os.listdir(session_dir)
+                    if RESEAL_RE.match(n) and not n.endswith(".sig")))
+
+    def read(name):
+        try:
+            with open(os.path.join(session_dir, name), "rb") as f:
+                v = parse_json(f.read().decode("utf-8"))
+            return v if isinstance(v, dict) else None
+        except (OSError, ValueError, NotCanonicalizable):
+            return None
+
+    for i, (seq, sha) in enumerate(notes):
+        name = "reseal-%d.json" % (i + 1)
+        st = read(stmts[i][1]) if i < len(stmts) and stmts[i][0] == i + 1 else None
+        if st is None:
+            out.add("ERROR", name, "missing or unreadable: the re-seal at %s:%d has no signed statement" % (TRACE_FILE, seq),
+                    "RESEAL_BROKEN")
+        elif st.get("previous_manifest_sha256") != sha:
+            out.add("ERROR", name, "names the replaced manifest %s..., the re-seal at %s:%d names %s..."
+                    % (str(st.get("previous_manifest_sha256"))[:12], TRACE_FILE, seq, sha[:12]), "RESEAL_BROKEN")
+    if len(stmts) > len(notes):
+        out.add("ERROR", stmts[len(notes)][1], "a re-seal statement with no re-seal note in %s" % TRACE_FILE,
+                "RESEAL_BROKEN")
+    newest = read(stmts[-1][1]) if stmts else None
+    if newest is not None and len(stmts) == len(notes) and newest.get("manifest_sha256") != manifest_sha:
+        out.add("ERROR", stmts[-1][1], "names the new manifest %s..., but %s is %s..."
+                % (str(newest.get("manifest_sha256"))[:12], MANIFEST_FILE, manifest_sha[:12]), "RESEAL_BROKEN")
+
+
+def check_signatures(session_dir, m, allowed, out):
+    """The seal's signature (required for staging and live) and every re-seal statement's."""
+    strict = m["mode"] != "sandbox"
+    r = check_signature(os.path.join(session_dir, MANIFEST_FILE), allowed, SEAL_NAMESPACE)
+    if r[0] == "good":
+        out.add("ok", SIGNATURE_FILE, "sealed by %s (%s), allowed in %s" % (r[1], r[2], allowed))
+    elif r[0] == "bad":
+        out.add("ERROR", SIGNATURE_FILE, r[1], r[2])
+    elif strict:
+        out.add("ERROR", SIGNATURE_FILE, "a %s seal must be signed by an allowed signer and this one is unsigned "
+                "(sealed before signatures, or without a key)" % m["mode"], "SIGNATURE_MISSING")
+    else:
+        out.add("ok", SIGNATURE_FILE, "unsigned (sandbox seals may be)")
+    names = sorted((n for n in os.listdir(session_dir) if RESEAL_RE.match(n) and not n.endswith(".sig")),
+                   key=lambda n: int(RESEAL_RE.match(n).group(1)))
+    for name in names:
+        r = check_signature(os.path.join(session_dir, name), allowed, RESEAL_NAMESPACE)
+        if r[0] == "good":
+            out.add("ok", name + ".sig", "re-seal signed by %s (%s)" % (r[1], r[2]))
+        elif r[0] == "bad":
+            out.add("ERROR", name + ".sig", r[1], r[2])
+        elif strict:
+            out.add("ERROR", name + ".sig", "a %s re-seal must be signed by an allowed signer" % m["mode"],
+                    "SIGNATURE_MISSING")
+
+
+ANCHOR_RE = re.compile(r"Anchor ?:.*?manifest sha256\s*`([0-9a-f]{64})`.*?trace head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\)"
+                       r"(?:.*?journal head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\))?")
 OUTPUTS_FILE = "outputs.jsonl"
 NOTEBOOK_FILE = "payment-e2e.ipynb"
 PAY_LINK_SECRET = re.compile(r"(client_secret(?:=|%3D))([^\s\"'<>()\[\]{},;&|?#\\]+)", re.I)
@@ -595,7 +741,7 @@ def check_outputs(session_dir, journal_entries, out):
                             % (NOTEBOOK_FILE, len(expected) - len(absent), len(expected),
                                ", ".join("step %s %s" % (r.get("step"), r.get("status")) for r in absent)))
     for p in problems:
-        out.add("ERROR", NOTEBOOK_FILE, p)
+        out.add("ERROR", NOTEBOOK_FILE, p, "NOTEBOOK_DISAGREES")
     if not problems and copy is not None:
         out.add("ok", NOTEBOOK_FILE, "shows every output the kernel displayed (%s) and every step result of the journal" % OUTPUTS_FILE)
 
@@ -751,7 +897,7 @@ def check_timestamp(session_dir, manifest_sha, ca_file, untrusted, out):
             % why, "TIMESTAMP_INVALID")
 
 
-def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None):
+def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None, allowed_signers=DEFAULT_ALLOWED_SIGNERS):
     out = Findings()
     mpath = os.path.join(session_dir, MANIFEST_FILE)
     try:
@@ -792,6 +938,10 @@ def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None):
     check_leftover_ids(session_dir, m["session_id"], out)
     check_quarantine(session_dir, journal_entries, out)
     check_outputs(session_dir, journal_entries, out)
+    check_reseals(trace["entries"], journal_entries, out)
+    check_signatures(session_dir, m, allowed_signers, out)
+    if m["mode"] != "sandbox":
+        check_statements(session_dir, trace["entries"], manifest_sha, out)
     if report:
         check_anchor(report, m["session_id"], manifest_sha, m, trace, journal, out)
     check_timestamp(session_dir, manifest_sha, tsa_ca, tsa_cert, out)
@@ -805,6 +955,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="verify_session.py", description="Independent verifier of a payment-e2e session folder.")
     ap.add_argument("session_dir", help="e.g. archive/payment-e2e/<session-id>")
     ap.add_argument("--report", help="the living report whose session block holds the anchor, e.g. docs/PAYMENT_E2E_LIVE_REPORT.md")
+    ap.add_argument("--allowed-signers", default=DEFAULT_ALLOWED_SIGNERS,
+                    help="who may seal staging and live sessions, ssh-keygen's format (default %(default)s)")
     ap.add_argument("--tsa-ca", default=os.environ.get("PAYMENT_E2E_TSA_CA") or None,
                     help="the time-stamping authority's CA certificate (PEM), to check manifest.json.tsr with openssl")
     ap.add_argument("--tsa-cert", default=os.environ.get("PAYMENT_E2E_TSA_CERT") or None,
@@ -819,7 +971,7 @@ def main(argv=None):
     if args.tsa_ca and not os.path.isfile(args.tsa_ca):
         sys.stderr.write("verify: --tsa-ca %s: no such file\n" % args.tsa_ca)
         return 2
-    out, summary = verify(args.session_dir, args.report, args.tsa_ca, args.tsa_cert)
+    out, summary = verify(args.session_dir, args.report, args.tsa_ca, args.tsa_cert, args.allowed_signers)
     tag = {"ok": "ok   ", "WARN": "WARN ", "ERROR": "ERROR"}
     for level, subject, message in out.items:
         print("%s %s: %s" % (tag[level], subject, message))

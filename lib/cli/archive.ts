@@ -1,12 +1,14 @@
 /**
- * `npm run archive -- <session-dir> [--docs-dir docs] [--reseal "<reason>"]` — seal a session after the operator
+ * `npm run archive -- <session-dir> [--docs-dir docs] [--reseal "<reason>"] [--sign-key <key>]` — seal a session after the operator
  * saved and closed the notebook: HTML export, the session report block, a secret/card scan that
  * refuses on a hit, the manifest, and the session's block in the living report.
  * Exit 0 sealed, or already sealed and intact (nothing written); 1 refused: a secret or card number,
  * or a sealed folder that changed since (the one line says what changed and the fix); 2 usage error,
  * a --reseal without a written reason (≥ 10 characters) included.
  * `--reseal "<reason>"` seals a changed folder again on purpose; the trace records the reason and
- * the previous manifest hash.
+ * the previous manifest hash, and reseal-<k>.json (signed) states old hash, new hash and reason.
+ * `--sign-key <private key>` (or $PAYMENT_E2E_SIGN_KEY, or git's user.signingkey with gpg.format ssh)
+ * signs the manifest into manifest.json.sig (issue 24); on an intact unsigned seal it only signs.
  * The seal rules (lib/notebook/seal-rules.ts) refuse with exit 1 a notebook that disagrees with the
  * kernel's copy of its outputs or with the journal (`--restore-outputs` writes the copy back), an
  * incomplete run (`--incomplete "<reason>"`) and money moved with no successful refund
@@ -20,12 +22,14 @@ import { ArchiveRefused, ArchiveRuleRefused, oneLine } from "../errors";
 import { wantsHelp } from "./args";
 
 export const USAGE = `usage: npm run archive -- <session-dir> [--docs-dir <dir>] [--reseal "<reason>"] [--restore-outputs]
-                       [--unrefunded "<reason>"] [--incomplete "<reason>"]
+                       [--unrefunded "<reason>"] [--incomplete "<reason>"] [--sign-key <key>]
   --docs-dir <dir>         where the living report is (default docs)
   --reseal "<reason>"      seal a changed, already sealed folder again; the reason (≥ 10 characters) goes into the trace
   --restore-outputs        write the kernel's copy of the outputs (outputs.jsonl) back into a notebook that lacks them (recorded in the trace)
   --unrefunded "<reason>"  seal although money moved and no refund succeeded; the reason is journaled and the report says so
   --incomplete "<reason>"  seal an incomplete run (a cell threw or never ran, the executor stopped); never sealed as PASS
+  --sign-key <key>         the SSH private key that signs the seal (default $PAYMENT_E2E_SIGN_KEY, else git's
+                           user.signingkey when gpg.format is ssh); staging and live seals must be signed
   exit 0 sealed or already sealed and intact · 1 refused (secret, card number, changed seal, a seal rule) · 2 usage`;
 
 async function main(argv: string[]): Promise<number> {
@@ -40,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
       "restore-outputs"?: boolean;
       unrefunded?: string;
       incomplete?: string;
+      "sign-key"?: string;
     };
     positionals: string[];
   };
@@ -53,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
         "restore-outputs": { type: "boolean" },
         unrefunded: { type: "string" },
         incomplete: { type: "string" },
+        "sign-key": { type: "string" },
       },
     });
   } catch (err) {
@@ -92,7 +98,13 @@ async function main(argv: string[]): Promise<number> {
       restoreOutputs: values["restore-outputs"],
       unrefunded: values.unrefunded,
       incomplete: values.incomplete,
+      signKey: values["sign-key"],
     });
+    if (r.status === "signed") {
+      console.log(`archive: ${dir} was sealed at ${r.sealedAt} unsigned; signed now: ${r.signature}`);
+      if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
+      return 0;
+    }
     if (r.status === "already-sealed") {
       console.log(
         `archive: ${dir} already sealed at ${r.sealedAt}; ${r.timestamp ? "timestamped it" : "nothing to do"} (manifest sha256 ${r.manifestSha256})`,
@@ -110,6 +122,11 @@ async function main(argv: string[]): Promise<number> {
     );
     console.log(`  retention until: ${r.manifest.retention_until}`);
     if (r.docsReport) console.log(`  report block: ${r.docsReport}`);
+    if (r.signature) console.log(`  signature: ${r.signature}`);
+    else if (r.manifest.mode !== "sandbox")
+      console.error(
+        `archive: WARNING the ${r.manifest.mode} seal is unsigned and npm run verify will fail it: sign it with npm run archive -- ${dir} --sign-key <your SSH private key> (its public key must be in docs/allowed_signers)`,
+      );
     if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
     return 0;
   } catch (err) {

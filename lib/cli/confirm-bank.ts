@@ -1,11 +1,12 @@
 /**
- * `npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--reseal "<reason>"] [--to-docs]`
+ * `npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--reseal "<reason>"] [--sign-key <key>] [--to-docs]`
  * Days after a run, records that the refund shows on the bank statement (journal + trace), then
  * re-renders the session's block (session folder, docs report) and the GO/NO-GO row.
  * A sealed folder (manifest.json) is never written to silently: the bank confirmation is evidence
  * added on purpose, so on a sealed folder the command is refused unless `--reseal "<reason>"` is
  * given, which records the confirmation and re-seals the folder at once (the trace notes the reason
- * and the previous manifest hash; `npm run archive` does the sealing).
+ * and the previous manifest hash; `npm run archive` does the sealing, signed with `--sign-key`, else
+ * $PAYMENT_E2E_SIGN_KEY or git's ssh user.signingkey: issue 24).
  * Exit 0 when recorded, 2 on a refused date, a sealed folder without --reseal, or a usage error
  * (one line naming the fix).
  */
@@ -22,9 +23,9 @@ import { oneLine } from "../errors";
 import { summary } from "./report";
 
 export const USAGE =
-  'usage: npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--reseal "<reason>"] [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]';
+  'usage: npm run confirm-bank -- <session-dir-or-id> --date YYYY-MM-DD [--note "…"] [--reseal "<reason>"] [--sign-key <key>] [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]';
 
-type Flags = { docs?: string; checklist?: string; "to-docs"?: boolean };
+type Flags = { docs?: string; checklist?: string; "to-docs"?: boolean; "sign-key"?: string };
 
 /** Exit code; on a sealed folder with --reseal, records, then re-seals through the archive step. */
 export async function main(argv: string[], log = stdout, err = stderr, today?: Date): Promise<number> {
@@ -38,6 +39,7 @@ export async function main(argv: string[], log = stdout, err = stderr, today?: D
     const sealed = await archiveSession(r.dir, {
       reseal: r.reason,
       docsDir: path.dirname(r.flags.docs ?? REPORT_DEFAULTS.docsReport),
+      signKey: r.flags["sign-key"],
     });
     log(
       `re-sealed ${r.dir} (reason and previous seal recorded in the trace): manifest sha256 ${sealed.manifestSha256}`,
@@ -68,7 +70,13 @@ function record(
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { ...PUBLISH_FLAGS, date: { type: "string" }, note: { type: "string" }, reseal: { type: "string" } },
+      options: {
+        ...PUBLISH_FLAGS,
+        date: { type: "string" },
+        note: { type: "string" },
+        reseal: { type: "string" },
+        "sign-key": { type: "string" },
+      },
     });
     if (positionals.length !== 1 || !values.date) {
       err(

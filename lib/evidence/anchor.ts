@@ -14,7 +14,8 @@ import * as path from "node:path";
 import { type Anchor, type BlockAnchor, blockAnchor } from "./anchor-line";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "./files";
 import { type Manifest, manifestHash, readManifest } from "./manifest";
-import { readTrace } from "./chain";
+import { GENESIS, readTrace } from "./chain";
+import { readJournalFile } from "./journal";
 import type { VerifyFinding } from "./verify";
 
 export { type Anchor, type BlockAnchor, blockAnchor, describeAnchor, formatAnchor, parseAnchor } from "./anchor-line";
@@ -147,6 +148,22 @@ function resealedOver(sessionDir: string): Set<string> {
   return out;
 }
 
+/** `file:line` when a chain's hash at an anchor's line count is no longer the anchored head, else null. */
+function rewrittenUnder(sessionDir: string, a: Anchor): string | null {
+  const headAt = (hashes: Array<string | undefined>, n: number) => (n === 0 ? GENESIS : hashes[n - 1]);
+  try {
+    const trace = readTrace(path.join(sessionDir, TRACE_FILE)).map((e) => e.hash);
+    if (headAt(trace, a.traceLines) !== a.traceHead) return `${TRACE_FILE}:${a.traceLines}`;
+    if (a.journalHead !== null && a.journalLines !== null) {
+      const journal = readJournalFile(path.join(sessionDir, JOURNAL_FILE)).entries.map((e) => e.hash);
+      if (headAt(journal, a.journalLines) !== a.journalHead) return `${JOURNAL_FILE}:${a.journalLines}`;
+    }
+  } catch {
+    // a chain that cannot be read is verifySession's error
+  }
+  return null;
+}
+
 export interface AnchorOptions {
   /** The living report (default docs/PAYMENT_E2E_LIVE_REPORT.md under repoDir). */
   reportFile?: string;
@@ -195,6 +212,17 @@ export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyF
     const file = differingFile(folder, c.anchor);
     if (!file) continue;
     if (resealed.has(c.anchor.manifestSha256) && c.anchor.manifestSha256 !== folder.manifestSha256) {
+      // Issue 24 §2: a re-seal replaces a seal, never its sealed lines.
+      const rewritten = rewrittenUnder(sessionDir, c.anchor);
+      if (rewritten) {
+        findings.push({
+          level: "error",
+          subject: rewritten,
+          message: `the anchor committed in ${shown} at ${at(c)} was replaced by a re-seal, but the chain no longer holds its head at that line: a sealed line was rewritten`,
+          code: "RESEAL_BROKEN",
+        });
+        continue;
+      }
       findings.push({
         level: "ok",
         subject,

@@ -16,8 +16,20 @@ export const MANIFEST_FILE = "manifest.json";
  * when a time-stamping authority is configured. Not listed in the manifest: it is made after it.
  */
 export const MANIFEST_TSR_FILE = "manifest.json.tsr";
-/** Files written beside the manifest, over it, and so never listed in it (wt-sign adds its signature here). */
-export const SEAL_COMPANION_FILES: readonly string[] = [MANIFEST_TSR_FILE];
+/** The operator's SSH signature over the manifest (issue 24 §1, `ssh-keygen -Y sign`; lib/evidence/signature.ts). */
+export const MANIFEST_SIG_FILE = "manifest.json.sig";
+/** A re-seal statement and its signature, `reseal-<k>.json(.sig)` (issue 24 §2; lib/evidence/reseal.ts). */
+export const RESEAL_STATEMENT_RE = /^reseal-(\d+)\.json(\.sig)?$/;
+/** Files written beside the manifest, over it, and so never listed in it: its timestamp and its signature. */
+export const SEAL_COMPANION_FILES: readonly string[] = [MANIFEST_TSR_FILE, MANIFEST_SIG_FILE];
+/**
+ * True for a file of the session folder's top level that the seal writes beside the manifest, after
+ * it: SEAL_COMPANION_FILES and the re-seal statements. The manifest never lists one, verify never
+ * calls one an extra file (the one list both the manifest and verify use; Python: SEAL_COMPANIONS).
+ */
+export function isSealCompanionFile(name: string): boolean {
+  return SEAL_COMPANION_FILES.includes(name) || RESEAL_STATEMENT_RE.test(name);
+}
 /** The session's own report block (templates/session-block.md, filled). */
 export const REPORT_FILE = "report.md";
 /** The executed runbook, copied from notebooks/ with the parameters injected. */

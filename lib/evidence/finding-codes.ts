@@ -28,6 +28,16 @@ export const FINDING_CODES = {
   TIMESTAMP_INVALID: "TIMESTAMP_INVALID",
   /** A timestamp is present but no authority certificate was given to check it (a warning). */
   TIMESTAMP_UNCHECKED: "TIMESTAMP_UNCHECKED",
+  /** A staging or live seal (or re-seal statement) without its SSH signature. */
+  SIGNATURE_MISSING: "SIGNATURE_MISSING",
+  /** A signature that does not verify over its file in its namespace (or cannot be checked: no ssh-keygen). */
+  SIGNATURE_INVALID: "SIGNATURE_INVALID",
+  /** Signed by a key that is not in the allowed signers (or the list is missing or empty). */
+  SIGNER_NOT_ALLOWED: "SIGNER_NOT_ALLOWED",
+  /** A re-seal that does not prove what it replaced: its note lacks the replaced heads or they no longer hold, or its statement is missing or disagrees. */
+  RESEAL_BROKEN: "RESEAL_BROKEN",
+  /** The notebook lacks outputs the kernel displayed (outputs.jsonl), shows another outcome, or misses a step result of the journal. */
+  NOTEBOOK_DISAGREES: "NOTEBOOK_DISAGREES",
 } as const;
 
 export type FindingCode = keyof typeof FINDING_CODES;

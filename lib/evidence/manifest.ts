@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { ManifestError } from "../errors";
-import { JOURNAL_FILE, MANIFEST_FILE, SEAL_COMPANION_FILES, TRACE_FILE, isIgnoredFile } from "./files";
+import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE, isIgnoredFile, isSealCompanionFile } from "./files";
 import { GENESIS, verifyChain } from "./chain";
 import { readJournalFile } from "./journal";
 
@@ -96,7 +96,7 @@ export function sha256File(file: string): string {
 
 /**
  * Files a manifest covers: every regular file under `dir`, sorted, except the manifest (and its temp
- * file) and editor, Jupyter and OS leftovers (`isIgnoredFile`: `.ipynb_checkpoints/`, `*~`, `.*.swp`, …).
+ * file), what lies beside it after the seal (its timestamp, signature and re-seal statements: `isSealCompanionFile`) and editor, Jupyter and OS leftovers (`isIgnoredFile`: `.ipynb_checkpoints/`, `*~`, `.*.swp`, …).
  */
 export function listSessionFiles(dir: string): string[] {
   const out: string[] = [];
@@ -109,9 +109,7 @@ export function listSessionFiles(dir: string): string[] {
         ent.isFile() &&
         !(
           rel === "" &&
-          (ent.name === MANIFEST_FILE ||
-            ent.name.startsWith(`${MANIFEST_FILE}.tmp`) ||
-            SEAL_COMPANION_FILES.includes(ent.name))
+          (ent.name === MANIFEST_FILE || ent.name.startsWith(`${MANIFEST_FILE}.tmp`) || isSealCompanionFile(ent.name))
         )
       )
         out.push(r);

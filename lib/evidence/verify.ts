@@ -35,6 +35,7 @@ import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "
 import { type JournalRead, latestStepResults, readJournalFile } from "./journal";
 import { outputsAgreement } from "./outputs";
 import { identityFindings, leftoverIdFindings } from "./identity";
+import { resealFindings } from "./reseal";
 import { type FindingCode, chainCode } from "./finding-codes";
 
 export type FindingLevel = "ok" | "warning" | "error";
@@ -351,6 +352,10 @@ export function verifySession(sessionDir: string): VerifyResult {
   findings.push(...identityFindings(sessionDir, manifest, result.journal, events, journalRel));
   findings.push(...agreementFindings(sessionDir, result.journal));
   findings.push(...leftoverIdFindings(sessionDir, manifest.session_id));
+  // Issue 24 §2: a re-seal proves what it replaced, or the sealed lines were rewritten.
+  const reseals = resealFindings(events, result.journal?.entries ?? []);
+  if (reseals.some((f) => f.level === "error")) result.brokenChain = true;
+  findings.push(...reseals);
   result.ok = !findings.some((f) => f.level === "error");
   if (!result.ok)
     result.fix =
@@ -378,7 +383,12 @@ function agreementFindings(sessionDir: string, journal: JournalRead | null): Ver
           },
         ]
       : [];
-  return problems.map((message) => ({ level: "error", subject: SESSION_NOTEBOOK, message }));
+  return problems.map((message) => ({
+    level: "error",
+    subject: SESSION_NOTEBOOK,
+    message,
+    code: "NOTEBOOK_DISAGREES",
+  }));
 }
 
 /** A chain's finding (ok, or its first broken line); true when the sealed lines no longer verify. */

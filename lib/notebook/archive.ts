@@ -8,13 +8,13 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ArchiveRefused, ArchiveSealed, RunbookError, SessionError } from "../errors";
+import { ArchiveRefused, ArchiveSealed, RunbookError, SealSignError, SessionError } from "../errors";
 import { PAY_LINK_SECRET } from "../evidence/outputs";
 import { applySealRules, exceptionReasonProblem } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
 import { Journal } from "../evidence/journal";
-import { MANIFEST_TSR_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
+import { MANIFEST_FILE, MANIFEST_TSR_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { type TsaConfig, requestTimestamp, tsaFromEnv } from "../evidence/timestamp";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
 import { SecretRegistry, secrets } from "../evidence/secrets";
@@ -26,11 +26,24 @@ import { Trace } from "../evidence/trace";
 import { sha256 } from "../evidence/canonical";
 import { sealState } from "../evidence/verify";
 import { inRepo, repoRoot } from "../paths";
+import {
+  SEAL_NAMESPACE,
+  SIGNATURE_FILE,
+  resolveSignKey,
+  signFile,
+  signKeyProblem,
+  signSeal,
+} from "../evidence/signature";
 
 export interface ArchiveResult {
   dir: string;
-  /** sealed: first seal · resealed: sealed again on purpose, recorded in the trace · already-sealed: nothing written. */
-  status: "sealed" | "resealed" | "already-sealed";
+  /**
+   * sealed: first seal · resealed: sealed again on purpose, recorded in the trace · already-sealed:
+   * nothing written · signed: already sealed and intact, its unsigned seal now signed (issue 24).
+   */
+  status: "sealed" | "resealed" | "already-sealed" | "signed";
+  /** The signature beside the manifest (manifest.json.sig), or null when sealed unsigned (no key). */
+  signature: string | null;
   /** When the seal in force was made (manifest.json's created_at). */
   sealedAt: string;
   manifest: Manifest;
@@ -67,6 +80,12 @@ export interface ArchiveOptions {
    * sealed file is gone.
    */
   reseal?: string;
+  /**
+   * The operator's SSH private key that signs the seal (issue 24): default $PAYMENT_E2E_SIGN_KEY,
+   * else git's user.signingkey when gpg.format is ssh. Without one the seal is unsigned, which
+   * verify reports as an error for staging and live.
+   */
+  signKey?: string;
   /** Write the kernel's copy of the outputs (outputs.jsonl) back into a notebook that lacks them; recorded in the trace. */
   restoreOutputs?: boolean;
   /** Seal a session with money moved and no successful refund, for this written reason (journaled; the report says so). */
@@ -95,8 +114,16 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     );
   const tsa = opts.tsa === undefined ? tsaFromEnv() : opts.tsa;
   const seal = sealState(dir);
+  const signKey = resolveSignKey(opts.signKey, repoRoot());
+  // A missing key file is refused before anything is written (ssh-keygen itself may still refuse later).
+  const keyProblem = signKey === null ? null : signKeyProblem(signKey);
+  if (keyProblem) throw new SealSignError(keyProblem);
   if (seal.state === "intact") {
     const html = path.join(dir, SESSION_HTML);
+    const sig = path.join(dir, SIGNATURE_FILE);
+    // An intact seal made without a key (or before signatures) is signed as it stands, on request.
+    const signNow = opts.signKey !== undefined && !fs.existsSync(sig);
+    if (signNow) signFile(path.join(dir, MANIFEST_FILE), opts.signKey as string, SEAL_NAMESPACE);
     // An intact seal without a token gets one when an authority is configured now.
     const stamped =
       tsa && !fs.existsSync(path.join(dir, MANIFEST_TSR_FILE))
@@ -105,7 +132,8 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     return {
       timestamp: stamped,
       dir,
-      status: "already-sealed",
+      status: signNow ? "signed" : "already-sealed",
+      signature: fs.existsSync(sig) ? sig : null,
       sealedAt: seal.manifest.created_at,
       manifest: seal.manifest,
       manifestSha256: seal.manifestSha256,
@@ -142,13 +170,18 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   applySealRules(dir, journal, opts);
 
   if (seal.state === "changed") {
-    // A deliberate re-seal is evidence too: the trace says when, over which seal, and why.
+    // A deliberate re-seal is evidence too: the trace says when, over which seal, and why, and the
+    // replaced seal's chain heads, which verify checks are still the chains' hashes (issue 24 §2).
     const t = Trace.open(path.join(dir, TRACE_FILE));
     t.append("note", {
       event: "re-sealed by npm run archive --reseal",
       reason: opts.reseal?.trim(),
       previous_manifest_sha256: seal.manifestSha256,
       previous_sealed_at: seal.manifest?.created_at ?? null,
+      previous_trace_head: seal.manifest?.chain_head ?? null,
+      previous_trace_lines: seal.manifest?.trace_lines ?? null,
+      previous_journal_head: seal.manifest?.journal_head ?? null,
+      previous_journal_lines: seal.manifest?.journal_lines ?? null,
       changes: seal.changes.map((c) => `${c.path}: ${c.words}`),
     });
     t.close();
@@ -189,6 +222,11 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     // Dated now, a re-seal too (the trace records the seal it replaced).
     createdAt: new Date().toISOString(),
   });
+  const replaced =
+    seal.state === "changed" && seal.manifest && seal.manifestSha256
+      ? { manifest: seal.manifest, sha256: seal.manifestSha256, reason: opts.reseal ?? "" }
+      : null;
+  const signature = signSeal(dir, manifest, replaced, signKey);
   // After the seal: the docs report's block now names the manifest hash (staging and live only,
   // or a sandbox session already published there); the sealed folder itself is left untouched.
   const timestamp = tsa ? await requestTimestamp(dir, manifestHash(dir), tsa) : null;
@@ -200,6 +238,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   return {
     dir,
     status: seal.state === "changed" ? "resealed" : "sealed",
+    signature,
     sealedAt: manifest.created_at,
     manifest,
     manifestSha256: manifestHash(dir),

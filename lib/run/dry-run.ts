@@ -1,14 +1,20 @@
 /**
- * The live gate's dry-run check (issue 13): the seed requires a staging dry run before the live run.
- * Only a sealed, verified, chained staging session whose steps all passed counts; every other staging
- * folder is named with why it was rejected. Pre-flight runs `dryRunDone` with the other guards.
+ * The live gate's dry-run check (issue 13, issue 24 §4): the seed requires a staging dry run before
+ * the live run. Only a sealed, verified, chained staging session whose steps all passed, whose seal
+ * is signed by a signer in docs/allowed_signers, and whose anchor is in the committed living report
+ * (and agrees with its git history) counts; every other staging folder is named with why it was
+ * rejected. Pre-flight runs `dryRunDone` with the other guards.
  */
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { GuardError } from "../errors";
 import { Journal, latestStepResults, type JournalEntry } from "../evidence/journal";
 import { MANIFEST_FILE } from "../evidence/files";
 import { verifySession } from "../evidence/verify";
+import { checkAnchors } from "../evidence/anchor";
+import { DEFAULT_ALLOWED_SIGNERS, SEAL_NAMESPACE, checkSignature, signatureFindings } from "../evidence/signature";
+import { repoRoot } from "../paths";
 import type { GuardReport } from "./guards";
 import { STEPS } from "./steps";
 import type { Mode } from "../types";
@@ -25,13 +31,48 @@ export interface RejectedDryRun {
   reason: string;
 }
 
+/** What the gate trusts: the repository whose history holds the report, the report, the allowed signers. */
+export interface TrustOptions {
+  /** Default: the git repository that holds the session folder (its committed docs/ are what the gate trusts), else the tool's. */
+  repoDir?: string;
+  /** Default: docs/PAYMENT_E2E_LIVE_REPORT.md under repoDir. */
+  reportFile?: string;
+  /** Default: docs/allowed_signers under repoDir. */
+  allowedSigners?: string;
+}
+
+/** The work tree of the git repository holding `dir`, or null outside one. */
+function repositoryOf(dir: string): string | null {
+  try {
+    return execFileSync("git", ["rev-parse", "--show-toplevel"], {
+      cwd: dir,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 10_000,
+    }).trim();
+  } catch {
+    return null;
+  }
+}
+
+const trust = (dir: string, o: TrustOptions) => {
+  const repoDir = o.repoDir ?? repositoryOf(dir) ?? repoRoot();
+  return {
+    repoDir,
+    reportFile: o.reportFile ?? path.join(repoDir, "docs", "PAYMENT_E2E_LIVE_REPORT.md"),
+    allowedSigners: o.allowedSigners ?? path.join(repoDir, DEFAULT_ALLOWED_SIGNERS),
+  };
+};
+
 /**
  * Whether a staging folder is a dry run the live gate may rely on; the reason when not. Only a
  * sealed, verified staging session counts: manifest.json present, `verifySession` OK, manifest and
- * journal naming this folder and mode staging, the journal chained, and every step PASS. A renamed
- * sandbox journal, an unsealed run or an edited folder is refused, never silently skipped.
+ * journal naming this folder and mode staging, the journal chained, every step PASS, the seal (and
+ * any re-seal) signed by an allowed signer, and its anchor committed in the living report with no
+ * disagreement in its history. A renamed sandbox journal, an unsealed run, an edited folder, an
+ * unsigned or foreign-signed seal, an unpublished or uncommitted anchor is refused, never skipped.
  */
-export function dryRunProblem(dir: string): string | null {
+export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null {
   const name = path.basename(dir);
   let entries: readonly JournalEntry[];
   let chained: boolean;
@@ -61,17 +102,41 @@ export function dryRunProblem(dir: string): string | null {
   // A journal written before entries were chained: its steps cannot be trusted.
   if (!chained)
     return "journal not chained (written by an older tool): its results cannot be trusted — run a new staging dry run";
+  return trustProblem(dir, m, o);
+}
+
+/** The signature and anchor half of the gate (issue 24 §4): null when both hold. */
+function trustProblem(dir: string, m: NonNullable<ReturnType<typeof verifySession>["manifest"]>, o: TrustOptions) {
+  const t = trust(dir, o);
+  const shownSigners = path.relative(t.repoDir, t.allowedSigners) || t.allowedSigners;
+  const sig = checkSignature(path.join(dir, MANIFEST_FILE), t.allowedSigners, SEAL_NAMESPACE);
+  if (sig.state === "unsigned")
+    return `its seal is unsigned (sealed without a key, or before signatures): an allowed signer signs it with npm run archive -- ${dir} --sign-key <key> after checking it, or run a new staging dry run`;
+  if (sig.state === "bad")
+    return `its seal does not count: ${sig.why}${/lists no signer|not found/.test(sig.why) ? "" : ` — only a seal by a signer in ${shownSigners} is trusted; run a new staging dry run and seal it with your key`}`;
+  const reseal = signatureFindings(dir, m, { allowedSigners: t.allowedSigners }).find((f) => f.level === "error");
+  if (reseal) return `${reseal.subject}: ${reseal.message} — run a new staging dry run`;
+  const anchors = checkAnchors(dir, { repoDir: t.repoDir, reportFile: t.reportFile });
+  const bad = anchors.find((f) => f.level === "error");
+  if (bad) return `its anchor disagrees (${bad.subject}: ${bad.message}) — run npm run verify -- ${dir}`;
+  if (!anchors.some((f) => f.level === "ok" && /^matches the anchor committed/.test(f.message))) {
+    const why = anchors.find((f) => f.level === "warning");
+    return `its anchor is not committed in the living report (${why?.message ?? "no anchor"}) — publish it (npm run report -- ${dir}) and commit docs/PAYMENT_E2E_LIVE_REPORT.md`;
+  }
   return null;
 }
 
 /** Staging folders of an archive, newest first: the passed dry runs, and the others with why. */
-export function stagingDryRuns(archiveDir: string): { passed: DryRun[]; rejected: RejectedDryRun[] } {
+export function stagingDryRuns(
+  archiveDir: string,
+  o: TrustOptions = {},
+): { passed: DryRun[]; rejected: RejectedDryRun[] } {
   const out = { passed: [] as DryRun[], rejected: [] as RejectedDryRun[] };
   if (!fs.existsSync(archiveDir)) return out;
   for (const name of fs.readdirSync(archiveDir).sort().reverse()) {
     const dir = path.join(archiveDir, name);
     if (!name.endsWith("-staging") || !fs.statSync(dir).isDirectory()) continue;
-    const reason = dryRunProblem(dir);
+    const reason = dryRunProblem(dir, o);
     if (reason) out.rejected.push({ sessionId: name, dir, reason });
     else out.passed.push({ sessionId: name, dir });
   }
@@ -79,8 +144,8 @@ export function stagingDryRuns(archiveDir: string): { passed: DryRun[]; rejected
 }
 
 /** Earlier staging sessions that the live gate accepts (sealed, verified, all steps PASS), newest first. */
-export function passedDryRuns(archiveDir: string): DryRun[] {
-  return stagingDryRuns(archiveDir).passed;
+export function passedDryRuns(archiveDir: string, o: TrustOptions = {}): DryRun[] {
+  return stagingDryRuns(archiveDir, o).passed;
 }
 
 /** The rejected staging sessions in one clause: "<id>: <reason>; …" (the newest three). */
@@ -92,10 +157,15 @@ function rejectedText(rejected: RejectedDryRun[]): string {
 }
 
 /** The seed requires ≥ 1 staging dry run before the live run; overriding needs a written reason. */
-export function dryRunDone(mode: Mode, archiveDir: string, override: string): GuardReport & { dryRun: DryRun | null } {
+export function dryRunDone(
+  mode: Mode,
+  archiveDir: string,
+  override: string,
+  o: TrustOptions = {},
+): GuardReport & { dryRun: DryRun | null } {
   const r: GuardReport & { dryRun: DryRun | null } = { refusals: [], warnings: [], dryRun: null };
   if (mode !== "live") return r;
-  const runs = stagingDryRuns(archiveDir);
+  const runs = stagingDryRuns(archiveDir, o);
   r.dryRun = runs.passed[0] ?? null;
   if (!r.dryRun) {
     const why = rejectedText(runs.rejected);

@@ -16,6 +16,7 @@ import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/notebook/archive";
 import { passedDryRuns } from "../../lib/run/dry-run";
 import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
+import { makeSigner, writeAllowedSigners } from "../evidence/signing";
 
 const REPO = path.resolve(__dirname, "../..");
 const TSX = pathToFileURL(path.join(REPO, "node_modules", "tsx", "dist", "loader.mjs")).href;
@@ -79,10 +80,13 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
     // The live run's pre-flight (fixture) records this staging session as its dry run.
     staging = makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 19, 10)) });
     live = makeSession(archive, { mode: "live" });
+    // Staging and live seals are signed by an allowed signer (issue 24): a throwaway one here.
+    const signer = makeSigner("readonly-test@example.com");
+    writeAllowedSigners(path.join(docs, "allowed_signers"), [signer]);
     for (const dir of [staging, live]) {
       fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), NOTEBOOK);
       chainJournal(dir);
-      assert.equal((await archiveSession(dir, { html: false, docsDir: docs })).status, "sealed");
+      assert.equal((await archiveSession(dir, { html: false, docsDir: docs, signKey: signer.key })).status, "sealed");
     }
     await new Promise((r) => setTimeout(r, 20)); // any later write would show in mtime
     before_.staging = snapshot(staging);
@@ -167,8 +171,17 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
       archive,
     );
     assert.ok(r.code === 1 || r.code === 3, r.out);
+    // The gate trusts an anchor only once the living report is committed (issue 24 §4).
+    for (const args of [
+      ["init", "-q"],
+      ["add", "-A"],
+      ["commit", "-qm", "sealed"],
+    ])
+      spawnSync("git", ["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", ...args], {
+        cwd: root,
+      });
     assert.deepEqual(
-      passedDryRuns(archive).map((d) => d.sessionId),
+      passedDryRuns(archive, { repoDir: root }).map((d) => d.sessionId),
       [path.basename(staging)],
       "the sealed staging run is what the live gate accepts",
     );

@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
+import { makeSigner, writeAllowedSigners } from "../evidence/signing";
 import { main as verify } from "../../lib/cli/verify";
 import {
   type Anchor,
@@ -27,6 +28,7 @@ import { publishReport } from "../../lib/report/report";
 import { makeSession, seal, tmpArchive } from "../report/fixtures";
 
 const REPO = path.resolve(__dirname, "../..");
+const SIGNER = makeSigner("anchor-test@example.com");
 
 /** A repository with docs/ (report + checklist) and a sealed, published staging session, committed. */
 async function publishedStaging() {
@@ -36,7 +38,9 @@ async function publishedStaging() {
   fs.mkdirSync(docs);
   fs.copyFileSync(path.join(REPO, "docs", "GO_NO_GO_CHECKLIST.md"), path.join(docs, "GO_NO_GO_CHECKLIST.md"));
   const dir = makeSession(archive, { mode: "staging" });
-  await archiveSession(dir, { html: false, docsDir: docs });
+  // Signed by a throwaway key the repository's docs/allowed_signers trusts (issue 24).
+  writeAllowedSigners(path.join(docs, "allowed_signers"), [SIGNER]);
+  await archiveSession(dir, { html: false, docsDir: docs, signKey: SIGNER.key });
   const git = (...args: string[]) =>
     execFileSync(
       "git",
@@ -162,7 +166,12 @@ describe("npm run verify checks the anchors", () => {
     const t = Trace.open(path.join(s.dir, TRACE_FILE));
     t.append("operator_ack", { event: "evidence added on purpose" });
     t.close();
-    const r1 = await archiveSession(s.dir, { html: false, docsDir: s.docs, reseal: "operator note added on purpose" });
+    const r1 = await archiveSession(s.dir, {
+      html: false,
+      docsDir: s.docs,
+      reseal: "operator note added on purpose",
+      signKey: SIGNER.key,
+    });
     assert.equal(r1.status, "resealed");
     let r = s.run();
     assert.equal(r.code, 0, r.out);

@@ -233,7 +233,7 @@ describe("verifySession", () => {
         fs.writeFileSync(path.join(d, "report.md~"), "backup");
         fs.writeFileSync(path.join(d, ".DS_Store"), "");
       },
-      /^verify: OK - session \S+ \(staging\), 6 file\(s\), trace 6 line\(s\)(, 1 warning\(s\))?$/m,
+      /^verify: OK - session \S+ \(sandbox\), 6 file\(s\), trace 6 line\(s\)(, 1 warning\(s\))?$/m,
       true,
     ],
     [
@@ -251,7 +251,8 @@ describe("verifySession", () => {
   ];
   for (const [name, tamper, expected, ok] of rows) {
     it(`CLI: ${name}`, () => {
-      const dir = fakeSession();
+      // Sandbox: these rows are about the files; an unsigned staging seal is its own error (issue 24, tamper-sign.test.ts).
+      const dir = fakeSession({ mode: "sandbox" });
       tamper(dir);
       const r = runCli(dir);
       assert.equal(r.status, ok ? 0 : 1, r.stdout + r.stderr);

@@ -27,7 +27,7 @@ describe("verifier parity: the shared tamper table", () => {
     fs.cpSync(base, dir, { recursive: true });
     const report = path.join(root, "PAYMENT_E2E_LIVE_REPORT.md");
     fs.writeFileSync(report, anchorReport([dir]));
-    return { dir, report };
+    return { dir, report, args: [] };
   }
 
   before(async () => {
@@ -64,8 +64,8 @@ describe("verifier parity: the shared tamper table", () => {
           .slice(0, 60),
       );
       tc.tamper(c);
-      const p = runPython(c.dir, c.report);
-      const t = runTs(c.dir, c.report);
+      const p = runPython(c.dir, c.report, c.args);
+      const t = runTs(c.dir, c.report, c.args);
       table.push(`${tc.name}: npm ${t.errors.join(",") || "OK"} | python ${p.errors.join(",") || "OK"}`);
       assert.equal(p.code, 1, `Python must FAIL:\n${p.out}`);
       assert.equal(t.code, 1, `npm run verify must FAIL:\n${t.out}`);

@@ -2,16 +2,21 @@
  * The shared tamper table (issue 24 §6): one case per attack on a copy of a sealed session, each
  * with the finding codes (lib/evidence/finding-codes.ts, printed ` [CODE]` by both verifiers) that
  * `npm run verify` and verifier/verify_session.py must both report. test/evidence/parity.test.ts runs
- * every case through both. To add a case (a signature row, say), push a `TamperCase`: `tamper` edits
- * the copy as an attacker with write access would, `expect` names the codes.
+ * every case through both. To add a case, push a `TamperCase`: `tamper` edits the copy as an attacker
+ * with write access would (and may add flags both verifiers get, e.g. `--allowed-signers`), `expect`
+ * names the codes. The copy is a sandbox seal: the signature rows sign it with throwaway keys (a
+ * sandbox seal may be unsigned, a signature present is still checked); what needs a staging or live
+ * seal, the live gate, confirm-bank or archive --sign-key stays in test/evidence/tamper-sign.test.ts.
  *
  * Helpers here recompute chains and manifests the way the format document says, including for
  * values the tool itself would refuse to write (a lone surrogate, bytes that are not UTF-8).
  */
+import { execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { FindingCode } from "../../lib/evidence/finding-codes";
+import { RESEAL_NAMESPACE, SEAL_NAMESPACE } from "../../lib/evidence/signature";
 import { FIELDS, GENESIS, type ChainFile, anchorLine, reseal } from "./format-v2";
 
 export interface TamperCtx {
@@ -19,6 +24,8 @@ export interface TamperCtx {
   dir: string;
   /** The living report the verifiers compare the folder with (a copy). */
   report: string;
+  /** Flags both verifiers get after the report (e.g. `--allowed-signers <file>`); empty unless a case adds some. */
+  args: string[];
 }
 
 export interface TamperCase {
@@ -99,6 +106,67 @@ export const EDITED_LINE = 5;
 const notePayload = (e: Record<string, unknown>, note: string) => {
   e.payload = { ...((e.payload as Record<string, unknown>) ?? {}), note };
 };
+
+// ------------------------------------------------------------------------------ signatures (issue 24 §1–2)
+
+/** A throwaway ed25519 key beside the case's report, and its allowed_signers line (seal and re-seal namespaces). */
+function keyPair(ctx: TamperCtx, identity: string): { key: string; line: string } {
+  const key = path.join(path.dirname(ctx.report), `key-${identity.replace(/\W+/g, "-")}`);
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", identity, "-f", key], { stdio: "ignore" });
+  const [type, pub] = fs.readFileSync(`${key}.pub`, "utf8").trim().split(/\s+/);
+  return { key, line: `${identity} namespaces="${SEAL_NAMESPACE},${RESEAL_NAMESPACE}" ${type} ${pub}` };
+}
+
+/** An allowed_signers file beside the report listing `lines`, given to both verifiers. */
+function allowSigners(ctx: TamperCtx, lines: string[]): void {
+  const file = path.join(path.dirname(ctx.report), "allowed_signers");
+  fs.writeFileSync(file, `# tamper table signers\n${lines.map((l) => `${l}\n`).join("")}`);
+  ctx.args.push("--allowed-signers", file);
+}
+
+/** Signs the copy's manifest.json into manifest.json.sig (`ssh-keygen -Y sign`), as the archive does. */
+function signManifest(ctx: TamperCtx, key: string, namespace = SEAL_NAMESPACE): void {
+  const file = path.join(ctx.dir, "manifest.json");
+  fs.rmSync(`${file}.sig`, { force: true });
+  execFileSync("ssh-keygen", ["-Y", "sign", "-f", key, "-n", namespace, file], { stdio: "ignore" });
+}
+
+/**
+ * A forged re-seal: trace line EDITED_LINE rewritten, then a re-seal note naming the replaced seal
+ * appended (`heads`: with its true chain heads, as the tool writes it; none: as before issue 24),
+ * chain, manifest and anchor redone.
+ */
+function forgeReseal(c: TamperCtx, heads: boolean): void {
+  const mf = path.join(c.dir, "manifest.json");
+  const old = JSON.parse(fs.readFileSync(mf, "utf8")) as Record<string, unknown>;
+  const oldSha = sha256(fs.readFileSync(mf));
+  rewriteChain(path.join(c.dir, TRACE), TRACE, (es) => {
+    notePayload(es[EDITED_LINE - 1], "amount 50");
+    const last = es[es.length - 1];
+    es.push({
+      time: last.time,
+      mono_ms: Number(last.mono_ms ?? 0) + 1,
+      type: "note",
+      payload: {
+        event: "re-sealed by npm run archive --reseal",
+        reason: "corrected a typo in the amount",
+        previous_manifest_sha256: oldSha,
+        previous_sealed_at: old.created_at,
+        ...(heads
+          ? {
+              previous_trace_head: old.chain_head,
+              previous_trace_lines: old.trace_lines,
+              previous_journal_head: old.journal_head ?? null,
+              previous_journal_lines: old.journal_lines ?? null,
+            }
+          : {}),
+        changes: [],
+      },
+    });
+  });
+  reseal(c.dir);
+  reanchor(c);
+}
 
 export const TAMPER_CASES: TamperCase[] = [
   {
@@ -204,5 +272,65 @@ export const TAMPER_CASES: TamperCase[] = [
       reanchor(c);
     },
     expect: ["IDENTITY_LEFTOVER"],
+  },
+  {
+    name: "seal signed by a key not in allowed_signers",
+    tamper: (c) => {
+      const alice = keyPair(c, "alice@example.com");
+      const mallory = keyPair(c, "mallory@example.com");
+      allowSigners(c, [alice.line]);
+      signManifest(c, mallory.key);
+    },
+    expect: ["SIGNER_NOT_ALLOWED"],
+  },
+  {
+    name: "signed seal, then a consistent rewrite (trace line, manifest, anchor redone): the signature no longer verifies",
+    tamper: (c) => {
+      const alice = keyPair(c, "alice@example.com");
+      allowSigners(c, [alice.line]);
+      signManifest(c, alice.key);
+      rewriteChain(path.join(c.dir, TRACE), TRACE, (es) => notePayload(es[EDITED_LINE - 1], "amount 50"));
+      reseal(c.dir);
+      reanchor(c);
+    },
+    expect: ["SIGNATURE_INVALID"],
+  },
+  {
+    name: "seal signed by an allowed signer in the re-seal namespace (a statement's signature passed off as the seal's)",
+    tamper: (c) => {
+      const alice = keyPair(c, "alice@example.com");
+      allowSigners(c, [alice.line]);
+      signManifest(c, alice.key, RESEAL_NAMESPACE);
+    },
+    expect: ["SIGNATURE_INVALID"],
+  },
+  {
+    name: "forged re-seal: a sealed trace line rewritten, a note naming the replaced seal and its true heads, chain + manifest + anchor redone",
+    tamper: (c) => forgeReseal(c, true),
+    expect: ["RESEAL_BROKEN"],
+  },
+  {
+    name: "forged re-seal whose note lacks the replaced seal's heads (the note as written before issue 24)",
+    tamper: (c) => forgeReseal(c, false),
+    expect: ["RESEAL_BROKEN"],
+  },
+  {
+    name: "notebook with its runbook cells' outputs cleared (the journal's step results no longer shown), manifest and anchor redone",
+    tamper: (c) => {
+      const file = path.join(c.dir, "payment-e2e.ipynb");
+      const nb = JSON.parse(fs.readFileSync(file, "utf8")) as { cells: unknown[] };
+      nb.cells.push({
+        cell_type: "code",
+        execution_count: null,
+        id: "paid",
+        metadata: {},
+        outputs: [],
+        source: ["nb.paid()"],
+      });
+      fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+      reseal(c.dir);
+      reanchor(c);
+    },
+    expect: ["NOTEBOOK_DISAGREES"],
   },
 ];

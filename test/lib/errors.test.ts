@@ -21,6 +21,7 @@ import {
   ReportError,
   RunbookError,
   ScanPathError,
+  SealSignError,
   TimestampError,
   SchemaError,
   SecretLeakError,
@@ -189,6 +190,14 @@ const rows: Array<[string, () => RunbookError, ErrorClass, string, ErrorCode, st
     "CanonicalJsonError",
     "EVIDENCE_CANONICAL",
     "Canonical JSON: $.a: NaN is not a JSON number (not allowed in evidence)",
+  ],
+  [
+    "SealSignError",
+    () => new SealSignError("signing key k not found: pass --sign-key <private key>"),
+    SealSignError,
+    "SealSignError",
+    "EVIDENCE_SEAL_SIGN",
+    "Seal signature: signing key k not found: pass --sign-key <private key>",
   ],
   [
     "TimestampError",

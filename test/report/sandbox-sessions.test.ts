@@ -4,6 +4,8 @@
  * confirmation. The docs report holds both blocks, the first preserved byte for byte, with derived
  * outcomes, computed boxes and the comparison; the GO/NO-GO row flips only at the end.
  */
+import { execFileSync } from "node:child_process";
+import { makeSigner, writeAllowedSigners } from "../evidence/signing";
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -17,6 +19,22 @@ import { Session } from "../../lib/run/session";
 import { chainJournal, tmpArchive } from "./fixtures";
 import { archiveSession } from "../../lib/notebook/archive";
 import { verifySession } from "../../lib/evidence/verify";
+
+function commitAll(root: string): void {
+  for (const args of [
+    ["init", "-q"],
+    ["add", "-A"],
+    ["commit", "-qm", "staging dry run sealed and published"],
+  ])
+    execFileSync(
+      "git",
+      ["-c", "user.name=T", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", ...args],
+      {
+        cwd: root,
+        stdio: "ignore",
+      },
+    );
+}
 
 async function runSession(sb: Sandbox, mode: "staging" | "live", archiveDir: string): Promise<string> {
   const id = Session.create(mode, archiveDir);
@@ -75,8 +93,12 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
     const staging = await runSession(sb, "staging", archiveDir);
     // The live gate takes only a sealed, verified staging run with a chained journal.
     chainJournal(staging); // a no-op once the journal writer chains its entries
-    await archiveSession(staging, { html: false, docsDir: docs });
+    // ... signed by an allowed signer, its anchor committed in the repository holding the archive (issue 24).
+    const signer = makeSigner("sandbox-sessions@example.com");
+    writeAllowedSigners(path.join(docs, "allowed_signers"), [signer]);
+    await archiveSession(staging, { html: false, docsDir: docs, signKey: signer.key });
     const s = publishReport(staging, { docsReport, checklist });
+    commitAll(path.dirname(docs));
     assert.equal(s.session.outcome, "PASS");
     assert.equal(s.session.written, false, "the sealed folder is left untouched");
     const afterStaging = fs.readFileSync(docsReport, "utf8");

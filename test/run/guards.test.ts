@@ -16,6 +16,8 @@ import {
 import { dryRunDone, passedDryRuns, stagingDryRuns } from "../../lib/run/dry-run";
 import { chainJournal, makeSession, seal, tmpArchive } from "../report/fixtures";
 import { toV1 } from "../evidence/format-v2";
+import { commitTrust, makeSigner } from "../evidence/signing";
+import { SEAL_NAMESPACE, signFile } from "../../lib/evidence/signature";
 import type { StatusT } from "../../lib/contract";
 
 const status = (
@@ -140,10 +142,17 @@ test("a live run needs a passed staging dry run, or a written override", () => {
   assert.match(ov.warnings[0], /overridden by operator/);
   const archive = tmpArchive();
   const ok = sealedStaging(archive, new Date(Date.UTC(2026, 10, 26, 11)));
-  const r = dryRunDone("live", archive, "");
+  // Unsigned and unanchored (issue 24): refused; signed by an allowed signer and anchored in the committed report: GO.
+  assert.match(dryRunDone("live", archive, "", { repoDir: rootOf(archive) }).refusals[0].message, /seal is unsigned/);
+  signFile(path.join(ok, "manifest.json"), SIGNER.key, SEAL_NAMESPACE);
+  const r = dryRunDone("live", archive, "", commitTrust(rootOf(archive), [ok], [SIGNER]));
   assert.equal(r.refusals.length, 0, r.refusals[0]?.message);
   assert.equal(r.dryRun?.sessionId, path.basename(ok));
 });
+
+/** The throwaway signer the gate's tests trust (issue 24); the repository root of a tmpArchive(). */
+const SIGNER = makeSigner("gate-test@example.com");
+const rootOf = (archive: string) => path.dirname(path.dirname(archive));
 
 /** A staging dry run that passed every step, journal chained, sealed as the archive seals. */
 function sealedStaging(archive: string, at: Date, o: { scenario?: "stuck" } = {}): string {
@@ -177,7 +186,8 @@ describe("the live gate accepts only a sealed, verified staging session", () => 
     // Sealed and chained, but step 5 failed.
     const failed = sealedStaging(archive, at(13), { scenario: "stuck" });
 
-    const reasons = Object.fromEntries(stagingDryRuns(archive).rejected.map((r) => [r.sessionId, r.reason]));
+    const trust = { repoDir: rootOf(archive) };
+    const reasons = Object.fromEntries(stagingDryRuns(archive, trust).rejected.map((r) => [r.sessionId, r.reason]));
     assert.equal(stagingDryRuns(archive).passed.length, 0);
     assert.equal(reasons[path.basename(unsealed)], `not sealed — run npm run archive -- ${unsealed}`);
     assert.match(
@@ -188,7 +198,7 @@ describe("the live gate accepts only a sealed, verified staging session", () => 
     assert.match(reasons[path.basename(unchained)], /^journal not chained/);
     assert.match(reasons[path.basename(failed)], /^step 5 \(\w+\) FAIL: not every step passed/);
 
-    const refusal = dryRunDone("live", archive, "").refusals[0].message;
+    const refusal = dryRunDone("live", archive, "", trust).refusals[0].message;
     assert.doesNotMatch(refusal, /\n/);
     assert.match(
       refusal,
@@ -196,10 +206,12 @@ describe("the live gate accepts only a sealed, verified staging session", () => 
         `no passed staging dry run in \\S+ \\(rejected: ${path.basename(failed)}: step 5 .*; ${path.basename(unchained)}: journal not chained.*; and 2 older staging session\\(s\\)\\) — run MODE=staging first and seal it`,
       ),
     );
-    // A sealed, verified one is accepted, and is the dry run the pre-flight records.
+    // A sealed, verified one is accepted once signed by an allowed signer and anchored in the committed report.
     const good = sealedStaging(archive, at(14));
-    assert.deepEqual(passedDryRuns(archive), [{ sessionId: path.basename(good), dir: good }]);
-    assert.equal(dryRunDone("live", archive, "").dryRun?.sessionId, path.basename(good));
+    signFile(path.join(good, "manifest.json"), SIGNER.key, SEAL_NAMESPACE);
+    const signed = commitTrust(rootOf(archive), [good], [SIGNER]);
+    assert.deepEqual(passedDryRuns(archive, signed), [{ sessionId: path.basename(good), dir: good }]);
+    assert.equal(dryRunDone("live", archive, "", signed).dryRun?.sessionId, path.basename(good));
   });
 });
 
