@@ -101,13 +101,17 @@ export const lostWebhook: Scenario = {
       const { s5, waited } = await afterStuckPayment(rb, "pending");
       assert.match(
         s5.reason ?? "",
-        /money moved but the order never completed: the orchestrator says the payment \S+ succeeded while the order is pending — the marketplace refunds only completed orders, so refund it at the orchestrator \(Hyperswitch dashboard\)/,
+        /money moved but the order never completed: the orchestrator says the payment \S+ succeeded \(captured \d+\.\d{2} EUR: amount_received\) while the order is pending — the marketplace refunds only completed orders, so refund it at the orchestrator \(Hyperswitch dashboard\)/,
       );
       assert.match(String(s5.observed.orchestrator), /^succeeded •••• 4242/);
       assert.ok(
         rb.anomalies.some(
           (a) =>
-            a.step === 5 && a.kind === "warning" && /payment \S+ succeeded while the order is pending/.test(a.message),
+            a.step === 5 &&
+            a.kind === "warning" &&
+            /payment \S+ succeeded \(captured \d+\.\d{2} EUR: amount_received\) while the order is pending/.test(
+              a.message,
+            ),
         ),
       );
       const [hs] = await w.sql<{ status: string }>(
@@ -145,7 +149,7 @@ export const unreadableOrder: Scenario = {
       assert.match(
         s5.reason ?? "",
         new RegExp(
-          `^order completed not reached within ${DEADLINE_S} s \\(last status: none\\); money moved but the order never completed: the orchestrator says the payment \\S+ succeeded while the order could not be read`,
+          `^order completed not reached within ${DEADLINE_S} s \\(last status: none\\); money moved but the order never completed: the orchestrator says the payment \\S+ succeeded \\(captured \\d+\\.\\d{2} EUR: amount_received\\) while the order could not be read`,
         ),
       );
       assert.ok(rb.anomalies.filter((a) => a.step === 5 && a.kind === "http_5xx").length >= 3);
