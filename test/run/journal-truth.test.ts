@@ -23,6 +23,7 @@ import { readTrace } from "../../lib/evidence/chain";
 import { TRACE_FILE } from "../../lib/evidence/files";
 import { openNotebook, type TslabLike } from "../../lib/notebook";
 import { notStartedLines } from "../../lib/notebook/standing";
+import { ConfigError } from "../../lib/errors";
 import { loadEvidence } from "../../lib/report/evidence";
 import { renderSessionBlock } from "../../lib/report/report";
 import { actionItems } from "../../lib/report/verdict";
@@ -343,6 +344,21 @@ describe("banners computed from the journal (issue 22 §5)", () => {
     const text = notStartedLines("SESSION_ID: missing", new Error("x"), null).join("\n");
     assert.doesNotMatch(text, /no money moved/i);
     assert.match(text, /This cell sent nothing/);
+  });
+
+  test("the session id and mode read from a journal are inert in the banner (review 11)", () => {
+    const hostile = {
+      sessionId: "<img src=x onerror=alert(1)>",
+      mode: "*live*[x](javascript:1)",
+      orderId: "o",
+      moved: true,
+      outstanding: true,
+    };
+    const err = new ConfigError("SESSION_ID", "belongs to another mode");
+    for (const e of [err, new Error("x")]) {
+      const text = notStartedLines("r", e, hostile).join("\n");
+      assert.doesNotMatch(text, /(?<!\\)<img|(?<!\\)\*live|(?<!\\)\]\(javascript/, text);
+    }
   });
 });
 
