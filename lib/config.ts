@@ -239,7 +239,17 @@ export function parseConfig(params: Params, env: Record<string, string | undefin
  * The parameters pre-flight pins (issue 22 §4), as text: a later cell run with any of them changed is
  * refused until pre-flight runs again, which records the change as an anomaly.
  */
-export const PINNED_PARAMS = ["MODE", "BASE_URL", "PRODUCT", "MAX_PRICE", "REFUND"] as const;
+export const PINNED_PARAMS = [
+  "MODE",
+  "BASE_URL",
+  "PRODUCT",
+  "MAX_PRICE",
+  "REFUND",
+  // Where steps 4, 5, 8 and 9 send the API key, and which kind of key (its prefix only, never the key):
+  // the transport and key-mode guards ran on these at pre-flight and step 3 (review 9).
+  "HYPERSWITCH_URL",
+  "HYPERSWITCH_KEY_PREFIX",
+] as const;
 export type PinnedParams = Record<(typeof PINNED_PARAMS)[number], string>;
 
 export function pinnedParams(cfg: Config): PinnedParams {
@@ -249,7 +259,15 @@ export function pinnedParams(cfg: Config): PinnedParams {
     PRODUCT: cfg.product,
     MAX_PRICE: (cfg.maxPriceMinor / 100).toFixed(2),
     REFUND: String(cfg.refund),
+    HYPERSWITCH_URL: cfg.hyperswitchUrl ?? "(none)",
+    HYPERSWITCH_KEY_PREFIX: keyPrefix(cfg.hyperswitchApiKey),
   };
+}
+
+/** The API key's Hyperswitch prefix (`snd_`), "(other)" without one, "(none)" unset: never the key. */
+function keyPrefix(key: string | null): string {
+  if (!key) return "(none)";
+  return /^(prd|snd|dev|integ)_/.exec(key)?.[0] ?? "(other)";
 }
 
 /**

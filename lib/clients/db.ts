@@ -84,11 +84,19 @@ export function parsePastedTransfer(text: string): {
 } {
   const tr = /\btr_[A-Za-z0-9]+\b/.exec(text);
   const status = /\b(paid|pending|reversed|failed)\b/.exec(text);
-  const amount = /(?:^|\|)\s*(\d{1,9})\s*\|\s*([A-Z]{3})\s*(?:\||$)/m.exec(text);
+  // Aligned (`| 375 | EUR |`) or expanded (`\x`: `amount | 375` and `currency | EUR` lines); the
+  // amount is in minor units: a decimal is read only when its fraction is zero (`375.00`), as "4.20"
+  // could be major or minor units, and is then left unread (step 7 says "not reconciled").
+  const aligned = /(?:^|\|)\s*(\d{1,9}(?:\.\d+)?)\s*\|\s*([A-Za-z]{3})\s*(?:\||$)/m.exec(text);
+  const amountX = /^\s*amount\s*\|\s*(\d{1,9}(?:\.\d+)?)\s*$/m.exec(text);
+  const currencyX = /^\s*currency\s*\|\s*([A-Za-z]{3})\s*$/m.exec(text);
+  const raw = aligned?.[1] ?? amountX?.[1] ?? null;
+  const minor = raw !== null && /^\d+(?:\.0+)?$/.test(raw) ? Number.parseInt(raw, 10) : null;
+  const currency = aligned?.[2] ?? currencyX?.[1] ?? null;
   return {
     stripe_transfer_id: tr ? tr[0] : null,
     status: status ? status[1] : null,
-    amount: amount ? Number(amount[1]) : null,
-    currency: amount ? amount[2] : null,
+    amount: minor,
+    currency: currency ? currency.toUpperCase() : null,
   };
 }

@@ -5,6 +5,7 @@
  * A folder is sealed once. Archiving a sealed folder whose seal still verifies writes nothing
  * ("already sealed"); one that changed since is refused with what changed and the fix, unless the
  * operator re-seals on purpose (`reseal`), which the trace records before the new seal covers it.
+ * Over 300 lines: the intact, changed and fresh paths of one seal are kept in one readable order.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -167,7 +168,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);
   // Before anything is exported or sealed: the notebook agrees with the kernel's copy and the
   // journal, the run is complete, no money is left out (or a written reason says why; seal-rules.ts).
-  applySealRules(dir, journal, opts);
+  const exceptions = applySealRules(dir, journal, opts);
 
   if (seal.state === "changed") {
     // A deliberate re-seal is evidence too: the trace says when, over which seal, and why, and the
@@ -209,6 +210,17 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     // Never leave an export that failed the scan behind: it may show what the scan found.
     if (html) fs.rmSync(html, { force: true });
     throw new ArchiveRefused(dir, hits.map(formatHit));
+  }
+  if (exceptions.length) {
+    // Journaled only now the seal goes ahead (review 8): a refused seal leaves none behind. The report
+    // block is written again to read them, and the folder scanned again (a reason is operator text).
+    for (const x of exceptions) journal.append("seal_exception", { ...x });
+    writeSessionReport(dir, { sealing: true });
+    const again = scanPaths([dir], { registry, extensions: "all" });
+    if (again.length) {
+      if (html) fs.rmSync(html, { force: true });
+      throw new ArchiveRefused(dir, again.map(formatHit));
+    }
   }
 
   const trace = Trace.open(path.join(dir, TRACE_FILE));

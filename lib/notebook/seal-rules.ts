@@ -10,7 +10,9 @@
  * 3. **No money left out**: money moved and no refund succeeded is refused (E2E_ARCHIVE_UNREFUNDED)
  *    unless `--unrefunded "<reason>"`; the report then says so, without advice a sealed session
  *    cannot follow.
- * A reason given is journaled (`seal_exception`) before the seal, so the report reads it from the journal.
+ * A reason given is returned, and the archive journals it (`seal_exception`) only once the secret scan
+ * has passed, just before the manifest: a seal that is then refused leaves no exception behind to
+ * count against a later seal (review 8). An exception a seal already journaled stands for a re-seal.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -49,8 +51,20 @@ export function exceptionReasonProblem(
   return `--${flag} needs a written reason of at least ${EXCEPTION_REASON_MIN} characters, recorded in the journal: npm run archive -- ${dir} --${flag} "${example}"`;
 }
 
-/** Applies the three rules in order; throws ArchiveRuleRefused naming the first broken one and its fix. */
-export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions): void {
+/** A seal exception to journal (`seal_exception`) once the seal is certain. */
+export interface SealException {
+  rule: "incomplete" | "unrefunded";
+  reason: string;
+  what?: string[];
+}
+
+/**
+ * Applies the three rules in order; throws ArchiveRuleRefused naming the first broken one and its fix.
+ * Returns the exceptions the caller journals when the seal goes ahead (only those that apply).
+ */
+export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions): SealException[] {
+  const sealedWith = (rule: SealException["rule"]) =>
+    journal.all().some((e) => e.kind === "seal_exception" && e.data.rule === rule);
   const nbFile = path.join(dir, SESSION_NOTEBOOK);
   const results = [...latestStepResults(journal.all()).values()];
   let agree = outputsAgreement(dir, results);
@@ -88,7 +102,7 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
     );
   }
   const incomplete = fs.existsSync(nbFile) ? incompleteReasons(readNotebook(nbFile)) : [];
-  if (incomplete.length && !o.incomplete)
+  if (incomplete.length && !o.incomplete && !sealedWith("incomplete"))
     throw new ArchiveRuleRefused(
       "E2E_ARCHIVE_INCOMPLETE",
       dir,
@@ -96,7 +110,7 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
       `run the cells that did not run in Jupyter (re-run from the first one that threw or never ran; steps resume) and save the notebook, then archive again; or seal it as incomplete, never as PASS: npm run archive -- ${dir} --incomplete "<reason>"`,
     );
   const outstanding = moneyOutstanding(journal.all());
-  if (outstanding && !o.unrefunded)
+  if (outstanding && !o.unrefunded && !sealedWith("unrefunded"))
     throw new ArchiveRuleRefused(
       "E2E_ARCHIVE_UNREFUNDED",
       dir,
@@ -104,8 +118,9 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
       `refund it before sealing: run the refund cell (step 8) and the refunded cell (step 9) in the session's notebook and save it, then archive again; if it was refunded outside the runbook or cannot be, seal it with a written reason: npm run archive -- ${dir} --unrefunded "<reason>"`,
     );
   // Only what applies is journaled: a reason for a rule the session does not break is not evidence.
+  const exceptions: SealException[] = [];
   if (incomplete.length && o.incomplete)
-    journal.append("seal_exception", { rule: "incomplete", reason: o.incomplete.trim(), what: incomplete });
-  if (outstanding && o.unrefunded)
-    journal.append("seal_exception", { rule: "unrefunded", reason: o.unrefunded.trim() });
+    exceptions.push({ rule: "incomplete", reason: o.incomplete.trim(), what: incomplete });
+  if (outstanding && o.unrefunded) exceptions.push({ rule: "unrefunded", reason: o.unrefunded.trim() });
+  return exceptions;
 }

@@ -61,13 +61,14 @@ export function standingFor(params: Params): Standing | null {
 
 /** How to get back into the session, by why it did not open. */
 function resumeAdvice(err: unknown, s: Standing): string {
+  const id = inertText(s.sessionId);
   if (err instanceof ConfigError && err.variable === "SESSION_ID" && /another mode/.test(err.message))
-    return `set MODE = "${s.mode}" in the parameters cell (the mode session ${s.sessionId} was created for) and re-run it and this cell`;
+    return `set MODE = "${inertText(s.mode)}" in the parameters cell (the mode session ${id} was created for) and re-run it and this cell`;
   if (err instanceof ConfigError && err.variable === "SESSION_ID")
-    return `re-run the injected-parameters cell (the one \`npm run session\` put under the parameters cell; Run All from the top runs it) so SESSION_ID is ${s.sessionId} again, then this cell`;
+    return `re-run the injected-parameters cell (the one \`npm run session\` put under the parameters cell; Run All from the top runs it) so SESSION_ID is ${id} again, then this cell`;
   if (err instanceof SessionError && /another kernel/.test(err.message))
     return "resume it in the kernel that holds it, or shut that kernel down and re-run this cell";
-  return `fix the parameter above and re-run this cell to resume session ${s.sessionId}`;
+  return `fix the parameter above and re-run this cell to resume session ${id}`;
 }
 
 /**
@@ -85,24 +86,25 @@ export function notStartedLines(reason: string, err: unknown, s: Standing | null
       "This cell sent nothing. If this notebook ran before, its session is not known to this kernel: re-run the injected-parameters cell (or reopen the notebook with `npm run session`, which resumes it) rather than starting a fresh session.",
     ];
   const advice = resumeAdvice(err, s);
+  const id = inertText(s.sessionId);
   if (s.outstanding)
     return [
       reason,
       "",
-      `**Money moved in session ${s.sessionId} and has not been refunded** (order ${inertText(s.orderId ?? "?")}). Resume this session: ${advice}; then run the refund (step 8) from this notebook.`,
+      `**Money moved in session ${id} and has not been refunded** (order ${inertText(s.orderId ?? "?")}). Resume this session: ${advice}; then run the refund (step 8) from this notebook.`,
       "Do not start a fresh session: it would leave this payment unrefunded.",
     ];
   if (s.moved)
     return [
       reason,
       "",
-      `Money moved in session ${s.sessionId} (order ${inertText(s.orderId ?? "?")}) and a refund succeeded. To finish its record: ${advice}.`,
+      `Money moved in session ${id} (order ${inertText(s.orderId ?? "?")}) and a refund succeeded. To finish its record: ${advice}.`,
     ];
   if (s.orderId)
     return [
       reason,
       "",
-      `Session ${s.sessionId} created order ${inertText(s.orderId)}; no payment is recorded, but its pay link may have been used — if it was paid, money moved. Resume this session to check it: ${advice}.`,
+      `Session ${id} created order ${inertText(s.orderId)}; no payment is recorded, but its pay link may have been used — if it was paid, money moved. Resume this session to check it: ${advice}.`,
     ];
-  return [reason, "", `Session ${s.sessionId} has no order: nothing was charged. To go on with it: ${advice}.`];
+  return [reason, "", `Session ${id} has no order: nothing was charged. To go on with it: ${advice}.`];
 }

@@ -97,6 +97,17 @@ export class Runbook extends PaySteps {
         t.stripe_transfer_id ? 1 : 0,
       );
       if (t.amount != null) await this.reconcileTransfer(obs, { amount: t.amount, currency: t.currency ?? null });
+      else {
+        // As the DB path says when it cannot compare (review 4): never a silent pass, and no amount is
+        // journaled for the transfer, so its reconciliation row reads "not reported", not balanced.
+        obs.split = "not reconciled: amount not found in the pasted output";
+        this.anomaly({
+          step: this.currentStep,
+          kind: "warning",
+          message:
+            "seller transfer not reconciled: amount not found in the pasted output (paste psql's aligned or \\x output with amount in minor units, e.g. 375, and currency)",
+        });
+      }
     });
   }
 

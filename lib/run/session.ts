@@ -410,7 +410,7 @@ export class Session {
 
   /**
    * Issue 22 §4: refuses (GuardError, nothing sent) to run `what` with MODE, BASE_URL, PRODUCT,
-   * MAX_PRICE or REFUND changed since pre-flight pinned them, naming the change; the refusal is
+   * MAX_PRICE, REFUND, HYPERSWITCH_URL or the API key's prefix changed since pre-flight pinned them, naming the change; the refusal is
    * noted in the trace. Running pre-flight again pins the new values (and records the change).
    */
   checkPinned(what: string): void {

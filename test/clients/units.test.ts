@@ -47,3 +47,24 @@ test("pasted psql output gives transfer id, status and amount", () => {
   });
   assert.match(transferSqlFor("ord_1'x"), /WHERE order_id = 'ord_1''x'/);
 });
+
+test("pasted psql output: expanded (\\x), lower-case currency, zero-fraction decimals read; '4.20' left unread (review 4)", () => {
+  const expanded = `-[ RECORD 1 ]------+---------------------------
+id                 | st_1
+order_id           | ord_9
+seller_id          | sel_1
+amount             | 375
+currency           | eur
+stripe_transfer_id | tr_1AbC
+status             | paid`;
+  assert.deepEqual(parsePastedTransfer(expanded), {
+    stripe_transfer_id: "tr_1AbC",
+    status: "paid",
+    amount: 375,
+    currency: "EUR",
+  });
+  const row = (amount: string) => ` st_1 | ord_9 | sel_1 | ${amount} | EUR | tr_1AbC | paid`;
+  assert.equal(parsePastedTransfer(row("375.00")).amount, 375);
+  assert.equal(parsePastedTransfer(row("4.20")).amount, null, "major or minor units: not guessed");
+  assert.equal(parsePastedTransfer(expanded.replace("| 375", "| 4.20")).amount, null);
+});

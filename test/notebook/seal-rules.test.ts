@@ -263,6 +263,23 @@ describe("seal rules on fixture sessions", () => {
       () => validateBankDate(loadEvidence(dir), new Date().toISOString().slice(0, 10)),
       /sealed unrefunded \("refunded by hand .*"\): there is nothing for the bank to confirm here/,
     );
+    // A re-seal (evidence added on purpose) keeps the sealed reason: not asked again, not journaled twice (review 8).
+    const t = Trace.open(path.join(dir, TRACE_FILE));
+    t.append("note", { event: "operator note added after the seal" });
+    t.close();
+    const again = await archiveSession(dir, {
+      html: false,
+      docsDir: docsOf(dir),
+      reseal: "an operator note added later",
+    });
+    assert.equal(again.status, "resealed");
+    assert.equal(
+      Journal.open(dir)
+        .all()
+        .filter((e) => e.kind === "seal_exception").length,
+      1,
+    );
+    assert.match(fs.readFileSync(path.join(dir, REPORT_FILE), "utf8"), /ticket OPS-7/);
   });
 
   test("an incomplete run (the executor stopped; plot and report never ran): refused; with --incomplete sealed, never as PASS", async () => {
@@ -295,6 +312,33 @@ describe("seal rules on fixture sessions", () => {
     const report = fs.readFileSync(path.join(dir, REPORT_FILE), "utf8");
     assert.doesNotMatch(report, /✅ PASS\*\*/);
     assert.match(report, /run incomplete \(.*never ran: plot, report\), sealed with --incomplete/);
+  });
+
+  test("--incomplete on a seal the scan refuses leaves no exception: the finished run seals as PASS (review 8)", async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "pass" });
+    notebookFor(dir, { silent: ["plot", "report"] });
+    const file = path.join(dir, SESSION_NOTEBOOK);
+    const pan = "4242".repeat(4); // built at run time: the pre-commit scan refuses one in a file
+    const nb = readNotebook(file);
+    nb.cells.push({
+      cell_type: "markdown",
+      id: "m",
+      metadata: {},
+      source: `paid with ${pan}`,
+    } as Notebook["cells"][number]);
+    fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+    await assert.rejects(
+      archiveSession(dir, { html: false, docsDir: docsOf(dir), incomplete: "report cell never ran, accepted" }),
+      (e: unknown) => e instanceof ArchiveRefused,
+    );
+    assert.equal(Journal.open(dir).last("seal_exception"), undefined, "a refused seal journals no exception");
+    // The operator removes the card number, finishes the run and archives without the flag.
+    notebookFor(dir);
+    const r = await archiveSession(dir, { html: false, docsDir: docsOf(dir) });
+    assert.equal(r.status, "sealed");
+    assert.equal(r.outcome, "PASS");
+    assert.doesNotMatch(fs.readFileSync(path.join(dir, REPORT_FILE), "utf8"), /sealed with --incomplete/);
   });
 
   test("a cell that threw is named; the notebook's metadata decides nothing alone", () => {

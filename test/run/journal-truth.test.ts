@@ -3,7 +3,7 @@
  * notebook's cell API against the sandbox:
  * - the refund waits for steps 5–7 on a paid order (Run All with the paid cell empty refunds nothing;
  *   a FAILED check, or the operator's written reason, lets it act, and is recorded);
- * - the parameters are pinned at pre-flight: a later cell with MAX_PRICE (or MODE, BASE_URL, PRODUCT,
+ * - the parameters are pinned at pre-flight: a later cell with MAX_PRICE (or MODE, BASE_URL, PRODUCT, HYPERSWITCH_URL, the key prefix,
  *   REFUND) changed is refused naming the change, until pre-flight runs again, which records it;
  * - a "cannot start" banner is computed from the journal: never "no money moved" once money moved;
  * - a pre-flight NO-GO says what is true (requests were sent) and prints no "continuing will charge".
@@ -23,6 +23,7 @@ import { readTrace } from "../../lib/evidence/chain";
 import { TRACE_FILE } from "../../lib/evidence/files";
 import { openNotebook, type TslabLike } from "../../lib/notebook";
 import { notStartedLines } from "../../lib/notebook/standing";
+import { ConfigError } from "../../lib/errors";
 import { loadEvidence } from "../../lib/report/evidence";
 import { renderSessionBlock } from "../../lib/report/report";
 import { actionItems } from "../../lib/report/verdict";
@@ -196,6 +197,36 @@ describe("the refund waits for steps 5–7 (issue 22 §3)", () => {
 });
 
 describe("parameters pinned at pre-flight (issue 22 §4)", () => {
+  test("HYPERSWITCH_URL or the API key's kind changed after pre-flight: refused, nothing sent (review 9)", async () => {
+    const id = Session.create("staging", archive);
+    const hs = { HYPERSWITCH_URL: sb.hyperswitchUrl };
+    const rb = openStaging(sb, archive, id, hs, { HYPERSWITCH_API_KEY: sb.apiKey });
+    assert.equal((await rb.preflight()).status, "PASS");
+    const pin = Journal.open(rb.dir).last("preflight")!.data.params as Record<string, string>;
+    assert.equal(pin.HYPERSWITCH_URL, sb.hyperswitchUrl);
+    assert.match(pin.HYPERSWITCH_KEY_PREFIX, /^[a-z]+_$/);
+    assert.ok(!JSON.stringify(pin).includes(sb.apiKey), "the key itself is never pinned");
+    await rb.close();
+    const elsewhere = "http://127.0.0.1:9";
+    for (const [extra, env, change] of [
+      [
+        { HYPERSWITCH_URL: elsewhere },
+        { HYPERSWITCH_API_KEY: sb.apiKey },
+        /HYPERSWITCH_URL .* → http:\/\/127\.0\.0\.1:9/,
+      ],
+      [hs, { HYPERSWITCH_API_KEY: "prd_0123456789abcdef" }, /HYPERSWITCH_KEY_PREFIX [a-z]+_ → prd_/],
+    ] as const) {
+      const again = openStaging(sb, archive, id, extra, env);
+      const lines = readTrace(path.join(again.dir, TRACE_FILE)).length;
+      await assert.rejects(again.login(), (e: Error) => change.test(e.message));
+      const sent = readTrace(path.join(again.dir, TRACE_FILE))
+        .slice(lines)
+        .filter((e) => e.type === "request");
+      assert.equal(sent.length, 0, "nothing was sent by a refused step");
+      await again.close();
+    }
+  });
+
   test("MAX_PRICE raised after pre-flight: refused naming the change until pre-flight re-pins it, then listed", async () => {
     const id = Session.create("staging", archive);
     const rb = openStaging(sb, archive, id, { DOCS_DIR: archive });
@@ -207,6 +238,8 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
       PRODUCT: "cheapest",
       MAX_PRICE: "5.00",
       REFUND: "true",
+      HYPERSWITCH_URL: "(none)",
+      HYPERSWITCH_KEY_PREFIX: "(none)",
     });
     await rb.close();
     // The operator edits MAX_PRICE and re-runs the parameters and session cells.
@@ -343,6 +376,21 @@ describe("banners computed from the journal (issue 22 §5)", () => {
     const text = notStartedLines("SESSION_ID: missing", new Error("x"), null).join("\n");
     assert.doesNotMatch(text, /no money moved/i);
     assert.match(text, /This cell sent nothing/);
+  });
+
+  test("the session id and mode read from a journal are inert in the banner (review 11)", () => {
+    const hostile = {
+      sessionId: "<img src=x onerror=alert(1)>",
+      mode: "*live*[x](javascript:1)",
+      orderId: "o",
+      moved: true,
+      outstanding: true,
+    };
+    const err = new ConfigError("SESSION_ID", "belongs to another mode");
+    for (const e of [err, new Error("x")]) {
+      const text = notStartedLines("r", e, hostile).join("\n");
+      assert.doesNotMatch(text, /(?<!\\)<img|(?<!\\)\*live|(?<!\\)\]\(javascript/, text);
+    }
   });
 });
 

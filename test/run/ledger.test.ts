@@ -67,6 +67,20 @@ async function upToTransfer(rb: Runbook) {
   return rb.checkTransfer();
 }
 
+test("step 7 by paste with an amount it cannot read: 'not reconciled' and an anomaly, the transfer row not balanced (review 4)", async () => {
+  const rb = session();
+  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+    assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+  assert.equal((await payAndConfirm(rb)).status, "PASS");
+  for (const r of [await rb.pollCompleted(), await rb.checkLicense()]) assert.equal(r.status, "PASS", r.reason);
+  // "4.20": major or minor units? Not guessed.
+  const s7 = await rb.pasteTransfer(` st_1 | ${rb.order!.id} | usr_seller | 4.20 | EUR | tr_1AbC | paid`);
+  assert.equal(s7.observed.split, "not reconciled: amount not found in the pasted output");
+  assert.ok(rb.anomalies.some((a) => /amount not found in the pasted output/.test(a.message)));
+  const row = reconcile(rb.journal.all()).rows.find((r) => r.what === "transfer")!;
+  assert.notEqual(row.verdict, "balanced");
+});
+
 test("a partial refund then the rest: two refunds, settled only after the second", async () => {
   const rb = session();
   const s7 = await upToTransfer(rb);

@@ -80,6 +80,14 @@ test("without DATABASE_URL step 7 shows the SQL; psql's pasted output completes 
   // Asynchronously: the sandbox's database is served from this very process.
   const psql = await run("psql", [sb.readonlyDsn, "-c", sql!]);
   assert.equal(psql.status, 0, psql.stderr);
+  // Review 4: psql's expanded output (\x) is compared with the order's split too.
+  const expanded = await run("psql", [sb.readonlyDsn, "-x", "-c", sql!]);
+  assert.equal(expanded.status, 0, expanded.stderr);
+  const viaX = await rb.pasteTransfer(expanded.stdout);
+  assert.equal(viaX.status, "PASS", viaX.reason);
+  assert.ok(viaX.observed.expected_amount, JSON.stringify(viaX.observed));
+  assert.doesNotMatch(String(viaX.observed.split), /not reconciled/);
+  // Step 7 passed (final): the aligned paste below is kept as recorded.
   const pasted = await rb.pasteTransfer(psql.stdout);
   assert.equal(pasted.status, "PASS", pasted.reason);
   assert.match(String(pasted.observed.stripe_transfer_id), /^tr_/);
