@@ -20,7 +20,16 @@ import { ArchiveRuleRefused } from "../errors";
 import { OUTPUTS_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { type Journal, latestStepResults } from "../evidence/journal";
 import { moneyOutstanding } from "../run/ledger";
-import { outputsAgreement, readKernelCopy, restoreOutputs } from "../evidence/outputs";
+import {
+  cellKeyOf,
+  outcomeShown,
+  outputsAgreement,
+  readKernelCopy,
+  restoreOutputs,
+  shownInCell,
+} from "../evidence/outputs";
+import { loadEvidence } from "../report/evidence";
+import { deriveOutcome } from "../report/verdict";
 import { sha256 } from "../evidence/canonical";
 import { Trace } from "../evidence/trace";
 import { incompleteReasons, readNotebook, writeNotebook } from "./nbfile";
@@ -101,6 +110,14 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
         : `the notebook on disk is not the record of this run: restore the saved notebook (git checkout -- ${dir}, or from your copy), or re-run its cells in Jupyter and save it, then archive again`,
     );
   }
+  const stale = fs.existsSync(nbFile) ? staleOutcome(dir, readNotebook(nbFile)) : null;
+  if (stale)
+    throw new ArchiveRuleRefused(
+      "E2E_ARCHIVE_OUTPUTS",
+      dir,
+      stale,
+      "the notebook's outcome is older than the journal (a step ran after the report cell): run the report cell again in Jupyter and save the notebook, then archive again",
+    );
   const incomplete = fs.existsSync(nbFile) ? incompleteReasons(readNotebook(nbFile)) : [];
   if (incomplete.length && !o.incomplete && !sealedWith("incomplete"))
     throw new ArchiveRuleRefused(
@@ -124,3 +141,30 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
   if (outstanding && o.unrefunded) exceptions.push({ rule: "unrefunded", reason: o.unrefunded.trim() });
   return exceptions;
 }
+
+/** The report block's outcome line as the report cell showed it: `**Outcome** : **✅ PASS**`. */
+const REPORT_OUTCOME = /\*\*Outcome\*\* : \*\*\S+ (PASS|FAIL|PARTIAL)\*\*/g;
+
+/**
+ * The notebook never says PASS when the journal's verdict is not PASS (review of issue 22). After the
+ * report cell, a re-run step sets the banner back to "in progress" and may change the verdict, while
+ * the report cell still shows the old outcome: refused until the report cell runs again. Null when the
+ * notebook shows no report, or what it shows agrees with the verdict derived from the journal now.
+ */
+export function staleOutcome(dir: string, nb: ReturnType<typeof readNotebook>): string | null {
+  const cells = nb.cells.filter((c) => c.cell_type === "code");
+  const shown = (key: string) =>
+    cells.filter((c) => cellKeyOf(sourceText(c.source)) === key).flatMap((c) => shownInCell(c).map((o) => o.data));
+  let report: string | null = null;
+  for (const t of shown("report")) for (const m of t.matchAll(REPORT_OUTCOME)) report = m[1];
+  if (!report) return null;
+  const banner = outcomeShown(shown("open"));
+  if (!banner) return `the report cell shows outcome ${report}, but the outcome banner is back to "in progress"`;
+  const verdict = deriveOutcome(loadEvidence(dir)).outcome;
+  const claims = [...new Set([report, banner])];
+  if (claims.includes("PASS") && verdict !== "PASS")
+    return `the notebook shows outcome ${claims.join(" / ")}, but the journal's verdict is ${verdict}`;
+  return null;
+}
+
+const sourceText = (s: string | string[] | undefined) => (Array.isArray(s) ? s.join("") : (s ?? ""));

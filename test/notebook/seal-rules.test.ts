@@ -31,6 +31,7 @@ import { currentGitCommit, readManifest, writeManifest } from "../../lib/evidenc
 import { Trace } from "../../lib/evidence/trace";
 import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/notebook/archive";
+import { staleOutcome } from "../../lib/notebook/seal-rules";
 import { incompleteReasons, type Notebook, readNotebook, sourceOf } from "../../lib/notebook/nbfile";
 import { stepMarkdown } from "../../lib/report/display";
 import { loadEvidence } from "../../lib/report/evidence";
@@ -181,6 +182,38 @@ describe("a real headless run, then its notebook loses outputs", { timeout: 10 *
       assert.match(e.message, /payment-e2e\.ipynb shows outcome FAIL, the kernel displayed PASS/);
       return true;
     });
+  });
+
+  test("a step run after the report cell: the notebook's PASS is older than the journal's verdict, refused (review 3)", async () => {
+    const dir = copyOf(run.dir);
+    const file = path.join(dir, SESSION_NOTEBOOK);
+    assert.equal(staleOutcome(dir, readNotebook(file)), null, "the finished run agrees with its journal");
+    // A re-run step set the banner back to "in progress" (the notebook API does), the report cell still says PASS.
+    const text = fs.readFileSync(file, "utf8");
+    assert.ok(text.includes("✅ Outcome: PASS"), "the banner the report cell set");
+    fs.writeFileSync(file, text.replaceAll("✅ Outcome: PASS", "**Outcome:** ⏳ in progress"));
+    assert.match(
+      staleOutcome(dir, readNotebook(file)) ?? "",
+      /report cell shows outcome PASS, but the outcome banner is back to "in progress"/,
+    );
+    // The banner still says PASS, but the journal's latest result for step 9 is now a FAIL.
+    fs.writeFileSync(file, text);
+    const j = Journal.open(dir);
+    const last9 = [...latestStepResults(j.all()).values()].find((r) => r.step === 9)!;
+    j.append("step_result", {
+      ...last9,
+      status: "FAIL",
+      reason: "re-run after the report: the order is refund_pending again",
+    });
+    assert.match(
+      staleOutcome(dir, readNotebook(file)) ?? "",
+      /notebook shows outcome PASS, but the journal's verdict is (FAIL|PARTIAL)/,
+    );
+    await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
+      assert.ok(e instanceof ArchiveRuleRefused, String(e));
+      return true;
+    });
+    assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
   });
 
   test("no kernel copy (an older tool) and a blank notebook: refused on the journal, with no restore offered", async () => {
