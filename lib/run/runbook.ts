@@ -256,7 +256,9 @@ export class Runbook extends PaySteps {
         const l = ledgerOf(this.journal.all());
         // (Also when the orchestrator captured other than the order's total: never ask for more than was captured.)
         const capturedDiffers = l.captured !== null && l.charged !== null && l.captured !== l.charged;
-        const amount = (l.refunded > 0 || capturedDiffers) && l.outstanding ? l.outstanding : null;
+        // Nor more than the marketplace holds on the order (a surcharge is refunded at the orchestrator: step 9 says so).
+        const onOrder = l.charged === null ? Number.POSITIVE_INFINITY : Math.max(1, l.charged - l.refunded);
+        const amount = (l.refunded > 0 || capturedDiffers) && l.outstanding ? Math.min(l.outstanding, onOrder) : null;
         this.journal.append("refund_intent", {
           idempotency_key: key,
           order_id: o.id,
@@ -372,6 +374,12 @@ export class Runbook extends PaySteps {
         "the refunded order carries no refunded_at or updated_at",
       );
       obs.seconds_to_refunded = out.reached ? iv.seconds : null;
+      if (out.reached && iv.negative !== undefined)
+        this.anomaly({
+          step: this.currentStep,
+          kind: "clock_skew",
+          message: `the order was refunded ${-iv.negative} s before the refund's time: the two clocks disagree; recorded as 0 s`,
+        });
       if (out.reached) obs.counted_from = iv.countedFrom;
       obs.licence_gone = out.reached;
       obs.max_5xx = out.http5xx;
@@ -391,6 +399,13 @@ export class Runbook extends PaySteps {
         const msg = `over-refund: ${refundedText(l)}; ask the marketplace squad to recover it and file an issue`;
         this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
         throw new RunbookError("E2E_REFUND_AMOUNT", msg);
+      }
+      // The order is refunded (the marketplace will not refund it again) yet money is outstanding
+      // (e.g. a surcharge the orchestrator captured on top of the order's total): never "funds returned".
+      if ((l.outstanding ?? 0) > 0 || !l.settled) {
+        const msg = `the order is refunded but ${refundedText(l) ?? "the refunded amount is unknown"}: refund the rest at the orchestrator (Hyperswitch dashboard, payment ${o.paymentId}) — the marketplace will not refund this order again`;
+        this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
+        return { status: "FAIL", reason: msg };
       }
     });
   }
