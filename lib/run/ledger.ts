@@ -206,6 +206,15 @@ export function refundedText(l: Ledger): string | null {
   return `${f(l.refunded)} of ${f(l.captured)} refunded${tail}`;
 }
 
+/**
+ * The ledger's "x of y refunded (z outstanding)" once any refund came back, else null: messages say
+ * this rather than "no refund succeeded" after a partial refund.
+ */
+export function refundedSoFarText(entries: readonly JournalEntry[]): string | null {
+  const l = ledgerOf(entries);
+  return l.refunded > 0 ? refundedText(l) : null;
+}
+
 // ------------------------------------------------------------------------------------ reconciliation
 
 /** What a source said about one amount (journaled as `money_seen` by the step that read it). */

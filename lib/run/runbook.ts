@@ -334,6 +334,8 @@ export class Runbook extends PaySteps {
       // A refund that failed or is held for review will not turn into `refunded` by waiting: stop
       // at once, with the next action and the refund reference.
       let lastHsCheck = -Infinity;
+      // The order's whole total came back yet more was captured (a surcharge): only the orchestrator can return the rest.
+      const atOrchestrator = `refund the rest at the orchestrator (Hyperswitch dashboard, payment ${o.paymentId}) — the marketplace will not refund this order again`;
       const stop = async (): Promise<string | null> => {
         const now = order as OrderT | null;
         const fromOrder = now?.refund_status;
@@ -349,7 +351,11 @@ export class Runbook extends PaySteps {
         const c = refundClass(a.status ?? "pending");
         const l = ledgerOf(this.journal.all());
         if (a.status === "succeeded" && (l.outstanding ?? 0) > 0)
-          return `partial refund: ${refundedText(l)} — run step 8 again to refund what is outstanding (it creates attempt ${a.attempt + 1})`;
+          return `partial refund: ${refundedText(l)} — ${
+            l.charged !== null && l.refunded >= l.charged
+              ? atOrchestrator
+              : `run step 8 again to refund what is outstanding (it creates attempt ${a.attempt + 1})`
+          }`;
         if (c.class === "no_money") return refundAdvice(c, refundId, a.attempt + 1);
         if (c.class === "needs_action") return `escalate: ${refundAdvice(c, refundId, a.attempt + 1)}`;
         return null;
@@ -403,7 +409,7 @@ export class Runbook extends PaySteps {
       // The order is refunded (the marketplace will not refund it again) yet money is outstanding
       // (e.g. a surcharge the orchestrator captured on top of the order's total): never "funds returned".
       if ((l.outstanding ?? 0) > 0 || !l.settled) {
-        const msg = `the order is refunded but ${refundedText(l) ?? "the refunded amount is unknown"}: refund the rest at the orchestrator (Hyperswitch dashboard, payment ${o.paymentId}) — the marketplace will not refund this order again`;
+        const msg = `the order is refunded but ${refundedText(l) ?? "the refunded amount is unknown"}: ${atOrchestrator}`;
         this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
         return { status: "FAIL", reason: msg };
       }

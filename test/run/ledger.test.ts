@@ -17,6 +17,8 @@ import { payAndConfirm } from "../faults/drive";
 import { openStaging } from "./fixtures";
 import { loadEvidence } from "../../lib/report/evidence";
 import { actionItems, deriveOutcome } from "../../lib/report/verdict";
+import { applySealRules } from "../../lib/notebook/seal-rules";
+import { standingFor } from "../../lib/notebook/standing";
 
 let sb: Sandbox;
 let archive: string;
@@ -33,6 +35,7 @@ afterEach(async () => {
     ...BASE,
     partialRefundCents: 0,
     overRefundCents: 0,
+    surchargeMinor: 0,
     transferDeltaCents: 0,
     transferNotReversed: false,
   });
@@ -301,4 +304,53 @@ test("step 9: the order refunded but a surcharge still outstanding FAILs, naming
   assert.equal(s9.status, "FAIL", s9.reason);
   assert.match(s9.reason ?? "", /0\.50 EUR outstanding.*refund the rest at the orchestrator/);
   assert.ok(rb.moneyOutstanding);
+});
+
+test("after a partial refund, the advice and the refusals say what came back, and a sealed session is not told to run step 8", async () => {
+  const rb = session();
+  assert.equal((await upToTransfer(rb)).status, "PASS");
+  sb.setFaults({ partialRefundCents: 100 });
+  assert.equal((await rb.refund()).status, "PASS");
+  assert.equal((await rb.pollRefunded()).status, "FAIL");
+  const back = /1\.00 EUR of \d+\.\d\d EUR refunded \(\d+\.\d\d EUR outstanding\)/;
+  const ev = loadEvidence(rb.dir);
+  const items = actionItems(ev);
+  assert.ok(
+    items.some((i) => /^\*\*Refund the rest\*\*: .* run step 8 again/.test(i)),
+    items.join("\n"),
+  );
+  const sealed = actionItems({
+    ...ev,
+    sealedAs: { incomplete: null, ...ev.sealedAs, unrefunded: "refunded at the dashboard, OPS-1" },
+  });
+  assert.ok(!sealed.some((i) => /^\*\*Refund the rest/.test(i)), sealed.join("\n"));
+  const not = sealed.find((i) => i.startsWith("**Not refunded**")) ?? "";
+  assert.match(not, back);
+  assert.doesNotMatch(not, /no refund succeeded/);
+  const standing = standingFor({ ARCHIVE_DIR: archive, SESSION_ID: rb.cfg.sessionId });
+  assert.match(String(standing?.refundedSoFar), back);
+  assert.throws(
+    () => applySealRules(rb.dir, rb.journal, { incomplete: "the notebook never ran; test" }),
+    (e: Error) => back.test(e.message) && !/no refund has succeeded/.test(e.message),
+  );
+});
+
+test("ledger: the latest captured amount wins by journal position (a re-run paid cell that confirms 5.00 after a refused 2.50)", () => {
+  const order = PAID[0];
+  const cap = (minor: number) => ({ minor, currency: "EUR" });
+  const rerun = journalOf([
+    order,
+    ["payment_uncertain", { at: "t", seen: "x", why: "partial", captured: cap(250), captured_source: "partial" }],
+    ["payment_confirmed", { at: "t", captured: cap(500), captured_source: "the orchestrator's amount_received" }],
+  ]);
+  assert.deepEqual(
+    [ledgerOf(rerun).captured, ledgerOf(rerun).capturedSource],
+    [500, "the orchestrator's amount_received"],
+  );
+  const later = journalOf([
+    order,
+    ["payment_confirmed", { at: "t", captured: cap(500), captured_source: "step 4" }],
+    ["payment_uncertain", { at: "t", seen: "x", why: "partial", captured: cap(250), captured_source: "step 5" }],
+  ]);
+  assert.equal(ledgerOf(later).captured, 250);
 });
