@@ -175,7 +175,7 @@ export class NotebookUi {
           ...(captured ? [`Money moved: **${formatAmount(captured.money)}** (${captured.source}).`] : []),
           r.step < refund.n
             ? `The payment went through. The refund step (${refund.n}) stays available: it acts once steps ${(refund.waitsFor ?? []).map((id) => stepById(id, table).n).join(", ") || "before it"} have run (a FAILED one is its recorded reason); to refund before, say why in its cell: \`await nb.run("${refund.id}", { reason: "…" });\`. Escalate what failed.`
-            : `The payment was confirmed and no refund has succeeded yet. Follow the reason above (re-run step ${refund.n} after a failed refund, escalate a refund in review), or refund at the orchestrator.`,
+            : `The payment was confirmed and ${rb.refundedSoFar ? "not all of it was refunded" : "no refund has succeeded yet"}. Follow the reason above (re-run step ${refund.n} after a failed refund, escalate a refund in review), or refund at the orchestrator.`,
           ...(rb.refundedSoFar ? [`So far: ${rb.refundedSoFar} — re-run step ${refund.n} to refund the rest.`] : []),
         ]),
       );

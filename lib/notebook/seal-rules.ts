@@ -19,7 +19,7 @@ import * as path from "node:path";
 import { ArchiveRuleRefused } from "../errors";
 import { OUTPUTS_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { type Journal, latestStepResults } from "../evidence/journal";
-import { moneyOutstanding } from "../run/ledger";
+import { moneyOutstanding, refundedSoFarText } from "../run/ledger";
 import {
   cellKeyOf,
   outcomeShown,
@@ -131,7 +131,7 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
     throw new ArchiveRuleRefused(
       "E2E_ARCHIVE_UNREFUNDED",
       dir,
-      "money moved and no refund has succeeded",
+      `money moved and ${refundedSoFarText(journal.all()) ?? "no refund has succeeded"}`,
       `refund it before sealing: run the refund cell (step 8) and the refunded cell (step 9) in the session's notebook and save it, then archive again; if it was refunded outside the runbook or cannot be, seal it with a written reason: npm run archive -- ${dir} --unrefunded "<reason>"`,
     );
   // Only what applies is journaled: a reason for a rule the session does not break is not evidence.

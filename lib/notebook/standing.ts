@@ -13,7 +13,7 @@ import { DEFAULTS, type Params } from "../config";
 import { ConfigError, SessionError } from "../errors";
 import { JOURNAL_FILE } from "../evidence/files";
 import { readJournalFile, sessionDir } from "../evidence/journal";
-import { moneyMoved, moneyOutstanding } from "../run/ledger";
+import { moneyMoved, moneyOutstanding, refundedSoFarText } from "../run/ledger";
 
 /** What a session's journal says about the money. */
 export interface Standing {
@@ -24,6 +24,8 @@ export interface Standing {
   moved: boolean;
   /** Moved and no refund has succeeded. */
   outstanding: boolean;
+  /** What came back, in the ledger's words ("x of y refunded (z outstanding)"), or null when nothing did. */
+  refundedSoFar: string | null;
 }
 
 /** The session this kernel last opened: a later open that fails still knows which journal to read. */
@@ -54,6 +56,7 @@ export function standingFor(params: Params): Standing | null {
       orderId: order ? String(order.data.order_id) : null,
       moved: moneyMoved(entries),
       outstanding: moneyOutstanding(entries),
+      refundedSoFar: refundedSoFarText(entries),
     };
   }
   return null;
@@ -91,7 +94,7 @@ export function notStartedLines(reason: string, err: unknown, s: Standing | null
     return [
       reason,
       "",
-      `**Money moved in session ${id} and has not been refunded** (order ${inertText(s.orderId ?? "?")}). Resume this session: ${advice}; then run the refund (step 8) from this notebook.`,
+      `**Money moved in session ${id} ${s.refundedSoFar ? `and not all of it came back** (order ${inertText(s.orderId ?? "?")}; ${s.refundedSoFar})` : `and has not been refunded** (order ${inertText(s.orderId ?? "?")})`}. Resume this session: ${advice}; then run the refund (step 8) from this notebook.`,
       "Do not start a fresh session: it would leave this payment unrefunded.",
     ];
   if (s.moved)

@@ -9,7 +9,14 @@ import * as path from "node:path";
 import { ReportError, SessionError } from "../errors";
 export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "../errors";
 import { Journal, latestStepResults, pinnedParameters, type JournalEntry } from "../evidence/journal";
-import { moneyMoved, moneyOutstanding, reconcile, refundAttempts, type Reconciliation } from "../run/ledger";
+import {
+  moneyMoved,
+  moneyOutstanding,
+  reconcile,
+  refundAttempts,
+  refundedSoFarText,
+  type Reconciliation,
+} from "../run/ledger";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { manifestHash, readManifest } from "../evidence/manifest";
 import { anchorOf, type Anchor } from "../evidence/anchor";
@@ -37,6 +44,8 @@ export interface Evidence {
   moneyMoved: boolean;
   /** Money moved and not all of it came back, by amount (run/ledger.ts moneyOutstanding, the same predicate as the notebook's banner). */
   moneyOutstanding: boolean;
+  /** What came back, in the ledger's words ("x of y refunded (z outstanding)"), or null when nothing did. */
+  refundedSoFar: string | null;
   /** Each amount per source with a verdict (run/ledger.ts reconcile); the GO/NO-GO row needs it balanced. */
   reconciliation: Reconciliation;
   /**
@@ -218,6 +227,7 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     steps,
     moneyMoved: moneyMoved(journal),
     moneyOutstanding: moneyOutstanding(journal),
+    refundedSoFar: refundedSoFarText(journal),
     reconciliation: reconcile(journal),
     unpaidOrder: unpaidOrder(journal),
     preflight: pf

@@ -244,7 +244,7 @@ export function actionItems(ev: Evidence): string[] {
   const unrefunded = ev.sealedAs?.unrefunded;
   if (ev.moneyOutstanding && unrefunded)
     out.push(
-      `**Not refunded**: money moved and no refund succeeded; the session was sealed so ("${unrefunded}"). Refund ${order} from the Hyperswitch dashboard if that has not been done, and keep its reference with this report.`,
+      `**Not refunded**: money moved and ${ev.refundedSoFar ?? "no refund succeeded"}; the session was sealed so ("${unrefunded}"). Refund ${order} from the Hyperswitch dashboard if that has not been done, and keep its reference with this report.`,
     );
   else if (ev.moneyOutstanding && !ev.refund)
     out.push(
@@ -307,7 +307,7 @@ function ledgerActions(ev: Evidence, order: string): string[] {
         `**Money does not reconcile** (${r.what}): ${r.verdict} — file an issue for the marketplace squad with these amounts.`,
       );
   const partial = ev.reconciliation.partial;
-  if (partial && ev.moneyOutstanding)
+  if (partial && ev.moneyOutstanding && !ev.sealedAs?.unrefunded)
     out.push(
       `**Refund the rest**: ${partial} — run step ${refundStep} again (it refunds what is outstanding), or refund the rest of ${order} from the Hyperswitch dashboard.`,
     );

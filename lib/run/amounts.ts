@@ -155,14 +155,16 @@ export function amountMismatchMessage(a: AmountCheck, paymentId: string): string
 /**
  * What moved, as the journal recorded it: the captured amount and its source ("the orchestrator's
  * amount_received", or the order's total when nothing captured was reported). The latest
- * `payment_uncertain` with an amount wins (step 5 records a capture that disagrees there), then
- * `payment_confirmed`. Null when no payment is recorded, or it was recorded without an amount.
+ * `payment_uncertain` or `payment_confirmed` with an amount wins, by journal position: a paid cell
+ * re-run that confirms the whole amount after a refused partial capture is what was captured.
+ * Null when no payment is recorded, or it was recorded without an amount.
  */
 export function capturedFromJournal(entries: readonly JournalEntry[]): { money: Money; source: string } | null {
-  for (const kind of ["payment_uncertain", "payment_confirmed"] as const) {
-    const e = [...entries].reverse().find((x) => x.kind === kind);
-    const m = MoneySchema.safeParse(e?.data.captured);
-    if (e && m.success) return { money: m.data, source: String(e.data.captured_source ?? "step 4") };
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (e.kind !== "payment_uncertain" && e.kind !== "payment_confirmed") continue;
+    const m = MoneySchema.safeParse(e.data.captured);
+    if (m.success) return { money: m.data, source: String(e.data.captured_source ?? "step 4") };
   }
   return null;
 }

@@ -43,6 +43,8 @@ export interface RefundAttempt {
   amount: number | null;
   /** The amount step 8 asked for (null: "the rest", the contract's default). */
   asked: number | null;
+  /** Its refund_created entry has no `amount_cents` key at all: written before refunds carried amounts. */
+  oldFormat: boolean;
 }
 
 const numOrNull = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
@@ -66,6 +68,7 @@ export function refundAttempts(entries: readonly JournalEntry[]): RefundAttempt[
         createdAt: null,
         amount: null,
         asked: null,
+        oldFormat: false,
       };
       out.push(a);
     }
@@ -84,6 +87,7 @@ export function refundAttempts(entries: readonly JournalEntry[]): RefundAttempt[
       a.source = "POST answer";
       a.createdAt = e.at;
       a.amount = numOrNull(e.data.amount_cents) ?? a.amount;
+      a.oldFormat = !("amount_cents" in e.data);
     } else if (e.kind === "refund_status") {
       const a = out.find((x) => x.refundId === String(e.data.refund_id));
       if (a) {
@@ -135,20 +139,32 @@ export function ledgerOf(entries: readonly JournalEntry[]): Ledger {
       : captured !== null
         ? "order total"
         : null;
-  const succeeded = refundAttempts(entries).filter((a) => a.status === "succeeded");
+  const attempts = refundAttempts(entries);
+  const succeeded = attempts.filter((a) => a.status === "succeeded");
   const unknownAmount = succeeded.some((a) => a.amount === null);
   let refunded = succeeded.reduce((s, a) => s + (a.amount ?? 0), 0);
-  // A journal written before refunds carried amounts: a succeeded refund (or step 9's PASS, which
-  // then meant the order was refunded) counts as the whole captured amount, as it was read then.
+  // What the marketplace and the orchestrator say was refunded in all (step 9 journals both).
+  const reported = REPORTERS.flatMap((s) => {
+    const r = seen(entries, "refunded", s);
+    return r ? [r.amount] : [];
+  });
+  // A succeeded refund whose answer said "amount: null" is unknown, never "all of it": the sources'
+  // own totals say how much came back, or nothing is counted for it.
+  if (unknownAmount && reported.length) refunded = Math.max(refunded, Math.min(...reported));
+  // A journal written before refunds carried amounts (no `amount_cents` key at all): a succeeded
+  // refund (or step 9's PASS, which then meant the order was refunded) counts as the whole captured
+  // amount, as it was read then.
   const legacy =
-    unknownAmount ||
+    succeeded.some((a) => a.amount === null && a.oldFormat) ||
     (succeeded.length === 0 &&
-      refundAttempts(entries).every((a) => a.amount === null) &&
+      attempts.every((a) => a.amount === null && a.oldFormat) &&
       [...latestStepResults(entries).values()].some((r) => r.id === "refunded" && r.status === "PASS"));
   if (legacy && captured !== null) refunded = Math.max(refunded, captured);
   const outstanding = captured === null ? null : Math.max(0, captured - refunded);
   const overRefund = captured !== null && refunded > captured ? refunded - captured : 0;
-  const settled = moved && (legacy || (outstanding === 0 && overRefund === 0 && refunded > 0));
+  // Settled also needs every source that reported a refunded total to say all of it came back.
+  const sourcesAgree = reported.every((r) => captured === null || r >= captured);
+  const settled = moved && sourcesAgree && (legacy || (outstanding === 0 && overRefund === 0 && refunded > 0));
   return {
     moved,
     currency,
@@ -190,12 +206,23 @@ export function refundedText(l: Ledger): string | null {
   return `${f(l.refunded)} of ${f(l.captured)} refunded${tail}`;
 }
 
+/**
+ * The ledger's "x of y refunded (z outstanding)" once any refund came back, else null: messages say
+ * this rather than "no refund succeeded" after a partial refund.
+ */
+export function refundedSoFarText(entries: readonly JournalEntry[]): string | null {
+  const l = ledgerOf(entries);
+  return l.refunded > 0 ? refundedText(l) : null;
+}
+
 // ------------------------------------------------------------------------------------ reconciliation
 
 /** What a source said about one amount (journaled as `money_seen` by the step that read it). */
 export type MoneyWhat = "charged" | "captured" | "refunded" | "transfer" | "reversal";
 export const SOURCES = ["marketplace API", "orchestrator", "database"] as const;
 export type MoneySource = (typeof SOURCES)[number];
+/** The sources that report what was refunded in all. */
+const REPORTERS: readonly MoneySource[] = ["marketplace API", "orchestrator"];
 
 export interface Seen {
   amount: number;

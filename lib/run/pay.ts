@@ -13,6 +13,7 @@ import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT, type Orde
 import { paymentAdvice, paymentClass } from "./hs-status";
 import { amountMismatchMessage, capturedFromJournal, checkAmounts, classifyPayment, type AmountCheck } from "./amounts";
 import { backendInterval, backendTime, noPaidTime, paidTime, reachedTime, type BackendTime } from "./backend-time";
+import { ledgerOf } from "./ledger";
 import { formatAmount, formatMoney, type Money } from "../money";
 import { ConfigError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../errors";
 import { sleep } from "../clients/policy";
@@ -231,18 +232,22 @@ export class PaySteps extends BuySteps {
     });
   }
 
-  /** What moved and its source, as the journal recorded it (issue 23; `capturedFromJournal`). */
+  /** What moved and its source: the ledger's captured amount (one reading of the money, review 2). */
   get capturedAmount(): { money: Money; source: string } | null {
-    return capturedFromJournal(this.journal.all());
+    const l = ledgerOf(this.journal.all());
+    return l.captured === null || !l.currency
+      ? null
+      : { money: { minor: l.captured, currency: l.currency }, source: l.capturedSource ?? "order total" };
   }
 
   /**
    * Step 5 learned what was captured and it is not the order's total: journaled as money that moved
-   * with that amount (`payment_uncertain`, once), so the 💶 banner shows what the orchestrator took,
+   * with that amount (`payment_uncertain`, again whenever the amount changes), so the 💶 banner shows what the orchestrator took,
    * not the total step 4 recorded before anything was captured.
    */
   private recordCaptured(a: AmountCheck, status: string): void {
-    if (this.journal.last("payment_uncertain")) return;
+    const was = capturedFromJournal(this.journal.all())?.money;
+    if (was && a.captured && was.minor === a.captured.minor && was.currency === a.captured.currency) return;
     this.journal.append("payment_uncertain", {
       at: new Date().toISOString(),
       payment_id: this.order?.paymentId ?? null,

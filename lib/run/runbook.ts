@@ -267,7 +267,9 @@ export class Runbook extends PaySteps {
         const l = ledgerOf(this.journal.all());
         // (Also when the orchestrator captured other than the order's total: never ask for more than was captured.)
         const capturedDiffers = l.captured !== null && l.charged !== null && l.captured !== l.charged;
-        const amount = (l.refunded > 0 || capturedDiffers) && l.outstanding ? l.outstanding : null;
+        // Nor more than the marketplace holds on the order (a surcharge is refunded at the orchestrator: step 9 says so).
+        const onOrder = l.charged === null ? Number.POSITIVE_INFINITY : Math.max(1, l.charged - l.refunded);
+        const amount = (l.refunded > 0 || capturedDiffers) && l.outstanding ? Math.min(l.outstanding, onOrder) : null;
         this.journal.append("refund_intent", {
           idempotency_key: key,
           order_id: o.id,
@@ -343,6 +345,8 @@ export class Runbook extends PaySteps {
       // A refund that failed or is held for review will not turn into `refunded` by waiting: stop
       // at once, with the next action and the refund reference.
       let lastHsCheck = -Infinity;
+      // The order's whole total came back yet more was captured (a surcharge): only the orchestrator can return the rest.
+      const atOrchestrator = `refund the rest at the orchestrator (Hyperswitch dashboard, payment ${o.paymentId}) — the marketplace will not refund this order again`;
       const stop = async (): Promise<string | null> => {
         const now = order as OrderT | null;
         const fromOrder = now?.refund_status;
@@ -358,7 +362,11 @@ export class Runbook extends PaySteps {
         const c = refundClass(a.status ?? "pending");
         const l = ledgerOf(this.journal.all());
         if (a.status === "succeeded" && (l.outstanding ?? 0) > 0)
-          return `partial refund: ${refundedText(l)} — run step 8 again to refund what is outstanding (it creates attempt ${a.attempt + 1})`;
+          return `partial refund: ${refundedText(l)} — ${
+            l.charged !== null && l.refunded >= l.charged
+              ? atOrchestrator
+              : `run step 8 again to refund what is outstanding (it creates attempt ${a.attempt + 1})`
+          }`;
         if (c.class === "no_money") return refundAdvice(c, refundId, a.attempt + 1);
         if (c.class === "needs_action") return `escalate: ${refundAdvice(c, refundId, a.attempt + 1)}`;
         return null;
@@ -383,6 +391,12 @@ export class Runbook extends PaySteps {
         "the refunded order carries no refunded_at or updated_at",
       );
       obs.seconds_to_refunded = out.reached ? iv.seconds : null;
+      if (out.reached && iv.negative !== undefined)
+        this.anomaly({
+          step: this.currentStep,
+          kind: "clock_skew",
+          message: `the order was refunded ${-iv.negative} s before the refund's time: the two clocks disagree; recorded as 0 s`,
+        });
       if (out.reached) obs.counted_from = iv.countedFrom;
       obs.licence_gone = out.reached;
       obs.max_5xx = out.http5xx;
@@ -402,6 +416,13 @@ export class Runbook extends PaySteps {
         const msg = `over-refund: ${refundedText(l)}; ask the marketplace squad to recover it and file an issue`;
         this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
         throw new RunbookError("E2E_REFUND_AMOUNT", msg);
+      }
+      // The order is refunded (the marketplace will not refund it again) yet money is outstanding
+      // (e.g. a surcharge the orchestrator captured on top of the order's total): never "funds returned".
+      if ((l.outstanding ?? 0) > 0 || !l.settled) {
+        const msg = `the order is refunded but ${refundedText(l) ?? "the refunded amount is unknown"}: ${atOrchestrator}`;
+        this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
+        return { status: "FAIL", reason: msg };
       }
     });
   }

@@ -193,6 +193,37 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
     }
   });
 
+  test("step 9: an order refunded before the refund's own time is a clock_skew anomaly, recorded as 0 s", async () => {
+    sb.setFaults({ refundDelayMs: 100 });
+    const rb = open(newDir("clock-skew-refund-"));
+    try {
+      await orderAndPay(rb);
+      await until("order left pending", async () => (await rb.getOrder(rb.order!.id)).status !== "pending");
+      assert.equal((await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" })).status, "PASS");
+      for (const r of [await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer()])
+        assert.equal(r.status, "PASS", r.reason);
+      assert.equal((await rb.refund()).status, "PASS");
+      await until("order refunded", async () => (await orderRow(sb, rb.order!.id)).refunded_at !== null);
+      // The marketplace's clock an hour behind the refund's: refunded_at before the refund's created_at.
+      await sql(
+        sb.adminDsn,
+        "UPDATE orders SET refunded_at = refunded_at - interval '1 hour', updated_at = updated_at - interval '1 hour' WHERE id = $1",
+        [rb.order!.id],
+      );
+      const nine = await rb.pollRefunded();
+      assert.equal(nine.observed.seconds_to_refunded, 0);
+      assert.ok(
+        rb.anomalies.some(
+          (a) => a.kind === "clock_skew" && /refunded \d+(\.\d)? s before the refund's time/.test(a.message),
+        ),
+        JSON.stringify(rb.anomalies),
+      );
+    } finally {
+      sb.setFaults({ refundDelayMs: 1500 });
+      await rb.close();
+    }
+  });
+
   for (const [status, refundDelayMs] of [
     ["refunded", 100],
     ["refund_pending", 60_000],

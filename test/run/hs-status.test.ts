@@ -355,8 +355,9 @@ describe("refund truth (steps 8 and 9)", () => {
 
   test("money is outstanding until a refund SUCCEEDED: step 9 PASS or the orchestrator's succeeded", async () => {
     let order = { status: "refund_pending" };
+    // The refund's answer says its amount (review 1: a refund with no amount is unknown, never "all of it").
     const { rb } = session(
-      { refundPost: () => ({ refund_id: "ref_1", status: "pending" }), order: () => order },
+      { refundPost: () => ({ refund_id: "ref_1", status: "pending", amount_cents: 500 }), order: () => order },
       { paid: true, refunded: true },
     );
     assert.equal((await rb.refund()).status, "PASS");

@@ -17,6 +17,8 @@ import { payAndConfirm } from "../faults/drive";
 import { openStaging } from "./fixtures";
 import { loadEvidence } from "../../lib/report/evidence";
 import { actionItems, deriveOutcome } from "../../lib/report/verdict";
+import { applySealRules } from "../../lib/notebook/seal-rules";
+import { standingFor } from "../../lib/notebook/standing";
 
 let sb: Sandbox;
 let archive: string;
@@ -33,6 +35,7 @@ afterEach(async () => {
     ...BASE,
     partialRefundCents: 0,
     overRefundCents: 0,
+    surchargeMinor: 0,
     transferDeltaCents: 0,
     transferNotReversed: false,
   });
@@ -182,6 +185,22 @@ test("a transfer left paid after the refund is recorded, as an anomaly and a fac
   assert.notEqual(deriveOutcome(ev).outcome, "PASS", "money that does not reconcile is never a PASS");
 });
 
+async function untilOrder(orderId: string, status: string): Promise<void> {
+  const { Client } = await import("pg");
+  const c = new Client({ connectionString: sb.adminDsn });
+  await c.connect();
+  try {
+    for (let i = 0; i < 100; i++) {
+      const r = await c.query<{ status: string }>("SELECT status FROM orders WHERE id = $1", [orderId]);
+      if (r.rows[0]?.status === status) return;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.fail(`order ${orderId} never reached ${status}`);
+  } finally {
+    await c.end();
+  }
+}
+
 async function sqlCount(orderId: string): Promise<number[]> {
   const { Client } = await import("pg");
   const c = new Client({ connectionString: sb.adminDsn });
@@ -247,4 +266,105 @@ test("ledger: a journal written before refunds carried amounts reads as before (
   ]);
   assert.equal(ledgerOf(legacy).settled, true);
   assert.equal(moneyOutstanding(legacy), false);
+});
+
+test("ledger: a refund answered with amount null is unknown, not settled; the marketplace's refunded total decides", () => {
+  const unknown = journalOf([
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "succeeded", attempt: 1, amount_cents: null }],
+  ]);
+  assert.equal(ledgerOf(unknown).settled, false, "null is unknown, not the whole amount");
+  assert.equal(moneyOutstanding(unknown), true);
+  const mp = (cents: number): [string, Record<string, unknown>] => [
+    "money_seen",
+    { what: "refunded", source: "marketplace API", amount: cents, currency: "EUR", ref: "order refunded_cents" },
+  ];
+  const oneOfFive = journalOf([
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "succeeded", attempt: 1, amount_cents: null }],
+    mp(100),
+  ]);
+  assert.equal(refundedText(ledgerOf(oneOfFive)), "1.00 EUR of 5.00 EUR refunded (4.00 EUR outstanding)");
+  assert.equal(moneyOutstanding(oneOfFive), true);
+  const all = journalOf([
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "succeeded", attempt: 1, amount_cents: null }],
+    mp(500),
+  ]);
+  assert.equal(ledgerOf(all).settled, true);
+  // Even an old-format journal is not settled when the marketplace says only part came back.
+  const legacyPartial = journalOf([...PAID, ["refund_created", { refund_id: "ref_1", status: "succeeded" }], mp(100)]);
+  assert.equal(ledgerOf(legacyPartial).settled, false);
+  assert.equal(reconcile(legacyPartial).balanced, false);
+  // A refund by amount that covers the total while the marketplace reports less: not settled.
+  const disagree = journalOf([
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "succeeded", attempt: 1, amount_cents: 500 }],
+    mp(100),
+  ]);
+  assert.equal(ledgerOf(disagree).settled, false);
+});
+
+test("step 9: the order refunded but a surcharge still outstanding FAILs, naming the amount and the orchestrator", async () => {
+  sb.setFaults({ surchargeMinor: 50 });
+  const rb = session();
+  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+    assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+  assert.equal((await payAndConfirm(rb)).status, "FAIL", "step 4 refuses the surcharge");
+  await untilOrder(rb.order!.id, "completed"); // the marketplace completes the order all the same
+  const s8 = await rb.refund({ reason: "step 4 refused a surcharge: refund what was captured" });
+  assert.equal(s8.status, "PASS", s8.reason);
+  const s9 = await rb.pollRefunded();
+  assert.equal(s9.status, "FAIL", s9.reason);
+  assert.match(s9.reason ?? "", /0\.50 EUR outstanding.*refund the rest at the orchestrator/);
+  assert.ok(rb.moneyOutstanding);
+});
+
+test("after a partial refund, the advice and the refusals say what came back, and a sealed session is not told to run step 8", async () => {
+  const rb = session();
+  assert.equal((await upToTransfer(rb)).status, "PASS");
+  sb.setFaults({ partialRefundCents: 100 });
+  assert.equal((await rb.refund()).status, "PASS");
+  assert.equal((await rb.pollRefunded()).status, "FAIL");
+  const back = /1\.00 EUR of \d+\.\d\d EUR refunded \(\d+\.\d\d EUR outstanding\)/;
+  const ev = loadEvidence(rb.dir);
+  const items = actionItems(ev);
+  assert.ok(
+    items.some((i) => /^\*\*Refund the rest\*\*: .* run step 8 again/.test(i)),
+    items.join("\n"),
+  );
+  const sealed = actionItems({
+    ...ev,
+    sealedAs: { incomplete: null, ...ev.sealedAs, unrefunded: "refunded at the dashboard, OPS-1" },
+  });
+  assert.ok(!sealed.some((i) => /^\*\*Refund the rest/.test(i)), sealed.join("\n"));
+  const not = sealed.find((i) => i.startsWith("**Not refunded**")) ?? "";
+  assert.match(not, back);
+  assert.doesNotMatch(not, /no refund succeeded/);
+  const standing = standingFor({ ARCHIVE_DIR: archive, SESSION_ID: rb.cfg.sessionId });
+  assert.match(String(standing?.refundedSoFar), back);
+  assert.throws(
+    () => applySealRules(rb.dir, rb.journal, { incomplete: "the notebook never ran; test" }),
+    (e: Error) => back.test(e.message) && !/no refund has succeeded/.test(e.message),
+  );
+});
+
+test("ledger: the latest captured amount wins by journal position (a re-run paid cell that confirms 5.00 after a refused 2.50)", () => {
+  const order = PAID[0];
+  const cap = (minor: number) => ({ minor, currency: "EUR" });
+  const rerun = journalOf([
+    order,
+    ["payment_uncertain", { at: "t", seen: "x", why: "partial", captured: cap(250), captured_source: "partial" }],
+    ["payment_confirmed", { at: "t", captured: cap(500), captured_source: "the orchestrator's amount_received" }],
+  ]);
+  assert.deepEqual(
+    [ledgerOf(rerun).captured, ledgerOf(rerun).capturedSource],
+    [500, "the orchestrator's amount_received"],
+  );
+  const later = journalOf([
+    order,
+    ["payment_confirmed", { at: "t", captured: cap(500), captured_source: "step 4" }],
+    ["payment_uncertain", { at: "t", seen: "x", why: "partial", captured: cap(250), captured_source: "step 5" }],
+  ]);
+  assert.equal(ledgerOf(later).captured, 250);
 });
