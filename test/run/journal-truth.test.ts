@@ -385,6 +385,7 @@ describe("banners computed from the journal (issue 22 §5)", () => {
       orderId: "o",
       moved: true,
       outstanding: true,
+      refundedSoFar: null,
     };
     const err = new ConfigError("SESSION_ID", "belongs to another mode");
     for (const e of [err, new Error("x")]) {
