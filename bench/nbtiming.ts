@@ -24,7 +24,7 @@ export interface CellTiming {
   error: string | null;
 }
 
-// Which step each notebook call belongs to (the cells are one call each, STYLE.md §2).
+// Which step each notebook call belongs to (the cells are one call each).
 const CALLS: Array<[RegExp, string, CellKind]> = [
   [/openNotebook\(/, "open session (imports lib)", "setup"],
   [/nb\.rb\.preflight\(/, "step 0 pre-flight", "step"],

@@ -1,5 +1,5 @@
 /**
- * Retrying as an undici interceptor (STYLE habit 11), composed outside tracing so that every
+ * Retrying as an undici interceptor (as undici composes its own retry), composed outside tracing so that every
  * attempt lands in the trace. The policy (policy.ts): only a call that may be retried
  * (CallContext.canRetry: a GET, or a POST with an Idempotency-Key) is retried, on a transport error
  * or a retryable answer, up to HTTP_DEFAULTS.maxAttempts, after max(Retry-After, jittered backoff),

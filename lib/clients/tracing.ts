@@ -1,5 +1,5 @@
 /**
- * Tracing as an undici interceptor (STYLE habit 11): each attempt's request is appended to the
+ * Tracing as an undici interceptor (as undici composes its own interceptors): each attempt's request is appended to the
  * session trace before it is sent, and its response (or transport error) as soon as it is complete,
  * before the layer above sees it end. Tokens the response carries (CallContext.secretsOf) are
  * registered first, so they are masked by value, and recorded as salted hashes in the session folder

@@ -3,7 +3,7 @@
  * stays one line. Every output is Markdown or PNG (readable untrusted), and each is shown once.
  *
  * No method ever throws into tslab: a cell that throws makes tslab drop its queue, and in a
- * headless run every later cell then "runs" with no output (PLATFORM.md). Each method renders its
+ * headless run every later cell then "runs" with no output (docs/platform.md). Each method renders its
  * own FAIL, SKIPPED or INTERRUPTED result instead. Kernel ■ (SIGINT) stops the running step through
  * its AbortSignal; the cell shows one line, not tslab's stack trace. Every output goes through
  * the one door of ./sink.ts (which also keeps the kernel's copy, outputs.jsonl). Over 300 lines: one method per kind of cell.

@@ -40,7 +40,7 @@ export function venvBin(name: string): string {
 
 /**
  * The `jupyter` that executes and exports: the project venv's (pinned nbconvert 7), then Debian's
- * (`/usr/bin/jupyter`: the python3 on PATH may be another Python without Jupyter, PLATFORM.md),
+ * (`/usr/bin/jupyter`: the python3 on PATH may be another Python without Jupyter, docs/platform.md),
  * then whatever `jupyter` is on PATH.
  */
 export function jupyterCommand(): string {

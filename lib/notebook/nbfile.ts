@@ -75,7 +75,7 @@ export const sourceOf = (c: NbCell) => (Array.isArray(c.source) ? c.source.join(
 /**
  * Code cells of an executed notebook that produced no output at all, by id (or index). Every
  * runbook cell shows something; a silent one means the kernel skipped it — tslab drops its queue
- * after a throwing cell and nbconvert still exits 0 (PLATFORM.md). The parameter cells are exempt.
+ * after a throwing cell and nbconvert still exits 0 (docs/platform.md). The parameter cells are exempt.
  */
 export function silentCells(nb: Notebook): string[] {
   return nb.cells.flatMap((c, i) => {
