@@ -7,7 +7,8 @@
  * `Journal.open` over it); every entry is schema-checked. A torn last line (a kernel killed
  * mid-write) is moved to `state.quarantine.jsonl` before the next append, and recorded.
  * Over 300 lines: the journal's format, its reader, its writer and the readings the runbook,
- * guards and report share belong together; splitting them would give the journal two homes.
+ * guards and report share belong together; splitting them would give the journal two homes. The
+ * money rules (moved, outstanding, refunds by amount) are not here: they are lib/run/ledger.ts.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
