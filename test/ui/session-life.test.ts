@@ -242,8 +242,10 @@ describe("a session's life through npm run session, in real JupyterLab", { skip,
           body: JSON.stringify({ type: "notebook", format: "json", content: { ...nbJson, cells: [] } }),
         });
         const putBody = (await put.json().catch(() => ({}))) as { message?: string };
-        // The browser: open the sealed notebook in B's workspace, run the parameters cell, Ctrl+S.
-        await nb.page.goto(`${base.origin}/lab/workspaces/${seen.b}/tree/${rel}?token=${token}`, {
+        // The browser: open the sealed notebook in B's server, run the parameters cell, Ctrl+S. A workspace of
+        // its own (reset): B's workspace would also restore B's notebook, and whichever tab the restore
+        // activates last hides the other one mid-click.
+        await nb.page.goto(`${base.origin}/lab/workspaces/${seen.b}-sealed/tree/${rel}?token=${token}&reset`, {
           waitUntil: "domcontentloaded",
           timeout: 60_000,
         });
