@@ -18,6 +18,7 @@ import { z } from "zod";
 import { SessionError } from "../errors";
 import { canonicalJson, sha256, toJsonValue } from "./canonical";
 import {
+  type ChainBreak,
   type ChainCheck,
   type ChainExpectation,
   type ChainFormat,
@@ -25,7 +26,9 @@ import {
   checkChainText,
   cutAtNonUtf8,
   firstNonUtf8Line,
+  isTornTail,
 } from "./chain";
+import { chainBreakText } from "./finding-text";
 import { JOURNAL_FILE, JOURNAL_QUARANTINE_FILE, TRACE_FILE } from "./files";
 import { capStrings, redact, redactString } from "./redact";
 import { Trace } from "./trace";
@@ -150,14 +153,14 @@ export interface JournalRead extends ChainCheck {
  * Reads a journal file without changing it: the one reader behind Journal.open, verify and the
  * report. With `expected` (the manifest's journal_lines/journal_head) a cut tail, extra lines or a
  * rewritten chain are named too. Never throws for content; a missing file reads as broken at line 0.
- * @example readJournalFile("archive/payment-e2e/<id>/state.jsonl").firstBroken // { line: 4, reason: "hash does not match…" }
+ * @example readJournalFile("archive/payment-e2e/<id>/state.jsonl").firstBroken // { line: 4, kind: "hash" }
  */
 export function readJournalFile(file: string, expected?: ChainExpectation): JournalRead {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
   } catch (err) {
-    const firstBroken = { line: 0, reason: `cannot read: ${(err as Error).message}` };
+    const firstBroken: ChainBreak = { line: 0, kind: "unreadable", detail: (err as Error).message };
     return { file, ok: false, lines: 0, head: GENESIS, firstBroken, entries: [], chained: true, torn: null };
   }
   const cut = buf.lastIndexOf(0x0a) + 1;
@@ -192,17 +195,15 @@ function readLegacy(file: string, text: string, torn: JournalRead["torn"]): Jour
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
     let json: unknown;
-    let problem: string | null;
+    let problem: ChainBreak | null;
     try {
       json = JSON.parse(lines[i]);
-      problem = entryProblem(json, false);
+      const detail = entryProblem(json, false);
+      problem = detail ? { line: n, kind: "not_record", detail } : null;
     } catch {
-      problem =
-        torn && n === lines.length
-          ? "incomplete last line (no newline: cut or torn write)"
-          : "not valid JSON (edited or truncated)";
+      problem = { line: n, kind: torn && n === lines.length ? "torn" : "not_json" };
     }
-    if (problem) return { ...out, ok: false, firstBroken: { line: n, reason: problem } };
+    if (problem) return { ...out, ok: false, firstBroken: problem };
     entries.push(json as JournalEntry);
     out.lines = n;
   }
@@ -411,9 +412,8 @@ export class Journal {
 /** A read journal, or a SessionError naming the first broken line (a torn last line is not broken: it is repaired on append). */
 function checked(read: JournalRead): JournalRead {
   const b = read.firstBroken;
-  const tornOnly = b && read.torn && b.line === read.lines + 1 && b.reason.startsWith("incomplete last line");
-  if (b && !tornOnly)
-    throw new SessionError(`journal ${read.file} line ${b.line}: ${b.reason}; ${restoreHint(read.file)}`);
+  if (b && !isTornTail(read, b))
+    throw new SessionError(`journal ${read.file} line ${b.line}: ${chainBreakText(b)}; ${restoreHint(read.file)}`);
   return read;
 }
 

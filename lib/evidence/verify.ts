@@ -31,7 +31,8 @@ import {
   readManifest,
   sha256File,
 } from "./manifest";
-import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "./chain";
+import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile, sealedLinesHold } from "./chain";
+import { chainBreakText } from "./finding-text";
 import { type JournalRead, latestStepResults, readJournalFile } from "./journal";
 import { outputsAgreement } from "./outputs";
 import { identityFindings, leftoverIdFindings } from "./identity";
@@ -402,11 +403,11 @@ function chainFinding(findings: VerifyFinding[], rel: string, chain: ChainCheck)
   findings.push({
     level: "error",
     subject: `${rel}${at}`,
-    message: chain.firstBroken.reason,
-    code: chainCode(chain.firstBroken.reason),
+    message: chainBreakText(chain.firstBroken),
+    code: chainCode(chain.firstBroken),
   });
   // Lines added after the sealed ones leave the seal's chain intact; anything else broke it.
-  return !chain.firstBroken.reason.startsWith("extra:");
+  return !sealedLinesHold(chain.firstBroken);
 }
 
 const LEVEL_TAG: Record<FindingLevel, string> = { ok: "ok   ", warning: "WARN ", error: "ERROR" };

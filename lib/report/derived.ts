@@ -7,6 +7,7 @@
 import { clockSkewMs, skewSeconds } from "../evidence/clock";
 import type { JournalEntry } from "../evidence/journal";
 import type { ChainCheck, TraceEvent } from "../evidence/chain";
+import { chainBreakText } from "../evidence/finding-text";
 import { CLOCK_SKEW_WARN_MS } from "../run/guards";
 import type { StepTable } from "../run/step-model";
 import type { Anomaly, StepResult } from "../types";
@@ -147,7 +148,7 @@ export function anomalies(
       at: events[events.length - 1]?.time ?? "",
       step: null,
       kind: "warning",
-      message: `trace chain broken at line ${chain.firstBroken.line}: ${chain.firstBroken.reason}`,
+      message: `trace chain broken at line ${chain.firstBroken.line}: ${chainBreakText(chain.firstBroken)}`,
       traceLine: chain.firstBroken.line,
     });
   }

@@ -11,6 +11,7 @@ import { Marked } from "marked";
 import { comparisonForLive, type Comparison } from "./compare";
 import { MANIFEST_FILE, REPORT_FILE } from "../evidence/files";
 import { describeAnchor, formatAnchor, sessionMarkers } from "../evidence/anchor";
+import { chainBreakText } from "../evidence/finding-text";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
 import { inertCode, inertSentence, inertText, safeHref } from "./inert";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
@@ -131,7 +132,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
       head: ev.chain.head,
       status: ev.chain.ok
         ? `${ev.chain.lines} lines, chain verified ✓ (anchor this hash in the ticket)`
-        : `BROKEN at line ${ev.chain.firstBroken?.line}: ${ev.chain.firstBroken?.reason} (${ev.chain.lines} valid lines)`,
+        : `BROKEN at line ${ev.chain.firstBroken?.line}: ${ev.chain.firstBroken ? chainBreakText(ev.chain.firstBroken) : undefined} (${ev.chain.lines} valid lines)`,
     },
     manifest: !ev.manifest
       ? "pending archive (manifest.json is written when the session is archived)"
