@@ -88,7 +88,7 @@ export async function main(
     const rep = await runPreflight({ ...cfg, maxPriceMinor: cfg.maxPriceMinor ?? toMinor(5), env }, api);
     out(`Pre-flight (${cfg.mode}) against ${cfg.baseUrl}`);
     for (const line of factLines({ step: 0, observed: rep.observed })) out(`  ${line}`);
-    for (const w of rep.warnings) out(`  WARNING: ${w}`);
+    for (const w of rep.warnings) out(`  WARNING: ${w.message}`);
     for (const r of rep.refusals) out(`  REFUSED: ${r}`);
     out("");
     out(rep.reminder);

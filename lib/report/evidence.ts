@@ -22,6 +22,7 @@ import { manifestHash, readManifest } from "../evidence/manifest";
 import { anchorOf, type Anchor } from "../evidence/anchor";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import { STEPS } from "../run/steps";
+import { DryRunRefSchema } from "../run/dry-run";
 import { factsSchema, type StepDef, type StepTable } from "../run/step-model";
 import type { Anomaly, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
@@ -204,10 +205,9 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
   }
 
   const pf = last("preflight");
-  const dryObserved = str((pf?.data.observed as Record<string, unknown> | undefined)?.dry_run);
-  const override =
-    str(created.data.dry_run_override) ??
-    (dryObserved?.startsWith("overridden: ") ? dryObserved.slice("overridden: ".length) : null);
+  // Pre-flight records the requirement as data (lib/run/dry-run.ts); a journal written before it
+  // did has none, and its reference is then unknown rather than read from the fact's wording.
+  const dryRef = DryRunRefSchema.safeParse(pf?.data.dry_run).data;
   const pay = last("payment_confirmed");
   const ref = last("refund_created");
   const bank = last("bank_confirmed");
@@ -238,8 +238,8 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
         }
       : null,
     dryRun: {
-      reference: override || !dryObserved || ["none", "n/a"].includes(dryObserved) ? null : dryObserved,
-      override,
+      reference: dryRef?.kind === "passed" ? dryRef.session_id : null,
+      override: dryRef?.kind === "overridden" ? dryRef.reason : null,
     },
     parameters: pinnedParameters(journal),
     payment: pay

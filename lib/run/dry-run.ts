@@ -15,13 +15,49 @@ import { verifySession } from "../evidence/verify";
 import { checkAnchors } from "../evidence/anchor";
 import { DEFAULT_ALLOWED_SIGNERS, SEAL_NAMESPACE, checkSignature, signatureFindings } from "../evidence/signature";
 import { repoRoot } from "../paths";
-import type { GuardReport } from "./guards";
+import { z } from "zod";
+import { type GuardReport, guardWarning } from "./guards";
 import { STEPS } from "./steps";
 import type { Mode } from "../types";
 
 export interface DryRun {
   sessionId: string;
   dir: string;
+}
+
+/**
+ * What pre-flight recorded about the dry-run requirement (issue 21 item 4), as data in the journal's
+ * `preflight` entry (`dry_run`): the report and the comparison read the reference and the
+ * override from here, never from the wording of the `dry_run` fact.
+ */
+export const DryRunRefSchema = z.discriminatedUnion("kind", [
+  /** A staging or sandbox run: the requirement does not apply. */
+  z.object({ kind: z.literal("not_required") }),
+  z.object({ kind: z.literal("passed"), session_id: z.string().min(1) }),
+  z.object({ kind: z.literal("overridden"), reason: z.string() }),
+  z.object({ kind: z.literal("none") }),
+]);
+export type DryRunRef = z.infer<typeof DryRunRefSchema>;
+
+/** The pre-flight's reference for `mode` from the gate's finding and the operator's override. */
+export function dryRunRef(mode: Mode, dryRun: DryRun | null, override: string): DryRunRef {
+  if (mode !== "live") return { kind: "not_required" };
+  if (dryRun) return { kind: "passed", session_id: dryRun.sessionId };
+  return override ? { kind: "overridden", reason: override } : { kind: "none" };
+}
+
+/** The `dry_run` fact pre-flight shows: a session id, "overridden: <reason>", "none" or "n/a". */
+export function dryRunText(ref: DryRunRef): string {
+  switch (ref.kind) {
+    case "not_required":
+      return "n/a";
+    case "passed":
+      return ref.session_id;
+    case "overridden":
+      return `overridden: ${ref.reason}`;
+    case "none":
+      return "none";
+  }
 }
 
 export interface RejectedDryRun {
@@ -170,7 +206,9 @@ export function dryRunDone(
   if (!r.dryRun) {
     const why = rejectedText(runs.rejected);
     if (override.length >= 10)
-      r.warnings.push(`no passed staging dry run in ${archiveDir}${why}; overridden by operator: "${override}"`);
+      r.warnings.push(
+        guardWarning(`no passed staging dry run in ${archiveDir}${why}; overridden by operator: "${override}"`),
+      );
     else
       r.refusals.push(
         new GuardError(
