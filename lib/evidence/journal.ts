@@ -270,7 +270,7 @@ export class Journal {
         `no session journal at ${file}; create the session with \`npm run session -- --mode <mode>\` first`,
       );
     }
-    return new Journal(file, checked(readJournalFile(file)));
+    return new Journal(file, checkedJournal(readJournalFile(file)));
   }
 
   /** Creates a fresh session folder and journal. Starting a fresh session is always explicit. */
@@ -398,7 +398,7 @@ export class Journal {
   private resync(): void {
     const size = fs.existsSync(this.file) ? fs.statSync(this.file).size : 0;
     if (size === this.bytes) return;
-    const read = checked(readJournalFile(this.file));
+    const read = checkedJournal(readJournalFile(this.file));
     if (read.lines < this.entries.length)
       throw new SessionError(
         `journal ${this.file}: entries removed while open (now ${read.lines} line(s), was ${this.entries.length}); ${restoreHint(this.file)}`,
@@ -410,7 +410,7 @@ export class Journal {
 }
 
 /** A read journal, or a SessionError naming the first broken line (a torn last line is not broken: it is repaired on append). */
-function checked(read: JournalRead): JournalRead {
+export function checkedJournal(read: JournalRead): JournalRead {
   const b = read.firstBroken;
   if (b && !isTornTail(read, b))
     throw new SessionError(`journal ${read.file} line ${b.line}: ${chainBreakText(b)}; ${restoreHint(read.file)}`);

@@ -8,7 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ReportError, SessionError } from "../errors";
 export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "../errors";
-import { Journal, latestStepResults, pinnedParameters, type JournalEntry } from "../evidence/journal";
+import { checkedJournal, latestStepResults, pinnedParameters, type JournalEntry } from "../evidence/journal";
+import { type SessionSnapshot, readSessionSnapshot, recordedIdentity, unsealedChain } from "../evidence/snapshot";
 import {
   moneyMoved,
   moneyOutstanding,
@@ -17,8 +18,7 @@ import {
   refundedSoFarText,
   type Reconciliation,
 } from "../run/ledger";
-import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
-import { manifestHash, readManifest } from "../evidence/manifest";
+import { JOURNAL_FILE, TRACE_FILE } from "../evidence/files";
 import { anchorOf, type Anchor } from "../evidence/anchor";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import { STEPS } from "../run/steps";
@@ -96,12 +96,13 @@ export interface Evidence {
 
 /**
  * The journal through its one reader (lib/evidence/journal.ts): a torn last line is tolerated,
- * an unreadable earlier line is refused rather than silently dropped.
+ * an unreadable earlier line is refused rather than silently dropped. Lines added after a seal are
+ * the report's to read (the manifest is then stale), so the journal is judged on its own.
  */
-function readJournal(sessionDir: string): readonly JournalEntry[] {
-  if (!fs.existsSync(path.join(sessionDir, JOURNAL_FILE))) return [];
+function readJournal(snap: SessionSnapshot): readonly JournalEntry[] {
+  if (!snap.journal) return [];
   try {
-    return Journal.open(sessionDir).all();
+    return checkedJournal(unsealedChain(snap.journal)).entries;
   } catch (err) {
     if (err instanceof SessionError) throw new ReportError("E2E_REPORT_SESSION", err.message);
     throw err;
@@ -130,21 +131,6 @@ function unpaidOrder(journal: readonly JournalEntry[]): Evidence["unpaidOrder"] 
   };
 }
 
-function readJsonLines<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, "utf8")
-    .split("\n")
-    .flatMap((l) => {
-      if (!l.trim()) return [];
-      try {
-        return [JSON.parse(l) as T];
-      } catch {
-        return []; // a torn line: verifyChain reports it for the trace
-      }
-    });
-}
-
 const str = (v: unknown): string | null => (v === null || v === undefined || v === "" ? null : String(v));
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 
@@ -157,12 +143,16 @@ export function resolveSessionDir(ref: string, archiveDir: string): string {
   );
 }
 
-/** Session ids in an archive folder, oldest first (ids sort by time). */
+/**
+ * Session folders in an archive folder, oldest first (ids sort by time). With `mode`, the ones
+ * whose journal records that mode: the folder's name is no evidence of it.
+ */
 export function listSessions(archiveDir: string, mode?: Mode): string[] {
   if (!fs.existsSync(archiveDir)) return [];
   return fs
     .readdirSync(archiveDir)
-    .filter((n) => fs.existsSync(path.join(archiveDir, n, JOURNAL_FILE)) && (!mode || n.endsWith(`-${mode}`)))
+    .filter((n) => fs.existsSync(path.join(archiveDir, n, JOURNAL_FILE)))
+    .filter((n) => !mode || recordedIdentity(path.join(archiveDir, n))?.mode === mode)
     .sort();
 }
 
@@ -179,9 +169,11 @@ export function displayDir(dir: string): string {
  * Reads a session folder into the report's model.
  * @example const ev = loadEvidence("archive/payment-e2e/20261126T154400Z-live"); ev.steps[5]?.status
  */
-export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {}): Evidence {
+export function loadEvidence(session: string | SessionSnapshot, opts: { table?: StepTable } = {}): Evidence {
+  const snap = typeof session === "string" ? readSessionSnapshot(session) : session;
+  const sessionDir = snap.dir;
   const table = opts.table ?? STEPS;
-  const journal = readJournal(sessionDir);
+  const journal = readJournal(snap);
   const created = journal.find((e) => e.kind === "session_created");
   if (!created)
     throw new ReportError(
@@ -189,8 +181,9 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
       `${sessionDir} holds no session journal (${JOURNAL_FILE} without session_created); pass a folder made by \`npm run session\``,
     );
   const last = (kind: JournalEntry["kind"]) => [...journal].reverse().find((e) => e.kind === kind);
-  const sessionId = str(created.data.sessionId) ?? path.basename(sessionDir);
-  const mode = (str(created.data.mode) ?? sessionId.split("-").pop()) as Mode;
+  // The journal's schema requires both (lib/evidence/journal.ts): never read from the folder's name.
+  const sessionId = String(created.data.sessionId);
+  const mode = String(created.data.mode) as Mode;
 
   const steps: Array<StepResult | null> = table.map(() => null);
   for (const r of latestStepResults(journal).values()) {
@@ -212,10 +205,10 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
   const ref = last("refund_created");
   const bank = last("bank_confirmed");
 
-  const traceFile = path.join(sessionDir, TRACE_FILE);
-  const events = readJsonLines<TraceEvent>(traceFile);
-  const chain = verifyChain(traceFile);
-  const manifest = readManifestInfo(sessionDir, chain);
+  const events = snap.trace?.lines ?? [];
+  // The trace on its own (lines added after a seal make the manifest stale, not the chain broken).
+  const chain = snap.trace ? unsealedChain(snap.trace.chain) : verifyChain(path.join(sessionDir, TRACE_FILE));
+  const manifest = manifestInfo(snap, chain);
   const counters = count(events, steps, table);
   return {
     sessionId,
@@ -285,23 +278,20 @@ function sealedAs(journal: readonly JournalEntry[]): NonNullable<Evidence["seale
   };
 }
 
-function readManifestInfo(dir: string, chain: ChainCheck): Evidence["manifest"] {
-  if (!fs.existsSync(path.join(dir, MANIFEST_FILE))) return null;
-  const sha256 = manifestHash(dir);
-  try {
-    const m = readManifest(dir);
-    // Evidence added after archiving (bank confirmation) makes the manifest stale: re-archive.
-    const stale = m.chain_head !== chain.head || m.trace_lines !== chain.lines;
-    return {
-      sha256,
-      retentionUntil: m.retention_until,
-      stale,
-      invalid: false,
-      anchor: stale ? null : anchorOf(m, sha256),
-    };
-  } catch {
-    return { sha256, retentionUntil: null, stale: true, invalid: true, anchor: null };
-  }
+function manifestInfo(snap: SessionSnapshot, chain: ChainCheck): Evidence["manifest"] {
+  if (!snap.sealed || snap.manifestSha256 === null) return null;
+  const sha256 = snap.manifestSha256;
+  const m = snap.manifest;
+  if (!m) return { sha256, retentionUntil: null, stale: true, invalid: true, anchor: null };
+  // Evidence added after archiving (bank confirmation) makes the manifest stale: re-archive.
+  const stale = m.chain_head !== chain.head || m.trace_lines !== chain.lines;
+  return {
+    sha256,
+    retentionUntil: m.retention_until,
+    stale,
+    invalid: false,
+    anchor: stale ? null : anchorOf(m, sha256),
+  };
 }
 
 /**

@@ -10,7 +10,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { GuardError } from "../errors";
 import { Journal, latestStepResults, type JournalEntry } from "../evidence/journal";
-import { MANIFEST_FILE } from "../evidence/files";
+import { JOURNAL_FILE, MANIFEST_FILE } from "../evidence/files";
+import { recordedIdentity } from "../evidence/snapshot";
 import { verifySession } from "../evidence/verify";
 import { checkAnchors } from "../evidence/anchor";
 import { DEFAULT_ALLOWED_SIGNERS, SEAL_NAMESPACE, checkSignature, signatureFindings } from "../evidence/signature";
@@ -171,12 +172,28 @@ export function stagingDryRuns(
   if (!fs.existsSync(archiveDir)) return out;
   for (const name of fs.readdirSync(archiveDir).sort().reverse()) {
     const dir = path.join(archiveDir, name);
-    if (!name.endsWith("-staging") || !fs.statSync(dir).isDirectory()) continue;
+    if (!fs.statSync(dir).isDirectory() || !claimsStaging(dir, name)) continue;
     const reason = dryRunProblem(dir, o);
     if (reason) out.rejected.push({ sessionId: name, dir, reason });
     else out.passed.push({ sessionId: name, dir });
   }
   return out;
+}
+
+/**
+ * Whether a folder is a staging candidate: its journal records mode staging, or the folder does not
+ * hold the session its name says (a renamed or copied session, or an unreadable journal), which
+ * dryRunProblem then names as a rejection instead of the gate passing over it in silence.
+ */
+function claimsStaging(dir: string, name: string): boolean {
+  if (!fs.existsSync(path.join(dir, JOURNAL_FILE))) return false;
+  let who: ReturnType<typeof recordedIdentity>;
+  try {
+    who = recordedIdentity(dir);
+  } catch {
+    return true;
+  }
+  return who?.mode === "staging" || who?.id !== name;
 }
 
 /** Earlier staging sessions that the live gate accepts (sealed, verified, all steps PASS), newest first. */
