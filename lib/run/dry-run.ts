@@ -9,9 +9,9 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { GuardError } from "../errors";
-import { Journal, latestStepResults, type JournalEntry } from "../evidence/journal";
+import { Journal, checkedJournal, latestStepResults, type JournalEntry } from "../evidence/journal";
 import { JOURNAL_FILE, MANIFEST_FILE } from "../evidence/files";
-import { recordedIdentity } from "../evidence/snapshot";
+import { readSessionSnapshot, recordedIdentity, unsealedChain } from "../evidence/snapshot";
 import { verifySession } from "../evidence/verify";
 import { checkAnchors } from "../evidence/anchor";
 import { DEFAULT_ALLOWED_SIGNERS, SEAL_NAMESPACE, checkSignature, signatureFindings } from "../evidence/signature";
@@ -111,12 +111,16 @@ const trust = (dir: string, o: TrustOptions) => {
  */
 export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null {
   const name = path.basename(dir);
+  // Read once: the journal checks below and verify judge the same bytes.
+  const snap = readSessionSnapshot(dir);
   let entries: readonly JournalEntry[];
   let chained: boolean;
   try {
-    const journal = Journal.open(dir);
-    entries = journal.all();
-    chained = journal.chained;
+    // Judged on its own, as Journal.open would (which says why a missing journal is refused).
+    const journal = snap.journal ? checkedJournal(unsealedChain(snap.journal)) : null;
+    if (!journal) Journal.open(dir); // throws, naming the missing journal
+    entries = journal?.entries ?? [];
+    chained = journal?.chained ?? false;
   } catch (e) {
     return `journal unreadable (${e instanceof Error ? e.message : String(e)})`;
   }
@@ -127,8 +131,8 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
   const open = STEPS.find((d) => st.get(d.n)?.status !== "PASS");
   if (open)
     return `step ${open.n} (${open.id}) ${st.get(open.n)?.status ?? "never ran"}: not every step passed — run a new staging dry run with --refund`;
-  if (!fs.existsSync(path.join(dir, MANIFEST_FILE))) return `not sealed — run npm run archive -- ${dir}`;
-  const v = verifySession(dir);
+  if (!snap.sealed) return `not sealed — run npm run archive -- ${dir}`;
+  const v = verifySession(snap);
   if (!v.ok) {
     const first = v.findings.find((f) => f.level === "error");
     return `fails verify (${first ? `${first.subject}: ${first.message}` : "see npm run verify"}) — run npm run verify -- ${dir}`;
