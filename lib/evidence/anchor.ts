@@ -247,7 +247,12 @@ export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyF
         code: "ANCHOR_MISMATCH",
       });
     else if (inCommit)
-      findings.push({ level: "ok", subject, message: `matches the anchor committed in ${shown} at ${at(inCommit)}` });
+      findings.push({
+        level: "ok",
+        subject,
+        message: `matches the anchor committed in ${shown} at ${at(inCommit)}`,
+        kind: "anchor_committed",
+      });
     else
       findings.push({
         level: "warning",

@@ -22,12 +22,7 @@ import {
   TRACE_FILE,
   isIgnoredFile,
 } from "./files";
-import {
-  MANIFEST_SCHEMA_V1,
-  type Manifest,
-  listSessionFiles,
-  sha256File,
-} from "./manifest";
+import { MANIFEST_SCHEMA_V1, type Manifest, listSessionFiles, sha256File } from "./manifest";
 import { type ChainCheck, type TraceEvent, sealedLinesHold } from "./chain";
 import { chainBreakText } from "./finding-text";
 import { type JournalRead, latestStepResults } from "./journal";
@@ -46,6 +41,8 @@ export interface VerifyFinding {
   message: string;
   /** Stable code both verifiers print (lib/evidence/finding-codes.ts), set on errors and some warnings. */
   code?: FindingCode;
+  /** What a caller decides on besides level and code (never the message's wording): the anchor is committed. */
+  kind?: "anchor_committed";
 }
 
 export interface VerifyResult {

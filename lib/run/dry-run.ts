@@ -154,13 +154,13 @@ function trustProblem(dir: string, m: NonNullable<ReturnType<typeof verifySessio
   if (sig.state === "unsigned")
     return `its seal is unsigned (sealed without a key, or before signatures): an allowed signer signs it with npm run archive -- ${dir} --sign-key <key> after checking it, or run a new staging dry run`;
   if (sig.state === "bad")
-    return `its seal does not count: ${sig.why}${/lists no signer|not found/.test(sig.why) ? "" : ` — only a seal by a signer in ${shownSigners} is trusted; run a new staging dry run and seal it with your key`}`;
+    return `its seal does not count: ${sig.why}${sig.signers ? "" : ` — only a seal by a signer in ${shownSigners} is trusted; run a new staging dry run and seal it with your key`}`;
   const reseal = signatureFindings(dir, m, { allowedSigners: t.allowedSigners }).find((f) => f.level === "error");
   if (reseal) return `${reseal.subject}: ${reseal.message} — run a new staging dry run`;
   const anchors = checkAnchors(dir, { repoDir: t.repoDir, reportFile: t.reportFile });
   const bad = anchors.find((f) => f.level === "error");
   if (bad) return `its anchor disagrees (${bad.subject}: ${bad.message}) — run npm run verify -- ${dir}`;
-  if (!anchors.some((f) => f.level === "ok" && /^matches the anchor committed/.test(f.message))) {
+  if (!anchors.some((f) => f.level === "ok" && f.kind === "anchor_committed")) {
     const why = anchors.find((f) => f.level === "warning");
     return `its anchor is not committed in the living report (${why?.message ?? "no anchor"}) — publish it (npm run report -- ${dir}) and commit docs/PAYMENT_E2E_LIVE_REPORT.md`;
   }
