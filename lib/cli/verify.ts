@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { anchorFix, checkAnchors } from "../evidence/anchor";
 import { formatVerify, verifySession } from "../evidence/verify";
-import { manifestHash } from "../evidence/manifest";
+import { readSessionSnapshot } from "../evidence/snapshot";
 import { timestampFindings } from "../evidence/timestamp";
 import { oneLine } from "../errors";
 import { DEFAULT_ALLOWED_SIGNERS, signatureFindings } from "../evidence/signature";
@@ -68,12 +68,14 @@ export function main(argv: string[], log = stdout, err = stderr, repoDir = proce
     err(`verify: ${dir}: no such directory\n${USAGE}`);
     return 2;
   }
-  const result = verifySession(dir);
+  // Read once: the seal, the anchors, the signatures and the timestamp are judged on the same snapshot.
+  const snap = readSessionSnapshot(dir);
+  const result = verifySession(snap);
   if (values["no-anchor"]) {
     result.findings.push({ level: "warning", subject: "anchor", message: "not checked (--no-anchor)" });
   } else {
     const reportFile = path.resolve(repoDir, values.report ?? DEFAULT_REPORT);
-    const anchors = checkAnchors(dir, { reportFile, repoDir });
+    const anchors = checkAnchors(snap, { reportFile, repoDir });
     result.findings.push(...anchors);
     if (anchors.some((f) => f.level === "error")) {
       result.ok = false;
@@ -98,7 +100,7 @@ export function main(argv: string[], log = stdout, err = stderr, repoDir = proce
   if (result.manifest) {
     const stamp = timestampFindings(
       dir,
-      manifestHash(dir),
+      snap.manifestSha256 ?? "",
       tsaCa,
       values["tsa-cert"] ?? (process.env.PAYMENT_E2E_TSA_CERT?.trim() || null),
     );
