@@ -104,12 +104,11 @@ export function readSessionSnapshot(dir: string): SessionSnapshot {
       trace = { chain, events: records, lines: [], torn };
     }
   }
-  const created = journal?.entries.find((e) => e.kind === "session_created");
-  const recorded = (v: unknown) => (typeof v === "string" && v !== "" ? v : null);
+  const created = journalIdentity(journal);
   return {
     dir,
-    id: manifest?.session_id ?? recorded(created?.data.sessionId),
-    mode: (manifest?.mode ?? recorded(created?.data.mode)) as Mode | null,
+    id: manifest?.session_id ?? created.id,
+    mode: (manifest?.mode as Mode | undefined) ?? created.mode,
     sealed,
     manifest,
     manifestError,
@@ -141,7 +140,12 @@ export function unsealedChain<C extends ChainCheck>(check: C): C {
 export function recordedIdentity(dir: string): { id: string | null; mode: Mode | null } | null {
   const file = path.join(dir, JOURNAL_FILE);
   if (!fs.existsSync(file)) return null;
-  const created = readJournalFile(file).entries.find((e) => e.kind === "session_created");
+  return journalIdentity(readJournalFile(file));
+}
+
+/** The id and mode the journal's `session_created` entry records (null where it says nothing). */
+function journalIdentity(journal: JournalRead | null): { id: string | null; mode: Mode | null } {
+  const created = journal?.entries.find((e) => e.kind === "session_created");
   const v = (x: unknown) => (typeof x === "string" && x !== "" ? x : null);
   return { id: v(created?.data.sessionId), mode: v(created?.data.mode) as Mode | null };
 }
