@@ -18,7 +18,7 @@ import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { archiveSession, resealReasonProblem } from "../notebook/archive";
 import { exceptionReasonProblem } from "../notebook/seal-rules";
-import { ArchiveRefused, ArchiveRuleRefused, oneLine } from "../errors";
+import { ArchiveRuleRefused, SecretLeakError, oneLine } from "../errors";
 import { wantsHelp } from "./args";
 
 export const USAGE = `usage: npm run archive -- <session-dir> [--docs-dir <dir>] [--reseal "<reason>"] [--restore-outputs]
@@ -130,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
     if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
     return 0;
   } catch (err) {
-    if (err instanceof ArchiveRefused) for (const h of err.hits) console.error(`  ${h}`);
+    if (err instanceof SecretLeakError) for (const h of err.hits) console.error(`  ${h}`);
     if (err instanceof ArchiveRuleRefused) console.error(`  ${err.code}`);
     console.error(`archive: ${oneLine(err)}`);
     return 1;

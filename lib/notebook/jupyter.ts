@@ -14,7 +14,7 @@ import * as readline from "node:readline";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { RunbookError } from "../errors";
+import { RunbookError, ToolError } from "../errors";
 import { MANIFEST_FILE } from "../evidence/files";
 import { repoRoot } from "../paths";
 import { AUDIT_NOTE, auditCopy, selfContainedProblems } from "./html";
@@ -22,7 +22,7 @@ import { readNotebook, silentCells, writeNotebook, type Notebook } from "./nbfil
 
 /** Jupyter's command could not be started at all: the one-line fix is the set-up command. */
 const cannotStart = (command: string, err: Error): RunbookError =>
-  new RunbookError(
+  new ToolError(
     "E2E_JUPYTER",
     `cannot start ${command} (${err.message}); run bash scripts/setup.sh, which installs Jupyter into .venv`,
     { cause: err },
@@ -308,7 +308,7 @@ export async function executeNotebook(
 ): Promise<RunResult & { silent: string[]; saved: SavedState | null; failure: string | null }> {
   // A sealed session folder is read-only to the tool: executing would rewrite its notebook.
   if (fs.existsSync(path.join(path.dirname(file), MANIFEST_FILE)))
-    throw new RunbookError(
+    throw new ToolError(
       "E2E_JUPYTER",
       `${file} is in a sealed session folder (manifest.json): nothing is executed there — start a new session with npm run session`,
     );
@@ -394,14 +394,14 @@ export async function exportHtml(
             opts.jupyter,
           );
     if (r.code !== 0 || !fs.existsSync(out))
-      throw new RunbookError(
+      throw new ToolError(
         "E2E_JUPYTER",
         `HTML export failed for ${file}: ${r.stderr.split("\n").filter(Boolean).slice(-1)[0] ?? "no output"}`,
       );
     const page = fs.readFileSync(out, "utf8");
     const problems = selfContainedProblems(page);
     if (problems.length)
-      throw new RunbookError(
+      throw new ToolError(
         "E2E_JUPYTER",
         `HTML export of ${file} is not self-contained (${problems[0]}${problems.length > 1 ? `, and ${problems.length - 1} more` : ""}); nothing written — check templates/nbconvert/audit against this nbconvert`,
       );

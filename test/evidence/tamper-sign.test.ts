@@ -271,7 +271,7 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
         assert.equal(e.code, "EVIDENCE_SEAL_SIGN");
         assert.match(
           e.message,
-          /^Seal signature: signing key \S+no-such-key not found: pass --sign-key <SSH private key>/,
+          /^seal signature: signing key \S+no-such-key not found: pass --sign-key <SSH private key>/,
         );
         return true;
       },

@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ArchiveRefused, ArchiveRuleRefused } from "../../lib/errors";
+import { SecretLeakError, ArchiveRuleRefused } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
 import {
   MANIFEST_FILE,
@@ -363,7 +363,7 @@ describe("seal rules on fixture sessions", () => {
     fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
     await assert.rejects(
       archiveSession(dir, { html: false, docsDir: docsOf(dir), incomplete: "report cell never ran, accepted" }),
-      (e: unknown) => e instanceof ArchiveRefused,
+      (e: unknown) => e instanceof SecretLeakError,
     );
     assert.equal(Journal.open(dir).last("seal_exception"), undefined, "a refused seal journals no exception");
     // The operator removes the card number, finishes the run and archives without the flag.
@@ -450,7 +450,7 @@ describe("seal rules on fixture sessions", () => {
       nbformat_minor: 5,
     };
     fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), `${JSON.stringify(nb, null, 1)}\n`);
-    await assert.rejects(archiveSession(dir, { docsDir: docsOf(dir) }), (e: unknown) => e instanceof ArchiveRefused);
+    await assert.rejects(archiveSession(dir, { docsDir: docsOf(dir) }), (e: unknown) => e instanceof SecretLeakError);
     assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the HTML export is removed with the refusal");
     assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)));
   });
