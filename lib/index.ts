@@ -7,7 +7,7 @@
 export { Runbook, type RunbookHooks } from "./run/runbook";
 export { NotebookUi, openNotebook, type TslabLike } from "./notebook";
 export { Session, type StepOutcome, type Observed } from "./run/session";
-export { prepareSession, type Prepared } from "./notebook/prepare";
+export { prepareSession, type Prepared } from "./host/prepare";
 export { parseConfig, DEFAULTS, type Config, type Params } from "./config";
 export { runPreflight, chooseProduct, type PreflightReport } from "./run/preflight";
 export { STEPS, stepDef, stepById, pollSteps, blockedBy } from "./run/steps";
@@ -30,8 +30,8 @@ export { Journal, newSessionId, type JournalEntry } from "./evidence/journal";
 export { scanPaths, formatHit, type Hit } from "./evidence/scan";
 export { writeManifest, readManifest, manifestHash, type Manifest } from "./evidence/manifest";
 export { verifySession, formatVerify, type VerifyResult } from "./evidence/verify";
-export { archiveSession, type ArchiveResult } from "./notebook/archive";
-export { applySealRules, type SealRuleOptions } from "./notebook/seal-rules";
+export { archiveSession, type ArchiveResult } from "./host/archive";
+export { applySealRules, type SealRuleOptions } from "./host/seal-rules";
 export { outputsAgreement, readKernelCopy, restoreOutputs, type OutputsAgreement } from "./evidence/outputs";
 
 // Report and paperwork

@@ -13,9 +13,9 @@
  * `RUNBOOK_JUPYTER_UI=lab|notebook` picks one of the two UIs instead of trying both in turn.
  *
  * The command itself: its flags, what to open (a new or a resumed session), serving it and passing
- * signals on. Which Jupyter and how it is started and stopped: lib/notebook/ui-server.ts; the
+ * signals on. Which Jupyter and how it is started and stopped: lib/host/ui-server.ts; the
  * session-level decisions (what to resume, what holds a new session back, the workspace URL,
- * telling kernels the host stops them): lib/notebook/lifecycle.ts. Its tests
+ * telling kernels the host stops them): lib/host/lifecycle.ts. Its tests
  * (test/cli/session-cli.test.ts, session-resume.test.ts, test/ui/session-life.test.ts) drive it whole.
  * A little over 300 lines: the help text and main()'s reading of every flag stay in one place.
  */
@@ -27,8 +27,8 @@ import { parseArgs } from "node:util";
 import { DEFAULTS } from "../config";
 import { ConfigError, SessionError, oneLine } from "../errors";
 import { SESSION_NOTEBOOK } from "../evidence/files";
-import { ensureBuilt } from "../notebook/build";
-import { jupyterEnv, REPO_ROOT } from "../notebook/jupyter";
+import { ensureBuilt } from "../host/build";
+import { jupyterEnv, REPO_ROOT } from "../host/jupyter";
 import {
   listSessions,
   notebookUrl,
@@ -38,8 +38,8 @@ import {
   unsettledRefusal,
   unsettledSessions,
   watchAncestors,
-} from "../notebook/lifecycle";
-import { prepareSession } from "../notebook/prepare";
+} from "../host/lifecycle";
+import { prepareSession } from "../host/prepare";
 import {
   freePort,
   type JupyterUi,
@@ -52,7 +52,7 @@ import {
   stopChild,
   uiArgs,
   waitServing,
-} from "../notebook/ui-server";
+} from "../host/ui-server";
 import type { Mode } from "../types";
 import { SESSION_FLAGS } from "./args";
 

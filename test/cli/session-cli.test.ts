@@ -13,8 +13,8 @@ import { test } from "node:test";
 import { removeIfUnused } from "../../lib/cli/session";
 import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { Journal } from "../../lib/evidence/journal";
-import { classicNotebookCommand, jupyterLabCommand } from "../../lib/notebook/jupyter";
-import { readNotebook, sourceOf } from "../../lib/notebook/nbfile";
+import { classicNotebookCommand, jupyterLabCommand } from "../../lib/host/jupyter";
+import { readNotebook, sourceOf } from "../../lib/host/nbfile";
 import { makeSession, seal } from "../report/fixtures";
 
 const root = path.resolve(__dirname, "../..");
