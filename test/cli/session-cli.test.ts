@@ -10,7 +10,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { removeIfUnused } from "../../lib/cli/session";
+import { removeIfUnused } from "../../lib/host/lifecycle";
 import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { Journal } from "../../lib/evidence/journal";
 import { classicNotebookCommand, jupyterLabCommand } from "../../lib/host/jupyter";
