@@ -18,7 +18,7 @@ import { scanPaths } from "../../lib/evidence/scan";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { findChromium, CHROMIUM_ARGS } from "../../lib/clients/payer";
 import { selfContainedProblems } from "../../lib/host/html";
-import { ARTIFACTS, chromiumMissing, openAuditPage } from "../notebook/audit-page";
+import { ARTIFACTS, chromiumMissing, openAuditPage } from "../host/audit-page";
 
 const root = path.resolve(__dirname, "../..");
 
