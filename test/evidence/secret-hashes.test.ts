@@ -24,7 +24,7 @@ import {
 } from "../../lib/evidence/secret-hashes";
 import { SecretRegistry, secrets } from "../../lib/evidence/secrets";
 import { verifySession } from "../../lib/evidence/verify";
-import { archiveSession } from "../../lib/notebook/archive";
+import { archiveSession } from "../../lib/host/archive";
 import { makeSession, tmpArchive } from "../report/fixtures";
 import { tmpDir } from "./fixtures";
 

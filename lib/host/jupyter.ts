@@ -1,7 +1,7 @@
 /**
  * Real Jupyter, driven headless: our executor (jupyter/execute.py, nbclient) runs a session
  * notebook with the project-local tslab kernelspec (JUPYTER_PATH=<repo>/jupyter, no global
- * install), saving it after every cell; nbconvert exports the audit HTML (lib/notebook/html.ts,
+ * install), saving it after every cell; nbconvert exports the audit HTML (lib/host/html.ts,
  * templates/nbconvert/audit). Errors are allowed (every cell runs); the guard that stops later
  * steps lives in the lib (SKIPPED), not in the executor.
  * One Python process for both (issue 15): `executeNotebook(…, { exportAfter: true })` leaves the
@@ -344,7 +344,7 @@ export async function executeNotebook(
 export const AUDIT_TEMPLATE_DIR = path.join(REPO_ROOT, "templates", "nbconvert");
 
 /**
- * Writes `<name>.html` next to the notebook: the page an auditor reads (lib/notebook/html.ts).
+ * Writes `<name>.html` next to the notebook: the page an auditor reads (lib/host/html.ts).
  * nbconvert exports a rendered copy of the notebook (the notebook itself is not touched) with the
  * audit template, in a scratch folder; the page must be self-contained, or nothing is written.
  * `jupyter` picks the Jupyter to run (tests export with each installed one).
