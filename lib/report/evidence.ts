@@ -70,7 +70,7 @@ export interface Evidence {
   } | null;
   bank: { date: string; note: string | null; recordedAt: string } | null;
   /**
-   * Sealed against a seal rule on purpose (journal `seal_exception`, lib/notebook/seal-rules.ts): money
+   * Sealed against a seal rule on purpose (journal `seal_exception`, lib/host/seal-rules.ts): money
    * left out (`--unrefunded`), an incomplete run (`--incomplete`, with what was incomplete). Absent
    * in evidence built by hand.
    */

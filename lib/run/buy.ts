@@ -6,7 +6,7 @@
 import { type Config, paramChanges, pinnedParams } from "../config";
 import { Order, Products, Status, paths, priceInclVat, type OrderT, type ProductT } from "../contract";
 import { logIn } from "../clients/http";
-import { type GuardError, HttpStatusError, RunbookError } from "../errors";
+import { type GuardError, HttpStatusError, StateError } from "../errors";
 import {
   keyMatchesMode,
   liveConfirmed,
@@ -145,7 +145,7 @@ export class BuySteps extends Session {
         return;
       }
       const p = this.product;
-      if (!p) throw new RunbookError("E2E_STATE", "no product selected in this session: run step 2 first");
+      if (!p) throw new StateError("no product selected in this session: run step 2 first");
       // Guards again, right before money can move (the backend may have changed since pre-flight).
       const status = (
         await this.api.call({ method: "GET", path: paths.status(), endpoint: "GET /status", schema: Status })

@@ -15,7 +15,15 @@ import { amountMismatchMessage, capturedFromJournal, checkAmounts, classifyPayme
 import { backendInterval, backendTime, noPaidTime, paidTime, reachedTime, type BackendTime } from "./backend-time";
 import { ledgerOf } from "./ledger";
 import { formatAmount, formatMoney, type Money } from "../money";
-import { ConfigError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../errors";
+import {
+  ConfigError,
+  HttpStatusError,
+  InterruptedError,
+  RunbookError,
+  oneLine,
+  StepCheckError,
+  StateError,
+} from "../errors";
 import { sleep } from "../clients/policy";
 import { pollUntil, type Probe } from "./poll";
 import { payHeadless, type PayResult } from "../clients/payer";
@@ -55,7 +63,7 @@ export class PaySteps extends BuySteps {
   async pay(): Promise<{ amount: string; paymentUrl: string; auto: PayResult | null; note: string }> {
     this.checkPinned("the pay cell");
     const o = this.order;
-    if (!o) throw new RunbookError("E2E_STATE", "no order in this session: step 3 must pass first");
+    if (!o) throw new StateError("no order in this session: step 3 must pass first");
     // The created order must be what the guards allowed (step 3 says why when it is not): no link.
     const refusal = this.chargeRefusal(o);
     if (refusal) throw refusal;
@@ -113,7 +121,7 @@ export class PaySteps extends BuySteps {
       const auto = this.payResult;
       if (auto && auto.status === "failed") {
         obs.card_last4 = auto.last4;
-        throw new RunbookError(
+        throw new StepCheckError(
           "E2E_PAYMENT_FAILED",
           `the checkout refused the payment (${auto.errorCode ?? "failed"})`,
         );
@@ -138,7 +146,7 @@ export class PaySteps extends BuySteps {
           payment_id: this.order?.paymentId ?? null,
           seen: evidence.seen,
         });
-      if (evidence.failed) throw new RunbookError("E2E_PAYMENT_FAILED", evidence.failed);
+      if (evidence.failed) throw new StepCheckError("E2E_PAYMENT_FAILED", evidence.failed);
       if (!evidence.paid)
         return {
           status: "SKIPPED",
@@ -153,7 +161,7 @@ export class PaySteps extends BuySteps {
       Object.assign(obs, amounts.facts);
       if (amounts.mismatch) {
         this.refusedAfterPaying(evidence, `the amounts disagree: ${amounts.mismatch}`, amounts);
-        throw new RunbookError("E2E_AMOUNT_MISMATCH", amountMismatchMessage(amounts, this.order!.paymentId));
+        throw new StepCheckError("E2E_AMOUNT_MISMATCH", amountMismatchMessage(amounts, this.order!.paymentId));
       }
       const last4 = (seen.last4 || auto?.last4 || "").trim();
       const processor = (seen.processor || auto?.connector || "").trim();

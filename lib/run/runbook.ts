@@ -11,7 +11,7 @@
 import { parseConfig, type Params } from "../config";
 import { HsRefund, Licenses, Refund, paths, type HsRefundT, type LicenseT, type OrderT } from "../contract";
 import { readSellerTransfers, parsePastedTransfer, transferSqlFor } from "../clients/db";
-import { InterruptedError, RunbookError, oneLine } from "../errors";
+import { InterruptedError, oneLine, StepCheckError } from "../errors";
 import { ledgerOf, refundAttempts, refundedText, type RefundAttempt } from "./ledger";
 import { transportIsSafe } from "./guards";
 import { refundAdvice, refundClass } from "./hs-status";
@@ -50,7 +50,7 @@ export class Runbook extends PaySteps {
     return this.runStep("licence", async (obs) => {
       const o = this.order!;
       const lic = (await this.licenses()).find((l) => l.order_id === o.id);
-      if (!lic) throw new RunbookError("E2E_NO_LICENSE", `no licence for order ${o.id} in /licenses/mine`);
+      if (!lic) throw new StepCheckError("E2E_NO_LICENSE", `no licence for order ${o.id} in /licenses/mine`);
       obs.license_id = lic.id;
       obs.type = lic.license_type;
       obs.rights = JSON.stringify(lic.rights);
@@ -152,7 +152,7 @@ export class Runbook extends PaySteps {
       ref: "seller_transfers.amount",
     });
     const bad = transferMismatch({ amount: row.amount, currency }, split);
-    if (bad) throw new RunbookError("E2E_TRANSFER_AMOUNT", bad);
+    if (bad) throw new StepCheckError("E2E_TRANSFER_AMOUNT", bad);
   }
 
   protected observeTransfer(
@@ -165,7 +165,7 @@ export class Runbook extends PaySteps {
     } | null,
     count: number,
   ): void {
-    if (!row) throw new RunbookError("E2E_NO_TRANSFER", `no seller_transfers row for order ${this.order?.id}`);
+    if (!row) throw new StepCheckError("E2E_NO_TRANSFER", `no seller_transfers row for order ${this.order?.id}`);
     // seller_transfers.amount is in minor units, like every amount of the contract.
     const currency = row.currency || this.order?.currency || null;
     obs.amount = row.amount == null || !currency ? null : money(row.amount, currency);
@@ -178,7 +178,7 @@ export class Runbook extends PaySteps {
         message: `${count} seller_transfers rows for one order`,
       });
     if (!row.stripe_transfer_id)
-      throw new RunbookError("E2E_TRANSFER_NULL", "seller_transfers row has a NULL stripe_transfer_id");
+      throw new StepCheckError("E2E_TRANSFER_NULL", "seller_transfers row has a NULL stripe_transfer_id");
   }
 
   // Step 8 ------------------------------------------------------------------------------------
@@ -415,7 +415,7 @@ export class Runbook extends PaySteps {
       if (l.overRefund > 0) {
         const msg = `over-refund: ${refundedText(l)}; ask the marketplace squad to recover it and file an issue`;
         this.anomaly({ step: this.currentStep, kind: "warning", message: msg });
-        throw new RunbookError("E2E_REFUND_AMOUNT", msg);
+        throw new StepCheckError("E2E_REFUND_AMOUNT", msg);
       }
       // The order is refunded (the marketplace will not refund it again) yet money is outstanding
       // (e.g. a surcharge the orchestrator captured on top of the order's total): never "funds returned".

@@ -10,11 +10,11 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { removeIfUnused } from "../../lib/cli/session";
+import { removeIfUnused } from "../../lib/host/lifecycle";
 import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { Journal } from "../../lib/evidence/journal";
-import { classicNotebookCommand, jupyterLabCommand } from "../../lib/notebook/jupyter";
-import { readNotebook, sourceOf } from "../../lib/notebook/nbfile";
+import { classicNotebookCommand, jupyterLabCommand } from "../../lib/host/jupyter";
+import { readNotebook, sourceOf } from "../../lib/host/nbfile";
 import { makeSession, seal } from "../report/fixtures";
 
 const root = path.resolve(__dirname, "../..");

@@ -17,7 +17,7 @@ import { payAndConfirm } from "../faults/drive";
 import { openStaging } from "./fixtures";
 import { loadEvidence } from "../../lib/report/evidence";
 import { actionItems, deriveOutcome } from "../../lib/report/verdict";
-import { applySealRules } from "../../lib/notebook/seal-rules";
+import { applySealRules } from "../../lib/host/seal-rules";
 import { standingFor } from "../../lib/notebook/standing";
 
 let sb: Sandbox;

@@ -1,5 +1,5 @@
 /**
- * The host side of a session's life, for `npm run session` (lib/cli/session.ts): which earlier
+ * The host side of a session's life, for `npm run session` (lib/host/session-life.ts): which earlier
  * sessions an archive holds and which of them may be resumed (`--resume`), which leave money moved
  * without a refund (a new session then needs `--new-anyway`), the per-session JupyterLab workspace,
  * and telling the kernels that the host is stopping them (so a step records "stopped by the host",

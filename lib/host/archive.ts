@@ -9,7 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ArchiveRefused, ArchiveSealed, RunbookError, SealSignError, SessionError } from "../errors";
+import { SecretLeakError, ArchiveSealed, SealSignError, SessionError, ToolError } from "../errors";
 import { PAY_LINK_SECRET } from "../evidence/outputs";
 import { applySealRules, exceptionReasonProblem } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
@@ -156,7 +156,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   }
   for (const flag of ["unrefunded", "incomplete"] as const) {
     const problem = exceptionReasonProblem(flag, opts[flag], dir);
-    if (problem) throw new RunbookError("E2E_PARAMS", problem);
+    if (problem) throw new ToolError("E2E_PARAMS", problem);
   }
 
   const journal = Journal.open(dir);
@@ -212,7 +212,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   if (hits.length) {
     // Never leave an export that failed the scan behind: it may show what the scan found.
     if (html) fs.rmSync(html, { force: true });
-    throw new ArchiveRefused(dir, hits.map(formatHit));
+    throw new SecretLeakError(hits.map(formatHit), dir);
   }
   if (exceptions.length) {
     // Journaled only now the seal goes ahead (review 8): a refused seal leaves none behind. The report
@@ -222,7 +222,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     const again = scanPaths([dir], { registry, extensions: "all" });
     if (again.length) {
       if (html) fs.rmSync(html, { force: true });
-      throw new ArchiveRefused(dir, again.map(formatHit));
+      throw new SecretLeakError(again.map(formatHit), dir);
     }
   }
 
