@@ -30,31 +30,17 @@ import { JOURNAL_FILE, JOURNAL_QUARANTINE_FILE, TRACE_FILE } from "./files";
 import { capStrings, redact, redactString } from "./redact";
 import { Trace } from "./trace";
 import type { Mode, StepResult } from "../types";
+import {
+  type DataIn,
+  type DataOf,
+  ENTRY_DATA,
+  type EntryOf,
+  JOURNAL_KINDS,
+  type JournalEntry,
+  type JournalKind,
+} from "./journal-entries";
 
-export const JOURNAL_KINDS = [
-  "session_created",
-  "preflight",
-  "product_selected",
-  "order_intent",
-  "order_created",
-  "payment_confirmed",
-  "payment_uncertain",
-  "payment_checked",
-  "payment_held",
-  "transfer_pasted",
-  "refund_intent",
-  "refund_created",
-  "refund_status",
-  "step_result",
-  "archived",
-  "bank_confirmed",
-  "journal_repaired",
-  "seal_exception",
-  // An amount a source reported (marketplace API, orchestrator, database): read by lib/run/ledger.ts.
-  "money_seen",
-] as const;
-
-export type JournalKind = (typeof JOURNAL_KINDS)[number];
+export { JOURNAL_KINDS, type DataIn, type DataOf, type EntryOf, type JournalEntry, type JournalKind };
 
 /**
  * Characters of one string an entry keeps, as many as the trace keeps of a body
@@ -62,16 +48,6 @@ export type JournalKind = (typeof JOURNAL_KINDS)[number];
  * entry's `truncated_from` names each cut string and its length (issue 25).
  */
 export const JOURNAL_TEXT_MAX = 20 * 1000;
-
-export interface JournalEntry {
-  seq: number;
-  at: string;
-  kind: JournalKind;
-  data: Record<string, unknown>;
-  /** Absent only in a journal written before entries were chained (`chained: false`). */
-  prev?: string;
-  hash?: string;
-}
 
 type ChainedEntry = JournalEntry & { prev: string; hash: string };
 
@@ -84,40 +60,60 @@ const EntryBase = z.object({
   kind: z.enum(JOURNAL_KINDS),
   data: z.record(z.string(), z.unknown()),
 });
-const ChainedEntrySchema = EntryBase.extend({ prev: Hex64, hash: Hex64 }).strict();
-/** What each kind's data must hold, as far as cheaply checked (the report checks step facts). */
-const DATA: Partial<Record<JournalKind, z.ZodType>> = {
-  session_created: z.looseObject({ sessionId: z.string().min(1), mode: z.string().min(1) }),
-  step_result: z.looseObject({
-    step: z.number().int().nonnegative(),
-    id: z.string().min(1).optional(),
-    status: z.enum(["PASS", "FAIL", "SKIPPED", "INTERRUPTED"]),
-    observed: z.record(z.string(), z.unknown()).optional(),
-  }),
-  journal_repaired: z.looseObject({ bytes: z.number().int().positive(), sha256: Hex64, quarantine_file: z.string() }),
-  // Sealed against a seal rule on purpose (npm run archive --unrefunded / --incomplete "<reason>").
-  seal_exception: z.looseObject({ rule: z.enum(["unrefunded", "incomplete"]), reason: z.string().min(1) }),
-};
+const Chained = { prev: Hex64, hash: Hex64 };
+const ChainedBase = EntryBase.extend(Chained).strict();
 
-/** Why `json` is not a journal entry (kind, data), or null. `chained`: prev and hash required. */
-function entryProblem(json: unknown, chained: boolean): string | null {
-  const schema = chained ? ChainedEntrySchema : EntryBase;
-  const base = schema.safeParse(json);
-  const issue = base.success
-    ? DATA[(json as JournalEntry).kind]?.safeParse((json as JournalEntry).data).error?.issues[0]
-    : base.error.issues[0];
-  if (!issue) return null;
-  const where = base.success ? ["data", ...issue.path] : issue.path;
-  return `not a journal entry: ${where.join(".") || "(entry)"}: ${issue.message}`;
+/**
+ * Every kind's entry with its own data schema, one union discriminated by `kind`. An entry of a
+ * kind not listed is refused (the base schema names `kind`): no session written by this tool's
+ * predecessors holds another kind, so an unknown one means an edited or foreign journal.
+ */
+function entrySchemas(chained: boolean) {
+  const one = <K extends JournalKind>(kind: K) =>
+    z.strictObject({
+      seq: EntryBase.shape.seq,
+      at: EntryBase.shape.at,
+      kind: z.literal(kind),
+      data: ENTRY_DATA[kind],
+      ...(chained ? Chained : { prev: Hex64.optional(), hash: Hex64.optional() }),
+    });
+  return new Map(JOURNAL_KINDS.map((k) => [k, one(k)]));
+}
+const CHAINED = entrySchemas(true);
+const UNCHAINED = entrySchemas(false);
+
+/**
+ * `json` as a journal entry of its kind, or why it is not one: the first problem, as one line
+ * naming the field ("not a journal entry: data.status: …"). `chained`: prev and hash required.
+ */
+function parseEntry(json: unknown, chained: boolean): { entry: JournalEntry } | { problem: string } {
+  const base = (chained ? ChainedBase : EntryBase).safeParse(json);
+  if (!base.success) return { problem: problemText(base.error.issues[0]) };
+  const parsed = (chained ? CHAINED : UNCHAINED).get(base.data.kind)!.safeParse(json);
+  if (!parsed.success) return { problem: problemText(parsed.error.issues[0]) };
+  // The one place the union type is attached: the kind's own schema just accepted it.
+  return { entry: parsed.data as JournalEntry };
+}
+
+const problemText = (issue: z.ZodError["issues"][number]) =>
+  `not a journal entry: ${issue.path.join(".") || "(entry)"}: ${issue.message}`;
+
+/** What a line's bytes and hash are made of: any kind and data (a test re-chains edited lines with it). */
+interface EntryBytes {
+  seq: number;
+  at: string;
+  kind: string;
+  data: unknown;
+  prev: string;
 }
 
 /** The hash of an entry: SHA-256 over the canonical JSON of every field but `hash`. */
-export function entryHash(e: Omit<ChainedEntry, "hash">): string {
+export function entryHash(e: EntryBytes): string {
   return sha256(canonicalJson({ seq: e.seq, at: e.at, kind: e.kind, data: e.data, prev: e.prev }));
 }
 
 /** The exact bytes of one line (without newline): fixed field order, canonical data. */
-export function serializeEntry(e: ChainedEntry): string {
+export function serializeEntry(e: EntryBytes & { hash: string }): string {
   return (
     `{"seq":${e.seq},"at":${JSON.stringify(e.at)},"kind":${JSON.stringify(e.kind)},` +
     `"data":${canonicalJson(e.data)},"prev":${JSON.stringify(e.prev)},"hash":${JSON.stringify(e.hash)}}`
@@ -127,8 +123,13 @@ export function serializeEntry(e: ChainedEntry): string {
 export const JOURNAL_FORMAT: ChainFormat<ChainedEntry> = {
   noun: "journal",
   parse(json) {
-    const problem = entryProblem(json, true);
-    return problem ? { error: problem } : { record: json as ChainedEntry };
+    const r = parseEntry(json, true);
+    if ("problem" in r) return { error: r.problem };
+    const { entry } = r;
+    // Always true here (the chained schema requires both); says so to the type.
+    return entry.prev !== undefined && entry.hash !== undefined
+      ? { record: { ...entry, prev: entry.prev, hash: entry.hash } }
+      : { error: "not a journal entry: prev and hash are required" };
   },
   serialize: serializeEntry,
   hash: entryHash,
@@ -191,19 +192,19 @@ function readLegacy(file: string, text: string, torn: JournalRead["torn"]): Jour
   const out: JournalRead = { file, ok: true, lines: 0, head: GENESIS, entries, chained: false, torn };
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
-    let json: unknown;
-    let problem: string | null;
+    let r: ReturnType<typeof parseEntry>;
     try {
-      json = JSON.parse(lines[i]);
-      problem = entryProblem(json, false);
+      r = parseEntry(JSON.parse(lines[i]), false);
     } catch {
-      problem =
-        torn && n === lines.length
-          ? "incomplete last line (no newline: cut or torn write)"
-          : "not valid JSON (edited or truncated)";
+      r = {
+        problem:
+          torn && n === lines.length
+            ? "incomplete last line (no newline: cut or torn write)"
+            : "not valid JSON (edited or truncated)",
+      };
     }
-    if (problem) return { ...out, ok: false, firstBroken: { line: n, reason: problem } };
-    entries.push(json as JournalEntry);
+    if ("problem" in r) return { ...out, ok: false, firstBroken: { line: n, reason: r.problem } };
+    entries.push(r.entry);
     out.lines = n;
   }
   return out;
@@ -273,7 +274,7 @@ export class Journal {
   }
 
   /** Creates a fresh session folder and journal. Starting a fresh session is always explicit. */
-  static create(dir: string, data: { sessionId: string; mode: Mode; [k: string]: unknown }): Journal {
+  static create(dir: string, data: DataIn<"session_created">): Journal {
     const file = path.join(dir, JOURNAL_FILE);
     if (fs.existsSync(file)) {
       throw new SessionError(`session ${data.sessionId} already exists; re-use it (resume) or create a new one`);
@@ -306,7 +307,7 @@ export class Journal {
   }
 
   /** Chains and appends one redacted entry, fsynced before returning; repairs a torn tail first. */
-  append(kind: JournalKind, data: Record<string, unknown>): JournalEntry {
+  append<K extends JournalKind>(kind: K, data: DataIn<K>): EntryOf<K> {
     this.resync();
     if (!this.read.chained)
       throw new SessionError(
@@ -357,35 +358,37 @@ export class Journal {
     return repair;
   }
 
-  /** The latest entry of a kind (optionally matching a predicate). */
-  last(kind: JournalKind, where?: (e: JournalEntry) => boolean): JournalEntry | undefined {
-    for (let i = this.entries.length - 1; i >= 0; i--) {
-      const e = this.entries[i];
-      if (e.kind === kind && (!where || where(e))) return e;
-    }
-    return undefined;
+  /** The latest entry of a kind (optionally matching a predicate), typed by its kind. */
+  last<K extends JournalKind>(kind: K, where?: (e: EntryOf<K>) => boolean): EntryOf<K> | undefined {
+    return lastOf(this.entries, kind, where);
   }
 
   all(): readonly JournalEntry[] {
     return this.entries;
   }
 
-  private write(kind: JournalKind, data: Record<string, unknown>): JournalEntry {
+  private write<K extends JournalKind>(kind: K, data: DataIn<K>): EntryOf<K> {
     const cut: Record<string, number> = {};
-    const kept = capStrings(data, JOURNAL_TEXT_MAX, cut) as Record<string, unknown>;
-    if (Object.keys(cut).length) data = { ...kept, truncated_from: cut };
+    const kept = capStrings(data, JOURNAL_TEXT_MAX, cut);
+    const capped = Object.keys(cut).length ? { ...Object(kept), truncated_from: cut } : kept;
     const body = {
       seq: this.entries.length + 1,
       at: nowIso(),
       kind,
       // Round-trip through canonical JSON so the hash covers exactly what is written and read back.
-      data: JSON.parse(canonicalJson(toJsonValue(redact(data)))) as Record<string, unknown>,
+      data: JSON.parse(canonicalJson(toJsonValue(redact(capped)))),
       prev: this.head,
     };
-    const entry: ChainedEntry = { ...body, hash: entryHash(body) };
-    const problem = entryProblem(entry, true);
-    if (problem) throw new SessionError(`journal ${this.file}: refusing to write ${kind}: ${problem} (a runbook bug)`);
-    const line = `${serializeEntry(entry)}\n`;
+    // Checked as it will be read back: what is written is always an entry of its kind.
+    const r = parseEntry({ ...body, hash: entryHash(body) }, true);
+    if ("problem" in r)
+      throw new SessionError(`journal ${this.file}: refusing to write ${kind}: ${r.problem} (a runbook bug)`);
+    const entry = r.entry;
+    if (!isKind(entry, kind) || entry.prev === undefined || entry.hash === undefined)
+      throw new SessionError(
+        `journal ${this.file}: refusing to write ${kind}: not read back as written (a runbook bug)`,
+      );
+    const line = `${serializeEntry({ ...entry, prev: entry.prev, hash: entry.hash })}\n`;
     appendSynced(this.file, line);
     this.bytes += Buffer.byteLength(line);
     this.entries.push(entry);
@@ -428,13 +431,42 @@ function appendSynced(file: string, text: string): void {
 }
 
 // ------------------------------------------------------------------------------------ readings
+
+/** Narrows an entry to its kind: the discriminant check, for a kind known only as a type parameter. */
+export function isKind<K extends JournalKind>(e: JournalEntry, kind: K): e is EntryOf<K> & JournalEntry {
+  return e.kind === kind;
+}
+
+/** The latest entry of a kind in `entries` (optionally matching a predicate), typed by its kind. */
+export function lastOf<K extends JournalKind>(
+  entries: readonly JournalEntry[],
+  kind: K,
+  where?: (e: EntryOf<K>) => boolean,
+): EntryOf<K> | undefined {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (isKind(e, kind) && (!where || where(e))) return e;
+  }
+  return undefined;
+}
+
+/** The first entry of a kind in `entries`, typed by its kind (`session_created`: the session's identity). */
+export function firstOf<K extends JournalKind>(entries: readonly JournalEntry[], kind: K): EntryOf<K> | undefined {
+  for (const e of entries) if (isKind(e, kind)) return e;
+  return undefined;
+}
+
+/** Every entry of a kind in `entries`, oldest first, typed by its kind. */
+export function allOf<K extends JournalKind>(entries: readonly JournalEntry[], kind: K): EntryOf<K>[] {
+  return entries.filter((e): e is EntryOf<K> & JournalEntry => isKind(e, kind));
+}
 // The one place each of these is read from a journal: the runbook, the guards and the report
 // all call them, so they cannot disagree. What they mean for the money is lib/run/ledger.ts.
 
 /** The latest result of each step, by step number (a re-run replaces the earlier result). */
 export function latestStepResults(entries: readonly JournalEntry[]): Map<number, StepResult> {
   const m = new Map<number, StepResult>();
-  for (const e of entries) if (e.kind === "step_result") m.set(Number(e.data.step), e.data as unknown as StepResult);
+  for (const e of entries) if (e.kind === "step_result") m.set(e.data.step, e.data);
   return m;
 }
 
@@ -448,12 +480,7 @@ export function pinnedParameters(
 ): { params: Record<string, string>; at: string } | null {
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i];
-    const p = e.data.params;
-    if (e.kind === "preflight" && e.data.ok === true && p && typeof p === "object")
-      return {
-        params: Object.fromEntries(Object.entries(p as Record<string, unknown>).map(([k, v]) => [k, String(v)])),
-        at: e.at,
-      };
+    if (e.kind === "preflight" && e.data.ok && e.data.params) return { params: e.data.params, at: e.at };
   }
   return null;
 }
