@@ -11,6 +11,7 @@
 import { z } from "zod";
 import { Product } from "../contract";
 import { MoneySchema } from "../money";
+import type { StepResult } from "../types";
 
 const Mode = z.enum(["sandbox", "staging", "live"]);
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/, "not a lowercase hex SHA-256");
@@ -46,6 +47,26 @@ const StepResultData = data({
   endedAt: z.string(),
   durationMs: z.number(),
 });
+
+/**
+ * A journaled step result as the StepResult the runbook and the report share, field by field: the
+ * notebook kernel compiles lib/ without strict null checks, where zod infers every field optional,
+ * so the typed data is not handed on as a StepResult itself.
+ */
+export function stepResultOf(d: z.output<typeof StepResultData>): StepResult {
+  return {
+    step: d.step,
+    id: d.id,
+    name: d.name,
+    status: d.status,
+    observed: d.observed,
+    ...(d.reason === undefined ? {} : { reason: d.reason }),
+    trace: d.trace,
+    startedAt: d.startedAt,
+    endedAt: d.endedAt,
+    durationMs: d.durationMs,
+  };
+}
 
 /** The data schema of every kind. The order is the order kinds were introduced; it means nothing. */
 export const ENTRY_DATA = {

@@ -38,6 +38,7 @@ import {
   JOURNAL_KINDS,
   type JournalEntry,
   type JournalKind,
+  stepResultOf,
 } from "./journal-entries";
 
 export { JOURNAL_KINDS, type DataIn, type DataOf, type EntryOf, type JournalEntry, type JournalKind };
@@ -83,16 +84,27 @@ const CHAINED = entrySchemas(true);
 const UNCHAINED = entrySchemas(false);
 
 /**
- * `json` as a journal entry of its kind, or why it is not one: the first problem, as one line
- * naming the field ("not a journal entry: data.status: …"). `chained`: prev and hash required.
+ * Why `json` is not a journal entry of its kind, or null: the first problem, as one line naming
+ * the field ("not a journal entry: data.status: …"). `chained`: prev and hash required.
+ */
+function entryProblem(json: unknown, chained: boolean): string | null {
+  const base = (chained ? ChainedBase : EntryBase).safeParse(json);
+  if (!base.success) return problemText(base.error.issues[0]);
+  const own = (chained ? CHAINED : UNCHAINED).get(base.data.kind)?.safeParse(json);
+  return own && !own.success ? problemText(own.error.issues[0]) : null;
+}
+
+/**
+ * `json` as a journal entry of its kind, or why it is not one. The kind's own schema is the type
+ * guard: what it accepts is the entry type the schemas describe (./journal-entries.ts), unchanged.
  */
 function parseEntry(json: unknown, chained: boolean): { entry: JournalEntry } | { problem: string } {
-  const base = (chained ? ChainedBase : EntryBase).safeParse(json);
-  if (!base.success) return { problem: problemText(base.error.issues[0]) };
-  const parsed = (chained ? CHAINED : UNCHAINED).get(base.data.kind)!.safeParse(json);
-  if (!parsed.success) return { problem: problemText(parsed.error.issues[0]) };
-  // The one place the union type is attached: the kind's own schema just accepted it.
-  return { entry: parsed.data as JournalEntry };
+  const verdict = { problem: "" };
+  const accepted = (j: unknown): j is JournalEntry => {
+    verdict.problem = entryProblem(j, chained) ?? "";
+    return verdict.problem === "";
+  };
+  return accepted(json) ? { entry: json } : { problem: verdict.problem };
 }
 
 const problemText = (issue: z.ZodError["issues"][number]) =>
@@ -466,7 +478,7 @@ export function allOf<K extends JournalKind>(entries: readonly JournalEntry[], k
 /** The latest result of each step, by step number (a re-run replaces the earlier result). */
 export function latestStepResults(entries: readonly JournalEntry[]): Map<number, StepResult> {
   const m = new Map<number, StepResult>();
-  for (const e of entries) if (e.kind === "step_result") m.set(e.data.step, e.data);
+  for (const e of entries) if (e.kind === "step_result") m.set(e.data.step, stepResultOf(e.data));
   return m;
 }
 

@@ -12,7 +12,7 @@
  */
 import type { HsPaymentT } from "../contract";
 import type { JournalEntry } from "../evidence/journal";
-import { MoneySchema, formatAmount, formatMoney, money, type Money } from "../money";
+import { formatAmount, formatMoney, money, type Money } from "../money";
 import type { Mode } from "../types";
 import { paymentClass, type StatusClass } from "./hs-status";
 import { liveConfirmPhrase } from "./guards";
@@ -163,8 +163,8 @@ export function capturedFromJournal(entries: readonly JournalEntry[]): { money: 
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i];
     if (e.kind !== "payment_uncertain" && e.kind !== "payment_confirmed") continue;
-    const m = MoneySchema.safeParse(e.data.captured);
-    if (m.success) return { money: m.data, source: String(e.data.captured_source ?? "step 4") };
+    const m = e.data.captured;
+    if (m) return { money: m, source: e.data.captured_source ?? "step 4" };
   }
   return null;
 }

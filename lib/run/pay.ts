@@ -107,7 +107,7 @@ export class PaySteps extends BuySteps {
           processor: prior.data.processor,
           resumed: `confirmed earlier at ${prior.at}`,
         });
-        if (prior.data.paid_at_source) obs.time_source = String(prior.data.paid_at_source);
+        if (prior.data.paid_at_source) obs.time_source = prior.data.paid_at_source;
         return;
       }
       const auto = this.payResult;
@@ -271,7 +271,7 @@ export class PaySteps extends BuySteps {
    */
   protected heldEarlier(): string | null {
     const h = this.journal.last("payment_held");
-    return h ? `${String(h.data.status)} seen at ${h.at} in this session` : null;
+    return h ? `${h.data.status} seen at ${h.at} in this session` : null;
   }
 
   /**
@@ -424,10 +424,7 @@ export class PaySteps extends BuySteps {
       // paid cell nor poll back-off moves them.
       const paid = this.journal.last("payment_confirmed")!.data;
       // (The confirmation's own `at` is the notebook's time: never used, even when nothing else is.)
-      const from: BackendTime | null = backendTime(
-        paid.paid_at,
-        String(paid.paid_at_source ?? "step 4's payment time"),
-      );
+      const from: BackendTime | null = backendTime(paid.paid_at, paid.paid_at_source ?? "step 4's payment time");
       let seen = null as OrderT | null;
       // Refunded (or on its way) before this step looked: the move to completed was not observed,
       // and what came with it (licence, transfer) cannot be checked any more.

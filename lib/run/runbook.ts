@@ -481,8 +481,8 @@ export class Runbook extends PaySteps {
         this.seeMoney({
           what: "reversal",
           source: "marketplace API",
-          amount: Number(expected.data.amount),
-          currency: String(expected.data.currency),
+          amount: expected.data.amount,
+          currency: expected.data.currency,
           ref: "the whole transfer, on a full refund",
         });
       this.seeMoney({

@@ -435,9 +435,7 @@ export class Session {
     if (!def.waitsFor?.length || !this.moneyMoved) return null;
     const acted = this.journal
       .all()
-      .some(
-        (e) => e.kind === "step_result" && e.data.step === def.n && ["PASS", "FAIL"].includes(String(e.data.status)),
-      );
+      .some((e) => e.kind === "step_result" && e.data.step === def.n && ["PASS", "FAIL"].includes(e.data.status));
     if (acted) return null;
     const w = awaitedChecks(def.n, this.results, this.table);
     if (w.failed) observed.before_checks = `after ${w.failed}`;
