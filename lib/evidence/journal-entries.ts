@@ -6,7 +6,8 @@
  * finding on the line that holds it, not something carried along unread. A field is optional only
  * where the code may leave it out, or where a session written by an older runbook lacks it (said
  * at the field). The money these entries describe is read by lib/run/ledger.ts; this module knows
- * no step ids and no payment rules.
+ * no step ids and no payment rules. A little over 300 lines: the schemas, the check of one line
+ * against them and the typed look-ups over entries are one description of what an entry is.
  */
 import { z } from "zod";
 import { Product } from "../contract";
@@ -14,7 +15,7 @@ import { MoneySchema } from "../money";
 import type { StepResult } from "../types";
 
 const Mode = z.enum(["sandbox", "staging", "live"]);
-const Hex64 = z.string().regex(/^[0-9a-f]{64}$/, "not a lowercase hex SHA-256");
+export const Hex64 = z.string().regex(/^[0-9a-f]{64}$/, "not a lowercase hex SHA-256");
 const Text = z.string().min(1);
 
 /** One step fact (lib/types.ts FactValue); which facts a step has is checked against the step table by the report. */
@@ -217,3 +218,91 @@ export interface EntryOf<K extends JournalKind> {
 
 /** Any journal entry: narrow it by `kind` to read its data. */
 export type JournalEntry = { [K in JournalKind]: EntryOf<K> }[JournalKind];
+
+// ------------------------------------------------------------------------------------ one line as an entry
+
+const EntryBase = z.object({
+  seq: z.number().int().positive(),
+  at: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, "not a UTC ISO time"),
+  kind: z.enum(JOURNAL_KINDS),
+  data: z.record(z.string(), z.unknown()),
+});
+const Chained = { prev: Hex64, hash: Hex64 };
+const ChainedBase = EntryBase.extend(Chained).strict();
+
+/**
+ * Every kind's entry with its own data schema (their types make up JournalEntry). An entry of a
+ * kind not listed is refused (the base schema names `kind`): no session written by this tool's
+ * predecessors holds another kind, so an unknown one means an edited or foreign journal.
+ */
+function entrySchemas(chained: boolean) {
+  const one = <K extends JournalKind>(kind: K) =>
+    z.strictObject({
+      seq: EntryBase.shape.seq,
+      at: EntryBase.shape.at,
+      kind: z.literal(kind),
+      data: ENTRY_DATA[kind],
+      ...(chained ? Chained : { prev: Hex64.optional(), hash: Hex64.optional() }),
+    });
+  return new Map(JOURNAL_KINDS.map((k) => [k, one(k)]));
+}
+const CHAINED = entrySchemas(true);
+const UNCHAINED = entrySchemas(false);
+
+/**
+ * Why `json` is not a journal entry of its kind, or null: the first problem, as one line naming
+ * the field ("not a journal entry: data.status: …"). `chained`: prev and hash required.
+ */
+function entryProblem(json: unknown, chained: boolean): string | null {
+  const base = (chained ? ChainedBase : EntryBase).safeParse(json);
+  if (!base.success) return problemText(base.error.issues[0]);
+  const own = (chained ? CHAINED : UNCHAINED).get(base.data.kind)?.safeParse(json);
+  return own && !own.success ? problemText(own.error.issues[0]) : null;
+}
+
+/**
+ * `json` as a journal entry of its kind, or why it is not one. The kind's own schema is the type
+ * guard: what it accepts is the entry type the schemas above describe, unchanged.
+ */
+export function parseEntry(json: unknown, chained: boolean): { entry: JournalEntry } | { problem: string } {
+  const verdict = { problem: "" };
+  const accepted = (j: unknown): j is JournalEntry => {
+    verdict.problem = entryProblem(j, chained) ?? "";
+    return verdict.problem === "";
+  };
+  return accepted(json) ? { entry: json } : { problem: verdict.problem };
+}
+
+const problemText = (issue: z.ZodError["issues"][number]) =>
+  `not a journal entry: ${issue.path.join(".") || "(entry)"}: ${issue.message}`;
+
+// ------------------------------------------------------------------------------------ typed readings
+
+/** Narrows an entry to its kind: the discriminant check, for a kind known only as a type parameter. */
+export function isKind<K extends JournalKind>(e: JournalEntry, kind: K): e is EntryOf<K> & JournalEntry {
+  return e.kind === kind;
+}
+
+/** The latest entry of a kind in `entries` (optionally matching a predicate), typed by its kind. */
+export function lastOf<K extends JournalKind>(
+  entries: readonly JournalEntry[],
+  kind: K,
+  where?: (e: EntryOf<K>) => boolean,
+): EntryOf<K> | undefined {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (isKind(e, kind) && (!where || where(e))) return e;
+  }
+  return undefined;
+}
+
+/** The first entry of a kind in `entries`, typed by its kind (`session_created`: the session's identity). */
+export function firstOf<K extends JournalKind>(entries: readonly JournalEntry[], kind: K): EntryOf<K> | undefined {
+  for (const e of entries) if (isKind(e, kind)) return e;
+  return undefined;
+}
+
+/** Every entry of a kind in `entries`, oldest first, typed by its kind. */
+export function allOf<K extends JournalKind>(entries: readonly JournalEntry[], kind: K): EntryOf<K>[] {
+  return entries.filter((e): e is EntryOf<K> & JournalEntry => isKind(e, kind));
+}

@@ -4,17 +4,18 @@
  * creating a second order or refund. Values are redacted before they are written, then hashed:
  * entries are chained like the trace (./chain.ts; issue 13), so the verdict and the "passed dry
  * run" gate computed from them cannot be edited unseen. One reader (`readJournalFile`, and
- * `Journal.open` over it); every entry is schema-checked. A torn last line (a kernel killed
- * mid-write) is moved to `state.quarantine.jsonl` before the next append, and recorded.
- * Over 300 lines: the journal's format, its reader, its writer and the readings the runbook,
+ * `Journal.open` over it); every entry is checked against its kind's schema when written and when
+ * read (./journal-entries.ts: the entry types, so readers never cast). A torn last line (a kernel
+ * killed mid-write) is moved to `state.quarantine.jsonl` before the next append, and recorded.
+ * Over 300 lines: the journal's bytes, its reader, its writer and the readings the runbook,
  * guards and report share belong together; splitting them would give the journal two homes. The
- * money rules (moved, outstanding, refunds by amount) are not here: they are lib/run/ledger.ts.
+ * money rules (moved, outstanding, refunds by amount) are not here: they are lib/run/ledger.ts,
+ * and neither module here knows a step id.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { appendWhole } from "./append";
 import * as path from "node:path";
-import { z } from "zod";
 import { SessionError } from "../errors";
 import { canonicalJson, sha256, toJsonValue } from "./canonical";
 import {
@@ -32,16 +33,27 @@ import { Trace } from "./trace";
 import type { Mode, StepResult } from "../types";
 import {
   type DataIn,
-  type DataOf,
-  ENTRY_DATA,
   type EntryOf,
-  JOURNAL_KINDS,
   type JournalEntry,
   type JournalKind,
+  isKind,
+  lastOf,
+  parseEntry,
   stepResultOf,
 } from "./journal-entries";
 
-export { JOURNAL_KINDS, type DataIn, type DataOf, type EntryOf, type JournalEntry, type JournalKind };
+export {
+  allOf,
+  type DataIn,
+  type DataOf,
+  type EntryOf,
+  firstOf,
+  isKind,
+  JOURNAL_KINDS,
+  type JournalEntry,
+  type JournalKind,
+  lastOf,
+} from "./journal-entries";
 
 /**
  * Characters of one string an entry keeps, as many as the trace keeps of a body
@@ -53,62 +65,6 @@ export const JOURNAL_TEXT_MAX = 20 * 1000;
 type ChainedEntry = JournalEntry & { prev: string; hash: string };
 
 // ------------------------------------------------------------------------------------ format
-
-const Hex64 = z.string().regex(/^[0-9a-f]{64}$/, "not a lowercase hex SHA-256");
-const EntryBase = z.object({
-  seq: z.number().int().positive(),
-  at: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, "not a UTC ISO time"),
-  kind: z.enum(JOURNAL_KINDS),
-  data: z.record(z.string(), z.unknown()),
-});
-const Chained = { prev: Hex64, hash: Hex64 };
-const ChainedBase = EntryBase.extend(Chained).strict();
-
-/**
- * Every kind's entry with its own data schema, one union discriminated by `kind`. An entry of a
- * kind not listed is refused (the base schema names `kind`): no session written by this tool's
- * predecessors holds another kind, so an unknown one means an edited or foreign journal.
- */
-function entrySchemas(chained: boolean) {
-  const one = <K extends JournalKind>(kind: K) =>
-    z.strictObject({
-      seq: EntryBase.shape.seq,
-      at: EntryBase.shape.at,
-      kind: z.literal(kind),
-      data: ENTRY_DATA[kind],
-      ...(chained ? Chained : { prev: Hex64.optional(), hash: Hex64.optional() }),
-    });
-  return new Map(JOURNAL_KINDS.map((k) => [k, one(k)]));
-}
-const CHAINED = entrySchemas(true);
-const UNCHAINED = entrySchemas(false);
-
-/**
- * Why `json` is not a journal entry of its kind, or null: the first problem, as one line naming
- * the field ("not a journal entry: data.status: …"). `chained`: prev and hash required.
- */
-function entryProblem(json: unknown, chained: boolean): string | null {
-  const base = (chained ? ChainedBase : EntryBase).safeParse(json);
-  if (!base.success) return problemText(base.error.issues[0]);
-  const own = (chained ? CHAINED : UNCHAINED).get(base.data.kind)?.safeParse(json);
-  return own && !own.success ? problemText(own.error.issues[0]) : null;
-}
-
-/**
- * `json` as a journal entry of its kind, or why it is not one. The kind's own schema is the type
- * guard: what it accepts is the entry type the schemas describe (./journal-entries.ts), unchanged.
- */
-function parseEntry(json: unknown, chained: boolean): { entry: JournalEntry } | { problem: string } {
-  const verdict = { problem: "" };
-  const accepted = (j: unknown): j is JournalEntry => {
-    verdict.problem = entryProblem(j, chained) ?? "";
-    return verdict.problem === "";
-  };
-  return accepted(json) ? { entry: json } : { problem: verdict.problem };
-}
-
-const problemText = (issue: z.ZodError["issues"][number]) =>
-  `not a journal entry: ${issue.path.join(".") || "(entry)"}: ${issue.message}`;
 
 /** What a line's bytes and hash are made of: any kind and data (a test re-chains edited lines with it). */
 interface EntryBytes {
@@ -443,35 +399,6 @@ function appendSynced(file: string, text: string): void {
 }
 
 // ------------------------------------------------------------------------------------ readings
-
-/** Narrows an entry to its kind: the discriminant check, for a kind known only as a type parameter. */
-export function isKind<K extends JournalKind>(e: JournalEntry, kind: K): e is EntryOf<K> & JournalEntry {
-  return e.kind === kind;
-}
-
-/** The latest entry of a kind in `entries` (optionally matching a predicate), typed by its kind. */
-export function lastOf<K extends JournalKind>(
-  entries: readonly JournalEntry[],
-  kind: K,
-  where?: (e: EntryOf<K>) => boolean,
-): EntryOf<K> | undefined {
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const e = entries[i];
-    if (isKind(e, kind) && (!where || where(e))) return e;
-  }
-  return undefined;
-}
-
-/** The first entry of a kind in `entries`, typed by its kind (`session_created`: the session's identity). */
-export function firstOf<K extends JournalKind>(entries: readonly JournalEntry[], kind: K): EntryOf<K> | undefined {
-  for (const e of entries) if (isKind(e, kind)) return e;
-  return undefined;
-}
-
-/** Every entry of a kind in `entries`, oldest first, typed by its kind. */
-export function allOf<K extends JournalKind>(entries: readonly JournalEntry[], kind: K): EntryOf<K>[] {
-  return entries.filter((e): e is EntryOf<K> & JournalEntry => isKind(e, kind));
-}
 // The one place each of these is read from a journal: the runbook, the guards and the report
 // all call them, so they cannot disagree. What they mean for the money is lib/run/ledger.ts.
 
