@@ -9,12 +9,13 @@
  *
  * The reconciliation table (charged, captured, refunded, outstanding, transfer, reversal, each per
  * source) is built here too, from `money_seen` entries the steps journal as they read each source.
+ * Every reading of money from the journal is here (issue 21 item 3: the evidence layer only types the
+ * entries), including what step 4 or 5 recorded as captured (`capturedFromJournal`).
  * A little over 300 lines: the table reads the same rules, and apart they could disagree.
  */
 import { type JournalEntry, lastOf, latestStepResults } from "../evidence/journal";
 import { MONEY_SOURCES, type MONEY_WHATS } from "../evidence/journal-entries";
-import { formatMoney } from "../money";
-import { capturedFromJournal } from "./amounts";
+import { formatMoney, type Money } from "../money";
 
 /**
  * Money left the operator's card, or may have: the payment was confirmed (journaled before step 4
@@ -97,6 +98,23 @@ export function refundAttempts(entries: readonly JournalEntry[]): RefundAttempt[
     }
   }
   return out.sort((a, b) => a.attempt - b.attempt);
+}
+
+/**
+ * What moved, as the journal recorded it: the captured amount and its source ("the orchestrator's
+ * amount_received", or the order's total when nothing captured was reported). The latest
+ * `payment_uncertain` or `payment_confirmed` with an amount wins, by journal position: a paid cell
+ * re-run that confirms the whole amount after a refused partial capture is what was captured.
+ * Null when no payment is recorded, or it was recorded without an amount.
+ */
+export function capturedFromJournal(entries: readonly JournalEntry[]): { money: Money; source: string } | null {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (e.kind !== "payment_uncertain" && e.kind !== "payment_confirmed") continue;
+    const m = e.data.captured;
+    if (m) return { money: m, source: e.data.captured_source ?? "step 4" };
+  }
+  return null;
 }
 
 /** The money of a session, by amount. */

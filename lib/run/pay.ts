@@ -11,9 +11,9 @@
 import { isLoopback, type Config } from "../config";
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT, type OrderT } from "../contract";
 import { paymentAdvice, paymentClass } from "./hs-status";
-import { amountMismatchMessage, capturedFromJournal, checkAmounts, classifyPayment, type AmountCheck } from "./amounts";
+import { amountMismatchMessage, checkAmounts, classifyPayment, type AmountCheck } from "./amounts";
 import { backendInterval, backendTime, noPaidTime, paidTime, reachedTime, type BackendTime } from "./backend-time";
-import { ledgerOf } from "./ledger";
+import { capturedFromJournal, ledgerOf } from "./ledger";
 import { formatAmount, formatMoney, type Money } from "../money";
 import { ConfigError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../errors";
 import { sleep } from "../clients/policy";
