@@ -296,4 +296,32 @@ describe("journal entries: no cast of journal data in lib/", () => {
     }
     assert.deepEqual(found, []);
   });
+
+  /**
+   * Known, left for issue 21 item 2 (which step is the pre-flight gate becomes a property of the step
+   * table): outputs.ts shows step 0's row without a number. An entry that no longer occurs fails the test.
+   */
+  const KNOWN = ["evidence/outputs.ts: r.step === 0"];
+
+  it("the evidence layer compares no step id or number (which step settles a refund is the ledger's, lib/run/ledger.ts)", () => {
+    const found: string[] = [];
+    for (const file of files(path.join(LIB, "evidence"))) {
+      const src = ts.createSourceFile(file, fs.readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
+      const isStepId = (n: ts.Node) => ts.isPropertyAccessExpression(n) && /^(id|step)$/.test(n.name.text);
+      const visit = (n: ts.Node): void => {
+        if (
+          ts.isBinaryExpression(n) &&
+          [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken].includes(
+            n.operatorToken.kind,
+          ) &&
+          ((isStepId(n.left) && (ts.isStringLiteral(n.right) || ts.isNumericLiteral(n.right))) ||
+            (isStepId(n.right) && (ts.isStringLiteral(n.left) || ts.isNumericLiteral(n.left))))
+        )
+          found.push(`${path.relative(LIB, file)}: ${n.getText()}`);
+        ts.forEachChild(n, visit);
+      };
+      visit(src);
+    }
+    assert.deepEqual(found, KNOWN);
+  });
 });
