@@ -21,7 +21,7 @@ import {
   firstNonUtf8Line,
 } from "./chain";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "./files";
-import { type JournalRead, readJournalFile } from "./journal";
+import { type JournalRead, firstOf, readJournalFile } from "./journal";
 import { MANIFEST_SCHEMA_V1, type Manifest, listSessionFiles, readManifest, sha256File } from "./manifest";
 
 export interface SessionSnapshot {
@@ -145,9 +145,8 @@ export function recordedIdentity(dir: string): { id: string | null; mode: Mode |
 
 /** The id and mode the journal's `session_created` entry records (null where it says nothing). */
 function journalIdentity(journal: JournalRead | null): { id: string | null; mode: Mode | null } {
-  const created = journal?.entries.find((e) => e.kind === "session_created");
-  const v = (x: unknown) => (typeof x === "string" && x !== "" ? x : null);
-  return { id: v(created?.data.sessionId), mode: v(created?.data.mode) as Mode | null };
+  const created = journal ? firstOf(journal.entries, "session_created") : undefined;
+  return { id: created?.data.sessionId ?? null, mode: created?.data.mode ?? null };
 }
 
 function parseableLines(text: string): TraceEvent[] {

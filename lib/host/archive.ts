@@ -14,7 +14,7 @@ import { PAY_LINK_SECRET } from "../evidence/outputs";
 import { applySealRules, exceptionReasonProblem } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
-import { Journal } from "../evidence/journal";
+import { Journal, firstOf } from "../evidence/journal";
 import { MANIFEST_FILE, MANIFEST_TSR_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { type TsaConfig, requestTimestamp, tsaFromEnv } from "../evidence/timestamp";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
@@ -163,9 +163,10 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   // A kernel killed mid-write leaves a torn last line: quarantined and recorded before the seal
   // reads the chain heads (the manifest refuses a torn journal).
   journal.repairTail();
-  const created = journal.all()[0];
-  const sessionId = String(created.data.sessionId);
-  const mode = String(created.data.mode);
+  const created = firstOf(journal.all(), "session_created");
+  if (!created) throw new SessionError(`journal of ${dir} holds no session_created: not a session journal`);
+  const sessionId = created.data.sessionId;
+  const mode = created.data.mode;
   const nb = path.join(dir, SESSION_NOTEBOOK);
   // Before the HTML is exported from it and before the scan: see maskPayLinks.
   if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);

@@ -89,12 +89,12 @@ export function listSessions(archiveDir: string): SessionInfo[] {
     if (!fs.existsSync(path.join(dir, JOURNAL_FILE))) continue;
     try {
       const entries = Journal.open(dir).all();
-      const head = entries[0]?.data ?? {};
+      const head = entries[0]?.kind === "session_created" ? entries[0].data : null;
       out.push({
         id,
         dir,
-        mode: typeof head.mode === "string" ? (head.mode as Mode) : null,
-        createdAt: typeof head.created_at === "string" ? head.created_at : (entries[0]?.at ?? ""),
+        mode: head?.mode ?? null,
+        createdAt: head?.created_at ?? entries[0]?.at ?? "",
         sealed: fs.existsSync(path.join(dir, MANIFEST_FILE)),
         moneyMoved: moneyMoved(entries),
         moneyOutstanding: moneyOutstanding(entries),

@@ -35,7 +35,7 @@ export class BuySteps extends Session {
   constructor(cfg: Config) {
     super(cfg);
     const sel = this.journal.last("product_selected");
-    if (sel) this.product = sel.data.product as ProductT;
+    if (sel) this.product = sel.data.product;
   }
 
   /** What this kernel resumed, in plain words (empty for a fresh session). */
@@ -138,7 +138,7 @@ export class BuySteps extends Session {
     return this.runStep("order", async (obs) => {
       const existing = this.journal.last("order_created");
       if (existing) {
-        const o = await this.getOrder(String(existing.data.order_id));
+        const o = await this.getOrder(existing.data.order_id);
         this.observeOrder(obs, o);
         obs.resumed = `resumed order ${o.id} created at ${existing.at}`;
         this.checkCharge(o);
@@ -225,11 +225,11 @@ export class BuySteps extends Session {
     if (!e) return null;
     const d = e.data;
     return {
-      id: String(d.order_id),
-      paymentId: String(d.payment_id),
-      paymentUrl: String(d.payment_url),
-      totalMinor: Number(d.total_cents),
-      currency: String(d.currency),
+      id: d.order_id,
+      paymentId: d.payment_id,
+      paymentUrl: d.payment_url,
+      totalMinor: d.total_cents,
+      currency: d.currency,
     };
   }
 

@@ -9,14 +9,15 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { GuardError } from "../errors";
-import { Journal, checkedJournal, latestStepResults, type JournalEntry } from "../evidence/journal";
+import { Journal, checkedJournal, firstOf, latestStepResults, type JournalEntry } from "../evidence/journal";
+import { DryRunRef as DryRunRefSchema } from "../evidence/journal-entries";
 import { JOURNAL_FILE, MANIFEST_FILE } from "../evidence/files";
 import { readSessionSnapshot, recordedIdentity, unsealedChain } from "../evidence/snapshot";
 import { verifySession } from "../evidence/verify";
 import { checkAnchors } from "../evidence/anchor";
 import { DEFAULT_ALLOWED_SIGNERS, SEAL_NAMESPACE, checkSignature, signatureFindings } from "../evidence/signature";
 import { repoRoot } from "../paths";
-import { z } from "zod";
+import type { z } from "zod";
 import { type GuardReport, guardWarning } from "./guards";
 import { STEPS } from "./steps";
 import type { Mode } from "../types";
@@ -27,18 +28,12 @@ export interface DryRun {
 }
 
 /**
- * What pre-flight recorded about the dry-run requirement (issue 21 item 4), as data in the journal's
- * `preflight` entry (`dry_run`): the report and the comparison read the reference and the
- * override from here, never from the wording of the `dry_run` fact.
+ * What pre-flight recorded about the dry-run requirement (issue 21 item 4): the schema is the
+ * journal's (`preflight` entry, `dry_run`); the report and the comparison read the reference and
+ * the override from there, never from the words of the `dry_run` fact.
  */
-export const DryRunRefSchema = z.discriminatedUnion("kind", [
-  /** A staging or sandbox run: the requirement does not apply. */
-  z.object({ kind: z.literal("not_required") }),
-  z.object({ kind: z.literal("passed"), session_id: z.string().min(1) }),
-  z.object({ kind: z.literal("overridden"), reason: z.string() }),
-  z.object({ kind: z.literal("none") }),
-]);
 export type DryRunRef = z.infer<typeof DryRunRefSchema>;
+export { DryRunRefSchema };
 
 /** The pre-flight's reference for `mode` from the gate's finding and the operator's override. */
 export function dryRunRef(mode: Mode, dryRun: DryRun | null, override: string): DryRunRef {
@@ -124,9 +119,9 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
   } catch (e) {
     return `journal unreadable (${e instanceof Error ? e.message : String(e)})`;
   }
-  const created = entries.find((e) => e.kind === "session_created");
+  const created = firstOf(entries, "session_created");
   if (!created || created.data.sessionId !== name || created.data.mode !== "staging")
-    return `its journal records session ${String(created?.data.sessionId ?? "none")} in mode ${String(created?.data.mode ?? "none")}, not this staging folder: a renamed or copied session is no dry run — run MODE=staging`;
+    return `its journal records session ${created?.data.sessionId ?? "none"} in mode ${created?.data.mode ?? "none"}, not this staging folder: a renamed or copied session is no dry run — run MODE=staging`;
   const st = latestStepResults(entries);
   const open = STEPS.find((d) => st.get(d.n)?.status !== "PASS");
   if (open)

@@ -11,9 +11,9 @@
 import { isLoopback, type Config } from "../config";
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT, type OrderT } from "../contract";
 import { paymentAdvice, paymentClass } from "./hs-status";
-import { amountMismatchMessage, capturedFromJournal, checkAmounts, classifyPayment, type AmountCheck } from "./amounts";
+import { amountMismatchMessage, checkAmounts, classifyPayment, type AmountCheck } from "./amounts";
 import { backendInterval, backendTime, noPaidTime, paidTime, reachedTime, type BackendTime } from "./backend-time";
-import { ledgerOf } from "./ledger";
+import { capturedFromJournal, ledgerOf } from "./ledger";
 import { formatAmount, formatMoney, type Money } from "../money";
 import {
   ConfigError,
@@ -115,7 +115,7 @@ export class PaySteps extends BuySteps {
           processor: prior.data.processor,
           resumed: `confirmed earlier at ${prior.at}`,
         });
-        if (prior.data.paid_at_source) obs.time_source = String(prior.data.paid_at_source);
+        if (prior.data.paid_at_source) obs.time_source = prior.data.paid_at_source;
         return;
       }
       const auto = this.payResult;
@@ -279,7 +279,7 @@ export class PaySteps extends BuySteps {
    */
   protected heldEarlier(): string | null {
     const h = this.journal.last("payment_held");
-    return h ? `${String(h.data.status)} seen at ${h.at} in this session` : null;
+    return h ? `${h.data.status} seen at ${h.at} in this session` : null;
   }
 
   /**
@@ -432,10 +432,7 @@ export class PaySteps extends BuySteps {
       // paid cell nor poll back-off moves them.
       const paid = this.journal.last("payment_confirmed")!.data;
       // (The confirmation's own `at` is the notebook's time: never used, even when nothing else is.)
-      const from: BackendTime | null = backendTime(
-        paid.paid_at,
-        String(paid.paid_at_source ?? "step 4's payment time"),
-      );
+      const from: BackendTime | null = backendTime(paid.paid_at, paid.paid_at_source ?? "step 4's payment time");
       let seen = null as OrderT | null;
       // Refunded (or on its way) before this step looked: the move to completed was not observed,
       // and what came with it (licence, transfer) cannot be checked any more.

@@ -216,7 +216,8 @@ export class Runbook extends PaySteps {
 
   /** Journals a refund's new status (the evidence `moneyOutstanding` and step 8's next attempt read). */
   protected noteRefundStatus(a: RefundAttempt, status: string, source: string, amount?: number): void {
-    if (a.status === status && (amount === undefined || amount === a.amount)) return;
+    // (Only an attempt whose POST answered has an id to report a status for.)
+    if (a.refundId === null || (a.status === status && (amount === undefined || amount === a.amount))) return;
     const more = amount === undefined ? {} : { amount };
     this.journal.append("refund_status", { refund_id: a.refundId, attempt: a.attempt, status, source, ...more });
     a.status = status;
@@ -480,8 +481,8 @@ export class Runbook extends PaySteps {
         this.seeMoney({
           what: "reversal",
           source: "marketplace API",
-          amount: Number(expected.data.amount),
-          currency: String(expected.data.currency),
+          amount: expected.data.amount,
+          currency: expected.data.currency,
           ref: "the whole transfer, on a full refund",
         });
       this.seeMoney({

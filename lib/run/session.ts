@@ -200,7 +200,8 @@ export class Session {
    * journal written before the nonce existed keeps its id alone, so a resumed session keeps its keys).
    */
   get keyPrefix(): string {
-    const nonce = this.journal.all()[0]?.data.nonce;
+    const created = this.journal.all()[0];
+    const nonce = created?.kind === "session_created" ? created.data.nonce : undefined;
     return typeof nonce === "string" && nonce ? `${this.cfg.sessionId}:${nonce}` : this.cfg.sessionId;
   }
 
@@ -399,7 +400,7 @@ export class Session {
     this.trace.append("step_end", { step: n, status, reason: reason ?? null, observed });
     result.trace = { from, to: this.trace.seq };
     this.results.set(n, result);
-    this.journal.append("step_result", result as unknown as Record<string, unknown>);
+    this.journal.append("step_result", result);
     return result;
   }
 
@@ -434,9 +435,7 @@ export class Session {
     if (!def.waitsFor?.length || !this.moneyMoved) return null;
     const acted = this.journal
       .all()
-      .some(
-        (e) => e.kind === "step_result" && e.data.step === def.n && ["PASS", "FAIL"].includes(String(e.data.status)),
-      );
+      .some((e) => e.kind === "step_result" && e.data.step === def.n && ["PASS", "FAIL"].includes(e.data.status));
     if (acted) return null;
     const w = awaitedChecks(def.n, this.results, this.table);
     if (w.failed) observed.before_checks = `after ${w.failed}`;

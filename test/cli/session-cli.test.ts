@@ -386,7 +386,12 @@ test("removeIfUnused keeps a session folder something ran in", () => {
   const archive = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-session-"));
   try {
     const used = path.join(archive, "used");
-    Journal.create(used, { sessionId: "used", mode: "sandbox" }).append("preflight", { ok: true });
+    Journal.create(used, { sessionId: "used", mode: "sandbox" }).append("preflight", {
+      ok: true,
+      refusals: [],
+      warnings: [],
+      observed: {},
+    });
     assert.equal(removeIfUnused(used), false);
     assert.ok(fs.existsSync(used));
     const extra = path.join(archive, "extra");
