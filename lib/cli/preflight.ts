@@ -82,7 +82,7 @@ export async function main(
   const rep = gate.report;
   out(`Pre-flight (${cfg.mode}) against ${cfg.baseUrl}`);
   for (const line of factLines({ step: 0, observed: rep.observed })) out(`  ${line}`);
-  for (const w of rep.warnings) out(`  WARNING: ${w}`);
+  for (const w of rep.warnings) out(`  WARNING: ${w.message}`);
   for (const r of rep.refusals) out(`  REFUSED: ${r}`);
   out("");
   out(rep.reminder);

@@ -13,9 +13,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Anchor, type BlockAnchor, blockAnchor } from "./anchor-line";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "./files";
-import { type Manifest, manifestHash, readManifest } from "./manifest";
-import { GENESIS, readTrace } from "./chain";
-import { readJournalFile } from "./journal";
+import type { Manifest } from "./manifest";
+import { GENESIS } from "./chain";
+import { type SessionSnapshot, readSessionSnapshot, unsealedChain } from "./snapshot";
 import type { VerifyFinding } from "./verify";
 
 export { type Anchor, type BlockAnchor, blockAnchor, describeAnchor, formatAnchor, parseAnchor } from "./anchor-line";
@@ -135,31 +135,27 @@ function differingFile(folder: Anchor, a: Anchor): string | null {
 }
 
 /** Manifest hashes the trace says were replaced on purpose (`--reseal` notes). */
-function resealedOver(sessionDir: string): Set<string> {
+function resealedOver(snap: SessionSnapshot): Set<string> {
   const out = new Set<string>();
-  try {
-    for (const e of readTrace(path.join(sessionDir, TRACE_FILE))) {
-      const p = e.payload as { previous_manifest_sha256?: unknown } | null;
-      if (e.type === "note" && typeof p?.previous_manifest_sha256 === "string") out.add(p.previous_manifest_sha256);
-    }
-  } catch {
-    // a broken trace is verifySession's error; no re-seal can be read from it
+  // A broken trace is verifySession's error; no re-seal can be read from it.
+  if (!snap.trace || !unsealedChain(snap.trace.chain).ok) return out;
+  for (const e of snap.trace.events) {
+    const p = e.payload as { previous_manifest_sha256?: unknown } | null;
+    if (e.type === "note" && typeof p?.previous_manifest_sha256 === "string") out.add(p.previous_manifest_sha256);
   }
   return out;
 }
 
 /** `file:line` when a chain's hash at an anchor's line count is no longer the anchored head, else null. */
-function rewrittenUnder(sessionDir: string, a: Anchor): string | null {
+function rewrittenUnder(snap: SessionSnapshot, a: Anchor): string | null {
   const headAt = (hashes: Array<string | undefined>, n: number) => (n === 0 ? GENESIS : hashes[n - 1]);
-  try {
-    const trace = readTrace(path.join(sessionDir, TRACE_FILE)).map((e) => e.hash);
-    if (headAt(trace, a.traceLines) !== a.traceHead) return `${TRACE_FILE}:${a.traceLines}`;
-    if (a.journalHead !== null && a.journalLines !== null) {
-      const journal = readJournalFile(path.join(sessionDir, JOURNAL_FILE)).entries.map((e) => e.hash);
-      if (headAt(journal, a.journalLines) !== a.journalHead) return `${JOURNAL_FILE}:${a.journalLines}`;
-    }
-  } catch {
-    // a chain that cannot be read is verifySession's error
+  // A trace that is missing or broken within its lines is verifySession's error.
+  if (!snap.trace || !unsealedChain(snap.trace.chain).ok) return null;
+  const trace = snap.trace.events.map((e) => e.hash);
+  if (headAt(trace, a.traceLines) !== a.traceHead) return `${TRACE_FILE}:${a.traceLines}`;
+  if (a.journalHead !== null && a.journalLines !== null) {
+    const journal = (snap.journal?.entries ?? []).map((e) => e.hash);
+    if (headAt(journal, a.journalLines) !== a.journalHead) return `${JOURNAL_FILE}:${a.journalLines}`;
   }
   return null;
 }
@@ -175,18 +171,16 @@ export interface AnchorOptions {
  * The folder against the anchors the living report holds for it, now and in its git history.
  * @example checkAnchors("archive/payment-e2e/20261126T154400Z-live").filter((f) => f.level === "error")
  */
-export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyFinding[] {
+export function checkAnchors(session: string | SessionSnapshot, o: AnchorOptions = {}): VerifyFinding[] {
+  const snap = typeof session === "string" ? readSessionSnapshot(session) : session;
   const repoDir = o.repoDir ?? process.cwd();
   const reportFile = o.reportFile ?? path.join(repoDir, "docs", "PAYMENT_E2E_LIVE_REPORT.md");
   const shown = path.relative(repoDir, reportFile).split(path.sep).join("/") || reportFile;
   const subject = "anchor";
-  let manifest: Manifest;
-  try {
-    manifest = readManifest(sessionDir);
-  } catch {
+  const manifest = snap.manifest;
+  if (!manifest || snap.manifestSha256 === null)
     return [{ level: "warning", subject, message: "not sealed (no readable manifest.json): no anchor to compare" }];
-  }
-  const folder = anchorOf(manifest, manifestHash(sessionDir));
+  const folder = anchorOf(manifest, snap.manifestSha256);
   const id = manifest.session_id;
   const text = fs.existsSync(reportFile) ? fs.readFileSync(reportFile, "utf8") : null;
   const block = text === null ? null : readBlock(text, id);
@@ -201,19 +195,19 @@ export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyF
       {
         level: "warning",
         subject,
-        message: `${id} is sealed but ${text === null ? `${shown} does not exist` : `has no anchor in ${shown}`}: publish its block with npm run report -- ${sessionDir}, then commit ${shown}`,
+        message: `${id} is sealed but ${text === null ? `${shown} does not exist` : `has no anchor in ${shown}`}: publish its block with npm run report -- ${snap.dir}, then commit ${shown}`,
       },
     ];
   }
   const findings: VerifyFinding[] = [...blockFindings];
   const at = (c: CommittedAnchor) => `${c.commit.slice(0, 7)} (${c.date})`;
-  const resealed = resealedOver(sessionDir);
+  const resealed = resealedOver(snap);
   for (const c of committed) {
     const file = differingFile(folder, c.anchor);
     if (!file) continue;
     if (resealed.has(c.anchor.manifestSha256) && c.anchor.manifestSha256 !== folder.manifestSha256) {
       // Issue 24 §2: a re-seal replaces a seal, never its sealed lines.
-      const rewritten = rewrittenUnder(sessionDir, c.anchor);
+      const rewritten = rewrittenUnder(snap, c.anchor);
       if (rewritten) {
         findings.push({
           level: "error",
@@ -247,7 +241,12 @@ export function checkAnchors(sessionDir: string, o: AnchorOptions = {}): VerifyF
         code: "ANCHOR_MISMATCH",
       });
     else if (inCommit)
-      findings.push({ level: "ok", subject, message: `matches the anchor committed in ${shown} at ${at(inCommit)}` });
+      findings.push({
+        level: "ok",
+        subject,
+        message: `matches the anchor committed in ${shown} at ${at(inCommit)}`,
+        kind: "anchor_committed",
+      });
     else
       findings.push({
         level: "warning",

@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import { TraceError } from "../errors";
 import { canonicalJson, sha256 } from "./canonical";
+import { chainBreakText } from "./finding-text";
 
 export const GENESIS = "0".repeat(64);
 
@@ -22,7 +23,7 @@ export interface ChainedRecord {
 export interface ChainFormat<E extends ChainedRecord> {
   /** "trace" or "journal": said in reasons ("trace ends at line 3"). */
   noun: string;
-  /** The record, or why the parsed JSON is not one (schema). */
+  /** The record, or why the parsed JSON is not one (schema; said as the break's detail). */
   parse(json: unknown): { record: E } | { error: string };
   /** The exact bytes of one line, without newline. */
   serialize(e: E): string;
@@ -91,34 +92,61 @@ export function splitLines(text: string): { lines: string[]; torn: boolean } {
   return { lines, torn };
 }
 
-/** Checks one line against its position and predecessor; returns the reason it is broken, or null. */
+/**
+ * How a chained file is broken at its first bad line (issue 21 item 4): data, so callers branch
+ * on `kind`, never on wording. ./finding-text.ts says it in words (the same words
+ * verifier/verify_session.py prints).
+ */
+export type ChainBreak = ChainBreakWhy & { line: number };
+
+/** A break before its line is known. */
+export type ChainBreakWhy =
+  | { kind: "unreadable"; detail: string }
+  | { kind: "not_json" }
+  /** The parsed JSON is not a record of the format; `detail` is the format's complaint. */
+  | { kind: "not_record"; detail: string }
+  | { kind: "not_canonical" }
+  /** The line's own seq, which is not its line number. */
+  | { kind: "seq"; seq: number }
+  | { kind: "prev" }
+  | { kind: "hash" }
+  /** A final fragment without newline (a cut or torn write). */
+  | { kind: "torn" }
+  | { kind: "not_utf8" }
+  /** The file ends at line `ends`, the manifest expects `expected` lines. */
+  | { kind: "missing"; noun: string; ends: number; expected: number }
+  /** The line the manifest recorded as the head hashes differently. */
+  | { kind: "rewritten" }
+  /** `count` lines after the manifest's last line `expected`: the sealed lines themselves still hold. */
+  | { kind: "extra"; count: number; expected: number };
+
+/** Checks one line against its position and predecessor; returns why it is broken, or null. */
 export function checkLine<E extends ChainedRecord>(
   format: ChainFormat<E>,
   raw: string,
   line: number,
   prev: string,
-): { record?: E; reason: string | null } {
+): { record?: E; why: ChainBreakWhy | null } {
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
-    return { reason: "not valid JSON (edited or truncated)" };
+    return { why: { kind: "not_json" } };
   }
   const parsed = format.parse(json);
-  if ("error" in parsed) return { reason: parsed.error };
+  if ("error" in parsed) return { why: { kind: "not_record", detail: parsed.error } };
   const e = parsed.record;
   let bytes: string;
   try {
     bytes = format.serialize(e);
   } catch {
-    return { record: e, reason: "bytes differ from the canonical form (edited)" };
+    return { record: e, why: { kind: "not_canonical" } };
   }
-  if (bytes !== raw) return { record: e, reason: "bytes differ from the canonical form (edited)" };
-  if (e.seq !== line)
-    return { record: e, reason: `seq is ${e.seq}, expected ${line} (line deleted, inserted or reordered)` };
-  if (e.prev !== prev) return { record: e, reason: "prev does not match the hash of the line before" };
-  if (format.hash(e) !== e.hash) return { record: e, reason: "hash does not match the content (edited)" };
-  return { record: e, reason: null };
+  if (bytes !== raw) return { record: e, why: { kind: "not_canonical" } };
+  if (e.seq !== line) return { record: e, why: { kind: "seq", seq: e.seq } };
+  if (e.prev !== prev) return { record: e, why: { kind: "prev" } };
+  if (format.hash(e) !== e.hash) return { record: e, why: { kind: "hash" } };
+  return { record: e, why: null };
 }
 
 export interface ChainCheck {
@@ -126,7 +154,7 @@ export interface ChainCheck {
   /** Lines that verify, from the first (the records returned by checkChainText). */
   lines: number;
   head: string;
-  firstBroken?: { line: number; reason: string };
+  firstBroken?: ChainBreak;
 }
 
 /** What the manifest recorded: the line count and the hash of the last sealed line. */
@@ -147,11 +175,11 @@ export function checkChainText<E extends ChainedRecord>(
 ): ChainCheck & { records: E[]; torn: boolean } {
   const { lines, torn } = splitLines(text);
   const records: E[] = [];
-  const fail = (line: number, reason: string) => ({
+  const fail = (line: number, why: ChainBreakWhy) => ({
     ok: false,
     lines: records.length,
     head,
-    firstBroken: { line, reason },
+    firstBroken: { line, ...why },
     records,
     torn,
   });
@@ -159,9 +187,9 @@ export function checkChainText<E extends ChainedRecord>(
   let headAtExpected: string | null = expected?.lines === 0 ? GENESIS : null;
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
-    if (torn && n === lines.length) return fail(n, "incomplete last line (no newline: cut or torn write)");
-    const { record, reason } = checkLine(format, lines[i], n, head);
-    if (reason || !record) return fail(n, reason ?? "unreadable");
+    if (torn && n === lines.length) return fail(n, { kind: "torn" });
+    const { record, why } = checkLine(format, lines[i], n, head);
+    if (why || !record) return fail(n, why ?? { kind: "not_json" });
     records.push(record);
     head = record.hash;
     if (expected?.lines === n) headAtExpected = head;
@@ -171,19 +199,16 @@ export function checkChainText<E extends ChainedRecord>(
   if (want !== undefined && lines.length < want) {
     result.firstBroken = {
       line: lines.length + 1,
-      reason: `missing: ${format.noun} ends at line ${lines.length}, manifest expects ${want} (tail cut)`,
+      kind: "missing",
+      noun: format.noun,
+      ends: lines.length,
+      expected: want,
     };
   } else if (expected?.head !== undefined && (want === undefined ? head : headAtExpected) !== expected.head) {
     const at = want ?? lines.length;
-    result.firstBroken = {
-      line: at,
-      reason: `hash of line ${at} differs from the recorded chain head (chain rewritten)`,
-    };
+    result.firstBroken = { line: at, kind: "rewritten" };
   } else if (want !== undefined && lines.length > want) {
-    result.firstBroken = {
-      line: want + 1,
-      reason: `extra: ${lines.length - want} line(s) after the manifest's last line ${want}`,
-    };
+    result.firstBroken = { line: want + 1, kind: "extra", count: lines.length - want, expected: want };
   }
   result.ok = !result.firstBroken;
   return result;
@@ -199,8 +224,8 @@ export function checkChainFile<E extends ChainedRecord>(
   try {
     buf = fs.readFileSync(file);
   } catch (err) {
-    const reason = `cannot read: ${(err as Error).message}`;
-    return { ok: false, lines: 0, head: GENESIS, firstBroken: { line: 0, reason }, records: [], torn: false };
+    const firstBroken: ChainBreak = { line: 0, kind: "unreadable", detail: (err as Error).message };
+    return { ok: false, lines: 0, head: GENESIS, firstBroken, records: [], torn: false };
   }
   return cutAtNonUtf8(checkChainText(format, buf.toString("utf8"), expected), firstNonUtf8Line(buf));
 }
@@ -246,7 +271,7 @@ export function cutAtNonUtf8<E extends ChainedRecord, C extends ChainCheck & { r
     records,
     lines: records.length,
     head: records.at(-1)?.hash ?? GENESIS,
-    firstBroken: { line: badLine, reason: "not valid UTF-8 (edited or truncated)" },
+    firstBroken: { line: badLine, kind: "not_utf8" },
   };
 }
 
@@ -265,12 +290,19 @@ export function readTrace(file: string): TraceEvent[] {
   const buf = fs.readFileSync(file);
   const check = cutAtNonUtf8(checkChainText(TRACE_FORMAT, buf.toString("utf8")), firstNonUtf8Line(buf));
   if (check.firstBroken) {
-    const { line, reason } = check.firstBroken;
-    const code =
-      check.torn && line === check.lines + 1 && reason.startsWith("incomplete")
-        ? "EVIDENCE_TRACE_PARSE"
-        : "EVIDENCE_TRACE_BROKEN";
-    throw new TraceError(code, file, line, code === "EVIDENCE_TRACE_PARSE" ? "incomplete last line" : reason);
+    const b = check.firstBroken;
+    if (isTornTail(check, b)) throw new TraceError("EVIDENCE_TRACE_PARSE", file, b.line, "incomplete last line");
+    throw new TraceError("EVIDENCE_TRACE_BROKEN", file, b.line, chainBreakText(b));
   }
   return check.records;
+}
+
+/** The break is only a torn final fragment (a kernel killed mid-write): repairable, not tampering. */
+export function isTornTail(check: { torn: unknown; lines: number }, b: ChainBreak | undefined): boolean {
+  return Boolean(b && check.torn && b.kind === "torn" && b.line === check.lines + 1);
+}
+
+/** Whether a break leaves the sealed lines intact: only lines added after them. */
+export function sealedLinesHold(b: ChainBreak): boolean {
+  return b.kind === "extra";
 }

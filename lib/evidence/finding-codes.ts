@@ -3,6 +3,8 @@
  * line, ` [CODE]`, so tests and auditors compare what was found rather than wording. The same list
  * is in verifier/verify_session.py and docs/evidence-format.md; a code is never renamed.
  */
+import type { ChainBreak } from "./chain";
+
 export const FINDING_CODES = {
   /** A chained line's seq/prev/hash, a cut tail, lines added, or a chain rewritten against the manifest's head. */
   CHAIN_BROKEN: "CHAIN_BROKEN",
@@ -42,10 +44,9 @@ export const FINDING_CODES = {
 
 export type FindingCode = keyof typeof FINDING_CODES;
 
-/** The code of a chain break, from its reason (lib/evidence/chain.ts words it). */
-export function chainCode(reason: string): FindingCode {
-  if (reason.startsWith("not valid UTF-8")) return "INVALID_UTF8";
-  if (reason.startsWith("no canonical form") || reason.startsWith("bytes differ from the canonical form"))
-    return "NOT_CANONICAL";
+/** The code of a chain break, from its kind (lib/evidence/chain.ts), never from its words. */
+export function chainCode(b: ChainBreak): FindingCode {
+  if (b.kind === "not_utf8") return "INVALID_UTF8";
+  if (b.kind === "not_canonical") return "NOT_CANONICAL";
   return "CHAIN_BROKEN";
 }

@@ -69,6 +69,19 @@ export function stepResultOf(d: z.output<typeof StepResultData>): StepResult {
   };
 }
 
+/**
+ * What pre-flight recorded about the live gate's dry-run requirement (issue 21 item 4), as data:
+ * the report reads the reference and the override from here, never from the words of the
+ * `dry_run` fact (lib/run/dry-run.ts makes both).
+ */
+export const DryRunRef = z.discriminatedUnion("kind", [
+  /** A staging or sandbox run: the requirement does not apply. */
+  z.strictObject({ kind: z.literal("not_required") }),
+  z.strictObject({ kind: z.literal("passed"), session_id: Text }),
+  z.strictObject({ kind: z.literal("overridden"), reason: z.string() }),
+  z.strictObject({ kind: z.literal("none") }),
+]);
+
 /** The data schema of every kind. The order is the order kinds were introduced; it means nothing. */
 export const ENTRY_DATA = {
   session_created: data({
@@ -91,6 +104,8 @@ export const ENTRY_DATA = {
     observed: Facts,
     /** The parameters a passed pre-flight pins (issue 22 §4), as text; absent when it did not pass. */
     params: z.record(z.string(), z.string()).optional(),
+    /** The dry-run requirement as data; optional: sessions journaled before issue 21 lack it. */
+    dry_run: DryRunRef.optional(),
   }),
   /** The product as the marketplace returned it (its contract lets the backend add fields). */
   product_selected: data({ product: Product, total_minor: z.number().int() }),

@@ -19,6 +19,7 @@ import * as path from "node:path";
 import { SessionError } from "../errors";
 import { canonicalJson, sha256, toJsonValue } from "./canonical";
 import {
+  type ChainBreak,
   type ChainCheck,
   type ChainExpectation,
   type ChainFormat,
@@ -26,7 +27,9 @@ import {
   checkChainText,
   cutAtNonUtf8,
   firstNonUtf8Line,
+  isTornTail,
 } from "./chain";
+import { chainBreakText } from "./finding-text";
 import { JOURNAL_FILE, JOURNAL_QUARANTINE_FILE, TRACE_FILE } from "./files";
 import { capStrings, redact, redactString } from "./redact";
 import { Trace } from "./trace";
@@ -119,14 +122,14 @@ export interface JournalRead extends ChainCheck {
  * Reads a journal file without changing it: the one reader behind Journal.open, verify and the
  * report. With `expected` (the manifest's journal_lines/journal_head) a cut tail, extra lines or a
  * rewritten chain are named too. Never throws for content; a missing file reads as broken at line 0.
- * @example readJournalFile("archive/payment-e2e/<id>/state.jsonl").firstBroken // { line: 4, reason: "hash does not match…" }
+ * @example readJournalFile("archive/payment-e2e/<id>/state.jsonl").firstBroken // { line: 4, kind: "hash" }
  */
 export function readJournalFile(file: string, expected?: ChainExpectation): JournalRead {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
   } catch (err) {
-    const firstBroken = { line: 0, reason: `cannot read: ${(err as Error).message}` };
+    const firstBroken: ChainBreak = { line: 0, kind: "unreadable", detail: (err as Error).message };
     return { file, ok: false, lines: 0, head: GENESIS, firstBroken, entries: [], chained: true, torn: null };
   }
   const cut = buf.lastIndexOf(0x0a) + 1;
@@ -160,18 +163,14 @@ function readLegacy(file: string, text: string, torn: JournalRead["torn"]): Jour
   const out: JournalRead = { file, ok: true, lines: 0, head: GENESIS, entries, chained: false, torn };
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
-    let r: ReturnType<typeof parseEntry>;
+    let r: ReturnType<typeof parseEntry> | { broken: ChainBreak };
     try {
       r = parseEntry(JSON.parse(lines[i]), false);
     } catch {
-      r = {
-        problem:
-          torn && n === lines.length
-            ? "incomplete last line (no newline: cut or torn write)"
-            : "not valid JSON (edited or truncated)",
-      };
+      r = { broken: { line: n, kind: torn && n === lines.length ? "torn" : "not_json" } };
     }
-    if ("problem" in r) return { ...out, ok: false, firstBroken: { line: n, reason: r.problem } };
+    if ("broken" in r) return { ...out, ok: false, firstBroken: r.broken };
+    if ("problem" in r) return { ...out, ok: false, firstBroken: { line: n, kind: "not_record", detail: r.problem } };
     entries.push(r.entry);
     out.lines = n;
   }
@@ -238,7 +237,7 @@ export class Journal {
         `no session journal at ${file}; create the session with \`npm run session -- --mode <mode>\` first`,
       );
     }
-    return new Journal(file, checked(readJournalFile(file)));
+    return new Journal(file, checkedJournal(readJournalFile(file)));
   }
 
   /** Creates a fresh session folder and journal. Starting a fresh session is always explicit. */
@@ -368,7 +367,7 @@ export class Journal {
   private resync(): void {
     const size = fs.existsSync(this.file) ? fs.statSync(this.file).size : 0;
     if (size === this.bytes) return;
-    const read = checked(readJournalFile(this.file));
+    const read = checkedJournal(readJournalFile(this.file));
     if (read.lines < this.entries.length)
       throw new SessionError(
         `journal ${this.file}: entries removed while open (now ${read.lines} line(s), was ${this.entries.length}); ${restoreHint(this.file)}`,
@@ -380,11 +379,10 @@ export class Journal {
 }
 
 /** A read journal, or a SessionError naming the first broken line (a torn last line is not broken: it is repaired on append). */
-function checked(read: JournalRead): JournalRead {
+export function checkedJournal(read: JournalRead): JournalRead {
   const b = read.firstBroken;
-  const tornOnly = b && read.torn && b.line === read.lines + 1 && b.reason.startsWith("incomplete last line");
-  if (b && !tornOnly)
-    throw new SessionError(`journal ${read.file} line ${b.line}: ${b.reason}; ${restoreHint(read.file)}`);
+  if (b && !isTornTail(read, b))
+    throw new SessionError(`journal ${read.file} line ${b.line}: ${chainBreakText(b)}; ${restoreHint(read.file)}`);
   return read;
 }
 

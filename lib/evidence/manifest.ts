@@ -12,6 +12,7 @@ import { z } from "zod";
 import { ManifestError } from "../errors";
 import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE, isIgnoredFile, isSealCompanionFile } from "./files";
 import { GENESIS, verifyChain } from "./chain";
+import { chainBreakText } from "./finding-text";
 import { readJournalFile } from "./journal";
 
 export const MANIFEST_SCHEMA = "payment-e2e/manifest@2";
@@ -167,7 +168,7 @@ export function writeManifest(sessionDir: string, info: ManifestInfo): Manifest 
       throw new ManifestError(
         "EVIDENCE_MANIFEST_INVALID",
         file,
-        `trace does not match the chain head to seal: line ${b?.line}: ${b?.reason}`,
+        `trace does not match the chain head to seal: line ${b?.line}: ${b ? chainBreakText(b) : ""}`,
       );
     }
   }
@@ -232,7 +233,7 @@ function sealedJournal(sessionDir: string, file: string, info: ManifestInfo): { 
     throw new ManifestError(
       "EVIDENCE_MANIFEST_INVALID",
       file,
-      `journal chain broken, refusing to seal: ${JOURNAL_FILE} line ${b?.line}: ${b?.reason}`,
+      `journal chain broken, refusing to seal: ${JOURNAL_FILE} line ${b?.line}: ${b ? chainBreakText(b) : ""}`,
     );
   }
   return { head: read.head, lines: read.lines };

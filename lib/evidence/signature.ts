@@ -81,7 +81,8 @@ export function signFile(file: string, key: string, namespace: string): string {
 export type SignatureCheck =
   | { state: "unsigned" }
   | { state: "good"; signer: string; key: string }
-  | { state: "bad"; why: string; code: FindingCode };
+  /** `signers`: the allowed-signers file is missing or lists no one (the why already says the fix). */
+  | { state: "bad"; why: string; code: FindingCode; signers?: "missing" | "empty" };
 
 /** Checks `file.sig` over `file` against an allowed_signers file: who signed it, or why it does not count. */
 export function checkSignature(file: string, allowedSigners: string, namespace: string): SignatureCheck {
@@ -92,6 +93,7 @@ export function checkSignature(file: string, allowedSigners: string, namespace: 
       state: "bad",
       why: `${allowedSigners} not found: pass --allowed-signers <file>`,
       code: "SIGNER_NOT_ALLOWED",
+      signers: "missing",
     };
   const signers = fs
     .readFileSync(allowedSigners, "utf8")
@@ -102,6 +104,7 @@ export function checkSignature(file: string, allowedSigners: string, namespace: 
       state: "bad",
       why: `${allowedSigners} lists no signer: add the operator's public key (see the file's header)`,
       code: "SIGNER_NOT_ALLOWED",
+      signers: "empty",
     };
   const run = (args: string[], input?: Buffer) =>
     spawnSync("ssh-keygen", args, { input, encoding: "utf8", timeout: 30_000, maxBuffer: 1 << 20 });

@@ -13,6 +13,7 @@ import { TraceError } from "../errors";
 import { canonicalJson, sha256, toJsonValue } from "./canonical";
 import { type TraceEvent, type TraceEventType, eventHash, serializeEvent, splitLines, verifyChain } from "./chain";
 import { redact } from "./redact";
+import { chainBreakText } from "./finding-text";
 import { type SecretRegistry, secrets } from "./secrets";
 
 /** One writer per file in this process, so two callers never fork the chain. */
@@ -63,7 +64,7 @@ export class Trace {
         "EVIDENCE_TRACE_BROKEN",
         this.file,
         at,
-        `changed by another writer: ${check.firstBroken?.reason ?? "lines removed"}`,
+        `changed by another writer: ${check.firstBroken ? chainBreakText(check.firstBroken) : "lines removed"}`,
       );
     }
     this.lastSeq = check.lines;
@@ -97,7 +98,7 @@ export class Trace {
         "EVIDENCE_TRACE_BROKEN",
         file,
         check.firstBroken?.line ?? 0,
-        `cannot resume: ${check.firstBroken?.reason}`,
+        `cannot resume: ${check.firstBroken ? chainBreakText(check.firstBroken) : undefined}`,
       );
     }
     const t = new Trace(file, registry, check.lines, check.head);

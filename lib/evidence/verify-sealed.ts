@@ -8,9 +8,9 @@
  */
 import * as path from "node:path";
 import { anchorFix, checkAnchors } from "./anchor";
-import { manifestHash } from "./manifest";
 import { DEFAULT_ALLOWED_SIGNERS, signatureFindings } from "./signature";
 import { timestampFindings } from "./timestamp";
+import { readSessionSnapshot } from "./snapshot";
 import { type VerifyResult, verifySession } from "./verify";
 
 export interface SealedCheck {
@@ -27,12 +27,14 @@ export interface SealedCheck {
 
 /** Every check of a sealed folder, in the order whose first failure names the fix. */
 export function verifySealed(dir: string, o: SealedCheck): VerifyResult {
-  const result = verifySession(dir);
+  // Read once (issue 21 item 5): the seal, the anchors and the timestamp are judged on one snapshot.
+  const snap = readSessionSnapshot(dir);
+  const result = verifySession(snap);
   if (o.report === null) {
     result.findings.push({ level: "warning", subject: "anchor", message: "not checked (--no-anchor)" });
   } else {
     const reportFile = path.resolve(o.repoDir, o.report);
-    const anchors = checkAnchors(dir, { reportFile, repoDir: o.repoDir });
+    const anchors = checkAnchors(snap, { reportFile, repoDir: o.repoDir });
     result.findings.push(...anchors);
     if (anchors.some((f) => f.level === "error")) {
       result.ok = false;
@@ -50,7 +52,7 @@ export function verifySealed(dir: string, o: SealedCheck): VerifyResult {
     }
   }
   if (result.manifest) {
-    const stamp = timestampFindings(dir, manifestHash(dir), o.tsaCa, o.tsaCert);
+    const stamp = timestampFindings(dir, snap.manifestSha256 ?? "", o.tsaCa, o.tsaCert);
     result.findings.push(...stamp);
     if (stamp.some((f) => f.level === "error")) {
       result.ok = false;

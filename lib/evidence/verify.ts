@@ -11,7 +11,6 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EvidenceError } from "../errors";
 import {
   JOURNAL_FILE,
   MANIFEST_FILE,
@@ -23,16 +22,11 @@ import {
   TRACE_FILE,
   isIgnoredFile,
 } from "./files";
-import {
-  MANIFEST_SCHEMA_V1,
-  type Manifest,
-  listSessionFiles,
-  manifestHash,
-  readManifest,
-  sha256File,
-} from "./manifest";
-import { type ChainCheck, TRACE_FORMAT, type TraceEvent, checkChainFile } from "./chain";
-import { type JournalRead, latestStepResults, readJournalFile } from "./journal";
+import { MANIFEST_SCHEMA_V1, type Manifest, listSessionFiles, sha256File } from "./manifest";
+import { type ChainCheck, type TraceEvent, sealedLinesHold } from "./chain";
+import { chainBreakText } from "./finding-text";
+import { type JournalRead, latestStepResults } from "./journal";
+import { type SessionSnapshot, readSessionSnapshot } from "./snapshot";
 import { outputsAgreement } from "./outputs";
 import { identityFindings, leftoverIdFindings } from "./identity";
 import { resealFindings } from "./reseal";
@@ -47,6 +41,8 @@ export interface VerifyFinding {
   message: string;
   /** Stable code both verifiers print (lib/evidence/finding-codes.ts), set on errors and some warnings. */
   code?: FindingCode;
+  /** What a caller decides on besides level and code (never the message's wording): the anchor is committed. */
+  kind?: "anchor_committed";
 }
 
 export interface VerifyResult {
@@ -109,7 +105,11 @@ function sealedPrefixIntact(file: string, bytes: number, sha256: string): boolea
  * appended to or deleted, and files added since (editor and checkpoint files never count).
  * Example: changesSinceSeal(dir, readManifest(dir))[0]?.words // "the notebook was saved after sealing: …"
  */
-export function changesSinceSeal(sessionDir: string, manifest: Manifest): SealChange[] {
+export function changesSinceSeal(
+  sessionDir: string,
+  manifest: Manifest,
+  files: readonly string[] = listSessionFiles(sessionDir),
+): SealChange[] {
   const out: SealChange[] = [];
   const listed = new Set<string>();
   const sealed = manifest.created_at;
@@ -145,7 +145,7 @@ export function changesSinceSeal(sessionDir: string, manifest: Manifest): SealCh
       });
     }
   }
-  for (const rel of listSessionFiles(sessionDir))
+  for (const rel of files)
     if (!listed.has(rel) && !manifest.files.some((f) => f.path === rel))
       out.push({
         path: rel,
@@ -196,16 +196,12 @@ export type SealState =
  * Asked by `npm run archive` before it writes anything: unsealed (no manifest.json), sealed and
  * intact (verify passes and no file was added), or sealed and changed since (what, and the fix).
  */
-export function sealState(sessionDir: string): SealState {
-  if (!fs.existsSync(path.join(sessionDir, MANIFEST_FILE))) return { state: "unsealed" };
-  const v = verifySession(sessionDir);
-  const sha = (() => {
-    try {
-      return manifestHash(sessionDir);
-    } catch {
-      return null;
-    }
-  })();
+export function sealState(session: string | SessionSnapshot): SealState {
+  const snap = typeof session === "string" ? readSessionSnapshot(session) : session;
+  const sessionDir = snap.dir;
+  if (!snap.sealed) return { state: "unsealed" };
+  const v = verifySession(snap);
+  const sha = snap.manifestSha256;
   if (v.ok && v.manifest && v.changes.length === 0)
     return { state: "intact", manifest: v.manifest, manifestSha256: sha ?? "" };
   const firstError = v.findings.find((f) => f.level === "error");
@@ -234,7 +230,9 @@ export function sealState(sessionDir: string): SealState {
  * Verifies a session folder; never throws for evidence problems, they become findings.
  * Example: verifySession("archive/payment-e2e/2026-11-26-staging").ok
  */
-export function verifySession(sessionDir: string): VerifyResult {
+export function verifySession(session: string | SessionSnapshot): VerifyResult {
+  const snap = typeof session === "string" ? readSessionSnapshot(session) : session;
+  const sessionDir = snap.dir;
   const findings: VerifyFinding[] = [];
   const result: VerifyResult = {
     ok: false,
@@ -247,13 +245,10 @@ export function verifySession(sessionDir: string): VerifyResult {
     fix: null,
     brokenChain: false,
   };
-  let manifest: Manifest;
-  try {
-    manifest = readManifest(sessionDir);
-  } catch (err) {
-    const message = err instanceof EvidenceError ? err.message : String(err);
-    findings.push({ level: "error", subject: MANIFEST_FILE, message });
-    result.fix = fs.existsSync(path.join(sessionDir, MANIFEST_FILE))
+  const manifest = snap.manifest;
+  if (!manifest) {
+    findings.push({ level: "error", subject: MANIFEST_FILE, message: snap.manifestError ?? "no manifest" });
+    result.fix = snap.sealed
       ? `restore ${MANIFEST_FILE} (git checkout -- ${sessionDir} for a committed session, or from the copy you sealed); without it the seal cannot be checked`
       : `the folder is not sealed: npm run archive -- ${sessionDir}`;
     return result;
@@ -286,7 +281,7 @@ export function verifySession(sessionDir: string): VerifyResult {
     )
       matched++;
   }
-  result.changes = changesSinceSeal(sessionDir, manifest);
+  result.changes = changesSinceSeal(sessionDir, manifest, snap.files);
   // An extra file in a sealed folder is an error (issue 24 §6): only the manifest says what the evidence is.
   for (const c of result.changes)
     findings.push({
@@ -297,20 +292,10 @@ export function verifySession(sessionDir: string): VerifyResult {
     });
   findings.push({ level: "ok", subject: "files", message: `${matched} of ${manifest.files.length} hash(es) match` });
 
-  const traceFile = path.join(sessionDir, ...manifest.trace_file.split("/"));
-  let events: TraceEvent[] = [];
-  if (fs.existsSync(traceFile)) {
-    const {
-      records,
-      torn: _torn,
-      ...chain
-    } = checkChainFile(TRACE_FORMAT, traceFile, {
-      lines: manifest.trace_lines,
-      head: manifest.chain_head,
-    });
-    events = records;
-    result.chain = chain;
-    if (chainFinding(findings, manifest.trace_file, chain)) result.brokenChain = true;
+  const events: readonly TraceEvent[] = snap.trace?.events ?? [];
+  if (snap.trace) {
+    result.chain = snap.trace.chain;
+    if (chainFinding(findings, manifest.trace_file, snap.trace.chain)) result.brokenChain = true;
   } else if (manifest.trace_lines > 0) {
     // Its absence is already an error if listed; say what it means for the chain.
     result.brokenChain = true;
@@ -321,18 +306,16 @@ export function verifySession(sessionDir: string): VerifyResult {
     });
   }
 
-  const journalRel = manifest.journal_file ?? JOURNAL_FILE;
-  const journalFile = path.join(sessionDir, ...journalRel.split("/"));
+  const journalRel = snap.journalRel;
+  const journal = snap.journal;
+  result.journal = journal;
   if (manifest.schema === MANIFEST_SCHEMA_V1) {
     findings.push({
       level: "warning",
       subject: MANIFEST_FILE,
       message: `sealed by an older tool (${MANIFEST_SCHEMA_V1}): journal not chained; its bytes are checked, its entries cannot be`,
     });
-    if (fs.existsSync(journalFile)) result.journal = readJournalFile(journalFile);
-  } else if (fs.existsSync(journalFile)) {
-    const journal = readJournalFile(journalFile, { lines: manifest.journal_lines, head: manifest.journal_head });
-    result.journal = journal;
+  } else if (journal) {
     if (!journal.chained) {
       result.brokenChain = true;
       findings.push({
@@ -402,11 +385,11 @@ function chainFinding(findings: VerifyFinding[], rel: string, chain: ChainCheck)
   findings.push({
     level: "error",
     subject: `${rel}${at}`,
-    message: chain.firstBroken.reason,
-    code: chainCode(chain.firstBroken.reason),
+    message: chainBreakText(chain.firstBroken),
+    code: chainCode(chain.firstBroken),
   });
   // Lines added after the sealed ones leave the seal's chain intact; anything else broke it.
-  return !chain.firstBroken.reason.startsWith("extra:");
+  return !sealedLinesHold(chain.firstBroken);
 }
 
 const LEVEL_TAG: Record<FindingLevel, string> = { ok: "ok   ", warning: "WARN ", error: "ERROR" };

@@ -26,6 +26,7 @@ import { formatHit, scanPaths } from "../evidence/scan";
 import { Trace } from "../evidence/trace";
 import { sha256 } from "../evidence/canonical";
 import { sealState } from "../evidence/verify";
+import { readSessionSnapshot } from "../evidence/snapshot";
 import { inRepo, repoRoot } from "../paths";
 import {
   SEAL_NAMESPACE,
@@ -114,7 +115,9 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
       `${dir} is still open in a kernel (${describeHolder(holder)}): save and close the notebook and shut its kernel down, then archive`,
     );
   const tsa = opts.tsa === undefined ? tsaFromEnv() : opts.tsa;
-  const seal = sealState(dir);
+  // Read once for the seal check and, when the seal is intact, the outcome it reports.
+  const snap = readSessionSnapshot(dir);
+  const seal = sealState(snap);
   const signKey = resolveSignKey(opts.signKey, repoRoot());
   // A missing key file is refused before anything is written (ssh-keygen itself may still refuse later).
   const keyProblem = signKey === null ? null : signKeyProblem(signKey);
@@ -141,7 +144,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
       html: fs.existsSync(html) ? html : null,
       htmlVia: null,
       scannedFiles: 0,
-      outcome: deriveOutcome(loadEvidence(dir)).outcome,
+      outcome: deriveOutcome(loadEvidence(snap)).outcome,
       docsReport: null,
     };
   }

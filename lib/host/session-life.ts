@@ -203,15 +203,16 @@ async function serve(
   for (const out of [process.stdout, process.stderr]) out.on("error", () => undefined);
   let stopping = false;
   let grace: NodeJS.Timeout | null = null;
-  const onSignal = (why: string) => {
+  // `terminalLost` is said by the caller (a hang-up, the starting command gone), not read from `why`.
+  const onSignal = (why: string, terminalLost: boolean) => {
     // A second signal stops Jupyter now, unless the kernels' grace is still running (a lost terminal
     // signals the whole process group, and the watcher then sees npm gone: one stop, not two).
     if (stopping) return grace ? undefined : stopChild(child);
     stopping = true;
     // The kernels hear it from the host first, so a running step says who stopped it; Jupyter's
     // own shutdown then interrupts them as Kernel ■ would, which changes nothing already recorded.
-    const lost = why === "SIGHUP" || why.startsWith("the command");
-    const told = child.pid === undefined ? 0 : tellKernelsHostStops(child.pid, lost ? "terminal lost" : "stopped");
+    const told =
+      child.pid === undefined ? 0 : tellKernelsHostStops(child.pid, terminalLost ? "terminal lost" : "stopped");
     console.error(`session: ${why}, stopping ${ui.name} …`);
     if (told === 0) return stopChild(child);
     grace = setTimeout(() => {
@@ -221,8 +222,9 @@ async function serve(
     grace.unref();
   };
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-  for (const s of signals) process.on(s, onSignal);
-  const unwatch = watchAncestors(() => onSignal("the command that started this session exited"));
+  const onProcessSignal = (s: NodeJS.Signals) => onSignal(s, s === "SIGHUP");
+  for (const s of signals) process.on(s, onProcessSignal);
+  const unwatch = watchAncestors(() => onSignal("the command that started this session exited", true));
   try {
     const state = await Promise.race([
       waitServing(child, `${base}/api/contents/${rel}`, token),
@@ -257,7 +259,7 @@ async function serve(
     console.error(`session: ${ui.name} did not start: ${cause} — ${fix}; ${folder}`);
     return code === 0 ? 1 : code;
   } finally {
-    for (const s of signals) process.off(s, onSignal);
+    for (const s of signals) process.off(s, onProcessSignal);
     unwatch();
   }
 }

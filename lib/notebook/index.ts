@@ -203,7 +203,7 @@ export class NotebookUi {
       d.markdown(
         banner(
           "⚠️ Warnings",
-          rep.warnings.map((x) => `- ${inertText(x)}`),
+          rep.warnings.map((x) => `- ${inertText(x.message)}`),
         ),
       );
     // The charge reminder only on a GO: a NO-GO charges nothing.

@@ -4,9 +4,11 @@
  * broken chain) and the cross-id trail. The step table says which steps poll and which fact
  * carries which cross-id.
  */
+import { z } from "zod";
 import { clockSkewMs, skewSeconds } from "../evidence/clock";
 import { type JournalEntry, lastOf } from "../evidence/journal";
 import type { ChainCheck, TraceEvent } from "../evidence/chain";
+import { chainBreakText } from "../evidence/finding-text";
 import { CLOCK_SKEW_WARN_MS } from "../run/guards";
 import type { StepTable } from "../run/step-model";
 import type { Anomaly, StepResult } from "../types";
@@ -147,11 +149,31 @@ export function anomalies(
       at: events[events.length - 1]?.time ?? "",
       step: null,
       kind: "warning",
-      message: `trace chain broken at line ${chain.firstBroken.line}: ${chain.firstBroken.reason}`,
+      message: `trace chain broken at line ${chain.firstBroken.line}: ${chainBreakText(chain.firstBroken)}`,
       traceLine: chain.firstBroken.line,
     });
   }
   return out.sort((a, b) => (a.traceLine ?? Infinity) - (b.traceLine ?? Infinity));
+}
+
+/** A traced response's payload, as far as the trail reads it (lib/clients/tracing.ts writes it). */
+const ResponseBody = z.looseObject({ body: z.unknown().optional() });
+
+/** A field that carries webhook event ids: `event_id`, `last_event_id`, `event_ids`… */
+const EVENT_ID_FIELD = /(^|_)event_ids?$/;
+
+/**
+ * The webhook event ids a response body carries in fields named for them (`last_event_id` on an
+ * order, say), in body order; never a pattern over the body's text.
+ */
+export function webhookEventIds(body: unknown): string[] {
+  if (Array.isArray(body)) return body.flatMap(webhookEventIds);
+  if (!body || typeof body !== "object") return [];
+  return Object.entries(body).flatMap(([k, v]) => {
+    if (!EVENT_ID_FIELD.test(k)) return webhookEventIds(v);
+    const ids = Array.isArray(v) ? v : [v];
+    return ids.filter((x): x is string => typeof x === "string" && x !== "");
+  });
 }
 
 export function trail(
@@ -179,8 +201,8 @@ export function trail(
   const evt = new Map<string, number>();
   for (const e of events)
     if (e.type === "response")
-      for (const m of JSON.stringify(e.payload).matchAll(/\bevt_[A-Za-z0-9_]+/g))
-        if (!evt.has(m[0])) evt.set(m[0], e.seq);
+      for (const id of webhookEventIds(ResponseBody.safeParse(e.payload).data?.body))
+        if (!evt.has(id)) evt.set(id, e.seq);
   return [
     row("order", from("order", order?.order_id, "journal `order_created`")),
     row("payment", from("payment", order?.payment_id, "journal `order_created`")),

@@ -9,14 +9,15 @@ import * as path from "node:path";
 import { ReportError, SessionError } from "../errors";
 export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "../errors";
 import {
-  Journal,
   allOf,
+  checkedJournal,
   type DataOf,
   lastOf,
   latestStepResults,
   pinnedParameters,
   type JournalEntry,
 } from "../evidence/journal";
+import { type SessionSnapshot, readSessionSnapshot, recordedIdentity, unsealedChain } from "../evidence/snapshot";
 import {
   moneyMoved,
   moneyOutstanding,
@@ -25,8 +26,7 @@ import {
   refundedSoFarText,
   type Reconciliation,
 } from "../run/ledger";
-import { JOURNAL_FILE, MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
-import { manifestHash, readManifest } from "../evidence/manifest";
+import { JOURNAL_FILE, TRACE_FILE } from "../evidence/files";
 import { anchorOf, type Anchor } from "../evidence/anchor";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import { STEPS } from "../run/steps";
@@ -103,12 +103,13 @@ export interface Evidence {
 
 /**
  * The journal through its one reader (lib/evidence/journal.ts): a torn last line is tolerated,
- * an unreadable earlier line is refused rather than silently dropped.
+ * an unreadable earlier line is refused rather than silently dropped. Lines added after a seal are
+ * the report's to read (the manifest is then stale), so the journal is judged on its own.
  */
-function readJournal(sessionDir: string): readonly JournalEntry[] {
-  if (!fs.existsSync(path.join(sessionDir, JOURNAL_FILE))) return [];
+function readJournal(snap: SessionSnapshot): readonly JournalEntry[] {
+  if (!snap.journal) return [];
   try {
-    return Journal.open(sessionDir).all();
+    return checkedJournal(unsealedChain(snap.journal)).entries;
   } catch (err) {
     if (err instanceof SessionError) throw new ReportError("E2E_REPORT_SESSION", err.message);
     throw err;
@@ -137,21 +138,6 @@ function unpaidOrder(journal: readonly JournalEntry[]): Evidence["unpaidOrder"] 
   };
 }
 
-function readJsonLines<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, "utf8")
-    .split("\n")
-    .flatMap((l) => {
-      if (!l.trim()) return [];
-      try {
-        return [JSON.parse(l) as T];
-      } catch {
-        return []; // a torn line: verifyChain reports it for the trace
-      }
-    });
-}
-
 /** Text or null: an empty or absent string is no value. */
 const str = (v: string | null | undefined): string | null => (v ? v : null);
 /** A fact that is text (pre-flight's `dry_run`, `operator`), else null. */
@@ -166,12 +152,16 @@ export function resolveSessionDir(ref: string, archiveDir: string): string {
   );
 }
 
-/** Session ids in an archive folder, oldest first (ids sort by time). */
+/**
+ * Session folders in an archive folder, oldest first (ids sort by time). With `mode`, the ones
+ * whose journal records that mode: the folder's name is no evidence of it.
+ */
 export function listSessions(archiveDir: string, mode?: Mode): string[] {
   if (!fs.existsSync(archiveDir)) return [];
   return fs
     .readdirSync(archiveDir)
-    .filter((n) => fs.existsSync(path.join(archiveDir, n, JOURNAL_FILE)) && (!mode || n.endsWith(`-${mode}`)))
+    .filter((n) => fs.existsSync(path.join(archiveDir, n, JOURNAL_FILE)))
+    .filter((n) => !mode || recordedIdentity(path.join(archiveDir, n))?.mode === mode)
     .sort();
 }
 
@@ -188,15 +178,18 @@ export function displayDir(dir: string): string {
  * Reads a session folder into the report's model.
  * @example const ev = loadEvidence("archive/payment-e2e/20261126T154400Z-live"); ev.steps[5]?.status
  */
-export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {}): Evidence {
+export function loadEvidence(session: string | SessionSnapshot, opts: { table?: StepTable } = {}): Evidence {
+  const snap = typeof session === "string" ? readSessionSnapshot(session) : session;
+  const sessionDir = snap.dir;
   const table = opts.table ?? STEPS;
-  const journal = readJournal(sessionDir);
+  const journal = readJournal(snap);
   const created = allOf(journal, "session_created")[0];
   if (!created)
     throw new ReportError(
       "E2E_REPORT_SESSION",
       `${sessionDir} holds no session journal (${JOURNAL_FILE} without session_created); pass a folder made by \`npm run session\``,
     );
+  // Typed by the journal's schema: never read from the folder's name.
   const sessionId = created.data.sessionId;
   const mode = created.data.mode;
 
@@ -213,18 +206,18 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
   }
 
   const pf = lastOf(journal, "preflight");
-  const dryObserved = textFact(pf?.data.observed.dry_run);
-  const override =
-    str(created.data.dry_run_override) ??
-    (dryObserved?.startsWith("overridden: ") ? dryObserved.slice("overridden: ".length) : null);
+  // Pre-flight records the requirement as data (evidence/journal-entries.ts DryRunRef); a journal
+  // written before it did has none, and its reference is then unknown rather than read from the
+  // words of the `dry_run` fact.
+  const dryRef = pf?.data.dry_run;
   const pay = lastOf(journal, "payment_confirmed");
   const ref = lastOf(journal, "refund_created");
   const bank = lastOf(journal, "bank_confirmed");
 
-  const traceFile = path.join(sessionDir, TRACE_FILE);
-  const events = readJsonLines<TraceEvent>(traceFile);
-  const chain = verifyChain(traceFile);
-  const manifest = readManifestInfo(sessionDir, chain);
+  const events = snap.trace?.lines ?? [];
+  // The trace on its own (lines added after a seal make the manifest stale, not the chain broken).
+  const chain = snap.trace ? unsealedChain(snap.trace.chain) : verifyChain(path.join(sessionDir, TRACE_FILE));
+  const manifest = manifestInfo(snap, chain);
   const counters = count(events, steps, table);
   return {
     sessionId,
@@ -241,8 +234,8 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     unpaidOrder: unpaidOrder(journal),
     preflight: pf ? { ok: pf.data.ok, refusals: pf.data.refusals, warnings: pf.data.warnings } : null,
     dryRun: {
-      reference: override || !dryObserved || ["none", "n/a"].includes(dryObserved) ? null : dryObserved,
-      override,
+      reference: dryRef?.kind === "passed" ? dryRef.session_id : null,
+      override: dryRef?.kind === "overridden" ? dryRef.reason : str(created.data.dry_run_override),
     },
     parameters: pinnedParameters(journal),
     payment: pay
@@ -286,23 +279,20 @@ function sealedAs(journal: readonly JournalEntry[]): NonNullable<Evidence["seale
   };
 }
 
-function readManifestInfo(dir: string, chain: ChainCheck): Evidence["manifest"] {
-  if (!fs.existsSync(path.join(dir, MANIFEST_FILE))) return null;
-  const sha256 = manifestHash(dir);
-  try {
-    const m = readManifest(dir);
-    // Evidence added after archiving (bank confirmation) makes the manifest stale: re-archive.
-    const stale = m.chain_head !== chain.head || m.trace_lines !== chain.lines;
-    return {
-      sha256,
-      retentionUntil: m.retention_until,
-      stale,
-      invalid: false,
-      anchor: stale ? null : anchorOf(m, sha256),
-    };
-  } catch {
-    return { sha256, retentionUntil: null, stale: true, invalid: true, anchor: null };
-  }
+function manifestInfo(snap: SessionSnapshot, chain: ChainCheck): Evidence["manifest"] {
+  if (!snap.sealed || snap.manifestSha256 === null) return null;
+  const sha256 = snap.manifestSha256;
+  const m = snap.manifest;
+  if (!m) return { sha256, retentionUntil: null, stale: true, invalid: true, anchor: null };
+  // Evidence added after archiving (bank confirmation) makes the manifest stale: re-archive.
+  const stale = m.chain_head !== chain.head || m.trace_lines !== chain.lines;
+  return {
+    sha256,
+    retentionUntil: m.retention_until,
+    stale,
+    invalid: false,
+    anchor: stale ? null : anchorOf(m, sha256),
+  };
 }
 
 /**

@@ -9,8 +9,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Marked } from "marked";
 import { comparisonForLive, type Comparison } from "./compare";
-import { MANIFEST_FILE, REPORT_FILE } from "../evidence/files";
+import { REPORT_FILE } from "../evidence/files";
+import { type SessionSnapshot, readSessionSnapshot } from "../evidence/snapshot";
 import { describeAnchor, formatAnchor, sessionMarkers } from "../evidence/anchor";
+import { chainBreakText } from "../evidence/finding-text";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
 import { inertCode, inertSentence, inertText, safeHref } from "./inert";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
@@ -131,7 +133,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
       head: ev.chain.head,
       status: ev.chain.ok
         ? `${ev.chain.lines} lines, chain verified ✓ (anchor this hash in the ticket)`
-        : `BROKEN at line ${ev.chain.firstBroken?.line}: ${ev.chain.firstBroken?.reason} (${ev.chain.lines} valid lines)`,
+        : `BROKEN at line ${ev.chain.firstBroken?.line}: ${ev.chain.firstBroken ? chainBreakText(ev.chain.firstBroken) : undefined} (${ev.chain.lines} valid lines)`,
     },
     manifest: !ev.manifest
       ? "pending archive (manifest.json is written when the session is archived)"
@@ -309,9 +311,11 @@ export interface SessionReport {
  * with the dry run its pre-flight recorded (plot files under `<archive>/comparisons/`).
  * @example const { markdown, outcome } = writeSessionReport("archive/payment-e2e/20261126T154400Z-live");
  */
-export function writeSessionReport(sessionDir: string, o: { sealing?: boolean } = {}): SessionReport {
-  const ev = loadEvidence(sessionDir);
-  const sealed = fs.existsSync(path.join(sessionDir, MANIFEST_FILE)) && !o.sealing;
+export function writeSessionReport(session: string | SessionSnapshot, o: { sealing?: boolean } = {}): SessionReport {
+  const snap = typeof session === "string" ? readSessionSnapshot(session) : session;
+  const sessionDir = snap.dir;
+  const ev = loadEvidence(snap);
+  const sealed = snap.sealed && !o.sealing;
   const comparison = ev.mode === "live" ? comparisonForLive(ev) : null;
   const file = path.join(sessionDir, REPORT_FILE);
   const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : null;
@@ -333,15 +337,15 @@ export interface Published {
  * live always; sandbox only with `toDocs` or when already there), the GO/NO-GO row, reminders.
  */
 export function publishReport(
-  sessionDir: string,
+  session: string | SessionSnapshot,
   o: { docsReport?: string; checklist?: string | null; toDocs?: boolean; today?: Date } = {},
 ): Published {
   const docsReport = o.docsReport ?? REPORT_DEFAULTS.docsReport;
-  const session = writeSessionReport(sessionDir);
-  const ev = session.evidence;
-  const archiveDir = path.dirname(path.resolve(sessionDir));
+  const written = writeSessionReport(session);
+  const ev = written.evidence;
+  const archiveDir = path.dirname(path.resolve(ev.dir));
   const toDocs = ev.mode !== "sandbox" || Boolean(o.toDocs) || docsHasSession(docsReport, ev.sessionId);
-  const docs = toDocs ? appendToReport(docsReport, ev, { comparison: session.comparison }) : null;
+  const docs = toDocs ? appendToReport(docsReport, ev, { comparison: written.comparison }) : null;
   const checklist = o.checklist === undefined ? REPORT_DEFAULTS.checklist : o.checklist;
   let decision: GoNoGo | null = null;
   if (docs && checklist) {
@@ -349,7 +353,7 @@ export function publishReport(
     updateGoNoGo(checklist, decision, path.relative(path.dirname(checklist), docsReport).split(path.sep).join("/"));
   }
   return {
-    session,
+    session: written,
     docs,
     goNoGo: decision,
     housekeeping: housekeeping(ev, { archiveDir, today: o.today, goNoGo: decision ?? undefined }),

@@ -7,7 +7,7 @@
  */
 import { traceText } from "./display";
 import type { Evidence } from "./evidence";
-import { factNumber, factText, type BoxDef, type StepDef } from "../run/step-model";
+import { factNumber, factString, type BoxDef, type StepDef } from "../run/step-model";
 import type { Outcome } from "../types";
 
 export const GATE = {
@@ -76,13 +76,13 @@ function stepBox(ev: Evidence, def: StepDef, box: BoxDef): Omit<Box, "n"> {
         evidence:
           s !== null
             ? `${key} ${s} s ${s <= c.limitS ? "≤" : ">"} ${c.limitS} s; ${note}`
-            : ok0 && c.why && factText(facts, c.why) // passed, not measured: the step says why
-              ? `${key} ${factText(facts, c.why)}; ${note}`
+            : ok0 && c.why && factString(facts, c.why) // passed, not measured: the step says why
+              ? `${key} ${factString(facts, c.why)}; ${note}`
               : note,
       };
     }
     case "present": {
-      const v = factText(facts, c.fact);
+      const v = factString(facts, c.fact);
       return { short: box.short, label, ok: ok0 && v !== null, evidence: v ? `${c.prefix ?? ""}${v}; ${note}` : note };
     }
     case "http2xx": {
@@ -217,7 +217,7 @@ export function actionItems(ev: Evidence): string[] {
       out.push(`Step ${r.step} (${r.name}) was interrupted (${r.reason ?? "no reason"}): re-run its cell; it resumes.`);
     if (r?.status !== "FAIL") continue;
     // Not a backend fault: the step could no longer observe what it checks (refund ran first).
-    const notObserved = factText(r.observed, "not_observed");
+    const notObserved = factString(r.observed, "not_observed");
     if (notObserved) {
       out.push(
         `Step ${r.step} (${r.name}) could not be checked: ${notObserved} — this session cannot prove it; run a fresh session and run the steps in order (the refund last).`,
@@ -291,18 +291,29 @@ export function actionItems(ev: Evidence): string[] {
   return out;
 }
 
+/**
+ * The database read the seller transfer after the refund and found it not reversed: the step
+ * records that reading as data (`money_seen` reversal from the database, 0 when not reversed), so
+ * this never reads the words of the step's `transfer_reversal` fact.
+ */
+function transferNotReversed(ev: Evidence): boolean {
+  const db = (what: string) => ev.reconciliation.rows.find((r) => r.what === what)?.values.database ?? null;
+  const reversal = db("reversal");
+  return reversal !== null && reversal.amount === 0 && (db("transfer")?.amount ?? 1) > 0;
+}
+
 /** What the money reconciliation leaves to do: a row that disagrees, part not refunded, a transfer not reversed. */
 function ledgerActions(ev: Evidence, order: string): string[] {
   const out: string[] = [];
   const refundStep = ev.table.find((d) => d.returnsMoney)?.n ?? 8;
   const last = ev.steps[ev.table.length - 1];
-  const reversal = factText(last?.observed, "transfer_reversal");
-  if (reversal?.startsWith("not reversed"))
+  const notReversed = transferNotReversed(ev);
+  if (notReversed)
     out.push(
-      `**Seller transfer not reversed** for ${order}: ${reversal} — ask the marketplace squad to reverse it (the seller kept a payout for refunded money) and file an issue.`,
+      `**Seller transfer not reversed** for ${order}: ${factString(last?.observed, "transfer_reversal") ?? "the database shows no reversal"} — ask the marketplace squad to reverse it (the seller kept a payout for refunded money) and file an issue.`,
     );
   for (const r of ev.reconciliation.rows)
-    if (!r.ok && r.what !== "outstanding" && !(r.what === "reversal" && reversal?.startsWith("not reversed")))
+    if (!r.ok && r.what !== "outstanding" && !(r.what === "reversal" && notReversed))
       out.push(
         `**Money does not reconcile** (${r.what}): ${r.verdict} — file an issue for the marketplace squad with these amounts.`,
       );

@@ -56,12 +56,7 @@ export class BuySteps extends Session {
       const rep = await runPreflight({ ...this.cfg }, this.api);
       this.preflightReport = rep;
       Object.assign(obs, rep.observed);
-      for (const w of rep.warnings)
-        this.anomaly({
-          step: this.currentStep,
-          kind: w.startsWith("clock skew") ? "clock_skew" : "warning",
-          message: w,
-        });
+      for (const w of rep.warnings) this.anomaly({ step: this.currentStep, ...w });
       // Issue 22 §4: a passed pre-flight pins the parameters; a change since the last pin is an anomaly.
       const params = pinnedParams(this.cfg);
       const pin = this.pinned;
@@ -75,7 +70,8 @@ export class BuySteps extends Session {
       this.journal.append("preflight", {
         ok: rep.ok,
         refusals: rep.refusals,
-        warnings: rep.warnings,
+        warnings: rep.warnings.map((w) => w.message),
+        dry_run: rep.dryRun,
         observed: rep.observed,
         ...(rep.ok ? { params } : {}),
       });

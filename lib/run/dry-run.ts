@@ -9,19 +9,51 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { GuardError } from "../errors";
-import { Journal, firstOf, latestStepResults, type JournalEntry } from "../evidence/journal";
-import { MANIFEST_FILE } from "../evidence/files";
+import { Journal, checkedJournal, firstOf, latestStepResults, type JournalEntry } from "../evidence/journal";
+import { DryRunRef as DryRunRefSchema } from "../evidence/journal-entries";
+import { JOURNAL_FILE, MANIFEST_FILE } from "../evidence/files";
+import { readSessionSnapshot, recordedIdentity, unsealedChain } from "../evidence/snapshot";
 import { verifySession } from "../evidence/verify";
 import { checkAnchors } from "../evidence/anchor";
 import { DEFAULT_ALLOWED_SIGNERS, SEAL_NAMESPACE, checkSignature, signatureFindings } from "../evidence/signature";
 import { repoRoot } from "../paths";
-import type { GuardReport } from "./guards";
+import type { z } from "zod";
+import { type GuardReport, guardWarning } from "./guards";
 import { STEPS } from "./steps";
 import type { Mode } from "../types";
 
 export interface DryRun {
   sessionId: string;
   dir: string;
+}
+
+/**
+ * What pre-flight recorded about the dry-run requirement (issue 21 item 4): the schema is the
+ * journal's (`preflight` entry, `dry_run`); the report and the comparison read the reference and
+ * the override from there, never from the words of the `dry_run` fact.
+ */
+export type DryRunRef = z.infer<typeof DryRunRefSchema>;
+export { DryRunRefSchema };
+
+/** The pre-flight's reference for `mode` from the gate's finding and the operator's override. */
+export function dryRunRef(mode: Mode, dryRun: DryRun | null, override: string): DryRunRef {
+  if (mode !== "live") return { kind: "not_required" };
+  if (dryRun) return { kind: "passed", session_id: dryRun.sessionId };
+  return override ? { kind: "overridden", reason: override } : { kind: "none" };
+}
+
+/** The `dry_run` fact pre-flight shows: a session id, "overridden: <reason>", "none" or "n/a". */
+export function dryRunText(ref: DryRunRef): string {
+  switch (ref.kind) {
+    case "not_required":
+      return "n/a";
+    case "passed":
+      return ref.session_id;
+    case "overridden":
+      return `overridden: ${ref.reason}`;
+    case "none":
+      return "none";
+  }
 }
 
 export interface RejectedDryRun {
@@ -74,12 +106,16 @@ const trust = (dir: string, o: TrustOptions) => {
  */
 export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null {
   const name = path.basename(dir);
+  // Read once: the journal checks below and verify judge the same bytes.
+  const snap = readSessionSnapshot(dir);
   let entries: readonly JournalEntry[];
   let chained: boolean;
   try {
-    const journal = Journal.open(dir);
-    entries = journal.all();
-    chained = journal.chained;
+    // Judged on its own, as Journal.open would (which says why a missing journal is refused).
+    const journal = snap.journal ? checkedJournal(unsealedChain(snap.journal)) : null;
+    if (!journal) Journal.open(dir); // throws, naming the missing journal
+    entries = journal?.entries ?? [];
+    chained = journal?.chained ?? false;
   } catch (e) {
     return `journal unreadable (${e instanceof Error ? e.message : String(e)})`;
   }
@@ -90,8 +126,8 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
   const open = STEPS.find((d) => st.get(d.n)?.status !== "PASS");
   if (open)
     return `step ${open.n} (${open.id}) ${st.get(open.n)?.status ?? "never ran"}: not every step passed — run a new staging dry run with --refund`;
-  if (!fs.existsSync(path.join(dir, MANIFEST_FILE))) return `not sealed — run npm run archive -- ${dir}`;
-  const v = verifySession(dir);
+  if (!snap.sealed) return `not sealed — run npm run archive -- ${dir}`;
+  const v = verifySession(snap);
   if (!v.ok) {
     const first = v.findings.find((f) => f.level === "error");
     return `fails verify (${first ? `${first.subject}: ${first.message}` : "see npm run verify"}) — run npm run verify -- ${dir}`;
@@ -113,13 +149,13 @@ function trustProblem(dir: string, m: NonNullable<ReturnType<typeof verifySessio
   if (sig.state === "unsigned")
     return `its seal is unsigned (sealed without a key, or before signatures): an allowed signer signs it with npm run archive -- ${dir} --sign-key <key> after checking it, or run a new staging dry run`;
   if (sig.state === "bad")
-    return `its seal does not count: ${sig.why}${/lists no signer|not found/.test(sig.why) ? "" : ` — only a seal by a signer in ${shownSigners} is trusted; run a new staging dry run and seal it with your key`}`;
+    return `its seal does not count: ${sig.why}${sig.signers ? "" : ` — only a seal by a signer in ${shownSigners} is trusted; run a new staging dry run and seal it with your key`}`;
   const reseal = signatureFindings(dir, m, { allowedSigners: t.allowedSigners }).find((f) => f.level === "error");
   if (reseal) return `${reseal.subject}: ${reseal.message} — run a new staging dry run`;
   const anchors = checkAnchors(dir, { repoDir: t.repoDir, reportFile: t.reportFile });
   const bad = anchors.find((f) => f.level === "error");
   if (bad) return `its anchor disagrees (${bad.subject}: ${bad.message}) — run npm run verify -- ${dir}`;
-  if (!anchors.some((f) => f.level === "ok" && /^matches the anchor committed/.test(f.message))) {
+  if (!anchors.some((f) => f.level === "ok" && f.kind === "anchor_committed")) {
     const why = anchors.find((f) => f.level === "warning");
     return `its anchor is not committed in the living report (${why?.message ?? "no anchor"}) — publish it (npm run report -- ${dir}) and commit docs/PAYMENT_E2E_LIVE_REPORT.md`;
   }
@@ -135,12 +171,28 @@ export function stagingDryRuns(
   if (!fs.existsSync(archiveDir)) return out;
   for (const name of fs.readdirSync(archiveDir).sort().reverse()) {
     const dir = path.join(archiveDir, name);
-    if (!name.endsWith("-staging") || !fs.statSync(dir).isDirectory()) continue;
+    if (!fs.statSync(dir).isDirectory() || !claimsStaging(dir, name)) continue;
     const reason = dryRunProblem(dir, o);
     if (reason) out.rejected.push({ sessionId: name, dir, reason });
     else out.passed.push({ sessionId: name, dir });
   }
   return out;
+}
+
+/**
+ * Whether a folder is a staging candidate: its journal records mode staging, or the folder does not
+ * hold the session its name says (a renamed or copied session, or an unreadable journal), which
+ * dryRunProblem then names as a rejection instead of the gate passing over it in silence.
+ */
+function claimsStaging(dir: string, name: string): boolean {
+  if (!fs.existsSync(path.join(dir, JOURNAL_FILE))) return false;
+  let who: ReturnType<typeof recordedIdentity>;
+  try {
+    who = recordedIdentity(dir);
+  } catch {
+    return true;
+  }
+  return who?.mode === "staging" || who?.id !== name;
 }
 
 /** Earlier staging sessions that the live gate accepts (sealed, verified, all steps PASS), newest first. */
@@ -170,7 +222,9 @@ export function dryRunDone(
   if (!r.dryRun) {
     const why = rejectedText(runs.rejected);
     if (override.length >= 10)
-      r.warnings.push(`no passed staging dry run in ${archiveDir}${why}; overridden by operator: "${override}"`);
+      r.warnings.push(
+        guardWarning(`no passed staging dry run in ${archiveDir}${why}; overridden by operator: "${override}"`),
+      );
     else
       r.refusals.push(
         new GuardError(

@@ -10,10 +10,21 @@ import { GuardError, oneLine } from "../errors";
 import { type DsnTarget, describeTarget, dsnTarget } from "../dsn";
 import type { Mode } from "../types";
 
+/**
+ * A guard's warning as data (issue 21 item 4): `kind` is what code decides on (the session records
+ * a clock skew as a `clock_skew` anomaly), `message` is only said.
+ */
+export interface PreflightWarning {
+  kind: "clock_skew" | "warning";
+  message: string;
+}
+
 export interface GuardReport {
   refusals: GuardError[];
-  warnings: string[];
+  warnings: PreflightWarning[];
 }
+
+const warning = (message: string): PreflightWarning => ({ kind: "warning", message });
 
 const empty = (): GuardReport => ({ refusals: [], warnings: [] });
 
@@ -46,7 +57,8 @@ export function modeMatchesEnvironment(mode: Mode, status: StatusT): GuardReport
         "the backend reports Hyperswitch disabled; no payment can be taken — fix the backend first",
       ),
     );
-  if (hs.status === "degraded") r.warnings.push("Hyperswitch reports `degraded`: expect slow or failed payments");
+  if (hs.status === "degraded")
+    r.warnings.push(warning("Hyperswitch reports `degraded`: expect slow or failed payments"));
   if (mode === "live") {
     if (env !== "production") {
       r.refusals.push(
@@ -151,7 +163,9 @@ function databaseTransport(dsn: string, env: Record<string, string | undefined>)
     );
   else if (t.sslmode === "require")
     r.warnings.push(
-      "DATABASE_URL has sslmode=require: write sslmode=verify-full so the database's certificate is checked whatever the client library's default",
+      warning(
+        "DATABASE_URL has sslmode=require: write sslmode=verify-full so the database's certificate is checked whatever the client library's default",
+      ),
     );
   return r;
 }
@@ -271,10 +285,11 @@ export const CLOCK_SKEW_WARN_MS = 5 * 1000; // 5 s
 export function clockSkew(skewMs: number): GuardReport {
   const r = empty();
   if (Math.abs(skewMs) > CLOCK_SKEW_WARN_MS)
-    r.warnings.push(
-      `clock skew ${(skewMs / 1000).toFixed(1)} s against the server's Date header: trace times and server times disagree`,
-    );
+    r.warnings.push({
+      kind: "clock_skew",
+      message: `clock skew ${(skewMs / 1000).toFixed(1)} s against the server's Date header: trace times and server times disagree`,
+    });
   return r;
 }
 
-export { merge as mergeGuards };
+export { merge as mergeGuards, warning as guardWarning };

@@ -23,8 +23,9 @@ import {
   priceUnderCap,
   transportIsSafe,
   type GuardReport,
+  type PreflightWarning,
 } from "./guards";
-import { dryRunDone } from "./dry-run";
+import { type DryRunRef, dryRunDone, dryRunRef, dryRunText } from "./dry-run";
 import { redactedPrefix } from "../evidence/redact";
 import type { Facts, Mode } from "../types";
 
@@ -48,7 +49,9 @@ export interface PreflightInput {
 export interface PreflightReport {
   ok: boolean;
   refusals: string[];
-  warnings: string[];
+  warnings: PreflightWarning[];
+  /** The dry-run requirement as data; the journal's `preflight` entry records it as `dry_run`. */
+  dryRun: DryRunRef;
   observed: Facts;
   product: ProductT | null;
   totalMinor: number | null;
@@ -95,12 +98,10 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
   ];
   const dry = dryRunDone(input.mode, input.archiveDir, input.dryRunOverride);
   guards.push(dry);
-  observed.dry_run =
-    input.mode === "live"
-      ? (dry.dryRun?.sessionId ?? (input.dryRunOverride ? `overridden: ${input.dryRunOverride}` : "none"))
-      : "n/a";
+  const dryRun = dryRunRef(input.mode, dry.dryRun, input.dryRunOverride);
+  observed.dry_run = dryRunText(dryRun);
   // Refuse an unsafe URL before talking to it at all.
-  if (guards[0].refusals.length) return finish(input, observed, mergeGuards(...guards), null, null, null);
+  if (guards[0].refusals.length) return finish(input, dryRun, observed, mergeGuards(...guards), null, null, null);
 
   const health = await api.call({ method: "GET", path: paths.health(), endpoint: "GET /health", schema: Health });
   observed.health = `${health.status} ${health.data.status}`;
@@ -140,11 +141,12 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
   guards.push(operatorEmailIsWellFormed(input.operatorEmail));
   observed.operator = input.operatorEmail;
   guards.push(clockSkew(api.counters.maxClockSkewMs));
-  return finish(input, observed, mergeGuards(...guards), status, product, total);
+  return finish(input, dryRun, observed, mergeGuards(...guards), status, product, total);
 }
 
 function finish(
   input: PreflightInput,
+  dryRun: DryRunRef,
   observed: PreflightReport["observed"],
   g: GuardReport,
   status: StatusT | null,
@@ -165,6 +167,7 @@ function finish(
     ok: g.refusals.length === 0,
     refusals: g.refusals.map((e) => e.message),
     warnings: g.warnings,
+    dryRun,
     observed,
     product,
     totalMinor: total,

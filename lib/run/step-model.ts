@@ -155,8 +155,8 @@ export function factNumber(facts: Facts | undefined, key: string): number | null
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
-/** A fact read back as an id or text, or null. */
-export function factText(facts: Facts | undefined, key: string): string | null {
+/** A fact read back as a non-empty string (an id, a text fact), or null; display text is report/display.ts's factText. */
+export function factString(facts: Facts | undefined, key: string): string | null {
   const v = facts?.[key];
   return typeof v === "string" && v !== "" ? v : null;
 }

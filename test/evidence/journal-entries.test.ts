@@ -10,6 +10,7 @@ import * as path from "node:path";
 import ts from "typescript";
 import { ReportError, SessionError } from "../../lib/errors";
 import { JOURNAL_FILE } from "../../lib/evidence/files";
+import { chainBreakText } from "../../lib/evidence/finding-text";
 import {
   type DataIn,
   JOURNAL_KINDS,
@@ -172,9 +173,10 @@ describe("journal entries: a known kind with a bad field, read back", () => {
     const read = readJournalFile(file);
     assert.equal(read.ok, false);
     assert.equal(read.firstBroken?.line, 3);
-    assert.match(read.firstBroken?.reason ?? "", REASON);
+    assert.equal(read.firstBroken?.kind, "not_record");
+    assert.match(read.firstBroken ? chainBreakText(read.firstBroken) : "", REASON);
     assert.equal(read.entries.length, 2, "the lines before it are read");
-    assert.equal(read.firstBroken?.reason.includes("\n"), false, "one line");
+    assert.equal(read.firstBroken && chainBreakText(read.firstBroken).includes("\n"), false, "one line");
   });
 
   it("Journal.open and the report refuse it naming the file and line, never crash on it", () => {
@@ -219,7 +221,8 @@ describe("journal entries: a known kind with a bad field, read back", () => {
     fs.writeFileSync(file, old.map((e) => `${JSON.stringify(e)}\n`).join(""));
     const read = readJournalFile(file);
     assert.equal(read.chained, false);
-    assert.deepEqual(read.firstBroken && { ...read.firstBroken, reason: read.firstBroken.reason.split(":")[1] }, {
+    const b = read.firstBroken;
+    assert.deepEqual(b && { line: b.line, reason: chainBreakText(b).split(":")[1] }, {
       line: 2,
       reason: " data.status",
     });
@@ -248,7 +251,7 @@ describe("journal entries: sessions on disk still load", () => {
     });
     for (const dir of dirs) {
       const read = readJournalFile(path.join(dir, JOURNAL_FILE));
-      assert.equal(read.ok, true, `${dir}: ${read.firstBroken?.reason}`);
+      assert.equal(read.ok, true, `${dir}: ${read.firstBroken && chainBreakText(read.firstBroken)}`);
       assert.ok(loadEvidence(dir).sessionId, dir);
       const journalFindings = verifySession(dir).findings.filter((f) => f.subject.startsWith(JOURNAL_FILE));
       assert.ok(

@@ -245,7 +245,7 @@ describe("verifySession", () => {
     [
       "missing manifest",
       (d) => fs.rmSync(path.join(d, MANIFEST_FILE)),
-      /^ERROR manifest\.json: Manifest .*cannot read/m,
+      /^ERROR manifest\.json: manifest .*cannot read/m,
       false,
     ],
   ];

@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { TraceError } from "../../lib/errors";
 import { GENESIS, readTrace, verifyChain } from "../../lib/evidence/chain";
+import { chainBreakText } from "../../lib/evidence/finding-text";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { REDACT_MAX_DEPTH } from "../../lib/evidence/redact";
 import { Trace } from "../../lib/evidence/trace";
@@ -167,7 +168,7 @@ describe("verifyChain", () => {
     const c = verifyChain(file, { lines: 5, head });
     assert.equal(c.ok, false);
     assert.equal(c.firstBroken?.line, 3);
-    assert.match(c.firstBroken?.reason ?? "", /hash/);
+    assert.match(c.firstBroken ? chainBreakText(c.firstBroken) : "", /hash/);
   });
 
   it("names the line of a byte edit that breaks the JSON", () => {
@@ -185,7 +186,7 @@ describe("verifyChain", () => {
     writeLines(file, lines);
     const c = verifyChain(file, { lines: 5, head });
     assert.equal(c.firstBroken?.line, 3);
-    assert.match(c.firstBroken?.reason ?? "", /seq is 4, expected 3/);
+    assert.match(c.firstBroken ? chainBreakText(c.firstBroken) : "", /seq is 4, expected 3/);
   });
 
   it("names reordered lines", () => {
@@ -203,7 +204,7 @@ describe("verifyChain", () => {
     const c = verifyChain(file, { lines: 5, head });
     assert.equal(c.ok, false);
     assert.equal(c.firstBroken?.line, 4);
-    assert.match(c.firstBroken?.reason ?? "", /tail cut/);
+    assert.match(c.firstBroken ? chainBreakText(c.firstBroken) : "", /tail cut/);
   });
 
   it("names a tail cut in the middle of a line", () => {
@@ -212,14 +213,17 @@ describe("verifyChain", () => {
     fs.writeFileSync(file, text.slice(0, text.length - 20));
     const c = verifyChain(file, { lines: 5, head });
     assert.equal(c.firstBroken?.line, 5);
-    assert.match(c.firstBroken?.reason ?? "", /incomplete/);
+    assert.match(c.firstBroken ? chainBreakText(c.firstBroken) : "", /incomplete/);
   });
 
   it("catches a chain rewritten from scratch and lines added afterwards", () => {
     const { file, head } = build(3);
     const other = build(3).file;
     fs.copyFileSync(other, file);
-    assert.match(verifyChain(file, { lines: 3, head }).firstBroken?.reason ?? "", /rewritten/);
+    assert.match(
+      chainBreakText(verifyChain(file, { lines: 3, head }).firstBroken ?? { line: 0, kind: "not_json" }),
+      /rewritten/,
+    );
     const { file: f2, head: h2 } = build(3);
     const t = Trace.open(f2, reg);
     t.append("note", {});

@@ -137,7 +137,10 @@ function liveVerdict(url: string, extra: Record<string, string>): { refusal: str
     const r = transportIsSafe("live", cfg.baseUrl, { databaseUrl: cfg.databaseUrl, env } as Parameters<
       typeof transportIsSafe
     >[2]);
-    return { refusal: r.refusals.length ? r.refusals.map((e) => e.message).join(" | ") : null, warnings: r.warnings };
+    return {
+      refusal: r.refusals.length ? r.refusals.map((e) => e.message).join(" | ") : null,
+      warnings: r.warnings.map((w) => w.message),
+    };
   } catch (err) {
     return { refusal: oneLine(err), warnings: [] };
   }

@@ -89,6 +89,23 @@ describe("loadEvidence", () => {
     assert.match(row.source, /^response bodies, trace L\d+$/);
   });
 
+  it("reads webhook event ids from the fields that carry them, not from any text that looks like one", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging" });
+    addTrace(dir, [
+      [
+        "response",
+        {
+          endpoint: "GET /orders/:id",
+          attempt: 1,
+          status: 200,
+          body: { data: { note: "replayed evt_inText", events: [{ event_id: "evt_a" }], event_ids: ["evt_b"] } },
+        },
+      ],
+    ]);
+    const row = loadEvidence(dir).trail.find((t) => t.link === "webhook events")!;
+    assert.deepEqual(row.id?.split(", ").sort(), ["evt_a", "evt_b"]);
+  });
+
   it("names the step whose result is missing in the trail", () => {
     const ev = loadEvidence(makeSession(tmpArchive(), { mode: "staging", scenario: "no-refund" }));
     assert.equal(ev.trail.find((t) => t.link === "refund")!.id, null);

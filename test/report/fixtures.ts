@@ -10,6 +10,7 @@ import { type DataIn, Journal, newSessionId } from "../../lib/evidence/journal";
 import { JOURNAL_FILE, TRACE_FILE } from "../../lib/evidence/files";
 import { canonicalJson, sha256 } from "../../lib/evidence/canonical";
 import { STEPS } from "../../lib/run/steps";
+import { dryRunRef, dryRunText } from "../../lib/run/dry-run";
 import { writeManifest } from "../../lib/evidence/manifest";
 import { verifyChain } from "../../lib/evidence/chain";
 import { Trace } from "../../lib/evidence/trace";
@@ -153,9 +154,14 @@ function build(archiveDir: string, o: FixtureOptions): string {
 
   // Step 0 — pre-flight
   const refused = scenario === "preflight-refused";
+  // What pre-flight records: the reference as data, and the fact made from it (lib/run/dry-run.ts).
+  const dryRun = dryRunRef(
+    o.mode,
+    o.dryRunOverride ? null : { sessionId: "20261119T100000Z-staging", dir: "" },
+    o.dryRunOverride ?? "",
+  );
   const pfObserved = {
-    dry_run:
-      o.mode === "live" ? (o.dryRunOverride ? `overridden: ${o.dryRunOverride}` : "20261119T100000Z-staging") : "n/a",
+    dry_run: dryRunText(dryRun),
     health: "200 ok",
     environment: o.mode === "live" ? "production" : "staging",
     hyperswitch: `enabled (${o.mode === "live" ? "live" : "sandbox"})`,
@@ -178,6 +184,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
         ok: !refused,
         refusals: refused ? ["refused (environment): MODE=live but the backend says environment=staging"] : [],
         warnings: [],
+        dry_run: dryRun,
         observed: pfObserved,
       });
     },

@@ -59,7 +59,7 @@ for (const [name, mode, st, n, msg] of envCases) {
 test("degraded Hyperswitch is a warning, not a refusal", () => {
   const r = modeMatchesEnvironment("staging", status("staging", "sandbox", "degraded"));
   assert.equal(r.refusals.length, 0);
-  assert.match(r.warnings[0], /degraded/);
+  assert.match(r.warnings[0].message, /degraded/);
 });
 
 test("live requires https except on loopback", () => {
@@ -86,7 +86,7 @@ test("live requires TLS on every connection: an https HYPERSWITCH_URL and a veri
   }
   const req = transportIsSafe("live", base, { databaseUrl: pg("?sslmode=require") });
   assert.equal(req.refusals.length, 0);
-  assert.match(req.warnings[0], /sslmode=require: write sslmode=verify-full/);
+  assert.match(req.warnings[0].message, /sslmode=require: write sslmode=verify-full/);
   for (const ok of [pg("?sslmode=verify-full"), pg("?sslmode=verify-ca"), "postgres://r:PASSWORD@127.0.0.1:5432/app"])
     assert.deepEqual(transportIsSafe("live", base, { databaseUrl: ok, hyperswitchUrl: "https://hs.example.com" }), {
       refusals: [],
@@ -139,7 +139,7 @@ test("a live run needs a passed staging dry run, or a written override", () => {
   assert.match(dryRunDone("live", dir, "").refusals[0].message, /no passed staging dry run/);
   const ov = dryRunDone("live", dir, "staging is down for maintenance, approved by CTO");
   assert.equal(ov.refusals.length, 0);
-  assert.match(ov.warnings[0], /overridden by operator/);
+  assert.match(ov.warnings[0].message, /overridden by operator/);
   const archive = tmpArchive();
   const ok = sealedStaging(archive, new Date(Date.UTC(2026, 10, 26, 11)));
   // Unsigned and unanchored (issue 24): refused; signed by an allowed signer and anchored in the committed report: GO.
@@ -217,7 +217,8 @@ describe("the live gate accepts only a sealed, verified staging session", () => 
 
 test("clock skew above 5 s is a warning", () => {
   assert.equal(clockSkew(4000).warnings.length, 0);
-  assert.match(clockSkew(-7200).warnings[0], /clock skew -7.2 s/);
+  assert.match(clockSkew(-7200).warnings[0].message, /clock skew -7.2 s/);
+  assert.equal(clockSkew(-7200).warnings[0].kind, "clock_skew", "the session records it as a clock_skew anomaly");
 });
 
 // Pre-flight's refusal keeps its wording; the rule is the parameters cell's (lib/config.ts).
