@@ -431,10 +431,14 @@ function appendSynced(file: string, text: string): void {
 // The one place each of these is read from a journal: the runbook, the guards and the report
 // all call them, so they cannot disagree. What they mean for the money is lib/run/ledger.ts.
 
-/** The latest result of each step, by step number (a re-run replaces the earlier result). */
-export function latestStepResults(entries: readonly JournalEntry[]): Map<number, StepResult> {
-  const m = new Map<number, StepResult>();
-  for (const e of entries) if (e.kind === "step_result") m.set(Number(e.data.step), e.data as unknown as StepResult);
+/** The latest result of each step, by step id (a re-run replaces the earlier result). */
+export function latestStepResults(entries: readonly JournalEntry[]): Map<string, StepResult> {
+  const m = new Map<string, StepResult>();
+  // By step id (issue 21 §2): a step's number is its position in a table, for display only. A result
+  // without an id (never written by the runbook) keeps its own key, so a reader can still refuse it.
+  for (const e of entries)
+    if (e.kind === "step_result")
+      m.set(typeof e.data.id === "string" ? e.data.id : `#${String(e.data.step)}`, e.data as unknown as StepResult);
   return m;
 }
 

@@ -47,8 +47,11 @@ function copyTable() {
         name: "Dummy row",
         observed: "dummy ok",
         requires: ["completed"],
-        cells: ["nb.show(await nb.rb.dummy());"],
+        cells: ['await nb.run("dummy");'],
         facts: { dummy_ok: { label: "dummy ok", kind: "bool" } },
+        run: async (ctx) => {
+          ctx.facts.dummy_ok = true;
+        },
         boxes: [{ short: "dummy", label: "Dummy box ticked.", check: { type: "true", fact: "dummy_ok" } }],
       });
   }
@@ -110,9 +113,9 @@ describe("one step table", () => {
   });
 
   test("prerequisites follow ids, whatever the numbers", () => {
-    const results = new Map<number, StepResult>();
+    const results = new Map<string, StepResult>();
     assert.match(
-      blockedBy(dummy.n, results, table)!,
+      blockedBy(dummy.id, results, table)!,
       /^step 5 \(Order completed \(renamed row\)\) has not run yet — run its cell first$/,
     );
   });
@@ -122,7 +125,7 @@ describe("one step table", () => {
     const sources = nb.cells.map(sourceOf);
     const i = sources.indexOf("## 7. Dummy check");
     assert.ok(i > 0, "heading of the dummy step");
-    assert.equal(sources[i + 1], "nb.show(await nb.rb.dummy());");
+    assert.equal(sources[i + 1], 'await nb.run("dummy");');
     assert.ok(sources.includes("## 5. Wait for completion (renamed title)"));
     assert.ok(sources.some((s) => s.startsWith("## 10. Poll until refunded")));
   });
@@ -193,10 +196,10 @@ describe("facts are typed data", () => {
       ),
     );
     try {
-      const r = await rb.runStep("preflight", async (obs) => {
-        obs.products = "three"; // an int is declared
-        obs.surprise = "x"; // not declared at all
-        obs.health = "200 ok";
+      const r = await rb.runStep("preflight", {}, async ({ facts }) => {
+        facts.products = "three"; // an int is declared
+        facts.surprise = "x"; // not declared at all
+        facts.health = "200 ok";
       });
       assert.equal(r.status, "FAIL");
       assert.match(r.reason ?? "", /recorded a fact outside the step table \(products: .*\); this is a runbook bug/);
