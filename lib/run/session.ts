@@ -150,6 +150,7 @@ export class Session {
       signal,
       reauth: () => this.reauth(),
       callBudgetMs,
+      loginHint: `run ${stepNo(this.table, "login")} (login)`,
     });
     this.hs =
       cfg.hyperswitchUrl && cfg.hyperswitchApiKey

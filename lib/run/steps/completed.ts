@@ -8,7 +8,7 @@ import { amountMismatchMessage, checkAmounts, classifyPayment } from "../amounts
 import { backendInterval, backendTime, noPaidTime, reachedTime, type BackendTime } from "../backend-time";
 import { paymentAdvice } from "../hs-status";
 import type { StepContext, StepOutcome } from "../step-context";
-import { probeOrder, requireOrder, stepNo } from "./orders";
+import { probeOrder, refundStepNo, requireOrder, stepNo } from "./orders";
 import {
   crossCheckPayment,
   describeHsPayment,
@@ -139,7 +139,7 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
   obs.amount_check = a.facts.amount_check;
   if (a.mismatch) {
     if (p) recordCaptured(journal, a, p.status);
-    const msg = amountMismatchMessage(a, o.paymentId);
+    const msg = amountMismatchMessage(a, o.paymentId, refundStepNo(ctx.table));
     ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: msg });
     return { status: "FAIL", reason: msg };
   }

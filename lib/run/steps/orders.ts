@@ -49,6 +49,12 @@ export function stepNo(table: StepTable, id: string): string {
   return d ? `step ${d.n}` : `the ${id} step`;
 }
 
+/** "step 8": the step that gives the money back (`returnsMoney`), numbered by the table. */
+export function refundStepNo(table: StepTable): string {
+  const d = table.find((s) => s.returnsMoney);
+  return d ? `step ${d.n}` : "the refund step";
+}
+
 /** The journal's order, or a clear refusal naming the step that creates it. */
 export function requireOrder(journal: Journal, table: StepTable): JournalOrder {
   const o = journalOrder(journal);

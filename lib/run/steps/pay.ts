@@ -7,7 +7,7 @@
 import { ConfigError, RunbookError } from "../../errors";
 import { amountMismatchMessage, checkAmounts } from "../amounts";
 import type { StepContext, StepOutcome } from "../step-context";
-import { requireOrder } from "./orders";
+import { refundStepNo, requireOrder } from "./orders";
 import { moneyMovedNote, noOrchestratorView, paymentEvidence, refusedAfterPaying } from "./payment";
 
 export async function runPay(ctx: StepContext): Promise<StepOutcome | undefined> {
@@ -66,7 +66,10 @@ export async function runPay(ctx: StepContext): Promise<StepOutcome | undefined>
   Object.assign(obs, amounts.facts);
   if (amounts.mismatch) {
     refusedAfterPaying(journal, evidence, `the amounts disagree: ${amounts.mismatch}`, amounts);
-    throw new RunbookError("E2E_AMOUNT_MISMATCH", amountMismatchMessage(amounts, order.paymentId));
+    throw new RunbookError(
+      "E2E_AMOUNT_MISMATCH",
+      amountMismatchMessage(amounts, order.paymentId, refundStepNo(ctx.table)),
+    );
   }
   const last4 = (seen.last4 || auto?.last4 || "").trim();
   const processor = (seen.processor || auto?.connector || "").trim();

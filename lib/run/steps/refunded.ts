@@ -11,7 +11,7 @@ import { ledgerOf, refundAttempts, refundedText } from "../ledger";
 import { reversalWords } from "../ledger-checks";
 import type { Probe } from "../poll";
 import type { StepContext, StepOutcome } from "../step-context";
-import { licenses, probeOrder, requireOrder, stepNo } from "./orders";
+import { licenses, probeOrder, refundStepNo, requireOrder } from "./orders";
 import { noteRefundStatus, orchestratorRefund, seeMoney, seePayment } from "./refunds";
 
 /** How often the refunded step asks the orchestrator about the refund while polling the order. */
@@ -20,7 +20,7 @@ const REFUND_CHECK_EVERY_MS = 2 * 1000; // 2 s
 export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undefined> {
   const { journal, facts: obs } = ctx;
   const o = requireOrder(journal, ctx.table);
-  const refundStep = stepNo(ctx.table, ctx.table.find((d) => d.returnsMoney)?.id ?? "refund");
+  const refundStep = refundStepNo(ctx.table);
   const attempts = refundAttempts(journal.all());
   const a = attempts[attempts.length - 1];
   const refundId = a?.refundId;
