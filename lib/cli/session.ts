@@ -55,6 +55,7 @@ import {
 } from "../notebook/ui-server";
 import type { Mode } from "../types";
 import { SESSION_FLAGS } from "./args";
+import { STEPS, stepNo } from "../run/steps";
 
 // Named here too for the callers that have imported them from the session command all along.
 export { freePort, jupyterUi, launcher, removeIfUnused, serverRoot, startFailure, uiArgs, watchAncestors };
@@ -215,7 +216,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!process.env.OPERATOR_PASSWORD)
     console.log(
-      "  note: OPERATOR_PASSWORD is not exported; step 1 will refuse until it is (read -s OPERATOR_PASSWORD; export OPERATOR_PASSWORD)",
+      `  note: OPERATOR_PASSWORD is not exported; ${stepNo(STEPS, "login")} will refuse until it is (read -s OPERATOR_PASSWORD; export OPERATOR_PASSWORD)`,
     );
   if (!ui) return 0;
   return serve(ui, path.resolve(target.notebook), path.resolve(target.dir), {

@@ -121,6 +121,18 @@ export function stepLabel(def: Pick<StepDef, "n" | "name">): string {
   return `step ${def.n} (${def.name})`;
 }
 
+/** "step 3": how a message names the step with this id, its number from the table. */
+export function stepNo(table: StepTable, id: string): string {
+  const d = table.find((s) => s.id === id);
+  return d ? `step ${d.n}` : `the ${id} step`;
+}
+
+/** "step 8": the step that gives the money back (`returnsMoney`), numbered by the table. */
+export function refundStepNo(table: StepTable): string {
+  const d = table.find((s) => s.returnsMoney);
+  return d ? `step ${d.n}` : "the refund step";
+}
+
 /** `14:02:11Z` from an ISO time, for one-line reasons. */
 export function clock(iso: string): string {
   return `${iso.slice(11, 19)}Z`;

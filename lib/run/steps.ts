@@ -19,7 +19,17 @@
  * What a declaration holds, and how facts are validated, is lib/run/step-model.ts.
  */
 import type { StepResult } from "../types";
-import { clock, defineSteps, fact, stepLabel, within5min, type StepDef, type StepTable } from "./step-model";
+import {
+  clock,
+  defineSteps,
+  fact,
+  refundStepNo,
+  stepLabel,
+  stepNo,
+  within5min,
+  type StepDef,
+  type StepTable,
+} from "./step-model";
 import { runCompleted } from "./steps/completed";
 import { runLicence } from "./steps/licence";
 import { runLogin } from "./steps/login";
@@ -31,7 +41,7 @@ import { refundOff, runRefund } from "./steps/refund";
 import { runRefunded } from "./steps/refunded";
 import { runTransfer } from "./steps/transfer";
 
-export { clock, stepLabel };
+export { clock, refundStepNo, stepLabel, stepNo };
 
 export const STEPS: StepTable = defineSteps([
   {
@@ -270,7 +280,7 @@ export const STEPS: StepTable = defineSteps([
 /** The step numbered `n` in a table. */
 export function stepDef(n: number, table: StepTable = STEPS): StepDef {
   const d = table[n];
-  if (!d || d.n !== n) throw new RangeError(`unknown step ${n}; steps are 0 (pre-flight) to ${table.length - 1}`);
+  if (!d || d.n !== n) throw new RangeError(`unknown step ${n}; steps are 0 to ${table.length - 1}`);
   return d;
 }
 

@@ -12,7 +12,7 @@ import { orderMatchesCharge } from "../guards";
 import { money } from "../../money";
 import type { Probe } from "../poll";
 import type { JournalOrder, Observed } from "../step-context";
-import type { StepTable } from "../step-model";
+import { stepNo, type StepTable } from "../step-model";
 
 /** The checkout link's client secret is a secret obtained during the run: mask it everywhere. */
 export function checkoutSecrets(o: { payment_url?: string }): Array<string | undefined> {
@@ -43,17 +43,7 @@ export function journalProduct(journal: Journal): ProductT | null {
   return sel ? (sel.data.product as ProductT) : null;
 }
 
-/** "step 3": how a message names the step with this id, its number from the table. */
-export function stepNo(table: StepTable, id: string): string {
-  const d = table.find((s) => s.id === id);
-  return d ? `step ${d.n}` : `the ${id} step`;
-}
-
-/** "step 8": the step that gives the money back (`returnsMoney`), numbered by the table. */
-export function refundStepNo(table: StepTable): string {
-  const d = table.find((s) => s.returnsMoney);
-  return d ? `step ${d.n}` : "the refund step";
-}
+export { refundStepNo, stepNo } from "../step-model";
 
 /** The journal's order, or a clear refusal naming the step that creates it. */
 export function requireOrder(journal: Journal, table: StepTable): JournalOrder {
