@@ -3,8 +3,9 @@
  * and the machinery that runs a step of the table by id (`def.run(ctx)`, ./steps.ts) into a typed
  * StepResult (prerequisites, trace range, UTC times, journal entry). Opening an existing session
  * resumes it; a sealed one is refused. No step behaviour lives here (issue 21 §1).
- * Over 300 lines: the step machinery, the one-active-step registry and the two gates every step
- * passes (parameters pinned at pre-flight, the checks a refund waits for) share its state.
+ * Over 300 lines: the step machinery, the one-active-step registry, the two gates every step
+ * passes (parameters pinned at pre-flight, the checks a refund waits for) and what a step is given
+ * (its context, and the poll whose samples and deadline the session keeps) share its state.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";

@@ -16,7 +16,8 @@
  * Steps are addressed by id; a number is the position here, for display only. State between steps
  * is the journal (the order, the product, the payment) or the facts of the steps a step requires.
  *
- * What a declaration holds, and how facts are validated, is lib/run/step-model.ts.
+ * What a declaration holds, and how facts are validated, is lib/run/step-model.ts. Over 300 lines:
+ * the ten declarations themselves, and the two readings of prerequisites (`blockedBy`, `awaitedChecks`).
  */
 import type { StepResult } from "../types";
 import {
