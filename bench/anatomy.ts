@@ -8,7 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import { REPO_ROOT } from "../lib/notebook/jupyter";
+import { REPO_ROOT } from "../lib/host/jupyter";
 import { median } from "./stats";
 
 export interface Anatomy {

@@ -5,7 +5,7 @@
  * and the cell's wall time is busy → idle.
  */
 import * as fs from "node:fs";
-import { readNotebook, sourceOf, type NbCell } from "../lib/notebook/nbfile";
+import { readNotebook, sourceOf, type NbCell } from "../lib/host/nbfile";
 import type { TraceEvent } from "../lib/evidence/chain";
 
 export type CellKind = "setup" | "step" | "plot" | "report";

@@ -6,8 +6,8 @@
  * precompiled) run interleaved with today's notebook, round by round, so load hits both alike.
  */
 import * as path from "node:path";
-import { exportHtml } from "../lib/notebook/jupyter";
-import { readNotebook, sourceOf, writeNotebook } from "../lib/notebook/nbfile";
+import { exportHtml } from "../lib/host/jupyter";
+import { readNotebook, sourceOf, writeNotebook } from "../lib/host/nbfile";
 import { SESSION_NOTEBOOK, TRACE_FILE } from "../lib/evidence/files";
 import { rehearse } from "../scripts/rehearse";
 import type { Faults, Sandbox } from "../sandbox/index";

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MANIFEST_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../lib/evidence/files";
-import { readNotebook } from "../lib/notebook/nbfile";
+import { readNotebook } from "../lib/host/nbfile";
 
 export const P4_TARGETS = {
   notebook: 1_000_000, // ≤ 1 MB

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { CHROMIUM_ARGS, findChromium } from "../lib/clients/payer";
-import { prepareSession } from "../lib/notebook/prepare";
+import { prepareSession } from "../lib/host/prepare";
 import type { Sandbox } from "../sandbox/index";
 import { scratchDocs } from "../scripts/rehearse";
 import { JUPYTER_BIN, type Lab, REPO, startJupyterLab } from "../test/ui/jupyterlab";

@@ -8,8 +8,8 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { REPO_ROOT } from "../lib/notebook/jupyter";
-import { TEMPLATE, readNotebook, sourceOf, writeNotebook } from "../lib/notebook/nbfile";
+import { REPO_ROOT } from "../lib/host/jupyter";
+import { TEMPLATE, readNotebook, sourceOf, writeNotebook } from "../lib/host/nbfile";
 import type { P1Variant } from "./p1-overhead";
 
 /**

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "../lib/notebook/jupyter";
+import { REPO_ROOT } from "../lib/host/jupyter";
 import { startSandbox } from "../sandbox/index";
 import { runAnatomy, type Anatomy } from "./anatomy";
 import { findings } from "./findings";

@@ -4,7 +4,7 @@
     python3 jupyter/execute.py NOTEBOOK [--kernel tslab] [--timeout SECONDS]
                                [--serve-export TEMPLATE_BASEDIR]
 
-Run by lib/notebook/jupyter.ts `executeNotebook` with the Python of the `jupyter` it picked (the
+Run by lib/host/jupyter.ts `executeNotebook` with the Python of the `jupyter` it picked (the
 project .venv's nbclient 0.11, or Debian's python3-nbclient 0.7.2; both work). Each save is
 atomic: the notebook is serialised to a hidden temp file in the same folder, fsynced, renamed
 over the target and the folder fsynced, so the file on disk is always a whole, valid notebook:
@@ -33,10 +33,10 @@ the cells, a thread imports nbconvert and loads the audit template (the `audit` 
 TEMPLATE_BASEDIR, prompts excluded: what `jupyter nbconvert --to html --template audit --no-prompt`
 uses). After the last cell, instead of exiting, the driver writes `execute.py-executed: CODE` on
 stderr (CODE as above; stderr, so that it follows every line said before it), and waits for one
-request on stdin, {"export": COPY, "out": HTML}: it exports COPY (the audit copy lib/notebook/html.ts prepared) to
+request on stdin, {"export": COPY, "out": HTML}: it exports COPY (the audit copy lib/host/html.ts prepared) to
 HTML and answers {"ok": true} or {"ok": false, "error": "..."}, then exits with CODE. End of
 stdin, or no request within --serve-idle seconds, ends it without exporting. The caller
-(lib/notebook/jupyter.ts exportHtml) applies the same self-containment checks to the page as to
+(lib/host/jupyter.ts exportHtml) applies the same self-containment checks to the page as to
 nbconvert's. stdout carries only the answers, never a cell output.
 """
 

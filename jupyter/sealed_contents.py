@@ -1,4 +1,4 @@
-"""Contents managers for the Jupyter that `npm run session` starts (lib/cli/session.ts).
+"""Contents managers for the Jupyter that `npm run session` starts (lib/host/session-life.ts).
 
 A sealed session folder (one holding manifest.json, written by `npm run archive`) is read-only to the
 tool: a reopened notebook's autosave must not overwrite the sealed copy, and nothing may appear in

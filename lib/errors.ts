@@ -25,17 +25,14 @@ export type StepErrorCode =
   | "E2E_TRANSFER_AMOUNT"
   | "E2E_REFUND_AMOUNT";
 
-/** A step ran before the step it depends on left its result in the session. */
-export type StateErrorCode = "E2E_STATE" | "E2E_INTERRUPTED" | "E2E_NOT_PAID" | "E2E_STEP_DEADLINE";
+/** A step ran before the step it depends on left its result in the session, or it was stopped. */
+export type StateErrorCode = "E2E_STATE" | "E2E_INTERRUPTED" | "E2E_STEP_DEADLINE";
 
 /** The notebook tooling: parameters, nbconvert, the lib build, the archive seal. */
-export type ToolErrorCode =
-  | "E2E_PARAMS"
-  | "E2E_JUPYTER"
-  | "E2E_BUILD"
-  | "E2E_ARCHIVE_LEAK"
-  | "E2E_ARCHIVE_SEALED"
-  | SealRuleCode;
+export type ToolErrorCode = ProcessErrorCode | "E2E_ARCHIVE_SEALED" | SealRuleCode;
+
+/** The host's tools themselves failed: a notebook's parameters, Jupyter (nbconvert, the server), the lib build. */
+export type ProcessErrorCode = "E2E_PARAMS" | "E2E_JUPYTER" | "E2E_BUILD";
 
 /** The seal rules (issue 22 items 6–7): what the archive refuses to seal without a written reason or a restore. */
 export type SealRuleCode = "E2E_ARCHIVE_OUTPUTS" | "E2E_ARCHIVE_UNREFUNDED" | "E2E_ARCHIVE_INCOMPLETE";
@@ -71,12 +68,36 @@ export type ErrorCode =
 
 // ------------------------------------------------------------------------------ run layer
 
+/**
+ * The root of every error the runbook raises. Its constructor is protected: an error is raised as its
+ * family's class, and each family's constructor accepts only that family's codes (a step check cannot be
+ * raised with an evidence code), so `code` always agrees with the class a caller catches.
+ */
 export class RunbookError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  protected constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options as ErrorOptions);
     this.name = new.target.name;
     this.code = code;
+  }
+}
+
+/**
+ * A step's check failed: the backend answered, but not what the step needs (no licence, no transfer row,
+ * amounts that disagree, a failed payment, the headless payer). The step records FAIL with this message.
+ */
+export class StepCheckError extends RunbookError {
+  declare readonly code: StepErrorCode;
+  constructor(code: StepErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A step needs what an earlier step leaves in the session (the product, the order) and it is not there. */
+export class StateError extends RunbookError {
+  declare readonly code: "E2E_STATE";
+  constructor(message: string) {
+    super("E2E_STATE", message);
   }
 }
 
@@ -138,7 +159,7 @@ export class NetworkError extends RunbookError {
   constructor(method: string, url: string, cause: unknown) {
     const detail =
       cause instanceof Error ? ((cause as Error & { code?: string }).code ?? cause.message) : String(cause);
-    super("E2E_NETWORK", `Request failed: ${method} ${url} (${detail})`, { cause });
+    super("E2E_NETWORK", `request failed: ${method} ${url} (${detail})`, { cause });
     this.method = method;
     this.url = url;
   }
@@ -190,7 +211,7 @@ export class SchemaError extends RunbookError {
     const where = first
       ? `field \`${first.path || "(root)"}\`: ${first.received ? `got ${first.received}, ` : ""}${first.message}`
       : "unknown mismatch";
-    super("E2E_SCHEMA", `Response of ${endpoint} does not match the contract: ${where} (see docs/api-contract.md)`);
+    super("E2E_SCHEMA", `response of ${endpoint} does not match the contract: ${where} (see docs/api-contract.md)`);
     this.endpoint = endpoint;
     this.issues = issues;
   }
@@ -246,7 +267,7 @@ export class TraceError extends EvidenceError {
     reason: string,
     options?: { cause?: unknown },
   ) {
-    super(code, `Trace ${file}${line > 0 ? `:${line}` : ""}: ${reason}`, options);
+    super(code, `trace ${file}${line > 0 ? `:${line}` : ""}: ${reason}`, options);
     this.name = "TraceError";
     this.file = file;
     this.line = line;
@@ -256,7 +277,7 @@ export class TraceError extends EvidenceError {
 /** A value has no RFC 8785 (JCS) form: a non-finite number or a lone surrogate; `where` is its JSON path. */
 export class CanonicalJsonError extends EvidenceError {
   constructor(reason: string) {
-    super("EVIDENCE_CANONICAL", `Canonical JSON: ${reason}`);
+    super("EVIDENCE_CANONICAL", `canonical JSON: ${reason}`);
     this.name = "CanonicalJsonError";
   }
 }
@@ -264,7 +285,7 @@ export class CanonicalJsonError extends EvidenceError {
 /** The time-stamping authority (RFC 3161) could not be reached or gave no usable token; the message names the fix. */
 export class TimestampError extends EvidenceError {
   constructor(reason: string, options?: { cause?: unknown }) {
-    super("EVIDENCE_TIMESTAMP", `Timestamp: ${reason}`, options);
+    super("EVIDENCE_TIMESTAMP", `timestamp: ${reason}`, options);
     this.name = "TimestampError";
   }
 }
@@ -277,7 +298,7 @@ export class ManifestError extends EvidenceError {
     reason: string,
     options?: { cause?: unknown },
   ) {
-    super(code, `Manifest ${file}: ${reason}`, options);
+    super(code, `manifest ${file}: ${reason}`, options);
     this.name = "ManifestError";
     this.file = file;
   }
@@ -286,7 +307,7 @@ export class ManifestError extends EvidenceError {
 /** A seal could not be signed with the operator's SSH key (issue 24): no key file, or ssh-keygen refused. */
 export class SealSignError extends EvidenceError {
   constructor(reason: string) {
-    super("EVIDENCE_SEAL_SIGN", `Seal signature: ${reason}`);
+    super("EVIDENCE_SEAL_SIGN", `seal signature: ${reason}`);
     this.name = "SealSignError";
   }
 }
@@ -295,17 +316,25 @@ export class SealSignError extends EvidenceError {
 export class ScanPathError extends EvidenceError {
   readonly path: string;
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
-    super("EVIDENCE_SCAN_PATH", `Scan ${path}: ${reason}`, options);
+    super("EVIDENCE_SCAN_PATH", `scan ${path}: ${reason}`, options);
     this.name = "ScanPathError";
     this.path = path;
   }
 }
 
-/** The scanner found secret- or card-shaped material; `hits` are already masked. */
+/**
+ * The scanner found secret- or card-shaped material; `hits` are already masked. `archived`: the folder
+ * the archive refused to seal for it (the one case where this is raised besides the scanner's own check).
+ */
 export class SecretLeakError extends EvidenceError {
   readonly hits: ReadonlyArray<string>;
-  constructor(hits: ReadonlyArray<string>) {
-    super("EVIDENCE_SECRET_LEAK", `Secret scan: ${hits.length} hit(s), first: ${hits[0] ?? "none"}`);
+  constructor(hits: ReadonlyArray<string>, archived?: string) {
+    super(
+      "EVIDENCE_SECRET_LEAK",
+      archived
+        ? `archive of ${archived} refused: ${hits.length} secret or card-number hit(s), first ${hits[0]} — redact the source, re-run, then archive again`
+        : `secret scan: ${hits.length} hit(s), first: ${hits[0] ?? "none"} — redact the source, then scan again`,
+    );
     this.name = "SecretLeakError";
     this.hits = hits;
   }
@@ -325,7 +354,7 @@ export class TemplateError extends ReportError {
   readonly template: string;
   readonly line: number;
   constructor(template: string, line: number, reason: string, options?: { cause?: unknown }) {
-    super("E2E_REPORT_TEMPLATE", `Template ${template}${line > 0 ? `:${line}` : ""}: ${reason}`, options);
+    super("E2E_REPORT_TEMPLATE", `template ${template}${line > 0 ? `:${line}` : ""}: ${reason}`, options);
     this.template = template;
     this.line = line;
   }
@@ -340,18 +369,13 @@ export class BankConfirmError extends ReportError {
   }
 }
 
-// ------------------------------------------------------------------------------ notebook layer
+// ------------------------------------------------------------------------------ notebook and host layers
 
-/** The archive's secret/card scan found something: the folder is not sealed. `hits` are masked. */
-export class ArchiveRefused extends RunbookError {
-  declare readonly code: "E2E_ARCHIVE_LEAK";
-  readonly hits: string[];
-  constructor(dir: string, hits: string[]) {
-    super(
-      "E2E_ARCHIVE_LEAK",
-      `archive of ${dir} refused: ${hits.length} secret or card-number hit(s), first ${hits[0]} — redact the source, re-run, then archive again`,
-    );
-    this.hits = hits;
+/** The host's tools failed: a notebook's parameters cell, Jupyter (nbconvert, the server), the lib build. */
+export class ToolError extends RunbookError {
+  declare readonly code: ProcessErrorCode;
+  constructor(code: ProcessErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
   }
 }
 

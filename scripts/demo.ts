@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { rehearse } from "./rehearse";
 import type { Faults } from "../sandbox/index";
 import { wantsHelp } from "../lib/cli/args";
-import { watchAncestors } from "../lib/cli/session";
+import { watchAncestors } from "../lib/host/lifecycle";
 import { alive, descendants } from "../lib/procs";
 
 const USAGE = `usage: npm run demo -- [--stuck] [--deadline-s N] [--fault name=value …] [--archive-dir DIR]

@@ -7,12 +7,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { startSandbox, type Faults, type Sandbox } from "../sandbox/index";
-import { archiveSession, type ArchiveOptions, type ArchiveResult } from "../lib/notebook/archive";
+import { archiveSession, type ArchiveOptions, type ArchiveResult } from "../lib/host/archive";
 import { renderReportSkeleton } from "../lib/report/report";
 import { STEPS } from "../lib/run/steps";
-import { executeNotebook } from "../lib/notebook/jupyter";
+import { executeNotebook } from "../lib/host/jupyter";
 import { Journal, latestStepResults } from "../lib/evidence/journal";
-import { prepareSession } from "../lib/notebook/prepare";
+import { prepareSession } from "../lib/host/prepare";
 import { dsnPassword } from "../lib/run/session";
 import type { Mode } from "../lib/types";
 
@@ -29,7 +29,7 @@ export interface RehearsalOptions {
   log?: (line: string) => void;
   /** false: export the HTML with a second Python (nbconvert's command line), as before issue 15 (the bench compares). */
   oneProcessExport?: boolean;
-  /** Seal-rule exceptions for the archive (a run that leaves money out on purpose): see lib/notebook/seal-rules.ts. */
+  /** Seal-rule exceptions for the archive (a run that leaves money out on purpose): see lib/host/seal-rules.ts. */
   seal?: Pick<ArchiveOptions, "unrefunded" | "incomplete">;
 }
 

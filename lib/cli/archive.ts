@@ -9,16 +9,16 @@
  * the previous manifest hash, and reseal-<k>.json (signed) states old hash, new hash and reason.
  * `--sign-key <private key>` (or $PAYMENT_E2E_SIGN_KEY, or git's user.signingkey with gpg.format ssh)
  * signs the manifest into manifest.json.sig (issue 24); on an intact unsigned seal it only signs.
- * The seal rules (lib/notebook/seal-rules.ts) refuse with exit 1 a notebook that disagrees with the
+ * The seal rules (lib/host/seal-rules.ts) refuse with exit 1 a notebook that disagrees with the
  * kernel's copy of its outputs or with the journal (`--restore-outputs` writes the copy back), an
  * incomplete run (`--incomplete "<reason>"`) and money moved with no successful refund
  * (`--unrefunded "<reason>"`).
  */
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
-import { archiveSession, resealReasonProblem } from "../notebook/archive";
-import { exceptionReasonProblem } from "../notebook/seal-rules";
-import { ArchiveRefused, ArchiveRuleRefused, oneLine } from "../errors";
+import { archiveSession, resealReasonProblem } from "../host/archive";
+import { exceptionReasonProblem } from "../host/seal-rules";
+import { ArchiveRuleRefused, SecretLeakError, oneLine } from "../errors";
 import { wantsHelp } from "./args";
 
 export const USAGE = `usage: npm run archive -- <session-dir> [--docs-dir <dir>] [--reseal "<reason>"] [--restore-outputs]
@@ -130,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
     if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
     return 0;
   } catch (err) {
-    if (err instanceof ArchiveRefused) for (const h of err.hits) console.error(`  ${h}`);
+    if (err instanceof SecretLeakError) for (const h of err.hits) console.error(`  ${h}`);
     if (err instanceof ArchiveRuleRefused) console.error(`  ${err.code}`);
     console.error(`archive: ${oneLine(err)}`);
     return 1;

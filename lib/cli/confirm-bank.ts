@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { MANIFEST_FILE } from "../evidence/files";
-import { archiveSession, resealReasonProblem } from "../notebook/archive";
+import { archiveSession, resealReasonProblem } from "../host/archive";
 import { resolveSessionDir } from "../report/evidence";
 import { confirmBank } from "../report/paperwork";
 import { REPORT_DEFAULTS, publishReport } from "../report/report";

@@ -3,19 +3,14 @@
  * a command whose exit code a pipeline can use:
  *   0 go · 1 refused by a check or guard · 2 bad parameter · 3 backend unreachable or off-contract.
  * Flags fall back to the environment (BASE_URL or the seed's STAGING_URL, MODE, OPERATOR_EMAIL, …).
+ * The command reads them into the notebook's config, makes one call (run/preflight.ts `preflightGate`)
+ * and prints the verdict.
  */
 import { factLines } from "../report/display";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { type Config, DEFAULTS, parseConfig, toMinor } from "../config";
+import { type Config, DEFAULTS, parseConfig } from "../config";
 import { ConfigError, oneLine } from "../errors";
-import { ApiClient } from "../clients/http";
-import { runPreflight } from "../run/preflight";
-import { secrets } from "../evidence/secrets";
-import { TRACE_FILE } from "../evidence/files";
-import { Trace } from "../evidence/trace";
+import { preflightGate } from "../run/preflight";
 import { SESSION_FLAGS, wantsHelp } from "./args";
 
 export const EXIT = { go: 0, refused: 1, config: 2, backend: 3 } as const;
@@ -78,30 +73,22 @@ export async function main(
     out(`preflight: ${oneLine(err)}`);
     return err instanceof ConfigError ? EXIT.config : EXIT.refused;
   }
-  secrets.add(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY");
-  const traceFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "e2e-preflight-")), TRACE_FILE);
-  const api = new ApiClient(cfg.baseUrl, {
-    trace: Trace.open(traceFile),
-    onAnomaly: (a) => out(`  anomaly: ${a.message}`),
-  });
-  try {
-    const rep = await runPreflight({ ...cfg, maxPriceMinor: cfg.maxPriceMinor ?? toMinor(5), env }, api);
-    out(`Pre-flight (${cfg.mode}) against ${cfg.baseUrl}`);
-    for (const line of factLines({ step: 0, observed: rep.observed })) out(`  ${line}`);
-    for (const w of rep.warnings) out(`  WARNING: ${w}`);
-    for (const r of rep.refusals) out(`  REFUSED: ${r}`);
-    out("");
-    out(rep.reminder);
-    out(`trace: ${traceFile}`);
-    out(rep.ok ? "GO: pre-flight passed" : "NO-GO: pre-flight refused");
-    return rep.ok ? EXIT.go : EXIT.refused;
-  } catch (err) {
-    out(`preflight: backend check failed: ${oneLine(err)}`);
-    out(`trace: ${traceFile}`);
+  const gate = await preflightGate(cfg, env, (a) => out(`  anomaly: ${a.message}`));
+  if ("error" in gate) {
+    out(`preflight: backend check failed: ${oneLine(gate.error)}`);
+    out(`trace: ${gate.traceFile}`);
     return EXIT.backend;
-  } finally {
-    await api.close();
   }
+  const rep = gate.report;
+  out(`Pre-flight (${cfg.mode}) against ${cfg.baseUrl}`);
+  for (const line of factLines({ step: 0, observed: rep.observed })) out(`  ${line}`);
+  for (const w of rep.warnings) out(`  WARNING: ${w}`);
+  for (const r of rep.refusals) out(`  REFUSED: ${r}`);
+  out("");
+  out(rep.reminder);
+  out(`trace: ${gate.traceFile}`);
+  out(rep.ok ? "GO: pre-flight passed" : "NO-GO: pre-flight refused");
+  return rep.ok ? EXIT.go : EXIT.refused;
 }
 
 if (require.main === module) {

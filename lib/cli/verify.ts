@@ -1,20 +1,16 @@
 /**
  * `npm run verify -- <session-dir> [--report <file>] [--no-anchor] [--allowed-signers <file>] [--tsa-ca <file>]`:
- * the folder against its manifest (lib/evidence/verify.ts), against the anchors the living report
- * holds for it, now and in its git history (lib/evidence/anchor.ts), the seal's signature and re-seal
- * statements against the allowed signers (lib/evidence/signature.ts), and the RFC 3161 timestamp
- * when there is one (lib/evidence/timestamp.ts; issue 24). One line per finding, the one-line fix, a summary.
+ * reads the flags, makes one call (lib/evidence/verify-sealed.ts: the folder against its manifest,
+ * the living report's anchors, the seal's signature, the RFC 3161 timestamp; issue 24) and prints
+ * one line per finding, the one-line fix, a summary.
  * Exit 0 intact, 1 failed, 2 usage error.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { anchorFix, checkAnchors } from "../evidence/anchor";
-import { formatVerify, verifySession } from "../evidence/verify";
-import { manifestHash } from "../evidence/manifest";
-import { timestampFindings } from "../evidence/timestamp";
+import { formatVerify } from "../evidence/verify";
+import { verifySealed } from "../evidence/verify-sealed";
+import { DEFAULT_ALLOWED_SIGNERS } from "../evidence/signature";
 import { oneLine } from "../errors";
-import { DEFAULT_ALLOWED_SIGNERS, signatureFindings } from "../evidence/signature";
 import { stderr, stdout } from "./args";
 
 export const DEFAULT_REPORT = "docs/PAYMENT_E2E_LIVE_REPORT.md";
@@ -68,46 +64,18 @@ export function main(argv: string[], log = stdout, err = stderr, repoDir = proce
     err(`verify: ${dir}: no such directory\n${USAGE}`);
     return 2;
   }
-  const result = verifySession(dir);
-  if (values["no-anchor"]) {
-    result.findings.push({ level: "warning", subject: "anchor", message: "not checked (--no-anchor)" });
-  } else {
-    const reportFile = path.resolve(repoDir, values.report ?? DEFAULT_REPORT);
-    const anchors = checkAnchors(dir, { reportFile, repoDir });
-    result.findings.push(...anchors);
-    if (anchors.some((f) => f.level === "error")) {
-      result.ok = false;
-      result.fix ??= anchorFix(anchors, dir, values.report ?? DEFAULT_REPORT);
-    }
-  }
   const tsaCa = values["tsa-ca"] ?? (process.env.PAYMENT_E2E_TSA_CA?.trim() || null);
   if (tsaCa && !fs.existsSync(tsaCa)) {
     err(`verify: --tsa-ca ${tsaCa}: no such file\n${USAGE}`);
     return 2;
   }
-  // Issue 24: who sealed it. After the anchors, whose fix (restore from the commit) is the more specific one.
-  if (result.manifest) {
-    const allowed = values["allowed-signers"] ?? path.join(path.resolve(repoDir), DEFAULT_ALLOWED_SIGNERS);
-    const sig = signatureFindings(dir, result.manifest, { allowedSigners: allowed });
-    result.findings.push(...sig);
-    if (sig.some((f) => f.level === "error")) {
-      result.ok = false;
-      result.fix ??= `a ${result.manifest.mode} seal counts only when signed by a key in ${values["allowed-signers"] ?? DEFAULT_ALLOWED_SIGNERS}: restore manifest.json and its .sig from the committed copy (git checkout -- ${dir}), or have an allowed signer seal it (npm run archive -- ${dir} --sign-key <key>)`;
-    }
-  }
-  if (result.manifest) {
-    const stamp = timestampFindings(
-      dir,
-      manifestHash(dir),
-      tsaCa,
-      values["tsa-cert"] ?? (process.env.PAYMENT_E2E_TSA_CERT?.trim() || null),
-    );
-    result.findings.push(...stamp);
-    if (stamp.some((f) => f.level === "error")) {
-      result.ok = false;
-      result.fix ??= `restore manifest.json and manifest.json.tsr from the commit that sealed them (git checkout -- ${dir})`;
-    }
-  }
+  const result = verifySealed(dir, {
+    report: values["no-anchor"] ? null : (values.report ?? DEFAULT_REPORT),
+    repoDir,
+    allowedSigners: values["allowed-signers"],
+    tsaCa,
+    tsaCert: values["tsa-cert"] ?? (process.env.PAYMENT_E2E_TSA_CERT?.trim() || null),
+  });
   for (const line of formatVerify(result)) log(line);
   return result.ok ? 0 : 1;
 }

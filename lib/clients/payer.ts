@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { request } from "undici";
 import { isLoopback } from "../config";
-import { GuardError, RunbookError } from "../errors";
+import { GuardError, StepCheckError } from "../errors";
 
 export type TestCard = "success" | "declined" | "insufficient_funds";
 
@@ -114,7 +114,7 @@ async function payOverHttp(url: string, card: TestCard): Promise<PayResult> {
   const grab = (id: string) => new RegExp(`id="${id}"[^>]*>([^<]*)<`).exec(html)?.[1]?.trim() ?? null;
   const status = /id="result"[^>]*data-status="([^"]+)"/.exec(html)?.[1];
   if (!status)
-    throw new RunbookError(
+    throw new StepCheckError(
       "E2E_PAYER",
       `checkout answered ${res.statusCode} without a result; is ${u.origin} a hosted checkout?`,
     );

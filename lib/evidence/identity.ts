@@ -35,9 +35,9 @@ export function identityFindings(
   const created = journal?.entries[0];
   if (journal && created?.kind !== "session_created") {
     err(`${journalRel}:1`, "the journal does not start with session_created: not a session journal");
-  } else if (created) {
-    const jId = String(created.data.sessionId);
-    const jMode = String(created.data.mode);
+  } else if (created?.kind === "session_created") {
+    const jId = created.data.sessionId;
+    const jMode = created.data.mode;
     if (jId !== id)
       err(`${journalRel}:1`, `journal belongs to another session (swapped?): journal says ${jId}, manifest says ${id}`);
     if (jMode !== mode) err(`${journalRel}:1`, `mode changed: journal says ${jMode}, manifest says ${mode}`);

@@ -4,17 +4,18 @@
  * creating a second order or refund. Values are redacted before they are written, then hashed:
  * entries are chained like the trace (./chain.ts; issue 13), so the verdict and the "passed dry
  * run" gate computed from them cannot be edited unseen. One reader (`readJournalFile`, and
- * `Journal.open` over it); every entry is schema-checked. A torn last line (a kernel killed
- * mid-write) is moved to `state.quarantine.jsonl` before the next append, and recorded.
- * Over 300 lines: the journal's format, its reader, its writer and the readings the runbook,
+ * `Journal.open` over it); every entry is checked against its kind's schema when written and when
+ * read (./journal-entries.ts: the entry types, so readers never cast). A torn last line (a kernel
+ * killed mid-write) is moved to `state.quarantine.jsonl` before the next append, and recorded.
+ * Over 300 lines: the journal's bytes, its reader, its writer and the readings the runbook,
  * guards and report share belong together; splitting them would give the journal two homes. The
- * money rules (moved, outstanding, refunds by amount) are not here: they are lib/run/ledger.ts.
+ * money rules (moved, outstanding, refunds by amount) are not here: they are lib/run/ledger.ts,
+ * and neither module here knows a step id.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { appendWhole } from "./append";
 import * as path from "node:path";
-import { z } from "zod";
 import { SessionError } from "../errors";
 import { canonicalJson, sha256, toJsonValue } from "./canonical";
 import {
@@ -30,31 +31,29 @@ import { JOURNAL_FILE, JOURNAL_QUARANTINE_FILE, TRACE_FILE } from "./files";
 import { capStrings, redact, redactString } from "./redact";
 import { Trace } from "./trace";
 import type { Mode, StepResult } from "../types";
+import {
+  type DataIn,
+  type EntryOf,
+  type JournalEntry,
+  type JournalKind,
+  isKind,
+  lastOf,
+  parseEntry,
+  stepResultOf,
+} from "./journal-entries";
 
-export const JOURNAL_KINDS = [
-  "session_created",
-  "preflight",
-  "product_selected",
-  "order_intent",
-  "order_created",
-  "payment_confirmed",
-  "payment_uncertain",
-  "payment_checked",
-  "payment_held",
-  "transfer_pasted",
-  "refund_intent",
-  "refund_created",
-  "refund_status",
-  "step_result",
-  "archived",
-  "bank_confirmed",
-  "journal_repaired",
-  "seal_exception",
-  // An amount a source reported (marketplace API, orchestrator, database): read by lib/run/ledger.ts.
-  "money_seen",
-] as const;
-
-export type JournalKind = (typeof JOURNAL_KINDS)[number];
+export {
+  allOf,
+  type DataIn,
+  type DataOf,
+  type EntryOf,
+  firstOf,
+  isKind,
+  JOURNAL_KINDS,
+  type JournalEntry,
+  type JournalKind,
+  lastOf,
+} from "./journal-entries";
 
 /**
  * Characters of one string an entry keeps, as many as the trace keeps of a body
@@ -63,61 +62,26 @@ export type JournalKind = (typeof JOURNAL_KINDS)[number];
  */
 export const JOURNAL_TEXT_MAX = 20 * 1000;
 
-export interface JournalEntry {
-  seq: number;
-  at: string;
-  kind: JournalKind;
-  data: Record<string, unknown>;
-  /** Absent only in a journal written before entries were chained (`chained: false`). */
-  prev?: string;
-  hash?: string;
-}
-
 type ChainedEntry = JournalEntry & { prev: string; hash: string };
 
 // ------------------------------------------------------------------------------------ format
 
-const Hex64 = z.string().regex(/^[0-9a-f]{64}$/, "not a lowercase hex SHA-256");
-const EntryBase = z.object({
-  seq: z.number().int().positive(),
-  at: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, "not a UTC ISO time"),
-  kind: z.enum(JOURNAL_KINDS),
-  data: z.record(z.string(), z.unknown()),
-});
-const ChainedEntrySchema = EntryBase.extend({ prev: Hex64, hash: Hex64 }).strict();
-/** What each kind's data must hold, as far as cheaply checked (the report checks step facts). */
-const DATA: Partial<Record<JournalKind, z.ZodType>> = {
-  session_created: z.looseObject({ sessionId: z.string().min(1), mode: z.string().min(1) }),
-  step_result: z.looseObject({
-    step: z.number().int().nonnegative(),
-    id: z.string().min(1).optional(),
-    status: z.enum(["PASS", "FAIL", "SKIPPED", "INTERRUPTED"]),
-    observed: z.record(z.string(), z.unknown()).optional(),
-  }),
-  journal_repaired: z.looseObject({ bytes: z.number().int().positive(), sha256: Hex64, quarantine_file: z.string() }),
-  // Sealed against a seal rule on purpose (npm run archive --unrefunded / --incomplete "<reason>").
-  seal_exception: z.looseObject({ rule: z.enum(["unrefunded", "incomplete"]), reason: z.string().min(1) }),
-};
-
-/** Why `json` is not a journal entry (kind, data), or null. `chained`: prev and hash required. */
-function entryProblem(json: unknown, chained: boolean): string | null {
-  const schema = chained ? ChainedEntrySchema : EntryBase;
-  const base = schema.safeParse(json);
-  const issue = base.success
-    ? DATA[(json as JournalEntry).kind]?.safeParse((json as JournalEntry).data).error?.issues[0]
-    : base.error.issues[0];
-  if (!issue) return null;
-  const where = base.success ? ["data", ...issue.path] : issue.path;
-  return `not a journal entry: ${where.join(".") || "(entry)"}: ${issue.message}`;
+/** What a line's bytes and hash are made of: any kind and data (a test re-chains edited lines with it). */
+interface EntryBytes {
+  seq: number;
+  at: string;
+  kind: string;
+  data: unknown;
+  prev: string;
 }
 
 /** The hash of an entry: SHA-256 over the canonical JSON of every field but `hash`. */
-export function entryHash(e: Omit<ChainedEntry, "hash">): string {
+export function entryHash(e: EntryBytes): string {
   return sha256(canonicalJson({ seq: e.seq, at: e.at, kind: e.kind, data: e.data, prev: e.prev }));
 }
 
 /** The exact bytes of one line (without newline): fixed field order, canonical data. */
-export function serializeEntry(e: ChainedEntry): string {
+export function serializeEntry(e: EntryBytes & { hash: string }): string {
   return (
     `{"seq":${e.seq},"at":${JSON.stringify(e.at)},"kind":${JSON.stringify(e.kind)},` +
     `"data":${canonicalJson(e.data)},"prev":${JSON.stringify(e.prev)},"hash":${JSON.stringify(e.hash)}}`
@@ -127,8 +91,13 @@ export function serializeEntry(e: ChainedEntry): string {
 export const JOURNAL_FORMAT: ChainFormat<ChainedEntry> = {
   noun: "journal",
   parse(json) {
-    const problem = entryProblem(json, true);
-    return problem ? { error: problem } : { record: json as ChainedEntry };
+    const r = parseEntry(json, true);
+    if ("problem" in r) return { error: r.problem };
+    const { entry } = r;
+    // Always true here (the chained schema requires both); says so to the type.
+    return entry.prev !== undefined && entry.hash !== undefined
+      ? { record: { ...entry, prev: entry.prev, hash: entry.hash } }
+      : { error: "not a journal entry: prev and hash are required" };
   },
   serialize: serializeEntry,
   hash: entryHash,
@@ -191,19 +160,19 @@ function readLegacy(file: string, text: string, torn: JournalRead["torn"]): Jour
   const out: JournalRead = { file, ok: true, lines: 0, head: GENESIS, entries, chained: false, torn };
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
-    let json: unknown;
-    let problem: string | null;
+    let r: ReturnType<typeof parseEntry>;
     try {
-      json = JSON.parse(lines[i]);
-      problem = entryProblem(json, false);
+      r = parseEntry(JSON.parse(lines[i]), false);
     } catch {
-      problem =
-        torn && n === lines.length
-          ? "incomplete last line (no newline: cut or torn write)"
-          : "not valid JSON (edited or truncated)";
+      r = {
+        problem:
+          torn && n === lines.length
+            ? "incomplete last line (no newline: cut or torn write)"
+            : "not valid JSON (edited or truncated)",
+      };
     }
-    if (problem) return { ...out, ok: false, firstBroken: { line: n, reason: problem } };
-    entries.push(json as JournalEntry);
+    if ("problem" in r) return { ...out, ok: false, firstBroken: { line: n, reason: r.problem } };
+    entries.push(r.entry);
     out.lines = n;
   }
   return out;
@@ -273,7 +242,7 @@ export class Journal {
   }
 
   /** Creates a fresh session folder and journal. Starting a fresh session is always explicit. */
-  static create(dir: string, data: { sessionId: string; mode: Mode; [k: string]: unknown }): Journal {
+  static create(dir: string, data: DataIn<"session_created">): Journal {
     const file = path.join(dir, JOURNAL_FILE);
     if (fs.existsSync(file)) {
       throw new SessionError(`session ${data.sessionId} already exists; re-use it (resume) or create a new one`);
@@ -306,7 +275,7 @@ export class Journal {
   }
 
   /** Chains and appends one redacted entry, fsynced before returning; repairs a torn tail first. */
-  append(kind: JournalKind, data: Record<string, unknown>): JournalEntry {
+  append<K extends JournalKind>(kind: K, data: DataIn<K>): EntryOf<K> {
     this.resync();
     if (!this.read.chained)
       throw new SessionError(
@@ -357,35 +326,37 @@ export class Journal {
     return repair;
   }
 
-  /** The latest entry of a kind (optionally matching a predicate). */
-  last(kind: JournalKind, where?: (e: JournalEntry) => boolean): JournalEntry | undefined {
-    for (let i = this.entries.length - 1; i >= 0; i--) {
-      const e = this.entries[i];
-      if (e.kind === kind && (!where || where(e))) return e;
-    }
-    return undefined;
+  /** The latest entry of a kind (optionally matching a predicate), typed by its kind. */
+  last<K extends JournalKind>(kind: K, where?: (e: EntryOf<K>) => boolean): EntryOf<K> | undefined {
+    return lastOf(this.entries, kind, where);
   }
 
   all(): readonly JournalEntry[] {
     return this.entries;
   }
 
-  private write(kind: JournalKind, data: Record<string, unknown>): JournalEntry {
+  private write<K extends JournalKind>(kind: K, data: DataIn<K>): EntryOf<K> {
     const cut: Record<string, number> = {};
-    const kept = capStrings(data, JOURNAL_TEXT_MAX, cut) as Record<string, unknown>;
-    if (Object.keys(cut).length) data = { ...kept, truncated_from: cut };
+    const kept = capStrings(data, JOURNAL_TEXT_MAX, cut);
+    const capped = Object.keys(cut).length ? { ...Object(kept), truncated_from: cut } : kept;
     const body = {
       seq: this.entries.length + 1,
       at: nowIso(),
       kind,
       // Round-trip through canonical JSON so the hash covers exactly what is written and read back.
-      data: JSON.parse(canonicalJson(toJsonValue(redact(data)))) as Record<string, unknown>,
+      data: JSON.parse(canonicalJson(toJsonValue(redact(capped)))),
       prev: this.head,
     };
-    const entry: ChainedEntry = { ...body, hash: entryHash(body) };
-    const problem = entryProblem(entry, true);
-    if (problem) throw new SessionError(`journal ${this.file}: refusing to write ${kind}: ${problem} (a runbook bug)`);
-    const line = `${serializeEntry(entry)}\n`;
+    // Checked as it will be read back: what is written is always an entry of its kind.
+    const r = parseEntry({ ...body, hash: entryHash(body) }, true);
+    if ("problem" in r)
+      throw new SessionError(`journal ${this.file}: refusing to write ${kind}: ${r.problem} (a runbook bug)`);
+    const entry = r.entry;
+    if (!isKind(entry, kind) || entry.prev === undefined || entry.hash === undefined)
+      throw new SessionError(
+        `journal ${this.file}: refusing to write ${kind}: not read back as written (a runbook bug)`,
+      );
+    const line = `${serializeEntry({ ...entry, prev: entry.prev, hash: entry.hash })}\n`;
     appendSynced(this.file, line);
     this.bytes += Buffer.byteLength(line);
     this.entries.push(entry);
@@ -434,11 +405,8 @@ function appendSynced(file: string, text: string): void {
 /** The latest result of each step, by step id (a re-run replaces the earlier result). */
 export function latestStepResults(entries: readonly JournalEntry[]): Map<string, StepResult> {
   const m = new Map<string, StepResult>();
-  // By step id (issue 21 §2): a step's number is its position in a table, for display only. A result
-  // without an id (never written by the runbook) keeps its own key, so a reader can still refuse it.
-  for (const e of entries)
-    if (e.kind === "step_result")
-      m.set(typeof e.data.id === "string" ? e.data.id : `#${String(e.data.step)}`, e.data as unknown as StepResult);
+  // By step id (issue 21 §2): a step's number is its position in a table, for display only.
+  for (const e of entries) if (e.kind === "step_result") m.set(e.data.id, stepResultOf(e.data));
   return m;
 }
 
@@ -452,12 +420,7 @@ export function pinnedParameters(
 ): { params: Record<string, string>; at: string } | null {
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i];
-    const p = e.data.params;
-    if (e.kind === "preflight" && e.data.ok === true && p && typeof p === "object")
-      return {
-        params: Object.fromEntries(Object.entries(p as Record<string, unknown>).map(([k, v]) => [k, String(v)])),
-        at: e.at,
-      };
+    if (e.kind === "preflight" && e.data.ok && e.data.params) return { params: e.data.params, at: e.at };
   }
   return null;
 }

@@ -212,7 +212,7 @@ export function signSeal(
     sig = key ? signFile(file, key, SEAL_NAMESPACE) : null;
   } catch (e) {
     throw new SealSignError(
-      `${e instanceof Error ? e.message.replace(/^Seal signature: /, "") : String(e)}; ${dir} is sealed but unsigned — once the key works, sign it as it stands: npm run archive -- ${dir} --sign-key <key>`,
+      `${e instanceof Error ? e.message.replace(/^seal signature: /, "") : String(e)}; ${dir} is sealed but unsigned — once the key works, sign it as it stands: npm run archive -- ${dir} --sign-key <key>`,
     );
   }
   if (replaced)

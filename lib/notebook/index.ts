@@ -266,7 +266,7 @@ export class NotebookUi {
         checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
       });
       // Once, as Markdown: every front end renders it (JupyterLab trusted or not, a forge's viewer);
-      // the archive adds the escaped HTML rendering beside it for nbconvert (lib/notebook/archive.ts).
+      // the archive adds the escaped HTML rendering beside it for nbconvert (lib/host/archive.ts).
       // Its markers (the docs report's `<!-- session:… -->`) stay machine-readable but hidden.
       d.markdown(hiddenMarkers(p.session.markdown));
       if (p.housekeeping.length)

@@ -2,7 +2,7 @@
  * The kernel-level hooks of the notebook (once per tslab kernel): Kernel ■ (SIGINT) stops the
  * running step, and tslab's interrupt stack trace becomes one line. `npm run session` stopping
  * Jupyter under a running step (a closed terminal, Ctrl-C or SIGTERM in its terminal) tells the
- * kernel first, with SIGHUP or SIGUSR2 (lib/notebook/lifecycle.ts): the step is recorded as
+ * kernel first, with SIGHUP or SIGUSR2 (lib/host/lifecycle.ts): the step is recorded as
  * stopped by the host, and Jupyter's shutdown interrupt that follows changes nothing.
  */
 import { interruptAll } from "../run/session";

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { DEFAULTS, type Params } from "../config";
 import { ConfigError, SessionError } from "../errors";
 import { JOURNAL_FILE } from "../evidence/files";
-import { readJournalFile, sessionDir } from "../evidence/journal";
+import { firstOf, lastOf, readJournalFile, sessionDir } from "../evidence/journal";
 import { moneyMoved, moneyOutstanding, refundedSoFarText } from "../run/ledger";
 import { STEPS, refundStepNo } from "../run/steps";
 
@@ -48,13 +48,13 @@ export function standingFor(params: Params): Standing | null {
   for (const dir of dirs) {
     if (!dir || !fs.existsSync(path.join(dir, JOURNAL_FILE))) continue;
     const entries = readJournalFile(path.join(dir, JOURNAL_FILE)).entries;
-    const created = entries.find((e) => e.kind === "session_created");
+    const created = firstOf(entries, "session_created");
     if (!created) continue;
-    const order = [...entries].reverse().find((e) => e.kind === "order_created");
+    const order = lastOf(entries, "order_created");
     return {
-      sessionId: String(created.data.sessionId),
-      mode: String(created.data.mode),
-      orderId: order ? String(order.data.order_id) : null,
+      sessionId: created.data.sessionId,
+      mode: created.data.mode,
+      orderId: order ? order.data.order_id : null,
       moved: moneyMoved(entries),
       outstanding: moneyOutstanding(entries),
       refundedSoFar: refundedSoFarText(entries),

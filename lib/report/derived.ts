@@ -5,7 +5,7 @@
  * carries which cross-id.
  */
 import { clockSkewMs, skewSeconds } from "../evidence/clock";
-import type { JournalEntry } from "../evidence/journal";
+import { type JournalEntry, lastOf } from "../evidence/journal";
 import type { ChainCheck, TraceEvent } from "../evidence/chain";
 import { CLOCK_SKEW_WARN_MS } from "../run/guards";
 import type { StepTable } from "../run/step-model";
@@ -160,8 +160,8 @@ export function trail(
   events: TraceEvent[],
   table: StepTable,
 ): CrossId[] {
-  const order = [...journal].reverse().find((e) => e.kind === "order_created")?.data ?? {};
-  const refund = [...journal].reverse().find((e) => e.kind === "refund_created")?.data ?? {};
+  const order = lastOf(journal, "order_created")?.data;
+  const refund = lastOf(journal, "refund_created")?.data;
   const obs = (n: number, k: string) => str(steps[n]?.observed[k]);
   // Which step records which cross-id is declared in the step table (FactDef.link).
   const from = (link: CrossId["link"], fallback: unknown, fbSource: string): [string | null, string] => {
@@ -182,9 +182,9 @@ export function trail(
       for (const m of JSON.stringify(e.payload).matchAll(/\bevt_[A-Za-z0-9_]+/g))
         if (!evt.has(m[0])) evt.set(m[0], e.seq);
   return [
-    row("order", from("order", order.order_id, "journal `order_created`")),
-    row("payment", from("payment", order.payment_id, "journal `order_created`")),
-    row("refund", from("refund", refund.refund_id, "journal `refund_created`")),
+    row("order", from("order", order?.order_id, "journal `order_created`")),
+    row("payment", from("payment", order?.payment_id, "journal `order_created`")),
+    row("refund", from("refund", refund?.refund_id, "journal `refund_created`")),
     row("licence", from("licence", null, "")),
     row("seller_transfer", from("seller_transfer", null, "")),
     evt.size

@@ -8,7 +8,15 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ReportError, SessionError } from "../errors";
 export { BankConfirmError, ReportError, TemplateError, type ReportErrorCode } from "../errors";
-import { Journal, latestStepResults, pinnedParameters, type JournalEntry } from "../evidence/journal";
+import {
+  Journal,
+  allOf,
+  type DataOf,
+  lastOf,
+  latestStepResults,
+  pinnedParameters,
+  type JournalEntry,
+} from "../evidence/journal";
 import {
   moneyMoved,
   moneyOutstanding,
@@ -23,7 +31,7 @@ import { anchorOf, type Anchor } from "../evidence/anchor";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import { STEPS } from "../run/steps";
 import { factsSchema, type StepDef, type StepTable } from "../run/step-model";
-import type { Anomaly, Mode, PollSample, StepResult } from "../types";
+import type { Anomaly, FactValue, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
 import { anomalies, count, trail, type Counters, type CrossId } from "./derived";
 export { EVIDENCE_RULES, NOT_VISIBLE, type Counters, type CrossId } from "./derived";
@@ -69,7 +77,7 @@ export interface Evidence {
   } | null;
   bank: { date: string; note: string | null; recordedAt: string } | null;
   /**
-   * Sealed against a seal rule on purpose (journal `seal_exception`, lib/notebook/seal-rules.ts): money
+   * Sealed against a seal rule on purpose (journal `seal_exception`, lib/host/seal-rules.ts): money
    * left out (`--unrefunded`), an incomplete run (`--incomplete`, with what was incomplete). Absent
    * in evidence built by hand.
    */
@@ -119,10 +127,10 @@ function checkedResult(sessionDir: string, def: StepDef, r: StepResult): StepRes
 }
 
 function unpaidOrder(journal: readonly JournalEntry[]): Evidence["unpaidOrder"] {
-  const order = [...journal].reverse().find((e) => e.kind === "order_created");
+  const order = lastOf(journal, "order_created");
   if (!order || moneyMoved(journal)) return null;
-  const orderId = String(order.data.order_id);
-  const c = [...journal].reverse().find((e) => e.kind === "payment_checked" && e.data.order_id === orderId);
+  const orderId = order.data.order_id;
+  const c = lastOf(journal, "payment_checked", (e) => e.data.order_id === orderId);
   return {
     orderId,
     check: c ? { at: str(c.data.at) ?? c.at, seen: str(c.data.seen), error: str(c.data.error) } : null,
@@ -144,8 +152,10 @@ function readJsonLines<T>(file: string): T[] {
     });
 }
 
-const str = (v: unknown): string | null => (v === null || v === undefined || v === "" ? null : String(v));
-const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+/** Text or null: an empty or absent string is no value. */
+const str = (v: string | null | undefined): string | null => (v ? v : null);
+/** A fact that is text (pre-flight's `dry_run`, `operator`), else null. */
+const textFact = (v: FactValue | undefined): string | null => (typeof v === "string" ? str(v) : null);
 
 /** A session folder from a path or an id under the archive. */
 export function resolveSessionDir(ref: string, archiveDir: string): string {
@@ -181,15 +191,14 @@ export function displayDir(dir: string): string {
 export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {}): Evidence {
   const table = opts.table ?? STEPS;
   const journal = readJournal(sessionDir);
-  const created = journal.find((e) => e.kind === "session_created");
+  const created = allOf(journal, "session_created")[0];
   if (!created)
     throw new ReportError(
       "E2E_REPORT_SESSION",
       `${sessionDir} holds no session journal (${JOURNAL_FILE} without session_created); pass a folder made by \`npm run session\``,
     );
-  const last = (kind: JournalEntry["kind"]) => [...journal].reverse().find((e) => e.kind === kind);
-  const sessionId = str(created.data.sessionId) ?? path.basename(sessionDir);
-  const mode = (str(created.data.mode) ?? sessionId.split("-").pop()) as Mode;
+  const sessionId = created.data.sessionId;
+  const mode = created.data.mode;
 
   const steps: Array<StepResult | null> = table.map(() => null);
   for (const r of latestStepResults(journal).values()) {
@@ -203,14 +212,14 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     steps[def.n] = checkedResult(sessionDir, def, r);
   }
 
-  const pf = last("preflight");
-  const dryObserved = str((pf?.data.observed as Record<string, unknown> | undefined)?.dry_run);
+  const pf = lastOf(journal, "preflight");
+  const dryObserved = textFact(pf?.data.observed.dry_run);
   const override =
     str(created.data.dry_run_override) ??
     (dryObserved?.startsWith("overridden: ") ? dryObserved.slice("overridden: ".length) : null);
-  const pay = last("payment_confirmed");
-  const ref = last("refund_created");
-  const bank = last("bank_confirmed");
+  const pay = lastOf(journal, "payment_confirmed");
+  const ref = lastOf(journal, "refund_created");
+  const bank = lastOf(journal, "bank_confirmed");
 
   const traceFile = path.join(sessionDir, TRACE_FILE);
   const events = readJsonLines<TraceEvent>(traceFile);
@@ -222,7 +231,7 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     mode,
     dir: sessionDir,
     startedAt: str(created.data.created_at) ?? created.at,
-    operator: str((pf?.data.observed as Record<string, unknown> | undefined)?.operator) ?? str(created.data.operator),
+    operator: textFact(pf?.data.observed.operator) ?? str(created.data.operator),
     table,
     steps,
     moneyMoved: moneyMoved(journal),
@@ -230,13 +239,7 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     refundedSoFar: refundedSoFarText(journal),
     reconciliation: reconcile(journal),
     unpaidOrder: unpaidOrder(journal),
-    preflight: pf
-      ? {
-          ok: pf.data.ok === true,
-          refusals: (pf.data.refusals as string[]) ?? [],
-          warnings: (pf.data.warnings as string[]) ?? [],
-        }
-      : null,
+    preflight: pf ? { ok: pf.data.ok, refusals: pf.data.refusals, warnings: pf.data.warnings } : null,
     dryRun: {
       reference: override || !dryObserved || ["none", "n/a"].includes(dryObserved) ? null : dryObserved,
       override,
@@ -248,14 +251,14 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
     refund: ref
       ? {
           at: ref.at,
-          refundId: str(ref.data.refund_id),
+          refundId: ref.data.refund_id,
           status:
-            refundAttempts(journal).find((a) => a.refundId === str(ref.data.refund_id))?.status ?? str(ref.data.status),
-          httpStatus: num(ref.data.http_status),
-          attempt: typeof ref.data.attempt === "number" ? ref.data.attempt : 1,
+            refundAttempts(journal).find((a) => a.refundId === ref.data.refund_id)?.status ?? str(ref.data.status),
+          httpStatus: ref.data.http_status,
+          attempt: ref.data.attempt ?? 1,
         }
       : null,
-    bank: bank ? { date: String(bank.data.date), note: str(bank.data.note), recordedAt: bank.at } : null,
+    bank: bank ? { date: bank.data.date, note: str(bank.data.note), recordedAt: bank.at } : null,
     sealedAs: sealedAs(journal),
     samples: samplesByRun(events),
     anomalies: anomalies(events, steps, chain, counters, table),
@@ -274,14 +277,12 @@ export function loadEvidence(sessionDir: string, opts: { table?: StepTable } = {
 }
 
 function sealedAs(journal: readonly JournalEntry[]): NonNullable<Evidence["sealedAs"]> {
-  const rule = (r: string) => [...journal].reverse().find((e) => e.kind === "seal_exception" && e.data.rule === r);
+  const rule = (r: DataOf<"seal_exception">["rule"]) => lastOf(journal, "seal_exception", (e) => e.data.rule === r);
   const u = rule("unrefunded");
   const i = rule("incomplete");
   return {
-    unrefunded: u ? String(u.data.reason) : null,
-    incomplete: i
-      ? { reason: String(i.data.reason), what: Array.isArray(i.data.what) ? i.data.what.map(String) : [] }
-      : null,
+    unrefunded: u ? u.data.reason : null,
+    incomplete: i ? { reason: i.data.reason, what: i.data.what ?? [] } : null,
   };
 }
 

@@ -11,8 +11,7 @@
  * does not mean "no money moved" (the authorisation may still hold the amount on the card).
  */
 import type { HsPaymentT } from "../contract";
-import type { JournalEntry } from "../evidence/journal";
-import { MoneySchema, formatAmount, formatMoney, money, type Money } from "../money";
+import { formatAmount, formatMoney, money, type Money } from "../money";
 import type { Mode } from "../types";
 import { paymentClass, type StatusClass } from "./hs-status";
 import { liveConfirmPhrase } from "./guards";
@@ -153,21 +152,4 @@ export function classifyPayment(hs: HsPaymentT, heldEarlier: string | null): Sta
  */
 export function amountMismatchMessage(a: AmountCheck, paymentId: string, refundStep: string): string {
   return `the amounts disagree: ${a.mismatch} — money moved (${formatAmount(a.captured)}, per ${a.capturedSource}): do not go on with this session; refund what was captured (${refundStep} stays available; if the order never completes, refund payment ${paymentId} at the orchestrator, Hyperswitch dashboard) and escalate to the marketplace squad with payment ${paymentId}`;
-}
-
-/**
- * What moved, as the journal recorded it: the captured amount and its source ("the orchestrator's
- * amount_received", or the order's total when nothing captured was reported). The latest
- * `payment_uncertain` or `payment_confirmed` with an amount wins, by journal position: a paid cell
- * re-run that confirms the whole amount after a refused partial capture is what was captured.
- * Null when no payment is recorded, or it was recorded without an amount.
- */
-export function capturedFromJournal(entries: readonly JournalEntry[]): { money: Money; source: string } | null {
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const e = entries[i];
-    if (e.kind !== "payment_uncertain" && e.kind !== "payment_confirmed") continue;
-    const m = MoneySchema.safeParse(e.data.captured);
-    if (m.success) return { money: m.data, source: String(e.data.captured_source ?? "step 4") };
-  }
-  return null;
 }

@@ -6,6 +6,7 @@
  * back-off would stretch it. Without a backend time the interval is not measured, and says why.
  */
 import type { HsPaymentT, OrderT } from "../contract";
+import { type JournalEntry, lastOf } from "../evidence/journal";
 
 /** A backend time (ISO, normalised to `…Z`) and where it came from, in words for the record. */
 export interface BackendTime {
@@ -27,11 +28,8 @@ export function backendTime(v: unknown, source: string): BackendTime | null {
 }
 
 /** Refund attempt n's own creation time, as its POST answer gave it (journal `refund_created`). */
-export function refundCreatedTime(
-  entries: ReadonlyArray<{ kind: string; data: Record<string, unknown> }>,
-  attempt: number,
-): BackendTime | null {
-  const e = entries.filter((x) => x.kind === "refund_created" && (x.data.attempt ?? 1) === attempt).at(-1);
+export function refundCreatedTime(entries: readonly JournalEntry[], attempt: number): BackendTime | null {
+  const e = lastOf(entries, "refund_created", (x) => (x.data.attempt ?? 1) === attempt);
   return backendTime(e?.data.created_at, "the refund's created_at");
 }
 

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { GuardError } from "../errors";
-import { Journal, latestStepResults, type JournalEntry } from "../evidence/journal";
+import { Journal, firstOf, latestStepResults, type JournalEntry } from "../evidence/journal";
 import { MANIFEST_FILE } from "../evidence/files";
 import { verifySession } from "../evidence/verify";
 import { checkAnchors } from "../evidence/anchor";
@@ -83,9 +83,9 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
   } catch (e) {
     return `journal unreadable (${e instanceof Error ? e.message : String(e)})`;
   }
-  const created = entries.find((e) => e.kind === "session_created");
+  const created = firstOf(entries, "session_created");
   if (!created || created.data.sessionId !== name || created.data.mode !== "staging")
-    return `its journal records session ${String(created?.data.sessionId ?? "none")} in mode ${String(created?.data.mode ?? "none")}, not this staging folder: a renamed or copied session is no dry run — run MODE=staging`;
+    return `its journal records session ${created?.data.sessionId ?? "none"} in mode ${created?.data.mode ?? "none"}, not this staging folder: a renamed or copied session is no dry run — run MODE=staging`;
   const st = latestStepResults(entries);
   const open = STEPS.find((d) => st.get(d.id)?.status !== "PASS");
   if (open)

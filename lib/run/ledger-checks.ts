@@ -4,18 +4,11 @@
  * over what was read; the steps (./steps/) do the reading and journal what these return.
  */
 import type { HsPaymentT, OrderT } from "../contract";
+import type { DataIn } from "../evidence/journal";
 import { formatMoney } from "../money";
-import type { MoneySource, MoneyWhat } from "./ledger";
 
-/** The data of one `money_seen` journal entry. */
-export interface MoneySeenData {
-  what: MoneyWhat;
-  source: MoneySource;
-  amount: number;
-  currency: string;
-  ref: string;
-  [k: string]: unknown;
-}
+/** The data of one `money_seen` journal entry (its schema: lib/evidence/journal-entries.ts). */
+export type MoneySeenData = DataIn<"money_seen">;
 
 /** What the orchestrator's payment says was charged and captured. */
 export function paymentSeen(p: HsPaymentT): MoneySeenData[] {

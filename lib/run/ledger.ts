@@ -9,11 +9,13 @@
  *
  * The reconciliation table (charged, captured, refunded, outstanding, transfer, reversal, each per
  * source) is built here too, from `money_seen` entries the steps journal as they read each source.
+ * Every reading of money from the journal is here (issue 21 item 3: the evidence layer only types the
+ * entries), including what step 4 or 5 recorded as captured (`capturedFromJournal`).
  * A little over 300 lines: the table reads the same rules, and apart they could disagree.
  */
-import { type JournalEntry, latestStepResults } from "../evidence/journal";
-import { formatMoney } from "../money";
-import { capturedFromJournal } from "./amounts";
+import { type JournalEntry, lastOf, latestStepResults } from "../evidence/journal";
+import { MONEY_SOURCES, type MONEY_WHATS } from "../evidence/journal-entries";
+import { formatMoney, type Money } from "../money";
 
 /**
  * Money left the operator's card, or may have: the payment was confirmed (journaled before step 4
@@ -47,8 +49,6 @@ export interface RefundAttempt {
   oldFormat: boolean;
 }
 
-const numOrNull = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
-
 /**
  * The session's refund attempts, oldest first. Attempt 1 is the session's first refund; a failed
  * refund, or a partial one that left money outstanding, lets step 8 create the next attempt with a
@@ -75,29 +75,46 @@ export function refundAttempts(entries: readonly JournalEntry[]): RefundAttempt[
     return a;
   };
   for (const e of entries) {
-    const n = typeof e.data.attempt === "number" ? e.data.attempt : 1;
     if (e.kind === "refund_intent") {
-      const a = of(n);
-      a.key = e.data.idempotency_key == null ? null : String(e.data.idempotency_key);
-      a.asked = numOrNull(e.data.amount_cents);
+      const a = of(e.data.attempt ?? 1);
+      a.key = e.data.idempotency_key;
+      a.asked = e.data.amount_cents ?? null;
     } else if (e.kind === "refund_created") {
-      const a = of(n);
-      a.refundId = String(e.data.refund_id);
-      a.status = e.data.status == null ? null : String(e.data.status);
+      const a = of(e.data.attempt ?? 1);
+      a.refundId = e.data.refund_id;
+      a.status = e.data.status;
       a.source = "POST answer";
       a.createdAt = e.at;
-      a.amount = numOrNull(e.data.amount_cents) ?? a.amount;
-      a.oldFormat = !("amount_cents" in e.data);
+      a.amount = e.data.amount_cents ?? a.amount;
+      // Absent (not null): written before refunds carried amounts (the schema keeps the difference).
+      a.oldFormat = e.data.amount_cents === undefined;
     } else if (e.kind === "refund_status") {
-      const a = out.find((x) => x.refundId === String(e.data.refund_id));
+      const a = out.find((x) => x.refundId === e.data.refund_id);
       if (a) {
-        a.status = String(e.data.status);
-        a.source = e.data.source == null ? null : String(e.data.source);
-        a.amount = numOrNull(e.data.amount) ?? a.amount;
+        a.status = e.data.status;
+        a.source = e.data.source;
+        a.amount = e.data.amount ?? a.amount;
       }
     }
   }
   return out.sort((a, b) => a.attempt - b.attempt);
+}
+
+/**
+ * What moved, as the journal recorded it: the captured amount and its source ("the orchestrator's
+ * amount_received", or the order's total when nothing captured was reported). The latest
+ * `payment_uncertain` or `payment_confirmed` with an amount wins, by journal position: a paid cell
+ * re-run that confirms the whole amount after a refused partial capture is what was captured.
+ * Null when no payment is recorded, or it was recorded without an amount.
+ */
+export function capturedFromJournal(entries: readonly JournalEntry[]): { money: Money; source: string } | null {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (e.kind !== "payment_uncertain" && e.kind !== "payment_confirmed") continue;
+    const m = e.data.captured;
+    if (m) return { money: m, source: e.data.captured_source ?? "step 4" };
+  }
+  return null;
 }
 
 /** The money of a session, by amount. */
@@ -125,9 +142,9 @@ export interface Ledger {
 export function ledgerOf(entries: readonly JournalEntry[]): Ledger {
   const moved = moneyMoved(entries);
   const order = lastOf(entries, "order_created");
-  const charged = numOrNull(order?.data.total_cents);
+  const charged = order?.data.total_cents ?? null;
   const seenCaptured = seen(entries, "captured", "orchestrator");
-  const currency = order ? String(order.data.currency) : (seenCaptured?.currency ?? null);
+  const currency = order ? order.data.currency : (seenCaptured?.currency ?? null);
   // What step 4/5 recorded as captured (the orchestrator's amount_received, issue 23 item 1) when no
   // later step saw it: a partial capture or a surcharge must not be read as the order's total.
   const paid = seenCaptured ? null : capturedFromJournal(entries);
@@ -218,8 +235,8 @@ export function refundedSoFarText(entries: readonly JournalEntry[]): string | nu
 // ------------------------------------------------------------------------------------ reconciliation
 
 /** What a source said about one amount (journaled as `money_seen` by the step that read it). */
-export type MoneyWhat = "charged" | "captured" | "refunded" | "transfer" | "reversal";
-export const SOURCES = ["marketplace API", "orchestrator", "database"] as const;
+export type MoneyWhat = (typeof MONEY_WHATS)[number];
+export const SOURCES = MONEY_SOURCES;
 export type MoneySource = (typeof SOURCES)[number];
 /** The sources that report what was refunded in all. */
 const REPORTERS: readonly MoneySource[] = ["marketplace API", "orchestrator"];
@@ -231,21 +248,10 @@ export interface Seen {
   ref: string;
 }
 
-function lastOf(entries: readonly JournalEntry[], kind: JournalEntry["kind"]): JournalEntry | undefined {
-  for (let i = entries.length - 1; i >= 0; i--) if (entries[i].kind === kind) return entries[i];
-  return undefined;
-}
-
 /** The latest amount a source reported for `what`, or null. */
 export function seen(entries: readonly JournalEntry[], what: MoneyWhat, source: MoneySource): Seen | null {
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const e = entries[i];
-    if (e.kind !== "money_seen" || e.data.what !== what || e.data.source !== source) continue;
-    const amount = numOrNull(e.data.amount);
-    if (amount === null) return null;
-    return { amount, currency: String(e.data.currency), ref: String(e.data.ref ?? "") };
-  }
-  return null;
+  const e = lastOf(entries, "money_seen", (x) => x.data.what === what && x.data.source === source);
+  return e ? { amount: e.data.amount, currency: e.data.currency, ref: e.data.ref } : null;
 }
 
 export interface ReconRow {
@@ -296,7 +302,7 @@ export function reconcile(entries: readonly JournalEntry[]): Reconciliation {
     ...none,
     "marketplace API":
       order && l.charged !== null
-        ? { amount: l.charged, currency: String(order.data.currency), ref: "order total_cents" }
+        ? { amount: l.charged, currency: order.data.currency, ref: "order total_cents" }
         : null,
     orchestrator: mk("charged", "orchestrator"),
   });

@@ -5,7 +5,14 @@
 import { Health, Products, Status, paths, priceInclVat, type ProductT, type StatusT } from "../contract";
 import { formatMoney, money } from "../money";
 import { GuardError } from "../errors";
-import type { ApiClient } from "../clients/http";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { type Config, toMinor } from "../config";
+import { ApiClient, type ClientDeps } from "../clients/http";
+import { TRACE_FILE } from "../evidence/files";
+import { secrets } from "../evidence/secrets";
+import { Trace } from "../evidence/trace";
 import {
   clockSkew,
   keyMatchesMode,
@@ -164,4 +171,32 @@ function finish(
     status,
     reminder,
   };
+}
+
+/** What the gate run on its own found: its report, or the backend error that stopped it; and where its trace is. */
+export type GateResult = { traceFile: string } & ({ report: PreflightReport } | { error: unknown });
+
+/**
+ * The gate outside a session, as `npm run preflight` runs it: the API key registered as a secret, a
+ * trace of its own in a fresh temporary folder (no session folder is made), and a client that is
+ * closed afterwards. A backend that cannot be reached or answers off-contract comes back as `error`.
+ */
+export async function preflightGate(
+  cfg: Config,
+  env: NodeJS.ProcessEnv,
+  onAnomaly: ClientDeps["onAnomaly"],
+): Promise<GateResult> {
+  secrets.add(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY");
+  const traceFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "e2e-preflight-")), TRACE_FILE);
+  const api = new ApiClient(cfg.baseUrl, { trace: Trace.open(traceFile), onAnomaly });
+  try {
+    return {
+      traceFile,
+      report: await runPreflight({ ...cfg, maxPriceMinor: cfg.maxPriceMinor ?? toMinor(5), env }, api),
+    };
+  } catch (error) {
+    return { traceFile, error };
+  } finally {
+    await api.close();
+  }
 }

@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Config, paramChanges, pinnedParams } from "../config";
 import { dsnPasswords } from "../dsn";
-import { GuardError, InterruptedError, RunbookError, SessionError, StepDeadlineError, oneLine } from "../errors";
+import { GuardError, InterruptedError, oneLine, SessionError, StateError, StepDeadlineError } from "../errors";
 import { ApiClient, logIn } from "../clients/http";
 import { Journal, latestStepResults, newSessionId, nowIso, pinnedParameters, sessionDir } from "../evidence/journal";
 import { ledgerOf, moneyMoved, moneyOutstanding, refundedText } from "./ledger";
@@ -207,7 +207,8 @@ export class Session {
    * journal written before the nonce existed keeps its id alone, so a resumed session keeps its keys).
    */
   get keyPrefix(): string {
-    const nonce = this.journal.all()[0]?.data.nonce;
+    const created = this.journal.all()[0];
+    const nonce = created?.kind === "session_created" ? created.data.nonce : undefined;
     return typeof nonce === "string" && nonce ? `${this.cfg.sessionId}:${nonce}` : this.cfg.sessionId;
   }
 
@@ -401,7 +402,7 @@ export class Session {
     this.trace.append("step_end", { step: n, status, reason: reason ?? null, observed });
     result.trace = { from, to: this.trace.seq };
     this.results.set(def.id, result);
-    this.journal.append("step_result", result as unknown as Record<string, unknown>);
+    this.journal.append("step_result", result);
     return result;
   }
 
@@ -436,9 +437,7 @@ export class Session {
     if (!def.waitsFor?.length || !this.moneyMoved) return null;
     const acted = this.journal
       .all()
-      .some(
-        (e) => e.kind === "step_result" && e.data.id === def.id && ["PASS", "FAIL"].includes(String(e.data.status)),
-      );
+      .some((e) => e.kind === "step_result" && e.data.id === def.id && ["PASS", "FAIL"].includes(e.data.status));
     if (acted) return null;
     const w = awaitedChecks(def.id, this.results, this.table);
     if (w.failed) observed.before_checks = `after ${w.failed}`;
@@ -509,11 +508,7 @@ export class Session {
       order: () => requireOrder(this.journal, this.table),
       product: (): ProductT => {
         const p = journalProduct(this.journal);
-        if (!p)
-          throw new RunbookError(
-            "E2E_STATE",
-            `no product selected in this session: run ${stepNo(this.table, "product")} first`,
-          );
+        if (!p) throw new StateError(`no product selected in this session: run ${stepNo(this.table, "product")} first`);
         return p;
       },
       poll: (req) => this.poll(req),

@@ -1,10 +1,10 @@
-// Regenerates the committed template notebook from the step table (lib/notebook/template.ts):
+// Regenerates the committed template notebook from the step table (lib/host/template.ts):
 //   npm run template
-// Edit the step table or lib/notebook/template.ts, never the notebook by hand.
+// Edit the step table or lib/host/template.ts, never the notebook by hand.
 import * as fs from "node:fs";
 import { inRepo } from "../../lib/paths";
-import { TEMPLATE } from "../../lib/notebook/nbfile";
-import { serializeNotebook, templateNotebook } from "../../lib/notebook/template";
+import { TEMPLATE } from "../../lib/host/nbfile";
+import { serializeNotebook, templateNotebook } from "../../lib/host/template";
 
 const args = process.argv.slice(2);
 if (args.includes("--help") || args.includes("-h")) {

@@ -12,7 +12,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { freePort } from "../../lib/cli/session";
+import { freePort } from "../../lib/host/ui-server";
 import { refreshProblem } from "../faults/results";
 import { alive, descendants } from "../../lib/procs";
 

@@ -13,7 +13,7 @@ import { pathToFileURL } from "node:url";
 import { before, describe, test } from "node:test";
 import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { verifySession } from "../../lib/evidence/verify";
-import { archiveSession } from "../../lib/notebook/archive";
+import { archiveSession } from "../../lib/host/archive";
 import { passedDryRuns } from "../../lib/run/dry-run";
 import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
 import { makeSigner, writeAllowedSigners } from "../evidence/signing";

@@ -10,11 +10,11 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { removeIfUnused } from "../../lib/cli/session";
+import { removeIfUnused } from "../../lib/host/lifecycle";
 import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { Journal } from "../../lib/evidence/journal";
-import { classicNotebookCommand, jupyterLabCommand } from "../../lib/notebook/jupyter";
-import { readNotebook, sourceOf } from "../../lib/notebook/nbfile";
+import { classicNotebookCommand, jupyterLabCommand } from "../../lib/host/jupyter";
+import { readNotebook, sourceOf } from "../../lib/host/nbfile";
 import { makeSession, seal } from "../report/fixtures";
 
 const root = path.resolve(__dirname, "../..");
@@ -386,7 +386,12 @@ test("removeIfUnused keeps a session folder something ran in", () => {
   const archive = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-session-"));
   try {
     const used = path.join(archive, "used");
-    Journal.create(used, { sessionId: "used", mode: "sandbox" }).append("preflight", { ok: true });
+    Journal.create(used, { sessionId: "used", mode: "sandbox" }).append("preflight", {
+      ok: true,
+      refusals: [],
+      warnings: [],
+      observed: {},
+    });
     assert.equal(removeIfUnused(used), false);
     assert.ok(fs.existsSync(used));
     const extra = path.join(archive, "extra");

@@ -23,7 +23,7 @@ import {
 import { TRACE_FILE } from "../../lib/evidence/files";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { Trace } from "../../lib/evidence/trace";
-import { archiveSession } from "../../lib/notebook/archive";
+import { archiveSession } from "../../lib/host/archive";
 import { publishReport } from "../../lib/report/report";
 import { makeSession, seal, tmpArchive } from "../report/fixtures";
 

@@ -109,7 +109,7 @@ test("connection reset on GET is retried; gives NetworkError when it persists", 
   await assert.rejects(
     api.call({ method: "GET", path: "/d", endpoint: "GET /d", schema: S }),
     (e: unknown) =>
-      e instanceof NetworkError && /Request failed: GET http:\/\/127\.0\.0\.1:\d+\/d/.test((e as Error).message),
+      e instanceof NetworkError && /request failed: GET http:\/\/127\.0\.0\.1:\d+\/d/.test((e as Error).message),
   );
   assert.equal(hits["GET /d"], 5);
   assert.equal(api.counters.networkErrors, 5);
@@ -125,7 +125,7 @@ test("a schema mismatch names the endpoint, the field and what was expected", as
       assert.equal(e.code, "E2E_SCHEMA");
       assert.match(
         e.message,
-        /^Response of GET \/orders\/:id does not match the contract: field `status`: .*expected string/,
+        /^response of GET \/orders\/:id does not match the contract: field `status`: .*expected string/,
       );
       return true;
     },
@@ -288,7 +288,7 @@ test("a body that drips one byte at a time fails the call at its deadline: 'body
     api.call({ method: "GET", path: "/drip", endpoint: "GET /drip", schema: S, deadlineMs: 1000 }),
     (e: unknown) => {
       assert.ok(e instanceof NetworkError, String(e));
-      assert.match(e.message, /^Request failed: GET http:\/\/127\.0\.0\.1:\d+\/drip \(body not finished after 1 s: /);
+      assert.match(e.message, /^request failed: GET http:\/\/127\.0\.0\.1:\d+\/drip \(body not finished after 1 s: /);
       return true;
     },
   );
@@ -315,7 +315,7 @@ test("a 200 that is not JSON says so, with its content type", async () => {
     assert.ok(e instanceof SchemaError);
     assert.match(
       e.message,
-      /^Response of GET \/status does not match the contract: field `\(root\)`: not JSON \(content-type text\/html, 33 bytes\)/,
+      /^response of GET \/status does not match the contract: field `\(root\)`: not JSON \(content-type text\/html, 33 bytes\)/,
     );
     return true;
   });

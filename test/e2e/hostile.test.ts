@@ -14,10 +14,10 @@ import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { rehearse, type Rehearsal } from "../../scripts/rehearse";
-import { readNotebook } from "../../lib/notebook/nbfile";
+import { readNotebook } from "../../lib/host/nbfile";
 import { faultyProxy } from "../faults/harness";
 import { problems } from "../report/hostile-corpus";
-import { ARTIFACTS, chromiumMissing, openAuditPage, type AuditPage } from "../notebook/audit-page";
+import { ARTIFACTS, chromiumMissing, openAuditPage, type AuditPage } from "../host/audit-page";
 
 // Issue 25 §2 added the forms the first escaper missed: HTML inside a code span, HTML after a blank
 // line inside one, and a javascript: link with parentheses two deep.

@@ -12,13 +12,13 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { rehearse, type Rehearsal } from "../../scripts/rehearse";
-import { readNotebook, silentCells, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/notebook/nbfile";
+import { readNotebook, silentCells, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/host/nbfile";
 import { formatVerify, verifySession } from "../../lib/evidence/verify";
 import { scanPaths } from "../../lib/evidence/scan";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { findChromium, CHROMIUM_ARGS } from "../../lib/clients/payer";
-import { selfContainedProblems } from "../../lib/notebook/html";
-import { ARTIFACTS, chromiumMissing, openAuditPage } from "../notebook/audit-page";
+import { selfContainedProblems } from "../../lib/host/html";
+import { ARTIFACTS, chromiumMissing, openAuditPage } from "../host/audit-page";
 
 const root = path.resolve(__dirname, "../..");
 
@@ -168,7 +168,7 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
   });
 
   test("archiving the sealed session again writes nothing: already sealed", async () => {
-    const { archiveSession } = await import("../../lib/notebook/archive");
+    const { archiveSession } = await import("../../lib/host/archive");
     const before = fs.readFileSync(path.join(run.dir, "manifest.json"));
     const r = await archiveSession(run.dir, { docsDir: path.join(archiveDir, "docs") });
     assert.equal(r.status, "already-sealed");
@@ -203,7 +203,7 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
     // Resuming an unsealed session (no second order or refund) is fault scenarios 3 and 3j.
     const before = await sb.counts();
     const files = fs.readdirSync(run.dir).map((f) => [f, fs.readFileSync(path.join(run.dir, f)).toString("base64")]);
-    const { executeNotebook } = await import("../../lib/notebook/jupyter");
+    const { executeNotebook } = await import("../../lib/host/jupyter");
     await assert.rejects(
       executeNotebook(run.notebook, { OPERATOR_PASSWORD: sb.operator.password }),
       /is in a sealed session folder \(manifest\.json\): nothing is executed there/,

@@ -60,7 +60,7 @@ test("an append that does not fit fails loudly and leaves the trace and the jour
   const big = "x".repeat(16 * 1024);
   assert.throws(() => trace.append("note", { text: big }), /ENOSPC.*\(trace\.jsonl: the partial line was removed\)/);
   assert.throws(
-    () => journal.append("preflight", { note: big }),
+    () => journal.append("preflight", { ok: true, refusals: [], warnings: [big], observed: {} }),
     /ENOSPC.*\(state\.jsonl: the partial line was removed\)/,
   );
   for (const f of [TRACE_FILE, JOURNAL_FILE]) {

@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { GENESIS } from "../../lib/evidence/chain";
-import { type JournalEntry, entryHash, serializeEntry } from "../../lib/evidence/journal";
+import { type DataIn, entryHash, serializeEntry } from "../../lib/evidence/journal";
+import type { StepStatus } from "../../lib/types";
 
 const g4 = (s: string) => [s, s, s, s];
 
@@ -47,10 +48,34 @@ export function rechainJournal(file: string): void {
     .split("\n")
     .filter(Boolean)
     .map((l, i) => {
-      const { at, kind, data } = JSON.parse(l) as JournalEntry;
+      const { at, kind, data } = JSON.parse(l) as { at: string; kind: string; data: unknown };
       const body = { seq: i + 1, at, kind, data, prev };
       prev = entryHash(body);
       return serializeEntry({ ...body, hash: prev });
     });
   fs.writeFileSync(file, lines.map((l) => `${l}\n`).join(""));
 }
+
+/** A step result as the runbook journals it (`step_result`), with no facts and no trace lines. */
+export function stepResult(step: number, id: string, status: StepStatus): DataIn<"step_result"> {
+  const at = "2026-11-26T15:45:00.000Z";
+  return {
+    step,
+    id,
+    name: `step ${step}`,
+    status,
+    observed: {},
+    trace: null,
+    startedAt: at,
+    endedAt: at,
+    durationMs: 1,
+  };
+}
+
+/** A bank confirmation as `npm run confirm-bank` journals it. */
+export const BANK: DataIn<"bank_confirmed"> = {
+  date: "2026-11-30",
+  note: null,
+  refund_id: null,
+  confirmed_by: "operator",
+};

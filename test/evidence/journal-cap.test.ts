@@ -13,7 +13,7 @@ import { after, before, test } from "node:test";
 import { Client } from "pg";
 import { type Sandbox, startSandbox } from "../../sandbox";
 import { JOURNAL_FILE } from "../../lib/evidence/files";
-import { JOURNAL_TEXT_MAX, Journal, readJournalFile } from "../../lib/evidence/journal";
+import { JOURNAL_TEXT_MAX, Journal, lastOf, readJournalFile } from "../../lib/evidence/journal";
 import { Session } from "../../lib/run/session";
 import { openStaging } from "../run/fixtures";
 import { PAN } from "./fixtures";
@@ -53,22 +53,35 @@ test("a 5 MB product title leaves the journal small, cut after redaction, the cu
   assert.ok(size < 200 * 1000, `state.jsonl is ${(size / 1e6).toFixed(2)} MB`);
   const read = readJournalFile(file);
   assert.equal(read.ok, true, read.firstBroken?.reason);
-  const sel = read.entries.find((e) => e.kind === "product_selected");
+  const sel = lastOf(read.entries, "product_selected");
   assert.ok(sel);
-  const title = (sel.data.product as { title: string }).title;
+  const title = sel.data.product.title;
   assert.equal(title, `${"T".repeat(JOURNAL_TEXT_MAX)}…`);
   assert.deepEqual(sel.data.truncated_from, { "product.title": FIVE_MB });
   // The step's facts show a short title that says it was cut.
-  const step2 = read.entries.find((e) => e.kind === "step_result" && e.data.step === 2);
+  const step2 = lastOf(read.entries, "step_result", (e) => e.data.step === 2);
   assert.ok(step2);
-  assert.match(String((step2.data.observed as { title: string }).title), /^T{200}… \(cut from 5242880 characters\)$/);
+  assert.match(String(step2.data.observed.title), /^T{200}… \(cut from 5242880 characters\)$/);
 });
 
 test("a card number straddling the cut is masked before the cut, never kept in part", () => {
   const dir = path.join(archive, "direct");
   const j = Journal.create(dir, { sessionId: "20261126T154400Z-staging", mode: "staging" });
   const text = `${"a".repeat(JOURNAL_TEXT_MAX - 7)} ${PAN} ${"b".repeat(100_000)}`;
-  const e = j.append("product_selected", { product: { id: "p1", title: text, tags: [text] } });
+  const e = j.append("product_selected", {
+    // Fields the marketplace adds beyond its contract are kept too, and capped (tags).
+    product: {
+      id: "p1",
+      title: text,
+      tags: [text],
+      price_cents: 417,
+      currency: "EUR",
+      vat_rate: 0.2,
+      seller_id: "s1",
+      license_type: "personal",
+    },
+    total_minor: 500,
+  });
   const written = fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8");
   assert.ok(!written.includes(PAN.slice(0, 6)), "no part of the card number");
   assert.deepEqual(e.data.truncated_from, { "product.title": text.length, "product.tags[0]": text.length });

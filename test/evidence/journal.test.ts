@@ -15,7 +15,7 @@ import { JOURNAL_QUARANTINE_FILE } from "../../lib/evidence/files";
 import { Journal, type JournalRepair, readJournalFile } from "../../lib/evidence/journal";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { Trace } from "../../lib/evidence/trace";
-import { rechainJournal, tmpDir } from "./fixtures";
+import { BANK, rechainJournal, stepResult, tmpDir } from "./fixtures";
 
 const ID = "20261126T154400Z-sandbox";
 const fresh = () => {
@@ -26,11 +26,27 @@ const fresh = () => {
 const lines = (file: string) => fs.readFileSync(file, "utf8").split("\n").slice(0, -1);
 const write = (file: string, ls: string[]) => fs.writeFileSync(file, ls.map((l) => `${l}\n`).join(""));
 const sha = (s: string | Buffer) => crypto.createHash("sha256").update(s).digest("hex");
+const INTENT = { idempotency_key: `${ID}:order`, product_id: "prd_1", total_minor: 500 };
+const ORDER = {
+  order_id: "ord_1",
+  payment_id: "pay_1",
+  payment_url: "http://127.0.0.1:8081/checkout/x",
+  total_cents: 500,
+  currency: "EUR",
+  created_at: "2026-11-26T15:44:30.000Z",
+  http_status: 201,
+};
+const PAID = { at: "2026-11-26T15:46:00.000Z", last4: "4242", processor: "stripe", via: "operator" };
 
 describe("Journal chain", () => {
   it("writes the specified bytes: {seq,at,kind,data,prev,hash}, hash = sha256(JCS of the rest), first prev zeros", () => {
     const { j, file } = fresh();
-    j.append("order_intent", { idempotency_key: `${ID}:order`, amount: { minor: 500, currency: "EUR" } });
+    j.append("preflight", {
+      warnings: [],
+      refusals: [],
+      ok: true,
+      observed: { amount: { minor: 500, currency: "EUR" } },
+    });
     const [l1, l2] = lines(file);
     const e1 = JSON.parse(l1);
     const e2 = JSON.parse(l2);
@@ -41,7 +57,12 @@ describe("Journal chain", () => {
       const { hash, ...rest } = e;
       assert.equal(hash, sha(canonicalJson(rest)));
     }
-    assert.ok(l2.includes('"data":{"amount":{"currency":"EUR","minor":500},"idempotency_key":'), "data is canonical");
+    assert.ok(
+      l2.includes(
+        '"data":{"observed":{"amount":{"currency":"EUR","minor":500}},"ok":true,"refusals":[],"warnings":[]}',
+      ),
+      "data is canonical",
+    );
     assert.equal(j.seq, 2);
     assert.equal(j.head, e2.hash);
     const read = readJournalFile(file);
@@ -53,7 +74,12 @@ describe("Journal chain", () => {
 
   it("redacts data before hashing, and writes a non-finite number as null", () => {
     const { j, file } = fresh();
-    j.append("preflight", { password: "hunter2-not-a-real-one", ratio: Number.NaN });
+    j.append("preflight", {
+      ok: true,
+      refusals: [],
+      warnings: [],
+      observed: { password: "hunter2-not-a-real-one", ratio: Number.NaN },
+    });
     const text = fs.readFileSync(file, "utf8");
     assert.ok(!text.includes("hunter2"));
     assert.match(text, /"ratio":null/);
@@ -63,7 +89,7 @@ describe("Journal chain", () => {
   it("a second writer (another process) continues the chain instead of forking it", () => {
     const { dir, j, file } = fresh();
     const other = Journal.open(dir);
-    other.append("bank_confirmed", { date: "2026-11-30" });
+    other.append("bank_confirmed", BANK);
     j.append("archived", {});
     assert.deepEqual(
       lines(file).map((l) => JSON.parse(l).seq),
@@ -75,10 +101,10 @@ describe("Journal chain", () => {
   it("refuses to write an entry its schema does not allow (a runbook bug), writing nothing", () => {
     const { j, file } = fresh();
     assert.throws(
-      () => j.append("step_result", { step: 3, status: "PASSED" }),
+      () => j.append("step_result", { ...stepResult(3, "order", "PASS"), status: "PASSED" as never }),
       /refusing to write step_result: .*data\.status/,
     );
-    assert.throws(() => j.append("nonsense" as never, {}), /refusing to write nonsense: .*kind/);
+    assert.throws(() => j.append("nonsense" as never, {} as never), /refusing to write nonsense: .*kind/);
     assert.equal(lines(file).length, 1);
   });
 });
@@ -86,7 +112,7 @@ describe("Journal chain", () => {
 describe("Journal: a torn tail (a kernel killed mid-write)", () => {
   it("is set aside before the next append: the appended entry is kept, and a second append leaves it openable", () => {
     const { dir, j, file } = fresh();
-    j.append("order_intent", { idempotency_key: `${ID}:order` });
+    j.append("order_intent", INTENT);
     Trace.open(path.join(dir, "trace.jsonl"), new SecretRegistry()).append("note", { text: "kernel started" });
     const fragment = '{"seq":3,"at":"2026-11-26T15:45:00.000Z","kind":"order_cre';
     fs.appendFileSync(file, fragment);
@@ -98,8 +124,8 @@ describe("Journal: a torn tail (a kernel killed mid-write)", () => {
     assert.equal(reopened.tornTail?.bytes, Buffer.byteLength(fragment));
     assert.deepEqual(fs.readFileSync(file), before);
 
-    reopened.append("order_created", { order_id: "ord_1" });
-    reopened.append("payment_confirmed", { order_id: "ord_1" });
+    reopened.append("order_created", ORDER);
+    reopened.append("payment_confirmed", PAID);
     const after = Journal.open(dir);
     assert.deepEqual(
       after.all().map((e) => e.kind),
@@ -150,7 +176,7 @@ describe("Journal: evidence edited by hand", () => {
 
   it("an edited line is named with the file and line", () => {
     const { dir, j, file } = fresh();
-    j.append("step_result", { step: 1, id: "health", status: "FAIL" });
+    j.append("step_result", stepResult(1, "health", "FAIL"));
     j.append("archived", {});
     write(
       file,
@@ -162,8 +188,8 @@ describe("Journal: evidence edited by hand", () => {
 
   it("reordered or deleted lines are named", () => {
     const { dir, j, file } = fresh();
-    j.append("order_intent", {});
-    j.append("order_created", { order_id: "ord_1" });
+    j.append("order_intent", INTENT);
+    j.append("order_created", ORDER);
     const [a, b, c] = lines(file);
     write(file, [a, c, b]);
     refused(dir, /state\.jsonl line 2: seq is 3, expected 2 \(line deleted, inserted or reordered\)/);
@@ -173,7 +199,7 @@ describe("Journal: evidence edited by hand", () => {
 
   it("a corrupt line that is not the tail is refused, not tolerated as torn", () => {
     const { dir, j, file } = fresh();
-    j.append("order_intent", {});
+    j.append("order_intent", INTENT);
     const [a, b] = lines(file);
     write(file, [a, b.slice(0, 20), b]);
     refused(dir, /line 2: not valid JSON/);
@@ -181,7 +207,7 @@ describe("Journal: evidence edited by hand", () => {
 
   it("an entry of an unknown kind, re-chained so the hashes hold, is still refused by the schema", () => {
     const { dir, j, file } = fresh();
-    j.append("order_intent", {});
+    j.append("order_intent", INTENT);
     write(
       file,
       lines(file).map((l) => l.replace('"kind":"order_intent"', '"kind":"order_paid"')),
@@ -202,7 +228,7 @@ describe("Journal: written by an older tool (no prev, no hash)", () => {
         seq: 2,
         at: "2026-11-01T10:01:00.000Z",
         kind: "step_result",
-        data: { step: 0, id: "preflight", status: "PASS" },
+        data: stepResult(0, "preflight", "PASS"),
       },
     ];
     write(

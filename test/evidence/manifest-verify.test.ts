@@ -11,7 +11,7 @@ import { Journal } from "../../lib/evidence/journal";
 import { Trace } from "../../lib/evidence/trace";
 import { formatVerify, sealFix, verifySession } from "../../lib/evidence/verify";
 import type { Mode } from "../../lib/types";
-import { rechainJournal, tmpDir } from "./fixtures";
+import { BANK, rechainJournal, stepResult, tmpDir } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CLI = path.join(ROOT, "lib/cli/verify.ts");
@@ -25,8 +25,8 @@ function fakeSession(o: { mode?: string; id?: string; parent?: string } = {}): s
   const id = o.id ?? `20261126T154400Z-${mode}`;
   const dir = path.join(o.parent ?? tmpDir("session-"), id);
   const j = Journal.create(dir, { sessionId: id, mode, created_at: "2026-11-26T15:44:00.000Z" });
-  j.append("step_result", { step: 1, id: "health", status: "PASS" });
-  j.append("step_result", { step: 2, id: "login", status: "FAIL", reason: "401" });
+  j.append("step_result", stepResult(1, "health", "PASS"));
+  j.append("step_result", { ...stepResult(2, "login", "FAIL"), reason: "401" });
   const t = Trace.open(path.join(dir, "trace.jsonl"), new SecretRegistry());
   t.append("session", { event: "opened", session_id: id, mode });
   for (let i = 1; i < TRACE_LINES; i++) t.append(i % 2 ? "step_start" : "step_end", { step: i, name: `step ${i}` });
@@ -266,7 +266,7 @@ describe("verifySession", () => {
     const t = Trace.open(path.join(dir, "trace.jsonl"), new SecretRegistry());
     t.append("operator_ack", { event: "bank statement confirmed the refund" });
     t.close();
-    Journal.open(dir).append("bank_confirmed", { date: "2026-11-30" });
+    Journal.open(dir).append("bank_confirmed", BANK);
     const out = formatVerify(verifySession(dir)).join("\n");
     assert.match(
       out,

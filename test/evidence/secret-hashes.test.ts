@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ArchiveRefused } from "../../lib/errors";
+import { SecretLeakError } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
 import { redactString } from "../../lib/evidence/redact";
 import { SECRET_HASHES_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
@@ -24,7 +24,7 @@ import {
 } from "../../lib/evidence/secret-hashes";
 import { SecretRegistry, secrets } from "../../lib/evidence/secrets";
 import { verifySession } from "../../lib/evidence/verify";
-import { archiveSession } from "../../lib/notebook/archive";
+import { archiveSession } from "../../lib/host/archive";
 import { makeSession, tmpArchive } from "../report/fixtures";
 import { tmpDir } from "./fixtures";
 
@@ -254,7 +254,7 @@ logIn(api, { email: "op@example.test", password: "not-checked" }).then(async (me
     // The kernel's trace masked it by value; only the salted hashes let this process find it.
     assert.ok(!fs.readFileSync(path.join(dir, TRACE_FILE), "utf8").includes(issued));
     await assert.rejects(archiveSession(dir, { html: false, docsDir: path.join(archive, "docs") }), (e: unknown) => {
-      assert.ok(e instanceof ArchiveRefused);
+      assert.ok(e instanceof SecretLeakError);
       assert.equal(e.hits.length, 1);
       assert.match(e.hits[0], /payment-e2e\.ipynb:\d+: secret POST \/auth\/login secret \(/);
       assert.ok(!e.message.includes(issued) && !e.hits[0].includes(issued));
@@ -338,7 +338,7 @@ describe("a pay link left in the notebook at seal time", () => {
     recordSecretHash(dir, cs, "GET /orders/:id secret");
     fs.writeFileSync(path.join(dir, "notes.md"), `checkout secret was ${cs}\n`);
     await assert.rejects(archiveSession(dir, { html: false, docsDir: path.join(archive, "docs") }), (e: unknown) => {
-      assert.ok(e instanceof ArchiveRefused);
+      assert.ok(e instanceof SecretLeakError);
       assert.match(e.hits[0], /notes\.md:1: secret GET \/orders\/:id secret/);
       return true;
     });

@@ -17,7 +17,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { main as tsVerify } from "../../lib/cli/verify";
 import { main as confirmBank } from "../../lib/cli/confirm-bank";
-import { archiveSession } from "../../lib/notebook/archive";
+import { archiveSession } from "../../lib/host/archive";
 import { dryRunProblem, type TrustOptions } from "../../lib/run/dry-run";
 import { Trace } from "../../lib/evidence/trace";
 import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
@@ -271,7 +271,7 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
         assert.equal(e.code, "EVIDENCE_SEAL_SIGN");
         assert.match(
           e.message,
-          /^Seal signature: signing key \S+no-such-key not found: pass --sign-key <SSH private key>/,
+          /^seal signature: signing key \S+no-such-key not found: pass --sign-key <SSH private key>/,
         );
         return true;
       },

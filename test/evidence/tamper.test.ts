@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { archiveSession } from "../../lib/notebook/archive";
+import { archiveSession } from "../../lib/host/archive";
 import { makeSession, tmpArchive } from "../report/fixtures";
 import { SCHEMA_V2, anchorReport, lines, rechain, reseal, toV1, toV2 } from "./format-v2";
 

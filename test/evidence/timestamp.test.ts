@@ -17,7 +17,7 @@ import { MANIFEST_TSR_FILE, TRACE_FILE } from "../../lib/evidence/files";
 import { Trace } from "../../lib/evidence/trace";
 import { manifestHash } from "../../lib/evidence/manifest";
 import { type TsaConfig, requestTimestamp } from "../../lib/evidence/timestamp";
-import { archiveSession } from "../../lib/notebook/archive";
+import { archiveSession } from "../../lib/host/archive";
 import { makeSession, tmpArchive } from "../report/fixtures";
 import { anchorReport } from "./format-v2";
 import { runPython, runTs, sealedFixture } from "./verifiers";

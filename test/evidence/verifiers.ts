@@ -7,7 +7,7 @@ import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { archiveSession, type ArchiveOptions } from "../../lib/notebook/archive";
+import { archiveSession, type ArchiveOptions } from "../../lib/host/archive";
 import { makeSession, tmpArchive } from "../report/fixtures";
 
 const ROOT = path.resolve(__dirname, "../..");

@@ -8,7 +8,7 @@ import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import { test } from "node:test";
 import { Marked } from "marked";
-import { renderMarkdownSafe } from "../../lib/notebook/html";
+import { renderMarkdownSafe } from "../../lib/host/html";
 import { hiddenMarkers, safeMarkdown } from "../../lib/notebook/sink";
 import { loadEvidence } from "../../lib/report/evidence";
 import { renderSessionBlock } from "../../lib/report/report";

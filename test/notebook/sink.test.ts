@@ -16,7 +16,7 @@ import { guardSink, safeMarkdown } from "../../lib/notebook/sink";
 import { banner, stepMarkdown, type Sink } from "../../lib/report/display";
 import { inertText, markdownProblems, safeHref } from "../../lib/report/inert";
 import type { StepResult } from "../../lib/types";
-import { chromiumMissing, openAuditPage } from "./audit-page";
+import { chromiumMissing, openAuditPage } from "../host/audit-page";
 
 const ACCESS = "opaque-access-Zk29fQx81LmNa0";
 const REFRESH = "opaque-refresh-Qp77sVc02HhTy4";

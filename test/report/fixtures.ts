@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Journal, newSessionId } from "../../lib/evidence/journal";
+import { type DataIn, Journal, newSessionId } from "../../lib/evidence/journal";
 import { JOURNAL_FILE, TRACE_FILE } from "../../lib/evidence/files";
 import { canonicalJson, sha256 } from "../../lib/evidence/canonical";
 import { STEPS } from "../../lib/run/steps";
@@ -73,8 +73,12 @@ function build(archiveDir: string, o: FixtureOptions): string {
   t.append("session", { event: "opened", session_id: sessionId, mode: o.mode, base_url: "http://127.0.0.1:8080" });
   let order = "pending";
   /** What a source said about an amount, journaled as the runbook's steps 7–9 do (lib/run/ledger.ts). */
-  const seen = (what: string, source: string, amount: number, ref: string) =>
-    j.append("money_seen", { what, source, amount, currency: "EUR", ref });
+  const seen = (
+    what: DataIn<"money_seen">["what"],
+    source: DataIn<"money_seen">["source"],
+    amount: number,
+    ref: string,
+  ) => j.append("money_seen", { what, source, amount, currency: "EUR", ref });
   const call = (endpoint: string, status: number, body: unknown, attempt = 1) => {
     t.append("request", {
       endpoint,
@@ -118,7 +122,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
       endedAt: now,
       durationMs,
     };
-    j.append("step_result", r as unknown as Record<string, unknown>);
+    j.append("step_result", r);
   };
   const skip = (n: number, why: string) => step(n, "SKIPPED", {}, why);
   const poll = (stepN: 5 | 9, statuses: string[]) =>
@@ -196,7 +200,18 @@ function build(archiveDir: string, o: FixtureOptions): string {
     undefined,
     () => {
       call("GET /marketplace/products", 200, { success: true, data: { products: [] } });
-      j.append("product_selected", { product: { id: "prd_e2e_test_licence" }, total_minor: 500 });
+      j.append("product_selected", {
+        product: {
+          id: "prd_e2e_test_licence",
+          title: "E2E test licence",
+          price_cents: 417,
+          currency: "EUR",
+          vat_rate: 0.2,
+          seller_id: "sel_1",
+          license_type: "personal",
+        },
+        total_minor: 500,
+      });
     },
   );
   step(

@@ -17,7 +17,7 @@ import { publishReport } from "../../lib/report/report";
 import { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { chainJournal, tmpArchive } from "./fixtures";
-import { archiveSession } from "../../lib/notebook/archive";
+import { archiveSession } from "../../lib/host/archive";
 import { verifySession } from "../../lib/evidence/verify";
 
 function commitAll(root: string): void {

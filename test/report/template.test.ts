@@ -60,7 +60,7 @@ describe("renderTemplate", () => {
 
 describe("TemplateError", () => {
   const bad: Array<[string, string, object, RegExp]> = [
-    ["unknown variable", "a\n{{nope}}", {}, /^Template t:2: unknown variable \{\{nope\}\}$/],
+    ["unknown variable", "a\n{{nope}}", {}, /^template t:2: unknown variable \{\{nope\}\}$/],
     ["unbalanced raw braces", "{{{v}}", { v: "x" }, /malformed tag \{\{\{v\}\}: a raw value is \{\{\{name\}\}\}/],
     ["a raw section", "{{{#v}}}{{/v}}", { v: "x" }, /malformed tag/],
     ["unknown nested key", "{{a.b}}", { a: {} }, /unknown variable \{\{a\.b\}\} \(no `b`\)/],
@@ -89,6 +89,6 @@ describe("TemplateError", () => {
   it("a missing template file names it", () =>
     assert.throws(
       () => fillTemplate("no-such.md", {}),
-      /Template templates\/no-such\.md: cannot read the template; restore it from git/,
+      /template templates\/no-such\.md: cannot read the template; restore it from git/,
     ));
 });

@@ -2,6 +2,7 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import type { HsPaymentT, OrderT } from "../../lib/contract";
+import type { JournalEntry } from "../../lib/evidence/journal";
 import { backendInterval, paidTime, reachedTime, refundCreatedTime } from "../../lib/run/backend-time";
 
 const order = (o: Partial<OrderT>): OrderT =>
@@ -78,11 +79,13 @@ test("the interval: rounded to 0.1 s, 'not measured' with the reason, skew recor
 });
 
 test("the refund's created_at is attempt n's, from its POST answer as journaled", () => {
-  const entries = [
-    { kind: "refund_created", data: { attempt: 1, created_at: "2026-12-06T10:06:00.000Z" } },
-    { kind: "refund_created", data: { attempt: 2, created_at: "2026-12-06T10:07:00.000Z" } },
-    { kind: "refund_created", data: { attempt: 3 } },
-  ];
+  const refund = (seq: number, attempt: number, created_at?: string): JournalEntry => ({
+    seq,
+    at: "2026-12-06T10:08:00.000Z",
+    kind: "refund_created",
+    data: { refund_id: `ref_${attempt}`, status: "pending", http_status: 202, attempt, created_at },
+  });
+  const entries = [refund(1, 1, "2026-12-06T10:06:00.000Z"), refund(2, 2, "2026-12-06T10:07:00.000Z"), refund(3, 3)];
   assert.equal(refundCreatedTime(entries, 1)?.at, "2026-12-06T10:06:00.000Z");
   assert.equal(refundCreatedTime(entries, 2)?.source, "the refund's created_at");
   assert.equal(refundCreatedTime(entries, 3), null, "no backend time: none made up");

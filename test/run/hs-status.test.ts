@@ -153,6 +153,7 @@ function session(
       paid_at_source: "test",
       last4: "4242",
       processor: "stripe",
+      via: "operator",
     });
   if (opts.refunded) for (const n of [5, 6, 7]) rb.results.set(STEPS[n].id, stepResult(n, "PASS"));
   rb.api.token = "token-for-tests";

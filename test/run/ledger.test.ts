@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, afterEach, before, test } from "node:test";
 import { startSandbox, type Faults, type Sandbox } from "../../sandbox";
-import { Journal } from "../../lib/evidence/journal";
+import { type DataIn, Journal, type JournalKind } from "../../lib/evidence/journal";
 import { ledgerOf, moneyOutstanding, reconcile, refundAttempts, refundedText } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
@@ -17,7 +17,7 @@ import { payAndConfirm } from "../faults/drive";
 import { openStaging } from "./fixtures";
 import { loadEvidence } from "../../lib/report/evidence";
 import { actionItems, deriveOutcome } from "../../lib/report/verdict";
-import { applySealRules } from "../../lib/notebook/seal-rules";
+import { applySealRules } from "../../lib/host/seal-rules";
 import { standingFor } from "../../lib/notebook/standing";
 
 let sb: Sandbox;
@@ -215,13 +215,24 @@ async function sqlCount(orderId: string): Promise<number[]> {
 
 // ------------------------------------------------------------------------------------ the ledger on journals alone
 
-function journalOf(entries: Array<[string, Record<string, unknown>]>) {
+/** One entry to journal: its kind and the fields the test is about. */
+type Entry = { [K in JournalKind]: [K, Partial<DataIn<K>>] }[JournalKind];
+/** Fields each kind requires that these tests do not read (every entry is checked against its kind's schema). */
+const FILL: { [K in JournalKind]?: Partial<DataIn<K>> } = {
+  order_created: { created_at: "2026-11-26T13:59:00.000Z", http_status: 201 },
+  payment_confirmed: { last4: "4242", processor: "stripe", via: "operator" },
+  payment_uncertain: { payment_id: "pay_1" },
+  refund_intent: { order_id: "ord_1" },
+  refund_created: { http_status: 201 },
+};
+
+function journalOf(entries: Entry[]) {
   const dir = fs.mkdtempSync(path.join(archive, "j-"));
   const j = Journal.create(path.join(dir, "s"), { sessionId: "s", mode: "staging" });
-  for (const [kind, data] of entries) j.append(kind as never, data);
+  for (const [kind, data] of entries) j.append(kind, { ...FILL[kind], ...data } as never);
   return j.all();
 }
-const PAID: Array<[string, Record<string, unknown>]> = [
+const PAID: Entry[] = [
   [
     "order_created",
     { order_id: "ord_1", payment_id: "pay_1", payment_url: "http://x/", total_cents: 500, currency: "EUR" },
@@ -275,7 +286,7 @@ test("ledger: a refund answered with amount null is unknown, not settled; the ma
   ]);
   assert.equal(ledgerOf(unknown).settled, false, "null is unknown, not the whole amount");
   assert.equal(moneyOutstanding(unknown), true);
-  const mp = (cents: number): [string, Record<string, unknown>] => [
+  const mp = (cents: number): Entry => [
     "money_seen",
     { what: "refunded", source: "marketplace API", amount: cents, currency: "EUR", ref: "order refunded_cents" },
   ];

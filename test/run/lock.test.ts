@@ -15,7 +15,7 @@ import { readTrace } from "../../lib/evidence/chain";
 import { acquireSessionLock, lockHolder, releaseSessionLock } from "../../lib/run/lock";
 import { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
-import { archiveSession } from "../../lib/notebook/archive";
+import { archiveSession } from "../../lib/host/archive";
 
 const ROOT = path.join(__dirname, "..", "..");
 const archive = fs.mkdtempSync(path.join(os.tmpdir(), "lock-"));

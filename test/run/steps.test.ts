@@ -7,8 +7,8 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { TEMPLATE, readNotebook, sourceOf } from "../../lib/notebook/nbfile";
-import { serializeNotebook, templateNotebook } from "../../lib/notebook/template";
+import { TEMPLATE, readNotebook, sourceOf } from "../../lib/host/nbfile";
+import { serializeNotebook, templateNotebook } from "../../lib/host/template";
 import { pollTitle, renderPollPlot } from "../../lib/plot/poll";
 import { compareSessions } from "../../lib/report/compare";
 import { observedText } from "../../lib/report/display";
@@ -433,6 +433,7 @@ describe("a step inserted before pay: every message that names a step follows th
         paid_at_source: "test",
         last4: "4242",
         processor: "stripe",
+        via: "operator",
       });
       const r = await rb.run("refund");
       assert.equal(r.status, "SKIPPED");

@@ -19,7 +19,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import pg from "pg";
 import { CHROMIUM_ARGS, findChromium } from "../../lib/clients/payer";
 import { REPORT_FILE } from "../../lib/evidence/files";
-import { prepareSession } from "../../lib/notebook/prepare";
+import { prepareSession } from "../../lib/host/prepare";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { TEST_CARDS } from "../../sandbox/test-cards";
 import { scratchDocs } from "../../scripts/rehearse";

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { REPO_ROOT, venvBin } from "../../lib/notebook/jupyter";
+import { REPO_ROOT, venvBin } from "../../lib/host/jupyter";
 
 export const REPO = REPO_ROOT;
 /** The project venv's Jupyter (scripts/setup.sh); the test runs JupyterLab from it and nothing else. */

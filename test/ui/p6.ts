@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { readNotebook } from "../../lib/notebook/nbfile";
+import { readNotebook } from "../../lib/host/nbfile";
 import { type Lab, REPO } from "./jupyterlab";
 import type { LabNotebook } from "./lab-page";
 

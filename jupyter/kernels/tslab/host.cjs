@@ -4,7 +4,7 @@
  *   console.warn("unknown msg_type: …"); during a cell, tslab has routed stderr into that cell's
  *   output, so the line landed in a step's result. It goes to the kernel's own log instead.
  * - SIGHUP and SIGUSR2 are how `npm run session` tells a kernel that the host is stopping it
- *   (lib/notebook/lifecycle.ts); the notebook's hook (lib/notebook/kernel.ts) records the running
+ *   (lib/host/lifecycle.ts); the notebook's hook (lib/notebook/kernel.ts) records the running
  *   step as stopped by the host. Until a notebook has hooked the kernel, they must not kill it.
  */
 "use strict";

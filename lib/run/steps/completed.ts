@@ -17,7 +17,7 @@ import {
   orchestratorPayment,
   recordCaptured,
 } from "./payment";
-import { RunbookError } from "../../errors";
+import { StateError } from "../../errors";
 
 /** How often the completed step asks the orchestrator whether the payment became final without money moving. */
 const HS_CHECK_EVERY_MS = 2 * 1000; // 2 s
@@ -31,15 +31,12 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
   // paid cell nor poll back-off moves them.
   const confirmed = journal.last("payment_confirmed");
   if (!confirmed)
-    throw new RunbookError(
-      "E2E_STATE",
-      `no payment confirmed in this session: ${stepNo(ctx.table, "pay")} must pass first`,
-    );
+    throw new StateError(`no payment confirmed in this session: ${stepNo(ctx.table, "pay")} must pass first`);
   const paid = confirmed.data;
   // (The confirmation's own `at` is the notebook's time: never used, even when nothing else is.)
   const from: BackendTime | null = backendTime(
     paid.paid_at,
-    String(paid.paid_at_source ?? `${stepNo(ctx.table, "pay")}'s payment time`),
+    paid.paid_at_source ?? `${stepNo(ctx.table, "pay")}'s payment time`,
   );
   let seen = null as OrderT | null;
   // Refunded (or on its way) before this step looked: the move to completed was not observed,
@@ -95,7 +92,7 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
   if (end) obs.completed_at = end.at;
   const iv = backendInterval(
     from,
-    paid.paid_at_source ? String(paid.paid_at_source) : noPaidTime(null),
+    paid.paid_at_source ? paid.paid_at_source : noPaidTime(null),
     end,
     "the completed order carries no completed_at or updated_at",
   );

@@ -19,7 +19,7 @@ export async function runOrder(ctx: StepContext): Promise<void> {
   const { cfg, journal, facts: obs } = ctx;
   const existing = journal.last("order_created");
   if (existing) {
-    const o = await getOrder(ctx.api, String(existing.data.order_id));
+    const o = await getOrder(ctx.api, existing.data.order_id);
     observeOrder(obs, o);
     obs.resumed = `resumed order ${o.id} created at ${existing.at}`;
     checkCharge(cfg, journal, o);

@@ -6,7 +6,7 @@
 import { Licenses, Order, paths, type LicenseT, type OrderT, type ProductT } from "../../contract";
 import type { ApiClient } from "../../clients/http";
 import type { Config } from "../../config";
-import { type GuardError, HttpStatusError, InterruptedError, RunbookError, oneLine } from "../../errors";
+import { type GuardError, HttpStatusError, InterruptedError, oneLine, RunbookError, StateError } from "../../errors";
 import type { Journal } from "../../evidence/journal";
 import { orderMatchesCharge } from "../guards";
 import { money } from "../../money";
@@ -29,18 +29,18 @@ export function journalOrder(journal: Journal): JournalOrder | null {
   if (!e) return null;
   const d = e.data;
   return {
-    id: String(d.order_id),
-    paymentId: String(d.payment_id),
-    paymentUrl: String(d.payment_url),
-    totalMinor: Number(d.total_cents),
-    currency: String(d.currency),
+    id: d.order_id,
+    paymentId: d.payment_id,
+    paymentUrl: d.payment_url,
+    totalMinor: d.total_cents,
+    currency: d.currency,
   };
 }
 
 /** The product the product step selected (journal), or null. */
 export function journalProduct(journal: Journal): ProductT | null {
   const sel = journal.last("product_selected");
-  return sel ? (sel.data.product as ProductT) : null;
+  return sel ? sel.data.product : null;
 }
 
 export { refundStepNo, stepNo } from "../step-model";
@@ -48,7 +48,7 @@ export { refundStepNo, stepNo } from "../step-model";
 /** The journal's order, or a clear refusal naming the step that creates it. */
 export function requireOrder(journal: Journal, table: StepTable): JournalOrder {
   const o = journalOrder(journal);
-  if (!o) throw new RunbookError("E2E_STATE", `no order in this session: ${stepNo(table, "order")} must pass first`);
+  if (!o) throw new StateError(`no order in this session: ${stepNo(table, "order")} must pass first`);
   return o;
 }
 

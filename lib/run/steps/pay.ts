@@ -4,7 +4,7 @@
  * when HYPERSWITCH_URL is set, else the order having left `pending`. Without it the step records
  * SKIPPED ("not paid yet") and the pay link stays usable; nothing is confirmed.
  */
-import { ConfigError, RunbookError } from "../../errors";
+import { ConfigError, StepCheckError } from "../../errors";
 import { amountMismatchMessage, checkAmounts } from "../amounts";
 import type { StepContext, StepOutcome } from "../step-context";
 import { refundStepNo, requireOrder } from "./orders";
@@ -22,13 +22,13 @@ export async function runPay(ctx: StepContext): Promise<StepOutcome | undefined>
       processor: prior.data.processor,
       resumed: `confirmed earlier at ${prior.at}`,
     });
-    if (prior.data.paid_at_source) obs.time_source = String(prior.data.paid_at_source);
+    if (prior.data.paid_at_source) obs.time_source = prior.data.paid_at_source;
     return;
   }
   const auto = ctx.opts.auto ?? null;
   if (auto && auto.status === "failed") {
     obs.card_last4 = auto.last4;
-    throw new RunbookError("E2E_PAYMENT_FAILED", `the checkout refused the payment (${auto.errorCode ?? "failed"})`);
+    throw new StepCheckError("E2E_PAYMENT_FAILED", `the checkout refused the payment (${auto.errorCode ?? "failed"})`);
   }
   // More than 4 digits is refused before anything else is written, paid or not; but the
   // payment may have gone through already, and then the record must say money moved.
@@ -51,7 +51,7 @@ export async function runPay(ctx: StepContext): Promise<StepOutcome | undefined>
       payment_id: order.paymentId ?? null,
       seen: evidence.seen,
     });
-  if (evidence.failed) throw new RunbookError("E2E_PAYMENT_FAILED", evidence.failed);
+  if (evidence.failed) throw new StepCheckError("E2E_PAYMENT_FAILED", evidence.failed);
   if (!evidence.paid)
     return {
       status: "SKIPPED",
@@ -66,7 +66,7 @@ export async function runPay(ctx: StepContext): Promise<StepOutcome | undefined>
   Object.assign(obs, amounts.facts);
   if (amounts.mismatch) {
     refusedAfterPaying(journal, evidence, `the amounts disagree: ${amounts.mismatch}`, amounts);
-    throw new RunbookError(
+    throw new StepCheckError(
       "E2E_AMOUNT_MISMATCH",
       amountMismatchMessage(amounts, order.paymentId, refundStepNo(ctx.table)),
     );

@@ -7,10 +7,10 @@ import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT } from "..
 import { InterruptedError, oneLine } from "../../errors";
 import { sleep } from "../../clients/policy";
 import type { Money } from "../../money";
-import { capturedFromJournal, classifyPayment, type AmountCheck } from "../amounts";
+import { classifyPayment, type AmountCheck } from "../amounts";
 import { noPaidTime, paidTime } from "../backend-time";
 import { paymentAdvice, paymentClass } from "../hs-status";
-import { ledgerOf } from "../ledger";
+import { capturedFromJournal, ledgerOf } from "../ledger";
 import type { Journal } from "../../evidence/journal";
 import type { Observed, Services } from "../step-context";
 import { getOrder, journalOrder, requireOrder } from "./orders";
@@ -85,7 +85,7 @@ export function noOrchestratorView(s: Services): string {
  */
 export function heldEarlier(journal: Journal): string | null {
   const h = journal.last("payment_held");
-  return h ? `${String(h.data.status)} seen at ${h.at} in this session` : null;
+  return h ? `${h.data.status} seen at ${h.at} in this session` : null;
 }
 
 /** What moved and its source: the ledger's captured amount (one reading of the money, review 2). */

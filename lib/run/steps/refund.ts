@@ -4,7 +4,7 @@
  * refund of what is outstanding (the ledger's amount).
  */
 import { Refund, paths } from "../../contract";
-import { RunbookError } from "../../errors";
+import { StateError } from "../../errors";
 import { money } from "../../money";
 import { refundClass, refundAdvice } from "../hs-status";
 import { ledgerOf, refundAttempts } from "../ledger";
@@ -78,7 +78,7 @@ export async function runRefund(ctx: StepContext): Promise<StepOutcome | undefin
   if (res.data.amount_cents != null) obs.amount = money(res.data.amount_cents, o.currency);
   if (attempt > 1) obs.attempt = attempt;
   const a = refundAttempts(journal.all()).find((x) => x.attempt === attempt);
-  if (!a?.refundId) throw new RunbookError("E2E_STATE", `refund attempt ${attempt} was not journaled; a runbook bug`);
+  if (!a?.refundId) throw new StateError(`refund attempt ${attempt} was not journaled; a runbook bug`);
   let why = res.data.failure_reason ?? null;
   if (refundClass(res.data.status).class !== "no_money") {
     const hs = await orchestratorRefund(ctx, a);

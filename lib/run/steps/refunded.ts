@@ -4,7 +4,7 @@
  */
 import type { OrderT } from "../../contract";
 import { readSellerTransfers } from "../../clients/db";
-import { RunbookError } from "../../errors";
+import { StateError, StepCheckError } from "../../errors";
 import { backendInterval, backendTime, reachedTime, refundCreatedTime } from "../backend-time";
 import { refundAdvice, refundClass } from "../hs-status";
 import { ledgerOf, refundAttempts, refundedText } from "../ledger";
@@ -24,7 +24,7 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
   const attempts = refundAttempts(journal.all());
   const a = attempts[attempts.length - 1];
   const refundId = a?.refundId;
-  if (!a || !refundId) throw new RunbookError("E2E_STATE", `no refund in this session: ${refundStep} must pass first`);
+  if (!a || !refundId) throw new StateError(`no refund in this session: ${refundStep} must pass first`);
   let from = refundCreatedTime(journal.all(), a.attempt);
   let order = null as OrderT | null;
   const probe = async (): Promise<Probe> => {
@@ -112,7 +112,7 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
   if (l.overRefund > 0) {
     const msg = `over-refund: ${refundedText(l)}; ask the marketplace squad to recover it and file an issue`;
     ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: msg });
-    throw new RunbookError("E2E_REFUND_AMOUNT", msg);
+    throw new StepCheckError("E2E_REFUND_AMOUNT", msg);
   }
   // The order is refunded (the marketplace will not refund it again) yet money is outstanding
   // (e.g. a surcharge the orchestrator captured on top of the order's total): never "funds returned".
@@ -177,8 +177,8 @@ async function checkReversal(ctx: StepContext): Promise<void> {
       seeMoney(ctx.journal, {
         what: "reversal",
         source: "marketplace API",
-        amount: Number(expected.data.amount),
-        currency: String(expected.data.currency),
+        amount: expected.data.amount,
+        currency: expected.data.currency,
         ref: "the whole transfer, on a full refund",
       });
     seeMoney(ctx.journal, {

@@ -26,7 +26,8 @@ export function noteRefundStatus(
   source: string,
   amount?: number,
 ): void {
-  if (a.status === status && (amount === undefined || amount === a.amount)) return;
+  // (Only an attempt whose POST answered has an id to report a status for.)
+  if (a.refundId === null || (a.status === status && (amount === undefined || amount === a.amount))) return;
   const more = amount === undefined ? {} : { amount };
   journal.append("refund_status", { refund_id: a.refundId, attempt: a.attempt, status, source, ...more });
   a.status = status;

@@ -4,7 +4,7 @@
  * reconciled against the split the order implies.
  */
 import { parsePastedTransfer, readSellerTransfers, transferSqlFor } from "../../clients/db";
-import { RunbookError } from "../../errors";
+import { StepCheckError } from "../../errors";
 import { money } from "../../money";
 import { transportIsSafe } from "../guards";
 import { orderSplit, transferMismatch } from "../ledger-checks";
@@ -100,7 +100,7 @@ async function reconcileTransfer(ctx: StepContext, row: { amount: number; curren
     ref: "seller_transfers.amount",
   });
   const bad = transferMismatch({ amount: row.amount, currency }, split);
-  if (bad) throw new RunbookError("E2E_TRANSFER_AMOUNT", bad);
+  if (bad) throw new StepCheckError("E2E_TRANSFER_AMOUNT", bad);
 }
 
 function observeTransfer(
@@ -115,7 +115,7 @@ function observeTransfer(
 ): void {
   const obs = ctx.facts;
   const order = journalOrder(ctx.journal);
-  if (!row) throw new RunbookError("E2E_NO_TRANSFER", `no seller_transfers row for order ${order?.id}`);
+  if (!row) throw new StepCheckError("E2E_NO_TRANSFER", `no seller_transfers row for order ${order?.id}`);
   // seller_transfers.amount is in minor units, like every amount of the contract.
   const currency = row.currency || order?.currency || null;
   obs.amount = row.amount == null || !currency ? null : money(row.amount, currency);
@@ -128,5 +128,5 @@ function observeTransfer(
       message: `${count} seller_transfers rows for one order`,
     });
   if (!row.stripe_transfer_id)
-    throw new RunbookError("E2E_TRANSFER_NULL", "seller_transfers row has a NULL stripe_transfer_id");
+    throw new StepCheckError("E2E_TRANSFER_NULL", "seller_transfers row has a NULL stripe_transfer_id");
 }

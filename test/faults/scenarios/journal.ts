@@ -13,7 +13,7 @@ import { JOURNAL_FILE, JOURNAL_QUARANTINE_FILE, TRACE_FILE } from "../../../lib/
 import { Journal, readJournalFile } from "../../../lib/evidence/journal";
 import { readTrace } from "../../../lib/evidence/chain";
 import { formatVerify, verifySession } from "../../../lib/evidence/verify";
-import { archiveSession } from "../../../lib/notebook/archive";
+import { archiveSession } from "../../../lib/host/archive";
 import { loadEvidence } from "../../../lib/report/evidence";
 import { assertPass, journalCount, statusLine, verifyAndRefund } from "../drive";
 import { ROUTE, runKernelAndKill, type Scenario } from "../harness";

@@ -13,9 +13,9 @@ import * as path from "node:path";
 import { verifyChain } from "../../../lib/evidence/chain";
 import { TRACE_FILE, JOURNAL_FILE } from "../../../lib/evidence/files";
 import { Journal, latestStepResults } from "../../../lib/evidence/journal";
-import { EXECUTOR_EXIT, executeNotebook, pythonFor } from "../../../lib/notebook/jupyter";
-import { sourceOf, type Notebook } from "../../../lib/notebook/nbfile";
-import { prepareSession } from "../../../lib/notebook/prepare";
+import { EXECUTOR_EXIT, executeNotebook, pythonFor } from "../../../lib/host/jupyter";
+import { sourceOf, type Notebook } from "../../../lib/host/nbfile";
+import { prepareSession } from "../../../lib/host/prepare";
 import { scratchDocs } from "../../../scripts/rehearse";
 import { faultyProxy, ROUTE, type Scenario, type World } from "../harness";
 

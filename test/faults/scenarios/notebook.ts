@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { TRACE_FILE } from "../../../lib/evidence/files";
-import { sourceOf, type Notebook } from "../../../lib/notebook/nbfile";
+import { sourceOf, type Notebook } from "../../../lib/host/nbfile";
 import { verifyChain } from "../../../lib/evidence/chain";
 import { rehearse, type Rehearsal } from "../../../scripts/rehearse";
 import { ROUTE, type Scenario } from "../harness";

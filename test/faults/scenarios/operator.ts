@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { readTrace } from "../../../lib/evidence/chain";
 import { TRACE_FILE } from "../../../lib/evidence/files";
-import { readNotebook, sourceOf } from "../../../lib/notebook/nbfile";
+import { readNotebook, sourceOf } from "../../../lib/host/nbfile";
 import { interruptAll } from "../../../lib/run/session";
 import type { Runbook } from "../../../lib/run/runbook";
 import type { StepResult } from "../../../lib/types";

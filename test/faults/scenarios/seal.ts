@@ -10,9 +10,9 @@ import * as path from "node:path";
 import { ArchiveRuleRefused } from "../../../lib/errors";
 import { REPORT_FILE } from "../../../lib/evidence/files";
 import { verifySession } from "../../../lib/evidence/verify";
-import { archiveSession } from "../../../lib/notebook/archive";
-import { executeNotebook } from "../../../lib/notebook/jupyter";
-import { type NbCell, readNotebook, sourceOf, writeNotebook } from "../../../lib/notebook/nbfile";
+import { archiveSession } from "../../../lib/host/archive";
+import { executeNotebook } from "../../../lib/host/jupyter";
+import { type NbCell, readNotebook, sourceOf, writeNotebook } from "../../../lib/host/nbfile";
 import type { Scenario, World } from "../harness";
 import { env, prepare } from "./notebook-save";
 

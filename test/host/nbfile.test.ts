@@ -1,7 +1,7 @@
 /** Parameter injection and output hygiene of the notebook file. */
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { injectParameters, hygieneProblems, silentCells, type Notebook } from "../../lib/notebook/nbfile";
+import { injectParameters, hygieneProblems, silentCells, type Notebook } from "../../lib/host/nbfile";
 
 test("parameters are injected after the parameters cell (papermill's convention); secrets are refused", () => {
   const nb: Notebook = {

@@ -1,5 +1,5 @@
 /**
- * The Jupyter server behind `npm run session` (lib/cli/session.ts): which UI (JupyterLab from the
+ * The Jupyter server behind `npm run session` (lib/host/session-life.ts): which UI (JupyterLab from the
  * project venv, else Debian's classic Notebook), its command line (127.0.0.1, a fixed port, the
  * contents manager that keeps sealed folders unwritten: jupyter/sealed_contents.py), the folder it
  * serves, why it did not start, waiting until it serves the notebook, and stopping it (SIGTERM, then

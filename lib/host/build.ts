@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { RunbookError } from "../errors";
+import { ToolError } from "../errors";
 import { inRepo } from "../paths";
 
 export const BUILD_DIR = "build/lib";
@@ -48,7 +48,7 @@ export function ensureBuilt(): boolean {
     encoding: "utf8",
   });
   if (r.status !== 0)
-    throw new RunbookError(
+    throw new ToolError(
       "E2E_BUILD",
       `building lib for the notebook failed: ${(r.stdout + r.stderr).split("\n").find(Boolean) ?? `tsc exited ${r.status}`} — run npm run typecheck`,
     );

@@ -9,12 +9,12 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ArchiveRefused, ArchiveSealed, RunbookError, SealSignError, SessionError } from "../errors";
+import { SecretLeakError, ArchiveSealed, SealSignError, SessionError, ToolError } from "../errors";
 import { PAY_LINK_SECRET } from "../evidence/outputs";
 import { applySealRules, exceptionReasonProblem } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
-import { Journal } from "../evidence/journal";
+import { Journal, firstOf } from "../evidence/journal";
 import { STEPS } from "../run/steps";
 import { MANIFEST_FILE, MANIFEST_TSR_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { type TsaConfig, requestTimestamp, tsaFromEnv } from "../evidence/timestamp";
@@ -154,16 +154,17 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   }
   for (const flag of ["unrefunded", "incomplete"] as const) {
     const problem = exceptionReasonProblem(flag, opts[flag], dir);
-    if (problem) throw new RunbookError("E2E_PARAMS", problem);
+    if (problem) throw new ToolError("E2E_PARAMS", problem);
   }
 
   const journal = Journal.open(dir);
   // A kernel killed mid-write leaves a torn last line: quarantined and recorded before the seal
   // reads the chain heads (the manifest refuses a torn journal).
   journal.repairTail();
-  const created = journal.all()[0];
-  const sessionId = String(created.data.sessionId);
-  const mode = String(created.data.mode);
+  const created = firstOf(journal.all(), "session_created");
+  if (!created) throw new SessionError(`journal of ${dir} holds no session_created: not a session journal`);
+  const sessionId = created.data.sessionId;
+  const mode = created.data.mode;
   const nb = path.join(dir, SESSION_NOTEBOOK);
   // Before the HTML is exported from it and before the scan: see maskPayLinks.
   if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);
@@ -210,7 +211,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   if (hits.length) {
     // Never leave an export that failed the scan behind: it may show what the scan found.
     if (html) fs.rmSync(html, { force: true });
-    throw new ArchiveRefused(dir, hits.map(formatHit));
+    throw new SecretLeakError(hits.map(formatHit), dir);
   }
   if (exceptions.length) {
     // Journaled only now the seal goes ahead (review 8): a refused seal leaves none behind. The report
@@ -220,7 +221,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     const again = scanPaths([dir], { registry, extensions: "all" });
     if (again.length) {
       if (html) fs.rmSync(html, { force: true });
-      throw new ArchiveRefused(dir, again.map(formatHit));
+      throw new SecretLeakError(again.map(formatHit), dir);
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * Real Jupyter, driven headless: our executor (jupyter/execute.py, nbclient) runs a session
  * notebook with the project-local tslab kernelspec (JUPYTER_PATH=<repo>/jupyter, no global
- * install), saving it after every cell; nbconvert exports the audit HTML (lib/notebook/html.ts,
+ * install), saving it after every cell; nbconvert exports the audit HTML (lib/host/html.ts,
  * templates/nbconvert/audit). Errors are allowed (every cell runs); the guard that stops later
  * steps lives in the lib (SKIPPED), not in the executor.
  * One Python process for both (issue 15): `executeNotebook(…, { exportAfter: true })` leaves the
@@ -14,7 +14,7 @@ import * as readline from "node:readline";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { RunbookError } from "../errors";
+import { RunbookError, ToolError } from "../errors";
 import { MANIFEST_FILE } from "../evidence/files";
 import { repoRoot } from "../paths";
 import { AUDIT_NOTE, auditCopy, selfContainedProblems } from "./html";
@@ -22,7 +22,7 @@ import { readNotebook, silentCells, writeNotebook, type Notebook } from "./nbfil
 
 /** Jupyter's command could not be started at all: the one-line fix is the set-up command. */
 const cannotStart = (command: string, err: Error): RunbookError =>
-  new RunbookError(
+  new ToolError(
     "E2E_JUPYTER",
     `cannot start ${command} (${err.message}); run bash scripts/setup.sh, which installs Jupyter into .venv`,
     { cause: err },
@@ -308,7 +308,7 @@ export async function executeNotebook(
 ): Promise<RunResult & { silent: string[]; saved: SavedState | null; failure: string | null }> {
   // A sealed session folder is read-only to the tool: executing would rewrite its notebook.
   if (fs.existsSync(path.join(path.dirname(file), MANIFEST_FILE)))
-    throw new RunbookError(
+    throw new ToolError(
       "E2E_JUPYTER",
       `${file} is in a sealed session folder (manifest.json): nothing is executed there — start a new session with npm run session`,
     );
@@ -344,7 +344,7 @@ export async function executeNotebook(
 export const AUDIT_TEMPLATE_DIR = path.join(REPO_ROOT, "templates", "nbconvert");
 
 /**
- * Writes `<name>.html` next to the notebook: the page an auditor reads (lib/notebook/html.ts).
+ * Writes `<name>.html` next to the notebook: the page an auditor reads (lib/host/html.ts).
  * nbconvert exports a rendered copy of the notebook (the notebook itself is not touched) with the
  * audit template, in a scratch folder; the page must be self-contained, or nothing is written.
  * `jupyter` picks the Jupyter to run (tests export with each installed one).
@@ -394,14 +394,14 @@ export async function exportHtml(
             opts.jupyter,
           );
     if (r.code !== 0 || !fs.existsSync(out))
-      throw new RunbookError(
+      throw new ToolError(
         "E2E_JUPYTER",
         `HTML export failed for ${file}: ${r.stderr.split("\n").filter(Boolean).slice(-1)[0] ?? "no output"}`,
       );
     const page = fs.readFileSync(out, "utf8");
     const problems = selfContainedProblems(page);
     if (problems.length)
-      throw new RunbookError(
+      throw new ToolError(
         "E2E_JUPYTER",
         `HTML export of ${file} is not self-contained (${problems[0]}${problems.length > 1 ? `, and ${problems.length - 1} more` : ""}); nothing written — check templates/nbconvert/audit against this nbconvert`,
       );

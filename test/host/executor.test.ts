@@ -10,8 +10,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { EXECUTOR, EXECUTOR_EXIT, executeNotebook, pythonFor } from "../../lib/notebook/jupyter";
-import { readNotebook, writeNotebook, type Notebook } from "../../lib/notebook/nbfile";
+import { EXECUTOR, EXECUTOR_EXIT, executeNotebook, pythonFor } from "../../lib/host/jupyter";
+import { readNotebook, writeNotebook, type Notebook } from "../../lib/host/nbfile";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "executor-"));
 const mounts: string[] = [];

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { RunbookError } from "../errors";
+import { ToolError } from "../errors";
 import { cellKeyOf } from "../evidence/outputs";
 
 export interface NbCell {
@@ -134,7 +134,7 @@ export function incompleteReasons(nb: Notebook): string[] {
 /** A TypeScript literal for a parameter value (strings, numbers, booleans only). */
 function literal(name: string, v: unknown): string {
   if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return JSON.stringify(v);
-  throw new RunbookError("E2E_PARAMS", `parameter ${name} must be a string, number or boolean`);
+  throw new ToolError("E2E_PARAMS", `parameter ${name} must be a string, number or boolean`);
 }
 
 /**
@@ -143,13 +143,10 @@ function literal(name: string, v: unknown): string {
  */
 export function injectParameters(nb: Notebook, params: Record<string, unknown>): Notebook {
   const idx = nb.cells.findIndex((c) => c.metadata.tags?.includes("parameters"));
-  if (idx < 0) throw new RunbookError("E2E_PARAMS", "the notebook has no cell tagged `parameters`");
+  if (idx < 0) throw new ToolError("E2E_PARAMS", "the notebook has no cell tagged `parameters`");
   for (const k of Object.keys(params)) {
     if (/PASSWORD|API_KEY|SECRET|TOKEN|DATABASE_URL/i.test(k))
-      throw new RunbookError(
-        "E2E_PARAMS",
-        `${k} is a secret: pass it in the environment, never as a notebook parameter`,
-      );
+      throw new ToolError("E2E_PARAMS", `${k} is a secret: pass it in the environment, never as a notebook parameter`);
   }
   const lines = [
     "// Injected parameters",

@@ -8,9 +8,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { executeNotebook, REPO_ROOT } from "../../lib/notebook/jupyter";
-import { readNotebook, TEMPLATE, writeNotebook, type Notebook } from "../../lib/notebook/nbfile";
-import { exportHtml } from "../../lib/notebook/jupyter";
+import { executeNotebook, REPO_ROOT } from "../../lib/host/jupyter";
+import { readNotebook, TEMPLATE, writeNotebook, type Notebook } from "../../lib/host/nbfile";
+import { exportHtml } from "../../lib/host/jupyter";
 import { alive } from "../../lib/procs";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "one-process-"));

@@ -13,7 +13,7 @@ import { MANIFEST_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/
 import { readTrace } from "../../lib/evidence/chain";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { verifySession } from "../../lib/evidence/verify";
-import { archiveSession } from "../../lib/notebook/archive";
+import { archiveSession } from "../../lib/host/archive";
 import { confirmBank } from "../../lib/report/paperwork";
 import { day, makeSession, tmpArchive } from "../report/fixtures";
 

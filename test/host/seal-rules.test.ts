@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ArchiveRefused, ArchiveRuleRefused } from "../../lib/errors";
+import { SecretLeakError, ArchiveRuleRefused } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
 import {
   MANIFEST_FILE,
@@ -30,9 +30,9 @@ import type { Sink } from "../../lib/report/display";
 import { currentGitCommit, readManifest, writeManifest } from "../../lib/evidence/manifest";
 import { Trace } from "../../lib/evidence/trace";
 import { verifySession } from "../../lib/evidence/verify";
-import { archiveSession } from "../../lib/notebook/archive";
-import { staleOutcome } from "../../lib/notebook/seal-rules";
-import { incompleteReasons, type Notebook, readNotebook, sourceOf } from "../../lib/notebook/nbfile";
+import { archiveSession } from "../../lib/host/archive";
+import { staleOutcome } from "../../lib/host/seal-rules";
+import { incompleteReasons, type Notebook, readNotebook, sourceOf } from "../../lib/host/nbfile";
 import { stepMarkdown } from "../../lib/report/display";
 import { loadEvidence } from "../../lib/report/evidence";
 import { validateBankDate } from "../../lib/report/paperwork";
@@ -363,7 +363,7 @@ describe("seal rules on fixture sessions", () => {
     fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
     await assert.rejects(
       archiveSession(dir, { html: false, docsDir: docsOf(dir), incomplete: "report cell never ran, accepted" }),
-      (e: unknown) => e instanceof ArchiveRefused,
+      (e: unknown) => e instanceof SecretLeakError,
     );
     assert.equal(Journal.open(dir).last("seal_exception"), undefined, "a refused seal journals no exception");
     // The operator removes the card number, finishes the run and archives without the flag.
@@ -450,7 +450,7 @@ describe("seal rules on fixture sessions", () => {
       nbformat_minor: 5,
     };
     fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), `${JSON.stringify(nb, null, 1)}\n`);
-    await assert.rejects(archiveSession(dir, { docsDir: docsOf(dir) }), (e: unknown) => e instanceof ArchiveRefused);
+    await assert.rejects(archiveSession(dir, { docsDir: docsOf(dir) }), (e: unknown) => e instanceof SecretLeakError);
     assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the HTML export is removed with the refusal");
     assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)));
   });

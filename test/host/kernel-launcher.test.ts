@@ -8,7 +8,7 @@ import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { test } from "node:test";
-import { jupyterEnv, venvBin } from "../../lib/notebook/jupyter";
+import { jupyterEnv, venvBin } from "../../lib/host/jupyter";
 
 const PYTHON = venvBin("python");
 const skip = fs.existsSync(PYTHON) ? false : ".venv/bin/python is missing (scripts/setup.sh)";

@@ -1,5 +1,5 @@
 /**
- * The host side of a session's life, for `npm run session` (lib/cli/session.ts): which earlier
+ * The host side of a session's life, for `npm run session` (lib/host/session-life.ts): which earlier
  * sessions an archive holds and which of them may be resumed (`--resume`), which leave money moved
  * without a refund (a new session then needs `--new-anyway`), the per-session JupyterLab workspace,
  * and telling the kernels that the host is stopping them (so a step records "stopped by the host",
@@ -90,12 +90,12 @@ export function listSessions(archiveDir: string): SessionInfo[] {
     if (!fs.existsSync(path.join(dir, JOURNAL_FILE))) continue;
     try {
       const entries = Journal.open(dir).all();
-      const head = entries[0]?.data ?? {};
+      const head = entries[0]?.kind === "session_created" ? entries[0].data : null;
       out.push({
         id,
         dir,
-        mode: typeof head.mode === "string" ? (head.mode as Mode) : null,
-        createdAt: typeof head.created_at === "string" ? head.created_at : (entries[0]?.at ?? ""),
+        mode: head?.mode ?? null,
+        createdAt: head?.created_at ?? entries[0]?.at ?? "",
         sealed: fs.existsSync(path.join(dir, MANIFEST_FILE)),
         moneyMoved: moneyMoved(entries),
         moneyOutstanding: moneyOutstanding(entries),

@@ -11,15 +11,9 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { Resvg } from "@resvg/resvg-js";
 import { TABLE_HEAD, banner } from "../../lib/report/display";
-import {
-  AUDIT_CSP,
-  auditCopy,
-  renderMarkdownSafe,
-  normalisedHref,
-  selfContainedProblems,
-} from "../../lib/notebook/html";
-import { exportHtml, jupyterCommand } from "../../lib/notebook/jupyter";
-import { writeNotebook, type NbCell, type Notebook } from "../../lib/notebook/nbfile";
+import { AUDIT_CSP, auditCopy, renderMarkdownSafe, normalisedHref, selfContainedProblems } from "../../lib/host/html";
+import { exportHtml, jupyterCommand } from "../../lib/host/jupyter";
+import { writeNotebook, type NbCell, type Notebook } from "../../lib/host/nbfile";
 import { ARTIFACTS, chromiumMissing, openAuditPage } from "./audit-page";
 
 const root = path.resolve(__dirname, "../..");

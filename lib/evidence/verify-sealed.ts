@@ -1,0 +1,61 @@
+/**
+ * The whole check `npm run verify` makes of a session folder (lib/cli/verify.ts reads the flags and
+ * prints): the folder against its manifest (./verify.ts), against the anchors the living report holds
+ * for it, now and in its git history (./anchor.ts), the seal's signature and re-seal statements
+ * against the allowed signers (./signature.ts), and the RFC 3161 timestamp when there is one
+ * (./timestamp.ts; issue 24). One result: every finding, and the fix of the first check that failed
+ * in that order.
+ */
+import * as path from "node:path";
+import { anchorFix, checkAnchors } from "./anchor";
+import { manifestHash } from "./manifest";
+import { DEFAULT_ALLOWED_SIGNERS, signatureFindings } from "./signature";
+import { timestampFindings } from "./timestamp";
+import { type VerifyResult, verifySession } from "./verify";
+
+export interface SealedCheck {
+  /** The living report whose anchors are checked, as the operator named it (relative to `repoDir`); null: not checked, and said so. */
+  report: string | null;
+  /** The repository the report, its git history and the default allowed signers are in. */
+  repoDir: string;
+  /** Who may seal staging and live sessions, as named; default `<repoDir>/docs/allowed_signers`. */
+  allowedSigners?: string;
+  /** The time-stamping authority's CA certificate, and its own certificate when tokens lack it. */
+  tsaCa: string | null;
+  tsaCert: string | null;
+}
+
+/** Every check of a sealed folder, in the order whose first failure names the fix. */
+export function verifySealed(dir: string, o: SealedCheck): VerifyResult {
+  const result = verifySession(dir);
+  if (o.report === null) {
+    result.findings.push({ level: "warning", subject: "anchor", message: "not checked (--no-anchor)" });
+  } else {
+    const reportFile = path.resolve(o.repoDir, o.report);
+    const anchors = checkAnchors(dir, { reportFile, repoDir: o.repoDir });
+    result.findings.push(...anchors);
+    if (anchors.some((f) => f.level === "error")) {
+      result.ok = false;
+      result.fix ??= anchorFix(anchors, dir, o.report);
+    }
+  }
+  // Issue 24: who sealed it. After the anchors, whose fix (restore from the commit) is the more specific one.
+  if (result.manifest) {
+    const allowed = o.allowedSigners ?? path.join(path.resolve(o.repoDir), DEFAULT_ALLOWED_SIGNERS);
+    const sig = signatureFindings(dir, result.manifest, { allowedSigners: allowed });
+    result.findings.push(...sig);
+    if (sig.some((f) => f.level === "error")) {
+      result.ok = false;
+      result.fix ??= `a ${result.manifest.mode} seal counts only when signed by a key in ${o.allowedSigners ?? DEFAULT_ALLOWED_SIGNERS}: restore manifest.json and its .sig from the committed copy (git checkout -- ${dir}), or have an allowed signer seal it (npm run archive -- ${dir} --sign-key <key>)`;
+    }
+  }
+  if (result.manifest) {
+    const stamp = timestampFindings(dir, manifestHash(dir), o.tsaCa, o.tsaCert);
+    result.findings.push(...stamp);
+    if (stamp.some((f) => f.level === "error")) {
+      result.ok = false;
+      result.fix ??= `restore manifest.json and manifest.json.tsr from the commit that sealed them (git checkout -- ${dir})`;
+    }
+  }
+  return result;
+}
