@@ -30,8 +30,8 @@ export interface Command {
   name: string;
   usage: string;
   err: Print;
-  /** Print a message that already starts with `name` as it is (confirm-bank's own errors). */
-  selfNamed?: boolean;
+  /** Errors whose message already names the command (confirm-bank's BankConfirmError): printed as they are. */
+  namesItself?: (e: unknown) => boolean;
 }
 
 /**
@@ -45,7 +45,7 @@ export function exitOnError(cmd: Command, body: () => number): number {
     return body();
   } catch (e) {
     const message = oneLine(e);
-    cmd.err(cmd.selfNamed && message.startsWith(cmd.name) ? message : `${cmd.name}: ${message}`);
+    cmd.err(cmd.namesItself?.(e) ? message : `${cmd.name}: ${message}`);
     if (e instanceof TypeError) cmd.err(cmd.usage);
     return 2;
   }

@@ -19,7 +19,7 @@ import { resolveSessionDir } from "../report/evidence";
 import { confirmBank } from "../report/paperwork";
 import { REPORT_DEFAULTS, publishReport } from "../report/report";
 import { PUBLISH_FLAGS, exitOnError, stderr, stdout, wantsHelp } from "./args";
-import { oneLine } from "../errors";
+import { BankConfirmError, oneLine } from "../errors";
 import { summary } from "./report";
 
 export const USAGE =
@@ -66,7 +66,8 @@ function record(
 ): number | { dir: string; reason: string; flags: Flags } {
   let out: number | { dir: string; reason: string; flags: Flags } = 2;
   // BankConfirmError messages already start with "confirm-bank <session>:".
-  const code = exitOnError({ name: "confirm-bank", usage: USAGE, err, selfNamed: true }, () => {
+  const namesItself = (e: unknown) => e instanceof BankConfirmError;
+  const code = exitOnError({ name: "confirm-bank", usage: USAGE, err, namesItself }, () => {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,

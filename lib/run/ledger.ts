@@ -112,10 +112,22 @@ export function capturedFromJournal(entries: readonly JournalEntry[]): { money: 
     const e = entries[i];
     if (e.kind !== "payment_uncertain" && e.kind !== "payment_confirmed") continue;
     const m = e.data.captured;
-    if (m) return { money: m, source: e.data.captured_source ?? "step 4" };
+    if (m) return { money: m, source: e.data.captured_source ?? LEGACY.capturedSource };
   }
   return null;
 }
+
+/**
+ * Journals of the older formats name things as the step table of their time did. These are facts
+ * about written history, not about today's table: every session written since records the captured
+ * amount's source itself (`captured_source`) and the refund's amount, so neither is read for it.
+ */
+const LEGACY = {
+  /** The paid step recorded a captured amount without saying where it came from: it was step 4's. */
+  capturedSource: "step 4",
+  /** The step whose PASS meant "the order was refunded" before refunds carried amounts. */
+  confirmsRefundId: "refunded",
+} as const;
 
 /** The money of a session, by amount. */
 export interface Ledger {
@@ -175,7 +187,7 @@ export function ledgerOf(entries: readonly JournalEntry[]): Ledger {
     succeeded.some((a) => a.amount === null && a.oldFormat) ||
     (succeeded.length === 0 &&
       attempts.every((a) => a.amount === null && a.oldFormat) &&
-      [...latestStepResults(entries).values()].some((r) => r.id === "refunded" && r.status === "PASS"));
+      [...latestStepResults(entries).values()].some((r) => r.id === LEGACY.confirmsRefundId && r.status === "PASS"));
   if (legacy && captured !== null) refunded = Math.max(refunded, captured);
   const outstanding = captured === null ? null : Math.max(0, captured - refunded);
   const overRefund = captured !== null && refunded > captured ? refunded - captured : 0;

@@ -4,6 +4,7 @@
  * the payment happened, and the records of a confirmation refused after the money moved.
  */
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT } from "../../contract";
+import type { z } from "zod";
 import { InterruptedError, oneLine } from "../../errors";
 import { sleep } from "../../clients/policy";
 import type { Money } from "../../money";
@@ -27,41 +28,47 @@ export function describeHsPayment(p: HsPaymentT): string {
   return `${p.status}${method}${p.connector ? ` via ${p.connector}` : ""}`;
 }
 
+/**
+ * One read of the orchestrator (HYPERSWITCH_URL + HYPERSWITCH_API_KEY), a cross-check: null without it,
+ * and null with a warning anomaly (`what` cross-check failed) when it cannot be read; Kernel ■ still stops it.
+ */
+export async function orchestratorGet<T>(
+  s: Services,
+  what: string,
+  read: { path: string; endpoint: string; schema: z.ZodType<T> },
+): Promise<T | null> {
+  if (!s.hs || !s.cfg.hyperswitchApiKey) return null;
+  try {
+    return (
+      await s.hs.call({ method: "GET", ...read, enveloped: false, headers: { "api-key": s.cfg.hyperswitchApiKey } })
+    ).data;
+  } catch (err) {
+    if (err instanceof InterruptedError) throw err;
+    s.anomaly({ step: s.currentStep, kind: "warning", message: `${what} cross-check failed: ${oneLine(err)}` });
+    return null;
+  }
+}
+
 /** The orchestrator's view of the payment, or null without HYPERSWITCH_URL (or when it cannot be read). */
 export async function orchestratorPayment(s: Services): Promise<HsPaymentT | null> {
   const o = journalOrder(s.journal);
-  if (!s.hs || !o || !s.cfg.hyperswitchApiKey) return null;
-  try {
-    const p = (
-      await s.hs.call({
-        method: "GET",
-        path: paths.hsPaymentSynced(o.paymentId),
-        endpoint: "GET /payments/:id",
-        schema: HsPayment,
-        enveloped: false,
-        headers: { "api-key": s.cfg.hyperswitchApiKey },
-      })
-    ).data;
-    // A hold seen is journaled once: a later `failed` (a failed void or capture) is then never
-    // read as "no money moved" (issue 23).
-    if (paymentClass(p.status).class === "funds_held" && !s.journal.last("payment_held"))
-      s.journal.append("payment_held", {
-        at: new Date().toISOString(),
-        payment_id: p.payment_id,
-        status: p.status,
-        amount_capturable: p.amount_capturable ?? null,
-        currency: p.currency,
-      });
-    return p;
-  } catch (err) {
-    if (err instanceof InterruptedError) throw err;
-    s.anomaly({
-      step: s.currentStep,
-      kind: "warning",
-      message: `orchestrator cross-check failed: ${oneLine(err)}`,
+  if (!o) return null;
+  const p = await orchestratorGet(s, "orchestrator", {
+    path: paths.hsPaymentSynced(o.paymentId),
+    endpoint: "GET /payments/:id",
+    schema: HsPayment,
+  });
+  // A hold seen is journaled once: a later `failed` (a failed void or capture) is then never
+  // read as "no money moved" (issue 23).
+  if (p && paymentClass(p.status).class === "funds_held" && !s.journal.last("payment_held"))
+    s.journal.append("payment_held", {
+      at: new Date().toISOString(),
+      payment_id: p.payment_id,
+      status: p.status,
+      amount_capturable: p.amount_capturable ?? null,
+      currency: p.currency,
     });
-    return null;
-  }
+  return p;
 }
 
 /** Optional: the orchestrator's own view of the payment (HYPERSWITCH_URL + HYPERSWITCH_API_KEY). */

@@ -4,12 +4,11 @@
  * change). The money rules themselves are ../ledger.ts and ../ledger-checks.ts.
  */
 import { HsRefund, paths, type HsRefundT } from "../../contract";
-import { InterruptedError, oneLine } from "../../errors";
 import type { Journal } from "../../evidence/journal";
 import type { RefundAttempt } from "../ledger";
 import { paymentSeen, type MoneySeenData } from "../ledger-checks";
 import type { Services } from "../step-context";
-import { orchestratorPayment } from "./payment";
+import { orchestratorGet, orchestratorPayment } from "./payment";
 
 /** Journals an amount a source reported, for the ledger (once per change). */
 export function seeMoney(journal: Journal, d: MoneySeenData): void {
@@ -37,29 +36,14 @@ export function noteRefundStatus(
 
 /** The orchestrator's word on a refund (force_sync), journaled when it changed; null without it. */
 export async function orchestratorRefund(s: Services, a: RefundAttempt): Promise<HsRefundT | null> {
-  if (!s.hs || !s.cfg.hyperswitchApiKey || !a.refundId) return null;
-  try {
-    const r = (
-      await s.hs.call({
-        method: "GET",
-        path: paths.hsRefundSynced(a.refundId),
-        endpoint: "GET /refunds/:id",
-        schema: HsRefund,
-        enveloped: false,
-        headers: { "api-key": s.cfg.hyperswitchApiKey },
-      })
-    ).data;
-    noteRefundStatus(s.journal, a, r.status, "orchestrator", r.amount);
-    return r;
-  } catch (err) {
-    if (err instanceof InterruptedError) throw err;
-    s.anomaly({
-      step: s.currentStep,
-      kind: "warning",
-      message: `orchestrator refund cross-check failed: ${oneLine(err)}`,
-    });
-    return null;
-  }
+  if (!a.refundId) return null;
+  const r = await orchestratorGet(s, "orchestrator refund", {
+    path: paths.hsRefundSynced(a.refundId),
+    endpoint: "GET /refunds/:id",
+    schema: HsRefund,
+  });
+  if (r) noteRefundStatus(s.journal, a, r.status, "orchestrator", r.amount);
+  return r;
 }
 
 /** The orchestrator's charged and captured amounts, journaled for the ledger (nothing without it). */
