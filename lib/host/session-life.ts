@@ -15,6 +15,7 @@ import { randomBytes } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DEFAULTS } from "../config";
+import { oneLine } from "../errors";
 import { SESSION_NOTEBOOK } from "../evidence/files";
 import type { Mode } from "../types";
 import { ensureBuilt } from "./build";
@@ -30,6 +31,7 @@ import {
   watchAncestors,
 } from "./lifecycle";
 import { prepareSession } from "./prepare";
+import { kernelNameOf, prestartKernel } from "./prestart";
 import {
   freePort,
   type JupyterUi,
@@ -232,6 +234,18 @@ async function serve(
     ]);
     if (state === "ready" && !stopping) {
       started = true;
+      // The kernel starts now, while the operator reads the URL and the browser loads the UI
+      // (./prestart.ts): opening the notebook then attaches to it, lib already imported.
+      const prestart = prestartKernel({ origin: base, token, rel, kernelName: kernelNameOf(notebook) }).then(
+        (k) =>
+          k.warm === "ok"
+            ? `kernel started in ${(k.startMs / 1000).toFixed(1)} s, lib imported in ${(k.warmMs / 1000).toFixed(1)} s: opening the notebook attaches to it`
+            : `kernel started in ${(k.startMs / 1000).toFixed(1)} s; warming it did not finish (${k.warm}), the session cell imports lib itself`,
+        (err) => `the kernel was not started ahead (${oneLine(err)}); opening the notebook starts it`,
+      );
+      void prestart.then((line) => {
+        if (!stopping) console.log(`  ${line}`);
+      });
       console.log(`${ui.name} is serving the session notebook (Ctrl-C stops it and its kernel):`);
       console.log(`  ${notebookUrl(base, ui.urlPrefix, rel, token, o.workspace)}`);
       return await exited;
