@@ -72,6 +72,7 @@ export function executeOnKernel(
   kernelId: string,
   code: string,
   timeoutMs = 120_000,
+  signal?: AbortSignal,
 ): Promise<string> {
   const session = randomUUID();
   const url = `${origin.replace(/^http/, "ws")}/api/kernels/${encodeURIComponent(kernelId)}/channels?session_id=${session}&token=${encodeURIComponent(token)}`;
@@ -98,7 +99,12 @@ export function executeOnKernel(
       allow_stdin: false,
       stop_on_error: false,
     });
-    ws.addEventListener("open", () => ws.send(JSON.stringify(req)));
+    // The server accepts the socket once the kernel has started: stopped before then, it waits for
+    // that moment and sends nothing, so Jupyter shuts down a started kernel, not one half-launched.
+    ws.addEventListener("open", () => (signal?.aborted ? finish("stopped") : ws.send(JSON.stringify(req))));
+    signal?.addEventListener("abort", () => {
+      if (ws.readyState === WebSocket.OPEN) finish("stopped");
+    });
     ws.addEventListener("message", (ev) => {
       if (typeof ev.data !== "string") return;
       try {
@@ -125,6 +131,8 @@ export async function prestartKernel(o: {
   rel: string;
   kernelName: string;
   timeoutMs?: number;
+  /** Aborted when the session stops: the warm-up is not sent, or no longer waited for. */
+  signal?: AbortSignal;
 }): Promise<Prestarted> {
   const nbPath = o.rel.split("/").map(decodeURIComponent).join("/");
   const t0 = performance.now();
@@ -145,6 +153,6 @@ export async function prestartKernel(o: {
     throw new Error(`POST /api/sessions answered ${r.status}${body.message ? ` (${body.message})` : ""}`);
   const startMs = performance.now() - t0;
   const t1 = performance.now();
-  const warm = await executeOnKernel(o.origin, o.token, kernelId, WARM_CODE, o.timeoutMs);
+  const warm = await executeOnKernel(o.origin, o.token, kernelId, WARM_CODE, o.timeoutMs, o.signal);
   return { kernelId, startMs, warmMs: performance.now() - t1, warm };
 }
