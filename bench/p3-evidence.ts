@@ -1,6 +1,7 @@
 /**
  * P3, evidence cost (issue 7): the traced client (lib/clients/http.ts ApiClient: redact + hash-chain +
- * fsynced append of the request and the response, plus the zod envelope check) against a raw
+ * append of the request and the response, plus the zod envelope check; request and response lines
+ * are written at once and synced within 250 ms off the call path, issue 26) against a raw
  * undici request (plus JSON.parse) to the same sandbox endpoint, interleaved call by call so
  * that machine noise hits both alike. Then the traced call's parts, timed alone, to show where
  * the difference goes.
@@ -161,6 +162,15 @@ function makeParts(events: TraceEvent[], dir: string): Parts {
   const scratch = path.join(dir, `append-${Date.now()}.jsonl`);
   const scratchTrace = Trace.open(path.join(dir, `scratch-${Date.now()}.jsonl`));
   const line = `${JSON.stringify(events[0])}\n`;
+  // What Trace.append itself does on disk per line since issue 26: one stat of the path (another
+  // writer, a replaced file) and one write on the descriptor it keeps open.
+  const keptFd = fs.openSync(path.join(dir, `kept-${Date.now()}.jsonl`), "a");
+  const keptPair = () => {
+    for (let i = 0; i < 2; i++) {
+      fs.statSync(scratch, { throwIfNoEntry: false });
+      fs.writeSync(keptFd, line);
+    }
+  };
   const appendPair = (sync: boolean) => {
     for (let i = 0; i < 2; i++) {
       const fd = fs.openSync(scratch, "a");
@@ -185,6 +195,7 @@ function makeParts(events: TraceEvent[], dir: string): Parts {
       ],
       ["open + write + fsync + close (2 lines)", () => appendPair(true)],
       ["open + write + close, no fsync (2 lines)", () => appendPair(false)],
+      ["stat + write, descriptor kept open (2 lines)", keptPair],
       [
         "Trace.append, all of it (2 events, own file)",
         () => {
@@ -193,6 +204,9 @@ function makeParts(events: TraceEvent[], dir: string): Parts {
       ],
       ["zod envelope(Status).safeParse", () => void schema.safeParse(body)],
     ],
-    close: () => scratchTrace.close(),
+    close: () => {
+      scratchTrace.close();
+      fs.closeSync(keptFd);
+    },
   };
 }

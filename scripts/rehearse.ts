@@ -107,7 +107,7 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
       archiveError = (err as Error).message;
     }
     const results = latestStepResults(Journal.open(prep.dir).all());
-    const statuses = new Map([...results].map(([n, r]) => [n, r.status as string]));
+    const statuses = new Map([...results.values()].map((r) => [r.step, r.status as string]));
     const allPassed =
       STEPS.every((d) => statuses.get(d.n) === "PASS") && execute.silent.length === 0 && execute.failure === null;
     return {

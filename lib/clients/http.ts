@@ -78,6 +78,8 @@ export interface ClientDeps {
   reauth?: () => Promise<boolean>;
   /** Time left (ms) before the running wait must end (a poll's deadline): a call never runs past it. */
   callBudgetMs?: () => number | undefined;
+  /** What to run to log in, named by the session's step table: "run step 1 (login)". */
+  loginHint?: string;
 }
 
 /** The value found at a path of the parsed body, for "got …" in a schema error. */
@@ -131,8 +133,8 @@ export class ApiClient {
   readonly origin: string;
   readonly counters: ClientCounters = { requests: 0, retries: 0, http5xx: 0, networkErrors: 0, maxClockSkewMs: 0 };
   token: string | null = null;
-  private readonly deps: Required<Omit<ClientDeps, "registry" | "signal" | "reauth" | "callBudgetMs">> &
-    Pick<ClientDeps, "signal" | "reauth" | "callBudgetMs"> & { registry: SecretRegistry };
+  private readonly deps: Required<Omit<ClientDeps, "registry" | "signal" | "reauth" | "callBudgetMs" | "loginHint">> &
+    Pick<ClientDeps, "signal" | "reauth" | "callBudgetMs" | "loginHint"> & { registry: SecretRegistry };
   private readonly agent: Agent;
   private readonly dispatcher: Dispatcher;
 
@@ -193,7 +195,7 @@ export class ApiClient {
           o.method,
           url,
           401,
-          "no access token in this kernel and none could be obtained (nothing was sent): run step 1 (login)",
+          `no access token in this kernel and none could be obtained (nothing was sent): ${this.deps.loginHint ?? "run the login step"}`,
           null,
         );
       headers.authorization = `Bearer ${this.token}`;

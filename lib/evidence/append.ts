@@ -7,10 +7,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** Writes all of `text` at the end of `fd` (opened for appending) or leaves the file as it was. */
-export function appendWhole(fd: number, text: string, file: string): void {
+/**
+ * Writes all of `text` at the end of `fd` (opened for appending) or leaves the file as it was.
+ * `before` is the file's size now, when the caller already knows it (the trace has just checked
+ * it): it saves an fstat on the per-call path (issue 26); otherwise it is read from `fd`.
+ */
+export function appendWhole(fd: number, text: string, file: string, before = fs.fstatSync(fd).size): void {
   const buf = Buffer.from(text, "utf8");
-  const before = fs.fstatSync(fd).size;
   let written = 0;
   try {
     while (written < buf.length) written += fs.writeSync(fd, buf, written, buf.length - written);

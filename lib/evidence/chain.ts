@@ -69,6 +69,27 @@ export function serializeEvent(e: TraceEvent): string {
   );
 }
 
+/**
+ * The hash and the line of an event whose payload is already canonical JSON (`payloadJson`), for
+ * the writer's per-call path (issue 26): the payload is serialised once, not three times. Same
+ * bytes as eventHash and serializeEvent (the JCS member order is mono_ms, payload, prev, seq, time,
+ * type); the trace tests check each written line with them.
+ */
+export function eventLine(
+  e: Omit<TraceEvent, "hash" | "payload">,
+  payloadJson: string,
+): { hash: string; line: string } {
+  const mono = canonicalJson(e.mono_ms);
+  const time = JSON.stringify(e.time);
+  const type = JSON.stringify(e.type);
+  const prev = JSON.stringify(e.prev);
+  const hash = sha256(
+    `{"mono_ms":${mono},"payload":${payloadJson},"prev":${prev},"seq":${e.seq},"time":${time},"type":${type}}`,
+  );
+  const line = `{"seq":${e.seq},"time":${time},"mono_ms":${mono},"type":${type},"payload":${payloadJson},"prev":${prev},"hash":"${hash}"}`;
+  return { hash, line };
+}
+
 export const TRACE_FORMAT: ChainFormat<TraceEvent> = {
   noun: "trace",
   parse(json) {

@@ -400,10 +400,11 @@ function appendSynced(file: string, text: string): void {
 // The one place each of these is read from a journal: the runbook, the guards and the report
 // all call them, so they cannot disagree. What they mean for the money is lib/run/ledger.ts.
 
-/** The latest result of each step, by step number (a re-run replaces the earlier result). */
-export function latestStepResults(entries: readonly JournalEntry[]): Map<number, StepResult> {
-  const m = new Map<number, StepResult>();
-  for (const e of entries) if (e.kind === "step_result") m.set(e.data.step, stepResultOf(e.data));
+/** The latest result of each step, by step id (a re-run replaces the earlier result). */
+export function latestStepResults(entries: readonly JournalEntry[]): Map<string, StepResult> {
+  const m = new Map<string, StepResult>();
+  // By step id (issue 21 §2): a step's number is its position in a table, for display only.
+  for (const e of entries) if (e.kind === "step_result") m.set(e.data.id, stepResultOf(e.data));
   return m;
 }
 

@@ -15,6 +15,7 @@ import { applySealRules, exceptionReasonProblem } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
 import { Journal, firstOf } from "../evidence/journal";
+import { STEPS } from "../run/steps";
 import { MANIFEST_FILE, MANIFEST_TSR_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { type TsaConfig, requestTimestamp, tsaFromEnv } from "../evidence/timestamp";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
@@ -296,10 +297,11 @@ export function maskPayLinks(dir: string, nb: string, journal: Journal): number 
     return 0;
   }
   const t = Trace.open(path.join(dir, TRACE_FILE));
+  const pay = `step ${STEPS.find((d) => d.movesMoney)?.n ?? "?"}`;
   t.append("note", {
     event: journal.last("payment_confirmed")
-      ? "pay link masked at seal: step 4 passed, but the notebook kept the link"
-      : "pay link masked at seal: step 4 never ran",
+      ? `pay link masked at seal: ${pay} passed, but the notebook kept the link`
+      : `pay link masked at seal: ${pay} never ran`,
     file: SESSION_NOTEBOOK,
     links,
     sha256_before: sha256(before),

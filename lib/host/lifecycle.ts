@@ -14,6 +14,7 @@ import { moneyMoved, moneyOutstanding } from "../run/ledger";
 import { alive, descendants, parentOf } from "../procs";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import type { Mode } from "../types";
+import { STEPS, refundStepNo } from "../run/steps";
 
 /**
  * Removes a session folder nobody worked in: the journal holds only its header and nothing but
@@ -121,7 +122,7 @@ export function unsettledRefusal(earlier: SessionInfo[]): SessionError {
   const last = earlier[earlier.length - 1];
   const named = earlier.map((s) => s.id).join(", ");
   return new SessionError(
-    `${earlier.length === 1 ? "session" : "sessions"} ${named} moved money and ${earlier.length === 1 ? "has" : "have"} no refund yet: resume it with \`npm run session -- --resume ${last.id}\` and refund at step 8, or start a new session anyway with --new-anyway`,
+    `${earlier.length === 1 ? "session" : "sessions"} ${named} moved money and ${earlier.length === 1 ? "has" : "have"} no refund yet: resume it with \`npm run session -- --resume ${last.id}\` and refund at ${refundStepNo(STEPS)}, or start a new session anyway with --new-anyway`,
   );
 }
 

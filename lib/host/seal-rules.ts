@@ -33,6 +33,7 @@ import { deriveOutcome } from "../report/verdict";
 import { sha256 } from "../evidence/canonical";
 import { Trace } from "../evidence/trace";
 import { incompleteReasons, readNotebook, writeNotebook } from "./nbfile";
+import { STEPS, refundStepNo, stepNo } from "../run/steps";
 
 /** The shortest reason accepted for --unrefunded and --incomplete (as for --reseal): a sentence, not "ok". */
 export const EXCEPTION_REASON_MIN = 10;
@@ -56,7 +57,7 @@ export function exceptionReasonProblem(
   const example =
     flag === "unrefunded"
       ? "refunded from the Hyperswitch dashboard, ticket OPS-123"
-      : "disk filled after step 9; report cell never ran";
+      : `disk filled after ${stepNo(STEPS, "refunded")}; report cell never ran`;
   return `--${flag} needs a written reason of at least ${EXCEPTION_REASON_MIN} characters, recorded in the journal: npm run archive -- ${dir} --${flag} "${example}"`;
 }
 
@@ -132,7 +133,7 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
       "E2E_ARCHIVE_UNREFUNDED",
       dir,
       `money moved and ${refundedSoFarText(journal.all()) ?? "no refund has succeeded"}`,
-      `refund it before sealing: run the refund cell (step 8) and the refunded cell (step 9) in the session's notebook and save it, then archive again; if it was refunded outside the runbook or cannot be, seal it with a written reason: npm run archive -- ${dir} --unrefunded "<reason>"`,
+      `refund it before sealing: run the refund cell (${refundStepNo(STEPS)}) and the refunded cell (${stepNo(STEPS, "refunded")}) in the session's notebook and save it, then archive again; if it was refunded outside the runbook or cannot be, seal it with a written reason: npm run archive -- ${dir} --unrefunded "<reason>"`,
     );
   // Only what applies is journaled: a reason for a rule the session does not break is not evidence.
   const exceptions: SealException[] = [];

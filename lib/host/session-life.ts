@@ -32,6 +32,7 @@ import {
 } from "./lifecycle";
 import { prepareSession } from "./prepare";
 import { kernelNameOf, prestartKernel } from "./prestart";
+import { STEPS, stepNo } from "../run/steps";
 import {
   freePort,
   type JupyterUi,
@@ -143,7 +144,7 @@ export async function runSession(r: SessionRequest): Promise<number> {
   }
   if (!process.env.OPERATOR_PASSWORD)
     console.log(
-      "  note: OPERATOR_PASSWORD is not exported; step 1 will refuse until it is (read -s OPERATOR_PASSWORD; export OPERATOR_PASSWORD)",
+      `  note: OPERATOR_PASSWORD is not exported; ${stepNo(STEPS, "login")} will refuse until it is (read -s OPERATOR_PASSWORD; export OPERATOR_PASSWORD)`,
     );
   if (!ui) return 0;
   return serve(ui, path.resolve(target.notebook), path.resolve(target.dir), {

@@ -53,25 +53,10 @@ function guardTslab(t: TslabLike, run: CellRun | null): GuardedTslab {
 /** The cell name the kernel's copy files a method's outputs under (lib/evidence/outputs.ts cellKeyOf). */
 const CELL_OF: Record<string, string> = { pay: "pay", paid: "paid", paste: "paste", plot: "plot", report: "report" };
 
-/** What a step cell may add: the operator's written reason to refund before steps 5–7 passed. */
+/** What a step cell may add: the operator's written reason to act before the checks it waits for (the refund). */
 export interface RunOptions {
   reason?: string;
 }
-
-/** The step cells: `await nb.run(id)` runs the step with this id. */
-const RUNNERS: Record<string, (rb: Runbook, o: RunOptions) => Promise<StepResult>> = {
-  preflight: (rb) => rb.preflight(),
-  login: (rb) => rb.login(),
-  product: (rb) => rb.pickProduct(),
-  order: (rb) => rb.createOrder(),
-  pay: (rb) => rb.confirmPaid({}),
-  completed: (rb) => rb.pollCompleted(),
-  licence: (rb) => rb.checkLicense(),
-  transfer: (rb) => rb.checkTransfer(),
-  refund: (rb, o) => rb.refund(o),
-  refunded: (rb) => rb.pollRefunded(),
-};
-export const STEP_RUNNERS: readonly string[] = Object.keys(RUNNERS);
 
 const OUTCOME_ICON: Record<Outcome, string> = { PASS: "✅", FAIL: "❌", PARTIAL: "⚠️" };
 
@@ -126,12 +111,13 @@ export class NotebookUi {
   async run(id: string, opts: RunOptions = {}): Promise<void> {
     this.begin(`run:${id}`);
     await this.guard(id, async (rb) => {
-      const runner = RUNNERS[id];
-      if (!runner) throw new RangeError(`no step "${id}"; steps are ${STEP_RUNNERS.join(", ")}`);
-      if (opts.reason !== undefined && !stepById(id, rb.table).waitsFor)
+      // Dispatched through the table: the step's own `run` (issue 21 §1), no second map of ids.
+      const def = rb.table.find((d) => d.id === id);
+      if (!def) throw new RangeError(`no step "${id}"; steps are ${rb.table.map((d) => d.id).join(", ")}`);
+      if (opts.reason !== undefined && !def.waitsFor)
         throw new RangeError(`step "${id}" takes no reason; only a step that waits for checks does (the refund)`);
-      const r = await runner(rb, opts);
-      if (id === "preflight") this.showPreflight(r);
+      const r = await rb.run(id, opts);
+      if (def.gate) this.showPreflight(r);
       else this.show(r);
       return null;
     });

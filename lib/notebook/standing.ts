@@ -14,6 +14,7 @@ import { ConfigError, SessionError } from "../errors";
 import { JOURNAL_FILE } from "../evidence/files";
 import { firstOf, lastOf, readJournalFile, sessionDir } from "../evidence/journal";
 import { moneyMoved, moneyOutstanding, refundedSoFarText } from "../run/ledger";
+import { STEPS, refundStepNo } from "../run/steps";
 
 /** What a session's journal says about the money. */
 export interface Standing {
@@ -94,7 +95,7 @@ export function notStartedLines(reason: string, err: unknown, s: Standing | null
     return [
       reason,
       "",
-      `**Money moved in session ${id} ${s.refundedSoFar ? `and not all of it came back** (order ${inertText(s.orderId ?? "?")}; ${s.refundedSoFar})` : `and has not been refunded** (order ${inertText(s.orderId ?? "?")})`}. Resume this session: ${advice}; then run the refund (step 8) from this notebook.`,
+      `**Money moved in session ${id} ${s.refundedSoFar ? `and not all of it came back** (order ${inertText(s.orderId ?? "?")}; ${s.refundedSoFar})` : `and has not been refunded** (order ${inertText(s.orderId ?? "?")})`}. Resume this session: ${advice}; then run the refund (${refundStepNo(STEPS)}) from this notebook.`,
       "Do not start a fresh session: it would leave this payment unrefunded.",
     ];
   if (s.moved)

@@ -70,7 +70,7 @@ export function compareSessions(staging: Evidence, live: Evidence): Comparison {
     const s = side(staging, d.n);
     const l = side(live, d.n);
     return {
-      label: cell(d.n === 0 ? d.name : `${d.n}. ${d.name}`),
+      label: cell(d.gate ? d.name : `${d.n}. ${d.name}`),
       status: pair(s.status, l.status),
       duration: pair(s.duration, l.duration),
       http5xx: pair(s.http5xx, l.http5xx),

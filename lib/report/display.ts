@@ -70,8 +70,10 @@ export function traceText(t: StepResult["trace"]): string {
 export const TABLE_HEAD = "| Step | Status | Observed | Trace |\n| --- | --- | --- | --- |";
 
 export function stepRow(r: StepResult, table: StepTable = STEPS): string {
-  const name = table[r.step]?.name ?? r.name;
-  const label = r.step === 0 ? name : `${r.step}. ${name}`;
+  const def = table[r.step];
+  const name = def?.name ?? r.name;
+  // The gate's row (pre-flight) carries no number: the table says which step it is.
+  const label = def?.gate ? name : `${r.step}. ${name}`;
   return `| ${cell(label)} | ${ICON[r.status]} ${r.status} | ${cell(observedText(r, table))} | ${cell(traceText(r.trace))} |`;
 }
 

@@ -166,6 +166,12 @@ export function housekeeping(ev: Evidence, o: { archiveDir: string; today?: Date
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Checks a bank-statement date against the session; throws BankConfirmError naming the fix. */
+/** "step 8": the refund step as the session's table numbers it. */
+const refundStepOf = (ev: Evidence): string => {
+  const d = ev.table.find((s) => s.returnsMoney);
+  return d ? `step ${d.n}` : "the refund step";
+};
+
 export function validateBankDate(ev: Evidence, date: string, today = new Date()): void {
   const id = ev.sessionId;
   const parsed = new Date(`${date}T00:00:00Z`);
@@ -182,7 +188,7 @@ export function validateBankDate(ev: Evidence, date: string, today = new Date())
       id,
       ev.sealedAs?.unrefunded
         ? `no refund recorded in this session, which was sealed unrefunded ("${ev.sealedAs.unrefunded}"): there is nothing for the bank to confirm here; keep the orchestrator's refund reference with the report`
-        : "no refund recorded in this session, so there is nothing for the bank to confirm; run step 8 (refund) first",
+        : `no refund recorded in this session, so there is nothing for the bank to confirm; run ${refundStepOf(ev)} (refund) first`,
     );
   const todayDay = today.toISOString().slice(0, 10);
   if (date > todayDay)

@@ -55,7 +55,8 @@ function actionMarkdown(item: string): string {
 
 function sessionView(ev: Evidence, comparison: Comparison | null): object {
   const v = deriveOutcome(ev);
-  const pf = ev.steps[0];
+  const gate = ev.table.find((d) => d.gate);
+  const pf = gate ? ev.steps[gate.n] : null;
   const env = pf
     ? [pf.observed.environment, pf.observed.hyperswitch && `Hyperswitch ${pf.observed.hyperswitch}`]
         .filter(Boolean)
@@ -64,7 +65,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
   const c = ev.counters;
   // Markdown composed here: every backend, operator or evidence text in it goes through inertText.
   const reasons = ev.steps
-    .filter((r): r is StepResult => Boolean(r && r.step > 0 && r.reason))
+    .filter((r): r is StepResult => Boolean(r && !ev.table[r.step]?.gate && r.reason))
     .map((r) => `**Step ${r.step} ${ICON[r.status]} ${r.status}** : ${inertText(r.reason ?? "")}`);
   const id = plainId(ev.sessionId);
   return {
@@ -103,9 +104,11 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
           )} (pinned by the pre-flight of ${clock(ev.parameters.at)}; a change since is refused until pre-flight runs again, and listed under anomalies)`
       : null,
     tableHead: TABLE_HEAD,
-    rows: ev.table.slice(1).map((d) => ({
-      row: ev.steps[d.n] ? stepRow(shown(ev, ev.steps[d.n]!), ev.table) : notRunRow(d.n, ev.table),
-    })),
+    rows: ev.table
+      .filter((d) => !d.gate)
+      .map((d) => ({
+        row: ev.steps[d.n] ? stepRow(shown(ev, ev.steps[d.n]!), ev.table) : notRunRow(d.n, ev.table),
+      })),
     hasReasons: reasons.length > 0,
     reasons,
     trail: ev.trail.map((t) => ({

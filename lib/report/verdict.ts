@@ -103,7 +103,7 @@ function stepBox(ev: Evidence, def: StepDef, box: BoxDef): Omit<Box, "n"> {
 export function acceptance(ev: Evidence): Box[] {
   const table = ev.table;
   const last = table.length - 1;
-  const notPassed = table.slice(1).filter((d) => !passed(ev, d.n));
+  const notPassed = table.filter((d) => !d.gate && !passed(ev, d.n));
   const endToEnd: Omit<Box, "n"> = {
     short: END_TO_END,
     label: "Walkthrough runs end-to-end with the operator's own card.",
@@ -128,7 +128,7 @@ export function acceptance(ev: Evidence): Box[] {
   const boxes: Array<Omit<Box, "n">> = [];
   for (const def of table) {
     for (const b of def.boxes ?? []) boxes.push(stepBox(ev, def, b));
-    if (def.n === 0) boxes.push(endToEnd);
+    if (def.gate) boxes.push(endToEnd);
   }
   boxes.push(bank);
   return boxes.map((b, i) => ({ n: i + 1, ...b }));
@@ -225,7 +225,7 @@ export function actionItems(ev: Evidence): string[] {
       continue;
     }
     out.push(
-      r.step === 0
+      ev.table[r.step]?.gate
         ? orderId
           ? // Issue 22 §5: a session with an order is resumed, never abandoned for a fresh one.
             `Fix the pre-flight refusal, then run pre-flight again in this session (order ${orderId} is recorded here; resume it, never a fresh session): ${r.reason ?? "see the pre-flight row"}`
@@ -239,7 +239,9 @@ export function actionItems(ev: Evidence): string[] {
       `**Check the payment**: order ${ev.unpaidOrder.orderId} has no payment recorded and was not seen unpaid at the end — look it up at the orchestrator (Hyperswitch dashboard); if it was paid, refund it there and record it in OPERATOR_NOTES.`,
     );
   const refundStep = ev.table.find((d) => d.returnsMoney);
-  const confirmStep = ev.table[ev.table.length - 1];
+  // "run step 8": the refund step's number from the table (it declares which step gives money back).
+  const runRefund = refundStep ? `run step ${refundStep.n}` : "run the refund step";
+  const confirmStep = ev.table.find((d) => d.confirmsRefund);
   // Sealed with money out (--unrefunded): a sealed session cannot run its refund step again.
   const unrefunded = ev.sealedAs?.unrefunded;
   if (ev.moneyOutstanding && unrefunded)
@@ -248,17 +250,17 @@ export function actionItems(ev: Evidence): string[] {
     );
   else if (ev.moneyOutstanding && !ev.refund)
     out.push(
-      `**Refund now**: money moved and was not refunded — run step ${refundStep?.n ?? "8"} with REFUND = true (it resumes), or refund ${order} from the Hyperswitch dashboard.`,
+      `**Refund now**: money moved and was not refunded — ${runRefund} with REFUND = true (it resumes), or refund ${order} from the Hyperswitch dashboard.`,
     );
   if (ev.moneyOutstanding && !unrefunded && ev.refund?.status === "failed")
     out.push(
-      `**Refund failed**: refund ${ev.refund.refundId ?? "?"} (attempt ${ev.refund.attempt}) returned no money — run step ${refundStep?.n ?? "8"} again (it creates attempt ${ev.refund.attempt + 1} with a new Idempotency-Key), or refund ${order} from the Hyperswitch dashboard.`,
+      `**Refund failed**: refund ${ev.refund.refundId ?? "?"} (attempt ${ev.refund.attempt}) returned no money — ${runRefund} again (it creates attempt ${ev.refund.attempt + 1} with a new Idempotency-Key), or refund ${order} from the Hyperswitch dashboard.`,
     );
   else if (ev.moneyOutstanding && ev.refund?.status === "review")
     out.push(
       `**Escalate**: the orchestrator holds refund ${ev.refund.refundId ?? "?"} for review — escalate to the marketplace squad with that reference; do not create a second refund.`,
     );
-  else if (ev.refund && !unrefunded && !passed(ev, confirmStep.n))
+  else if (ev.refund && !unrefunded && confirmStep && !passed(ev, confirmStep.n))
     out.push(
       `Refund not confirmed for ${order}: re-run step ${confirmStep.n} (it resumes) and check the refund at the orchestrator; escalate to the marketplace squad if it stays unrefunded.`,
     );
@@ -305,8 +307,10 @@ function transferNotReversed(ev: Evidence): boolean {
 /** What the money reconciliation leaves to do: a row that disagrees, part not refunded, a transfer not reversed. */
 function ledgerActions(ev: Evidence, order: string): string[] {
   const out: string[] = [];
-  const refundStep = ev.table.find((d) => d.returnsMoney)?.n ?? 8;
-  const last = ev.steps[ev.table.length - 1];
+  const refundStep = ev.table.find((d) => d.returnsMoney)?.n;
+  // The step that confirms the refund (the table's `confirmsRefund`) records the transfer's reversal.
+  const confirm = ev.table.find((d) => d.confirmsRefund);
+  const last = confirm ? ev.steps[confirm.n] : null;
   const notReversed = transferNotReversed(ev);
   if (notReversed)
     out.push(
@@ -320,7 +324,7 @@ function ledgerActions(ev: Evidence, order: string): string[] {
   const partial = ev.reconciliation.partial;
   if (partial && ev.moneyOutstanding && !ev.sealedAs?.unrefunded)
     out.push(
-      `**Refund the rest**: ${partial} — run step ${refundStep} again (it refunds what is outstanding), or refund the rest of ${order} from the Hyperswitch dashboard.`,
+      `**Refund the rest**: ${partial} — ${refundStep === undefined ? "run the refund step" : `run step ${refundStep}`} again (it refunds what is outstanding), or refund the rest of ${order} from the Hyperswitch dashboard.`,
     );
   return out;
 }

@@ -146,7 +146,10 @@ export function classifyPayment(hs: HsPaymentT, heldEarlier: string | null): Sta
   return hold ? { ...c, class: "needs_action", hold } : c;
 }
 
-/** Step 4's (and 5's) refusal when the amounts disagree: both amounts with their sources, and what to do. */
-export function amountMismatchMessage(a: AmountCheck, paymentId: string): string {
-  return `the amounts disagree: ${a.mismatch} — money moved (${formatAmount(a.captured)}, per ${a.capturedSource}): do not go on with this session; refund what was captured (step 8 stays available; if the order never completes, refund payment ${paymentId} at the orchestrator, Hyperswitch dashboard) and escalate to the marketplace squad with payment ${paymentId}`;
+/**
+ * The pay (and completed) step's refusal when the amounts disagree: both amounts with their sources,
+ * and what to do; `refundStep` names the refund step from the table ("step 8").
+ */
+export function amountMismatchMessage(a: AmountCheck, paymentId: string, refundStep: string): string {
+  return `the amounts disagree: ${a.mismatch} — money moved (${formatAmount(a.captured)}, per ${a.capturedSource}): do not go on with this session; refund what was captured (${refundStep} stays available; if the order never completes, refund payment ${paymentId} at the orchestrator, Hyperswitch dashboard) and escalate to the marketplace squad with payment ${paymentId}`;
 }

@@ -123,9 +123,9 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
   if (!created || created.data.sessionId !== name || created.data.mode !== "staging")
     return `its journal records session ${created?.data.sessionId ?? "none"} in mode ${created?.data.mode ?? "none"}, not this staging folder: a renamed or copied session is no dry run — run MODE=staging`;
   const st = latestStepResults(entries);
-  const open = STEPS.find((d) => st.get(d.n)?.status !== "PASS");
+  const open = STEPS.find((d) => st.get(d.id)?.status !== "PASS");
   if (open)
-    return `step ${open.n} (${open.id}) ${st.get(open.n)?.status ?? "never ran"}: not every step passed — run a new staging dry run with --refund`;
+    return `step ${open.n} (${open.id}) ${st.get(open.id)?.status ?? "never ran"}: not every step passed — run a new staging dry run with --refund`;
   if (!snap.sealed) return `not sealed — run npm run archive -- ${dir}`;
   const v = verifySession(snap);
   if (!v.ok) {

@@ -104,13 +104,16 @@ export function paymentAdvice(c: StatusClass, ref: string): string {
   }
 }
 
-/** What the operator does about a refund the orchestrator (or the marketplace) reports. */
-export function refundAdvice(c: StatusClass, ref: string, nextAttempt: number): string {
+/**
+ * What the operator does about a refund the orchestrator (or the marketplace) reports; `refundStep`
+ * names the refund step ("step 8"), its number from the step table.
+ */
+export function refundAdvice(c: StatusClass, ref: string, nextAttempt: number, refundStep: string): string {
   switch (c.class) {
     case "money_moved":
       return `refund ${ref} succeeded`;
     case "no_money":
-      return `refund ${ref} failed: no money was returned — run step 8 again to create a new refund (attempt ${nextAttempt}), or refund at the orchestrator (Hyperswitch dashboard)`;
+      return `refund ${ref} failed: no money was returned — run ${refundStep} again to create a new refund (attempt ${nextAttempt}), or refund at the orchestrator (Hyperswitch dashboard)`;
     case "in_flight":
       return `refund ${ref} is still ${c.status}`;
     case "funds_held":

@@ -1,7 +1,7 @@
 /**
  * The ledger's checks at the steps that read money (issue 23 items 2 and 4): what each source said,
  * as `money_seen` journal entries, and the one-line verdicts steps 7, 8 and 9 give. Pure functions
- * over what was read; the steps (runbook.ts) do the reading and journal what these return.
+ * over what was read; the steps (./steps/) do the reading and journal what these return.
  */
 import type { HsPaymentT, OrderT } from "../contract";
 import type { DataIn } from "../evidence/journal";

@@ -1,29 +1,44 @@
 /**
  * A runbook session: its folder under archive/, state journal, hash-chained trace, HTTP clients,
- * and the machinery that turns a step body into a typed StepResult (prerequisites, trace range,
- * UTC times, journal entry). Opening an existing session resumes it; a sealed one is refused.
- * Over 300 lines: the step machinery, the one-active-step registry and the two gates every step
- * passes (parameters pinned at pre-flight, the checks a refund waits for) share its state.
+ * and the machinery that runs a step of the table by id (`def.run(ctx)`, ./steps.ts) into a typed
+ * StepResult (prerequisites, trace range, UTC times, journal entry). Opening an existing session
+ * resumes it; a sealed one is refused. No step behaviour lives here (issue 21 §1).
+ * Over 300 lines: the step machinery, the one-active-step registry, the two gates every step
+ * passes (parameters pinned at pre-flight, the checks a refund waits for) and what a step is given
+ * (its context, and the poll whose samples and deadline the session keeps) share its state.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Config, paramChanges, pinnedParams } from "../config";
 import { dsnPasswords } from "../dsn";
-import { GuardError, InterruptedError, SessionError, StepDeadlineError, oneLine } from "../errors";
+import { GuardError, InterruptedError, oneLine, SessionError, StateError, StepDeadlineError } from "../errors";
 import { ApiClient, logIn } from "../clients/http";
 import { Journal, latestStepResults, newSessionId, nowIso, pinnedParameters, sessionDir } from "../evidence/journal";
 import { ledgerOf, moneyMoved, moneyOutstanding, refundedText } from "./ledger";
 import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
 import { acquireSessionLock, releaseSessionLock } from "./lock";
-import { STEPS, awaitedChecks, blockedBy, clock, stepById, stepDef } from "./steps";
+import { STEPS, awaitedChecks, blockedBy, clock, stepById } from "./steps";
 import { factsSchema, type StepDef, type StepTable } from "./step-model";
 import { Trace } from "../evidence/trace";
 import { readTrace } from "../evidence/chain";
-import type { Anomaly, Mode, PollSample, StepResult, StepStatus } from "../types";
+import type { ProductT } from "../contract";
+import { journalOrder, journalProduct, requireOrder, stepNo } from "./steps/orders";
+import { pollUntil, type PollOutcome } from "./poll";
+import type { Observed, PollRequest, StepContext, StepOptions, StepOutcome } from "./step-context";
+import type { Anomaly, Facts, Mode, PollSample, StepResult, StepStatus } from "../types";
 
-export type Observed = StepResult["observed"];
+export type { Observed, StepOptions, StepOutcome } from "./step-context";
+
+export interface RunbookHooks {
+  /** Called after every poll attempt; the notebook updates one line in place. */
+  onPoll?: (s: PollSample, elapsedS: number, deadlineS: number) => void;
+}
+
+/** A step body: the step's own `run` unless a test hands one in. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a step body returns an outcome, or nothing for PASS
+export type StepBody = (ctx: StepContext) => Promise<StepOutcome | void>;
 
 /** The step running in a session folder: one per session, across every Runbook of this process. */
 interface ActiveStep {
@@ -75,18 +90,6 @@ export function interruptAll(reason: string): number[] {
 /** The shortest written reason accepted for acting before the awaited checks (like archive's --reseal). */
 export const MIN_REASON = 10;
 
-/** How a step is run: `skip` SKIPs it with that reason; `reason` is the operator's word for acting early (`waitsFor`). */
-export interface StepOptions {
-  skip?: string;
-  reason?: string;
-}
-
-/** What a step body returns; throwing means FAIL with the error's one-line message. */
-export interface StepOutcome {
-  status?: StepStatus;
-  reason?: string;
-}
-
 export class Session {
   readonly cfg: Config;
   readonly dir: string;
@@ -95,9 +98,11 @@ export class Session {
   readonly api: ApiClient;
   /** Orchestrator client, only when HYPERSWITCH_URL and HYPERSWITCH_API_KEY are both set. */
   readonly hs: ApiClient | null;
-  /** The step table this session runs (the one declaration of the steps). */
-  readonly table: StepTable = STEPS;
-  readonly results = new Map<number, StepResult>();
+  /** The step table this session runs (the one declaration of the steps; a test may hand a copy). */
+  readonly table: StepTable;
+  /** The latest result of each step, by step id (as the journal has them). */
+  readonly results = new Map<string, StepResult>();
+  hooks: RunbookHooks = {};
   readonly anomalies: Anomaly[] = [];
   readonly samples: PollSample[] = [];
   /** Set while a step runs, so anomalies raised by the client are attributed to it. */
@@ -109,8 +114,9 @@ export class Session {
   /** True when this kernel found earlier work in the journal. */
   readonly resumed: boolean;
 
-  constructor(cfg: Config) {
+  constructor(cfg: Config, table: StepTable = STEPS) {
     this.cfg = cfg;
+    this.table = table;
     this.dir = sessionDir(cfg.archiveDir, cfg.sessionId);
     // Secrets are registered before anything is written, so the first line is already redacted.
     secrets.add(cfg.operatorPassword, "OPERATOR_PASSWORD");
@@ -133,7 +139,7 @@ export class Session {
     // The orchestrator's key, as a salted hash in the folder: the archive may run without it in its env.
     if (cfg.hyperswitchApiKey) secrets.learn(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY", this.dir);
     this.resumed = this.journal.all().length > 1;
-    for (const [n, r] of latestStepResults(this.journal.all())) this.results.set(n, r);
+    for (const [id, r] of latestStepResults(this.journal.all())) this.results.set(id, r);
     const onAnomaly = (a: Omit<Anomaly, "at">) => this.anomaly({ ...a, step: a.step ?? this.currentStep });
     const signal = () => this.stepSignal;
     // During a poll no call outlives the poll's deadline (a body that drips would otherwise hold it).
@@ -145,6 +151,7 @@ export class Session {
       signal,
       reauth: () => this.reauth(),
       callBudgetMs,
+      loginHint: `run ${stepNo(this.table, "login")} (login)`,
     });
     this.hs =
       cfg.hyperswitchUrl && cfg.hyperswitchApiKey
@@ -227,18 +234,18 @@ export class Session {
   }
 
   /**
-   * A call needs a token this kernel does not hold (restarted after step 1 passed) or the server
-   * refused the one it had: log in again, traced like step 1's call. Only once step 1 has passed in
-   * this session; never in place of it.
+   * A call needs a token this kernel does not hold (restarted after the login step passed) or the server
+   * refused the one it had: log in again, traced like the login step's call. Only once that step has
+   * passed in this session; never in place of it.
    */
   protected async reauth(): Promise<boolean> {
-    const login = this.results.get(stepById("login", this.table).n);
+    const login = this.results.get("login");
     if (login?.status !== "PASS" || !this.cfg.operatorPassword) return false;
     this.trace.append("note", {
       step: this.currentStep,
       event: this.api.token
         ? "the server refused the access token: logging in again once"
-        : `no access token in this kernel (step 1 passed at ${login.endedAt}, before a kernel restart): logging in again once`,
+        : `no access token in this kernel (${stepNo(this.table, "login")} passed at ${login.endedAt}, before a kernel restart): logging in again once`,
     });
     this.api.token = null;
     try {
@@ -267,6 +274,11 @@ export class Session {
     return l.refunded > 0 ? refundedText(l) : null;
   }
 
+  /** The order as the journal knows it (id, payment link, amount), or null before one was created. */
+  get order(): { id: string; paymentId: string; paymentUrl: string; totalMinor: number; currency: string } | null {
+    return journalOrder(this.journal);
+  }
+
   /**
    * Runs one step: checks prerequisites (SKIPPED with the reason when one did not pass), brackets
    * the work with step_start/step_end trace events, and journals the result before returning it.
@@ -274,16 +286,11 @@ export class Session {
    * interrupted cell's work continues in the kernel otherwise) and waits for it to record
    * INTERRUPTED. A stopped step records INTERRUPTED, never PASS or FAIL.
    */
-  async runStep(
-    step: string | number,
-    // biome-ignore lint/suspicious/noConfusingVoidType: a step body returns an outcome, or nothing for PASS
-    body: (observed: Observed) => Promise<StepOutcome | void>,
-    opts: StepOptions = {},
-  ): Promise<StepResult> {
-    const def = typeof step === "number" ? stepDef(step, this.table) : stepById(step, this.table);
+  async runStep(id: string, opts: StepOptions = {}, body?: StepBody): Promise<StepResult> {
+    const def = stepById(id, this.table);
     const n = def.n;
-    // Pre-flight (step 0) pins the parameters; every other step runs with them or not at all.
-    if (n !== 0) this.checkPinned(`step ${n}`);
+    // The gate (pre-flight) pins the parameters; every other step runs with them or not at all.
+    if (!def.gate) this.checkPinned(`step ${n}`);
     const previous = ACTIVE.get(this.dir);
     if (previous) {
       if (!previous.controller.signal.aborted)
@@ -299,7 +306,7 @@ export class Session {
     const deadline = setTimeout(() => controller.abort(new StepDeadlineError(n, limitS)), limitS * 1000);
     deadline.unref?.();
     try {
-      return await this.runActive(def, body, controller.signal, opts);
+      return await this.runActive(def, body ?? def.run, controller.signal, opts);
     } finally {
       clearTimeout(deadline);
       if (ACTIVE.get(this.dir) === mine) ACTIVE.delete(this.dir);
@@ -318,15 +325,9 @@ export class Session {
       : STEP_LIMITS.otherS;
   }
 
-  private async runActive(
-    def: StepDef,
-    // biome-ignore lint/suspicious/noConfusingVoidType: a step body returns an outcome, or nothing for PASS
-    body: (observed: Observed) => Promise<StepOutcome | void>,
-    signal: AbortSignal,
-    opts: StepOptions,
-  ): Promise<StepResult> {
+  private async runActive(def: StepDef, body: StepBody, signal: AbortSignal, opts: StepOptions): Promise<StepResult> {
     const n = def.n;
-    const prior = this.results.get(n);
+    const prior = this.results.get(def.id);
     if (def.finalOnPass && prior?.status === "PASS") {
       this.trace.append("note", {
         step: n,
@@ -343,7 +344,8 @@ export class Session {
     let reason: string | undefined;
     const blocked =
       opts.skip ??
-      blockedBy(n, this.results, this.table, { moved: this.moneyMoved }) ??
+      def.skipReason?.(this.cfg) ??
+      blockedBy(def.id, this.results, this.table, { moved: this.moneyMoved }) ??
       this.awaiting(def, observed, opts);
     this.currentStep = n;
     this.stepSignal = signal;
@@ -352,7 +354,7 @@ export class Session {
         status = "SKIPPED";
         reason = blocked;
       } else {
-        const out: StepOutcome = (await withinDeadline(body(observed), signal)) || {};
+        const out: StepOutcome = (await withinDeadline(body(this.context(def, observed, opts)), signal)) || {};
         status = out.status ?? "PASS";
         reason = out.reason;
       }
@@ -399,7 +401,7 @@ export class Session {
     };
     this.trace.append("step_end", { step: n, status, reason: reason ?? null, observed });
     result.trace = { from, to: this.trace.seq };
-    this.results.set(n, result);
+    this.results.set(def.id, result);
     this.journal.append("step_result", result);
     return result;
   }
@@ -435,9 +437,9 @@ export class Session {
     if (!def.waitsFor?.length || !this.moneyMoved) return null;
     const acted = this.journal
       .all()
-      .some((e) => e.kind === "step_result" && e.data.step === def.n && ["PASS", "FAIL"].includes(e.data.status));
+      .some((e) => e.kind === "step_result" && e.data.id === def.id && ["PASS", "FAIL"].includes(e.data.status));
     if (acted) return null;
-    const w = awaitedChecks(def.n, this.results, this.table);
+    const w = awaitedChecks(def.id, this.results, this.table);
     if (w.failed) observed.before_checks = `after ${w.failed}`;
     if (!w.wait) return null;
     const steps = def.waitsFor.map((id) => stepById(id, this.table).n).join(", ");
@@ -457,6 +459,90 @@ export class Session {
       message: `step ${def.n} ran before steps ${steps} passed (${w.wait}); the operator's reason: ${why}`,
     });
     return null;
+  }
+
+  /**
+   * What the running step is given (./step-context.ts): the session's services, its declaration,
+   * the facts it fills, and typed reads of what earlier steps left (their facts, the journal).
+   */
+  private context(def: StepDef, facts: Observed, opts: StepOptions): StepContext {
+    const session = this;
+    const required = new Set<string>();
+    const add = (id: string) => {
+      for (const r of [...stepById(id, this.table).requires, ...(stepById(id, this.table).waitsFor ?? [])])
+        if (!required.has(r)) {
+          required.add(r);
+          add(r);
+        }
+    };
+    add(def.id);
+    return {
+      def,
+      facts,
+      opts,
+      cfg: this.cfg,
+      api: this.api,
+      hs: this.hs,
+      journal: this.journal,
+      trace: this.trace,
+      table: this.table,
+      get signal() {
+        return session.signal;
+      },
+      get currentStep() {
+        return session.currentStep;
+      },
+      get keyPrefix() {
+        return session.keyPrefix;
+      },
+      get pinned() {
+        return session.pinned;
+      },
+      anomaly: (a) => this.anomaly(a),
+      now: nowIso,
+      factsOf: (id: string): Facts | undefined => {
+        if (!required.has(id))
+          throw new RangeError(`step ${def.id} reads the facts of ${id}, which it does not require (step table)`);
+        return this.results.get(id)?.observed;
+      },
+      order: () => requireOrder(this.journal, this.table),
+      product: (): ProductT => {
+        const p = journalProduct(this.journal);
+        if (!p) throw new StateError(`no product selected in this session: run ${stepNo(this.table, "product")} first`);
+        return p;
+      },
+      poll: (req) => this.poll(req),
+    };
+  }
+
+  /**
+   * A poll of the running step: its samples and their anomalies are kept as they arrive, so a poll
+   * stopped by an error (schema drift) still shows its attempts in the plot and the report.
+   */
+  private async poll(req: PollRequest): Promise<PollOutcome> {
+    const step = this.currentStep ?? -1;
+    const { deadlineS } = req;
+    const onSample = (s: PollSample, elapsed: number) => {
+      this.samples.push(s);
+      if (s.httpStatus !== null && s.httpStatus >= 500)
+        this.anomaly({ at: s.at, step, kind: "http_5xx", message: `poll attempt ${s.attempt}: HTTP ${s.httpStatus}` });
+      // A schema mismatch is recorded once, as `schema`, by the client: never again as `network`.
+      else if (s.httpStatus === null && s.errorKind !== "schema")
+        this.anomaly({
+          at: s.at,
+          step,
+          kind: "network",
+          message: `poll attempt ${s.attempt}: ${s.error ?? "network error"}`,
+        });
+      this.hooks.onPoll?.(s, elapsed, deadlineS);
+    };
+    // A probe's call ends with the poll's deadline (plus a second for the last answer to land).
+    this.pollEndsAt = performance.now() + deadlineS * 1000 + 1000;
+    try {
+      return await pollUntil({ step, ...req, trace: this.trace, onSample, signal: this.signal });
+    } finally {
+      this.pollEndsAt = null;
+    }
   }
 
   async close(): Promise<void> {

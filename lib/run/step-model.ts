@@ -5,7 +5,9 @@
  */
 import { z } from "zod";
 import { MoneySchema } from "../money";
+import type { Config } from "../config";
 import type { Facts } from "../types";
+import type { StepContext, StepOutcome } from "./step-context";
 
 /** What a fact is, and so how it is validated and shown. */
 export type FactKind = "id" | "text" | "int" | "seconds" | "percent" | "time" | "money" | "bool" | "json";
@@ -39,7 +41,7 @@ export interface BoxDef {
 }
 
 export interface StepDef {
-  /** 0 = pre-flight, 1..9 = the seed's steps; the position in the table. */
+  /** The position in the table, for display only (code addresses steps by id). */
   n: number;
   /** Stable id, used by code and in the journal. */
   id: string;
@@ -79,6 +81,18 @@ export interface StepDef {
    * otherwise only with the operator's written reason (`await nb.run(id, { reason: "…" })`).
    */
   waitsFor?: string[];
+  /** A reason to SKIP the step before it checks anything, from the parameters (the refund while REFUND is off). */
+  skipReason?: (cfg: Config) => string | undefined;
+  /** The gate every other step runs behind: it pins the parameters the others run with (pre-flight). */
+  gate?: boolean;
+  /** Its PASS is the proof that the refund settled (the report's "refund confirmed" rule). */
+  confirmsRefund?: boolean;
+  /**
+   * The step's behaviour, like a Plot mark's `render`: it fills `ctx.facts` (the facts declared
+   * above) and returns nothing for PASS, or an outcome; throwing FAILs with the error's one line.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a step body returns an outcome, or nothing for PASS
+  run: (ctx: StepContext) => Promise<StepOutcome | void>;
 }
 
 export type StepTable = readonly StepDef[];
@@ -100,6 +114,28 @@ export function defineSteps(defs: ReadonlyArray<Omit<StepDef, "n">>): StepTable 
     for (const r of [...d.requires, ...(d.waitsFor ?? [])])
       if (!ids.has(r)) throw new RangeError(`step ${d.id} requires unknown step ${r}`);
   return Object.freeze(out);
+}
+
+/** "step 5 (Poll /orders/:id until completed)": how a message names another step, from the table. */
+export function stepLabel(def: Pick<StepDef, "n" | "name">): string {
+  return `step ${def.n} (${def.name})`;
+}
+
+/** "step 3": how a message names the step with this id, its number from the table. */
+export function stepNo(table: StepTable, id: string): string {
+  const d = table.find((s) => s.id === id);
+  return d ? `step ${d.n}` : `the ${id} step`;
+}
+
+/** "step 8": the step that gives the money back (`returnsMoney`), numbered by the table. */
+export function refundStepNo(table: StepTable): string {
+  const d = table.find((s) => s.returnsMoney);
+  return d ? `step ${d.n}` : "the refund step";
+}
+
+/** `14:02:11Z` from an ISO time, for one-line reasons. */
+export function clock(iso: string): string {
+  return `${iso.slice(11, 19)}Z`;
 }
 
 /** Shorthands for the table below: a fact of a kind, with its seed label. */

@@ -1,18 +1,54 @@
 /**
  * The step table: the one place that declares the runbook's steps. Each step has an id, a title,
  * the seed's row label, its prerequisites, the facts it records (typed, with their display labels),
- * the acceptance boxes it decides and, for the poll steps, its plot series. The notebook template,
- * the report rows, the acceptance boxes, the plot, the comparison and the anomalies all read it;
- * functions that take a `table` default to `STEPS`, so a test can hand them a copy.
+ * the acceptance boxes it decides, for the poll steps its plot series, and its behaviour: `run(ctx)`,
+ * in its own module under ./steps/ (issue 21 §1). The notebook template, the report rows, the
+ * acceptance boxes, the plot, the comparison and the anomalies all read it; functions that take a
+ * `table` default to `STEPS`, so a test can hand them a copy.
  *
- * What a declaration holds, and how facts are validated, is lib/run/step-model.ts.
+ * The shape (issue 21):
+ *   table (this file) ── def.run(ctx) ──▶ ./steps/<id>.ts      one module per step's behaviour
+ *        │                                  └─ ./steps/{orders,payment,refunds}.ts  shared reads
+ *        └── Session.runStep(id) (./session.ts): gates (pinned parameters, `requires`, `waitsFor`),
+ *            deadline, trace range, builds the StepContext (./step-context.ts), journals the result
+ *   Runbook (./runbook.ts): a facade over one Session: `run(id, opts)` and the cells that are not
+ *   steps (the pay link, the paid cell, pasted psql output, the report's last look).
+ * Steps are addressed by id; a number is the position here, for display only. State between steps
+ * is the journal (the order, the product, the payment) or the facts of the steps a step requires.
+ *
+ * What a declaration holds, and how facts are validated, is lib/run/step-model.ts. Over 300 lines:
+ * the ten declarations themselves, and the two readings of prerequisites (`blockedBy`, `awaitedChecks`).
  */
 import type { StepResult } from "../types";
-import { defineSteps, fact, within5min, type StepDef, type StepTable } from "./step-model";
+import {
+  clock,
+  defineSteps,
+  fact,
+  refundStepNo,
+  stepLabel,
+  stepNo,
+  within5min,
+  type StepDef,
+  type StepTable,
+} from "./step-model";
+import { runCompleted } from "./steps/completed";
+import { runLicence } from "./steps/licence";
+import { runLogin } from "./steps/login";
+import { runOrder } from "./steps/order";
+import { runPay } from "./steps/pay";
+import { runPreflightStep } from "./steps/preflight";
+import { runProduct } from "./steps/product";
+import { refundOff, runRefund } from "./steps/refund";
+import { runRefunded } from "./steps/refunded";
+import { runTransfer } from "./steps/transfer";
+
+export { clock, refundStepNo, stepLabel, stepNo };
 
 export const STEPS: StepTable = defineSteps([
   {
     id: "preflight",
+    run: runPreflightStep,
+    gate: true,
     title: "Pre-flight gate",
     intro:
       "Refuses to go on unless the backend is healthy, `/status` matches MODE (live ⇒ production with Hyperswitch live), Hyperswitch is not disabled, there is ≥ 1 product, the operator email is well-formed, and the money guards pass. Same gate as `npm run preflight`.",
@@ -38,6 +74,7 @@ export const STEPS: StepTable = defineSteps([
   },
   {
     id: "login",
+    run: runLogin,
     title: "Log in as the buyer",
     name: "Login as buyer",
     observed: "access_token captured ✓ / 401 / other",
@@ -52,6 +89,7 @@ export const STEPS: StepTable = defineSteps([
   },
   {
     id: "product",
+    run: runProduct,
     title: "List marketplace products and pick the ~5 EUR test product",
     name: "List marketplace products",
     observed: "product_id, price",
@@ -67,6 +105,7 @@ export const STEPS: StepTable = defineSteps([
   },
   {
     id: "order",
+    run: runOrder,
     title: "Create the order (POST /orders)",
     intro: "Sent with an Idempotency-Key derived from the session: re-running this cell resumes the same order.",
     name: "POST /orders (create)",
@@ -83,13 +122,14 @@ export const STEPS: StepTable = defineSteps([
   },
   {
     id: "pay",
+    run: runPay,
     title: "Pay on the hosted Hyperswitch checkout",
     intro:
       "Open the link, pay with **your own personal card**, then fill in the **paid** cell below with what you saw (last 4 digits and processor, nothing more) and run it.",
     name: "Pay via Hyperswitch checkout",
     observed: "card last 4, transaction time, processor used",
     requires: ["order"],
-    runHint: "pay at the link in step 4, then run the paid cell",
+    runHint: "pay at the link in step {n}, then run the paid cell",
     cells: [
       "await nb.pay();",
       '// Paid cell: after paying, fill in the last 4 digits and the connector the checkout showed\n// (leave both empty when the headless payer paid a local double), then run it.\nawait nb.paid({ last4: "", processor: "" });',
@@ -110,6 +150,7 @@ export const STEPS: StepTable = defineSteps([
   },
   {
     id: "completed",
+    run: runCompleted,
     title: "Poll the order until `completed`",
     name: "Poll /orders/:id until completed",
     observed: "seconds-to-completed, max 5xx during the window",
@@ -132,6 +173,7 @@ export const STEPS: StepTable = defineSteps([
   },
   {
     id: "licence",
+    run: runLicence,
     title: "Licence attribution (GET /licenses/mine)",
     name: "License attribution (GET /licenses/mine)",
     observed: "license_id, type, rights JSON",
@@ -153,6 +195,7 @@ export const STEPS: StepTable = defineSteps([
   },
   {
     id: "transfer",
+    run: runTransfer,
     title: "`seller_transfers` row (read-only DB)",
     intro:
       "With `DATABASE_URL` set this reads the row in a READ ONLY transaction. Without it, the cell shows the SQL to run; paste psql's output into a new cell as `` await nb.pasteTransfer(`…`); `` and run it.",
@@ -178,6 +221,8 @@ export const STEPS: StepTable = defineSteps([
   },
   {
     id: "refund",
+    run: runRefund,
+    skipReason: refundOff,
     title: "Refund (opt-in)",
     intro:
       'Waits for steps 5–7: it acts once they passed, or after one of them FAILED (the failure is recorded as the reason). To refund before they ran, say why in this cell: `await nb.run("refund", { reason: "…" });` (recorded in the report).',
@@ -202,6 +247,8 @@ export const STEPS: StepTable = defineSteps([
   },
   {
     id: "refunded",
+    run: runRefunded,
+    confirmsRefund: true,
     title: "Poll until refunded and the licence is gone",
     name: "License revoked + funds returned",
     observed: "seconds-to-refunded, license disappeared from /mine",
@@ -234,7 +281,7 @@ export const STEPS: StepTable = defineSteps([
 /** The step numbered `n` in a table. */
 export function stepDef(n: number, table: StepTable = STEPS): StepDef {
   const d = table[n];
-  if (!d || d.n !== n) throw new RangeError(`unknown step ${n}; steps are 0 (pre-flight) to ${table.length - 1}`);
+  if (!d || d.n !== n) throw new RangeError(`unknown step ${n}; steps are 0 to ${table.length - 1}`);
   return d;
 }
 
@@ -250,58 +297,59 @@ export const pollSteps = (table: StepTable = STEPS): StepDef[] => table.filter((
 
 // ------------------------------------------------------------------------------------ order
 
-/** `14:02:11Z` from an ISO time, for one-line reasons. */
-export function clock(iso: string): string {
-  return `${iso.slice(11, 19)}Z`;
-}
+/** Results by step id: the live session's and the report's (lib/evidence/journal.ts latestStepResults). */
+export type StepResults = ReadonlyMap<string, StepResult>;
+
+/** What the operator does to run a step, for "has not run yet" reasons; `{n}` is its number. */
+const runHintOf = (d: StepDef): string => (d.runHint ?? "run its cell first").replaceAll("{n}", String(d.n));
 
 /**
- * Whether step `n`'s awaited checks (`waitsFor`) had their chance: `failed` names the first that
+ * Whether the step `id`'s awaited checks (`waitsFor`) had their chance: `failed` names the first that
  * FAILED (a reason to act), `wait` the first that has not passed and did not fail (not run, SKIPPED,
  * INTERRUPTED), with what to do. Both null when every awaited step passed (or it awaits none).
- * @example awaitedChecks(8, results) // { failed: null, wait: "step 6 (…) has not run yet" }
+ * @example awaitedChecks("refund", results) // { failed: null, wait: "step 6 (…) has not run yet" }
  */
 export function awaitedChecks(
-  n: number,
-  results: ReadonlyMap<number, StepResult>,
+  id: string,
+  results: StepResults,
   table: StepTable = STEPS,
 ): { failed: string | null; wait: string | null } {
   let wait: string | null = null;
-  for (const id of stepDef(n, table).waitsFor ?? []) {
-    const req = stepById(id, table);
-    const r = results.get(req.n);
+  for (const w of stepById(id, table).waitsFor ?? []) {
+    const req = stepById(w, table);
+    const r = results.get(req.id);
     if (r?.status === "FAIL")
       return {
-        failed: `step ${req.n} (${req.name}) FAILED at ${clock(r.endedAt)}: ${r.reason ?? "no reason"}`,
+        failed: `${stepLabel(req)} FAILED at ${clock(r.endedAt)}: ${r.reason ?? "no reason"}`,
         wait: null,
       };
     if (wait || r?.status === "PASS") continue;
     wait = !r
-      ? `step ${req.n} (${req.name}) has not run yet`
+      ? `${stepLabel(req)} has not run yet`
       : r.status === "SKIPPED"
-        ? `step ${req.n} (${req.name}) was skipped (${r.reason ?? "no reason"})`
-        : `step ${req.n} (${req.name}) was interrupted at ${clock(r.endedAt)}`;
+        ? `${stepLabel(req)} was skipped (${r.reason ?? "no reason"})`
+        : `${stepLabel(req)} was interrupted at ${clock(r.endedAt)}`;
   }
   return { failed: null, wait };
 }
 
 /**
- * Why step `n` may not act yet, or null when every prerequisite passed.
- * @example blockedBy(6, results) // "step 5 failed at 14:02:11Z"
+ * Why the step `id` may not act yet, or null when every prerequisite passed.
+ * @example blockedBy("licence", results) // "step 5 failed at 14:02:11Z"
  */
 export function blockedBy(
-  n: number,
-  results: ReadonlyMap<number, StepResult>,
+  id: string,
+  results: StepResults,
   table: StepTable = STEPS,
   money: { moved: boolean } = { moved: false },
 ): string | null {
-  const def = stepDef(n, table);
-  for (const id of def.requires) {
-    const req = stepById(id, table);
+  const def = stepById(id, table);
+  for (const rid of def.requires) {
+    const req = stepById(rid, table);
     // Once money moved, the step that gives it back never waits on the step that moved it.
     if (money.moved && def.returnsMoney && req.movesMoney) continue;
-    const r = results.get(req.n);
-    if (!r) return `step ${req.n} (${req.name}) has not run yet — ${req.runHint ?? "run its cell first"}`;
+    const r = results.get(req.id);
+    if (!r) return `${stepLabel(req)} has not run yet — ${runHintOf(req)}`;
     if (r.status === "FAIL") return `step ${req.n} failed at ${clock(r.endedAt)}`;
     if (r.status === "INTERRUPTED")
       return `step ${req.n} was interrupted at ${clock(r.endedAt)} — run its cell again first`;

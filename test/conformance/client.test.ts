@@ -15,7 +15,7 @@ import {
   REFUND_STATUSES,
   type RefundStatus as RefundStatusT,
 } from "../../lib/hs-reference";
-import { describeHsPayment } from "../../lib/run/pay";
+import { describeHsPayment } from "../../lib/run/steps/payment";
 import { type MoneyClass, paymentClass, refundClass } from "../../lib/run/hs-status";
 import { PAYMENT_SAMPLES, REFUND_SAMPLES, WEBHOOK_SAMPLES } from "./samples";
 import { IntentStatus, OutgoingWebhook, PaymentsResponse, RefundResponse, RefundStatus } from "./hyperswitch";

@@ -42,7 +42,7 @@ test("a 5 MB product title leaves the journal small, cut after redaction, the cu
   const id = Session.create("staging", archive);
   const rb = openStaging(sb, archive, id);
   try {
-    for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()]) {
+    for (const step of [() => rb.run("preflight"), () => rb.run("login"), () => rb.run("product")]) {
       const r = await step();
       assert.equal(r.status, "PASS", `${r.name}: ${r.reason}`);
     }

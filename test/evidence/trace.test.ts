@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { createRequire } from "node:module";
 import { TraceError } from "../../lib/errors";
 import { GENESIS, readTrace, verifyChain } from "../../lib/evidence/chain";
 import { chainBreakText } from "../../lib/evidence/finding-text";
@@ -9,6 +10,9 @@ import { SecretRegistry } from "../../lib/evidence/secrets";
 import { REDACT_MAX_DEPTH } from "../../lib/evidence/redact";
 import { Trace } from "../../lib/evidence/trace";
 import { PAN_SPACED, tmpDir } from "./fixtures";
+
+/** The fs module object itself (not an import namespace), so its methods can be mocked. */
+const fsCjs = createRequire(__filename)("node:fs") as typeof fs;
 
 const SECRET = "tr4ce-secret-value";
 const reg = new SecretRegistry();
@@ -97,6 +101,57 @@ describe("Trace", () => {
       () => a.append("note", {}),
       (err: unknown) => err instanceof TraceError && err.code === "EVIDENCE_TRACE_BROKEN",
     );
+  });
+
+  it("keeps one descriptor open between appends and follows a file replaced under it (issue 26)", () => {
+    const { file } = build(2);
+    const t = Trace.open(file, reg);
+    const fds = () => fs.readdirSync("/proc/self/fd").length;
+    t.append("note", { n: 3 });
+    const open = fds();
+    for (let i = 0; i < 20; i++) t.append("request", { i });
+    assert.equal(fds(), open, "no descriptor opened or leaked per append");
+    // Another process rewrites the file by rename (same lines, new inode): the writer must append
+    // to the file at the path, not to the replaced one it still holds open.
+    const copy = `${file}.copy`;
+    fs.copyFileSync(file, copy);
+    fs.renameSync(copy, file);
+    const e = t.append("note", { after: "replace" });
+    assert.equal(e.seq, 24);
+    assert.deepEqual(verifyChain(file), { ok: true, lines: 24, head: e.hash });
+    t.close();
+    assert.ok(fds() < open, "close() releases the descriptor");
+    // A closed writer still appends (it reopens), as before.
+    assert.equal(t.append("note", { closed: true }).seq, 25);
+    t.close();
+    assert.equal(verifyChain(file).lines, 25);
+  });
+
+  it("syncs a non-step line within 250 ms even when nothing follows it, off the call path (issue 26)", async (c) => {
+    const file = path.join(tmpDir("trace-"), "trace.jsonl");
+    const t = Trace.open(file, reg);
+    t.append("session", {}); // synced at once: a step boundary
+    const inLine = c.mock.method(fsCjs, "fdatasyncSync");
+    const opens = c.mock.method(fsCjs, "open");
+    const background = c.mock.method(fsCjs, "fdatasync");
+    // Other tests' writers may sync in the background meanwhile: count the opens of this file.
+    const ours = () => opens.mock.calls.filter((call) => call.arguments[0] === file).length;
+    t.append("request", { a: 1 });
+    t.append("response", { a: 1 });
+    assert.equal(inLine.mock.callCount(), 0, "a request/response line is not synced before append returns");
+    assert.equal(ours(), 0);
+    const t0 = performance.now();
+    // The timer fires after 250 ms; its open and sync then run on the thread pool (allow a busy machine).
+    while (background.mock.callCount() === 0 || ours() === 0) {
+      if (performance.now() - t0 > 3000) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(performance.now() - t0 >= 200, "not synced before its time");
+    assert.equal(ours(), 1, "one background sync covers both lines");
+    assert.ok(background.mock.callCount() >= 1);
+    t.append("step_end", {});
+    assert.equal(inLine.mock.callCount(), 1, "a step boundary is synced before append returns");
+    t.close();
   });
 
   it("sets a torn final fragment aside on resume and records it", () => {

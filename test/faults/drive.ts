@@ -49,10 +49,10 @@ export async function upToPaid(
 ): Promise<StepResult[]> {
   const out: StepResult[] = [];
   for (const step of [
-    () => rb.preflight(),
-    () => rb.login(),
-    () => rb.pickProduct(),
-    () => rb.createOrder(),
+    () => rb.run("preflight"),
+    () => rb.run("login"),
+    () => rb.run("product"),
+    () => rb.run("order"),
     () => payAndConfirm(rb, opts.browser),
   ]) {
     const r = await step();
@@ -66,11 +66,11 @@ export async function upToPaid(
 /** Steps 5–9 in notebook order, whatever their status. */
 export async function verifyAndRefund(rb: Runbook): Promise<StepResult[]> {
   return [
-    await rb.pollCompleted(),
-    await rb.checkLicense(),
-    await rb.checkTransfer(),
-    await rb.refund(),
-    await rb.pollRefunded(),
+    await rb.run("completed"),
+    await rb.run("licence"),
+    await rb.run("transfer"),
+    await rb.run("refund"),
+    await rb.run("refunded"),
   ];
 }
 
@@ -82,7 +82,7 @@ export function assertPass(results: StepResult[]): void {
 export function statusLine(rb: Runbook): string {
   const runs: Array<{ from: number; to: number; status: string }> = [];
   for (let n = 0; n <= 9; n++) {
-    const s = rb.results.get(n)?.status ?? "not run";
+    const s = rb.results.get(rb.table[n]?.id ?? "")?.status ?? "not run";
     const last = runs[runs.length - 1];
     if (last && last.status === s && last.to === n - 1) last.to = n;
     else runs.push({ from: n, to: n, status: s });

@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   rb.hooks.onPoll = (s) => process.stdout.write(`poll ${s.attempt} ${s.orderStatus ?? s.httpStatus ?? "error"}\n`);
   await upToPaid(rb, { log: (r) => process.stdout.write(`step ${r.step} ${r.status}\n`) });
   process.stdout.write(`order ${rb.order?.id}\n`);
-  const r = await rb.pollCompleted();
+  const r = await rb.run("completed");
   process.stdout.write(`step 5 ${r.status} (the parent should have killed this process before)\n`);
   await rb.close();
 }

@@ -37,7 +37,8 @@ async function stoppedBy(stop: () => void) {
   );
   try {
     const running = s.runStep(
-      0,
+      "preflight",
+      {},
       () => new Promise((_resolve, reject) => s.signal!.addEventListener("abort", () => reject(s.signal!.reason))),
     );
     await new Promise((r) => setTimeout(r, 100));

@@ -259,7 +259,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
     for (const n of [5, 6, 7]) skip(n, "step 4 failed at 14:03:00Z");
     skip(8, "step 4 failed at 14:03:00Z");
     skip(9, "step 8 was skipped (step 4 failed at 14:03:00Z)");
-    // The report cell's last look at the order (lib/run/pay.ts lastLook) before the verdict.
+    // The report cell's last look at the order (lib/run/runbook.ts lastLook) before the verdict.
     j.append("payment_checked", {
       at: "2026-11-20T14:03:30.000Z",
       order_id: IDS.order,

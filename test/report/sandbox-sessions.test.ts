@@ -52,16 +52,21 @@ async function runSession(sb: Sandbox, mode: "staging" | "live", archiveDir: str
     { OPERATOR_PASSWORD: sb.operator.password, DATABASE_URL: sb.readonlyDsn },
   );
   try {
-    for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct(), () => rb.createOrder()])
+    for (const step of [
+      () => rb.run("preflight"),
+      () => rb.run("login"),
+      () => rb.run("product"),
+      () => rb.run("order"),
+    ])
       assert.equal((await step()).status, "PASS");
     await rb.pay();
     for (const step of [
       () => rb.confirmPaid(),
-      () => rb.pollCompleted(),
-      () => rb.checkLicense(),
-      () => rb.checkTransfer(),
-      () => rb.refund(),
-      () => rb.pollRefunded(),
+      () => rb.run("completed"),
+      () => rb.run("licence"),
+      () => rb.run("transfer"),
+      () => rb.run("refund"),
+      () => rb.run("refunded"),
     ]) {
       const r = await step();
       assert.equal(r.status, "PASS", `${mode} step ${r.step}: ${r.reason}`);

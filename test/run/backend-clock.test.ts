@@ -40,7 +40,7 @@ async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Pro
 
 /** Steps 0–3, then pays the checkout as a person does; returns when the payment was made (a bracket). */
 async function orderAndPay(rb: Runbook): Promise<{ before: number; after: number }> {
-  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
   const p = await rb.pay();
   const before = Date.now();
@@ -92,7 +92,7 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
       await sleep(2500); // the operator gets round to the paid cell 2.5 s after paying
       const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
       assert.equal(four.status, "PASS", four.reason);
-      const five = await rb.pollCompleted();
+      const five = await rb.run("completed");
       assert.equal(five.status, "PASS", five.reason);
       const row = await orderRow(sb, rb.order!.id);
       assertBackendInterval(five.observed.seconds_to_completed, paidAt, row.completed_at, row.paid_at);
@@ -118,7 +118,7 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
       await until("order completed", async () => (await rb.getOrder(rb.order!.id)).status === "completed");
       const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
       assert.equal(four.status, "PASS", four.reason);
-      const five = await rb.pollCompleted();
+      const five = await rb.run("completed");
       assert.equal(five.status, "PASS", five.reason);
       const row = await orderRow(sb, rb.order!.id);
       assertBackendInterval(five.observed.seconds_to_completed, paidAt, row.completed_at, row.paid_at);
@@ -140,7 +140,7 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
       // Every answer a 503 for 3 s: the poller backs off (0.5, 1, 2, 4 s …) past the completion.
       sb.setFaults({ errorRate: 1 });
       const healed = sleep(3000).then(() => sb.setFaults({ errorRate: 0 }));
-      const five = await rb.pollCompleted();
+      const five = await rb.run("completed");
       await healed;
       assert.equal(five.status, "PASS", five.reason);
       assert.ok((five.observed.max_5xx as number) >= 3, `503s seen: ${five.observed.max_5xx}`);
@@ -162,15 +162,15 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
       await orderAndPay(rb);
       await until("order left pending", async () => (await rb.getOrder(rb.order!.id)).status !== "pending");
       assert.equal((await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" })).status, "PASS");
-      for (const r of [await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer()])
+      for (const r of [await rb.run("completed"), await rb.run("licence"), await rb.run("transfer")])
         assert.equal(r.status, "PASS", r.reason);
       const refundBefore = Date.now();
-      const eight = await rb.refund();
+      const eight = await rb.run("refund");
       const refundAfter = Date.now();
       assert.equal(eight.status, "PASS", eight.reason);
       sb.setFaults({ errorRate: 1 });
       const healed9 = sleep(3000).then(() => sb.setFaults({ errorRate: 0 }));
-      const nine = await rb.pollRefunded();
+      const nine = await rb.run("refunded");
       await healed9;
       assert.equal(nine.status, "PASS", nine.reason);
       const refunded = await orderRow(sb, rb.order!.id);
@@ -200,9 +200,9 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
       await orderAndPay(rb);
       await until("order left pending", async () => (await rb.getOrder(rb.order!.id)).status !== "pending");
       assert.equal((await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" })).status, "PASS");
-      for (const r of [await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer()])
+      for (const r of [await rb.run("completed"), await rb.run("licence"), await rb.run("transfer")])
         assert.equal(r.status, "PASS", r.reason);
-      assert.equal((await rb.refund()).status, "PASS");
+      assert.equal((await rb.run("refund")).status, "PASS");
       await until("order refunded", async () => (await orderRow(sb, rb.order!.id)).refunded_at !== null);
       // The marketplace's clock an hour behind the refund's: refunded_at before the refund's created_at.
       await sql(
@@ -210,7 +210,7 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
         "UPDATE orders SET refunded_at = refunded_at - interval '1 hour', updated_at = updated_at - interval '1 hour' WHERE id = $1",
         [rb.order!.id],
       );
-      const nine = await rb.pollRefunded();
+      const nine = await rb.run("refunded");
       assert.equal(nine.observed.seconds_to_refunded, 0);
       assert.ok(
         rb.anomalies.some(
@@ -247,7 +247,7 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
           idempotencyKey: `${rb.cfg.sessionId}:early-refund`,
         });
         await until(`order ${status}`, async () => (await rb.getOrder(rb.order!.id)).status === status);
-        const five = await rb.pollCompleted();
+        const five = await rb.run("completed");
         assert.notEqual(five.status, "PASS");
         assert.equal(five.status, "FAIL");
         assert.match(
@@ -294,7 +294,7 @@ describe("with HYPERSWITCH_URL: the orchestrator's time, never later than the or
       await until("order completed", async () => (await rb.getOrder(rb.order!.id)).status === "completed");
       const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
       assert.equal(four.status, "PASS", four.reason);
-      const five = await rb.pollCompleted();
+      const five = await rb.run("completed");
       assert.equal(five.status, "PASS", five.reason);
       const row = await orderRow(sb, rb.order!.id);
       assertBackendInterval(five.observed.seconds_to_completed, paidAt, row.completed_at, row.paid_at);
@@ -316,7 +316,7 @@ describe("with HYPERSWITCH_URL: the orchestrator's time, never later than the or
       assert.equal(four.status, "PASS", four.reason);
       assert.equal(four.observed.transaction_time ?? null, null, "no time made up");
       assert.match(String(four.observed.time_source), /^no backend time for the payment: the order \(completed\)/);
-      const five = await rb.pollCompleted();
+      const five = await rb.run("completed");
       assert.equal(five.status, "PASS", five.reason);
       assert.equal(five.observed.seconds_to_completed ?? null, null);
       const box = acceptance(loadEvidence(rb.dir)).find((b) => b.short === "completed ≤ 5 min")!;

@@ -23,10 +23,11 @@ import {
   refundClass,
 } from "../../lib/run/hs-status";
 import { orderMatchesCharge } from "../../lib/run/guards";
-import { describeHsPayment } from "../../lib/run/pay";
+import { describeHsPayment } from "../../lib/run/steps/payment";
 import { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { stepResult } from "./fixtures";
+import { STEPS } from "../../lib/run/steps";
 
 // ------------------------------------------------------------------------------------ the model
 
@@ -144,7 +145,7 @@ function session(
     http_status: 201,
   });
   const upTo = opts.paid ? 4 : 3;
-  for (let n = 0; n <= upTo; n++) rb.results.set(n, stepResult(n, "PASS"));
+  for (let n = 0; n <= upTo; n++) rb.results.set(STEPS[n].id, stepResult(n, "PASS"));
   if (opts.paid)
     rb.journal.append("payment_confirmed", {
       at: "2026-11-26T14:01:00.000Z",
@@ -154,7 +155,7 @@ function session(
       processor: "stripe",
       via: "operator",
     });
-  if (opts.refunded) for (const n of [5, 6, 7]) rb.results.set(n, stepResult(n, "PASS"));
+  if (opts.refunded) for (const n of [5, 6, 7]) rb.results.set(STEPS[n].id, stepResult(n, "PASS"));
   rb.api.token = "token-for-tests";
   const hsPaths: string[] = [];
   const keys: string[] = [];
@@ -258,7 +259,7 @@ describe("step 5: the advice follows the orchestrator's class, and a final no-mo
       status = "failed";
     }, 500).unref();
     const t0 = performance.now();
-    const r = await rb.pollCompleted();
+    const r = await rb.run("completed");
     const s = (performance.now() - t0) / 1000;
     assert.equal(r.status, "FAIL");
     assert.match(
@@ -279,7 +280,7 @@ describe("step 5: the advice follows the orchestrator's class, and a final no-mo
   ] as const) {
     test(`order never completes, orchestrator ${status}: ${advice.source.slice(0, 40)}…`, async () => {
       const { rb } = session({ hsPayment: () => ({ status }) }, { paid: true, params: { POLL_DEADLINE_S: 5 } });
-      const r = await rb.pollCompleted();
+      const r = await rb.run("completed");
       assert.equal(r.status, "FAIL");
       assert.match(r.reason ?? "", /^order completed not reached within 5 s/);
       assert.match(r.reason ?? "", advice);
@@ -292,7 +293,7 @@ describe("refund truth (steps 8 and 9)", () => {
   test("a refund that fails in the POST answer fails step 8 at once; money stays outstanding; re-running makes attempt 2 with a new key", async () => {
     let post = { refund_id: "ref_1", status: "failed", failure_reason: "card closed" };
     const { rb, keys } = session({ refundPost: () => post }, { paid: true, refunded: true });
-    const r8 = await rb.refund();
+    const r8 = await rb.run("refund");
     assert.equal(r8.status, "FAIL");
     assert.match(
       r8.reason ?? "",
@@ -300,7 +301,7 @@ describe("refund truth (steps 8 and 9)", () => {
     );
     assert.ok(rb.moneyOutstanding, "a failed refund returns nothing");
     post = { refund_id: "ref_2", status: "pending", failure_reason: "" };
-    const again = await rb.refund();
+    const again = await rb.run("refund");
     assert.equal(again.status, "PASS", again.reason);
     assert.equal(again.observed.attempt, 2);
     assert.deepEqual(keys, [`${rb.keyPrefix}:refund`, `${rb.keyPrefix}:refund:2`]);
@@ -313,7 +314,7 @@ describe("refund truth (steps 8 and 9)", () => {
     );
     // Pending: requested, not returned. A third run resumes, it never creates another.
     assert.ok(rb.moneyOutstanding);
-    const third = await rb.refund();
+    const third = await rb.run("refund");
     assert.match(String(third.observed.resumed), /resumed refund ref_2/);
     assert.equal(keys.length, 2);
     await rb.close();
@@ -327,7 +328,7 @@ describe("refund truth (steps 8 and 9)", () => {
       },
       { paid: true, refunded: true },
     );
-    const r8 = await rb.refund();
+    const r8 = await rb.run("refund");
     assert.equal(r8.status, "FAIL");
     assert.match(r8.reason ?? "", /^the orchestrator says refund ref_1 failed \(insufficient balance\)/);
     await rb.close();
@@ -343,10 +344,10 @@ describe("refund truth (steps 8 and 9)", () => {
       },
       { paid: true, refunded: true },
     );
-    assert.equal((await rb.refund()).status, "PASS");
+    assert.equal((await rb.run("refund")).status, "PASS");
     hsStatus = "review";
     const t0 = performance.now();
-    const r9 = await rb.pollRefunded();
+    const r9 = await rb.run("refunded");
     assert.equal(r9.status, "FAIL");
     assert.match(r9.reason ?? "", /^escalate: refund ref_1 is review/);
     assert.ok((performance.now() - t0) / 1000 < 8, "not the 20 s deadline");
@@ -361,10 +362,10 @@ describe("refund truth (steps 8 and 9)", () => {
       { refundPost: () => ({ refund_id: "ref_1", status: "pending", amount_cents: 500 }), order: () => order },
       { paid: true, refunded: true },
     );
-    assert.equal((await rb.refund()).status, "PASS");
+    assert.equal((await rb.run("refund")).status, "PASS");
     assert.ok(rb.moneyOutstanding, "requested is not returned");
     order = { status: "refunded" };
-    const r9 = await rb.pollRefunded();
+    const r9 = await rb.run("refunded");
     assert.equal(r9.status, "PASS", r9.reason);
     assert.equal(rb.moneyOutstanding, false);
     assert.equal(moneyOutstanding(rb.journal.all()), false, "the same predicate the report reads");

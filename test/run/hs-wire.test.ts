@@ -24,7 +24,7 @@ import { openStaging } from "./fixtures";
 const newDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
 async function orderAndPay(rb: Runbook): Promise<void> {
-  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
   const p = await rb.pay();
   await payHeadless(p.paymentUrl, "success", { browser: false });
@@ -111,12 +111,12 @@ describe("the orchestrator's wire, read by the runbook", () => {
       assert.equal((await rb.getOrder(rb.order!.id)).status, "processing");
       const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
       assert.equal(four.status, "PASS", four.reason);
-      const five = await rb.pollCompleted();
+      const five = await rb.run("completed");
       assert.equal(five.status, "PASS", five.reason);
       assert.equal((await hs(sb, "GET", `/payments/${id}`)).body.status, "succeeded", "synced by the runbook");
       // Step 7 (the DB row) is not what this test is about: the refund is told why it goes on without it.
-      const refund = () => rb.refund({ reason: "force_sync test: step 7's DB row is not checked here" });
-      for (const r of [await rb.checkLicense(), await refund(), await rb.pollRefunded()])
+      const refund = () => rb.run("refund", { reason: "force_sync test: step 7's DB row is not checked here" });
+      for (const r of [await rb.run("licence"), await refund(), await rb.run("refunded")])
         assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
       assert.equal((await rb.getOrder(rb.order!.id)).status, "refunded");
     } finally {

@@ -29,6 +29,7 @@ import { renderSessionBlock } from "../../lib/report/report";
 import { actionItems } from "../../lib/report/verdict";
 import type { Sink } from "../../lib/report/display";
 import { openStaging } from "./fixtures";
+import { STEPS } from "../../lib/run/steps";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -115,7 +116,7 @@ describe("the refund waits for steps 5–7 (issue 22 §3)", () => {
     await nb.pay();
     await nb.paid({ last4: "", processor: "" });
     for (const s of ["completed", "licence", "transfer", "refund", "refunded"]) await nb.run(s);
-    const r = (n: number) => rb.results.get(n)!;
+    const r = (n: number) => rb.results.get(STEPS[n].id)!;
     assert.equal(r(4).status, "FAIL", r(4).reason);
     assert.ok(rb.moneyMoved, "the payment went through: money moved");
     for (const n of [5, 6, 7]) assert.equal(r(n).status, "SKIPPED", `step ${n}: ${r(n).reason}`);
@@ -139,30 +140,30 @@ describe("the refund waits for steps 5–7 (issue 22 §3)", () => {
   test("refund before step 5: SKIPPED with what to do, then acts on a written reason, recorded in the report", async () => {
     const id = Session.create("staging", archive);
     const rb = openStaging(sb, archive, id, { DOCS_DIR: archive });
-    for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+    for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
       assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
     const paid = await payHeadless((await rb.pay()).paymentUrl, "success", { browser: false });
     await untilOrderLeftPending(rb);
     assert.equal((await rb.confirmPaid({ last4: paid.last4, processor: "sandbox_card" })).status, "PASS");
     const refunds = (await sb.counts()).refunds;
-    const early = await rb.refund();
+    const early = await rb.run("refund");
     assert.equal(early.status, "SKIPPED", early.reason);
     assert.match(early.reason!, /^step 5 \(.*\) has not run yet: step 8 waits for steps 5, 6, 7/);
-    const short = await rb.refund({ reason: "because" });
+    const short = await rb.run("refund", { reason: "because" });
     assert.equal(short.status, "SKIPPED");
     assert.match(short.reason!, /at least 10 characters, not "because"/);
     assert.equal((await sb.counts()).refunds, refunds, "nothing refunded while waiting");
     // The marketplace refunds completed orders only: it completed meanwhile, unchecked by step 5.
     for (let i = 0; i < 100 && (await rb.getOrder(rb.order!.id)).status !== "completed"; i++) await sleep(100);
     const why = "the card's owner asked for the money back before the checks";
-    const r8 = await rb.refund({ reason: why });
+    const r8 = await rb.run("refund", { reason: why });
     assert.equal(r8.status, "PASS", r8.reason);
     assert.equal(
       r8.observed.before_checks,
       `operator: ${why} (step 5 (Poll /orders/:id until completed) has not run yet)`,
     );
     assert.equal((await sb.counts()).refunds, refunds + 1);
-    assert.equal((await rb.pollRefunded()).status, "PASS");
+    assert.equal((await rb.run("refunded")).status, "PASS");
     const block = renderSessionBlock(loadEvidence(rb.dir));
     assert.match(block, new RegExp(`operator · step 8 ran before steps 5, 6, 7 passed .*${why}`));
     await rb.close();
@@ -173,15 +174,20 @@ describe("the refund waits for steps 5–7 (issue 22 §3)", () => {
     try {
       const id = Session.create("staging", archive);
       const rb = openStaging(sb, archive, id, { POLL_DEADLINE_S: 5 }, { HYPERSWITCH_API_KEY: sb.apiKey });
-      for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+      for (const r of [
+        await rb.run("preflight"),
+        await rb.run("login"),
+        await rb.run("product"),
+        await rb.run("order"),
+      ])
         assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
       const paid = await payHeadless((await rb.pay()).paymentUrl, "success", { browser: false });
       await untilOrderLeftPending(rb);
       assert.equal((await rb.confirmPaid({ last4: paid.last4, processor: paid.connector ?? "x" })).status, "PASS");
-      const s5 = await rb.pollCompleted();
+      const s5 = await rb.run("completed");
       assert.equal(s5.status, "FAIL", s5.reason);
       // It acts (the marketplace answers 409 for an order that never completed: escalation, not silence).
-      const r8 = await rb.refund();
+      const r8 = await rb.run("refund");
       assert.equal(r8.status, "FAIL", r8.reason);
       assert.match(r8.reason!, /answered 409: order is processing/);
       assert.ok(kinds(rb.dir).includes("refund_intent"));
@@ -201,7 +207,7 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
     const id = Session.create("staging", archive);
     const hs = { HYPERSWITCH_URL: sb.hyperswitchUrl };
     const rb = openStaging(sb, archive, id, hs, { HYPERSWITCH_API_KEY: sb.apiKey });
-    assert.equal((await rb.preflight()).status, "PASS");
+    assert.equal((await rb.run("preflight")).status, "PASS");
     const pin = Journal.open(rb.dir).last("preflight")!.data.params as Record<string, string>;
     assert.equal(pin.HYPERSWITCH_URL, sb.hyperswitchUrl);
     assert.match(pin.HYPERSWITCH_KEY_PREFIX, /^[a-z]+_$/);
@@ -218,7 +224,7 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
     ] as const) {
       const again = openStaging(sb, archive, id, extra, env);
       const lines = readTrace(path.join(again.dir, TRACE_FILE)).length;
-      await assert.rejects(again.login(), (e: Error) => change.test(e.message));
+      await assert.rejects(again.run("login"), (e: Error) => change.test(e.message));
       const sent = readTrace(path.join(again.dir, TRACE_FILE))
         .slice(lines)
         .filter((e) => e.type === "request");
@@ -230,7 +236,7 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
   test("MAX_PRICE raised after pre-flight: refused naming the change until pre-flight re-pins it, then listed", async () => {
     const id = Session.create("staging", archive);
     const rb = openStaging(sb, archive, id, { DOCS_DIR: archive });
-    assert.equal((await rb.preflight()).status, "PASS");
+    assert.equal((await rb.run("preflight")).status, "PASS");
     const pin = Journal.open(rb.dir).last("preflight")!.data.params as Record<string, string>;
     assert.deepEqual(pin, {
       MODE: "staging",
@@ -259,13 +265,13 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
       .slice(lines)
       .filter((e) => e.type === "request");
     assert.equal(sent.length, 0, "nothing was sent by a refused cell");
-    assert.equal(nb.rb!.results.get(1), undefined, "no step result was recorded");
+    assert.equal(nb.rb!.results.get("login"), undefined, "no step result was recorded");
     // Pre-flight again pins it and records the change; then the run goes on with the new cap.
     await nb.run("preflight");
     await nb.run("login");
     await nb.run("product");
-    assert.equal(nb.rb!.results.get(2)?.status, "PASS");
-    assert.match(JSON.stringify(nb.rb!.results.get(2)?.observed.price), /"minor":2400/);
+    assert.equal(nb.rb!.results.get("product")?.status, "PASS");
+    assert.match(JSON.stringify(nb.rb!.results.get("product")?.observed.price), /"minor":2400/);
     const ev = loadEvidence(rb.dir);
     assert.equal(ev.parameters?.params.MAX_PRICE, "30.00");
     const block = renderSessionBlock(ev);
@@ -284,7 +290,7 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
   test("PRODUCT, REFUND and BASE_URL changes are refused the same way, each named", async () => {
     const id = Session.create("staging", archive);
     const rb = openStaging(sb, archive, id);
-    assert.equal((await rb.preflight()).status, "PASS");
+    assert.equal((await rb.run("preflight")).status, "PASS");
     await rb.close();
     const changed: Array<[Record<string, unknown>, RegExp]> = [
       [{ PRODUCT: "prod_other" }, /PRODUCT cheapest → prod_other/],
@@ -296,7 +302,10 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
     ];
     for (const [extra, re] of changed) {
       const other = openStaging(sb, archive, id, extra);
-      await assert.rejects(other.login(), (e: Error) => re.test(e.message) && /run pre-flight again/.test(e.message));
+      await assert.rejects(
+        other.run("login"),
+        (e: Error) => re.test(e.message) && /run pre-flight again/.test(e.message),
+      );
       await other.close();
     }
   });
@@ -399,11 +408,11 @@ describe("advice resumes a session with an order (issue 22 §5)", () => {
   test("pre-flight refused after the order was created: run it again in this session, not a fresh one", async () => {
     const id = Session.create("staging", archive);
     const rb = openStaging(sb, archive, id);
-    for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+    for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
       assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
     await rb.close();
     const cheaper = openStaging(sb, archive, id, { MAX_PRICE: "1.00" });
-    assert.equal((await cheaper.preflight()).status, "FAIL");
+    assert.equal((await cheaper.run("preflight")).status, "FAIL");
     const items = actionItems(loadEvidence(cheaper.dir));
     assert.ok(
       items.some((a) =>
@@ -424,7 +433,7 @@ describe("pre-flight NO-GO wording", () => {
     const ui = fakeTslab();
     const nb = openNotebook(params(id, { MODE: "live", LIVE_CONFIRM: "charge 5.00 EUR" }), ui.tslab);
     await nb.run("preflight");
-    const r = nb.rb!.results.get(0)!;
+    const r = nb.rb!.results.get("preflight")!;
     assert.equal(r.status, "FAIL");
     const text = ui.all();
     assert.ok(

@@ -35,7 +35,7 @@ after(async () => {
 async function orderCreated(): Promise<Runbook> {
   const rb = openStaging(sb, archive, Session.create("staging", archive));
   opened.push(rb);
-  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
   await rb.pay();
   return rb;
@@ -63,8 +63,8 @@ test("paid after step 4's last check, never confirmed: the last look records mon
     actionItems(ev).join("\n"),
   );
   // Steps 5–7 never ran on this payment: the refund waits for them unless the operator says why (issue 22 §3).
-  assert.match((await rb.refund()).reason ?? "", /step 8 waits for steps 5, 6, 7/);
-  const refund = await rb.refund({ reason: "paid after the paid cell ran; giving the money back" });
+  assert.match((await rb.run("refund")).reason ?? "", /step 8 waits for steps 5, 6, 7/);
+  const refund = await rb.run("refund", { reason: "paid after the paid cell ran; giving the money back" });
   assert.equal(refund.status, "PASS", `the refund step is available: ${refund.reason}`);
   assert.equal(await rb.lastLook(), null, "money moved is recorded: nothing more to check");
 });

@@ -62,20 +62,20 @@ function session(): Runbook {
 }
 
 async function upToTransfer(rb: Runbook) {
-  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
   const paid = await payAndConfirm(rb);
   assert.equal(paid.status, "PASS", paid.reason);
-  for (const r of [await rb.pollCompleted(), await rb.checkLicense()]) assert.equal(r.status, "PASS", r.reason);
-  return rb.checkTransfer();
+  for (const r of [await rb.run("completed"), await rb.run("licence")]) assert.equal(r.status, "PASS", r.reason);
+  return rb.run("transfer");
 }
 
 test("step 7 by paste with an amount it cannot read: 'not reconciled' and an anomaly, the transfer row not balanced (review 4)", async () => {
   const rb = session();
-  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
   assert.equal((await payAndConfirm(rb)).status, "PASS");
-  for (const r of [await rb.pollCompleted(), await rb.checkLicense()]) assert.equal(r.status, "PASS", r.reason);
+  for (const r of [await rb.run("completed"), await rb.run("licence")]) assert.equal(r.status, "PASS", r.reason);
   // "4.20": major or minor units? Not guessed.
   const s7 = await rb.pasteTransfer(` st_1 | ${rb.order!.id} | usr_seller | 4.20 | EUR | tr_1AbC | paid`);
   assert.equal(s7.observed.split, "not reconciled: amount not found in the pasted output");
@@ -89,9 +89,9 @@ test("a partial refund then the rest: two refunds, settled only after the second
   const s7 = await upToTransfer(rb);
   assert.equal(s7.status, "PASS", s7.reason);
   sb.setFaults({ partialRefundCents: 1 });
-  const s8 = await rb.refund();
+  const s8 = await rb.run("refund");
   assert.equal(s8.status, "PASS", s8.reason);
-  const s9 = await rb.pollRefunded();
+  const s9 = await rb.run("refunded");
   assert.equal(s9.status, "FAIL", "one cent of the total back is not refunded");
   const total = rb.order!.totalMinor;
   assert.match(
@@ -101,7 +101,7 @@ test("a partial refund then the rest: two refunds, settled only after the second
   assert.equal(ledgerOf(rb.journal.all()).outstanding, total - 1);
   assert.ok(rb.moneyOutstanding, "the money-moved banner stays after refunding 1 cent");
 
-  const again = await rb.refund();
+  const again = await rb.run("refund");
   assert.equal(again.status, "PASS", again.reason);
   assert.equal(again.observed.attempt, 2);
   assert.equal(
@@ -110,7 +110,7 @@ test("a partial refund then the rest: two refunds, settled only after the second
     "the second refund asks for what is outstanding",
   );
   assert.ok(rb.moneyOutstanding, "not settled before the second refund succeeded");
-  const done = await rb.pollRefunded();
+  const done = await rb.run("refunded");
   assert.equal(done.status, "PASS", done.reason);
   assert.equal(rb.moneyOutstanding, false);
   const attempts = refundAttempts(Journal.open(rb.dir).all());
@@ -133,8 +133,8 @@ test("an over-refund is an anomaly and step 9 FAILs naming both amounts", async 
   const rb = session();
   assert.equal((await upToTransfer(rb)).status, "PASS");
   sb.setFaults({ overRefundCents: 1 });
-  assert.equal((await rb.refund()).status, "PASS");
-  const s9 = await rb.pollRefunded();
+  assert.equal((await rb.run("refund")).status, "PASS");
+  const s9 = await rb.run("refunded");
   assert.equal(s9.status, "FAIL");
   assert.match(
     s9.reason ?? "",
@@ -165,8 +165,8 @@ test("a transfer left paid after the refund is recorded, as an anomaly and a fac
   sb.setFaults({ transferNotReversed: true });
   const rb = session();
   assert.equal((await upToTransfer(rb)).status, "PASS");
-  assert.equal((await rb.refund()).status, "PASS");
-  const s9 = await rb.pollRefunded();
+  assert.equal((await rb.run("refund")).status, "PASS");
+  const s9 = await rb.run("refunded");
   assert.equal(s9.status, "PASS", s9.reason);
   assert.equal(s9.observed.transfer_reversal, "not reversed: seller_transfers.status is paid after the refund");
   assert.ok(rb.anomalies.some((a) => /seller transfer not reversed/.test(a.message)));
@@ -319,13 +319,13 @@ test("ledger: a refund answered with amount null is unknown, not settled; the ma
 test("step 9: the order refunded but a surcharge still outstanding FAILs, naming the amount and the orchestrator", async () => {
   sb.setFaults({ surchargeMinor: 50 });
   const rb = session();
-  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
   assert.equal((await payAndConfirm(rb)).status, "FAIL", "step 4 refuses the surcharge");
   await untilOrder(rb.order!.id, "completed"); // the marketplace completes the order all the same
-  const s8 = await rb.refund({ reason: "step 4 refused a surcharge: refund what was captured" });
+  const s8 = await rb.run("refund", { reason: "step 4 refused a surcharge: refund what was captured" });
   assert.equal(s8.status, "PASS", s8.reason);
-  const s9 = await rb.pollRefunded();
+  const s9 = await rb.run("refunded");
   assert.equal(s9.status, "FAIL", s9.reason);
   assert.match(s9.reason ?? "", /0\.50 EUR outstanding.*refund the rest at the orchestrator/);
   assert.ok(rb.moneyOutstanding);
@@ -335,8 +335,8 @@ test("after a partial refund, the advice and the refusals say what came back, an
   const rb = session();
   assert.equal((await upToTransfer(rb)).status, "PASS");
   sb.setFaults({ partialRefundCents: 100 });
-  assert.equal((await rb.refund()).status, "PASS");
-  assert.equal((await rb.pollRefunded()).status, "FAIL");
+  assert.equal((await rb.run("refund")).status, "PASS");
+  assert.equal((await rb.run("refunded")).status, "FAIL");
   const back = /1\.00 EUR of \d+\.\d\d EUR refunded \(\d+\.\d\d EUR outstanding\)/;
   const ev = loadEvidence(rb.dir);
   const items = actionItems(ev);

@@ -31,7 +31,7 @@ after(async () => {
 });
 
 test("a full card number typed after paying: refused, never written, but money moved and the refund runs", async () => {
-  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
   const p = await rb.pay();
   await payHeadless(p.paymentUrl, "success", { browser: false });
@@ -55,10 +55,10 @@ test("a full card number typed after paying: refused, never written, but money m
   assert.ok(rb.moneyOutstanding, "the money-moved banner follows moneyOutstanding");
 
   // The refund is not blocked by the refused confirmation; steps 5–7 never ran, so it takes a reason (issue 22 §3).
-  const waiting = await rb.refund();
+  const waiting = await rb.run("refund");
   assert.equal(waiting.status, "SKIPPED");
   assert.match(waiting.reason ?? "", /step 8 waits for steps 5, 6, 7, .*reason/);
-  const refund = await rb.refund({ reason: "the confirmation was refused; refunding the payment" });
+  const refund = await rb.run("refund", { reason: "the confirmation was refused; refunding the payment" });
   assert.equal(refund.status, "PASS", refund.reason);
   const again = await rb.confirmPaid({ last4: pan });
   assert.equal(

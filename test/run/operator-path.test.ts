@@ -31,7 +31,7 @@ after(async () => {
 });
 
 test("steps 0–3 pass; pay() hands the operator the live link instead of paying", async () => {
-  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
   const p = await rb.pay();
   assert.equal(p.auto, null, "no AUTO_PAY: a person pays");
@@ -70,9 +70,9 @@ function run(cmd: string, args: string[]): Promise<{ status: number | null; stdo
 test("without DATABASE_URL step 7 shows the SQL; psql's pasted output completes it", {
   skip: hasPsql ? false : "psql is not installed (apt-get install postgresql-client)",
 }, async () => {
-  assert.equal((await rb.pollCompleted()).status, "PASS");
-  assert.equal((await rb.checkLicense()).status, "PASS");
-  const skipped = await rb.checkTransfer();
+  assert.equal((await rb.run("completed")).status, "PASS");
+  assert.equal((await rb.run("licence")).status, "PASS");
+  const skipped = await rb.run("transfer");
   assert.equal(skipped.status, "SKIPPED");
   const sql = /psql -c "([^"]+)"/.exec(skipped.reason!)?.[1];
   assert.ok(sql, skipped.reason);
@@ -92,6 +92,6 @@ test("without DATABASE_URL step 7 shows the SQL; psql's pasted output completes 
   assert.equal(pasted.status, "PASS", pasted.reason);
   assert.match(String(pasted.observed.stripe_transfer_id), /^tr_/);
   assert.equal(pasted.observed.status, "paid");
-  assert.equal((await rb.refund()).status, "PASS");
-  assert.equal((await rb.pollRefunded()).status, "PASS");
+  assert.equal((await rb.run("refund")).status, "PASS");
+  assert.equal((await rb.run("refunded")).status, "PASS");
 });

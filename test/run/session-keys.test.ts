@@ -30,7 +30,12 @@ test("two sessions with the same id in two archives: two orders, neither resumed
   for (const [i, archive] of archives.entries()) {
     const rb = openStaging(sb, archive, ids[i]);
     try {
-      for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+      for (const r of [
+        await rb.run("preflight"),
+        await rb.run("login"),
+        await rb.run("product"),
+        await rb.run("order"),
+      ])
         assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
       const three = Journal.open(rb.dir).last("order_created");
       assert.equal(three?.data.http_status, 201, "a new order, not one resumed from another session");

@@ -51,7 +51,7 @@ test("pre-flight against a backend that never answers: FAIL at the step's deadli
   const rb = open({ BASE_URL: silentUrl });
   try {
     const t0 = performance.now();
-    const r = await rb.preflight();
+    const r = await rb.run("preflight");
     const s = (performance.now() - t0) / 1000;
     assert.equal(r.status, "FAIL");
     assert.match(r.reason ?? "", /step 0 did not finish within its 1 s wall-clock deadline/);
@@ -62,7 +62,7 @@ test("pre-flight against a backend that never answers: FAIL at the step's deadli
     assert.ok(sockets.open > 0, "the call reached the silent backend");
     for (let i = 0; i < 20 && sockets.closed < sockets.open; i++) await new Promise((res) => setTimeout(res, 50));
     assert.equal(sockets.closed, sockets.open, "every connection was closed: nothing left waiting");
-    assert.equal(latestStepResults(Journal.open(rb.dir).all()).get(0)?.status, "FAIL", "journaled FAIL");
+    assert.equal(latestStepResults(Journal.open(rb.dir).all()).get("preflight")?.status, "FAIL", "journaled FAIL");
   } finally {
     await rb.close();
   }
@@ -74,12 +74,12 @@ test("a body that ignores its signal is abandoned after the grace: FAIL past the
   const rb = open();
   try {
     const t0 = performance.now();
-    const r = await rb.runStep(0, () => new Promise<void>(() => undefined));
+    const r = await rb.session.runStep("preflight", {}, () => new Promise<void>(() => undefined));
     const s = (performance.now() - t0) / 1000;
     assert.equal(r.status, "FAIL");
     assert.match(r.reason ?? "", /wall-clock deadline/);
     assert.ok(s < 1 + STEP_LIMITS.unwindMs / 1000 + 1, `the cell was not held (${s.toFixed(2)} s)`);
-    const again = await rb.preflight();
+    const again = await rb.run("preflight");
     assert.equal(again.status, "PASS", `the re-run passes: ${again.reason}`);
   } finally {
     await rb.close();
@@ -91,7 +91,7 @@ test("Kernel ■ on a body that ignores its signal: INTERRUPTED after the grace,
 }, async () => {
   const rb = open();
   try {
-    const pending = rb.runStep(0, () => new Promise<void>(() => undefined));
+    const pending = rb.session.runStep("preflight", {}, () => new Promise<void>(() => undefined));
     await new Promise((res) => setTimeout(res, 100));
     assert.deepEqual(interruptAll("Kernel ■"), [0]);
     const t0 = performance.now();

@@ -14,14 +14,19 @@ import { compareSessions } from "../../lib/report/compare";
 import { observedText } from "../../lib/report/display";
 import { loadEvidence } from "../../lib/report/evidence";
 import { renderSessionBlock } from "../../lib/report/report";
-import { acceptance, deriveOutcome } from "../../lib/report/verdict";
-import { STEPS, blockedBy, stepById } from "../../lib/run/steps";
+import { acceptance, actionItems, deriveOutcome } from "../../lib/report/verdict";
+import { validateBankDate } from "../../lib/report/paperwork";
+import { STEPS, awaitedChecks, blockedBy, stepById } from "../../lib/run/steps";
 import { defineSteps, factsSchema, type StepDef } from "../../lib/run/step-model";
 import type { StepResult } from "../../lib/types";
 import { parseConfig } from "../../lib/config";
 import { Session } from "../../lib/run/session";
+import { Runbook } from "../../lib/run/runbook";
+import { NotebookUi, type TslabLike } from "../../lib/notebook/index";
+import type { Sink } from "../../lib/report/display";
 import { makeSession, tmpArchive } from "../report/fixtures";
 import { rechainJournal } from "../evidence/fixtures";
+import { Journal, latestStepResults } from "../../lib/evidence/journal";
 
 const RENAMED_ROW = "Order completed (renamed row)";
 const RENAMED_FACT = "secs until completed (renamed)";
@@ -47,8 +52,11 @@ function copyTable() {
         name: "Dummy row",
         observed: "dummy ok",
         requires: ["completed"],
-        cells: ["nb.show(await nb.rb.dummy());"],
+        cells: ['await nb.run("dummy");'],
         facts: { dummy_ok: { label: "dummy ok", kind: "bool" } },
+        run: async (ctx) => {
+          ctx.facts.dummy_ok = true;
+        },
         boxes: [{ short: "dummy", label: "Dummy box ticked.", check: { type: "true", fact: "dummy_ok" } }],
       });
   }
@@ -110,9 +118,9 @@ describe("one step table", () => {
   });
 
   test("prerequisites follow ids, whatever the numbers", () => {
-    const results = new Map<number, StepResult>();
+    const results = new Map<string, StepResult>();
     assert.match(
-      blockedBy(dummy.n, results, table)!,
+      blockedBy(dummy.id, results, table)!,
       /^step 5 \(Order completed \(renamed row\)\) has not run yet — run its cell first$/,
     );
   });
@@ -122,7 +130,7 @@ describe("one step table", () => {
     const sources = nb.cells.map(sourceOf);
     const i = sources.indexOf("## 7. Dummy check");
     assert.ok(i > 0, "heading of the dummy step");
-    assert.equal(sources[i + 1], "nb.show(await nb.rb.dummy());");
+    assert.equal(sources[i + 1], 'await nb.run("dummy");');
     assert.ok(sources.includes("## 5. Wait for completion (renamed title)"));
     assert.ok(sources.some((s) => s.startsWith("## 10. Poll until refunded")));
   });
@@ -193,10 +201,10 @@ describe("facts are typed data", () => {
       ),
     );
     try {
-      const r = await rb.runStep("preflight", async (obs) => {
-        obs.products = "three"; // an int is declared
-        obs.surprise = "x"; // not declared at all
-        obs.health = "200 ok";
+      const r = await rb.runStep("preflight", {}, async ({ facts }) => {
+        facts.products = "three"; // an int is declared
+        facts.surprise = "x"; // not declared at all
+        facts.health = "200 ok";
       });
       assert.equal(r.status, "FAIL");
       assert.match(r.reason ?? "", /recorded a fact outside the step table \(products: .*\); this is a runbook bug/);
@@ -228,4 +236,229 @@ test("every step's Markdown renders whole: each code span is complete (balanced 
     const text = html.replace(/<code>[^<]*<\/code>/g, "").replace(/<[^>]+>/g, "");
     assert.ok(!text.includes("`"), `step ${d.n}: ${text}`);
   }
+});
+
+/** A tslab stand-in that keeps every Markdown output. */
+function recordingTslab(): { tslab: TslabLike; shown: string[] } {
+  const shown: string[] = [];
+  const sink: Sink = {
+    markdown: (t) => shown.push(t),
+    html: (t) => shown.push(t),
+    svg: () => undefined,
+    png: () => undefined,
+    text: (t) => shown.push(t),
+  };
+  return { tslab: { display: sink, newDisplay: () => sink }, shown };
+}
+
+/** A sandbox session on nothing (no backend is called by the steps these tests run), with a table of its own. */
+function openWith(table: ReturnType<typeof defineSteps>, extra: Record<string, unknown> = {}): Runbook {
+  const archive = tmpArchive();
+  const id = Session.create("sandbox", archive);
+  return Runbook.open(
+    {
+      SESSION_ID: id,
+      MODE: "sandbox",
+      BASE_URL: "http://127.0.0.1:9",
+      OPERATOR_EMAIL: "ops@sandbox.test",
+      ARCHIVE_DIR: archive,
+      ...extra,
+    },
+    { OPERATOR_PASSWORD: "pw-not-used" },
+    table,
+  );
+}
+
+describe("a step added to a copy of the table runs through the notebook like any other (issue 21 §1)", () => {
+  // Two steps of their own, after pre-flight: a tally that records a fact, and a check that requires
+  // it and reads that fact through its context. Neither calls a backend.
+  const table = defineSteps([
+    ...STEPS.filter((d) => d.gate),
+    {
+      id: "tally",
+      title: "Tally",
+      name: "Tally row",
+      observed: "count",
+      requires: [],
+      cells: ['await nb.run("tally");'],
+      facts: { count: { label: "count", kind: "int" } },
+      run: async (ctx) => {
+        ctx.facts.count = 3;
+      },
+    },
+    {
+      id: "double",
+      title: "Double the tally",
+      name: "Double row",
+      observed: "doubled",
+      requires: ["tally"],
+      cells: ['await nb.run("double");'],
+      facts: { doubled: { label: "doubled", kind: "int" } },
+      run: async (ctx) => {
+        const count = ctx.factsOf("tally")?.count;
+        if (typeof count !== "number") return { status: "FAIL", reason: "no tally recorded" };
+        ctx.facts.doubled = count * 2;
+      },
+    },
+  ]);
+
+  test("nb.run dispatches to the copy's own run(ctx); the dummy reads the facts of the step it requires", async () => {
+    const rb = openWith(table);
+    const { tslab, shown } = recordingTslab();
+    const nb = new NotebookUi(rb, tslab);
+    try {
+      await nb.run("double");
+      assert.equal(rb.results.get("double")?.status, "SKIPPED", "its prerequisite has not run");
+      assert.match(
+        rb.results.get("double")?.reason ?? "",
+        /^step 1 \(Tally row\) has not run yet — run its cell first$/,
+      );
+      await nb.run("tally");
+      await nb.run("double");
+      const r = rb.results.get("double");
+      assert.equal(r?.status, "PASS", r?.reason);
+      assert.deepEqual(r?.observed, { doubled: 6 });
+      assert.equal(r?.step, 2, "its number is its position in the copy");
+      assert.ok(
+        shown.some((t) => /\| 2\. Double row \| ✅ PASS \| doubled: 6 \|/.test(t)),
+        "shown like any step",
+      );
+      const journaled = latestStepResults(Journal.open(rb.dir).all()).get("double");
+      assert.equal(journaled?.status, "PASS", "journaled by id");
+    } finally {
+      await rb.close();
+    }
+  });
+
+  test("a step reading the facts of a step it does not require is a runbook bug (FAIL), not a silent read", async () => {
+    const sneaky = defineSteps([
+      ...table,
+      {
+        id: "sneaky",
+        title: "Sneaky",
+        name: "Sneaky row",
+        observed: "—",
+        requires: [],
+        cells: [],
+        facts: {},
+        run: async (ctx) => {
+          ctx.factsOf("tally");
+        },
+      },
+    ]);
+    const rb = openWith(sneaky);
+    try {
+      const r = await rb.run("sneaky");
+      assert.equal(r.status, "FAIL");
+      assert.match(r.reason ?? "", /reads the facts of tally, which it does not require/);
+    } finally {
+      await rb.close();
+    }
+  });
+});
+
+describe("a step inserted before pay: every message that names a step follows the table (issue 21 §2)", () => {
+  const inserted = defineSteps(
+    STEPS.flatMap((d) =>
+      d.id === "pay"
+        ? [
+            {
+              id: "kyc",
+              title: "KYC check",
+              name: "KYC row",
+              observed: "kyc ok",
+              requires: ["order"],
+              cells: ['await nb.run("kyc");'],
+              facts: { kyc_ok: { label: "kyc ok", kind: "bool" as const } },
+              run: async () => undefined,
+            },
+            d,
+          ]
+        : [d],
+    ),
+  );
+  const at = (id: string, status: StepResult["status"], reason?: string): StepResult => ({
+    step: stepById(id, inserted).n,
+    id,
+    name: stepById(id, inserted).name,
+    status,
+    reason,
+    observed: {},
+    trace: { from: 1, to: 2 },
+    startedAt: "2026-11-26T14:02:00.000Z",
+    endedAt: "2026-11-26T14:02:11.000Z",
+    durationMs: 11000,
+  });
+
+  test("the numbers shift: pay is 5, the refund 9, the last step 10", () => {
+    assert.equal(stepById("pay", inserted).n, 5);
+    assert.equal(stepById("refund", inserted).n, 9);
+    assert.equal(stepById("refunded", inserted).n, 10);
+  });
+
+  test("blockedBy names the shifted prerequisite, and the pay step's hint its own number", () => {
+    assert.equal(
+      blockedBy("completed", new Map(), inserted),
+      "step 5 (Pay via Hyperswitch checkout) has not run yet — pay at the link in step 5, then run the paid cell",
+    );
+    assert.equal(
+      blockedBy("pay", new Map(), STEPS),
+      "step 3 (POST /orders (create)) has not run yet — run its cell first",
+      "the real table",
+    );
+    assert.equal(
+      blockedBy("licence", new Map([["completed", at("completed", "FAIL")]]), inserted),
+      "step 6 failed at 14:02:11Z",
+    );
+    assert.match(
+      blockedBy("refunded", new Map(), inserted)!,
+      /^step 9 \(Refund \(POST \/orders\/:id\/refund\)\) has not run yet/,
+    );
+  });
+
+  test("awaitedChecks names the shifted checks the refund waits for", () => {
+    const none = awaitedChecks("refund", new Map(), inserted);
+    assert.equal(none.wait, "step 6 (Poll /orders/:id until completed) has not run yet");
+    const failed = awaitedChecks("refund", new Map([["completed", at("completed", "FAIL", "deadline")]]), inserted);
+    assert.equal(failed.failed, "step 6 (Poll /orders/:id until completed) FAILED at 14:02:11Z: deadline");
+  });
+
+  test("the refund's waiting message names its own number and the checks', from the table", async () => {
+    const rb = openWith(inserted, { REFUND: true });
+    try {
+      // Money moved (a confirmed payment), nothing checked yet: the refund waits, nothing is sent.
+      rb.journal.append("payment_confirmed", {
+        at: "2026-11-26T14:01:00.000Z",
+        paid_at: "2026-11-26T14:01:00.000Z",
+        paid_at_source: "test",
+        last4: "4242",
+        processor: "stripe",
+        via: "operator",
+      });
+      const r = await rb.run("refund");
+      assert.equal(r.status, "SKIPPED");
+      assert.equal(r.step, 9);
+      assert.match(
+        r.reason ?? "",
+        /^step 6 \(Poll \/orders\/:id until completed\) has not run yet: step 9 waits for steps 6, 7, 8, so they are still checked/,
+      );
+    } finally {
+      await rb.close();
+    }
+  });
+
+  test("the report's refund hints and the bank confirmation name the shifted refund step", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging", scenario: "no-refund" });
+    const ev = loadEvidence(dir, { table: inserted });
+    const items = actionItems(ev);
+    assert.ok(
+      items.some((i) => /^\*\*Refund now\*\*: .* run step 9 with REFUND = true/.test(i)),
+      items.join("\n"),
+    );
+    assert.throws(() => validateBankDate(ev, "2026-11-27"), /run step 9 \(refund\) first$/);
+    assert.ok(
+      actionItems(loadEvidence(dir)).some((i) => /run step 8 with REFUND = true/.test(i)),
+      "the real table",
+    );
+  });
 });

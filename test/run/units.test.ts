@@ -15,16 +15,16 @@ test("the step table has the seed's 9 steps plus pre-flight, in order", () => {
 });
 
 test("blockedBy names the failed prerequisite and its time", () => {
-  const m = new Map<number, StepResult>([
-    [4, stepResult(4, "PASS")],
-    [5, stepResult(5, "FAIL")],
+  const m = new Map<string, StepResult>([
+    ["pay", stepResult(4, "PASS")],
+    ["completed", stepResult(5, "FAIL")],
   ]);
-  assert.equal(blockedBy(6, m), "step 5 failed at 14:02:11Z");
-  assert.equal(blockedBy(7, m), "step 5 failed at 14:02:11Z");
-  assert.equal(blockedBy(8, m), null, "refund stays available once money moved");
-  assert.match(blockedBy(9, m)!, /step 8 .* has not run yet/);
-  m.set(8, stepResult(8, "SKIPPED", "REFUND is off"));
-  assert.match(blockedBy(9, m)!, /step 8 was skipped \(REFUND is off\)/);
+  assert.equal(blockedBy("licence", m), "step 5 failed at 14:02:11Z");
+  assert.equal(blockedBy("transfer", m), "step 5 failed at 14:02:11Z");
+  assert.equal(blockedBy("refund", m), null, "refund stays available once money moved");
+  assert.match(blockedBy("refunded", m)!, /step 8 .* has not run yet/);
+  m.set("refund", stepResult(8, "SKIPPED", "REFUND is off"));
+  assert.match(blockedBy("refunded", m)!, /step 8 was skipped \(REFUND is off\)/);
 });
 
 test("product choice: by id, or the one closest under the cap", () => {

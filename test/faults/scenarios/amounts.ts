@@ -46,7 +46,7 @@ async function untilOrder(rb: Runbook, status: string): Promise<void> {
 
 /** Steps 0–3, then the checkout paid over HTTP (no browser); returns what the checkout showed. */
 async function orderAndPay(rb: Runbook): Promise<{ last4: string; processor: string; paymentId: string }> {
-  for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
   const url = (await rb.getOrder(rb.order!.id)).payment_url;
   const paid = await payHeadless(url, "success", { browser: false });
@@ -190,7 +190,7 @@ export const amountPartialCapture: Scenario = {
         /nothing captured yet \(processing\), so amount_received is checked when it is$/,
       );
       assert.deepEqual(rb1.capturedAmount?.money, { minor: total, currency: "EUR" });
-      const s5 = await rb1.pollCompleted();
+      const s5 = await rb1.run("completed");
       const reason5 = s5.reason ?? "";
       assert.equal(s5.status, "FAIL", reason5);
       assert.match(
@@ -241,7 +241,7 @@ export const amountFailedVoid: Scenario = {
         attempts.map((a) => a.status),
         ["void_failed"],
       );
-      const s5 = await rb.pollCompleted();
+      const s5 = await rb.run("completed");
       const reason = s5.reason ?? "";
       assert.equal(s5.status, "FAIL", reason);
       assert.doesNotMatch(reason, /no money moved/);

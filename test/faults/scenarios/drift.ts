@@ -18,7 +18,7 @@ export const schemaDrift: Scenario = {
       await upToPaid(rb);
       w.sb.setFaults({ schemaDrift: true });
       const t0 = performance.now();
-      const s5 = await rb.pollCompleted();
+      const s5 = await rb.run("completed");
       const seconds = (performance.now() - t0) / 1000;
       assert.equal(s5.status, "FAIL");
       assert.match(s5.reason ?? "", /GET \/orders\/:id/, "the error names the endpoint");
@@ -36,7 +36,7 @@ export const schemaDrift: Scenario = {
       );
       assert.equal(traced.length, schema.length);
 
-      const [s6, s7] = [await rb.checkLicense(), await rb.checkTransfer()];
+      const [s6, s7] = [await rb.run("licence"), await rb.run("transfer")];
       for (const r of [s6, s7]) assert.equal(r.status, "SKIPPED", `step ${r.step}: ${r.reason}`);
       assertNoUndefined(rb);
 

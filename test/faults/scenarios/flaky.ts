@@ -38,7 +38,7 @@ export const flaky: Scenario = {
       assert.equal(traced.length, rb.anomalies.length);
       for (const a of rb.anomalies)
         assert.equal((traced.find((e) => e.seq === a.traceLine)?.payload as { message?: string })?.message, a.message);
-      const s5 = rb.results.get(5)!;
+      const s5 = rb.results.get("completed")!;
       assert.equal(s5.observed.max_5xx, rb.samples.filter((s) => s.step === 5 && (s.httpStatus ?? 0) >= 500).length);
 
       const d = await delta();

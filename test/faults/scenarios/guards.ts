@@ -33,7 +33,7 @@ async function refusedAtPreflight(
   if (opts.faults) ctx.w.sb.setFaults(opts.faults);
   const rb = ctx.w.open(ctx.w.newSession(mode), params, opts.secrets);
   try {
-    const s0 = await rb.preflight();
+    const s0 = await rb.run("preflight");
     assert.equal(s0.status, "FAIL", "pre-flight let an unsafe run through");
     const refusals = rb.preflightReport?.refusals ?? [];
     assert.ok(refusals.length >= 1);
@@ -41,7 +41,7 @@ async function refusedAtPreflight(
       oneLine(r);
       assert.match(r, /^refused \([a-z-]+\): \S/, r);
     }
-    for (const r of [await rb.login(), await rb.pickProduct(), await rb.createOrder()]) {
+    for (const r of [await rb.run("login"), await rb.run("product"), await rb.run("order")]) {
       assert.equal(r.status, "SKIPPED", `step ${r.step} ran after a refused pre-flight`);
       assert.match(r.reason ?? "", /failed at|was skipped/);
     }
@@ -149,10 +149,10 @@ export const guardScenarios: Scenario[] = [
     async run(ctx) {
       const rb = ctx.w.open(ctx.w.newSession());
       try {
-        for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()])
+        for (const step of [() => rb.run("preflight"), () => rb.run("login"), () => rb.run("product")])
           assert.equal((await step()).status, "PASS");
         ctx.w.sb.setFaults({ statusEnvironment: "production" });
-        const s3 = await rb.createOrder();
+        const s3 = await rb.run("order");
         assert.equal(s3.status, "FAIL");
         oneLine(s3.reason ?? "");
         assert.match(

@@ -16,7 +16,12 @@ export const hsStatusNoMoney: Scenario = {
   async run({ w, delta }) {
     const rb = w.open(w.newSession(), { HYPERSWITCH_URL: w.sb.hyperswitchUrl });
     try {
-      for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+      for (const r of [
+        await rb.run("preflight"),
+        await rb.run("login"),
+        await rb.run("product"),
+        await rb.run("order"),
+      ])
         assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
       const url = (await rb.getOrder(rb.order!.id)).payment_url;
       await payHeadless(url, "declined", { browser: false });
@@ -42,13 +47,18 @@ export const hsStatusInFlight: Scenario = {
     w.sb.setFaults({ stuckProcessing: true });
     const rb = w.open(w.newSession(), { HYPERSWITCH_URL: w.sb.hyperswitchUrl, POLL_DEADLINE_S: 5 });
     try {
-      for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+      for (const r of [
+        await rb.run("preflight"),
+        await rb.run("login"),
+        await rb.run("product"),
+        await rb.run("order"),
+      ])
         assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
       const url = (await rb.getOrder(rb.order!.id)).payment_url;
       const paid = await payHeadless(url, "success", { browser: false });
       const s4 = await rb.confirmPaid({ last4: paid.last4, processor: paid.connector ?? "stripe" });
       assert.equal(s4.status, "PASS", s4.reason);
-      const s5 = await rb.pollCompleted();
+      const s5 = await rb.run("completed");
       assert.equal(s5.status, "FAIL");
       const ref = rb.order!.paymentId;
       assert.match(
@@ -70,7 +80,7 @@ async function payThenPoll(w: Parameters<Scenario["run"]>[0]["w"], outcome: stri
   const rb = w.open(w.newSession(), { HYPERSWITCH_URL: w.sb.hyperswitchUrl, POLL_DEADLINE_S: deadlineS });
   await upToPaid(rb);
   const m0 = performance.now();
-  const s5 = await rb.pollCompleted();
+  const s5 = await rb.run("completed");
   return { rb, s5, waited: (performance.now() - m0) / 1000 };
 }
 
@@ -123,19 +133,19 @@ export const hsRefundFailed: Scenario = {
     const rb = w.open(w.newSession(), { HYPERSWITCH_URL: w.sb.hyperswitchUrl, REFUND_DEADLINE_S: 20 });
     try {
       await upToPaid(rb);
-      const checks = [await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer()];
+      const checks = [await rb.run("completed"), await rb.run("licence"), await rb.run("transfer")];
       for (const r of checks) assert.equal(r.status, "PASS", r.reason);
-      const s8 = await rb.refund();
-      const s9 = await rb.pollRefunded();
+      const s8 = await rb.run("refund");
+      const s9 = await rb.run("refunded");
       const failed = [s8, s9].find((r) => r.status === "FAIL");
       assert.ok(failed, `step 8 or 9 FAILs on the failed refund (8 ${s8.status}, 9 ${s9.status})`);
       assert.match(failed.reason ?? "", /failed/);
       assert.ok(rb.moneyOutstanding, "the money-moved banner stays: no refund succeeded");
       w.sb.setFaults({ refundOutcome: "succeeded" });
-      const again = await rb.refund();
+      const again = await rb.run("refund");
       assert.equal(again.status, "PASS", again.reason);
       assert.equal(again.observed.attempt, 2);
-      const done = await rb.pollRefunded();
+      const done = await rb.run("refunded");
       assert.equal(done.status, "PASS", done.reason);
       assert.equal(rb.moneyOutstanding, false);
       const d = await delta();
@@ -159,15 +169,20 @@ export const hsRefundReview: Scenario = {
     const rb = w.open(w.newSession(), { HYPERSWITCH_URL: w.sb.hyperswitchUrl, REFUND_DEADLINE_S: 30 });
     try {
       await upToPaid(rb);
-      for (const r of [await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer(), await rb.refund()])
+      for (const r of [
+        await rb.run("completed"),
+        await rb.run("licence"),
+        await rb.run("transfer"),
+        await rb.run("refund"),
+      ])
         assert.equal(r.status, "PASS", r.reason);
       const m0 = performance.now();
-      const s9 = await rb.pollRefunded();
+      const s9 = await rb.run("refunded");
       const waited = (performance.now() - m0) / 1000;
       assert.equal(s9.status, "FAIL");
       assert.match(s9.reason ?? "", /escalate/);
       assert.ok(waited < 20, `stopped early (${waited.toFixed(1)} s)`);
-      const again = await rb.refund();
+      const again = await rb.run("refund");
       assert.notEqual(again.observed.attempt, 2, "a refund in review is never duplicated");
       assert.ok(rb.moneyOutstanding);
       const d = await delta();

@@ -26,9 +26,9 @@ export const lostResponse: Scenario = {
     });
     const rb = w.open(w.newSession(), { BASE_URL: proxy.url });
     try {
-      for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()])
+      for (const step of [() => rb.run("preflight"), () => rb.run("login"), () => rb.run("product")])
         assert.equal((await step()).status, "PASS");
-      const s3 = await rb.createOrder();
+      const s3 = await rb.run("order");
       assert.equal(s3.status, "PASS", s3.reason);
       assert.deepEqual(
         proxy.acted.filter((a) => a !== "pass"),
@@ -94,7 +94,7 @@ export const killedMidPost: Scenario = {
       const rb = w.open(id, { BASE_URL: proxy.url });
       try {
         await upToPaid(rb);
-        const s3 = rb.results.get(3)!;
+        const s3 = rb.results.get("order")!;
         assert.equal(s3.observed.order_id, orphan.id, "the re-run adopted the order the dead kernel created");
         assert.match(
           String(s3.observed.resumed),

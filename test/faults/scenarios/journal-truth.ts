@@ -32,29 +32,29 @@ export const refundBeforeChecks: Scenario = {
     try {
       // A: the refund cell run right after paying waits, then the checks run and it acts unasked.
       await upToPaid(rb);
-      const waiting = await rb.refund();
+      const waiting = await rb.run("refund");
       assert.equal(waiting.status, "SKIPPED", waiting.reason);
       assert.match(waiting.reason ?? "", /^step 5 \(.*\) has not run yet: step 8 waits for steps 5, 6, 7/);
       let d = await delta();
       assert.deepEqual([d.orders, d.payments, d.refunds, d.routes[ROUTE.refund] ?? 0], [1, 1, 0, 0]);
       assert.equal(journalCount(rb, "refund_intent"), 0);
-      assertPass([await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer()]);
-      const r8 = await rb.refund();
-      assertPass([r8, await rb.pollRefunded()]);
+      assertPass([await rb.run("completed"), await rb.run("licence"), await rb.run("transfer")]);
+      const r8 = await rb.run("refund");
+      assertPass([r8, await rb.run("refunded")]);
       assert.equal(r8.observed.before_checks, undefined);
 
       // B: another session refunds before step 5 with the operator's reason, recorded as evidence.
       await upToPaid(early);
       await untilCompleted(early);
       const why = "card owner asked for the money back at once";
-      const e8 = await early.refund({ reason: why });
+      const e8 = await early.run("refund", { reason: why });
       assert.equal(e8.status, "PASS", e8.reason);
       assert.match(String(e8.observed.before_checks), new RegExp(`^operator: ${why} \\(step 5 .* has not run yet\\)$`));
       const anomalies = readTrace(path.join(early.dir, TRACE_FILE)).filter(
         (e) => e.type === "anomaly" && (e.payload as { kind?: string }).kind === "operator",
       );
       assert.equal(anomalies.length, 1);
-      assertPass([await early.pollRefunded()]);
+      assertPass([await early.run("refunded")]);
       d = await delta();
       assert.deepEqual([d.orders, d.payments, d.refunds, d.licenses_active, d.routes[ROUTE.refund]], [2, 2, 2, 0, 2]);
       return {
@@ -74,25 +74,25 @@ export const parameterChange: Scenario = {
   async run({ w, delta }) {
     const id = w.newSession();
     const first = w.open(id);
-    assertPass([await first.preflight()]);
+    assertPass([await first.run("preflight")]);
     await first.close();
     const rb = w.open(id, { MAX_PRICE: "30.00" }); // the parameters cell edited and re-run
     try {
       const refused: string[] = [];
-      for (const cell of [() => rb.login(), () => rb.pickProduct(), () => rb.createOrder()])
+      for (const cell of [() => rb.run("login"), () => rb.run("product"), () => rb.run("order")])
         await assert.rejects(cell(), (e: Error) => {
           refused.push(e.message);
           return /^refused \(parameters\): MAX_PRICE 5\.00 → 30\.00 since the pre-flight of /.test(e.message);
         });
       let d = await delta();
       assert.deepEqual([d.orders, d.payments, d.routes[ROUTE.login] ?? 0, d.routes[ROUTE.orders] ?? 0], [0, 0, 0, 0]);
-      assertPass([await rb.preflight()]);
+      assertPass([await rb.run("preflight")]);
       const changed = readTrace(path.join(rb.dir, TRACE_FILE)).filter(
         (e) =>
           e.type === "anomaly" && /MAX_PRICE 5\.00 → 30\.00/.test(String((e.payload as { message?: string }).message)),
       );
       assert.equal(changed.length, 1, "the change is recorded once, as an anomaly");
-      assertPass([await rb.login(), await rb.pickProduct(), await rb.createOrder()]);
+      assertPass([await rb.run("login"), await rb.run("product"), await rb.run("order")]);
       assert.equal(rb.order!.totalMinor, 2400, "the order the new pin allows");
       d = await delta();
       assert.deepEqual([d.orders, d.refunds, d.routes[ROUTE.orders]], [1, 0, 1]);

@@ -42,9 +42,9 @@ export const journalTorn: Scenario = {
     const rb = w.open(id, { POLL_DEADLINE_S: 60 });
     try {
       assert.ok(rb.resumed);
-      for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()])
+      for (const step of [() => rb.run("preflight"), () => rb.run("login"), () => rb.run("product")])
         assert.equal((await step()).status, "PASS");
-      const s3 = await rb.createOrder();
+      const s3 = await rb.run("order");
       assert.equal(s3.status, "PASS", s3.reason);
       assert.equal(s3.observed.order_id, orderId, "the re-run resumed the journaled order");
       await rb.pay();

@@ -51,9 +51,9 @@ export const killDuringPoll: Scenario = {
         rb.resumeSummary()[0] ?? "",
         new RegExp(`^resumed order ${orderId} created at \\d{4}-\\d\\d-\\d\\dT`),
       );
-      for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct()])
+      for (const step of [() => rb.run("preflight"), () => rb.run("login"), () => rb.run("product")])
         assert.equal((await step()).status, "PASS");
-      const s3 = await rb.createOrder();
+      const s3 = await rb.run("order");
       assert.equal(s3.status, "PASS", s3.reason);
       assert.equal(s3.observed.order_id, orderId);
       assert.match(

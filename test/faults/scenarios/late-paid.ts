@@ -19,7 +19,12 @@ export const latePaidCell: Scenario = {
     w.sb.setFaults({ completionDelayMs: COMPLETION_MS });
     const rb = w.open(w.newSession(), { AUTO_PAY: "", HYPERSWITCH_URL: "" });
     try {
-      for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+      for (const r of [
+        await rb.run("preflight"),
+        await rb.run("login"),
+        await rb.run("product"),
+        await rb.run("order"),
+      ])
         assert.equal(r.status, "PASS", r.reason);
       assert.equal(rb.hs, null, "no orchestrator in this session");
       const p = await rb.pay();

@@ -18,18 +18,18 @@ export const partialThenRest: Scenario = {
     const rb = w.open(w.newSession());
     try {
       await upToPaid(rb);
-      assertPass([await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer()]);
+      assertPass([await rb.run("completed"), await rb.run("licence"), await rb.run("transfer")]);
       w.sb.setFaults({ partialRefundCents: 1 });
-      assertPass([await rb.refund()]);
-      const first = await rb.pollRefunded();
+      assertPass([await rb.run("refund")]);
+      const first = await rb.run("refunded");
       assert.equal(first.status, "FAIL", "1 cent back is not a refund of the order");
       assert.match(first.reason ?? "", /^partial refund: 0\.01 EUR of 5\.00 EUR refunded \(4\.99 EUR outstanding\)/);
       assert.ok(rb.moneyOutstanding, "the money-moved banner stays after refunding 1 cent");
-      const second = await rb.refund();
+      const second = await rb.run("refund");
       assertPass([second]);
       assert.equal(second.observed.attempt, 2);
       assert.ok(rb.moneyOutstanding, "not settled before the second refund succeeded");
-      const done = await rb.pollRefunded();
+      const done = await rb.run("refunded");
       assertPass([done]);
       assert.equal(rb.moneyOutstanding, false);
       const attempts = refundAttempts(Journal.open(rb.dir).all());
@@ -66,10 +66,10 @@ export const overRefund: Scenario = {
     const rb = w.open(w.newSession());
     try {
       await upToPaid(rb);
-      assertPass([await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer()]);
+      assertPass([await rb.run("completed"), await rb.run("licence"), await rb.run("transfer")]);
       w.sb.setFaults({ overRefundCents: 1 });
-      assertPass([await rb.refund()]);
-      const s9 = await rb.pollRefunded();
+      assertPass([await rb.run("refund")]);
+      const s9 = await rb.run("refunded");
       assert.equal(s9.status, "FAIL");
       assert.match(s9.reason ?? "", /^over-refund: 5\.01 EUR of 5\.00 EUR refunded — 0\.01 EUR MORE than was captured/);
       assert.ok(rb.anomalies.some((a) => a.message.startsWith("over-refund")));
@@ -93,8 +93,8 @@ export const transferMismatch: Scenario = {
     const rb = w.open(w.newSession());
     try {
       await upToPaid(rb);
-      assertPass([await rb.pollCompleted(), await rb.checkLicense()]);
-      const s7 = await rb.checkTransfer();
+      assertPass([await rb.run("completed"), await rb.run("licence")]);
+      const s7 = await rb.run("transfer");
       assert.equal(s7.status, "FAIL");
       assert.match(
         s7.reason ?? "",
@@ -119,8 +119,13 @@ export const transferNotReversed: Scenario = {
     const rb = w.open(w.newSession());
     try {
       await upToPaid(rb);
-      assertPass([await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer(), await rb.refund()]);
-      const s9 = await rb.pollRefunded();
+      assertPass([
+        await rb.run("completed"),
+        await rb.run("licence"),
+        await rb.run("transfer"),
+        await rb.run("refund"),
+      ]);
+      const s9 = await rb.run("refunded");
       assertPass([s9]);
       assert.equal(s9.observed.transfer_reversal, "not reversed: seller_transfers.status is paid after the refund");
       assert.equal(reconcile(rb.journal.all()).balanced, false);

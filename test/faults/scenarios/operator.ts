@@ -29,7 +29,7 @@ export const interruptDuringPoll: Scenario = {
     const rb = w.open(w.newSession());
     try {
       await upToPaid(rb);
-      const polling = rb.pollCompleted();
+      const polling = rb.run("completed");
       await sleep(1000);
       assert.deepEqual(interruptAll("interrupted by the operator (Kernel ■)"), [5]);
       const stopped = await polling;
@@ -37,9 +37,14 @@ export const interruptDuringPoll: Scenario = {
       const frozen = traceLines(rb.dir);
       await sleep(1000);
       assert.equal(traceLines(rb.dir), frozen, "nothing is written for the stopped run");
-      const again = await rb.pollCompleted();
+      const again = await rb.run("completed");
       assert.equal(again.status, "PASS", again.reason);
-      const rest = [await rb.checkLicense(), await rb.checkTransfer(), await rb.refund(), await rb.pollRefunded()];
+      const rest = [
+        await rb.run("licence"),
+        await rb.run("transfer"),
+        await rb.run("refund"),
+        await rb.run("refunded"),
+      ];
       assertPass(rest);
       assert.deepEqual(resultsOf(rb.dir, rb, 5), ["INTERRUPTED", "PASS"]);
       const d = await delta();
@@ -60,13 +65,18 @@ export const paidBeforePaying: Scenario = {
   async run({ w, delta }) {
     const rb = w.open(w.newSession(), { AUTO_PAY: "" });
     try {
-      for (const r of [await rb.preflight(), await rb.login(), await rb.pickProduct(), await rb.createOrder()])
+      for (const r of [
+        await rb.run("preflight"),
+        await rb.run("login"),
+        await rb.run("product"),
+        await rb.run("order"),
+      ])
         assert.equal(r.status, "PASS", r.reason);
       const early = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
       assert.equal(early.status, "SKIPPED", early.reason);
       assert.match(early.reason ?? "", /^not paid yet \(orchestrator: requires_payment_method\)/);
       assert.equal(rb.moneyMoved, false);
-      assert.equal((await rb.pollCompleted()).status, "SKIPPED");
+      assert.equal((await rb.run("completed")).status, "SKIPPED");
       const paid = await payAndConfirm(rb);
       assert.equal(paid.status, "PASS", paid.reason);
       // The payment's own time: the orchestrator's, or the order's paid_at when the payment settled first.

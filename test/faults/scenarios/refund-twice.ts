@@ -14,19 +14,19 @@ export const refundTwice: Scenario = {
     const rb = w.open(id);
     try {
       await upToPaid(rb);
-      assertPass([await rb.pollCompleted(), await rb.checkLicense(), await rb.checkTransfer()]);
-      const first = await rb.refund();
+      assertPass([await rb.run("completed"), await rb.run("licence"), await rb.run("transfer")]);
+      const first = await rb.run("refund");
       assert.equal(first.status, "PASS", first.reason);
       const refundId = String(first.observed.refund_id);
       assert.match(refundId, /^ref_/);
 
-      const again = await rb.refund();
+      const again = await rb.run("refund");
       assert.equal(again.status, "PASS", again.reason);
       assert.equal(again.observed.refund_id, refundId);
       assert.match(String(again.observed.resumed), new RegExp(`^resumed refund ${refundId} created at `));
 
       const restarted = w.open(id); // a restarted kernel: the journal is read afresh from disk
-      const third = await restarted.refund();
+      const third = await restarted.run("refund");
       assert.equal(third.status, "PASS", third.reason);
       assert.equal(third.observed.refund_id, refundId);
       assert.ok(restarted.resumeSummary().some((l) => l.startsWith(`resumed refund ${refundId}`)));
@@ -46,7 +46,7 @@ export const refundTwice: Scenario = {
       assert.equal(replay.status, 200);
       assert.equal(replay.data.refund_id, refundId);
 
-      assertPass([await rb.pollRefunded()]);
+      assertPass([await rb.run("refunded")]);
       assert.equal(journalCount(rb, "refund_created"), 1);
       assert.equal(journalCount(rb, "refund_intent"), 1);
       const d = await delta();

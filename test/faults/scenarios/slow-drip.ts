@@ -51,7 +51,7 @@ export const slowDripPoll: Scenario = {
         "PASS",
         "FAIL",
       ]);
-      const five = latestStepResults(Journal.open(r.dir).all()).get(5);
+      const five = latestStepResults(Journal.open(r.dir).all()).get("completed");
       assert.match(five?.reason ?? "", /order completed not reached within 6 s/);
       assert.ok((five?.durationMs ?? Infinity) < 20_000, `step 5 ended near its deadline (${five?.durationMs} ms)`);
       assert.ok(s < 180, `the whole run was not held by the drip (${s.toFixed(0)} s)`);

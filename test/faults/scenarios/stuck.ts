@@ -20,7 +20,7 @@ const DEADLINE_S = 6;
 /** Steps 5–9 after a payment whose order will not complete; asserts what every variant shares. */
 async function afterStuckPayment(rb: Runbook, lastStatus: string) {
   const t0 = performance.now();
-  const s5 = await rb.pollCompleted();
+  const s5 = await rb.run("completed");
   const waited = (performance.now() - t0) / 1000;
   assert.equal(s5.status, "FAIL");
   assert.match(
@@ -33,19 +33,19 @@ async function afterStuckPayment(rb: Runbook, lastStatus: string) {
   );
   assert.ok(rb.moneyMoved, "the payment was confirmed: money moved");
 
-  for (const r of [await rb.checkLicense(), await rb.checkTransfer()]) {
+  for (const r of [await rb.run("licence"), await rb.run("transfer")]) {
     assert.equal(r.status, "SKIPPED", `step ${r.step}`);
     assert.match(r.reason ?? "", /^step 5 failed at \d\d:\d\d:\d\dZ$/);
   }
   // Money moved ⇒ a way back: step 8 is not skipped. The marketplace refunds completed orders only,
   // so here it answers 409 and the runbook reports exactly that (escalation, not silence).
-  const s8 = await rb.refund();
+  const s8 = await rb.run("refund");
   assert.equal(s8.status, "FAIL");
   assert.match(
     s8.reason ?? "",
     new RegExp(`answered 409: order is ${lastStatus}; only completed orders can be refunded`),
   );
-  const s9 = await rb.pollRefunded();
+  const s9 = await rb.run("refunded");
   assert.equal(s9.status, "SKIPPED");
   assert.match(s9.reason ?? "", /^step 8 failed at /);
 
@@ -93,7 +93,12 @@ export const lostWebhook: Scenario = {
   async run({ w, delta }) {
     const rb = w.open(w.newSession(), { POLL_DEADLINE_S: DEADLINE_S });
     try {
-      for (const step of [() => rb.preflight(), () => rb.login(), () => rb.pickProduct(), () => rb.createOrder()])
+      for (const step of [
+        () => rb.run("preflight"),
+        () => rb.run("login"),
+        () => rb.run("product"),
+        () => rb.run("order"),
+      ])
         assert.equal((await step()).status, "PASS");
       const orderId = rb.order!.id;
       await w.sql("UPDATE orders SET payment_updated = '2999-01-01T00:00:00Z' WHERE id = $1", [orderId]);
@@ -144,7 +149,7 @@ export const unreadableOrder: Scenario = {
     try {
       await upToPaid(rb);
       w.sb.setFaults({ errorRate: 1, retryAfterS: 1 });
-      const s5 = await rb.pollCompleted();
+      const s5 = await rb.run("completed");
       assert.equal(s5.status, "FAIL");
       assert.match(
         s5.reason ?? "",
@@ -153,11 +158,11 @@ export const unreadableOrder: Scenario = {
         ),
       );
       assert.ok(rb.anomalies.filter((a) => a.step === 5 && a.kind === "http_5xx").length >= 3);
-      for (const r of [await rb.checkLicense(), await rb.checkTransfer()]) assert.equal(r.status, "SKIPPED");
+      for (const r of [await rb.run("licence"), await rb.run("transfer")]) assert.equal(r.status, "SKIPPED");
       assertNoUndefined(rb);
       // The backend recovers: the refund, still available, gives the money back.
       w.sb.setFaults({ errorRate: 0 });
-      const [s8, s9] = [await rb.refund(), await rb.pollRefunded()];
+      const [s8, s9] = [await rb.run("refund"), await rb.run("refunded")];
       assert.deepEqual([s8.status, s9.status], ["PASS", "PASS"], `${s8.reason ?? ""} ${s9.reason ?? ""}`);
       const d = await delta();
       assert.deepEqual([d.orders, d.payments, d.refunds, d.licenses_active], [1, 1, 1, 0]);

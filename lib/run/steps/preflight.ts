@@ -1,0 +1,32 @@
+/** The pre-flight gate's behaviour: the same checks as `npm run preflight`; a pass pins the parameters. */
+import { paramChanges, pinnedParams } from "../../config";
+import { runPreflight } from "../preflight";
+import type { StepContext, StepOutcome } from "../step-context";
+import { clock } from "../step-model";
+
+export async function runPreflightStep(ctx: StepContext): Promise<StepOutcome | undefined> {
+  const rep = await runPreflight({ ...ctx.cfg }, ctx.api);
+  ctx.opts.onReport?.(rep);
+  Object.assign(ctx.facts, rep.observed);
+  for (const w of rep.warnings) ctx.anomaly({ step: ctx.currentStep, ...w });
+  // Issue 22 §4: a passed pre-flight pins the parameters; a change since the last pin is an anomaly.
+  const params = pinnedParams(ctx.cfg);
+  const pin = ctx.pinned;
+  const changes = pin ? paramChanges(pin.params, params) : [];
+  if (rep.ok && pin && changes.length)
+    ctx.anomaly({
+      step: ctx.currentStep,
+      kind: "operator",
+      message: `parameters changed since the pre-flight of ${clock(pin.at)}: ${changes.join(", ")} — pinned again by this pre-flight`,
+    });
+  ctx.journal.append("preflight", {
+    ok: rep.ok,
+    refusals: rep.refusals,
+    warnings: rep.warnings.map((w) => w.message),
+    dry_run: rep.dryRun,
+    observed: rep.observed,
+    ...(rep.ok ? { params } : {}),
+  });
+  if (rep.ok) ctx.trace.append("note", { event: "parameters pinned by pre-flight", params });
+  if (!rep.ok) return { status: "FAIL", reason: rep.refusals.join(" · ") };
+}

@@ -1,0 +1,193 @@
+/**
+ * Polling until the order is refunded and its licence gone, timed from the refund's own creation
+ * time; then what each source says was refunded (the ledger), and the seller transfer's reversal.
+ */
+import type { OrderT } from "../../contract";
+import { readSellerTransfers } from "../../clients/db";
+import { StateError, StepCheckError } from "../../errors";
+import { backendInterval, backendTime, reachedTime, refundCreatedTime } from "../backend-time";
+import { refundAdvice, refundClass } from "../hs-status";
+import { ledgerOf, refundAttempts, refundedText } from "../ledger";
+import { reversalWords } from "../ledger-checks";
+import type { Probe } from "../poll";
+import type { StepContext, StepOutcome } from "../step-context";
+import { licenses, probeOrder, refundStepNo, requireOrder } from "./orders";
+import { noteRefundStatus, orchestratorRefund, seeMoney, seePayment } from "./refunds";
+
+/** How often the refunded step asks the orchestrator about the refund while polling the order. */
+const REFUND_CHECK_EVERY_MS = 2 * 1000; // 2 s
+
+export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undefined> {
+  const { journal, facts: obs } = ctx;
+  const o = requireOrder(journal, ctx.table);
+  const refundStep = refundStepNo(ctx.table);
+  const attempts = refundAttempts(journal.all());
+  const a = attempts[attempts.length - 1];
+  const refundId = a?.refundId;
+  if (!a || !refundId) throw new StateError(`no refund in this session: ${refundStep} must pass first`);
+  let from = refundCreatedTime(journal.all(), a.attempt);
+  let order = null as OrderT | null;
+  const probe = async (): Promise<Probe> => {
+    const p = await probeOrder(ctx.api, o.id, (x) => {
+      order = x;
+    });
+    if (p.status !== "refunded") return p;
+    // Refunded is not enough: the licence must be gone too (seed row 9).
+    const lic = await licenses(ctx.api).catch(() => null);
+    if (lic === null) return { ...p, status: "refunded (licences unreadable)" };
+    return {
+      ...p,
+      status: lic.some((l) => l.order_id === o.id) ? "refunded (licence still listed)" : "refunded + licence gone",
+    };
+  };
+  // A refund that failed or is held for review will not turn into `refunded` by waiting: stop
+  // at once, with the next action and the refund reference.
+  let lastHsCheck = Number.NEGATIVE_INFINITY;
+  // The order's whole total came back yet more was captured (a surcharge): only the orchestrator can return the rest.
+  const atOrchestrator = `refund the rest at the orchestrator (Hyperswitch dashboard, payment ${o.paymentId}) — the marketplace will not refund this order again`;
+  const stop = async (): Promise<string | null> => {
+    const now = order as OrderT | null;
+    const fromOrder = now?.refund_status;
+    if (fromOrder && ["failed", "review"].includes(fromOrder)) noteRefundStatus(journal, a, fromOrder, "marketplace");
+    // Back to completed with the refund succeeded: a partial refund (refunds are by amount).
+    else if (fromOrder === "succeeded" && now?.status === "completed" && now.refund_id === refundId)
+      noteRefundStatus(journal, a, "succeeded", "marketplace");
+    else if (ctx.hs && performance.now() - lastHsCheck >= REFUND_CHECK_EVERY_MS) {
+      lastHsCheck = performance.now();
+      const hs = await orchestratorRefund(ctx, a);
+      if (hs) obs.orchestrator = `refund ${hs.status}`;
+    }
+    const c = refundClass(a.status ?? "pending");
+    const l = ledgerOf(journal.all());
+    if (a.status === "succeeded" && (l.outstanding ?? 0) > 0)
+      return `partial refund: ${refundedText(l)} — ${
+        l.charged !== null && l.refunded >= l.charged
+          ? atOrchestrator
+          : `run ${refundStep} again to refund what is outstanding (it creates attempt ${a.attempt + 1})`
+      }`;
+    if (c.class === "no_money") return refundAdvice(c, refundId, a.attempt + 1, refundStep);
+    if (c.class === "needs_action") return `escalate: ${refundAdvice(c, refundId, a.attempt + 1, refundStep)}`;
+    return null;
+  };
+  const out = await ctx.poll({
+    what: "order refunded and licence revoked",
+    deadlineS: ctx.cfg.refundDeadlineS,
+    probe,
+    done: (s) => s === "refunded + licence gone",
+    stop,
+  });
+  // From the refund's own creation time to the order's own refund time (issue 22 §1).
+  if (out.reached && !from)
+    from = backendTime((await orchestratorRefund(ctx, a))?.created_at, "the orchestrator's refund created_at");
+  const end = out.reached ? reachedTime(order, "refunded") : null;
+  if (end) obs.refunded_at = end.at;
+  const iv = backendInterval(
+    from,
+    "no backend time for the refund: its POST answer carried no created_at, nor did the orchestrator",
+    end,
+    "the refunded order carries no refunded_at or updated_at",
+  );
+  obs.seconds_to_refunded = out.reached ? iv.seconds : null;
+  if (out.reached && iv.negative !== undefined)
+    ctx.anomaly({
+      step: ctx.currentStep,
+      kind: "clock_skew",
+      message: `the order was refunded ${-iv.negative} s before the refund's time: the two clocks disagree; recorded as 0 s`,
+    });
+  if (out.reached) obs.counted_from = iv.countedFrom;
+  obs.licence_gone = out.reached;
+  obs.max_5xx = out.http5xx;
+  obs.funds_returned = "pending bank statement (5–7 business days): `npm run confirm-bank`";
+  if (out.reached && !obs.orchestrator) {
+    const hs = await orchestratorRefund(ctx, a);
+    if (hs) obs.orchestrator = `refund ${hs.status}`;
+  }
+  // The order reached `refunded`: the marketplace's word that this refund succeeded (its amount is the POST answer's).
+  if (out.reached && a.status !== "succeeded") noteRefundStatus(journal, a, "succeeded", "marketplace");
+  await seeRefunds(ctx, order);
+  const l = ledgerOf(journal.all());
+  obs.refunded = refundedText(l);
+  if (out.reached) await checkReversal(ctx);
+  if (!out.reached) return { status: "FAIL", reason: out.failure };
+  if (l.overRefund > 0) {
+    const msg = `over-refund: ${refundedText(l)}; ask the marketplace squad to recover it and file an issue`;
+    ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: msg });
+    throw new StepCheckError("E2E_REFUND_AMOUNT", msg);
+  }
+  // The order is refunded (the marketplace will not refund it again) yet money is outstanding
+  // (e.g. a surcharge the orchestrator captured on top of the order's total): never "funds returned".
+  if ((l.outstanding ?? 0) > 0 || !l.settled) {
+    const msg = `the order is refunded but ${refundedText(l) ?? "the refunded amount is unknown"}: ${atOrchestrator}`;
+    ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: msg });
+    return { status: "FAIL", reason: msg };
+  }
+}
+
+/** What the marketplace and the orchestrator say was refunded in all, journaled for the ledger. */
+async function seeRefunds(ctx: StepContext, order: OrderT | null): Promise<void> {
+  const o = requireOrder(ctx.journal, ctx.table);
+  if (order && typeof order.refunded_cents === "number")
+    seeMoney(ctx.journal, {
+      what: "refunded",
+      source: "marketplace API",
+      amount: order.refunded_cents,
+      currency: order.currency,
+      ref: "order refunded_cents",
+    });
+  if (!ctx.hs || !ctx.cfg.hyperswitchApiKey) return;
+  await seePayment(ctx);
+  let sum = 0;
+  for (const x of refundAttempts(ctx.journal.all())) {
+    if (!x.refundId) continue;
+    const r = await orchestratorRefund(ctx, x);
+    if (!r) return; // unreadable: say nothing rather than a wrong sum
+    if (r.status === "succeeded") sum += r.amount;
+  }
+  seeMoney(ctx.journal, {
+    what: "refunded",
+    source: "orchestrator",
+    amount: sum,
+    currency: o.currency,
+    ref: "succeeded refunds",
+  });
+}
+
+/**
+ * The look at the seller transfer: a full refund must have reversed it. Not reversed is
+ * recorded (fact and anomaly; the report makes it an action item), never a FAIL of the refund.
+ */
+async function checkReversal(ctx: StepContext): Promise<void> {
+  const obs = ctx.facts;
+  if (!ctx.cfg.databaseUrl) {
+    obs.transfer_reversal = "not checked: no DATABASE_URL (check seller_transfers.status = 'reversed' by hand)";
+    return;
+  }
+  const o = requireOrder(ctx.journal, ctx.table);
+  const read = await readSellerTransfers(ctx.cfg.databaseUrl, o.id, ctx.signal);
+  ctx.trace.append("db_query", { sql: read.sql, params: [o.id], read_only: true, rows: read.rows });
+  const row = read.rows[0] ?? null;
+  const r = reversalWords(row);
+  obs.transfer_reversal = r.text;
+  if (row) {
+    const expected = ctx.journal.last(
+      "money_seen",
+      (e) => e.data.what === "transfer" && e.data.source === "marketplace API",
+    );
+    if (expected)
+      seeMoney(ctx.journal, {
+        what: "reversal",
+        source: "marketplace API",
+        amount: expected.data.amount,
+        currency: expected.data.currency,
+        ref: "the whole transfer, on a full refund",
+      });
+    seeMoney(ctx.journal, {
+      what: "reversal",
+      source: "database",
+      amount: r.reversed ? row.amount : 0,
+      currency: row.currency,
+      ref: `seller_transfers.status ${row.status}`,
+    });
+  }
+  if (!r.reversed) ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: `seller transfer ${r.text}` });
+}
