@@ -4,9 +4,12 @@
  * is not counted. Each run is split into kernel start, each cell, kernel shutdown and archive,
  * and set against the sandbox's own service time for the same run. Variants (e.g. lib
  * precompiled) run interleaved with today's notebook, round by round, so load hits both alike.
+ * The floor (issue 26 item 2): each round also runs a bare notebook of three trivial cells through
+ * the same executor and kernel, so that P1 reads as a ratio to what any notebook costs here.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
-import { exportHtml } from "../lib/host/jupyter";
+import { executeNotebook, exportHtml } from "../lib/host/jupyter";
 import { readNotebook, sourceOf, writeNotebook } from "../lib/host/nbfile";
 import { SESSION_NOTEBOOK, TRACE_FILE } from "../lib/evidence/files";
 import { rehearse } from "../scripts/rehearse";
@@ -91,9 +94,63 @@ export interface P1Run {
 export interface P1Result {
   /** Today's notebook first, then the other import (see prebuilt.ts). */
   variants: Array<{ name: string; precompiled: boolean; runs: P1Run[] }>;
+  /** The bare notebook's runs, one a round (empty when not asked for). */
+  floor: FloorRun[];
   discarded: string[];
   /** One extra `nbconvert --to html` of the last good notebook: the export's share of the archive. */
   htmlExportMs: number | null;
+}
+
+/** One run of the bare notebook: the executor's whole call, and its kernel start as P1 counts it. */
+export interface FloorRun {
+  n: number;
+  /** executeNotebook() call to return: Python start, kernel start, three cells, save, shutdown. */
+  totalMs: number;
+  /** Executor start → the first cell going busy. */
+  kernelStartMs: number;
+  ok: boolean;
+}
+
+/** Three trivial cells in the session notebook's kernel: what every notebook pays on this machine. */
+export const FLOOR_CELLS = ["let a = 1;", "a + 1;", 'console.log("ok");'];
+
+/** The bare notebook, written afresh for each run (the executor saves outputs into it). */
+function writeBareNotebook(file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        cells: FLOOR_CELLS.map((source, i) => ({
+          cell_type: "code",
+          execution_count: null,
+          id: `floor-${i}`,
+          metadata: {},
+          outputs: [],
+          source,
+        })),
+        metadata: {
+          kernelspec: { display_name: "TypeScript (tslab, runbook)", language: "typescript", name: "tslab" },
+          language_info: { name: "typescript" },
+        },
+        nbformat: 4,
+        nbformat_minor: 5,
+      },
+      null,
+      1,
+    )}\n`,
+  );
+}
+
+async function floorRun(n: number, dir: string): Promise<FloorRun> {
+  const file = path.join(dir, `bare-${n}.ipynb`);
+  writeBareNotebook(file);
+  const execStart = Date.now();
+  const t0 = performance.now();
+  const r = await executeNotebook(file, {}, { cellTimeoutS: 120, timeoutMs: 5 * 60 * 1000 });
+  const totalMs = performance.now() - t0;
+  const first = cellTimings(file, path.join(dir, "no-trace.jsonl"))[0];
+  return { n, totalMs, kernelStartMs: first ? first.busy - execStart : NaN, ok: r.code === 0 && !r.failure };
 }
 
 /** Passing runs of variant i (0 = today's notebook); empty when the variant did not run. */
@@ -129,13 +186,29 @@ export async function runP1(o: {
   sandbox: Sandbox;
   archiveDir: string;
   log: (l: string) => void;
+  /** Also run the bare notebook once a round, interleaved (issue 26 item 2). */
+  floor?: boolean;
 }): Promise<P1Result> {
   const result: P1Result = {
     variants: o.variants.map((v) => ({ name: v.name, precompiled: v.precompiled, runs: [] })),
+    floor: [],
     discarded: [],
     htmlExportMs: null,
   };
+  let floorLast: (() => Promise<void>) | null = null;
   for (let round = 1; round <= o.runs; round++) {
+    if (o.floor) {
+      // First in odd rounds, last in even ones: neither always follows the same run.
+      const f = () =>
+        floorRun(round, path.join(path.dirname(o.archiveDir), "floor")).then((x) => {
+          result.floor.push(x);
+          o.log(
+            `P1 floor (bare notebook) run ${round}/${o.runs}: ${Math.round(x.totalMs)} ms, kernel start ${Math.round(x.kernelStartMs)} ms${x.ok ? "" : ", FAILED"}`,
+          );
+        });
+      if (round % 2) await f();
+      else floorLast = f;
+    }
     for (const [i, v] of o.variants.entries()) {
       for (let attempt = 0; attempt <= P1_DEFAULTS.extraAttempts; attempt++) {
         const run = await oneRun(o.sandbox, v, round, o.archiveDir);
@@ -153,6 +226,8 @@ export async function runP1(o: {
         break;
       }
     }
+    await floorLast?.();
+    floorLast = null;
   }
   const lastGood = [...result.variants[0].runs].reverse().find((r) => r.allPassed);
   if (lastGood) {

@@ -4,6 +4,11 @@
  * real JupyterLab from the project venv, the tslab kernel, the bench's sandbox). Each run is a
  * fresh session notebook and a fresh browser context (nothing cached from the run before), on one
  * JupyterLab server whose start is not counted; the kernel is shut down after each run.
+ * Two ways to open, interleaved round by round so that load hits both alike (issue 26 item 1):
+ * "kernel started ahead", what `npm run session` does (lib/host/prestart.ts: the notebook's Jupyter
+ * session is created and its kernel warmed the moment the URL is printed, and the browser is sent to
+ * the URL at that same moment, as an operator who clicks at once), and "kernel started by the
+ * browser" (before: opening the notebook starts its kernel).
  * The UI test's own last figure (test/.artifacts/ui/p6.json), if any, is reported beside it.
  */
 import * as fs from "node:fs";
@@ -11,6 +16,7 @@ import * as path from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { CHROMIUM_ARGS, findChromium } from "../lib/clients/payer";
 import { prepareSession } from "../lib/host/prepare";
+import { kernelNameOf, type Prestarted, prestartKernel } from "../lib/host/prestart";
 import type { Sandbox } from "../sandbox/index";
 import { scratchDocs } from "../scripts/rehearse";
 import { JUPYTER_BIN, type Lab, REPO, startJupyterLab } from "../test/ui/jupyterlab";
@@ -19,9 +25,15 @@ import { lastRecordedP6, openToPreflight, type P6Sample } from "../test/ui/p6";
 import { median } from "./stats";
 
 export interface P6Result {
+  /** The kernel started ahead by the session (today's path). */
   runs: P6Sample[];
   /** Passing runs' median, ms (NaN when none passed). */
   medianMs: number;
+  /** Each run's kernel start and warm-up, as the session reports them (or why it failed). */
+  prestarts: (Prestarted | { error: string })[];
+  /** The kernel started by the browser opening the notebook (before issue 26), interleaved. */
+  cold: P6Sample[];
+  coldMedianMs: number;
   /** JupyterLab server start, not counted in P6. */
   labStartMs: number;
   /** The UI test's last recorded sample (npm run test:ui), for comparison. */
@@ -55,38 +67,69 @@ export async function runP6(o: {
   o.log(`P6 JupyterLab started in ${Math.round(labStartMs)} ms (not counted)`);
   let browser: Browser | undefined;
   const runs: P6Sample[] = [];
+  const cold: P6Sample[] = [];
+  const prestarts: P6Result["prestarts"] = [];
   try {
     browser = await chromium.launch({ executablePath: findChromium()!, headless: true, args: CHROMIUM_ARGS });
     for (let i = 1; i <= o.runs; i++) {
-      const prep = prepareSession(
-        "sandbox",
-        {
-          BASE_URL: sb.marketplaceUrl,
-          HYPERSWITCH_URL: sb.hyperswitchUrl,
-          OPERATOR_EMAIL: sb.operator.email,
-          REFUND: true,
-          DOCS_DIR: scratchDocs(path.join(work, "docs")),
-        },
-        { archiveDir: path.join(work, "archive") },
-      );
-      const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-      try {
-        const nb = new LabNotebook(await ctx.newPage(), path.join(work, "shots"));
-        const s = await openToPreflight(nb, lab, prep.notebook, "npm run bench (P6)");
-        runs.push(s);
-        o.log(`P6 run ${i}/${o.runs}: ${s.ms} ms, pre-flight ${s.passed ? "PASS" : "not PASS"}`);
-      } finally {
-        await ctx.close().catch(() => undefined);
-        // Each run starts its own kernel, as opening a notebook does; the last one is let go.
-        const kernels = await lab.api("GET", "/api/kernels").catch(() => ({ body: [] }));
-        if (Array.isArray(kernels.body))
-          await Promise.all(kernels.body.map((k: { id: string }) => lab.api("DELETE", `/api/kernels/${k.id}`)));
+      // Alternate which goes first, so neither always follows the other's kernel shutdown.
+      const order: ("ahead" | "cold")[] = i % 2 ? ["ahead", "cold"] : ["cold", "ahead"];
+      for (const way of order) {
+        const prep = prepareSession(
+          "sandbox",
+          {
+            BASE_URL: sb.marketplaceUrl,
+            HYPERSWITCH_URL: sb.hyperswitchUrl,
+            OPERATOR_EMAIL: sb.operator.email,
+            REFUND: true,
+            DOCS_DIR: scratchDocs(path.join(work, "docs")),
+          },
+          { archiveDir: path.join(work, "archive") },
+        );
+        const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+        try {
+          const rel = path.relative(REPO, prep.notebook).split(path.sep).map(encodeURIComponent).join("/");
+          // Fired, not awaited: npm run session prints the URL right after sending it.
+          const ahead =
+            way === "ahead"
+              ? prestartKernel({
+                  origin: lab.origin,
+                  token: lab.token,
+                  rel,
+                  kernelName: kernelNameOf(prep.notebook),
+                }).catch((err: Error) => ({ error: err.message }))
+              : null;
+          const nb = new LabNotebook(await ctx.newPage(), path.join(work, "shots"));
+          const s = await openToPreflight(nb, lab, prep.notebook, `npm run bench (P6, ${way})`);
+          (way === "ahead" ? runs : cold).push(s);
+          if (ahead) prestarts.push(await ahead);
+          o.log(
+            `P6 run ${i}/${o.runs} (${way === "ahead" ? "kernel started ahead" : "kernel started by the browser"}): ${s.ms} ms, pre-flight ${s.passed ? "PASS" : "not PASS"}`,
+          );
+        } finally {
+          await ctx.close().catch(() => undefined);
+          // Each run starts its own kernel, as opening a notebook does; the last one is let go.
+          const kernels = await lab.api("GET", "/api/kernels").catch(() => ({ body: [] }));
+          if (Array.isArray(kernels.body))
+            await Promise.all(kernels.body.map((k: { id: string }) => lab.api("DELETE", `/api/kernels/${k.id}`)));
+        }
       }
     }
   } finally {
     await browser?.close().catch(() => undefined);
     await lab.stop().catch(() => undefined);
   }
-  const good = runs.filter((r) => r.passed);
-  return { runs, medianMs: good.length ? median(good.map((r) => r.ms)) : NaN, labStartMs, uiTest: lastRecordedP6() };
+  const med = (xs: P6Sample[]) => {
+    const good = xs.filter((r) => r.passed);
+    return good.length ? median(good.map((r) => r.ms)) : NaN;
+  };
+  return {
+    runs,
+    medianMs: med(runs),
+    prestarts,
+    cold,
+    coldMedianMs: med(cold),
+    labStartMs,
+    uiTest: lastRecordedP6(),
+  };
 }

@@ -133,6 +133,7 @@ async function main(): Promise<number> {
         sandbox: sb,
         archiveDir: path.join(WORK_DIR, "p1", "archive"),
         log,
+        floor: true,
       });
       if (!p1.variants[0].runs.some((r) => r.allPassed)) problems.push("P1: no run passed every step");
     }

@@ -51,8 +51,15 @@ import signal
 import sys
 import threading
 
-import nbformat
-from nbclient import NotebookClient
+# jsonschema (imported by nbformat) imports rfc3987_syntax, when installed (JupyterLab's
+# jupyter-events brings it into the venv), for its "iri" format check; that module builds a Lark
+# grammar at import: 1.3 s of every executor start on 2 cores, before the kernel is even launched
+# (issue 26 item 2). The notebook schema uses no "iri" format, and jsonschema skips the check when
+# the import fails, so the executor does without it. Not done when something imported it already.
+sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat  # noqa: E402 - after the line above, on purpose
+from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 EXIT_OK, EXIT_USAGE, EXIT_SAVE, EXIT_DEAD, EXIT_TIMEOUT, EXIT_ERROR, EXIT_STOPPED = 0, 2, 3, 4, 5, 6, 7
