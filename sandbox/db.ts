@@ -6,6 +6,15 @@ import { startPglite } from "./pglite-server";
 
 export const READONLY_ROLE = "e2e_readonly";
 
+/**
+ * A read-only role name of its own for one sandbox on a shared real PostgreSQL. Roles are cluster-wide,
+ * so sandboxes started at the same time (test files run concurrently) would otherwise reset each
+ * other's password on the one role; a sandbox started with its own role drops it on stop.
+ */
+export function uniqueReadonlyRole(): string {
+  return `${READONLY_ROLE}_${randomBytes(5).toString("hex")}`;
+}
+
 export interface Database {
   pool: Pool;
   adminDsn: string;
@@ -19,6 +28,8 @@ export interface DatabaseOptions {
   host: string;
   pgPort: number;
   databaseUrl?: string;
+  /** Real PostgreSQL only (PGlite does not enforce roles): the read-only role's name; default READONLY_ROLE. */
+  readonlyRole?: string;
 }
 
 function makePool(connectionString: string, max: number): Pool {
@@ -49,7 +60,7 @@ export async function startDatabase(opts: DatabaseOptions): Promise<Database> {
     const pool = makePool(adminDsn, 8);
     try {
       await migrate(pool);
-      await setupReadonlyRole(pool, readonlyPassword, "postgres");
+      await setupReadonlyRole(pool, readonlyPassword, "postgres", READONLY_ROLE);
     } catch (err) {
       await pool.end().catch(() => {});
       await pg.stop().catch(() => {});
@@ -69,6 +80,9 @@ export async function startDatabase(opts: DatabaseOptions): Promise<Database> {
   }
 
   const server = new URL(opts.databaseUrl);
+  const role = opts.readonlyRole ?? READONLY_ROLE;
+  // The name goes into DDL unquoted (no bind parameters there), so only a plain identifier is taken.
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role)) throw new Error(`read-only role name not a plain identifier: ${role}`);
   const dbName = `sandbox_${randomBytes(6).toString("hex")}`;
   const admin = makePool(opts.databaseUrl, 1);
   await admin.query(`CREATE DATABASE ${dbName}`);
@@ -82,11 +96,14 @@ export async function startDatabase(opts: DatabaseOptions): Promise<Database> {
   const drop = async () => {
     await pool.end().catch(() => {});
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    // A role of this sandbox's own goes with its database (its grants were all inside it);
+    // the shared default role stays for the next start.
+    if (role !== READONLY_ROLE) await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
     await admin.end().catch(() => {});
   };
   try {
     await migrate(pool);
-    await setupReadonlyRole(pool, readonlyPassword, dbName);
+    await setupReadonlyRole(pool, readonlyPassword, dbName, role);
   } catch (err) {
     await drop();
     throw err;
@@ -96,7 +113,7 @@ export async function startDatabase(opts: DatabaseOptions): Promise<Database> {
     adminDsn,
     readonlyPassword,
     backend: "postgres",
-    readonlyDsn: dsn(server, READONLY_ROLE, readonlyPassword, dbName),
+    readonlyDsn: dsn(server, role, readonlyPassword, dbName),
     stop: drop,
   };
 }
@@ -125,28 +142,28 @@ export async function migrate(pool: Pool): Promise<string[]> {
 
 /**
  * Roles are cluster-wide on a real server, so the role is created once and its password
- * reset on every start. It may read seller_transfers and nothing else.
+ * reset on every start (a role of a sandbox's own, see uniqueReadonlyRole, is created by that start). It may read seller_transfers and nothing else.
  */
-async function setupReadonlyRole(pool: Pool, password: string, dbName: string): Promise<void> {
+async function setupReadonlyRole(pool: Pool, password: string, dbName: string, role: string): Promise<void> {
   // password is hex, so it is safe inside a literal (DDL takes no bind parameters).
   try {
     await pool.query(`DO $$ BEGIN
-      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${READONLY_ROLE}') THEN
-        CREATE ROLE ${READONLY_ROLE} LOGIN;
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN
+        CREATE ROLE ${role} LOGIN;
       END IF; END $$`);
   } catch (err) {
     // Two sandboxes starting at once on one server may race on CREATE ROLE.
     if (!/already exists|duplicate key/.test((err as Error).message)) throw err;
   }
   await pool.query(
-    `ALTER ROLE ${READONLY_ROLE} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '${password}'`,
+    `ALTER ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD '${password}'`,
   );
-  await pool.query(`ALTER ROLE ${READONLY_ROLE} SET default_transaction_read_only = on`);
-  await pool.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${READONLY_ROLE}`);
+  await pool.query(`ALTER ROLE ${role} SET default_transaction_read_only = on`);
+  await pool.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
   await pool.query(`REVOKE TEMPORARY ON DATABASE ${dbName} FROM PUBLIC`);
-  await pool.query(`GRANT CONNECT ON DATABASE ${dbName} TO ${READONLY_ROLE}`);
-  await pool.query(`GRANT USAGE ON SCHEMA public TO ${READONLY_ROLE}`);
-  await pool.query(`GRANT SELECT ON seller_transfers TO ${READONLY_ROLE}`);
+  await pool.query(`GRANT CONNECT ON DATABASE ${dbName} TO ${role}`);
+  await pool.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+  await pool.query(`GRANT SELECT ON seller_transfers TO ${role}`);
 }
 
 /** Run fn in one transaction. Never await HTTP inside: on PGlite an open transaction holds the whole database. */

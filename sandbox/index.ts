@@ -21,6 +21,8 @@ export interface SandboxOptions {
   hyperswitchPort?: number;
   pgPort?: number;
   databaseUrl?: string;
+  /** Real PostgreSQL: the read-only role's name (default e2e_readonly; see uniqueReadonlyRole in ./db). */
+  readonlyRole?: string;
   seed?: number;
   faults?: Partial<Faults>;
   quiet?: boolean;
@@ -51,7 +53,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const host = "127.0.0.1"; // loopback only, whatever is passed
   const faults = new FaultState(opts.seed ?? 42, opts.faults ?? {});
   const log = opts.quiet ? () => {} : (msg: string) => console.error(`[sandbox] ${msg}`);
-  const db = await startDatabase({ host, pgPort: opts.pgPort ?? 0, databaseUrl: opts.databaseUrl });
+  const db = await startDatabase({
+    host,
+    pgPort: opts.pgPort ?? 0,
+    databaseUrl: opts.databaseUrl,
+    readonlyRole: opts.readonlyRole,
+  });
   const agent = new Agent({ keepAliveTimeout: 4_000, connections: 32 });
   const timers = new Timers((err) => log(`background task failed: ${(err as Error).message}`));
   const ctx: Ctx = {

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { Client } from "pg";
 import { type Sandbox, startSandbox } from "../../sandbox";
+import { uniqueReadonlyRole } from "../../sandbox/db";
 import { JOURNAL_FILE } from "../../lib/evidence/files";
 import { chainBreakText } from "../../lib/evidence/finding-text";
 import { JOURNAL_TEXT_MAX, Journal, lastOf, readJournalFile } from "../../lib/evidence/journal";
@@ -24,7 +25,7 @@ let sb: Sandbox;
 const archive = fs.mkdtempSync(path.join(os.tmpdir(), "journal-cap-"));
 
 before(async () => {
-  sb = await startSandbox({ quiet: true, databaseUrl: process.env.TEST_PG_URL });
+  sb = await startSandbox({ quiet: true, databaseUrl: process.env.TEST_PG_URL, readonlyRole: uniqueReadonlyRole() });
 });
 after(async () => {
   await sb?.stop();

@@ -109,6 +109,10 @@ describe("RFC 3161 timestamp of the seal, local authority", () => {
         }
       });
     });
+    // The server never closes an idle keep-alive socket during the suite: at its default 5 s it could
+    // close one just as fetch reused it ("fetch failed"), which a loaded machine (test files run
+    // concurrently) made likely between two tests about 5 s apart.
+    server.keepAliveTimeout = 120_000;
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     tsa = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/tsa`, caFile: ca, untrustedFile: null };
   });

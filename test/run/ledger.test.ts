@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, afterEach, before, test } from "node:test";
 import { startSandbox, type Faults, type Sandbox } from "../../sandbox";
+import { uniqueReadonlyRole } from "../../sandbox/db";
 import { type DataIn, Journal, type JournalKind } from "../../lib/evidence/journal";
 import { ledgerOf, moneyOutstanding, reconcile, refundAttempts, refundedText } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
@@ -26,7 +27,12 @@ const open: Runbook[] = [];
 const BASE: Partial<Faults> = { completionDelayMs: 100, refundDelayMs: 100 };
 
 before(async () => {
-  sb = await startSandbox({ quiet: true, databaseUrl: process.env.TEST_PG_URL, faults: BASE });
+  sb = await startSandbox({
+    quiet: true,
+    databaseUrl: process.env.TEST_PG_URL,
+    readonlyRole: uniqueReadonlyRole(),
+    faults: BASE,
+  });
   archive = fs.mkdtempSync(path.join(os.tmpdir(), "ledger-"));
 });
 afterEach(async () => {

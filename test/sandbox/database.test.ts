@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Pool } from "pg";
+import { READONLY_ROLE } from "../../sandbox/db";
 import { startSandbox } from "../../sandbox/index";
 import { Api, backends, completedOrder, sql, useSandbox } from "./helpers";
 
@@ -10,7 +11,8 @@ const RUNBOOK_READ = `SELECT id, order_id, seller_id, amount, currency, stripe_t
 
 for (const backend of backends()) {
   describe(`database [${backend.name}]`, () => {
-    const sandbox = useSandbox(backend);
+    // The default, documented role: the only file that starts sandboxes with it on a shared server.
+    const sandbox = useSandbox(backend, {}, READONLY_ROLE);
 
     test("migrations are recorded in schema_migrations; all tables exist", async () => {
       const sb = sandbox();

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
 import { Client as PgClient } from "pg";
+import { uniqueReadonlyRole } from "../../sandbox/db";
 import { startSandbox, type Faults, type Sandbox } from "../../sandbox/index";
 import { CARD_DECLINED as DECLINED, CARD_INSUFFICIENT_FUNDS, CARD_SUCCESS, TEST_CARDS } from "../../sandbox/test-cards";
 
@@ -19,12 +20,21 @@ export function backends(): Backend[] {
 
 export const FAST: Partial<Faults> = { completionDelayMs: 30, refundDelayMs: 30 };
 
-/** Start one sandbox for the enclosing describe(); returns a getter. Faults reset before each use via reset(). */
-export function useSandbox(backend: Backend, faults: Partial<Faults> = {}): () => Sandbox {
+/**
+ * Start one sandbox for the enclosing describe(); returns a getter. Faults reset before each use via reset().
+ * On real PostgreSQL the sandbox gets a read-only role of its own (test files run concurrently against one
+ * server, and a shared role's password is reset by every start); pass readonlyRole to use a given one.
+ */
+export function useSandbox(
+  backend: Backend,
+  faults: Partial<Faults> = {},
+  readonlyRole: string = uniqueReadonlyRole(),
+): () => Sandbox {
   let sb: Sandbox | undefined;
   before(async () => {
     sb = await startSandbox({
       databaseUrl: backend.databaseUrl,
+      readonlyRole,
       quiet: true,
       seed: 42,
       faults: { ...FAST, ...faults },
