@@ -7,6 +7,7 @@
  * accepted only when the trace records a deliberate re-seal over that manifest
  * (`previous_manifest_sha256`, written by `npm run archive -- <dir> --reseal "<reason>"`).
  * Reads files and runs `git` (bounded); without git or a repository it warns, it never passes.
+ * Over 300 lines: the anchor line's format, its git history and the re-seal rule are read together.
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";

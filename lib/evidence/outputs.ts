@@ -11,8 +11,8 @@
  * `plot`, `report`, `open`); `call` is one run of that cell (the notebook shows the latest); an
  * output with a `display` id is updatable and its latest line is what the cell shows. The archive
  * and verify compare the notebook with it (`outputsAgreement`), `--restore-outputs` writes it back
- * (`restoreOutputs`). The file is hashed into the manifest like every other file. Just over 300
- * lines: the writer, the reader and the comparison share one format.
+ * (`restoreOutputs`). The file is hashed into the manifest like every other file.
+ * Over 300 lines: the writer, the reader and the comparison share one format.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

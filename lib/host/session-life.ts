@@ -9,6 +9,7 @@
  * (a long-lived process has no result to hand back until it ends) and returns the command's exit code.
  * Which Jupyter and how it is started and stopped: ./ui-server.ts; the session-level decisions (what
  * to resume, what holds a new session back, the workspace URL, telling kernels): ./lifecycle.ts.
+ * Over 300 lines: one process lifecycle, start to stop, whose steps share its state (the server, the signals).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";

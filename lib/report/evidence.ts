@@ -3,6 +3,7 @@
  * `state.jsonl` (journal), `trace.jsonl` (hash chain) and `manifest.json` when archived. Nothing
  * here asks the kernel's memory, so a report written a week later (bank confirmation) says the
  * same as one written by the notebook's last cell.
+ * Over 300 lines: one reader of a session folder for the report, each field validated where it is read.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
