@@ -14,7 +14,7 @@ import * as readline from "node:readline";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { RunbookError, ToolError } from "../errors";
+import { type RunbookError, ToolError } from "../errors";
 import { MANIFEST_FILE } from "../evidence/files";
 import { repoRoot } from "../paths";
 import { AUDIT_NOTE, auditCopy, selfContainedProblems } from "./html";

@@ -199,6 +199,46 @@ export function kernelsOf(serverPid: number): number[] {
 }
 
 /**
+ * Kernels a Jupyter server left behind when it exited (Linux /proc): `pids` seen below it while it ran,
+ * and the kernels whose connection file names one of `kernelIds` (a kernel Jupyter was still starting
+ * when it was stopped is re-parented, so only its id finds it). Left alive, such a kernel holds
+ * Jupyter's output open, and with it `npm run session`, forever. Each gets SIGTERM, then SIGKILL
+ * after `killAfterMs`. Returns the pids signalled.
+ */
+export function reapKernels(pids: readonly number[], kernelIds: readonly string[], killAfterMs = 3000): number[] {
+  const left = new Set(pids.filter(alive));
+  if (kernelIds.length) {
+    let entries: string[] = [];
+    try {
+      entries = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+    } catch {
+      // no /proc: only the pids seen can be reaped
+    }
+    for (const d of entries) {
+      let cmd = "";
+      try {
+        cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8");
+      } catch {
+        continue;
+      }
+      if (cmd.includes("tslab") && kernelIds.some((id) => cmd.includes(`kernel-${id}.json`))) left.add(Number(d));
+    }
+  }
+  const out = [...left].filter((pid) => pid !== process.pid);
+  for (const pid of out) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      continue;
+    }
+    setTimeout(() => {
+      if (alive(pid)) process.kill(pid, "SIGKILL");
+    }, killAfterMs).unref();
+  }
+  return out;
+}
+
+/**
  * Tells the kernels below `serverPid` that the host is stopping them, before Jupyter's own
  * shutdown interrupts them as Kernel ■ would: SIGHUP for a lost terminal, SIGUSR2 for Ctrl-C or
  * SIGTERM. The kernel records its running step as stopped by the host (lib/notebook/kernel.ts;

@@ -133,6 +133,8 @@ export async function prestartKernel(o: {
   timeoutMs?: number;
   /** Aborted when the session stops: the warm-up is not sent, or no longer waited for. */
   signal?: AbortSignal;
+  /** Told the kernel's id as soon as Jupyter has started it, before the warm-up. */
+  onKernel?: (kernelId: string) => void;
 }): Promise<Prestarted> {
   const nbPath = o.rel.split("/").map(decodeURIComponent).join("/");
   const t0 = performance.now();
@@ -151,6 +153,7 @@ export async function prestartKernel(o: {
   const kernelId = body.kernel?.id;
   if (r.status >= 300 || !kernelId)
     throw new Error(`POST /api/sessions answered ${r.status}${body.message ? ` (${body.message})` : ""}`);
+  o.onKernel?.(kernelId);
   const startMs = performance.now() - t0;
   const t1 = performance.now();
   const warm = await executeOnKernel(o.origin, o.token, kernelId, WARM_CODE, o.timeoutMs, o.signal);

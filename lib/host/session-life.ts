@@ -9,21 +9,21 @@
  * (a long-lived process has no result to hand back until it ends) and returns the command's exit code.
  * Which Jupyter and how it is started and stopped: ./ui-server.ts; the session-level decisions (what
  * to resume, what holds a new session back, the workspace URL, telling kernels): ./lifecycle.ts.
- * Over 300 lines: one process lifecycle, start to stop, whose steps share its state (the server, the signals).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DEFAULTS } from "../config";
-import { oneLine } from "../errors";
 import { SESSION_NOTEBOOK } from "../evidence/files";
 import type { Mode } from "../types";
 import { ensureBuilt } from "./build";
 import { jupyterEnv, REPO_ROOT } from "./jupyter";
 import {
+  kernelsOf,
   listSessions,
   notebookUrl,
+  reapKernels,
   removeIfUnused,
   resumeTarget,
   tellKernelsHostStops,
@@ -32,7 +32,6 @@ import {
   watchAncestors,
 } from "./lifecycle";
 import { prepareSession } from "./prepare";
-import { kernelNameOf, prestartKernel } from "./prestart";
 import { STEPS, stepNo } from "../run/steps";
 import {
   freePort,
@@ -73,9 +72,6 @@ export interface SessionRequest {
 
 /** How long the kernels get to record a step stopped by the host before Jupyter is stopped. */
 const HOST_STOP_GRACE_MS = 1_500;
-/** How long a stop waits for the kernel started ahead to be up, so that Jupyter shuts it down. */
-const PRESTART_STOP_WAIT_MS = 30_000;
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 /** A desktop to open a browser on: macOS/Windows, or X11/Wayland on Linux. */
 function hasDisplay(env: NodeJS.ProcessEnv): boolean {
@@ -204,40 +200,31 @@ async function serve(
     });
     child.on("close", (code, signal) => resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 1)));
   });
+  // Kernels seen below Jupyter when it is stopped: whichever it leaves behind when it exits is stopped
+  // here, or it would hold Jupyter's output, and with it this command, open forever ("close" never comes).
+  const kernelPids = new Set<number>();
+  child.on("exit", () => {
+    const reaped = reapKernels([...kernelPids], []);
+    if (reaped.length) console.error(`session: stopped ${reaped.length} kernel(s) ${ui.name} left running`);
+  });
 
   // A lost terminal turns writes into EIO/EPIPE errors: they must not end this process before it
   // has stopped Jupyter (Jupyter's log keeps flowing to stderr until then).
   for (const out of [process.stdout, process.stderr]) out.on("error", () => undefined);
   let stopping = false;
   let grace: NodeJS.Timeout | null = null;
-  // The kernel started ahead (./prestart.ts), while it is still on its way.
-  let prestarting: Promise<unknown> | null = null;
-  const stopPrestart = new AbortController();
   // `terminalLost` is said by the caller (a hang-up, the starting command gone), not read from `why`.
   const onSignal = (why: string, terminalLost: boolean) => {
     // A second signal stops Jupyter now, unless the kernels' grace is still running (a lost terminal
     // signals the whole process group, and the watcher then sees npm gone: one stop, not two).
     if (stopping) return grace ? undefined : stopChild(child);
     stopping = true;
-    console.error(`session: ${why}, stopping ${ui.name} …`);
-    stopPrestart.abort();
-    if (prestarting) {
-      // A kernel still starting when Jupyter stops outlives it, holding Jupyter's output open (and
-      // with it this command): stop once the kernel is up, bounded by the kernel's own start.
-      const pending = prestarting;
-      prestarting = null;
-      void Promise.race([pending.catch(() => undefined), delay(PRESTART_STOP_WAIT_MS)]).then(() =>
-        stopNow(terminalLost),
-      );
-      return;
-    }
-    stopNow(terminalLost);
-  };
-  const stopNow = (terminalLost: boolean) => {
+    if (child.pid !== undefined) for (const pid of kernelsOf(child.pid)) kernelPids.add(pid);
     // The kernels hear it from the host first, so a running step says who stopped it; Jupyter's
     // own shutdown then interrupts them as Kernel ■ would, which changes nothing already recorded.
     const told =
       child.pid === undefined ? 0 : tellKernelsHostStops(child.pid, terminalLost ? "terminal lost" : "stopped");
+    console.error(`session: ${why}, stopping ${ui.name} …`);
     if (told === 0) return stopChild(child);
     grace = setTimeout(() => {
       grace = null;
@@ -256,26 +243,6 @@ async function serve(
     ]);
     if (state === "ready" && !stopping) {
       started = true;
-      // The kernel starts now, while the operator reads the URL and the browser loads the UI
-      // (./prestart.ts): opening the notebook then attaches to it, lib already imported.
-      const ahead = prestartKernel({
-        origin: base,
-        token,
-        rel,
-        kernelName: kernelNameOf(notebook),
-        signal: stopPrestart.signal,
-      });
-      prestarting = ahead;
-      const prestart = ahead.then(
-        (k) =>
-          k.warm === "ok"
-            ? `kernel started in ${(k.startMs / 1000).toFixed(1)} s, lib imported in ${(k.warmMs / 1000).toFixed(1)} s: opening the notebook attaches to it`
-            : `kernel started in ${(k.startMs / 1000).toFixed(1)} s; warming it did not finish (${k.warm}), the session cell imports lib itself`,
-        (err) => `the kernel was not started ahead (${oneLine(err)}); opening the notebook starts it`,
-      );
-      void prestart.then((line) => {
-        if (!stopping) console.log(`  ${line}`);
-      });
       console.log(`${ui.name} is serving the session notebook (Ctrl-C stops it and its kernel):`);
       console.log(`  ${notebookUrl(base, ui.urlPrefix, rel, token, o.workspace)}`);
       return await exited;
