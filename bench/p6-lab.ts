@@ -5,7 +5,7 @@
  * fresh session notebook and a fresh browser context (nothing cached from the run before), on one
  * JupyterLab server whose start is not counted; the kernel is shut down after each run.
  * Two ways to open, interleaved round by round so that load hits both alike (issue 26 item 1):
- * "kernel started ahead", what `npm run session` does (lib/host/prestart.ts: the notebook's Jupyter
+ * "kernel started ahead" (lib/host/prestart.ts, measured only: `npm run session` does not do it; the notebook's Jupyter
  * session is created and its kernel warmed the moment the URL is printed, and the browser is sent to
  * the URL at that same moment, as an operator who clicks at once), and "kernel started by the
  * browser" (before: opening the notebook starts its kernel).

@@ -283,7 +283,7 @@ function p6Rows(r: AllResults): Row[] {
   const why = `cells shown at ${sec(shown)}, kernel idle at ${sec(idle)}, the session cell done at ${sec(open)}, pre-flight at ${sec(p6.medianMs)}.`;
   return [
     {
-      measure: `P6 JupyterLab: open the notebook → pre-flight result shown, kernel started ahead by npm run session, median of ${good.length}`,
+      measure: `P6 JupyterLab: open the notebook → pre-flight result shown, kernel started ahead (lib/host/prestart.ts), median of ${good.length}`,
       result: sec(p6.medianMs),
       target: `≤ ${sec(TARGETS.p6Ms)}`,
       ok: good.length ? p6.medianMs <= TARGETS.p6Ms : null,
@@ -654,7 +654,7 @@ function p6Section(p6: P6Result): string[] {
     "",
     `${p6.runs.length} run(s) of the operator UI test's flow (test/ui/p6.ts): headless Chromium opens a fresh session notebook in real JupyterLab (project venv, tslab kernel, this bench's sandbox), waits for the kernel, then Shift+Enter on the parameter cells, the session cell and the pre-flight cell. The clock runs from sending the browser to the notebook's URL to the pre-flight cell's reply on screen; each run has a fresh browser context and its own kernel. JupyterLab's own start (${sec(p6.labStartMs)}) is not counted. Laps are the time since opening.`,
     "",
-    `Kernel started ahead (today, issue 26): as \`npm run session\` does (lib/host/prestart.ts), the notebook's Jupyter session is created (POST /api/sessions) and its kernel warmed (the session cell's imports, over the kernel's websocket) at the moment the browser is sent to the URL, so the page load and the kernel start overlap${cold.length ? `; interleaved round by round with ${cold.length} run(s) where opening the notebook starts the kernel (before)` : ""}.`,
+    `Kernel started ahead (issue 26, measured; \`npm run session\` does not do it, see docs/platform.md): lib/host/prestart.ts, the notebook's Jupyter session is created (POST /api/sessions) and its kernel warmed (the session cell's imports, over the kernel's websocket) at the moment the browser is sent to the URL, so the page load and the kernel start overlap${cold.length ? `; interleaved round by round with ${cold.length} run(s) where opening the notebook starts the kernel (before)` : ""}.`,
     "",
     p6Table(p6.runs, whats),
     "",
