@@ -228,6 +228,9 @@ export class Trace {
     if (SYNC_TYPES.has(type) || (this.unsyncedSince !== null && now - this.unsyncedSince >= SYNC_EVERY_MS))
       this.syncNow(fd);
     else this.syncSoon(now);
+    // No descriptor is held open for writing between appends: a folder that must turn read-only
+    // (a remount, fault scenario 2r) would refuse to while the kernel holds one.
+    this.release();
     return { ...body, payload: JSON.parse(payloadJson) as unknown, hash };
   }
 
