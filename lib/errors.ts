@@ -1,7 +1,8 @@
 /**
+ * Over 300 lines, not split: a catalogue of error classes, one place to look every code up (issue 10).
+ *
  * Every error the runbook raises, in one place (papermill's `exceptions`, undici's `errors`).
  * Each has a stable `code`, structured fields and a one-line message that names the fix.
- * Over 300 lines on purpose: a catalogue of classes, one place to look them all up (issue 10).
  */
 
 // ------------------------------------------------------------------------------ codes

@@ -1,4 +1,6 @@
 /**
+ * Over 300 lines, not split: the call and the words of its errors (schema issues with what was received, redirects, certificates) belong together.
+ *
  * The traced HTTP client. Every request and response is appended to the session trace (redacted
  * before hashing) as it happens; every response body is parsed with the contract's zod schema.
  *
@@ -7,8 +9,7 @@
  * can never create a second order or refund. Each retry is recorded as an anomaly. Both are undici
  * interceptors composed onto the client's Agent (tracing.ts, retrying.ts; the policy is in policy.ts):
  * retrying outside, tracing inside, so each attempt lands in the trace. Every call has an overall
- * deadline (headers and the whole body). A little over 300 lines: the call and the words of its errors
- * (schema issues with what was received, redirects, certificates) belong together.
+ * deadline (headers and the whole body).
  */
 import { Agent, type Dispatcher, request } from "undici";
 import type { z } from "zod";

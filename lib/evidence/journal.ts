@@ -1,4 +1,6 @@
 /**
+ * Over 300 lines, not split: the journal's bytes, reader, writer and shared readings belong together; split, the journal would have two homes.
+ *
  * The session's durable, append-only state journal (`state.jsonl`). Every state change is written
  * (and fsync'd) BEFORE it is acted on, so a killed kernel or a re-run cell resumes instead of
  * creating a second order or refund. Values are redacted before they are written, then hashed:
@@ -7,8 +9,7 @@
  * `Journal.open` over it); every entry is checked against its kind's schema when written and when
  * read (./journal-entries.ts: the entry types, so readers never cast). A torn last line (a kernel
  * killed mid-write) is moved to `state.quarantine.jsonl` before the next append, and recorded.
- * Over 300 lines: the journal's bytes, its reader, its writer and the readings the runbook,
- * guards and report share belong together; splitting them would give the journal two homes. The
+ * The
  * money rules (moved, outstanding, refunds by amount) are not here: they are lib/run/ledger.ts,
  * and neither module here knows a step id.
  */

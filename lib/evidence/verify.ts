@@ -1,12 +1,13 @@
 /**
+ * Over 300 lines, not split: the seal checks and their words share one findings list and one fix.
+ *
  * Rechecks an archived session against its manifest (issue 5 §4, issue 13): every file's SHA-256
  * and size, files missing or added, the trace's and the journal's chains against the recorded heads
  * and line counts, and the session's identity (folder name, manifest, journal and trace agree on
  * the session id and the mode).
  * A mismatch is said in words (issue 11): "the notebook was saved after sealing", "evidence was
  * appended to the trace after sealing", with the fix. `sealState` is what the archive step asks
- * before sealing again. The identity check is ./identity.ts. Over 300 lines: the seal checks and
- * their words share one findings list and one fix.
+ * before sealing again. The identity check is ./identity.ts.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";

@@ -1,4 +1,6 @@
 /**
+ * Over 300 lines, not split: the two ways to export share one path (the audit copy, the page's checks) and must not drift apart in two files.
+ *
  * Real Jupyter, driven headless: our executor (jupyter/execute.py, nbclient) runs a session
  * notebook with the project-local tslab kernelspec (JUPYTER_PATH=<repo>/jupyter, no global
  * install), saving it after every cell; nbconvert exports the audit HTML (lib/host/html.ts,
@@ -6,8 +8,7 @@
  * steps lives in the lib (SKIPPED), not in the executor.
  * One Python process for both (issue 15): `executeNotebook(…, { exportAfter: true })` leaves the
  * executor waiting, nbconvert already loaded, for the one `exportHtml` of that notebook; any other
- * export runs nbconvert's command line. Over 300 lines because the two ways to export share one
- * path (the audit copy and the page's checks) and should not drift apart in two files.
+ * export runs nbconvert's command line.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as readline from "node:readline";
