@@ -2,6 +2,8 @@
 import type { Sandbox } from "../../sandbox";
 import { Runbook } from "../../lib/run/runbook";
 import { STEPS } from "../../lib/run/steps";
+import type { StepTable } from "../../lib/run/step-model";
+import type { Journal } from "../../lib/evidence/journal";
 import type { StepResult } from "../../lib/types";
 
 /** A staging runbook on the sandbox's marketplace, refunds on, as an operator opens it. */
@@ -26,11 +28,16 @@ export function openStaging(
   );
 }
 
-/** A step result with fixed times (14:02:00Z to 14:02:11Z) and trace lines 1–2. */
-export const stepResult = (step: number, status: StepResult["status"], reason?: string): StepResult => ({
+/** A step result with fixed times (14:02:00Z to 14:02:11Z) and trace lines 1–2; `table` numbers it. */
+export const stepResult = (
+  step: number,
+  status: StepResult["status"],
+  reason?: string,
+  table: StepTable = STEPS,
+): StepResult => ({
   step,
-  id: STEPS[step].id,
-  name: STEPS[step].name,
+  id: table[step].id,
+  name: table[step].name,
   status,
   reason,
   observed: {},
@@ -39,3 +46,15 @@ export const stepResult = (step: number, status: StepResult["status"], reason?: 
   endedAt: "2026-11-26T14:02:11.000Z",
   durationMs: 11000,
 });
+
+/** The operator's confirmation of a payment at 14:01:00Z (card 4242, stripe), as the paid cell journals it. */
+export function confirmPayment(journal: Journal): void {
+  journal.append("payment_confirmed", {
+    at: "2026-11-26T14:01:00.000Z",
+    paid_at: "2026-11-26T14:01:00.000Z",
+    paid_at_source: "test",
+    last4: "4242",
+    processor: "stripe",
+    via: "operator",
+  });
+}

@@ -26,7 +26,7 @@ import { orderMatchesCharge } from "../../lib/run/guards";
 import { describeHsPayment } from "../../lib/run/steps/payment";
 import { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
-import { stepResult } from "./fixtures";
+import { confirmPayment, stepResult } from "./fixtures";
 import { STEPS } from "../../lib/run/steps";
 
 // ------------------------------------------------------------------------------------ the model
@@ -146,15 +146,7 @@ function session(
   });
   const upTo = opts.paid ? 4 : 3;
   for (let n = 0; n <= upTo; n++) rb.results.set(STEPS[n].id, stepResult(n, "PASS"));
-  if (opts.paid)
-    rb.journal.append("payment_confirmed", {
-      at: "2026-11-26T14:01:00.000Z",
-      paid_at: "2026-11-26T14:01:00.000Z",
-      paid_at_source: "test",
-      last4: "4242",
-      processor: "stripe",
-      via: "operator",
-    });
+  if (opts.paid) confirmPayment(rb.journal);
   if (opts.refunded) for (const n of [5, 6, 7]) rb.results.set(STEPS[n].id, stepResult(n, "PASS"));
   rb.api.token = "token-for-tests";
   const hsPaths: string[] = [];

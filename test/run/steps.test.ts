@@ -19,6 +19,7 @@ import { validateBankDate } from "../../lib/report/paperwork";
 import { STEPS, awaitedChecks, blockedBy, stepById } from "../../lib/run/steps";
 import { defineSteps, factsSchema, type StepDef } from "../../lib/run/step-model";
 import type { StepResult } from "../../lib/types";
+import { confirmPayment, stepResult } from "./fixtures";
 import { parseConfig } from "../../lib/config";
 import { Session } from "../../lib/run/session";
 import { Runbook } from "../../lib/run/runbook";
@@ -377,18 +378,8 @@ describe("a step inserted before pay: every message that names a step follows th
         : [d],
     ),
   );
-  const at = (id: string, status: StepResult["status"], reason?: string): StepResult => ({
-    step: stepById(id, inserted).n,
-    id,
-    name: stepById(id, inserted).name,
-    status,
-    reason,
-    observed: {},
-    trace: { from: 1, to: 2 },
-    startedAt: "2026-11-26T14:02:00.000Z",
-    endedAt: "2026-11-26T14:02:11.000Z",
-    durationMs: 11000,
-  });
+  const at = (id: string, status: StepResult["status"], reason?: string): StepResult =>
+    stepResult(stepById(id, inserted).n, status, reason, inserted);
 
   test("the numbers shift: pay is 5, the refund 9, the last step 10", () => {
     assert.equal(stepById("pay", inserted).n, 5);
@@ -427,14 +418,7 @@ describe("a step inserted before pay: every message that names a step follows th
     const rb = openWith(inserted, { REFUND: true });
     try {
       // Money moved (a confirmed payment), nothing checked yet: the refund waits, nothing is sent.
-      rb.journal.append("payment_confirmed", {
-        at: "2026-11-26T14:01:00.000Z",
-        paid_at: "2026-11-26T14:01:00.000Z",
-        paid_at_source: "test",
-        last4: "4242",
-        processor: "stripe",
-        via: "operator",
-      });
+      confirmPayment(rb.journal);
       const r = await rb.run("refund");
       assert.equal(r.status, "SKIPPED");
       assert.equal(r.step, 9);
