@@ -3,6 +3,10 @@
  * in headless Chromium (Debian's `chromium` through playwright-core), or over plain HTTP when no
  * browser is installed. It only ever talks to loopback: a real checkout is paid by a person.
  * The test card numbers live here and nowhere else; only their last 4 ever leave this module.
+ *
+ * A rehearsal's notebook launches the browser ahead (`WarmPayer`, from the session cell), so that
+ * Chromium starts while the pre-flight, login, product and order cells run instead of inside the pay
+ * cell (issue 26: the launch and playwright's import were about 0.5 s of that cell's 1.15 s).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -50,28 +54,91 @@ function expiry(): string {
   return `12/${String((d.getUTCFullYear() + 3) % 100).padStart(2, "0")}`;
 }
 
+/** A launched headless Chromium and its throwaway profile; closing removes the profile. */
+interface Launched {
+  ctx: import("playwright-core").BrowserContext;
+  close(): Promise<void>;
+}
+
+async function launch(executablePath: string): Promise<Launched> {
+  const { chromium } = await import("playwright-core");
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-payer-"));
+  try {
+    const ctx = await chromium.launchPersistentContext(userDataDir, {
+      executablePath,
+      headless: true,
+      args: CHROMIUM_ARGS,
+    });
+    let closing: Promise<void> | null = null;
+    const close = () =>
+      (closing ??= ctx
+        .close()
+        .catch(() => undefined)
+        .finally(() => fs.rmSync(userDataDir, { recursive: true, force: true })));
+    return { ctx, close };
+  } catch (err) {
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * Chromium launched ahead for one headless payment. `take()` hands the browser over once (null
+ * when the launch failed: the payer then launches its own); `close()` ends it if nobody took it.
+ * Left untaken, it closes itself after `idleMs`, so a rehearsal that never pays does not keep a
+ * browser for the kernel's lifetime.
+ */
+export class WarmPayer {
+  private launched: Promise<Launched | null> | null;
+  private readonly idle: NodeJS.Timeout;
+
+  private constructor(executablePath: string, idleMs: number) {
+    this.launched = launch(executablePath).catch(() => null);
+    this.idle = setTimeout(() => void this.close(), idleMs);
+    this.idle.unref();
+  }
+
+  /** Starts the launch, or returns null when no Chromium is installed (the payer then uses HTTP). */
+  static start(idleMs = 10 * 60 * 1000): WarmPayer | null {
+    const exe = findChromium();
+    return exe ? new WarmPayer(exe, idleMs) : null;
+  }
+
+  take(): Promise<Launched | null> {
+    clearTimeout(this.idle);
+    const l = this.launched ?? Promise.resolve(null);
+    this.launched = null;
+    return l;
+  }
+
+  async close(): Promise<void> {
+    await (await this.take())?.close();
+  }
+}
+
 export async function payHeadless(
   paymentUrl: string,
   card: TestCard,
-  opts: { browser?: boolean } = {},
+  opts: { browser?: boolean; warm?: WarmPayer | null } = {},
 ): Promise<PayResult> {
-  if (!isLoopback(paymentUrl))
+  if (!isLoopback(paymentUrl)) {
+    await opts.warm?.close();
     throw new GuardError(
       "auto-pay",
       "the headless payer only pays checkouts on loopback; pay a real checkout in your browser and run the paid cell",
     );
+  }
   const chromium = opts.browser === false ? null : findChromium();
-  return chromium ? payInChromium(chromium, paymentUrl, card) : payOverHttp(paymentUrl, card);
+  if (!chromium) {
+    await opts.warm?.close();
+    return payOverHttp(paymentUrl, card);
+  }
+  const browser = (await opts.warm?.take()) ?? (await launch(chromium));
+  return payInChromium(browser, paymentUrl, card);
 }
 
-async function payInChromium(executablePath: string, url: string, card: TestCard): Promise<PayResult> {
-  const { chromium } = await import("playwright-core");
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-payer-"));
-  const ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+async function payInChromium(browser: Launched, url: string, card: TestCard): Promise<PayResult> {
+  const { ctx } = browser;
   try {
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     await page.goto(url, { waitUntil: "domcontentloaded", timeout: 20 * 1000 });
@@ -91,8 +158,9 @@ async function payInChromium(executablePath: string, url: string, card: TestCard
       at: new Date().toISOString(),
     };
   } finally {
-    await ctx.close().catch(() => undefined);
-    fs.rmSync(userDataDir, { recursive: true, force: true });
+    // Not awaited: the result is known, and closing takes about 0.1 s more. The pending close keeps
+    // the process alive until the browser is gone, and removes the profile after it.
+    void browser.close();
   }
 }
 

@@ -379,6 +379,7 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
     return new NotebookUi(null, tslab, reason, lines);
   }
   rememberOpened(rb.dir);
+  rb.warmPayer();
   const ui = new NotebookUi(rb, tslab);
   const lines = [
     `**Session** ${inertCode(rb.cfg.sessionId)} · mode **${rb.cfg.mode}** · ${inertText(rb.cfg.baseUrl)} · folder ${inertCode(rb.dir)}`,

@@ -8,7 +8,7 @@
  */
 import { isLoopback, parseConfig, type Config, type Params } from "../config";
 import type { LicenseT, OrderT } from "../contract";
-import { payHeadless, type PayResult } from "../clients/payer";
+import { payHeadless, WarmPayer, type PayResult } from "../clients/payer";
 import { ConfigError, oneLine } from "../errors";
 import { formatMoney, type Money } from "../money";
 import type { PreflightReport } from "./preflight";
@@ -31,6 +31,7 @@ export class Runbook {
   preflightReport: PreflightReport | null = null;
   /** The pay cell's headless payment in this kernel (a local rehearsal), which the paid cell confirms. */
   private autoPaid: PayResult | null = null;
+  private warm: WarmPayer | null = null;
 
   constructor(cfg: Config, table?: StepTable) {
     this.session = new Session(cfg, table);
@@ -127,8 +128,30 @@ export class Runbook {
   licenses(): Promise<LicenseT[]> {
     return licenses(this.api);
   }
-  close(): Promise<void> {
-    return this.session.close();
+  async close(): Promise<void> {
+    await this.warm?.close();
+    this.warm = null;
+    await this.session.close();
+  }
+
+  /**
+   * A rehearsal that will pay headless launches its browser now, while the cells before the pay
+   * cell run (the notebook's session cell calls this). Nothing when no headless payment is due.
+   */
+  warmPayer(): void {
+    const o = this.order;
+    const due =
+      this.cfg.autoPay !== "" &&
+      isLoopback(this.cfg.baseUrl) &&
+      (o === null || isLoopback(o.paymentUrl)) &&
+      !this.journal.last("payment_confirmed");
+    if (due && !this.warm) this.warm = WarmPayer.start();
+  }
+
+  /** No headless payment after all: the browser launched ahead closes in the background. */
+  private dropWarm(): void {
+    void this.warm?.close();
+    this.warm = null;
   }
 
   /** Runs the step with this id (the table's `run`), as its cell does. */
@@ -171,19 +194,25 @@ export class Runbook {
     const refusal = chargeRefusal(this.cfg, this.journal, o);
     if (refusal) throw refusal;
     const amount = formatMoney(o.totalMinor, o.currency);
-    if (this.journal.last("payment_confirmed"))
+    if (this.journal.last("payment_confirmed")) {
+      this.dropWarm();
       return {
         amount,
         paymentUrl: o.paymentUrl,
         auto: null,
         note: "already paid and confirmed in this session; nothing to do",
       };
+    }
     // The journal keeps the link with its client secret masked: ask the backend for the live one.
     const paymentUrl = (await this.getOrder(o.id)).payment_url;
-    if (!this.autoPayAllowed)
+    if (!this.autoPayAllowed) {
+      this.dropWarm();
       return { amount, paymentUrl, auto: null, note: "pay in your browser, then fill in and run the paid cell" };
+    }
     this.trace.append("note", { event: "headless payer started", card: this.cfg.autoPay });
-    const paid = await payHeadless(paymentUrl, this.cfg.autoPay as Exclude<Config["autoPay"], "">);
+    const warm = this.warm;
+    this.warm = null;
+    const paid = await payHeadless(paymentUrl, this.cfg.autoPay as Exclude<Config["autoPay"], "">, { warm });
     this.autoPaid = paid;
     this.trace.append("operator_ack", { event: "headless payer finished", ...paid });
     return {

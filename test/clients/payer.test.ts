@@ -1,0 +1,87 @@
+/**
+ * The headless payer's browser launched ahead (issue 26): the session cell starts Chromium, the pay
+ * cell takes it, and a browser nobody takes is closed (by the runbook, or by itself when idle) with
+ * its throwaway profile removed. Real Chromium against the sandbox's hosted checkout.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startSandbox, type Sandbox } from "../../sandbox";
+import { findChromium, WarmPayer } from "../../lib/clients/payer";
+import { Session } from "../../lib/run/session";
+import { openStaging } from "../run/fixtures";
+
+const skip = findChromium() ? false : "no chromium installed (CI installs Debian's chromium)";
+let sb: Sandbox;
+let archive: string;
+
+/** The payer's throwaway profiles that exist now (they are removed when their browser closes). */
+const profiles = () => new Set(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith("e2e-payer-")));
+const newProfiles = (before: Set<string>) => [...profiles()].filter((f) => !before.has(f));
+
+before(async () => {
+  sb = await startSandbox({ quiet: true });
+  archive = fs.mkdtempSync(path.join(os.tmpdir(), "payer-"));
+});
+after(async () => {
+  await sb?.stop();
+  fs.rmSync(archive, { recursive: true, force: true });
+});
+
+test("the pay cell pays with the browser the session cell launched, and it is gone afterwards", { skip }, async () => {
+  const rb = openStaging(sb, archive, Session.create("staging", archive), { AUTO_PAY: "success" });
+  const seen = profiles();
+  try {
+    rb.warmPayer();
+    for (const id of ["preflight", "login", "product", "order"]) {
+      const r = await rb.run(id);
+      assert.equal(r.status, "PASS", `${id}: ${r.reason}`);
+    }
+    // The launch began in the session cell: its profile exists before the pay cell runs.
+    assert.equal(newProfiles(seen).length, 1, "one browser launched ahead");
+    const p = await rb.pay();
+    assert.equal(p.auto?.via, "chromium");
+    assert.match(p.auto?.status ?? "", /^(processing|succeeded)$/, "the checkout accepted the card");
+    assert.equal(p.auto?.last4, "4242");
+    const paid = await rb.confirmPaid();
+    assert.equal(paid.status, "PASS", paid.reason);
+  } finally {
+    await rb.close();
+  }
+  for (let i = 0; i < 50 && newProfiles(seen).length; i++) await sleep(100);
+  assert.deepEqual(newProfiles(seen), [], "the browser closed after paying and its profile was removed");
+});
+
+test("a browser launched ahead and never taken is closed with the session, or by itself when idle", {
+  skip,
+}, async () => {
+  const seen = profiles();
+  const rb = openStaging(sb, archive, Session.create("staging", archive), { AUTO_PAY: "success" });
+  rb.warmPayer();
+  rb.warmPayer(); // a second call launches nothing more
+  await rb.close();
+  assert.deepEqual(newProfiles(seen), [], "closing the runbook closed the browser it launched ahead");
+
+  const idle = WarmPayer.start(200);
+  assert.ok(idle);
+  for (let i = 0; i < 100 && newProfiles(seen).length === 0; i++) await sleep(50);
+  assert.equal(newProfiles(seen).length, 1, "launched");
+  for (let i = 0; i < 100 && newProfiles(seen).length; i++) await sleep(100);
+  assert.deepEqual(newProfiles(seen), [], "closed by itself after 200 ms untaken");
+  assert.equal(await idle.take(), null, "nothing left to take");
+});
+
+test("no headless payment due (AUTO_PAY empty): no browser is launched", { skip }, async () => {
+  const seen = profiles();
+  const rb = openStaging(sb, archive, Session.create("staging", archive));
+  try {
+    rb.warmPayer();
+    await sleep(300);
+    assert.deepEqual(newProfiles(seen), [], "AUTO_PAY empty: nothing launched");
+  } finally {
+    await rb.close();
+  }
+});
