@@ -242,6 +242,11 @@ export const SellerTransfer = z.object({
 export const SELLER_TRANSFER_SQL =
   "SELECT id, order_id, seller_id, amount, currency, stripe_transfer_id, status, created_at, reversed_at FROM seller_transfers WHERE order_id = $1";
 
+/** The SQL an operator runs by hand when no DSN is given (psql -c): step 7's cell and the report's action items. */
+export function transferSqlFor(orderId: string): string {
+  return `BEGIN READ ONLY; ${SELLER_TRANSFER_SQL.replace("$1", `'${orderId.replace(/'/g, "''")}'`)}; COMMIT;`;
+}
+
 export type StatusT = z.infer<typeof Status>;
 export type LoginT = z.infer<typeof Login>;
 export type ProductT = z.infer<typeof Product>;

@@ -67,10 +67,8 @@ export async function readSellerTransfers(dsn: string, orderId: string, signal?:
   }
 }
 
-/** The SQL an operator runs by hand when no DSN is given (psql -c). */
-export function transferSqlFor(orderId: string): string {
-  return `BEGIN READ ONLY; ${SELLER_TRANSFER_SQL.replace("$1", `'${orderId.replace(/'/g, "''")}'`)}; COMMIT;`;
-}
+/** The SQL an operator runs by hand when no DSN is given (psql -c); defined beside the query in lib/contract.ts. */
+export { transferSqlFor } from "../contract";
 
 /**
  * Reads a pasted psql result (aligned or expanded output) into the facts step 7 needs.

@@ -207,6 +207,11 @@ export const ENTRY_DATA = {
     currency: z.string(),
     ref: z.string(),
   }),
+  /**
+   * An amount a step went to read and could not compare (no DSN, an unreadable paste, a split the
+   * marketplace does not report): read by lib/run/ledger.ts, whose row then says NOT CHECKED and is not balanced.
+   */
+  money_unchecked: data({ what: z.enum(MONEY_WHATS), why: Text }),
 } as const;
 
 export type JournalKind = keyof typeof ENTRY_DATA;

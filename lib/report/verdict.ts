@@ -9,6 +9,7 @@
 import { traceText } from "./display";
 import type { Evidence } from "./evidence";
 import { factNumber, factString, type BoxDef, type StepDef } from "../run/step-model";
+import { transferSqlFor } from "../contract";
 import type { Outcome } from "../types";
 
 export const GATE = {
@@ -317,8 +318,23 @@ function ledgerActions(ev: Evidence, order: string): string[] {
     out.push(
       `**Seller transfer not reversed** for ${order}: ${factString(last?.observed, "transfer_reversal") ?? "the database shows no reversal"} — ask the marketplace squad to reverse it (the seller kept a payout for refunded money) and file an issue.`,
     );
+  // A row a step could not compare (`money_unchecked`): the check by hand, and why a GO needs it read.
+  const orderId = ev.trail.find((t) => t.link === "order")?.id ?? null;
+  const sql = orderId ? `run \`psql -c "${transferSqlFor(orderId)}"\` and ` : "";
+  for (const r of ev.reconciliation.rows) {
+    if (r.unchecked === undefined) continue;
+    if (r.what === "transfer")
+      out.push(
+        `**Seller transfer not reconciled** for ${order}: ${r.unchecked} — ${sql}compare its amount (minor units) with the order's total − VAT − platform fee; file an issue if they differ. The table stays unbalanced: a GO needs a session whose step 7 compared them.`,
+      );
+    else if (r.what === "reversal")
+      out.push(
+        `**Seller transfer reversal not checked** for ${order}: ${r.unchecked} — ${sql}check that its status is reversed (if not, ask the marketplace squad to reverse it). The table stays unbalanced: a GO needs a session whose step 9 read it (DATABASE_URL set, read-only).`,
+      );
+    else out.push(`**Money not checked** (${r.what}) for ${order}: ${r.unchecked} — check it at its source by hand.`);
+  }
   for (const r of ev.reconciliation.rows)
-    if (!r.ok && r.what !== "outstanding" && !(r.what === "reversal" && notReversed))
+    if (!r.ok && r.unchecked === undefined && r.what !== "outstanding" && !(r.what === "reversal" && notReversed))
       out.push(
         `**Money does not reconcile** (${r.what}): ${r.verdict} — file an issue for the marketplace squad with these amounts.`,
       );

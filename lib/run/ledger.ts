@@ -269,9 +269,24 @@ export function seen(entries: readonly JournalEntry[], what: MoneyWhat, source: 
 export interface ReconRow {
   what: MoneyWhat | "outstanding";
   values: Record<MoneySource, Seen | null>;
-  /** "balanced", "MISMATCH: …", "OPEN: …" or "not reported". */
+  /** "balanced", "MISMATCH: …", "OPEN: …", "NOT CHECKED: …" or "not reported". */
   verdict: string;
   ok: boolean;
+  /** Why a step that went to read this amount could not compare it (`money_unchecked`); never balanced. */
+  unchecked?: string;
+}
+
+/**
+ * Why the amount `what` was not compared, when a step said so (`money_unchecked`) after the last
+ * amount any source reported for it; else null. A row nobody compared must not read as balanced.
+ */
+export function uncheckedWhy(entries: readonly JournalEntry[], what: MoneyWhat): string | null {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (e.kind === "money_seen" && e.data.what === what) return null;
+    if (e.kind === "money_unchecked" && e.data.what === what) return e.data.why;
+  }
+  return null;
 }
 
 export interface Reconciliation {
@@ -295,6 +310,8 @@ export function reconcile(entries: readonly JournalEntry[]): Reconciliation {
   const f = (n: number) => (cur ? formatMoney(n, cur) : String(n));
   const order = lastOf(entries, "order_created");
   const row = (what: ReconRow["what"], values: ReconRow["values"], extra?: (v: number) => string | null): ReconRow => {
+    const why = what === "outstanding" ? null : uncheckedWhy(entries, what);
+    if (why !== null) return { what, values, verdict: `NOT CHECKED: ${why}`, ok: false, unchecked: why };
     const got = SOURCES.flatMap((s) => (values[s] ? [[s, values[s]!] as const] : []));
     if (!got.length) return { what, values, verdict: "not reported", ok: true };
     const differ = got.some(([, v]) => v.amount !== got[0][1].amount || v.currency !== got[0][1].currency);

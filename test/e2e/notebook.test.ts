@@ -139,6 +139,45 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
     assert.match(md(code.at(-1)!), new RegExp(`^\\[//\\]: # \\(session:${path.basename(run.dir)}\\)$`, "m"));
   });
 
+  test("the demo's report shows the money reconciliation, every amount per source, balanced (issue 23)", () => {
+    for (const [where, md] of [
+      ["report.md", fs.readFileSync(path.join(run.dir, "report.md"), "utf8")],
+      [
+        "the notebook's last cell",
+        (
+          readNotebook(run.notebook)
+            .cells.filter((c) => c.cell_type === "code" && (c.outputs ?? []).length)
+            .at(-1)?.outputs ?? []
+        )
+          .map((o) => [o.data?.["text/markdown"] ?? ""].flat().join(""))
+          .join("\n"),
+      ],
+    ] as const) {
+      assert.match(md, /\*\*Money reconciliation\*\*/, where);
+      const rows = new Map(
+        [
+          ...md.matchAll(
+            /^\| (charged|captured|refunded|outstanding|transfer|reversal) \| (.*) \| (.*) \| (.*) \| (.*) \|$/gm,
+          ),
+        ].map((m) => [m[1], { marketplace: m[2], orchestrator: m[3], database: m[4], verdict: m[5] }]),
+      );
+      assert.deepEqual(
+        [...rows.keys()],
+        ["charged", "captured", "refunded", "outstanding", "transfer", "reversal"],
+        `${where}: the six rows`,
+      );
+      for (const [what, r] of rows) assert.equal(r.verdict, "✅ balanced", `${where}: ${what} ${JSON.stringify(r)}`);
+      // Each amount compared across the sources that report it, not one source alone.
+      const has = (v: string) => v !== "—";
+      assert.ok(has(rows.get("charged")!.marketplace) && has(rows.get("charged")!.orchestrator), where);
+      assert.ok(has(rows.get("captured")!.orchestrator), where);
+      assert.ok(has(rows.get("refunded")!.marketplace) && has(rows.get("refunded")!.orchestrator), where);
+      for (const what of ["transfer", "reversal"])
+        assert.ok(has(rows.get(what)!.marketplace) && has(rows.get(what)!.database), `${where}: ${what}`);
+      assert.match(md, /^\*\*Balanced\*\* : ✅ balanced: (\d+\.\d\d) EUR of \1 EUR refunded$/m, where);
+    }
+  });
+
   test("the HTML archive is self-contained: the report once, rendered, nothing loads or runs", () => {
     const html = fs.readFileSync(path.join(run.dir, "payment-e2e.html"), "utf8");
     assert.deepEqual(selfContainedProblems(html), []);

@@ -102,6 +102,7 @@ const SAMPLES: { [K in JournalKind]: DataIn<K> } = {
     currency: "EUR",
     ref: "order refunded_cents",
   },
+  money_unchecked: { what: "reversal", why: "no DATABASE_URL" },
 };
 
 const fresh = () => {

@@ -88,6 +88,24 @@ test("step 7 by paste with an amount it cannot read: 'not reconciled' and an ano
   assert.ok(rb.anomalies.some((a) => /amount not found in the pasted output/.test(a.message)));
   const row = reconcile(rb.journal.all()).rows.find((r) => r.what === "transfer")!;
   assert.notEqual(row.verdict, "balanced");
+  // Refunded in full, every other row agrees: the table is still not balanced, as the transfer
+  // was never compared with the order's split (a "not reported" row must not read as balanced).
+  assert.equal((await rb.run("refund")).status, "PASS");
+  assert.equal((await rb.run("refunded")).status, "PASS");
+  const rec = reconcile(rb.journal.all());
+  const transfer = rec.rows.find((r) => r.what === "transfer")!;
+  assert.deepEqual([transfer.ok, transfer.unchecked], [false, "amount not found in the pasted output"]);
+  assert.equal(rec.balanced, false, rec.summary);
+  assert.match(rec.summary, /^not balanced: transfer NOT CHECKED: amount not found in the pasted output/);
+  const ev = loadEvidence(rb.dir);
+  assert.notEqual(deriveOutcome(ev).outcome, "PASS", "a transfer never compared is never a PASS");
+  const items = actionItems(ev);
+  assert.ok(
+    items.some((i) =>
+      /^\*\*Seller transfer not reconciled\*\* for ord_\S+: amount not found in the pasted output — /.test(i),
+    ),
+    items.join("\n"),
+  );
 });
 
 test("a partial refund then the rest: two refunds, settled only after the second", async () => {
@@ -273,6 +291,47 @@ test("ledger: a succeeded 1-cent refund of 5 EUR settles nothing; the rest settl
   ]);
   assert.deepEqual([ledgerOf(over).overRefund, ledgerOf(over).settled], [1, false]);
   assert.equal(moneyOutstanding(over), true, "an over-refund is never 'settled'");
+});
+
+test("reconcile: an amount a step could not compare is NOT CHECKED, never balanced, until a source reports it", () => {
+  const seenTransfer = (source: "marketplace API" | "database"): Entry => [
+    "money_seen",
+    { what: "transfer", source, amount: 375, currency: "EUR", ref: source },
+  ];
+  const settled: Entry[] = [
+    ...PAID,
+    ["refund_created", { refund_id: "ref_1", status: "succeeded", attempt: 1, amount_cents: 500 }],
+    [
+      "money_seen",
+      { what: "refunded", source: "marketplace API", amount: 500, currency: "EUR", ref: "order refunded_cents" },
+    ],
+  ];
+  const control = reconcile(journalOf(settled));
+  assert.equal(control.balanced, true, `the control: settled, nothing left unchecked (${control.summary})`);
+  const unchecked = reconcile(
+    journalOf([
+      ...settled,
+      seenTransfer("database"),
+      ["money_unchecked", { what: "transfer", why: "the order carries no platform_fee_cents" }],
+    ]),
+  );
+  const row = unchecked.rows.find((r) => r.what === "transfer")!;
+  assert.deepEqual(
+    [row.ok, row.verdict, row.values.database?.amount],
+    [false, "NOT CHECKED: the order carries no platform_fee_cents", 375],
+  );
+  assert.equal(unchecked.balanced, false);
+  // A later reading by both sources (a fresh look) supersedes it.
+  const later = reconcile(
+    journalOf([
+      ...settled,
+      ["money_unchecked", { what: "transfer", why: "amount not found in the pasted output" }],
+      seenTransfer("marketplace API"),
+      seenTransfer("database"),
+    ]),
+  );
+  assert.equal(later.rows.find((r) => r.what === "transfer")!.verdict, "balanced");
+  assert.equal(later.balanced, true);
 });
 
 test("ledger: a journal written before refunds carried amounts reads as before (a succeeded refund settles)", () => {

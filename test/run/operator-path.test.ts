@@ -14,6 +14,9 @@ import { payHeadless } from "../../lib/clients/payer";
 import type { Runbook } from "../../lib/run/runbook";
 import { openStaging } from "./fixtures";
 import { Session } from "../../lib/run/session";
+import { reconcile } from "../../lib/run/ledger";
+import { loadEvidence } from "../../lib/report/evidence";
+import { actionItems } from "../../lib/report/verdict";
 
 let sb: Sandbox;
 let rb: Runbook;
@@ -93,5 +96,23 @@ test("without DATABASE_URL step 7 shows the SQL; psql's pasted output completes 
   assert.match(String(pasted.observed.stripe_transfer_id), /^tr_/);
   assert.equal(pasted.observed.status, "paid");
   assert.equal((await rb.run("refund")).status, "PASS");
-  assert.equal((await rb.run("refunded")).status, "PASS");
+  const s9 = await rb.run("refunded");
+  assert.equal(s9.status, "PASS", s9.reason);
+  // Without DATABASE_URL step 9 cannot read the transfer's reversal: the table says so and is not
+  // balanced (a GO must not rest on a payout nobody checked), and an action item says what to do.
+  assert.match(String(s9.observed.transfer_reversal), /^not checked: no DATABASE_URL/);
+  const rec = reconcile(rb.journal.all());
+  const reversal = rec.rows.find((r) => r.what === "reversal")!;
+  assert.equal(reversal.ok, false);
+  assert.match(reversal.verdict, /^NOT CHECKED: no DATABASE_URL/);
+  assert.equal(rec.balanced, false, rec.summary);
+  const items = actionItems(loadEvidence(rb.dir));
+  assert.ok(
+    items.some((i) =>
+      /^\*\*Seller transfer reversal not checked\*\* for ord_\S+: no DATABASE_URL.* — run `psql -c "BEGIN READ ONLY; SELECT /.test(
+        i,
+      ),
+    ),
+    items.join("\n"),
+  );
 });

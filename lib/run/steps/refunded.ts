@@ -155,11 +155,17 @@ async function seeRefunds(ctx: StepContext, order: OrderT | null): Promise<void>
 /**
  * The look at the seller transfer: a full refund must have reversed it. Not reversed is
  * recorded (fact and anomaly; the report makes it an action item), never a FAIL of the refund.
+ * Not read at all (no DATABASE_URL, no row) is journaled as `money_unchecked`: the reconciliation's
+ * reversal row then says NOT CHECKED, and the report asks for the check by hand.
  */
 async function checkReversal(ctx: StepContext): Promise<void> {
   const obs = ctx.facts;
   if (!ctx.cfg.databaseUrl) {
     obs.transfer_reversal = "not checked: no DATABASE_URL (check seller_transfers.status = 'reversed' by hand)";
+    ctx.journal.append("money_unchecked", {
+      what: "reversal",
+      why: "no DATABASE_URL: seller_transfers was not read after the refund",
+    });
     return;
   }
   const o = requireOrder(ctx.journal, ctx.table);
@@ -168,6 +174,8 @@ async function checkReversal(ctx: StepContext): Promise<void> {
   const row = read.rows[0] ?? null;
   const r = reversalWords(row);
   obs.transfer_reversal = r.text;
+  if (!row)
+    ctx.journal.append("money_unchecked", { what: "reversal", why: "no seller_transfers row after the refund" });
   if (row) {
     const expected = ctx.journal.last(
       "money_seen",

@@ -55,6 +55,8 @@ async function pasted(ctx: StepContext, psqlOutput: string): Promise<undefined> 
     // As the DB path says when it cannot compare (review 4): never a silent pass, and no amount is
     // journaled for the transfer, so its reconciliation row reads "not reported", not balanced.
     ctx.facts.split = "not reconciled: amount not found in the pasted output";
+    // The ledger's transfer row then says NOT CHECKED: never balanced on a transfer nobody compared.
+    ctx.journal.append("money_unchecked", { what: "transfer", why: "amount not found in the pasted output" });
     ctx.anomaly({
       step: ctx.currentStep,
       kind: "warning",
@@ -73,8 +75,18 @@ async function reconcileTransfer(ctx: StepContext, row: { amount: number; curren
   const obs: Observed = ctx.facts;
   const o = await getOrder(ctx.api, requireOrder(ctx.journal, ctx.table).id);
   const split = orderSplit(o);
+  const currency = row.currency || o.currency;
   if ("missing" in split) {
     obs.split = `not reconciled: ${split.missing}`;
+    // What the database holds is shown; the row says NOT CHECKED (no split to compare it with).
+    seeMoney(ctx.journal, {
+      what: "transfer",
+      source: "database",
+      amount: row.amount,
+      currency,
+      ref: "seller_transfers.amount",
+    });
+    ctx.journal.append("money_unchecked", { what: "transfer", why: split.missing });
     ctx.anomaly({
       step: ctx.currentStep,
       kind: "warning",
@@ -82,7 +94,6 @@ async function reconcileTransfer(ctx: StepContext, row: { amount: number; curren
     });
     return;
   }
-  const currency = row.currency || o.currency;
   obs.expected_amount = money(split.expected, split.currency);
   obs.split = split.words;
   seeMoney(ctx.journal, {
