@@ -462,6 +462,26 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     table[table.length - 1][3] = "refused: unsigned";
   });
 
+  test("a key added to docs/allowed_signers but never committed (its holder seals a fabricated dry run): the gate refuses", async () => {
+    const r = repo();
+    const dir = await sealStaging(r, { key: mallory.key });
+    const t = commitTrust(r.root, [dir], [alice]);
+    // The working copy now trusts mallory too; the committed list (reviewed, in history) does not.
+    writeAllowedSigners(t.allowedSigners, [alice, mallory]);
+    const { py, ts } = both(r, dir);
+    for (const x of [py, ts]) assert.equal(x.code, 0, `verify checks the list it is given:\n${x.out}`);
+    assert.match(
+      gate(dir, t) ?? "",
+      /^docs\/allowed_signers differs from its committed version: the gate trusts only the committed signer list/,
+    );
+    fs.writeFileSync(path.join(r.docs, "other_signers"), fs.readFileSync(t.allowedSigners));
+    assert.match(
+      gate(dir, { ...t, allowedSigners: path.join(r.docs, "other_signers") }) ?? "",
+      /^docs\/other_signers is not committed in /,
+    );
+    table.push(["uncommitted key in allowed_signers", "", "", "refused: list not committed"]);
+  });
+
   test("the gate: an empty allowed_signers refuses naming the fix; an anchor not committed refuses", async () => {
     const r = repo();
     const dir = await sealStaging(r, { key: alice.key });
