@@ -265,7 +265,12 @@ export function verifySession(session: string | SessionSnapshot): VerifyResult {
   let matched = 0;
   for (const f of manifest.files) {
     if (listed.has(f.path)) {
-      findings.push({ level: "error", subject: f.path, message: "listed twice in the manifest", code: "MANIFEST_INVALID" });
+      findings.push({
+        level: "error",
+        subject: f.path,
+        message: "listed twice in the manifest",
+        code: "MANIFEST_INVALID",
+      });
       continue;
     }
     listed.add(f.path);
