@@ -47,7 +47,7 @@ SESSION_ID_ANY = re.compile(r"\b\d{8}T\d{6}Z(?:-[0-9a-f]{4})?-(?:sandbox|staging
 
 # Finding codes (docs/evidence-format.md, lib/evidence/finding-codes.ts): printed as ` [CODE]` at the
 # end of a finding so that both verifiers can be compared by what they found, not by wording.
-CODES = ("CHAIN_BROKEN", "NOT_CANONICAL", "INVALID_UTF8", "FILE_CHANGED", "EXTRA_FILE", "IDENTITY",
+CODES = ("MANIFEST_INVALID", "CHAIN_BROKEN", "NOT_CANONICAL", "INVALID_UTF8", "FILE_CHANGED", "EXTRA_FILE", "IDENTITY",
          "IDENTITY_LEFTOVER", "ANCHOR_MISMATCH", "ANCHOR_AMBIGUOUS", "ANCHOR_MALFORMED", "TIMESTAMP_INVALID",
          "TIMESTAMP_UNCHECKED", "SIGNATURE_MISSING", "SIGNATURE_INVALID", "SIGNER_NOT_ALLOWED", "RESEAL_BROKEN",
          "NOTEBOOK_DISAGREES")
@@ -322,7 +322,7 @@ def _is_int(v):
 def check_manifest_fields(m, out):
     """Types of the manifest's fields; returns the schema version (1 or 2), or None when unusable."""
     if not isinstance(m, dict):
-        out.add("ERROR", MANIFEST_FILE, "not a JSON object")
+        out.add("ERROR", MANIFEST_FILE, "not a JSON object", "MANIFEST_INVALID")
         return None
     if m.get("schema") == SCHEMA_V1:
         version = 1
@@ -330,7 +330,8 @@ def check_manifest_fields(m, out):
     elif m.get("schema") == SCHEMA_V2:
         version = 2
     else:
-        out.add("ERROR", MANIFEST_FILE, "schema is %s, expected %s" % (json.dumps(m.get("schema")), SCHEMA_V2))
+        out.add("ERROR", MANIFEST_FILE, "schema is %s, expected %s" % (json.dumps(m.get("schema")), SCHEMA_V2),
+                "MANIFEST_INVALID")
         return None
     need = {"session_id": str, "mode": str, "created_at": str, "retention_until": str, "tool_version": str,
             "trace_file": str, "chain_head": str, "trace_lines": int, "files": list}
@@ -346,10 +347,12 @@ def check_manifest_fields(m, out):
         if k in need and isinstance(m.get(k), int) and not _is_int(m[k]):
             bad.append(k)
     if bad:
-        out.add("ERROR", MANIFEST_FILE, "missing or malformed field(s): %s" % ", ".join(sorted(set(bad))))
+        out.add("ERROR", MANIFEST_FILE, "missing or malformed field(s): %s" % ", ".join(sorted(set(bad))),
+                "MANIFEST_INVALID")
         return None
     if m["trace_file"] != TRACE_FILE or (version == 2 and m["journal_file"] != JOURNAL_FILE):
-        out.add("ERROR", MANIFEST_FILE, "trace_file/journal_file must be %s and %s" % (TRACE_FILE, JOURNAL_FILE))
+        out.add("ERROR", MANIFEST_FILE, "trace_file/journal_file must be %s and %s" % (TRACE_FILE, JOURNAL_FILE),
+                "MANIFEST_INVALID")
         return None
     return version
 
@@ -364,10 +367,11 @@ def check_files(session_dir, m, out):
         p = f.get("path") if isinstance(f, dict) else None
         if not (isinstance(p, str) and p and not p.startswith("/") and ".." not in p.split("/") and "\\" not in p
                 and isinstance(f.get("sha256"), str) and HEX64.match(f["sha256"]) and _is_int(f.get("bytes"))):
-            out.add("ERROR", MANIFEST_FILE, "malformed files entry %s" % json.dumps(f, sort_keys=True)[:120])
+            out.add("ERROR", MANIFEST_FILE, "malformed files entry %s" % json.dumps(f, sort_keys=True)[:120],
+                    "MANIFEST_INVALID")
             continue
         if p in listed:
-            out.add("ERROR", p, "listed twice in the manifest")
+            out.add("ERROR", p, "listed twice in the manifest", "MANIFEST_INVALID")
             continue
         listed.add(p)
         if is_ignored(p):
@@ -904,13 +908,13 @@ def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None, allowed_signers
         with open(mpath, "rb") as f:
             mbytes = f.read()
     except OSError:
-        out.add("ERROR", MANIFEST_FILE, "missing: the folder is not sealed")
+        out.add("ERROR", MANIFEST_FILE, "missing: the folder is not sealed", "MANIFEST_INVALID")
         return out, None
     manifest_sha = hashlib.sha256(mbytes).hexdigest()
     try:
         m = parse_json(mbytes.decode("utf-8"))
     except (ValueError, NotCanonicalizable):
-        out.add("ERROR", MANIFEST_FILE, "not valid JSON")
+        out.add("ERROR", MANIFEST_FILE, "not valid JSON", "MANIFEST_INVALID")
         return out, None
     version = check_manifest_fields(m, out)
     if version is None:

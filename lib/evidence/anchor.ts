@@ -229,6 +229,7 @@ export function checkAnchors(session: string | SessionSnapshot, o: AnchorOptions
       level: "error",
       subject: file,
       message: `${MANIFEST_FILE} differs from the anchor committed in ${shown} at ${at(c)}: trace and manifest rewritten after the commit (no re-seal over ${c.anchor.manifestSha256.slice(0, 12)}… is recorded in ${TRACE_FILE})`,
+      code: "ANCHOR_MISMATCH",
     });
   }
   if (current) {
@@ -259,6 +260,7 @@ export function checkAnchors(session: string | SessionSnapshot, o: AnchorOptions
       level: "error",
       subject,
       message: `the anchor committed in ${shown} is gone from the working copy: restore the block (git checkout -- ${shown})`,
+      code: "ANCHOR_MISMATCH",
     });
   }
   if ("unavailable" in history)

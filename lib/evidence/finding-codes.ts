@@ -6,7 +6,9 @@
 import type { ChainBreak } from "./chain";
 
 export const FINDING_CODES = {
-  /** A chained line's seq/prev/hash, a cut tail, lines added, or a chain rewritten against the manifest's head. */
+  /** manifest.json missing, not valid JSON, or its fields or files list malformed (a file listed twice included). */
+  MANIFEST_INVALID: "MANIFEST_INVALID",
+  /** A chained line's seq/prev/hash, a cut tail, lines added, a chain rewritten against the manifest's head, or a chain file missing or unchained. */
   CHAIN_BROKEN: "CHAIN_BROKEN",
   /** A line whose value has no RFC 8785 form (a lone surrogate, NaN) or whose bytes are not that form. */
   NOT_CANONICAL: "NOT_CANONICAL",

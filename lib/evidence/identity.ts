@@ -33,7 +33,9 @@ export function identityFindings(
   if (!id.endsWith(`-${mode}`))
     err(MANIFEST_FILE, `mode changed: manifest says ${mode}, but session id ${id} names mode ${id.split("-").pop()}`);
   const created = journal?.entries[0];
-  if (journal && created?.kind !== "session_created") {
+  // Without a journal nothing says which session the folder holds (its chain finding says why it is gone).
+  if (!journal) err(journalRel, "no journal entries: the session_created entry is missing");
+  else if (created?.kind !== "session_created") {
     err(`${journalRel}:1`, "the journal does not start with session_created: not a session journal");
   } else if (created?.kind === "session_created") {
     const jId = created.data.sessionId;

@@ -248,7 +248,12 @@ export function verifySession(session: string | SessionSnapshot): VerifyResult {
   };
   const manifest = snap.manifest;
   if (!manifest) {
-    findings.push({ level: "error", subject: MANIFEST_FILE, message: snap.manifestError ?? "no manifest" });
+    findings.push({
+      level: "error",
+      subject: MANIFEST_FILE,
+      message: snap.manifestError ?? "no manifest",
+      code: "MANIFEST_INVALID",
+    });
     result.fix = snap.sealed
       ? `restore ${MANIFEST_FILE} (git checkout -- ${sessionDir} for a committed session, or from the copy you sealed); without it the seal cannot be checked`
       : `the folder is not sealed: npm run archive -- ${sessionDir}`;
@@ -260,7 +265,12 @@ export function verifySession(session: string | SessionSnapshot): VerifyResult {
   let matched = 0;
   for (const f of manifest.files) {
     if (listed.has(f.path)) {
-      findings.push({ level: "error", subject: f.path, message: "listed twice in the manifest" });
+      findings.push({
+        level: "error",
+        subject: f.path,
+        message: "listed twice in the manifest",
+        code: "MANIFEST_INVALID",
+      });
       continue;
     }
     listed.add(f.path);
@@ -304,6 +314,7 @@ export function verifySession(session: string | SessionSnapshot): VerifyResult {
       level: "error",
       subject: manifest.trace_file,
       message: `trace missing, manifest expects ${manifest.trace_lines} line(s)`,
+      code: "CHAIN_BROKEN",
     });
   }
 
@@ -323,6 +334,7 @@ export function verifySession(session: string | SessionSnapshot): VerifyResult {
         level: "error",
         subject: `${journalRel}:1`,
         message: "entries are not hash-chained, but the manifest sealed a chained journal (journal replaced)",
+        code: "CHAIN_BROKEN",
       });
     } else if (chainFinding(findings, journalRel, journal)) result.brokenChain = true;
   } else if ((manifest.journal_lines ?? 0) > 0) {
@@ -331,6 +343,7 @@ export function verifySession(session: string | SessionSnapshot): VerifyResult {
       level: "error",
       subject: journalRel,
       message: `journal missing, manifest expects ${manifest.journal_lines} line(s)`,
+      code: "CHAIN_BROKEN",
     });
   }
   findings.push(...identityFindings(sessionDir, manifest, result.journal, events, journalRel));

@@ -102,7 +102,8 @@ const trust = (dir: string, o: TrustOptions) => {
  * journal naming this folder and mode staging, the journal chained, every step PASS, the seal (and
  * any re-seal) signed by an allowed signer, and its anchor committed in the living report with no
  * disagreement in its history. A renamed sandbox journal, an unsealed run, an edited folder, an
- * unsigned or foreign-signed seal, an unpublished or uncommitted anchor is refused, never skipped.
+ * unsigned or foreign-signed seal, an unpublished or uncommitted anchor, a signer list that is not the
+ * committed one is refused, never skipped.
  */
 export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null {
   const name = path.basename(dir);
@@ -141,6 +142,27 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
   return trustProblem(dir, m, o);
 }
 
+/**
+ * Why `file` is not the committed copy in `repoDir` (untracked, or changed against HEAD, staged or
+ * not), or null when it is. The signer list decides whose seal counts, so a key added to the working
+ * copy and never committed (never reviewed, absent from history) must not open the gate.
+ */
+function uncommittedProblem(repoDir: string, file: string): string | null {
+  const git = (...args: string[]) =>
+    execFileSync("git", args, { cwd: repoDir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 10_000 });
+  try {
+    git("ls-files", "--error-unmatch", "--", path.resolve(file));
+  } catch {
+    return `is not committed in ${repoDir}`;
+  }
+  try {
+    git("diff", "--quiet", "HEAD", "--", path.resolve(file));
+  } catch {
+    return "differs from its committed version";
+  }
+  return null;
+}
+
 /** The signature and anchor half of the gate (issue 24 §4): null when both hold. */
 function trustProblem(dir: string, m: NonNullable<ReturnType<typeof verifySession>["manifest"]>, o: TrustOptions) {
   const t = trust(dir, o);
@@ -159,6 +181,10 @@ function trustProblem(dir: string, m: NonNullable<ReturnType<typeof verifySessio
     const why = anchors.find((f) => f.level === "warning");
     return `its anchor is not committed in the living report (${why?.message ?? "no anchor"}) — publish it (npm run report -- ${dir}) and commit docs/PAYMENT_E2E_LIVE_REPORT.md`;
   }
+  // Last: whose seal counts is the committed list's word, not the working copy's.
+  const uncommitted = uncommittedProblem(t.repoDir, t.allowedSigners);
+  if (uncommitted)
+    return `${shownSigners} ${uncommitted}: the gate trusts only the committed signer list — commit it in a reviewed change, or restore it (git checkout -- ${shownSigners})`;
   return null;
 }
 

@@ -2,7 +2,8 @@
  * Verifier parity (issue 24 §6): every case of the shared tamper table (./tamper-table.ts) is applied
  * to a copy of one real sealed session and given to both verifiers, `npm run verify` (spawned) and
  * verifier/verify_session.py. Both must FAIL and print the same set of finding codes, which must
- * include the case's expected ones; a clean copy passes both with no code. The table is printed.
+ * include the case's expected ones, and no error line without a code; a clean copy passes both with
+ * no code. The table is printed.
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
@@ -74,6 +75,14 @@ describe("verifier parity: the shared tamper table", () => {
         assert.ok(t.errors.includes(code), `npm run verify must report ${code}:\n${t.out}`);
       }
       assert.deepEqual(t.errors, p.errors, `the verifiers report different codes:\nnpm:\n${t.out}\npython:\n${p.out}`);
+      // Every error carries its code, so the sets above compare every finding, not only the coded ones.
+      for (const [who, r] of [
+        ["npm run verify", t],
+        ["Python", p],
+      ] as const) {
+        const bare = r.out.split("\n").filter((l) => l.startsWith("ERROR") && !/ \[[A-Z0-9_]+\]$/.test(l));
+        assert.deepEqual(bare, [], `${who} printed an error without a finding code:\n${r.out}`);
+      }
     });
   }
 });

@@ -462,6 +462,53 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     table[table.length - 1][3] = "refused: unsigned";
   });
 
+  test("a key added to docs/allowed_signers but never committed (its holder seals a fabricated dry run): the gate refuses", async () => {
+    const r = repo();
+    const dir = await sealStaging(r, { key: mallory.key });
+    const t = commitTrust(r.root, [dir], [alice]);
+    // The working copy now trusts mallory too; the committed list (reviewed, in history) does not.
+    writeAllowedSigners(t.allowedSigners, [alice, mallory]);
+    const { py, ts } = both(r, dir);
+    for (const x of [py, ts]) assert.equal(x.code, 0, `verify checks the list it is given:\n${x.out}`);
+    assert.match(
+      gate(dir, t) ?? "",
+      /^docs\/allowed_signers differs from its committed version: the gate trusts only the committed signer list/,
+    );
+    fs.writeFileSync(path.join(r.docs, "other_signers"), fs.readFileSync(t.allowedSigners));
+    assert.match(
+      gate(dir, { ...t, allowedSigners: path.join(r.docs, "other_signers") }) ?? "",
+      /^docs\/other_signers is not committed in /,
+    );
+    table.push(["uncommitted key in allowed_signers", "", "", "refused: list not committed"]);
+  });
+
+  test("the committed docs/allowed_signers: comments or signer lines in ssh-keygen's format; while it lists no one, both verifiers refuse a signed staging seal naming it", async () => {
+    const committed = path.join(ROOT, "docs", "allowed_signers");
+    const signers = fs
+      .readFileSync(committed, "utf8")
+      .split("\n")
+      .filter((l) => l.trim() && !l.trim().startsWith("#"));
+    for (const l of signers)
+      assert.match(
+        l,
+        /^\S+ namespaces="payment-e2e-seal@v1,payment-e2e-reseal@v1" (ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa|sk-\S+) [A-Za-z0-9+/]+=*$/,
+        `docs/allowed_signers: not a signer line as its header describes: ${l}`,
+      );
+    if (signers.length) return; // a real signer was added: the empty-list rule is checked above with a synthetic list
+    const r = repo();
+    const dir = await sealStaging(r, { key: alice.key });
+    const { py, ts } = both({ ...r, allowed: committed }, dir);
+    for (const x of [py, ts]) {
+      assert.equal(x.code, 1, x.out);
+      assert.ok(
+        x.errors.some(
+          (e) => e.file === "manifest.json.sig" && /lists no signer: .* \[SIGNER_NOT_ALLOWED\]$/.test(e.message),
+        ),
+        x.out,
+      );
+    }
+  });
+
   test("the gate: an empty allowed_signers refuses naming the fix; an anchor not committed refuses", async () => {
     const r = repo();
     const dir = await sealStaging(r, { key: alice.key });

@@ -247,6 +247,55 @@ export const TAMPER_CASES: TamperCase[] = [
     expect: ["ANCHOR_AMBIGUOUS"],
   },
   {
+    name: "trace.jsonl deleted",
+    tamper: (c) => fs.rmSync(path.join(c.dir, TRACE)),
+    expect: ["FILE_CHANGED", "CHAIN_BROKEN"],
+  },
+  {
+    name: "state.jsonl deleted",
+    tamper: (c) => fs.rmSync(path.join(c.dir, JOURNAL)),
+    expect: ["FILE_CHANGED", "CHAIN_BROKEN", "IDENTITY"],
+  },
+  {
+    name: "journal replaced by an unchained copy (seq, prev and hash dropped), manifest and anchor redone",
+    tamper: (c) => {
+      const file = path.join(c.dir, JOURNAL);
+      const unchained = fs
+        .readFileSync(file, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => {
+          const { seq: _s, prev: _p, hash: _h, ...rest } = JSON.parse(l) as Record<string, unknown>;
+          return `${JSON.stringify(rest)}\n`;
+        });
+      fs.writeFileSync(file, unchained.join(""));
+      reseal(c.dir);
+      reanchor(c);
+    },
+    expect: ["CHAIN_BROKEN"],
+  },
+  {
+    name: "manifest.json deleted",
+    tamper: (c) => fs.rmSync(path.join(c.dir, "manifest.json")),
+    expect: ["MANIFEST_INVALID"],
+  },
+  {
+    name: "manifest.json not valid JSON",
+    tamper: (c) => fs.writeFileSync(path.join(c.dir, "manifest.json"), "{\n"),
+    expect: ["MANIFEST_INVALID"],
+  },
+  {
+    name: "a file listed twice in the manifest, anchor redone",
+    tamper: (c) => {
+      const file = path.join(c.dir, "manifest.json");
+      const m = JSON.parse(fs.readFileSync(file, "utf8")) as { files: unknown[] };
+      m.files.push(m.files[0]);
+      fs.writeFileSync(file, `${JSON.stringify(m, null, 2)}\n`);
+      reanchor(c);
+    },
+    expect: ["MANIFEST_INVALID"],
+  },
+  {
     name: "extra file in a sealed folder",
     tamper: (c) => fs.writeFileSync(path.join(c.dir, "notes.txt"), "added after the seal\n"),
     expect: ["EXTRA_FILE"],
