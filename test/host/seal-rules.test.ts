@@ -12,12 +12,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { SecretLeakError, ArchiveRuleRefused } from "../../lib/errors";
+import { SecretLeakError, ArchiveRuleRefused, ScanPathError } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
 import {
   MANIFEST_FILE,
   OUTPUTS_FILE,
   REPORT_FILE,
+  SECRET_HASHES_FILE,
   SESSION_HTML,
   SESSION_NOTEBOOK,
   TRACE_FILE,
@@ -453,5 +454,67 @@ describe("seal rules on fixture sessions", () => {
     await assert.rejects(archiveSession(dir, { docsDir: docsOf(dir) }), (e: unknown) => e instanceof SecretLeakError);
     assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the HTML export is removed with the refusal");
     assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)));
+  });
+
+  test("a refusal after the HTML export that is not a hit (the scan cannot run) leaves no unscanned export behind", {
+    timeout: 120_000,
+  }, async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "pass" });
+    notebookFor(dir);
+    // The kernel's hashes file, unreadable: the scan refuses rather than look for less (after the export).
+    fs.writeFileSync(path.join(dir, SECRET_HASHES_FILE), "not a header\n");
+    await assert.rejects(archiveSession(dir, { docsDir: docsOf(dir) }), (e: unknown) => e instanceof ScanPathError);
+    assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the export the scan never read is removed");
+    assert.deepEqual(
+      files(dir).filter((f) => f.includes(".html")),
+      [],
+      "no partial page either",
+    );
+    assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)));
+  });
+
+  test("a seal-rule refusal removes an export an interrupted archive left in a folder never sealed", async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "no-refund" });
+    notebookFor(dir);
+    fs.writeFileSync(path.join(dir, SESSION_HTML), "<html>exported, never scanned</html>\n");
+    await assert.rejects(
+      archiveSession(dir, { html: false, docsDir: docsOf(dir) }),
+      (e: unknown) => e instanceof ArchiveRuleRefused && e.code === "E2E_ARCHIVE_UNREFUNDED",
+    );
+    assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the leftover export is removed with the refusal");
+  });
+
+  test("a secret in an --unrefunded reason refuses the seal before the reason is journaled", async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "no-refund" });
+    notebookFor(dir);
+    const token = `tok_${"k4".repeat(12)}`;
+    await assert.rejects(
+      archiveSession(dir, {
+        html: false,
+        docsDir: docsOf(dir),
+        extraSecrets: [token],
+        unrefunded: `refunded by hand with the API, key ${token}`,
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof SecretLeakError, String(e));
+        assert.match(e.message, /--unrefunded "<reason>":1: secret/);
+        return true;
+      },
+    );
+    assert.equal(Journal.open(dir).last("seal_exception"), undefined, "no exception journaled");
+    for (const f of files(dir))
+      if (fs.statSync(path.join(dir, f)).isFile())
+        assert.ok(!fs.readFileSync(path.join(dir, f), "utf8").includes(token), `${f} does not hold the token`);
+    // Said without the secret, the same reason seals.
+    const r = await archiveSession(dir, {
+      html: false,
+      docsDir: docsOf(dir),
+      extraSecrets: [token],
+      unrefunded: "refunded by hand with the API, ticket OPS-9",
+    });
+    assert.equal(r.status, "sealed");
   });
 });
