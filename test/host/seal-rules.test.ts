@@ -236,7 +236,10 @@ describe("a real headless run, then its notebook loses outputs", { timeout: 10 *
 // ------------------------------------------------------------------------------ fixtures
 
 /** A notebook of runbook cells showing each journaled step result; `silent` cells show nothing. */
-function notebookFor(dir: string, o: { silent?: string[]; meta?: Record<string, unknown> } = {}): void {
+function notebookFor(
+  dir: string,
+  o: { silent?: string[]; meta?: Record<string, unknown>; opened?: boolean } = {},
+): void {
   const results = [...latestStepResults(Journal.open(dir).all()).values()] as StepResult[];
   const cell = (id: string, source: string, shown: string[]) => ({
     cell_type: "code",
@@ -248,6 +251,8 @@ function notebookFor(dir: string, o: { silent?: string[]; meta?: Record<string, 
   });
   const nb = {
     cells: [
+      // The open cell as the cell API shows it (`opened`): the notebook ran in a kernel.
+      ...(o.opened ? [cell("open", "const nb = openNotebook(params);", ["**Outcome:** ⏳ in progress"])] : []),
       ...results.map((r) => cell(`s${r.step}`, `await nb.run("${r.id}");`, [stepMarkdown(r)])),
       ...["plot", "report"].map((m) => cell(m, `await nb.${m}();`, o.silent?.includes(m) ? [] : [`${m} shown`])),
     ],
@@ -454,6 +459,28 @@ describe("seal rules on fixture sessions", () => {
     await assert.rejects(archiveSession(dir, { docsDir: docsOf(dir) }), (e: unknown) => e instanceof SecretLeakError);
     assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the HTML export is removed with the refusal");
     assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)));
+  });
+
+  test("outputs.jsonl gone: a notebook the cell API ran must still show every journaled result; a FAIL edited to PASS is refused", async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "stuck" });
+    notebookFor(dir, { opened: true });
+    const failed = [...latestStepResults(Journal.open(dir).all()).values()].find((r) => r.status === "FAIL");
+    assert.ok(failed, "the fixture run has a FAIL");
+    const file = path.join(dir, SESSION_NOTEBOOK);
+    const nb = readNotebook(file);
+    const row = nb.cells.find((c) => c.id === `s${failed.step}`);
+    assert.ok(row?.outputs?.length);
+    row.outputs = JSON.parse(JSON.stringify(row.outputs).replaceAll("❌ FAIL", "✅ PASS"));
+    fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+    assert.ok(!fs.existsSync(path.join(dir, OUTPUTS_FILE)), "no kernel copy to compare with");
+    await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
+      assert.ok(e instanceof ArchiveRuleRefused, String(e));
+      assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
+      assert.match(e.message, new RegExp(`not shown: step ${failed.step} FAIL`));
+      return true;
+    });
+    assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
   });
 
   test("a refusal after the HTML export that is not a hit (the scan cannot run) leaves no unscanned export behind", {
