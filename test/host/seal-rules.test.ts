@@ -217,6 +217,14 @@ describe("a real headless run, then its notebook loses outputs", { timeout: 10 *
     assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
   });
 
+  test("no kernel copy, the saved notebook complete: held to the journal, it shows every result and seals PASS", async () => {
+    const dir = copyOf(run.dir);
+    fs.rmSync(path.join(dir, OUTPUTS_FILE));
+    const r = await archiveSession(dir, { html: false, docsDir: docsOf(dir) });
+    assert.equal(r.status, "sealed");
+    assert.equal(r.outcome, "PASS");
+  });
+
   test("no kernel copy (an older tool) and a blank notebook: refused on the journal, with no restore offered", async () => {
     const dir = copyOf(run.dir);
     fs.rmSync(path.join(dir, OUTPUTS_FILE));
