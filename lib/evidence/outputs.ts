@@ -226,11 +226,13 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
  * in the cell that displayed it; the same outcome) and against the journal's step results (each
  * latest result, but INTERRUPTED, shown somewhere). `results`: the journal's latest result per step.
  * A session without a kernel copy (sealed by an older tool) is held to the journal only when its
- * runbook cells all show nothing.
+ * runbook cells all show nothing; `strict` (the archive, before sealing) also when its open cell ran:
+ * a notebook the cell API ran must show every result, even once outputs.jsonl is gone.
  */
 export function outputsAgreement(
   dir: string,
   results: ReadonlyArray<{ step: number; name?: unknown; status: string }>,
+  o: { strict?: boolean } = {},
 ): OutputsAgreement {
   const out: OutputsAgreement = { problems: [], missing: [] };
   const copy = readKernelCopy(dir);
@@ -277,9 +279,11 @@ export function outputsAgreement(
       out.problems.push(`${SESSION_NOTEBOOK} shows outcome ${nbOutcome}, the kernel displayed ${kernelOutcome}`);
   }
   // Held to the journal: a session with the kernel's copy, and any notebook whose runbook cells all
-  // show nothing (closed without saving, or stripped), kernel's copy or not.
+  // show nothing (closed without saving, or stripped), kernel's copy or not; strict, one whose open
+  // cell ran (its copy deleted or never written: its results can no longer be edited out unseen).
   const blank = runbookCells.length > 0 && runbookCells.every((c) => !(c.outputs ?? []).length);
-  if (copy || blank) {
+  const opened = runbookCells.some((c) => cellKeyOf(src(c)) === "open" && (c.outputs ?? []).length > 0);
+  if (copy || blank || (o.strict && opened)) {
     const text = nb.cells.flatMap((c) => shownInCell(c).map((o) => o.data)).join("\n");
     const expected = results.filter((r) => r.status !== "INTERRUPTED");
     const absent = expected.filter((r) => !showsResult(text, r));

@@ -19,11 +19,12 @@ import { STEPS } from "../run/steps";
 import { MANIFEST_FILE, MANIFEST_TSR_FILE, SESSION_HTML, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { type TsaConfig, requestTimestamp, tsaFromEnv } from "../evidence/timestamp";
 import { currentGitCommit, manifestHash, writeManifest, type Manifest } from "../evidence/manifest";
-import { SecretRegistry, secrets } from "../evidence/secrets";
+import { secrets } from "../evidence/secrets";
+import { hashIndex } from "../evidence/secret-hashes";
 import { loadEvidence } from "../report/evidence";
 import { publishReport, writeSessionReport } from "../report/report";
 import { deriveOutcome } from "../report/verdict";
-import { formatHit, scanPaths } from "../evidence/scan";
+import { findSecretHashes, formatHit, scanPaths, scanRegistry, scanText } from "../evidence/scan";
 import { Trace } from "../evidence/trace";
 import { sha256 } from "../evidence/canonical";
 import { sealState } from "../evidence/verify";
@@ -160,73 +161,16 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     if (problem) throw new ToolError("E2E_PARAMS", problem);
   }
 
-  const journal = Journal.open(dir);
-  // A kernel killed mid-write leaves a torn last line: quarantined and recorded before the seal
-  // reads the chain heads (the manifest refuses a torn journal).
-  journal.repairTail();
-  const created = firstOf(journal.all(), "session_created");
-  if (!created) throw new SessionError(`journal of ${dir} holds no session_created: not a session journal`);
-  const sessionId = created.data.sessionId;
-  const mode = created.data.mode;
-  const nb = path.join(dir, SESSION_NOTEBOOK);
-  // Before the HTML is exported from it and before the scan: see maskPayLinks.
-  if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);
-  // Before anything is exported or sealed: the notebook agrees with the kernel's copy and the
-  // journal, the run is complete, no money is left out (or a written reason says why; seal-rules.ts).
-  const exceptions = applySealRules(dir, journal, opts);
-
-  if (seal.state === "changed") {
-    // A deliberate re-seal is evidence too: the trace says when, over which seal, and why, and the
-    // replaced seal's chain heads, which verify checks are still the chains' hashes (issue 24 §2).
-    const t = Trace.open(path.join(dir, TRACE_FILE));
-    t.append("note", {
-      event: "re-sealed by npm run archive --reseal",
-      reason: opts.reseal?.trim(),
-      previous_manifest_sha256: seal.manifestSha256,
-      previous_sealed_at: seal.manifest?.created_at ?? null,
-      previous_trace_head: seal.manifest?.chain_head ?? null,
-      previous_trace_lines: seal.manifest?.trace_lines ?? null,
-      previous_journal_head: seal.manifest?.journal_head ?? null,
-      previous_journal_lines: seal.manifest?.journal_lines ?? null,
-      changes: seal.changes.map((c) => `${c.path}: ${c.words}`),
-    });
-    t.close();
-    // The old seal's timestamp covers the old manifest: kept, under a name the new seal lists.
-    const tsr = path.join(dir, MANIFEST_TSR_FILE);
-    if (fs.existsSync(tsr) && seal.manifestSha256)
-      fs.renameSync(tsr, path.join(dir, `manifest.previous-${seal.manifestSha256.slice(0, 12)}.tsr`));
+  // Whatever refuses the seal from here to the manifest leaves no unscanned export behind.
+  const progress = { exported: false };
+  let ready: Ready;
+  try {
+    ready = await readyToSeal(dir, seal, opts, progress);
+  } catch (err) {
+    dropUnscannedExport(dir, seal.state, progress.exported);
+    throw err;
   }
-
-  let html: string | null = null;
-  let htmlVia: ArchiveResult["htmlVia"] = null;
-  if (opts.html !== false && fs.existsSync(nb)) ({ html, via: htmlVia } = await exportHtml(nb));
-  // The session's own block goes in before the seal, so the manifest covers it.
-  writeSessionReport(dir, { sealing: true });
-
-  // This process's secrets (env, tokens it obtained) and the caller's, by value; the kernel's
-  // (tokens, the checkout's client secret) by the salted hashes it left in the folder, which
-  // scanPaths loads from SECRET_HASHES_FILE: a token learned in another process is found too.
-  const registry = new SecretRegistry();
-  for (const e of secrets.entries()) registry.add(e.value, e.label);
-  for (const s of opts.extraSecrets ?? []) registry.add(s, "run secret");
-  let scanned = 0;
-  const hits = scanPaths([dir], { registry, extensions: "all", onFile: () => scanned++ });
-  if (hits.length) {
-    // Never leave an export that failed the scan behind: it may show what the scan found.
-    if (html) fs.rmSync(html, { force: true });
-    throw new SecretLeakError(hits.map(formatHit), dir);
-  }
-  if (exceptions.length) {
-    // Journaled only now the seal goes ahead (review 8): a refused seal leaves none behind. The report
-    // block is written again to read them, and the folder scanned again (a reason is operator text).
-    for (const x of exceptions) journal.append("seal_exception", { ...x });
-    writeSessionReport(dir, { sealing: true });
-    const again = scanPaths([dir], { registry, extensions: "all" });
-    if (again.length) {
-      if (html) fs.rmSync(html, { force: true });
-      throw new SecretLeakError(again.map(formatHit), dir);
-    }
-  }
+  const { sessionId, mode, html, htmlVia, scanned } = ready;
 
   const trace = Trace.open(path.join(dir, TRACE_FILE));
   const manifest = writeManifest(dir, {
@@ -266,6 +210,109 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
     docsReport: published.docs?.path ?? null,
     timestamp,
   };
+}
+
+/** What the checks before the manifest hand to the seal. */
+interface Ready {
+  sessionId: string;
+  mode: string;
+  html: string | null;
+  htmlVia: ArchiveResult["htmlVia"];
+  scanned: number;
+}
+
+/**
+ * Everything before the manifest: the journal's tail, the pay links, the seal rules, the re-seal
+ * note, the HTML export, the session report block and the scans. Throws to refuse the seal;
+ * `progress.exported` says whether the HTML export was started.
+ */
+async function readyToSeal(
+  dir: string,
+  seal: ReturnType<typeof sealState>,
+  opts: ArchiveOptions,
+  progress: { exported: boolean },
+): Promise<Ready> {
+  const journal = Journal.open(dir);
+  // A kernel killed mid-write leaves a torn last line: quarantined and recorded before the seal
+  // reads the chain heads (the manifest refuses a torn journal).
+  journal.repairTail();
+  const created = firstOf(journal.all(), "session_created");
+  if (!created) throw new SessionError(`journal of ${dir} holds no session_created: not a session journal`);
+  const sessionId = created.data.sessionId;
+  const mode = created.data.mode;
+  const nb = path.join(dir, SESSION_NOTEBOOK);
+  // Before the HTML is exported from it and before the scan: see maskPayLinks.
+  if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);
+  // Before anything is exported or sealed: the notebook agrees with the kernel's copy and the
+  // journal, the run is complete, no money is left out (or a written reason says why; seal-rules.ts).
+  const exceptions = applySealRules(dir, journal, opts);
+  // A reason is operator text, journaled for good once the seal goes ahead: scanned before anything
+  // is exported, so a token pasted into it refuses the seal instead of staying in the journal.
+  const registry = scanRegistry({ registry: secrets });
+  for (const s of opts.extraSecrets ?? []) registry.add(s, "run secret");
+  const inReasons = exceptions.flatMap((x) =>
+    scanText(x.reason, `--${x.rule} "<reason>"`, registry, false, hashIndex(findSecretHashes([dir]))),
+  );
+  if (inReasons.length) throw new SecretLeakError(inReasons.map(formatHit), dir);
+
+  if (seal.state === "changed") {
+    // A deliberate re-seal is evidence too: the trace says when, over which seal, and why, and the
+    // replaced seal's chain heads, which verify checks are still the chains' hashes (issue 24 §2).
+    const t = Trace.open(path.join(dir, TRACE_FILE));
+    t.append("note", {
+      event: "re-sealed by npm run archive --reseal",
+      reason: opts.reseal?.trim(),
+      previous_manifest_sha256: seal.manifestSha256,
+      previous_sealed_at: seal.manifest?.created_at ?? null,
+      previous_trace_head: seal.manifest?.chain_head ?? null,
+      previous_trace_lines: seal.manifest?.trace_lines ?? null,
+      previous_journal_head: seal.manifest?.journal_head ?? null,
+      previous_journal_lines: seal.manifest?.journal_lines ?? null,
+      changes: seal.changes.map((c) => `${c.path}: ${c.words}`),
+    });
+    t.close();
+    // The old seal's timestamp covers the old manifest: kept, under a name the new seal lists.
+    const tsr = path.join(dir, MANIFEST_TSR_FILE);
+    if (fs.existsSync(tsr) && seal.manifestSha256)
+      fs.renameSync(tsr, path.join(dir, `manifest.previous-${seal.manifestSha256.slice(0, 12)}.tsr`));
+  }
+
+  let html: string | null = null;
+  let htmlVia: ArchiveResult["htmlVia"] = null;
+  if (opts.html !== false && fs.existsSync(nb)) {
+    progress.exported = true;
+    ({ html, via: htmlVia } = await exportHtml(nb));
+  }
+  // The session's own block goes in before the seal, so the manifest covers it.
+  writeSessionReport(dir, { sealing: true });
+
+  // This process's secrets (env, tokens it obtained) and the caller's, by value; the kernel's
+  // (tokens, the checkout's client secret) by the salted hashes it left in the folder, which
+  // scanPaths loads from SECRET_HASHES_FILE: a token learned in another process is found too.
+  let scanned = 0;
+  const hits = scanPaths([dir], { registry, extensions: "all", onFile: () => scanned++ });
+  if (hits.length) throw new SecretLeakError(hits.map(formatHit), dir);
+  if (exceptions.length) {
+    // Journaled only now the seal goes ahead (review 8): a refused seal leaves none behind. The report
+    // block is written again to read them, and the folder scanned again (a reason is operator text).
+    for (const x of exceptions) journal.append("seal_exception", { ...x });
+    writeSessionReport(dir, { sealing: true });
+    const again = scanPaths([dir], { registry, extensions: "all" });
+    if (again.length) throw new SecretLeakError(again.map(formatHit), dir);
+  }
+
+  return { sessionId, mode, html, htmlVia, scanned };
+}
+
+/**
+ * A refused seal leaves no unscanned export behind (issue 22 §7): the HTML is removed whenever this
+ * run started exporting it (it failed the scan, or the scan, a seal rule's second look or the report
+ * block never got to it: a full disk, an unreadable hashes file). A folder never sealed holds no
+ * export of its own, so one left by an archive killed mid-way is removed too; a sealed folder's is
+ * kept when this run did not touch it.
+ */
+function dropUnscannedExport(dir: string, state: ReturnType<typeof sealState>["state"], exported: boolean): void {
+  if (exported || state === "unsealed") fs.rmSync(path.join(dir, SESSION_HTML), { force: true });
 }
 
 /**

@@ -407,9 +407,14 @@ export async function exportHtml(
         `HTML export of ${file} is not self-contained (${problems[0]}${problems.length > 1 ? `, and ${problems.length - 1} more` : ""}); nothing written — check templates/nbconvert/audit against this nbconvert`,
       );
     // Write then rename: a failed export never leaves half a page beside the notebook.
+    // A write cut short (a full disk) leaves no partial, unscanned page behind either.
     const tmp = `${html}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, page);
-    fs.renameSync(tmp, html);
+    try {
+      fs.writeFileSync(tmp, page);
+      fs.renameSync(tmp, html);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
     return { ...r, html, via };
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });

@@ -77,7 +77,7 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
     journal.all().some((e) => e.kind === "seal_exception" && e.data.rule === rule);
   const nbFile = path.join(dir, SESSION_NOTEBOOK);
   const results = [...latestStepResults(journal.all()).values()];
-  let agree = outputsAgreement(dir, results);
+  let agree = outputsAgreement(dir, results, { strict: true });
   const copy = readKernelCopy(dir);
   if (agree.problems.length && o.restoreOutputs && copy && agree.missing.length && fs.existsSync(nbFile)) {
     const before = fs.readFileSync(nbFile, "utf8");
@@ -98,7 +98,7 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
       sha256_after: sha256(fs.readFileSync(nbFile, "utf8")),
     });
     t.close();
-    agree = outputsAgreement(dir, results);
+    agree = outputsAgreement(dir, results, { strict: true });
   }
   if (agree.problems.length) {
     const restorable = copy !== null && agree.missing.length > 0 && !o.restoreOutputs;

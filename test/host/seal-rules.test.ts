@@ -12,12 +12,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { SecretLeakError, ArchiveRuleRefused } from "../../lib/errors";
+import { SecretLeakError, ArchiveRuleRefused, ScanPathError } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
 import {
   MANIFEST_FILE,
   OUTPUTS_FILE,
   REPORT_FILE,
+  SECRET_HASHES_FILE,
   SESSION_HTML,
   SESSION_NOTEBOOK,
   TRACE_FILE,
@@ -216,6 +217,14 @@ describe("a real headless run, then its notebook loses outputs", { timeout: 10 *
     assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
   });
 
+  test("no kernel copy, the saved notebook complete: held to the journal, it shows every result and seals PASS", async () => {
+    const dir = copyOf(run.dir);
+    fs.rmSync(path.join(dir, OUTPUTS_FILE));
+    const r = await archiveSession(dir, { html: false, docsDir: docsOf(dir) });
+    assert.equal(r.status, "sealed");
+    assert.equal(r.outcome, "PASS");
+  });
+
   test("no kernel copy (an older tool) and a blank notebook: refused on the journal, with no restore offered", async () => {
     const dir = copyOf(run.dir);
     fs.rmSync(path.join(dir, OUTPUTS_FILE));
@@ -235,7 +244,10 @@ describe("a real headless run, then its notebook loses outputs", { timeout: 10 *
 // ------------------------------------------------------------------------------ fixtures
 
 /** A notebook of runbook cells showing each journaled step result; `silent` cells show nothing. */
-function notebookFor(dir: string, o: { silent?: string[]; meta?: Record<string, unknown> } = {}): void {
+function notebookFor(
+  dir: string,
+  o: { silent?: string[]; meta?: Record<string, unknown>; opened?: boolean } = {},
+): void {
   const results = [...latestStepResults(Journal.open(dir).all()).values()] as StepResult[];
   const cell = (id: string, source: string, shown: string[]) => ({
     cell_type: "code",
@@ -247,6 +259,8 @@ function notebookFor(dir: string, o: { silent?: string[]; meta?: Record<string, 
   });
   const nb = {
     cells: [
+      // The open cell as the cell API shows it (`opened`): the notebook ran in a kernel.
+      ...(o.opened ? [cell("open", "const nb = openNotebook(params);", ["**Outcome:** ⏳ in progress"])] : []),
       ...results.map((r) => cell(`s${r.step}`, `await nb.run("${r.id}");`, [stepMarkdown(r)])),
       ...["plot", "report"].map((m) => cell(m, `await nb.${m}();`, o.silent?.includes(m) ? [] : [`${m} shown`])),
     ],
@@ -453,5 +467,89 @@ describe("seal rules on fixture sessions", () => {
     await assert.rejects(archiveSession(dir, { docsDir: docsOf(dir) }), (e: unknown) => e instanceof SecretLeakError);
     assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the HTML export is removed with the refusal");
     assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)));
+  });
+
+  test("outputs.jsonl gone: a notebook the cell API ran must still show every journaled result; a FAIL edited to PASS is refused", async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "stuck" });
+    notebookFor(dir, { opened: true });
+    const failed = [...latestStepResults(Journal.open(dir).all()).values()].find((r) => r.status === "FAIL");
+    assert.ok(failed, "the fixture run has a FAIL");
+    const file = path.join(dir, SESSION_NOTEBOOK);
+    const nb = readNotebook(file);
+    const row = nb.cells.find((c) => c.id === `s${failed.step}`);
+    assert.ok(row?.outputs?.length);
+    row.outputs = JSON.parse(JSON.stringify(row.outputs).replaceAll("❌ FAIL", "✅ PASS"));
+    fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+    assert.ok(!fs.existsSync(path.join(dir, OUTPUTS_FILE)), "no kernel copy to compare with");
+    await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
+      assert.ok(e instanceof ArchiveRuleRefused, String(e));
+      assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
+      assert.match(e.message, new RegExp(`not shown: step ${failed.step} FAIL`));
+      return true;
+    });
+    assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
+  });
+
+  test("a refusal after the HTML export that is not a hit (the scan cannot run) leaves no unscanned export behind", {
+    timeout: 120_000,
+  }, async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "pass" });
+    notebookFor(dir);
+    // The kernel's hashes file, unreadable: the scan refuses rather than look for less (after the export).
+    fs.writeFileSync(path.join(dir, SECRET_HASHES_FILE), "not a header\n");
+    await assert.rejects(archiveSession(dir, { docsDir: docsOf(dir) }), (e: unknown) => e instanceof ScanPathError);
+    assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the export the scan never read is removed");
+    assert.deepEqual(
+      files(dir).filter((f) => f.includes(".html")),
+      [],
+      "no partial page either",
+    );
+    assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)));
+  });
+
+  test("a seal-rule refusal removes an export an interrupted archive left in a folder never sealed", async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "no-refund" });
+    notebookFor(dir);
+    fs.writeFileSync(path.join(dir, SESSION_HTML), "<html>exported, never scanned</html>\n");
+    await assert.rejects(
+      archiveSession(dir, { html: false, docsDir: docsOf(dir) }),
+      (e: unknown) => e instanceof ArchiveRuleRefused && e.code === "E2E_ARCHIVE_UNREFUNDED",
+    );
+    assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the leftover export is removed with the refusal");
+  });
+
+  test("a secret in an --unrefunded reason refuses the seal before the reason is journaled", async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "no-refund" });
+    notebookFor(dir);
+    const token = `tok_${"k4".repeat(12)}`;
+    await assert.rejects(
+      archiveSession(dir, {
+        html: false,
+        docsDir: docsOf(dir),
+        extraSecrets: [token],
+        unrefunded: `refunded by hand with the API, key ${token}`,
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof SecretLeakError, String(e));
+        assert.match(e.message, /--unrefunded "<reason>":1: secret/);
+        return true;
+      },
+    );
+    assert.equal(Journal.open(dir).last("seal_exception"), undefined, "no exception journaled");
+    for (const f of files(dir))
+      if (fs.statSync(path.join(dir, f)).isFile())
+        assert.ok(!fs.readFileSync(path.join(dir, f), "utf8").includes(token), `${f} does not hold the token`);
+    // Said without the secret, the same reason seals.
+    const r = await archiveSession(dir, {
+      html: false,
+      docsDir: docsOf(dir),
+      extraSecrets: [token],
+      unrefunded: "refunded by hand with the API, ticket OPS-9",
+    });
+    assert.equal(r.status, "sealed");
   });
 });
