@@ -539,7 +539,7 @@ def check_signature(path, allowed, namespace):
         found = subprocess.run(["ssh-keygen", "-Y", "find-principals", "-s", sig, "-f", allowed],
                                capture_output=True, text=True, timeout=30)
     except OSError as err:
-        return ("bad", "ssh-keygen not available (%s): OpenSSH >= 8.1" % err, "SIGNATURE_INVALID")
+        return ("bad", "ssh-keygen not available (%s): OpenSSH >= 8.2" % err, "SIGNATURE_INVALID")
     principals = [l.strip() for l in found.stdout.split("\n") if l.strip()] if found.returncode == 0 else []
     if not principals:
         return ("bad", "signed by a key not in %s (or not a signature)" % allowed, "SIGNER_NOT_ALLOWED")

@@ -73,7 +73,7 @@ export function signFile(file: string, key: string, namespace: string): string {
   });
   if (r.error || r.status !== 0 || !fs.existsSync(sig))
     throw new SealSignError(
-      `ssh-keygen -Y sign failed with ${key}: ${(r.stderr || String(r.error ?? "")).trim().split("\n").pop()} (a key with a passphrase needs ssh-agent; OpenSSH ≥ 8.1)`,
+      `ssh-keygen -Y sign failed with ${key}: ${(r.stderr || String(r.error ?? "")).trim().split("\n").pop()} (a key with a passphrase needs ssh-agent; OpenSSH ≥ 8.2)`,
     );
   return sig;
 }
@@ -112,7 +112,7 @@ export function checkSignature(file: string, allowedSigners: string, namespace: 
   if (found.error)
     return {
       state: "bad",
-      why: `ssh-keygen not available (${found.error.message}): OpenSSH ≥ 8.1`,
+      why: `ssh-keygen not available (${found.error.message}): OpenSSH ≥ 8.2`,
       code: "SIGNATURE_INVALID",
     };
   const principal = found.status === 0 ? found.stdout.split("\n").find((l) => l.trim()) : undefined;
