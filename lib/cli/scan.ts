@@ -7,11 +7,11 @@
  */
 import * as fs from "node:fs";
 import { EvidenceError } from "../errors";
-import { DEFAULT_SCAN_PATHS, SKIPPED_DIRS, findSecretHashes, formatHit, scanPaths } from "../evidence/scan";
+import { DEFAULT_SCAN_PATHS, findSecretHashes, formatHit, scanPaths } from "../evidence/scan";
 
 const USAGE = `usage: scan [--hashes-from <dir>]… [paths…]
   default paths: archive docs notebooks; directories are walked whole: every file, hidden folders,
-  .ipynb_checkpoints and editor files included (${[...SKIPPED_DIRS].join(" and ")} excepted); of a binary file only a PNG's text is read
+  .ipynb_checkpoints, .git, node_modules and editor files included; of a binary file only a PNG's text is read
   --hashes-from <dir>  also look for the secrets salted in the session folders under <dir> (skipped if absent)
   --all-files          accepted for older hooks: every file is walked anyway`;
 

@@ -338,7 +338,9 @@ export class Journal {
   private write<K extends JournalKind>(kind: K, data: DataIn<K>): EntryOf<K> {
     const cut: Record<string, number> = {};
     const kept = capStrings(data, JOURNAL_TEXT_MAX, cut);
-    const capped = Object.keys(cut).length ? { ...Object(kept), truncated_from: cut } : kept;
+    // A caller may have recorded a cut of its own (the product's extra fields): both are kept.
+    const before = data.truncated_from;
+    const capped = Object.keys(cut).length ? { ...Object(kept), truncated_from: { ...before, ...cut } } : kept;
     const body = {
       seq: this.entries.length + 1,
       at: nowIso(),

@@ -25,9 +25,6 @@ export const DEFAULT_SCAN_PATHS = ["archive", "docs", "notebooks"];
  */
 export const SCANNED_EXTENSIONS = [".ipynb", ".html", ".jsonl", ".log", ".md", ".json", ".txt", ".svg", ".png"];
 
-/** Never descended into while walking: git's object store and installed packages, not evidence or text. */
-export const SKIPPED_DIRS: ReadonlySet<string> = new Set([".git", "node_modules"]);
-
 /**
  * Source files may mark a deliberate fixture with this pragma on the same line (e.g. the sandbox's
  * well-known test key). Evidence files (notebooks, HTML, traces, logs) are never exempted.
@@ -213,7 +210,7 @@ function walk(dir: string, exts: Set<string> | null, leftovers: boolean, out: st
     const p = path.join(dir, ent.name);
     if (!leftovers && isIgnoredFile(ent.name)) continue;
     if (ent.isDirectory()) {
-      if (!SKIPPED_DIRS.has(ent.name)) walk(p, exts, leftovers, out);
+      walk(p, exts, leftovers, out);
     } else if (ent.isFile() && (!exts || exts.has(path.extname(ent.name).toLowerCase()))) {
       out.push(p);
     }
@@ -222,9 +219,9 @@ function walk(dir: string, exts: Set<string> | null, leftovers: boolean, out: st
 
 /**
  * Lists the files a scan of `paths` covers: directories are walked whole (symlinks not followed),
- * hidden folders and editor, Jupyter and OS leftovers included unless `leftovers` is false, `.git`
- * and `node_modules` excepted; files are taken as given. Throws ScanPathError for a path that does
- * not exist.
+ * hidden folders, `.git/` and `node_modules/` included (a session folder's are hashed into its
+ * manifest like any file, issue 25), and editor, Jupyter and OS leftovers unless `leftovers` is
+ * false; files are taken as given. Throws ScanPathError for a path that does not exist.
  */
 export function listScanFiles(paths: string[], extensions: string[] | "all" = "all", leftovers = true): string[] {
   const exts = extensions === "all" ? null : new Set(extensions.map((e) => e.toLowerCase()));

@@ -87,6 +87,18 @@ export function inertCode(text: string): string {
 }
 
 /**
+ * Untrusted text in a GFM table cell, as a code span where that is safe. GFM splits a row at each
+ * `|` behind an even run of backslashes before it reads code spans, so in a code span `a\|<img …>`
+ * (the `\|` an escape) still ends the cell and what follows is raw HTML. Text with a `|` in it is
+ * therefore shown as escaped text (`inertText`, which escapes every backslash and pipe), else as code.
+ * @example inertCodeCell("ord_1") // "`ord_1`"; inertCodeCell("a\\|b") // "a\\\\\\|b"
+ */
+export function inertCodeCell(text: string): string {
+  const s = String(text).replace(/\s*(?:\r\n|\r|\n)\s*/g, " ");
+  return s.includes("|") ? inertText(s) : inertCode(s);
+}
+
+/**
  * A sentence the runbook composed around untrusted text (an action item, a box's evidence): the
  * runbook writes commands in backticks, so each `…` span becomes an `inertCode` span and the rest
  * `inertText`. Whatever the text holds, the result is inert; a backtick pair inside untrusted text

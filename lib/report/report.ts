@@ -14,7 +14,7 @@ import { type SessionSnapshot, readSessionSnapshot } from "../evidence/snapshot"
 import { describeAnchor, formatAnchor, sessionMarkers } from "../evidence/anchor";
 import { chainBreakText } from "../evidence/finding-text";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
-import { inertCode, inertSentence, inertText, safeHref } from "./inert";
+import { inertCode, inertCodeCell, inertSentence, inertText, safeHref } from "./inert";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
 import { acceptance, actionItems, bankDueDate, deriveOutcome } from "./verdict";
 import { GO_NO_GO_ROW, goNoGoForArchive, housekeeping, updateGoNoGo, type GoNoGo } from "./paperwork";
@@ -113,8 +113,8 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
     reasons,
     trail: ev.trail.map((t) => ({
       link: cell(t.link),
-      // A code span in a table cell: GFM splits cells at `|` before code spans are read.
-      id: t.id ? inertCode(t.id).replace(/\|/g, "\\|") : "—",
+      // A table cell: GFM splits cells at `|` before code spans are read (inertCodeCell says how).
+      id: t.id ? inertCodeCell(t.id) : "—",
       source: t.source, // composed from the step table's fact keys
     })),
     reconciliation: reconciliationView(ev),

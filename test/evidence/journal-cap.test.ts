@@ -18,6 +18,7 @@ import { chainBreakText } from "../../lib/evidence/finding-text";
 import { JOURNAL_TEXT_MAX, Journal, lastOf, readJournalFile } from "../../lib/evidence/journal";
 import { Session } from "../../lib/run/session";
 import { openStaging } from "../run/fixtures";
+import { faultyProxy } from "../faults/harness";
 import { PAN } from "./fixtures";
 
 const FIVE_MB = 5 * 1024 * 1024;
@@ -88,4 +89,57 @@ test("a card number straddling the cut is masked before the cut, never kept in p
   assert.ok(!written.includes(PAN.slice(0, 6)), "no part of the card number");
   assert.deepEqual(e.data.truncated_from, { "product.title": text.length, "product.tags[0]": text.length });
   assert.equal(readJournalFile(path.join(dir, JOURNAL_FILE)).ok, true);
+});
+
+// A cap per string still let the backend fill the journal: a product's fields beyond its contract
+// (which the marketplace may add) were kept whole, so many strings under the cap, or one field name
+// a megabyte long, made state.jsonl megabytes. Capped like the trace's body: the whole of them.
+test("a product whose fields beyond the contract hold megabytes leaves the journal small, the cut recorded", async () => {
+  const real = (await (await fetch(`${sb.marketplaceUrl}/api/v1/marketplace/products`)).json()) as {
+    data: { products: Array<Record<string, unknown>> };
+  };
+  const extras = {
+    tags: Array.from({ length: 60 }, (_, i) => String(i).padEnd(19_000, "t")),
+    ["k".repeat(500_000)]: 1,
+  };
+  // Short titles (the test above left 5 MB ones in the database): here the extras alone are large.
+  const body = {
+    ...real,
+    data: { products: real.data.products.map((p) => ({ ...p, title: `E2E ${p.id}`, ...extras })) },
+  };
+  const proxy = await faultyProxy(sb.marketplaceUrl, (m, u) =>
+    m === "GET" && u.split("?")[0] === "/api/v1/marketplace/products" ? { answer: 200, json: body } : "pass",
+  );
+  const id = Session.create("staging", archive, {}, new Date(Date.UTC(2026, 0, 2)));
+  const rb = openStaging(sb, archive, id, { BASE_URL: proxy.url });
+  try {
+    for (const step of [() => rb.run("preflight"), () => rb.run("login"), () => rb.run("product")]) {
+      const r = await step();
+      assert.equal(r.status, "PASS", `${r.name}: ${r.reason}`);
+    }
+  } finally {
+    await rb.close();
+    await proxy.close();
+  }
+  const file = path.join(archive, id, JOURNAL_FILE);
+  const size = fs.statSync(file).size;
+  assert.ok(size < 200 * 1000, `state.jsonl is ${(size / 1e6).toFixed(2)} MB`);
+  const read = readJournalFile(file);
+  assert.equal(read.ok, true, read.firstBroken && chainBreakText(read.firstBroken));
+  const sel = lastOf(read.entries, "product_selected");
+  assert.ok(sel);
+  // The contract's fields are kept (the order step reads them); the others are left out, and said so.
+  const p = real.data.products.find((x) => x.id === sel.data.product.id);
+  assert.ok(p, "the product picked is one the marketplace listed");
+  assert.deepEqual(Object.keys(sel.data.product).sort(), [
+    "currency",
+    "id",
+    "license_type",
+    "price_cents",
+    "seller_id",
+    "title",
+    "vat_rate",
+  ]);
+  const dropped = JSON.stringify({ description: p.description, ...extras }).length;
+  assert.deepEqual(sel.data.truncated_from, { "product.(fields beyond the contract)": dropped });
 });

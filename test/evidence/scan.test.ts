@@ -84,7 +84,9 @@ describe("scanText", () => {
 });
 
 describe("scanPaths", () => {
-  it("walks every file of a directory, scans named files whatever their extension, skips binaries", () => {
+  // Issue 25 item 6: the whole folder. A session folder's .git/ or node_modules/ is hashed into the
+  // manifest like any file, so the seal's scan must read it too, and the hook scans what is staged there.
+  it("walks every file of a directory, .git/ and node_modules/ too, scans named files whatever their extension, skips binaries", () => {
     const dir = tmpDir("scan-");
     write(dir, "s/notebook.ipynb", `{\n "outputs": ["${JWT}"]\n}\n`);
     write(dir, "s/trace.jsonl", `{"ok":1}\n{"card":"${PAN}"}\n`);
@@ -97,11 +99,18 @@ describe("scanPaths", () => {
     const rel = (p: string) => path.relative(dir, p).split(path.sep).join("/");
     assert.deepEqual(
       hits.map((h) => `${rel(h.path)}:${h.line}:${h.kind}`),
-      ["s/code.ts:1:api_key", "s/notebook.ipynb:2:jwt", "s/trace.jsonl:2:pan", "other.cfg:1:secret"],
+      [
+        "s/.git/COMMIT_EDITMSG:1:pan",
+        "s/code.ts:1:api_key",
+        "s/node_modules/x.md:1:pan",
+        "s/notebook.ipynb:2:jwt",
+        "s/trace.jsonl:2:pan",
+        "other.cfg:1:secret",
+      ],
     );
     assert.equal(
       scanPaths([path.join(dir, "s")], { env: ENV, extensions: SCANNED_EXTENSIONS }).length,
-      2,
+      3,
       "a caller may narrow the walk to the evidence file types",
     );
   });

@@ -11,6 +11,10 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
+import { parseHTML } from "linkedom";
+import { Marked } from "marked";
+import { TRACE_FILE } from "../../lib/evidence/files";
+import { Trace } from "../../lib/evidence/trace";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { safeMarkdown } from "../../lib/notebook/sink";
 import { banner, cell, stepMarkdown } from "../../lib/report/display";
@@ -95,4 +99,49 @@ test("report.md and the living report carry the corpus as text: rendered, nothin
     const shown = problems(md, notes).filter((p) => p.startsWith("visible text"));
     assert.deepEqual(shown, [], `${name}: the notes show as written`);
   }
+});
+
+// The cross-id trail is a table whose Id column shows backend ids (order, payment, refund, webhook
+// event ids read from response bodies) as code. GFM splits a row at a `|` behind an even run of
+// backslashes before it reads code spans, so an id `a\|<img …>` ended its cell and the rest became
+// raw HTML in report.md and the living report.
+test("backend ids in the trail table's Id column stay in their cell as text, whatever they hold", () => {
+  const archive = tmpArchive();
+  const dir = makeSession(archive, { mode: "staging" });
+  const ids = [
+    "a\\|<img src=x onerror=alert(1)>",
+    "b\\\\|<svg onload=alert(2)>",
+    "c|[x](javascript:alert(3))",
+    ...Object.values(CORPUS).filter((s) => !s.includes("\n")),
+  ];
+  const t = Trace.open(path.join(dir, TRACE_FILE));
+  t.append("request", {
+    endpoint: "GET /webhooks/events",
+    method: "GET",
+    url: "http://127.0.0.1:8080/api/v1/webhooks/events",
+    attempt: 1,
+    headers: {},
+    body: null,
+  });
+  t.append("response", {
+    endpoint: "GET /webhooks/events",
+    attempt: 1,
+    status: 200,
+    headers: {},
+    body: { event_ids: ids },
+  });
+  t.close();
+  const { markdown } = writeSessionReport(dir);
+  assert.deepEqual(problems(markdown, null), []);
+  assert.deepEqual(markdownProblems(markdown), []);
+  const row = markdown.split("\n").find((l) => l.startsWith("| webhook events |"));
+  assert.ok(row, markdown);
+  const html = new Marked({ gfm: true }).parse(`| Link | Id | Source |\n| --- | --- | --- |\n${row}\n`, {
+    async: false,
+  }) as string;
+  const { document } = parseHTML(`<!doctype html><html><body>${html}</body></html>`);
+  const cells = [...document.querySelectorAll("tbody td")].map((c) => c.textContent ?? "");
+  assert.equal(cells.length, 3, html);
+  assert.equal(cells[1], ids.join(", "), "the Id cell shows every id as written");
+  assert.match(cells[2], /^response bodies, trace L\d+(, L\d+)*$/);
 });
