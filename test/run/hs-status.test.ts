@@ -243,7 +243,11 @@ describe("step 4 acts on the orchestrator's class", () => {
   });
 });
 
-describe("step 5: the advice follows the orchestrator's class, and a final no-money payment stops it early", () => {
+// Each test has its own session folder and its own injected answers, and most wait out a 5 s
+// deadline: they run side by side.
+describe("step 5: the advice follows the orchestrator's class, and a final no-money payment stops it early", {
+  concurrency: true,
+}, () => {
   test("payment failed at the orchestrator while the order waits: FAIL within seconds, not at the deadline", async () => {
     let status = "succeeded";
     const { rb } = session({ hsPayment: () => ({ status }) }, { paid: true });
