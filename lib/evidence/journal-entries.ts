@@ -96,6 +96,9 @@ export const ENTRY_DATA = {
     operator: z.string().optional(),
     operator_notes: z.string().optional(),
     dry_run_override: z.string().optional(),
+    /** The notebook the host wrote into the folder with the journal (npm run session, the demo): a
+     * session made this way is sealed with it, never from its journal alone. Absent: a headless session. */
+    notebook: z.string().optional(),
   }),
   preflight: data({
     ok: z.boolean(),

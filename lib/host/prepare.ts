@@ -30,7 +30,13 @@ export function prepareSession(
   // The notebook imports build/lib: make sure it is this source tree's, before anything runs.
   ensureBuilt();
   const archiveDir = opts.archiveDir ?? String(params.ARCHIVE_DIR ?? DEFAULTS.archiveDir);
-  const sessionId = Session.create(mode, archiveDir, { base_url: params.BASE_URL ?? null, ...opts.extra }, opts.at);
+  // The journal says a notebook belongs to this session, so it is never sealed without it.
+  const sessionId = Session.create(
+    mode,
+    archiveDir,
+    { base_url: params.BASE_URL ?? null, notebook: SESSION_NOTEBOOK, ...opts.extra },
+    opts.at,
+  );
   const dir = sessionDir(archiveDir, sessionId);
   const nb = injectParameters(readNotebook(path.join(REPO_ROOT, TEMPLATE)), {
     SESSION_ID: sessionId,

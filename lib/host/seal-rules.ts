@@ -19,6 +19,7 @@ import * as path from "node:path";
 import { ArchiveRuleRefused } from "../errors";
 import { OUTPUTS_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../evidence/files";
 import { type Journal, latestStepResults } from "../evidence/journal";
+import { firstOf } from "../evidence/journal-entries";
 import { moneyOutstanding, refundedSoFarText } from "../run/ledger";
 import {
   cellKeyOf,
@@ -76,6 +77,17 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
   const sealedWith = (rule: SealException["rule"]) =>
     journal.all().some((e) => e.kind === "seal_exception" && e.data.rule === rule);
   const nbFile = path.join(dir, SESSION_NOTEBOOK);
+  // A session the host made with a notebook is never sealed from its journal alone: with the notebook
+  // and the kernel's copy both gone, nothing else would show that the operator's record is missing.
+  const made = firstOf(journal.all(), "session_created")?.data.notebook !== undefined;
+  const lost = made && !fs.existsSync(nbFile) ? SESSION_NOTEBOOK : null;
+  if (lost && !o.incomplete && !sealedWith("incomplete"))
+    throw new ArchiveRuleRefused(
+      "E2E_ARCHIVE_OUTPUTS",
+      dir,
+      `the session notebook ${lost} is missing, though the journal says npm run session made it`,
+      `put it back (from your copy, or ${path.join(dir, ".ipynb_checkpoints")} if JupyterLab kept one) and archive again; if it is lost, seal it as incomplete, never as PASS: npm run archive -- ${dir} --incomplete "<reason>"`,
+    );
   const results = [...latestStepResults(journal.all()).values()];
   let agree = outputsAgreement(dir, results, { strict: true });
   const copy = readKernelCopy(dir);
@@ -119,7 +131,11 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
       stale,
       "the notebook's outcome is older than the journal (a step ran after the report cell): run the report cell again in Jupyter and save the notebook, then archive again",
     );
-  const incomplete = fs.existsSync(nbFile) ? incompleteReasons(readNotebook(nbFile)) : [];
+  const incomplete = fs.existsSync(nbFile)
+    ? incompleteReasons(readNotebook(nbFile))
+    : lost
+      ? [`the session notebook ${lost} is missing`]
+      : [];
   if (incomplete.length && !o.incomplete && !sealedWith("incomplete"))
     throw new ArchiveRuleRefused(
       "E2E_ARCHIVE_INCOMPLETE",

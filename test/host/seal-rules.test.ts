@@ -239,6 +239,37 @@ describe("a real headless run, then its notebook loses outputs", { timeout: 10 *
       },
     );
   });
+
+  test("notebook and kernel copy both deleted: refused, since the journal says npm run session made a notebook; --incomplete seals it, never as PASS", async () => {
+    const dir = copyOf(run.dir);
+    fs.rmSync(path.join(dir, OUTPUTS_FILE));
+    fs.rmSync(path.join(dir, SESSION_NOTEBOOK));
+    const before = files(dir);
+    await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
+      assert.ok(e instanceof ArchiveRuleRefused);
+      assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
+      assert.match(
+        e.message,
+        /the session notebook payment-e2e\.ipynb is missing, though the journal says npm run session made it/,
+      );
+      assert.match(e.message, /--incomplete "<reason>"/);
+      return true;
+    });
+    assert.deepEqual(files(dir), before, "nothing written by the refusal");
+    const r = await archiveSession(dir, {
+      html: false,
+      docsDir: docsOf(dir),
+      incomplete: "notebook deleted by mistake before it was saved anywhere",
+    });
+    assert.equal(r.status, "sealed");
+    assert.notEqual(r.outcome, "PASS");
+    const exception = Journal.open(dir)
+      .all()
+      .find((e) => e.kind === "seal_exception");
+    assert.deepEqual((exception?.data as { what?: string[] } | undefined)?.what, [
+      "the session notebook payment-e2e.ipynb is missing",
+    ]);
+  });
 });
 
 // ------------------------------------------------------------------------------ fixtures
