@@ -17,6 +17,7 @@ import { JOURNAL_FILE } from "../../lib/evidence/files";
 import { chainBreakText } from "../../lib/evidence/finding-text";
 import { JOURNAL_TEXT_MAX, Journal, lastOf, readJournalFile } from "../../lib/evidence/journal";
 import { Session } from "../../lib/run/session";
+import type { Runbook } from "../../lib/run/runbook";
 import { openStaging } from "../run/fixtures";
 import { faultyProxy } from "../faults/harness";
 import { PAN } from "./fixtures";
@@ -33,6 +34,30 @@ after(async () => {
   fs.rmSync(archive, { recursive: true, force: true });
 });
 
+/**
+ * Steps 0–2 pass (the last one journals the product), then the journal is small, whole, and holds
+ * the product: returns that entry.
+ */
+async function productSelected(rb: Runbook, dir: string, cleanup?: () => Promise<void>) {
+  try {
+    for (const id of ["preflight", "login", "product"]) {
+      const r = await rb.run(id);
+      assert.equal(r.status, "PASS", `${r.name}: ${r.reason}`);
+    }
+  } finally {
+    await rb.close();
+    await cleanup?.();
+  }
+  const file = path.join(dir, JOURNAL_FILE);
+  const size = fs.statSync(file).size;
+  assert.ok(size < 200 * 1000, `state.jsonl is ${(size / 1e6).toFixed(2)} MB`);
+  const read = readJournalFile(file);
+  assert.equal(read.ok, true, read.firstBroken && chainBreakText(read.firstBroken));
+  const sel = lastOf(read.entries, "product_selected");
+  assert.ok(sel);
+  return { sel, entries: read.entries };
+}
+
 test("a 5 MB product title leaves the journal small, cut after redaction, the cut recorded", async () => {
   const db = new Client({ connectionString: sb.adminDsn });
   await db.connect();
@@ -43,26 +68,12 @@ test("a 5 MB product title leaves the journal small, cut after redaction, the cu
   }
   const id = Session.create("staging", archive);
   const rb = openStaging(sb, archive, id);
-  try {
-    for (const step of [() => rb.run("preflight"), () => rb.run("login"), () => rb.run("product")]) {
-      const r = await step();
-      assert.equal(r.status, "PASS", `${r.name}: ${r.reason}`);
-    }
-  } finally {
-    await rb.close();
-  }
-  const file = path.join(archive, id, JOURNAL_FILE);
-  const size = fs.statSync(file).size;
-  assert.ok(size < 200 * 1000, `state.jsonl is ${(size / 1e6).toFixed(2)} MB`);
-  const read = readJournalFile(file);
-  assert.equal(read.ok, true, read.firstBroken && chainBreakText(read.firstBroken));
-  const sel = lastOf(read.entries, "product_selected");
-  assert.ok(sel);
+  const { sel, entries } = await productSelected(rb, path.join(archive, id));
   const title = sel.data.product.title;
   assert.equal(title, `${"T".repeat(JOURNAL_TEXT_MAX)}…`);
   assert.deepEqual(sel.data.truncated_from, { "product.title": FIVE_MB });
   // The step's facts show a short title that says it was cut.
-  const step2 = lastOf(read.entries, "step_result", (e) => e.data.step === 2);
+  const step2 = lastOf(entries, "step_result", (e) => e.data.step === 2);
   assert.ok(step2);
   assert.match(String(step2.data.observed.title), /^T{200}… \(cut from 5242880 characters\)$/);
 });
@@ -112,22 +123,7 @@ test("a product whose fields beyond the contract hold megabytes leaves the journ
   );
   const id = Session.create("staging", archive, {}, new Date(Date.UTC(2026, 0, 2)));
   const rb = openStaging(sb, archive, id, { BASE_URL: proxy.url });
-  try {
-    for (const step of [() => rb.run("preflight"), () => rb.run("login"), () => rb.run("product")]) {
-      const r = await step();
-      assert.equal(r.status, "PASS", `${r.name}: ${r.reason}`);
-    }
-  } finally {
-    await rb.close();
-    await proxy.close();
-  }
-  const file = path.join(archive, id, JOURNAL_FILE);
-  const size = fs.statSync(file).size;
-  assert.ok(size < 200 * 1000, `state.jsonl is ${(size / 1e6).toFixed(2)} MB`);
-  const read = readJournalFile(file);
-  assert.equal(read.ok, true, read.firstBroken && chainBreakText(read.firstBroken));
-  const sel = lastOf(read.entries, "product_selected");
-  assert.ok(sel);
+  const { sel } = await productSelected(rb, path.join(archive, id), () => proxy.close());
   // The contract's fields are kept (the order step reads them); the others are left out, and said so.
   const p = real.data.products.find((x) => x.id === sel.data.product.id);
   assert.ok(p, "the product picked is one the marketplace listed");

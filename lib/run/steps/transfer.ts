@@ -76,9 +76,7 @@ async function reconcileTransfer(ctx: StepContext, row: { amount: number; curren
   const o = await getOrder(ctx.api, requireOrder(ctx.journal, ctx.table).id);
   const split = orderSplit(o);
   const currency = row.currency || o.currency;
-  if ("missing" in split) {
-    obs.split = `not reconciled: ${split.missing}`;
-    // What the database holds is shown; the row says NOT CHECKED (no split to compare it with).
+  const seenInDatabase = () =>
     seeMoney(ctx.journal, {
       what: "transfer",
       source: "database",
@@ -86,6 +84,10 @@ async function reconcileTransfer(ctx: StepContext, row: { amount: number; curren
       currency,
       ref: "seller_transfers.amount",
     });
+  if ("missing" in split) {
+    obs.split = `not reconciled: ${split.missing}`;
+    // What the database holds is shown; the row says NOT CHECKED (no split to compare it with).
+    seenInDatabase();
     ctx.journal.append("money_unchecked", { what: "transfer", why: split.missing });
     ctx.anomaly({
       step: ctx.currentStep,
@@ -103,13 +105,7 @@ async function reconcileTransfer(ctx: StepContext, row: { amount: number; curren
     currency: split.currency,
     ref: "order total_cents − vat_cents − platform_fee_cents",
   });
-  seeMoney(ctx.journal, {
-    what: "transfer",
-    source: "database",
-    amount: row.amount,
-    currency,
-    ref: "seller_transfers.amount",
-  });
+  seenInDatabase();
   const bad = transferMismatch({ amount: row.amount, currency }, split);
   if (bad) throw new StepCheckError("E2E_TRANSFER_AMOUNT", bad);
 }
