@@ -2,7 +2,8 @@
  * A backend that answers about something else: against the sandbox, headless, with a loopback proxy
  * in front of the orchestrator rewriting what it says. A refund the orchestrator says belongs to
  * another payment (or is in another currency) is not this session's refund: it must never settle the
- * ledger, tick the refund boxes or balance the reconciliation.
+ * ledger, tick the refund boxes or balance the reconciliation. A payment the orchestrator calls
+ * `failed` while the marketplace order completed is two sources disagreeing: never "no money moved".
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
@@ -15,7 +16,7 @@ import { startSandbox, type Sandbox } from "../../sandbox";
 import { payHeadless } from "../../lib/clients/payer";
 import { readJournalFile } from "../../lib/evidence/journal";
 import { JOURNAL_FILE } from "../../lib/evidence/files";
-import { ledgerOf, reconcile } from "../../lib/run/ledger";
+import { ledgerOf, moneyMoved, reconcile } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { sleep } from "../sandbox/helpers";
@@ -159,4 +160,49 @@ describe("the orchestrator answers about something else", () => {
       }
     });
   }
+
+  test("the orchestrator says failed while the marketplace order completed: money may have moved, never 'no money moved'", async () => {
+    const dir = newDir("hs-identity-pay-");
+    const rb = open(dir);
+    try {
+      await orderAndPay(rb);
+      await until("order completed", async () => (await rb.getOrder(rb.order!.id)).status === "completed");
+      rewrite = (_m, u, b) =>
+        u.startsWith("/payments/")
+          ? { ...b, status: "failed", amount_received: null, amount_capturable: 0, attempts: [] }
+          : b;
+      const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
+      assert.equal(four.status, "FAIL", `${four.status}: ${four.reason}`);
+      assert.doesNotMatch(four.reason ?? "", /no money moved/);
+      assert.match(four.reason ?? "", /completed/);
+      assert.equal(rb.moneyMoved, true, "the marketplace says the order completed: money may have moved");
+      assert.equal(moneyMoved(readJournalFile(path.join(rb.dir, JOURNAL_FILE)).entries), true);
+    } finally {
+      rewrite = null;
+      await rb.close();
+    }
+  });
+
+  test("the orchestrator answers with another payment: not read as this payment's status", async () => {
+    const dir = newDir("hs-identity-other-");
+    const rb = open(dir);
+    try {
+      await orderAndPay(rb);
+      await until("order completed", async () => (await rb.getOrder(rb.order!.id)).status === "completed");
+      rewrite = (_m, u, b) =>
+        u.startsWith("/payments/")
+          ? { ...b, payment_id: "pay_someone_else0000000000000", status: "failed", amount_received: null }
+          : b;
+      const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
+      assert.doesNotMatch(four.reason ?? "", /no money moved/);
+      assert.equal(rb.moneyMoved, true, `${four.status}: ${four.reason}`);
+      assert.ok(
+        rb.anomalies.some((a) => /pay_someone_else/.test(a.message)),
+        rb.anomalies.map((a) => a.message).join("\n"),
+      );
+    } finally {
+      rewrite = null;
+      await rb.close();
+    }
+  });
 });
