@@ -206,3 +206,48 @@ describe("the orchestrator answers about something else", () => {
     }
   });
 });
+
+describe("the marketplace answers about another order, or the order's payment changes", () => {
+  let sb: Sandbox;
+  let proxy: Awaited<ReturnType<typeof rewritingProxy>>;
+  let rewrite: Rewrite | null = null;
+  before(async () => {
+    sb = await startSandbox({ quiet: true, faults: { completionDelayMs: 300, refundDelayMs: 100 } });
+    proxy = await rewritingProxy(sb.marketplaceUrl, () => rewrite);
+  });
+  after(async () => {
+    await proxy?.close();
+    await sb?.stop();
+  });
+
+  for (const [name, field, value] of [
+    ["another order", "id", "ord_someone_else"],
+    ["another payment", "hyperswitch_payment_id", "pay_reissued0000000000000000"],
+  ] as const) {
+    test(`GET /orders/:id names ${name} after the order was created: step 5 FAILs, never PASS on it`, async () => {
+      const dir = newDir("mp-identity-");
+      const rb = openStaging(sb, dir, Session.create("staging", dir), {
+        BASE_URL: `${proxy.url}/api/v1`,
+        POLL_DEADLINE_S: 10,
+      });
+      try {
+        await orderAndPay(rb);
+        const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
+        assert.equal(four.status, "PASS", four.reason);
+        const id = rb.order!.id;
+        rewrite = (m, u, b) => {
+          if (m !== "GET" || !u.startsWith(`/api/v1/orders/${id}`)) return b;
+          const data = b.data as Record<string, unknown>;
+          return { ...b, data: { ...data, [field]: value } };
+        };
+        const five = await rb.run("completed");
+        assert.equal(five.status, "FAIL", `step 5 ${five.status}: ${five.reason}`);
+        assert.match(five.reason ?? "", new RegExp(value));
+        assert.equal(rb.moneyMoved, true);
+      } finally {
+        rewrite = null;
+        await rb.close();
+      }
+    });
+  }
+});

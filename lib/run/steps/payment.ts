@@ -5,7 +5,7 @@
  */
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT } from "../../contract";
 import type { z } from "zod";
-import { InterruptedError, oneLine } from "../../errors";
+import { InterruptedError, oneLine, SchemaError } from "../../errors";
 import { sleep } from "../../clients/policy";
 import type { Money } from "../../money";
 import { classifyPayment, type AmountCheck } from "../amounts";
@@ -205,7 +205,7 @@ export async function paymentEvidence(s: Services, justPaid: boolean): Promise<P
       const paid = async () => {
         // The order's own paid_at too: once the payment settled, the orchestrator's `updated` is
         // the settling time, later than the payment itself.
-        const order = await getOrder(s.api, o.id).catch((err) => {
+        const order = await getOrder(s.api, o).catch((err) => {
           if (err instanceof InterruptedError) throw err;
           return null;
         });
@@ -231,15 +231,20 @@ export async function paymentEvidence(s: Services, justPaid: boolean): Promise<P
         // The marketplace's word too: an order completed (or refunded since) says it was paid, and
         // two sources disagreeing is never "no money moved". (`processing` is the marketplace not
         // having heard of the failure yet: a declined card looks so for a moment.)
-        const order = await getOrder(s.api, o.id).catch((err) => {
+        // An order whose payment changed since it was created (SchemaError) may have been paid on the new one.
+        let differs: string | null = null;
+        try {
+          const order = await getOrder(s.api, o);
+          if (PAID_ORDER.has(order.status)) differs = `the marketplace order ${o.id} is ${order.status}`;
+        } catch (err) {
           if (err instanceof InterruptedError) throw err;
-          return null;
-        });
-        if (order && PAID_ORDER.has(order.status))
+          if (err instanceof SchemaError) differs = `the marketplace order does not match: ${oneLine(err)}`;
+        }
+        if (differs)
           return unpaid(seen, {
             orchestrator,
             uncertain: true,
-            failed: `the orchestrator says the payment ${o.paymentId} is ${hs.status} but the marketplace order ${o.id} is ${order.status}: the two disagree, so money may have moved — do not pay again; check payment ${o.paymentId} at the orchestrator (Hyperswitch dashboard) and escalate to the marketplace squad with order ${o.id} and payment ${o.paymentId}`,
+            failed: `the orchestrator says the payment ${o.paymentId} is ${hs.status} but ${differs}: the two disagree, so money may have moved — do not pay again; check payment ${o.paymentId} at the orchestrator (Hyperswitch dashboard) and escalate to the marketplace squad with order ${o.id} and payment ${o.paymentId}`,
           });
         return unpaid(seen, {
           orchestrator,
@@ -250,7 +255,7 @@ export async function paymentEvidence(s: Services, justPaid: boolean): Promise<P
         return unpaid(seen, { orchestrator, failed: paymentAdvice(c, o.paymentId), uncertain: true });
       if (!justPaid || performance.now() > deadline) return unpaid(seen, { orchestrator });
     } else {
-      const order = await getOrder(s.api, o.id);
+      const order = await getOrder(s.api, o);
       if (order.status === "failed")
         return unpaid("order failed", {
           failed: `the order failed${order.failure_reason ? ` (${order.failure_reason})` : ""}: no money moved; pay again in a fresh session`,

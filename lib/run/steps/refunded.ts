@@ -28,7 +28,7 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
   let from = refundCreatedTime(journal.all(), a.attempt);
   let order = null as OrderT | null;
   const probe = async (): Promise<Probe> => {
-    const p = await probeOrder(ctx.api, o.id, (x) => {
+    const p = await probeOrder(ctx.api, o, (x) => {
       order = x;
     });
     if (p.status !== "refunded") return p;
