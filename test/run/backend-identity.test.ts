@@ -161,6 +161,23 @@ describe("the orchestrator answers about something else", () => {
     });
   }
 
+  test("step 8 saw the refund honestly, step 9 hears it is another payment's: step 9 FAILs, nothing counted", async () => {
+    const rb = await refundWith(null as unknown as Rewrite);
+    rewrite = null;
+    try {
+      const eight = await rb.run("refund");
+      assert.equal(eight.status, "PASS", eight.reason);
+      rewrite = (_m, u, b) => (u.startsWith("/refunds/") ? { ...b, payment_id: "pay_someone_else0000000000000" } : b);
+      const nine = await rb.run("refunded");
+      assert.equal(nine.status, "FAIL", `step 9 ${nine.status}: ${nine.reason}`);
+      assert.match(nine.reason ?? "", /not this order's refund/);
+      assertNotSettled(rb.dir);
+    } finally {
+      rewrite = null;
+      await rb.close();
+    }
+  });
+
   test("the orchestrator says failed while the marketplace order completed: money may have moved, never 'no money moved'", async () => {
     const dir = newDir("hs-identity-pay-");
     const rb = open(dir);
