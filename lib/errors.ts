@@ -24,7 +24,8 @@ export type StepErrorCode =
   | "E2E_NO_TRANSFER"
   | "E2E_TRANSFER_NULL"
   | "E2E_TRANSFER_AMOUNT"
-  | "E2E_REFUND_AMOUNT";
+  | "E2E_REFUND_AMOUNT"
+  | "E2E_REFUND_FOREIGN";
 
 /** A step ran before the step it depends on left its result in the session, or it was stopped. */
 export type StateErrorCode = "E2E_STATE" | "E2E_INTERRUPTED" | "E2E_STEP_DEADLINE";

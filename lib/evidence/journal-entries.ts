@@ -186,6 +186,15 @@ export const ENTRY_DATA = {
     source: z.string(),
     amount: z.number().optional(),
   }),
+  /**
+   * A refund a source says is not this order's (another payment, refund id or currency): the ledger
+   * never counts it as returned, whatever status it reaches; steps 8 and 9 FAIL naming `why`.
+   */
+  refund_foreign: data({
+    refund_id: Text,
+    attempt: z.number().int().positive().optional(),
+    why: Text,
+  }),
   step_result: StepResultData,
   /** Written by nothing today; an entry of this kind (tests write it as a plain marker) holds nothing. */
   archived: data({}),

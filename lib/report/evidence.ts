@@ -128,6 +128,12 @@ function checkedResult(sessionDir: string, def: StepDef, r: StepResult): StepRes
   );
 }
 
+/** A refund's latest status, or "not this order's refund" when a source said so (never its "succeeded"). */
+function refundStatusOf(journal: readonly JournalEntry[], refundId: string): string | null {
+  const a = refundAttempts(journal).find((x) => x.refundId === refundId);
+  return a?.foreign ? "not this order's refund" : (a?.status ?? null);
+}
+
 function unpaidOrder(journal: readonly JournalEntry[]): Evidence["unpaidOrder"] {
   const order = lastOf(journal, "order_created");
   if (!order || moneyMoved(journal)) return null;
@@ -246,8 +252,7 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
       ? {
           at: ref.at,
           refundId: ref.data.refund_id,
-          status:
-            refundAttempts(journal).find((a) => a.refundId === ref.data.refund_id)?.status ?? str(ref.data.status),
+          status: refundStatusOf(journal, ref.data.refund_id) ?? str(ref.data.status),
           httpStatus: ref.data.http_status,
           attempt: ref.data.attempt ?? 1,
         }

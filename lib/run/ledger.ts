@@ -47,6 +47,11 @@ export interface RefundAttempt {
   asked: number | null;
   /** Its refund_created entry has no `amount_cents` key at all: written before refunds carried amounts. */
   oldFormat: boolean;
+  /**
+   * Why a source says this refund is not this order's (another payment, refund or currency:
+   * `refund_foreign`), or null. Such a refund is never counted as returned, whatever its status.
+   */
+  foreign: string | null;
 }
 
 /**
@@ -69,6 +74,7 @@ export function refundAttempts(entries: readonly JournalEntry[]): RefundAttempt[
         amount: null,
         asked: null,
         oldFormat: false,
+        foreign: null,
       };
       out.push(a);
     }
@@ -95,6 +101,9 @@ export function refundAttempts(entries: readonly JournalEntry[]): RefundAttempt[
         a.source = e.data.source;
         a.amount = e.data.amount ?? a.amount;
       }
+    } else if (e.kind === "refund_foreign") {
+      const a = out.find((x) => x.refundId === e.data.refund_id);
+      if (a) a.foreign = a.foreign ?? e.data.why;
     }
   }
   return out.sort((a, b) => a.attempt - b.attempt);
@@ -169,7 +178,8 @@ export function ledgerOf(entries: readonly JournalEntry[]): Ledger {
         ? "order total"
         : null;
   const attempts = refundAttempts(entries);
-  const succeeded = attempts.filter((a) => a.status === "succeeded");
+  // A refund a source says is another payment's (or order's, or currency's) returned nothing here.
+  const succeeded = attempts.filter((a) => a.status === "succeeded" && a.foreign === null);
   const unknownAmount = succeeded.some((a) => a.amount === null);
   let refunded = succeeded.reduce((s, a) => s + (a.amount ?? 0), 0);
   // What the marketplace and the orchestrator say was refunded in all (step 9 journals both).
@@ -186,7 +196,7 @@ export function ledgerOf(entries: readonly JournalEntry[]): Ledger {
   const legacy =
     succeeded.some((a) => a.amount === null && a.oldFormat) ||
     (succeeded.length === 0 &&
-      attempts.every((a) => a.amount === null && a.oldFormat) &&
+      attempts.every((a) => a.amount === null && a.oldFormat && a.foreign === null) &&
       [...latestStepResults(entries).values()].some((r) => r.id === LEGACY.confirmsRefundId && r.status === "PASS"));
   if (legacy && captured !== null) refunded = Math.max(refunded, captured);
   const outstanding = captured === null ? null : Math.max(0, captured - refunded);

@@ -204,7 +204,7 @@ export class Runbook {
       };
     }
     // The journal keeps the link with its client secret masked: ask the backend for the live one.
-    const paymentUrl = (await this.getOrder(o.id)).payment_url;
+    const paymentUrl = (await getOrder(this.api, o)).payment_url;
     if (!this.autoPayAllowed) {
       this.dropWarm();
       return { amount, paymentUrl, auto: null, note: "pay in your browser, then fill in and run the paid cell" };

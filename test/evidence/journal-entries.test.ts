@@ -90,6 +90,11 @@ const SAMPLES: { [K in JournalKind]: DataIn<K> } = {
     amount_cents: null,
   },
   refund_status: { refund_id: "ref_1", attempt: 1, status: "succeeded", source: "orchestrator", amount: 500 },
+  refund_foreign: {
+    refund_id: "ref_1",
+    attempt: 1,
+    why: "the orchestrator says refund ref_1 is not this order's refund: it refunds payment pay_2, not pay_1",
+  },
   step_result: { ...stepResult(4, "pay", "FAIL"), reason: "declined", trace: { from: 3, to: 9 } },
   archived: {},
   bank_confirmed: { date: "2026-11-30", note: "seen on the statement", refund_id: "ref_1", confirmed_by: "operator" },

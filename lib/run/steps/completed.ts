@@ -60,7 +60,7 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
     what: "order completed",
     deadlineS: ctx.cfg.pollDeadlineS,
     probe: () =>
-      probeOrder(ctx.api, o.id, (x) => {
+      probeOrder(ctx.api, o, (x) => {
         seen = x;
       }),
     done: (s) => s === "completed",

@@ -6,7 +6,16 @@
 import { Licenses, Order, paths, type LicenseT, type OrderT, type ProductT } from "../../contract";
 import type { ApiClient } from "../../clients/http";
 import type { Config } from "../../config";
-import { type GuardError, HttpStatusError, InterruptedError, oneLine, RunbookError, StateError } from "../../errors";
+import {
+  type GuardError,
+  HttpStatusError,
+  InterruptedError,
+  oneLine,
+  RunbookError,
+  SchemaError,
+  type SchemaIssue,
+  StateError,
+} from "../../errors";
 import type { Journal } from "../../evidence/journal";
 import { orderMatchesCharge } from "../guards";
 import { money } from "../../money";
@@ -52,8 +61,18 @@ export function requireOrder(journal: Journal, table: StepTable): JournalOrder {
   return o;
 }
 
-export async function getOrder(api: ApiClient, id: string, retry = true): Promise<OrderT> {
-  return (
+/**
+ * The order as the backend has it now. `want` is its id, or the journal's order: then its payment
+ * must still be the one journaled at creation. An answer naming another order, or a payment that
+ * changed since, is refused (E2E_SCHEMA, never polled past): no step passes on someone else's order.
+ */
+export async function getOrder(
+  api: ApiClient,
+  want: string | Pick<JournalOrder, "id" | "paymentId">,
+  retry = true,
+): Promise<OrderT> {
+  const id = typeof want === "string" ? want : want.id;
+  const o = (
     await api.call({
       method: "GET",
       path: paths.order(id),
@@ -64,6 +83,23 @@ export async function getOrder(api: ApiClient, id: string, retry = true): Promis
       secretsOf: checkoutSecrets,
     })
   ).data;
+  const issues: SchemaIssue[] = [];
+  if (o.id !== id)
+    issues.push({
+      path: "id",
+      expected: id,
+      received: JSON.stringify(o.id),
+      message: `not the order asked for (${id})`,
+    });
+  if (typeof want !== "string" && o.hyperswitch_payment_id !== want.paymentId)
+    issues.push({
+      path: "hyperswitch_payment_id",
+      expected: want.paymentId,
+      received: JSON.stringify(o.hyperswitch_payment_id),
+      message: `the order's payment changed since it was created (journaled ${want.paymentId}): escalate to the marketplace squad with order ${id}`,
+    });
+  if (issues.length) throw new SchemaError("GET /orders/:id", issues);
+  return o;
 }
 
 export async function licenses(api: ApiClient): Promise<LicenseT[]> {
@@ -79,10 +115,14 @@ export async function licenses(api: ApiClient): Promise<LicenseT[]> {
 }
 
 /** One poll attempt: the order's status, or what went wrong (schema drift is thrown, never polled past). */
-export async function probeOrder(api: ApiClient, id: string, onOrder?: (o: OrderT) => void): Promise<Probe> {
+export async function probeOrder(
+  api: ApiClient,
+  want: string | Pick<JournalOrder, "id" | "paymentId">,
+  onOrder?: (o: OrderT) => void,
+): Promise<Probe> {
   const m0 = performance.now();
   try {
-    const o = await getOrder(api, id, false);
+    const o = await getOrder(api, want, false);
     onOrder?.(o);
     return { status: o.status, httpStatus: 200, latencyMs: performance.now() - m0 };
   } catch (err) {

@@ -5,7 +5,7 @@
  */
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT } from "../../contract";
 import type { z } from "zod";
-import { InterruptedError, oneLine } from "../../errors";
+import { InterruptedError, oneLine, SchemaError } from "../../errors";
 import { sleep } from "../../clients/policy";
 import type { Money } from "../../money";
 import { classifyPayment, type AmountCheck } from "../amounts";
@@ -19,6 +19,8 @@ import { getOrder, journalOrder, requireOrder } from "./orders";
 /** How long the paid cell keeps asking while a payment is under way. */
 const PAID_WAIT_MS = 20 * 1000; // 20 s
 const PAID_POLL_MS = 500;
+/** Order statuses the marketplace reaches only once it was paid. */
+const PAID_ORDER: ReadonlySet<string> = new Set(["completed", "refund_pending", "refunded"]);
 
 /** "succeeded •••• 4242 via stripe", "succeeded (wallet) via adyen" */
 export function describeHsPayment(p: HsPaymentT): string {
@@ -58,6 +60,15 @@ export async function orchestratorPayment(s: Services): Promise<HsPaymentT | nul
     endpoint: "GET /payments/:id",
     schema: HsPayment,
   });
+  // An answer about another payment says nothing about this one (its `failed` is not ours).
+  if (p && p.payment_id !== o.paymentId) {
+    s.anomaly({
+      step: s.currentStep,
+      kind: "warning",
+      message: `orchestrator cross-check failed: asked for payment ${o.paymentId}, it answered about payment ${p.payment_id}; not read as this order's payment`,
+    });
+    return null;
+  }
   // A hold seen is journaled once: a later `failed` (a failed void or capture) is then never
   // read as "no money moved" (issue 23).
   if (p && paymentClass(p.status).class === "funds_held" && !s.journal.last("payment_held"))
@@ -194,7 +205,7 @@ export async function paymentEvidence(s: Services, justPaid: boolean): Promise<P
       const paid = async () => {
         // The order's own paid_at too: once the payment settled, the orchestrator's `updated` is
         // the settling time, later than the payment itself.
-        const order = await getOrder(s.api, o.id).catch((err) => {
+        const order = await getOrder(s.api, o).catch((err) => {
           if (err instanceof InterruptedError) throw err;
           return null;
         });
@@ -216,16 +227,35 @@ export async function paymentEvidence(s: Services, justPaid: boolean): Promise<P
           ...(await paid()),
           note: `funds held (${hs.status}): void the hold at the orchestrator (payment ${o.paymentId}) if the order does not complete`,
         };
-      if (c.class === "no_money")
+      if (c.class === "no_money") {
+        // The marketplace's word too: an order completed (or refunded since) says it was paid, and
+        // two sources disagreeing is never "no money moved". (`processing` is the marketplace not
+        // having heard of the failure yet: a declined card looks so for a moment.)
+        // An order whose payment changed since it was created (SchemaError) may have been paid on the new one.
+        let differs: string | null = null;
+        try {
+          const order = await getOrder(s.api, o);
+          if (PAID_ORDER.has(order.status)) differs = `the marketplace order ${o.id} is ${order.status}`;
+        } catch (err) {
+          if (err instanceof InterruptedError) throw err;
+          if (err instanceof SchemaError) differs = `the marketplace order does not match: ${oneLine(err)}`;
+        }
+        if (differs)
+          return unpaid(seen, {
+            orchestrator,
+            uncertain: true,
+            failed: `the orchestrator says the payment ${o.paymentId} is ${hs.status} but ${differs}: the two disagree, so money may have moved — do not pay again; check payment ${o.paymentId} at the orchestrator (Hyperswitch dashboard) and escalate to the marketplace squad with order ${o.id} and payment ${o.paymentId}`,
+          });
         return unpaid(seen, {
           orchestrator,
           failed: `the orchestrator says the payment ${o.paymentId} is ${hs.status}: no money moved; pay again in a fresh session`,
         });
+      }
       if (c.class === "needs_action")
         return unpaid(seen, { orchestrator, failed: paymentAdvice(c, o.paymentId), uncertain: true });
       if (!justPaid || performance.now() > deadline) return unpaid(seen, { orchestrator });
     } else {
-      const order = await getOrder(s.api, o.id);
+      const order = await getOrder(s.api, o);
       if (order.status === "failed")
         return unpaid("order failed", {
           failed: `the order failed${order.failure_reason ? ` (${order.failure_reason})` : ""}: no money moved; pay again in a fresh session`,

@@ -4,13 +4,13 @@
  * refund of what is outstanding (the ledger's amount).
  */
 import { Refund, paths } from "../../contract";
-import { StateError } from "../../errors";
+import { StateError, StepCheckError } from "../../errors";
 import { money } from "../../money";
 import { refundClass, refundAdvice } from "../hs-status";
 import { ledgerOf, refundAttempts } from "../ledger";
 import type { StepContext, StepOutcome } from "../step-context";
 import { refundKeyOf, requireOrder } from "./orders";
-import { orchestratorRefund, seePayment } from "./refunds";
+import { disownRefund, foreignAdvice, orchestratorRefund, seePayment } from "./refunds";
 
 /** The refund step is opt-in: SKIPPED while REFUND is off. */
 export const refundOff = (cfg: { refund: boolean }): string | undefined =>
@@ -29,6 +29,8 @@ export async function runRefund(ctx: StepContext): Promise<StepOutcome | undefin
     // Fresh word first: a refund that failed since is not resumed, it is replaced; one that
     // succeeded for part of the money is followed by a refund of the rest (the ledger's outstanding).
     await orchestratorRefund(ctx, last);
+    // Not this order's refund (recorded now or earlier): never resumed as a PASS, never replaced.
+    if (last.foreign) throw new StepCheckError("E2E_REFUND_FOREIGN", foreignAdvice(last, o.paymentId));
     const partial = last.status === "succeeded" && (ledgerOf(journal.all()).outstanding ?? 0) > 0;
     if (refundClass(last.status ?? "pending").class !== "no_money" && !partial) {
       Object.assign(obs, {
@@ -79,12 +81,19 @@ export async function runRefund(ctx: StepContext): Promise<StepOutcome | undefin
   if (attempt > 1) obs.attempt = attempt;
   const a = refundAttempts(journal.all()).find((x) => x.attempt === attempt);
   if (!a?.refundId) throw new StateError(`refund attempt ${attempt} was not journaled; a runbook bug`);
+  if (res.data.order_id !== o.id)
+    disownRefund(
+      ctx,
+      a,
+      `the marketplace says refund ${a.refundId} is not this order's refund: its answer names order ${res.data.order_id}, not ${o.id}`,
+    );
   let why = res.data.failure_reason ?? null;
   if (refundClass(res.data.status).class !== "no_money") {
     const hs = await orchestratorRefund(ctx, a);
     if (hs) obs.orchestrator = `refund ${hs.status}`;
     why = hs?.error_message ?? why;
   }
+  if (a.foreign) throw new StepCheckError("E2E_REFUND_FOREIGN", foreignAdvice(a, o.paymentId));
   const c = refundClass(a.status ?? res.data.status);
   if (c.class === "no_money")
     return {

@@ -7,12 +7,12 @@ import { readSellerTransfers } from "../../clients/db";
 import { StateError, StepCheckError } from "../../errors";
 import { backendInterval, backendTime, reachedTime, refundCreatedTime } from "../backend-time";
 import { refundAdvice, refundClass } from "../hs-status";
-import { ledgerOf, refundAttempts, refundedText } from "../ledger";
+import { ledgerOf, refundAttempts, refundedText, uncheckedWhy } from "../ledger";
 import { reversalWords } from "../ledger-checks";
 import type { Probe } from "../poll";
 import type { StepContext, StepOutcome } from "../step-context";
 import { licenses, probeOrder, refundStepNo, requireOrder } from "./orders";
-import { noteRefundStatus, orchestratorRefund, seeMoney, seePayment } from "./refunds";
+import { foreignAdvice, noteRefundStatus, orchestratorRefund, seeMoney, seePayment } from "./refunds";
 
 /** How often the refunded step asks the orchestrator about the refund while polling the order. */
 const REFUND_CHECK_EVERY_MS = 2 * 1000; // 2 s
@@ -28,7 +28,7 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
   let from = refundCreatedTime(journal.all(), a.attempt);
   let order = null as OrderT | null;
   const probe = async (): Promise<Probe> => {
-    const p = await probeOrder(ctx.api, o.id, (x) => {
+    const p = await probeOrder(ctx.api, o, (x) => {
       order = x;
     });
     if (p.status !== "refunded") return p;
@@ -57,6 +57,7 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
       const hs = await orchestratorRefund(ctx, a);
       if (hs) obs.orchestrator = `refund ${hs.status}`;
     }
+    if (a.foreign) return `escalate: ${foreignAdvice(a, o.paymentId)}`;
     const c = refundClass(a.status ?? "pending");
     const l = ledgerOf(journal.all());
     if (a.status === "succeeded" && (l.outstanding ?? 0) > 0)
@@ -108,6 +109,9 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
   const l = ledgerOf(journal.all());
   obs.refunded = refundedText(l);
   if (out.reached) await checkReversal(ctx);
+  // A refund a source says is not this order's counts for nothing, even once the order reads refunded.
+  const foreign = refundAttempts(journal.all()).find((x) => x.foreign !== null);
+  if (foreign) throw new StepCheckError("E2E_REFUND_FOREIGN", foreignAdvice(foreign, o.paymentId));
   if (!out.reached) return { status: "FAIL", reason: out.failure };
   if (l.overRefund > 0) {
     const msg = `over-refund: ${refundedText(l)}; ask the marketplace squad to recover it and file an issue`;
@@ -140,6 +144,12 @@ async function seeRefunds(ctx: StepContext, order: OrderT | null): Promise<void>
   for (const x of refundAttempts(ctx.journal.all())) {
     if (!x.refundId) continue;
     const r = await orchestratorRefund(ctx, x);
+    if (x.foreign) {
+      // Not this order's refund: the orchestrator's refunded row is NOT CHECKED, never a sum without it.
+      if (uncheckedWhy(ctx.journal.all(), "refunded") !== x.foreign)
+        ctx.journal.append("money_unchecked", { what: "refunded", why: x.foreign });
+      return;
+    }
     if (!r) return; // unreadable: say nothing rather than a wrong sum
     if (r.status === "succeeded") sum += r.amount;
   }

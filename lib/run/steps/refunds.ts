@@ -8,6 +8,7 @@ import type { Journal } from "../../evidence/journal";
 import type { RefundAttempt } from "../ledger";
 import { paymentSeen, type MoneySeenData } from "../ledger-checks";
 import type { Services } from "../step-context";
+import { journalOrder } from "./orders";
 import { orchestratorGet, orchestratorPayment } from "./payment";
 
 /** Journals an amount a source reported, for the ledger (once per change). */
@@ -34,7 +35,11 @@ export function noteRefundStatus(
   if (amount !== undefined) a.amount = amount;
 }
 
-/** The orchestrator's word on a refund (force_sync), journaled when it changed; null without it. */
+/**
+ * The orchestrator's word on a refund (force_sync), journaled when it changed; null without it.
+ * An answer about another refund, another payment or in another currency is not this order's
+ * refund: it is journaled as such (`refund_foreign`, never counted as returned) and null is returned.
+ */
 export async function orchestratorRefund(s: Services, a: RefundAttempt): Promise<HsRefundT | null> {
   if (!a.refundId) return null;
   const r = await orchestratorGet(s, "orchestrator refund", {
@@ -42,8 +47,44 @@ export async function orchestratorRefund(s: Services, a: RefundAttempt): Promise
     endpoint: "GET /refunds/:id",
     schema: HsRefund,
   });
+  const o = journalOrder(s.journal);
+  const why = r && o ? foreignRefund(r, a.refundId, o) : null;
+  if (why) {
+    disownRefund(s, a, why);
+    return null;
+  }
   if (r) noteRefundStatus(s.journal, a, r.status, "orchestrator", r.amount);
   return r;
+}
+
+/** Why the orchestrator's refund is not the one asked about for this order, or null when it is. */
+export function foreignRefund(
+  r: Pick<HsRefundT, "refund_id" | "payment_id" | "currency">,
+  refundId: string,
+  o: { paymentId: string; currency: string },
+): string | null {
+  const why: string[] = [];
+  if (r.refund_id !== refundId) why.push(`it answered about refund ${r.refund_id}`);
+  if (r.payment_id !== o.paymentId) why.push(`it refunds payment ${r.payment_id}, not ${o.paymentId}`);
+  if (r.currency && r.currency.toUpperCase() !== o.currency.toUpperCase())
+    why.push(`it is in ${r.currency}, not the order's ${o.currency}`);
+  return why.length ? `the orchestrator says refund ${refundId} is not this order's refund: ${why.join("; ")}` : null;
+}
+
+/**
+ * Records that a source says this refund is not this order's (`refund_foreign`, once per refund, with
+ * a warning anomaly): the ledger then never counts it as returned.
+ */
+export function disownRefund(s: Services, a: RefundAttempt, why: string): void {
+  a.foreign = a.foreign ?? why;
+  if (!a.refundId || s.journal.last("refund_foreign", (e) => e.data.refund_id === a.refundId)) return;
+  s.journal.append("refund_foreign", { refund_id: a.refundId, attempt: a.attempt, why });
+  s.anomaly({ step: s.currentStep, kind: "warning", message: why });
+}
+
+/** What steps 8 and 9 say about a refund that is not this order's: nothing is counted, nothing retried. */
+export function foreignAdvice(a: RefundAttempt, paymentId: string): string {
+  return `${a.foreign} — nothing is counted as refunded: do not create another refund; check at the orchestrator (Hyperswitch dashboard) whether payment ${paymentId} was refunded, and escalate to the marketplace squad with refund ${a.refundId ?? "?"} and payment ${paymentId}`;
 }
 
 /** The orchestrator's charged and captured amounts, journaled for the ledger (nothing without it). */

@@ -73,7 +73,7 @@ async function pasted(ctx: StepContext, psqlOutput: string): Promise<undefined> 
  */
 async function reconcileTransfer(ctx: StepContext, row: { amount: number; currency: string | null }): Promise<void> {
   const obs: Observed = ctx.facts;
-  const o = await getOrder(ctx.api, requireOrder(ctx.journal, ctx.table).id);
+  const o = await getOrder(ctx.api, requireOrder(ctx.journal, ctx.table));
   const split = orderSplit(o);
   const currency = row.currency || o.currency;
   const seenInDatabase = () =>

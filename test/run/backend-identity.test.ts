@@ -1,0 +1,270 @@
+/**
+ * A backend that answers about something else: against the sandbox, headless, with a loopback proxy
+ * in front of the orchestrator rewriting what it says. A refund the orchestrator says belongs to
+ * another payment (or is in another currency) is not this session's refund: it must never settle the
+ * ledger, tick the refund boxes or balance the reconciliation. A payment the orchestrator calls
+ * `failed` while the marketplace order completed is two sources disagreeing: never "no money moved".
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { request } from "undici";
+import { startSandbox, type Sandbox } from "../../sandbox";
+import { payHeadless } from "../../lib/clients/payer";
+import { readJournalFile } from "../../lib/evidence/journal";
+import { JOURNAL_FILE } from "../../lib/evidence/files";
+import { ledgerOf, moneyMoved, reconcile } from "../../lib/run/ledger";
+import type { Runbook } from "../../lib/run/runbook";
+import { Session } from "../../lib/run/session";
+import { sleep } from "../sandbox/helpers";
+import { openStaging } from "./fixtures";
+
+type Rewrite = (method: string, url: string, body: Record<string, unknown>) => Record<string, unknown>;
+
+/** A loopback proxy passing every request to `target` and handing each JSON answer to `rewrite`. */
+async function rewritingProxy(target: string, rewrite: () => Rewrite | null) {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const headers = { ...req.headers };
+      delete headers.host;
+      delete headers.connection;
+      request(target + req.url, {
+        method: req.method as "GET",
+        headers,
+        body: chunks.length ? Buffer.concat(chunks) : undefined,
+      })
+        .then(async (up) => {
+          let body = Buffer.from(await up.body.arrayBuffer());
+          const r = rewrite();
+          if (r && up.statusCode < 300) {
+            const json = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
+            body = Buffer.from(JSON.stringify(r(req.method ?? "", req.url ?? "", json)));
+          }
+          res.writeHead(up.statusCode, { "content-type": "application/json" }).end(body);
+        })
+        .catch(() => req.socket.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const newDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+
+async function orderAndPay(rb: Runbook): Promise<void> {
+  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
+    assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+  const p = await rb.pay();
+  await payHeadless(p.paymentUrl, "success", { browser: false });
+}
+
+async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (await ok()) return;
+  throw new Error(`${what}: not within ${ms} ms`);
+}
+
+describe("the orchestrator answers about something else", () => {
+  let sb: Sandbox;
+  let proxy: Awaited<ReturnType<typeof rewritingProxy>>;
+  let rewrite: Rewrite | null = null;
+  before(async () => {
+    sb = await startSandbox({ quiet: true, faults: { completionDelayMs: 100, refundDelayMs: 100 } });
+    proxy = await rewritingProxy(sb.hyperswitchUrl, () => rewrite);
+  });
+  after(async () => {
+    await proxy?.close();
+    await sb?.stop();
+  });
+
+  const open = (dir: string) =>
+    openStaging(
+      sb,
+      dir,
+      Session.create("staging", dir),
+      { POLL_DEADLINE_S: 30, REFUND_DEADLINE_S: 15, HYPERSWITCH_URL: proxy.url },
+      { HYPERSWITCH_API_KEY: sb.apiKey, DATABASE_URL: sb.readonlyDsn },
+    );
+
+  /** Steps 0–7 PASS on the honest orchestrator; then `lie` rewrites its refund answers. */
+  async function refundWith(lie: Rewrite): Promise<Runbook> {
+    const dir = newDir("hs-identity-");
+    const rb = open(dir);
+    await orderAndPay(rb);
+    for (const r of [
+      await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" }),
+      await rb.run("completed"),
+      await rb.run("licence"),
+      await rb.run("transfer"),
+    ])
+      assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+    rewrite = lie;
+    return rb;
+  }
+
+  /** Whatever the steps said, the journal on disk must not read the money as back. */
+  function assertNotSettled(dir: string): void {
+    const read = readJournalFile(path.join(dir, JOURNAL_FILE));
+    assert.ok(read.ok, JSON.stringify(read.firstBroken));
+    const entries = read.entries;
+    const l = ledgerOf(entries);
+    assert.equal(l.settled, false, "a refund of another payment settled this one");
+    assert.equal(l.refunded, 0, `counted as refunded: ${l.refunded}`);
+    assert.equal(reconcile(entries).balanced, false, reconcile(entries).summary);
+  }
+
+  for (const [name, lie] of [
+    [
+      "another payment",
+      (_m: string, u: string, b: Record<string, unknown>) =>
+        u.startsWith("/refunds/") ? { ...b, payment_id: "pay_someone_else0000000000000" } : b,
+    ],
+    [
+      "another currency",
+      (_m: string, u: string, b: Record<string, unknown>) =>
+        u.startsWith("/refunds/") ? { ...b, currency: "JPY" } : b,
+    ],
+    [
+      "another refund",
+      (_m: string, u: string, b: Record<string, unknown>) =>
+        u.startsWith("/refunds/") ? { ...b, refund_id: "ref_someone_else" } : b,
+    ],
+  ] as const) {
+    test(`a refund the orchestrator says is of ${name}: steps 8 and 9 FAIL, nothing counted as refunded`, async () => {
+      const rb = await refundWith(lie);
+      try {
+        const eight = await rb.run("refund");
+        assert.equal(eight.status, "FAIL", `step 8 ${eight.status}: ${eight.reason}`);
+        assert.match(eight.reason ?? "", /not this order's refund|escalate/);
+        const nine = await rb.run("refunded", { reason: "test: the refund step failed" } as never);
+        assert.notEqual(nine.status, "PASS", `step 9 ${nine.status}: ${nine.reason}`);
+        // A re-run of the refund cell neither creates another refund nor turns it into a PASS.
+        const again = await rb.run("refund");
+        assert.equal(again.status, "FAIL", `re-run: ${again.status}: ${again.reason}`);
+        assert.equal(rb.moneyOutstanding, true);
+        assertNotSettled(rb.dir);
+      } finally {
+        rewrite = null;
+        await rb.close();
+      }
+    });
+  }
+
+  test("step 8 saw the refund honestly, step 9 hears it is another payment's: step 9 FAILs, nothing counted", async () => {
+    const rb = await refundWith(null as unknown as Rewrite);
+    rewrite = null;
+    try {
+      const eight = await rb.run("refund");
+      assert.equal(eight.status, "PASS", eight.reason);
+      rewrite = (_m, u, b) => (u.startsWith("/refunds/") ? { ...b, payment_id: "pay_someone_else0000000000000" } : b);
+      const nine = await rb.run("refunded");
+      assert.equal(nine.status, "FAIL", `step 9 ${nine.status}: ${nine.reason}`);
+      assert.match(nine.reason ?? "", /not this order's refund/);
+      assertNotSettled(rb.dir);
+    } finally {
+      rewrite = null;
+      await rb.close();
+    }
+  });
+
+  test("the orchestrator says failed while the marketplace order completed: money may have moved, never 'no money moved'", async () => {
+    const dir = newDir("hs-identity-pay-");
+    const rb = open(dir);
+    try {
+      await orderAndPay(rb);
+      await until("order completed", async () => (await rb.getOrder(rb.order!.id)).status === "completed");
+      rewrite = (_m, u, b) =>
+        u.startsWith("/payments/")
+          ? { ...b, status: "failed", amount_received: null, amount_capturable: 0, attempts: [] }
+          : b;
+      const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
+      assert.equal(four.status, "FAIL", `${four.status}: ${four.reason}`);
+      assert.doesNotMatch(four.reason ?? "", /no money moved/);
+      assert.match(four.reason ?? "", /completed/);
+      assert.equal(rb.moneyMoved, true, "the marketplace says the order completed: money may have moved");
+      assert.equal(moneyMoved(readJournalFile(path.join(rb.dir, JOURNAL_FILE)).entries), true);
+    } finally {
+      rewrite = null;
+      await rb.close();
+    }
+  });
+
+  test("the orchestrator answers with another payment: not read as this payment's status", async () => {
+    const dir = newDir("hs-identity-other-");
+    const rb = open(dir);
+    try {
+      await orderAndPay(rb);
+      await until("order completed", async () => (await rb.getOrder(rb.order!.id)).status === "completed");
+      rewrite = (_m, u, b) =>
+        u.startsWith("/payments/")
+          ? { ...b, payment_id: "pay_someone_else0000000000000", status: "failed", amount_received: null }
+          : b;
+      const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
+      assert.doesNotMatch(four.reason ?? "", /no money moved/);
+      assert.equal(rb.moneyMoved, true, `${four.status}: ${four.reason}`);
+      assert.ok(
+        rb.anomalies.some((a) => /pay_someone_else/.test(a.message)),
+        rb.anomalies.map((a) => a.message).join("\n"),
+      );
+    } finally {
+      rewrite = null;
+      await rb.close();
+    }
+  });
+});
+
+describe("the marketplace answers about another order, or the order's payment changes", () => {
+  let sb: Sandbox;
+  let proxy: Awaited<ReturnType<typeof rewritingProxy>>;
+  let rewrite: Rewrite | null = null;
+  before(async () => {
+    sb = await startSandbox({ quiet: true, faults: { completionDelayMs: 300, refundDelayMs: 100 } });
+    proxy = await rewritingProxy(sb.marketplaceUrl, () => rewrite);
+  });
+  after(async () => {
+    await proxy?.close();
+    await sb?.stop();
+  });
+
+  for (const [name, field, value] of [
+    ["another order", "id", "ord_someone_else"],
+    ["another payment", "hyperswitch_payment_id", "pay_reissued0000000000000000"],
+  ] as const) {
+    test(`GET /orders/:id names ${name} after the order was created: step 5 FAILs, never PASS on it`, async () => {
+      const dir = newDir("mp-identity-");
+      const rb = openStaging(sb, dir, Session.create("staging", dir), {
+        BASE_URL: `${proxy.url}/api/v1`,
+        POLL_DEADLINE_S: 10,
+      });
+      try {
+        await orderAndPay(rb);
+        const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
+        assert.equal(four.status, "PASS", four.reason);
+        const id = rb.order!.id;
+        rewrite = (m, u, b) => {
+          if (m !== "GET" || !u.startsWith(`/api/v1/orders/${id}`)) return b;
+          const data = b.data as Record<string, unknown>;
+          return { ...b, data: { ...data, [field]: value } };
+        };
+        const five = await rb.run("completed");
+        assert.equal(five.status, "FAIL", `step 5 ${five.status}: ${five.reason}`);
+        assert.match(five.reason ?? "", new RegExp(value));
+        assert.equal(rb.moneyMoved, true);
+      } finally {
+        rewrite = null;
+        await rb.close();
+      }
+    });
+  }
+});
