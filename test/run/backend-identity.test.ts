@@ -267,4 +267,45 @@ describe("the marketplace answers about another order, or the order's payment ch
       }
     });
   }
+  test("POST /orders/:id/refund answers about another order: steps 8 and 9 FAIL, nothing counted as refunded", async () => {
+    const dir = newDir("mp-identity-refund-");
+    const rb = openStaging(
+      sb,
+      dir,
+      Session.create("staging", dir),
+      { BASE_URL: `${proxy.url}/api/v1`, POLL_DEADLINE_S: 30, REFUND_DEADLINE_S: 10 },
+      { DATABASE_URL: sb.readonlyDsn },
+    );
+    try {
+      await orderAndPay(rb);
+      for (const r of [
+        await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" }),
+        await rb.run("completed"),
+        await rb.run("licence"),
+        await rb.run("transfer"),
+      ])
+        assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+      const id = rb.order!.id;
+      rewrite = (m, u, b) => {
+        if (m !== "POST" || !u.startsWith(`/api/v1/orders/${id}/refund`)) return b;
+        const data = b.data as Record<string, unknown> | undefined;
+        return data
+          ? { ...b, data: { ...data, order_id: "ord_someone_else" } }
+          : { ...b, order_id: "ord_someone_else" };
+      };
+      const eight = await rb.run("refund");
+      assert.equal(eight.status, "FAIL", `step 8 ${eight.status}: ${eight.reason}`);
+      assert.match(eight.reason ?? "", /ord_someone_else|not this order's refund/);
+      rewrite = null;
+      const nine = await rb.run("refunded", { reason: "test: the refund step failed" } as never);
+      assert.notEqual(nine.status, "PASS", `step 9 ${nine.status}: ${nine.reason}`);
+      assert.equal(rb.moneyOutstanding, true);
+      const entries = readJournalFile(path.join(rb.dir, JOURNAL_FILE)).entries;
+      assert.equal(ledgerOf(entries).settled, false, "a refund answer about another order settled this one");
+      assert.equal(reconcile(entries).balanced, false, reconcile(entries).summary);
+    } finally {
+      rewrite = null;
+      await rb.close();
+    }
+  });
 });
