@@ -12,7 +12,7 @@ import { readManifest } from "../evidence/manifest";
 import { Journal } from "../evidence/journal";
 import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { Trace } from "../evidence/trace";
-import { acceptance } from "./verdict";
+import { acceptance, deriveOutcome } from "./verdict";
 
 // ------------------------------------------------------------------------------------ GO/NO-GO
 
@@ -34,15 +34,28 @@ const anchorOfEv = (ev: Evidence | undefined): GoNoGo["anchor"] =>
     : null;
 
 /**
- * GO only when a **live** session has all 9 boxes ticked (bank included) and an intact trace chain.
+ * A live session that earns GO: its derived outcome is PASS (so sealed `--incomplete` never is),
+ * all 9 boxes ticked (bank included), the money balanced and the trace chain intact.
+ */
+const earnsGo = (ev: Evidence): boolean =>
+  ev.chain.ok &&
+  deriveOutcome(ev).outcome === "PASS" &&
+  acceptance(ev).every((b) => b.ok) &&
+  // The money must reconcile too (issue 23): every box ticked over an unbalanced ledger is not a GO.
+  ev.reconciliation.balanced;
+
+/**
+ * GO only when a **live** session earns it (`earnsGo`) and no later live session that moved money
+ * fell short: a later run whose refund stuck is the payment path as it is now, not hidden behind an
+ * older GO (it stays PENDING, naming both).
  * @example goNoGo(listSessions(archive, "live").map((id) => loadEvidence(path.join(archive, id))))
  */
 export function goNoGo(sessions: Evidence[]): GoNoGo {
   const live = sessions.filter((ev) => ev.mode === "live").sort((a, b) => a.sessionId.localeCompare(b.sessionId));
-  // The money must reconcile too (issue 23): every box ticked over an unbalanced ledger is not a GO.
-  const full = live.filter((ev) => ev.chain.ok && acceptance(ev).every((b) => b.ok) && ev.reconciliation.balanced);
+  const full = live.filter(earnsGo);
   const best = full[full.length - 1];
-  if (best)
+  const laterShort = best ? live.filter((ev) => ev.sessionId > best.sessionId && ev.moneyMoved && !earnsGo(ev)) : [];
+  if (best && !laterShort.length)
     return {
       go: true,
       status: "✅ GO",
@@ -50,7 +63,8 @@ export function goNoGo(sessions: Evidence[]): GoNoGo {
       sessionId: best.sessionId,
       anchor: anchorOfEv(best),
     };
-  const latest = live[live.length - 1];
+  // The session PENDING names: the latest live one that moved money and fell short after a GO.
+  const latest = laterShort[laterShort.length - 1] ?? live[live.length - 1];
   if (!latest)
     return {
       go: false,
@@ -64,10 +78,16 @@ export function goNoGo(sessions: Evidence[]): GoNoGo {
     .map((b) => `box ${b.n} open (${b.evidence})`);
   if (!latest.chain.ok) open.unshift(`trace chain broken at line ${latest.chain.firstBroken?.line}`);
   if (!latest.reconciliation.balanced) open.unshift(`money not reconciled (${latest.reconciliation.summary})`);
+  const v = deriveOutcome(latest);
+  // Every box ticked and balanced, yet not PASS (sealed --incomplete): the outcome says why.
+  if (!open.length) open.push(`outcome ${v.outcome} (${v.reason})`);
+  const which = best
+    ? `live session ${latest.sessionId}, after ${best.sessionId} earned GO (a later run that moved money and fell short)`
+    : `latest live session ${latest.sessionId}`;
   return {
     go: false,
     status: "🟡 PENDING",
-    reason: `latest live session ${latest.sessionId}: ${open.join("; ")}`,
+    reason: `${which}: ${open.join("; ")}`,
     sessionId: latest.sessionId,
     anchor: anchorOfEv(latest),
   };
@@ -189,6 +209,15 @@ export function validateBankDate(ev: Evidence, date: string, today = new Date())
       ev.sealedAs?.unrefunded
         ? `no refund recorded in this session, which was sealed unrefunded ("${ev.sealedAs.unrefunded}"): there is nothing for the bank to confirm here; keep the orchestrator's refund reference with the report`
         : `no refund recorded in this session, so there is nothing for the bank to confirm; run ${refundStepOf(ev)} (refund) first`,
+    );
+  // A refund that returned nothing (failed) or that a source said is another order's, payment or
+  // currency: a bank line is not its confirmation, and box 9 ("Funds returned") must not tick on it.
+  const st = ev.refund.status;
+  if (st === "failed" || st === "not this order's refund")
+    throw new BankConfirmError(
+      "E2E_BANK_NO_REFUND",
+      id,
+      `refund ${ev.refund.refundId ?? "?"} (attempt ${ev.refund.attempt}) is ${st === "failed" ? "failed: it returned no money" : "not this order's refund (a source named another order, payment or currency)"}, so there is nothing for the bank to confirm; refund the order (${refundStepOf(ev)} again, or the Hyperswitch dashboard) and confirm that refund`,
     );
   const todayDay = today.toISOString().slice(0, 10);
   if (date > todayDay)

@@ -1,0 +1,90 @@
+/**
+ * The paperwork never says more than the journal (red-team, the paperwork after the steps): the
+ * GO/NO-GO row follows the derived outcome, a later live run that fell short is not hidden behind
+ * an older GO, and confirm-bank refuses to tick "Funds returned" on a refund that returned nothing.
+ */
+import { describe, it } from "node:test";
+import * as assert from "node:assert/strict";
+import { BankConfirmError, loadEvidence } from "../../lib/report/evidence";
+import { Journal } from "../../lib/evidence/journal";
+import { acceptance, deriveOutcome } from "../../lib/report/verdict";
+import { confirmBank, goNoGo, validateBankDate } from "../../lib/report/paperwork";
+import { IDS, day, makeSession, tmpArchive } from "./fixtures";
+
+describe("GO/NO-GO agrees with the journal's verdict", () => {
+  it("a live session sealed --incomplete is PARTIAL, and its row is PENDING, never GO", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "pass" });
+    confirmBank(dir, { date: day() });
+    Journal.open(dir).append("seal_exception", {
+      rule: "incomplete",
+      reason: "the plot cell threw before the report",
+      what: ["plot cell threw"],
+    });
+    const ev = loadEvidence(dir);
+    assert.equal(deriveOutcome(ev).outcome, "PARTIAL");
+    const d = goNoGo([ev]);
+    assert.equal(d.status, "🟡 PENDING");
+    assert.equal(d.go, false);
+    assert.match(d.reason, /^latest live session \S+-live: outcome PARTIAL \(run incomplete \(plot cell threw\)/);
+  });
+
+  it("a later live run that moved money and fell short is not hidden behind an older GO", () => {
+    const archive = tmpArchive();
+    const good = makeSession(archive, { mode: "live", scenario: "pass", at: new Date("2026-11-20T10:00:00Z") });
+    confirmBank(good, { date: day() });
+    const stuck = makeSession(archive, { mode: "live", scenario: "stuck", at: new Date("2026-11-27T10:00:00Z") });
+    const d = goNoGo([loadEvidence(good), loadEvidence(stuck)]);
+    assert.equal(d.status, "🟡 PENDING");
+    assert.equal(d.sessionId, "20261127T100000Z-live");
+    assert.match(
+      d.reason,
+      /^live session 20261127T100000Z-live, after 20261120T100000Z-live earned GO \(a later run that moved money and fell short\): /,
+    );
+  });
+
+  it("an earlier live run that fell short does not stop a later one's GO, nor does a later one that moved no money", () => {
+    const archive = tmpArchive();
+    const stuck = makeSession(archive, { mode: "live", scenario: "stuck", at: new Date("2026-11-19T10:00:00Z") });
+    const good = makeSession(archive, { mode: "live", scenario: "pass", at: new Date("2026-11-20T10:00:00Z") });
+    confirmBank(good, { date: day() });
+    const refused = makeSession(archive, {
+      mode: "live",
+      scenario: "preflight-refused",
+      at: new Date("2026-11-21T10:00:00Z"),
+    });
+    const d = goNoGo([stuck, good, refused].map((x) => loadEvidence(x)));
+    assert.equal(d.status, "✅ GO");
+    assert.equal(d.sessionId, "20261120T100000Z-live");
+  });
+});
+
+describe("confirm-bank confirms only a refund that returned money", () => {
+  const refused = (ev: ReturnType<typeof loadEvidence>, msg: RegExp) =>
+    assert.throws(
+      () => validateBankDate(ev, day()),
+      (e: unknown) => e instanceof BankConfirmError && e.code === "E2E_BANK_NO_REFUND" && msg.test(e.message),
+    );
+
+  it("refuses a refund a source said is another order's, and box 9 stays open", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "refund-stuck" });
+    Journal.open(dir).append("refund_foreign", {
+      refund_id: IDS.refund,
+      attempt: 1,
+      why: "the answer names another order",
+    });
+    refused(loadEvidence(dir), /is not this order's refund .*nothing for the bank to confirm; refund the order/);
+    assert.throws(() => confirmBank(dir, { date: day() }), BankConfirmError);
+    assert.equal(acceptance(loadEvidence(dir)).at(-1)?.ok, false);
+  });
+
+  it("refuses a failed refund", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "refund-stuck" });
+    Journal.open(dir).append("refund_status", {
+      refund_id: IDS.refund,
+      attempt: 1,
+      status: "failed",
+      source: "orchestrator",
+    });
+    refused(loadEvidence(dir), /is failed: it returned no money/);
+  });
+});
