@@ -9,7 +9,8 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { GuardError } from "../errors";
-import { Journal, checkedJournal, firstOf, latestStepResults, type JournalEntry } from "../evidence/journal";
+import { Journal, checkedJournal, firstOf, lastOf, latestStepResults, type JournalEntry } from "../evidence/journal";
+import { moneyMoved } from "./ledger";
 import { DryRunRef as DryRunRefSchema } from "../evidence/journal-entries";
 import { JOURNAL_FILE, MANIFEST_FILE } from "../evidence/files";
 import { readSessionSnapshot, recordedIdentity, unsealedChain } from "../evidence/snapshot";
@@ -127,6 +128,10 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
   const open = STEPS.find((d) => st.get(d.id)?.status !== "PASS");
   if (open)
     return `step ${open.n} (${open.id}) ${st.get(open.id)?.status ?? "never ran"}: not every step passed — run a new staging dry run with --refund`;
+  // Sealed --incomplete (a cell threw or never ran): its outcome is PARTIAL, never the PASS the gate needs.
+  const incomplete = lastOf(entries, "seal_exception", (e) => e.data.rule === "incomplete");
+  if (incomplete)
+    return `sealed as incomplete ("${incomplete.data.reason}"): its outcome is PARTIAL, not PASS — run a new staging dry run`;
   if (!snap.sealed) return `not sealed — run npm run archive -- ${dir}`;
   const v = verifySession(snap);
   if (!v.ok) {
@@ -188,21 +193,51 @@ function trustProblem(dir: string, m: NonNullable<ReturnType<typeof verifySessio
   return null;
 }
 
-/** Staging folders of an archive, newest first: the passed dry runs, and the others with why. */
+/**
+ * Staging folders of an archive, newest first: the passed dry runs, and the others with why. A pass
+ * older than a staging run that moved money and fell short is rejected too, naming that run.
+ */
 export function stagingDryRuns(
   archiveDir: string,
   o: TrustOptions = {},
 ): { passed: DryRun[]; rejected: RejectedDryRun[] } {
   const out = { passed: [] as DryRun[], rejected: [] as RejectedDryRun[] };
   if (!fs.existsSync(archiveDir)) return out;
+  // A newer staging run that moved money and fell short is staging as it is now: no older pass speaks over it.
+  let fellShort: string | null = null;
   for (const name of fs.readdirSync(archiveDir).sort().reverse()) {
     const dir = path.join(archiveDir, name);
     if (!fs.statSync(dir).isDirectory() || !claimsStaging(dir, name)) continue;
-    const reason = dryRunProblem(dir, o);
+    const problem = dryRunProblem(dir, o);
+    const reason =
+      problem ??
+      (fellShort &&
+        `a newer staging dry run, ${fellShort}, moved money and did not pass: this older pass no longer speaks for staging — run a new staging dry run that passes`);
     if (reason) out.rejected.push({ sessionId: name, dir, reason });
     else out.passed.push({ sessionId: name, dir });
+    if (problem && !fellShort && fellShortAsStaging(dir, name)) fellShort = name;
   }
   return out;
+}
+
+/**
+ * The folder's own staging session (its journal names it) moved money and did not pass: a step
+ * short of PASS, or sealed --incomplete. Unsealed or unsigned alone is not falling short.
+ */
+function fellShortAsStaging(dir: string, name: string): boolean {
+  try {
+    const snap = readSessionSnapshot(dir);
+    const entries = snap.journal ? checkedJournal(unsealedChain(snap.journal)).entries : [];
+    const created = firstOf(entries, "session_created");
+    if (created?.data.sessionId !== name || created.data.mode !== "staging" || !moneyMoved(entries)) return false;
+    const st = latestStepResults(entries);
+    return (
+      STEPS.some((d) => st.get(d.id)?.status !== "PASS") ||
+      Boolean(lastOf(entries, "seal_exception", (e) => e.data.rule === "incomplete"))
+    );
+  } catch {
+    return false; // an unreadable journal is already named by dryRunProblem
+  }
 }
 
 /**
