@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 
@@ -99,9 +101,54 @@ export interface PgliteHandle {
   stop(): Promise<void>;
 }
 
+/**
+ * Where the data directory of a freshly initialised PGlite is kept, one per PGlite version (what
+ * initdb writes depends on nothing else: no options are passed). Under node_modules/.cache, so
+ * npm ci starts it afresh; null without a node_modules beside the sandbox.
+ */
+export function pgliteTemplateFile(): string | null {
+  try {
+    const root = path.join(__dirname, "..", "node_modules");
+    const pkg = path.join(root, "@electric-sql", "pglite", "package.json");
+    const { version } = JSON.parse(fs.readFileSync(pkg, "utf8")) as { version: string };
+    return path.join(root, ".cache", "payment-e2e", `pglite-${version}-initdb.tar`);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A fresh, empty cluster. initdb is most of a sandbox start's CPU (about half of its 3 s, and npm test
+ * starts some 35), so the first start keeps a dump of the data directory initdb wrote in `template`
+ * and later starts load it: the same empty cluster, before any migration, in a second of CPU less.
+ * The dump appears whole (written aside, then renamed); one that cannot be loaded is replaced by a
+ * fresh initdb's. `template` null: initdb every time.
+ */
+export async function freshPglite(template: string | null = pgliteTemplateFile()): Promise<PGlite> {
+  if (template && fs.existsSync(template)) {
+    try {
+      return await PGlite.create({ loadDataDir: new Blob([fs.readFileSync(template)]) });
+    } catch {
+      // not a dump this PGlite can load: initdb below, and the dump is written again
+    }
+  }
+  const db = await PGlite.create();
+  if (template) {
+    const aside = `${template}.${process.pid}.tmp`;
+    try {
+      const dump = await db.dumpDataDir("none");
+      fs.mkdirSync(path.dirname(template), { recursive: true });
+      fs.writeFileSync(aside, Buffer.from(await dump.arrayBuffer()));
+      fs.renameSync(aside, template);
+    } catch {
+      fs.rmSync(aside, { force: true }); // a read-only or full disk: the next start runs initdb too
+    }
+  }
+  return db;
+}
+
 export async function startPglite(host: string, port: number): Promise<PgliteHandle> {
-  const db = new PGlite();
-  await db.waitReady;
+  const db = await freshPglite();
   const server = new PGLiteSocketServer({ db, host, port, maxConnections: 16 });
   patchQueue(server);
   await server.start();

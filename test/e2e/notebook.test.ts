@@ -19,6 +19,7 @@ import { SecretRegistry } from "../../lib/evidence/secrets";
 import { findChromium, CHROMIUM_ARGS } from "../../lib/clients/payer";
 import { selfContainedProblems } from "../../lib/host/html";
 import { ARTIFACTS, chromiumMissing, openAuditPage } from "../host/audit-page";
+import { sealRulesOnARealRun } from "../host/seal-rules-run";
 
 const root = path.resolve(__dirname, "../..");
 
@@ -270,6 +271,9 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
     );
     assert.equal(verifySession(run.dir).ok, true);
   });
+
+  // The seal rules' real-run cases (issue 22 items 6–7) read this run and copy its folder: no second rehearsal.
+  sealRulesOnARealRun(() => run);
 });
 
 test("the runbook template is committed clean: no outputs, counts or volatile metadata", () => {

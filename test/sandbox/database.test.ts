@@ -1,9 +1,14 @@
-// Database: migrations, the read-only role, isolation per start, and PGlite's shared session under concurrency.
+// Database: migrations, the read-only role, isolation per start, PGlite's shared session under concurrency,
+// and the initdb template PGlite starts from.
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, test } from "node:test";
 import { Pool } from "pg";
 import { READONLY_ROLE } from "../../sandbox/db";
 import { startSandbox } from "../../sandbox/index";
+import { freshPglite } from "../../sandbox/pglite-server";
 import { Api, backends, completedOrder, sql, useSandbox } from "./helpers";
 
 const RUNBOOK_READ = `SELECT id, order_id, seller_id, amount, currency, stripe_transfer_id, status, created_at, reversed_at
@@ -155,3 +160,33 @@ if (process.env.TEST_PG_URL) {
     });
   });
 }
+
+describe("PGlite's initdb template", () => {
+  test("one that cannot be loaded is replaced by a fresh initdb's dump; a loadable one is what the next start gets", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pglite-template-"));
+    const template = path.join(dir, "initdb.tar");
+    try {
+      fs.writeFileSync(template, "not a tar of a data directory\n");
+      const a = await freshPglite(template);
+      try {
+        const tables = await a.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'");
+        assert.deepEqual(tables.rows, [{ n: 0 }], "an empty cluster");
+        assert.ok(fs.statSync(template).size > 1_000_000, "the unloadable template was replaced by a dump");
+        // A template holding a marker: the next start must come up with it, so it was loaded, not initdb'd.
+        await a.exec("CREATE TABLE template_marker (x int); INSERT INTO template_marker VALUES (7)");
+        fs.writeFileSync(template, Buffer.from(await (await a.dumpDataDir("none")).arrayBuffer()));
+      } finally {
+        await a.close();
+      }
+      const b = await freshPglite(template);
+      try {
+        assert.deepEqual((await b.query("SELECT x FROM template_marker")).rows, [{ x: 7 }]);
+      } finally {
+        await b.close();
+      }
+      assert.deepEqual(fs.readdirSync(dir), ["initdb.tar"], "no dump left aside");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

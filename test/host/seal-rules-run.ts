@@ -1,0 +1,260 @@
+/**
+ * Issue 22 items 6–7 on a real headless run (the executor, tslab, the sandbox): the kernel keeps its
+ * own copy of what it displayed (outputs.jsonl), and the archive refuses a copy of the run whose
+ * notebook lacks those outputs, shows another outcome or fewer results than the journal
+ * (`--restore-outputs` writes the copy back). The run is test/e2e/notebook.test.ts's: these tests only
+ * read it and copy its folder, so one rehearsal serves both (a second one cost about 9 s of CPU in
+ * npm test, issue 26 item 4). The fixture cases are in seal-rules.test.ts.
+ */
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { before, describe, test } from "node:test";
+import { ArchiveRuleRefused } from "../../lib/errors";
+import { readTrace } from "../../lib/evidence/chain";
+import {
+  MANIFEST_FILE,
+  OUTPUTS_FILE,
+  REPORT_FILE,
+  SESSION_HTML,
+  SESSION_NOTEBOOK,
+  TRACE_FILE,
+} from "../../lib/evidence/files";
+import { Journal, latestStepResults } from "../../lib/evidence/journal";
+import { readKernelCopy } from "../../lib/evidence/outputs";
+import { currentGitCommit, readManifest, writeManifest } from "../../lib/evidence/manifest";
+import { Trace } from "../../lib/evidence/trace";
+import { verifySession } from "../../lib/evidence/verify";
+import { archiveSession } from "../../lib/host/archive";
+import { staleOutcome } from "../../lib/host/seal-rules";
+import { readNotebook, sourceOf } from "../../lib/host/nbfile";
+import type { Rehearsal } from "../../scripts/rehearse";
+
+const root = path.resolve(__dirname, "../..");
+
+/** A copy of a session folder, unsealed (no manifest, HTML or report) unless `sealed`. */
+function copyOf(dir: string, sealed = false): string {
+  const to = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "seal-rules-")), path.basename(dir));
+  fs.cpSync(dir, to, { recursive: true });
+  if (!sealed) for (const f of [MANIFEST_FILE, SESSION_HTML, REPORT_FILE]) fs.rmSync(path.join(to, f), { force: true });
+  return to;
+}
+
+/** The notebook as JupyterLab leaves it after Close and Shut Down without saving: no output anywhere. */
+function blank(dir: string): void {
+  const file = path.join(dir, SESSION_NOTEBOOK);
+  const nb = readNotebook(file);
+  for (const c of nb.cells) if (c.cell_type === "code") c.outputs = [];
+  fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+}
+
+export const files = (dir: string) => fs.readdirSync(dir).sort();
+export const pyVerify = (dir: string) =>
+  spawnSync("python3", [path.join(root, "verifier/verify_session.py"), dir], { encoding: "utf8" });
+export const docsOf = (dir: string) => path.join(path.dirname(path.dirname(dir)), "docs");
+
+/** Registers the tests inside the caller's describe; `get` returns its finished rehearsal (sandbox faults 300 ms). */
+export function sealRulesOnARealRun(get: () => Rehearsal): void {
+  describe("then its notebook loses outputs (seal rules, issue 22 items 6–7)", () => {
+    let run: Rehearsal;
+    before(() => {
+      run = get();
+      assert.ok(run.allPassed, `the run passed: ${JSON.stringify([...run.statuses])} ${run.execute.failure}`);
+      assert.equal(run.archiveError, null);
+    });
+
+    test("the kernel kept its copy: every step cell's outputs, hashed into the manifest; verify agrees", () => {
+      const copy = readKernelCopy(run.dir);
+      assert.ok(copy);
+      for (const cell of ["open", "run:preflight", "run:login", "pay", "paid", "run:refunded", "plot", "report"])
+        assert.ok(copy.get(cell)?.outputs.length, `${cell} has outputs in the kernel's copy`);
+      assert.ok(readManifest(run.dir).files.some((f) => f.path === OUTPUTS_FILE));
+      assert.doesNotMatch(fs.readFileSync(path.join(run.dir, OUTPUTS_FILE), "utf8"), /client_secret=(?!\[REDACTED\])/);
+      const v = verifySession(run.dir);
+      assert.ok(v.ok, JSON.stringify(v.findings.filter((f) => f.level === "error")));
+      assert.ok(v.findings.some((f) => f.level === "ok" && /shows every output the kernel displayed/.test(f.message)));
+    });
+
+    test("closed without saving: archive refuses naming the cells, writes nothing; --restore-outputs restores, records and seals", async () => {
+      const dir = copyOf(run.dir);
+      blank(dir);
+      const before = files(dir);
+      await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
+        assert.ok(e instanceof ArchiveRuleRefused, String(e));
+        assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
+        assert.doesNotMatch(e.message, /\n/);
+        assert.match(
+          e.message,
+          /payment-e2e\.ipynb lacks \d+ of the \d+ output\(s\) the kernel displayed \(outputs\.jsonl\), by cell: open \d+\/\d+, run:preflight/,
+        );
+        assert.match(e.message, /shows 0 of the journal's 10 step result\(s\)/);
+        assert.match(e.message, /--restore-outputs \(recorded in the trace\)$/);
+        return true;
+      });
+      assert.deepEqual(files(dir), before, "no manifest, HTML or report written");
+      const r = await archiveSession(dir, { html: false, docsDir: docsOf(dir), restoreOutputs: true });
+      assert.equal(r.status, "sealed");
+      assert.equal(r.outcome, "PASS");
+      const note = readTrace(path.join(dir, TRACE_FILE)).find(
+        (e) => e.type === "note" && /outputs restored/.test(String((e.payload as { event?: string }).event)),
+      );
+      assert.ok(note, "the restore is in the trace");
+      assert.ok(((note.payload as { cells: string[] }).cells ?? []).includes("run:login"));
+      const nb = readNotebook(path.join(dir, SESSION_NOTEBOOK));
+      assert.ok(nb.metadata.payment_e2e_restored, "the notebook says it was restored");
+      const login = nb.cells.find((c) => sourceOf(c).includes('nb.run("login")'));
+      assert.match(JSON.stringify(login?.outputs), /1\. Login as buyer \| ✅ PASS/);
+      assert.ok(verifySession(dir).ok);
+      const py = pyVerify(dir);
+      assert.equal(py.status, 0, py.stdout);
+      assert.match(py.stdout, /ok {4}payment-e2e\.ipynb: shows every output the kernel displayed/);
+    });
+
+    test("a sealed session stripped of its outputs: a re-seal with a reason is refused; a manifest rewritten over it fails verify", async () => {
+      const dir = copyOf(run.dir, true);
+      blank(dir);
+      await assert.rejects(
+        archiveSession(dir, { html: false, docsDir: docsOf(dir), reseal: "re-sealing after a notebook cleanup" }),
+        (e: unknown) => e instanceof ArchiveRuleRefused && e.code === "E2E_ARCHIVE_OUTPUTS",
+      );
+      // As an older tool would have re-sealed it: the hashes match again, the agreement does not.
+      const m = readManifest(dir);
+      const t = Trace.open(path.join(dir, TRACE_FILE));
+      writeManifest(dir, {
+        sessionId: m.session_id,
+        mode: m.mode,
+        chainHead: t.head,
+        traceLines: t.seq,
+        toolVersion: m.tool_version,
+        gitCommit: currentGitCommit(root),
+      });
+      t.close();
+      const v = verifySession(dir);
+      assert.equal(v.ok, false);
+      assert.ok(
+        v.findings.some(
+          (f) => f.level === "error" && f.subject === SESSION_NOTEBOOK && /lacks \d+ of the \d+ output/.test(f.message),
+        ),
+        JSON.stringify(v.findings),
+      );
+      const cli = spawnSync(
+        process.execPath,
+        ["--import", "tsx", path.join(root, "lib/cli/verify.ts"), dir, "--no-anchor"],
+        {
+          cwd: root,
+          encoding: "utf8",
+        },
+      );
+      assert.equal(cli.status, 1, cli.stdout + cli.stderr);
+      assert.match(cli.stdout, /ERROR payment-e2e\.ipynb: payment-e2e\.ipynb lacks/);
+      // The standard-library verifier, from docs/evidence-format.md alone, says the same.
+      const py = spawnSync("python3", [path.join(root, "verifier/verify_session.py"), dir], { encoding: "utf8" });
+      assert.equal(py.status, 1, py.stdout + py.stderr);
+      const tsLine = cli.stdout.split("\n").find((l) => l.startsWith("ERROR payment-e2e.ipynb"));
+      assert.ok(tsLine && py.stdout.split("\n").includes(tsLine), `${tsLine}\n---\n${py.stdout}`);
+      // And on the intact session both say OK, with the same agreement line.
+      const ok = spawnSync("python3", [path.join(root, "verifier/verify_session.py"), run.dir], { encoding: "utf8" });
+      assert.equal(ok.status, 0, ok.stdout);
+      assert.match(ok.stdout, /ok {4}payment-e2e\.ipynb: shows every output the kernel displayed/);
+    });
+
+    test("a notebook showing another outcome than the kernel displayed is refused, naming both", async () => {
+      const dir = copyOf(run.dir);
+      const file = path.join(dir, SESSION_NOTEBOOK);
+      fs.writeFileSync(file, fs.readFileSync(file, "utf8").replaceAll("✅ Outcome: PASS", "❌ Outcome: FAIL"));
+      await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
+        assert.ok(e instanceof ArchiveRuleRefused);
+        assert.match(e.message, /payment-e2e\.ipynb shows outcome FAIL, the kernel displayed PASS/);
+        return true;
+      });
+    });
+
+    test("a step run after the report cell: the notebook's PASS is older than the journal's verdict, refused (review 3)", async () => {
+      const dir = copyOf(run.dir);
+      const file = path.join(dir, SESSION_NOTEBOOK);
+      assert.equal(staleOutcome(dir, readNotebook(file)), null, "the finished run agrees with its journal");
+      // A re-run step set the banner back to "in progress" (the notebook API does), the report cell still says PASS.
+      const text = fs.readFileSync(file, "utf8");
+      assert.ok(text.includes("✅ Outcome: PASS"), "the banner the report cell set");
+      fs.writeFileSync(file, text.replaceAll("✅ Outcome: PASS", "**Outcome:** ⏳ in progress"));
+      assert.match(
+        staleOutcome(dir, readNotebook(file)) ?? "",
+        /report cell shows outcome PASS, but the outcome banner is back to "in progress"/,
+      );
+      // The banner still says PASS, but the journal's latest result for step 9 is now a FAIL.
+      fs.writeFileSync(file, text);
+      const j = Journal.open(dir);
+      const last9 = [...latestStepResults(j.all()).values()].find((r) => r.step === 9)!;
+      j.append("step_result", {
+        ...last9,
+        status: "FAIL",
+        reason: "re-run after the report: the order is refund_pending again",
+      });
+      assert.match(
+        staleOutcome(dir, readNotebook(file)) ?? "",
+        /notebook shows outcome PASS, but the journal's verdict is (FAIL|PARTIAL)/,
+      );
+      await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
+        assert.ok(e instanceof ArchiveRuleRefused, String(e));
+        return true;
+      });
+      assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
+    });
+
+    test("no kernel copy, the saved notebook complete: held to the journal, it shows every result and seals PASS", async () => {
+      const dir = copyOf(run.dir);
+      fs.rmSync(path.join(dir, OUTPUTS_FILE));
+      const r = await archiveSession(dir, { html: false, docsDir: docsOf(dir) });
+      assert.equal(r.status, "sealed");
+      assert.equal(r.outcome, "PASS");
+    });
+
+    test("no kernel copy (an older tool) and a blank notebook: refused on the journal, with no restore offered", async () => {
+      const dir = copyOf(run.dir);
+      fs.rmSync(path.join(dir, OUTPUTS_FILE));
+      blank(dir);
+      await assert.rejects(
+        archiveSession(dir, { html: false, docsDir: docsOf(dir), restoreOutputs: true }),
+        (e: unknown) => {
+          assert.ok(e instanceof ArchiveRuleRefused);
+          assert.match(e.message, /shows 0 of the journal's 10 step result\(s\); not shown: step 0 PASS, step 1 PASS/);
+          assert.match(e.message, /restore the saved notebook/);
+          return true;
+        },
+      );
+    });
+
+    test("notebook and kernel copy both deleted: refused, since the journal says npm run session made a notebook; --incomplete seals it, never as PASS", async () => {
+      const dir = copyOf(run.dir);
+      fs.rmSync(path.join(dir, OUTPUTS_FILE));
+      fs.rmSync(path.join(dir, SESSION_NOTEBOOK));
+      const before = files(dir);
+      await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
+        assert.ok(e instanceof ArchiveRuleRefused);
+        assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
+        assert.match(
+          e.message,
+          /the session notebook payment-e2e\.ipynb is missing, though the journal says npm run session made it/,
+        );
+        assert.match(e.message, /--incomplete "<reason>"/);
+        return true;
+      });
+      assert.deepEqual(files(dir), before, "nothing written by the refusal");
+      const r = await archiveSession(dir, {
+        html: false,
+        docsDir: docsOf(dir),
+        incomplete: "notebook deleted by mistake before it was saved anywhere",
+      });
+      assert.equal(r.status, "sealed");
+      assert.notEqual(r.outcome, "PASS");
+      const exception = Journal.open(dir)
+        .all()
+        .find((e) => e.kind === "seal_exception");
+      assert.deepEqual((exception?.data as { what?: string[] } | undefined)?.what, [
+        "the session notebook payment-e2e.ipynb is missing",
+      ]);
+    });
+  });
+}
