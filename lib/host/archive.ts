@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { SecretLeakError, ArchiveSealed, SealSignError, SessionError, ToolError } from "../errors";
 import { PAY_LINK_SECRET } from "../evidence/outputs";
-import { applySealRules, exceptionReasonProblem } from "./seal-rules";
+import { applySealRules, exceptionReasonProblem, type SealException } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
 import { Journal, firstOf } from "../evidence/journal";
@@ -281,7 +281,7 @@ async function readyToSeal(
   let htmlVia: ArchiveResult["htmlVia"] = null;
   if (opts.html !== false && fs.existsSync(nb)) {
     progress.exported = true;
-    ({ html, via: htmlVia } = await exportHtml(nb));
+    ({ html, via: htmlVia } = await exportHtml(nb, { sealedAs: sealedAsNote(exceptions) }));
   }
   // The session's own block goes in before the seal, so the manifest covers it.
   writeSessionReport(dir, { sealing: true });
@@ -302,6 +302,20 @@ async function readyToSeal(
   }
 
   return { sessionId, mode, html, htmlVia, scanned };
+}
+
+/**
+ * What the auditor's page says under its heading about a seal exception, which no cell can show: a
+ * report cell run before a later cell threw still shows PASS in the notebook, while the sealed outcome
+ * (report.md, the journal's `seal_exception`) is never PASS. Undefined when there is none.
+ */
+export function sealedAsNote(exceptions: SealException[]): string | undefined {
+  const words = exceptions.map((x) =>
+    x.rule === "incomplete"
+      ? `Sealed as incomplete (${(x.what ?? []).join("; ") || "see the trace"}), with the reason "${x.reason}": the sealed outcome is never PASS, whatever a cell below shows; report.md holds it.`
+      : `Sealed with money moved and not refunded through the runbook, with the reason "${x.reason}".`,
+  );
+  return words.length ? words.join(" ") : undefined;
 }
 
 /**

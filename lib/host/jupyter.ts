@@ -352,7 +352,8 @@ export const AUDIT_TEMPLATE_DIR = path.join(REPO_ROOT, "templates", "nbconvert")
  */
 export async function exportHtml(
   file: string,
-  opts: { jupyter?: string } = {},
+  /** `sealedAs`: said under the page's heading after AUDIT_NOTE (a seal exception the cells cannot show). */
+  opts: { jupyter?: string; sealedAs?: string } = {},
 ): Promise<RunResult & { html: string; via: "executor" | "nbconvert" }> {
   const html = file.replace(/\.ipynb$/, ".html");
   const name = path.basename(file);
@@ -363,7 +364,7 @@ export async function exportHtml(
       copy,
       auditCopy(readNotebook(file), {
         title: `${name} — session ${path.basename(path.dirname(path.resolve(file)))}`,
-        note: AUDIT_NOTE,
+        note: opts.sealedAs ? `${AUDIT_NOTE} ${opts.sealedAs}` : AUDIT_NOTE,
       }),
     );
     const out = copy.replace(/\.ipynb$/, ".html");

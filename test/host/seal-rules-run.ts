@@ -29,7 +29,7 @@ import { Trace } from "../../lib/evidence/trace";
 import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/host/archive";
 import { staleOutcome } from "../../lib/host/seal-rules";
-import { readNotebook, sourceOf } from "../../lib/host/nbfile";
+import { type Notebook, readNotebook, sourceOf } from "../../lib/host/nbfile";
 import type { Rehearsal } from "../../scripts/rehearse";
 
 const root = path.resolve(__dirname, "../..");
@@ -255,6 +255,33 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       assert.deepEqual((exception?.data as { what?: string[] } | undefined)?.what, [
         "the session notebook payment-e2e.ipynb is missing",
       ]);
+    });
+
+    test("the report cell showed PASS, then a later cell threw: sealed --incomplete, the audit page and report.md say so, never PASS", async () => {
+      const dir = copyOf(run.dir);
+      const file = path.join(dir, SESSION_NOTEBOOK);
+      const nb = readNotebook(file);
+      // An operator's scratch cell after the report cell, which threw (tslab skips what follows).
+      nb.cells.push({
+        cell_type: "code",
+        id: "scratch",
+        metadata: {},
+        execution_count: 99,
+        source: "throw new Error('operator scratch');",
+        outputs: [{ output_type: "error", ename: "Error", evalue: "operator scratch", traceback: [] }],
+      } as unknown as Notebook["cells"][number]);
+      fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+      const r = await archiveSession(dir, {
+        docsDir: docsOf(dir),
+        incomplete: "an operator's scratch cell threw after the report cell",
+      });
+      assert.equal(r.status, "sealed");
+      assert.notEqual(r.outcome, "PASS");
+      assert.ok(r.html, "the audit page was written");
+      const page = fs.readFileSync(r.html, "utf8");
+      assert.match(page, /Sealed as incomplete \(a cell threw: scratch \(Error\)\)/);
+      assert.match(page, /the sealed outcome is never PASS, whatever a cell below shows/);
+      assert.doesNotMatch(fs.readFileSync(path.join(dir, REPORT_FILE), "utf8"), /\*\*Outcome\*\* : \*\*✅ PASS/);
     });
   });
 }
