@@ -11,14 +11,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox";
-import { payHeadless } from "../../lib/clients/payer";
 import { Refund, paths } from "../../lib/contract";
 import { loadEvidence } from "../../lib/report/evidence";
 import { acceptance, actionItems, deriveOutcome } from "../../lib/report/verdict";
-import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { sql, sleep } from "../sandbox/helpers";
-import { openStaging } from "./fixtures";
+import { openStaging, orderAndPay } from "./fixtures";
 
 interface OrderRow {
   paid_at?: Date | null;
@@ -36,16 +34,6 @@ async function orderRow(sb: Sandbox, id: string): Promise<OrderRow> {
 async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (await ok()) return;
   throw new Error(`${what}: not within ${ms} ms`);
-}
-
-/** Steps 0–3, then pays the checkout as a person does; returns when the payment was made (a bracket). */
-async function orderAndPay(rb: Runbook): Promise<{ before: number; after: number }> {
-  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
-    assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
-  const p = await rb.pay();
-  const before = Date.now();
-  await payHeadless(p.paymentUrl, "success", { browser: false });
-  return { before, after: Date.now() };
 }
 
 /** Recorded seconds = the backend's interval, and inside what the test's own bracket allows. */

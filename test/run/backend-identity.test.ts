@@ -13,14 +13,13 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { request } from "undici";
 import { startSandbox, type Sandbox } from "../../sandbox";
-import { payHeadless } from "../../lib/clients/payer";
 import { readJournalFile } from "../../lib/evidence/journal";
 import { JOURNAL_FILE } from "../../lib/evidence/files";
 import { ledgerOf, moneyMoved, reconcile } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { sleep } from "../sandbox/helpers";
-import { openStaging } from "./fixtures";
+import { openStaging, orderAndPay } from "./fixtures";
 
 type Rewrite = (method: string, url: string, body: Record<string, unknown>) => Record<string, unknown>;
 
@@ -62,13 +61,6 @@ async function rewritingProxy(target: string, rewrite: () => Rewrite | null) {
 }
 
 const newDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-
-async function orderAndPay(rb: Runbook): Promise<void> {
-  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
-    assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
-  const p = await rb.pay();
-  await payHeadless(p.paymentUrl, "success", { browser: false });
-}
 
 async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (await ok()) return;

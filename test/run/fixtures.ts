@@ -1,5 +1,7 @@
 /** Step results built the same way for the run and report tests; a staging runbook on the sandbox. */
+import { strict as assert } from "node:assert";
 import type { Sandbox } from "../../sandbox";
+import { payHeadless } from "../../lib/clients/payer";
 import { Runbook } from "../../lib/run/runbook";
 import { STEPS } from "../../lib/run/steps";
 import type { StepTable } from "../../lib/run/step-model";
@@ -26,6 +28,21 @@ export function openStaging(
     },
     { OPERATOR_PASSWORD: sb.operator.password, ...env },
   );
+}
+
+/**
+ * Steps 0–3 PASS, then the checkout is paid as a person pays it (over HTTP, no browser); returns the
+ * bracket of when the payment was made.
+ */
+export async function orderAndPay(rb: Runbook): Promise<{ before: number; after: number }> {
+  for (const id of ["preflight", "login", "product", "order"]) {
+    const r = await rb.run(id);
+    assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+  }
+  const p = await rb.pay();
+  const before = Date.now();
+  await payHeadless(p.paymentUrl, "success", { browser: false });
+  return { before, after: Date.now() };
 }
 
 /** A step result with fixed times (14:02:00Z to 14:02:11Z) and trace lines 1–2; `table` numbers it. */

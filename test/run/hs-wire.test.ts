@@ -11,7 +11,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox";
-import { payHeadless } from "../../lib/clients/payer";
 import { HsPayment, paths } from "../../lib/contract";
 import { HttpStatusError } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
@@ -19,16 +18,9 @@ import { TRACE_FILE } from "../../lib/evidence/files";
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { hs, sleep } from "../sandbox/helpers";
-import { openStaging } from "./fixtures";
+import { openStaging, orderAndPay } from "./fixtures";
 
 const newDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-
-async function orderAndPay(rb: Runbook): Promise<void> {
-  for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
-    assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
-  const p = await rb.pay();
-  await payHeadless(p.paymentUrl, "success", { browser: false });
-}
 
 /** The trace's anomaly messages. */
 const tracedAnomalies = (rb: Runbook) =>
