@@ -1,4 +1,6 @@
 /**
+ * Over 300 lines, not split: one schema per entry kind is the journal's format, read in one place; split, a kind's schema and its look-ups would drift apart.
+ *
  * What each journal entry holds (issue 21 item 3): one zod schema per kind, and the entry type as
  * a union discriminated by `kind`. The journal (./journal.ts) checks every entry against its
  * kind's schema when it writes it and when it reads it back, so readers use typed fields and never
