@@ -153,7 +153,14 @@ export class World {
 }
 
 /** What the proxy does with the backend's answer to one request. */
-export type ProxyAction = "pass" | "drop" | "hold" | "gate" | "drip" | { answer: number; json: unknown };
+export type ProxyAction =
+  | "pass"
+  | "drop"
+  | "hold"
+  | "gate"
+  | "drip"
+  | { answer: number; json: unknown }
+  | { rewrite: (json: Record<string, unknown>) => unknown };
 
 /**
  * A loopback HTTP proxy in front of the marketplace. Every request reaches the backend and is
@@ -162,7 +169,9 @@ export type ProxyAction = "pass" | "drop" | "hold" | "gate" | "drip" | { answer:
  * (`hold`: the kernel can be killed while its POST is in flight), or the answer once `release()` is
  * called (`gate`: a fault strikes while the cell waits), or its headers then a body that drips one
  * byte a second and never ends (`drip`), or an answer of the test's own (`{answer, json}`: a
- * hostile backend's status and body). Only an Idempotency-Key makes the next attempt safe after a
+ * hostile backend's status and body), or the backend's own JSON answer with fields rewritten
+ * (`{rewrite}`: a backend answering about something else; only a 2xx answer is rewritten). Only an
+ * Idempotency-Key makes the next attempt safe after a
  * drop or a hold.
  */
 export async function faultyProxy(target: string, decide: (method: string, url: string) => ProxyAction) {
@@ -187,8 +196,15 @@ export async function faultyProxy(target: string, decide: (method: string, url: 
           const body = Buffer.from(await up.body.arrayBuffer());
           const action = decide(req.method ?? "", req.url ?? "");
           acted.push(action);
-          if (typeof action === "object") {
+          if (typeof action === "object" && "answer" in action) {
             res.writeHead(action.answer, { "content-type": "application/json" }).end(JSON.stringify(action.json));
+            return;
+          }
+          if (typeof action === "object" && up.statusCode < 300) {
+            const json = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
+            res
+              .writeHead(up.statusCode, { "content-type": "application/json" })
+              .end(JSON.stringify(action.rewrite(json)));
             return;
           }
           if (action === "drop") return void req.socket.destroy();

@@ -7,11 +7,9 @@
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { request } from "undici";
 import { startSandbox, type Sandbox } from "../../sandbox";
 import { readJournalFile } from "../../lib/evidence/journal";
 import { JOURNAL_FILE } from "../../lib/evidence/files";
@@ -19,45 +17,17 @@ import { ledgerOf, moneyMoved, reconcile } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { sleep } from "../sandbox/helpers";
+import { faultyProxy } from "../faults/harness";
 import { openStaging, orderAndPay } from "./fixtures";
 
 type Rewrite = (method: string, url: string, body: Record<string, unknown>) => Record<string, unknown>;
 
-/** A loopback proxy passing every request to `target` and handing each JSON answer to `rewrite`. */
-async function rewritingProxy(target: string, rewrite: () => Rewrite | null) {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const headers = { ...req.headers };
-      delete headers.host;
-      delete headers.connection;
-      request(target + req.url, {
-        method: req.method as "GET",
-        headers,
-        body: chunks.length ? Buffer.concat(chunks) : undefined,
-      })
-        .then(async (up) => {
-          let body = Buffer.from(await up.body.arrayBuffer());
-          const r = rewrite();
-          if (r && up.statusCode < 300) {
-            const json = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
-            body = Buffer.from(JSON.stringify(r(req.method ?? "", req.url ?? "", json)));
-          }
-          res.writeHead(up.statusCode, { "content-type": "application/json" }).end(body);
-        })
-        .catch(() => req.socket.destroy());
-    });
+/** The fault harness's proxy in front of `target`, rewriting each 2xx JSON answer while `rewrite()` names a rewrite. */
+function rewritingProxy(target: string, rewrite: () => Rewrite | null) {
+  return faultyProxy(target, (method, url) => {
+    const r = rewrite();
+    return r ? { rewrite: (json) => r(method, url, json) } : "pass";
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 const newDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -103,6 +73,19 @@ describe("the orchestrator answers about something else", () => {
       assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
     rewrite = lie;
     return rb;
+  }
+
+  /** Steps 0–3 PASS, the checkout paid, and the marketplace order completed (the paid cell not run yet). */
+  async function paidAndCompleted(prefix: string): Promise<Runbook> {
+    const rb = open(newDir(prefix));
+    try {
+      await orderAndPay(rb);
+      await until("order completed", async () => (await rb.getOrder(rb.order!.id)).status === "completed");
+      return rb;
+    } catch (err) {
+      await rb.close();
+      throw err;
+    }
   }
 
   /** Whatever the steps said, the journal on disk must not read the money as back. */
@@ -171,11 +154,8 @@ describe("the orchestrator answers about something else", () => {
   });
 
   test("the orchestrator says failed while the marketplace order completed: money may have moved, never 'no money moved'", async () => {
-    const dir = newDir("hs-identity-pay-");
-    const rb = open(dir);
+    const rb = await paidAndCompleted("hs-identity-pay-");
     try {
-      await orderAndPay(rb);
-      await until("order completed", async () => (await rb.getOrder(rb.order!.id)).status === "completed");
       rewrite = (_m, u, b) =>
         u.startsWith("/payments/")
           ? { ...b, status: "failed", amount_received: null, amount_capturable: 0, attempts: [] }
@@ -193,11 +173,8 @@ describe("the orchestrator answers about something else", () => {
   });
 
   test("the orchestrator answers with another payment: not read as this payment's status", async () => {
-    const dir = newDir("hs-identity-other-");
-    const rb = open(dir);
+    const rb = await paidAndCompleted("hs-identity-other-");
     try {
-      await orderAndPay(rb);
-      await until("order completed", async () => (await rb.getOrder(rb.order!.id)).status === "completed");
       rewrite = (_m, u, b) =>
         u.startsWith("/payments/")
           ? { ...b, payment_id: "pay_someone_else0000000000000", status: "failed", amount_received: null }
