@@ -10,9 +10,15 @@
  * evidence (the import opens no session: `openNotebook` is not called, so no journal, lock, trace or
  * outputs.jsonl is touched); run a step. Its failure is never the session's: the operator's browser
  * then starts or attaches to a kernel as before, so every error is caught and told as a note.
+ *
+ * `npm run session` prints the notebook's URL only once the kernel is warm (`kernelAhead`), so the
+ * operator who opens it finds the kernel idle and lib loaded. A stop that comes while the kernel is
+ * still being created waits for Jupyter to have started it (bounded), so that Jupyter's own shutdown
+ * stops it; the ids Jupyter named are kept for the kernels it leaves behind anyway (reapKernels).
  */
 import { randomUUID } from "node:crypto";
 import * as path from "node:path";
+import { oneLine } from "../errors";
 import { readNotebook } from "./nbfile";
 
 /**
@@ -158,4 +164,78 @@ export async function prestartKernel(o: {
   const t1 = performance.now();
   const warm = await executeOnKernel(o.origin, o.token, kernelId, WARM_CODE, o.timeoutMs, o.signal);
   return { kernelId, startMs, warmMs: performance.now() - t1, warm };
+}
+
+/** How long `npm run session` waits for the kernel to be warm before it prints the URL anyway. */
+export const AHEAD_WAIT_MS = 60_000;
+/** How long a stop waits for a kernel Jupyter is still creating, so that Jupyter shuts it down. */
+const AHEAD_STOP_WAIT_MS = 30_000;
+
+/** The kernel `npm run session` starts ahead, and what stopping the session needs of it. */
+export interface KernelAhead {
+  /** Settles with the line to print when the kernel is warm, failed, or still starting after `waitMs`. */
+  ready: Promise<string>;
+  /** The kernel ids Jupyter named (for the kernels it leaves behind, ./lifecycle.ts reapKernels). */
+  kernelIds: string[];
+  /**
+   * Stops the warm-up and resolves once Jupyter has answered the session's creation (the kernel
+   * process exists, so Jupyter's shutdown stops it) or after a bound; at once when nothing is pending.
+   */
+  settle(): Promise<void>;
+}
+
+/** Starts the notebook's kernel ahead for `npm run session` (see the module's header). */
+export function kernelAhead(o: {
+  origin: string;
+  token: string;
+  rel: string;
+  notebook: string;
+  waitMs?: number;
+}): KernelAhead {
+  const abort = new AbortController();
+  const kernelIds: string[] = [];
+  let created: () => void = () => undefined;
+  const creation = new Promise<void>((r) => (created = r));
+  const t0 = performance.now();
+  const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
+  const run = prestartKernel({
+    origin: o.origin,
+    token: o.token,
+    rel: o.rel,
+    kernelName: kernelNameOf(o.notebook),
+    signal: abort.signal,
+    onKernel: (id) => {
+      kernelIds.push(id);
+      created();
+    },
+  }).then(
+    (k) =>
+      k.warm === "ok"
+        ? `kernel started and lib imported in ${secs()} s: opening the notebook attaches to it`
+        : `kernel started in ${secs()} s; warming it did not finish (${k.warm}): the session cell imports lib itself`,
+    (err) => `the kernel was not started ahead (${oneLine(err)}): opening the notebook starts it`,
+  );
+  void run.finally(created);
+  const waitMs = o.waitMs ?? AHEAD_WAIT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((r) => {
+    timer = setTimeout(
+      () => r(`the kernel is still starting after ${waitMs / 1000} s: the page attaches to it once it is up`),
+      waitMs,
+    );
+    timer.unref();
+  });
+  return {
+    ready: Promise.race([run, late]).finally(() => clearTimeout(timer)),
+    kernelIds,
+    settle: () => {
+      abort.abort();
+      let bound: NodeJS.Timeout | undefined;
+      const wait = new Promise<void>((r) => {
+        bound = setTimeout(r, AHEAD_STOP_WAIT_MS);
+        bound.unref();
+      });
+      return Promise.race([creation, wait]).finally(() => clearTimeout(bound));
+    },
+  };
 }

@@ -3,8 +3,8 @@
  * makes this one call): decide what to open (a new session, refused when an earlier one moved money
  * and has no refund unless `newAnyway`; or an unfinished one to resume, a sealed one never), find the
  * Jupyter UI before anything is created, prepare the folder and notebook, then serve it: start
- * Jupyter on 127.0.0.1 with the notebook open in a workspace of the session's own, print the URL once
- * it serves the notebook, and stop it (and with it its kernels) on Ctrl-C, SIGTERM, SIGHUP or the
+ * Jupyter on 127.0.0.1 with the notebook open in a workspace of the session's own, start the
+ * notebook's kernel and import lib in it (./prestart.ts), print the URL once that kernel is ready, and stop it (and with it its kernels) on Ctrl-C, SIGTERM, SIGHUP or the
  * starting command's exit, telling the kernels first that the host stops them. It prints as it goes
  * (a long-lived process has no result to hand back until it ends) and returns the command's exit code.
  * Which Jupyter and how it is started and stopped: ./ui-server.ts; the session-level decisions (what
@@ -32,6 +32,7 @@ import {
   watchAncestors,
 } from "./lifecycle";
 import { prepareSession } from "./prepare";
+import { type KernelAhead, kernelAhead } from "./prestart";
 import { STEPS, stepNo } from "../run/steps";
 import {
   freePort,
@@ -203,8 +204,10 @@ async function serve(
   // Kernels seen below Jupyter when it is stopped: whichever it leaves behind when it exits is stopped
   // here, or it would hold Jupyter's output, and with it this command, open forever ("close" never comes).
   const kernelPids = new Set<number>();
+  // The kernel started ahead (./prestart.ts): its ids find it even when Jupyter was still starting it.
+  let ahead: KernelAhead | null = null;
   child.on("exit", () => {
-    const reaped = reapKernels([...kernelPids], []);
+    const reaped = reapKernels([...kernelPids], ahead?.kernelIds ?? []);
     if (reaped.length) console.error(`session: stopped ${reaped.length} kernel(s) ${ui.name} left running`);
   });
 
@@ -219,12 +222,17 @@ async function serve(
     // signals the whole process group, and the watcher then sees npm gone: one stop, not two).
     if (stopping) return grace ? undefined : stopChild(child);
     stopping = true;
+    console.error(`session: ${why}, stopping ${ui.name} …`);
+    // A kernel Jupyter is still creating would outlive it: stop once Jupyter has started it.
+    if (ahead) void ahead.settle().then(() => stopNow(terminalLost));
+    else stopNow(terminalLost);
+  };
+  const stopNow = (terminalLost: boolean) => {
     if (child.pid !== undefined) for (const pid of kernelsOf(child.pid)) kernelPids.add(pid);
     // The kernels hear it from the host first, so a running step says who stopped it; Jupyter's
     // own shutdown then interrupts them as Kernel ■ would, which changes nothing already recorded.
     const told =
       child.pid === undefined ? 0 : tellKernelsHostStops(child.pid, terminalLost ? "terminal lost" : "stopped");
-    console.error(`session: ${why}, stopping ${ui.name} …`);
     if (told === 0) return stopChild(child);
     grace = setTimeout(() => {
       grace = null;
@@ -241,13 +249,23 @@ async function serve(
       waitServing(child, `${base}/api/contents/${rel}`, token),
       exited.then(() => "exited" as const),
     ]);
-    if (state === "ready" && !stopping) {
+    // The URL is printed once the notebook's kernel is up with lib imported, so the page attaches to it.
+    const warmed =
+      state === "ready" && !stopping
+        ? await Promise.race([
+            (ahead = kernelAhead({ origin: base, token, rel, notebook })).ready,
+            exited.then(() => null),
+          ])
+        : null;
+    if (warmed !== null && !stopping) {
       started = true;
+      console.log(`  ${warmed}`);
       console.log(`${ui.name} is serving the session notebook (Ctrl-C stops it and its kernel):`);
       console.log(`  ${notebookUrl(base, ui.urlPrefix, rel, token, o.workspace)}`);
       return await exited;
     }
-    stopChild(child);
+    // Stopped by a signal: its own stop is under way (the kernels' grace included), not cut short here.
+    if (!stopping) stopChild(child);
     const code = await exited;
     // Only a folder this run created; a resumed session is never removed.
     const removed = o.fresh && removeIfUnused(dir);
@@ -255,7 +273,9 @@ async function serve(
       ? `the unused session folder ${shown(dir)} was removed`
       : `the session folder ${shown(dir)} was kept`;
     if (stopping) {
-      console.error(`session: stopped before ${ui.name} was up; ${folder}`);
+      console.error(
+        `session: stopped before ${state === "ready" ? "its URL was printed" : `${ui.name} was up`}; ${folder}`,
+      );
       return code;
     }
     const { cause, fix } =

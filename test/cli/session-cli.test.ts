@@ -346,6 +346,79 @@ test("RUNBOOK_JUPYTER_UI=notebook falls back to Debian's classic Notebook; SIGTE
   }
 });
 
+test("the kernel is started ahead and the URL printed once it is warm; stopped while Jupyter creates that kernel, nothing outlives the session", {
+  timeout: 2 * START_MS + 60_000,
+}, async () => {
+  assert.ok(jupyterLabCommand(), "JupyterLab is missing: run `bash scripts/setup.sh` (it fills .venv)");
+  const archive = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-session-"));
+  // Jupyter's own runtime folder: the kernels' connection files there name this test's kernels only.
+  const runtime = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-runtime-"));
+  const started: Started[] = [];
+  try {
+    // 1. Left alone: the warm-up line, then the URL; the kernel is Jupyter's session of the notebook.
+    const warm = start(process.execPath, [...SESSION, "--mode", "sandbox", "--archive-dir", archive, "--no-browser"], {
+      JUPYTER_RUNTIME_DIR: runtime,
+    });
+    started.push(warm);
+    const url = await urlOf(warm);
+    assert.match(
+      warm.out(),
+      /\n {2}kernel started and lib imported in \d+\.\d s: opening the notebook attaches to it\n\S.*serving the session notebook/,
+    );
+    const token = url.searchParams.get("token");
+    const sessions = (await (await fetch(`${url.origin}/api/sessions?token=${token}`)).json()) as {
+      path: string;
+      kernel: { id: string; connections?: number };
+    }[];
+    const id = /Session (\S+) prepared/.exec(warm.out())![1];
+    assert.deepEqual(
+      sessions.map((x) => [x.path.endsWith(`${id}/${SESSION_NOTEBOOK}`), x.kernel.connections ?? 0]),
+      [[true, 0]],
+      JSON.stringify(sessions),
+    );
+    assert.equal(
+      processesWith(`kernel-${sessions[0].kernel.id}.json`).length,
+      1,
+      "the kernel started ahead is not running",
+    );
+    warm.child.kill("SIGTERM");
+    assert.notEqual(await within(warm.exit, 30_000), "still running", "npm run session did not stop within 30 s");
+
+    // 2. Stopped the moment Jupyter starts creating the kernel: it waits for that kernel, then stops both.
+    const port = await freePort();
+    const s = start(
+      process.execPath,
+      [...SESSION, "--mode", "sandbox", "--archive-dir", archive, "--port", String(port), "--no-browser"],
+      { JUPYTER_RUNTIME_DIR: runtime },
+    );
+    started.push(s);
+    const t0 = Date.now();
+    while (processesWith(`${runtime}/kernel-`).length === 0 && s.child.exitCode === null && Date.now() - t0 < START_MS)
+      await sleep(10);
+    assert.ok(processesWith(`${runtime}/kernel-`).length > 0, `no kernel was started ahead:\n${s.out()}\n${s.err()}`);
+    s.child.kill("SIGTERM");
+    const code = await within(s.exit, 60_000);
+    assert.notEqual(code, "still running", `npm run session did not stop within 60 s:\n${s.err().slice(-2000)}`);
+    assert.doesNotMatch(s.out(), /\?token=/, "the URL was printed after the stop");
+    assert.match(
+      s.err(),
+      /session: SIGTERM, stopping JupyterLab …\n(?:[^]*\n)?session: stopped before its URL was printed; the unused session folder \S+ was removed/,
+    );
+    assert.ok(
+      await until(
+        () => processesWith(`${runtime}/kernel-`).length === 0 && processesWith(`--port=${port}`).length === 0,
+        30_000,
+      ),
+      "a kernel or Jupyter outlived the stopped session",
+    );
+  } finally {
+    for (const x of started) x.child.kill("SIGKILL");
+    for (const pid of processesWith(runtime)) kill(pid);
+    fs.rmSync(archive, { recursive: true, force: true });
+    fs.rmSync(runtime, { recursive: true, force: true });
+  }
+});
+
 test("a UI that cannot start: one line naming cause and fix, non-zero exit, the unused folder removed", {
   timeout: START_MS,
 }, async () => {

@@ -46,6 +46,13 @@ interface Running {
 interface Seen {
   a: string;
   b: string;
+  /** The kernel `npm run session` started ahead (issue 26 item 1), as seen when it printed its URL. */
+  ahead: {
+    line: string;
+    untouched: boolean;
+    atUrl: { path: string; kernel: string; connections: number }[];
+    afterOpen: string[];
+  };
   sighup: { exit: number | null; jupyterGone: boolean; step2: Record<string, any>[]; stderr: string };
   resume: { url: string; out: string; step2: string; journalStep2: string[]; tabs: number };
   fresh: { url: string; tabs: number; tabTitles: string[] };
@@ -159,11 +166,29 @@ describe("a session's life through npm run session, in real JupyterLab", { skip,
       try {
         // 1. Session A, step 2 hanging, then the terminal is lost ------------------------------------
         const a = npmSession(newSession);
-        const urlA = await urlOf(a);
-        seen.a = /Session (\S+) prepared/.exec(a.out())![1];
+        // The folder as prepared, before Jupyter (seconds to start) and the kernel started ahead.
+        seen.a = await until(`npm run session prepares a session:\n${a.out()}`, 60_000, async () => {
+          if (a.child.exitCode !== null) throw new Error(`npm run session exited:\n${a.out()}`);
+          return /Session (\S+) prepared/.exec(a.out())?.[1];
+        });
         const dirA = path.join(archive, seen.a);
+        const prepared = snapshot(dirA);
+        const urlA = await urlOf(a);
+        const labApi = async (u: string, p: string) =>
+          (await (await fetch(`${new URL(u).origin}${p}?token=${new URL(u).searchParams.get("token")}`)).json()) as {
+            path: string;
+            kernel: { id: string; connections?: number };
+          }[];
+        const atUrl = await labApi(urlA, "/api/sessions");
+        seen.ahead = {
+          line: /^ {2}(kernel started.*|the kernel .*)$/m.exec(a.out())?.[1] ?? "",
+          untouched: JSON.stringify(snapshot(dirA)) === JSON.stringify(prepared),
+          atUrl: atUrl.map((x) => ({ path: x.path, kernel: x.kernel.id, connections: x.kernel.connections ?? 0 })),
+          afterOpen: [],
+        };
         await open(urlA, path.join(dirA, SESSION_NOTEBOOK));
         await runCells(CELL.params, CELL.injected, CELL.open, CELL.preflight, CELL.login);
+        seen.ahead.afterOpen = (await labApi(urlA, "/api/sessions")).map((x) => x.kernel.id);
         sb.setFaults({ latencyMs: 120_000 });
         const product = await nb.cell(CELL.product);
         await nb.start(product);
@@ -292,6 +317,23 @@ describe("a session's life through npm run session, in real JupyterLab", { skip,
     }
     await sb?.stop().catch(() => undefined);
     if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test("the URL comes once the notebook's kernel is up with lib imported; the page attaches to that kernel", () => {
+    assert.match(
+      seen.ahead.line,
+      /^kernel started and lib imported in \d+\.\d s: opening the notebook attaches to it$/,
+    );
+    assert.deepEqual(
+      seen.ahead.atUrl.map((x) => [x.path.endsWith(`${seen.a}/${SESSION_NOTEBOOK}`), x.connections]),
+      [[true, 0]],
+      `before any browser: one Jupyter session, the notebook's, no client connected: ${JSON.stringify(seen.ahead.atUrl)}`,
+    );
+    assert.deepEqual(seen.ahead.afterOpen, [seen.ahead.atUrl[0].kernel], "the browser started another kernel");
+  });
+
+  test("starting and warming that kernel writes nothing to the session folder", () => {
+    assert.ok(seen.ahead.untouched, "a file of the prepared session changed before the browser opened it");
   });
 
   test("SIGHUP to npm run session (a lost terminal) stops JupyterLab", () => {
