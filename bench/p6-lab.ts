@@ -5,10 +5,10 @@
  * fresh session notebook and a fresh browser context (nothing cached from the run before), on one
  * JupyterLab server whose start is not counted; the kernel is shut down after each run.
  * Two ways to open, interleaved round by round so that load hits both alike (issue 26 item 1):
- * "kernel started ahead" (lib/host/prestart.ts, measured only: `npm run session` does not do it; the notebook's Jupyter
- * session is created and its kernel warmed the moment the URL is printed, and the browser is sent to
- * the URL at that same moment, as an operator who clicks at once), and "kernel started by the
- * browser" (before: opening the notebook starts its kernel).
+ * "kernel started ahead" (`npm run session`'s path, lib/host/prestart.ts: the notebook's Jupyter
+ * session is created and its kernel warmed before the URL is printed, and the browser is sent to the
+ * URL the moment it is, as an operator who clicks at once), and "kernel started by the browser"
+ * (before issue 26: opening the notebook starts its kernel).
  * The UI test's own last figure (test/.artifacts/ui/p6.json), if any, is reported beside it.
  */
 import * as fs from "node:fs";
@@ -89,20 +89,19 @@ export async function runP6(o: {
         const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
         try {
           const rel = path.relative(REPO, prep.notebook).split(path.sep).map(encodeURIComponent).join("/");
-          // Fired, not awaited: npm run session prints the URL right after sending it.
-          const ahead =
-            way === "ahead"
-              ? prestartKernel({
-                  origin: lab.origin,
-                  token: lab.token,
-                  rel,
-                  kernelName: kernelNameOf(prep.notebook),
-                }).catch((err: Error) => ({ error: err.message }))
-              : null;
+          // Awaited: npm run session prints the URL once the kernel is warm, and P6 starts there.
+          if (way === "ahead")
+            prestarts.push(
+              await prestartKernel({
+                origin: lab.origin,
+                token: lab.token,
+                rel,
+                kernelName: kernelNameOf(prep.notebook),
+              }).catch((err: Error) => ({ error: err.message })),
+            );
           const nb = new LabNotebook(await ctx.newPage(), path.join(work, "shots"));
           const s = await openToPreflight(nb, lab, prep.notebook, `npm run bench (P6, ${way})`);
           (way === "ahead" ? runs : cold).push(s);
-          if (ahead) prestarts.push(await ahead);
           o.log(
             `P6 run ${i}/${o.runs} (${way === "ahead" ? "kernel started ahead" : "kernel started by the browser"}): ${s.ms} ms, pre-flight ${s.passed ? "PASS" : "not PASS"}`,
           );

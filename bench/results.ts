@@ -288,7 +288,7 @@ function p6Rows(r: AllResults): Row[] {
       target: `≤ ${sec(TARGETS.p6Ms)}`,
       ok: good.length ? p6.medianMs <= TARGETS.p6Ms : null,
       why,
-      next: "JupyterLab's own page load (cells shown) is most of it; the kernel and the lib import are ready before it.",
+      next: "JupyterLab's own page load (cells shown) is most of it: the kernel is up with lib imported before the URL is printed.",
     },
     {
       measure: "P6 minus the time to show the cells, kernel started ahead, median",
@@ -296,7 +296,7 @@ function p6Rows(r: AllResults): Row[] {
       target: `≤ ${sec(TARGETS.p6AfterShownMs)}`,
       ok: good.length ? after <= TARGETS.p6AfterShownMs : null,
       why,
-      next: "the cells' own run times (parameters, session cell, pre-flight) are what is left: see the P6 section's laps.",
+      next: "JupyterLab connecting the page to the running kernel (cells shown → Idle), then the cells' own run times (parameters, session cell, pre-flight): see the P6 section's laps.",
     },
     ...(cold.length
       ? [
@@ -652,9 +652,9 @@ function p6Section(p6: P6Result): string[] {
   const out = [
     "## P6 — JupyterLab, open → pre-flight",
     "",
-    `${p6.runs.length} run(s) of the operator UI test's flow (test/ui/p6.ts): headless Chromium opens a fresh session notebook in real JupyterLab (project venv, tslab kernel, this bench's sandbox), waits for the kernel, then Shift+Enter on the parameter cells, the session cell and the pre-flight cell. The clock runs from sending the browser to the notebook's URL to the pre-flight cell's reply on screen; each run has a fresh browser context and its own kernel. JupyterLab's own start (${sec(p6.labStartMs)}) is not counted. Laps are the time since opening.`,
+    `${p6.runs.length} run(s) of the operator UI test's flow (test/ui/p6.ts): headless Chromium opens a fresh session notebook in real JupyterLab (project venv, tslab kernel, this bench's sandbox) at the URL \`npm run session\` prints (the session's own workspace, started empty), waits until the status bar says Idle, clicks into the parameters cell and goes down the notebook with Shift+Enter (parameters, injected parameters, the session cell, pre-flight), each reply on screen before the next key. The clock runs from sending the browser to the notebook's URL to the pre-flight cell's reply on screen; each run has a fresh browser context and its own kernel. JupyterLab's own start (${sec(p6.labStartMs)}) is not counted. Laps are the time since opening.`,
     "",
-    `Kernel started ahead (issue 26, measured; \`npm run session\` does not do it, see docs/platform.md): lib/host/prestart.ts, the notebook's Jupyter session is created (POST /api/sessions) and its kernel warmed (the session cell's imports, over the kernel's websocket) at the moment the browser is sent to the URL, so the page load and the kernel start overlap${cold.length ? `; interleaved round by round with ${cold.length} run(s) where opening the notebook starts the kernel (before)` : ""}.`,
+    `Kernel started ahead (issue 26, \`npm run session\`'s path): lib/host/prestart.ts, the notebook's Jupyter session is created (POST /api/sessions) and its kernel warmed (the session cell's imports, over the kernel's websocket) before the URL is printed; the browser opens the URL as soon as the warm-up answered, and P6 counts from there${cold.length ? `; interleaved round by round with ${cold.length} run(s) where opening the notebook starts the kernel (before)` : ""}.`,
     "",
     p6Table(p6.runs, whats),
     "",

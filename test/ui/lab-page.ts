@@ -32,6 +32,17 @@ export async function until<T>(
 
 const PROMPT_DONE = /^\[(\d+)\]:$/;
 
+/** The page's DOM as the functions run inside it see it (the test's own compile has no DOM library). */
+interface PageElement {
+  classList: { contains(c: string): boolean };
+  textContent: string | null;
+  querySelector(selector: string): PageElement | null;
+  getAttribute(name: string): string | null;
+  setAttribute(name: string, value: string): void;
+  removeAttribute(name: string): void;
+}
+declare const document: { querySelector(selector: string): PageElement | null };
+
 export class LabNotebook {
   private shot = 0;
   constructor(
@@ -104,6 +115,23 @@ export class LabNotebook {
 
   /** Both the toolbar indicator and the status bar say idle, for `stableMs` in a row. */
   async waitKernelIdle(timeoutMs: number, stableMs = 500): Promise<void> {
+    if (stableMs === 0) {
+      // Watched inside the page, on every frame: the moment a person sees Idle.
+      await this.page.waitForFunction(
+        () =>
+          document
+            .querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator")
+            ?.getAttribute("data-status") === "idle" &&
+          /\| Idle$/.test(
+            document
+              .querySelector('#jp-main-statusbar .jp-StatusBar-TextItem[title^="Change kernel"]')
+              ?.textContent?.trim() ?? "",
+          ),
+        undefined,
+        { timeout: timeoutMs, polling: "raf" },
+      );
+      return;
+    }
     let since = 0;
     await until("kernel idle", timeoutMs, async () => {
       if ((await this.kernelStatus()) !== "idle" || !/\| Idle$/.test(await this.kernelStatusBar())) {
@@ -120,9 +148,7 @@ export class LabNotebook {
     await cell.scrollIntoViewIfNeeded();
     await cell.locator(".jp-InputPrompt").first().click();
     await this.page.keyboard.press("Escape");
-    await until("cell selected", 5_000, async () =>
-      ((await cell.getAttribute("class")) ?? "").includes("jp-mod-active") ? true : undefined,
-    );
+    await cell.and(this.page.locator(".jp-Cell.jp-mod-active")).waitFor({ timeout: 5_000 });
   }
 
   /** Shift+Enter on the cell; returns without waiting for the kernel. */
@@ -131,6 +157,52 @@ export class LabNotebook {
     await this.select(cell);
     await this.page.keyboard.press("Shift+Enter");
     return before;
+  }
+
+  /**
+   * Runs the cells holding `needles`, in order, the way an operator goes down a notebook: Shift+Enter
+   * on the active cell, which JupyterLab then leaves for the next one (Shift+Enter past the Markdown
+   * cells in between). Each code cell must be the active one when its turn comes, and its reply (a
+   * new prompt number) is watched inside the page rather than polled. Select the first cell before.
+   * Calls `done` as each replies; returns the outputs' text.
+   */
+  async runDown(needles: readonly string[], timeoutMs: number, done?: (needle: string) => void): Promise<string[]> {
+    const outs: string[] = [];
+    for (const needle of needles) {
+      for (let md = 0; ; md++) {
+        const kind = await this.page.evaluate(() => {
+          const c = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active");
+          return c?.classList.contains("jp-MarkdownCell") ? "markdown" : c ? "code" : "none";
+        });
+        if (kind !== "markdown") break;
+        if (md > 10) throw new Error(`more than 10 Markdown cells before ${JSON.stringify(needle)}`);
+        await this.page.keyboard.press("Shift+Enter");
+      }
+      const before = await this.page.evaluate((n) => {
+        const c = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-mod-active");
+        if (!c?.classList.contains("jp-CodeCell") || !c.querySelector(".cm-content")?.textContent?.includes(n))
+          return null;
+        c.setAttribute("data-test-running", "1");
+        return c.querySelector(".jp-InputPrompt")?.textContent?.trim() ?? "";
+      }, needle);
+      if (before === null) throw new Error(`the active cell is not the code cell holding ${JSON.stringify(needle)}`);
+      await this.page.keyboard.press("Shift+Enter");
+      const cell = this.panel.locator('.jp-CodeCell[data-test-running="1"]');
+      await this.page.waitForFunction(
+        (b) => {
+          const p = document
+            .querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell[data-test-running="1"] .jp-InputPrompt')
+            ?.textContent?.trim();
+          return p !== undefined && p !== b && /^\[\d+\]:$/.test(p);
+        },
+        before,
+        { timeout: timeoutMs, polling: "raf" },
+      );
+      done?.(needle);
+      outs.push(await this.outputText(cell));
+      await cell.evaluate((c) => (c as unknown as PageElement).removeAttribute("data-test-running"));
+    }
+    return outs;
   }
 
   /** Wait until the cell shows a new execution count, i.e. the kernel replied. */

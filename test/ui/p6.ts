@@ -8,6 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { notebookUrl } from "../../lib/host/lifecycle";
 import { readNotebook } from "../../lib/host/nbfile";
 import { type Lab, REPO } from "./jupyterlab";
 import type { LabNotebook } from "./lab-page";
@@ -44,23 +45,34 @@ export const lapsText = (laps: readonly P6Lap[]) => laps.map((l) => `${l.what} $
 
 /**
  * Opens `notebook` (a path under the server root) in `nb`'s page and runs the cells up to the
- * pre-flight with Shift+Enter, as an operator does. Leaves the kernel running.
+ * pre-flight with Shift+Enter, as an operator does: once the status bar says Idle, a click into the
+ * parameters cell, then Shift+Enter down the notebook, each cell's reply on screen before the next.
+ * Leaves the kernel running.
  */
 export async function openToPreflight(nb: LabNotebook, lab: Lab, notebook: string, by: string): Promise<P6Sample> {
   const at = new Date().toISOString();
   const t0 = performance.now();
   const laps: P6Lap[] = [];
   const mark = (what: string) => laps.push({ what, ms: Math.round(performance.now() - t0) });
-  await nb.page.goto(lab.urlFor(path.relative(REPO, notebook)), { waitUntil: "domcontentloaded", timeout: 60_000 });
+  // The URL `npm run session` prints: the session's own workspace, started empty, so notebooks opened
+  // before (whose kernels are gone) do not reopen beside it and start kernels of their own.
+  const rel = path.relative(REPO, notebook).split(path.sep).map(encodeURIComponent).join("/");
+  const url = notebookUrl(lab.origin, "lab/tree", rel, lab.token, path.basename(path.dirname(notebook)));
+  await nb.page.goto(url, { waitUntil: "domcontentloaded", timeout: 60_000 });
   await nb.loaded(readNotebook(notebook).cells.filter((c) => c.cell_type === "code").length, 60_000);
   mark("cells shown");
-  await nb.waitKernelIdle(90_000);
+  // What an operator waits for: the status bar says the kernel is Idle (no further settling time).
+  await nb.waitKernelIdle(90_000, 0);
   mark("kernel idle");
-  for (const k of ["params", "injected", "open"] as const) {
-    await nb.run(await nb.cell(P6_CELLS[k]), 120_000);
-    mark(k);
-  }
-  const preflight = await nb.run(await nb.cell(P6_CELLS.preflight), 120_000);
+  // Then a click into the first code cell and Shift+Enter down the notebook, each reply read first.
+  await nb.select(await nb.cell(P6_CELLS.params));
+  const keys = ["params", "injected", "open", "preflight"] as const;
+  const outs = await nb.runDown(
+    keys.map((k) => P6_CELLS[k]),
+    120_000,
+    (needle) => needle !== P6_CELLS.preflight && mark(keys.find((k) => P6_CELLS[k] === needle)!),
+  );
+  const preflight = outs[outs.length - 1];
   const ms = Math.round(performance.now() - t0);
   return { ms, laps, preflight, passed: /✅\s*PASS/.test(preflight), at, by };
 }
