@@ -32,6 +32,7 @@ import { outputsAgreement } from "./outputs";
 import { identityFindings, leftoverIdFindings } from "./identity";
 import { resealFindings } from "./reseal";
 import { type FindingCode, chainCode } from "./finding-codes";
+import { outcomeFindings } from "../report/outcome-check";
 
 export type FindingLevel = "ok" | "warning" | "error";
 
@@ -348,6 +349,10 @@ export function verifySession(session: string | SessionSnapshot): VerifyResult {
   }
   findings.push(...identityFindings(sessionDir, manifest, result.journal, events, journalRel));
   findings.push(...agreementFindings(sessionDir, result.journal));
+  // Truth, not only integrity: what the folder states as the outcome is what the journal says. Only
+  // over an intact chained journal (a broken one is already the finding).
+  const journalIntact = manifest.schema !== MANIFEST_SCHEMA_V1 && journal?.chained === true && journal.ok;
+  findings.push(...outcomeFindings(snap, journalIntact ? journal.entries : null));
   findings.push(...leftoverIdFindings(sessionDir, manifest.session_id));
   // Issue 24 §2: a re-seal proves what it replaced, or the sealed lines were rewritten.
   const reseals = resealFindings(events, result.journal?.entries ?? []);
