@@ -10,7 +10,8 @@ re-check a session without trusting our code: Python 3.9+, standard library only
 It recomputes the trace chain (and that every line's bytes are the canonical serialisation), the
 journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
 and line counts, the session-identity checks, that the notebook agrees with the kernel's copy of its
-outputs and the journal, that every re-seal note's replaced chain heads still hold, the seal's SSH
+outputs and the journal, that the outcome report.md, the notebook and the HTML state is the one the
+journal records stating (`outcome_stated`), that every re-seal note's replaced chain heads still hold, the seal's SSH
 signature (manifest.json.sig, checked with `ssh-keygen -Y verify` against the allowed signers: required
 for staging and live), with --report the one strict anchor in the session's block, and with --tsa-ca
 the RFC 3161 timestamp beside the manifest (openssl ts -verify, offline).
