@@ -13,12 +13,14 @@ import { after, before, describe, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { rehearse, type Rehearsal } from "../../scripts/rehearse";
 import { readNotebook, silentCells, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/host/nbfile";
-import { formatVerify, verifySession } from "../../lib/evidence/verify";
+import { formatVerify, trustedEntries, verifySession } from "../../lib/evidence/verify";
+import { readSessionSnapshot } from "../../lib/evidence/snapshot";
+import { derivedOutcomeFindings } from "../../lib/report/outcome-check";
 import { scanPaths } from "../../lib/evidence/scan";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { findChromium, CHROMIUM_ARGS } from "../../lib/clients/payer";
 import { selfContainedProblems } from "../../lib/host/html";
-import { blockClaims, htmlClaims, notebookClaims } from "../../lib/report/outcome-check";
+import { blockClaims, htmlClaims, notebookClaims } from "../../lib/evidence/outcome-stated";
 import { ARTIFACTS, chromiumMissing, openAuditPage } from "../host/audit-page";
 import { sealRulesOnARealRun } from "../host/seal-rules-run";
 
@@ -97,7 +99,13 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
     assert.match(py.stdout, /^ok {4}report\.md: states outcome PASS, as the seal recorded it/m);
     assert.match(
       formatVerify(verifySession(run.dir)).join("\n"),
-      /^ok {4}report\.md: states outcome PASS, the journal's verdict/m,
+      /^ok {4}report\.md: states outcome PASS, as the seal recorded it/m,
+    );
+    // npm run verify's own step: the seal's entry against the verdict the report derives from the journal.
+    const snap = readSessionSnapshot(run.dir);
+    assert.deepEqual(
+      derivedOutcomeFindings(snap, trustedEntries(snap)).map((f) => `${f.level} ${f.message}`),
+      ["ok the seal's outcome PASS is the journal's verdict"],
     );
   });
 
