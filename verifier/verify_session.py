@@ -10,7 +10,8 @@ re-check a session without trusting our code: Python 3.9+, standard library only
 It recomputes the trace chain (and that every line's bytes are the canonical serialisation), the
 journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
 and line counts, the session-identity checks, that the notebook agrees with the kernel's copy of its
-outputs and the journal, that every re-seal note's replaced chain heads still hold, the seal's SSH
+outputs and the journal, that the outcome report.md, the notebook and the HTML state is the one the
+journal records stating (`outcome_stated`), that every re-seal note's replaced chain heads still hold, the seal's SSH
 signature (manifest.json.sig, checked with `ssh-keygen -Y verify` against the allowed signers: required
 for staging and live), with --report the one strict anchor in the session's block, and with --tsa-ca
 the RFC 3161 timestamp beside the manifest (openssl ts -verify, offline).
@@ -50,7 +51,7 @@ SESSION_ID_ANY = re.compile(r"\b\d{8}T\d{6}Z(?:-[0-9a-f]{4})?-(?:sandbox|staging
 CODES = ("MANIFEST_INVALID", "CHAIN_BROKEN", "NOT_CANONICAL", "INVALID_UTF8", "FILE_CHANGED", "EXTRA_FILE", "IDENTITY",
          "IDENTITY_LEFTOVER", "ANCHOR_MISMATCH", "ANCHOR_AMBIGUOUS", "ANCHOR_MALFORMED", "TIMESTAMP_INVALID",
          "TIMESTAMP_UNCHECKED", "SIGNATURE_MISSING", "SIGNATURE_INVALID", "SIGNER_NOT_ALLOWED", "RESEAL_BROKEN",
-         "NOTEBOOK_DISAGREES")
+         "NOTEBOOK_DISAGREES", "OUTCOME_MISMATCH")
 
 
 def is_seal_companion(name):
@@ -750,6 +751,146 @@ def check_outputs(session_dir, journal_entries, out):
         out.add("ok", NOTEBOOK_FILE, "shows every output the kernel displayed (%s) and every step result of the journal" % OUTPUTS_FILE)
 
 
+# ------------------------------------------------------------------------------ the stated outcome
+
+# The tool's own markup stating an outcome (docs/evidence-format.md, "The stated outcome"): the report
+# block's Outcome line, the report cell's outcome line, the banner's title, and the same in the HTML.
+# Untrusted text reaches these files inert (Markdown characters backslash-escaped, `<` escaped in
+# HTML), so it can form none of them.
+BLOCK_PREFIX = "> **Outcome** : "
+BLOCK_LINE = re.compile(r"^> \*\*Outcome\*\* : \*\*\S+ (\S+?)\*\* \u2014 (.*) _\(derived from the evidence, never typed\)_$")
+CELL_LINE = re.compile(r"^\*\*Outcome: \S+ (\S+?)\*\*")
+BANNER_LINE = re.compile(r"^> ### \S+ Outcome: (\S+)$")
+HTML_CLAIMS = [re.compile(r"<strong>Outcome</strong> : <strong>\S+ ([^<\s]+)</strong>"),
+               re.compile(r"<strong>Outcome: \S+ ([^<\s]+)</strong>"),
+               re.compile(r"<h3>\S+ Outcome: ([^<\s]+)</h3>")]
+QUOTE_INVISIBLE = re.compile("[\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def quoted(s, cap=160):
+    """A value from a file or the journal in a finding: JSON-quoted, invisible characters shown, cut."""
+    s = s if isinstance(s, str) else repr(s)
+    cut = s[:cap] + "\u2026" if len(s) > cap else s
+    return QUOTE_INVISIBLE.sub(lambda m: "\\u%04x" % ord(m.group(0)), json.dumps(cut, ensure_ascii=False))
+
+
+def block_claims(md):
+    """[(word, reason or None)] of the report block's Outcome lines; a line that starts like one and does
+    not parse is a claim of its whole rest."""
+    out = []
+    for line in re.split(r"\r?\n", md):
+        if not line.startswith(BLOCK_PREFIX):
+            continue
+        m = BLOCK_LINE.match(line)
+        out.append((m.group(1), m.group(2)) if m else (line[len(BLOCK_PREFIX):], None))
+    return out
+
+
+def notebook_claims(session_dir):
+    """Every outcome the notebook's report and open cells show: block lines, outcome lines, banners."""
+    try:
+        with open(os.path.join(session_dir, NOTEBOOK_FILE), "r", encoding="utf-8") as f:
+            nb = json.load(f)
+    except (OSError, ValueError):
+        return []
+    out = []
+    cells = nb.get("cells") if isinstance(nb, dict) and isinstance(nb.get("cells"), list) else []
+    for c in cells:
+        if not isinstance(c, dict) or c.get("cell_type") != "code":
+            continue
+        key = cell_key(_joined(c.get("source")))
+        if key not in ("report", "open"):
+            continue
+        for kind, data in shown_in_cell(c):
+            if kind != "markdown":
+                continue
+            if key == "report":
+                out.extend(w for w, _ in block_claims(data))
+            for line in re.split(r"\r?\n", data):
+                m = (CELL_LINE if key == "report" else BANNER_LINE).match(line)
+                if m:
+                    out.append(m.group(1))
+    return out
+
+
+def html_claims(session_dir):
+    try:
+        with open(os.path.join(session_dir, HTML_FILE), "r", encoding="utf-8", errors="replace") as f:
+            html = f.read()
+    except OSError:
+        return []
+    return [m.group(1) for rx in HTML_CLAIMS for m in rx.finditer(html)]
+
+
+def inert_plain(md):
+    """The text an inert Markdown span renders as: every backslash escape undone (lib/report/inert.ts adds
+    nothing else)."""
+    return re.sub(r"\\(.)", r"\1", md, flags=re.S)
+
+
+def one_line(text):
+    """A reason as the report writes it on one line: line breaks and the blanks around them become a space."""
+    return re.sub(r"\s*(?:\r\n|\r|\n)\s*", " ", text).replace("\0", "\ufffd")
+
+
+def same_reason(entry_data, written):
+    stated = one_line(entry_data.get("reason") if isinstance(entry_data.get("reason"), str) else "")
+    if written == stated:
+        return True
+    cut = isinstance(entry_data.get("truncated_from"), dict) and "reason" in entry_data["truncated_from"]
+    return cut and written.startswith(stated[:-1] if stated.endswith("\u2026") else stated)
+
+
+def check_outcome(session_dir, journal_entries, out):
+    """What report.md, the notebook and the HTML state as the outcome is what the journal recorded stating
+    (`outcome_stated`): report.md the seal's entry, which must be the journal's last; the notebook and the
+    HTML the report cell's latest. This verifier cannot derive the verdict from the journal; npm run verify
+    also holds each entry to it. A journal without a seal entry was sealed before outcomes were journaled."""
+    stated = [e for e in journal_entries if e.get("kind") == "outcome_stated" and isinstance(e.get("data"), dict)]
+    seals = [e for e in stated if e["data"].get("by") == "seal"]
+    if not seals:
+        return
+    seal = seals[-1]
+    want = seal["data"].get("outcome")
+    errors_before = out.count("ERROR")
+    last = journal_entries[-1]
+    if last is not seal:
+        follow = len(journal_entries) - journal_entries.index(seal) - 1
+        out.add("ERROR", "%s:%s" % (JOURNAL_FILE, seal.get("seq")),
+                "the seal's outcome is not the journal's last entry: %d entr(ies) follow it, up to %s at line %s"
+                % (follow, last.get("kind"), last.get("seq")), "OUTCOME_MISMATCH")
+    try:
+        with open(os.path.join(session_dir, REPORT_FILE), "r", encoding="utf-8", errors="replace") as f:
+            report = f.read()
+    except OSError:
+        report = None
+    if report is not None:
+        claims = block_claims(report)
+        if not claims:
+            out.add("ERROR", REPORT_FILE, "states no outcome; the seal recorded %s" % want, "OUTCOME_MISMATCH")
+        for word, reason in claims:
+            if word != want:
+                out.add("ERROR", REPORT_FILE, "states outcome %s, the seal recorded %s (%s:%s)"
+                        % (quoted(word, 40), want, JOURNAL_FILE, seal.get("seq")), "OUTCOME_MISMATCH")
+            elif reason is None or not same_reason(seal["data"], inert_plain(reason)):
+                out.add("ERROR", REPORT_FILE, "states the reason %s, the seal recorded %s"
+                        % (quoted(inert_plain(reason or "")), quoted(seal["data"].get("reason"))), "OUTCOME_MISMATCH")
+    cells = [e for e in stated if e["data"].get("by") == "report_cell"]
+    cell = cells[-1] if cells else None
+    for name, claims in ((NOTEBOOK_FILE, notebook_claims(session_dir)), (HTML_FILE, html_claims(session_dir))):
+        wrong = [w for w in claims if cell is None or w != cell["data"].get("outcome")]
+        if not wrong:
+            continue
+        if cell is not None:
+            msg = "shows outcome %s, the report cell stated %s (%s:%s)" % (
+                quoted(wrong[0], 40), cell["data"].get("outcome"), JOURNAL_FILE, cell.get("seq"))
+        else:
+            msg = "shows outcome %s, but the journal records no outcome stated by the report cell" % quoted(wrong[0], 40)
+        out.add("ERROR", name, msg, "OUTCOME_MISMATCH")
+    if out.count("ERROR") == errors_before:
+        out.add("ok", REPORT_FILE, "states outcome %s, as the seal recorded it (%s:%s)" % (want, JOURNAL_FILE, seal.get("seq")))
+
+
 ANCHOR_STRICT = re.compile(r"^<!-- payment-e2e:anchor (\{[^\n]*\}) -->$")
 # Backslashes allowed: an escaped copy from operator or backend text still counts as anchor-shaped.
 ANCHOR_SHAPED = re.compile(r"payment-e2e\\?:anchor\s*\\?\{|Anchor ?:.*?manifest sha256", re.I)
@@ -942,6 +1083,8 @@ def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None, allowed_signers
     check_leftover_ids(session_dir, m["session_id"], out)
     check_quarantine(session_dir, journal_entries, out)
     check_outputs(session_dir, journal_entries, out)
+    if version == 2 and journal["ok"]:
+        check_outcome(session_dir, journal_entries, out)
     check_reseals(trace["entries"], journal_entries, out)
     check_signatures(session_dir, m, allowed_signers, out)
     if m["mode"] != "sandbox":

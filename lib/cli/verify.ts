@@ -11,6 +11,7 @@ import { formatVerify } from "../evidence/verify";
 import { verifySealed } from "../evidence/verify-sealed";
 import { DEFAULT_ALLOWED_SIGNERS } from "../evidence/signature";
 import { oneLine } from "../errors";
+import { derivedOutcomeFindings } from "../report/outcome-check";
 import { stderr, stdout } from "./args";
 
 export const DEFAULT_REPORT = "docs/PAYMENT_E2E_LIVE_REPORT.md";
@@ -75,6 +76,7 @@ export function main(argv: string[], log = stdout, err = stderr, repoDir = proce
     allowedSigners: values["allowed-signers"],
     tsaCa,
     tsaCert: values["tsa-cert"] ?? (process.env.PAYMENT_E2E_TSA_CERT?.trim() || null),
+    judge: derivedOutcomeFindings,
   });
   for (const line of formatVerify(result)) log(line);
   return result.ok ? 0 : 1;

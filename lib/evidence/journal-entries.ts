@@ -28,6 +28,8 @@ const Facts = z.record(z.string(), FactValue);
 export const MONEY_SOURCES = ["marketplace API", "orchestrator", "database"] as const;
 /** Which amount a source reported (lib/run/ledger.ts reads them). */
 export const MONEY_WHATS = ["charged", "captured", "refunded", "transfer", "reversal"] as const;
+/** Who stated an outcome (`outcome_stated`): the notebook's report cell, or the seal writing report.md. */
+export const OUTCOME_STATED_BY = ["report_cell", "seal"] as const;
 
 /**
  * An entry's data as a strict object of `shape`. Any entry may carry `truncated_from` (the journal
@@ -226,6 +228,19 @@ export const ENTRY_DATA = {
    * marketplace does not report): read by lib/run/ledger.ts, whose row then says NOT CHECKED and is not balanced.
    */
   money_unchecked: data({ what: z.enum(MONEY_WHATS), why: Text }),
+  /**
+   * An outcome the tool stated to the auditor, as it stated it: by the notebook's report cell (what
+   * its block, its outcome line and the banner show) or by the seal (what report.md says). Both
+   * verifiers compare what the files show with it, and `npm run verify` this entry with the verdict
+   * derived from the journal before it (lib/report/outcome-check.ts). Absent in sessions sealed before.
+   */
+  outcome_stated: data({
+    by: z.enum(OUTCOME_STATED_BY),
+    outcome: z.enum(["PASS", "FAIL", "PARTIAL"]),
+    reason: z.string(),
+    /** The ledger's moneyMoved when it was stated (what "before money moved" in the reason rests on). */
+    money_moved: z.boolean(),
+  }),
 } as const;
 
 export type JournalKind = keyof typeof ENTRY_DATA;

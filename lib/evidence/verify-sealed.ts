@@ -10,8 +10,9 @@ import * as path from "node:path";
 import { anchorFix, checkAnchors } from "./anchor";
 import { DEFAULT_ALLOWED_SIGNERS, signatureFindings } from "./signature";
 import { timestampFindings } from "./timestamp";
-import { readSessionSnapshot } from "./snapshot";
-import { type VerifyResult, verifySession } from "./verify";
+import type { JournalEntry } from "./journal";
+import { readSessionSnapshot, type SessionSnapshot } from "./snapshot";
+import { trustedEntries, type VerifyFinding, type VerifyResult, verifySession } from "./verify";
 
 export interface SealedCheck {
   /** The living report whose anchors are checked, as the operator named it (relative to `repoDir`); null: not checked, and said so. */
@@ -23,6 +24,12 @@ export interface SealedCheck {
   /** The time-stamping authority's CA certificate, and its own certificate when tokens lack it. */
   tsaCa: string | null;
   tsaCert: string | null;
+  /**
+   * Checks a higher layer makes of the intact journal (`npm run verify`: the stated outcomes against
+   * the verdict derived from it, lib/report/outcome-check.ts); given the journal's entries, or null
+   * when the journal cannot be trusted.
+   */
+  judge?: (snap: SessionSnapshot, entries: readonly JournalEntry[] | null) => VerifyFinding[];
 }
 
 /** Every check of a sealed folder, in the order whose first failure names the fix. */
@@ -30,6 +37,14 @@ export function verifySealed(dir: string, o: SealedCheck): VerifyResult {
   // Read once (issue 21 item 5): the seal, the anchors and the timestamp are judged on one snapshot.
   const snap = readSessionSnapshot(dir);
   const result = verifySession(snap);
+  if (o.judge) {
+    const judged = o.judge(snap, trustedEntries(snap));
+    result.findings.push(...judged);
+    if (judged.some((f) => f.level === "error")) {
+      result.ok = false;
+      result.fix ??= `the journal's verdict is not what the folder states: do not rely on this seal; re-derive the report from the journal (npm run report -- ${dir}) and re-seal with a written reason (npm run archive -- ${dir} --reseal "<reason>")`;
+    }
+  }
   if (o.report === null) {
     result.findings.push({ level: "warning", subject: "anchor", message: "not checked (--no-anchor)" });
   } else {

@@ -26,12 +26,13 @@ import {
 import { MANIFEST_SCHEMA_V1, type Manifest, listSessionFiles, sha256File } from "./manifest";
 import { type ChainCheck, type TraceEvent, sealedLinesHold } from "./chain";
 import { chainBreakText } from "./finding-text";
-import { type JournalRead, latestStepResults } from "./journal";
+import { type JournalEntry, type JournalRead, latestStepResults } from "./journal";
 import { type SessionSnapshot, readSessionSnapshot } from "./snapshot";
 import { outputsAgreement } from "./outputs";
 import { identityFindings, leftoverIdFindings } from "./identity";
 import { resealFindings } from "./reseal";
 import { type FindingCode, chainCode } from "./finding-codes";
+import { statedOutcomeFindings } from "./outcome-stated";
 
 export type FindingLevel = "ok" | "warning" | "error";
 
@@ -231,6 +232,15 @@ export function sealState(session: string | SessionSnapshot): SealState {
  * Verifies a session folder; never throws for evidence problems, they become findings.
  * Example: verifySession("archive/payment-e2e/2026-11-26-staging").ok
  */
+/**
+ * The journal's entries when they can be trusted as what happened: a manifest@2 seal over a chained
+ * journal read intact against it; null otherwise (the broken journal is then the finding).
+ */
+export function trustedEntries(snap: SessionSnapshot): readonly JournalEntry[] | null {
+  const j = snap.journal;
+  return snap.manifest && snap.manifest.schema !== MANIFEST_SCHEMA_V1 && j?.chained === true && j.ok ? j.entries : null;
+}
+
 export function verifySession(session: string | SessionSnapshot): VerifyResult {
   const snap = typeof session === "string" ? readSessionSnapshot(session) : session;
   const sessionDir = snap.dir;
@@ -348,6 +358,9 @@ export function verifySession(session: string | SessionSnapshot): VerifyResult {
   }
   findings.push(...identityFindings(sessionDir, manifest, result.journal, events, journalRel));
   findings.push(...agreementFindings(sessionDir, result.journal));
+  // Truth, not only integrity: what the folder states as the outcome is what the journal says. Only
+  // over an intact chained journal (a broken one is already the finding).
+  findings.push(...statedOutcomeFindings(snap, trustedEntries(snap)));
   findings.push(...leftoverIdFindings(sessionDir, manifest.session_id));
   // Issue 24 §2: a re-seal proves what it replaced, or the sealed lines were rewritten.
   const reseals = resealFindings(events, result.journal?.entries ?? []);

@@ -284,7 +284,7 @@ async function readyToSeal(
     ({ html, via: htmlVia } = await exportHtml(nb, { sealedAs: sealedAsNote(exceptions) }));
   }
   // The session's own block goes in before the seal, so the manifest covers it.
-  writeSessionReport(dir, { sealing: true });
+  let written = writeSessionReport(dir, { sealing: true });
 
   // This process's secrets (env, tokens it obtained) and the caller's, by value; the kernel's
   // (tokens, the checkout's client secret) by the salted hashes it left in the folder, which
@@ -296,10 +296,18 @@ async function readyToSeal(
     // Journaled only now the seal goes ahead (review 8): a refused seal leaves none behind. The report
     // block is written again to read them, and the folder scanned again (a reason is operator text).
     for (const x of exceptions) journal.append("seal_exception", { ...x });
-    writeSessionReport(dir, { sealing: true });
+    written = writeSessionReport(dir, { sealing: true });
     const again = scanPaths([dir], { registry, extensions: "all" });
     if (again.length) throw new SecretLeakError(again.map(formatHit), dir);
   }
+  // The outcome report.md states, journaled as the journal's last entry before the manifest: both
+  // verifiers hold report.md to it, `npm run verify` holds it to the verdict derived from the journal.
+  journal.append("outcome_stated", {
+    by: "seal",
+    outcome: written.outcome,
+    reason: written.reason,
+    money_moved: written.evidence.moneyMoved,
+  });
 
   return { sessionId, mode, html, htmlVia, scanned };
 }

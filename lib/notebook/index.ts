@@ -265,6 +265,14 @@ export class NotebookUi {
         docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
         checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
       });
+      // What this cell is about to show, journaled first: both verifiers hold the notebook's block,
+      // outcome line and banner to it, and `npm run verify` holds it to the journal before it.
+      rb.journal.append("outcome_stated", {
+        by: "report_cell",
+        outcome: p.session.outcome,
+        reason: p.session.reason,
+        money_moved: p.session.evidence.moneyMoved,
+      });
       // Once, as Markdown: every front end renders it (JupyterLab trusted or not, a forge's viewer);
       // the archive adds the escaped HTML rendering beside it for nbconvert (lib/host/archive.ts).
       // Its markers (the docs report's `<!-- session:… -->`) stay machine-readable but hidden.

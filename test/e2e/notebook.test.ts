@@ -13,11 +13,14 @@ import { after, before, describe, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { rehearse, type Rehearsal } from "../../scripts/rehearse";
 import { readNotebook, silentCells, sourceOf, hygieneProblems, TEMPLATE } from "../../lib/host/nbfile";
-import { formatVerify, verifySession } from "../../lib/evidence/verify";
+import { formatVerify, trustedEntries, verifySession } from "../../lib/evidence/verify";
+import { readSessionSnapshot } from "../../lib/evidence/snapshot";
+import { derivedOutcomeFindings } from "../../lib/report/outcome-check";
 import { scanPaths } from "../../lib/evidence/scan";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { findChromium, CHROMIUM_ARGS } from "../../lib/clients/payer";
 import { selfContainedProblems } from "../../lib/host/html";
+import { blockClaims, htmlClaims, notebookClaims } from "../../lib/evidence/outcome-stated";
 import { ARTIFACTS, chromiumMissing, openAuditPage } from "../host/audit-page";
 import { sealRulesOnARealRun } from "../host/seal-rules-run";
 
@@ -61,6 +64,49 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
   test("verify passes on the untouched session", () => {
     const v = verifySession(run.dir);
     assert.ok(v.ok, JSON.stringify(v.findings));
+  });
+
+  test("the outcome report.md, the notebook and the real HTML export state is the journal's: both verifiers find and agree with it", () => {
+    const stated = fs
+      .readFileSync(path.join(run.dir, "state.jsonl"), "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { kind: string; data: { by?: string; outcome?: string } })
+      .filter((e) => e.kind === "outcome_stated");
+    assert.deepEqual(
+      stated.map((e) => [e.data.by, e.data.outcome]),
+      [
+        ["report_cell", "PASS"],
+        ["seal", "PASS"],
+      ],
+    );
+    const read = (f: string) => fs.readFileSync(path.join(run.dir, f), "utf8");
+    // Read, not vacuous: the block, the outcome line and the banner, in the notebook and in nbconvert's page.
+    assert.deepEqual(
+      blockClaims(read("report.md")).map((c) => c.word),
+      ["PASS"],
+    );
+    assert.deepEqual(
+      notebookClaims(read("payment-e2e.ipynb")).map((c) => c.word),
+      ["PASS", "PASS", "PASS"],
+    );
+    assert.deepEqual(
+      htmlClaims(read("payment-e2e.html")).map((c) => c.word),
+      ["PASS", "PASS", "PASS"],
+    );
+    const py = spawnSync("python3", [path.join(root, "verifier", "verify_session.py"), run.dir], { encoding: "utf8" });
+    assert.equal(py.status, 0, py.stdout + py.stderr);
+    assert.match(py.stdout, /^ok {4}report\.md: states outcome PASS, as the seal recorded it/m);
+    assert.match(
+      formatVerify(verifySession(run.dir)).join("\n"),
+      /^ok {4}report\.md: states outcome PASS, as the seal recorded it/m,
+    );
+    // npm run verify's own step: the seal's entry against the verdict the report derives from the journal.
+    const snap = readSessionSnapshot(run.dir);
+    assert.deepEqual(
+      derivedOutcomeFindings(snap, trustedEntries(snap)).map((f) => `${f.level} ${f.message}`),
+      ["ok the seal's outcome PASS is the journal's verdict"],
+    );
   });
 
   test("verify names the exact line after a one-byte edit, a deleted middle line, or a cut tail", () => {

@@ -108,6 +108,12 @@ const SAMPLES: { [K in JournalKind]: DataIn<K> } = {
     ref: "order refunded_cents",
   },
   money_unchecked: { what: "reversal", why: "no DATABASE_URL" },
+  outcome_stated: {
+    by: "seal",
+    outcome: "FAIL",
+    reason: "step 4 FAIL (declined) before money moved",
+    money_moved: false,
+  },
 };
 
 const fresh = () => {

@@ -168,7 +168,74 @@ function forgeReseal(c: TamperCtx, heads: boolean): void {
   reanchor(c);
 }
 
+// ------------------------------------------------------------------------------ the stated outcome
+
+/** Every outcome statement of the tool's markup, FAIL turned into PASS (report block, outcome line, banner; Markdown and HTML). */
+export function failToPass(text: string): string {
+  return text
+    .replace(/(\*\*Outcome\*\* : \*\*)❌ FAIL/g, "$1✅ PASS")
+    .replace(/\*\*Outcome: ❌ FAIL\*\*/g, "**Outcome: ✅ PASS**")
+    .replace(/❌ Outcome: FAIL/g, "✅ Outcome: PASS")
+    .replace(/(<strong>Outcome<\/strong> : <strong>)❌ FAIL/g, "$1✅ PASS")
+    .replace(/<strong>Outcome: ❌ FAIL<\/strong>/g, "<strong>Outcome: ✅ PASS</strong>");
+}
+
+/** Edits a file of the copy (throwing when the edit changes nothing: a case must tamper), then manifest and anchor are redone. */
+export function editSealed(c: TamperCtx, rel: string, edit: (text: string) => string): void {
+  const file = path.join(c.dir, rel);
+  const before = fs.readFileSync(file, "utf8");
+  const after = edit(before);
+  if (after === before) throw new Error(`the edit changed nothing in ${rel}`);
+  fs.writeFileSync(file, after);
+  reseal(c.dir);
+  reanchor(c);
+}
+
 export const TAMPER_CASES: TamperCase[] = [
+  {
+    name: "report.md's Outcome swapped from FAIL to PASS, manifest and anchor redone (unsigned sandbox seal)",
+    tamper: (c) => editSealed(c, "report.md", failToPass),
+    expect: ["OUTCOME_MISMATCH"],
+  },
+  {
+    name: "report.md's Outcome reason rewritten (outcome kept FAIL: the money statement changed), manifest and anchor redone",
+    tamper: (c) =>
+      editSealed(c, "report.md", (t) => t.replace(" before money moved", "; money moved and was refunded")),
+    expect: ["OUTCOME_MISMATCH"],
+  },
+  {
+    name: "notebook's report block, outcome line and banner swapped from FAIL to PASS, manifest and anchor redone",
+    tamper: (c) => editSealed(c, "payment-e2e.ipynb", failToPass),
+    expect: ["OUTCOME_MISMATCH"],
+  },
+  {
+    name: "HTML export's outcome swapped from FAIL to PASS, manifest and anchor redone",
+    tamper: (c) => editSealed(c, "payment-e2e.html", failToPass),
+    expect: ["OUTCOME_MISMATCH"],
+  },
+  {
+    name: "report.md, notebook and HTML all swapped from FAIL to PASS (they agree with each other, not with the journal)",
+    tamper: (c) => {
+      for (const f of ["report.md", "payment-e2e.ipynb", "payment-e2e.html"]) editSealed(c, f, failToPass);
+    },
+    expect: ["OUTCOME_MISMATCH"],
+  },
+  {
+    name: "a step result (step 4 PASS) appended to the journal after the seal's outcome, chain, manifest and anchor redone",
+    tamper: (c) => {
+      rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {
+        const step4 = [...es]
+          .reverse()
+          .find((e) => e.kind === "step_result" && (e.data as { step?: number }).step === 4);
+        if (!step4) throw new Error("no step 4 result");
+        const last = es[es.length - 1];
+        es.push({ at: last.at, kind: "step_result", data: { ...(step4.data as object), status: "PASS" } });
+      });
+      reseal(c.dir);
+      reanchor(c);
+    },
+    expect: ["OUTCOME_MISMATCH"],
+  },
   {
     name: "lone surrogate (escaped \\ud800) in a trace line, chain and manifest recomputed",
     tamper: (c) => {
@@ -367,15 +434,8 @@ export const TAMPER_CASES: TamperCase[] = [
     name: "notebook with its runbook cells' outputs cleared (the journal's step results no longer shown), manifest and anchor redone",
     tamper: (c) => {
       const file = path.join(c.dir, "payment-e2e.ipynb");
-      const nb = JSON.parse(fs.readFileSync(file, "utf8")) as { cells: unknown[] };
-      nb.cells.push({
-        cell_type: "code",
-        execution_count: null,
-        id: "paid",
-        metadata: {},
-        outputs: [],
-        source: ["nb.paid()"],
-      });
+      const nb = JSON.parse(fs.readFileSync(file, "utf8")) as { cells: Array<{ outputs?: unknown[] }> };
+      for (const cell of nb.cells) if (cell.outputs) cell.outputs = [];
       fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
       reseal(c.dir);
       reanchor(c);

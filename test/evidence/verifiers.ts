@@ -9,6 +9,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { archiveSession, type ArchiveOptions } from "../../lib/host/archive";
 import { makeSession, tmpArchive } from "../report/fixtures";
+import { Journal, latestStepResults } from "../../lib/evidence/journal";
+import { renderMarkdownSafe } from "../../lib/host/html";
+import { banner, stepMarkdown } from "../../lib/report/display";
+import { inertText } from "../../lib/report/inert";
+import { writeSessionReport } from "../../lib/report/report";
 
 const ROOT = path.resolve(__dirname, "../..");
 export const PYTHON = process.env.PYTHON ?? "python3";
@@ -50,34 +55,76 @@ export function runTs(dir: string, report: string, extra: string[] = []): Verifi
   return parse(r.stdout, r.stderr, r.status);
 }
 
-/** A sealed sandbox session whose notebook, like the runbook's, names its session id. */
+/** A markdown display output, as the cell API writes it. */
+const md = (text: string): MdOutput => ({ output_type: "display_data", data: { "text/markdown": text }, metadata: {} });
+interface MdOutput {
+  output_type: string;
+  data: { "text/markdown": string };
+  metadata: object;
+}
+
+/**
+ * A notebook as the runbook leaves it after its report cell: the open cell's session line and banner,
+ * one cell per step showing its result, the report cell's block and outcome line; the report cell's
+ * `outcome_stated` journaled as the cell journals it; `unrun`: sources of cells after it that never ran. Plus an HTML page of those outputs rendered by the
+ * audit page's own Markdown renderer (the archive's nbconvert export needs Jupyter).
+ */
+export function writeRunNotebook(dir: string, o: { unrun?: string[] } = {}): void {
+  const id = path.basename(dir);
+  const report = writeSessionReport(dir);
+  const ev = report.evidence;
+  Journal.open(dir).append("outcome_stated", {
+    by: "report_cell",
+    outcome: report.outcome,
+    reason: report.reason,
+    money_moved: ev.moneyMoved,
+  });
+  const icon = { PASS: "✅", FAIL: "❌", PARTIAL: "⚠️" }[report.outcome];
+  const line = `**Outcome: ${icon} ${report.outcome}** — ${inertText(report.reason)}`;
+  const code = (n: number, source: string, outputs: MdOutput[]) => ({
+    cell_type: "code",
+    execution_count: n,
+    id: `c${n}`,
+    metadata: {},
+    outputs,
+    source: [source],
+  });
+  const steps = [...latestStepResults(Journal.open(dir).all()).values()];
+  const cells = [
+    code(1, "const nb = openNotebook(params, tslab);", [
+      md(`**Session** \`${id}\` · mode **sandbox**`),
+      md(banner(`${icon} Outcome: ${report.outcome}`, [inertText(report.reason)])),
+    ]),
+    ...steps.map((r, i) => code(i + 2, `await nb.run("${r.id}");`, [md(stepMarkdown(r))])),
+    code(steps.length + 2, "await nb.report();", [md(report.markdown), md(line)]),
+    // Cells after the report cell that never ran (an incomplete run).
+    ...(o.unrun ?? []).map((source, i) => ({ ...code(steps.length + 3 + i, source, []), execution_count: null })),
+  ];
+  const notebook = { cells, metadata: {}, nbformat: 4, nbformat_minor: 5 };
+  fs.writeFileSync(path.join(dir, "payment-e2e.ipynb"), `${JSON.stringify(notebook, null, 1)}\n`);
+  const body = cells.flatMap((c) => c.outputs.map((o) => renderMarkdownSafe(o.data["text/markdown"])));
+  fs.writeFileSync(
+    path.join(dir, "payment-e2e.html"),
+    `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${id}</title></head><body>\n${body.join("\n")}</body></html>\n`,
+  );
+}
+
+/**
+ * A sealed sandbox session whose notebook, like the runbook's, names its session id and shows its
+ * outcome: a declined card (step 4 FAIL, no money moved), so the outcome an edit would forge is PASS.
+ */
 export async function sealedFixture(
   opts: Pick<ArchiveOptions, "tsa"> = { tsa: null },
 ): Promise<{ dir: string; cleanup: () => void }> {
   const archive = tmpArchive();
   const dir = makeSession(archive, {
     mode: "sandbox",
-    scenario: "pass",
+    scenario: "declined",
     at: new Date(Date.UTC(2026, 10, 20, 14, 2, 11)),
   });
-  const id = path.basename(dir);
-  const notebook = {
-    cells: [
-      {
-        cell_type: "code",
-        execution_count: 1,
-        id: "session",
-        metadata: {},
-        outputs: [{ output_type: "display_data", data: { "text/markdown": `**Session** \`${id}\`` }, metadata: {} }],
-        source: ["nb.session()"],
-      },
-    ],
-    metadata: {},
-    nbformat: 4,
-    nbformat_minor: 5,
-  };
-  fs.writeFileSync(path.join(dir, "payment-e2e.ipynb"), `${JSON.stringify(notebook, null, 1)}\n`);
+  writeRunNotebook(dir);
   const r = await archiveSession(dir, { html: false, docsDir: path.join(archive, "..", "..", "docs"), ...opts });
   assert.equal(r.status, "sealed");
+  assert.equal(r.outcome, "FAIL");
   return { dir, cleanup: () => fs.rmSync(path.dirname(path.dirname(archive)), { recursive: true, force: true }) };
 }

@@ -1,0 +1,210 @@
+/**
+ * Truth, not only integrity: what a sealed folder states as the outcome is what its journal recorded
+ * stating. A seal proves that report.md, the notebook and the HTML export did not change since; it
+ * does not prove that they say what the journal says. The tool journals each outcome it states
+ * (`outcome_stated`: the report cell before it shows it, the seal after writing report.md), and this
+ * check, part of every verify of a sealed folder (./verify.ts), holds the files to those entries:
+ *
+ * - the seal's entry is the journal's last entry (a re-seal states again);
+ * - report.md's Outcome line states the seal's outcome and reason (the reason carries the money
+ *   statement: "before money moved", "money moved; open: …");
+ * - the notebook's report block, outcome line and banner, and the HTML export's, show the outcome the
+ *   report cell stated (its latest entry).
+ * verifier/verify_session.py makes the same comparisons (parity). `npm run verify` also holds each
+ * entry to the verdict derived from the journal (lib/report/outcome-check.ts, above this layer).
+ * A folder whose journal holds no seal entry was sealed before outcomes were journaled: not checked here.
+ * Text from the files is quoted, cut and never interpreted (`quoted`).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { JournalEntry } from "./journal";
+import type { EntryOf } from "./journal-entries";
+import { REPORT_FILE, SESSION_HTML, SESSION_NOTEBOOK } from "./files";
+import type { SessionSnapshot } from "./snapshot";
+import type { VerifyFinding } from "./verify";
+import { cellKeyOf, shownInCell } from "./outputs";
+
+type Stated = EntryOf<"outcome_stated">;
+
+/** A value from an untrusted file or the journal, in a finding: JSON-quoted (escapes), invisible controls shown, cut. */
+export function quoted(s: string, max = 160): string {
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  return JSON.stringify(cut).replace(
+    /[\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+// ------------------------------------------------------------------------------ what the files state
+
+/** A line of the tool's own markup that states an outcome; `word` is what it says (PASS, FAIL, PARTIAL or anything an editor put there). */
+export interface Claim {
+  word: string;
+  /** report.md only: the reason as written (inert Markdown). */
+  reason?: string;
+}
+
+/**
+ * The report block's Outcome line (templates/session-block.md). A line that starts like it but does
+ * not parse is a claim of its whole text, so an edited line never goes unread.
+ */
+const BLOCK_PREFIX = "> **Outcome** : ";
+const BLOCK_LINE = /^> \*\*Outcome\*\* : \*\*\S+ (\S+?)\*\* — (.*) _\(derived from the evidence, never typed\)_$/;
+/** The report cell's own outcome line (`**Outcome: ✅ PASS** — …`) and the banner's title (`> ### ✅ Outcome: PASS`). */
+const CELL_LINE = /^\*\*Outcome: \S+ (\S+?)\*\*/;
+const BANNER_LINE = /^> ### \S+ Outcome: (\S+)$/;
+
+/** The Outcome lines of a report block (report.md, or the block the report cell showed). */
+export function blockClaims(md: string): Claim[] {
+  return md
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith(BLOCK_PREFIX))
+    .map((l) => {
+      const m = BLOCK_LINE.exec(l);
+      return m ? { word: m[1], reason: m[2] } : { word: l.slice(BLOCK_PREFIX.length) };
+    });
+}
+
+/** Every outcome a notebook's report and open cells show, in order: block lines, outcome lines, banners. */
+export function notebookClaims(nbText: string): Claim[] {
+  let nb: { cells?: Array<{ cell_type: string; source: string | string[]; outputs?: unknown[] }> };
+  try {
+    nb = JSON.parse(nbText);
+  } catch {
+    return [];
+  }
+  const out: Claim[] = [];
+  for (const c of Array.isArray(nb.cells) ? nb.cells : []) {
+    if (c.cell_type !== "code") continue;
+    const key = cellKeyOf(Array.isArray(c.source) ? c.source.join("") : String(c.source ?? ""));
+    if (key !== "report" && key !== "open") continue;
+    for (const o of shownInCell(c as Parameters<typeof shownInCell>[0])) {
+      if (o.kind !== "markdown") continue;
+      if (key === "report") out.push(...blockClaims(o.data).map(({ word }) => ({ word })));
+      for (const l of o.data.split(/\r?\n/)) {
+        const m = (key === "report" ? CELL_LINE : BANNER_LINE).exec(l);
+        if (m) out.push({ word: m[1] });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The outcomes the HTML export shows: the same three lines as lib/host/html.ts renders them (bold and
+ * a heading no escaped text can form: backend text reaches the page with `<` escaped).
+ */
+const HTML_CLAIMS = [
+  /<strong>Outcome<\/strong> : <strong>\S+ ([^<\s]+)<\/strong>/g,
+  /<strong>Outcome: \S+ ([^<\s]+)<\/strong>/g,
+  /<h3>\S+ Outcome: ([^<\s]+)<\/h3>/g,
+];
+export function htmlClaims(html: string): Claim[] {
+  return HTML_CLAIMS.flatMap((re) => [...html.matchAll(re)].map((m) => ({ word: m[1] })));
+}
+
+// ------------------------------------------------------------------------------ the check
+
+const read = (dir: string, rel: string): string | null => {
+  try {
+    return fs.readFileSync(path.join(dir, rel), "utf8");
+  } catch {
+    return null;
+  }
+};
+
+/** The text an inert Markdown span renders as: every backslash escape undone (inert text adds nothing else). */
+export function inertPlain(md: string): string {
+  return md.replace(/\\([\s\S])/g, "$1");
+}
+
+/** A reason as the report writes it on one line: line breaks and the blanks around them become a space. */
+const oneLineReason = (text: string) => text.replace(/\s*(?:\r\n|\r|\n)\s*/g, " ").replaceAll("\0", "\ufffd");
+
+/** The reason an entry states, against one written or derived: equal, or the entry's cut by the journal's text cap. */
+export function sameReason(e: Stated, written: string): boolean {
+  const stated = oneLineReason(e.data.reason);
+  if (written === stated) return true;
+  const cut = e.data.truncated_from?.reason !== undefined;
+  return cut && written.startsWith(stated.replace(/…$/, ""));
+}
+
+export function mismatch(subject: string, message: string): VerifyFinding {
+  return { level: "error", subject, message, code: "OUTCOME_MISMATCH" };
+}
+
+/** The `outcome_stated` entries of a journal: every one, the seal's latest and the report cell's latest. */
+export function statedEntries(entries: readonly JournalEntry[]): {
+  seal: (Stated & JournalEntry) | undefined;
+  cell: (Stated & JournalEntry) | undefined;
+} {
+  const stated = entries.filter((e): e is Stated & JournalEntry => e.kind === "outcome_stated");
+  return {
+    seal: stated.filter((e) => e.data.by === "seal").at(-1),
+    cell: stated.filter((e) => e.data.by === "report_cell").at(-1),
+  };
+}
+
+/**
+ * Every finding about what a sealed folder's files state against the journal's `outcome_stated`
+ * entries. `entries`: the journal as verified, intact (null when there is none to trust). Never throws.
+ * @example statedOutcomeFindings(snap, journalIntact ? journal.entries : null)
+ */
+export function statedOutcomeFindings(snap: SessionSnapshot, entries: readonly JournalEntry[] | null): VerifyFinding[] {
+  if (!entries?.length) return [];
+  const rel = snap.journalRel;
+  const { seal, cell } = statedEntries(entries);
+  if (!seal) return [];
+  const out: VerifyFinding[] = [];
+  const last = entries[entries.length - 1];
+  if (last !== seal)
+    out.push(
+      mismatch(
+        `${rel}:${seal.seq}`,
+        `the seal's outcome is not the journal's last entry: ${entries.length - entries.indexOf(seal) - 1} entr(ies) follow it, up to ${last.kind} at line ${last.seq}`,
+      ),
+    );
+  const report = read(snap.dir, REPORT_FILE);
+  if (report !== null) {
+    const claims = blockClaims(report);
+    if (!claims.length) out.push(mismatch(REPORT_FILE, `states no outcome; the seal recorded ${seal.data.outcome}`));
+    for (const c of claims) {
+      if (c.word !== seal.data.outcome)
+        out.push(
+          mismatch(
+            REPORT_FILE,
+            `states outcome ${quoted(c.word, 40)}, the seal recorded ${seal.data.outcome} (${rel}:${seal.seq})`,
+          ),
+        );
+      else if (c.reason === undefined || !sameReason(seal, inertPlain(c.reason)))
+        out.push(
+          mismatch(
+            REPORT_FILE,
+            `states the reason ${quoted(inertPlain(c.reason ?? ""))}, the seal recorded ${quoted(seal.data.reason)}`,
+          ),
+        );
+    }
+  }
+  for (const [file, claims] of [
+    [SESSION_NOTEBOOK, notebookClaims(read(snap.dir, SESSION_NOTEBOOK) ?? "")],
+    [SESSION_HTML, htmlClaims(read(snap.dir, SESSION_HTML) ?? "")],
+  ] as const) {
+    const wrong = claims.filter((c) => c.word !== cell?.data.outcome);
+    if (!wrong.length) continue;
+    out.push(
+      mismatch(
+        file,
+        cell
+          ? `shows outcome ${quoted(wrong[0].word, 40)}, the report cell stated ${cell.data.outcome} (${rel}:${cell.seq})`
+          : `shows outcome ${quoted(wrong[0].word, 40)}, but the journal records no outcome stated by the report cell`,
+      ),
+    );
+  }
+  if (!out.length)
+    out.push({
+      level: "ok",
+      subject: REPORT_FILE,
+      message: `states outcome ${seal.data.outcome}, as the seal recorded it (${rel}:${seal.seq})`,
+    });
+  return out;
+}

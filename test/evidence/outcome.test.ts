@@ -1,0 +1,177 @@
+/**
+ * The stated outcome against the journal (OUTCOME_MISMATCH), beyond the shared tamper table
+ * (./tamper-table.ts, which holds what both verifiers see): what only `npm run verify` can see
+ * because it derives the verdict (a statement rewritten together with its journal entry), the money
+ * statement of a session where money moved, folders that must keep verifying (sealed as incomplete
+ * with a notebook still showing PASS; sealed before outcomes were journaled), and untrusted text in
+ * a finding.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, describe, test } from "node:test";
+import { archiveSession } from "../../lib/host/archive";
+import { verifySession } from "../../lib/evidence/verify";
+import { blockClaims, quoted } from "../../lib/evidence/outcome-stated";
+import { makeSession, tmpArchive, type Scenario } from "../report/fixtures";
+import { anchorReport, reseal, toV1 } from "./format-v2";
+import { editSealed, failToPass, reanchor, rewriteChain } from "./tamper-table";
+import { runPython, runTs, writeRunNotebook } from "./verifiers";
+
+const roots: string[] = [];
+after(() => {
+  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
+});
+
+/** A sealed sandbox folder of `scenario` with the runbook's notebook, and a report anchoring it. */
+async function sealed(
+  scenario: Scenario,
+  o: { unrefunded?: string; incomplete?: string; unrun?: string[] } = {},
+): Promise<{ dir: string; report: string; args: string[] }> {
+  const archive = tmpArchive();
+  roots.push(path.dirname(path.dirname(archive)));
+  const dir = makeSession(archive, { mode: "sandbox", scenario, at: new Date(Date.UTC(2026, 10, 20, 14, 2, 11)) });
+  writeRunNotebook(dir, { unrun: o.unrun });
+  await archiveSession(dir, {
+    html: false,
+    docsDir: path.join(archive, "..", "..", "docs"),
+    unrefunded: o.unrefunded,
+    incomplete: o.incomplete,
+  });
+  const report = path.join(path.dirname(archive), "PAYMENT_E2E_LIVE_REPORT.md");
+  fs.writeFileSync(report, anchorReport([dir]));
+  return { dir, report, args: [] };
+}
+
+const JOURNAL = "state.jsonl";
+const lines = (out: string) => out.split("\n").filter((l) => l.includes("[OUTCOME_MISMATCH]"));
+
+describe("the stated outcome against the journal", () => {
+  test("a consistent rewrite of the seal's entry and report.md to PASS: npm run verify derives FAIL; Python, which cannot derive, passes", async () => {
+    const c = await sealed("declined");
+    rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {
+      const seal = es[es.length - 1];
+      assert.equal(seal.kind, "outcome_stated");
+      seal.data = { ...(seal.data as object), outcome: "PASS", reason: "every box ticked" };
+    });
+    editSealed(c, "report.md", (t) =>
+      t.replace(
+        /^> \*\*Outcome\*\* : .*$/m,
+        "> **Outcome** : **✅ PASS** — every box ticked _(derived from the evidence, never typed)_",
+      ),
+    );
+    const t = runTs(c.dir, c.report);
+    assert.equal(t.code, 1, t.out);
+    assert.deepEqual(t.errors, ["OUTCOME_MISMATCH"], t.out);
+    const found = lines(t.out);
+    assert.ok(
+      found.some((l) => /^ERROR state\.jsonl:\d+: the seal stated outcome PASS, the journal's verdict is FAIL/.test(l)),
+      t.out,
+    );
+    // report.md agrees with the (rewritten) entry; the entry is what disagrees with the journal.
+    assert.ok(
+      t.out.split("\n").some((l) => /^ok {4}report\.md: states outcome PASS, as the seal recorded it/.test(l)),
+      t.out,
+    );
+    const p = runPython(c.dir, c.report);
+    assert.equal(
+      p.code,
+      0,
+      `documented limit (docs/evidence-format.md): Python holds report.md to the entry only\n${p.out}`,
+    );
+  });
+
+  test("the report cell's entry rewritten to PASS with the notebook and HTML: npm run verify names the entry", async () => {
+    const c = await sealed("declined");
+    rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {
+      const cell = [...es]
+        .reverse()
+        .find((e) => e.kind === "outcome_stated" && (e.data as { by: string }).by === "report_cell");
+      assert.ok(cell);
+      cell.data = { ...(cell.data as object), outcome: "PASS" };
+    });
+    for (const f of ["payment-e2e.ipynb", "payment-e2e.html"]) editSealed(c, f, failToPass);
+    const t = runTs(c.dir, c.report);
+    assert.deepEqual(t.errors, ["OUTCOME_MISMATCH"], t.out);
+    assert.match(t.out, /^ERROR state\.jsonl:\d+: the report cell stated outcome PASS, the journal's verdict is FAIL/m);
+  });
+
+  test('money moved: report.md\'s reason rewritten to "before money moved" fails both verifiers', async () => {
+    const c = await sealed("stuck", { unrefunded: "refunded from the dashboard, ticket OPS-1" });
+    assert.match(fs.readFileSync(path.join(c.dir, "report.md"), "utf8"), /money moved but nothing was verified/);
+    const ok = [runTs(c.dir, c.report), runPython(c.dir, c.report)];
+    assert.deepEqual(
+      ok.map((r) => r.code),
+      [0, 0],
+      ok.map((r) => r.out).join("\n"),
+    );
+    editSealed(c, "report.md", (t) =>
+      t.replace("money moved but nothing was verified", "nothing was verified before money moved"),
+    );
+    for (const r of [runTs(c.dir, c.report), runPython(c.dir, c.report)]) {
+      assert.equal(r.code, 1, r.out);
+      assert.deepEqual(r.errors, ["OUTCOME_MISMATCH"], r.out);
+      assert.match(r.out, /^ERROR report\.md: states the reason .*before money moved/m);
+    }
+  });
+
+  test("sealed as incomplete: the notebook still shows the report cell's PASS, report.md the sealed PARTIAL; both verify OK", async () => {
+    const c = await sealed("pass", {
+      unrun: ["await nb.plot();"],
+      incomplete: "the plot cell never ran; the kernel was shut down",
+    });
+    assert.match(fs.readFileSync(path.join(c.dir, "report.md"), "utf8"), /\*\*Outcome\*\* : \*\*🟡 PARTIAL\*\*/);
+    assert.match(fs.readFileSync(path.join(c.dir, "payment-e2e.ipynb"), "utf8"), /✅ Outcome: PASS/);
+    for (const r of [runTs(c.dir, c.report), runPython(c.dir, c.report)]) {
+      assert.equal(r.code, 0, r.out);
+      assert.deepEqual(r.errors, [], r.out);
+    }
+  });
+
+  test("sealed before outcomes were journaled: verifies as before; npm run verify warns when report.md disagrees", async () => {
+    const c = await sealed("declined");
+    rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {
+      es.splice(0, es.length, ...es.filter((e) => e.kind !== "outcome_stated"));
+    });
+    reseal(c.dir);
+    reanchor(c);
+    for (const r of [runTs(c.dir, c.report), runPython(c.dir, c.report)]) assert.equal(r.code, 0, r.out);
+    editSealed(c, "report.md", failToPass);
+    // The evidence layer (every verify, the live gate's too) has no entry to hold report.md to.
+    assert.equal(verifySession(c.dir).ok, true);
+    const t = runTs(c.dir, c.report);
+    assert.equal(t.code, 0, t.out);
+    assert.ok(
+      t.out
+        .split("\n")
+        .some((l) =>
+          /^WARN {2}report\.md: states outcome "PASS", this tool derives FAIL .*sealed before outcomes/.test(l),
+        ),
+      t.out,
+    );
+    assert.equal(runPython(c.dir, c.report).code, 0);
+    // manifest@1 (journal not chained): nothing new is read.
+    toV1(c.dir);
+    reanchor(c);
+    const v1 = verifySession(c.dir);
+    assert.equal(v1.ok, true, JSON.stringify(v1.findings));
+    assert.ok(!v1.findings.some((f) => f.code === "OUTCOME_MISMATCH"));
+  });
+
+  test("untrusted text in report.md's Outcome line is quoted, cut and one line in the finding", async () => {
+    const c = await sealed("declined");
+    const hostile = `✅ PASS\u202e<script>alert(1)</script>${"x".repeat(500)}`;
+    editSealed(c, "report.md", (t) => t.replace(/^> \*\*Outcome\*\* : .*$/m, `> **Outcome** : ${hostile}`));
+    for (const r of [runTs(c.dir, c.report), runPython(c.dir, c.report)]) {
+      assert.deepEqual(r.errors, ["OUTCOME_MISMATCH"], r.out);
+      const l = lines(r.out).find((x) => x.startsWith("ERROR report.md:"));
+      assert.ok(l, r.out);
+      assert.ok(l.includes("\\u202e") && !l.includes("\u202e"), l);
+      assert.ok(l.length < 300, l);
+    }
+    assert.equal(quoted("a\nb"), '"a\\nb"');
+    assert.deepEqual(blockClaims("> **Outcome** : **✅ PASS** — r _(derived from the evidence, never typed)_"), [
+      { word: "PASS", reason: "r" },
+    ]);
+  });
+});
