@@ -34,18 +34,35 @@ const anchorOfEv = (ev: Evidence | undefined): GoNoGo["anchor"] =>
     : null;
 
 /**
+ * Why a session's seal cannot carry a GO, or null when it can: sealed, over the evidence as it stands
+ * now (a bank confirmation added after the seal makes it stale until re-sealed). A GO rests on
+ * evidence no one can change afterwards, which only the seal (signed for live) makes so.
+ */
+function sealProblem(ev: Evidence): string | null {
+  const rel = path.relative(process.cwd(), ev.dir);
+  const dir = rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : ev.dir;
+  if (!ev.manifest) return `not sealed: npm run archive -- ${dir} --sign-key <key>`;
+  if (ev.manifest.invalid) return `its manifest.json is unreadable: npm run verify -- ${dir}`;
+  if (ev.manifest.stale)
+    return `evidence added after its seal: re-seal it (npm run archive -- ${dir} --reseal "<reason>")`;
+  return null;
+}
+
+/**
  * A live session that earns GO: its derived outcome is PASS (so sealed `--incomplete` never is),
- * all 9 boxes ticked (bank included), the money balanced and the trace chain intact.
+ * all 9 boxes ticked (bank included), the money balanced, the trace chain intact, and sealed over
+ * that evidence.
  */
 const earnsGo = (ev: Evidence): boolean =>
   ev.chain.ok &&
   deriveOutcome(ev).outcome === "PASS" &&
   acceptance(ev).every((b) => b.ok) &&
   // The money must reconcile too (issue 23): every box ticked over an unbalanced ledger is not a GO.
-  ev.reconciliation.balanced;
+  ev.reconciliation.balanced &&
+  sealProblem(ev) === null;
 
 /**
- * GO only when a **live** session earns it (`earnsGo`) and no later live session that moved money
+ * GO only when a **live** session earns it (`earnsGo`, sealed included) and no later live session that moved money
  * fell short: a later run whose refund stuck is the payment path as it is now, not hidden behind an
  * older GO (it stays PENDING, naming both).
  * @example goNoGo(listSessions(archive, "live").map((id) => loadEvidence(path.join(archive, id))))
@@ -80,7 +97,10 @@ export function goNoGo(sessions: Evidence[]): GoNoGo {
   if (!latest.reconciliation.balanced) open.unshift(`money not reconciled (${latest.reconciliation.summary})`);
   const v = deriveOutcome(latest);
   // Every box ticked and balanced, yet not PASS (sealed --incomplete): the outcome says why.
-  if (!open.length) open.push(`outcome ${v.outcome} (${v.reason})`);
+  if (!open.length && v.outcome !== "PASS") open.push(`outcome ${v.outcome} (${v.reason})`);
+  // All of that in order, the seal is what is left (said last: before it, it is the usual state).
+  const unsealed = open.length ? null : sealProblem(latest);
+  if (unsealed) open.push(unsealed);
   const which = best
     ? `live session ${latest.sessionId}, after ${best.sessionId} earned GO (a later run that moved money and fell short)`
     : `latest live session ${latest.sessionId}`;

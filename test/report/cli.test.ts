@@ -81,7 +81,11 @@ describe("npm run confirm-bank", () => {
       fs.readFileSync(path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"), "utf8"),
       /Bank confirmation : statement dated \d{4}-\d\d-\d\d — statement line seen/,
     );
-    assert.match(fs.readFileSync(path.join(docs, "GO_NO_GO_CHECKLIST.md"), "utf8"), /\| ✅ GO \|/);
+    // Every box ticked, but the folder was never sealed: a GO rests only on a sealed folder.
+    assert.match(
+      fs.readFileSync(path.join(docs, "GO_NO_GO_CHECKLIST.md"), "utf8"),
+      /\| 🟡 PENDING \| latest live session \S+: not sealed: npm run archive -- \S+ --sign-key \\<key\\> — /,
+    );
   });
   it("refuses bad input with one line naming the fix", async () => {
     const { archive, flags } = workspace();

@@ -9,7 +9,7 @@ import { BankConfirmError, loadEvidence } from "../../lib/report/evidence";
 import { Journal } from "../../lib/evidence/journal";
 import { acceptance, deriveOutcome } from "../../lib/report/verdict";
 import { confirmBank, goNoGo, validateBankDate } from "../../lib/report/paperwork";
-import { IDS, day, makeSession, tmpArchive } from "./fixtures";
+import { IDS, day, makeSession, seal, tmpArchive } from "./fixtures";
 
 describe("GO/NO-GO agrees with the journal's verdict", () => {
   it("a live session sealed --incomplete is PARTIAL, and its row is PENDING, never GO", () => {
@@ -32,6 +32,7 @@ describe("GO/NO-GO agrees with the journal's verdict", () => {
     const archive = tmpArchive();
     const good = makeSession(archive, { mode: "live", scenario: "pass", at: new Date("2026-11-20T10:00:00Z") });
     confirmBank(good, { date: day() });
+    seal(good);
     const stuck = makeSession(archive, { mode: "live", scenario: "stuck", at: new Date("2026-11-27T10:00:00Z") });
     const d = goNoGo([loadEvidence(good), loadEvidence(stuck)]);
     assert.equal(d.status, "🟡 PENDING");
@@ -47,6 +48,7 @@ describe("GO/NO-GO agrees with the journal's verdict", () => {
     const stuck = makeSession(archive, { mode: "live", scenario: "stuck", at: new Date("2026-11-19T10:00:00Z") });
     const good = makeSession(archive, { mode: "live", scenario: "pass", at: new Date("2026-11-20T10:00:00Z") });
     confirmBank(good, { date: day() });
+    seal(good);
     const refused = makeSession(archive, {
       mode: "live",
       scenario: "preflight-refused",

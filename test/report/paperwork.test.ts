@@ -21,7 +21,11 @@ import { day, makeSession, seal, tmpArchive, type Scenario } from "./fixtures";
 
 function session(mode: Mode, scenario: Scenario, o: { bank?: boolean; override?: string } = {}) {
   const dir = makeSession(tmpArchive(), { mode, scenario, dryRunOverride: o.override });
-  if (o.bank) confirmBank(dir, { date: day() });
+  if (o.bank) {
+    // As the real flow does it: confirm-bank on a sealed folder re-seals it over the confirmation.
+    confirmBank(dir, { date: day() });
+    seal(dir);
+  }
   return loadEvidence(dir);
 }
 
@@ -225,7 +229,7 @@ describe("GO/NO-GO", () => {
     const after = fs.readFileSync(file, "utf8");
     const changed = after.split("\n").filter((l, i) => l !== before.split("\n")[i]);
     assert.deepEqual(changed, [
-      `| 6.1 | ${GO_NO_GO_ROW} | ✅ GO | live session ${full.sessionId}: all 9 boxes ticked, bank statement ${day()} — [session block](PAYMENT_E2E_LIVE_REPORT.md#session-${full.sessionId}) |`,
+      `| 6.1 | ${GO_NO_GO_ROW} | ✅ GO | live session ${full.sessionId}: all 9 boxes ticked, bank statement ${day()} — manifest sha256 \`${full.manifest?.anchor?.manifestSha256}\` · trace head \`${full.manifest?.anchor?.traceHead}\` — [session block](PAYMENT_E2E_LIVE_REPORT.md#session-${full.sessionId}) |`,
     ]);
     assert.equal(updateGoNoGo(file, goNoGo([full]), "PAYMENT_E2E_LIVE_REPORT.md").changed, false);
     updateGoNoGo(file, goNoGo([session("live", "pass")]), "PAYMENT_E2E_LIVE_REPORT.md");

@@ -281,6 +281,12 @@ describe("publishReport", () => {
     assert.equal(pending.goNoGo?.status, "🟡 PENDING");
     assert.match(fs.readFileSync(checklist, "utf8"), /\| 🟡 PENDING \| latest live session .*box 9 open/);
     confirmBank(live, { date: day() });
+    // Every box ticked, but nothing sealed yet: a GO rests only on a sealed folder.
+    const unsealed = publishReport(live, { docsReport, checklist });
+    assert.equal(unsealed.session.outcome, "PASS");
+    assert.equal(unsealed.goNoGo?.status, "🟡 PENDING");
+    assert.match(unsealed.goNoGo?.reason ?? "", /: not sealed: npm run archive -- \S+ --sign-key <key>$/);
+    seal(live);
     const done = publishReport(live, { docsReport, checklist });
     assert.equal(done.session.outcome, "PASS");
     assert.equal(done.goNoGo?.status, "✅ GO");
@@ -289,19 +295,11 @@ describe("publishReport", () => {
     assert.match(text, /### Session — 2026-11-20T14:02Z — prod live run/);
     assert.match(text, /\*\*Dry run vs live\*\* \(staging `\d{8}T\d{6}Z-staging` → live `\d{8}T\d{6}Z-live`\)/);
     assert.equal((text.match(/- \[x\] /g) ?? []).length, 8 + 9);
+    // The row carries the seal it rests on: the manifest sha256 and the trace chain head.
     assert.match(
       fs.readFileSync(checklist, "utf8"),
       new RegExp(
-        `\\| ✅ GO \\| live session ${path.basename(live)}: all 9 boxes ticked, bank statement \\d{4}-\\d\\d-\\d\\d — \\[session block\\]\\(PAYMENT_E2E_LIVE_REPORT\\.md#session-${path.basename(live)}\\) \\|`,
-      ),
-    );
-    // Once sealed, the row carries the seal: the manifest sha256 and the trace chain head.
-    seal(live);
-    publishReport(live, { docsReport, checklist });
-    assert.match(
-      fs.readFileSync(checklist, "utf8"),
-      new RegExp(
-        `bank statement \\S+ — manifest sha256 \`${manifestHash(live)}\` · trace head \`${readManifest(live).chain_head}\` — \\[session block\\]`,
+        `\\| ✅ GO \\| live session ${path.basename(live)}: all 9 boxes ticked, bank statement \\d{4}-\\d\\d-\\d\\d — manifest sha256 \`${manifestHash(live)}\` · trace head \`${readManifest(live).chain_head}\` — \\[session block\\]\\(PAYMENT_E2E_LIVE_REPORT\\.md#session-${path.basename(live)}\\) \\|`,
       ),
     );
   });
