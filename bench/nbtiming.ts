@@ -24,20 +24,22 @@ export interface CellTiming {
   error: string | null;
 }
 
-// Which step each notebook call belongs to (the cells are one call each).
+// Which step each notebook call belongs to (the cells are one call each): `nb.run("<id>")` since
+// steps are dispatched through the table (issue 21), the older direct `nb.rb.<method>(` calls too.
+const step = (id: string, method: string) => new RegExp(`nb\\.run\\("${id}"|nb\\.rb\\.${method}\\(`);
 const CALLS: Array<[RegExp, string, CellKind]> = [
   [/openNotebook\(/, "open session (imports lib)", "setup"],
-  [/nb\.rb\.preflight\(/, "step 0 pre-flight", "step"],
-  [/nb\.rb\.login\(/, "step 1 login", "step"],
-  [/nb\.rb\.pickProduct\(/, "step 2 products", "step"],
-  [/nb\.rb\.createOrder\(/, "step 3 create order", "step"],
+  [step("preflight", "preflight"), "step 0 pre-flight", "step"],
+  [step("login", "login"), "step 1 login", "step"],
+  [step("product", "pickProduct"), "step 2 products", "step"],
+  [step("order", "createOrder"), "step 3 create order", "step"],
   [/nb\.pay\(/, "step 4 pay (headless payer)", "step"],
   [/nb\.paid\(/, "step 4 paid cell", "step"],
-  [/nb\.rb\.pollCompleted\(/, "step 5 poll completed", "step"],
-  [/nb\.rb\.checkLicense\(/, "step 6 licence", "step"],
-  [/nb\.rb\.(checkTransfer|pasteTransfer)\(/, "step 7 seller transfer", "step"],
-  [/nb\.rb\.refund\(/, "step 8 refund", "step"],
-  [/nb\.rb\.pollRefunded\(/, "step 9 poll refunded", "step"],
+  [step("completed", "pollCompleted"), "step 5 poll completed", "step"],
+  [step("licence", "checkLicense"), "step 6 licence", "step"],
+  [/nb\.run\("transfer"|nb\.(rb\.)?(checkTransfer|pasteTransfer)\(/, "step 7 seller transfer", "step"],
+  [step("refund", "refund"), "step 8 refund", "step"],
+  [step("refunded", "pollRefunded"), "step 9 poll refunded", "step"],
   [/nb\.plot\(/, "plot", "plot"],
   [/nb\.report\(/, "report", "report"],
 ];

@@ -63,6 +63,21 @@ export function eagerPlotImports(notebook: string): void {
   writeNotebook(notebook, nb);
 }
 
+/**
+ * A patch for the what-if "cells checked against lib's whole declarations": the session cell imports
+ * openNotebook from the implementation (lib/notebook/ui), whose declarations reach zod, undici, pg and
+ * playwright, as the notebook's import did before lib/notebook/index.ts declared a narrow API.
+ */
+export function wholeDeclarations(notebook: string): void {
+  const nb = readNotebook(notebook);
+  const cell = nb.cells.find((c) => c.cell_type === "code" && /import \{ openNotebook \}/.test(sourceOf(c)));
+  if (!cell) throw new Error(`${notebook}: no session cell importing openNotebook to patch`);
+  cell.source = sourceOf(cell).replace(/(import \{ openNotebook \} from "[^"]*\/notebook)"/, '$1/ui"');
+  if (!sourceOf(cell).includes('/notebook/ui"'))
+    throw new Error(`${notebook}: the session cell's import was not retargeted`);
+  writeNotebook(notebook, nb);
+}
+
 export interface P1Run {
   n: number;
   variant: string;

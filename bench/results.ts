@@ -157,7 +157,7 @@ function summaryRows(r: AllResults): Row[] {
         target: `≤ ${TARGETS.p1FloorRatio}×`,
         ok: good.length ? total <= TARGETS.p1FloorRatio * floorMs : null,
         why: `beyond the floor: the session cell (lib import, and the rehearsal's payer browser launched ahead) ${sec(sessionCell)}, the pay cell (headless Chromium paying the checkout) ${sec(payMs)}, archive ${sec(archive)}, kernel start ${sec(kernel)} against the floor's ${sec(floorKernel)}, and ${sec(rest)} for the other cells, the session folder and the saves.`,
-        next: "the session cell already launches the payer's Chromium ahead (lib/clients/payer WarmPayer): the pay cell fell from 1.15 s (the previous full bench) to about 0.5 s, but the playwright import (about 0.17 s) and Chromium's start share the kernel's thread and the 2 cores, so the session cell grew by about 0.3 s and the run gained about 0.1 s; next, pay from a child process so that nothing of the payer runs on the kernel's thread, and read the run without the rehearsal-only payer (a person pays in a live run).",
+        next: "tslab now type-checks the cells against the notebook entry's own declarations only (\"Findings and proposed lib changes\" 7), and the archive's audit-page check no longer counts lines from the page's start for every tag. Paying from a child process (nothing of playwright on the kernel's thread) was measured for issue 26 and not adopted: the session cell fell by about 0.15 s, but the pay cell then waited about 0.25 s longer for Chromium, whose start and playwright's import are CPU-bound on the 2 cores either way (interleaved, 4 rounds: 2.53× against 2.44× in process). What is left beyond the floor is mostly the rehearsal-only payer (Chromium's start competing with the first step cells, then the payment itself; a person pays in a live run, item 4) and per-cell costs (tslab's compile of each cell, the evidence's fsyncs, the executor's save after every cell).",
       });
     }
     if (other && otherRuns.length) {
@@ -335,11 +335,11 @@ function p1Section(r: AllResults): string[] {
     );
   if (beforeVariants(p1).length)
     out.push(
-      `Issue 15's findings, each undone in one what-if, interleaved the same way: ${beforeVariants(p1)
+      `Issue 15's and 26's findings, each undone in one what-if, interleaved the same way: ${beforeVariants(p1)
         .map((i) => `"${p1.variants[i].name}"`)
         .join(
           ", ",
-        )} (the HTML export by nbconvert's command line in a second Python, as before; the session cell importing @observablehq/plot, linkedom and @resvg/resvg-js right after lib, as lib/plot's static imports did).`,
+        )} (the HTML export by nbconvert's command line in a second Python, as before; the session cell importing @observablehq/plot, linkedom and @resvg/resvg-js right after lib, as lib/plot's static imports did; the session cell importing openNotebook from lib/notebook/ui, whose declarations reach zod, undici, pg and playwright, as the notebook's import did before lib/notebook/index.ts declared the cells' API on its own).`,
       "",
     );
   const rows: Array<Array<string | number>> = [];

@@ -17,7 +17,7 @@ import { REPO_ROOT } from "../lib/host/jupyter";
 import { startSandbox } from "../sandbox/index";
 import { runAnatomy, type Anatomy } from "./anatomy";
 import { findings } from "./findings";
-import { ZERO_DELAYS, eagerPlotImports, runP1, type P1Result, type P1Variant } from "./p1-overhead";
+import { ZERO_DELAYS, eagerPlotImports, runP1, wholeDeclarations, type P1Result, type P1Variant } from "./p1-overhead";
 import { runP2, type P2Result } from "./p2-lag";
 import { runP3, type P3Result } from "./p3-evidence";
 import { runP4, type P4Result } from "./p4-size";
@@ -124,6 +124,14 @@ async function main(): Promise<number> {
           patch: (nb) => {
             today.patch?.(nb);
             eagerPlotImports(nb);
+          },
+        },
+        {
+          name: "cells checked against lib's whole declarations (before)",
+          precompiled: today.precompiled,
+          patch: (nb) => {
+            today.patch?.(nb);
+            wholeDeclarations(nb);
           },
         },
       ];

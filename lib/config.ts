@@ -6,7 +6,11 @@
 import { z } from "zod";
 import { dsnTarget, isLoopbackHost } from "./dsn";
 import { ConfigError } from "./errors";
+import type { Params } from "./params";
 import type { Mode } from "./types";
+
+/** Declared in ./params.ts, dependency-free for the notebook's entry point; validated here. */
+export type { Params };
 
 export const DEFAULTS = {
   maxPrice: "5.00", // EUR incl. VAT, as in the seed ("use a 5 EUR product")
@@ -15,26 +19,6 @@ export const DEFAULTS = {
   card: "success" as const, // sandbox headless payer's test card
   clockSkewWarnS: 5, // 5 s between us and the server's Date header
 };
-
-/** What the operator sets in the parameters cell (all strings/numbers/booleans, papermill-friendly). */
-export interface Params {
-  MODE?: string;
-  BASE_URL?: string;
-  OPERATOR_EMAIL?: string;
-  PRODUCT?: string; // a product id, or "cheapest" (cheapest under MAX_PRICE)
-  MAX_PRICE?: string | number; // major units incl. VAT
-  REFUND?: boolean | string;
-  SESSION_ID?: string;
-  ARCHIVE_DIR?: string;
-  HYPERSWITCH_URL?: string;
-  POLL_DEADLINE_S?: number | string;
-  REFUND_DEADLINE_S?: number | string;
-  LIVE_CONFIRM?: string; // live only: "charge <amount> <CUR>"
-  DRY_RUN_OVERRIDE?: string; // live only: reason to skip the staging dry-run requirement
-  AUTO_PAY?: string; // headless payer card for local doubles: "success" | "declined" | "insufficient_funds" | "" (off)
-  OPERATOR_NOTES?: string;
-  DOCS_DIR?: string; // where the living report and the GO/NO-GO checklist live (tests use a temp dir)
-}
 
 /**
  * The one rule for OPERATOR_EMAIL (issue 10): trimmed, then zod's `z.email()`. The parameters

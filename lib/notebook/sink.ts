@@ -15,7 +15,7 @@
 import type { KernelCopy, OutputKind } from "../evidence/outputs";
 import { redactString } from "../evidence/redact";
 import { type SecretRegistry, secrets } from "../evidence/secrets";
-import type { Sink } from "../report/display";
+import type { Sink } from "./index";
 import { inertMarkdown } from "../report/inert";
 
 /**
@@ -80,7 +80,7 @@ export function hiddenMarkers(md: string): string {
   return md.replace(MARKER_LINE, "\n[//]: # ($1)");
 }
 
-/** Which cell run an output belongs to: set by the cell API as each cell starts (lib/notebook/index.ts). */
+/** Which cell run an output belongs to: set by the cell API as each cell starts (lib/notebook/ui.ts). */
 export interface CellRun {
   copy: KernelCopy;
   cell: string;

@@ -10,15 +10,6 @@ import { STEPS } from "../run/steps";
 import type { FactDef, StepTable } from "../run/step-model";
 import type { FactValue, PollSample, StepResult } from "../types";
 
-/** The subset of tslab's Display the runbook uses (tslab is only importable inside the kernel). */
-export interface Sink {
-  markdown(s: string): void;
-  html(s: string): void;
-  svg(s: string): void;
-  png(b: Uint8Array): void;
-  text(s: string): void;
-}
-
 export const ICON: Record<StepResult["status"], string> = {
   PASS: "✅",
   FAIL: "❌",

@@ -26,7 +26,7 @@ import { Journal, latestStepResults } from "../../lib/evidence/journal";
 import { KernelCopy, readKernelCopy } from "../../lib/evidence/outputs";
 import { SecretRegistry } from "../../lib/evidence/secrets";
 import { guardSink, recordSink } from "../../lib/notebook/sink";
-import type { Sink } from "../../lib/report/display";
+import type { Sink } from "../../lib/notebook";
 import { Trace } from "../../lib/evidence/trace";
 import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/host/archive";

@@ -21,13 +21,13 @@ import { Session } from "../../lib/run/session";
 import { Journal } from "../../lib/evidence/journal";
 import { readTrace } from "../../lib/evidence/chain";
 import { TRACE_FILE } from "../../lib/evidence/files";
-import { openNotebook, type TslabLike } from "../../lib/notebook";
+import type { Sink, TslabLike } from "../../lib/notebook";
+import { openNotebook } from "../../lib/notebook/ui";
 import { notStartedLines } from "../../lib/notebook/standing";
 import { ConfigError } from "../../lib/errors";
 import { loadEvidence } from "../../lib/report/evidence";
 import { renderSessionBlock } from "../../lib/report/report";
 import { actionItems } from "../../lib/report/verdict";
-import type { Sink } from "../../lib/report/display";
 import { openStaging } from "./fixtures";
 import { STEPS } from "../../lib/run/steps";
 

@@ -17,10 +17,10 @@ import { Session, interruptAll } from "../../lib/run/session";
 import { Journal, latestStepResults } from "../../lib/evidence/journal";
 import { readTrace } from "../../lib/evidence/chain";
 import { TRACE_FILE } from "../../lib/evidence/files";
-import { NotebookUi, openNotebook, type TslabLike } from "../../lib/notebook";
+import type { Sink, TslabLike } from "../../lib/notebook";
+import { NotebookUi, openNotebook } from "../../lib/notebook/ui";
 import { STEPS } from "../../lib/run/steps";
 import { parseConfig } from "../../lib/config";
-import type { Sink } from "../../lib/report/display";
 import type { StepResult } from "../../lib/types";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { test } from "node:test";
 import { retryAfterMs } from "../../lib/clients/http";
 import { Trace } from "../../lib/evidence/trace";
-import { NotebookUi } from "../../lib/notebook/index";
+import { NotebookUi } from "../../lib/notebook/ui";
 import { pollLine } from "../../lib/report/display";
 import { POLL_DEFAULTS, nextDelayMs, plannedPauseMs, pollUntil, type Probe } from "../../lib/run/poll";
 import type { Runbook } from "../../lib/run/runbook";
