@@ -250,13 +250,8 @@ async function serve(
       exited.then(() => "exited" as const),
     ]);
     // The URL is printed once the notebook's kernel is up with lib imported, so the page attaches to it.
-    const warmed =
-      state === "ready" && !stopping
-        ? await Promise.race([
-            (ahead = kernelAhead({ origin: base, token, rel, notebook })).ready,
-            exited.then(() => null),
-          ])
-        : null;
+    if (state === "ready" && !stopping) ahead = kernelAhead({ origin: base, token, rel, notebook });
+    const warmed = ahead ? await Promise.race([ahead.ready, exited.then(() => null)]) : null;
     if (warmed !== null && !stopping) {
       started = true;
       console.log(`  ${warmed}`);

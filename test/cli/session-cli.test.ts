@@ -402,7 +402,7 @@ test("the kernel is started ahead and the URL printed once it is warm; stopped w
     assert.doesNotMatch(s.out(), /\?token=/, "the URL was printed after the stop");
     assert.match(
       s.err(),
-      /session: SIGTERM, stopping JupyterLab …\n(?:[^]*\n)?session: stopped before its URL was printed; the unused session folder \S+ was removed/,
+      /session: SIGTERM, stopping JupyterLab …\n(?:[\s\S]*\n)?session: stopped before its URL was printed; the unused session folder \S+ was removed/,
     );
     assert.ok(
       await until(
