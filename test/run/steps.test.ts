@@ -432,7 +432,8 @@ describe("a step inserted before pay: every message that names a step follows th
   });
 
   test("the report's refund hints and the bank confirmation name the shifted refund step", () => {
-    const dir = makeSession(tmpArchive(), { mode: "staging", scenario: "no-refund" });
+    // Live: confirm-bank refuses a staging session before it looks for a refund (no real money moved).
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "no-refund" });
     const ev = loadEvidence(dir, { table: inserted });
     const items = actionItems(ev);
     assert.ok(
