@@ -432,8 +432,7 @@ describe("a step inserted before pay: every message that names a step follows th
   });
 
   test("the report's refund hints and the bank confirmation name the shifted refund step", () => {
-    // Live: confirm-bank refuses a staging session before it looks for a refund (no real money moved).
-    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "no-refund" });
+    const dir = makeSession(tmpArchive(), { mode: "staging", scenario: "no-refund" });
     const ev = loadEvidence(dir, { table: inserted });
     const items = actionItems(ev);
     assert.ok(
