@@ -56,6 +56,8 @@ export type ReportErrorCode =
   | "E2E_REPORT_MARKERS"
   | "E2E_BANK_DATE"
   | "E2E_BANK_NO_REFUND"
+  | "E2E_BANK_NOT_LIVE"
+  | "E2E_BANK_PARTIAL"
   | "E2E_COMPARE"
   | "E2E_CHECKLIST";
 
@@ -365,7 +367,11 @@ export class TemplateError extends ReportError {
 /** `npm run confirm-bank` refused a date or a session. */
 export class BankConfirmError extends ReportError {
   readonly session: string;
-  constructor(code: "E2E_BANK_DATE" | "E2E_BANK_NO_REFUND", session: string, message: string) {
+  constructor(
+    code: "E2E_BANK_DATE" | "E2E_BANK_NO_REFUND" | "E2E_BANK_NOT_LIVE" | "E2E_BANK_PARTIAL",
+    session: string,
+    message: string,
+  ) {
     super(code, `confirm-bank ${session}: ${message}`);
     this.session = session;
   }

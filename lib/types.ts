@@ -70,7 +70,16 @@ export interface PollSample {
 export interface Anomaly {
   at: string;
   step: number | null;
-  kind: "retry" | "http_5xx" | "slow_step" | "clock_skew" | "schema" | "network" | "warning" | "operator";
+  kind:
+    | "retry"
+    | "http_5xx"
+    | "slow_step"
+    | "clock_skew"
+    | "impossible_time"
+    | "schema"
+    | "network"
+    | "warning"
+    | "operator";
   message: string;
   traceLine?: number;
 }

@@ -7,8 +7,11 @@
  * given, which records the confirmation and re-seals the folder at once (the trace notes the reason
  * and the previous manifest hash; `npm run archive` does the sealing, signed with `--sign-key`, else
  * $PAYMENT_E2E_SIGN_KEY or git's ssh user.signingkey: issue 24).
- * Exit 0 when recorded, 2 on a refused date, a sealed folder without --reseal, or a usage error
- * (one line naming the fix).
+ * Only a live session's whole refund is confirmed: a staging or sandbox session (a test processor,
+ * no real money: E2E_BANK_NOT_LIVE), a partial refund (E2E_BANK_PARTIAL), a failed or foreign one
+ * (E2E_BANK_NO_REFUND) are refused, since the confirmation would be a false statement.
+ * Exit 0 when recorded, 2 on a refused date or session, a sealed folder without --reseal, or a usage
+ * error (one line naming the fix).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -61,6 +61,12 @@ export interface CallResult<T> {
   latencyMs: number;
   attempts: number;
   trace: TraceRange;
+  /**
+   * The answer's own `Date` header (the server's clock, 1 s resolution), or null without one; and
+   * when this machine received it (ISO). A backend time is checked against them, never replaced.
+   */
+  serverDate: string | null;
+  receivedAt: string;
 }
 
 export interface ClientDeps {
@@ -218,10 +224,12 @@ export class ApiClient {
     const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
     const options = { method: o.method, headers, body: payload, dispatcher: this.dispatcher, call, signal };
     let res: Dispatcher.ResponseData | undefined;
+    let receivedAt = "";
     let text: string;
     try {
       res = await request(url, options);
       text = await res.body.text();
+      receivedAt = new Date().toISOString();
     } catch (err) {
       if (stopped?.aborted) throw stopped.reason;
       if (call.fault) throw call.fault.error;
@@ -299,7 +307,16 @@ export class ApiClient {
       throw Object.assign(e, { trace: { from, to: trace.seq } });
     }
     const data = (o.enveloped === false ? parsed.data : (parsed.data as { data: unknown }).data) as z.infer<T>;
-    return { data, status, latencyMs: call.latencyMs, attempts: call.attempt, trace: range };
+    const date = [res.headers.date].flat()[0];
+    return {
+      data,
+      status,
+      latencyMs: call.latencyMs,
+      attempts: call.attempt,
+      trace: range,
+      serverDate: typeof date === "string" && date ? date : null,
+      receivedAt,
+    };
   }
 
   /**

@@ -181,6 +181,12 @@ export const ENTRY_DATA = {
     created_at: z.string().nullable().optional(),
     /** Absent (not null) in sessions written before refunds carried amounts: the ledger reads that. */
     amount_cents: z.number().int().nullable().optional(),
+    /**
+     * The POST answer's `Date` header (null without one) and when this machine received it: the
+     * bound a future `created_at` is held to. Optional: sessions before the check lack them.
+     */
+    server_date: z.string().nullable().optional(),
+    received_at: z.string().optional(),
   }),
   refund_status: data({
     refund_id: Text,
@@ -228,6 +234,12 @@ export const ENTRY_DATA = {
    * marketplace does not report): read by lib/run/ledger.ts, whose row then says NOT CHECKED and is not balanced.
    */
   money_unchecked: data({ what: z.enum(MONEY_WHATS), why: Text }),
+  /**
+   * A gate's clock a step would have read from a backend time that cannot be true (before a time
+   * it must follow, in the future of the answer that carried it, or not a time): `what` is the
+   * interval not measured, `why` the one-line reason. The verdict is never PASS over one.
+   */
+  time_impossible: data({ step: z.number().int().nonnegative().nullable(), what: Text, why: Text }),
   /**
    * An outcome the tool stated to the auditor, as it stated it: by the notebook's report cell (what
    * its block, its outcome line and the banner show) or by the seal (what report.md says). Both

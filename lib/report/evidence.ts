@@ -78,6 +78,11 @@ export interface Evidence {
   } | null;
   bank: { date: string; note: string | null; recordedAt: string } | null;
   /**
+   * A gate's clock a step would have read from a backend time that cannot be true (journal
+   * `time_impossible`), in journal order: the verdict is never PASS over one. Absent in evidence built by hand.
+   */
+  impossibleTimes?: Array<{ step: number | null; what: string; why: string }>;
+  /**
    * Sealed against a seal rule on purpose (journal `seal_exception`, lib/host/seal-rules.ts): money
    * left out (`--unrefunded`), an incomplete run (`--incomplete`, with what was incomplete). Absent
    * in evidence built by hand.
@@ -258,6 +263,11 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
         }
       : null,
     bank: bank ? { date: bank.data.date, note: str(bank.data.note), recordedAt: bank.at } : null,
+    impossibleTimes: allOf(journal, "time_impossible").map((e) => ({
+      step: e.data.step,
+      what: e.data.what,
+      why: e.data.why,
+    })),
     sealedAs: sealedAs(journal),
     samples: samplesByRun(events),
     anomalies: anomalies(events, steps, chain, counters, table),

@@ -13,6 +13,7 @@ import { Journal } from "../evidence/journal";
 import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { Trace } from "../evidence/trace";
 import { acceptance, deriveOutcome } from "./verdict";
+import { factString } from "../run/step-model";
 
 // ------------------------------------------------------------------------------------ GO/NO-GO
 
@@ -238,6 +239,27 @@ export function validateBankDate(ev: Evidence, date: string, today = new Date())
       "E2E_BANK_NO_REFUND",
       id,
       `refund ${ev.refund.refundId ?? "?"} (attempt ${ev.refund.attempt}) is ${st === "failed" ? "failed: it returned no money" : "not this order's refund (a source named another order, payment or currency)"}, so there is nothing for the bank to confirm; refund the order (${refundStepOf(ev)} again, or the Hyperswitch dashboard) and confirm that refund`,
+    );
+  // A staging or sandbox run pays a test processor: no money left a card, so no statement can show
+  // it coming back, and "Funds returned" would be a false statement. A live session whose own
+  // pre-flight saw a processor in another mode is the same.
+  const hs = factString(ev.steps[0]?.observed, "hyperswitch");
+  if (ev.mode !== "live" || (hs !== null && !/\(live\)$/.test(hs)))
+    throw new BankConfirmError(
+      "E2E_BANK_NOT_LIVE",
+      id,
+      ev.mode !== "live"
+        ? `a ${ev.mode} session pays a test processor and moves no real money, so no bank statement can show its refund; confirm the bank statement of the live session instead (npm run confirm-bank -- <live-session-id> --date YYYY-MM-DD)`
+        : `its pre-flight saw Hyperswitch ${JSON.stringify((hs ?? "").slice(0, 60))}, not live: no real money moved, so no bank statement can show its refund; run a live session against live processors and confirm that one`,
+    );
+  // Part of the money came back: a statement line for it is not "Funds returned", and confirming it
+  // would tick box 9 as if the whole amount had.
+  const partial = ev.reconciliation.partial;
+  if (partial && ev.moneyOutstanding)
+    throw new BankConfirmError(
+      "E2E_BANK_PARTIAL",
+      id,
+      `the refund was partial (${partial}), so a statement line is not the whole amount returned; refund the rest (${refundStepOf(ev)} again, or the Hyperswitch dashboard), then confirm the statement once it shows all of it`,
     );
   const todayDay = today.toISOString().slice(0, 10);
   if (date > todayDay)

@@ -156,7 +156,7 @@ function paymentChecks(ev: Evidence): StepDef[] {
  * PARTIAL instead, its reason naming what did not run.
  */
 export function deriveOutcome(ev: Evidence): Verdict {
-  const v = outcomeOfSteps(ev);
+  const v = clockHeld(ev, outcomeOfSteps(ev));
   // Sealed as incomplete (a cell threw or never ran, the executor stopped): never PASS (issue 22 item 7).
   const inc = ev.sealedAs?.incomplete;
   if (!inc) return v;
@@ -164,6 +164,17 @@ export function deriveOutcome(ev: Evidence): Verdict {
   return v.outcome === "PASS"
     ? { outcome: "PARTIAL", reason: why }
     : { outcome: v.outcome, reason: `${v.reason}; ${why}` };
+}
+
+/**
+ * A gate's clock the backend gave as a time that cannot be true (journal `time_impossible`): every
+ * box may read ticked (a step resumed, a box that does not read that clock), yet the session is
+ * never PASS over it, PARTIAL instead, its reason the step's one line.
+ */
+function clockHeld(ev: Evidence, v: Verdict): Verdict {
+  const first = ev.impossibleTimes?.[0];
+  if (!first || v.outcome !== "PASS") return v;
+  return { outcome: "PARTIAL", reason: `money moved; open: backend time — ${first.why}` };
 }
 
 function outcomeOfSteps(ev: Evidence): Verdict {
@@ -267,6 +278,10 @@ export function actionItems(ev: Evidence): string[] {
       `Refund not confirmed for ${order}: re-run step ${confirmStep.n} (it resumes) and check the refund at the orchestrator; escalate to the marketplace squad if it stays unrefunded.`,
     );
   for (const line of ledgerActions(ev, order)) out.push(line);
+  for (const why of new Set((ev.impossibleTimes ?? []).map((t) => t.why)))
+    out.push(
+      `**Backend time impossible** for ${order}: ${why}. A GO needs a session whose backend times can be true; file an issue for the marketplace squad.`,
+    );
   const refundSteps = ev.table.filter((d) => refundStep && d.n >= refundStep.n);
   const late = refundSteps
     .flatMap((d) => (d.poll ? [factNumber(ev.steps[d.n]?.observed, d.poll.secondsFact)] : []))

@@ -108,6 +108,11 @@ const SAMPLES: { [K in JournalKind]: DataIn<K> } = {
     ref: "order refunded_cents",
   },
   money_unchecked: { what: "reversal", why: "no DATABASE_URL" },
+  time_impossible: {
+    step: 5,
+    what: "seconds-to-completed",
+    why: "impossible backend time: the order's completed_at is 3600.0 s before the order's paid_at",
+  },
   outcome_stated: {
     by: "seal",
     outcome: "FAIL",

@@ -202,8 +202,10 @@ export async function faultyProxy(target: string, decide: (method: string, url: 
           }
           if (typeof action === "object" && up.statusCode < 300) {
             const json = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
+            // The backend's own Date header stays: a rewritten answer is still that backend's answer.
+            const date = [up.headers.date].flat()[0];
             res
-              .writeHead(up.statusCode, { "content-type": "application/json" })
+              .writeHead(up.statusCode, { "content-type": "application/json", ...(date ? { date } : {}) })
               .end(JSON.stringify(action.rewrite(json)));
             return;
           }

@@ -14,7 +14,8 @@ import { readTrace } from "../../lib/evidence/chain";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/host/archive";
-import { confirmBank } from "../../lib/report/paperwork";
+import { Journal } from "../../lib/evidence/journal";
+import { Trace } from "../../lib/evidence/trace";
 import { day, makeSession, tmpArchive } from "../report/fixtures";
 
 const root = path.resolve(__dirname, "../..");
@@ -153,7 +154,10 @@ describe("archive on a sealed folder", () => {
 
   test("evidence appended by confirm-bank: refused without --reseal, re-sealed with it", async () => {
     const { dir, docs } = await sealedOnce();
-    confirmBank(dir, { date: day(0) });
+    // What confirm-bank appends (one journal entry, one trace line), written as it writes them: it
+    // refuses this sandbox session itself (no real money moved), and archive's rule is the subject here.
+    Journal.open(dir).append("bank_confirmed", { date: day(0), note: null, refund_id: null, confirmed_by: "operator" });
+    Trace.open(path.join(dir, TRACE_FILE)).append("operator_ack", { event: "bank statement confirmed the refund" });
     await assert.rejects(
       archiveSession(dir, { html: false, docsDir: docs }),
       /evidence was appended to (?:the journal|the trace) after sealing: 1 line\(s\) .*covered by re-sealing: npm run archive -- \S+ --reseal "<reason>"$/,

@@ -98,6 +98,11 @@ describe("npm run confirm-bank", () => {
       ],
       [[id, "--date", day(2), ...flags], /is in the future/],
       [[id, "--date", "2020-01-01", ...flags], /is before the refund/],
+      // A staging run's refund never reaches a bank statement: confirming one would be false.
+      [
+        [path.basename(makeSession(archive, { mode: "staging" })), "--date", day(), ...flags],
+        /^confirm-bank \S+-staging: a staging session pays a test processor and moves no real money, .* confirm the bank statement of the live session instead/,
+      ],
     ];
     for (const [argv, msg] of rows) {
       const r = await run(confirmBank, argv);

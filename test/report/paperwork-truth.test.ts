@@ -3,10 +3,13 @@
  * GO/NO-GO row follows the derived outcome, a later live run that fell short is not hidden behind
  * an older GO, and confirm-bank refuses to tick "Funds returned" on a refund that returned nothing.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import { BankConfirmError, loadEvidence } from "../../lib/report/evidence";
 import { Journal } from "../../lib/evidence/journal";
+import { JOURNAL_FILE } from "../../lib/evidence/files";
 import { acceptance, deriveOutcome } from "../../lib/report/verdict";
 import { confirmBank, goNoGo, validateBankDate } from "../../lib/report/paperwork";
 import { IDS, day, makeSession, seal, tmpArchive } from "./fixtures";
@@ -88,5 +91,60 @@ describe("confirm-bank confirms only a refund that returned money", () => {
       source: "orchestrator",
     });
     refused(loadEvidence(dir), /is failed: it returned no money/);
+  });
+});
+
+describe("confirm-bank confirms only real money, all of it", () => {
+  const refusedWith = (ev: ReturnType<typeof loadEvidence>, code: string, msg: RegExp) =>
+    assert.throws(
+      () => validateBankDate(ev, day()),
+      (e: unknown) =>
+        e instanceof BankConfirmError && e.code === code && msg.test(e.message) && !e.message.includes("\n"),
+    );
+
+  for (const mode of ["staging", "sandbox"] as const)
+    it(`refuses a ${mode} session (a test processor moves no real money), and writes nothing`, () => {
+      const dir = makeSession(tmpArchive(), { mode, scenario: "pass" });
+      refusedWith(
+        loadEvidence(dir),
+        "E2E_BANK_NOT_LIVE",
+        new RegExp(
+          `: a ${mode} session pays a test processor and moves no real money, so no bank statement can show its refund; confirm the bank statement of the live session instead`,
+        ),
+      );
+      const before = fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8");
+      assert.throws(() => confirmBank(dir, { date: day() }), BankConfirmError);
+      assert.equal(fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8"), before);
+      assert.equal(loadEvidence(dir).bank, null);
+    });
+
+  it("refuses a live session whose pre-flight saw Hyperswitch in sandbox mode", () => {
+    const ev = loadEvidence(makeSession(tmpArchive(), { mode: "live", scenario: "pass" }));
+    ev.steps[0]!.observed.hyperswitch = "enabled (sandbox)";
+    refusedWith(ev, "E2E_BANK_NOT_LIVE", /pre-flight saw Hyperswitch "enabled \(sandbox\)", not live/);
+  });
+
+  it("refuses a partial refund (not the whole amount returned), and box 9 stays open", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "refund-stuck" });
+    Journal.open(dir).append("refund_status", {
+      refund_id: IDS.refund,
+      attempt: 1,
+      status: "succeeded",
+      source: "orchestrator",
+      amount: 1,
+    });
+    refusedWith(
+      loadEvidence(dir),
+      "E2E_BANK_PARTIAL",
+      /the refund was partial \(0\.01 EUR of 5\.00 EUR refunded \(4\.99 EUR outstanding\)\), so a statement line is not the whole amount returned; refund the rest \(step 8 again, or the Hyperswitch dashboard\)/,
+    );
+    assert.throws(() => confirmBank(dir, { date: day() }), BankConfirmError);
+    assert.equal(acceptance(loadEvidence(dir)).at(-1)?.ok, false);
+  });
+
+  it("confirms a live session whose whole refund came back", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "pass" });
+    assert.equal(confirmBank(dir, { date: day() }).date, day());
+    assert.equal(acceptance(loadEvidence(dir)).at(-1)?.ok, true);
   });
 });

@@ -198,7 +198,12 @@ describe("GO/NO-GO", () => {
       anchor: null,
     });
     assert.equal(goNoGo([session("staging", "pass")]).go, false, "a staging pass never flips the row");
-    assert.equal(goNoGo([session("sandbox", "pass", { bank: true })]).go, false);
+    // A sandbox session's bank statement is refused (no real money moved), and it never flips the row.
+    assert.throws(
+      () => session("sandbox", "pass", { bank: true }),
+      (e: unknown) => e instanceof BankConfirmError && e.code === "E2E_BANK_NOT_LIVE",
+    );
+    assert.equal(goNoGo([session("sandbox", "pass")]).go, false);
     const pending = goNoGo([session("live", "pass")]);
     assert.equal(pending.status, "🟡 PENDING");
     assert.match(pending.reason, /^latest live session \S+-live: box 9 open \(pending: confirm by /);

@@ -181,7 +181,7 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
     }
   });
 
-  test("step 9: an order refunded before the refund's own time is a clock_skew anomaly, recorded as 0 s", async () => {
+  test("step 9: an order refunded an hour before the refund's own time is impossible: not measured, never 0 s", async () => {
     sb.setFaults({ refundDelayMs: 100 });
     const rb = open(newDir("clock-skew-refund-"));
     try {
@@ -199,13 +199,20 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
         [rb.order!.id],
       );
       const nine = await rb.run("refunded");
-      assert.equal(nine.observed.seconds_to_refunded, 0);
+      // An hour is no clock skew (the tolerance is seconds): the interval is not measured, and the
+      // session is not PASS over it (test/run/backend-impossible-time.test.ts covers the rest).
+      assert.equal(nine.observed.seconds_to_refunded ?? null, null);
+      assert.match(
+        String(nine.observed.counted_from),
+        /^not measured: the order's refunded_at \(\S+\) is 3\d{3}\.\d s before the refund's created_at/,
+      );
       assert.ok(
         rb.anomalies.some(
-          (a) => a.kind === "clock_skew" && /refunded \d+(\.\d)? s before the refund's time/.test(a.message),
+          (a) => a.kind === "impossible_time" && /^impossible backend time: the order's refunded_at/.test(a.message),
         ),
         JSON.stringify(rb.anomalies),
       );
+      assert.notEqual(deriveOutcome(loadEvidence(rb.dir)).outcome, "PASS");
     } finally {
       sb.setFaults({ refundDelayMs: 1500 });
       await rb.close();

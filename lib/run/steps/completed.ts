@@ -5,7 +5,16 @@
 import type { OrderT } from "../../contract";
 import { formatAmount } from "../../money";
 import { amountMismatchMessage, checkAmounts, classifyPayment } from "../amounts";
-import { backendInterval, backendTime, noPaidTime, reachedTime, type BackendTime } from "../backend-time";
+import {
+  backendInterval,
+  backendTime,
+  impossibleTime,
+  noPaidTime,
+  reachedTime,
+  recordImpossibleTime,
+  TIME_TOLERANCE_MS,
+  type BackendTime,
+} from "../backend-time";
 import { paymentAdvice } from "../hs-status";
 import type { StepContext, StepOutcome } from "../step-context";
 import { probeOrder, refundStepNo, requireOrder, stepNo } from "./orders";
@@ -39,6 +48,8 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
     paid.paid_at_source ?? `${stepNo(ctx.table, "pay")}'s payment time`,
   );
   let seen = null as OrderT | null;
+  // When the answer that carried `seen` was given: its times cannot be later.
+  let seenAnswered = null as BackendTime | null;
   // Refunded (or on its way) before this step looked: the move to completed was not observed,
   // and what came with it (licence, transfer) cannot be checked any more.
   let already = null as string | null;
@@ -60,8 +71,9 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
     what: "order completed",
     deadlineS: ctx.cfg.pollDeadlineS,
     probe: () =>
-      probeOrder(ctx.api, o, (x) => {
+      probeOrder(ctx.api, o, (x, answered) => {
         seen = x;
+        seenAnswered = answered;
       }),
     done: (s) => s === "completed",
     hopeless: (s) => {
@@ -88,7 +100,8 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
       reason: `not observed: the order was already ${already} ${looked} (the refund ran before it)${when} — the move to completed, its time against the 5-minute limit, and the licence and seller transfer before the refund can no longer be checked in this session; run a fresh session and run ${me} before the refund`,
     };
   }
-  const end = out.reached ? reachedTime(seen, "completed") : null;
+  const reached = out.reached ? reachedTime(seen, "completed") : null;
+  const end = reached && "at" in reached ? reached : null;
   if (end) obs.completed_at = end.at;
   const iv = backendInterval(
     from,
@@ -98,11 +111,24 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
   );
   obs.seconds_to_completed = out.reached ? iv.seconds : null;
   obs.counted_from = out.reached ? iv.countedFrom : from ? `${from.source} (${from.at})` : iv.countedFrom;
-  if (out.reached && iv.negative !== undefined)
+  // A time that cannot be true is never measured from (nor a 0 s made of it): journaled, and the verdict is not PASS.
+  const created = backendTime(journal.last("order_created")?.data.created_at, "the order's created_at");
+  const impossible = !out.reached
+    ? null
+    : ((reached && "problem" in reached ? reached.problem : null) ??
+      iv.impossible ??
+      (from && impossibleTime(from, { notBefore: [created], answered: seenAnswered })) ??
+      (end && impossibleTime(end, { notBefore: [created], answered: seenAnswered })) ??
+      null);
+  const clockWhy = impossible ? recordImpossibleTime(ctx, "seconds-to-completed", impossible) : null;
+  if (impossible) {
+    obs.seconds_to_completed = null;
+    obs.counted_from = `not measured: ${impossible}`;
+  } else if (out.reached && iv.negative !== undefined)
     ctx.anomaly({
       step: ctx.currentStep,
       kind: "clock_skew",
-      message: `the order completed ${-iv.negative} s before the payment's time: the two clocks disagree; recorded as 0 s`,
+      message: `the order completed ${-iv.negative} s before the payment's time: within the ${TIME_TOLERANCE_MS / 1000} s clock-skew tolerance, recorded as 0 s`,
     });
   obs.max_5xx = out.http5xx;
   obs.attempts = out.samples.length;
@@ -140,4 +166,5 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
     ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: msg });
     return { status: "FAIL", reason: msg };
   }
+  if (clockWhy) return { status: "PASS", reason: clockWhy };
 }

@@ -18,6 +18,7 @@ import {
 } from "../../errors";
 import type { Journal } from "../../evidence/journal";
 import { orderMatchesCharge } from "../guards";
+import { answerTime, type BackendTime } from "../backend-time";
 import { money } from "../../money";
 import type { Probe } from "../poll";
 import type { JournalOrder, Observed } from "../step-context";
@@ -71,18 +72,26 @@ export async function getOrder(
   want: string | Pick<JournalOrder, "id" | "paymentId">,
   retry = true,
 ): Promise<OrderT> {
+  return (await getOrderAnswer(api, want, retry)).order;
+}
+
+/** getOrder, with when the answer was given (its Date header, else its receive time): the bound its times are held to. */
+export async function getOrderAnswer(
+  api: ApiClient,
+  want: string | Pick<JournalOrder, "id" | "paymentId">,
+  retry = true,
+): Promise<{ order: OrderT; answered: BackendTime | null }> {
   const id = typeof want === "string" ? want : want.id;
-  const o = (
-    await api.call({
-      method: "GET",
-      path: paths.order(id),
-      endpoint: "GET /orders/:id",
-      schema: Order,
-      auth: true,
-      retry,
-      secretsOf: checkoutSecrets,
-    })
-  ).data;
+  const res = await api.call({
+    method: "GET",
+    path: paths.order(id),
+    endpoint: "GET /orders/:id",
+    schema: Order,
+    auth: true,
+    retry,
+    secretsOf: checkoutSecrets,
+  });
+  const o = res.data;
   const issues: SchemaIssue[] = [];
   if (o.id !== id)
     issues.push({
@@ -99,7 +108,7 @@ export async function getOrder(
       message: `the order's payment changed since it was created (journaled ${want.paymentId}): escalate to the marketplace squad with order ${id}`,
     });
   if (issues.length) throw new SchemaError("GET /orders/:id", issues);
-  return o;
+  return { order: o, answered: answerTime(res) };
 }
 
 export async function licenses(api: ApiClient): Promise<LicenseT[]> {
@@ -118,12 +127,12 @@ export async function licenses(api: ApiClient): Promise<LicenseT[]> {
 export async function probeOrder(
   api: ApiClient,
   want: string | Pick<JournalOrder, "id" | "paymentId">,
-  onOrder?: (o: OrderT) => void,
+  onOrder?: (o: OrderT, answered: BackendTime | null) => void,
 ): Promise<Probe> {
   const m0 = performance.now();
   try {
-    const o = await getOrder(api, want, false);
-    onOrder?.(o);
+    const { order: o, answered } = await getOrderAnswer(api, want, false);
+    onOrder?.(o, answered);
     return { status: o.status, httpStatus: 200, latencyMs: performance.now() - m0 };
   } catch (err) {
     if (err instanceof InterruptedError) throw err;

@@ -6,6 +6,7 @@
  */
 import { ConfigError, StepCheckError } from "../../errors";
 import { amountMismatchMessage, checkAmounts } from "../amounts";
+import { recordImpossibleTime } from "../backend-time";
 import type { StepContext, StepOutcome } from "../step-context";
 import { refundStepNo, requireOrder } from "./orders";
 import { moneyMovedNote, noOrchestratorView, paymentEvidence, refusedAfterPaying } from "./payment";
@@ -115,6 +116,8 @@ export async function runPay(ctx: StepContext): Promise<StepOutcome | undefined>
     last4,
     processor,
   });
+  // A payment time that is not a time: the payment is confirmed, its clock is not (never another field's).
+  if (evidence.timeProblem) recordImpossibleTime(ctx, "seconds-to-completed", evidence.timeProblem);
   Object.assign(obs, {
     card_last4: last4,
     transaction_time: evidence.paidAt,

@@ -9,7 +9,7 @@ import { InterruptedError, oneLine, SchemaError } from "../../errors";
 import { sleep } from "../../clients/policy";
 import type { Money } from "../../money";
 import { classifyPayment, type AmountCheck } from "../amounts";
-import { noPaidTime, paidTime } from "../backend-time";
+import { noPaidTime, paidTime, paidTimeProblem } from "../backend-time";
 import { paymentAdvice, paymentClass } from "../hs-status";
 import { capturedFromJournal, ledgerOf } from "../ledger";
 import type { Journal } from "../../evidence/journal";
@@ -164,6 +164,8 @@ export interface PaymentEvidence {
   /** The payment's own time from the backend (ISO), or null when no backend time exists. */
   paidAt: string | null;
   source: string;
+  /** A field the payment's time would be read from holds something that is not a time (then `paidAt` is null). */
+  timeProblem?: string | null;
   seen: string;
   orchestrator?: string;
   /** The last 4 digits of the card the orchestrator says paid, when it says. */
@@ -210,10 +212,12 @@ export async function paymentEvidence(s: Services, justPaid: boolean): Promise<P
           return null;
         });
         const t = paidTime(hs, order);
+        const timeProblem = paidTimeProblem(hs, order);
         return {
           paid: true,
           paidAt: t?.at ?? null,
-          source: t?.source ?? noPaidTime(order),
+          source: t?.source ?? timeProblem ?? noPaidTime(order),
+          timeProblem,
           seen,
           orchestrator,
           cardLast4: hsCardLast4(hs) ?? null,
@@ -262,10 +266,12 @@ export async function paymentEvidence(s: Services, justPaid: boolean): Promise<P
         });
       if (order.status !== "pending") {
         const t = paidTime(null, order);
+        const timeProblem = paidTimeProblem(null, order);
         return {
           paid: true,
           paidAt: t?.at ?? null,
-          source: t?.source ?? noPaidTime(order),
+          source: t?.source ?? timeProblem ?? noPaidTime(order),
+          timeProblem,
           seen: `order ${order.status}`,
         };
       }

@@ -75,6 +75,9 @@ export async function runRefund(ctx: StepContext): Promise<StepOutcome | undefin
     // The backend's own time of the refund: the refunded step counts from it, never from this cell.
     created_at: res.data.created_at ?? null,
     amount_cents: res.data.amount_cents ?? null,
+    // The bound its created_at is held to (the refunded step): the answer's own Date, and when it came.
+    server_date: res.serverDate,
+    received_at: res.receivedAt,
   });
   Object.assign(obs, { refund_id: res.data.refund_id, status: res.data.status, http: res.status });
   if (res.data.amount_cents != null) obs.amount = money(res.data.amount_cents, o.currency);

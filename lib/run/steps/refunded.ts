@@ -5,7 +5,18 @@
 import type { OrderT } from "../../contract";
 import { readSellerTransfers } from "../../clients/db";
 import { StateError, StepCheckError } from "../../errors";
-import { backendInterval, backendTime, reachedTime, refundCreatedTime } from "../backend-time";
+import {
+  answerTime,
+  backendInterval,
+  backendTime,
+  impossibleTime,
+  reachedTime,
+  recordImpossibleTime,
+  refundCreated,
+  timeProblem,
+  TIME_TOLERANCE_MS,
+  type BackendTime,
+} from "../backend-time";
 import { refundAdvice, refundClass } from "../hs-status";
 import { ledgerOf, refundAttempts, refundedText, uncheckedWhy } from "../ledger";
 import { reversalWords } from "../ledger-checks";
@@ -25,11 +36,16 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
   const a = attempts[attempts.length - 1];
   const refundId = a?.refundId;
   if (!a || !refundId) throw new StateError(`no refund in this session: ${refundStep} must pass first`);
-  let from = refundCreatedTime(journal.all(), a.attempt);
+  const created = refundCreated(journal.all(), a.attempt)?.data;
+  // Its POST answer's created_at; one that is there but not a time is never replaced by another source's.
+  const createdProblem = timeProblem(created?.created_at, "the refund's created_at");
+  let from = backendTime(created?.created_at, "the refund's created_at");
   let order = null as OrderT | null;
+  let orderAnswered = null as BackendTime | null;
   const probe = async (): Promise<Probe> => {
-    const p = await probeOrder(ctx.api, o, (x) => {
+    const p = await probeOrder(ctx.api, o, (x, answered) => {
       order = x;
+      orderAnswered = answered;
     });
     if (p.status !== "refunded") return p;
     // Refunded is not enough: the licence must be gone too (seed row 9).
@@ -78,9 +94,10 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
     stop,
   });
   // From the refund's own creation time to the order's own refund time (issue 22 §1).
-  if (out.reached && !from)
+  if (out.reached && !from && !createdProblem)
     from = backendTime((await orchestratorRefund(ctx, a))?.created_at, "the orchestrator's refund created_at");
-  const end = out.reached ? reachedTime(order, "refunded") : null;
+  const reached = out.reached ? reachedTime(order, "refunded") : null;
+  const end = reached && "at" in reached ? reached : null;
   if (end) obs.refunded_at = end.at;
   const iv = backendInterval(
     from,
@@ -89,13 +106,36 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
     "the refunded order carries no refunded_at or updated_at",
   );
   obs.seconds_to_refunded = out.reached ? iv.seconds : null;
-  if (out.reached && iv.negative !== undefined)
+  if (out.reached) obs.counted_from = iv.countedFrom;
+  // A refund created before the order or its payment, a refund or refunded time in the future of
+  // its answer, or a value that is not a time: never measured from (nor a 0 s made of it).
+  const paidAt = journal.last("payment_confirmed")?.data;
+  const paidTime = backendTime(paidAt?.paid_at, paidAt?.paid_at_source ?? "the payment's time");
+  const orderCreated = backendTime(journal.last("order_created")?.data.created_at, "the order's created_at");
+  // The refund's created_at against its own answer first: in the future, it is the culprit.
+  const createdAnswer =
+    from?.source === "the refund's created_at" && created
+      ? answerTime({ serverDate: created.server_date, receivedAt: created.received_at })
+      : null;
+  const impossible = !out.reached
+    ? null
+    : (createdProblem ??
+      (reached && "problem" in reached ? reached.problem : null) ??
+      (from && impossibleTime(from, { answered: createdAnswer })) ??
+      iv.impossible ??
+      (from && impossibleTime(from, { notBefore: [paidTime, orderCreated] })) ??
+      (end && impossibleTime(end, { notBefore: [paidTime, orderCreated], answered: orderAnswered })) ??
+      null);
+  const clockWhy = impossible ? recordImpossibleTime(ctx, "seconds-to-refunded", impossible) : null;
+  if (impossible) {
+    obs.seconds_to_refunded = null;
+    obs.counted_from = `not measured: ${impossible}`;
+  } else if (out.reached && iv.negative !== undefined)
     ctx.anomaly({
       step: ctx.currentStep,
       kind: "clock_skew",
-      message: `the order was refunded ${-iv.negative} s before the refund's time: the two clocks disagree; recorded as 0 s`,
+      message: `the order was refunded ${-iv.negative} s before the refund's time: within the ${TIME_TOLERANCE_MS / 1000} s clock-skew tolerance, recorded as 0 s`,
     });
-  if (out.reached) obs.counted_from = iv.countedFrom;
   obs.licence_gone = out.reached;
   obs.max_5xx = out.http5xx;
   obs.funds_returned = "pending bank statement (5–7 business days): `npm run confirm-bank`";
@@ -125,6 +165,7 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
     ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: msg });
     return { status: "FAIL", reason: msg };
   }
+  if (clockWhy) return { status: "PASS", reason: clockWhy };
 }
 
 /** What the marketplace and the orchestrator say was refunded in all, journaled for the ledger. */
