@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { MANIFEST_FILE } from "../evidence/files";
 import { archiveSession, resealReasonProblem } from "../host/archive";
 import { resolveSessionDir } from "../report/evidence";
-import { confirmBank } from "../report/paperwork";
+import { confirmBank } from "../report/bank";
 import { REPORT_DEFAULTS, publishReport } from "../report/report";
 import { PUBLISH_FLAGS, exitOnError, stderr, stdout, wantsHelp } from "./args";
 import { BankConfirmError, oneLine } from "../errors";

@@ -33,7 +33,7 @@ import { archiveSession } from "../../lib/host/archive";
 import { incompleteReasons, type Notebook, readNotebook } from "../../lib/host/nbfile";
 import { stepMarkdown } from "../../lib/report/display";
 import { loadEvidence } from "../../lib/report/evidence";
-import { validateBankDate } from "../../lib/report/paperwork";
+import { validateBankDate } from "../../lib/report/bank";
 import { deriveOutcome } from "../../lib/report/verdict";
 import type { StepResult } from "../../lib/types";
 import { makeSession, tmpArchive } from "../report/fixtures";

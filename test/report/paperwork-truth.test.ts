@@ -11,7 +11,8 @@ import { BankConfirmError, loadEvidence } from "../../lib/report/evidence";
 import { Journal } from "../../lib/evidence/journal";
 import { JOURNAL_FILE } from "../../lib/evidence/files";
 import { acceptance, deriveOutcome } from "../../lib/report/verdict";
-import { confirmBank, goNoGo, validateBankDate } from "../../lib/report/paperwork";
+import { confirmBank, validateBankDate } from "../../lib/report/bank";
+import { goNoGo } from "../../lib/report/paperwork";
 import { IDS, day, makeSession, seal, tmpArchive } from "./fixtures";
 
 describe("GO/NO-GO agrees with the journal's verdict", () => {

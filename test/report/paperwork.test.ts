@@ -6,15 +6,8 @@ import { BankConfirmError, ReportError, loadEvidence } from "../../lib/report/ev
 import { Journal } from "../../lib/evidence/journal";
 import { JOURNAL_FILE, TRACE_FILE } from "../../lib/evidence/files";
 import { acceptance, actionItems, addBusinessDays, deriveOutcome } from "../../lib/report/verdict";
-import {
-  GO_NO_GO_ROW,
-  confirmBank,
-  goNoGo,
-  housekeeping,
-  pastRetention,
-  updateGoNoGo,
-  validateBankDate,
-} from "../../lib/report/paperwork";
+import { GO_NO_GO_ROW, goNoGo, housekeeping, pastRetention, updateGoNoGo } from "../../lib/report/paperwork";
+import { confirmBank, validateBankDate } from "../../lib/report/bank";
 import { readTrace, verifyChain } from "../../lib/evidence/chain";
 import type { Mode, Outcome } from "../../lib/types";
 import { day, makeSession, seal, tmpArchive, type Scenario } from "./fixtures";

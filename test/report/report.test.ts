@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ReportError, loadEvidence } from "../../lib/report/evidence";
-import { confirmBank } from "../../lib/report/paperwork";
+import { confirmBank } from "../../lib/report/bank";
 import {
   DOCS_MARKERS,
   appendToReport,

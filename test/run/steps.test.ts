@@ -15,7 +15,7 @@ import { observedText } from "../../lib/report/display";
 import { loadEvidence } from "../../lib/report/evidence";
 import { renderSessionBlock } from "../../lib/report/report";
 import { acceptance, actionItems, deriveOutcome } from "../../lib/report/verdict";
-import { validateBankDate } from "../../lib/report/paperwork";
+import { validateBankDate } from "../../lib/report/bank";
 import { STEPS, awaitedChecks, blockedBy, stepById } from "../../lib/run/steps";
 import { defineSteps, factsSchema, type StepDef } from "../../lib/run/step-model";
 import type { StepResult } from "../../lib/types";
