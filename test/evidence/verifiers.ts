@@ -14,6 +14,7 @@ import { renderMarkdownSafe } from "../../lib/host/html";
 import { banner, stepMarkdown } from "../../lib/report/display";
 import { inertText } from "../../lib/report/inert";
 import { writeSessionReport } from "../../lib/report/report";
+import { main as verifyMain } from "../../lib/cli/verify";
 
 const ROOT = path.resolve(__dirname, "../..");
 export const PYTHON = process.env.PYTHON ?? "python3";
@@ -44,15 +45,23 @@ export function runPython(dir: string, report: string, extra: string[] = []): Ve
   return parse(r.stdout, r.stderr, r.status);
 }
 
-/** `npm run verify` (lib/cli/verify.ts) on a folder, with the living report; extra args appended. */
+/**
+ * `npm run verify` (lib/cli/verify.ts) on a folder, with the living report; extra args appended.
+ * Its `main` is called in this process with the repository as its folder, as the script runs it:
+ * the same lines and exit code, without a Node and a TypeScript compile per call (the command line
+ * itself is run by test/cli/npm-scripts.test.ts and test/evidence/auditor-readme.test.ts).
+ */
 export function runTs(dir: string, report: string, extra: string[] = []): VerifierRun {
-  const cli = path.join(ROOT, "lib", "cli", "verify.ts");
-  const r = spawnSync(process.execPath, ["--import", "tsx", cli, dir, "--report", report, ...extra], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  if (r.error) throw r.error;
-  return parse(r.stdout, r.stderr, r.status);
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = verifyMain(
+    [dir, "--report", report, ...extra],
+    (l) => out.push(l),
+    (l) => err.push(l),
+    ROOT,
+  );
+  const text = (xs: string[]) => (xs.length ? `${xs.join("\n")}\n` : "");
+  return parse(text(out), text(err), code);
 }
 
 /** A markdown display output, as the cell API writes it. */
