@@ -9,6 +9,7 @@
  * accepted) is shown as `todo` until the tool has them, and is held to the row from then on.
  */
 import { strict as assert } from "node:assert";
+import { main as verifyMain } from "../../lib/cli/verify";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -51,27 +52,16 @@ function runPython(dir: string, report: string): Run {
   return parse(r.stdout, r.status);
 }
 
-/** Whether `npm run verify` accepts `--report <file>` (the anchor check); decided on the clean copy. */
-let tsAnchors: boolean | null = null;
+/** `npm run verify` with the living report, its `main` called in this process (test/evidence/verifiers.ts runTs says why). */
 function runTs(dir: string, report: string): Run {
-  const cli = path.join(ROOT, "lib", "cli", "verify.ts");
-  const spawn = (args: string[]) =>
-    spawnSync(process.execPath, ["--import", "tsx", cli, ...args], { cwd: ROOT, encoding: "utf8" });
-  if (tsAnchors !== false) {
-    const r = spawn([dir, "--report", report]);
-    if (tsAnchors === null) {
-      tsAnchors = r.status !== 2;
-      // Once the tool has its anchor module, a CLI that refuses --report would leave the anchor rows
-      // as todo for ever: say so instead.
-      if (!tsAnchors && fs.existsSync(path.join(ROOT, "lib", "evidence", "anchor.ts")))
-        throw new Error(
-          `npm run verify has lib/evidence/anchor.ts but refuses "--report <file>": ${r.stderr}${r.stdout}`,
-        );
-    }
-    if (tsAnchors) return parse(r.stdout, r.status);
-  }
-  const r = spawn([dir]);
-  return parse(r.stdout, r.status);
+  const out: string[] = [];
+  const code = verifyMain(
+    [dir, "--report", report],
+    (l) => out.push(l),
+    () => undefined,
+    ROOT,
+  );
+  return parse(out.length ? `${out.join("\n")}\n` : "", code);
 }
 
 interface Ctx {
@@ -318,7 +308,7 @@ describe("tamper table: both verifiers", () => {
     const w = [44, 72, 72];
     const cut = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n));
     const out = [
-      `tamper table (tool seals ${toolV2 ? "@2" : "@1"}; npm run verify ${tsAnchors ? "checks" : "does not yet check"} anchors)`,
+      `tamper table (tool seals ${toolV2 ? "@2" : "@1"}; npm run verify checks anchors)`,
       `${cut("row", w[0])} | ${cut("npm run verify", w[1])} | ${cut("verify_session.py", w[2])}`,
       ...table.map((r) => `${cut(r.row, w[0])} | ${cut(r.ts, w[1])} | ${cut(r.py, w[2])}`),
     ];
@@ -375,7 +365,7 @@ describe("tamper table: both verifiers", () => {
       row.tamper(ct);
       const t = runTs(ct.a, ts.report);
       const tHit = t.findings.find((f) => matches(f));
-      const missing = (row.tsNeeds ?? []).filter((n) => (n === "chain" ? !toolV2 : !tsAnchors));
+      const missing = (row.tsNeeds ?? []).filter((n) => n === "chain" && !toolV2);
       let tsCell: string;
       if (tHit && t.code === 1) {
         tsCell = where(tHit);
