@@ -77,6 +77,9 @@ node_ok node || {
 echo "setup: npm ci on Node $(node --version)"
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
+# The embedded sandbox's empty PGlite cluster, kept once (sandbox/pglite-server.ts freshPglite): every
+# later start (the demo, each test's sandbox) loads it instead of running initdb again.
+node --import tsx -e 'require("./sandbox/pglite-server").freshPglite().then((db) => db.close())'
 
 # The scanner runs on every commit: no secret or card number reaches git.
 if git rev-parse --git-dir >/dev/null 2>&1; then git config core.hooksPath hooks; fi

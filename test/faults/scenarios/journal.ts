@@ -85,7 +85,14 @@ export const journalTorn: Scenario = {
     const archived = await archiveSession(dir, { html: false, docsDir: fs.mkdtempSync(path.join(w.archive, "docs-")) });
     const v = verifySession(dir);
     assert.ok(v.ok, formatVerify(v).join("\n"));
-    assert.equal(archived.manifest.journal_lines, after.length);
+    // The seal adds one entry, the outcome report.md states (outcome_stated), as the journal's last.
+    const sealed = Journal.open(dir).all();
+    assert.deepEqual(sealed.slice(0, after.length), after);
+    assert.deepEqual(
+      sealed.slice(after.length).map((e) => [e.kind, (e.data as { by?: string }).by]),
+      [["outcome_stated", "seal"]],
+    );
+    assert.equal(archived.manifest.journal_lines, sealed.length);
 
     const d = await delta();
     assert.deepEqual([d.orders, d.payments, d.refunds, d.routes[ROUTE.orders]], [1, 1, 1, 1]);
