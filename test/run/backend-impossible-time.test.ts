@@ -1,7 +1,7 @@
 /**
  * A backend time that cannot be true never becomes a gate's clock (lib/run/backend-time.ts): a
- * completion before the payment, a refund created before the payment or in the future of the
- * answer that carried it, an order time that is not a time. Against the sandbox, headless, with
+ * completion before the payment, a refund created before the payment, before the order's completion
+ * or in the future of the answer that carried it, an order time that is not a time. Against the sandbox, headless, with
  * the fault harness's proxy rewriting the marketplace's answers (its Date header kept) or the
  * database moved by hand. Each time: the seconds are not measured (never 0 s), the journal holds
  * `time_impossible`, the report shows an `impossible_time` anomaly and an action item, and the
@@ -155,6 +155,36 @@ describe("backend times that cannot be true", () => {
         await rb.close();
       }
     });
+
+  test("(e) the refund created after the payment but before the order completed (step 5's time): not measured, not PASS", async () => {
+    // Completion 7 s after the payment, so a refund time can lie between the two by more than the tolerance.
+    sb.setFaults({ completionDelayMs: 7000 });
+    const rb = open();
+    try {
+      await paid(rb);
+      const [five, ...rest] = await steps(rb, ["completed", "licence", "transfer"]);
+      for (const r of [five, ...rest]) assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+      const done = Date.parse(String(five.observed.completed_at));
+      rewrite = (m, u, d) =>
+        m === "POST" && u.endsWith("/refund") ? { ...d, created_at: new Date(done - 6000).toISOString() } : d;
+      const eight = await rb.run("refund");
+      rewrite = null;
+      assert.equal(eight.status, "PASS", eight.reason);
+      const nine = await rb.run("refunded");
+      assert.equal(nine.observed.seconds_to_refunded ?? null, null, "not measured from an impossible time");
+      assert.match(
+        String(nine.observed.counted_from),
+        /^not measured: the refund's created_at \(\S+\) is 6\.0 s before the order's completed time \(step 5\) \(\S+\)$/,
+      );
+      const j = judged(rb);
+      assert.equal(j.entries.length, 1, JSON.stringify(j.entries));
+      assert.notEqual(j.verdict.outcome, "PASS", j.verdict.reason);
+    } finally {
+      rewrite = null;
+      sb.setFaults({ completionDelayMs: 200 });
+      await rb.close();
+    }
+  });
 
   test("(d) a completed_at that is not a time: never the updated_at in its place; not measured, not PASS", async () => {
     const rb = open();

@@ -3,6 +3,7 @@
  * time; then what each source says was refunded (the ledger), and the seller transfer's reversal.
  */
 import type { OrderT } from "../../contract";
+import { latestStepResults } from "../../evidence/journal";
 import { readSellerTransfers } from "../../clients/db";
 import { StateError, StepCheckError } from "../../errors";
 import {
@@ -112,6 +113,10 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
   const paidAt = journal.last("payment_confirmed")?.data;
   const paidTime = backendTime(paidAt?.paid_at, paidAt?.paid_at_source ?? "the payment's time");
   const orderCreated = backendTime(journal.last("order_created")?.data.created_at, "the order's created_at");
+  // The refund follows the order's completion (step 8 refunds only after step 5): a refund or refunded
+  // time before the completion step 5 recorded cannot be true either.
+  const completedAt = latestStepResults(journal.all()).get("completed")?.observed?.completed_at;
+  const completed = backendTime(completedAt, "the order's completed time (step 5)");
   // The refund's created_at against its own answer first: in the future, it is the culprit.
   const createdAnswer =
     from?.source === "the refund's created_at" && created
@@ -123,8 +128,8 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
       (reached && "problem" in reached ? reached.problem : null) ??
       (from && impossibleTime(from, { answered: createdAnswer })) ??
       iv.impossible ??
-      (from && impossibleTime(from, { notBefore: [paidTime, orderCreated] })) ??
-      (end && impossibleTime(end, { notBefore: [paidTime, orderCreated], answered: orderAnswered })) ??
+      (from && impossibleTime(from, { notBefore: [paidTime, orderCreated, completed] })) ??
+      (end && impossibleTime(end, { notBefore: [paidTime, orderCreated, completed], answered: orderAnswered })) ??
       null);
   const clockWhy = impossible ? recordImpossibleTime(ctx, "seconds-to-refunded", impossible) : null;
   if (impossible) {
