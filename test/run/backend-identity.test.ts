@@ -16,26 +16,9 @@ import { JOURNAL_FILE } from "../../lib/evidence/files";
 import { ledgerOf, moneyMoved, reconcile } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
-import { sleep } from "../sandbox/helpers";
-import { faultyProxy } from "../faults/harness";
-import { openStaging, orderAndPay } from "./fixtures";
-
-type Rewrite = (method: string, url: string, body: Record<string, unknown>) => Record<string, unknown>;
-
-/** The fault harness's proxy in front of `target`, rewriting each 2xx JSON answer while `rewrite()` names a rewrite. */
-function rewritingProxy(target: string, rewrite: () => Rewrite | null) {
-  return faultyProxy(target, (method, url) => {
-    const r = rewrite();
-    return r ? { rewrite: (json) => r(method, url, json) } : "pass";
-  });
-}
+import { openStaging, orderAndPay, rewritingProxy, until, type Rewrite } from "./fixtures";
 
 const newDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-
-async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (await ok()) return;
-  throw new Error(`${what}: not within ${ms} ms`);
-}
 
 describe("the orchestrator answers about something else", () => {
   let sb: Sandbox;

@@ -20,31 +20,25 @@ import { acceptance, actionItems, deriveOutcome } from "../../lib/report/verdict
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import type { StepResult } from "../../lib/types";
-import { faultyProxy } from "../faults/harness";
-import { sql, sleep } from "../sandbox/helpers";
-import { openStaging, orderAndPay } from "./fixtures";
+import { sql } from "../sandbox/helpers";
+import { openStaging, orderAndPay, rewritingProxy, until, type Rewrite } from "./fixtures";
 
 type Body = Record<string, unknown>;
-type Rewrite = (method: string, url: string, data: Body) => Body;
-
-async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (await ok()) return;
-  throw new Error(`${what}: not within ${ms} ms`);
-}
 
 const hourBefore = (iso: unknown) => new Date(Date.parse(String(iso)) - 3600_000).toISOString();
 const hourAfter = (iso: unknown) => new Date(Date.parse(String(iso)) + 3600_000).toISOString();
 
 describe("backend times that cannot be true", () => {
   let sb: Sandbox;
-  let proxy: Awaited<ReturnType<typeof faultyProxy>>;
+  let proxy: Awaited<ReturnType<typeof rewritingProxy>>;
+  /** Rewrites the `data` of the marketplace's envelope ({success, data}). */
   let rewrite: Rewrite | null = null;
   before(async () => {
     sb = await startSandbox({ quiet: true, faults: { completionDelayMs: 200, refundDelayMs: 200 } });
     // The marketplace's envelope ({success, data}): only `data` is rewritten.
-    proxy = await faultyProxy(sb.marketplaceUrl, (method, url) => {
+    proxy = await rewritingProxy(sb.marketplaceUrl, () => {
       const r = rewrite;
-      return r ? { rewrite: (json) => ({ ...json, data: r(method, url, json.data as Body) }) } : "pass";
+      return r ? (method, url, json) => ({ ...json, data: r(method, url, json.data as Body) }) : null;
     });
   });
   after(async () => {

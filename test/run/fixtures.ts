@@ -7,6 +7,7 @@ import { STEPS } from "../../lib/run/steps";
 import type { StepTable } from "../../lib/run/step-model";
 import type { Journal } from "../../lib/evidence/journal";
 import type { StepResult } from "../../lib/types";
+import { faultyProxy } from "../faults/harness";
 
 /** A staging runbook on the sandbox's marketplace, refunds on, as an operator opens it. */
 export function openStaging(
@@ -74,4 +75,22 @@ export function confirmPayment(journal: Journal): void {
     processor: "stripe",
     via: "operator",
   });
+}
+
+/** A backend's JSON answer rewritten by a test: the request's method and URL, and the answer's body. */
+export type Rewrite = (method: string, url: string, body: Record<string, unknown>) => Record<string, unknown>;
+
+/** The fault harness's proxy in front of `target`, rewriting each 2xx JSON answer while `rewrite()` names a rewrite. */
+export function rewritingProxy(target: string, rewrite: () => Rewrite | null) {
+  return faultyProxy(target, (method, url) => {
+    const r = rewrite();
+    return r ? { rewrite: (json) => r(method, url, json) } : "pass";
+  });
+}
+
+/** Polls `ok` every 50 ms until it holds; throws naming `what` after `ms`. */
+export async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50)))
+    if (await ok()) return;
+  throw new Error(`${what}: not within ${ms} ms`);
 }
