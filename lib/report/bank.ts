@@ -13,12 +13,19 @@ import { factString } from "../run/step-model";
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
-/** Checks a bank-statement date against the session; throws BankConfirmError naming the fix. */
 /** "step 8": the refund step as the session's table numbers it. */
 const refundStepOf = (ev: Evidence): string => {
   const d = ev.table.find((s) => s.returnsMoney);
   return d ? `step ${d.n}` : "the refund step";
 };
+
+/** "step 9 (refunded)": the step that sees the refund settle, as the session's table numbers it. */
+const confirmStepOf = (ev: Evidence): string => {
+  const d = ev.table.find((s) => s.confirmsRefund);
+  return d ? `step ${d.n} (${d.id})` : "the refunded step";
+};
+
+/** Checks a bank-statement date against the session; throws BankConfirmError naming the fix. */
 
 export function validateBankDate(ev: Evidence, date: string, today = new Date()): void {
   const id = ev.sessionId;
@@ -59,6 +66,14 @@ export function validateBankDate(ev: Evidence, date: string, today = new Date())
         ? `a ${ev.mode} session pays a test processor and moves no real money, so no bank statement can show its refund; confirm the bank statement of the live session instead (npm run confirm-bank -- <live-session-id> --date YYYY-MM-DD)`
         : `its pre-flight saw Hyperswitch ${JSON.stringify((hs ?? "").slice(0, 60))}, not live: no real money moved, so no bank statement can show its refund; run a live session against live processors and confirm that one`,
     );
+  // A refund still pending (or in any state but succeeded): no source said the money came back, so
+  // a statement line is not its confirmation, and box 9 must not tick on a refund only requested.
+  if (st !== "succeeded")
+    throw new BankConfirmError(
+      "E2E_BANK_NOT_SETTLED",
+      id,
+      `refund ${ev.refund.refundId ?? "?"} (attempt ${ev.refund.attempt}) is ${st ?? "of no known status"}, never succeeded: no source said the money came back, so a statement line cannot confirm it; run ${confirmStepOf(ev)} again until it passes, then confirm the statement`,
+    );
   // Part of the money came back: a statement line for it is not "Funds returned", and confirming it
   // would tick box 9 as if the whole amount had.
   const partial = ev.reconciliation.partial;
@@ -67,6 +82,14 @@ export function validateBankDate(ev: Evidence, date: string, today = new Date())
       "E2E_BANK_PARTIAL",
       id,
       `the refund was partial (${partial}), so a statement line is not the whole amount returned; refund the rest (${refundStepOf(ev)} again, or the Hyperswitch dashboard), then confirm the statement once it shows all of it`,
+    );
+  // Succeeded, yet the ledger does not read the money as back (the sources disagree, an amount is
+  // unknown, more came back than was captured): not "Funds returned" either.
+  if (ev.moneyOutstanding)
+    throw new BankConfirmError(
+      "E2E_BANK_NOT_SETTLED",
+      id,
+      `refund ${ev.refund.refundId ?? "?"} succeeded, but the money is not settled on the evidence (${ev.reconciliation.summary}); reconcile it (the report's reconciliation table names the row), then confirm the statement`,
     );
   const todayDay = today.toISOString().slice(0, 10);
   if (date > todayDay)

@@ -143,6 +143,64 @@ describe("confirm-bank confirms only real money, all of it", () => {
     assert.equal(acceptance(loadEvidence(dir)).at(-1)?.ok, false);
   });
 
+  // A refund still pending (step 9 never saw it settle): no source said the money came back, so a
+  // statement line is not its confirmation, and box 9 ("Funds returned") must not tick on it.
+  for (const [name, status] of [
+    ["still pending (step 9 never saw it settle)", null],
+    ["that the orchestrator still calls pending", "pending"],
+    ["in a status that is not succeeded", "requires_merchant_action"],
+  ] as const)
+    it(`refuses a refund ${name}, and writes nothing`, () => {
+      const dir = makeSession(tmpArchive(), { mode: "live", scenario: "refund-stuck" });
+      if (status)
+        Journal.open(dir).append("refund_status", {
+          refund_id: IDS.refund,
+          attempt: 1,
+          status,
+          source: "orchestrator",
+        });
+      refusedWith(
+        loadEvidence(dir),
+        "E2E_BANK_NOT_SETTLED",
+        new RegExp(
+          `^confirm-bank \\S+-live: refund ${IDS.refund} \\(attempt 1\\) is ${status ?? "pending"}, never succeeded: no source said the money came back, so a statement line cannot confirm it; run step 9 \\(refunded\\) again until it passes, then confirm the statement$`,
+        ),
+      );
+      const before = fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8");
+      assert.throws(() => confirmBank(dir, { date: day() }), BankConfirmError);
+      assert.equal(fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8"), before);
+      assert.equal(loadEvidence(dir).bank, null);
+      assert.equal(acceptance(loadEvidence(dir)).at(-1)?.ok, false);
+    });
+
+  it("refuses a succeeded refund the ledger does not read as settled (a source says less came back)", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "refund-stuck" });
+    const j = Journal.open(dir);
+    j.append("refund_status", {
+      refund_id: IDS.refund,
+      attempt: 1,
+      status: "succeeded",
+      source: "orchestrator",
+      amount: 500,
+    });
+    j.append("money_seen", {
+      what: "refunded",
+      source: "marketplace API",
+      amount: 100,
+      currency: "EUR",
+      ref: "order refunded_cents",
+    });
+    refusedWith(
+      loadEvidence(dir),
+      "E2E_BANK_NOT_SETTLED",
+      new RegExp(
+        `: refund ${IDS.refund} succeeded, but the money is not settled on the evidence \\(not balanced: .*\\); reconcile it`,
+      ),
+    );
+    assert.throws(() => confirmBank(dir, { date: day() }), BankConfirmError);
+    assert.equal(loadEvidence(dir).bank, null);
+  });
+
   it("confirms a live session whose whole refund came back", () => {
     const dir = makeSession(tmpArchive(), { mode: "live", scenario: "pass" });
     assert.equal(confirmBank(dir, { date: day() }).date, day());
