@@ -119,10 +119,73 @@ describe("confirm-bank confirms only real money, all of it", () => {
       assert.equal(loadEvidence(dir).bank, null);
     });
 
-  it("refuses a live session whose pre-flight saw Hyperswitch in sandbox mode", () => {
-    const ev = loadEvidence(makeSession(tmpArchive(), { mode: "live", scenario: "pass" }));
-    ev.steps[0]!.observed.hyperswitch = "enabled (sandbox)";
-    refusedWith(ev, "E2E_BANK_NOT_LIVE", /pre-flight saw Hyperswitch "enabled \(sandbox\)", not live/);
+  it("refuses a live session whose pre-flight journaled Hyperswitch in sandbox mode, whatever its fact's words", () => {
+    // The structured field decides: a fact that reads live is not read when the mode was journaled.
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "pass", hsMode: "sandbox" });
+    const pf = Journal.open(dir).last("preflight")!;
+    assert.equal(pf.data.hyperswitch_mode, "sandbox");
+    const ev = loadEvidence(dir);
+    ev.steps[0]!.observed.hyperswitch = "enabled (live)";
+    refusedWith(
+      ev,
+      "E2E_BANK_NOT_LIVE",
+      /: its pre-flight journaled Hyperswitch mode "sandbox", not live: no real money moved, so no bank statement can show its refund; run a live session against live processors and confirm that one$/,
+    );
+    const before = fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8");
+    assert.throws(() => confirmBank(dir, { date: day() }), BankConfirmError);
+    assert.equal(fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8"), before);
+  });
+
+  it("refuses a live session any of whose pre-flights saw Hyperswitch in another mode", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "pass" });
+    const pf = Journal.open(dir).last("preflight")!;
+    Journal.open(dir).append("preflight", { ...pf.data, hyperswitch_mode: "sandbox" });
+    refusedWith(
+      loadEvidence(dir),
+      "E2E_BANK_NOT_LIVE",
+      /: its pre-flight journaled Hyperswitch mode "sandbox", not live/,
+    );
+  });
+
+  describe("a pre-flight journaled before hyperswitch_mode was (older sealed folders)", () => {
+    it('reads its fact strictly: "enabled (live)" is live, and the refund is confirmed', () => {
+      const dir = makeSession(tmpArchive(), {
+        mode: "live",
+        scenario: "pass",
+        legacyPreflight: { fact: "enabled (live)" },
+      });
+      assert.equal(Journal.open(dir).last("preflight")!.data.hyperswitch_mode, undefined);
+      assert.equal(confirmBank(dir, { date: day() }).date, day());
+    });
+
+    it('refuses "enabled (sandbox)"', () =>
+      refusedWith(
+        loadEvidence(makeSession(tmpArchive(), { mode: "live", legacyPreflight: { fact: "enabled (sandbox)" } })),
+        "E2E_BANK_NOT_LIVE",
+        /: its pre-flight saw Hyperswitch "enabled \(sandbox\)", not live: no real money moved/,
+      ));
+
+    for (const [name, fact, shown] of [
+      ["no hyperswitch fact at all", null, /and it has no hyperswitch fact: /],
+      [
+        "a fact that only ends like live",
+        "enabled (sandbox) (live)",
+        /and its hyperswitch fact "enabled \(sandbox\) \(live\)" is not in the form "<status> \(live\)": /,
+      ],
+    ] as const)
+      it(`refuses ${name}: nothing shows real money moved, and it says why`, () => {
+        const dir = makeSession(tmpArchive(), { mode: "live", scenario: "pass", legacyPreflight: { fact } });
+        refusedWith(
+          loadEvidence(dir),
+          "E2E_BANK_NOT_LIVE",
+          new RegExp(
+            `: no pre-flight of this session recorded the Hyperswitch mode as data \\(hyperswitch_mode: absent in pre-flights journaled before it was recorded, or null when /status never answered\\), ${shown.source}nothing shows that real money moved, so the confirmation is refused rather than risk a false "Funds returned"; run a live session against live processors and confirm that one$`,
+          ),
+        );
+        const before = fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8");
+        assert.throws(() => confirmBank(dir, { date: day() }), BankConfirmError);
+        assert.equal(fs.readFileSync(path.join(dir, JOURNAL_FILE), "utf8"), before);
+      });
   });
 
   it("refuses a partial refund (not the whole amount returned), and box 9 stays open", () => {
