@@ -197,9 +197,15 @@ describe("backend times that cannot be true", () => {
   // order's refunded_at 4.5 s ahead of its answer (within the tolerance), the interval alone reads
   // as skew (0 s), so only the answer's Date header shows it.
   const orderRead = (m: string, u: string) => m === "GET" && /\/orders\/[^/]+$/.test(u.split("?")[0]);
-  for (const [name, lie] of [
-    ["in the future of its own answer: not measured, not PASS", true],
-    ["honest: measured from it, PASS", false],
+  const ahead = (ms: number) => new Date(Date.now() + ms).toISOString();
+  const FUTURE =
+    /^not measured: the orchestrator's refund created_at \(\S+\) is [67]\.\d s after the Date header of the answer that carried it \(\S+\): a time in the future$/;
+  const NOT_A_TIME =
+    /^not measured: the orchestrator's refund created_at "in a moment, promise" is not an ISO 8601 time$/;
+  for (const [name, lie, created, want] of [
+    ["in the future of its own answer: not measured, not PASS", true, () => ahead(7000), FUTURE],
+    ["not a time: not measured, not PASS", true, () => "in a moment, promise", NOT_A_TIME],
+    ["honest: measured from it, PASS", false, null, null],
   ] as const)
     test(`(f) the orchestrator's refund created_at (the POST answer carried none), ${name}`, async () => {
       const rb = open(true);
@@ -207,7 +213,6 @@ describe("backend times that cannot be true", () => {
         await paid(rb);
         for (const r of await steps(rb, ["completed", "licence", "transfer"]))
           assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
-        const ahead = (ms: number) => new Date(Date.now() + ms).toISOString();
         rewrite = (m, u, d) =>
           m === "POST" && u.endsWith("/refund")
             ? { ...d, created_at: null }
@@ -215,7 +220,7 @@ describe("backend times that cannot be true", () => {
               ? { ...d, refunded_at: ahead(4500) }
               : d;
         hsRewrite = (m, u, d) =>
-          lie && m === "GET" && /\/refunds\/[^/?]+/.test(u) ? { ...d, created_at: ahead(7000) } : d;
+          created && m === "GET" && /\/refunds\/[^/?]+/.test(u) ? { ...d, created_at: created() } : d;
         const eight = await rb.run("refund");
         assert.equal(eight.status, "PASS", eight.reason);
         const nine = await rb.run("refunded");
@@ -229,10 +234,7 @@ describe("backend times that cannot be true", () => {
           return;
         }
         assert.equal(nine.observed.seconds_to_refunded ?? null, null, "not measured from an impossible time");
-        assert.match(
-          String(nine.observed.counted_from),
-          /^not measured: the orchestrator's refund created_at \(\S+\) is [67]\.\d s after the Date header of the answer that carried it \(\S+\): a time in the future$/,
-        );
+        assert.match(String(nine.observed.counted_from), want!);
         assert.equal(j.entries.length, 1, JSON.stringify(j.entries));
         assert.equal(j.anomalies.length, 1);
         assert.equal(j.box("refunded ≤ 5 min").ok, false);
