@@ -76,7 +76,8 @@ export interface Evidence {
     httpStatus: number | null;
     attempt: number;
   } | null;
-  bank: { date: string; note: string | null; recordedAt: string } | null;
+  /** The latest bank confirmation; `refundId` the refund it confirmed (absent in evidence built by hand). */
+  bank: { date: string; note: string | null; recordedAt: string; refundId?: string | null } | null;
   /**
    * The orchestrator's processor mode each pre-flight saw, in journal order (see `processorModes`).
    * Absent in evidence built by hand.
@@ -293,7 +294,9 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
           attempt: ref.data.attempt ?? 1,
         }
       : null,
-    bank: bank ? { date: bank.data.date, note: str(bank.data.note), recordedAt: bank.at } : null,
+    bank: bank
+      ? { date: bank.data.date, note: str(bank.data.note), recordedAt: bank.at, refundId: bank.data.refund_id }
+      : null,
     hyperswitchModes: processorModes(journal),
     impossibleTimes: allOf(journal, "time_impossible").map((e) => ({
       step: e.data.step,

@@ -264,6 +264,39 @@ describe("confirm-bank confirms only real money, all of it", () => {
     assert.equal(loadEvidence(dir).bank, null);
   });
 
+  it("a confirmation already recorded on a refund that never succeeded (by the older confirm-bank) does not tick box 9", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "refund-stuck" });
+    // As confirm-bank wrote it before it refused unsettled refunds.
+    Journal.open(dir).append("bank_confirmed", {
+      date: day(),
+      note: null,
+      refund_id: IDS.refund,
+      confirmed_by: "operator",
+    });
+    const box = acceptance(loadEvidence(dir)).at(-1)!;
+    assert.equal(box.ok, false);
+    assert.match(
+      box.evidence,
+      new RegExp(`by \`npm run confirm-bank\` — not counted: refund ${IDS.refund} is pending, never succeeded$`),
+    );
+  });
+
+  it("a confirmation of an earlier refund does not tick box 9 for the session's latest one", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live", scenario: "pass" });
+    Journal.open(dir).append("bank_confirmed", {
+      date: day(),
+      note: null,
+      refund_id: "ref_earlier",
+      confirmed_by: "operator",
+    });
+    const box = acceptance(loadEvidence(dir)).at(-1)!;
+    assert.equal(box.ok, false);
+    assert.match(
+      box.evidence,
+      new RegExp(`not counted: it names refund ref_earlier, not the session's latest refund ${IDS.refund}$`),
+    );
+  });
+
   it("confirms a live session whose whole refund came back", () => {
     const dir = makeSession(tmpArchive(), { mode: "live", scenario: "pass" });
     assert.equal(confirmBank(dir, { date: day() }).date, day());
