@@ -13,6 +13,7 @@ import { JOURNAL_FILE } from "../../lib/evidence/files";
 import { acceptance, deriveOutcome } from "../../lib/report/verdict";
 import { confirmBank, validateBankDate } from "../../lib/report/bank";
 import { goNoGo } from "../../lib/report/paperwork";
+import { renderSessionBlock } from "../../lib/report/report";
 import { IDS, day, makeSession, seal, tmpArchive } from "./fixtures";
 
 describe("GO/NO-GO agrees with the journal's verdict", () => {
@@ -279,6 +280,8 @@ describe("confirm-bank confirms only real money, all of it", () => {
       box.evidence,
       new RegExp(`by \`npm run confirm-bank\` — not counted: refund ${IDS.refund} is pending, never succeeded$`),
     );
+    // Nor does the refund step's row show it as the statement's ✓.
+    assert.doesNotMatch(renderSessionBlock(loadEvidence(dir)), /bank statement \d{4}-\d\d-\d\d ✓/);
   });
 
   it("a confirmation of an earlier refund does not tick box 9 for the session's latest one", () => {
