@@ -58,6 +58,7 @@ export type ReportErrorCode =
   | "E2E_BANK_NO_REFUND"
   | "E2E_BANK_NOT_LIVE"
   | "E2E_BANK_PARTIAL"
+  | "E2E_BANK_NOT_SETTLED"
   | "E2E_COMPARE"
   | "E2E_CHECKLIST";
 
@@ -368,7 +369,7 @@ export class TemplateError extends ReportError {
 export class BankConfirmError extends ReportError {
   readonly session: string;
   constructor(
-    code: "E2E_BANK_DATE" | "E2E_BANK_NO_REFUND" | "E2E_BANK_NOT_LIVE" | "E2E_BANK_PARTIAL",
+    code: "E2E_BANK_DATE" | "E2E_BANK_NO_REFUND" | "E2E_BANK_NOT_LIVE" | "E2E_BANK_PARTIAL" | "E2E_BANK_NOT_SETTLED",
     session: string,
     message: string,
   ) {

@@ -11,7 +11,8 @@ It recomputes the trace chain (and that every line's bytes are the canonical ser
 journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
 and line counts, the session-identity checks, that the notebook agrees with the kernel's copy of its
 outputs and the journal, that the outcome report.md, the notebook and the HTML state is the one the
-journal records stating (`outcome_stated`), that every re-seal note's replaced chain heads still hold, the seal's SSH
+journal records stating (`outcome_stated`) (with --report, the session's block there too, when it is
+anchored to this seal), that every re-seal note's replaced chain heads still hold, the seal's SSH
 signature (manifest.json.sig, checked with `ssh-keygen -Y verify` against the allowed signers: required
 for staging and live), with --report the one strict anchor in the session's block, and with --tsa-ca
 the RFC 3161 timestamp beside the manifest (openssl ts -verify, offline).
@@ -1011,6 +1012,37 @@ def check_anchor(report, sid, manifest_sha, m, trace_chain, journal_chain, out):
                     "ANCHOR_MISMATCH")
     if ok:
         out.add("ok", where, "anchor matches: manifest sha256, trace head%s" % (" and journal head" if a_jh is not None else ""))
+    if a_sha == manifest_sha and journal_chain is not None and journal_chain["ok"]:
+        check_block_outcome(name, lines, begin, end, journal_chain["entries"], out)
+
+
+def check_block_outcome(name, lines, begin, end_marker, journal_entries, out):
+    """The session's block in the living report, anchored to this seal's manifest, states the seal's
+    outcome and reason in every Outcome line, as report.md must (lib/evidence/outcome-stated.ts
+    livingReportFindings). A block with no Outcome line states nothing and is not held here."""
+    seals = [e for e in journal_entries if e.get("kind") == "outcome_stated" and isinstance(e.get("data"), dict)
+             and e["data"].get("by") == "seal"]
+    if not seals:
+        return
+    seal = seals[-1]
+    want = seal["data"].get("outcome")
+    stated = 0
+    errors_before = out.count("ERROR")
+    for i in range(begin, len(lines)):
+        if i > begin and lines[i].strip() == end_marker:
+            break
+        for word, reason in block_claims(lines[i].rstrip("\r")):
+            stated += 1
+            where = "%s:%d" % (name, i + 1)
+            if word != want:
+                out.add("ERROR", where, "states outcome %s, the seal recorded %s (%s:%s)"
+                        % (quoted(word, 40), want, JOURNAL_FILE, seal.get("seq")), "OUTCOME_MISMATCH")
+            elif reason is None or not same_reason(seal["data"], inert_plain(reason)):
+                out.add("ERROR", where, "states the reason %s, the seal recorded %s"
+                        % (quoted(inert_plain(reason or "")), quoted(seal["data"].get("reason"))), "OUTCOME_MISMATCH")
+    if stated and out.count("ERROR") == errors_before:
+        out.add("ok", name, "the session's block states outcome %s, as the seal recorded it (%s:%s)"
+                % (want, JOURNAL_FILE, seal.get("seq")))
 
 
 def check_timestamp(session_dir, manifest_sha, ca_file, untrusted, out):

@@ -9,7 +9,8 @@
  * $PAYMENT_E2E_SIGN_KEY or git's ssh user.signingkey: issue 24).
  * Only a live session's whole refund is confirmed: a staging or sandbox session (a test processor,
  * no real money: E2E_BANK_NOT_LIVE), a partial refund (E2E_BANK_PARTIAL), a failed or foreign one
- * (E2E_BANK_NO_REFUND) are refused, since the confirmation would be a false statement.
+ * (E2E_BANK_NO_REFUND), one still pending or otherwise never succeeded, or succeeded but not settled
+ * on the evidence (E2E_BANK_NOT_SETTLED) are refused, since the confirmation would be a false statement.
  * Exit 0 when recorded, 2 on a refused date or session, a sealed folder without --reseal, or a usage
  * error (one line naming the fix).
  */

@@ -42,7 +42,7 @@ export const FINDING_CODES = {
   RESEAL_BROKEN: "RESEAL_BROKEN",
   /** The notebook lacks outputs the kernel displayed (outputs.jsonl), shows another outcome, or misses a step result of the journal. */
   NOTEBOOK_DISAGREES: "NOTEBOOK_DISAGREES",
-  /** report.md, the notebook or the HTML export states another outcome (or reason) than the journal records, or the journal's stated outcome is not its verdict. */
+  /** report.md, the notebook, the HTML export or the living report's block anchored to this seal states another outcome (or reason) than the journal records, or the journal's stated outcome is not its verdict. */
   OUTCOME_MISMATCH: "OUTCOME_MISMATCH",
 } as const;
 

@@ -113,6 +113,12 @@ export const ENTRY_DATA = {
     params: z.record(z.string(), z.string()).optional(),
     /** The dry-run requirement as data; optional: sessions journaled before issue 21 lack it. */
     dry_run: DryRunRef.optional(),
+    /**
+     * The orchestrator's processor mode as `/status` said it (`services.hyperswitch.mode`: "live"
+     * moves real money), null when the pre-flight stopped before `/status` answered. Optional:
+     * pre-flights journaled before it was recorded lack it (confirm-bank then reads the fact, strictly).
+     */
+    hyperswitch_mode: z.string().nullable().optional(),
   }),
   /** The product as the marketplace returned it (its contract lets the backend add fields). */
   product_selected: data({ product: Product, total_minor: z.number().int() }),

@@ -10,6 +10,9 @@
  *   statement: "before money moved", "money moved; open: …");
  * - the notebook's report block, outcome line and banner, and the HTML export's, show the outcome the
  *   report cell stated (its latest entry).
+ * - the living report's block for the session (docs/PAYMENT_E2E_LIVE_REPORT.md), when its anchor
+ *   names this seal's manifest, states the seal's outcome and reason as report.md must
+ *   (`livingReportFindings`, given the report by `npm run verify --report`).
  * verifier/verify_session.py makes the same comparisons (parity). `npm run verify` also holds each
  * entry to the verdict derived from the journal (lib/report/outcome-check.ts, above this layer).
  * A folder whose journal holds no seal entry was sealed before outcomes were journaled: not checked here.
@@ -23,6 +26,7 @@ import { REPORT_FILE, SESSION_HTML, SESSION_NOTEBOOK } from "./files";
 import type { SessionSnapshot } from "./snapshot";
 import type { VerifyFinding } from "./verify";
 import { cellKeyOf, shownInCell } from "./outputs";
+import { readBlock, sessionMarkers } from "./anchor";
 
 type Stated = EntryOf<"outcome_stated">;
 
@@ -145,6 +149,67 @@ export function statedEntries(entries: readonly JournalEntry[]): {
   };
 }
 
+/** A report block's Outcome line against the seal's entry: its outcome, then its reason (inert Markdown undone). */
+function claimFindings(subject: string, c: Claim, seal: Stated & JournalEntry, rel: string): VerifyFinding[] {
+  if (c.word !== seal.data.outcome)
+    return [
+      mismatch(
+        subject,
+        `states outcome ${quoted(c.word, 40)}, the seal recorded ${seal.data.outcome} (${rel}:${seal.seq})`,
+      ),
+    ];
+  if (c.reason === undefined || !sameReason(seal, inertPlain(c.reason)))
+    return [
+      mismatch(
+        subject,
+        `states the reason ${quoted(inertPlain(c.reason ?? ""))}, the seal recorded ${quoted(seal.data.reason)}`,
+      ),
+    ];
+  return [];
+}
+
+/**
+ * The living report's block for this session, when its anchor names this seal's manifest (it was
+ * published from this sealed journal): every Outcome line in it states the seal's outcome and reason,
+ * as report.md must. A block anchored to another seal is the anchor check's finding; a block with no
+ * Outcome line states no outcome and is not held here. `reportText`: the living report (null: none);
+ * `shown`: its name in findings. Never throws.
+ * @example livingReportFindings(snap, trustedEntries(snap), fs.readFileSync(report, "utf8"), "docs/PAYMENT_E2E_LIVE_REPORT.md")
+ */
+export function livingReportFindings(
+  snap: SessionSnapshot,
+  entries: readonly JournalEntry[] | null,
+  reportText: string | null,
+  shown: string,
+): VerifyFinding[] {
+  if (!entries?.length || reportText === null || !snap.manifest || snap.manifestSha256 === null) return [];
+  const { seal } = statedEntries(entries);
+  const id = snap.manifest.session_id;
+  if (!seal || readBlock(reportText, id)?.anchor?.manifestSha256 !== snap.manifestSha256) return [];
+  const { open, close } = sessionMarkers(id);
+  const start = reportText.indexOf(open);
+  const end = reportText.indexOf(close, start);
+  const first = reportText.slice(0, start).split("\n").length;
+  const out: VerifyFinding[] = [];
+  let stated = 0;
+  reportText
+    .slice(start, end < 0 ? undefined : end)
+    .split("\n")
+    .forEach((line, i) => {
+      for (const c of blockClaims(line.replace(/\r$/, ""))) {
+        stated++;
+        out.push(...claimFindings(`${shown}:${first + i}`, c, seal, snap.journalRel));
+      }
+    });
+  if (stated && !out.length)
+    out.push({
+      level: "ok",
+      subject: shown,
+      message: `the session's block states outcome ${seal.data.outcome}, as the seal recorded it (${snap.journalRel}:${seal.seq})`,
+    });
+  return out;
+}
+
 /**
  * Every finding about what a sealed folder's files state against the journal's `outcome_stated`
  * entries. `entries`: the journal as verified, intact (null when there is none to trust). Never throws.
@@ -168,22 +233,7 @@ export function statedOutcomeFindings(snap: SessionSnapshot, entries: readonly J
   if (report !== null) {
     const claims = blockClaims(report);
     if (!claims.length) out.push(mismatch(REPORT_FILE, `states no outcome; the seal recorded ${seal.data.outcome}`));
-    for (const c of claims) {
-      if (c.word !== seal.data.outcome)
-        out.push(
-          mismatch(
-            REPORT_FILE,
-            `states outcome ${quoted(c.word, 40)}, the seal recorded ${seal.data.outcome} (${rel}:${seal.seq})`,
-          ),
-        );
-      else if (c.reason === undefined || !sameReason(seal, inertPlain(c.reason)))
-        out.push(
-          mismatch(
-            REPORT_FILE,
-            `states the reason ${quoted(inertPlain(c.reason ?? ""))}, the seal recorded ${quoted(seal.data.reason)}`,
-          ),
-        );
-    }
+    for (const c of claims) out.push(...claimFindings(REPORT_FILE, c, seal, rel));
   }
   for (const [file, claims] of [
     [SESSION_NOTEBOOK, notebookClaims(read(snap.dir, SESSION_NOTEBOOK) ?? "")],

@@ -1,13 +1,16 @@
 /**
  * The whole check `npm run verify` makes of a session folder (lib/cli/verify.ts reads the flags and
  * prints): the folder against its manifest (./verify.ts), against the anchors the living report holds
- * for it, now and in its git history (./anchor.ts), the seal's signature and re-seal statements
+ * for it, now and in its git history (./anchor.ts) and the outcome its block there states
+ * (./outcome-stated.ts), the seal's signature and re-seal statements
  * against the allowed signers (./signature.ts), and the RFC 3161 timestamp when there is one
  * (./timestamp.ts; issue 24). One result: every finding, and the fix of the first check that failed
  * in that order.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { anchorFix, checkAnchors } from "./anchor";
+import { livingReportFindings } from "./outcome-stated";
 import { DEFAULT_ALLOWED_SIGNERS, signatureFindings } from "./signature";
 import { timestampFindings } from "./timestamp";
 import type { JournalEntry } from "./journal";
@@ -54,6 +57,14 @@ export function verifySealed(dir: string, o: SealedCheck): VerifyResult {
     if (anchors.some((f) => f.level === "error")) {
       result.ok = false;
       result.fix ??= anchorFix(anchors, dir, o.report);
+    }
+    // The block the auditor reads states the sealed outcome, not only the sealed hashes.
+    const text = fs.existsSync(reportFile) ? fs.readFileSync(reportFile, "utf8") : null;
+    const living = livingReportFindings(snap, trustedEntries(snap), text, o.report);
+    result.findings.push(...living);
+    if (living.some((f) => f.level === "error")) {
+      result.ok = false;
+      result.fix ??= `the session's block in ${o.report} states another outcome than its seal recorded: re-render it from the sealed folder (npm run report -- ${dir}) and commit ${o.report}`;
     }
   }
   // Issue 24: who sealed it. After the anchors, whose fix (restore from the commit) is the more specific one.

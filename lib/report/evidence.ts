@@ -76,7 +76,13 @@ export interface Evidence {
     httpStatus: number | null;
     attempt: number;
   } | null;
-  bank: { date: string; note: string | null; recordedAt: string } | null;
+  /** The latest bank confirmation; `refundId` the refund it confirmed (absent in evidence built by hand). */
+  bank: { date: string; note: string | null; recordedAt: string; refundId?: string | null } | null;
+  /**
+   * The orchestrator's processor mode each pre-flight saw, in journal order (see `processorModes`).
+   * Absent in evidence built by hand.
+   */
+  hyperswitchModes?: ProcessorMode[];
   /**
    * A gate's clock a step would have read from a backend time that cannot be true (journal
    * `time_impossible`), in journal order: the verdict is never PASS over one. Absent in evidence built by hand.
@@ -105,7 +111,33 @@ export interface Evidence {
   } | null;
 }
 
+/**
+ * What one pre-flight recorded of the orchestrator's processor mode: `journaled` (its
+ * `hyperswitch_mode`), `fact` (a pre-flight journaled before that field: its `hyperswitch` fact, read
+ * only in the exact form the contract's enums make, e.g. "enabled (live)"), or `unknown` (neither:
+ * stopped before `/status`, or a fact in any other form), with the fact's words for the record.
+ */
+export interface ProcessorMode {
+  mode: string | null;
+  source: "journaled" | "fact" | "unknown";
+  fact: string | null;
+}
+
 // ------------------------------------------------------------------------------------ reading
+
+/** The `hyperswitch` fact as pre-flight writes it from the contract's enums: "<status> (<mode>)". */
+const HS_FACT = /^(?:enabled|degraded|disabled) \((live|sandbox)\)$/;
+
+/** Each pre-flight's processor mode, in journal order (the structured field first, never guessed). */
+function processorModes(journal: readonly JournalEntry[]): ProcessorMode[] {
+  return allOf(journal, "preflight").map((e) => {
+    const fact = textFact(e.data.observed.hyperswitch);
+    const m = e.data.hyperswitch_mode;
+    if (m !== undefined) return { mode: m, source: m === null ? "unknown" : "journaled", fact };
+    const legacy = fact === null ? null : HS_FACT.exec(fact);
+    return legacy ? { mode: legacy[1], source: "fact", fact } : { mode: null, source: "unknown", fact };
+  });
+}
 
 /**
  * The journal through its one reader (lib/evidence/journal.ts): a torn last line is tolerated,
@@ -262,7 +294,10 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
           attempt: ref.data.attempt ?? 1,
         }
       : null,
-    bank: bank ? { date: bank.data.date, note: str(bank.data.note), recordedAt: bank.at } : null,
+    bank: bank
+      ? { date: bank.data.date, note: str(bank.data.note), recordedAt: bank.at, refundId: bank.data.refund_id }
+      : null,
+    hyperswitchModes: processorModes(journal),
     impossibleTimes: allOf(journal, "time_impossible").map((e) => ({
       step: e.data.step,
       what: e.data.what,

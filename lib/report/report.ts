@@ -16,7 +16,7 @@ import { chainBreakText } from "../evidence/finding-text";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
 import { inertCode, inertCodeCell, inertSentence, inertText, safeHref } from "./inert";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
-import { acceptance, actionItems, bankDueDate, deriveOutcome } from "./verdict";
+import { acceptance, actionItems, bankDoesNotHold, bankDueDate, deriveOutcome } from "./verdict";
 import { GO_NO_GO_ROW, goNoGoForArchive, housekeeping, updateGoNoGo, type GoNoGo } from "./paperwork";
 import { clock } from "../run/steps";
 import { PINNED_PARAMS } from "../config";
@@ -40,7 +40,8 @@ function notRunRow(n: number, table: StepTable): string {
 
 /** The refund-confirming step's row says what the bank confirmed, not what was pending when it ran. */
 function shown(ev: Evidence, r: StepResult): StepResult {
-  if (!ev.bank || !("funds_returned" in (ev.table[r.step]?.facts ?? {}))) return r;
+  // A confirmation that does not stand for the latest, settled refund is not shown as one (box 9 says why).
+  if (!ev.bank || bankDoesNotHold(ev) || !("funds_returned" in (ev.table[r.step]?.facts ?? {}))) return r;
   return { ...r, observed: { ...r.observed, funds_returned: `bank statement ${ev.bank.date} ✓` } };
 }
 

@@ -54,6 +54,23 @@ export function addBusinessDays(isoDate: string, n: number): string {
   return d.toISOString().slice(0, 10);
 }
 
+/**
+ * Why a recorded bank confirmation does not stand for the session's refund, or null when it does: it
+ * confirms a refund the journal shows settled (succeeded, nothing outstanding), and that refund, not
+ * an earlier one. A confirmation recorded before confirm-bank refused unsettled refunds can say otherwise.
+ */
+export function bankDoesNotHold(ev: Evidence): string | null {
+  if (!ev.bank) return null;
+  const r = ev.refund;
+  if (!r) return "no refund is recorded";
+  if (ev.bank.refundId && r.refundId && ev.bank.refundId !== r.refundId)
+    return `it names refund ${ev.bank.refundId}, not the session's latest refund ${r.refundId}`;
+  if (r.status !== "succeeded")
+    return `refund ${r.refundId ?? "?"} is ${r.status ?? "of no known status"}, never succeeded`;
+  if (ev.moneyOutstanding) return `the money is not settled on the evidence (${ev.reconciliation.summary})`;
+  return null;
+}
+
 export function bankDueDate(ev: Evidence): string | null {
   return ev.refund ? addBusinessDays(ev.refund.at, GATE.bankBusinessDays) : null;
 }
@@ -115,12 +132,13 @@ export function acceptance(ev: Evidence): Box[] {
       : `steps 1–${last} PASS`,
   };
   const due = bankDueDate(ev);
+  const bankVoid = bankDoesNotHold(ev);
   const bank: Omit<Box, "n"> = {
     short: "bank statement",
     label: "Funds returned to the operator's card (verify on the bank statement within 5-7 business days).",
-    ok: ev.bank !== null,
+    ok: ev.bank !== null && bankVoid === null,
     evidence: ev.bank
-      ? `bank statement dated ${ev.bank.date}, recorded ${ev.bank.recordedAt.slice(0, 10)} by \`npm run confirm-bank\``
+      ? `bank statement dated ${ev.bank.date}, recorded ${ev.bank.recordedAt.slice(0, 10)} by \`npm run confirm-bank\`${bankVoid ? ` — not counted: ${bankVoid}` : ""}`
       : !ev.refund
         ? "open: no refund recorded"
         : ev.mode !== "live"
@@ -291,7 +309,7 @@ export function actionItems(ev: Evidence): string[] {
     out.push(
       `The refund flow surfaced ${oddities} oddit${oddities === 1 ? "y" : "ies"} (delay, retry, error): file an issue and assign it to the marketplace squad.`,
     );
-  if (ev.mode === "live" && ev.refund && !ev.bank)
+  if (ev.mode === "live" && ev.refund && (!ev.bank || bankDoesNotHold(ev)))
     out.push(
       `Confirm the bank statement by ${bankDueDate(ev)}: \`npm run confirm-bank -- ${ev.sessionId} --date YYYY-MM-DD\`.`,
     );

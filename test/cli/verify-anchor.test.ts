@@ -136,6 +136,37 @@ describe("npm run verify checks the anchors", () => {
     assert.match(skipped.out, /anchor: not checked \(--no-anchor\)/);
   });
 
+  test("the published block states the seal's outcome; one edited to another outcome, anchor kept, fails (OUTCOME_MISMATCH)", async () => {
+    const s = await publishedStaging();
+    const ok = s.run();
+    assert.equal(ok.code, 0, ok.out);
+    assert.match(
+      ok.out,
+      /docs\/PAYMENT_E2E_LIVE_REPORT\.md: the session's block states outcome PASS, as the seal recorded it/,
+    );
+    const text = fs.readFileSync(s.report, "utf8");
+    // The block the auditor reads says FAIL where the sealed journal says PASS; the anchor line is untouched.
+    const at = text.indexOf(`<!-- session:${path.basename(s.dir)} -->`);
+    const edited = text.slice(0, at) + text.slice(at).replace(/(> \*\*Outcome\*\* : \*\*)✅ PASS/, "$1❌ FAIL");
+    assert.notEqual(edited, text);
+    fs.writeFileSync(s.report, edited);
+    const lines = edited.split("\n");
+    const open = lines.indexOf(`<!-- session:${path.basename(s.dir)} -->`);
+    const line = lines.findIndex((l, i) => i > open && l.startsWith("> **Outcome** : ")) + 1;
+    const r = s.run();
+    assert.equal(r.code, 1, r.out);
+    assert.match(
+      r.out,
+      new RegExp(
+        `ERROR docs/PAYMENT_E2E_LIVE_REPORT\\.md:${line}: states outcome "FAIL", the seal recorded PASS \\(state\\.jsonl:\\d+\\) \\[OUTCOME_MISMATCH\\]`,
+      ),
+    );
+    assert.match(
+      r.out,
+      /fix: the session's block in docs\/PAYMENT_E2E_LIVE_REPORT\.md states another outcome than its seal recorded: re-render it from the sealed folder \(npm run report -- \S+\) and commit/,
+    );
+  });
+
   test("trace and manifest rewritten after the commit: ERROR naming the file, even once the block is re-rendered", async () => {
     const s = await publishedStaging();
     const t = Trace.open(path.join(s.dir, TRACE_FILE));

@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { anchorReport } from "./format-v2";
-import { TAMPER_CASES, type TamperCtx } from "./tamper-table";
+import { TAMPER_CASES, type TamperCtx, blockStates } from "./tamper-table";
 import { PYTHON, runPython, runTs, sealedFixture } from "./verifiers";
 
 describe("verifier parity: the shared tamper table", () => {
@@ -54,6 +54,17 @@ describe("verifier parity: the shared tamper table", () => {
     assert.equal(t.code, 0, t.out);
     assert.deepEqual([p.errors, t.errors], [[], []]);
     table.push("clean copy: OK | OK");
+  });
+
+  test("a living report whose block states the seal's outcome and reason passes both", () => {
+    const c = copy("clean-block");
+    blockStates(c);
+    const p = runPython(c.dir, c.report);
+    const t = runTs(c.dir, c.report);
+    assert.equal(p.code, 0, p.out);
+    assert.equal(t.code, 0, t.out);
+    for (const r of [p, t]) assert.match(r.out, /the session's block states outcome FAIL, as the seal recorded it/);
+    table.push("block stating the seal's outcome: OK | OK");
   });
 
   for (const tc of TAMPER_CASES) {

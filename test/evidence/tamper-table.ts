@@ -191,7 +191,30 @@ export function editSealed(c: TamperCtx, rel: string, edit: (text: string) => st
   reanchor(c);
 }
 
+/** report.md's Outcome line, edited, written into the session's block of the living report (the folder untouched). */
+export function blockStates(c: TamperCtx, edit: (line: string) => string = (l) => l): void {
+  const line = fs
+    .readFileSync(path.join(c.dir, "report.md"), "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("> **Outcome** : "));
+  if (!line) throw new Error("report.md states no outcome");
+  const text = fs.readFileSync(c.report, "utf8");
+  const after = text.replace(/(### Session \S+\n)/, `$1\n${edit(line)}\n`);
+  if (after === text) throw new Error("the living report has no session heading");
+  fs.writeFileSync(c.report, after);
+}
+
 export const TAMPER_CASES: TamperCase[] = [
+  {
+    name: "the living report's block states PASS, the seal recorded FAIL (folder and anchor untouched)",
+    tamper: (c) => blockStates(c, failToPass),
+    expect: ["OUTCOME_MISMATCH"],
+  },
+  {
+    name: "the living report's block states the seal's FAIL with another reason (the money statement changed)",
+    tamper: (c) => blockStates(c, (l) => l.replace(" before money moved", "; money moved and was refunded")),
+    expect: ["OUTCOME_MISMATCH"],
+  },
   {
     name: "report.md's Outcome swapped from FAIL to PASS, manifest and anchor redone (unsigned sandbox seal)",
     tamper: (c) => editSealed(c, "report.md", failToPass),

@@ -35,6 +35,10 @@ export interface FixtureOptions {
   dryRunOverride?: string;
   /** Extra hook to write more trace events during step 5 (e.g. a 5xx attempt). */
   poll5xx?: boolean;
+  /** The processor mode pre-flight journals (`hyperswitch_mode`); default the mode's own ("live" or "sandbox"). */
+  hsMode?: string;
+  /** A pre-flight journaled before `hyperswitch_mode` was: no such field, and this `hyperswitch` fact (null: none). */
+  legacyPreflight?: { fact: string | null };
 }
 
 export function tmpArchive(): string {
@@ -160,11 +164,13 @@ function build(archiveDir: string, o: FixtureOptions): string {
     o.dryRunOverride ? null : { sessionId: "20261119T100000Z-staging", dir: "" },
     o.dryRunOverride ?? "",
   );
-  const pfObserved = {
+  const hsMode = o.hsMode ?? (o.mode === "live" ? "live" : "sandbox");
+  const hsFact = o.legacyPreflight ? o.legacyPreflight.fact : `enabled (${hsMode})`;
+  const pfObserved: StepResult["observed"] = {
     dry_run: dryRunText(dryRun),
     health: "200 ok",
     environment: o.mode === "live" ? "production" : "staging",
-    hyperswitch: `enabled (${o.mode === "live" ? "live" : "sandbox"})`,
+    ...(hsFact === null ? {} : { hyperswitch: hsFact }),
     products: 3,
     product: "prd_e2e_test_licence (E2E test licence)",
     amount: { minor: 500, currency: "EUR" },
@@ -186,6 +192,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
         warnings: [],
         dry_run: dryRun,
         observed: pfObserved,
+        ...(o.legacyPreflight ? {} : { hyperswitch_mode: hsMode }),
       });
     },
   );

@@ -324,7 +324,12 @@ describe("confirm-bank validation", () => {
     });
     const entry = Journal.open(dir).last("bank_confirmed")!;
     assert.equal(entry.data.date, day());
-    assert.deepEqual(loadEvidence(dir).bank, { date: day(), note: "seen on the statement", recordedAt: entry.at });
+    assert.deepEqual(loadEvidence(dir).bank, {
+      date: day(),
+      note: "seen on the statement",
+      recordedAt: entry.at,
+      refundId: "ref_5Tb2Nw8Ya1",
+    });
   });
 
   it("nothing is written when the date is refused", () => {

@@ -1,7 +1,8 @@
 /**
  * A backend time that cannot be true never becomes a gate's clock (lib/run/backend-time.ts): a
  * completion before the payment, a refund created before the payment, before the order's completion
- * or in the future of the answer that carried it, an order time that is not a time. Against the sandbox, headless, with
+ * or in the future of the answer that carried it (the marketplace's POST answer, or the orchestrator's
+ * when that carried none), an order time that is not a time. Against the sandbox, headless, with
  * the fault harness's proxy rewriting the marketplace's answers (its Date header kept) or the
  * database moved by hand. Each time: the seconds are not measured (never 0 s), the journal holds
  * `time_impossible`, the report shows an `impossible_time` anomaly and an action item, and the
@@ -31,8 +32,11 @@ const hourAfter = (iso: unknown) => new Date(Date.parse(String(iso)) + 3600_000)
 describe("backend times that cannot be true", () => {
   let sb: Sandbox;
   let proxy: Awaited<ReturnType<typeof rewritingProxy>>;
+  let hsProxy: Awaited<ReturnType<typeof rewritingProxy>>;
   /** Rewrites the `data` of the marketplace's envelope ({success, data}). */
   let rewrite: Rewrite | null = null;
+  /** Rewrites the orchestrator's answers (no envelope). */
+  let hsRewrite: Rewrite | null = null;
   before(async () => {
     sb = await startSandbox({ quiet: true, faults: { completionDelayMs: 200, refundDelayMs: 200 } });
     // The marketplace's envelope ({success, data}): only `data` is rewritten.
@@ -40,20 +44,28 @@ describe("backend times that cannot be true", () => {
       const r = rewrite;
       return r ? (method, url, json) => ({ ...json, data: r(method, url, json.data as Body) }) : null;
     });
+    hsProxy = await rewritingProxy(sb.hyperswitchUrl, () => hsRewrite);
   });
   after(async () => {
     await proxy?.close();
+    await hsProxy?.close();
     await sb?.stop();
   });
 
-  const open = () => {
+  /** A staging runbook through the marketplace proxy; with `hs`, the orchestrator read through its own. */
+  const open = (hs = false) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "clock-impossible-"));
     return openStaging(
       sb,
       dir,
       Session.create("staging", dir),
-      { BASE_URL: proxy.url, POLL_DEADLINE_S: 30, REFUND_DEADLINE_S: 30 },
-      { DATABASE_URL: sb.readonlyDsn },
+      {
+        BASE_URL: proxy.url,
+        POLL_DEADLINE_S: 30,
+        REFUND_DEADLINE_S: 30,
+        ...(hs ? { HYPERSWITCH_URL: hsProxy.url } : {}),
+      },
+      { DATABASE_URL: sb.readonlyDsn, ...(hs ? { HYPERSWITCH_API_KEY: sb.apiKey } : {}) },
     );
   };
 
@@ -179,6 +191,60 @@ describe("backend times that cannot be true", () => {
       await rb.close();
     }
   });
+
+  // The refund's POST answer carries no created_at, so step 9 counts from the orchestrator's. Its
+  // created_at 7 s after the Date header of the orchestrator's own answer cannot be true; with the
+  // order's refunded_at 4.5 s ahead of its answer (within the tolerance), the interval alone reads
+  // as skew (0 s), so only the answer's Date header shows it.
+  const orderRead = (m: string, u: string) => m === "GET" && /\/orders\/[^/]+$/.test(u.split("?")[0]);
+  const ahead = (ms: number) => new Date(Date.now() + ms).toISOString();
+  const FUTURE =
+    /^not measured: the orchestrator's refund created_at \(\S+\) is [67]\.\d s after the Date header of the answer that carried it \(\S+\): a time in the future$/;
+  const NOT_A_TIME =
+    /^not measured: the orchestrator's refund created_at "in a moment, promise" is not an ISO 8601 time$/;
+  for (const [name, lie, created, want] of [
+    ["in the future of its own answer: not measured, not PASS", true, () => ahead(7000), FUTURE],
+    ["not a time: not measured, not PASS", true, () => "in a moment, promise", NOT_A_TIME],
+    ["honest: measured from it, PASS", false, null, null],
+  ] as const)
+    test(`(f) the orchestrator's refund created_at (the POST answer carried none), ${name}`, async () => {
+      const rb = open(true);
+      try {
+        await paid(rb);
+        for (const r of await steps(rb, ["completed", "licence", "transfer"]))
+          assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+        rewrite = (m, u, d) =>
+          m === "POST" && u.endsWith("/refund")
+            ? { ...d, created_at: null }
+            : lie && orderRead(m, u) && d.status === "refunded"
+              ? { ...d, refunded_at: ahead(4500) }
+              : d;
+        hsRewrite = (m, u, d) =>
+          created && m === "GET" && /\/refunds\/[^/?]+/.test(u) ? { ...d, created_at: created() } : d;
+        const eight = await rb.run("refund");
+        assert.equal(eight.status, "PASS", eight.reason);
+        const nine = await rb.run("refunded");
+        assert.equal(nine.status, "PASS", nine.reason);
+        const j = judged(rb);
+        if (!lie) {
+          assert.match(String(nine.observed.counted_from), /^the orchestrator's refund created_at \(\S+\) to /);
+          assert.equal(typeof nine.observed.seconds_to_refunded, "number");
+          assert.equal(j.entries.length, 0, JSON.stringify(j.entries));
+          assert.equal(j.verdict.outcome, "PASS", j.verdict.reason);
+          return;
+        }
+        assert.equal(nine.observed.seconds_to_refunded ?? null, null, "not measured from an impossible time");
+        assert.match(String(nine.observed.counted_from), want!);
+        assert.equal(j.entries.length, 1, JSON.stringify(j.entries));
+        assert.equal(j.anomalies.length, 1);
+        assert.equal(j.box("refunded ≤ 5 min").ok, false);
+        assert.notEqual(j.verdict.outcome, "PASS", j.verdict.reason);
+      } finally {
+        rewrite = null;
+        hsRewrite = null;
+        await rb.close();
+      }
+    });
 
   test("(d) a completed_at that is not a time: never the updated_at in its place; not measured, not PASS", async () => {
     const rb = open();

@@ -208,6 +208,8 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
     const hs = { HYPERSWITCH_URL: sb.hyperswitchUrl };
     const rb = openStaging(sb, archive, id, hs, { HYPERSWITCH_API_KEY: sb.apiKey });
     assert.equal((await rb.run("preflight")).status, "PASS");
+    // The processor mode /status gave, as data (confirm-bank reads it, never the fact's words).
+    assert.equal(Journal.open(rb.dir).last("preflight")!.data.hyperswitch_mode, "sandbox");
     const pin = Journal.open(rb.dir).last("preflight")!.data.params as Record<string, string>;
     assert.equal(pin.HYPERSWITCH_URL, sb.hyperswitchUrl);
     assert.match(pin.HYPERSWITCH_KEY_PREFIX, /^[a-z]+_$/);

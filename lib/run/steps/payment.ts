@@ -9,7 +9,7 @@ import { InterruptedError, oneLine, SchemaError } from "../../errors";
 import { sleep } from "../../clients/policy";
 import type { Money } from "../../money";
 import { classifyPayment, type AmountCheck } from "../amounts";
-import { noPaidTime, paidTime, paidTimeProblem } from "../backend-time";
+import { answerTime, type BackendTime, noPaidTime, paidTime, paidTimeProblem } from "../backend-time";
 import { paymentAdvice, paymentClass } from "../hs-status";
 import { capturedFromJournal, ledgerOf } from "../ledger";
 import type { Journal } from "../../evidence/journal";
@@ -39,11 +39,24 @@ export async function orchestratorGet<T>(
   what: string,
   read: { path: string; endpoint: string; schema: z.ZodType<T> },
 ): Promise<T | null> {
+  return (await orchestratorAnswer(s, what, read))?.data ?? null;
+}
+
+/** The same read, with when it was answered (its Date header): the bound for the times it carries. */
+export async function orchestratorAnswer<T>(
+  s: Services,
+  what: string,
+  read: { path: string; endpoint: string; schema: z.ZodType<T> },
+): Promise<{ data: T; answered: BackendTime | null } | null> {
   if (!s.hs || !s.cfg.hyperswitchApiKey) return null;
   try {
-    return (
-      await s.hs.call({ method: "GET", ...read, enveloped: false, headers: { "api-key": s.cfg.hyperswitchApiKey } })
-    ).data;
+    const res = await s.hs.call({
+      method: "GET",
+      ...read,
+      enveloped: false,
+      headers: { "api-key": s.cfg.hyperswitchApiKey },
+    });
+    return { data: res.data, answered: answerTime(res) };
   } catch (err) {
     if (err instanceof InterruptedError) throw err;
     s.anomaly({ step: s.currentStep, kind: "warning", message: `${what} cross-check failed: ${oneLine(err)}` });

@@ -25,6 +25,8 @@ export async function runPreflightStep(ctx: StepContext): Promise<StepOutcome | 
     warnings: rep.warnings.map((w) => w.message),
     dry_run: rep.dryRun,
     observed: rep.observed,
+    // As data, not only in the `hyperswitch` fact's words: confirm-bank reads it (real money or not).
+    hyperswitch_mode: rep.status?.services.hyperswitch.mode ?? null,
     ...(rep.ok ? { params } : {}),
   });
   if (rep.ok) ctx.trace.append("note", { event: "parameters pinned by pre-flight", params });

@@ -26,6 +26,9 @@ import type { StepContext, StepOutcome } from "../step-context";
 import { licenses, probeOrder, refundStepNo, requireOrder } from "./orders";
 import { foreignAdvice, noteRefundStatus, orchestratorRefund, seeMoney, seePayment } from "./refunds";
 
+/** The orchestrator's refund time, as the record names it (read when the POST answer carried none). */
+const HS_CREATED = "the orchestrator's refund created_at";
+
 /** How often the refunded step asks the orchestrator about the refund while polling the order. */
 const REFUND_CHECK_EVERY_MS = 2 * 1000; // 2 s
 
@@ -94,9 +97,19 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
     done: (s) => s === "refunded + licence gone",
     stop,
   });
-  // From the refund's own creation time to the order's own refund time (issue 22 §1).
-  if (out.reached && !from && !createdProblem)
-    from = backendTime((await orchestratorRefund(ctx, a))?.created_at, "the orchestrator's refund created_at");
+  // From the refund's own creation time to the order's own refund time (issue 22 §1). Without one
+  // in the POST answer, the orchestrator's, held to the Date header of the answer that carried it.
+  let hsCreatedProblem: string | null = null;
+  let hsAnswered = null as BackendTime | null;
+  if (out.reached && !from && !createdProblem) {
+    const hsAt = (
+      await orchestratorRefund(ctx, a, (t) => {
+        hsAnswered = t;
+      })
+    )?.created_at;
+    hsCreatedProblem = timeProblem(hsAt, HS_CREATED);
+    from = backendTime(hsAt, HS_CREATED);
+  }
   const reached = out.reached ? reachedTime(order, "refunded") : null;
   const end = reached && "at" in reached ? reached : null;
   if (end) obs.refunded_at = end.at;
@@ -117,14 +130,18 @@ export async function runRefunded(ctx: StepContext): Promise<StepOutcome | undef
   // time before the completion step 5 recorded cannot be true either.
   const completedAt = latestStepResults(journal.all()).get("completed")?.observed?.completed_at;
   const completed = backendTime(completedAt, "the order's completed time (step 5)");
-  // The refund's created_at against its own answer first: in the future, it is the culprit.
+  // The refund's created_at against its own answer first (the POST's, or the orchestrator's GET):
+  // in the future, it is the culprit.
   const createdAnswer =
     from?.source === "the refund's created_at" && created
       ? answerTime({ serverDate: created.server_date, receivedAt: created.received_at })
-      : null;
+      : from?.source === HS_CREATED
+        ? hsAnswered
+        : null;
   const impossible = !out.reached
     ? null
     : (createdProblem ??
+      hsCreatedProblem ??
       (reached && "problem" in reached ? reached.problem : null) ??
       (from && impossibleTime(from, { answered: createdAnswer })) ??
       iv.impossible ??

@@ -9,7 +9,8 @@ import type { RefundAttempt } from "../ledger";
 import { paymentSeen, type MoneySeenData } from "../ledger-checks";
 import type { Services } from "../step-context";
 import { journalOrder } from "./orders";
-import { orchestratorGet, orchestratorPayment } from "./payment";
+import { orchestratorAnswer, orchestratorPayment } from "./payment";
+import type { BackendTime } from "../backend-time";
 
 /** Journals an amount a source reported, for the ledger (once per change). */
 export function seeMoney(journal: Journal, d: MoneySeenData): void {
@@ -39,14 +40,21 @@ export function noteRefundStatus(
  * The orchestrator's word on a refund (force_sync), journaled when it changed; null without it.
  * An answer about another refund, another payment or in another currency is not this order's
  * refund: it is journaled as such (`refund_foreign`, never counted as returned) and null is returned.
+ * `onAnswered` learns when the answer was given (its Date header), the bound of its `created_at`.
  */
-export async function orchestratorRefund(s: Services, a: RefundAttempt): Promise<HsRefundT | null> {
+export async function orchestratorRefund(
+  s: Services,
+  a: RefundAttempt,
+  onAnswered?: (answered: BackendTime | null) => void,
+): Promise<HsRefundT | null> {
   if (!a.refundId) return null;
-  const r = await orchestratorGet(s, "orchestrator refund", {
+  const got = await orchestratorAnswer(s, "orchestrator refund", {
     path: paths.hsRefundSynced(a.refundId),
     endpoint: "GET /refunds/:id",
     schema: HsRefund,
   });
+  if (got) onAnswered?.(got.answered);
+  const r = got?.data ?? null;
   const o = journalOrder(s.journal);
   const why = r && o ? foreignRefund(r, a.refundId, o) : null;
   if (why) {
