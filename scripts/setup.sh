@@ -11,7 +11,7 @@ if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
   exit 0
 fi
 
-APT_PACKAGES=(jupyter-nbconvert jupyter-notebook python3-venv chromium fonts-dejavu-core postgresql openssl openssh-client)
+APT_PACKAGES=(jupyter-nbconvert jupyter-notebook python3-venv chromium chromium-headless-shell fonts-dejavu-core postgresql openssl openssh-client)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

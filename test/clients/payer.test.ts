@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startSandbox, type Sandbox } from "../../sandbox";
-import { findChromium, WarmPayer } from "../../lib/clients/payer";
+import { findChromium, findPayerBrowser, HEADLESS_SHELL_PATHS, WarmPayer } from "../../lib/clients/payer";
 import { Session } from "../../lib/run/session";
 import { openStaging } from "../run/fixtures";
 
@@ -21,6 +21,20 @@ let archive: string;
 /** The payer's throwaway profiles that exist now (they are removed when their browser closes). */
 const profiles = () => new Set(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith("e2e-payer-")));
 const newProfiles = (before: Set<string>) => [...profiles()].filter((f) => !before.has(f));
+
+/** The command lines of the processes running with this profile (Debian's wrappers are shell scripts). */
+function commandsOf(profile: string): string[][] {
+  const out: string[][] = [];
+  for (const pid of fs.readdirSync("/proc").filter((f) => /^\d+$/.test(f))) {
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (argv.some((a) => a.includes(profile))) out.push(argv);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
 
 before(async () => {
   sb = await startSandbox({ quiet: true });
@@ -42,6 +56,14 @@ test("the pay cell pays with the browser the session cell launched, and it is go
     }
     // The launch began in the session cell: its profile exists before the pay cell runs.
     assert.equal(newProfiles(seen).length, 1, "one browser launched ahead");
+    // Chromium's headless shell when installed (a third of the full browser's CPU), else chromium.
+    const shell = HEADLESS_SHELL_PATHS.find((p) => fs.existsSync(p));
+    assert.equal(findPayerBrowser(), shell ?? findChromium());
+    const launched = commandsOf(newProfiles(seen)[0]);
+    assert.ok(
+      launched.some((argv) => argv.slice(0, 3).includes(shell ?? findChromium()!)),
+      `the browser launched ahead is ${shell ?? findChromium()}: ${launched.map((a) => a.slice(0, 3).join(" ")).join("; ")}`,
+    );
     const p = await rb.pay();
     assert.equal(p.auto?.via, "chromium");
     assert.match(p.auto?.status ?? "", /^(processing|succeeded)$/, "the checkout accepted the card");
