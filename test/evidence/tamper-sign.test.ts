@@ -472,7 +472,7 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     for (const x of [py, ts]) assert.equal(x.code, 0, `verify checks the list it is given:\n${x.out}`);
     assert.match(
       gate(dir, t) ?? "",
-      /^docs\/allowed_signers differs from its committed version: the gate trusts only the committed signer list/,
+      /^docs\/allowed_signers differs from its committed version: only the committed signer list is trusted/,
     );
     fs.writeFileSync(path.join(r.docs, "other_signers"), fs.readFileSync(t.allowedSigners));
     assert.match(
