@@ -52,7 +52,7 @@ SESSION_ID_ANY = re.compile(r"\b\d{8}T\d{6}Z(?:-[0-9a-f]{4})?-(?:sandbox|staging
 CODES = ("MANIFEST_INVALID", "CHAIN_BROKEN", "NOT_CANONICAL", "INVALID_UTF8", "FILE_CHANGED", "EXTRA_FILE", "IDENTITY",
          "IDENTITY_LEFTOVER", "ANCHOR_MISMATCH", "ANCHOR_AMBIGUOUS", "ANCHOR_MALFORMED", "TIMESTAMP_INVALID",
          "TIMESTAMP_UNCHECKED", "SIGNATURE_MISSING", "SIGNATURE_INVALID", "SIGNER_NOT_ALLOWED", "RESEAL_BROKEN",
-         "NOTEBOOK_DISAGREES", "OUTCOME_MISMATCH")
+         "NOTEBOOK_DISAGREES", "OUTCOME_MISMATCH", "SIGNER_MISMATCH")
 
 
 def is_seal_companion(name):
@@ -593,9 +593,9 @@ def check_statements(session_dir, trace_entries, manifest_sha, out):
 
 
 def check_signatures(session_dir, m, allowed, out):
-    """The seal's signature (required for staging and live) and every re-seal statement's."""
+    """The seal's signature (required for staging and live) and every re-seal statement's; returns the seal's check."""
     strict = m["mode"] != "sandbox"
-    r = check_signature(os.path.join(session_dir, MANIFEST_FILE), allowed, SEAL_NAMESPACE)
+    seal = r = check_signature(os.path.join(session_dir, MANIFEST_FILE), allowed, SEAL_NAMESPACE)
     if r[0] == "good":
         out.add("ok", SIGNATURE_FILE, "sealed by %s (%s), allowed in %s" % (r[1], r[2], allowed))
     elif r[0] == "bad":
@@ -616,6 +616,7 @@ def check_signatures(session_dir, m, allowed, out):
         elif strict:
             out.add("ERROR", name + ".sig", "a %s re-seal must be signed by an allowed signer" % m["mode"],
                     "SIGNATURE_MISSING")
+    return seal
 
 
 ANCHOR_RE = re.compile(r"Anchor ?:.*?manifest sha256\s*`([0-9a-f]{64})`.*?trace head\s*`([0-9a-f]{64})`\s*\((\d+) lines?\)"
@@ -948,7 +949,7 @@ def block_anchor(lines, begin, end_marker):
     return None, shaped, "malformed", False
 
 
-def check_anchor(report, sid, manifest_sha, m, trace_chain, journal_chain, out):
+def check_anchor(report, sid, manifest_sha, m, trace_chain, journal_chain, out, seal=None, session_dir=""):
     """Compares the folder with the one anchor in the session's block of the living report."""
     name = report.replace(os.sep, "/")
     try:
@@ -1014,6 +1015,62 @@ def check_anchor(report, sid, manifest_sha, m, trace_chain, journal_chain, out):
         out.add("ok", where, "anchor matches: manifest sha256, trace head%s" % (" and journal head" if a_jh is not None else ""))
     if a_sha == manifest_sha and journal_chain is not None and journal_chain["ok"]:
         check_block_outcome(name, lines, begin, end, journal_chain["entries"], out)
+    if a_sha == manifest_sha and seal is not None:
+        check_block_signer(name, lines, begin, end, seal, session_dir, out)
+
+
+SIGNER_PREFIX = "- Sealed by : "
+SIGNER_SIGNED = re.compile(r"^- Sealed by : (`+)(.+?)\1(?!`) with (`+)(.+?)\3(?!`)(?: \u2014 .*)?$")
+SIGNER_UNSIGNED = re.compile(r"^- Sealed by : unsigned(?: .*)?$")
+
+
+def _span_text(s):
+    return s[1:-1] if len(s) > 2 and s.startswith(" ") and s.endswith(" ") else s
+
+
+def parse_signer_line(line):
+    """('signed', identity, key) | ('unsigned',) | ('other', text) for a signer line of a block; None otherwise."""
+    if not line.startswith(SIGNER_PREFIX):
+        return None
+    mm = SIGNER_SIGNED.match(line)
+    if mm:
+        return ("signed", _span_text(mm.group(2)), _span_text(mm.group(4)))
+    if SIGNER_UNSIGNED.match(line):
+        return ("unsigned",)
+    return ("other", line[len(SIGNER_PREFIX):])
+
+
+def check_block_signer(name, lines, begin, end_marker, seal, session_dir, out):
+    """Every signer line of the session's block, anchored to this seal, names the seal's actual signer
+    (lib/evidence/signer-line.ts signerLineFindings). A block without one was rendered before blocks named
+    their signer: a warning. A signature that does not count is the signature check's error."""
+    claims = []
+    for i in range(begin, len(lines)):
+        if i > begin and lines[i].strip() == end_marker:
+            break
+        c = parse_signer_line(lines[i].rstrip("\r"))
+        if c:
+            claims.append((c, "%s:%d" % (name, i + 1)))
+    if not claims:
+        out.add("WARN", "%s:%d" % (name, begin + 1), "the session's block does not say who sealed it (rendered "
+                "before blocks named their signer): re-render it with npm run report -- %s" % session_dir)
+        return
+    if seal[0] == "bad":
+        return
+    actual = ("the seal's signature is by %s (%s)" % (seal[1], seal[2]) if seal[0] == "good"
+              else "the seal is unsigned")
+    bad = 0
+    for c, where in claims:
+        right = (c[0] == "signed" and c[1] == seal[1] and c[2] == seal[2]) if seal[0] == "good" else c[0] == "unsigned"
+        if right:
+            continue
+        bad += 1
+        said = ("the signer %s (%s)" % (quoted(c[1], 80), quoted(c[2], 80)) if c[0] == "signed"
+                else "no signer (unsigned)" if c[0] == "unsigned" else quoted(c[1], 80))
+        out.add("ERROR", where, "names %s, but %s" % (said, actual), "SIGNER_MISMATCH")
+    if not bad:
+        out.add("ok", name, "the session's block names who sealed it, as the signature says (%s)"
+                % ("%s, %s" % (seal[1], seal[2]) if seal[0] == "good" else "unsigned"))
 
 
 def check_block_outcome(name, lines, begin, end_marker, journal_entries, out):
@@ -1118,11 +1175,11 @@ def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None, allowed_signers
     if version == 2 and journal["ok"]:
         check_outcome(session_dir, journal_entries, out)
     check_reseals(trace["entries"], journal_entries, out)
-    check_signatures(session_dir, m, allowed_signers, out)
+    seal = check_signatures(session_dir, m, allowed_signers, out)
     if m["mode"] != "sandbox":
         check_statements(session_dir, trace["entries"], manifest_sha, out)
     if report:
-        check_anchor(report, m["session_id"], manifest_sha, m, trace, journal, out)
+        check_anchor(report, m["session_id"], manifest_sha, m, trace, journal, out, seal, session_dir)
     check_timestamp(session_dir, manifest_sha, tsa_ca, tsa_cert, out)
     summary = "session %s (%s), %d file(s), trace %d line(s)" % (m["session_id"], m["mode"], len(m["files"]), m["trace_lines"])
     if version == 2:

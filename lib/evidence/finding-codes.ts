@@ -38,6 +38,8 @@ export const FINDING_CODES = {
   SIGNATURE_INVALID: "SIGNATURE_INVALID",
   /** Signed by a key that is not in the allowed signers (or the list is missing or empty). */
   SIGNER_NOT_ALLOWED: "SIGNER_NOT_ALLOWED",
+  /** The living report's block anchored to this seal names another signer than the one whose signature is on manifest.json (or a signer for an unsigned seal). */
+  SIGNER_MISMATCH: "SIGNER_MISMATCH",
   /** A re-seal that does not prove what it replaced: its note lacks the replaced heads or they no longer hold, or its statement is missing or disagrees. */
   RESEAL_BROKEN: "RESEAL_BROKEN",
   /** The notebook lacks outputs the kernel displayed (outputs.jsonl), shows another outcome, or misses a step result of the journal. */

@@ -154,11 +154,17 @@ export interface SignatureOptions {
  * The seal's signature and each re-seal statement's, as findings: who signed, or why it does not
  * count (an error for staging and live; for sandbox only when a signature is present and bad).
  */
-export function signatureFindings(sessionDir: string, manifest: Manifest, o: SignatureOptions): VerifyFinding[] {
+export function signatureFindings(
+  sessionDir: string,
+  manifest: Manifest,
+  o: SignatureOptions,
+  /** The seal's check when the caller already made it (against the same allowed signers). */
+  checked?: SignatureCheck,
+): VerifyFinding[] {
   const out: VerifyFinding[] = [];
   const strict = manifest.mode !== "sandbox";
   const shown = o.allowedSigners;
-  const seal = checkSignature(path.join(sessionDir, MANIFEST_FILE), o.allowedSigners, SEAL_NAMESPACE);
+  const seal = checked ?? checkSignature(path.join(sessionDir, MANIFEST_FILE), o.allowedSigners, SEAL_NAMESPACE);
   if (seal.state === "good")
     out.push({
       level: "ok",

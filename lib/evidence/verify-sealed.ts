@@ -11,7 +11,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { anchorFix, checkAnchors } from "./anchor";
 import { livingReportFindings } from "./outcome-stated";
-import { DEFAULT_ALLOWED_SIGNERS, signatureFindings } from "./signature";
+import { DEFAULT_ALLOWED_SIGNERS, SEAL_NAMESPACE, checkSignature, signatureFindings } from "./signature";
+import { signerLineFindings } from "./signer-line";
+import { MANIFEST_FILE } from "./files";
 import { timestampFindings } from "./timestamp";
 import type { JournalEntry } from "./journal";
 import { readSessionSnapshot, type SessionSnapshot } from "./snapshot";
@@ -70,11 +72,23 @@ export function verifySealed(dir: string, o: SealedCheck): VerifyResult {
   // Issue 24: who sealed it. After the anchors, whose fix (restore from the commit) is the more specific one.
   if (result.manifest) {
     const allowed = o.allowedSigners ?? path.join(path.resolve(o.repoDir), DEFAULT_ALLOWED_SIGNERS);
-    const sig = signatureFindings(dir, result.manifest, { allowedSigners: allowed });
+    const seal = checkSignature(path.join(dir, MANIFEST_FILE), allowed, SEAL_NAMESPACE);
+    const sig = signatureFindings(dir, result.manifest, { allowedSigners: allowed }, seal);
     result.findings.push(...sig);
     if (sig.some((f) => f.level === "error")) {
       result.ok = false;
       result.fix ??= `a ${result.manifest.mode} seal counts only when signed by a key in ${o.allowedSigners ?? DEFAULT_ALLOWED_SIGNERS}: restore manifest.json and its .sig from the committed copy (git checkout -- ${dir}), or have an allowed signer seal it (npm run archive -- ${dir} --sign-key <key>)`;
+    }
+    // The block names who sealed it: the signature's signer, never another.
+    if (o.report !== null) {
+      const reportFile = path.resolve(o.repoDir, o.report);
+      const text = fs.existsSync(reportFile) ? fs.readFileSync(reportFile, "utf8") : null;
+      const named = signerLineFindings(snap, text, o.report, seal);
+      result.findings.push(...named);
+      if (named.some((f) => f.level === "error")) {
+        result.ok = false;
+        result.fix ??= `the session's block in ${o.report} names another signer than the seal's signature: re-render it from the sealed folder (npm run report -- ${dir}) and commit ${o.report}`;
+      }
     }
   }
   if (result.manifest) {

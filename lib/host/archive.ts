@@ -135,6 +135,14 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
       tsa && !fs.existsSync(path.join(dir, MANIFEST_TSR_FILE))
         ? await requestTimestamp(dir, seal.manifestSha256, tsa)
         : null;
+    // Signed now: the living report's block names the signer and the GO/NO-GO row may rest on it.
+    const docs = opts.docsDir ?? "docs";
+    const published = signNow
+      ? publishReport(dir, {
+          docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
+          checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
+        })
+      : null;
     return {
       timestamp: stamped,
       dir,
@@ -147,7 +155,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
       htmlVia: null,
       scannedFiles: 0,
       outcome: deriveOutcome(loadEvidence(snap)).outcome,
-      docsReport: null,
+      docsReport: published?.docs?.path ?? null,
     };
   }
   if (seal.state === "changed" && (opts.reseal === undefined || !seal.resealable))

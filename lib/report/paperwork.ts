@@ -7,10 +7,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { cell } from "./display";
+import { inertCodeCell } from "./inert";
 import { ReportError, listSessions, loadEvidence, type Evidence } from "./evidence";
 import { readManifest } from "../evidence/manifest";
 import { MANIFEST_FILE } from "../evidence/files";
 import { acceptance, deriveOutcome } from "./verdict";
+import { derivedOutcomeFindings } from "./outcome-check";
+import { type SealTrust, type TrustOptions, sealTrust } from "../evidence/seal-trust";
 
 // ------------------------------------------------------------------------------------ GO/NO-GO
 
@@ -24,6 +27,8 @@ export interface GoNoGo {
   sessionId: string | null;
   /** That session's seal, as its block's anchor states it (null before it is sealed). */
   anchor: { manifestSha256: string; traceHead: string } | null;
+  /** Who vouched for the GO: the allowed signer whose signature over manifest.json verifies (null unless GO). */
+  signer: { identity: string; key: string } | null;
 }
 
 const anchorOfEv = (ev: Evidence | undefined): GoNoGo["anchor"] =>
@@ -31,33 +36,66 @@ const anchorOfEv = (ev: Evidence | undefined): GoNoGo["anchor"] =>
     ? { manifestSha256: ev.manifest.anchor.manifestSha256, traceHead: ev.manifest.anchor.traceHead }
     : null;
 
+/** A session folder as shown in a fix: relative to the working directory when inside it. */
+function shownDir(ev: Evidence): string {
+  const rel = path.relative(process.cwd(), ev.dir);
+  return rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : ev.dir;
+}
+
+/**
+ * The seal check of one goNoGo call, made once per session: the live gate's check of a staging dry
+ * run (lib/evidence/seal-trust.ts), here for a live session — the seal verifies (files unchanged
+ * since it, chains intact, what the folder states agrees with the journal and its derived verdict),
+ * it and every re-seal are signed by a signer in the committed allowed_signers, and no anchor in the
+ * living report disagrees (committing the anchor comes after the row is written, so it is not asked).
+ */
+type Trusted = (ev: Evidence) => SealTrust;
+function trustedBy(o: TrustOptions): Trusted {
+  const seen = new Map<string, SealTrust>();
+  return (ev) => {
+    let t = seen.get(ev.dir);
+    if (!t) {
+      t = sealTrust(shownDir(ev), {
+        ...o,
+        mode: "live",
+        anchor: "consistent",
+        redo: "the session cannot carry a GO; run a new live session",
+        judge: derivedOutcomeFindings,
+      });
+      seen.set(ev.dir, t);
+    }
+    return t;
+  };
+}
+
 /**
  * Why a session's seal cannot carry a GO, or null when it can: sealed, over the evidence as it stands
- * now (a bank confirmation added after the seal makes it stale until re-sealed). A GO rests on
- * evidence no one can change afterwards, which only the seal (signed for live) makes so.
+ * now (a bank confirmation added after the seal makes it stale until re-sealed), verified and signed
+ * by a committed allowed signer. A GO rests on evidence no one can change afterwards and that a person
+ * vouched for, which only the signed seal makes so.
  */
-function sealProblem(ev: Evidence): string | null {
-  const rel = path.relative(process.cwd(), ev.dir);
-  const dir = rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : ev.dir;
+function sealProblem(ev: Evidence, trusted: Trusted): string | null {
+  const dir = shownDir(ev);
   if (!ev.manifest) return `not sealed: npm run archive -- ${dir} --sign-key <key>`;
   if (ev.manifest.invalid) return `its manifest.json is unreadable: npm run verify -- ${dir}`;
   if (ev.manifest.stale)
-    return `evidence added after its seal: re-seal it (npm run archive -- ${dir} --reseal "<reason>")`;
-  return null;
+    return `evidence added after its seal: re-seal it (npm run archive -- ${dir} --reseal "<reason>" --sign-key <key>)`;
+  const t = trusted(ev);
+  return t.ok === false ? t.problem : null;
 }
 
 /**
  * A live session that earns GO: its derived outcome is PASS (so sealed `--incomplete` never is),
  * all 9 boxes ticked (bank included), the money balanced, the trace chain intact, and sealed over
- * that evidence.
+ * that evidence, verified and signed by a committed allowed signer.
  */
-const earnsGo = (ev: Evidence): boolean =>
+const earnsGo = (ev: Evidence, trusted: Trusted): boolean =>
   ev.chain.ok &&
   deriveOutcome(ev).outcome === "PASS" &&
   acceptance(ev).every((b) => b.ok) &&
   // The money must reconcile too (issue 23): every box ticked over an unbalanced ledger is not a GO.
   ev.reconciliation.balanced &&
-  sealProblem(ev) === null;
+  sealProblem(ev, trusted) === null;
 
 /**
  * GO only when a **live** session earns it (`earnsGo`, sealed included) and no later live session that moved money
@@ -65,18 +103,23 @@ const earnsGo = (ev: Evidence): boolean =>
  * older GO (it stays PENDING, naming both).
  * @example goNoGo(listSessions(archive, "live").map((id) => loadEvidence(path.join(archive, id))))
  */
-export function goNoGo(sessions: Evidence[]): GoNoGo {
+export function goNoGo(sessions: Evidence[], o: TrustOptions = {}): GoNoGo {
+  const trusted = trustedBy(o);
   const live = sessions.filter((ev) => ev.mode === "live").sort((a, b) => a.sessionId.localeCompare(b.sessionId));
-  const full = live.filter(earnsGo);
+  const full = live.filter((ev) => earnsGo(ev, trusted));
   const best = full[full.length - 1];
-  const laterShort = best ? live.filter((ev) => ev.sessionId > best.sessionId && ev.moneyMoved && !earnsGo(ev)) : [];
-  if (best && !laterShort.length)
+  const laterShort = best
+    ? live.filter((ev) => ev.sessionId > best.sessionId && ev.moneyMoved && !earnsGo(ev, trusted))
+    : [];
+  const seal = best && trusted(best);
+  if (best && seal?.ok && !laterShort.length)
     return {
       go: true,
       status: "✅ GO",
       reason: `live session ${best.sessionId}: all 9 boxes ticked, bank statement ${best.bank?.date}`,
       sessionId: best.sessionId,
       anchor: anchorOfEv(best),
+      signer: { identity: seal.signer, key: seal.key },
     };
   // The session PENDING names: the latest live one that moved money and fell short after a GO.
   const latest = laterShort[laterShort.length - 1] ?? live[live.length - 1];
@@ -87,6 +130,7 @@ export function goNoGo(sessions: Evidence[]): GoNoGo {
       reason: "no live session yet: run a staging dry run, then the live run",
       sessionId: null,
       anchor: null,
+      signer: null,
     };
   const open = acceptance(latest)
     .filter((b) => !b.ok)
@@ -97,7 +141,7 @@ export function goNoGo(sessions: Evidence[]): GoNoGo {
   // Every box ticked and balanced, yet not PASS (sealed --incomplete): the outcome says why.
   if (!open.length && v.outcome !== "PASS") open.push(`outcome ${v.outcome} (${v.reason})`);
   // All of that in order, the seal is what is left (said last: before it, it is the usual state).
-  const unsealed = open.length ? null : sealProblem(latest);
+  const unsealed = open.length ? null : sealProblem(latest, trusted);
   if (unsealed) open.push(unsealed);
   const which = best
     ? `live session ${latest.sessionId}, after ${best.sessionId} earned GO (a later run that moved money and fell short)`
@@ -108,12 +152,16 @@ export function goNoGo(sessions: Evidence[]): GoNoGo {
     reason: `${which}: ${open.join("; ")}`,
     sessionId: latest.sessionId,
     anchor: anchorOfEv(latest),
+    signer: null,
   };
 }
 
-/** The decision over every live session of an archive folder. */
-export function goNoGoForArchive(archiveDir: string): GoNoGo {
-  return goNoGo(listSessions(archiveDir, "live").map((id) => loadEvidence(path.join(archiveDir, id))));
+/** The decision over every live session of an archive folder (`o`: what the seal check trusts). */
+export function goNoGoForArchive(archiveDir: string, o: TrustOptions = {}): GoNoGo {
+  return goNoGo(
+    listSessions(archiveDir, "live").map((id) => loadEvidence(path.join(archiveDir, id))),
+    o,
+  );
 }
 
 /**
@@ -143,8 +191,9 @@ export function updateGoNoGo(checklistPath: string, d: GoNoGo, reportLink: strin
     );
   const link = d.go ? `[session block](${reportLink}#session-${d.sessionId})` : `[report](${reportLink})`;
   cells[at + 1] = ` ${d.status} `;
+  const signer = d.signer ? ` — sealed by ${inertCodeCell(d.signer.identity)} (${inertCodeCell(d.signer.key)})` : "";
   const seal = d.anchor
-    ? ` — manifest sha256 \`${d.anchor.manifestSha256}\` · trace head \`${d.anchor.traceHead}\``
+    ? `${signer} — manifest sha256 \`${d.anchor.manifestSha256}\` · trace head \`${d.anchor.traceHead}\``
     : "";
   cells[at + 2] = ` ${cell(d.reason)}${seal} — ${link} `;
   const row = cells.join("|");

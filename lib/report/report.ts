@@ -2,16 +2,18 @@
  * The session block (issue 6 §2–4, §7): verdict computed from evidence, filled into
  * `templates/session-block.md`, written to the session folder and spliced into the docs report
  * between invisible markers. Earlier blocks are never touched; the same session replaces only its
- * own block, keeping whatever the operator typed in its notes region. A little over 300 lines: the
+ * own block, keeping whatever the operator typed in its notes region. Over 300 lines: the
  * block's view (where evidence text is made inert, lib/report/inert.ts) and the files it goes to.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Marked } from "marked";
 import { comparisonForLive, type Comparison } from "./compare";
-import { REPORT_FILE } from "../evidence/files";
+import { MANIFEST_FILE, REPORT_FILE } from "../evidence/files";
 import { type SessionSnapshot, readSessionSnapshot } from "../evidence/snapshot";
 import { describeAnchor, formatAnchor, sessionMarkers } from "../evidence/anchor";
+import { SEAL_NAMESPACE, type SignatureCheck, checkSignature } from "../evidence/signature";
+import type { TrustOptions } from "../evidence/seal-trust";
 import { chainBreakText } from "../evidence/finding-text";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
 import { inertCode, inertCodeCell, inertSentence, inertText, safeHref } from "./inert";
@@ -54,7 +56,23 @@ function actionMarkdown(item: string): string {
   return m ? `**${m[1]}**: ${inertSentence(m[2])}` : inertSentence(item);
 }
 
-function sessionView(ev: Evidence, comparison: Comparison | null): object {
+/**
+ * Who sealed the session, for the Integrity list's signer line (lib/evidence/signer-line.ts parses
+ * it back): only beside the anchor (a fresh seal), and only when the signature was checked.
+ */
+function sealedBy(ev: Evidence, seal: SignatureCheck | null): string | null {
+  if (!ev.manifest?.anchor || !seal) return null;
+  if (seal.state === "good")
+    return `${inertCode(seal.signer)} with ${inertCode(seal.key)} — the signature on manifest.json, by a signer in the allowed signers; checked by \`npm run verify\``;
+  if (seal.state === "unsigned")
+    return ev.mode === "sandbox"
+      ? "unsigned (a sandbox seal may be)"
+      : `unsigned — a ${ev.mode} seal counts only when an allowed signer signs it: ${inertCode(`npm run archive -- ${displayDir(ev.dir)} --sign-key <key>`)}`;
+  // No path or key material from the check's words: npm run verify says why.
+  return `no allowed signer — the signature does not count (${seal.code}): run \`npm run verify -- ${plainId(displayDir(ev.dir))}\``;
+}
+
+function sessionView(ev: Evidence, comparison: Comparison | null, seal: SignatureCheck | null = null): object {
   const v = deriveOutcome(ev);
   const gate = ev.table.find((d) => d.gate);
   const pf = gate ? ev.steps[gate.n] : null;
@@ -146,6 +164,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null): object {
     anchorLine: ev.manifest?.anchor ? describeAnchor(ev.manifest.anchor) : null,
     // The one machine-readable anchor (issue 24 §3), written as is: the tool's own markup.
     anchorComment: ev.manifest?.anchor ? formatAnchor(ev.manifest.anchor) : null,
+    sealedBy: sealedBy(ev, seal),
     bank: ev.bank
       ? `statement dated ${ev.bank.date}${ev.bank.note ? ` — ${ev.bank.note}` : ""}`
       : ev.mode === "live" && ev.refund
@@ -175,8 +194,19 @@ function reconciliationView(ev: Evidence): object {
  * The session block (Markdown) from evidence; for a live run, pass the dry-run comparison.
  * @example renderSessionBlock(loadEvidence(dir))
  */
-export function renderSessionBlock(ev: Evidence, opts: { comparison?: Comparison | null } = {}): string {
-  return fillTemplate("session-block.md", sessionView(ev, opts.comparison ?? null));
+export function renderSessionBlock(
+  ev: Evidence,
+  opts: { comparison?: Comparison | null; seal?: SignatureCheck | null } = {},
+): string {
+  return fillTemplate("session-block.md", sessionView(ev, opts.comparison ?? null, opts.seal ?? null));
+}
+
+/** The signer list beside the living report (docs/allowed_signers beside docs/PAYMENT_E2E_LIVE_REPORT.md). */
+export const signersBeside = (docsReport: string) => path.join(path.dirname(docsReport), "allowed_signers");
+
+/** The seal's signature checked against `allowedSigners`, for a session with a fresh seal; else null. */
+function sealSignature(ev: Evidence, allowedSigners: string): SignatureCheck | null {
+  return ev.manifest?.anchor ? checkSignature(path.join(ev.dir, MANIFEST_FILE), allowedSigners, SEAL_NAMESPACE) : null;
 }
 
 // The only HTML the block itself writes: the anchor (split by marked into open and close) and <sub>.
@@ -272,9 +302,10 @@ export function renderReportSkeleton(): string {
 export function appendToReport(
   docsReportPath: string,
   ev: Evidence,
-  opts: { comparison?: Comparison | null } = {},
+  opts: { comparison?: Comparison | null; allowedSigners?: string } = {},
 ): { path: string; action: "created" | "appended" | "replaced" } {
-  const block = renderSessionBlock(ev, opts);
+  const seal = sealSignature(ev, opts.allowedSigners ?? signersBeside(docsReportPath));
+  const block = renderSessionBlock(ev, { comparison: opts.comparison, seal });
   const exists = fs.existsSync(docsReportPath);
   let text = exists ? fs.readFileSync(docsReportPath, "utf8") : renderReportSkeleton();
   const span = blockSpan(text, ev.sessionId, docsReportPath);
@@ -342,18 +373,22 @@ export interface Published {
  */
 export function publishReport(
   session: string | SessionSnapshot,
-  o: { docsReport?: string; checklist?: string | null; toDocs?: boolean; today?: Date } = {},
+  o: { docsReport?: string; checklist?: string | null; toDocs?: boolean; today?: Date; allowedSigners?: string } = {},
 ): Published {
   const docsReport = o.docsReport ?? REPORT_DEFAULTS.docsReport;
+  // Who may seal: the signer list beside the living report, committed with it (the GO row requires it committed).
+  const trust: TrustOptions = { reportFile: docsReport, allowedSigners: o.allowedSigners ?? signersBeside(docsReport) };
   const written = writeSessionReport(session);
   const ev = written.evidence;
   const archiveDir = path.dirname(path.resolve(ev.dir));
   const toDocs = ev.mode !== "sandbox" || Boolean(o.toDocs) || docsHasSession(docsReport, ev.sessionId);
-  const docs = toDocs ? appendToReport(docsReport, ev, { comparison: written.comparison }) : null;
+  const docs = toDocs
+    ? appendToReport(docsReport, ev, { comparison: written.comparison, allowedSigners: trust.allowedSigners })
+    : null;
   const checklist = o.checklist === undefined ? REPORT_DEFAULTS.checklist : o.checklist;
   let decision: GoNoGo | null = null;
   if (docs && checklist) {
-    decision = goNoGoForArchive(archiveDir);
+    decision = goNoGoForArchive(archiveDir, trust);
     updateGoNoGo(checklist, decision, path.relative(path.dirname(checklist), docsReport).split(path.sep).join("/"));
   }
   return {

@@ -5,19 +5,15 @@
  * (and agrees with its git history) counts; every other staging folder is named with why it was
  * rejected. Pre-flight runs `dryRunDone` with the other guards.
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { GuardError } from "../errors";
 import { Journal, checkedJournal, firstOf, lastOf, latestStepResults, type JournalEntry } from "../evidence/journal";
 import { moneyMoved } from "./ledger";
 import { DryRunRef as DryRunRefSchema } from "../evidence/journal-entries";
-import { JOURNAL_FILE, MANIFEST_FILE } from "../evidence/files";
+import { JOURNAL_FILE } from "../evidence/files";
 import { readSessionSnapshot, recordedIdentity, unsealedChain } from "../evidence/snapshot";
-import { verifySession } from "../evidence/verify";
-import { checkAnchors } from "../evidence/anchor";
-import { DEFAULT_ALLOWED_SIGNERS, SEAL_NAMESPACE, checkSignature, signatureFindings } from "../evidence/signature";
-import { repoRoot } from "../paths";
+import { type TrustOptions, sealTrust } from "../evidence/seal-trust";
 import type { z } from "zod";
 import { type GuardReport, guardWarning } from "./guards";
 import { STEPS } from "./steps";
@@ -64,38 +60,8 @@ export interface RejectedDryRun {
   reason: string;
 }
 
-/** What the gate trusts: the repository whose history holds the report, the report, the allowed signers. */
-export interface TrustOptions {
-  /** Default: the git repository that holds the session folder (its committed docs/ are what the gate trusts), else the tool's. */
-  repoDir?: string;
-  /** Default: docs/PAYMENT_E2E_LIVE_REPORT.md under repoDir. */
-  reportFile?: string;
-  /** Default: docs/allowed_signers under repoDir. */
-  allowedSigners?: string;
-}
-
-/** The work tree of the git repository holding `dir`, or null outside one. */
-function repositoryOf(dir: string): string | null {
-  try {
-    return execFileSync("git", ["rev-parse", "--show-toplevel"], {
-      cwd: dir,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"],
-      timeout: 10_000,
-    }).trim();
-  } catch {
-    return null;
-  }
-}
-
-const trust = (dir: string, o: TrustOptions) => {
-  const repoDir = o.repoDir ?? repositoryOf(dir) ?? repoRoot();
-  return {
-    repoDir,
-    reportFile: o.reportFile ?? path.join(repoDir, "docs", "PAYMENT_E2E_LIVE_REPORT.md"),
-    allowedSigners: o.allowedSigners ?? path.join(repoDir, DEFAULT_ALLOWED_SIGNERS),
-  };
-};
+/** What the gate trusts: the repository whose history holds the report, the report, the allowed signers (lib/evidence/seal-trust.ts). */
+export type { TrustOptions };
 
 /**
  * Whether a staging folder is a dry run the live gate may rely on; the reason when not. Only a
@@ -111,13 +77,11 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
   // Read once: the journal checks below and verify judge the same bytes.
   const snap = readSessionSnapshot(dir);
   let entries: readonly JournalEntry[];
-  let chained: boolean;
   try {
     // Judged on its own, as Journal.open would (which says why a missing journal is refused).
     const journal = snap.journal ? checkedJournal(unsealedChain(snap.journal)) : null;
     if (!journal) Journal.open(dir); // throws, naming the missing journal
     entries = journal?.entries ?? [];
-    chained = journal?.chained ?? false;
   } catch (e) {
     return `journal unreadable (${e instanceof Error ? e.message : String(e)})`;
   }
@@ -132,65 +96,10 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
   const incomplete = lastOf(entries, "seal_exception", (e) => e.data.rule === "incomplete");
   if (incomplete)
     return `sealed as incomplete ("${incomplete.data.reason}"): its outcome is PARTIAL, not PASS — run a new staging dry run`;
-  if (!snap.sealed) return `not sealed — run npm run archive -- ${dir}`;
-  const v = verifySession(snap);
-  if (!v.ok) {
-    const first = v.findings.find((f) => f.level === "error");
-    return `fails verify (${first ? `${first.subject}: ${first.message}` : "see npm run verify"}) — run npm run verify -- ${dir}`;
-  }
-  const m = v.manifest;
-  if (m?.mode !== "staging" || m?.session_id !== name)
-    return `its manifest seals session ${m?.session_id ?? "none"} in mode ${m?.mode ?? "none"}, not this staging folder — run MODE=staging`;
-  // A journal written before entries were chained: its steps cannot be trusted.
-  if (!chained)
-    return "journal not chained (written by an older tool): its results cannot be trusted — run a new staging dry run";
-  return trustProblem(dir, m, o);
-}
-
-/**
- * Why `file` is not the committed copy in `repoDir` (untracked, or changed against HEAD, staged or
- * not), or null when it is. The signer list decides whose seal counts, so a key added to the working
- * copy and never committed (never reviewed, absent from history) must not open the gate.
- */
-function uncommittedProblem(repoDir: string, file: string): string | null {
-  const git = (...args: string[]) =>
-    execFileSync("git", args, { cwd: repoDir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 10_000 });
-  try {
-    git("ls-files", "--error-unmatch", "--", path.resolve(file));
-  } catch {
-    return `is not committed in ${repoDir}`;
-  }
-  try {
-    git("diff", "--quiet", "HEAD", "--", path.resolve(file));
-  } catch {
-    return "differs from its committed version";
-  }
-  return null;
-}
-
-/** The signature and anchor half of the gate (issue 24 §4): null when both hold. */
-function trustProblem(dir: string, m: NonNullable<ReturnType<typeof verifySession>["manifest"]>, o: TrustOptions) {
-  const t = trust(dir, o);
-  const shownSigners = path.relative(t.repoDir, t.allowedSigners) || t.allowedSigners;
-  const sig = checkSignature(path.join(dir, MANIFEST_FILE), t.allowedSigners, SEAL_NAMESPACE);
-  if (sig.state === "unsigned")
-    return `its seal is unsigned (sealed without a key, or before signatures): an allowed signer signs it with npm run archive -- ${dir} --sign-key <key> after checking it, or run a new staging dry run`;
-  if (sig.state === "bad")
-    return `its seal does not count: ${sig.why}${sig.signers ? "" : ` — only a seal by a signer in ${shownSigners} is trusted; run a new staging dry run and seal it with your key`}`;
-  const reseal = signatureFindings(dir, m, { allowedSigners: t.allowedSigners }).find((f) => f.level === "error");
-  if (reseal) return `${reseal.subject}: ${reseal.message} — run a new staging dry run`;
-  const anchors = checkAnchors(dir, { repoDir: t.repoDir, reportFile: t.reportFile });
-  const bad = anchors.find((f) => f.level === "error");
-  if (bad) return `its anchor disagrees (${bad.subject}: ${bad.message}) — run npm run verify -- ${dir}`;
-  if (!anchors.some((f) => f.level === "ok" && f.kind === "anchor_committed")) {
-    const why = anchors.find((f) => f.level === "warning");
-    return `its anchor is not committed in the living report (${why?.message ?? "no anchor"}) — publish it (npm run report -- ${dir}) and commit docs/PAYMENT_E2E_LIVE_REPORT.md`;
-  }
-  // Last: whose seal counts is the committed list's word, not the working copy's.
-  const uncommitted = uncommittedProblem(t.repoDir, t.allowedSigners);
-  if (uncommitted)
-    return `${shownSigners} ${uncommitted}: the gate trusts only the committed signer list — commit it in a reviewed change, or restore it (git checkout -- ${shownSigners})`;
-  return null;
+  // The seal half (issue 24 §4), shared with the GO/NO-GO row: verified, chained, signed by a
+  // committed allowed signer, anchored in the committed living report.
+  const t = sealTrust(snap, { ...o, mode: "staging", anchor: "committed", redo: "run a new staging dry run" });
+  return t.ok === false ? t.problem : null;
 }
 
 /**

@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { anchorReport } from "./format-v2";
-import { TAMPER_CASES, type TamperCtx, blockStates } from "./tamper-table";
+import { TAMPER_CASES, type TamperCtx, blockNames, blockStates, keyText, signedByAlice } from "./tamper-table";
 import { PYTHON, runPython, runTs, sealedFixture } from "./verifiers";
 
 describe("verifier parity: the shared tamper table", () => {
@@ -65,6 +65,25 @@ describe("verifier parity: the shared tamper table", () => {
     assert.equal(t.code, 0, t.out);
     for (const r of [p, t]) assert.match(r.out, /the session's block states outcome FAIL, as the seal recorded it/);
     table.push("block stating the seal's outcome: OK | OK");
+  });
+
+  test("a block naming the seal's signer passes both; one written before blocks named it passes with a warning", () => {
+    const c = copy("signer-named");
+    const alice = signedByAlice(c);
+    const before = [runPython(c.dir, c.report, c.args), runTs(c.dir, c.report, c.args)];
+    for (const r of before) {
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /^WARN {2}\S+:\d+: the session's block does not say who sealed it/m);
+    }
+    blockNames(c, "alice@example.com", keyText(alice.key));
+    for (const r of [runPython(c.dir, c.report, c.args), runTs(c.dir, c.report, c.args)]) {
+      assert.equal(r.code, 0, r.out);
+      assert.match(
+        r.out,
+        /the session's block names who sealed it, as the signature says \(alice@example\.com, ED25519 key SHA256:/,
+      );
+    }
+    table.push("block naming the seal's signer: OK | OK (without the line: WARN)");
   });
 
   for (const tc of TAMPER_CASES) {

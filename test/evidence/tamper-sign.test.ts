@@ -260,6 +260,26 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     }
   });
 
+  test("a live block that names another signer than the seal's: SIGNER_MISMATCH on that line in both; the tool's own line passes", async () => {
+    const r = repo();
+    const dir = await sealStaging(r, { key: alice.key, mode: "live" });
+    const text = fs.readFileSync(r.report, "utf8");
+    const lines = text.split("\n");
+    const at = lines.findIndex((l) => l.startsWith("- Sealed by : `alice@example.com` with `ED25519 key SHA256:"));
+    assert.ok(at >= 0, `the block names who sealed it:\n${text}`);
+    const { py, ts } = both(r, dir);
+    for (const x of [py, ts]) {
+      assert.equal(x.code, 0, x.out);
+      assert.match(
+        x.out,
+        /ok {4}\S+: the session's block names who sealed it, as the signature says \(alice@example\.com, /,
+      );
+    }
+    lines[at] = lines[at].replace("`alice@example.com`", "`mallory@example.com`");
+    fs.writeFileSync(r.report, lines.join("\n"));
+    bothFail("live block names another signer", r, dir, r.report, at + 1, /names the signer "mallory@example\.com"/);
+  });
+
   test("a signing key that does not exist is refused before anything is written (EVIDENCE_SEAL_SIGN)", async () => {
     const r = repo();
     const dir = makeSession(r.archive, { mode: "staging" });
@@ -472,7 +492,7 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     for (const x of [py, ts]) assert.equal(x.code, 0, `verify checks the list it is given:\n${x.out}`);
     assert.match(
       gate(dir, t) ?? "",
-      /^docs\/allowed_signers differs from its committed version: the gate trusts only the committed signer list/,
+      /^docs\/allowed_signers differs from its committed version: only the committed signer list is trusted/,
     );
     fs.writeFileSync(path.join(r.docs, "other_signers"), fs.readFileSync(t.allowedSigners));
     assert.match(

@@ -204,7 +204,50 @@ export function blockStates(c: TamperCtx, edit: (line: string) => string = (l) =
   fs.writeFileSync(c.report, after);
 }
 
+// ------------------------------------------------------------------------------ who sealed it
+
+/** A key's type and fingerprint as ssh-keygen -Y verify names it ("ED25519 key SHA256:…"). */
+export function keyText(key: string): string {
+  const [, fp, ...rest] = execFileSync("ssh-keygen", ["-lf", `${key}.pub`], { encoding: "utf8" })
+    .trim()
+    .split(/\s+/);
+  return `${rest[rest.length - 1].replace(/[()]/g, "")} key ${fp}`;
+}
+
+/** A signer line (lib/evidence/signer-line.ts) written into the session's block of the living report. */
+export function blockNames(c: TamperCtx, identity: string, key: string): void {
+  const text = fs.readFileSync(c.report, "utf8");
+  const line = `- Sealed by : \`${identity}\` with \`${key}\` — the signature on manifest.json`;
+  const after = text.replace(/(### Session \S+\n)/, `$1\n${line}\n`);
+  if (after === text) throw new Error("the living report has no session heading");
+  fs.writeFileSync(c.report, after);
+}
+
+/** The copy signed by a throwaway allowed signer (alice), the list given to both verifiers; returns her key. */
+export function signedByAlice(c: TamperCtx): { key: string } {
+  const alice = keyPair(c, "alice@example.com");
+  allowSigners(c, [alice.line]);
+  signManifest(c, alice.key);
+  return alice;
+}
+
 export const TAMPER_CASES: TamperCase[] = [
+  {
+    name: "the living report's block names another signer than the one whose signature is on the seal",
+    tamper: (c) => {
+      const alice = signedByAlice(c);
+      blockNames(c, "bob@example.com", keyText(alice.key));
+    },
+    expect: ["SIGNER_MISMATCH"],
+  },
+  {
+    name: "the living report's block names a signer (identity and key) for a seal that is unsigned",
+    tamper: (c) => {
+      const alice = keyPair(c, "alice@example.com");
+      blockNames(c, "alice@example.com", keyText(alice.key));
+    },
+    expect: ["SIGNER_MISMATCH"],
+  },
   {
     name: "the living report's block states PASS, the seal recorded FAIL (folder and anchor untouched)",
     tamper: (c) => blockStates(c, failToPass),

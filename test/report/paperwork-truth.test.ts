@@ -14,7 +14,8 @@ import { acceptance, deriveOutcome } from "../../lib/report/verdict";
 import { confirmBank, validateBankDate } from "../../lib/report/bank";
 import { goNoGo } from "../../lib/report/paperwork";
 import { renderSessionBlock } from "../../lib/report/report";
-import { IDS, day, makeSession, seal, tmpArchive } from "./fixtures";
+import { IDS, day, makeSession, tmpArchive } from "./fixtures";
+import { vouchedSeal } from "./vouched";
 
 describe("GO/NO-GO agrees with the journal's verdict", () => {
   it("a live session sealed --incomplete is PARTIAL, and its row is PENDING, never GO", () => {
@@ -37,7 +38,7 @@ describe("GO/NO-GO agrees with the journal's verdict", () => {
     const archive = tmpArchive();
     const good = makeSession(archive, { mode: "live", scenario: "pass", at: new Date("2026-11-20T10:00:00Z") });
     confirmBank(good, { date: day() });
-    seal(good);
+    vouchedSeal(good);
     const stuck = makeSession(archive, { mode: "live", scenario: "stuck", at: new Date("2026-11-27T10:00:00Z") });
     const d = goNoGo([loadEvidence(good), loadEvidence(stuck)]);
     assert.equal(d.status, "🟡 PENDING");
@@ -53,7 +54,7 @@ describe("GO/NO-GO agrees with the journal's verdict", () => {
     const stuck = makeSession(archive, { mode: "live", scenario: "stuck", at: new Date("2026-11-19T10:00:00Z") });
     const good = makeSession(archive, { mode: "live", scenario: "pass", at: new Date("2026-11-20T10:00:00Z") });
     confirmBank(good, { date: day() });
-    seal(good);
+    vouchedSeal(good);
     const refused = makeSession(archive, {
       mode: "live",
       scenario: "preflight-refused",

@@ -11,13 +11,15 @@ import { confirmBank, validateBankDate } from "../../lib/report/bank";
 import { readTrace, verifyChain } from "../../lib/evidence/chain";
 import type { Mode, Outcome } from "../../lib/types";
 import { day, makeSession, seal, tmpArchive, type Scenario } from "./fixtures";
+import { testSigner, vouchedSeal } from "./vouched";
 
 function session(mode: Mode, scenario: Scenario, o: { bank?: boolean; override?: string } = {}) {
   const dir = makeSession(tmpArchive(), { mode, scenario, dryRunOverride: o.override });
   if (o.bank) {
-    // As the real flow does it: confirm-bank on a sealed folder re-seals it over the confirmation.
+    // As the real flow does it: confirm-bank on a sealed folder re-seals it over the confirmation,
+    // signed by an allowed signer (a GO needs that).
     confirmBank(dir, { date: day() });
-    seal(dir);
+    vouchedSeal(dir);
   }
   return loadEvidence(dir);
 }
@@ -189,6 +191,7 @@ describe("GO/NO-GO", () => {
       reason: "no live session yet: run a staging dry run, then the live run",
       sessionId: null,
       anchor: null,
+      signer: null,
     });
     assert.equal(goNoGo([session("staging", "pass")]).go, false, "a staging pass never flips the row");
     // A sandbox session's bank statement is refused (no real money moved), and it never flips the row.
@@ -224,10 +227,12 @@ describe("GO/NO-GO", () => {
     const full = session("live", "pass", { bank: true });
     const r = updateGoNoGo(file, goNoGo([full]), "PAYMENT_E2E_LIVE_REPORT.md");
     assert.equal(r.changed, true);
+    const signerKey = goNoGo([full]).signer?.key ?? "";
+    assert.match(signerKey, /^ED25519 key SHA256:\S+$/);
     const after = fs.readFileSync(file, "utf8");
     const changed = after.split("\n").filter((l, i) => l !== before.split("\n")[i]);
     assert.deepEqual(changed, [
-      `| 6.1 | ${GO_NO_GO_ROW} | ✅ GO | live session ${full.sessionId}: all 9 boxes ticked, bank statement ${day()} — manifest sha256 \`${full.manifest?.anchor?.manifestSha256}\` · trace head \`${full.manifest?.anchor?.traceHead}\` — [session block](PAYMENT_E2E_LIVE_REPORT.md#session-${full.sessionId}) |`,
+      `| 6.1 | ${GO_NO_GO_ROW} | ✅ GO | live session ${full.sessionId}: all 9 boxes ticked, bank statement ${day()} — sealed by \`${testSigner().identity}\` (\`${signerKey}\`) — manifest sha256 \`${full.manifest?.anchor?.manifestSha256}\` · trace head \`${full.manifest?.anchor?.traceHead}\` — [session block](PAYMENT_E2E_LIVE_REPORT.md#session-${full.sessionId}) |`,
     ]);
     assert.equal(updateGoNoGo(file, goNoGo([full]), "PAYMENT_E2E_LIVE_REPORT.md").changed, false);
     updateGoNoGo(file, goNoGo([session("live", "pass")]), "PAYMENT_E2E_LIVE_REPORT.md");

@@ -17,6 +17,7 @@ import { day, makeSession, seal, tmpArchive } from "./fixtures";
 import { blockAnchor, formatAnchor, parseAnchor } from "../../lib/evidence/anchor";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { assertGolden, sanitise } from "./sanitise";
+import { testSigner, vouchedSeal } from "./vouched";
 
 const STAGING_AT = new Date(Date.UTC(2026, 10, 19, 10, 0, 0));
 const LIVE_AT = new Date(Date.UTC(2026, 10, 20, 14, 2, 11));
@@ -286,12 +287,16 @@ describe("publishReport", () => {
     assert.equal(unsealed.session.outcome, "PASS");
     assert.equal(unsealed.goNoGo?.status, "🟡 PENDING");
     assert.match(unsealed.goNoGo?.reason ?? "", /: not sealed: npm run archive -- \S+ --sign-key <key>$/);
-    seal(live);
+    vouchedSeal(live);
     const done = publishReport(live, { docsReport, checklist });
     assert.equal(done.session.outcome, "PASS");
     assert.equal(done.goNoGo?.status, "✅ GO");
+    assert.equal(done.goNoGo?.signer?.identity, testSigner().identity);
+    const key = done.goNoGo?.signer?.key ?? "";
     const text = fs.readFileSync(docsReport, "utf8");
     assert.ok(text.includes(stagingBlock), "the staging block is preserved byte for byte");
+    // The block names who sealed it (the signature's signer), beside the anchor.
+    assert.ok(text.includes(`- Sealed by : \`ops@example.com\` with \`${key}\` — `), text);
     assert.match(text, /### Session — 2026-11-20T14:02Z — prod live run/);
     assert.match(text, /\*\*Dry run vs live\*\* \(staging `\d{8}T\d{6}Z-staging` → live `\d{8}T\d{6}Z-live`\)/);
     assert.equal((text.match(/- \[x\] /g) ?? []).length, 8 + 9);
@@ -299,7 +304,7 @@ describe("publishReport", () => {
     assert.match(
       fs.readFileSync(checklist, "utf8"),
       new RegExp(
-        `\\| ✅ GO \\| live session ${path.basename(live)}: all 9 boxes ticked, bank statement \\d{4}-\\d\\d-\\d\\d — manifest sha256 \`${manifestHash(live)}\` · trace head \`${readManifest(live).chain_head}\` — \\[session block\\]\\(PAYMENT_E2E_LIVE_REPORT\\.md#session-${path.basename(live)}\\) \\|`,
+        `\\| ✅ GO \\| live session ${path.basename(live)}: all 9 boxes ticked, bank statement \\d{4}-\\d\\d-\\d\\d — sealed by \`ops@example\\.com\` \\(\`${key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\`\\) — manifest sha256 \`${manifestHash(live)}\` · trace head \`${readManifest(live).chain_head}\` — \\[session block\\]\\(PAYMENT_E2E_LIVE_REPORT\\.md#session-${path.basename(live)}\\) \\|`,
       ),
     );
   });

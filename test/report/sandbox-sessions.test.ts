@@ -128,7 +128,8 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
       assert.ok(fs.existsSync(path.join(cmp, f)), f);
 
     // The live folder is sealed and committed before the bank statement arrives, days later.
-    await archiveSession(live, { html: false, docsDir: docs });
+    // Signed by the allowed signer: a GO rests only on a seal someone vouched for.
+    await archiveSession(live, { html: false, docsDir: docs, signKey: signer.key });
     const out: string[] = [];
     const err: string[] = [];
     const bank = (...extra: string[]) =>
@@ -151,7 +152,7 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
     assert.equal(await bank(), 2, "a sealed folder is not written to unasked");
     assert.match(err[0], /is sealed .* add --reseal "bank statement confirmed the refund"$/);
     err.length = 0;
-    const code = await bank("--reseal", "bank statement confirmed the refund");
+    const code = await bank("--reseal", "bank statement confirmed the refund", "--sign-key", signer.key);
     assert.equal(code, 0, err.join("\n"));
     assert.match(out.join("\n"), /re-sealed \S+ \(reason and previous seal recorded in the trace\)/);
     assert.ok(verifyChain(path.join(live, "trace.jsonl")).ok);
@@ -168,6 +169,10 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
     assert.equal((liveBlock.match(/- \[x\] /g) ?? []).length, 9);
     assert.match(liveBlock, /\*\*Dry run vs live\*\* \(staging `\S+-staging` → live `\S+-live`\)/);
     assert.match(liveBlock, /\| order \| `ord_\w+` \|/);
-    assert.match(fs.readFileSync(checklist, "utf8"), /\| ✅ GO \| live session \S+-live: all 9 boxes ticked/);
+    assert.match(
+      fs.readFileSync(checklist, "utf8"),
+      /\| ✅ GO \| live session \S+-live: all 9 boxes ticked, .* — sealed by `sandbox-sessions@example\.com` \(`ED25519 key SHA256:\S+`\) — manifest sha256/,
+    );
+    assert.match(liveBlock, /^- Sealed by : `sandbox-sessions@example\.com` with `ED25519 key SHA256:\S+` — /m);
   });
 });
