@@ -28,10 +28,13 @@ stderr gets one line per problem. Exit codes (EXIT_* below):
 Outputs left from an earlier run of the same notebook are cleared first, so no cell shows what an
 earlier run printed as if this run had printed it (papermill does the same).
 
---serve-export (one Python process for execute and HTML export, issue 15): while the kernel runs
-the cells, a thread imports nbconvert and loads the audit template (the `audit` template under
-TEMPLATE_BASEDIR, prompts excluded: what `jupyter nbconvert --to html --template audit --no-prompt`
-uses). After the last cell, instead of exiting, the driver writes `execute.py-executed: CODE` on
+--serve-export (one Python process for execute and HTML export, issue 15): while the kernel starts
+and runs the cells, a thread imports nbconvert and loads the audit template (the `audit` template
+under TEMPLATE_BASEDIR, prompts excluded: what `jupyter nbconvert --to html --template audit
+--no-prompt` uses). The thread starts once the kernel's process is launched, not before: the import
+holds the GIL, and the launch (kernelspec lookup, connection file, spawn) is on the run's critical
+path, while the kernel's own start leaves this process idle (bench P1). After the last cell, instead
+of exiting, the driver writes `execute.py-executed: CODE` on
 stderr (CODE as above; stderr, so that it follows every line said before it), and waits for one
 request on stdin, {"export": COPY, "out": HTML}: it exports COPY (the audit copy lib/host/html.ts prepared) to
 HTML and answers {"ok": true} or {"ok": false, "error": "..."}, then exits with CODE. End of
@@ -129,9 +132,10 @@ class SavingClient(NotebookClient):
     """nbclient's client, saving the notebook after every code cell. Overrides the per-cell method
     (present in nbclient 0.5 to 0.11) rather than a hook, so the save sees the cell's final outputs."""
 
-    def __init__(self, nb, path, **kw):
+    def __init__(self, nb, path, on_kernel_launched=None, **kw):
         super().__init__(nb, **kw)
         self.path = path
+        self.on_kernel_launched = on_kernel_launched
         self.saved_through = None  # index of the last cell whose outputs are on disk
         self.running = None
         self.errored = []  # cells whose execute_reply said "error" (tslab shows the throw on stderr only)
@@ -149,6 +153,11 @@ class SavingClient(NotebookClient):
     def save(self, complete=False, **extra):
         self.mark(complete, **extra)
         atomic_write(self.path, nbformat.writes(self.nb))
+
+    async def async_start_new_kernel(self, **kw):
+        await super().async_start_new_kernel(**kw)
+        if self.on_kernel_launched is not None:
+            self.on_kernel_launched()
 
     async def async_execute_cell(self, cell, cell_index, *args, **kw):
         if cell.cell_type != "code":
@@ -261,11 +270,20 @@ def main(argv):
     ap.add_argument("--serve-idle", type=int, default=600, help="seconds to wait for the export request")
     a = ap.parse_args(argv)
     a.warm = None
+    a.readable = False
     code = run(a)
     if a.serve_export is None:
         return code
+    if a.readable:  # the kernel never launched: the exporter loads now, for the export asked next
+        start_warmup(a)
     # The kernel is shut down by now; only the export is left, in this interpreter.
     return serve_export(a.warm, code, a.serve_idle)
+
+
+def start_warmup(a):
+    """Starts loading the exporter, once (--serve-export only)."""
+    if a.serve_export is not None and a.warm is None:
+        a.warm = ExportWarmup(a.serve_export)
 
 
 def run(a):
@@ -276,6 +294,7 @@ def run(a):
     except Exception as err:  # noqa: BLE001 - any unreadable notebook is a usage error
         say(f"cannot read {path}: {err}")
         return EXIT_USAGE
+    a.readable = True
     remove_stale_temps(path)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -286,11 +305,10 @@ def run(a):
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, stop)  # unwinds through nbclient, which shuts the kernel down
-    a.warm = ExportWarmup(a.serve_export) if a.serve_export is not None else None
-
     client = SavingClient(
         nb,
         path,
+        on_kernel_launched=lambda: start_warmup(a),
         kernel_name=a.kernel,
         timeout=a.timeout,
         allow_errors=True,

@@ -6,6 +6,7 @@
  * P1, issue 26). Here it is this file and ../params.ts. The cells stay fully typed against
  * `NotebookCells`, and ./ui.ts's NotebookUi is checked to implement it when lib is built.
  */
+import "./compile-cache"; // first: everything below loads with Node's compile cache
 import type { Params } from "../params";
 import { openNotebook as openSession } from "./ui";
 

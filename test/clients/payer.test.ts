@@ -14,6 +14,10 @@ import { findChromium, findPayerBrowser, HEADLESS_SHELL_PATHS, WarmPayer } from 
 import { Session } from "../../lib/run/session";
 import { openStaging } from "../run/fixtures";
 
+// The payer's profiles are counted in a temporary folder of this file's own: `npm test` runs other
+// files side by side, and their browsers (the e2e notebook's payer) would count as ours.
+const ownTmp = fs.mkdtempSync(path.join(os.tmpdir(), "payer-test-"));
+process.env.TMPDIR = ownTmp;
 const skip = findChromium() ? false : "no chromium installed (CI installs Debian's chromium)";
 let sb: Sandbox;
 let archive: string;
@@ -42,7 +46,7 @@ before(async () => {
 });
 after(async () => {
   await sb?.stop();
-  fs.rmSync(archive, { recursive: true, force: true });
+  fs.rmSync(ownTmp, { recursive: true, force: true });
 });
 
 test("the pay cell pays with the browser the session cell launched, and it is gone afterwards", { skip }, async () => {

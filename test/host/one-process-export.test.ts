@@ -77,3 +77,19 @@ test("an executor never asked to export lets go when told, and an export naming 
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((res) => setTimeout(res, 100));
   assert.ok(!alive(pid), "the waiting executor exited when its stdin closed");
 });
+
+test("a kernel that never launched: the executor still serves the export (its exporter loads after the run)", {
+  timeout: 180_000,
+}, async () => {
+  const file = tinyNotebook(path.join(scratch, "c"));
+  // No tslab kernelspec on this path: the launch fails before any kernel process exists, which is
+  // where the executor otherwise starts loading nbconvert.
+  const noKernels = path.join(scratch, "no-kernels");
+  fs.mkdirSync(noKernels, { recursive: true });
+  const r = await executeNotebook(file, { JUPYTER_PATH: noKernels }, { exportAfter: true, cellTimeoutS: 120 });
+  assert.notEqual(r.code, 0, "the run failed");
+  assert.match(r.stderr, /before the first cell/);
+  const page = await exportHtml(file);
+  assert.equal(page.via, "executor");
+  assert.match(fs.readFileSync(page.html, "utf8"), /Tiny &lt;script&gt;/);
+});
