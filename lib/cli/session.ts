@@ -133,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
 /**
  * The command as its process runs it: main's exit code, or a refusal thrown on the way as its one
  * line (and the usage after a bad flag) with exit 2 (1 for anything else). The tests of refusals and
- * of --no-jupyter call it in their own process (test/cli/session-command.ts).
+ * of --no-jupyter call it in their own process (test/cli/in-process.ts).
  */
 export async function command(argv: string[]): Promise<number> {
   try {

@@ -16,7 +16,7 @@ import { Journal } from "../../lib/evidence/journal";
 import { classicNotebookCommand, jupyterLabCommand } from "../../lib/host/jupyter";
 import { readNotebook, sourceOf } from "../../lib/host/nbfile";
 import { makeSession, seal } from "../report/fixtures";
-import { sessionCommand } from "./session-command";
+import { sessionCommand } from "./in-process";
 
 const root = path.resolve(__dirname, "../..");
 const SESSION = ["--import", "tsx", "lib/cli/session.ts"];
@@ -62,7 +62,7 @@ test("session --mode staging prepares a fresh folder, journal and notebook, and 
 });
 
 test("session --help names the --base-url form; a bad --port or RUNBOOK_JUPYTER_UI is refused before any folder", async () => {
-  // In this process (test/cli/session-command.ts): the test above runs the real process's refusal and exit code.
+  // In this process (test/cli/in-process.ts): the test above runs the real process's refusal and exit code.
   const help = await sessionCommand(["--help"]);
   assert.equal(help.code, 0, help.err);
   assert.match(help.out, /--base-url\s+the marketplace's origin, e\.g\. https:\/\/staging\.example\.com/);

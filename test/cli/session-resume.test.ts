@@ -1,6 +1,6 @@
 /**
  * `npm run session` and earlier sessions (issue 22 items 8–9), without Jupyter (`--no-jupyter`), through
- * the function its process runs (test/cli/session-command.ts; the process itself: session-cli.test.ts): a new session is refused while an earlier one has money moved and no refund,
+ * the function its process runs (test/cli/in-process.ts; the process itself: session-cli.test.ts): a new session is refused while an earlier one has money moved and no refund,
  * naming it, unless `--new-anyway` (which the new journal records); `--resume` reopens the newest
  * unfinished session or the one named, and refuses a sealed one without touching a byte of it.
  * The same in real JupyterLab: test/ui/session-life.test.ts.
@@ -12,7 +12,7 @@ import { describe, test } from "node:test";
 import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { Journal } from "../../lib/evidence/journal";
 import { makeSession, seal, tmpArchive } from "../report/fixtures";
-import { sessionCommand } from "./session-command";
+import { sessionCommand } from "./in-process";
 
 const root = path.resolve(__dirname, "../..");
 
