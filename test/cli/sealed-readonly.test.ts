@@ -65,7 +65,8 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
     const r = spawnSync(process.execPath, ["--import", TSX, path.join(REPO, "lib", "cli", `${name}.ts`), ...args], {
       cwd: root,
       encoding: "utf8",
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TZ: "UTC" },
+      // TMPDIR passed on: npm test's own temporary folder (a preflight leaves its trace there).
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TZ: "UTC", TMPDIR: process.env.TMPDIR ?? "/tmp" },
       timeout: 60_000,
     });
     return { code: r.status, out: `${r.stdout}${r.stderr}` };
