@@ -4,8 +4,8 @@
 # kernel connection files and Chromium's profiles go there, instead of tens of thousands of folders
 # left in /tmp over a few runs. A failed or interrupted run keeps the folder and names it, with what
 # the failing tests left in it (test/.artifacts is in the repository and stays either way).
-# tsx's compile cache stays in the usual temporary folder (a link to it), so a run does not compile
-# again what the run before compiled.
+# tsx's compile cache and Node's (npm turns it on) stay in the usual temporary folder (links to them),
+# so a run does not compile again what the run before compiled.
 #   bash scripts/dev/own-tmp.sh <command> [args…]
 set -uo pipefail
 if [ $# -eq 0 ] || [ "$1" = "--help" ]; then
@@ -14,8 +14,9 @@ if [ $# -eq 0 ] || [ "$1" = "--help" ]; then
 fi
 base=${TMPDIR:-/tmp}
 run=$(mktemp -d "$base/npm-test.XXXXXX") || exit 1
-cache="tsx-$(id -u)"
-mkdir -p "$base/$cache" && ln -s "$base/$cache" "$run/$cache"
+for cache in "tsx-$(id -u)" node-compile-cache; do
+  mkdir -p "$base/$cache" && ln -s "$base/$cache" "$run/$cache"
+done
 # In the background so that a SIGTERM or SIGHUP to this script (npm passes them on) reaches the command;
 # Ctrl-C reaches it from the terminal directly (Node resets the SIGINT a background job ignores).
 TMPDIR=$run "$@" <&0 &
