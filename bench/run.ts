@@ -26,6 +26,7 @@ import { p6Unavailable, runP6, type P6Result } from "./p6-lab";
 import { runRedaction, type RedactionResult } from "./redaction";
 import { importAB, projectBuild, type ImportAB } from "./prebuilt";
 import { machineInfo, renderResults, type AllResults } from "./results";
+import { USAGE, wantsHelp } from "./usage";
 
 const MODES = {
   // whatIf: also run the notebook with the other lib import (sources vs precompiled), interleaved.
@@ -62,10 +63,8 @@ const SEED = 7; // the sandbox PRNG that draws P2's flip instants
 const WORK_DIR = path.join(REPO_ROOT, "bench", ".work"); // git-ignored
 
 async function main(): Promise<number> {
-  if (process.argv.slice(2).some((a) => a === "--help" || a === "-h")) {
-    console.log(
-      "usage: npm run bench -- [--smoke] [--only p1,p2,p3,p4] [--out FILE]   (full run: bench/RESULTS.md; --smoke: bench/.work/)",
-    );
+  if (wantsHelp(process.argv.slice(2))) {
+    console.log(USAGE);
     return 0;
   }
   const { values: a } = parseArgs({

@@ -2,7 +2,6 @@
 import { parseArgs } from "node:util";
 import { TEST_CARDS } from "./test-cards";
 import { DEFAULT_FAULTS, type Faults } from "./faults";
-import { startSandbox } from "./index";
 
 type Kind = "int" | "float" | "bool" | "string";
 // flag -> [fault key, kind]; each flag may also come from env SANDBOX_<FLAG_IN_CAPS>.
@@ -121,6 +120,8 @@ async function main(): Promise<void> {
   console.log(
     `Starting the sandbox on 127.0.0.1 (${cfg.databaseUrl ? "PostgreSQL from SANDBOX_DATABASE_URL" : "embedded PGlite"})…`,
   );
+  // Loaded only now: --help and a bad flag answer without the server stack (fastify, pg, PGlite).
+  const { startSandbox } = await import("./index");
   const sb = await startSandbox({ ...cfg, host: "127.0.0.1" });
   const changed = Object.entries(cfg.faults)
     .map(([k, v]) => `${k}=${v}`)

@@ -98,22 +98,52 @@ function patchQueue(server: PGLiteSocketServer): void {
 
 export interface PgliteHandle {
   port: number;
+  /** Whether the cluster came from the `prepared` dump startPglite was given. */
+  prepared: boolean;
+  /** Keeps the cluster as it is now in `file` (a checkpoint, then a dump) for later starts; false when it could not. */
+  keep(file: string): Promise<boolean>;
   stop(): Promise<void>;
 }
 
 /**
- * Where the data directory of a freshly initialised PGlite is kept, one per PGlite version (what
- * initdb writes depends on nothing else: no options are passed). Under node_modules/.cache, so
- * npm ci starts it afresh; null without a node_modules beside the sandbox.
+ * Where a PGlite data directory is kept, one per PGlite version and `kind`: "initdb" for a freshly
+ * initialised cluster (what initdb writes depends on nothing else: no options are passed), or a kind
+ * that names what else is in it (sandbox/db.ts: the migrations, by their hash). Under
+ * node_modules/.cache, so npm ci starts it afresh; null without a node_modules beside the sandbox.
  */
-export function pgliteTemplateFile(): string | null {
+export function pgliteTemplateFile(kind = "initdb"): string | null {
   try {
     const root = path.join(__dirname, "..", "node_modules");
     const pkg = path.join(root, "@electric-sql", "pglite", "package.json");
     const { version } = JSON.parse(fs.readFileSync(pkg, "utf8")) as { version: string };
-    return path.join(root, ".cache", "payment-e2e", `pglite-${version}-initdb.tar`);
+    return path.join(root, ".cache", "payment-e2e", `pglite-${version}-${kind}.tar`);
   } catch {
     return null;
+  }
+}
+
+/** The cluster dumped in `file`, or null when there is none or it cannot be loaded. */
+async function loadDump(file: string): Promise<PGlite | null> {
+  if (!fs.existsSync(file)) return null;
+  try {
+    return await PGlite.create({ loadDataDir: new Blob([fs.readFileSync(file)]) });
+  } catch {
+    return null; // not a dump this PGlite can load: the caller starts otherwise, and the dump is written again
+  }
+}
+
+/** Writes `db`'s data directory to `file`, whole (aside, then renamed); false on a read-only or full disk. */
+async function keepDump(db: PGlite, file: string): Promise<boolean> {
+  const aside = `${file}.${process.pid}.tmp`;
+  try {
+    const dump = await db.dumpDataDir("none");
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(aside, Buffer.from(await dump.arrayBuffer()));
+    fs.renameSync(aside, file);
+    return true;
+  } catch {
+    fs.rmSync(aside, { force: true });
+    return false;
   }
 }
 
@@ -125,30 +155,20 @@ export function pgliteTemplateFile(): string | null {
  * fresh initdb's. `template` null: initdb every time.
  */
 export async function freshPglite(template: string | null = pgliteTemplateFile()): Promise<PGlite> {
-  if (template && fs.existsSync(template)) {
-    try {
-      return await PGlite.create({ loadDataDir: new Blob([fs.readFileSync(template)]) });
-    } catch {
-      // not a dump this PGlite can load: initdb below, and the dump is written again
-    }
-  }
+  const loaded = template ? await loadDump(template) : null;
+  if (loaded) return loaded;
   const db = await PGlite.create();
-  if (template) {
-    const aside = `${template}.${process.pid}.tmp`;
-    try {
-      const dump = await db.dumpDataDir("none");
-      fs.mkdirSync(path.dirname(template), { recursive: true });
-      fs.writeFileSync(aside, Buffer.from(await dump.arrayBuffer()));
-      fs.renameSync(aside, template);
-    } catch {
-      fs.rmSync(aside, { force: true }); // a read-only or full disk: the next start runs initdb too
-    }
-  }
+  if (template) await keepDump(db, template); // when it cannot be written, the next start runs initdb too
   return db;
 }
 
-export async function startPglite(host: string, port: number): Promise<PgliteHandle> {
-  const db = await freshPglite();
+/**
+ * PGlite behind a Postgres wire socket on host:port. `prepared`: a dump kept earlier with `keep`
+ * (sandbox/db.ts keeps the migrated cluster), loaded when it is there and loads; else a fresh cluster.
+ */
+export async function startPglite(host: string, port: number, prepared: string | null = null): Promise<PgliteHandle> {
+  const loaded = prepared ? await loadDump(prepared) : null;
+  const db = loaded ?? (await freshPglite());
   const server = new PGLiteSocketServer({ db, host, port, maxConnections: 16 });
   patchQueue(server);
   await server.start();
@@ -156,6 +176,12 @@ export async function startPglite(host: string, port: number): Promise<PgliteHan
   const actual = Number(conn.slice(conn.lastIndexOf(":") + 1));
   return {
     port: actual,
+    prepared: loaded !== null,
+    async keep(file: string) {
+      // Written pages on disk, not only in the WAL: the next start then has no recovery to replay.
+      await db.exec("CHECKPOINT");
+      return keepDump(db, file);
+    },
     async stop() {
       await server.stop();
       await db.close();

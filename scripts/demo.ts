@@ -6,7 +6,6 @@
  * kept either way.
  */
 import { parseArgs } from "node:util";
-import { rehearse } from "./rehearse";
 import type { Faults } from "../sandbox/index";
 import { wantsHelp } from "../lib/cli/args";
 import { watchAncestors } from "../lib/host/lifecycle";
@@ -91,6 +90,8 @@ async function main(): Promise<number> {
   if (a.stuck) faults.stuckProcessing = true;
   const deadline = Number(a["deadline-s"] ?? (a.stuck ? 20 : 300));
   console.log(`demo: sandbox rehearsal${a.stuck ? " with the stuck-order fault" : ""} (poll deadline ${deadline} s)`);
+  // Loaded only now: --help answers without the sandbox and the host stack.
+  const { rehearse } = await import("./rehearse");
   const r = await rehearse({
     faults,
     archiveDir: a["archive-dir"],

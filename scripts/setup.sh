@@ -77,9 +77,10 @@ node_ok node || {
 echo "setup: npm ci on Node $(node --version)"
 npm ci --no-audit --no-fund --loglevel=error
 npm run build --silent
-# The embedded sandbox's empty PGlite cluster, kept once (sandbox/pglite-server.ts freshPglite): every
-# later start (the demo, each test's sandbox) loads it instead of running initdb again.
-node --import tsx -e 'require("./sandbox/pglite-server").freshPglite().then((db) => db.close())'
+# The embedded sandbox's PGlite clusters, kept once: initdb's, and the migrated one (sandbox/db.ts
+# migratedTemplateFile). Every later start (the demo, each test's sandbox) loads the migrated one
+# instead of running initdb and the migrations again.
+node --import tsx -e 'require("./sandbox/db").startDatabase({ host: "127.0.0.1", pgPort: 0 }).then((db) => db.stop())'
 
 # The scanner runs on every commit: no secret or card number reaches git.
 if git rev-parse --git-dir >/dev/null 2>&1; then git config core.hooksPath hooks; fi

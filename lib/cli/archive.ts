@@ -137,4 +137,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code));
+/** The command as its process runs it: main's exit code (test/cli/in-process.ts calls it in a test's process). */
+export const command = main;
+
+if (require.main === module) main(process.argv.slice(2)).then((code) => process.exit(code));

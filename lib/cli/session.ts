@@ -130,13 +130,19 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err) => {
-      console.error(`session: ${oneLine(err)}`);
-      if (err instanceof TypeError) console.error(USAGE);
-      process.exit(err instanceof ConfigError || err instanceof TypeError || err instanceof SessionError ? 2 : 1);
-    },
-  );
+/**
+ * The command as its process runs it: main's exit code, or a refusal thrown on the way as its one
+ * line (and the usage after a bad flag) with exit 2 (1 for anything else). The tests of refusals and
+ * of --no-jupyter call it in their own process (test/cli/in-process.ts).
+ */
+export async function command(argv: string[]): Promise<number> {
+  try {
+    return await main(argv);
+  } catch (err) {
+    console.error(`session: ${oneLine(err)}`);
+    if (err instanceof TypeError) console.error(USAGE);
+    return err instanceof ConfigError || err instanceof TypeError || err instanceof SessionError ? 2 : 1;
+  }
 }
+
+if (require.main === module) command(process.argv.slice(2)).then((code) => process.exit(code));

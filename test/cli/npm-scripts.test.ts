@@ -78,7 +78,7 @@ const SCRIPTS: Record<string, Entry> = {
       "the operator path in real JupyterLab takes minutes and cannot select no test (its before hook starts JupyterLab); CI runs it; checked: its glob names test files",
     check: globsHaveFiles,
   },
-  // FAULTS_ONLY names no scenario: the suite loads every scenario and starts its sandbox, runs none.
+  // FAULTS_ONLY names no scenario: the suite loads every scenario, starts no sandbox and runs none.
   // TAP (`# tests 0`, Node 20) or spec (`ℹ tests 0`, the default on Node 23+ whatever the output).
   "test:faults": { args: [], env: { FAULTS_ONLY: "none" }, expect: /^(?:#|ℹ) tests 0$/m },
   "faults:refresh": help(/^usage: TEST_PG_URL=postgres:\/\/… npm run faults:refresh/m),

@@ -1,6 +1,7 @@
 /**
  * Sealed folders are read-only to the tool (issue 13): every `npm run` command that takes a session
- * or an archive is run, as a real process, against a sealed staging dry run and a sealed live run;
+ * or an archive is run, as a real process, against a sealed staging dry run and a sealed live run
+ * (its refusals and usage text through the same function in this process: test/cli/in-process.ts);
  * afterwards no byte and no modification time in either folder has changed, and verify still passes.
  * Commands that would add evidence (confirm-bank, archive --reseal) are refused without a written
  * reason; comparisons go to `<archive>/comparisons/`, never into a session folder.
@@ -17,6 +18,8 @@ import { archiveSession } from "../../lib/host/archive";
 import { passedDryRuns } from "../../lib/run/dry-run";
 import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
 import { makeSigner, writeAllowedSigners } from "../evidence/signing";
+import { main as confirmBank } from "../../lib/cli/confirm-bank";
+import { archiveCommand, sessionCommand } from "./in-process";
 
 const REPO = path.resolve(__dirname, "../..");
 const TSX = pathToFileURL(path.join(REPO, "node_modules", "tsx", "dist", "loader.mjs")).href;
@@ -65,7 +68,8 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
     const r = spawnSync(process.execPath, ["--import", TSX, path.join(REPO, "lib", "cli", `${name}.ts`), ...args], {
       cwd: root,
       encoding: "utf8",
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TZ: "UTC" },
+      // TMPDIR passed on: npm test's own temporary folder (a preflight leaves its trace there).
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TZ: "UTC", TMPDIR: process.env.TMPDIR ?? "/tmp" },
       timeout: 60_000,
     });
     return { code: r.status, out: `${r.stdout}${r.stderr}` };
@@ -127,12 +131,13 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
     unchanged();
   });
 
-  test("archive: nothing to do on an intact seal; --reseal without a written reason refused (exit 2)", () => {
+  test("archive: nothing to do on an intact seal; --reseal without a written reason refused (exit 2)", async () => {
     const again = cli("archive", live);
     assert.equal(again.code, 0, again.out);
     assert.match(again.out, /already sealed at \S+; nothing to do/);
     for (const args of [["--reseal"], ["--reseal", "because"]]) {
-      const r = cli("archive", live, ...args);
+      const ran = await archiveCommand([live, ...args]);
+      const r = { code: ran.code, out: ran.out + ran.err };
       assert.equal(r.code, 2, r.out);
       assert.match(
         r.out,
@@ -149,16 +154,26 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
     unchanged();
   });
 
-  test("confirm-bank: refused on a sealed folder unless re-sealing with a reason", () => {
-    const r = cli("confirm-bank", live, "--date", day(0));
+  test("confirm-bank: refused on a sealed folder unless re-sealing with a reason", async () => {
+    // Its main in this process: the refusal's lines and exit code, as the process prints them.
+    const confirm = async (...args: string[]) => {
+      const lines: string[] = [];
+      const code = await confirmBank(
+        args,
+        (l) => lines.push(l),
+        (l) => lines.push(l),
+      );
+      return { code, out: lines.join("\n") };
+    };
+    const r = await confirm(live, "--date", day(0));
     assert.equal(r.code, 2, r.out);
     assert.match(r.out, /is sealed \(manifest\.json\).* add --reseal "bank statement confirmed the refund"/);
-    const short = cli("confirm-bank", live, "--date", day(0), "--reseal", "ok");
+    const short = await confirm(live, "--date", day(0), "--reseal", "ok");
     assert.equal(short.code, 2, short.out);
     unchanged();
   });
 
-  test("preflight reads the archive (the live gate) and writes nothing there; session --help and --resume", () => {
+  test("preflight reads the archive (the live gate) and writes nothing there; session --help and --resume", async () => {
     const r = cli(
       "preflight",
       "--mode",
@@ -185,12 +200,12 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
       [path.basename(staging)],
       "the sealed staging run is what the live gate accepts",
     );
-    assert.equal(cli("session", "--help").code, 0);
+    assert.equal((await sessionCommand(["--help"])).code, 0);
     // Reopening a sealed session for running is refused, naming the seal (issue 22 item 8).
     for (const dir of [staging, live]) {
-      const resume = cli("session", "--resume", path.basename(dir), "--archive-dir", archive, "--no-jupyter");
-      assert.equal(resume.code, 2, resume.out);
-      assert.match(resume.out, /is sealed \(manifest\.json\): a sealed session is never run again/);
+      const resume = await sessionCommand(["--resume", path.basename(dir), "--archive-dir", archive, "--no-jupyter"]);
+      assert.equal(resume.code, 2, resume.out + resume.err);
+      assert.match(resume.err, /is sealed \(manifest\.json\): a sealed session is never run again/);
     }
     unchanged();
   });

@@ -16,6 +16,7 @@ import { Journal } from "../../lib/evidence/journal";
 import { classicNotebookCommand, jupyterLabCommand } from "../../lib/host/jupyter";
 import { readNotebook, sourceOf } from "../../lib/host/nbfile";
 import { makeSession, seal } from "../report/fixtures";
+import { sessionCommand } from "./in-process";
 
 const root = path.resolve(__dirname, "../..");
 const SESSION = ["--import", "tsx", "lib/cli/session.ts"];
@@ -60,33 +61,23 @@ test("session --mode staging prepares a fresh folder, journal and notebook, and 
   }
 });
 
-test("session --help names the --base-url form; a bad --port or RUNBOOK_JUPYTER_UI is refused before any folder", () => {
-  const help = spawnSync(process.execPath, [...SESSION, "--help"], { cwd: root, encoding: "utf8" });
-  assert.equal(help.status, 0, help.stderr);
-  assert.match(help.stdout, /--base-url\s+the marketplace's origin, e\.g\. https:\/\/staging\.example\.com/);
-  assert.match(help.stdout, /<origin>\/api\/v1\//);
+test("session --help names the --base-url form; a bad --port or RUNBOOK_JUPYTER_UI is refused before any folder", async () => {
+  // In this process (test/cli/in-process.ts): the test above runs the real process's refusal and exit code.
+  const help = await sessionCommand(["--help"]);
+  assert.equal(help.code, 0, help.err);
+  assert.match(help.out, /--base-url\s+the marketplace's origin, e\.g\. https:\/\/staging\.example\.com/);
+  assert.match(help.out, /<origin>\/api\/v1\//);
   // Issue 22: the orchestrator flag is offered, with when to use it (the payment's own time).
-  assert.match(help.stdout, /^usage: .*\[--hyperswitch-url URL\]/m);
-  assert.match(help.stdout, /--hyperswitch-url\s+the orchestrator's API origin \(HYPERSWITCH_URL\)/);
+  assert.match(help.out, /^usage: .*\[--hyperswitch-url URL\]/m);
+  assert.match(help.out, /--hyperswitch-url\s+the orchestrator's API origin \(HYPERSWITCH_URL\)/);
   const archive = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-session-"));
   try {
-    const port = spawnSync(
-      process.execPath,
-      [...SESSION, "--mode", "sandbox", "--archive-dir", archive, "--port", "x"],
-      {
-        cwd: root,
-        encoding: "utf8",
-      },
-    );
-    assert.equal(port.status, 2);
-    assert.match(port.stderr, /^session: --port: is "x"; give a number 1–65535\n$/);
-    const ui = spawnSync(process.execPath, [...SESSION, "--mode", "sandbox", "--archive-dir", archive], {
-      cwd: root,
-      encoding: "utf8",
-      env: { ...process.env, RUNBOOK_JUPYTER_UI: "voila" },
-    });
-    assert.equal(ui.status, 2);
-    assert.match(ui.stderr, /^session: RUNBOOK_JUPYTER_UI: is "voila"; use lab, notebook/);
+    const port = await sessionCommand(["--mode", "sandbox", "--archive-dir", archive, "--port", "x"]);
+    assert.equal(port.code, 2);
+    assert.match(port.err, /^session: --port: is "x"; give a number 1–65535\n$/);
+    const ui = await sessionCommand(["--mode", "sandbox", "--archive-dir", archive], { RUNBOOK_JUPYTER_UI: "voila" });
+    assert.equal(ui.code, 2);
+    assert.match(ui.err, /^session: RUNBOOK_JUPYTER_UI: is "voila"; use lab, notebook/);
     assert.deepEqual(fs.readdirSync(archive), []);
   } finally {
     fs.rmSync(archive, { recursive: true, force: true });

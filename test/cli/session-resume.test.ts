@@ -1,30 +1,22 @@
 /**
- * `npm run session` and earlier sessions (issue 22 items 8–9), as real processes without Jupyter
- * (`--no-jupyter`): a new session is refused while an earlier one has money moved and no refund,
+ * `npm run session` and earlier sessions (issue 22 items 8–9), without Jupyter (`--no-jupyter`), through
+ * the function its process runs (test/cli/in-process.ts; the process itself: session-cli.test.ts): a new session is refused while an earlier one has money moved and no refund,
  * naming it, unless `--new-anyway` (which the new journal records); `--resume` reopens the newest
  * unfinished session or the one named, and refuses a sealed one without touching a byte of it.
  * The same in real JupyterLab: test/ui/session-life.test.ts.
  */
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { Journal } from "../../lib/evidence/journal";
 import { makeSession, seal, tmpArchive } from "../report/fixtures";
+import { sessionCommand } from "./in-process";
 
 const root = path.resolve(__dirname, "../..");
 
-function session(...args: string[]) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "lib/cli/session.ts", ...args], {
-    cwd: root,
-    encoding: "utf8",
-    env: { ...process.env, OPERATOR_PASSWORD: "" },
-    timeout: 120_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const session = (...args: string[]) => sessionCommand(args, { OPERATOR_PASSWORD: "" });
 
 /** Every file's bytes and modification time. */
 function snapshot(dir: string): Record<string, string> {
@@ -43,20 +35,20 @@ const withNotebook = (dir: string) => {
 };
 
 describe("npm run session and the sessions before it", { timeout: 5 * 60 * 1000 }, () => {
-  test("--help lists --resume and --new-anyway", () => {
-    const r = session("--help");
+  test("--help lists --resume and --new-anyway", async () => {
+    const r = await session("--help");
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /--resume \[<id>\]\s+reopen an unfinished session/);
     assert.match(r.out, /--new-anyway\s+create a new session although an earlier one moved money/);
   });
 
-  test("a new session is refused while an earlier one moved money without a refund; --new-anyway records it", () => {
+  test("a new session is refused while an earlier one moved money without a refund; --new-anyway records it", async () => {
     const archive = tmpArchive();
     // step 5 stuck, the refund refused (409): money moved, no refund.
     const stuck = makeSession(archive, { mode: "staging", scenario: "stuck", at: new Date(Date.UTC(2026, 10, 20, 9)) });
     const id = path.basename(stuck);
     const args = ["--mode", "staging", "--base-url", "https://staging.example.com", "--archive-dir", archive];
-    const refused = session(...args, "--no-jupyter");
+    const refused = await session(...args, "--no-jupyter");
     assert.equal(refused.code, 2, refused.err);
     assert.match(
       refused.err,
@@ -66,7 +58,7 @@ describe("npm run session and the sessions before it", { timeout: 5 * 60 * 1000 
     );
     assert.deepEqual(fs.readdirSync(archive), [id], "nothing is created on a refusal");
 
-    const anyway = session(...args, "--no-jupyter", "--new-anyway");
+    const anyway = await session(...args, "--no-jupyter", "--new-anyway");
     assert.equal(anyway.code, 0, anyway.err);
     assert.match(anyway.out, new RegExp(`note: --new-anyway: ${id} still has money moved and no refund`));
     const fresh = /Session (\S+) prepared/.exec(anyway.out)?.[1];
@@ -77,12 +69,12 @@ describe("npm run session and the sessions before it", { timeout: 5 * 60 * 1000 
     // A sandbox rehearsal with money outstanding does not hold a staging session back, nor the reverse.
     const other = tmpArchive();
     makeSession(other, { mode: "sandbox", scenario: "stuck", at: new Date(Date.UTC(2026, 10, 20, 9)) });
-    const ok = session("--mode", "staging", "--archive-dir", other, "--no-jupyter");
+    const ok = await session("--mode", "staging", "--archive-dir", other, "--no-jupyter");
     assert.equal(ok.code, 0, ok.err);
     assert.match(ok.out, /note: 1 unfinished earlier session \(newest \S+-sandbox\); npm run session -- --resume <id>/);
   });
 
-  test("--resume reopens the newest unfinished session, or the one named; a sealed one is refused untouched", () => {
+  test("--resume reopens the newest unfinished session, or the one named; a sealed one is refused untouched", async () => {
     const archive = tmpArchive();
     const older = withNotebook(makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 20, 9)) }));
     const sealed = withNotebook(
@@ -92,7 +84,7 @@ describe("npm run session and the sessions before it", { timeout: 5 * 60 * 1000 
     const newer = withNotebook(makeSession(archive, { mode: "staging", at: new Date(Date.UTC(2026, 10, 22, 9)) }));
     const before = snapshot(sealed);
 
-    const sealedR = session("--resume", path.basename(sealed), "--archive-dir", archive, "--no-jupyter");
+    const sealedR = await session("--resume", path.basename(sealed), "--archive-dir", archive, "--no-jupyter");
     assert.equal(sealedR.code, 2, sealedR.err);
     assert.match(
       sealedR.err,
@@ -102,24 +94,31 @@ describe("npm run session and the sessions before it", { timeout: 5 * 60 * 1000 
     );
     assert.deepEqual(snapshot(sealed), before, "the sealed folder is left as it was");
 
-    const latest = session("--archive-dir", archive, "--no-jupyter", "--resume");
+    const latest = await session("--archive-dir", archive, "--no-jupyter", "--resume");
     assert.equal(latest.code, 0, latest.err);
     assert.match(latest.out, new RegExp(`^Session ${path.basename(newer)} resumed`, "m"));
-    const named = session("--resume", path.basename(older), "--archive-dir", archive, "--no-jupyter");
+    const named = await session("--resume", path.basename(older), "--archive-dir", archive, "--no-jupyter");
     assert.equal(named.code, 0, named.err);
     assert.match(named.out, new RegExp(`^Session ${path.basename(older)} resumed`, "m"));
     assert.equal(fs.readdirSync(archive).length, 3, "--resume creates no session");
 
-    const params = session("--resume", "--base-url", "https://x.example.com", "--archive-dir", archive, "--no-jupyter");
+    const params = await session(
+      "--resume",
+      "--base-url",
+      "https://x.example.com",
+      "--archive-dir",
+      archive,
+      "--no-jupyter",
+    );
     assert.equal(params.code, 2);
     assert.match(
       params.err,
       /--resume reopens a session with the parameters it was created with; leave out --base-url/,
     );
-    const none = session("--resume", "20261101T000000Z-staging", "--archive-dir", archive, "--no-jupyter");
+    const none = await session("--resume", "20261101T000000Z-staging", "--archive-dir", archive, "--no-jupyter");
     assert.equal(none.code, 2);
     assert.match(none.err, /no session 20261101T000000Z-staging in /);
-    const wrongMode = session("--resume", "--mode", "live", "--archive-dir", archive, "--no-jupyter");
+    const wrongMode = await session("--resume", "--mode", "live", "--archive-dir", archive, "--no-jupyter");
     assert.equal(wrongMode.code, 2);
     assert.match(
       wrongMode.err,

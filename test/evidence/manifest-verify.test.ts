@@ -10,6 +10,7 @@ import { manifestHash, readManifest, retentionDate, writeManifest } from "../../
 import { Journal } from "../../lib/evidence/journal";
 import { Trace } from "../../lib/evidence/trace";
 import { formatVerify, sealFix, verifySession } from "../../lib/evidence/verify";
+import { main as verifyMain } from "../../lib/cli/verify";
 import type { Mode } from "../../lib/types";
 import { BANK, rechainJournal, stepResult, tmpDir } from "./fixtures";
 
@@ -47,8 +48,26 @@ function fakeSession(o: { mode?: string; id?: string; parent?: string } = {}): s
   return dir;
 }
 
-const runCli = (...args: string[]) =>
+/** `npm run verify` as a process: the exit code and lines the shell sees. */
+const spawnCli = (...args: string[]) =>
   spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: ROOT, encoding: "utf8" });
+/**
+ * `npm run verify`'s main, called in this process with the repository as its folder, as the script
+ * runs it: the same lines and exit code without a Node and a TypeScript compile per row (spawnCli
+ * proves the wiring once below; test/cli/npm-scripts.test.ts runs the npm script).
+ */
+const runCli = (...args: string[]) => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const status = verifyMain(
+    args,
+    (l) => out.push(l),
+    (l) => err.push(l),
+    ROOT,
+  );
+  const text = (xs: string[]) => (xs.length ? `${xs.join("\n")}\n` : "");
+  return { status, stdout: text(out), stderr: text(err) };
+};
 const traceLines = (dir: string) => fs.readFileSync(path.join(dir, "trace.jsonl"), "utf8").split("\n").slice(0, -1);
 const setTrace = (dir: string, lines: string[]) =>
   fs.writeFileSync(path.join(dir, "trace.jsonl"), lines.map((l) => `${l}\n`).join(""));
@@ -315,6 +334,10 @@ describe("verifySession", () => {
   });
 
   it("CLI usage errors exit 2", () => {
+    const real = spawnCli();
+    assert.equal(real.status, 2);
+    assert.match(real.stderr, /^usage: verify <session-dir>/);
+    assert.equal(real.stdout, "");
     assert.equal(runCli().status, 2);
     assert.equal(runCli(path.join(tmpDir("v-"), "missing")).status, 2);
     assert.equal(runCli("a", "b").status, 2);

@@ -264,7 +264,7 @@ logIn(api, { email: "op@example.test", password: "not-checked" }).then(async (me
     const cli = spawnSync(TSX, [path.join(ROOT, "lib/cli/scan.ts"), dir], {
       cwd: ROOT,
       encoding: "utf8",
-      env: { PATH: process.env.PATH },
+      env: { PATH: process.env.PATH, TMPDIR: process.env.TMPDIR ?? "/tmp" },
     });
     assert.equal(cli.status, 1, cli.stdout + cli.stderr);
     assert.match(cli.stdout, /payment-e2e\.ipynb:\d+: secret POST \/auth\/login secret/);
@@ -282,7 +282,7 @@ logIn(api, { email: "op@example.test", password: "not-checked" }).then(async (me
       spawnSync(TSX, [path.join(ROOT, "lib/cli/scan.ts"), ...args], {
         cwd: stage,
         encoding: "utf8",
-        env: { PATH: process.env.PATH },
+        env: { PATH: process.env.PATH, TMPDIR: process.env.TMPDIR ?? "/tmp" },
       });
     assert.equal(scan("--all-files", ".").status, 0, "without the hashes the opaque token passes");
     const r = scan("--all-files", "--hashes-from", archive, ".");

@@ -23,6 +23,7 @@ import { Trace } from "../../lib/evidence/trace";
 import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
 import { anchorReport, lines, rechain, reseal } from "./format-v2";
 import { type Signer, commitTrust, makeSigner, writeAllowedSigners } from "./signing";
+import { archiveCommand } from "../cli/in-process";
 
 const ROOT = path.resolve(__dirname, "../..");
 const VERIFIER = path.join(ROOT, "verifier", "verify_session.py");
@@ -214,18 +215,14 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     const r = repo();
     const dir = await sealStaging(r);
     const before = fs.readFileSync(path.join(dir, "manifest.json"));
-    const cli = (...args: string[]) =>
-      spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "lib", "cli", "archive.ts"), dir, ...args], {
-        cwd: ROOT,
-        encoding: "utf8",
-        env: { ...process.env, PAYMENT_E2E_SIGN_KEY: "" },
-      });
-    const unsigned = cli("--docs-dir", r.docs);
-    assert.equal(unsigned.status, 0, unsigned.stderr);
-    assert.match(unsigned.stdout, /already sealed/);
-    const signed = cli("--docs-dir", r.docs, "--sign-key", alice.key);
-    assert.equal(signed.status, 0, signed.stderr);
-    assert.match(signed.stdout, /sealed at \S+ unsigned; signed now: \S+manifest\.json\.sig/);
+    // npm run archive's command in this process (test/cli/in-process.ts), its lines and exit code.
+    const cli = (...args: string[]) => archiveCommand([dir, ...args], { PAYMENT_E2E_SIGN_KEY: "" });
+    const unsigned = await cli("--docs-dir", r.docs);
+    assert.equal(unsigned.code, 0, unsigned.err);
+    assert.match(unsigned.out, /already sealed/);
+    const signed = await cli("--docs-dir", r.docs, "--sign-key", alice.key);
+    assert.equal(signed.code, 0, signed.err);
+    assert.match(signed.out, /sealed at \S+ unsigned; signed now: \S+manifest\.json\.sig/);
     assert.deepEqual(fs.readFileSync(path.join(dir, "manifest.json")), before);
     const { py, ts } = both(r, dir);
     for (const x of [py, ts]) assert.equal(x.code, 0, x.out);

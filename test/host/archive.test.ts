@@ -17,6 +17,7 @@ import { archiveSession } from "../../lib/host/archive";
 import { Journal } from "../../lib/evidence/journal";
 import { Trace } from "../../lib/evidence/trace";
 import { day, makeSession, tmpArchive } from "../report/fixtures";
+import { archiveCommand } from "../cli/in-process";
 
 const root = path.resolve(__dirname, "../..");
 
@@ -184,19 +185,25 @@ describe("archive on a sealed folder", () => {
 
   test("CLI: exit 0 'already sealed at <time>; nothing to do', exit 1 with one line when changed", async () => {
     const { dir, docs, first } = await sealedOnce();
-    const cli = (...args: string[]) =>
+    // The real process once (the refusal: exit 1, nothing on stdout, one line on stderr); the other calls
+    // run its command in this process (test/cli/in-process.ts), the same lines and exit codes.
+    const real = (...args: string[]) =>
       spawnSync(process.execPath, ["--import", "tsx", path.join(root, "lib/cli/archive.ts"), ...args], {
         cwd: root,
         encoding: "utf8",
       });
-    const ok = cli(dir, "--docs-dir", docs);
+    const cli = async (...args: string[]) => {
+      const r = await archiveCommand(args);
+      return { status: r.code, stdout: r.out, stderr: r.err };
+    };
+    const ok = await cli(dir, "--docs-dir", docs);
     assert.equal(ok.status, 0, ok.stderr);
     assert.equal(
       ok.stdout,
       `archive: ${dir} already sealed at ${first.manifest.created_at}; nothing to do (manifest sha256 ${first.manifestSha256})\n`,
     );
     fs.appendFileSync(path.join(dir, "report.md"), "edited by hand\n");
-    const refused = cli(dir, "--docs-dir", docs);
+    const refused = real(dir, "--docs-dir", docs);
     assert.equal(refused.status, 1);
     assert.equal(refused.stdout, "");
     assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
@@ -208,7 +215,7 @@ describe("archive on a sealed folder", () => {
     // --reseal without a written reason: exit 2, one line naming the fix; nothing written.
     const before = snapshot(dir);
     for (const args of [["--reseal"], ["--reseal", "typo"]]) {
-      const r = cli(dir, "--docs-dir", docs, ...args);
+      const r = await cli(dir, "--docs-dir", docs, ...args);
       assert.equal(r.status, 2, r.stderr);
       assert.match(
         r.stderr,
@@ -216,7 +223,7 @@ describe("archive on a sealed folder", () => {
       );
     }
     assert.deepEqual(snapshot(dir), before);
-    const resealed = cli(dir, "--docs-dir", docs, "--reseal", "the report block was corrected on purpose");
+    const resealed = await cli(dir, "--docs-dir", docs, "--reseal", "the report block was corrected on purpose");
     assert.equal(resealed.status, 0, resealed.stderr);
     assert.match(resealed.stdout, /^re-sealed \(recorded in the trace\)/);
     const note = readTrace(path.join(dir, TRACE_FILE)).pop()?.payload as { reason?: string };

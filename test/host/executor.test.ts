@@ -133,16 +133,17 @@ test("an unreadable notebook: exit 2, named", async () => {
 
 /** The venv's Python (nbclient 0.11) and Debian's (python3-nbclient 0.7.2), when installed. */
 const DEBIAN_PYTHON = "/usr/bin/python3";
-const PYTHONS = [...new Set([pythonFor(), DEBIAN_PYTHON])].filter(
-  (py) => spawnSync(py, ["-c", "import nbclient"], { stdio: "ignore" }).status === 0,
-);
+/** Each with its nbclient's version, asked once (importing nbclient is about a second of CPU). */
+const PYTHONS = [...new Set([pythonFor(), DEBIAN_PYTHON])].flatMap((python) => {
+  const r = spawnSync(python, ["-c", "import nbclient; print(nbclient.__version__)"], { encoding: "utf8" });
+  return r.status === 0 ? [{ python, nbclient: r.stdout.trim() }] : [];
+});
 
-for (const python of PYTHONS)
+for (const { python, nbclient } of PYTHONS)
   test(`tslab run (${python}): saved after every cell, marked complete; a dying kernel leaves the last finished cell`, {
     timeout: 120_000,
   }, async () => {
-    const nbclient = spawnSync(python, ["-c", "import nbclient; print(nbclient.__version__)"], { encoding: "utf8" });
-    const file = path.join(scratch, `tiny-${nbclient.stdout.trim()}.ipynb`);
+    const file = path.join(scratch, `tiny-${nbclient}.ipynb`);
     tinyNotebook(file, [
       { cell_type: "markdown", id: "m0", metadata: {}, source: "# tiny" },
       code("c1", 'console.log("one")'),

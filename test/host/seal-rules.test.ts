@@ -7,7 +7,6 @@
  * seal-rules-run.ts, run on test/e2e/notebook.test.ts's rehearsal.
  */
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -38,8 +37,7 @@ import { deriveOutcome } from "../../lib/report/verdict";
 import type { StepResult } from "../../lib/types";
 import { makeSession, tmpArchive } from "../report/fixtures";
 import { docsOf, files, pyVerify } from "./seal-rules-run";
-
-const root = path.resolve(__dirname, "../..");
+import { archiveCommand } from "../cli/in-process";
 
 /** A notebook of runbook cells showing each journaled step result; `silent` cells show nothing. */
 function notebookFor(
@@ -69,11 +67,11 @@ function notebookFor(
   fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), `${JSON.stringify(nb, null, 1)}\n`);
 }
 
-const archiveCli = (...args: string[]) =>
-  spawnSync(process.execPath, ["--import", "tsx", path.join(root, "lib/cli/archive.ts"), ...args], {
-    cwd: root,
-    encoding: "utf8",
-  });
+/** `npm run archive` in this process (test/cli/in-process.ts): its lines and exit code, as the process prints them. */
+const archiveCli = async (...args: string[]) => {
+  const r = await archiveCommand(args);
+  return { status: r.code, stdout: r.out, stderr: r.err };
+};
 
 describe("seal rules on fixture sessions", () => {
   test("money moved and no refund: refused (exit 1) naming --unrefunded; sealed with a reason, the report says so without advice a sealed session cannot follow", async () => {
@@ -81,12 +79,12 @@ describe("seal rules on fixture sessions", () => {
     const dir = makeSession(archive, { mode: "sandbox", scenario: "no-refund" });
     notebookFor(dir);
     const before = files(dir);
-    const cli = archiveCli(dir, "--docs-dir", docsOf(dir));
+    const cli = await archiveCli(dir, "--docs-dir", docsOf(dir));
     assert.equal(cli.status, 1, cli.stdout + cli.stderr);
     assert.match(cli.stderr, /refused: money moved and no refund has succeeded — .* --unrefunded "<reason>"/);
     assert.match(cli.stderr, /E2E_ARCHIVE_UNREFUNDED/);
     assert.deepEqual(files(dir), before, "nothing written");
-    const short = archiveCli(dir, "--unrefunded", "ok");
+    const short = await archiveCli(dir, "--unrefunded", "ok");
     assert.equal(short.status, 2);
     assert.match(short.stderr, /--unrefunded needs a written reason of at least 10 characters/);
     const r = await archiveSession(dir, {

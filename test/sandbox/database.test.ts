@@ -1,12 +1,12 @@
 // Database: migrations, the read-only role, isolation per start, PGlite's shared session under concurrency,
-// and the initdb template PGlite starts from.
+// and the clusters PGlite starts from (initdb's, and the migrated one).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { Pool } from "pg";
-import { READONLY_ROLE } from "../../sandbox/db";
+import { migratedTemplateFile, READONLY_ROLE } from "../../sandbox/db";
 import { startSandbox } from "../../sandbox/index";
 import { freshPglite } from "../../sandbox/pglite-server";
 import { Api, backends, completedOrder, sql, useSandbox } from "./helpers";
@@ -185,6 +185,48 @@ describe("PGlite's initdb template", () => {
         await b.close();
       }
       assert.deepEqual(fs.readdirSync(dir), ["initdb.tar"], "no dump left aside");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("PGlite's migrated cluster", () => {
+  test("kept by a start, named by the migrations; it holds their schema and none of a start's role, users or passwords", async () => {
+    const kept = migratedTemplateFile();
+    assert.ok(kept, "no node_modules beside the sandbox");
+    const sb = await startSandbox({ quiet: true });
+    await sb.stop();
+    assert.ok(fs.statSync(kept).size > 1_000_000, `${kept} was not written by the start`);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pglite-migrated-"));
+    try {
+      // A copy: a dump that did not load would be overwritten by freshPglite with an empty cluster.
+      const copy = path.join(dir, "migrated.tar");
+      fs.copyFileSync(kept, copy);
+      const db = await freshPglite(copy);
+      try {
+        const versions = await db.query<{ version: string }>("SELECT version FROM schema_migrations ORDER BY version");
+        const migrations = fs
+          .readdirSync(path.join(__dirname, "../../sandbox/migrations"))
+          .filter((f) => f.endsWith(".sql"));
+        assert.deepEqual(
+          versions.rows.map((r) => `${r.version}.sql`),
+          migrations.sort(),
+        );
+        assert.deepEqual((await db.query("SELECT count(*)::int AS n FROM users")).rows, [{ n: 0 }], "no seed");
+        assert.deepEqual((await db.query(`SELECT rolname FROM pg_roles WHERE rolname = '${READONLY_ROLE}'`)).rows, []);
+      } finally {
+        await db.close();
+      }
+      // Another migration text, or one more migration, is another cluster.
+      const migrations = path.join(dir, "migrations");
+      fs.cpSync(path.join(__dirname, "../../sandbox/migrations"), migrations, { recursive: true });
+      assert.equal(migratedTemplateFile(migrations), kept);
+      fs.appendFileSync(path.join(migrations, "001_marketplace.sql"), "\n");
+      const edited = migratedTemplateFile(migrations);
+      assert.notEqual(edited, kept);
+      fs.writeFileSync(path.join(migrations, "999_more.sql"), "SELECT 1;\n");
+      assert.notEqual(migratedTemplateFile(migrations), edited);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
