@@ -871,12 +871,7 @@ def check_outcome(session_dir, journal_entries, out):
         if not claims:
             out.add("ERROR", REPORT_FILE, "states no outcome; the seal recorded %s" % want, "OUTCOME_MISMATCH")
         for word, reason in claims:
-            if word != want:
-                out.add("ERROR", REPORT_FILE, "states outcome %s, the seal recorded %s (%s:%s)"
-                        % (quoted(word, 40), want, JOURNAL_FILE, seal.get("seq")), "OUTCOME_MISMATCH")
-            elif reason is None or not same_reason(seal["data"], inert_plain(reason)):
-                out.add("ERROR", REPORT_FILE, "states the reason %s, the seal recorded %s"
-                        % (quoted(inert_plain(reason or "")), quoted(seal["data"].get("reason"))), "OUTCOME_MISMATCH")
+            check_claim(REPORT_FILE, word, reason, seal, out)
     cells = [e for e in stated if e["data"].get("by") == "report_cell"]
     cell = cells[-1] if cells else None
     for name, claims in ((NOTEBOOK_FILE, notebook_claims(session_dir)), (HTML_FILE, html_claims(session_dir))):
@@ -1073,6 +1068,18 @@ def check_block_signer(name, lines, begin, end_marker, seal, session_dir, out):
                 % ("%s, %s" % (seal[1], seal[2]) if seal[0] == "good" else "unsigned"))
 
 
+def check_claim(where, word, reason, seal, out):
+    """One Outcome line (report.md's, or the living report block's) against the seal's outcome_stated:
+    the same outcome, and a reason that is the seal's (lib/evidence/outcome-stated.ts)."""
+    want = seal["data"].get("outcome")
+    if word != want:
+        out.add("ERROR", where, "states outcome %s, the seal recorded %s (%s:%s)"
+                % (quoted(word, 40), want, JOURNAL_FILE, seal.get("seq")), "OUTCOME_MISMATCH")
+    elif reason is None or not same_reason(seal["data"], inert_plain(reason)):
+        out.add("ERROR", where, "states the reason %s, the seal recorded %s"
+                % (quoted(inert_plain(reason or "")), quoted(seal["data"].get("reason"))), "OUTCOME_MISMATCH")
+
+
 def check_block_outcome(name, lines, begin, end_marker, journal_entries, out):
     """The session's block in the living report, anchored to this seal's manifest, states the seal's
     outcome and reason in every Outcome line, as report.md must (lib/evidence/outcome-stated.ts
@@ -1090,13 +1097,7 @@ def check_block_outcome(name, lines, begin, end_marker, journal_entries, out):
             break
         for word, reason in block_claims(lines[i].rstrip("\r")):
             stated += 1
-            where = "%s:%d" % (name, i + 1)
-            if word != want:
-                out.add("ERROR", where, "states outcome %s, the seal recorded %s (%s:%s)"
-                        % (quoted(word, 40), want, JOURNAL_FILE, seal.get("seq")), "OUTCOME_MISMATCH")
-            elif reason is None or not same_reason(seal["data"], inert_plain(reason)):
-                out.add("ERROR", where, "states the reason %s, the seal recorded %s"
-                        % (quoted(inert_plain(reason or "")), quoted(seal["data"].get("reason"))), "OUTCOME_MISMATCH")
+            check_claim("%s:%d" % (name, i + 1), word, reason, seal, out)
     if stated and out.count("ERROR") == errors_before:
         out.add("ok", name, "the session's block states outcome %s, as the seal recorded it (%s:%s)"
                 % (want, JOURNAL_FILE, seal.get("seq")))
