@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { type Config, DEFAULTS, parseConfig } from "../config";
 import { ConfigError, oneLine } from "../errors";
 import { preflightGate } from "../run/preflight";
+import { outcomeJudge } from "../report/outcome-check";
 import { SESSION_FLAGS, wantsHelp } from "./args";
 
 export const EXIT = { go: 0, refused: 1, config: 2, backend: 3 } as const;
@@ -73,7 +74,7 @@ export async function main(
     out(`preflight: ${oneLine(err)}`);
     return err instanceof ConfigError ? EXIT.config : EXIT.refused;
   }
-  const gate = await preflightGate(cfg, env, (a) => out(`  anomaly: ${a.message}`));
+  const gate = await preflightGate(cfg, env, (a) => out(`  anomaly: ${a.message}`), outcomeJudge);
   if ("error" in gate) {
     out(`preflight: backend check failed: ${oneLine(gate.error)}`);
     out(`trace: ${gate.traceFile}`);

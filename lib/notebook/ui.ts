@@ -17,6 +17,7 @@ import { banner, pollLine, stepMarkdown } from "../report/display";
 import { loadEvidence } from "../report/evidence";
 import { inertCode, inertSentence, inertText } from "../report/inert";
 import { publishReport } from "../report/report";
+import { outcomeJudge } from "../report/outcome-check";
 import { renderPollPlot } from "../plot";
 import { OUTPUTS_FILE, POLL_PLOT } from "../evidence/files";
 import { redactString } from "../evidence/redact";
@@ -378,6 +379,8 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
     return new NotebookUi(null, tslab, reason, lines);
   }
   rememberOpened(rb.dir);
+  // The live gate judges a staging dry run's outcome with the report's derivation (lib/run cannot import it).
+  rb.judge = outcomeJudge;
   rb.warmPayer();
   const ui = new NotebookUi(rb, tslab);
   const lines = [
