@@ -375,6 +375,13 @@ export class Journal {
       throw new SessionError(
         `journal ${this.file}: entries removed while open (now ${read.lines} line(s), was ${this.entries.length}); ${restoreHint(this.file)}`,
       );
+    // Another writer may only have appended: every entry this session holds is still there, unchanged.
+    // A rewrite re-chained so its hashes hold (a FAIL made PASS) is never adopted as the record.
+    const changed = this.entries.findIndex((e, i) => read.entries[i]?.hash !== e.hash);
+    if (changed >= 0)
+      throw new SessionError(
+        `journal ${this.file}: line ${changed + 1} changed while this session had it open (its hash is no longer the one written); ${restoreHint(this.file)}`,
+      );
     this.read = read;
     this.entries = read.entries;
     this.bytes = size;
