@@ -214,6 +214,8 @@ export class Journal {
   private read: JournalRead;
   /** File size after our last read or write: a different size means another writer appended. */
   private bytes: number;
+  /** The file's modification time when this session last read or wrote it: a same-size rewrite changes it. */
+  private mtimeMs: number;
   /**
    * Called with a torn-tail repair, to record the anomaly (the session sets it to its own anomaly
    * recorder). Unset: the repair is written as an `anomaly` to the folder's trace, if there is one.
@@ -225,6 +227,7 @@ export class Journal {
     this.read = read;
     this.entries = read.entries;
     this.bytes = fs.existsSync(file) ? fs.statSync(file).size : 0;
+    this.mtimeMs = fs.existsSync(file) ? fs.statSync(file).mtimeMs : 0;
   }
 
   /**
@@ -361,6 +364,7 @@ export class Journal {
     const line = `${serializeEntry({ ...entry, prev: entry.prev, hash: entry.hash })}\n`;
     appendSynced(this.file, line);
     this.bytes += Buffer.byteLength(line);
+    this.mtimeMs = fs.statSync(this.file).mtimeMs;
     this.entries.push(entry);
     this.read = { ...this.read, lines: entry.seq, head: entry.hash };
     return entry;
@@ -368,8 +372,10 @@ export class Journal {
 
   /** Catches up with entries another process appended (e.g. npm run confirm-bank), or refuses a broken file. */
   private resync(): void {
-    const size = fs.existsSync(this.file) ? fs.statSync(this.file).size : 0;
-    if (size === this.bytes) return;
+    const st = fs.existsSync(this.file) ? fs.statSync(this.file) : null;
+    const size = st?.size ?? 0;
+    // The same size is not the same bytes: a FAIL edited into a PASS keeps the length (its time changes).
+    if (size === this.bytes && (st?.mtimeMs ?? 0) === this.mtimeMs) return;
     const read = checkedJournal(readJournalFile(this.file));
     if (read.lines < this.entries.length)
       throw new SessionError(
@@ -385,6 +391,7 @@ export class Journal {
     this.read = read;
     this.entries = read.entries;
     this.bytes = size;
+    this.mtimeMs = st?.mtimeMs ?? 0;
   }
 }
 

@@ -209,6 +209,20 @@ describe("Journal: evidence edited by hand", () => {
     assert.equal(j.all().find((e) => e.kind === "step_result")?.data.status, "FAIL", "the kernel keeps what it wrote");
   });
 
+  it("rewritten in place at the same size (FAIL to PASS, re-chained): the kernel refuses to append", async () => {
+    const { j, file } = fresh();
+    j.append("step_result", stepResult(5, "completed", "FAIL"));
+    const size = fs.statSync(file).size;
+    await new Promise((r) => setTimeout(r, 20)); // a later modification time than the kernel's own write
+    write(
+      file,
+      lines(file).map((l) => l.replace('"status":"FAIL"', '"status":"PASS"')),
+    );
+    rechainJournal(file);
+    assert.equal(fs.statSync(file).size, size, "the same number of bytes");
+    assert.throws(() => j.append("archived", {}), /line 2 changed while this session had it open/);
+  });
+
   it("reordered or deleted lines are named", () => {
     const { dir, j, file } = fresh();
     j.append("order_intent", INTENT);
