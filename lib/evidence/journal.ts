@@ -329,6 +329,15 @@ export class Journal {
     return repair;
   }
 
+  /**
+   * Throws (SessionError naming the line) when the file no longer holds every entry this session
+   * wrote, as written (a rewrite, even re-chained); catches up with entries another writer appended.
+   * For a reader of the folder on disk (the report cell) before it shows or publishes what it read.
+   */
+  checkHeld(): void {
+    this.resync();
+  }
+
   /** The latest entry of a kind (optionally matching a predicate), typed by its kind. */
   last<K extends JournalKind>(kind: K, where?: (e: EntryOf<K>) => boolean): EntryOf<K> | undefined {
     return lastOf(this.entries, kind, where);

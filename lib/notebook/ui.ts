@@ -248,6 +248,9 @@ export class NotebookUi implements NotebookCells {
     await this.guard("report", async (rb) => {
       const d = this.tslab.display;
       const docs = rb.cfg.docsDir;
+      // The block is read from the folder on disk: nothing is shown or published from a journal
+      // rewritten under this session (a step result edited by hand, re-chained).
+      rb.journal.checkHeld();
       // An order with no payment recorded is looked at once more: the verdict must not say no money
       // moved when it was paid after step 4's last check.
       const seen = await rb.lastLook();
