@@ -140,3 +140,28 @@ test("after the refund, one of two payout rows still paid: step 9 records the tr
   assert.ok(rb.anomalies.some((a) => /seller_transfers after the refund: 2 row\(s\) paying/.test(a.message)));
   assert.notEqual(deriveOutcome(loadEvidence(rb.dir)).outcome, "PASS");
 });
+
+test("step 7 by paste: an amount without its currency, or two transfer rows, is not reconciled (never assumed the order's, never the first row)", async () => {
+  for (const paste of [
+    // psql \x output of a row without the currency column: 375 of what?
+    (o: string, amount: number) =>
+      `-[ RECORD 1 ]------+------\nid                 | st_1\norder_id           | ${o}\namount             | ${amount}\nstripe_transfer_id | tr_1AbC\nstatus             | paid`,
+    // Two rows (a seller paid twice): the first alone is not the payout.
+    (o: string, amount: number) =>
+      ` st_1 | ${o} | usr_seller | ${amount} | EUR | tr_1AbC | paid\n st_2 | ${o} | usr_seller | ${amount} | EUR | tr_2XyZ | paid`,
+  ]) {
+    const rb = session();
+    for (const id of ["preflight", "login", "product", "order"]) assert.equal((await rb.run(id)).status, "PASS");
+    assert.equal((await payAndConfirm(rb)).status, "PASS");
+    for (const id of ["completed", "licence"]) assert.equal((await rb.run(id)).status, "PASS");
+    // The seller's share the order implies, pasted as the database would show it.
+    const o = await rb.getOrder(rb.order!.id);
+    const amount = o.total_cents - (o.vat_cents ?? 0) - (o.platform_fee_cents ?? 0);
+    const s7 = await rb.pasteTransfer(paste(rb.order!.id, amount));
+    assert.match(String(s7.observed.split), /^not reconciled: /, String(s7.observed.split));
+    const row = reconcile(rb.journal.all()).rows.find((r) => r.what === "transfer")!;
+    assert.equal(row.ok, false, row.verdict);
+    await rb.close();
+    open.pop();
+  }
+});

@@ -53,18 +53,28 @@ async function pasted(ctx: StepContext, psqlOutput: string): Promise<undefined> 
       : null,
     t.stripe_transfer_id ? 1 : 0,
   );
-  if (t.amount != null) await reconcileTransfer(ctx, { amount: t.amount, currency: t.currency ?? null });
+  // Read only what the paste says: its currency is never assumed to be the order's, and a paste
+  // of several transfers is not the first of them (a seller paid twice).
+  const transfers = new Set(psqlOutput.match(/\btr_[A-Za-z0-9]+\b/g) ?? []).size;
+  const why =
+    transfers > 1
+      ? `the pasted output shows ${transfers} transfers (tr_…) for one order`
+      : t.amount == null
+        ? "amount not found in the pasted output"
+        : !t.currency
+          ? "currency not found in the pasted output"
+          : null;
+  if (!why && t.amount != null) await reconcileTransfer(ctx, { amount: t.amount, currency: t.currency });
   else {
     // As the DB path says when it cannot compare (review 4): never a silent pass, and no amount is
     // journaled for the transfer, so its reconciliation row reads "not reported", not balanced.
-    ctx.facts.split = "not reconciled: amount not found in the pasted output";
+    ctx.facts.split = `not reconciled: ${why}`;
     // The ledger's transfer row then says NOT CHECKED: never balanced on a transfer nobody compared.
-    ctx.journal.append("money_unchecked", { what: "transfer", why: "amount not found in the pasted output" });
+    ctx.journal.append("money_unchecked", { what: "transfer", why: why ?? "amount not found in the pasted output" });
     ctx.anomaly({
       step: ctx.currentStep,
       kind: "warning",
-      message:
-        "seller transfer not reconciled: amount not found in the pasted output (paste psql's aligned or \\x output with amount in minor units, e.g. 375, and currency)",
+      message: `seller transfer not reconciled: ${why} (paste psql's aligned or \\x output of the one row, with amount in minor units, e.g. 375, and currency)`,
     });
   }
   return undefined;
