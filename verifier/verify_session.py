@@ -12,7 +12,9 @@ journal chain, every file hash in the manifest, files added or missing, the mani
 and line counts, the session-identity checks, that the notebook agrees with the kernel's copy of its
 outputs and the journal, that the outcome report.md, the notebook and the HTML state is the one the
 journal records stating (`outcome_stated`) (with --report, the session's block there too, when it is
-anchored to this seal), that every re-seal note's replaced chain heads still hold, the seal's SSH
+anchored to this seal), that each stated outcome is within what the journal bounds its verdict to (no
+money moved: FAIL; never PASS over an impossible backend time, an incomplete run, a step not PASS),
+that every re-seal note's replaced chain heads still hold, the seal's SSH
 signature (manifest.json.sig, checked with `ssh-keygen -Y verify` against the allowed signers: required
 for staging and live), with --report the one strict anchor in the session's block, and with --tsa-ca
 the RFC 3161 timestamp beside the manifest (openssl ts -verify, offline).
@@ -846,8 +848,8 @@ def same_reason(entry_data, written):
 def check_outcome(session_dir, journal_entries, out):
     """What report.md, the notebook and the HTML state as the outcome is what the journal recorded stating
     (`outcome_stated`): report.md the seal's entry, which must be the journal's last; the notebook and the
-    HTML the report cell's latest. This verifier cannot derive the verdict from the journal; npm run verify
-    also holds each entry to it. A journal without a seal entry was sealed before outcomes were journaled."""
+    HTML the report cell's latest. This verifier does not derive the verdict from the journal (npm run verify
+    holds each entry to it); check_stated_verdict holds each to what the journal bounds it to. A journal without a seal entry was sealed before outcomes were journaled."""
     stated = [e for e in journal_entries if e.get("kind") == "outcome_stated" and isinstance(e.get("data"), dict)]
     seals = [e for e in stated if e["data"].get("by") == "seal"]
     if not seals:
@@ -886,6 +888,70 @@ def check_outcome(session_dir, journal_entries, out):
         out.add("ERROR", name, msg, "OUTCOME_MISMATCH")
     if out.count("ERROR") == errors_before:
         out.add("ok", REPORT_FILE, "states outcome %s, as the seal recorded it (%s:%s)" % (want, JOURNAL_FILE, seal.get("seq")))
+
+
+def verdict_bounds(entries, mode):
+    """What the journal alone says of the verdict the tool derives from it (docs/evidence-format.md, *The
+    stated outcome*, check 5), without the step table: (money_moved, the verdict when it is certain or None,
+    why the verdict cannot be PASS or None). Money moved when a `payment_confirmed` or `payment_uncertain`
+    entry exists; with no step result, or no money moved, the verdict is FAIL; it is never PASS over a
+    `time_impossible` entry, a run sealed `incomplete` (`seal_exception`), a latest step result (by step
+    id) other than PASS, a last pre-flight that refused, or, live, no `bank_confirmed` entry."""
+    kinds = lambda k: [e for e in entries if e.get("kind") == k and isinstance(e.get("data"), dict)]
+    moved = bool(kinds("payment_confirmed") or kinds("payment_uncertain"))
+    latest = {}
+    for e in kinds("step_result"):
+        latest[str(e["data"].get("id"))] = e
+    if not latest:
+        return moved, "FAIL", "no step result is recorded"
+    if not moved:
+        return moved, "FAIL", "no payment is recorded (no money moved)"
+    not_pass = []
+    for e in kinds("time_impossible"):
+        not_pass.append("a backend time is impossible (%s:%s: %s)" % (JOURNAL_FILE, e.get("seq"), quoted(e["data"].get("why"), 120)))
+    for e in kinds("seal_exception"):
+        if e["data"].get("rule") == "incomplete":
+            not_pass.append("it was sealed as incomplete (%s:%s)" % (JOURNAL_FILE, e.get("seq")))
+    for sid, e in latest.items():
+        if e["data"].get("status") != "PASS":
+            not_pass.append("step %s (%s) is %s (%s:%s)" % (e["data"].get("step"), quoted(sid, 40),
+                                                           quoted(e["data"].get("status"), 20), JOURNAL_FILE, e.get("seq")))
+    pre = kinds("preflight")
+    if pre and pre[-1]["data"].get("ok") is False:
+        not_pass.append("its last pre-flight refused (%s:%s)" % (JOURNAL_FILE, pre[-1].get("seq")))
+    if mode == "live" and not kinds("bank_confirmed"):
+        not_pass.append("no bank statement is recorded for a live run")
+    return moved, None, (not_pass[0] if not_pass else None)
+
+
+def check_stated_verdict(journal_entries, out):
+    """Each `outcome_stated` entry (the seal's, and the report cell's latest) against what the journal
+    before it says of the verdict (verdict_bounds): the same money statement, the certain verdict when
+    there is one, never PASS where it cannot be. npm run verify derives the verdict itself, so it also
+    sees a PARTIAL stated where the tool derives FAIL (or the reverse) and a reason rewritten."""
+    created = next((e for e in journal_entries if e.get("kind") == "session_created" and isinstance(e.get("data"), dict)), None)
+    mode = created["data"].get("mode") if created else None
+    stated = [e for e in journal_entries if e.get("kind") == "outcome_stated" and isinstance(e.get("data"), dict)]
+    seals = [e for e in stated if e["data"].get("by") == "seal"]
+    if not seals:
+        return
+    cells = [e for e in stated if e["data"].get("by") == "report_cell"]
+    for who, e in (("the seal", seals[-1]), ("the report cell", cells[-1] if cells else None)):
+        if e is None:
+            continue
+        moved, certain, not_pass = verdict_bounds(journal_entries[:journal_entries.index(e)], mode)
+        said = e["data"].get("outcome")
+        where = "%s:%s" % (JOURNAL_FILE, e.get("seq"))
+        if certain is not None and said != certain:
+            out.add("ERROR", where, "%s stated outcome %s, the journal's verdict is %s (%s)" % (
+                who, quoted(said, 40), certain, not_pass), "OUTCOME_MISMATCH")
+        elif said == "PASS" and not_pass:
+            out.add("ERROR", where, "%s stated outcome PASS, the journal's verdict cannot be PASS: %s" % (who, not_pass),
+                    "OUTCOME_MISMATCH")
+        elif e["data"].get("money_moved") is not moved:
+            out.add("ERROR", where, "%s stated money moved: %s, the journal says %s" % (
+                who, json.dumps(e["data"].get("money_moved")), "money moved" if moved else "no money moved"),
+                "OUTCOME_MISMATCH")
 
 
 ANCHOR_STRICT = re.compile(r"^<!-- payment-e2e:anchor (\{[^\n]*\}) -->$")
@@ -1175,6 +1241,7 @@ def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None, allowed_signers
     check_outputs(session_dir, journal_entries, out)
     if version == 2 and journal["ok"]:
         check_outcome(session_dir, journal_entries, out)
+        check_stated_verdict(journal_entries, out)
     check_reseals(trace["entries"], journal_entries, out)
     seal = check_signatures(session_dir, m, allowed_signers, out)
     if m["mode"] != "sandbox":

@@ -4,13 +4,17 @@
  *   0 go · 1 refused by a check or guard · 2 bad parameter · 3 backend unreachable or off-contract.
  * Flags fall back to the environment (BASE_URL or the seed's STAGING_URL, MODE, OPERATOR_EMAIL, …).
  * The command reads them into the notebook's config, makes one call (run/preflight.ts `preflightGate`)
- * and prints the verdict.
+ * and prints the verdict. The gate's trace goes to a temporary folder of its own, removed once the
+ * verdict is printed, and kept (its path printed) when the backend check failed.
  */
 import { factLines } from "../report/display";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { type Config, DEFAULTS, parseConfig } from "../config";
 import { ConfigError, oneLine } from "../errors";
 import { preflightGate } from "../run/preflight";
+import { outcomeJudge } from "../report/outcome-check";
 import { SESSION_FLAGS, wantsHelp } from "./args";
 
 export const EXIT = { go: 0, refused: 1, config: 2, backend: 3 } as const;
@@ -73,12 +77,15 @@ export async function main(
     out(`preflight: ${oneLine(err)}`);
     return err instanceof ConfigError ? EXIT.config : EXIT.refused;
   }
-  const gate = await preflightGate(cfg, env, (a) => out(`  anomaly: ${a.message}`));
+  const gate = await preflightGate(cfg, env, (a) => out(`  anomaly: ${a.message}`), outcomeJudge);
   if ("error" in gate) {
+    // The one case where the trace is the diagnosis: kept, and said where.
     out(`preflight: backend check failed: ${oneLine(gate.error)}`);
-    out(`trace: ${gate.traceFile}`);
+    out(`trace: ${gate.traceFile} (kept: the requests and answers of the failed check; remove its folder when done)`);
     return EXIT.backend;
   }
+  // A verdict is printed in full below; its trace (a temporary folder of its own) is not left behind.
+  fs.rmSync(path.dirname(gate.traceFile), { recursive: true, force: true });
   const rep = gate.report;
   out(`Pre-flight (${cfg.mode}) against ${cfg.baseUrl}`);
   for (const line of factLines({ step: 0, observed: rep.observed })) out(`  ${line}`);
@@ -86,7 +93,6 @@ export async function main(
   for (const r of rep.refusals) out(`  REFUSED: ${r}`);
   out("");
   out(rep.reminder);
-  out(`trace: ${gate.traceFile}`);
   out(rep.ok ? "GO: pre-flight passed" : "NO-GO: pre-flight refused");
   return rep.ok ? EXIT.go : EXIT.refused;
 }

@@ -214,6 +214,8 @@ export class Journal {
   private read: JournalRead;
   /** File size after our last read or write: a different size means another writer appended. */
   private bytes: number;
+  /** The file's modification time when this session last read or wrote it: a same-size rewrite changes it. */
+  private mtimeMs: number;
   /**
    * Called with a torn-tail repair, to record the anomaly (the session sets it to its own anomaly
    * recorder). Unset: the repair is written as an `anomaly` to the folder's trace, if there is one.
@@ -225,6 +227,7 @@ export class Journal {
     this.read = read;
     this.entries = read.entries;
     this.bytes = fs.existsSync(file) ? fs.statSync(file).size : 0;
+    this.mtimeMs = fs.existsSync(file) ? fs.statSync(file).mtimeMs : 0;
   }
 
   /**
@@ -326,6 +329,15 @@ export class Journal {
     return repair;
   }
 
+  /**
+   * Throws (SessionError naming the line) when the file no longer holds every entry this session
+   * wrote, as written (a rewrite, even re-chained); catches up with entries another writer appended.
+   * For a reader of the folder on disk (the report cell) before it shows or publishes what it read.
+   */
+  checkHeld(): void {
+    this.resync();
+  }
+
   /** The latest entry of a kind (optionally matching a predicate), typed by its kind. */
   last<K extends JournalKind>(kind: K, where?: (e: EntryOf<K>) => boolean): EntryOf<K> | undefined {
     return lastOf(this.entries, kind, where);
@@ -361,6 +373,7 @@ export class Journal {
     const line = `${serializeEntry({ ...entry, prev: entry.prev, hash: entry.hash })}\n`;
     appendSynced(this.file, line);
     this.bytes += Buffer.byteLength(line);
+    this.mtimeMs = fs.statSync(this.file).mtimeMs;
     this.entries.push(entry);
     this.read = { ...this.read, lines: entry.seq, head: entry.hash };
     return entry;
@@ -368,16 +381,26 @@ export class Journal {
 
   /** Catches up with entries another process appended (e.g. npm run confirm-bank), or refuses a broken file. */
   private resync(): void {
-    const size = fs.existsSync(this.file) ? fs.statSync(this.file).size : 0;
-    if (size === this.bytes) return;
+    const st = fs.existsSync(this.file) ? fs.statSync(this.file) : null;
+    const size = st?.size ?? 0;
+    // The same size is not the same bytes: a FAIL edited into a PASS keeps the length (its time changes).
+    if (size === this.bytes && (st?.mtimeMs ?? 0) === this.mtimeMs) return;
     const read = checkedJournal(readJournalFile(this.file));
     if (read.lines < this.entries.length)
       throw new SessionError(
         `journal ${this.file}: entries removed while open (now ${read.lines} line(s), was ${this.entries.length}); ${restoreHint(this.file)}`,
       );
+    // Another writer may only have appended: every entry this session holds is still there, unchanged.
+    // A rewrite re-chained so its hashes hold (a FAIL made PASS) is never adopted as the record.
+    const changed = this.entries.findIndex((e, i) => read.entries[i]?.hash !== e.hash);
+    if (changed >= 0)
+      throw new SessionError(
+        `journal ${this.file}: line ${changed + 1} changed while this session had it open (its hash is no longer the one written); ${restoreHint(this.file)}`,
+      );
     this.read = read;
     this.entries = read.entries;
     this.bytes = size;
+    this.mtimeMs = st?.mtimeMs ?? 0;
   }
 }
 

@@ -18,7 +18,7 @@ import { type VerifyFinding, trustedEntries, verifySession } from "./verify";
 import { checkAnchors } from "./anchor";
 import { DEFAULT_ALLOWED_SIGNERS, SEAL_NAMESPACE, checkSignature, signatureFindings } from "./signature";
 import { repoRoot } from "../paths";
-import type { Mode } from "../types";
+import type { Mode, Outcome } from "../types";
 
 /** What the check trusts: the repository whose history holds the report, the report, the allowed signers. */
 export interface TrustOptions {
@@ -39,6 +39,17 @@ export interface SealTrustOptions extends TrustOptions {
   redo: string;
   /** Checks a higher layer makes of the intact journal (the stated outcomes against the derived verdict). */
   judge?: (snap: SessionSnapshot, entries: readonly JournalEntry[] | null) => VerifyFinding[];
+}
+
+/**
+ * How a layer above this one reads an intact sealed journal (lib/report/outcome-check.ts
+ * `outcomeJudge`): the stated outcomes against the verdict derived from the journal, and that verdict.
+ * Handed down to the live gate (lib/run/dry-run.ts), which cannot import the report layer.
+ */
+export interface OutcomeJudge {
+  findings: NonNullable<SealTrustOptions["judge"]>;
+  /** The verdict derived from the whole journal, or why it cannot be derived. */
+  verdict: (snap: SessionSnapshot) => { outcome: Outcome; reason: string } | string;
 }
 
 export type SealTrust =

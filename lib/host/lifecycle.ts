@@ -74,6 +74,8 @@ export interface SessionInfo {
   moneyMoved: boolean;
   /** Money moved and no refund has succeeded (lib/evidence/journal.ts, the report's own reading). */
   moneyOutstanding: boolean;
+  /** Why its journal does not read (an edit, a corruption), when it does not: it cannot say whether money moved. */
+  unreadable?: string;
 }
 
 /** Every session folder under `archiveDir` whose journal reads, oldest first. */
@@ -112,13 +114,52 @@ export function listSessions(archiveDir: string): SessionInfo[] {
  * refunded), money moved and no refund succeeded; of the same mode, or live (real money) for any mode.
  */
 export function unsettledSessions(archiveDir: string, mode: Mode): SessionInfo[] {
-  return listSessions(archiveDir).filter(
+  const known = listSessions(archiveDir).filter(
     (s) => !s.sealed && s.moneyOutstanding && (s.mode === mode || s.mode === "live"),
   );
+  // A journal that does not read cannot say no money moved: it holds a new session back too, of any mode.
+  return [...known, ...unreadableSessions(archiveDir)];
+}
+
+/** Unsealed session folders whose journal does not read (listSessions leaves them out), with why. */
+function unreadableSessions(archiveDir: string): SessionInfo[] {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(archiveDir).sort();
+  } catch {
+    return [];
+  }
+  return names.flatMap((id) => {
+    const dir = sessionDir(archiveDir, id);
+    if (!fs.existsSync(path.join(dir, JOURNAL_FILE)) || fs.existsSync(path.join(dir, MANIFEST_FILE))) return [];
+    try {
+      Journal.open(dir);
+      return [];
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return [
+        {
+          id,
+          dir,
+          mode: null,
+          createdAt: "",
+          sealed: false,
+          moneyMoved: false,
+          moneyOutstanding: false,
+          unreadable: why,
+        },
+      ];
+    }
+  });
 }
 
 /** The refusal of a new session while `earlier` ones have money moved and no refund. */
 export function unsettledRefusal(earlier: SessionInfo[]): SessionError {
+  const broken = earlier.find((s) => s.unreadable);
+  if (broken)
+    return new SessionError(
+      `session ${broken.id}'s journal does not read (${broken.unreadable}): it cannot say whether money moved there — restore it and resume it (\`npm run session -- --resume ${broken.id}\`), check its order at the orchestrator, or start a new session anyway with --new-anyway`,
+    );
   const last = earlier[earlier.length - 1];
   const named = earlier.map((s) => s.id).join(", ");
   return new SessionError(

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { DEFAULTS, type Params } from "../config";
 import { ConfigError, SessionError } from "../errors";
 import { JOURNAL_FILE } from "../evidence/files";
-import { firstOf, lastOf, readJournalFile, sessionDir } from "../evidence/journal";
+import { checkedJournal, firstOf, lastOf, readJournalFile, sessionDir } from "../evidence/journal";
 import { moneyMoved, moneyOutstanding, refundedSoFarText } from "../run/ledger";
 import { STEPS, refundStepNo } from "../run/steps";
 
@@ -27,6 +27,11 @@ export interface Standing {
   outstanding: boolean;
   /** What came back, in the ledger's words ("x of y refunded (z outstanding)"), or null when nothing did. */
   refundedSoFar: string | null;
+  /**
+   * The journal's first broken line (an edit, a corruption; a torn last line is not broken), or null:
+   * what follows it is not the record, so the lines before it cannot say that no money moved.
+   */
+  brokenAt?: number | null;
 }
 
 /** The session this kernel last opened: a later open that fails still knows which journal to read. */
@@ -47,7 +52,14 @@ export function standingFor(params: Params): Standing | null {
   ];
   for (const dir of dirs) {
     if (!dir || !fs.existsSync(path.join(dir, JOURNAL_FILE))) continue;
-    const entries = readJournalFile(path.join(dir, JOURNAL_FILE)).entries;
+    const read = readJournalFile(path.join(dir, JOURNAL_FILE));
+    const entries = read.entries;
+    let brokenAt: number | null = null;
+    try {
+      checkedJournal(read);
+    } catch {
+      brokenAt = read.firstBroken?.line ?? null;
+    }
     const created = firstOf(entries, "session_created");
     if (!created) continue;
     const order = lastOf(entries, "order_created");
@@ -58,6 +70,7 @@ export function standingFor(params: Params): Standing | null {
       moved: moneyMoved(entries),
       outstanding: moneyOutstanding(entries),
       refundedSoFar: refundedSoFarText(entries),
+      brokenAt,
     };
   }
   return null;
@@ -91,6 +104,13 @@ export function notStartedLines(reason: string, err: unknown, s: Standing | null
     ];
   const advice = resumeAdvice(err, s);
   const id = inertText(s.sessionId);
+  // A broken journal says nothing past its break: never "nothing was charged" or "a refund succeeded" from its first lines.
+  if (s.brokenAt)
+    return [
+      reason,
+      "",
+      `**The journal of session ${id} is broken at line ${s.brokenAt}**: what follows that line is not the record, so it cannot say what happened to the money${s.moved ? " (a payment is recorded before the break: money moved)" : ""}. Until it is restored, money may have moved${s.orderId ? ` for order ${inertText(s.orderId)}` : ""}: check it at the orchestrator (Hyperswitch dashboard) and refund it there if it was paid. Restore the journal (from your copy, or \`git checkout\` for a committed session), then ${advice}. Do not start a fresh session.`,
+    ];
   if (s.outstanding)
     return [
       reason,

@@ -17,6 +17,7 @@ import { banner, pollLine, stepMarkdown } from "../report/display";
 import { loadEvidence } from "../report/evidence";
 import { inertCode, inertSentence, inertText } from "../report/inert";
 import { publishReport } from "../report/report";
+import { outcomeJudge } from "../report/outcome-check";
 import { renderPollPlot } from "../plot";
 import { OUTPUTS_FILE, POLL_PLOT } from "../evidence/files";
 import { redactString } from "../evidence/redact";
@@ -247,6 +248,9 @@ export class NotebookUi implements NotebookCells {
     await this.guard("report", async (rb) => {
       const d = this.tslab.display;
       const docs = rb.cfg.docsDir;
+      // The block is read from the folder on disk: nothing is shown or published from a journal
+      // rewritten under this session (a step result edited by hand, re-chained).
+      rb.journal.checkHeld();
       // An order with no payment recorded is looked at once more: the verdict must not say no money
       // moved when it was paid after step 4's last check.
       const seen = await rb.lastLook();
@@ -378,6 +382,8 @@ export function openNotebook(params: Params, tslab: TslabLike): NotebookUi {
     return new NotebookUi(null, tslab, reason, lines);
   }
   rememberOpened(rb.dir);
+  // The live gate judges a staging dry run's outcome with the report's derivation (lib/run cannot import it).
+  rb.judge = outcomeJudge;
   rb.warmPayer();
   const ui = new NotebookUi(rb, tslab);
   const lines = [

@@ -6,6 +6,7 @@
  */
 import * as path from "node:path";
 import { BankConfirmError, loadEvidence, type Evidence } from "./evidence";
+import { refundDay as refundDayOf } from "./verdict";
 import { Journal } from "../evidence/journal";
 import { TRACE_FILE } from "../evidence/files";
 import { Trace } from "../evidence/trace";
@@ -116,7 +117,8 @@ export function validateBankDate(ev: Evidence, date: string, today = new Date())
       id,
       `date ${date} is in the future (today is ${todayDay} UTC); pass the statement date once the refund has appeared`,
     );
-  const refundDay = ev.refund.at.slice(0, 10);
+  // The backend's day for the refund (its created_at), as the due date counts it.
+  const refundDay = refundDayOf(ev) ?? ev.refund.at.slice(0, 10);
   if (date < refundDay)
     throw new BankConfirmError(
       "E2E_BANK_DATE",

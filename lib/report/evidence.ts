@@ -31,6 +31,7 @@ import { JOURNAL_FILE, TRACE_FILE } from "../evidence/files";
 import { anchorOf, type Anchor } from "../evidence/anchor";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import { STEPS } from "../run/steps";
+import { TIME_TOLERANCE_MS, backendTime } from "../run/backend-time";
 import { factsSchema, type StepDef, type StepTable } from "../run/step-model";
 import type { Anomaly, FactValue, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
@@ -70,7 +71,14 @@ export interface Evidence {
   payment: { at: string; last4: string | null; processor: string | null } | null;
   /** The latest refund attempt: its latest known status, and which attempt it is (2 after a failed refund). */
   refund: {
+    /** When this machine journaled the refund's answer. */
     at: string;
+    /**
+     * The backend's own time for the refund (its `created_at`, ISO with a zone, not later than the
+     * answer that carried it), or null without one; what the bank statement's due date counts from.
+     * Absent in evidence built by hand.
+     */
+    backendAt?: string | null;
     refundId: string | null;
     status: string | null;
     httpStatus: number | null;
@@ -288,6 +296,7 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
     refund: ref
       ? {
           at: ref.at,
+          backendAt: refundBackendTime(ref.data),
           refundId: ref.data.refund_id,
           status: refundStatusOf(journal, ref.data.refund_id) ?? str(ref.data.status),
           httpStatus: ref.data.http_status,
@@ -318,6 +327,18 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
     chain,
     manifest,
   };
+}
+
+/**
+ * The refund's own time as the backend gave it, when it can be true: an ISO time with a zone, not
+ * later than when its answer was received (beyond the clock-skew tolerance), which step 9 would have
+ * recorded as impossible. Null otherwise: the journal's time then stands in.
+ */
+function refundBackendTime(d: DataOf<"refund_created">): string | null {
+  const t = backendTime(d.created_at, "the refund's created_at");
+  if (!t) return null;
+  const received = d.received_at ? Date.parse(d.received_at) : Number.NaN;
+  return Number.isFinite(received) && Date.parse(t.at) > received + TIME_TOLERANCE_MS ? null : t.at;
 }
 
 function sealedAs(journal: readonly JournalEntry[]): NonNullable<Evidence["sealedAs"]> {

@@ -8,7 +8,8 @@
  * - the seal's entry equals the verdict derived from the whole journal (outcome, money moved, reason);
  * - the report cell's latest entry equals the verdict derived from the journal as it stood before it.
  * A folder whose journal holds no seal entry was sealed before outcomes were journaled: report.md is
- * compared with the derivation as a warning only.
+ * compared with the derivation as a warning only. `outcomeJudge` hands both, and the verdict itself,
+ * to the live gate below this layer (lib/run/dry-run.ts), so it judges a dry run as the GO row does.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -16,6 +17,7 @@ import type { JournalEntry } from "../evidence/journal";
 import type { EntryOf } from "../evidence/journal-entries";
 import { REPORT_FILE } from "../evidence/files";
 import type { SessionSnapshot } from "../evidence/snapshot";
+import type { OutcomeJudge } from "../evidence/seal-trust";
 import type { VerifyFinding } from "../evidence/verify";
 import { blockClaims, mismatch, quoted, sameReason, statedEntries } from "../evidence/outcome-stated";
 import { loadEvidence } from "./evidence";
@@ -113,3 +115,15 @@ function legacyFindings(snap: SessionSnapshot): VerifyFinding[] {
     },
   ];
 }
+
+/**
+ * The verdict the report derives from a folder's whole journal (as the GO/NO-GO row does), or why it
+ * cannot be derived. Never throws.
+ */
+export function derivedVerdict(snap: SessionSnapshot): Verdict | string {
+  const d = verdictBefore(snap, null);
+  return typeof d === "string" ? d : d.v;
+}
+
+/** This layer's reading of a sealed journal, for the live gate (lib/run/dry-run.ts) and anyone below the report layer. */
+export const outcomeJudge: OutcomeJudge = { findings: derivedOutcomeFindings, verdict: derivedVerdict };

@@ -71,8 +71,15 @@ export function bankDoesNotHold(ev: Evidence): string | null {
   return null;
 }
 
+/** The day the refund was made, by the backend's own time when it gave one (else when it was journaled). */
+export function refundDay(ev: Evidence): string | null {
+  return ev.refund ? (ev.refund.backendAt ?? ev.refund.at).slice(0, 10) : null;
+}
+
+/** The last day the bank statement should show the refund: GATE.bankBusinessDays after the refund's day. */
 export function bankDueDate(ev: Evidence): string | null {
-  return ev.refund ? addBusinessDays(ev.refund.at, GATE.bankBusinessDays) : null;
+  const day = refundDay(ev);
+  return day ? addBusinessDays(day, GATE.bankBusinessDays) : null;
 }
 
 /** One declared box of a step, decided from that step's typed facts. */

@@ -2,8 +2,11 @@
  * The live gate's dry-run check (issue 13, issue 24 §4): the seed requires a staging dry run before
  * the live run. Only a sealed, verified, chained staging session whose steps all passed, whose seal
  * is signed by a signer in docs/allowed_signers, and whose anchor is in the committed living report
- * (and agrees with its git history) counts; every other staging folder is named with why it was
- * rejected. Pre-flight runs `dryRunDone` with the other guards.
+ * (and agrees with its git history) counts, and only when the verdict its journal derives is PASS and
+ * what its seal stated is that verdict (the GO/NO-GO row's check: the derivation is the report layer's,
+ * handed down as `judge`, lib/report/outcome-check.ts `outcomeJudge`; without one nothing passes);
+ * every other staging folder is named with why it was rejected. Pre-flight runs `dryRunDone` with the
+ * other guards.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -13,7 +16,7 @@ import { moneyMoved } from "./ledger";
 import { DryRunRef as DryRunRefSchema } from "../evidence/journal-entries";
 import { JOURNAL_FILE } from "../evidence/files";
 import { readSessionSnapshot, recordedIdentity, unsealedChain } from "../evidence/snapshot";
-import { type TrustOptions, sealTrust } from "../evidence/seal-trust";
+import { type OutcomeJudge, type TrustOptions, sealTrust } from "../evidence/seal-trust";
 import type { z } from "zod";
 import { type GuardReport, guardWarning } from "./guards";
 import { STEPS } from "./steps";
@@ -61,7 +64,21 @@ export interface RejectedDryRun {
 }
 
 /** What the gate trusts: the repository whose history holds the report, the report, the allowed signers (lib/evidence/seal-trust.ts). */
-export type { TrustOptions };
+export type { OutcomeJudge, TrustOptions };
+
+/**
+ * The gate's options: what it trusts, and the report layer's judge of a journal's outcome
+ * (lib/report/outcome-check.ts `outcomeJudge`, handed down by the notebook and `npm run preflight`).
+ * Without a judge no dry run passes: every step PASS is not a PASS (a backend time impossible, money
+ * that does not reconcile), and a stated outcome is not the journal's verdict until it is derived.
+ */
+export interface GateOptions extends TrustOptions {
+  judge?: OutcomeJudge;
+}
+
+/** Why the gate cannot judge without the report layer's derivation (a caller that did not hand it down). */
+const NO_JUDGE =
+  "its outcome cannot be checked against its journal's verdict here (the gate was given no derivation) — run the live gate from the notebook's pre-flight or npm run preflight";
 
 /**
  * Whether a staging folder is a dry run the live gate may rely on; the reason when not. Only a
@@ -72,7 +89,7 @@ export type { TrustOptions };
  * unsigned or foreign-signed seal, an unpublished or uncommitted anchor, a signer list that is not the
  * committed one is refused, never skipped.
  */
-export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null {
+export function dryRunProblem(dir: string, o: GateOptions = {}): string | null {
   const name = path.basename(dir);
   // Read once: the journal checks below and verify judge the same bytes.
   const snap = readSessionSnapshot(dir);
@@ -98,8 +115,23 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
     return `sealed as incomplete ("${incomplete.data.reason}"): its outcome is PARTIAL, not PASS — run a new staging dry run`;
   // The seal half (issue 24 §4), shared with the GO/NO-GO row: verified, chained, signed by a
   // committed allowed signer, anchored in the committed living report.
-  const t = sealTrust(snap, { ...o, mode: "staging", anchor: "committed", redo: "run a new staging dry run" });
-  return t.ok === false ? t.problem : null;
+  // The seal's statements are held to the verdict derived from the journal, as the GO/NO-GO row holds them.
+  const { judge, ...trust } = o;
+  const t = sealTrust(snap, {
+    ...trust,
+    judge: judge?.findings,
+    mode: "staging",
+    anchor: "committed",
+    redo: "run a new staging dry run",
+  });
+  if (t.ok === false) return t.problem;
+  // Every step PASS is not yet a PASS: the verdict (a backend time impossible, money that does not reconcile).
+  if (!judge) return NO_JUDGE;
+  const v = judge.verdict(snap);
+  if (typeof v === "string") return `its journal's verdict cannot be derived (${v}) — run a new staging dry run`;
+  if (v.outcome !== "PASS")
+    return `its journal's verdict is ${v.outcome} (${v.reason}), not PASS — run a new staging dry run that passes`;
+  return null;
 }
 
 /**
@@ -108,7 +140,7 @@ export function dryRunProblem(dir: string, o: TrustOptions = {}): string | null 
  */
 export function stagingDryRuns(
   archiveDir: string,
-  o: TrustOptions = {},
+  o: GateOptions = {},
 ): { passed: DryRun[]; rejected: RejectedDryRun[] } {
   const out = { passed: [] as DryRun[], rejected: [] as RejectedDryRun[] };
   if (!fs.existsSync(archiveDir)) return out;
@@ -124,16 +156,17 @@ export function stagingDryRuns(
         `a newer staging dry run, ${fellShort}, moved money and did not pass: this older pass no longer speaks for staging — run a new staging dry run that passes`);
     if (reason) out.rejected.push({ sessionId: name, dir, reason });
     else out.passed.push({ sessionId: name, dir });
-    if (problem && !fellShort && fellShortAsStaging(dir, name)) fellShort = name;
+    if (problem && !fellShort && fellShortAsStaging(dir, name, o.judge)) fellShort = name;
   }
   return out;
 }
 
 /**
  * The folder's own staging session (its journal names it) moved money and did not pass: a step
- * short of PASS, or sealed --incomplete. Unsealed or unsigned alone is not falling short.
+ * short of PASS, sealed --incomplete, or a verdict short of PASS. Unsealed or unsigned alone is not
+ * falling short.
  */
-function fellShortAsStaging(dir: string, name: string): boolean {
+function fellShortAsStaging(dir: string, name: string, judge: OutcomeJudge | undefined): boolean {
   try {
     const snap = readSessionSnapshot(dir);
     const entries = snap.journal ? checkedJournal(unsealedChain(snap.journal)).entries : [];
@@ -142,12 +175,15 @@ function fellShortAsStaging(dir: string, name: string): boolean {
     const st = latestStepResults(entries);
     return (
       STEPS.some((d) => st.get(d.id)?.status !== "PASS") ||
-      Boolean(lastOf(entries, "seal_exception", (e) => e.data.rule === "incomplete"))
+      Boolean(lastOf(entries, "seal_exception", (e) => e.data.rule === "incomplete")) ||
+      (judge !== undefined && !isPass(judge.verdict(snap)))
     );
   } catch {
     return false; // an unreadable journal is already named by dryRunProblem
   }
 }
+
+const isPass = (v: ReturnType<OutcomeJudge["verdict"]>) => typeof v !== "string" && v.outcome === "PASS";
 
 /**
  * Whether a folder is a staging candidate: its journal records mode staging, or the folder does not
@@ -166,7 +202,7 @@ function claimsStaging(dir: string, name: string): boolean {
 }
 
 /** Earlier staging sessions that the live gate accepts (sealed, verified, all steps PASS), newest first. */
-export function passedDryRuns(archiveDir: string, o: TrustOptions = {}): DryRun[] {
+export function passedDryRuns(archiveDir: string, o: GateOptions = {}): DryRun[] {
   return stagingDryRuns(archiveDir, o).passed;
 }
 
@@ -183,7 +219,7 @@ export function dryRunDone(
   mode: Mode,
   archiveDir: string,
   override: string,
-  o: TrustOptions = {},
+  o: GateOptions = {},
 ): GuardReport & { dryRun: DryRun | null } {
   const r: GuardReport & { dryRun: DryRun | null } = { refusals: [], warnings: [], dryRun: null };
   if (mode !== "live") return r;

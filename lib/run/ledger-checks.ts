@@ -47,10 +47,73 @@ export function orderSplit(o: OrderT): Split | { missing: string } {
   };
 }
 
-/** Step 7's verdict on the transfer's amount, or null when it matches the split. */
-export function transferMismatch(row: { amount: number; currency: string }, split: Split): string | null {
+/**
+ * Every seller_transfers row of one order as the payout they make together: the sum of their amounts,
+ * in their one currency (null when they disagree), and how many rows. Two rows are a seller paid
+ * twice unless they add up to the split: never one row chosen by the order the database returned.
+ */
+export function payoutOf(rows: ReadonlyArray<{ amount: number; currency: string }>): {
+  amount: number;
+  currency: string | null;
+  rows: number;
+} {
+  const currencies = [...new Set(rows.map((r) => r.currency))];
+  return {
+    amount: rows.reduce((s, r) => s + r.amount, 0),
+    currency: currencies.length === 1 ? currencies[0] : null,
+    rows: rows.length,
+  };
+}
+
+/** Step 7's verdict on the transfer's amount (all the order's rows, `rows` of them), or null when it matches the split. */
+export function transferMismatch(
+  row: { amount: number; currency: string | null; rows?: number },
+  split: Split,
+): string | null {
+  const n = row.rows ?? 1;
   if (row.amount === split.expected && row.currency === split.currency) return null;
-  return `seller transfer ${formatMoney(row.amount, row.currency)} (database seller_transfers.amount) ≠ ${formatMoney(split.expected, split.currency)} the order implies: ${split.words}`;
+  const what = n > 1 ? `seller transfers` : "seller transfer";
+  const paid =
+    row.currency === null ? `${row.amount} minor units in different currencies` : formatMoney(row.amount, row.currency);
+  const where = n > 1 ? `database seller_transfers.amount, ${n} rows` : "database seller_transfers.amount";
+  return `${what} ${paid} (${where}) ≠ ${formatMoney(split.expected, split.currency)} the order implies: ${split.words}`;
+}
+
+/**
+ * Step 9's reading of every seller_transfers row of the order after the refund: reversed only when
+ * each row is, the amount reversed being the reversed rows' sum; with one row, reversalWords.
+ */
+export function reversalOf(
+  rows: ReadonlyArray<{
+    id?: string;
+    amount: number;
+    currency: string;
+    status?: string | null;
+    reversed_at?: string | null;
+    reversal_id?: string | null;
+  }>,
+): { reversed: boolean; text: string; amount: number; currency: string | null } | null {
+  if (!rows.length) return null;
+  const currencies = [...new Set(rows.map((r) => r.currency))];
+  const currency = currencies.length === 1 ? currencies[0] : null;
+  if (rows.length === 1)
+    return { ...reversalWords(rows[0]), amount: reversalWords(rows[0]).reversed ? rows[0].amount : 0, currency };
+  const done = rows.filter((r) => reversalWords(r).reversed);
+  const amount = done.reduce((s, r) => s + r.amount, 0);
+  if (done.length === rows.length)
+    return {
+      reversed: true,
+      text: `reversed: all ${rows.length} seller_transfers rows of the order`,
+      amount,
+      currency,
+    };
+  const left = rows.filter((r) => !reversalWords(r).reversed).map((r) => `${r.id ?? "?"} ${r.status ?? "unknown"}`);
+  return {
+    reversed: false,
+    text: `not reversed: ${rows.length - done.length} of ${rows.length} seller_transfers rows of the order not reversed after the refund (${left.join(", ")})`,
+    amount,
+    currency,
+  };
 }
 
 /** Step 9's reading of the transfer after the refund: reversed (with its time and id), or why not. */

@@ -25,7 +25,7 @@ import {
   type GuardReport,
   type PreflightWarning,
 } from "./guards";
-import { type DryRunRef, dryRunDone, dryRunRef, dryRunText } from "./dry-run";
+import { type DryRunRef, type OutcomeJudge, dryRunDone, dryRunRef, dryRunText } from "./dry-run";
 import { redactedPrefix } from "../evidence/redact";
 import type { Facts, Mode } from "../types";
 
@@ -44,6 +44,8 @@ export interface PreflightInput {
   databaseUrl?: string | null;
   /** The environment pg will read for DATABASE_URL (PGHOST, PGSSLMODE…); the process's by default. */
   env?: Record<string, string | undefined>;
+  /** The report layer's judge of a dry run's outcome (lib/report/outcome-check.ts); without it the live gate passes none. */
+  judge?: OutcomeJudge;
 }
 
 export interface PreflightReport {
@@ -96,7 +98,7 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
     transportIsSafe(input.mode, input.baseUrl, input),
     keyMatchesMode(input.mode, input.hyperswitchApiKey),
   ];
-  const dry = dryRunDone(input.mode, input.archiveDir, input.dryRunOverride);
+  const dry = dryRunDone(input.mode, input.archiveDir, input.dryRunOverride, { judge: input.judge });
   guards.push(dry);
   const dryRun = dryRunRef(input.mode, dry.dryRun, input.dryRunOverride);
   observed.dry_run = dryRunText(dryRun);
@@ -183,11 +185,13 @@ export type GateResult = { traceFile: string } & ({ report: PreflightReport } | 
  * The gate outside a session, as `npm run preflight` runs it: the API key registered as a secret, a
  * trace of its own in a fresh temporary folder (no session folder is made), and a client that is
  * closed afterwards. A backend that cannot be reached or answers off-contract comes back as `error`.
+ * `judge`: the report layer's judge of a dry run's outcome, as the notebook's pre-flight has it.
  */
 export async function preflightGate(
   cfg: Config,
   env: NodeJS.ProcessEnv,
   onAnomaly: ClientDeps["onAnomaly"],
+  judge?: OutcomeJudge,
 ): Promise<GateResult> {
   secrets.add(cfg.hyperswitchApiKey, "HYPERSWITCH_API_KEY");
   const traceFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "e2e-preflight-")), TRACE_FILE);
@@ -195,7 +199,7 @@ export async function preflightGate(
   try {
     return {
       traceFile,
-      report: await runPreflight({ ...cfg, maxPriceMinor: cfg.maxPriceMinor ?? toMinor(5), env }, api),
+      report: await runPreflight({ ...cfg, maxPriceMinor: cfg.maxPriceMinor ?? toMinor(5), env, judge }, api),
     };
   } catch (error) {
     return { traceFile, error };

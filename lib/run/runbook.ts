@@ -12,6 +12,7 @@ import { payHeadless, WarmPayer, type PayResult } from "../clients/payer";
 import { ConfigError, oneLine } from "../errors";
 import { formatMoney, type Money } from "../money";
 import type { PreflightReport } from "./preflight";
+import type { OutcomeJudge } from "../evidence/seal-trust";
 import { Session, type RunbookHooks } from "./session";
 import type { JournalOrder, StepOptions } from "./step-context";
 import type { StepTable } from "./step-model";
@@ -32,6 +33,11 @@ export class Runbook {
   /** The pay cell's headless payment in this kernel (a local rehearsal), which the paid cell confirms. */
   private autoPaid: PayResult | null = null;
   private warm: WarmPayer | null = null;
+  /**
+   * The report layer's judge of a staging dry run's outcome, which the live gate needs (the notebook
+   * sets it: lib/report/outcome-check.ts `outcomeJudge`); without it a live pre-flight passes no dry run.
+   */
+  judge: OutcomeJudge | null = null;
 
   constructor(cfg: Config, table?: StepTable) {
     this.session = new Session(cfg, table);
@@ -161,7 +167,9 @@ export class Runbook {
       ...opts,
       // The paid cell's step confirms the pay cell's headless payment, if there was one.
       ...(def.movesMoney ? { auto: this.autoPaid } : {}),
-      ...(def.gate ? { onReport: (rep: PreflightReport) => (this.preflightReport = rep) } : {}),
+      ...(def.gate
+        ? { onReport: (rep: PreflightReport) => (this.preflightReport = rep), judge: this.judge ?? undefined }
+        : {}),
     });
   }
 

@@ -14,6 +14,7 @@ import type { Trace } from "../evidence/trace";
 import type { Anomaly, Facts, StepResult, StepStatus } from "../types";
 import type { PollOutcome, Probe } from "./poll";
 import type { PreflightReport } from "./preflight";
+import type { OutcomeJudge } from "../evidence/seal-trust";
 import type { StepDef, StepTable } from "./step-model";
 
 export type Observed = StepResult["observed"];
@@ -40,6 +41,8 @@ export interface StepOptions {
   pasted?: string;
   /** Pre-flight hands its whole report here (refusals, warnings, the charge reminder) for display. */
   onReport?: (rep: PreflightReport) => void;
+  /** Pre-flight's judge of a dry run's outcome, handed down by the notebook (lib/report/outcome-check.ts). */
+  judge?: OutcomeJudge;
 }
 
 /** The order as the journal recorded it at creation (id, payment link, amount). */

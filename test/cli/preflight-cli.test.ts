@@ -1,5 +1,8 @@
 /** `npm run preflight` exit codes against the real sandbox: a pipeline can gate on them. */
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox";
 import { main, EXIT } from "../../lib/cli/preflight";
@@ -81,4 +84,24 @@ test("unhealthy backend → exit 3; bad email → exit 2; nothing else sent", as
 test("the seed's STAGING_URL and OPERATOR_EMAIL environment variables work as in the bash script", async () => {
   const r = await run([], { STAGING_URL: sb.marketplaceUrl, OPERATOR_EMAIL: sb.operator.email });
   assert.equal(r.code, EXIT.go, r.out);
+});
+
+test("the gate's trace folder does not stay in the system temp folder: removed after a verdict, kept and named after a backend failure", async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "preflight-tmp-"));
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = tmp; // os.tmpdir() reads it on every call
+  try {
+    const go = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
+    assert.equal(go.code, EXIT.go, go.out);
+    assert.deepEqual(fs.readdirSync(tmp), [], "nothing left behind after GO");
+    assert.doesNotMatch(go.out, /^trace: /m, "no path is printed for a trace that is not kept");
+    const down = await run(["--mode", "staging", "--base-url", "http://127.0.0.1:9", "--email", sb.operator.email]);
+    assert.equal(down.code, EXIT.backend, down.out);
+    const kept = /^trace: (\S+) \(kept: /m.exec(down.out)?.[1] ?? "";
+    assert.ok(fs.existsSync(kept), down.out);
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });

@@ -83,7 +83,7 @@ for (const depth of [2_000, 100_000])
     );
     assert.doesNotMatch(failure, /\n|call stack/);
     assert.ok(failure.length < 300, failure);
-    const traceFile = lines.find((l) => l.startsWith("trace: "))?.slice("trace: ".length) ?? "";
+    const traceFile = /^trace: (\S+) \(kept: /.exec(lines.find((l) => l.startsWith("trace: ")) ?? "")?.[1] ?? "";
     assert.ok(verifyChain(traceFile).ok, "the trace chain holds");
     const events = fs
       .readFileSync(traceFile, "utf8")

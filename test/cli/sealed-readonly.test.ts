@@ -16,6 +16,7 @@ import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/host/archive";
 import { passedDryRuns } from "../../lib/run/dry-run";
+import { outcomeJudge } from "../../lib/report/outcome-check";
 import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
 import { makeSigner, writeAllowedSigners } from "../evidence/signing";
 import { main as confirmBank } from "../../lib/cli/confirm-bank";
@@ -196,7 +197,7 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
         cwd: root,
       });
     assert.deepEqual(
-      passedDryRuns(archive, { repoDir: root }).map((d) => d.sessionId),
+      passedDryRuns(archive, { repoDir: root, judge: outcomeJudge }).map((d) => d.sessionId),
       [path.basename(staging)],
       "the sealed staging run is what the live gate accepts",
     );

@@ -186,6 +186,43 @@ describe("Journal: evidence edited by hand", () => {
     assert.equal(readJournalFile(file).firstBroken?.line, 2);
   });
 
+  it("rewritten and re-chained while a kernel holds it open: the kernel refuses to append, never adopts the rewrite", () => {
+    const { dir, j, file } = fresh();
+    j.append("step_result", stepResult(5, "completed", "FAIL"));
+    // Another writer appending (the host, another Journal of the same folder) is not an edit.
+    Journal.open(dir).append("archived", {});
+    j.append("archived", {});
+    // A FAIL turned into a PASS, its line longer, the chain recomputed: every hash holds on disk.
+    write(
+      file,
+      lines(file).map((l) => l.replace('"status":"FAIL"', '"reason":"completed in time","status":"PASS"')),
+    );
+    rechainJournal(file);
+    assert.equal(readJournalFile(file).firstBroken, undefined, "the rewrite is a valid chain");
+    assert.throws(
+      () => j.append("archived", {}),
+      (e: unknown) =>
+        e instanceof SessionError &&
+        /state\.jsonl: line 2 changed while this session had it open/.test(e.message) &&
+        /do not edit evidence by hand; restore it/.test(e.message),
+    );
+    assert.equal(j.all().find((e) => e.kind === "step_result")?.data.status, "FAIL", "the kernel keeps what it wrote");
+  });
+
+  it("rewritten in place at the same size (FAIL to PASS, re-chained): the kernel refuses to append", async () => {
+    const { j, file } = fresh();
+    j.append("step_result", stepResult(5, "completed", "FAIL"));
+    const size = fs.statSync(file).size;
+    await new Promise((r) => setTimeout(r, 20)); // a later modification time than the kernel's own write
+    write(
+      file,
+      lines(file).map((l) => l.replace('"status":"FAIL"', '"status":"PASS"')),
+    );
+    rechainJournal(file);
+    assert.equal(fs.statSync(file).size, size, "the same number of bytes");
+    assert.throws(() => j.append("archived", {}), /line 2 changed while this session had it open/);
+  });
+
   it("reordered or deleted lines are named", () => {
     const { dir, j, file } = fresh();
     j.append("order_intent", INTENT);

@@ -47,7 +47,7 @@ const JOURNAL = "state.jsonl";
 const lines = (out: string) => out.split("\n").filter((l) => l.includes("[OUTCOME_MISMATCH]"));
 
 describe("the stated outcome against the journal", () => {
-  test("a consistent rewrite of the seal's entry and report.md to PASS: npm run verify derives FAIL; Python, which cannot derive, passes", async () => {
+  test("a consistent rewrite of the seal's entry and report.md to PASS over a run where no money moved: both verifiers name the entry", async () => {
     const c = await sealed("declined");
     rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {
       const seal = es[es.length - 1];
@@ -73,15 +73,54 @@ describe("the stated outcome against the journal", () => {
       t.out.split("\n").some((l) => /^ok {4}report\.md: states outcome PASS, as the seal recorded it/.test(l)),
       t.out,
     );
+    // Python reads from the journal what the verdict must be: no payment recorded, so FAIL.
     const p = runPython(c.dir, c.report);
+    assert.equal(p.code, 1, p.out);
+    assert.deepEqual(p.errors, ["OUTCOME_MISMATCH"], p.out);
+    const seq = /^ERROR state\.jsonl:(\d+): the seal stated outcome PASS/m;
+    assert.match(p.out, /^ERROR state\.jsonl:\d+: the seal stated outcome "PASS", the journal's verdict is FAIL/m);
     assert.equal(
-      p.code,
-      0,
-      `documented limit (docs/evidence-format.md): Python holds report.md to the entry only\n${p.out}`,
+      /^ERROR state\.jsonl:(\d+): the seal stated outcome "PASS"/m.exec(p.out)?.[1],
+      seq.exec(t.out)?.[1],
+      "both name the seal's entry",
     );
   });
 
-  test("the report cell's entry rewritten to PASS with the notebook and HTML: npm run verify names the entry", async () => {
+  test("every step PASS but a backend time impossible, the seal's PASS left standing (chain, manifest, anchor redone): both verifiers name the entry", async () => {
+    const c = await sealed("pass");
+    assert.match(fs.readFileSync(path.join(c.dir, "report.md"), "utf8"), /\*\*Outcome\*\* : \*\*✅ PASS\*\*/);
+    rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {
+      const seal = es.findIndex((e) => e.kind === "outcome_stated" && (e.data as { by: string }).by === "seal");
+      assert.ok(seal > 0);
+      es.splice(seal, 0, {
+        at: es[seal].at,
+        kind: "time_impossible",
+        data: {
+          step: 9,
+          what: "seconds-to-refunded",
+          why: "the refund's created_at is later than its answer's Date header",
+        },
+      });
+    });
+    reseal(c.dir);
+    reanchor(c);
+    const t = runTs(c.dir, c.report);
+    const p = runPython(c.dir, c.report);
+    for (const r of [t, p]) {
+      assert.equal(r.code, 1, r.out);
+      assert.deepEqual(r.errors, ["OUTCOME_MISMATCH"], r.out);
+    }
+    const line = (out: string) => /^ERROR (state\.jsonl:\d+): the seal stated outcome "?PASS"?/m.exec(out)?.[1];
+    assert.ok(line(t.out), t.out);
+    assert.equal(line(p.out), line(t.out), `${t.out}\n${p.out}`);
+    assert.match(t.out, /the seal stated outcome PASS, the journal's verdict is PARTIAL/);
+    assert.match(
+      p.out,
+      /the seal stated outcome PASS, the journal's verdict cannot be PASS: a backend time is impossible/,
+    );
+  });
+
+  test("the report cell's entry rewritten to PASS with the notebook and HTML: both verifiers name the entry", async () => {
     const c = await sealed("declined");
     rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {
       const cell = [...es]
@@ -94,6 +133,12 @@ describe("the stated outcome against the journal", () => {
     const t = runTs(c.dir, c.report);
     assert.deepEqual(t.errors, ["OUTCOME_MISMATCH"], t.out);
     assert.match(t.out, /^ERROR state\.jsonl:\d+: the report cell stated outcome PASS, the journal's verdict is FAIL/m);
+    const p = runPython(c.dir, c.report);
+    assert.deepEqual(p.errors, ["OUTCOME_MISMATCH"], p.out);
+    assert.match(
+      p.out,
+      /^ERROR state\.jsonl:\d+: the report cell stated outcome "PASS", the journal's verdict is FAIL/m,
+    );
   });
 
   test('money moved: report.md\'s reason rewritten to "before money moved" fails both verifiers', async () => {

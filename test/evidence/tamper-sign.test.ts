@@ -19,6 +19,7 @@ import { main as tsVerify } from "../../lib/cli/verify";
 import { main as confirmBank } from "../../lib/cli/confirm-bank";
 import { archiveSession } from "../../lib/host/archive";
 import { dryRunProblem, type TrustOptions } from "../../lib/run/dry-run";
+import { outcomeJudge } from "../../lib/report/outcome-check";
 import { Trace } from "../../lib/evidence/trace";
 import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
 import { anchorReport, lines, rechain, reseal } from "./format-v2";
@@ -131,7 +132,7 @@ async function sealStaging(
 }
 
 const manifestOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"));
-const gate = (dir: string, t: TrustOptions) => dryRunProblem(dir, t);
+const gate = (dir: string, t: TrustOptions) => dryRunProblem(dir, { ...t, judge: outcomeJudge });
 
 describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () => {
   before(() => {
@@ -444,8 +445,9 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     reseal(dir);
     const t = commitTrust(r.root, [dir], [alice], "dry run re-published");
     bothFail("fabricated staging dry run", r, dir, "manifest.json.sig", null, /does not verify/);
-    assert.match(gate(dir, t) ?? "", /its seal does not count: signature by alice@example\.com does not verify/);
-    table[table.length - 1][3] = "refused: signature";
+    // The gate judges the journal before the signature: the seal stated FAIL over steps that now read PASS.
+    assert.match(gate(dir, t) ?? "", /the seal stated outcome FAIL, the journal's verdict is PARTIAL/);
+    table[table.length - 1][3] = "refused: stated outcome";
   });
 
   test("a sandbox session copied under a staging name (journal, trace, manifest, anchor redone): both FAIL, the gate refuses", async () => {

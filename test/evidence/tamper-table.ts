@@ -287,6 +287,18 @@ export const TAMPER_CASES: TamperCase[] = [
     expect: ["OUTCOME_MISMATCH"],
   },
   {
+    name: "the seal's outcome_stated and report.md rewritten together from FAIL to PASS (no payment in the journal), chain, manifest and anchor redone",
+    tamper: (c) => {
+      rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {
+        const seal = es[es.length - 1];
+        if (seal.kind !== "outcome_stated") throw new Error("the seal's outcome is not the journal's last entry");
+        seal.data = { ...(seal.data as object), outcome: "PASS" };
+      });
+      editSealed(c, "report.md", failToPass);
+    },
+    expect: ["OUTCOME_MISMATCH"],
+  },
+  {
     name: "a step result (step 4 PASS) appended to the journal after the seal's outcome, chain, manifest and anchor redone",
     tamper: (c) => {
       rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {

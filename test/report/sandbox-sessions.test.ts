@@ -4,6 +4,7 @@
  * confirmation. The docs report holds both blocks, the first preserved byte for byte, with derived
  * outcomes, computed boxes and the comparison; the GO/NO-GO row flips only at the end.
  */
+import { outcomeJudge } from "../../lib/report/outcome-check";
 import { execFileSync } from "node:child_process";
 import { makeSigner, writeAllowedSigners } from "../evidence/signing";
 import { after, before, describe, it } from "node:test";
@@ -51,6 +52,8 @@ async function runSession(sb: Sandbox, mode: "staging" | "live", archiveDir: str
     },
     { OPERATOR_PASSWORD: sb.operator.password, DATABASE_URL: sb.readonlyDsn },
   );
+  // As the notebook hands it down: the live gate judges the dry run's outcome with the report's derivation.
+  rb.judge = outcomeJudge;
   try {
     for (const step of [
       () => rb.run("preflight"),

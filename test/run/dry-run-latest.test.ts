@@ -7,6 +7,7 @@ import { strict as assert } from "node:assert";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { dryRunDone, stagingDryRuns } from "../../lib/run/dry-run";
+import { outcomeJudge } from "../../lib/report/outcome-check";
 import { Journal } from "../../lib/evidence/journal";
 import { SEAL_NAMESPACE, signFile } from "../../lib/evidence/signature";
 import { chainJournal, makeSession, seal, tmpArchive, type Scenario } from "../report/fixtures";
@@ -35,7 +36,7 @@ describe("the live gate takes staging as it is now", () => {
   test("a staging run sealed --incomplete is refused: its outcome is PARTIAL", () => {
     const archive = tmpArchive();
     const dir = sealedStaging(archive, 9, { incomplete: true });
-    const trust = commitTrust(rootOf(archive), [dir], [SIGNER]);
+    const trust = { ...commitTrust(rootOf(archive), [dir], [SIGNER]), judge: outcomeJudge };
     const r = stagingDryRuns(archive, trust);
     assert.equal(r.passed.length, 0);
     assert.match(
@@ -51,7 +52,7 @@ describe("the live gate takes staging as it is now", () => {
     const stuck = sealedStaging(archive, 10, { scenario: "stuck" });
     // Refused before money moved (staging down): not a regression of the payment path.
     const refused = sealedStaging(archive, 11, { scenario: "preflight-refused" });
-    const trust = commitTrust(rootOf(archive), [good, stuck, refused], [SIGNER]);
+    const trust = { ...commitTrust(rootOf(archive), [good, stuck, refused], [SIGNER]), judge: outcomeJudge };
     const r = stagingDryRuns(archive, trust);
     assert.deepEqual(r.passed, []);
     const why = Object.fromEntries(r.rejected.map((x) => [x.sessionId, x.reason]));
@@ -62,7 +63,10 @@ describe("the live gate takes staging as it is now", () => {
     const refusal = dryRunDone("live", archive, "", trust).refusals[0]?.message ?? "";
     assert.match(refusal, /no passed staging dry run/);
     const again = sealedStaging(archive, 12);
-    const trust2 = commitTrust(rootOf(archive), [good, stuck, refused, again], [SIGNER], "new pass");
+    const trust2 = {
+      ...commitTrust(rootOf(archive), [good, stuck, refused, again], [SIGNER], "new pass"),
+      judge: outcomeJudge,
+    };
     assert.equal(dryRunDone("live", archive, "", trust2).dryRun?.sessionId, path.basename(again));
   });
 });

@@ -14,6 +14,7 @@ import {
   transportIsSafe,
 } from "../../lib/run/guards";
 import { dryRunDone, passedDryRuns, stagingDryRuns } from "../../lib/run/dry-run";
+import { outcomeJudge } from "../../lib/report/outcome-check";
 import { chainJournal, makeSession, seal, tmpArchive } from "../report/fixtures";
 import { toV1 } from "../evidence/format-v2";
 import { commitTrust, makeSigner } from "../evidence/signing";
@@ -145,7 +146,7 @@ test("a live run needs a passed staging dry run, or a written override", () => {
   // Unsigned and unanchored (issue 24): refused; signed by an allowed signer and anchored in the committed report: GO.
   assert.match(dryRunDone("live", archive, "", { repoDir: rootOf(archive) }).refusals[0].message, /seal is unsigned/);
   signFile(path.join(ok, "manifest.json"), SIGNER.key, SEAL_NAMESPACE);
-  const r = dryRunDone("live", archive, "", commitTrust(rootOf(archive), [ok], [SIGNER]));
+  const r = dryRunDone("live", archive, "", { ...commitTrust(rootOf(archive), [ok], [SIGNER]), judge: outcomeJudge });
   assert.equal(r.refusals.length, 0, r.refusals[0]?.message);
   assert.equal(r.dryRun?.sessionId, path.basename(ok));
 });
@@ -209,7 +210,7 @@ describe("the live gate accepts only a sealed, verified staging session", () => 
     // A sealed, verified one is accepted once signed by an allowed signer and anchored in the committed report.
     const good = sealedStaging(archive, at(14));
     signFile(path.join(good, "manifest.json"), SIGNER.key, SEAL_NAMESPACE);
-    const signed = commitTrust(rootOf(archive), [good], [SIGNER]);
+    const signed = { ...commitTrust(rootOf(archive), [good], [SIGNER]), judge: outcomeJudge };
     assert.deepEqual(passedDryRuns(archive, signed), [{ sessionId: path.basename(good), dir: good }]);
     assert.equal(dryRunDone("live", archive, "", signed).dryRun?.sessionId, path.basename(good));
   });

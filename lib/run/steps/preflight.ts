@@ -5,7 +5,7 @@ import type { StepContext, StepOutcome } from "../step-context";
 import { clock } from "../step-model";
 
 export async function runPreflightStep(ctx: StepContext): Promise<StepOutcome | undefined> {
-  const rep = await runPreflight({ ...ctx.cfg }, ctx.api);
+  const rep = await runPreflight({ ...ctx.cfg, judge: ctx.opts.judge }, ctx.api);
   ctx.opts.onReport?.(rep);
   Object.assign(ctx.facts, rep.observed);
   for (const w of rep.warnings) ctx.anomaly({ step: ctx.currentStep, ...w });

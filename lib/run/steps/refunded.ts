@@ -20,11 +20,12 @@ import {
 } from "../backend-time";
 import { refundAdvice, refundClass } from "../hs-status";
 import { ledgerOf, refundAttempts, refundedText, uncheckedWhy } from "../ledger";
-import { reversalWords } from "../ledger-checks";
+import { reversalOf, reversalWords } from "../ledger-checks";
 import type { Probe } from "../poll";
 import type { StepContext, StepOutcome } from "../step-context";
 import { licenses, probeOrder, refundStepNo, requireOrder } from "./orders";
 import { foreignAdvice, noteRefundStatus, orchestratorRefund, seeMoney, seePayment } from "./refunds";
+import { payoutSinceStep7 } from "./transfer";
 
 /** The orchestrator's refund time, as the record names it (read when the POST answer carried none). */
 const HS_CREATED = "the orchestrator's refund created_at";
@@ -244,12 +245,14 @@ async function checkReversal(ctx: StepContext): Promise<void> {
   const o = requireOrder(ctx.journal, ctx.table);
   const read = await readSellerTransfers(ctx.cfg.databaseUrl, o.id, ctx.signal);
   ctx.trace.append("db_query", { sql: read.sql, params: [o.id], read_only: true, rows: read.rows });
-  const row = read.rows[0] ?? null;
-  const r = reversalWords(row);
+  // Every row of the order: reversed only when each one is (a second payout left paid is not reversed).
+  const all = reversalOf(read.rows);
+  payoutSinceStep7(ctx, read.rows);
+  const r = all ?? reversalWords(null);
   obs.transfer_reversal = r.text;
-  if (!row)
+  if (!all)
     ctx.journal.append("money_unchecked", { what: "reversal", why: "no seller_transfers row after the refund" });
-  if (row) {
+  if (all) {
     const expected = ctx.journal.last(
       "money_seen",
       (e) => e.data.what === "transfer" && e.data.source === "marketplace API",
@@ -265,9 +268,12 @@ async function checkReversal(ctx: StepContext): Promise<void> {
     seeMoney(ctx.journal, {
       what: "reversal",
       source: "database",
-      amount: r.reversed ? row.amount : 0,
-      currency: row.currency,
-      ref: `seller_transfers.status ${row.status}`,
+      amount: all.amount,
+      currency: all.currency ?? read.rows[0].currency,
+      ref:
+        read.rows.length > 1
+          ? `seller_transfers.status of ${read.rows.length} rows: ${read.rows.map((x) => x.status).join(", ")}`
+          : `seller_transfers.status ${read.rows[0].status}`,
     });
   }
   if (!r.reversed) ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: `seller transfer ${r.text}` });

@@ -5,9 +5,9 @@
  */
 import { parsePastedTransfer, readSellerTransfers, transferSqlFor } from "../../clients/db";
 import { StepCheckError } from "../../errors";
-import { money } from "../../money";
+import { formatMoney, money } from "../../money";
 import { transportIsSafe } from "../guards";
-import { orderSplit, transferMismatch } from "../ledger-checks";
+import { orderSplit, payoutOf, transferMismatch } from "../ledger-checks";
 import type { Observed, StepContext, StepOutcome } from "../step-context";
 import { getOrder, journalOrder, requireOrder } from "./orders";
 import { seeMoney } from "./refunds";
@@ -30,7 +30,10 @@ export async function runTransfer(ctx: StepContext): Promise<StepOutcome | undef
   const read = await readSellerTransfers(dsn, o.id, ctx.signal);
   ctx.trace.append("db_query", { sql: read.sql, params: [o.id], read_only: true, rows: read.rows });
   observeTransfer(ctx, read.rows[0] ?? null, read.rows.length);
-  await reconcileTransfer(ctx, read.rows[0]);
+  // Every row of the order is money paid to the seller: shown and reconciled together, never the first alone.
+  const payout = payoutOf(read.rows);
+  if (payout.rows > 1) ctx.facts.amount = payout.currency ? money(payout.amount, payout.currency) : null;
+  await reconcileTransfer(ctx, payout);
 }
 
 /** The transfer step by hand: the operator pastes the psql output; it is recorded verbatim (redacted). */
@@ -50,18 +53,28 @@ async function pasted(ctx: StepContext, psqlOutput: string): Promise<undefined> 
       : null,
     t.stripe_transfer_id ? 1 : 0,
   );
-  if (t.amount != null) await reconcileTransfer(ctx, { amount: t.amount, currency: t.currency ?? null });
+  // Read only what the paste says: its currency is never assumed to be the order's, and a paste
+  // of several transfers is not the first of them (a seller paid twice).
+  const transfers = new Set(psqlOutput.match(/\btr_[A-Za-z0-9]+\b/g) ?? []).size;
+  const why =
+    transfers > 1
+      ? `the pasted output shows ${transfers} transfers (tr_…) for one order`
+      : t.amount == null
+        ? "amount not found in the pasted output"
+        : !t.currency
+          ? "currency not found in the pasted output"
+          : null;
+  if (!why && t.amount != null) await reconcileTransfer(ctx, { amount: t.amount, currency: t.currency });
   else {
     // As the DB path says when it cannot compare (review 4): never a silent pass, and no amount is
     // journaled for the transfer, so its reconciliation row reads "not reported", not balanced.
-    ctx.facts.split = "not reconciled: amount not found in the pasted output";
+    ctx.facts.split = `not reconciled: ${why}`;
     // The ledger's transfer row then says NOT CHECKED: never balanced on a transfer nobody compared.
-    ctx.journal.append("money_unchecked", { what: "transfer", why: "amount not found in the pasted output" });
+    ctx.journal.append("money_unchecked", { what: "transfer", why: why ?? "amount not found in the pasted output" });
     ctx.anomaly({
       step: ctx.currentStep,
       kind: "warning",
-      message:
-        "seller transfer not reconciled: amount not found in the pasted output (paste psql's aligned or \\x output with amount in minor units, e.g. 375, and currency)",
+      message: `seller transfer not reconciled: ${why} (paste psql's aligned or \\x output of the one row, with amount in minor units, e.g. 375, and currency)`,
     });
   }
   return undefined;
@@ -71,18 +84,23 @@ async function pasted(ctx: StepContext, psqlOutput: string): Promise<undefined> 
  * The amount check: the transfer against the split the order implies (total − VAT − platform
  * fee, as the marketplace API reports them). A mismatch FAILs naming both amounts and sources.
  */
-async function reconcileTransfer(ctx: StepContext, row: { amount: number; currency: string | null }): Promise<void> {
+async function reconcileTransfer(
+  ctx: StepContext,
+  row: { amount: number; currency: string | null; rows?: number },
+): Promise<void> {
   const obs: Observed = ctx.facts;
   const o = await getOrder(ctx.api, requireOrder(ctx.journal, ctx.table));
   const split = orderSplit(o);
-  const currency = row.currency || o.currency;
+  const n = row.rows ?? 1;
+  // Rows in different currencies have no one amount: journaled in the order's, and never a match.
+  const currency = n > 1 ? row.currency : row.currency || o.currency;
   const seenInDatabase = () =>
     seeMoney(ctx.journal, {
       what: "transfer",
       source: "database",
       amount: row.amount,
-      currency,
-      ref: "seller_transfers.amount",
+      currency: currency ?? o.currency,
+      ref: n > 1 ? `seller_transfers.amount, the sum of ${n} rows` : "seller_transfers.amount",
     });
   if ("missing" in split) {
     obs.split = `not reconciled: ${split.missing}`;
@@ -106,8 +124,12 @@ async function reconcileTransfer(ctx: StepContext, row: { amount: number; curren
     ref: "order total_cents − vat_cents − platform_fee_cents",
   });
   seenInDatabase();
-  const bad = transferMismatch({ amount: row.amount, currency }, split);
-  if (bad) throw new StepCheckError("E2E_TRANSFER_AMOUNT", bad);
+  const bad = transferMismatch({ amount: row.amount, currency, rows: n }, split);
+  if (bad)
+    throw new StepCheckError(
+      "E2E_TRANSFER_AMOUNT",
+      n > 1 ? `${n} seller_transfers rows for order ${o.id} (the seller paid ${n} times?): ${bad}` : bad,
+    );
 }
 
 function observeTransfer(
@@ -136,4 +158,29 @@ function observeTransfer(
     });
   if (!row.stripe_transfer_id)
     throw new StepCheckError("E2E_TRANSFER_NULL", "seller_transfers row has a NULL stripe_transfer_id");
+}
+
+/**
+ * The order's payout as step 9 reads it, against what step 7 journaled from the database: rows added
+ * since (a second payout) or an amount changed are money the transfer row must show, so the database's
+ * reading is journaled again (the ledger takes the latest) and the row stops balancing. Only over a
+ * reading step 7 made: a transfer step 7 could not compare stays NOT CHECKED.
+ */
+export function payoutSinceStep7(ctx: StepContext, rows: ReadonlyArray<{ amount: number; currency: string }>): void {
+  if (!rows.length) return;
+  const before = ctx.journal.last("money_seen", (e) => e.data.what === "transfer" && e.data.source === "database");
+  const now = payoutOf(rows);
+  if (!before || (before.data.amount === now.amount && before.data.currency === now.currency)) return;
+  seeMoney(ctx.journal, {
+    what: "transfer",
+    source: "database",
+    amount: now.amount,
+    currency: now.currency ?? before.data.currency,
+    ref: `seller_transfers.amount after the refund, the sum of ${now.rows} row(s)`,
+  });
+  ctx.anomaly({
+    step: ctx.currentStep,
+    kind: "warning",
+    message: `seller_transfers after the refund: ${now.rows} row(s) paying ${now.currency ? formatMoney(now.amount, now.currency) : `${now.amount} minor units in different currencies`}, not the ${formatMoney(before.data.amount, before.data.currency)} step 7 read`,
+  });
 }
