@@ -16,13 +16,10 @@ interface Pending {
   reject(e: Error): void;
 }
 
-type Listener = (params: Record<string, unknown>, sessionId: string | undefined) => void;
-
 /** One browser process and its protocol pipe. */
 export class Cdp {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly listeners = new Set<{ method: string; f: Listener }>();
   private buffered = "";
   private gone: Error | null = null;
   /** Settles when the browser process has exited. */
@@ -71,26 +68,18 @@ export class Cdp {
       const text = this.buffered.slice(0, end);
       this.buffered = this.buffered.slice(end + 1);
       end = this.buffered.indexOf("\0");
-      let msg: {
-        id?: number;
-        method?: string;
-        params?: Record<string, unknown>;
-        result?: Record<string, unknown>;
-        error?: { message?: string };
-        sessionId?: string;
-      };
+      // Answers only: events (the browser sends few unasked) are not listened to.
+      let msg: { id?: number; result?: Record<string, unknown>; error?: { message?: string } };
       try {
         msg = JSON.parse(text);
       } catch {
         continue;
       }
-      if (msg.id !== undefined) {
-        const p = this.pending.get(msg.id);
-        this.pending.delete(msg.id);
-        if (msg.error) p?.reject(payerError(msg.error.message ?? "protocol error"));
-        else p?.resolve(msg.result ?? {});
-      } else if (msg.method)
-        for (const l of [...this.listeners]) if (l.method === msg.method) l.f(msg.params ?? {}, msg.sessionId);
+      if (msg.id === undefined) continue;
+      const p = this.pending.get(msg.id);
+      this.pending.delete(msg.id);
+      if (msg.error) p?.reject(payerError(msg.error.message ?? "protocol error"));
+      else p?.resolve(msg.result ?? {});
     }
   }
 
@@ -122,26 +111,6 @@ export class Cdp {
         };
       this.pending.set(id, { resolve: done(resolve), reject: done(reject) });
       this.out.write(`${JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) })}\0`);
-    });
-  }
-
-  /** The next event `method` of this session (after now), or an E2E_PAYER error after `timeoutMs`. */
-  once(method: string, sessionId: string | undefined, timeoutMs: number): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const l = {
-        method,
-        f: (params: Record<string, unknown>, sid: string | undefined) => {
-          if (sid !== sessionId) return;
-          clearTimeout(timer);
-          this.listeners.delete(l);
-          resolve(params);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.listeners.delete(l);
-        reject(payerError(`no ${method} from the browser in ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.listeners.add(l);
     });
   }
 

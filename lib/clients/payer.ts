@@ -161,6 +161,20 @@ export async function payHeadless(
 const q = (selector: string) => `document.querySelector(${JSON.stringify(selector)})`;
 
 /**
+ * A page script's value once it is neither null nor false, read every 20 ms; a read while a
+ * navigation replaces the page fails and is tried again. An E2E_PAYER error after BROWSER_TIMEOUT_MS.
+ */
+async function waitInPage<T>(cdp: Cdp, sessionId: string, expression: string, what: string): Promise<T> {
+  const until = Date.now() + BROWSER_TIMEOUT_MS;
+  for (;;) {
+    const v = await cdp.evaluate<T | null | false>(sessionId, expression).catch(() => null);
+    if (v !== null && v !== false && v !== undefined) return v;
+    if (Date.now() > until) throw new StepCheckError("E2E_PAYER", `${what} in ${BROWSER_TIMEOUT_MS / 1000} s`);
+    await sleep(20);
+  }
+}
+
+/**
  * Fills the checkout like a person (focus, select, type; a mouse click on Pay), as playwright's
  * fill and click do, over the browser's protocol (./cdp.ts), then reads the result page.
  */
@@ -176,14 +190,16 @@ async function payInChromium(browser: Launched, url: string, card: TestCard): Pr
     const { sessionId } = (await cdp.send("Target.attachToTarget", { targetId, flatten: true })) as {
       sessionId: string;
     };
-    await cdp.send("Page.enable", {}, sessionId);
-    const loaded = cdp.once("Page.domContentEventFired", sessionId, BROWSER_TIMEOUT_MS);
     const nav = (await cdp.send("Page.navigate", { url }, sessionId)) as { errorText?: string };
-    if (nav.errorText) {
-      loaded.catch(() => undefined);
+    if (nav.errorText)
       throw new StepCheckError("E2E_PAYER", `the checkout did not load in the browser: ${nav.errorText}`);
-    }
-    await loaded;
+    // Its DOM is there (what playwright's goto waits for, "domcontentloaded"): the form, or a result.
+    await waitInPage(
+      cdp,
+      sessionId,
+      `document.readyState !== "loading" && location.href !== "about:blank" && !!(${q("#card_number")} || ${q("#result")})`,
+      "the checkout did not load",
+    );
     const fields: Array<[string, string]> = [
       ["#card_number", CARDS[card].replace(/(\d{4})(?=\d)/g, "$1 ")],
       ["#expiry", expiry()],
@@ -207,20 +223,11 @@ async function payInChromium(browser: Launched, url: string, card: TestCard): Pr
     if (!at) throw new StepCheckError("E2E_PAYER", "the checkout has no Pay button");
     for (const type of ["mouseMoved", "mousePressed", "mouseReleased"])
       await cdp.send("Input.dispatchMouseEvent", { type, ...at, button: "left", clickCount: 1 }, sessionId);
-    // The result page as the browser shows it, read in one round trip once it is there. A read
-    // while the page is replaced fails, and is tried again.
+    // The result page as the browser shows it, read in one round trip once it is there.
     const read = `(() => { if (!${q("#result")}) return null;
       const text = (s) => { const el = document.querySelector(s); return el ? (el.textContent ?? "").trim() : null; };
       return [${q("#result")}.getAttribute("data-status"), text("#last4"), text("#connector"), text("#error_code")]; })()`;
-    const until = Date.now() + BROWSER_TIMEOUT_MS;
-    let shown: Array<string | null> | null = null;
-    while (!shown) {
-      shown = await cdp.evaluate<Array<string | null> | null>(sessionId, read).catch(() => null);
-      if (shown) break;
-      if (Date.now() > until)
-        throw new StepCheckError("E2E_PAYER", `the checkout showed no result in ${BROWSER_TIMEOUT_MS / 1000} s`);
-      await sleep(20);
-    }
+    const shown = await waitInPage<Array<string | null>>(cdp, sessionId, read, "the checkout showed no result");
     const [status, last4, connector, errorCode] = shown;
     return {
       via: "chromium",
