@@ -1,17 +1,21 @@
 /**
  * The headless payer for local rehearsals: fills the hosted checkout form like a person would,
- * in headless Chromium (Debian's `chromium-headless-shell`, else `chromium`, through playwright-core),
+ * in headless Chromium (Debian's `chromium-headless-shell`, else `chromium`, over its DevTools pipe: ./cdp.ts),
  * or over plain HTTP when no browser is installed. It only ever talks to loopback: a real checkout is paid by a person.
  * The test card numbers live here and nowhere else; only their last 4 ever leave this module.
  *
  * A rehearsal's notebook launches the browser ahead (`WarmPayer`, from the session cell), so that
  * Chromium starts while the pre-flight, login, product and order cells run instead of inside the pay
- * cell (issue 26: the launch and playwright's import were about 0.5 s of that cell's 1.15 s).
+ * cell (issue 26: the launch and playwright's import were about 0.5 s of that cell's 1.15 s). The
+ * browser is driven over its own protocol pipe, not through playwright-core, whose import alone was
+ * about 0.25 s of the kernel's CPU on the session cell's critical path (bench P1).
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { request } from "undici";
+import { Cdp } from "./cdp";
 import { isLoopback } from "../config";
 import { GuardError, StepCheckError } from "../errors";
 
@@ -67,29 +71,31 @@ function expiry(): string {
 
 /** A launched headless Chromium and its throwaway profile; closing removes the profile. */
 interface Launched {
-  ctx: import("playwright-core").BrowserContext;
+  cdp: Cdp;
   close(): Promise<void>;
 }
 
+/** How long the browser may take to start, to load a page, and to show the checkout's result. */
+const BROWSER_TIMEOUT_MS = 20 * 1000;
+
 async function launch(executablePath: string): Promise<Launched> {
-  const { chromium } = await import("playwright-core");
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-payer-"));
   try {
-    const ctx = await chromium.launchPersistentContext(userDataDir, {
+    const cdp = await Cdp.launch(
       executablePath,
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
+      ["--headless", ...CHROMIUM_ARGS, `--user-data-dir=${userDataDir}`, "about:blank"],
+      BROWSER_TIMEOUT_MS,
+    );
     let closing: Promise<void> | null = null;
     // The profile is removed off the kernel's thread: a synchronous rmSync of Chromium's profile
     // took 20 to 150 ms of the cell after the pay cell (bench P1).
     const close = () =>
-      (closing ??= ctx
+      (closing ??= cdp
         .close()
         .catch(() => undefined)
         .then(() => fs.promises.rm(userDataDir, { recursive: true, force: true }))
         .catch(() => undefined));
-    return { ctx, close };
+    return { cdp, close };
   } catch (err) {
     fs.rmSync(userDataDir, { recursive: true, force: true });
     throw err;
@@ -151,36 +157,78 @@ export async function payHeadless(
   return payInChromium(browser, paymentUrl, card);
 }
 
-/** What the result page's reader needs of the DOM (lib is compiled without DOM types). */
-interface ResultDoc {
-  querySelector(selector: string): { textContent: string | null; getAttribute(name: string): string | null } | null;
+/** A page script reading `selector`'s element (null when absent), as JSON text for Runtime.evaluate. */
+const q = (selector: string) => `document.querySelector(${JSON.stringify(selector)})`;
+
+/**
+ * A page script's value once it is neither null nor false, read every 20 ms; a read while a
+ * navigation replaces the page fails and is tried again. An E2E_PAYER error after BROWSER_TIMEOUT_MS.
+ */
+async function waitInPage<T>(cdp: Cdp, sessionId: string, expression: string, what: string): Promise<T> {
+  const until = Date.now() + BROWSER_TIMEOUT_MS;
+  for (;;) {
+    const v = await cdp.evaluate<T | null | false>(sessionId, expression).catch(() => null);
+    if (v !== null && v !== false && v !== undefined) return v;
+    if (Date.now() > until) throw new StepCheckError("E2E_PAYER", `${what} in ${BROWSER_TIMEOUT_MS / 1000} s`);
+    await sleep(20);
+  }
 }
 
+/**
+ * Fills the checkout like a person (focus, select, type; a mouse click on Pay), as playwright's
+ * fill and click do, over the browser's protocol (./cdp.ts), then reads the result page.
+ */
 async function payInChromium(browser: Launched, url: string, card: TestCard): Promise<PayResult> {
-  const { ctx } = browser;
+  const { cdp } = browser;
   try {
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
-    await page.goto(url, { waitUntil: "domcontentloaded", timeout: 20 * 1000 });
-    await page.fill("#card_number", CARDS[card].replace(/(\d{4})(?=\d)/g, "$1 "));
-    await page.fill("#expiry", expiry());
-    await page.fill("#cvc", "123");
-    if (await page.$("#holder")) await page.fill("#holder", "E2E Operator");
-    await Promise.all([page.waitForSelector("#result", { timeout: 20 * 1000 }), page.click("button#pay")]);
-    // The result page as the browser shows it, read in one round trip (was seven, bench P1). Inline
-    // callbacks only: a named inner function would reach the page with tsx's __name helper.
-    const [status, last4, connector, errorCode] = await page.evaluate(
-      (wanted) =>
-        wanted.map(([sel, attr]) => {
-          const el = (globalThis as unknown as { document: ResultDoc }).document.querySelector(sel);
-          return !el ? null : attr ? el.getAttribute(attr) : (el.textContent?.trim() ?? null);
-        }),
-      [
-        ["#result", "data-status"],
-        ["#last4", ""],
-        ["#connector", ""],
-        ["#error_code", ""],
-      ],
+    const { targetInfos } = (await cdp.send("Target.getTargets")) as {
+      targetInfos: { targetId: string; type: string }[];
+    };
+    const targetId =
+      targetInfos.find((t) => t.type === "page")?.targetId ??
+      ((await cdp.send("Target.createTarget", { url: "about:blank" })) as { targetId: string }).targetId;
+    const { sessionId } = (await cdp.send("Target.attachToTarget", { targetId, flatten: true })) as {
+      sessionId: string;
+    };
+    const nav = (await cdp.send("Page.navigate", { url }, sessionId)) as { errorText?: string };
+    if (nav.errorText)
+      throw new StepCheckError("E2E_PAYER", `the checkout did not load in the browser: ${nav.errorText}`);
+    // Its DOM is there (what playwright's goto waits for, "domcontentloaded"): the form, or a result.
+    await waitInPage(
+      cdp,
+      sessionId,
+      `document.readyState !== "loading" && location.href !== "about:blank" && !!(${q("#card_number")} || ${q("#result")})`,
+      "the checkout did not load",
     );
+    const fields: Array<[string, string]> = [
+      ["#card_number", CARDS[card].replace(/(\d{4})(?=\d)/g, "$1 ")],
+      ["#expiry", expiry()],
+      ["#cvc", "123"],
+      ["#holder", "E2E Operator"],
+    ];
+    for (const [selector, text] of fields) {
+      const found = await cdp.evaluate<boolean>(
+        sessionId,
+        `(() => { const el = ${q(selector)}; if (!el) return false; el.focus(); el.select(); return true; })()`,
+      );
+      if (!found && selector === "#holder") continue; // an optional field
+      if (!found) throw new StepCheckError("E2E_PAYER", `the checkout has no ${selector} field`);
+      await cdp.send("Input.insertText", { text }, sessionId);
+    }
+    const at = await cdp.evaluate<{ x: number; y: number } | null>(
+      sessionId,
+      `(() => { const b = ${q("button#pay")}; if (!b) return null; b.scrollIntoView({ block: "center" });
+        const r = b.getBoundingClientRect(); return { x: r.x + r.width / 2, y: r.y + r.height / 2 }; })()`,
+    );
+    if (!at) throw new StepCheckError("E2E_PAYER", "the checkout has no Pay button");
+    for (const type of ["mouseMoved", "mousePressed", "mouseReleased"])
+      await cdp.send("Input.dispatchMouseEvent", { type, ...at, button: "left", clickCount: 1 }, sessionId);
+    // The result page as the browser shows it, read in one round trip once it is there.
+    const read = `(() => { if (!${q("#result")}) return null;
+      const text = (s) => { const el = document.querySelector(s); return el ? (el.textContent ?? "").trim() : null; };
+      return [${q("#result")}.getAttribute("data-status"), text("#last4"), text("#connector"), text("#error_code")]; })()`;
+    const shown = await waitInPage<Array<string | null>>(cdp, sessionId, read, "the checkout showed no result");
+    const [status, last4, connector, errorCode] = shown;
     return {
       via: "chromium",
       status: status ?? "unknown",

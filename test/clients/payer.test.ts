@@ -74,6 +74,10 @@ test("the pay cell pays with the browser the session cell launched, and it is go
     assert.equal(p.auto?.last4, "4242");
     const paid = await rb.confirmPaid();
     assert.equal(paid.status, "PASS", paid.reason);
+    // Driven over Chromium's own protocol pipe: playwright-core's import was about 0.25 s of the
+    // kernel's CPU in the session cell (bench P1), so the payer does not load it.
+    const loaded = Object.keys(require.cache).filter((f) => f.includes(`${path.sep}playwright-core${path.sep}`));
+    assert.deepEqual(loaded, [], "the payer loaded playwright-core");
   } finally {
     await rb.close();
   }
