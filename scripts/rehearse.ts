@@ -29,6 +29,8 @@ export interface RehearsalOptions {
   log?: (line: string) => void;
   /** false: export the HTML with a second Python (nbconvert's command line), as before issue 15 (the bench compares). */
   oneProcessExport?: boolean;
+  /** false: the executor makes the HTML page only when the archive asks, not while the kernel shuts down (the bench compares). */
+  exportAhead?: boolean;
   /** Seal-rule exceptions for the archive (a run that leaves money out on purpose): see lib/host/seal-rules.ts. */
   seal?: Pick<ArchiveOptions, "unrefunded" | "incomplete">;
 }
@@ -85,7 +87,7 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
       HYPERSWITCH_API_KEY: sb.apiKey,
     };
     const execute = await t("execute", () =>
-      executeNotebook(prep.notebook, env, { exportAfter: o.oneProcessExport !== false }),
+      executeNotebook(prep.notebook, env, { exportAfter: o.oneProcessExport !== false, exportAhead: o.exportAhead }),
     );
     log(`notebook executed in ${execute.ms} ms (executor exit ${execute.code})`);
     if (execute.failure) log(`HEADLESS RUN STOPPED: ${execute.failure}`);
