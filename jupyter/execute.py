@@ -31,8 +31,11 @@ Outputs left from an earlier run of the same notebook are cleared first, so no c
 earlier run printed as if this run had printed it (papermill does the same).
 
 The save after the last code cell is the final one (`complete` and, when a cell threw, `errored` and
-`silent` set): the notebook is whole before the kernel shuts down. After the shutdown it is saved
-again only if it changed, or if execution failed (then with `stopped_in` and `reason`).
+`silent` set): the notebook is whole before the kernel shuts down, and not written again. A failure
+while the kernel shuts down (SIGTERM, an error in jupyter_client) is said on stderr and in the exit
+code only: every cell ran and its record is on disk. A caller may therefore read, and seal, the
+notebook from `execute.py-cells-done` on (below); nothing nbclient adds to it later (widget state,
+which tslab never sends) is kept.
 
 --serve-export (one Python process for execute and HTML export, issue 15): while the kernel starts
 and runs the cells, a thread imports nbconvert and loads the audit template (the `audit` template
@@ -43,8 +46,9 @@ path, while the kernel's own start leaves this process idle (bench P1). Requests
 line each, {"export": COPY, "out": HTML}: the driver exports COPY (the audit copy lib/host/html.ts
 prepared) to HTML and answers {"ok": true} or {"ok": false, "error": "..."} on stdout, one line
 each, in order. It starts taking them once the last code cell's final save is on disk, saying so
-with `execute.py-cells-done` on stderr, so that the caller can have the page made while the kernel
-shuts down (the kernel's exit and jupyter_client's polling of it leave this process idle; bench P1).
+with `execute.py-cells-done` on stderr, so that the caller can have the page made, and the archive
+start, while the kernel shuts down (the kernel's exit and jupyter_client's polling of it leave this
+process idle; bench P1).
 After the shutdown, instead of exiting, it writes `execute.py-executed: CODE` on stderr (CODE as
 above; stderr, so that it follows every line said before it), and keeps serving until the end of
 stdin, or until no request came within --serve-idle seconds, then exits with CODE. The caller
@@ -76,6 +80,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 EXIT_OK, EXIT_USAGE, EXIT_SAVE, EXIT_DEAD, EXIT_TIMEOUT, EXIT_ERROR, EXIT_STOPPED = 0, 2, 3, 4, 5, 6, 7
 META_KEY = "payment_e2e"
+
+
 
 
 def say(msg):
@@ -152,6 +158,7 @@ class SavingClient(NotebookClient):
         codes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         self.last_code = codes[-1] if codes else None
         self.saved_text = None  # the notebook as last written
+        self.final = False  # the last code cell's final save is on disk: the notebook is not written again
 
     def _check_raise_for_error(self, cell, cell_index, exec_reply):
         if exec_reply is not None and exec_reply.get("content", {}).get("status") == "error":
@@ -186,6 +193,7 @@ class SavingClient(NotebookClient):
         if self.on_kernel_launched is not None:
             self.on_kernel_launched()
 
+
     async def async_execute_cell(self, cell, cell_index, *args, **kw):
         if cell.cell_type != "code":
             return await super().async_execute_cell(cell, cell_index, *args, **kw)
@@ -196,6 +204,7 @@ class SavingClient(NotebookClient):
         try:
             if cell_index == self.last_code:
                 self.save_final()  # the last code cell's save is the final one
+                self.final = True
             else:
                 self.save()
         except SaveError:
@@ -383,8 +392,8 @@ def run(a):
         # before any cell can move money without its record.
         client.save()
         asyncio.run(client.async_execute())
-        # Saved already after the last code cell; again only if the shutdown changed the notebook.
-        errored, silent = client.save_final()
+        # Saved for good after the last code cell (a notebook without code cells: now).
+        errored, silent = outcome_of_cells(nb, client.errored) if client.final else client.save_final()
         if errored:
             say(f"a cell threw: {', '.join(errored)}; the kernel skipped {len(silent)} later cell(s) (metadata complete: false)")
         return EXIT_OK
@@ -406,6 +415,9 @@ def run(a):
         code, what = EXIT_STOPPED, f"stopped by {err or 'SIGINT'}"
     except Exception as err:  # noqa: BLE001 - reported, and the notebook saved as far as it got
         code, what = EXIT_ERROR, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    if client.final:  # every cell ran; the notebook on disk is final and may be sealed already
+        say(f"{what} while the kernel shut down, after the last cell; the notebook is saved, final, through {describe(nb, client.saved_through)}")
+        return code
     where = describe(nb, client.running) if client.running is not None else "before the first cell"
     say(f"{what} in {where}; the notebook is saved through {describe(nb, client.saved_through)}")
     try:

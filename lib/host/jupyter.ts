@@ -397,6 +397,12 @@ export async function executeNotebook(
     exportAfter?: boolean;
     /** With exportAfter: have the page made while the kernel shuts down (default true; false: the bench's what-if). */
     exportAhead?: boolean;
+    /**
+     * With exportAfter: called once the notebook on disk is final (the last code cell's save; the
+     * executor writes it no more) and the executor takes the export, while the kernel still shuts
+     * down. The kernel lets its session go (lib/run/lock.ts) only as it exits.
+     */
+    onCellsDone?: () => void;
   } = {},
 ): Promise<RunResult & { silent: string[]; saved: SavedState | null; failure: string | null }> {
   // A sealed session folder is read-only to the tool: executing would rewrite its notebook.
@@ -411,16 +417,22 @@ export async function executeNotebook(
   let r: RunResult;
   if (opts.exportAfter) {
     takeExportWorker(file)?.close();
+    let offered = false; // the worker was handed to exportHtml at cells-done already
     const s = await runServing(
       [...args, "--serve-export", AUDIT_TEMPLATE_DIR],
       jupyterEnv(env),
       timeoutMs,
       python,
       opts.onStart,
-      opts.exportAhead === false ? undefined : (worker) => (worker.speculation = speculate(file, worker)),
+      (worker) => {
+        if (opts.exportAhead !== false) worker.speculation = speculate(file, worker);
+        exportWorkers.set(path.resolve(file), worker); // an archive may start before the executor ends
+        offered = true;
+        opts.onCellsDone?.();
+      },
     );
     r = s.r;
-    if (s.worker) exportWorkers.set(path.resolve(file), s.worker);
+    if (s.worker && !offered) exportWorkers.set(path.resolve(file), s.worker);
   } else r = await run(args, jupyterEnv(env), timeoutMs, python, opts.onStart);
   let silent: string[];
   let saved: SavedState | null = null;

@@ -147,3 +147,47 @@ test("the page is made while the kernel shuts down, from the very copy the expor
     else process.env.TMPDIR = before;
   }
 });
+
+test("the notebook is final when the executor says its cells are done: the kernel is still shutting down, nothing is written after", {
+  timeout: 180_000,
+}, async () => {
+  const file = tinyNotebook(path.join(scratch, "g"));
+  let pid = 0;
+  let atDone: { text: string; mtimeMs: number; executorAlive: boolean; kernels: number } | null = null;
+  const r = await executeNotebook(
+    file,
+    {},
+    {
+      exportAfter: true,
+      cellTimeoutS: 120,
+      onStart: (p) => (pid = p),
+      onCellsDone: () => {
+        atDone = {
+          text: fs.readFileSync(file, "utf8"),
+          mtimeMs: fs.statSync(file).mtimeMs,
+          executorAlive: alive(pid),
+          kernels: childrenOf(pid).length,
+        };
+      },
+    },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(atDone, "onCellsDone was called before executeNotebook returned");
+  const done = atDone as unknown as { text: string; mtimeMs: number; executorAlive: boolean; kernels: number };
+  assert.ok(done.executorAlive, "the executor was still there");
+  assert.equal(done.kernels, 1, "its kernel was still running");
+  assert.deepEqual((JSON.parse(done.text) as Notebook).metadata.payment_e2e, { executed_through: 2, complete: true });
+  assert.equal(fs.readFileSync(file, "utf8"), done.text, "not written after: the shutdown changed nothing on disk");
+  assert.equal(fs.statSync(file).mtimeMs, done.mtimeMs);
+  const page = await exportHtml(file);
+  assert.equal(page.ahead, true);
+});
+
+/** The direct children of a process (the executor's kernel launcher). */
+function childrenOf(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
