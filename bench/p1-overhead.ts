@@ -43,8 +43,8 @@ export interface P1Variant {
   patch?: (notebook: string) => void;
   /** false: the HTML export runs a second Python (nbconvert's command line), as before issue 15. */
   oneProcessExport?: boolean;
-  /** false: the page is made when the archive asks for it, after the kernel's shutdown, as before. */
-  exportAhead?: boolean;
+  /** false: the archive starts, and its page is made, after the kernel's shutdown, as before. */
+  overlapShutdown?: boolean;
 }
 
 /** The packages lib/plot loads on the first chart since issue 15, and at lib's import before. */
@@ -267,7 +267,7 @@ async function oneRun(sb: Sandbox, v: P1Variant, n: number, archiveDir: string):
     archiveDir,
     params: { POLL_DEADLINE_S: P1_DEFAULTS.pollDeadlineS, REFUND_DEADLINE_S: P1_DEFAULTS.pollDeadlineS },
     oneProcessExport: v.oneProcessExport,
-    exportAhead: v.exportAhead,
+    overlapShutdown: v.overlapShutdown,
     // rehearse() logs "session <id> → <dir>" after writing the session notebook and right before
     // nbconvert starts, and "notebook executed…" right after it exits: the seam where a variant
     // patches the notebook, and the wall-clock bounds the kernel's cell times are set against.

@@ -329,7 +329,7 @@ function p1Section(r: AllResults): string[] {
   const n = p1.variants[0].runs.length;
   const out = ["## P1 — runbook overhead", ""];
   out.push(
-    `${n} full headless runs (real Jupyter: jupyter/execute.py with nbclient, tslab kernel, pre-flight + 9 steps + plot + report, then archive: HTML export, secret scan, manifest), all sandbox delays 0, one sandbox reused (its start, ${sec(r.sandboxStartMs)} on ${r.sandboxBackend}, is not counted). Cell times are the kernel's busy → idle messages that nbclient records in \`metadata.execution\` (tslab sends no execute_input, so there is no \`shell.execute_reply.started\`); HTTP is the sum of the client-side round trips the session trace records inside each cell.`,
+    `${n} full headless runs (real Jupyter: jupyter/execute.py with nbclient, tslab kernel, pre-flight + 9 steps + plot + report, then archive: HTML export, secret scan, manifest), all sandbox delays 0, one sandbox reused (its start, ${sec(r.sandboxStartMs)} on ${r.sandboxBackend}, is not counted). Cell times are the kernel's busy → idle messages that nbclient records in \`metadata.execution\` (tslab sends no execute_input, so there is no \`shell.execute_reply.started\`); HTTP is the sum of the client-side round trips the session trace records inside each cell. Since the archive starts once the kernel has given the session's lock up (as it exits), "write + shutdown" (last cell idle → the executor's end) and "archive" overlap; "total" is the rehearsal's wall time.`,
     "",
   );
   if (importVariant(p1) > 0)
@@ -343,7 +343,7 @@ function p1Section(r: AllResults): string[] {
         .map((i) => `"${p1.variants[i].name}"`)
         .join(
           ", ",
-        )} (the HTML export by nbconvert's command line in a second Python, as before; the executor making the audit page only when the archive asks for it, after the kernel's shutdown, rather than while the kernel shuts down; the session cell importing @observablehq/plot, linkedom and @resvg/resvg-js right after lib, as lib/plot's static imports did; the session cell importing openNotebook from lib/notebook/ui, whose declarations reach zod, undici, pg and playwright, as the notebook's import did before lib/notebook/index.ts declared the cells' API on its own).`,
+        )} (the HTML export by nbconvert's command line in a second Python, as before; the archive starting, and the executor making its audit page, only once the executor has shut the kernel down, rather than while the kernel shuts down; the session cell importing @observablehq/plot, linkedom and @resvg/resvg-js right after lib, as lib/plot's static imports did; the session cell importing openNotebook from lib/notebook/ui, whose declarations reach zod, undici, pg and playwright, as the notebook's import did before lib/notebook/index.ts declared the cells' API on its own).`,
       "",
     );
   const rows: Array<Array<string | number>> = [];

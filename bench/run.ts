@@ -118,10 +118,10 @@ async function main(): Promise<number> {
           oneProcessExport: false,
         },
         {
-          name: "HTML page made after the kernel's shutdown (before)",
+          name: "archive after the kernel's shutdown (before)",
           precompiled: today.precompiled,
           patch: today.patch,
-          exportAhead: false,
+          overlapShutdown: false,
         },
         {
           name: "plot packages loaded with lib (before)",
