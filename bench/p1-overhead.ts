@@ -322,3 +322,6 @@ async function oneRun(sb: Sandbox, v: P1Variant, n: number, archiveDir: string):
 
 /** Sum of every cell's wall time in a run. */
 export const cellsMs = (r: P1Run) => sum(r.cells.map((c) => c.ms));
+
+/** After the last cell went idle, to the rehearsal's return: the executor's end and the archive, overlapping. */
+export const afterCellsMs = (r: P1Run) => r.totalMs - r.prepareMs - r.kernelStartMs - cellsMs(r) - r.gapsMs;

@@ -10,6 +10,7 @@ import * as os from "node:os";
 import type { Anatomy } from "./anatomy";
 import {
   FLOOR_CELLS,
+  afterCellsMs,
   cellMedians,
   cellsMs,
   passing,
@@ -178,9 +179,10 @@ function summaryRows(r: AllResults): Row[] {
       const floorMs = floorRuns.length ? median(floorRuns.map((x) => x.totalMs)) : NaN;
       const totalB = median(runs.map((x) => x.totalMs));
       const shutdown = (xs: P1Run[]) => ms(median(xs.map((x) => x.shutdownMs)));
+      const after = (xs: P1Run[]) => ms(median(xs.map(afterCellsMs)));
       rows.push({
         measure: `P1 same runs, ${r.p1.variants[i].name}, median of ${runs.length}`,
-        result: `${sec(totalB)}${floorRuns.length ? `, ${ratio(totalB, floorMs)} the floor` : ""} (archive ${ms(median(runs.map((x) => x.archiveMs)))}, write + shutdown ${shutdown(runs)}, session cell ${sec(cell(cellsB, "open session"))}, plot cell ${sec(cell(cellsB, "plot"))}; today: ${sec(total)}${floorRuns.length ? `, ${ratio(total, floorMs)}` : ""}, ${ms(archive)}, ${shutdown(good)}, ${sec(open?.ms ?? NaN)}, ${sec(cell(cells, "plot"))})`,
+        result: `${sec(totalB)}${floorRuns.length ? `, ${ratio(totalB, floorMs)} the floor` : ""} (after the last cell ${after(runs)}: archive ${ms(median(runs.map((x) => x.archiveMs)))}, write + shutdown ${shutdown(runs)}; session cell ${sec(cell(cellsB, "open session"))}, plot cell ${sec(cell(cellsB, "plot"))}; today: ${sec(total)}${floorRuns.length ? `, ${ratio(total, floorMs)}` : ""}, ${after(good)}: ${ms(archive)}, ${shutdown(good)}; ${sec(open?.ms ?? NaN)}, ${sec(cell(cells, "plot"))})`,
         target: "reference",
         ok: null,
       });
