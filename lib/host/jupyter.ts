@@ -7,8 +7,9 @@
  * templates/nbconvert/audit). Errors are allowed (every cell runs); the guard that stops later
  * steps lives in the lib (SKIPPED), not in the executor.
  * One Python process for both (issue 15): `executeNotebook(…, { exportAfter: true })` leaves the
- * executor waiting, nbconvert already loaded, for the one `exportHtml` of that notebook; any other
- * export runs nbconvert's command line.
+ * executor waiting, nbconvert already loaded, for the one `exportHtml` of that notebook, and has it
+ * make that page while the kernel shuts down (taken only if made from the very copy asked for); any
+ * other export runs nbconvert's command line.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as readline from "node:readline";
