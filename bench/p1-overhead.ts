@@ -43,6 +43,8 @@ export interface P1Variant {
   patch?: (notebook: string) => void;
   /** false: the HTML export runs a second Python (nbconvert's command line), as before issue 15. */
   oneProcessExport?: boolean;
+  /** false: the archive starts, and its page is made, after the kernel's shutdown, as before. */
+  overlapShutdown?: boolean;
 }
 
 /** The packages lib/plot loads on the first chart since issue 15, and at lib's import before. */
@@ -265,6 +267,7 @@ async function oneRun(sb: Sandbox, v: P1Variant, n: number, archiveDir: string):
     archiveDir,
     params: { POLL_DEADLINE_S: P1_DEFAULTS.pollDeadlineS, REFUND_DEADLINE_S: P1_DEFAULTS.pollDeadlineS },
     oneProcessExport: v.oneProcessExport,
+    overlapShutdown: v.overlapShutdown,
     // rehearse() logs "session <id> → <dir>" after writing the session notebook and right before
     // nbconvert starts, and "notebook executed…" right after it exits: the seam where a variant
     // patches the notebook, and the wall-clock bounds the kernel's cell times are set against.
@@ -319,3 +322,6 @@ async function oneRun(sb: Sandbox, v: P1Variant, n: number, archiveDir: string):
 
 /** Sum of every cell's wall time in a run. */
 export const cellsMs = (r: P1Run) => sum(r.cells.map((c) => c.ms));
+
+/** After the last cell went idle, to the rehearsal's return: the executor's end and the archive, overlapping. */
+export const afterCellsMs = (r: P1Run) => r.totalMs - r.prepareMs - r.kernelStartMs - cellsMs(r) - r.gapsMs;

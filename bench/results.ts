@@ -10,6 +10,7 @@ import * as os from "node:os";
 import type { Anatomy } from "./anatomy";
 import {
   FLOOR_CELLS,
+  afterCellsMs,
   cellMedians,
   cellsMs,
   passing,
@@ -174,9 +175,14 @@ function summaryRows(r: AllResults): Row[] {
       const runs = passing(r.p1, i);
       const cellsB = cellMedians(runs);
       const cell = (cs: typeof cells, l: string) => cs.find((c) => c.label.startsWith(l))?.ms ?? NaN;
+      const floorRuns = (r.p1.floor ?? []).filter((x) => x.ok);
+      const floorMs = floorRuns.length ? median(floorRuns.map((x) => x.totalMs)) : NaN;
+      const totalB = median(runs.map((x) => x.totalMs));
+      const shutdown = (xs: P1Run[]) => ms(median(xs.map((x) => x.shutdownMs)));
+      const after = (xs: P1Run[]) => ms(median(xs.map(afterCellsMs)));
       rows.push({
         measure: `P1 same runs, ${r.p1.variants[i].name}, median of ${runs.length}`,
-        result: `${sec(median(runs.map((x) => x.totalMs)))} (archive ${sec(median(runs.map((x) => x.archiveMs)))}, session cell ${sec(cell(cellsB, "open session"))}, plot cell ${sec(cell(cellsB, "plot"))}; today: ${sec(archive)}, ${sec(open?.ms ?? NaN)}, ${sec(cell(cells, "plot"))})`,
+        result: `${sec(totalB)}${floorRuns.length ? `, ${ratio(totalB, floorMs)} the floor` : ""} (after the last cell ${after(runs)}: archive ${ms(median(runs.map((x) => x.archiveMs)))}, write + shutdown ${shutdown(runs)}; session cell ${sec(cell(cellsB, "open session"))}, plot cell ${sec(cell(cellsB, "plot"))}; today: ${sec(total)}${floorRuns.length ? `, ${ratio(total, floorMs)}` : ""}, ${after(good)}: ${ms(archive)}, ${shutdown(good)}; ${sec(open?.ms ?? NaN)}, ${sec(cell(cells, "plot"))})`,
         target: "reference",
         ok: null,
       });
@@ -325,7 +331,7 @@ function p1Section(r: AllResults): string[] {
   const n = p1.variants[0].runs.length;
   const out = ["## P1 — runbook overhead", ""];
   out.push(
-    `${n} full headless runs (real Jupyter: jupyter/execute.py with nbclient, tslab kernel, pre-flight + 9 steps + plot + report, then archive: HTML export, secret scan, manifest), all sandbox delays 0, one sandbox reused (its start, ${sec(r.sandboxStartMs)} on ${r.sandboxBackend}, is not counted). Cell times are the kernel's busy → idle messages that nbclient records in \`metadata.execution\` (tslab sends no execute_input, so there is no \`shell.execute_reply.started\`); HTTP is the sum of the client-side round trips the session trace records inside each cell.`,
+    `${n} full headless runs (real Jupyter: jupyter/execute.py with nbclient, tslab kernel, pre-flight + 9 steps + plot + report, then archive: HTML export, secret scan, manifest), all sandbox delays 0, one sandbox reused (its start, ${sec(r.sandboxStartMs)} on ${r.sandboxBackend}, is not counted). Cell times are the kernel's busy → idle messages that nbclient records in \`metadata.execution\` (tslab sends no execute_input, so there is no \`shell.execute_reply.started\`); HTTP is the sum of the client-side round trips the session trace records inside each cell. Since the archive starts once the kernel has given the session's lock up (as it exits), "write + shutdown" (last cell idle → the executor's end) and "archive" overlap; "total" is the rehearsal's wall time.`,
     "",
   );
   if (importVariant(p1) > 0)
@@ -339,7 +345,7 @@ function p1Section(r: AllResults): string[] {
         .map((i) => `"${p1.variants[i].name}"`)
         .join(
           ", ",
-        )} (the HTML export by nbconvert's command line in a second Python, as before; the session cell importing @observablehq/plot, linkedom and @resvg/resvg-js right after lib, as lib/plot's static imports did; the session cell importing openNotebook from lib/notebook/ui, whose declarations reach zod, undici, pg and playwright, as the notebook's import did before lib/notebook/index.ts declared the cells' API on its own).`,
+        )} (the HTML export by nbconvert's command line in a second Python, as before; the archive starting, and the executor making its audit page, only once the executor has shut the kernel down, rather than while the kernel shuts down; the session cell importing @observablehq/plot, linkedom and @resvg/resvg-js right after lib, as lib/plot's static imports did; the session cell importing openNotebook from lib/notebook/ui, whose declarations reach zod, undici, pg and playwright, as the notebook's import did before lib/notebook/index.ts declared the cells' API on its own).`,
       "",
     );
   const rows: Array<Array<string | number>> = [];
@@ -354,7 +360,7 @@ function p1Section(r: AllResults): string[] {
         sec(cellsMs(x)),
         ms(x.gapsMs),
         ms(x.shutdownMs),
-        sec(x.archiveMs),
+        ms(x.archiveMs),
         ms(x.serviceMs),
         x.requests,
         ms(stepOverheadMedian(x)),
@@ -372,7 +378,7 @@ function p1Section(r: AllResults): string[] {
       sec(med(cellsMs)),
       ms(med((x) => x.gapsMs)),
       ms(med((x) => x.shutdownMs)),
-      sec(med((x) => x.archiveMs)),
+      ms(med((x) => x.archiveMs)),
       ms(med((x) => x.serviceMs)),
       med((x) => x.requests),
       ms(med(stepOverheadMedian)),

@@ -118,6 +118,12 @@ async function main(): Promise<number> {
           oneProcessExport: false,
         },
         {
+          name: "archive after the kernel's shutdown (before)",
+          precompiled: today.precompiled,
+          patch: today.patch,
+          overlapShutdown: false,
+        },
+        {
           name: "plot packages loaded with lib (before)",
           precompiled: today.precompiled,
           patch: (nb) => {

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
 """Executes a session notebook headless and saves it after every cell (papermill's habit).
+Over 300 lines, not split: one script that Jupyter's Python runs by path; its saves, its exit codes
+and its export server share the run's state and are read together.
 
     python3 jupyter/execute.py NOTEBOOK [--kernel tslab] [--timeout SECONDS]
                                [--serve-export TEMPLATE_BASEDIR]
@@ -28,17 +30,28 @@ stderr gets one line per problem. Exit codes (EXIT_* below):
 Outputs left from an earlier run of the same notebook are cleared first, so no cell shows what an
 earlier run printed as if this run had printed it (papermill does the same).
 
+The save after the last code cell is the final one (`complete` and, when a cell threw, `errored` and
+`silent` set): the notebook is whole before the kernel shuts down, and not written again. A failure
+while the kernel shuts down (SIGTERM, an error in jupyter_client) is said on stderr and in the exit
+code only: every cell ran and its record is on disk. A caller may therefore read, and seal, the
+notebook from `execute.py-cells-done` on (below); nothing nbclient adds to it later (widget state,
+which tslab never sends) is kept.
+
 --serve-export (one Python process for execute and HTML export, issue 15): while the kernel starts
 and runs the cells, a thread imports nbconvert and loads the audit template (the `audit` template
 under TEMPLATE_BASEDIR, prompts excluded: what `jupyter nbconvert --to html --template audit
 --no-prompt` uses). The thread starts once the kernel's process is launched, not before: the import
 holds the GIL, and the launch (kernelspec lookup, connection file, spawn) is on the run's critical
-path, while the kernel's own start leaves this process idle (bench P1). After the last cell, instead
-of exiting, the driver writes `execute.py-executed: CODE` on
-stderr (CODE as above; stderr, so that it follows every line said before it), and waits for one
-request on stdin, {"export": COPY, "out": HTML}: it exports COPY (the audit copy lib/host/html.ts prepared) to
-HTML and answers {"ok": true} or {"ok": false, "error": "..."}, then exits with CODE. End of
-stdin, or no request within --serve-idle seconds, ends it without exporting. The caller
+path, while the kernel's own start leaves this process idle (bench P1). Requests on stdin, one JSON
+line each, {"export": COPY, "out": HTML}: the driver exports COPY (the audit copy lib/host/html.ts
+prepared) to HTML and answers {"ok": true} or {"ok": false, "error": "..."} on stdout, one line
+each, in order. It starts taking them once the last code cell's final save is on disk, saying so
+with `execute.py-cells-done` on stderr, so that the caller can have the page made, and the archive
+start, while the kernel shuts down (the kernel's exit and jupyter_client's polling of it leave this
+process idle; bench P1).
+After the shutdown, instead of exiting, it writes `execute.py-executed: CODE` on stderr (CODE as
+above; stderr, so that it follows every line said before it), and keeps serving until the end of
+stdin, or until no request came within --serve-idle seconds, then exits with CODE. The caller
 (lib/host/jupyter.ts exportHtml) applies the same self-containment checks to the page as to
 nbconvert's. stdout carries only the answers, never a cell output.
 """
@@ -67,6 +80,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 EXIT_OK, EXIT_USAGE, EXIT_SAVE, EXIT_DEAD, EXIT_TIMEOUT, EXIT_ERROR, EXIT_STOPPED = 0, 2, 3, 4, 5, 6, 7
 META_KEY = "payment_e2e"
+
+
 
 
 def say(msg):
@@ -132,13 +147,18 @@ class SavingClient(NotebookClient):
     """nbclient's client, saving the notebook after every code cell. Overrides the per-cell method
     (present in nbclient 0.5 to 0.11) rather than a hook, so the save sees the cell's final outputs."""
 
-    def __init__(self, nb, path, on_kernel_launched=None, **kw):
+    def __init__(self, nb, path, on_kernel_launched=None, on_cells_done=None, **kw):
         super().__init__(nb, **kw)
         self.path = path
         self.on_kernel_launched = on_kernel_launched
+        self.on_cells_done = on_cells_done
         self.saved_through = None  # index of the last cell whose outputs are on disk
         self.running = None
         self.errored = []  # cells whose execute_reply said "error" (tslab shows the throw on stderr only)
+        codes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        self.last_code = codes[-1] if codes else None
+        self.saved_text = None  # the notebook as last written
+        self.final = False  # the last code cell's final save is on disk: the notebook is not written again
 
     def _check_raise_for_error(self, cell, cell_index, exec_reply):
         if exec_reply is not None and exec_reply.get("content", {}).get("status") == "error":
@@ -152,12 +172,27 @@ class SavingClient(NotebookClient):
 
     def save(self, complete=False, **extra):
         self.mark(complete, **extra)
-        atomic_write(self.path, nbformat.writes(self.nb))
+        text = nbformat.writes(self.nb)
+        atomic_write(self.path, text)
+        self.saved_text = text
+
+    def save_final(self):
+        """Marks the notebook complete, or names the cells that threw and the ones the kernel then
+        skipped; saves it unless the copy on disk says exactly that already. Returns (errored, silent)."""
+        errored, silent = outcome_of_cells(self.nb, self.errored)
+        extra = {"errored": errored, "silent": silent} if errored else {}
+        self.mark(not errored, **extra)
+        text = nbformat.writes(self.nb)
+        if text != self.saved_text:
+            atomic_write(self.path, text)
+            self.saved_text = text
+        return errored, silent
 
     async def async_start_new_kernel(self, **kw):
         await super().async_start_new_kernel(**kw)
         if self.on_kernel_launched is not None:
             self.on_kernel_launched()
+
 
     async def async_execute_cell(self, cell, cell_index, *args, **kw):
         if cell.cell_type != "code":
@@ -167,11 +202,17 @@ class SavingClient(NotebookClient):
         previous = self.saved_through
         self.saved_through = cell_index
         try:
-            self.save()
+            if cell_index == self.last_code:
+                self.save_final()  # the last code cell's save is the final one
+                self.final = True
+            else:
+                self.save()
         except SaveError:
             self.saved_through = previous  # `running` still names the cell whose save failed
             raise
         self.running = None
+        if cell_index == self.last_code and self.on_cells_done is not None:
+            self.on_cells_done()
         return out
 
 
@@ -219,25 +260,55 @@ def reply(obj):
     sys.stdout.flush()
 
 
-def serve_export(warm, code, idle_s):
-    """Says how execution ended, then serves one export request (or none) and returns `code`."""
+class ExportServer:
+    """Answers export requests from stdin, in order, in a thread: from the last cell's final save
+    (while the kernel shuts down) until the end of stdin or `idle_s` seconds without a request."""
+
+    def __init__(self, warm, idle_s):
+        self.warm, self.idle_s = warm, idle_s
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            ready, _, _ = select.select([sys.stdin], [], [], self.idle_s)
+            line = sys.stdin.readline() if ready else ""
+            if not line.strip():  # idle, the end of stdin, or a blank line: no more requests
+                return
+            try:
+                req = json.loads(line)
+                self.warm.export(req["export"], req["out"])
+                reply({"ok": True})
+            except Exception as err:  # noqa: BLE001 - the caller falls back to nbconvert's command line
+                reply({"ok": False, "error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"})
+
+
+def start_server(a):
+    """Starts answering export requests, once (--serve-export with a loaded or loading exporter)."""
+    if a.warm is not None and a.server is None:
+        a.server = ExportServer(a.warm, a.serve_idle)
+
+
+def serve_export(a, code):
+    """Says how execution ended, then serves export requests until told there are no more; returns `code`."""
     executed(code)
-    if warm is None:  # nothing ran (an unreadable notebook): nothing to export
+    if a.warm is None:  # nothing ran (an unreadable notebook): nothing to export
         return code
+    start_server(a)
     try:
-        ready, _, _ = select.select([sys.stdin], [], [], idle_s)
-        line = sys.stdin.readline() if ready else ""
+        a.server.thread.join()
     except KeyboardInterrupt:  # SIGTERM while waiting: the execution's code stands
-        return code
-    if not line.strip():
-        return code
-    try:
-        req = json.loads(line)
-        warm.export(req["export"], req["out"])
-        reply({"ok": True})
-    except Exception as err:  # noqa: BLE001 - the caller falls back to nbconvert's command line
-        reply({"ok": False, "error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"})
+        pass
     return code
+
+
+def cells_done(a):
+    """The last code cell's final save is on disk: export requests are taken from now on."""
+    if a.serve_export is None or a.warm is None:
+        return
+    start_server(a)
+    sys.stderr.write("execute.py-cells-done\n")
+    sys.stderr.flush()
 
 
 def outcome_of_cells(nb, replied_error=()):
@@ -270,6 +341,7 @@ def main(argv):
     ap.add_argument("--serve-idle", type=int, default=600, help="seconds to wait for the export request")
     a = ap.parse_args(argv)
     a.warm = None
+    a.server = None
     a.readable = False
     code = run(a)
     if a.serve_export is None:
@@ -277,7 +349,7 @@ def main(argv):
     if a.readable:  # the kernel never launched: the exporter loads now, for the export asked next
         start_warmup(a)
     # The kernel is shut down by now; only the export is left, in this interpreter.
-    return serve_export(a.warm, code, a.serve_idle)
+    return serve_export(a, code)
 
 
 def start_warmup(a):
@@ -309,6 +381,7 @@ def run(a):
         nb,
         path,
         on_kernel_launched=lambda: start_warmup(a),
+        on_cells_done=lambda: cells_done(a),
         kernel_name=a.kernel,
         timeout=a.timeout,
         allow_errors=True,
@@ -319,12 +392,10 @@ def run(a):
         # before any cell can move money without its record.
         client.save()
         asyncio.run(client.async_execute())
-        errored, silent = outcome_of_cells(nb, client.errored)
+        # Saved for good after the last code cell (a notebook without code cells: now).
+        errored, silent = outcome_of_cells(nb, client.errored) if client.final else client.save_final()
         if errored:
             say(f"a cell threw: {', '.join(errored)}; the kernel skipped {len(silent)} later cell(s) (metadata complete: false)")
-            client.save(complete=False, errored=errored, silent=silent)
-        else:
-            client.save(complete=True)
         return EXIT_OK
     except SaveError as err:
         after = client.running if client.running is not None else client.saved_through
@@ -344,6 +415,9 @@ def run(a):
         code, what = EXIT_STOPPED, f"stopped by {err or 'SIGINT'}"
     except Exception as err:  # noqa: BLE001 - reported, and the notebook saved as far as it got
         code, what = EXIT_ERROR, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    if client.final:  # every cell ran; the notebook on disk is final and may be sealed already
+        say(f"{what} while the kernel shut down, after the last cell; the notebook is saved, final, through {describe(nb, client.saved_through)}")
+        return code
     where = describe(nb, client.running) if client.running is not None else "before the first cell"
     say(f"{what} in {where}; the notebook is saved through {describe(nb, client.saved_through)}")
     try:

@@ -14,6 +14,7 @@ import { executeNotebook } from "../lib/host/jupyter";
 import { Journal, latestStepResults } from "../lib/evidence/journal";
 import { prepareSession } from "../lib/host/prepare";
 import { dsnPassword } from "../lib/run/session";
+import { heldByOther, lockHolder } from "../lib/run/lock";
 import type { Mode } from "../lib/types";
 
 export interface RehearsalOptions {
@@ -29,6 +30,11 @@ export interface RehearsalOptions {
   log?: (line: string) => void;
   /** false: export the HTML with a second Python (nbconvert's command line), as before issue 15 (the bench compares). */
   oneProcessExport?: boolean;
+  /**
+   * false: the archive starts, and the executor makes its HTML page, only after the executor has shut
+   * the kernel down, not while it does (the bench compares).
+   */
+  overlapShutdown?: boolean;
   /** Seal-rule exceptions for the archive (a run that leaves money out on purpose): see lib/host/seal-rules.ts. */
   seal?: Pick<ArchiveOptions, "unrefunded" | "incomplete">;
 }
@@ -84,28 +90,44 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
       DATABASE_URL: sb.readonlyDsn,
       HYPERSWITCH_API_KEY: sb.apiKey,
     };
-    const execute = await t("execute", () =>
-      executeNotebook(prep.notebook, env, { exportAfter: o.oneProcessExport !== false }),
+    const overlap = o.overlapShutdown !== false;
+    let cellsDone: () => void = () => undefined;
+    const final = new Promise<"final">((res) => {
+      cellsDone = () => res("final");
+    });
+    const executing = t("execute", () =>
+      executeNotebook(prep.notebook, env, {
+        exportAfter: o.oneProcessExport !== false,
+        exportAhead: overlap,
+        onCellsDone: overlap ? cellsDone : undefined,
+      }),
     );
+    // The notebook is final after its last cell's save (the executor writes it no more): the archive
+    // starts as soon as the kernel has let the session go (its lock goes as it exits), while the
+    // executor still waits for the kernel's process to end (bench P1).
+    if ((await Promise.race([final, executing.then(() => "executed" as const)])) === "final")
+      await sessionReleased(prep.dir, executing);
+    const archiving = t("archive", () =>
+      archiveSession(prep.dir, {
+        ...o.seal,
+        docsDir,
+        extraSecrets: [sb.operator.password, sb.apiKey, sb.webhookSecret, dsnPassword(sb.readonlyDsn)],
+      }),
+    ).then(
+      (archive) => ({ archive, archiveError: null }),
+      (err: unknown) => ({ archive: null, archiveError: (err as Error).message }),
+    );
+    const execute = await executing.catch(async (err: unknown) => {
+      await archiving; // nothing is left writing when the error goes up
+      throw err;
+    });
     log(`notebook executed in ${execute.ms} ms (executor exit ${execute.code})`);
     if (execute.failure) log(`HEADLESS RUN STOPPED: ${execute.failure}`);
     if (execute.silent.length)
       log(
         `HEADLESS RUN INCOMPLETE: ${execute.silent.length} cell(s) produced no output (${execute.silent.join(", ")}) — the kernel skipped them; see the executed notebook`,
       );
-    let archive: ArchiveResult | null = null;
-    let archiveError: string | null = null;
-    try {
-      archive = await t("archive", () =>
-        archiveSession(prep.dir, {
-          ...o.seal,
-          docsDir,
-          extraSecrets: [sb.operator.password, sb.apiKey, sb.webhookSecret, dsnPassword(sb.readonlyDsn)],
-        }),
-      );
-    } catch (err) {
-      archiveError = (err as Error).message;
-    }
+    const { archive, archiveError }: { archive: ArchiveResult | null; archiveError: string | null } = await archiving;
     const results = latestStepResults(Journal.open(prep.dir).all());
     const statuses = new Map([...results.values()].map((r) => [r.step, r.status as string]));
     const allPassed =
@@ -123,6 +145,27 @@ export async function rehearse(o: RehearsalOptions = {}): Promise<Rehearsal> {
     };
   } finally {
     if (own) await sb.stop();
+  }
+}
+
+/**
+ * Resolves once no other live process holds the session's lock (the kernel gives it up as it exits,
+ * lib/run/lock.ts), or once `until` settles; polled every 5 ms. An unreadable lock chain ends the wait:
+ * the archive's own check then says what is wrong.
+ */
+async function sessionReleased(dir: string, until: Promise<unknown>): Promise<void> {
+  let settled = false;
+  until.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (;;) {
+    try {
+      if (settled || !heldByOther(lockHolder(dir))) return;
+    } catch {
+      return;
+    }
+    await new Promise((res) => setTimeout(res, 5));
   }
 }
 

@@ -7,8 +7,9 @@
  * templates/nbconvert/audit). Errors are allowed (every cell runs); the guard that stops later
  * steps lives in the lib (SKIPPED), not in the executor.
  * One Python process for both (issue 15): `executeNotebook(…, { exportAfter: true })` leaves the
- * executor waiting, nbconvert already loaded, for the one `exportHtml` of that notebook; any other
- * export runs nbconvert's command line.
+ * executor waiting, nbconvert already loaded, for the one `exportHtml` of that notebook, and has it
+ * make that page while the kernel shuts down (taken only if made from the very copy asked for); any
+ * other export runs nbconvert's command line.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as readline from "node:readline";
@@ -110,14 +111,54 @@ function run(
 
 /** The executor's line saying execution ended, when it stays for the export (execute.py `executed`). */
 const EXECUTED_LINE = /^execute\.py-executed: (\d+)\n/m; // whole lines only: a chunk may end mid-number
+/** The executor's line saying the last cell's final save is on disk and export requests are taken (execute.py `cells_done`). */
+const CELLS_DONE_LINE = /^execute\.py-cells-done\n/m;
+
+/** The executor's answer to one export request. */
+interface Answer {
+  ok: boolean;
+  error: string;
+  ms: number;
+}
+
+/**
+ * The page asked for while the kernel shut down (executeNotebook's exportAfter): the audit copy of
+ * the notebook as it was saved after its last cell, with the default title and note. exportHtml
+ * takes it only when the notebook's text, the title and the note are still exactly these, so the
+ * page is the one it would have asked for itself.
+ */
+interface Speculation extends Prefetch {
+  raw: string;
+  title: string;
+  note: string;
+  scratch: string;
+  out: string;
+}
+
+/** A request that does not keep Node up while it waits, until taken. */
+interface Prefetch {
+  answer: Promise<Answer>;
+  /** The answer, keeping Node up until it comes. */
+  take(): Promise<Answer>;
+}
 
 /** An executor that stayed for its notebook's HTML export (jupyter/execute.py --serve-export). */
 interface ExportWorker {
-  /** Asks for the export of `copy` to `out`; resolves with its answer (never rejects). */
-  export(copy: string, out: string, timeoutMs: number): Promise<{ ok: boolean; error: string; ms: number }>;
-  /** Lets the executor go without exporting (it exits on the end of its stdin). */
+  /** Asks for the export of `copy` to `out`; resolves with its answer (never rejects). Answers come in order. */
+  export(copy: string, out: string, timeoutMs: number): Promise<Answer>;
+  /** Asks for an export that may never be wanted: Node does not wait for its answer unless it is taken. */
+  prefetch(copy: string, out: string, timeoutMs: number): Prefetch;
+  /** The page asked for while the kernel shut down, if any; awaiting its answer keeps Node up. */
+  speculation: Speculation | null;
+  /** Lets the executor go (it exits on the end of its stdin) and removes the speculation's scratch folder. */
   close(): void;
 }
+
+/** Scratch folders of speculations not yet taken or closed: removed when Node exits. */
+const speculationScratch = new Set<string>();
+process.once("exit", () => {
+  for (const dir of speculationScratch) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 /** Executors waiting to export, by notebook path. */
 const exportWorkers = new Map<string, ExportWorker>();
@@ -140,6 +181,8 @@ function runServing(
   timeoutMs: number,
   command: string,
   onStart?: (pid: number) => void,
+  /** Called once the executor takes export requests, before it shuts the kernel down. */
+  onCellsDone?: (worker: ExportWorker) => void,
 ): Promise<{ r: RunResult; worker: ExportWorker | null }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
@@ -147,7 +190,10 @@ function runServing(
     if (child.pid !== undefined) onStart?.(child.pid);
     let stderr = "";
     let done = false;
-    let answer: ((msg: Record<string, unknown> | null) => void) | null = null;
+    /** The requests not answered yet, oldest first, with whether each keeps Node up while it waits. */
+    const waiting: Array<{ answer: (msg: Record<string, unknown> | null) => void; hold: boolean }> = [];
+    // Until the executor says execution ended, Node waits for it anyway; after, only a held request keeps it up.
+    const hold = () => holdNodeOpen(child, !done || waiting.some((w) => w.hold));
     let hard: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       child.kill("SIGTERM");
@@ -160,50 +206,95 @@ function runServing(
       clearTimeout(hard);
       resolve({ r: { code, ms: Math.round(performance.now() - t0), stderr }, worker });
     };
+    let cellsDone = false;
     child.stderr!.on("data", (b: Buffer) => {
       stderr = (stderr + b.toString()).slice(-20000);
+      if (!cellsDone && CELLS_DONE_LINE.test(stderr)) {
+        cellsDone = true;
+        stderr = stderr.replace(CELLS_DONE_LINE, "");
+        onCellsDone?.(worker);
+      }
       const m = EXECUTED_LINE.exec(stderr);
       if (!m || done) return;
       stderr = stderr.replace(EXECUTED_LINE, "");
-      holdNodeOpen(child, false);
       finish(Number(m[1]), worker);
+      hold();
     });
     readline.createInterface({ input: child.stdout! }).on("line", (l) => {
+      let msg: Record<string, unknown>;
       try {
-        answer?.(JSON.parse(l) as Record<string, unknown>);
+        msg = JSON.parse(l) as Record<string, unknown>;
       } catch {
-        // not an answer
+        return; // not an answer
       }
+      waiting.shift()?.answer(msg);
+      hold();
     });
     child.stdin!.on("error", () => undefined); // an executor already gone: the close event says so
-    const worker: ExportWorker = {
-      export: (copy, out, ms) =>
-        new Promise((res) => {
-          const t = performance.now();
-          holdNodeOpen(child, true);
-          const kill = setTimeout(() => child.kill("SIGKILL"), ms);
-          answer = (msg) => {
-            answer = null;
+    /** Sends one request; `held`: Node stays up until it is answered (a speculation is not, until taken). */
+    const ask = (copy: string, out: string, ms: number, held: boolean) => {
+      let entry!: (typeof waiting)[number];
+      const answer = new Promise<Answer>((res) => {
+        const t = performance.now();
+        const kill = setTimeout(() => child.kill("SIGKILL"), ms);
+        if (!held) kill.unref();
+        entry = {
+          hold: held,
+          answer: (msg) => {
             clearTimeout(kill);
-            holdNodeOpen(child, false);
-            child.stdin!.end();
             res({
               ok: msg?.ok === true,
               error: msg ? String(msg.error ?? "") : "the executor exited before answering",
               ms: Math.round(performance.now() - t),
             });
-          };
-          if (child.exitCode !== null || child.signalCode !== null) answer(null);
-          else child.stdin!.write(`${JSON.stringify({ export: copy, out })}\n`);
-        }),
-      close: () => child.stdin!.end(),
+          },
+        };
+      });
+      if (child.exitCode !== null || child.signalCode !== null) entry.answer(null);
+      else {
+        waiting.push(entry);
+        hold();
+        child.stdin!.write(`${JSON.stringify({ export: copy, out })}\n`);
+      }
+      return { answer, entry };
+    };
+    const worker: ExportWorker = {
+      export: async (copy, out, ms) => {
+        const a = await ask(copy, out, ms, true).answer;
+        worker.close();
+        return a;
+      },
+      prefetch: (copy, out, ms) => {
+        const { answer, entry } = ask(copy, out, ms, false);
+        return {
+          answer,
+          take: () => {
+            entry.hold = true;
+            hold();
+            return answer;
+          },
+        };
+      },
+      speculation: null,
+      close: () => {
+        child.stdin!.end();
+        const spec = worker.speculation;
+        worker.speculation = null;
+        if (spec) {
+          // Removed once its answer is in: the executor may still be writing the page.
+          void spec.answer.then(() => {
+            fs.rmSync(spec.scratch, { recursive: true, force: true });
+            speculationScratch.delete(spec.scratch);
+          });
+        }
+      },
     };
     child.on("error", (err) => {
       clearTimeout(timer);
       reject(cannotStart(command, err));
     });
     child.on("close", (code) => {
-      answer?.(null);
+      for (const w of waiting.splice(0)) w.answer(null);
       finish(code ?? 1, null);
     });
   });
@@ -305,6 +396,14 @@ export async function executeNotebook(
     python?: string;
     /** Keep the executor, nbconvert loaded, for this notebook's next `exportHtml` (one Python process). */
     exportAfter?: boolean;
+    /** With exportAfter: have the page made while the kernel shuts down (default true; false: the bench's what-if). */
+    exportAhead?: boolean;
+    /**
+     * With exportAfter: called once the notebook on disk is final (the last code cell's save; the
+     * executor writes it no more) and the executor takes the export, while the kernel still shuts
+     * down. The kernel lets its session go (lib/run/lock.ts) only as it exits.
+     */
+    onCellsDone?: () => void;
   } = {},
 ): Promise<RunResult & { silent: string[]; saved: SavedState | null; failure: string | null }> {
   // A sealed session folder is read-only to the tool: executing would rewrite its notebook.
@@ -319,15 +418,22 @@ export async function executeNotebook(
   let r: RunResult;
   if (opts.exportAfter) {
     takeExportWorker(file)?.close();
+    let offered = false; // the worker was handed to exportHtml at cells-done already
     const s = await runServing(
       [...args, "--serve-export", AUDIT_TEMPLATE_DIR],
       jupyterEnv(env),
       timeoutMs,
       python,
       opts.onStart,
+      (worker) => {
+        if (opts.exportAhead !== false) worker.speculation = speculate(file, worker);
+        exportWorkers.set(path.resolve(file), worker); // an archive may start before the executor ends
+        offered = true;
+        opts.onCellsDone?.();
+      },
     );
     r = s.r;
-    if (s.worker) exportWorkers.set(path.resolve(file), s.worker);
+    if (s.worker && !offered) exportWorkers.set(path.resolve(file), s.worker);
   } else r = await run(args, jupyterEnv(env), timeoutMs, python, opts.onStart);
   let silent: string[];
   let saved: SavedState | null = null;
@@ -341,6 +447,37 @@ export async function executeNotebook(
   return { ...r, silent, saved, failure: executorFailure(r.code, r.stderr, saved) };
 }
 
+/** The page's heading: the notebook's name and its session (its folder's name). */
+const auditTitle = (file: string) =>
+  `${path.basename(file)} — session ${path.basename(path.dirname(path.resolve(file)))}`;
+
+/**
+ * Asks the executor for the page of the notebook as it was saved after its last cell, while the
+ * kernel shuts down (bench P1: the executor's process is idle then, and the archive's export would
+ * otherwise wait for the page after it). Null when the notebook cannot be read or copied: the export
+ * then asks as before.
+ */
+function speculate(file: string, worker: ExportWorker): Speculation | null {
+  let scratch: string | null = null;
+  try {
+    const raw = fs.readFileSync(file, "utf8");
+    const title = auditTitle(file);
+    const note = AUDIT_NOTE;
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "audit-html-"));
+    speculationScratch.add(scratch);
+    const copy = path.join(scratch, path.basename(file));
+    writeNotebook(copy, auditCopy(JSON.parse(raw) as Notebook, { title, note }));
+    const out = copy.replace(/\.ipynb$/, ".html");
+    return { raw, title, note, scratch, out, ...worker.prefetch(copy, out, 5 * 60 * 1000) };
+  } catch {
+    if (scratch) {
+      fs.rmSync(scratch, { recursive: true, force: true });
+      speculationScratch.delete(scratch);
+    }
+    return null;
+  }
+}
+
 /** The nbconvert template of the audit export (`templates/nbconvert/audit`), found through this base dir. */
 export const AUDIT_TEMPLATE_DIR = path.join(REPO_ROOT, "templates", "nbconvert");
 
@@ -348,32 +485,40 @@ export const AUDIT_TEMPLATE_DIR = path.join(REPO_ROOT, "templates", "nbconvert")
  * Writes `<name>.html` next to the notebook: the page an auditor reads (lib/host/html.ts).
  * nbconvert exports a rendered copy of the notebook (the notebook itself is not touched) with the
  * audit template, in a scratch folder; the page must be self-contained, or nothing is written.
- * `jupyter` picks the Jupyter to run (tests export with each installed one).
+ * `jupyter` picks the Jupyter to run (tests export with each installed one). `ahead`: the page is the
+ * one the executor made while its kernel shut down (executeNotebook's exportAfter), taken because it
+ * was made from exactly the copy asked for now (the notebook's text, the title and the note unchanged).
  */
 export async function exportHtml(
   file: string,
   /** `sealedAs`: said under the page's heading after AUDIT_NOTE (a seal exception the cells cannot show). */
   opts: { jupyter?: string; sealedAs?: string } = {},
-): Promise<RunResult & { html: string; via: "executor" | "nbconvert" }> {
+): Promise<RunResult & { html: string; via: "executor" | "nbconvert"; ahead: boolean }> {
   const html = file.replace(/\.ipynb$/, ".html");
   const name = path.basename(file);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "audit-html-"));
+  // The executor that ran this notebook, nbconvert loaded, if it stayed (executeNotebook's
+  // exportAfter); else, or if it cannot, nbconvert's command line. Same copy, same checks below.
+  const waiting = takeExportWorker(file);
+  if (opts.jupyter) waiting?.close(); // a caller naming its Jupyter gets that one's nbconvert
+  const worker = opts.jupyter ? undefined : waiting;
   try {
+    const raw = fs.readFileSync(file, "utf8");
+    const title = auditTitle(file);
+    const note = opts.sealedAs ? `${AUDIT_NOTE} ${opts.sealedAs}` : AUDIT_NOTE;
+    // The page asked for while the kernel shut down, if it was made from this very copy.
+    const spec = worker?.speculation;
+    const same = spec && spec.raw === raw && spec.title === title && spec.note === note;
+    const early = same ? await spec.take() : null;
+    let out = spec?.out ?? "";
+    let served = early?.ok && fs.existsSync(out) ? early : null;
     const copy = path.join(scratch, name);
-    writeNotebook(
-      copy,
-      auditCopy(readNotebook(file), {
-        title: `${name} — session ${path.basename(path.dirname(path.resolve(file)))}`,
-        note: opts.sealedAs ? `${AUDIT_NOTE} ${opts.sealedAs}` : AUDIT_NOTE,
-      }),
-    );
-    const out = copy.replace(/\.ipynb$/, ".html");
-    // The executor that ran this notebook, nbconvert loaded, if it stayed (executeNotebook's
-    // exportAfter); else, or if it cannot, nbconvert's command line. Same copy, same checks below.
-    const waiting = takeExportWorker(file);
-    if (opts.jupyter) waiting?.close(); // a caller naming its Jupyter gets that one's nbconvert
-    const worker = opts.jupyter ? undefined : waiting;
-    const served = worker ? await worker.export(copy, out, 5 * 60 * 1000) : null;
+    if (!served) {
+      writeNotebook(copy, auditCopy(JSON.parse(raw) as Notebook, { title, note }));
+      out = copy.replace(/\.ipynb$/, ".html");
+      // A speculation that failed is not asked again: nbconvert's command line, as after any failed export.
+      served = worker && !early ? await worker.export(copy, out, 5 * 60 * 1000) : null;
+    }
     const via = served?.ok && fs.existsSync(out) ? ("executor" as const) : ("nbconvert" as const);
     const r: RunResult =
       via === "executor"
@@ -416,8 +561,9 @@ export async function exportHtml(
     } finally {
       fs.rmSync(tmp, { force: true });
     }
-    return { ...r, html, via };
+    return { ...r, html, via, ahead: served === early && early !== null };
   } finally {
+    worker?.close();
     fs.rmSync(scratch, { recursive: true, force: true });
   }
 }

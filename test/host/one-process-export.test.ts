@@ -93,3 +93,101 @@ test("a kernel that never launched: the executor still serves the export (its ex
   assert.equal(page.via, "executor");
   assert.match(fs.readFileSync(page.html, "utf8"), /Tiny &lt;script&gt;/);
 });
+
+test("the page is made while the kernel shuts down, from the very copy the export asks for, and taken only then", {
+  timeout: 240_000,
+}, async () => {
+  // This test's own temporary folder: the scratch folders of the export made ahead are all removed.
+  const tmp = fs.mkdtempSync(path.join(scratch, "tmp-"));
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = tmp;
+  try {
+    const file = tinyNotebook(path.join(scratch, "d"));
+    let pid = 0;
+    const r = await executeNotebook(file, {}, { exportAfter: true, cellTimeoutS: 120, onStart: (p) => (pid = p) });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /execute\.py-cells-done/, "the protocol line is not the operator's");
+    const saved = fs.readFileSync(file, "utf8");
+    assert.deepEqual(readNotebook(file).metadata.payment_e2e, { executed_through: 2, complete: true });
+
+    const one = await exportHtml(file);
+    assert.equal(one.via, "executor");
+    assert.equal(one.ahead, true, "the page made during the kernel's shutdown is taken");
+    assert.equal(fs.readFileSync(file, "utf8"), saved, "the notebook is not touched");
+    const ahead = fs.readFileSync(one.html, "utf8");
+    const again = await exportHtml(file); // the executor is gone: nbconvert's command line, same copy
+    assert.equal(again.via, "nbconvert");
+    assert.equal(again.ahead, false);
+    assert.equal(ahead, fs.readFileSync(again.html, "utf8"), "byte for byte the page asked for now");
+    for (let i = 0; i < 50 && alive(pid); i++) await new Promise((res) => setTimeout(res, 100));
+    assert.ok(!alive(pid), "the executor exited after its export");
+
+    // A different note (a seal exception) or a notebook changed since: the page is made afresh.
+    const file2 = tinyNotebook(path.join(scratch, "e"));
+    assert.equal((await executeNotebook(file2, {}, { exportAfter: true, cellTimeoutS: 120 })).code, 0);
+    const noted = await exportHtml(file2, { sealedAs: "Sealed as incomplete, for the test." });
+    assert.equal(noted.via, "executor");
+    assert.equal(noted.ahead, false, "made from another copy: not taken");
+    assert.match(fs.readFileSync(noted.html, "utf8"), /Sealed as incomplete, for the test\./);
+
+    const file3 = tinyNotebook(path.join(scratch, "f"));
+    assert.equal((await executeNotebook(file3, {}, { exportAfter: true, cellTimeoutS: 120 })).code, 0);
+    const nb = readNotebook(file3);
+    nb.cells[0].source = "# Tiny, masked since";
+    writeNotebook(file3, nb);
+    const changed = await exportHtml(file3);
+    assert.equal(changed.via, "executor");
+    assert.equal(changed.ahead, false, "the notebook changed since: not taken");
+    assert.match(fs.readFileSync(changed.html, "utf8"), /Tiny, masked since/);
+
+    for (let i = 0; i < 50 && fs.readdirSync(tmp).length; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual(fs.readdirSync(tmp), [], "no scratch folder left behind");
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+  }
+});
+
+test("the notebook is final when the executor says its cells are done: the kernel is still shutting down, nothing is written after", {
+  timeout: 180_000,
+}, async () => {
+  const file = tinyNotebook(path.join(scratch, "g"));
+  let pid = 0;
+  let atDone: { text: string; mtimeMs: number; executorAlive: boolean; kernels: number } | null = null;
+  const r = await executeNotebook(
+    file,
+    {},
+    {
+      exportAfter: true,
+      cellTimeoutS: 120,
+      onStart: (p) => (pid = p),
+      onCellsDone: () => {
+        atDone = {
+          text: fs.readFileSync(file, "utf8"),
+          mtimeMs: fs.statSync(file).mtimeMs,
+          executorAlive: alive(pid),
+          kernels: childrenOf(pid).length,
+        };
+      },
+    },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(atDone, "onCellsDone was called before executeNotebook returned");
+  const done = atDone as unknown as { text: string; mtimeMs: number; executorAlive: boolean; kernels: number };
+  assert.ok(done.executorAlive, "the executor was still there");
+  assert.equal(done.kernels, 1, "its kernel was still running");
+  assert.deepEqual((JSON.parse(done.text) as Notebook).metadata.payment_e2e, { executed_through: 2, complete: true });
+  assert.equal(fs.readFileSync(file, "utf8"), done.text, "not written after: the shutdown changed nothing on disk");
+  assert.equal(fs.statSync(file).mtimeMs, done.mtimeMs);
+  const page = await exportHtml(file);
+  assert.equal(page.ahead, true);
+});
+
+/** The direct children of a process (the executor's kernel launcher). */
+function childrenOf(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
