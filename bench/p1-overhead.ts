@@ -67,8 +67,9 @@ export function eagerPlotImports(notebook: string): void {
 
 /**
  * A patch for the what-if "cells checked against lib's whole declarations": the session cell imports
- * openNotebook from the implementation (lib/notebook/ui), whose declarations reach zod, undici, pg and
- * playwright, as the notebook's import did before lib/notebook/index.ts declared a narrow API.
+ * openNotebook from the implementation (lib/notebook/ui), whose declarations reach zod, undici and pg
+ * (and playwright's, until the payer stopped using it), as the notebook's import did before
+ * lib/notebook/index.ts declared a narrow API.
  */
 export function wholeDeclarations(notebook: string): void {
   const nb = readNotebook(notebook);
