@@ -58,6 +58,8 @@ export interface Ctx {
   pool: Pool;
   faults: FaultState;
   apiKey: string;
+  /** The production-shaped key (`prd_…`) a live-mode rehearsal passes: the double accepts it as well as `apiKey`. */
+  liveApiKey: string;
   webhookSecret: string;
   marketplaceUrl: string;
   hyperswitchUrl: string;

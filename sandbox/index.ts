@@ -35,6 +35,8 @@ export interface Sandbox {
   adminDsn: string;
   operator: { email: string; password: string };
   apiKey: string;
+  /** A production-shaped key (`prd_…`) the double accepts too: live-mode rehearsals pass it (pre-flight wants `prd_` live). */
+  liveApiKey: string;
   webhookSecret: string;
   backend: "pglite" | "postgres";
   setFaults(f: Partial<Faults>): void;
@@ -61,13 +63,15 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   });
   const agent = new Agent({ keepAliveTimeout: 4_000, connections: 32 });
   const timers = new Timers((err) => log(`background task failed: ${(err as Error).message}`));
+  const keyHex = randomBytes(24).toString("hex");
   const ctx: Ctx = {
     pool: db.pool,
     faults,
     agent,
     timers,
     log,
-    apiKey: `snd_${randomBytes(24).toString("hex")}`,
+    apiKey: `snd_${keyHex}`,
+    liveApiKey: `prd_${keyHex}`,
     webhookSecret: `whsec_${randomBytes(24).toString("hex")}`,
     marketplaceUrl: "",
     hyperswitchUrl: "",
@@ -107,6 +111,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     adminDsn: db.adminDsn,
     operator: { email: OPERATOR_EMAIL, password },
     apiKey: ctx.apiKey,
+    liveApiKey: ctx.liveApiKey,
     webhookSecret: ctx.webhookSecret,
     backend: db.backend,
     setFaults: (f) => {

@@ -120,7 +120,8 @@ export function buildOrchestrator(ctx: Ctx, engine: HsEngine): FastifyInstance {
   });
 
   const requireKey = async (req: FastifyRequest) => {
-    if (!sameSecret(ctx.apiKey, req.headers["api-key"])) {
+    const key = req.headers["api-key"];
+    if (!sameSecret(ctx.apiKey, key) && !sameSecret(ctx.liveApiKey, key)) {
       throw new HsError(401, "IR_01", "API key not provided or invalid API key used");
     }
   };

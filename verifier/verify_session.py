@@ -896,7 +896,9 @@ def verdict_bounds(entries, mode):
     why the verdict cannot be PASS or None). Money moved when a `payment_confirmed` or `payment_uncertain`
     entry exists; with no step result, or no money moved, the verdict is FAIL; it is never PASS over a
     `time_impossible` entry, a run sealed `incomplete` (`seal_exception`), a latest step result (by step
-    id) other than PASS, a last pre-flight that refused, or, live, no `bank_confirmed` entry."""
+    id) other than PASS, a last pre-flight that refused, staging or live, no `money_seen` of the captured
+    amount from the orchestrator (or, once a refund was created, of the refunded amount), or, live, no
+    `bank_confirmed` entry."""
     kinds = lambda k: [e for e in entries if e.get("kind") == k and isinstance(e.get("data"), dict)]
     moved = bool(kinds("payment_confirmed") or kinds("payment_uncertain"))
     latest = {}
@@ -919,6 +921,14 @@ def verdict_bounds(entries, mode):
     pre = kinds("preflight")
     if pre and pre[-1]["data"].get("ok") is False:
         not_pass.append("its last pre-flight refused (%s:%s)" % (JOURNAL_FILE, pre[-1].get("seq")))
+    if mode in ("staging", "live"):
+        # An amount checked against the orchestrator, never assumed (lib/report/orchestrator-check.ts).
+        hs = lambda what: any(e["data"].get("what") == what and e["data"].get("source") == "orchestrator"
+                              for e in kinds("money_seen"))
+        if not hs("captured"):
+            not_pass.append("the captured amount was never reported by the orchestrator (no money_seen captured from it)")
+        if kinds("refund_created") and not hs("refunded"):
+            not_pass.append("the refunded amount was never reported by the orchestrator (no money_seen refunded from it)")
     if mode == "live" and not kinds("bank_confirmed"):
         not_pass.append("no bank statement is recorded for a live run")
     return moved, None, (not_pass[0] if not_pass else None)

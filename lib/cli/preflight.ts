@@ -22,7 +22,8 @@ export const EXIT = { go: 0, refused: 1, config: 2, backend: 3 } as const;
 export const USAGE = `usage: npm run preflight -- [--mode sandbox|staging|live] [--base-url ORIGIN] [--email ADDR] [--archive-dir DIR]
        [--product NAME] [--max-price AMOUNT] [--live-confirm "charge <amount> <CUR>"] [--dry-run-override "<reason>"]
   each flag falls back to the environment (MODE, BASE_URL or STAGING_URL, OPERATOR_EMAIL, PRODUCT, MAX_PRICE, …)
-  HYPERSWITCH_URL and DATABASE_URL from the environment are checked as the notebook checks them
+  HYPERSWITCH_URL and DATABASE_URL from the environment are checked as the notebook checks them;
+  staging and live need HYPERSWITCH_URL and HYPERSWITCH_API_KEY (the amounts are compared at the orchestrator)
   exit 0 go · 1 refused by a check or guard · 2 bad parameter · 3 backend unreachable or off-contract`;
 
 /** Each flag falls back to the environment variable of the same name (see `main`). */

@@ -8,7 +8,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { cell } from "./display";
 import { inertCodeCell } from "./inert";
-import { ReportError, listSessions, loadEvidence, type Evidence } from "./evidence";
+import { ReportError, displayDir, listSessions, loadEvidence, type Evidence } from "./evidence";
+import { recordedIdentity } from "../evidence/snapshot";
+import { oneLine } from "../errors";
 import { readManifest } from "../evidence/manifest";
 import { MANIFEST_FILE } from "../evidence/files";
 import { acceptance, deriveOutcome } from "./verdict";
@@ -156,12 +158,37 @@ export function goNoGo(sessions: Evidence[], o: TrustOptions = {}): GoNoGo {
   };
 }
 
-/** The decision over every live session of an archive folder (`o`: what the seal check trusts). */
+/**
+ * The decision over every live session of an archive folder (`o`: what the seal check trusts). A
+ * session whose journal does not read (its first line edited: no mode; a later line broken) may be a
+ * live run that moved money and fell short: it is never left out, it holds GO back, named.
+ */
 export function goNoGoForArchive(archiveDir: string, o: TrustOptions = {}): GoNoGo {
-  return goNoGo(
-    listSessions(archiveDir, "live").map((id) => loadEvidence(path.join(archiveDir, id))),
-    o,
-  );
+  const live: Evidence[] = [];
+  const unreadable: string[] = [];
+  for (const id of listSessions(archiveDir)) {
+    const dir = path.join(archiveDir, id);
+    const mode = recordedIdentity(dir)?.mode ?? null;
+    if (mode !== null && mode !== "live") continue; // staging and sandbox runs do not decide GO
+    try {
+      const ev = loadEvidence(dir);
+      if (ev.mode === "live") live.push(ev);
+    } catch (err) {
+      // Named by its folder as the report shows it, never this machine's path.
+      const why = oneLine(err).split(path.resolve(dir)).join(displayDir(dir)).split(dir).join(displayDir(dir));
+      unreadable.push(`${id} (${mode ?? "mode unknown: its session_created line does not read"}: ${why})`);
+    }
+  }
+  const d = goNoGo(live, o);
+  if (!unreadable.length) return d;
+  return {
+    go: false,
+    status: "🟡 PENDING",
+    reason: `session${unreadable.length > 1 ? "s" : ""} that cannot be read, which may be a live run that moved money: ${unreadable.join("; ")} — restore its journal (your copy, or git checkout) and run npm run report on it; GO waits${d.go ? ` (${d.reason})` : `; ${d.reason}`}`,
+    sessionId: d.sessionId,
+    anchor: d.go ? null : d.anchor,
+    signer: null,
+  };
 }
 
 /**

@@ -10,6 +10,7 @@ import { traceText } from "./display";
 import type { Evidence } from "./evidence";
 import { factNumber, factString, type BoxDef, type StepDef } from "../run/step-model";
 import { transferSqlFor } from "../contract";
+import { notComparedAtOrchestrator } from "./orchestrator-check";
 import type { Outcome } from "../types";
 
 export const GATE = {
@@ -178,10 +179,11 @@ function paymentChecks(ev: Evidence): StepDef[] {
  * PARTIAL money moved and at least one payment check passed, but a required box is open (failed or
  *         skipped step, too slow, no refund, refund unconfirmed, bank statement pending).
  * A run sealed as incomplete (journal `seal_exception`, `npm run archive --incomplete`) is never PASS:
- * PARTIAL instead, its reason naming what did not run.
+ * PARTIAL instead, its reason naming what did not run; nor is a staging or live run whose captured or
+ * refunded amount the orchestrator never reported (./orchestrator-check.ts).
  */
 export function deriveOutcome(ev: Evidence): Verdict {
-  const v = clockHeld(ev, outcomeOfSteps(ev));
+  const v = orchestratorHeld(ev, clockHeld(ev, outcomeOfSteps(ev)));
   // Sealed as incomplete (a cell threw or never ran, the executor stopped): never PASS (issue 22 item 7).
   const inc = ev.sealedAs?.incomplete;
   if (!inc) return v;
@@ -200,6 +202,12 @@ function clockHeld(ev: Evidence, v: Verdict): Verdict {
   const first = ev.impossibleTimes?.[0];
   if (!first || v.outcome !== "PASS") return v;
   return { outcome: "PARTIAL", reason: `money moved; open: backend time — ${first.why}` };
+}
+
+/** Staging or live money never compared at the orchestrator (./orchestrator-check.ts): PARTIAL, never PASS. */
+function orchestratorHeld(ev: Evidence, v: Verdict): Verdict {
+  const open = v.outcome === "PASS" ? notComparedAtOrchestrator(ev) : null;
+  return open ? { outcome: "PARTIAL", reason: `money moved; open: amounts — ${open}` } : v;
 }
 
 function outcomeOfSteps(ev: Evidence): Verdict {
@@ -303,6 +311,12 @@ export function actionItems(ev: Evidence): string[] {
       `Refund not confirmed for ${order}: re-run step ${confirmStep.n} (it resumes) and check the refund at the orchestrator; escalate to the marketplace squad if it stays unrefunded.`,
     );
   for (const line of ledgerActions(ev, order)) out.push(line);
+  // Only where it is what holds the PASS back: a session that failed earlier has its own items.
+  const unseen = notComparedAtOrchestrator(ev);
+  if (unseen && deriveOutcome(ev).reason.includes(unseen))
+    out.push(
+      `**Amounts not checked at the orchestrator** for ${order}: ${unseen}. A GO needs a session that compared them.`,
+    );
   for (const why of new Set((ev.impossibleTimes ?? []).map((t) => t.why)))
     out.push(
       `**Backend time impossible** for ${order}: ${why}. A GO needs a session whose backend times can be true; file an issue for the marketplace squad.`,

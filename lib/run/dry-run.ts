@@ -144,21 +144,35 @@ export function stagingDryRuns(
 ): { passed: DryRun[]; rejected: RejectedDryRun[] } {
   const out = { passed: [] as DryRun[], rejected: [] as RejectedDryRun[] };
   if (!fs.existsSync(archiveDir)) return out;
-  // A newer staging run that moved money and fell short is staging as it is now: no older pass speaks over it.
-  let fellShort: string | null = null;
+  // A newer staging run that moved money and fell short is staging as it is now: no older pass speaks
+  // over it; nor over a newer one whose journal does not read (it may have done so).
+  let heldBy: string | null = null;
   for (const name of fs.readdirSync(archiveDir).sort().reverse()) {
     const dir = path.join(archiveDir, name);
     if (!fs.statSync(dir).isDirectory() || !claimsStaging(dir, name)) continue;
     const problem = dryRunProblem(dir, o);
-    const reason =
-      problem ??
-      (fellShort &&
-        `a newer staging dry run, ${fellShort}, moved money and did not pass: this older pass no longer speaks for staging — run a new staging dry run that passes`);
+    const reason = problem ?? heldBy;
     if (reason) out.rejected.push({ sessionId: name, dir, reason });
     else out.passed.push({ sessionId: name, dir });
-    if (problem && !fellShort && fellShortAsStaging(dir, name, o.judge)) fellShort = name;
+    if (problem && !heldBy)
+      heldBy = fellShortAsStaging(dir, name, o.judge)
+        ? `a newer staging dry run, ${name}, moved money and did not pass: this older pass no longer speaks for staging — run a new staging dry run that passes`
+        : journalUnreadable(dir)
+          ? `a newer staging session, ${name}, cannot be read (its journal does not read) and may have moved money and fallen short: this older pass no longer speaks for staging — restore its journal (your copy, or git checkout), or run a new staging dry run that passes`
+          : null;
   }
   return out;
+}
+
+/** The folder's journal does not read as a session's (a line edited or torn, no session_created). */
+function journalUnreadable(dir: string): boolean {
+  try {
+    const snap = readSessionSnapshot(dir);
+    const entries = snap.journal ? checkedJournal(unsealedChain(snap.journal)).entries : [];
+    return !firstOf(entries, "session_created");
+  } catch {
+    return true;
+  }
 }
 
 /**

@@ -215,6 +215,31 @@ export function keyKind(apiKey: string): "live" | "test" | "unknown" {
 }
 
 /** MODE=live needs a `prd_` key; sandbox and staging need `snd_`, `dev_` or `integ_`; anything else is refused. */
+/**
+ * Staging and live compare every amount at the orchestrator (the payment's `amount_received`, the
+ * refunds' amounts): without HYPERSWITCH_URL and HYPERSWITCH_API_KEY they would be assumed from the
+ * marketplace's own word. Sandbox keeps them optional (the rehearsal gives the double's).
+ */
+export function orchestratorConfigured(
+  mode: Mode,
+  hyperswitchUrl: string | null | undefined,
+  apiKey: string | null,
+): GuardReport {
+  const r = empty();
+  if (mode === "sandbox") return r;
+  const missing = [hyperswitchUrl ? null : "HYPERSWITCH_URL", apiKey ? null : "HYPERSWITCH_API_KEY"].filter(
+    (x): x is string => x !== null,
+  );
+  if (missing.length)
+    r.refusals.push(
+      new GuardError(
+        "orchestrator",
+        `MODE=${mode} needs ${missing.join(" and ")}: without the orchestrator's view the amount charged, captured and refunded would be assumed from the marketplace, never checked — set HYPERSWITCH_URL to the orchestrator's origin (npm run session: --hyperswitch-url) and export HYPERSWITCH_API_KEY (${mode === "live" ? "prd_…" : "snd_…"})`,
+      ),
+    );
+  return r;
+}
+
 export function keyMatchesMode(mode: Mode, apiKey: string | null): GuardReport {
   const r = empty();
   if (!apiKey) return r;

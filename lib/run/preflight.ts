@@ -20,6 +20,7 @@ import {
   mergeGuards,
   modeMatchesEnvironment,
   operatorEmailIsWellFormed,
+  orchestratorConfigured,
   priceUnderCap,
   transportIsSafe,
   type GuardReport,
@@ -97,6 +98,7 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
   const guards: GuardReport[] = [
     transportIsSafe(input.mode, input.baseUrl, input),
     keyMatchesMode(input.mode, input.hyperswitchApiKey),
+    orchestratorConfigured(input.mode, input.hyperswitchUrl, input.hyperswitchApiKey),
   ];
   const dry = dryRunDone(input.mode, input.archiveDir, input.dryRunOverride, { judge: input.judge });
   guards.push(dry);

@@ -15,9 +15,12 @@ after(async () => {
   await sb?.stop();
 });
 
+/** The gate as an operator runs it: the orchestrator double's URL and key in the environment unless `env` names its own. */
 async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   const lines: string[] = [];
-  const code = await main(args, env, (s) => lines.push(s));
+  const code = await main(args, { HYPERSWITCH_URL: sb.hyperswitchUrl, HYPERSWITCH_API_KEY: sb.apiKey, ...env }, (s) =>
+    lines.push(s),
+  );
   return { code, out: lines.join("\n") };
 }
 
@@ -27,6 +30,24 @@ test("staging gate passes on the sandbox and prints the reminder with the amount
   assert.match(r.out, /environment: staging/);
   assert.match(r.out, /amount incl\. VAT: 5\.00 EUR\n {2}VAT: 20 %/);
   assert.match(r.out, /GO: pre-flight passed/);
+});
+
+test("a staging gate without HYPERSWITCH_URL and HYPERSWITCH_API_KEY is refused in one line naming the fix (exit 1)", async () => {
+  const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email], {
+    HYPERSWITCH_URL: "",
+    HYPERSWITCH_API_KEY: "",
+  });
+  assert.equal(r.code, EXIT.refused, r.out);
+  assert.match(
+    r.out,
+    /REFUSED: refused \(orchestrator\): MODE=staging needs HYPERSWITCH_URL and HYPERSWITCH_API_KEY: .* — set HYPERSWITCH_URL to the orchestrator's origin \(npm run session: --hyperswitch-url\) and export HYPERSWITCH_API_KEY \(snd_…\)\n/,
+  );
+  // Sandbox keeps them optional.
+  const s = await run(["--mode", "sandbox", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email], {
+    HYPERSWITCH_URL: "",
+    HYPERSWITCH_API_KEY: "",
+  });
+  assert.equal(s.code, EXIT.go, s.out);
 });
 
 test("a live run against a staging backend is refused with the seed's warning (exit 1)", async () => {

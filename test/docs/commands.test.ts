@@ -25,6 +25,7 @@ const REWRITE: Array<[RegExp, (sb: Sandbox) => string]> = [
   [/https:\/\/staging\.example\.com/g, (sb) => sb.marketplaceUrl],
   [/https:\/\/www\.example\.com/g, (sb) => sb.marketplaceUrl],
   [/ops-test@example\.com/g, (sb) => sb.operator.email],
+  [/https:\/\/hyperswitch\.example\.com/g, (sb) => sb.hyperswitchUrl],
 ];
 
 /** Sessions the doc test starts go under the repository's git-ignored tmp/ (Jupyter serves the repository). */
@@ -100,12 +101,46 @@ const COMMANDS: Record<string, Entry> = {
       assert.match(SCRIPTS.test, /test\/docs\/\*\.test\.ts/, "npm test does not run test/docs/");
     },
   },
-  "npm run preflight -- --mode staging --base-url https://staging.example.com --email ops-test@example.com": {
-    note: "against the sandbox: GO, exit 0",
+  "export HYPERSWITCH_URL=https://hyperswitch.example.com": {
+    note: "exports the orchestrator double's origin to a child",
     run: async (ctx, line) => {
-      const r = await ctx.sh(line);
+      const r = await ctx.sh(
+        `${line}; node -e 'process.exit(process.env.HYPERSWITCH_URL === process.argv[1] ? 0 : 1)' "$U"`,
+        {
+          env: { U: ctx.sb.hyperswitchUrl },
+        },
+      );
+      assert.equal(r.code, 0, r.out);
+    },
+  },
+  "read -s HYPERSWITCH_API_KEY; export HYPERSWITCH_API_KEY": {
+    note: "bash reads the orchestrator double's key from stdin and exports it to a child",
+    run: async (ctx, line) => {
+      const r = await ctx.sh(
+        `${line}; node -e 'process.exit(process.env.HYPERSWITCH_API_KEY === process.argv[1] ? 0 : 1)' "$K"`,
+        {
+          stdin: `${ctx.sb.apiKey}\n`,
+          env: { K: ctx.sb.apiKey },
+        },
+      );
+      assert.equal(r.code, 0, "the exported key is not the one typed");
+      assert.doesNotMatch(r.out, new RegExp(ctx.sb.apiKey), "the key was echoed");
+    },
+  },
+  "npm run preflight -- --mode staging --base-url https://staging.example.com --email ops-test@example.com": {
+    note: "against the sandbox with the two exports above (the orchestrator double's origin and key): GO, exit 0; without them refused",
+    run: async (ctx, line) => {
+      const r = await ctx.sh(line, {
+        env: { HYPERSWITCH_URL: ctx.sb.hyperswitchUrl, HYPERSWITCH_API_KEY: ctx.sb.apiKey },
+      });
       assert.equal(r.code, 0, r.out);
       assert.match(r.out, /^GO: pre-flight passed$/m);
+      const bare = await ctx.sh(line, { env: { HYPERSWITCH_URL: "", HYPERSWITCH_API_KEY: "" } });
+      assert.equal(bare.code, 1, bare.out);
+      assert.match(
+        bare.out,
+        /REFUSED: refused \(orchestrator\): MODE=staging needs HYPERSWITCH_URL and HYPERSWITCH_API_KEY/,
+      );
     },
   },
   "read -s OPERATOR_PASSWORD; export OPERATOR_PASSWORD": {
@@ -126,10 +161,11 @@ const COMMANDS: Record<string, Entry> = {
     notRun: "a placeholder DSN (…); the sandbox's read-only DSN is what `npm run sandbox` prints",
     check: (line) => assert.match(line, /^export DATABASE_URL='postgres:\/\/readonly@/),
   },
-  "npm run session -- --mode staging --base-url https://staging.example.com --email ops-test@example.com --refund": {
-    note: "started under the git-ignored tmp/ with --no-browser; prints the docs' URL line; the notebook refunds; stopped",
-    run: refundSessionOk,
-  },
+  "npm run session -- --mode staging --base-url https://staging.example.com --email ops-test@example.com --refund --hyperswitch-url https://hyperswitch.example.com":
+    {
+      note: "started under the git-ignored tmp/ with --no-browser; prints the docs' URL line; the notebook refunds; stopped",
+      run: refundSessionOk,
+    },
   "npm run session -- --resume": {
     note: "with --archive-dir under the git-ignored tmp/ and --no-jupyter: reopens the newest unsealed session there, creating none",
     run: async (ctx, line) => {
@@ -155,19 +191,23 @@ const COMMANDS: Record<string, Entry> = {
       assert.deepEqual(fs.readdirSync(empty), []);
     },
   },
-  "npm run session -- --mode live --base-url https://www.example.com --email ops-test@example.com": {
-    note: "charges: run to its documented refusal, the same gate the session's first cell runs (npm run preflight --mode live): exit 1, dry run first, environment and LIVE_CONFIRM refused",
-    run: async (ctx, line) => {
-      const empty = path.join(SCRATCH, "no-staging");
-      fs.mkdirSync(empty, { recursive: true });
-      const r = await ctx.sh(`${line.replace("npm run session", "npm run preflight")} --archive-dir ${empty}`);
-      assert.equal(r.code, 1, r.out);
-      assert.match(r.out, /REFUSED: refused \(dry-run\): no passed staging dry run/);
-      assert.match(r.out, /REFUSED: refused \(environment\): MODE=live but the backend says environment=staging/);
-      assert.match(r.out, /REFUSED: refused \(live-confirm\)/);
-      assert.match(r.out, /^NO-GO: pre-flight refused$/m);
+  "npm run session -- --mode live --base-url https://www.example.com --email ops-test@example.com --hyperswitch-url https://hyperswitch.example.com":
+    {
+      note: "charges: run to its documented refusal, the same gate the session's first cell runs (npm run preflight --mode live, the orchestrator's origin from the environment as pre-flight reads it): exit 1, dry run first, environment and LIVE_CONFIRM refused",
+      run: async (ctx, line) => {
+        const empty = path.join(SCRATCH, "no-staging");
+        fs.mkdirSync(empty, { recursive: true });
+        const [cmd] = line.split(" --hyperswitch-url ");
+        const r = await ctx.sh(`${cmd.replace("npm run session", "npm run preflight")} --archive-dir ${empty}`, {
+          env: { HYPERSWITCH_URL: ctx.sb.hyperswitchUrl },
+        });
+        assert.equal(r.code, 1, r.out);
+        assert.match(r.out, /REFUSED: refused \(dry-run\): no passed staging dry run/);
+        assert.match(r.out, /REFUSED: refused \(environment\): MODE=live but the backend says environment=staging/);
+        assert.match(r.out, /REFUSED: refused \(live-confirm\)/);
+        assert.match(r.out, /^NO-GO: pre-flight refused$/m);
+      },
     },
-  },
 };
 
 /** The command lines of the docs' shell blocks, and the `npm run <script>` of their tables. */

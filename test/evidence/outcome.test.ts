@@ -26,12 +26,23 @@ after(() => {
 /** A sealed sandbox folder of `scenario` with the runbook's notebook, and a report anchoring it. */
 async function sealed(
   scenario: Scenario,
-  o: { unrefunded?: string; incomplete?: string; unrun?: string[] } = {},
+  o: { unrefunded?: string; incomplete?: string; unrun?: string[]; mode?: "sandbox" | "staging" } = {},
 ): Promise<{ dir: string; report: string; args: string[] }> {
   const archive = tmpArchive();
   roots.push(path.dirname(path.dirname(archive)));
-  const dir = makeSession(archive, { mode: "sandbox", scenario, at: new Date(Date.UTC(2026, 10, 20, 14, 2, 11)) });
+  const dir = makeSession(archive, {
+    mode: o.mode ?? "sandbox",
+    scenario,
+    at: new Date(Date.UTC(2026, 10, 20, 14, 2, 11)),
+  });
   writeRunNotebook(dir, { unrun: o.unrun });
+  if (o.mode === "staging") {
+    // A staging seal renders the GO/NO-GO row: the repository's checklist beside the living report.
+    const docs = path.join(archive, "..", "..", "docs");
+    fs.mkdirSync(docs, { recursive: true });
+    const from = path.resolve(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md");
+    fs.copyFileSync(from, path.join(docs, "GO_NO_GO_CHECKLIST.md"));
+  }
   await archiveSession(dir, {
     html: false,
     docsDir: path.join(archive, "..", "..", "docs"),
@@ -117,6 +128,34 @@ describe("the stated outcome against the journal", () => {
     assert.match(
       p.out,
       /the seal stated outcome PASS, the journal's verdict cannot be PASS: a backend time is impossible/,
+    );
+  });
+
+  test("a staging run whose captured and refunded amounts the orchestrator never reported, its seal's PASS left standing: both verifiers name the entry", async () => {
+    const c = await sealed("pass", { mode: "staging" });
+    assert.match(fs.readFileSync(path.join(c.dir, "report.md"), "utf8"), /\*\*Outcome\*\* : \*\*✅ PASS\*\*/);
+    // As a tool that assumed the amounts sealed it: the marketplace's word only, no orchestrator reading.
+    rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {
+      for (let i = es.length - 1; i >= 0; i--) {
+        const d = es[i].data as { what?: string; source?: string };
+        if (es[i].kind === "money_seen" && d.source === "orchestrator" && d.what !== "charged") es.splice(i, 1);
+      }
+    });
+    reseal(c.dir);
+    reanchor(c);
+    const t = runTs(c.dir, c.report);
+    const p = runPython(c.dir, c.report);
+    for (const r of [t, p]) {
+      assert.equal(r.code, 1, r.out);
+      assert.ok(r.errors.includes("OUTCOME_MISMATCH"), r.out);
+    }
+    const line = (out: string) => /^ERROR (state\.jsonl:\d+): the seal stated outcome "?PASS"?/m.exec(out)?.[1];
+    assert.ok(line(t.out), t.out);
+    assert.equal(line(p.out), line(t.out), `${t.out}\n${p.out}`);
+    assert.match(t.out, /the seal stated outcome PASS, the journal's verdict is PARTIAL/);
+    assert.match(
+      p.out,
+      /the seal stated outcome PASS, the journal's verdict cannot be PASS: the captured amount was never reported by the orchestrator/,
     );
   });
 

@@ -6,7 +6,14 @@ import { BankConfirmError, ReportError, loadEvidence } from "../../lib/report/ev
 import { Journal } from "../../lib/evidence/journal";
 import { JOURNAL_FILE, TRACE_FILE } from "../../lib/evidence/files";
 import { acceptance, actionItems, addBusinessDays, deriveOutcome } from "../../lib/report/verdict";
-import { GO_NO_GO_ROW, goNoGo, housekeeping, pastRetention, updateGoNoGo } from "../../lib/report/paperwork";
+import {
+  GO_NO_GO_ROW,
+  goNoGo,
+  goNoGoForArchive,
+  housekeeping,
+  pastRetention,
+  updateGoNoGo,
+} from "../../lib/report/paperwork";
 import { confirmBank, validateBankDate } from "../../lib/report/bank";
 import { readTrace, verifyChain } from "../../lib/evidence/chain";
 import type { Mode, Outcome } from "../../lib/types";
@@ -218,6 +225,41 @@ describe("GO/NO-GO", () => {
     const d = goNoGo([loadEvidence(ev.dir)]);
     assert.equal(d.go, false);
     assert.match(d.reason, /^latest live session \S+: trace chain broken at line \d+/);
+  });
+
+  it("a live session whose journal does not read holds GO back, naming it (its first line broken: no mode; a later line broken)", () => {
+    const archive = tmpArchive();
+    const at = (h: number) => new Date(Date.UTC(2026, 10, 26, h));
+    const full = makeSession(archive, { mode: "live", scenario: "pass", at: at(9) });
+    confirmBank(full, { date: day() });
+    vouchedSeal(full);
+    assert.equal(goNoGoForArchive(archive).status, "✅ GO", goNoGoForArchive(archive).reason);
+    const edit = (dir: string, line: number) => {
+      const file = path.join(dir, JOURNAL_FILE);
+      const lines = fs.readFileSync(file, "utf8").split("\n");
+      lines[line] = lines[line].replace(/"at":"(\d)/, '"at":"1$1');
+      fs.writeFileSync(file, lines.join("\n"));
+    };
+    // A later live run whose journal's first line (session_created, the mode) was edited.
+    const first = makeSession(archive, { mode: "live", scenario: "refund-stuck", at: at(10) });
+    edit(first, 0);
+    const d = goNoGoForArchive(archive);
+    assert.equal(d.go, false);
+    assert.equal(d.status, "🟡 PENDING");
+    assert.match(
+      d.reason,
+      new RegExp(
+        `^session that cannot be read, which may be a live run that moved money: ${path.basename(first)} \\(mode unknown: its session_created line does not read: .*\\) — restore its journal \\(your copy, or git checkout\\) and run npm run report on it; GO waits \\(live session ${path.basename(full)}: all 9 boxes ticked`,
+      ),
+    );
+    assert.ok(!d.reason.includes(archive), "no path of this machine in the row");
+    // A later line broken: the mode reads, the journal does not.
+    fs.rmSync(first, { recursive: true });
+    const later = makeSession(archive, { mode: "live", scenario: "refund-stuck", at: at(11) });
+    edit(later, 3);
+    const l = goNoGoForArchive(archive);
+    assert.equal(l.go, false);
+    assert.match(l.reason, new RegExp(`^session that cannot be read, .*: ${path.basename(later)} \\(live: `));
   });
 
   it("rewrites only the row's Status and Evidence cells, idempotently", () => {

@@ -43,6 +43,7 @@ async function runSession(sb: Sandbox, mode: "staging" | "live", archiveDir: str
     {
       MODE: mode,
       BASE_URL: sb.marketplaceUrl,
+      HYPERSWITCH_URL: sb.hyperswitchUrl,
       OPERATOR_EMAIL: sb.operator.email,
       SESSION_ID: id,
       ARCHIVE_DIR: archiveDir,
@@ -50,7 +51,12 @@ async function runSession(sb: Sandbox, mode: "staging" | "live", archiveDir: str
       AUTO_PAY: "success",
       LIVE_CONFIRM: mode === "live" ? "charge 5.00 EUR" : "",
     },
-    { OPERATOR_PASSWORD: sb.operator.password, DATABASE_URL: sb.readonlyDsn },
+    {
+      OPERATOR_PASSWORD: sb.operator.password,
+      DATABASE_URL: sb.readonlyDsn,
+      // Staging and live compare the amounts at the orchestrator double (a production-shaped key live).
+      HYPERSWITCH_API_KEY: mode === "live" ? sb.liveApiKey : sb.apiKey,
+    },
   );
   // As the notebook hands it down: the live gate judges the dry run's outcome with the report's derivation.
   rb.judge = outcomeJudge;

@@ -16,7 +16,7 @@ import { loadEvidence } from "../../lib/report/evidence";
 import { acceptance, actionItems, deriveOutcome } from "../../lib/report/verdict";
 import { Session } from "../../lib/run/session";
 import { sql, sleep } from "../sandbox/helpers";
-import { openStaging, orderAndPay } from "./fixtures";
+import { openStaging, openWithoutOrchestrator, orderAndPay } from "./fixtures";
 
 interface OrderRow {
   paid_at?: Date | null;
@@ -68,8 +68,9 @@ describe("without HYPERSWITCH_URL: the order's own times", () => {
   });
   after(async () => sb?.stop());
 
+  // Only a sandbox run may go without the orchestrator (pre-flight refuses staging without it).
   const open = (dir: string) =>
-    openStaging(sb, dir, Session.create("staging", dir), { POLL_DEADLINE_S: 60 }, { DATABASE_URL: sb.readonlyDsn });
+    openWithoutOrchestrator(sb, dir, { POLL_DEADLINE_S: 60 }, { DATABASE_URL: sb.readonlyDsn });
 
   test("slow completion, paid cell run late: seconds-to-completed counts from the payment, not the paid cell", async () => {
     sb.setFaults({ completionDelayMs: 4000 });
@@ -301,7 +302,7 @@ describe("with HYPERSWITCH_URL: the orchestrator's time, never later than the or
 
   test("no HYPERSWITCH_URL and a backend without paid_at: the box stays unticked and says why", async () => {
     const dir = newDir("clock-none-");
-    const rb = openStaging(sb, dir, Session.create("staging", dir), { POLL_DEADLINE_S: 60 });
+    const rb = openWithoutOrchestrator(sb, dir, { POLL_DEADLINE_S: 60 });
     try {
       await orderAndPay(rb);
       await until("order completed", async () => (await rb.getOrder(rb.order!.id)).status === "completed");

@@ -4,6 +4,7 @@
  * run that moved money and fell short.
  */
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { dryRunDone, stagingDryRuns } from "../../lib/run/dry-run";
@@ -68,5 +69,30 @@ describe("the live gate takes staging as it is now", () => {
       judge: outcomeJudge,
     };
     assert.equal(dryRunDone("live", archive, "", trust2).dryRun?.sessionId, path.basename(again));
+  });
+
+  test("an older pass is refused after a newer staging session whose journal does not read (its first line, or a later one, edited)", () => {
+    for (const line of [0, 3]) {
+      const archive = tmpArchive();
+      const good = sealedStaging(archive, 9);
+      const broken = sealedStaging(archive, 10, { scenario: "stuck" });
+      const file = path.join(broken, "state.jsonl");
+      const lines = fs.readFileSync(file, "utf8").split("\n");
+      lines[line] = lines[line].replace(/"at":"(\d)/, '"at":"1$1');
+      fs.writeFileSync(file, lines.join("\n"));
+      const trust = { ...commitTrust(rootOf(archive), [good, broken], [SIGNER]), judge: outcomeJudge };
+      const r = stagingDryRuns(archive, trust);
+      assert.deepEqual(r.passed, [], `line ${line + 1} edited`);
+      const why = Object.fromEntries(r.rejected.map((x) => [x.sessionId, x.reason]));
+      assert.match(why[path.basename(broken)], /^journal unreadable/);
+      assert.match(
+        why[path.basename(good)],
+        new RegExp(
+          `^a newer staging session, ${path.basename(broken)}, cannot be read \\(its journal does not read\\) and may have moved money and fallen short: .* restore its journal`,
+        ),
+      );
+      const refusal = dryRunDone("live", archive, "", trust).refusals[0]?.message ?? "";
+      assert.match(refusal, new RegExp(`no passed staging dry run .*${path.basename(broken)}: journal unreadable`));
+    }
   });
 });

@@ -3,13 +3,18 @@ import { strict as assert } from "node:assert";
 import type { Sandbox } from "../../sandbox";
 import { payHeadless } from "../../lib/clients/payer";
 import { Runbook } from "../../lib/run/runbook";
+import { Session } from "../../lib/run/session";
 import { STEPS } from "../../lib/run/steps";
 import type { StepTable } from "../../lib/run/step-model";
 import type { Journal } from "../../lib/evidence/journal";
 import type { StepResult } from "../../lib/types";
 import { faultyProxy } from "../faults/harness";
 
-/** A staging runbook on the sandbox's marketplace, refunds on, as an operator opens it. */
+/**
+ * A staging runbook on the sandbox's marketplace, refunds on, as an operator opens it: with the
+ * orchestrator double's HYPERSWITCH_URL and key (pre-flight refuses staging without them), unless
+ * `extra`/`env` name their own (`HYPERSWITCH_URL: ""` for none).
+ */
 export function openStaging(
   sb: Sandbox,
   archive: string,
@@ -25,9 +30,31 @@ export function openStaging(
       OPERATOR_EMAIL: sb.operator.email,
       REFUND: true,
       ARCHIVE_DIR: archive,
+      HYPERSWITCH_URL: sb.hyperswitchUrl,
       ...extra,
     },
-    { OPERATOR_PASSWORD: sb.operator.password, ...env },
+    { OPERATOR_PASSWORD: sb.operator.password, HYPERSWITCH_API_KEY: sb.apiKey, ...env },
+  );
+}
+
+/**
+ * The path without the orchestrator's view (no HYPERSWITCH_URL, no key), which only a sandbox run may
+ * take (pre-flight refuses staging and live without them): a sandbox-mode runbook on the sandbox, a
+ * fresh session unless `id` names one to reopen.
+ */
+export function openWithoutOrchestrator(
+  sb: Sandbox,
+  archive: string,
+  extra: Record<string, unknown> = {},
+  env: Record<string, string> = {},
+  id: string = Session.create("sandbox", archive),
+): Runbook {
+  return openStaging(
+    sb,
+    archive,
+    id,
+    { MODE: "sandbox", HYPERSWITCH_URL: "", ...extra },
+    { HYPERSWITCH_API_KEY: "", ...env },
   );
 }
 

@@ -80,10 +80,12 @@ before(async () => {
   archive = fs.mkdtempSync(path.join(os.tmpdir(), "journal-truth-"));
   process.env.OPERATOR_PASSWORD = sb.operator.password;
   process.env.DATABASE_URL = sb.readonlyDsn; // the notebook reads secrets from the environment
+  process.env.HYPERSWITCH_API_KEY = sb.apiKey; // staging compares amounts at the orchestrator double
 });
 after(async () => {
   process.env.OPERATOR_PASSWORD = saved;
   delete process.env.DATABASE_URL;
+  delete process.env.HYPERSWITCH_API_KEY;
   await sb?.stop();
 });
 
@@ -92,6 +94,7 @@ const params = (id: string, extra: Record<string, unknown> = {}) => ({
   SESSION_ID: id,
   MODE: "staging",
   BASE_URL: sb.marketplaceUrl,
+  HYPERSWITCH_URL: sb.hyperswitchUrl,
   OPERATOR_EMAIL: sb.operator.email,
   REFUND: true,
   POLL_DEADLINE_S: 30,
@@ -246,8 +249,8 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
       PRODUCT: "cheapest",
       MAX_PRICE: "5.00",
       REFUND: "true",
-      HYPERSWITCH_URL: "(none)",
-      HYPERSWITCH_KEY_PREFIX: "(none)",
+      HYPERSWITCH_URL: sb.hyperswitchUrl,
+      HYPERSWITCH_KEY_PREFIX: "snd_",
     });
     await rb.close();
     // The operator edits MAX_PRICE and re-runs the parameters and session cells.

@@ -16,8 +16,7 @@ import { Journal } from "../../lib/evidence/journal";
 import { loadEvidence } from "../../lib/report/evidence";
 import { actionItems, deriveOutcome } from "../../lib/report/verdict";
 import type { Runbook } from "../../lib/run/runbook";
-import { Session } from "../../lib/run/session";
-import { openStaging } from "./fixtures";
+import { openWithoutOrchestrator } from "./fixtures";
 
 let sb: Sandbox;
 const archive = fs.mkdtempSync(path.join(os.tmpdir(), "last-look-"));
@@ -33,7 +32,8 @@ after(async () => {
 
 /** Steps 0–3 PASS: an order exists and its pay link has been shown. */
 async function orderCreated(): Promise<Runbook> {
-  const rb = openStaging(sb, archive, Session.create("staging", archive));
+  // The marketplace's order as the last look's only view: a sandbox run without the orchestrator.
+  const rb = openWithoutOrchestrator(sb, archive);
   opened.push(rb);
   for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);

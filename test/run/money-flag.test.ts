@@ -44,7 +44,7 @@ test("a full card number typed after paying: refused, never written, but money m
   assert.equal(r.status, "FAIL");
   assert.match(
     r.reason!,
-    /CARD_LAST4: enter exactly the last 4 digits .*the payment itself went through \(order [a-z_]+\): money moved/,
+    /CARD_LAST4: enter exactly the last 4 digits .*the payment itself went through \((?:order|orchestrator:) [a-z_]+\): money moved/,
   );
   for (const f of ["trace.jsonl", "state.jsonl"])
     assert.ok(!fs.readFileSync(path.join(rb.dir, f), "utf8").includes(pan), `${f} holds no PAN`);

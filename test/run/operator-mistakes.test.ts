@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox";
 import { payHeadless } from "../../lib/clients/payer";
 import type { Runbook } from "../../lib/run/runbook";
-import { openStaging } from "./fixtures";
+import { openStaging, openWithoutOrchestrator } from "./fixtures";
 import { Session, interruptAll } from "../../lib/run/session";
 import { Journal, latestStepResults } from "../../lib/evidence/journal";
 import { readTrace } from "../../lib/evidence/chain";
@@ -75,7 +75,8 @@ describe("without the orchestrator: interrupts, superseded runs, restarts", () =
     // The order stays `processing` for a long while after paying: step 5 is mid-poll when stopped.
     sb = await startSandbox({ quiet: true, faults: { completionDelayMs: 600_000, refundDelayMs: 100 } });
     archive = fs.mkdtempSync(path.join(os.tmpdir(), "mistakes-"));
-    rb = open(sb, archive, Session.create("staging", archive));
+    // Only a sandbox run may go without the orchestrator (pre-flight refuses staging without it).
+    rb = openWithoutOrchestrator(sb, archive, { POLL_DEADLINE_S: 60 });
     for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
       assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
   });
@@ -147,7 +148,7 @@ describe("without the orchestrator: interrupts, superseded runs, restarts", () =
   });
 
   test("after a kernel restart the first authenticated call logs in again, once and traced", async () => {
-    const fresh = open(sb, archive, rb.cfg.sessionId);
+    const fresh = openWithoutOrchestrator(sb, archive, { POLL_DEADLINE_S: 60 }, {}, rb.cfg.sessionId);
     try {
       assert.equal(fresh.api.token, null, "a new kernel holds no token");
       const before = readTrace(path.join(rb.dir, TRACE_FILE)).length;

@@ -32,7 +32,8 @@ async function preflight(): Promise<Awaited<ReturnType<typeof runPreflight>>> {
     product: "cheapest",
     maxPriceMinor: 500,
     archiveDir: dir,
-    hyperswitchApiKey: null,
+    hyperswitchApiKey: sb.apiKey,
+    hyperswitchUrl: sb.hyperswitchUrl,
     liveConfirm: "",
     dryRunOverride: "",
   };

@@ -165,3 +165,24 @@ test("step 7 by paste: an amount without its currency, or two transfer rows, is 
     open.pop();
   }
 });
+
+test("a seller_transfers row with an empty currency: step 7 does not reconcile it as the order's currency, the transfer row NOT CHECKED with the reason", async () => {
+  const rb = session();
+  await upToLicence(rb);
+  await admin(async (q) => {
+    await q("UPDATE seller_transfers SET currency = '' WHERE order_id = $1", [rb.order!.id]);
+  });
+  const s7 = await rb.run("transfer");
+  assert.match(String(s7.observed.split), /^not reconciled: seller_transfers\.currency is empty/);
+  assert.equal(s7.observed.amount ?? null, null, "no amount shown in a currency the row does not give");
+  assert.ok(
+    rb.anomalies.some((a) => /seller transfer not reconciled: seller_transfers\.currency is empty/.test(a.message)),
+  );
+  const row = reconcile(rb.journal.all()).rows.find((r) => r.what === "transfer")!;
+  assert.equal(row.ok, false, row.verdict);
+  assert.match(row.verdict, /^NOT CHECKED: seller_transfers\.currency is empty/);
+  assert.equal(row.values.database, null, "no amount journaled in an assumed currency");
+  assert.equal((await rb.run("refund")).status, "PASS");
+  await rb.run("refunded");
+  assert.notEqual(deriveOutcome(loadEvidence(rb.dir)).outcome, "PASS");
+});

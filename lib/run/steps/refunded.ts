@@ -214,7 +214,13 @@ async function seeRefunds(ctx: StepContext, order: OrderT | null): Promise<void>
         ctx.journal.append("money_unchecked", { what: "refunded", why: x.foreign });
       return;
     }
-    if (!r) return; // unreadable: say nothing rather than a wrong sum
+    if (!r) {
+      // Unreadable: no sum without it, and the row says NOT CHECKED rather than balance on the marketplace's word.
+      const why = `the orchestrator could not be read for refund ${x.refundId} (see the warning): the refunded amount rests on the marketplace's word`;
+      if (uncheckedWhy(ctx.journal.all(), "refunded") !== why)
+        ctx.journal.append("money_unchecked", { what: "refunded", why });
+      return;
+    }
     if (r.status === "succeeded") sum += r.amount;
   }
   seeMoney(ctx.journal, {

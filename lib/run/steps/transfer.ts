@@ -92,8 +92,16 @@ async function reconcileTransfer(
   const o = await getOrder(ctx.api, requireOrder(ctx.journal, ctx.table));
   const split = orderSplit(o);
   const n = row.rows ?? 1;
+  if (row.currency === "") {
+    // A row that gives no currency: its amount is of no known currency, never taken as the order's.
+    const why = `seller_transfers.currency is empty${n > 1 ? ` on the order's ${n} rows` : ""}: the amount ${row.amount} (minor units) has no known currency, so it was not compared with the order's split`;
+    obs.split = `not reconciled: ${why}`;
+    ctx.journal.append("money_unchecked", { what: "transfer", why });
+    ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: `seller transfer not reconciled: ${why}` });
+    return;
+  }
   // Rows in different currencies have no one amount: journaled in the order's, and never a match.
-  const currency = n > 1 ? row.currency : row.currency || o.currency;
+  const currency = row.currency;
   const seenInDatabase = () =>
     seeMoney(ctx.journal, {
       what: "transfer",
@@ -145,8 +153,8 @@ function observeTransfer(
   const obs = ctx.facts;
   const order = journalOrder(ctx.journal);
   if (!row) throw new StepCheckError("E2E_NO_TRANSFER", `no seller_transfers row for order ${order?.id}`);
-  // seller_transfers.amount is in minor units, like every amount of the contract.
-  const currency = row.currency || order?.currency || null;
+  // seller_transfers.amount is in minor units, like every amount of the contract; in its own currency only.
+  const currency = row.currency || null;
   obs.amount = row.amount == null || !currency ? null : money(row.amount, currency);
   obs.stripe_transfer_id = row.stripe_transfer_id ?? null;
   obs.status = row.status ?? null;

@@ -131,7 +131,9 @@ export const guardScenarios: Scenario[] = [
         LIVE_CONFIRM: liveConfirmPhrase(500, "EUR"),
         DRY_RUN_OVERRIDE: "fault suite: no dry run needed to test a refusal",
       };
-      const { refusals } = await refusedAtPreflight(ctx, "live", params, { secrets: { HYPERSWITCH_API_KEY: "" } });
+      // A production-shaped key (pre-flight only checks its prefix; it reaches no orchestrator here).
+      const secrets = { HYPERSWITCH_API_KEY: "prd_fault_suite_placeholder" };
+      const { refusals } = await refusedAtPreflight(ctx, "live", params, { secrets });
       assert.deepEqual(
         refusals.map((r) => r.replace(/:.*/, "")),
         ["refused (environment)"],
