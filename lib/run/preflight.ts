@@ -15,17 +15,16 @@ import { secrets } from "../evidence/secrets";
 import { Trace } from "../evidence/trace";
 import {
   clockSkew,
-  keyMatchesMode,
   liveConfirmed,
   mergeGuards,
   modeMatchesEnvironment,
   operatorEmailIsWellFormed,
-  orchestratorConfigured,
   priceUnderCap,
   transportIsSafe,
   type GuardReport,
   type PreflightWarning,
 } from "./guards";
+import { keyMatchesMode, orchestratorConfigured } from "./orchestrator-guards";
 import { type DryRunRef, type OutcomeJudge, dryRunDone, dryRunRef, dryRunText } from "./dry-run";
 import { redactedPrefix } from "../evidence/redact";
 import type { Facts, Mode } from "../types";

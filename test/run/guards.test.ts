@@ -5,7 +5,6 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import {
   clockSkew,
-  keyMatchesMode,
   liveConfirmPhrase,
   liveConfirmed,
   modeMatchesEnvironment,
@@ -13,6 +12,7 @@ import {
   priceUnderCap,
   transportIsSafe,
 } from "../../lib/run/guards";
+import { keyMatchesMode } from "../../lib/run/orchestrator-guards";
 import { dryRunDone, passedDryRuns, stagingDryRuns } from "../../lib/run/dry-run";
 import { outcomeJudge } from "../../lib/report/outcome-check";
 import { chainJournal, makeSession, seal, tmpArchive } from "../report/fixtures";

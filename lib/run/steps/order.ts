@@ -3,14 +3,8 @@
  * resumes the same order. The guards run again right before money can move.
  */
 import { Order, Status, paths, priceInclVat } from "../../contract";
-import {
-  keyMatchesMode,
-  liveConfirmed,
-  mergeGuards,
-  modeMatchesEnvironment,
-  priceUnderCap,
-  transportIsSafe,
-} from "../guards";
+import { liveConfirmed, mergeGuards, modeMatchesEnvironment, priceUnderCap, transportIsSafe } from "../guards";
+import { keyMatchesMode } from "../orchestrator-guards";
 import { formatMoney } from "../../money";
 import type { StepContext } from "../step-context";
 import { checkCharge, checkoutSecrets, getOrder, observeOrder, orderKeyOf } from "./orders";
