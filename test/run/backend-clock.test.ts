@@ -16,7 +16,7 @@ import { loadEvidence } from "../../lib/report/evidence";
 import { acceptance, actionItems, deriveOutcome } from "../../lib/report/verdict";
 import { Session } from "../../lib/run/session";
 import { sql, sleep } from "../sandbox/helpers";
-import { openStaging, openWithoutOrchestrator, orderAndPay } from "./fixtures";
+import { openStaging, openWithoutOrchestrator, orderAndPay, until } from "./fixtures";
 
 interface OrderRow {
   paid_at?: Date | null;
@@ -29,11 +29,6 @@ const round1 = (s: number) => Math.round(s * 10) / 10;
 
 async function orderRow(sb: Sandbox, id: string): Promise<OrderRow> {
   return (await sql<OrderRow>(sb.adminDsn, "SELECT * FROM orders WHERE id = $1", [id]))[0];
-}
-
-async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (await ok()) return;
-  throw new Error(`${what}: not within ${ms} ms`);
 }
 
 /** Recorded seconds = the backend's interval, and inside what the test's own bracket allows. */

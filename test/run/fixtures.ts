@@ -115,9 +115,14 @@ export function rewritingProxy(target: string, rewrite: () => Rewrite | null) {
   });
 }
 
-/** Polls `ok` every 50 ms until it holds; throws naming `what` after `ms`. */
+/**
+ * Polls `ok` every UNTIL_EVERY_MS until it holds; throws naming `what` after `ms`. The checks are
+ * mostly the runbook's own traced order reads (an HTTP call, a query, a synced trace line: a few ms of
+ * CPU each) while a backend delay of seconds runs out: at the runbook's own fastest poll, not 5× it.
+ */
+export const UNTIL_EVERY_MS = 250;
 export async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50)))
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, UNTIL_EVERY_MS)))
     if (await ok()) return;
   throw new Error(`${what}: not within ${ms} ms`);
 }
