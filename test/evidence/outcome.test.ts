@@ -57,6 +57,28 @@ async function sealed(
 const JOURNAL = "state.jsonl";
 const lines = (out: string) => out.split("\n").filter((l) => l.includes("[OUTCOME_MISMATCH]"));
 
+/**
+ * Resealed and re-anchored as a dishonest tool would, `c` still fails both verifiers on the seal's
+ * PASS, on the same journal line: TypeScript derives PARTIAL, Python says why it cannot be PASS
+ * (`why`). `only`: OUTCOME_MISMATCH is the only error.
+ */
+function sealsPassRefusedByBoth(c: Awaited<ReturnType<typeof sealed>>, why: RegExp, opts: { only: boolean }): void {
+  reseal(c.dir);
+  reanchor(c);
+  const t = runTs(c.dir, c.report);
+  const p = runPython(c.dir, c.report);
+  for (const r of [t, p]) {
+    assert.equal(r.code, 1, r.out);
+    if (opts.only) assert.deepEqual(r.errors, ["OUTCOME_MISMATCH"], r.out);
+    else assert.ok(r.errors.includes("OUTCOME_MISMATCH"), r.out);
+  }
+  const line = (out: string) => /^ERROR (state\.jsonl:\d+): the seal stated outcome "?PASS"?/m.exec(out)?.[1];
+  assert.ok(line(t.out), t.out);
+  assert.equal(line(p.out), line(t.out), `${t.out}\n${p.out}`);
+  assert.match(t.out, /the seal stated outcome PASS, the journal's verdict is PARTIAL/);
+  assert.match(p.out, new RegExp(`the seal stated outcome PASS, the journal's verdict cannot be PASS: ${why.source}`));
+}
+
 describe("the stated outcome against the journal", () => {
   test("a consistent rewrite of the seal's entry and report.md to PASS over a run where no money moved: both verifiers name the entry", async () => {
     const c = await sealed("declined");
@@ -113,22 +135,7 @@ describe("the stated outcome against the journal", () => {
         },
       });
     });
-    reseal(c.dir);
-    reanchor(c);
-    const t = runTs(c.dir, c.report);
-    const p = runPython(c.dir, c.report);
-    for (const r of [t, p]) {
-      assert.equal(r.code, 1, r.out);
-      assert.deepEqual(r.errors, ["OUTCOME_MISMATCH"], r.out);
-    }
-    const line = (out: string) => /^ERROR (state\.jsonl:\d+): the seal stated outcome "?PASS"?/m.exec(out)?.[1];
-    assert.ok(line(t.out), t.out);
-    assert.equal(line(p.out), line(t.out), `${t.out}\n${p.out}`);
-    assert.match(t.out, /the seal stated outcome PASS, the journal's verdict is PARTIAL/);
-    assert.match(
-      p.out,
-      /the seal stated outcome PASS, the journal's verdict cannot be PASS: a backend time is impossible/,
-    );
+    sealsPassRefusedByBoth(c, /a backend time is impossible/, { only: true });
   });
 
   test("a staging run whose captured and refunded amounts the orchestrator never reported, its seal's PASS left standing: both verifiers name the entry", async () => {
@@ -141,22 +148,7 @@ describe("the stated outcome against the journal", () => {
         if (es[i].kind === "money_seen" && d.source === "orchestrator" && d.what !== "charged") es.splice(i, 1);
       }
     });
-    reseal(c.dir);
-    reanchor(c);
-    const t = runTs(c.dir, c.report);
-    const p = runPython(c.dir, c.report);
-    for (const r of [t, p]) {
-      assert.equal(r.code, 1, r.out);
-      assert.ok(r.errors.includes("OUTCOME_MISMATCH"), r.out);
-    }
-    const line = (out: string) => /^ERROR (state\.jsonl:\d+): the seal stated outcome "?PASS"?/m.exec(out)?.[1];
-    assert.ok(line(t.out), t.out);
-    assert.equal(line(p.out), line(t.out), `${t.out}\n${p.out}`);
-    assert.match(t.out, /the seal stated outcome PASS, the journal's verdict is PARTIAL/);
-    assert.match(
-      p.out,
-      /the seal stated outcome PASS, the journal's verdict cannot be PASS: the captured amount was never reported by the orchestrator/,
-    );
+    sealsPassRefusedByBoth(c, /the captured amount was never reported by the orchestrator/, { only: false });
   });
 
   test("the report cell's entry rewritten to PASS with the notebook and HTML: both verifiers name the entry", async () => {

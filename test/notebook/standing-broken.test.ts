@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { Journal, newSessionId } from "../../lib/evidence/journal";
-import type { Sink, TslabLike } from "../../lib/notebook";
+import { recorder } from "./recorder";
 import { openNotebook } from "../../lib/notebook/ui";
 
 const archive = fs.mkdtempSync(path.join(os.tmpdir(), "standing-broken-"));
@@ -21,18 +21,6 @@ after(() => {
   else process.env.OPERATOR_PASSWORD = saved;
   fs.rmSync(archive, { recursive: true, force: true });
 });
-
-function recorder(): { tslab: TslabLike; text: () => string } {
-  const out: string[] = [];
-  const sink: Sink = {
-    markdown: (s) => out.push(s),
-    html: (s) => out.push(s),
-    svg: (s) => out.push(s),
-    text: (s) => out.push(s),
-    png: () => out.push("[png]"),
-  };
-  return { tslab: { display: sink, newDisplay: () => sink }, text: () => out.join("\n") };
-}
 
 test("a journal broken before its payment: the banner never says no payment or nothing charged", () => {
   const id = newSessionId("staging", new Date(Date.UTC(2026, 10, 26, 9)));

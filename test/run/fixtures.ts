@@ -38,6 +38,30 @@ export function openStaging(
 }
 
 /**
+ * Fresh staging sessions on one sandbox (read once `sb()` is started), a second apart since a
+ * session's id is its second, each with the read-only DATABASE_URL and 20 s deadlines; every
+ * runbook opened goes into `open`, for the file's afterEach to close.
+ */
+export function stagingSessions(sb: () => Sandbox, archive: () => string, open: Runbook[]): () => Runbook {
+  let last = 0;
+  return () => {
+    const at = Math.max(Date.now(), last + 1000);
+    last = at;
+    const id = Session.create("staging", archive(), {}, new Date(at));
+    const box = sb();
+    const rb = openStaging(
+      box,
+      archive(),
+      id,
+      { POLL_DEADLINE_S: 20, REFUND_DEADLINE_S: 20 },
+      { DATABASE_URL: box.readonlyDsn },
+    );
+    open.push(rb);
+    return rb;
+  };
+}
+
+/**
  * The path without the orchestrator's view (no HYPERSWITCH_URL, no key), which only a sandbox run may
  * take (pre-flight refuses staging and live without them): a sandbox-mode runbook on the sandbox, a
  * fresh session unless `id` names one to reopen.

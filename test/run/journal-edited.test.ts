@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox";
 import { Session } from "../../lib/run/session";
-import type { Sink, TslabLike } from "../../lib/notebook";
+import { recorder } from "../notebook/recorder";
 import { openNotebook } from "../../lib/notebook/ui";
 import { rewriteChain } from "../evidence/tamper-table";
 
@@ -32,18 +32,6 @@ after(async () => {
   await sb?.stop();
   fs.rmSync(archive, { recursive: true, force: true });
 });
-
-function recorder(): { tslab: TslabLike; text: () => string } {
-  const out: string[] = [];
-  const sink: Sink = {
-    markdown: (s) => out.push(s),
-    html: (s) => out.push(s),
-    svg: (s) => out.push(s),
-    text: (s) => out.push(s),
-    png: () => out.push("[png]"),
-  };
-  return { tslab: { display: sink, newDisplay: () => sink }, text: () => out.join("\n") };
-}
 
 test("the report cell refuses a journal rewritten under the session: nothing shown as PASS, nothing published", async () => {
   const id = Session.create("staging", archive);

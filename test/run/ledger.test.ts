@@ -13,9 +13,8 @@ import { uniqueReadonlyRole } from "../../sandbox/db";
 import { type DataIn, Journal, type JournalKind } from "../../lib/evidence/journal";
 import { ledgerOf, moneyOutstanding, reconcile, refundAttempts, refundedText } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
-import { Session } from "../../lib/run/session";
 import { payAndConfirm } from "../faults/drive";
-import { openStaging } from "./fixtures";
+import { stagingSessions } from "./fixtures";
 import { loadEvidence } from "../../lib/report/evidence";
 import { actionItems, deriveOutcome } from "../../lib/report/verdict";
 import { applySealRules } from "../../lib/host/seal-rules";
@@ -51,21 +50,11 @@ after(async () => {
   fs.rmSync(archive, { recursive: true, force: true });
 });
 
-let last = 0;
-function session(): Runbook {
-  const at = Math.max(Date.now(), last + 1000);
-  last = at;
-  const id = Session.create("staging", archive, {}, new Date(at));
-  const rb = openStaging(
-    sb,
-    archive,
-    id,
-    { HYPERSWITCH_URL: sb.hyperswitchUrl, POLL_DEADLINE_S: 20, REFUND_DEADLINE_S: 20 },
-    { DATABASE_URL: sb.readonlyDsn, HYPERSWITCH_API_KEY: sb.apiKey },
-  );
-  open.push(rb);
-  return rb;
-}
+const session = stagingSessions(
+  () => sb,
+  () => archive,
+  open,
+);
 
 async function upToTransfer(rb: Runbook) {
   for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])

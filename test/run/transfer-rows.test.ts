@@ -12,12 +12,11 @@ import { after, afterEach, before, test } from "node:test";
 import { startSandbox, type Faults, type Sandbox } from "../../sandbox";
 import { uniqueReadonlyRole } from "../../sandbox/db";
 import type { Runbook } from "../../lib/run/runbook";
-import { Session } from "../../lib/run/session";
 import { reconcile } from "../../lib/run/ledger";
 import { loadEvidence } from "../../lib/report/evidence";
 import { deriveOutcome } from "../../lib/report/verdict";
 import { payAndConfirm } from "../faults/drive";
-import { openStaging } from "./fixtures";
+import { stagingSessions } from "./fixtures";
 
 let sb: Sandbox;
 let archive: string;
@@ -46,21 +45,11 @@ after(async () => {
   fs.rmSync(archive, { recursive: true, force: true });
 });
 
-let last = 0;
-function session(): Runbook {
-  const at = Math.max(Date.now(), last + 1000);
-  last = at;
-  const id = Session.create("staging", archive, {}, new Date(at));
-  const rb = openStaging(
-    sb,
-    archive,
-    id,
-    { HYPERSWITCH_URL: sb.hyperswitchUrl, POLL_DEADLINE_S: 20, REFUND_DEADLINE_S: 20 },
-    { DATABASE_URL: sb.readonlyDsn, HYPERSWITCH_API_KEY: sb.apiKey },
-  );
-  open.push(rb);
-  return rb;
-}
+const session = stagingSessions(
+  () => sb,
+  () => archive,
+  open,
+);
 
 async function admin<T>(fn: (q: (sql: string, params?: unknown[]) => Promise<{ rows: T[] }>) => Promise<void>) {
   const { Client } = await import("pg");
