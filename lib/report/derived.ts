@@ -80,6 +80,19 @@ export function count(events: TraceEvent[], steps: Array<StepResult | null>, tab
   return c;
 }
 
+/**
+ * `npm run session --new-anyway`: the earlier sessions, money moved and no refund, this one was
+ * created beside (its `session_created`), listed so the report links to their evidence.
+ */
+export function besideAnomalies(at: string, beside: readonly string[] | undefined): Anomaly[] {
+  return (beside ?? []).map((id) => ({
+    at,
+    step: null,
+    kind: "operator",
+    message: `created with --new-anyway beside session ${id}, which moved money and had no refund recorded: its evidence is in its own folder (npm run verify -- ${id})`,
+  }));
+}
+
 export function anomalies(
   events: TraceEvent[],
   steps: Array<StepResult | null>,
