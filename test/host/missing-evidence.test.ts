@@ -1,14 +1,15 @@
 /**
- * Operator input that goes missing: OPERATOR_NOTES typed in the notebook's parameters cell after the
- * session cell last ran is shown in the notebook (and its HTML export) but never reached the trace,
- * so report.md and the living report would lack it. The seal refuses, naming how to record it.
+ * Evidence that would go missing without a word: OPERATOR_NOTES typed in the notebook's parameters
+ * cell after the session cell last ran (shown in the notebook and its HTML export, never traced, so
+ * report.md would lack it: the seal refuses, naming how to record it); and a living-report block not
+ * published because publishing failed after the seal (archiving again publishes it).
  * Fixture sessions (test/report/fixtures.ts) sealed by the real archive.
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { ArchiveRuleRefused } from "../../lib/errors";
+import { ArchiveRuleRefused, ReportError } from "../../lib/errors";
 import { REPORT_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
 import { Journal, latestStepResults } from "../../lib/evidence/journal";
 import { Trace } from "../../lib/evidence/trace";
@@ -96,5 +97,32 @@ describe("OPERATOR_NOTES shown in the notebook reach the sealed report", () => {
     assert.deepEqual(notesInNotebook(nb(`let OPERATOR_NOTES = \`at $\{new Date()}\`;`)), { value: null });
     assert.deepEqual(notesInNotebook(nb(`let OPERATOR_NOTES = "a" + "b";`)), { value: null });
     assert.equal(notesInNotebook(nb(`let MODE = "sandbox";`)), null);
+  });
+});
+
+describe("the living report's block after a seal whose publishing failed", () => {
+  test("the docs report lost its end marker: sealed, publishing refused; once restored, archiving again publishes the block", async () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging", scenario: "pass" });
+    notebookWith(dir, `let OPERATOR_NOTES = "";\n`);
+    const docs = docsOf(dir);
+    fs.mkdirSync(docs, { recursive: true });
+    fs.copyFileSync(path.join(__dirname, "../../docs/GO_NO_GO_CHECKLIST.md"), path.join(docs, "GO_NO_GO_CHECKLIST.md"));
+    const live = path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md");
+    fs.writeFileSync(live, "# Payment E2E live report\n\nan edit removed the end marker\n");
+    await assert.rejects(archiveSession(dir, { html: false, docsDir: docs }), (e: unknown) => {
+      assert.ok(e instanceof ReportError, String(e));
+      assert.equal(e.code, "E2E_REPORT_MARKERS");
+      return true;
+    });
+    assert.ok(fs.existsSync(path.join(dir, "manifest.json")), "the folder was sealed before publishing failed");
+    fs.rmSync(live); // restored: the next publish creates it from the template
+    const r = await archiveSession(dir, { html: false, docsDir: docs });
+    assert.equal(r.status, "already-sealed");
+    assert.equal(r.docsReport, live, "published now");
+    assert.match(fs.readFileSync(live, "utf8"), new RegExp(`<!-- session:${path.basename(dir)} -->`));
+    // The sealed folder was left as sealed, and a third archive has nothing to publish.
+    const again = await archiveSession(dir, { html: false, docsDir: docs });
+    assert.equal(again.status, "already-sealed");
+    assert.equal(again.docsReport, null);
   });
 });
