@@ -23,6 +23,7 @@ import { firstOf } from "../evidence/journal-entries";
 import { moneyOutstanding, refundedSoFarText } from "../run/ledger";
 import {
   cellKeyOf,
+  OUTPUTS_RESTORED_EVENT,
   outcomeShown,
   outputsAgreement,
   readKernelCopy,
@@ -102,7 +103,7 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
     writeNotebook(nbFile, notebook);
     const t = Trace.open(path.join(dir, TRACE_FILE));
     t.append("note", {
-      event: "outputs restored by npm run archive --restore-outputs",
+      event: OUTPUTS_RESTORED_EVENT,
       file: SESSION_NOTEBOOK,
       from: OUTPUTS_FILE,
       cells,
