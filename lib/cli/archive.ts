@@ -107,8 +107,9 @@ async function main(argv: string[]): Promise<number> {
     }
     if (r.status === "already-sealed") {
       console.log(
-        `archive: ${dir} already sealed at ${r.sealedAt}; ${r.timestamp ? "timestamped it" : "nothing to do"} (manifest sha256 ${r.manifestSha256})`,
+        `archive: ${dir} already sealed at ${r.sealedAt}; ${r.timestamp ? "timestamped it" : r.docsReport ? "its report block was not published yet" : "nothing to do"} (manifest sha256 ${r.manifestSha256})`,
       );
+      if (r.docsReport) console.log(`  report block: ${r.docsReport} (published now)`);
       if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
       return 0;
     }

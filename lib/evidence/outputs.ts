@@ -48,6 +48,9 @@ export interface Shown {
 }
 
 /** `client_secret=…` in a URL, raw or URL-encoded (`client_secret%3D…`); the value up to a separator. */
+/** The trace note `npm run archive --restore-outputs` writes (host/seal-rules.ts); the report lists it. */
+export const OUTPUTS_RESTORED_EVENT = "outputs restored by npm run archive --restore-outputs";
+
 export const PAY_LINK_SECRET = /(client_secret(?:=|%3D))([^\s"'<>()[\]{},;&|?#\\]+)/gi;
 /** The checkout link's client secret masked, as the archive masks it in the notebook before sealing. */
 export const maskPayLink = (s: string): string => s.replace(PAY_LINK_SECRET, (_m, key: string) => `${key}[REDACTED]`);

@@ -23,7 +23,7 @@ import { manifestHash, writeManifest, type Manifest } from "../evidence/manifest
 import { secrets } from "../evidence/secrets";
 import { hashIndex } from "../evidence/secret-hashes";
 import { loadEvidence } from "../report/evidence";
-import { publishReport, writeSessionReport } from "../report/report";
+import { docsHasSession, publishReport, writeSessionReport } from "../report/report";
 import { deriveOutcome } from "../report/verdict";
 import { findSecretHashes, formatHit, scanPaths, scanRegistry, scanText } from "../evidence/scan";
 import { Trace } from "../evidence/trace";
@@ -137,13 +137,18 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
         ? await requestTimestamp(dir, seal.manifestSha256, tsa)
         : null;
     // Signed now: the living report's block names the signer and the GO/NO-GO row may rest on it.
+    // Published too when the living report lacks the block a staging or live seal publishes: the
+    // publishing after the seal failed (its end marker lost, a full disk) and the seal stood.
     const docs = opts.docsDir ?? "docs";
-    const published = signNow
-      ? publishReport(dir, {
-          docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"),
-          checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
-        })
-      : null;
+    const docsReport = path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md");
+    const unpublished = seal.manifest.mode !== "sandbox" && !docsHasSession(docsReport, seal.manifest.session_id);
+    const published =
+      signNow || unpublished
+        ? publishReport(dir, {
+            docsReport,
+            checklist: path.join(docs, "GO_NO_GO_CHECKLIST.md"),
+          })
+        : null;
     return {
       timestamp: stamped,
       dir,

@@ -23,6 +23,7 @@ import { firstOf } from "../evidence/journal-entries";
 import { moneyOutstanding, refundedSoFarText } from "../run/ledger";
 import {
   cellKeyOf,
+  OUTPUTS_RESTORED_EVENT,
   outcomeShown,
   outputsAgreement,
   readKernelCopy,
@@ -34,6 +35,7 @@ import { deriveOutcome } from "../report/verdict";
 import { sha256 } from "../evidence/canonical";
 import { Trace } from "../evidence/trace";
 import { incompleteReasons, readNotebook, writeNotebook } from "./nbfile";
+import { notesProblem } from "./operator-notes";
 import { STEPS, refundStepNo, stepNo } from "../run/steps";
 
 /** The shortest reason accepted for --unrefunded and --incomplete (as for --reseal): a sentence, not "ok". */
@@ -101,7 +103,7 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
     writeNotebook(nbFile, notebook);
     const t = Trace.open(path.join(dir, TRACE_FILE));
     t.append("note", {
-      event: "outputs restored by npm run archive --restore-outputs",
+      event: OUTPUTS_RESTORED_EVENT,
       file: SESSION_NOTEBOOK,
       from: OUTPUTS_FILE,
       cells,
@@ -130,6 +132,14 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
       dir,
       stale,
       "the notebook's outcome is older than the journal (a step ran after the report cell): run the report cell again in Jupyter and save the notebook, then archive again",
+    );
+  const notes = fs.existsSync(nbFile) ? notesProblem(readNotebook(nbFile), loadEvidence(dir).notes) : null;
+  if (notes)
+    throw new ArchiveRuleRefused(
+      "E2E_ARCHIVE_OUTPUTS",
+      dir,
+      notes,
+      "run the parameters cell and the session cell (const nb = openNotebook(…)) again in Jupyter, which records the note, then the report cell, and save the notebook; archive again (or empty OPERATOR_NOTES and save, if the note is not meant for the report)",
     );
   const incomplete = fs.existsSync(nbFile)
     ? incompleteReasons(readNotebook(nbFile))

@@ -9,6 +9,7 @@ import { clockSkewMs, skewSeconds } from "../evidence/clock";
 import { type JournalEntry, lastOf } from "../evidence/journal";
 import type { ChainCheck, TraceEvent } from "../evidence/chain";
 import { chainBreakText } from "../evidence/finding-text";
+import { OUTPUTS_RESTORED_EVENT } from "../evidence/outputs";
 import { CLOCK_SKEW_WARN_MS } from "../run/guards";
 import type { StepTable } from "../run/step-model";
 import type { Anomaly, StepResult } from "../types";
@@ -80,6 +81,19 @@ export function count(events: TraceEvent[], steps: Array<StepResult | null>, tab
   return c;
 }
 
+/**
+ * `npm run session --new-anyway`: the earlier sessions, money moved and no refund, this one was
+ * created beside (its `session_created`), listed so the report links to their evidence.
+ */
+export function besideAnomalies(at: string, beside: readonly string[] | undefined): Anomaly[] {
+  return (beside ?? []).map((id) => ({
+    at,
+    step: null,
+    kind: "operator",
+    message: `created with --new-anyway beside session ${id}, which moved money and had no refund recorded: its evidence is in its own folder (npm run verify -- ${id})`,
+  }));
+}
+
 export function anomalies(
   events: TraceEvent[],
   steps: Array<StepResult | null>,
@@ -97,6 +111,16 @@ export function anomalies(
         step: num(p.step),
         kind: (str(p.kind) ?? "warning") as Anomaly["kind"],
         message: String(p.message ?? ""),
+        traceLine: e.seq,
+      });
+    } else if (e.type === "note" && p.event === OUTPUTS_RESTORED_EVENT) {
+      // The notebook's outputs were written back by the tool, not saved by the operator: said here too.
+      const cells = Array.isArray(p.cells) ? p.cells.map(String) : [];
+      out.push({
+        at: e.time,
+        step: null,
+        kind: "operator",
+        message: `the notebook's outputs were written back from the kernel's copy (outputs.jsonl) by npm run archive --restore-outputs (${cells.length} cell${cells.length === 1 ? "" : "s"}: ${cells.join(", ") || "none named"}): the notebook had lost them (closed without saving?)`,
         traceLine: e.seq,
       });
     } else if (e.type === "response") {

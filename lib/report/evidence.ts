@@ -35,7 +35,7 @@ import { TIME_TOLERANCE_MS, backendTime } from "../run/backend-time";
 import { factsSchema, type StepDef, type StepTable } from "../run/step-model";
 import type { Anomaly, FactValue, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
-import { anomalies, count, trail, type Counters, type CrossId } from "./derived";
+import { anomalies, besideAnomalies, count, trail, type Counters, type CrossId } from "./derived";
 export { EVIDENCE_RULES, NOT_VISIBLE, type Counters, type CrossId } from "./derived";
 
 // ------------------------------------------------------------------------------------ model
@@ -314,7 +314,10 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
     })),
     sealedAs: sealedAs(journal),
     samples: samplesByRun(events),
-    anomalies: anomalies(events, steps, chain, counters, table),
+    anomalies: [
+      ...besideAnomalies(created.at, created.data.new_anyway_beside),
+      ...anomalies(events, steps, chain, counters, table),
+    ],
     counters,
     trail: trail(journal, steps, events, table),
     notes: [

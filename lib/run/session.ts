@@ -414,13 +414,19 @@ export class Session {
   /**
    * Issue 22 §4: refuses (GuardError, nothing sent) to run `what` with MODE, BASE_URL, PRODUCT,
    * MAX_PRICE, REFUND, HYPERSWITCH_URL or the API key's prefix changed since pre-flight pinned them, naming the change; the refusal is
-   * noted in the trace. Running pre-flight again pins the new values (and records the change).
+   * recorded as an anomaly (the report lists it). Running pre-flight again pins the new values (and records the change).
    */
   checkPinned(what: string): void {
     const pin = this.pinned;
     const changes = pin ? paramChanges(pin.params, pinnedParams(this.cfg)) : [];
     if (!pin || !changes.length) return;
-    this.trace.append("note", { event: `${what} refused: parameters changed since pre-flight`, changes });
+    // An anomaly, not a note: the report lists it even when the parameter is then set back and
+    // pre-flight never re-pins it. No step: it is the operator's, never a refund-flow oddity.
+    this.anomaly({
+      step: null,
+      kind: "operator",
+      message: `${what} refused, nothing sent: parameters changed since the pre-flight of ${clock(pin.at)}: ${changes.join(", ")}`,
+    });
     throw new GuardError(
       "parameters",
       `${changes.join(", ")} since the pre-flight of ${clock(pin.at)} — set ${changes.length > 1 ? "them" : "it"} back in the parameters cell, or run pre-flight again to pin the new value (the change is recorded as an anomaly)`,

@@ -11,6 +11,8 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { Journal } from "../../lib/evidence/journal";
+import { loadEvidence } from "../../lib/report/evidence";
+import { renderSessionBlock } from "../../lib/report/report";
 import { makeSession, seal, tmpArchive } from "../report/fixtures";
 import { sessionCommand } from "./in-process";
 
@@ -65,6 +67,14 @@ describe("npm run session and the sessions before it", { timeout: 5 * 60 * 1000 
     assert.ok(fresh, anyway.out);
     const head = Journal.open(path.join(archive, fresh)).last("session_created");
     assert.deepEqual(head?.data.new_anyway_beside, [id]);
+    // The new session's report names the one it was created beside (the journal alone did before).
+    const block = renderSessionBlock(loadEvidence(path.join(archive, fresh)));
+    assert.match(
+      block,
+      new RegExp(
+        `session · operator · created with --new-anyway beside session ${id}, which moved money and had no refund recorded`,
+      ),
+    );
 
     // A sandbox rehearsal with money outstanding does not hold a staging session back, nor the reverse.
     const other = tmpArchive();

@@ -104,6 +104,11 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       assert.ok(((note.payload as { cells: string[] }).cells ?? []).includes("run:login"));
       const nb = readNotebook(path.join(dir, SESSION_NOTEBOOK));
       assert.ok(nb.metadata.payment_e2e_restored, "the notebook says it was restored");
+      // report.md says so too: its reader sees outputs the tool wrote back, not ones the operator saved.
+      assert.match(
+        fs.readFileSync(path.join(dir, REPORT_FILE), "utf8"),
+        /session · operator · the notebook's outputs were written back from the kernel's copy \(outputs\.jsonl\) by npm run archive --restore-outputs \(\d+ cells?: open, run:preflight/,
+      );
       const login = nb.cells.find((c) => sourceOf(c).includes('nb.run("login")'));
       assert.match(JSON.stringify(login?.outputs), /1\. Login as buyer \| ✅ PASS/);
       assert.ok(verifySession(dir).ok);

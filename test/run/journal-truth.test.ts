@@ -313,6 +313,19 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
       );
       await other.close();
     }
+    // Each refused attempt reaches the report's anomalies, though the parameter was then set back
+    // and pre-flight never re-pinned it: the trace held it only as a note before.
+    const ev = loadEvidence(rb.dir);
+    const said = ev.anomalies.map((a) => a.message);
+    for (const [, re] of changed)
+      assert.ok(
+        said.some(
+          (m) => m.startsWith("step 1 refused, nothing sent: parameters changed since the pre-flight") && re.test(m),
+        ),
+        `${re} not among the anomalies: ${said.join("; ")}`,
+      );
+    const block = renderSessionBlock(ev);
+    assert.doesNotMatch(block, /none recorded or derived/);
   });
 });
 

@@ -87,11 +87,13 @@ export const parameterChange: Scenario = {
       let d = await delta();
       assert.deepEqual([d.orders, d.payments, d.routes[ROUTE.login] ?? 0, d.routes[ROUTE.orders] ?? 0], [0, 0, 0, 0]);
       assertPass([await rb.run("preflight")]);
-      const changed = readTrace(path.join(rb.dir, TRACE_FILE)).filter(
-        (e) =>
-          e.type === "anomaly" && /MAX_PRICE 5\.00 → 30\.00/.test(String((e.payload as { message?: string }).message)),
-      );
+      const said = readTrace(path.join(rb.dir, TRACE_FILE))
+        .filter((e) => e.type === "anomaly")
+        .map((e) => String((e.payload as { message?: string }).message));
+      const changed = said.filter((m) => /MAX_PRICE 5\.00 → 30\.00 — pinned again/.test(m));
       assert.equal(changed.length, 1, "the change is recorded once, as an anomaly");
+      const refusals = said.filter((m) => /refused, nothing sent: .*MAX_PRICE 5\.00 → 30\.00/.test(m));
+      assert.equal(refusals.length, 3, "each refused cell is an anomaly too (the report lists it)");
       assertPass([await rb.run("login"), await rb.run("product"), await rb.run("order")]);
       assert.equal(rb.order!.totalMinor, 2400, "the order the new pin allows");
       d = await delta();
