@@ -1,6 +1,11 @@
 /** Step results built the same way for the run and report tests; a staging runbook on the sandbox. */
 import { strict as assert } from "node:assert";
-import type { Sandbox } from "../../sandbox";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, afterEach, before } from "node:test";
+import { startSandbox, type Faults, type Sandbox } from "../../sandbox";
+import { uniqueReadonlyRole } from "../../sandbox/db";
 import { payHeadless } from "../../lib/clients/payer";
 import { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
@@ -38,26 +43,58 @@ export function openStaging(
 }
 
 /**
- * Fresh staging sessions on one sandbox (read once `sb()` is started), a second apart since a
- * session's id is its second, each with the read-only DATABASE_URL and 20 s deadlines; every
- * runbook opened goes into `open`, for the file's afterEach to close.
+ * One sandbox for a test file (PostgreSQL when TEST_PG_URL is set, else PGlite; its own read-only
+ * role; `faults` from the start) and an archive folder, stopped and removed after the file. `session()`
+ * opens a fresh staging session a second after the last (a session's id is its second), with the
+ * read-only DATABASE_URL and 20 s deadlines; the runbooks it opened are closed after each test,
+ * before the file's own afterEach.
  */
-export function stagingSessions(sb: () => Sandbox, archive: () => string, open: Runbook[]): () => Runbook {
+export function stagingSandbox(prefix: string, faults: Partial<Faults>) {
+  let sb: Sandbox | undefined;
+  let archive = "";
+  const open: Runbook[] = [];
   let last = 0;
-  return () => {
-    const at = Math.max(Date.now(), last + 1000);
-    last = at;
-    const id = Session.create("staging", archive(), {}, new Date(at));
-    const box = sb();
-    const rb = openStaging(
-      box,
-      archive(),
-      id,
-      { POLL_DEADLINE_S: 20, REFUND_DEADLINE_S: 20 },
-      { DATABASE_URL: box.readonlyDsn },
-    );
-    open.push(rb);
-    return rb;
+  before(async () => {
+    sb = await startSandbox({
+      quiet: true,
+      databaseUrl: process.env.TEST_PG_URL,
+      readonlyRole: uniqueReadonlyRole(),
+      faults,
+    });
+    archive = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  });
+  afterEach(async () => {
+    while (open.length) await open.pop()?.close();
+  });
+  after(async () => {
+    await sb?.stop();
+    if (archive) fs.rmSync(archive, { recursive: true, force: true });
+  });
+  return {
+    get sb(): Sandbox {
+      if (!sb) throw new Error("the sandbox starts in before()");
+      return sb;
+    },
+    get archive(): string {
+      return archive;
+    },
+    /** The runbooks opened and not closed yet. */
+    open,
+    session(): Runbook {
+      const at = Math.max(Date.now(), last + 1000);
+      last = at;
+      const id = Session.create("staging", archive, {}, new Date(at));
+      const box = this.sb;
+      const rb = openStaging(
+        box,
+        archive,
+        id,
+        { POLL_DEADLINE_S: 20, REFUND_DEADLINE_S: 20 },
+        { DATABASE_URL: box.readonlyDsn },
+      );
+      open.push(rb);
+      return rb;
+    },
   };
 }
 

@@ -5,38 +5,25 @@
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { after, afterEach, before, test } from "node:test";
-import { startSandbox, type Faults, type Sandbox } from "../../sandbox";
-import { uniqueReadonlyRole } from "../../sandbox/db";
+import { afterEach, test } from "node:test";
+import type { Faults } from "../../sandbox";
 import { type DataIn, Journal, type JournalKind } from "../../lib/evidence/journal";
 import { ledgerOf, moneyOutstanding, reconcile, refundAttempts, refundedText } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
 import { payAndConfirm } from "../faults/drive";
-import { stagingSessions } from "./fixtures";
+import { stagingSandbox } from "./fixtures";
 import { loadEvidence } from "../../lib/report/evidence";
 import { actionItems, deriveOutcome } from "../../lib/report/verdict";
 import { applySealRules } from "../../lib/host/seal-rules";
 import { standingFor } from "../../lib/notebook/standing";
 
-let sb: Sandbox;
-let archive: string;
-const open: Runbook[] = [];
 const BASE: Partial<Faults> = { completionDelayMs: 100, refundDelayMs: 100 };
+const bench = stagingSandbox("ledger-", BASE);
+const session = (): Runbook => bench.session();
 
-before(async () => {
-  sb = await startSandbox({
-    quiet: true,
-    databaseUrl: process.env.TEST_PG_URL,
-    readonlyRole: uniqueReadonlyRole(),
-    faults: BASE,
-  });
-  archive = fs.mkdtempSync(path.join(os.tmpdir(), "ledger-"));
-});
 afterEach(async () => {
-  while (open.length) await open.pop()!.close();
-  sb.setFaults({
+  bench.sb.setFaults({
     ...BASE,
     partialRefundCents: 0,
     overRefundCents: 0,
@@ -45,16 +32,6 @@ afterEach(async () => {
     transferNotReversed: false,
   });
 });
-after(async () => {
-  await sb?.stop();
-  fs.rmSync(archive, { recursive: true, force: true });
-});
-
-const session = stagingSessions(
-  () => sb,
-  () => archive,
-  open,
-);
 
 async function upToTransfer(rb: Runbook) {
   for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
@@ -101,7 +78,7 @@ test("a partial refund then the rest: two refunds, settled only after the second
   const rb = session();
   const s7 = await upToTransfer(rb);
   assert.equal(s7.status, "PASS", s7.reason);
-  sb.setFaults({ partialRefundCents: 1 });
+  bench.sb.setFaults({ partialRefundCents: 1 });
   const s8 = await rb.run("refund");
   assert.equal(s8.status, "PASS", s8.reason);
   const s9 = await rb.run("refunded");
@@ -145,7 +122,7 @@ test("a partial refund then the rest: two refunds, settled only after the second
 test("an over-refund is an anomaly and step 9 FAILs naming both amounts", async () => {
   const rb = session();
   assert.equal((await upToTransfer(rb)).status, "PASS");
-  sb.setFaults({ overRefundCents: 1 });
+  bench.sb.setFaults({ overRefundCents: 1 });
   assert.equal((await rb.run("refund")).status, "PASS");
   const s9 = await rb.run("refunded");
   assert.equal(s9.status, "FAIL");
@@ -163,7 +140,7 @@ test("an over-refund is an anomaly and step 9 FAILs naming both amounts", async 
 });
 
 test("a transfer amount that does not match the order's split: step 7 FAILs naming both amounts and sources", async () => {
-  sb.setFaults({ transferDeltaCents: 7 });
+  bench.sb.setFaults({ transferDeltaCents: 7 });
   const rb = session();
   const s7 = await upToTransfer(rb);
   assert.equal(s7.status, "FAIL");
@@ -175,7 +152,7 @@ test("a transfer amount that does not match the order's split: step 7 FAILs nami
 });
 
 test("a transfer left paid after the refund is recorded, as an anomaly and a fact", async () => {
-  sb.setFaults({ transferNotReversed: true });
+  bench.sb.setFaults({ transferNotReversed: true });
   const rb = session();
   assert.equal((await upToTransfer(rb)).status, "PASS");
   assert.equal((await rb.run("refund")).status, "PASS");
@@ -200,7 +177,7 @@ test("a transfer left paid after the refund is recorded, as an anomaly and a fac
 
 async function untilOrder(orderId: string, status: string): Promise<void> {
   const { Client } = await import("pg");
-  const c = new Client({ connectionString: sb.adminDsn });
+  const c = new Client({ connectionString: bench.sb.adminDsn });
   await c.connect();
   try {
     for (let i = 0; i < 100; i++) {
@@ -216,7 +193,7 @@ async function untilOrder(orderId: string, status: string): Promise<void> {
 
 async function sqlCount(orderId: string): Promise<number[]> {
   const { Client } = await import("pg");
-  const c = new Client({ connectionString: sb.adminDsn });
+  const c = new Client({ connectionString: bench.sb.adminDsn });
   await c.connect();
   try {
     const r = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM refunds WHERE order_id = $1", [orderId]);
@@ -240,7 +217,7 @@ const FILL: { [K in JournalKind]?: Partial<DataIn<K>> } = {
 };
 
 function journalOf(entries: Entry[]) {
-  const dir = fs.mkdtempSync(path.join(archive, "j-"));
+  const dir = fs.mkdtempSync(path.join(bench.archive, "j-"));
   const j = Journal.create(path.join(dir, "s"), { sessionId: "s", mode: "staging" });
   for (const [kind, data] of entries) j.append(kind, { ...FILL[kind], ...data } as never);
   return j.all();
@@ -371,7 +348,7 @@ test("ledger: a refund answered with amount null is unknown, not settled; the ma
 });
 
 test("step 9: the order refunded but a surcharge still outstanding FAILs, naming the amount and the orchestrator", async () => {
-  sb.setFaults({ surchargeMinor: 50 });
+  bench.sb.setFaults({ surchargeMinor: 50 });
   const rb = session();
   for (const r of [await rb.run("preflight"), await rb.run("login"), await rb.run("product"), await rb.run("order")])
     assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
@@ -388,7 +365,7 @@ test("step 9: the order refunded but a surcharge still outstanding FAILs, naming
 test("after a partial refund, the advice and the refusals say what came back, and a sealed session is not told to run step 8", async () => {
   const rb = session();
   assert.equal((await upToTransfer(rb)).status, "PASS");
-  sb.setFaults({ partialRefundCents: 100 });
+  bench.sb.setFaults({ partialRefundCents: 100 });
   assert.equal((await rb.run("refund")).status, "PASS");
   assert.equal((await rb.run("refunded")).status, "FAIL");
   const back = /1\.00 EUR of \d+\.\d\d EUR refunded \(\d+\.\d\d EUR outstanding\)/;
@@ -406,7 +383,7 @@ test("after a partial refund, the advice and the refusals say what came back, an
   const not = sealed.find((i) => i.startsWith("**Not refunded**")) ?? "";
   assert.match(not, back);
   assert.doesNotMatch(not, /no refund succeeded/);
-  const standing = standingFor({ ARCHIVE_DIR: archive, SESSION_ID: rb.cfg.sessionId });
+  const standing = standingFor({ ARCHIVE_DIR: bench.archive, SESSION_ID: rb.cfg.sessionId });
   assert.match(String(standing?.refundedSoFar), back);
   assert.throws(
     () => applySealRules(rb.dir, rb.journal, { incomplete: "the notebook never ran; test" }),

@@ -5,55 +5,30 @@
  * TEST_PG_URL); the second row is written with the sandbox's admin DSN after dropping its index.
  */
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { after, afterEach, before, test } from "node:test";
-import { startSandbox, type Faults, type Sandbox } from "../../sandbox";
-import { uniqueReadonlyRole } from "../../sandbox/db";
+import { afterEach, test } from "node:test";
+import type { Faults } from "../../sandbox";
 import type { Runbook } from "../../lib/run/runbook";
 import { reconcile } from "../../lib/run/ledger";
 import { loadEvidence } from "../../lib/report/evidence";
 import { deriveOutcome } from "../../lib/report/verdict";
 import { payAndConfirm } from "../faults/drive";
-import { stagingSessions } from "./fixtures";
+import { stagingSandbox } from "./fixtures";
 
-let sb: Sandbox;
-let archive: string;
-const open: Runbook[] = [];
 const BASE: Partial<Faults> = { completionDelayMs: 100, refundDelayMs: 100 };
+const bench = stagingSandbox("transfer-rows-", BASE);
+const session = (): Runbook => bench.session();
 
-before(async () => {
-  sb = await startSandbox({
-    quiet: true,
-    databaseUrl: process.env.TEST_PG_URL,
-    readonlyRole: uniqueReadonlyRole(),
-    faults: BASE,
-  });
-  archive = fs.mkdtempSync(path.join(os.tmpdir(), "transfer-rows-"));
-});
 afterEach(async () => {
-  while (open.length) await open.pop()!.close();
   // The sandbox completes orders with ON CONFLICT (order_id): its index back, the extra rows gone.
   await admin(async (q) => {
     await q("DELETE FROM seller_transfers WHERE id LIKE '%\\_twice'");
     await q("CREATE UNIQUE INDEX IF NOT EXISTS seller_transfers_order ON seller_transfers (order_id)");
   });
 });
-after(async () => {
-  await sb?.stop();
-  fs.rmSync(archive, { recursive: true, force: true });
-});
-
-const session = stagingSessions(
-  () => sb,
-  () => archive,
-  open,
-);
 
 async function admin<T>(fn: (q: (sql: string, params?: unknown[]) => Promise<{ rows: T[] }>) => Promise<void>) {
   const { Client } = await import("pg");
-  const c = new Client({ connectionString: sb.adminDsn });
+  const c = new Client({ connectionString: bench.sb.adminDsn });
   await c.connect();
   try {
     await fn((sql, params) => c.query(sql, params as unknown[]) as unknown as Promise<{ rows: T[] }>);
@@ -151,7 +126,7 @@ test("step 7 by paste: an amount without its currency, or two transfer rows, is 
     const row = reconcile(rb.journal.all()).rows.find((r) => r.what === "transfer")!;
     assert.equal(row.ok, false, row.verdict);
     await rb.close();
-    open.pop();
+    bench.open.pop();
   }
 });
 
