@@ -126,25 +126,8 @@ async function main(): Promise<void> {
   const changed = Object.entries(cfg.faults)
     .map(([k, v]) => `${k}=${v}`)
     .join(", ");
-  console.log(
-    [
-      "",
-      "Sandbox is up.",
-      `  Marketplace       ${sb.marketplaceUrl}   (BASE_URL / --base-url; API under /api/v1, health: ${sb.marketplaceUrl}/api/v1/health)`,
-      `  Orchestrator      ${sb.hyperswitchUrl}          (hosted checkout under /checkout/…)`,
-      `  Admin (loopback)  ${sb.marketplaceUrl}/__admin/faults | counts | flips | stats`,
-      `  Operator account  ${sb.operator.email} / ${sb.operator.password}`,
-      `  Read-only DSN     ${sb.readonlyDsn}`,
-      `  Orchestrator key  ${sb.apiKey}`,
-      `  Database          ${sb.backend}`,
-      `  Seed              ${cfg.seed}${changed ? `; faults: ${changed}` : ""}`,
-      "  Test cards (any future expiry MM/YY, any CVC):",
-      ...TEST_CARDS.map((c) => `    ${c.number}  ${c.result}`),
-      "",
-      "Press Ctrl-C to stop.",
-    ].join("\n"),
-  );
-
+  // Installed before the banner: "Press Ctrl-C to stop." is read as ready (by a person or a script),
+  // and a signal that came before the handlers would end the process without stopping the sandbox.
   let stopping = false;
   const shutdown = (sig: string) => {
     if (stopping) {
@@ -167,6 +150,24 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   watchParent(() => shutdown("the command that started the sandbox exited"));
+  console.log(
+    [
+      "",
+      "Sandbox is up.",
+      `  Marketplace       ${sb.marketplaceUrl}   (BASE_URL / --base-url; API under /api/v1, health: ${sb.marketplaceUrl}/api/v1/health)`,
+      `  Orchestrator      ${sb.hyperswitchUrl}          (hosted checkout under /checkout/…)`,
+      `  Admin (loopback)  ${sb.marketplaceUrl}/__admin/faults | counts | flips | stats`,
+      `  Operator account  ${sb.operator.email} / ${sb.operator.password}`,
+      `  Read-only DSN     ${sb.readonlyDsn}`,
+      `  Orchestrator key  ${sb.apiKey}`,
+      `  Database          ${sb.backend}`,
+      `  Seed              ${cfg.seed}${changed ? `; faults: ${changed}` : ""}`,
+      "  Test cards (any future expiry MM/YY, any CVC):",
+      ...TEST_CARDS.map((c) => `    ${c.number}  ${c.result}`),
+      "",
+      "Press Ctrl-C to stop.",
+    ].join("\n"),
+  );
 }
 
 /**
