@@ -100,7 +100,7 @@ export const parameterChange: Scenario = {
       assert.deepEqual([d.orders, d.refunds, d.routes[ROUTE.orders]], [1, 0, 1]);
       return {
         outcome: `3 cells refused, then pre-flight re-pinned; ${statusLine(rb)}`,
-        notes: `refused: "${refused[0].slice(0, 60)}…"; one anomaly; order 24.00 EUR only after the re-pin`,
+        notes: `refused: "${refused[0].slice(0, 60)}…"; the change is one anomaly and each of the 3 refusals another; order 24.00 EUR only after the re-pin`,
       };
     } finally {
       await rb.close();
