@@ -30,6 +30,11 @@ export interface ChainFormat<E extends ChainedRecord> {
   serialize(e: E): string;
   /** SHA-256 over the canonical JSON of every field but `hash`. */
   hash(e: Omit<E, "hash">): string;
+  /**
+   * The record of a line whose exact bytes this format already accepted in this process (see
+   * `checkLine`), without validating again; absent: `parse` builds it.
+   */
+  accepted?(json: unknown): E;
 }
 
 // ------------------------------------------------------------------------------ the trace's format
@@ -142,6 +147,27 @@ export type ChainBreakWhy =
   /** `count` lines after the manifest's last line `expected`: the sealed lines themselves still hold. */
   | { kind: "extra"; count: number; expected: number };
 
+/**
+ * Lines each format accepted in this process (schema, canonical bytes and own hash): what a line
+ * says depends on its bytes alone, and a session reads its journal and trace again at every cell
+ * and every check, so those three checks run once per distinct line. Only the position (seq, prev)
+ * is checked at each read. Bounded: emptied once the lines it holds pass MEMO_CHARS characters.
+ */
+const accepted = new Map<ChainFormat<ChainedRecord>, Set<string>>();
+let acceptedChars = 0;
+const MEMO_CHARS = 32 * 1024 * 1024;
+
+function remember(format: ChainFormat<ChainedRecord>, raw: string): void {
+  if (acceptedChars + raw.length > MEMO_CHARS) {
+    accepted.clear();
+    acceptedChars = 0;
+  }
+  const lines = accepted.get(format) ?? new Set<string>();
+  accepted.set(format, lines);
+  lines.add(raw);
+  acceptedChars += raw.length;
+}
+
 /** Checks one line against its position and predecessor; returns why it is broken, or null. */
 export function checkLine<E extends ChainedRecord>(
   format: ChainFormat<E>,
@@ -154,6 +180,12 @@ export function checkLine<E extends ChainedRecord>(
     json = JSON.parse(raw);
   } catch {
     return { why: { kind: "not_json" } };
+  }
+  if (accepted.get(format as ChainFormat<ChainedRecord>)?.has(raw)) {
+    const e = format.accepted ? format.accepted(json) : (format.parse(json) as { record: E }).record;
+    if (e.seq !== line) return { record: e, why: { kind: "seq", seq: e.seq } };
+    if (e.prev !== prev) return { record: e, why: { kind: "prev" } };
+    return { record: e, why: null };
   }
   const parsed = format.parse(json);
   if ("error" in parsed) return { why: { kind: "not_record", detail: parsed.error } };
@@ -168,6 +200,7 @@ export function checkLine<E extends ChainedRecord>(
   if (e.seq !== line) return { record: e, why: { kind: "seq", seq: e.seq } };
   if (e.prev !== prev) return { record: e, why: { kind: "prev" } };
   if (format.hash(e) !== e.hash) return { record: e, why: { kind: "hash" } };
+  remember(format as ChainFormat<ChainedRecord>, raw);
   return { record: e, why: null };
 }
 

@@ -321,9 +321,16 @@ const UNCHAINED = entrySchemas(false);
  * the field ("not a journal entry: data.status: …"). `chained`: prev and hash required.
  */
 function entryProblem(json: unknown, chained: boolean): string | null {
+  // Every line of every journal read comes through here (a kernel reads its journal at each cell). An
+  // entry its kind's own schema accepts passes the base schema too (same fields, stricter data), so
+  // that one parse decides; only a refused entry is parsed again in order, for the first problem.
+  const schemas = chained ? CHAINED : UNCHAINED;
+  const kind = typeof json === "object" && json !== null ? (json as { kind?: unknown }).kind : undefined;
+  const mine = typeof kind === "string" ? schemas.get(kind as JournalKind) : undefined;
+  if (mine?.safeParse(json).success) return null;
   const base = (chained ? ChainedBase : EntryBase).safeParse(json);
   if (!base.success) return problemText(base.error.issues[0]);
-  const own = (chained ? CHAINED : UNCHAINED).get(base.data.kind)?.safeParse(json);
+  const own = schemas.get(base.data.kind)?.safeParse(json);
   return own && !own.success ? problemText(own.error.issues[0]) : null;
 }
 

@@ -105,6 +105,8 @@ export const JOURNAL_FORMAT: ChainFormat<ChainedEntry> = {
   },
   serialize: serializeEntry,
   hash: entryHash,
+  // parse's record is the parsed line itself (the schema keeps no transform), prev and hash present.
+  accepted: (json) => json as ChainedEntry,
 };
 
 // ------------------------------------------------------------------------------------ the reader

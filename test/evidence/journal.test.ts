@@ -234,6 +234,26 @@ describe("Journal: evidence edited by hand", () => {
     refused(dir, /line 2: seq is 3, expected 2/);
   });
 
+  it("lines this process already read and accepted are still checked for their place and their neighbours", () => {
+    // The reader remembers lines it accepted (schema, canonical bytes, own hash), and checks only
+    // their position again: a remembered line moved, or followed by an edited one, is still named.
+    const { dir, j, file } = fresh();
+    j.append("order_intent", INTENT);
+    j.append("order_created", ORDER);
+    const [a, b, c] = lines(file);
+    assert.equal(readJournalFile(file).firstBroken, undefined, "read once: every line accepted");
+    write(file, [a, c, b]);
+    refused(dir, /state\.jsonl line 2: seq is 3, expected 2 \(line deleted, inserted or reordered\)/);
+    write(file, [a, b.replace('"total_minor":500', '"total_minor":50000'), c]);
+    refused(dir, /state\.jsonl line 2: hash does not match the content \(edited\)/);
+    const other = fresh();
+    other.j.append("order_intent", INTENT);
+    write(file, [a, lines(other.file)[1], c]);
+    refused(dir, /state\.jsonl line 2: (prev|hash)/);
+    write(file, [a, b, c]);
+    assert.equal(readJournalFile(file).firstBroken, undefined, "restored: accepted again");
+  });
+
   it("a corrupt line that is not the tail is refused, not tolerated as torn", () => {
     const { dir, j, file } = fresh();
     j.append("order_intent", INTENT);
