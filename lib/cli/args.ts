@@ -71,7 +71,8 @@ export function exitOnError(cmd: Command, body: () => number): number {
   try {
     return body();
   } catch (e) {
-    const message = oneLine(e);
+    // An error may quote a file's or a backend's text: shown, never obeyed by the terminal.
+    const message = terminalLine(oneLine(e));
     cmd.err(cmd.namesItself?.(e) ? message : `${cmd.name}: ${message}`);
     if (e instanceof TypeError) cmd.err(cmd.usage);
     return 2;
