@@ -1265,6 +1265,22 @@ def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None, allowed_signers
     return out, summary
 
 
+# What a terminal acts on instead of showing, or what makes a line read otherwise than it is (C0 and
+# C1 controls: ESC erases a line or conceals what follows, a carriage return rewrites it; bidi
+# controls, zero-width characters, line separators), and lone surrogates (undecodable file names).
+TERMINAL_UNSAFE = re.compile("[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f"
+                             "\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+
+
+def terminal_line(s):
+    """A finding line with each such character shown as its escape: a file name or a quoted value in
+    the folder cannot paint "verify: OK" over the FAILED line or hide it."""
+    def esc(m):
+        c = m.group(0)
+        return "\\n" if c == "\n" else "\\r" if c == "\r" else "\\u%04x" % ord(c)
+    return TERMINAL_UNSAFE.sub(esc, s)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="verify_session.py", description="Independent verifier of a payment-e2e session folder.")
     ap.add_argument("session_dir", help="e.g. archive/payment-e2e/<session-id>")
@@ -1288,9 +1304,9 @@ def main(argv=None):
     out, summary = verify(args.session_dir, args.report, args.tsa_ca, args.tsa_cert, args.allowed_signers)
     tag = {"ok": "ok   ", "WARN": "WARN ", "ERROR": "ERROR"}
     for level, subject, message in out.items:
-        print("%s %s: %s" % (tag[level], subject, message))
+        print(terminal_line("%s %s: %s" % (tag[level], subject, message)))
     errors, warnings = out.count("ERROR"), out.count("WARN")
-    what = summary or args.session_dir
+    what = terminal_line(summary or args.session_dir)
     if errors:
         print("verify: FAILED - %s: %d error(s), %d warning(s)" % (what, errors, warnings))
         return 1
