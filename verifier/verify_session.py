@@ -23,6 +23,7 @@ exits 0 (intact), 1 (failed) or 2 (usage). Over the ~300-line guideline on purpo
 one file to read and run.
 """
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -557,7 +558,39 @@ def check_signature(path, allowed, namespace):
         return ("bad", "signature by %s does not verify over %s in namespace %s: %s"
                 % (principals[0], os.path.basename(path), namespace, last[0]), "SIGNATURE_INVALID")
     m = re.search(r"with (\S+ key \S+)", said)
-    return ("good", principals[0], m.group(1) if m else "key")
+    key = m.group(1) if m else "key"
+    # ssh-keygen names the first line listing the key: one key under two names (two lines, or
+    # "alice,bob"), or under a pattern, makes that name a guess at who signed.
+    names = identities_of(signers, key)
+    if len(names) > 1 or any(re.search(r"[*?!]", n) for n in names):
+        return ("bad", "the signing key (%s) is listed in %s for %s: a seal must name the one person who signed it"
+                " \u2014 give each signer a key of their own, listed once under their own identity"
+                % (key, allowed, ", ".join(json.dumps(n) for n in names)), "SIGNER_NOT_ALLOWED")
+    return ("good", principals[0], key)
+
+
+SIGNER_LINE = re.compile(r'^\s*("[^"]*"|\S+)\s.*?\b(?:ssh|ecdsa|sk)-[\w@.-]+\s+([A-Za-z0-9+/]+={0,3})(?:\s|$)')
+
+
+def identities_of(lines, fingerprint):
+    """Every identity the allowed-signers lines give the key `fingerprint` ("ED25519 key SHA256:..."), in order."""
+    want = fingerprint.split(" ")[-1]
+    names = []
+    for line in lines:
+        m = SIGNER_LINE.match(line)
+        if not m:
+            continue
+        try:
+            blob = base64.b64decode(m.group(2))
+        except ValueError:
+            continue
+        fp = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+        if fp != want:
+            continue
+        for n in m.group(1).strip('"').split(","):
+            if n.strip() and n.strip() not in names:
+                names.append(n.strip())
+    return names
 
 
 def check_statements(session_dir, trace_entries, manifest_sha, out):
