@@ -870,12 +870,27 @@ def one_line(text):
     return re.sub(r"\s*(?:\r\n|\r|\n)\s*", " ", text).replace("\0", "\ufffd")
 
 
+# Characters no reader sees as themselves (C0 but NUL, tab and line breaks; DEL, C1, soft hyphen, bidi,
+# zero-width, line separators): the report shows each as its \uXXXX escape (lib/report/inert.ts).
+INVISIBLE = re.compile("[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f"
+                       "\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def shown_controls(text):
+    return INVISIBLE.sub(lambda m: "\\u%04x" % ord(m.group(0)), text)
+
+
 def same_reason(entry_data, written):
-    stated = one_line(entry_data.get("reason") if isinstance(entry_data.get("reason"), str) else "")
-    if written == stated:
-        return True
+    written = one_line(written)
+    raw = one_line(entry_data.get("reason") if isinstance(entry_data.get("reason"), str) else "")
     cut = isinstance(entry_data.get("truncated_from"), dict) and "reason" in entry_data["truncated_from"]
-    return cut and written.startswith(stated[:-1] if stated.endswith("\u2026") else stated)
+    # Written with its invisible characters shown, or, by a tool older than that, as they are.
+    for stated in (shown_controls(raw), raw):
+        if written == stated:
+            return True
+        if cut and written.startswith(stated[:-1] if stated.endswith("\u2026") else stated):
+            return True
+    return False
 
 
 def check_outcome(session_dir, journal_entries, out):

@@ -3,6 +3,7 @@
  * exit of the report commands on a bad flag or a failed step.
  */
 import { oneLine } from "../errors";
+import { shownControls } from "../evidence/outcome-stated";
 
 /** Which session and backend: `npm run preflight` and `npm run session`. */
 export const SESSION_FLAGS = {
@@ -21,25 +22,16 @@ export const PUBLISH_FLAGS = {
 } as const;
 
 /**
- * What a terminal acts on instead of showing, or what makes a line read otherwise than it is: C0
- * controls (ESC starts the sequences that move the cursor, erase a line or conceal what follows; a
- * carriage return rewrites the line), DEL and C1 (0x9b is a one-byte CSI), the soft hyphen, bidi
- * marks, embeddings, overrides and isolates, zero-width characters, the Unicode line separators.
- */
-const TERMINAL_UNSAFE =
-  /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]/g;
-
-/**
  * A line printed to the operator's terminal that may carry backend or file text (a product title, an
- * error, a finding): each such character, the line break included, shown as its `\uXXXX` escape
+ * error, a finding): each character a terminal acts on instead of showing (ESC starts the sequences
+ * that move the cursor, erase a line or conceal what follows; a carriage return rewrites the line),
+ * and each invisible one (lib/evidence/outcome-stated.ts `shownControls`), shown as its `\uXXXX` escape
  * (`\n` and `\r` kept short), so a backend string cannot paint "GO" over a "NO-GO", hide the
  * verdict that follows, forge a line of its own or reverse what is read. A tab stays a tab.
  * @example terminalLine("E2E \u001b[8m") // "E2E \\u001b[8m"
  */
 export function terminalLine(s: string): string {
-  return s.replace(TERMINAL_UNSAFE, (c) =>
-    c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return shownControls(s.replace(/[\0\n\r]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\u0000")));
 }
 
 /** Several lines (a table, a usage block): each line as `terminalLine`, the tool's own line breaks kept. */
