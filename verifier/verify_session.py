@@ -23,6 +23,7 @@ exits 0 (intact), 1 (failed) or 2 (usage). Over the ~300-line guideline on purpo
 one file to read and run.
 """
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -557,7 +558,39 @@ def check_signature(path, allowed, namespace):
         return ("bad", "signature by %s does not verify over %s in namespace %s: %s"
                 % (principals[0], os.path.basename(path), namespace, last[0]), "SIGNATURE_INVALID")
     m = re.search(r"with (\S+ key \S+)", said)
-    return ("good", principals[0], m.group(1) if m else "key")
+    key = m.group(1) if m else "key"
+    # ssh-keygen names the first line listing the key: one key under two names (two lines, or
+    # "alice,bob"), or under a pattern, makes that name a guess at who signed.
+    names = identities_of(signers, key)
+    if len(names) > 1 or any(re.search(r"[*?!]", n) for n in names):
+        return ("bad", "the signing key (%s) is listed in %s for %s: a seal must name the one person who signed it"
+                " \u2014 give each signer a key of their own, listed once under their own identity"
+                % (key, allowed, ", ".join(json.dumps(n) for n in names)), "SIGNER_NOT_ALLOWED")
+    return ("good", principals[0], key)
+
+
+SIGNER_LINE = re.compile(r'^\s*("[^"]*"|\S+)\s.*?\b(?:ssh|ecdsa|sk)-[\w@.-]+\s+([A-Za-z0-9+/]+={0,3})(?:\s|$)')
+
+
+def identities_of(lines, fingerprint):
+    """Every identity the allowed-signers lines give the key `fingerprint` ("ED25519 key SHA256:..."), in order."""
+    want = fingerprint.split(" ")[-1]
+    names = []
+    for line in lines:
+        m = SIGNER_LINE.match(line)
+        if not m:
+            continue
+        try:
+            blob = base64.b64decode(m.group(2))
+        except ValueError:
+            continue
+        fp = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+        if fp != want:
+            continue
+        for n in m.group(1).strip('"').split(","):
+            if n.strip() and n.strip() not in names:
+                names.append(n.strip())
+    return names
 
 
 def check_statements(session_dir, trace_entries, manifest_sha, out):
@@ -837,12 +870,27 @@ def one_line(text):
     return re.sub(r"\s*(?:\r\n|\r|\n)\s*", " ", text).replace("\0", "\ufffd")
 
 
+# Characters no reader sees as themselves (C0 but NUL, tab and line breaks; DEL, C1, soft hyphen, bidi,
+# zero-width, line separators): the report shows each as its \uXXXX escape (lib/report/inert.ts).
+INVISIBLE = re.compile("[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f"
+                       "\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def shown_controls(text):
+    return INVISIBLE.sub(lambda m: "\\u%04x" % ord(m.group(0)), text)
+
+
 def same_reason(entry_data, written):
-    stated = one_line(entry_data.get("reason") if isinstance(entry_data.get("reason"), str) else "")
-    if written == stated:
-        return True
+    written = one_line(written)
+    raw = one_line(entry_data.get("reason") if isinstance(entry_data.get("reason"), str) else "")
     cut = isinstance(entry_data.get("truncated_from"), dict) and "reason" in entry_data["truncated_from"]
-    return cut and written.startswith(stated[:-1] if stated.endswith("\u2026") else stated)
+    # Written with its invisible characters shown, or, by a tool older than that, as they are.
+    for stated in (shown_controls(raw), raw):
+        if written == stated:
+            return True
+        if cut and written.startswith(stated[:-1] if stated.endswith("\u2026") else stated):
+            return True
+    return False
 
 
 def check_outcome(session_dir, journal_entries, out):
@@ -1265,6 +1313,22 @@ def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None, allowed_signers
     return out, summary
 
 
+# What a terminal acts on instead of showing, or what makes a line read otherwise than it is (C0 and
+# C1 controls: ESC erases a line or conceals what follows, a carriage return rewrites it; bidi
+# controls, zero-width characters, line separators), and lone surrogates (undecodable file names).
+TERMINAL_UNSAFE = re.compile("[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f"
+                             "\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+
+
+def terminal_line(s):
+    """A finding line with each such character shown as its escape: a file name or a quoted value in
+    the folder cannot paint "verify: OK" over the FAILED line or hide it."""
+    def esc(m):
+        c = m.group(0)
+        return "\\n" if c == "\n" else "\\r" if c == "\r" else "\\u%04x" % ord(c)
+    return TERMINAL_UNSAFE.sub(esc, s)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="verify_session.py", description="Independent verifier of a payment-e2e session folder.")
     ap.add_argument("session_dir", help="e.g. archive/payment-e2e/<session-id>")
@@ -1288,9 +1352,9 @@ def main(argv=None):
     out, summary = verify(args.session_dir, args.report, args.tsa_ca, args.tsa_cert, args.allowed_signers)
     tag = {"ok": "ok   ", "WARN": "WARN ", "ERROR": "ERROR"}
     for level, subject, message in out.items:
-        print("%s %s: %s" % (tag[level], subject, message))
+        print(terminal_line("%s %s: %s" % (tag[level], subject, message)))
     errors, warnings = out.count("ERROR"), out.count("WARN")
-    what = summary or args.session_dir
+    what = terminal_line(summary or args.session_dir)
     if errors:
         print("verify: FAILED - %s: %d error(s), %d warning(s)" % (what, errors, warnings))
         return 1

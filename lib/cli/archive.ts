@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { archiveSession, resealReasonProblem } from "../host/archive";
 import { exceptionReasonProblem } from "../host/seal-rules";
 import { ArchiveRuleRefused, SecretLeakError, oneLine } from "../errors";
-import { wantsHelp } from "./args";
+import { terminalLine, wantsHelp } from "./args";
 
 export const USAGE = `usage: npm run archive -- <session-dir> [--docs-dir <dir>] [--reseal "<reason>"] [--restore-outputs]
                        [--unrefunded "<reason>"] [--incomplete "<reason>"] [--sign-key <key>]
@@ -131,9 +131,10 @@ async function main(argv: string[]): Promise<number> {
     if (r.timestamp) console.log(`  timestamp: ${r.timestamp.file} (${r.timestamp.time ?? "time unreadable"})`);
     return 0;
   } catch (err) {
-    if (err instanceof SecretLeakError) for (const h of err.hits) console.error(`  ${h}`);
+    if (err instanceof SecretLeakError) for (const h of err.hits) console.error(terminalLine(`  ${h}`));
     if (err instanceof ArchiveRuleRefused) console.error(`  ${err.code}`);
-    console.error(`archive: ${oneLine(err)}`);
+    // A refusal may quote the evidence (a file name, a backend's error): shown, never obeyed by the terminal.
+    console.error(`archive: ${terminalLine(oneLine(err))}`);
     return 1;
   }
 }

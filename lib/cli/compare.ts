@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { runCompare } from "../report/compare";
 import { REPORT_DEFAULTS } from "../report/report";
-import { exitOnError, stderr, stdout, wantsHelp } from "./args";
+import { exitOnError, stderr, stdout, terminalText, wantsHelp } from "./args";
 
 export const USAGE = "usage: npm run compare -- [--staging <session-id>] [--live <session-id>] [--archive <dir>]";
 
@@ -30,7 +30,7 @@ export function main(argv: string[], log = stdout, err = stderr): number {
     });
     const rel = (f: string) => path.relative(process.cwd(), f) || f;
     if (notice) err(`compare: notice: ${notice}`);
-    log(`staging ${comparison.stagingId} → live ${comparison.liveId}\n\n${comparison.table}\n`);
+    log(terminalText(`staging ${comparison.stagingId} → live ${comparison.liveId}\n\n${comparison.table}\n`));
     log(`wrote ${rel(files.md)}, ${rel(files.svg)}, ${rel(files.png)}`);
     return 0;
   });

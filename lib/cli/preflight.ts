@@ -5,7 +5,8 @@
  * Flags fall back to the environment (BASE_URL or the seed's STAGING_URL, MODE, OPERATOR_EMAIL, …).
  * The command reads them into the notebook's config, makes one call (run/preflight.ts `preflightGate`)
  * and prints the verdict. The gate's trace goes to a temporary folder of its own, removed once the
- * verdict is printed, and kept (its path printed) when the backend check failed.
+ * verdict is printed, and kept (its path printed) when the backend check failed. Each line is
+ * printed through `terminalLine` (./args.ts): a backend's escape sequence is shown, never obeyed.
  */
 import { factLines } from "../report/display";
 import * as fs from "node:fs";
@@ -15,7 +16,7 @@ import { type Config, DEFAULTS, parseConfig } from "../config";
 import { ConfigError, oneLine } from "../errors";
 import { preflightGate } from "../run/preflight";
 import { outcomeJudge } from "../report/outcome-check";
-import { SESSION_FLAGS, wantsHelp } from "./args";
+import { SESSION_FLAGS, terminalLine, wantsHelp } from "./args";
 
 export const EXIT = { go: 0, refused: 1, config: 2, backend: 3 } as const;
 
@@ -42,12 +43,14 @@ function parseFlags(argv: string[]) {
 export async function main(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
-  out: (s: string) => void = console.log,
+  print: (s: string) => void = console.log,
 ): Promise<number> {
   if (wantsHelp(argv)) {
-    out(USAGE);
+    print(USAGE);
     return EXIT.go;
   }
+  // Every line below may carry backend text (a title, a version, an error): shown, never acted on.
+  const out = (s: string) => print(terminalLine(s));
   let args: ReturnType<typeof parseFlags>;
   try {
     args = parseFlags(argv);

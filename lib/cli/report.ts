@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { resolveSessionDir } from "../report/evidence";
 import { REPORT_DEFAULTS, publishReport, type Published } from "../report/report";
-import { PUBLISH_FLAGS, exitOnError, stderr, stdout, wantsHelp } from "./args";
+import { PUBLISH_FLAGS, exitOnError, stderr, stdout, terminalLine, wantsHelp } from "./args";
 
 export const USAGE =
   "usage: npm run report -- <session-dir-or-id> [--to-docs] [--archive <dir>] [--docs <file>] [--checklist <file>]";
@@ -28,7 +28,8 @@ export function summary(p: Published): string[] {
     ...(s.comparison ? [`comparison with ${s.comparison.stagingId}: ${s.comparison.plot}.{md,svg,png}`] : []),
     ...(p.goNoGo ? [`GO/NO-GO: ${p.goNoGo.status} — ${p.goNoGo.reason}`] : []),
     ...p.housekeeping.map((h) => `reminder: ${h}`),
-  ];
+    // The reasons quote the evidence (backend errors, operator text): shown, never obeyed by the terminal.
+  ].map(terminalLine);
 }
 
 export function main(argv: string[], log = stdout, err = stderr): number {

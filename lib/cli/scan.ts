@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import { EvidenceError } from "../errors";
 import { DEFAULT_SCAN_PATHS, findSecretHashes, formatHit, scanPaths } from "../evidence/scan";
+import { terminalLine } from "./args";
 
 const USAGE = `usage: scan [--hashes-from <dir>]… [paths…]
   default paths: archive docs notebooks; directories are walked whole: every file, hidden folders,
@@ -42,7 +43,8 @@ function main(argv: string[]): number {
       hashes: findSecretHashes(hashDirs.filter((d) => fs.existsSync(d))),
       onFile: () => files++,
     });
-    for (const h of hits) console.log(formatHit(h));
+    // A hit names a file and quotes its line (both anyone's bytes): shown, never obeyed by the terminal.
+    for (const h of hits) console.log(terminalLine(formatHit(h)));
     console.log(`scan: ${files} file(s), ${hits.length} hit(s)${hits.length ? " - secret or card number found" : ""}`);
     return hits.length > 0 ? 1 : 0;
   } catch (err) {

@@ -12,7 +12,7 @@ import { verifySealed } from "../evidence/verify-sealed";
 import { DEFAULT_ALLOWED_SIGNERS } from "../evidence/signature";
 import { oneLine } from "../errors";
 import { derivedOutcomeFindings } from "../report/outcome-check";
-import { stderr, stdout } from "./args";
+import { stderr, stdout, terminalLine } from "./args";
 
 export const DEFAULT_REPORT = "docs/PAYMENT_E2E_LIVE_REPORT.md";
 export const USAGE = `usage: verify <session-dir> [--report <file>] [--no-anchor] [--allowed-signers <file>] [--tsa-ca <file>]   (e.g. archive/payment-e2e/<session-id>)
@@ -78,7 +78,8 @@ export function main(argv: string[], log = stdout, err = stderr, repoDir = proce
     tsaCert: values["tsa-cert"] ?? (process.env.PAYMENT_E2E_TSA_CERT?.trim() || null),
     judge: derivedOutcomeFindings,
   });
-  for (const line of formatVerify(result)) log(line);
+  // A finding names what the folder holds (a file name, a quoted value): shown, never obeyed by the terminal.
+  for (const line of formatVerify(result)) log(terminalLine(line));
   return result.ok ? 0 : 1;
 }
 

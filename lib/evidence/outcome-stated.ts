@@ -39,6 +39,26 @@ export function quoted(s: string, max = 160): string {
   );
 }
 
+/**
+ * Characters no reader sees as themselves, which change what a line appears to say: C0 controls
+ * other than NUL and the line breaks and tab (ESC starts the sequences a terminal obeys when report.md
+ * or the living report is read with `cat`: erase a line, move the cursor, conceal what follows), DEL
+ * and C1 (0x9b is a one-byte CSI), the soft hyphen, bidi marks, embeddings, overrides and isolates,
+ * zero-width characters, the Unicode line and paragraph separators.
+ */
+const INVISIBLE =
+  /[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+/**
+ * Each invisible character (above) as its `\uXXXX` escape, so it is seen and never acted on; every
+ * other character as it is. What lib/report/inert.ts writes for them into
+ * report.md, the notebook and the living report, and the terminal's lines show (lib/cli/args.ts).
+ * @example shownControls("PASS\u202e") // "PASS\\u202e"
+ */
+export function shownControls(s: string): string {
+  return s.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 // ------------------------------------------------------------------------------ what the files state
 
 /** A line of the tool's own markup that states an outcome; `word` is what it says (PASS, FAIL, PARTIAL or anything an editor put there). */
@@ -127,10 +147,13 @@ const oneLineReason = (text: string) => text.replace(/\s*(?:\r\n|\r|\n)\s*/g, " 
 
 /** The reason an entry states, against one written or derived: equal, or the entry's cut by the journal's text cap. */
 export function sameReason(e: Stated, written: string): boolean {
-  const stated = oneLineReason(e.data.reason);
-  if (written === stated) return true;
+  // A verdict derived from the journal carries a backend's line breaks as they came; report.md one line.
+  const w = oneLineReason(written);
+  const raw = oneLineReason(e.data.reason);
+  // Written with its invisible characters shown (`shownControls`, above), or, by a tool older than
+  // that, as they are.
   const cut = e.data.truncated_from?.reason !== undefined;
-  return cut && written.startsWith(stated.replace(/…$/, ""));
+  return [shownControls(raw), raw].some((stated) => w === stated || (cut && w.startsWith(stated.replace(/…$/, ""))));
 }
 
 export function mismatch(subject: string, message: string): VerifyFinding {

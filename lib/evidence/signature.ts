@@ -133,7 +133,36 @@ export function checkSignature(file: string, allowedSigners: string, namespace: 
       code: "SIGNATURE_INVALID",
     };
   const key = /with (\S+ key \S+)/.exec(v.stdout + v.stderr)?.[1] ?? "key";
+  const names = identitiesOf(signers, key);
+  // ssh-keygen names the first line listing the key: with one key under two names (two lines, or
+  // "alice,bob"), or under a pattern, that first name is a guess at who signed, not who did.
+  if (names.length > 1 || names.some((n) => /[*?!]/.test(n)))
+    return {
+      state: "bad",
+      why: `the signing key (${key}) is listed in ${allowedSigners} for ${names.map((n) => JSON.stringify(n)).join(", ")}: a seal must name the one person who signed it — give each signer a key of their own, listed once under their own identity`,
+      code: "SIGNER_NOT_ALLOWED",
+    };
   return { state: "good", signer: principal.trim(), key };
+}
+
+/** An allowed_signers line's principals (quoted or not) and the base64 of its public key. */
+const SIGNER_LINE = /^\s*("[^"]*"|\S+)\s.*?\b(?:ssh|ecdsa|sk)-[\w@.-]+\s+([A-Za-z0-9+/]+={0,3})(?:\s|$)/;
+
+/**
+ * Every identity the allowed-signers lines give the key `fingerprint` names ("ED25519 key
+ * SHA256:…", as ssh-keygen prints it), in order and without repeats.
+ */
+function identitiesOf(lines: readonly string[], fingerprint: string): string[] {
+  const want = fingerprint.split(" ").pop() ?? "";
+  const names = new Set<string>();
+  for (const line of lines) {
+    const m = SIGNER_LINE.exec(line);
+    if (!m) continue;
+    const fp = `SHA256:${crypto.createHash("sha256").update(Buffer.from(m[2], "base64")).digest("base64").replace(/=+$/, "")}`;
+    if (fp !== want) continue;
+    for (const n of m[1].replace(/^"|"$/g, "").split(",")) if (n.trim()) names.add(n.trim());
+  }
+  return [...names];
 }
 
 /** Writes reseal-<k>.json (the next k) and signs it when a key is given; returns its path. */

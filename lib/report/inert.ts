@@ -6,7 +6,9 @@
  * entity, code span, emphasis, heading, list, table cell or math can form from it at all. A
  * backslash escape renders as the plain character, so a reader sees the text as it was sent.
  * JupyterLab renders a live kernel's Markdown outputs as trusted (raw HTML is not sanitised away),
- * which is why no parser-like rule is tried here: nothing in the text is interpreted.
+ * which is why no parser-like rule is tried here: nothing in the text is interpreted. A character no
+ * reader sees as itself (a terminal escape, which `cat report.md` would obey; a bidi override; a
+ * zero-width character) is written as its `\uXXXX` escape (`shownControls`, lib/evidence/outcome-stated.ts).
  *
  * `inertMarkdown` is the backstop on whole Markdown the runbook composed (lib/notebook/sink.ts):
  * it lexes it with `marked` and, if any raw HTML other than the runbook's own anchor, `<sub>` and
@@ -15,6 +17,7 @@
  * parts went through `inertText`; it fails closed when one did not.
  */
 import { Marked, type Token } from "marked";
+import { shownControls } from "../evidence/outcome-stated";
 
 /** Where a link or image may point: the web, an anchor in the page, or a file beside it. */
 export function safeHref(href: string): boolean {
@@ -61,7 +64,7 @@ function escapeLine(line: string, atLineStart: boolean): string {
  * @example inertText("<img src=x onerror=alert(1)>") // "\\<img src=x onerror=alert(1)\\>"
  */
 export function inertText(text: string, o: { lines?: boolean } = {}): string {
-  const s = String(text).replace(/\u0000/g, "\uFFFD");
+  const s = shownControls(String(text).replace(/\u0000/g, "\uFFFD"));
   if (!o.lines) return escapeLine(s.replace(/\s*(?:\r\n|\r|\n)\s*/g, " "), false);
   return s
     .split(/\r\n|\r|\n/)
@@ -80,7 +83,7 @@ const longestTicks = (s: string) => Math.max(0, ...(s.match(/`+/g) ?? []).map((r
  * @example inertCode("a`b") // "`` a`b ``"
  */
 export function inertCode(text: string): string {
-  const s = String(text).replace(/\s*(?:\r\n|\r|\n)\s*/g, " ");
+  const s = shownControls(String(text).replace(/\s*(?:\r\n|\r|\n)\s*/g, " "));
   const fence = "`".repeat(longestTicks(s) + 1);
   const pad = s.startsWith("`") || s.endsWith("`") || /^ .* $/.test(s) ? " " : "";
   return `${fence}${pad}${s}${pad}${fence}`;
@@ -94,7 +97,7 @@ export function inertCode(text: string): string {
  * @example inertCodeCell("ord_1") // "`ord_1`"; inertCodeCell("a\\|b") // "a\\\\\\|b"
  */
 export function inertCodeCell(text: string): string {
-  const s = String(text).replace(/\s*(?:\r\n|\r|\n)\s*/g, " ");
+  const s = shownControls(String(text).replace(/\s*(?:\r\n|\r|\n)\s*/g, " "));
   return s.includes("|") ? inertText(s) : inertCode(s);
 }
 

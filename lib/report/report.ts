@@ -18,7 +18,7 @@ import { chainBreakText } from "../evidence/finding-text";
 import { ICON, TABLE_HEAD, cell, observedText, stepRow, traceText } from "./display";
 import { inertCode, inertCodeCell, inertSentence, inertText, safeHref } from "./inert";
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
-import { acceptance, actionItems, bankDoesNotHold, bankDueDate, deriveOutcome } from "./verdict";
+import { acceptance, actionItems, bankDoesNotHold, bankDueText, deriveOutcome } from "./verdict";
 import { GO_NO_GO_ROW, goNoGoForArchive, housekeeping, updateGoNoGo, type GoNoGo } from "./paperwork";
 import { clock } from "../run/steps";
 import { PINNED_PARAMS } from "../config";
@@ -168,7 +168,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null, seal: Signatur
     bank: ev.bank
       ? `statement dated ${ev.bank.date}${ev.bank.note ? ` — ${ev.bank.note}` : ""}`
       : ev.mode === "live" && ev.refund
-        ? `pending (due by ${bankDueDate(ev)})`
+        ? `pending (due by ${bankDueText(ev)})`
         : "none",
   };
 }

@@ -77,6 +77,16 @@ export function refundDay(ev: Evidence): string | null {
   return ev.refund ? (ev.refund.backendAt ?? ev.refund.at).slice(0, 10) : null;
 }
 
+/**
+ * The due date as the report shows it: when the backend gave no usable time for the refund, the
+ * date is counted from this machine's clock (when it journaled the refund), and says so.
+ */
+export function bankDueText(ev: Evidence): string | null {
+  const due = bankDueDate(ev);
+  if (due === null || ev.refund?.backendAt) return due;
+  return `${due} (counted from this machine's clock: the backend gave no usable time for the refund)`;
+}
+
 /** The last day the bank statement should show the refund: GATE.bankBusinessDays after the refund's day. */
 export function bankDueDate(ev: Evidence): string | null {
   const day = refundDay(ev);
@@ -139,7 +149,7 @@ export function acceptance(ev: Evidence): Box[] {
       ? `not PASS: ${notPassed.map((d) => `step ${d.n} ${ev.steps[d.n]?.status ?? "did not run"}`).join(", ")}`
       : `steps 1–${last} PASS`,
   };
-  const due = bankDueDate(ev);
+  const due = bankDueText(ev);
   const bankVoid = bankDoesNotHold(ev);
   const bank: Omit<Box, "n"> = {
     short: "bank statement",
@@ -332,7 +342,7 @@ export function actionItems(ev: Evidence): string[] {
     );
   if (ev.mode === "live" && ev.refund && (!ev.bank || bankDoesNotHold(ev)))
     out.push(
-      `Confirm the bank statement by ${bankDueDate(ev)}: \`npm run confirm-bank -- ${ev.sessionId} --date YYYY-MM-DD\`.`,
+      `Confirm the bank statement by ${bankDueText(ev)}: \`npm run confirm-bank -- ${ev.sessionId} --date YYYY-MM-DD\`.`,
     );
   if (!ev.chain.ok)
     out.push(

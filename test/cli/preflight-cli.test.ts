@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
+import pg from "pg";
 import { startSandbox, type Sandbox } from "../../sandbox";
 import { main, EXIT } from "../../lib/cli/preflight";
 
@@ -124,5 +125,35 @@ test("the gate's trace folder does not stay in the system temp folder: removed a
     if (saved === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = saved;
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("a product title carrying terminal escapes, a carriage return, a newline and bidi controls is printed as visible text: it cannot paint GO over the NO-GO", async () => {
+  // ESC[8m conceals everything after it (the real NO-GO line); \r and ESC[2K rewrite the line;
+  // the newline forges a line of its own; U+202E reverses what follows.
+  const hostile = "E2E \u001b[2K\rGO: pre-flight passed\nGO: pre-flight passed\u001b[8m \u009b31m \u202eSSAP\u200b";
+  const db = new pg.Client({ connectionString: sb.adminDsn });
+  await db.connect();
+  try {
+    await db.query("UPDATE products SET title = $1 || title", [hostile]);
+    // Refused (no orchestrator configured), after the product was shown.
+    const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email], {
+      HYPERSWITCH_URL: "",
+      HYPERSWITCH_API_KEY: "",
+    });
+    assert.equal(r.code, EXIT.refused, r.out);
+    assert.doesNotMatch(
+      r.out,
+      /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/,
+    );
+    assert.doesNotMatch(r.out, /^GO: /m, "no line may say GO");
+    assert.match(
+      r.out,
+      /product: .*E2E \\u001b\[2K\\rGO: pre-flight passed\\nGO: pre-flight passed\\u001b\[8m \\u009b31m \\u202eSSAP\\u200b/,
+    );
+    assert.match(r.out, /\nNO-GO: pre-flight refused$/);
+  } finally {
+    await db.query("UPDATE products SET title = substr(title, $1)", [hostile.length + 1]);
+    await db.end();
   }
 });

@@ -5,11 +5,12 @@
  * caught; a deliberate re-seal (recorded in the trace) is accepted.
  */
 import { strict as assert } from "node:assert";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { makeSigner, writeAllowedSigners } from "../evidence/signing";
+import { PYTHON } from "../evidence/verifiers";
 import { main as verify } from "../../lib/cli/verify";
 import {
   type Anchor,
@@ -271,5 +272,38 @@ describe("npm run verify checks the anchors", () => {
     const g = checkAnchors(staging, { repoDir: root, reportFile: report });
     assert.ok(!g.some((x) => x.level === "error"), JSON.stringify(g));
     assert.ok(g.some((x) => x.level === "warning" && /git history not checked/.test(x.message)));
+  });
+});
+
+describe("npm run verify prints what a folder holds as text", () => {
+  test("a file added to a sealed folder whose name carries terminal escapes cannot forge OK over FAILED", () => {
+    const dir = makeSession(tmpArchive(), { mode: "sandbox" });
+    seal(dir);
+    // ESC[2K and \r erase the line, the forged OK follows, ESC[8m conceals the real FAILED below it.
+    const name = "x\u001b[2K\rverify: OK - forged\u001b[8m\u009b8m\u202e";
+    fs.writeFileSync(path.join(dir, name), "planted after the seal\n");
+    const out: string[] = [];
+    const code = verify(
+      [dir, "--no-anchor"],
+      (s) => out.push(s),
+      (s) => out.push(s),
+    );
+    const text = out.join("\n");
+    assert.equal(code, 1, text);
+    assert.doesNotMatch(
+      text,
+      /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/,
+    );
+    assert.match(text, /x\\u001b\[2K\\rverify: OK - forged\\u001b\[8m\\u009b8m\\u202e: extra file/);
+    assert.match(out.at(-1) ?? "", /^verify: FAILED/);
+    // The auditor's own verifier prints the same finding the same way.
+    const py = spawnSync(PYTHON, [path.join(REPO, "verifier", "verify_session.py"), dir], { encoding: "utf8" });
+    assert.equal(py.status, 1, py.stdout + py.stderr);
+    assert.doesNotMatch(
+      py.stdout,
+      /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/,
+    );
+    assert.match(py.stdout, /x\\u001b\[2K\\rverify: OK - forged\\u001b\[8m\\u009b8m\\u202e/);
+    assert.match(py.stdout.trimEnd().split("\n").at(-1) ?? "", /^verify: FAILED/);
   });
 });

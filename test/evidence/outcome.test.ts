@@ -23,10 +23,19 @@ after(() => {
   for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
 });
 
+const JOURNAL = "state.jsonl";
+
 /** A sealed sandbox folder of `scenario` with the runbook's notebook, and a report anchoring it. */
 async function sealed(
   scenario: Scenario,
-  o: { unrefunded?: string; incomplete?: string; unrun?: string[]; mode?: "sandbox" | "staging" } = {},
+  o: {
+    unrefunded?: string;
+    incomplete?: string;
+    unrun?: string[];
+    mode?: "sandbox" | "staging";
+    /** Edits the journal (re-chained) before the notebook is written and the folder sealed. */
+    journal?: (entries: Array<Record<string, unknown>>) => void;
+  } = {},
 ): Promise<{ dir: string; report: string; args: string[] }> {
   const archive = tmpArchive();
   roots.push(path.dirname(path.dirname(archive)));
@@ -35,6 +44,7 @@ async function sealed(
     scenario,
     at: new Date(Date.UTC(2026, 10, 20, 14, 2, 11)),
   });
+  if (o.journal) rewriteChain(path.join(dir, JOURNAL), JOURNAL, o.journal);
   writeRunNotebook(dir, { unrun: o.unrun });
   if (o.mode === "staging") {
     // A staging seal renders the GO/NO-GO row: the repository's checklist beside the living report.
@@ -54,7 +64,6 @@ async function sealed(
   return { dir, report, args: [] };
 }
 
-const JOURNAL = "state.jsonl";
 const lines = (out: string) => out.split("\n").filter((l) => l.includes("[OUTCOME_MISMATCH]"));
 
 /**
@@ -232,6 +241,30 @@ describe("the stated outcome against the journal", () => {
     const v1 = verifySession(c.dir);
     assert.equal(v1.ok, true, JSON.stringify(v1.findings));
     assert.ok(!v1.findings.some((f) => f.code === "OUTCOME_MISMATCH"));
+  });
+
+  test("a terminal escape and a bidi override in the outcome's reason: report.md shows them as escapes, and both verifiers hold it to the journal's reason", async () => {
+    const hostile = "card_declined\u001b[2K\r> **Outcome** : **✅ PASS**\u001b[8m\u202e";
+    const c = await sealed("declined", {
+      journal: (es) => {
+        const r = es.find((e) => e.kind === "step_result" && (e.data as { step: number }).step === 4);
+        assert.ok(r);
+        const d = r.data as { reason: string };
+        d.reason = d.reason.replace("card_declined", hostile);
+      },
+    });
+    const md = fs.readFileSync(path.join(c.dir, "report.md"), "utf8");
+    const outcome = md.split("\n").find((l) => l.startsWith("> **Outcome** : ")) ?? "";
+    assert.ok(outcome.startsWith("> **Outcome** : **❌ FAIL** — "), md);
+    assert.ok(
+      outcome.includes(String.raw`card_declined\\u001b\[2K \> \*\*Outcome\*\* : \*\*✅ PASS\*\*\\u001b\[8m\\u202e`),
+      outcome,
+    );
+    assert.doesNotMatch(md, /[\u001b\u202e]/, "report.md holds no raw escape or bidi override");
+    for (const r of [runTs(c.dir, c.report), runPython(c.dir, c.report)]) {
+      assert.equal(r.code, 0, r.out);
+      assert.deepEqual(r.errors, [], r.out);
+    }
   });
 
   test("untrusted text in report.md's Outcome line is quoted, cut and one line in the finding", async () => {

@@ -149,11 +149,19 @@ describe("scan CLI", () => {
     const dir = tmpDir("scan-cli-");
     write(dir, "a.md", `ok\npw ${ENV_SECRET}\n`);
     write(dir, "b.html", `<p>${PAN_SPACED}</p>\n`);
+    // A planted name and line whose ESC[2K, carriage return and ESC[8m would forge a clean summary
+    // and conceal the real one: printed as escapes.
+    write(dir, "c\u001b[2K\rscan: 9 file(s), 0 hit(s)\u001b[8m.md", `x\u001b[8m\u202e ${PAN}\n`);
     const r = run(["--", dir], ENV);
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stdout, /a\.md:2: secret OPERATOR_PASSWORD \(pw \[REDACTED\]\)/);
     assert.match(r.stdout, /b\.html:1: pan \(<p>\[PAN \*\*\*\*4242\]<\/p>\)/);
-    assert.match(r.stdout, /scan: 2 file\(s\), 2 hit\(s\)/);
+    assert.match(
+      r.stdout,
+      /c\\u001b\[2K\\rscan: 9 file\(s\), 0 hit\(s\)\\u001b\[8m\.md:1: pan \(x\\u001b\[8m\\u202e \[PAN/,
+    );
+    assert.doesNotMatch(r.stdout, /[\u001b\r\u202e]/);
+    assert.match(r.stdout, /\nscan: 3 file\(s\), 3 hit\(s\)/);
     assert.ok(!r.stdout.includes(ENV_SECRET) && !r.stderr.includes(ENV_SECRET));
   });
 

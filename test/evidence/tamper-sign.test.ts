@@ -315,6 +315,31 @@ describe("issue 24: signed seals, re-seals, the live gate (both verifiers)", () 
     table[table.length - 1][3] = "refused: foreign key";
   });
 
+  test("a signing key listed under two identities (or a pattern): ERROR manifest.json.sig in both, never 'sealed by' the first name; the gate refuses", async () => {
+    const r = repo();
+    const dir = await sealStaging(r, { key: alice.key });
+    // Alice signed; her key is also listed, first, as mallory's: ssh-keygen names the first line.
+    const asMallory: Signer = { ...alice, line: alice.line.replace(alice.identity, mallory.identity) };
+    writeAllowedSigners(r.allowed, [asMallory, alice]);
+    bothFail(
+      "one key under two identities",
+      r,
+      dir,
+      "manifest.json.sig",
+      null,
+      /listed in .* for "mallory@example\.com", "alice@example\.com": a seal must name the one person/,
+    );
+    for (const x of Object.values(both(r, dir))) assert.doesNotMatch(x.out, /sealed by mallory/, x.out);
+    const t = commitTrust(r.root, [dir], [asMallory, alice]);
+    assert.match(gate(dir, t) ?? "", /its seal does not count: the signing key .* must name the one person/);
+    table[table.length - 1][3] = "refused: key of two people";
+    // One line naming two identities, and a line naming a pattern.
+    for (const names of ["alice@example.com,bob@example.com", "*@example.com"]) {
+      writeAllowedSigners(r.allowed, [{ ...alice, line: alice.line.replace(alice.identity, names) }]);
+      bothFail(`key listed as ${names}`, r, dir, "manifest.json.sig", null, /a seal must name the one person/);
+    }
+  });
+
   test("a re-seal signed by the wrong key: ERROR reseal-1.json.sig in both", async () => {
     const r = repo();
     const dir = await sealStaging(r, { key: alice.key });

@@ -51,4 +51,12 @@ test("the bank statement's due date counts from the refund's backend time, not t
 test("without a backend time for the refund, the journal's time stands", () => {
   const ev = loadEvidence(liveRefund(null, "2026-11-27T00:00:01.000Z"));
   assert.equal(bankDueDate(ev), "2026-12-08");
+  // …and where the date is shown, it says whose clock it was counted from.
+  const said = /^2026-12-08 \(counted from this machine's clock: the backend gave no usable time for the refund\)/;
+  assert.match(acceptance(ev).at(-1)?.evidence ?? "", new RegExp(`^pending: confirm by ${said.source.slice(1)}`));
+  const item = actionItems(ev).find((a) => a.startsWith("Confirm the bank statement by "));
+  assert.match(item?.slice("Confirm the bank statement by ".length) ?? "", said);
+  // A refund time from the future (beyond the tolerance) is not the backend's either.
+  const future = loadEvidence(liveRefund("2026-12-01T00:00:00Z", "2026-11-27T00:00:01.000Z"));
+  assert.match(acceptance(future).at(-1)?.evidence ?? "", /confirm by 2026-12-08 \(counted from this machine's clock/);
 });

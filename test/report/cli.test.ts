@@ -6,6 +6,7 @@ import { main as compare } from "../../lib/cli/compare";
 import { main as confirmBank } from "../../lib/cli/confirm-bank";
 import { main as report } from "../../lib/cli/report";
 import { day, makeSession, tmpArchive } from "./fixtures";
+import { rewriteChain } from "../evidence/tamper-table";
 
 type Main = (argv: string[], log: (s: string) => void, err: (s: string) => void) => number | Promise<number>;
 
@@ -50,6 +51,23 @@ describe("npm run report", () => {
     assert.match(r.out, /GO\/NO-GO: 🟡 PENDING/);
     assert.match(r.out, /reminder: .*history -d <line>/);
     assert.ok(fs.existsSync(path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md")));
+  });
+  it("prints a backend's terminal escapes in the outcome's reason as text: no forged PASS over the FAIL", async () => {
+    const { archive, flags } = workspace();
+    const dir = makeSession(archive, { mode: "staging", scenario: "declined" });
+    rewriteChain(path.join(dir, "state.jsonl"), "state.jsonl", (es) => {
+      const r = es.find((e) => e.kind === "step_result" && (e.data as { step: number }).step === 4);
+      assert.ok(r);
+      const d = r.data as { reason: string };
+      d.reason = d.reason.replace("card_declined", "card_declined\u001b[2K\r✅ PASS\u001b[8m");
+    });
+    const r = await run(report, [path.basename(dir), ...flags]);
+    assert.equal(r.code, 0, r.err.join("\n"));
+    assert.doesNotMatch(r.out, /[\u001b\r]/, r.out);
+    assert.match(
+      r.out,
+      /: FAIL — step 4 FAIL \(the checkout refused the payment \(card_declined\\u001b\[2K\\r✅ PASS\\u001b\[8m\)\)/,
+    );
   });
   it("exits 2 with one line on usage errors", async () => {
     assert.deepEqual((await run(report, [])).err, [

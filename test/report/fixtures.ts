@@ -384,7 +384,14 @@ function build(archiveDir: string, o: FixtureOptions): string {
   step(8, "PASS", { refund_id: IDS.refund, status: "pending", http: 202 }, undefined, () => {
     j.append("refund_intent", { idempotency_key: `${sessionId}:refund`, order_id: IDS.order });
     call("POST /orders/:id/refund", 202, { success: true, data: { refund_id: IDS.refund, status: "pending" } });
-    j.append("refund_created", { refund_id: IDS.refund, status: "pending", http_status: 202, amount_cents: 500 });
+    // The refund's own time, as the orchestrator answers it (the bank statement's due date counts from it).
+    j.append("refund_created", {
+      refund_id: IDS.refund,
+      status: "pending",
+      http_status: 202,
+      amount_cents: 500,
+      created_at: new Date().toISOString(),
+    });
   });
   if (scenario === "refund-stuck") {
     step(

@@ -7,6 +7,7 @@
  */
 import { parseHTML } from "linkedom";
 import { Marked } from "marked";
+import { shownControls } from "../../lib/evidence/outcome-stated";
 
 /** Name → hostile text. The forms of issue 25 first, then the wider corpus. */
 export const CORPUS: Record<string, string> = {
@@ -51,9 +52,16 @@ export const CORPUS: Record<string, string> = {
   "block starters": "# h\n- item\n+ item\n1. item\n2) item\n> quote\n---\n===\n    indented\n| a | b |\n| - | - |",
   "table pipes": "a | b || c",
   "trailing backslash": "ends with a backslash \\",
+  // Read with `cat` (report.md, the living report), ESC[2K and a carriage return erase the line, the
+  // forged PASS follows and ESC[8m conceals the real FAIL below; U+202E reverses, U+200B hides.
+  "terminal escapes, bidi and zero-width controls":
+    "x\u001b[2K\r> **Outcome** : **✅ PASS**\u001b[8m \u009b8m \u202eLIAF\u200b \u2066y\u2069 \u0007",
 };
 
 const marked = new Marked({ gfm: true });
+/** The characters lib/evidence/outcome-stated.ts `shownControls` shows as escapes, NUL and the tab and line breaks aside. */
+const INVISIBLE =
+  /[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]/;
 const FORBIDDEN_TAGS = new Set(["script", "iframe", "object", "embed", "svg", "frame", "frameset", "math", "style"]);
 const BAD_URL = /^\s*(javascript|data|vbscript):/i;
 
@@ -79,7 +87,10 @@ export function problems(md: string, original: string | null): string[] {
   }
   const squash = (s: string) => s.replace(/\s+/g, " ").trim();
   const shown = squash(document.body.textContent ?? "");
-  if (original !== null && !shown.includes(squash(original)))
+  // A character no reader sees as itself (a terminal escape, a bidi override) is shown as its escape.
+  if (original !== null && !shown.includes(squash(shownControls(original.replaceAll("\r", "\n")))))
     out.push(`visible text lost characters: ${JSON.stringify(shown)}`);
+  if (original !== null && INVISIBLE.test(document.body.textContent ?? ""))
+    out.push(`a control or invisible character written as is: ${JSON.stringify(shown)}`);
   return out;
 }
