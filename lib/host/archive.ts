@@ -11,7 +11,8 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SecretLeakError, ArchiveSealed, SealSignError, SessionError, ToolError } from "../errors";
-import { PAY_LINK_SECRET } from "../evidence/outputs";
+import { PAY_LINK_MASKED_EVENT, PAY_LINK_SECRET } from "../evidence/outputs";
+import { RESEAL_NOTE_EVENT } from "../evidence/reseal";
 import { applySealRules, exceptionReasonProblem, type SealException } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
@@ -32,6 +33,7 @@ import { sealState } from "../evidence/verify";
 import { readSessionSnapshot } from "../evidence/snapshot";
 import { inRepo, repoRoot } from "../paths";
 import {
+  keyFingerprint,
   SEAL_NAMESPACE,
   SIGNATURE_FILE,
   resolveSignKey,
@@ -181,7 +183,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   const progress = { exported: false };
   let ready: Ready;
   try {
-    ready = await readyToSeal(dir, seal, opts, progress);
+    ready = await readyToSeal(dir, seal, opts, signKey, progress);
   } catch (err) {
     dropUnscannedExport(dir, seal.state, progress.exported);
     throw err;
@@ -264,6 +266,7 @@ async function readyToSeal(
   dir: string,
   seal: ReturnType<typeof sealState>,
   opts: ArchiveOptions,
+  signKey: string | null,
   progress: { exported: boolean },
 ): Promise<Ready> {
   const journal = Journal.open(dir);
@@ -294,8 +297,10 @@ async function readyToSeal(
     // replaced seal's chain heads, which verify checks are still the chains' hashes (issue 24 §2).
     const t = Trace.open(path.join(dir, TRACE_FILE));
     t.append("note", {
-      event: "re-sealed by npm run archive --reseal",
+      event: RESEAL_NOTE_EVENT,
       reason: opts.reseal?.trim(),
+      // Who: the key that signs this re-seal and its statement (its fingerprint, never the key), or null: unsigned.
+      signed_with: signKey === null ? null : keyFingerprint(signKey),
       previous_manifest_sha256: seal.manifestSha256,
       previous_sealed_at: seal.manifest?.created_at ?? null,
       previous_trace_head: seal.manifest?.chain_head ?? null,
@@ -403,8 +408,8 @@ export function maskPayLinks(dir: string, nb: string, journal: Journal): number 
   const pay = `step ${STEPS.find((d) => d.movesMoney)?.n ?? "?"}`;
   t.append("note", {
     event: journal.last("payment_confirmed")
-      ? `pay link masked at seal: ${pay} passed, but the notebook kept the link`
-      : `pay link masked at seal: ${pay} never ran`,
+      ? `${PAY_LINK_MASKED_EVENT}: ${pay} passed, but the notebook kept the link`
+      : `${PAY_LINK_MASKED_EVENT}: ${pay} never ran`,
     file: SESSION_NOTEBOOK,
     links,
     sha256_before: sha256(before),

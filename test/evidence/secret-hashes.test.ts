@@ -13,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { SecretLeakError } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
 import { redactString } from "../../lib/evidence/redact";
-import { SECRET_HASHES_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
+import { SECRET_HASHES_FILE, REPORT_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
 import { formatHit, scanPaths, scanText } from "../../lib/evidence/scan";
 import {
   SECRET_HASHES_SCHEMA,
@@ -321,6 +321,13 @@ describe("a pay link left in the notebook at seal time", () => {
     assert.equal(p.links, 1);
     assert.match(String(p.sha256_after), /^[0-9a-f]{64}$/);
     assert.ok(verifySession(dir).ok, "sealed over the masked notebook and the note");
+    // report.md lists the masking (when, why, the notebook's hashes), never the link or its secret.
+    const report = fs.readFileSync(path.join(dir, REPORT_FILE), "utf8");
+    assert.match(
+      report,
+      /session · warning · the checkout link's client secret was masked in payment-e2e\.ipynb by npm run archive before sealing \(1 link; step 4 never ran\): the notebook's SHA-256 was [0-9a-f]{12}… before, [0-9a-f]{12}… after/,
+    );
+    assert.ok(!report.includes(cs) && !report.includes("client_secret"));
     assert.deepEqual(scanPaths([dir], { env: {}, extensions: "all" }), []);
   });
 
