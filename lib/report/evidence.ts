@@ -28,6 +28,7 @@ import {
   type Reconciliation,
 } from "../run/ledger";
 import { JOURNAL_FILE, TRACE_FILE } from "../evidence/files";
+import { recordedNotes } from "../evidence/operator-notes";
 import { anchorOf, type Anchor } from "../evidence/anchor";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import { STEPS } from "../run/steps";
@@ -320,13 +321,7 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
     ],
     counters,
     trail: trail(journal, steps, events, table),
-    notes: [
-      str(created.data.operator_notes),
-      ...events
-        .map((e) => e.payload as Record<string, unknown>)
-        .filter((p) => p && p.source === "operator" && typeof p.text === "string")
-        .map((p) => String(p.text)),
-    ].filter((s): s is string => Boolean(s)),
+    notes: recordedNotes(journal, events),
     chain,
     manifest,
   };
