@@ -17,6 +17,7 @@ import { readJournalFile } from "../../lib/evidence/journal";
 import { JOURNAL_FILE } from "../../lib/evidence/files";
 import { loadEvidence } from "../../lib/report/evidence";
 import { actionItems, deriveOutcome } from "../../lib/report/verdict";
+import { notComparedAtOrchestrator } from "../../lib/report/orchestrator-check";
 import { reconcile } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
@@ -147,6 +148,30 @@ describe("amounts compared at the orchestrator, never assumed", () => {
     } finally {
       unreadable = null;
     }
+  });
+
+  test("a staging run with no refund: the amounts steps 4 and 5 compared at the orchestrator reach the money table", async () => {
+    const rb = session({ HYPERSWITCH_URL: hsProxy.url, REFUND: false }, { HYPERSWITCH_API_KEY: sb.apiKey });
+    for (const id of ["preflight", "login", "product", "order"]) {
+      const r = await rb.run(id);
+      assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+    }
+    const paid = await payAndConfirm(rb);
+    assert.equal(paid.status, "PASS", paid.reason);
+    const total = rb.journal.last("order_created")!.data.total_cents;
+    const orchestrator = (what: string) => {
+      const seen = reconcile(rb.journal.all()).rows.find((r) => r.what === what)!.values.orchestrator;
+      return seen && { amount: seen.amount, ref: seen.ref };
+    };
+    // Step 4 compared the charged amount (and the captured one, when the payment had settled by then).
+    assert.deepEqual(orchestrator("charged"), { amount: total, ref: "payment amount" });
+    const completed = await rb.run("completed");
+    assert.equal(completed.status, "PASS", completed.reason);
+    // Step 5 compared what was captured: no later step reads the orchestrator in a run without a refund.
+    assert.deepEqual(orchestrator("captured"), { amount: total, ref: "payment amount_received" });
+    const ev = loadEvidence(rb.dir);
+    assert.equal(notComparedAtOrchestrator(ev), null);
+    assert.doesNotMatch(deriveOutcome(ev).reason, /not compared at the orchestrator/);
   });
 
   test("the orchestrator read throughout: PASS", async () => {
