@@ -383,7 +383,7 @@ function ledgerActions(ev: Evidence, order: string): string[] {
       );
     else if (r.what === "reversal")
       out.push(
-        `**Seller transfer reversal not checked** for ${order}: ${r.unchecked} — ${sql}check that its status is reversed (if not, ask the marketplace squad to reverse it). The table stays unbalanced: a GO needs a session whose step 9 read it (DATABASE_URL set, read-only).`,
+        `**Seller transfer reversal not checked** for ${order}: ${r.unchecked} — ${sql}check that its status is reversed and that the whole transfer was reversed (its amount_reversed, or the payout processor's transfer reversal); if not, ask the marketplace squad to reverse it. The table stays unbalanced: a GO needs a session whose step 9 read it (DATABASE_URL set, read-only).`,
       );
     else out.push(`**Money not checked** (${r.what}) for ${order}: ${r.unchecked} — check it at its source by hand.`);
   }
