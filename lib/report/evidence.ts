@@ -36,7 +36,17 @@ import { TIME_TOLERANCE_MS, backendTime } from "../run/backend-time";
 import { factsSchema, type StepDef, type StepTable } from "../run/step-model";
 import type { Anomaly, FactValue, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
-import { anomalies, besideAnomalies, count, trail, type Counters, type CrossId } from "./derived";
+import {
+  anomalies,
+  besideAnomalies,
+  count,
+  orchestratorReads,
+  trail,
+  type Counters,
+  type CrossId,
+  type OrchestratorReads,
+} from "./derived";
+import { ORCHESTRATOR_ENDPOINTS } from "../run/steps/payment";
 export { EVIDENCE_RULES, NOT_VISIBLE, type Counters, type CrossId } from "./derived";
 
 // ------------------------------------------------------------------------------------ model
@@ -106,6 +116,8 @@ export interface Evidence {
   samples: PollSample[];
   /** Recorded (trace `anomaly` events) and derived (see EVIDENCE_RULES), in trace order. */
   anomalies: Anomaly[];
+  /** What the orchestrator's endpoints answered (from the trace); absent in evidence built by hand. */
+  orchestratorReads?: OrchestratorReads;
   counters: Counters;
   trail: CrossId[];
   notes: string[];
@@ -319,6 +331,7 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
       ...besideAnomalies(created.at, created.data.new_anyway_beside),
       ...anomalies(events, steps, chain, counters, table),
     ],
+    orchestratorReads: orchestratorReads(events, ORCHESTRATOR_ENDPOINTS),
     counters,
     trail: trail(journal, steps, events, table),
     notes: recordedNotes(journal, events),

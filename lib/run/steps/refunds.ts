@@ -9,7 +9,7 @@ import type { RefundAttempt } from "../ledger";
 import { paymentSeen, type MoneySeenData } from "../ledger-checks";
 import type { Services } from "../step-context";
 import { journalOrder } from "./orders";
-import { orchestratorAnswer, orchestratorPayment } from "./payment";
+import { ORCHESTRATOR_ENDPOINTS, orchestratorAnswer, orchestratorPayment } from "./payment";
 import type { BackendTime } from "../backend-time";
 
 /** Journals an amount a source reported, for the ledger (once per change). */
@@ -50,7 +50,7 @@ export async function orchestratorRefund(
   if (!a.refundId) return null;
   const got = await orchestratorAnswer(s, "orchestrator refund", {
     path: paths.hsRefundSynced(a.refundId),
-    endpoint: "GET /refunds/:id",
+    endpoint: ORCHESTRATOR_ENDPOINTS[1],
     schema: HsRefund,
   });
   if (got) onAnswered?.(got.answered);
