@@ -757,10 +757,15 @@ def check_outputs(session_dir, journal_entries, out):
 
 # ------------------------------------------------------------------------------ the operator's note
 
-NOTES_ASSIGN = re.compile(r"(?:^|[\s;])(?:(?:let|var|const)\s+)?OPERATOR_NOTES\s*(?::\s*string\s*)?=\s*")
-NOTES_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "b": "\b", "f": "\f", "v": "\v"}
-# What JavaScript's String.prototype.trim removes (WhiteSpace and LineTerminator), not Python's isspace.
+# JavaScript's \s and String.prototype.trim (WhiteSpace and LineTerminator), not Python's isspace,
+# and its `.` (anything but a line terminator), so both verifiers read a parameters cell alike.
 JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_WS = "[" + JS_SPACE + "]"
+_DOT = "[^\n\r\u2028\u2029]"
+NOTES_ASSIGN = re.compile("(?:^|[" + JS_SPACE + ";])(?:(?:let|var|const)" + _WS + "+)?OPERATOR_NOTES" + _WS + "*(?::" + _WS
+                          + "*string" + _WS + "*)?=" + _WS + "*")
+NOTES_REST = re.compile("^" + _WS + "*;?" + _WS + "*(//" + _DOT + "*)?$")
+NOTES_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "b": "\b", "f": "\f", "v": "\v"}
 
 
 def _string_literal(s, at):
@@ -814,7 +819,7 @@ def notes_in_notebook(nb):
         for m in NOTES_ASSIGN.finditer(src):
             lit = _string_literal(src, m.end())
             rest = src[lit[1]:].split("\n")[0] if lit else ""
-            found = (lit[0] if lit and re.match(r"^\s*;?\s*(//.*)?$", rest) else None,)
+            found = (lit[0] if lit and NOTES_REST.fullmatch(rest) else None,)
     return found
 
 
