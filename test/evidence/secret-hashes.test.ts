@@ -331,6 +331,35 @@ describe("a pay link left in the notebook at seal time", () => {
     assert.deepEqual(scanPaths([dir], { env: {}, extensions: "all" }), []);
   });
 
+  test("a re-seal over a notebook saved with the link: the audit page says both, never the secret", async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "declined" });
+    const docsDir = path.join(archive, "docs");
+    fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), notebook("nothing to pay"));
+    assert.equal((await archiveSession(dir, { html: false, docsDir })).status, "sealed");
+    const cs = clientSecret();
+    recordSecretHash(dir, cs, "GET /orders/:id secret");
+    fs.writeFileSync(
+      path.join(dir, SESSION_NOTEBOOK),
+      notebook(`[**Pay →**](http://127.0.0.1:1/checkout/pay_1?client_secret=${cs})`),
+    );
+    const res = await archiveSession(dir, { docsDir, reseal: "the notebook was saved again after sealing" });
+    assert.equal(res.status, "resealed");
+    const page = fs.readFileSync(String(res.html), "utf8");
+    assert.ok(!page.includes(cs));
+    assert.match(
+      page,
+      /The checkout link's client secret was masked in this notebook by npm run archive before sealing \(1 link; step 4 never ran\)\./,
+    );
+    assert.match(
+      page,
+      /Re-sealed on purpose by npm run archive --reseal, replacing the seal of \S+, with the reason "the notebook was saved again after sealing"\./,
+    );
+    const report = fs.readFileSync(path.join(dir, REPORT_FILE), "utf8");
+    assert.match(report, /re-sealed on purpose by npm run archive --reseal/);
+    assert.match(report, /the checkout link's client secret was masked/);
+  });
+
   test("step 4 passed but the link was not overwritten: masked too, with its own words", async () => {
     const { dir, res } = await seal("pass");
     assert.equal(res.status, "sealed");
