@@ -194,7 +194,15 @@ test("a partial reversal (status reversed, 0.01 EUR of the transfer reversed) is
     row.verdict,
     /^MISMATCH: .* \(marketplace API .*\) ≠ 0\.01 EUR \(database seller_transfers\.amount_reversed/,
   );
-  assert.notEqual(deriveOutcome(loadEvidence(rb.dir)).outcome, "PASS");
+  const ev = loadEvidence(rb.dir);
+  assert.notEqual(deriveOutcome(ev).outcome, "PASS");
+  const items = actionItems(ev);
+  assert.ok(
+    items.some((i) =>
+      /^\*\*Seller transfer not reversed\*\* for ord_\S+: partially reversed at \S+: 0\.01 EUR of /.test(i),
+    ),
+    items.join("\n"),
+  );
 });
 
 test("a seller_transfers table without amount_reversed: the reversal's amount NOT CHECKED (never the transfer assumed), never PASS", async () => {
