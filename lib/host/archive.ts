@@ -300,7 +300,8 @@ async function readyToSeal(
       event: RESEAL_NOTE_EVENT,
       reason: opts.reseal?.trim(),
       // Who: the key that signs this re-seal and its statement (its fingerprint, never the key), or null: unsigned.
-      signed_with: signKey === null ? null : keyFingerprint(signKey),
+      signed_with:
+        signKey === null ? null : (keyFingerprint(signKey) ?? "a key whose fingerprint ssh-keygen could not read"),
       previous_manifest_sha256: seal.manifestSha256,
       previous_sealed_at: seal.manifest?.created_at ?? null,
       previous_trace_head: seal.manifest?.chain_head ?? null,
