@@ -237,10 +237,18 @@ export const SellerTransfer = z.object({
   status: z.string(),
   created_at: z.union([z.string(), z.date()]).transform((v) => (v instanceof Date ? v.toISOString() : v)),
   reversed_at: z.union([z.string(), z.date(), z.null()]).transform((v) => (v instanceof Date ? v.toISOString() : v)),
+  /**
+   * How much of the transfer was reversed, in minor units, where the table has the column (absent
+   * when it does not: the reversal's amount is then not checked, never assumed to be the whole).
+   */
+  amount_reversed: z.coerce.number().int().nullable().optional(),
 });
 
 export const SELLER_TRANSFER_SQL =
   "SELECT id, order_id, seller_id, amount, currency, stripe_transfer_id, status, created_at, reversed_at FROM seller_transfers WHERE order_id = $1";
+/** The same read with the reversed amount, for a table that has the column (tried first, inside a savepoint). */
+export const SELLER_TRANSFER_REVERSED_SQL =
+  "SELECT id, order_id, seller_id, amount, currency, stripe_transfer_id, status, created_at, reversed_at, amount_reversed FROM seller_transfers WHERE order_id = $1";
 
 /** The SQL an operator runs by hand when no DSN is given (psql -c): step 7's cell and the report's action items. */
 export function transferSqlFor(orderId: string): string {

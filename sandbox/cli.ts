@@ -37,6 +37,7 @@ const FAULT_FLAGS: Record<string, [keyof Faults, Kind]> = {
   "over-refund-cents": ["overRefundCents", "int"],
   "transfer-delta-cents": ["transferDeltaCents", "int"],
   "transfer-not-reversed": ["transferNotReversed", "bool"],
+  "transfer-reversed-cents": ["transferReversedCents", "int"],
 };
 const PORT_FLAGS = { port: 8080, "hyperswitch-port": 8081, "pg-port": 55432, seed: 42 } as const;
 

@@ -54,6 +54,8 @@ export interface Faults {
   transferDeltaCents: number;
   /** A full refund leaves the seller transfer paid (not reversed): a payout bug. */
   transferNotReversed: boolean;
+  /** A full refund reverses only this many minor units of the seller transfer, its status 'reversed' all the same (0: the whole transfer; a payout bug). */
+  transferReversedCents: number;
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -89,6 +91,7 @@ export const DEFAULT_FAULTS: Faults = {
   overRefundCents: 0,
   transferDeltaCents: 0,
   transferNotReversed: false,
+  transferReversedCents: 0,
 };
 
 // Bounded so a typo cannot park a timer for a year or make every request fail forever by accident.
@@ -127,6 +130,7 @@ export const FaultsPatch = z
     overRefundCents: z.number().int().min(0).max(1_000_000),
     transferDeltaCents: z.number().int().min(-1_000_000).max(1_000_000),
     transferNotReversed: z.boolean(),
+    transferReversedCents: z.number().int().min(0).max(1_000_000),
   })
   .partial();
 

@@ -186,10 +186,13 @@ async function applyRefund(c: PoolClient, ev: Event, f: Faults): Promise<Outcome
     await c.query(`UPDATE licenses SET revoked_at=${NOW} WHERE order_id=$1 AND revoked_at IS NULL`, [o.id]);
     // A full refund reverses the seller's whole transfer (a transfer reversal with its own id); a
     // partial refund leaves it paid: the platform absorbs a partial refund (docs/api-contract.md).
+    // The payout-bug fault `transferReversedCents` reverses only that much, status 'reversed' all the same.
     if (!f.transferNotReversed)
       await c.query(
-        `UPDATE seller_transfers SET status='reversed', reversed_at=${NOW}, reversal_id=$2 WHERE order_id=$1 AND status <> 'reversed'`,
-        [o.id, newId("trr")],
+        `UPDATE seller_transfers SET status='reversed', reversed_at=${NOW}, reversal_id=$2,
+           amount_reversed = CASE WHEN $3::int > 0 THEN LEAST($3::int, amount) ELSE amount END
+         WHERE order_id=$1 AND status <> 'reversed'`,
+        [o.id, newId("trr"), f.transferReversedCents],
       );
   }
   return { applied: true, flip: { order_id: o.id, from: o.status, to } };

@@ -55,7 +55,7 @@ SESSION_ID_ANY = re.compile(r"\b\d{8}T\d{6}Z(?:-[0-9a-f]{4})?-(?:sandbox|staging
 CODES = ("MANIFEST_INVALID", "CHAIN_BROKEN", "NOT_CANONICAL", "INVALID_UTF8", "FILE_CHANGED", "EXTRA_FILE", "IDENTITY",
          "IDENTITY_LEFTOVER", "ANCHOR_MISMATCH", "ANCHOR_AMBIGUOUS", "ANCHOR_MALFORMED", "TIMESTAMP_INVALID",
          "TIMESTAMP_UNCHECKED", "SIGNATURE_MISSING", "SIGNATURE_INVALID", "SIGNER_NOT_ALLOWED", "RESEAL_BROKEN",
-         "NOTEBOOK_DISAGREES", "OUTCOME_MISMATCH", "SIGNER_MISMATCH")
+         "NOTEBOOK_DISAGREES", "OUTCOME_MISMATCH", "SIGNER_MISMATCH", "NOTES_UNRECORDED")
 
 
 def is_seal_companion(name):
@@ -788,6 +788,109 @@ def check_outputs(session_dir, journal_entries, out):
         out.add("ok", NOTEBOOK_FILE, "shows every output the kernel displayed (%s) and every step result of the journal" % OUTPUTS_FILE)
 
 
+# ------------------------------------------------------------------------------ the operator's note
+
+# JavaScript's \s and String.prototype.trim (WhiteSpace and LineTerminator), not Python's isspace,
+# and its `.` (anything but a line terminator), so both verifiers read a parameters cell alike.
+JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_WS = "[" + JS_SPACE + "]"
+_DOT = "[^\n\r\u2028\u2029]"
+NOTES_ASSIGN = re.compile("(?:^|[" + JS_SPACE + ";])(?:(?:let|var|const)" + _WS + "+)?OPERATOR_NOTES" + _WS + "*(?::" + _WS
+                          + "*string" + _WS + "*)?=" + _WS + "*")
+NOTES_REST = re.compile("^" + _WS + "*;?" + _WS + "*(//" + _DOT + "*)?$")
+NOTES_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def _string_literal(s, at):
+    """A plain string literal at s[at] and where it ends, or None (an expression, `${...}`, an odd escape)."""
+    q = s[at] if at < len(s) else ""
+    if q not in ('"', "'", "`"):
+        return None
+    out, i = [], at + 1
+    while i < len(s):
+        c = s[i]
+        if c == q:
+            return "".join(out), i + 1
+        if c == "\n" and q != "`":
+            return None
+        if q == "`" and c == "$" and s[i + 1:i + 2] == "{":
+            return None
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        i += 1
+        if i >= len(s):
+            return None
+        e = s[i]
+        if e == "u":
+            h = s[i + 1:i + 5]
+            if not re.match(r"^[0-9a-fA-F]{4}$", h):
+                return None
+            out.append(chr(int(h, 16)))
+            i += 4
+        elif e == "\n":
+            pass
+        elif e in NOTES_ESCAPES:
+            out.append(NOTES_ESCAPES[e])
+        elif e in "\\'\"`$":
+            out.append(e)
+        else:
+            return None
+        i += 1
+    return None
+
+
+def notes_in_notebook(nb):
+    """OPERATOR_NOTES as the parameter cells give it (the last assignment): (value or None,) or None."""
+    found = None
+    for c in nb.get("cells") or []:
+        tags = (c.get("metadata") or {}).get("tags") or []
+        if c.get("cell_type") != "code" or not ("parameters" in tags or "injected-parameters" in tags):
+            continue
+        src = _joined(c.get("source"))
+        for m in NOTES_ASSIGN.finditer(src):
+            lit = _string_literal(src, m.end())
+            rest = src[lit[1]:].split("\n")[0] if lit else ""
+            found = (lit[0] if lit and NOTES_REST.fullmatch(rest) else None,)
+    return found
+
+
+def check_notes(session_dir, trace_entries, journal_entries, out):
+    """The sealed notebook's OPERATOR_NOTES is among the notes the journal and the trace recorded
+    (docs/evidence-format.md, NOTES_UNRECORDED): else the notebook and its HTML show a note report.md lacks."""
+    try:
+        with open(os.path.join(session_dir, NOTEBOOK_FILE), "r", encoding="utf-8") as f:
+            nb = json.load(f)
+    except (OSError, ValueError):
+        return
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return
+    shown = notes_in_notebook(nb)
+    if shown is None:
+        return
+    if shown[0] is None:
+        out.add("WARN", NOTEBOOK_FILE, "OPERATOR_NOTES is not a plain string (an expression, or a template with a placeholder): whether report.md holds it cannot be told")
+        return
+    note = shown[0].strip(JS_SPACE)
+    recorded = []
+    for e in journal_entries[:1]:
+        d = e.get("data") if isinstance(e.get("data"), dict) else {}
+        if e.get("kind") == "session_created" and isinstance(d.get("operator_notes"), str):
+            recorded.append(d["operator_notes"])
+    for e in trace_entries:
+        p = e.get("payload")
+        if isinstance(p, dict) and p.get("source") == "operator" and isinstance(p.get("text"), str):
+            recorded.append(p["text"])
+    if not note or any(r.strip(JS_SPACE) == note for r in recorded if r):
+        return
+    # Its length in UTF-16 code units, as the other verifier counts it; the note itself is never quoted.
+    units = len(note.encode("utf-16-le")) // 2
+    out.add("ERROR", NOTEBOOK_FILE, "OPERATOR_NOTES (%d characters) is in neither the journal nor the trace: it was typed after "
+            "the session cell last ran, so the notebook and its HTML export show a note that report.md lacks" % units,
+            "NOTES_UNRECORDED")
+
+
 # ------------------------------------------------------------------------------ the stated outcome
 
 # The tool's own markup stating an outcome (docs/evidence-format.md, "The stated outcome"): the report
@@ -1297,6 +1400,7 @@ def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None, allowed_signers
     check_leftover_ids(session_dir, m["session_id"], out)
     check_quarantine(session_dir, journal_entries, out)
     check_outputs(session_dir, journal_entries, out)
+    check_notes(session_dir, trace["entries"], journal_entries, out)
     if version == 2 and journal["ok"]:
         check_outcome(session_dir, journal_entries, out)
         check_stated_verdict(journal_entries, out)

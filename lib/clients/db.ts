@@ -1,10 +1,10 @@
 /**
- * Step 7's database read: the seller_transfers row of the order, through a read-only DSN, inside a
+ * Steps 7 and 9's database read: the seller_transfers rows of the order, through a read-only DSN, inside a
  * READ ONLY transaction with a statement timeout, so the runbook can never write to the backend's
  * database even if the DSN's role could.
  */
 import { Client } from "pg";
-import { SELLER_TRANSFER_SQL, SellerTransfer, type SellerTransferT } from "../contract";
+import { SELLER_TRANSFER_REVERSED_SQL, SELLER_TRANSFER_SQL, SellerTransfer, type SellerTransferT } from "../contract";
 import { pinnedClientConfig } from "../dsn";
 import { DatabaseError, oneLine } from "../errors";
 
@@ -54,9 +54,21 @@ export async function readSellerTransfers(dsn: string, orderId: string, signal?:
   try {
     await client.query("BEGIN READ ONLY");
     await client.query(`SET LOCAL statement_timeout = ${DB_DEFAULTS.statementTimeoutMs}`);
-    const res = await client.query(SELLER_TRANSFER_SQL, [orderId]);
+    // With the reversed amount where the table has it; a table without the column (42703, undefined
+    // column) is read without it, and its rows carry no amount_reversed: the reversal's amount is then not checked.
+    let sql = SELLER_TRANSFER_REVERSED_SQL;
+    await client.query("SAVEPOINT reversed_amount");
+    let res = await client.query(sql, [orderId]).catch((err: { code?: string }) => {
+      if (err?.code !== "42703") throw err;
+      return null;
+    });
+    if (res === null) {
+      await client.query("ROLLBACK TO SAVEPOINT reversed_amount");
+      sql = SELLER_TRANSFER_SQL;
+      res = await client.query(sql, [orderId]);
+    }
     await client.query("COMMIT");
-    return { rows: res.rows.map((r) => SellerTransfer.parse(r)), sql: SELLER_TRANSFER_SQL, readOnly: true };
+    return { rows: res.rows.map((r) => SellerTransfer.parse(r)), sql, readOnly: true };
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     await client.query("ROLLBACK").catch(() => undefined);

@@ -46,6 +46,8 @@ export const FINDING_CODES = {
   NOTEBOOK_DISAGREES: "NOTEBOOK_DISAGREES",
   /** report.md, the notebook, the HTML export or the living report's block anchored to this seal states another outcome (or reason) than the journal records, or the journal's stated outcome is not its verdict. */
   OUTCOME_MISMATCH: "OUTCOME_MISMATCH",
+  /** The sealed notebook's OPERATOR_NOTES is in neither the journal nor the trace: the notebook and its HTML show a note report.md lacks. */
+  NOTES_UNRECORDED: "NOTES_UNRECORDED",
 } as const;
 
 export type FindingCode = keyof typeof FINDING_CODES;

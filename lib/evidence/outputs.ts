@@ -50,6 +50,8 @@ export interface Shown {
 /** `client_secret=…` in a URL, raw or URL-encoded (`client_secret%3D…`); the value up to a separator. */
 /** The trace note `npm run archive --restore-outputs` writes (host/seal-rules.ts); the report lists it. */
 export const OUTPUTS_RESTORED_EVENT = "outputs restored by npm run archive --restore-outputs";
+/** How the trace note starts when the archive masked a pay link in the notebook (host/archive.ts); the report lists it. */
+export const PAY_LINK_MASKED_EVENT = "pay link masked at seal";
 
 export const PAY_LINK_SECRET = /(client_secret(?:=|%3D))([^\s"'<>()[\]{},;&|?#\\]+)/gi;
 /** The checkout link's client secret masked, as the archive masks it in the notebook before sealing. */

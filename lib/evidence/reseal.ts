@@ -13,6 +13,8 @@ import { sha256File } from "./manifest";
 import type { VerifyFinding } from "./verify";
 
 export const RESEAL_SCHEMA = "payment-e2e/reseal@1";
+/** The trace note's event a re-seal writes (host/archive.ts); the report lists each as an anomaly. */
+export const RESEAL_NOTE_EVENT = "re-sealed by npm run archive --reseal";
 /** A statement (not its signature); files.ts RESEAL_STATEMENT_RE names both as seal companions. */
 export const RESEAL_RE = /^reseal-(\d+)\.json$/;
 

@@ -60,6 +60,21 @@ export function signKeyProblem(key: string): string | null {
     : `signing key ${key} not found: pass --sign-key <SSH private key> or set ${SIGN_KEY_ENV}`;
 }
 
+/**
+ * The key's type and fingerprint as `ssh-keygen -Y verify` names a signer's key ("ED25519 key
+ * SHA256:…"), read with `ssh-keygen -l` (no passphrase needed), or null when ssh-keygen cannot read it.
+ * The key's comment is left out: it is the key holder's own label, not an identity anyone checked.
+ */
+export function keyFingerprint(key: string): string | null {
+  const r = spawnSync("ssh-keygen", ["-l", "-E", "sha256", "-f", key], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+    timeout: 10_000,
+  });
+  const m = /^\d+ (SHA256:[A-Za-z0-9+/=]+) .*\(([A-Z0-9-]+)\)\s*$/m.exec(r.stdout ?? "");
+  return m ? `${m[2]} key ${m[1]}` : null;
+}
+
 /** Signs `file` into `file.sig` (replacing an old one); throws with ssh-keygen's words on failure. */
 export function signFile(file: string, key: string, namespace: string): string {
   const problem = signKeyProblem(key);

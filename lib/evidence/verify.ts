@@ -33,6 +33,7 @@ import { identityFindings, leftoverIdFindings } from "./identity";
 import { resealFindings } from "./reseal";
 import { type FindingCode, chainCode } from "./finding-codes";
 import { statedOutcomeFindings } from "./outcome-stated";
+import { notesFindings } from "./operator-notes";
 
 export type FindingLevel = "ok" | "warning" | "error";
 
@@ -358,6 +359,8 @@ export function verifySession(session: string | SessionSnapshot): VerifyResult {
   }
   findings.push(...identityFindings(sessionDir, manifest, result.journal, events, journalRel));
   findings.push(...agreementFindings(sessionDir, result.journal));
+  // What the seal refuses since it checked it, named in a folder sealed before: a note shown, never reported.
+  findings.push(...notesFindings(sessionDir, result.journal?.entries ?? [], events));
   // Truth, not only integrity: what the folder states as the outcome is what the journal says. Only
   // over an intact chained journal (a broken one is already the finding).
   findings.push(...statedOutcomeFindings(snap, trustedEntries(snap)));

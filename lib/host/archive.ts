@@ -11,7 +11,8 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SecretLeakError, ArchiveSealed, SealSignError, SessionError, ToolError } from "../errors";
-import { PAY_LINK_SECRET } from "../evidence/outputs";
+import { maskPayLink, PAY_LINK_MASKED_EVENT, PAY_LINK_SECRET } from "../evidence/outputs";
+import { RESEAL_NOTE_EVENT } from "../evidence/reseal";
 import { applySealRules, exceptionReasonProblem, type SealException } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
@@ -32,6 +33,7 @@ import { sealState } from "../evidence/verify";
 import { readSessionSnapshot } from "../evidence/snapshot";
 import { inRepo, repoRoot } from "../paths";
 import {
+  keyFingerprint,
   SEAL_NAMESPACE,
   SIGNATURE_FILE,
   resolveSignKey,
@@ -181,7 +183,7 @@ export async function archiveSession(dir: string, opts: ArchiveOptions = {}): Pr
   const progress = { exported: false };
   let ready: Ready;
   try {
-    ready = await readyToSeal(dir, seal, opts, progress);
+    ready = await readyToSeal(dir, seal, opts, signKey, progress);
   } catch (err) {
     dropUnscannedExport(dir, seal.state, progress.exported);
     throw err;
@@ -264,6 +266,7 @@ async function readyToSeal(
   dir: string,
   seal: ReturnType<typeof sealState>,
   opts: ArchiveOptions,
+  signKey: string | null,
   progress: { exported: boolean },
 ): Promise<Ready> {
   const journal = Journal.open(dir);
@@ -276,7 +279,7 @@ async function readyToSeal(
   const mode = created.data.mode;
   const nb = path.join(dir, SESSION_NOTEBOOK);
   // Before the HTML is exported from it and before the scan: see maskPayLinks.
-  if (fs.existsSync(nb)) maskPayLinks(dir, nb, journal);
+  const masked = fs.existsSync(nb) ? maskPayLinks(dir, nb, journal) : null;
   // Before anything is exported or sealed: the notebook agrees with the kernel's copy and the
   // journal, the run is complete, no money is left out (or a written reason says why; seal-rules.ts).
   const exceptions = applySealRules(dir, journal, opts);
@@ -294,8 +297,11 @@ async function readyToSeal(
     // replaced seal's chain heads, which verify checks are still the chains' hashes (issue 24 §2).
     const t = Trace.open(path.join(dir, TRACE_FILE));
     t.append("note", {
-      event: "re-sealed by npm run archive --reseal",
+      event: RESEAL_NOTE_EVENT,
       reason: opts.reseal?.trim(),
+      // Who: the key that signs this re-seal and its statement (its fingerprint, never the key), or null: unsigned.
+      signed_with:
+        signKey === null ? null : (keyFingerprint(signKey) ?? "a key whose fingerprint ssh-keygen could not read"),
       previous_manifest_sha256: seal.manifestSha256,
       previous_sealed_at: seal.manifest?.created_at ?? null,
       previous_trace_head: seal.manifest?.chain_head ?? null,
@@ -315,7 +321,17 @@ async function readyToSeal(
   let htmlVia: ArchiveResult["htmlVia"] = null;
   if (opts.html !== false && fs.existsSync(nb)) {
     progress.exported = true;
-    ({ html, via: htmlVia } = await exportHtml(nb, { sealedAs: sealedAsNote(exceptions) }));
+    // The page says what no cell shows: a seal exception, the link masked, a re-seal (report.md lists the last two too).
+    const said = [
+      sealedAsNote(exceptions),
+      masked
+        ? `The checkout link's client secret was masked in this notebook by npm run archive before sealing (${masked.links} link${masked.links === 1 ? "" : "s"}; ${masked.why}).`
+        : undefined,
+      seal.state === "changed"
+        ? `Re-sealed on purpose by npm run archive --reseal, replacing the seal of ${seal.manifest?.created_at ?? "an unknown time"}, with the reason "${maskPayLink(opts.reseal?.trim() ?? "")}".`
+        : undefined,
+    ].filter((x): x is string => Boolean(x));
+    ({ html, via: htmlVia } = await exportHtml(nb, { sealedAs: said.length ? said.join(" ") : undefined }));
   }
   // The session's own block goes in before the seal, so the manifest covers it.
   let written = writeSessionReport(dir, { sealing: true });
@@ -386,25 +402,24 @@ function dropUnscannedExport(dir: string, state: ReturnType<typeof sealState>["s
  * and records itself. A sealed folder is never touched: this runs only before a (re-)seal.
  * A notebook that would not be valid JSON after masking is left alone and the scan then refuses it.
  */
-export function maskPayLinks(dir: string, nb: string, journal: Journal): number {
+export function maskPayLinks(dir: string, nb: string, journal: Journal): { links: number; why: string } | null {
   const before = fs.readFileSync(nb, "utf8");
   let links = 0;
   const after = before.replace(PAY_LINK_SECRET, (_m, key: string) => {
     links++;
     return `${key}[REDACTED]`;
   });
-  if (links === 0) return 0;
+  if (links === 0) return null;
   try {
     JSON.parse(after);
   } catch {
-    return 0;
+    return null;
   }
   const t = Trace.open(path.join(dir, TRACE_FILE));
   const pay = `step ${STEPS.find((d) => d.movesMoney)?.n ?? "?"}`;
+  const why = journal.last("payment_confirmed") ? `${pay} passed, but the notebook kept the link` : `${pay} never ran`;
   t.append("note", {
-    event: journal.last("payment_confirmed")
-      ? `pay link masked at seal: ${pay} passed, but the notebook kept the link`
-      : `pay link masked at seal: ${pay} never ran`,
+    event: `${PAY_LINK_MASKED_EVENT}: ${why}`,
     file: SESSION_NOTEBOOK,
     links,
     sha256_before: sha256(before),
@@ -425,5 +440,5 @@ export function maskPayLinks(dir: string, nb: string, journal: Journal): number 
   } finally {
     fs.rmSync(tmp, { force: true });
   }
-  return links;
+  return { links, why };
 }

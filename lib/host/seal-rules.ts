@@ -35,7 +35,7 @@ import { deriveOutcome } from "../report/verdict";
 import { sha256 } from "../evidence/canonical";
 import { Trace } from "../evidence/trace";
 import { incompleteReasons, readNotebook, writeNotebook } from "./nbfile";
-import { notesProblem } from "./operator-notes";
+import { notesProblem } from "../evidence/operator-notes";
 import { STEPS, refundStepNo, stepNo } from "../run/steps";
 
 /** The shortest reason accepted for --unrefunded and --incomplete (as for --reseal): a sentence, not "ok". */

@@ -9,7 +9,8 @@ import { clockSkewMs, skewSeconds } from "../evidence/clock";
 import { type JournalEntry, lastOf } from "../evidence/journal";
 import type { ChainCheck, TraceEvent } from "../evidence/chain";
 import { chainBreakText } from "../evidence/finding-text";
-import { OUTPUTS_RESTORED_EVENT } from "../evidence/outputs";
+import { maskPayLink, OUTPUTS_RESTORED_EVENT, PAY_LINK_MASKED_EVENT } from "../evidence/outputs";
+import { RESEAL_NOTE_EVENT } from "../evidence/reseal";
 import { CLOCK_SKEW_WARN_MS } from "../run/guards";
 import type { StepTable } from "../run/step-model";
 import type { Anomaly, StepResult } from "../types";
@@ -103,6 +104,7 @@ export function anomalies(
 ): Anomaly[] {
   const out: Anomaly[] = [];
   const isPoll = (n: number | null) => n !== null && Boolean(table[n]?.poll);
+  let reseals = 0;
   for (const e of events) {
     const p = (e.payload ?? {}) as Record<string, unknown>;
     if (e.type === "anomaly") {
@@ -123,6 +125,12 @@ export function anomalies(
         message: `the notebook's outputs were written back from the kernel's copy (outputs.jsonl) by npm run archive --restore-outputs (${cells.length} cell${cells.length === 1 ? "" : "s"}: ${cells.join(", ") || "none named"}): the notebook had lost them (closed without saving?)`,
         traceLine: e.seq,
       });
+    } else if (e.type === "note" && p.event === RESEAL_NOTE_EVENT) {
+      // A deliberate re-seal: who (the key that signed it), why (the reason), when, over which seal.
+      out.push({ at: e.time, step: null, kind: "operator", message: resealText(p, ++reseals), traceLine: e.seq });
+    } else if (e.type === "note" && typeof p.event === "string" && p.event.startsWith(PAY_LINK_MASKED_EVENT)) {
+      // The tool changed the notebook before sealing it: said here, without the link (the trace has none).
+      out.push({ at: e.time, step: null, kind: "warning", message: payLinkMaskedText(p), traceLine: e.seq });
     } else if (e.type === "response") {
       const step = stepAt(e.seq, steps);
       const poll = isPoll(step);
@@ -178,6 +186,53 @@ export function anomalies(
     });
   }
   return out.sort((a, b) => (a.traceLine ?? Infinity) - (b.traceLine ?? Infinity));
+}
+
+const short = (v: unknown): string =>
+  typeof v === "string" && /^[0-9a-f]{64}$/.test(v) ? `${v.slice(0, 12)}…` : "unknown";
+
+/** The re-seal note (host/archive.ts), the k-th of the trace, in words: who, why, over which seal, what had changed. */
+function resealText(p: Record<string, unknown>, k: number): string {
+  const reason = typeof p.reason === "string" && p.reason.trim() ? maskPayLink(p.reason.trim()) : null;
+  const who =
+    typeof p.signed_with === "string"
+      ? `signed with ${p.signed_with} (reseal-${k}.json's signature names the signer)`
+      : p.signed_with === null
+        ? "unsigned: no signing key was given"
+        : `signer not recorded in the note: see reseal-${k}.json's signature`;
+  const changes = Array.isArray(p.changes) ? p.changes.map((c) => maskPayLink(String(c))) : [];
+  return `re-sealed on purpose by npm run archive --reseal, replacing the seal of ${str(p.previous_sealed_at) ?? "an unknown time"} (manifest ${short(p.previous_manifest_sha256)}), with the reason ${reason ? `"${reason}"` : "(none recorded)"}; ${who}; what had changed: ${changes.join("; ") || "not recorded"}`;
+}
+
+/** The pay-link masking note (host/archive.ts maskPayLinks) in words; it never holds the link. */
+function payLinkMaskedText(p: Record<string, unknown>): string {
+  const why = String(p.event).slice(PAY_LINK_MASKED_EVENT.length).replace(/^:\s*/, "") || "no reason recorded";
+  const n = num(p.links) ?? 0;
+  return `the checkout link's client secret was masked in ${str(p.file) ?? "the notebook"} by npm run archive before sealing (${n} link${n === 1 ? "" : "s"}; ${why}): the notebook's SHA-256 was ${short(p.sha256_before)} before, ${short(p.sha256_after)} after`;
+}
+
+/** What the orchestrator's endpoints answered in the trace: how many requests, and each failed answer. */
+export interface OrchestratorReads {
+  requests: number;
+  failures: Array<{ endpoint: string; status: number | null; error: string | null; traceLine: number }>;
+}
+
+/** The orchestrator's reads (`endpoints`: how the trace names them), from the trace's request and response lines. */
+export function orchestratorReads(events: readonly TraceEvent[], endpoints: readonly string[]): OrchestratorReads {
+  const out: OrchestratorReads = { requests: 0, failures: [] };
+  for (const e of events) {
+    const p = (e.payload ?? {}) as Record<string, unknown>;
+    if (typeof p.endpoint !== "string" || !endpoints.includes(p.endpoint)) continue;
+    if (e.type === "request") out.requests++;
+    else if (e.type === "response" && (typeof p.error === "string" || Number(p.status) >= 400))
+      out.failures.push({
+        endpoint: p.endpoint,
+        status: typeof p.status === "number" ? p.status : null,
+        error: typeof p.error === "string" ? p.error : null,
+        traceLine: e.seq,
+      });
+  }
+  return out;
 }
 
 /** A traced response's payload, as far as the trail reads it (lib/clients/tracing.ts writes it). */

@@ -28,6 +28,7 @@ import {
   type Reconciliation,
 } from "../run/ledger";
 import { JOURNAL_FILE, TRACE_FILE } from "../evidence/files";
+import { recordedNotes } from "../evidence/operator-notes";
 import { anchorOf, type Anchor } from "../evidence/anchor";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import { STEPS } from "../run/steps";
@@ -35,7 +36,17 @@ import { TIME_TOLERANCE_MS, backendTime } from "../run/backend-time";
 import { factsSchema, type StepDef, type StepTable } from "../run/step-model";
 import type { Anomaly, FactValue, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
-import { anomalies, besideAnomalies, count, trail, type Counters, type CrossId } from "./derived";
+import {
+  anomalies,
+  besideAnomalies,
+  count,
+  orchestratorReads,
+  trail,
+  type Counters,
+  type CrossId,
+  type OrchestratorReads,
+} from "./derived";
+import { ORCHESTRATOR_ENDPOINTS } from "../run/steps/payment";
 export { EVIDENCE_RULES, NOT_VISIBLE, type Counters, type CrossId } from "./derived";
 
 // ------------------------------------------------------------------------------------ model
@@ -105,6 +116,8 @@ export interface Evidence {
   samples: PollSample[];
   /** Recorded (trace `anomaly` events) and derived (see EVIDENCE_RULES), in trace order. */
   anomalies: Anomaly[];
+  /** What the orchestrator's endpoints answered (from the trace); absent in evidence built by hand. */
+  orchestratorReads?: OrchestratorReads;
   counters: Counters;
   trail: CrossId[];
   notes: string[];
@@ -318,15 +331,10 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
       ...besideAnomalies(created.at, created.data.new_anyway_beside),
       ...anomalies(events, steps, chain, counters, table),
     ],
+    orchestratorReads: orchestratorReads(events, ORCHESTRATOR_ENDPOINTS),
     counters,
     trail: trail(journal, steps, events, table),
-    notes: [
-      str(created.data.operator_notes),
-      ...events
-        .map((e) => e.payload as Record<string, unknown>)
-        .filter((p) => p && p.source === "operator" && typeof p.text === "string")
-        .map((p) => String(p.text)),
-    ].filter((s): s is string => Boolean(s)),
+    notes: recordedNotes(journal, events),
     chain,
     manifest,
   };

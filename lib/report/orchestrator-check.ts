@@ -8,12 +8,53 @@
  */
 import type { Evidence } from "./evidence";
 
-/** Why the orchestrator did not compare the amounts (the parameters pre-flight pinned say which). */
-function why(ev: Evidence): string {
+/**
+ * Why the orchestrator did not compare the amounts, and the fix, from what happened: HYPERSWITCH_URL
+ * not set (the parameters pre-flight pinned); set, but no request reached it (no key: the steps send
+ * none without HYPERSWITCH_API_KEY); or set and read, and what it answered (401/403: the key; 404:
+ * the origin; another status; no connection), with the first failed read's trace line.
+ */
+export function orchestratorWhy(ev: Evidence): { why: string; fix: string } {
   const url = ev.parameters?.params.HYPERSWITCH_URL;
-  return !url || url === "(none)"
-    ? "HYPERSWITCH_URL was not set"
-    : `the orchestrator (${url}) could not be read when the steps looked`;
+  if (!url || url === "(none)")
+    return {
+      why: "HYPERSWITCH_URL was not set",
+      fix: "run with HYPERSWITCH_URL (the orchestrator's API origin) and HYPERSWITCH_API_KEY set",
+    };
+  const reads = ev.orchestratorReads;
+  const at = `the orchestrator (${url})`;
+  if (reads && reads.requests === 0)
+    return {
+      why: `${at} was never asked: no step sent it a request (HYPERSWITCH_API_KEY not set?)`,
+      fix: "export HYPERSWITCH_API_KEY (snd_… staging, prd_… live) beside HYPERSWITCH_URL",
+    };
+  const first = reads?.failures[0];
+  if (!first)
+    return {
+      why: `${at} answered, but not with an answer the steps could read (see the warnings)`,
+      fix: "check the warnings' cross-check failures against the orchestrator's API version",
+    };
+  const more = reads.failures.length > 1 ? `; ${reads.failures.length} reads failed` : "";
+  const where = `${first.endpoint}, trace L${first.traceLine}${more}`;
+  if (first.status === null)
+    return {
+      why: `${at} could not be reached (${where}: ${first.error ?? "no answer"})`,
+      fix: "check that HYPERSWITCH_URL is reachable from the machine the kernel runs on",
+    };
+  if (first.status === 401 || first.status === 403)
+    return {
+      why: `${at} refused the key: ${first.status} (${where})`,
+      fix: "export the orchestrator's HYPERSWITCH_API_KEY for this mode (snd_… staging, prd_… live)",
+    };
+  if (first.status === 404)
+    return {
+      why: `${at} answered 404 (${where})`,
+      fix: "check that HYPERSWITCH_URL is the API origin of the orchestrator that took this payment",
+    };
+  return {
+    why: `${at} answered ${first.status} (${where})`,
+    fix: "check the orchestrator's status page, then its answers in the trace",
+  };
 }
 
 /** What was not compared at the orchestrator, as one line naming how to check it, or null when all was. */
@@ -29,5 +70,6 @@ export function notComparedAtOrchestrator(ev: Evidence): string | null {
   const refs = [payment ? `payment ${payment}` : null, refund && ev.refund ? `refund ${refund}` : null]
     .filter(Boolean)
     .join(" and ");
-  return `${missing.join(" and ")} not compared at the orchestrator (${why(ev)}), only the marketplace's word — check ${refs || "the order's payment"} in the Hyperswitch dashboard, and run with HYPERSWITCH_URL and HYPERSWITCH_API_KEY`;
+  const { why, fix } = orchestratorWhy(ev);
+  return `${missing.join(" and ")} not compared at the orchestrator (${why}), only the marketplace's word — check ${refs || "the order's payment"} in the Hyperswitch dashboard; next run: ${fix}`;
 }

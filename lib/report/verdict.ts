@@ -360,14 +360,15 @@ export function actionItems(ev: Evidence): string[] {
 }
 
 /**
- * The database read the seller transfer after the refund and found it not reversed: the step
- * records that reading as data (`money_seen` reversal from the database, 0 when not reversed), so
- * this never reads the words of the step's `transfer_reversal` fact.
+ * The database read the seller transfer after the refund and found it not wholly reversed (none of
+ * it, or part): the step records that reading as data (`money_seen` reversal from the database, its
+ * amount_reversed), so this never reads the words of the step's `transfer_reversal` fact.
  */
 function transferNotReversed(ev: Evidence): boolean {
-  const db = (what: string) => ev.reconciliation.rows.find((r) => r.what === what)?.values.database ?? null;
-  const reversal = db("reversal");
-  return reversal !== null && reversal.amount === 0 && (db("transfer")?.amount ?? 1) > 0;
+  const row = (what: string) => ev.reconciliation.rows.find((r) => r.what === what)?.values;
+  const reversal = row("reversal")?.database ?? null;
+  const whole = row("transfer")?.database?.amount ?? row("reversal")?.["marketplace API"]?.amount ?? 1;
+  return reversal !== null && whole > 0 && reversal.amount < whole;
 }
 
 /** What the money reconciliation leaves to do: a row that disagrees, part not refunded, a transfer not reversed. */
@@ -393,7 +394,7 @@ function ledgerActions(ev: Evidence, order: string): string[] {
       );
     else if (r.what === "reversal")
       out.push(
-        `**Seller transfer reversal not checked** for ${order}: ${r.unchecked} — ${sql}check that its status is reversed (if not, ask the marketplace squad to reverse it). The table stays unbalanced: a GO needs a session whose step 9 read it (DATABASE_URL set, read-only).`,
+        `**Seller transfer reversal not checked** for ${order}: ${r.unchecked} — ${sql}check that its status is reversed and that the whole transfer was reversed (its amount_reversed, or the payout processor's transfer reversal); if not, ask the marketplace squad to reverse it. The table stays unbalanced: a GO needs a session whose step 9 read it (DATABASE_URL set, read-only).`,
       );
     else out.push(`**Money not checked** (${r.what}) for ${order}: ${r.unchecked} — check it at its source by hand.`);
   }

@@ -79,59 +79,89 @@ export function transferMismatch(
   return `${what} ${paid} (${where}) ≠ ${formatMoney(split.expected, split.currency)} the order implies: ${split.words}`;
 }
 
+/** A seller_transfers row as step 9 reads it (lib/contract.ts SellerTransfer). */
+export interface TransferRowRead {
+  id?: string;
+  amount: number;
+  currency: string;
+  status?: string | null;
+  reversed_at?: string | null;
+  reversal_id?: string | null;
+  /** Minor units reversed; absent (undefined) when the table has no such column: then not checked. */
+  amount_reversed?: number | null;
+}
+
+/** Why the reversal's amount is not checked on a table without the column (journaled as `money_unchecked`). */
+export const NO_REVERSED_AMOUNT =
+  "seller_transfers has no amount_reversed column: its status says whether the transfer was reversed, not how much of it";
+
 /**
  * Step 9's reading of every seller_transfers row of the order after the refund: reversed only when
- * each row is, the amount reversed being the reversed rows' sum; with one row, reversalWords.
+ * each row is, wholly; `amount` the rows' reversed amounts summed, or null when the table does not
+ * say how much (no amount_reversed column: the amount is not checked, never assumed). With one row,
+ * reversalWords.
  */
 export function reversalOf(
-  rows: ReadonlyArray<{
-    id?: string;
-    amount: number;
-    currency: string;
-    status?: string | null;
-    reversed_at?: string | null;
-    reversal_id?: string | null;
-  }>,
-): { reversed: boolean; text: string; amount: number; currency: string | null } | null {
+  rows: readonly TransferRowRead[],
+): { reversed: boolean; text: string; amount: number | null; currency: string | null } | null {
   if (!rows.length) return null;
   const currencies = [...new Set(rows.map((r) => r.currency))];
   const currency = currencies.length === 1 ? currencies[0] : null;
-  if (rows.length === 1)
-    return { ...reversalWords(rows[0]), amount: reversalWords(rows[0]).reversed ? rows[0].amount : 0, currency };
-  const done = rows.filter((r) => reversalWords(r).reversed);
-  const amount = done.reduce((s, r) => s + r.amount, 0);
-  if (done.length === rows.length)
+  const each = rows.map((r) => reversalWords(r));
+  const amount = each.some((w) => w.amount === null) ? null : each.reduce((s, w) => s + (w.amount ?? 0), 0);
+  if (rows.length === 1) return { ...each[0], currency };
+  if (each.every((w) => w.reversed))
     return {
       reversed: true,
-      text: `reversed: all ${rows.length} seller_transfers rows of the order`,
+      text: `reversed: all ${rows.length} seller_transfers rows of the order${amount === null ? ` (the amount not checked: ${NO_REVERSED_AMOUNT})` : ""}`,
       amount,
       currency,
     };
-  const left = rows.filter((r) => !reversalWords(r).reversed).map((r) => `${r.id ?? "?"} ${r.status ?? "unknown"}`);
+  const left = rows.flatMap((r, i) => (each[i].reversed ? [] : [`${r.id ?? "?"} ${each[i].text}`]));
   return {
     reversed: false,
-    text: `not reversed: ${rows.length - done.length} of ${rows.length} seller_transfers rows of the order not reversed after the refund (${left.join(", ")})`,
+    text: `not reversed: ${left.length} of ${rows.length} seller_transfers rows of the order not wholly reversed after the refund (${left.join("; ")})`,
     amount,
     currency,
   };
 }
 
-/** Step 9's reading of the transfer after the refund: reversed (with its time and id), or why not. */
-export function reversalWords(
-  row: {
-    status?: string | null;
-    reversed_at?: string | null;
-    reversal_id?: string | null;
-  } | null,
-): { reversed: boolean; text: string } {
-  if (!row) return { reversed: false, text: "not checked: no seller_transfers row" };
-  if (row.status === "reversed" || row.reversed_at)
+/**
+ * Step 9's reading of one transfer after the refund: reversed (with its time and id) only when its
+ * status says so and, where the table has amount_reversed, the whole amount was reversed; a partial
+ * reversal is not "reversed". `amount`: minor units reversed, null when the table does not say.
+ */
+export function reversalWords(row: TransferRowRead | null): { reversed: boolean; text: string; amount: number | null } {
+  if (!row) return { reversed: false, text: "not checked: no seller_transfers row", amount: null };
+  const byStatus = row.status === "reversed" || Boolean(row.reversed_at);
+  const when = `${row.reversed_at ? ` at ${row.reversed_at}` : ""}${row.reversal_id ? ` (${row.reversal_id})` : ""}`;
+  const back = row.amount_reversed;
+  if (typeof back !== "number") {
+    const unchecked = `the amount not checked: ${NO_REVERSED_AMOUNT}`;
+    return byStatus
+      ? { reversed: true, text: `reversed${when} by its status; ${unchecked}`, amount: null }
+      : {
+          reversed: false,
+          text: `not reversed: seller_transfers.status is ${row.status ?? "unknown"} after the refund; ${unchecked}`,
+          amount: null,
+        };
+  }
+  const f = (n: number) => formatMoney(n, row.currency || "");
+  if (byStatus && back === row.amount) return { reversed: true, text: `reversed${when}: ${f(back)}`, amount: back };
+  if (back === 0)
     return {
-      reversed: true,
-      text: `reversed${row.reversed_at ? ` at ${row.reversed_at}` : ""}${row.reversal_id ? ` (${row.reversal_id})` : ""}`,
+      reversed: false,
+      text: byStatus
+        ? `not reversed: seller_transfers.status is reversed but amount_reversed is ${f(0)} of ${f(row.amount)}`
+        : `not reversed: seller_transfers.status is ${row.status ?? "unknown"} after the refund`,
+      amount: 0,
     };
   return {
     reversed: false,
-    text: `not reversed: seller_transfers.status is ${row.status ?? "unknown"} after the refund`,
+    text:
+      back < row.amount
+        ? `partially reversed${when}: ${f(back)} of ${f(row.amount)} (seller_transfers.amount_reversed; status ${row.status ?? "unknown"})`
+        : `not reversed as paid: ${f(back)} reversed of a ${f(row.amount)} transfer (seller_transfers.amount_reversed; status ${row.status ?? "unknown"})`,
+    amount: back,
   };
 }

@@ -13,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { SecretLeakError } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
 import { redactString } from "../../lib/evidence/redact";
-import { SECRET_HASHES_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
+import { SECRET_HASHES_FILE, REPORT_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
 import { formatHit, scanPaths, scanText } from "../../lib/evidence/scan";
 import {
   SECRET_HASHES_SCHEMA,
@@ -321,7 +321,43 @@ describe("a pay link left in the notebook at seal time", () => {
     assert.equal(p.links, 1);
     assert.match(String(p.sha256_after), /^[0-9a-f]{64}$/);
     assert.ok(verifySession(dir).ok, "sealed over the masked notebook and the note");
+    // report.md lists the masking (when, why, the notebook's hashes), never the link or its secret.
+    const report = fs.readFileSync(path.join(dir, REPORT_FILE), "utf8");
+    assert.match(
+      report,
+      /session · warning · the checkout link's client secret was masked in payment-e2e\.ipynb by npm run archive before sealing \(1 link; step 4 never ran\): the notebook's SHA-256 was [0-9a-f]{12}… before, [0-9a-f]{12}… after/,
+    );
+    assert.ok(!report.includes(cs) && !report.includes("client_secret"));
     assert.deepEqual(scanPaths([dir], { env: {}, extensions: "all" }), []);
+  });
+
+  test("a re-seal over a notebook saved with the link: the audit page says both, never the secret", async () => {
+    const archive = tmpArchive();
+    const dir = makeSession(archive, { mode: "sandbox", scenario: "declined" });
+    const docsDir = path.join(archive, "docs");
+    fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), notebook("nothing to pay"));
+    assert.equal((await archiveSession(dir, { html: false, docsDir })).status, "sealed");
+    const cs = clientSecret();
+    recordSecretHash(dir, cs, "GET /orders/:id secret");
+    fs.writeFileSync(
+      path.join(dir, SESSION_NOTEBOOK),
+      notebook(`[**Pay →**](http://127.0.0.1:1/checkout/pay_1?client_secret=${cs})`),
+    );
+    const res = await archiveSession(dir, { docsDir, reseal: "the notebook was saved again after sealing" });
+    assert.equal(res.status, "resealed");
+    const page = fs.readFileSync(String(res.html), "utf8");
+    assert.ok(!page.includes(cs));
+    assert.match(
+      page,
+      /The checkout link's client secret was masked in this notebook by npm run archive before sealing \(1 link; step 4 never ran\)\./,
+    );
+    assert.match(
+      page,
+      /Re-sealed on purpose by npm run archive --reseal, replacing the seal of \S+, with the reason "the notebook was saved again after sealing"\./,
+    );
+    const report = fs.readFileSync(path.join(dir, REPORT_FILE), "utf8");
+    assert.match(report, /re-sealed on purpose by npm run archive --reseal/);
+    assert.match(report, /the checkout link's client secret was masked/);
   });
 
   test("step 4 passed but the link was not overwritten: masked too, with its own words", async () => {

@@ -520,4 +520,27 @@ export const TAMPER_CASES: TamperCase[] = [
     },
     expect: ["NOTEBOOK_DISAGREES"],
   },
+  {
+    // What a seal made before the seal rule refused it leaves: the note shown, report.md without it.
+    name: "notebook's OPERATOR_NOTES typed after the session cell (in neither the journal nor the trace), manifest and anchor redone",
+    tamper: (c) => {
+      const file = path.join(c.dir, "payment-e2e.ipynb");
+      const nb = JSON.parse(fs.readFileSync(file, "utf8")) as { cells: unknown[] };
+      nb.cells.unshift({
+        cell_type: "code",
+        execution_count: null,
+        id: "params",
+        metadata: { tags: ["parameters"] },
+        outputs: [],
+        source: [
+          'let MODE = "sandbox";\n',
+          'let OPERATOR_NOTES = "refunded twice from the dashboard, ticket OPS-9";   // free text\n',
+        ],
+      });
+      fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+      reseal(c.dir);
+      reanchor(c);
+    },
+    expect: ["NOTES_UNRECORDED"],
+  },
 ];

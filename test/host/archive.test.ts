@@ -9,7 +9,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { ArchiveSealed } from "../../lib/errors";
-import { MANIFEST_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
+import { MANIFEST_FILE, REPORT_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
+import { keyFingerprint } from "../../lib/evidence/signature";
+import { makeSigner } from "../evidence/signing";
 import { readTrace } from "../../lib/evidence/chain";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { verifySession } from "../../lib/evidence/verify";
@@ -150,7 +152,31 @@ describe("archive on a sealed folder", () => {
     assert.match(p.changes[0], /^payment-e2e\.ipynb: the notebook was saved after sealing/);
     assert.ok(verifySession(dir).ok);
     assert.equal(readManifest(dir).trace_lines, first.manifest.trace_lines + 1);
+    // report.md says so too (who, why, when, over which seal), not only the trace.
+    const report = fs.readFileSync(path.join(dir, REPORT_FILE), "utf8");
+    assert.match(
+      report,
+      /session · operator · re-sealed on purpose by npm run archive --reseal, replacing the seal of \S+ \(manifest [0-9a-f]{12}…\), with the reason "the notebook was re-run on purpose"; unsigned: no signing key was given; what had changed: payment-e2e\.ipynb: the notebook was saved after sealing/,
+    );
     assert.equal((await archiveSession(dir, { html: false, docsDir: docs })).status, "already-sealed");
+  });
+
+  test("a signed re-seal: report.md names the key that signed it and its statement", async () => {
+    const { dir, docs } = await sealedOnce();
+    const signer = makeSigner("ops@example.com");
+    fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), '{"cells": [], "metadata": {"rerun": 2}}\n');
+    const r = await archiveSession(dir, {
+      html: false,
+      docsDir: docs,
+      reseal: "re-run after a kernel crash",
+      signKey: signer.key,
+    });
+    assert.equal(r.status, "resealed");
+    const fp = keyFingerprint(signer.key);
+    assert.match(String(fp), /^ED25519 key SHA256:\S+$/);
+    const report = fs.readFileSync(path.join(dir, REPORT_FILE), "utf8");
+    assert.ok(report.includes(`signed with ${fp} (reseal-1.json's signature names the signer)`), report);
+    assert.ok(fs.existsSync(path.join(dir, "reseal-1.json.sig")));
   });
 
   test("evidence appended by confirm-bank: refused without --reseal, re-sealed with it", async () => {

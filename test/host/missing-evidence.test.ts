@@ -14,7 +14,9 @@ import { REPORT_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/fi
 import { Journal, latestStepResults } from "../../lib/evidence/journal";
 import { Trace } from "../../lib/evidence/trace";
 import { archiveSession } from "../../lib/host/archive";
-import { notesInNotebook } from "../../lib/host/operator-notes";
+import { formatVerify, verifySession } from "../../lib/evidence/verify";
+import { reseal } from "../evidence/format-v2";
+import { notesInNotebook } from "../../lib/evidence/operator-notes";
 import type { Notebook } from "../../lib/host/nbfile";
 import { stepMarkdown } from "../../lib/report/display";
 import type { StepResult } from "../../lib/types";
@@ -68,6 +70,27 @@ describe("OPERATOR_NOTES shown in the notebook reach the sealed report", () => {
     const r = await archiveSession(dir, { html: false, docsDir: docsOf(dir) });
     assert.equal(r.outcome, "PASS");
     assert.match(fs.readFileSync(path.join(dir, REPORT_FILE), "utf8"), /ticket OPS-9/);
+    assert.ok(verifySession(dir).ok, "the recorded note verifies");
+  });
+
+  test("verify, on a folder sealed before the seal refused it: an unrecorded note is an error (NOTES_UNRECORDED), never quoted; an expression, a warning", async () => {
+    const dir = makeSession(tmpArchive(), { mode: "sandbox", scenario: "pass" });
+    notebookWith(dir, `let OPERATOR_NOTES = "";\n`);
+    await archiveSession(dir, { html: false, docsDir: docsOf(dir) });
+    // As an older tool sealed it: the note typed afterwards, the manifest over the notebook as it is.
+    notebookWith(dir, `let OPERATOR_NOTES = ${JSON.stringify(NOTE)};\n`);
+    reseal(dir);
+    const v = verifySession(dir);
+    assert.equal(v.ok, false);
+    const f = v.findings.find((x) => x.code === "NOTES_UNRECORDED");
+    assert.equal(f?.subject, SESSION_NOTEBOOK);
+    assert.match(String(f?.message), /^OPERATOR_NOTES \(\d+ characters\) is in neither the journal nor the trace/);
+    assert.ok(!formatVerify(v).join("\n").includes("OPS-9"), "the note itself is not printed");
+    notebookWith(dir, `let OPERATOR_NOTES = "a" + "b";\n`);
+    reseal(dir);
+    const w = verifySession(dir);
+    assert.ok(w.ok, formatVerify(w).join("\n"));
+    assert.ok(w.findings.some((x) => x.level === "warning" && /OPERATOR_NOTES is not a plain string/.test(x.message)));
   });
 
   test("no note, or the note the session recorded at creation: seals as before", async () => {

@@ -30,6 +30,7 @@ afterEach(async () => {
     surchargeMinor: 0,
     transferDeltaCents: 0,
     transferNotReversed: false,
+    transferReversedCents: 0,
   });
 });
 
@@ -174,6 +175,70 @@ test("a transfer left paid after the refund is recorded, as an anomaly and a fac
   );
   assert.notEqual(deriveOutcome(ev).outcome, "PASS", "money that does not reconcile is never a PASS");
 });
+
+test("a partial reversal (status reversed, 0.01 EUR of the transfer reversed) is not 'reversed': a fact, an anomaly, a MISMATCH, never PASS", async () => {
+  bench.sb.setFaults({ transferReversedCents: 1 });
+  const rb = session();
+  assert.equal((await upToTransfer(rb)).status, "PASS");
+  assert.equal((await rb.run("refund")).status, "PASS");
+  const s9 = await rb.run("refunded");
+  assert.equal(s9.status, "PASS", s9.reason);
+  assert.match(
+    String(s9.observed.transfer_reversal),
+    /^partially reversed at \S+: 0\.01 EUR of \d+\.\d\d EUR \(seller_transfers\.amount_reversed; status reversed\)$/,
+  );
+  assert.ok(rb.anomalies.some((a) => /seller transfer partially reversed/.test(a.message)));
+  const row = reconcile(rb.journal.all()).rows.find((r) => r.what === "reversal")!;
+  assert.equal(row.values.database?.amount, 1);
+  assert.match(
+    row.verdict,
+    /^MISMATCH: .* \(marketplace API .*\) ≠ 0\.01 EUR \(database seller_transfers\.amount_reversed/,
+  );
+  const ev = loadEvidence(rb.dir);
+  assert.notEqual(deriveOutcome(ev).outcome, "PASS");
+  const items = actionItems(ev);
+  assert.ok(
+    items.some((i) =>
+      /^\*\*Seller transfer not reversed\*\* for ord_\S+: partially reversed at \S+: 0\.01 EUR of /.test(i),
+    ),
+    items.join("\n"),
+  );
+});
+
+test("a seller_transfers table without amount_reversed: the reversal's amount NOT CHECKED (never the transfer assumed), never PASS", async () => {
+  const rb = session();
+  assert.equal((await upToTransfer(rb)).status, "PASS");
+  assert.equal((await rb.run("refund")).status, "PASS");
+  await untilOrder(rb.order!.id, "refunded");
+  await admin("ALTER TABLE seller_transfers DROP COLUMN amount_reversed");
+  try {
+    const s9 = await rb.run("refunded");
+    assert.equal(s9.status, "PASS", s9.reason);
+    assert.match(
+      String(s9.observed.transfer_reversal),
+      /^reversed at \S+ by its status; the amount not checked: seller_transfers has no amount_reversed column/,
+    );
+    const row = reconcile(rb.journal.all()).rows.find((r) => r.what === "reversal")!;
+    assert.equal(row.values.database, null);
+    assert.match(row.verdict, /^NOT CHECKED: seller_transfers has no amount_reversed column/);
+    const ev = loadEvidence(rb.dir);
+    assert.equal(deriveOutcome(ev).outcome, "PARTIAL", deriveOutcome(ev).reason);
+    assert.ok(actionItems(ev).some((i) => /^\*\*Seller transfer reversal not checked\*\*/.test(i)));
+  } finally {
+    await admin("ALTER TABLE seller_transfers ADD COLUMN amount_reversed integer NOT NULL DEFAULT 0");
+  }
+});
+
+async function admin(sql: string): Promise<void> {
+  const { Client } = await import("pg");
+  const c = new Client({ connectionString: bench.sb.adminDsn });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
 
 async function untilOrder(orderId: string, status: string): Promise<void> {
   const { Client } = await import("pg");

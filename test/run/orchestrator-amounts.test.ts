@@ -17,6 +17,9 @@ import { readJournalFile } from "../../lib/evidence/journal";
 import { JOURNAL_FILE } from "../../lib/evidence/files";
 import { loadEvidence } from "../../lib/report/evidence";
 import { actionItems, deriveOutcome } from "../../lib/report/verdict";
+import { notComparedAtOrchestrator, orchestratorWhy } from "../../lib/report/orchestrator-check";
+import type { Evidence } from "../../lib/report/evidence";
+import type { OrchestratorReads } from "../../lib/report/derived";
 import { reconcile } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
@@ -120,8 +123,9 @@ describe("amounts compared at the orchestrator, never assumed", () => {
       assert.equal(v.outcome, "PARTIAL", v.reason);
       assert.match(
         v.reason,
-        /^money moved; open: amounts — the captured amount \(payment amount_received\) not compared at the orchestrator \(the orchestrator \(http:\/\/127\.0\.0\.1:\d+\) could not be read when the steps looked\), only the marketplace's word — check payment pay_\S+ and refund \S+ in the Hyperswitch dashboard/,
+        /^money moved; open: amounts — the captured amount \(payment amount_received\) not compared at the orchestrator \(the orchestrator \(http:\/\/127\.0\.0\.1:\d+\) answered 404 \(GET \/payments\/:id, trace L\d+; \d+ reads failed\)\), only the marketplace's word — check payment pay_\S+ and refund \S+ in the Hyperswitch dashboard; next run: check that HYPERSWITCH_URL is the API origin of the orchestrator that took this payment$/,
       );
+      assert.doesNotMatch(v.reason, /HYPERSWITCH_API_KEY/, "both were set: the key is not what failed");
       assert.ok(
         actionItems(ev).some((a) =>
           /^\*\*Amounts not checked at the orchestrator\*\* for ord_\S+: the captured amount/.test(a),
@@ -146,6 +150,68 @@ describe("amounts compared at the orchestrator, never assumed", () => {
       assert.match(v.reason, /refunded/);
     } finally {
       unreadable = null;
+    }
+  });
+
+  test("a staging run with no refund: the amounts steps 4 and 5 compared at the orchestrator reach the money table", async () => {
+    const rb = session({ HYPERSWITCH_URL: hsProxy.url, REFUND: false }, { HYPERSWITCH_API_KEY: sb.apiKey });
+    for (const id of ["preflight", "login", "product", "order"]) {
+      const r = await rb.run(id);
+      assert.equal(r.status, "PASS", `${r.step}: ${r.reason}`);
+    }
+    const paid = await payAndConfirm(rb);
+    assert.equal(paid.status, "PASS", paid.reason);
+    const total = rb.journal.last("order_created")!.data.total_cents;
+    const orchestrator = (what: string) => {
+      const seen = reconcile(rb.journal.all()).rows.find((r) => r.what === what)!.values.orchestrator;
+      return seen && { amount: seen.amount, ref: seen.ref };
+    };
+    // Step 4 compared the charged amount (and the captured one, when the payment had settled by then).
+    assert.deepEqual(orchestrator("charged"), { amount: total, ref: "payment amount" });
+    const completed = await rb.run("completed");
+    assert.equal(completed.status, "PASS", completed.reason);
+    // Step 5 compared what was captured: no later step reads the orchestrator in a run without a refund.
+    assert.deepEqual(orchestrator("captured"), { amount: total, ref: "payment amount_received" });
+    const ev = loadEvidence(rb.dir);
+    assert.equal(notComparedAtOrchestrator(ev), null);
+    assert.doesNotMatch(deriveOutcome(ev).reason, /not compared at the orchestrator/);
+  });
+
+  test("why the orchestrator did not compare, in one line naming what failed and the fix (not 'set both' when both were)", () => {
+    const ev = (url: string | null, reads?: OrchestratorReads) =>
+      ({
+        parameters: url === null ? null : { params: { HYPERSWITCH_URL: url } },
+        orchestratorReads: reads,
+      }) as Evidence;
+    const fail = (status: number | null, error: string | null = null) => ({
+      requests: 3,
+      failures: [{ endpoint: "GET /payments/:id", status, error, traceLine: 40 }],
+    });
+    const url = "https://hs.example.com";
+    const cases: Array<[Evidence, RegExp]> = [
+      [ev("(none)"), /^HYPERSWITCH_URL was not set → run with HYPERSWITCH_URL .* and HYPERSWITCH_API_KEY set$/],
+      [
+        ev(url, { requests: 0, failures: [] }),
+        /was never asked: no step sent it a request \(HYPERSWITCH_API_KEY not set\?\) → export HYPERSWITCH_API_KEY/,
+      ],
+      [
+        ev(url, fail(401)),
+        /^the orchestrator \(https:\/\/hs\.example\.com\) refused the key: 401 \(GET \/payments\/:id, trace L40\) → export the orchestrator's HYPERSWITCH_API_KEY for this mode/,
+      ],
+      [
+        ev(url, fail(null, "request failed: GET https://hs.example.com/payments/pay_1 (ECONNREFUSED)")),
+        /could not be reached \(GET \/payments\/:id, trace L40: request failed: .*ECONNREFUSED\)\) → check that HYPERSWITCH_URL is reachable/,
+      ],
+      [ev(url, fail(503)), /answered 503 \(GET \/payments\/:id, trace L40\) → check the orchestrator's status page/],
+      [
+        ev(url, { requests: 2, failures: [] }),
+        /answered, but not with an answer the steps could read \(see the warnings\)/,
+      ],
+    ];
+    for (const [e, re] of cases) {
+      const w = orchestratorWhy(e);
+      assert.match(`${w.why} → ${w.fix}`, re);
+      assert.doesNotMatch(`${w.why}${w.fix}`, /\n/);
     }
   });
 

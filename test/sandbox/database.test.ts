@@ -31,6 +31,7 @@ for (const backend of backends()) {
         "004_order_paid_at",
         "005_amounts_and_void",
         "006_ledger",
+        "007_reversed_amount",
       ]);
       const tables = (
         await sql(sb.adminDsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")

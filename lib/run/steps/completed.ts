@@ -16,6 +16,7 @@ import {
   type BackendTime,
 } from "../backend-time";
 import { paymentAdvice } from "../hs-status";
+import { notePaymentSeen } from "./refunds";
 import type { StepContext, StepOutcome } from "../step-context";
 import { probeOrder, refundStepNo, requireOrder, stepNo } from "./orders";
 import {
@@ -144,6 +145,7 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
       const advice = paymentAdvice(c, o.paymentId);
       const a = checkAmounts(o, p);
       obs.amount_check = a.facts.amount_check;
+      notePaymentSeen(journal, p);
       if (a.mismatch) recordCaptured(journal, a, p.status);
       const captured = p.amount_received != null ? ` (captured ${formatAmount(a.captured)}: amount_received)` : "";
       const msg =
@@ -160,6 +162,8 @@ export async function runCompleted(ctx: StepContext): Promise<StepOutcome | unde
   const p = ctx.hs ? await crossCheckPayment(ctx, obs) : null;
   const a = checkAmounts(o, p, { noView: noOrchestratorView(ctx) });
   obs.amount_check = a.facts.amount_check;
+  // What was compared reaches the money table (the capture may have changed since step 4 looked).
+  if (p) notePaymentSeen(journal, p);
   if (a.mismatch) {
     if (p) recordCaptured(journal, a, p.status);
     const msg = amountMismatchMessage(a, o.paymentId, refundStepNo(ctx.table));

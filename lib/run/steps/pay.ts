@@ -10,6 +10,7 @@ import { recordImpossibleTime } from "../backend-time";
 import type { StepContext, StepOutcome } from "../step-context";
 import { refundStepNo, requireOrder } from "./orders";
 import { moneyMovedNote, noOrchestratorView, paymentEvidence, refusedAfterPaying } from "./payment";
+import { notePaymentSeen } from "./refunds";
 
 export async function runPay(ctx: StepContext): Promise<StepOutcome | undefined> {
   const { journal, facts: obs } = ctx;
@@ -65,6 +66,8 @@ export async function runPay(ctx: StepContext): Promise<StepOutcome | undefined>
     noView: noOrchestratorView(ctx),
   });
   Object.assign(obs, amounts.facts);
+  // What was compared reaches the money table (a run without a refund never reads it again).
+  if (evidence.hs) notePaymentSeen(journal, evidence.hs);
   if (amounts.mismatch) {
     refusedAfterPaying(journal, evidence, `the amounts disagree: ${amounts.mismatch}`, amounts);
     throw new StepCheckError(

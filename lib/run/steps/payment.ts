@@ -64,13 +64,16 @@ export async function orchestratorAnswer<T>(
   }
 }
 
+/** The orchestrator's endpoints as the trace names them (the report reads what they answered). */
+export const ORCHESTRATOR_ENDPOINTS: readonly string[] = ["GET /payments/:id", "GET /refunds/:id"];
+
 /** The orchestrator's view of the payment, or null without HYPERSWITCH_URL (or when it cannot be read). */
 export async function orchestratorPayment(s: Services): Promise<HsPaymentT | null> {
   const o = journalOrder(s.journal);
   if (!o) return null;
   const p = await orchestratorGet(s, "orchestrator", {
     path: paths.hsPaymentSynced(o.paymentId),
-    endpoint: "GET /payments/:id",
+    endpoint: ORCHESTRATOR_ENDPOINTS[0],
     schema: HsPayment,
   });
   // An answer about another payment says nothing about this one (its `failed` is not ours).

@@ -20,7 +20,7 @@ import {
 } from "../backend-time";
 import { refundAdvice, refundClass } from "../hs-status";
 import { ledgerOf, refundAttempts, refundedText, uncheckedWhy } from "../ledger";
-import { reversalOf, reversalWords } from "../ledger-checks";
+import { NO_REVERSED_AMOUNT, reversalOf, reversalWords } from "../ledger-checks";
 import type { Probe } from "../poll";
 import type { StepContext, StepOutcome } from "../step-context";
 import { licenses, probeOrder, refundStepNo, requireOrder } from "./orders";
@@ -241,7 +241,8 @@ async function seeRefunds(ctx: StepContext, order: OrderT | null): Promise<void>
 async function checkReversal(ctx: StepContext): Promise<void> {
   const obs = ctx.facts;
   if (!ctx.cfg.databaseUrl) {
-    obs.transfer_reversal = "not checked: no DATABASE_URL (check seller_transfers.status = 'reversed' by hand)";
+    obs.transfer_reversal =
+      "not checked: no DATABASE_URL (check by hand that seller_transfers.status is 'reversed' and the whole amount was reversed)";
     ctx.journal.append("money_unchecked", {
       what: "reversal",
       why: "no DATABASE_URL: seller_transfers was not read after the refund",
@@ -271,16 +272,19 @@ async function checkReversal(ctx: StepContext): Promise<void> {
         currency: expected.data.currency,
         ref: "the whole transfer, on a full refund",
       });
-    seeMoney(ctx.journal, {
-      what: "reversal",
-      source: "database",
-      amount: all.amount,
-      currency: all.currency ?? read.rows[0].currency,
-      ref:
-        read.rows.length > 1
-          ? `seller_transfers.status of ${read.rows.length} rows: ${read.rows.map((x) => x.status).join(", ")}`
-          : `seller_transfers.status ${read.rows[0].status}`,
-    });
+    // The amount the database says was reversed, never the transfer's amount assumed from its status.
+    if (all.amount === null) ctx.journal.append("money_unchecked", { what: "reversal", why: NO_REVERSED_AMOUNT });
+    else
+      seeMoney(ctx.journal, {
+        what: "reversal",
+        source: "database",
+        amount: all.amount,
+        currency: all.currency ?? read.rows[0].currency,
+        ref:
+          read.rows.length > 1
+            ? `seller_transfers.amount_reversed of ${read.rows.length} rows (status ${read.rows.map((x) => x.status).join(", ")})`
+            : `seller_transfers.amount_reversed (status ${read.rows[0].status})`,
+      });
   }
   if (!r.reversed) ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: `seller transfer ${r.text}` });
 }

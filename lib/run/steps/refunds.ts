@@ -3,13 +3,13 @@
  * status journaled when it changed), the amounts each source reported (`money_seen`, once per
  * change). The money rules themselves are ../ledger.ts and ../ledger-checks.ts.
  */
-import { HsRefund, paths, type HsRefundT } from "../../contract";
+import { HsRefund, paths, type HsPaymentT, type HsRefundT } from "../../contract";
 import type { Journal } from "../../evidence/journal";
 import type { RefundAttempt } from "../ledger";
 import { paymentSeen, type MoneySeenData } from "../ledger-checks";
 import type { Services } from "../step-context";
 import { journalOrder } from "./orders";
-import { orchestratorAnswer, orchestratorPayment } from "./payment";
+import { ORCHESTRATOR_ENDPOINTS, orchestratorAnswer, orchestratorPayment } from "./payment";
 import type { BackendTime } from "../backend-time";
 
 /** Journals an amount a source reported, for the ledger (once per change). */
@@ -50,7 +50,7 @@ export async function orchestratorRefund(
   if (!a.refundId) return null;
   const got = await orchestratorAnswer(s, "orchestrator refund", {
     path: paths.hsRefundSynced(a.refundId),
-    endpoint: "GET /refunds/:id",
+    endpoint: ORCHESTRATOR_ENDPOINTS[1],
     schema: HsRefund,
   });
   if (got) onAnswered?.(got.answered);
@@ -95,8 +95,16 @@ export function foreignAdvice(a: RefundAttempt, paymentId: string): string {
   return `${a.foreign} — nothing is counted as refunded: do not create another refund; check at the orchestrator (Hyperswitch dashboard) whether payment ${paymentId} was refunded, and escalate to the marketplace squad with refund ${a.refundId ?? "?"} and payment ${paymentId}`;
 }
 
-/** The orchestrator's charged and captured amounts, journaled for the ledger (nothing without it). */
+/**
+ * The orchestrator's charged and captured amounts as a step compared them (steps 4 and 5, and 8 and 9
+ * reading again), journaled for the ledger: the money table shows what was compared, whichever step did.
+ */
+export function notePaymentSeen(journal: Journal, p: HsPaymentT): void {
+  for (const d of paymentSeen(p)) seeMoney(journal, d);
+}
+
+/** The orchestrator's charged and captured amounts, read now and journaled for the ledger (nothing without it). */
 export async function seePayment(s: Services): Promise<void> {
   const p = await orchestratorPayment(s);
-  if (p) for (const d of paymentSeen(p)) seeMoney(s.journal, d);
+  if (p) notePaymentSeen(s.journal, p);
 }
