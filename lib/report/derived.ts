@@ -211,30 +211,6 @@ function payLinkMaskedText(p: Record<string, unknown>): string {
   return `the checkout link's client secret was masked in ${str(p.file) ?? "the notebook"} by npm run archive before sealing (${n} link${n === 1 ? "" : "s"}; ${why}): the notebook's SHA-256 was ${short(p.sha256_before)} before, ${short(p.sha256_after)} after`;
 }
 
-/** What the orchestrator's endpoints answered in the trace: how many requests, and each failed answer. */
-export interface OrchestratorReads {
-  requests: number;
-  failures: Array<{ endpoint: string; status: number | null; error: string | null; traceLine: number }>;
-}
-
-/** The orchestrator's reads (`endpoints`: how the trace names them), from the trace's request and response lines. */
-export function orchestratorReads(events: readonly TraceEvent[], endpoints: readonly string[]): OrchestratorReads {
-  const out: OrchestratorReads = { requests: 0, failures: [] };
-  for (const e of events) {
-    const p = (e.payload ?? {}) as Record<string, unknown>;
-    if (typeof p.endpoint !== "string" || !endpoints.includes(p.endpoint)) continue;
-    if (e.type === "request") out.requests++;
-    else if (e.type === "response" && (typeof p.error === "string" || Number(p.status) >= 400))
-      out.failures.push({
-        endpoint: p.endpoint,
-        status: typeof p.status === "number" ? p.status : null,
-        error: typeof p.error === "string" ? p.error : null,
-        traceLine: e.seq,
-      });
-  }
-  return out;
-}
-
 /** A traced response's payload, as far as the trail reads it (lib/clients/tracing.ts writes it). */
 const ResponseBody = z.looseObject({ body: z.unknown().optional() });
 

@@ -36,16 +36,8 @@ import { TIME_TOLERANCE_MS, backendTime } from "../run/backend-time";
 import { factsSchema, type StepDef, type StepTable } from "../run/step-model";
 import type { Anomaly, FactValue, Mode, PollSample, StepResult } from "../types";
 import { repoRoot } from "../paths";
-import {
-  anomalies,
-  besideAnomalies,
-  count,
-  orchestratorReads,
-  trail,
-  type Counters,
-  type CrossId,
-  type OrchestratorReads,
-} from "./derived";
+import { anomalies, besideAnomalies, count, trail, type Counters, type CrossId } from "./derived";
+import { orchestratorReads, type OrchestratorReads } from "./orchestrator-check";
 import { ORCHESTRATOR_ENDPOINTS } from "../run/steps/payment";
 export { EVIDENCE_RULES, NOT_VISIBLE, type Counters, type CrossId } from "./derived";
 

@@ -6,6 +6,7 @@
  * reason); the Python verifier bounds the stated outcome by the same journal entries.
  * Sandbox runs may go without the orchestrator (its double is not the thing proved).
  */
+import type { TraceEvent } from "../evidence/chain";
 import type { Evidence } from "./evidence";
 
 /**
@@ -72,4 +73,28 @@ export function notComparedAtOrchestrator(ev: Evidence): string | null {
     .join(" and ");
   const { why, fix } = orchestratorWhy(ev);
   return `${missing.join(" and ")} not compared at the orchestrator (${why}), only the marketplace's word — check ${refs || "the order's payment"} in the Hyperswitch dashboard; next run: ${fix}`;
+}
+
+/** What the orchestrator's endpoints answered in the trace: how many requests, and each failed answer. */
+export interface OrchestratorReads {
+  requests: number;
+  failures: Array<{ endpoint: string; status: number | null; error: string | null; traceLine: number }>;
+}
+
+/** The orchestrator's reads (`endpoints`: how the trace names them), from the trace's request and response lines. */
+export function orchestratorReads(events: readonly TraceEvent[], endpoints: readonly string[]): OrchestratorReads {
+  const out: OrchestratorReads = { requests: 0, failures: [] };
+  for (const e of events) {
+    const p = (e.payload ?? {}) as Record<string, unknown>;
+    if (typeof p.endpoint !== "string" || !endpoints.includes(p.endpoint)) continue;
+    if (e.type === "request") out.requests++;
+    else if (e.type === "response" && (typeof p.error === "string" || Number(p.status) >= 400))
+      out.failures.push({
+        endpoint: p.endpoint,
+        status: typeof p.status === "number" ? p.status : null,
+        error: typeof p.error === "string" ? p.error : null,
+        traceLine: e.seq,
+      });
+  }
+  return out;
 }

@@ -19,7 +19,7 @@ import { loadEvidence } from "../../lib/report/evidence";
 import { actionItems, deriveOutcome } from "../../lib/report/verdict";
 import { notComparedAtOrchestrator, orchestratorWhy } from "../../lib/report/orchestrator-check";
 import type { Evidence } from "../../lib/report/evidence";
-import type { OrchestratorReads } from "../../lib/report/derived";
+import type { OrchestratorReads } from "../../lib/report/orchestrator-check";
 import { reconcile } from "../../lib/run/ledger";
 import type { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
