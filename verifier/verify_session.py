@@ -870,7 +870,8 @@ def expected_outputs(cell, merged=False):
     for o in outs:
         t = o.get("output_type")
         if t == "stream":
-            if o.get("name") == "stdin":
+            if o.get("name") == "stdin":  # an empty output: nbconvert shows no stdin
+                res.append({"text": "", "images": []})
                 continue
             s = _joined(o.get("text"))
             res.append({"text": _nbconvert_text(_CR_OVERWRITE.sub("", s) if merged else s), "images": []})

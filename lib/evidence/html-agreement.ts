@@ -126,7 +126,7 @@ export function expectedOutputs(cell: NbCellLike, merged = false): PageOutput[] 
   }
   return outs.flatMap((o): PageOutput[] => {
     if (o.output_type === "stream") {
-      if (o.name === "stdin") return [];
+      if (o.name === "stdin") return [{ text: "", images: [] }]; // an empty output: nbconvert shows no stdin
       let t = joined(o.text);
       if (merged) t = t.replace(CR_OVERWRITE, "");
       return [shownByFragment(asNbconvertText(t))];

@@ -114,7 +114,8 @@ const LONG_LINE = `${"0123456789abcdef".repeat(1875)} end`;
 /**
  * Outputs whose text is hostile to a page reader: markup, a script, ANSI colour and cursor escapes,
  * a forged output's markup, two consecutive streams (Debian's nbconvert 6 merges them), a carriage
- * return overwrite, an error's coloured traceback, a 30,000-character line, Markdown with all of it.
+ * return overwrite, a stdin echo (not shown), an error's coloured traceback, a 30,000-character line,
+ * Markdown with all of it.
  */
 function hostileOutputs(): NonNullable<NbCell["outputs"]> {
   return [
@@ -129,6 +130,7 @@ function hostileOutputs(): NonNullable<NbCell["outputs"]> {
       text: [`${FAKE_OUTPUT} \x1b[2K\x1b[<1;2Hcursor\nprogress 10%\rprogress 100%\n`],
     },
     { output_type: "stream", name: "stderr", text: [`${SCRIPT}\n`] },
+    { output_type: "stream", name: "stdin", text: ["typed at a prompt\n"] },
     {
       output_type: "error",
       ename: "Error",
