@@ -11,6 +11,8 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { Resvg } from "@resvg/resvg-js";
 import { TABLE_HEAD, banner } from "../../lib/report/display";
+import { fencedBlock, inertCode, inertCodeCell, inertSentence, inertText } from "../../lib/report/inert";
+import { CORPUS } from "../report/hostile-corpus";
 import { AUDIT_CSP, auditCopy, renderMarkdownSafe, normalisedHref, selfContainedProblems } from "../../lib/host/html";
 import { spawnSync } from "node:child_process";
 import { htmlDisagreement } from "../../lib/evidence/html-agreement";
@@ -115,7 +117,8 @@ const LONG_LINE = `${"0123456789abcdef".repeat(1875)} end`;
  * Outputs whose text is hostile to a page reader: markup, a script, ANSI colour and cursor escapes,
  * a forged output's markup, two consecutive streams (Debian's nbconvert 6 merges them), a carriage
  * return overwrite, a stdin echo (not shown), an error's coloured traceback, a 30,000-character line,
- * Markdown with all of it.
+ * Markdown with all of it, and the hostile corpus as the runbook writes backend text into Markdown
+ * (escaped text, code spans, sentences, table cells, fenced blocks).
  */
 function hostileOutputs(): NonNullable<NbCell["outputs"]> {
   return [
@@ -139,6 +142,18 @@ function hostileOutputs(): NonNullable<NbCell["outputs"]> {
     } as NonNullable<NbCell["outputs"]>[number],
     { output_type: "display_data", data: { "text/plain": [LONG_LINE] }, metadata: {} },
     md(`**Observed** : ${SCRIPT} ${FAKE_OUTPUT} \x1b[31mred\x1b[0m ${LONG_LINE}`),
+    // The hostile corpus (issue 25) in every form the runbook writes backend text into Markdown.
+    md(
+      Object.entries(CORPUS)
+        .map(([name, text]) => `- ${inertText(name)}: ${inertText(text)} · ${inertCode(text)} · ${inertSentence(text)}`)
+        .join("\n"),
+    ),
+    md(
+      `| text | as a cell |\n| --- | --- |\n${Object.values(CORPUS)
+        .map((text) => `| ${inertText(text)} | ${inertCodeCell(text)} |`)
+        .join("\n")}`,
+    ),
+    md(Object.values(CORPUS).map(fencedBlock).join("\n\n")),
   ];
 }
 
