@@ -959,11 +959,24 @@ def check_html_outputs(session_dir, out):
     try:
         with open(npth, "r", encoding="utf-8") as f:
             nb = json.loads(f.read())
-        cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
-    except (ValueError, OSError, AttributeError):
+        cells = [c for c in nb["cells"] if c.get("cell_type") == "code"]
+    except (ValueError, OSError, AttributeError, KeyError, TypeError):
+        out.add("ERROR", HTML_FILE, "%s is not a readable notebook (not JSON, or no cells): %s cannot be its export"
+                % (NOTEBOOK_FILE, HTML_FILE), "HTML_DISAGREES")
         return
     with open(hp, "r", encoding="utf-8", errors="replace", newline="") as f:  # a carriage return is text
         page = page_code_cells(_mask(f.read()))
+    try:
+        problem = _html_problem(page, cells)
+    except (ValueError, AttributeError, KeyError, TypeError) as e:  # a cell or output of an unexpected shape
+        problem = "%s cannot be compared with %s: %s" % (HTML_FILE, NOTEBOOK_FILE, e)
+    if problem:
+        out.add("ERROR", HTML_FILE, problem, "HTML_DISAGREES")
+    else:
+        out.add("ok", HTML_FILE, "shows every code cell's outputs as %s does" % NOTEBOOK_FILE)
+
+
+def _html_problem(page, cells):
     problem = None
     if len(page) != len(cells):
         problem = "%s shows %d code cell(s), %s has %d" % (HTML_FILE, len(page), NOTEBOOK_FILE, len(cells))
@@ -980,10 +993,7 @@ def check_html_outputs(session_dir, out):
             key = cell_key(_joined(c.get("source")))
             problem = "%s disagrees with %s at code cell %d%s, %s" % (
                 HTML_FILE, NOTEBOOK_FILE, i + 1, " (%s)" % key if key else "", d)
-    if problem:
-        out.add("ERROR", HTML_FILE, problem, "HTML_DISAGREES")
-    else:
-        out.add("ok", HTML_FILE, "shows every code cell's outputs as %s does" % NOTEBOOK_FILE)
+    return problem
 
 
 # ------------------------------------------------------------------------------ the stated outcome

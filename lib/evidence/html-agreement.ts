@@ -210,17 +210,26 @@ export function htmlDisagreement(html: string, nb: { cells: NbCellLike[] }): str
   return null;
 }
 
-/** The session folder's page against its notebook; null when either is absent or they agree. */
+/**
+ * The session folder's page against its notebook; null when either is absent or they agree. A page
+ * beside a notebook that is not one (not JSON, no cells) shows what no notebook of the folder shows.
+ */
 export function htmlAgreement(dir: string): string | null {
   const htmlFile = path.join(dir, SESSION_HTML);
   const nbFile = path.join(dir, SESSION_NOTEBOOK);
   if (!fs.existsSync(htmlFile) || !fs.existsSync(nbFile)) return null;
-  let nb: { cells: NbCellLike[] };
+  let nb: { cells: NbCellLike[] } | null = null;
   try {
     nb = JSON.parse(fs.readFileSync(nbFile, "utf8"));
   } catch {
-    return null; // an unreadable notebook is the notebook's finding (outputs.ts)
+    nb = null;
   }
-  if (!Array.isArray(nb?.cells)) return null;
-  return htmlDisagreement(fs.readFileSync(htmlFile, "utf8"), nb);
+  if (!Array.isArray(nb?.cells))
+    return `${SESSION_NOTEBOOK} is not a readable notebook (not JSON, or no cells): ${SESSION_HTML} cannot be its export`;
+  try {
+    return htmlDisagreement(fs.readFileSync(htmlFile, "utf8"), nb as { cells: NbCellLike[] });
+  } catch (err) {
+    // A cell or output of an unexpected shape: never read as agreement.
+    return `${SESSION_HTML} cannot be compared with ${SESSION_NOTEBOOK}: ${err instanceof Error ? err.message : String(err)}`;
+  }
 }

@@ -297,6 +297,11 @@ export const TAMPER_CASES: TamperCase[] = [
     expect: ["HTML_DISAGREES"],
   },
   {
+    name: "notebook replaced by text that is not a notebook (the HTML export beside it kept), manifest and anchor redone",
+    tamper: (c) => editSealed(c, "payment-e2e.ipynb", () => "not a notebook\n"),
+    expect: ["HTML_DISAGREES"],
+  },
+  {
     name: "report.md, notebook and HTML all swapped from FAIL to PASS (they agree with each other, not with the journal)",
     tamper: (c) => {
       for (const f of ["report.md", "payment-e2e.ipynb", "payment-e2e.html"]) editSealed(c, f, failToPass);
