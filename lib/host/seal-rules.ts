@@ -76,7 +76,8 @@ export interface SealException {
 }
 
 /**
- * Applies the three rules in order; throws ArchiveRuleRefused naming the first broken one and its fix.
+ * Applies the first three rules in order (the fourth, `checkHtmlAgreement`, once the page is exported);
+ * throws ArchiveRuleRefused naming the first broken one and its fix.
  * Returns the exceptions the caller journals when the seal goes ahead (only those that apply).
  */
 export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions): SealException[] {
