@@ -21,6 +21,7 @@ import * as path from "node:path";
 import type * as LinkedomModule from "linkedom";
 import { escapeHtml, renderBundle } from "./audit-render";
 import { SESSION_HTML, SESSION_NOTEBOOK } from "./files";
+import { quoted } from "./outcome-stated";
 import { cellKeyOf, maskPayLink } from "./outputs";
 
 /** One output as a page shows it: its text and its images' SHA-256, in document order. */
@@ -152,11 +153,10 @@ export function pageCodeCells(html: string): PageOutput[][] {
     );
 }
 
-/** A value for a one-line message: JSON-quoted, cut to 80 characters around `at`. */
+/** A value for a one-line message: 80 characters from 30 before `at`, JSON-quoted, invisible and bidi controls shown. */
 function excerpt(s: string, at: number): string {
   const from = Math.max(0, at - 30);
-  const cut = s.slice(from, from + 80);
-  return `${from > 0 ? "…" : ""}${JSON.stringify(cut)}${from + 80 < s.length ? "…" : ""}`;
+  return `${from > 0 ? "…" : ""}${quoted(s.slice(from, from + 80), 80)}${from + 80 < s.length ? "…" : ""}`;
 }
 
 /** The first difference between two outputs in words, or null when they show the same. */
