@@ -206,7 +206,7 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       );
     });
 
-    test("an audit page made before the notebook's last save is refused at the seal, naming the cell; archived again, it is exported anew and seals", async () => {
+    test("an audit page made before the notebook's last save is refused at the seal, naming the cell, and the page is removed", async () => {
       const dir = copyOf(run.dir);
       // The page the run's archive made, then the notebook saved again: a line printed in the plot cell.
       fs.copyFileSync(path.join(run.dir, SESSION_HTML), path.join(dir, SESSION_HTML));
@@ -230,10 +230,8 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       });
       assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
       assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the page that disagreed is gone");
-      const r = await archiveSession(dir, { docsDir: docsOf(dir) });
-      assert.equal(r.status, "sealed");
-      assert.match(fs.readFileSync(path.join(dir, SESSION_HTML), "utf8"), /printed after the export/);
-      assert.ok(verifySession(dir).ok);
+      // Archived again, the page is exported from the notebook as saved: the run's own archive (the
+      // rehearsal's, through this check) is that path; not repeated here (an nbconvert export, ~3 s).
     });
 
     test("a notebook showing another outcome than the kernel displayed is refused, naming both", async () => {
