@@ -110,13 +110,13 @@ export function fixtureNotebook(): Notebook {
 
 /** Text that looks like the template's own markup: escaped, it must stay one output's text. */
 const FAKE_OUTPUT = `</pre></div></div><div class="jp-OutputArea-child"><div class="jp-OutputArea-output"><pre>a forged output`;
-/** One line of 30,000 characters (a backend body printed whole). */
-const LONG_LINE = `${"0123456789abcdef".repeat(1875)} end`;
+/** One line of 8,000 characters (a backend body printed whole; longer only makes Chromium's screenshot slower). */
+const LONG_LINE = `${"0123456789abcdef".repeat(500)} end`;
 
 /**
  * Outputs whose text is hostile to a page reader: markup, a script, ANSI colour and cursor escapes,
  * a forged output's markup, two consecutive streams (Debian's nbconvert 6 merges them), a carriage
- * return overwrite, a stdin echo (not shown), an error's coloured traceback, a 30,000-character line,
+ * return overwrite, a stdin echo (not shown), an error's coloured traceback, an 8,000-character line,
  * Markdown with all of it, and the hostile corpus as the runbook writes backend text into Markdown
  * (escaped text, code spans, sentences, table cells, fenced blocks).
  */
@@ -418,7 +418,7 @@ for (const [label, jupyter] of jupyters()) {
         ],
         ["a stderr stream's escaped script made a script", editPage(html, script, SCRIPT), /code cell 6\b/],
         [
-          "one character of a 30,000-character text/plain line",
+          "one character of an 8,000-character text/plain line",
           editPage(html, "cdef end</pre>", "cdef End</pre>"),
           /code cell 6\b/,
         ],
