@@ -10,7 +10,8 @@ re-check a session without trusting our code: Python 3.9+, standard library only
 It recomputes the trace chain (and that every line's bytes are the canonical serialisation), the
 journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
 and line counts, the session-identity checks, that the notebook agrees with the kernel's copy of its
-outputs and the journal, that the outcome report.md, the notebook and the HTML state is the one the
+outputs and the journal, that the HTML export shows each code cell's outputs as the notebook does
+(its Markdown outputs by their words and symbols), that the outcome report.md, the notebook and the HTML state is the one the
 journal records stating (`outcome_stated`) (with --report, the session's block there too, when it is
 anchored to this seal), that each stated outcome is within what the journal bounds its verdict to (no
 money moved: FAIL; never PASS over an impossible backend time, an incomplete run, a step not PASS),
@@ -25,11 +26,14 @@ one file to read and run.
 import argparse
 import base64
 import hashlib
+import html as html_lib
 import json
 import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
+from urllib.parse import unquote
 
 GENESIS = "0" * 64
 SCHEMA_V2 = "payment-e2e/manifest@2"
@@ -55,7 +59,7 @@ SESSION_ID_ANY = re.compile(r"\b\d{8}T\d{6}Z(?:-[0-9a-f]{4})?-(?:sandbox|staging
 CODES = ("MANIFEST_INVALID", "CHAIN_BROKEN", "NOT_CANONICAL", "INVALID_UTF8", "FILE_CHANGED", "EXTRA_FILE", "IDENTITY",
          "IDENTITY_LEFTOVER", "ANCHOR_MISMATCH", "ANCHOR_AMBIGUOUS", "ANCHOR_MALFORMED", "TIMESTAMP_INVALID",
          "TIMESTAMP_UNCHECKED", "SIGNATURE_MISSING", "SIGNATURE_INVALID", "SIGNER_NOT_ALLOWED", "RESEAL_BROKEN",
-         "NOTEBOOK_DISAGREES", "OUTCOME_MISMATCH", "SIGNER_MISMATCH", "NOTES_UNRECORDED")
+         "NOTEBOOK_DISAGREES", "OUTCOME_MISMATCH", "SIGNER_MISMATCH", "NOTES_UNRECORDED", "HTML_DISAGREES")
 
 
 def is_seal_companion(name):
@@ -891,6 +895,242 @@ def check_notes(session_dir, trace_entries, journal_entries, out):
             "NOTES_UNRECORDED")
 
 
+# ------------------------------------------------------------------------------ the HTML export's outputs
+# docs/evidence-format.md, "The HTML export's agreement": each code cell of the page (the audit
+# template's `main > .jp-CodeCell`) shows, output by output (`.jp-OutputArea-child`), what the
+# notebook's cell shows. Streams, errors and text/plain exactly (text, ends trimmed, ANSI codes
+# removed as nbconvert removes them), PNG and JPEG by the SHA-256 of their bytes; Markdown, which
+# this verifier cannot render as the page's renderer does, by its words and symbols (see the doc).
+
+_ANSI_PAT = re.compile("\x1b\\[(.*?)([@-~])")
+_CR_OVERWRITE = re.compile(r".*\r(?=[^\n])")
+_MD_DROPPED = (re.compile(r"<!--\s*/?(?:session|sessions|notes):[^<>]*-->"),  # marker comments: hidden
+               re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*\S.*$", re.M),  # link reference definitions: hidden
+               re.compile(r"</?sub>|<a id=\"[\w-]+\">(?:</a>)?|</a>"),  # the runbook's own raw tags
+               # Images (compared by their bytes) and a link's destination (its text stays); not when
+               # the bracket is backslash-escaped: then it is text, shown as written.
+               re.compile(r"(?<!\\)!\[(?:[^\]\\]|\\.)*\]\((?:[^()\s]|\((?:[^()\s]|\([^()\s]*\))*\))*\)"),
+               re.compile(r"(?<!\\)\]\((?:[^()\s]|\((?:[^()\s]|\([^()\s]*\))*\))*(?:\s+\"[^\"]*\")?\)"),
+               re.compile(r"^[ \t>]*\d+[.)][ \t]", re.M),  # an ordered list's numbers
+               re.compile(r"^[ \t>]*[-*+][ \t]+\[[ xX]\]", re.M))  # a task list's box
+_WORD = re.compile(r"[^\W_]+|[^\w\s\x00-\x7f]")
+
+
+def _markupsafe_escape(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#39;").replace('"', "&#34;")
+
+
+def _nbconvert_text(s):
+    return html_lib.unescape(_ANSI_PAT.sub("", _markupsafe_escape(s))).strip()
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(?<![\\`])(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+_BACKSLASH = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def _md_words(md):
+    """The words and symbols a Markdown text shows: a fenced code block's lines as written (nothing
+    in one is markup or an entity), the rest with the markup above dropped and entities decoded."""
+    words, prose, fence = [], [], None
+
+    def flush():
+        # Code spans show their text (entities decoded, nothing else read); the prose between them
+        # loses the markup above, then its backslash escapes are literal characters.
+        parts = _CODE_SPAN.split("\n".join(prose))
+        for i, part in enumerate(parts):
+            if i % 3 == 2:
+                words.extend(_WORD.findall(html_lib.unescape(part)))
+            elif i % 3 == 0:
+                for pat in _MD_DROPPED:
+                    part = pat.sub(" ", part)
+                part = _BACKSLASH.sub(lambda m: "&amp;" if m.group(1) == "&" else m.group(1), part)
+                words.extend(_WORD.findall(html_lib.unescape(part)))
+        prose.clear()
+
+    for line in md.split("\n"):
+        m = _FENCE.match(line)
+        if fence is None and m and not (m.group(1)[0] == "`" and "`" in line[m.end():]):
+            flush()
+            fence = m.group(1)
+        elif fence is not None and m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) \
+                and not line[m.end():].strip():
+            fence = None
+        elif fence is not None:
+            words.extend(_WORD.findall(line))
+        else:
+            prose.append(line)
+    flush()
+    return words
+
+
+def _data_hash(src):
+    m = re.match(r"^data:([^,]*),(.*)$", src.strip(), re.S)
+    if not m:
+        return sha256_hex(("not a data: URL " + src).encode("utf-8"))
+    if m.group(1).lower().endswith(";base64"):
+        b64 = re.sub(r"[^A-Za-z0-9+/]", "", m.group(2))
+        return sha256_hex(base64.b64decode(b64 + "=" * (-len(b64) % 4)))
+    return sha256_hex(unquote(m.group(2)).encode("utf-8"))
+
+
+def page_code_cells(page):
+    """[[{"text", "words", "images"}]]: the page's code cells, each its outputs in order."""
+
+    class P(HTMLParser):
+        VOID = {"img", "br", "hr", "meta", "link", "input", "area", "base", "col", "embed", "source", "track", "wbr"}
+
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.stack, self.cells, self.out, self.hidden = [], [], None, 0
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            cls = (a.get("class") or "").split()
+            parent = self.stack[-1] if self.stack else None
+            if tag == "img" and self.out is not None:
+                self.out["images"].append(_data_hash(a.get("src") or ""))
+            if tag in self.VOID:
+                return
+            role = None
+            if "jp-CodeCell" in cls and parent and parent[0] == "main":
+                role = "cell"
+                self.cells.append([])
+            elif "jp-OutputArea-child" in cls and parent and "jp-OutputArea" in parent[1] and self.cells and self.out is None:
+                role = "out"
+                self.out = {"text": "", "hidden": "", "images": []}
+                self.cells[-1].append(self.out)
+            if "neutralised" in cls:
+                self.hidden += 1
+            self.stack.append((tag, cls, role))
+
+        def handle_endtag(self, tag):
+            if not any(t == tag for t, _, _ in self.stack):
+                return  # a stray end tag closes nothing
+            while self.stack:
+                t, cls, role = self.stack.pop()
+                if "neutralised" in cls:
+                    self.hidden -= 1
+                if role == "out":
+                    self.out = None
+                if t == tag:
+                    break
+
+        def handle_data(self, data):
+            if self.out is not None:
+                self.out["text"] += data
+                if not self.hidden:
+                    self.out["hidden"] += data
+
+    p = P()
+    p.feed(page)
+    p.close()
+    return [[{"text": o["text"].strip(), "words": _WORD.findall(o["hidden"]), "images": o["images"]} for o in c]
+            for c in p.cells]
+
+
+def expected_outputs(cell, merged=False):
+    outs = []
+    for o in cell.get("outputs") or []:
+        if merged and outs and o.get("output_type") == "stream" and outs[-1].get("output_type") == "stream" \
+                and outs[-1].get("name") == o.get("name"):
+            outs[-1] = dict(outs[-1], text=_joined(outs[-1].get("text")) + _joined(o.get("text")))
+        else:
+            outs.append(o)
+    res = []
+    for o in outs:
+        t = o.get("output_type")
+        if t == "stream":
+            if o.get("name") == "stdin":  # an empty output: nbconvert shows no stdin
+                res.append({"text": "", "images": []})
+                continue
+            s = _joined(o.get("text"))
+            res.append({"text": _nbconvert_text(_CR_OVERWRITE.sub("", s) if merged else s), "images": []})
+        elif t == "error":
+            res.append({"text": _nbconvert_text("\n".join(o.get("traceback") or [])), "images": []})
+        elif t in ("display_data", "execute_result"):
+            d = o.get("data") or {}
+            if "text/markdown" in d:
+                res.append({"words": _md_words(_joined(d["text/markdown"])), "images": None})
+            elif "image/png" in d or "image/jpeg" in d:
+                b64 = re.sub(r"[^A-Za-z0-9+/=]", "", _joined(d.get("image/png", d.get("image/jpeg"))))
+                res.append({"text": "", "images": [_data_hash("data:x;base64," + b64)]})
+            elif "text/plain" in d:
+                res.append({"text": _joined(d["text/plain"]).strip(), "images": []})
+            else:
+                res.append({"images": None})  # SVG, HTML, other: counted, not compared here
+        else:
+            res.append({"images": None})
+    return res
+
+
+def _cell_difference(page, nb):
+    for i, (p, n) in enumerate(zip(page, nb)):
+        if "words" in n:
+            if p["words"] != n["words"]:
+                j = next((k for k, (a, b) in enumerate(zip(p["words"], n["words"])) if a != b),
+                         min(len(p["words"]), len(n["words"])))
+                return "output %d of %d: at word %d the HTML shows %s, the notebook %s" % (
+                    i + 1, len(nb), j + 1, quoted(" ".join(p["words"][j:j + 8]), 80),
+                    quoted(" ".join(n["words"][j:j + 8]), 80))
+        elif "text" in n and p["text"] != n["text"]:
+            j = next((k for k, (a, b) in enumerate(zip(p["text"], n["text"])) if a != b),
+                     min(len(p["text"]), len(n["text"])))
+            return "output %d of %d: at character %d the HTML shows %s, the notebook %s" % (
+                i + 1, len(nb), j + 1, quoted(p["text"][max(0, j - 30):j + 50], 80),
+                quoted(n["text"][max(0, j - 30):j + 50], 80))
+        if n.get("images") is not None and p["images"] != n["images"]:
+            return "output %d of %d: the HTML shows %d image(s), the notebook %d other(s)" % (
+                i + 1, len(nb), len(p["images"]), len(n["images"]))
+    if len(page) != len(nb):
+        return "the HTML shows %d output(s), the notebook %d" % (len(page), len(nb))
+    return None
+
+
+def check_html_outputs(session_dir, out):
+    hp, npth = os.path.join(session_dir, HTML_FILE), os.path.join(session_dir, NOTEBOOK_FILE)
+    if not (os.path.isfile(hp) and os.path.isfile(npth)):
+        return
+    try:
+        with open(npth, "r", encoding="utf-8") as f:
+            nb = json.loads(f.read())
+        cells = [c for c in nb["cells"] if c.get("cell_type") == "code"]
+    except (ValueError, OSError, AttributeError, KeyError, TypeError):
+        out.add("ERROR", HTML_FILE, "%s is not a readable notebook (not JSON, or no cells): %s cannot be its export"
+                % (NOTEBOOK_FILE, HTML_FILE), "HTML_DISAGREES")
+        return
+    with open(hp, "r", encoding="utf-8", errors="replace", newline="") as f:  # a carriage return is text
+        page = page_code_cells(_mask(f.read()))
+    try:
+        problem = _html_problem(page, cells)
+    except (ValueError, AttributeError, KeyError, TypeError) as e:  # a cell or output of an unexpected shape
+        problem = "%s cannot be compared with %s: %s" % (HTML_FILE, NOTEBOOK_FILE, e)
+    if problem:
+        out.add("ERROR", HTML_FILE, problem, "HTML_DISAGREES")
+    else:
+        out.add("ok", HTML_FILE, "shows every code cell's outputs as %s does" % NOTEBOOK_FILE)
+
+
+def _html_problem(page, cells):
+    problem = None
+    if len(page) != len(cells):
+        problem = "%s shows %d code cell(s), %s has %d" % (HTML_FILE, len(page), NOTEBOOK_FILE, len(cells))
+    for i, c in enumerate(cells):
+        if problem:
+            break
+        c = json.loads(_mask(json.dumps(c)))
+        plain, merged = expected_outputs(c), expected_outputs(c, True)
+        d = _cell_difference(page[i], plain)
+        dm = d and _cell_difference(page[i], merged)
+        if d and dm:
+            if len(merged) == len(page[i]) != len(plain):
+                d = dm  # the page has the merged form's outputs: its difference is the one to name
+            key = cell_key(_joined(c.get("source")))
+            problem = "%s disagrees with %s at code cell %d%s, %s" % (
+                HTML_FILE, NOTEBOOK_FILE, i + 1, " (%s)" % key if key else "", d)
+    return problem
+
+
 # ------------------------------------------------------------------------------ the stated outcome
 
 # The tool's own markup stating an outcome (docs/evidence-format.md, "The stated outcome"): the report
@@ -1401,6 +1641,7 @@ def verify(session_dir, report=None, tsa_ca=None, tsa_cert=None, allowed_signers
     check_quarantine(session_dir, journal_entries, out)
     check_outputs(session_dir, journal_entries, out)
     check_notes(session_dir, trace["entries"], journal_entries, out)
+    check_html_outputs(session_dir, out)
     if version == 2 and journal["ok"]:
         check_outcome(session_dir, journal_entries, out)
         check_stated_verdict(journal_entries, out)

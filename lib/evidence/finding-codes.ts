@@ -44,6 +44,8 @@ export const FINDING_CODES = {
   RESEAL_BROKEN: "RESEAL_BROKEN",
   /** The notebook lacks outputs the kernel displayed (outputs.jsonl), shows another outcome, or misses a step result of the journal. */
   NOTEBOOK_DISAGREES: "NOTEBOOK_DISAGREES",
+  /** The HTML export shows other outputs than the notebook in some code cell (another text, image or number of outputs, or of code cells). */
+  HTML_DISAGREES: "HTML_DISAGREES",
   /** report.md, the notebook, the HTML export or the living report's block anchored to this seal states another outcome (or reason) than the journal records, or the journal's stated outcome is not its verdict. */
   OUTCOME_MISMATCH: "OUTCOME_MISMATCH",
   /** The sealed notebook's OPERATOR_NOTES is in neither the journal nor the trace: the notebook and its HTML show a note report.md lacks. */

@@ -29,6 +29,7 @@ import { chainBreakText } from "./finding-text";
 import { type JournalEntry, type JournalRead, latestStepResults } from "./journal";
 import { type SessionSnapshot, readSessionSnapshot } from "./snapshot";
 import { outputsAgreement } from "./outputs";
+import { htmlAgreement } from "./html-agreement";
 import { identityFindings, leftoverIdFindings } from "./identity";
 import { resealFindings } from "./reseal";
 import { type FindingCode, chainCode } from "./finding-codes";
@@ -361,6 +362,7 @@ export function verifySession(session: string | SessionSnapshot): VerifyResult {
   findings.push(...agreementFindings(sessionDir, result.journal));
   // What the seal refuses since it checked it, named in a folder sealed before: a note shown, never reported.
   findings.push(...notesFindings(sessionDir, result.journal?.entries ?? [], events));
+  findings.push(...htmlFindings(sessionDir));
   // Truth, not only integrity: what the folder states as the outcome is what the journal says. Only
   // over an intact chained journal (a broken one is already the finding).
   findings.push(...statedOutcomeFindings(snap, trustedEntries(snap)));
@@ -402,6 +404,16 @@ function agreementFindings(sessionDir: string, journal: JournalRead | null): Ver
     message,
     code: "NOTEBOOK_DISAGREES",
   }));
+}
+
+/** The HTML export shows, code cell by code cell, what the notebook shows (lib/evidence/html-agreement.ts). */
+function htmlFindings(sessionDir: string): VerifyFinding[] {
+  if (!fs.existsSync(path.join(sessionDir, SESSION_HTML)) || !fs.existsSync(path.join(sessionDir, SESSION_NOTEBOOK)))
+    return [];
+  const problem = htmlAgreement(sessionDir);
+  return problem
+    ? [{ level: "error", subject: SESSION_HTML, message: problem, code: "HTML_DISAGREES" }]
+    : [{ level: "ok", subject: SESSION_HTML, message: `shows every code cell's outputs as ${SESSION_NOTEBOOK} does` }];
 }
 
 /** A chain's finding (ok, or its first broken line); true when the sealed lines no longer verify. */

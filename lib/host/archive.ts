@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { SecretLeakError, ArchiveSealed, SealSignError, SessionError, ToolError } from "../errors";
 import { maskPayLink, PAY_LINK_MASKED_EVENT, PAY_LINK_SECRET } from "../evidence/outputs";
 import { RESEAL_NOTE_EVENT } from "../evidence/reseal";
-import { applySealRules, exceptionReasonProblem, type SealException } from "./seal-rules";
+import { applySealRules, checkHtmlAgreement, exceptionReasonProblem, type SealException } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
 import { Journal, firstOf } from "../evidence/journal";
@@ -333,6 +333,9 @@ async function readyToSeal(
     ].filter((x): x is string => Boolean(x));
     ({ html, via: htmlVia } = await exportHtml(nb, { sealedAs: said.length ? said.join(" ") : undefined }));
   }
+  // The page the auditor opens is the notebook as it is now, cell by cell (seal rule 4), before any
+  // exception is journaled; a refusal removes the page this run exported (dropUnscannedExport).
+  checkHtmlAgreement(dir);
   // The session's own block goes in before the seal, so the manifest covers it.
   let written = writeSessionReport(dir, { sealing: true });
 

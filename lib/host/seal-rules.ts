@@ -10,6 +10,9 @@
  * 3. **No money left out**: money moved and no refund succeeded is refused (E2E_ARCHIVE_UNREFUNDED)
  *    unless `--unrefunded "<reason>"`; the report then says so, without advice a sealed session
  *    cannot follow.
+ * 4. **The HTML export says what the notebook says** (`checkHtmlAgreement`, asked after the export,
+ *    before the manifest): each code cell's outputs on the page are the notebook's, else refused
+ *    (E2E_ARCHIVE_OUTPUTS) naming the cell and the first difference.
  * A reason given is returned, and the archive journals it (`seal_exception`) only once the secret scan
  * has passed, just before the manifest: a seal that is then refused leaves no exception behind to
  * count against a later seal (review 8). An exception a seal already journaled stands for a re-seal.
@@ -33,6 +36,7 @@ import {
 import { loadEvidence } from "../report/evidence";
 import { deriveOutcome } from "../report/verdict";
 import { sha256 } from "../evidence/canonical";
+import { htmlAgreement } from "../evidence/html-agreement";
 import { Trace } from "../evidence/trace";
 import { incompleteReasons, readNotebook, writeNotebook } from "./nbfile";
 import { notesProblem } from "../evidence/operator-notes";
@@ -72,7 +76,8 @@ export interface SealException {
 }
 
 /**
- * Applies the three rules in order; throws ArchiveRuleRefused naming the first broken one and its fix.
+ * Applies the first three rules in order (the fourth, `checkHtmlAgreement`, once the page is exported);
+ * throws ArchiveRuleRefused naming the first broken one and its fix.
  * Returns the exceptions the caller journals when the seal goes ahead (only those that apply).
  */
 export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions): SealException[] {
@@ -167,6 +172,22 @@ export function applySealRules(dir: string, journal: Journal, o: SealRuleOptions
     exceptions.push({ rule: "incomplete", reason: o.incomplete.trim(), what: incomplete });
   if (outstanding && o.unrefunded) exceptions.push({ rule: "unrefunded", reason: o.unrefunded.trim() });
   return exceptions;
+}
+
+/**
+ * The page the auditor opens shows what the sealed notebook shows (lib/evidence/html-agreement.ts):
+ * asked once the export is in the folder and just before the manifest, so a notebook saved while the
+ * page was made, or a page the archive did not make (a seal without export), is never sealed as the record.
+ */
+export function checkHtmlAgreement(dir: string): void {
+  const problem = htmlAgreement(dir);
+  if (problem)
+    throw new ArchiveRuleRefused(
+      "E2E_ARCHIVE_OUTPUTS",
+      dir,
+      problem,
+      `the HTML export is not the notebook as saved (saved again after the page was made?): close the notebook in Jupyter and archive again, which exports the page from it: npm run archive -- ${dir}`,
+    );
 }
 
 /** The report block's outcome line as the report cell showed it: `**Outcome** : **✅ PASS**`. */

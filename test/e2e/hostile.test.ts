@@ -15,6 +15,8 @@ import pg from "pg";
 import { startSandbox, type Sandbox } from "../../sandbox/index";
 import { rehearse, type Rehearsal } from "../../scripts/rehearse";
 import { readNotebook } from "../../lib/host/nbfile";
+import { verifySession } from "../../lib/evidence/verify";
+import { pyVerify } from "../host/seal-rules-run";
 import { faultyProxy } from "../faults/harness";
 import { problems } from "../report/hostile-corpus";
 import { ARTIFACTS, chromiumMissing, openAuditPage, type AuditPage } from "../host/audit-page";
@@ -96,6 +98,20 @@ describe("hostile backend and operator text through the notebook, the archive an
     // Escaped is `\<` (a Markdown escape) or `&lt;`; a bare `<` would be a tag.
     assert.doesNotMatch(shown, RAW_TAG);
     assert.doesNotMatch(shown, JS_LINK);
+  });
+
+  test("the archived HTML shows what the notebook shows, hostile texts included: both verifiers hold it to the notebook", () => {
+    const v = verifySession(run.dir);
+    const html = v.findings.filter((f) => f.subject === "payment-e2e.html");
+    assert.deepEqual(
+      html.map((f) => [f.level, f.message]),
+      [["ok", "shows every code cell's outputs as payment-e2e.ipynb does"]],
+      JSON.stringify(html),
+    );
+    assert.match(
+      pyVerify(run.dir).stdout,
+      /^ok {4}payment-e2e\.html: shows every code cell's outputs as payment-e2e\.ipynb does$/m,
+    );
   });
 
   test("report.md carries the texts escaped, never as raw HTML", () => {

@@ -272,12 +272,34 @@ export const TAMPER_CASES: TamperCase[] = [
   {
     name: "notebook's report block, outcome line and banner swapped from FAIL to PASS, manifest and anchor redone",
     tamper: (c) => editSealed(c, "payment-e2e.ipynb", failToPass),
-    expect: ["OUTCOME_MISMATCH"],
+    // The page still shows FAIL: it is not the notebook's export either.
+    expect: ["OUTCOME_MISMATCH", "HTML_DISAGREES"],
   },
   {
     name: "HTML export's outcome swapped from FAIL to PASS, manifest and anchor redone",
     tamper: (c) => editSealed(c, "payment-e2e.html", failToPass),
-    expect: ["OUTCOME_MISMATCH"],
+    expect: ["OUTCOME_MISMATCH", "HTML_DISAGREES"],
+  },
+  {
+    name: "one output of the HTML export changed (a step row's observed text, no outcome), manifest and anchor redone",
+    tamper: (c) => editSealed(c, "payment-e2e.html", (t) => t.replace("products: 3,", "products: 4,")),
+    expect: ["HTML_DISAGREES"],
+  },
+  {
+    name: "HTML export made before the last save (a code cell's output added to the notebook after it), manifest and anchor redone",
+    tamper: (c) =>
+      editSealed(c, "payment-e2e.ipynb", (t) => {
+        const nb = JSON.parse(t);
+        const last = nb.cells[nb.cells.length - 1];
+        last.outputs.push({ output_type: "stream", name: "stdout", text: ["saved after the export\n"] });
+        return `${JSON.stringify(nb, null, 1)}\n`;
+      }),
+    expect: ["HTML_DISAGREES"],
+  },
+  {
+    name: "notebook replaced by text that is not a notebook (the HTML export beside it kept), manifest and anchor redone",
+    tamper: (c) => editSealed(c, "payment-e2e.ipynb", () => "not a notebook\n"),
+    expect: ["HTML_DISAGREES"],
   },
   {
     name: "report.md, notebook and HTML all swapped from FAIL to PASS (they agree with each other, not with the journal)",

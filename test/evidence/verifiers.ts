@@ -111,10 +111,16 @@ export function writeRunNotebook(dir: string, o: { unrun?: string[] } = {}): voi
   ];
   const notebook = { cells, metadata: {}, nbformat: 4, nbformat_minor: 5 };
   fs.writeFileSync(path.join(dir, "payment-e2e.ipynb"), `${JSON.stringify(notebook, null, 1)}\n`);
-  const body = cells.flatMap((c) => c.outputs.map((o) => renderMarkdownSafe(o.data["text/markdown"])));
+  // The audit template's layout (templates/nbconvert/audit over nbconvert's lab cells), outputs only.
+  const output = (o: MdOutput) =>
+    `<div class="jp-OutputArea-child">\n<div class="jp-RenderedHTMLCommon jp-OutputArea-output" data-mime-type="text/html">\n${renderMarkdownSafe(o.data["text/markdown"])}\n</div>\n</div>`;
+  const body = cells.map(
+    (c) =>
+      `<div class="jp-Cell jp-CodeCell jp-Notebook-cell">\n<div class="jp-OutputArea jp-Cell-outputArea">\n${c.outputs.map(output).join("\n")}\n</div>\n</div>`,
+  );
   fs.writeFileSync(
     path.join(dir, "payment-e2e.html"),
-    `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${id}</title></head><body>\n${body.join("\n")}</body></html>\n`,
+    `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${id}</title></head><body>\n<main>\n${body.join("\n")}\n</main>\n</body></html>\n`,
   );
 }
 

@@ -11,7 +11,11 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { Resvg } from "@resvg/resvg-js";
 import { TABLE_HEAD, banner } from "../../lib/report/display";
+import { fencedBlock, inertCode, inertCodeCell, inertSentence, inertText } from "../../lib/report/inert";
+import { CORPUS } from "../report/hostile-corpus";
 import { AUDIT_CSP, auditCopy, renderMarkdownSafe, normalisedHref, selfContainedProblems } from "../../lib/host/html";
+import { spawnSync } from "node:child_process";
+import { htmlDisagreement } from "../../lib/evidence/html-agreement";
 import { exportHtml, jupyterCommand } from "../../lib/host/jupyter";
 import { writeNotebook, type NbCell, type Notebook } from "../../lib/host/nbfile";
 import { ARTIFACTS, chromiumMissing, openAuditPage } from "./audit-page";
@@ -99,8 +103,58 @@ export function fixtureNotebook(): Notebook {
           metadata: {},
         } as NonNullable<NbCell["outputs"]>[number],
       ]),
+      code("hostileOutputs();", hostileOutputs()),
     ],
   };
+}
+
+/** Text that looks like the template's own markup: escaped, it must stay one output's text. */
+const FAKE_OUTPUT = `</pre></div></div><div class="jp-OutputArea-child"><div class="jp-OutputArea-output"><pre>a forged output`;
+/** One line of 8,000 characters (a backend body printed whole; longer only makes Chromium's screenshot slower). */
+const LONG_LINE = `${"0123456789abcdef".repeat(500)} end`;
+
+/**
+ * Outputs whose text is hostile to a page reader: markup, a script, ANSI colour and cursor escapes,
+ * a forged output's markup, two consecutive streams (Debian's nbconvert 6 merges them), a carriage
+ * return overwrite, a stdin echo (not shown), an error's coloured traceback, an 8,000-character line,
+ * Markdown with all of it, and the hostile corpus as the runbook writes backend text into Markdown
+ * (escaped text, code spans, sentences, table cells, fenced blocks).
+ */
+function hostileOutputs(): NonNullable<NbCell["outputs"]> {
+  return [
+    {
+      output_type: "stream",
+      name: "stdout",
+      text: [`\x1b[31mFAIL\x1b[0m in red, \x1b[1;32mPASS\x1b[0m <b>bold?</b>\n`],
+    },
+    {
+      output_type: "stream",
+      name: "stdout",
+      text: [`${FAKE_OUTPUT} \x1b[2K\x1b[<1;2Hcursor\nprogress 10%\rprogress 100%\n`],
+    },
+    { output_type: "stream", name: "stderr", text: [`${SCRIPT}\n`] },
+    { output_type: "stream", name: "stdin", text: ["typed at a prompt\n"] },
+    {
+      output_type: "error",
+      ename: "Error",
+      evalue: IMG,
+      traceback: [`\x1b[0;31mError\x1b[0m: ${IMG}`, `    at \x1b[1mhostileOutputs\x1b[0m (<anonymous>:1:1)`],
+    } as NonNullable<NbCell["outputs"]>[number],
+    { output_type: "display_data", data: { "text/plain": [LONG_LINE] }, metadata: {} },
+    md(`**Observed** : ${SCRIPT} ${FAKE_OUTPUT} \x1b[31mred\x1b[0m ${LONG_LINE}`),
+    // The hostile corpus (issue 25) in every form the runbook writes backend text into Markdown.
+    md(
+      Object.entries(CORPUS)
+        .map(([name, text]) => `- ${inertText(name)}: ${inertText(text)} · ${inertCode(text)} · ${inertSentence(text)}`)
+        .join("\n"),
+    ),
+    md(
+      `| text | as a cell |\n| --- | --- |\n${Object.values(CORPUS)
+        .map((text) => `| ${inertText(text)} | ${inertCodeCell(text)} |`)
+        .join("\n")}`,
+    ),
+    md(Object.values(CORPUS).map(fencedBlock).join("\n\n")),
+  ];
 }
 
 /** The Jupyter installations to export with: the project venv's, Debian's, and the default if it is another. */
@@ -115,6 +169,58 @@ function jupyters(): Array<[string, string]> {
     if (resolved && !out.some(([, c]) => fs.realpathSync(c) === resolved)) out.push([label, cmd]);
   }
   return out;
+}
+
+/**
+ * The Python verifier's HTML check (`check_html_outputs`) on each [page, notebook] pair, one process
+ * for all: its one finding line per pair.
+ */
+function pyHtmlCheck(pairs: Array<[string, Notebook]>): string[] {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), "py-html-"));
+  try {
+    const dirs = pairs.map(([page, nb], i) => {
+      const d = path.join(base, String(i));
+      fs.mkdirSync(d);
+      fs.writeFileSync(path.join(d, "payment-e2e.html"), page);
+      writeNotebook(path.join(d, "payment-e2e.ipynb"), nb);
+      return d;
+    });
+    const py = spawnSync(
+      "python3",
+      [
+        "-c",
+        "import sys; sys.path.insert(0, sys.argv[1]); import verify_session as v\nfor d in sys.argv[2:]:\n o = v.Findings(); v.check_html_outputs(d, o); print(' | '.join('%s %s: %s' % i for i in o.items))",
+        path.join(root, "verifier"),
+        ...dirs,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(py.status, 0, py.stderr);
+    return py.stdout.trimEnd().split("\n");
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+}
+
+/** The page with `from` replaced by `to` once, at or after the last code cell (the hostile one) unless `whole`; `last`: its last occurrence. */
+function editPage(
+  page: string,
+  from: RegExp | string,
+  to: string,
+  o: { whole?: boolean; last?: boolean } = {},
+): string {
+  const at = o.whole ? 0 : page.lastIndexOf("jp-CodeCell");
+  const head = page.slice(0, at);
+  const tail = page.slice(at);
+  const re =
+    typeof from === "string"
+      ? new RegExp(from.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "g")
+      : new RegExp(from.source, "g");
+  const hits = [...tail.matchAll(re)];
+  assert.ok(hits.length, `the page holds ${from}`);
+  const m = o.last ? hits[hits.length - 1] : hits[0];
+  const i = m.index ?? 0;
+  return head + tail.slice(0, i) + to + tail.slice(i + m[0].length);
 }
 
 // ------------------------------------------------------------------------------ units
@@ -284,6 +390,63 @@ for (const [label, jupyter] of jupyters()) {
         assert.ok(right <= p.innerWidth, `Trace column ends at ${right} px, viewport ${p.innerWidth}`);
       assert.ok(p.scrollWidth <= p.innerWidth, `no horizontal scroll (${p.scrollWidth} > ${p.innerWidth})`);
       assert.ok(fs.statSync(shot).size > 10000);
+    });
+
+    test("the page shows what the notebook shows, hostile outputs included; each edit of an output is named by both verifiers", async () => {
+      await exportOnce();
+      const nb = fixtureNotebook();
+      // One base64 character of the PNG swapped for another (still valid base64).
+      const png = /data:image\/png;base64,([A-Za-z0-9+/]{100})([A-Za-z0-9+/])/.exec(html);
+      assert.ok(png, "the page holds the plot");
+      const plotEdited = html.replace(png[0], `data:image/png;base64,${png[1]}${png[2] === "A" ? "B" : "A"}`);
+      const script = /&lt;script&gt;document\.title=(?:'|&#39;|&#x27;)pwned(?:'|&#39;|&#x27;)&lt;\/script&gt;/;
+      const edits: Array<[string, string, RegExp]> = [
+        [
+          "a stream's escaped markup made markup",
+          editPage(html, /&lt;b&gt;bold\?&lt;\/b&gt;/, "<b>bold?</b>"),
+          /code cell 6\b/,
+        ],
+        [
+          "the ANSI-red FAIL of a stream turned PASS",
+          editPage(html, /(>)FAIL(<\/span>)/, ">PASS</span>"),
+          /code cell 6\b/,
+        ],
+        [
+          "a forged output's escaped markup made markup",
+          editPage(html, /&lt;\/pre&gt;&lt;\/div&gt;&lt;\/div&gt;/, "</pre></div></div>"),
+          /code cell 6\b/,
+        ],
+        ["a stderr stream's escaped script made a script", editPage(html, script, SCRIPT), /code cell 6\b/],
+        [
+          "one character of an 8,000-character text/plain line",
+          editPage(html, "cdef end</pre>", "cdef End</pre>"),
+          /code cell 6\b/,
+        ],
+        [
+          "a Markdown output's word",
+          editPage(html, "<strong>Observed</strong>", "<strong>Expected</strong>"),
+          /code cell 6\b/,
+        ],
+        [
+          "a Markdown output's escaped script made a script",
+          editPage(html, script, SCRIPT, { last: true }),
+          /code cell 6\b/,
+        ],
+        ["the plot's bytes", plotEdited, /code cell 3 \(plot\)/],
+      ];
+      // No false mismatch: the page as exported agrees, for both verifiers.
+      assert.equal(htmlDisagreement(html, nb), null);
+      const py = pyHtmlCheck([[html, nb], ...edits.map(([, page]): [string, Notebook] => [page, nb])]);
+      assert.match(py[0], /^ok payment-e2e\.html: shows every code cell's outputs/, py[0]);
+      // No false match: every edit is a disagreement, named by cell, in one line.
+      edits.forEach(([what, page, cell], i) => {
+        assert.notEqual(page, html, `${what}: the edit changed the page`);
+        const ts = htmlDisagreement(page, nb) ?? "";
+        assert.match(ts, cell, `${what} (TypeScript): ${ts}`);
+        assert.doesNotMatch(ts, /\n/);
+        assert.match(py[i + 1], /^ERROR payment-e2e\.html: .*\[HTML_DISAGREES\]$/, `${what} (Python): ${py[i + 1]}`);
+        assert.match(py[i + 1], cell, `${what} (Python): ${py[i + 1]}`);
+      });
     });
   });
 }

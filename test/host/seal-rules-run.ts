@@ -42,6 +42,21 @@ function copyOf(dir: string, sealed = false): string {
   return to;
 }
 
+/** The manifest rewritten over the folder as it is, as an older tool (or a hand) would re-seal it: hashes match again. */
+function resealOver(dir: string): void {
+  const m = readManifest(dir);
+  const t = Trace.open(path.join(dir, TRACE_FILE));
+  writeManifest(dir, {
+    sessionId: m.session_id,
+    mode: m.mode,
+    chainHead: t.head,
+    traceLines: t.seq,
+    toolVersion: m.tool_version,
+    gitCommit: currentGitCommit(root),
+  });
+  t.close();
+}
+
 /** The notebook as JupyterLab leaves it after Close and Shut Down without saving: no output anywhere. */
 function blank(dir: string): void {
   const file = path.join(dir, SESSION_NOTEBOOK);
@@ -125,17 +140,7 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
         (e: unknown) => e instanceof ArchiveRuleRefused && e.code === "E2E_ARCHIVE_OUTPUTS",
       );
       // As an older tool would have re-sealed it: the hashes match again, the agreement does not.
-      const m = readManifest(dir);
-      const t = Trace.open(path.join(dir, TRACE_FILE));
-      writeManifest(dir, {
-        sessionId: m.session_id,
-        mode: m.mode,
-        chainHead: t.head,
-        traceLines: t.seq,
-        toolVersion: m.tool_version,
-        gitCommit: currentGitCommit(root),
-      });
-      t.close();
+      resealOver(dir);
       const v = verifySession(dir);
       assert.equal(v.ok, false);
       assert.ok(
@@ -163,6 +168,70 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       const ok = spawnSync("python3", [path.join(root, "verifier/verify_session.py"), run.dir], { encoding: "utf8" });
       assert.equal(ok.status, 0, ok.stdout);
       assert.match(ok.stdout, /ok {4}payment-e2e\.ipynb: shows every output the kernel displayed/);
+    });
+
+    test("the audit page shows what the notebook shows; one of its outputs changed and resealed fails both verifiers, naming the cell", () => {
+      const ok = verifySession(run.dir);
+      assert.ok(
+        ok.findings.some(
+          (f) => f.level === "ok" && f.subject === SESSION_HTML && /shows every code cell's outputs/.test(f.message),
+        ),
+        JSON.stringify(ok.findings),
+      );
+      assert.match(
+        pyVerify(run.dir).stdout,
+        /ok {4}payment-e2e\.html: shows every code cell's outputs as payment-e2e\.ipynb does/,
+      );
+      const dir = copyOf(run.dir, true);
+      const file = path.join(dir, SESSION_HTML);
+      const page = fs.readFileSync(file, "utf8");
+      // The login step's row, in the login cell's output (its first occurrence): PASS made FAIL.
+      const edited = page.replace(/(<td>1\. Login as buyer<\/td>\s*<td>)✅ PASS/, "$1❌ FAIL");
+      assert.notEqual(edited, page, "the page shows the login row");
+      fs.writeFileSync(file, edited);
+      resealOver(dir);
+      const v = verifySession(dir);
+      const f = v.findings.find((x) => x.level === "error" && x.subject === SESSION_HTML);
+      assert.equal(f?.code, "HTML_DISAGREES", JSON.stringify(v.findings.filter((x) => x.level === "error")));
+      assert.match(
+        f?.message ?? "",
+        /^payment-e2e\.html disagrees with payment-e2e\.ipynb at code cell \d+ \(run:login\), output 1 of \d+: at character \d+ the HTML shows .*❌ FAIL.*, the notebook .*✅ PASS/,
+      );
+      assert.equal(v.findings.filter((x) => x.level === "error").length, 1, "nothing else changed");
+      const py = pyVerify(dir);
+      assert.equal(py.status, 1, py.stdout);
+      assert.match(
+        py.stdout,
+        /ERROR payment-e2e\.html: .*at code cell \d+ \(run:login\), output 1 of \d+: .*\[HTML_DISAGREES\]/,
+      );
+    });
+
+    test("an audit page made before the notebook's last save is refused at the seal, naming the cell, and the page is removed", async () => {
+      const dir = copyOf(run.dir);
+      // The page the run's archive made, then the notebook saved again: a line printed in the plot cell.
+      fs.copyFileSync(path.join(run.dir, SESSION_HTML), path.join(dir, SESSION_HTML));
+      const file = path.join(dir, SESSION_NOTEBOOK);
+      const nb = readNotebook(file);
+      const plot = nb.cells.find((c) => sourceOf(c).includes("nb.plot("));
+      assert.ok(plot?.outputs);
+      plot.outputs.push({ output_type: "stream", name: "stdout", text: ["printed after the export\n"] } as never);
+      fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
+      // Sealed without an export (the archive's own check of the page it would seal as it is).
+      await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
+        assert.ok(e instanceof ArchiveRuleRefused, String(e));
+        assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
+        assert.doesNotMatch(e.message, /\n/);
+        assert.match(
+          e.message,
+          /payment-e2e\.html disagrees with payment-e2e\.ipynb at code cell \d+ \(plot\), the HTML shows 1 output\(s\), the notebook 2/,
+        );
+        assert.match(e.message, /archive again, which exports the page from it: npm run archive -- /);
+        return true;
+      });
+      assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
+      assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the page that disagreed is gone");
+      // Archived again, the page is exported from the notebook as saved: the run's own archive (the
+      // rehearsal's, through this check) is that path; not repeated here (an nbconvert export, ~3 s).
     });
 
     test("a notebook showing another outcome than the kernel displayed is refused, naming both", async () => {
