@@ -18,7 +18,7 @@ import { DEFAULTS } from "../config";
 import { SESSION_NOTEBOOK } from "../evidence/files";
 import type { Mode } from "../types";
 import { ensureBuilt } from "./build";
-import { jupyterEnv, REPO_ROOT } from "./jupyter";
+import { jupyterEnv } from "./jupyter";
 import {
   kernelsOf,
   listSessions,
@@ -176,10 +176,7 @@ async function serve(
   );
   const child = spawn(run.cmd, run.args, {
     cwd: root,
-    env: jupyterEnv({
-      JUPYTER_TOKEN: token,
-      PYTHONPATH: [path.join(REPO_ROOT, "jupyter"), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
-    }),
+    env: jupyterEnv({ JUPYTER_TOKEN: token }), // jupyter/ on PYTHONPATH: sealed_contents
     // Its own process group: a terminal's Ctrl-C reaches Jupyter only through onSignal below.
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],

@@ -4,8 +4,10 @@
 # kernel connection files and Chromium's profiles go there, instead of tens of thousands of folders
 # left in /tmp over a few runs. A failed or interrupted run keeps the folder and names it, with what
 # the failing tests left in it (test/.artifacts is in the repository and stays either way).
-# tsx's compile cache and Node's (npm turns it on) stay in the usual temporary folder (links to them),
-# so a run does not compile again what the run before compiled.
+# tsx's compile cache and Node's stay in the usual temporary folder (links to them), so a run does
+# not compile again what the run before compiled. npm turns Node's on for itself only; NODE_COMPILE_CACHE
+# turns it on for every Node process of the run (the test files, the CLIs, the sandbox, the kernels):
+# each loads the same modules, and a module compiled once is read back, checked against its source.
 #   bash scripts/dev/own-tmp.sh <command> [args…]
 set -uo pipefail
 if [ $# -eq 0 ] || [ "$1" = "--help" ]; then
@@ -19,7 +21,7 @@ for cache in "tsx-$(id -u)" node-compile-cache; do
 done
 # In the background so that a SIGTERM or SIGHUP to this script (npm passes them on) reaches the command;
 # Ctrl-C reaches it from the terminal directly (Node resets the SIGINT a background job ignores).
-TMPDIR=$run "$@" <&0 &
+TMPDIR=$run NODE_COMPILE_CACHE=${NODE_COMPILE_CACHE:-$base/node-compile-cache} "$@" <&0 &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM HUP
 trap ':' INT

@@ -10,11 +10,11 @@ import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { pathToFileURL } from "node:url";
 import { before, describe, test } from "node:test";
 import { SESSION_NOTEBOOK } from "../../lib/evidence/files";
 import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/host/archive";
+import { BUILD_DIR, ensureBuilt } from "../../lib/host/build";
 import { passedDryRuns } from "../../lib/run/dry-run";
 import { outcomeJudge } from "../../lib/report/outcome-check";
 import { chainJournal, day, makeSession, tmpArchive } from "../report/fixtures";
@@ -23,7 +23,6 @@ import { main as confirmBank } from "../../lib/cli/confirm-bank";
 import { archiveCommand, sessionCommand } from "./in-process";
 
 const REPO = path.resolve(__dirname, "../..");
-const TSX = pathToFileURL(path.join(REPO, "node_modules", "tsx", "dist", "loader.mjs")).href;
 
 /** A notebook with one executed cell and its output, as Jupyter saves it. */
 const NOTEBOOK = `${JSON.stringify(
@@ -64,9 +63,13 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
   let live: string;
   const before_: Record<string, Record<string, string>> = {};
 
-  /** Runs `lib/cli/<name>.ts` as `npm run <name>` would, from the temporary repository root. */
+  /**
+   * Runs `lib/cli/<name>.ts` as `npm run <name>` would, from the temporary repository root: a real
+   * process of the command, precompiled (build/lib, as the notebook's kernel runs lib; rebuilt when
+   * the sources changed), without a TypeScript compile per run.
+   */
   const cli = (name: string, ...args: string[]) => {
-    const r = spawnSync(process.execPath, ["--import", TSX, path.join(REPO, "lib", "cli", `${name}.ts`), ...args], {
+    const r = spawnSync(process.execPath, [path.join(REPO, BUILD_DIR, "cli", `${name}.js`), ...args], {
       cwd: root,
       encoding: "utf8",
       // TMPDIR passed on: npm test's own temporary folder (a preflight leaves its trace there).
@@ -77,6 +80,7 @@ describe("every command leaves a sealed folder as it was", { timeout: 5 * 60 * 1
   };
 
   before(async () => {
+    ensureBuilt();
     archive = tmpArchive();
     root = path.dirname(path.dirname(archive));
     const docs = path.join(root, "docs");

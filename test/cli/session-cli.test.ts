@@ -23,17 +23,17 @@ const SESSION = ["--import", "tsx", "lib/cli/session.ts"];
 /** JupyterLab takes ~6 s to serve on 2 idle cores; the parallel suite can make that much longer. */
 const START_MS = 150_000;
 
-test("session --mode staging prepares a fresh folder, journal and notebook, and refuses a missing mode", () => {
+test("session --mode staging prepares a fresh folder, journal and notebook, and refuses a missing mode", async () => {
   const archive = fs.mkdtempSync(path.join(root, "archive", ".test-"));
   try {
     const env = { ...process.env, OPERATOR_PASSWORD: "" };
+    // The real process's refusal and exit code; the preparation (--no-jupyter, no process of its own
+    // to stop) is the same command run in this process (test/cli/in-process.ts).
     const bad = spawnSync(process.execPath, [...SESSION, "--no-jupyter"], { cwd: root, encoding: "utf8", env });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--mode is required; use --mode staging for the dry run/);
-    const r = spawnSync(
-      process.execPath,
+    const r = await sessionCommand(
       [
-        ...SESSION,
         "--mode",
         "staging",
         "--base-url",
@@ -41,15 +41,15 @@ test("session --mode staging prepares a fresh folder, journal and notebook, and 
         "--email",
         "ops@example.com",
         "--archive-dir",
-        path.relative(root, archive),
+        path.relative(process.cwd(), archive),
         "--no-jupyter",
       ],
-      { cwd: root, encoding: "utf8", env },
+      { OPERATOR_PASSWORD: "" },
     );
-    assert.equal(r.status, 0, r.stderr);
-    const id = /Session (\d{8}T\d{6}Z-staging) prepared/.exec(r.stdout)?.[1];
-    assert.ok(id, r.stdout);
-    assert.match(r.stdout, /OPERATOR_PASSWORD is not exported/);
+    assert.equal(r.code, 0, r.err);
+    const id = /Session (\d{8}T\d{6}Z-staging) prepared/.exec(r.out)?.[1];
+    assert.ok(id, r.out);
+    assert.match(r.out, /OPERATOR_PASSWORD is not exported/);
     const nb = readNotebook(path.join(archive, id!, "payment-e2e.ipynb"));
     const injected = nb.cells.find((c) => c.metadata.tags?.includes("injected-parameters"));
     assert.ok(injected);

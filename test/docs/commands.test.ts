@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { type Sandbox, startSandbox } from "../../sandbox/index";
+import { sessionCommand } from "../cli/in-process";
 
 const ROOT = path.resolve(__dirname, "../..");
 const DOCS = ["README.md", "docs/operator-guide.md"];
@@ -171,8 +172,10 @@ const COMMANDS: Record<string, Entry> = {
     run: async (ctx, line) => {
       const archive = path.join(SCRATCH, "resume");
       fs.rmSync(archive, { recursive: true, force: true });
-      const made = await ctx.sh(`npm run session -- --mode staging --archive-dir ${archive} --no-jupyter`);
-      assert.equal(made.code, 0, made.out);
+      // The session to resume, prepared by the same command in this process (test/cli/in-process.ts):
+      // not a documented line; the documented one below runs through npm.
+      const made = await sessionCommand(["--mode", "staging", "--archive-dir", archive, "--no-jupyter"]);
+      assert.equal(made.code, 0, made.out + made.err);
       const id = /Session (\S+) prepared/.exec(made.out)?.[1];
       const r = await ctx.sh(`${line} --archive-dir ${archive} --no-jupyter`);
       assert.equal(r.code, 0, r.out);

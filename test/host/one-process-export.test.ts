@@ -41,26 +41,101 @@ function tinyNotebook(dir: string): string {
   return file;
 }
 
+/**
+ * One run of the tiny notebook with the executor kept for the export, then its two exports (the
+ * executor's, then nbconvert's command line once the executor is gone), shared by the three tests
+ * that look at such a run: each asserts its own facts about it; the kernel and the Python processes
+ * are started once instead of three times. Its temporary folder is its own (TMPDIR while it runs), so
+ * that the no-scratch-folder check sees what the run and its exports left.
+ */
+interface SharedRun {
+  file: string;
+  tmp: string;
+  pid: number;
+  r: Awaited<ReturnType<typeof executeNotebook>>;
+  atDone: { text: string; mtimeMs: number; executorAlive: boolean; kernels: number } | null;
+  /** Right after executeNotebook returned. */
+  saved: string;
+  savedMtimeMs: number;
+  executorAliveAfterRun: boolean;
+  one: Awaited<ReturnType<typeof exportHtml>>;
+  onePage: string;
+  /** The notebook's text right after the first export. */
+  afterOne: string;
+  two: Awaited<ReturnType<typeof exportHtml>>;
+  twoPage: string;
+}
+let shared: Promise<SharedRun> | undefined;
+const sharedRun = () => (shared ??= runShared());
+async function runShared(): Promise<SharedRun> {
+  const tmp = fs.mkdtempSync(path.join(scratch, "shared-tmp-"));
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = tmp;
+  try {
+    const file = tinyNotebook(path.join(scratch, "a"));
+    let pid = 0;
+    let atDone: SharedRun["atDone"] = null;
+    const r = await executeNotebook(
+      file,
+      {},
+      {
+        exportAfter: true,
+        cellTimeoutS: 120,
+        onStart: (p) => (pid = p),
+        onCellsDone: () => {
+          atDone = {
+            text: fs.readFileSync(file, "utf8"),
+            mtimeMs: fs.statSync(file).mtimeMs,
+            executorAlive: alive(pid),
+            kernels: childrenOf(pid).length,
+          };
+        },
+      },
+    );
+    const saved = fs.readFileSync(file, "utf8");
+    const savedMtimeMs = fs.statSync(file).mtimeMs;
+    const executorAliveAfterRun = alive(pid);
+    const one = await exportHtml(file);
+    const onePage = fs.readFileSync(one.html, "utf8");
+    const afterOne = fs.readFileSync(file, "utf8");
+    const two = await exportHtml(file); // the executor is gone: nbconvert's command line, same copy
+    const twoPage = fs.readFileSync(two.html, "utf8");
+    return {
+      file,
+      tmp,
+      pid,
+      r,
+      atDone,
+      saved,
+      savedMtimeMs,
+      executorAliveAfterRun,
+      one,
+      onePage,
+      afterOne,
+      two,
+      twoPage,
+    };
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+  }
+}
+
 test("the executor exports the page itself, identical to nbconvert's command line, then exits", {
   timeout: 180_000,
 }, async () => {
-  const file = tinyNotebook(path.join(scratch, "a"));
-  let pid = 0;
-  const r = await executeNotebook(file, {}, { exportAfter: true, cellTimeoutS: 120, onStart: (p) => (pid = p) });
+  const { r, pid, executorAliveAfterRun, one, onePage: served, two, twoPage } = await sharedRun();
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.failure, null);
   assert.doesNotMatch(r.stderr, /execute\.py-executed/, "the protocol line is not the operator's");
-  assert.ok(alive(pid), "the executor waits for the export");
+  assert.ok(executorAliveAfterRun, "the executor waits for the export");
 
-  const one = await exportHtml(file);
   assert.equal(one.via, "executor");
-  const served = fs.readFileSync(one.html, "utf8");
   assert.match(served, /hello from the kernel/);
   assert.match(served, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
 
-  const two = await exportHtml(file); // the executor is gone: nbconvert's command line
-  assert.equal(two.via, "nbconvert");
-  assert.equal(served, fs.readFileSync(two.html, "utf8"), "the same page either way");
+  assert.equal(two.via, "nbconvert"); // the executor is gone: nbconvert's command line
+  assert.equal(served, twoPage, "the same page either way");
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((res) => setTimeout(res, 100));
   assert.ok(!alive(pid), "the executor exited after its export");
 });
@@ -102,25 +177,21 @@ test("the page is made while the kernel shuts down, from the very copy the expor
   const before = process.env.TMPDIR;
   process.env.TMPDIR = tmp;
   try {
-    const file = tinyNotebook(path.join(scratch, "d"));
-    let pid = 0;
-    const r = await executeNotebook(file, {}, { exportAfter: true, cellTimeoutS: 120, onStart: (p) => (pid = p) });
+    const { r, pid, saved, afterOne, one, onePage: ahead, two: again, twoPage, tmp: sharedTmp } = await sharedRun();
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /execute\.py-cells-done/, "the protocol line is not the operator's");
-    const saved = fs.readFileSync(file, "utf8");
-    assert.deepEqual(readNotebook(file).metadata.payment_e2e, { executed_through: 2, complete: true });
+    assert.deepEqual((JSON.parse(saved) as Notebook).metadata.payment_e2e, { executed_through: 2, complete: true });
 
-    const one = await exportHtml(file);
     assert.equal(one.via, "executor");
     assert.equal(one.ahead, true, "the page made during the kernel's shutdown is taken");
-    assert.equal(fs.readFileSync(file, "utf8"), saved, "the notebook is not touched");
-    const ahead = fs.readFileSync(one.html, "utf8");
-    const again = await exportHtml(file); // the executor is gone: nbconvert's command line, same copy
-    assert.equal(again.via, "nbconvert");
+    assert.equal(afterOne, saved, "the notebook is not touched");
+    assert.equal(again.via, "nbconvert"); // the executor is gone: nbconvert's command line, same copy
     assert.equal(again.ahead, false);
-    assert.equal(ahead, fs.readFileSync(again.html, "utf8"), "byte for byte the page asked for now");
+    assert.equal(ahead, twoPage, "byte for byte the page asked for now");
     for (let i = 0; i < 50 && alive(pid); i++) await new Promise((res) => setTimeout(res, 100));
     assert.ok(!alive(pid), "the executor exited after its export");
+    for (let i = 0; i < 50 && fs.readdirSync(sharedTmp).length; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual(fs.readdirSync(sharedTmp), [], "no scratch folder left behind by that run");
 
     // A different note (a seal exception) or a notebook changed since: the page is made afresh.
     const file2 = tinyNotebook(path.join(scratch, "e"));
@@ -151,36 +222,16 @@ test("the page is made while the kernel shuts down, from the very copy the expor
 test("the notebook is final when the executor says its cells are done: the kernel is still shutting down, nothing is written after", {
   timeout: 180_000,
 }, async () => {
-  const file = tinyNotebook(path.join(scratch, "g"));
-  let pid = 0;
-  let atDone: { text: string; mtimeMs: number; executorAlive: boolean; kernels: number } | null = null;
-  const r = await executeNotebook(
-    file,
-    {},
-    {
-      exportAfter: true,
-      cellTimeoutS: 120,
-      onStart: (p) => (pid = p),
-      onCellsDone: () => {
-        atDone = {
-          text: fs.readFileSync(file, "utf8"),
-          mtimeMs: fs.statSync(file).mtimeMs,
-          executorAlive: alive(pid),
-          kernels: childrenOf(pid).length,
-        };
-      },
-    },
-  );
+  const { r, atDone, saved, savedMtimeMs, one: page } = await sharedRun();
   assert.equal(r.code, 0, r.stderr);
   assert.ok(atDone, "onCellsDone was called before executeNotebook returned");
   const done = atDone as unknown as { text: string; mtimeMs: number; executorAlive: boolean; kernels: number };
   assert.ok(done.executorAlive, "the executor was still there");
   assert.equal(done.kernels, 1, "its kernel was still running");
   assert.deepEqual((JSON.parse(done.text) as Notebook).metadata.payment_e2e, { executed_through: 2, complete: true });
-  assert.equal(fs.readFileSync(file, "utf8"), done.text, "not written after: the shutdown changed nothing on disk");
-  assert.equal(fs.statSync(file).mtimeMs, done.mtimeMs);
-  const page = await exportHtml(file);
-  assert.equal(page.ahead, true);
+  assert.equal(saved, done.text, "not written after: the shutdown changed nothing on disk");
+  assert.equal(savedMtimeMs, done.mtimeMs);
+  assert.equal(page.ahead, true); // its export
 });
 
 /** The direct children of a process (the executor's kernel launcher). */

@@ -28,6 +28,7 @@ import { currentGitCommit, readManifest, writeManifest } from "../../lib/evidenc
 import { Trace } from "../../lib/evidence/trace";
 import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/host/archive";
+import { BUILD_DIR } from "../../lib/host/build";
 import { staleOutcome } from "../../lib/host/seal-rules";
 import { type Notebook, readNotebook, sourceOf } from "../../lib/host/nbfile";
 import type { Rehearsal } from "../../scripts/rehearse";
@@ -149,14 +150,12 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
         ),
         JSON.stringify(v.findings),
       );
-      const cli = spawnSync(
-        process.execPath,
-        ["--import", "tsx", path.join(root, "lib/cli/verify.ts"), dir, "--no-anchor"],
-        {
-          cwd: root,
-          encoding: "utf8",
-        },
-      );
+      // `npm run verify` as a real process, precompiled (build/lib: the run just built it, as every
+      // session's preparation does), without a TypeScript compile.
+      const cli = spawnSync(process.execPath, [path.join(root, BUILD_DIR, "cli", "verify.js"), dir, "--no-anchor"], {
+        cwd: root,
+        encoding: "utf8",
+      });
       assert.equal(cli.status, 1, cli.stdout + cli.stderr);
       assert.match(cli.stdout, /ERROR payment-e2e\.ipynb: payment-e2e\.ipynb lacks/);
       // The standard-library verifier, from docs/evidence-format.md alone, says the same.
