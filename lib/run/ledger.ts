@@ -171,7 +171,7 @@ export function ledgerOf(entries: readonly JournalEntry[]): Ledger {
   const paid = seenCaptured ? null : capturedFromJournal(entries);
   const captured = seenCaptured?.amount ?? paid?.money.minor ?? (moved ? charged : null);
   const capturedSource = seenCaptured
-    ? "orchestrator amount_received"
+    ? "the orchestrator's amount_received"
     : paid
       ? paid.source
       : captured !== null
