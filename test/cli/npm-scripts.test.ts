@@ -12,7 +12,6 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
-import { freePort } from "../../lib/host/ui-server";
 import { refreshProblem } from "../faults/results";
 import { alive, descendants } from "../../lib/procs";
 
@@ -189,7 +188,7 @@ async function stopsEverything(
   run: { child: ChildProcess; done: Promise<Ran>; out: () => string },
   ready: RegExp,
   signal: NodeJS.Signals,
-  ports: number[] = [],
+  portsOf: (out: string) => number[] = () => [],
 ): Promise<string> {
   const npmPid = run.child.pid as number;
   let exited = false;
@@ -199,6 +198,7 @@ async function stopsEverything(
   try {
     assert.ok(await until(() => exited || ready.test(run.out()), 150_000), `never ready:\n${run.out().slice(-1500)}`);
     assert.ok(!exited, `exited before the signal:\n${run.out().slice(-1500)}`);
+    const ports = portsOf(run.out());
     const tree = descendants(npmPid);
     assert.ok(tree.length > 0, "npm has no child");
     run.child.kill(signal);
@@ -217,20 +217,35 @@ async function stopsEverything(
   }
 }
 
+/** The three ports the sandbox's banner names: the marketplace, the orchestrator and PostgreSQL's. */
+function bannerPorts(out: string): number[] {
+  const ports = [
+    /^ {2}Marketplace +http:\/\/127\.0\.0\.1:(\d+)/m,
+    /^ {2}Orchestrator +http:\/\/127\.0\.0\.1:(\d+)/m,
+    /^ {2}Read-only DSN +postgres:\/\/[^@\s]+@127\.0\.0\.1:(\d+)\//m,
+  ].map((re) => Number(re.exec(out)?.[1]));
+  assert.ok(
+    ports.every((p) => p > 0),
+    `the banner names no port:\n${out.slice(-1500)}`,
+  );
+  return ports;
+}
+
 test("a signal to npm stops sandbox and demo with every process below them", {
   concurrency: 3,
   timeout: 300_000,
 }, async (t) => {
   const sandbox = (signal: NodeJS.Signals) =>
     t.test(`${signal} to npm run sandbox's npm process stops the sandbox and frees its ports`, async () => {
-      const ports = [await freePort(), await freePort(), await freePort()];
+      // Port 0: the sandbox binds ports the system picks and prints them. A port found free first and
+      // passed by number could be taken meanwhile (by any connection's local side) under load.
       const run = npmRun(
         "sandbox",
-        ["--port", String(ports[0]), "--hyperswitch-port", String(ports[1]), "--pg-port", String(ports[2]), "--quiet"],
+        ["--port", "0", "--hyperswitch-port", "0", "--pg-port", "0", "--quiet"],
         {},
         240_000,
       );
-      const out = await stopsEverything(run, /^Press Ctrl-C to stop\.$/m, signal, ports);
+      const out = await stopsEverything(run, /^Press Ctrl-C to stop\.$/m, signal, bannerPorts);
       assert.match(out, /^Sandbox stopped\.$/m);
     });
   const demo = t.test(
