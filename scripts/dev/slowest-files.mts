@@ -11,6 +11,17 @@ type Event = {
 
 const SHOWN = 10;
 
+/**
+ * A test file's path from the working folder, named by its source: npm test runs compiled copies
+ * (scripts/dev/run-tests.mjs), and the events of one file name the copy or, through its source map,
+ * the source.
+ */
+function sourceOf(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  const mirror = process.env.RUN_TESTS_MIRROR;
+  return mirror && rel.startsWith(mirror + path.sep) ? rel.slice(mirror.length + 1).replace(/\.js$/, ".ts") : rel;
+}
+
 export default async function* slowestFiles(source: AsyncIterable<Event>): AsyncGenerator<string> {
   const files = new Map<string, { ms: number; passed: boolean; tests: number }>();
   const tests = new Map<string, number>();
@@ -18,12 +29,12 @@ export default async function* slowestFiles(source: AsyncIterable<Event>): Async
     const d = event.data;
     if (!d?.file) continue;
     if (event.type === "test:complete" && d.name && path.resolve(d.name) === d.file)
-      files.set(d.file, { ms: d.details?.duration_ms ?? 0, passed: d.details?.passed !== false, tests: 0 });
+      files.set(sourceOf(d.file), { ms: d.details?.duration_ms ?? 0, passed: d.details?.passed !== false, tests: 0 });
     else if ((event.type === "test:pass" || event.type === "test:fail") && d.nesting === 0)
-      tests.set(d.file, (tests.get(d.file) ?? 0) + 1);
+      tests.set(sourceOf(d.file), (tests.get(sourceOf(d.file)) ?? 0) + 1);
   }
   const rows = [...files.entries()]
-    .map(([file, f]) => ({ ...f, file: path.relative(process.cwd(), file), tests: tests.get(file) ?? 0 }))
+    .map(([file, f]) => ({ ...f, file, tests: tests.get(file) ?? 0 }))
     .sort((a, b) => b.ms - a.ms);
   if (!rows.length) return;
   const sum = rows.reduce((s, r) => s + r.ms, 0) / 1000;
