@@ -24,6 +24,47 @@ export interface TransferRead {
  * rejects with its reason, so an interrupted step never waits on the database.
  */
 export async function readSellerTransfers(dsn: string, orderId: string, signal?: AbortSignal): Promise<TransferRead> {
+  const { res, sql } = await readOnly(dsn, signal, (client) => transferQuery(client, orderId));
+  return { rows: res.rows.map((r) => SellerTransfer.parse(r)), sql, readOnly: true };
+}
+
+/** What the pre-flight's probe found: the query steps 7 and 9 will run answers, with or without the reversed amount. */
+export interface TransferProbe {
+  amountReversed: boolean;
+}
+
+/** An order id no order has: the probe's query reads no row, whatever the column's type (text or uuid). */
+const NO_ORDER = "00000000-0000-0000-0000-000000000000";
+
+/**
+ * The pre-flight's look at the database before any money moves: the very query steps 7 and 9 run, for
+ * an order that does not exist, through the same DSN, role and READ ONLY transaction. A DSN that cannot
+ * connect, a role without SELECT, a missing table or column fail here (DatabaseError), not after a charge.
+ */
+export async function probeSellerTransfers(dsn: string, signal?: AbortSignal): Promise<TransferProbe> {
+  const { sql } = await readOnly(dsn, signal, (client) => transferQuery(client, NO_ORDER));
+  return { amountReversed: sql === SELLER_TRANSFER_REVERSED_SQL };
+}
+
+/** With the reversed amount where the table has it; a table without the column (42703, undefined column) is read without it. */
+async function transferQuery(client: Client, orderId: string) {
+  await client.query("SAVEPOINT reversed_amount");
+  const res = await client.query(SELLER_TRANSFER_REVERSED_SQL, [orderId]).catch((err: { code?: string }) => {
+    if (err?.code !== "42703") throw err;
+    return null;
+  });
+  if (res) return { res, sql: SELLER_TRANSFER_REVERSED_SQL };
+  // Its rows carry no amount_reversed: the reversal's amount is then not checked.
+  await client.query("ROLLBACK TO SAVEPOINT reversed_amount");
+  return { res: await client.query(SELLER_TRANSFER_SQL, [orderId]), sql: SELLER_TRANSFER_SQL };
+}
+
+/** Runs `fn` in a READ ONLY transaction with a statement timeout, on a connection to the checked DSN. */
+async function readOnly<T>(
+  dsn: string,
+  signal: AbortSignal | undefined,
+  fn: (client: Client) => Promise<T>,
+): Promise<T> {
   signal?.throwIfAborted();
   // Where pg connects is the host, port and TLS lib/dsn.ts checked, written in (no DSN left to re-read).
   let pinned: ReturnType<typeof pinnedClientConfig>;
@@ -54,21 +95,9 @@ export async function readSellerTransfers(dsn: string, orderId: string, signal?:
   try {
     await client.query("BEGIN READ ONLY");
     await client.query(`SET LOCAL statement_timeout = ${DB_DEFAULTS.statementTimeoutMs}`);
-    // With the reversed amount where the table has it; a table without the column (42703, undefined
-    // column) is read without it, and its rows carry no amount_reversed: the reversal's amount is then not checked.
-    let sql = SELLER_TRANSFER_REVERSED_SQL;
-    await client.query("SAVEPOINT reversed_amount");
-    let res = await client.query(sql, [orderId]).catch((err: { code?: string }) => {
-      if (err?.code !== "42703") throw err;
-      return null;
-    });
-    if (res === null) {
-      await client.query("ROLLBACK TO SAVEPOINT reversed_amount");
-      sql = SELLER_TRANSFER_SQL;
-      res = await client.query(sql, [orderId]);
-    }
+    const out = await fn(client);
     await client.query("COMMIT");
-    return { rows: res.rows.map((r) => SellerTransfer.parse(r)), sql, readOnly: true };
+    return out;
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     await client.query("ROLLBACK").catch(() => undefined);

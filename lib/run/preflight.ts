@@ -4,11 +4,12 @@
  */
 import { Health, Products, Status, paths, priceInclVat, type ProductT, type StatusT } from "../contract";
 import { formatMoney, money } from "../money";
-import { GuardError } from "../errors";
+import { DatabaseError, GuardError, oneLine } from "../errors";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { type Config, toMinor } from "../config";
+import { probeSellerTransfers } from "../clients/db";
 import { ApiClient, type ClientDeps } from "../clients/http";
 import { TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
@@ -144,7 +145,45 @@ export async function runPreflight(input: PreflightInput, api: ApiClient): Promi
   guards.push(operatorEmailIsWellFormed(input.operatorEmail));
   observed.operator = input.operatorEmail;
   guards.push(clockSkew(api.counters.maxClockSkewMs));
+  if (input.databaseUrl) guards.push(await databaseAnswers(input.databaseUrl, observed));
   return finish(input, dryRun, observed, mergeGuards(...guards), status, product, total);
+}
+
+/**
+ * Steps 7 and 9 read seller_transfers after the money has moved. Their query runs here first, for an
+ * order that does not exist, through the same DSN, role and READ ONLY transaction: a DSN that cannot
+ * connect, a role without SELECT, or a missing table or column refuses the run before any order or
+ * charge. A table without amount_reversed is a warning: the reversal's amount cannot be checked, so a
+ * refunded run reads PARTIAL at best (docs/api-contract.md).
+ */
+async function databaseAnswers(dsn: string, observed: Facts): Promise<GuardReport> {
+  try {
+    const probe = await probeSellerTransfers(dsn);
+    observed.database = `seller_transfers readable (READ ONLY), ${probe.amountReversed ? "with" : "without"} amount_reversed`;
+    if (probe.amountReversed) return { refusals: [], warnings: [] };
+    return {
+      refusals: [],
+      warnings: [
+        {
+          kind: "warning",
+          message:
+            "seller_transfers has no amount_reversed column: step 9 cannot check how much of the seller transfer was reversed, so a refunded run reads PARTIAL at best — add the column (docs/api-contract.md) before the live run",
+        },
+      ],
+    };
+  } catch (err) {
+    if (!(err instanceof DatabaseError)) throw err;
+    observed.database = "not readable";
+    return {
+      refusals: [
+        new GuardError(
+          "database",
+          `steps 7 and 9 could not read seller_transfers (${oneLine(err.cause ?? err)}) — fix DATABASE_URL (a read-only DSN whose role can SELECT seller_transfers), or unset it to paste psql's output by hand`,
+        ),
+      ],
+      warnings: [],
+    };
+  }
 }
 
 function finish(

@@ -51,7 +51,7 @@ export const STEPS: StepTable = defineSteps([
     gate: true,
     title: "Pre-flight gate",
     intro:
-      "Refuses to go on unless the backend is healthy, `/status` matches MODE (live ⇒ production with Hyperswitch live), Hyperswitch is not disabled, there is ≥ 1 product, the operator email is well-formed, and the money guards pass. Same gate as `npm run preflight`.",
+      "Refuses to go on unless the backend is healthy, `/status` matches MODE (live ⇒ production with Hyperswitch live), Hyperswitch is not disabled, there is ≥ 1 product, the operator email is well-formed, the money guards pass, and (with `DATABASE_URL` set) the database query of steps 7 and 9 answers, before any money moves. Same gate as `npm run preflight`.",
     name: "Pre-flight",
     observed: "health, environment, hyperswitch, products, amount",
     requires: [],
@@ -67,6 +67,7 @@ export const STEPS: StepTable = defineSteps([
       amount: fact.money("amount incl. VAT"),
       vat: fact.percent("VAT"),
       operator: fact.text("operator"),
+      database: fact.text("database"),
     },
     boxes: [
       { short: "pre-flight", label: "Pre-flight returns 0 against the {mode} target.", check: { type: "passed" } },
