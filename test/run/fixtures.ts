@@ -7,6 +7,7 @@ import { after, afterEach, before } from "node:test";
 import { startSandbox, type Faults, type Sandbox } from "../../sandbox";
 import { uniqueReadonlyRole } from "../../sandbox/db";
 import { payHeadless } from "../../lib/clients/payer";
+import type { PreflightInput } from "../../lib/run/preflight";
 import { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { STEPS } from "../../lib/run/steps";
@@ -186,4 +187,25 @@ export async function until(what: string, ok: () => Promise<boolean>, ms = 20_00
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, UNTIL_EVERY_MS)))
     if (await ok()) return;
   throw new Error(`${what}: not within ${ms} ms`);
+}
+
+/** A staging pre-flight's input against the sandbox, as the notebook's first cell builds it; `extra` overrides. */
+export function stagingPreflightInput(
+  sb: Sandbox,
+  archiveDir: string,
+  extra: Partial<PreflightInput> = {},
+): PreflightInput {
+  return {
+    mode: "staging",
+    baseUrl: sb.marketplaceUrl,
+    operatorEmail: sb.operator.email,
+    product: "cheapest",
+    maxPriceMinor: 500,
+    archiveDir,
+    hyperswitchApiKey: sb.apiKey,
+    hyperswitchUrl: sb.hyperswitchUrl,
+    liveConfirm: "",
+    dryRunOverride: "",
+    ...extra,
+  };
 }

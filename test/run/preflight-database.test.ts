@@ -15,7 +15,8 @@ import { startSandbox, type Sandbox } from "../../sandbox";
 import { uniqueReadonlyRole } from "../../sandbox/db";
 import { ApiClient } from "../../lib/clients/http";
 import { Trace } from "../../lib/evidence/trace";
-import { runPreflight, type PreflightInput } from "../../lib/run/preflight";
+import { runPreflight } from "../../lib/run/preflight";
+import { stagingPreflightInput } from "./fixtures";
 
 let sb: Sandbox;
 let dir: string;
@@ -32,19 +33,7 @@ after(async () => {
 async function preflight(databaseUrl: string | null) {
   const traceFile = path.join(dir, `t-${process.hrtime.bigint()}.jsonl`);
   const api = new ApiClient(sb.marketplaceUrl, { trace: Trace.open(traceFile), onAnomaly: () => undefined });
-  const input: PreflightInput = {
-    mode: "staging",
-    baseUrl: sb.marketplaceUrl,
-    operatorEmail: sb.operator.email,
-    product: "cheapest",
-    maxPriceMinor: 500,
-    archiveDir: dir,
-    hyperswitchApiKey: sb.apiKey,
-    hyperswitchUrl: sb.hyperswitchUrl,
-    liveConfirm: "",
-    dryRunOverride: "",
-    databaseUrl,
-  };
+  const input = stagingPreflightInput(sb, dir, { databaseUrl });
   try {
     const report = await runPreflight(input, api);
     const calls = fs

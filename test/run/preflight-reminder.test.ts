@@ -10,7 +10,8 @@ import { after, before, test } from "node:test";
 import { startSandbox, type Sandbox } from "../../sandbox";
 import { ApiClient } from "../../lib/clients/http";
 import { Trace } from "../../lib/evidence/trace";
-import { runPreflight, type PreflightInput } from "../../lib/run/preflight";
+import { runPreflight } from "../../lib/run/preflight";
+import { stagingPreflightInput } from "./fixtures";
 
 let sb: Sandbox;
 let dir: string;
@@ -25,18 +26,7 @@ async function preflight(): Promise<Awaited<ReturnType<typeof runPreflight>>> {
     trace: Trace.open(path.join(dir, `t-${Date.now()}.jsonl`)),
     onAnomaly: () => undefined,
   });
-  const input: PreflightInput = {
-    mode: "staging",
-    baseUrl: sb.marketplaceUrl,
-    operatorEmail: sb.operator.email,
-    product: "cheapest",
-    maxPriceMinor: 500,
-    archiveDir: dir,
-    hyperswitchApiKey: sb.apiKey,
-    hyperswitchUrl: sb.hyperswitchUrl,
-    liveConfirm: "",
-    dryRunOverride: "",
-  };
+  const input = stagingPreflightInput(sb, dir);
   try {
     return await runPreflight(input, api);
   } finally {
