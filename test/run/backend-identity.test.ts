@@ -155,6 +155,29 @@ describe("the orchestrator answers about something else", () => {
     }
   });
 
+  test("the orchestrator says it awaits the customer while the marketplace order completed: money may have moved, never 'no money moved'", async () => {
+    const rb = await paidAndCompleted("hs-identity-awaiting-");
+    try {
+      rewrite = (_m, u, b) =>
+        u.startsWith("/payments/")
+          ? { ...b, status: "requires_payment_method", amount_received: null, amount_capturable: 0, attempts: [] }
+          : b;
+      // The report's last look (the paid cell never run) and the paid cell itself.
+      await rb.lastLook();
+      const entries = readJournalFile(path.join(rb.dir, JOURNAL_FILE)).entries;
+      assert.equal(moneyMoved(entries), true, "the last look read two disagreeing sources as 'not paid'");
+      assert.notEqual(reconcile(entries).summary, "no money moved");
+      const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
+      assert.equal(four.status, "FAIL", `${four.status}: ${four.reason}`);
+      assert.doesNotMatch(four.reason ?? "", /no money moved|not paid yet/);
+      assert.match(four.reason ?? "", /completed/);
+      assert.equal(rb.moneyMoved, true);
+    } finally {
+      rewrite = null;
+      await rb.close();
+    }
+  });
+
   test("the orchestrator answers with another payment: not read as this payment's status", async () => {
     const rb = await paidAndCompleted("hs-identity-other-");
     try {
