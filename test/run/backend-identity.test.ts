@@ -242,6 +242,36 @@ describe("the marketplace answers about another order, or the order's payment ch
       }
     });
   }
+  test("a product priced in yen: MAX_PRICE 5.00 caps it at 5 JPY, never 500 JPY (the cap follows the currency's exponent)", async () => {
+    const yen = (m: string, u: string, b: Record<string, unknown>) => {
+      if (m !== "GET" || !u.startsWith("/api/v1/marketplace/products")) return b;
+      const [p] = (b.data as { products: Array<Record<string, unknown>> }).products;
+      return { ...b, data: { products: [{ ...p, id: "prd_yen", price_cents: 480, currency: "JPY", vat_rate: 0 }] } };
+    };
+    for (const [max, want] of [
+      ["5.00", "FAIL"],
+      ["500", "PASS"],
+    ] as const) {
+      const dir = newDir("mp-yen-");
+      const rb = openStaging(sb, dir, Session.create("staging", dir), {
+        BASE_URL: `${proxy.url}/api/v1`,
+        MAX_PRICE: max,
+      });
+      rewrite = yen;
+      try {
+        const r = await rb.run("preflight");
+        assert.equal(r.status, want, `MAX_PRICE ${max}: ${r.status}: ${r.reason}`);
+        if (want === "FAIL") {
+          assert.match(r.reason ?? "", /5 JPY/);
+          assert.doesNotMatch(r.reason ?? "", /500 JPY/);
+        }
+      } finally {
+        rewrite = null;
+        await rb.close();
+      }
+    }
+  });
+
   test("POST /orders/:id/refund answers about another order: steps 8 and 9 FAIL, nothing counted as refunded", async () => {
     const dir = newDir("mp-identity-refund-");
     const rb = openStaging(
