@@ -113,6 +113,9 @@ test("step 7 by paste: an amount without its currency, or two transfer rows, is 
     // Two rows (a seller paid twice): the first alone is not the payout.
     (o: string, amount: number) =>
       ` st_1 | ${o} | usr_seller | ${amount} | EUR | tr_1AbC | paid\n st_2 | ${o} | usr_seller | ${amount} | EUR | tr_2XyZ | paid`,
+    // Two rows, the second a payout not sent yet (stripe_transfer_id NULL): one tr_… id, still two payouts.
+    (o: string, amount: number) =>
+      ` st_1 | ${o} | usr_seller | ${amount} | EUR | tr_1AbC            | paid\n st_2 | ${o} | usr_seller | ${amount} | EUR |                    | pending\n(2 rows)`,
   ]) {
     const rb = session();
     for (const id of ["preflight", "login", "product", "order"]) assert.equal((await rb.run(id)).status, "PASS");
