@@ -153,3 +153,22 @@ test("a seller_transfers row with an empty currency: step 7 does not reconcile i
   await rb.run("refunded");
   assert.notEqual(deriveOutcome(loadEvidence(rb.dir)).outcome, "PASS");
 });
+
+test("a seller_transfers row whose currency is written in lower case ('eur', as Stripe writes it) is the order's EUR: step 7 PASS, the transfer and reversal rows balanced, never '3.75 EUR ≠ 3.75 EUR'", async () => {
+  const rb = session();
+  await upToLicence(rb);
+  await admin(async (q) => {
+    await q("UPDATE seller_transfers SET currency = lower(currency) WHERE order_id = $1", [rb.order!.id]);
+  });
+  const s7 = await rb.run("transfer");
+  assert.equal(s7.status, "PASS", s7.reason);
+  assert.equal((await rb.run("refund")).status, "PASS");
+  const s9 = await rb.run("refunded");
+  assert.equal(s9.status, "PASS", s9.reason);
+  const rec = reconcile(rb.journal.all());
+  for (const what of ["transfer", "reversal"]) {
+    const row = rec.rows.find((r) => r.what === what)!;
+    assert.equal(row.verdict, "balanced", `${what}: ${row.verdict}`);
+  }
+  assert.equal(rec.balanced, true, rec.summary);
+});
