@@ -172,6 +172,10 @@ describe("the orchestrator answers about something else", () => {
       assert.doesNotMatch(four.reason ?? "", /no money moved|not paid yet/);
       assert.match(four.reason ?? "", /completed/);
       assert.equal(rb.moneyMoved, true);
+      // The pay cell run again (after a restart, or Run All): no link to pay a second time.
+      const again = await rb.pay();
+      assert.doesNotMatch(again.note, /pay in your browser/);
+      assert.match(again.note, /money may already have moved .*do not pay again/);
     } finally {
       rewrite = null;
       await rb.close();
