@@ -13,7 +13,7 @@ import type { Mode } from "./types";
 export type { Params };
 
 export const DEFAULTS = {
-  maxPrice: "5.00", // EUR incl. VAT, as in the seed ("use a 5 EUR product")
+  maxPrice: "5.00", // major units of the product's currency incl. VAT: 5 EUR, as in the seed ("use a 5 EUR product")
   pollDeadlineS: 5 * 60, // 5 min, the seed's acceptance gate for completed and refunded
   archiveDir: "archive/payment-e2e",
   card: "success" as const, // sandbox headless payer's test card
@@ -61,7 +61,7 @@ const FIELDS = {
   ],
   MAX_PRICE: [
     z.coerce.number().positive().max(1000),
-    "set MAX_PRICE to the ceiling in major units incl. VAT, e.g. 5.00",
+    "set MAX_PRICE to the ceiling in major units of the product's currency incl. VAT, e.g. 5.00",
   ],
   POLL_DEADLINE_S: [
     z.coerce.number().int().min(5).max(3600),

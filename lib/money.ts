@@ -37,6 +37,15 @@ export function currencyExponent(currency: string): number {
   return e;
 }
 
+/**
+ * An amount typed in major units to 2 decimals (MAX_PRICE "5.00", held as 500 hundredths) in a
+ * currency's own minor units: 500 EUR cents, 5 JPY, 5000 BHD fils. Rounded down, so a cap never grows.
+ */
+export function hundredthsToMinor(hundredths: number, currency: string): number {
+  const e = currencyExponent(currency);
+  return e >= 2 ? hundredths * 10 ** (e - 2) : Math.floor(hundredths / 10 ** (2 - e));
+}
+
 export function money(minor: number, currency: string): Money {
   return { minor, currency: currency.toUpperCase() };
 }

@@ -139,3 +139,18 @@ export function parsePastedTransfer(text: string): {
     currency: currency ? currency.toUpperCase() : null,
   };
 }
+
+/**
+ * How many seller_transfers rows a pasted psql result shows: its distinct `tr_…` ids, its aligned
+ * rows (an amount followed by a currency), its `\x` records and its "(N rows)" footer, whichever says
+ * most. A payout not sent yet has no `tr_…` id and is a row all the same (a seller paid twice).
+ */
+export function pastedRowCount(text: string): number {
+  const ids = new Set(text.match(/\btr_[A-Za-z0-9]+\b/g) ?? []).size;
+  const aligned = text
+    .split("\n")
+    .filter((l) => /(?:^|\|)\s*\d{1,9}(?:\.\d+)?\s*\|\s*[A-Za-z]{3}\s*(?:\||$)/.test(l)).length;
+  const records = (text.match(/^-\[ RECORD \d+ \]/gm) ?? []).length;
+  const footer = Number(/^\((\d+) rows?\)\s*$/m.exec(text)?.[1] ?? 0);
+  return Math.max(ids, aligned, records, footer);
+}

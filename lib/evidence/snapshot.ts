@@ -122,7 +122,7 @@ export function readSessionSnapshot(dir: string): SessionSnapshot {
 }
 
 /** The breaks that only compare a chain with its seal (a cut tail, lines added, a rewritten head). */
-const SEAL_KINDS: ReadonlySet<ChainBreak["kind"]> = new Set(["missing", "rewritten", "extra"]);
+export const SEAL_KINDS: ReadonlySet<ChainBreak["kind"]> = new Set(["missing", "rewritten", "extra"]);
 
 /**
  * A chain check as it reads on its own, without the seal's expectation: what the report and the

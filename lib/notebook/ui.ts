@@ -202,7 +202,7 @@ export class NotebookUi implements NotebookCells {
           "",
           inertText(p.note),
         );
-      else if (!rb.journal.last("payment_confirmed")) {
+      else if (!rb.moneyMoved) {
         // The link carries the checkout's client secret: shown in an updatable output, and
         // overwritten with a redacted copy once the paid cell confirms the payment.
         const link = this.tslab.newDisplay();

@@ -18,7 +18,13 @@ import {
   pinnedParameters,
   type JournalEntry,
 } from "../evidence/journal";
-import { type SessionSnapshot, readSessionSnapshot, recordedIdentity, unsealedChain } from "../evidence/snapshot";
+import {
+  SEAL_KINDS,
+  type SessionSnapshot,
+  readSessionSnapshot,
+  recordedIdentity,
+  unsealedChain,
+} from "../evidence/snapshot";
 import {
   moneyMoved,
   moneyOutstanding,
@@ -359,8 +365,10 @@ function manifestInfo(snap: SessionSnapshot, chain: ChainCheck): Evidence["manif
   const sha256 = snap.manifestSha256;
   const m = snap.manifest;
   if (!m) return { sha256, retentionUntil: null, stale: true, invalid: true, anchor: null };
-  // Evidence added after archiving (bank confirmation) makes the manifest stale: re-archive.
-  const stale = m.chain_head !== chain.head || m.trace_lines !== chain.lines;
+  // Evidence added after archiving (bank confirmation) makes the manifest stale: re-archive. The
+  // journal too (a manifest@2 seals its head): a line written into it alone is no fresh seal either.
+  const journalMoved = Boolean(snap.journal?.firstBroken && SEAL_KINDS.has(snap.journal.firstBroken.kind));
+  const stale = m.chain_head !== chain.head || m.trace_lines !== chain.lines || journalMoved;
   return {
     sha256,
     retentionUntil: m.retention_until,

@@ -5,7 +5,7 @@
  */
 import { isLoopback, isOperatorEmail } from "../config";
 import type { StatusT } from "../contract";
-import { formatMoney } from "../money";
+import { formatMoney, hundredthsToMinor } from "../money";
 import { GuardError, oneLine } from "../errors";
 import { type DsnTarget, describeTarget, dsnTarget } from "../dsn";
 import type { Mode } from "../types";
@@ -190,8 +190,13 @@ export function liveConfirmed(mode: Mode, confirm: string, totalMinor: number, c
   return r;
 }
 
-export function priceUnderCap(totalMinor: number, currency: string, maxMinor: number): GuardReport {
+/**
+ * The price against MAX_PRICE, which the operator types in major units of the product's currency
+ * (`maxHundredths`: "5.00" is 500): 5.00 caps a yen price at 5 JPY, never at 500 JPY.
+ */
+export function priceUnderCap(totalMinor: number, currency: string, maxHundredths: number): GuardReport {
   const r = empty();
+  const maxMinor = hundredthsToMinor(maxHundredths, currency);
   if (totalMinor > maxMinor) {
     r.refusals.push(
       new GuardError(
@@ -220,11 +225,13 @@ export function orderMatchesCharge(
         `the order was created in ${order.currency}, not the product's ${expected.currency} — do not pay; escalate to the marketplace squad`,
       ),
     );
-  if (order.totalMinor > expected.maxMinor)
+  // MAX_PRICE in major units of the order's currency (`maxMinor` holds its hundredths, as typed).
+  const cap = hundredthsToMinor(expected.maxMinor, order.currency);
+  if (order.totalMinor > cap)
     r.refusals.push(
       new GuardError(
         "order-amount",
-        `the order's total ${formatMoney(order.totalMinor, order.currency)} is above MAX_PRICE ${formatMoney(expected.maxMinor, order.currency)} — do not pay; escalate to the marketplace squad`,
+        `the order's total ${formatMoney(order.totalMinor, order.currency)} is above MAX_PRICE ${formatMoney(cap, order.currency)} — do not pay; escalate to the marketplace squad`,
       ),
     );
   if (mode === "live") {

@@ -57,12 +57,20 @@ export function payoutOf(rows: ReadonlyArray<{ amount: number; currency: string 
   currency: string | null;
   rows: number;
 } {
-  const currencies = [...new Set(rows.map((r) => r.currency))];
+  const currencies = sameCurrencies(rows);
   return {
     amount: rows.reduce((s, r) => s + r.amount, 0),
     currency: currencies.length === 1 ? currencies[0] : null,
     rows: rows.length,
   };
+}
+
+/**
+ * The distinct currencies of rows, as ISO codes (upper case): a database written from Stripe's objects
+ * says `eur`, the marketplace `EUR`, and they are one currency. An empty one stays empty (no currency).
+ */
+function sameCurrencies(rows: ReadonlyArray<{ currency: string }>): string[] {
+  return [...new Set(rows.map((r) => r.currency.toUpperCase()))];
 }
 
 /** Step 7's verdict on the transfer's amount (all the order's rows, `rows` of them), or null when it matches the split. */
@@ -71,7 +79,7 @@ export function transferMismatch(
   split: Split,
 ): string | null {
   const n = row.rows ?? 1;
-  if (row.amount === split.expected && row.currency === split.currency) return null;
+  if (row.amount === split.expected && row.currency?.toUpperCase() === split.currency.toUpperCase()) return null;
   const what = n > 1 ? `seller transfers` : "seller transfer";
   const paid =
     row.currency === null ? `${row.amount} minor units in different currencies` : formatMoney(row.amount, row.currency);
@@ -105,7 +113,7 @@ export function reversalOf(
   rows: readonly TransferRowRead[],
 ): { reversed: boolean; text: string; amount: number | null; currency: string | null } | null {
   if (!rows.length) return null;
-  const currencies = [...new Set(rows.map((r) => r.currency))];
+  const currencies = sameCurrencies(rows);
   const currency = currencies.length === 1 ? currencies[0] : null;
   const each = rows.map((r) => reversalWords(r));
   const amount = each.some((w) => w.amount === null) ? null : each.reduce((s, w) => s + (w.amount ?? 0), 0);

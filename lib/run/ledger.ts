@@ -324,7 +324,10 @@ export function reconcile(entries: readonly JournalEntry[]): Reconciliation {
     if (why !== null) return { what, values, verdict: `NOT CHECKED: ${why}`, ok: false, unchecked: why };
     const got = SOURCES.flatMap((s) => (values[s] ? [[s, values[s]!] as const] : []));
     if (!got.length) return { what, values, verdict: "not reported", ok: true };
-    const differ = got.some(([, v]) => v.amount !== got[0][1].amount || v.currency !== got[0][1].currency);
+    // One currency whatever its case (a database written from Stripe's objects says `eur`).
+    const differ = got.some(
+      ([, v]) => v.amount !== got[0][1].amount || v.currency.toUpperCase() !== got[0][1].currency.toUpperCase(),
+    );
     if (differ)
       return {
         what,

@@ -3,7 +3,7 @@
  * by `npm run preflight`. Refuses before any POST; its verdict is a typed result.
  */
 import { Health, Products, Status, paths, priceInclVat, type ProductT, type StatusT } from "../contract";
-import { formatMoney, money } from "../money";
+import { formatMoney, hundredthsToMinor, money } from "../money";
 import { DatabaseError, GuardError, oneLine } from "../errors";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -83,12 +83,17 @@ export function chooseProduct(products: ProductT[], wanted: string, maxMinor: nu
       );
     return p;
   }
-  const fitting = products.filter((p) => priceInclVat(p) <= maxMinor).sort((a, b) => priceInclVat(a) - priceInclVat(b));
-  if (!fitting.length)
+  // MAX_PRICE in major units of each product's currency (`maxMinor` holds its hundredths, as typed).
+  const fitting = products
+    .filter((p) => priceInclVat(p) <= hundredthsToMinor(maxMinor, p.currency))
+    .sort((a, b) => priceInclVat(a) - priceInclVat(b));
+  if (!fitting.length) {
+    const cur = products[0]?.currency ?? "EUR";
     throw new GuardError(
       "price",
-      `no product costs ≤ ${formatMoney(maxMinor, products[0]?.currency ?? "EUR")} incl. VAT — create the ~5 EUR test product first`,
+      `no product costs ≤ ${formatMoney(hundredthsToMinor(maxMinor, cur), cur)} incl. VAT — create the ~5 EUR test product first`,
     );
+  }
   // The seed wants the ~5 EUR product: the one closest to the cap, not a 0.01 EUR oddity.
   return fitting[fitting.length - 1];
 }

@@ -211,6 +211,18 @@ export class Runbook {
         note: "already paid and confirmed in this session; nothing to do",
       };
     }
+    // Money may already have moved (a confirmation refused after paying, two sources disagreeing, the
+    // report's last look saw it paid): never a link to pay a second time, whichever cell runs again.
+    const uncertain = this.journal.last("payment_uncertain");
+    if (uncertain) {
+      this.dropWarm();
+      return {
+        amount,
+        paymentUrl: o.paymentUrl,
+        auto: null,
+        note: `money may already have moved (${uncertain.data.seen}, recorded at ${uncertain.at}): do not pay again — run the paid cell (it says what the orchestrator and the marketplace see), or check payment ${o.paymentId} at the orchestrator (Hyperswitch dashboard)`,
+      };
+    }
     // The journal keeps the link with its client secret masked: ask the backend for the live one.
     const paymentUrl = (await getOrder(this.api, o)).payment_url;
     if (!this.autoPayAllowed) {

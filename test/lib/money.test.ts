@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { MoneySchema, currencyExponent, formatAmount, formatMoney } from "../../lib/money";
+import { MoneySchema, currencyExponent, formatAmount, formatMoney, hundredthsToMinor } from "../../lib/money";
 
 const ROWS: Array<[number, string, string]> = [
   [375, "EUR", "3.75 EUR"],
@@ -21,6 +21,14 @@ for (const [minor, currency, text] of ROWS)
 
 test("exponents come from the currency: EUR 2, JPY 0, BHD 3, an unknown code 2", () => {
   assert.deepEqual(["EUR", "JPY", "BHD", "KWD", "XQQ"].map(currencyExponent), [2, 0, 3, 3, 2]);
+});
+
+test("MAX_PRICE's hundredths in a currency's minor units: 5.00 is 500 EUR cents, 5 JPY, 5000 BHD fils; down, never up", () => {
+  assert.deepEqual(
+    ["EUR", "JPY", "BHD"].map((c) => hundredthsToMinor(500, c)),
+    [500, 5, 5000],
+  );
+  assert.equal(hundredthsToMinor(599, "JPY"), 5);
 });
 
 test("Money is integer minor units and an ISO code", () => {

@@ -14,6 +14,7 @@ import {
   writeSessionReport,
 } from "../../lib/report/report";
 import { day, makeSession, seal, tmpArchive } from "./fixtures";
+import { Journal } from "../../lib/evidence/journal";
 import { blockAnchor, formatAnchor, parseAnchor } from "../../lib/evidence/anchor";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { assertGolden, sanitise } from "./sanitise";
@@ -224,6 +225,29 @@ describe("publishReport", () => {
     );
     assert.doesNotMatch(again.markdown, /Anchored :|payment-e2e:anchor/, "a stale seal is not anchored");
     assert.ok(writeSessionReport(dir, { sealing: true }).written);
+  });
+
+  it("a journal changed after its seal without the trace (a bank line written in by hand) is stale: never a fresh, anchored block over it", () => {
+    const dir = makeSession(tmpArchive(), { mode: "live" });
+    const first = writeSessionReport(dir);
+    assert.equal(first.outcome, "PARTIAL", first.reason);
+    seal(dir);
+    // Appended by hand, chained as the writer chains it: the sealed report.md says PARTIAL.
+    Journal.open(dir).append("bank_confirmed", {
+      date: day(),
+      note: null,
+      refund_id: null,
+      confirmed_by: "operator",
+    });
+    const again = writeSessionReport(dir);
+    assert.equal(again.written, false);
+    assert.equal(loadEvidence(dir).manifest!.stale, true, "the journal moved on since the seal");
+    assert.match(again.markdown, /stale: evidence was added after archiving/);
+    assert.doesNotMatch(
+      again.markdown,
+      /Anchored :|payment-e2e:anchor/,
+      "a block over a changed journal is not anchored",
+    );
   });
 
   it("a sealed staging block carries the anchor line: manifest sha256, trace head and lines", () => {

@@ -155,6 +155,33 @@ describe("the orchestrator answers about something else", () => {
     }
   });
 
+  test("the orchestrator says it awaits the customer while the marketplace order completed: money may have moved, never 'no money moved'", async () => {
+    const rb = await paidAndCompleted("hs-identity-awaiting-");
+    try {
+      rewrite = (_m, u, b) =>
+        u.startsWith("/payments/")
+          ? { ...b, status: "requires_payment_method", amount_received: null, amount_capturable: 0, attempts: [] }
+          : b;
+      // The report's last look (the paid cell never run) and the paid cell itself.
+      await rb.lastLook();
+      const entries = readJournalFile(path.join(rb.dir, JOURNAL_FILE)).entries;
+      assert.equal(moneyMoved(entries), true, "the last look read two disagreeing sources as 'not paid'");
+      assert.notEqual(reconcile(entries).summary, "no money moved");
+      const four = await rb.confirmPaid({ last4: "4242", processor: "sandbox_card" });
+      assert.equal(four.status, "FAIL", `${four.status}: ${four.reason}`);
+      assert.doesNotMatch(four.reason ?? "", /no money moved|not paid yet/);
+      assert.match(four.reason ?? "", /completed/);
+      assert.equal(rb.moneyMoved, true);
+      // The pay cell run again (after a restart, or Run All): no link to pay a second time.
+      const again = await rb.pay();
+      assert.doesNotMatch(again.note, /pay in your browser/);
+      assert.match(again.note, /money may already have moved .*do not pay again/);
+    } finally {
+      rewrite = null;
+      await rb.close();
+    }
+  });
+
   test("the orchestrator answers with another payment: not read as this payment's status", async () => {
     const rb = await paidAndCompleted("hs-identity-other-");
     try {
@@ -219,6 +246,36 @@ describe("the marketplace answers about another order, or the order's payment ch
       }
     });
   }
+  test("a product priced in yen: MAX_PRICE 5.00 caps it at 5 JPY, never 500 JPY (the cap follows the currency's exponent)", async () => {
+    const yen = (m: string, u: string, b: Record<string, unknown>) => {
+      if (m !== "GET" || !u.startsWith("/api/v1/marketplace/products")) return b;
+      const [p] = (b.data as { products: Array<Record<string, unknown>> }).products;
+      return { ...b, data: { products: [{ ...p, id: "prd_yen", price_cents: 480, currency: "JPY", vat_rate: 0 }] } };
+    };
+    for (const [max, want] of [
+      ["5.00", "FAIL"],
+      ["500", "PASS"],
+    ] as const) {
+      const dir = newDir("mp-yen-");
+      const rb = openStaging(sb, dir, Session.create("staging", dir), {
+        BASE_URL: `${proxy.url}/api/v1`,
+        MAX_PRICE: max,
+      });
+      rewrite = yen;
+      try {
+        const r = await rb.run("preflight");
+        assert.equal(r.status, want, `MAX_PRICE ${max}: ${r.status}: ${r.reason}`);
+        if (want === "FAIL") {
+          assert.match(r.reason ?? "", /5 JPY/);
+          assert.doesNotMatch(r.reason ?? "", /500 JPY/);
+        }
+      } finally {
+        rewrite = null;
+        await rb.close();
+      }
+    }
+  });
+
   test("POST /orders/:id/refund answers about another order: steps 8 and 9 FAIL, nothing counted as refunded", async () => {
     const dir = newDir("mp-identity-refund-");
     const rb = openStaging(

@@ -381,6 +381,16 @@ describe("the amount charged is the amount checked", () => {
       orderMatchesCharge("staging", { totalMinor: 500, currency: "USD" }, exp).refusals[0].message,
       /created in USD, not the product's EUR/,
     );
+    // MAX_PRICE 10.00 in the order's own currency: 10 JPY, 10.000 BHD (never 1000 JPY, 1.000 BHD).
+    assert.match(
+      orderMatchesCharge("staging", { totalMinor: 500, currency: "JPY" }, { ...exp, currency: "JPY" }).refusals[0]
+        .message,
+      /the order's total 500 JPY is above MAX_PRICE 10 JPY/,
+    );
+    assert.equal(
+      orderMatchesCharge("staging", { totalMinor: 5000, currency: "BHD" }, { ...exp, currency: "BHD" }).refusals.length,
+      0,
+    );
     const live = { ...exp, liveConfirm: "charge 5.00 EUR" };
     assert.equal(orderMatchesCharge("live", { totalMinor: 500, currency: "EUR" }, live).refusals.length, 0);
     assert.match(

@@ -113,6 +113,9 @@ test("step 7 by paste: an amount without its currency, or two transfer rows, is 
     // Two rows (a seller paid twice): the first alone is not the payout.
     (o: string, amount: number) =>
       ` st_1 | ${o} | usr_seller | ${amount} | EUR | tr_1AbC | paid\n st_2 | ${o} | usr_seller | ${amount} | EUR | tr_2XyZ | paid`,
+    // Two rows, the second a payout not sent yet (stripe_transfer_id NULL): one tr_… id, still two payouts.
+    (o: string, amount: number) =>
+      ` st_1 | ${o} | usr_seller | ${amount} | EUR | tr_1AbC            | paid\n st_2 | ${o} | usr_seller | ${amount} | EUR |                    | pending\n(2 rows)`,
   ]) {
     const rb = session();
     for (const id of ["preflight", "login", "product", "order"]) assert.equal((await rb.run(id)).status, "PASS");
@@ -149,4 +152,23 @@ test("a seller_transfers row with an empty currency: step 7 does not reconcile i
   assert.equal((await rb.run("refund")).status, "PASS");
   await rb.run("refunded");
   assert.notEqual(deriveOutcome(loadEvidence(rb.dir)).outcome, "PASS");
+});
+
+test("a seller_transfers row whose currency is written in lower case ('eur', as Stripe writes it) is the order's EUR: step 7 PASS, the transfer and reversal rows balanced, never '3.75 EUR ≠ 3.75 EUR'", async () => {
+  const rb = session();
+  await upToLicence(rb);
+  await admin(async (q) => {
+    await q("UPDATE seller_transfers SET currency = lower(currency) WHERE order_id = $1", [rb.order!.id]);
+  });
+  const s7 = await rb.run("transfer");
+  assert.equal(s7.status, "PASS", s7.reason);
+  assert.equal((await rb.run("refund")).status, "PASS");
+  const s9 = await rb.run("refunded");
+  assert.equal(s9.status, "PASS", s9.reason);
+  const rec = reconcile(rb.journal.all());
+  for (const what of ["transfer", "reversal"]) {
+    const row = rec.rows.find((r) => r.what === what)!;
+    assert.equal(row.verdict, "balanced", `${what}: ${row.verdict}`);
+  }
+  assert.equal(rec.balanced, true, rec.summary);
 });

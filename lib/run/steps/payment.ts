@@ -2,6 +2,8 @@
  * The payment's evidence, shared by the pay step, the completed step, the refund steps and the
  * report's last look: what the orchestrator says (with a hold journaled once), whether and when
  * the payment happened, and the records of a confirmation refused after the money moved.
+ * Over 300 lines: what each source says about the payment, and when they disagree, is one reading
+ * that the pay step, the completed step and the report's last look share; apart they could drift.
  */
 import { HsPayment, hsCardLast4, hsMethodKind, paths, type HsPaymentT } from "../../contract";
 import type { z } from "zod";
@@ -13,7 +15,7 @@ import { answerTime, type BackendTime, noPaidTime, paidTime, paidTimeProblem } f
 import { paymentAdvice, paymentClass } from "../hs-status";
 import { capturedFromJournal, ledgerOf } from "../ledger";
 import type { Journal } from "../../evidence/journal";
-import type { Observed, Services } from "../step-context";
+import type { JournalOrder, Observed, Services } from "../step-context";
 import { getOrder, journalOrder, requireOrder } from "./orders";
 
 /** How long the paid cell keeps asking while a payment is under way. */
@@ -174,6 +176,21 @@ export function moneyMovedNote(seen: string): string {
   return ` — the payment itself went through (${seen}): money moved; run this cell again with the last 4 digits, and the refund step stays available`;
 }
 
+/**
+ * What the marketplace says that contradicts an orchestrator calling the payment unpaid or failed: its
+ * order completed (or refunded since), or its payment changed since the order was created (SchemaError:
+ * it may have been paid on the new one); null when it does not contradict it, or could not be read.
+ */
+async function marketplaceSaysPaid(s: Services, o: JournalOrder): Promise<string | null> {
+  try {
+    const order = await getOrder(s.api, o);
+    return PAID_ORDER.has(order.status) ? `the marketplace order ${o.id} is ${order.status}` : null;
+  } catch (err) {
+    if (err instanceof InterruptedError) throw err;
+    return err instanceof SchemaError ? `the marketplace order does not match: ${oneLine(err)}` : null;
+  }
+}
+
 export interface PaymentEvidence {
   /** Money moved, or is on its way (the payment went through). */
   paid: boolean;
@@ -247,25 +264,23 @@ export async function paymentEvidence(s: Services, justPaid: boolean): Promise<P
           ...(await paid()),
           note: `funds held (${hs.status}): void the hold at the orchestrator (payment ${o.paymentId}) if the order does not complete`,
         };
+      // The marketplace's word too: an order completed (or refunded since) says it was paid, and
+      // two sources disagreeing is never "no money moved", nor "not paid yet" (an orchestrator still
+      // awaiting the customer). (`processing` is the marketplace not having heard of the failure yet:
+      // a declined card looks so for a moment.)
+      const disagree = async () => {
+        const differs = await marketplaceSaysPaid(s, o);
+        return differs
+          ? unpaid(seen, {
+              orchestrator,
+              uncertain: true,
+              failed: `the orchestrator says the payment ${o.paymentId} is ${hs.status} but ${differs}: the two disagree, so money may have moved — do not pay again; check payment ${o.paymentId} at the orchestrator (Hyperswitch dashboard) and escalate to the marketplace squad with order ${o.id} and payment ${o.paymentId}`,
+            })
+          : null;
+      };
       if (c.class === "no_money") {
-        // The marketplace's word too: an order completed (or refunded since) says it was paid, and
-        // two sources disagreeing is never "no money moved". (`processing` is the marketplace not
-        // having heard of the failure yet: a declined card looks so for a moment.)
-        // An order whose payment changed since it was created (SchemaError) may have been paid on the new one.
-        let differs: string | null = null;
-        try {
-          const order = await getOrder(s.api, o);
-          if (PAID_ORDER.has(order.status)) differs = `the marketplace order ${o.id} is ${order.status}`;
-        } catch (err) {
-          if (err instanceof InterruptedError) throw err;
-          if (err instanceof SchemaError) differs = `the marketplace order does not match: ${oneLine(err)}`;
-        }
-        if (differs)
-          return unpaid(seen, {
-            orchestrator,
-            uncertain: true,
-            failed: `the orchestrator says the payment ${o.paymentId} is ${hs.status} but ${differs}: the two disagree, so money may have moved — do not pay again; check payment ${o.paymentId} at the orchestrator (Hyperswitch dashboard) and escalate to the marketplace squad with order ${o.id} and payment ${o.paymentId}`,
-          });
+        const differs = await disagree();
+        if (differs) return differs;
         return unpaid(seen, {
           orchestrator,
           failed: `the orchestrator says the payment ${o.paymentId} is ${hs.status}: no money moved; pay again in a fresh session`,
@@ -273,7 +288,7 @@ export async function paymentEvidence(s: Services, justPaid: boolean): Promise<P
       }
       if (c.class === "needs_action")
         return unpaid(seen, { orchestrator, failed: paymentAdvice(c, o.paymentId), uncertain: true });
-      if (!justPaid || performance.now() > deadline) return unpaid(seen, { orchestrator });
+      if (!justPaid || performance.now() > deadline) return (await disagree()) ?? unpaid(seen, { orchestrator });
     } else {
       const order = await getOrder(s.api, o);
       if (order.status === "failed")

@@ -3,7 +3,7 @@
  * psql's output the operator pasted (`ctx.opts.pasted`, recorded verbatim, redacted); its amount
  * reconciled against the split the order implies.
  */
-import { parsePastedTransfer, readSellerTransfers, transferSqlFor } from "../../clients/db";
+import { parsePastedTransfer, pastedRowCount, readSellerTransfers, transferSqlFor } from "../../clients/db";
 import { StepCheckError } from "../../errors";
 import { formatMoney, money } from "../../money";
 import { transportIsSafe } from "../guards";
@@ -55,10 +55,11 @@ async function pasted(ctx: StepContext, psqlOutput: string): Promise<undefined> 
   );
   // Read only what the paste says: its currency is never assumed to be the order's, and a paste
   // of several transfers is not the first of them (a seller paid twice).
-  const transfers = new Set(psqlOutput.match(/\btr_[A-Za-z0-9]+\b/g) ?? []).size;
+  // (A row without a tr_… id is a payout not sent yet: a row all the same.)
+  const transfers = pastedRowCount(psqlOutput);
   const why =
     transfers > 1
-      ? `the pasted output shows ${transfers} transfers (tr_…) for one order`
+      ? `the pasted output shows ${transfers} seller_transfers rows for one order`
       : t.amount == null
         ? "amount not found in the pasted output"
         : !t.currency
