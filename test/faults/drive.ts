@@ -32,14 +32,29 @@ export async function payAndConfirm(rb: Runbook, browser = false): Promise<StepR
   if (browser) {
     const p = await rb.pay();
     assert.ok(p.auto, `the headless payer did not run: ${p.note}`);
-    return rb.confirmPaid();
+    return confirmAsAnOperator(() => rb.confirmPaid());
   }
   const o = rb.order;
   assert.ok(o, "no order in the journal: step 3 must pass first");
   // The journal keeps the link with its client secret masked; ask the backend for the live one.
   const url = (await rb.getOrder(o.id)).payment_url;
   const paid = await payHeadless(url, "success", { browser: false });
-  return rb.confirmPaid({ last4: paid.last4, processor: paid.connector ?? "" });
+  return confirmAsAnOperator(() => rb.confirmPaid({ last4: paid.last4, processor: paid.connector ?? "" }));
+}
+
+/**
+ * The paid cell run again as its answer tells the operator: "not paid yet (order pending) … if you just
+ * paid, give it a few seconds". Without the orchestrator's view the cell has only the marketplace's
+ * word, which its webhook brings a moment after the checkout answered (later on a loaded machine).
+ * Only that answer is retried (at most 10 s); any other is returned as it is.
+ */
+async function confirmAsAnOperator(confirm: () => Promise<StepResult>): Promise<StepResult> {
+  let r = await confirm();
+  for (let i = 0; i < 20 && r.status === "SKIPPED" && /^not paid yet \(order pending\)/.test(r.reason ?? ""); i++) {
+    await new Promise((res) => setTimeout(res, 500));
+    r = await confirm();
+  }
+  return r;
 }
 
 /** Pre-flight to step 4, each asserted PASS (a scenario's faults start after these). */
