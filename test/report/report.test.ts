@@ -72,6 +72,19 @@ describe("session block (golden files)", () => {
     assertGolden("live-stuck.md", sanitise(md));
   });
 
+  it("the fixtures' step 9 reads the seller transfer as step 9 does: the amount_reversed column, never the status alone", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging", at: STAGING_AT });
+    const ev = loadEvidence(dir);
+    const md = renderSessionBlock(ev);
+    // lib/run/steps/refunded.ts journals the database's reversed amount under this label (reversalSource).
+    assert.match(
+      md,
+      /\n\| reversal \| 3\.75 EUR \(the whole transfer, on a full refund\) \| — \| 3\.75 EUR \(seller_transfers\.amount_reversed \(status reversed\)\) \| ✅ balanced \|\n/,
+    );
+    assert.doesNotMatch(md, /seller_transfers\.status reversed/);
+    assert.equal(ev.steps[9]?.observed.transfer_reversal, "reversed: 3.75 EUR");
+  });
+
   it("says 'pending archive' before the manifest, then its hash", () => {
     const dir = makeSession(tmpArchive(), { mode: "staging" });
     assert.match(renderSessionBlock(loadEvidence(dir)), /- Manifest : pending archive/);
