@@ -6,7 +6,7 @@
 import { redact } from "../evidence/redact";
 import { inertText } from "./inert";
 import { formatAmount, type Money } from "../money";
-import { STEPS } from "../run/steps";
+import { MACHINE_CLOCK, STEPS } from "../run/steps";
 import type { FactDef, StepTable } from "../run/step-model";
 import type { FactValue, PollSample, StepResult } from "../types";
 
@@ -73,7 +73,7 @@ export function stepMarkdown(r: StepResult, table: StepTable = STEPS): string {
   const lines = [TABLE_HEAD, stepRow(r, table), ""];
   if (r.reason)
     lines.push(`${r.status === "PASS" ? "**Note:**" : `**${ICON[r.status]} ${r.status}:**`} ${cell(r.reason)}`, "");
-  lines.push(`<sub>started ${r.startedAt} · ended ${r.endedAt} · ${r.durationMs} ms</sub>`);
+  lines.push(`<sub>started ${r.startedAt} · ended ${r.endedAt} (${MACHINE_CLOCK}) · ${r.durationMs} ms</sub>`);
   return lines.join("\n");
 }
 

@@ -267,9 +267,9 @@ function build(archiveDir: string, o: FixtureOptions): string {
 
   if (scenario === "declined") {
     step(4, "FAIL", { card_last4: "0002", processor: "stripe" }, "the checkout refused the payment (card_declined)");
-    for (const n of [5, 6, 7]) skip(n, "step 4 failed at 14:03:00Z");
-    skip(8, "step 4 failed at 14:03:00Z");
-    skip(9, "step 8 was skipped (step 4 failed at 14:03:00Z)");
+    for (const n of [5, 6, 7]) skip(n, "step 4 failed at 14:03:00Z (this machine's clock)");
+    skip(8, "step 4 failed at 14:03:00Z (this machine's clock)");
+    skip(9, "step 8 was skipped (step 4 failed at 14:03:00Z (this machine's clock))");
     // The report cell's last look at the order (lib/run/runbook.ts lastLook) before the verdict.
     j.append("payment_checked", {
       at: "2026-11-20T14:03:30.000Z",
@@ -305,8 +305,8 @@ function build(archiveDir: string, o: FixtureOptions): string {
       () => poll(5, ["processing", "processing", "processing"]),
       300_000,
     );
-    skip(6, "step 5 failed at 14:08:00Z");
-    skip(7, "step 5 failed at 14:08:00Z");
+    skip(6, "step 5 failed at 14:08:00Z (this machine's clock)");
+    skip(7, "step 5 failed at 14:08:00Z (this machine's clock)");
     step(
       8,
       "FAIL",
@@ -321,7 +321,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
         });
       },
     );
-    skip(9, "step 8 failed at 14:08:30Z");
+    skip(9, "step 8 failed at 14:08:30Z (this machine's clock)");
     return dir;
   }
   const completedS = scenario === "slow" ? 412 : 3.2;
