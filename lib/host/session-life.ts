@@ -41,6 +41,7 @@ import {
   jupyterUi,
   launcher,
   notebookRel,
+  shownLog,
   serverRoot,
   START_TIMEOUT_MS,
   startFailure,
@@ -193,12 +194,15 @@ async function serve(
   // Jupyter's log is held back until the server is up (one line on failure instead), then flows to stderr.
   let startLog = "";
   let started = false;
-  const onLog = (b: Buffer) => {
-    if (started) process.stderr.write(b);
-    else startLog = (startLog + b.toString()).slice(-20_000);
-  };
-  child.stdout?.on("data", onLog);
-  child.stderr?.on("data", onLog);
+  // Each stream its own lines, shown as text (its log quotes paths and names).
+  for (const stream of [child.stdout, child.stderr]) {
+    const shown = shownLog((l) => process.stderr.write(l));
+    stream?.on("data", (b: Buffer) => {
+      if (started) shown.push(b);
+      else startLog = (startLog + b.toString()).slice(-20_000);
+    });
+    stream?.on("end", () => shown.end());
+  }
   let spawnError: Error | null = null;
   const exited = new Promise<number>((resolve) => {
     child.on("error", (err) => {

@@ -2,8 +2,9 @@
  * `npm run session` (lib/cli/session.ts, lib/host/session-life.ts) and `npm run demo` (scripts/demo.ts)
  * print an operator's flags, folder and session names, paths and other programs' errors through
  * terminalLine: an escape sequence, a carriage return or a bidi override in them is shown, never
- * obeyed. The session command runs in this process (test/cli/in-process.ts); the demo's early refusal
- * in its own, as the operator's would.
+ * obeyed, and so is Jupyter's log, which the session passes on once Jupyter is up. The session command
+ * runs in this process (test/cli/in-process.ts); the demo's early refusal in its own, as the operator's
+ * would.
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
@@ -12,6 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { summaryLines } from "../../scripts/demo";
+import { shownLog } from "../../lib/host/ui-server";
 import { sessionCommand } from "./in-process";
 import { HOSTILE, HOSTILE_SHOWN, assertShownNotObeyed } from "./terminal";
 
@@ -73,4 +75,24 @@ test("npm run demo: a refusal quoting a --fault that carries escapes is one line
   assertShownNotObeyed(r.stderr);
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   assert.match(r.stderr, /^demo: --fault x\\u001b\[2K\\rGO: forged.*: use name=value/);
+});
+
+test("npm run session: Jupyter's log is passed on line by line as text, a character split across chunks kept whole", () => {
+  const out: string[] = [];
+  const log = shownLog((l) => out.push(l));
+  const bytes = Buffer.from(
+    `[I] Serving notebooks from local directory: /tmp/${HOSTILE}\r\n[I] caf\u00e9 ready\n[W] last`,
+  );
+  // Cut inside the two bytes of "é", and inside the hostile name.
+  const cut = bytes.indexOf(Buffer.from("\u00e9")) + 1;
+  for (const part of [bytes.subarray(0, 50), bytes.subarray(50, cut), bytes.subarray(cut)]) log.push(part);
+  assert.equal(out.length, 2, "only whole lines so far");
+  log.end();
+  const text = out.join("");
+  assertShownNotObeyed(text);
+  assert.deepEqual(out, [
+    `[I] Serving notebooks from local directory: /tmp/${HOSTILE_SHOWN}\n`,
+    "[I] caf\u00e9 ready\n",
+    "[W] last\n",
+  ]);
 });
