@@ -82,7 +82,7 @@ export function banner(title: string, lines: string[]): string {
   return [`> ### ${title}`, ...lines.map((l) => `> ${l}`)].join("\n");
 }
 
-/** The in-place progress line of a poll, with the next attempt's time (UTC) while one is planned. */
+/** The in-place progress line of a poll, with the next attempt's time (UTC, this machine's clock) while one is planned. */
 export function pollLine(s: PollSample, elapsedS: number, deadlineS: number): string {
   const status =
     s.orderStatus ??
@@ -91,5 +91,6 @@ export function pollLine(s: PollSample, elapsedS: number, deadlineS: number): st
     s.nextAt && s.pauseMs !== undefined
       ? ` · next check ${s.nextAt.slice(11, 19)}Z (in ${s.pauseMs < 1000 ? (s.pauseMs / 1000).toFixed(1) : Math.round(s.pauseMs / 1000)} s)`
       : "";
-  return `⏳ step ${s.step} · attempt ${s.attempt} · ${s.at} · ${elapsedS.toFixed(1)} s / ${deadlineS} s · ${s.latencyMs} ms · **${inertText(status)}**${next}`;
+  // The attempt's time and the next one's are this machine's (lib/run/poll.ts), never the backend's.
+  return `⏳ step ${s.step} · attempt ${s.attempt} · ${s.at} (${MACHINE_CLOCK}) · ${elapsedS.toFixed(1)} s / ${deadlineS} s · ${s.latencyMs} ms · **${inertText(status)}**${next}`;
 }
