@@ -161,10 +161,20 @@ describe("archive on a sealed folder", () => {
     assert.equal((await archiveSession(dir, { html: false, docsDir: docs })).status, "already-sealed");
   });
 
-  test("a signed re-seal: report.md names the key that signed it and its statement", async () => {
+  /**
+   * A re-seal signed with `signer`'s key, the docs' allowed_signers holding `lines` (null: no such
+   * file): report.md's words on who, the key's fingerprint, the folder.
+   */
+  const resealedBy = async (
+    signer: Signer,
+    lines: string[] | null,
+  ): Promise<{ report: string; fp: string; dir: string }> => {
     const { dir, docs } = await sealedOnce();
-    const signer = makeSigner("ops@example.com");
-    fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), '{"cells": [], "metadata": {"rerun": 2}}\n');
+    if (lines) {
+      fs.mkdirSync(docs, { recursive: true });
+      fs.writeFileSync(path.join(docs, "allowed_signers"), `# who may seal\n${lines.map((l) => `${l}\n`).join("")}`);
+    }
+    fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), '{"cells": [], "metadata": {"rerun": 3}}\n');
     const r = await archiveSession(dir, {
       html: false,
       docsDir: docs,
@@ -172,9 +182,16 @@ describe("archive on a sealed folder", () => {
       signKey: signer.key,
     });
     assert.equal(r.status, "resealed");
-    const fp = keyFingerprint(signer.key);
-    assert.match(String(fp), /^ED25519 key SHA256:\S+$/);
-    const report = fs.readFileSync(path.join(dir, REPORT_FILE), "utf8");
+    return {
+      report: fs.readFileSync(path.join(dir, REPORT_FILE), "utf8"),
+      fp: String(keyFingerprint(signer.key)),
+      dir,
+    };
+  };
+
+  test("a signed re-seal: report.md names the key that signed it and its statement", async () => {
+    const { report, fp, dir } = await resealedBy(makeSigner("ops@example.com"), null);
+    assert.match(fp, /^ED25519 key SHA256:\S+$/);
     // No allowed signers beside the docs: the key is named, no person, and why.
     assert.ok(
       report.includes(
@@ -184,22 +201,6 @@ describe("archive on a sealed folder", () => {
     );
     assert.ok(fs.existsSync(path.join(dir, "reseal-1.json.sig")));
   });
-
-  /** A re-seal signed with `signer`'s key, the docs' allowed_signers holding `lines`: report.md's words on who. */
-  const resealedBy = async (signer: Signer, lines: string[]): Promise<{ report: string; fp: string }> => {
-    const { dir, docs } = await sealedOnce();
-    fs.mkdirSync(docs, { recursive: true });
-    fs.writeFileSync(path.join(docs, "allowed_signers"), `# who may seal\n${lines.map((l) => `${l}\n`).join("")}`);
-    fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), '{"cells": [], "metadata": {"rerun": 3}}\n');
-    const r = await archiveSession(dir, {
-      html: false,
-      docsDir: docs,
-      reseal: "re-run after a kernel crash",
-      signKey: signer.key,
-    });
-    assert.equal(r.status, "resealed");
-    return { report: fs.readFileSync(path.join(dir, REPORT_FILE), "utf8"), fp: String(keyFingerprint(signer.key)) };
-  };
 
   test("a signed re-seal whose key the allowed signers list once: report.md names that identity beside the key", async () => {
     const signer = makeSigner("ops@example.com");

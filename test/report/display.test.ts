@@ -36,19 +36,24 @@ test("a sample the contract refused is a schema mismatch in the progress line an
 });
 
 test("a poll's progress line says its times are this machine's clock", () => {
-  const s = {
-    step: 5,
-    attempt: 2,
-    at: "2026-11-26T14:02:02.000Z",
-    t: 2,
-    latencyMs: 40,
-    httpStatus: 200,
-    orderStatus: "processing",
-    pauseMs: 5000,
-    nextAt: "2026-11-26T14:02:07.000Z",
-  };
+  // The schema test's sample, answered this time, with the next check planned.
+  const line = pollLine(
+    {
+      step: 5,
+      attempt: 2,
+      at: "2026-11-26T14:02:02.000Z",
+      t: 2,
+      latencyMs: 40,
+      httpStatus: 200,
+      orderStatus: "processing",
+      pauseMs: 5000,
+      nextAt: "2026-11-26T14:02:07.000Z",
+    },
+    2,
+    300,
+  );
   assert.match(
-    pollLine(s, 2, 300),
+    line,
     /^⏳ step 5 · attempt 2 · 2026-11-26T14:02:02\.000Z \(this machine's clock\) · 2\.0 s \/ 300 s · 40 ms · \*\*processing\*\* · next check 14:02:07Z \(in 5 s\)$/,
   );
 });
