@@ -7,9 +7,11 @@
  */
 import { parseArgs } from "node:util";
 import type { Faults } from "../sandbox/index";
-import { wantsHelp } from "../lib/cli/args";
+import type { Rehearsal } from "./rehearse";
+import { terminalLine, wantsHelp } from "../lib/cli/args";
 import { watchAncestors } from "../lib/host/lifecycle";
 import { alive, descendants } from "../lib/procs";
+import { oneLine } from "../lib/errors";
 
 const USAGE = `usage: npm run demo -- [--stuck] [--deadline-s N] [--fault name=value …] [--archive-dir DIR]
   a full headless rehearsal against the local sandbox (127.0.0.1); exit 0 only when pre-flight and all 9 steps passed
@@ -71,6 +73,33 @@ function stopOnSignals(): void {
   watchAncestors(() => stop("the command that started the demo exited", 143));
 }
 
+/**
+ * What the demo prints: each line through terminalLine, for a line may carry the file system's bytes
+ * (a path under --archive-dir), an error's (the archive's refusal quoting a file) or a backend's (a
+ * rehearsal line): shown, never obeyed by the terminal.
+ */
+const say = (s: string) => console.log(terminalLine(s));
+
+/** The summary after the run, as printed (each line through terminalLine): each step's status, where the evidence is, the verdict. */
+export function summaryLines(
+  r: Pick<Rehearsal, "statuses" | "notebook" | "archive" | "dir" | "archiveError" | "timings" | "allPassed">,
+): string[] {
+  const lines = [""];
+  for (let n = 0; n <= 9; n++) lines.push(`  step ${n}: ${r.statuses.get(n) ?? "not run"}`);
+  lines.push("", `  notebook: ${r.notebook}`);
+  if (r.archive)
+    lines.push(
+      `  html:     ${r.archive.html}`,
+      `  manifest: ${r.dir}/manifest.json (sha256 ${r.archive.manifestSha256})`,
+      `  chain head: ${r.archive.manifest.chain_head} (${r.archive.manifest.trace_lines} lines)`,
+    );
+  else lines.push(`  archive FAILED: ${r.archiveError}`);
+  lines.push(`  timings (ms): ${JSON.stringify(r.timings)}`);
+  const ok = r.allPassed && r.archive !== null;
+  lines.push("", ok ? "PASS: every step passed" : "FAIL: see the executed notebook and its report");
+  return lines.map(terminalLine);
+}
+
 async function main(): Promise<number> {
   if (wantsHelp(process.argv.slice(2))) {
     console.log(USAGE);
@@ -89,34 +118,27 @@ async function main(): Promise<number> {
   for (const kv of a.fault ?? []) Object.assign(faults, Object.fromEntries([parseFault(kv)]));
   if (a.stuck) faults.stuckProcessing = true;
   const deadline = Number(a["deadline-s"] ?? (a.stuck ? 20 : 300));
-  console.log(`demo: sandbox rehearsal${a.stuck ? " with the stuck-order fault" : ""} (poll deadline ${deadline} s)`);
+  say(`demo: sandbox rehearsal${a.stuck ? " with the stuck-order fault" : ""} (poll deadline ${deadline} s)`);
   // Loaded only now: --help answers without the sandbox and the host stack.
   const { rehearse } = await import("./rehearse");
   const r = await rehearse({
     faults,
     archiveDir: a["archive-dir"],
     params: { POLL_DEADLINE_S: deadline, REFUND_DEADLINE_S: deadline },
-    log: (l) => console.log(`demo: ${l}`),
+    log: (l) => say(`demo: ${l}`),
   });
-  console.log("");
-  for (let n = 0; n <= 9; n++) console.log(`  step ${n}: ${r.statuses.get(n) ?? "not run"}`);
-  console.log("");
-  console.log(`  notebook: ${r.notebook}`);
-  if (r.archive) {
-    console.log(`  html:     ${r.archive.html}`);
-    console.log(`  manifest: ${r.dir}/manifest.json (sha256 ${r.archive.manifestSha256})`);
-    console.log(`  chain head: ${r.archive.manifest.chain_head} (${r.archive.manifest.trace_lines} lines)`);
-  } else console.log(`  archive FAILED: ${r.archiveError}`);
-  console.log(`  timings (ms): ${JSON.stringify(r.timings)}`);
+  for (const l of summaryLines(r)) console.log(l);
   const ok = r.allPassed && r.archive !== null;
-  console.log(ok ? "\nPASS: every step passed" : "\nFAIL: see the executed notebook and its report");
   return ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(`demo: ${(err as Error).message}`);
-    process.exit(2);
-  },
-);
+// Run as the command only: test/cli/hostile-lines.test.ts imports summaryLines.
+if (require.main === module)
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      // Its message may quote an operator's flag or a file's name: shown, never obeyed.
+      console.error(`demo: ${terminalLine(oneLine(err))}`);
+      process.exit(2);
+    },
+  );

@@ -3,7 +3,7 @@
  * exit of the report commands on a bad flag or a failed step.
  */
 import { oneLine } from "../errors";
-import { shownControls } from "../evidence/outcome-stated";
+import { terminalLine, terminalText } from "../evidence/outcome-stated";
 
 /** Which session and backend: `npm run preflight` and `npm run session`. */
 export const SESSION_FLAGS = {
@@ -22,22 +22,11 @@ export const PUBLISH_FLAGS = {
 } as const;
 
 /**
- * A line printed to the operator's terminal that may carry backend or file text (a product title, an
- * error, a finding): each character a terminal acts on instead of showing (ESC starts the sequences
- * that move the cursor, erase a line or conceal what follows; a carriage return rewrites the line),
- * and each invisible one (lib/evidence/outcome-stated.ts `shownControls`), shown as its `\uXXXX` escape
- * (`\n` and `\r` kept short), so a backend string cannot paint "GO" over a "NO-GO", hide the
- * verdict that follows, forge a line of its own or reverse what is read. A tab stays a tab.
- * @example terminalLine("E2E \u001b[8m") // "E2E \\u001b[8m"
+ * A line printed to the operator's terminal, shown and never obeyed (`terminalLine`), and several
+ * lines so (`terminalText`): lib/evidence/outcome-stated.ts, where the host's long-lived commands
+ * (lib/host/session-life.ts) reach them too.
  */
-export function terminalLine(s: string): string {
-  return shownControls(s.replace(/[\0\n\r]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\u0000")));
-}
-
-/** Several lines (a table, a usage block): each line as `terminalLine`, the tool's own line breaks kept. */
-export function terminalText(s: string): string {
-  return s.split("\n").map(terminalLine).join("\n");
-}
+export { terminalLine, terminalText };
 
 export type Print = (s: string) => void;
 /** Default outputs of a command's `main`; tests pass their own to collect the lines. */

@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, SessionError, oneLine } from "../errors";
 import { runSession } from "../host/session-life";
 import type { Mode } from "../types";
-import { SESSION_FLAGS } from "./args";
+import { SESSION_FLAGS, terminalLine } from "./args";
 
 const USAGE =
   "usage: npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund] [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] [--new-anyway] | --resume [<id>] (--help for details)";
@@ -94,7 +94,9 @@ async function main(argv: string[]): Promise<number> {
   const resuming = a.resume !== undefined;
   if (mode !== undefined && !["sandbox", "staging", "live"].includes(mode)) {
     console.error(
-      `session: --mode is "${mode}"; use --mode staging for the dry run or --mode live for the real-money run`,
+      terminalLine(
+        `session: --mode is "${mode}"; use --mode staging for the dry run or --mode live for the real-money run`,
+      ),
     );
     return 2;
   }
@@ -139,7 +141,8 @@ export async function command(argv: string[]): Promise<number> {
   try {
     return await main(argv);
   } catch (err) {
-    console.error(`session: ${oneLine(err)}`);
+    // A refusal may quote a folder's name or a backend's words: shown, never obeyed by the terminal.
+    console.error(`session: ${terminalLine(oneLine(err))}`);
     if (err instanceof TypeError) console.error(USAGE);
     return err instanceof ConfigError || err instanceof TypeError || err instanceof SessionError ? 2 : 1;
   }

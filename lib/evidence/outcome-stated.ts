@@ -52,12 +52,28 @@ const INVISIBLE =
 /**
  * Each invisible character (above) as its `\uXXXX` escape, so it is seen and never acted on; every
  * other character as it is. What lib/report/inert.ts writes for them into
- * report.md, the notebook and the living report, and the terminal's lines show (lib/cli/args.ts).
+ * report.md, the notebook and the living report, and the terminal's lines show (`terminalLine`, below).
  * @example shownControls("PASS\u202e") // "PASS\\u202e"
  */
 export function shownControls(s: string): string {
   return s.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
+
+/**
+ * A line printed to the operator's terminal that may carry backend or file text (a product title, an
+ * error, a finding): each character a terminal acts on instead of showing (ESC starts the sequences
+ * that move the cursor, erase a line or conceal what follows; a carriage return rewrites the line),
+ * and each invisible one (`shownControls`, above), shown as its `\uXXXX` escape (`\n` and `\r` kept
+ * short), so a backend string cannot paint "GO" over a "NO-GO", hide the verdict that follows, forge
+ * a line of its own or reverse what is read (lib/cli/args.ts re-exports it). A tab stays a tab.
+ * @example terminalLine("E2E \u001b[8m") // "E2E \\u001b[8m"
+ */
+export function terminalLine(s: string): string {
+  return shownControls(s.replace(/[\0\n\r]/g, (c) => (c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\u0000")));
+}
+
+/** Several lines (a table, a usage block): each line as `terminalLine`, the tool's own line breaks kept. */
+export const terminalText = (s: string): string => s.split("\n").map(terminalLine).join("\n");
 
 // ------------------------------------------------------------------------------ what the files state
 

@@ -151,7 +151,7 @@ export function checkSignature(file: string, allowedSigners: string, namespace: 
   const names = identitiesOf(signers, key);
   // ssh-keygen names the first line listing the key: with one key under two names (two lines, or
   // "alice,bob"), or under a pattern, that first name is a guess at who signed, not who did.
-  if (names.length > 1 || names.some((n) => /[*?!]/.test(n)))
+  if (!namesOnePerson(names))
     return {
       state: "bad",
       why: `the signing key (${key}) is listed in ${allowedSigners} for ${names.map((n) => JSON.stringify(n)).join(", ")}: a seal must name the one person who signed it — give each signer a key of their own, listed once under their own identity`,
@@ -160,6 +160,12 @@ export function checkSignature(file: string, allowedSigners: string, namespace: 
   return { state: "good", signer: principal.trim(), key };
 }
 
+/**
+ * Whether the identities listed for a key name one person: one identity, not a pattern. ssh-keygen
+ * names the first line listing the key, so with two names or a pattern that name is a guess.
+ */
+export const namesOnePerson = (names: readonly string[]): boolean => names.length === 1 && !/[*?!]/.test(names[0]);
+
 /** An allowed_signers line's principals (quoted or not) and the base64 of its public key. */
 const SIGNER_LINE = /^\s*("[^"]*"|\S+)\s.*?\b(?:ssh|ecdsa|sk)-[\w@.-]+\s+([A-Za-z0-9+/]+={0,3})(?:\s|$)/;
 
@@ -167,7 +173,7 @@ const SIGNER_LINE = /^\s*("[^"]*"|\S+)\s.*?\b(?:ssh|ecdsa|sk)-[\w@.-]+\s+([A-Za-
  * Every identity the allowed-signers lines give the key `fingerprint` names ("ED25519 key
  * SHA256:…", as ssh-keygen prints it), in order and without repeats.
  */
-function identitiesOf(lines: readonly string[], fingerprint: string): string[] {
+export function identitiesOf(lines: readonly string[], fingerprint: string): string[] {
   const want = fingerprint.split(" ").pop() ?? "";
   const names = new Set<string>();
   for (const line of lines) {

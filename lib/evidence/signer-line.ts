@@ -13,8 +13,13 @@
  * signer for an unsigned seal. A block written before the line existed is a warning, never an error;
  * a signature that does not count is already the signature check's error. verifier/verify_session.py
  * parses the same way (docs/evidence-format.md).
+ *
+ * A re-seal is described in report.md before its statement is signed: `listedIdentity` says whom the
+ * allowed signers list for the key that will sign it (lib/host/archive.ts journals it in the trace's
+ * re-seal note), or why no one is named.
  */
-import type { SignatureCheck } from "./signature";
+import * as fs from "node:fs";
+import { type SignatureCheck, identitiesOf, namesOnePerson } from "./signature";
 import type { SessionSnapshot } from "./snapshot";
 import type { VerifyFinding } from "./verify";
 import { readBlock, sessionMarkers } from "./anchor";
@@ -107,4 +112,32 @@ export function signerLineFindings(
       message: `the session's block names who sealed it, as the signature says (${seal.state === "good" ? `${seal.signer}, ${seal.key}` : "unsigned"})`,
     });
   return out;
+}
+
+/**
+ * Who `allowedSigners` says holds the key `fingerprint` ("ED25519 key SHA256:…"), before anything is
+ * signed with it: the one identity it lists the key under, or why it names no one — the key under
+ * several identities or a pattern (checkSignature's SIGNER_NOT_ALLOWED rule), not listed, or no list.
+ * `shown`: the file as the words name it (never a path of this machine). The identity is the file's
+ * text: whoever shows it quotes it.
+ */
+export function listedIdentity(
+  allowedSigners: string,
+  fingerprint: string,
+  shown: string,
+): { identity: string } | { none: string } {
+  let text: string;
+  try {
+    text = fs.readFileSync(allowedSigners, "utf8");
+  } catch {
+    return { none: `${shown} was not found to say whose key it is` };
+  }
+  const names = identitiesOf(
+    text.split("\n").filter((l) => l.trim() && !l.trim().startsWith("#")),
+    fingerprint,
+  );
+  if (!names.length) return { none: `${shown} does not list this key` };
+  if (!namesOnePerson(names))
+    return { none: `${shown} lists this key for ${names.map((n) => quoted(n, 80)).join(", ")}, not for one person` };
+  return { identity: names[0] };
 }

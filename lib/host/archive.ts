@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { SecretLeakError, ArchiveSealed, SealSignError, SessionError, ToolError } from "../errors";
 import { maskPayLink, PAY_LINK_MASKED_EVENT, PAY_LINK_SECRET } from "../evidence/outputs";
 import { RESEAL_NOTE_EVENT } from "../evidence/reseal";
+import { listedIdentity } from "../evidence/signer-line";
 import { applySealRules, checkHtmlAgreement, exceptionReasonProblem, type SealException } from "./seal-rules";
 import { describeHolder, heldByOther, lockHolder } from "../run/lock";
 import { exportHtml } from "./jupyter";
@@ -24,7 +25,7 @@ import { manifestHash, writeManifest, type Manifest } from "../evidence/manifest
 import { secrets } from "../evidence/secrets";
 import { hashIndex } from "../evidence/secret-hashes";
 import { loadEvidence } from "../report/evidence";
-import { docsHasSession, publishReport, writeSessionReport } from "../report/report";
+import { docsHasSession, publishReport, signersBeside, writeSessionReport } from "../report/report";
 import { deriveOutcome } from "../report/verdict";
 import { findSecretHashes, formatHit, scanPaths, scanRegistry, scanText } from "../evidence/scan";
 import { Trace } from "../evidence/trace";
@@ -295,13 +296,28 @@ async function readyToSeal(
   if (seal.state === "changed") {
     // A deliberate re-seal is evidence too: the trace says when, over which seal, and why, and the
     // replaced seal's chain heads, which verify checks are still the chains' hashes (issue 24 §2).
+    const fp = signKey === null ? null : keyFingerprint(signKey);
+    const signers = signersBeside(path.join(opts.docsDir ?? "docs", "PAYMENT_E2E_LIVE_REPORT.md"));
+    const shownSigners = `${path.basename(path.dirname(signers))}/${path.basename(signers)}`;
+    const signer =
+      signKey === null
+        ? null
+        : fp === null
+          ? { none: "its fingerprint could not be read to look it up" }
+          : listedIdentity(signers, fp, shownSigners);
     const t = Trace.open(path.join(dir, TRACE_FILE));
     t.append("note", {
       event: RESEAL_NOTE_EVENT,
       reason: opts.reseal?.trim(),
       // Who: the key that signs this re-seal and its statement (its fingerprint, never the key), or null: unsigned.
-      signed_with:
-        signKey === null ? null : (keyFingerprint(signKey) ?? "a key whose fingerprint ssh-keygen could not read"),
+      signed_with: signKey === null ? null : (fp ?? "a key whose fingerprint ssh-keygen could not read"),
+      // And whom the allowed signers list for that key, as they read now (report.md is written before
+      // the statement is signed): one identity, or why no one is named. Absent when unsigned.
+      ...(signer === null
+        ? {}
+        : "identity" in signer
+          ? { signer_identity: signer.identity, allowed_signers: shownSigners }
+          : { signer_unnamed: signer.none }),
       previous_manifest_sha256: seal.manifestSha256,
       previous_sealed_at: seal.manifest?.created_at ?? null,
       previous_trace_head: seal.manifest?.chain_head ?? null,

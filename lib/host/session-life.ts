@@ -14,6 +14,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as os from "node:os";
 import * as path from "node:path";
+import { terminalLine } from "../evidence/outcome-stated";
 import { DEFAULTS } from "../config";
 import { SESSION_NOTEBOOK } from "../evidence/files";
 import type { Mode } from "../types";
@@ -40,6 +41,7 @@ import {
   jupyterUi,
   launcher,
   notebookRel,
+  shownLog,
   serverRoot,
   START_TIMEOUT_MS,
   startFailure,
@@ -70,6 +72,14 @@ export interface SessionRequest {
   /** False for `--no-browser`; a browser is opened only where there is a display anyway. */
   browser: boolean;
 }
+
+/**
+ * What this command prints: each line through terminalLine, for a line may carry an operator's or the
+ * file system's bytes (a folder or session name, a path) or another program's (a kernel's or Jupyter's
+ * error): shown, never obeyed by the terminal.
+ */
+const say = (s: string) => console.log(terminalLine(s));
+const warn = (s: string) => console.error(terminalLine(s));
 
 /** How long the kernels get to record a step stopped by the host before Jupyter is stopped. */
 const HOST_STOP_GRACE_MS = 1_500;
@@ -103,7 +113,7 @@ export async function runSession(r: SessionRequest): Promise<number> {
   if (r.jupyter) {
     ui = jupyterUi();
     if (!ui) {
-      console.error(
+      warn(
         "session: no Jupyter UI found; run `bash scripts/setup.sh` (JupyterLab into .venv) or `apt-get install jupyter-notebook`, or use --no-jupyter",
       );
       return 3;
@@ -113,8 +123,8 @@ export async function runSession(r: SessionRequest): Promise<number> {
   if (target) {
     // The notebook imports build/lib: make sure it is this source tree's before its kernel starts.
     ensureBuilt();
-    console.log(`Session ${target.id} resumed (not sealed; its journal and trace go on where they stopped).`);
-    console.log(`  notebook: ${target.notebook}`);
+    say(`Session ${target.id} resumed (not sealed; its journal and trace go on where they stopped).`);
+    say(`  notebook: ${target.notebook}`);
   } else {
     const params: Record<string, string | boolean> = { REFUND: r.refund ?? r.mode === "live" };
     if (r.baseUrl) params.BASE_URL = r.baseUrl;
@@ -128,20 +138,20 @@ export async function runSession(r: SessionRequest): Promise<number> {
       extra: unsettled.length ? { new_anyway_beside: unsettled } : {},
     });
     target = { id: prep.sessionId, dir: prep.dir, notebook: prep.notebook };
-    console.log(`Session ${prep.sessionId} prepared.`);
-    console.log(`  notebook: ${prep.notebook}`);
-    console.log(`  SESSION_ID = "${prep.sessionId}" (already injected into the notebook)`);
+    say(`Session ${prep.sessionId} prepared.`);
+    say(`  notebook: ${prep.notebook}`);
+    say(`  SESSION_ID = "${prep.sessionId}" (already injected into the notebook)`);
     if (unsettled.length)
-      console.log(
+      say(
         `  note: --new-anyway: ${unsettled.join(", ")} still ${unsettled.length === 1 ? "has" : "have"} money moved and no refund (recorded in this session's journal)`,
       );
     else if (earlier.length)
-      console.log(
+      say(
         `  note: ${earlier.length} unfinished earlier session${earlier.length === 1 ? "" : "s"} (newest ${earlier[earlier.length - 1].id}); npm run session -- --resume <id> reopens one`,
       );
   }
   if (!process.env.OPERATOR_PASSWORD)
-    console.log(
+    say(
       `  note: OPERATOR_PASSWORD is not exported; ${stepNo(STEPS, "login")} will refuse until it is (read -s OPERATOR_PASSWORD; export OPERATOR_PASSWORD)`,
     );
   if (!ui) return 0;
@@ -169,7 +179,7 @@ async function serve(
   const rel = notebookRel(root, notebook);
   const token = randomBytes(24).toString("hex");
   const base = `http://127.0.0.1:${o.port}`;
-  console.log(`Starting ${ui.name} on ${base} …`);
+  say(`Starting ${ui.name} on ${base} …`);
   const run = launcher(
     ui,
     uiArgs(ui, { root, port: o.port, notebook, openBrowser: o.openBrowser, asRoot: process.getuid?.() === 0 }),
@@ -184,12 +194,15 @@ async function serve(
   // Jupyter's log is held back until the server is up (one line on failure instead), then flows to stderr.
   let startLog = "";
   let started = false;
-  const onLog = (b: Buffer) => {
-    if (started) process.stderr.write(b);
-    else startLog = (startLog + b.toString()).slice(-20_000);
-  };
-  child.stdout?.on("data", onLog);
-  child.stderr?.on("data", onLog);
+  // Each stream its own lines, shown as text (its log quotes paths and names).
+  for (const stream of [child.stdout, child.stderr]) {
+    const shown = shownLog((l) => process.stderr.write(l));
+    stream?.on("data", (b: Buffer) => {
+      if (started) shown.push(b);
+      else startLog = (startLog + b.toString()).slice(-20_000);
+    });
+    stream?.on("end", () => shown.end());
+  }
   let spawnError: Error | null = null;
   const exited = new Promise<number>((resolve) => {
     child.on("error", (err) => {
@@ -205,7 +218,7 @@ async function serve(
   let ahead: KernelAhead | null = null;
   child.on("exit", () => {
     const reaped = reapKernels([...kernelPids], ahead?.kernelIds ?? []);
-    if (reaped.length) console.error(`session: stopped ${reaped.length} kernel(s) ${ui.name} left running`);
+    if (reaped.length) warn(`session: stopped ${reaped.length} kernel(s) ${ui.name} left running`);
   });
 
   // A lost terminal turns writes into EIO/EPIPE errors: they must not end this process before it
@@ -219,7 +232,7 @@ async function serve(
     // signals the whole process group, and the watcher then sees npm gone: one stop, not two).
     if (stopping) return grace ? undefined : stopChild(child);
     stopping = true;
-    console.error(`session: ${why}, stopping ${ui.name} …`);
+    warn(`session: ${why}, stopping ${ui.name} …`);
     // A kernel Jupyter is still creating would outlive it: stop once Jupyter has started it.
     if (ahead) void ahead.settle().then(() => stopNow(terminalLost));
     else stopNow(terminalLost);
@@ -251,9 +264,9 @@ async function serve(
     const warmed = ahead ? await Promise.race([ahead.ready, exited.then(() => null)]) : null;
     if (warmed !== null && !stopping) {
       started = true;
-      console.log(`  ${warmed}`);
-      console.log(`${ui.name} is serving the session notebook (Ctrl-C stops it and its kernel):`);
-      console.log(`  ${notebookUrl(base, ui.urlPrefix, rel, token, o.workspace)}`);
+      say(`  ${warmed}`);
+      say(`${ui.name} is serving the session notebook (Ctrl-C stops it and its kernel):`);
+      say(`  ${notebookUrl(base, ui.urlPrefix, rel, token, o.workspace)}`);
       return await exited;
     }
     // Stopped by a signal: its own stop is under way (the kernels' grace included), not cut short here.
@@ -265,9 +278,7 @@ async function serve(
       ? `the unused session folder ${shown(dir)} was removed`
       : `the session folder ${shown(dir)} was kept`;
     if (stopping) {
-      console.error(
-        `session: stopped before ${state === "ready" ? "its URL was printed" : `${ui.name} was up`}; ${folder}`,
-      );
+      warn(`session: stopped before ${state === "ready" ? "its URL was printed" : `${ui.name} was up`}; ${folder}`);
       return code;
     }
     const { cause, fix } =
@@ -279,7 +290,7 @@ async function serve(
               fix: "retry, or use --no-jupyter and open the notebook in your own Jupyter",
             }
           : startFailure(ui, startLog, o.port);
-    console.error(`session: ${ui.name} did not start: ${cause} — ${fix}; ${folder}`);
+    warn(`session: ${ui.name} did not start: ${cause} — ${fix}; ${folder}`);
     return code === 0 ? 1 : code;
   } finally {
     for (const s of signals) process.off(s, onProcessSignal);

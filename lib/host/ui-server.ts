@@ -2,14 +2,16 @@
  * The Jupyter server behind `npm run session` (lib/host/session-life.ts): which UI (JupyterLab from the
  * project venv, else Debian's classic Notebook), its command line (127.0.0.1, a fixed port, the
  * contents manager that keeps sealed folders unwritten: jupyter/sealed_contents.py), the folder it
- * serves, why it did not start, waiting until it serves the notebook, and stopping it (SIGTERM, then
- * SIGKILL of its group; setpriv gives it a parent-death signal).
+ * serves, why it did not start, waiting until it serves the notebook, its log passed on as text
+ * (`shownLog`), and stopping it (SIGTERM, then SIGKILL of its group; setpriv gives it a parent-death signal).
  */
 import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
+import { StringDecoder } from "node:string_decoder";
 import { ConfigError } from "../errors";
+import { terminalLine } from "../evidence/outcome-stated";
 import { classicNotebookCommand, jupyterLabCommand, REPO_ROOT } from "./jupyter";
 
 /** How long Jupyter may take to serve the notebook before the session gives up on it. */
@@ -182,4 +184,28 @@ export function launcher(ui: JupyterUi, args: string[]): { cmd: string; args: st
   if (process.platform === "linux" && fs.existsSync(SETPRIV))
     return { cmd: SETPRIV, args: ["--pdeathsig", "SIGTERM", "--", ui.cmd, ...args] };
   return { cmd: ui.cmd, args };
+}
+
+/**
+ * One output stream of Jupyter passed on line by line through terminalLine: its log quotes paths,
+ * notebook and kernel names (an operator's folder, a file's name), which a terminal must show, never
+ * obey. A line is written once it is complete (`end` writes an unfinished last one); a character split
+ * across two chunks is decoded whole.
+ */
+export function shownLog(write: (line: string) => void): { push: (b: Buffer) => void; end: () => void } {
+  const utf8 = new StringDecoder("utf8");
+  let tail = "";
+  const flush = (text: string) => {
+    const lines = (tail + text).split("\n");
+    tail = lines.pop() ?? "";
+    for (const l of lines) write(`${terminalLine(l.replace(/\r$/, ""))}\n`);
+  };
+  return {
+    push: (b) => flush(utf8.write(b)),
+    end: () => {
+      flush(utf8.end());
+      if (tail) write(`${terminalLine(tail)}\n`);
+      tail = "";
+    },
+  };
 }

@@ -26,7 +26,7 @@ import { hookKernel } from "./kernel";
 import { type CellRun, type GuardedSink, guardSink, hiddenMarkers, recordSink } from "./sink";
 import { KernelCopy } from "../evidence/outputs";
 import { notStartedLines, rememberOpened, standingFor } from "./standing";
-import { stepById } from "../run/steps";
+import { MACHINE_CLOCK, stepById } from "../run/steps";
 import type { StepDef } from "../run/step-model";
 import type { Params } from "../params";
 import type { NotebookCells, RunOptions, Sink, TslabLike } from "./index";
@@ -124,7 +124,9 @@ export class NotebookUi implements NotebookCells {
     if (r.status === "INTERRUPTED") {
       // Its cell was abandoned (Kernel ■) and shows tslab's one line; a display now would land in
       // whichever cell runs next. The progress line, if any, is updated in place instead.
-      this.progress?.markdown(`⏹️ step ${r.step} interrupted at ${r.endedAt} — run the cell again to resume`);
+      this.progress?.markdown(
+        `⏹️ step ${r.step} interrupted at ${r.endedAt} (${MACHINE_CLOCK}) — run the cell again to resume`,
+      );
       this.progress = null;
       this.lastPoll = null;
       return;
@@ -159,7 +161,7 @@ export class NotebookUi implements NotebookCells {
       );
     }
     this.outcome.markdown(
-      `**Outcome:** ⏳ in progress — last: step ${r.step} ${r.status} at ${r.endedAt}. The report cell at the end sets it.`,
+      `**Outcome:** ⏳ in progress — last: step ${r.step} ${r.status} at ${r.endedAt} (${MACHINE_CLOCK}). The report cell at the end sets it.`,
     );
   }
 
@@ -223,7 +225,8 @@ export class NotebookUi implements NotebookCells {
     this.begin(CELL_OF.paid);
     await this.guard("pay", async (rb) => {
       const r = await rb.confirmPaid(seen);
-      if (r.status === "PASS") this.payLink?.markdown(`~~payment link~~ (redacted after confirmation at ${r.endedAt})`);
+      if (r.status === "PASS")
+        this.payLink?.markdown(`~~payment link~~ (redacted after confirmation at ${r.endedAt}, ${MACHINE_CLOCK})`);
       this.show(r);
       return null;
     });

@@ -11,6 +11,7 @@ import type { ChainCheck, TraceEvent } from "../evidence/chain";
 import { chainBreakText } from "../evidence/finding-text";
 import { maskPayLink, OUTPUTS_RESTORED_EVENT, PAY_LINK_MASKED_EVENT } from "../evidence/outputs";
 import { RESEAL_NOTE_EVENT } from "../evidence/reseal";
+import { quoted } from "../evidence/outcome-stated";
 import { CLOCK_SKEW_WARN_MS } from "../run/guards";
 import type { StepTable } from "../run/step-model";
 import type { Anomaly, StepResult } from "../types";
@@ -194,9 +195,16 @@ const short = (v: unknown): string =>
 /** The re-seal note (host/archive.ts), the k-th of the trace, in words: who, why, over which seal, what had changed. */
 function resealText(p: Record<string, unknown>, k: number): string {
   const reason = typeof p.reason === "string" && p.reason.trim() ? maskPayLink(p.reason.trim()) : null;
+  // Whom the allowed signers listed for the key when it re-sealed (their text: quoted), or why no one.
+  const listed =
+    typeof p.signer_identity === "string"
+      ? `, the key ${str(p.allowed_signers) ?? "the allowed signers"} lists for ${quoted(p.signer_identity, 120)}`
+      : typeof p.signer_unnamed === "string"
+        ? `; no one named: ${p.signer_unnamed}`
+        : "";
   const who =
     typeof p.signed_with === "string"
-      ? `signed with ${p.signed_with} (reseal-${k}.json's signature names the signer)`
+      ? `signed with ${p.signed_with}${listed} (reseal-${k}.json's signature names the signer)`
       : p.signed_with === null
         ? "unsigned: no signing key was given"
         : `signer not recorded in the note: see reseal-${k}.json's signature`;

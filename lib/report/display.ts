@@ -6,7 +6,7 @@
 import { redact } from "../evidence/redact";
 import { inertText } from "./inert";
 import { formatAmount, type Money } from "../money";
-import { STEPS } from "../run/steps";
+import { MACHINE_CLOCK, STEPS } from "../run/steps";
 import type { FactDef, StepTable } from "../run/step-model";
 import type { FactValue, PollSample, StepResult } from "../types";
 
@@ -73,7 +73,7 @@ export function stepMarkdown(r: StepResult, table: StepTable = STEPS): string {
   const lines = [TABLE_HEAD, stepRow(r, table), ""];
   if (r.reason)
     lines.push(`${r.status === "PASS" ? "**Note:**" : `**${ICON[r.status]} ${r.status}:**`} ${cell(r.reason)}`, "");
-  lines.push(`<sub>started ${r.startedAt} · ended ${r.endedAt} · ${r.durationMs} ms</sub>`);
+  lines.push(`<sub>started ${r.startedAt} · ended ${r.endedAt} (${MACHINE_CLOCK}) · ${r.durationMs} ms</sub>`);
   return lines.join("\n");
 }
 
@@ -82,7 +82,7 @@ export function banner(title: string, lines: string[]): string {
   return [`> ### ${title}`, ...lines.map((l) => `> ${l}`)].join("\n");
 }
 
-/** The in-place progress line of a poll, with the next attempt's time (UTC) while one is planned. */
+/** The in-place progress line of a poll, with the next attempt's time (UTC, this machine's clock) while one is planned. */
 export function pollLine(s: PollSample, elapsedS: number, deadlineS: number): string {
   const status =
     s.orderStatus ??
@@ -91,5 +91,6 @@ export function pollLine(s: PollSample, elapsedS: number, deadlineS: number): st
     s.nextAt && s.pauseMs !== undefined
       ? ` · next check ${s.nextAt.slice(11, 19)}Z (in ${s.pauseMs < 1000 ? (s.pauseMs / 1000).toFixed(1) : Math.round(s.pauseMs / 1000)} s)`
       : "";
-  return `⏳ step ${s.step} · attempt ${s.attempt} · ${s.at} · ${elapsedS.toFixed(1)} s / ${deadlineS} s · ${s.latencyMs} ms · **${inertText(status)}**${next}`;
+  // The attempt's time and the next one's are this machine's (lib/run/poll.ts), never the backend's.
+  return `⏳ step ${s.step} · attempt ${s.attempt} · ${s.at} (${MACHINE_CLOCK}) · ${elapsedS.toFixed(1)} s / ${deadlineS} s · ${s.latencyMs} ms · **${inertText(status)}**${next}`;
 }

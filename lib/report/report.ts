@@ -20,7 +20,7 @@ import { inertCode, inertCodeCell, inertSentence, inertText, safeHref } from "./
 import { ReportError, displayDir, loadEvidence, type Evidence } from "./evidence";
 import { acceptance, actionItems, bankDoesNotHold, bankDueText, deriveOutcome } from "./verdict";
 import { GO_NO_GO_ROW, goNoGoForArchive, housekeeping, updateGoNoGo, type GoNoGo } from "./paperwork";
-import { clock } from "../run/steps";
+import { MACHINE_CLOCK, clock, machineClock } from "../run/steps";
 import { PINNED_PARAMS } from "../config";
 import type { StepTable } from "../run/step-model";
 import { fillTemplate } from "./template";
@@ -90,7 +90,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null, seal: Signatur
   return {
     sessionId: id,
     anchor: `session-${id}`,
-    heading: `${ev.startedAt.slice(0, 16)}Z`,
+    heading: `${ev.startedAt.slice(0, 16)}Z (${MACHINE_CLOCK})`,
     label: MODE_LABEL[ev.mode],
     mode: ev.mode,
     outcome: v.outcome,
@@ -120,7 +120,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null, seal: Signatur
           .map((k) => `${k} ${inertCode(ev.parameters!.params[k] ?? "")}`)
           .join(
             " · ",
-          )} (pinned by the pre-flight of ${clock(ev.parameters.at)}; a change since is refused until pre-flight runs again, and listed under anomalies)`
+          )} (pinned by the pre-flight of ${machineClock(ev.parameters.at)}; a change since is refused until pre-flight runs again, and listed under anomalies)`
       : null,
     tableHead: TABLE_HEAD,
     rows: ev.table

@@ -104,6 +104,18 @@ export const NO_REVERSED_AMOUNT =
   "seller_transfers has no amount_reversed column: its status says whether the transfer was reversed, not how much of it";
 
 /**
+ * Where step 9's reversed amount comes from, as the reconciliation table names it (the database
+ * column it summed, and each row's status beside it): never the status alone, which says nothing of
+ * how much was reversed.
+ * @example reversalSource([{ status: "reversed" }]) // "seller_transfers.amount_reversed (status reversed)"
+ */
+export function reversalSource(rows: ReadonlyArray<Pick<TransferRowRead, "status">>): string {
+  return rows.length > 1
+    ? `seller_transfers.amount_reversed of ${rows.length} rows (status ${rows.map((x) => x.status).join(", ")})`
+    : `seller_transfers.amount_reversed (status ${rows[0]?.status})`;
+}
+
+/**
  * Step 9's reading of every seller_transfers row of the order after the refund: reversed only when
  * each row is, wholly; `amount` the rows' reversed amounts summed, or null when the table does not
  * say how much (no amount_reversed column: the amount is not checked, never assumed). With one row,

@@ -19,7 +19,7 @@ import { ledgerOf, moneyMoved, moneyOutstanding, refundedText } from "./ledger";
 import { MANIFEST_FILE, TRACE_FILE } from "../evidence/files";
 import { secrets } from "../evidence/secrets";
 import { acquireSessionLock, releaseSessionLock } from "./lock";
-import { STEPS, awaitedChecks, blockedBy, clock, stepById } from "./steps";
+import { STEPS, awaitedChecks, blockedBy, machineClock, stepById } from "./steps";
 import { factsSchema, type StepDef, type StepTable } from "./step-model";
 import { Trace } from "../evidence/trace";
 import { readTrace } from "../evidence/chain";
@@ -373,7 +373,7 @@ export class Session {
     // Stopped (Kernel ■, or another step started): whatever the body got to, this is no verdict.
     else if (signal.aborted && !blocked) {
       status = "INTERRUPTED";
-      reason = `${oneLine(signal.reason)} at ${clock(nowIso())}; nothing more is recorded for this run — run the cell again to resume`;
+      reason = `${oneLine(signal.reason)} at ${machineClock(nowIso())}; nothing more is recorded for this run — run the cell again to resume`;
     }
     // Facts are data of the declared shape: a step that recorded anything else has a bug and
     // must not PASS on it (the report validates the same schema when it reads the journal back).
@@ -425,11 +425,11 @@ export class Session {
     this.anomaly({
       step: null,
       kind: "operator",
-      message: `${what} refused, nothing sent: parameters changed since the pre-flight of ${clock(pin.at)}: ${changes.join(", ")}`,
+      message: `${what} refused, nothing sent: parameters changed since the pre-flight of ${machineClock(pin.at)}: ${changes.join(", ")}`,
     });
     throw new GuardError(
       "parameters",
-      `${changes.join(", ")} since the pre-flight of ${clock(pin.at)} — set ${changes.length > 1 ? "them" : "it"} back in the parameters cell, or run pre-flight again to pin the new value (the change is recorded as an anomaly)`,
+      `${changes.join(", ")} since the pre-flight of ${machineClock(pin.at)} — set ${changes.length > 1 ? "them" : "it"} back in the parameters cell, or run pre-flight again to pin the new value (the change is recorded as an anomaly)`,
     );
   }
 

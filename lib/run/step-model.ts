@@ -138,6 +138,19 @@ export function clock(iso: string): string {
   return `${iso.slice(11, 19)}Z`;
 }
 
+/**
+ * Which clock a time shown to the auditor was read from when it is not a backend's: the times this
+ * tool takes itself (a step's start and end, the session's creation, a pre-flight's pin, an
+ * anomaly) come from the machine that ran it, whose clock may be off (the trace's Date headers say
+ * by how much). A backend's time (a payment's, an order's) is shown as it came, unlabelled.
+ */
+export const MACHINE_CLOCK = "this machine's clock";
+
+/** `14:02:11Z (this machine's clock)`: `clock` for a time this machine took. */
+export function machineClock(iso: string): string {
+  return `${clock(iso)} (${MACHINE_CLOCK})`;
+}
+
 /** Shorthands for the table below: a fact of a kind, with its seed label. */
 export const fact = {
   id: (label: string, link?: FactDef["link"]): FactDef => (link ? { label, kind: "id", link } : { label, kind: "id" }),

@@ -22,6 +22,8 @@
 import type { StepResult } from "../types";
 import {
   clock,
+  machineClock,
+  MACHINE_CLOCK,
   defineSteps,
   fact,
   refundStepNo,
@@ -42,7 +44,7 @@ import { refundOff, runRefund } from "./steps/refund";
 import { runRefunded } from "./steps/refunded";
 import { runTransfer } from "./steps/transfer";
 
-export { clock, refundStepNo, stepLabel, stepNo };
+export { clock, MACHINE_CLOCK, machineClock, refundStepNo, stepLabel, stepNo };
 
 export const STEPS: StepTable = defineSteps([
   {
@@ -321,7 +323,7 @@ export function awaitedChecks(
     const r = results.get(req.id);
     if (r?.status === "FAIL")
       return {
-        failed: `${stepLabel(req)} FAILED at ${clock(r.endedAt)}: ${r.reason ?? "no reason"}`,
+        failed: `${stepLabel(req)} FAILED at ${machineClock(r.endedAt)}: ${r.reason ?? "no reason"}`,
         wait: null,
       };
     if (wait || r?.status === "PASS") continue;
@@ -329,14 +331,14 @@ export function awaitedChecks(
       ? `${stepLabel(req)} has not run yet`
       : r.status === "SKIPPED"
         ? `${stepLabel(req)} was skipped (${r.reason ?? "no reason"})`
-        : `${stepLabel(req)} was interrupted at ${clock(r.endedAt)}`;
+        : `${stepLabel(req)} was interrupted at ${machineClock(r.endedAt)}`;
   }
   return { failed: null, wait };
 }
 
 /**
  * Why the step `id` may not act yet, or null when every prerequisite passed.
- * @example blockedBy("licence", results) // "step 5 failed at 14:02:11Z"
+ * @example blockedBy("licence", results) // "step 5 failed at 14:02:11Z (this machine's clock)"
  */
 export function blockedBy(
   id: string,
@@ -351,9 +353,9 @@ export function blockedBy(
     if (money.moved && def.returnsMoney && req.movesMoney) continue;
     const r = results.get(req.id);
     if (!r) return `${stepLabel(req)} has not run yet — ${runHintOf(req)}`;
-    if (r.status === "FAIL") return `step ${req.n} failed at ${clock(r.endedAt)}`;
+    if (r.status === "FAIL") return `step ${req.n} failed at ${machineClock(r.endedAt)}`;
     if (r.status === "INTERRUPTED")
-      return `step ${req.n} was interrupted at ${clock(r.endedAt)} — run its cell again first`;
+      return `step ${req.n} was interrupted at ${machineClock(r.endedAt)} — run its cell again first`;
     if (r.status === "SKIPPED") return `step ${req.n} was skipped (${r.reason ?? "no reason"})`;
   }
   return null;

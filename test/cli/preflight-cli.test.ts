@@ -5,8 +5,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
 import pg from "pg";
-import { startSandbox, type Sandbox } from "../../sandbox";
+import { type Faults, startSandbox, type Sandbox } from "../../sandbox";
 import { main, EXIT } from "../../lib/cli/preflight";
+import { TERMINAL_CONTROLS } from "./terminal";
 
 let sb: Sandbox;
 before(async () => {
@@ -25,8 +26,25 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { code, out: lines.join("\n") };
 }
 
+/** The gate of `mode` against the sandbox with its operator (`run`), then any `more` flags. */
+const gate = (mode: string, env: NodeJS.ProcessEnv = {}, ...more: string[]) =>
+  run(["--mode", mode, "--base-url", sb.marketplaceUrl, "--email", sb.operator.email, ...more], env);
+
+/** `f` run with the sandbox's `on` faults, which `off` sets back whatever happens. */
+async function withFaults<T>(on: Partial<Faults>, off: Partial<Faults>, f: () => Promise<T>): Promise<T> {
+  sb.setFaults(on);
+  try {
+    return await f();
+  } finally {
+    sb.setFaults(off);
+  }
+}
+
+/** No orchestrator configured: required for staging and live, optional for the sandbox. */
+const NO_ORCHESTRATOR = { HYPERSWITCH_URL: "", HYPERSWITCH_API_KEY: "" };
+
 test("staging gate passes on the sandbox and prints the reminder with the amount", async () => {
-  const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
+  const r = await gate("staging");
   assert.equal(r.code, EXIT.go, r.out);
   assert.match(r.out, /environment: staging/);
   assert.match(r.out, /amount incl\. VAT: 5\.00 EUR\n {2}VAT: 20 %/);
@@ -34,68 +52,47 @@ test("staging gate passes on the sandbox and prints the reminder with the amount
 });
 
 test("a staging gate without HYPERSWITCH_URL and HYPERSWITCH_API_KEY is refused in one line naming the fix (exit 1)", async () => {
-  const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email], {
-    HYPERSWITCH_URL: "",
-    HYPERSWITCH_API_KEY: "",
-  });
+  const r = await gate("staging", NO_ORCHESTRATOR);
   assert.equal(r.code, EXIT.refused, r.out);
   assert.match(
     r.out,
     /REFUSED: refused \(orchestrator\): MODE=staging needs HYPERSWITCH_URL and HYPERSWITCH_API_KEY: .* — set HYPERSWITCH_URL to the orchestrator's origin \(npm run session: --hyperswitch-url\) and export HYPERSWITCH_API_KEY \(snd_…\)\n/,
   );
   // Sandbox keeps them optional.
-  const s = await run(["--mode", "sandbox", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email], {
-    HYPERSWITCH_URL: "",
-    HYPERSWITCH_API_KEY: "",
-  });
+  const s = await gate("sandbox", NO_ORCHESTRATOR);
   assert.equal(s.code, EXIT.go, s.out);
 });
 
 test("a live run against a staging backend is refused with the seed's warning (exit 1)", async () => {
-  const r = await run([
-    "--mode",
+  const r = await gate(
     "live",
-    "--base-url",
-    sb.marketplaceUrl,
-    "--email",
-    sb.operator.email,
+    {},
     "--live-confirm",
     "charge 5.00 EUR",
     "--dry-run-override",
     "testing the gate itself",
-  ]);
+  );
   assert.equal(r.code, EXIT.refused, r.out);
   assert.match(r.out, /REFUSED: refused \(environment\): MODE=live but the backend says environment=staging/);
 });
 
 test("Hyperswitch disabled, or a production backend for a dry run, refuses (exit 1)", async () => {
-  sb.setFaults({ hyperswitchStatus: "disabled" });
-  try {
-    const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
-    assert.equal(r.code, EXIT.refused);
-    assert.match(r.out, /Hyperswitch disabled/);
-  } finally {
-    sb.setFaults({ hyperswitchStatus: "enabled" });
-  }
-  sb.setFaults({ statusEnvironment: "production" });
-  try {
-    const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
-    assert.equal(r.code, EXIT.refused);
-    assert.match(r.out, /real money would move/);
-  } finally {
-    sb.setFaults({ statusEnvironment: "staging" });
-  }
+  const disabled = await withFaults({ hyperswitchStatus: "disabled" }, { hyperswitchStatus: "enabled" }, () =>
+    gate("staging"),
+  );
+  assert.equal(disabled.code, EXIT.refused);
+  assert.match(disabled.out, /Hyperswitch disabled/);
+  const production = await withFaults({ statusEnvironment: "production" }, { statusEnvironment: "staging" }, () =>
+    gate("staging"),
+  );
+  assert.equal(production.code, EXIT.refused);
+  assert.match(production.out, /real money would move/);
 });
 
 test("unhealthy backend → exit 3; bad email → exit 2; nothing else sent", async () => {
-  sb.setFaults({ dbDown: true });
-  try {
-    const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
-    assert.equal(r.code, EXIT.backend, r.out);
-    assert.match(r.out, /GET \/health|answered 503/);
-  } finally {
-    sb.setFaults({ dbDown: false });
-  }
+  const down = await withFaults({ dbDown: true }, { dbDown: false }, () => gate("staging"));
+  assert.equal(down.code, EXIT.backend, down.out);
+  assert.match(down.out, /GET \/health|answered 503/);
   const before = sb.stats().requests;
   const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", "not-an-email"]);
   assert.equal(r.code, EXIT.config);
@@ -113,7 +110,7 @@ test("the gate's trace folder does not stay in the system temp folder: removed a
   const saved = process.env.TMPDIR;
   process.env.TMPDIR = tmp; // os.tmpdir() reads it on every call
   try {
-    const go = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email]);
+    const go = await gate("staging");
     assert.equal(go.code, EXIT.go, go.out);
     assert.deepEqual(fs.readdirSync(tmp), [], "nothing left behind after GO");
     assert.doesNotMatch(go.out, /^trace: /m, "no path is printed for a trace that is not kept");
@@ -137,15 +134,9 @@ test("a product title carrying terminal escapes, a carriage return, a newline an
   try {
     await db.query("UPDATE products SET title = $1 || title", [hostile]);
     // Refused (no orchestrator configured), after the product was shown.
-    const r = await run(["--mode", "staging", "--base-url", sb.marketplaceUrl, "--email", sb.operator.email], {
-      HYPERSWITCH_URL: "",
-      HYPERSWITCH_API_KEY: "",
-    });
+    const r = await gate("staging", NO_ORCHESTRATOR);
     assert.equal(r.code, EXIT.refused, r.out);
-    assert.doesNotMatch(
-      r.out,
-      /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/,
-    );
+    assert.doesNotMatch(r.out, TERMINAL_CONTROLS);
     assert.doesNotMatch(r.out, /^GO: /m, "no line may say GO");
     assert.match(
       r.out,

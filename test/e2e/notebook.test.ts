@@ -185,6 +185,34 @@ describe("headless notebook run against the sandbox", { timeout: 10 * 60 * 1000 
     assert.match(md(code.at(-1)!), new RegExp(`^\\[//\\]: # \\(session:${path.basename(run.dir)}\\)$`, "m"));
   });
 
+  test("report.md, the notebook and its HTML say which clock the session's own times come from", () => {
+    const nbText = readNotebook(run.notebook)
+      .cells.flatMap((c) => c.outputs ?? [])
+      .map((o) => [o.data?.["text/markdown"] ?? ""].flat().join(""))
+      .join("\n");
+    const html = fs.readFileSync(path.join(run.dir, "payment-e2e.html"), "utf8");
+    for (const [where, text] of [
+      ["report.md", fs.readFileSync(path.join(run.dir, "report.md"), "utf8")],
+      ["the notebook", nbText],
+      ["the HTML", html],
+    ] as const)
+      assert.match(
+        text,
+        /Session — \d{4}-\d\d-\d\dT\d\d:\d\dZ \(this machine(?:'|&#39;|&#x27;)s clock\) — sandbox rehearsal/,
+        where,
+      );
+    // Each step's window under its row: in the notebook and, rendered, in the HTML, every one labelled.
+    for (const [where, text] of [
+      ["the notebook", nbText],
+      ["the HTML", html],
+    ] as const) {
+      const windows = text.match(/<sub>started [^<]*<\/sub>/g) ?? [];
+      assert.ok(windows.length >= 10, `${where}: ${windows.length} step windows`);
+      for (const w of windows)
+        assert.match(w, /· ended \S+ \(this machine(?:'|&#39;|&#x27;)s clock\) · \d+ ms<\/sub>$/, where);
+    }
+  });
+
   test("the demo's report shows the money reconciliation, every amount per source, balanced (issue 23)", () => {
     for (const [where, md] of [
       ["report.md", fs.readFileSync(path.join(run.dir, "report.md"), "utf8")],

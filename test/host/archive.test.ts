@@ -11,7 +11,7 @@ import { describe, test } from "node:test";
 import { ArchiveSealed } from "../../lib/errors";
 import { MANIFEST_FILE, REPORT_FILE, SESSION_NOTEBOOK, TRACE_FILE } from "../../lib/evidence/files";
 import { keyFingerprint } from "../../lib/evidence/signature";
-import { makeSigner } from "../evidence/signing";
+import { type Signer, makeSigner } from "../evidence/signing";
 import { readTrace } from "../../lib/evidence/chain";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { verifySession } from "../../lib/evidence/verify";
@@ -161,10 +161,20 @@ describe("archive on a sealed folder", () => {
     assert.equal((await archiveSession(dir, { html: false, docsDir: docs })).status, "already-sealed");
   });
 
-  test("a signed re-seal: report.md names the key that signed it and its statement", async () => {
+  /**
+   * A re-seal signed with `signer`'s key, the docs' allowed_signers holding `lines` (null: no such
+   * file): report.md's words on who, the key's fingerprint, the folder.
+   */
+  const resealedBy = async (
+    signer: Signer,
+    lines: string[] | null,
+  ): Promise<{ report: string; fp: string; dir: string }> => {
     const { dir, docs } = await sealedOnce();
-    const signer = makeSigner("ops@example.com");
-    fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), '{"cells": [], "metadata": {"rerun": 2}}\n');
+    if (lines) {
+      fs.mkdirSync(docs, { recursive: true });
+      fs.writeFileSync(path.join(docs, "allowed_signers"), `# who may seal\n${lines.map((l) => `${l}\n`).join("")}`);
+    }
+    fs.writeFileSync(path.join(dir, SESSION_NOTEBOOK), '{"cells": [], "metadata": {"rerun": 3}}\n');
     const r = await archiveSession(dir, {
       html: false,
       docsDir: docs,
@@ -172,11 +182,71 @@ describe("archive on a sealed folder", () => {
       signKey: signer.key,
     });
     assert.equal(r.status, "resealed");
-    const fp = keyFingerprint(signer.key);
-    assert.match(String(fp), /^ED25519 key SHA256:\S+$/);
-    const report = fs.readFileSync(path.join(dir, REPORT_FILE), "utf8");
-    assert.ok(report.includes(`signed with ${fp} (reseal-1.json's signature names the signer)`), report);
+    return {
+      report: fs.readFileSync(path.join(dir, REPORT_FILE), "utf8"),
+      fp: String(keyFingerprint(signer.key)),
+      dir,
+    };
+  };
+
+  test("a signed re-seal: report.md names the key that signed it and its statement", async () => {
+    const { report, fp, dir } = await resealedBy(makeSigner("ops@example.com"), null);
+    assert.match(fp, /^ED25519 key SHA256:\S+$/);
+    // No allowed signers beside the docs: the key is named, no person, and why.
+    assert.ok(
+      report.includes(
+        `signed with ${fp}; no one named: docs/allowed_signers was not found to say whose key it is (reseal-1.json's signature names the signer)`,
+      ),
+      report,
+    );
     assert.ok(fs.existsSync(path.join(dir, "reseal-1.json.sig")));
+  });
+
+  test("a signed re-seal whose key the allowed signers list once: report.md names that identity beside the key", async () => {
+    const signer = makeSigner("ops@example.com");
+    const { report, fp } = await resealedBy(signer, [signer.line]);
+    assert.ok(
+      report.includes(
+        `signed with ${fp}, the key docs/allowed_signers lists for "ops\\@example.com" (reseal-1.json's signature names the signer)`,
+      ),
+      report,
+    );
+  });
+
+  test("the identity the allowed signers give a re-seal's key is hostile text: quoted, its controls shown, inert Markdown", async () => {
+    const signer = makeSigner("x");
+    const hostile = "ops<b>`x`</b>_\u202e\u001b[2K@example.com";
+    const { report } = await resealedBy(signer, [signer.line.replace(/^x /, `${hostile} `)]);
+    const line = report.split("\n").find((l) => l.includes("re-sealed on purpose")) ?? "";
+    assert.doesNotMatch(line, /[\u001b\u202e]|<b>/, line);
+    assert.match(
+      line,
+      /the key docs\/allowed_signers lists for "ops\\<b\\>\\`x\\`\\<\/b\\>\\_\\\\u202e\\\\u001b\\\[2K\\@example\.com"/,
+    );
+  });
+
+  test("a re-seal's key listed under two identities, or a pattern, or not at all: report.md names no one and says why", async () => {
+    const signer = makeSigner("alice@example.com");
+    const two = await resealedBy(signer, [signer.line, signer.line.replace(/^alice@/, "bob@")]);
+    assert.ok(
+      two.report.includes(
+        `signed with ${two.fp}; no one named: docs/allowed_signers lists this key for "alice\\@example.com", "bob\\@example.com", not for one person (reseal-1.json's signature names the signer)`,
+      ),
+      two.report,
+    );
+    const pattern = await resealedBy(signer, [signer.line.replace(/^alice@example\.com/, "*@example.com")]);
+    assert.ok(
+      pattern.report.includes(
+        `signed with ${pattern.fp}; no one named: docs/allowed_signers lists this key for "\\*\\@example.com", not for one person`,
+      ),
+      pattern.report,
+    );
+    const other = makeSigner("carol@example.com");
+    const unlisted = await resealedBy(signer, [other.line]);
+    assert.ok(
+      unlisted.report.includes(`signed with ${unlisted.fp}; no one named: docs/allowed_signers does not list this key`),
+      unlisted.report,
+    );
   });
 
   test("evidence appended by confirm-bank: refused without --reseal, re-sealed with it", async () => {

@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { before, describe, test } from "node:test";
-import { ArchiveRuleRefused } from "../../lib/errors";
+import { ArchiveRuleRefused, type SealRuleCode } from "../../lib/errors";
 import { readTrace } from "../../lib/evidence/chain";
 import {
   MANIFEST_FILE,
@@ -27,7 +27,7 @@ import { readKernelCopy } from "../../lib/evidence/outputs";
 import { currentGitCommit, readManifest, writeManifest } from "../../lib/evidence/manifest";
 import { Trace } from "../../lib/evidence/trace";
 import { verifySession } from "../../lib/evidence/verify";
-import { archiveSession } from "../../lib/host/archive";
+import { type ArchiveOptions, type ArchiveResult, archiveSession } from "../../lib/host/archive";
 import { BUILD_DIR } from "../../lib/host/build";
 import { staleOutcome } from "../../lib/host/seal-rules";
 import { type Notebook, readNotebook, sourceOf } from "../../lib/host/nbfile";
@@ -71,6 +71,35 @@ export const pyVerify = (dir: string) =>
   spawnSync("python3", [path.join(root, "verifier/verify_session.py"), dir], { encoding: "utf8" });
 export const docsOf = (dir: string) => path.join(path.dirname(path.dirname(dir)), "docs");
 
+/**
+ * The archive seals `dir` under a written exception (`--incomplete`, `--unrefunded`: `opts`, with no
+ * HTML export unless `opts.html`), never as PASS; its result. Shared with seal-rules.test.ts.
+ */
+export async function sealedNotPass(dir: string, opts: ArchiveOptions): Promise<ArchiveResult> {
+  const r = await archiveSession(dir, { html: false, docsDir: docsOf(dir), ...opts });
+  assert.equal(r.status, "sealed");
+  assert.notEqual(r.outcome, "PASS");
+  return r;
+}
+
+/**
+ * The archive refuses to seal `dir` (no HTML export, the docs beside its archive, then `opts`): a seal
+ * rule's refusal (ArchiveRuleRefused), of `code` when one is given, on one line, its message matching
+ * each of `says`. Shared by these tests and seal-rules.test.ts.
+ */
+export async function sealRefused(
+  dir: string,
+  o: { code?: SealRuleCode; says?: RegExp[]; opts?: ArchiveOptions } = {},
+): Promise<void> {
+  await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir), ...o.opts }), (e: unknown) => {
+    assert.ok(e instanceof ArchiveRuleRefused, String(e));
+    if (o.code) assert.equal(e.code, o.code);
+    assert.doesNotMatch(e.message, /\n/);
+    for (const re of o.says ?? []) assert.match(e.message, re);
+    return true;
+  });
+}
+
 /** Registers the tests inside the caller's describe; `get` returns its finished rehearsal (sandbox faults 300 ms). */
 export function sealRulesOnARealRun(get: () => Rehearsal): void {
   describe("then its notebook loses outputs (seal rules, issue 22 items 6–7)", () => {
@@ -97,17 +126,13 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       const dir = copyOf(run.dir);
       blank(dir);
       const before = files(dir);
-      await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
-        assert.ok(e instanceof ArchiveRuleRefused, String(e));
-        assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
-        assert.doesNotMatch(e.message, /\n/);
-        assert.match(
-          e.message,
+      await sealRefused(dir, {
+        code: "E2E_ARCHIVE_OUTPUTS",
+        says: [
           /payment-e2e\.ipynb lacks \d+ of the \d+ output\(s\) the kernel displayed \(outputs\.jsonl\), by cell: open \d+\/\d+, run:preflight/,
-        );
-        assert.match(e.message, /shows 0 of the journal's 10 step result\(s\)/);
-        assert.match(e.message, /--restore-outputs \(recorded in the trace\)$/);
-        return true;
+          /shows 0 of the journal's 10 step result\(s\)/,
+          /--restore-outputs \(recorded in the trace\)$/,
+        ],
       });
       assert.deepEqual(files(dir), before, "no manifest, HTML or report written");
       const r = await archiveSession(dir, { html: false, docsDir: docsOf(dir), restoreOutputs: true });
@@ -136,10 +161,7 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
     test("a sealed session stripped of its outputs: a re-seal with a reason is refused; a manifest rewritten over it fails verify", async () => {
       const dir = copyOf(run.dir, true);
       blank(dir);
-      await assert.rejects(
-        archiveSession(dir, { html: false, docsDir: docsOf(dir), reseal: "re-sealing after a notebook cleanup" }),
-        (e: unknown) => e instanceof ArchiveRuleRefused && e.code === "E2E_ARCHIVE_OUTPUTS",
-      );
+      await sealRefused(dir, { code: "E2E_ARCHIVE_OUTPUTS", opts: { reseal: "re-sealing after a notebook cleanup" } });
       // As an older tool would have re-sealed it: the hashes match again, the agreement does not.
       resealOver(dir);
       const v = verifySession(dir);
@@ -216,16 +238,12 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       plot.outputs.push({ output_type: "stream", name: "stdout", text: ["printed after the export\n"] } as never);
       fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
       // Sealed without an export (the archive's own check of the page it would seal as it is).
-      await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
-        assert.ok(e instanceof ArchiveRuleRefused, String(e));
-        assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
-        assert.doesNotMatch(e.message, /\n/);
-        assert.match(
-          e.message,
+      await sealRefused(dir, {
+        code: "E2E_ARCHIVE_OUTPUTS",
+        says: [
           /payment-e2e\.html disagrees with payment-e2e\.ipynb at code cell \d+ \(plot\), the HTML shows 1 output\(s\), the notebook 2/,
-        );
-        assert.match(e.message, /archive again, which exports the page from it: npm run archive -- /);
-        return true;
+          /archive again, which exports the page from it: npm run archive -- /,
+        ],
       });
       assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
       assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the page that disagreed is gone");
@@ -237,11 +255,7 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       const dir = copyOf(run.dir);
       const file = path.join(dir, SESSION_NOTEBOOK);
       fs.writeFileSync(file, fs.readFileSync(file, "utf8").replaceAll("✅ Outcome: PASS", "❌ Outcome: FAIL"));
-      await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
-        assert.ok(e instanceof ArchiveRuleRefused);
-        assert.match(e.message, /payment-e2e\.ipynb shows outcome FAIL, the kernel displayed PASS/);
-        return true;
-      });
+      await sealRefused(dir, { says: [/payment-e2e\.ipynb shows outcome FAIL, the kernel displayed PASS/] });
     });
 
     test("a step run after the report cell: the notebook's PASS is older than the journal's verdict, refused (review 3)", async () => {
@@ -269,10 +283,7 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
         staleOutcome(dir, readNotebook(file)) ?? "",
         /notebook shows outcome PASS, but the journal's verdict is (FAIL|PARTIAL)/,
       );
-      await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
-        assert.ok(e instanceof ArchiveRuleRefused, String(e));
-        return true;
-      });
+      await sealRefused(dir);
       assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
     });
 
@@ -288,15 +299,13 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       const dir = copyOf(run.dir);
       fs.rmSync(path.join(dir, OUTPUTS_FILE));
       blank(dir);
-      await assert.rejects(
-        archiveSession(dir, { html: false, docsDir: docsOf(dir), restoreOutputs: true }),
-        (e: unknown) => {
-          assert.ok(e instanceof ArchiveRuleRefused);
-          assert.match(e.message, /shows 0 of the journal's 10 step result\(s\); not shown: step 0 PASS, step 1 PASS/);
-          assert.match(e.message, /restore the saved notebook/);
-          return true;
-        },
-      );
+      await sealRefused(dir, {
+        says: [
+          /shows 0 of the journal's 10 step result\(s\); not shown: step 0 PASS, step 1 PASS/,
+          /restore the saved notebook/,
+        ],
+        opts: { restoreOutputs: true },
+      });
     });
 
     test("notebook and kernel copy both deleted: refused, since the journal says npm run session made a notebook; --incomplete seals it, never as PASS", async () => {
@@ -304,24 +313,15 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       fs.rmSync(path.join(dir, OUTPUTS_FILE));
       fs.rmSync(path.join(dir, SESSION_NOTEBOOK));
       const before = files(dir);
-      await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
-        assert.ok(e instanceof ArchiveRuleRefused);
-        assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
-        assert.match(
-          e.message,
+      await sealRefused(dir, {
+        code: "E2E_ARCHIVE_OUTPUTS",
+        says: [
           /the session notebook payment-e2e\.ipynb is missing, though the journal says npm run session made it/,
-        );
-        assert.match(e.message, /--incomplete "<reason>"/);
-        return true;
+          /--incomplete "<reason>"/,
+        ],
       });
       assert.deepEqual(files(dir), before, "nothing written by the refusal");
-      const r = await archiveSession(dir, {
-        html: false,
-        docsDir: docsOf(dir),
-        incomplete: "notebook deleted by mistake before it was saved anywhere",
-      });
-      assert.equal(r.status, "sealed");
-      assert.notEqual(r.outcome, "PASS");
+      await sealedNotPass(dir, { incomplete: "notebook deleted by mistake before it was saved anywhere" });
       const exception = Journal.open(dir)
         .all()
         .find((e) => e.kind === "seal_exception");
@@ -344,12 +344,10 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
         outputs: [{ output_type: "error", ename: "Error", evalue: "operator scratch", traceback: [] }],
       } as unknown as Notebook["cells"][number]);
       fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
-      const r = await archiveSession(dir, {
-        docsDir: docsOf(dir),
+      const r = await sealedNotPass(dir, {
+        html: true,
         incomplete: "an operator's scratch cell threw after the report cell",
       });
-      assert.equal(r.status, "sealed");
-      assert.notEqual(r.outcome, "PASS");
       assert.ok(r.html, "the audit page was written");
       const page = fs.readFileSync(r.html, "utf8");
       assert.match(page, /Sealed as incomplete \(a cell threw: scratch \(Error\)\)/);

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { SecretLeakError, ArchiveRuleRefused, ScanPathError } from "../../lib/errors";
+import { SecretLeakError, ScanPathError } from "../../lib/errors";
 import {
   MANIFEST_FILE,
   OUTPUTS_FILE,
@@ -36,7 +36,7 @@ import { validateBankDate } from "../../lib/report/bank";
 import { deriveOutcome } from "../../lib/report/verdict";
 import type { StepResult } from "../../lib/types";
 import { makeSession, tmpArchive } from "../report/fixtures";
-import { docsOf, files, pyVerify } from "./seal-rules-run";
+import { docsOf, files, pyVerify, sealRefused, sealedNotPass } from "./seal-rules-run";
 import { archiveCommand } from "../cli/in-process";
 
 /** A notebook of runbook cells showing each journaled step result; `silent` cells show nothing. */
@@ -87,13 +87,7 @@ describe("seal rules on fixture sessions", () => {
     const short = await archiveCli(dir, "--unrefunded", "ok");
     assert.equal(short.status, 2);
     assert.match(short.stderr, /--unrefunded needs a written reason of at least 10 characters/);
-    const r = await archiveSession(dir, {
-      html: false,
-      docsDir: docsOf(dir),
-      unrefunded: "refunded by hand from the Hyperswitch dashboard, ticket OPS-7",
-    });
-    assert.equal(r.status, "sealed");
-    assert.notEqual(r.outcome, "PASS");
+    await sealedNotPass(dir, { unrefunded: "refunded by hand from the Hyperswitch dashboard, ticket OPS-7" });
     const report = fs.readFileSync(path.join(dir, REPORT_FILE), "utf8");
     assert.match(report, /\*\*Not refunded\*\*: money moved and no refund succeeded; the session was sealed so/);
     assert.match(report, /ticket OPS-7/);
@@ -135,15 +129,12 @@ describe("seal rules on fixture sessions", () => {
       },
     });
     assert.equal(deriveOutcome(loadEvidence(dir)).outcome, "PASS", "every step passed");
-    await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
-      assert.ok(e instanceof ArchiveRuleRefused);
-      assert.equal(e.code, "E2E_ARCHIVE_INCOMPLETE");
-      assert.match(
-        e.message,
+    await sealRefused(dir, {
+      code: "E2E_ARCHIVE_INCOMPLETE",
+      says: [
         /the run is incomplete: the executor stopped \(notebook not saved \(ENOSPC\)\) in cell 10; saved through cell 9; never ran: plot, report/,
-      );
-      assert.match(e.message, /--incomplete "<reason>"$/);
-      return true;
+        /--incomplete "<reason>"$/,
+      ],
     });
     assert.ok(!fs.existsSync(path.join(dir, REPORT_FILE)));
     const r = await archiveSession(dir, {
@@ -278,12 +269,7 @@ describe("seal rules on fixture sessions", () => {
     row.outputs = JSON.parse(JSON.stringify(row.outputs).replaceAll("❌ FAIL", "✅ PASS"));
     fs.writeFileSync(file, `${JSON.stringify(nb, null, 1)}\n`);
     assert.ok(!fs.existsSync(path.join(dir, OUTPUTS_FILE)), "no kernel copy to compare with");
-    await assert.rejects(archiveSession(dir, { html: false, docsDir: docsOf(dir) }), (e: unknown) => {
-      assert.ok(e instanceof ArchiveRuleRefused, String(e));
-      assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
-      assert.match(e.message, new RegExp(`not shown: step ${failed.step} FAIL`));
-      return true;
-    });
+    await sealRefused(dir, { code: "E2E_ARCHIVE_OUTPUTS", says: [new RegExp(`not shown: step ${failed.step} FAIL`)] });
     assert.ok(!fs.existsSync(path.join(dir, MANIFEST_FILE)), "nothing sealed");
   });
 
@@ -310,10 +296,7 @@ describe("seal rules on fixture sessions", () => {
     const dir = makeSession(archive, { mode: "sandbox", scenario: "no-refund" });
     notebookFor(dir);
     fs.writeFileSync(path.join(dir, SESSION_HTML), "<html>exported, never scanned</html>\n");
-    await assert.rejects(
-      archiveSession(dir, { html: false, docsDir: docsOf(dir) }),
-      (e: unknown) => e instanceof ArchiveRuleRefused && e.code === "E2E_ARCHIVE_UNREFUNDED",
-    );
+    await sealRefused(dir, { code: "E2E_ARCHIVE_UNREFUNDED" });
     assert.ok(!fs.existsSync(path.join(dir, SESSION_HTML)), "the leftover export is removed with the refusal");
   });
 

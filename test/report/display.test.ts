@@ -34,3 +34,26 @@ test("a sample the contract refused is a schema mismatch in the progress line an
   assert.match(svg, />schema mismatch \(1\)</);
   assert.doesNotMatch(svg, />network error \(1\)</);
 });
+
+test("a poll's progress line says its times are this machine's clock", () => {
+  // The schema test's sample, answered this time, with the next check planned.
+  const line = pollLine(
+    {
+      step: 5,
+      attempt: 2,
+      at: "2026-11-26T14:02:02.000Z",
+      t: 2,
+      latencyMs: 40,
+      httpStatus: 200,
+      orderStatus: "processing",
+      pauseMs: 5000,
+      nextAt: "2026-11-26T14:02:07.000Z",
+    },
+    2,
+    300,
+  );
+  assert.match(
+    line,
+    /^⏳ step 5 · attempt 2 · 2026-11-26T14:02:02\.000Z \(this machine's clock\) · 2\.0 s \/ 300 s · 40 ms · \*\*processing\*\* · next check 14:02:07Z \(in 5 s\)$/,
+  );
+});

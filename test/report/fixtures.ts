@@ -10,6 +10,7 @@ import { type DataIn, Journal, newSessionId } from "../../lib/evidence/journal";
 import { JOURNAL_FILE, TRACE_FILE } from "../../lib/evidence/files";
 import { canonicalJson, sha256 } from "../../lib/evidence/canonical";
 import { STEPS } from "../../lib/run/steps";
+import { type TransferRowRead, reversalSource, reversalWords } from "../../lib/run/ledger-checks";
 import { dryRunRef, dryRunText } from "../../lib/run/dry-run";
 import { writeManifest } from "../../lib/evidence/manifest";
 import { verifyChain } from "../../lib/evidence/chain";
@@ -55,6 +56,9 @@ export const IDS = {
   licence: "lic_7Rk4Pj9Ue3",
   transfer: "tr_1Fg6Mc3Xs8",
 };
+
+/** The seller transfer as step 9 reads it after a full refund: wholly reversed (seller_transfers.amount_reversed). */
+export const REVERSED_ROW: TransferRowRead = { amount: 375, currency: "EUR", status: "reversed", amount_reversed: 375 };
 
 /** Writes a whole session folder; returns its path. The trace writer is closed, as after a kernel exit. */
 export function makeSession(archiveDir: string, o: FixtureOptions): string {
@@ -263,9 +267,9 @@ function build(archiveDir: string, o: FixtureOptions): string {
 
   if (scenario === "declined") {
     step(4, "FAIL", { card_last4: "0002", processor: "stripe" }, "the checkout refused the payment (card_declined)");
-    for (const n of [5, 6, 7]) skip(n, "step 4 failed at 14:03:00Z");
-    skip(8, "step 4 failed at 14:03:00Z");
-    skip(9, "step 8 was skipped (step 4 failed at 14:03:00Z)");
+    for (const n of [5, 6, 7]) skip(n, "step 4 failed at 14:03:00Z (this machine's clock)");
+    skip(8, "step 4 failed at 14:03:00Z (this machine's clock)");
+    skip(9, "step 8 was skipped (step 4 failed at 14:03:00Z (this machine's clock))");
     // The report cell's last look at the order (lib/run/runbook.ts lastLook) before the verdict.
     j.append("payment_checked", {
       at: "2026-11-20T14:03:30.000Z",
@@ -301,8 +305,8 @@ function build(archiveDir: string, o: FixtureOptions): string {
       () => poll(5, ["processing", "processing", "processing"]),
       300_000,
     );
-    skip(6, "step 5 failed at 14:08:00Z");
-    skip(7, "step 5 failed at 14:08:00Z");
+    skip(6, "step 5 failed at 14:08:00Z (this machine's clock)");
+    skip(7, "step 5 failed at 14:08:00Z (this machine's clock)");
     step(
       8,
       "FAIL",
@@ -317,7 +321,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
         });
       },
     );
-    skip(9, "step 8 failed at 14:08:30Z");
+    skip(9, "step 8 failed at 14:08:30Z (this machine's clock)");
     return dir;
   }
   const completedS = scenario === "slow" ? 412 : 3.2;
@@ -418,7 +422,8 @@ function build(archiveDir: string, o: FixtureOptions): string {
       max_5xx: 0,
       funds_returned: "pending bank statement (5–7 business days): `npm run confirm-bank`",
       refunded: "5.00 EUR of 5.00 EUR refunded",
-      transfer_reversal: "reversed",
+      // Step 9's own words and label for the whole transfer reversed (lib/run/ledger-checks.ts).
+      transfer_reversal: reversalWords(REVERSED_ROW).text,
     },
     undefined,
     () => {
@@ -435,7 +440,7 @@ function build(archiveDir: string, o: FixtureOptions): string {
       seen("captured", "orchestrator", 500, "payment amount_received");
       seen("refunded", "orchestrator", 500, "succeeded refunds");
       seen("reversal", "marketplace API", 375, "the whole transfer, on a full refund");
-      seen("reversal", "database", 375, "seller_transfers.status reversed");
+      seen("reversal", "database", 375, reversalSource([REVERSED_ROW]));
     },
     4100,
   );

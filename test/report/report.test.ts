@@ -15,6 +15,7 @@ import {
 } from "../../lib/report/report";
 import { day, makeSession, seal, tmpArchive } from "./fixtures";
 import { Journal } from "../../lib/evidence/journal";
+import { stepMarkdown } from "../../lib/report/display";
 import { blockAnchor, formatAnchor, parseAnchor } from "../../lib/evidence/anchor";
 import { manifestHash, readManifest } from "../../lib/evidence/manifest";
 import { assertGolden, sanitise } from "./sanitise";
@@ -71,6 +72,41 @@ describe("session block (golden files)", () => {
     const md = renderSessionBlock(loadEvidence(dir));
     assert.match(md, /\*\*❌ FAIL\*\* — money moved but nothing was verified/);
     assertGolden("live-stuck.md", sanitise(md));
+  });
+
+  it("the fixtures' step 9 reads the seller transfer as step 9 does: the amount_reversed column, never the status alone", () => {
+    const dir = makeSession(tmpArchive(), { mode: "staging", at: STAGING_AT });
+    const ev = loadEvidence(dir);
+    const md = renderSessionBlock(ev);
+    // lib/run/steps/refunded.ts journals the database's reversed amount under this label (reversalSource).
+    assert.match(
+      md,
+      /\n\| reversal \| 3\.75 EUR \(the whole transfer, on a full refund\) \| — \| 3\.75 EUR \(seller_transfers\.amount_reversed \(status reversed\)\) \| ✅ balanced \|\n/,
+    );
+    assert.doesNotMatch(md, /seller_transfers\.status reversed/);
+    assert.equal(ev.steps[9]?.observed.transfer_reversal, "reversed: 3.75 EUR");
+  });
+
+  it("says which clock its own times come from: the heading, each step's start and end, the anomalies, a skip's reason", () => {
+    const staging = makeSession(tmpArchive(), { mode: "staging", at: STAGING_AT, poll5xx: true });
+    const ev = loadEvidence(staging);
+    const md = renderSessionBlock(ev);
+    assert.match(md, /^### Session — 2026-11-19T10:00Z \(this machine's clock\) — staging dry-run$/m);
+    assert.match(
+      md,
+      /^\*\*Anomalies \/ surprises\*\* \(collected from the evidence; their times by this machine's clock\) :$/m,
+    );
+    // The step's window, as the notebook and its HTML show it under each step.
+    const step = ev.steps[1];
+    assert.ok(step);
+    assert.match(stepMarkdown(step), /<sub>started \S+Z · ended \S+Z \(this machine's clock\) · \d+ ms<\/sub>$/);
+    // A backend's time is shown as it came: the payment's transaction time carries no label.
+    assert.match(md, /transaction_time: \d{4}-\d\d-\d\dT[\d:.]+Z, processor/);
+    // A skip's reason names the failed step's end by this machine's clock (lib/run/steps.ts blockedBy).
+    const stuck = renderSessionBlock(
+      loadEvidence(makeSession(tmpArchive(), { mode: "live", at: LIVE_AT, scenario: "stuck" })),
+    );
+    assert.match(stuck, /\*\*Step 6 ⏭️ SKIPPED\*\* : step 5 failed at \d\d:\d\d:\d\dZ \(this machine's clock\)/);
   });
 
   it("says 'pending archive' before the manifest, then its hash", () => {
@@ -321,7 +357,7 @@ describe("publishReport", () => {
     assert.ok(text.includes(stagingBlock), "the staging block is preserved byte for byte");
     // The block names who sealed it (the signature's signer), beside the anchor.
     assert.ok(text.includes(`- Sealed by : \`ops@example.com\` with \`${key}\` — `), text);
-    assert.match(text, /### Session — 2026-11-20T14:02Z — prod live run/);
+    assert.match(text, /### Session — 2026-11-20T14:02Z \(this machine's clock\) — prod live run/);
     assert.match(text, /\*\*Dry run vs live\*\* \(staging `\d{8}T\d{6}Z-staging` → live `\d{8}T\d{6}Z-live`\)/);
     assert.equal((text.match(/- \[x\] /g) ?? []).length, 8 + 9);
     // The row carries the seal it rests on: the manifest sha256 and the trace chain head.

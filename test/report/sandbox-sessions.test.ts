@@ -120,7 +120,7 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
       afterStaging.indexOf(`<!-- session:${path.basename(staging)} -->`),
       afterStaging.indexOf("<!-- sessions:end -->"),
     );
-    assert.match(stagingBlock, /### Session — \d{4}-\d\d-\d\dT\d\d:\d\dZ — staging dry-run/);
+    assert.match(stagingBlock, /### Session — \d{4}-\d\d-\d\dT\d\d:\d\dZ \(this machine's clock\) — staging dry-run/);
 
     await new Promise((r) => setTimeout(r, 1100)); // session ids have 1 s resolution
     sb.setFaults({ statusEnvironment: "production", hyperswitchMode: "live" });
@@ -173,7 +173,7 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
       text.indexOf(`<!-- session:${path.basename(live)} -->`),
       text.indexOf(`<!-- /session:${path.basename(live)} -->`),
     );
-    assert.match(liveBlock, /### Session — \d{4}-\d\d-\d\dT\d\d:\d\dZ — prod live run/);
+    assert.match(liveBlock, /### Session — \d{4}-\d\d-\d\dT\d\d:\d\dZ \(this machine's clock\) — prod live run/);
     assert.match(liveBlock, /\*\*✅ PASS\*\* — every box ticked; the bank statement confirmed the refund/);
     assert.equal((liveBlock.match(/- \[x\] /g) ?? []).length, 9);
     assert.match(liveBlock, /\*\*Dry run vs live\*\* \(staging `\S+-staging` → live `\S+-live`\)/);

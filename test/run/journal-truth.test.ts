@@ -264,7 +264,7 @@ describe("parameters pinned at pre-flight (issue 22 §4)", () => {
     for (const o of refusals)
       assert.match(
         o,
-        /refused \(parameters\): MAX_PRICE 5\.00 → 30\.00 since the pre-flight of \d\d:\d\d:\d\dZ — set it back/,
+        /refused \(parameters\): MAX_PRICE 5\.00 → 30\.00 since the pre-flight of \d\d:\d\d:\d\dZ \(this machine's clock\) — set it back/,
       );
     const sent = readTrace(path.join(rb.dir, TRACE_FILE))
       .slice(lines)

@@ -399,7 +399,7 @@ describe("a step inserted before pay: every message that names a step follows th
     );
     assert.equal(
       blockedBy("licence", new Map([["completed", at("completed", "FAIL")]]), inserted),
-      "step 6 failed at 14:02:11Z",
+      "step 6 failed at 14:02:11Z (this machine's clock)",
     );
     assert.match(
       blockedBy("refunded", new Map(), inserted)!,
@@ -411,7 +411,10 @@ describe("a step inserted before pay: every message that names a step follows th
     const none = awaitedChecks("refund", new Map(), inserted);
     assert.equal(none.wait, "step 6 (Poll /orders/:id until completed) has not run yet");
     const failed = awaitedChecks("refund", new Map([["completed", at("completed", "FAIL", "deadline")]]), inserted);
-    assert.equal(failed.failed, "step 6 (Poll /orders/:id until completed) FAILED at 14:02:11Z: deadline");
+    assert.equal(
+      failed.failed,
+      "step 6 (Poll /orders/:id until completed) FAILED at 14:02:11Z (this machine's clock): deadline",
+    );
   });
 
   test("the refund's waiting message names its own number and the checks', from the table", async () => {

@@ -19,8 +19,8 @@ test("blockedBy names the failed prerequisite and its time", () => {
     ["pay", stepResult(4, "PASS")],
     ["completed", stepResult(5, "FAIL")],
   ]);
-  assert.equal(blockedBy("licence", m), "step 5 failed at 14:02:11Z");
-  assert.equal(blockedBy("transfer", m), "step 5 failed at 14:02:11Z");
+  assert.equal(blockedBy("licence", m), "step 5 failed at 14:02:11Z (this machine's clock)");
+  assert.equal(blockedBy("transfer", m), "step 5 failed at 14:02:11Z (this machine's clock)");
   assert.equal(blockedBy("refund", m), null, "refund stays available once money moved");
   assert.match(blockedBy("refunded", m)!, /step 8 .* has not run yet/);
   m.set("refund", stepResult(8, "SKIPPED", "REFUND is off"));

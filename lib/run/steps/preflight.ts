@@ -2,7 +2,7 @@
 import { paramChanges, pinnedParams } from "../../config";
 import { runPreflight } from "../preflight";
 import type { StepContext, StepOutcome } from "../step-context";
-import { clock } from "../step-model";
+import { machineClock } from "../step-model";
 
 export async function runPreflightStep(ctx: StepContext): Promise<StepOutcome | undefined> {
   const rep = await runPreflight({ ...ctx.cfg, judge: ctx.opts.judge }, ctx.api);
@@ -17,7 +17,7 @@ export async function runPreflightStep(ctx: StepContext): Promise<StepOutcome | 
     ctx.anomaly({
       step: ctx.currentStep,
       kind: "operator",
-      message: `parameters changed since the pre-flight of ${clock(pin.at)}: ${changes.join(", ")} — pinned again by this pre-flight`,
+      message: `parameters changed since the pre-flight of ${machineClock(pin.at)}: ${changes.join(", ")} — pinned again by this pre-flight`,
     });
   ctx.journal.append("preflight", {
     ok: rep.ok,

@@ -20,7 +20,7 @@ import {
 } from "../backend-time";
 import { refundAdvice, refundClass } from "../hs-status";
 import { ledgerOf, refundAttempts, refundedText, uncheckedWhy } from "../ledger";
-import { NO_REVERSED_AMOUNT, reversalOf, reversalWords } from "../ledger-checks";
+import { NO_REVERSED_AMOUNT, reversalOf, reversalSource, reversalWords } from "../ledger-checks";
 import type { Probe } from "../poll";
 import type { StepContext, StepOutcome } from "../step-context";
 import { licenses, probeOrder, refundStepNo, requireOrder } from "./orders";
@@ -280,10 +280,7 @@ async function checkReversal(ctx: StepContext): Promise<void> {
         source: "database",
         amount: all.amount,
         currency: all.currency ?? read.rows[0].currency,
-        ref:
-          read.rows.length > 1
-            ? `seller_transfers.amount_reversed of ${read.rows.length} rows (status ${read.rows.map((x) => x.status).join(", ")})`
-            : `seller_transfers.amount_reversed (status ${read.rows[0].status})`,
+        ref: reversalSource(read.rows),
       });
   }
   if (!r.reversed) ctx.anomaly({ step: ctx.currentStep, kind: "warning", message: `seller transfer ${r.text}` });
