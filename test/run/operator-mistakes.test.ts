@@ -120,7 +120,10 @@ describe("without the orchestrator: interrupts, superseded runs, restarts", () =
     assert.deepEqual(interruptAll("interrupted by the operator (Kernel ■)"), [5]);
     const r = await running;
     assert.equal(r.status, "INTERRUPTED");
-    assert.match(r.reason!, /^interrupted by the operator \(Kernel ■\) at \d\d:\d\d:\d\dZ; nothing more is recorded/);
+    assert.match(
+      r.reason!,
+      /^interrupted by the operator \(Kernel ■\) at \d\d:\d\d:\d\dZ \(this machine's clock\); nothing more is recorded/,
+    );
     const lines = readTrace(path.join(rb.dir, TRACE_FILE)).length;
     await sleep(1500);
     assert.equal(readTrace(path.join(rb.dir, TRACE_FILE)).length, lines, "the trace stopped growing");
