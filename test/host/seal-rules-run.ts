@@ -228,9 +228,10 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
       // The Python verifier's HTML check, one process for all the pages (its whole run is tested above).
       const nb = readNotebook(path.join(run.dir, SESSION_NOTEBOOK));
       const edits = frameEdits(page);
-      pyHtmlCheck(edits.map(([, p]): [string, Notebook] => [p, nb])).forEach((line, i) =>
-        assert.match(line, /^ERROR payment-e2e\.html: .*\[HTML_DISAGREES\]$/, edits[i][0]),
-      );
+      const lines = pyHtmlCheck(edits.map(([, p]): [string, Notebook] => [p, nb]));
+      for (const [i, line] of lines.entries())
+        assert.match(line, /^ERROR payment-e2e\.html: .*\[HTML_DISAGREES\]$/, edits[i][0]);
+      assert.equal(lines.length, edits.length);
     });
 
     test("an audit page made before the notebook's last save is refused at the seal, naming the cell, and the page is removed", async () => {
