@@ -111,6 +111,11 @@ function outputDifference(page: PageOutput, nb: PageOutput): string | null {
     while (i < page.text.length && i < nb.text.length && page.text[i] === nb.text[i]) i++;
     return `at character ${i + 1} the HTML shows ${excerpt(page.text, i)}, the notebook ${excerpt(nb.text, i)}`;
   }
+  if (page.shape !== undefined && nb.shape !== undefined && page.shape !== nb.shape) {
+    let i = 0;
+    while (i < page.shape.length && page.shape[i] === nb.shape[i]) i++;
+    return `the HTML lays the same text out in other elements (${excerpt(page.shape, i)}, the notebook's rendering ${excerpt(nb.shape, i)})`;
+  }
   if (page.images.join() !== nb.images.join())
     return `the HTML shows ${page.images.length} image(s) (sha256 ${page.images.map((h) => h.slice(0, 12)).join(", ") || "none"}), the notebook ${nb.images.length} (sha256 ${nb.images.map((h) => h.slice(0, 12)).join(", ") || "none"})`;
   return null;

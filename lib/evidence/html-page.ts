@@ -12,7 +12,9 @@
  *   ANSI colour spans, where the notebook's text has such a colour), no `hidden`, no `<details>`,
  *   no class that audit.css hides (`jp-Collapser`, prompts) around any text.
  * What an element shows: its text nodes in order, plus what its attributes show (a task box ticked or
- * not, an ordered list's first number, a link's destination), and each image's bytes' SHA-256.
+ * not, an ordered list's first number, a link's destination), each image's bytes' SHA-256, and the
+ * shape of the elements that lay the text out (nested tag names, spans aside: `<sub>`, `<del>`, a
+ * heading level are what the auditor reads too).
  */
 import * as crypto from "node:crypto";
 import type * as LinkedomModule from "linkedom";
@@ -22,6 +24,8 @@ import { AUDIT_NOTE } from "./audit-render";
 export interface PageOutput {
   text: string;
   images: string[];
+  /** The elements inside, as nested tag names (`p(strong())table(…)`); spans left out (they only colour or wrap). */
+  shape?: string;
 }
 
 /** A cell of the page: its kind (from its class) and what each of its compared parts shows. */
@@ -96,6 +100,8 @@ const ATTRS: Record<string, string[]> = {
   td: ["align"],
   span: ["style"],
 };
+/** A code cell's input area as the template writes it (nbconvert 6 and 7), spans (Pygments') left out. */
+const INPUT_SHAPE = "div(div()div(div(div(div(pre())))))";
 /** Classes audit.css hides (`display: none`): only ever on empty elements. */
 const HIDING_CLASSES = ["jp-Collapser", "jp-InputPrompt", "jp-OutputPrompt"];
 /** nbconvert's ansi2html style for 256-colour and RGB escapes. */
@@ -142,10 +148,16 @@ export function shownBy(el: DomElement): PageOutput {
   return { text: texts.join("").replace(/\r\n?/g, "\n").trim(), images };
 }
 
-/** What a fragment of HTML shows, read by the page's parser. */
+/** The elements of `els` and inside them as nested tag names, spans left out (their children kept). */
+export function shapeOf(els: DomElement[]): string {
+  return els.map((e) => (lower(e) === "span" ? shapeOf(elements(e)) : `${lower(e)}(${shapeOf(elements(e))})`)).join("");
+}
+
+/** What a fragment of HTML shows, read by the page's parser, with the shape of its elements. */
 export function shownByFragment(html: string): PageOutput {
   const doc = parse(`<!DOCTYPE html><html><body><div>${html}</div></body></html>`);
-  return shownBy(doc.querySelector("body > div") as DomElement);
+  const root = doc.querySelector("body > div") as DomElement;
+  return { ...shownBy(root), shape: shapeOf(elements(root)) };
 }
 
 const attrsOf = (e: DomElement) =>
@@ -211,21 +223,25 @@ export function readPage(html: string): { problem: string | null; cells: PageCel
       const input = parts.find((p) => hasClass(p, "jp-Cell-inputWrapper"));
       if (input) {
         compared.add(input);
-        c.shown = shownBy(input);
+        // The template's input area around Pygments' <pre>: shown as the notebook's source in a <pre>.
+        c.shown = { ...shownBy(input), shape: shapeOf([input]) === INPUT_SHAPE ? "pre()" : shapeOf([input]) };
       }
       const outs = Array.from(cell.querySelectorAll(".jp-OutputArea-child")).filter(
         (o) => o.parentElement && hasClass(o.parentElement, "jp-OutputArea") && !compared.has(o.parentElement),
       );
       outs.forEach((o, i) => {
         compared.add(o);
-        c.outputs.push(shownBy(o));
+        // Each output in the template's one wrapper (`.jp-OutputArea-output`), the rendering inside it.
+        const kids = elements(o);
+        const inner = kids.length === 1 && lower(kids[0]) === "div" ? elements(kids[0]) : kids;
+        c.outputs.push({ ...shownBy(o), shape: shapeOf(inner) });
         if (Array.from(o.querySelectorAll("span[style]")).length) c.styled.push(i);
       });
     } else if (kind === "markdown" || kind === "raw") {
       const part = parts.length === 1 ? parts[0] : undefined;
       if (part) {
         compared.add(part);
-        c.shown = shownBy(part);
+        c.shown = { ...shownBy(part), shape: shapeOf(kind === "raw" ? [part] : elements(part)) };
       }
     }
     cells.push(c);

@@ -81,3 +81,26 @@ export function frameEdits(page: string): Array<[string, string]> {
     [`cells ${i + 1} and ${i + 2} (code) swapped`, head + swapped.join("") + tail],
   ];
 }
+
+/**
+ * Edits that keep each part's text and markup allowed but lay it out in other elements (smaller,
+ * struck through, another heading level): refused at the seal and by `npm run verify`, which render
+ * the notebook's side; not seen by the Python verifier, which has no Markdown renderer.
+ */
+export function layoutEdits(page: string): Array<[string, string]> {
+  const markdown = page.indexOf("jp-MarkdownOutput");
+  return [
+    [
+      "a table cell's text shrunk by nested <sub>",
+      once(page, /(<td>)([^<]+)(<\/td>)/, (m) => `${m[1]}${"<sub>".repeat(6)}${m[2]}${"</sub>".repeat(6)}${m[3]}`),
+    ],
+    [
+      "a table cell's text struck through",
+      once(page, /(<td>)([^<]+)(<\/td>)/, (m) => `${m[1]}<del>${m[2]}</del>${m[3]}`),
+    ],
+    [
+      "a Markdown cell's heading made the smallest",
+      once(page, /<h([1-5])>([^<]*)<\/h\1>/, (m) => `<h6>${m[2]}</h6>`, markdown),
+    ],
+  ];
+}

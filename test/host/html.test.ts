@@ -18,7 +18,7 @@ import { exportHtml } from "../../lib/host/jupyter";
 import { writeNotebook, type Notebook } from "../../lib/host/nbfile";
 import { ARTIFACTS, chromiumMissing, openAuditPage } from "./audit-page";
 import { IMG, JS_LINK, REPORT_HEADING, SCRIPT, editPage, fixtureNotebook, jupyters, pyHtmlCheck } from "./html-fixture";
-import { frameEdits } from "./html-edits";
+import { frameEdits, layoutEdits } from "./html-edits";
 
 // ------------------------------------------------------------------------------ units
 
@@ -264,6 +264,10 @@ for (const [label, jupyter] of jupyters()) {
         ],
       ];
       const py = pyHtmlCheck(edits.map(([, page]): [string, Notebook] => [page, nb]));
+      for (const [what, page] of layoutEdits(html)) {
+        assert.notEqual(page, html, `${what}: the edit changed the page`);
+        assert.match(htmlDisagreement(page, nb) ?? "", /lays the same text out in other elements/, what);
+      }
       edits.forEach(([what, page], i) => {
         assert.notEqual(page, html, `${what}: the edit changed the page`);
         const ts = htmlDisagreement(page, nb) ?? "";

@@ -30,7 +30,7 @@ import { verifySession } from "../../lib/evidence/verify";
 import { archiveSession } from "../../lib/host/archive";
 import { BUILD_DIR } from "../../lib/host/build";
 import { checkHtmlAgreement, staleOutcome } from "../../lib/host/seal-rules";
-import { frameEdits } from "./html-edits";
+import { frameEdits, layoutEdits } from "./html-edits";
 import { pyHtmlCheck } from "./html-fixture";
 import { type Notebook, readNotebook, sourceOf } from "../../lib/host/nbfile";
 import type { Rehearsal } from "../../scripts/rehearse";
@@ -210,7 +210,7 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
     test("the real page with an input, a Markdown cell, a hidden output, a forged block or two cells swapped: refused at the seal, reported by both verifiers", () => {
       const page = fs.readFileSync(path.join(run.dir, SESSION_HTML), "utf8");
       const base = copyOf(run.dir, true);
-      for (const [what, edited] of frameEdits(page)) {
+      for (const [what, edited] of [...frameEdits(page), ...layoutEdits(page)]) {
         fs.writeFileSync(path.join(base, SESSION_HTML), edited);
         assert.throws(
           () => checkHtmlAgreement(base),
