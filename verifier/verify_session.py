@@ -10,8 +10,9 @@ re-check a session without trusting our code: Python 3.9+, standard library only
 It recomputes the trace chain (and that every line's bytes are the canonical serialisation), the
 journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
 and line counts, the session-identity checks, that the notebook agrees with the kernel's copy of its
-outputs and the journal, that the HTML export shows each code cell's outputs as the notebook does
-(its Markdown outputs by their words and symbols), that the outcome report.md, the notebook and the HTML state is the one the
+outputs and the journal, that the HTML export shows each cell as the notebook does (code inputs,
+outputs, Markdown cells and outputs by their words and symbols, the cells' order) inside the audit
+template's frame (its head and stylesheet, no markup that could hide or add text), that the outcome report.md, the notebook and the HTML state is the one the
 journal records stating (`outcome_stated`) (with --report, the session's block there too, when it is
 anchored to this seal), that each stated outcome is within what the journal bounds its verdict to (no
 money moved: FAIL; never PASS over an impossible backend time, an incomplete run, a step not PASS),
