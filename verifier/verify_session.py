@@ -10,8 +10,9 @@ re-check a session without trusting our code: Python 3.9+, standard library only
 It recomputes the trace chain (and that every line's bytes are the canonical serialisation), the
 journal chain, every file hash in the manifest, files added or missing, the manifest's chain heads
 and line counts, the session-identity checks, that the notebook agrees with the kernel's copy of its
-outputs and the journal, that the HTML export shows each code cell's outputs as the notebook does
-(its Markdown outputs by their words and symbols), that the outcome report.md, the notebook and the HTML state is the one the
+outputs and the journal, that the HTML export shows each cell as the notebook does (code inputs,
+outputs, Markdown cells and outputs by their words and symbols, the cells' order) inside the audit
+template's frame (its head and stylesheet, no markup that could hide or add text), that the outcome report.md, the notebook and the HTML state is the one the
 journal records stating (`outcome_stated`) (with --report, the session's block there too, when it is
 anchored to this seal), that each stated outcome is within what the journal bounds its verdict to (no
 money moved: FAIL; never PASS over an impossible backend time, an incomplete run, a step not PASS),
@@ -1087,6 +1088,180 @@ def _cell_difference(page, nb):
     return None
 
 
+# The page's frame (docs/evidence-format.md, "The HTML export"): the template's head with one of the
+# project's stylesheets, a header and `main` holding one cell per notebook cell in order, only the
+# markup the renderer and nbconvert write (no style but nbconvert's ANSI colours, no hidden, no class
+# the stylesheet hides around text), no text or image outside a compared part; code inputs exactly,
+# Markdown cells by their words, raw cells exactly.
+KNOWN_STYLESHEETS = {"138abc08578d797b373958342ae6edec473cceb12f2f37cdd52feb31db18caed",
+                     "123f0216ff2822561d800770b858880892bffacc8ba8f5788b182a218e4e4b78"}
+_HEAD = [("meta", [("charset", "utf-8")]),
+         ("meta", [("content", "default-src 'none'; img-src data:; style-src 'unsafe-inline'"),
+                   ("http-equiv", "Content-Security-Policy")]),
+         ("meta", [("content", "no-referrer"), ("name", "referrer")]),
+         ("meta", [("content", "width=device-width, initial-scale=1"), ("name", "viewport")]),
+         ("title", []), ("style", [])]
+_BODY_TAGS = set("header main div span pre code p h1 h2 h3 h4 h5 h6 ul ol li blockquote table thead tbody tr th "
+                 "td strong em del a img br hr input sub".split())
+_ATTRS = {"div": {"id", "data-mime-type", "data-type"}, "a": {"id", "href", "rel"}, "img": {"src", "alt"},
+          "input": {"type", "checked", "disabled"}, "ol": {"start"}, "th": {"align"}, "td": {"align"},
+          "span": {"style"}}
+_HIDING = ("jp-Collapser", "jp-InputPrompt", "jp-OutputPrompt")
+_ANSI_STYLE = re.compile(r"^(?:color: rgb\(\d{1,3},\d{1,3},\d{1,3}\)(?:; |$))?(?:background-color: rgb\(\d{1,3},\d{1,3},\d{1,3}\))?$")
+_EXTENDED_COLOUR = re.compile("\x1b\\[[\\d;]*[34]8;")
+AUDIT_NOTE_START = "Audit export of the executed notebook:"
+
+
+def page_frame(page):
+    """(problem or None, [{"kind", "text", "styled"}]): the page's frame checked, each cell's kind, the text
+    of its compared input or Markdown or raw part, and whether its outputs hold a colour style."""
+
+    class P(HTMLParser):
+        VOID = {"img", "br", "hr", "meta", "link", "input", "area", "base", "col", "embed", "source", "track", "wbr"}
+
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.stack, self.head, self.cells, self.problem = [], [], [], None
+            self.texts = {}  # id(part) -> text
+            self.title = self.h1 = self.note = self.css = ""
+
+        def bad(self, msg):
+            self.problem = self.problem or msg
+
+        def where(self):
+            return [e[0] for e in self.stack]
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            cls = (a.get("class") or "").split()
+            tags = self.where()
+            if tag == "html":
+                if sorted(attrs) != [("lang", "en")]:
+                    self.bad("its <html> element carries other attributes")
+            elif tag in ("head", "body"):
+                if attrs:
+                    self.bad("its <%s> element carries attributes" % tag)
+            elif "head" in tags or (tag in ("meta", "title", "style") and "body" not in tags):
+                self.head.append((tag, sorted((k, v or "") for k, v in attrs)))
+            else:
+                if tag not in _BODY_TAGS:
+                    self.bad("it holds a <%s> element the audit template never writes" % tag)
+                for k, v in attrs:
+                    if k != "class" and k not in _ATTRS.get(tag, ()):
+                        self.bad("it holds a %s= attribute on <%s> the audit template never writes" % (k, tag))
+                    elif k == "style" and not _ANSI_STYLE.match(v or ""):
+                        self.bad("it holds a style=%s the audit template never writes" % quoted(v or "", 60))
+                    elif k == "style" and self.cells:
+                        self.cells[-1]["styled"] = True
+                    elif k == "type" and v != "checkbox":
+                        self.bad("it holds an <input type=%s>" % quoted(v or "", 20))
+                if tag == "img" and not self.inside():
+                    self.bad("it shows an image outside every cell's compared parts")
+            if tag in self.VOID:
+                return
+            parent = self.stack[-1] if self.stack else None
+            role = None
+            if parent and parent[0] == "main":
+                kind = "other"
+                if "jp-Cell" in cls:
+                    kind = next((k for c, k in (("jp-CodeCell", "code"), ("jp-MarkdownCell", "markdown"),
+                                                ("jp-RawCell", "raw")) if c in cls), "other")
+                self.cells.append({"kind": kind, "text": "", "styled": False, "parts": 0})
+                role = "cell"
+            elif parent and parent[2] == "cell" and not self.inside() and (
+                    (self.cells[-1]["kind"] == "code" and "jp-Cell-inputWrapper" in cls)
+                    or self.cells[-1]["kind"] in ("markdown", "raw")):
+                self.cells[-1]["parts"] += 1
+                role = "part"
+            elif "jp-OutputArea-child" in cls and parent and "jp-OutputArea" in parent[1] and not self.inside():
+                role = "out"
+            elif parent and parent[0] == "header" and tag in ("h1", "p"):
+                role = tag
+            if any(c in cls for c in _HIDING):
+                role = role or "hiding"
+                self.stack.append((tag, cls, role, "hiding"))
+                return
+            self.stack.append((tag, cls, role))
+
+        def inside(self):
+            return any(e[2] in ("part", "out", "h1", "p") for e in self.stack)
+
+        def handle_endtag(self, tag):
+            if not any(e[0] == tag for e in self.stack):
+                return
+            while self.stack:
+                if self.stack.pop()[0] == tag:
+                    break
+
+        def handle_data(self, data):
+            tags = self.where()
+            if "style" in tags:
+                self.css += data
+            elif "title" in tags:
+                self.title += data
+            elif any(e[2] == "part" for e in self.stack) and not any(len(e) > 3 for e in self.stack):
+                if self.cells[-1]["kind"] != "markdown" or not any("neutralised" in e[1] for e in self.stack):
+                    self.cells[-1]["text"] += data  # a Markdown cell's words: as its outputs', links' notes aside
+            elif not data.strip():
+                return
+            elif any(len(e) > 3 for e in self.stack):
+                self.bad("it holds content in an element the stylesheet hides")
+            elif any(e[2] == "h1" for e in self.stack):
+                self.h1 += data
+            elif any(e[2] == "p" for e in self.stack):
+                self.note += data
+            elif not any(e[2] == "out" for e in self.stack):
+                self.bad("it shows text outside every cell's compared parts: %s" % quoted(data.strip(), 60))
+
+    p = P()
+    p.feed(page)
+    p.close()
+    if p.problem is None and [(t, a) for t, a in p.head] != _HEAD:
+        p.problem = "its head is not the audit template's"
+    if p.problem is None and sha256_hex(p.css.strip().encode("utf-8")) not in KNOWN_STYLESHEETS:
+        p.problem = "its stylesheet is not the audit template's (sha256 %s)" % sha256_hex(p.css.strip().encode("utf-8"))[:12]
+    if p.problem is None and p.h1.strip() != p.title.strip():
+        p.problem = "its heading is not its title (the session it shows)"
+    if p.problem is None and p.note.strip() and not p.note.strip().startswith(AUDIT_NOTE_START):
+        p.problem = "its header says more than the audit note"
+    return p.problem, p.cells
+
+
+def _frame_problem(page, all_cells):
+    problem, cells = page_frame(page)
+    if problem:
+        return "%s is not the audit template's page around %s: %s" % (HTML_FILE, NOTEBOOK_FILE, problem)
+    if len(cells) != len(all_cells):
+        return "%s shows %d cell(s), %s has %d" % (HTML_FILE, len(cells), NOTEBOOK_FILE, len(all_cells))
+    code = 0
+    for i, (pc, c) in enumerate(zip(cells, all_cells)):
+        kind = c.get("cell_type")
+        src = _joined(c.get("source"))
+        if kind == "code":
+            code += 1
+            key = cell_key(src)
+            name = "code cell %d%s" % (code, " (%s)" % key if key else "")
+        else:
+            name = "cell %d (%s)" % (i + 1, {"markdown": "Markdown"}.get(kind, kind))
+        at = "%s disagrees with %s at %s" % (HTML_FILE, NOTEBOOK_FILE, name)
+        if pc["kind"] != ({"code": "code", "markdown": "markdown", "raw": "raw"}.get(kind, "other")):
+            return "%s: the HTML shows a %s cell there (cells missing, added or reordered)" % (at, pc["kind"])
+        shown = pc["text"].replace("\r\n", "\n").replace("\r", "\n").strip()
+        if kind == "markdown":
+            if _WORD.findall(shown) != _md_words(src):
+                return "%s, its text: the HTML shows other words (%s)" % (at, quoted(shown[:60], 80))
+        elif shown != src.replace("\r\n", "\n").replace("\r", "\n").strip():
+            j = next((k for k, (x, y) in enumerate(zip(shown, src.strip())) if x != y), min(len(shown), len(src.strip())))
+            return "%s, its %s: at character %d the HTML shows %s, the notebook %s" % (
+                at, "input" if kind == "code" else "text", j + 1, quoted(shown[max(0, j - 30):j + 50], 80),
+                quoted(src.strip()[max(0, j - 30):j + 50], 80))
+        if kind == "code" and pc["styled"] and not any(
+                _EXTENDED_COLOUR.search(_joined(o.get("text")) + "\n".join(o.get("traceback") or []))
+                for o in c.get("outputs") or []):
+            return "%s: the HTML colours its text with a style the notebook's text has no escape for" % at
+    return None
+
+
 def check_html_outputs(session_dir, out):
     hp, npth = os.path.join(session_dir, HTML_FILE), os.path.join(session_dir, NOTEBOOK_FILE)
     if not (os.path.isfile(hp) and os.path.isfile(npth)):
@@ -1094,21 +1269,23 @@ def check_html_outputs(session_dir, out):
     try:
         with open(npth, "r", encoding="utf-8") as f:
             nb = json.loads(f.read())
-        cells = [c for c in nb["cells"] if c.get("cell_type") == "code"]
+        all_cells = [json.loads(_mask(json.dumps(c))) for c in nb["cells"]]
+        cells = [c for c in all_cells if c.get("cell_type") == "code"]
     except (ValueError, OSError, AttributeError, KeyError, TypeError):
         out.add("ERROR", HTML_FILE, "%s is not a readable notebook (not JSON, or no cells): %s cannot be its export"
                 % (NOTEBOOK_FILE, HTML_FILE), "HTML_DISAGREES")
         return
     with open(hp, "r", encoding="utf-8", errors="replace", newline="") as f:  # a carriage return is text
-        page = page_code_cells(_mask(f.read()))
+        text = _mask(f.read())
+    page = page_code_cells(text)
     try:
-        problem = _html_problem(page, cells)
+        problem = _html_problem(page, cells) or _frame_problem(text, all_cells)
     except (ValueError, AttributeError, KeyError, TypeError) as e:  # a cell or output of an unexpected shape
         problem = "%s cannot be compared with %s: %s" % (HTML_FILE, NOTEBOOK_FILE, e)
     if problem:
         out.add("ERROR", HTML_FILE, problem, "HTML_DISAGREES")
     else:
-        out.add("ok", HTML_FILE, "shows every code cell's outputs as %s does" % NOTEBOOK_FILE)
+        out.add("ok", HTML_FILE, "shows every code cell's outputs as %s does" % NOTEBOOK_FILE)  # and its frame
 
 
 def _html_problem(page, cells):

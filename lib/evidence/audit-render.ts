@@ -12,6 +12,10 @@
  */
 import { Marked, type Tokens } from "marked";
 
+/** The line under the audit page's heading: what the auditor is reading (html-page.ts checks it is there). */
+export const AUDIT_NOTE =
+  "Audit export of the executed notebook: the code that ran and what it showed, each output once. Markdown is rendered with raw HTML shown as text; nothing on this page loads or runs.";
+
 export const escapeHtml = (s: string): string =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 

@@ -1,9 +1,12 @@
 /**
  * The HTML export says what the notebook says. The auditor opens `payment-e2e.html` first, and the
  * seal hashes it beside the notebook; so the archive (before the manifest) and `npm run verify` read
- * the page back and hold each code cell's outputs, in order, to the sealed notebook's (which are held
- * to the kernel's copy, outputs.ts). An export made from an older save, edited before a seal, or a
- * notebook saved after its export, is named by cell and first difference.
+ * the page back and hold every cell, in order, to the sealed notebook's: its kind, a code cell's input
+ * and outputs (held in turn to the kernel's copy, outputs.ts), a Markdown or raw cell's content; and
+ * the page's frame to the template's (html-page.ts: head, stylesheet, markup, nothing outside the
+ * cells), so that no CSS or markup hides or adds what the comparison does not see. An export made
+ * from an older save, edited before a seal, or a notebook saved after its export, is named by cell
+ * and first difference.
  *
  * What a cell shows is compared as text and image bytes, never as markup: each output's text (the
  * DOM's text nodes, as the page's parser reads them) and the SHA-256 of each `data:` image's bytes.
@@ -15,20 +18,15 @@
  * trimmed (template whitespace); Debian's nbconvert 6 merges consecutive streams, so a cell matches
  * either form.
  */
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type * as LinkedomModule from "linkedom";
-import { escapeHtml, renderBundle } from "./audit-render";
+import { escapeHtml, renderBundle, renderMarkdownSafe } from "./audit-render";
 import { SESSION_HTML, SESSION_NOTEBOOK } from "./files";
+import { type PageCell, type PageOutput, readPage, shownByFragment } from "./html-page";
 import { quoted } from "./outcome-stated";
 import { cellKeyOf, maskPayLink } from "./outputs";
 
-/** One output as a page shows it: its text and its images' SHA-256, in document order. */
-export interface PageOutput {
-  text: string;
-  images: string[];
-}
+export type { PageOutput };
 
 interface NbOutput {
   output_type: string;
@@ -44,69 +42,6 @@ interface NbCellLike {
 }
 
 const joined = (v: unknown): string => (Array.isArray(v) ? v.join("") : typeof v === "string" ? v : "");
-
-/** Structural DOM types: lib/ is also compiled by tslab without DOM types (as lib/plot/document.ts). */
-interface DomNode {
-  nodeType: number;
-  childNodes: ArrayLike<DomNode>;
-}
-interface DomElement extends DomNode {
-  tagName: string;
-  children: ArrayLike<DomElement>;
-  classList: { contains(name: string): boolean };
-  parentElement: DomElement | null;
-  getAttribute(name: string): string | null;
-  querySelectorAll(selector: string): ArrayLike<DomElement>;
-}
-interface DomDocument {
-  body: DomElement | null;
-  querySelector(selector: string): DomElement | null;
-}
-
-let linkedom: typeof LinkedomModule | undefined;
-/** Parsed lazily (as lib/plot/document.ts does): linkedom costs ~200 ms to load. */
-function parse(html: string): DomDocument {
-  linkedom ??= require("linkedom") as typeof LinkedomModule;
-  return linkedom.parseHTML(html).document as unknown as DomDocument;
-}
-
-/** The bytes of a `data:` URL (base64 or percent-encoded), hashed; a URL that is not `data:` is hashed as text. */
-function imageHash(src: string): string {
-  const m = /^data:([^,]*),(.*)$/s.exec(src.trim());
-  let bytes: Buffer;
-  if (!m) bytes = Buffer.from(`not a data: URL ${src}`);
-  else if (/;base64$/i.test(m[1])) bytes = Buffer.from(m[2].replace(/\s/g, ""), "base64");
-  else {
-    try {
-      bytes = Buffer.from(decodeURIComponent(m[2]));
-    } catch {
-      bytes = Buffer.from(m[2]);
-    }
-  }
-  return crypto.createHash("sha256").update(bytes).digest("hex");
-}
-
-/** What an element shows: its text nodes in order (script and style text included: on a page they are a difference) and its images. */
-function shownBy(el: DomElement): PageOutput {
-  const texts: string[] = [];
-  const images: string[] = [];
-  const walk = (n: DomNode): void => {
-    if (n.nodeType === 3) texts.push((n as DomNode & { data: string }).data);
-    else if (n.nodeType === 1) {
-      const e = n as DomElement;
-      if (e.tagName.toLowerCase() === "img") images.push(imageHash(e.getAttribute("src") ?? ""));
-      for (const c of Array.from(e.childNodes)) walk(c);
-    }
-  };
-  walk(el);
-  return { text: texts.join("").trim(), images };
-}
-
-/** What a fragment of HTML shows, read by the page's parser. */
-function shownByFragment(html: string): PageOutput {
-  const doc = parse(`<!DOCTYPE html><html><body><div>${html}</div></body></html>`);
-  return shownBy(doc.querySelector("body > div") as DomElement);
-}
 
 /** nbconvert's `ansi2html`: markupsafe's escaping, then every `ESC [ … final byte` removed (only colours are kept, as markup). */
 const ANSI = /\x1b\[(.*?)([@-~])/g;
@@ -141,17 +76,27 @@ export function expectedOutputs(cell: NbCellLike, merged = false): PageOutput[] 
 
 /** The page's code cells (the template's `main > .jp-CodeCell`), each its outputs (`.jp-OutputArea-child`) in order. */
 export function pageCodeCells(html: string): PageOutput[][] {
-  const doc = parse(html);
-  const main = doc.querySelector("main") ?? doc.body;
-  if (!main) return [];
-  return Array.from(main.children)
-    .filter((c) => c.classList.contains("jp-CodeCell"))
-    .map((cell) =>
-      Array.from(cell.querySelectorAll(".jp-OutputArea-child"))
-        .filter((child) => child.parentElement?.classList.contains("jp-OutputArea"))
-        .map(shownBy),
-    );
+  return readPage(html)
+    .cells.filter((c) => c.kind === "code")
+    .map((c) => c.outputs);
 }
+
+/** What a cell other than its outputs shows, rendered as the page was made: a code cell's source (Pygments keeps its text), a Markdown cell by the audit renderer, a raw cell escaped. */
+export function expectedShown(cell: NbCellLike): PageOutput {
+  const source = joined(cell.source);
+  if (cell.cell_type === "markdown") return shownByFragment(renderMarkdownSafe(source));
+  return shownByFragment(`<pre>${escapeHtml(source)}</pre>`);
+}
+
+const KIND: Record<string, PageCell["kind"]> = { code: "code", markdown: "markdown", raw: "raw" };
+const KIND_NAME: Record<PageCell["kind"], string> = {
+  code: "code",
+  markdown: "Markdown",
+  raw: "raw",
+  other: "non-cell",
+};
+/** An extended-colour escape (256 colours or RGB): the only text nbconvert writes a style attribute for. */
+const EXTENDED_COLOUR = /\x1b\[[\d;]*[34]8;/;
 
 /** A value for a one-line message: 80 characters from 30 before `at`, JSON-quoted, invisible and bidi controls shown. */
 function excerpt(s: string, at: number): string {
@@ -165,6 +110,11 @@ function outputDifference(page: PageOutput, nb: PageOutput): string | null {
     let i = 0;
     while (i < page.text.length && i < nb.text.length && page.text[i] === nb.text[i]) i++;
     return `at character ${i + 1} the HTML shows ${excerpt(page.text, i)}, the notebook ${excerpt(nb.text, i)}`;
+  }
+  if (page.shape !== undefined && nb.shape !== undefined && page.shape !== nb.shape) {
+    let i = 0;
+    while (i < page.shape.length && page.shape[i] === nb.shape[i]) i++;
+    return `the HTML lays the same text out in other elements (${excerpt(page.shape, i)}, the notebook's rendering ${excerpt(nb.shape, i)})`;
   }
   if (page.images.join() !== nb.images.join())
     return `the HTML shows ${page.images.length} image(s) (sha256 ${page.images.map((h) => h.slice(0, 12)).join(", ") || "none"}), the notebook ${nb.images.length} (sha256 ${nb.images.map((h) => h.slice(0, 12)).join(", ") || "none"})`;
@@ -181,33 +131,80 @@ function cellDifference(page: PageOutput[], nb: PageOutput[]): string | null {
 }
 
 /**
- * Null when the page shows, cell by cell, what the notebook shows; else the first difference in one
- * line, naming the code cell (its position and the call it makes) and the output. Pay links are masked
- * on both sides first (the archive masks the notebook's before it exports).
+ * Null when the page is the template's frame around the notebook's cells and shows, cell by cell, what
+ * the notebook shows (each cell's kind in order, each code cell's input and outputs, each Markdown and
+ * raw cell); else the first difference in one line, naming the cell (code cells by their position
+ * among code cells and the call they make). Pay links are masked on both sides first (the archive
+ * masks the notebook's before it exports).
  */
 export function htmlDisagreement(html: string, nb: { cells: NbCellLike[] }): string | null {
-  const cells = (nb.cells ?? []).filter((c) => c.cell_type === "code");
-  const page = pageCodeCells(maskPayLink(html));
-  if (page.length !== cells.length)
-    return `${SESSION_HTML} shows ${page.length} code cell(s), ${SESSION_NOTEBOOK} has ${cells.length}`;
-  for (let i = 0; i < cells.length; i++) {
-    const masked = {
-      ...cells[i],
-      outputs: (cells[i].outputs ?? []).map((o) => JSON.parse(maskPayLink(JSON.stringify(o))) as NbOutput),
-    };
-    const plain = expectedOutputs(masked);
-    const d = cellDifference(page[i], plain);
-    if (!d) continue;
+  const all = (nb.cells ?? []).map((c) => JSON.parse(maskPayLink(JSON.stringify(c))) as NbCellLike);
+  const page = readPage(maskPayLink(html));
+  if (page.problem)
+    return `${SESSION_HTML} is not the audit template's page around ${SESSION_NOTEBOOK}: ${page.problem}`;
+  const codes = all.filter((c) => c.cell_type === "code");
+  const pageCodes = page.cells.filter((c) => c.kind === "code");
+  if (pageCodes.length !== codes.length)
+    return `${SESSION_HTML} shows ${pageCodes.length} code cell(s), ${SESSION_NOTEBOOK} has ${codes.length}`;
+  if (page.cells.length !== all.length)
+    return `${SESSION_HTML} shows ${page.cells.length} cell(s), ${SESSION_NOTEBOOK} has ${all.length}`;
+  let code = 0;
+  for (let i = 0; i < all.length; i++) {
+    const cell = all[i];
+    const shown = page.cells[i];
+    const isCode = cell.cell_type === "code";
+    if (isCode) code++;
+    const key = isCode ? cellKeyOf(joined(cell.source)) : null;
+    const name = isCode
+      ? `code cell ${code}${key ? ` (${key})` : ""}`
+      : `cell ${i + 1} (${KIND_NAME[KIND[cell.cell_type] ?? "other"]})`;
+    const at = `${SESSION_HTML} disagrees with ${SESSION_NOTEBOOK} at ${name}`;
+    if (shown.kind !== (KIND[cell.cell_type] ?? "other"))
+      return `${at}: the HTML shows a ${KIND_NAME[shown.kind]} cell there (cells missing, added or reordered)`;
+    const d = outputDifference(shown.shown, expectedShown(cell));
+    if (d) return `${at}, its ${isCode ? "input" : "text"}: ${d}`;
+    if (!isCode) continue;
+    const first = outputsDifference(shown, cell);
+    if (first) return `${at}, ${first}`;
+  }
+  return page.stray && `${SESSION_HTML} is not the audit template's page around ${SESSION_NOTEBOOK}: ${page.stray}`;
+}
+
+/** A code cell's outputs against the page's: the plain or (nbconvert 6) merged form; colour styles only where the notebook has such a colour. */
+function outputsDifference(shown: PageCell, cell: NbCellLike): string | null {
+  const plain = expectedOutputs(cell);
+  const d = cellDifference(shown.outputs, plain);
+  let form: "plain" | "merged" = "plain";
+  let first = d;
+  if (d) {
     // nbconvert 6 merges consecutive streams: the cell agrees when it matches that form (and its
     // difference is the one named when the page has that form's number of outputs).
-    const merged = expectedOutputs(masked, true);
-    const dm = cellDifference(page[i], merged);
-    if (!dm) continue;
-    const first = merged.length === page[i].length && plain.length !== page[i].length ? dm : d;
-    const key = cellKeyOf(joined(cells[i].source));
-    return `${SESSION_HTML} disagrees with ${SESSION_NOTEBOOK} at code cell ${i + 1}${key ? ` (${key})` : ""}, ${first}`;
+    const merged = expectedOutputs(cell, true);
+    const dm = cellDifference(shown.outputs, merged);
+    if (dm) return merged.length === shown.outputs.length && plain.length !== shown.outputs.length ? dm : d;
+    form = "merged";
+    first = null;
   }
-  return null;
+  const texts = outputTexts(cell, form === "merged");
+  for (const i of shown.styled)
+    if (!EXTENDED_COLOUR.test(texts[i] ?? ""))
+      return `output ${i + 1} of ${texts.length}: the HTML colours its text with a style the notebook's text has no escape for (text can be coloured as the background)`;
+  return first;
+}
+
+/** Each output's raw text (streams and tracebacks), in the plain or merged form. */
+function outputTexts(cell: NbCellLike, merged: boolean): string[] {
+  const out: string[] = [];
+  let last: NbOutput | undefined;
+  for (const o of cell.outputs ?? []) {
+    const t =
+      o.output_type === "stream" ? joined(o.text) : o.output_type === "error" ? (o.traceback ?? []).join("\n") : "";
+    if (merged && o.output_type === "stream" && last?.output_type === "stream" && last.name === o.name)
+      out[out.length - 1] += t;
+    else out.push(t);
+    last = o;
+  }
+  return out;
 }
 
 /**

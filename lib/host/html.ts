@@ -9,17 +9,13 @@
  * paragraph of pipes and hashes), nbconvert 7 renders them but passes raw HTML through.
  * The page then must pass `selfContainedProblems`: nothing on it may load or run.
  */
-import { escapeHtml, normalisedHref, renderBundle, renderMarkdownSafe } from "../evidence/audit-render";
+import { AUDIT_NOTE, escapeHtml, normalisedHref, renderBundle, renderMarkdownSafe } from "../evidence/audit-render";
 import type { NbCell, Notebook } from "./nbfile";
 
-export { escapeHtml, normalisedHref, renderMarkdownSafe };
+export { AUDIT_NOTE, escapeHtml, normalisedHref, renderMarkdownSafe };
 
 /** The page's Content-Security-Policy: nothing loads but `data:` images, nothing runs. Also in the template. */
 export const AUDIT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'";
-
-/** The line under the page's heading: what the auditor is reading. */
-export const AUDIT_NOTE =
-  "Audit export of the executed notebook: the code that ran and what it showed, each output once. Markdown is rendered with raw HTML shown as text; nothing on this page loads or runs.";
 
 /** Metadata key that tells the template a cell or output was rendered here (anything else is escaped). */
 export const AUDIT_MARK = "payment_e2e_audit";

@@ -29,7 +29,9 @@ import { Trace } from "../../lib/evidence/trace";
 import { verifySession } from "../../lib/evidence/verify";
 import { type ArchiveOptions, type ArchiveResult, archiveSession } from "../../lib/host/archive";
 import { BUILD_DIR } from "../../lib/host/build";
-import { staleOutcome } from "../../lib/host/seal-rules";
+import { checkHtmlAgreement, staleOutcome } from "../../lib/host/seal-rules";
+import { frameEdits, layoutEdits } from "./html-edits";
+import { pyHtmlCheck } from "./html-fixture";
 import { type Notebook, readNotebook, sourceOf } from "../../lib/host/nbfile";
 import type { Rehearsal } from "../../scripts/rehearse";
 
@@ -225,6 +227,33 @@ export function sealRulesOnARealRun(get: () => Rehearsal): void {
         py.stdout,
         /ERROR payment-e2e\.html: .*at code cell \d+ \(run:login\), output 1 of \d+: .*\[HTML_DISAGREES\]/,
       );
+    });
+
+    test("the real page with an input, a Markdown cell, a hidden output, a forged block or two cells swapped: refused at the seal, reported by both verifiers", () => {
+      const page = fs.readFileSync(path.join(run.dir, SESSION_HTML), "utf8");
+      const base = copyOf(run.dir, true);
+      for (const [what, edited] of [...frameEdits(page), ...layoutEdits(page)]) {
+        fs.writeFileSync(path.join(base, SESSION_HTML), edited);
+        assert.throws(
+          () => checkHtmlAgreement(base),
+          (e: unknown) => {
+            assert.ok(e instanceof ArchiveRuleRefused, `${what}: ${e}`);
+            assert.equal(e.code, "E2E_ARCHIVE_OUTPUTS");
+            return true;
+          },
+          what,
+        );
+        resealOver(base);
+        const f = verifySession(base).findings.find((x) => x.level === "error" && x.subject === SESSION_HTML);
+        assert.equal(f?.code, "HTML_DISAGREES", what);
+      }
+      // The Python verifier's HTML check, one process for all the pages (its whole run is tested above).
+      const nb = readNotebook(path.join(run.dir, SESSION_NOTEBOOK));
+      const edits = frameEdits(page);
+      const lines = pyHtmlCheck(edits.map(([, p]): [string, Notebook] => [p, nb]));
+      for (const [i, line] of lines.entries())
+        assert.match(line, /^ERROR payment-e2e\.html: .*\[HTML_DISAGREES\]$/, edits[i][0]);
+      assert.equal(lines.length, edits.length);
     });
 
     test("an audit page made before the notebook's last save is refused at the seal, naming the cell, and the page is removed", async () => {
