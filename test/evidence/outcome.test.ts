@@ -35,6 +35,8 @@ async function sealed(
     mode?: "sandbox" | "staging";
     /** Edits the journal (re-chained) before the notebook is written and the folder sealed. */
     journal?: (entries: Array<Record<string, unknown>>) => void;
+    /** The archive exports the audit page (nbconvert), as for a real session; off where a test does not read it. */
+    html?: boolean;
   } = {},
 ): Promise<{ dir: string; report: string; args: string[] }> {
   const archive = tmpArchive();
@@ -54,7 +56,7 @@ async function sealed(
     fs.copyFileSync(from, path.join(docs, "GO_NO_GO_CHECKLIST.md"));
   }
   await archiveSession(dir, {
-    html: false,
+    html: o.html ?? false,
     docsDir: path.join(archive, "..", "..", "docs"),
     unrefunded: o.unrefunded,
     incomplete: o.incomplete,
@@ -161,7 +163,7 @@ describe("the stated outcome against the journal", () => {
   });
 
   test("the report cell's entry rewritten to PASS with the notebook and HTML: both verifiers name the entry", async () => {
-    const c = await sealed("declined");
+    const c = await sealed("declined", { html: true });
     rewriteChain(path.join(c.dir, JOURNAL), JOURNAL, (es) => {
       const cell = [...es]
         .reverse()

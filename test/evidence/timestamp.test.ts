@@ -124,7 +124,7 @@ describe("RFC 3161 timestamp of the seal, local authority", () => {
   });
 
   async function stamped() {
-    const f = await sealedFixture({ tsa });
+    const f = await sealedFixture({ tsa, html: false });
     cleanups.push(f.cleanup);
     const report = path.join(path.dirname(f.dir), "PAYMENT_E2E_LIVE_REPORT.md");
     fs.writeFileSync(report, anchorReport([f.dir]));

@@ -10,7 +10,6 @@ import * as path from "node:path";
 import { archiveSession, type ArchiveOptions } from "../../lib/host/archive";
 import { makeSession, tmpArchive } from "../report/fixtures";
 import { Journal, latestStepResults } from "../../lib/evidence/journal";
-import { renderMarkdownSafe } from "../../lib/host/html";
 import { banner, stepMarkdown } from "../../lib/report/display";
 import { inertText } from "../../lib/report/inert";
 import { writeSessionReport } from "../../lib/report/report";
@@ -111,17 +110,6 @@ export function writeRunNotebook(dir: string, o: { unrun?: string[] } = {}): voi
   ];
   const notebook = { cells, metadata: {}, nbformat: 4, nbformat_minor: 5 };
   fs.writeFileSync(path.join(dir, "payment-e2e.ipynb"), `${JSON.stringify(notebook, null, 1)}\n`);
-  // The audit template's layout (templates/nbconvert/audit over nbconvert's lab cells), outputs only.
-  const output = (o: MdOutput) =>
-    `<div class="jp-OutputArea-child">\n<div class="jp-RenderedHTMLCommon jp-OutputArea-output" data-mime-type="text/html">\n${renderMarkdownSafe(o.data["text/markdown"])}\n</div>\n</div>`;
-  const body = cells.map(
-    (c) =>
-      `<div class="jp-Cell jp-CodeCell jp-Notebook-cell">\n<div class="jp-OutputArea jp-Cell-outputArea">\n${c.outputs.map(output).join("\n")}\n</div>\n</div>`,
-  );
-  fs.writeFileSync(
-    path.join(dir, "payment-e2e.html"),
-    `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${id}</title></head><body>\n<main>\n${body.join("\n")}\n</main>\n</body></html>\n`,
-  );
 }
 
 /**
@@ -129,7 +117,7 @@ export function writeRunNotebook(dir: string, o: { unrun?: string[] } = {}): voi
  * outcome: a declined card (step 4 FAIL, no money moved), so the outcome an edit would forge is PASS.
  */
 export async function sealedFixture(
-  opts: Pick<ArchiveOptions, "tsa"> = { tsa: null },
+  opts: Pick<ArchiveOptions, "tsa" | "html"> = { tsa: null },
 ): Promise<{ dir: string; cleanup: () => void }> {
   const archive = tmpArchive();
   const dir = makeSession(archive, {
@@ -138,7 +126,9 @@ export async function sealedFixture(
     at: new Date(Date.UTC(2026, 10, 20, 14, 2, 11)),
   });
   writeRunNotebook(dir);
-  const r = await archiveSession(dir, { html: false, docsDir: path.join(archive, "..", "..", "docs"), ...opts });
+  // The page the auditor opens, exported by the archive as for a real session (nbconvert and the audit
+  // template): the seal and both verifiers hold it to the notebook, template frame and all.
+  const r = await archiveSession(dir, { html: true, docsDir: path.join(archive, "..", "..", "docs"), ...opts });
   assert.equal(r.status, "sealed");
   assert.equal(r.outcome, "FAIL");
   return { dir, cleanup: () => fs.rmSync(path.dirname(path.dirname(archive)), { recursive: true, force: true }) };
