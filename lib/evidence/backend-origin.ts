@@ -58,12 +58,15 @@ export const LOOPBACK_NOTE =
 
 /**
  * The backend as plain text (callers make it inert): the origin, and when loopback what that means and
- * the operator's statement or its absence; "backend origin not recorded" for a session without one.
+ * the operator's statement or its absence (`mode` sandbox: the local sandbox, nothing to state);
+ * "backend origin not recorded" for a session without one.
  */
-export function backendText(b: BackendOrigin): string {
+export function backendText(b: BackendOrigin, mode?: string): string {
   if (!b.origin && !b.loopback.length) return "backend origin not recorded";
   if (!b.loopback.length) return String(b.origin);
   const shown = b.origin && !b.loopback.includes(b.origin) ? [b.origin, ...b.loopback] : b.loopback;
+  // A sandbox rehearsal is this machine's by design and never counts toward the live gate or GO.
+  if (mode === "sandbox") return `${shown.join(", ")} (this machine's loopback: the local sandbox)`;
   const why = b.tunnel ? `operator stated: "${b.tunnel}"` : "no tunnel statement recorded when the session was created";
   return `${shown.join(", ")} (${LOOPBACK_NOTE}) — ${why}`;
 }

@@ -100,7 +100,7 @@ function sessionView(ev: Evidence, comparison: Comparison | null, seal: Signatur
     operator: ev.operator ?? "—",
     environment: env || "not recorded (pre-flight did not run)",
     // The origin the journal records, loopback said so (a local backend can claim production).
-    backend: backendText(ev.backend),
+    backend: backendText(ev.backend, ev.mode),
     evidenceDir: inertCode(`${displayDir(ev.dir)}/`),
     preflight: {
       status: pf ? `${ICON[pf.status]} ${pf.status}` : "⬜ NOT RUN",

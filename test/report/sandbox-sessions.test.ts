@@ -23,7 +23,7 @@ import { Runbook } from "../../lib/run/runbook";
 import { Session } from "../../lib/run/session";
 import { chainJournal, tmpArchive } from "./fixtures";
 import { archiveSession } from "../../lib/host/archive";
-import { verifySession } from "../../lib/evidence/verify";
+import { formatVerify, verifySession } from "../../lib/evidence/verify";
 import { inertText } from "../../lib/report/inert";
 import { REPORT_FILE } from "../../lib/evidence/files";
 
@@ -145,6 +145,13 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
     const backend = `> **Backend** : ${inertText(`${sb.marketplaceUrl} (this machine's loopback: a tunnel or a local backend; production not verified by the tool) — operator stated: "${STAGING_TUNNEL}"`)}\n`;
     assert.ok(stagingBlock.includes(backend), stagingBlock);
     assert.ok(fs.readFileSync(path.join(staging, REPORT_FILE), "utf8").includes(backend));
+    // npm run verify's summary names it too.
+    assert.match(
+      formatVerify(verifySession(staging)).at(-1) ?? "",
+      new RegExp(
+        `^verify: OK - session \\S+-staging \\(staging\\), .*, backend ${sb.marketplaceUrl.replace(/\./g, "\\.")} \\(this machine's loopback: a tunnel or a local backend; production not verified by the tool\\) — operator stated: "${STAGING_TUNNEL}"$`,
+      ),
+    );
 
     await new Promise((r) => setTimeout(r, 1100)); // session ids have 1 s resolution
     sb.setFaults({ statusEnvironment: "production", hyperswitchMode: "live" });
