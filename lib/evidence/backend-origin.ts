@@ -16,10 +16,35 @@ export const TUNNEL_MIN_CHARS = 10;
 export interface BackendOrigin {
   /** The origin the session last pinned (else the one it was created with); null: not recorded. */
   origin: string | null;
-  /** Every recorded origin that is this machine's loopback (the isLoopback rule of lib/config.ts). */
+  /** Every recorded origin that is this machine (`onThisMachine`: the transport guard's loopback rule and more). */
   loopback: string[];
   /** The operator's statement why, from the session's first entry; null when none (or too short). */
   tunnel: string | null;
+}
+
+/**
+ * The origin's host is this machine: the transport guard's loopback rule (lib/config.ts `isLoopback`),
+ * and the other spellings that reach it which that rule (deciding where http is allowed) leaves out —
+ * 0.0.0.0 and [::], `localhost.` and `*.localhost`, 127/8 as an IPv4-mapped IPv6 address. Staging
+ * allows http anywhere, so a dry run against the local sandbox could otherwise go by one of these.
+ * A name that resolves here through DNS or /etc/hosts is not seen: the journal holds the name only.
+ */
+export function onThisMachine(url: string): boolean {
+  if (isLoopback(url)) return true;
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  const h = host.replace(/^\[(.*)\]$/, "$1").replace(/\.$/, "");
+  return (
+    h === "localhost" ||
+    h.endsWith(".localhost") ||
+    h === "0.0.0.0" ||
+    h === "::" ||
+    /^::ffff:(7f[0-9a-f]{2}:[0-9a-f]{1,4}|0:0)$/.test(h)
+  );
 }
 
 const originOf = (u: string): string => {
@@ -47,7 +72,7 @@ export function backendOrigin(entries: readonly JournalEntry[]): BackendOrigin {
   const stated = typeof created?.data.via_tunnel === "string" ? created.data.via_tunnel.trim() : "";
   return {
     origin: pinned ?? recorded[0] ?? null,
-    loopback: recorded.filter(isLoopback),
+    loopback: recorded.filter(onThisMachine),
     tunnel: stated.length >= TUNNEL_MIN_CHARS ? stated : null,
   };
 }

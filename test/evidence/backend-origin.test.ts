@@ -5,7 +5,7 @@
  */
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
-import { backendOrigin, backendText, loopbackProblem } from "../../lib/evidence/backend-origin";
+import { backendOrigin, backendText, loopbackProblem, onThisMachine } from "../../lib/evidence/backend-origin";
 import type { JournalEntry } from "../../lib/evidence/journal";
 
 const created = (data: Record<string, unknown>) =>
@@ -61,4 +61,29 @@ test("a loopback origin pinned after a public one at creation is named, and coun
 test("a sandbox rehearsal's origin is the local sandbox, with nothing to state", () => {
   const b = backendOrigin([created({ mode: "sandbox", base_url: "http://127.0.0.1:8080" })]);
   assert.equal(backendText(b, "sandbox"), "http://127.0.0.1:8080 (this machine's loopback: the local sandbox)");
+});
+
+test("every spelling of this machine counts as loopback, a public or private address does not", () => {
+  // Staging allows http anywhere: a dry run against the local sandbox must not go by another spelling.
+  for (const u of [
+    "http://127.0.0.1:8080",
+    "http://127.1:8080",
+    "http://2130706433:8080",
+    "http://localhost:8080",
+    "http://LOCALHOST.:8080",
+    "http://shop.localhost:8080",
+    "http://[::1]:8080",
+    "http://0.0.0.0:8080",
+    "http://[::]:8080",
+    "http://[::ffff:127.0.0.1]:8080",
+  ])
+    assert.equal(onThisMachine(u), true, u);
+  for (const u of [
+    "https://shop.example.com",
+    "http://10.0.0.5:8080",
+    "http://[2001:db8::1]",
+    "http://localhost.example.com",
+    "not a url",
+  ])
+    assert.equal(onThisMachine(u), false, u);
 });
