@@ -156,10 +156,13 @@ export function goNoGo(sessions: Evidence[], o: TrustOptions = {}): GoNoGo {
   const which = best
     ? `live session ${latest.sessionId}, after ${best.sessionId} earned GO (a later run that moved money and fell short)`
     : `latest live session ${latest.sessionId}`;
+  // A loopback backend the operator explained is named here too, as on the GO it may become.
+  const via =
+    latest.backend.loopback.length && latest.backend.tunnel ? ` — backend ${backendText(latest.backend)}` : "";
   return {
     go: false,
     status: "🟡 PENDING",
-    reason: `${which}: ${open.join("; ")}`,
+    reason: `${which}: ${open.join("; ")}${via}`,
     sessionId: latest.sessionId,
     anchor: anchorOfEv(latest),
     signer: null,

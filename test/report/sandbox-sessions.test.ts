@@ -163,6 +163,10 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
       fs.readFileSync(checklist, "utf8"),
       /🟡 PENDING \| latest live session \S+: box 9 open \(pending: confirm by/,
     );
+    // Pending too, the row names the loopback origin with the statement.
+    assert.ok(
+      fs.readFileSync(checklist, "utf8").includes(inertText(`— backend ${sb.marketplaceUrl} (this machine's loopback`)),
+    );
     const cmp = path.join(archiveDir, "comparisons", `${path.basename(staging)}--${path.basename(live)}`);
     for (const f of ["comparison.md", "comparison.svg", "comparison.png"])
       assert.ok(fs.existsSync(path.join(cmp, f)), f);
