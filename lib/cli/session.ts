@@ -1,6 +1,7 @@
 /**
  * `npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund]
- *   [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] [--new-anyway]`, or
+ *   [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] [--new-anyway]
+ *   [--via-tunnel "<why>"]`, or
  * `npm run session -- --resume [<id>]` (`--help` explains each flag)
  *
  * Prepares a fresh session (explicitly: a new id, folder and journal) from the runbook template,
@@ -24,9 +25,10 @@ import { ConfigError, SessionError, oneLine } from "../errors";
 import { runSession } from "../host/session-life";
 import type { Mode } from "../types";
 import { SESSION_FLAGS, terminalLine } from "./args";
+import { TUNNEL_MIN_CHARS } from "../evidence/backend-origin";
 
 const USAGE =
-  "usage: npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund] [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] [--new-anyway] | --resume [<id>] (--help for details)";
+  "usage: npm run session -- --mode sandbox|staging|live [--base-url ORIGIN] [--email ADDR] [--refund] [--hyperswitch-url URL] [--archive-dir DIR] [--port N] [--no-browser] [--no-jupyter] [--new-anyway] [--via-tunnel WHY] | --resume [<id>] (--help for details)";
 
 const HELP = `${USAGE.replace(" (--help for details)", "")}
 
@@ -50,6 +52,11 @@ const HELP = `${USAGE.replace(" (--help for details)", "")}
                    parameters. A sealed session is refused (it is never run again)
   --new-anyway     create a new session although an earlier one moved money and has no refund
                    (without it that is refused, naming the session to resume)
+  --via-tunnel "<why>"  staging or live through this machine's loopback (e.g. an SSH tunnel to the
+                   real origin): one line, at least 10 characters, journaled with the session and
+                   shown verbatim in its report and the GO/NO-GO row. Without it, a staging dry run
+                   on loopback does not satisfy the live gate and a live run on loopback is not GO
+                   (a local backend can claim production); it cannot be added after creation
 
   Each session opens in a JupyterLab workspace of its own (/lab/workspaces/<id>/…?reset), so no
   earlier session's notebook reopens beside it. Jupyter cannot save into a sealed session folder.
@@ -83,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
       port: { type: "string" },
       resume: { type: "string" },
       "new-anyway": { type: "boolean" },
+      "via-tunnel": { type: "string" },
       help: { type: "boolean" },
     },
   });
@@ -107,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (resuming) {
-    const fixed = (["base-url", "email", "refund", "hyperswitch-url", "new-anyway"] as const).filter(
+    const fixed = (["base-url", "email", "refund", "hyperswitch-url", "new-anyway", "via-tunnel"] as const).filter(
       (k) => a[k] !== undefined,
     );
     if (fixed.length) {
@@ -116,6 +124,19 @@ async function main(argv: string[]): Promise<number> {
       );
       return 2;
     }
+  }
+  const viaTunnel = a["via-tunnel"]?.trim();
+  if (viaTunnel !== undefined) {
+    if (mode === "sandbox")
+      throw new ConfigError(
+        "--via-tunnel",
+        "is for staging and live; the sandbox is this machine's by design, leave it out",
+      );
+    if (viaTunnel.length < TUNNEL_MIN_CHARS || /[\u0000-\u001f\u007f]/.test(viaTunnel))
+      throw new ConfigError(
+        "--via-tunnel",
+        `needs one line of at least ${TUNNEL_MIN_CHARS} characters saying why the backend is this machine's loopback, e.g. --via-tunnel "ssh -L tunnel to production, host checked by ops"`,
+      );
   }
   return runSession({
     mode,
@@ -126,6 +147,7 @@ async function main(argv: string[]): Promise<number> {
     refund: a.refund,
     hyperswitchUrl: a["hyperswitch-url"],
     newAnyway: a["new-anyway"],
+    viaTunnel,
     jupyter: !a["no-jupyter"],
     port: a.port ? parsePort(a.port) : undefined,
     browser: !a["no-browser"],

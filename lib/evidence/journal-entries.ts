@@ -100,6 +100,9 @@ export const ENTRY_DATA = {
     operator: z.string().optional(),
     operator_notes: z.string().optional(),
     dry_run_override: z.string().optional(),
+    /** `npm run session --via-tunnel "<why>"`: why a staging or live session's backend is this machine's
+     * loopback (an SSH tunnel to the real origin); stated before the run, never added after it. */
+    via_tunnel: z.string().optional(),
     /** The notebook the host wrote into the folder with the journal (npm run session, the demo): a
      * session made this way is sealed with it, never from its journal alone. Absent: a headless session. */
     notebook: z.string().optional(),

@@ -35,6 +35,7 @@ import { resealFindings } from "./reseal";
 import { type FindingCode, chainCode } from "./finding-codes";
 import { statedOutcomeFindings } from "./outcome-stated";
 import { notesFindings } from "./operator-notes";
+import { backendOrigin, backendText } from "./backend-origin";
 
 export type FindingLevel = "ok" | "warning" | "error";
 
@@ -444,8 +445,11 @@ export function formatVerify(r: VerifyResult): string[] {
   const errors = r.findings.filter((f) => f.level === "error").length;
   const warnings = r.findings.filter((f) => f.level === "warning").length;
   const m = r.manifest;
+  // A staging or live run against this machine's loopback says so here too (a sandbox one is local by design).
+  const b = r.journal && m && m.mode !== "sandbox" ? backendOrigin(r.journal.entries) : null;
+  const backend = b?.loopback.length ? `, backend ${backendText(b)}` : "";
   const what = m
-    ? `session ${m.session_id} (${m.mode}), ${m.files.length} file(s), trace ${m.trace_lines} line(s)`
+    ? `session ${m.session_id} (${m.mode}), ${m.files.length} file(s), trace ${m.trace_lines} line(s)${backend}`
     : r.sessionDir;
   if (!r.ok && r.fix) lines.push(`fix: ${r.fix}`);
   lines.push(

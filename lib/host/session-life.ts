@@ -65,6 +65,8 @@ export interface SessionRequest {
   hyperswitchUrl?: string;
   /** Create a new session although an earlier one moved money and has no refund. */
   newAnyway?: boolean;
+  /** `--via-tunnel`: why the backend is this machine's loopback (journaled; lib/evidence/backend-origin.ts). */
+  viaTunnel?: string;
   /** False for `--no-jupyter`: prepare (or check) the session only. */
   jupyter: boolean;
   /** Jupyter's port on 127.0.0.1; a free one when unset. */
@@ -135,7 +137,10 @@ export async function runSession(r: SessionRequest): Promise<number> {
     const earlier = listSessions(archiveDir).filter((s) => !s.sealed);
     // The override is evidence: the new session's journal names the sessions it was started beside.
     const prep = prepareSession(r.mode as Mode, params, {
-      extra: unsettled.length ? { new_anyway_beside: unsettled } : {},
+      extra: {
+        ...(unsettled.length ? { new_anyway_beside: unsettled } : {}),
+        ...(r.viaTunnel ? { via_tunnel: r.viaTunnel } : {}),
+      },
     });
     target = { id: prep.sessionId, dir: prep.dir, notebook: prep.notebook };
     say(`Session ${prep.sessionId} prepared.`);

@@ -35,6 +35,7 @@ import {
 } from "../run/ledger";
 import { JOURNAL_FILE, TRACE_FILE } from "../evidence/files";
 import { recordedNotes } from "../evidence/operator-notes";
+import { type BackendOrigin, backendOrigin } from "../evidence/backend-origin";
 import { anchorOf, type Anchor } from "../evidence/anchor";
 import { verifyChain, type ChainCheck, type TraceEvent } from "../evidence/chain";
 import { STEPS } from "../run/steps";
@@ -75,6 +76,8 @@ export interface Evidence {
   unpaidOrder: { orderId: string; check: { at: string; seen: string | null; error: string | null } | null } | null;
   preflight: { ok: boolean; refusals: string[]; warnings: string[] } | null;
   dryRun: { reference: string | null; override: string | null };
+  /** The backend the journal records (lib/evidence/backend-origin.ts): its origin, loopback or not, the tunnel statement. */
+  backend: BackendOrigin;
   /** The parameters the last passed pre-flight pinned (issue 22 §4), with its time; null when none did. */
   parameters: { params: Record<string, string>; at: string } | null;
   payment: { at: string; last4: string | null; processor: string | null } | null;
@@ -300,6 +303,7 @@ export function loadEvidence(session: string | SessionSnapshot, opts: { table?: 
       reference: dryRef?.kind === "passed" ? dryRef.session_id : null,
       override: dryRef?.kind === "overridden" ? dryRef.reason : str(created.data.dry_run_override),
     },
+    backend: backendOrigin(journal),
     parameters: pinnedParameters(journal),
     payment: pay
       ? { at: str(pay.data.at) ?? pay.at, last4: str(pay.data.last4), processor: str(pay.data.processor) }

@@ -14,6 +14,7 @@ import { oneLine } from "../errors";
 import { readManifest } from "../evidence/manifest";
 import { MANIFEST_FILE } from "../evidence/files";
 import { acceptance, deriveOutcome } from "./verdict";
+import { backendText, loopbackProblem } from "../evidence/backend-origin";
 import { derivedOutcomeFindings } from "./outcome-check";
 import { type SealTrust, type TrustOptions, sealTrust } from "../evidence/seal-trust";
 
@@ -87,12 +88,16 @@ function sealProblem(ev: Evidence, trusted: Trusted): string | null {
 }
 
 /**
- * A live session that earns GO: its derived outcome is PASS (so sealed `--incomplete` never is),
+ * A live session that earns GO: its backend not this machine's loopback unless the session was created
+ * stating why (`--via-tunnel`), its derived outcome is PASS (so sealed `--incomplete` never is),
  * all 9 boxes ticked (bank included), the money balanced, the trace chain intact, and sealed over
  * that evidence, verified and signed by a committed allowed signer.
  */
 const earnsGo = (ev: Evidence, trusted: Trusted): boolean =>
   ev.chain.ok &&
+  // A backend on this machine's loopback may be a local one claiming production: only with the
+  // operator's statement, journaled at creation (lib/evidence/backend-origin.ts).
+  loopbackProblem(ev.backend, "live") === null &&
   deriveOutcome(ev).outcome === "PASS" &&
   acceptance(ev).every((b) => b.ok) &&
   // The money must reconcile too (issue 23): every box ticked over an unbalanced ledger is not a GO.
@@ -118,7 +123,7 @@ export function goNoGo(sessions: Evidence[], o: TrustOptions = {}): GoNoGo {
     return {
       go: true,
       status: "✅ GO",
-      reason: `live session ${best.sessionId}: all 9 boxes ticked, bank statement ${best.bank?.date}`,
+      reason: `live session ${best.sessionId}: all 9 boxes ticked, bank statement ${best.bank?.date}${best.backend.loopback.length ? ` — backend ${backendText(best.backend)}` : ""}`,
       sessionId: best.sessionId,
       anchor: anchorOfEv(best),
       signer: { identity: seal.signer, key: seal.key },
@@ -139,6 +144,9 @@ export function goNoGo(sessions: Evidence[], o: TrustOptions = {}): GoNoGo {
     .map((b) => `box ${b.n} open (${b.evidence})`);
   if (!latest.chain.ok) open.unshift(`trace chain broken at line ${latest.chain.firstBroken?.line}`);
   if (!latest.reconciliation.balanced) open.unshift(`money not reconciled (${latest.reconciliation.summary})`);
+  // Said first: whatever its boxes say, a run on an unexplained loopback backend is not production's.
+  const loopback = loopbackProblem(latest.backend, "live");
+  if (loopback) open.unshift(`not GO: ${loopback}`);
   const v = deriveOutcome(latest);
   // Every box ticked and balanced, yet not PASS (sealed --incomplete): the outcome says why.
   if (!open.length && v.outcome !== "PASS") open.push(`outcome ${v.outcome} (${v.reason})`);
@@ -148,10 +156,13 @@ export function goNoGo(sessions: Evidence[], o: TrustOptions = {}): GoNoGo {
   const which = best
     ? `live session ${latest.sessionId}, after ${best.sessionId} earned GO (a later run that moved money and fell short)`
     : `latest live session ${latest.sessionId}`;
+  // A loopback backend the operator explained is named here too, as on the GO it may become.
+  const via =
+    latest.backend.loopback.length && latest.backend.tunnel ? ` — backend ${backendText(latest.backend)}` : "";
   return {
     go: false,
     status: "🟡 PENDING",
-    reason: `${which}: ${open.join("; ")}`,
+    reason: `${which}: ${open.join("; ")}${via}`,
     sessionId: latest.sessionId,
     anchor: anchorOfEv(latest),
     signer: null,

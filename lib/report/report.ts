@@ -24,6 +24,7 @@ import { MACHINE_CLOCK, clock, machineClock } from "../run/steps";
 import { PINNED_PARAMS } from "../config";
 import type { StepTable } from "../run/step-model";
 import { fillTemplate } from "./template";
+import { backendText } from "../evidence/backend-origin";
 import { formatMoney } from "../money";
 import type { Mode, Outcome, StepResult } from "../types";
 
@@ -98,6 +99,8 @@ function sessionView(ev: Evidence, comparison: Comparison | null, seal: Signatur
     outcomeReason: v.reason,
     operator: ev.operator ?? "—",
     environment: env || "not recorded (pre-flight did not run)",
+    // The origin the journal records, loopback said so (a local backend can claim production).
+    backend: backendText(ev.backend, ev.mode),
     evidenceDir: inertCode(`${displayDir(ev.dir)}/`),
     preflight: {
       status: pf ? `${ICON[pf.status]} ${pf.status}` : "⬜ NOT RUN",

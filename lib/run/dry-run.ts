@@ -15,6 +15,7 @@ import { Journal, checkedJournal, firstOf, lastOf, latestStepResults, type Journ
 import { moneyMoved } from "./ledger";
 import { DryRunRef as DryRunRefSchema } from "../evidence/journal-entries";
 import { JOURNAL_FILE } from "../evidence/files";
+import { backendOrigin, backendText, loopbackProblem } from "../evidence/backend-origin";
 import { readSessionSnapshot, recordedIdentity, unsealedChain } from "../evidence/snapshot";
 import { type OutcomeJudge, type TrustOptions, sealTrust } from "../evidence/seal-trust";
 import type { z } from "zod";
@@ -105,6 +106,9 @@ export function dryRunProblem(dir: string, o: GateOptions = {}): string | null {
   const created = firstOf(entries, "session_created");
   if (!created || created.data.sessionId !== name || created.data.mode !== "staging")
     return `its journal records session ${created?.data.sessionId ?? "none"} in mode ${created?.data.mode ?? "none"}, not this staging folder: a renamed or copied session is no dry run — run MODE=staging`;
+  // A local backend can claim staging (or production): on loopback only with the operator's statement.
+  const loopback = loopbackProblem(backendOrigin(entries), "staging");
+  if (loopback) return loopback;
   const st = latestStepResults(entries);
   const open = STEPS.find((d) => st.get(d.id)?.status !== "PASS");
   if (open)
@@ -162,6 +166,17 @@ export function stagingDryRuns(
           : null;
   }
   return out;
+}
+
+/** A folder's backend as text when its journal records a loopback origin, else null. */
+function loopbackOf(dir: string): string | null {
+  try {
+    const snap = readSessionSnapshot(dir);
+    const b = backendOrigin(snap.journal ? checkedJournal(unsealedChain(snap.journal)).entries : []);
+    return b.loopback.length ? backendText(b) : null;
+  } catch {
+    return null; // it passed the gate, which read the same journal
+  }
 }
 
 /** The folder's journal does not read as a session's (a line edited or torn, no session_created). */
@@ -239,6 +254,9 @@ export function dryRunDone(
   if (mode !== "live") return r;
   const runs = stagingDryRuns(archiveDir, o);
   r.dryRun = runs.passed[0] ?? null;
+  // A dry run that counted through a tunnel says so, with the operator's statement, verbatim.
+  const via = r.dryRun ? loopbackOf(r.dryRun.dir) : null;
+  if (r.dryRun && via) r.warnings.push(guardWarning(`staging dry run ${r.dryRun.sessionId} ran against ${via}`));
   if (!r.dryRun) {
     const why = rejectedText(runs.rejected);
     if (override.length >= 10)

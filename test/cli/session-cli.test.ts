@@ -61,6 +61,34 @@ test("session --mode staging prepares a fresh folder, journal and notebook, and 
   }
 });
 
+test("session --via-tunnel journals the operator's statement with the session; too short or for the sandbox is refused before any folder", async () => {
+  const archive = fs.mkdtempSync(path.join(root, "archive", ".test-"));
+  try {
+    const dirArg = path.relative(process.cwd(), archive);
+    const base = ["--base-url", "http://127.0.0.1:9", "--archive-dir", dirArg, "--no-jupyter"];
+    const short = await sessionCommand(["--mode", "live", ...base, "--via-tunnel", "tunnel"]);
+    assert.equal(short.code, 2);
+    assert.match(
+      short.err,
+      /^session: --via-tunnel: needs one line of at least 10 characters .* e\.g\. --via-tunnel "/,
+    );
+    const sandbox = await sessionCommand(["--mode", "sandbox", ...base, "--via-tunnel", "ssh -L to production"]);
+    assert.equal(sandbox.code, 2);
+    assert.match(sandbox.err, /--via-tunnel: is for staging and live; .* leave it out/);
+    assert.deepEqual(fs.readdirSync(archive), [], "a refusal leaves no folder");
+    const why = "ssh -L 8443 to production <b>bastion</b>";
+    const r = await sessionCommand(["--mode", "staging", ...base, "--via-tunnel", why], { OPERATOR_PASSWORD: "" });
+    assert.equal(r.code, 0, r.err);
+    const id = /Session (\d{8}T\d{6}Z-staging) prepared/.exec(r.out)?.[1];
+    const created = Journal.open(path.join(archive, id!)).all()[0];
+    assert.equal(created.kind, "session_created");
+    assert.equal((created.data as { via_tunnel?: string }).via_tunnel, why);
+    assert.equal((created.data as { base_url?: string }).base_url, "http://127.0.0.1:9");
+  } finally {
+    fs.rmSync(archive, { recursive: true, force: true });
+  }
+});
+
 test("session --help names the --base-url form; a bad --port or RUNBOOK_JUPYTER_UI is refused before any folder", async () => {
   // In this process (test/cli/in-process.ts): the test above runs the real process's refusal and exit code.
   const help = await sessionCommand(["--help"]);

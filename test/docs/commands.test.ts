@@ -211,6 +211,21 @@ const COMMANDS: Record<string, Entry> = {
         assert.match(r.out, /^NO-GO: pre-flight refused$/m);
       },
     },
+  'npm run session -- --mode live --base-url http://127.0.0.1:8443 --via-tunnel "ssh -L 8443 to prod, bastion host checked by ops"':
+    {
+      note: "with --archive-dir under the git-ignored tmp/ and --no-jupyter (nothing charges: no cell runs): the session is prepared and its journal's first entry holds the statement",
+      run: async (ctx, line) => {
+        const archive = path.join(SCRATCH, "via-tunnel");
+        fs.rmSync(archive, { recursive: true, force: true });
+        const r = await ctx.sh(`${line} --archive-dir ${path.relative(ROOT, archive)} --no-jupyter`);
+        assert.equal(r.code, 0, r.out);
+        const id = /Session (\S+-live) prepared/.exec(r.out)?.[1];
+        assert.ok(id, r.out);
+        const first = JSON.parse(fs.readFileSync(path.join(archive, id, "state.jsonl"), "utf8").split("\n")[0]);
+        assert.equal(first.data.via_tunnel, "ssh -L 8443 to prod, bastion host checked by ops");
+        assert.equal(first.data.base_url, "http://127.0.0.1:8443");
+      },
+    },
 };
 
 /** The command lines of the docs' shell blocks, and the `npm run <script>` of their tables. */
