@@ -75,11 +75,7 @@ export interface SessionRequest {
   browser: boolean;
 }
 
-/**
- * What this command prints: each line through terminalLine, for a line may carry an operator's or the
- * file system's bytes (a folder or session name, a path) or another program's (a kernel's or Jupyter's
- * error): shown, never obeyed by the terminal.
- */
+/** Each printed line goes through terminalLine: it may carry an operator's, a path's or another program's bytes. */
 const say = (s: string) => console.log(terminalLine(s));
 const warn = (s: string) => console.error(terminalLine(s));
 
