@@ -339,7 +339,7 @@ async function readyToSeal(
     progress.exported = true;
     // The page says what no cell shows: a seal exception, the link masked, a re-seal (report.md lists the last two too).
     const said = [
-      sealedAsNote(exceptions),
+      sealedAsNote(exceptionsInForce(journal, exceptions)),
       masked
         ? `The checkout link's client secret was masked in this notebook by npm run archive before sealing (${masked.links} link${masked.links === 1 ? "" : "s"}; ${masked.why}).`
         : undefined,
@@ -379,6 +379,17 @@ async function readyToSeal(
   });
 
   return { sessionId, mode, html, htmlVia, scanned };
+}
+
+/**
+ * The seal exceptions the page states: this seal's, and those an earlier seal of the folder journaled,
+ * which a re-seal is not asked again (seal-rules.ts `sealedWith`) but which still hold; the latest per rule.
+ */
+function exceptionsInForce(journal: Journal, now: SealException[]): SealException[] {
+  const byRule = new Map<string, SealException>();
+  for (const e of journal.all()) if (e.kind === "seal_exception") byRule.set(e.data.rule, e.data);
+  for (const x of now) byRule.set(x.rule, x);
+  return [...byRule.values()];
 }
 
 /**

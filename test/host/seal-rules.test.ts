@@ -105,11 +105,19 @@ describe("seal rules on fixture sessions", () => {
     t.append("note", { event: "operator note added after the seal" });
     t.close();
     const again = await archiveSession(dir, {
-      html: false,
+      html: true,
       docsDir: docsOf(dir),
       reseal: "an operator note added later",
     });
     assert.equal(again.status, "resealed");
+    // The re-seal's audit page still says what no cell shows: the journaled exception holds, though
+    // the flag was not given again (the page said nothing of it before).
+    const page = fs.readFileSync(again.html ?? "", "utf8");
+    assert.match(
+      page,
+      /Sealed with money moved and not refunded through the runbook, with the reason .{0,6}refunded by hand from the Hyperswitch dashboard, ticket OPS-7/,
+    );
+    assert.match(page, /Re-sealed on purpose by npm run archive --reseal/);
     assert.equal(
       Journal.open(dir)
         .all()
