@@ -107,6 +107,20 @@ async function runSession(
   return rb.dir;
 }
 
+/**
+ * The docs folder beside an archive, as the repository holds it: the GO/NO-GO checklist, the living
+ * report's path, and an allowed signer (its key signs the seals; committed by the caller with the anchors).
+ */
+function docsBeside(archiveDir: string) {
+  const docs = path.join(path.dirname(path.dirname(archiveDir)), "docs");
+  fs.mkdirSync(docs);
+  const checklist = path.join(docs, "GO_NO_GO_CHECKLIST.md");
+  fs.copyFileSync(path.join(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md"), checklist);
+  const signer = makeSigner("sandbox-sessions@example.com");
+  writeAllowedSigners(path.join(docs, "allowed_signers"), [signer]);
+  return { docs, checklist, docsReport: path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md"), signer };
+}
+
 describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 1000 }, () => {
   let sb: Sandbox;
   before(async () => {
@@ -118,18 +132,12 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
 
   it("staging block preserved, live block PARTIAL then PASS after confirm-bank, GO only at the end", async () => {
     const archiveDir = tmpArchive();
-    const docs = path.join(path.dirname(path.dirname(archiveDir)), "docs");
-    fs.mkdirSync(docs);
-    const checklist = path.join(docs, "GO_NO_GO_CHECKLIST.md");
-    fs.copyFileSync(path.join(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md"), checklist);
-    const docsReport = path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md");
+    const { docs, checklist, docsReport, signer } = docsBeside(archiveDir);
 
     const staging = await runSession(sb, "staging", archiveDir, { viaTunnel: STAGING_TUNNEL });
     // The live gate takes only a sealed, verified staging run with a chained journal.
     chainJournal(staging); // a no-op once the journal writer chains its entries
     // ... signed by an allowed signer, its anchor committed in the repository holding the archive (issue 24).
-    const signer = makeSigner("sandbox-sessions@example.com");
-    writeAllowedSigners(path.join(docs, "allowed_signers"), [signer]);
     await archiveSession(staging, { html: false, docsDir: docs, signKey: signer.key });
     const s = publishReport(staging, { docsReport, checklist });
     commitAll(path.dirname(docs));
@@ -242,17 +250,11 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
   });
   it("a loopback staging dry run without the tunnel statement does not satisfy the live gate", async () => {
     const archiveDir = tmpArchive();
-    const docs = path.join(path.dirname(path.dirname(archiveDir)), "docs");
-    fs.mkdirSync(docs);
-    const checklist = path.join(docs, "GO_NO_GO_CHECKLIST.md");
-    fs.copyFileSync(path.join(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md"), checklist);
-    const docsReport = path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md");
+    const { docs, checklist, docsReport, signer } = docsBeside(archiveDir);
     sb.setFaults({ statusEnvironment: "staging", hyperswitchMode: "sandbox" });
     // Everything the gate asks of a dry run but the statement: passed, chained, signed, anchored, committed.
     const staging = await runSession(sb, "staging", archiveDir);
     chainJournal(staging);
-    const signer = makeSigner("sandbox-sessions@example.com");
-    writeAllowedSigners(path.join(docs, "allowed_signers"), [signer]);
     await archiveSession(staging, { html: false, docsDir: docs, signKey: signer.key });
     const s = publishReport(staging, { docsReport, checklist });
     commitAll(path.dirname(docs));
@@ -299,13 +301,7 @@ describe("two sandbox sessions through the report layer", { timeout: 3 * 60 * 10
 
   it("the same live run on loopback without the tunnel statement is not GO, naming the fix", async () => {
     const archiveDir = tmpArchive();
-    const docs = path.join(path.dirname(path.dirname(archiveDir)), "docs");
-    fs.mkdirSync(docs);
-    const checklist = path.join(docs, "GO_NO_GO_CHECKLIST.md");
-    fs.copyFileSync(path.join(__dirname, "..", "..", "docs", "GO_NO_GO_CHECKLIST.md"), checklist);
-    const docsReport = path.join(docs, "PAYMENT_E2E_LIVE_REPORT.md");
-    const signer = makeSigner("sandbox-sessions@example.com");
-    writeAllowedSigners(path.join(docs, "allowed_signers"), [signer]);
+    const { docs, checklist, docsReport, signer } = docsBeside(archiveDir);
     commitAll(path.dirname(docs));
     sb.setFaults({ statusEnvironment: "production", hyperswitchMode: "live" });
     const live = await runSession(sb, "live", archiveDir, { dryRunOverride: "staging rehearsed in the other test" });
